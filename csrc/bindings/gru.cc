@@ -1,0 +1,48 @@
+// _core.gru_forward / gru_backward: pointers in, GIL released, kernel called.
+#include "seqkern/gru.h"
+
+#include "arrays.h"
+
+namespace seqkern::bind {
+
+namespace {
+
+template <typename T>
+void forward(const Arr<T>& x, const Arr<T>& w_ih, const Arr<T>& w_hh, const OptArr<T>& b_ih,
+             const OptArr<T>& b_hh, const OptArr<int32_t>& lengths, const Arr<T>& h0, Arr<T>& y,
+             Arr<T>& h_n, OptArr<T>& gates, OptArr<T>& hn) {
+  RnnShape s = shape_of(x, h0);
+  T* g = gates ? gates->mutable_data() : nullptr;
+  T* n = hn ? hn->mutable_data() : nullptr;
+  T *py = y.mutable_data(), *ph = h_n.mutable_data();
+  py::gil_scoped_release nogil;
+  gru_forward<T>(s, x.data(), w_ih.data(), w_hh.data(), ptr(b_ih), ptr(b_hh), ptr(lengths),
+                 h0.data(), py, ph, g, n);
+}
+
+template <typename T>
+void backward(const Arr<T>& x, const Arr<T>& w_ih, const Arr<T>& w_hh,
+              const OptArr<int32_t>& lengths, const Arr<T>& h0, const Arr<T>& y,
+              const Arr<T>& gates, const Arr<T>& hn, const OptArr<T>& dy, const OptArr<T>& dh_n,
+              Arr<T>& dx, Arr<T>& dh0, Arr<T>& dw_ih, Arr<T>& dw_hh, OptArr<T>& db_ih,
+              OptArr<T>& db_hh) {
+  RnnShape s = shape_of(x, h0);
+  T *pdx = dx.mutable_data(), *pdh = dh0.mutable_data();
+  T *pwi = dw_ih.mutable_data(), *pwh = dw_hh.mutable_data();
+  T* pbi = db_ih ? db_ih->mutable_data() : nullptr;
+  T* pbh = db_hh ? db_hh->mutable_data() : nullptr;
+  py::gil_scoped_release nogil;
+  gru_backward<T>(s, x.data(), w_ih.data(), w_hh.data(), ptr(lengths), h0.data(), y.data(),
+                  gates.data(), hn.data(), ptr(dy), ptr(dh_n), pdx, pdh, pwi, pwh, pbi, pbh);
+}
+
+}  // namespace
+
+void bind_gru(py::module_& m) {
+  m.def("gru_forward", &forward<float>);
+  m.def("gru_forward", &forward<double>);
+  m.def("gru_backward", &backward<float>);
+  m.def("gru_backward", &backward<double>);
+}
+
+}  // namespace seqkern::bind

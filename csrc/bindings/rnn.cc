@@ -1,0 +1,46 @@
+// _core.rnn_forward / rnn_backward: pointers in, GIL released, kernel called.
+#include "seqkern/rnn.h"
+
+#include "arrays.h"
+
+namespace seqkern::bind {
+
+namespace {
+
+template <typename T>
+void forward(bool relu, const Arr<T>& x, const Arr<T>& w_ih, const Arr<T>& w_hh,
+             const OptArr<T>& b_ih, const OptArr<T>& b_hh, const OptArr<int32_t>& lengths,
+             const Arr<T>& h0, Arr<T>& y, Arr<T>& h_n) {
+  RnnShape s = shape_of(x, h0);
+  Nonlinearity act = relu ? Nonlinearity::Relu : Nonlinearity::Tanh;
+  T *py = y.mutable_data(), *ph = h_n.mutable_data();
+  py::gil_scoped_release nogil;
+  rnn_forward<T>(s, act, x.data(), w_ih.data(), w_hh.data(), ptr(b_ih), ptr(b_hh), ptr(lengths),
+                 h0.data(), py, ph);
+}
+
+template <typename T>
+void backward(bool relu, const Arr<T>& x, const Arr<T>& w_ih, const Arr<T>& w_hh,
+              const OptArr<int32_t>& lengths, const Arr<T>& h0, const Arr<T>& y,
+              const OptArr<T>& dy, const OptArr<T>& dh_n, Arr<T>& dx, Arr<T>& dh0, Arr<T>& dw_ih,
+              Arr<T>& dw_hh, OptArr<T>& db) {
+  RnnShape s = shape_of(x, h0);
+  Nonlinearity act = relu ? Nonlinearity::Relu : Nonlinearity::Tanh;
+  T *pdx = dx.mutable_data(), *pdh = dh0.mutable_data();
+  T *pwi = dw_ih.mutable_data(), *pwh = dw_hh.mutable_data();
+  T* pdb = db ? db->mutable_data() : nullptr;
+  py::gil_scoped_release nogil;
+  rnn_backward<T>(s, act, x.data(), w_ih.data(), w_hh.data(), ptr(lengths), h0.data(), y.data(),
+                  ptr(dy), ptr(dh_n), pdx, pdh, pwi, pwh, pdb);
+}
+
+}  // namespace
+
+void bind_rnn(py::module_& m) {
+  m.def("rnn_forward", &forward<float>);
+  m.def("rnn_forward", &forward<double>);
+  m.def("rnn_backward", &backward<float>);
+  m.def("rnn_backward", &backward<double>);
+}
+
+}  // namespace seqkern::bind

@@ -1,0 +1,65 @@
+// Activation entry points and the run-time choice between the baseline and AVX2 float kernels.
+#include "seqkern/activations.h"
+
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+
+#define SEQKERN_ISA baseline
+#include "activations_impl.h"
+#undef SEQKERN_ISA
+
+namespace seqkern {
+
+#if SEQKERN_X86
+namespace avx2 {
+void sigmoid_f32(float* y, const float* x, int64_t n);
+void tanh_f32(float* y, const float* x, int64_t n);
+}  // namespace avx2
+#endif
+
+namespace {
+
+struct FloatKernels {
+  void (*sigmoid)(float*, const float*, int64_t);
+  void (*tanh)(float*, const float*, int64_t);
+  const char* name;
+};
+
+// Chosen once. SEQKERN_SIMD=baseline forces the portable path (tests use it to check both).
+FloatKernels choose() {
+  const char* forced = std::getenv("SEQKERN_SIMD");
+  bool want_baseline = forced && std::strcmp(forced, "baseline") == 0;
+#if SEQKERN_X86
+  __builtin_cpu_init();
+  if (!want_baseline && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+    return {avx2::sigmoid_f32, avx2::tanh_f32, "avx2+fma"};
+#endif
+  (void)want_baseline;
+  return {baseline::sigmoid_f32, baseline::tanh_f32, "baseline"};
+}
+
+const FloatKernels& kernels() {
+  static const FloatKernels k = choose();
+  return k;
+}
+
+}  // namespace
+
+const char* simd_level() { return kernels().name; }
+
+template <> void sigmoid_inplace<float>(float* x, int64_t n) { kernels().sigmoid(x, x, n); }
+template <> void tanh_inplace<float>(float* x, int64_t n) { kernels().tanh(x, x, n); }
+template <> void tanh_to<float>(float* y, const float* x, int64_t n) { kernels().tanh(y, x, n); }
+
+template <> void sigmoid_inplace<double>(double* x, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) x[i] = 1.0 / (1.0 + std::exp(-x[i]));
+}
+template <> void tanh_inplace<double>(double* x, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) x[i] = std::tanh(x[i]);
+}
+template <> void tanh_to<double>(double* y, const double* x, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] = std::tanh(x[i]);
+}
+
+}  // namespace seqkern

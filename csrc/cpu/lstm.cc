@@ -1,0 +1,129 @@
+// LSTM forward (inference, training) and backward through time. Shapes: seqkern/lstm.h.
+#include "seqkern/lstm.h"
+
+#include "recurrent.h"
+#include "seqkern/activations.h"
+
+namespace seqkern {
+
+namespace {
+
+// One sequence's step: pre-activations g (4H) -> activated gates, new cell and hidden state.
+// c_out may be c_prev (inference keeps one state buffer).
+template <typename T>
+void cell_forward(int64_t H, const T* bias, T* g, const T* c_prev, T* c_out, T* h_out) {
+  for (int64_t j = 0; j < 4 * H; ++j) g[j] += bias[j];
+  sigmoid_inplace(g, 2 * H);  // i, f
+  tanh_inplace(g + 2 * H, H);  // g
+  sigmoid_inplace(g + 3 * H, H);  // o
+  const T *i = g, *f = g + H, *gg = g + 2 * H, *o = g + 3 * H;
+  for (int64_t j = 0; j < H; ++j) c_out[j] = f[j] * c_prev[j] + i[j] * gg[j];
+  tanh_to(h_out, c_out, H);
+  for (int64_t j = 0; j < H; ++j) h_out[j] *= o[j];
+}
+
+// One sequence's step backward. dh = dy_t + carried dh (either may be null: zero).
+//   g (4H) activated gates, c / c_prev (H), dc (H) in: dc_t carried, out: dc_{t-1}
+//   d (4H) out: pre-activation gradients of i, f, g, o
+template <typename T>
+void cell_backward(int64_t H, const T* g, const T* c, const T* c_prev, const T* dy,
+                   const T* dh_carry, T* dc, T* d) {
+  const T *i = g, *f = g + H, *gg = g + 2 * H, *o = g + 3 * H;
+  T* tc = d + 3 * H;  // tanh(c_t) parks in the o slot until that slot's gradient is written
+  tanh_to(tc, c, H);
+  for (int64_t j = 0; j < H; ++j) {
+    T dh = (dy ? dy[j] : T(0)) + (dh_carry ? dh_carry[j] : T(0));
+    T t = tc[j];
+    T dct = dc[j] + dh * o[j] * (T(1) - t * t);
+    d[j] = dct * gg[j] * i[j] * (T(1) - i[j]);
+    d[H + j] = dct * c_prev[j] * f[j] * (T(1) - f[j]);
+    d[2 * H + j] = dct * i[j] * (T(1) - gg[j] * gg[j]);
+    d[3 * H + j] = dh * t * o[j] * (T(1) - o[j]);
+    dc[j] = dct * f[j];
+  }
+}
+
+}  // namespace
+
+template <typename T>
+void lstm_forward(const RnnShape& s, const T* x, const T* w_ih, const T* w_hh, const T* b_ih,
+                  const T* b_hh, const int32_t* lengths, const T* h0, const T* c0, T* y, T* h_n,
+                  T* c_n, T* gates, T* cs) {
+  const int64_t B = s.B, H = s.H, G = 4 * H, BH = B * H;
+  const bool training = gates != nullptr;
+  std::vector<T> bias = detail::add_biases(b_ih, b_hh, G);
+  std::vector<T> pre_buf(training ? 0 : s.T * B * G);   // inference: pre-activations, scratch
+  std::vector<T> c_buf(training ? 0 : BH);              // inference: the one cell state
+  T* pre = training ? gates : pre_buf.data();
+  if (!training) std::copy(c0, c0 + BH, c_buf.begin());
+
+  detail::input_projection(s, G, x, w_ih, pre);
+  for (int64_t t = 0; t < s.T; ++t) {
+    const T* h_prev = detail::prev_h(t, h0, y, BH);
+    T* g_t = pre + t * B * G;
+    gemm<T>(false, true, B, G, H, T(1), h_prev, H, w_hh, H, T(1), g_t, G);
+    const T* c_prev = training ? detail::prev_h(t, c0, cs, BH) : c_buf.data();
+    T* c_out = training ? cs + t * BH : c_buf.data();
+    detail::for_rows(B, G, [&](int64_t b) {
+      T* y_row = y + t * BH + b * H;
+      if (t >= seq_len(lengths, s.T, b)) {  // finished: y is zero, state left as it was
+        std::fill(y_row, y_row + H, T(0));
+        if (training) {
+          std::fill(g_t + b * G, g_t + (b + 1) * G, T(0));
+          std::fill(c_out + b * H, c_out + (b + 1) * H, T(0));
+        }
+        return;
+      }
+      cell_forward(H, bias.data(), g_t + b * G, c_prev + b * H, c_out + b * H, y_row);
+    });
+  }
+  detail::gather_last(s, lengths, y, h_n);
+  if (training)
+    detail::gather_last(s, lengths, cs, c_n);
+  else
+    std::copy(c_buf.begin(), c_buf.end(), c_n);
+}
+
+template <typename T>
+void lstm_backward(const RnnShape& s, const T* x, const T* w_ih, const T* w_hh,
+                   const int32_t* lengths, const T* h0, const T* c0, const T* y, const T* gates,
+                   const T* cs, const T* dy, const T* dh_n, const T* dc_n, T* dx, T* dh0, T* dc0,
+                   T* dw_ih, T* dw_hh, T* db) {
+  const int64_t B = s.B, H = s.H, G = 4 * H, BH = B * H;
+  std::vector<T> dg(s.T * B * G);
+  std::vector<T> dh_rec(BH, T(0));  // dg_{t+1} @ w_hh: the gradient reaching h_t through h_{t+1}
+  std::vector<T> dc(BH, T(0));      // carried cell gradient; starts as dc_n
+  if (dc_n) std::copy(dc_n, dc_n + BH, dc.begin());
+
+  for (int64_t t = s.T - 1; t >= 0; --t) {
+    T* dg_t = dg.data() + t * B * G;
+    const T* c_prev = detail::prev_h(t, c0, cs, BH);
+    detail::for_rows(B, G, [&](int64_t b) {
+      int64_t len = seq_len(lengths, s.T, b);
+      if (t >= len) {  // past the end: no gradient here; dh_n, dc_n wait for step len-1
+        std::fill(dg_t + b * G, dg_t + (b + 1) * G, T(0));
+        return;
+      }
+      const T* carry = t == len - 1 ? (dh_n ? dh_n + b * H : nullptr) : dh_rec.data() + b * H;
+      cell_backward(H, gates + (t * B + b) * G, cs + t * BH + b * H, c_prev + b * H,
+                    dy ? dy + t * BH + b * H : nullptr, carry, dc.data() + b * H, dg_t + b * G);
+    });
+    gemm<T>(false, false, B, H, G, T(1), dg_t, G, w_hh, H, T(0), dh_rec.data(), H);
+  }
+  std::copy(dh_rec.begin(), dh_rec.end(), dh0);
+  std::copy(dc.begin(), dc.end(), dc0);
+  detail::deferred_grads(s, G, x, w_ih, h0, y, dg.data(), dx, dw_ih, dw_hh, db);
+}
+
+#define SEQKERN_INSTANTIATE(T)                                                                  \
+  template void lstm_forward<T>(const RnnShape&, const T*, const T*, const T*, const T*,         \
+                                const T*, const int32_t*, const T*, const T*, T*, T*, T*, T*,    \
+                                T*);                                                             \
+  template void lstm_backward<T>(const RnnShape&, const T*, const T*, const T*, const int32_t*,  \
+                                 const T*, const T*, const T*, const T*, const T*, const T*,     \
+                                 const T*, const T*, T*, T*, T*, T*, T*, T*);
+SEQKERN_INSTANTIATE(float)
+SEQKERN_INSTANTIATE(double)
+#undef SEQKERN_INSTANTIATE
+
+}  // namespace seqkern

@@ -1,0 +1,88 @@
+// Pieces shared by the RNN, LSTM and GRU kernels (internal to csrc/cpu).
+#pragma once
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "seqkern/common.h"
+#include "seqkern/gemm.h"
+#include "seqkern/threads.h"
+
+namespace seqkern {
+namespace detail {
+
+// a + b for two optional bias vectors of n values; zeros when both are absent.
+template <typename T>
+std::vector<T> add_biases(const T* a, const T* b, int64_t n) {
+  std::vector<T> out(n, T(0));
+  for (int64_t j = 0; j < n; ++j) out[j] = (a ? a[j] : T(0)) + (b ? b[j] : T(0));
+  return out;
+}
+
+// h_{t-1} for step t: the initial state at t = 0, else y_{t-1}. Rows of finished sequences read
+// zeros from y, which is harmless: their step results are discarded.
+template <typename T>
+const T* prev_h(int64_t t, const T* h0, const T* y, int64_t BH) {
+  return t == 0 ? h0 : y + (t - 1) * BH;
+}
+
+// out[b] = seq[lengths[b] - 1][b]: the state at each sequence's own last step.
+//   seq (T, B, H)   out (B, H)
+template <typename T>
+void gather_last(const RnnShape& s, const int32_t* lengths, const T* seq, T* out) {
+  for (int64_t b = 0; b < s.B; ++b) {
+    int64_t t = seq_len(lengths, s.T, b) - 1;
+    std::memcpy(out + b * s.H, seq + (t * s.B + b) * s.H, s.H * sizeof(T));
+  }
+}
+
+// Pointwise passes go row by row over the batch; share rows between threads once a chunk holds
+// a few thousand values.
+inline int64_t row_grain(int64_t row_size) { return std::max<int64_t>(1, 4096 / row_size); }
+
+template <typename F>
+void for_rows(int64_t B, int64_t row_size, F&& f) {
+  parallel_for(B, row_grain(row_size), [&](int64_t b0, int64_t b1) {
+    for (int64_t b = b0; b < b1; ++b) f(b);
+  });
+}
+
+// x (T*B, I) @ w_ih^T (I, GH) -> out (T*B, GH): the input projection of every step at once.
+template <typename T>
+void input_projection(const RnnShape& s, int64_t GH, const T* x, const T* w_ih, T* out) {
+  gemm<T>(false, true, s.T * s.B, GH, s.I, T(1), x, s.I, w_ih, s.I, T(0), out, GH);
+}
+
+// out (n) = column sums of a (rows, n), leading dimension lda, as one GEMV through BLAS.
+template <typename T>
+void column_sums(const T* a, int64_t rows, int64_t n, int64_t lda, T* out) {
+  std::vector<T> ones(rows, T(1));
+  gemm<T>(true, false, n, 1, rows, T(1), a, lda, ones.data(), 1, T(0), out, 1);
+}
+
+// dw_hh (GH, H) = sum_t dg_t^T h_{t-1}: h0 for t = 0, y_{0..T-2} for the rest (contiguous).
+//   dg (T, B, GH), leading dimension ldg
+template <typename T>
+void recurrent_weight_grad(const RnnShape& s, int64_t GH, const T* dg, int64_t ldg, const T* h0,
+                           const T* y, T* dw_hh) {
+  gemm<T>(true, false, GH, s.H, s.B, T(1), dg, ldg, h0, s.H, T(0), dw_hh, s.H);
+  if (s.T > 1)
+    gemm<T>(true, false, GH, s.H, (s.T - 1) * s.B, T(1), dg + s.B * ldg, ldg, y, s.H, T(1), dw_hh,
+            s.H);
+}
+
+// The deferred GEMMs after the backward time loop, for cells whose input and recurrent
+// pre-activation gradients are the same (RNN, LSTM):
+//   dg (T, B, GH) -> dx (T, B, I), dw_ih (GH, I), dw_hh (GH, H), db (GH) or null
+template <typename T>
+void deferred_grads(const RnnShape& s, int64_t GH, const T* x, const T* w_ih, const T* h0,
+                    const T* y, const T* dg, T* dx, T* dw_ih, T* dw_hh, T* db) {
+  const int64_t TB = s.T * s.B;
+  gemm<T>(false, false, TB, s.I, GH, T(1), dg, GH, w_ih, s.I, T(0), dx, s.I);
+  gemm<T>(true, false, GH, s.I, TB, T(1), dg, GH, x, s.I, T(0), dw_ih, s.I);
+  recurrent_weight_grad(s, GH, dg, GH, h0, y, dw_hh);
+  if (db) column_sums(dg, TB, GH, GH, db);
+}
+
+}  // namespace detail
+}  // namespace seqkern

@@ -1,0 +1,81 @@
+// Elman RNN (tanh / relu) forward and backward through time. Shapes: seqkern/rnn.h.
+#include "seqkern/rnn.h"
+
+#include "recurrent.h"
+#include "seqkern/activations.h"
+
+namespace seqkern {
+
+template <typename T>
+void rnn_forward(const RnnShape& s, Nonlinearity act, const T* x, const T* w_ih, const T* w_hh,
+                 const T* b_ih, const T* b_hh, const int32_t* lengths, const T* h0, T* y,
+                 T* h_n) {
+  const int64_t B = s.B, H = s.H, BH = B * H;
+  std::vector<T> bias = detail::add_biases(b_ih, b_hh, H);
+  std::vector<T> pre(s.T * BH);
+
+  detail::input_projection(s, H, x, w_ih, pre.data());
+  for (int64_t t = 0; t < s.T; ++t) {
+    T* a_t = pre.data() + t * BH;
+    gemm<T>(false, true, B, H, H, T(1), detail::prev_h(t, h0, y, BH), H, w_hh, H, T(1), a_t, H);
+    detail::for_rows(B, H, [&](int64_t b) {
+      T* a = a_t + b * H;
+      T* y_row = y + t * BH + b * H;
+      if (t >= seq_len(lengths, s.T, b)) {
+        std::fill(y_row, y_row + H, T(0));
+        return;
+      }
+      for (int64_t j = 0; j < H; ++j) a[j] += bias[j];
+      if (act == Nonlinearity::Tanh) {
+        tanh_to(y_row, a, H);
+      } else {
+        for (int64_t j = 0; j < H; ++j) y_row[j] = a[j] > T(0) ? a[j] : T(0);
+      }
+    });
+  }
+  detail::gather_last(s, lengths, y, h_n);
+}
+
+template <typename T>
+void rnn_backward(const RnnShape& s, Nonlinearity act, const T* x, const T* w_ih, const T* w_hh,
+                  const int32_t* lengths, const T* h0, const T* y, const T* dy, const T* dh_n,
+                  T* dx, T* dh0, T* dw_ih, T* dw_hh, T* db) {
+  const int64_t B = s.B, H = s.H, BH = B * H;
+  std::vector<T> dg(s.T * BH);
+  std::vector<T> dh_rec(BH, T(0));  // dg_{t+1} @ w_hh
+
+  for (int64_t t = s.T - 1; t >= 0; --t) {
+    T* dg_t = dg.data() + t * BH;
+    detail::for_rows(B, H, [&](int64_t b) {
+      int64_t len = seq_len(lengths, s.T, b);
+      T* d = dg_t + b * H;
+      if (t >= len) {
+        std::fill(d, d + H, T(0));
+        return;
+      }
+      const T* carry = t == len - 1 ? (dh_n ? dh_n + b * H : nullptr) : dh_rec.data() + b * H;
+      const T* dy_row = dy ? dy + t * BH + b * H : nullptr;
+      const T* h = y + t * BH + b * H;
+      for (int64_t j = 0; j < H; ++j) {
+        T dh = (dy_row ? dy_row[j] : T(0)) + (carry ? carry[j] : T(0));
+        // Both derivatives read off the output: tanh' = 1 - h^2, relu' = [h > 0].
+        d[j] = act == Nonlinearity::Tanh ? dh * (T(1) - h[j] * h[j]) : (h[j] > T(0) ? dh : T(0));
+      }
+    });
+    gemm<T>(false, false, B, H, H, T(1), dg_t, H, w_hh, H, T(0), dh_rec.data(), H);
+  }
+  std::copy(dh_rec.begin(), dh_rec.end(), dh0);
+  detail::deferred_grads(s, H, x, w_ih, h0, y, dg.data(), dx, dw_ih, dw_hh, db);
+}
+
+#define SEQKERN_INSTANTIATE(T)                                                                  \
+  template void rnn_forward<T>(const RnnShape&, Nonlinearity, const T*, const T*, const T*,      \
+                               const T*, const T*, const int32_t*, const T*, T*, T*);            \
+  template void rnn_backward<T>(const RnnShape&, Nonlinearity, const T*, const T*, const T*,     \
+                                const int32_t*, const T*, const T*, const T*, const T*, T*, T*,  \
+                                T*, T*, T*);
+SEQKERN_INSTANTIATE(float)
+SEQKERN_INSTANTIATE(double)
+#undef SEQKERN_INSTANTIATE
+
+}  // namespace seqkern

@@ -1,0 +1,135 @@
+// A small persistent pool: the caller runs chunk 0, workers run chunks 1..k-1 of a static split.
+// One pool per process; a second Python thread that finds it busy runs its work inline rather
+// than wait, so concurrent kernel calls never deadlock.
+#include "seqkern/threads.h"
+
+#include <sched.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "seqkern/gemm.h"
+
+namespace seqkern {
+
+namespace {
+
+int default_threads() {
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof set, &set) == 0) return std::max(1, CPU_COUNT(&set));
+  return std::max(1u, std::thread::hardware_concurrency());
+}
+
+class Pool {
+ public:
+  explicit Pool(int n) : n_(n) {
+    for (int k = 1; k < n; ++k) workers_.emplace_back([this, k] { loop(k); });
+  }
+  ~Pool() {
+    {
+      std::lock_guard<std::mutex> lk(m_);
+      stop_ = true;
+    }
+    wake_.notify_all();
+    for (auto& w : workers_) w.join();
+  }
+  int size() const { return n_; }
+
+  // Runs fn over `chunks` static pieces of [0, n); chunks <= size().
+  void run(int64_t n, int chunks, const std::function<void(int64_t, int64_t)>& fn) {
+    {
+      std::lock_guard<std::mutex> lk(m_);
+      fn_ = &fn;
+      n_work_ = n;
+      chunks_ = chunks;
+      pending_ = chunks - 1;
+      ++generation_;
+    }
+    wake_.notify_all();
+    fn(0, n / chunks);
+    std::unique_lock<std::mutex> lk(m_);
+    done_.wait(lk, [this] { return pending_ == 0; });
+  }
+
+ private:
+  void loop(int k) {
+    uint64_t seen = 0;
+    for (;;) {
+      std::unique_lock<std::mutex> lk(m_);
+      wake_.wait(lk, [&] { return stop_ || generation_ != seen; });
+      if (stop_) return;
+      seen = generation_;
+      if (k >= chunks_) continue;
+      const auto* fn = fn_;
+      int64_t n = n_work_, chunks = chunks_;
+      lk.unlock();
+      (*fn)(n * k / chunks, n * (k + 1) / chunks);
+      lk.lock();
+      if (--pending_ == 0) done_.notify_one();
+    }
+  }
+
+  int n_;
+  std::vector<std::thread> workers_;
+  std::mutex m_;
+  std::condition_variable wake_, done_;
+  const std::function<void(int64_t, int64_t)>* fn_ = nullptr;
+  int64_t n_work_ = 0;
+  int chunks_ = 0, pending_ = 0;
+  uint64_t generation_ = 0;
+  bool stop_ = false;
+};
+
+std::mutex g_pool_mutex;  // held while the pool runs work or is replaced
+std::unique_ptr<Pool> g_pool;
+int g_threads = 0;
+pid_t g_pool_pid = 0;  // a forked child must not use its parent's (absent) worker threads
+
+Pool& pool_locked() {
+  if (g_threads == 0) {
+    g_threads = default_threads();
+    blas_set_num_threads(g_threads);
+  }
+  if (!g_pool || g_pool_pid != getpid() || g_pool->size() != g_threads) {
+    if (g_pool_pid != getpid()) g_pool.release();  // the parent's threads do not exist here
+    g_pool = std::make_unique<Pool>(g_threads);
+    g_pool_pid = getpid();
+  }
+  return *g_pool;
+}
+
+}  // namespace
+
+void set_num_threads(int n) {
+  std::lock_guard<std::mutex> lk(g_pool_mutex);
+  g_threads = std::max(1, n);
+  blas_set_num_threads(g_threads);
+}
+
+int get_num_threads() {
+  std::lock_guard<std::mutex> lk(g_pool_mutex);
+  if (g_threads == 0) pool_locked();
+  return g_threads;
+}
+
+void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn) {
+  std::unique_lock<std::mutex> lk(g_pool_mutex, std::try_to_lock);
+  if (!lk.owns_lock()) {  // another thread is using the pool
+    fn(0, n);
+    return;
+  }
+  Pool& pool = pool_locked();
+  int64_t chunks = std::min<int64_t>(pool.size(), n / std::max<int64_t>(grain, 1));
+  if (chunks < 2) {
+    fn(0, n);
+    return;
+  }
+  pool.run(n, static_cast<int>(chunks), fn);
+}
+
+}  // namespace seqkern

@@ -1,0 +1,18 @@
+// Shapes and small helpers shared by the recurrent kernels. No Python here.
+#pragma once
+#include <cstdint>
+
+namespace seqkern {
+
+// One layer, one direction, time-major.
+//   T steps, B sequences, I input features, H hidden units.
+struct RnnShape {
+  int64_t T, B, I, H;
+};
+
+// Length of sequence b: every step runs when lengths is null.
+inline int64_t seq_len(const int32_t* lengths, int64_t T, int64_t b) {
+  return lengths ? lengths[b] : T;
+}
+
+}  // namespace seqkern

@@ -1,0 +1,19 @@
+"""seqkern: fused recurrent kernels (RNN, LSTM, GRU) in C++ with NumPy twins.
+
+    import seqkern as sk
+    y, h_n, c_n = sk.lstm(x, h0, c0, w_ih, w_hh, b_ih, b_hh)
+    y, h_n, c_n, saved = sk.lstm(x, h0, c0, w_ih, w_hh, b_ih, b_hh, training=True)
+    grads = sk.lstm_backward(saved, dy, dh_n, dc_n)
+
+Shapes, weight layout (PyTorch/cuDNN) and error behaviour: see the README and DESIGN.md.
+"""
+from seqkern import _core
+from seqkern._info import get_num_threads, info, set_num_threads
+from seqkern._ops import gru, gru_backward, lstm, lstm_backward, rnn, rnn_backward
+
+__version__ = _core.__version__
+
+__all__ = [
+    "get_num_threads", "gru", "gru_backward", "info", "lstm", "lstm_backward", "rnn",
+    "rnn_backward", "set_num_threads",
+]

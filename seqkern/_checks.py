@@ -1,0 +1,146 @@
+"""Argument checks shared by the kernels (seqkern._ops) and their NumPy twins (seqkern.reference).
+
+Every check raises before any kernel runs, naming the argument and the expected shape, so bad
+input is a Python exception and never a crash. Non-contiguous arrays are copied here, once.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+
+FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+# Gates per cell and how their weight rows are described in messages.
+GATES = {"rnn": 1, "lstm": 4, "gru": 3}
+
+
+def as_float_array(name, a, dtype=None):
+    """a as a C-contiguous float32/float64 array; dtype, when given, must match."""
+    arr = np.asarray(a)
+    if arr.dtype not in FLOATS:
+        raise TypeError(f"{name}: expected float32 or float64, got {arr.dtype}")
+    if dtype is not None and arr.dtype != dtype:
+        raise TypeError(f"{name}: expected {dtype} like x, got {arr.dtype}")
+    return np.ascontiguousarray(arr)
+
+
+def check_shape(name, arr, expected, described):
+    if arr.shape != tuple(expected):
+        raise ValueError(f"{name}: expected shape {described} = {tuple(expected)}, got {arr.shape}")
+
+
+def optional_array(name, a, dtype, expected, described):
+    """None stays None; anything else must be a float array of dtype and shape expected."""
+    if a is None:
+        return None
+    arr = as_float_array(name, a, dtype)
+    check_shape(name, arr, expected, described)
+    return arr
+
+
+def check_lengths(lengths, T, B):
+    """lengths as a contiguous int32 array of B values in 1..T (or None)."""
+    if lengths is None:
+        return None
+    arr = np.asarray(lengths)
+    if arr.dtype == np.bool_ or not (
+        np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)
+    ):
+        raise TypeError(f"lengths: expected an integer array, got {arr.dtype}")
+    if arr.shape != (B,):
+        raise ValueError(f"lengths: expected shape (batch,) = ({B},), got {arr.shape}")
+    if np.issubdtype(arr.dtype, np.floating):
+        if not np.all(np.isfinite(arr)) or np.any(arr != np.round(arr)):
+            raise ValueError("lengths: expected whole numbers, got NaN, inf or fractions")
+    if B and (arr.min() < 1 or arr.max() > T):
+        raise ValueError(f"lengths: each must be in 1..T = 1..{T}, got {arr.min()}..{arr.max()}")
+    return np.ascontiguousarray(arr, dtype=np.int32)
+
+
+@dataclass
+class RecurrentArgs:
+    """Checked, contiguous arguments of one recurrent layer call."""
+
+    cell: str
+    x: np.ndarray
+    h0: np.ndarray
+    c0: Optional[np.ndarray]
+    w_ih: np.ndarray
+    w_hh: np.ndarray
+    b_ih: Optional[np.ndarray]
+    b_hh: Optional[np.ndarray]
+    lengths: Optional[np.ndarray]
+
+    @property
+    def T(self):
+        return self.x.shape[0]
+
+    @property
+    def B(self):
+        return self.x.shape[1]
+
+    @property
+    def I(self):  # noqa: E743 - the book's name for the input size
+        return self.x.shape[2]
+
+    @property
+    def H(self):
+        return self.w_hh.shape[1]
+
+
+def recurrent_args(cell, x, h0, c0, w_ih, w_hh, b_ih, b_hh, lengths) -> RecurrentArgs:
+    """Checks the arguments of sk.rnn / sk.lstm / sk.gru (c0 only for lstm)."""
+    G = GATES[cell]
+    g = "" if G == 1 else f"{G}*"
+    x = as_float_array("x", x)
+    if x.ndim != 3:
+        raise ValueError(f"x: expected shape (T, batch, input_size), got {x.shape}")
+    T, B, I = x.shape
+    if T == 0 or B == 0 or I == 0:
+        raise ValueError(f"x: T, batch and input_size must be at least 1, got {x.shape}")
+    dtype = x.dtype
+    w_hh = as_float_array("w_hh", w_hh, dtype)
+    if w_hh.ndim != 2 or w_hh.shape[0] == 0 or w_hh.shape[0] % G:
+        raise ValueError(f"w_hh: expected shape ({g}hidden, hidden), got {w_hh.shape}")
+    H = w_hh.shape[0] // G
+    check_shape("w_hh", w_hh, (G * H, H), f"({g}hidden, hidden)")
+    w_ih = as_float_array("w_ih", w_ih, dtype)
+    check_shape("w_ih", w_ih, (G * H, I), f"({g}hidden, input_size)")
+    b_ih = optional_array("b_ih", b_ih, dtype, (G * H,), f"({g}hidden,)")
+    b_hh = optional_array("b_hh", b_hh, dtype, (G * H,), f"({g}hidden,)")
+    h0 = optional_array("h0", h0, dtype, (B, H), "(batch, hidden)")
+    if h0 is None:
+        h0 = np.zeros((B, H), dtype)
+    if cell == "lstm":
+        c0 = optional_array("c0", c0, dtype, (B, H), "(batch, hidden)")
+        if c0 is None:
+            c0 = np.zeros((B, H), dtype)
+    lengths = check_lengths(lengths, T, B)
+    return RecurrentArgs(cell, x, h0, c0, w_ih, w_hh, b_ih, b_hh, lengths)
+
+
+def check_saved(saved, op, impl):
+    """saved must come from a training forward of the same op and implementation."""
+    if not isinstance(saved, Saved):
+        raise TypeError(f"saved: expected what {op}(..., training=True) returned, got {type(saved).__name__}")
+    if saved.op != op:
+        raise ValueError(f"saved: comes from {saved.op}, not {op}")
+    if saved.impl != impl:
+        raise ValueError(f"saved: comes from the {saved.impl} implementation of {op}, not the {impl} one")
+
+
+class Saved:
+    """What a training forward keeps for its backward. Arrays are held by reference: y (returned
+    to the caller too) must not be modified in place before backward runs."""
+
+    def __init__(self, op, impl, args: RecurrentArgs, **arrays):
+        self.op = op
+        self.impl = impl
+        self.args = args
+        self.__dict__.update(arrays)
+
+    def __repr__(self):
+        a = self.args
+        return f"<saved {self.impl} {self.op} T={a.T} B={a.B} I={a.I} H={a.H} {a.x.dtype}>"

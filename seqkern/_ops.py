@@ -1,0 +1,133 @@
+"""The functional API: check arguments, allocate outputs, call the C++ kernels in seqkern._core.
+
+Shapes (one layer, one direction, time-major; G = 1 rnn, 4 lstm, 3 gru):
+    x (T, B, I)    w_ih (G*H, I)    w_hh (G*H, H)    b_ih, b_hh (G*H,) or None
+    h0, c0, h_n, c_n (B, H)         y (T, B, H), zero past lengths[b]
+    lengths (B,) ints in 1..T or None
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from seqkern import _core
+from seqkern._checks import Saved, check_saved, optional_array, recurrent_args
+
+_NONLINEARITIES = ("tanh", "relu")
+
+
+def _incoming(a, dy, dh_n, dc_n=None):
+    """The checked incoming gradients of a backward call (None stays None: zeros)."""
+    shape_y, shape_h = (a.T, a.B, a.H), (a.B, a.H)
+    return (
+        optional_array("dy", dy, a.x.dtype, shape_y, "(T, batch, hidden)"),
+        optional_array("dh_n", dh_n, a.x.dtype, shape_h, "(batch, hidden)"),
+        optional_array("dc_n", dc_n, a.x.dtype, shape_h, "(batch, hidden)"),
+    )
+
+
+def _weight_grads(a):
+    """Empty arrays for dx, dh0, dw_ih, dw_hh."""
+    return (np.empty_like(a.x), np.empty_like(a.h0), np.empty_like(a.w_ih), np.empty_like(a.w_hh))
+
+
+def _has_bias(a):
+    return a.b_ih is not None or a.b_hh is not None
+
+
+def lstm(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, lengths=None, training=False):
+    """LSTM over a whole sequence; gate order i, f, g, o (PyTorch/cuDNN).
+
+    Returns (y, h_n, c_n), and saved last when training=True (for lstm_backward).
+    """
+    a = recurrent_args("lstm", x, h0, c0, w_ih, w_hh, b_ih, b_hh, lengths)
+    T, B, H = a.T, a.B, a.H
+    y = np.empty((T, B, H), a.x.dtype)
+    h_n, c_n = np.empty((B, H), a.x.dtype), np.empty((B, H), a.x.dtype)
+    gates = np.empty((T, B, 4 * H), a.x.dtype) if training else None
+    cs = np.empty((T, B, H), a.x.dtype) if training else None
+    _core.lstm_forward(a.x, a.w_ih, a.w_hh, a.b_ih, a.b_hh, a.lengths, a.h0, a.c0, y, h_n, c_n,
+                       gates, cs)
+    if not training:
+        return y, h_n, c_n
+    return y, h_n, c_n, Saved("lstm", "kernel", a, y=y, gates=gates, cs=cs)
+
+
+def lstm_backward(saved, dy=None, dh_n=None, dc_n=None):
+    """Gradients of a training lstm call: dict with x, h0, c0, w_ih, w_hh, b_ih, b_hh."""
+    check_saved(saved, "lstm", "kernel")
+    a = saved.args
+    dy, dh_n, dc_n = _incoming(a, dy, dh_n, dc_n)
+    dx, dh0, dw_ih, dw_hh = _weight_grads(a)
+    dc0 = np.empty_like(a.c0)
+    db = np.empty(4 * a.H, a.x.dtype) if _has_bias(a) else None
+    _core.lstm_backward(a.x, a.w_ih, a.w_hh, a.lengths, a.h0, a.c0, saved.y, saved.gates,
+                        saved.cs, dy, dh_n, dc_n, dx, dh0, dc0, dw_ih, dw_hh, db)
+    return _grads(a, dx, dh0, dw_ih, dw_hh, db, None if db is None else db.copy(), c0=dc0)
+
+
+def gru(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, lengths=None, training=False):
+    """GRU over a whole sequence; gate order r, z, n, linear before reset (PyTorch/cuDNN).
+
+    Returns (y, h_n), and saved last when training=True (for gru_backward).
+    """
+    a = recurrent_args("gru", x, h0, None, w_ih, w_hh, b_ih, b_hh, lengths)
+    T, B, H = a.T, a.B, a.H
+    y = np.empty((T, B, H), a.x.dtype)
+    h_n = np.empty((B, H), a.x.dtype)
+    gates = np.empty((T, B, 3 * H), a.x.dtype) if training else None
+    hn = np.empty((T, B, H), a.x.dtype) if training else None
+    _core.gru_forward(a.x, a.w_ih, a.w_hh, a.b_ih, a.b_hh, a.lengths, a.h0, y, h_n, gates, hn)
+    if not training:
+        return y, h_n
+    return y, h_n, Saved("gru", "kernel", a, y=y, gates=gates, hn=hn)
+
+
+def gru_backward(saved, dy=None, dh_n=None):
+    """Gradients of a training gru call: dict with x, h0, w_ih, w_hh, b_ih, b_hh."""
+    check_saved(saved, "gru", "kernel")
+    a = saved.args
+    dy, dh_n, _ = _incoming(a, dy, dh_n)
+    dx, dh0, dw_ih, dw_hh = _weight_grads(a)
+    db_ih = np.empty(3 * a.H, a.x.dtype) if a.b_ih is not None else None
+    db_hh = np.empty(3 * a.H, a.x.dtype) if a.b_hh is not None else None
+    _core.gru_backward(a.x, a.w_ih, a.w_hh, a.lengths, a.h0, saved.y, saved.gates, saved.hn, dy,
+                       dh_n, dx, dh0, dw_ih, dw_hh, db_ih, db_hh)
+    return _grads(a, dx, dh0, dw_ih, dw_hh, db_ih, db_hh)
+
+
+def rnn(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, nonlinearity="tanh", lengths=None,
+        training=False):
+    """Elman RNN over a whole sequence, h' = act(W_ih x + b_ih + W_hh h + b_hh), act tanh or relu.
+
+    Returns (y, h_n), and saved last when training=True (for rnn_backward).
+    """
+    if nonlinearity not in _NONLINEARITIES:
+        raise ValueError(f"nonlinearity: expected 'tanh' or 'relu', got {nonlinearity!r}")
+    a = recurrent_args("rnn", x, h0, None, w_ih, w_hh, b_ih, b_hh, lengths)
+    y = np.empty((a.T, a.B, a.H), a.x.dtype)
+    h_n = np.empty((a.B, a.H), a.x.dtype)
+    _core.rnn_forward(nonlinearity == "relu", a.x, a.w_ih, a.w_hh, a.b_ih, a.b_hh, a.lengths, a.h0,
+                      y, h_n)
+    if not training:
+        return y, h_n
+    return y, h_n, Saved("rnn", "kernel", a, y=y, nonlinearity=nonlinearity)
+
+
+def rnn_backward(saved, dy=None, dh_n=None):
+    """Gradients of a training rnn call: dict with x, h0, w_ih, w_hh, b_ih, b_hh."""
+    check_saved(saved, "rnn", "kernel")
+    a = saved.args
+    dy, dh_n, _ = _incoming(a, dy, dh_n)
+    dx, dh0, dw_ih, dw_hh = _weight_grads(a)
+    db = np.empty(a.H, a.x.dtype) if _has_bias(a) else None
+    _core.rnn_backward(saved.nonlinearity == "relu", a.x, a.w_ih, a.w_hh, a.lengths, a.h0,
+                       saved.y, dy, dh_n, dx, dh0, dw_ih, dw_hh, db)
+    return _grads(a, dx, dh0, dw_ih, dw_hh, db, None if db is None else db.copy())
+
+
+def _grads(a, dx, dh0, dw_ih, dw_hh, db_ih, db_hh, **extra):
+    """The gradient dict, with None for biases the forward did not have."""
+    g = {"x": dx, "h0": dh0, **extra, "w_ih": dw_ih, "w_hh": dw_hh,
+         "b_ih": db_ih if a.b_ih is not None else None,
+         "b_hh": db_hh if a.b_hh is not None else None}
+    return g

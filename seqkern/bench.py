@@ -1,0 +1,140 @@
+"""Timing helpers shared by `seqkern demo` and benchmarks/rnn.py: problems, steps, medians.
+
+A "step" is a zero-argument callable doing one inference pass or one training step (forward
+plus full backward, input gradient included) of one implementation: seqkern, its NumPy twin, or
+torch (when installed).
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+import seqkern as sk
+from seqkern import reference
+
+GATES = {"rnn": 1, "lstm": 4, "gru": 3}
+
+
+def flops(cell, T, B, I, H, train):
+    """2*T*B*G*H*(I+H) for inference; a training step counts three times that."""
+    f = 2 * T * B * GATES[cell] * H * (I + H)
+    return 3 * f if train else f
+
+
+def make_problem(cell, T, B, I, H, dtype=np.float32, seed=0, lengths=None):
+    """Random inputs in the functional API's names, weights ~ U(-1/sqrt(H), 1/sqrt(H))."""
+    rng = np.random.default_rng(seed)
+    G, k = GATES[cell], 1 / np.sqrt(H)
+    p = {
+        "x": rng.standard_normal((T, B, I)).astype(dtype),
+        "h0": (0.5 * rng.standard_normal((B, H))).astype(dtype),
+        "w_ih": rng.uniform(-k, k, (G * H, I)).astype(dtype),
+        "w_hh": rng.uniform(-k, k, (G * H, H)).astype(dtype),
+        "b_ih": rng.uniform(-k, k, G * H).astype(dtype),
+        "b_hh": rng.uniform(-k, k, G * H).astype(dtype),
+        "lengths": lengths,
+    }
+    if cell == "lstm":
+        p["c0"] = (0.5 * rng.standard_normal((B, H))).astype(dtype)
+    return p
+
+
+def output_grads(cell, problem, seed=1):
+    """Random incoming gradients (dy, dh_n[, dc_n]) for a problem."""
+    rng = np.random.default_rng(seed)
+    T, B, _ = problem["x"].shape
+    H = problem["w_hh"].shape[1]
+    dt = problem["x"].dtype
+    d = [rng.standard_normal((T, B, H)).astype(dt), rng.standard_normal((B, H)).astype(dt)]
+    if cell == "lstm":
+        d.append(rng.standard_normal((B, H)).astype(dt))
+    return d
+
+
+def functional_step(module, cell, problem, train):
+    """A step of seqkern (module=seqkern) or its twin (module=seqkern.reference)."""
+    forward = getattr(module, cell)
+    backward = getattr(module, cell + "_backward")
+    douts = output_grads(cell, problem)
+    if not train:
+        return lambda: forward(**problem)
+
+    def step():
+        *_, saved = forward(**problem, training=True)
+        return backward(saved, *douts)
+
+    return step
+
+
+def seqkern_step(cell, problem, train):
+    return functional_step(sk, cell, problem, train)
+
+
+def reference_step(cell, problem, train):
+    return functional_step(reference, cell, problem, train)
+
+
+def torch_step(cell, problem, train):
+    """The same step through torch.nn.LSTM/GRU/RNN with the same weights; None without torch.
+    Variable lengths go through pack_padded_sequence, as a torch user would."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    T, B, I = problem["x"].shape
+    H = problem["w_hh"].shape[1]
+    cls = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU, "rnn": torch.nn.RNN}[cell]
+    m = cls(I, H)
+    with torch.no_grad():
+        for name in ("w_ih", "w_hh", "b_ih", "b_hh"):
+            getattr(m, name.replace("w_", "weight_").replace("b_", "bias_") + "_l0").copy_(
+                torch.from_numpy(problem[name]))
+    m = m.to(torch.from_numpy(problem["x"]).dtype)
+    x = torch.from_numpy(problem["x"]).requires_grad_(train)
+    state = torch.from_numpy(problem["h0"])[None]
+    if cell == "lstm":
+        state = (state, torch.from_numpy(problem["c0"])[None])
+    lengths = problem.get("lengths")
+    douts = [torch.from_numpy(d) for d in output_grads(cell, problem)]
+
+    def run():
+        inp = x
+        if lengths is not None:
+            inp = torch.nn.utils.rnn.pack_padded_sequence(x, torch.as_tensor(lengths),
+                                                          enforce_sorted=False)
+        y, s = m(inp, state)
+        if lengths is not None:
+            y, _ = torch.nn.utils.rnn.pad_packed_sequence(y, total_length=T)
+        return y, s
+
+    if not train:
+        def step():
+            with torch.no_grad():
+                return run()
+        return step
+
+    def step():
+        y, s = run()
+        outs = [y, *(s if isinstance(s, tuple) else (s,))]
+        outs = [outs[0]] + [o[0] for o in outs[1:]]
+        torch.autograd.backward(outs, douts)
+        m.zero_grad(set_to_none=True)
+        x.grad = None
+
+    return step
+
+
+def median_time(step, repeat=5, min_seconds=0.0, warmup=1):
+    """Median wall time of step() in seconds over `repeat` runs (more while under min_seconds)."""
+    for _ in range(warmup):
+        step()
+    times = []
+    start = time.perf_counter()
+    while len(times) < repeat or time.perf_counter() - start < min_seconds:
+        t0 = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - t0)
+        if len(times) >= 1000:
+            break
+    return float(np.median(times))

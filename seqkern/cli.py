@@ -1,0 +1,101 @@
+"""The `seqkern` command (also `python -m seqkern`).
+
+    seqkern info     version, BLAS, threads, SIMD level, CUDA
+    seqkern demo     checks the fused kernels against their NumPy twins and finite differences,
+                     then times them against the twins (and torch, when installed)
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+import numpy as np
+
+import seqkern as sk
+from seqkern import bench, reference
+from seqkern.gradcheck import check_op
+
+
+def _max_diff(a, b):
+    return max(float(np.max(np.abs(np.asarray(u) - np.asarray(v)), initial=0.0))
+               for u, v in zip(a, b) if u is not None)
+
+
+def demo_check(cell, out=sys.stdout):
+    """Kernel vs twin (float64, uneven lengths) and kernel vs central differences."""
+    lengths = np.array([5, 2, 4])
+    p = bench.make_problem(cell, T=5, B=3, I=4, H=6, dtype=np.float64, lengths=lengths)
+    douts = bench.output_grads(cell, p)
+    fwd_k, fwd_r = getattr(sk, cell), getattr(reference, cell)
+    bwd_k, bwd_r = getattr(sk, cell + "_backward"), getattr(reference, cell + "_backward")
+    *yk, sk_saved = fwd_k(**p, training=True)
+    *yr, ref_saved = fwd_r(**p, training=True)
+    gk, gr = bwd_k(sk_saved, *douts), bwd_r(ref_saved, *douts)
+    fwd_err = _max_diff(yk, yr)
+    bwd_err = _max_diff([gk[k] for k in gr], [gr[k] for k in gr])
+    small = bench.make_problem(cell, T=3, B=2, I=3, H=4, dtype=np.float64, seed=2,
+                               lengths=np.array([3, 2]))
+    fd_err = max(check_op(fwd_k, bwd_k, small, rtol=1e-6, atol=1e-8).values())
+    ok = fwd_err < 1e-12 and bwd_err < 1e-12
+    print(f"{cell:<5} vs NumPy twin: outputs {fwd_err:.1e}, gradients {bwd_err:.1e};"
+          f"  vs finite differences: {fd_err:.1e}  {'ok' if ok else 'MISMATCH'}", file=out)
+    return ok
+
+
+def demo_speed(cells, shape, repeat, out=sys.stdout):
+    T, B, I, H = shape
+    has_torch = bench.torch_step("rnn", bench.make_problem("rnn", 1, 1, 1, 1), False) is not None
+    header = f"{'cell':<5} {'mode':<6} {'seqkern ms':>11} {'numpy ms':>9} {'vs numpy':>9}"
+    if has_torch:
+        header += f" {'torch ms':>9} {'vs torch':>9}"
+    print(f"\nfloat32, (T, B, I, H) = {shape}, {sk.get_num_threads()} threads, median of {repeat}",
+          file=out)
+    print(header + f" {'GFLOP/s':>8}", file=out)
+    for cell in cells:
+        p = bench.make_problem(cell, T, B, I, H)
+        for train in (False, True):
+            t_sk = bench.median_time(bench.seqkern_step(cell, p, train), repeat)
+            t_np = bench.median_time(bench.reference_step(cell, p, train), max(1, repeat // 2))
+            row = (f"{cell:<5} {'train' if train else 'infer':<6} {t_sk * 1e3:>11.2f}"
+                   f" {t_np * 1e3:>9.2f} {t_np / t_sk:>8.2f}x")
+            if has_torch:
+                t_th = bench.median_time(bench.torch_step(cell, p, train), repeat)
+                row += f" {t_th * 1e3:>9.2f} {t_th / t_sk:>8.2f}x"
+            gflops = bench.flops(cell, T, B, I, H, train) / t_sk / 1e9
+            print(row + f" {gflops:>8.1f}", file=out)
+
+
+def cmd_demo(args):
+    sk.info()
+    print()
+    cells = ("rnn", "lstm", "gru")
+    ok = all([demo_check(c) for c in cells])
+    demo_speed(cells, tuple(args.shape), args.repeat)
+    return 0 if ok else 1
+
+
+def cmd_info(_args):
+    sk.info()
+    return 0
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="seqkern", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("info", help="print version, BLAS, threads, SIMD level, CUDA").set_defaults(
+        func=cmd_info)
+    demo = sub.add_parser("demo", help="check and time the fused kernels")
+    demo.add_argument("--shape", type=int, nargs=4, default=[50, 16, 128, 128],
+                      metavar=("T", "B", "I", "H"), help="timing shape (default 50 16 128 128)")
+    demo.add_argument("--repeat", type=int, default=7, help="timed runs per cell (median)")
+    demo.set_defaults(func=cmd_demo)
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,10 @@
+"""Pure NumPy twins of every seqkern kernel: same signatures, readable, float64-capable, slow.
+
+When a kernel and its twin disagree, the twin is the spec until finite differences or torch
+prove it wrong.
+"""
+from seqkern.reference.gru import gru, gru_backward
+from seqkern.reference.lstm import lstm, lstm_backward
+from seqkern.reference.rnn import rnn, rnn_backward
+
+__all__ = ["gru", "gru_backward", "lstm", "lstm_backward", "rnn", "rnn_backward"]

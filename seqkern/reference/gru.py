@@ -1,0 +1,58 @@
+"""NumPy twin of seqkern.gru / gru_backward (linear before reset, as PyTorch/cuDNN)."""
+import numpy as np
+
+from seqkern._checks import Saved, check_saved, recurrent_args
+from seqkern.reference._common import active, bias, bias_grads, sigmoid, zeros_if_none
+
+
+def gru(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, lengths=None, training=False):
+    a = recurrent_args("gru", x, h0, None, w_ih, w_hh, b_ih, b_hh, lengths)
+    H, dt = a.H, a.x.dtype
+    bi, bh = bias(a.b_ih, 3 * H, dt), bias(a.b_hh, 3 * H, dt)
+    mask = active(a)
+    h = a.h0.copy()
+    ys, steps = [], []
+    for t in range(a.T):
+        xp = a.x[t] @ a.w_ih.T + bi
+        hp = h @ a.w_hh.T + bh
+        r = sigmoid(xp[:, :H] + hp[:, :H])
+        z = sigmoid(xp[:, H:2 * H] + hp[:, H:2 * H])
+        hn = hp[:, 2 * H:]
+        n = np.tanh(xp[:, 2 * H:] + r * hn)
+        h_new = (1 - z) * n + z * h
+        steps.append((h, r, z, n, hn))
+        h = np.where(mask[t], h_new, h)
+        ys.append(np.where(mask[t], h_new, 0).astype(dt))
+    y = np.stack(ys)
+    if not training:
+        return y, h
+    return y, h, Saved("gru", "reference", a, steps=steps)
+
+
+def gru_backward(saved, dy=None, dh_n=None):
+    check_saved(saved, "gru", "reference")
+    a = saved.args
+    H, dt = a.H, a.x.dtype
+    mask = active(a)
+    dy = zeros_if_none(dy, (a.T, a.B, H), dt)
+    dh = zeros_if_none(dh_n, (a.B, H), dt).copy()
+    dx = np.zeros_like(a.x)
+    dw_ih, dw_hh = np.zeros_like(a.w_ih), np.zeros_like(a.w_hh)
+    db_ih, db_hh = np.zeros(3 * H, dt), np.zeros(3 * H, dt)
+    for t in reversed(range(a.T)):
+        h_prev, r, z, n, hn = saved.steps[t]
+        m = mask[t]
+        dh_t = dh + np.where(m, dy[t], 0)
+        dn = dh_t * (1 - z) * (1 - n**2)             # through n's tanh
+        dr = dn * hn * r * (1 - r)
+        dz = dh_t * (h_prev - n) * z * (1 - z)
+        d_x = np.concatenate([dr, dz, dn], axis=1) * m       # input-side pre-activations
+        d_h = np.concatenate([dr, dz, dn * r], axis=1) * m   # recurrent-side pre-activations
+        dx[t] = d_x @ a.w_ih
+        dw_ih += d_x.T @ a.x[t]
+        dw_hh += d_h.T @ h_prev
+        db_ih += d_x.sum(0)
+        db_hh += d_h.sum(0)
+        dh = np.where(m, dh_t * z + d_h @ a.w_hh, dh)
+    db_ih, db_hh = bias_grads(a, db_ih, db_hh)
+    return {"x": dx, "h0": dh, "w_ih": dw_ih, "w_hh": dw_hh, "b_ih": db_ih, "b_hh": db_hh}

@@ -1,0 +1,62 @@
+"""NumPy twin of seqkern.lstm / lstm_backward: one loop over time, one line per equation."""
+import numpy as np
+
+from seqkern._checks import Saved, check_saved, recurrent_args
+from seqkern.reference._common import active, bias, bias_grads, sigmoid, zeros_if_none
+
+
+def lstm(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, lengths=None, training=False):
+    a = recurrent_args("lstm", x, h0, c0, w_ih, w_hh, b_ih, b_hh, lengths)
+    H, dt = a.H, a.x.dtype
+    b = bias(a.b_ih, 4 * H, dt) + bias(a.b_hh, 4 * H, dt)
+    mask = active(a)
+    h, c = a.h0.copy(), a.c0.copy()
+    ys, steps = [], []
+    for t in range(a.T):
+        pre = a.x[t] @ a.w_ih.T + h @ a.w_hh.T + b
+        i = sigmoid(pre[:, :H])
+        f = sigmoid(pre[:, H:2 * H])
+        g = np.tanh(pre[:, 2 * H:3 * H])
+        o = sigmoid(pre[:, 3 * H:])
+        c_new = f * c + i * g
+        h_new = o * np.tanh(c_new)
+        steps.append((h, c, i, f, g, o, c_new))
+        h = np.where(mask[t], h_new, h)  # finished sequences keep their state
+        c = np.where(mask[t], c_new, c)
+        ys.append(np.where(mask[t], h_new, 0).astype(dt))
+    y = np.stack(ys)
+    if not training:
+        return y, h, c
+    return y, h, c, Saved("lstm", "reference", a, steps=steps)
+
+
+def lstm_backward(saved, dy=None, dh_n=None, dc_n=None):
+    check_saved(saved, "lstm", "reference")
+    a = saved.args
+    H, dt = a.H, a.x.dtype
+    mask = active(a)
+    dy = zeros_if_none(dy, (a.T, a.B, H), dt)
+    dh = zeros_if_none(dh_n, (a.B, H), dt).copy()
+    dc = zeros_if_none(dc_n, (a.B, H), dt).copy()
+    dx = np.zeros_like(a.x)
+    dw_ih, dw_hh, db = np.zeros_like(a.w_ih), np.zeros_like(a.w_hh), np.zeros(4 * H, dt)
+    for t in reversed(range(a.T)):
+        h_prev, c_prev, i, f, g, o, c_new = saved.steps[t]
+        m = mask[t]
+        dh_t = dh + np.where(m, dy[t], 0)
+        tc = np.tanh(c_new)
+        dc_t = dc + dh_t * o * (1 - tc**2)
+        d_pre = np.concatenate([
+            dc_t * g * i * (1 - i),         # i
+            dc_t * c_prev * f * (1 - f),    # f
+            dc_t * i * (1 - g**2),          # g
+            dh_t * tc * o * (1 - o),        # o
+        ], axis=1) * m
+        dx[t] = d_pre @ a.w_ih
+        dw_ih += d_pre.T @ a.x[t]
+        dw_hh += d_pre.T @ h_prev
+        db += d_pre.sum(0)
+        dh = np.where(m, d_pre @ a.w_hh, dh)
+        dc = np.where(m, dc_t * f, dc)
+    db_ih, db_hh = bias_grads(a, db, db.copy())
+    return {"x": dx, "h0": dh, "c0": dc, "w_ih": dw_ih, "w_hh": dw_hh, "b_ih": db_ih, "b_hh": db_hh}
