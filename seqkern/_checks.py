@@ -121,6 +121,16 @@ def recurrent_args(cell, x, h0, c0, w_ih, w_hh, b_ih, b_hh, lengths) -> Recurren
     return RecurrentArgs(cell, x, h0, c0, w_ih, w_hh, b_ih, b_hh, lengths)
 
 
+def incoming_grads(a: "RecurrentArgs", dy, dh_n, dc_n=None):
+    """The checked incoming gradients of a backward call; None stays None (zeros)."""
+    dt, shape_y, shape_h = a.x.dtype, (a.T, a.B, a.H), (a.B, a.H)
+    return (
+        optional_array("dy", dy, dt, shape_y, "(T, batch, hidden)"),
+        optional_array("dh_n", dh_n, dt, shape_h, "(batch, hidden)"),
+        optional_array("dc_n", dc_n, dt, shape_h, "(batch, hidden)"),
+    )
+
+
 def check_saved(saved, op, impl):
     """saved must come from a training forward of the same op and implementation."""
     if not isinstance(saved, Saved):

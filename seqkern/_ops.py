@@ -10,19 +10,9 @@ from __future__ import annotations
 import numpy as np
 
 from seqkern import _core
-from seqkern._checks import Saved, check_saved, optional_array, recurrent_args
+from seqkern._checks import Saved, check_saved, incoming_grads, recurrent_args
 
 _NONLINEARITIES = ("tanh", "relu")
-
-
-def _incoming(a, dy, dh_n, dc_n=None):
-    """The checked incoming gradients of a backward call (None stays None: zeros)."""
-    shape_y, shape_h = (a.T, a.B, a.H), (a.B, a.H)
-    return (
-        optional_array("dy", dy, a.x.dtype, shape_y, "(T, batch, hidden)"),
-        optional_array("dh_n", dh_n, a.x.dtype, shape_h, "(batch, hidden)"),
-        optional_array("dc_n", dc_n, a.x.dtype, shape_h, "(batch, hidden)"),
-    )
 
 
 def _weight_grads(a):
@@ -56,7 +46,7 @@ def lstm_backward(saved, dy=None, dh_n=None, dc_n=None):
     """Gradients of a training lstm call: dict with x, h0, c0, w_ih, w_hh, b_ih, b_hh."""
     check_saved(saved, "lstm", "kernel")
     a = saved.args
-    dy, dh_n, dc_n = _incoming(a, dy, dh_n, dc_n)
+    dy, dh_n, dc_n = incoming_grads(a, dy, dh_n, dc_n)
     dx, dh0, dw_ih, dw_hh = _weight_grads(a)
     dc0 = np.empty_like(a.c0)
     db = np.empty(4 * a.H, a.x.dtype) if _has_bias(a) else None
@@ -86,7 +76,7 @@ def gru_backward(saved, dy=None, dh_n=None):
     """Gradients of a training gru call: dict with x, h0, w_ih, w_hh, b_ih, b_hh."""
     check_saved(saved, "gru", "kernel")
     a = saved.args
-    dy, dh_n, _ = _incoming(a, dy, dh_n)
+    dy, dh_n, _ = incoming_grads(a, dy, dh_n)
     dx, dh0, dw_ih, dw_hh = _weight_grads(a)
     db_ih = np.empty(3 * a.H, a.x.dtype) if a.b_ih is not None else None
     db_hh = np.empty(3 * a.H, a.x.dtype) if a.b_hh is not None else None
@@ -117,7 +107,7 @@ def rnn_backward(saved, dy=None, dh_n=None):
     """Gradients of a training rnn call: dict with x, h0, w_ih, w_hh, b_ih, b_hh."""
     check_saved(saved, "rnn", "kernel")
     a = saved.args
-    dy, dh_n, _ = _incoming(a, dy, dh_n)
+    dy, dh_n, _ = incoming_grads(a, dy, dh_n)
     dx, dh0, dw_ih, dw_hh = _weight_grads(a)
     db = np.empty(a.H, a.x.dtype) if _has_bias(a) else None
     _core.rnn_backward(saved.nonlinearity == "relu", a.x, a.w_ih, a.w_hh, a.lengths, a.h0,

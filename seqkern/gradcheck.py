@@ -56,7 +56,7 @@ def gradcheck(f, inputs, analytic, eps=1e-6, rtol=1e-6, atol=1e-8):
         errors[name] = float(err.max(initial=0.0))
         bad = err > atol + rtol * np.abs(want)
         if bad.any():
-            i = np.unravel_index(np.argmax(err - rtol * np.abs(want)), err.shape)
+            i = tuple(int(k) for k in np.unravel_index(np.argmax(err - rtol * np.abs(want)), err.shape))
             raise GradcheckError(
                 f"{name}: {int(bad.sum())} of {err.size} elements differ; worst at {i}: "
                 f"analytic {got[i]:.10g}, numerical {want[i]:.10g}")

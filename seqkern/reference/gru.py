@@ -1,7 +1,7 @@
 """NumPy twin of seqkern.gru / gru_backward (linear before reset, as PyTorch/cuDNN)."""
 import numpy as np
 
-from seqkern._checks import Saved, check_saved, recurrent_args
+from seqkern._checks import Saved, check_saved, incoming_grads, recurrent_args
 from seqkern.reference._common import active, bias, bias_grads, sigmoid, zeros_if_none
 
 
@@ -34,6 +34,7 @@ def gru_backward(saved, dy=None, dh_n=None):
     a = saved.args
     H, dt = a.H, a.x.dtype
     mask = active(a)
+    dy, dh_n, _ = incoming_grads(a, dy, dh_n)
     dy = zeros_if_none(dy, (a.T, a.B, H), dt)
     dh = zeros_if_none(dh_n, (a.B, H), dt).copy()
     dx = np.zeros_like(a.x)

@@ -1,7 +1,7 @@
 """NumPy twin of seqkern.lstm / lstm_backward: one loop over time, one line per equation."""
 import numpy as np
 
-from seqkern._checks import Saved, check_saved, recurrent_args
+from seqkern._checks import Saved, check_saved, incoming_grads, recurrent_args
 from seqkern.reference._common import active, bias, bias_grads, sigmoid, zeros_if_none
 
 
@@ -35,6 +35,7 @@ def lstm_backward(saved, dy=None, dh_n=None, dc_n=None):
     a = saved.args
     H, dt = a.H, a.x.dtype
     mask = active(a)
+    dy, dh_n, dc_n = incoming_grads(a, dy, dh_n, dc_n)
     dy = zeros_if_none(dy, (a.T, a.B, H), dt)
     dh = zeros_if_none(dh_n, (a.B, H), dt).copy()
     dc = zeros_if_none(dc_n, (a.B, H), dt).copy()

@@ -1,7 +1,7 @@
 """NumPy twin of seqkern.rnn / rnn_backward."""
 import numpy as np
 
-from seqkern._checks import Saved, check_saved, recurrent_args
+from seqkern._checks import Saved, check_saved, incoming_grads, recurrent_args
 from seqkern.reference._common import active, bias, bias_grads, zeros_if_none
 
 
@@ -32,6 +32,7 @@ def rnn_backward(saved, dy=None, dh_n=None):
     a = saved.args
     H, dt = a.H, a.x.dtype
     mask = active(a)
+    dy, dh_n, _ = incoming_grads(a, dy, dh_n)
     dy = zeros_if_none(dy, (a.T, a.B, H), dt)
     dh = zeros_if_none(dh_n, (a.B, H), dt).copy()
     dx = np.zeros_like(a.x)

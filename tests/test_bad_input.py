@@ -1,0 +1,110 @@
+"""Bad input raises a clear TypeError/ValueError naming the argument, before any kernel runs."""
+import numpy as np
+import pytest
+
+import seqkern as sk
+from seqkern import bench, reference
+
+
+def lstm_problem(dtype=np.float32):
+    return bench.make_problem("lstm", 5, 3, 4, 6, dtype=dtype)
+
+
+@pytest.fixture(params=[sk, reference], ids=["kernel", "twin"])
+def impl(request):
+    return request.param
+
+
+def call(impl, **changes):
+    return impl.lstm(**dict(lstm_problem(), **changes))
+
+
+def test_wrong_rank(impl):
+    p = lstm_problem()
+    with pytest.raises(ValueError, match=r"x: expected shape \(T, batch, input_size\)"):
+        call(impl, x=p["x"][0])
+
+
+def test_wrong_weight_shape_names_expected_shape(impl):
+    p = lstm_problem()
+    with pytest.raises(ValueError, match=r"w_hh: expected shape \(4\*hidden, hidden\) = \(24, 6\), got \(24, 5\)"):
+        call(impl, w_hh=p["w_hh"][:, :5])
+    with pytest.raises(ValueError, match=r"w_hh: expected shape \(4\*hidden, hidden\), got \(23, 6\)"):
+        call(impl, w_hh=p["w_hh"][:23])
+    with pytest.raises(ValueError, match=r"w_ih: expected shape \(4\*hidden, input_size\) = \(24, 4\)"):
+        call(impl, w_ih=p["w_ih"][:, :3])
+    with pytest.raises(ValueError, match=r"b_hh: expected shape \(4\*hidden,\) = \(24,\)"):
+        call(impl, b_hh=p["b_hh"][:20])
+
+
+def test_mismatched_batch(impl):
+    p = lstm_problem()
+    with pytest.raises(ValueError, match=r"h0: expected shape \(batch, hidden\) = \(3, 6\), got \(2, 6\)"):
+        call(impl, h0=p["h0"][:2])
+    with pytest.raises(ValueError, match=r"c0: expected shape"):
+        call(impl, c0=p["c0"][:, :2])
+    with pytest.raises(ValueError, match=r"lengths: expected shape \(batch,\) = \(3,\)"):
+        call(impl, lengths=np.array([1, 2]))
+
+
+def test_wrong_dtype(impl):
+    p = lstm_problem()
+    with pytest.raises(TypeError, match="x: expected float32 or float64, got int64"):
+        call(impl, x=np.ones((5, 3, 4), np.int64))
+    with pytest.raises(TypeError, match="x: expected float32 or float64, got float16"):
+        call(impl, x=p["x"].astype(np.float16))
+    with pytest.raises(TypeError, match="w_ih: expected float32 like x, got float64"):
+        call(impl, w_ih=p["w_ih"].astype(np.float64))
+    with pytest.raises(TypeError, match="lengths: expected an integer array"):
+        call(impl, lengths=np.array([True, False, True]))
+
+
+@pytest.mark.parametrize("lengths", [[0, 2, 3], [1, 6, 2], [-1, 2, 2]])
+def test_lengths_out_of_range(impl, lengths):
+    with pytest.raises(ValueError, match=r"lengths: each must be in 1..T = 1..5"):
+        call(impl, lengths=np.array(lengths))
+
+
+def test_nan_in_lengths(impl):
+    with pytest.raises(ValueError, match="lengths: expected whole numbers"):
+        call(impl, lengths=np.array([1.0, np.nan, 2.0]))
+    with pytest.raises(ValueError, match="lengths: expected whole numbers"):
+        call(impl, lengths=np.array([1.5, 2.0, 2.0]))
+    y, *_ = call(impl, lengths=np.array([1.0, 5.0, 2.0]))  # whole floats are fine
+    assert not y[1:, 0].any()
+
+
+def test_empty_sequence(impl):
+    with pytest.raises(ValueError, match="x: T, batch and input_size must be at least 1"):
+        call(impl, x=np.zeros((0, 3, 4), np.float32))
+
+
+def test_backward_checks_its_arguments(impl):
+    *_, saved = call(impl, training=True)
+    with pytest.raises(ValueError, match=r"dy: expected shape \(T, batch, hidden\) = \(5, 3, 6\)"):
+        impl.lstm_backward(saved, np.zeros((5, 3, 5), np.float32))
+    with pytest.raises(TypeError, match="dh_n: expected float32 like x"):
+        impl.lstm_backward(saved, None, np.zeros((3, 6)))
+    with pytest.raises(ValueError, match="saved: comes from lstm, not gru"):
+        impl.gru_backward(saved)
+    with pytest.raises(TypeError, match="saved: expected what lstm"):
+        impl.lstm_backward({"y": 1})
+
+
+def test_saved_of_the_other_implementation_is_refused():
+    *_, saved = sk.lstm(**lstm_problem(), training=True)
+    with pytest.raises(ValueError, match="kernel implementation of lstm, not the reference one"):
+        reference.lstm_backward(saved)
+
+
+def test_unknown_nonlinearity(impl):
+    p = bench.make_problem("rnn", 3, 2, 2, 2)
+    with pytest.raises(ValueError, match="nonlinearity: expected 'tanh' or 'relu', got 'sigmoid'"):
+        impl.rnn(**p, nonlinearity="sigmoid")
+
+
+def test_set_num_threads_rejects_nonsense():
+    with pytest.raises(ValueError, match="at least 1"):
+        sk.set_num_threads(0)
+    with pytest.raises(TypeError):
+        sk.set_num_threads(1.5)

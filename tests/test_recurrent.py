@@ -1,0 +1,174 @@
+"""Fused RNN/LSTM/GRU kernels three ways: against the NumPy twin, against central differences in
+float64 (twin and kernel), and against torch.nn with the same weights."""
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import seqkern as sk
+from recurrent_cases import (
+    OP_IDS, OPS, as_float64, assert_same, forward, forward_backward, random_lengths,
+    torch_forward_backward,
+)
+from seqkern import bench, reference
+from seqkern.gradcheck import check_op
+
+F32_TOL = 2e-5   # float32 kernel vs float64 twin, relative to the size of each output/gradient
+F64_TOL = 1e-12  # float64 kernel vs float64 twin
+
+# Odd shapes on purpose: T=1, B=1, H not a multiple of 8, uneven lengths.
+SHAPES = [(1, 1, 1, 1), (1, 3, 5, 7), (6, 1, 4, 9), (7, 4, 3, 13), (5, 5, 17, 8), (12, 3, 6, 33)]
+
+
+def problem(cell, T, B, I, H, dtype=np.float64, lengths=False, bias=True, seed=0):
+    rng = np.random.default_rng(seed + 1000)
+    p = bench.make_problem(cell, T, B, I, H, dtype=dtype, seed=seed,
+                           lengths=random_lengths(rng, T, B) if lengths else None)
+    if not bias:
+        p["b_ih"] = p["b_hh"] = None
+    return p
+
+
+@pytest.mark.parametrize("cell,options", OPS, ids=OP_IDS)
+@pytest.mark.parametrize("shape", SHAPES, ids=str)
+@pytest.mark.parametrize("lengths", [False, True], ids=["full", "lengths"])
+def test_kernel_matches_twin(cell, options, shape, lengths):
+    p64 = problem(cell, *shape, lengths=lengths)
+    ref = forward_backward(reference, cell, p64, options)
+    assert_same(*forward_backward(sk, cell, p64, options), *ref, F64_TOL)
+    p32 = problem(cell, *shape, dtype=np.float32, lengths=lengths)
+    ref32 = forward_backward(reference, cell, as_float64(p32), options)
+    assert_same(*forward_backward(sk, cell, p32, options), *ref32, F32_TOL)
+
+
+@pytest.mark.parametrize("cell,options", OPS, ids=OP_IDS)
+@given(T=st.integers(1, 40), B=st.integers(1, 12), I=st.integers(1, 40), H=st.integers(1, 40),
+       lengths=st.booleans(), bias=st.booleans(), seed=st.integers(0, 2**16))
+def test_kernel_matches_twin_any_shape(cell, options, T, B, I, H, lengths, bias, seed):
+    p64 = problem(cell, T, B, I, H, lengths=lengths, bias=bias, seed=seed)
+    ref = forward_backward(reference, cell, p64, options)
+    assert_same(*forward_backward(sk, cell, p64, options), *ref, F64_TOL)
+    p32 = problem(cell, T, B, I, H, dtype=np.float32, lengths=lengths, bias=bias, seed=seed)
+    ref32 = forward_backward(reference, cell, as_float64(p32), options)
+    assert_same(*forward_backward(sk, cell, p32, options), *ref32, F32_TOL)
+
+
+@pytest.mark.parametrize("impl", [sk, reference], ids=["kernel", "twin"])
+@pytest.mark.parametrize("cell,options", OPS, ids=OP_IDS)
+@pytest.mark.parametrize("shape,lengths", [((1, 1, 2, 3), None), ((4, 3, 3, 5), [4, 1, 3]),
+                                           ((3, 2, 2, 2), [2, 3])], ids=["T1", "uneven", "short"])
+def test_gradients_match_finite_differences(impl, cell, options, shape, lengths):
+    p = problem(cell, *shape, seed=3)
+    p["lengths"] = None if lengths is None else np.array(lengths)
+    if cell == "rnn" and options["nonlinearity"] == "relu":
+        p["b_ih"] = p["b_ih"] + 0.3  # keep pre-activations away from relu's kink
+    errors = check_op(getattr(impl, cell), getattr(impl, cell + "_backward"), p, **options)
+    assert set(errors) >= {"x", "h0", "w_ih", "w_hh", "b_ih", "b_hh"}
+
+
+@pytest.mark.parametrize("cell,options", OPS, ids=OP_IDS)
+@pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-10), (np.float32, 5e-5)], ids=["f64", "f32"])
+@pytest.mark.parametrize("lengths", [False, True], ids=["full", "lengths"])
+@pytest.mark.parametrize("bias", [True, False], ids=["bias", "nobias"])
+def test_matches_torch(cell, options, dtype, tol, lengths, bias):
+    pytest.importorskip("torch")
+    p = problem(cell, 9, 4, 7, 11, dtype=dtype, lengths=lengths, bias=bias, seed=5)
+    assert_same(*forward_backward(sk, cell, p, options), *torch_forward_backward(cell, p, options), tol)
+
+
+@pytest.mark.parametrize("cell,options", OPS, ids=OP_IDS)
+def test_inference_equals_training_forward(cell, options):
+    p = problem(cell, 6, 3, 4, 5, dtype=np.float32, lengths=True)
+    infer = forward(sk, cell, p, options)
+    *train, _ = forward(sk, cell, p, options, training=True)
+    for a, b in zip(infer, train):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("cell,options", OPS, ids=OP_IDS)
+def test_lengths_semantics(cell, options):
+    """Past a sequence's length: y is zero, the state is that of its last step, and running the
+    sequence alone, cut to its length, gives the same numbers."""
+    p = problem(cell, 8, 3, 4, 6, lengths=False)
+    p["lengths"] = np.array([8, 3, 5])
+    outs = forward(sk, cell, p, options)
+    y, finals = outs[0], outs[1:]
+    for b, n in enumerate(p["lengths"]):
+        assert not y[n:, b].any()
+        alone = dict(p, x=p["x"][:n, b:b + 1], h0=p["h0"][b:b + 1], lengths=None)
+        if cell == "lstm":
+            alone["c0"] = p["c0"][b:b + 1]
+        outs_b = forward(sk, cell, alone, options)
+        np.testing.assert_allclose(y[:n, b], outs_b[0][:, 0], rtol=1e-12, atol=1e-14)
+        for f, f_b in zip(finals, outs_b[1:]):
+            np.testing.assert_allclose(f[b], f_b[0], rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("cell,options", OPS, ids=OP_IDS)
+def test_gradient_is_zero_past_lengths(cell, options):
+    p = problem(cell, 6, 2, 3, 4, lengths=False)
+    p["lengths"] = np.array([6, 2])
+    _, grads = forward_backward(sk, cell, p, options)
+    assert not grads["x"][2:, 1].any()
+
+
+@pytest.mark.parametrize("cell,options", OPS, ids=OP_IDS)
+def test_missing_state_and_gradients_mean_zeros(cell, options):
+    p = problem(cell, 4, 2, 3, 5)
+    zero = dict(p, h0=np.zeros_like(p["h0"]))
+    none = dict(p, h0=None)
+    if cell == "lstm":
+        zero["c0"], none["c0"] = np.zeros_like(p["c0"]), None
+    for a, b in zip(forward(sk, cell, zero, options), forward(sk, cell, none, options)):
+        np.testing.assert_array_equal(a, b)
+    *outs, saved = forward(sk, cell, p, options, training=True)
+    backward = getattr(sk, cell + "_backward")
+    g_none = backward(saved)
+    g_zero = backward(saved, *[np.zeros_like(o) for o in outs])
+    for k in g_none:
+        if g_none[k] is not None:
+            np.testing.assert_array_equal(g_none[k], g_zero[k])
+            assert not g_none[k].any()
+
+
+@pytest.mark.parametrize("cell,options", OPS, ids=OP_IDS)
+def test_non_contiguous_input_gives_the_same_answer(cell, options):
+    p = problem(cell, 5, 3, 4, 6, dtype=np.float32, lengths=True)
+    strided = dict(p)
+    strided["x"] = np.asfortranarray(p["x"])
+    strided["w_hh"] = np.ascontiguousarray(p["w_hh"].T).T  # same values, transposed layout
+    wide = np.zeros((p["w_ih"].shape[0], 2 * p["w_ih"].shape[1]), np.float32)
+    wide[:, ::2] = p["w_ih"]
+    strided["w_ih"] = wide[:, ::2]
+    assert not strided["x"].flags.c_contiguous and not strided["w_ih"].flags.c_contiguous
+    for a, b in zip(forward(sk, cell, p, options), forward(sk, cell, strided, options)):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_one_bias_only():
+    p = problem("lstm", 4, 2, 3, 5)
+    p["b_hh"] = None
+    ref = forward_backward(reference, "lstm", p, {})
+    got = forward_backward(sk, "lstm", p, {})
+    assert_same(*got, *ref, F64_TOL)
+    assert got[1]["b_hh"] is None and got[1]["b_ih"] is not None
+
+
+def test_gru_bias_gradients_differ_in_the_n_block():
+    p = problem("gru", 5, 3, 4, 6)
+    _, g = forward_backward(sk, "gru", p, {})
+    H = 6
+    np.testing.assert_allclose(g["b_ih"][:2 * H], g["b_hh"][:2 * H], rtol=1e-12)
+    assert not np.allclose(g["b_ih"][2 * H:], g["b_hh"][2 * H:])
+
+
+@pytest.mark.parametrize("cell,options", OPS, ids=OP_IDS)
+def test_results_are_bitwise_reproducible(cell, options):
+    p = problem(cell, 20, 16, 32, 64, dtype=np.float32, lengths=True)
+    a = forward_backward(sk, cell, p, options)
+    b = forward_backward(sk, cell, p, options)
+    for x, y in zip(a[0], b[0]):
+        np.testing.assert_array_equal(x, y)
+    for k in a[1]:
+        if a[1][k] is not None:
+            np.testing.assert_array_equal(a[1][k], b[1][k])

@@ -1,0 +1,122 @@
+"""Threads, SIMD dispatch, info and the command line."""
+import os
+import subprocess
+import sys
+import threading
+
+import numpy as np
+import pytest
+
+import seqkern as sk
+from recurrent_cases import as_float64, forward, forward_backward, scaled_error
+from seqkern import bench, reference
+
+
+@pytest.fixture
+def restore_threads():
+    n = sk.get_num_threads()
+    yield
+    sk.set_num_threads(n)
+
+
+def test_default_threads_are_the_usable_cores():
+    assert sk.get_num_threads() == len(os.sched_getaffinity(0))
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_one_and_several_threads_agree(cell, restore_threads):
+    p = bench.make_problem(cell, 10, 32, 16, 40, dtype=np.float64, lengths=np.arange(32) % 10 + 1)
+    sk.set_num_threads(1)
+    one = forward_backward(sk, cell, p, {})
+    sk.set_num_threads(3)
+    assert sk.get_num_threads() == 3
+    three = forward_backward(sk, cell, p, {})
+    for a, b in zip(one[0], three[0]):
+        assert scaled_error(a, b) < 1e-13
+    for k in one[1]:
+        assert scaled_error(one[1][k], three[1][k]) < 1e-13
+
+
+def test_concurrent_calls_from_python_threads():
+    """Kernels release the GIL; calls racing for the pool still give the right answers."""
+    p = bench.make_problem("lstm", 20, 16, 32, 48)
+    want = forward(sk, "lstm", p, {})[0]
+    results = [None] * 4
+
+    def work(i):
+        results[i] = forward(sk, "lstm", p, {})[0]
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for r in results:
+        np.testing.assert_array_equal(r, want)
+
+
+# Pre-activations across the whole float range exercise the clamps of the vectorized exp/tanh.
+SIMD_CHECK = """
+import numpy as np, seqkern as sk
+from seqkern import reference
+rng = np.random.default_rng(0)
+x = (rng.standard_normal((3, 50, 1)) * np.logspace(-6, 3, 50)[None, :, None]).astype(np.float32)
+I = np.ones((1, 1), np.float32)
+for nl in ("tanh", "relu"):
+    y, _ = sk.rnn(x, None, I, np.zeros((1, 1), np.float32), nonlinearity=nl)
+    yr, _ = reference.rnn(x.astype(np.float64), None, I.astype(np.float64), np.zeros((1, 1)), nonlinearity=nl)
+    err = np.abs(y - yr) / np.maximum(np.abs(yr), 1e-30)
+    assert err.max() < 4e-7, (nl, err.max())
+p = dict(x=x, h0=None, c0=None, w_ih=np.ones((4, 1), np.float32), w_hh=np.zeros((4, 1), np.float32))
+y, _, c = sk.lstm(**p)
+yr, _, cr = reference.lstm(**{k: (v.astype(np.float64) if v is not None else None) for k, v in p.items()})
+assert np.abs(y - yr).max() < 1e-6 and np.abs(c - cr).max() < 1e-6
+print(sk.info()["simd"])
+"""
+
+
+@pytest.mark.parametrize("level", ["default", "baseline"])
+def test_vectorized_activations_are_accurate(level, tmp_path):
+    """Both the AVX2 and the baseline float kernels, each in a fresh process."""
+    env = dict(os.environ)
+    env.pop("SEQKERN_SIMD", None)
+    if level == "baseline":
+        env["SEQKERN_SIMD"] = "baseline"
+    out = subprocess.run([sys.executable, "-c", SIMD_CHECK], env=env, capture_output=True, text=True,
+                         cwd=tmp_path)  # not the source tree, which has no built _core
+    assert out.returncode == 0, out.stderr
+    if level == "baseline":
+        assert out.stdout.strip().endswith("baseline")
+
+
+def test_info_reports_the_build(capsys):
+    facts = sk.info()
+    printed = capsys.readouterr().out
+    assert "OpenBLAS" in facts["blas"] and facts["threads"] == sk.get_num_threads()
+    assert facts["simd"] in ("avx2+fma", "baseline")
+    for key in ("seqkern", "blas", "threads", "simd", "cuda"):
+        assert key in printed
+
+
+def test_bundled_blas_sits_next_to_the_extension():
+    import seqkern._core as core
+
+    folder = os.path.dirname(core.__file__)
+    assert "libscipy_openblas.so" in os.listdir(folder)
+
+
+def test_command_line_info_and_demo(tmp_path):
+    info = subprocess.run([sys.executable, "-m", "seqkern", "info"], capture_output=True, text=True,
+                          cwd=tmp_path)
+    assert info.returncode == 0 and "blas" in info.stdout
+    demo = subprocess.run([sys.executable, "-m", "seqkern", "demo", "--shape", "4", "2", "3", "5",
+                           "--repeat", "1"], capture_output=True, text=True, cwd=tmp_path)
+    assert demo.returncode == 0, demo.stderr
+    assert demo.stdout.count(" ok") == 3 and "GFLOP/s" in demo.stdout
+
+
+def test_twin_runs_in_float32_too():
+    p = bench.make_problem("gru", 4, 2, 3, 5, dtype=np.float32)
+    y32, _ = reference.gru(**p)
+    y64, _ = reference.gru(**as_float64(p))
+    assert y32.dtype == np.float32 and scaled_error(y32, y64) < 1e-6
