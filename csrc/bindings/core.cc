@@ -9,6 +9,8 @@ namespace py = pybind11;
 PYBIND11_MODULE(_core, m) {
   m.doc() = "seqkern C++ kernels (private; use the seqkern package)";
   m.attr("__version__") = SEQKERN_VERSION;
+  // seqkern's pool owns all parallelism (csrc/cpu/threads.cc): BLAS runs inside its chunks.
+  seqkern::blas_set_num_threads(1);
   m.def("blas_name", &seqkern::blas_name);
   m.def("simd_level", &seqkern::simd_level);
   m.def("set_num_threads", &seqkern::set_num_threads);

@@ -3,23 +3,64 @@
 
 #include <cblas.h>
 
+#include "seqkern/threads.h"
+
 namespace seqkern {
 
 namespace {
-CBLAS_TRANSPOSE tr(bool t) { return t ? CblasTrans : CblasNoTrans; }
-}  // namespace
 
-template <>
-void gemm<float>(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
-                 int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+CBLAS_TRANSPOSE tr(bool t) { return t ? CblasTrans : CblasNoTrans; }
+
+void blas(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+          int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
   scipy_cblas_sgemm(CblasRowMajor, tr(ta), tr(tb), M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
-template <>
-void gemm<double>(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha, const double* A,
-                  int64_t lda, const double* B, int64_t ldb, double beta, double* C, int64_t ldc) {
+void blas(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha, const double* A,
+          int64_t lda, const double* B, int64_t ldb, double beta, double* C, int64_t ldc) {
   scipy_cblas_dgemm(CblasRowMajor, tr(ta), tr(tb), M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
+
+void blas_gemv(bool t, int64_t M, int64_t N, float alpha, const float* A, int64_t lda,
+               const float* x, int64_t incx, float beta, float* y) {
+  scipy_cblas_sgemv(CblasRowMajor, tr(t), M, N, alpha, A, lda, x, incx, beta, y, 1);
+}
+
+void blas_gemv(bool t, int64_t M, int64_t N, double alpha, const double* A, int64_t lda,
+               const double* x, int64_t incx, double beta, double* y) {
+  scipy_cblas_dgemv(CblasRowMajor, tr(t), M, N, alpha, A, lda, x, incx, beta, y, 1);
+}
+
+// Below this many multiply-adds a split costs more than it saves.
+constexpr int64_t kSplitWork = 1 << 18;
+constexpr int64_t kMinRows = 16;
+
+}  // namespace
+
+template <typename T>
+void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
+          const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+  if (M == 1) {  // one row: GEMV streams B once instead of packing it (batch 1, every step)
+    if (tb)  // B stored (N, K): c = B a
+      blas_gemv(false, N, K, alpha, B, ldb, A, ta ? lda : 1, beta, C);
+    else     // B stored (K, N): c = B^T a
+      blas_gemv(true, K, N, alpha, B, ldb, A, ta ? lda : 1, beta, C);
+    return;
+  }
+  if (M * N * K < kSplitWork) {
+    blas(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    return;
+  }
+  parallel_for(M, kMinRows, [&](int64_t m0, int64_t m1) {
+    const T* a = ta ? A + m0 : A + m0 * lda;  // rows m0.. of op(A)
+    blas(ta, tb, m1 - m0, N, K, alpha, a, lda, B, ldb, beta, C + m0 * ldc, ldc);
+  });
+}
+
+template void gemm<float>(bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t,
+                          const float*, int64_t, float, float*, int64_t);
+template void gemm<double>(bool, bool, int64_t, int64_t, int64_t, double, const double*, int64_t,
+                           const double*, int64_t, double, double*, int64_t);
 
 void blas_set_num_threads(int n) { scipy_openblas_set_num_threads(n); }
 

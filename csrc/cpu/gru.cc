@@ -69,25 +69,28 @@ void gru_forward(const RnnShape& s, const T* x, const T* w_ih, const T* w_hh, co
   T* pre = training ? gates : pre_buf.data();
 
   detail::input_projection(s, G, x, w_ih, pre);
-  for (int64_t t = 0; t < s.T; ++t) {
-    const T* h_prev = detail::prev_h(t, h0, y, BH);
-    T* g_t = pre + t * B * G;
-    T* hn_t = training ? hn + t * BH : hn_buf.data();
-    gemm<T>(false, true, B, G, H, T(1), h_prev, H, w_hh, H, T(0), hp.data(), G);
-    detail::for_rows(B, G, [&](int64_t b) {
-      T* y_row = y + t * BH + b * H;
-      if (t >= seq_len(lengths, s.T, b)) {
-        std::fill(y_row, y_row + H, T(0));
-        if (training) {
-          std::fill(g_t + b * G, g_t + (b + 1) * G, T(0));
-          std::fill(hn_t + b * H, hn_t + (b + 1) * H, T(0));
+  detail::for_batch_slices(B, [&](int64_t b0, int64_t b1) {
+    for (int64_t t = 0; t < s.T; ++t) {
+      const T* h_prev = detail::prev_h(t, h0, y, BH);
+      T* g_t = pre + t * B * G;
+      T* hn_t = training ? hn + t * BH : hn_buf.data();
+      gemm<T>(false, true, b1 - b0, G, H, T(1), h_prev + b0 * H, H, w_hh, H, T(0),
+              hp.data() + b0 * G, G);
+      for (int64_t b = b0; b < b1; ++b) {
+        T* y_row = y + t * BH + b * H;
+        if (t >= seq_len(lengths, s.T, b)) {
+          std::fill(y_row, y_row + H, T(0));
+          if (training) {
+            std::fill(g_t + b * G, g_t + (b + 1) * G, T(0));
+            std::fill(hn_t + b * H, hn_t + (b + 1) * H, T(0));
+          }
+          continue;
         }
-        return;
+        cell_forward(H, bx.data(), bhn.data(), g_t + b * G, hp.data() + b * G, h_prev + b * H,
+                     hn_t + b * H, y_row);
       }
-      cell_forward(H, bx.data(), bhn.data(), g_t + b * G, hp.data() + b * G, h_prev + b * H,
-                   hn_t + b * H, y_row);
-    });
-  }
+    }
+  });
   detail::gather_last(s, lengths, y, h_n);
 }
 
@@ -101,25 +104,29 @@ void gru_backward(const RnnShape& s, const T* x, const T* w_ih, const T* w_hh,
   std::vector<T> dnx(TB * H);  // input-side n gradient (r, z input sides equal dhg's)
   std::vector<T> dh_prev(BH, T(0));  // out of step t: dh_{t-1} = dh*z + dhg_t @ w_hh
 
-  for (int64_t t = s.T - 1; t >= 0; --t) {
-    T* dhg_t = dhg.data() + t * B * G;
-    T* dnx_t = dnx.data() + t * BH;
-    const T* h_prev = detail::prev_h(t, h0, y, BH);
-    detail::for_rows(B, G, [&](int64_t b) {
-      int64_t len = seq_len(lengths, s.T, b);
-      T* dhp = dh_prev.data() + b * H;
-      if (t >= len) {
-        std::fill(dhg_t + b * G, dhg_t + (b + 1) * G, T(0));
-        std::fill(dnx_t + b * H, dnx_t + (b + 1) * H, T(0));
-        std::fill(dhp, dhp + H, T(0));
-        return;
+  detail::for_batch_slices(B, [&](int64_t b0, int64_t b1) {
+    for (int64_t t = s.T - 1; t >= 0; --t) {
+      T* dhg_t = dhg.data() + t * B * G;
+      T* dnx_t = dnx.data() + t * BH;
+      const T* h_prev = detail::prev_h(t, h0, y, BH);
+      for (int64_t b = b0; b < b1; ++b) {
+        int64_t len = seq_len(lengths, s.T, b);
+        T* dhp = dh_prev.data() + b * H;
+        if (t >= len) {
+          std::fill(dhg_t + b * G, dhg_t + (b + 1) * G, T(0));
+          std::fill(dnx_t + b * H, dnx_t + (b + 1) * H, T(0));
+          std::fill(dhp, dhp + H, T(0));
+          continue;
+        }
+        const T* carry = t == len - 1 ? (dh_n ? dh_n + b * H : nullptr) : dhp;
+        cell_backward(H, gates + (t * B + b) * G, hn + t * BH + b * H, h_prev + b * H,
+                      dy ? dy + t * BH + b * H : nullptr, carry, dhg_t + b * G, dnx_t + b * H,
+                      dhp);
       }
-      const T* carry = t == len - 1 ? (dh_n ? dh_n + b * H : nullptr) : dhp;
-      cell_backward(H, gates + (t * B + b) * G, hn + t * BH + b * H, h_prev + b * H,
-                    dy ? dy + t * BH + b * H : nullptr, carry, dhg_t + b * G, dnx_t + b * H, dhp);
-    });
-    gemm<T>(false, false, B, H, G, T(1), dhg_t, G, w_hh, H, T(1), dh_prev.data(), H);
-  }
+      gemm<T>(false, false, b1 - b0, H, G, T(1), dhg_t + b0 * G, G, w_hh, H, T(1),
+              dh_prev.data() + b0 * H, H);
+    }
+  });
   std::copy(dh_prev.begin(), dh_prev.end(), dh0);
 
   // Input side: r, z columns of dhg, then dnx for the n block of w_ih.

@@ -58,25 +58,27 @@ void lstm_forward(const RnnShape& s, const T* x, const T* w_ih, const T* w_hh, c
   if (!training) std::copy(c0, c0 + BH, c_buf.begin());
 
   detail::input_projection(s, G, x, w_ih, pre);
-  for (int64_t t = 0; t < s.T; ++t) {
-    const T* h_prev = detail::prev_h(t, h0, y, BH);
-    T* g_t = pre + t * B * G;
-    gemm<T>(false, true, B, G, H, T(1), h_prev, H, w_hh, H, T(1), g_t, G);
-    const T* c_prev = training ? detail::prev_h(t, c0, cs, BH) : c_buf.data();
-    T* c_out = training ? cs + t * BH : c_buf.data();
-    detail::for_rows(B, G, [&](int64_t b) {
-      T* y_row = y + t * BH + b * H;
-      if (t >= seq_len(lengths, s.T, b)) {  // finished: y is zero, state left as it was
-        std::fill(y_row, y_row + H, T(0));
-        if (training) {
-          std::fill(g_t + b * G, g_t + (b + 1) * G, T(0));
-          std::fill(c_out + b * H, c_out + (b + 1) * H, T(0));
+  detail::for_batch_slices(B, [&](int64_t b0, int64_t b1) {
+    for (int64_t t = 0; t < s.T; ++t) {
+      T* g_t = pre + t * B * G;
+      const T* h_prev = detail::prev_h(t, h0, y, BH);
+      gemm<T>(false, true, b1 - b0, G, H, T(1), h_prev + b0 * H, H, w_hh, H, T(1), g_t + b0 * G, G);
+      const T* c_prev = training ? detail::prev_h(t, c0, cs, BH) : c_buf.data();
+      T* c_out = training ? cs + t * BH : c_buf.data();
+      for (int64_t b = b0; b < b1; ++b) {
+        T* y_row = y + t * BH + b * H;
+        if (t >= seq_len(lengths, s.T, b)) {  // finished: y is zero, state left as it was
+          std::fill(y_row, y_row + H, T(0));
+          if (training) {
+            std::fill(g_t + b * G, g_t + (b + 1) * G, T(0));
+            std::fill(c_out + b * H, c_out + (b + 1) * H, T(0));
+          }
+          continue;
         }
-        return;
+        cell_forward(H, bias.data(), g_t + b * G, c_prev + b * H, c_out + b * H, y_row);
       }
-      cell_forward(H, bias.data(), g_t + b * G, c_prev + b * H, c_out + b * H, y_row);
-    });
-  }
+    }
+  });
   detail::gather_last(s, lengths, y, h_n);
   if (training)
     detail::gather_last(s, lengths, cs, c_n);
@@ -95,21 +97,24 @@ void lstm_backward(const RnnShape& s, const T* x, const T* w_ih, const T* w_hh,
   std::vector<T> dc(BH, T(0));      // carried cell gradient; starts as dc_n
   if (dc_n) std::copy(dc_n, dc_n + BH, dc.begin());
 
-  for (int64_t t = s.T - 1; t >= 0; --t) {
-    T* dg_t = dg.data() + t * B * G;
-    const T* c_prev = detail::prev_h(t, c0, cs, BH);
-    detail::for_rows(B, G, [&](int64_t b) {
-      int64_t len = seq_len(lengths, s.T, b);
-      if (t >= len) {  // past the end: no gradient here; dh_n, dc_n wait for step len-1
-        std::fill(dg_t + b * G, dg_t + (b + 1) * G, T(0));
-        return;
+  detail::for_batch_slices(B, [&](int64_t b0, int64_t b1) {
+    for (int64_t t = s.T - 1; t >= 0; --t) {
+      T* dg_t = dg.data() + t * B * G;
+      const T* c_prev = detail::prev_h(t, c0, cs, BH);
+      for (int64_t b = b0; b < b1; ++b) {
+        int64_t len = seq_len(lengths, s.T, b);
+        if (t >= len) {  // past the end: no gradient here; dh_n, dc_n wait for step len-1
+          std::fill(dg_t + b * G, dg_t + (b + 1) * G, T(0));
+          continue;
+        }
+        const T* carry = t == len - 1 ? (dh_n ? dh_n + b * H : nullptr) : dh_rec.data() + b * H;
+        cell_backward(H, gates + (t * B + b) * G, cs + t * BH + b * H, c_prev + b * H,
+                      dy ? dy + t * BH + b * H : nullptr, carry, dc.data() + b * H, dg_t + b * G);
       }
-      const T* carry = t == len - 1 ? (dh_n ? dh_n + b * H : nullptr) : dh_rec.data() + b * H;
-      cell_backward(H, gates + (t * B + b) * G, cs + t * BH + b * H, c_prev + b * H,
-                    dy ? dy + t * BH + b * H : nullptr, carry, dc.data() + b * H, dg_t + b * G);
-    });
-    gemm<T>(false, false, B, H, G, T(1), dg_t, G, w_hh, H, T(0), dh_rec.data(), H);
-  }
+      gemm<T>(false, false, b1 - b0, H, G, T(1), dg_t + b0 * G, G, w_hh, H, T(0),
+              dh_rec.data() + b0 * H, H);
+    }
+  });
   std::copy(dh_rec.begin(), dh_rec.end(), dh0);
   std::copy(dc.begin(), dc.end(), dc0);
   detail::deferred_grads(s, G, x, w_ih, h0, y, dg.data(), dx, dw_ih, dw_hh, db);

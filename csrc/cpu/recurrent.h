@@ -36,15 +36,11 @@ void gather_last(const RnnShape& s, const int32_t* lengths, const T* seq, T* out
   }
 }
 
-// Pointwise passes go row by row over the batch; share rows between threads once a chunk holds
-// a few thousand values.
-inline int64_t row_grain(int64_t row_size) { return std::max<int64_t>(1, 4096 / row_size); }
-
+// The time loop runs once per slice of the batch: sequences are independent, so each thread
+// carries its own rows through every step with no synchronization between steps.
 template <typename F>
-void for_rows(int64_t B, int64_t row_size, F&& f) {
-  parallel_for(B, row_grain(row_size), [&](int64_t b0, int64_t b1) {
-    for (int64_t b = b0; b < b1; ++b) f(b);
-  });
+void for_batch_slices(int64_t B, F&& f) {
+  parallel_for(B, 1, [&](int64_t b0, int64_t b1) { f(b0, b1); });
 }
 
 // x (T*B, I) @ w_ih^T (I, GH) -> out (T*B, GH): the input projection of every step at once.

@@ -15,24 +15,28 @@ void rnn_forward(const RnnShape& s, Nonlinearity act, const T* x, const T* w_ih,
   std::vector<T> pre(s.T * BH);
 
   detail::input_projection(s, H, x, w_ih, pre.data());
-  for (int64_t t = 0; t < s.T; ++t) {
-    T* a_t = pre.data() + t * BH;
-    gemm<T>(false, true, B, H, H, T(1), detail::prev_h(t, h0, y, BH), H, w_hh, H, T(1), a_t, H);
-    detail::for_rows(B, H, [&](int64_t b) {
-      T* a = a_t + b * H;
-      T* y_row = y + t * BH + b * H;
-      if (t >= seq_len(lengths, s.T, b)) {
-        std::fill(y_row, y_row + H, T(0));
-        return;
+  detail::for_batch_slices(B, [&](int64_t b0, int64_t b1) {
+    for (int64_t t = 0; t < s.T; ++t) {
+      T* a_t = pre.data() + t * BH;
+      const T* h_prev = detail::prev_h(t, h0, y, BH);
+      gemm<T>(false, true, b1 - b0, H, H, T(1), h_prev + b0 * H, H, w_hh, H, T(1), a_t + b0 * H,
+              H);
+      for (int64_t b = b0; b < b1; ++b) {
+        T* a = a_t + b * H;
+        T* y_row = y + t * BH + b * H;
+        if (t >= seq_len(lengths, s.T, b)) {
+          std::fill(y_row, y_row + H, T(0));
+          continue;
+        }
+        for (int64_t j = 0; j < H; ++j) a[j] += bias[j];
+        if (act == Nonlinearity::Tanh) {
+          tanh_to(y_row, a, H);
+        } else {
+          for (int64_t j = 0; j < H; ++j) y_row[j] = a[j] > T(0) ? a[j] : T(0);
+        }
       }
-      for (int64_t j = 0; j < H; ++j) a[j] += bias[j];
-      if (act == Nonlinearity::Tanh) {
-        tanh_to(y_row, a, H);
-      } else {
-        for (int64_t j = 0; j < H; ++j) y_row[j] = a[j] > T(0) ? a[j] : T(0);
-      }
-    });
-  }
+    }
+  });
   detail::gather_last(s, lengths, y, h_n);
 }
 
@@ -44,26 +48,29 @@ void rnn_backward(const RnnShape& s, Nonlinearity act, const T* x, const T* w_ih
   std::vector<T> dg(s.T * BH);
   std::vector<T> dh_rec(BH, T(0));  // dg_{t+1} @ w_hh
 
-  for (int64_t t = s.T - 1; t >= 0; --t) {
-    T* dg_t = dg.data() + t * BH;
-    detail::for_rows(B, H, [&](int64_t b) {
-      int64_t len = seq_len(lengths, s.T, b);
-      T* d = dg_t + b * H;
-      if (t >= len) {
-        std::fill(d, d + H, T(0));
-        return;
+  detail::for_batch_slices(B, [&](int64_t b0, int64_t b1) {
+    for (int64_t t = s.T - 1; t >= 0; --t) {
+      T* dg_t = dg.data() + t * BH;
+      for (int64_t b = b0; b < b1; ++b) {
+        int64_t len = seq_len(lengths, s.T, b);
+        T* d = dg_t + b * H;
+        if (t >= len) {
+          std::fill(d, d + H, T(0));
+          continue;
+        }
+        const T* carry = t == len - 1 ? (dh_n ? dh_n + b * H : nullptr) : dh_rec.data() + b * H;
+        const T* dy_row = dy ? dy + t * BH + b * H : nullptr;
+        const T* h = y + t * BH + b * H;
+        for (int64_t j = 0; j < H; ++j) {
+          T dh = (dy_row ? dy_row[j] : T(0)) + (carry ? carry[j] : T(0));
+          // Both derivatives read off the output: tanh' = 1 - h^2, relu' = [h > 0].
+          d[j] = act == Nonlinearity::Tanh ? dh * (T(1) - h[j] * h[j]) : (h[j] > T(0) ? dh : T(0));
+        }
       }
-      const T* carry = t == len - 1 ? (dh_n ? dh_n + b * H : nullptr) : dh_rec.data() + b * H;
-      const T* dy_row = dy ? dy + t * BH + b * H : nullptr;
-      const T* h = y + t * BH + b * H;
-      for (int64_t j = 0; j < H; ++j) {
-        T dh = (dy_row ? dy_row[j] : T(0)) + (carry ? carry[j] : T(0));
-        // Both derivatives read off the output: tanh' = 1 - h^2, relu' = [h > 0].
-        d[j] = act == Nonlinearity::Tanh ? dh * (T(1) - h[j] * h[j]) : (h[j] > T(0) ? dh : T(0));
-      }
-    });
-    gemm<T>(false, false, B, H, H, T(1), dg_t, H, w_hh, H, T(0), dh_rec.data(), H);
-  }
+      gemm<T>(false, false, b1 - b0, H, H, T(1), dg_t + b0 * H, H, w_hh, H, T(0),
+              dh_rec.data() + b0 * H, H);
+    }
+  });
   std::copy(dh_rec.begin(), dh_rec.end(), dh0);
   detail::deferred_grads(s, H, x, w_ih, h0, y, dg.data(), dx, dw_ih, dw_hh, db);
 }

@@ -1,6 +1,7 @@
 // A small persistent pool: the caller runs chunk 0, workers run chunks 1..k-1 of a static split.
-// One pool per process; a second Python thread that finds it busy runs its work inline rather
-// than wait, so concurrent kernel calls never deadlock.
+// It owns all of seqkern's parallelism: OpenBLAS runs single-threaded inside its chunks (its own
+// pool would spin on the cores this one needs). One pool per process: kernel calls from several
+// Python threads take turns; a chunk that asks for more parallelism runs its work inline.
 #include "seqkern/threads.h"
 
 #include <sched.h>
@@ -13,7 +14,6 @@
 #include <thread>
 #include <vector>
 
-#include "seqkern/gemm.h"
 
 namespace seqkern {
 
@@ -24,6 +24,13 @@ int default_threads() {
   if (sched_getaffinity(0, sizeof set, &set) == 0) return std::max(1, CPU_COUNT(&set));
   return std::max(1u, std::thread::hardware_concurrency());
 }
+
+thread_local bool t_in_pool = false;  // nested parallel_for calls run inline
+
+struct InPool {
+  InPool() { t_in_pool = true; }
+  ~InPool() { t_in_pool = false; }
+};
 
 class Pool {
  public:
@@ -51,7 +58,10 @@ class Pool {
       ++generation_;
     }
     wake_.notify_all();
-    fn(0, n / chunks);
+    {
+      InPool in;
+      fn(0, n / chunks);
+    }
     std::unique_lock<std::mutex> lk(m_);
     done_.wait(lk, [this] { return pending_ == 0; });
   }
@@ -68,7 +78,10 @@ class Pool {
       const auto* fn = fn_;
       int64_t n = n_work_, chunks = chunks_;
       lk.unlock();
-      (*fn)(n * k / chunks, n * (k + 1) / chunks);
+      {
+        InPool in;
+        (*fn)(n * k / chunks, n * (k + 1) / chunks);
+      }
       lk.lock();
       if (--pending_ == 0) done_.notify_one();
     }
@@ -91,10 +104,7 @@ int g_threads = 0;
 pid_t g_pool_pid = 0;  // a forked child must not use its parent's (absent) worker threads
 
 Pool& pool_locked() {
-  if (g_threads == 0) {
-    g_threads = default_threads();
-    blas_set_num_threads(g_threads);
-  }
+  if (g_threads == 0) g_threads = default_threads();
   if (!g_pool || g_pool_pid != getpid() || g_pool->size() != g_threads) {
     if (g_pool_pid != getpid()) g_pool.release();  // the parent's threads do not exist here
     g_pool = std::make_unique<Pool>(g_threads);
@@ -108,7 +118,6 @@ Pool& pool_locked() {
 void set_num_threads(int n) {
   std::lock_guard<std::mutex> lk(g_pool_mutex);
   g_threads = std::max(1, n);
-  blas_set_num_threads(g_threads);
 }
 
 int get_num_threads() {
@@ -118,11 +127,13 @@ int get_num_threads() {
 }
 
 void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn) {
-  std::unique_lock<std::mutex> lk(g_pool_mutex, std::try_to_lock);
-  if (!lk.owns_lock()) {  // another thread is using the pool
+  if (t_in_pool) {
     fn(0, n);
     return;
   }
+  // Another Python thread's kernel may hold the pool: wait for it rather than run with fewer
+  // threads, so that results stay bitwise reproducible. (Callers have released the GIL.)
+  std::lock_guard<std::mutex> lk(g_pool_mutex);
   Pool& pool = pool_locked();
   int64_t chunks = std::min<int64_t>(pool.size(), n / std::max<int64_t>(grain, 1));
   if (chunks < 2) {
