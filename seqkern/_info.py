@@ -25,9 +25,9 @@ def cuda_built():
     return importlib.util.find_spec("seqkern._cuda") is not None
 
 
-def info(file=None):
-    """Prints version, BLAS, threads, SIMD level and CUDA availability; returns them as a dict."""
-    facts = {
+def facts():
+    """Version, BLAS, threads, SIMD level and CUDA availability, as a dict."""
+    return {
         "seqkern": _core.__version__,
         "python": platform.python_version(),
         "machine": platform.machine(),
@@ -36,7 +36,12 @@ def info(file=None):
         "simd": _core.simd_level(),
         "cuda": "built" if cuda_built() else "not built",
     }
-    width = max(map(len, facts))
-    for k, v in facts.items():
+
+
+def info(file=None):
+    """Prints facts() one per line (to file, default stdout) and returns them."""
+    facts_ = facts()
+    width = max(map(len, facts_))
+    for k, v in facts_.items():
         print(f"{k:<{width}}  {v}", file=file)
-    return facts
+    return facts_
