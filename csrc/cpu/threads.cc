@@ -133,10 +133,12 @@ void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, in
   }
   // Another Python thread's kernel may hold the pool: wait for it rather than run with fewer
   // threads, so that results stay bitwise reproducible. (Callers have released the GIL.)
-  std::lock_guard<std::mutex> lk(g_pool_mutex);
+  std::unique_lock<std::mutex> lk(g_pool_mutex);
   Pool& pool = pool_locked();
   int64_t chunks = std::min<int64_t>(pool.size(), n / std::max<int64_t>(grain, 1));
-  if (chunks < 2) {
+  if (chunks < 2) {  // too little to share: run here, as one chunk (nested calls stay inline)
+    lk.unlock();
+    InPool in;
     fn(0, n);
     return;
   }
