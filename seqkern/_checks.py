@@ -40,6 +40,11 @@ def optional_array(name, a, dtype, expected, described):
     return arr
 
 
+def check_nonlinearity(nonlinearity):
+    if nonlinearity not in ("tanh", "relu"):
+        raise ValueError(f"nonlinearity: expected 'tanh' or 'relu', got {nonlinearity!r}")
+
+
 def check_lengths(lengths, T, B):
     """lengths as a contiguous int32 array of B values in 1..T (or None)."""
     if lengths is None:

@@ -10,10 +10,9 @@ from __future__ import annotations
 import numpy as np
 
 from seqkern import _core
-from seqkern._checks import Saved, check_saved, incoming_grads, recurrent_args
-
-_NONLINEARITIES = ("tanh", "relu")
-
+from seqkern._checks import (
+    Saved, check_nonlinearity, check_saved, incoming_grads, recurrent_args,
+)
 
 def _weight_grads(a):
     """Empty arrays for dx, dh0, dw_ih, dw_hh."""
@@ -91,8 +90,7 @@ def rnn(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, nonlinearity="tanh", lengths=No
 
     Returns (y, h_n), and saved last when training=True (for rnn_backward).
     """
-    if nonlinearity not in _NONLINEARITIES:
-        raise ValueError(f"nonlinearity: expected 'tanh' or 'relu', got {nonlinearity!r}")
+    check_nonlinearity(nonlinearity)
     a = recurrent_args("rnn", x, h0, None, w_ih, w_hh, b_ih, b_hh, lengths)
     y = np.empty((a.T, a.B, a.H), a.x.dtype)
     h_n = np.empty((a.B, a.H), a.x.dtype)
@@ -117,7 +115,6 @@ def rnn_backward(saved, dy=None, dh_n=None):
 
 def _grads(a, dx, dh0, dw_ih, dw_hh, db_ih, db_hh, **extra):
     """The gradient dict, with None for biases the forward did not have."""
-    g = {"x": dx, "h0": dh0, **extra, "w_ih": dw_ih, "w_hh": dw_hh,
-         "b_ih": db_ih if a.b_ih is not None else None,
-         "b_hh": db_hh if a.b_hh is not None else None}
-    return g
+    return {"x": dx, "h0": dh0, **extra, "w_ih": dw_ih, "w_hh": dw_hh,
+            "b_ih": db_ih if a.b_ih is not None else None,
+            "b_hh": db_hh if a.b_hh is not None else None}

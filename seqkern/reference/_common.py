@@ -1,6 +1,8 @@
 """Small helpers of the NumPy twins."""
 import numpy as np
 
+from seqkern._checks import check_saved, incoming_grads
+
 
 def sigmoid(a):
     return 1.0 / (1.0 + np.exp(-a))
@@ -18,8 +20,17 @@ def bias(b, n, dtype):
     return b if b is not None else np.zeros(n, dtype)
 
 
-def zeros_if_none(a, shape, dtype):
-    return np.zeros(shape, dtype) if a is None else a
+def backward_inputs(saved, op, dy, dh_n, dc_n=None):
+    """Checks a backward call; returns args, the step mask, and dy, dh_n, dc_n as fresh arrays
+    (zeros where None) that the backward loop may update in place."""
+    check_saved(saved, op, "reference")
+    a = saved.args
+    dy, dh_n, dc_n = incoming_grads(a, dy, dh_n, dc_n)
+
+    def array(g, shape):
+        return np.zeros(shape, a.x.dtype) if g is None else g.copy()
+
+    return a, active(a), array(dy, (a.T, a.B, a.H)), array(dh_n, (a.B, a.H)), array(dc_n, (a.B, a.H))
 
 
 def bias_grads(args, db_ih, db_hh):

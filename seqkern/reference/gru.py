@@ -1,8 +1,8 @@
 """NumPy twin of seqkern.gru / gru_backward (linear before reset, as PyTorch/cuDNN)."""
 import numpy as np
 
-from seqkern._checks import Saved, check_saved, incoming_grads, recurrent_args
-from seqkern.reference._common import active, bias, bias_grads, sigmoid, zeros_if_none
+from seqkern._checks import Saved, recurrent_args
+from seqkern.reference._common import active, backward_inputs, bias, bias_grads, sigmoid
 
 
 def gru(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, lengths=None, training=False):
@@ -30,13 +30,8 @@ def gru(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, lengths=None, training=False):
 
 
 def gru_backward(saved, dy=None, dh_n=None):
-    check_saved(saved, "gru", "reference")
-    a = saved.args
+    a, mask, dy, dh, _ = backward_inputs(saved, "gru", dy, dh_n)
     H, dt = a.H, a.x.dtype
-    mask = active(a)
-    dy, dh_n, _ = incoming_grads(a, dy, dh_n)
-    dy = zeros_if_none(dy, (a.T, a.B, H), dt)
-    dh = zeros_if_none(dh_n, (a.B, H), dt).copy()
     dx = np.zeros_like(a.x)
     dw_ih, dw_hh = np.zeros_like(a.w_ih), np.zeros_like(a.w_hh)
     db_ih, db_hh = np.zeros(3 * H, dt), np.zeros(3 * H, dt)

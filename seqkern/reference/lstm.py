@@ -1,8 +1,8 @@
 """NumPy twin of seqkern.lstm / lstm_backward: one loop over time, one line per equation."""
 import numpy as np
 
-from seqkern._checks import Saved, check_saved, incoming_grads, recurrent_args
-from seqkern.reference._common import active, bias, bias_grads, sigmoid, zeros_if_none
+from seqkern._checks import Saved, recurrent_args
+from seqkern.reference._common import active, backward_inputs, bias, bias_grads, sigmoid
 
 
 def lstm(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, lengths=None, training=False):
@@ -31,14 +31,8 @@ def lstm(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, lengths=None, training=Fal
 
 
 def lstm_backward(saved, dy=None, dh_n=None, dc_n=None):
-    check_saved(saved, "lstm", "reference")
-    a = saved.args
+    a, mask, dy, dh, dc = backward_inputs(saved, "lstm", dy, dh_n, dc_n)
     H, dt = a.H, a.x.dtype
-    mask = active(a)
-    dy, dh_n, dc_n = incoming_grads(a, dy, dh_n, dc_n)
-    dy = zeros_if_none(dy, (a.T, a.B, H), dt)
-    dh = zeros_if_none(dh_n, (a.B, H), dt).copy()
-    dc = zeros_if_none(dc_n, (a.B, H), dt).copy()
     dx = np.zeros_like(a.x)
     dw_ih, dw_hh, db = np.zeros_like(a.w_ih), np.zeros_like(a.w_hh), np.zeros(4 * H, dt)
     for t in reversed(range(a.T)):

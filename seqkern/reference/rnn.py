@@ -1,14 +1,13 @@
 """NumPy twin of seqkern.rnn / rnn_backward."""
 import numpy as np
 
-from seqkern._checks import Saved, check_saved, incoming_grads, recurrent_args
-from seqkern.reference._common import active, bias, bias_grads, zeros_if_none
+from seqkern._checks import Saved, check_nonlinearity, recurrent_args
+from seqkern.reference._common import active, backward_inputs, bias, bias_grads
 
 
 def rnn(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, nonlinearity="tanh", lengths=None,
         training=False):
-    if nonlinearity not in ("tanh", "relu"):
-        raise ValueError(f"nonlinearity: expected 'tanh' or 'relu', got {nonlinearity!r}")
+    check_nonlinearity(nonlinearity)
     a = recurrent_args("rnn", x, h0, None, w_ih, w_hh, b_ih, b_hh, lengths)
     H, dt = a.H, a.x.dtype
     b = bias(a.b_ih, H, dt) + bias(a.b_hh, H, dt)
@@ -28,13 +27,8 @@ def rnn(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, nonlinearity="tanh", lengths=No
 
 
 def rnn_backward(saved, dy=None, dh_n=None):
-    check_saved(saved, "rnn", "reference")
-    a = saved.args
+    a, mask, dy, dh, _ = backward_inputs(saved, "rnn", dy, dh_n)
     H, dt = a.H, a.x.dtype
-    mask = active(a)
-    dy, dh_n, _ = incoming_grads(a, dy, dh_n)
-    dy = zeros_if_none(dy, (a.T, a.B, H), dt)
-    dh = zeros_if_none(dh_n, (a.B, H), dt).copy()
     dx = np.zeros_like(a.x)
     dw_ih, dw_hh, db = np.zeros_like(a.w_ih), np.zeros_like(a.w_hh), np.zeros(H, dt)
     for t in reversed(range(a.T)):
