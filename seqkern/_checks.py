@@ -147,8 +147,9 @@ def check_saved(saved, op, impl):
 
 
 class Saved:
-    """What a training forward keeps for its backward. Arrays are held by reference: y (returned
-    to the caller too) must not be modified in place before backward runs."""
+    """What a training forward keeps for its backward. Arrays are held by reference, not copied:
+    y (returned to the caller too), the inputs and the weights must not be modified in place
+    before backward runs."""
 
     def __init__(self, op, impl, args: RecurrentArgs, **arrays):
         self.op = op
