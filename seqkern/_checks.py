@@ -68,7 +68,6 @@ def check_lengths(lengths, T, B):
 class RecurrentArgs:
     """Checked, contiguous arguments of one recurrent layer call."""
 
-    cell: str
     x: np.ndarray
     h0: np.ndarray
     c0: Optional[np.ndarray]
@@ -123,7 +122,7 @@ def recurrent_args(cell, x, h0, c0, w_ih, w_hh, b_ih, b_hh, lengths) -> Recurren
         if c0 is None:
             c0 = np.zeros((B, H), dtype)
     lengths = check_lengths(lengths, T, B)
-    return RecurrentArgs(cell, x, h0, c0, w_ih, w_hh, b_ih, b_hh, lengths)
+    return RecurrentArgs(x, h0, c0, w_ih, w_hh, b_ih, b_hh, lengths)
 
 
 def incoming_grads(a: "RecurrentArgs", dy, dh_n, dc_n=None):
@@ -134,6 +133,11 @@ def incoming_grads(a: "RecurrentArgs", dy, dh_n, dc_n=None):
         optional_array("dh_n", dh_n, dt, shape_h, "(batch, hidden)"),
         optional_array("dc_n", dc_n, dt, shape_h, "(batch, hidden)"),
     )
+
+
+def bias_grads(a: "RecurrentArgs", db_ih, db_hh):
+    """Bias gradients, None for a bias the forward did not have."""
+    return (db_ih if a.b_ih is not None else None, db_hh if a.b_hh is not None else None)
 
 
 def check_saved(saved, op, impl):

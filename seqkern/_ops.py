@@ -11,8 +11,9 @@ import numpy as np
 
 from seqkern import _core
 from seqkern._checks import (
-    Saved, check_nonlinearity, check_saved, incoming_grads, recurrent_args,
+    Saved, bias_grads, check_nonlinearity, check_saved, incoming_grads, recurrent_args,
 )
+
 
 def _weight_grads(a):
     """Empty arrays for dx, dh0, dw_ih, dw_hh."""
@@ -115,6 +116,5 @@ def rnn_backward(saved, dy=None, dh_n=None):
 
 def _grads(a, dx, dh0, dw_ih, dw_hh, db_ih, db_hh, **extra):
     """The gradient dict, with None for biases the forward did not have."""
-    return {"x": dx, "h0": dh0, **extra, "w_ih": dw_ih, "w_hh": dw_hh,
-            "b_ih": db_ih if a.b_ih is not None else None,
-            "b_hh": db_hh if a.b_hh is not None else None}
+    db_ih, db_hh = bias_grads(a, db_ih, db_hh)
+    return {"x": dx, "h0": dh0, **extra, "w_ih": dw_ih, "w_hh": dw_hh, "b_ih": db_ih, "b_hh": db_hh}

@@ -1,10 +1,8 @@
 """Shared helpers of the recurrent tests: problems, the three-way comparisons, torch modules."""
 import numpy as np
 
-import seqkern as sk
-from seqkern import bench, reference
+from seqkern import bench
 
-CELLS = ("rnn", "lstm", "gru")
 # (cell, options): every functional op, relu included.
 OPS = [("rnn", {"nonlinearity": "tanh"}), ("rnn", {"nonlinearity": "relu"}), ("lstm", {}), ("gru", {})]
 OP_IDS = ["rnn-tanh", "rnn-relu", "lstm", "gru"]

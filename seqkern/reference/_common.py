@@ -31,8 +31,3 @@ def backward_inputs(saved, op, dy, dh_n, dc_n=None):
         return np.zeros(shape, a.x.dtype) if g is None else g.copy()
 
     return a, active(a), array(dy, (a.T, a.B, a.H)), array(dh_n, (a.B, a.H)), array(dc_n, (a.B, a.H))
-
-
-def bias_grads(args, db_ih, db_hh):
-    """Bias gradients, None for a bias the forward did not have."""
-    return (db_ih if args.b_ih is not None else None, db_hh if args.b_hh is not None else None)

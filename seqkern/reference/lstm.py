@@ -1,8 +1,8 @@
 """NumPy twin of seqkern.lstm / lstm_backward: one loop over time, one line per equation."""
 import numpy as np
 
-from seqkern._checks import Saved, recurrent_args
-from seqkern.reference._common import active, backward_inputs, bias, bias_grads, sigmoid
+from seqkern._checks import Saved, bias_grads, recurrent_args
+from seqkern.reference._common import active, backward_inputs, bias, sigmoid
 
 
 def lstm(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, lengths=None, training=False):

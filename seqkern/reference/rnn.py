@@ -1,8 +1,8 @@
 """NumPy twin of seqkern.rnn / rnn_backward."""
 import numpy as np
 
-from seqkern._checks import Saved, check_nonlinearity, recurrent_args
-from seqkern.reference._common import active, backward_inputs, bias, bias_grads
+from seqkern._checks import Saved, bias_grads, check_nonlinearity, recurrent_args
+from seqkern.reference._common import active, backward_inputs, bias
 
 
 def rnn(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, nonlinearity="tanh", lengths=None,
