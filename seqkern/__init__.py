@@ -9,11 +9,14 @@ Shapes, weight layout (PyTorch/cuDNN) and error behaviour: see the README and DE
 """
 from seqkern import _core
 from seqkern._info import get_num_threads, info, set_num_threads
-from seqkern._ops import gru, gru_backward, lstm, lstm_backward, rnn, rnn_backward
+from seqkern._ops import (
+    gru, gru_backward, lstm, lstm_backward, recurrent_stack, recurrent_stack_backward, rnn,
+    rnn_backward,
+)
 
 __version__ = _core.__version__
 
 __all__ = [
-    "get_num_threads", "gru", "gru_backward", "info", "lstm", "lstm_backward", "rnn",
-    "rnn_backward", "set_num_threads",
+    "get_num_threads", "gru", "gru_backward", "info", "lstm", "lstm_backward",
+    "recurrent_stack", "recurrent_stack_backward", "rnn", "rnn_backward", "set_num_threads",
 ]

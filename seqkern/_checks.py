@@ -164,3 +164,99 @@ class Saved:
     def __repr__(self):
         a = self.args
         return f"<saved {self.impl} {self.op} T={a.T} B={a.B} I={a.I} H={a.H} {a.x.dtype}>"
+
+
+# The cells of a stack (seqkern.recurrent_stack), as torch names its modes.
+STACK_CELLS = {"rnn_tanh": "rnn", "rnn_relu": "rnn", "lstm": "lstm", "gru": "gru"}
+
+
+@dataclass
+class StackArgs:
+    """Checked, contiguous arguments of a recurrent stack call. weights[k] = (w_ih, w_hh, b_ih,
+    b_hh) of layer l = k // D, direction d = k % D (1: reverse)."""
+
+    cell: str
+    x: np.ndarray
+    weights: list
+    h0: np.ndarray
+    c0: Optional[np.ndarray]
+    lengths: Optional[np.ndarray]
+    masks: Optional[np.ndarray]
+    L: int
+    D: int
+
+    T = RecurrentArgs.T
+    B = RecurrentArgs.B
+    I = RecurrentArgs.I  # noqa: E741
+
+    @property
+    def H(self):
+        return self.weights[0][1].shape[1]
+
+    @property
+    def has_bias(self):
+        return self.weights[0][2] is not None
+
+
+def stack_args(cell, x, weights, h0, c0, lengths, bidirectional, dropout_masks) -> StackArgs:
+    """Checks the arguments of seqkern.recurrent_stack and its twin."""
+    if cell not in STACK_CELLS:
+        raise ValueError(f"cell: expected one of {', '.join(map(repr, STACK_CELLS))}, got {cell!r}")
+    G = GATES[STACK_CELLS[cell]]
+    g = "" if G == 1 else f"{G}*"
+    D = 2 if bidirectional else 1
+    x = as_float_array("x", x)
+    if x.ndim != 3 or 0 in x.shape:
+        raise ValueError(f"x: expected shape (T, batch, input_size), each at least 1, got {x.shape}")
+    T, B, I = x.shape
+    weights = list(weights)
+    if not weights or len(weights) % D:
+        raise ValueError(f"weights: expected num_layers * {D} (w_ih, w_hh, b_ih, b_hh) tuples, "
+                         f"got {len(weights)}")
+    L = len(weights) // D
+    checked = []
+    for k, w in enumerate(weights):
+        if len(w) != 4:
+            raise ValueError(f"weights[{k}]: expected (w_ih, w_hh, b_ih, b_hh), got {len(w)} items")
+        w_ih, w_hh, b_ih, b_hh = w
+        if k == 0:
+            w_hh = as_float_array("weights[0] w_hh", w_hh, x.dtype)
+            if w_hh.ndim != 2 or w_hh.shape[0] == 0 or w_hh.shape[0] % G:
+                raise ValueError(f"weights[0] w_hh: expected shape ({g}hidden, hidden), got {w_hh.shape}")
+            H = w_hh.shape[1]
+            has_bias = b_ih is not None
+        if (b_ih is not None) != has_bias or (b_hh is not None) != has_bias:
+            raise ValueError(f"weights[{k}]: biases must be given for every layer or for none")
+        I_k = I if k < D else D * H
+        name = f"weights[{k}]"
+        w_ih = as_float_array(f"{name} w_ih", w_ih, x.dtype)
+        check_shape(f"{name} w_ih", w_ih, (G * H, I_k), f"({g}hidden, {'input_size' if k < D else f'{D}*hidden'})")
+        w_hh = as_float_array(f"{name} w_hh", w_hh, x.dtype)
+        check_shape(f"{name} w_hh", w_hh, (G * H, H), f"({g}hidden, hidden)")
+        b_ih = optional_array(f"{name} b_ih", b_ih, x.dtype, (G * H,), f"({g}hidden,)")
+        b_hh = optional_array(f"{name} b_hh", b_hh, x.dtype, (G * H,), f"({g}hidden,)")
+        checked.append((w_ih, w_hh, b_ih, b_hh))
+    state = (L * D, B, H)
+    described = f"(num_layers*{D}, batch, hidden)"
+    h0 = optional_array("h0", h0, x.dtype, state, described)
+    h0 = np.zeros(state, x.dtype) if h0 is None else h0
+    if cell == "lstm":
+        c0 = optional_array("c0", c0, x.dtype, state, described)
+        c0 = np.zeros(state, x.dtype) if c0 is None else c0
+    elif c0 is not None:
+        raise ValueError(f"c0: only the lstm cell has a cell state, got one for {cell}")
+    lengths = check_lengths(lengths, T, B)
+    masks = optional_array("dropout_masks", dropout_masks, x.dtype, (L - 1, T, B, D * H),
+                           f"(num_layers-1, T, batch, {D}*hidden)")
+    return StackArgs(cell, x, checked, h0, c0, lengths, masks, L, D)
+
+
+def stack_incoming_grads(a: StackArgs, dy, dh_n, dc_n=None):
+    """The checked incoming gradients of a stack backward call; None stays None (zeros)."""
+    dt, state = a.x.dtype, (a.L * a.D, a.B, a.H)
+    described = f"(num_layers*{a.D}, batch, hidden)"
+    return (
+        optional_array("dy", dy, dt, (a.T, a.B, a.D * a.H), f"(T, batch, {a.D}*hidden)"),
+        optional_array("dh_n", dh_n, dt, state, described),
+        optional_array("dc_n", dc_n, dt, state, described),
+    )

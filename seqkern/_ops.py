@@ -11,7 +11,8 @@ import numpy as np
 
 from seqkern import _core
 from seqkern._checks import (
-    Saved, bias_grads, check_nonlinearity, check_saved, incoming_grads, recurrent_args,
+    GATES, STACK_CELLS, Saved, bias_grads, check_nonlinearity, check_saved, incoming_grads,
+    recurrent_args, stack_args, stack_incoming_grads,
 )
 
 
@@ -118,3 +119,63 @@ def _grads(a, dx, dh0, dw_ih, dw_hh, db_ih, db_hh, **extra):
     """The gradient dict, with None for biases the forward did not have."""
     db_ih, db_hh = bias_grads(a, db_ih, db_hh)
     return {"x": dx, "h0": dh0, **extra, "w_ih": dw_ih, "w_hh": dw_hh, "b_ih": db_ih, "b_hh": db_hh}
+
+
+def recurrent_stack(cell, x, weights, h0=None, c0=None, lengths=None, bidirectional=False,
+                    dropout_masks=None, training=False):
+    """A whole recurrent network (torch.nn.LSTM/GRU/RNN semantics) in one C++ call.
+
+    cell: "lstm", "gru", "rnn_tanh" or "rnn_relu". With D = 2 when bidirectional, else 1:
+        weights        list of (w_ih, w_hh, b_ih, b_hh), entry l*D + d for layer l, direction d
+                       (1: reverse); layer 0's w_ih is (G*H, I), later ones (G*H, D*H)
+        h0, c0         (L*D, B, H) or None (zeros); c0 for lstm only
+        dropout_masks  (L-1, T, B, D*H) multipliers for the outputs of layers 0..L-2, or None
+        y              (T, B, D*H), directions side by side, zero past lengths[b]
+    Returns (y, h_n, c_n) for lstm, (y, h_n) otherwise, and saved last when training=True.
+    """
+    a = stack_args(cell, x, weights, h0, c0, lengths, bidirectional, dropout_masks)
+    T, B, H, L, D, dt = a.T, a.B, a.H, a.L, a.D, a.x.dtype
+    G = GATES[STACK_CELLS[cell]]
+    lstm = cell == "lstm"
+    y = np.empty((T, B, D * H), dt)
+    h_n = np.empty_like(a.h0)
+    c_n = np.empty_like(a.h0) if lstm else None
+    saved = {}
+    if training:
+        gated = cell in ("lstm", "gru")
+        saved = {
+            "ys": np.empty((L * D, T, B, H), dt),
+            "gates": np.empty((L * D, T, B, G * H), dt) if gated else None,
+            "aux": np.empty((L * D, T, B, H), dt) if gated else None,
+            "inputs": np.empty((L - 1, T, B, D * H), dt) if L > 1 else None,
+        }
+    _core.stack_forward(getattr(_core.Cell, cell), L, a.x, *_weight_lists(a.weights), a.lengths, a.h0,
+                        a.c0, a.masks, y, h_n, c_n, saved.get("ys"), saved.get("gates"),
+                        saved.get("aux"), saved.get("inputs"))
+    outs = (y, h_n, c_n) if lstm else (y, h_n)
+    if not training:
+        return outs
+    return (*outs, Saved("recurrent_stack", "kernel", a, **saved))
+
+
+def recurrent_stack_backward(saved, dy=None, dh_n=None, dc_n=None):
+    """Gradients of a training recurrent_stack call: dict with x, h0, c0 (lstm) and weights, a
+    list of (dw_ih, dw_hh, db_ih, db_hh) tuples like the forward's (biases None when absent)."""
+    check_saved(saved, "recurrent_stack", "kernel")
+    a = saved.args
+    dy, dh_n, dc_n = stack_incoming_grads(a, dy, dh_n, dc_n)
+    dx, dh0 = np.empty_like(a.x), np.empty_like(a.h0)
+    dc0 = np.empty_like(a.h0) if a.cell == "lstm" else None
+    grads = [tuple(None if w is None else np.empty_like(w) for w in ws) for ws in a.weights]
+    _core.stack_backward(getattr(_core.Cell, a.cell), a.L, a.x, *_weight_lists(a.weights), a.lengths,
+                         a.h0, a.c0, a.masks, saved.ys, saved.gates, saved.aux, saved.inputs, dy,
+                         dh_n, dc_n, dx, dh0, dc0, *_weight_lists(grads))
+    out = {"x": dx, "h0": dh0, "weights": grads}
+    if a.cell == "lstm":
+        out["c0"] = dc0
+    return out
+
+
+def _weight_lists(weights):
+    """[(w_ih, w_hh, b_ih, b_hh), ...] -> four lists, a bias list empty when there are none."""
+    return tuple([w[i] for w in weights if w[i] is not None] for i in range(4))

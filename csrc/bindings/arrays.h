@@ -32,5 +32,6 @@ RnnShape shape_of(const Arr<T>& x, const Arr<T>& h) {
 void bind_rnn(py::module_& m);
 void bind_lstm(py::module_& m);
 void bind_gru(py::module_& m);
+void bind_stack(py::module_& m);
 
 }  // namespace seqkern::bind

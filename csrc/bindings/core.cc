@@ -18,4 +18,5 @@ PYBIND11_MODULE(_core, m) {
   seqkern::bind::bind_rnn(m);
   seqkern::bind::bind_lstm(m);
   seqkern::bind::bind_gru(m);
+  seqkern::bind::bind_stack(m);
 }

@@ -6,5 +6,7 @@ prove it wrong.
 from seqkern.reference.gru import gru, gru_backward
 from seqkern.reference.lstm import lstm, lstm_backward
 from seqkern.reference.rnn import rnn, rnn_backward
+from seqkern.reference.stack import recurrent_stack, recurrent_stack_backward
 
-__all__ = ["gru", "gru_backward", "lstm", "lstm_backward", "rnn", "rnn_backward"]
+__all__ = ["gru", "gru_backward", "lstm", "lstm_backward", "recurrent_stack",
+           "recurrent_stack_backward", "rnn", "rnn_backward"]

@@ -1,0 +1,87 @@
+// _core.stack_forward / stack_backward: lists of per-layer arrays to pointer tables, GIL released.
+#include "seqkern/stack.h"
+
+#include <vector>
+
+#include "arrays.h"
+
+namespace seqkern::bind {
+
+namespace {
+
+template <typename T>
+using Arrs = std::vector<Arr<T>>;
+
+template <typename T>
+T* mut(OptArr<T>& a) {
+  return a ? a->mutable_data() : nullptr;
+}
+
+// Entry k of each list belongs to layer-direction k; bias lists are empty when there are none.
+template <typename T>
+std::vector<LayerWeights<T>> weights(const Arrs<T>& w_ih, const Arrs<T>& w_hh, const Arrs<T>& b_ih,
+                                     const Arrs<T>& b_hh) {
+  std::vector<LayerWeights<T>> w(w_ih.size());
+  for (size_t k = 0; k < w.size(); ++k)
+    w[k] = {w_ih[k].data(), w_hh[k].data(), b_ih.empty() ? nullptr : b_ih[k].data(),
+            b_hh.empty() ? nullptr : b_hh[k].data()};
+  return w;
+}
+
+// x (T, B, I) and h0 (L*D, B, H)
+template <typename T>
+StackShape stack_shape(const Arr<T>& x, const Arr<T>& h0, int64_t L) {
+  return {x.shape(0), x.shape(1), x.shape(2), h0.shape(2), L, h0.shape(0) / L};
+}
+
+template <typename T>
+void forward(Cell cell, int64_t L, const Arr<T>& x, const Arrs<T>& w_ih, const Arrs<T>& w_hh,
+             const Arrs<T>& b_ih, const Arrs<T>& b_hh, const OptArr<int32_t>& lengths,
+             const Arr<T>& h0, const OptArr<T>& c0, const OptArr<T>& masks, Arr<T>& y,
+             Arr<T>& h_n, OptArr<T>& c_n, OptArr<T>& ys, OptArr<T>& gates, OptArr<T>& aux,
+             OptArr<T>& inputs) {
+  StackShape s = stack_shape(x, h0, L);
+  auto w = weights(w_ih, w_hh, b_ih, b_hh);
+  StackSaved<T> saved{mut(ys), mut(gates), mut(aux), mut(inputs)};
+  T *py = y.mutable_data(), *ph = h_n.mutable_data(), *pc = mut(c_n);
+  py::gil_scoped_release nogil;
+  stack_forward<T>(cell, s, x.data(), w.data(), ptr(lengths), h0.data(), ptr(c0), ptr(masks), py,
+                   ph, pc, saved.ys ? &saved : nullptr);
+}
+
+template <typename T>
+void backward(Cell cell, int64_t L, const Arr<T>& x, const Arrs<T>& w_ih, const Arrs<T>& w_hh,
+              const Arrs<T>& b_ih, const Arrs<T>& b_hh, const OptArr<int32_t>& lengths,
+              const Arr<T>& h0, const OptArr<T>& c0, const OptArr<T>& masks, Arr<T>& ys,
+              OptArr<T>& gates, OptArr<T>& aux, OptArr<T>& inputs, const OptArr<T>& dy,
+              const OptArr<T>& dh_n, const OptArr<T>& dc_n, Arr<T>& dx, Arr<T>& dh0,
+              OptArr<T>& dc0, Arrs<T>& dw_ih, Arrs<T>& dw_hh, Arrs<T>& db_ih, Arrs<T>& db_hh) {
+  StackShape s = stack_shape(x, h0, L);
+  auto w = weights(w_ih, w_hh, b_ih, b_hh);
+  std::vector<LayerGrads<T>> g(dw_ih.size());
+  for (size_t k = 0; k < g.size(); ++k)
+    g[k] = {dw_ih[k].mutable_data(), dw_hh[k].mutable_data(),
+            db_ih.empty() ? nullptr : db_ih[k].mutable_data(),
+            db_hh.empty() ? nullptr : db_hh[k].mutable_data()};
+  StackSaved<T> saved{ys.mutable_data(), mut(gates), mut(aux), mut(inputs)};
+  T *pdx = dx.mutable_data(), *pdh = dh0.mutable_data(), *pdc = mut(dc0);
+  py::gil_scoped_release nogil;
+  stack_backward<T>(cell, s, x.data(), w.data(), ptr(lengths), h0.data(), ptr(c0), ptr(masks),
+                    saved, ptr(dy), ptr(dh_n), ptr(dc_n), pdx, pdh, pdc, g.data());
+}
+
+}  // namespace
+
+void bind_stack(py::module_& m) {
+  py::enum_<Cell>(m, "Cell")
+      .value("rnn_tanh", Cell::RnnTanh)
+      .value("rnn_relu", Cell::RnnRelu)
+      .value("lstm", Cell::Lstm)
+      .value("gru", Cell::Gru);
+  m.def("stack_forward", &forward<float>);
+  m.def("stack_forward", &forward<double>);
+  m.def("stack_backward", &backward<float>);
+  m.def("stack_backward", &backward<double>);
+}
+
+}  // namespace seqkern::bind

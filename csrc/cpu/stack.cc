@@ -1,0 +1,201 @@
+// Layers and directions of a recurrent network routed through the one-layer kernels.
+// Shapes: seqkern/stack.h.
+//
+// The reverse direction runs the forward kernel on a per-sequence reversed copy of its input
+// (step s reads time lengths[b]-1-s), so padding stays at the end and the kernels need no second
+// code path; its output is reversed back into its half of the layer output.
+#include "seqkern/stack.h"
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "seqkern/gru.h"
+#include "seqkern/lstm.h"
+#include "seqkern/threads.h"
+
+namespace seqkern {
+
+namespace {
+
+int64_t gates_per_cell(Cell cell) {
+  switch (cell) {
+    case Cell::Lstm: return 4;
+    case Cell::Gru: return 3;
+    default: return 1;
+  }
+}
+
+Nonlinearity nonlinearity(Cell cell) {
+  return cell == Cell::RnnRelu ? Nonlinearity::Relu : Nonlinearity::Tanh;
+}
+
+// dst[t, b] = src[u, b] for t < lengths[b], with u = t, or u = lengths[b]-1-t when reverse; rows
+// are n values with leading dimensions lds / ldd. Past lengths[b], dst is zeroed, or left alone
+// when add (then dst[t, b] += src[u, b] instead of =).
+template <typename T>
+void copy_steps(const StackShape& s, const int32_t* lengths, bool reverse, bool add, int64_t n,
+                const T* src, int64_t lds, T* dst, int64_t ldd) {
+  parallel_for(s.T, 1, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      for (int64_t b = 0; b < s.B; ++b) {
+        const int64_t len = seq_len(lengths, s.T, b);
+        T* d = dst + (t * s.B + b) * ldd;
+        if (t >= len) {
+          if (!add) std::fill(d, d + n, T(0));
+          continue;
+        }
+        const T* r = src + ((reverse ? len - 1 - t : t) * s.B + b) * lds;
+        if (add) {
+          for (int64_t j = 0; j < n; ++j) d[j] += r[j];
+        } else {
+          std::memcpy(d, r, n * sizeof(T));
+        }
+      }
+    }
+  });
+}
+
+// a *= m elementwise over n values (dropout, forward and backward).
+template <typename T>
+void multiply(T* a, const T* m, int64_t n) {
+  parallel_for(n, 1 << 14, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) a[i] *= m[i];
+  });
+}
+
+template <typename T>
+void layer_forward(Cell cell, const RnnShape& s, const T* x, const LayerWeights<T>& w,
+                   const int32_t* lengths, const T* h0, const T* c0, T* y, T* h_n, T* c_n,
+                   T* gates, T* aux) {
+  switch (cell) {
+    case Cell::Lstm:
+      lstm_forward(s, x, w.w_ih, w.w_hh, w.b_ih, w.b_hh, lengths, h0, c0, y, h_n, c_n, gates, aux);
+      return;
+    case Cell::Gru:
+      gru_forward(s, x, w.w_ih, w.w_hh, w.b_ih, w.b_hh, lengths, h0, y, h_n, gates, aux);
+      return;
+    default:
+      rnn_forward(s, nonlinearity(cell), x, w.w_ih, w.w_hh, w.b_ih, w.b_hh, lengths, h0, y, h_n);
+  }
+}
+
+template <typename T>
+void layer_backward(Cell cell, const RnnShape& s, const T* x, const LayerWeights<T>& w,
+                    const int32_t* lengths, const T* h0, const T* c0, const T* y, const T* gates,
+                    const T* aux, const T* dy, const T* dh_n, const T* dc_n, T* dx, T* dh0,
+                    T* dc0, const LayerGrads<T>& g) {
+  switch (cell) {
+    case Cell::Lstm:
+      lstm_backward(s, x, w.w_ih, w.w_hh, lengths, h0, c0, y, gates, aux, dy, dh_n, dc_n, dx, dh0,
+                    dc0, g.w_ih, g.w_hh, g.b_ih);
+      break;
+    case Cell::Gru:
+      gru_backward(s, x, w.w_ih, w.w_hh, lengths, h0, y, gates, aux, dy, dh_n, dx, dh0, g.w_ih,
+                   g.w_hh, g.b_ih, g.b_hh);
+      return;
+    default:
+      rnn_backward(s, nonlinearity(cell), x, w.w_ih, w.w_hh, lengths, h0, y, dy, dh_n, dx, dh0,
+                   g.w_ih, g.w_hh, g.b_ih);
+  }
+  // LSTM and RNN biases enter as a sum, so both get the same gradient.
+  if (g.b_ih) std::copy(g.b_ih, g.b_ih + gates_per_cell(cell) * s.H, g.b_hh);
+}
+
+}  // namespace
+
+template <typename T>
+void stack_forward(Cell cell, const StackShape& s, const T* x, const LayerWeights<T>* w,
+                   const int32_t* lengths, const T* h0, const T* c0, const T* masks, T* y, T* h_n,
+                   T* c_n, const StackSaved<T>* saved) {
+  const int64_t TB = s.T * s.B, BH = s.B * s.H, TBH = TB * s.H, DH = s.D * s.H;
+  const int64_t GH = gates_per_cell(cell) * s.H;
+  const bool lstm = cell == Cell::Lstm;
+  std::vector<T> x_rev(s.D == 2 ? TB * std::max(s.I, DH) : 0);
+  std::vector<T> y_own(saved ? 0 : TBH);                        // inference: one direction's y
+  std::vector<T> outs(saved || s.L == 1 ? 0 : 2 * TB * DH);     // inference: layer outputs
+
+  const T* in = x;
+  int64_t I = s.I;
+  for (int64_t l = 0; l < s.L; ++l) {
+    T* out = l == s.L - 1 ? y : saved ? saved->inputs + l * TB * DH : outs.data() + (l % 2) * TB * DH;
+    for (int64_t d = 0; d < s.D; ++d) {
+      const int64_t k = l * s.D + d;
+      const bool reverse = d == 1;
+      const T* xk = in;
+      if (reverse) {
+        copy_steps(s, lengths, true, false, I, in, I, x_rev.data(), I);
+        xk = x_rev.data();
+      }
+      T* yk = saved ? saved->ys + k * TBH : y_own.data();
+      T* gk = saved && saved->gates ? saved->gates + k * TB * GH : nullptr;
+      T* ak = saved && saved->aux ? saved->aux + k * TBH : nullptr;
+      layer_forward(cell, RnnShape{s.T, s.B, I, s.H}, xk, w[k], lengths, h0 + k * BH,
+                    lstm ? c0 + k * BH : nullptr, yk, h_n + k * BH, lstm ? c_n + k * BH : nullptr,
+                    gk, ak);
+      copy_steps(s, lengths, reverse, false, s.H, yk, s.H, out + d * s.H, DH);
+    }
+    if (masks && l < s.L - 1) multiply(out, masks + l * TB * DH, TB * DH);
+    in = out;
+    I = DH;
+  }
+}
+
+template <typename T>
+void stack_backward(Cell cell, const StackShape& s, const T* x, const LayerWeights<T>* w,
+                    const int32_t* lengths, const T* h0, const T* c0, const T* masks,
+                    const StackSaved<T>& saved, const T* dy, const T* dh_n, const T* dc_n, T* dx,
+                    T* dh0, T* dc0, const LayerGrads<T>* g) {
+  const int64_t TB = s.T * s.B, BH = s.B * s.H, TBH = TB * s.H, DH = s.D * s.H;
+  const int64_t GH = gates_per_cell(cell) * s.H;
+  const bool lstm = cell == Cell::Lstm;
+  const int64_t I_max = std::max(s.I, DH);
+  std::vector<T> dout(TB * DH, T(0));                 // gradient of the current layer's output
+  std::vector<T> din(s.L > 1 ? TB * DH : 0);          // ... and of its input, for layers 1..
+  std::vector<T> dy_k(TBH);                           // one direction's share of dout
+  std::vector<T> x_rev(s.D == 2 ? TB * I_max : 0);
+  std::vector<T> dx_rev(s.D == 2 ? TB * I_max : 0);
+  if (dy) std::copy(dy, dy + TB * DH, dout.begin());
+
+  for (int64_t l = s.L - 1; l >= 0; --l) {
+    const int64_t I = l == 0 ? s.I : DH;
+    const T* in = l == 0 ? x : saved.inputs + (l - 1) * TB * DH;
+    T* dlayer_in = l == 0 ? dx : din.data();
+    for (int64_t d = 0; d < s.D; ++d) {
+      const int64_t k = l * s.D + d;
+      const bool reverse = d == 1;
+      copy_steps(s, lengths, reverse, false, s.H, dout.data() + d * s.H, DH, dy_k.data(), s.H);
+      const T* xk = in;
+      if (reverse) {
+        copy_steps(s, lengths, true, false, I, in, I, x_rev.data(), I);
+        xk = x_rev.data();
+      }
+      layer_backward(cell, RnnShape{s.T, s.B, I, s.H}, xk, w[k], lengths, h0 + k * BH,
+                     lstm ? c0 + k * BH : nullptr, saved.ys + k * TBH,
+                     saved.gates ? saved.gates + k * TB * GH : nullptr,
+                     saved.aux ? saved.aux + k * TBH : nullptr, dy_k.data(),
+                     dh_n ? dh_n + k * BH : nullptr, lstm && dc_n ? dc_n + k * BH : nullptr,
+                     reverse ? dx_rev.data() : dlayer_in, dh0 + k * BH,
+                     lstm ? dc0 + k * BH : nullptr, g[k]);
+      if (reverse) copy_steps(s, lengths, true, true, I, dx_rev.data(), I, dlayer_in, I);
+    }
+    if (l > 0) {
+      if (masks) multiply(din.data(), masks + (l - 1) * TB * DH, TB * DH);
+      std::swap(dout, din);
+    }
+  }
+}
+
+#define SEQKERN_INSTANTIATE(T)                                                                  \
+  template void stack_forward<T>(Cell, const StackShape&, const T*, const LayerWeights<T>*,      \
+                                 const int32_t*, const T*, const T*, const T*, T*, T*, T*,       \
+                                 const StackSaved<T>*);                                          \
+  template void stack_backward<T>(Cell, const StackShape&, const T*, const LayerWeights<T>*,     \
+                                  const int32_t*, const T*, const T*, const T*,                  \
+                                  const StackSaved<T>&, const T*, const T*, const T*, T*, T*, T*, \
+                                  const LayerGrads<T>*);
+SEQKERN_INSTANTIATE(float)
+SEQKERN_INSTANTIATE(double)
+#undef SEQKERN_INSTANTIATE
+
+}  // namespace seqkern
