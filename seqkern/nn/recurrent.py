@@ -1,0 +1,230 @@
+"""Recurrent layers: LSTM, GRU, RNN with torch.nn's constructor arguments and parameter names,
+and the book's layer interface (params, grads, forward, backward).
+
+    lstm = seqkern.nn.LSTM(input_size, hidden_size, num_layers=2, bidirectional=True)
+    y, (h_n, c_n) = lstm.forward(x, lengths=lengths)     # x (T, B, I), or (B, T, I) batch_first
+    dx, (dh0, dc0) = lstm.backward(dy)                    # grads accumulate in lstm.grads
+
+The whole stack runs in one C++ call (seqkern.recurrent_stack).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from seqkern._ops import recurrent_stack, recurrent_stack_backward
+
+_PARAMS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+
+
+class Recurrent:
+    """What LSTM, GRU and RNN share. Subclasses set the gate count and the stack cell."""
+
+    gates = 1
+
+    def __init__(self, cell, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
+                 dropout=0.0, bidirectional=False, stateful=False, dtype=np.float32, seed=None):
+        for name, v in (("input_size", input_size), ("hidden_size", hidden_size),
+                        ("num_layers", num_layers)):
+            if not isinstance(v, (int, np.integer)) or v < 1:
+                raise ValueError(f"{name}: expected a positive integer, got {v!r}")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout: expected a probability in [0, 1), got {dropout!r}")
+        self.cell = cell
+        self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
+        self.bias, self.batch_first, self.dropout = bias, batch_first, float(dropout)
+        self.bidirectional, self.stateful = bidirectional, stateful
+        self.dtype = np.dtype(dtype)
+        self.training = True
+        self._rng = np.random.default_rng(seed)
+        self.params = self._init_params()
+        self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
+        self.state = None    # the carried state in stateful mode
+        self._saved = None
+
+    @property
+    def num_directions(self):
+        return 2 if self.bidirectional else 1
+
+    def _names(self, l, d):
+        suffix = f"_l{l}" + ("_reverse" if d else "")
+        return [p + suffix for p in (_PARAMS if self.bias else _PARAMS[:2])]
+
+    def _init_params(self):
+        """torch's default: every parameter uniform in +-1/sqrt(hidden_size)."""
+        G, H, D = self.gates, self.hidden_size, self.num_directions
+        k = 1.0 / np.sqrt(H)
+        params = {}
+        for l in range(self.num_layers):
+            I = self.input_size if l == 0 else D * H
+            for d in range(D):
+                shapes = [(G * H, I), (G * H, H), (G * H,), (G * H,)]
+                for name, shape in zip(self._names(l, d), shapes):
+                    params[name] = self._rng.uniform(-k, k, shape).astype(self.dtype)
+        return params
+
+    def _weights(self):
+        """The stack's weight list: (w_ih, w_hh, b_ih, b_hh) per layer-direction."""
+        out = []
+        for l in range(self.num_layers):
+            for d in range(self.num_directions):
+                w = [self.params[n] for n in self._names(l, d)]
+                out.append(tuple(w) if self.bias else (*w, None, None))
+        return out
+
+    # -- the book's interface -------------------------------------------------------------
+    def forward(self, x, state=None, lengths=None):
+        """x (T, B, I), or (B, T, I) when batch_first; state as returned (None: zeros, or the
+        carried state when stateful). Returns (y, state): y (T, B, D*H) (or batch first)."""
+        x = np.asarray(x)
+        self._saved = None
+        if self.batch_first and x.ndim == 3:
+            x = x.transpose(1, 0, 2)
+        if state is None and self.stateful:
+            state = self.state
+        h0, c0 = self._split_state("state", state)
+        masks = self._dropout_masks(x.shape) if self.training else None
+        y, *finals = recurrent_stack(self.cell, x, self._weights(), h0, c0, lengths,
+                                     self.bidirectional, masks, training=self.training)
+        if self.training:
+            *finals, self._saved = finals
+        final = self._join_state(*finals)
+        if self.stateful:
+            self.state = final    # carried to the next chunk; its gradient is cut there
+        return self._batch_order(y), final
+
+    def backward(self, dy=None, dstate=None):
+        """Gradients of the last training forward. dy like y, dstate like its state (either may
+        be None). Adds the weight gradients to self.grads; returns (dx, dstate0)."""
+        if self._saved is None:
+            raise RuntimeError("backward: call forward in training mode first")
+        if dy is not None and self.batch_first:
+            dy = np.asarray(dy).transpose(1, 0, 2)
+        dh_n, dc_n = self._split_state("dstate", dstate)
+        g = recurrent_stack_backward(self._saved, dy, dh_n, dc_n)
+        for (l, d), ws in zip(self._layer_dirs(), g["weights"]):
+            for name, dw in zip(self._names(l, d), ws):
+                self.grads[name] += dw
+        return self._batch_order(g["x"]), self._join_state(g["h0"], g.get("c0"))
+
+    __call__ = forward
+
+    def _layer_dirs(self):
+        return [(l, d) for l in range(self.num_layers) for d in range(self.num_directions)]
+
+    def _dropout_masks(self, x_shape):
+        if self.dropout == 0.0 or self.num_layers == 1 or len(x_shape) != 3:
+            return None
+        T, B = x_shape[:2]
+        shape = (self.num_layers - 1, T, B, self.num_directions * self.hidden_size)
+        keep = self._rng.random(shape) >= self.dropout
+        return keep.astype(self.dtype) / self.dtype.type(1.0 - self.dropout)
+
+    def _split_state(self, name, state):
+        return state, None
+
+    def _join_state(self, h, c=None):
+        return h
+
+    def _batch_order(self, a):
+        return np.ascontiguousarray(a.transpose(1, 0, 2)) if self.batch_first else a
+
+    # -- training helpers -----------------------------------------------------------------
+    def train(self, mode=True):
+        """Training mode: forward keeps what backward needs and applies dropout."""
+        self.training = bool(mode)
+        return self
+
+    def eval(self):
+        """Inference mode: no dropout, nothing kept, backward unavailable."""
+        self._saved = None
+        return self.train(False)
+
+    def zero_grad(self):
+        for g in self.grads.values():
+            g[...] = 0
+
+    def reset_state(self):
+        """Forget the carried state (stateful mode): the next forward starts from zeros."""
+        self.state = None
+
+    def state_dict(self):
+        """Copies of the parameters under torch's names."""
+        return {k: v.copy() for k, v in self.params.items()}
+
+    def load_state_dict(self, state_dict):
+        """Loads parameters by torch's names: NumPy arrays, or anything np.asarray accepts
+        (e.g. a CPU torch.nn.LSTM's state_dict). Keys and shapes must match exactly."""
+        missing = self.params.keys() - state_dict.keys()
+        unexpected = state_dict.keys() - self.params.keys()
+        if missing or unexpected:
+            raise KeyError(f"load_state_dict: missing {sorted(missing)}, unexpected {sorted(unexpected)}")
+        arrays = {k: np.asarray(v) for k, v in state_dict.items()}
+        for k, v in arrays.items():
+            if v.shape != self.params[k].shape:
+                raise ValueError(f"{k}: expected shape {self.params[k].shape}, got {v.shape}")
+        for k, v in arrays.items():
+            self.params[k][...] = v
+
+    def __repr__(self):
+        opts = [f"{self.input_size}, {self.hidden_size}"]
+        for name, default in (("num_layers", 1), ("bias", True), ("batch_first", False),
+                              ("dropout", 0.0), ("bidirectional", False), ("stateful", False)):
+            if getattr(self, name) != default:
+                opts.append(f"{name}={getattr(self, name)}")
+        return f"{type(self).__name__}({', '.join(opts)})"
+
+
+class LSTM(Recurrent):
+    """torch.nn.LSTM's arguments; state is (h, c), each (num_layers*D, B, H).
+
+    forget_bias: when given, the forget-gate biases start at this value (split as b_ih = value,
+    b_hh = 0) instead of torch's uniform init; 1.0 is the common choice."""
+
+    gates = 4
+
+    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
+                 dropout=0.0, bidirectional=False, stateful=False, forget_bias=None,
+                 dtype=np.float32, seed=None):
+        super().__init__("lstm", input_size, hidden_size, num_layers, bias, batch_first, dropout,
+                         bidirectional, stateful, dtype, seed)
+        if forget_bias is not None:
+            if not bias:
+                raise ValueError("forget_bias: the layer has no biases (bias=False)")
+            H = hidden_size
+            for name, p in self.params.items():
+                if name.startswith("bias_"):
+                    p[H:2 * H] = forget_bias if name.startswith("bias_ih") else 0.0
+
+    def _split_state(self, name, state):
+        if state is None:
+            return None, None
+        if not isinstance(state, (tuple, list)) or len(state) != 2:
+            raise TypeError(f"{name}: expected a tuple (h, c) for LSTM, got {type(state).__name__}")
+        return state
+
+    def _join_state(self, h, c=None):
+        return (h, c)
+
+
+class GRU(Recurrent):
+    """torch.nn.GRU's arguments (gate order r, z, n, linear before reset); state is h."""
+
+    gates = 3
+
+    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
+                 dropout=0.0, bidirectional=False, stateful=False, dtype=np.float32, seed=None):
+        super().__init__("gru", input_size, hidden_size, num_layers, bias, batch_first, dropout,
+                         bidirectional, stateful, dtype, seed)
+
+
+class RNN(Recurrent):
+    """torch.nn.RNN's arguments, nonlinearity "tanh" or "relu"; state is h."""
+
+    def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True,
+                 batch_first=False, dropout=0.0, bidirectional=False, stateful=False,
+                 dtype=np.float32, seed=None):
+        if nonlinearity not in ("tanh", "relu"):
+            raise ValueError(f"nonlinearity: expected 'tanh' or 'relu', got {nonlinearity!r}")
+        self.nonlinearity = nonlinearity
+        super().__init__("rnn_" + nonlinearity, input_size, hidden_size, num_layers, bias,
+                         batch_first, dropout, bidirectional, stateful, dtype, seed)
