@@ -1,0 +1,106 @@
+"""seqkern.recurrent_stack (layers x directions x lengths x dropout in one C++ call) against its
+NumPy twin, and both against central differences in float64."""
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import seqkern as sk
+from seqkern import reference
+from seqkern.gradcheck import gradcheck
+from stack_cases import CELLS, assert_close, flatten, make_stack, output_grads, run
+
+F32_TOL, F64_TOL = 3e-5, 1e-12
+
+
+def as_f64(p):
+    q = dict(p)
+    for k in ("x", "h0", "c0", "dropout_masks"):
+        if q[k] is not None:
+            q[k] = q[k].astype(np.float64)
+    q["weights"] = [tuple(None if w is None else w.astype(np.float64) for w in ws)
+                    for ws in p["weights"]]
+    return q
+
+
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("layers", [1, 2, 3])
+@pytest.mark.parametrize("bidirectional", [False, True], ids=["uni", "bi"])
+@pytest.mark.parametrize("lengths", [False, True], ids=["full", "lengths"])
+def test_stack_matches_twin(cell, layers, bidirectional, lengths):
+    D = 2 if bidirectional else 1
+    p = make_stack(cell, 6, 4, 5, 7, layers, D, lengths=lengths, dropout=0.3)
+    assert_close(*run(sk, p), *run(reference, p), F64_TOL)
+    p32 = make_stack(cell, 6, 4, 5, 7, layers, D, np.float32, lengths=lengths, dropout=0.3)
+    assert_close(*run(sk, p32), *run(reference, as_f64(p32)), F32_TOL)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+@given(T=st.integers(1, 12), B=st.integers(1, 6), I=st.integers(1, 12), H=st.integers(1, 12),
+       L=st.integers(1, 3), D=st.integers(1, 2), lengths=st.booleans(), bias=st.booleans(),
+       dropout=st.sampled_from([0.0, 0.5]), seed=st.integers(0, 2**16))
+def test_stack_matches_twin_any_configuration(cell, T, B, I, H, L, D, lengths, bias, dropout, seed):
+    p = make_stack(cell, T, B, I, H, L, D, lengths=lengths, bias=bias, dropout=dropout, seed=seed)
+    assert_close(*run(sk, p), *run(reference, p), F64_TOL)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_inference_matches_training_forward(cell):
+    p = make_stack(cell, 5, 3, 4, 6, 3, 2, np.float32, lengths=True, dropout=0.5)
+    *train, _ = sk.recurrent_stack(**p, training=True)
+    for a, b in zip(sk.recurrent_stack(**p), train):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_reverse_direction_starts_at_each_sequence_end():
+    """A one-layer reverse-only view: the reverse half of a bidirectional stack on x equals a
+    forward run on each sequence reversed in place."""
+    p = make_stack("lstm", 6, 3, 2, 4, 1, 2, lengths=True)
+    y, h_n, c_n = sk.recurrent_stack(**p)
+    x, lengths = p["x"], p["lengths"]
+    w_ih, w_hh, b_ih, b_hh = p["weights"][1]
+    for b in range(3):
+        n = lengths[b]
+        yb, hb, cb = sk.lstm(x[n - 1::-1, b:b + 1], p["h0"][1, b:b + 1], p["c0"][1, b:b + 1],
+                             w_ih, w_hh, b_ih, b_hh)
+        np.testing.assert_allclose(y[:n, b, 4:], yb[::-1, 0], atol=1e-12)
+        assert not y[n:, b].any()
+        np.testing.assert_allclose(h_n[1, b], hb[0], atol=1e-12)
+
+
+def stack_loss(impl, p, douts):
+    """The scalar <dy, y> + <dh, h_n> (+ <dc, c_n>) as a function of named float64 arrays."""
+    names = list(flatten({"x": p["x"], "h0": p["h0"], "c0": p["c0"], "weights": p["weights"]}))
+
+    def loss(**arrays):
+        q = dict(p, x=arrays["x"], h0=arrays["h0"], c0=arrays.get("c0"))
+        q["weights"] = [tuple(arrays.get(f"w{k}_{n}") for n in ("ih", "hh", "bih", "bhh"))
+                        for k in range(len(p["weights"]))]
+        outs = impl.recurrent_stack(**q)
+        return sum(float(np.sum(d * o)) for d, o in zip(douts, outs) if d is not None)
+
+    inputs = flatten({"x": p["x"], "h0": p["h0"], "c0": p["c0"], "weights": p["weights"]})
+    return loss, {k: inputs[k] for k in names}
+
+
+@pytest.mark.parametrize("impl", [sk, reference], ids=["kernel", "twin"])
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("L,D,lengths", [(2, 2, True), (3, 1, False), (1, 2, True)],
+                         ids=["2x-bi-lengths", "3x-uni", "1x-bi-lengths"])
+def test_stack_gradients_match_finite_differences(impl, cell, L, D, lengths):
+    p = make_stack(cell, 4, 3, 3, 3, L, D, lengths=lengths, dropout=0.4, seed=5)
+    douts = output_grads(p)
+    *_, saved = impl.recurrent_stack(**p, training=True)
+    analytic = flatten(impl.recurrent_stack_backward(saved, *douts))
+    loss, inputs = stack_loss(impl, p, douts)
+    gradcheck(loss, inputs, analytic, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_stack_gives_bitwise_same_results_for_any_repeat(cell):
+    p = make_stack(cell, 9, 7, 5, 11, 2, 2, np.float32, lengths=True)
+    a, ga = run(sk, p)
+    b, gb = run(sk, p)
+    for u, v in zip(a + list(ga.values()), b + list(gb.values())):
+        if u is not None:
+            np.testing.assert_array_equal(u, v)

@@ -1,0 +1,114 @@
+"""seqkern.torch: autograd Function and drop-in modules against torch.nn's own modules."""
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+skt = pytest.importorskip("seqkern.torch")
+
+PAIRS = [("lstm", skt.LSTM, torch.nn.LSTM, {}), ("gru", skt.GRU, torch.nn.GRU, {}),
+         ("rnn_relu", skt.RNN, torch.nn.RNN, {"nonlinearity": "relu"})]
+
+
+def twins(ours, theirs, kw, dtype=torch.float64, **options):
+    a = ours(5, 6, **kw, **options).to(dtype)
+    b = theirs(5, 6, **kw, **options).to(dtype)
+    b.load_state_dict(a.state_dict())
+    return a, b
+
+
+def loss_of(y, state):
+    parts = [y if isinstance(y, torch.Tensor) else y.data]
+    parts += list(state) if isinstance(state, tuple) else [state]
+    return sum((p * torch.linspace(-1, 1, p.numel(), dtype=p.dtype).reshape(p.shape)).sum()
+               for p in parts)
+
+
+@pytest.mark.parametrize("name,ours,theirs,kw", PAIRS, ids=[p[0] for p in PAIRS])
+@pytest.mark.parametrize("options", [{}, {"num_layers": 2, "bidirectional": True},
+                                     {"num_layers": 3, "batch_first": True}, {"bias": False}],
+                         ids=["1x", "2x-bi", "3x-bfirst", "nobias"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
+def test_module_matches_torch(name, ours, theirs, kw, options, dtype):
+    a, b = twins(ours, theirs, kw, dtype, **options)
+    x = torch.randn(4, 3, 5, dtype=dtype, generator=torch.Generator().manual_seed(0))
+    xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
+    ya, sa = a(xa)
+    yb, sb = b(xb)
+    loss_of(ya, sa).backward()
+    loss_of(yb, sb).backward()
+    tol = 1e-10 if dtype == torch.float64 else 3e-5
+    torch.testing.assert_close(ya, yb, rtol=tol, atol=tol)
+    torch.testing.assert_close(xa.grad, xb.grad, rtol=tol, atol=tol)
+    for (k, p), q in zip(a.named_parameters(), b.parameters()):
+        torch.testing.assert_close(p.grad, q.grad, rtol=tol, atol=tol, msg=k)
+
+
+@pytest.mark.parametrize("name,ours,theirs,kw", PAIRS, ids=[p[0] for p in PAIRS])
+def test_packed_sequence_and_initial_state(name, ours, theirs, kw):
+    a, b = twins(ours, theirs, kw, num_layers=2, bidirectional=True)
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(6, 4, 5, dtype=torch.float64, generator=g)
+    lengths = torch.tensor([2, 6, 1, 4])
+    h0 = torch.randn(4, 4, 6, dtype=torch.float64, generator=g)
+    state = (h0, torch.randn_like(h0)) if name == "lstm" else h0
+    results = []
+    for m in (a, b):
+        xi = x.clone().requires_grad_()
+        si = tuple(s.clone().requires_grad_() for s in state) if name == "lstm" else state.clone().requires_grad_()
+        packed = torch.nn.utils.rnn.pack_padded_sequence(xi, lengths, enforce_sorted=False)
+        y, s = m(packed, si)
+        loss_of(y, s).backward()
+        firsts = si if name == "lstm" else (si,)
+        results.append([y.data, *(s if name == "lstm" else (s,)), xi.grad, *(f.grad for f in firsts)])
+    for u, v in zip(*results):
+        torch.testing.assert_close(u, v, rtol=1e-10, atol=1e-10)
+
+
+def test_unbatched_input_matches_torch():
+    a, b = twins(skt.GRU, torch.nn.GRU, {}, num_layers=2)
+    x = torch.randn(7, 5, dtype=torch.float64)
+    torch.testing.assert_close(a(x)[0], b(x)[0])
+    assert a(x)[1].shape == (2, 6)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn_tanh"])
+def test_function_passes_torch_gradcheck(cell):
+    G = {"lstm": 4, "gru": 3}.get(cell, 1)
+    g = torch.Generator().manual_seed(2)
+    r = lambda *s: (0.5 * torch.randn(*s, dtype=torch.float64, generator=g)).requires_grad_()  # noqa: E731
+    H, I = 3, 2
+    weights = [(r(G * H, I), r(G * H, H), r(G * H), r(G * H)), (r(G * H, I), r(G * H, H), r(G * H), r(G * H))]
+    x, h0 = r(4, 2, I), r(2, 2, H)
+    c0 = r(2, 2, H) if cell == "lstm" else None
+    flat = [w for ws in weights for w in ws]
+
+    def f(x, h0, c0, *flat):
+        ws = [tuple(flat[i:i + 4]) for i in range(0, len(flat), 4)]
+        return skt.recurrent_stack(cell, x, ws, h0, c0, lengths=[4, 2], bidirectional=True)
+
+    assert torch.autograd.gradcheck(f, (x, h0, c0, *flat))
+
+
+def test_dropout_follows_torch_seed_and_eval():
+    m = skt.LSTM(5, 6, num_layers=2, dropout=0.5)
+    x = torch.randn(4, 3, 5)
+    torch.manual_seed(0)
+    y1, _ = m(x)
+    torch.manual_seed(0)
+    y2, _ = m(x)
+    torch.testing.assert_close(y1, y2, rtol=0, atol=0)
+    m.eval()
+    ref = torch.nn.LSTM(5, 6, num_layers=2)
+    ref.load_state_dict(m.state_dict())
+    torch.testing.assert_close(m(x)[0], ref(x)[0])
+
+
+def test_no_grad_keeps_nothing_and_bad_tensors_raise():
+    m = skt.RNN(5, 6)
+    with torch.no_grad():
+        y, _ = m(torch.randn(3, 2, 5))
+    assert y.grad_fn is None
+    with pytest.raises(TypeError, match="float32/float64"):
+        m(torch.randn(3, 2, 5).half())
+    with pytest.raises(ValueError, match="CPU"):
+        skt.GRU(5, 6, device="meta")
