@@ -167,7 +167,8 @@ class Saved:
 
 
 # The cells of a stack (seqkern.recurrent_stack), as torch names its modes.
-STACK_CELLS = {"rnn_tanh": "rnn", "rnn_relu": "rnn", "lstm": "lstm", "gru": "gru"}
+STACK_CELLS = {"rnn_tanh": "rnn", "rnn_relu": "rnn", "lstm": "lstm", "gru": "gru",
+               "gru_reset_before": "gru"}
 
 
 @dataclass

@@ -56,8 +56,10 @@ def lstm_backward(saved, dy=None, dh_n=None, dc_n=None):
     return _grads(a, dx, dh0, dw_ih, dw_hh, db, None if db is None else db.copy(), c0=dc0)
 
 
-def gru(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, lengths=None, training=False):
-    """GRU over a whole sequence; gate order r, z, n, linear before reset (PyTorch/cuDNN).
+def gru(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, lengths=None, training=False, reset_after=True):
+    """GRU over a whole sequence; gate order r, z, n. reset_after=True is PyTorch/cuDNN's
+    n = tanh(W_in x + b_in + r*(W_hn h + b_hn)); False is Cho et al.'s
+    n = tanh(W_in x + b_in + W_hn (r*h) + b_hn).
 
     Returns (y, h_n), and saved last when training=True (for gru_backward).
     """
@@ -66,11 +68,12 @@ def gru(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, lengths=None, training=False):
     y = np.empty((T, B, H), a.x.dtype)
     h_n = np.empty((B, H), a.x.dtype)
     gates = np.empty((T, B, 3 * H), a.x.dtype) if training else None
-    hn = np.empty((T, B, H), a.x.dtype) if training else None
-    _core.gru_forward(a.x, a.w_ih, a.w_hh, a.b_ih, a.b_hh, a.lengths, a.h0, y, h_n, gates, hn)
+    aux = np.empty((T, B, H), a.x.dtype) if training else None
+    _core.gru_forward(bool(reset_after), a.x, a.w_ih, a.w_hh, a.b_ih, a.b_hh, a.lengths, a.h0, y,
+                      h_n, gates, aux)
     if not training:
         return y, h_n
-    return y, h_n, Saved("gru", "kernel", a, y=y, gates=gates, hn=hn)
+    return y, h_n, Saved("gru", "kernel", a, y=y, gates=gates, aux=aux, reset_after=reset_after)
 
 
 def gru_backward(saved, dy=None, dh_n=None):
@@ -81,8 +84,8 @@ def gru_backward(saved, dy=None, dh_n=None):
     dx, dh0, dw_ih, dw_hh = _weight_grads(a)
     db_ih = np.empty(3 * a.H, a.x.dtype) if a.b_ih is not None else None
     db_hh = np.empty(3 * a.H, a.x.dtype) if a.b_hh is not None else None
-    _core.gru_backward(a.x, a.w_ih, a.w_hh, a.lengths, a.h0, saved.y, saved.gates, saved.hn, dy,
-                       dh_n, dx, dh0, dw_ih, dw_hh, db_ih, db_hh)
+    _core.gru_backward(saved.reset_after, a.x, a.w_ih, a.w_hh, a.lengths, a.h0, saved.y,
+                       saved.gates, saved.aux, dy, dh_n, dx, dh0, dw_ih, dw_hh, db_ih, db_hh)
     return _grads(a, dx, dh0, dw_ih, dw_hh, db_ih, db_hh)
 
 
@@ -125,7 +128,8 @@ def recurrent_stack(cell, x, weights, h0=None, c0=None, lengths=None, bidirectio
                     dropout_masks=None, training=False):
     """A whole recurrent network (torch.nn.LSTM/GRU/RNN semantics) in one C++ call.
 
-    cell: "lstm", "gru", "rnn_tanh" or "rnn_relu". With D = 2 when bidirectional, else 1:
+    cell: "lstm", "gru", "gru_reset_before" (gru with reset_after=False), "rnn_tanh" or
+    "rnn_relu". With D = 2 when bidirectional, else 1:
         weights        list of (w_ih, w_hh, b_ih, b_hh), entry l*D + d for layer l, direction d
                        (1: reverse); layer 0's w_ih is (G*H, I), later ones (G*H, D*H)
         h0, c0         (L*D, B, H) or None (zeros); c0 for lstm only
@@ -142,7 +146,7 @@ def recurrent_stack(cell, x, weights, h0=None, c0=None, lengths=None, bidirectio
     c_n = np.empty_like(a.h0) if lstm else None
     saved = {}
     if training:
-        gated = cell in ("lstm", "gru")
+        gated = STACK_CELLS[cell] != "rnn"
         saved = {
             "ys": np.empty((L * D, T, B, H), dt),
             "gates": np.empty((L * D, T, B, G * H), dt) if gated else None,

@@ -3,9 +3,12 @@ import numpy as np
 
 from seqkern import bench
 
-# (cell, options): every functional op, relu included.
-OPS = [("rnn", {"nonlinearity": "tanh"}), ("rnn", {"nonlinearity": "relu"}), ("lstm", {}), ("gru", {})]
-OP_IDS = ["rnn-tanh", "rnn-relu", "lstm", "gru"]
+# (cell, options): every functional op, relu and GRU's reset-before variant included.
+OPS = [("rnn", {"nonlinearity": "tanh"}), ("rnn", {"nonlinearity": "relu"}), ("lstm", {}), ("gru", {}),
+       ("gru", {"reset_after": False})]
+OP_IDS = ["rnn-tanh", "rnn-relu", "lstm", "gru", "gru-reset-before"]
+# torch has every op but the reset-before GRU.
+TORCH_OPS, TORCH_OP_IDS = OPS[:4], OP_IDS[:4]
 
 
 def forward(module, cell, problem, options, training=False):

@@ -3,8 +3,9 @@ import numpy as np
 
 from recurrent_cases import scaled_error
 
-CELLS = ["lstm", "gru", "rnn_tanh", "rnn_relu"]
-G = {"lstm": 4, "gru": 3, "rnn_tanh": 1, "rnn_relu": 1}
+CELLS = ["lstm", "gru", "gru_reset_before", "rnn_tanh", "rnn_relu"]
+TORCH_CELLS = CELLS[:2] + CELLS[3:]
+G = {"lstm": 4, "gru": 3, "gru_reset_before": 3, "rnn_tanh": 1, "rnn_relu": 1}
 
 
 def make_stack(cell, T, B, I, H, L, D, dtype=np.float64, lengths=False, bias=True, dropout=0.0,

@@ -5,13 +5,16 @@ import pytest
 
 import seqkern as sk
 from seqkern import nn
-from stack_cases import CELLS
+from stack_cases import CELLS, TORCH_CELLS
 from recurrent_cases import scaled_error
 
-LAYERS = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn_tanh": nn.RNN, "rnn_relu": nn.RNN}
+LAYERS = {"lstm": nn.LSTM, "gru": nn.GRU, "gru_reset_before": nn.GRU, "rnn_tanh": nn.RNN,
+          "rnn_relu": nn.RNN}
 
 
 def layer(cell, *args, **kwargs):
+    if cell == "gru_reset_before":
+        kwargs["reset_after"] = False
     if cell.startswith("rnn"):
         kwargs["nonlinearity"] = cell[4:]
     return LAYERS[cell](*args, **kwargs)
@@ -31,7 +34,7 @@ def state_list(state):
     return list(state) if isinstance(state, tuple) else [state]
 
 
-@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("cell", TORCH_CELLS)
 @pytest.mark.parametrize("num_layers", [1, 2, 3])
 @pytest.mark.parametrize("bidirectional", [False, True], ids=["uni", "bi"])
 @pytest.mark.parametrize("lengths", [False, True], ids=["full", "lengths"])

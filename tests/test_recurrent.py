@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 import seqkern as sk
 from recurrent_cases import (
-    OP_IDS, OPS, as_float64, assert_same, forward, forward_backward, random_lengths,
+    OP_IDS, OPS, TORCH_OP_IDS, TORCH_OPS, as_float64, assert_same, forward, forward_backward, random_lengths,
     torch_forward_backward,
 )
 from seqkern import bench, reference
@@ -66,7 +66,7 @@ def test_gradients_match_finite_differences(impl, cell, options, shape, lengths)
     assert set(errors) >= {"x", "h0", "w_ih", "w_hh", "b_ih", "b_hh"}
 
 
-@pytest.mark.parametrize("cell,options", OPS, ids=OP_IDS)
+@pytest.mark.parametrize("cell,options", TORCH_OPS, ids=TORCH_OP_IDS)
 @pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-10), (np.float32, 5e-5)], ids=["f64", "f32"])
 @pytest.mark.parametrize("lengths", [False, True], ids=["full", "lengths"])
 @pytest.mark.parametrize("bias", [True, False], ids=["bias", "nobias"])
@@ -172,3 +172,18 @@ def test_results_are_bitwise_reproducible(cell, options):
     for k in a[1]:
         if a[1][k] is not None:
             np.testing.assert_array_equal(a[1][k], b[1][k])
+
+
+def test_gru_reset_before_is_the_cho_formula():
+    """One step written out: n = tanh(W_in x + b_in + W_hn (r*h) + b_hn); differs from reset_after."""
+    p = problem("gru", 1, 3, 4, 5)
+    H = 5
+    sig = lambda a: 1 / (1 + np.exp(-a))  # noqa: E731
+    x, h, w_ih, w_hh, b_ih, b_hh = (p[k] for k in ("x", "h0", "w_ih", "w_hh", "b_ih", "b_hh"))
+    gi, gh = x[0] @ w_ih.T + b_ih, h @ w_hh[:2 * H].T + b_hh[:2 * H]
+    r, z = sig(gi[:, :H] + gh[:, :H]), sig(gi[:, H:2 * H] + gh[:, H:])
+    n = np.tanh(gi[:, 2 * H:] + (r * h) @ w_hh[2 * H:].T + b_hh[2 * H:])
+    want = (1 - z) * n + z * h
+    y, h_n = sk.gru(**p, reset_after=False)
+    np.testing.assert_allclose(y[0], want, atol=1e-12)
+    assert not np.allclose(sk.gru(**p)[0], y)

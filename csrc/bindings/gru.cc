@@ -8,22 +8,22 @@ namespace seqkern::bind {
 namespace {
 
 template <typename T>
-void forward(const Arr<T>& x, const Arr<T>& w_ih, const Arr<T>& w_hh, const OptArr<T>& b_ih,
+void forward(bool reset_after, const Arr<T>& x, const Arr<T>& w_ih, const Arr<T>& w_hh, const OptArr<T>& b_ih,
              const OptArr<T>& b_hh, const OptArr<int32_t>& lengths, const Arr<T>& h0, Arr<T>& y,
-             Arr<T>& h_n, OptArr<T>& gates, OptArr<T>& hn) {
+             Arr<T>& h_n, OptArr<T>& gates, OptArr<T>& aux) {
   RnnShape s = shape_of(x, h0);
   T* g = gates ? gates->mutable_data() : nullptr;
-  T* n = hn ? hn->mutable_data() : nullptr;
+  T* n = aux ? aux->mutable_data() : nullptr;
   T *py = y.mutable_data(), *ph = h_n.mutable_data();
   py::gil_scoped_release nogil;
-  gru_forward<T>(s, x.data(), w_ih.data(), w_hh.data(), ptr(b_ih), ptr(b_hh), ptr(lengths),
+  gru_forward<T>(s, reset_after, x.data(), w_ih.data(), w_hh.data(), ptr(b_ih), ptr(b_hh), ptr(lengths),
                  h0.data(), py, ph, g, n);
 }
 
 template <typename T>
-void backward(const Arr<T>& x, const Arr<T>& w_ih, const Arr<T>& w_hh,
+void backward(bool reset_after, const Arr<T>& x, const Arr<T>& w_ih, const Arr<T>& w_hh,
               const OptArr<int32_t>& lengths, const Arr<T>& h0, const Arr<T>& y,
-              const Arr<T>& gates, const Arr<T>& hn, const OptArr<T>& dy, const OptArr<T>& dh_n,
+              const Arr<T>& gates, const Arr<T>& aux, const OptArr<T>& dy, const OptArr<T>& dh_n,
               Arr<T>& dx, Arr<T>& dh0, Arr<T>& dw_ih, Arr<T>& dw_hh, OptArr<T>& db_ih,
               OptArr<T>& db_hh) {
   RnnShape s = shape_of(x, h0);
@@ -32,8 +32,8 @@ void backward(const Arr<T>& x, const Arr<T>& w_ih, const Arr<T>& w_hh,
   T* pbi = db_ih ? db_ih->mutable_data() : nullptr;
   T* pbh = db_hh ? db_hh->mutable_data() : nullptr;
   py::gil_scoped_release nogil;
-  gru_backward<T>(s, x.data(), w_ih.data(), w_hh.data(), ptr(lengths), h0.data(), y.data(),
-                  gates.data(), hn.data(), ptr(dy), ptr(dh_n), pdx, pdh, pwi, pwh, pbi, pbh);
+  gru_backward<T>(s, reset_after, x.data(), w_ih.data(), w_hh.data(), ptr(lengths), h0.data(), y.data(),
+                  gates.data(), aux.data(), ptr(dy), ptr(dh_n), pdx, pdh, pwi, pwh, pbi, pbh);
 }
 
 }  // namespace

@@ -77,7 +77,8 @@ void bind_stack(py::module_& m) {
       .value("rnn_tanh", Cell::RnnTanh)
       .value("rnn_relu", Cell::RnnRelu)
       .value("lstm", Cell::Lstm)
-      .value("gru", Cell::Gru);
+      .value("gru", Cell::Gru)
+      .value("gru_reset_before", Cell::GruResetBefore);
   m.def("stack_forward", &forward<float>);
   m.def("stack_forward", &forward<double>);
   m.def("stack_backward", &backward<float>);

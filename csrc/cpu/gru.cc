@@ -49,10 +49,9 @@ void cell_backward(int64_t H, const T* g, const T* hn, const T* h_prev, const T*
   }
 }
 
-}  // namespace
-
+// Linear before reset (PyTorch/cuDNN): n = tanh(W_in x + b_in + r*(W_hn h + b_hn)).
 template <typename T>
-void gru_forward(const RnnShape& s, const T* x, const T* w_ih, const T* w_hh, const T* b_ih,
+void forward_reset_after(const RnnShape& s, const T* x, const T* w_ih, const T* w_hh, const T* b_ih,
                  const T* b_hh, const int32_t* lengths, const T* h0, T* y, T* h_n, T* gates,
                  T* hn) {
   const int64_t B = s.B, H = s.H, G = 3 * H, BH = B * H;
@@ -95,7 +94,7 @@ void gru_forward(const RnnShape& s, const T* x, const T* w_ih, const T* w_hh, co
 }
 
 template <typename T>
-void gru_backward(const RnnShape& s, const T* x, const T* w_ih, const T* w_hh,
+void backward_reset_after(const RnnShape& s, const T* x, const T* w_ih, const T* w_hh,
                   const int32_t* lengths, const T* h0, const T* y, const T* gates, const T* hn,
                   const T* dy, const T* dh_n, T* dx, T* dh0, T* dw_ih, T* dw_hh, T* db_ih,
                   T* db_hh) {
@@ -143,10 +142,146 @@ void gru_backward(const RnnShape& s, const T* x, const T* w_ih, const T* w_hh,
   }
 }
 
+// Reset before the recurrent product (Cho et al. 2014): n = tanh(W_in x + W_hn (r*h) + b_in + b_hn).
+// r must be known before W_hn is applied, so each step runs two GEMMs: [r, z] first, then n.
+//   aux (T, B, H) training: r*h_{t-1}, kept for backward (the input of W_hn)
+template <typename T>
+void forward_reset_before(const RnnShape& s, const T* x, const T* w_ih, const T* w_hh,
+                          const T* b_ih, const T* b_hh, const int32_t* lengths, const T* h0, T* y,
+                          T* h_n, T* gates, T* aux) {
+  const int64_t B = s.B, H = s.H, G = 3 * H, BH = B * H;
+  const bool training = gates != nullptr;
+  std::vector<T> bias = detail::add_biases(b_ih, b_hh, G);  // every bias sits outside r here
+  std::vector<T> pre_buf(training ? 0 : s.T * B * G);
+  std::vector<T> rh_buf(training ? 0 : BH);
+  T* pre = training ? gates : pre_buf.data();
+  const T* w_hn = w_hh + 2 * H * H;
+
+  detail::input_projection(s, G, x, w_ih, pre);
+  detail::for_batch_slices(B, [&](int64_t b0, int64_t b1) {
+    for (int64_t t = 0; t < s.T; ++t) {
+      const T* h_prev = detail::prev_h(t, h0, y, BH);
+      T* g_t = pre + t * B * G;
+      T* rh = training ? aux + t * BH : rh_buf.data();
+      gemm<T>(false, true, b1 - b0, 2 * H, H, T(1), h_prev + b0 * H, H, w_hh, H, T(1),
+              g_t + b0 * G, G);
+      for (int64_t b = b0; b < b1; ++b) {
+        T* g = g_t + b * G;
+        T* rh_row = rh + b * H;
+        if (t >= seq_len(lengths, s.T, b)) {
+          std::fill(g, g + G, T(0));
+          std::fill(rh_row, rh_row + H, T(0));
+          continue;
+        }
+        for (int64_t j = 0; j < 2 * H; ++j) g[j] += bias[j];
+        sigmoid_inplace(g, 2 * H);
+        for (int64_t j = 0; j < H; ++j) rh_row[j] = g[j] * h_prev[b * H + j];
+      }
+      gemm<T>(false, true, b1 - b0, H, H, T(1), rh + b0 * H, H, w_hn, H, T(1),
+              g_t + b0 * G + 2 * H, G);
+      for (int64_t b = b0; b < b1; ++b) {
+        T* y_row = y + t * BH + b * H;
+        if (t >= seq_len(lengths, s.T, b)) {
+          std::fill(y_row, y_row + H, T(0));
+          continue;
+        }
+        T *z = g_t + b * G + H, *n = z + H;
+        for (int64_t j = 0; j < H; ++j) n[j] += bias[2 * H + j];
+        tanh_inplace(n, H);
+        const T* hp = h_prev + b * H;
+        for (int64_t j = 0; j < H; ++j) y_row[j] = n[j] + z[j] * (hp[j] - n[j]);
+      }
+    }
+  });
+  detail::gather_last(s, lengths, y, h_n);
+}
+
+// Backward of forward_reset_before. Input and recurrent pre-activation gradients are equal here,
+// so one dg (T, B, 3H) serves dx, dw_ih, both biases and dw_hh (the n rows against r*h).
+template <typename T>
+void backward_reset_before(const RnnShape& s, const T* x, const T* w_ih, const T* w_hh,
+                           const int32_t* lengths, const T* h0, const T* y, const T* gates,
+                           const T* aux, const T* dy, const T* dh_n, T* dx, T* dh0, T* dw_ih,
+                           T* dw_hh, T* db_ih, T* db_hh) {
+  const int64_t B = s.B, H = s.H, I = s.I, G = 3 * H, BH = B * H, TB = s.T * B;
+  std::vector<T> dg(TB * G);
+  std::vector<T> drh(BH);            // gradient of r*h_{t-1}: dn @ w_hn
+  std::vector<T> dh_prev(BH, T(0));  // out of step t: dh_{t-1}
+  const T* w_hn = w_hh + 2 * H * H;
+
+  detail::for_batch_slices(B, [&](int64_t b0, int64_t b1) {
+    for (int64_t t = s.T - 1; t >= 0; --t) {
+      T* dg_t = dg.data() + t * B * G;
+      const T* h_prev = detail::prev_h(t, h0, y, BH);
+      for (int64_t b = b0; b < b1; ++b) {
+        const int64_t len = seq_len(lengths, s.T, b);
+        T* d = dg_t + b * G;
+        T* dhp = dh_prev.data() + b * H;
+        if (t >= len) {
+          std::fill(d, d + G, T(0));
+          std::fill(dhp, dhp + H, T(0));
+          continue;
+        }
+        const T* carry = t == len - 1 ? (dh_n ? dh_n + b * H : nullptr) : dhp;
+        const T *g = gates + (t * B + b) * G, *z = g + H, *n = g + 2 * H, *hp = h_prev + b * H;
+        const T* dy_row = dy ? dy + t * BH + b * H : nullptr;
+        for (int64_t j = 0; j < H; ++j) {
+          T dh = (dy_row ? dy_row[j] : T(0)) + (carry ? carry[j] : T(0));
+          d[2 * H + j] = dh * (T(1) - z[j]) * (T(1) - n[j] * n[j]);
+          d[H + j] = dh * (hp[j] - n[j]) * z[j] * (T(1) - z[j]);
+          dhp[j] = dh * z[j];
+        }
+      }
+      gemm<T>(false, false, b1 - b0, H, H, T(1), dg_t + b0 * G + 2 * H, G, w_hn, H, T(0),
+              drh.data() + b0 * H, H);
+      for (int64_t b = b0; b < b1; ++b) {
+        if (t >= seq_len(lengths, s.T, b)) continue;
+        const T *r = gates + (t * B + b) * G, *hp = h_prev + b * H, *dr = drh.data() + b * H;
+        T* d = dg_t + b * G;
+        T* dhp = dh_prev.data() + b * H;
+        for (int64_t j = 0; j < H; ++j) {
+          d[j] = dr[j] * hp[j] * r[j] * (T(1) - r[j]);
+          dhp[j] += dr[j] * r[j];
+        }
+      }
+      gemm<T>(false, false, b1 - b0, H, 2 * H, T(1), dg_t + b0 * G, G, w_hh, H, T(1),
+              dh_prev.data() + b0 * H, H);
+    }
+  });
+  std::copy(dh_prev.begin(), dh_prev.end(), dh0);
+
+  gemm<T>(false, false, TB, I, G, T(1), dg.data(), G, w_ih, I, T(0), dx, I);
+  gemm<T>(true, false, G, I, TB, T(1), dg.data(), G, x, I, T(0), dw_ih, I);
+  detail::recurrent_weight_grad(s, 2 * H, dg.data(), G, h0, y, dw_hh);
+  gemm<T>(true, false, H, H, TB, T(1), dg.data() + 2 * H, G, aux, H, T(0), dw_hh + 2 * H * H, H);
+  if (db_ih) detail::column_sums(dg.data(), TB, G, G, db_ih);
+  if (db_hh) detail::column_sums(dg.data(), TB, G, G, db_hh);
+}
+
+}  // namespace
+
+template <typename T>
+void gru_forward(const RnnShape& s, bool reset_after, const T* x, const T* w_ih, const T* w_hh,
+                 const T* b_ih, const T* b_hh, const int32_t* lengths, const T* h0, T* y, T* h_n,
+                 T* gates, T* aux) {
+  (reset_after ? forward_reset_after<T> : forward_reset_before<T>)(s, x, w_ih, w_hh, b_ih, b_hh,
+                                                                   lengths, h0, y, h_n, gates, aux);
+}
+
+template <typename T>
+void gru_backward(const RnnShape& s, bool reset_after, const T* x, const T* w_ih, const T* w_hh,
+                  const int32_t* lengths, const T* h0, const T* y, const T* gates, const T* aux,
+                  const T* dy, const T* dh_n, T* dx, T* dh0, T* dw_ih, T* dw_hh, T* db_ih,
+                  T* db_hh) {
+  (reset_after ? backward_reset_after<T> : backward_reset_before<T>)(
+      s, x, w_ih, w_hh, lengths, h0, y, gates, aux, dy, dh_n, dx, dh0, dw_ih, dw_hh, db_ih, db_hh);
+}
+
 #define SEQKERN_INSTANTIATE(T)                                                                 \
-  template void gru_forward<T>(const RnnShape&, const T*, const T*, const T*, const T*,         \
+  template void gru_forward<T>(const RnnShape&, bool, const T*, const T*, const T*, const T*,   \
                                const T*, const int32_t*, const T*, T*, T*, T*, T*);             \
-  template void gru_backward<T>(const RnnShape&, const T*, const T*, const T*, const int32_t*,  \
+  template void gru_backward<T>(const RnnShape&, bool, const T*, const T*, const T*,            \
+                                const int32_t*,                                                 \
                                 const T*, const T*, const T*, const T*, const T*, const T*, T*, \
                                 T*, T*, T*, T*, T*);
 SEQKERN_INSTANTIATE(float)

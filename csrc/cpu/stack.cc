@@ -21,7 +21,8 @@ namespace {
 int64_t gates_per_cell(Cell cell) {
   switch (cell) {
     case Cell::Lstm: return 4;
-    case Cell::Gru: return 3;
+    case Cell::Gru:
+    case Cell::GruResetBefore: return 3;
     default: return 1;
   }
 }
@@ -73,7 +74,8 @@ void layer_forward(Cell cell, const RnnShape& s, const T* x, const LayerWeights<
       lstm_forward(s, x, w.w_ih, w.w_hh, w.b_ih, w.b_hh, lengths, h0, c0, y, h_n, c_n, gates, aux);
       return;
     case Cell::Gru:
-      gru_forward(s, x, w.w_ih, w.w_hh, w.b_ih, w.b_hh, lengths, h0, y, h_n, gates, aux);
+    case Cell::GruResetBefore:
+      gru_forward(s, cell == Cell::Gru, x, w.w_ih, w.w_hh, w.b_ih, w.b_hh, lengths, h0, y, h_n, gates, aux);
       return;
     default:
       rnn_forward(s, nonlinearity(cell), x, w.w_ih, w.w_hh, w.b_ih, w.b_hh, lengths, h0, y, h_n);
@@ -91,7 +93,8 @@ void layer_backward(Cell cell, const RnnShape& s, const T* x, const LayerWeights
                     dc0, g.w_ih, g.w_hh, g.b_ih);
       break;
     case Cell::Gru:
-      gru_backward(s, x, w.w_ih, w.w_hh, lengths, h0, y, gates, aux, dy, dh_n, dx, dh0, g.w_ih,
+    case Cell::GruResetBefore:
+      gru_backward(s, cell == Cell::Gru, x, w.w_ih, w.w_hh, lengths, h0, y, gates, aux, dy, dh_n, dx, dh0, g.w_ih,
                    g.w_hh, g.b_ih, g.b_hh);
       return;
     default:

@@ -207,13 +207,17 @@ class LSTM(Recurrent):
 
 
 class GRU(Recurrent):
-    """torch.nn.GRU's arguments (gate order r, z, n, linear before reset); state is h."""
+    """torch.nn.GRU's arguments (gate order r, z, n); state is h. reset_after=True (default) is
+    PyTorch/cuDNN's n = tanh(W_in x + b_in + r*(W_hn h + b_hn)); False is the original
+    n = tanh(W_in x + b_in + W_hn (r*h) + b_hn) of Cho et al. 2014."""
 
     gates = 3
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
-                 dropout=0.0, bidirectional=False, stateful=False, dtype=np.float32, seed=None):
-        super().__init__("gru", input_size, hidden_size, num_layers, bias, batch_first, dropout,
+                 dropout=0.0, bidirectional=False, stateful=False, reset_after=True,
+                 dtype=np.float32, seed=None):
+        self.reset_after = bool(reset_after)
+        super().__init__("gru" if reset_after else "gru_reset_before", input_size, hidden_size, num_layers, bias, batch_first, dropout,
                          bidirectional, stateful, dtype, seed)
 
 

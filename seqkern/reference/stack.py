@@ -24,8 +24,9 @@ def _layer(a, x, k, training):
     w, lengths = a.weights[k], a.lengths
     if a.cell == "lstm":
         return lstm(x, a.h0[k], a.c0[k], *w, lengths=lengths, training=training)
-    if a.cell == "gru":
-        y, h, *saved = gru(x, a.h0[k], *w, lengths=lengths, training=training)
+    if a.cell.startswith("gru"):
+        y, h, *saved = gru(x, a.h0[k], *w, lengths=lengths, training=training,
+                           reset_after=a.cell == "gru")
     else:
         y, h, *saved = rnn(x, a.h0[k], *w, nonlinearity=a.cell[4:], lengths=lengths, training=training)
     return (y, h, None, *saved)
@@ -34,7 +35,7 @@ def _layer(a, x, k, training):
 def _layer_backward(a, saved, dy, dh_n, dc_n):
     if a.cell == "lstm":
         return lstm_backward(saved, dy, dh_n, dc_n)
-    return (gru_backward if a.cell == "gru" else rnn_backward)(saved, dy, dh_n)
+    return (gru_backward if a.cell.startswith("gru") else rnn_backward)(saved, dy, dh_n)
 
 
 def recurrent_stack(cell, x, weights, h0=None, c0=None, lengths=None, bidirectional=False,

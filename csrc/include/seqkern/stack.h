@@ -7,7 +7,8 @@
 
 namespace seqkern {
 
-enum class Cell { RnnTanh, RnnRelu, Lstm, Gru };
+// Gru resets after the recurrent product (PyTorch/cuDNN), GruResetBefore before it (see gru.h).
+enum class Cell { RnnTanh, RnnRelu, Lstm, Gru, GruResetBefore };
 
 // L layers, D = 1 or 2 directions; layer 0 reads I features, layer l > 0 reads D*H.
 struct StackShape {
@@ -29,7 +30,7 @@ struct LayerGrads {
 //   ys     (L*D, T, B, H)     each layer-direction's own output, in its own step order (the
 //                             reverse direction's step s is time lengths[b]-1-s)
 //   gates  (L*D, T, B, G*H)   LSTM and GRU only (null for RNN): see lstm.h / gru.h
-//   aux    (L*D, T, B, H)     LSTM: c_t; GRU: W_hn h + b_hn; null for RNN
+//   aux    (L*D, T, B, H)     LSTM: c_t; GRU: see gru.h; null for RNN
 //   inputs (L-1, T, B, D*H)   the input of layers 1.., after dropout
 template <typename T>
 struct StackSaved {
