@@ -2,6 +2,7 @@
 
     python benchmarks/rnn.py                    # the standard shapes, every cell, both modes
     python benchmarks/rnn.py --cells lstm --shapes 100,64,512,512 --json out.json
+    python benchmarks/rnn.py --layers-only      # multi-layer, bidirectional and packed cases
 
 float32, same thread count for every library, median of --repeat runs (after a warm-up).
 "infer" is one forward pass; "train" is forward + full backward (input gradient included).
@@ -24,6 +25,10 @@ from seqkern._info import facts
 
 STANDARD_SHAPES = [(100, 64, 256, 256), (50, 1, 256, 256), (200, 32, 128, 128),
                    (50, 8, 256, 256), (100, 64, 512, 512)]
+# Whole networks through seqkern.nn vs torch.nn: (T, B, I, H, layers, bidirectional, packed).
+# Packed batches have lengths uniform in [T/2, T] (pack_padded_sequence for torch).
+LAYER_CASES = [(100, 32, 256, 256, 2, True, False), (100, 32, 256, 256, 2, True, True),
+               (100, 64, 256, 256, 1, False, True)]
 
 
 def machine():
@@ -50,13 +55,19 @@ def _num(v, width, decimals):
     return f"{v:>{width}.{decimals}f}" if v is not None else f"{'-':>{width}}"
 
 
-def run(cells, shapes, threads, repeat, numpy_max_flops, out=sys.stdout):
+def print_setup(threads, repeat, out=sys.stdout):
     sk.set_num_threads(threads)
     tv = torch_version(threads)
     print(f"# machine: {machine()}", file=out)
     print(f"# seqkern {sk.__version__} ({facts()['blas']}), "
           f"torch {tv or 'not installed'}, numpy {np.__version__}; threads={threads}, "
           f"float32, median of {repeat}", file=out)
+    return {"machine": machine(), "threads": threads, "torch": tv, "seqkern": sk.__version__,
+            "repeat": repeat}
+
+
+def run(cells, shapes, numpy_max_flops, repeat, out=sys.stdout):
+    """Single layers through the functional API: seqkern vs torch.nn vs the NumPy twin."""
     header = (f"{'cell':<5} {'T':>4} {'B':>4} {'I':>4} {'H':>4}  {'mode':<5} {'seqkern ms':>10} "
               f"{'torch ms':>9} {'ratio':>7} {'numpy ms':>9} {'GFLOP/s':>8} {'torch GF/s':>10}")
     print(header, file=out)
@@ -81,8 +92,34 @@ def run(cells, shapes, threads, repeat, numpy_max_flops, out=sys.stdout):
                       f"{_num(row['torch_ms'], 9, 2)} {_num(row['ratio'], 6, 2)}x "
                       f"{_num(row['numpy_ms'], 9, 2)} {row['gflops']:>8.1f} "
                       f"{_num(row['torch_gflops'], 10, 1)}", file=out, flush=True)
-    return {"machine": machine(), "threads": threads, "torch": tv, "seqkern": sk.__version__,
-            "repeat": repeat, "rows": rows}
+    return rows
+
+
+def run_layers(cells, cases, repeat, out=sys.stdout):
+    """Multi-layer / bidirectional / packed networks: seqkern.nn vs torch.nn."""
+    print(f"{'cell':<5} {'T':>4} {'B':>4} {'I':>4} {'H':>4} {'L':>2} {'dir':>3} {'packed':>6}  "
+          f"{'mode':<5} {'seqkern ms':>10} {'torch ms':>9} {'ratio':>7} {'GFLOP/s':>8}", file=out)
+    rows = []
+    for cell in cells:
+        cell_name = "rnn_tanh" if cell == "rnn" else cell
+        for (T, B, I, H, L, bi, packed) in cases:
+            lengths = bench.random_lengths(T, B) if packed else None
+            steps = int(lengths.sum()) if packed else None
+            for train in (False, True):
+                ours, theirs = bench.layer_steps(cell_name, T, B, I, H, L, bi, lengths, train)
+                fl = bench.stack_flops(cell_name, T, B, I, H, L, bi, train, steps)
+                t_sk = bench.median_time(ours, repeat)
+                t_th = bench.median_time(theirs, repeat) if theirs else None
+                row = dict(cell=cell, T=T, B=B, I=I, H=H, layers=L, bidirectional=bi,
+                           packed=packed, mode="train" if train else "infer",
+                           seqkern_ms=t_sk * 1e3, torch_ms=t_th and t_th * 1e3,
+                           ratio=t_th and t_th / t_sk, gflops=fl / t_sk / 1e9)
+                rows.append(row)
+                print(f"{cell:<5} {T:>4} {B:>4} {I:>4} {H:>4} {L:>2} {2 if bi else 1:>3} "
+                      f"{'yes' if packed else 'no':>6}  {row['mode']:<5} {t_sk * 1e3:>10.2f} "
+                      f"{_num(row['torch_ms'], 9, 2)} {_num(row['ratio'], 6, 2)}x "
+                      f"{row['gflops']:>8.1f}", file=out, flush=True)
+    return rows
 
 
 def main(argv=None):
@@ -93,10 +130,17 @@ def main(argv=None):
     ap.add_argument("--repeat", type=int, default=7)
     ap.add_argument("--numpy-max-flops", type=float, default=2e9)
     ap.add_argument("--json", help="also write the table here")
+    ap.add_argument("--no-layers", action="store_true", help="skip the multi-layer cases")
+    ap.add_argument("--layers-only", action="store_true", help="only the multi-layer cases")
     args = ap.parse_args(argv)
     shapes = ([tuple(int(v) for v in s.split(",")) for s in args.shapes] if args.shapes
               else STANDARD_SHAPES)
-    result = run(args.cells.split(","), shapes, args.threads, args.repeat, args.numpy_max_flops)
+    cells = args.cells.split(",")
+    result = print_setup(args.threads, args.repeat)
+    if not args.layers_only:
+        result["rows"] = run(cells, shapes, args.numpy_max_flops, args.repeat)
+    if not args.no_layers:
+        result["layer_rows"] = run_layers(cells, LAYER_CASES, args.repeat)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(result, f, indent=1)

@@ -137,3 +137,63 @@ def median_time(step, repeat=5, min_seconds=0.0, warmup=1):
         if len(times) >= 1000:
             break
     return float(np.median(times))
+
+
+def stack_flops(cell, T, B, I, H, layers, bidirectional, train, steps=None):
+    """flops() summed over layers and directions; steps (total real steps, sum of lengths)
+    replaces T*B for variable-length batches."""
+    D = 2 if bidirectional else 1
+    gates = GATES[cell.split("_")[0]]
+    rows = steps if steps is not None else T * B
+    f = sum(2 * rows * gates * H * ((I if l == 0 else D * H) + H) * D for l in range(layers))
+    return 3 * f if train else f
+
+
+def random_lengths(T, B, seed=0):
+    """Lengths uniform in [T/2, T], the benchmark's variable-length batches."""
+    return np.random.default_rng(seed).integers(max(1, T // 2), T + 1, size=B)
+
+
+def layer_steps(cell, T, B, I, H, layers, bidirectional, lengths, train):
+    """One inference pass or training step of seqkern.nn and of torch.nn (None without torch)
+    on the same multi-layer network; lengths go through pack_padded_sequence for torch."""
+    from seqkern import nn
+
+    kind, _, nonlin = cell.partition("_")
+    opts = {"nonlinearity": nonlin} if kind == "rnn" else {}
+    m = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}[kind](
+        I, H, layers, bidirectional=bidirectional, seed=0, **opts).train(train)
+    x = np.random.default_rng(1).standard_normal((T, B, I)).astype(np.float32)
+    D = 2 if bidirectional else 1
+    dy = np.random.default_rng(2).standard_normal((T, B, D * H)).astype(np.float32)
+
+    def ours():
+        y, _ = m.forward(x, lengths=lengths)
+        if train:
+            m.backward(dy)
+
+    try:
+        import torch
+    except ImportError:
+        return ours, None
+    tm = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU, "rnn": torch.nn.RNN}[kind](
+        I, H, layers, bidirectional=bidirectional, **opts)
+    tm.load_state_dict({k: torch.from_numpy(v) for k, v in m.state_dict().items()})
+    xt = torch.from_numpy(x).requires_grad_(train)
+    dyt = torch.from_numpy(dy)
+
+    def theirs():
+        with torch.set_grad_enabled(train):
+            inp = xt
+            if lengths is not None:
+                inp = torch.nn.utils.rnn.pack_padded_sequence(xt, torch.as_tensor(lengths),
+                                                              enforce_sorted=False)
+            y, _ = tm(inp)
+            if lengths is not None:
+                y, _ = torch.nn.utils.rnn.pad_packed_sequence(y, total_length=T)
+            if train:
+                y.backward(dyt)
+                tm.zero_grad(set_to_none=True)
+                xt.grad = None
+
+    return ours, theirs
