@@ -76,6 +76,7 @@ class RecurrentArgs:
     b_ih: Optional[np.ndarray]
     b_hh: Optional[np.ndarray]
     lengths: Optional[np.ndarray]
+    w_hr: Optional[np.ndarray] = None  # LSTM projection (P, H)
 
     @property
     def T(self):
@@ -91,11 +92,16 @@ class RecurrentArgs:
 
     @property
     def H(self):
+        return self.w_hh.shape[1] if self.w_hr is None else self.w_hr.shape[1]
+
+    @property
+    def S(self):
+        """Width of h and y: the projection size P for an LSTM with w_hr, else H."""
         return self.w_hh.shape[1]
 
 
-def recurrent_args(cell, x, h0, c0, w_ih, w_hh, b_ih, b_hh, lengths) -> RecurrentArgs:
-    """Checks the arguments of sk.rnn / sk.lstm / sk.gru (c0 only for lstm)."""
+def recurrent_args(cell, x, h0, c0, w_ih, w_hh, b_ih, b_hh, lengths, w_hr=None) -> RecurrentArgs:
+    """Checks the arguments of sk.rnn / sk.lstm / sk.gru (c0 and w_hr only for lstm)."""
     G = GATES[cell]
     g = "" if G == 1 else f"{G}*"
     x = as_float_array("x", x)
@@ -109,29 +115,35 @@ def recurrent_args(cell, x, h0, c0, w_ih, w_hh, b_ih, b_hh, lengths) -> Recurren
     if w_hh.ndim != 2 or w_hh.shape[0] == 0 or w_hh.shape[0] % G:
         raise ValueError(f"w_hh: expected shape ({g}hidden, hidden), got {w_hh.shape}")
     H = w_hh.shape[0] // G
-    check_shape("w_hh", w_hh, (G * H, H), f"({g}hidden, hidden)")
+    S = H
+    if w_hr is not None:  # LSTM projection: h = W_hr (o*tanh(c)), h has P = proj_size values
+        S = w_hh.shape[1]
+        w_hr = as_float_array("w_hr", w_hr, dtype)
+        check_shape("w_hr", w_hr, (S, H), "(proj_size, hidden)")
+        check_shape("w_hh", w_hh, (G * H, S), f"({g}hidden, proj_size)")
+    check_shape("w_hh", w_hh, (G * H, S), f"({g}hidden, hidden)")
     w_ih = as_float_array("w_ih", w_ih, dtype)
     check_shape("w_ih", w_ih, (G * H, I), f"({g}hidden, input_size)")
     b_ih = optional_array("b_ih", b_ih, dtype, (G * H,), f"({g}hidden,)")
     b_hh = optional_array("b_hh", b_hh, dtype, (G * H,), f"({g}hidden,)")
-    h0 = optional_array("h0", h0, dtype, (B, H), "(batch, hidden)")
+    h0 = optional_array("h0", h0, dtype, (B, S), "(batch, hidden)" if S == H and w_hr is None else "(batch, proj_size)")
     if h0 is None:
-        h0 = np.zeros((B, H), dtype)
+        h0 = np.zeros((B, S), dtype)
     if cell == "lstm":
         c0 = optional_array("c0", c0, dtype, (B, H), "(batch, hidden)")
         if c0 is None:
             c0 = np.zeros((B, H), dtype)
     lengths = check_lengths(lengths, T, B)
-    return RecurrentArgs(x, h0, c0, w_ih, w_hh, b_ih, b_hh, lengths)
+    return RecurrentArgs(x, h0, c0, w_ih, w_hh, b_ih, b_hh, lengths, w_hr)
 
 
 def incoming_grads(a: "RecurrentArgs", dy, dh_n, dc_n=None):
     """The checked incoming gradients of a backward call; None stays None (zeros)."""
-    dt, shape_y, shape_h = a.x.dtype, (a.T, a.B, a.H), (a.B, a.H)
+    dt, state = a.x.dtype, "hidden" if a.w_hr is None else "proj_size"
     return (
-        optional_array("dy", dy, dt, shape_y, "(T, batch, hidden)"),
-        optional_array("dh_n", dh_n, dt, shape_h, "(batch, hidden)"),
-        optional_array("dc_n", dc_n, dt, shape_h, "(batch, hidden)"),
+        optional_array("dy", dy, dt, (a.T, a.B, a.S), f"(T, batch, {state})"),
+        optional_array("dh_n", dh_n, dt, (a.B, a.S), f"(batch, {state})"),
+        optional_array("dc_n", dc_n, dt, (a.B, a.H), "(batch, hidden)"),
     )
 
 

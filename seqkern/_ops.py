@@ -25,35 +25,41 @@ def _has_bias(a):
     return a.b_ih is not None or a.b_hh is not None
 
 
-def lstm(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, lengths=None, training=False):
+def lstm(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, lengths=None, training=False, w_hr=None):
     """LSTM over a whole sequence; gate order i, f, g, o (PyTorch/cuDNN).
 
-    Returns (y, h_n, c_n), and saved last when training=True (for lstm_backward).
+    w_hr (P, H): torch's proj_size projection, h = w_hr @ (o*tanh(c)); then w_hh is (4H, P) and
+    h0, h_n, y carry P values. Returns (y, h_n, c_n), and saved last when training=True.
     """
-    a = recurrent_args("lstm", x, h0, c0, w_ih, w_hh, b_ih, b_hh, lengths)
+    a = recurrent_args("lstm", x, h0, c0, w_ih, w_hh, b_ih, b_hh, lengths, w_hr)
     T, B, H = a.T, a.B, a.H
-    y = np.empty((T, B, H), a.x.dtype)
-    h_n, c_n = np.empty((B, H), a.x.dtype), np.empty((B, H), a.x.dtype)
+    y = np.empty((T, B, a.S), a.x.dtype)
+    h_n, c_n = np.empty((B, a.S), a.x.dtype), np.empty((B, H), a.x.dtype)
     gates = np.empty((T, B, 4 * H), a.x.dtype) if training else None
     cs = np.empty((T, B, H), a.x.dtype) if training else None
-    _core.lstm_forward(a.x, a.w_ih, a.w_hh, a.b_ih, a.b_hh, a.lengths, a.h0, a.c0, y, h_n, c_n,
-                       gates, cs)
+    _core.lstm_forward(a.x, a.w_ih, a.w_hh, a.b_ih, a.b_hh, a.w_hr, a.lengths, a.h0, a.c0, y, h_n,
+                       c_n, gates, cs)
     if not training:
         return y, h_n, c_n
     return y, h_n, c_n, Saved("lstm", "kernel", a, y=y, gates=gates, cs=cs)
 
 
 def lstm_backward(saved, dy=None, dh_n=None, dc_n=None):
-    """Gradients of a training lstm call: dict with x, h0, c0, w_ih, w_hh, b_ih, b_hh."""
+    """Gradients of a training lstm call: dict with x, h0, c0, w_ih, w_hh, b_ih, b_hh (and w_hr
+    when the forward had one)."""
     check_saved(saved, "lstm", "kernel")
     a = saved.args
     dy, dh_n, dc_n = incoming_grads(a, dy, dh_n, dc_n)
     dx, dh0, dw_ih, dw_hh = _weight_grads(a)
     dc0 = np.empty_like(a.c0)
     db = np.empty(4 * a.H, a.x.dtype) if _has_bias(a) else None
-    _core.lstm_backward(a.x, a.w_ih, a.w_hh, a.lengths, a.h0, a.c0, saved.y, saved.gates,
-                        saved.cs, dy, dh_n, dc_n, dx, dh0, dc0, dw_ih, dw_hh, db)
-    return _grads(a, dx, dh0, dw_ih, dw_hh, db, None if db is None else db.copy(), c0=dc0)
+    dw_hr = None if a.w_hr is None else np.empty_like(a.w_hr)
+    _core.lstm_backward(a.x, a.w_ih, a.w_hh, a.w_hr, a.lengths, a.h0, a.c0, saved.y, saved.gates,
+                        saved.cs, dy, dh_n, dc_n, dx, dh0, dc0, dw_ih, dw_hh, dw_hr, db)
+    g = _grads(a, dx, dh0, dw_ih, dw_hh, db, None if db is None else db.copy(), c0=dc0)
+    if dw_hr is not None:
+        g["w_hr"] = dw_hr
+    return g
 
 
 def gru(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, lengths=None, training=False, reset_after=True):
@@ -153,8 +159,8 @@ def recurrent_stack(cell, x, weights, h0=None, c0=None, lengths=None, bidirectio
             "aux": np.empty((L * D, T, B, H), dt) if gated else None,
             "inputs": np.empty((L - 1, T, B, D * H), dt) if L > 1 else None,
         }
-    _core.stack_forward(getattr(_core.Cell, cell), L, a.x, *_weight_lists(a.weights), a.lengths, a.h0,
-                        a.c0, a.masks, y, h_n, c_n, saved.get("ys"), saved.get("gates"),
+    _core.stack_forward(getattr(_core.Cell, cell), L, a.x, *_weight_lists(a.weights), [],
+                        a.lengths, a.h0, a.c0, a.masks, y, h_n, c_n, saved.get("ys"), saved.get("gates"),
                         saved.get("aux"), saved.get("inputs"))
     outs = (y, h_n, c_n) if lstm else (y, h_n)
     if not training:
@@ -171,9 +177,9 @@ def recurrent_stack_backward(saved, dy=None, dh_n=None, dc_n=None):
     dx, dh0 = np.empty_like(a.x), np.empty_like(a.h0)
     dc0 = np.empty_like(a.h0) if a.cell == "lstm" else None
     grads = [tuple(None if w is None else np.empty_like(w) for w in ws) for ws in a.weights]
-    _core.stack_backward(getattr(_core.Cell, a.cell), a.L, a.x, *_weight_lists(a.weights), a.lengths,
-                         a.h0, a.c0, a.masks, saved.ys, saved.gates, saved.aux, saved.inputs, dy,
-                         dh_n, dc_n, dx, dh0, dc0, *_weight_lists(grads))
+    _core.stack_backward(getattr(_core.Cell, a.cell), a.L, a.x, *_weight_lists(a.weights), [],
+                         a.lengths, a.h0, a.c0, a.masks, saved.ys, saved.gates, saved.aux, saved.inputs, dy,
+                         dh_n, dc_n, dx, dh0, dc0, *_weight_lists(grads), [])
     out = {"x": dx, "h0": dh0, "weights": grads}
     if a.cell == "lstm":
         out["c0"] = dc0

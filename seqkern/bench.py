@@ -43,11 +43,11 @@ def output_grads(cell, problem, seed=1):
     """Random incoming gradients (dy, dh_n[, dc_n]) for a problem."""
     rng = np.random.default_rng(seed)
     T, B, _ = problem["x"].shape
-    H = problem["w_hh"].shape[1]
+    S = problem["w_hh"].shape[1]  # width of h (an LSTM's proj_size when it has w_hr)
     dt = problem["x"].dtype
-    d = [rng.standard_normal((T, B, H)).astype(dt), rng.standard_normal((B, H)).astype(dt)]
+    d = [rng.standard_normal((T, B, S)).astype(dt), rng.standard_normal((B, S)).astype(dt)]
     if cell == "lstm":
-        d.append(rng.standard_normal((B, H)).astype(dt))
+        d.append(rng.standard_normal(problem["c0"].shape).astype(dt))
     return d
 
 

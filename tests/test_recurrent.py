@@ -187,3 +187,58 @@ def test_gru_reset_before_is_the_cho_formula():
     y, h_n = sk.gru(**p, reset_after=False)
     np.testing.assert_allclose(y[0], want, atol=1e-12)
     assert not np.allclose(sk.gru(**p)[0], y)
+
+
+def proj_problem(T, B, I, H, P, dtype=np.float64, lengths=None, seed=0):
+    """An LSTM problem with torch's proj_size: w_hh (4H, P), w_hr (P, H), h0 (B, P)."""
+    p = problem("lstm", T, B, I, H, dtype=dtype, seed=seed)
+    rng = np.random.default_rng(seed + 7)
+    p["w_hh"] = (rng.standard_normal((4 * H, P)) / np.sqrt(P)).astype(dtype)
+    p["w_hr"] = (rng.standard_normal((P, H)) / np.sqrt(H)).astype(dtype)
+    p["h0"] = p["h0"][:, :P].copy()
+    p["lengths"] = lengths
+    return p
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 2, 3, 1), (6, 4, 5, 9, 4), (5, 3, 3, 6, 5)], ids=str)
+@pytest.mark.parametrize("lengths", [False, True], ids=["full", "lengths"])
+def test_lstm_projection_matches_twin_and_finite_differences(shape, lengths):
+    T, B = shape[:2]
+    lens = random_lengths(np.random.default_rng(3), T, B) if lengths else None
+    p = proj_problem(*shape, lengths=lens)
+    assert_same(*forward_backward(sk, "lstm", p, {}), *forward_backward(reference, "lstm", p, {}),
+                F64_TOL)
+    p32 = proj_problem(*shape, dtype=np.float32, lengths=lens)
+    assert_same(*forward_backward(sk, "lstm", p32, {}),
+                *forward_backward(reference, "lstm", as_float64(p32), {}), F32_TOL)
+    for impl in (sk, reference):
+        check_op(impl.lstm, impl.lstm_backward, proj_problem(*shape, lengths=lens))
+
+
+def test_lstm_projection_matches_torch_proj_size():
+    torch = pytest.importorskip("torch")
+    p = proj_problem(6, 3, 4, 7, 3)
+    m = torch.nn.LSTM(4, 7, proj_size=3).double()
+    with torch.no_grad():
+        for name, key in (("weight_ih_l0", "w_ih"), ("weight_hh_l0", "w_hh"), ("bias_ih_l0", "b_ih"),
+                          ("bias_hh_l0", "b_hh"), ("weight_hr_l0", "w_hr")):
+            getattr(m, name).copy_(torch.from_numpy(p[key]))
+    x = torch.from_numpy(p["x"].copy()).requires_grad_()
+    y, (h, c) = m(x, (torch.from_numpy(p["h0"])[None], torch.from_numpy(p["c0"])[None]))
+    dy = np.random.default_rng(0).standard_normal(y.shape)
+    y.backward(torch.from_numpy(dy))
+    y_sk, h_sk, c_sk, saved = sk.lstm(**p, training=True)
+    g = sk.lstm_backward(saved, dy)
+    np.testing.assert_allclose(y_sk, y.detach().numpy(), atol=1e-12)
+    np.testing.assert_allclose(c_sk, c[0].detach().numpy(), atol=1e-12)
+    np.testing.assert_allclose(g["x"], x.grad.numpy(), atol=1e-12)
+    np.testing.assert_allclose(g["w_hr"], m.weight_hr_l0.grad.numpy(), atol=1e-11)
+    np.testing.assert_allclose(g["w_hh"], m.weight_hh_l0.grad.numpy(), atol=1e-11)
+
+
+def test_lstm_projection_bad_shapes():
+    p = proj_problem(3, 2, 4, 5, 3)
+    with pytest.raises(ValueError, match=r"w_hr: expected shape \(proj_size, hidden\) = \(3, 5\)"):
+        sk.lstm(**dict(p, w_hr=np.zeros((3, 4))))
+    with pytest.raises(ValueError, match=r"h0: expected shape \(batch, proj_size\) = \(2, 3\)"):
+        sk.lstm(**dict(p, h0=np.zeros((2, 5))))

@@ -17,31 +17,44 @@ T* mut(OptArr<T>& a) {
   return a ? a->mutable_data() : nullptr;
 }
 
-// Entry k of each list belongs to layer-direction k; bias lists are empty when there are none.
+template <typename T>
+const T* item(const Arrs<T>& a, size_t k) {
+  return a.empty() ? nullptr : a[k].data();
+}
+
+template <typename T>
+T* mut_item(Arrs<T>& a, size_t k) {
+  return a.empty() ? nullptr : a[k].mutable_data();
+}
+
+// Entry k of each list belongs to layer-direction k; bias and projection lists are empty when
+// there are none.
 template <typename T>
 std::vector<LayerWeights<T>> weights(const Arrs<T>& w_ih, const Arrs<T>& w_hh, const Arrs<T>& b_ih,
-                                     const Arrs<T>& b_hh) {
+                                     const Arrs<T>& b_hh, const Arrs<T>& w_hr) {
   std::vector<LayerWeights<T>> w(w_ih.size());
   for (size_t k = 0; k < w.size(); ++k)
-    w[k] = {w_ih[k].data(), w_hh[k].data(), b_ih.empty() ? nullptr : b_ih[k].data(),
-            b_hh.empty() ? nullptr : b_hh[k].data()};
+    w[k] = {w_ih[k].data(), w_hh[k].data(), item(b_ih, k), item(b_hh, k), item(w_hr, k)};
   return w;
 }
 
-// x (T, B, I) and h0 (L*D, B, H)
+// x (T, B, I), h0 (L*D, B, S), w_hr[k] (P, H) when there are projections
 template <typename T>
-StackShape stack_shape(const Arr<T>& x, const Arr<T>& h0, int64_t L) {
-  return {x.shape(0), x.shape(1), x.shape(2), h0.shape(2), L, h0.shape(0) / L};
+StackShape stack_shape(const Arr<T>& x, const Arr<T>& h0, const Arrs<T>& w_hr, int64_t L) {
+  const int64_t P = w_hr.empty() ? 0 : w_hr[0].shape(0);
+  const int64_t H = w_hr.empty() ? h0.shape(2) : w_hr[0].shape(1);
+  return {x.shape(0), x.shape(1), x.shape(2), H, L, h0.shape(0) / L, P};
 }
 
 template <typename T>
 void forward(Cell cell, int64_t L, const Arr<T>& x, const Arrs<T>& w_ih, const Arrs<T>& w_hh,
-             const Arrs<T>& b_ih, const Arrs<T>& b_hh, const OptArr<int32_t>& lengths,
-             const Arr<T>& h0, const OptArr<T>& c0, const OptArr<T>& masks, Arr<T>& y,
+             const Arrs<T>& b_ih, const Arrs<T>& b_hh, const Arrs<T>& w_hr,
+             const OptArr<int32_t>& lengths, const Arr<T>& h0, const OptArr<T>& c0,
+             const OptArr<T>& masks, Arr<T>& y,
              Arr<T>& h_n, OptArr<T>& c_n, OptArr<T>& ys, OptArr<T>& gates, OptArr<T>& aux,
              OptArr<T>& inputs) {
-  StackShape s = stack_shape(x, h0, L);
-  auto w = weights(w_ih, w_hh, b_ih, b_hh);
+  StackShape s = stack_shape(x, h0, w_hr, L);
+  auto w = weights(w_ih, w_hh, b_ih, b_hh, w_hr);
   StackSaved<T> saved{mut(ys), mut(gates), mut(aux), mut(inputs)};
   T *py = y.mutable_data(), *ph = h_n.mutable_data(), *pc = mut(c_n);
   py::gil_scoped_release nogil;
@@ -51,18 +64,19 @@ void forward(Cell cell, int64_t L, const Arr<T>& x, const Arrs<T>& w_ih, const A
 
 template <typename T>
 void backward(Cell cell, int64_t L, const Arr<T>& x, const Arrs<T>& w_ih, const Arrs<T>& w_hh,
-              const Arrs<T>& b_ih, const Arrs<T>& b_hh, const OptArr<int32_t>& lengths,
-              const Arr<T>& h0, const OptArr<T>& c0, const OptArr<T>& masks, Arr<T>& ys,
+              const Arrs<T>& b_ih, const Arrs<T>& b_hh, const Arrs<T>& w_hr,
+              const OptArr<int32_t>& lengths, const Arr<T>& h0, const OptArr<T>& c0,
+              const OptArr<T>& masks, Arr<T>& ys,
               OptArr<T>& gates, OptArr<T>& aux, OptArr<T>& inputs, const OptArr<T>& dy,
               const OptArr<T>& dh_n, const OptArr<T>& dc_n, Arr<T>& dx, Arr<T>& dh0,
-              OptArr<T>& dc0, Arrs<T>& dw_ih, Arrs<T>& dw_hh, Arrs<T>& db_ih, Arrs<T>& db_hh) {
-  StackShape s = stack_shape(x, h0, L);
-  auto w = weights(w_ih, w_hh, b_ih, b_hh);
+              OptArr<T>& dc0, Arrs<T>& dw_ih, Arrs<T>& dw_hh, Arrs<T>& db_ih, Arrs<T>& db_hh,
+              Arrs<T>& dw_hr) {
+  StackShape s = stack_shape(x, h0, w_hr, L);
+  auto w = weights(w_ih, w_hh, b_ih, b_hh, w_hr);
   std::vector<LayerGrads<T>> g(dw_ih.size());
   for (size_t k = 0; k < g.size(); ++k)
-    g[k] = {dw_ih[k].mutable_data(), dw_hh[k].mutable_data(),
-            db_ih.empty() ? nullptr : db_ih[k].mutable_data(),
-            db_hh.empty() ? nullptr : db_hh[k].mutable_data()};
+    g[k] = {dw_ih[k].mutable_data(), dw_hh[k].mutable_data(), mut_item(db_ih, k),
+            mut_item(db_hh, k), mut_item(dw_hr, k)};
   StackSaved<T> saved{ys.mutable_data(), mut(gates), mut(aux), mut(inputs)};
   T *pdx = dx.mutable_data(), *pdh = dh0.mutable_data(), *pdc = mut(dc0);
   py::gil_scoped_release nogil;

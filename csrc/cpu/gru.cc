@@ -90,7 +90,7 @@ void forward_reset_after(const RnnShape& s, const T* x, const T* w_ih, const T* 
       }
     }
   });
-  detail::gather_last(s, lengths, y, h_n);
+  detail::gather_last(s, lengths, y, h_n, s.H);
 }
 
 template <typename T>
@@ -193,7 +193,7 @@ void forward_reset_before(const RnnShape& s, const T* x, const T* w_ih, const T*
       }
     }
   });
-  detail::gather_last(s, lengths, y, h_n);
+  detail::gather_last(s, lengths, y, h_n, s.H);
 }
 
 // Backward of forward_reset_before. Input and recurrent pre-activation gradients are equal here,

@@ -47,13 +47,14 @@ void cell_backward(int64_t H, const T* g, const T* c, const T* c_prev, const T* 
 
 template <typename T>
 void lstm_forward(const RnnShape& s, const T* x, const T* w_ih, const T* w_hh, const T* b_ih,
-                  const T* b_hh, const int32_t* lengths, const T* h0, const T* c0, T* y, T* h_n,
-                  T* c_n, T* gates, T* cs) {
-  const int64_t B = s.B, H = s.H, G = 4 * H, BH = B * H;
+                  const T* b_hh, const T* w_hr, const int32_t* lengths, const T* h0, const T* c0,
+                  T* y, T* h_n, T* c_n, T* gates, T* cs) {
+  const int64_t B = s.B, H = s.H, G = 4 * H, BH = B * H, S = s.state(), BS = B * S;
   const bool training = gates != nullptr;
   std::vector<T> bias = detail::add_biases(b_ih, b_hh, G);
   std::vector<T> pre_buf(training ? 0 : s.T * B * G);   // inference: pre-activations, scratch
   std::vector<T> c_buf(training ? 0 : BH);              // inference: the one cell state
+  std::vector<T> m_buf(s.P ? BH : 0);                   // projection: o*tanh(c) of one step
   T* pre = training ? gates : pre_buf.data();
   if (!training) std::copy(c0, c0 + BH, c_buf.begin());
 
@@ -61,72 +62,113 @@ void lstm_forward(const RnnShape& s, const T* x, const T* w_ih, const T* w_hh, c
   detail::for_batch_slices(B, [&](int64_t b0, int64_t b1) {
     for (int64_t t = 0; t < s.T; ++t) {
       T* g_t = pre + t * B * G;
-      const T* h_prev = detail::prev_h(t, h0, y, BH);
-      gemm<T>(false, true, b1 - b0, G, H, T(1), h_prev + b0 * H, H, w_hh, H, T(1), g_t + b0 * G, G);
+      const T* h_prev = detail::prev_h(t, h0, y, BS);
+      gemm<T>(false, true, b1 - b0, G, S, T(1), h_prev + b0 * S, S, w_hh, S, T(1), g_t + b0 * G, G);
       const T* c_prev = training ? detail::prev_h(t, c0, cs, BH) : c_buf.data();
       T* c_out = training ? cs + t * BH : c_buf.data();
       for (int64_t b = b0; b < b1; ++b) {
-        T* y_row = y + t * BH + b * H;
+        T* h_row = s.P ? m_buf.data() + b * H : y + t * BH + b * H;  // o*tanh(c), width H
         if (t >= seq_len(lengths, s.T, b)) {  // finished: y is zero, state left as it was
-          std::fill(y_row, y_row + H, T(0));
+          std::fill(h_row, h_row + H, T(0));
           if (training) {
             std::fill(g_t + b * G, g_t + (b + 1) * G, T(0));
             std::fill(c_out + b * H, c_out + (b + 1) * H, T(0));
           }
           continue;
         }
-        cell_forward(H, bias.data(), g_t + b * G, c_prev + b * H, c_out + b * H, y_row);
+        cell_forward(H, bias.data(), g_t + b * G, c_prev + b * H, c_out + b * H, h_row);
       }
+      if (s.P)  // h_t = m_t @ w_hr^T; finished rows have m = 0, so y = 0 there
+        gemm<T>(false, true, b1 - b0, S, H, T(1), m_buf.data() + b0 * H, H, w_hr, H, T(0),
+                y + t * BS + b0 * S, S);
     }
   });
-  detail::gather_last(s, lengths, y, h_n);
+  detail::gather_last(s, lengths, y, h_n, S);
   if (training)
-    detail::gather_last(s, lengths, cs, c_n);
+    detail::gather_last(s, lengths, cs, c_n, H);
   else
     std::copy(c_buf.begin(), c_buf.end(), c_n);
 }
 
 template <typename T>
-void lstm_backward(const RnnShape& s, const T* x, const T* w_ih, const T* w_hh,
+void lstm_backward(const RnnShape& s, const T* x, const T* w_ih, const T* w_hh, const T* w_hr,
                    const int32_t* lengths, const T* h0, const T* c0, const T* y, const T* gates,
                    const T* cs, const T* dy, const T* dh_n, const T* dc_n, T* dx, T* dh0, T* dc0,
-                   T* dw_ih, T* dw_hh, T* db) {
-  const int64_t B = s.B, H = s.H, G = 4 * H, BH = B * H;
-  std::vector<T> dg(s.T * B * G);
-  std::vector<T> dh_rec(BH, T(0));  // dg_{t+1} @ w_hh: the gradient reaching h_t through h_{t+1}
+                   T* dw_ih, T* dw_hh, T* dw_hr, T* db) {
+  const int64_t B = s.B, H = s.H, G = 4 * H, BH = B * H, S = s.state(), BS = B * S;
+  const int64_t TB = s.T * B;
+  std::vector<T> dg(TB * G);
+  std::vector<T> dh_rec(BS, T(0));  // dg_{t+1} @ w_hh: the gradient reaching h_t through h_{t+1}
   std::vector<T> dc(BH, T(0));      // carried cell gradient; starts as dc_n
+  std::vector<T> dhs(s.P ? TB * S : 0);  // projection: dh_t of every step, for dw_hr
+  std::vector<T> dm(s.P ? BH : 0);       // projection: dh_t @ w_hr, the gradient of o*tanh(c)
   if (dc_n) std::copy(dc_n, dc_n + BH, dc.begin());
 
   detail::for_batch_slices(B, [&](int64_t b0, int64_t b1) {
     for (int64_t t = s.T - 1; t >= 0; --t) {
       T* dg_t = dg.data() + t * B * G;
       const T* c_prev = detail::prev_h(t, c0, cs, BH);
+      if (s.P) {  // dh_t = dy_t + carry, then back through the projection in one GEMM
+        for (int64_t b = b0; b < b1; ++b) {
+          const int64_t len = seq_len(lengths, s.T, b);
+          T* dh = dhs.data() + (t * B + b) * S;
+          if (t >= len) {
+            std::fill(dh, dh + S, T(0));
+            continue;
+          }
+          const T* carry = t == len - 1 ? dh_n ? dh_n + b * S : nullptr : dh_rec.data() + b * S;
+          const T* dy_row = dy ? dy + t * BS + b * S : nullptr;
+          for (int64_t j = 0; j < S; ++j)
+            dh[j] = (dy_row ? dy_row[j] : T(0)) + (carry ? carry[j] : T(0));
+        }
+        gemm<T>(false, false, b1 - b0, H, S, T(1), dhs.data() + (t * B + b0) * S, S, w_hr, H,
+                T(0), dm.data() + b0 * H, H);
+      }
       for (int64_t b = b0; b < b1; ++b) {
         int64_t len = seq_len(lengths, s.T, b);
         if (t >= len) {  // past the end: no gradient here; dh_n, dc_n wait for step len-1
           std::fill(dg_t + b * G, dg_t + (b + 1) * G, T(0));
           continue;
         }
-        const T* carry = t == len - 1 ? (dh_n ? dh_n + b * H : nullptr) : dh_rec.data() + b * H;
-        cell_backward(H, gates + (t * B + b) * G, cs + t * BH + b * H, c_prev + b * H,
-                      dy ? dy + t * BH + b * H : nullptr, carry, dc.data() + b * H, dg_t + b * G);
+        const T *dh_a, *dh_b;  // the two parts of dh_t
+        if (s.P) {
+          dh_a = dm.data() + b * H;
+          dh_b = nullptr;
+        } else {
+          dh_a = dy ? dy + t * BH + b * H : nullptr;
+          dh_b = t == len - 1 ? (dh_n ? dh_n + b * H : nullptr) : dh_rec.data() + b * H;
+        }
+        cell_backward(H, gates + (t * B + b) * G, cs + t * BH + b * H, c_prev + b * H, dh_a, dh_b,
+                      dc.data() + b * H, dg_t + b * G);
       }
-      gemm<T>(false, false, b1 - b0, H, G, T(1), dg_t + b0 * G, G, w_hh, H, T(0),
-              dh_rec.data() + b0 * H, H);
+      gemm<T>(false, false, b1 - b0, S, G, T(1), dg_t + b0 * G, G, w_hh, S, T(0),
+              dh_rec.data() + b0 * S, S);
     }
   });
   std::copy(dh_rec.begin(), dh_rec.end(), dh0);
   std::copy(dc.begin(), dc.end(), dc0);
   detail::deferred_grads(s, G, x, w_ih, h0, y, dg.data(), dx, dw_ih, dw_hh, db);
+  if (s.P) {  // dw_hr = sum_t dh_t^T m_t, m_t = o*tanh(c_t) rebuilt from what training kept
+    std::vector<T> m(TB * H);
+    parallel_for(TB, 64, [&](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; ++r) {
+        T* m_row = m.data() + r * H;
+        tanh_to(m_row, cs + r * H, H);
+        for (int64_t j = 0; j < H; ++j) m_row[j] *= gates[r * G + 3 * H + j];
+      }
+    });
+    gemm<T>(true, false, S, H, TB, T(1), dhs.data(), S, m.data(), H, T(0), dw_hr, H);
+  }
 }
 
 #define SEQKERN_INSTANTIATE(T)                                                                  \
   template void lstm_forward<T>(const RnnShape&, const T*, const T*, const T*, const T*,         \
-                                const T*, const int32_t*, const T*, const T*, T*, T*, T*, T*,    \
-                                T*);                                                             \
-  template void lstm_backward<T>(const RnnShape&, const T*, const T*, const T*, const int32_t*,  \
-                                 const T*, const T*, const T*, const T*, const T*, const T*,     \
-                                 const T*, const T*, T*, T*, T*, T*, T*, T*);
+                                const T*, const T*, const int32_t*, const T*, const T*, T*, T*,  \
+                                T*, T*, T*);                                                     \
+  template void lstm_backward<T>(const RnnShape&, const T*, const T*, const T*, const T*,        \
+                                 const int32_t*, const T*, const T*, const T*, const T*,         \
+                                 const T*, const T*, const T*, const T*, T*, T*, T*, T*, T*, T*, \
+                                 T*);
 SEQKERN_INSTANTIATE(float)
 SEQKERN_INSTANTIATE(double)
 #undef SEQKERN_INSTANTIATE

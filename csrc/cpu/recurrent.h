@@ -27,12 +27,12 @@ const T* prev_h(int64_t t, const T* h0, const T* y, int64_t BH) {
 }
 
 // out[b] = seq[lengths[b] - 1][b]: the state at each sequence's own last step.
-//   seq (T, B, H)   out (B, H)
+//   seq (T, B, n)   out (B, n)
 template <typename T>
-void gather_last(const RnnShape& s, const int32_t* lengths, const T* seq, T* out) {
+void gather_last(const RnnShape& s, const int32_t* lengths, const T* seq, T* out, int64_t n) {
   for (int64_t b = 0; b < s.B; ++b) {
     int64_t t = seq_len(lengths, s.T, b) - 1;
-    std::memcpy(out + b * s.H, seq + (t * s.B + b) * s.H, s.H * sizeof(T));
+    std::memcpy(out + b * n, seq + (t * s.B + b) * n, n * sizeof(T));
   }
 }
 
@@ -56,20 +56,20 @@ void column_sums(const T* a, int64_t rows, int64_t n, int64_t lda, T* out) {
   gemm<T>(true, false, n, 1, rows, T(1), a, lda, ones.data(), 1, T(0), out, 1);
 }
 
-// dw_hh (GH, H) = sum_t dg_t^T h_{t-1}: h0 for t = 0, y_{0..T-2} for the rest (contiguous).
-//   dg (T, B, GH), leading dimension ldg
+// dw_hh (GH, S) = sum_t dg_t^T h_{t-1}: h0 for t = 0, y_{0..T-2} for the rest (contiguous).
+//   dg (T, B, GH), leading dimension ldg;  h0 (B, S), y (T, B, S), S = s.state()
 template <typename T>
 void recurrent_weight_grad(const RnnShape& s, int64_t GH, const T* dg, int64_t ldg, const T* h0,
                            const T* y, T* dw_hh) {
-  gemm<T>(true, false, GH, s.H, s.B, T(1), dg, ldg, h0, s.H, T(0), dw_hh, s.H);
+  const int64_t S = s.state();
+  gemm<T>(true, false, GH, S, s.B, T(1), dg, ldg, h0, S, T(0), dw_hh, S);
   if (s.T > 1)
-    gemm<T>(true, false, GH, s.H, (s.T - 1) * s.B, T(1), dg + s.B * ldg, ldg, y, s.H, T(1), dw_hh,
-            s.H);
+    gemm<T>(true, false, GH, S, (s.T - 1) * s.B, T(1), dg + s.B * ldg, ldg, y, S, T(1), dw_hh, S);
 }
 
 // The deferred GEMMs after the backward time loop, for cells whose input and recurrent
 // pre-activation gradients are the same (RNN, LSTM):
-//   dg (T, B, GH) -> dx (T, B, I), dw_ih (GH, I), dw_hh (GH, H), db (GH) or null
+//   dg (T, B, GH) -> dx (T, B, I), dw_ih (GH, I), dw_hh (GH, S), db (GH) or null
 template <typename T>
 void deferred_grads(const RnnShape& s, int64_t GH, const T* x, const T* w_ih, const T* h0,
                     const T* y, const T* dg, T* dx, T* dw_ih, T* dw_hh, T* db) {

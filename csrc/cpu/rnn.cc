@@ -37,7 +37,7 @@ void rnn_forward(const RnnShape& s, Nonlinearity act, const T* x, const T* w_ih,
       }
     }
   });
-  detail::gather_last(s, lengths, y, h_n);
+  detail::gather_last(s, lengths, y, h_n, s.H);
 }
 
 template <typename T>

@@ -71,7 +71,8 @@ void layer_forward(Cell cell, const RnnShape& s, const T* x, const LayerWeights<
                    T* gates, T* aux) {
   switch (cell) {
     case Cell::Lstm:
-      lstm_forward(s, x, w.w_ih, w.w_hh, w.b_ih, w.b_hh, lengths, h0, c0, y, h_n, c_n, gates, aux);
+      lstm_forward(s, x, w.w_ih, w.w_hh, w.b_ih, w.b_hh, w.w_hr, lengths, h0, c0, y, h_n, c_n,
+                   gates, aux);
       return;
     case Cell::Gru:
     case Cell::GruResetBefore:
@@ -89,8 +90,8 @@ void layer_backward(Cell cell, const RnnShape& s, const T* x, const LayerWeights
                     T* dc0, const LayerGrads<T>& g) {
   switch (cell) {
     case Cell::Lstm:
-      lstm_backward(s, x, w.w_ih, w.w_hh, lengths, h0, c0, y, gates, aux, dy, dh_n, dc_n, dx, dh0,
-                    dc0, g.w_ih, g.w_hh, g.b_ih);
+      lstm_backward(s, x, w.w_ih, w.w_hh, w.w_hr, lengths, h0, c0, y, gates, aux, dy, dh_n, dc_n,
+                    dx, dh0, dc0, g.w_ih, g.w_hh, g.w_hr, g.b_ih);
       break;
     case Cell::Gru:
     case Cell::GruResetBefore:
@@ -111,17 +112,17 @@ template <typename T>
 void stack_forward(Cell cell, const StackShape& s, const T* x, const LayerWeights<T>* w,
                    const int32_t* lengths, const T* h0, const T* c0, const T* masks, T* y, T* h_n,
                    T* c_n, const StackSaved<T>* saved) {
-  const int64_t TB = s.T * s.B, BH = s.B * s.H, TBH = TB * s.H, DH = s.D * s.H;
-  const int64_t GH = gates_per_cell(cell) * s.H;
+  const int64_t S = s.state(), TB = s.T * s.B, BH = s.B * s.H, BS = s.B * S, TBH = TB * s.H;
+  const int64_t TBS = TB * S, DS = s.D * S, GH = gates_per_cell(cell) * s.H;
   const bool lstm = cell == Cell::Lstm;
-  std::vector<T> x_rev(s.D == 2 ? TB * std::max(s.I, DH) : 0);
-  std::vector<T> y_own(saved ? 0 : TBH);                        // inference: one direction's y
-  std::vector<T> outs(saved || s.L == 1 ? 0 : 2 * TB * DH);     // inference: layer outputs
+  std::vector<T> x_rev(s.D == 2 ? TB * std::max(s.I, DS) : 0);
+  std::vector<T> y_own(saved ? 0 : TBS);                        // inference: one direction's y
+  std::vector<T> outs(saved || s.L == 1 ? 0 : 2 * TB * DS);     // inference: layer outputs
 
   const T* in = x;
   int64_t I = s.I;
   for (int64_t l = 0; l < s.L; ++l) {
-    T* out = l == s.L - 1 ? y : saved ? saved->inputs + l * TB * DH : outs.data() + (l % 2) * TB * DH;
+    T* out = l == s.L - 1 ? y : saved ? saved->inputs + l * TB * DS : outs.data() + (l % 2) * TB * DS;
     for (int64_t d = 0; d < s.D; ++d) {
       const int64_t k = l * s.D + d;
       const bool reverse = d == 1;
@@ -130,17 +131,17 @@ void stack_forward(Cell cell, const StackShape& s, const T* x, const LayerWeight
         copy_steps(s, lengths, true, false, I, in, I, x_rev.data(), I);
         xk = x_rev.data();
       }
-      T* yk = saved ? saved->ys + k * TBH : y_own.data();
+      T* yk = saved ? saved->ys + k * TBS : y_own.data();
       T* gk = saved && saved->gates ? saved->gates + k * TB * GH : nullptr;
       T* ak = saved && saved->aux ? saved->aux + k * TBH : nullptr;
-      layer_forward(cell, RnnShape{s.T, s.B, I, s.H}, xk, w[k], lengths, h0 + k * BH,
-                    lstm ? c0 + k * BH : nullptr, yk, h_n + k * BH, lstm ? c_n + k * BH : nullptr,
+      layer_forward(cell, RnnShape{s.T, s.B, I, s.H, s.P}, xk, w[k], lengths, h0 + k * BS,
+                    lstm ? c0 + k * BH : nullptr, yk, h_n + k * BS, lstm ? c_n + k * BH : nullptr,
                     gk, ak);
-      copy_steps(s, lengths, reverse, false, s.H, yk, s.H, out + d * s.H, DH);
+      copy_steps(s, lengths, reverse, false, S, yk, S, out + d * S, DS);
     }
-    if (masks && l < s.L - 1) multiply(out, masks + l * TB * DH, TB * DH);
+    if (masks && l < s.L - 1) multiply(out, masks + l * TB * DS, TB * DS);
     in = out;
-    I = DH;
+    I = DS;
   }
 }
 
@@ -149,41 +150,41 @@ void stack_backward(Cell cell, const StackShape& s, const T* x, const LayerWeigh
                     const int32_t* lengths, const T* h0, const T* c0, const T* masks,
                     const StackSaved<T>& saved, const T* dy, const T* dh_n, const T* dc_n, T* dx,
                     T* dh0, T* dc0, const LayerGrads<T>* g) {
-  const int64_t TB = s.T * s.B, BH = s.B * s.H, TBH = TB * s.H, DH = s.D * s.H;
-  const int64_t GH = gates_per_cell(cell) * s.H;
+  const int64_t S = s.state(), TB = s.T * s.B, BH = s.B * s.H, BS = s.B * S, TBH = TB * s.H;
+  const int64_t TBS = TB * S, DS = s.D * S, GH = gates_per_cell(cell) * s.H;
   const bool lstm = cell == Cell::Lstm;
-  const int64_t I_max = std::max(s.I, DH);
-  std::vector<T> dout(TB * DH, T(0));                 // gradient of the current layer's output
-  std::vector<T> din(s.L > 1 ? TB * DH : 0);          // ... and of its input, for layers 1..
-  std::vector<T> dy_k(TBH);                           // one direction's share of dout
+  const int64_t I_max = std::max(s.I, DS);
+  std::vector<T> dout(TB * DS, T(0));                 // gradient of the current layer's output
+  std::vector<T> din(s.L > 1 ? TB * DS : 0);          // ... and of its input, for layers 1..
+  std::vector<T> dy_k(TBS);                           // one direction's share of dout
   std::vector<T> x_rev(s.D == 2 ? TB * I_max : 0);
   std::vector<T> dx_rev(s.D == 2 ? TB * I_max : 0);
-  if (dy) std::copy(dy, dy + TB * DH, dout.begin());
+  if (dy) std::copy(dy, dy + TB * DS, dout.begin());
 
   for (int64_t l = s.L - 1; l >= 0; --l) {
-    const int64_t I = l == 0 ? s.I : DH;
-    const T* in = l == 0 ? x : saved.inputs + (l - 1) * TB * DH;
+    const int64_t I = l == 0 ? s.I : DS;
+    const T* in = l == 0 ? x : saved.inputs + (l - 1) * TB * DS;
     T* dlayer_in = l == 0 ? dx : din.data();
     for (int64_t d = 0; d < s.D; ++d) {
       const int64_t k = l * s.D + d;
       const bool reverse = d == 1;
-      copy_steps(s, lengths, reverse, false, s.H, dout.data() + d * s.H, DH, dy_k.data(), s.H);
+      copy_steps(s, lengths, reverse, false, S, dout.data() + d * S, DS, dy_k.data(), S);
       const T* xk = in;
       if (reverse) {
         copy_steps(s, lengths, true, false, I, in, I, x_rev.data(), I);
         xk = x_rev.data();
       }
-      layer_backward(cell, RnnShape{s.T, s.B, I, s.H}, xk, w[k], lengths, h0 + k * BH,
-                     lstm ? c0 + k * BH : nullptr, saved.ys + k * TBH,
+      layer_backward(cell, RnnShape{s.T, s.B, I, s.H, s.P}, xk, w[k], lengths, h0 + k * BS,
+                     lstm ? c0 + k * BH : nullptr, saved.ys + k * TBS,
                      saved.gates ? saved.gates + k * TB * GH : nullptr,
                      saved.aux ? saved.aux + k * TBH : nullptr, dy_k.data(),
-                     dh_n ? dh_n + k * BH : nullptr, lstm && dc_n ? dc_n + k * BH : nullptr,
-                     reverse ? dx_rev.data() : dlayer_in, dh0 + k * BH,
+                     dh_n ? dh_n + k * BS : nullptr, lstm && dc_n ? dc_n + k * BH : nullptr,
+                     reverse ? dx_rev.data() : dlayer_in, dh0 + k * BS,
                      lstm ? dc0 + k * BH : nullptr, g[k]);
       if (reverse) copy_steps(s, lengths, true, true, I, dx_rev.data(), I, dlayer_in, I);
     }
     if (l > 0) {
-      if (masks) multiply(din.data(), masks + (l - 1) * TB * DH, TB * DH);
+      if (masks) multiply(din.data(), masks + (l - 1) * TB * DS, TB * DS);
       std::swap(dout, din);
     }
   }

@@ -30,4 +30,4 @@ def backward_inputs(saved, op, dy, dh_n, dc_n=None):
     def array(g, shape):
         return np.zeros(shape, a.x.dtype) if g is None else g.copy()
 
-    return a, active(a), array(dy, (a.T, a.B, a.H)), array(dh_n, (a.B, a.H)), array(dc_n, (a.B, a.H))
+    return a, active(a), array(dy, (a.T, a.B, a.S)), array(dh_n, (a.B, a.S)), array(dc_n, (a.B, a.H))

@@ -5,8 +5,8 @@ from seqkern._checks import Saved, bias_grads, recurrent_args
 from seqkern.reference._common import active, backward_inputs, bias, sigmoid
 
 
-def lstm(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, lengths=None, training=False):
-    a = recurrent_args("lstm", x, h0, c0, w_ih, w_hh, b_ih, b_hh, lengths)
+def lstm(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, lengths=None, training=False, w_hr=None):
+    a = recurrent_args("lstm", x, h0, c0, w_ih, w_hh, b_ih, b_hh, lengths, w_hr)
     H, dt = a.H, a.x.dtype
     b = bias(a.b_ih, 4 * H, dt) + bias(a.b_hh, 4 * H, dt)
     mask = active(a)
@@ -20,6 +20,8 @@ def lstm(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, lengths=None, training=Fal
         o = sigmoid(pre[:, 3 * H:])
         c_new = f * c + i * g
         h_new = o * np.tanh(c_new)
+        if a.w_hr is not None:
+            h_new = h_new @ a.w_hr.T                    # the projection to proj_size
         steps.append((h, c, i, f, g, o, c_new))
         h = np.where(mask[t], h_new, h)  # finished sequences keep their state
         c = np.where(mask[t], c_new, c)
@@ -35,11 +37,15 @@ def lstm_backward(saved, dy=None, dh_n=None, dc_n=None):
     H, dt = a.H, a.x.dtype
     dx = np.zeros_like(a.x)
     dw_ih, dw_hh, db = np.zeros_like(a.w_ih), np.zeros_like(a.w_hh), np.zeros(4 * H, dt)
+    dw_hr = None if a.w_hr is None else np.zeros_like(a.w_hr)
     for t in reversed(range(a.T)):
         h_prev, c_prev, i, f, g, o, c_new = saved.steps[t]
         m = mask[t]
         dh_t = dh + np.where(m, dy[t], 0)
         tc = np.tanh(c_new)
+        if a.w_hr is not None:                      # back through h = (o*tanh(c)) @ w_hr^T
+            dw_hr += (dh_t * m).T @ (o * tc)
+            dh_t = dh_t @ a.w_hr
         dc_t = dc + dh_t * o * (1 - tc**2)
         d_pre = np.concatenate([
             dc_t * g * i * (1 - i),         # i
@@ -54,4 +60,7 @@ def lstm_backward(saved, dy=None, dh_n=None, dc_n=None):
         dh = np.where(m, d_pre @ a.w_hh, dh)
         dc = np.where(m, dc_t * f, dc)
     db_ih, db_hh = bias_grads(a, db, db.copy())
-    return {"x": dx, "h0": dh, "c0": dc, "w_ih": dw_ih, "w_hh": dw_hh, "b_ih": db_ih, "b_hh": db_hh}
+    g = {"x": dx, "h0": dh, "c0": dc, "w_ih": dw_ih, "w_hh": dw_hh, "b_ih": db_ih, "b_hh": db_hh}
+    if dw_hr is not None:
+        g["w_hr"] = dw_hr
+    return g

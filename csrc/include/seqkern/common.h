@@ -5,9 +5,12 @@
 namespace seqkern {
 
 // One layer, one direction, time-major.
-//   T steps, B sequences, I input features, H hidden units.
+//   T steps, B sequences, I input features, H hidden units; P > 0: LSTM with a projection of the
+//   hidden state to P values (torch's proj_size), 0: none.
 struct RnnShape {
   int64_t T, B, I, H;
+  int64_t P = 0;
+  int64_t state() const { return P ? P : H; }  // width of h (and y)
 };
 
 // Length of sequence b: every step runs when lengths is null.

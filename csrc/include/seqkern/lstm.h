@@ -1,34 +1,37 @@
 // LSTM, one layer, one direction, time-major. Gate order i, f, g, o (PyTorch/cuDNN):
-//   c' = f*c + i*g,  h' = o*tanh(c').
+//   c' = f*c + i*g,  h' = o*tanh(c'),  or with a projection (s.P > 0): h' = W_hr (o*tanh(c')).
+// S = s.state() is the width of h: P with a projection, else H.
 #pragma once
 #include "seqkern/common.h"
 
 namespace seqkern {
 
 // Forward. Inference when gates and cs are null; training when both are given.
-//   x       (T, B, I)      w_ih (4H, I)    w_hh (4H, H)    b_ih, b_hh (4H) or null
+//   x       (T, B, I)      w_ih (4H, I)    w_hh (4H, S)    b_ih, b_hh (4H) or null
+//   w_hr    (P, H)         the projection, or null when s.P = 0
 //   lengths (B) in 1..T, or null for all T
-//   h0, c0  (B, H)         initial state
-//   y       (T, B, H)      out: h_t, zero past lengths[b]. Kept untouched until backward.
-//   h_n,c_n (B, H)         out: state after each sequence's last step. May alias h0/c0.
+//   h0 (B, S), c0 (B, H)   initial state
+//   y       (T, B, S)      out: h_t, zero past lengths[b]. Kept untouched until backward.
+//   h_n (B, S), c_n (B, H) out: state after each sequence's last step. May alias h0/c0.
 //   gates   (T, B, 4H)     out (training): activated i, f, g, o; zero past lengths. Keep for backward.
 //   cs      (T, B, H)      out (training): c_t; zero past lengths. Keep for backward.
 // No buffer may alias x, y, gates or cs.
 template <typename T>
 void lstm_forward(const RnnShape& s, const T* x, const T* w_ih, const T* w_hh, const T* b_ih,
-                  const T* b_hh, const int32_t* lengths, const T* h0, const T* c0, T* y, T* h_n,
-                  T* c_n, T* gates, T* cs);
+                  const T* b_hh, const T* w_hr, const int32_t* lengths, const T* h0, const T* c0,
+                  T* y, T* h_n, T* c_n, T* gates, T* cs);
 
 // Backward through time (BPTT) of a training forward.
-//   x, w_ih, w_hh, lengths, h0, c0, y, gates, cs   as given to / returned by lstm_forward
-//   dy (T, B, H), dh_n (B, H), dc_n (B, H)        incoming gradients, each may be null (zeros)
-//   dx (T, B, I), dh0 (B, H), dc0 (B, H)           out
-//   dw_ih (4H, I), dw_hh (4H, H)                   out (overwritten, not accumulated)
+//   x, w_ih, w_hh, w_hr, lengths, h0, c0, y, gates, cs   as given to / returned by lstm_forward
+//   dy (T, B, S), dh_n (B, S), dc_n (B, H)        incoming gradients, each may be null (zeros)
+//   dx (T, B, I), dh0 (B, S), dc0 (B, H)           out
+//   dw_ih (4H, I), dw_hh (4H, S), dw_hr (P, H)     out (overwritten, not accumulated); dw_hr
+//                                                  null when s.P = 0
 //   db (4H) or null                                out: the gradient of b_ih, equal to that of b_hh
 template <typename T>
-void lstm_backward(const RnnShape& s, const T* x, const T* w_ih, const T* w_hh,
+void lstm_backward(const RnnShape& s, const T* x, const T* w_ih, const T* w_hh, const T* w_hr,
                    const int32_t* lengths, const T* h0, const T* c0, const T* y, const T* gates,
                    const T* cs, const T* dy, const T* dh_n, const T* dc_n, T* dx, T* dh0, T* dc0,
-                   T* dw_ih, T* dw_hh, T* db);
+                   T* dw_ih, T* dw_hh, T* dw_hr, T* db);
 
 }  // namespace seqkern

@@ -10,28 +10,31 @@ namespace seqkern {
 // Gru resets after the recurrent product (PyTorch/cuDNN), GruResetBefore before it (see gru.h).
 enum class Cell { RnnTanh, RnnRelu, Lstm, Gru, GruResetBefore };
 
-// L layers, D = 1 or 2 directions; layer 0 reads I features, layer l > 0 reads D*H.
+// L layers, D = 1 or 2 directions; layer 0 reads I features, layer l > 0 reads D*S, where
+// S = P for an LSTM with projections (torch's proj_size), else S = H.
 struct StackShape {
   int64_t T, B, I, H, L, D;
+  int64_t P = 0;
+  int64_t state() const { return P ? P : H; }
 };
 
 // The weights of layer l, direction d live at index k = l*D + d (torch's weight_ih_l{l}[_reverse]).
-//   w_ih (G*H, I or D*H)   w_hh (G*H, H)   b_ih, b_hh (G*H) or null
+//   w_ih (G*H, I or D*S)   w_hh (G*H, S)   b_ih, b_hh (G*H) or null   w_hr (P, H) or null
 template <typename T>
 struct LayerWeights {
-  const T *w_ih, *w_hh, *b_ih, *b_hh;
+  const T *w_ih, *w_hh, *b_ih, *b_hh, *w_hr;
 };
 template <typename T>
 struct LayerGrads {
-  T *w_ih, *w_hh, *b_ih, *b_hh;  // overwritten; biases null when the weights have none
+  T *w_ih, *w_hh, *b_ih, *b_hh, *w_hr;  // overwritten; null where the weights have none
 };
 
 // What training keeps for backward. Index k = l*D + d as for the weights.
-//   ys     (L*D, T, B, H)     each layer-direction's own output, in its own step order (the
+//   ys     (L*D, T, B, S)     each layer-direction's own output, in its own step order (the
 //                             reverse direction's step s is time lengths[b]-1-s)
 //   gates  (L*D, T, B, G*H)   LSTM and GRU only (null for RNN): see lstm.h / gru.h
 //   aux    (L*D, T, B, H)     LSTM: c_t; GRU: see gru.h; null for RNN
-//   inputs (L-1, T, B, D*H)   the input of layers 1.., after dropout
+//   inputs (L-1, T, B, D*S)   the input of layers 1.., after dropout
 template <typename T>
 struct StackSaved {
   T *ys, *gates, *aux, *inputs;
@@ -39,20 +42,20 @@ struct StackSaved {
 
 // Forward. Inference when saved is null.
 //   x       (T, B, I)           lengths (B) in 1..T or null
-//   h0, c0  (L*D, B, H)         initial states; c0 only for LSTM (else null)
-//   masks   (L-1, T, B, D*H)    dropout multipliers (0 or 1/(1-p)) for the outputs of layers
+//   h0 (L*D, B, S), c0 (L*D, B, H)   initial states; c0 only for LSTM (else null)
+//   masks   (L-1, T, B, D*S)    dropout multipliers (0 or 1/(1-p)) for the outputs of layers
 //                               0..L-2; null for no dropout
-//   y       (T, B, D*H)         out: last layer's output, directions side by side, zero past lengths
-//   h_n,c_n (L*D, B, H)         out: state after each sequence's last step (for the reverse
-//                               direction: after time 0). May alias h0 / c0.
+//   y       (T, B, D*S)         out: last layer's output, directions side by side, zero past lengths
+//   h_n, c_n                    out, like h0, c0: state after each sequence's last step (for the
+//                               reverse direction: after time 0). May alias h0 / c0.
 template <typename T>
 void stack_forward(Cell cell, const StackShape& s, const T* x, const LayerWeights<T>* w,
                    const int32_t* lengths, const T* h0, const T* c0, const T* masks, T* y, T* h_n,
                    T* c_n, const StackSaved<T>* saved);
 
 // Backward of a training forward (same arguments).
-//   dy (T, B, D*H), dh_n, dc_n (L*D, B, H)   incoming gradients, each may be null (zeros)
-//   dx (T, B, I), dh0, dc0 (L*D, B, H)       out (dc0 only for LSTM)
+//   dy (T, B, D*S), dh_n, dc_n like h_n, c_n  incoming gradients, each may be null (zeros)
+//   dx (T, B, I), dh0, dc0 like h0, c0         out (dc0 only for LSTM)
 //   g[k]                                     out: weight gradients
 template <typename T>
 void stack_backward(Cell cell, const StackShape& s, const T* x, const LayerWeights<T>* w,
