@@ -115,18 +115,17 @@ def recurrent_args(cell, x, h0, c0, w_ih, w_hh, b_ih, b_hh, lengths, w_hr=None) 
     if w_hh.ndim != 2 or w_hh.shape[0] == 0 or w_hh.shape[0] % G:
         raise ValueError(f"w_hh: expected shape ({g}hidden, hidden), got {w_hh.shape}")
     H = w_hh.shape[0] // G
-    S = H
-    if w_hr is not None:  # LSTM projection: h = W_hr (o*tanh(c)), h has P = proj_size values
-        S = w_hh.shape[1]
+    S, state = H, "hidden"  # width of h: H, or proj_size with an LSTM projection
+    if w_hr is not None:  # h = W_hr (o*tanh(c))
+        S, state = w_hh.shape[1], "proj_size"
         w_hr = as_float_array("w_hr", w_hr, dtype)
         check_shape("w_hr", w_hr, (S, H), "(proj_size, hidden)")
-        check_shape("w_hh", w_hh, (G * H, S), f"({g}hidden, proj_size)")
-    check_shape("w_hh", w_hh, (G * H, S), f"({g}hidden, hidden)")
+    check_shape("w_hh", w_hh, (G * H, S), f"({g}hidden, {state})")
     w_ih = as_float_array("w_ih", w_ih, dtype)
     check_shape("w_ih", w_ih, (G * H, I), f"({g}hidden, input_size)")
     b_ih = optional_array("b_ih", b_ih, dtype, (G * H,), f"({g}hidden,)")
     b_hh = optional_array("b_hh", b_hh, dtype, (G * H,), f"({g}hidden,)")
-    h0 = optional_array("h0", h0, dtype, (B, S), "(batch, hidden)" if S == H and w_hr is None else "(batch, proj_size)")
+    h0 = optional_array("h0", h0, dtype, (B, S), f"(batch, {state})")
     if h0 is None:
         h0 = np.zeros((B, S), dtype)
     if cell == "lstm":
@@ -206,10 +205,6 @@ class StackArgs:
     def H(self):
         return self.weights[0][1].shape[1]
 
-    @property
-    def has_bias(self):
-        return self.weights[0][2] is not None
-
 
 def stack_args(cell, x, weights, h0, c0, lengths, bidirectional, dropout_masks) -> StackArgs:
     """Checks the arguments of seqkern.recurrent_stack and its twin."""
@@ -227,17 +222,16 @@ def stack_args(cell, x, weights, h0, c0, lengths, bidirectional, dropout_masks) 
         raise ValueError(f"weights: expected num_layers * {D} (w_ih, w_hh, b_ih, b_hh) tuples, "
                          f"got {len(weights)}")
     L = len(weights) // D
-    checked = []
     for k, w in enumerate(weights):
         if len(w) != 4:
             raise ValueError(f"weights[{k}]: expected (w_ih, w_hh, b_ih, b_hh), got {len(w)} items")
-        w_ih, w_hh, b_ih, b_hh = w
-        if k == 0:
-            w_hh = as_float_array("weights[0] w_hh", w_hh, x.dtype)
-            if w_hh.ndim != 2 or w_hh.shape[0] == 0 or w_hh.shape[0] % G:
-                raise ValueError(f"weights[0] w_hh: expected shape ({g}hidden, hidden), got {w_hh.shape}")
-            H = w_hh.shape[1]
-            has_bias = b_ih is not None
+    w_hh0 = np.shape(weights[0][1])  # the first layer's w_hh sets hidden for all
+    if len(w_hh0) != 2 or w_hh0[0] == 0 or w_hh0[0] % G:
+        raise ValueError(f"weights[0] w_hh: expected shape ({g}hidden, hidden), got {w_hh0}")
+    H = w_hh0[1]
+    has_bias = weights[0][2] is not None
+    checked = []
+    for k, (w_ih, w_hh, b_ih, b_hh) in enumerate(weights):
         if (b_ih is not None) != has_bias or (b_hh is not None) != has_bias:
             raise ValueError(f"weights[{k}]: biases must be given for every layer or for none")
         I_k = I if k < D else D * H

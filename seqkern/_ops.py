@@ -160,8 +160,8 @@ def recurrent_stack(cell, x, weights, h0=None, c0=None, lengths=None, bidirectio
             "inputs": np.empty((L - 1, T, B, D * H), dt) if L > 1 else None,
         }
     _core.stack_forward(getattr(_core.Cell, cell), L, a.x, *_weight_lists(a.weights), [],
-                        a.lengths, a.h0, a.c0, a.masks, y, h_n, c_n, saved.get("ys"), saved.get("gates"),
-                        saved.get("aux"), saved.get("inputs"))
+                        a.lengths, a.h0, a.c0, a.masks, y, h_n, c_n, saved.get("ys"),
+                        saved.get("gates"), saved.get("aux"), saved.get("inputs"))
     outs = (y, h_n, c_n) if lstm else (y, h_n)
     if not training:
         return outs
@@ -178,8 +178,8 @@ def recurrent_stack_backward(saved, dy=None, dh_n=None, dc_n=None):
     dc0 = np.empty_like(a.h0) if a.cell == "lstm" else None
     grads = [tuple(None if w is None else np.empty_like(w) for w in ws) for ws in a.weights]
     _core.stack_backward(getattr(_core.Cell, a.cell), a.L, a.x, *_weight_lists(a.weights), [],
-                         a.lengths, a.h0, a.c0, a.masks, saved.ys, saved.gates, saved.aux, saved.inputs, dy,
-                         dh_n, dc_n, dx, dh0, dc0, *_weight_lists(grads), [])
+                         a.lengths, a.h0, a.c0, a.masks, saved.ys, saved.gates, saved.aux,
+                         saved.inputs, dy, dh_n, dc_n, dx, dh0, dc0, *_weight_lists(grads), [])
     out = {"x": dx, "h0": dh0, "weights": grads}
     if a.cell == "lstm":
         out["c0"] = dc0

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import torch
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
@@ -67,7 +66,8 @@ def recurrent_stack(cell, x, weights, h0=None, c0=None, lengths=None, bidirectio
     (w_ih, w_hh, b_ih, b_hh) tensors per layer-direction (biases None when absent)."""
     has_bias = weights[0][2] is not None
     flat = [w for ws in weights for w in (ws if has_bias else ws[:2])]
-    L, D = len(weights) // (2 if bidirectional else 1), 2 if bidirectional else 1
+    D = 2 if bidirectional else 1
+    L = len(weights) // D
     H = weights[0][1].shape[1]
     if h0 is None:
         h0 = x.new_zeros(L * D, x.shape[1], H)

@@ -1,5 +1,4 @@
 """seqkern.torch: autograd Function and drop-in modules against torch.nn's own modules."""
-import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")

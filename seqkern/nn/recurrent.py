@@ -54,21 +54,19 @@ class Recurrent:
         G, H, D = self.gates, self.hidden_size, self.num_directions
         k = 1.0 / np.sqrt(H)
         params = {}
-        for l in range(self.num_layers):
+        for l, d in self._layer_dirs():
             I = self.input_size if l == 0 else D * H
-            for d in range(D):
-                shapes = [(G * H, I), (G * H, H), (G * H,), (G * H,)]
-                for name, shape in zip(self._names(l, d), shapes):
-                    params[name] = self._rng.uniform(-k, k, shape).astype(self.dtype)
+            shapes = [(G * H, I), (G * H, H), (G * H,), (G * H,)]
+            for name, shape in zip(self._names(l, d), shapes):
+                params[name] = self._rng.uniform(-k, k, shape).astype(self.dtype)
         return params
 
     def _weights(self):
         """The stack's weight list: (w_ih, w_hh, b_ih, b_hh) per layer-direction."""
         out = []
-        for l in range(self.num_layers):
-            for d in range(self.num_directions):
-                w = [self.params[n] for n in self._names(l, d)]
-                out.append(tuple(w) if self.bias else (*w, None, None))
+        for l, d in self._layer_dirs():
+            w = [self.params[n] for n in self._names(l, d)]
+            out.append(tuple(w) if self.bias else (*w, None, None))
         return out
 
     # -- the book's interface -------------------------------------------------------------
