@@ -185,7 +185,8 @@ STACK_CELLS = {"rnn_tanh": "rnn", "rnn_relu": "rnn", "lstm": "lstm", "gru": "gru
 @dataclass
 class StackArgs:
     """Checked, contiguous arguments of a recurrent stack call. weights[k] = (w_ih, w_hh, b_ih,
-    b_hh) of layer l = k // D, direction d = k % D (1: reverse)."""
+    b_hh, w_hr) of layer l = k // D, direction d = k % D (1: reverse); w_hr is None without an
+    LSTM projection."""
 
     cell: str
     x: np.ndarray
@@ -196,14 +197,16 @@ class StackArgs:
     masks: Optional[np.ndarray]
     L: int
     D: int
+    H: int  # hidden size: width of the gates and of c
+    S: int  # state width: width of h and of each direction's y (proj_size with w_hr, else H)
 
     T = RecurrentArgs.T
     B = RecurrentArgs.B
     I = RecurrentArgs.I  # noqa: E741
 
     @property
-    def H(self):
-        return self.weights[0][1].shape[1]
+    def projected(self):
+        return self.weights[0][4] is not None
 
 
 def stack_args(cell, x, weights, h0, c0, lengths, bidirectional, dropout_masks) -> StackArgs:
@@ -218,52 +221,58 @@ def stack_args(cell, x, weights, h0, c0, lengths, bidirectional, dropout_masks) 
         raise ValueError(f"x: expected shape (T, batch, input_size), each at least 1, got {x.shape}")
     T, B, I = x.shape
     weights = list(weights)
+    items = "(w_ih, w_hh, b_ih, b_hh[, w_hr])" if cell == "lstm" else "(w_ih, w_hh, b_ih, b_hh)"
     if not weights or len(weights) % D:
-        raise ValueError(f"weights: expected num_layers * {D} (w_ih, w_hh, b_ih, b_hh) tuples, "
-                         f"got {len(weights)}")
+        raise ValueError(f"weights: expected num_layers * {D} {items} tuples, got {len(weights)}")
     L = len(weights) // D
     for k, w in enumerate(weights):
-        if len(w) != 4:
-            raise ValueError(f"weights[{k}]: expected (w_ih, w_hh, b_ih, b_hh), got {len(w)} items")
+        if len(w) != 4 and not (cell == "lstm" and len(w) == 5):
+            raise ValueError(f"weights[{k}]: expected {items}, got {len(w)} items")
+    weights = [(*w, None) if len(w) == 4 else tuple(w) for w in weights]
     w_hh0 = np.shape(weights[0][1])  # the first layer's w_hh sets hidden for all
     if len(w_hh0) != 2 or w_hh0[0] == 0 or w_hh0[0] % G:
         raise ValueError(f"weights[0] w_hh: expected shape ({g}hidden, hidden), got {w_hh0}")
-    H = w_hh0[1]
-    has_bias = weights[0][2] is not None
+    H = S = w_hh0[0] // G
+    state = "hidden"
+    has_bias, projected = weights[0][2] is not None, weights[0][4] is not None
+    if projected:
+        S, state = w_hh0[1], "proj_size"
     checked = []
-    for k, (w_ih, w_hh, b_ih, b_hh) in enumerate(weights):
-        if (b_ih is not None) != has_bias or (b_hh is not None) != has_bias:
-            raise ValueError(f"weights[{k}]: biases must be given for every layer or for none")
-        I_k = I if k < D else D * H
+    for k, (w_ih, w_hh, b_ih, b_hh, w_hr) in enumerate(weights):
         name = f"weights[{k}]"
+        if (b_ih is not None) != has_bias or (b_hh is not None) != has_bias:
+            raise ValueError(f"{name}: biases must be given for every layer or for none")
+        if (w_hr is not None) != projected:
+            raise ValueError(f"{name}: w_hr must be given for every layer or for none")
+        I_k = I if k < D else D * S
         w_ih = as_float_array(f"{name} w_ih", w_ih, x.dtype)
-        check_shape(f"{name} w_ih", w_ih, (G * H, I_k), f"({g}hidden, {'input_size' if k < D else f'{D}*hidden'})")
+        check_shape(f"{name} w_ih", w_ih, (G * H, I_k),
+                    f"({g}hidden, {'input_size' if k < D else f'{D}*{state}'})")
         w_hh = as_float_array(f"{name} w_hh", w_hh, x.dtype)
-        check_shape(f"{name} w_hh", w_hh, (G * H, H), f"({g}hidden, hidden)")
+        check_shape(f"{name} w_hh", w_hh, (G * H, S), f"({g}hidden, {state})")
         b_ih = optional_array(f"{name} b_ih", b_ih, x.dtype, (G * H,), f"({g}hidden,)")
         b_hh = optional_array(f"{name} b_hh", b_hh, x.dtype, (G * H,), f"({g}hidden,)")
-        checked.append((w_ih, w_hh, b_ih, b_hh))
-    state = (L * D, B, H)
-    described = f"(num_layers*{D}, batch, hidden)"
-    h0 = optional_array("h0", h0, x.dtype, state, described)
-    h0 = np.zeros(state, x.dtype) if h0 is None else h0
+        w_hr = optional_array(f"{name} w_hr", w_hr, x.dtype, (S, H), "(proj_size, hidden)")
+        checked.append((w_ih, w_hh, b_ih, b_hh, w_hr))
+    h0 = optional_array("h0", h0, x.dtype, (L * D, B, S), f"(num_layers*{D}, batch, {state})")
+    h0 = np.zeros((L * D, B, S), x.dtype) if h0 is None else h0
     if cell == "lstm":
-        c0 = optional_array("c0", c0, x.dtype, state, described)
-        c0 = np.zeros(state, x.dtype) if c0 is None else c0
+        c0 = optional_array("c0", c0, x.dtype, (L * D, B, H), f"(num_layers*{D}, batch, hidden)")
+        c0 = np.zeros((L * D, B, H), x.dtype) if c0 is None else c0
     elif c0 is not None:
         raise ValueError(f"c0: only the lstm cell has a cell state, got one for {cell}")
     lengths = check_lengths(lengths, T, B)
-    masks = optional_array("dropout_masks", dropout_masks, x.dtype, (L - 1, T, B, D * H),
-                           f"(num_layers-1, T, batch, {D}*hidden)")
-    return StackArgs(cell, x, checked, h0, c0, lengths, masks, L, D)
+    masks = optional_array("dropout_masks", dropout_masks, x.dtype, (L - 1, T, B, D * S),
+                           f"(num_layers-1, T, batch, {D}*{state})")
+    return StackArgs(cell, x, checked, h0, c0, lengths, masks, L, D, H, S)
 
 
 def stack_incoming_grads(a: StackArgs, dy, dh_n, dc_n=None):
     """The checked incoming gradients of a stack backward call; None stays None (zeros)."""
-    dt, state = a.x.dtype, (a.L * a.D, a.B, a.H)
-    described = f"(num_layers*{a.D}, batch, hidden)"
+    dt, state = a.x.dtype, "proj_size" if a.projected else "hidden"
+    layers = f"num_layers*{a.D}, batch"
     return (
-        optional_array("dy", dy, dt, (a.T, a.B, a.D * a.H), f"(T, batch, {a.D}*hidden)"),
-        optional_array("dh_n", dh_n, dt, state, described),
-        optional_array("dc_n", dc_n, dt, state, described),
+        optional_array("dy", dy, dt, (a.T, a.B, a.D * a.S), f"(T, batch, {a.D}*{state})"),
+        optional_array("dh_n", dh_n, dt, (a.L * a.D, a.B, a.S), f"({layers}, {state})"),
+        optional_array("dc_n", dc_n, dt, (a.L * a.D, a.B, a.H), f"({layers}, hidden)"),
     )

@@ -135,33 +135,37 @@ def recurrent_stack(cell, x, weights, h0=None, c0=None, lengths=None, bidirectio
     """A whole recurrent network (torch.nn.LSTM/GRU/RNN semantics) in one C++ call.
 
     cell: "lstm", "gru", "gru_reset_before" (gru with reset_after=False), "rnn_tanh" or
-    "rnn_relu". With D = 2 when bidirectional, else 1:
+    "rnn_relu". With D = 2 when bidirectional, else 1, and S the state width (proj_size P for an
+    LSTM with projections, else H):
         weights        list of (w_ih, w_hh, b_ih, b_hh), entry l*D + d for layer l, direction d
-                       (1: reverse); layer 0's w_ih is (G*H, I), later ones (G*H, D*H)
-        h0, c0         (L*D, B, H) or None (zeros); c0 for lstm only
-        dropout_masks  (L-1, T, B, D*H) multipliers for the outputs of layers 0..L-2, or None
-        y              (T, B, D*H), directions side by side, zero past lengths[b]
+                       (1: reverse); layer 0's w_ih is (G*H, I), later ones (G*H, D*S). An LSTM
+                       with projections (torch's proj_size) has (w_ih, w_hh, b_ih, b_hh, w_hr),
+                       w_hh (4*H, P) and w_hr (P, H)
+        h0             (L*D, B, S) or None (zeros)
+        c0             (L*D, B, H) or None (zeros); lstm only
+        dropout_masks  (L-1, T, B, D*S) multipliers for the outputs of layers 0..L-2, or None
+        y              (T, B, D*S), directions side by side, zero past lengths[b]
     Returns (y, h_n, c_n) for lstm, (y, h_n) otherwise, and saved last when training=True.
     """
     a = stack_args(cell, x, weights, h0, c0, lengths, bidirectional, dropout_masks)
-    T, B, H, L, D, dt = a.T, a.B, a.H, a.L, a.D, a.x.dtype
+    T, B, H, S, L, D, dt = a.T, a.B, a.H, a.S, a.L, a.D, a.x.dtype
     G = GATES[STACK_CELLS[cell]]
     lstm = cell == "lstm"
-    y = np.empty((T, B, D * H), dt)
+    y = np.empty((T, B, D * S), dt)
     h_n = np.empty_like(a.h0)
-    c_n = np.empty_like(a.h0) if lstm else None
+    c_n = np.empty_like(a.c0) if lstm else None
     saved = {}
     if training:
         gated = STACK_CELLS[cell] != "rnn"
         saved = {
-            "ys": np.empty((L * D, T, B, H), dt),
+            "ys": np.empty((L * D, T, B, S), dt),
             "gates": np.empty((L * D, T, B, G * H), dt) if gated else None,
             "aux": np.empty((L * D, T, B, H), dt) if gated else None,
-            "inputs": np.empty((L - 1, T, B, D * H), dt) if L > 1 else None,
+            "inputs": np.empty((L - 1, T, B, D * S), dt) if L > 1 else None,
         }
-    _core.stack_forward(getattr(_core.Cell, cell), L, a.x, *_weight_lists(a.weights), [],
-                        a.lengths, a.h0, a.c0, a.masks, y, h_n, c_n, saved.get("ys"),
-                        saved.get("gates"), saved.get("aux"), saved.get("inputs"))
+    _core.stack_forward(getattr(_core.Cell, cell), L, a.x, *_weight_lists(a.weights), a.lengths,
+                        a.h0, a.c0, a.masks, y, h_n, c_n, saved.get("ys"), saved.get("gates"),
+                        saved.get("aux"), saved.get("inputs"))
     outs = (y, h_n, c_n) if lstm else (y, h_n)
     if not training:
         return outs
@@ -170,22 +174,24 @@ def recurrent_stack(cell, x, weights, h0=None, c0=None, lengths=None, bidirectio
 
 def recurrent_stack_backward(saved, dy=None, dh_n=None, dc_n=None):
     """Gradients of a training recurrent_stack call: dict with x, h0, c0 (lstm) and weights, a
-    list of (dw_ih, dw_hh, db_ih, db_hh) tuples like the forward's (biases None when absent)."""
+    list of (dw_ih, dw_hh, db_ih, db_hh[, dw_hr]) tuples like the forward's (biases None when
+    absent)."""
     check_saved(saved, "recurrent_stack", "kernel")
     a = saved.args
     dy, dh_n, dc_n = stack_incoming_grads(a, dy, dh_n, dc_n)
     dx, dh0 = np.empty_like(a.x), np.empty_like(a.h0)
-    dc0 = np.empty_like(a.h0) if a.cell == "lstm" else None
+    dc0 = np.empty_like(a.c0) if a.cell == "lstm" else None
     grads = [tuple(None if w is None else np.empty_like(w) for w in ws) for ws in a.weights]
-    _core.stack_backward(getattr(_core.Cell, a.cell), a.L, a.x, *_weight_lists(a.weights), [],
+    _core.stack_backward(getattr(_core.Cell, a.cell), a.L, a.x, *_weight_lists(a.weights),
                          a.lengths, a.h0, a.c0, a.masks, saved.ys, saved.gates, saved.aux,
-                         saved.inputs, dy, dh_n, dc_n, dx, dh0, dc0, *_weight_lists(grads), [])
-    out = {"x": dx, "h0": dh0, "weights": grads}
+                         saved.inputs, dy, dh_n, dc_n, dx, dh0, dc0, *_weight_lists(grads))
+    out = {"x": dx, "h0": dh0, "weights": [g if a.projected else g[:4] for g in grads]}
     if a.cell == "lstm":
         out["c0"] = dc0
     return out
 
 
 def _weight_lists(weights):
-    """[(w_ih, w_hh, b_ih, b_hh), ...] -> four lists, a bias list empty when there are none."""
-    return tuple([w[i] for w in weights if w[i] is not None] for i in range(4))
+    """[(w_ih, w_hh, b_ih, b_hh, w_hr), ...] -> five lists, a bias or projection list empty when
+    there are none."""
+    return tuple([w[i] for w in weights if w[i] is not None] for i in range(5))

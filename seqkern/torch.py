@@ -32,29 +32,31 @@ def _np(t):
 
 class RecurrentStackFunction(torch.autograd.Function):
     """Autograd Function over seqkern.recurrent_stack. Inputs: cell, bidirectional, x, h0, c0
-    (None unless lstm), lengths (or None), dropout_masks (or None), has_bias, then the weights
-    flattened layer-direction by layer-direction (w_ih, w_hh[, b_ih, b_hh]). Outputs y, h_n and,
-    for lstm, c_n."""
+    (None unless lstm), lengths (or None), dropout_masks (or None), present (which items of a
+    weight tuple (w_ih, w_hh, b_ih, b_hh[, w_hr]) are given), then the given weights flattened
+    layer-direction by layer-direction. Outputs y, h_n and, for lstm, c_n."""
 
     @staticmethod
-    def forward(ctx, cell, bidirectional, x, h0, c0, lengths, masks, has_bias, *flat):
-        n = 4 if has_bias else 2
-        weights = [tuple(_np(w) for w in flat[i:i + n]) + ((None, None) if n == 2 else ())
-                   for i in range(0, len(flat), n)]
+    def forward(ctx, cell, bidirectional, x, h0, c0, lengths, masks, present, *flat):
+        n = sum(present)
+        weights = []
+        for i in range(0, len(flat), n):
+            given = iter(flat[i:i + n])
+            weights.append(tuple(_np(next(given)) if p else None for p in present))
         training = any(ctx.needs_input_grad)
         out = _stack(cell, _np(x), weights, _np(h0), _np(c0),
                      None if lengths is None else lengths.numpy(), bidirectional, _np(masks),
                      training=training)
         if training:
             *out, ctx.saved = out
-        ctx.has_bias, ctx.lstm = has_bias, cell == "lstm"
+        ctx.present, ctx.lstm = present, cell == "lstm"
         return tuple(torch.from_numpy(o) for o in out)
 
     @staticmethod
     def backward(ctx, dy, dh_n, dc_n=None):
         g = _stack_backward(ctx.saved, _np(dy), _np(dh_n), _np(dc_n))
         flat = [torch.from_numpy(w) for ws in g["weights"]
-                for w in (ws if ctx.has_bias else ws[:2])]
+                for w, p in zip(ws, ctx.present) if p]
         dc0 = torch.from_numpy(g["c0"]) if ctx.lstm else None
         return (None, None, torch.from_numpy(g["x"]), torch.from_numpy(g["h0"]), dc0, None, None,
                 None, *flat)
@@ -63,20 +65,20 @@ class RecurrentStackFunction(torch.autograd.Function):
 def recurrent_stack(cell, x, weights, h0=None, c0=None, lengths=None, bidirectional=False,
                     dropout_masks=None):
     """seqkern.recurrent_stack on tensors, differentiable by autograd. weights: a list of
-    (w_ih, w_hh, b_ih, b_hh) tensors per layer-direction (biases None when absent)."""
-    has_bias = weights[0][2] is not None
-    flat = [w for ws in weights for w in (ws if has_bias else ws[:2])]
+    (w_ih, w_hh, b_ih, b_hh[, w_hr]) tensors per layer-direction (biases None when absent)."""
+    present = tuple(w is not None for w in weights[0])
+    flat = [w for ws in weights for w in ws if w is not None]
     D = 2 if bidirectional else 1
     L = len(weights) // D
-    H = weights[0][1].shape[1]
+    w_hh = weights[0][1]
     if h0 is None:
-        h0 = x.new_zeros(L * D, x.shape[1], H)
+        h0 = x.new_zeros(L * D, x.shape[1], w_hh.shape[1])
     if cell == "lstm" and c0 is None:
-        c0 = x.new_zeros(L * D, x.shape[1], H)
+        c0 = x.new_zeros(L * D, x.shape[1], w_hh.shape[0] // 4)
     if lengths is not None:
         lengths = torch.as_tensor(lengths, dtype=torch.int64).cpu()
     return RecurrentStackFunction.apply(cell, bidirectional, x, h0, c0, lengths, dropout_masks,
-                                        has_bias, *flat)
+                                        present, *flat)
 
 
 class _Recurrent(torch.nn.Module):
@@ -85,22 +87,28 @@ class _Recurrent(torch.nn.Module):
     gates = 1
 
     def __init__(self, cell, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
-                 dropout=0.0, bidirectional=False, device=None, dtype=None):
+                 dropout=0.0, bidirectional=False, proj_size=0, device=None, dtype=None):
         super().__init__()
         if device is not None and torch.device(device).type != "cpu":
             raise ValueError(f"device: seqkern.torch modules run on the CPU, got {device}")
+        if proj_size and cell != "lstm":
+            raise ValueError("proj_size: only LSTM has projections")
+        if not 0 <= proj_size < hidden_size:
+            raise ValueError(f"proj_size: must be in [0, hidden_size = {hidden_size}), got {proj_size}")
         self.cell = cell
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
         self.bias, self.batch_first = bias, batch_first
-        self.dropout, self.bidirectional = float(dropout), bidirectional
-        D, G, H = 2 if bidirectional else 1, self.gates, hidden_size
+        self.dropout, self.bidirectional, self.proj_size = float(dropout), bidirectional, proj_size
+        D, G, H, S = 2 if bidirectional else 1, self.gates, hidden_size, proj_size or hidden_size
         for l in range(num_layers):
             for d in range(D):
                 sfx = f"_l{l}" + ("_reverse" if d else "")
-                I = input_size if l == 0 else D * H
-                shapes = {"weight_ih": (G * H, I), "weight_hh": (G * H, H)}
+                I = input_size if l == 0 else D * S
+                shapes = {"weight_ih": (G * H, I), "weight_hh": (G * H, S)}
                 if bias:
                     shapes.update(bias_ih=(G * H,), bias_hh=(G * H,))
+                if proj_size:
+                    shapes.update(weight_hr=(S, H))
                 for name, shape in shapes.items():
                     self.register_parameter(name + sfx, torch.nn.Parameter(torch.empty(shape, dtype=dtype)))
         self.reset_parameters()
@@ -111,13 +119,14 @@ class _Recurrent(torch.nn.Module):
             torch.nn.init.uniform_(p, -k, k)
 
     def _weights(self):
+        """(w_ih, w_hh, b_ih, b_hh[, w_hr]) per layer-direction; absent biases are None."""
         D = 2 if self.bidirectional else 1
+        names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr")[:5 if self.proj_size else 4]
         out = []
         for l in range(self.num_layers):
             for d in range(D):
                 sfx = f"_l{l}" + ("_reverse" if d else "")
-                get = lambda n: getattr(self, n + sfx) if self.bias or n.startswith("w") else None  # noqa: E731
-                out.append(tuple(get(n) for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")))
+                out.append(tuple(getattr(self, n + sfx, None) for n in names))
         return out
 
     def forward(self, input, hx=None):
@@ -134,7 +143,7 @@ class _Recurrent(torch.nn.Module):
         D = 2 if self.bidirectional else 1
         masks = None
         if self.training and self.dropout > 0 and self.num_layers > 1:
-            shape = (self.num_layers - 1, x.shape[0], x.shape[1], D * self.hidden_size)
+            shape = (self.num_layers - 1, x.shape[0], x.shape[1], D * (self.proj_size or self.hidden_size))
             masks = (torch.rand(shape, dtype=x.dtype) >= self.dropout).to(x.dtype) / (1 - self.dropout)
         y, *finals = recurrent_stack(self.cell, x.contiguous(), self._weights(), h0, c0, lengths,
                                      self.bidirectional, masks)
@@ -159,14 +168,14 @@ class _Recurrent(torch.nn.Module):
         if self.num_layers != 1:
             s += f", num_layers={self.num_layers}"
         for name, default in (("bias", True), ("batch_first", False), ("dropout", 0.0),
-                              ("bidirectional", False)):
+                              ("bidirectional", False), ("proj_size", 0)):
             if getattr(self, name) != default:
                 s += f", {name}={getattr(self, name)}"
         return s
 
 
 class LSTM(_Recurrent):
-    """Drop-in torch.nn.LSTM (without proj_size) on seqkern's kernels."""
+    """Drop-in torch.nn.LSTM (proj_size included) on seqkern's kernels."""
 
     gates = 4
 

@@ -24,6 +24,8 @@ def torch_layer(cell, m):
     torch = pytest.importorskip("torch")
     cls = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU}.get(cell, torch.nn.RNN)
     kw = {"nonlinearity": cell[4:]} if cell.startswith("rnn") else {}
+    if m.proj_size:
+        kw["proj_size"] = m.proj_size
     t = cls(m.input_size, m.hidden_size, m.num_layers, bias=m.bias, batch_first=m.batch_first,
             bidirectional=m.bidirectional, **kw).to(getattr(torch, m.dtype.name))
     t.load_state_dict({k: torch.from_numpy(v) for k, v in m.state_dict().items()})
@@ -34,25 +36,28 @@ def state_list(state):
     return list(state) if isinstance(state, tuple) else [state]
 
 
-@pytest.mark.parametrize("cell", TORCH_CELLS)
+@pytest.mark.parametrize("cell", TORCH_CELLS + ["lstm_proj"])
 @pytest.mark.parametrize("num_layers", [1, 2, 3])
 @pytest.mark.parametrize("bidirectional", [False, True], ids=["uni", "bi"])
 @pytest.mark.parametrize("lengths", [False, True], ids=["full", "lengths"])
 @pytest.mark.parametrize("batch_first", [False, True], ids=["tmajor", "bfirst"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_layer_matches_torch(cell, num_layers, bidirectional, lengths, batch_first, dtype):
+    """lstm_proj: an LSTM with proj_size = 2 < hidden_size."""
     torch = pytest.importorskip("torch")
     T, B, I, H = 5, 4, 3, 6
+    kw = {"proj_size": 2} if cell == "lstm_proj" else {}
+    cell = cell.removesuffix("_proj")
     m = layer(cell, I, H, num_layers, batch_first=batch_first, bidirectional=bidirectional,
-              dtype=dtype, seed=1)
+              dtype=dtype, seed=1, **kw)
     t = torch_layer(cell, m)
     rng = np.random.default_rng(2)
-    D = 2 if bidirectional else 1
+    D, S = 2 if bidirectional else 1, kw.get("proj_size", H)
     x = rng.standard_normal((B, T, I) if batch_first else (T, B, I)).astype(dtype)
     lens = np.array([5, 1, 3, 4]) if lengths else None
-    state0 = [rng.standard_normal((num_layers * D, B, H)).astype(dtype)
-              for _ in range(2 if cell == "lstm" else 1)]
-    dy = rng.standard_normal((B, T, D * H) if batch_first else (T, B, D * H)).astype(dtype)
+    state0 = [rng.standard_normal((num_layers * D, B, width)).astype(dtype)
+              for width in ([S, H] if cell == "lstm" else [H])]
+    dy = rng.standard_normal((B, T, D * S) if batch_first else (T, B, D * S)).astype(dtype)
     if lens is not None:  # torch's padded output is zero there: so is ours, gradient included
         steps = np.arange(T)[None, :] if batch_first else np.arange(T)[:, None]
         valid = steps < (lens[:, None] if batch_first else lens[None, :])
@@ -169,6 +174,27 @@ def test_params_follow_torch_names_init_and_forget_bias():
     assert list(nn.GRU(3, 4, bias=False).params) == ["weight_ih_l0", "weight_hh_l0"]
 
 
+def test_projected_lstm_params_follow_torch():
+    m = nn.LSTM(3, 5, 2, bidirectional=True, proj_size=2, bias=False)
+    names = [f"{w}_l{l}{s}" for l in range(2) for s in ("", "_reverse")
+             for w in ("weight_ih", "weight_hh", "weight_hr")]
+    assert list(m.params) == names
+    assert m.params["weight_ih_l1"].shape == (20, 4)
+    assert m.params["weight_hh_l0"].shape == (20, 2)
+    assert m.params["weight_hr_l1_reverse"].shape == (2, 5)
+    y, (h, c) = m.forward(np.ones((4, 3, 3), np.float32))
+    assert y.shape == (4, 3, 4) and h.shape == (4, 3, 2) and c.shape == (4, 3, 5)
+    assert "proj_size=2" in repr(m)
+    torch = pytest.importorskip("torch")
+    m.load_state_dict(torch.nn.LSTM(3, 5, 2, bias=False, bidirectional=True, proj_size=2).state_dict())
+
+
+@pytest.mark.parametrize("proj_size", [5, 7, -1, 1.5])
+def test_bad_proj_size_is_a_clear_error(proj_size):
+    with pytest.raises(ValueError, match="proj_size"):
+        nn.LSTM(3, 5, proj_size=proj_size)
+
+
 def test_state_dict_round_trip_and_torch_state_dict():
     m = nn.GRU(3, 4, 2, seed=0)
     other = nn.GRU(3, 4, 2, seed=1)
@@ -237,6 +263,16 @@ def test_stack_bad_input_is_a_clear_error():
     with pytest.raises(ValueError, match=r"dropout_masks: expected shape"):
         sk.recurrent_stack("lstm", x, [w, (np.zeros((8, 2)), np.zeros((8, 2)), None, None)],
                            dropout_masks=np.ones((1, 3, 2, 3)))
+    with pytest.raises(ValueError, match="w_hr must be given for every layer"):
+        sk.recurrent_stack("lstm", x, [(*w, np.zeros((2, 2))), w], bidirectional=True)
+    with pytest.raises(ValueError, match=r"expected \(w_ih, w_hh, b_ih, b_hh\), got 5"):
+        sk.recurrent_stack("gru", x, [(np.zeros((6, 4)), np.zeros((6, 2)), None, None, None)])
+    with pytest.raises(ValueError, match=r"w_hr: expected shape \(proj_size, hidden\) = \(1, 2\)"):
+        sk.recurrent_stack("lstm", x, [(np.zeros((8, 4)), np.zeros((8, 1)), None, None,
+                                        np.zeros((1, 3)))])
+    with pytest.raises(ValueError, match=r"h0: expected shape \(num_layers\*1, batch, proj_size\)"):
+        sk.recurrent_stack("lstm", x, [(np.zeros((8, 4)), np.zeros((8, 1)), None, None,
+                                        np.zeros((1, 2)))], h0=np.zeros((1, 2, 2)))
     with pytest.raises(ValueError, match="c0: only the lstm cell"):
         sk.recurrent_stack("gru", x, [(np.zeros((6, 4)), np.zeros((6, 2)), None, None)],
                            c0=np.zeros((1, 2, 2)))

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 import seqkern as sk
 from seqkern import reference
 from seqkern.gradcheck import gradcheck
-from stack_cases import CELLS, assert_close, flatten, make_stack, output_grads, run
+from stack_cases import CELLS, WEIGHT_NAMES, assert_close, flatten, make_stack, output_grads, run
 
 F32_TOL, F64_TOL = 3e-5, 1e-12
 
@@ -33,6 +33,30 @@ def test_stack_matches_twin(cell, layers, bidirectional, lengths):
     assert_close(*run(sk, p), *run(reference, p), F64_TOL)
     p32 = make_stack(cell, 6, 4, 5, 7, layers, D, np.float32, lengths=lengths, dropout=0.3)
     assert_close(*run(sk, p32), *run(reference, as_f64(p32)), F32_TOL)
+
+
+@pytest.mark.parametrize("layers", [1, 2, 3])
+@pytest.mark.parametrize("bidirectional", [False, True], ids=["uni", "bi"])
+@pytest.mark.parametrize("lengths", [False, True], ids=["full", "lengths"])
+def test_projected_lstm_stack_matches_twin(layers, bidirectional, lengths):
+    """torch's proj_size: h and each direction's y have width P = 3 < H = 7, c keeps H."""
+    D = 2 if bidirectional else 1
+    p = make_stack("lstm", 6, 4, 5, 7, layers, D, lengths=lengths, dropout=0.3, proj=3)
+    outs, grads = run(sk, p)
+    assert outs[0].shape == (6, 4, 3 * D) and outs[2].shape == (layers * D, 4, 7)
+    assert grads["w0_hr"].shape == (3, 7)
+    assert_close(outs, grads, *run(reference, p), F64_TOL)
+    p32 = make_stack("lstm", 6, 4, 5, 7, layers, D, np.float32, lengths=lengths, dropout=0.3, proj=3)
+    assert_close(*run(sk, p32), *run(reference, as_f64(p32)), F32_TOL)
+
+
+@given(T=st.integers(1, 8), B=st.integers(1, 5), I=st.integers(1, 9), H=st.integers(1, 9),
+       P=st.integers(1, 9), L=st.integers(1, 3), D=st.integers(1, 2), lengths=st.booleans(),
+       bias=st.booleans(), seed=st.integers(0, 2**16))
+def test_projected_lstm_stack_any_configuration(T, B, I, H, P, L, D, lengths, bias, seed):
+    p = make_stack("lstm", T, B, I, H, L, D, lengths=lengths, bias=bias, dropout=0.5, seed=seed,
+                   proj=P)
+    assert_close(*run(sk, p), *run(reference, p), F64_TOL)
 
 
 @pytest.mark.parametrize("cell", CELLS)
@@ -74,8 +98,8 @@ def stack_loss(impl, p, douts):
 
     def loss(**arrays):
         q = dict(p, x=arrays["x"], h0=arrays["h0"], c0=arrays.get("c0"))
-        q["weights"] = [tuple(arrays.get(f"w{k}_{n}") for n in ("ih", "hh", "bih", "bhh"))
-                        for k in range(len(p["weights"]))]
+        q["weights"] = [tuple(arrays.get(f"w{k}_{n}") for n in WEIGHT_NAMES[:len(w)])
+                        for k, w in enumerate(p["weights"])]
         outs = impl.recurrent_stack(**q)
         return sum(float(np.sum(d * o)) for d, o in zip(douts, outs) if d is not None)
 
@@ -89,6 +113,17 @@ def stack_loss(impl, p, douts):
                          ids=["2x-bi-lengths", "3x-uni", "1x-bi-lengths"])
 def test_stack_gradients_match_finite_differences(impl, cell, L, D, lengths):
     p = make_stack(cell, 4, 3, 3, 3, L, D, lengths=lengths, dropout=0.4, seed=5)
+    check_stack_gradients(impl, p)
+
+
+@pytest.mark.parametrize("impl", [sk, reference], ids=["kernel", "twin"])
+@pytest.mark.parametrize("L,D", [(2, 2), (1, 1)], ids=["2x-bi", "1x-uni"])
+def test_projected_lstm_stack_gradients_match_finite_differences(impl, L, D):
+    check_stack_gradients(impl, make_stack("lstm", 4, 3, 3, 4, L, D, lengths=True, dropout=0.4,
+                                           seed=6, proj=2))
+
+
+def check_stack_gradients(impl, p):
     douts = output_grads(p)
     *_, saved = impl.recurrent_stack(**p, training=True)
     analytic = flatten(impl.recurrent_stack_backward(saved, *douts))

@@ -5,7 +5,8 @@ torch = pytest.importorskip("torch")
 skt = pytest.importorskip("seqkern.torch")
 
 PAIRS = [("lstm", skt.LSTM, torch.nn.LSTM, {}), ("gru", skt.GRU, torch.nn.GRU, {}),
-         ("rnn_relu", skt.RNN, torch.nn.RNN, {"nonlinearity": "relu"})]
+         ("rnn_relu", skt.RNN, torch.nn.RNN, {"nonlinearity": "relu"}),
+         ("lstm_proj", skt.LSTM, torch.nn.LSTM, {"proj_size": 4})]
 
 
 def twins(ours, theirs, kw, dtype=torch.float64, **options):
@@ -48,17 +49,18 @@ def test_packed_sequence_and_initial_state(name, ours, theirs, kw):
     g = torch.Generator().manual_seed(1)
     x = torch.randn(6, 4, 5, dtype=torch.float64, generator=g)
     lengths = torch.tensor([2, 6, 1, 4])
-    h0 = torch.randn(4, 4, 6, dtype=torch.float64, generator=g)
-    state = (h0, torch.randn_like(h0)) if name == "lstm" else h0
+    lstm = name.startswith("lstm")
+    h0 = torch.randn(4, 4, kw.get("proj_size", 6), dtype=torch.float64, generator=g)
+    state = (h0, torch.randn(4, 4, 6, dtype=torch.float64, generator=g)) if lstm else h0
     results = []
     for m in (a, b):
         xi = x.clone().requires_grad_()
-        si = tuple(s.clone().requires_grad_() for s in state) if name == "lstm" else state.clone().requires_grad_()
+        si = tuple(s.clone().requires_grad_() for s in state) if lstm else state.clone().requires_grad_()
         packed = torch.nn.utils.rnn.pack_padded_sequence(xi, lengths, enforce_sorted=False)
         y, s = m(packed, si)
         loss_of(y, s).backward()
-        firsts = si if name == "lstm" else (si,)
-        results.append([y.data, *(s if name == "lstm" else (s,)), xi.grad, *(f.grad for f in firsts)])
+        firsts = si if lstm else (si,)
+        results.append([y.data, *(s if lstm else (s,)), xi.grad, *(f.grad for f in firsts)])
     for u, v in zip(*results):
         torch.testing.assert_close(u, v, rtol=1e-10, atol=1e-10)
 

@@ -13,13 +13,15 @@ import numpy as np
 
 from seqkern._ops import recurrent_stack, recurrent_stack_backward
 
-_PARAMS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+# Parameter names in the order of a stack weight tuple (w_ih, w_hh, b_ih, b_hh, w_hr).
+_PARAMS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr")
 
 
 class Recurrent:
     """What LSTM, GRU and RNN share. Subclasses set the gate count and the stack cell."""
 
     gates = 1
+    proj_size = 0  # LSTM only: width of h after the projection, 0 for none
 
     def __init__(self, cell, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
                  dropout=0.0, bidirectional=False, stateful=False, dtype=np.float32, seed=None):
@@ -45,34 +47,41 @@ class Recurrent:
     def num_directions(self):
         return 2 if self.bidirectional else 1
 
+    @property
+    def state_size(self):
+        """Width of h and of each direction's output."""
+        return self.proj_size or self.hidden_size
+
     def _names(self, l, d):
+        """Parameter names of one layer-direction in stack tuple order, None where absent."""
         suffix = f"_l{l}" + ("_reverse" if d else "")
-        return [p + suffix for p in (_PARAMS if self.bias else _PARAMS[:2])]
+        present = (True, True, self.bias, self.bias, self.proj_size > 0)
+        names = [p + suffix if there else None for p, there in zip(_PARAMS, present)]
+        return names if self.proj_size else names[:4]
 
     def _init_params(self):
-        """torch's default: every parameter uniform in +-1/sqrt(hidden_size)."""
-        G, H, D = self.gates, self.hidden_size, self.num_directions
+        """torch's default: every parameter uniform in +-1/sqrt(hidden_size), in torch's order."""
+        G, H, S, D = self.gates, self.hidden_size, self.state_size, self.num_directions
         k = 1.0 / np.sqrt(H)
         params = {}
         for l, d in self._layer_dirs():
-            I = self.input_size if l == 0 else D * H
-            shapes = [(G * H, I), (G * H, H), (G * H,), (G * H,)]
+            I = self.input_size if l == 0 else D * S
+            shapes = [(G * H, I), (G * H, S), (G * H,), (G * H,), (S, H)]
             for name, shape in zip(self._names(l, d), shapes):
-                params[name] = self._rng.uniform(-k, k, shape).astype(self.dtype)
+                if name is not None:
+                    params[name] = self._rng.uniform(-k, k, shape).astype(self.dtype)
         return params
 
     def _weights(self):
-        """The stack's weight list: (w_ih, w_hh, b_ih, b_hh) per layer-direction."""
-        out = []
-        for l, d in self._layer_dirs():
-            w = [self.params[n] for n in self._names(l, d)]
-            out.append(tuple(w) if self.bias else (*w, None, None))
-        return out
+        """The stack's weight list: (w_ih, w_hh, b_ih, b_hh[, w_hr]) per layer-direction."""
+        return [tuple(None if n is None else self.params[n] for n in self._names(l, d))
+                for l, d in self._layer_dirs()]
 
     # -- the book's interface -------------------------------------------------------------
     def forward(self, x, state=None, lengths=None):
         """x (T, B, I), or (B, T, I) when batch_first; state as returned (None: zeros, or the
-        carried state when stateful). Returns (y, state): y (T, B, D*H) (or batch first)."""
+        carried state when stateful). Returns (y, state): y (T, B, D*S) (or batch first), S the
+        state size (proj_size or hidden_size)."""
         x = np.asarray(x)
         self._saved = None
         if self.batch_first and x.ndim == 3:
@@ -101,7 +110,8 @@ class Recurrent:
         g = recurrent_stack_backward(self._saved, dy, dh_n, dc_n)
         for (l, d), ws in zip(self._layer_dirs(), g["weights"]):
             for name, dw in zip(self._names(l, d), ws):
-                self.grads[name] += dw
+                if name is not None:
+                    self.grads[name] += dw
         return self._batch_order(g["x"]), self._join_state(g["h0"], g.get("c0"))
 
     __call__ = forward
@@ -113,7 +123,7 @@ class Recurrent:
         if self.dropout == 0.0 or self.num_layers == 1 or len(x_shape) != 3:
             return None
         T, B = x_shape[:2]
-        shape = (self.num_layers - 1, T, B, self.num_directions * self.hidden_size)
+        shape = (self.num_layers - 1, T, B, self.num_directions * self.state_size)
         keep = self._rng.random(shape) >= self.dropout
         return keep.astype(self.dtype) / self.dtype.type(1.0 - self.dropout)
 
@@ -166,25 +176,34 @@ class Recurrent:
     def __repr__(self):
         opts = [f"{self.input_size}, {self.hidden_size}"]
         for name, default in (("num_layers", 1), ("bias", True), ("batch_first", False),
-                              ("dropout", 0.0), ("bidirectional", False), ("stateful", False)):
+                              ("dropout", 0.0), ("bidirectional", False), ("proj_size", 0),
+                              ("stateful", False)):
             if getattr(self, name) != default:
                 opts.append(f"{name}={getattr(self, name)}")
         return f"{type(self).__name__}({', '.join(opts)})"
 
 
 class LSTM(Recurrent):
-    """torch.nn.LSTM's arguments; state is (h, c), each (num_layers*D, B, H).
+    """torch.nn.LSTM's arguments; state is (h, c): h (num_layers*D, B, S), c (num_layers*D, B, H).
 
+    proj_size: when > 0, h = W_hr (o * tanh(c)) has this width S < hidden_size (parameters
+    weight_hr_l{l}[_reverse], as in torch); otherwise S = hidden_size.
     forget_bias: when given, the forget-gate biases start at this value (split as b_ih = value,
     b_hh = 0) instead of torch's uniform init; 1.0 is the common choice."""
 
     gates = 4
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
-                 dropout=0.0, bidirectional=False, stateful=False, forget_bias=None,
+                 dropout=0.0, bidirectional=False, proj_size=0, stateful=False, forget_bias=None,
                  dtype=np.float32, seed=None):
+        if not isinstance(proj_size, (int, np.integer)) or proj_size < 0:
+            raise ValueError(f"proj_size: expected a non-negative integer, got {proj_size!r}")
+        self.proj_size = int(proj_size)
         super().__init__("lstm", input_size, hidden_size, num_layers, bias, batch_first, dropout,
                          bidirectional, stateful, dtype, seed)
+        if proj_size >= hidden_size:
+            raise ValueError(f"proj_size: must be smaller than hidden_size = {hidden_size}, "
+                             f"got {proj_size}")
         if forget_bias is not None:
             if not bias:
                 raise ValueError("forget_bias: the layer has no biases (bias=False)")

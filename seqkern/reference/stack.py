@@ -21,9 +21,9 @@ def reverse_steps(a, lengths):
 
 def _layer(a, x, k, training):
     """One layer-direction: (y, h_n, c_n or None[, saved])."""
-    w, lengths = a.weights[k], a.lengths
+    (*w, w_hr), lengths = a.weights[k], a.lengths
     if a.cell == "lstm":
-        return lstm(x, a.h0[k], a.c0[k], *w, lengths=lengths, training=training)
+        return lstm(x, a.h0[k], a.c0[k], *w, lengths=lengths, training=training, w_hr=w_hr)
     if a.cell.startswith("gru"):
         y, h, *saved = gru(x, a.h0[k], *w, lengths=lengths, training=training,
                            reset_after=a.cell == "gru")
@@ -41,7 +41,7 @@ def _layer_backward(a, saved, dy, dh_n, dc_n):
 def recurrent_stack(cell, x, weights, h0=None, c0=None, lengths=None, bidirectional=False,
                     dropout_masks=None, training=False):
     a = stack_args(cell, x, weights, h0, c0, lengths, bidirectional, dropout_masks)
-    h_n, c_n = np.empty_like(a.h0), np.empty_like(a.h0)
+    h_n, c_n = np.empty_like(a.h0), None if a.c0 is None else np.empty_like(a.c0)
     layer_in, layers = a.x, []
     for l in range(a.L):
         ys = []
@@ -66,15 +66,15 @@ def recurrent_stack_backward(saved, dy=None, dh_n=None, dc_n=None):
     check_saved(saved, "recurrent_stack", "reference")
     a = saved.args
     dy, dh_n, dc_n = stack_incoming_grads(a, dy, dh_n, dc_n)
-    H = a.H
-    dout = np.zeros((a.T, a.B, a.D * H), a.x.dtype) if dy is None else dy
-    dh0, dc0 = np.empty_like(a.h0), np.empty_like(a.h0)
+    S = a.S
+    dout = np.zeros((a.T, a.B, a.D * S), a.x.dtype) if dy is None else dy
+    dh0, dc0 = np.empty_like(a.h0), None if a.c0 is None else np.empty_like(a.c0)
     grads = [None] * (a.L * a.D)
     for l in reversed(range(a.L)):
         din = 0
         for d in range(a.D):
             k = l * a.D + d
-            dy_k = dout[:, :, d * H:(d + 1) * H]
+            dy_k = dout[:, :, d * S:(d + 1) * S]
             g = _layer_backward(a, saved.layers[k], reverse_steps(dy_k, a.lengths) if d else dy_k,
                                 None if dh_n is None else dh_n[k],
                                 None if dc_n is None else dc_n[k])
@@ -83,6 +83,8 @@ def recurrent_stack_backward(saved, dy=None, dh_n=None, dc_n=None):
             if a.cell == "lstm":
                 dc0[k] = g["c0"]
             grads[k] = (g["w_ih"], g["w_hh"], g["b_ih"], g["b_hh"])
+            if a.projected:
+                grads[k] += (g["w_hr"],)
         if l > 0 and a.masks is not None:
             din = din * a.masks[l - 1]
         dout = din
