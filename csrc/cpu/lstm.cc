@@ -1,6 +1,7 @@
 // LSTM forward (inference, training) and backward through time. Shapes: seqkern/lstm.h.
 #include "seqkern/lstm.h"
 
+#include "packed_gemm.h"
 #include "recurrent.h"
 #include "seqkern/activations.h"
 
@@ -57,16 +58,19 @@ void lstm_forward(const RnnShape& s, const T* x, const T* w_ih, const T* w_hh, c
   std::vector<T> m_buf(s.P ? BH : 0);                   // projection: o*tanh(c) of one step
   T* pre = training ? gates : pre_buf.data();
   if (!training) std::copy(c0, c0 + BH, c_buf.begin());
+  const PackedMatrix<T> w_step(w_hh, S, true, S, G);   // h_{t-1} @ w_hh^T
+  const PackedMatrix<T> w_proj(w_hr, H, true, H, s.P);  // m_t @ w_hr^T (P = 0: unused)
 
   detail::input_projection(s, G, x, w_ih, pre);
-  detail::for_batch_slices(B, [&](int64_t b0, int64_t b1) {
+  detail::for_step_slices(B, [&](const StepSlice& sl) {
     for (int64_t t = 0; t < s.T; ++t) {
       T* g_t = pre + t * B * G;
       const T* h_prev = detail::prev_h(t, h0, y, BS);
-      gemm<T>(false, true, b1 - b0, G, S, T(1), h_prev + b0 * S, S, w_hh, S, T(1), g_t + b0 * G, G);
+      w_step.multiply(sl, B, h_prev, S, g_t, G, true);
+      sl.sync();
       const T* c_prev = training ? detail::prev_h(t, c0, cs, BH) : c_buf.data();
       T* c_out = training ? cs + t * BH : c_buf.data();
-      for (int64_t b = b0; b < b1; ++b) {
+      for (int64_t b = sl.b0; b < sl.b1; ++b) {
         T* h_row = s.P ? m_buf.data() + b * H : y + t * BH + b * H;  // o*tanh(c), width H
         if (t >= seq_len(lengths, s.T, b)) {  // finished: y is zero, state left as it was
           std::fill(h_row, h_row + H, T(0));
@@ -78,9 +82,11 @@ void lstm_forward(const RnnShape& s, const T* x, const T* w_ih, const T* w_hh, c
         }
         cell_forward(H, bias.data(), g_t + b * G, c_prev + b * H, c_out + b * H, h_row);
       }
-      if (s.P)  // h_t = m_t @ w_hr^T; finished rows have m = 0, so y = 0 there
-        gemm<T>(false, true, b1 - b0, S, H, T(1), m_buf.data() + b0 * H, H, w_hr, H, T(0),
-                y + t * BS + b0 * S, S);
+      if (s.P) {  // h_t = m_t @ w_hr^T; finished rows have m = 0, so y = 0 there
+        sl.sync();
+        w_proj.multiply(sl, B, m_buf.data(), H, y + t * BS, S, false);
+      }
+      sl.sync();
     }
   });
   detail::gather_last(s, lengths, y, h_n, S);
@@ -103,13 +109,15 @@ void lstm_backward(const RnnShape& s, const T* x, const T* w_ih, const T* w_hh, 
   std::vector<T> dhs(s.P ? TB * S : 0);  // projection: dh_t of every step, for dw_hr
   std::vector<T> dm(s.P ? BH : 0);       // projection: dh_t @ w_hr, the gradient of o*tanh(c)
   if (dc_n) std::copy(dc_n, dc_n + BH, dc.begin());
+  const PackedMatrix<T> w_step(w_hh, S, false, G, S);   // dg_t @ w_hh
+  const PackedMatrix<T> w_proj(w_hr, H, false, s.P, H);  // dh_t @ w_hr (P = 0: unused)
 
-  detail::for_batch_slices(B, [&](int64_t b0, int64_t b1) {
+  detail::for_step_slices(B, [&](const StepSlice& sl) {
     for (int64_t t = s.T - 1; t >= 0; --t) {
       T* dg_t = dg.data() + t * B * G;
       const T* c_prev = detail::prev_h(t, c0, cs, BH);
-      if (s.P) {  // dh_t = dy_t + carry, then back through the projection in one GEMM
-        for (int64_t b = b0; b < b1; ++b) {
+      if (s.P) {  // dh_t = dy_t + carry, then back through the projection in one product
+        for (int64_t b = sl.b0; b < sl.b1; ++b) {
           const int64_t len = seq_len(lengths, s.T, b);
           T* dh = dhs.data() + (t * B + b) * S;
           if (t >= len) {
@@ -121,10 +129,11 @@ void lstm_backward(const RnnShape& s, const T* x, const T* w_ih, const T* w_hh, 
           for (int64_t j = 0; j < S; ++j)
             dh[j] = (dy_row ? dy_row[j] : T(0)) + (carry ? carry[j] : T(0));
         }
-        gemm<T>(false, false, b1 - b0, H, S, T(1), dhs.data() + (t * B + b0) * S, S, w_hr, H,
-                T(0), dm.data() + b0 * H, H);
+        sl.sync();
+        w_proj.multiply(sl, B, dhs.data() + t * BS, S, dm.data(), H, false);
+        sl.sync();
       }
-      for (int64_t b = b0; b < b1; ++b) {
+      for (int64_t b = sl.b0; b < sl.b1; ++b) {
         int64_t len = seq_len(lengths, s.T, b);
         if (t >= len) {  // past the end: no gradient here; dh_n, dc_n wait for step len-1
           std::fill(dg_t + b * G, dg_t + (b + 1) * G, T(0));
@@ -141,8 +150,9 @@ void lstm_backward(const RnnShape& s, const T* x, const T* w_ih, const T* w_hh, 
         cell_backward(H, gates + (t * B + b) * G, cs + t * BH + b * H, c_prev + b * H, dh_a, dh_b,
                       dc.data() + b * H, dg_t + b * G);
       }
-      gemm<T>(false, false, b1 - b0, S, G, T(1), dg_t + b0 * G, G, w_hh, S, T(0),
-              dh_rec.data() + b0 * S, S);
+      sl.sync();
+      w_step.multiply(sl, B, dg_t, G, dh_rec.data(), S, false);
+      sl.sync();
     }
   });
   std::copy(dh_rec.begin(), dh_rec.end(), dh0);

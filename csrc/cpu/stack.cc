@@ -108,6 +108,21 @@ void layer_backward(Cell cell, const RnnShape& s, const T* x, const LayerWeights
 
 }  // namespace
 
+// With two or three threads, the two directions of a layer run at once, one per core, each on
+// one thread: that beats splitting a small batch further, and the directions are independent.
+// With more threads, each direction gets the whole pool in turn.
+template <typename F>
+void for_directions(int64_t D, F&& f) {
+  const int threads = get_num_threads();
+  if (D == 2 && threads >= 2 && threads < 4) {
+    parallel_for(2, 1, [&](int64_t d0, int64_t d1) {
+      for (int64_t d = d0; d < d1; ++d) f(d);
+    });
+  } else {
+    for (int64_t d = 0; d < D; ++d) f(d);
+  }
+}
+
 template <typename T>
 void stack_forward(Cell cell, const StackShape& s, const T* x, const LayerWeights<T>* w,
                    const int32_t* lengths, const T* h0, const T* c0, const T* masks, T* y, T* h_n,
@@ -116,14 +131,14 @@ void stack_forward(Cell cell, const StackShape& s, const T* x, const LayerWeight
   const int64_t TBS = TB * S, DS = s.D * S, GH = gates_per_cell(cell) * s.H;
   const bool lstm = cell == Cell::Lstm;
   std::vector<T> x_rev(s.D == 2 ? TB * std::max(s.I, DS) : 0);
-  std::vector<T> y_own(saved ? 0 : TBS);                        // inference: one direction's y
+  std::vector<T> y_own(saved ? 0 : s.D * TBS);                  // inference: each direction's y
   std::vector<T> outs(saved || s.L == 1 ? 0 : 2 * TB * DS);     // inference: layer outputs
 
   const T* in = x;
   int64_t I = s.I;
   for (int64_t l = 0; l < s.L; ++l) {
     T* out = l == s.L - 1 ? y : saved ? saved->inputs + l * TB * DS : outs.data() + (l % 2) * TB * DS;
-    for (int64_t d = 0; d < s.D; ++d) {
+    for_directions(s.D, [&](int64_t d) {
       const int64_t k = l * s.D + d;
       const bool reverse = d == 1;
       const T* xk = in;
@@ -131,14 +146,14 @@ void stack_forward(Cell cell, const StackShape& s, const T* x, const LayerWeight
         copy_steps(s, lengths, true, false, I, in, I, x_rev.data(), I);
         xk = x_rev.data();
       }
-      T* yk = saved ? saved->ys + k * TBS : y_own.data();
+      T* yk = saved ? saved->ys + k * TBS : y_own.data() + d * TBS;
       T* gk = saved && saved->gates ? saved->gates + k * TB * GH : nullptr;
       T* ak = saved && saved->aux ? saved->aux + k * TBH : nullptr;
       layer_forward(cell, RnnShape{s.T, s.B, I, s.H, s.P}, xk, w[k], lengths, h0 + k * BS,
                     lstm ? c0 + k * BH : nullptr, yk, h_n + k * BS, lstm ? c_n + k * BH : nullptr,
                     gk, ak);
       copy_steps(s, lengths, reverse, false, S, yk, S, out + d * S, DS);
-    }
+    });
     if (masks && l < s.L - 1) multiply(out, masks + l * TB * DS, TB * DS);
     in = out;
     I = DS;
@@ -156,19 +171,20 @@ void stack_backward(Cell cell, const StackShape& s, const T* x, const LayerWeigh
   const int64_t I_max = std::max(s.I, DS);
   std::vector<T> dout(TB * DS, T(0));                 // gradient of the current layer's output
   std::vector<T> din(s.L > 1 ? TB * DS : 0);          // ... and of its input, for layers 1..
-  std::vector<T> dy_k(TBS);                           // one direction's share of dout
+  std::vector<T> dy_k(s.D * TBS);                     // each direction's share of dout
   std::vector<T> x_rev(s.D == 2 ? TB * I_max : 0);
-  std::vector<T> dx_rev(s.D == 2 ? TB * I_max : 0);
+  std::vector<T> dx_rev(s.D == 2 ? TB * I_max : 0);   // the reverse direction's dx, reversed
   if (dy) std::copy(dy, dy + TB * DS, dout.begin());
 
   for (int64_t l = s.L - 1; l >= 0; --l) {
     const int64_t I = l == 0 ? s.I : DS;
     const T* in = l == 0 ? x : saved.inputs + (l - 1) * TB * DS;
     T* dlayer_in = l == 0 ? dx : din.data();
-    for (int64_t d = 0; d < s.D; ++d) {
+    for_directions(s.D, [&](int64_t d) {
       const int64_t k = l * s.D + d;
       const bool reverse = d == 1;
-      copy_steps(s, lengths, reverse, false, S, dout.data() + d * S, DS, dy_k.data(), S);
+      T* dyk = dy_k.data() + d * TBS;
+      copy_steps(s, lengths, reverse, false, S, dout.data() + d * S, DS, dyk, S);
       const T* xk = in;
       if (reverse) {
         copy_steps(s, lengths, true, false, I, in, I, x_rev.data(), I);
@@ -177,12 +193,12 @@ void stack_backward(Cell cell, const StackShape& s, const T* x, const LayerWeigh
       layer_backward(cell, RnnShape{s.T, s.B, I, s.H, s.P}, xk, w[k], lengths, h0 + k * BS,
                      lstm ? c0 + k * BH : nullptr, saved.ys + k * TBS,
                      saved.gates ? saved.gates + k * TB * GH : nullptr,
-                     saved.aux ? saved.aux + k * TBH : nullptr, dy_k.data(),
+                     saved.aux ? saved.aux + k * TBH : nullptr, dyk,
                      dh_n ? dh_n + k * BS : nullptr, lstm && dc_n ? dc_n + k * BH : nullptr,
                      reverse ? dx_rev.data() : dlayer_in, dh0 + k * BS,
                      lstm ? dc0 + k * BH : nullptr, g[k]);
-      if (reverse) copy_steps(s, lengths, true, true, I, dx_rev.data(), I, dlayer_in, I);
-    }
+    });
+    if (s.D == 2) copy_steps(s, lengths, true, true, I, dx_rev.data(), I, dlayer_in, I);
     if (l > 0) {
       if (masks) multiply(din.data(), masks + (l - 1) * TB * DS, TB * DS);
       std::swap(dout, din);

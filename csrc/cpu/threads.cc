@@ -6,8 +6,12 @@
 
 #include <sched.h>
 #include <unistd.h>
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
 #include <algorithm>
+#include <atomic>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
@@ -31,6 +35,16 @@ struct InPool {
   ~InPool() { t_in_pool = false; }
 };
 
+// Spin-waits pause this many times before sleeping (tens of microseconds): the kernels run
+// several parallel regions per call, and waking a sleeping thread costs more than that on a VM.
+constexpr int kSpins = 4000;
+
+inline void cpu_pause() {
+#if defined(__x86_64__)
+  _mm_pause();
+#endif
+}
+
 class Pool {
  public:
   explicit Pool(int n) : n_(n) {
@@ -53,36 +67,49 @@ class Pool {
       fn_ = &fn;
       n_work_ = n;
       chunks_ = chunks;
-      pending_ = chunks - 1;
-      ++generation_;
+      pending_.store(n_ - 1, std::memory_order_relaxed);  // every worker checks in, even idle ones
+      generation_.fetch_add(1, std::memory_order_release);
     }
     wake_.notify_all();
     {
       InPool in;
       fn(0, n / chunks);
     }
+    for (int spins = 0; spins < kSpins; ++spins) {
+      if (pending_.load(std::memory_order_acquire) == 0) return;
+      cpu_pause();
+    }
     std::unique_lock<std::mutex> lk(m_);
-    done_.wait(lk, [this] { return pending_ == 0; });
+    done_.wait(lk, [this] { return pending_.load(std::memory_order_acquire) == 0; });
   }
 
  private:
   void loop(int k) {
     uint64_t seen = 0;
     for (;;) {
-      std::unique_lock<std::mutex> lk(m_);
-      wake_.wait(lk, [&] { return stop_ || generation_ != seen; });
-      if (stop_) return;
-      seen = generation_;
-      if (k >= chunks_) continue;
+      bool fresh = false;
+      for (int spins = 0; spins < kSpins && !fresh; ++spins) {
+        fresh = generation_.load(std::memory_order_acquire) != seen;
+        if (!fresh) cpu_pause();
+      }
+      if (!fresh) {
+        std::unique_lock<std::mutex> lk(m_);
+        wake_.wait(lk, [&] { return stop_ || generation_.load(std::memory_order_acquire) != seen; });
+        if (stop_) return;
+      }
+      // fn_, n_work_ and chunks_ were written before the generation was bumped (release).
+      // Nothing is rewritten before every worker has checked in below.
+      seen = generation_.load(std::memory_order_acquire);
       const auto* fn = fn_;
-      int64_t n = n_work_, chunks = chunks_;
-      lk.unlock();
-      {
+      const int64_t n = n_work_, chunks = chunks_;
+      if (k < chunks) {
         InPool in;
         (*fn)(n * k / chunks, n * (k + 1) / chunks);
       }
-      lk.lock();
-      if (--pending_ == 0) done_.notify_one();
+      if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+        std::lock_guard<std::mutex> lk(m_);
+        done_.notify_one();
+      }
     }
   }
 
@@ -92,8 +119,9 @@ class Pool {
   std::condition_variable wake_, done_;
   const std::function<void(int64_t, int64_t)>* fn_ = nullptr;
   int64_t n_work_ = 0;
-  int chunks_ = 0, pending_ = 0;
-  uint64_t generation_ = 0;
+  int chunks_ = 0;
+  std::atomic<int> pending_{0};
+  std::atomic<uint64_t> generation_{0};
   bool stop_ = false;
 };
 
@@ -120,6 +148,7 @@ void set_num_threads(int n) {
 }
 
 int get_num_threads() {
+  if (t_in_pool) return 1;  // inside a chunk, parallel work runs inline (and the pool is locked)
   std::lock_guard<std::mutex> lk(g_pool_mutex);
   if (g_threads == 0) pool_locked();
   return g_threads;
@@ -142,6 +171,43 @@ void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, in
     return;
   }
   pool.run(n, static_cast<int>(chunks), fn);
+}
+
+struct Team::Shared {
+  std::atomic<int> arrived{0};
+  std::atomic<uint64_t> generation{0};
+};
+
+void Team::sync() {
+  if (size == 1) return;
+  const uint64_t gen = shared_->generation.load(std::memory_order_acquire);
+  if (shared_->arrived.fetch_add(1, std::memory_order_acq_rel) + 1 == size) {
+    shared_->arrived.store(0, std::memory_order_relaxed);
+    shared_->generation.store(gen + 1, std::memory_order_release);
+    return;
+  }
+  // Spin briefly, then yield: on a busy machine another member may have lost its core.
+  for (int spins = 0; shared_->generation.load(std::memory_order_acquire) == gen; ++spins) {
+    if (spins < kSpins) {
+      cpu_pause();
+    } else {
+      sched_yield();
+    }
+  }
+}
+
+void run_team(const std::function<void(Team&)>& fn) {
+  Team::Shared shared;
+  const int64_t n = get_num_threads();
+  parallel_for(n, 1, [&](int64_t r0, int64_t r1) {
+    Team team;
+    if (r1 - r0 == 1) {  // one chunk per thread: a real team
+      team.rank = static_cast<int>(r0);
+      team.size = static_cast<int>(n);
+      team.shared_ = &shared;
+    }
+    fn(team);
+  });
 }
 
 }  // namespace seqkern

@@ -1,0 +1,54 @@
+// The recurrent product of every step, C (M, N) (+)= A (M, K) @ op(W), with op(W) packed once per
+// kernel call and reused at each of the T steps. A BLAS call would repack W at every step, which
+// at small batch costs as much as the product itself. (Internal to csrc/cpu.)
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "seqkern/threads.h"
+
+namespace seqkern {
+
+constexpr int64_t kPanelColumns = 16;  // columns of op(W) per packed panel
+
+// One thread's part of a recurrent time step: the sequences [b0, b1) whose cell updates it runs
+// and, with a team, its member's share of each product's columns (without one, the product
+// rows b0..b1). sync() separates the phases of a step.
+struct StepSlice {
+  int64_t b0, b1;
+  Team* team;
+  void sync() const {
+    if (team) team->sync();
+  }
+};
+
+template <typename T>
+class PackedMatrix {
+ public:
+  // op(W) (K, N): W stored (N, K) with row stride ldw when trans (the forward step, h @ w_hh^T),
+  // else (K, N) (the backward step, dg @ w_hh). W must outlive this object.
+  PackedMatrix(const T* w, int64_t ldw, bool trans, int64_t K, int64_t N);
+
+  // C = A @ op(W), or C += A @ op(W) when accumulate; A (M, K) row stride lda, C row stride ldc.
+  // Runs on the calling thread: the time loops split the batch across the pool themselves.
+  void multiply(int64_t M, const T* A, int64_t lda, T* C, int64_t ldc, bool accumulate) const {
+    multiply_columns(M, A, lda, C, ldc, accumulate, 0, N_);
+  }
+
+  // This slice's share of the step product for a batch of B rows: all B rows and the member's
+  // block of column panels with a team, else rows [b0, b1) and every column.
+  void multiply(const StepSlice& slice, int64_t B, const T* A, int64_t lda, T* C, int64_t ldc,
+                bool accumulate) const;
+
+ private:
+  // Columns [n0, n1) of C; n0 on a panel boundary.
+  void multiply_columns(int64_t M, const T* A, int64_t lda, T* C, int64_t ldc, bool accumulate,
+                        int64_t n0, int64_t n1) const;
+
+  const T* w_;
+  int64_t ldw_, K_, N_;
+  bool trans_;
+  std::vector<T> packed_;  // 16-column panels of op(W); empty when the product goes to BLAS
+};
+
+}  // namespace seqkern

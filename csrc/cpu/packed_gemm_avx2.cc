@@ -1,0 +1,181 @@
+// AVX2/FMA micro-kernels of PackedMatrix<float>; built with -mavx2 -mfma, called only when the CPU
+// reports both (see packed_gemm.cc).
+//
+// op(W) is stored as panels of 16 columns: panel p holds op(W)[k][16p + c] at (p*K + k)*16 + c,
+// zero-padded past N. A block of MR rows times NP panels keeps 2*MR*NP accumulators in
+// registers; for each k it loads 2*NP vectors of the panels and broadcasts MR values of A. Small
+// batches take wide blocks (M = 1: 1 row x 4 panels) so that enough independent FMA chains hide
+// the FMA latency; larger ones take 6 rows x 1 panel, the panel staying in L1 across row blocks.
+// Every element of C sums over k in order, so results do not depend on M or on the blocking.
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstdint>
+
+#include "packed_gemm.h"
+
+namespace seqkern::avx2 {
+
+namespace {
+
+constexpr int64_t kPanel = kPanelColumns;
+
+// Lanes of the half h (0, 1) of a panel that hold one of its n valid columns.
+inline __m256i lane_mask(int64_t n, int h) {
+  const int64_t valid = std::clamp<int64_t>(n - 8 * h, 0, 8);
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(valid)),
+                            _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+// C[0..MR) x panels [0..NP) of op(W) (n_cols columns of C from the first panel on).
+template <int MR, int NP>
+void block(int64_t K, const float* A, int64_t lda, const float* panels, float* C, int64_t ldc,
+           int64_t n_cols, bool accumulate) {
+  __m256 acc[MR][2 * NP];
+  for (int r = 0; r < MR; ++r)
+    for (int j = 0; j < 2 * NP; ++j) acc[r][j] = _mm256_setzero_ps();
+  const int64_t panel_stride = K * kPanel;
+  for (int64_t k = 0; k < K; ++k) {
+    const float* b = panels + k * kPanel;
+    for (int p = 0; p < NP; ++p) {
+      const __m256 b0 = _mm256_loadu_ps(b + p * panel_stride);
+      const __m256 b1 = _mm256_loadu_ps(b + p * panel_stride + 8);
+      for (int r = 0; r < MR; ++r) {
+        const __m256 a = _mm256_broadcast_ss(A + r * lda + k);
+        acc[r][2 * p] = _mm256_fmadd_ps(a, b0, acc[r][2 * p]);
+        acc[r][2 * p + 1] = _mm256_fmadd_ps(a, b1, acc[r][2 * p + 1]);
+      }
+    }
+  }
+  for (int p = 0; p < NP; ++p) {
+    const int64_t n = n_cols - p * kPanel;  // valid columns from this panel on
+    for (int h = 0; h < 2; ++h) {
+      const int64_t col = p * kPanel + 8 * h;
+      if (n >= kPanel) {
+        for (int r = 0; r < MR; ++r) {
+          float* c = C + r * ldc + col;
+          __m256 v = acc[r][2 * p + h];
+          if (accumulate) v = _mm256_add_ps(v, _mm256_loadu_ps(c));
+          _mm256_storeu_ps(c, v);
+        }
+      } else {
+        const __m256i mask = lane_mask(n, h);
+        for (int r = 0; r < MR; ++r) {
+          float* c = C + r * ldc + col;
+          __m256 v = acc[r][2 * p + h];
+          if (accumulate) v = _mm256_add_ps(v, _mm256_maskload_ps(c, mask));
+          _mm256_maskstore_ps(c, mask, v);
+        }
+      }
+    }
+  }
+}
+
+// All panels for rows [0, MR): groups of NP panels, then the remaining ones one by one.
+template <int MR, int NP>
+void rows(int64_t K, int64_t N, const float* A, int64_t lda, const float* packed, float* C,
+          int64_t ldc, bool accumulate) {
+  const int64_t panels = (N + kPanel - 1) / kPanel;
+  int64_t p = 0;
+  for (; p + NP <= panels; p += NP)
+    block<MR, NP>(K, A, lda, packed + p * K * kPanel, C + p * kPanel, ldc, N - p * kPanel,
+                  accumulate);
+  for (; p < panels; ++p)
+    block<MR, 1>(K, A, lda, packed + p * K * kPanel, C + p * kPanel, ldc, N - p * kPanel,
+                 accumulate);
+}
+
+// Rows [0, m) with m < 6: the widest block whose accumulators fit in registers.
+void few_rows(int64_t m, int64_t K, int64_t N, const float* A, int64_t lda, const float* packed,
+              float* C, int64_t ldc, bool accumulate) {
+  switch (m) {
+    case 1: rows<1, 4>(K, N, A, lda, packed, C, ldc, accumulate); break;
+    case 2: rows<2, 2>(K, N, A, lda, packed, C, ldc, accumulate); break;
+    case 3: rows<3, 2>(K, N, A, lda, packed, C, ldc, accumulate); break;
+    case 4: rows<4, 1>(K, N, A, lda, packed, C, ldc, accumulate); break;
+    case 5: rows<5, 1>(K, N, A, lda, packed, C, ldc, accumulate); break;
+    default: break;
+  }
+}
+
+}  // namespace
+
+// Panels [p0, p1) of op(W). Reads run along rows of W, as stored: for trans, 8x8 tiles are
+// transposed in registers so that both the reads and the writes stay sequential.
+void pack_panels_f32(const float* w, int64_t ldw, bool trans, int64_t K, int64_t N, int64_t p0,
+                     int64_t p1, float* out) {
+  for (int64_t p = p0; p < p1; ++p) {
+    float* panel = out + p * K * kPanel;
+    const int64_t n0 = p * kPanel, cols = std::min<int64_t>(kPanel, N - n0);
+    if (!trans) {
+      for (int64_t k = 0; k < K; ++k) {
+        const float* src = w + k * ldw + n0;
+        float* dst = panel + k * kPanel;
+        for (int64_t c = 0; c < kPanel; ++c) dst[c] = c < cols ? src[c] : 0.0f;
+      }
+      continue;
+    }
+    int64_t k = 0;
+    if (cols == kPanel) {
+      for (; k + 8 <= K; k += 8)
+        for (int h = 0; h < 2; ++h) {  // rows n0+8h.. of W, columns k..k+7 -> 8 panel rows
+          __m256 r[8];
+          for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(w + (n0 + 8 * h + i) * ldw + k);
+          __m256 t[8], u[8];
+          for (int i = 0; i < 8; i += 2) {
+            t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+            t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+          }
+          for (int i = 0; i < 8; i += 4) {
+            u[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
+            u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xEE);
+            u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+            u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+          }
+          // u[0..3]: columns k+{0,1,2,3} (lanes 0-3) and k+{4,5,6,7} (lanes 4-7) of rows 0-3,
+          // u[4..7] the same for rows 4-7
+          for (int i = 0; i < 4; ++i) {
+            float* lo = panel + (k + i) * kPanel + 8 * h;
+            float* hi = panel + (k + 4 + i) * kPanel + 8 * h;
+            _mm256_storeu_ps(lo, _mm256_permute2f128_ps(u[i], u[i + 4], 0x20));
+            _mm256_storeu_ps(hi, _mm256_permute2f128_ps(u[i], u[i + 4], 0x31));
+          }
+        }
+    }
+    for (; k < K; ++k)
+      for (int64_t c = 0; c < kPanel; ++c)
+        panel[k * kPanel + c] = c < cols ? w[(n0 + c) * ldw + k] : 0.0f;
+  }
+}
+
+int64_t panel_count_f32(int64_t N) { return (N + kPanel - 1) / kPanel; }
+
+int64_t packed_size_f32(int64_t K, int64_t N) { return panel_count_f32(N) * K * kPanel; }
+
+void packed_gemm_f32(int64_t M, int64_t K, int64_t N, const float* A, int64_t lda,
+                     const float* packed, float* C, int64_t ldc, bool accumulate) {
+  if (M < 6) {
+    few_rows(M, K, N, A, lda, packed, C, ldc, accumulate);
+    return;
+  }
+  // Panel by panel, so each panel stays in L1 while every 6-row block of A passes over it.
+  const int64_t panels = (N + kPanel - 1) / kPanel;
+  for (int64_t p = 0; p < panels; ++p) {
+    const float* panel = packed + p * K * kPanel;
+    float* c = C + p * kPanel;
+    const int64_t n = N - p * kPanel;
+    int64_t i = 0;
+    for (; i + 6 <= M; i += 6)
+      block<6, 1>(K, A + i * lda, lda, panel, c + i * ldc, ldc, n, accumulate);
+    switch (M - i) {
+      case 1: block<1, 1>(K, A + i * lda, lda, panel, c + i * ldc, ldc, n, accumulate); break;
+      case 2: block<2, 1>(K, A + i * lda, lda, panel, c + i * ldc, ldc, n, accumulate); break;
+      case 3: block<3, 1>(K, A + i * lda, lda, panel, c + i * ldc, ldc, n, accumulate); break;
+      case 4: block<4, 1>(K, A + i * lda, lda, panel, c + i * ldc, ldc, n, accumulate); break;
+      case 5: block<5, 1>(K, A + i * lda, lda, panel, c + i * ldc, ldc, n, accumulate); break;
+      default: break;
+    }
+  }
+}
+
+}  // namespace seqkern::avx2
