@@ -66,16 +66,17 @@ void forward_reset_after(const RnnShape& s, const T* x, const T* w_ih, const T* 
   std::vector<T> hn_buf(training ? 0 : BH);
   std::vector<T> hp(B * G);  // recurrent projection of one step
   T* pre = training ? gates : pre_buf.data();
+  const PackedMatrix<T> w_step(w_hh, H, true, H, G);  // h_{t-1} @ w_hh^T
 
   detail::input_projection(s, G, x, w_ih, pre);
-  detail::for_batch_slices(B, [&](int64_t b0, int64_t b1) {
+  detail::for_step_slices(B, [&](const StepSlice& sl) {
     for (int64_t t = 0; t < s.T; ++t) {
       const T* h_prev = detail::prev_h(t, h0, y, BH);
       T* g_t = pre + t * B * G;
       T* hn_t = training ? hn + t * BH : hn_buf.data();
-      gemm<T>(false, true, b1 - b0, G, H, T(1), h_prev + b0 * H, H, w_hh, H, T(0),
-              hp.data() + b0 * G, G);
-      for (int64_t b = b0; b < b1; ++b) {
+      w_step.multiply(sl, B, h_prev, H, hp.data(), G, false);
+      sl.sync();
+      for (int64_t b = sl.b0; b < sl.b1; ++b) {
         T* y_row = y + t * BH + b * H;
         if (t >= seq_len(lengths, s.T, b)) {
           std::fill(y_row, y_row + H, T(0));
@@ -88,6 +89,7 @@ void forward_reset_after(const RnnShape& s, const T* x, const T* w_ih, const T* 
         cell_forward(H, bx.data(), bhn.data(), g_t + b * G, hp.data() + b * G, h_prev + b * H,
                      hn_t + b * H, y_row);
       }
+      sl.sync();
     }
   });
   detail::gather_last(s, lengths, y, h_n, s.H);
@@ -102,13 +104,14 @@ void backward_reset_after(const RnnShape& s, const T* x, const T* w_ih, const T*
   std::vector<T> dhg(TB * G);  // recurrent-side pre-activation gradients
   std::vector<T> dnx(TB * H);  // input-side n gradient (r, z input sides equal dhg's)
   std::vector<T> dh_prev(BH, T(0));  // out of step t: dh_{t-1} = dh*z + dhg_t @ w_hh
+  const PackedMatrix<T> w_step(w_hh, H, false, G, H);  // dhg_t @ w_hh
 
-  detail::for_batch_slices(B, [&](int64_t b0, int64_t b1) {
+  detail::for_step_slices(B, [&](const StepSlice& sl) {
     for (int64_t t = s.T - 1; t >= 0; --t) {
       T* dhg_t = dhg.data() + t * B * G;
       T* dnx_t = dnx.data() + t * BH;
       const T* h_prev = detail::prev_h(t, h0, y, BH);
-      for (int64_t b = b0; b < b1; ++b) {
+      for (int64_t b = sl.b0; b < sl.b1; ++b) {
         int64_t len = seq_len(lengths, s.T, b);
         T* dhp = dh_prev.data() + b * H;
         if (t >= len) {
@@ -122,8 +125,9 @@ void backward_reset_after(const RnnShape& s, const T* x, const T* w_ih, const T*
                       dy ? dy + t * BH + b * H : nullptr, carry, dhg_t + b * G, dnx_t + b * H,
                       dhp);
       }
-      gemm<T>(false, false, b1 - b0, H, G, T(1), dhg_t + b0 * G, G, w_hh, H, T(1),
-              dh_prev.data() + b0 * H, H);
+      sl.sync();
+      w_step.multiply(sl, B, dhg_t, G, dh_prev.data(), H, true);
+      sl.sync();
     }
   });
   std::copy(dh_prev.begin(), dh_prev.end(), dh0);
@@ -155,17 +159,18 @@ void forward_reset_before(const RnnShape& s, const T* x, const T* w_ih, const T*
   std::vector<T> pre_buf(training ? 0 : s.T * B * G);
   std::vector<T> rh_buf(training ? 0 : BH);
   T* pre = training ? gates : pre_buf.data();
-  const T* w_hn = w_hh + 2 * H * H;
+  const PackedMatrix<T> w_rz(w_hh, H, true, H, 2 * H);           // h_{t-1} @ w_h[rz]^T
+  const PackedMatrix<T> w_n(w_hh + 2 * H * H, H, true, H, H);     // (r*h_{t-1}) @ w_hn^T
 
   detail::input_projection(s, G, x, w_ih, pre);
-  detail::for_batch_slices(B, [&](int64_t b0, int64_t b1) {
+  detail::for_step_slices(B, [&](const StepSlice& sl) {
     for (int64_t t = 0; t < s.T; ++t) {
       const T* h_prev = detail::prev_h(t, h0, y, BH);
       T* g_t = pre + t * B * G;
       T* rh = training ? aux + t * BH : rh_buf.data();
-      gemm<T>(false, true, b1 - b0, 2 * H, H, T(1), h_prev + b0 * H, H, w_hh, H, T(1),
-              g_t + b0 * G, G);
-      for (int64_t b = b0; b < b1; ++b) {
+      w_rz.multiply(sl, B, h_prev, H, g_t, G, true);
+      sl.sync();
+      for (int64_t b = sl.b0; b < sl.b1; ++b) {
         T* g = g_t + b * G;
         T* rh_row = rh + b * H;
         if (t >= seq_len(lengths, s.T, b)) {
@@ -177,9 +182,10 @@ void forward_reset_before(const RnnShape& s, const T* x, const T* w_ih, const T*
         sigmoid_inplace(g, 2 * H);
         for (int64_t j = 0; j < H; ++j) rh_row[j] = g[j] * h_prev[b * H + j];
       }
-      gemm<T>(false, true, b1 - b0, H, H, T(1), rh + b0 * H, H, w_hn, H, T(1),
-              g_t + b0 * G + 2 * H, G);
-      for (int64_t b = b0; b < b1; ++b) {
+      sl.sync();
+      w_n.multiply(sl, B, rh, H, g_t + 2 * H, G, true);
+      sl.sync();
+      for (int64_t b = sl.b0; b < sl.b1; ++b) {
         T* y_row = y + t * BH + b * H;
         if (t >= seq_len(lengths, s.T, b)) {
           std::fill(y_row, y_row + H, T(0));
@@ -191,6 +197,7 @@ void forward_reset_before(const RnnShape& s, const T* x, const T* w_ih, const T*
         const T* hp = h_prev + b * H;
         for (int64_t j = 0; j < H; ++j) y_row[j] = n[j] + z[j] * (hp[j] - n[j]);
       }
+      sl.sync();
     }
   });
   detail::gather_last(s, lengths, y, h_n, s.H);
@@ -207,13 +214,14 @@ void backward_reset_before(const RnnShape& s, const T* x, const T* w_ih, const T
   std::vector<T> dg(TB * G);
   std::vector<T> drh(BH);            // gradient of r*h_{t-1}: dn @ w_hn
   std::vector<T> dh_prev(BH, T(0));  // out of step t: dh_{t-1}
-  const T* w_hn = w_hh + 2 * H * H;
+  const PackedMatrix<T> w_n(w_hh + 2 * H * H, H, false, H, H);  // dn @ w_hn
+  const PackedMatrix<T> w_rz(w_hh, H, false, 2 * H, H);          // d[rz] @ w_h[rz]
 
-  detail::for_batch_slices(B, [&](int64_t b0, int64_t b1) {
+  detail::for_step_slices(B, [&](const StepSlice& sl) {
     for (int64_t t = s.T - 1; t >= 0; --t) {
       T* dg_t = dg.data() + t * B * G;
       const T* h_prev = detail::prev_h(t, h0, y, BH);
-      for (int64_t b = b0; b < b1; ++b) {
+      for (int64_t b = sl.b0; b < sl.b1; ++b) {
         const int64_t len = seq_len(lengths, s.T, b);
         T* d = dg_t + b * G;
         T* dhp = dh_prev.data() + b * H;
@@ -232,9 +240,10 @@ void backward_reset_before(const RnnShape& s, const T* x, const T* w_ih, const T
           dhp[j] = dh * z[j];
         }
       }
-      gemm<T>(false, false, b1 - b0, H, H, T(1), dg_t + b0 * G + 2 * H, G, w_hn, H, T(0),
-              drh.data() + b0 * H, H);
-      for (int64_t b = b0; b < b1; ++b) {
+      sl.sync();
+      w_n.multiply(sl, B, dg_t + 2 * H, G, drh.data(), H, false);
+      sl.sync();
+      for (int64_t b = sl.b0; b < sl.b1; ++b) {
         if (t >= seq_len(lengths, s.T, b)) continue;
         const T *r = gates + (t * B + b) * G, *hp = h_prev + b * H, *dr = drh.data() + b * H;
         T* d = dg_t + b * G;
@@ -244,8 +253,9 @@ void backward_reset_before(const RnnShape& s, const T* x, const T* w_ih, const T
           dhp[j] += dr[j] * r[j];
         }
       }
-      gemm<T>(false, false, b1 - b0, H, 2 * H, T(1), dg_t + b0 * G, G, w_hh, H, T(1),
-              dh_prev.data() + b0 * H, H);
+      sl.sync();
+      w_rz.multiply(sl, B, dg_t, G, dh_prev.data(), H, true);
+      sl.sync();
     }
   });
   std::copy(dh_prev.begin(), dh_prev.end(), dh0);

@@ -14,14 +14,16 @@ void rnn_forward(const RnnShape& s, Nonlinearity act, const T* x, const T* w_ih,
   std::vector<T> bias = detail::add_biases(b_ih, b_hh, H);
   std::vector<T> pre(s.T * BH);
 
+  const PackedMatrix<T> w_step(w_hh, H, true, H, H);  // h_{t-1} @ w_hh^T
+
   detail::input_projection(s, H, x, w_ih, pre.data());
-  detail::for_batch_slices(B, [&](int64_t b0, int64_t b1) {
+  detail::for_step_slices(B, [&](const StepSlice& sl) {
     for (int64_t t = 0; t < s.T; ++t) {
       T* a_t = pre.data() + t * BH;
       const T* h_prev = detail::prev_h(t, h0, y, BH);
-      gemm<T>(false, true, b1 - b0, H, H, T(1), h_prev + b0 * H, H, w_hh, H, T(1), a_t + b0 * H,
-              H);
-      for (int64_t b = b0; b < b1; ++b) {
+      w_step.multiply(sl, B, h_prev, H, a_t, H, true);
+      sl.sync();
+      for (int64_t b = sl.b0; b < sl.b1; ++b) {
         T* a = a_t + b * H;
         T* y_row = y + t * BH + b * H;
         if (t >= seq_len(lengths, s.T, b)) {
@@ -35,6 +37,7 @@ void rnn_forward(const RnnShape& s, Nonlinearity act, const T* x, const T* w_ih,
           for (int64_t j = 0; j < H; ++j) y_row[j] = a[j] > T(0) ? a[j] : T(0);
         }
       }
+      sl.sync();
     }
   });
   detail::gather_last(s, lengths, y, h_n, s.H);
@@ -47,11 +50,12 @@ void rnn_backward(const RnnShape& s, Nonlinearity act, const T* x, const T* w_ih
   const int64_t B = s.B, H = s.H, BH = B * H;
   std::vector<T> dg(s.T * BH);
   std::vector<T> dh_rec(BH, T(0));  // dg_{t+1} @ w_hh
+  const PackedMatrix<T> w_step(w_hh, H, false, H, H);  // dg_t @ w_hh
 
-  detail::for_batch_slices(B, [&](int64_t b0, int64_t b1) {
+  detail::for_step_slices(B, [&](const StepSlice& sl) {
     for (int64_t t = s.T - 1; t >= 0; --t) {
       T* dg_t = dg.data() + t * BH;
-      for (int64_t b = b0; b < b1; ++b) {
+      for (int64_t b = sl.b0; b < sl.b1; ++b) {
         int64_t len = seq_len(lengths, s.T, b);
         T* d = dg_t + b * H;
         if (t >= len) {
@@ -67,8 +71,9 @@ void rnn_backward(const RnnShape& s, Nonlinearity act, const T* x, const T* w_ih
           d[j] = act == Nonlinearity::Tanh ? dh * (T(1) - h[j] * h[j]) : (h[j] > T(0) ? dh : T(0));
         }
       }
-      gemm<T>(false, false, b1 - b0, H, H, T(1), dg_t + b0 * H, H, w_hh, H, T(0),
-              dh_rec.data() + b0 * H, H);
+      sl.sync();
+      w_step.multiply(sl, B, dg_t, H, dh_rec.data(), H, false);
+      sl.sync();
     }
   });
   std::copy(dh_rec.begin(), dh_rec.end(), dh0);
