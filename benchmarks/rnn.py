@@ -4,7 +4,8 @@
     python benchmarks/rnn.py --cells lstm --shapes 100,64,512,512 --json out.json
     python benchmarks/rnn.py --layers-only      # multi-layer, bidirectional and packed cases
 
-float32, same thread count for every library, median of --repeat runs (after a warm-up).
+float32, same thread count for every library; seqkern and torch run in turns, one run of each
+per round, and each reports its median over --repeat rounds (after a warm-up).
 "infer" is one forward pass; "train" is forward + full backward (input gradient included).
 GFLOP/s counts 2*T*B*G*H*(I+H) per forward, three times that per training step. The NumPy twin
 is timed only where it finishes in reasonable time (--numpy-max-flops).
@@ -77,9 +78,8 @@ def run(cells, shapes, numpy_max_flops, repeat, out=sys.stdout):
             p = bench.make_problem(cell, T, B, I, H)
             for train in (False, True):
                 fl = bench.flops(cell, T, B, I, H, train)
-                t_sk = bench.median_time(bench.seqkern_step(cell, p, train), repeat)
-                step = bench.torch_step(cell, p, train)
-                t_th = bench.median_time(step, repeat) if step else None
+                t_sk, t_th = bench.paired_times(
+                    [bench.seqkern_step(cell, p, train), bench.torch_step(cell, p, train)], repeat)
                 t_np = (bench.median_time(bench.reference_step(cell, p, train), max(1, repeat // 3))
                         if fl <= numpy_max_flops else None)
                 row = dict(cell=cell, T=T, B=B, I=I, H=H, mode="train" if train else "infer",
@@ -108,8 +108,7 @@ def run_layers(cells, cases, repeat, out=sys.stdout):
             for train in (False, True):
                 ours, theirs = bench.layer_steps(cell_name, T, B, I, H, L, bi, lengths, train)
                 fl = bench.stack_flops(cell_name, T, B, I, H, L, bi, train, steps)
-                t_sk = bench.median_time(ours, repeat)
-                t_th = bench.median_time(theirs, repeat) if theirs else None
+                t_sk, t_th = bench.paired_times([ours, theirs], repeat)
                 row = dict(cell=cell, T=T, B=B, I=I, H=H, layers=L, bidirectional=bi,
                            packed=packed, mode="train" if train else "infer",
                            seqkern_ms=t_sk * 1e3, torch_ms=t_th and t_th * 1e3,
@@ -120,6 +119,36 @@ def run_layers(cells, cases, repeat, out=sys.stdout):
                       f"{_num(row['torch_ms'], 9, 2)} {_num(row['ratio'], 6, 2)}x "
                       f"{row['gflops']:>8.1f}", file=out, flush=True)
     return rows
+
+
+def run_efficiency(repeat, T=100, B=64, I=512, H=512, out=sys.stdout):
+    """The LSTM training step against the GEMM roofline, and what each library keeps for
+    backward. The roofline is one SGEMM of the step's gate shape, (T*B, 4H, I), through
+    seqkern's own BLAS and thread pool. Kept bytes: seqkern's saved arrays (gates, cell states,
+    outputs) against torch's tensors saved for backward (parameters and the input excluded)."""
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((T * B, I), dtype=np.float32)
+    b = rng.standard_normal((4 * H, I), dtype=np.float32)
+    c = np.empty((T * B, 4 * H), np.float32)
+    (t_gemm,) = bench.paired_times([lambda: sk._core.gemm_nt(a, b, c)], repeat)
+    gemm_gflops = 2 * T * B * 4 * H * I / t_gemm / 1e9
+    p = bench.make_problem("lstm", T, B, I, H)
+    t_step, t_torch = bench.paired_times([bench.seqkern_step("lstm", p, True),
+                                          bench.torch_step("lstm", p, True)], repeat)
+    step_gflops = bench.flops("lstm", T, B, I, H, True) / t_step / 1e9
+    ours, theirs = bench.kept_for_backward("lstm", p)
+    bound = T * B * (4 + 2) * H * 4
+    print(f"roofline: SGEMM ({T * B}x{4 * H}x{I}) {gemm_gflops:.1f} GFLOP/s; LSTM {(T, B, I, H)} "
+          f"training step {step_gflops:.1f} GFLOP/s = {step_gflops / gemm_gflops:.0%} of it"
+          + (f" (torch: {bench.flops('lstm', T, B, I, H, True) / t_torch / 1e9:.1f})" if t_torch else ""),
+          file=out)
+    print(f"kept for backward: seqkern {ours / 2**20:.1f} MiB, torch "
+          + (f"{theirs / 2**20:.1f} MiB" if theirs is not None else "-")
+          + f" (T*B*(G+2)*H floats = {bound / 2**20:.1f} MiB)", file=out, flush=True)
+    return dict(gemm_gflops=gemm_gflops, step_gflops=step_gflops,
+                efficiency=step_gflops / gemm_gflops, torch_gflops=t_torch and
+                bench.flops("lstm", T, B, I, H, True) / t_torch / 1e9,
+                seqkern_kept_bytes=ours, torch_kept_bytes=theirs, bound_bytes=bound)
 
 
 def main(argv=None):
@@ -141,6 +170,8 @@ def main(argv=None):
         result["rows"] = run(cells, shapes, args.numpy_max_flops, args.repeat)
     if not args.no_layers:
         result["layer_rows"] = run_layers(cells, LAYER_CASES, args.repeat)
+    if not args.layers_only and "lstm" in cells:
+        result["efficiency"] = run_efficiency(args.repeat)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(result, f, indent=1)

@@ -139,6 +139,64 @@ def median_time(step, repeat=5, min_seconds=0.0, warmup=1):
     return float(np.median(times))
 
 
+def kept_for_backward(cell, problem):
+    """Bytes each library keeps between a training forward and its backward for this problem:
+    (seqkern, torch or None). Arrays and tensors the caller already holds (inputs, weights) are
+    not counted; outputs that backward needs are."""
+    *_, saved = getattr(sk, cell)(**problem, training=True)
+    given = {id(v) for v in problem.values() if isinstance(v, np.ndarray)}
+    ours = sum(v.nbytes for v in vars(saved).values()
+               if isinstance(v, np.ndarray) and id(v) not in given)
+    ours += sum(v.nbytes for v in vars(saved.args).values()
+                if isinstance(v, np.ndarray) and id(v) not in given)
+    try:
+        import torch
+    except ImportError:
+        return ours, None
+    T, B, I = problem["x"].shape
+    H = problem["w_hh"].shape[1]
+    m = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU, "rnn": torch.nn.RNN}[cell](I, H)
+    x = torch.from_numpy(problem["x"]).requires_grad_()
+    skip = {p.data_ptr() for p in m.parameters()} | {x.data_ptr()}
+    storages = {}
+
+    def pack(t):
+        if t.data_ptr() not in skip:
+            storages[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        m(x)
+    return ours, sum(storages.values())
+
+
+def paired_times(steps, repeat=5, min_seconds=0.3, warmup=1, settle_below=0.05, settle=3):
+    """Median wall time in seconds of each step in `steps` (None stays None), timed in turns so
+    that the drift of a shared machine hits all of them alike and their ratios hold even when
+    absolute times move. A step shorter than settle_below seconds first runs `settle` times
+    untimed in each of its turns: on these VMs a core that another library's threads just
+    left (torch's OpenMP workers keep spinning for milliseconds) or that sat idle runs slowly for
+    a few milliseconds, and that would be charged to whichever library comes next."""
+    live = [s for s in steps if s is not None]
+    for _ in range(warmup):
+        for step in live:
+            step()
+    times = [[] for _ in live]
+    start = time.perf_counter()
+    while len(times[0]) < repeat or time.perf_counter() - start < min_seconds:
+        for step, ts in zip(live, times):
+            if not ts or ts[-1] < settle_below:
+                for _ in range(settle):
+                    step()
+            t0 = time.perf_counter()
+            step()
+            ts.append(time.perf_counter() - t0)
+        if len(times[0]) >= 1000:
+            break
+    medians = iter(float(np.median(ts)) for ts in times)
+    return [None if s is None else next(medians) for s in steps]
+
+
 def stack_flops(cell, T, B, I, H, layers, bidirectional, train, steps=None):
     """flops() summed over layers and directions; steps (total real steps, sum of lengths)
     replaces T*B for variable-length batches."""

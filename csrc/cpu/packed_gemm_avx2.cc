@@ -28,14 +28,14 @@ inline __m256i lane_mask(int64_t n, int h) {
 }
 
 // C[0..MR) x panels [0..NP) of op(W) (n_cols columns of C from the first panel on).
+//   kc values of k from A and from each panel; consecutive panels lie panel_stride apart
 template <int MR, int NP>
-void block(int64_t K, const float* A, int64_t lda, const float* panels, float* C, int64_t ldc,
-           int64_t n_cols, bool accumulate) {
+void block(int64_t kc, const float* A, int64_t lda, const float* panels, int64_t panel_stride,
+           float* C, int64_t ldc, int64_t n_cols, bool accumulate) {
   __m256 acc[MR][2 * NP];
   for (int r = 0; r < MR; ++r)
     for (int j = 0; j < 2 * NP; ++j) acc[r][j] = _mm256_setzero_ps();
-  const int64_t panel_stride = K * kPanel;
-  for (int64_t k = 0; k < K; ++k) {
+  for (int64_t k = 0; k < kc; ++k) {
     const float* b = panels + k * kPanel;
     for (int p = 0; p < NP; ++p) {
       const __m256 b0 = _mm256_loadu_ps(b + p * panel_stride);
@@ -71,18 +71,27 @@ void block(int64_t K, const float* A, int64_t lda, const float* panels, float* C
   }
 }
 
+// Depth of one pass over a panel: 256 values keep a panel slice (16 KB) and a 6-row block of A
+// (6 KB) in L1 together. Every path sums k in the same slices, so C does not depend on M.
+constexpr int64_t kDepth = 256;
+
 // All panels for rows [0, MR): groups of NP panels, then the remaining ones one by one.
 template <int MR, int NP>
 void rows(int64_t K, int64_t N, const float* A, int64_t lda, const float* packed, float* C,
           int64_t ldc, bool accumulate) {
-  const int64_t panels = (N + kPanel - 1) / kPanel;
-  int64_t p = 0;
-  for (; p + NP <= panels; p += NP)
-    block<MR, NP>(K, A, lda, packed + p * K * kPanel, C + p * kPanel, ldc, N - p * kPanel,
-                  accumulate);
-  for (; p < panels; ++p)
-    block<MR, 1>(K, A, lda, packed + p * K * kPanel, C + p * kPanel, ldc, N - p * kPanel,
-                 accumulate);
+  const int64_t panels = (N + kPanel - 1) / kPanel, stride = K * kPanel;
+  for (int64_t k0 = 0; k0 < K; k0 += kDepth) {
+    const int64_t kc = std::min(kDepth, K - k0);
+    const bool acc = accumulate || k0 > 0;
+    const float* slice = packed + k0 * kPanel;
+    int64_t p = 0;
+    for (; p + NP <= panels; p += NP)
+      block<MR, NP>(kc, A + k0, lda, slice + p * stride, stride, C + p * kPanel, ldc,
+                    N - p * kPanel, acc);
+    for (; p < panels; ++p)
+      block<MR, 1>(kc, A + k0, lda, slice + p * stride, stride, C + p * kPanel, ldc,
+                   N - p * kPanel, acc);
+  }
 }
 
 // Rows [0, m) with m < 6: the widest block whose accumulators fit in registers.
@@ -158,22 +167,28 @@ void packed_gemm_f32(int64_t M, int64_t K, int64_t N, const float* A, int64_t ld
     few_rows(M, K, N, A, lda, packed, C, ldc, accumulate);
     return;
   }
-  // Panel by panel, so each panel stays in L1 while every 6-row block of A passes over it.
-  const int64_t panels = (N + kPanel - 1) / kPanel;
+  // Panel by panel, so each panel slice stays in L1 while every 6-row block of A passes over
+  // it; deep products go in slices of kDepth, each adding onto the last.
+  const int64_t panels = (N + kPanel - 1) / kPanel, stride = K * kPanel;
   for (int64_t p = 0; p < panels; ++p) {
-    const float* panel = packed + p * K * kPanel;
     float* c = C + p * kPanel;
     const int64_t n = N - p * kPanel;
-    int64_t i = 0;
-    for (; i + 6 <= M; i += 6)
-      block<6, 1>(K, A + i * lda, lda, panel, c + i * ldc, ldc, n, accumulate);
-    switch (M - i) {
-      case 1: block<1, 1>(K, A + i * lda, lda, panel, c + i * ldc, ldc, n, accumulate); break;
-      case 2: block<2, 1>(K, A + i * lda, lda, panel, c + i * ldc, ldc, n, accumulate); break;
-      case 3: block<3, 1>(K, A + i * lda, lda, panel, c + i * ldc, ldc, n, accumulate); break;
-      case 4: block<4, 1>(K, A + i * lda, lda, panel, c + i * ldc, ldc, n, accumulate); break;
-      case 5: block<5, 1>(K, A + i * lda, lda, panel, c + i * ldc, ldc, n, accumulate); break;
-      default: break;
+    for (int64_t k0 = 0; k0 < K; k0 += kDepth) {
+      const int64_t kc = std::min(kDepth, K - k0);
+      const float* panel = packed + p * stride + k0 * kPanel;
+      const float* a = A + k0;
+      const bool acc = accumulate || k0 > 0;
+      int64_t i = 0;
+      for (; i + 6 <= M; i += 6)
+        block<6, 1>(kc, a + i * lda, lda, panel, stride, c + i * ldc, ldc, n, acc);
+      switch (M - i) {
+        case 1: block<1, 1>(kc, a + i * lda, lda, panel, stride, c + i * ldc, ldc, n, acc); break;
+        case 2: block<2, 1>(kc, a + i * lda, lda, panel, stride, c + i * ldc, ldc, n, acc); break;
+        case 3: block<3, 1>(kc, a + i * lda, lda, panel, stride, c + i * ldc, ldc, n, acc); break;
+        case 4: block<4, 1>(kc, a + i * lda, lda, panel, stride, c + i * ldc, ldc, n, acc); break;
+        case 5: block<5, 1>(kc, a + i * lda, lda, panel, stride, c + i * ldc, ldc, n, acc); break;
+        default: break;
+      }
     }
   }
 }
