@@ -62,10 +62,9 @@ void forward_reset_after(const RnnShape& s, const T* x, const T* w_ih, const T* 
   if (b_hh) std::copy(b_hh + 2 * H, b_hh + G, bhn.begin());
   for (int64_t j = 2 * H; j < G; ++j) bx[j] = b_ih ? b_ih[j] : T(0);
 
-  std::vector<T> pre_buf(training ? 0 : s.T * B * G);
   std::vector<T> hn_buf(training ? 0 : BH);
   std::vector<T> hp(B * G);  // recurrent projection of one step
-  T* pre = training ? gates : pre_buf.data();
+  T* pre = training ? gates : detail::scratch<T>(0, s.T * B * G);  // inference: pre-activations
   const PackedMatrix<T> w_step(w_hh, H, true, H, G);  // h_{t-1} @ w_hh^T
 
   detail::input_projection(s, G, x, w_ih, pre);
@@ -101,15 +100,15 @@ void backward_reset_after(const RnnShape& s, const T* x, const T* w_ih, const T*
                   const T* dy, const T* dh_n, T* dx, T* dh0, T* dw_ih, T* dw_hh, T* db_ih,
                   T* db_hh) {
   const int64_t B = s.B, H = s.H, I = s.I, G = 3 * H, BH = B * H, TB = s.T * B;
-  std::vector<T> dhg(TB * G);  // recurrent-side pre-activation gradients
-  std::vector<T> dnx(TB * H);  // input-side n gradient (r, z input sides equal dhg's)
+  T* dhg = detail::scratch<T>(0, TB * G);  // recurrent-side pre-activation gradients
+  T* dnx = detail::scratch<T>(1, TB * H);  // input-side n gradient (r, z input sides equal dhg's)
   std::vector<T> dh_prev(BH, T(0));  // out of step t: dh_{t-1} = dh*z + dhg_t @ w_hh
   const PackedMatrix<T> w_step(w_hh, H, false, G, H);  // dhg_t @ w_hh
 
   detail::for_step_slices(B, [&](const StepSlice& sl) {
     for (int64_t t = s.T - 1; t >= 0; --t) {
-      T* dhg_t = dhg.data() + t * B * G;
-      T* dnx_t = dnx.data() + t * BH;
+      T* dhg_t = dhg + t * B * G;
+      T* dnx_t = dnx + t * BH;
       const T* h_prev = detail::prev_h(t, h0, y, BH);
       for (int64_t b = sl.b0; b < sl.b1; ++b) {
         int64_t len = seq_len(lengths, s.T, b);
@@ -134,15 +133,15 @@ void backward_reset_after(const RnnShape& s, const T* x, const T* w_ih, const T*
 
   // Input side: r, z columns of dhg, then dnx for the n block of w_ih.
   const T* w_in = w_ih + 2 * H * I;
-  gemm<T>(false, false, TB, I, 2 * H, T(1), dhg.data(), G, w_ih, I, T(0), dx, I);
-  gemm<T>(false, false, TB, I, H, T(1), dnx.data(), H, w_in, I, T(1), dx, I);
-  gemm<T>(true, false, 2 * H, I, TB, T(1), dhg.data(), G, x, I, T(0), dw_ih, I);
-  gemm<T>(true, false, H, I, TB, T(1), dnx.data(), H, x, I, T(0), dw_ih + 2 * H * I, I);
-  detail::recurrent_weight_grad(s, G, dhg.data(), G, h0, y, dw_hh);
-  if (db_hh) detail::column_sums(dhg.data(), TB, G, G, db_hh);
+  gemm<T>(false, false, TB, I, 2 * H, T(1), dhg, G, w_ih, I, T(0), dx, I);
+  gemm<T>(false, false, TB, I, H, T(1), dnx, H, w_in, I, T(1), dx, I);
+  gemm<T>(true, false, 2 * H, I, TB, T(1), dhg, G, x, I, T(0), dw_ih, I);
+  gemm<T>(true, false, H, I, TB, T(1), dnx, H, x, I, T(0), dw_ih + 2 * H * I, I);
+  detail::recurrent_weight_grad(s, G, dhg, G, h0, y, dw_hh);
+  if (db_hh) detail::column_sums(dhg, TB, G, G, db_hh);
   if (db_ih) {
-    detail::column_sums(dhg.data(), TB, 2 * H, G, db_ih);
-    detail::column_sums(dnx.data(), TB, H, H, db_ih + 2 * H);
+    detail::column_sums(dhg, TB, 2 * H, G, db_ih);
+    detail::column_sums(dnx, TB, H, H, db_ih + 2 * H);
   }
 }
 
@@ -156,9 +155,8 @@ void forward_reset_before(const RnnShape& s, const T* x, const T* w_ih, const T*
   const int64_t B = s.B, H = s.H, G = 3 * H, BH = B * H;
   const bool training = gates != nullptr;
   std::vector<T> bias = detail::add_biases(b_ih, b_hh, G);  // every bias sits outside r here
-  std::vector<T> pre_buf(training ? 0 : s.T * B * G);
   std::vector<T> rh_buf(training ? 0 : BH);
-  T* pre = training ? gates : pre_buf.data();
+  T* pre = training ? gates : detail::scratch<T>(0, s.T * B * G);  // inference: pre-activations
   const PackedMatrix<T> w_rz(w_hh, H, true, H, 2 * H);           // h_{t-1} @ w_h[rz]^T
   const PackedMatrix<T> w_n(w_hh + 2 * H * H, H, true, H, H);     // (r*h_{t-1}) @ w_hn^T
 
@@ -211,7 +209,7 @@ void backward_reset_before(const RnnShape& s, const T* x, const T* w_ih, const T
                            const T* aux, const T* dy, const T* dh_n, T* dx, T* dh0, T* dw_ih,
                            T* dw_hh, T* db_ih, T* db_hh) {
   const int64_t B = s.B, H = s.H, I = s.I, G = 3 * H, BH = B * H, TB = s.T * B;
-  std::vector<T> dg(TB * G);
+  T* dg = detail::scratch<T>(0, TB * G);
   std::vector<T> drh(BH);            // gradient of r*h_{t-1}: dn @ w_hn
   std::vector<T> dh_prev(BH, T(0));  // out of step t: dh_{t-1}
   const PackedMatrix<T> w_n(w_hh + 2 * H * H, H, false, H, H);  // dn @ w_hn
@@ -219,7 +217,7 @@ void backward_reset_before(const RnnShape& s, const T* x, const T* w_ih, const T
 
   detail::for_step_slices(B, [&](const StepSlice& sl) {
     for (int64_t t = s.T - 1; t >= 0; --t) {
-      T* dg_t = dg.data() + t * B * G;
+      T* dg_t = dg + t * B * G;
       const T* h_prev = detail::prev_h(t, h0, y, BH);
       for (int64_t b = sl.b0; b < sl.b1; ++b) {
         const int64_t len = seq_len(lengths, s.T, b);
@@ -260,12 +258,12 @@ void backward_reset_before(const RnnShape& s, const T* x, const T* w_ih, const T
   });
   std::copy(dh_prev.begin(), dh_prev.end(), dh0);
 
-  gemm<T>(false, false, TB, I, G, T(1), dg.data(), G, w_ih, I, T(0), dx, I);
-  gemm<T>(true, false, G, I, TB, T(1), dg.data(), G, x, I, T(0), dw_ih, I);
-  detail::recurrent_weight_grad(s, 2 * H, dg.data(), G, h0, y, dw_hh);
-  gemm<T>(true, false, H, H, TB, T(1), dg.data() + 2 * H, G, aux, H, T(0), dw_hh + 2 * H * H, H);
-  if (db_ih) detail::column_sums(dg.data(), TB, G, G, db_ih);
-  if (db_hh) detail::column_sums(dg.data(), TB, G, G, db_hh);
+  gemm<T>(false, false, TB, I, G, T(1), dg, G, w_ih, I, T(0), dx, I);
+  gemm<T>(true, false, G, I, TB, T(1), dg, G, x, I, T(0), dw_ih, I);
+  detail::recurrent_weight_grad(s, 2 * H, dg, G, h0, y, dw_hh);
+  gemm<T>(true, false, H, H, TB, T(1), dg + 2 * H, G, aux, H, T(0), dw_hh + 2 * H * H, H);
+  if (db_ih) detail::column_sums(dg, TB, G, G, db_ih);
+  if (db_hh) detail::column_sums(dg, TB, G, G, db_hh);
 }
 
 }  // namespace

@@ -53,10 +53,9 @@ void lstm_forward(const RnnShape& s, const T* x, const T* w_ih, const T* w_hh, c
   const int64_t B = s.B, H = s.H, G = 4 * H, BH = B * H, S = s.state(), BS = B * S;
   const bool training = gates != nullptr;
   std::vector<T> bias = detail::add_biases(b_ih, b_hh, G);
-  std::vector<T> pre_buf(training ? 0 : s.T * B * G);   // inference: pre-activations, scratch
   std::vector<T> c_buf(training ? 0 : BH);              // inference: the one cell state
   std::vector<T> m_buf(s.P ? BH : 0);                   // projection: o*tanh(c) of one step
-  T* pre = training ? gates : pre_buf.data();
+  T* pre = training ? gates : detail::scratch<T>(0, s.T * B * G);  // inference: pre-activations
   if (!training) std::copy(c0, c0 + BH, c_buf.begin());
   const PackedMatrix<T> w_step(w_hh, S, true, S, G);   // h_{t-1} @ w_hh^T
   const PackedMatrix<T> w_proj(w_hr, H, true, H, s.P);  // m_t @ w_hr^T (P = 0: unused)
@@ -103,10 +102,10 @@ void lstm_backward(const RnnShape& s, const T* x, const T* w_ih, const T* w_hh, 
                    T* dw_ih, T* dw_hh, T* dw_hr, T* db) {
   const int64_t B = s.B, H = s.H, G = 4 * H, BH = B * H, S = s.state(), BS = B * S;
   const int64_t TB = s.T * B;
-  std::vector<T> dg(TB * G);
+  T* dg = detail::scratch<T>(0, TB * G);  // pre-activation gradients of every step
   std::vector<T> dh_rec(BS, T(0));  // dg_{t+1} @ w_hh: the gradient reaching h_t through h_{t+1}
   std::vector<T> dc(BH, T(0));      // carried cell gradient; starts as dc_n
-  std::vector<T> dhs(s.P ? TB * S : 0);  // projection: dh_t of every step, for dw_hr
+  T* dhs = s.P ? detail::scratch<T>(1, TB * S) : nullptr;  // projection: each dh_t, for dw_hr
   std::vector<T> dm(s.P ? BH : 0);       // projection: dh_t @ w_hr, the gradient of o*tanh(c)
   if (dc_n) std::copy(dc_n, dc_n + BH, dc.begin());
   const PackedMatrix<T> w_step(w_hh, S, false, G, S);   // dg_t @ w_hh
@@ -114,12 +113,12 @@ void lstm_backward(const RnnShape& s, const T* x, const T* w_ih, const T* w_hh, 
 
   detail::for_step_slices(B, [&](const StepSlice& sl) {
     for (int64_t t = s.T - 1; t >= 0; --t) {
-      T* dg_t = dg.data() + t * B * G;
+      T* dg_t = dg + t * B * G;
       const T* c_prev = detail::prev_h(t, c0, cs, BH);
       if (s.P) {  // dh_t = dy_t + carry, then back through the projection in one product
         for (int64_t b = sl.b0; b < sl.b1; ++b) {
           const int64_t len = seq_len(lengths, s.T, b);
-          T* dh = dhs.data() + (t * B + b) * S;
+          T* dh = dhs + (t * B + b) * S;
           if (t >= len) {
             std::fill(dh, dh + S, T(0));
             continue;
@@ -130,7 +129,7 @@ void lstm_backward(const RnnShape& s, const T* x, const T* w_ih, const T* w_hh, 
             dh[j] = (dy_row ? dy_row[j] : T(0)) + (carry ? carry[j] : T(0));
         }
         sl.sync();
-        w_proj.multiply(sl, B, dhs.data() + t * BS, S, dm.data(), H, false);
+        w_proj.multiply(sl, B, dhs + t * BS, S, dm.data(), H, false);
         sl.sync();
       }
       for (int64_t b = sl.b0; b < sl.b1; ++b) {
@@ -157,17 +156,17 @@ void lstm_backward(const RnnShape& s, const T* x, const T* w_ih, const T* w_hh, 
   });
   std::copy(dh_rec.begin(), dh_rec.end(), dh0);
   std::copy(dc.begin(), dc.end(), dc0);
-  detail::deferred_grads(s, G, x, w_ih, h0, y, dg.data(), dx, dw_ih, dw_hh, db);
+  detail::deferred_grads(s, G, x, w_ih, h0, y, dg, dx, dw_ih, dw_hh, db);
   if (s.P) {  // dw_hr = sum_t dh_t^T m_t, m_t = o*tanh(c_t) rebuilt from what training kept
-    std::vector<T> m(TB * H);
+    T* m = detail::scratch<T>(2, TB * H);
     parallel_for(TB, 64, [&](int64_t r0, int64_t r1) {
       for (int64_t r = r0; r < r1; ++r) {
-        T* m_row = m.data() + r * H;
+        T* m_row = m + r * H;
         tanh_to(m_row, cs + r * H, H);
         for (int64_t j = 0; j < H; ++j) m_row[j] *= gates[r * G + 3 * H + j];
       }
     });
-    gemm<T>(true, false, S, H, TB, T(1), dhs.data(), S, m.data(), H, T(0), dw_hr, H);
+    gemm<T>(true, false, S, H, TB, T(1), dhs, S, m, H, T(0), dw_hr, H);
   }
 }
 

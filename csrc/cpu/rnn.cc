@@ -12,14 +12,14 @@ void rnn_forward(const RnnShape& s, Nonlinearity act, const T* x, const T* w_ih,
                  T* h_n) {
   const int64_t B = s.B, H = s.H, BH = B * H;
   std::vector<T> bias = detail::add_biases(b_ih, b_hh, H);
-  std::vector<T> pre(s.T * BH);
+  T* pre = detail::scratch<T>(0, s.T * BH);  // pre-activations of every step
 
   const PackedMatrix<T> w_step(w_hh, H, true, H, H);  // h_{t-1} @ w_hh^T
 
-  detail::input_projection(s, H, x, w_ih, pre.data());
+  detail::input_projection(s, H, x, w_ih, pre);
   detail::for_step_slices(B, [&](const StepSlice& sl) {
     for (int64_t t = 0; t < s.T; ++t) {
-      T* a_t = pre.data() + t * BH;
+      T* a_t = pre + t * BH;
       const T* h_prev = detail::prev_h(t, h0, y, BH);
       w_step.multiply(sl, B, h_prev, H, a_t, H, true);
       sl.sync();
@@ -48,13 +48,13 @@ void rnn_backward(const RnnShape& s, Nonlinearity act, const T* x, const T* w_ih
                   const int32_t* lengths, const T* h0, const T* y, const T* dy, const T* dh_n,
                   T* dx, T* dh0, T* dw_ih, T* dw_hh, T* db) {
   const int64_t B = s.B, H = s.H, BH = B * H;
-  std::vector<T> dg(s.T * BH);
+  T* dg = detail::scratch<T>(0, s.T * BH);  // pre-activation gradients of every step
   std::vector<T> dh_rec(BH, T(0));  // dg_{t+1} @ w_hh
   const PackedMatrix<T> w_step(w_hh, H, false, H, H);  // dg_t @ w_hh
 
   detail::for_step_slices(B, [&](const StepSlice& sl) {
     for (int64_t t = s.T - 1; t >= 0; --t) {
-      T* dg_t = dg.data() + t * BH;
+      T* dg_t = dg + t * BH;
       for (int64_t b = sl.b0; b < sl.b1; ++b) {
         int64_t len = seq_len(lengths, s.T, b);
         T* d = dg_t + b * H;
@@ -77,7 +77,7 @@ void rnn_backward(const RnnShape& s, Nonlinearity act, const T* x, const T* w_ih
     }
   });
   std::copy(dh_rec.begin(), dh_rec.end(), dh0);
-  detail::deferred_grads(s, H, x, w_ih, h0, y, dg.data(), dx, dw_ih, dw_hh, db);
+  detail::deferred_grads(s, H, x, w_ih, h0, y, dg, dx, dw_ih, dw_hh, db);
 }
 
 #define SEQKERN_INSTANTIATE(T)                                                                  \
