@@ -170,7 +170,7 @@ def kept_for_backward(cell, problem):
     return ours, sum(storages.values())
 
 
-def paired_times(steps, repeat=5, min_seconds=0.3, warmup=1, settle_below=0.05, settle=3):
+def paired_times(steps, repeat=5, min_seconds=0.3, warmup=1, settle_below=0.05, settle=0.02):
     """Median wall time in seconds of each step in `steps` (None stays None), timed in turns so
     that the drift of a shared machine hits all of them alike and their ratios hold even when
     absolute times move. A step shorter than settle_below seconds first runs `settle` times
@@ -186,7 +186,8 @@ def paired_times(steps, repeat=5, min_seconds=0.3, warmup=1, settle_below=0.05, 
     while len(times[0]) < repeat or time.perf_counter() - start < min_seconds:
         for step, ts in zip(live, times):
             if not ts or ts[-1] < settle_below:
-                for _ in range(settle):
+                t0 = time.perf_counter()
+                while time.perf_counter() - t0 < settle:
                     step()
             t0 = time.perf_counter()
             step()

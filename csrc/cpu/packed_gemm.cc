@@ -14,9 +14,9 @@ namespace seqkern {
 
 #if SEQKERN_X86
 namespace avx2 {
-void pack_panels_f32(const float* w, int64_t ldw, bool trans, int64_t K, int64_t N, int64_t p0,
-                     int64_t p1, float* out);
-int64_t panel_count_f32(int64_t N);
+void pack_groups_f32(const float* w, int64_t ldw, bool trans, int64_t K, int64_t N, int64_t g0,
+                     int64_t g1, float* out);
+int64_t group_count_f32(int64_t N);
 int64_t packed_size_f32(int64_t K, int64_t N);
 void packed_gemm_f32(int64_t M, int64_t K, int64_t N, const float* A, int64_t lda,
                      const float* packed, float* C, int64_t ldc, bool accumulate);
@@ -40,8 +40,9 @@ PackedMatrix<T>::PackedMatrix(const T* w, int64_t ldw, bool trans, int64_t K, in
   if constexpr (std::is_same_v<T, float>) {
     if (use_micro_kernels()) {
       packed_.resize(avx2::packed_size_f32(K, N));
-      parallel_for(avx2::panel_count_f32(N), 1, [&](int64_t p0, int64_t p1) {
-        avx2::pack_panels_f32(w, ldw, trans, K, N, p0, p1, packed_.data());
+      // Split as a team splits the product, so each member packs (and first touches) its own.
+      parallel_for(avx2::group_count_f32(N), 1, [&](int64_t g0, int64_t g1) {
+        avx2::pack_groups_f32(w, ldw, trans, K, N, g0, g1, packed_.data());
       });
     }
   }
@@ -74,11 +75,11 @@ void PackedMatrix<T>::multiply(const StepSlice& slice, int64_t B, const T* A, in
                      accumulate, 0, N_);
     return;
   }
-  // Whole panels per member, split as the packing split them (each member packed its own).
-  const int64_t panels = (N_ + kPanelColumns - 1) / kPanelColumns;
+  // Whole groups per member, split as the packing split them (each member packed its own).
+  const int64_t groups = (N_ + kGroupColumns - 1) / kGroupColumns;
   const int r = slice.team->rank, n = slice.team->size;
-  const int64_t n0 = panels * r / n * kPanelColumns;
-  const int64_t n1 = std::min(N_, panels * (r + 1) / n * kPanelColumns);
+  const int64_t n0 = groups * r / n * kGroupColumns;
+  const int64_t n1 = std::min(N_, groups * (r + 1) / n * kGroupColumns);
   multiply_columns(B, A, lda, C, ldc, accumulate, n0, n1);
 }
 

@@ -10,6 +10,7 @@
 namespace seqkern {
 
 constexpr int64_t kPanelColumns = 16;  // columns of op(W) per packed panel
+constexpr int64_t kGroupColumns = 64;  // per group of panels: the unit a team splits by
 
 // One thread's part of a recurrent time step: the sequences [b0, b1) whose cell updates it runs
 // and, with a team, its member's share of each product's columns (without one, the product
@@ -41,14 +42,14 @@ class PackedMatrix {
                 bool accumulate) const;
 
  private:
-  // Columns [n0, n1) of C; n0 on a panel boundary.
+  // Columns [n0, n1) of C; n0 on a group boundary.
   void multiply_columns(int64_t M, const T* A, int64_t lda, T* C, int64_t ldc, bool accumulate,
                         int64_t n0, int64_t n1) const;
 
   const T* w_;
   int64_t ldw_, K_, N_;
   bool trans_;
-  std::vector<T> packed_;  // 16-column panels of op(W); empty when the product goes to BLAS
+  std::vector<T> packed_;  // groups of panels of op(W); empty when the product goes to BLAS
 };
 
 }  // namespace seqkern

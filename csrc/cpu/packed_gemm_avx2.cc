@@ -1,12 +1,14 @@
 // AVX2/FMA micro-kernels of PackedMatrix<float>; built with -mavx2 -mfma, called only when the CPU
 // reports both (see packed_gemm.cc).
 //
-// op(W) is stored as panels of 16 columns: panel p holds op(W)[k][16p + c] at (p*K + k)*16 + c,
-// zero-padded past N. A block of MR rows times NP panels keeps 2*MR*NP accumulators in
-// registers; for each k it loads 2*NP vectors of the panels and broadcasts MR values of A. Small
-// batches take wide blocks (M = 1: 1 row x 4 panels) so that enough independent FMA chains hide
-// the FMA latency; larger ones take 6 rows x 1 panel, the panel staying in L1 across row blocks.
-// Every element of C sums over k in order, so results do not depend on M or on the blocking.
+// op(W) (K, N) is stored in panels of 16 columns, four panels to a group of 64 columns: group g
+// holds its panels side by side, k by k (row k of group g starts at g*K*64 + k*16*width, width
+// = its panel count, 4 but for the last group), zero-padded past N. A block of MR rows times
+// NP panels of one group keeps 2*MR*NP accumulators in registers; for each k it loads 2*NP
+// vectors and broadcasts MR values of A. Small batches take wide blocks (M = 1: a whole group,
+// read as one stream) so that enough independent FMA chains hide the FMA latency; larger ones
+// take 6 rows x 1 panel, the panel slice staying in L1 across row blocks. k is summed in slices
+// of kDepth, in order, on every path, so C does not depend on M or on the blocking.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -19,6 +21,22 @@ namespace seqkern::avx2 {
 namespace {
 
 constexpr int64_t kPanel = kPanelColumns;
+constexpr int64_t kGroup = kGroupColumns / kPanelColumns;  // panels per group
+
+// Depth of one pass over a panel: 256 values keep a panel slice (16 KB) and a 6-row block of A
+// (6 KB) in L1 together.
+constexpr int64_t kDepth = 256;
+
+// Where panel p starts (at k = 0) and the distance between its rows.
+struct Panel {
+  const float* data;
+  int64_t ld;
+};
+
+inline Panel panel_at(const float* packed, int64_t K, int64_t panels, int64_t p) {
+  const int64_t g = p / kGroup, width = std::min(kGroup, panels - g * kGroup);
+  return {packed + g * K * kGroup * kPanel + (p % kGroup) * kPanel, width * kPanel};
+}
 
 // Lanes of the half h (0, 1) of a panel that hold one of its n valid columns.
 inline __m256i lane_mask(int64_t n, int h) {
@@ -27,19 +45,19 @@ inline __m256i lane_mask(int64_t n, int h) {
                             _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
 
-// C[0..MR) x panels [0..NP) of op(W) (n_cols columns of C from the first panel on).
-//   kc values of k from A and from each panel; consecutive panels lie panel_stride apart
+// C[0..MR) x NP adjacent panels of one group (n_cols columns of C from the first panel on):
+// kc values of k from A and from the panels, whose rows lie ld apart.
 template <int MR, int NP>
-void block(int64_t kc, const float* A, int64_t lda, const float* panels, int64_t panel_stride,
-           float* C, int64_t ldc, int64_t n_cols, bool accumulate) {
+void block(int64_t kc, const float* A, int64_t lda, Panel panels, float* C, int64_t ldc,
+           int64_t n_cols, bool accumulate) {
   __m256 acc[MR][2 * NP];
   for (int r = 0; r < MR; ++r)
     for (int j = 0; j < 2 * NP; ++j) acc[r][j] = _mm256_setzero_ps();
   for (int64_t k = 0; k < kc; ++k) {
-    const float* b = panels + k * kPanel;
+    const float* b = panels.data + k * panels.ld;
     for (int p = 0; p < NP; ++p) {
-      const __m256 b0 = _mm256_loadu_ps(b + p * panel_stride);
-      const __m256 b1 = _mm256_loadu_ps(b + p * panel_stride + 8);
+      const __m256 b0 = _mm256_loadu_ps(b + p * kPanel);
+      const __m256 b1 = _mm256_loadu_ps(b + p * kPanel + 8);
       for (int r = 0; r < MR; ++r) {
         const __m256 a = _mm256_broadcast_ss(A + r * lda + k);
         acc[r][2 * p] = _mm256_fmadd_ps(a, b0, acc[r][2 * p]);
@@ -71,25 +89,27 @@ void block(int64_t kc, const float* A, int64_t lda, const float* panels, int64_t
   }
 }
 
-// Depth of one pass over a panel: 256 values keep a panel slice (16 KB) and a 6-row block of A
-// (6 KB) in L1 together. Every path sums k in the same slices, so C does not depend on M.
-constexpr int64_t kDepth = 256;
+// Panel p's rows from k0 on.
+inline Panel slice_at(const float* packed, int64_t K, int64_t panels, int64_t p, int64_t k0) {
+  Panel at = panel_at(packed, K, panels, p);
+  return {at.data + k0 * at.ld, at.ld};
+}
 
-// All panels for rows [0, MR): groups of NP panels, then the remaining ones one by one.
+// All panels for rows [0, MR): NP panels at a time (NP divides the group size, so a block never
+// leaves its group), then the remaining ones one by one.
 template <int MR, int NP>
 void rows(int64_t K, int64_t N, const float* A, int64_t lda, const float* packed, float* C,
           int64_t ldc, bool accumulate) {
-  const int64_t panels = (N + kPanel - 1) / kPanel, stride = K * kPanel;
+  const int64_t panels = (N + kPanel - 1) / kPanel;
   for (int64_t k0 = 0; k0 < K; k0 += kDepth) {
     const int64_t kc = std::min(kDepth, K - k0);
     const bool acc = accumulate || k0 > 0;
-    const float* slice = packed + k0 * kPanel;
     int64_t p = 0;
     for (; p + NP <= panels; p += NP)
-      block<MR, NP>(kc, A + k0, lda, slice + p * stride, stride, C + p * kPanel, ldc,
+      block<MR, NP>(kc, A + k0, lda, slice_at(packed, K, panels, p, k0), C + p * kPanel, ldc,
                     N - p * kPanel, acc);
     for (; p < panels; ++p)
-      block<MR, 1>(kc, A + k0, lda, slice + p * stride, stride, C + p * kPanel, ldc,
+      block<MR, 1>(kc, A + k0, lda, slice_at(packed, K, panels, p, k0), C + p * kPanel, ldc,
                    N - p * kPanel, acc);
   }
 }
@@ -109,17 +129,20 @@ void few_rows(int64_t m, int64_t K, int64_t N, const float* A, int64_t lda, cons
 
 }  // namespace
 
-// Panels [p0, p1) of op(W). Reads run along rows of W, as stored: for trans, 8x8 tiles are
+// Groups [g0, g1) of op(W). Reads run along rows of W, as stored: for trans, 8x8 tiles are
 // transposed in registers so that both the reads and the writes stay sequential.
-void pack_panels_f32(const float* w, int64_t ldw, bool trans, int64_t K, int64_t N, int64_t p0,
-                     int64_t p1, float* out) {
-  for (int64_t p = p0; p < p1; ++p) {
-    float* panel = out + p * K * kPanel;
+void pack_groups_f32(const float* w, int64_t ldw, bool trans, int64_t K, int64_t N, int64_t g0,
+                     int64_t g1, float* out) {
+  const int64_t panels = (N + kPanel - 1) / kPanel;
+  for (int64_t p = g0 * kGroup; p < std::min(panels, g1 * kGroup); ++p) {
+    const Panel at = panel_at(out, K, panels, p);
+    float* panel = const_cast<float*>(at.data);
+    const int64_t ld = at.ld;
     const int64_t n0 = p * kPanel, cols = std::min<int64_t>(kPanel, N - n0);
     if (!trans) {
       for (int64_t k = 0; k < K; ++k) {
         const float* src = w + k * ldw + n0;
-        float* dst = panel + k * kPanel;
+        float* dst = panel + k * ld;
         for (int64_t c = 0; c < kPanel; ++c) dst[c] = c < cols ? src[c] : 0.0f;
       }
       continue;
@@ -144,49 +167,49 @@ void pack_panels_f32(const float* w, int64_t ldw, bool trans, int64_t K, int64_t
           // u[0..3]: columns k+{0,1,2,3} (lanes 0-3) and k+{4,5,6,7} (lanes 4-7) of rows 0-3,
           // u[4..7] the same for rows 4-7
           for (int i = 0; i < 4; ++i) {
-            float* lo = panel + (k + i) * kPanel + 8 * h;
-            float* hi = panel + (k + 4 + i) * kPanel + 8 * h;
-            _mm256_storeu_ps(lo, _mm256_permute2f128_ps(u[i], u[i + 4], 0x20));
-            _mm256_storeu_ps(hi, _mm256_permute2f128_ps(u[i], u[i + 4], 0x31));
+            _mm256_storeu_ps(panel + (k + i) * ld + 8 * h,
+                             _mm256_permute2f128_ps(u[i], u[i + 4], 0x20));
+            _mm256_storeu_ps(panel + (k + 4 + i) * ld + 8 * h,
+                             _mm256_permute2f128_ps(u[i], u[i + 4], 0x31));
           }
         }
     }
     for (; k < K; ++k)
       for (int64_t c = 0; c < kPanel; ++c)
-        panel[k * kPanel + c] = c < cols ? w[(n0 + c) * ldw + k] : 0.0f;
+        panel[k * ld + c] = c < cols ? w[(n0 + c) * ldw + k] : 0.0f;
   }
 }
 
-int64_t panel_count_f32(int64_t N) { return (N + kPanel - 1) / kPanel; }
+int64_t group_count_f32(int64_t N) { return (N + kGroupColumns - 1) / kGroupColumns; }
 
-int64_t packed_size_f32(int64_t K, int64_t N) { return panel_count_f32(N) * K * kPanel; }
+int64_t packed_size_f32(int64_t K, int64_t N) { return (N + kPanel - 1) / kPanel * K * kPanel; }
 
+// packed: from a group boundary on; C's columns [0, N) match it.
 void packed_gemm_f32(int64_t M, int64_t K, int64_t N, const float* A, int64_t lda,
                      const float* packed, float* C, int64_t ldc, bool accumulate) {
   if (M < 6) {
     few_rows(M, K, N, A, lda, packed, C, ldc, accumulate);
     return;
   }
-  // Panel by panel, so each panel slice stays in L1 while every 6-row block of A passes over
-  // it; deep products go in slices of kDepth, each adding onto the last.
-  const int64_t panels = (N + kPanel - 1) / kPanel, stride = K * kPanel;
+  // Panel by panel, so each panel slice stays in L1 while every 6-row block of A passes over it.
+  const int64_t panels = (N + kPanel - 1) / kPanel;
   for (int64_t p = 0; p < panels; ++p) {
     float* c = C + p * kPanel;
     const int64_t n = N - p * kPanel;
     for (int64_t k0 = 0; k0 < K; k0 += kDepth) {
       const int64_t kc = std::min(kDepth, K - k0);
-      const float* panel = packed + p * stride + k0 * kPanel;
+      const Panel panel = slice_at(packed, K, panels, p, k0);
       const float* a = A + k0;
       const bool acc = accumulate || k0 > 0;
       int64_t i = 0;
       for (; i + 6 <= M; i += 6)
-        block<6, 1>(kc, a + i * lda, lda, panel, stride, c + i * ldc, ldc, n, acc);
+        block<6, 1>(kc, a + i * lda, lda, panel, c + i * ldc, ldc, n, acc);
       switch (M - i) {
-        case 1: block<1, 1>(kc, a + i * lda, lda, panel, stride, c + i * ldc, ldc, n, acc); break;
-        case 2: block<2, 1>(kc, a + i * lda, lda, panel, stride, c + i * ldc, ldc, n, acc); break;
-        case 3: block<3, 1>(kc, a + i * lda, lda, panel, stride, c + i * ldc, ldc, n, acc); break;
-        case 4: block<4, 1>(kc, a + i * lda, lda, panel, stride, c + i * ldc, ldc, n, acc); break;
-        case 5: block<5, 1>(kc, a + i * lda, lda, panel, stride, c + i * ldc, ldc, n, acc); break;
+        case 1: block<1, 1>(kc, a + i * lda, lda, panel, c + i * ldc, ldc, n, acc); break;
+        case 2: block<2, 1>(kc, a + i * lda, lda, panel, c + i * ldc, ldc, n, acc); break;
+        case 3: block<3, 1>(kc, a + i * lda, lda, panel, c + i * ldc, ldc, n, acc); break;
+        case 4: block<4, 1>(kc, a + i * lda, lda, panel, c + i * ldc, ldc, n, acc); break;
+        case 5: block<5, 1>(kc, a + i * lda, lda, panel, c + i * ldc, ldc, n, acc); break;
         default: break;
       }
     }
