@@ -7,6 +7,8 @@ Shapes (one layer, one direction, time-major; G = 1 rnn, 4 lstm, 3 gru):
 """
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from seqkern import _core
@@ -147,7 +149,8 @@ def recurrent_stack(cell, x, weights, h0=None, c0=None, lengths=None, bidirectio
         y              (T, B, D*S), directions side by side, zero past lengths[b]
     Returns (y, h_n, c_n) for lstm, (y, h_n) otherwise, and saved last when training=True.
     """
-    a = stack_args(cell, x, weights, h0, c0, lengths, bidirectional, dropout_masks)
+    a, order = _longest_first(stack_args(cell, x, weights, h0, c0, lengths, bidirectional,
+                                         dropout_masks))
     T, B, H, S, L, D, dt = a.T, a.B, a.H, a.S, a.L, a.D, a.x.dtype
     G = GATES[STACK_CELLS[cell]]
     lstm = cell == "lstm"
@@ -166,10 +169,11 @@ def recurrent_stack(cell, x, weights, h0=None, c0=None, lengths=None, bidirectio
     _core.stack_forward(getattr(_core.Cell, cell), L, a.x, *_weight_lists(a.weights), a.lengths,
                         a.h0, a.c0, a.masks, y, h_n, c_n, saved.get("ys"), saved.get("gates"),
                         saved.get("aux"), saved.get("inputs"))
-    outs = (y, h_n, c_n) if lstm else (y, h_n)
+    outs = tuple(_unsort(o, order) for o in (y, h_n, c_n))
+    outs = outs if lstm else outs[:2]
     if not training:
         return outs
-    return (*outs, Saved("recurrent_stack", "kernel", a, **saved))
+    return (*outs, Saved("recurrent_stack", "kernel", a, order=order, **saved))
 
 
 def recurrent_stack_backward(saved, dy=None, dh_n=None, dc_n=None):
@@ -177,17 +181,48 @@ def recurrent_stack_backward(saved, dy=None, dh_n=None, dc_n=None):
     list of (dw_ih, dw_hh, db_ih, db_hh[, dw_hr]) tuples like the forward's (biases None when
     absent)."""
     check_saved(saved, "recurrent_stack", "kernel")
-    a = saved.args
-    dy, dh_n, dc_n = stack_incoming_grads(a, dy, dh_n, dc_n)
+    a, order = saved.args, saved.order
+    dy, dh_n, dc_n = (_sort(g, order) for g in stack_incoming_grads(a, dy, dh_n, dc_n))
     dx, dh0 = np.empty_like(a.x), np.empty_like(a.h0)
     dc0 = np.empty_like(a.c0) if a.cell == "lstm" else None
     grads = [tuple(None if w is None else np.empty_like(w) for w in ws) for ws in a.weights]
     _core.stack_backward(getattr(_core.Cell, a.cell), a.L, a.x, *_weight_lists(a.weights),
                          a.lengths, a.h0, a.c0, a.masks, saved.ys, saved.gates, saved.aux,
                          saved.inputs, dy, dh_n, dc_n, dx, dh0, dc0, *_weight_lists(grads))
-    out = {"x": dx, "h0": dh0, "weights": [g if a.projected else g[:4] for g in grads]}
+    out = {"x": _unsort(dx, order), "h0": _unsort(dh0, order),
+           "weights": [g if a.projected else g[:4] for g in grads]}
     if a.cell == "lstm":
-        out["c0"] = dc0
+        out["c0"] = _unsort(dc0, order)
+    return out
+
+
+def _longest_first(a):
+    """The stack's arguments with the batch reordered longest sequence first, and that order
+    (None when it already is, or without lengths). The kernels then stop each step's product
+    at the last sequence still running, instead of computing finished rows and dropping them."""
+    if a.lengths is None:
+        return a, None
+    order = np.argsort(-a.lengths, kind="stable")
+    if np.array_equal(order, np.arange(a.B)):
+        return a, None
+    sorted_args = dataclasses.replace(
+        a, x=_sort(a.x, order), h0=_sort(a.h0, order), c0=_sort(a.c0, order),
+        lengths=np.ascontiguousarray(a.lengths[order]),
+        masks=None if a.masks is None else np.ascontiguousarray(a.masks[:, :, order]))
+    return sorted_args, order
+
+
+def _sort(a, order):
+    """a (n, B, ...) with its batch axis in `order`; None and order None leave it as is."""
+    return a if a is None or order is None else np.ascontiguousarray(a[:, order])
+
+
+def _unsort(a, order):
+    """Undoes _sort: rows of the batch axis back to the caller's order."""
+    if a is None or order is None:
+        return a
+    out = np.empty_like(a)
+    out[:, order] = a
     return out
 
 

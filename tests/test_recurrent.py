@@ -53,6 +53,25 @@ def test_kernel_matches_twin_any_shape(cell, options, T, B, I, H, lengths, bias,
     assert_same(*forward_backward(sk, cell, p32, options), *ref32, F32_TOL)
 
 
+@pytest.mark.parametrize("cell,options", OPS + [("lstm", {"w_hr": "proj"})], ids=OP_IDS + ["lstm-proj"])
+@pytest.mark.parametrize("B", [3, 40], ids=["team", "batch-split"])
+def test_kernel_matches_twin_with_lengths_longest_first(cell, options, B):
+    """Sorted lengths (ties included) let each step's product stop at the last running row."""
+    rng = np.random.default_rng(B)
+    T, H = 9, 10
+    lengths = np.sort(rng.integers(1, T + 1, B))[::-1].copy()
+    lengths[1] = lengths[0]
+    options = dict(options)
+    for dtype, tol in ((np.float64, F64_TOL), (np.float32, F32_TOL)):
+        p = bench.make_problem(cell, T, B, 6, H, dtype=dtype, seed=B, lengths=lengths)
+        if "w_hr" in options:  # an LSTM projection to 4 values
+            options["w_hr"] = rng.uniform(-0.3, 0.3, (4, H)).astype(dtype)
+            p["w_hh"] = np.ascontiguousarray(p["w_hh"][:, :4])
+            p["h0"] = np.ascontiguousarray(p["h0"][:, :4])
+        ref = forward_backward(reference, cell, as_float64(p), as_float64(options))
+        assert_same(*forward_backward(sk, cell, p, options), *ref, tol)
+
+
 @pytest.mark.parametrize("impl", [sk, reference], ids=["kernel", "twin"])
 @pytest.mark.parametrize("cell,options", OPS, ids=OP_IDS)
 @pytest.mark.parametrize("shape,lengths", [((1, 1, 2, 3), None), ((4, 3, 3, 5), [4, 1, 3]),

@@ -68,12 +68,14 @@ void forward_reset_after(const RnnShape& s, const T* x, const T* w_ih, const T* 
   const PackedMatrix<T> w_step(w_hh, H, true, H, G);  // h_{t-1} @ w_hh^T
 
   detail::input_projection(s, G, x, w_ih, pre);
+  const bool sorted = detail::longest_first(lengths, B);
   detail::for_step_slices(B, [&](const StepSlice& sl) {
     for (int64_t t = 0; t < s.T; ++t) {
+      const int64_t live = detail::live_rows(lengths, sorted, t, B);
       const T* h_prev = detail::prev_h(t, h0, y, BH);
       T* g_t = pre + t * B * G;
       T* hn_t = training ? hn + t * BH : hn_buf.data();
-      w_step.multiply(sl, B, h_prev, H, hp.data(), G, false);
+      w_step.multiply(sl, live, h_prev, H, hp.data(), G, false);
       sl.sync();
       for (int64_t b = sl.b0; b < sl.b1; ++b) {
         T* y_row = y + t * BH + b * H;
@@ -105,8 +107,10 @@ void backward_reset_after(const RnnShape& s, const T* x, const T* w_ih, const T*
   std::vector<T> dh_prev(BH, T(0));  // out of step t: dh_{t-1} = dh*z + dhg_t @ w_hh
   const PackedMatrix<T> w_step(w_hh, H, false, G, H);  // dhg_t @ w_hh
 
+  const bool sorted = detail::longest_first(lengths, B);
   detail::for_step_slices(B, [&](const StepSlice& sl) {
     for (int64_t t = s.T - 1; t >= 0; --t) {
+      const int64_t live = detail::live_rows(lengths, sorted, t, B);
       T* dhg_t = dhg + t * B * G;
       T* dnx_t = dnx + t * BH;
       const T* h_prev = detail::prev_h(t, h0, y, BH);
@@ -125,7 +129,7 @@ void backward_reset_after(const RnnShape& s, const T* x, const T* w_ih, const T*
                       dhp);
       }
       sl.sync();
-      w_step.multiply(sl, B, dhg_t, G, dh_prev.data(), H, true);
+      w_step.multiply(sl, live, dhg_t, G, dh_prev.data(), H, true);
       sl.sync();
     }
   });
@@ -161,12 +165,14 @@ void forward_reset_before(const RnnShape& s, const T* x, const T* w_ih, const T*
   const PackedMatrix<T> w_n(w_hh + 2 * H * H, H, true, H, H);     // (r*h_{t-1}) @ w_hn^T
 
   detail::input_projection(s, G, x, w_ih, pre);
+  const bool sorted = detail::longest_first(lengths, B);
   detail::for_step_slices(B, [&](const StepSlice& sl) {
     for (int64_t t = 0; t < s.T; ++t) {
+      const int64_t live = detail::live_rows(lengths, sorted, t, B);
       const T* h_prev = detail::prev_h(t, h0, y, BH);
       T* g_t = pre + t * B * G;
       T* rh = training ? aux + t * BH : rh_buf.data();
-      w_rz.multiply(sl, B, h_prev, H, g_t, G, true);
+      w_rz.multiply(sl, live, h_prev, H, g_t, G, true);
       sl.sync();
       for (int64_t b = sl.b0; b < sl.b1; ++b) {
         T* g = g_t + b * G;
@@ -181,7 +187,7 @@ void forward_reset_before(const RnnShape& s, const T* x, const T* w_ih, const T*
         for (int64_t j = 0; j < H; ++j) rh_row[j] = g[j] * h_prev[b * H + j];
       }
       sl.sync();
-      w_n.multiply(sl, B, rh, H, g_t + 2 * H, G, true);
+      w_n.multiply(sl, live, rh, H, g_t + 2 * H, G, true);
       sl.sync();
       for (int64_t b = sl.b0; b < sl.b1; ++b) {
         T* y_row = y + t * BH + b * H;
@@ -215,8 +221,10 @@ void backward_reset_before(const RnnShape& s, const T* x, const T* w_ih, const T
   const PackedMatrix<T> w_n(w_hh + 2 * H * H, H, false, H, H);  // dn @ w_hn
   const PackedMatrix<T> w_rz(w_hh, H, false, 2 * H, H);          // d[rz] @ w_h[rz]
 
+  const bool sorted = detail::longest_first(lengths, B);
   detail::for_step_slices(B, [&](const StepSlice& sl) {
     for (int64_t t = s.T - 1; t >= 0; --t) {
+      const int64_t live = detail::live_rows(lengths, sorted, t, B);
       T* dg_t = dg + t * B * G;
       const T* h_prev = detail::prev_h(t, h0, y, BH);
       for (int64_t b = sl.b0; b < sl.b1; ++b) {
@@ -239,7 +247,7 @@ void backward_reset_before(const RnnShape& s, const T* x, const T* w_ih, const T
         }
       }
       sl.sync();
-      w_n.multiply(sl, B, dg_t + 2 * H, G, drh.data(), H, false);
+      w_n.multiply(sl, live, dg_t + 2 * H, G, drh.data(), H, false);
       sl.sync();
       for (int64_t b = sl.b0; b < sl.b1; ++b) {
         if (t >= seq_len(lengths, s.T, b)) continue;
@@ -252,7 +260,7 @@ void backward_reset_before(const RnnShape& s, const T* x, const T* w_ih, const T
         }
       }
       sl.sync();
-      w_rz.multiply(sl, B, dg_t, G, dh_prev.data(), H, true);
+      w_rz.multiply(sl, live, dg_t, G, dh_prev.data(), H, true);
       sl.sync();
     }
   });

@@ -61,11 +61,13 @@ void lstm_forward(const RnnShape& s, const T* x, const T* w_ih, const T* w_hh, c
   const PackedMatrix<T> w_proj(w_hr, H, true, H, s.P);  // m_t @ w_hr^T (P = 0: unused)
 
   detail::input_projection(s, G, x, w_ih, pre);
+  const bool sorted = detail::longest_first(lengths, B);
   detail::for_step_slices(B, [&](const StepSlice& sl) {
     for (int64_t t = 0; t < s.T; ++t) {
+      const int64_t live = detail::live_rows(lengths, sorted, t, B);
       T* g_t = pre + t * B * G;
       const T* h_prev = detail::prev_h(t, h0, y, BS);
-      w_step.multiply(sl, B, h_prev, S, g_t, G, true);
+      w_step.multiply(sl, live, h_prev, S, g_t, G, true);
       sl.sync();
       const T* c_prev = training ? detail::prev_h(t, c0, cs, BH) : c_buf.data();
       T* c_out = training ? cs + t * BH : c_buf.data();
@@ -73,6 +75,7 @@ void lstm_forward(const RnnShape& s, const T* x, const T* w_ih, const T* w_hh, c
         T* h_row = s.P ? m_buf.data() + b * H : y + t * BH + b * H;  // o*tanh(c), width H
         if (t >= seq_len(lengths, s.T, b)) {  // finished: y is zero, state left as it was
           std::fill(h_row, h_row + H, T(0));
+          if (s.P) std::fill(y + t * BS + b * S, y + t * BS + (b + 1) * S, T(0));  // not projected
           if (training) {
             std::fill(g_t + b * G, g_t + (b + 1) * G, T(0));
             std::fill(c_out + b * H, c_out + (b + 1) * H, T(0));
@@ -81,9 +84,9 @@ void lstm_forward(const RnnShape& s, const T* x, const T* w_ih, const T* w_hh, c
         }
         cell_forward(H, bias.data(), g_t + b * G, c_prev + b * H, c_out + b * H, h_row);
       }
-      if (s.P) {  // h_t = m_t @ w_hr^T; finished rows have m = 0, so y = 0 there
+      if (s.P) {  // h_t = m_t @ w_hr^T for the running rows
         sl.sync();
-        w_proj.multiply(sl, B, m_buf.data(), H, y + t * BS, S, false);
+        w_proj.multiply(sl, live, m_buf.data(), H, y + t * BS, S, false);
       }
       sl.sync();
     }
@@ -111,8 +114,10 @@ void lstm_backward(const RnnShape& s, const T* x, const T* w_ih, const T* w_hh, 
   const PackedMatrix<T> w_step(w_hh, S, false, G, S);   // dg_t @ w_hh
   const PackedMatrix<T> w_proj(w_hr, H, false, s.P, H);  // dh_t @ w_hr (P = 0: unused)
 
+  const bool sorted = detail::longest_first(lengths, B);
   detail::for_step_slices(B, [&](const StepSlice& sl) {
     for (int64_t t = s.T - 1; t >= 0; --t) {
+      const int64_t live = detail::live_rows(lengths, sorted, t, B);
       T* dg_t = dg + t * B * G;
       const T* c_prev = detail::prev_h(t, c0, cs, BH);
       if (s.P) {  // dh_t = dy_t + carry, then back through the projection in one product
@@ -129,7 +134,7 @@ void lstm_backward(const RnnShape& s, const T* x, const T* w_ih, const T* w_hh, 
             dh[j] = (dy_row ? dy_row[j] : T(0)) + (carry ? carry[j] : T(0));
         }
         sl.sync();
-        w_proj.multiply(sl, B, dhs + t * BS, S, dm.data(), H, false);
+        w_proj.multiply(sl, live, dhs + t * BS, S, dm.data(), H, false);
         sl.sync();
       }
       for (int64_t b = sl.b0; b < sl.b1; ++b) {
@@ -150,7 +155,7 @@ void lstm_backward(const RnnShape& s, const T* x, const T* w_ih, const T* w_hh, 
                       dc.data() + b * H, dg_t + b * G);
       }
       sl.sync();
-      w_step.multiply(sl, B, dg_t, G, dh_rec.data(), S, false);
+      w_step.multiply(sl, live, dg_t, G, dh_rec.data(), S, false);
       sl.sync();
     }
   });

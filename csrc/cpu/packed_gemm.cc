@@ -68,10 +68,11 @@ void PackedMatrix<T>::multiply_columns(int64_t M, const T* A, int64_t lda, T* C,
 }
 
 template <typename T>
-void PackedMatrix<T>::multiply(const StepSlice& slice, int64_t B, const T* A, int64_t lda, T* C,
-                               int64_t ldc, bool accumulate) const {
+void PackedMatrix<T>::multiply(const StepSlice& slice, int64_t rows, const T* A, int64_t lda,
+                               T* C, int64_t ldc, bool accumulate) const {
   if (!slice.team) {
-    multiply_columns(slice.b1 - slice.b0, A + slice.b0 * lda, lda, C + slice.b0 * ldc, ldc,
+    const int64_t end = std::min(slice.b1, rows);
+    multiply_columns(end - slice.b0, A + slice.b0 * lda, lda, C + slice.b0 * ldc, ldc,
                      accumulate, 0, N_);
     return;
   }
@@ -80,7 +81,7 @@ void PackedMatrix<T>::multiply(const StepSlice& slice, int64_t B, const T* A, in
   const int r = slice.team->rank, n = slice.team->size;
   const int64_t n0 = groups * r / n * kGroupColumns;
   const int64_t n1 = std::min(N_, groups * (r + 1) / n * kGroupColumns);
-  multiply_columns(B, A, lda, C, ldc, accumulate, n0, n1);
+  multiply_columns(rows, A, lda, C, ldc, accumulate, n0, n1);
 }
 
 template class PackedMatrix<float>;

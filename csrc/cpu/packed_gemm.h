@@ -36,9 +36,10 @@ class PackedMatrix {
     multiply_columns(M, A, lda, C, ldc, accumulate, 0, N_);
   }
 
-  // This slice's share of the step product for a batch of B rows: all B rows and the member's
-  // block of column panels with a team, else rows [b0, b1) and every column.
-  void multiply(const StepSlice& slice, int64_t B, const T* A, int64_t lda, T* C, int64_t ldc,
+  // This slice's share of the step product over rows [0, rows) (the batch, or the sequences
+  // still running): all of them and the member's block of column groups with a team, else
+  // those of [b0, b1) and every column.
+  void multiply(const StepSlice& slice, int64_t rows, const T* A, int64_t lda, T* C, int64_t ldc,
                 bool accumulate) const;
 
  private:

@@ -53,6 +53,26 @@ void gather_last(const RnnShape& s, const int32_t* lengths, const T* seq, T* out
   }
 }
 
+// True when lengths run longest first: then the sequences still running at any step are a
+// prefix of the batch and each step's product can stop there (recurrent_stack sorts for this).
+inline bool longest_first(const int32_t* lengths, int64_t B) {
+  if (!lengths) return false;
+  for (int64_t b = 1; b < B; ++b)
+    if (lengths[b] > lengths[b - 1]) return false;
+  return true;
+}
+
+// Rows the product of step t must cover: the running prefix when sorted, else all B.
+inline int64_t live_rows(const int32_t* lengths, bool sorted, int64_t t, int64_t B) {
+  if (!sorted) return B;
+  int64_t lo = 0, hi = B;  // first b with lengths[b] <= t
+  while (lo < hi) {
+    const int64_t mid = (lo + hi) / 2;
+    if (lengths[mid] > t) lo = mid + 1; else hi = mid;
+  }
+  return lo;
+}
+
 // The time loop runs once per slice of the batch: sequences are independent, so each thread
 // carries its own rows through every step with no synchronization between steps.
 template <typename F>

@@ -17,11 +17,13 @@ void rnn_forward(const RnnShape& s, Nonlinearity act, const T* x, const T* w_ih,
   const PackedMatrix<T> w_step(w_hh, H, true, H, H);  // h_{t-1} @ w_hh^T
 
   detail::input_projection(s, H, x, w_ih, pre);
+  const bool sorted = detail::longest_first(lengths, B);
   detail::for_step_slices(B, [&](const StepSlice& sl) {
     for (int64_t t = 0; t < s.T; ++t) {
+      const int64_t live = detail::live_rows(lengths, sorted, t, B);
       T* a_t = pre + t * BH;
       const T* h_prev = detail::prev_h(t, h0, y, BH);
-      w_step.multiply(sl, B, h_prev, H, a_t, H, true);
+      w_step.multiply(sl, live, h_prev, H, a_t, H, true);
       sl.sync();
       for (int64_t b = sl.b0; b < sl.b1; ++b) {
         T* a = a_t + b * H;
@@ -52,8 +54,10 @@ void rnn_backward(const RnnShape& s, Nonlinearity act, const T* x, const T* w_ih
   std::vector<T> dh_rec(BH, T(0));  // dg_{t+1} @ w_hh
   const PackedMatrix<T> w_step(w_hh, H, false, H, H);  // dg_t @ w_hh
 
+  const bool sorted = detail::longest_first(lengths, B);
   detail::for_step_slices(B, [&](const StepSlice& sl) {
     for (int64_t t = s.T - 1; t >= 0; --t) {
+      const int64_t live = detail::live_rows(lengths, sorted, t, B);
       T* dg_t = dg + t * BH;
       for (int64_t b = sl.b0; b < sl.b1; ++b) {
         int64_t len = seq_len(lengths, s.T, b);
@@ -72,7 +76,7 @@ void rnn_backward(const RnnShape& s, Nonlinearity act, const T* x, const T* w_ih
         }
       }
       sl.sync();
-      w_step.multiply(sl, B, dg_t, H, dh_rec.data(), H, false);
+      w_step.multiply(sl, live, dg_t, H, dh_rec.data(), H, false);
       sl.sync();
     }
   });
