@@ -68,30 +68,26 @@ void forward_reset_after(const RnnShape& s, const T* x, const T* w_ih, const T* 
   const PackedMatrix<T> w_step(w_hh, H, true, H, G);  // h_{t-1} @ w_hh^T
 
   detail::input_projection(s, G, x, w_ih, pre);
-  const bool sorted = detail::longest_first(lengths, B);
-  detail::for_step_slices(B, [&](const StepSlice& sl) {
-    for (int64_t t = 0; t < s.T; ++t) {
-      const int64_t live = detail::live_rows(lengths, sorted, t, B);
-      const T* h_prev = detail::prev_h(t, h0, y, BH);
-      T* g_t = pre + t * B * G;
-      T* hn_t = training ? hn + t * BH : hn_buf.data();
-      w_step.multiply(sl, live, h_prev, H, hp.data(), G, false);
-      sl.sync();
-      for (int64_t b = sl.b0; b < sl.b1; ++b) {
-        T* y_row = y + t * BH + b * H;
-        if (t >= seq_len(lengths, s.T, b)) {
-          std::fill(y_row, y_row + H, T(0));
-          if (training) {
-            std::fill(g_t + b * G, g_t + (b + 1) * G, T(0));
-            std::fill(hn_t + b * H, hn_t + (b + 1) * H, T(0));
-          }
-          continue;
+  detail::time_loop(s, lengths, false, [&](const StepSlice& sl, int64_t t, int64_t live) {
+    const T* h_prev = detail::prev_h(t, h0, y, BH);
+    T* g_t = pre + t * B * G;
+    T* hn_t = training ? hn + t * BH : hn_buf.data();
+    w_step.multiply(sl, live, h_prev, H, hp.data(), G, false);
+    sl.sync();
+    for (int64_t b = sl.b0; b < sl.b1; ++b) {
+      T* y_row = y + t * BH + b * H;
+      if (t >= seq_len(lengths, s.T, b)) {
+        std::fill(y_row, y_row + H, T(0));
+        if (training) {
+          std::fill(g_t + b * G, g_t + (b + 1) * G, T(0));
+          std::fill(hn_t + b * H, hn_t + (b + 1) * H, T(0));
         }
-        cell_forward(H, bx.data(), bhn.data(), g_t + b * G, hp.data() + b * G, h_prev + b * H,
-                     hn_t + b * H, y_row);
+        continue;
       }
-      sl.sync();
+      cell_forward(H, bx.data(), bhn.data(), g_t + b * G, hp.data() + b * G, h_prev + b * H,
+                   hn_t + b * H, y_row);
     }
+    sl.sync();
   });
   detail::gather_last(s, lengths, y, h_n, s.H);
 }
@@ -107,31 +103,27 @@ void backward_reset_after(const RnnShape& s, const T* x, const T* w_ih, const T*
   std::vector<T> dh_prev(BH, T(0));  // out of step t: dh_{t-1} = dh*z + dhg_t @ w_hh
   const PackedMatrix<T> w_step(w_hh, H, false, G, H);  // dhg_t @ w_hh
 
-  const bool sorted = detail::longest_first(lengths, B);
-  detail::for_step_slices(B, [&](const StepSlice& sl) {
-    for (int64_t t = s.T - 1; t >= 0; --t) {
-      const int64_t live = detail::live_rows(lengths, sorted, t, B);
-      T* dhg_t = dhg + t * B * G;
-      T* dnx_t = dnx + t * BH;
-      const T* h_prev = detail::prev_h(t, h0, y, BH);
-      for (int64_t b = sl.b0; b < sl.b1; ++b) {
-        int64_t len = seq_len(lengths, s.T, b);
-        T* dhp = dh_prev.data() + b * H;
-        if (t >= len) {
-          std::fill(dhg_t + b * G, dhg_t + (b + 1) * G, T(0));
-          std::fill(dnx_t + b * H, dnx_t + (b + 1) * H, T(0));
-          std::fill(dhp, dhp + H, T(0));
-          continue;
-        }
-        const T* carry = t == len - 1 ? (dh_n ? dh_n + b * H : nullptr) : dhp;
-        cell_backward(H, gates + (t * B + b) * G, hn + t * BH + b * H, h_prev + b * H,
-                      dy ? dy + t * BH + b * H : nullptr, carry, dhg_t + b * G, dnx_t + b * H,
-                      dhp);
+  detail::time_loop(s, lengths, true, [&](const StepSlice& sl, int64_t t, int64_t live) {
+    T* dhg_t = dhg + t * B * G;
+    T* dnx_t = dnx + t * BH;
+    const T* h_prev = detail::prev_h(t, h0, y, BH);
+    for (int64_t b = sl.b0; b < sl.b1; ++b) {
+      int64_t len = seq_len(lengths, s.T, b);
+      T* dhp = dh_prev.data() + b * H;
+      if (t >= len) {
+        std::fill(dhg_t + b * G, dhg_t + (b + 1) * G, T(0));
+        std::fill(dnx_t + b * H, dnx_t + (b + 1) * H, T(0));
+        std::fill(dhp, dhp + H, T(0));
+        continue;
       }
-      sl.sync();
-      w_step.multiply(sl, live, dhg_t, G, dh_prev.data(), H, true);
-      sl.sync();
+      const T* carry = t == len - 1 ? (dh_n ? dh_n + b * H : nullptr) : dhp;
+      cell_backward(H, gates + (t * B + b) * G, hn + t * BH + b * H, h_prev + b * H,
+                    dy ? dy + t * BH + b * H : nullptr, carry, dhg_t + b * G, dnx_t + b * H,
+                    dhp);
     }
+    sl.sync();
+    w_step.multiply(sl, live, dhg_t, G, dh_prev.data(), H, true);
+    sl.sync();
   });
   std::copy(dh_prev.begin(), dh_prev.end(), dh0);
 
@@ -165,44 +157,40 @@ void forward_reset_before(const RnnShape& s, const T* x, const T* w_ih, const T*
   const PackedMatrix<T> w_n(w_hh + 2 * H * H, H, true, H, H);     // (r*h_{t-1}) @ w_hn^T
 
   detail::input_projection(s, G, x, w_ih, pre);
-  const bool sorted = detail::longest_first(lengths, B);
-  detail::for_step_slices(B, [&](const StepSlice& sl) {
-    for (int64_t t = 0; t < s.T; ++t) {
-      const int64_t live = detail::live_rows(lengths, sorted, t, B);
-      const T* h_prev = detail::prev_h(t, h0, y, BH);
-      T* g_t = pre + t * B * G;
-      T* rh = training ? aux + t * BH : rh_buf.data();
-      w_rz.multiply(sl, live, h_prev, H, g_t, G, true);
-      sl.sync();
-      for (int64_t b = sl.b0; b < sl.b1; ++b) {
-        T* g = g_t + b * G;
-        T* rh_row = rh + b * H;
-        if (t >= seq_len(lengths, s.T, b)) {
-          std::fill(g, g + G, T(0));
-          std::fill(rh_row, rh_row + H, T(0));
-          continue;
-        }
-        for (int64_t j = 0; j < 2 * H; ++j) g[j] += bias[j];
-        sigmoid_inplace(g, 2 * H);
-        for (int64_t j = 0; j < H; ++j) rh_row[j] = g[j] * h_prev[b * H + j];
+  detail::time_loop(s, lengths, false, [&](const StepSlice& sl, int64_t t, int64_t live) {
+    const T* h_prev = detail::prev_h(t, h0, y, BH);
+    T* g_t = pre + t * B * G;
+    T* rh = training ? aux + t * BH : rh_buf.data();
+    w_rz.multiply(sl, live, h_prev, H, g_t, G, true);
+    sl.sync();
+    for (int64_t b = sl.b0; b < sl.b1; ++b) {
+      T* g = g_t + b * G;
+      T* rh_row = rh + b * H;
+      if (t >= seq_len(lengths, s.T, b)) {
+        std::fill(g, g + G, T(0));
+        std::fill(rh_row, rh_row + H, T(0));
+        continue;
       }
-      sl.sync();
-      w_n.multiply(sl, live, rh, H, g_t + 2 * H, G, true);
-      sl.sync();
-      for (int64_t b = sl.b0; b < sl.b1; ++b) {
-        T* y_row = y + t * BH + b * H;
-        if (t >= seq_len(lengths, s.T, b)) {
-          std::fill(y_row, y_row + H, T(0));
-          continue;
-        }
-        T *z = g_t + b * G + H, *n = z + H;
-        for (int64_t j = 0; j < H; ++j) n[j] += bias[2 * H + j];
-        tanh_inplace(n, H);
-        const T* hp = h_prev + b * H;
-        for (int64_t j = 0; j < H; ++j) y_row[j] = n[j] + z[j] * (hp[j] - n[j]);
-      }
-      sl.sync();
+      for (int64_t j = 0; j < 2 * H; ++j) g[j] += bias[j];
+      sigmoid_inplace(g, 2 * H);
+      for (int64_t j = 0; j < H; ++j) rh_row[j] = g[j] * h_prev[b * H + j];
     }
+    sl.sync();
+    w_n.multiply(sl, live, rh, H, g_t + 2 * H, G, true);
+    sl.sync();
+    for (int64_t b = sl.b0; b < sl.b1; ++b) {
+      T* y_row = y + t * BH + b * H;
+      if (t >= seq_len(lengths, s.T, b)) {
+        std::fill(y_row, y_row + H, T(0));
+        continue;
+      }
+      T *z = g_t + b * G + H, *n = z + H;
+      for (int64_t j = 0; j < H; ++j) n[j] += bias[2 * H + j];
+      tanh_inplace(n, H);
+      const T* hp = h_prev + b * H;
+      for (int64_t j = 0; j < H; ++j) y_row[j] = n[j] + z[j] * (hp[j] - n[j]);
+    }
+    sl.sync();
   });
   detail::gather_last(s, lengths, y, h_n, s.H);
 }
@@ -221,48 +209,44 @@ void backward_reset_before(const RnnShape& s, const T* x, const T* w_ih, const T
   const PackedMatrix<T> w_n(w_hh + 2 * H * H, H, false, H, H);  // dn @ w_hn
   const PackedMatrix<T> w_rz(w_hh, H, false, 2 * H, H);          // d[rz] @ w_h[rz]
 
-  const bool sorted = detail::longest_first(lengths, B);
-  detail::for_step_slices(B, [&](const StepSlice& sl) {
-    for (int64_t t = s.T - 1; t >= 0; --t) {
-      const int64_t live = detail::live_rows(lengths, sorted, t, B);
-      T* dg_t = dg + t * B * G;
-      const T* h_prev = detail::prev_h(t, h0, y, BH);
-      for (int64_t b = sl.b0; b < sl.b1; ++b) {
-        const int64_t len = seq_len(lengths, s.T, b);
-        T* d = dg_t + b * G;
-        T* dhp = dh_prev.data() + b * H;
-        if (t >= len) {
-          std::fill(d, d + G, T(0));
-          std::fill(dhp, dhp + H, T(0));
-          continue;
-        }
-        const T* carry = t == len - 1 ? (dh_n ? dh_n + b * H : nullptr) : dhp;
-        const T *g = gates + (t * B + b) * G, *z = g + H, *n = g + 2 * H, *hp = h_prev + b * H;
-        const T* dy_row = dy ? dy + t * BH + b * H : nullptr;
-        for (int64_t j = 0; j < H; ++j) {
-          T dh = (dy_row ? dy_row[j] : T(0)) + (carry ? carry[j] : T(0));
-          d[2 * H + j] = dh * (T(1) - z[j]) * (T(1) - n[j] * n[j]);
-          d[H + j] = dh * (hp[j] - n[j]) * z[j] * (T(1) - z[j]);
-          dhp[j] = dh * z[j];
-        }
+  detail::time_loop(s, lengths, true, [&](const StepSlice& sl, int64_t t, int64_t live) {
+    T* dg_t = dg + t * B * G;
+    const T* h_prev = detail::prev_h(t, h0, y, BH);
+    for (int64_t b = sl.b0; b < sl.b1; ++b) {
+      const int64_t len = seq_len(lengths, s.T, b);
+      T* d = dg_t + b * G;
+      T* dhp = dh_prev.data() + b * H;
+      if (t >= len) {
+        std::fill(d, d + G, T(0));
+        std::fill(dhp, dhp + H, T(0));
+        continue;
       }
-      sl.sync();
-      w_n.multiply(sl, live, dg_t + 2 * H, G, drh.data(), H, false);
-      sl.sync();
-      for (int64_t b = sl.b0; b < sl.b1; ++b) {
-        if (t >= seq_len(lengths, s.T, b)) continue;
-        const T *r = gates + (t * B + b) * G, *hp = h_prev + b * H, *dr = drh.data() + b * H;
-        T* d = dg_t + b * G;
-        T* dhp = dh_prev.data() + b * H;
-        for (int64_t j = 0; j < H; ++j) {
-          d[j] = dr[j] * hp[j] * r[j] * (T(1) - r[j]);
-          dhp[j] += dr[j] * r[j];
-        }
+      const T* carry = t == len - 1 ? (dh_n ? dh_n + b * H : nullptr) : dhp;
+      const T *g = gates + (t * B + b) * G, *z = g + H, *n = g + 2 * H, *hp = h_prev + b * H;
+      const T* dy_row = dy ? dy + t * BH + b * H : nullptr;
+      for (int64_t j = 0; j < H; ++j) {
+        T dh = (dy_row ? dy_row[j] : T(0)) + (carry ? carry[j] : T(0));
+        d[2 * H + j] = dh * (T(1) - z[j]) * (T(1) - n[j] * n[j]);
+        d[H + j] = dh * (hp[j] - n[j]) * z[j] * (T(1) - z[j]);
+        dhp[j] = dh * z[j];
       }
-      sl.sync();
-      w_rz.multiply(sl, live, dg_t, G, dh_prev.data(), H, true);
-      sl.sync();
     }
+    sl.sync();
+    w_n.multiply(sl, live, dg_t + 2 * H, G, drh.data(), H, false);
+    sl.sync();
+    for (int64_t b = sl.b0; b < sl.b1; ++b) {
+      if (t >= seq_len(lengths, s.T, b)) continue;
+      const T *r = gates + (t * B + b) * G, *hp = h_prev + b * H, *dr = drh.data() + b * H;
+      T* d = dg_t + b * G;
+      T* dhp = dh_prev.data() + b * H;
+      for (int64_t j = 0; j < H; ++j) {
+        d[j] = dr[j] * hp[j] * r[j] * (T(1) - r[j]);
+        dhp[j] += dr[j] * r[j];
+      }
+    }
+    sl.sync();
+    w_rz.multiply(sl, live, dg_t, G, dh_prev.data(), H, true);
+    sl.sync();
   });
   std::copy(dh_prev.begin(), dh_prev.end(), dh0);
 

@@ -61,35 +61,31 @@ void lstm_forward(const RnnShape& s, const T* x, const T* w_ih, const T* w_hh, c
   const PackedMatrix<T> w_proj(w_hr, H, true, H, s.P);  // m_t @ w_hr^T (P = 0: unused)
 
   detail::input_projection(s, G, x, w_ih, pre);
-  const bool sorted = detail::longest_first(lengths, B);
-  detail::for_step_slices(B, [&](const StepSlice& sl) {
-    for (int64_t t = 0; t < s.T; ++t) {
-      const int64_t live = detail::live_rows(lengths, sorted, t, B);
-      T* g_t = pre + t * B * G;
-      const T* h_prev = detail::prev_h(t, h0, y, BS);
-      w_step.multiply(sl, live, h_prev, S, g_t, G, true);
-      sl.sync();
-      const T* c_prev = training ? detail::prev_h(t, c0, cs, BH) : c_buf.data();
-      T* c_out = training ? cs + t * BH : c_buf.data();
-      for (int64_t b = sl.b0; b < sl.b1; ++b) {
-        T* h_row = s.P ? m_buf.data() + b * H : y + t * BH + b * H;  // o*tanh(c), width H
-        if (t >= seq_len(lengths, s.T, b)) {  // finished: y is zero, state left as it was
-          std::fill(h_row, h_row + H, T(0));
-          if (s.P) std::fill(y + t * BS + b * S, y + t * BS + (b + 1) * S, T(0));  // not projected
-          if (training) {
-            std::fill(g_t + b * G, g_t + (b + 1) * G, T(0));
-            std::fill(c_out + b * H, c_out + (b + 1) * H, T(0));
-          }
-          continue;
+  detail::time_loop(s, lengths, false, [&](const StepSlice& sl, int64_t t, int64_t live) {
+    T* g_t = pre + t * B * G;
+    const T* h_prev = detail::prev_h(t, h0, y, BS);
+    w_step.multiply(sl, live, h_prev, S, g_t, G, true);
+    sl.sync();
+    const T* c_prev = training ? detail::prev_h(t, c0, cs, BH) : c_buf.data();
+    T* c_out = training ? cs + t * BH : c_buf.data();
+    for (int64_t b = sl.b0; b < sl.b1; ++b) {
+      T* h_row = s.P ? m_buf.data() + b * H : y + t * BH + b * H;  // o*tanh(c), width H
+      if (t >= seq_len(lengths, s.T, b)) {  // finished: y is zero, state left as it was
+        std::fill(h_row, h_row + H, T(0));
+        if (s.P) std::fill(y + t * BS + b * S, y + t * BS + (b + 1) * S, T(0));  // not projected
+        if (training) {
+          std::fill(g_t + b * G, g_t + (b + 1) * G, T(0));
+          std::fill(c_out + b * H, c_out + (b + 1) * H, T(0));
         }
-        cell_forward(H, bias.data(), g_t + b * G, c_prev + b * H, c_out + b * H, h_row);
+        continue;
       }
-      if (s.P) {  // h_t = m_t @ w_hr^T for the running rows
-        sl.sync();
-        w_proj.multiply(sl, live, m_buf.data(), H, y + t * BS, S, false);
-      }
-      sl.sync();
+      cell_forward(H, bias.data(), g_t + b * G, c_prev + b * H, c_out + b * H, h_row);
     }
+    if (s.P) {  // h_t = m_t @ w_hr^T for the running rows
+      sl.sync();
+      w_proj.multiply(sl, live, m_buf.data(), H, y + t * BS, S, false);
+    }
+    sl.sync();
   });
   detail::gather_last(s, lengths, y, h_n, S);
   if (training)
@@ -114,50 +110,46 @@ void lstm_backward(const RnnShape& s, const T* x, const T* w_ih, const T* w_hh, 
   const PackedMatrix<T> w_step(w_hh, S, false, G, S);   // dg_t @ w_hh
   const PackedMatrix<T> w_proj(w_hr, H, false, s.P, H);  // dh_t @ w_hr (P = 0: unused)
 
-  const bool sorted = detail::longest_first(lengths, B);
-  detail::for_step_slices(B, [&](const StepSlice& sl) {
-    for (int64_t t = s.T - 1; t >= 0; --t) {
-      const int64_t live = detail::live_rows(lengths, sorted, t, B);
-      T* dg_t = dg + t * B * G;
-      const T* c_prev = detail::prev_h(t, c0, cs, BH);
-      if (s.P) {  // dh_t = dy_t + carry, then back through the projection in one product
-        for (int64_t b = sl.b0; b < sl.b1; ++b) {
-          const int64_t len = seq_len(lengths, s.T, b);
-          T* dh = dhs + (t * B + b) * S;
-          if (t >= len) {
-            std::fill(dh, dh + S, T(0));
-            continue;
-          }
-          const T* carry = t == len - 1 ? dh_n ? dh_n + b * S : nullptr : dh_rec.data() + b * S;
-          const T* dy_row = dy ? dy + t * BS + b * S : nullptr;
-          for (int64_t j = 0; j < S; ++j)
-            dh[j] = (dy_row ? dy_row[j] : T(0)) + (carry ? carry[j] : T(0));
-        }
-        sl.sync();
-        w_proj.multiply(sl, live, dhs + t * BS, S, dm.data(), H, false);
-        sl.sync();
-      }
+  detail::time_loop(s, lengths, true, [&](const StepSlice& sl, int64_t t, int64_t live) {
+    T* dg_t = dg + t * B * G;
+    const T* c_prev = detail::prev_h(t, c0, cs, BH);
+    if (s.P) {  // dh_t = dy_t + carry, then back through the projection in one product
       for (int64_t b = sl.b0; b < sl.b1; ++b) {
-        int64_t len = seq_len(lengths, s.T, b);
-        if (t >= len) {  // past the end: no gradient here; dh_n, dc_n wait for step len-1
-          std::fill(dg_t + b * G, dg_t + (b + 1) * G, T(0));
+        const int64_t len = seq_len(lengths, s.T, b);
+        T* dh = dhs + (t * B + b) * S;
+        if (t >= len) {
+          std::fill(dh, dh + S, T(0));
           continue;
         }
-        const T *dh_a, *dh_b;  // the two parts of dh_t
-        if (s.P) {
-          dh_a = dm.data() + b * H;
-          dh_b = nullptr;
-        } else {
-          dh_a = dy ? dy + t * BH + b * H : nullptr;
-          dh_b = t == len - 1 ? (dh_n ? dh_n + b * H : nullptr) : dh_rec.data() + b * H;
-        }
-        cell_backward(H, gates + (t * B + b) * G, cs + t * BH + b * H, c_prev + b * H, dh_a, dh_b,
-                      dc.data() + b * H, dg_t + b * G);
+        const T* carry = t == len - 1 ? dh_n ? dh_n + b * S : nullptr : dh_rec.data() + b * S;
+        const T* dy_row = dy ? dy + t * BS + b * S : nullptr;
+        for (int64_t j = 0; j < S; ++j)
+          dh[j] = (dy_row ? dy_row[j] : T(0)) + (carry ? carry[j] : T(0));
       }
       sl.sync();
-      w_step.multiply(sl, live, dg_t, G, dh_rec.data(), S, false);
+      w_proj.multiply(sl, live, dhs + t * BS, S, dm.data(), H, false);
       sl.sync();
     }
+    for (int64_t b = sl.b0; b < sl.b1; ++b) {
+      int64_t len = seq_len(lengths, s.T, b);
+      if (t >= len) {  // past the end: no gradient here; dh_n, dc_n wait for step len-1
+        std::fill(dg_t + b * G, dg_t + (b + 1) * G, T(0));
+        continue;
+      }
+      const T *dh_a, *dh_b;  // the two parts of dh_t
+      if (s.P) {
+        dh_a = dm.data() + b * H;
+        dh_b = nullptr;
+      } else {
+        dh_a = dy ? dy + t * BH + b * H : nullptr;
+        dh_b = t == len - 1 ? (dh_n ? dh_n + b * H : nullptr) : dh_rec.data() + b * H;
+      }
+      cell_backward(H, gates + (t * B + b) * G, cs + t * BH + b * H, c_prev + b * H, dh_a, dh_b,
+                    dc.data() + b * H, dg_t + b * G);
+    }
+    sl.sync();
+    w_step.multiply(sl, live, dg_t, G, dh_rec.data(), S, false);
+    sl.sync();
   });
   std::copy(dh_rec.begin(), dh_rec.end(), dh0);
   std::copy(dc.begin(), dc.end(), dc0);

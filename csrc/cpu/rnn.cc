@@ -17,30 +17,26 @@ void rnn_forward(const RnnShape& s, Nonlinearity act, const T* x, const T* w_ih,
   const PackedMatrix<T> w_step(w_hh, H, true, H, H);  // h_{t-1} @ w_hh^T
 
   detail::input_projection(s, H, x, w_ih, pre);
-  const bool sorted = detail::longest_first(lengths, B);
-  detail::for_step_slices(B, [&](const StepSlice& sl) {
-    for (int64_t t = 0; t < s.T; ++t) {
-      const int64_t live = detail::live_rows(lengths, sorted, t, B);
-      T* a_t = pre + t * BH;
-      const T* h_prev = detail::prev_h(t, h0, y, BH);
-      w_step.multiply(sl, live, h_prev, H, a_t, H, true);
-      sl.sync();
-      for (int64_t b = sl.b0; b < sl.b1; ++b) {
-        T* a = a_t + b * H;
-        T* y_row = y + t * BH + b * H;
-        if (t >= seq_len(lengths, s.T, b)) {
-          std::fill(y_row, y_row + H, T(0));
-          continue;
-        }
-        for (int64_t j = 0; j < H; ++j) a[j] += bias[j];
-        if (act == Nonlinearity::Tanh) {
-          tanh_to(y_row, a, H);
-        } else {
-          for (int64_t j = 0; j < H; ++j) y_row[j] = a[j] > T(0) ? a[j] : T(0);
-        }
+  detail::time_loop(s, lengths, false, [&](const StepSlice& sl, int64_t t, int64_t live) {
+    T* a_t = pre + t * BH;
+    const T* h_prev = detail::prev_h(t, h0, y, BH);
+    w_step.multiply(sl, live, h_prev, H, a_t, H, true);
+    sl.sync();
+    for (int64_t b = sl.b0; b < sl.b1; ++b) {
+      T* a = a_t + b * H;
+      T* y_row = y + t * BH + b * H;
+      if (t >= seq_len(lengths, s.T, b)) {
+        std::fill(y_row, y_row + H, T(0));
+        continue;
       }
-      sl.sync();
+      for (int64_t j = 0; j < H; ++j) a[j] += bias[j];
+      if (act == Nonlinearity::Tanh) {
+        tanh_to(y_row, a, H);
+      } else {
+        for (int64_t j = 0; j < H; ++j) y_row[j] = a[j] > T(0) ? a[j] : T(0);
+      }
     }
+    sl.sync();
   });
   detail::gather_last(s, lengths, y, h_n, s.H);
 }
@@ -54,31 +50,27 @@ void rnn_backward(const RnnShape& s, Nonlinearity act, const T* x, const T* w_ih
   std::vector<T> dh_rec(BH, T(0));  // dg_{t+1} @ w_hh
   const PackedMatrix<T> w_step(w_hh, H, false, H, H);  // dg_t @ w_hh
 
-  const bool sorted = detail::longest_first(lengths, B);
-  detail::for_step_slices(B, [&](const StepSlice& sl) {
-    for (int64_t t = s.T - 1; t >= 0; --t) {
-      const int64_t live = detail::live_rows(lengths, sorted, t, B);
-      T* dg_t = dg + t * BH;
-      for (int64_t b = sl.b0; b < sl.b1; ++b) {
-        int64_t len = seq_len(lengths, s.T, b);
-        T* d = dg_t + b * H;
-        if (t >= len) {
-          std::fill(d, d + H, T(0));
-          continue;
-        }
-        const T* carry = t == len - 1 ? (dh_n ? dh_n + b * H : nullptr) : dh_rec.data() + b * H;
-        const T* dy_row = dy ? dy + t * BH + b * H : nullptr;
-        const T* h = y + t * BH + b * H;
-        for (int64_t j = 0; j < H; ++j) {
-          T dh = (dy_row ? dy_row[j] : T(0)) + (carry ? carry[j] : T(0));
-          // Both derivatives read off the output: tanh' = 1 - h^2, relu' = [h > 0].
-          d[j] = act == Nonlinearity::Tanh ? dh * (T(1) - h[j] * h[j]) : (h[j] > T(0) ? dh : T(0));
-        }
+  detail::time_loop(s, lengths, true, [&](const StepSlice& sl, int64_t t, int64_t live) {
+    T* dg_t = dg + t * BH;
+    for (int64_t b = sl.b0; b < sl.b1; ++b) {
+      int64_t len = seq_len(lengths, s.T, b);
+      T* d = dg_t + b * H;
+      if (t >= len) {
+        std::fill(d, d + H, T(0));
+        continue;
       }
-      sl.sync();
-      w_step.multiply(sl, live, dg_t, H, dh_rec.data(), H, false);
-      sl.sync();
+      const T* carry = t == len - 1 ? (dh_n ? dh_n + b * H : nullptr) : dh_rec.data() + b * H;
+      const T* dy_row = dy ? dy + t * BH + b * H : nullptr;
+      const T* h = y + t * BH + b * H;
+      for (int64_t j = 0; j < H; ++j) {
+        T dh = (dy_row ? dy_row[j] : T(0)) + (carry ? carry[j] : T(0));
+        // Both derivatives read off the output: tanh' = 1 - h^2, relu' = [h > 0].
+        d[j] = act == Nonlinearity::Tanh ? dh * (T(1) - h[j] * h[j]) : (h[j] > T(0) ? dh : T(0));
+      }
     }
+    sl.sync();
+    w_step.multiply(sl, live, dg_t, H, dh_rec.data(), H, false);
+    sl.sync();
   });
   std::copy(dh_rec.begin(), dh_rec.end(), dh0);
   detail::deferred_grads(s, H, x, w_ih, h0, y, dg, dx, dw_ih, dw_hh, db);

@@ -94,7 +94,9 @@ class Pool {
       }
       if (!fresh) {
         std::unique_lock<std::mutex> lk(m_);
-        wake_.wait(lk, [&] { return stop_ || generation_.load(std::memory_order_acquire) != seen; });
+        wake_.wait(lk, [&] {
+          return stop_ || generation_.load(std::memory_order_acquire) != seen;
+        });
         if (stop_) return;
       }
       // fn_, n_work_ and chunks_ were written before the generation was bumped (release).
