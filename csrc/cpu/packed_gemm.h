@@ -12,6 +12,18 @@ namespace seqkern {
 constexpr int64_t kPanelColumns = 16;  // columns of op(W) per packed panel
 constexpr int64_t kGroupColumns = 64;  // per group of panels: the unit a team splits by
 
+// Below this many sequences per thread, the threads share each step's product by columns
+// instead of splitting the batch: each keeps its share of the packed recurrent weights hot in
+// its own cache, and a batch of 1 still uses every core. The price is a barrier per phase.
+constexpr int64_t kColumnSplitRows = 8;
+
+// From this many rows per product on, BLAS beats the packed micro-kernels (measured here:
+// ~100 against ~70 GFLOP/s per core at 24-32 rows, ~45 against ~25 at 4 rows).
+constexpr int64_t kBlasRows = 16;
+
+// Whether a batch of B sequences splits its steps by columns (a team) rather than by rows.
+inline bool column_split(int64_t B) { return B < kColumnSplitRows * get_num_threads(); }
+
 // One thread's part of a recurrent time step: the sequences [b0, b1) whose cell updates it runs
 // and, with a team, its member's share of each product's columns (without one, the product
 // rows b0..b1). sync() separates the phases of a step.
@@ -27,8 +39,10 @@ template <typename T>
 class PackedMatrix {
  public:
   // op(W) (K, N): W stored (N, K) with row stride ldw when trans (the forward step, h @ w_hh^T),
-  // else (K, N) (the backward step, dg @ w_hh). W must outlive this object.
-  PackedMatrix(const T* w, int64_t ldw, bool trans, int64_t K, int64_t N);
+  // else (K, N) (the backward step, dg @ w_hh), for the steps of a batch of B sequences. W must
+  // outlive this object. When a slice's products have kBlasRows rows or more, W stays unpacked
+  // and BLAS runs them: its kernel is faster there even though it repacks W at every step.
+  PackedMatrix(const T* w, int64_t ldw, bool trans, int64_t K, int64_t N, int64_t B);
 
   // C = A @ op(W), or C += A @ op(W) when accumulate; A (M, K) row stride lda, C row stride ldc.
   // Runs on the calling thread: the time loops split the batch across the pool themselves.

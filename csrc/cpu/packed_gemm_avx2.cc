@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <vector>
 
 #include "packed_gemm.h"
 
@@ -47,7 +48,9 @@ inline __m256i lane_mask(int64_t n, int h) {
 
 // C[0..MR) x NP adjacent panels of one group (n_cols columns of C from the first panel on):
 // kc values of k from A and from the panels, whose rows lie ld apart.
-template <int MR, int NP>
+// A is read at A[r*lda + k], or at A[k*MR + r] when packed (lda unused): a packed block of A
+// is one sequential stream instead of MR.
+template <int MR, int NP, bool kPackedA = false>
 void block(int64_t kc, const float* A, int64_t lda, Panel panels, float* C, int64_t ldc,
            int64_t n_cols, bool accumulate) {
   __m256 acc[MR][2 * NP];
@@ -59,7 +62,7 @@ void block(int64_t kc, const float* A, int64_t lda, Panel panels, float* C, int6
       const __m256 b0 = _mm256_loadu_ps(b + p * kPanel);
       const __m256 b1 = _mm256_loadu_ps(b + p * kPanel + 8);
       for (int r = 0; r < MR; ++r) {
-        const __m256 a = _mm256_broadcast_ss(A + r * lda + k);
+        const __m256 a = _mm256_broadcast_ss(kPackedA ? A + k * MR + r : A + r * lda + k);
         acc[r][2 * p] = _mm256_fmadd_ps(a, b0, acc[r][2 * p]);
         acc[r][2 * p + 1] = _mm256_fmadd_ps(a, b1, acc[r][2 * p + 1]);
       }
@@ -191,26 +194,35 @@ void packed_gemm_f32(int64_t M, int64_t K, int64_t N, const float* A, int64_t ld
     few_rows(M, K, N, A, lda, packed, C, ldc, accumulate);
     return;
   }
-  // Panel by panel, so each panel slice stays in L1 while every 6-row block of A passes over it.
+  // Slice by slice of k: the slice of A is packed into 6-row blocks ([k][6], one stream each),
+  // then panel by panel, so each panel slice stays in L1 while every block of A passes over it.
+  thread_local std::vector<float> a_packed;
+  a_packed.resize(M * std::min(K, kDepth));
   const int64_t panels = (N + kPanel - 1) / kPanel;
-  for (int64_t p = 0; p < panels; ++p) {
-    float* c = C + p * kPanel;
-    const int64_t n = N - p * kPanel;
-    for (int64_t k0 = 0; k0 < K; k0 += kDepth) {
-      const int64_t kc = std::min(kDepth, K - k0);
+  for (int64_t k0 = 0; k0 < K; k0 += kDepth) {
+    const int64_t kc = std::min(kDepth, K - k0);
+    for (int64_t i = 0; i < M; i += 6) {
+      const int64_t mr = std::min<int64_t>(6, M - i);
+      float* dst = a_packed.data() + i * kc;
+      for (int64_t k = 0; k < kc; ++k)
+        for (int64_t r = 0; r < mr; ++r) dst[k * mr + r] = A[(i + r) * lda + k0 + k];
+    }
+    const bool acc = accumulate || k0 > 0;
+    for (int64_t p = 0; p < panels; ++p) {
       const Panel panel = slice_at(packed, K, panels, p, k0);
-      const float* a = A + k0;
-      const bool acc = accumulate || k0 > 0;
-      int64_t i = 0;
-      for (; i + 6 <= M; i += 6)
-        block<6, 1>(kc, a + i * lda, lda, panel, c + i * ldc, ldc, n, acc);
-      switch (M - i) {
-        case 1: block<1, 1>(kc, a + i * lda, lda, panel, c + i * ldc, ldc, n, acc); break;
-        case 2: block<2, 1>(kc, a + i * lda, lda, panel, c + i * ldc, ldc, n, acc); break;
-        case 3: block<3, 1>(kc, a + i * lda, lda, panel, c + i * ldc, ldc, n, acc); break;
-        case 4: block<4, 1>(kc, a + i * lda, lda, panel, c + i * ldc, ldc, n, acc); break;
-        case 5: block<5, 1>(kc, a + i * lda, lda, panel, c + i * ldc, ldc, n, acc); break;
-        default: break;
+      float* c = C + p * kPanel;
+      const int64_t n = N - p * kPanel;
+      for (int64_t i = 0; i < M; i += 6) {
+        const float* a = a_packed.data() + i * kc;
+        float* ci = c + i * ldc;
+        switch (std::min<int64_t>(6, M - i)) {
+          case 6: block<6, 1, true>(kc, a, 0, panel, ci, ldc, n, acc); break;
+          case 5: block<5, 1, true>(kc, a, 0, panel, ci, ldc, n, acc); break;
+          case 4: block<4, 1, true>(kc, a, 0, panel, ci, ldc, n, acc); break;
+          case 3: block<3, 1, true>(kc, a, 0, panel, ci, ldc, n, acc); break;
+          case 2: block<2, 1, true>(kc, a, 0, panel, ci, ldc, n, acc); break;
+          default: block<1, 1, true>(kc, a, 0, panel, ci, ldc, n, acc); break;
+        }
       }
     }
   }

@@ -80,17 +80,12 @@ void for_batch_slices(int64_t B, F&& f) {
   parallel_for(B, 1, [&](int64_t b0, int64_t b1) { f(b0, b1); });
 }
 
-// Below this many sequences per thread, the threads share each step's product by columns
-// instead of splitting the batch: each keeps its share of the packed recurrent weights hot in
-// its own cache, and a batch of 1 still uses every core. The price is a barrier per phase.
-constexpr int64_t kColumnSplitRows = 8;
-
 // The time loop runs on every thread at once (one StepSlice each). Products split by columns
 // (see PackedMatrix::multiply) or rows, as the slice says; cell updates of sequences [b0, b1).
 // Each step has phases (product, then cells, or the reverse) with slice.sync() between them.
 template <typename F>
 void for_step_slices(int64_t B, F&& f) {
-  if (B >= kColumnSplitRows * get_num_threads()) {
+  if (!column_split(B)) {
     for_batch_slices(B, [&](int64_t b0, int64_t b1) { f(StepSlice{b0, b1, nullptr}); });
     return;
   }

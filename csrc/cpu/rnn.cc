@@ -14,7 +14,7 @@ void rnn_forward(const RnnShape& s, Nonlinearity act, const T* x, const T* w_ih,
   std::vector<T> bias = detail::add_biases(b_ih, b_hh, H);
   T* pre = detail::scratch<T>(0, s.T * BH);  // pre-activations of every step
 
-  const PackedMatrix<T> w_step(w_hh, H, true, H, H);  // h_{t-1} @ w_hh^T
+  const PackedMatrix<T> w_step(w_hh, H, true, H, H, B);  // h_{t-1} @ w_hh^T
 
   detail::input_projection(s, H, x, w_ih, pre);
   detail::time_loop(s, lengths, false, [&](const StepSlice& sl, int64_t t, int64_t live) {
@@ -48,7 +48,7 @@ void rnn_backward(const RnnShape& s, Nonlinearity act, const T* x, const T* w_ih
   const int64_t B = s.B, H = s.H, BH = B * H;
   T* dg = detail::scratch<T>(0, s.T * BH);  // pre-activation gradients of every step
   std::vector<T> dh_rec(BH, T(0));  // dg_{t+1} @ w_hh
-  const PackedMatrix<T> w_step(w_hh, H, false, H, H);  // dg_t @ w_hh
+  const PackedMatrix<T> w_step(w_hh, H, false, H, H, B);  // dg_t @ w_hh
 
   detail::time_loop(s, lengths, true, [&](const StepSlice& sl, int64_t t, int64_t live) {
     T* dg_t = dg + t * BH;
