@@ -13,10 +13,11 @@ from seqkern._ops import (
     gru, gru_backward, lstm, lstm_backward, recurrent_stack, recurrent_stack_backward, rnn,
     rnn_backward,
 )
+from seqkern.models import KeyedVectors, Word2Vec
 
 __version__ = _core.__version__
 
 __all__ = [
-    "get_num_threads", "gru", "gru_backward", "info", "lstm", "lstm_backward",
+    "KeyedVectors", "Word2Vec", "get_num_threads", "gru", "gru_backward", "info", "lstm", "lstm_backward",
     "recurrent_stack", "recurrent_stack_backward", "rnn", "rnn_backward", "set_num_threads",
 ]

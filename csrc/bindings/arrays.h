@@ -33,5 +33,6 @@ void bind_rnn(py::module_& m);
 void bind_lstm(py::module_& m);
 void bind_gru(py::module_& m);
 void bind_stack(py::module_& m);
+void bind_word2vec(py::module_& m);
 
 }  // namespace seqkern::bind

@@ -31,4 +31,5 @@ PYBIND11_MODULE(_core, m) {
   seqkern::bind::bind_lstm(m);
   seqkern::bind::bind_gru(m);
   seqkern::bind::bind_stack(m);
+  seqkern::bind::bind_word2vec(m);
 }

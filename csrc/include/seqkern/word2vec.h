@@ -1,0 +1,30 @@
+// word2vec: skip-gram and CBOW with negative sampling, the updates of word2vec.c / gensim.
+#pragma once
+#include <cstdint>
+
+namespace seqkern {
+
+struct W2vParams {
+  int64_t dim;       // vector size
+  int64_t window;    // largest distance between a word and its context
+  int64_t negative;  // noise words per positive pair
+  bool sg;           // skip-gram (else CBOW)
+  bool cbow_mean;    // CBOW: mean of the context vectors (else their sum)
+};
+
+// Trains on the sentences of one chunk, Hogwild: `parts` runs of consecutive sentences, each
+// with its own random stream, run at once on the pool and update the vectors without locks.
+//   ids (offsets[n_sentences])  vocabulary indices;  offsets (n_sentences + 1) sentence starts
+//   keep (V)       probability of keeping each occurrence (word2vec.c subsampling)
+//   cum_table (V)  cumulative noise distribution (unigram^ns_exponent), last entry the total
+//   alpha0/alpha1  learning rate at the chunk's first word and past its last (linear between,
+//                  by position in the chunk before subsampling)
+//   seeds (parts)  random states (word2vec.c's LCG); advanced in place for the next chunk
+//   syn0, syn1neg (V, dim)  input and output vectors, updated in place
+// Returns the number of words trained (kept by subsampling).
+int64_t w2v_train(const W2vParams& p, const int32_t* ids, const int64_t* offsets,
+                  int64_t n_sentences, const float* keep, const uint32_t* cum_table, int64_t V,
+                  float alpha0, float alpha1, uint64_t* seeds, int64_t parts, float* syn0,
+                  float* syn1neg);
+
+}  // namespace seqkern

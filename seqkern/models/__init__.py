@@ -1,0 +1,5 @@
+"""Models built on seqkern's kernels."""
+from seqkern.models.keyed_vectors import KeyedVectors
+from seqkern.models.word2vec import Word2Vec
+
+__all__ = ["KeyedVectors", "Word2Vec"]

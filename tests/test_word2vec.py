@@ -1,0 +1,199 @@
+"""word2vec: the C++ updates against their NumPy twin, the twin's update against the gradient of
+its loss, vocabulary / subsampling / noise statistics, learning planted structure, the
+word2vec.c file formats, full-state save/load and bad input."""
+import numpy as np
+import pytest
+
+from seqkern import _core
+from seqkern.gradcheck import numerical_gradient
+from seqkern.models import KeyedVectors, Word2Vec
+from seqkern.models.word2vec import keep_probabilities, noise_table
+from seqkern.reference import word2vec as twin
+
+
+def chunk(seed=0, V=17, n_sentences=12):
+    """A random chunk: ids, offsets (uneven sentences, one empty), vocabulary counts."""
+    rng = np.random.default_rng(seed)
+    lengths = rng.integers(0, 15, n_sentences)
+    ids = rng.integers(0, V, lengths.sum()).astype(np.int32)
+    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    counts = np.bincount(ids, minlength=V) + 1
+    return ids, offsets, counts
+
+
+@pytest.mark.parametrize("sg,cbow_mean", [(1, 1), (0, 1), (0, 0)], ids=["sg", "cbow-mean", "cbow-sum"])
+@pytest.mark.parametrize("sample", [0.0, 0.005], ids=["all", "subsampled"])
+@pytest.mark.parametrize("parts", [1, 3])
+def test_kernel_matches_twin(sg, cbow_mean, sample, parts):
+    """Same seeds, so the same subsampling, windows and noise words: the same vectors (to
+    float32 rounding, the twin summing in another order) and the same random states after."""
+    ids, offsets, counts = chunk()
+    V, dim = len(counts), 11
+    rng = np.random.default_rng(1)
+    syn0 = ((rng.random((V, dim)) - 0.5) / dim).astype(np.float32)
+    syn1 = (rng.standard_normal((V, dim)) * 0.1).astype(np.float32)
+    keep, cum = keep_probabilities(counts, sample), noise_table(counts, 0.75)
+    seeds = np.arange(1, parts + 1, dtype=np.uint64) * np.uint64(977)
+    args = (3, 4, bool(sg), bool(cbow_mean))
+    if parts > 1:  # parts run at once in C++ and may touch the same rows: compare one at a time
+        import seqkern as sk
+        threads = sk.get_num_threads()
+        sk.set_num_threads(1)
+    try:
+        a0, a1, s_a = syn0.copy(), syn1.copy(), seeds.copy()
+        n_a = _core.w2v_train(*args, ids, offsets, keep, cum, 0.05, 0.01, s_a, a0, a1)
+    finally:
+        if parts > 1:
+            sk.set_num_threads(threads)
+    b0, b1, s_b = syn0.copy(), syn1.copy(), seeds.copy()
+    n_b = twin.w2v_train(*args, ids, offsets, keep, cum, 0.05, 0.01, s_b, b0, b1)
+    assert n_a == n_b
+    assert (n_a < len(ids)) if sample else (n_a == len(ids))
+    np.testing.assert_array_equal(s_a, s_b)
+    np.testing.assert_allclose(a0, b0, atol=2e-6)
+    np.testing.assert_allclose(a1, b1, atol=2e-6)
+    assert np.abs(a0 - syn0).max() > 1e-3  # training moved the vectors
+
+
+def test_update_is_a_gradient_step_on_the_loss():
+    """One pair and its noise words: the twin's changes to l1 and to each output vector are
+    -alpha times the gradient of sgns_loss (checked by central differences in float64)."""
+    rng = np.random.default_rng(2)
+    dim, alpha = 6, 0.1
+    l1 = rng.standard_normal(dim) * 0.5
+    outs = rng.standard_normal((3, dim)) * 0.5
+    labels = np.array([1, 0, 0])
+    g = numerical_gradient(lambda l1, outs: twin.sgns_loss(l1, outs, labels),
+                           {"l1": l1, "outs": outs})
+    g_l1, g_out = g["l1"], g["outs"]
+    neu1e, new_outs = np.zeros(dim), outs.copy()
+    for k, label in enumerate(labels):
+        g = float(twin.gain(float(l1 @ outs[k]), float(label), alpha))
+        neu1e += g * outs[k]
+        new_outs[k] += g * l1
+    np.testing.assert_allclose(neu1e, -alpha * g_l1, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(new_outs - outs, -alpha * g_out, rtol=1e-5, atol=1e-6)
+
+
+def test_vocabulary_counts_order_and_pruning():
+    sentences = [["a", "b", "a", "c"], ["b", "a", "d"], ["e"]]
+    m = Word2Vec(min_count=2).build_vocab(sentences)
+    assert m.wv.index_to_key == ["a", "b"] and list(m.counts) == [3, 2]
+    m = Word2Vec(min_count=1).build_vocab(sentences)
+    assert m.wv.index_to_key == ["a", "b", "c", "d", "e"]  # ties keep first-seen order
+    m = Word2Vec(min_count=1, max_vocab_size=2).build_vocab(sentences)
+    assert set(m.wv.index_to_key) <= {"a", "b", "c", "d", "e"} and "a" in m.wv
+
+
+def test_subsampling_follows_word2vec_c():
+    counts = np.array([1000, 100, 10, 1])
+    keep = keep_probabilities(counts, 1e-2)
+    t = 1e-2 * counts.sum()
+    np.testing.assert_allclose(keep, np.minimum(1, (np.sqrt(counts / t) + 1) * t / counts), rtol=1e-6)
+    assert keep[0] < keep[1] < 1 and keep[3] == 1
+    np.testing.assert_array_equal(keep_probabilities(counts, 0), 1)
+
+
+def test_noise_words_follow_the_unigram_power():
+    counts = np.array([500, 100, 20, 4, 1])
+    cum = noise_table(counts, 0.75)
+    assert cum[-1] == 2**31 - 1 and np.all(np.diff(cum.astype(np.int64)) > 0)
+    stream = twin.Stream(7)
+    draws = np.bincount([twin.noise_word(stream, cum) for _ in range(20000)], minlength=5)
+    want = counts**0.75 / (counts**0.75).sum()
+    np.testing.assert_allclose(draws / draws.sum(), want, atol=0.01)
+
+
+def topic_corpus(n=3000, seed=0):
+    """Two topics: sentences draw their words from one topic only."""
+    rng = np.random.default_rng(seed)
+    return [[f"{'ab'[i % 2]}{rng.integers(10)}" for _ in range(8)] for i in range(n)]
+
+
+@pytest.mark.parametrize("sg", [1, 0], ids=["sg", "cbow"])
+def test_learns_planted_topics(sg):
+    m = Word2Vec(topic_corpus(), vector_size=16, window=3, min_count=1, sg=sg, workers=2,
+                 epochs=5, seed=3)
+    within = np.mean([m.wv.similarity(f"a{i}", f"a{j}") for i in range(10) for j in range(i)])
+    across = np.mean([m.wv.similarity(f"a{i}", f"b{j}") for i in range(10) for j in range(10)])
+    assert within > across + 0.3, (within, across)
+    assert m.wv.most_similar("a3", topn=3)[0][0].startswith("a")
+    assert m.wv.doesnt_match(["a1", "a2", "a3", "b4"]) == "b4"
+
+
+def test_one_worker_and_a_seed_give_the_same_bits():
+    a = Word2Vec(topic_corpus(500), vector_size=8, min_count=1, workers=1, seed=5, epochs=2)
+    b = Word2Vec(topic_corpus(500), vector_size=8, min_count=1, workers=1, seed=5, epochs=2)
+    np.testing.assert_array_equal(a.wv.vectors, b.wv.vectors)
+    c = Word2Vec(topic_corpus(500), vector_size=8, min_count=1, workers=1, seed=6, epochs=2)
+    assert not np.array_equal(a.wv.vectors, c.wv.vectors)
+
+
+def test_corpus_file_equals_the_same_sentences(tmp_path):
+    sentences = topic_corpus(300)
+    path = tmp_path / "corpus.txt"
+    path.write_text("\n".join(" ".join(s) for s in sentences) + "\n\n")
+    a = Word2Vec(corpus_file=str(path), vector_size=8, min_count=1, workers=1, seed=2, epochs=1)
+    b = Word2Vec(sentences, vector_size=8, min_count=1, workers=1, seed=2, epochs=1)
+    assert a.wv.index_to_key == b.wv.index_to_key
+    np.testing.assert_array_equal(a.wv.vectors, b.wv.vectors)
+
+
+@pytest.mark.parametrize("binary", [False, True], ids=["text", "binary"])
+def test_word2vec_format_round_trip(tmp_path, binary):
+    wv = KeyedVectors(["the", "ünïcode", "x"], np.random.default_rng(0).standard_normal((3, 5)))
+    path = tmp_path / "v.bin"
+    wv.save_word2vec_format(path, binary=binary)
+    back = KeyedVectors.load_word2vec_format(path, binary=binary)
+    assert back.index_to_key == wv.index_to_key
+    np.testing.assert_allclose(back.vectors, wv.vectors, rtol=1e-6 if not binary else 0)
+
+
+@pytest.mark.parametrize("binary", [False, True], ids=["text", "binary"])
+def test_reads_and_writes_gensim_files(tmp_path, binary):
+    gensim = pytest.importorskip("gensim")
+    keys = ["alpha", "beta", "gamma"]
+    vecs = np.random.default_rng(1).standard_normal((3, 4)).astype(np.float32)
+    theirs = gensim.models.KeyedVectors(4)
+    theirs.add_vectors(keys, vecs)
+    theirs.save_word2vec_format(str(tmp_path / "g"), binary=binary)
+    ours = KeyedVectors.load_word2vec_format(tmp_path / "g", binary=binary)
+    assert ours.index_to_key == keys
+    np.testing.assert_allclose(ours.vectors, vecs, rtol=1e-6)
+    ours.save_word2vec_format(tmp_path / "s", binary=binary)
+    back = gensim.models.KeyedVectors.load_word2vec_format(str(tmp_path / "s"), binary=binary)
+    np.testing.assert_allclose(back[keys], vecs, rtol=1e-6)
+
+
+def test_save_load_continues_training(tmp_path):
+    m = Word2Vec(topic_corpus(300), vector_size=8, min_count=1, workers=1, seed=4, epochs=1)
+    m.save(tmp_path / "m.npz")
+    back = Word2Vec.load(tmp_path / "m.npz")
+    assert back.wv.index_to_key == m.wv.index_to_key and back.sg == m.sg
+    np.testing.assert_array_equal(back.wv.vectors, m.wv.vectors)
+    m.train(topic_corpus(300), epochs=1)
+    back.train(topic_corpus(300), epochs=1)
+    np.testing.assert_array_equal(back.wv.vectors, m.wv.vectors)
+
+
+def test_bad_input_is_a_clear_error(tmp_path):
+    with pytest.raises(ValueError, match="empty"):
+        Word2Vec([[], []], min_count=1)
+    with pytest.raises(ValueError, match="min_count = 5"):
+        Word2Vec([["a", "b"]], min_count=5)
+    with pytest.raises(TypeError, match="re-iterable"):
+        Word2Vec(iter([["a"]]), min_count=1)
+    with pytest.raises(TypeError, match="lists of words"):
+        Word2Vec(["a sentence as a string"], min_count=1)
+    with pytest.raises(ValueError, match="vector_size"):
+        Word2Vec(vector_size=0)
+    bad = tmp_path / "bad.txt"
+    bad.write_text("not a header\n")
+    with pytest.raises(ValueError, match="header"):
+        KeyedVectors.load_word2vec_format(bad)
+    bad.write_text("2 3\nw 1 2 3\nv 1 2\n")
+    with pytest.raises(ValueError, match="line 3"):
+        KeyedVectors.load_word2vec_format(bad)
+    wv = KeyedVectors(["a"], np.ones((1, 2)))
+    with pytest.raises(KeyError, match="not in vocabulary"):
+        wv["zzz"]
