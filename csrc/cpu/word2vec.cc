@@ -1,147 +1,42 @@
-// word2vec training: the negative-sampling updates of word2vec.c, as gensim runs them.
-//
-// For each kept word (the center) and each context word inside a window shrunk at random:
-//   skip-gram: the context's input vector l1 = syn0[context] scores the center (label 1) and
-//     `negative` noise words (label 0) through their output vectors syn1neg; each gets
-//     g = (label - sigmoid(l1 . out)) * alpha, out += g * l1, and l1 += sum of g * out.
-//   CBOW: l1 = mean (or sum) of the context's input vectors scores the center and the noise;
-//     every context vector then gets the accumulated error (divided by the context size when
-//     summing, as gensim does).
-// sigmoid saturates past |f| = 6, as word2vec.c's table does; inside it is computed exactly.
+// word2vec training entry point: the loop of word2vec_impl.h, in its AVX2/FMA copy when the CPU
+// has both (and SEQKERN_SIMD does not say baseline), run over the parts on the pool.
 #include "seqkern/word2vec.h"
 
-#include <algorithm>
-#include <cmath>
+#include <cstring>
 #include <vector>
 
+#include "seqkern/activations.h"
 #include "seqkern/threads.h"
+
+#define SEQKERN_ISA baseline
+#include "word2vec_impl.h"
+#undef SEQKERN_ISA
 
 namespace seqkern {
 
-namespace {
-
-constexpr float kMaxExp = 6.0f;
-
-// word2vec.c's linear congruential generator.
-inline uint64_t next(uint64_t& state) {
-  state = state * 25214903917ULL + 11;
-  return state;
-}
-
-inline float dot(const float* a, const float* b, int64_t n) {
-  float s = 0.0f;
-  for (int64_t i = 0; i < n; ++i) s += a[i] * b[i];
-  return s;
-}
-
-inline void axpy(float a, const float* x, float* y, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];
-}
-
-// A noise word drawn from the cumulative table (gensim's bisection).
-inline int32_t noise_word(uint64_t& state, const uint32_t* cum_table, int64_t V) {
-  const uint64_t r = (next(state) >> 16) % cum_table[V - 1];
-  return static_cast<int32_t>(std::upper_bound(cum_table, cum_table + V, r) - cum_table);
-}
-
-// Scores l1 against the center (label 1) and the noise words (label 0); adds each output
-// vector's update and accumulates the error for l1 in neu1e.
-void negative_sampling(const W2vParams& p, int32_t center, const float* l1, float alpha,
-                       const uint32_t* cum_table, int64_t V, uint64_t& state, float* syn1neg,
-                       float* neu1e) {
-  const int64_t dim = p.dim;
-  for (int64_t d = 0; d <= p.negative; ++d) {
-    int32_t target = center;
-    float label = 1.0f;
-    if (d > 0) {
-      target = noise_word(state, cum_table, V);
-      if (target == center) continue;
-      label = 0.0f;
-    }
-    float* l2 = syn1neg + static_cast<int64_t>(target) * dim;
-    const float f = dot(l1, l2, dim);
-    float g;
-    if (f > kMaxExp) g = (label - 1.0f) * alpha;
-    else if (f < -kMaxExp) g = label * alpha;
-    else g = (label - 1.0f / (1.0f + std::exp(-f))) * alpha;
-    axpy(g, l2, neu1e, dim);
-    axpy(g, l1, l2, dim);
-  }
-}
-
-// One run of sentences [s0, s1) of a chunk of n_words words, on one random stream.
+#if SEQKERN_X86
+namespace avx2 {
 int64_t train_part(const W2vParams& p, const int32_t* ids, const int64_t* offsets, int64_t s0,
                    int64_t s1, int64_t n_words, const float* keep, const uint32_t* cum_table,
                    int64_t V, float alpha0, float alpha1, uint64_t& state, float* syn0,
-                   float* syn1neg) {
-  const int64_t dim = p.dim;
-  const float alpha_step = (alpha1 - alpha0) / static_cast<float>(std::max<int64_t>(1, n_words));
-  std::vector<int32_t> sen;
-  std::vector<int64_t> where;  // position of each kept word in the chunk, for alpha
-  std::vector<float> neu1(dim), neu1e(dim);
-  int64_t trained = 0;
-  for (int64_t s = s0; s < s1; ++s) {
-    sen.clear();
-    where.clear();
-    for (int64_t i = offsets[s]; i < offsets[s + 1]; ++i) {
-      const int32_t w = ids[i];
-      if (keep[w] < 1.0f && keep[w] < (next(state) & 0xFFFF) / 65536.0f) continue;
-      sen.push_back(w);
-      where.push_back(i - offsets[0]);
-    }
-    const int64_t n = static_cast<int64_t>(sen.size());
-    trained += n;
-    for (int64_t pos = 0; pos < n; ++pos) {
-      const float alpha = alpha0 + alpha_step * static_cast<float>(where[pos]);
-      const int64_t b = static_cast<int64_t>(next(state) % static_cast<uint64_t>(p.window));
-      const int64_t lo = std::max<int64_t>(0, pos - p.window + b);
-      const int64_t hi = std::min<int64_t>(n, pos + p.window - b + 1);
-      const int32_t center = sen[pos];
-      if (p.sg) {
-        for (int64_t c = lo; c < hi; ++c) {
-          if (c == pos) continue;
-          float* l1 = syn0 + static_cast<int64_t>(sen[c]) * dim;
-          std::fill(neu1e.begin(), neu1e.end(), 0.0f);
-          negative_sampling(p, center, l1, alpha, cum_table, V, state, syn1neg, neu1e.data());
-          axpy(1.0f, neu1e.data(), l1, dim);
-        }
-        continue;
-      }
-      std::fill(neu1.begin(), neu1.end(), 0.0f);
-      int64_t count = 0;
-      for (int64_t c = lo; c < hi; ++c) {
-        if (c == pos) continue;
-        axpy(1.0f, syn0 + static_cast<int64_t>(sen[c]) * dim, neu1.data(), dim);
-        ++count;
-      }
-      if (count == 0) continue;
-      const float inv = 1.0f / static_cast<float>(count);
-      if (p.cbow_mean)
-        for (float& v : neu1) v *= inv;
-      std::fill(neu1e.begin(), neu1e.end(), 0.0f);
-      negative_sampling(p, center, neu1.data(), alpha, cum_table, V, state, syn1neg,
-                        neu1e.data());
-      if (!p.cbow_mean)
-        for (float& v : neu1e) v *= inv;
-      for (int64_t c = lo; c < hi; ++c)
-        if (c != pos) axpy(1.0f, neu1e.data(), syn0 + static_cast<int64_t>(sen[c]) * dim, dim);
-    }
-  }
-  return trained;
-}
-
-}  // namespace
+                   float* syn1neg);
+}  // namespace avx2
+#endif
 
 int64_t w2v_train(const W2vParams& p, const int32_t* ids, const int64_t* offsets,
                   int64_t n_sentences, const float* keep, const uint32_t* cum_table, int64_t V,
                   float alpha0, float alpha1, uint64_t* seeds, int64_t parts, float* syn0,
                   float* syn1neg) {
+  auto* part = &baseline::train_part;
+#if SEQKERN_X86
+  if (std::strcmp(simd_level(), "avx2+fma") == 0) part = &avx2::train_part;
+#endif
   std::vector<int64_t> trained(parts, 0);
   parallel_for(parts, 1, [&](int64_t q0, int64_t q1) {
     for (int64_t q = q0; q < q1; ++q)
-      trained[q] = train_part(p, ids, offsets, n_sentences * q / parts,
-                              n_sentences * (q + 1) / parts, offsets[n_sentences] - offsets[0],
-                              keep, cum_table, V, alpha0, alpha1, seeds[q], syn0, syn1neg);
+      trained[q] = part(p, ids, offsets, n_sentences * q / parts, n_sentences * (q + 1) / parts,
+                        offsets[n_sentences] - offsets[0], keep, cum_table, V, alpha0, alpha1,
+                        seeds[q], syn0, syn1neg);
   });
   int64_t sum = 0;
   for (int64_t t : trained) sum += t;
