@@ -24,6 +24,7 @@ namespace SEQKERN_ISA {
 namespace {
 
 constexpr float kMaxExp = 6.0f;
+constexpr int64_t kMaxNegative = 64;  // Word2Vec checks negative against it
 
 // word2vec.c's linear congruential generator.
 inline uint64_t next(uint64_t& state) {
@@ -41,11 +42,17 @@ inline vf load(const float* p) {
 
 inline void store(float* p, vf v) { std::memcpy(p, &v, sizeof v); }
 
-// Eight lanes at a time, then the tail; the lanes are summed in a fixed order.
+// Sixteen lanes at a time in two chains (so that the FMA latency overlaps), then eight, then the
+// tail; the lanes are summed in a fixed order.
 inline float dot(const float* a, const float* b, int64_t n) {
-  vf acc = {};
+  vf acc = {}, acc2 = {};
   int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    acc += load(a + i) * load(b + i);
+    acc2 += load(a + i + 8) * load(b + i + 8);
+  }
   for (; i + 8 <= n; i += 8) acc += load(a + i) * load(b + i);
+  acc += acc2;
   float s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
   for (; i < n; ++i) s += a[i] * b[i];
   return s;
@@ -69,14 +76,20 @@ void negative_sampling(const W2vParams& p, int32_t center, const float* l1, floa
                        const uint32_t* cum_table, int64_t V, uint64_t& state, float* syn1neg,
                        float* neu1e) {
   const int64_t dim = p.dim;
-  for (int64_t d = 0; d <= p.negative; ++d) {
-    int32_t target = center;
-    float label = 1.0f;
-    if (d > 0) {
-      target = noise_word(state, cum_table, V);
-      if (target == center) continue;
-      label = 0.0f;
-    }
+  // Draw every target first (the random stream sees the same calls) and prefetch their rows:
+  // noise rows are scattered over the table and would each stall on a cache miss.
+  int32_t targets[kMaxNegative + 1];
+  const int64_t n_targets = std::min<int64_t>(p.negative, kMaxNegative) + 1;
+  targets[0] = center;
+  for (int64_t d = 1; d < n_targets; ++d) {
+    targets[d] = noise_word(state, cum_table, V);
+    const char* row = reinterpret_cast<const char*>(syn1neg + static_cast<int64_t>(targets[d]) * dim);
+    for (int64_t b = 0; b < dim * 4; b += 64) __builtin_prefetch(row + b, 1);
+  }
+  for (int64_t d = 0; d < n_targets; ++d) {
+    const int32_t target = targets[d];
+    if (d > 0 && target == center) continue;
+    const float label = d == 0 ? 1.0f : 0.0f;
     float* l2 = syn1neg + static_cast<int64_t>(target) * dim;
     const float f = dot(l1, l2, dim);
     float g;

@@ -64,6 +64,8 @@ class Word2Vec:
                         ("epochs", epochs), ("workers", workers), ("min_count", min_count)):
             if not isinstance(v, (int, np.integer)) or v < (0 if name == "min_count" else 1):
                 raise ValueError(f"{name}: expected a positive integer, got {v!r}")
+        if negative > 64:
+            raise ValueError(f"negative: at most 64 noise words per pair, got {negative}")
         if sentences is not None and corpus_file is not None:
             raise ValueError("give sentences or corpus_file, not both")
         self.vector_size, self.window, self.min_count = vector_size, window, min_count
