@@ -1,6 +1,10 @@
 """word2vec: the C++ updates against their NumPy twin, the twin's update against the gradient of
 its loss, vocabulary / subsampling / noise statistics, learning planted structure, the
 word2vec.c file formats, full-state save/load and bad input."""
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -197,3 +201,37 @@ def test_bad_input_is_a_clear_error(tmp_path):
     wv = KeyedVectors(["a"], np.ones((1, 2)))
     with pytest.raises(KeyError, match="not in vocabulary"):
         wv["zzz"]
+
+
+BASELINE_CHECK = """
+import numpy as np, seqkern as sk
+from seqkern import _core
+from seqkern.models.word2vec import keep_probabilities, noise_table
+from seqkern.reference import word2vec as twin
+assert sk._core.simd_level() == "baseline"
+rng = np.random.default_rng(0)
+ids = rng.integers(0, 9, 120).astype(np.int32)
+offsets = np.array([0, 40, 41, 120], np.int64)
+counts = np.bincount(ids, minlength=9) + 1
+syn0 = ((rng.random((9, 13)) - 0.5) / 13).astype(np.float32)
+syn1 = (rng.standard_normal((9, 13)) * 0.1).astype(np.float32)
+keep, cum = keep_probabilities(counts, 0.01), noise_table(counts, 0.75)
+for sg in (True, False):
+    a0, a1, b0, b1 = syn0.copy(), syn1.copy(), syn0.copy(), syn1.copy()
+    sa, sb = np.array([5], np.uint64), np.array([5], np.uint64)
+    na = _core.w2v_train(2, 3, sg, True, ids, offsets, keep, cum, 0.05, 0.01, sa, a0, a1)
+    nb = twin.w2v_train(2, 3, sg, True, ids, offsets, keep, cum, 0.05, 0.01, sb, b0, b1)
+    assert na == nb and sa[0] == sb[0]
+    assert np.abs(a0 - b0).max() < 2e-6 and np.abs(a1 - b1).max() < 2e-6
+print("ok")
+"""
+
+
+def test_baseline_copy_matches_twin(tmp_path):
+    """The portable (non-AVX2) copy of the loop, forced with SEQKERN_SIMD=baseline (in a fresh
+    process, run outside the source tree so that the installed package is imported)."""
+    env = dict(os.environ, SEQKERN_SIMD="baseline")
+    out = subprocess.run([sys.executable, "-c", BASELINE_CHECK], env=env, capture_output=True,
+                         text=True, timeout=120, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "ok"
