@@ -235,3 +235,62 @@ def test_baseline_copy_matches_twin(tmp_path):
                          text=True, timeout=120, cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines()[-1] == "ok"
+
+
+def test_spearman_and_pearson():
+    from seqkern.models.evaluation import pearson, spearman
+    assert spearman([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1.0)
+    assert spearman([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
+    # ties get their mean rank: ranks (1.5, 1.5, 3) against (1, 2, 3)
+    assert spearman([5, 5, 9], [1, 2, 3]) == pytest.approx(pearson([1.5, 1.5, 3], [1, 2, 3]))
+    assert pearson([1, 2, 3], [2, 4, 7]) == pytest.approx(np.corrcoef([1, 2, 3], [2, 4, 7])[0, 1])
+
+
+def planted_vectors():
+    """king - man + woman = queen exactly; paris - france + italy = rome."""
+    keys = ["king", "queen", "man", "woman", "paris", "france", "rome", "italy", "Car"]
+    v = {"man": [1, 0, 0, 0], "woman": [1, 1, 0, 0], "king": [1, 0, 1, 0], "queen": [1, 1, 1, 0],
+         "france": [0, 0, 0, 1], "paris": [0, 0, 1, 1], "italy": [0, 1, 0, 1], "rome": [0, 1, 1, 1],
+         "Car": [-1, -1, -1, -1]}
+    return KeyedVectors(keys, np.array([v[k] for k in keys], np.float32))
+
+
+def test_word_pairs_and_analogies_on_planted_vectors(tmp_path):
+    wv = planted_vectors()
+    pairs = tmp_path / "pairs.tsv"
+    pairs.write_text("# comment\nking\tqueen\t9\nman\tcar\t1\nparis\trome\t8\nking\tzzz\t5\n")
+    p, s, oov = wv.evaluate_word_pairs(pairs)
+    ours = [wv.similarity("king", "queen"), wv.similarity("man", "Car"), wv.similarity("paris", "rome")]
+    # king-queen and paris-rome tie at cosine 2/sqrt(6): ranks (2.5, 1, 2.5) against (3, 1, 2)
+    assert s == pytest.approx(np.sqrt(3) / 2) and oov == pytest.approx(25.0)
+    assert p == pytest.approx(np.corrcoef(ours, [9, 1, 8])[0, 1])
+    questions = tmp_path / "q.txt"
+    questions.write_text(": family\nman woman king queen\nman king woman queen\n"
+                         ": capitals\nfrance paris italy rome\nfrance paris italy car\n"
+                         "france paris xx yy\n")
+    acc, sections = wv.evaluate_word_analogies(questions)
+    assert [(s["section"], s["correct"], s["incorrect"]) for s in sections] == [
+        ("family", 2, 0), ("capitals", 1, 1)]
+    assert acc == pytest.approx(3 / 4)
+    acc, _ = wv.evaluate_word_analogies(questions, restrict_vocab=4)  # only the family words
+    assert acc == 1.0
+
+
+def test_evaluation_matches_gensim():
+    gensim = pytest.importorskip("gensim")
+    data = os.path.join(os.path.dirname(gensim.__file__), "test", "test_data")
+    rng = np.random.default_rng(0)
+    words = [line.split("\t")[0].lower() for line in open(os.path.join(data, "wordsim353.tsv"))
+             if not line.startswith("#")][:150]
+    words += [w.lower() for line in open(os.path.join(data, "questions-words.txt"))
+              if not line.startswith(":") for w in line.split()][:400]
+    keys = list(dict.fromkeys(words))
+    wv = KeyedVectors(keys, rng.standard_normal((len(keys), 12)))
+    theirs = gensim.models.KeyedVectors(12)
+    theirs.add_vectors(keys, wv.vectors)
+    p, s, oov = wv.evaluate_word_pairs(os.path.join(data, "wordsim353.tsv"))
+    tp, ts, toov = theirs.evaluate_word_pairs(os.path.join(data, "wordsim353.tsv"))
+    assert (p, s, oov) == pytest.approx((tp[0], ts[0], toov), abs=1e-6)
+    acc, _ = wv.evaluate_word_analogies(os.path.join(data, "questions-words.txt"))
+    tacc, _ = theirs.evaluate_word_analogies(os.path.join(data, "questions-words.txt"))
+    assert acc == pytest.approx(tacc)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from seqkern.models import evaluation
+
 
 class KeyedVectors:
     """index_to_key (V words, most frequent first for trained models), vectors (V, dim)."""
@@ -99,6 +101,16 @@ class KeyedVectors:
         mean = vecs.mean(axis=0)
         mean /= max(np.linalg.norm(mean), 1e-30)
         return words[int(np.argmin(vecs @ mean))]
+
+    def evaluate_word_pairs(self, path, case_insensitive=True):
+        """(pearson, spearman, oov_percent) against a wordsim353 / SimLex-999 style file; see
+        seqkern.models.evaluation."""
+        return evaluation.evaluate_word_pairs(self, path, case_insensitive=case_insensitive)
+
+    def evaluate_word_analogies(self, path, restrict_vocab=300_000, case_insensitive=True):
+        """(accuracy, sections) on a questions-words.txt style file; see
+        seqkern.models.evaluation."""
+        return evaluation.evaluate_word_analogies(self, path, restrict_vocab, case_insensitive)
 
     # -- word2vec.c / gensim files ------------------------------------------------------------
     def save_word2vec_format(self, path, binary=False):
