@@ -3,6 +3,8 @@
     seqkern info     version, BLAS, threads, SIMD level, CUDA
     seqkern demo     checks the fused kernels against their NumPy twins and finite differences,
                      then times them against the twins (and torch, when installed)
+    seqkern word2vec --train FILE --output FILE [--cbow] [--size 100] ...
+                     trains word vectors (word2vec.c's options) and writes them in its format
 """
 from __future__ import annotations
 
@@ -79,6 +81,33 @@ def cmd_info(_args):
     return 0
 
 
+def cmd_word2vec(args):
+    """Trains on a text file and writes the vectors; an interrupted run writes nothing (the file
+    goes to a temporary name first and is renamed only when complete)."""
+    import os
+    import tempfile
+
+    model = sk.Word2Vec(vector_size=args.size, window=args.window, min_count=args.min_count,
+                        sample=args.sample, sg=0 if args.cbow else 1, negative=args.negative,
+                        alpha=args.alpha if args.alpha is not None else (0.05 if args.cbow else 0.025),
+                        epochs=args.iter, workers=args.threads, seed=args.seed, progress=True)
+    model.build_vocab(corpus_file=args.train)
+    print(f"word2vec: {len(model.wv):,} words in the vocabulary, "
+          f"{int(model.counts.sum()):,} words of training text", file=sys.stderr)
+    model.train(corpus_file=args.train)
+    folder = os.path.dirname(os.path.abspath(args.output))
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".seqkern-", suffix=".part")
+    os.close(fd)
+    try:
+        model.wv.save_word2vec_format(tmp, binary=args.binary)
+        os.replace(tmp, args.output)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    print(f"word2vec: wrote {args.output}", file=sys.stderr)
+    return 0
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="seqkern", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -89,6 +118,21 @@ def main(argv=None):
                       metavar=("T", "B", "I", "H"), help="timing shape (default 50 16 128 128)")
     demo.add_argument("--repeat", type=int, default=7, help="timed runs per cell (median)")
     demo.set_defaults(func=cmd_demo)
+    w2v = sub.add_parser("word2vec", help="train word vectors on a text file (word2vec.c's options)")
+    w2v.add_argument("--train", required=True, help="text file, one sentence per line")
+    w2v.add_argument("--output", required=True, help="where to write the vectors")
+    w2v.add_argument("--cbow", action="store_true", help="CBOW (default: skip-gram)")
+    w2v.add_argument("--size", type=int, default=100, help="vector size")
+    w2v.add_argument("--window", type=int, default=5)
+    w2v.add_argument("--negative", type=int, default=5, help="noise words per pair")
+    w2v.add_argument("--sample", type=float, default=1e-3, help="subsampling threshold")
+    w2v.add_argument("--min-count", type=int, default=5)
+    w2v.add_argument("--iter", type=int, default=5, help="epochs")
+    w2v.add_argument("--threads", type=int, default=sk.get_num_threads())
+    w2v.add_argument("--alpha", type=float, help="start learning rate (0.025 sg, 0.05 cbow)")
+    w2v.add_argument("--seed", type=int, default=1)
+    w2v.add_argument("--binary", action="store_true", help="binary output format")
+    w2v.set_defaults(func=cmd_word2vec)
     args = parser.parse_args(argv)
     try:
         return args.func(args)

@@ -294,3 +294,38 @@ def test_evaluation_matches_gensim():
     acc, _ = wv.evaluate_word_analogies(os.path.join(data, "questions-words.txt"))
     tacc, _ = theirs.evaluate_word_analogies(os.path.join(data, "questions-words.txt"))
     assert acc == pytest.approx(tacc)
+
+
+def test_command_line_trains_and_writes_vectors(tmp_path):
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("\n".join(" ".join(s) for s in topic_corpus(400)) + "\n")
+    out = tmp_path / "v.bin"
+    run = subprocess.run([sys.executable, "-m", "seqkern", "word2vec", "--train", str(corpus),
+                          "--output", str(out), "--size", "8", "--iter", "1", "--min-count", "1",
+                          "--binary", "--threads", "1"], capture_output=True, text=True,
+                         timeout=120, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert "words/s" in run.stderr and "wrote" in run.stderr
+    wv = KeyedVectors.load_word2vec_format(out, binary=True)
+    assert len(wv) == 20 and wv.vector_size == 8
+
+
+def test_command_line_ctrl_c_leaves_no_output(tmp_path):
+    import signal
+    import time
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("\n".join(" ".join(s) for s in topic_corpus(20000)) + "\n")
+    out = tmp_path / "v.txt"
+    proc = subprocess.Popen([sys.executable, "-m", "seqkern", "word2vec", "--train", str(corpus),
+                             "--output", str(out), "--iter", "1000", "--min-count", "1"],
+                            stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    deadline = time.time() + 60
+    while time.time() < deadline:  # wait for training to start (its first progress line)
+        line = proc.stderr.readline()
+        if "words/s" in line:
+            break
+    proc.send_signal(signal.SIGINT)
+    rest = proc.communicate(timeout=60)[1]
+    assert proc.returncode == 130, rest
+    assert "interrupted" in rest
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.txt"]
