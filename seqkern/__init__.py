@@ -13,11 +13,11 @@ from seqkern._ops import (
     gru, gru_backward, lstm, lstm_backward, recurrent_stack, recurrent_stack_backward, rnn,
     rnn_backward,
 )
-from seqkern.models import KeyedVectors, Word2Vec
+from seqkern.models import KeyedVectors, PPMIVectors, Word2Vec
 
 __version__ = _core.__version__
 
 __all__ = [
-    "KeyedVectors", "Word2Vec", "get_num_threads", "gru", "gru_backward", "info", "lstm", "lstm_backward",
+    "KeyedVectors", "PPMIVectors", "Word2Vec", "get_num_threads", "gru", "gru_backward", "info", "lstm", "lstm_backward",
     "recurrent_stack", "recurrent_stack_backward", "rnn", "rnn_backward", "set_num_threads",
 ]

@@ -329,3 +329,50 @@ def test_command_line_ctrl_c_leaves_no_output(tmp_path):
     assert proc.returncode == 130, rest
     assert "interrupted" in rest
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.txt"]
+
+
+def test_cooccurrence_and_ppmi_match_the_dense_definitions():
+    """The book's example sentence, against dense loops written from the definitions."""
+    from seqkern.models.count_vectors import cooccurrence, ppmi
+    ids = [0, 1, 2, 3, 4, 1, 5, 6]  # you say goodbye and i say hello .
+    V, window = 7, 2
+    dense = np.zeros((V, V))
+    for i, w in enumerate(ids):
+        for j in range(max(0, i - window), min(len(ids), i + window + 1)):
+            if j != i:
+                dense[w, ids[j]] += 1
+    rows, cols, counts = cooccurrence([ids], V, window)
+    got = np.zeros((V, V))
+    got[rows, cols] = counts
+    np.testing.assert_array_equal(got, dense)
+    N, S = dense.sum(), dense.sum(axis=0)
+    want = np.zeros_like(dense)
+    for i in range(V):
+        for j in range(V):
+            if dense[i, j]:
+                want[i, j] = max(0, np.log2(dense[i, j] * N / (S[j] * S[i]) + 1e-8))
+    got = np.zeros((V, V))
+    got[rows, cols] = ppmi(rows, cols, counts, V)
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+
+
+def test_truncated_svd_finds_the_leading_singular_values():
+    from seqkern.models.count_vectors import truncated_svd
+    rng = np.random.default_rng(0)
+    A = rng.random((40, 40)) * (rng.random((40, 40)) < 0.2)
+    A = A + A.T
+    rows, cols = np.nonzero(A)
+    U, S = truncated_svd(rows, cols, A[rows, cols], 40, 5, seed=1)
+    want = np.linalg.svd(A, compute_uv=False)[:5]
+    np.testing.assert_allclose(S, want, rtol=1e-5)  # randomized: close, not exact
+    np.testing.assert_allclose(U.T @ U, np.eye(5), atol=1e-10)
+
+
+def test_ppmi_vectors_learn_planted_topics():
+    from seqkern.models import PPMIVectors
+    m = PPMIVectors(topic_corpus(1000), window=2, vector_size=8)
+    within = np.mean([m.wv.similarity(f"a{i}", f"a{j}") for i in range(10) for j in range(i)])
+    across = np.mean([m.wv.similarity(f"a{i}", f"b{j}") for i in range(10) for j in range(10)])
+    assert within > across + 0.3, (within, across)
+    with pytest.raises(ValueError, match="empty"):
+        PPMIVectors([[]])

@@ -1,5 +1,6 @@
 """Models built on seqkern's kernels."""
+from seqkern.models.count_vectors import PPMIVectors
 from seqkern.models.keyed_vectors import KeyedVectors
 from seqkern.models.word2vec import Word2Vec
 
-__all__ = ["KeyedVectors", "Word2Vec"]
+__all__ = ["KeyedVectors", "PPMIVectors", "Word2Vec"]
