@@ -18,6 +18,7 @@ from seqkern.models import KeyedVectors, PPMIVectors, Word2Vec
 __version__ = _core.__version__
 
 __all__ = [
-    "KeyedVectors", "PPMIVectors", "Word2Vec", "get_num_threads", "gru", "gru_backward", "info", "lstm", "lstm_backward",
-    "recurrent_stack", "recurrent_stack_backward", "rnn", "rnn_backward", "set_num_threads",
+    "KeyedVectors", "PPMIVectors", "Word2Vec", "get_num_threads", "gru", "gru_backward", "info",
+    "lstm", "lstm_backward", "recurrent_stack", "recurrent_stack_backward", "rnn", "rnn_backward",
+    "set_num_threads",
 ]
