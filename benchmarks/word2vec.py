@@ -1,0 +1,117 @@
+"""seqkern.Word2Vec vs gensim's Word2Vec in its fastest mode (corpus_file=), in one process.
+
+    python benchmarks/word2vec.py                       # the Wikipedia sample from gensim's tests
+    python benchmarks/word2vec.py --corpus text.txt --seeds 3 --json out.json
+
+Both train end to end (vocabulary scan included) with the same settings: dim 100, window 5,
+negative 5, sample 1e-3, min_count 5, 5 epochs, --threads workers, skip-gram and CBOW. Quality:
+Spearman on wordsim353 and SimLex-999 and analogy accuracy on questions-words.txt (gensim's test
+files, scored by seqkern.models.evaluation, which reproduces gensim's scores), with gensim run
+under several seeds to show its own seed-to-seed spread. Needs `pip install gensim`.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+
+import numpy as np
+
+import seqkern as sk
+
+SETTINGS = dict(vector_size=100, window=5, negative=5, sample=1e-3, min_count=5, epochs=5)
+
+
+def gensim_data():
+    import gensim
+    return os.path.join(os.path.dirname(gensim.__file__), "test", "test_data")
+
+
+def wikipedia_sample(cache):
+    """Plain text of the small English Wikipedia dump in gensim's test data (WikiCorpus
+    tokenization, one article per line), written once to `cache`."""
+    if not os.path.exists(cache):
+        from gensim.corpora.wikicorpus import WikiCorpus
+        dump = os.path.join(gensim_data(),
+                            "enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2")
+        with open(cache + ".part", "w") as f:
+            for tokens in WikiCorpus(dump, dictionary={}).get_texts():
+                f.write(" ".join(tokens) + "\n")
+        os.replace(cache + ".part", cache)
+    return cache
+
+
+def quality(wv):
+    data = gensim_data()
+    return dict(wordsim353=wv.evaluate_word_pairs(os.path.join(data, "wordsim353.tsv"))[1],
+                simlex999=wv.evaluate_word_pairs(os.path.join(data, "simlex999.txt"))[1],
+                analogy=wv.evaluate_word_analogies(os.path.join(data, "questions-words.txt"))[0])
+
+
+def run_gensim(corpus, sg, threads, seed):
+    from gensim.models import Word2Vec
+    t0 = time.perf_counter()
+    m = Word2Vec(corpus_file=corpus, sg=sg, workers=threads, seed=seed, **SETTINGS)
+    elapsed = time.perf_counter() - t0
+    return elapsed, sk.KeyedVectors(m.wv.index_to_key, m.wv.vectors)
+
+
+def run_seqkern(corpus, sg, threads, seed):
+    t0 = time.perf_counter()
+    m = sk.Word2Vec(corpus_file=corpus, sg=sg, workers=threads, seed=seed, **SETTINGS)
+    return time.perf_counter() - t0, m.wv
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--corpus", help="plain text, one sentence per line (default: the sample)")
+    ap.add_argument("--cache", default=os.path.join(os.path.expanduser("~"), ".cache",
+                                                    "seqkern-wiki-sample.txt"))
+    ap.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
+    ap.add_argument("--seeds", type=int, default=3, help="runs of each library (seeds 1..n)")
+    ap.add_argument("--json", help="also write the table here")
+    args = ap.parse_args(argv)
+    os.makedirs(os.path.dirname(args.cache), exist_ok=True)
+    corpus = args.corpus or wikipedia_sample(args.cache)
+    tokens = sum(len(line.split()) for line in open(corpus, encoding="utf-8", errors="replace"))
+    sk.set_num_threads(args.threads)
+    import gensim
+    print(f"# corpus {corpus}: {tokens:,} tokens; {SETTINGS}, threads={args.threads}, "
+          f"seeds 1..{args.seeds}; seqkern {sk.__version__}, gensim {gensim.__version__}")
+    print(f"{'mode':<5} {'library':<8} {'seconds':>8} {'words/s':>10} {'ratio':>6} "
+          f"{'ws353':>14} {'simlex':>14} {'analogy':>14}")
+    rows = []
+    for sg, mode in ((1, "sg"), (0, "cbow")):
+        runs = {}
+        for lib, fn in (("gensim", run_gensim), ("seqkern", run_seqkern)):
+            results = []
+            for seed in range(1, args.seeds + 1):
+                elapsed, wv = fn(corpus, sg, args.threads, seed)
+                results.append(dict(seconds=elapsed, **quality(wv)))
+            runs[lib] = results
+        t_gensim = statistics.median(r["seconds"] for r in runs["gensim"])
+        for lib in ("gensim", "seqkern"):
+            res = runs[lib]
+            t = statistics.median(r["seconds"] for r in res)
+            row = dict(mode=mode, library=lib, seconds=t, words_per_s=tokens * SETTINGS["epochs"] / t,
+                       ratio=t_gensim / t, runs=res)
+            for k in ("wordsim353", "simlex999", "analogy"):
+                vals = [r[k] for r in res]
+                row[k] = float(np.mean(vals))
+                row[k + "_spread"] = float(max(vals) - min(vals))
+            rows.append(row)
+            q = "  ".join(f"{row[k]:.3f}±{row[k + '_spread'] / 2:.3f}"
+                          for k in ("wordsim353", "simlex999", "analogy"))
+            print(f"{mode:<5} {lib:<8} {t:>8.2f} {row['words_per_s']:>10,.0f} {row['ratio']:>5.2f}x "
+                  f"{q}", flush=True)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(dict(corpus=corpus, tokens=tokens, settings=SETTINGS, threads=args.threads,
+                           rows=rows), f, indent=1)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
