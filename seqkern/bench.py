@@ -74,6 +74,11 @@ def reference_step(cell, problem, train):
     return functional_step(reference, cell, problem, train)
 
 
+def _torch_layer(torch, kind, *args, **kwargs):
+    """torch.nn.LSTM / GRU / RNN for kind "lstm", "gru" or "rnn", built with these arguments."""
+    return {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU, "rnn": torch.nn.RNN}[kind](*args, **kwargs)
+
+
 def torch_step(cell, problem, train):
     """The same step through torch.nn.LSTM/GRU/RNN with the same weights; None without torch.
     Variable lengths go through pack_padded_sequence, as a torch user would."""
@@ -83,8 +88,7 @@ def torch_step(cell, problem, train):
         return None
     T, B, I = problem["x"].shape
     H = problem["w_hh"].shape[1]
-    cls = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU, "rnn": torch.nn.RNN}[cell]
-    m = cls(I, H)
+    m = _torch_layer(torch, cell, I, H)
     with torch.no_grad():
         for name in ("w_ih", "w_hh", "b_ih", "b_hh"):
             getattr(m, name.replace("w_", "weight_").replace("b_", "bias_") + "_l0").copy_(
@@ -155,7 +159,7 @@ def kept_for_backward(cell, problem):
         return ours, None
     T, B, I = problem["x"].shape
     H = problem["w_hh"].shape[1]
-    m = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU, "rnn": torch.nn.RNN}[cell](I, H)
+    m = _torch_layer(torch, cell, I, H)
     x = torch.from_numpy(problem["x"]).requires_grad_()
     skip = {p.data_ptr() for p in m.parameters()} | {x.data_ptr()}
     storages = {}
@@ -173,8 +177,8 @@ def kept_for_backward(cell, problem):
 def paired_times(steps, repeat=5, min_seconds=0.3, warmup=1, settle_below=0.05, settle=0.02):
     """Median wall time in seconds of each step in `steps` (None stays None), timed in turns so
     that the drift of a shared machine hits all of them alike and their ratios hold even when
-    absolute times move. A step shorter than settle_below seconds first runs `settle` times
-    untimed in each of its turns: on these VMs a core that another library's threads just
+    absolute times move. A step shorter than settle_below seconds first runs untimed for
+    `settle` seconds in each of its turns: on these VMs a core that another library's threads just
     left (torch's OpenMP workers keep spinning for milliseconds) or that sat idle runs slowly for
     a few milliseconds, and that would be charged to whichever library comes next."""
     live = [s for s in steps if s is not None]
@@ -235,8 +239,7 @@ def layer_steps(cell, T, B, I, H, layers, bidirectional, lengths, train):
         import torch
     except ImportError:
         return ours, None
-    tm = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU, "rnn": torch.nn.RNN}[kind](
-        I, H, layers, bidirectional=bidirectional, **opts)
+    tm = _torch_layer(torch, kind, I, H, layers, bidirectional=bidirectional, **opts)
     tm.load_state_dict({k: torch.from_numpy(v) for k, v in m.state_dict().items()})
     xt = torch.from_numpy(x).requires_grad_(train)
     dyt = torch.from_numpy(dy)

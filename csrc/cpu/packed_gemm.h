@@ -44,13 +44,8 @@ class PackedMatrix {
   // and BLAS runs them: its kernel is faster there even though it repacks W at every step.
   PackedMatrix(const T* w, int64_t ldw, bool trans, int64_t K, int64_t N, int64_t B);
 
-  // C = A @ op(W), or C += A @ op(W) when accumulate; A (M, K) row stride lda, C row stride ldc.
-  // Runs on the calling thread: the time loops split the batch across the pool themselves.
-  void multiply(int64_t M, const T* A, int64_t lda, T* C, int64_t ldc, bool accumulate) const {
-    multiply_columns(M, A, lda, C, ldc, accumulate, 0, N_);
-  }
-
-  // This slice's share of the step product over rows [0, rows) (the batch, or the sequences
+  // C = A @ op(W), or C += A @ op(W) when accumulate; A row stride lda, C row stride ldc. This
+  // slice's share of the step product over rows [0, rows) (the batch, or the sequences
   // still running): all of them and the member's block of column groups with a team, else
   // those of [b0, b1) and every column.
   void multiply(const StepSlice& slice, int64_t rows, const T* A, int64_t lda, T* C, int64_t ldc,

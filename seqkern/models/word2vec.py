@@ -136,22 +136,21 @@ class Word2Vec:
 
     # -- training -----------------------------------------------------------------------------
     def _chunks(self, corpus):
-        """(ids int32, offsets int64, raw words) chunks of about CHUNK_WORDS in-vocabulary words;
+        """(ids int32, offsets int64) chunks of about CHUNK_WORDS in-vocabulary words;
         out-of-vocabulary words are dropped, long sentences cut at MAX_SENTENCE."""
         index = self.wv.key_to_index
-        ids, offsets, raw = [], [0], 0
+        ids, offsets = [], [0]
         for sentence in corpus:
-            raw += len(sentence)
             known = [index[w] for w in sentence if w in index]
             for i in range(0, len(known), MAX_SENTENCE):
                 piece = known[i:i + MAX_SENTENCE]
                 ids.extend(piece)
                 offsets.append(len(ids))
             if len(ids) >= CHUNK_WORDS:
-                yield np.array(ids, np.int32), np.array(offsets, np.int64), raw
-                ids, offsets, raw = [], [0], 0
+                yield np.array(ids, np.int32), np.array(offsets, np.int64)
+                ids, offsets = [], [0]
         if ids:
-            yield np.array(ids, np.int32), np.array(offsets, np.int64), raw
+            yield np.array(ids, np.int32), np.array(offsets, np.int64)
 
     def train(self, sentences=None, corpus_file=None, epochs=None):
         """Runs `epochs` passes (default: the constructor's), alpha falling linearly to
@@ -169,7 +168,7 @@ class Word2Vec:
         done, trained, start, last = 0, 0, time.perf_counter(), 0.0
         try:
             for epoch in range(epochs):
-                for ids, offsets, _ in self._chunks(corpus):
+                for ids, offsets in self._chunks(corpus):
                     a0 = self.alpha - (self.alpha - self.min_alpha) * done / total
                     done = min(total, done + len(ids))
                     a1 = self.alpha - (self.alpha - self.min_alpha) * done / total
