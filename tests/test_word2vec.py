@@ -60,23 +60,24 @@ def test_kernel_matches_twin(sg, cbow_mean, sample, parts):
 
 
 def test_update_is_a_gradient_step_on_the_loss():
-    """One pair and its noise words: the twin's changes to l1 and to each output vector are
-    -alpha times the gradient of sgns_loss (checked by central differences in float64)."""
+    """One window (three inputs, the center and two noise words): the twin's updates of the
+    inputs and the outputs are -alpha times the gradient of sgns_loss (central differences in
+    float64)."""
     rng = np.random.default_rng(2)
     dim, alpha = 6, 0.1
-    l1 = rng.standard_normal(dim) * 0.5
-    outs = rng.standard_normal((3, dim)) * 0.5
-    labels = np.array([1, 0, 0])
-    g = numerical_gradient(lambda l1, outs: twin.sgns_loss(l1, outs, labels),
-                           {"l1": l1, "outs": outs})
-    g_l1, g_out = g["l1"], g["outs"]
-    neu1e, new_outs = np.zeros(dim), outs.copy()
-    for k, label in enumerate(labels):
-        g = float(twin.gain(float(l1 @ outs[k]), float(label), alpha))
-        neu1e += g * outs[k]
-        new_outs[k] += g * l1
-    np.testing.assert_allclose(neu1e, -alpha * g_l1, rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(new_outs - outs, -alpha * g_out, rtol=1e-5, atol=1e-6)
+    inputs = rng.standard_normal((3, dim)) * 0.5
+    outputs = rng.standard_normal((3, dim)) * 0.5
+    g = numerical_gradient(lambda inputs, outputs: twin.sgns_loss(inputs, outputs),
+                           {"inputs": inputs, "outputs": outputs})
+    d_in, d_out = twin.update_window(inputs.astype(np.float32), outputs.astype(np.float32), alpha)
+    np.testing.assert_allclose(d_in, -alpha * g["inputs"], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(d_out, -alpha * g["outputs"], rtol=1e-5, atol=1e-6)
+
+
+def test_gains_saturate_past_six():
+    """word2vec.c's sigmoid table ends at |f| = 6: past it the center's gain is 0 or alpha."""
+    g = twin.gains(np.array([[7.0, 7.0], [-7.0, -7.0], [0.0, 0.0]]), 0.5)
+    np.testing.assert_array_equal(g, [[0.0, -0.5], [0.5, 0.0], [0.25, -0.25]])
 
 
 def test_vocabulary_counts_order_and_pruning():
@@ -85,8 +86,9 @@ def test_vocabulary_counts_order_and_pruning():
     assert m.wv.index_to_key == ["a", "b"] and list(m.counts) == [3, 2]
     m = Word2Vec(min_count=1).build_vocab(sentences)
     assert m.wv.index_to_key == ["a", "b", "c", "d", "e"]  # ties keep first-seen order
+    # gensim's pruning: after line 1 (3 words > 2) only a (2) stays, after line 2 a (3), then e
     m = Word2Vec(min_count=1, max_vocab_size=2).build_vocab(sentences)
-    assert set(m.wv.index_to_key) <= {"a", "b", "c", "d", "e"} and "a" in m.wv
+    assert m.wv.index_to_key == ["a", "e"] and list(m.counts) == [3, 1]
 
 
 def test_subsampling_follows_word2vec_c():
@@ -141,6 +143,50 @@ def test_corpus_file_equals_the_same_sentences(tmp_path):
     b = Word2Vec(sentences, vector_size=8, min_count=1, workers=1, seed=2, epochs=1)
     assert a.wv.index_to_key == b.wv.index_to_key
     np.testing.assert_array_equal(a.wv.vectors, b.wv.vectors)
+
+
+def test_vocabulary_scan_and_encoding():
+    """Words are runs between ASCII whitespace, a newline ends a sentence; unknown words are
+    skipped, emptied sentences dropped, long ones cut."""
+    v = _core.Vocabulary()
+    v.count("b a\tb\r\n\n  ünï b \n".encode())
+    assert v.words == ["b", "a", "ünï"] and list(v.counts) == [3, 1, 1] and v.total == 5
+    known = _core.Vocabulary(["a", "b", "c"])
+    ids, offsets = known.encode(b"a b x\n\nx y\n c a\n", 10)
+    assert list(ids) == [0, 1, 2, 0] and list(offsets) == [0, 2, 4]
+    ids, offsets = known.encode(b"a b c a b\nc", 2)
+    assert list(ids) == [0, 1, 2, 0, 1, 2] and list(offsets) == [0, 2, 4, 5, 6]
+
+
+def test_encoding_is_the_same_on_any_thread_count():
+    import seqkern as sk
+    rng = np.random.default_rng(4)
+    words = [f"w{i}" for i in range(50)]
+    text = "\n".join(" ".join(rng.choice(words + ["oov"], rng.integers(0, 30)))
+                     for _ in range(500)).encode()
+    vocab = _core.Vocabulary(words)
+    threads = sk.get_num_threads()
+    try:
+        results = []
+        for n in (1, 2, 3):
+            sk.set_num_threads(n)
+            results.append(vocab.encode(text, 7))
+    finally:
+        sk.set_num_threads(threads)
+    for ids, offsets in results[1:]:
+        np.testing.assert_array_equal(ids, results[0][0])
+        np.testing.assert_array_equal(offsets, results[0][1])
+
+
+def test_file_chunks_end_at_a_line_or_inside_a_long_line(tmp_path, monkeypatch):
+    from seqkern.models import word2vec
+    monkeypatch.setattr(word2vec, "CHUNK_BYTES", 64)
+    text = b"short line\n" + b" ".join(b"w%d" % i for i in range(100)) + b"\nend\n"
+    path = tmp_path / "c.txt"
+    path.write_bytes(text)
+    chunks = list(word2vec.text_chunks(corpus_file=str(path)))
+    assert b"".join(chunks) == text and len(chunks) > 5
+    assert all(c.endswith((b"\n", b" ")) for c in chunks)
 
 
 @pytest.mark.parametrize("binary", [False, True], ids=["text", "binary"])

@@ -1,5 +1,8 @@
-// _core.w2v_train: arrays to pointers, GIL released, kernel called.
+// _core.w2v_train: arrays to pointers, GIL released, kernel called. _core.Vocabulary: the word
+// scan and encoding of plain text (bytes in, numpy arrays out).
 #include "seqkern/word2vec.h"
+
+#include "seqkern/vocabulary.h"
 
 #include "arrays.h"
 
@@ -23,6 +26,51 @@ void bind_word2vec(py::module_& m) {
           py::gil_scoped_release nogil;
           return w2v_train(p, pi, po, n_sentences, pk, pc, V, alpha0, alpha1, ps, parts, p0, p1);
         });
+
+  const auto view = [](const py::bytes& text) {
+    char* data;
+    Py_ssize_t n;
+    PyBytes_AsStringAndSize(text.ptr(), &data, &n);
+    return std::string_view(data, n);
+  };
+  py::class_<Vocabulary>(m, "Vocabulary")
+      .def(py::init<>())
+      .def(py::init<const std::vector<std::string>&>(), py::arg("words"))
+      .def("count",
+           [view](Vocabulary& v, const py::bytes& text, int64_t max_size) {
+             const std::string_view s = view(text);
+             py::gil_scoped_release nogil;
+             v.count(s, max_size);
+           },
+           py::arg("text"), py::arg("max_size") = 0)
+      .def("encode",
+           [view](const Vocabulary& v, const py::bytes& text, int64_t max_sentence) {
+             if (max_sentence < 1) throw py::value_error("max_sentence must be at least 1");
+             const std::string_view s = view(text);
+             std::vector<int32_t> ids;
+             std::vector<int64_t> offsets;
+             {
+               py::gil_scoped_release nogil;
+               v.encode(s, max_sentence, ids, offsets);
+             }
+             return py::make_tuple(py::array_t<int32_t>(ids.size(), ids.data()),
+                                   py::array_t<int64_t>(offsets.size(), offsets.data()));
+           },
+           py::arg("text"), py::arg("max_sentence"))
+      .def("__len__", &Vocabulary::size)
+      .def_property_readonly("words",
+                             [](const Vocabulary& v) {
+                               py::list out;
+                               for (const std::string& w : v.words())
+                                 out.append(py::reinterpret_steal<py::str>(
+                                     PyUnicode_DecodeUTF8(w.data(), w.size(), "replace")));
+                               return out;
+                             })
+      .def_property_readonly("counts",
+                             [](const Vocabulary& v) {
+                               return py::array_t<int64_t>(v.counts().size(), v.counts().data());
+                             })
+      .def_property_readonly("total", &Vocabulary::total);
 }
 
 }  // namespace seqkern::bind

@@ -1,22 +1,27 @@
-// word2vec training: the negative-sampling updates of word2vec.c, as gensim runs them. Written
-// once and compiled twice: word2vec.cc (baseline x86-64-v2) and word2vec_avx2.cc (-mavx2 -mfma);
-// SEQKERN_ISA names the namespace of each copy.
+// word2vec training: skip-gram and CBOW with negative sampling, word2vec.c's algorithm with
+// skip-gram batched as in pWord2Vec (Ji et al., 2016). Written once and compiled twice:
+// word2vec.cc (baseline x86-64-v2) and word2vec_avx2.cc (-mavx2 -mfma); SEQKERN_ISA names the
+// namespace of each copy.
 //
-// For each kept word (the center) and each context word inside a window shrunk at random:
-//   skip-gram: the context's input vector l1 = syn0[context] scores the center (label 1) and
-//     `negative` noise words (label 0) through their output vectors syn1neg; each gets
-//     g = (label - sigmoid(l1 . out)) * alpha, out += g * l1, and l1 += sum of g * out.
-//   CBOW: l1 = mean (or sum) of the context's input vectors scores the center and the noise;
-//     every context vector then gets the accumulated error (divided by the context size when
-//     summing, as gensim does).
-// sigmoid saturates past |f| = 6, as word2vec.c's table does; inside it is computed exactly.
+// For each kept word (the center), a window shrunk at random gives its context words and
+// `negative` noise words are drawn. Each window is one small dense problem: the inputs are the
+// contexts' vectors (skip-gram) or their mean or sum (CBOW), the outputs are the output vectors
+// syn1neg of the center (label 1) and of the noise words (label 0; a draw equal to the center is
+// dropped). With F = inputs . outputs^T,
+//   G = (label - sigmoid(F)) * alpha        sigmoid saturating past |f| = 6, as word2vec.c's table
+//   outputs += G^T . inputs,  inputs += G . outputs     both from the values before the window.
+// CBOW then adds the input's update to every context vector (divided by the context size when
+// summing, as gensim does). word2vec.c's skip-gram draws new noise words for each context word
+// and updates one pair at a time; sharing the noise words across the window reads each noise row
+// once per window instead of once per context word, and the scattered rows' cache misses were
+// where the time went.
 
 #include <algorithm>
-#include <cmath>
 #include <cstring>
 #include <vector>
 
 #include "seqkern/word2vec.h"
+#include "vector_math.h"
 
 namespace seqkern {
 namespace SEQKERN_ISA {
@@ -32,35 +37,124 @@ inline uint64_t next(uint64_t& state) {
   return state;
 }
 
-typedef float vf __attribute__((vector_size(32)));
+inline void ld(vf& v, const float* p) { std::memcpy(&v, p, sizeof v); }
+inline void ld(float& v, const float* p) { v = *p; }
+inline void st(float* p, const vf& v) { std::memcpy(p, &v, sizeof v); }
+inline void st(float* p, const float& v) { *p = v; }
 
-inline vf load(const float* p) {
-  vf v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
+inline float sum_lanes(vf a) {
+  return ((a[0] + a[4]) + (a[1] + a[5])) + ((a[2] + a[6]) + (a[3] + a[7]));
 }
 
-inline void store(float* p, vf v) { std::memcpy(p, &v, sizeof v); }
-
-// Sixteen lanes at a time in two chains (so that the FMA latency overlaps), then eight, then the
-// tail; the lanes are summed in a fixed order.
-inline float dot(const float* a, const float* b, int64_t n) {
-  vf acc = {}, acc2 = {};
-  int64_t i = 0;
-  for (; i + 16 <= n; i += 16) {
-    acc += load(a + i) * load(b + i);
-    acc2 += load(a + i + 8) * load(b + i + 8);
+// f[j] = a . b[j] for j < N, one FMA chain per row so that their latencies overlap.
+template <int N>
+inline void dots(const float* a, float* const* b, int64_t dim, float* f) {
+  vf acc[N] = {};
+  int64_t k = 0;
+  for (; k + kW <= dim; k += kW) {
+    vf x;
+    ld(x, a + k);
+    for (int j = 0; j < N; ++j) {
+      vf y;
+      ld(y, b[j] + k);
+      acc[j] += x * y;
+    }
   }
-  for (; i + 8 <= n; i += 8) acc += load(a + i) * load(b + i);
-  acc += acc2;
-  float s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
-  for (; i < n; ++i) s += a[i] * b[i];
-  return s;
+  for (int j = 0; j < N; ++j) {
+    float s = sum_lanes(acc[j]);
+    for (int64_t t = k; t < dim; ++t) s += a[t] * b[j][t];
+    f[j] = s;
+  }
+}
+
+// f[j] = a . b[j] for j < n, four rows at a time.
+inline void scores(const float* a, float* const* b, int64_t n, int64_t dim, float* f) {
+  int64_t j = 0;
+  for (; j + 4 <= n; j += 4) dots<4>(a, b + j, dim, f + j);
+  switch (n - j) {
+    case 3: dots<3>(a, b + j, dim, f + j); break;
+    case 2: dots<2>(a, b + j, dim, f + j); break;
+    case 1: dots<1>(a, b + j, dim, f + j); break;
+    default: break;
+  }
+}
+
+// (label - sigmoid(f)) * alpha in place over the n_in x n_out scores; column 0 has label 1.
+inline void gains(float* g, int64_t n_in, int64_t n_out, float alpha) {
+  const int64_t n = n_in * n_out;
+  for (int64_t i = 0; i < n; i += kW) {
+    vf f = {};
+    const int64_t m = std::min<int64_t>(kW, n - i);
+    std::memcpy(&f, g + i, m * sizeof(float));
+    vf s = vsigmoid(f);
+    s = f > kMaxExp ? splat(1.0f) : s;
+    s = f < -kMaxExp ? splat(0.0f) : s;
+    std::memcpy(g + i, &s, m * sizeof(float));
+  }
+  for (int64_t i = 0; i < n_in; ++i)
+    for (int64_t j = 0; j < n_out; ++j) {
+      float& v = g[i * n_out + j];
+      v = ((j == 0 ? 1.0f : 0.0f) - v) * alpha;
+    }
+}
+
+// Columns [k, k + lanes of V) of both updates: d_in = G . outputs into d_in, G^T . inputs added
+// to the output rows. Everything is read before anything is written, and the output rows are
+// updated one after the other, so a noise word drawn twice gets both updates.
+template <typename V>
+inline void update_columns(int64_t k, float* const* in, int64_t n_in, float* const* out,
+                           int64_t n_out, const float* g, int64_t dim, float* d_in, V* x, V* o) {
+  for (int64_t i = 0; i < n_in; ++i) ld(x[i], in[i] + k);
+  for (int64_t j = 0; j < n_out; ++j) ld(o[j], out[j] + k);
+  for (int64_t i = 0; i < n_in; ++i) {
+    V acc{};
+    for (int64_t j = 0; j < n_out; ++j) acc += g[i * n_out + j] * o[j];
+    st(d_in + i * dim + k, acc);
+  }
+  for (int64_t j = 0; j < n_out; ++j) {
+    V acc{};
+    for (int64_t i = 0; i < n_in; ++i) acc += g[i * n_out + j] * x[i];
+    V cur;
+    ld(cur, out[j] + k);
+    st(out[j] + k, cur + acc);
+  }
+}
+
+// Buffers of one run, sized once: inputs up to 2 * window, outputs up to 1 + kMaxNegative.
+struct Window {
+  Window(int64_t window, int64_t dim)
+      : in(2 * window), out(kMaxNegative + 1), ids(2 * window),
+        g(2 * window * (kMaxNegative + 1)), d_in(2 * window * dim), neu1(dim),
+        vx(2 * window), vo(kMaxNegative + 1), sx(2 * window), so(kMaxNegative + 1) {}
+  std::vector<float*> in, out;
+  std::vector<int32_t> ids;  // the input rows' words (skip-gram)
+  std::vector<float> g, d_in, neu1;
+  std::vector<vf> vx, vo;
+  std::vector<float> sx, so;
+};
+
+// One window (see the top of the file): g = gains, d_in = the inputs' updates (n_in x dim), the
+// outputs updated in place.
+void update_window(Window& w, int64_t n_in, int64_t n_out, float alpha, int64_t dim) {
+  for (int64_t i = 0; i < n_in; ++i) scores(w.in[i], w.out.data(), n_out, dim, &w.g[i * n_out]);
+  gains(w.g.data(), n_in, n_out, alpha);
+  int64_t k = 0;
+  for (; k + kW <= dim; k += kW)
+    update_columns(k, w.in.data(), n_in, w.out.data(), n_out, w.g.data(), dim, w.d_in.data(),
+                   w.vx.data(), w.vo.data());
+  for (; k < dim; ++k)
+    update_columns(k, w.in.data(), n_in, w.out.data(), n_out, w.g.data(), dim, w.d_in.data(),
+                   w.sx.data(), w.so.data());
 }
 
 inline void axpy(float a, const float* x, float* y, int64_t n) {
   int64_t i = 0;
-  for (; i + 8 <= n; i += 8) store(y + i, load(y + i) + a * load(x + i));
+  for (; i + kW <= n; i += kW) {
+    vf u, v;
+    ld(u, x + i);
+    ld(v, y + i);
+    st(y + i, v + a * u);
+  }
   for (; i < n; ++i) y[i] += a * x[i];
 }
 
@@ -68,37 +162,6 @@ inline void axpy(float a, const float* x, float* y, int64_t n) {
 inline int32_t noise_word(uint64_t& state, const uint32_t* cum_table, int64_t V) {
   const uint64_t r = (next(state) >> 16) % cum_table[V - 1];
   return static_cast<int32_t>(std::upper_bound(cum_table, cum_table + V, r) - cum_table);
-}
-
-// Scores l1 against the center (label 1) and the noise words (label 0); adds each output
-// vector's update and accumulates the error for l1 in neu1e.
-void negative_sampling(const W2vParams& p, int32_t center, const float* l1, float alpha,
-                       const uint32_t* cum_table, int64_t V, uint64_t& state, float* syn1neg,
-                       float* neu1e) {
-  const int64_t dim = p.dim;
-  // Draw every target first (the random stream sees the same calls) and prefetch their rows:
-  // noise rows are scattered over the table and would each stall on a cache miss.
-  int32_t targets[kMaxNegative + 1];
-  const int64_t n_targets = std::min<int64_t>(p.negative, kMaxNegative) + 1;
-  targets[0] = center;
-  for (int64_t d = 1; d < n_targets; ++d) {
-    targets[d] = noise_word(state, cum_table, V);
-    const char* row = reinterpret_cast<const char*>(syn1neg + static_cast<int64_t>(targets[d]) * dim);
-    for (int64_t b = 0; b < dim * 4; b += 64) __builtin_prefetch(row + b, 1);
-  }
-  for (int64_t d = 0; d < n_targets; ++d) {
-    const int32_t target = targets[d];
-    if (d > 0 && target == center) continue;
-    const float label = d == 0 ? 1.0f : 0.0f;
-    float* l2 = syn1neg + static_cast<int64_t>(target) * dim;
-    const float f = dot(l1, l2, dim);
-    float g;
-    if (f > kMaxExp) g = (label - 1.0f) * alpha;
-    else if (f < -kMaxExp) g = label * alpha;
-    else g = (label - 1.0f / (1.0f + std::exp(-f))) * alpha;
-    axpy(g, l2, neu1e, dim);
-    axpy(g, l1, l2, dim);
-  }
 }
 
 }  // namespace
@@ -109,18 +172,19 @@ int64_t train_part(const W2vParams& p, const int32_t* ids, const int64_t* offset
                    int64_t V, float alpha0, float alpha1, uint64_t& state, float* syn0,
                    float* syn1neg) {
   const int64_t dim = p.dim;
+  const int64_t negative = std::min(p.negative, kMaxNegative);
   const float alpha_step = (alpha1 - alpha0) / static_cast<float>(std::max<int64_t>(1, n_words));
   std::vector<int32_t> sen;
   std::vector<int64_t> where;  // position of each kept word in the chunk, for alpha
-  std::vector<float> neu1(dim), neu1e(dim);
+  Window w(p.window, dim);
   int64_t trained = 0;
   for (int64_t s = s0; s < s1; ++s) {
     sen.clear();
     where.clear();
     for (int64_t i = offsets[s]; i < offsets[s + 1]; ++i) {
-      const int32_t w = ids[i];
-      if (keep[w] < 1.0f && keep[w] < (next(state) & 0xFFFF) / 65536.0f) continue;
-      sen.push_back(w);
+      const int32_t word = ids[i];
+      if (keep[word] < 1.0f && keep[word] < (next(state) & 0xFFFF) / 65536.0f) continue;
+      sen.push_back(word);
       where.push_back(i - offsets[0]);
     }
     const int64_t n = static_cast<int64_t>(sen.size());
@@ -130,35 +194,44 @@ int64_t train_part(const W2vParams& p, const int32_t* ids, const int64_t* offset
       const int64_t b = static_cast<int64_t>(next(state) % static_cast<uint64_t>(p.window));
       const int64_t lo = std::max<int64_t>(0, pos - p.window + b);
       const int64_t hi = std::min<int64_t>(n, pos + p.window - b + 1);
-      const int32_t center = sen[pos];
+      int64_t n_ctx = 0;
+      for (int64_t c = lo; c < hi; ++c)
+        if (c != pos) w.ids[n_ctx++] = sen[c];
+      if (n_ctx == 0) continue;
+      int64_t n_in = 1;
       if (p.sg) {
-        for (int64_t c = lo; c < hi; ++c) {
-          if (c == pos) continue;
-          float* l1 = syn0 + static_cast<int64_t>(sen[c]) * dim;
-          std::fill(neu1e.begin(), neu1e.end(), 0.0f);
-          negative_sampling(p, center, l1, alpha, cum_table, V, state, syn1neg, neu1e.data());
-          axpy(1.0f, neu1e.data(), l1, dim);
+        for (int64_t i = 0; i < n_ctx; ++i) w.in[i] = syn0 + static_cast<int64_t>(w.ids[i]) * dim;
+        n_in = n_ctx;
+      } else {
+        std::fill(w.neu1.begin(), w.neu1.end(), 0.0f);
+        for (int64_t i = 0; i < n_ctx; ++i)
+          axpy(1.0f, syn0 + static_cast<int64_t>(w.ids[i]) * dim, w.neu1.data(), dim);
+        if (p.cbow_mean) {
+          const float inv = 1.0f / static_cast<float>(n_ctx);
+          for (float& v : w.neu1) v *= inv;
         }
+        w.in[0] = w.neu1.data();
+      }
+      // The noise rows are scattered over the table: prefetch each as it is drawn.
+      const int32_t center = sen[pos];
+      w.out[0] = syn1neg + static_cast<int64_t>(center) * dim;
+      int64_t n_out = 1;
+      for (int64_t d = 0; d < negative; ++d) {
+        const int32_t target = noise_word(state, cum_table, V);
+        if (target == center) continue;
+        const char* row = reinterpret_cast<const char*>(syn1neg + static_cast<int64_t>(target) * dim);
+        for (int64_t byte = 0; byte < dim * 4; byte += 64) __builtin_prefetch(row + byte, 1);
+        w.out[n_out++] = syn1neg + static_cast<int64_t>(target) * dim;
+      }
+      update_window(w, n_in, n_out, alpha, dim);
+      if (p.sg) {
+        for (int64_t i = 0; i < n_ctx; ++i)
+          axpy(1.0f, &w.d_in[i * dim], syn0 + static_cast<int64_t>(w.ids[i]) * dim, dim);
         continue;
       }
-      std::fill(neu1.begin(), neu1.end(), 0.0f);
-      int64_t count = 0;
-      for (int64_t c = lo; c < hi; ++c) {
-        if (c == pos) continue;
-        axpy(1.0f, syn0 + static_cast<int64_t>(sen[c]) * dim, neu1.data(), dim);
-        ++count;
-      }
-      if (count == 0) continue;
-      const float inv = 1.0f / static_cast<float>(count);
-      if (p.cbow_mean)
-        for (float& v : neu1) v *= inv;
-      std::fill(neu1e.begin(), neu1e.end(), 0.0f);
-      negative_sampling(p, center, neu1.data(), alpha, cum_table, V, state, syn1neg,
-                        neu1e.data());
-      if (!p.cbow_mean)
-        for (float& v : neu1e) v *= inv;
-      for (int64_t c = lo; c < hi; ++c)
-        if (c != pos) axpy(1.0f, neu1e.data(), syn0 + static_cast<int64_t>(sen[c]) * dim, dim);
+      const float scale = p.cbow_mean ? 1.0f : 1.0f / static_cast<float>(n_ctx);
+      for (int64_t i = 0; i < n_ctx; ++i)
+        axpy(scale, w.d_in.data(), syn0 + static_cast<int64_t>(w.ids[i]) * dim, dim);
     }
   }
   return trained;

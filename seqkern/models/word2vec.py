@@ -13,25 +13,45 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections import Counter
 
 import numpy as np
 
 from seqkern import _core
 from seqkern.models.keyed_vectors import KeyedVectors
 
-CHUNK_WORDS = 100_000   # words per C++ call: the unit of progress reports and of Ctrl-C
+CHUNK_BYTES = 1 << 19   # text per C++ call (~90K words): the unit of progress reports and Ctrl-C
 MAX_SENTENCE = 10_000   # longer lines are cut into pieces this long (as word2vec.c does)
 NOISE_DOMAIN = 2**31 - 1
 
 
-def line_sentences(path):
-    """The sentences of a plain-text file: one per line, split on whitespace, streamed."""
-    with open(path, encoding="utf-8", errors="replace") as f:
-        for line in f:
-            words = line.split()
-            if words:
-                yield words
+def text_chunks(sentences=None, corpus_file=None):
+    """The corpus as UTF-8 text in pieces of about CHUNK_BYTES, one sentence per line: the file
+    streamed in blocks, or the sentences' words joined by spaces. A piece ends at a newline, or
+    at a space inside a line longer than a piece (which ends a sentence there)."""
+    if corpus_file is not None:
+        with open(corpus_file, "rb") as f:
+            rest = b""
+            while block := f.read(CHUNK_BYTES):
+                block = rest + block
+                cut = (block.rfind(b"\n") + 1 or max(block.rfind(b" "), block.rfind(b"\t")) + 1
+                       or len(block))
+                rest = block[cut:]
+                yield block[:cut]
+            if rest:
+                yield rest
+        return
+    lines, size = [], 0
+    for sentence in sentences:
+        if isinstance(sentence, str):
+            raise TypeError("sentences: expected lists of words, got a string "
+                            "(split it into words first)")
+        lines.append(" ".join(sentence))
+        size += len(lines[-1]) + 1
+        if size >= CHUNK_BYTES:
+            yield ("\n".join(lines) + "\n").encode()
+            lines, size = [], 0
+    if lines:
+        yield ("\n".join(lines) + "\n").encode()
 
 
 def keep_probabilities(counts, sample):
@@ -79,52 +99,44 @@ class Word2Vec:
         self.seeds = np.zeros(0, np.uint64)
         self.trained_words = 0
         if sentences is not None or corpus_file is not None:
-            corpus = self._corpus(sentences, corpus_file)
-            self.build_vocab(corpus)
-            self.train(corpus)
+            self.build_vocab(sentences, corpus_file)
+            self.train(sentences, corpus_file)
 
     @staticmethod
     def _corpus(sentences, corpus_file):
-        """A re-iterable corpus: the file's lines, or the given sentences (a list, or anything
-        that can be iterated more than once)."""
+        """The corpus as a re-iterable source of text chunks (see text_chunks): the file, or
+        the given sentences (a list, or anything that can be iterated more than once)."""
         if (sentences is None) == (corpus_file is None):
             raise ValueError("give sentences or corpus_file (one of them)")
-        if corpus_file is not None:
-            class Lines:
-                def __iter__(self):
-                    return line_sentences(corpus_file)
-            return Lines()
-        if iter(sentences) is sentences:
+        if sentences is not None and iter(sentences) is sentences:
             raise TypeError("sentences: expected a re-iterable corpus (a list, not a generator): "
                             "it is read once for the vocabulary and once per epoch")
-        return sentences
+
+        class Chunks:
+            def __iter__(self):
+                return text_chunks(sentences, corpus_file)
+        return Chunks()
 
     # -- vocabulary ---------------------------------------------------------------------------
     def build_vocab(self, sentences=None, corpus_file=None):
         """Counts the words; keeps those seen min_count times or more, most frequent first.
         max_vocab_size bounds the words counted at once: past it, the rarest are pruned as the
         scan goes (gensim's behaviour), which can drop words that would have reached min_count."""
-        corpus = self._corpus(sentences, corpus_file)
-        counts, min_reduce, total = Counter(), 1, 0
-        for sentence in corpus:
-            if isinstance(sentence, str):
-                raise TypeError("sentences: expected lists of words, got a string "
-                                "(split it into words first)")
-            counts.update(sentence)
-            total += len(sentence)
-            if self.max_vocab_size and len(counts) > self.max_vocab_size:
-                counts = Counter({w: c for w, c in counts.items() if c > min_reduce})
-                min_reduce += 1
-        if total == 0:
+        vocab = _core.Vocabulary()
+        for text in self._corpus(sentences, corpus_file):
+            vocab.count(text, self.max_vocab_size or 0)
+        if vocab.total == 0:
             raise ValueError("build_vocab: the corpus is empty")
-        kept = [(w, c) for w, c in counts.items() if c >= self.min_count]
-        if not kept:
+        counts = vocab.counts
+        order = np.argsort(-counts, kind="stable")  # ties keep first-seen order
+        order = order[counts[order] >= self.min_count]
+        if len(order) == 0:
             raise ValueError(f"build_vocab: no word occurs min_count = {self.min_count} times "
                              f"({len(counts)} distinct words, the most frequent "
-                             f"{max(counts.values())} times)")
-        kept.sort(key=lambda wc: -wc[1])  # stable: ties keep first-seen order
-        words = [w for w, _ in kept]
-        self.counts = np.array([c for _, c in kept], np.int64)
+                             f"{counts.max()} times)")
+        all_words = vocab.words
+        words = [all_words[i] for i in order]
+        self.counts = counts[order]
         rng = np.random.default_rng(self.seed)
         vectors = (rng.random((len(words), self.vector_size), np.float32) - 0.5) / self.vector_size
         self.wv = KeyedVectors(words, vectors)
@@ -135,23 +147,6 @@ class Word2Vec:
         return self
 
     # -- training -----------------------------------------------------------------------------
-    def _chunks(self, corpus):
-        """(ids int32, offsets int64) chunks of about CHUNK_WORDS in-vocabulary words;
-        out-of-vocabulary words are dropped, long sentences cut at MAX_SENTENCE."""
-        index = self.wv.key_to_index
-        ids, offsets = [], [0]
-        for sentence in corpus:
-            known = [index[w] for w in sentence if w in index]
-            for i in range(0, len(known), MAX_SENTENCE):
-                piece = known[i:i + MAX_SENTENCE]
-                ids.extend(piece)
-                offsets.append(len(ids))
-            if len(ids) >= CHUNK_WORDS:
-                yield np.array(ids, np.int32), np.array(offsets, np.int64)
-                ids, offsets = [], [0]
-        if ids:
-            yield np.array(ids, np.int32), np.array(offsets, np.int64)
-
     def train(self, sentences=None, corpus_file=None, epochs=None):
         """Runs `epochs` passes (default: the constructor's), alpha falling linearly to
         min_alpha over all of them. Ctrl-C stops after the current chunk: the vectors keep what
@@ -164,11 +159,13 @@ class Word2Vec:
         epochs = self.epochs if epochs is None else epochs
         keep = keep_probabilities(self.counts, self.sample)
         cum_table = noise_table(self.counts, self.ns_exponent)
+        vocab = _core.Vocabulary(self.wv.index_to_key)
         total = int(self.counts.sum()) * epochs  # in-vocabulary words to go through
         done, trained, start, last = 0, 0, time.perf_counter(), 0.0
         try:
             for epoch in range(epochs):
-                for ids, offsets in self._chunks(corpus):
+                for text in corpus:
+                    ids, offsets = vocab.encode(text, MAX_SENTENCE)
                     a0 = self.alpha - (self.alpha - self.min_alpha) * done / total
                     done = min(total, done + len(ids))
                     a1 = self.alpha - (self.alpha - self.min_alpha) * done / total

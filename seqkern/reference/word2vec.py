@@ -1,4 +1,4 @@
-"""NumPy twin of seqkern._core.w2v_train: the same updates, random stream and order, one word
+"""NumPy twin of seqkern._core.w2v_train: the same updates, random stream and order, one window
 at a time in Python (for tests on small corpora), plus the loss whose gradient the updates
 follow."""
 import numpy as np
@@ -23,34 +23,31 @@ def noise_word(stream, cum_table):
     return int(np.searchsorted(cum_table, r, side="right"))
 
 
-def sgns_loss(l1, outputs, labels):
-    """-sum log sigmoid(+-l1 . out): label 1 pulls l1 and out together, 0 pushes them apart."""
-    f = outputs @ l1
-    sign = np.where(labels == 1, 1.0, -1.0)
+def sgns_loss(inputs, outputs):
+    """-sum log sigmoid(+-input . output) over one window: outputs[0] (the center, label 1) is
+    pulled towards every input, the noise words (label 0) pushed away."""
+    f = inputs @ outputs.T
+    sign = np.where(np.arange(outputs.shape[0]) == 0, 1.0, -1.0)
     return float(np.sum(np.logaddexp(0, -sign * f)))
 
 
-def gain(f, label, alpha):
-    """The update scale: (label - sigmoid(f)) * alpha, sigmoid saturated past |f| = 6."""
-    if f > MAX_EXP:
-        return np.float32((label - 1.0) * alpha)
-    if f < -MAX_EXP:
-        return np.float32(label * alpha)
-    return np.float32((label - np.float32(1) / (np.float32(1) + np.exp(np.float32(-f)))) * alpha)
+def gains(f, alpha):
+    """(label - sigmoid(f)) * alpha over a window's scores (column 0 has label 1), sigmoid
+    saturated past |f| = 6 as word2vec.c's table is."""
+    f = np.asarray(f, np.float32)
+    s = np.float32(1) / (np.float32(1) + np.exp(-f))
+    s = np.where(f > MAX_EXP, np.float32(1), np.where(f < -MAX_EXP, np.float32(0), s))
+    labels = np.zeros(f.shape[1], np.float32)
+    labels[0] = 1
+    return ((labels - s) * np.float32(alpha)).astype(np.float32)
 
 
-def negative_sampling(center, l1, alpha, negative, cum_table, stream, syn1neg, neu1e):
-    for d in range(negative + 1):
-        target, label = center, 1.0
-        if d > 0:
-            target = noise_word(stream, cum_table)
-            if target == center:
-                continue
-            label = 0.0
-        l2 = syn1neg[target]
-        g = gain(np.dot(l1, l2), label, alpha)
-        neu1e += g * l2
-        l2 += g * l1
+def update_window(inputs, outputs, alpha):
+    """One window: inputs (n_in, dim) against outputs (n_out, dim), row 0 the center. Returns
+    the updates of both, computed from the values before the window: -alpha times the gradient
+    of sgns_loss (up to the saturation)."""
+    g = gains(inputs @ outputs.T, alpha)
+    return g @ outputs, g.T @ inputs
 
 
 def train_part(window, negative, sg, cbow_mean, ids, offsets, s0, s1, keep, cum_table, alpha0,
@@ -70,27 +67,24 @@ def train_part(window, negative, sg, cbow_mean, ids, offsets, s0, s1, keep, cum_
         for pos, center in enumerate(sen):
             alpha = np.float32(alpha0) + step * np.float32(where[pos])
             b = stream.next() % window
-            context = [c for c in range(max(0, pos - window + b), min(len(sen), pos + window - b + 1))
-                       if c != pos]
-            if sg:
-                for c in context:
-                    l1 = syn0[sen[c]]
-                    neu1e = np.zeros_like(l1)
-                    negative_sampling(center, l1, alpha, negative, cum_table, stream, syn1neg, neu1e)
-                    l1 += neu1e
-                continue
+            context = [sen[c] for c in range(max(0, pos - window + b),
+                                             min(len(sen), pos + window - b + 1)) if c != pos]
             if not context:
                 continue
-            neu1 = np.sum([syn0[sen[c]] for c in context], axis=0, dtype=np.float32)
-            inv = np.float32(1) / np.float32(len(context))
-            if cbow_mean:
-                neu1 = neu1 * inv
-            neu1e = np.zeros_like(neu1)
-            negative_sampling(center, neu1, alpha, negative, cum_table, stream, syn1neg, neu1e)
-            if not cbow_mean:
-                neu1e *= inv
-            for c in context:
-                syn0[sen[c]] += neu1e
+            inputs = syn0[context]
+            if not sg:
+                inputs = np.sum(inputs, axis=0, dtype=np.float32, keepdims=True)
+                if cbow_mean:
+                    inputs *= np.float32(1) / np.float32(len(context))
+            noise = [noise_word(stream, cum_table) for _ in range(negative)]
+            targets = [center] + [t for t in noise if t != center]
+            d_in, d_out = update_window(inputs, syn1neg[targets], alpha)
+            np.add.at(syn1neg, targets, d_out)
+            if sg:
+                np.add.at(syn0, context, d_in)
+            else:
+                scale = np.float32(1) if cbow_mean else np.float32(1) / np.float32(len(context))
+                np.add.at(syn0, context, scale * d_in[0])
     return trained
 
 

@@ -1,0 +1,61 @@
+// Vectorized float exp/sigmoid/tanh on 8-lane GCC vectors, for the kernels that are written once
+// and compiled twice (baseline x86-64-v2, where a vector is two SSE registers, and -mavx2 -mfma);
+// the includer defines SEQKERN_ISA, the namespace of its copy.
+// Polynomials are Cephes' expf and tanhf (max error ~2 ulp over the clamped range).
+#pragma once
+#include <cstdint>
+
+namespace seqkern {
+namespace SEQKERN_ISA {
+
+typedef float vf __attribute__((vector_size(32)));
+typedef int32_t vi __attribute__((vector_size(32)));
+constexpr int kW = 8;
+
+static inline vf splat(float a) { return vf{} + a; }
+static inline vf vmax(vf a, vf b) { return a > b ? a : b; }
+static inline vf vmin(vf a, vf b) { return a < b ? a : b; }
+static inline vf vabs(vf a) { return (vf)((vi)a & 0x7fffffff); }
+
+// exp(x) for x clamped to [-87.3, 88.3], where 2^n stays a normal float.
+static inline vf vexp(vf x) {
+  x = vmin(vmax(x, splat(-87.3f)), splat(88.3f));
+  vf fx = x * 1.44269504088896341f + 0.5f;  // n = floor(x / ln2 + 1/2)
+  vi n = __builtin_convertvector(fx, vi);   // truncates toward zero ...
+  vf fn = __builtin_convertvector(n, vf);
+  vi down = fn > fx;                        // ... so step down where that rounded up
+  fn = down ? fn - 1.0f : fn;
+  n = __builtin_convertvector(fn, vi);
+  x = x - fn * 0.693359375f;  // ln2 split in two for an exact reduction
+  x = x - fn * -2.12194440e-4f;
+  vf z = x * x;
+  vf y = splat(1.9875691500E-4f);
+  y = y * x + 1.3981999507E-3f;
+  y = y * x + 8.3334519073E-3f;
+  y = y * x + 4.1665795894E-2f;
+  y = y * x + 1.6666665459E-1f;
+  y = y * x + 5.0000001201E-1f;
+  y = y * z + x + 1.0f;
+  return y * (vf)((n + 127) << 23);
+}
+
+static inline vf vsigmoid(vf x) { return 1.0f / (1.0f + vexp(-x)); }
+
+// tanh: odd polynomial below |x| = 0.625, 1 - 2/(exp(2|x|)+1) above (no cancellation there).
+static inline vf vtanh(vf x) {
+  vf a = vabs(x);
+  vf z = x * x;
+  vf p = splat(-5.70498872745E-3f);
+  p = p * z + 2.06390887954E-2f;
+  p = p * z - 5.37397155531E-2f;
+  p = p * z + 1.33314422036E-1f;
+  p = p * z - 3.33332819422E-1f;
+  vf small = p * z * x + x;
+  vf big = 1.0f - 2.0f / (vexp(a + a) + 1.0f);
+  big = (vf)((vi)big | ((vi)x & (int32_t)0x80000000));  // copy the sign of x
+  vi is_small = a < 0.625f;
+  return is_small ? small : big;
+}
+
+}  // namespace SEQKERN_ISA
+}  // namespace seqkern
