@@ -30,6 +30,7 @@ namespace {
 
 constexpr float kMaxExp = 6.0f;
 constexpr int64_t kMaxNegative = 64;  // Word2Vec checks negative against it
+constexpr int64_t kAhead = 4;         // words between a window's prefetch and its update
 
 // word2vec.c's linear congruential generator.
 inline uint64_t next(uint64_t& state) {
@@ -98,22 +99,30 @@ inline void gains(float* g, int64_t n_in, int64_t n_out, float alpha) {
     }
 }
 
-// Columns [k, k + lanes of V) of both updates: d_in = G . outputs into d_in, G^T . inputs added
-// to the output rows. Everything is read before anything is written, and the output rows are
-// updated one after the other, so a noise word drawn twice gets both updates.
+// Columns [k, k + lanes of V) of both updates: G . outputs into d_in, G^T . inputs added to the
+// output rows. The inputs are never output rows, and every output row is read (for d_in) before
+// any is written; the output rows are updated one after the other, so a noise word drawn twice
+// gets both updates. (Rows are read in place: copying them to a buffer first stalls each load
+// on store forwarding.)
 template <typename V>
 inline void update_columns(int64_t k, float* const* in, int64_t n_in, float* const* out,
-                           int64_t n_out, const float* g, int64_t dim, float* d_in, V* x, V* o) {
-  for (int64_t i = 0; i < n_in; ++i) ld(x[i], in[i] + k);
-  for (int64_t j = 0; j < n_out; ++j) ld(o[j], out[j] + k);
+                           int64_t n_out, const float* g, int64_t dim, float* d_in) {
   for (int64_t i = 0; i < n_in; ++i) {
     V acc{};
-    for (int64_t j = 0; j < n_out; ++j) acc += g[i * n_out + j] * o[j];
+    for (int64_t j = 0; j < n_out; ++j) {
+      V o;
+      ld(o, out[j] + k);
+      acc += g[i * n_out + j] * o;
+    }
     st(d_in + i * dim + k, acc);
   }
   for (int64_t j = 0; j < n_out; ++j) {
     V acc{};
-    for (int64_t i = 0; i < n_in; ++i) acc += g[i * n_out + j] * x[i];
+    for (int64_t i = 0; i < n_in; ++i) {
+      V x;
+      ld(x, in[i] + k);
+      acc += g[i * n_out + j] * x;
+    }
     V cur;
     ld(cur, out[j] + k);
     st(out[j] + k, cur + acc);
@@ -124,13 +133,10 @@ inline void update_columns(int64_t k, float* const* in, int64_t n_in, float* con
 struct Window {
   Window(int64_t window, int64_t dim)
       : in(2 * window), out(kMaxNegative + 1), ids(2 * window),
-        g(2 * window * (kMaxNegative + 1)), d_in(2 * window * dim), neu1(dim),
-        vx(2 * window), vo(kMaxNegative + 1), sx(2 * window), so(kMaxNegative + 1) {}
+        g(2 * window * (kMaxNegative + 1)), d_in(2 * window * dim), neu1(dim) {}
   std::vector<float*> in, out;
-  std::vector<int32_t> ids;  // the input rows' words (skip-gram)
+  std::vector<int32_t> ids;  // the context words
   std::vector<float> g, d_in, neu1;
-  std::vector<vf> vx, vo;
-  std::vector<float> sx, so;
 };
 
 // One window (see the top of the file): g = gains, d_in = the inputs' updates (n_in x dim), the
@@ -140,11 +146,10 @@ void update_window(Window& w, int64_t n_in, int64_t n_out, float alpha, int64_t 
   gains(w.g.data(), n_in, n_out, alpha);
   int64_t k = 0;
   for (; k + kW <= dim; k += kW)
-    update_columns(k, w.in.data(), n_in, w.out.data(), n_out, w.g.data(), dim, w.d_in.data(),
-                   w.vx.data(), w.vo.data());
+    update_columns<vf>(k, w.in.data(), n_in, w.out.data(), n_out, w.g.data(), dim, w.d_in.data());
   for (; k < dim; ++k)
-    update_columns(k, w.in.data(), n_in, w.out.data(), n_out, w.g.data(), dim, w.d_in.data(),
-                   w.sx.data(), w.so.data());
+    update_columns<float>(k, w.in.data(), n_in, w.out.data(), n_out, w.g.data(), dim,
+                          w.d_in.data());
 }
 
 inline void axpy(float a, const float* x, float* y, int64_t n) {
@@ -158,24 +163,34 @@ inline void axpy(float a, const float* x, float* y, int64_t n) {
   for (; i < n; ++i) y[i] += a * x[i];
 }
 
+inline void prefetch_row(const float* row, int64_t dim) {
+  const char* p = reinterpret_cast<const char*>(row);
+  for (int64_t byte = 0; byte < dim * 4; byte += 64) __builtin_prefetch(p + byte, 1);
+}
+
 // A noise word drawn from the cumulative table (gensim's bisection).
-inline int32_t noise_word(uint64_t& state, const uint32_t* cum_table, int64_t V) {
-  const uint64_t r = (next(state) >> 16) % cum_table[V - 1];
-  return static_cast<int32_t>(std::upper_bound(cum_table, cum_table + V, r) - cum_table);
+inline int32_t noise_word(uint64_t& state, const NoiseTable& noise) {
+  const uint64_t r = (next(state) >> 16) % noise.cum[noise.V - 1];
+  const uint64_t b = r >> NoiseTable::kShift;
+  const uint32_t* lo = noise.cum + noise.start[b];
+  const uint32_t* hi = noise.cum + noise.start[b + 1];  // the word of a draw past the slice
+  return static_cast<int32_t>(std::upper_bound(lo, hi, r) - noise.cum);
 }
 
 }  // namespace
 
 // One run of sentences [s0, s1) of a chunk of n_words words, on one random stream.
 int64_t train_part(const W2vParams& p, const int32_t* ids, const int64_t* offsets, int64_t s0,
-                   int64_t s1, int64_t n_words, const float* keep, const uint32_t* cum_table,
-                   int64_t V, float alpha0, float alpha1, uint64_t& state, float* syn0,
+                   int64_t s1, int64_t n_words, const float* keep, const NoiseTable& noise,
+                   float alpha0, float alpha1, uint64_t& state, float* syn0,
                    float* syn1neg) {
   const int64_t dim = p.dim;
   const int64_t negative = std::min(p.negative, kMaxNegative);
   const float alpha_step = (alpha1 - alpha0) / static_cast<float>(std::max<int64_t>(1, n_words));
   std::vector<int32_t> sen;
   std::vector<int64_t> where;  // position of each kept word in the chunk, for alpha
+  std::vector<int64_t> shrink;  // of each word's window
+  std::vector<int32_t> drawn;   // each word's noise words
   Window w(p.window, dim);
   int64_t trained = 0;
   for (int64_t s = s0; s < s1; ++s) {
@@ -189,15 +204,35 @@ int64_t train_part(const W2vParams& p, const int32_t* ids, const int64_t* offset
     }
     const int64_t n = static_cast<int64_t>(sen.size());
     trained += n;
+    if (n < 2) {  // no context: the window is drawn, nothing else
+      if (n == 1) next(state);
+      continue;
+    }
+    // Every window of the sentence is drawn first, in the order the words use the stream (each
+    // word's shrink, then its noise words), so that rows can be prefetched a few words ahead:
+    // the noise rows are scattered over the table and each would stall on a cache miss.
+    shrink.resize(n);
+    drawn.resize(n * negative);
     for (int64_t pos = 0; pos < n; ++pos) {
+      shrink[pos] = static_cast<int64_t>(next(state) % static_cast<uint64_t>(p.window));
+      for (int64_t d = 0; d < negative; ++d) drawn[pos * negative + d] = noise_word(state, noise);
+    }
+    const auto prefetch_window = [&](int64_t pos) {
+      prefetch_row(syn1neg + static_cast<int64_t>(sen[pos]) * dim, dim);
+      for (int64_t d = 0; d < negative; ++d)
+        prefetch_row(syn1neg + static_cast<int64_t>(drawn[pos * negative + d]) * dim, dim);
+      if (pos + p.window < n)
+        prefetch_row(syn0 + static_cast<int64_t>(sen[pos + p.window]) * dim, dim);
+    };
+    for (int64_t pos = 0; pos < std::min<int64_t>(n, kAhead); ++pos) prefetch_window(pos);
+    for (int64_t pos = 0; pos < n; ++pos) {
+      if (pos + kAhead < n) prefetch_window(pos + kAhead);
       const float alpha = alpha0 + alpha_step * static_cast<float>(where[pos]);
-      const int64_t b = static_cast<int64_t>(next(state) % static_cast<uint64_t>(p.window));
-      const int64_t lo = std::max<int64_t>(0, pos - p.window + b);
-      const int64_t hi = std::min<int64_t>(n, pos + p.window - b + 1);
+      const int64_t lo = std::max<int64_t>(0, pos - p.window + shrink[pos]);
+      const int64_t hi = std::min<int64_t>(n, pos + p.window - shrink[pos] + 1);
       int64_t n_ctx = 0;
       for (int64_t c = lo; c < hi; ++c)
         if (c != pos) w.ids[n_ctx++] = sen[c];
-      if (n_ctx == 0) continue;
       int64_t n_in = 1;
       if (p.sg) {
         for (int64_t i = 0; i < n_ctx; ++i) w.in[i] = syn0 + static_cast<int64_t>(w.ids[i]) * dim;
@@ -212,16 +247,12 @@ int64_t train_part(const W2vParams& p, const int32_t* ids, const int64_t* offset
         }
         w.in[0] = w.neu1.data();
       }
-      // The noise rows are scattered over the table: prefetch each as it is drawn.
       const int32_t center = sen[pos];
       w.out[0] = syn1neg + static_cast<int64_t>(center) * dim;
       int64_t n_out = 1;
       for (int64_t d = 0; d < negative; ++d) {
-        const int32_t target = noise_word(state, cum_table, V);
-        if (target == center) continue;
-        const char* row = reinterpret_cast<const char*>(syn1neg + static_cast<int64_t>(target) * dim);
-        for (int64_t byte = 0; byte < dim * 4; byte += 64) __builtin_prefetch(row + byte, 1);
-        w.out[n_out++] = syn1neg + static_cast<int64_t>(target) * dim;
+        const int32_t target = drawn[pos * negative + d];
+        if (target != center) w.out[n_out++] = syn1neg + static_cast<int64_t>(target) * dim;
       }
       update_window(w, n_in, n_out, alpha, dim);
       if (p.sg) {

@@ -138,7 +138,8 @@ class Word2Vec:
         words = [all_words[i] for i in order]
         self.counts = counts[order]
         rng = np.random.default_rng(self.seed)
-        vectors = (rng.random((len(words), self.vector_size), np.float32) - 0.5) / self.vector_size
+        # uniform in [-1, 1) / vector_size, as gensim 4 starts (word2vec.c: [-0.5, 0.5))
+        vectors = (rng.random((len(words), self.vector_size), np.float32) * 2 - 1) / self.vector_size
         self.wv = KeyedVectors(words, vectors)
         self.syn1neg = np.zeros_like(vectors)
         self.seeds = np.array([(self.seed * 0x9E3779B97F4A7C15 + q + 1) % 2**64

@@ -1,6 +1,7 @@
 // word2vec: skip-gram and CBOW with negative sampling, the updates of word2vec.c / gensim.
 #pragma once
 #include <cstdint>
+#include <vector>
 
 namespace seqkern {
 
@@ -10,6 +11,17 @@ struct W2vParams {
   int64_t negative;  // noise words per positive pair
   bool sg;           // skip-gram (else CBOW)
   bool cbow_mean;    // CBOW: mean of the context vectors (else their sum)
+};
+
+// Noise words for the kernels: gensim's cumulative table (a draw r in [0, cum[V - 1]) picks the
+// first word whose entry is above r) and, so that the bisection starts close, where each of 2^16
+// equal slices of the draw range begins: slice b holds draws in [b << 15, (b + 1) << 15).
+struct NoiseTable {
+  static constexpr int kShift = 15;
+  const uint32_t* cum;          // (V)
+  int64_t V;
+  std::vector<uint32_t> start;  // (2^16 + 1): start[b] = the word a draw of b << 15 picks
+  NoiseTable(const uint32_t* cum, int64_t V);
 };
 
 // Trains on the sentences of one chunk, Hogwild: `parts` runs of consecutive sentences, each
