@@ -5,8 +5,10 @@
     model.wv.most_similar("king"); model.save("model.npz"); Word2Vec.load("model.npz")
 
 The updates run in C++ (seqkern._core.w2v_train) on chunks of the corpus, Hogwild over
-`workers` threads; with workers=1 a seed gives the same vectors bit for bit. The NumPy twin of
-the update is seqkern.reference.word2vec.
+`workers` threads; with workers=1 a seed gives the same vectors bit for bit. Skip-gram shares
+each window's noise words among its context words (pWord2Vec's batching). The NumPy twin of the
+update is seqkern.reference.word2vec. Text is split into words and looked up in C++
+(seqkern._core.Vocabulary): a word is a run of bytes between ASCII whitespace.
 """
 from __future__ import annotations
 
