@@ -98,6 +98,16 @@ p = dict(x=x, h0=None, c0=None, w_ih=np.ones((4, 1), np.float32), w_hh=np.zeros(
 y, _, c = sk.lstm(**p)
 yr, _, cr = reference.lstm(**{k: (v.astype(np.float64) if v is not None else None) for k, v in p.items()})
 assert np.abs(y - yr).max() < 1e-6 and np.abs(c - cr).max() < 1e-6
+# H = 11: the fused LSTM cell's whole vectors and its tail, with biases and training gates
+H = 11
+p = dict(x=rng.standard_normal((4, 3, 5)), h0=rng.standard_normal((3, H)),
+         c0=rng.standard_normal((3, H)), w_ih=rng.standard_normal((4 * H, 5)),
+         w_hh=rng.standard_normal((4 * H, H)), b_ih=rng.standard_normal(4 * H),
+         b_hh=rng.standard_normal(4 * H))
+got = sk.lstm(**{k: v.astype(np.float32) for k, v in p.items()}, training=True)
+want = reference.lstm(**p)
+for a, b in zip(got[:3], want[:3]):
+    assert np.abs(a - b).max() < 1e-5, np.abs(a - b).max()
 print(sk.info()["simd"])
 """
 

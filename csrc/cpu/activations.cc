@@ -15,6 +15,8 @@ namespace seqkern {
 namespace avx2 {
 void sigmoid_f32(float* y, const float* x, int64_t n);
 void tanh_f32(float* y, const float* x, int64_t n);
+void lstm_cell_f32(int64_t H, const float* bias, float* g, const float* c_prev, float* c_out,
+                   float* h_out, bool keep_gates);
 }  // namespace avx2
 #endif
 
@@ -23,6 +25,7 @@ namespace {
 struct FloatKernels {
   void (*sigmoid)(float*, const float*, int64_t);
   void (*tanh)(float*, const float*, int64_t);
+  void (*lstm_cell)(int64_t, const float*, float*, const float*, float*, float*, bool);
   const char* name;
 };
 
@@ -33,10 +36,10 @@ FloatKernels choose() {
 #if SEQKERN_X86
   __builtin_cpu_init();
   if (!want_baseline && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-    return {avx2::sigmoid_f32, avx2::tanh_f32, "avx2+fma"};
+    return {avx2::sigmoid_f32, avx2::tanh_f32, avx2::lstm_cell_f32, "avx2+fma"};
 #endif
   (void)want_baseline;
-  return {baseline::sigmoid_f32, baseline::tanh_f32, "baseline"};
+  return {baseline::sigmoid_f32, baseline::tanh_f32, baseline::lstm_cell_f32, "baseline"};
 }
 
 const FloatKernels& kernels() {
@@ -51,6 +54,26 @@ const char* simd_level() { return kernels().name; }
 template <> void sigmoid_inplace<float>(float* x, int64_t n) { kernels().sigmoid(x, x, n); }
 template <> void tanh_inplace<float>(float* x, int64_t n) { kernels().tanh(x, x, n); }
 template <> void tanh_to<float>(float* y, const float* x, int64_t n) { kernels().tanh(y, x, n); }
+
+template <>
+void lstm_cell<float>(int64_t H, const float* bias, float* g, const float* c_prev, float* c_out,
+                      float* h_out, bool keep_gates) {
+  kernels().lstm_cell(H, bias, g, c_prev, c_out, h_out, keep_gates);
+}
+
+template <>
+void lstm_cell<double>(int64_t H, const double* bias, double* g, const double* c_prev,
+                       double* c_out, double* h_out, bool) {
+  for (int64_t j = 0; j < 4 * H; ++j) g[j] += bias[j];
+  for (int64_t j = 0; j < 2 * H; ++j) g[j] = 1.0 / (1.0 + std::exp(-g[j]));  // i, f
+  for (int64_t j = 2 * H; j < 3 * H; ++j) g[j] = std::tanh(g[j]);           // g
+  for (int64_t j = 3 * H; j < 4 * H; ++j) g[j] = 1.0 / (1.0 + std::exp(-g[j]));  // o
+  const double *i = g, *f = g + H, *gg = g + 2 * H, *o = g + 3 * H;
+  for (int64_t j = 0; j < H; ++j) {
+    c_out[j] = f[j] * c_prev[j] + i[j] * gg[j];
+    h_out[j] = o[j] * std::tanh(c_out[j]);
+  }
+}
 
 template <> void sigmoid_inplace<double>(double* x, int64_t n) {
   for (int64_t i = 0; i < n; ++i) x[i] = 1.0 / (1.0 + std::exp(-x[i]));

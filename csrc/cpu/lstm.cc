@@ -9,20 +9,6 @@ namespace seqkern {
 
 namespace {
 
-// One sequence's step: pre-activations g (4H) -> activated gates, new cell and hidden state.
-// c_out may be c_prev (inference keeps one state buffer).
-template <typename T>
-void cell_forward(int64_t H, const T* bias, T* g, const T* c_prev, T* c_out, T* h_out) {
-  for (int64_t j = 0; j < 4 * H; ++j) g[j] += bias[j];
-  sigmoid_inplace(g, 2 * H);  // i, f
-  tanh_inplace(g + 2 * H, H);  // g
-  sigmoid_inplace(g + 3 * H, H);  // o
-  const T *i = g, *f = g + H, *gg = g + 2 * H, *o = g + 3 * H;
-  for (int64_t j = 0; j < H; ++j) c_out[j] = f[j] * c_prev[j] + i[j] * gg[j];
-  tanh_to(h_out, c_out, H);
-  for (int64_t j = 0; j < H; ++j) h_out[j] *= o[j];
-}
-
 // One sequence's step backward. dh = dy_t + carried dh (either may be null: zero).
 //   g (4H) activated gates, c / c_prev (H), dc (H) in: dc_t carried, out: dc_{t-1}
 //   d (4H) out: pre-activation gradients of i, f, g, o
@@ -79,7 +65,7 @@ void lstm_forward(const RnnShape& s, const T* x, const T* w_ih, const T* w_hh, c
         }
         continue;
       }
-      cell_forward(H, bias.data(), g_t + b * G, c_prev + b * H, c_out + b * H, h_row);
+      lstm_cell(H, bias.data(), g_t + b * G, c_prev + b * H, c_out + b * H, h_row, training);
     }
     if (s.P) {  // h_t = m_t @ w_hr^T for the running rows
       sl.sync();
