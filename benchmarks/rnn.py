@@ -80,7 +80,8 @@ def run(cells, shapes, numpy_max_flops, repeat, out=sys.stdout):
                 fl = bench.flops(cell, T, B, I, H, train)
                 t_sk, t_th = bench.paired_times(
                     [bench.seqkern_step(cell, p, train), bench.torch_step(cell, p, train)], repeat)
-                t_np = (bench.median_time(bench.reference_step(cell, p, train), max(1, repeat // 3))
+                t_np = (bench.paired_times([bench.reference_step(cell, p, train)],
+                                           max(1, repeat // 3), min_seconds=0)[0]
                         if fl <= numpy_max_flops else None)
                 row = dict(cell=cell, T=T, B=B, I=I, H=H, mode="train" if train else "infer",
                            seqkern_ms=t_sk * 1e3, torch_ms=t_th and t_th * 1e3,

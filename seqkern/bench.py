@@ -128,21 +128,6 @@ def torch_step(cell, problem, train):
     return step
 
 
-def median_time(step, repeat=5, min_seconds=0.0, warmup=1):
-    """Median wall time of step() in seconds over `repeat` runs (more while under min_seconds)."""
-    for _ in range(warmup):
-        step()
-    times = []
-    start = time.perf_counter()
-    while len(times) < repeat or time.perf_counter() - start < min_seconds:
-        t0 = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - t0)
-        if len(times) >= 1000:
-            break
-    return float(np.median(times))
-
-
 def kept_for_backward(cell, problem):
     """Bytes each library keeps between a training forward and its backward for this problem:
     (seqkern, torch or None). Arrays and tensors the caller already holds (inputs, weights) are

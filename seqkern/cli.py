@@ -56,12 +56,13 @@ def demo_speed(cells, shape, repeat, out=sys.stdout):
     for cell in cells:
         p = bench.make_problem(cell, T, B, I, H)
         for train in (False, True):
-            t_sk = bench.median_time(bench.seqkern_step(cell, p, train), repeat)
-            t_np = bench.median_time(bench.reference_step(cell, p, train), max(1, repeat // 2))
+            t_sk, t_th = bench.paired_times(
+                [bench.seqkern_step(cell, p, train), bench.torch_step(cell, p, train)], repeat)
+            (t_np,) = bench.paired_times([bench.reference_step(cell, p, train)],
+                                         max(1, repeat // 2), min_seconds=0)
             row = (f"{cell:<5} {'train' if train else 'infer':<6} {t_sk * 1e3:>11.2f}"
                    f" {t_np * 1e3:>9.2f} {t_np / t_sk:>8.2f}x")
             if has_torch:
-                t_th = bench.median_time(bench.torch_step(cell, p, train), repeat)
                 row += f" {t_th * 1e3:>9.2f} {t_th / t_sk:>8.2f}x"
             gflops = bench.flops(cell, T, B, I, H, train) / t_sk / 1e9
             print(row + f" {gflops:>8.1f}", file=out)
