@@ -7,6 +7,8 @@ import sys
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from seqkern import _core
 from seqkern.gradcheck import numerical_gradient
@@ -156,6 +158,24 @@ def test_vocabulary_scan_and_encoding():
     assert list(ids) == [0, 1, 2, 0] and list(offsets) == [0, 2, 4]
     ids, offsets = known.encode(b"a b c a b\nc", 2)
     assert list(ids) == [0, 1, 2, 0, 1, 2] and list(offsets) == [0, 2, 4, 5, 6]
+
+
+@given(lines=st.lists(st.lists(st.sampled_from(["a", "bb", "ü", "x", "a\tb", "\r", " "]),
+                              max_size=12), max_size=8),
+       max_sentence=st.integers(1, 5))
+def test_encoding_matches_splitting_in_python(lines, max_sentence):
+    """Vocabulary.encode against str.split on ASCII whitespace, lookup and cutting in Python."""
+    text = "\n".join("".join(words) if i % 2 else " ".join(words) for i, words in enumerate(lines))
+    words = ["a", "bb", "ü"]
+    index = {w: i for i, w in enumerate(words)}
+    ids, offsets = [], [0]
+    for line in text.split("\n"):
+        known = [index[w] for w in line.split() if w in index]
+        for k in range(0, len(known), max_sentence):
+            ids.extend(known[k:k + max_sentence])
+            offsets.append(len(ids))
+    got_ids, got_offsets = _core.Vocabulary(words).encode(text.encode(), max_sentence)
+    assert list(got_ids) == ids and list(got_offsets) == offsets
 
 
 def test_encoding_is_the_same_on_any_thread_count():
