@@ -47,7 +47,10 @@ def text_chunks(sentences=None, corpus_file=None):
         if isinstance(sentence, str):
             raise TypeError("sentences: expected lists of words, got a string "
                             "(split it into words first)")
-        lines.append(" ".join(sentence))
+        try:
+            lines.append(" ".join(sentence))
+        except TypeError:
+            raise TypeError(f"sentences: words must be strings, got {sentence[:3]!r}...") from None
         size += len(lines[-1]) + 1
         if size >= CHUNK_BYTES:
             yield ("\n".join(lines) + "\n").encode()
