@@ -1,0 +1,49 @@
+// One core, one product: seqkern's packed micro-kernels (csrc/cpu/packed_gemm_avx2.cc) on
+// C (M, N) += A (M, K) @ op(W), W packed once, as a recurrent step uses them. Built and run by
+// benchmarks/packed_gemm.py; prints "M K N seconds" (the best of 7 rounds of `reps` products).
+// Kernel changes are 5-10% effects, below what end-to-end timings on a shared machine resolve.
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <random>
+#include <vector>
+
+#include "packed_gemm.h"
+
+namespace seqkern::avx2 {
+void pack_groups_f32(const float* w, int64_t ldw, bool trans, int64_t K, int64_t N, int64_t g0,
+                     int64_t g1, float* out);
+int64_t group_count_f32(int64_t N);
+int64_t packed_size_f32(int64_t K, int64_t N);
+void packed_gemm_f32(int64_t M, int64_t K, int64_t N, const float* A, int64_t lda,
+                     const float* packed, float* C, int64_t ldc, bool accumulate);
+}  // namespace seqkern::avx2
+
+int main(int argc, char** argv) {
+  using namespace seqkern;
+  if (argc != 5) {
+    std::fprintf(stderr, "usage: %s M K N reps\n", argv[0]);
+    return 2;
+  }
+  const int64_t M = std::atol(argv[1]), K = std::atol(argv[2]), N = std::atol(argv[3]);
+  const int reps = std::atoi(argv[4]);
+  std::mt19937 rng(0);
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  std::vector<float> w(N * K), a(M * K), c(M * N, 0.0f);
+  for (float& v : w) v = u(rng);
+  for (float& v : a) v = u(rng);
+  std::vector<float, CacheLineAllocator<float>> packed(avx2::packed_size_f32(K, N));
+  avx2::pack_groups_f32(w.data(), K, true, K, N, 0, avx2::group_count_f32(N), packed.data());
+  double best = 1e30;
+  for (int round = 0; round < 7; ++round) {
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < reps; ++i)
+      avx2::packed_gemm_f32(M, K, N, a.data(), K, packed.data(), c.data(), N, true);
+    const std::chrono::duration<double> dt = std::chrono::steady_clock::now() - t0;
+    if (dt.count() / reps < best) best = dt.count() / reps;
+  }
+  std::printf("%ld %ld %ld %.9f\n", static_cast<long>(M), static_cast<long>(K),
+              static_cast<long>(N), best);
+  return 0;
+}
