@@ -54,6 +54,18 @@ struct CacheLineAllocator {
   bool operator!=(const CacheLineAllocator&) const { return false; }
 };
 
+// The AVX2/FMA micro-kernels (packed_gemm_avx2.cc, built with -mavx2 -mfma; call them only when
+// the CPU has both): pack groups [g0, g1) of op(W) (64 columns each), and C (M, N) (+)= A @ op(W)
+// from the packed groups.
+namespace avx2 {
+void pack_groups_f32(const float* w, int64_t ldw, bool trans, int64_t K, int64_t N, int64_t g0,
+                     int64_t g1, float* out);
+int64_t group_count_f32(int64_t N);
+int64_t packed_size_f32(int64_t K, int64_t N);
+void packed_gemm_f32(int64_t M, int64_t K, int64_t N, const float* A, int64_t lda,
+                     const float* packed, float* C, int64_t ldc, bool accumulate);
+}  // namespace avx2
+
 template <typename T>
 class PackedMatrix {
  public:
