@@ -11,15 +11,6 @@
 
 #include "packed_gemm.h"
 
-namespace seqkern::avx2 {
-void pack_groups_f32(const float* w, int64_t ldw, bool trans, int64_t K, int64_t N, int64_t g0,
-                     int64_t g1, float* out);
-int64_t group_count_f32(int64_t N);
-int64_t packed_size_f32(int64_t K, int64_t N);
-void packed_gemm_f32(int64_t M, int64_t K, int64_t N, const float* A, int64_t lda,
-                     const float* packed, float* C, int64_t ldc, bool accumulate);
-}  // namespace seqkern::avx2
-
 int main(int argc, char** argv) {
   using namespace seqkern;
   if (argc != 5) {
