@@ -96,8 +96,9 @@ def test_matches_torch(cell, options, dtype, tol, lengths, bias):
 
 
 @pytest.mark.parametrize("cell,options", OPS, ids=OP_IDS)
-def test_inference_equals_training_forward(cell, options):
-    p = problem(cell, 6, 3, 4, 5, dtype=np.float32, lengths=True)
+@pytest.mark.parametrize("B", [3, 40], ids=["team", "batch-split"])
+def test_inference_equals_training_forward(cell, options, B):
+    p = problem(cell, 6, B, 4, 5, dtype=np.float32, lengths=True)
     infer = forward(sk, cell, p, options)
     *train, _ = forward(sk, cell, p, options, training=True)
     for a, b in zip(infer, train):

@@ -64,14 +64,17 @@ void forward_reset_after(const RnnShape& s, const T* x, const T* w_ih, const T* 
 
   std::vector<T> hn_buf(training ? 0 : BH);
   std::vector<T> hp(B * G);  // recurrent projection of one step
-  T* pre = training ? gates : detail::scratch<T>(0, s.T * B * G);  // inference: pre-activations
   const PackedMatrix<T> w_step(w_hh, H, true, H, G, B);  // h_{t-1} @ w_hh^T
+  const detail::InputProjection<T> input(s, G, x, w_ih, w_step);
+  // input-side pre-activations, then (training) activated gates; inference keeps input.steps()
+  T* pre = training ? gates : detail::scratch<T>(0, input.steps() * B * G);
 
-  detail::input_projection(s, G, x, w_ih, pre);
+  input.all_steps(pre);
   detail::time_loop(s, lengths, false, [&](const StepSlice& sl, int64_t t, int64_t live) {
     const T* h_prev = detail::prev_h(t, h0, y, BH);
-    T* g_t = pre + t * B * G;
+    T* g_t = pre + (training ? t : t % input.steps()) * B * G;
     T* hn_t = training ? hn + t * BH : hn_buf.data();
+    input.step(sl, t, live, g_t);
     w_step.multiply(sl, live, h_prev, H, hp.data(), G, false);
     sl.sync();
     for (int64_t b = sl.b0; b < sl.b1; ++b) {
@@ -152,15 +155,18 @@ void forward_reset_before(const RnnShape& s, const T* x, const T* w_ih, const T*
   const bool training = gates != nullptr;
   std::vector<T> bias = detail::add_biases(b_ih, b_hh, G);  // every bias sits outside r here
   std::vector<T> rh_buf(training ? 0 : BH);
-  T* pre = training ? gates : detail::scratch<T>(0, s.T * B * G);  // inference: pre-activations
   const PackedMatrix<T> w_rz(w_hh, H, true, H, 2 * H, B);           // h_{t-1} @ w_h[rz]^T
   const PackedMatrix<T> w_n(w_hh + 2 * H * H, H, true, H, H, B);     // (r*h_{t-1}) @ w_hn^T
+  const detail::InputProjection<T> input(s, G, x, w_ih, w_rz);
+  // pre-activations, then (training) activated gates; inference keeps input.steps() of them
+  T* pre = training ? gates : detail::scratch<T>(0, input.steps() * B * G);
 
-  detail::input_projection(s, G, x, w_ih, pre);
+  input.all_steps(pre);
   detail::time_loop(s, lengths, false, [&](const StepSlice& sl, int64_t t, int64_t live) {
     const T* h_prev = detail::prev_h(t, h0, y, BH);
-    T* g_t = pre + t * B * G;
+    T* g_t = pre + (training ? t : t % input.steps()) * B * G;
     T* rh = training ? aux + t * BH : rh_buf.data();
+    input.step(sl, t, live, g_t);
     w_rz.multiply(sl, live, h_prev, H, g_t, G, true);
     sl.sync();
     for (int64_t b = sl.b0; b < sl.b1; ++b) {

@@ -41,15 +41,18 @@ void lstm_forward(const RnnShape& s, const T* x, const T* w_ih, const T* w_hh, c
   std::vector<T> bias = detail::add_biases(b_ih, b_hh, G);
   std::vector<T> c_buf(training ? 0 : BH);              // inference: the one cell state
   std::vector<T> m_buf(s.P ? BH : 0);                   // projection: o*tanh(c) of one step
-  T* pre = training ? gates : detail::scratch<T>(0, s.T * B * G);  // inference: pre-activations
   if (!training) std::copy(c0, c0 + BH, c_buf.begin());
   const PackedMatrix<T> w_step(w_hh, S, true, S, G, B);   // h_{t-1} @ w_hh^T
   const PackedMatrix<T> w_proj(w_hr, H, true, H, s.P, B);  // m_t @ w_hr^T (P = 0: unused)
+  const detail::InputProjection<T> input(s, G, x, w_ih, w_step);
+  // pre-activations, then (training) activated gates; inference keeps input.steps() of them
+  T* pre = training ? gates : detail::scratch<T>(0, input.steps() * B * G);
 
-  detail::input_projection(s, G, x, w_ih, pre);
+  input.all_steps(pre);
   detail::time_loop(s, lengths, false, [&](const StepSlice& sl, int64_t t, int64_t live) {
-    T* g_t = pre + t * B * G;
+    T* g_t = pre + (training ? t : t % input.steps()) * B * G;
     const T* h_prev = detail::prev_h(t, h0, y, BS);
+    input.step(sl, t, live, g_t);
     w_step.multiply(sl, live, h_prev, S, g_t, G, true);
     sl.sync();
     const T* c_prev = training ? detail::prev_h(t, c0, cs, BH) : c_buf.data();

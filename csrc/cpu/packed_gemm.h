@@ -82,6 +82,9 @@ class PackedMatrix {
   void multiply(const StepSlice& slice, int64_t rows, const T* A, int64_t lda, T* C, int64_t ldc,
                 bool accumulate) const;
 
+  // Whether op(W) was packed for the micro-kernels (else each product goes to BLAS).
+  bool packed() const { return !packed_.empty(); }
+
  private:
   // Columns [n0, n1) of C; n0 on a group boundary.
   void multiply_columns(int64_t M, const T* A, int64_t lda, T* C, int64_t ldc, bool accumulate,

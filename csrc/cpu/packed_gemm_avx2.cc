@@ -1,9 +1,11 @@
 // AVX2/FMA micro-kernels of PackedMatrix<float>; built with -mavx2 -mfma, called only when the CPU
 // reports both (see packed_gemm.cc).
 //
-// op(W) (K, N) is stored in panels of 16 columns, four panels to a group of 64 columns: group g
-// holds its panels side by side, k by k (row k of group g starts at g*K*64 + k*16*width, width
-// = its panel count, 4 but for the last group), zero-padded past N. A block of MR rows times
+// op(W) (K, N) is stored in panels of 16 columns, one after the other, each k by k (row k of
+// panel p at p*K*16 + k*16), zero-padded past N; a group is four adjacent panels. Each panel is
+// one sequential stream: interleaving a group's panels k by k (one stream per group) measured
+// 18% slower at 32 rows, K = 512, N = 2048 with both cores busy, 20% at 8 rows, and no faster at
+// one row. A block of MR rows times
 // NP panels of one group keeps 2*MR*NP accumulators in registers; for each k it loads 2*NP
 // vectors and broadcasts MR values of A. Small batches take wide blocks (M = 1: a whole group,
 // read as one stream) so that enough independent FMA chains hide the FMA latency; larger ones
@@ -28,15 +30,15 @@ constexpr int64_t kGroup = kGroupColumns / kPanelColumns;  // panels per group
 // (6 KB) in L1 together.
 constexpr int64_t kDepth = 256;
 
-// Where panel p starts (at k = 0) and the distance between its rows.
-struct Panel {
+// Adjacent panels from row k0 on: row k of the q-th of them at data + q * stride + k * kPanel.
+struct Panels {
   const float* data;
-  int64_t ld;
+  int64_t stride;
 };
 
-inline Panel panel_at(const float* packed, int64_t K, int64_t panels, int64_t p) {
-  const int64_t g = p / kGroup, width = std::min(kGroup, panels - g * kGroup);
-  return {packed + g * K * kGroup * kPanel + (p % kGroup) * kPanel, width * kPanel};
+// Panels p, p+1, ... of op(W) (K rows each), from row k0 on.
+inline Panels panels_at(const float* packed, int64_t K, int64_t p, int64_t k0) {
+  return {packed + (p * K + k0) * kPanel, K * kPanel};
 }
 
 // Lanes of the half h (0, 1) of a panel that hold one of its n valid columns.
@@ -46,21 +48,21 @@ inline __m256i lane_mask(int64_t n, int h) {
                             _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
 
-// C[0..MR) x NP adjacent panels of one group (n_cols columns of C from the first panel on):
-// kc values of k from A and from the panels, whose rows lie ld apart.
+// C[0..MR) x NP adjacent panels (n_cols columns of C from the first panel on): kc values of k
+// from A and from the panels.
 // A is read at A[r*lda + k], or at A[k*MR + r] when packed (lda unused): a packed block of A
 // is one sequential stream instead of MR.
 template <int MR, int NP, bool kPackedA = false>
-void block(int64_t kc, const float* A, int64_t lda, Panel panels, float* C, int64_t ldc,
+void block(int64_t kc, const float* A, int64_t lda, Panels panels, float* C, int64_t ldc,
            int64_t n_cols, bool accumulate) {
   __m256 acc[MR][2 * NP];
   for (int r = 0; r < MR; ++r)
     for (int j = 0; j < 2 * NP; ++j) acc[r][j] = _mm256_setzero_ps();
   for (int64_t k = 0; k < kc; ++k) {
-    const float* b = panels.data + k * panels.ld;
+    const float* b = panels.data + k * kPanel;
     for (int p = 0; p < NP; ++p) {
-      const __m256 b0 = _mm256_loadu_ps(b + p * kPanel);
-      const __m256 b1 = _mm256_loadu_ps(b + p * kPanel + 8);
+      const __m256 b0 = _mm256_loadu_ps(b + p * panels.stride);
+      const __m256 b1 = _mm256_loadu_ps(b + p * panels.stride + 8);
       for (int r = 0; r < MR; ++r) {
         const __m256 a = _mm256_broadcast_ss(kPackedA ? A + k * MR + r : A + r * lda + k);
         acc[r][2 * p] = _mm256_fmadd_ps(a, b0, acc[r][2 * p]);
@@ -92,14 +94,7 @@ void block(int64_t kc, const float* A, int64_t lda, Panel panels, float* C, int6
   }
 }
 
-// Panel p's rows from k0 on.
-inline Panel slice_at(const float* packed, int64_t K, int64_t panels, int64_t p, int64_t k0) {
-  Panel at = panel_at(packed, K, panels, p);
-  return {at.data + k0 * at.ld, at.ld};
-}
-
-// All panels for rows [0, MR): NP panels at a time (NP divides the group size, so a block never
-// leaves its group), then the remaining ones one by one.
+// All panels for rows [0, MR): NP panels at a time, then the remaining ones one by one.
 template <int MR, int NP>
 void rows(int64_t K, int64_t N, const float* A, int64_t lda, const float* packed, float* C,
           int64_t ldc, bool accumulate) {
@@ -109,10 +104,10 @@ void rows(int64_t K, int64_t N, const float* A, int64_t lda, const float* packed
     const bool acc = accumulate || k0 > 0;
     int64_t p = 0;
     for (; p + NP <= panels; p += NP)
-      block<MR, NP>(kc, A + k0, lda, slice_at(packed, K, panels, p, k0), C + p * kPanel, ldc,
+      block<MR, NP>(kc, A + k0, lda, panels_at(packed, K, p, k0), C + p * kPanel, ldc,
                     N - p * kPanel, acc);
     for (; p < panels; ++p)
-      block<MR, 1>(kc, A + k0, lda, slice_at(packed, K, panels, p, k0), C + p * kPanel, ldc,
+      block<MR, 1>(kc, A + k0, lda, panels_at(packed, K, p, k0), C + p * kPanel, ldc,
                    N - p * kPanel, acc);
   }
 }
@@ -138,9 +133,8 @@ void pack_groups_f32(const float* w, int64_t ldw, bool trans, int64_t K, int64_t
                      int64_t g1, float* out) {
   const int64_t panels = (N + kPanel - 1) / kPanel;
   for (int64_t p = g0 * kGroup; p < std::min(panels, g1 * kGroup); ++p) {
-    const Panel at = panel_at(out, K, panels, p);
-    float* panel = const_cast<float*>(at.data);
-    const int64_t ld = at.ld;
+    float* panel = out + p * K * kPanel;
+    constexpr int64_t ld = kPanel;
     const int64_t n0 = p * kPanel, cols = std::min<int64_t>(kPanel, N - n0);
     if (!trans) {
       for (int64_t k = 0; k < K; ++k) {
@@ -217,7 +211,7 @@ void packed_gemm_f32(int64_t M, int64_t K, int64_t N, const float* A, int64_t ld
     }
     const bool acc = accumulate || k0 > 0;
     for (int64_t p = 0; p < panels; ++p) {
-      const Panel panel = slice_at(packed, K, panels, p, k0);
+      const Panels panel = panels_at(packed, K, p, k0);
       float* c = C + p * kPanel;
       const int64_t n = N - p * kPanel;
       for (int64_t i = 0, mr; i < M; i += mr) {

@@ -2,6 +2,7 @@
 #pragma once
 #include <algorithm>
 #include <cstring>
+#include <optional>
 #include <vector>
 
 #include "seqkern/common.h"
@@ -94,11 +95,41 @@ void for_step_slices(int64_t B, F&& f) {
   });
 }
 
-// x (T*B, I) @ w_ih^T (I, GH) -> out (T*B, GH): the input projection of every step at once.
+// The input projection x_t @ w_ih^T (I, GH) of every step, into pre-activations (T, B, GH).
+// When the threads split the batch and the step products run on the packed kernels, each step
+// projects its own x_t right before its recurrent product, with w_ih packed as well: a step's
+// pre-activations then stay in cache from the projection through the cell, instead of making a
+// round trip through memory in a T*B*GH buffer written up front. Otherwise one GEMM over all
+// T*B rows projects every step up front.
 template <typename T>
-void input_projection(const RnnShape& s, int64_t GH, const T* x, const T* w_ih, T* out) {
-  gemm<T>(false, true, s.T * s.B, GH, s.I, T(1), x, s.I, w_ih, s.I, T(0), out, GH);
-}
+class InputProjection {
+ public:
+  InputProjection(const RnnShape& s, int64_t GH, const T* x, const T* w_ih,
+                  const PackedMatrix<T>& w_step)
+      : s_(s), GH_(GH), x_(x), w_ih_(w_ih) {
+    if (w_step.packed() && !column_split(s.B)) w_.emplace(w_ih, s.I, true, s.I, GH, s.B);
+  }
+
+  // Steps an inference buffer of pre-activations holds: every step, or the current one.
+  int64_t steps() const { return w_ ? 1 : s_.T; }
+
+  // Up front: pre (T, B, GH) for every step; nothing when each step projects its own.
+  void all_steps(T* pre) const {
+    if (!w_)
+      gemm<T>(false, true, s_.T * s_.B, GH_, s_.I, T(1), x_, s_.I, w_ih_, s_.I, T(0), pre, GH_);
+  }
+
+  // Per step: this slice's rows of x_t @ w_ih^T into pre_t (B, GH); nothing when up front.
+  void step(const StepSlice& slice, int64_t t, int64_t live, T* pre_t) const {
+    if (w_) w_->multiply(slice, live, x_ + t * s_.B * s_.I, s_.I, pre_t, GH_, false);
+  }
+
+ private:
+  const RnnShape& s_;
+  int64_t GH_;
+  const T *x_, *w_ih_;
+  std::optional<PackedMatrix<T>> w_;  // packed w_ih when each step projects its own
+};
 
 // out (n) = column sums of a (rows, n), leading dimension lda, as one GEMV through BLAS.
 template <typename T>

@@ -12,14 +12,15 @@ void rnn_forward(const RnnShape& s, Nonlinearity act, const T* x, const T* w_ih,
                  T* h_n) {
   const int64_t B = s.B, H = s.H, BH = B * H;
   std::vector<T> bias = detail::add_biases(b_ih, b_hh, H);
-  T* pre = detail::scratch<T>(0, s.T * BH);  // pre-activations of every step
-
   const PackedMatrix<T> w_step(w_hh, H, true, H, H, B);  // h_{t-1} @ w_hh^T
+  const detail::InputProjection<T> input(s, H, x, w_ih, w_step);
+  T* pre = detail::scratch<T>(0, input.steps() * BH);  // pre-activations
 
-  detail::input_projection(s, H, x, w_ih, pre);
+  input.all_steps(pre);
   detail::time_loop(s, lengths, false, [&](const StepSlice& sl, int64_t t, int64_t live) {
-    T* a_t = pre + t * BH;
+    T* a_t = pre + t % input.steps() * BH;
     const T* h_prev = detail::prev_h(t, h0, y, BH);
+    input.step(sl, t, live, a_t);
     w_step.multiply(sl, live, h_prev, H, a_t, H, true);
     sl.sync();
     for (int64_t b = sl.b0; b < sl.b1; ++b) {
