@@ -29,38 +29,52 @@ static inline void apply(float* y, const float* x, int64_t n) {
 void sigmoid_f32(float* y, const float* x, int64_t n) { apply<vsigmoid>(y, x, n); }
 void tanh_f32(float* y, const float* x, int64_t n) { apply<vtanh>(y, x, n); }
 
-// m <= kW values at p (the rest of the vector zero), and back; a whole vector is one move (a
-// copy of variable size would be a call).
-static inline vf load_n(const float* p, int64_t m) {
-  vf v = {};
-  if (m == kW) std::memcpy(&v, p, sizeof v);
-  else std::memcpy(&v, p, m * sizeof(float));
+static inline vf load(const float* p) {
+  vf v;
+  std::memcpy(&v, p, sizeof v);
   return v;
 }
-static inline void store_n(float* p, vf v, int64_t m) {
-  if (m == kW) std::memcpy(p, &v, sizeof v);
-  else std::memcpy(p, &v, m * sizeof(float));
+static inline void store(float* p, vf v) { std::memcpy(p, &v, sizeof v); }
+
+// Units [j, j + kW) of lstm_cell: g and bias hold the four gates of H units each.
+static inline void lstm_cell_units(int64_t H, int64_t j, const float* bias, float* g,
+                                   const float* c_prev, float* c_out, float* h_out,
+                                   bool keep_gates) {
+  const vf i = vsigmoid(load(g + j) + load(bias + j));
+  const vf f = vsigmoid(load(g + H + j) + load(bias + H + j));
+  const vf gg = vtanh(load(g + 2 * H + j) + load(bias + 2 * H + j));
+  const vf o = vsigmoid(load(g + 3 * H + j) + load(bias + 3 * H + j));
+  const vf c = f * load(c_prev + j) + i * gg;
+  store(c_out + j, c);
+  store(h_out + j, o * vtanh(c));
+  if (keep_gates) {
+    store(g + j, i);
+    store(g + H + j, f);
+    store(g + 2 * H + j, gg);
+    store(g + 3 * H + j, o);
+  }
 }
 
-// See lstm_cell in seqkern/activations.h: one pass, eight hidden units at a time.
+// See lstm_cell in seqkern/activations.h: one pass, eight hidden units at a time. The last
+// H % 8 units go through a padded copy, so the main loop is free of partial vectors.
 void lstm_cell_f32(int64_t H, const float* bias, float* g, const float* c_prev, float* c_out,
                    float* h_out, bool keep_gates) {
-  for (int64_t j = 0; j < H; j += kW) {
-    const int64_t m = H - j < kW ? H - j : kW;
-    const vf i = vsigmoid(load_n(g + j, m) + load_n(bias + j, m));
-    const vf f = vsigmoid(load_n(g + H + j, m) + load_n(bias + H + j, m));
-    const vf gg = vtanh(load_n(g + 2 * H + j, m) + load_n(bias + 2 * H + j, m));
-    const vf o = vsigmoid(load_n(g + 3 * H + j, m) + load_n(bias + 3 * H + j, m));
-    const vf c = f * load_n(c_prev + j, m) + i * gg;
-    store_n(c_out + j, c, m);
-    store_n(h_out + j, o * vtanh(c), m);
-    if (keep_gates) {
-      store_n(g + j, i, m);
-      store_n(g + H + j, f, m);
-      store_n(g + 2 * H + j, gg, m);
-      store_n(g + 3 * H + j, o, m);
-    }
+  const int64_t full = H - H % kW;
+  for (int64_t j = 0; j < full; j += kW)
+    lstm_cell_units(H, j, bias, g, c_prev, c_out, h_out, keep_gates);
+  if (full == H) return;
+  const int64_t m = H - full;  // 1..7 units: one vector of each array, zero-padded
+  float tb[4 * kW] = {}, tg[4 * kW] = {}, tcp[kW] = {}, tc[kW], th[kW];
+  for (int q = 0; q < 4; ++q) {
+    std::memcpy(tb + q * kW, bias + q * H + full, m * sizeof(float));
+    std::memcpy(tg + q * kW, g + q * H + full, m * sizeof(float));
   }
+  std::memcpy(tcp, c_prev + full, m * sizeof(float));
+  lstm_cell_units(kW, 0, tb, tg, tcp, tc, th, keep_gates);
+  std::memcpy(c_out + full, tc, m * sizeof(float));
+  std::memcpy(h_out + full, th, m * sizeof(float));
+  if (keep_gates)
+    for (int q = 0; q < 4; ++q) std::memcpy(g + q * H + full, tg + q * kW, m * sizeof(float));
 }
 
 }  // namespace SEQKERN_ISA
