@@ -18,9 +18,14 @@ from seqkern._checks import (
 )
 
 
+def _empty_like(a):
+    """np.empty_like for the outputs: _core.empty reuses freed memory for large arrays."""
+    return _core.empty(a.shape, a.dtype)
+
+
 def _weight_grads(a):
     """Empty arrays for dx, dh0, dw_ih, dw_hh."""
-    return (np.empty_like(a.x), np.empty_like(a.h0), np.empty_like(a.w_ih), np.empty_like(a.w_hh))
+    return (_empty_like(a.x), _empty_like(a.h0), _empty_like(a.w_ih), _empty_like(a.w_hh))
 
 
 def _has_bias(a):
@@ -35,10 +40,10 @@ def lstm(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, lengths=None, training=Fal
     """
     a = recurrent_args("lstm", x, h0, c0, w_ih, w_hh, b_ih, b_hh, lengths, w_hr)
     T, B, H = a.T, a.B, a.H
-    y = np.empty((T, B, a.S), a.x.dtype)
-    h_n, c_n = np.empty((B, a.S), a.x.dtype), np.empty((B, H), a.x.dtype)
-    gates = np.empty((T, B, 4 * H), a.x.dtype) if training else None
-    cs = np.empty((T, B, H), a.x.dtype) if training else None
+    y = _core.empty((T, B, a.S), a.x.dtype)
+    h_n, c_n = _core.empty((B, a.S), a.x.dtype), _core.empty((B, H), a.x.dtype)
+    gates = _core.empty((T, B, 4 * H), a.x.dtype) if training else None
+    cs = _core.empty((T, B, H), a.x.dtype) if training else None
     _core.lstm_forward(a.x, a.w_ih, a.w_hh, a.b_ih, a.b_hh, a.w_hr, a.lengths, a.h0, a.c0, y, h_n,
                        c_n, gates, cs)
     if not training:
@@ -53,9 +58,9 @@ def lstm_backward(saved, dy=None, dh_n=None, dc_n=None):
     a = saved.args
     dy, dh_n, dc_n = incoming_grads(a, dy, dh_n, dc_n)
     dx, dh0, dw_ih, dw_hh = _weight_grads(a)
-    dc0 = np.empty_like(a.c0)
-    db = np.empty(4 * a.H, a.x.dtype) if _has_bias(a) else None
-    dw_hr = None if a.w_hr is None else np.empty_like(a.w_hr)
+    dc0 = _empty_like(a.c0)
+    db = _core.empty((4 * a.H,), a.x.dtype) if _has_bias(a) else None
+    dw_hr = None if a.w_hr is None else _empty_like(a.w_hr)
     _core.lstm_backward(a.x, a.w_ih, a.w_hh, a.w_hr, a.lengths, a.h0, a.c0, saved.y, saved.gates,
                         saved.cs, dy, dh_n, dc_n, dx, dh0, dc0, dw_ih, dw_hh, dw_hr, db)
     g = _grads(a, dx, dh0, dw_ih, dw_hh, db, None if db is None else db.copy(), c0=dc0)
@@ -73,10 +78,10 @@ def gru(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, lengths=None, training=False, r
     """
     a = recurrent_args("gru", x, h0, None, w_ih, w_hh, b_ih, b_hh, lengths)
     T, B, H = a.T, a.B, a.H
-    y = np.empty((T, B, H), a.x.dtype)
-    h_n = np.empty((B, H), a.x.dtype)
-    gates = np.empty((T, B, 3 * H), a.x.dtype) if training else None
-    aux = np.empty((T, B, H), a.x.dtype) if training else None
+    y = _core.empty((T, B, H), a.x.dtype)
+    h_n = _core.empty((B, H), a.x.dtype)
+    gates = _core.empty((T, B, 3 * H), a.x.dtype) if training else None
+    aux = _core.empty((T, B, H), a.x.dtype) if training else None
     _core.gru_forward(bool(reset_after), a.x, a.w_ih, a.w_hh, a.b_ih, a.b_hh, a.lengths, a.h0, y,
                       h_n, gates, aux)
     if not training:
@@ -90,8 +95,8 @@ def gru_backward(saved, dy=None, dh_n=None):
     a = saved.args
     dy, dh_n, _ = incoming_grads(a, dy, dh_n)
     dx, dh0, dw_ih, dw_hh = _weight_grads(a)
-    db_ih = np.empty(3 * a.H, a.x.dtype) if a.b_ih is not None else None
-    db_hh = np.empty(3 * a.H, a.x.dtype) if a.b_hh is not None else None
+    db_ih = _core.empty((3 * a.H,), a.x.dtype) if a.b_ih is not None else None
+    db_hh = _core.empty((3 * a.H,), a.x.dtype) if a.b_hh is not None else None
     _core.gru_backward(saved.reset_after, a.x, a.w_ih, a.w_hh, a.lengths, a.h0, saved.y,
                        saved.gates, saved.aux, dy, dh_n, dx, dh0, dw_ih, dw_hh, db_ih, db_hh)
     return _grads(a, dx, dh0, dw_ih, dw_hh, db_ih, db_hh)
@@ -105,8 +110,8 @@ def rnn(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, nonlinearity="tanh", lengths=No
     """
     check_nonlinearity(nonlinearity)
     a = recurrent_args("rnn", x, h0, None, w_ih, w_hh, b_ih, b_hh, lengths)
-    y = np.empty((a.T, a.B, a.H), a.x.dtype)
-    h_n = np.empty((a.B, a.H), a.x.dtype)
+    y = _core.empty((a.T, a.B, a.H), a.x.dtype)
+    h_n = _core.empty((a.B, a.H), a.x.dtype)
     _core.rnn_forward(nonlinearity == "relu", a.x, a.w_ih, a.w_hh, a.b_ih, a.b_hh, a.lengths, a.h0,
                       y, h_n)
     if not training:
@@ -120,7 +125,7 @@ def rnn_backward(saved, dy=None, dh_n=None):
     a = saved.args
     dy, dh_n, _ = incoming_grads(a, dy, dh_n)
     dx, dh0, dw_ih, dw_hh = _weight_grads(a)
-    db = np.empty(a.H, a.x.dtype) if _has_bias(a) else None
+    db = _core.empty((a.H,), a.x.dtype) if _has_bias(a) else None
     _core.rnn_backward(saved.nonlinearity == "relu", a.x, a.w_ih, a.w_hh, a.lengths, a.h0,
                        saved.y, dy, dh_n, dx, dh0, dw_ih, dw_hh, db)
     return _grads(a, dx, dh0, dw_ih, dw_hh, db, None if db is None else db.copy())
@@ -154,17 +159,17 @@ def recurrent_stack(cell, x, weights, h0=None, c0=None, lengths=None, bidirectio
     T, B, H, S, L, D, dt = a.T, a.B, a.H, a.S, a.L, a.D, a.x.dtype
     G = GATES[STACK_CELLS[cell]]
     lstm = cell == "lstm"
-    y = np.empty((T, B, D * S), dt)
-    h_n = np.empty_like(a.h0)
-    c_n = np.empty_like(a.c0) if lstm else None
+    y = _core.empty((T, B, D * S), dt)
+    h_n = _empty_like(a.h0)
+    c_n = _empty_like(a.c0) if lstm else None
     saved = {}
     if training:
         gated = STACK_CELLS[cell] != "rnn"
         saved = {
-            "ys": np.empty((L * D, T, B, S), dt),
-            "gates": np.empty((L * D, T, B, G * H), dt) if gated else None,
-            "aux": np.empty((L * D, T, B, H), dt) if gated else None,
-            "inputs": np.empty((L - 1, T, B, D * S), dt) if L > 1 else None,
+            "ys": _core.empty((L * D, T, B, S), dt),
+            "gates": _core.empty((L * D, T, B, G * H), dt) if gated else None,
+            "aux": _core.empty((L * D, T, B, H), dt) if gated else None,
+            "inputs": _core.empty((L - 1, T, B, D * S), dt) if L > 1 else None,
         }
     _core.stack_forward(getattr(_core.Cell, cell), L, a.x, *_weight_lists(a.weights), a.lengths,
                         a.h0, a.c0, a.masks, y, h_n, c_n, saved.get("ys"), saved.get("gates"),
@@ -183,9 +188,9 @@ def recurrent_stack_backward(saved, dy=None, dh_n=None, dc_n=None):
     check_saved(saved, "recurrent_stack", "kernel")
     a, order = saved.args, saved.order
     dy, dh_n, dc_n = (_sort(g, order) for g in stack_incoming_grads(a, dy, dh_n, dc_n))
-    dx, dh0 = np.empty_like(a.x), np.empty_like(a.h0)
-    dc0 = np.empty_like(a.c0) if a.cell == "lstm" else None
-    grads = [tuple(None if w is None else np.empty_like(w) for w in ws) for ws in a.weights]
+    dx, dh0 = _empty_like(a.x), _empty_like(a.h0)
+    dc0 = _empty_like(a.c0) if a.cell == "lstm" else None
+    grads = [tuple(None if w is None else _empty_like(w) for w in ws) for ws in a.weights]
     _core.stack_backward(getattr(_core.Cell, a.cell), a.L, a.x, *_weight_lists(a.weights),
                          a.lengths, a.h0, a.c0, a.masks, saved.ys, saved.gates, saved.aux,
                          saved.inputs, dy, dh_n, dc_n, dx, dh0, dc0, *_weight_lists(grads))
@@ -221,7 +226,7 @@ def _unsort(a, order):
     """Undoes _sort: rows of the batch axis back to the caller's order."""
     if a is None or order is None:
         return a
-    out = np.empty_like(a)
+    out = _empty_like(a)
     out[:, order] = a
     return out
 

@@ -157,3 +157,48 @@ def test_twin_runs_in_float32_too():
     y32, _ = reference.gru(**p)
     y64, _ = reference.gru(**as_float64(p))
     assert y32.dtype == np.float32 and scaled_error(y32, y64) < 1e-6
+
+
+def _address(a):
+    return a.__array_interface__["data"][0]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_large_outputs_reuse_freed_memory(dtype):
+    """_core.empty hands a freed block of 1 MiB or more to the next array of its size, and never
+    one that an array or a view still uses."""
+    shape = (3, 128, 1024 + 7)  # > 1 MiB in either dtype
+    a = sk._core.empty(shape, np.dtype(dtype))
+    assert a.shape == shape and a.dtype == dtype and a.flags.c_contiguous and a.flags.writeable
+    assert _address(a) % 64 == 0
+    a[...] = 1.5
+    first = _address(a)
+    del a
+    b = sk._core.empty(shape, np.dtype(dtype))
+    assert _address(b) == first  # reused
+    view = b[1:]
+    del b
+    c = sk._core.empty(shape, np.dtype(dtype))  # the view keeps b's block alive
+    assert _address(c) != first
+    np.testing.assert_array_equal(view, 1.5)
+    d = sk._core.empty((2, 3), np.dtype(dtype))  # small: plain numpy
+    assert d.shape == (2, 3) and d.base is None
+    assert sk._core.empty((0, 5), np.dtype(dtype)).shape == (0, 5)
+    with pytest.raises(ValueError):
+        sk._core.empty((-1, 4), np.dtype(dtype))
+
+
+def test_outputs_stay_valid_across_calls():
+    """A training call's saved arrays and outputs are not overwritten by the next call's."""
+    p = bench.make_problem("lstm", 20, 16, 64, 128, seed=1)  # gates 640 KiB, y 160 KiB: y small
+    p2 = bench.make_problem("lstm", 40, 16, 64, 128, seed=2)  # gates 1.25 MiB: from the cache
+    _, *_, saved1 = sk.lstm(**p2, training=True)
+    gates1 = saved1.gates.copy()
+    for q in (p, p2, p2):
+        sk.lstm(**q, training=True)
+    np.testing.assert_array_equal(saved1.gates, gates1)
+    grads1 = sk.lstm_backward(saved1, *bench.output_grads("lstm", p2))
+    del saved1
+    _, *_, saved2 = sk.lstm(**p2, training=True)  # may reuse saved1's blocks
+    np.testing.assert_array_equal(sk.lstm_backward(saved2, *bench.output_grads("lstm", p2))["w_hh"],
+                                  grads1["w_hh"])

@@ -29,6 +29,7 @@ RnnShape shape_of(const Arr<T>& x, const Arr<T>& h) {
   return {x.shape(0), x.shape(1), x.shape(2), h.shape(h.ndim() - 1)};
 }
 
+void bind_buffers(py::module_& m);
 void bind_rnn(py::module_& m);
 void bind_lstm(py::module_& m);
 void bind_gru(py::module_& m);

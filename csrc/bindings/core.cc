@@ -27,6 +27,7 @@ PYBIND11_MODULE(_core, m) {
     py::gil_scoped_release nogil;
     seqkern::gemm<float>(false, true, M, N, K, 1.0f, pa, K, pb, K, 0.0f, pc, N);
   });
+  seqkern::bind::bind_buffers(m);
   seqkern::bind::bind_rnn(m);
   seqkern::bind::bind_lstm(m);
   seqkern::bind::bind_gru(m);
