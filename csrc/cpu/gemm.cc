@@ -33,7 +33,7 @@ void blas_gemv(bool t, int64_t M, int64_t N, double alpha, const double* A, int6
 
 // Below this many multiply-adds a split costs more than it saves.
 constexpr int64_t kSplitWork = 1 << 18;
-constexpr int64_t kMinRows = 16;
+constexpr int64_t kMinRows = 16;  // rows or columns per thread
 
 }  // namespace
 
@@ -51,9 +51,19 @@ void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A
     blas(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     return;
   }
-  parallel_for(M, kMinRows, [&](int64_t m0, int64_t m1) {
-    const T* a = ta ? A + m0 : A + m0 * lda;  // rows m0.. of op(A)
-    blas(ta, tb, m1 - m0, N, K, alpha, a, lda, B, ldb, beta, C + m0 * ldc, ldc);
+  // Each thread packs all of one operand and its share of the other, so split the dimension
+  // whose operand costs more to pack: rows of C when op(A) is the larger, else columns (the
+  // input projection of a small batch: a row split packed all of w_ih on every thread).
+  if (M >= N) {
+    parallel_for(M, kMinRows, [&](int64_t m0, int64_t m1) {
+      const T* a = ta ? A + m0 : A + m0 * lda;  // rows m0.. of op(A)
+      blas(ta, tb, m1 - m0, N, K, alpha, a, lda, B, ldb, beta, C + m0 * ldc, ldc);
+    });
+    return;
+  }
+  parallel_for(N, kMinRows, [&](int64_t n0, int64_t n1) {
+    const T* b = tb ? B + n0 * ldb : B + n0;  // columns n0.. of op(B)
+    blas(ta, tb, M, n1 - n0, K, alpha, A, lda, b, ldb, beta, C + n0, ldc);
   });
 }
 
