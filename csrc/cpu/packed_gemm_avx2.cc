@@ -2,15 +2,15 @@
 // reports both (see packed_gemm.cc).
 //
 // op(W) (K, N) is stored in panels of 16 columns, one after the other, each k by k (row k of
-// panel p at p*K*16 + k*16), zero-padded past N; a group is four adjacent panels. Each panel is
-// one sequential stream: interleaving a group's panels k by k (one stream per group) measured
-// 18% slower at 32 rows, K = 512, N = 2048 with both cores busy, 20% at 8 rows, and no faster at
-// one row. A block of MR rows times
-// NP panels of one group keeps 2*MR*NP accumulators in registers; for each k it loads 2*NP
-// vectors and broadcasts MR values of A. Small batches take wide blocks (M = 1: a whole group,
-// read as one stream) so that enough independent FMA chains hide the FMA latency; larger ones
-// take 6 rows x 1 panel, the panel slice staying in L1 across row blocks. k is summed in slices
-// of kDepth, in order, on every path, so C does not depend on M or on the blocking.
+// panel p at p*K*16 + k*16), zero-padded past N; a group (the unit a team splits by) is four
+// adjacent panels. Each panel is one sequential stream: interleaving a group's panels k by k
+// (one stream per group) measured 18% slower at 32 rows, K = 512, N = 2048 with both cores
+// busy, 20% slower at 8 rows, and no faster at one row. A block of MR rows times NP adjacent
+// panels keeps 2*MR*NP accumulators in registers; for each k it loads 2*NP vectors and
+// broadcasts MR values of A. Small batches take wide blocks (M = 1: four panels at once) so that
+// enough independent FMA chains hide the FMA latency; larger ones take 6 rows x 1 panel, the
+// panel slice staying in L1 across row blocks. k is summed in slices of kDepth, in order, on
+// every path, so C does not depend on M or on the blocking.
 #include <immintrin.h>
 
 #include <algorithm>
