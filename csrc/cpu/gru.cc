@@ -64,7 +64,7 @@ void forward_reset_after(const RnnShape& s, const T* x, const T* w_ih, const T* 
 
   std::vector<T> hn_buf(training ? 0 : BH);
   std::vector<T> hp(B * G);  // recurrent projection of one step
-  const PackedMatrix<T> w_step(w_hh, H, true, H, G, B);  // h_{t-1} @ w_hh^T
+  const PackedMatrix<T> w_step(w_hh, H, true, H, G, s);  // h_{t-1} @ w_hh^T
   const detail::InputProjection<T> input(s, G, x, w_ih, w_step);
   // input-side pre-activations, then (training) activated gates; inference keeps input.steps()
   T* pre = training ? gates : detail::scratch<T>(0, input.steps() * B * G);
@@ -104,7 +104,7 @@ void backward_reset_after(const RnnShape& s, const T* x, const T* w_ih, const T*
   T* dhg = detail::scratch<T>(0, TB * G);  // recurrent-side pre-activation gradients
   T* dnx = detail::scratch<T>(1, TB * H);  // input-side n gradient (r, z input sides equal dhg's)
   std::vector<T> dh_prev(BH, T(0));  // out of step t: dh_{t-1} = dh*z + dhg_t @ w_hh
-  const PackedMatrix<T> w_step(w_hh, H, false, G, H, B);  // dhg_t @ w_hh
+  const PackedMatrix<T> w_step(w_hh, H, false, G, H, s);  // dhg_t @ w_hh
 
   detail::time_loop(s, lengths, true, [&](const StepSlice& sl, int64_t t, int64_t live) {
     T* dhg_t = dhg + t * B * G;
@@ -155,8 +155,8 @@ void forward_reset_before(const RnnShape& s, const T* x, const T* w_ih, const T*
   const bool training = gates != nullptr;
   std::vector<T> bias = detail::add_biases(b_ih, b_hh, G);  // every bias sits outside r here
   std::vector<T> rh_buf(training ? 0 : BH);
-  const PackedMatrix<T> w_rz(w_hh, H, true, H, 2 * H, B);           // h_{t-1} @ w_h[rz]^T
-  const PackedMatrix<T> w_n(w_hh + 2 * H * H, H, true, H, H, B);     // (r*h_{t-1}) @ w_hn^T
+  const PackedMatrix<T> w_rz(w_hh, H, true, H, 2 * H, s);           // h_{t-1} @ w_h[rz]^T
+  const PackedMatrix<T> w_n(w_hh + 2 * H * H, H, true, H, H, s);     // (r*h_{t-1}) @ w_hn^T
   const detail::InputProjection<T> input(s, G, x, w_ih, w_rz);
   // pre-activations, then (training) activated gates; inference keeps input.steps() of them
   T* pre = training ? gates : detail::scratch<T>(0, input.steps() * B * G);
@@ -212,8 +212,8 @@ void backward_reset_before(const RnnShape& s, const T* x, const T* w_ih, const T
   T* dg = detail::scratch<T>(0, TB * G);
   std::vector<T> drh(BH);            // gradient of r*h_{t-1}: dn @ w_hn
   std::vector<T> dh_prev(BH, T(0));  // out of step t: dh_{t-1}
-  const PackedMatrix<T> w_n(w_hh + 2 * H * H, H, false, H, H, B);  // dn @ w_hn
-  const PackedMatrix<T> w_rz(w_hh, H, false, 2 * H, H, B);          // d[rz] @ w_h[rz]
+  const PackedMatrix<T> w_n(w_hh + 2 * H * H, H, false, H, H, s);  // dn @ w_hn
+  const PackedMatrix<T> w_rz(w_hh, H, false, 2 * H, H, s);          // d[rz] @ w_h[rz]
 
   detail::time_loop(s, lengths, true, [&](const StepSlice& sl, int64_t t, int64_t live) {
     T* dg_t = dg + t * B * G;

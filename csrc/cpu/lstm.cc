@@ -42,8 +42,8 @@ void lstm_forward(const RnnShape& s, const T* x, const T* w_ih, const T* w_hh, c
   std::vector<T> c_buf(training ? 0 : BH);              // inference: the one cell state
   std::vector<T> m_buf(s.P ? BH : 0);                   // projection: o*tanh(c) of one step
   if (!training) std::copy(c0, c0 + BH, c_buf.begin());
-  const PackedMatrix<T> w_step(w_hh, S, true, S, G, B);   // h_{t-1} @ w_hh^T
-  const PackedMatrix<T> w_proj(w_hr, H, true, H, s.P, B);  // m_t @ w_hr^T (P = 0: unused)
+  const PackedMatrix<T> w_step(w_hh, S, true, S, G, s);   // h_{t-1} @ w_hh^T
+  const PackedMatrix<T> w_proj(w_hr, H, true, H, s.P, s);  // m_t @ w_hr^T (P = 0: unused)
   const detail::InputProjection<T> input(s, G, x, w_ih, w_step);
   // pre-activations, then (training) activated gates; inference keeps input.steps() of them
   T* pre = training ? gates : detail::scratch<T>(0, input.steps() * B * G);
@@ -96,8 +96,8 @@ void lstm_backward(const RnnShape& s, const T* x, const T* w_ih, const T* w_hh, 
   T* dhs = s.P ? detail::scratch<T>(1, TB * S) : nullptr;  // projection: each dh_t, for dw_hr
   std::vector<T> dm(s.P ? BH : 0);       // projection: dh_t @ w_hr, the gradient of o*tanh(c)
   if (dc_n) std::copy(dc_n, dc_n + BH, dc.begin());
-  const PackedMatrix<T> w_step(w_hh, S, false, G, S, B);   // dg_t @ w_hh
-  const PackedMatrix<T> w_proj(w_hr, H, false, s.P, H, B);  // dh_t @ w_hr (P = 0: unused)
+  const PackedMatrix<T> w_step(w_hh, S, false, G, S, s);   // dg_t @ w_hh
+  const PackedMatrix<T> w_proj(w_hr, H, false, s.P, H, s);  // dh_t @ w_hr (P = 0: unused)
 
   detail::time_loop(s, lengths, true, [&](const StepSlice& sl, int64_t t, int64_t live) {
     T* dg_t = dg + t * B * G;

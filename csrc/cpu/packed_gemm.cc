@@ -24,13 +24,13 @@ bool use_micro_kernels() {
 
 template <typename T>
 PackedMatrix<T>::PackedMatrix(const T* w, int64_t ldw, bool trans, int64_t K, int64_t N,
-                              int64_t B)
+                              const RnnShape& s)
     : w_(w), ldw_(ldw), K_(K), N_(N), trans_(trans) {
 #if SEQKERN_X86
   if constexpr (std::is_same_v<T, float>) {
     const int64_t threads = get_num_threads();
-    const int64_t rows = column_split(B) ? B : (B + threads - 1) / threads;
-    if (use_micro_kernels() && rows < kBlasRows) {
+    const int64_t rows = column_split(s.B) ? s.B : (s.B + threads - 1) / threads;
+    if (use_micro_kernels() && rows < kBlasRows && s.T > 1) {
       packed_.resize(avx2::packed_size_f32(K, N));
       // Split as a team splits the product, so each member packs (and first touches) its own.
       parallel_for(avx2::group_count_f32(N), 1, [&](int64_t g0, int64_t g1) {

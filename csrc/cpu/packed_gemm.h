@@ -6,6 +6,7 @@
 #include <new>
 #include <vector>
 
+#include "seqkern/common.h"
 #include "seqkern/threads.h"
 
 namespace seqkern {
@@ -70,10 +71,11 @@ template <typename T>
 class PackedMatrix {
  public:
   // op(W) (K, N): W stored (N, K) with row stride ldw when trans (the forward step, h @ w_hh^T),
-  // else (K, N) (the backward step, dg @ w_hh), for the steps of a batch of B sequences. W must
-  // outlive this object. When a slice's products have kBlasRows rows or more, W stays unpacked
-  // and BLAS runs them: its kernel is faster there even though it repacks W at every step.
-  PackedMatrix(const T* w, int64_t ldw, bool trans, int64_t K, int64_t N, int64_t B);
+  // else (K, N) (the backward step, dg @ w_hh), for the s.T steps of a batch of s.B sequences.
+  // W must outlive this object. W stays unpacked, and BLAS runs the products, when a slice's
+  // products have kBlasRows rows or more (its kernel is faster there even though it repacks W
+  // at every step), and for a single step (packing would read W twice to use it once).
+  PackedMatrix(const T* w, int64_t ldw, bool trans, int64_t K, int64_t N, const RnnShape& s);
 
   // C = A @ op(W), or C += A @ op(W) when accumulate; A row stride lda, C row stride ldc. This
   // slice's share of the step product over rows [0, rows) (the batch, or the sequences

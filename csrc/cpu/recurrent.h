@@ -114,7 +114,7 @@ class InputProjection {
       : s_(s), GH_(GH), x_(x), w_ih_(w_ih) {
     const int64_t bytes = GH * (s.I + s.state()) * static_cast<int64_t>(sizeof(T));
     if (w_step.packed() && !column_split(s.B) && bytes <= kStepProjectionBytes)
-      w_.emplace(w_ih, s.I, true, s.I, GH, s.B);
+      w_.emplace(w_ih, s.I, true, s.I, GH, s);
   }
 
   // Steps an inference buffer of pre-activations holds: every step, or the current one.

@@ -12,7 +12,7 @@ void rnn_forward(const RnnShape& s, Nonlinearity act, const T* x, const T* w_ih,
                  T* h_n) {
   const int64_t B = s.B, H = s.H, BH = B * H;
   std::vector<T> bias = detail::add_biases(b_ih, b_hh, H);
-  const PackedMatrix<T> w_step(w_hh, H, true, H, H, B);  // h_{t-1} @ w_hh^T
+  const PackedMatrix<T> w_step(w_hh, H, true, H, H, s);  // h_{t-1} @ w_hh^T
   const detail::InputProjection<T> input(s, H, x, w_ih, w_step);
   T* pre = detail::scratch<T>(0, input.steps() * BH);  // pre-activations
 
@@ -49,7 +49,7 @@ void rnn_backward(const RnnShape& s, Nonlinearity act, const T* x, const T* w_ih
   const int64_t B = s.B, H = s.H, BH = B * H;
   T* dg = detail::scratch<T>(0, s.T * BH);  // pre-activation gradients of every step
   std::vector<T> dh_rec(BH, T(0));  // dg_{t+1} @ w_hh
-  const PackedMatrix<T> w_step(w_hh, H, false, H, H, B);  // dg_t @ w_hh
+  const PackedMatrix<T> w_step(w_hh, H, false, H, H, s);  // dg_t @ w_hh
 
   detail::time_loop(s, lengths, true, [&](const StepSlice& sl, int64_t t, int64_t live) {
     T* dg_t = dg + t * BH;
