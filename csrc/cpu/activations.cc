@@ -15,8 +15,8 @@ namespace seqkern {
 namespace avx2 {
 void sigmoid_f32(float* y, const float* x, int64_t n);
 void tanh_f32(float* y, const float* x, int64_t n);
-void lstm_cell_f32(int64_t H, const float* bias, float* g, const float* c_prev, float* c_out,
-                   float* h_out, bool keep_gates);
+void lstm_cell_f32(int64_t H, int64_t u0, int64_t u1, const float* bias, float* g,
+                   const float* c_prev, float* c_out, float* h_out, bool keep_gates);
 }  // namespace avx2
 #endif
 
@@ -25,7 +25,8 @@ namespace {
 struct FloatKernels {
   void (*sigmoid)(float*, const float*, int64_t);
   void (*tanh)(float*, const float*, int64_t);
-  void (*lstm_cell)(int64_t, const float*, float*, const float*, float*, float*, bool);
+  void (*lstm_cell)(int64_t, int64_t, int64_t, const float*, float*, const float*, float*, float*,
+                    bool);
   const char* name;
 };
 
@@ -56,20 +57,21 @@ template <> void tanh_inplace<float>(float* x, int64_t n) { kernels().tanh(x, x,
 template <> void tanh_to<float>(float* y, const float* x, int64_t n) { kernels().tanh(y, x, n); }
 
 template <>
-void lstm_cell<float>(int64_t H, const float* bias, float* g, const float* c_prev, float* c_out,
-                      float* h_out, bool keep_gates) {
-  kernels().lstm_cell(H, bias, g, c_prev, c_out, h_out, keep_gates);
+void lstm_cell<float>(int64_t H, int64_t u0, int64_t u1, const float* bias, float* g,
+                      const float* c_prev, float* c_out, float* h_out, bool keep_gates) {
+  kernels().lstm_cell(H, u0, u1, bias, g, c_prev, c_out, h_out, keep_gates);
 }
 
 template <>
-void lstm_cell<double>(int64_t H, const double* bias, double* g, const double* c_prev,
-                       double* c_out, double* h_out, bool) {
-  for (int64_t j = 0; j < 4 * H; ++j) g[j] += bias[j];
-  for (int64_t j = 0; j < 2 * H; ++j) g[j] = 1.0 / (1.0 + std::exp(-g[j]));  // i, f
-  for (int64_t j = 2 * H; j < 3 * H; ++j) g[j] = std::tanh(g[j]);           // g
-  for (int64_t j = 3 * H; j < 4 * H; ++j) g[j] = 1.0 / (1.0 + std::exp(-g[j]));  // o
-  const double *i = g, *f = g + H, *gg = g + 2 * H, *o = g + 3 * H;
-  for (int64_t j = 0; j < H; ++j) {
+void lstm_cell<double>(int64_t H, int64_t u0, int64_t u1, const double* bias, double* g,
+                       const double* c_prev, double* c_out, double* h_out, bool) {
+  const auto sigmoid = [](double v) { return 1.0 / (1.0 + std::exp(-v)); };
+  double *i = g, *f = g + H, *gg = g + 2 * H, *o = g + 3 * H;
+  for (int64_t j = u0; j < u1; ++j) {
+    i[j] = sigmoid(i[j] + bias[j]);
+    f[j] = sigmoid(f[j] + bias[H + j]);
+    gg[j] = std::tanh(gg[j] + bias[2 * H + j]);
+    o[j] = sigmoid(o[j] + bias[3 * H + j]);
     c_out[j] = f[j] * c_prev[j] + i[j] * gg[j];
     h_out[j] = o[j] * std::tanh(c_out[j]);
   }

@@ -56,25 +56,24 @@ static inline void lstm_cell_units(int64_t H, int64_t j, const float* bias, floa
 }
 
 // See lstm_cell in seqkern/activations.h: one pass, eight hidden units at a time. The last
-// H % 8 units go through a padded copy, so the main loop is free of partial vectors.
-void lstm_cell_f32(int64_t H, const float* bias, float* g, const float* c_prev, float* c_out,
-                   float* h_out, bool keep_gates) {
-  const int64_t full = H - H % kW;
-  for (int64_t j = 0; j < full; j += kW)
-    lstm_cell_units(H, j, bias, g, c_prev, c_out, h_out, keep_gates);
-  if (full == H) return;
-  const int64_t m = H - full;  // 1..7 units: one vector of each array, zero-padded
+// (u1 - u0) % 8 units go through a padded copy, so the main loop is free of partial vectors.
+void lstm_cell_f32(int64_t H, int64_t u0, int64_t u1, const float* bias, float* g,
+                   const float* c_prev, float* c_out, float* h_out, bool keep_gates) {
+  int64_t j = u0;
+  for (; j + kW <= u1; j += kW) lstm_cell_units(H, j, bias, g, c_prev, c_out, h_out, keep_gates);
+  if (j == u1) return;
+  const int64_t m = u1 - j;  // 1..7 units: one vector of each array, zero-padded
   float tb[4 * kW] = {}, tg[4 * kW] = {}, tcp[kW] = {}, tc[kW], th[kW];
   for (int q = 0; q < 4; ++q) {
-    std::memcpy(tb + q * kW, bias + q * H + full, m * sizeof(float));
-    std::memcpy(tg + q * kW, g + q * H + full, m * sizeof(float));
+    std::memcpy(tb + q * kW, bias + q * H + j, m * sizeof(float));
+    std::memcpy(tg + q * kW, g + q * H + j, m * sizeof(float));
   }
-  std::memcpy(tcp, c_prev + full, m * sizeof(float));
+  std::memcpy(tcp, c_prev + j, m * sizeof(float));
   lstm_cell_units(kW, 0, tb, tg, tcp, tc, th, keep_gates);
-  std::memcpy(c_out + full, tc, m * sizeof(float));
-  std::memcpy(h_out + full, th, m * sizeof(float));
+  std::memcpy(c_out + j, tc, m * sizeof(float));
+  std::memcpy(h_out + j, th, m * sizeof(float));
   if (keep_gates)
-    for (int q = 0; q < 4; ++q) std::memcpy(g + q * H + full, tg + q * kW, m * sizeof(float));
+    for (int q = 0; q < 4; ++q) std::memcpy(g + q * H + j, tg + q * kW, m * sizeof(float));
 }
 
 }  // namespace SEQKERN_ISA

@@ -8,35 +8,38 @@ namespace seqkern {
 
 namespace {
 
-// One sequence's step.
+// Units [u0, u1) of one sequence's step (of each gate and row below).
 //   g (3H)  in: x-projection; out: activated r, z, n
 //   hp (3H) recurrent projection W_hh h_{t-1} (no bias)
 //   bx (3H) = [b_ir + b_hr, b_iz + b_hz, b_in],  bhn (H) = b_hn
 //   hn (H)  out: W_hn h_{t-1} + b_hn
 template <typename T>
-void cell_forward(int64_t H, const T* bx, const T* bhn, T* g, const T* hp, const T* h_prev, T* hn,
-                  T* h_out) {
-  for (int64_t j = 0; j < 2 * H; ++j) g[j] += bx[j] + hp[j];
-  sigmoid_inplace(g, 2 * H);
+void cell_forward(int64_t H, int64_t u0, int64_t u1, const T* bx, const T* bhn, T* g,
+                  const T* hp, const T* h_prev, T* hn, T* h_out) {
+  for (int64_t q = 0; q < 2; ++q) {  // r, z
+    for (int64_t j = q * H + u0; j < q * H + u1; ++j) g[j] += bx[j] + hp[j];
+    sigmoid_inplace(g + q * H + u0, u1 - u0);
+  }
   const T *r = g, *z = g + H;
   T* n = g + 2 * H;
-  for (int64_t j = 0; j < H; ++j) {
+  for (int64_t j = u0; j < u1; ++j) {
     hn[j] = hp[2 * H + j] + bhn[j];
     n[j] += bx[2 * H + j] + r[j] * hn[j];
   }
-  tanh_inplace(n, H);
-  for (int64_t j = 0; j < H; ++j) h_out[j] = n[j] + z[j] * (h_prev[j] - n[j]);
+  tanh_inplace(n + u0, u1 - u0);
+  for (int64_t j = u0; j < u1; ++j) h_out[j] = n[j] + z[j] * (h_prev[j] - n[j]);
 }
 
-// One sequence's step backward. dh = dy_t + dh_carry (either may be null: zero).
+// Units [u0, u1) of one sequence's step backward. dh = dy_t + dh_carry (either may be null:
+// zero).
 //   dhg (3H) out: gradients of the recurrent pre-activations [r, z, W_hn h + b_hn]
 //   dnx (H)  out: gradient of the input-side n pre-activation
 //   dh_direct (H) out: dh * z, the part of dh_{t-1} that bypasses W_hh; may be dh_carry
 template <typename T>
-void cell_backward(int64_t H, const T* g, const T* hn, const T* h_prev, const T* dy,
-                   const T* dh_carry, T* dhg, T* dnx, T* dh_direct) {
+void cell_backward(int64_t H, int64_t u0, int64_t u1, const T* g, const T* hn, const T* h_prev,
+                   const T* dy, const T* dh_carry, T* dhg, T* dnx, T* dh_direct) {
   const T *r = g, *z = g + H, *n = g + 2 * H;
-  for (int64_t j = 0; j < H; ++j) {
+  for (int64_t j = u0; j < u1; ++j) {
     T dh = (dy ? dy[j] : T(0)) + (dh_carry ? dh_carry[j] : T(0));
     T dn = dh * (T(1) - z[j]) * (T(1) - n[j] * n[j]);
     T dr = dn * hn[j];
@@ -77,18 +80,19 @@ void forward_reset_after(const RnnShape& s, const T* x, const T* w_ih, const T* 
     input.step(sl, t, live, g_t);
     w_step.multiply(sl, live, h_prev, H, hp.data(), G, false);
     sl.sync();
+    const auto [u0, u1] = sl.units(H);
     for (int64_t b = sl.b0; b < sl.b1; ++b) {
       T* y_row = y + t * BH + b * H;
       if (t >= seq_len(lengths, s.T, b)) {
-        std::fill(y_row, y_row + H, T(0));
+        detail::zero_units(y_row, 1, H, u0, u1);
         if (training) {
-          std::fill(g_t + b * G, g_t + (b + 1) * G, T(0));
-          std::fill(hn_t + b * H, hn_t + (b + 1) * H, T(0));
+          detail::zero_units(g_t + b * G, 3, H, u0, u1);
+          detail::zero_units(hn_t + b * H, 1, H, u0, u1);
         }
         continue;
       }
-      cell_forward(H, bx.data(), bhn.data(), g_t + b * G, hp.data() + b * G, h_prev + b * H,
-                   hn_t + b * H, y_row);
+      cell_forward(H, u0, u1, bx.data(), bhn.data(), g_t + b * G, hp.data() + b * G,
+                   h_prev + b * H, hn_t + b * H, y_row);
     }
     sl.sync();
   });
@@ -110,17 +114,18 @@ void backward_reset_after(const RnnShape& s, const T* x, const T* w_ih, const T*
     T* dhg_t = dhg + t * B * G;
     T* dnx_t = dnx + t * BH;
     const T* h_prev = detail::prev_h(t, h0, y, BH);
+    const auto [u0, u1] = sl.units(H);
     for (int64_t b = sl.b0; b < sl.b1; ++b) {
       int64_t len = seq_len(lengths, s.T, b);
       T* dhp = dh_prev.data() + b * H;
       if (t >= len) {
-        std::fill(dhg_t + b * G, dhg_t + (b + 1) * G, T(0));
-        std::fill(dnx_t + b * H, dnx_t + (b + 1) * H, T(0));
-        std::fill(dhp, dhp + H, T(0));
+        detail::zero_units(dhg_t + b * G, 3, H, u0, u1);
+        detail::zero_units(dnx_t + b * H, 1, H, u0, u1);
+        detail::zero_units(dhp, 1, H, u0, u1);
         continue;
       }
       const T* carry = t == len - 1 ? (dh_n ? dh_n + b * H : nullptr) : dhp;
-      cell_backward(H, gates + (t * B + b) * G, hn + t * BH + b * H, h_prev + b * H,
+      cell_backward(H, u0, u1, gates + (t * B + b) * G, hn + t * BH + b * H, h_prev + b * H,
                     dy ? dy + t * BH + b * H : nullptr, carry, dhg_t + b * G, dnx_t + b * H,
                     dhp);
     }
@@ -169,17 +174,20 @@ void forward_reset_before(const RnnShape& s, const T* x, const T* w_ih, const T*
     input.step(sl, t, live, g_t);
     w_rz.multiply(sl, live, h_prev, H, g_t, G, true);
     sl.sync();
+    const auto [u0, u1] = sl.units(H);
     for (int64_t b = sl.b0; b < sl.b1; ++b) {
       T* g = g_t + b * G;
       T* rh_row = rh + b * H;
       if (t >= seq_len(lengths, s.T, b)) {
-        std::fill(g, g + G, T(0));
-        std::fill(rh_row, rh_row + H, T(0));
+        detail::zero_units(g, 3, H, u0, u1);
+        detail::zero_units(rh_row, 1, H, u0, u1);
         continue;
       }
-      for (int64_t j = 0; j < 2 * H; ++j) g[j] += bias[j];
-      sigmoid_inplace(g, 2 * H);
-      for (int64_t j = 0; j < H; ++j) rh_row[j] = g[j] * h_prev[b * H + j];
+      for (int64_t q = 0; q < 2; ++q) {  // r, z
+        for (int64_t j = q * H + u0; j < q * H + u1; ++j) g[j] += bias[j];
+        sigmoid_inplace(g + q * H + u0, u1 - u0);
+      }
+      for (int64_t j = u0; j < u1; ++j) rh_row[j] = g[j] * h_prev[b * H + j];
     }
     sl.sync();
     w_n.multiply(sl, live, rh, H, g_t + 2 * H, G, true);
@@ -187,14 +195,14 @@ void forward_reset_before(const RnnShape& s, const T* x, const T* w_ih, const T*
     for (int64_t b = sl.b0; b < sl.b1; ++b) {
       T* y_row = y + t * BH + b * H;
       if (t >= seq_len(lengths, s.T, b)) {
-        std::fill(y_row, y_row + H, T(0));
+        detail::zero_units(y_row, 1, H, u0, u1);
         continue;
       }
       T *z = g_t + b * G + H, *n = z + H;
-      for (int64_t j = 0; j < H; ++j) n[j] += bias[2 * H + j];
-      tanh_inplace(n, H);
+      for (int64_t j = u0; j < u1; ++j) n[j] += bias[2 * H + j];
+      tanh_inplace(n + u0, u1 - u0);
       const T* hp = h_prev + b * H;
-      for (int64_t j = 0; j < H; ++j) y_row[j] = n[j] + z[j] * (hp[j] - n[j]);
+      for (int64_t j = u0; j < u1; ++j) y_row[j] = n[j] + z[j] * (hp[j] - n[j]);
     }
     sl.sync();
   });
@@ -218,19 +226,20 @@ void backward_reset_before(const RnnShape& s, const T* x, const T* w_ih, const T
   detail::time_loop(s, lengths, true, [&](const StepSlice& sl, int64_t t, int64_t live) {
     T* dg_t = dg + t * B * G;
     const T* h_prev = detail::prev_h(t, h0, y, BH);
+    const auto [u0, u1] = sl.units(H);
     for (int64_t b = sl.b0; b < sl.b1; ++b) {
       const int64_t len = seq_len(lengths, s.T, b);
       T* d = dg_t + b * G;
       T* dhp = dh_prev.data() + b * H;
       if (t >= len) {
-        std::fill(d, d + G, T(0));
-        std::fill(dhp, dhp + H, T(0));
+        detail::zero_units(d, 3, H, u0, u1);
+        detail::zero_units(dhp, 1, H, u0, u1);
         continue;
       }
       const T* carry = t == len - 1 ? (dh_n ? dh_n + b * H : nullptr) : dhp;
       const T *g = gates + (t * B + b) * G, *z = g + H, *n = g + 2 * H, *hp = h_prev + b * H;
       const T* dy_row = dy ? dy + t * BH + b * H : nullptr;
-      for (int64_t j = 0; j < H; ++j) {
+      for (int64_t j = u0; j < u1; ++j) {
         T dh = (dy_row ? dy_row[j] : T(0)) + (carry ? carry[j] : T(0));
         d[2 * H + j] = dh * (T(1) - z[j]) * (T(1) - n[j] * n[j]);
         d[H + j] = dh * (hp[j] - n[j]) * z[j] * (T(1) - z[j]);
@@ -245,7 +254,7 @@ void backward_reset_before(const RnnShape& s, const T* x, const T* w_ih, const T
       const T *r = gates + (t * B + b) * G, *hp = h_prev + b * H, *dr = drh.data() + b * H;
       T* d = dg_t + b * G;
       T* dhp = dh_prev.data() + b * H;
-      for (int64_t j = 0; j < H; ++j) {
+      for (int64_t j = u0; j < u1; ++j) {
         d[j] = dr[j] * hp[j] * r[j] * (T(1) - r[j]);
         dhp[j] += dr[j] * r[j];
       }

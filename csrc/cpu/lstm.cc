@@ -9,16 +9,17 @@ namespace seqkern {
 
 namespace {
 
-// One sequence's step backward. dh = dy_t + carried dh (either may be null: zero).
+// Units [u0, u1) of one sequence's step backward. dh = dy_t + carried dh (either may be null:
+// zero).
 //   g (4H) activated gates, c / c_prev (H), dc (H) in: dc_t carried, out: dc_{t-1}
 //   d (4H) out: pre-activation gradients of i, f, g, o
 template <typename T>
-void cell_backward(int64_t H, const T* g, const T* c, const T* c_prev, const T* dy,
-                   const T* dh_carry, T* dc, T* d) {
+void cell_backward(int64_t H, int64_t u0, int64_t u1, const T* g, const T* c, const T* c_prev,
+                   const T* dy, const T* dh_carry, T* dc, T* d) {
   const T *i = g, *f = g + H, *gg = g + 2 * H, *o = g + 3 * H;
   T* tc = d + 3 * H;  // tanh(c_t) parks in the o slot until that slot's gradient is written
-  tanh_to(tc, c, H);
-  for (int64_t j = 0; j < H; ++j) {
+  tanh_to(tc + u0, c + u0, u1 - u0);
+  for (int64_t j = u0; j < u1; ++j) {
     T dh = (dy ? dy[j] : T(0)) + (dh_carry ? dh_carry[j] : T(0));
     T t = tc[j];
     T dct = dc[j] + dh * o[j] * (T(1) - t * t);
@@ -57,18 +58,23 @@ void lstm_forward(const RnnShape& s, const T* x, const T* w_ih, const T* w_hh, c
     sl.sync();
     const T* c_prev = training ? detail::prev_h(t, c0, cs, BH) : c_buf.data();
     T* c_out = training ? cs + t * BH : c_buf.data();
+    const auto [u0, u1] = sl.units(H);
     for (int64_t b = sl.b0; b < sl.b1; ++b) {
       T* h_row = s.P ? m_buf.data() + b * H : y + t * BH + b * H;  // o*tanh(c), width H
       if (t >= seq_len(lengths, s.T, b)) {  // finished: y is zero, state left as it was
-        std::fill(h_row, h_row + H, T(0));
-        if (s.P) std::fill(y + t * BS + b * S, y + t * BS + (b + 1) * S, T(0));  // not projected
+        detail::zero_units(h_row, 1, H, u0, u1);
+        if (s.P) {  // not projected
+          const auto [p0, p1] = sl.units(S);
+          detail::zero_units(y + t * BS + b * S, 1, S, p0, p1);
+        }
         if (training) {
-          std::fill(g_t + b * G, g_t + (b + 1) * G, T(0));
-          std::fill(c_out + b * H, c_out + (b + 1) * H, T(0));
+          detail::zero_units(g_t + b * G, 4, H, u0, u1);
+          detail::zero_units(c_out + b * H, 1, H, u0, u1);
         }
         continue;
       }
-      lstm_cell(H, bias.data(), g_t + b * G, c_prev + b * H, c_out + b * H, h_row, training);
+      lstm_cell(H, u0, u1, bias.data(), g_t + b * G, c_prev + b * H, c_out + b * H, h_row,
+                training);
     }
     if (s.P) {  // h_t = m_t @ w_hr^T for the running rows
       sl.sync();
@@ -102,17 +108,19 @@ void lstm_backward(const RnnShape& s, const T* x, const T* w_ih, const T* w_hh, 
   detail::time_loop(s, lengths, true, [&](const StepSlice& sl, int64_t t, int64_t live) {
     T* dg_t = dg + t * B * G;
     const T* c_prev = detail::prev_h(t, c0, cs, BH);
+    const auto [u0, u1] = sl.units(H);
     if (s.P) {  // dh_t = dy_t + carry, then back through the projection in one product
+      const auto [p0, p1] = sl.units(S);
       for (int64_t b = sl.b0; b < sl.b1; ++b) {
         const int64_t len = seq_len(lengths, s.T, b);
         T* dh = dhs + (t * B + b) * S;
         if (t >= len) {
-          std::fill(dh, dh + S, T(0));
+          detail::zero_units(dh, 1, S, p0, p1);
           continue;
         }
         const T* carry = t == len - 1 ? dh_n ? dh_n + b * S : nullptr : dh_rec.data() + b * S;
         const T* dy_row = dy ? dy + t * BS + b * S : nullptr;
-        for (int64_t j = 0; j < S; ++j)
+        for (int64_t j = p0; j < p1; ++j)
           dh[j] = (dy_row ? dy_row[j] : T(0)) + (carry ? carry[j] : T(0));
       }
       sl.sync();
@@ -122,7 +130,7 @@ void lstm_backward(const RnnShape& s, const T* x, const T* w_ih, const T* w_hh, 
     for (int64_t b = sl.b0; b < sl.b1; ++b) {
       int64_t len = seq_len(lengths, s.T, b);
       if (t >= len) {  // past the end: no gradient here; dh_n, dc_n wait for step len-1
-        std::fill(dg_t + b * G, dg_t + (b + 1) * G, T(0));
+        detail::zero_units(dg_t + b * G, 4, H, u0, u1);
         continue;
       }
       const T *dh_a, *dh_b;  // the two parts of dh_t
@@ -133,8 +141,8 @@ void lstm_backward(const RnnShape& s, const T* x, const T* w_ih, const T* w_hh, 
         dh_a = dy ? dy + t * BH + b * H : nullptr;
         dh_b = t == len - 1 ? (dh_n ? dh_n + b * H : nullptr) : dh_rec.data() + b * H;
       }
-      cell_backward(H, gates + (t * B + b) * G, cs + t * BH + b * H, c_prev + b * H, dh_a, dh_b,
-                    dc.data() + b * H, dg_t + b * G);
+      cell_backward(H, u0, u1, gates + (t * B + b) * G, cs + t * BH + b * H, c_prev + b * H, dh_a,
+                    dh_b, dc.data() + b * H, dg_t + b * G);
     }
     sl.sync();
     w_step.multiply(sl, live, dg_t, G, dh_rec.data(), S, false);

@@ -4,6 +4,7 @@
 #pragma once
 #include <cstdint>
 #include <new>
+#include <utility>
 #include <vector>
 
 #include "seqkern/common.h"
@@ -27,14 +28,22 @@ constexpr int64_t kBlasRows = 36;
 // Whether a batch of B sequences splits its steps by columns (a team) rather than by rows.
 inline bool column_split(int64_t B) { return B < kColumnSplitRows * get_num_threads(); }
 
-// One thread's part of a recurrent time step: the sequences [b0, b1) whose cell updates it runs
-// and, with a team, its member's share of each product's columns (without one, the product
-// rows b0..b1). sync() separates the phases of a step.
+// One thread's part of a recurrent time step. Without a team: the sequences [b0, b1), their
+// product rows and their cell updates. With one: its member's share of each product's columns,
+// and of the units of every sequence's cell update (b0, b1 = 0, B), so that the cell work splits
+// evenly even when the batch is smaller than the team. sync() separates the phases of a step.
 struct StepSlice {
   int64_t b0, b1;
   Team* team;
   void sync() const {
     if (team) team->sync();
+  }
+  // This slice's share [u0, u1) of the n values of a cell update: all of them, or the member's
+  // block, whole vectors of 8 but for the last member's.
+  std::pair<int64_t, int64_t> units(int64_t n) const {
+    if (!team) return {0, n};
+    const auto edge = [&](int r) { return r == team->size ? n : n * r / team->size / 8 * 8; };
+    return {edge(team->rank), edge(team->rank + 1)};
   }
 };
 

@@ -37,6 +37,12 @@ T* scratch(int slot, int64_t n) {
   return v.data();
 }
 
+// Zeros units [u0, u1) of each of the n blocks of H values in row (n gates, or 1 for a state).
+template <typename T>
+void zero_units(T* row, int64_t n, int64_t H, int64_t u0, int64_t u1) {
+  for (int64_t q = 0; q < n; ++q) std::fill(row + q * H + u0, row + q * H + u1, T(0));
+}
+
 // h_{t-1} for step t: the initial state at t = 0, else y_{t-1}. Rows of finished sequences read
 // zeros from y, which is harmless: their step results are discarded.
 template <typename T>
@@ -82,17 +88,16 @@ void for_batch_slices(int64_t B, F&& f) {
 }
 
 // The time loop runs on every thread at once (one StepSlice each). Products split by columns
-// (see PackedMatrix::multiply) or rows, as the slice says; cell updates of sequences [b0, b1).
-// Each step has phases (product, then cells, or the reverse) with slice.sync() between them.
+// (see PackedMatrix::multiply) or rows, as the slice says; cell updates cover the units
+// slice.units(H) of sequences [b0, b1). Each step has phases (product, then cells, or the
+// reverse) with slice.sync() between them.
 template <typename F>
 void for_step_slices(int64_t B, F&& f) {
   if (!column_split(B)) {
     for_batch_slices(B, [&](int64_t b0, int64_t b1) { f(StepSlice{b0, b1, nullptr}); });
     return;
   }
-  run_team([&](Team& team) {
-    f(StepSlice{B * team.rank / team.size, B * (team.rank + 1) / team.size, &team});
-  });
+  run_team([&](Team& team) { f(StepSlice{0, B, &team}); });
 }
 
 // The input projection x_t @ w_ih^T (I, GH) of every step, into pre-activations (T, B, GH).

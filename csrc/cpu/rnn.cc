@@ -23,18 +23,19 @@ void rnn_forward(const RnnShape& s, Nonlinearity act, const T* x, const T* w_ih,
     input.step(sl, t, live, a_t);
     w_step.multiply(sl, live, h_prev, H, a_t, H, true);
     sl.sync();
+    const auto [u0, u1] = sl.units(H);
     for (int64_t b = sl.b0; b < sl.b1; ++b) {
       T* a = a_t + b * H;
       T* y_row = y + t * BH + b * H;
       if (t >= seq_len(lengths, s.T, b)) {
-        std::fill(y_row, y_row + H, T(0));
+        detail::zero_units(y_row, 1, H, u0, u1);
         continue;
       }
-      for (int64_t j = 0; j < H; ++j) a[j] += bias[j];
+      for (int64_t j = u0; j < u1; ++j) a[j] += bias[j];
       if (act == Nonlinearity::Tanh) {
-        tanh_to(y_row, a, H);
+        tanh_to(y_row + u0, a + u0, u1 - u0);
       } else {
-        for (int64_t j = 0; j < H; ++j) y_row[j] = a[j] > T(0) ? a[j] : T(0);
+        for (int64_t j = u0; j < u1; ++j) y_row[j] = a[j] > T(0) ? a[j] : T(0);
       }
     }
     sl.sync();
@@ -53,17 +54,18 @@ void rnn_backward(const RnnShape& s, Nonlinearity act, const T* x, const T* w_ih
 
   detail::time_loop(s, lengths, true, [&](const StepSlice& sl, int64_t t, int64_t live) {
     T* dg_t = dg + t * BH;
+    const auto [u0, u1] = sl.units(H);
     for (int64_t b = sl.b0; b < sl.b1; ++b) {
       int64_t len = seq_len(lengths, s.T, b);
       T* d = dg_t + b * H;
       if (t >= len) {
-        std::fill(d, d + H, T(0));
+        detail::zero_units(d, 1, H, u0, u1);
         continue;
       }
       const T* carry = t == len - 1 ? (dh_n ? dh_n + b * H : nullptr) : dh_rec.data() + b * H;
       const T* dy_row = dy ? dy + t * BH + b * H : nullptr;
       const T* h = y + t * BH + b * H;
-      for (int64_t j = 0; j < H; ++j) {
+      for (int64_t j = u0; j < u1; ++j) {
         T dh = (dy_row ? dy_row[j] : T(0)) + (carry ? carry[j] : T(0));
         // Both derivatives read off the output: tanh' = 1 - h^2, relu' = [h > 0].
         d[j] = act == Nonlinearity::Tanh ? dh * (T(1) - h[j] * h[j]) : (h[j] > T(0) ? dh : T(0));

@@ -10,14 +10,14 @@ template <typename T> void sigmoid_inplace(T* x, int64_t n);      // x = 1 / (1 
 template <typename T> void tanh_inplace(T* x, int64_t n);         // x = tanh(x)
 template <typename T> void tanh_to(T* y, const T* x, int64_t n);  // y = tanh(x); y may be x
 
-// One sequence's LSTM step after the recurrent product, fused into one pass (float: eight units
-// at a time in registers): g (4H) pre-activations of i, f, g, o without the bias; with
-// keep_gates (training) g holds the activated gates afterwards, else its contents are
-// unspecified. c_out = f * c_prev + i * g and h_out = o * tanh(c_out), all of H; c_out may be
-// c_prev.
+// Units [u0, u1) of one sequence's LSTM step after the recurrent product, fused into one pass
+// (float: eight units at a time in registers): g (4H) pre-activations of i, f, g, o without the
+// bias (4H); with keep_gates (training) g holds the activated gates afterwards, else its contents
+// are unspecified. c_out = f * c_prev + i * g and h_out = o * tanh(c_out), rows of H; c_out may
+// be c_prev. Only units [u0, u1) of each gate and row are read or written.
 template <typename T>
-void lstm_cell(int64_t H, const T* bias, T* g, const T* c_prev, T* c_out, T* h_out,
-               bool keep_gates);
+void lstm_cell(int64_t H, int64_t u0, int64_t u1, const T* bias, T* g, const T* c_prev,
+               T* c_out, T* h_out, bool keep_gates);
 
 // Which SIMD level the CPU offers and the float kernels use: "avx2+fma" or "baseline".
 const char* simd_level();
