@@ -105,27 +105,25 @@ inline void gains(float* g, int64_t n_in, int64_t n_out, float alpha) {
 // gets both updates. (Rows are read in place: copying them to a buffer first stalls each load
 // on store forwarding.)
 template <typename V>
+inline V weighted_sum(int64_t k, float* const* rows, int64_t n, const float* w, int64_t stride) {
+  V acc{};  // sum over r < n of w[r * stride] * rows[r][k..]
+  for (int64_t r = 0; r < n; ++r) {
+    V v;
+    ld(v, rows[r] + k);
+    acc += w[r * stride] * v;
+  }
+  return acc;
+}
+
+template <typename V>
 inline void update_columns(int64_t k, float* const* in, int64_t n_in, float* const* out,
                            int64_t n_out, const float* g, int64_t dim, float* d_in) {
-  for (int64_t i = 0; i < n_in; ++i) {
-    V acc{};
-    for (int64_t j = 0; j < n_out; ++j) {
-      V o;
-      ld(o, out[j] + k);
-      acc += g[i * n_out + j] * o;
-    }
-    st(d_in + i * dim + k, acc);
-  }
-  for (int64_t j = 0; j < n_out; ++j) {
-    V acc{};
-    for (int64_t i = 0; i < n_in; ++i) {
-      V x;
-      ld(x, in[i] + k);
-      acc += g[i * n_out + j] * x;
-    }
+  for (int64_t i = 0; i < n_in; ++i)  // row i of G . outputs
+    st(d_in + i * dim + k, weighted_sum<V>(k, out, n_out, g + i * n_out, 1));
+  for (int64_t j = 0; j < n_out; ++j) {  // column j of G, transposed, . inputs
     V cur;
     ld(cur, out[j] + k);
-    st(out[j] + k, cur + acc);
+    st(out[j] + k, cur + weighted_sum<V>(k, in, n_in, g + j, n_out));
   }
 }
 
