@@ -25,7 +25,8 @@ int main(int argc, char** argv) {
   for (float& v : w) v = u(rng);
   for (float& v : a) v = u(rng);
   std::vector<float, CacheLineAllocator<float>> packed(avx2::packed_size_f32(K, N));
-  avx2::pack_groups_f32(w.data(), K, true, K, N, 0, avx2::group_count_f32(N), packed.data());
+  avx2::pack_panels_f32(w.data(), K, true, K, N, 0, (N + kPanelColumns - 1) / kPanelColumns,
+                        packed.data());
   double best = 1e30;
   for (int round = 0; round < 7; ++round) {
     const auto t0 = std::chrono::steady_clock::now();

@@ -67,7 +67,7 @@ void forward_reset_after(const RnnShape& s, const T* x, const T* w_ih, const T* 
 
   std::vector<T> hn_buf(training ? 0 : BH);
   std::vector<T> hp(B * G);  // recurrent projection of one step
-  const PackedMatrix<T> w_step(w_hh, H, true, H, G, s);  // h_{t-1} @ w_hh^T
+  const PackedMatrix<T> w_step(w_hh, H, true, H, G, s, 3);  // h_{t-1} @ w_hh^T
   const detail::InputProjection<T> input(s, G, x, w_ih, w_step);
   // input-side pre-activations, then (training) activated gates; inference keeps input.steps()
   T* pre = training ? gates : detail::scratch<T>(0, input.steps() * B * G);
@@ -79,7 +79,6 @@ void forward_reset_after(const RnnShape& s, const T* x, const T* w_ih, const T* 
     T* hn_t = training ? hn + t * BH : hn_buf.data();
     input.step(sl, t, live, g_t);
     w_step.multiply(sl, live, h_prev, H, hp.data(), G, false);
-    sl.sync();
     const auto [u0, u1] = sl.units(H);
     for (int64_t b = sl.b0; b < sl.b1; ++b) {
       T* y_row = y + t * BH + b * H;
@@ -131,7 +130,6 @@ void backward_reset_after(const RnnShape& s, const T* x, const T* w_ih, const T*
     }
     sl.sync();
     w_step.multiply(sl, live, dhg_t, G, dh_prev.data(), H, true);
-    sl.sync();
   });
   std::copy(dh_prev.begin(), dh_prev.end(), dh0);
 
@@ -160,7 +158,7 @@ void forward_reset_before(const RnnShape& s, const T* x, const T* w_ih, const T*
   const bool training = gates != nullptr;
   std::vector<T> bias = detail::add_biases(b_ih, b_hh, G);  // every bias sits outside r here
   std::vector<T> rh_buf(training ? 0 : BH);
-  const PackedMatrix<T> w_rz(w_hh, H, true, H, 2 * H, s);           // h_{t-1} @ w_h[rz]^T
+  const PackedMatrix<T> w_rz(w_hh, H, true, H, 2 * H, s, 2);        // h_{t-1} @ w_h[rz]^T
   const PackedMatrix<T> w_n(w_hh + 2 * H * H, H, true, H, H, s);     // (r*h_{t-1}) @ w_hn^T
   const detail::InputProjection<T> input(s, G, x, w_ih, w_rz);
   // pre-activations, then (training) activated gates; inference keeps input.steps() of them
@@ -173,7 +171,6 @@ void forward_reset_before(const RnnShape& s, const T* x, const T* w_ih, const T*
     T* rh = training ? aux + t * BH : rh_buf.data();
     input.step(sl, t, live, g_t);
     w_rz.multiply(sl, live, h_prev, H, g_t, G, true);
-    sl.sync();
     const auto [u0, u1] = sl.units(H);
     for (int64_t b = sl.b0; b < sl.b1; ++b) {
       T* g = g_t + b * G;
@@ -191,7 +188,6 @@ void forward_reset_before(const RnnShape& s, const T* x, const T* w_ih, const T*
     }
     sl.sync();
     w_n.multiply(sl, live, rh, H, g_t + 2 * H, G, true);
-    sl.sync();
     for (int64_t b = sl.b0; b < sl.b1; ++b) {
       T* y_row = y + t * BH + b * H;
       if (t >= seq_len(lengths, s.T, b)) {
@@ -248,7 +244,6 @@ void backward_reset_before(const RnnShape& s, const T* x, const T* w_ih, const T
     }
     sl.sync();
     w_n.multiply(sl, live, dg_t + 2 * H, G, drh.data(), H, false);
-    sl.sync();
     for (int64_t b = sl.b0; b < sl.b1; ++b) {
       if (t >= seq_len(lengths, s.T, b)) continue;
       const T *r = gates + (t * B + b) * G, *hp = h_prev + b * H, *dr = drh.data() + b * H;
@@ -261,7 +256,6 @@ void backward_reset_before(const RnnShape& s, const T* x, const T* w_ih, const T
     }
     sl.sync();
     w_rz.multiply(sl, live, dg_t, G, dh_prev.data(), H, true);
-    sl.sync();
   });
   std::copy(dh_prev.begin(), dh_prev.end(), dh0);
 

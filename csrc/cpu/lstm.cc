@@ -43,7 +43,7 @@ void lstm_forward(const RnnShape& s, const T* x, const T* w_ih, const T* w_hh, c
   std::vector<T> c_buf(training ? 0 : BH);              // inference: the one cell state
   std::vector<T> m_buf(s.P ? BH : 0);                   // projection: o*tanh(c) of one step
   if (!training) std::copy(c0, c0 + BH, c_buf.begin());
-  const PackedMatrix<T> w_step(w_hh, S, true, S, G, s);   // h_{t-1} @ w_hh^T
+  const PackedMatrix<T> w_step(w_hh, S, true, S, G, s, 4);  // h_{t-1} @ w_hh^T
   const PackedMatrix<T> w_proj(w_hr, H, true, H, s.P, s);  // m_t @ w_hr^T (P = 0: unused)
   const detail::InputProjection<T> input(s, G, x, w_ih, w_step);
   // pre-activations, then (training) activated gates; inference keeps input.steps() of them
@@ -55,7 +55,6 @@ void lstm_forward(const RnnShape& s, const T* x, const T* w_ih, const T* w_hh, c
     const T* h_prev = detail::prev_h(t, h0, y, BS);
     input.step(sl, t, live, g_t);
     w_step.multiply(sl, live, h_prev, S, g_t, G, true);
-    sl.sync();
     const T* c_prev = training ? detail::prev_h(t, c0, cs, BH) : c_buf.data();
     T* c_out = training ? cs + t * BH : c_buf.data();
     const auto [u0, u1] = sl.units(H);
@@ -125,7 +124,6 @@ void lstm_backward(const RnnShape& s, const T* x, const T* w_ih, const T* w_hh, 
       }
       sl.sync();
       w_proj.multiply(sl, live, dhs + t * BS, S, dm.data(), H, false);
-      sl.sync();
     }
     for (int64_t b = sl.b0; b < sl.b1; ++b) {
       int64_t len = seq_len(lengths, s.T, b);
@@ -146,7 +144,6 @@ void lstm_backward(const RnnShape& s, const T* x, const T* w_ih, const T* w_hh, 
     }
     sl.sync();
     w_step.multiply(sl, live, dg_t, G, dh_rec.data(), S, false);
-    sl.sync();
   });
   std::copy(dh_rec.begin(), dh_rec.end(), dh0);
   std::copy(dc.begin(), dc.end(), dc0);

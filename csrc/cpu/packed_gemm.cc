@@ -24,17 +24,26 @@ bool use_micro_kernels() {
 
 template <typename T>
 PackedMatrix<T>::PackedMatrix(const T* w, int64_t ldw, bool trans, int64_t K, int64_t N,
-                              const RnnShape& s)
-    : w_(w), ldw_(ldw), K_(K), N_(N), trans_(trans) {
+                              const RnnShape& s, int64_t blocks)
+    : w_(w), ldw_(ldw), K_(K), N_(N), trans_(trans), blocks_(blocks) {
 #if SEQKERN_X86
   if constexpr (std::is_same_v<T, float>) {
     const int64_t threads = get_num_threads();
-    const int64_t rows = column_split(s.B) ? s.B : (s.B + threads - 1) / threads;
+    const bool team = column_split(s.B);
+    const int64_t rows = team ? s.B : (s.B + threads - 1) / threads;
     if (use_micro_kernels() && rows < kBlasRows && s.T > 1) {
-      packed_.resize(avx2::packed_size_f32(K, N));
+      const int64_t packed_blocks = team ? blocks : 1;
+      packed_width_ = N / packed_blocks;
+      block_panels_ = (packed_width_ + kPanelColumns - 1) / kPanelColumns;
+      const int64_t block_size = block_panels_ * kPanelColumns * K;
+      packed_.resize(packed_blocks * block_size);
       // Split as a team splits the product, so each member packs (and first touches) its own.
-      parallel_for(avx2::group_count_f32(N), 1, [&](int64_t g0, int64_t g1) {
-        avx2::pack_groups_f32(w, ldw, trans, K, N, g0, g1, packed_.data());
+      parallel_for(block_panels_, 1, [&](int64_t p0, int64_t p1) {
+        for (int64_t q = 0; q < packed_blocks; ++q) {
+          const float* wq = w + q * packed_width_ * (trans ? ldw : 1);
+          avx2::pack_panels_f32(wq, ldw, trans, K, packed_width_, p0, p1,
+                                packed_.data() + q * block_size);
+        }
       });
     }
   }
@@ -43,20 +52,26 @@ PackedMatrix<T>::PackedMatrix(const T* w, int64_t ldw, bool trans, int64_t K, in
 
 template <typename T>
 void PackedMatrix<T>::multiply_columns(int64_t M, const T* A, int64_t lda, T* C, int64_t ldc,
-                                       bool accumulate, int64_t n0, int64_t n1) const {
+                                       bool accumulate, int64_t n0, int64_t n1,
+                                       int64_t blocks) const {
   if (M <= 0 || n1 <= n0) return;
+  const int64_t width = N_ / blocks;
 #if SEQKERN_X86
   if constexpr (std::is_same_v<T, float>) {
-    if (!packed_.empty()) {
+    if (!packed_.empty()) {  // packed_width_ == width: the layout follows the same split
+      const avx2::ColumnBlocks cb{blocks, block_panels_ * kPanelColumns * K_, width};
       avx2::packed_gemm_f32(M, K_, n1 - n0, A, lda, packed_.data() + n0 * K_, C + n0, ldc,
-                            accumulate);
+                            accumulate, cb);
       return;
     }
   }
 #endif
-  const T* w = trans_ ? w_ + n0 * ldw_ : w_ + n0;
-  gemm<T>(false, trans_, M, n1 - n0, K_, T(1), A, lda, w, ldw_, accumulate ? T(1) : T(0), C + n0,
-          ldc);
+  for (int64_t q = 0; q < blocks; ++q) {
+    const int64_t col = q * width + n0;
+    const T* w = trans_ ? w_ + col * ldw_ : w_ + col;
+    gemm<T>(false, trans_, M, n1 - n0, K_, T(1), A, lda, w, ldw_, accumulate ? T(1) : T(0),
+            C + col, ldc);
+  }
 }
 
 template <typename T>
@@ -65,15 +80,11 @@ void PackedMatrix<T>::multiply(const StepSlice& slice, int64_t rows, const T* A,
   if (!slice.team) {
     const int64_t end = std::min(slice.b1, rows);
     multiply_columns(end - slice.b0, A + slice.b0 * lda, lda, C + slice.b0 * ldc, ldc,
-                     accumulate, 0, N_);
+                     accumulate, 0, N_, 1);
     return;
   }
-  // Whole groups per member, split as the packing split them (each member packed its own).
-  const int64_t groups = (N_ + kGroupColumns - 1) / kGroupColumns;
-  const int r = slice.team->rank, n = slice.team->size;
-  const int64_t n0 = groups * r / n * kGroupColumns;
-  const int64_t n1 = std::min(N_, groups * (r + 1) / n * kGroupColumns);
-  multiply_columns(rows, A, lda, C, ldc, accumulate, n0, n1);
+  const auto [u0, u1] = slice.units(N_ / blocks_);
+  multiply_columns(rows, A, lda, C, ldc, accumulate, u0, u1, blocks_);
 }
 
 template class PackedMatrix<float>;

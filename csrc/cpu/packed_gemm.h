@@ -2,6 +2,7 @@
 // kernel call and reused at each of the T steps. A BLAS call would repack W at every step, which
 // at small batch costs as much as the product itself. (Internal to csrc/cpu.)
 #pragma once
+#include <algorithm>
 #include <cstdint>
 #include <new>
 #include <utility>
@@ -13,7 +14,6 @@
 namespace seqkern {
 
 constexpr int64_t kPanelColumns = 16;  // columns of op(W) per packed panel
-constexpr int64_t kGroupColumns = 64;  // per group of panels: the unit a team splits by
 
 // Below this many sequences per thread, the threads share each step's product by columns
 // instead of splitting the batch: each keeps its share of the packed recurrent weights hot in
@@ -29,20 +29,26 @@ constexpr int64_t kBlasRows = 36;
 inline bool column_split(int64_t B) { return B < kColumnSplitRows * get_num_threads(); }
 
 // One thread's part of a recurrent time step. Without a team: the sequences [b0, b1), their
-// product rows and their cell updates. With one: its member's share of each product's columns,
-// and of the units of every sequence's cell update (b0, b1 = 0, B), so that the cell work splits
-// evenly even when the batch is smaller than the team. sync() separates the phases of a step.
+// product rows and their cell updates. With one: the member's units of every sequence (b0, b1 =
+// 0, B), the same units in each phase: the columns of those units in every gate block of a
+// product's output (PackedMatrix::multiply), and their cell updates. A cell update then reads
+// only what its own member's product wrote, so it follows the product without a barrier, and
+// the cell work splits evenly even when the batch is smaller than the team. sync() separates
+// the phases that read what other members wrote.
 struct StepSlice {
   int64_t b0, b1;
   Team* team;
   void sync() const {
     if (team) team->sync();
   }
-  // This slice's share [u0, u1) of the n values of a cell update: all of them, or the member's
-  // block, whole vectors of 8 but for the last member's.
+  // This slice's share [u0, u1) of n units: all of them, or the member's block of whole panels
+  // (kPanelColumns units), the last member's ending at n.
   std::pair<int64_t, int64_t> units(int64_t n) const {
     if (!team) return {0, n};
-    const auto edge = [&](int r) { return r == team->size ? n : n * r / team->size / 8 * 8; };
+    const int64_t panels = (n + kPanelColumns - 1) / kPanelColumns;
+    const auto edge = [&](int r) {
+      return std::min(n, panels * r / team->size * kPanelColumns);
+    };
     return {edge(team->rank), edge(team->rank + 1)};
   }
 };
@@ -65,15 +71,20 @@ struct CacheLineAllocator {
 };
 
 // The AVX2/FMA micro-kernels (packed_gemm_avx2.cc, built with -mavx2 -mfma; call them only when
-// the CPU has both): pack groups [g0, g1) of op(W) (64 columns each), and C (M, N) (+)= A @ op(W)
-// from the packed groups.
+// the CPU has both): pack panels [p0, p1) of op(W) (kPanelColumns columns each), and C (M, N)
+// (+)= A @ op(W) from the packed panels.
 namespace avx2 {
-void pack_groups_f32(const float* w, int64_t ldw, bool trans, int64_t K, int64_t N, int64_t g0,
-                     int64_t g1, float* out);
-int64_t group_count_f32(int64_t N);
+void pack_panels_f32(const float* w, int64_t ldw, bool trans, int64_t K, int64_t N, int64_t p0,
+                     int64_t p1, float* out);
 int64_t packed_size_f32(int64_t K, int64_t N);
+// `count` blocks of the product's N columns: block q's panels start at packed + q *
+// packed_stride, its columns of C at C + q * c_stride.
+struct ColumnBlocks {
+  int64_t count = 1, packed_stride = 0, c_stride = 0;
+};
 void packed_gemm_f32(int64_t M, int64_t K, int64_t N, const float* A, int64_t lda,
-                     const float* packed, float* C, int64_t ldc, bool accumulate);
+                     const float* packed, float* C, int64_t ldc, bool accumulate,
+                     ColumnBlocks blocks = {});
 }  // namespace avx2
 
 template <typename T>
@@ -81,15 +92,18 @@ class PackedMatrix {
  public:
   // op(W) (K, N): W stored (N, K) with row stride ldw when trans (the forward step, h @ w_hh^T),
   // else (K, N) (the backward step, dg @ w_hh), for the s.T steps of a batch of s.B sequences.
-  // W must outlive this object. W stays unpacked, and BLAS runs the products, when a slice's
-  // products have kBlasRows rows or more (its kernel is faster there even though it repacks W
-  // at every step), and for a single step (packing would read W twice to use it once).
-  PackedMatrix(const T* w, int64_t ldw, bool trans, int64_t K, int64_t N, const RnnShape& s);
+  // The N columns are `blocks` gate blocks of N / blocks units each; a team member computes its
+  // units' columns of every block. W must outlive this object. W stays unpacked, and BLAS runs
+  // the products, when a slice's products have kBlasRows rows or more (its kernel is faster there
+  // even though it repacks W at every step), and for a single step (packing would read W twice
+  // to use it once).
+  PackedMatrix(const T* w, int64_t ldw, bool trans, int64_t K, int64_t N, const RnnShape& s,
+               int64_t blocks = 1);
 
   // C = A @ op(W), or C += A @ op(W) when accumulate; A row stride lda, C row stride ldc. This
   // slice's share of the step product over rows [0, rows) (the batch, or the sequences
-  // still running): all of them and the member's block of column groups with a team, else
-  // those of [b0, b1) and every column.
+  // still running): all of them and the member's units of each block with a team, else those
+  // of [b0, b1) and every column.
   void multiply(const StepSlice& slice, int64_t rows, const T* A, int64_t lda, T* C, int64_t ldc,
                 bool accumulate) const;
 
@@ -97,14 +111,20 @@ class PackedMatrix {
   bool packed() const { return !packed_.empty(); }
 
  private:
-  // Columns [n0, n1) of C; n0 on a group boundary.
+  // Columns [n0, n1) of each of `blocks` blocks of C (N_ / blocks columns each); n0 on a panel
+  // boundary. blocks is 1 or, with a team, blocks_.
   void multiply_columns(int64_t M, const T* A, int64_t lda, T* C, int64_t ldc, bool accumulate,
-                        int64_t n0, int64_t n1) const;
+                        int64_t n0, int64_t n1, int64_t blocks) const;
 
   const T* w_;
   int64_t ldw_, K_, N_;
   bool trans_;
-  // groups of panels of op(W); empty when the product goes to BLAS
+  int64_t blocks_;
+  // Packed, each block padded to whole panels: the gate blocks with a team, else all of op(W) as
+  // one (padding inside it would cost work and kernel calls without a team): packed_width_
+  // columns, block_panels_ panels each.
+  int64_t packed_width_ = 0, block_panels_ = 0;
+  // panels of op(W); empty when the product goes to BLAS
   std::vector<T, CacheLineAllocator<T>> packed_;
 };
 

@@ -1,16 +1,15 @@
 // AVX2/FMA micro-kernels of PackedMatrix<float>; built with -mavx2 -mfma, called only when the CPU
 // reports both (see packed_gemm.cc).
 //
-// op(W) (K, N) is stored in panels of 16 columns, one after the other, each k by k (row k of
-// panel p at p*K*16 + k*16), zero-padded past N; a group (the unit a team splits by) is four
-// adjacent panels. Each panel is one sequential stream: interleaving a group's panels k by k
-// (one stream per group) measured 18% slower at 32 rows, K = 512, N = 2048 with both cores
-// busy, 20% slower at 8 rows, and no faster at one row. A block of MR rows times NP adjacent
-// panels keeps 2*MR*NP accumulators in registers; for each k it loads 2*NP vectors and
+// op(W) (K, N) is stored in panels of 16 columns, one after the other, each k by k (row k of panel
+// p at p*K*16 + k*16), zero-padded past N. Each panel is one sequential stream: interleaving groups
+// of four panels k by k (one stream per group) measured 18% slower at 32 rows, K = 512, N = 2048
+// with both cores busy, 20% slower at 8 rows, and no faster at one row. A block of MR rows times NP
+// adjacent panels keeps 2*MR*NP accumulators in registers; for each k it loads 2*NP vectors and
 // broadcasts MR values of A. Small batches take wide blocks (M = 1: four panels at once) so that
-// enough independent FMA chains hide the FMA latency; larger ones take 6 rows x 1 panel, the
-// panel slice staying in L1 across row blocks. k is summed in slices of kDepth, in order, on
-// every path, so C does not depend on M or on the blocking.
+// enough independent FMA chains hide the FMA latency; larger ones take 6 rows x 1 panel, the panel
+// slice staying in L1 across row blocks. k is summed in slices of kDepth, in order, on every path,
+// so C does not depend on M or on the blocking.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -24,7 +23,6 @@ namespace seqkern::avx2 {
 namespace {
 
 constexpr int64_t kPanel = kPanelColumns;
-constexpr int64_t kGroup = kGroupColumns / kPanelColumns;  // panels per group
 
 // Depth of one pass over a panel: 256 values keep a panel slice (16 KB) and a 6-row block of A
 // (6 KB) in L1 together.
@@ -138,14 +136,12 @@ void few_rows(int64_t m, int64_t K, int64_t N, const float* A, int64_t lda, cons
 
 }  // namespace
 
-// Groups [g0, g1) of op(W). Reads run along rows of W, as stored: for trans, 8x8 tiles are
+// Panels [p0, p1) of op(W). Reads run along rows of W, as stored: for trans, 8x8 tiles are
 // transposed in registers so that both the reads and the writes stay sequential; otherwise each
 // row of W is read once and dealt out to the panels. (One panel at a time, down all K rows of W
 // a row apart, took 105 against 62 us for 1 MB on one core.)
-void pack_groups_f32(const float* w, int64_t ldw, bool trans, int64_t K, int64_t N, int64_t g0,
-                     int64_t g1, float* out) {
-  const int64_t panels = (N + kPanel - 1) / kPanel;
-  const int64_t p0 = g0 * kGroup, p1 = std::min(panels, g1 * kGroup);
+void pack_panels_f32(const float* w, int64_t ldw, bool trans, int64_t K, int64_t N, int64_t p0,
+                     int64_t p1, float* out) {
   if (!trans) {  // row k of W holds row k of every panel: read it once, 16 values per panel
     for (int64_t k = 0; k < K; ++k)
       for (int64_t p = p0; p < p1; ++p) {
@@ -194,8 +190,6 @@ void pack_groups_f32(const float* w, int64_t ldw, bool trans, int64_t K, int64_t
   }
 }
 
-int64_t group_count_f32(int64_t N) { return (N + kGroupColumns - 1) / kGroupColumns; }
-
 int64_t packed_size_f32(int64_t K, int64_t N) { return (N + kPanel - 1) / kPanel * K * kPanel; }
 
 // Rows of the next block of A when `left` rows remain (M >= 6 in all): 6 at a time, but no
@@ -206,15 +200,19 @@ inline int64_t block_rows(int64_t left) {
   return std::min<int64_t>(6, left);
 }
 
-// packed: from a group boundary on; C's columns [0, N) match it.
+// packed: from a panel boundary on; C's columns [0, N) match it (in each block).
 void packed_gemm_f32(int64_t M, int64_t K, int64_t N, const float* A, int64_t lda,
-                     const float* packed, float* C, int64_t ldc, bool accumulate) {
+                     const float* packed, float* C, int64_t ldc, bool accumulate,
+                     ColumnBlocks blocks) {
   if (M < 6) {
-    few_rows(M, K, N, A, lda, packed, C, ldc, accumulate);
+    for (int64_t q = 0; q < blocks.count; ++q)
+      few_rows(M, K, N, A, lda, packed + q * blocks.packed_stride, C + q * blocks.c_stride, ldc,
+               accumulate);
     return;
   }
   // Slice by slice of k: the slice of A is packed into 6-row blocks ([k][6], one stream each),
-  // then panel by panel, so each panel slice stays in L1 while every block of A passes over it.
+  // once for every column block, then panel by panel, so each panel slice stays in L1 while
+  // every block of A passes over it.
   thread_local std::vector<float> a_packed;
   a_packed.resize(M * std::min(K, kDepth));
   const int64_t panels = (N + kPanel - 1) / kPanel;
@@ -227,9 +225,10 @@ void packed_gemm_f32(int64_t M, int64_t K, int64_t N, const float* A, int64_t ld
         for (int64_t r = 0; r < mr; ++r) dst[k * mr + r] = A[(i + r) * lda + k0 + k];
     }
     const bool acc = accumulate || k0 > 0;
-    for (int64_t p = 0; p < panels; ++p) {
-      const Panels panel = panels_at(packed, K, p, k0);
-      float* c = C + p * kPanel;
+    for (int64_t pq = 0; pq < blocks.count * panels; ++pq) {
+      const int64_t q = pq / panels, p = pq % panels;
+      const Panels panel = panels_at(packed + q * blocks.packed_stride, K, p, k0);
+      float* c = C + q * blocks.c_stride + p * kPanel;
       const int64_t n = N - p * kPanel;
       for (int64_t i = 0, mr; i < M; i += mr) {
         mr = block_rows(M - i);

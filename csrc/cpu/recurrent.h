@@ -87,10 +87,11 @@ void for_batch_slices(int64_t B, F&& f) {
   parallel_for(B, 1, [&](int64_t b0, int64_t b1) { f(b0, b1); });
 }
 
-// The time loop runs on every thread at once (one StepSlice each). Products split by columns
+// The time loop runs on every thread at once (one StepSlice each). Products split by units
 // (see PackedMatrix::multiply) or rows, as the slice says; cell updates cover the units
-// slice.units(H) of sequences [b0, b1). Each step has phases (product, then cells, or the
-// reverse) with slice.sync() between them.
+// slice.units(H) of sequences [b0, b1). A phase that reads what another member wrote (a product
+// reads all of h_{t-1} or of dg_t) waits at slice.sync(); a cell that reads only its own units
+// of the product before it does not.
 template <typename F>
 void for_step_slices(int64_t B, F&& f) {
   if (!column_split(B)) {

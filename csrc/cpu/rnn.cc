@@ -22,7 +22,6 @@ void rnn_forward(const RnnShape& s, Nonlinearity act, const T* x, const T* w_ih,
     const T* h_prev = detail::prev_h(t, h0, y, BH);
     input.step(sl, t, live, a_t);
     w_step.multiply(sl, live, h_prev, H, a_t, H, true);
-    sl.sync();
     const auto [u0, u1] = sl.units(H);
     for (int64_t b = sl.b0; b < sl.b1; ++b) {
       T* a = a_t + b * H;
@@ -73,7 +72,6 @@ void rnn_backward(const RnnShape& s, Nonlinearity act, const T* x, const T* w_ih
     }
     sl.sync();
     w_step.multiply(sl, live, dg_t, H, dh_rec.data(), H, false);
-    sl.sync();
   });
   std::copy(dh_rec.begin(), dh_rec.end(), dh0);
   detail::deferred_grads(s, H, x, w_ih, h0, y, dg, dx, dw_ih, dw_hh, db);
