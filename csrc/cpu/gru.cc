@@ -68,7 +68,7 @@ void forward_reset_after(const RnnShape& s, const T* x, const T* w_ih, const T* 
   std::vector<T> hn_buf(training ? 0 : BH);
   std::vector<T> hp(B * G);  // recurrent projection of one step
   const PackedMatrix<T> w_step(w_hh, H, true, H, G, s, 3);  // h_{t-1} @ w_hh^T
-  const detail::InputProjection<T> input(s, G, x, w_ih, w_step);
+  const detail::InputProjection<T> input(s, G, 3, x, w_ih, w_step);
   // input-side pre-activations, then (training) activated gates; inference keeps input.steps()
   T* pre = training ? gates : detail::scratch<T>(0, input.steps() * B * G);
 
@@ -160,7 +160,7 @@ void forward_reset_before(const RnnShape& s, const T* x, const T* w_ih, const T*
   std::vector<T> rh_buf(training ? 0 : BH);
   const PackedMatrix<T> w_rz(w_hh, H, true, H, 2 * H, s, 2);        // h_{t-1} @ w_h[rz]^T
   const PackedMatrix<T> w_n(w_hh + 2 * H * H, H, true, H, H, s);     // (r*h_{t-1}) @ w_hn^T
-  const detail::InputProjection<T> input(s, G, x, w_ih, w_rz);
+  const detail::InputProjection<T> input(s, G, 3, x, w_ih, w_rz);
   // pre-activations, then (training) activated gates; inference keeps input.steps() of them
   T* pre = training ? gates : detail::scratch<T>(0, input.steps() * B * G);
 

@@ -45,7 +45,7 @@ void lstm_forward(const RnnShape& s, const T* x, const T* w_ih, const T* w_hh, c
   if (!training) std::copy(c0, c0 + BH, c_buf.begin());
   const PackedMatrix<T> w_step(w_hh, S, true, S, G, s, 4);  // h_{t-1} @ w_hh^T
   const PackedMatrix<T> w_proj(w_hr, H, true, H, s.P, s);  // m_t @ w_hr^T (P = 0: unused)
-  const detail::InputProjection<T> input(s, G, x, w_ih, w_step);
+  const detail::InputProjection<T> input(s, G, 4, x, w_ih, w_step);
   // pre-activations, then (training) activated gates; inference keeps input.steps() of them
   T* pre = training ? gates : detail::scratch<T>(0, input.steps() * B * G);
 

@@ -66,6 +66,12 @@ struct CacheLineAllocator {
     return static_cast<T*>(::operator new(n * sizeof(T), std::align_val_t(64)));
   }
   void deallocate(T* p, size_t) { ::operator delete(p, std::align_val_t(64)); }
+  // Elements start uninitialized: packing writes every one, and zeroing 1 MB of packed weights
+  // first cost 3% of a batch-1 LSTM call.
+  template <typename U>
+  void construct(U* p) {
+    ::new (static_cast<void*>(p)) U;
+  }
   bool operator==(const CacheLineAllocator&) const { return true; }
   bool operator!=(const CacheLineAllocator&) const { return false; }
 };

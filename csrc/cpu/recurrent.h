@@ -101,47 +101,69 @@ void for_step_slices(int64_t B, F&& f) {
   run_team([&](Team& team) { f(StepSlice{0, B, &team}); });
 }
 
-// The input projection x_t @ w_ih^T (I, GH) of every step, into pre-activations (T, B, GH).
-// When the threads split the batch, the step products run on the packed kernels and the two
-// weight matrices are small enough (kStepProjectionBytes), each step projects its own x_t right
-// before its recurrent product, with w_ih packed as well: a step's pre-activations then stay in
-// cache from the projection through the cell, instead of making a round trip through memory in a
-// T*B*GH buffer written up front. Otherwise one GEMM over all T*B rows projects every step up
-// front. Measured with B = 64 on 2 threads: the LSTM with I = H = 256 (2 MB of weights) and
-// (200,32,128,128) 4-6% faster per step; with I = H = 512 (8 MB, streamed from L3 at every step
-// by both threads), and the GRU with 6 MB, 5-20% slower.
+// The input projection x_t @ w_ih^T (I, GH) of every step, into pre-activations (T, B, GH),
+// GH = blocks gate blocks. Three ways, by how the time loop splits its work:
+// - a team (small batches): in the first step each member projects its own units of every
+//   step, on the packed kernels, so the projection needs no barrier and no BLAS call (which
+//   would repack w_ih: at batch 1 that packing was a quarter of the projection's time);
+// - threads splitting the batch, with packed step products and weight matrices small enough
+//   (kStepProjectionBytes): each step projects its own x_t right before its recurrent product,
+//   with w_ih packed as well, so that a step's pre-activations stay in cache from the
+//   projection through the cell instead of making a round trip through memory in a T*B*GH
+//   buffer written up front;
+// - otherwise one GEMM over all T*B rows projects every step before the time loop.
+// Measured with B = 64 on 2 threads: per-step projection makes the LSTM with I = H = 256 (2 MB
+// of weights) and (200,32,128,128) 4-6% faster per step; with I = H = 512 (8 MB, streamed from
+// L3 at every step by both threads), and the GRU with 6 MB, 5-20% slower.
 constexpr int64_t kStepProjectionBytes = 4 << 20;
+
+// Rows per packed product of a team's projection: their slice of x (kDepth values each) stays in
+// L2 while it passes over every panel.
+constexpr int64_t kProjectionRows = 128;
 
 template <typename T>
 class InputProjection {
  public:
-  InputProjection(const RnnShape& s, int64_t GH, const T* x, const T* w_ih,
+  InputProjection(const RnnShape& s, int64_t GH, int64_t blocks, const T* x, const T* w_ih,
                   const PackedMatrix<T>& w_step)
-      : s_(s), GH_(GH), x_(x), w_ih_(w_ih) {
+      : s_(s), GH_(GH), x_(x), w_ih_(w_ih), team_(column_split(s.B)) {
     const int64_t bytes = GH * (s.I + s.state()) * static_cast<int64_t>(sizeof(T));
-    if (w_step.packed() && !column_split(s.B) && bytes <= kStepProjectionBytes)
+    if (team_)
+      w_.emplace(w_ih, s.I, true, s.I, GH, s, blocks);
+    else if (w_step.packed() && bytes <= kStepProjectionBytes)
       w_.emplace(w_ih, s.I, true, s.I, GH, s);
   }
 
   // Steps an inference buffer of pre-activations holds: every step, or the current one.
-  int64_t steps() const { return w_ ? 1 : s_.T; }
+  int64_t steps() const { return w_ && !team_ ? 1 : s_.T; }
 
-  // Up front: pre (T, B, GH) for every step; nothing when each step projects its own.
+  // Up front: pre (T, B, GH) for every step; nothing when the time loop projects.
   void all_steps(T* pre) const {
     if (!w_)
       gemm<T>(false, true, s_.T * s_.B, GH_, s_.I, T(1), x_, s_.I, w_ih_, s_.I, T(0), pre, GH_);
   }
 
-  // Per step: this slice's rows of x_t @ w_ih^T into pre_t (B, GH); nothing when up front.
+  // In the time loop, before step t's recurrent product: this slice's share of x_t @ w_ih^T
+  // into pre_t (B, GH), or with a team, at t = 0, of every step's (pre_t is then all of pre).
   void step(const StepSlice& slice, int64_t t, int64_t live, T* pre_t) const {
-    if (w_) w_->multiply(slice, live, x_ + t * s_.B * s_.I, s_.I, pre_t, GH_, false);
+    if (!w_) return;
+    if (!team_) {
+      w_->multiply(slice, live, x_ + t * s_.B * s_.I, s_.I, pre_t, GH_, false);
+      return;
+    }
+    if (t != 0) return;
+    const int64_t rows = s_.T * s_.B;
+    for (int64_t r = 0; r < rows; r += kProjectionRows)
+      w_->multiply(slice, std::min(kProjectionRows, rows - r), x_ + r * s_.I, s_.I,
+                   pre_t + r * GH_, GH_, false);
   }
 
  private:
   const RnnShape& s_;
   int64_t GH_;
   const T *x_, *w_ih_;
-  std::optional<PackedMatrix<T>> w_;  // packed w_ih when each step projects its own
+  bool team_;
+  std::optional<PackedMatrix<T>> w_;  // packed w_ih when the time loop projects
 };
 
 // out (n) = column sums of a (rows, n), leading dimension lda, as one GEMV through BLAS.

@@ -13,7 +13,7 @@ void rnn_forward(const RnnShape& s, Nonlinearity act, const T* x, const T* w_ih,
   const int64_t B = s.B, H = s.H, BH = B * H;
   std::vector<T> bias = detail::add_biases(b_ih, b_hh, H);
   const PackedMatrix<T> w_step(w_hh, H, true, H, H, s);  // h_{t-1} @ w_hh^T
-  const detail::InputProjection<T> input(s, H, x, w_ih, w_step);
+  const detail::InputProjection<T> input(s, H, 1, x, w_ih, w_step);
   T* pre = detail::scratch<T>(0, input.steps() * BH);  // pre-activations
 
   input.all_steps(pre);
