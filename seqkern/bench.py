@@ -159,14 +159,16 @@ def kept_for_backward(cell, problem):
     return ours, sum(storages.values())
 
 
-def paired_times(steps, repeat=5, min_seconds=0.3, warmup=1, settle_below=0.25, settle=0.02):
+def paired_times(steps, repeat=5, min_seconds=0.3, warmup=1, settle_below=0.25, settle=0.05):
     """Median wall time in seconds of each step in `steps` (None stays None), timed in turns so
     that the drift of a shared machine hits all of them alike and their ratios hold even when
     absolute times move. A step shorter than settle_below seconds first runs untimed for
     `settle` seconds in each of its turns: on these VMs a core that another library's threads just
-    left (torch's OpenMP workers keep spinning for milliseconds) or that sat idle runs slowly for
-    a few milliseconds, and that would be charged to whichever library comes next (measured: 5-10%
-    on a 50 ms step; above 0.25 s it is lost in the noise and an untimed run would cost too much)."""
+    left (torch's OpenMP workers keep spinning) or that sat idle runs slowly for a while, and that
+    would be charged to whichever library comes next (measured: seqkern's LSTM (50,1,256,256) takes
+    2-6x its time in the first 10 ms after torch's, 1.1-1.8x at 10-20 ms, and settles after 20 ms;
+    5-10% on a 50 ms step; above 0.25 s it is lost in the noise and an untimed run would cost too
+    much)."""
     live = [s for s in steps if s is not None]
     for _ in range(warmup):
         for step in live:
