@@ -24,11 +24,12 @@ std::vector<T> add_biases(const T* a, const T* b, int64_t n) {
 // Scratch reused from call to call: the big per-call buffers (T*B*G values) come from here, so
 // repeated calls skip the allocation, the page faults and the zeroing. Each thread has its own
 // set (pool threads included, so the two directions of a layer never share one) and keeps the
-// largest size it has needed; `slot` keeps the buffers of one call apart. Contents are
-// undefined: every user writes each value before reading it.
+// largest size it has needed; `slot` keeps the buffers of one call apart: 0-2 for the one-layer
+// kernels, 3-7 for the stack's buffers around them (a stack runs layers on its own thread too).
+// Contents are undefined: every user writes each value before reading it.
 template <typename T>
 T* scratch(int slot, int64_t n) {
-  thread_local std::vector<T> slots[3];
+  thread_local std::vector<T> slots[8];
   std::vector<T>& v = slots[slot];
   if (static_cast<int64_t>(v.size()) < n) {
     v = std::vector<T>();  // free the old one first

@@ -8,8 +8,8 @@
 
 #include <algorithm>
 #include <cstring>
-#include <vector>
 
+#include "recurrent.h"
 #include "seqkern/gru.h"
 #include "seqkern/lstm.h"
 #include "seqkern/threads.h"
@@ -130,23 +130,25 @@ void stack_forward(Cell cell, const StackShape& s, const T* x, const LayerWeight
   const int64_t S = s.state(), TB = s.T * s.B, BH = s.B * s.H, BS = s.B * S, TBH = TB * s.H;
   const int64_t TBS = TB * S, DS = s.D * S, GH = gates_per_cell(cell) * s.H;
   const bool lstm = cell == Cell::Lstm;
-  std::vector<T> x_rev(s.D == 2 ? TB * std::max(s.I, DS) : 0);
-  std::vector<T> y_own(saved ? 0 : s.D * TBS);                  // inference: each direction's y
-  std::vector<T> outs(saved || s.L == 1 ? 0 : 2 * TB * DS);     // inference: layer outputs
+  // Reused from call to call (detail::scratch): fresh buffers cost page faults and zeroing, 10%
+  // of a 2-layer bidirectional RNN at (100,32,256,256) with variable lengths.
+  T* x_rev = s.D == 2 ? detail::scratch<T>(3, TB * std::max(s.I, DS)) : nullptr;
+  T* y_own = saved ? nullptr : detail::scratch<T>(4, s.D * TBS);  // inference: each direction's y
+  T* outs = saved || s.L == 1 ? nullptr : detail::scratch<T>(5, 2 * TB * DS);  // layer outputs
 
   const T* in = x;
   int64_t I = s.I;
   for (int64_t l = 0; l < s.L; ++l) {
-    T* out = l == s.L - 1 ? y : saved ? saved->inputs + l * TB * DS : outs.data() + (l % 2) * TB * DS;
+    T* out = l == s.L - 1 ? y : saved ? saved->inputs + l * TB * DS : outs + (l % 2) * TB * DS;
     for_directions(s.D, [&](int64_t d) {
       const int64_t k = l * s.D + d;
       const bool reverse = d == 1;
       const T* xk = in;
       if (reverse) {
-        copy_steps(s, lengths, true, false, I, in, I, x_rev.data(), I);
-        xk = x_rev.data();
+        copy_steps(s, lengths, true, false, I, in, I, x_rev, I);
+        xk = x_rev;
       }
-      T* yk = saved ? saved->ys + k * TBS : y_own.data() + d * TBS;
+      T* yk = saved ? saved->ys + k * TBS : y_own + d * TBS;
       T* gk = saved && saved->gates ? saved->gates + k * TB * GH : nullptr;
       T* ak = saved && saved->aux ? saved->aux + k * TBH : nullptr;
       layer_forward(cell, RnnShape{s.T, s.B, I, s.H, s.P}, xk, w[k], lengths, h0 + k * BS,
@@ -169,38 +171,42 @@ void stack_backward(Cell cell, const StackShape& s, const T* x, const LayerWeigh
   const int64_t TBS = TB * S, DS = s.D * S, GH = gates_per_cell(cell) * s.H;
   const bool lstm = cell == Cell::Lstm;
   const int64_t I_max = std::max(s.I, DS);
-  std::vector<T> dout(TB * DS, T(0));                 // gradient of the current layer's output
-  std::vector<T> din(s.L > 1 ? TB * DS : 0);          // ... and of its input, for layers 1..
-  std::vector<T> dy_k(s.D * TBS);                     // each direction's share of dout
-  std::vector<T> x_rev(s.D == 2 ? TB * I_max : 0);
-  std::vector<T> dx_rev(s.D == 2 ? TB * I_max : 0);   // the reverse direction's dx, reversed
-  if (dy) std::copy(dy, dy + TB * DS, dout.begin());
+  // Reused from call to call, as in stack_forward.
+  T* dout = detail::scratch<T>(3, TB * DS);                   // gradient of the layer's output
+  T* din = s.L > 1 ? detail::scratch<T>(4, TB * DS) : nullptr;  // ... and of its input (l > 0)
+  T* dy_k = detail::scratch<T>(5, s.D * TBS);                 // each direction's share of dout
+  T* x_rev = s.D == 2 ? detail::scratch<T>(6, TB * I_max) : nullptr;
+  T* dx_rev = s.D == 2 ? detail::scratch<T>(7, TB * I_max) : nullptr;  // reverse dx, reversed
+  if (dy)
+    std::copy(dy, dy + TB * DS, dout);
+  else
+    std::fill(dout, dout + TB * DS, T(0));
 
   for (int64_t l = s.L - 1; l >= 0; --l) {
     const int64_t I = l == 0 ? s.I : DS;
     const T* in = l == 0 ? x : saved.inputs + (l - 1) * TB * DS;
-    T* dlayer_in = l == 0 ? dx : din.data();
+    T* dlayer_in = l == 0 ? dx : din;
     for_directions(s.D, [&](int64_t d) {
       const int64_t k = l * s.D + d;
       const bool reverse = d == 1;
-      T* dyk = dy_k.data() + d * TBS;
-      copy_steps(s, lengths, reverse, false, S, dout.data() + d * S, DS, dyk, S);
+      T* dyk = dy_k + d * TBS;
+      copy_steps(s, lengths, reverse, false, S, dout + d * S, DS, dyk, S);
       const T* xk = in;
       if (reverse) {
-        copy_steps(s, lengths, true, false, I, in, I, x_rev.data(), I);
-        xk = x_rev.data();
+        copy_steps(s, lengths, true, false, I, in, I, x_rev, I);
+        xk = x_rev;
       }
       layer_backward(cell, RnnShape{s.T, s.B, I, s.H, s.P}, xk, w[k], lengths, h0 + k * BS,
                      lstm ? c0 + k * BH : nullptr, saved.ys + k * TBS,
                      saved.gates ? saved.gates + k * TB * GH : nullptr,
                      saved.aux ? saved.aux + k * TBH : nullptr, dyk,
                      dh_n ? dh_n + k * BS : nullptr, lstm && dc_n ? dc_n + k * BH : nullptr,
-                     reverse ? dx_rev.data() : dlayer_in, dh0 + k * BS,
+                     reverse ? dx_rev : dlayer_in, dh0 + k * BS,
                      lstm ? dc0 + k * BH : nullptr, g[k]);
     });
-    if (s.D == 2) copy_steps(s, lengths, true, true, I, dx_rev.data(), I, dlayer_in, I);
+    if (s.D == 2) copy_steps(s, lengths, true, true, I, dx_rev, I, dlayer_in, I);
     if (l > 0) {
-      if (masks) multiply(din.data(), masks + (l - 1) * TB * DS, TB * DS);
+      if (masks) multiply(din, masks + (l - 1) * TB * DS, TB * DS);
       std::swap(dout, din);
     }
   }
