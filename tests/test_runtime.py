@@ -40,13 +40,20 @@ def test_one_and_several_threads_agree(cell, restore_threads):
 
 @pytest.mark.parametrize("cell,options", [("lstm", {}), ("gru", {}), ("gru", {"reset_after": False}),
                                           ("rnn", {})], ids=["lstm", "gru", "gru-before", "rnn"])
-def test_small_batch_teams_give_the_same_bits_for_any_thread_count(cell, options, restore_threads):
-    """Below 8 sequences per thread the threads split each step's product by columns and meet at
-    a barrier; every element still sums the same terms in the same order, so with 1, 2 and 3
-    threads (3: more than this machine may have, so members also wait on descheduled ones) what
-    the time loops produce (outputs, state gradients) agrees bit for bit, in float32 too. The
-    weight gradients come from BLAS GEMMs split by rows after the loop: equal to rounding."""
-    p = bench.make_problem(cell, 7, 3, 5, 70, dtype=np.float32, lengths=np.array([7, 3, 5]))
+@pytest.mark.parametrize("T,B,I,H,lengths", [(7, 3, 5, 70, [7, 3, 5]), (6, 1, 4, 17, None),
+                                             (5, 2, 3, 40, [2, 5])], ids=["H70", "B1-H17", "H40"])
+def test_small_batch_teams_give_the_same_bits_for_any_thread_count(cell, options, T, B, I, H,
+                                                                   lengths, restore_threads):
+    """Below 8 sequences per thread the threads split the hidden units: each computes its units'
+    columns of every gate, then their cell update, and they meet at a barrier once a step. Every
+    element still sums the same terms in the same order, so with 1, 2 and 3 threads (3: more than
+    this machine may have, so members also wait on descheduled ones, and a member may get no
+    units: H = 17 is two panels) what the time loops produce (outputs, state gradients) agrees
+    bit for bit, in float32 too; a race between a member's cell and another's product would
+    show here. The weight gradients come from BLAS GEMMs split by rows after the loop: equal to
+    rounding."""
+    p = bench.make_problem(cell, T, B, I, H, dtype=np.float32,
+                           lengths=None if lengths is None else np.array(lengths))
     results = []
     for n in (1, 2, 3):
         sk.set_num_threads(n)
