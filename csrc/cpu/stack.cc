@@ -133,7 +133,8 @@ void stack_forward(Cell cell, const StackShape& s, const T* x, const LayerWeight
   // Reused from call to call (detail::scratch): fresh buffers cost page faults and zeroing, 10%
   // of a 2-layer bidirectional RNN at (100,32,256,256) with variable lengths.
   T* x_rev = s.D == 2 ? detail::scratch<T>(3, TB * std::max(s.I, DS)) : nullptr;
-  T* y_own = saved ? nullptr : detail::scratch<T>(4, s.D * TBS);  // inference: each direction's y
+  // inference, bidirectional: each direction's y (one direction writes the layer output itself)
+  T* y_own = saved || s.D == 1 ? nullptr : detail::scratch<T>(4, s.D * TBS);
   T* outs = saved || s.L == 1 ? nullptr : detail::scratch<T>(5, 2 * TB * DS);  // layer outputs
 
   const T* in = x;
@@ -148,13 +149,13 @@ void stack_forward(Cell cell, const StackShape& s, const T* x, const LayerWeight
         copy_steps(s, lengths, true, false, I, in, I, x_rev, I);
         xk = x_rev;
       }
-      T* yk = saved ? saved->ys + k * TBS : y_own + d * TBS;
+      T* yk = saved ? saved->ys + k * TBS : s.D == 1 ? out : y_own + d * TBS;
       T* gk = saved && saved->gates ? saved->gates + k * TB * GH : nullptr;
       T* ak = saved && saved->aux ? saved->aux + k * TBH : nullptr;
       layer_forward(cell, RnnShape{s.T, s.B, I, s.H, s.P}, xk, w[k], lengths, h0 + k * BS,
                     lstm ? c0 + k * BH : nullptr, yk, h_n + k * BS, lstm ? c_n + k * BH : nullptr,
                     gk, ak);
-      copy_steps(s, lengths, reverse, false, S, yk, S, out + d * S, DS);
+      if (yk != out) copy_steps(s, lengths, reverse, false, S, yk, S, out + d * S, DS);
     });
     if (masks && l < s.L - 1) multiply(out, masks + l * TB * DS, TB * DS);
     in = out;
