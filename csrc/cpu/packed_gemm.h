@@ -15,9 +15,10 @@ namespace seqkern {
 
 constexpr int64_t kPanelColumns = 16;  // columns of op(W) per packed panel
 
-// Below this many sequences per thread, the threads share each step's product by columns
-// instead of splitting the batch: each keeps its share of the packed recurrent weights hot in
-// its own cache, and a batch of 1 still uses every core. The price is a barrier per phase.
+// Below this many sequences per thread, the threads share each step's product by columns (the
+// columns of their units) instead of splitting the batch: each keeps its share of the packed
+// recurrent weights hot in its own cache, and a batch of 1 still uses every core. The price is a
+// barrier per step (two for the GRU with reset before the product and the LSTM with projection).
 constexpr int64_t kColumnSplitRows = 8;
 
 // From this many rows per product on, BLAS beats the packed micro-kernels even though it repacks
