@@ -34,15 +34,15 @@ PackedMatrix<T>::PackedMatrix(const T* w, int64_t ldw, bool trans, int64_t K, in
     if (use_micro_kernels() && rows < kBlasRows && s.T > 1) {
       const int64_t packed_blocks = team ? blocks : 1;
       packed_width_ = N / packed_blocks;
-      block_panels_ = (packed_width_ + kPanelColumns - 1) / kPanelColumns;
-      const int64_t block_size = block_panels_ * kPanelColumns * K;
-      packed_.resize(packed_blocks * block_size);
+      block_size_ = avx2::packed_size_f32(K, packed_width_);
+      packed_.resize(packed_blocks * block_size_);
       // Split as a team splits the product, so each member packs (and first touches) its own.
-      parallel_for(block_panels_, 1, [&](int64_t p0, int64_t p1) {
+      const int64_t panels = (packed_width_ + kPanelColumns - 1) / kPanelColumns;
+      parallel_for(panels, 1, [&](int64_t p0, int64_t p1) {
         for (int64_t q = 0; q < packed_blocks; ++q) {
           const float* wq = w + q * packed_width_ * (trans ? ldw : 1);
           avx2::pack_panels_f32(wq, ldw, trans, K, packed_width_, p0, p1,
-                                packed_.data() + q * block_size);
+                                packed_.data() + q * block_size_);
         }
       });
     }
@@ -59,7 +59,7 @@ void PackedMatrix<T>::multiply_columns(int64_t M, const T* A, int64_t lda, T* C,
 #if SEQKERN_X86
   if constexpr (std::is_same_v<T, float>) {
     if (!packed_.empty()) {  // packed_width_ == width: the layout follows the same split
-      const avx2::ColumnBlocks cb{blocks, block_panels_ * kPanelColumns * K_, width};
+      const avx2::ColumnBlocks cb{blocks, block_size_, width};
       avx2::packed_gemm_f32(M, K_, n1 - n0, A, lda, packed_.data() + n0 * K_, C + n0, ldc,
                             accumulate, cb);
       return;

@@ -129,8 +129,8 @@ class PackedMatrix {
   int64_t blocks_;
   // Packed, each block padded to whole panels: the gate blocks with a team, else all of op(W) as
   // one (padding inside it would cost work and kernel calls without a team): packed_width_
-  // columns, block_panels_ panels each.
-  int64_t packed_width_ = 0, block_panels_ = 0;
+  // columns, block_size_ values each.
+  int64_t packed_width_ = 0, block_size_ = 0;
   // panels of op(W); empty when the product goes to BLAS
   std::vector<T, CacheLineAllocator<T>> packed_;
 };
