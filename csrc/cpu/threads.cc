@@ -52,6 +52,22 @@ bool spin_until(Done&& done) {
   }
 }
 
+// Moves the calling thread off `cpu` when it runs there, by excluding that CPU from its affinity
+// for a moment (sched_setaffinity migrates a thread at once when its CPU leaves the mask) and
+// then restoring the mask it had. A worker woken from sleep is often placed on its waker's CPU
+// (the scheduler's wake-affine choice), where it shares one core with the caller until load
+// balancing moves one of them, milliseconds later; a team that meets at a barrier every step
+// then runs both halves on that core by turns. Measured here: LSTM (50,1,256,256) inference
+// after 100 ms idle, 5-8 ms for the first call and 2.4-3.4 ms for the second, against 0.6 ms.
+void step_off(int cpu) {
+  cpu_set_t mask;
+  if (cpu < 0 || sched_getcpu() != cpu || sched_getaffinity(0, sizeof mask, &mask) != 0) return;
+  cpu_set_t away = mask;
+  CPU_CLR(cpu, &away);
+  if (CPU_COUNT(&away) > 0 && sched_setaffinity(0, sizeof away, &away) == 0)
+    sched_setaffinity(0, sizeof mask, &mask);
+}
+
 class Pool {
  public:
   explicit Pool(int n) : n_(n) {
@@ -72,6 +88,7 @@ class Pool {
     {
       std::lock_guard<std::mutex> lk(m_);
       fn_ = &fn;
+      caller_cpu_ = sched_getcpu();
       n_work_ = n;
       chunks_ = chunks;
       pending_.store(n_ - 1, std::memory_order_relaxed);  // every worker checks in, even idle ones
@@ -98,12 +115,13 @@ class Pool {
         });
         if (stop_) return;
       }
-      // fn_, n_work_ and chunks_ were written before the generation was bumped (release).
+      // fn_, caller_cpu_, n_work_ and chunks_ were written before the generation was bumped (release).
       // Nothing is rewritten before every worker has checked in below.
       seen = generation_.load(std::memory_order_acquire);
       const auto* fn = fn_;
       const int64_t n = n_work_, chunks = chunks_;
       if (k < chunks) {
+        step_off(caller_cpu_);
         InPool in;
         (*fn)(n * k / chunks, n * (k + 1) / chunks);
       }
@@ -121,6 +139,7 @@ class Pool {
   const std::function<void(int64_t, int64_t)>* fn_ = nullptr;
   int64_t n_work_ = 0;
   int chunks_ = 0;
+  int caller_cpu_ = -1;  // where run() was called from, or -1 when unknown
   std::atomic<int> pending_{0};
   std::atomic<uint64_t> generation_{0};
   bool stop_ = false;
