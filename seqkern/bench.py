@@ -159,32 +159,42 @@ def kept_for_backward(cell, problem):
     return ours, sum(storages.values())
 
 
-def paired_times(steps, repeat=5, min_seconds=0.3, warmup=1, settle_below=0.25, settle=0.05):
+def paired_times(steps, repeat=5, min_seconds=0.3, warmup=1, settle_below=0.25, settle=0.05,
+                 turn_seconds=0.01):
     """Median wall time in seconds of each step in `steps` (None stays None), timed in turns so
     that the drift of a shared machine hits all of them alike and their ratios hold even when
-    absolute times move. A step shorter than settle_below seconds first runs untimed for
-    `settle` seconds in each of its turns: on these VMs a core that another library's threads just
-    left (torch's OpenMP workers keep spinning) or that sat idle runs slowly for a while, and that
-    would be charged to whichever library comes next (measured: seqkern's LSTM (50,1,256,256) takes
-    2-6x its time in the first 10 ms after torch's, 1.1-1.8x at 10-20 ms, and settles after 20 ms;
-    5-10% on a 50 ms step; above 0.25 s it is lost in the noise and an untimed run would cost too
-    much)."""
+    absolute times move; at least `repeat` turns each. A step shorter than settle_below seconds
+    first runs untimed for `settle` seconds in each of its turns: on these VMs a core that another
+    library's threads just left (torch's OpenMP workers keep spinning) or that sat idle runs
+    slowly for a while, and that would be charged to whichever library comes next (measured:
+    seqkern's LSTM (50,1,256,256) takes 2-6x its time in the first 10 ms after torch's, 1.1-1.8x
+    at 10-20 ms, and settles after 20 ms; 5-10% on a 50 ms step; above 0.25 s it is lost in the
+    noise and an untimed run would cost too much). A settled turn then times as many calls as fit
+    in turn_seconds (up to 20), each one a sample: single calls of a millisecond step scatter by
+    +-20% from one to the next, and one sample per 100 ms of settling left the median of a
+    7-turn run that noisy."""
     live = [s for s in steps if s is not None]
     for _ in range(warmup):
         for step in live:
             step()
     times = [[] for _ in live]
+    turns = 0
     start = time.perf_counter()
-    while len(times[0]) < repeat or time.perf_counter() - start < min_seconds:
+    while turns < repeat or time.perf_counter() - start < min_seconds:
         for step, ts in zip(live, times):
+            calls = 1
             if not ts or ts[-1] < settle_below:
                 t0 = time.perf_counter()
                 while time.perf_counter() - t0 < settle:
                     step()
-            t0 = time.perf_counter()
-            step()
-            ts.append(time.perf_counter() - t0)
-        if len(times[0]) >= 1000:
+                if ts:
+                    calls = int(min(20, max(1, turn_seconds // ts[-1])))
+            for _ in range(calls):
+                t0 = time.perf_counter()
+                step()
+                ts.append(time.perf_counter() - t0)
+        turns += 1
+        if turns >= 1000:
             break
     medians = iter(float(np.median(ts)) for ts in times)
     return [None if s is None else next(medians) for s in steps]
