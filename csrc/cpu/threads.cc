@@ -115,8 +115,8 @@ class Pool {
         });
         if (stop_) return;
       }
-      // fn_, caller_cpu_, n_work_ and chunks_ were written before the generation was bumped (release).
-      // Nothing is rewritten before every worker has checked in below.
+      // fn_, caller_cpu_, n_work_ and chunks_ were written before the generation was bumped
+      // (release). Nothing is rewritten before every worker has checked in below.
       seen = generation_.load(std::memory_order_acquire);
       const auto* fn = fn_;
       const int64_t n = n_work_, chunks = chunks_;
