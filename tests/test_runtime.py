@@ -3,6 +3,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -87,6 +88,21 @@ def test_concurrent_calls_from_python_threads():
         t.join()
     for r in results:
         np.testing.assert_array_equal(r, want)
+
+
+def test_woken_workers_keep_their_affinity(restore_threads):
+    """A worker woken onto its caller's CPU (which the scheduler often picks) steps off it by
+    leaving that CPU out of its affinity for a moment. Afterwards every thread of the process
+    has the mask it started with, and the results are unchanged."""
+    sk.set_num_threads(2)
+    p = bench.make_problem("lstm", 6, 1, 8, 16)
+    want = forward(sk, "lstm", p, {})[0]
+    mask = os.sched_getaffinity(0)
+    for _ in range(5):
+        time.sleep(0.05)  # long past the workers' polling: they sleep and are woken
+        np.testing.assert_array_equal(forward(sk, "lstm", p, {})[0], want)
+    for tid in os.listdir("/proc/self/task"):
+        assert os.sched_getaffinity(int(tid)) == mask
 
 
 # Pre-activations across the whole float range exercise the clamps of the vectorized exp/tanh.
