@@ -45,8 +45,8 @@ constexpr auto kSpinTime = std::chrono::microseconds(100);
 // An idle worker polls for its next task this long before it sleeps: long enough to span the
 // Python work between the kernel calls of a training loop (the loss, an optimizer step), so that
 // the next call finds it running instead of waking it. Measured, training steps with 0.2 ms of
-// other work between calls, medians over three alternating runs: LSTM (50,8,256,256) 11.3-13.9
-// ms with 100 us of polling, 8.7-11.2 with 1 ms; (50,1) 2.3-3.4 against 2.1-2.3.
+// other work between calls, medians over five alternating runs: LSTM (50,8,256,256) 10.1-13.9
+// ms with 100 us of polling, 8.7-11.2 with 1 ms; (50,1) 1.7-3.4 against 1.8-2.3.
 constexpr auto kWorkerSpinTime = std::chrono::microseconds(1000);
 
 // Polls done() until it holds (true) or `spin` has passed (false).
