@@ -10,15 +10,17 @@ Shapes, weight layout (PyTorch/cuDNN) and error behaviour: see the README and DE
 from seqkern import _core
 from seqkern._info import get_num_threads, info, set_num_threads
 from seqkern._ops import (
-    gru, gru_backward, lstm, lstm_backward, recurrent_stack, recurrent_stack_backward, rnn,
-    rnn_backward,
+    embedding, embedding_backward, gru, gru_backward, lstm, lstm_backward, recurrent_stack,
+    recurrent_stack_backward, rnn, rnn_backward, softmax_cross_entropy,
+    softmax_cross_entropy_backward,
 )
 from seqkern.models import KeyedVectors, PPMIVectors, Word2Vec
 
 __version__ = _core.__version__
 
 __all__ = [
-    "KeyedVectors", "PPMIVectors", "Word2Vec", "get_num_threads", "gru", "gru_backward", "info",
-    "lstm", "lstm_backward", "recurrent_stack", "recurrent_stack_backward", "rnn", "rnn_backward",
-    "set_num_threads",
+    "KeyedVectors", "PPMIVectors", "Word2Vec", "embedding", "embedding_backward",
+    "get_num_threads", "gru", "gru_backward", "info", "lstm", "lstm_backward", "recurrent_stack",
+    "recurrent_stack_backward", "rnn", "rnn_backward", "set_num_threads", "softmax_cross_entropy",
+    "softmax_cross_entropy_backward",
 ]

@@ -99,6 +99,9 @@ class RecurrentArgs:
         """Width of h and y: the projection size P for an LSTM with w_hr, else H."""
         return self.w_hh.shape[1]
 
+    def summary(self):
+        return f"T={self.T} B={self.B} I={self.I} H={self.H} {self.x.dtype}"
+
 
 def recurrent_args(cell, x, h0, c0, w_ih, w_hh, b_ih, b_hh, lengths, w_hr=None) -> RecurrentArgs:
     """Checks the arguments of sk.rnn / sk.lstm / sk.gru (c0 and w_hr only for lstm)."""
@@ -173,8 +176,7 @@ class Saved:
         self.__dict__.update(arrays)
 
     def __repr__(self):
-        a = self.args
-        return f"<saved {self.impl} {self.op} T={a.T} B={a.B} I={a.I} H={a.H} {a.x.dtype}>"
+        return f"<saved {self.impl} {self.op} {self.args.summary()}>"
 
 
 # The cells of a stack (seqkern.recurrent_stack), as torch names its modes.
@@ -203,6 +205,7 @@ class StackArgs:
     T = RecurrentArgs.T
     B = RecurrentArgs.B
     I = RecurrentArgs.I  # noqa: E741
+    summary = RecurrentArgs.summary
 
     @property
     def projected(self):
@@ -276,3 +279,84 @@ def stack_incoming_grads(a: StackArgs, dy, dh_n, dc_n=None):
         optional_array("dh_n", dh_n, dt, (a.L * a.D, a.B, a.S), f"({layers}, {state})"),
         optional_array("dc_n", dc_n, dt, (a.L * a.D, a.B, a.H), f"({layers}, hidden)"),
     )
+
+
+REDUCTIONS = ("mean", "sum", "none")
+
+
+def as_ids(name, a, size, allowed=None):
+    """a as a C-contiguous int64 array of ids in 0..size-1 (or equal to `allowed`)."""
+    arr = np.asarray(a)
+    if arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.integer):
+        raise TypeError(f"{name}: expected an integer array, got {arr.dtype}")
+    arr = np.ascontiguousarray(arr, dtype=np.int64)
+    bad = (arr < 0) | (arr >= size)
+    if allowed is not None:
+        bad &= arr != allowed
+    if bad.any():
+        also = "" if allowed is None else f" or {allowed}"
+        raise ValueError(f"{name}: ids must be in 0..{size - 1}{also}, got {arr[bad].flat[0]}")
+    return arr
+
+
+@dataclass
+class CrossEntropyArgs:
+    """Checked arguments of softmax_cross_entropy: logits (N, V) and targets (N) flattened from
+    logits (..., V) and targets (...)."""
+
+    logits: np.ndarray
+    targets: np.ndarray
+    shape: tuple  # the batch shape (...) of the caller's arrays
+    ignore_index: int
+    reduction: str
+    label_smoothing: float
+
+    def summary(self):
+        return f"N={self.logits.shape[0]} V={self.logits.shape[1]} {self.logits.dtype}"
+
+
+def cross_entropy_args(logits, targets, ignore_index, reduction, label_smoothing):
+    logits = as_float_array("logits", logits)
+    if logits.ndim < 1 or logits.shape[-1] == 0:
+        raise ValueError(f"logits: expected shape (..., classes) with classes >= 1, got {logits.shape}")
+    shape, V = logits.shape[:-1], logits.shape[-1]
+    targets = np.asarray(targets)
+    if targets.shape != shape:
+        raise ValueError(f"targets: expected shape logits.shape[:-1] = {shape}, got {targets.shape}")
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"reduction: expected one of {REDUCTIONS}, got {reduction!r}")
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"label_smoothing: expected a number in [0, 1], got {label_smoothing!r}")
+    targets = as_ids("targets", targets.reshape(-1), V, allowed=int(ignore_index))
+    return CrossEntropyArgs(logits.reshape(-1, V), targets, shape, int(ignore_index), reduction,
+                            float(label_smoothing))
+
+
+def reduce_losses(a: CrossEntropyArgs, losses):
+    """The per-row losses (N) reduced as a.reduction asks: the shape (...) for "none", else a
+    scalar of the logits' dtype; "mean" averages over the rows not ignored (NaN if none)."""
+    if a.reduction == "none":
+        return losses.reshape(a.shape)
+    total = np.sum(losses, dtype=np.float64)
+    if a.reduction == "mean":
+        count = int(np.count_nonzero(a.targets != a.ignore_index))
+        total = total / count if count else np.nan
+    return a.logits.dtype.type(total)
+
+
+def loss_scale(a: CrossEntropyArgs, dloss):
+    """d total / d losses_n for each row (N), from the incoming gradient of the reduced loss."""
+    dt, N = a.logits.dtype, a.logits.shape[0]
+    if a.reduction == "none":
+        d = np.asarray(dloss, dtype=dt)
+        if d.shape != a.shape:
+            raise ValueError(f"dloss: expected shape {a.shape} (reduction='none'), got {d.shape}")
+        return np.ascontiguousarray(d.reshape(N))
+    d = np.asarray(dloss, dtype=dt)
+    if d.size != 1:
+        raise ValueError(f"dloss: expected a scalar (reduction={a.reduction!r}), got shape {d.shape}")
+    d = float(d.reshape(()))
+    if a.reduction == "mean":
+        count = int(np.count_nonzero(a.targets != a.ignore_index))
+        d = d / count if count else 0.0
+    return np.full(N, d, dtype=dt)

@@ -13,8 +13,9 @@ import numpy as np
 
 from seqkern import _core
 from seqkern._checks import (
-    GATES, STACK_CELLS, Saved, bias_grads, check_nonlinearity, check_saved, incoming_grads,
-    recurrent_args, stack_args, stack_incoming_grads,
+    GATES, STACK_CELLS, Saved, as_float_array, as_ids, bias_grads, check_nonlinearity,
+    check_saved, cross_entropy_args, incoming_grads, loss_scale, recurrent_args, reduce_losses,
+    stack_args, stack_incoming_grads,
 )
 
 
@@ -235,3 +236,68 @@ def _weight_lists(weights):
     """[(w_ih, w_hh, b_ih, b_hh, w_hr), ...] -> five lists, a bias or projection list empty when
     there are none."""
     return tuple([w[i] for w in weights if w[i] is not None] for i in range(5))
+
+
+def softmax_cross_entropy(logits, targets, ignore_index=-100, reduction="mean",
+                          label_smoothing=0.0, training=False):
+    """Cross-entropy of softmax(logits) against class ids, torch.nn.functional.cross_entropy's
+    semantics, fused in C++ (each row's log-sum-exp, loss and, in backward, gradient in passes
+    over that row while it is in cache; the probabilities are never stored).
+
+        logits (..., V)    targets (...) ints in 0..V-1 or ignore_index
+    Returns the loss (a scalar of the logits' dtype, or (...) for reduction="none"), and saved
+    last when training=True."""
+    a = cross_entropy_args(logits, targets, ignore_index, reduction, label_smoothing)
+    N = a.logits.shape[0]
+    losses, lse = np.empty(N, a.logits.dtype), np.empty(N, a.logits.dtype)
+    _core.softmax_cross_entropy_forward(a.logits, a.targets, a.ignore_index, a.label_smoothing,
+                                        losses, lse)
+    loss = reduce_losses(a, losses)
+    if not training:
+        return loss
+    return loss, Saved("softmax_cross_entropy", "kernel", a, lse=lse)
+
+
+def softmax_cross_entropy_backward(saved, dloss=1.0, out=None):
+    """d loss / d logits (shape of logits) of a training softmax_cross_entropy call. dloss: the
+    incoming gradient (a scalar, or (...) for reduction="none"). out: where to write it, e.g.
+    the logits themselves when they are no longer needed (saves a buffer and a pass)."""
+    check_saved(saved, "softmax_cross_entropy", "kernel")
+    a = saved.args
+    scale = loss_scale(a, dloss)
+    if out is None:
+        out = _core.empty(a.logits.shape, a.logits.dtype)
+    elif not (isinstance(out, np.ndarray) and out.dtype == a.logits.dtype
+              and out.size == a.logits.size and out.flags.c_contiguous):
+        raise ValueError(f"out: expected a C-contiguous {a.logits.dtype} array of "
+                         f"{a.logits.size} values")
+    _core.softmax_cross_entropy_backward(a.logits, a.targets, a.ignore_index, a.label_smoothing,
+                                         saved.lse, scale, out.reshape(a.logits.shape))
+    return out.reshape(*a.shape, a.logits.shape[1])
+
+
+def embedding(weight, ids):
+    """Rows of weight (V, D) picked by ids (...) in 0..V-1: an array (..., D)."""
+    weight = as_float_array("weight", weight)
+    if weight.ndim != 2:
+        raise ValueError(f"weight: expected shape (num_embeddings, embedding_dim), got {weight.shape}")
+    flat = as_ids("ids", np.reshape(ids, -1), weight.shape[0])
+    out = _core.empty((flat.size, weight.shape[1]), weight.dtype)
+    _core.embedding_forward(weight, flat, out)
+    return out.reshape(*np.shape(ids), weight.shape[1])
+
+
+def embedding_backward(ids, dy, dweight, padding_idx=None):
+    """Adds dy (..., D) into the rows of dweight (V, D) picked by ids (...), in place; rows of
+    padding_idx get nothing. Repeated ids are summed in a fixed order (reproducible)."""
+    if not (isinstance(dweight, np.ndarray) and dweight.ndim == 2 and dweight.flags.c_contiguous):
+        raise ValueError("dweight: expected a C-contiguous array (num_embeddings, embedding_dim)")
+    V, D = dweight.shape
+    flat = as_ids("ids", np.reshape(ids, -1), V)
+    dy = as_float_array("dy", dy, dweight.dtype)
+    if dy.shape != (*np.shape(ids), D):
+        raise ValueError(f"dy: expected shape ids.shape + (embedding_dim,) = "
+                         f"{(*np.shape(ids), D)}, got {dy.shape}")
+    _core.embedding_backward(dy.reshape(-1, D), flat, -1 if padding_idx is None else padding_idx,
+                             dweight)
+    return dweight

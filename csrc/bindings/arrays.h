@@ -35,5 +35,8 @@ void bind_lstm(py::module_& m);
 void bind_gru(py::module_& m);
 void bind_stack(py::module_& m);
 void bind_word2vec(py::module_& m);
+void bind_cross_entropy(py::module_& m);
+void bind_embedding(py::module_& m);
+void bind_optim(py::module_& m);
 
 }  // namespace seqkern::bind

@@ -6,6 +6,26 @@
 
 namespace py = pybind11;
 
+namespace seqkern::bind {
+
+// c (M, N) = alpha op(a) op(b) + beta c on 2-D arrays: op(a) (M, K), op(b) (K, N).
+template <typename T>
+void gemm2d(bool trans_a, bool trans_b, double alpha, const Arr<T>& a, const Arr<T>& b,
+            double beta, Arr<T>& c) {
+  if (a.ndim() != 2 || b.ndim() != 2 || c.ndim() != 2)
+    throw py::value_error("gemm: expected 2-D arrays");
+  const int64_t M = trans_a ? a.shape(1) : a.shape(0), K = trans_a ? a.shape(0) : a.shape(1);
+  const int64_t N = trans_b ? b.shape(0) : b.shape(1);
+  if ((trans_b ? b.shape(1) : b.shape(0)) != K || c.shape(0) != M || c.shape(1) != N)
+    throw py::value_error("gemm: expected op(a) (M, K), op(b) (K, N), c (M, N)");
+  const T *pa = a.data(), *pb = b.data();
+  T* pc = c.mutable_data();
+  py::gil_scoped_release nogil;
+  gemm<T>(trans_a, trans_b, M, N, K, T(alpha), pa, a.shape(1), pb, b.shape(1), T(beta), pc, N);
+}
+
+}  // namespace seqkern::bind
+
 PYBIND11_MODULE(_core, m) {
   m.doc() = "seqkern C++ kernels (private; use the seqkern package)";
   m.attr("__version__") = SEQKERN_VERSION;
@@ -15,22 +35,17 @@ PYBIND11_MODULE(_core, m) {
   m.def("simd_level", &seqkern::simd_level);
   m.def("set_num_threads", &seqkern::set_num_threads);
   m.def("get_num_threads", &seqkern::get_num_threads);
-  // c (M, N) = a (M, K) @ b (N, K)^T through seqkern's BLAS and pool: the roofline that
-  // benchmarks/rnn.py measures the recurrent kernels against.
-  m.def("gemm_nt", [](const seqkern::bind::Arr<float>& a, const seqkern::bind::Arr<float>& b,
-                      seqkern::bind::Arr<float>& c) {
-    const int64_t M = a.shape(0), K = a.shape(1), N = b.shape(0);
-    if (b.shape(1) != K || c.shape(0) != M || c.shape(1) != N)
-      throw py::value_error("gemm_nt: expected a (M, K), b (N, K), c (M, N)");
-    const float *pa = a.data(), *pb = b.data();
-    float* pc = c.mutable_data();
-    py::gil_scoped_release nogil;
-    seqkern::gemm<float>(false, true, M, N, K, 1.0f, pa, K, pb, K, 0.0f, pc, N);
-  });
+  // c = alpha op(a) op(b) + beta c through seqkern's BLAS and pool: the layers' projections
+  // (seqkern.nn.Linear) and the roofline that benchmarks/rnn.py measures the kernels against.
+  m.def("gemm", &seqkern::bind::gemm2d<float>);
+  m.def("gemm", &seqkern::bind::gemm2d<double>);
   seqkern::bind::bind_buffers(m);
   seqkern::bind::bind_rnn(m);
   seqkern::bind::bind_lstm(m);
   seqkern::bind::bind_gru(m);
   seqkern::bind::bind_stack(m);
   seqkern::bind::bind_word2vec(m);
+  seqkern::bind::bind_cross_entropy(m);
+  seqkern::bind::bind_embedding(m);
+  seqkern::bind::bind_optim(m);
 }

@@ -1,0 +1,116 @@
+// Softmax cross-entropy forward and backward. Shapes: seqkern/cross_entropy.h.
+// Rows are split between the pool's threads; each row is one independent problem, so results
+// do not depend on the thread count.
+#include "seqkern/cross_entropy.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "seqkern/activations.h"
+#include "seqkern/threads.h"
+
+#define SEQKERN_ISA baseline
+#include "cross_entropy_impl.h"
+#undef SEQKERN_ISA
+
+namespace seqkern {
+
+#if SEQKERN_X86
+namespace avx2 {
+float row_lse_f32(const float* x, int64_t V, float* sum_x);
+void row_softmax_grad_f32(const float* x, int64_t V, float lse, float scale, float shift,
+                          float* g);
+}  // namespace avx2
+#endif
+
+namespace {
+
+bool use_avx2() { return std::strcmp(simd_level(), "avx2+fma") == 0; }
+
+float row_lse(const float* x, int64_t V, float* sum_x) {
+#if SEQKERN_X86
+  static const bool avx2_ok = use_avx2();
+  if (avx2_ok) return avx2::row_lse_f32(x, V, sum_x);
+#endif
+  return baseline::row_lse_f32(x, V, sum_x);
+}
+
+void row_softmax_grad(const float* x, int64_t V, float lse, float scale, float shift, float* g) {
+#if SEQKERN_X86
+  static const bool avx2_ok = use_avx2();
+  if (avx2_ok) return avx2::row_softmax_grad_f32(x, V, lse, scale, shift, g);
+#endif
+  baseline::row_softmax_grad_f32(x, V, lse, scale, shift, g);
+}
+
+// float64 is for gradient checks: plain loops.
+double row_lse(const double* x, int64_t V, double* sum_x) {
+  double m = -INFINITY, sx = 0.0, s = 0.0;
+  for (int64_t j = 0; j < V; ++j) {
+    m = std::fmax(m, x[j]);
+    sx += x[j];
+  }
+  for (int64_t j = 0; j < V; ++j) s += std::exp(x[j] - m);
+  *sum_x = sx;
+  return m + std::log(s);
+}
+
+void row_softmax_grad(const double* x, int64_t V, double lse, double scale, double shift,
+                      double* g) {
+  for (int64_t j = 0; j < V; ++j) g[j] = std::exp(x[j] - lse) * scale - shift;
+}
+
+// Rows per chunk: enough work to be worth a thread (about 16K values).
+int64_t row_grain(int64_t V) { return std::max<int64_t>(1, (int64_t(1) << 14) / std::max<int64_t>(V, 1)); }
+
+}  // namespace
+
+template <typename T>
+void softmax_cross_entropy_forward(int64_t N, int64_t V, const T* logits, const int64_t* targets,
+                                   int64_t ignore_index, T smoothing, T* losses, T* lse) {
+  parallel_for(N, row_grain(V), [&](int64_t n0, int64_t n1) {
+    for (int64_t n = n0; n < n1; ++n) {
+      const T* x = logits + n * V;
+      T sum_x;
+      lse[n] = row_lse(x, V, &sum_x);
+      const int64_t t = targets[n];
+      losses[n] = t == ignore_index
+                      ? T(0)
+                      : lse[n] - (T(1) - smoothing) * x[t] - smoothing * sum_x / T(V);
+    }
+  });
+}
+
+template <typename T>
+void softmax_cross_entropy_backward(int64_t N, int64_t V, const T* logits, const int64_t* targets,
+                                    int64_t ignore_index, T smoothing, const T* lse,
+                                    const T* scale, T* dlogits) {
+  parallel_for(N, row_grain(V), [&](int64_t n0, int64_t n1) {
+    for (int64_t n = n0; n < n1; ++n) {
+      T* g = dlogits + n * V;
+      const int64_t t = targets[n];
+      if (t == ignore_index) {
+        std::fill(g, g + V, T(0));
+        continue;
+      }
+      const T s = scale[n];
+      row_softmax_grad(logits + n * V, V, lse[n], s, s * smoothing / T(V), g);
+      g[t] -= s * (T(1) - smoothing);
+    }
+  });
+}
+
+template void softmax_cross_entropy_forward<float>(int64_t, int64_t, const float*, const int64_t*,
+                                                   int64_t, float, float*, float*);
+template void softmax_cross_entropy_forward<double>(int64_t, int64_t, const double*,
+                                                    const int64_t*, int64_t, double, double*,
+                                                    double*);
+template void softmax_cross_entropy_backward<float>(int64_t, int64_t, const float*,
+                                                    const int64_t*, int64_t, float, const float*,
+                                                    const float*, float*);
+template void softmax_cross_entropy_backward<double>(int64_t, int64_t, const double*,
+                                                     const int64_t*, int64_t, double,
+                                                     const double*, const double*, double*);
+
+}  // namespace seqkern

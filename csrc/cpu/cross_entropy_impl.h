@@ -1,0 +1,70 @@
+// The float row kernels of softmax cross-entropy, on 8-lane vectors. Written once and compiled
+// twice: cross_entropy.cc (baseline x86-64-v2) and cross_entropy_avx2.cc (-mavx2 -mfma);
+// SEQKERN_ISA names the namespace of each copy.
+#include <cmath>
+#include <cstring>
+
+#include "vector_math.h"
+
+namespace seqkern {
+namespace SEQKERN_ISA {
+
+namespace {
+
+inline vf load(const float* p) {
+  vf v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
+inline float lanes_max(vf a) {
+  float m = a[0];
+  for (int k = 1; k < kW; ++k) m = std::fmax(m, a[k]);
+  return m;
+}
+
+inline float lanes_sum(vf a) {
+  return ((a[0] + a[4]) + (a[1] + a[5])) + ((a[2] + a[6]) + (a[3] + a[7]));
+}
+
+}  // namespace
+
+// One row: returns the log-sum-exp of x (V) and puts the sum of x in *sum_x. The row is read
+// twice (its max, then the sum of exponentials), the second time from cache.
+float row_lse_f32(const float* x, int64_t V, float* sum_x) {
+  vf vmax_ = splat(-INFINITY), vsum = splat(0.0f);
+  int64_t j = 0;
+  for (; j + kW <= V; j += kW) {
+    const vf v = load(x + j);
+    vmax_ = vmax(vmax_, v);
+    vsum += v;
+  }
+  float m = lanes_max(vmax_), sx = lanes_sum(vsum);
+  for (int64_t k = j; k < V; ++k) {
+    m = std::fmax(m, x[k]);
+    sx += x[k];
+  }
+  vf e = splat(0.0f);
+  const vf vm = splat(m);
+  for (j = 0; j + kW <= V; j += kW) e += vexp(load(x + j) - vm);
+  float s = lanes_sum(e);
+  for (int64_t k = j; k < V; ++k) s += std::exp(x[k] - m);
+  *sum_x = sx;
+  return m + std::log(s);
+}
+
+// One row of the gradient without the target's spike: g = scale * exp(x - lse) - shift.
+// g may be x.
+void row_softmax_grad_f32(const float* x, int64_t V, float lse, float scale, float shift,
+                          float* g) {
+  const vf vl = splat(lse), vs = splat(scale), vsh = splat(shift);
+  int64_t j = 0;
+  for (; j + kW <= V; j += kW) {
+    const vf v = vexp(load(x + j) - vl) * vs - vsh;
+    std::memcpy(g + j, &v, sizeof v);
+  }
+  for (; j < V; ++j) g[j] = std::exp(x[j] - lse) * scale - shift;
+}
+
+}  // namespace SEQKERN_ISA
+}  // namespace seqkern
