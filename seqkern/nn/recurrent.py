@@ -12,12 +12,13 @@ from __future__ import annotations
 import numpy as np
 
 from seqkern._ops import recurrent_stack, recurrent_stack_backward
+from seqkern.nn.module import Layer
 
 # Parameter names in the order of a stack weight tuple (w_ih, w_hh, b_ih, b_hh, w_hr).
 _PARAMS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr")
 
 
-class Recurrent:
+class Recurrent(Layer):
     """What LSTM, GRU and RNN share. Subclasses set the gate count and the stack cell."""
 
     gates = 1
@@ -137,41 +138,14 @@ class Recurrent:
         return np.ascontiguousarray(a.transpose(1, 0, 2)) if self.batch_first else a
 
     # -- training helpers -----------------------------------------------------------------
-    def train(self, mode=True):
-        """Training mode: forward keeps what backward needs and applies dropout."""
-        self.training = bool(mode)
-        return self
-
     def eval(self):
         """Inference mode: no dropout, nothing kept, backward unavailable."""
         self._saved = None
         return self.train(False)
 
-    def zero_grad(self):
-        for g in self.grads.values():
-            g[...] = 0
-
     def reset_state(self):
         """Forget the carried state (stateful mode): the next forward starts from zeros."""
         self.state = None
-
-    def state_dict(self):
-        """Copies of the parameters under torch's names."""
-        return {k: v.copy() for k, v in self.params.items()}
-
-    def load_state_dict(self, state_dict):
-        """Loads parameters by torch's names: NumPy arrays, or anything np.asarray accepts
-        (e.g. a CPU torch.nn.LSTM's state_dict). Keys and shapes must match exactly."""
-        missing = self.params.keys() - state_dict.keys()
-        unexpected = state_dict.keys() - self.params.keys()
-        if missing or unexpected:
-            raise KeyError(f"load_state_dict: missing {sorted(missing)}, unexpected {sorted(unexpected)}")
-        arrays = {k: np.asarray(v) for k, v in state_dict.items()}
-        for k, v in arrays.items():
-            if v.shape != self.params[k].shape:
-                raise ValueError(f"{k}: expected shape {self.params[k].shape}, got {v.shape}")
-        for k, v in arrays.items():
-            self.params[k][...] = v
 
     def __repr__(self):
         opts = [f"{self.input_size}, {self.hidden_size}"]

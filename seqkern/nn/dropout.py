@@ -1,0 +1,34 @@
+"""Inverted dropout: in training, each value is kept with probability 1-p and scaled by 1/(1-p)
+(so that eval needs no rescaling); in eval mode it passes x through."""
+from __future__ import annotations
+
+import numpy as np
+
+from seqkern.nn.module import Layer
+
+
+class Dropout(Layer):
+    def __init__(self, p=0.5, seed=None):
+        if not 0.0 <= p < 1.0:
+            raise ValueError(f"p: expected a probability in [0, 1), got {p!r}")
+        self.p = float(p)
+        self.params, self.grads = {}, {}
+        self._rng = np.random.default_rng(seed)
+        self._mask = None
+
+    def forward(self, x):
+        x = np.asarray(x)
+        if not self.training or self.p == 0.0:
+            self._mask = None
+            return x
+        keep = self._rng.random(x.shape, dtype=np.float32) >= self.p
+        self._mask = keep * x.dtype.type(1.0 / (1.0 - self.p))
+        return x * self._mask
+
+    def backward(self, dy):
+        return dy if self._mask is None else dy * self._mask
+
+    __call__ = forward
+
+    def __repr__(self):
+        return f"Dropout(p={self.p})"

@@ -1,0 +1,64 @@
+"""Linear: y = x W^T + b over the last axis of any input (the book's Affine / TimeAffine)."""
+from __future__ import annotations
+
+import numpy as np
+
+from seqkern import _core
+from seqkern._checks import as_float_array
+from seqkern.nn.module import Layer
+
+
+class Linear(Layer):
+    """weight (out_features, in_features), bias (out_features,), both uniform in
+    +-1/sqrt(in_features) as in torch. The products run on seqkern's BLAS and thread pool;
+    backward adds the weight gradient into grads in the same GEMM (no temporary)."""
+
+    def __init__(self, in_features, out_features, bias=True, dtype=np.float32, seed=None):
+        for name, v in (("in_features", in_features), ("out_features", out_features)):
+            if not isinstance(v, (int, np.integer)) or v < 1:
+                raise ValueError(f"{name}: expected a positive integer, got {v!r}")
+        self.in_features, self.out_features = int(in_features), int(out_features)
+        rng = np.random.default_rng(seed)
+        k = 1.0 / np.sqrt(in_features)
+        self.params = {"weight": rng.uniform(-k, k, (out_features, in_features)).astype(dtype)}
+        if bias:
+            self.params["bias"] = rng.uniform(-k, k, out_features).astype(dtype)
+        self.grads = {name: np.zeros_like(p) for name, p in self.params.items()}
+        self._x = None
+
+    def forward(self, x):
+        """x (..., in_features) -> y (..., out_features)."""
+        w = self.params["weight"]
+        x = as_float_array("x", x, w.dtype)
+        if x.ndim < 1 or x.shape[-1] != self.in_features:
+            raise ValueError(f"x: expected shape (..., in_features) = (..., {self.in_features}), "
+                             f"got {x.shape}")
+        x2 = x.reshape(-1, self.in_features)
+        y2 = _core.empty((x2.shape[0], self.out_features), w.dtype)
+        if "bias" in self.params:
+            y2[...] = self.params["bias"]
+        _core.gemm(False, True, 1.0, x2, w, 1.0 if "bias" in self.params else 0.0, y2)
+        self._x = x2 if self.training else None
+        return y2.reshape(*x.shape[:-1], self.out_features)
+
+    def backward(self, dy):
+        """dy (..., out_features) -> dx (..., in_features); adds dW = dy^T x and db = sum dy."""
+        if self._x is None:
+            raise RuntimeError("backward: call forward in training mode first")
+        w = self.params["weight"]
+        dy2 = as_float_array("dy", dy, w.dtype).reshape(-1, self.out_features)
+        if dy2.shape[0] != self._x.shape[0]:
+            raise ValueError(f"dy: expected {self._x.shape[0]} rows of {self.out_features}, "
+                             f"got shape {np.shape(dy)}")
+        _core.gemm(True, False, 1.0, dy2, self._x, 1.0, self.grads["weight"])
+        if "bias" in self.params:
+            self.grads["bias"] += dy2.sum(axis=0)
+        dx = _core.empty(self._x.shape, w.dtype)
+        _core.gemm(False, False, 1.0, dy2, w, 0.0, dx)
+        return dx.reshape(*np.shape(dy)[:-1], self.in_features)
+
+    __call__ = forward
+
+    def __repr__(self):
+        bias = "" if "bias" in self.params else ", bias=False"
+        return f"Linear({self.in_features}, {self.out_features}{bias})"

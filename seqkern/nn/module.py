@@ -1,0 +1,130 @@
+"""What every layer and model shares: the book's params/grads interface and its bookkeeping.
+
+    Layer   a leaf with its own `params` and `grads` dicts (torch's names: "weight", "bias")
+    Model   a container: its layers are attributes, and `params`/`grads` gather theirs under
+            dotted names ("embed.weight", "lstm.weight_ih_l0"); `tie` makes two names share
+            one array, whose gradient then receives both layers' contributions.
+
+Layers' backward *adds* into grads; zero_grad clears them. Arrays are updated in place and never
+rebound, so tied names and optimizers holding references stay valid.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+class Layer:
+    """A leaf layer: subclasses fill self.params and self.grads (same keys) in __init__."""
+
+    training = True
+
+    def train(self, mode=True):
+        """Training mode: dropout on, forward keeps what backward needs."""
+        self.training = bool(mode)
+        return self
+
+    def eval(self):
+        """Inference mode: no dropout, nothing kept for backward."""
+        return self.train(False)
+
+    def zero_grad(self):
+        for g in self.grads.values():
+            g[...] = 0
+
+    def state_dict(self):
+        """Copies of the parameters by name."""
+        return {k: v.copy() for k, v in self.params.items()}
+
+    def load_state_dict(self, state_dict):
+        """Loads parameters by name, in place: NumPy arrays or anything np.asarray accepts (e.g.
+        CPU torch tensors). Keys and shapes must match exactly."""
+        load_arrays(self.params, state_dict)
+
+
+def load_arrays(params, state_dict):
+    """Copies state_dict's arrays into params' arrays (same keys, same shapes), checking all of
+    them before changing any."""
+    missing = params.keys() - state_dict.keys()
+    unexpected = state_dict.keys() - params.keys()
+    if missing or unexpected:
+        raise KeyError(f"load_state_dict: missing {sorted(missing)}, unexpected {sorted(unexpected)}")
+    arrays = {k: np.asarray(v) for k, v in state_dict.items()}
+    for k, v in arrays.items():
+        if v.shape != params[k].shape:
+            raise ValueError(f"{k}: expected shape {params[k].shape}, got {v.shape}")
+    for k, v in arrays.items():
+        params[k][...] = v
+
+
+class Model:
+    """A container of layers (and of other models), assigned as attributes."""
+
+    training = True
+
+    def __setattr__(self, name, value):
+        if isinstance(value, (Layer, Model)):
+            self.__dict__.setdefault("_children", {})[name] = value
+        object.__setattr__(self, name, value)
+
+    def children(self):
+        return dict(self.__dict__.get("_children", {}))
+
+    def _gather(self, which):
+        """name -> array over every child, each array once (a tied name after the first is
+        left out, so an optimizer updates a shared weight once)."""
+        out, seen = {}, set()
+        for cname, child in self.children().items():
+            for k, v in getattr(child, which).items():
+                if id(v) not in seen:
+                    seen.add(id(v))
+                    out[f"{cname}.{k}"] = v
+        return out
+
+    @property
+    def params(self):
+        return self._gather("params")
+
+    @property
+    def grads(self):
+        return self._gather("grads")
+
+    def _leaf(self, dotted):
+        """(layer, key) of a dotted parameter name."""
+        *path, key = dotted.split(".")
+        node = self
+        for part in path:
+            node = node.children().get(part)
+            if node is None:
+                raise KeyError(f"{dotted}: no such parameter")
+        if not isinstance(node, Layer) or key not in node.params:
+            raise KeyError(f"{dotted}: no such parameter")
+        return node, key
+
+    def tie(self, source, target):
+        """Makes parameter `target` the very array of `source` (and likewise their gradients):
+        both layers then read one weight, and both backward passes add into one gradient."""
+        (src, sk), (dst, dk) = self._leaf(source), self._leaf(target)
+        if src.params[sk].shape != dst.params[dk].shape:
+            raise ValueError(f"tie: {source} {src.params[sk].shape} and {target} "
+                             f"{dst.params[dk].shape} differ in shape")
+        dst.params[dk] = src.params[sk]
+        dst.grads[dk] = src.grads[sk]
+
+    def train(self, mode=True):
+        self.training = bool(mode)
+        for child in self.children().values():
+            child.train(mode)
+        return self
+
+    def eval(self):
+        return self.train(False)
+
+    def zero_grad(self):
+        for g in self.grads.values():
+            g[...] = 0
+
+    def state_dict(self):
+        return {k: v.copy() for k, v in self.params.items()}
+
+    def load_state_dict(self, state_dict):
+        load_arrays(self.params, state_dict)
