@@ -14,13 +14,16 @@ from seqkern._ops import (
     recurrent_stack_backward, rnn, rnn_backward, softmax_cross_entropy,
     softmax_cross_entropy_backward,
 )
+from seqkern import data, metrics, nn, optim
+from seqkern.checkpoint import load
 from seqkern.models import KeyedVectors, PPMIVectors, Word2Vec
+from seqkern.trainer import Trainer
 
 __version__ = _core.__version__
 
 __all__ = [
-    "KeyedVectors", "PPMIVectors", "Word2Vec", "embedding", "embedding_backward",
-    "get_num_threads", "gru", "gru_backward", "info", "lstm", "lstm_backward", "recurrent_stack",
-    "recurrent_stack_backward", "rnn", "rnn_backward", "set_num_threads", "softmax_cross_entropy",
+    "KeyedVectors", "PPMIVectors", "Trainer", "Word2Vec", "data", "embedding", "embedding_backward",
+    "get_num_threads", "gru", "gru_backward", "info", "load", "lstm", "lstm_backward", "recurrent_stack",
+    "metrics", "nn", "optim", "recurrent_stack_backward", "rnn", "rnn_backward", "set_num_threads", "softmax_cross_entropy",
     "softmax_cross_entropy_backward",
 ]

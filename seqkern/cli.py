@@ -1,8 +1,14 @@
 """The `seqkern` command (also `python -m seqkern`).
 
-    seqkern info     version, BLAS, threads, SIMD level, CUDA
-    seqkern demo     checks the fused kernels against their NumPy twins and finite differences,
+    seqkern demo     trains a character LSTM language model on the Python standard library's
+                     own source for about two minutes, then writes Python with it
+    seqkern check    checks the fused kernels against their NumPy twins and finite differences,
                      then times them against the twins (and torch, when installed)
+    seqkern info     version, BLAS, threads, SIMD level, CUDA
+    seqkern train-lm --text FILE --save CKPT [--level char|word] ...
+                     trains a language model on a text file
+    seqkern sample --checkpoint CKPT [--prefix TEXT] [--length N] ...
+                     generates text with a trained language model
     seqkern word2vec --train FILE --output FILE [--cbow] [--size 100] ...
                      trains word vectors (word2vec.c's options) and writes them in its format
 """
@@ -15,6 +21,7 @@ import numpy as np
 
 import seqkern as sk
 from seqkern import bench, reference
+from seqkern.lm_commands import add_lm_commands
 from seqkern.gradcheck import check_op
 
 
@@ -68,7 +75,7 @@ def demo_speed(cells, shape, repeat, out=sys.stdout):
             print(row + f" {gflops:>8.1f}", file=out)
 
 
-def cmd_demo(args):
+def cmd_check(args):
     sk.info()
     print()
     cells = ("rnn", "lstm", "gru")
@@ -114,11 +121,12 @@ def main(argv=None):
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("info", help="print version, BLAS, threads, SIMD level, CUDA").set_defaults(
         func=cmd_info)
-    demo = sub.add_parser("demo", help="check and time the fused kernels")
-    demo.add_argument("--shape", type=int, nargs=4, default=[50, 16, 128, 128],
-                      metavar=("T", "B", "I", "H"), help="timing shape (default 50 16 128 128)")
-    demo.add_argument("--repeat", type=int, default=7, help="timed runs per cell (median)")
-    demo.set_defaults(func=cmd_demo)
+    check = sub.add_parser("check", help="check and time the fused kernels")
+    check.add_argument("--shape", type=int, nargs=4, default=[50, 16, 128, 128],
+                       metavar=("T", "B", "I", "H"), help="timing shape (default 50 16 128 128)")
+    check.add_argument("--repeat", type=int, default=7, help="timed runs per cell (median)")
+    check.set_defaults(func=cmd_check)
+    add_lm_commands(sub)
     w2v = sub.add_parser("word2vec", help="train word vectors on a text file (word2vec.c's options)")
     w2v.add_argument("--train", required=True, help="text file, one sentence per line")
     w2v.add_argument("--output", required=True, help="where to write the vectors")

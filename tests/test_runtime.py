@@ -165,14 +165,14 @@ def test_bundled_blas_sits_next_to_the_extension():
     assert "libscipy_openblas.so" in os.listdir(folder)
 
 
-def test_command_line_info_and_demo(tmp_path):
+def test_command_line_info_and_check(tmp_path):
     info = subprocess.run([sys.executable, "-m", "seqkern", "info"], capture_output=True, text=True,
                           cwd=tmp_path)
     assert info.returncode == 0 and "blas" in info.stdout
-    demo = subprocess.run([sys.executable, "-m", "seqkern", "demo", "--shape", "4", "2", "3", "5",
-                           "--repeat", "1"], capture_output=True, text=True, cwd=tmp_path)
-    assert demo.returncode == 0, demo.stderr
-    assert demo.stdout.count(" ok") == 3 and "GFLOP/s" in demo.stdout
+    check = subprocess.run([sys.executable, "-m", "seqkern", "check", "--shape", "4", "2", "3",
+                            "5", "--repeat", "1"], capture_output=True, text=True, cwd=tmp_path)
+    assert check.returncode == 0, check.stderr
+    assert check.stdout.count(" ok") == 3 and "GFLOP/s" in check.stdout
 
 
 def test_twin_runs_in_float32_too():

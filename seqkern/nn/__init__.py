@@ -5,7 +5,7 @@ from seqkern.nn.grads import clip_grads
 from seqkern.nn.linear import Linear
 from seqkern.nn.loss import SoftmaxCrossEntropy
 from seqkern.nn.module import Layer, Model
-from seqkern.nn.recurrent import GRU, LSTM, RNN
+from seqkern.nn.recurrent import GRU, LSTM, RNN, book_lstm_weights
 
 __all__ = ["Dropout", "Embedding", "GRU", "LSTM", "Layer", "Linear", "Model", "RNN",
-           "SoftmaxCrossEntropy", "clip_grads"]
+           "SoftmaxCrossEntropy", "book_lstm_weights", "clip_grads"]

@@ -223,3 +223,21 @@ class RNN(Recurrent):
         self.nonlinearity = nonlinearity
         super().__init__("rnn_" + nonlinearity, input_size, hidden_size, num_layers, bias,
                          batch_first, dropout, bidirectional, stateful, dtype, seed)
+
+
+def book_lstm_weights(Wx, Wh, b):
+    """The book's LSTM weights (Wx (D, 4H), Wh (H, 4H), b (4H,), gate blocks f, g, i, o along
+    the columns) as (w_ih (4H, D), w_hh (4H, H), b_ih (4H,), b_hh (4H,)) in torch's layout and
+    gate order i, f, g, o (b_hh zeros), for sk.lstm or a layer's load_state_dict."""
+    Wx, Wh, b = np.asarray(Wx), np.asarray(Wh), np.asarray(b)
+    if Wx.ndim != 2 or Wx.shape[1] % 4:
+        raise ValueError(f"Wx: expected shape (input_size, 4*hidden), got {Wx.shape}")
+    H = Wx.shape[1] // 4
+    if Wh.shape != (H, 4 * H):
+        raise ValueError(f"Wh: expected shape (hidden, 4*hidden) = {(H, 4 * H)}, got {Wh.shape}")
+    if b.shape != (4 * H,):
+        raise ValueError(f"b: expected shape (4*hidden,) = {(4 * H,)}, got {b.shape}")
+    order = np.concatenate([np.arange(2 * H, 3 * H), np.arange(0, H), np.arange(H, 2 * H),
+                            np.arange(3 * H, 4 * H)])  # i, f, g, o from f, g, i, o
+    return (np.ascontiguousarray(Wx[:, order].T), np.ascontiguousarray(Wh[:, order].T),
+            np.ascontiguousarray(b[order]), np.zeros_like(b))

@@ -1,0 +1,138 @@
+"""The language-model commands: `seqkern demo`, `seqkern train-lm` and `seqkern sample`.
+
+`seqkern demo` is the README's main job: with no download it trains a character-level LSTM on
+the Python standard library's own source files, printing `unigram perplexity X` first and a line
+with `val perplexity Y` after each epoch, then samples Python at two temperatures.
+"""
+from __future__ import annotations
+
+import math
+import platform
+import sys
+import time
+
+import numpy as np
+
+import seqkern as sk
+from seqkern.data import Vocabulary, split, stdlib_source
+
+
+def unigram_perplexity(train_ids, val_ids, vocab_size):
+    """Perplexity on val_ids of the model that predicts every token from its training
+    frequency alone (add-one smoothed, so unseen tokens keep some probability)."""
+    counts = np.bincount(train_ids, minlength=vocab_size) + 1.0
+    logp = np.log(counts / counts.sum())
+    return math.exp(-logp[val_ids].mean())
+
+
+def cmd_demo(args):
+    sk.set_num_threads(args.threads) if args.threads else None
+    text, files = stdlib_source(args.chars)
+    vocab = Vocabulary.build(text, level="char")
+    train_ids, val_ids = split(vocab.encode(text), 0.1)
+    print(f"corpus: {files} files of the Python {platform.python_version()} standard library, "
+          f"{len(text):,} characters ({len(train_ids):,} to train on, {len(val_ids):,} to "
+          f"validate), {len(vocab)} distinct")
+    unigram = unigram_perplexity(train_ids, val_ids, len(vocab))
+    print(f"unigram perplexity {unigram:.2f}")
+    model = sk.models.RNNLM(vocab=vocab, wordvec_size=args.embed, hidden_size=args.hidden,
+                            num_layers=args.layers, seed=args.seed)
+    n_params = sum(p.size for p in model.params.values())
+    print(f"model: character LSTM, {args.layers} x {args.hidden} units, {n_params / 1e6:.2f}M "
+          f"parameters; Adam lr {args.lr:g}, batches of {args.batch} x {args.bptt} characters, "
+          f"{sk.get_num_threads()} threads, {args.minutes:g} minutes")
+    trainer = sk.Trainer(model, sk.optim.Adam(lr=args.lr), batch_size=args.batch,
+                         bptt=args.bptt, clip=args.clip, lr_decay=2.0,
+                         max_seconds=args.minutes * 60, checkpoint=args.save)
+    t0 = time.perf_counter()
+    trainer.fit(train_ids, val_ids, epochs=args.epochs)
+    if not trainer.history or "val_perplexity" not in trainer.history[-1]:
+        return 130
+    best = trainer.best[0]
+    print(f"trained {time.perf_counter() - t0:.0f} s: best val perplexity {best:.2f} "
+          f"({math.log2(best):.2f} bits per character), {unigram / best:.1f}x below the "
+          f"unigram model")
+    for temperature in (0.5, 1.0):
+        print(f"\n--- sample, temperature {temperature} ---")
+        print(model.generate("def ", length=args.sample_length, temperature=temperature,
+                             seed=args.seed))
+    return 0
+
+
+def cmd_train_lm(args):
+    with open(args.text, encoding="utf-8", errors="replace") as f:
+        text = f.read()
+    vocab = Vocabulary.build(text, level=args.level, max_size=args.vocab_size)
+    train_ids, val_ids = split(vocab.encode(text), args.val_fraction)
+    print(f"{args.text}: {len(train_ids):,} tokens to train on, {len(val_ids):,} to validate, "
+          f"vocabulary {len(vocab):,} {args.level}s")
+    print(f"unigram perplexity {unigram_perplexity(train_ids, val_ids, len(vocab)):.2f}")
+    model = sk.models.RNNLM(vocab=vocab, wordvec_size=args.embed or args.hidden,
+                            hidden_size=args.hidden, num_layers=args.layers,
+                            dropout=args.dropout, tie_weights=args.tie, seed=args.seed)
+    optimizer = sk.optim.SGD(lr=args.lr) if args.optimizer == "sgd" else sk.optim.Adam(lr=args.lr)
+    trainer = sk.Trainer(model, optimizer, batch_size=args.batch, bptt=args.bptt,
+                         clip=args.clip, checkpoint=args.save)
+    trainer.fit(train_ids, val_ids, epochs=args.epochs)
+    print(f"saved {args.save}" if trainer.best else "nothing saved")
+    return 0 if trainer.best else 130
+
+
+def cmd_sample(args):
+    model = sk.load(args.checkpoint)
+    if model.vocab is None:
+        raise SystemExit(f"{args.checkpoint}: holds no vocabulary to sample text with")
+    print(model.generate(args.prefix, length=args.length, temperature=args.temperature,
+                         top_k=args.top_k, top_p=args.top_p, greedy=args.greedy, seed=args.seed))
+    return 0
+
+
+def add_lm_commands(sub):
+    demo = sub.add_parser("demo", help="train a character LSTM on Python's own source and "
+                                       "sample from it (about two minutes)")
+    demo.add_argument("--minutes", type=float, default=2.0, help="training time (default 2)")
+    demo.add_argument("--epochs", type=int, default=20, help="most epochs within the time")
+    demo.add_argument("--chars", type=int, default=1_500_000, help="corpus size in characters")
+    demo.add_argument("--hidden", type=int, default=512)
+    demo.add_argument("--embed", type=int, default=64)
+    demo.add_argument("--layers", type=int, default=1)
+    demo.add_argument("--batch", type=int, default=32)
+    demo.add_argument("--bptt", type=int, default=64)
+    demo.add_argument("--lr", type=float, default=3e-3)
+    demo.add_argument("--clip", type=float, default=1.0)
+    demo.add_argument("--threads", type=int, help="default: every core")
+    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--sample-length", type=int, default=400)
+    demo.add_argument("--save", help="also write the best checkpoint here")
+    demo.set_defaults(func=cmd_demo)
+
+    train = sub.add_parser("train-lm", help="train a language model on a text file")
+    train.add_argument("--text", required=True, help="UTF-8 text; the last part validates")
+    train.add_argument("--save", required=True, help="checkpoint (.npz) of the best epoch")
+    train.add_argument("--level", choices=("char", "word"), default="word")
+    train.add_argument("--layers", type=int, default=2)
+    train.add_argument("--hidden", type=int, default=650)
+    train.add_argument("--embed", type=int, help="embedding size (default: --hidden)")
+    train.add_argument("--dropout", type=float, default=0.5)
+    train.add_argument("--tie", action="store_true", help="tie input and output embeddings")
+    train.add_argument("--epochs", type=int, default=4)
+    train.add_argument("--bptt", type=int, default=35)
+    train.add_argument("--batch", type=int, default=20)
+    train.add_argument("--optimizer", choices=("sgd", "adam"), default="sgd")
+    train.add_argument("--lr", type=float, default=20.0)
+    train.add_argument("--clip", type=float, default=0.25)
+    train.add_argument("--vocab-size", type=int, help="keep the most frequent tokens only")
+    train.add_argument("--val-fraction", type=float, default=0.1)
+    train.add_argument("--seed", type=int, default=0)
+    train.set_defaults(func=cmd_train_lm)
+
+    sample = sub.add_parser("sample", help="generate text with a trained language model")
+    sample.add_argument("--checkpoint", required=True)
+    sample.add_argument("--prefix", default="")
+    sample.add_argument("--length", type=int, default=200, help="tokens to generate")
+    sample.add_argument("--temperature", type=float, default=1.0)
+    sample.add_argument("--top-k", type=int)
+    sample.add_argument("--top-p", type=float)
+    sample.add_argument("--greedy", action="store_true")
+    sample.add_argument("--seed", type=int, default=0)
+    sample.set_defaults(func=cmd_sample)

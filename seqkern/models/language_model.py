@@ -1,0 +1,188 @@
+"""LSTM language models (the book's chapters 5-6) on the fused kernels, book-style: explicit
+forward/backward, params/grads dicts, no autograd.
+
+    model = BetterRNNLM(vocab=vocab)                 # or RNNLM(vocab_size=V, ...)
+    loss = model.forward(xs, ts)                     # xs, ts (B, T) token ids; mean loss, nats
+    model.backward()                                 # adds into model.grads
+    model.generate("def ", length=200, temperature=0.8, top_k=20, seed=0)
+    model.save("lm.npz"); seqkern.load("lm.npz")
+
+Inside, activations are time-major (T, B, ...) as the kernels want; only the small id arrays
+are transposed. The LSTM is stateful: its state carries from one batch to the next (truncated
+BPTT, the gradient cut at each batch's start) until reset_state().
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from seqkern import checkpoint
+from seqkern._ops import softmax_cross_entropy
+from seqkern.data import EOS, TBPTTBatches
+from seqkern.models.sampling import check_sampling, next_token
+from seqkern.nn import LSTM, Dropout, Embedding, Linear, Model, SoftmaxCrossEntropy
+
+
+class RNNLM(Model):
+    """Embedding -> LSTM -> Linear, the book's Rnnlm (default sizes are the book's).
+
+    num_layers LSTM layers; dropout after the embedding, between LSTM layers and before the
+    output layer; tie_weights makes the output layer's weight the embedding's (needs
+    wordvec_size == hidden_size). vocab (a seqkern.data.Vocabulary) lets generate take and
+    return text and is saved with the model; vocab_size defaults to its size."""
+
+    def __init__(self, vocab_size=None, wordvec_size=100, hidden_size=100, num_layers=1,
+                 dropout=0.0, tie_weights=False, vocab=None, dtype=np.float32, seed=0):
+        if vocab_size is None:
+            if vocab is None:
+                raise ValueError("vocab_size: give it, or a vocab")
+            vocab_size = len(vocab)
+        if vocab is not None and len(vocab) != vocab_size:
+            raise ValueError(f"vocab: has {len(vocab)} tokens, but vocab_size is {vocab_size}")
+        if tie_weights and wordvec_size != hidden_size:
+            raise ValueError(f"tie_weights: needs wordvec_size == hidden_size, got "
+                             f"{wordvec_size} and {hidden_size}")
+        self.config = dict(vocab_size=int(vocab_size), wordvec_size=int(wordvec_size),
+                           hidden_size=int(hidden_size), num_layers=int(num_layers),
+                           dropout=float(dropout), tie_weights=bool(tie_weights),
+                           dtype=np.dtype(dtype).name)
+        self.vocab = vocab
+        V, E, H = vocab_size, wordvec_size, hidden_size
+        self.embed = Embedding(V, E, dtype=dtype, seed=seed)
+        self.embed.params["weight"][...] = np.random.default_rng(seed).uniform(-0.1, 0.1, (V, E))
+        self.drop_in = Dropout(dropout, seed=seed + 1)
+        self.lstm = LSTM(E, H, num_layers, dropout=dropout if num_layers > 1 else 0.0,
+                         stateful=True, dtype=dtype, seed=seed + 2)
+        self.drop_out = Dropout(dropout, seed=seed + 3)
+        self.out = Linear(H, V, dtype=dtype, seed=seed + 4)
+        self.out.params["bias"][...] = 0
+        self.loss = SoftmaxCrossEntropy(overwrite_logits=True)
+        if tie_weights:
+            self.tie("embed.weight", "out.weight")
+
+    # -- the book's interface -------------------------------------------------------------
+    def predict(self, xs):
+        """Logits (B, T, V) of the next token after each of xs (B, T) (a transposed view of
+        the time-major result)."""
+        return self._logits(self._time_major("xs", xs)).transpose(1, 0, 2)
+
+    def forward(self, xs, ts):
+        """Mean cross-entropy (nats) of predicting ts (B, T) from xs (B, T)."""
+        xs, ts = self._time_major("xs", xs), self._time_major("ts", ts)
+        if ts.shape != xs.shape:
+            raise ValueError(f"ts: expected the shape of xs, {xs.shape[::-1]}, got {ts.shape[::-1]}")
+        return float(self.loss.forward(self._logits(xs), ts))
+
+    def backward(self, dout=1.0):
+        dy = self.out.backward(self.loss.backward(dout))
+        dx, _ = self.lstm.backward(self.drop_out.backward(dy))
+        self.embed.backward(self.drop_in.backward(dx))
+
+    def reset_state(self):
+        self.lstm.reset_state()
+
+    def _time_major(self, name, ids):
+        ids = np.asarray(ids)
+        if ids.ndim != 2 or 0 in ids.shape:
+            raise ValueError(f"{name}: expected token ids of shape (batch, T), each at least 1, "
+                             f"got {ids.shape}")
+        return np.ascontiguousarray(ids.T)
+
+    def _logits(self, ids):
+        """ids (T, B) -> logits (T, B, V)."""
+        x = self.drop_in.forward(self.embed.forward(ids))
+        y, _ = self.lstm.forward(x)
+        return self.out.forward(self.drop_out.forward(y))
+
+    # -- evaluation and generation --------------------------------------------------------
+    def perplexity(self, ids, batch_size=10, bptt=35):
+        """Perplexity on a token stream, read as TBPTT batches in eval mode from a zero state
+        (the training mode and state are restored after)."""
+        batches = TBPTTBatches(ids, min(batch_size, max(1, (len(ids) - 1) // bptt)), bptt)
+        total = 0.0
+        with _Evaluating(self):
+            for xs, ts in batches:
+                logits = self._logits(np.ascontiguousarray(xs.T))
+                total += float(softmax_cross_entropy(logits, ts.T))
+        return float(np.exp(total / len(batches)))
+
+    def generate(self, prefix, length=100, temperature=1.0, top_k=None, top_p=None,
+                 greedy=False, seed=None):
+        """Continues prefix by `length` tokens, one at a time, each fed back in.
+
+        prefix: text (needs the model's vocab; returns text) or token ids (returns an int64
+        array); the result starts with the prefix. An empty prefix starts after a newline.
+        Sampling: softmax(logits / temperature), restricted to the top_k tokens and to the top_p
+        nucleus, seeded; greedy takes the most likely token. A word-level model stops after
+        <eos>. The training mode and state are restored after."""
+        check_sampling(temperature, top_k, top_p)
+        as_text = isinstance(prefix, str)
+        if as_text:
+            if self.vocab is None:
+                raise ValueError("prefix: text needs a model with a vocab; pass token ids")
+            ids = list(self.vocab.encode(prefix))
+        else:
+            ids = [int(i) for i in np.asarray(prefix, dtype=np.int64).reshape(-1)]
+        start = ids or [self._start_id()]
+        eos = self.vocab.stoi[EOS] if self.vocab is not None and self.vocab.level == "word" else None
+        rng = np.random.default_rng(seed)
+        with _Evaluating(self):
+            logits = self._logits(np.array(start, dtype=np.int64)[:, None])[-1, 0]
+            for _ in range(length):
+                token = next_token(logits, rng, temperature, top_k, top_p, greedy)
+                ids.append(token)
+                if token == eos:
+                    break
+                logits = self._logits(np.array([[token]], dtype=np.int64))[0, 0]
+        if as_text:
+            return self.vocab.decode([i for i in ids if i != eos]) if eos is not None else \
+                self.vocab.decode(ids)
+        return np.array(ids, dtype=np.int64)
+
+    def _start_id(self):
+        if self.vocab is not None and self.vocab.level == "char" and "\n" in self.vocab:
+            return self.vocab.stoi["\n"]
+        return self.vocab.stoi[EOS] if self.vocab is not None else 0
+
+    # -- checkpoints ----------------------------------------------------------------------
+    def save(self, path):
+        """One .npz with the weights, the config and the vocabulary (see seqkern.checkpoint)."""
+        checkpoint.save(self, path)
+
+    def load_params(self, path):
+        """Loads a checkpoint of a model with this class and config."""
+        checkpoint.load_params(self, path)
+
+    def __repr__(self):
+        c = self.config
+        return (f"{type(self).__name__}(vocab_size={c['vocab_size']}, "
+                f"wordvec_size={c['wordvec_size']}, hidden_size={c['hidden_size']}, "
+                f"num_layers={c['num_layers']}, dropout={c['dropout']}, "
+                f"tie_weights={c['tie_weights']})")
+
+
+class BetterRNNLM(RNNLM):
+    """The book's BetterRnnlm: two LSTM layers, dropout 0.5 between layers and around them,
+    input and output embeddings tied (sizes 650, as the book and Zaremba et al.'s medium
+    model)."""
+
+    def __init__(self, vocab_size=None, wordvec_size=650, hidden_size=650, num_layers=2,
+                 dropout=0.5, tie_weights=True, vocab=None, dtype=np.float32, seed=0):
+        super().__init__(vocab_size, wordvec_size, hidden_size, num_layers, dropout, tie_weights,
+                         vocab, dtype, seed)
+
+
+class _Evaluating:
+    """with _Evaluating(model): eval mode and a zero state inside, the model's mode and carried
+    state as they were after."""
+
+    def __init__(self, model):
+        self.model = model
+
+    def __enter__(self):
+        self.training, self.state = self.model.training, self.model.lstm.state
+        self.model.eval()
+        self.model.reset_state()
+
+    def __exit__(self, *exc):
+        self.model.train(self.training)
+        self.model.lstm.state = self.state

@@ -1,0 +1,150 @@
+"""Training loop for the language models: truncated BPTT over a token stream, gradient clipping,
+the book's learning-rate schedule, a progress bar, the best checkpoint kept.
+
+    trainer = seqkern.Trainer(model, seqkern.optim.SGD(lr=20), batch_size=20, bptt=35, clip=0.25,
+                              checkpoint="lm.npz")
+    trainer.fit(train_ids, val_ids, epochs=4)
+
+After each epoch it prints a line with the validation perplexity ("val perplexity Y"); when that
+did not improve it divides the learning rate by lr_decay (4, as the book does). The model it
+returns holds the weights with the best validation perplexity, also saved to `checkpoint`.
+Ctrl-C stops within a step: the best checkpoint stays intact (saves are atomic) and the model
+comes back as after an epoch.
+"""
+from __future__ import annotations
+
+import math
+import sys
+import time
+
+from seqkern.data import TBPTTBatches
+from seqkern.nn import clip_grads
+
+
+class Trainer:
+    def __init__(self, model, optimizer, batch_size=20, bptt=35, clip=0.25, lr_decay=4.0,
+                 checkpoint=None, eval_batch_size=10, max_seconds=None, progress=True,
+                 out=sys.stdout):
+        self.model, self.optimizer = model, optimizer
+        self.batch_size, self.bptt, self.clip = batch_size, bptt, clip
+        self.lr_decay, self.checkpoint, self.eval_batch_size = lr_decay, checkpoint, eval_batch_size
+        self.max_seconds, self.progress, self.out = max_seconds, progress, out
+        self.history = []   # one dict per epoch
+        self.best = None    # (val perplexity, weights)
+
+    def fit(self, train_ids, val_ids=None, epochs=1):
+        """Trains for `epochs` passes over train_ids (or until max_seconds); returns the model."""
+        batches = TBPTTBatches(train_ids, self.batch_size, self.bptt)
+        start = time.perf_counter()
+        try:
+            for epoch in range(1, epochs + 1):
+                timed_out = self._epoch(batches, epoch, epochs, start)
+                self._end_epoch(epoch, epochs, val_ids, timed_out)
+                if timed_out:
+                    break
+        except KeyboardInterrupt:
+            print("interrupted: stopping", file=self.out, flush=True)
+        finally:
+            if self.best is not None:
+                self.model.load_state_dict(self.best[1])
+            self.model.reset_state()
+        return self.model
+
+    def _epoch(self, batches, epoch, epochs, start):
+        """One pass; returns True when stopped early by max_seconds."""
+        model, n = self.model, len(batches)
+        model.train()
+        model.reset_state()
+        bar = _Progress(n, f"epoch {epoch}/{epochs}", self.progress)
+        total_loss, steps, t0 = 0.0, 0, time.perf_counter()
+        self._epoch_stats = {}
+        timed_out = False
+        try:
+            for xs, ts in batches:
+                loss = model.forward(xs, ts)
+                model.zero_grad()
+                model.backward()
+                grads = model.grads
+                if self.clip:
+                    clip_grads(grads, self.clip)
+                self.optimizer.update(model.params, grads)
+                total_loss += loss
+                steps += 1
+                rate = steps * batches.tokens_per_batch / (time.perf_counter() - t0)
+                bar.update(steps, loss=loss, rate=rate)
+                if self.max_seconds is not None and time.perf_counter() - start > self.max_seconds:
+                    timed_out = steps < n
+                    break
+        finally:
+            bar.close()
+            seconds = time.perf_counter() - t0
+            self._epoch_stats = dict(
+                steps=steps, seconds=seconds,
+                train_perplexity=math.exp(total_loss / steps) if steps else float("nan"),
+                tokens_per_s=steps * batches.tokens_per_batch / seconds if seconds else 0.0)
+        return timed_out
+
+    def _end_epoch(self, epoch, epochs, val_ids, timed_out):
+        stats = dict(epoch=epoch, lr=self.optimizer.lr, **self._epoch_stats)
+        line = (f"epoch {epoch}/{epochs} | train perplexity {stats['train_perplexity']:.2f}")
+        if val_ids is not None:
+            val = self.model.perplexity(val_ids, self.eval_batch_size, self.bptt)
+            stats["val_perplexity"] = val
+            line += f" | val perplexity {val:.2f}"
+            if self.best is None or val < self.best[0]:
+                self.best = (val, self.model.state_dict())
+                if self.checkpoint:
+                    self.model.save(self.checkpoint)
+            else:
+                self.optimizer.lr /= self.lr_decay
+        elif self.checkpoint:
+            self.model.save(self.checkpoint)
+        line += (f" | lr {stats['lr']:.3g} | {stats['tokens_per_s']:,.0f} tokens/s"
+                 f" | {stats['seconds']:.0f} s")
+        if timed_out:
+            line += f" (time limit: {stats['steps']} steps)"
+        print(line, file=self.out, flush=True)
+        self.history.append(stats)
+
+
+class _Progress:
+    """tqdm when installed, else a bar redrawn in place on a terminal, else a line every 10 s;
+    on stderr, so that stdout keeps only the epoch lines."""
+
+    def __init__(self, total, desc, enabled):
+        self.total, self.desc, self.enabled = total, desc, enabled
+        self.tty = sys.stderr.isatty()
+        self.last = 0.0
+        self.tqdm = None
+        if enabled:
+            try:
+                from tqdm import tqdm
+                self.tqdm = tqdm(total=total, desc=desc, unit="batch", leave=False)
+            except ImportError:
+                pass
+
+    def update(self, step, loss, rate):
+        if not self.enabled:
+            return
+        ppl = math.exp(min(loss, 50.0))
+        if self.tqdm is not None:
+            self.tqdm.update(step - self.tqdm.n)
+            self.tqdm.set_postfix_str(f"loss {loss:.3f}, ppl {ppl:.2f}, {rate:,.0f} tok/s",
+                                      refresh=False)
+            return
+        now = time.perf_counter()
+        if now - self.last < (0.2 if self.tty else 10.0) and step < self.total:
+            return
+        self.last = now
+        done = step / self.total
+        bar = "#" * int(30 * done)
+        line = (f"{self.desc} [{bar:<30}] {100 * done:3.0f}% | loss {loss:.3f} | "
+                f"perplexity {ppl:.2f} | {rate:,.0f} tokens/s")
+        print(("\r" + line) if self.tty else line, end="" if self.tty else "\n", file=sys.stderr,
+              flush=True)
+
+    def close(self):
+        if self.tqdm is not None:
+            self.tqdm.close()
+        elif self.enabled and self.tty:
+            print("\r\033[K", end="", file=sys.stderr, flush=True)

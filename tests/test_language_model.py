@@ -1,0 +1,316 @@
+"""Language models end to end: data, batching, whole-model gradients, optimizers against torch,
+training, generation, checkpoints, metrics, the command line, bad input."""
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import seqkern as sk
+from seqkern import metrics, optim
+from seqkern.data import EOS, UNK, TBPTTBatches, Vocabulary
+from seqkern.gradcheck import numerical_gradient
+from seqkern.models import RNNLM, BetterRNNLM
+
+TEXT = "the cat sat on the mat\nthe dog sat on the log\n\na cat and a dog\n"
+
+
+# -- data ---------------------------------------------------------------------------------
+def test_vocabulary_word_and_char():
+    v = Vocabulary.build(TEXT, level="word")
+    assert v.itos[:5] == [UNK, EOS, "the", "cat", "sat"]  # by count, ties by first appearance
+    ids = v.encode(TEXT + "an unseen word\n")
+    assert ids[-4:].tolist() == [0, 0, 0, 1]
+    assert v.decode(v.encode(TEXT)) == "the cat sat on the mat\nthe dog sat on the log\na cat and a dog\n"
+    c = Vocabulary.build(TEXT, level="char", max_size=6)
+    assert len(c) == 6 and c.itos[2] == " "
+    assert c.decode(c.encode("tt z")) == "tt " + UNK
+    assert Vocabulary.build("ü ü x", level="char").encode("üx").tolist() == [2, 4]
+    with pytest.raises(ValueError, match="text: is empty"):
+        Vocabulary.build("  \n", level="word")
+    with pytest.raises(ValueError, match="level"):
+        Vocabulary.build(TEXT, level="byte")
+
+
+def test_tbptt_batches_follow_the_book():
+    """The book's RnnlmTrainer.get_batch: rows start at i * (n // B) and every batch moves each
+    row T steps on, wrapping around; targets are the next tokens."""
+    ids = np.arange(103) * 7
+    B, T = 4, 5
+    batches = TBPTTBatches(ids, B, T)
+    xs_all, ts_all = ids[:-1], ids[1:]
+    n = len(xs_all)
+    jump, time_idx = n // B, 0
+    assert len(batches) == n // (B * T)
+    for _ in range(2):  # two epochs: the position carries on, as in the book
+        for xs, ts in batches:
+            want_x, want_t = np.empty((B, T), int), np.empty((B, T), int)
+            for t in range(T):
+                for i, offset in enumerate([i * jump for i in range(B)]):
+                    want_x[i, t] = xs_all[(offset + time_idx) % n]
+                    want_t[i, t] = ts_all[(offset + time_idx) % n]
+                time_idx += 1
+            np.testing.assert_array_equal(xs, want_x)
+            np.testing.assert_array_equal(ts, want_t)
+    with pytest.raises(ValueError, match="too few"):
+        TBPTTBatches(ids[:10], 4, 5)
+    with pytest.raises(ValueError, match="bptt: expected a positive integer"):
+        TBPTTBatches(ids, 4, 0)
+
+
+# -- whole-model gradients ----------------------------------------------------------------
+@pytest.mark.parametrize("tie", [False, True])
+@pytest.mark.parametrize("num_layers", [1, 2])
+def test_whole_model_gradcheck(tie, num_layers):
+    model = RNNLM(vocab_size=7, wordvec_size=4, hidden_size=4, num_layers=num_layers,
+                  tie_weights=tie, dtype=np.float64, seed=3)
+    rng = np.random.default_rng(0)
+    xs, ts = rng.integers(0, 7, (2, 3)), rng.integers(0, 7, (2, 3))
+    model.zero_grad()
+    model.forward(xs, ts)
+    model.backward()
+    params = model.params
+
+    def loss(**arrays):
+        model.reset_state()
+        return model.forward(xs, ts)
+
+    numeric = numerical_gradient(loss, params)
+    for name, g in model.grads.items():
+        np.testing.assert_allclose(g, numeric[name], rtol=1e-5, atol=1e-8, err_msg=name)
+
+
+def test_uniform_model_has_perplexity_v():
+    V = 37
+    model = RNNLM(vocab_size=V, wordvec_size=3, hidden_size=5)
+    model.out.params["weight"][...] = 0
+    model.out.params["bias"][...] = 0
+    ids = np.random.default_rng(0).integers(0, V, 500)
+    assert model.perplexity(ids, batch_size=4, bptt=7) == pytest.approx(V, rel=1e-5)
+    logits = np.zeros((10, V), np.float32)
+    assert metrics.perplexity(logits, np.arange(10)) == pytest.approx(V, rel=1e-6)
+    assert metrics.perplexity(np.log(V)) == pytest.approx(V)
+
+
+def test_kl_divergence_matches_torch():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    p, q = rng.dirichlet(np.ones(6), 4), rng.dirichlet(np.ones(6), 4)
+    p[0, 2] = 0
+    p[0] /= p[0].sum()
+    want = torch.nn.functional.kl_div(torch.tensor(np.log(q)), torch.tensor(p),
+                                      reduction="batchmean")
+    assert metrics.kl_divergence(p, q) == pytest.approx(float(want), rel=1e-10)
+    assert metrics.kl_divergence(p, p) == pytest.approx(0.0, abs=1e-12)
+    np.testing.assert_allclose(metrics.kl_divergence(p, q, reduction="none").sum(),
+                               metrics.kl_divergence(p, q, reduction="sum"))
+    assert metrics.cross_entropy(np.log(q), np.array([0, 1, 2, 3])) == pytest.approx(
+        -np.mean(np.log(q[np.arange(4), [0, 1, 2, 3]])), rel=1e-10)
+
+
+# -- optimizers ---------------------------------------------------------------------------
+TORCH_OPTIMIZERS = [
+    ("SGD", dict(lr=0.1), dict(lr=0.1)),
+    ("SGD", dict(lr=0.1, momentum=0.9, dampening=0.1, weight_decay=0.01),
+     dict(lr=0.1, momentum=0.9, dampening=0.1, weight_decay=0.01)),
+    ("SGD", dict(lr=0.1, momentum=0.9, nesterov=True), dict(lr=0.1, momentum=0.9, nesterov=True)),
+    ("AdaGrad", dict(lr=0.1, lr_decay=0.01, weight_decay=0.1),
+     dict(lr=0.1, lr_decay=0.01, weight_decay=0.1)),
+    ("RMSprop", dict(lr=0.01, alpha=0.9, weight_decay=0.1), dict(lr=0.01, alpha=0.9, weight_decay=0.1)),
+    ("RMSprop", dict(lr=0.01, momentum=0.5), dict(lr=0.01, momentum=0.5)),
+    ("Adam", dict(lr=0.01, betas=(0.8, 0.9), weight_decay=0.1),
+     dict(lr=0.01, betas=(0.8, 0.9), weight_decay=0.1)),
+    ("AdamW", dict(lr=0.01), dict(lr=0.01)),
+]
+
+
+@pytest.mark.parametrize("name,ours,theirs", TORCH_OPTIMIZERS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_optimizer_matches_torch(name, ours, theirs, dtype):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    params = {"w": rng.standard_normal((70, 33)).astype(dtype), "b": rng.standard_normal(5).astype(dtype)}
+    tparams = [torch.tensor(v.copy(), requires_grad=True) for v in params.values()]
+    opt = getattr(optim, name)(**ours)
+    topt = getattr(torch.optim, "Adagrad" if name == "AdaGrad" else name)(tparams, **theirs)
+    for _ in range(5):
+        grads = {k: rng.standard_normal(v.shape).astype(dtype) for k, v in params.items()}
+        for t, g in zip(tparams, grads.values()):
+            t.grad = torch.tensor(g)
+        topt.step()
+        opt.update(params, grads)
+    tol = 1e-12 if dtype == np.float64 else 1e-5
+    for v, t in zip(params.values(), tparams):
+        np.testing.assert_allclose(v, t.detach().numpy(), rtol=tol, atol=tol)
+
+
+def test_optimizer_updates_a_tied_array_once_and_checks_input():
+    w = np.ones(3)
+    optim.SGD(lr=1.0).update([w, w], [np.ones(3), np.ones(3)])
+    np.testing.assert_array_equal(w, 0)
+    with pytest.raises(ValueError, match=r"grads\['a'\]: expected"):
+        optim.Adam().update({"a": np.ones(3)}, {"a": np.ones(4)})
+    with pytest.raises(TypeError, match=r"params\['a'\]"):
+        optim.Adam().update({"a": np.ones((3, 4))[:, 1]}, {"a": np.ones(3)})
+    with pytest.raises(KeyError):
+        optim.SGD().update({"a": np.ones(3)}, {"b": np.ones(3)})
+
+
+# -- training and generation --------------------------------------------------------------
+def test_tiny_model_memorises_a_sequence():
+    """A deterministic cycle of 12 tokens is learnt to near-zero loss and generated back."""
+    cycle = np.array([3, 1, 4, 1, 5, 9, 2, 6, 5, 3, 5, 8])
+    ids = np.tile(cycle, 60)
+    model = RNNLM(vocab_size=10, wordvec_size=16, hidden_size=32, seed=1)
+    trainer = sk.Trainer(model, optim.Adam(lr=0.02), batch_size=4, bptt=12, clip=1.0,
+                         progress=False, out=open(os.devnull, "w"))
+    trainer.fit(ids, epochs=15)
+    model.reset_state()
+    loss = model.forward(ids[None, :48], ids[None, 1:49])
+    assert loss < 0.05
+    out = model.generate(cycle[:4], length=20, greedy=True)
+    np.testing.assert_array_equal(out, np.tile(cycle, 3)[:24])
+
+
+def test_trainer_decays_lr_keeps_best_and_stops_on_ctrl_c(tmp_path):
+    vocab = Vocabulary.build(TEXT * 20, level="char")
+    ids = vocab.encode(TEXT * 20)
+    ckpt = str(tmp_path / "lm.npz")
+
+    class Interrupting(optim.SGD):  # Ctrl-C at the 40th step
+        calls = 0
+
+        def update(self, params, grads):
+            Interrupting.calls += 1
+            if Interrupting.calls == 40:
+                raise KeyboardInterrupt
+            super().update(params, grads)
+
+    model = RNNLM(vocab=vocab, wordvec_size=8, hidden_size=16)
+    lines = tmp_path / "out.txt"
+    with open(lines, "w") as out:
+        trainer = sk.Trainer(model, Interrupting(lr=50.0), batch_size=2, bptt=10, clip=0.25,
+                             checkpoint=ckpt, progress=False, out=out)
+        returned = trainer.fit(ids[:800], ids[800:], epochs=100)
+    assert returned is model
+    text = lines.read_text()
+    assert "val perplexity" in text and "interrupted" in text
+    best = min(h["val_perplexity"] for h in trainer.history)
+    assert trainer.best[0] == best
+    lrs = [h["lr"] for h in trainer.history]
+    for h, nxt in zip(trainer.history, lrs[1:]):  # the lr falls by 4 after an epoch that did not improve
+        improved = h["val_perplexity"] == min(x["val_perplexity"] for x in trainer.history[:h["epoch"]])
+        assert nxt == (h["lr"] if improved else h["lr"] / 4)
+    saved = sk.load(ckpt)  # the best epoch's weights, also what the model holds now
+    for k, v in saved.params.items():
+        np.testing.assert_array_equal(v, model.params[k])
+    assert model.perplexity(ids[800:], 10, 10) == pytest.approx(best, rel=1e-5)
+    assert not any(f.startswith(".seqkern-") for f in os.listdir(tmp_path))
+
+
+def test_generation_options_and_save_load(tmp_path):
+    vocab = Vocabulary.build(TEXT, level="word")
+    model = BetterRNNLM(vocab=vocab, wordvec_size=8, hidden_size=8, seed=2)
+    assert model.out.params["weight"] is model.embed.params["weight"]
+    a = model.generate("the cat", length=30, temperature=0.8, top_k=5, seed=7)
+    assert a.startswith("the cat") and a == model.generate("the cat", length=30, temperature=0.8,
+                                                           top_k=5, seed=7)
+    ids = model.generate(vocab.encode("the cat"), length=30, temperature=2.0, seed=1)
+    assert ids.dtype == np.int64 and (len(ids) == 32 or ids[-1] == vocab.stoi[EOS])
+    assert EOS not in ids[:-1].tolist()
+    g1 = model.generate([2], length=10, greedy=True)
+    np.testing.assert_array_equal(model.generate([2], length=10, top_k=1, seed=3), g1)
+    np.testing.assert_array_equal(model.generate([2], length=10, top_p=1e-9, seed=4), g1)
+    path = str(tmp_path / "lm.npz")
+    model.save(path)
+    loaded = sk.load(path)
+    assert type(loaded) is BetterRNNLM and loaded.vocab.itos == vocab.itos
+    assert loaded.out.params["weight"] is loaded.embed.params["weight"]
+    assert loaded.generate("the", length=20, temperature=1.0, top_p=0.9, seed=5) == \
+        model.generate("the", length=20, temperature=1.0, top_p=0.9, seed=5)
+    other = BetterRNNLM(vocab=vocab, wordvec_size=6, hidden_size=6)
+    with pytest.raises(ValueError, match="config differs: hidden_size 8 .this model: 6."):
+        other.load_params(path)
+    with pytest.raises(ValueError, match="holds a BetterRNNLM, not a RNNLM"):
+        RNNLM(vocab=vocab, wordvec_size=8, hidden_size=8).load_params(path)
+
+
+def test_checkpoint_from_another_version_or_not_one(tmp_path):
+    import json
+
+    model = RNNLM(vocab_size=5, wordvec_size=2, hidden_size=3)
+    path = str(tmp_path / "m.npz")
+    model.save(path)
+    with np.load(path) as f:
+        arrays = {k: f[k] for k in f.files}
+    meta = json.loads(str(arrays["meta"]))
+    meta["version"] = 99
+    arrays["meta"] = np.array(json.dumps(meta))
+    np.savez(str(tmp_path / "v99.npz"), **arrays)
+    with pytest.raises(ValueError, match="format version 99"):
+        sk.load(str(tmp_path / "v99.npz"))
+    np.savez(str(tmp_path / "other.npz"), x=np.ones(2))
+    with pytest.raises(ValueError, match="not a seqkern checkpoint"):
+        sk.load(str(tmp_path / "other.npz"))
+
+
+def test_bad_input():
+    model = RNNLM(vocab_size=5, wordvec_size=2, hidden_size=3)
+    with pytest.raises(ValueError, match=r"ids: ids must be in 0..4, got 5"):
+        model.forward(np.array([[1, 5]]), np.array([[1, 2]]))
+    with pytest.raises(ValueError, match=r"targets: ids must be in 0..4"):
+        model.forward(np.array([[1, 2]]), np.array([[1, 7]]))
+    with pytest.raises(ValueError, match=r"xs: expected token ids of shape \(batch, T\)"):
+        model.forward(np.zeros((2, 0), int), np.zeros((2, 0), int))
+    with pytest.raises(ValueError, match="xs: expected token ids"):
+        model.predict(np.array([1, 2]))
+    with pytest.raises(ValueError, match="ts: expected the shape of xs"):
+        model.forward(np.array([[1, 2]]), np.array([[1, 2, 3]]))
+    with pytest.raises(ValueError, match="temperature"):
+        model.generate([1], temperature=0)
+    with pytest.raises(ValueError, match="prefix: text needs a model with a vocab"):
+        model.generate("abc")
+    with pytest.raises(ValueError, match="tie_weights: needs wordvec_size == hidden_size"):
+        RNNLM(vocab_size=5, wordvec_size=2, hidden_size=3, tie_weights=True)
+    with pytest.raises(ValueError, match="vocab: has"):
+        RNNLM(vocab_size=5, vocab=Vocabulary.build(TEXT))
+
+
+# -- command line -------------------------------------------------------------------------
+def run(args, cwd):
+    return subprocess.run([sys.executable, "-m", "seqkern", *args], capture_output=True,
+                          text=True, cwd=cwd, timeout=300)
+
+
+def test_demo_prints_the_words_scripts_parse(tmp_path):
+    r = run(["demo", "--minutes", "0.3", "--chars", "60000", "--hidden", "32", "--embed", "16",
+             "--batch", "8", "--bptt", "32", "--epochs", "2", "--sample-length", "40"], tmp_path)
+    assert r.returncode == 0, r.stderr
+    out = r.stdout
+    assert out.count("unigram perplexity ") == 1
+    assert out.count("val perplexity ") >= 1
+    unigram = float(out.split("unigram perplexity ")[1].split()[0])
+    val = float(out.split("val perplexity ")[1].split()[0])
+    assert val < unigram  # it learns something even in seconds
+    assert "temperature 0.5" in out and "temperature 1.0" in out
+
+
+def test_train_lm_and_sample(tmp_path):
+    text = tmp_path / "t.txt"
+    text.write_text(TEXT * 30)
+    ckpt = str(tmp_path / "lm.npz")
+    r = run(["train-lm", "--text", str(text), "--save", ckpt, "--layers", "1", "--hidden", "16",
+             "--epochs", "2", "--batch", "4", "--bptt", "5", "--tie", "--dropout", "0.1"], tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "unigram perplexity" in r.stdout and r.stdout.count("val perplexity") == 2
+    r = run(["sample", "--checkpoint", ckpt, "--prefix", "the cat", "--length", "10",
+             "--temperature", "0.7", "--top-k", "3", "--seed", "1"], tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("the cat")
+    r = run(["sample", "--checkpoint", str(text)], tmp_path)
+    assert r.returncode != 0 and "not a seqkern checkpoint" in r.stderr
+    empty = tmp_path / "empty.txt"
+    empty.write_text("\n")
+    r = run(["train-lm", "--text", str(empty), "--save", ckpt], tmp_path)
+    assert r.returncode != 0 and "text: is empty" in r.stderr
