@@ -52,7 +52,7 @@ def cmd_demo(args):
     print(f"trained {time.perf_counter() - t0:.0f} s: best val perplexity {best:.2f} "
           f"({math.log2(best):.2f} bits per character), {unigram / best:.1f}x below the "
           f"unigram model")
-    for temperature in (0.5, 1.0):
+    for temperature in (0.7, 1.0):
         print(f"\n--- sample, temperature {temperature} ---")
         print(model.generate("def ", length=args.sample_length, temperature=temperature,
                              seed=args.seed))

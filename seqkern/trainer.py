@@ -50,6 +50,19 @@ class Trainer:
             self.model.reset_state()
         return self.model
 
+    def step(self, xs, ts):
+        """One training step on a batch (xs, ts (B, T)): forward, backward, clipping, update.
+        Returns the batch's mean loss."""
+        model = self.model
+        loss = model.forward(xs, ts)
+        model.zero_grad()
+        model.backward()
+        grads = model.grads
+        if self.clip:
+            clip_grads(grads, self.clip)
+        self.optimizer.update(model.params, grads)
+        return loss
+
     def _epoch(self, batches, epoch, epochs, start):
         """One pass; returns True when stopped early by max_seconds."""
         model, n = self.model, len(batches)
@@ -61,13 +74,7 @@ class Trainer:
         timed_out = False
         try:
             for xs, ts in batches:
-                loss = model.forward(xs, ts)
-                model.zero_grad()
-                model.backward()
-                grads = model.grads
-                if self.clip:
-                    clip_grads(grads, self.clip)
-                self.optimizer.update(model.params, grads)
+                loss = self.step(xs, ts)
                 total_loss += loss
                 steps += 1
                 rate = steps * batches.tokens_per_batch / (time.perf_counter() - t0)
