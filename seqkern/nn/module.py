@@ -13,14 +13,19 @@ from __future__ import annotations
 import numpy as np
 
 
-class Layer:
-    """A leaf layer: subclasses fill self.params and self.grads (same keys) in __init__."""
+class Module:
+    """What layers and models share: the mode, gradient clearing, and loading by name."""
 
     training = True
+
+    def children(self):
+        return {}
 
     def train(self, mode=True):
         """Training mode: dropout on, forward keeps what backward needs."""
         self.training = bool(mode)
+        for child in self.children().values():
+            child.train(mode)
         return self
 
     def eval(self):
@@ -41,6 +46,10 @@ class Layer:
         load_arrays(self.params, state_dict)
 
 
+class Layer(Module):
+    """A leaf layer: subclasses fill self.params and self.grads (same keys) in __init__."""
+
+
 def load_arrays(params, state_dict):
     """Copies state_dict's arrays into params' arrays (same keys, same shapes), checking all of
     them before changing any."""
@@ -56,13 +65,11 @@ def load_arrays(params, state_dict):
         params[k][...] = v
 
 
-class Model:
+class Model(Module):
     """A container of layers (and of other models), assigned as attributes."""
 
-    training = True
-
     def __setattr__(self, name, value):
-        if isinstance(value, (Layer, Model)):
+        if isinstance(value, Module):
             self.__dict__.setdefault("_children", {})[name] = value
         object.__setattr__(self, name, value)
 
@@ -110,21 +117,3 @@ class Model:
         dst.params[dk] = src.params[sk]
         dst.grads[dk] = src.grads[sk]
 
-    def train(self, mode=True):
-        self.training = bool(mode)
-        for child in self.children().values():
-            child.train(mode)
-        return self
-
-    def eval(self):
-        return self.train(False)
-
-    def zero_grad(self):
-        for g in self.grads.values():
-            g[...] = 0
-
-    def state_dict(self):
-        return {k: v.copy() for k, v in self.params.items()}
-
-    def load_state_dict(self, state_dict):
-        load_arrays(self.params, state_dict)
