@@ -314,3 +314,35 @@ def test_train_lm_and_sample(tmp_path):
     empty.write_text("\n")
     r = run(["train-lm", "--text", str(empty), "--save", ckpt], tmp_path)
     assert r.returncode != 0 and "text: is empty" in r.stderr
+
+
+def test_ctrl_c_stops_training_within_a_second(tmp_path):
+    """A real SIGINT to `seqkern train-lm` after its first epoch: the process ends within a
+    second and the best checkpoint loads."""
+    import signal
+    import time
+
+    text = tmp_path / "t.txt"
+    text.write_text(TEXT * 400)
+    ckpt = str(tmp_path / "lm.npz")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "seqkern", "train-lm", "--text", str(text), "--save", ckpt,
+         "--level", "char", "--layers", "1", "--hidden", "64", "--epochs", "1000", "--batch", "8",
+         "--bptt", "20", "--optimizer", "adam", "--lr", "0.003"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    try:
+        for line in proc.stdout:
+            if "val perplexity" in line:
+                break
+        time.sleep(0.3)  # inside the next epoch's steps
+        t0 = time.perf_counter()
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+        stopped = time.perf_counter() - t0
+    finally:
+        proc.kill()
+    print(f"stopped {stopped:.3f} s after SIGINT")
+    assert stopped < 1.0, f"took {stopped:.2f} s to stop"
+    assert "interrupted" in out and proc.returncode == 0, err
+    assert sk.load(ckpt).vocab.level == "char"
+    assert not [f for f in os.listdir(tmp_path) if f.startswith(".seqkern-")]
