@@ -360,3 +360,85 @@ def loss_scale(a: CrossEntropyArgs, dloss):
         count = int(np.count_nonzero(a.targets != a.ignore_index))
         d = d / count if count else 0.0
     return np.full(N, d, dtype=dt)
+
+
+SCORES = ("dot", "general", "additive")
+
+
+@dataclass
+class AttentionArgs:
+    """Checked arguments of sk.attention: values is keys when the caller gave none."""
+
+    query: np.ndarray
+    keys: np.ndarray
+    values: np.ndarray
+    keys_are_values: bool
+    lengths: Optional[np.ndarray]
+    score: str
+    w: Optional[np.ndarray]
+    w_q: Optional[np.ndarray]
+    w_k: Optional[np.ndarray]
+    v: Optional[np.ndarray]
+    scale: float
+
+    def summary(self):
+        (B, Tq, Hq), Tk = self.query.shape, self.keys.shape[1]
+        return f"{self.score} B={B} Tq={Tq} Tk={Tk} Hq={Hq} {self.query.dtype}"
+
+
+def attention_args(query, keys, values, lengths, score, w, w_q, w_k, v, scale) -> AttentionArgs:
+    query = as_float_array("query", query)
+    if query.ndim != 3 or 0 in query.shape:
+        raise ValueError(f"query: expected shape (batch, Tq, Hq), each at least 1, got {query.shape}")
+    B, Tq, Hq = query.shape
+    keys = as_float_array("keys", keys, query.dtype)
+    if keys.ndim != 3 or keys.shape[0] != B or 0 in keys.shape:
+        raise ValueError(f"keys: expected shape (batch, Tk, Hk) with batch = {B}, got {keys.shape}")
+    Tk, Hk = keys.shape[1:]
+    keys_are_values = values is None
+    if keys_are_values:
+        values = keys
+    else:
+        values = as_float_array("values", values, query.dtype)
+        if values.ndim != 3 or values.shape[:2] != (B, Tk) or values.shape[2] == 0:
+            raise ValueError(f"values: expected shape (batch, Tk, Hv) = ({B}, {Tk}, Hv), "
+                             f"got {values.shape}")
+    if score not in SCORES:
+        raise ValueError(f"score: expected one of {SCORES}, got {score!r}")
+    given = {"w": w, "w_q": w_q, "w_k": w_k, "v": v}
+    needed = {"dot": (), "general": ("w",), "additive": ("w_q", "w_k", "v")}[score]
+    for name, a in given.items():
+        if (a is None) == (name in needed):
+            which = "needs" if a is None else "takes no"
+            raise ValueError(f"{name}: the {score} score {which} {name}")
+    dt = query.dtype
+    if score == "dot" and Hq != Hk:
+        raise ValueError(f"keys: dot scores need Hk = Hq = {Hq}, got {Hk}")
+    if score == "general":
+        w = as_float_array("w", w, dt)
+        check_shape("w", w, (Hq, Hk), "(Hq, Hk)")
+    if score == "additive":
+        w_q = as_float_array("w_q", w_q, dt)
+        if w_q.ndim != 2 or w_q.shape[1] != Hq or w_q.shape[0] == 0:
+            raise ValueError(f"w_q: expected shape (A, Hq) = (A, {Hq}), got {w_q.shape}")
+        A = w_q.shape[0]
+        w_k = as_float_array("w_k", w_k, dt)
+        check_shape("w_k", w_k, (A, Hk), "(A, Hk)")
+        v = as_float_array("v", v, dt)
+        check_shape("v", v, (A,), "(A,)")
+        if scale is not None:
+            raise ValueError("scale: applies to dot and general scores only")
+    if scale is None:
+        scale = 1.0
+    elif not np.isfinite(scale):
+        raise ValueError(f"scale: expected a finite number or None, got {scale!r}")
+    lengths = check_lengths(lengths, Tk, B)
+    return AttentionArgs(query, keys, values, keys_are_values, lengths, score, w, w_q, w_k, v,
+                         float(scale))
+
+
+def check_dcontext(a: AttentionArgs, dcontext):
+    B, Tq, Hv = a.query.shape[0], a.query.shape[1], a.values.shape[2]
+    d = as_float_array("dcontext", dcontext, a.query.dtype)
+    check_shape("dcontext", d, (B, Tq, Hv), "(batch, Tq, Hv)")
+    return d

@@ -13,8 +13,8 @@ import numpy as np
 
 from seqkern import _core
 from seqkern._checks import (
-    GATES, STACK_CELLS, Saved, as_float_array, as_ids, bias_grads, check_nonlinearity,
-    check_saved, cross_entropy_args, incoming_grads, loss_scale, recurrent_args, reduce_losses,
+    GATES, STACK_CELLS, Saved, as_float_array, as_ids, attention_args, bias_grads,
+    check_dcontext, check_nonlinearity, check_saved, cross_entropy_args, incoming_grads, loss_scale, recurrent_args, reduce_losses,
     stack_args, stack_incoming_grads,
 )
 
@@ -301,3 +301,84 @@ def embedding_backward(ids, dy, dweight, padding_idx=None):
     _core.embedding_backward(dy.reshape(-1, D), flat, -1 if padding_idx is None else padding_idx,
                              dweight)
     return dweight
+
+
+def _rows(a):
+    """(B, T, H) -> (B*T, H), a view."""
+    return a.reshape(-1, a.shape[-1])
+
+
+def _matmul(a, b, trans_b=False):
+    """a (..., K) @ b (K, N) (or b^T when trans_b) on seqkern's BLAS: (..., N)."""
+    N = b.shape[0] if trans_b else b.shape[1]
+    out = _core.empty((*a.shape[:-1], N), a.dtype)
+    _core.gemm(False, trans_b, 1.0, _rows(a), b, 0.0, _rows(out))
+    return out
+
+
+def _matmul_tn(a, b):
+    """a^T b over the rows of a (..., M) and b (..., N): (M, N), a weight's gradient."""
+    out = np.empty((a.shape[-1], b.shape[-1]), a.dtype)
+    _core.gemm(True, False, 1.0, _rows(a), _rows(b), 0.0, out)
+    return out
+
+
+def attention(query, keys, values=None, lengths=None, score="dot", w=None, w_q=None, w_k=None,
+              v=None, scale=None, return_weights=False, training=False):
+    """Attention of each query over its sequence's keys, softmax and weighted sum fused in C++
+    (online softmax over blocks of keys: no (B, Tq, Tk) matrix unless return_weights).
+
+        query (B, Tq, Hq)   keys (B, Tk, Hk)   values (B, Tk, Hv), or None: the keys
+        lengths (B,) in 1..Tk: keys at positions >= lengths[b] are masked
+        score "dot":      scale * q . k                      (Hq = Hk)
+              "general":  scale * q W k^T,   w (Hq, Hk)      (Luong)
+              "additive": v . tanh(W_q q + W_k k),  w_q (A, Hq), w_k (A, Hk), v (A,)  (Bahdanau)
+        scale None: 1 (no scaling)
+    Returns (context (B, Tq, Hv), weights (B, Tq, Tk) or None), and saved last when training."""
+    a = attention_args(query, keys, values, lengths, score, w, w_q, w_k, v, scale)
+    B, Tq, Tk = a.query.shape[0], a.query.shape[1], a.keys.shape[1]
+    dt = a.query.dtype
+    context = _core.empty((B, Tq, a.values.shape[2]), dt)
+    lse = np.empty((B, Tq), dt) if training else None
+    weights = _core.empty((B, Tq, Tk), dt) if return_weights else None
+    kept = {}
+    if a.score == "additive":
+        kept = {"pq": _matmul(a.query, a.w_q, trans_b=True), "pk": _matmul(a.keys, a.w_k, trans_b=True)}
+        _core.additive_attention_forward(kept["pq"], kept["pk"], a.v, a.values, a.lengths,
+                                         context, lse, weights)
+    else:
+        q = _matmul(a.query, a.w) if a.score == "general" else a.query
+        kept = {"q": q}
+        _core.attention_forward(q, a.keys, a.values, a.lengths, a.scale, context, lse, weights)
+    if not training:
+        return context, weights
+    return context, weights, Saved("attention", "kernel", a, context=context, lse=lse, **kept)
+
+
+def attention_backward(saved, dcontext):
+    """Gradients of a training attention call: dict with query, keys, values (when given) and
+    the score's weights (w, or w_q, w_k, v). With values=None, keys holds both roles' sum."""
+    check_saved(saved, "attention", "kernel")
+    a = saved.args
+    dc = check_dcontext(a, dcontext)
+    dv = _empty_like(a.values)
+    g = {}
+    if a.score == "additive":
+        dpq, dpk, du = _empty_like(saved.pq), _empty_like(saved.pk), np.empty_like(a.v)
+        _core.additive_attention_backward(saved.pq, saved.pk, a.v, a.values, a.lengths,
+                                          saved.context, saved.lse, dc, dpq, dpk, du, dv)
+        g["query"], g["keys"] = _matmul(dpq, a.w_q), _matmul(dpk, a.w_k)
+        if a.keys_are_values:
+            g["keys"] += dv
+        g.update(w_q=_matmul_tn(dpq, a.query), w_k=_matmul_tn(dpk, a.keys), v=du)
+    else:
+        dq, dk = _empty_like(saved.q), _empty_like(a.keys)
+        _core.attention_backward(saved.q, a.keys, a.values, a.lengths, a.scale, saved.context,
+                                 saved.lse, dc, dq, dk, dk if a.keys_are_values else dv)
+        g["query"], g["keys"] = dq, dk
+        if a.score == "general":
+            g["query"] = _matmul(dq, a.w, trans_b=True)
+            g["w"] = _matmul_tn(a.query, dq)
+    if not a.keys_are_values:
+        g["values"] = dv
+    return {k: g[k] for k in ("query", "keys", "values", "w", "w_q", "w_k", "v") if k in g}

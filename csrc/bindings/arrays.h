@@ -38,5 +38,6 @@ void bind_word2vec(py::module_& m);
 void bind_cross_entropy(py::module_& m);
 void bind_embedding(py::module_& m);
 void bind_optim(py::module_& m);
+void bind_attention(py::module_& m);
 
 }  // namespace seqkern::bind

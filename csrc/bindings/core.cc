@@ -48,4 +48,5 @@ PYBIND11_MODULE(_core, m) {
   seqkern::bind::bind_cross_entropy(m);
   seqkern::bind::bind_embedding(m);
   seqkern::bind::bind_optim(m);
+  seqkern::bind::bind_attention(m);
 }

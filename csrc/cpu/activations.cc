@@ -15,6 +15,7 @@ namespace seqkern {
 namespace avx2 {
 void sigmoid_f32(float* y, const float* x, int64_t n);
 void tanh_f32(float* y, const float* x, int64_t n);
+float exp_sum_f32(float* y, const float* x, int64_t n, float shift);
 void lstm_cell_f32(int64_t H, int64_t u0, int64_t u1, const float* bias, float* g,
                    const float* c_prev, float* c_out, float* h_out, bool keep_gates);
 }  // namespace avx2
@@ -25,6 +26,7 @@ namespace {
 struct FloatKernels {
   void (*sigmoid)(float*, const float*, int64_t);
   void (*tanh)(float*, const float*, int64_t);
+  float (*exp_sum)(float*, const float*, int64_t, float);
   void (*lstm_cell)(int64_t, int64_t, int64_t, const float*, float*, const float*, float*, float*,
                     bool);
   const char* name;
@@ -37,10 +39,12 @@ FloatKernels choose() {
 #if SEQKERN_X86
   __builtin_cpu_init();
   if (!want_baseline && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-    return {avx2::sigmoid_f32, avx2::tanh_f32, avx2::lstm_cell_f32, "avx2+fma"};
+    return {avx2::sigmoid_f32, avx2::tanh_f32, avx2::exp_sum_f32, avx2::lstm_cell_f32,
+            "avx2+fma"};
 #endif
   (void)want_baseline;
-  return {baseline::sigmoid_f32, baseline::tanh_f32, baseline::lstm_cell_f32, "baseline"};
+  return {baseline::sigmoid_f32, baseline::tanh_f32, baseline::exp_sum_f32,
+          baseline::lstm_cell_f32, "baseline"};
 }
 
 const FloatKernels& kernels() {
@@ -55,6 +59,9 @@ const char* simd_level() { return kernels().name; }
 template <> void sigmoid_inplace<float>(float* x, int64_t n) { kernels().sigmoid(x, x, n); }
 template <> void tanh_inplace<float>(float* x, int64_t n) { kernels().tanh(x, x, n); }
 template <> void tanh_to<float>(float* y, const float* x, int64_t n) { kernels().tanh(y, x, n); }
+template <> float exp_sum<float>(float* y, const float* x, int64_t n, float shift) {
+  return kernels().exp_sum(y, x, n, shift);
+}
 
 template <>
 void lstm_cell<float>(int64_t H, int64_t u0, int64_t u1, const float* bias, float* g,
@@ -85,6 +92,11 @@ template <> void tanh_inplace<double>(double* x, int64_t n) {
 }
 template <> void tanh_to<double>(double* y, const double* x, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] = std::tanh(x[i]);
+}
+template <> double exp_sum<double>(double* y, const double* x, int64_t n, double shift) {
+  double sum = 0.0;
+  for (int64_t i = 0; i < n; ++i) sum += (y[i] = std::exp(x[i] - shift));
+  return sum;
 }
 
 }  // namespace seqkern

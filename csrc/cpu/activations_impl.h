@@ -55,6 +55,27 @@ static inline void lstm_cell_units(int64_t H, int64_t j, const float* bias, floa
   }
 }
 
+// y = exp(x - shift) over n values; returns their sum. y may be x.
+float exp_sum_f32(float* y, const float* x, int64_t n, float shift) {
+  const vf vs = splat(shift);
+  vf acc = splat(0.0f);
+  int64_t i = 0;
+  for (; i + kW <= n; i += kW) {
+    const vf e = vexp(load(x + i) - vs);
+    store(y + i, e);
+    acc += e;
+  }
+  float sum = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+  if (i < n) {  // tail through a padded vector; the padding's exponentials are not summed
+    vf v = {};
+    std::memcpy(&v, x + i, (n - i) * sizeof(float));
+    const vf e = vexp(v - vs);
+    std::memcpy(y + i, &e, (n - i) * sizeof(float));
+    for (int64_t k = 0; k < n - i; ++k) sum += e[k];
+  }
+  return sum;
+}
+
 // See lstm_cell in seqkern/activations.h: one pass, eight hidden units at a time. The last
 // (u1 - u0) % 8 units go through a padded copy, so the main loop is free of partial vectors.
 void lstm_cell_f32(int64_t H, int64_t u0, int64_t u1, const float* bias, float* g,

@@ -9,6 +9,8 @@ namespace seqkern {
 template <typename T> void sigmoid_inplace(T* x, int64_t n);      // x = 1 / (1 + exp(-x))
 template <typename T> void tanh_inplace(T* x, int64_t n);         // x = tanh(x)
 template <typename T> void tanh_to(T* y, const T* x, int64_t n);  // y = tanh(x); y may be x
+// y = exp(x - shift) over n values; returns their sum (a softmax row's normaliser). y may be x.
+template <typename T> T exp_sum(T* y, const T* x, int64_t n, T shift);
 
 // Units [u0, u1) of one sequence's LSTM step after the recurrent product, fused into one pass
 // (float: eight units at a time in registers): g (4H) pre-activations of i, f, g, o without the

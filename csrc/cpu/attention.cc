@@ -1,0 +1,243 @@
+// Attention forward and backward, dot-product and additive. Shapes: seqkern/attention.h.
+//
+// Dot scores run on small GEMMs over blocks of kQBlock queries x kKBlock keys: S = scale Q K^T,
+// then each row's running max m and sum l are updated (online softmax: the context accumulated
+// so far is rescaled by exp(m_old - m_new) when the max grows) and context += exp(S - m) V. The
+// backward recomputes each block's probabilities from the saved log-sum-exp (FlashAttention's
+// scheme): P = exp(S - lse), dP = dO V^T, dS = P (dP - rowsum(dO o O)), dQ += scale dS K,
+// dK += scale dS^T Q, dV += P^T dO.
+// Work is split by sequence (and by query block in forward); GEMMs inside run single-threaded.
+#include "seqkern/attention.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <vector>
+
+#include "seqkern/activations.h"
+#include "seqkern/gemm.h"
+#include "seqkern/threads.h"
+
+namespace seqkern {
+
+namespace {
+
+constexpr int64_t kQBlock = 64;   // query rows per block
+constexpr int64_t kKBlock = 256;  // keys per block
+
+// Per-thread scratch, reused from call to call; `slot` keeps one call's buffers apart.
+template <typename T>
+T* scratch(int slot, int64_t n) {
+  thread_local std::vector<T> slots[4];
+  if (static_cast<int64_t>(slots[slot].size()) < n) slots[slot].resize(n);
+  return slots[slot].data();
+}
+
+template <typename T>
+T dot(const T* a, const T* b, int64_t n) {
+  T s = 0;
+  for (int64_t i = 0; i < n; ++i) s += a[i] * b[i];
+  return s;
+}
+
+inline int64_t length_of(const AttnShape& s, const int32_t* lengths, int64_t b) {
+  return lengths ? lengths[b] : s.Tk;
+}
+
+// Writes one block of weights rows [i0, i0+mq), keys [0, Tk): exp(scale q k - lse), zero past len.
+template <typename T>
+void write_weights(const AttnShape& s, const T* Q, const T* K, int64_t mq, int64_t len, T scale,
+                   const T* lse, T* W) {
+  gemm<T>(false, true, mq, len, s.H, scale, Q, s.H, K, s.H, T(0), W, s.Tk);
+  for (int64_t r = 0; r < mq; ++r) {
+    T* row = W + r * s.Tk;
+    exp_sum(row, row, len, lse[r]);
+    std::fill(row + len, row + s.Tk, T(0));
+  }
+}
+
+}  // namespace
+
+template <typename T>
+void attention_forward(const AttnShape& s, const T* q, const T* k, const T* v,
+                       const int32_t* lengths, T scale, T* context, T* lse, T* weights) {
+  const int64_t qblocks = (s.Tq + kQBlock - 1) / kQBlock;
+  parallel_for(s.B * qblocks, 1, [&](int64_t w0, int64_t w1) {
+    T* S = scratch<T>(0, kQBlock * kKBlock);
+    T* m = scratch<T>(1, kQBlock);
+    T* l = scratch<T>(2, kQBlock);
+    T* row_lse = scratch<T>(3, kQBlock);
+    for (int64_t w = w0; w < w1; ++w) {
+      const int64_t b = w / qblocks, i0 = w % qblocks * kQBlock;
+      const int64_t mq = std::min(kQBlock, s.Tq - i0), len = length_of(s, lengths, b);
+      const T* Q = q + (b * s.Tq + i0) * s.H;
+      const T* K = k + b * s.Tk * s.H;
+      const T* V = v + b * s.Tk * s.Hv;
+      T* C = context + (b * s.Tq + i0) * s.Hv;
+      std::fill(C, C + mq * s.Hv, T(0));
+      std::fill(m, m + mq, -std::numeric_limits<T>::infinity());
+      std::fill(l, l + mq, T(0));
+      for (int64_t j0 = 0; j0 < len; j0 += kKBlock) {
+        const int64_t kn = std::min(kKBlock, len - j0);
+        gemm<T>(false, true, mq, kn, s.H, scale, Q, s.H, K + j0 * s.H, s.H, T(0), S, kn);
+        for (int64_t r = 0; r < mq; ++r) {
+          T* row = S + r * kn;
+          const T m_new = std::max(m[r], *std::max_element(row, row + kn));
+          const T alpha = std::exp(m[r] - m_new);  // 0 on the first block (m = -inf)
+          l[r] = l[r] * alpha + exp_sum(row, row, kn, m_new);
+          if (alpha != T(1))
+            for (int64_t c = 0; c < s.Hv; ++c) C[r * s.Hv + c] *= alpha;
+          m[r] = m_new;
+        }
+        gemm<T>(false, false, mq, s.Hv, kn, T(1), S, kn, V + j0 * s.Hv, s.Hv, T(1), C, s.Hv);
+      }
+      for (int64_t r = 0; r < mq; ++r) {
+        const T inv = T(1) / l[r];
+        for (int64_t c = 0; c < s.Hv; ++c) C[r * s.Hv + c] *= inv;
+        row_lse[r] = m[r] + std::log(l[r]);
+      }
+      if (lse) std::memcpy(lse + b * s.Tq + i0, row_lse, mq * sizeof(T));
+      if (weights) write_weights(s, Q, K, mq, len, scale, row_lse, weights + (b * s.Tq + i0) * s.Tk);
+    }
+  });
+}
+
+template <typename T>
+void attention_backward(const AttnShape& s, const T* q, const T* k, const T* v,
+                        const int32_t* lengths, T scale, const T* context, const T* lse,
+                        const T* dcontext, T* dq, T* dk, T* dv) {
+  parallel_for(s.B, 1, [&](int64_t b0, int64_t b1) {
+    T* P = scratch<T>(0, kQBlock * kKBlock);
+    T* dP = scratch<T>(1, kQBlock * kKBlock);
+    T* D = scratch<T>(2, kQBlock);
+    for (int64_t b = b0; b < b1; ++b) {
+      const int64_t len = length_of(s, lengths, b);
+      const T* K = k + b * s.Tk * s.H;
+      const T* V = v + b * s.Tk * s.Hv;
+      T* dK = dk + b * s.Tk * s.H;
+      T* dV = dv + b * s.Tk * s.Hv;
+      std::fill(dK, dK + s.Tk * s.H, T(0));
+      std::fill(dV, dV + s.Tk * s.Hv, T(0));
+      for (int64_t i0 = 0; i0 < s.Tq; i0 += kQBlock) {
+        const int64_t mq = std::min(kQBlock, s.Tq - i0), row0 = b * s.Tq + i0;
+        const T* Q = q + row0 * s.H;
+        const T* dO = dcontext + row0 * s.Hv;
+        T* dQ = dq + row0 * s.H;
+        std::fill(dQ, dQ + mq * s.H, T(0));
+        for (int64_t r = 0; r < mq; ++r)
+          D[r] = dot(dO + r * s.Hv, context + (row0 + r) * s.Hv, s.Hv);
+        for (int64_t j0 = 0; j0 < len; j0 += kKBlock) {
+          const int64_t kn = std::min(kKBlock, len - j0);
+          gemm<T>(false, true, mq, kn, s.H, scale, Q, s.H, K + j0 * s.H, s.H, T(0), P, kn);
+          for (int64_t r = 0; r < mq; ++r) exp_sum(P + r * kn, P + r * kn, kn, lse[row0 + r]);
+          gemm<T>(false, true, mq, kn, s.Hv, T(1), dO, s.Hv, V + j0 * s.Hv, s.Hv, T(0), dP, kn);
+          gemm<T>(true, false, kn, s.Hv, mq, T(1), P, kn, dO, s.Hv, T(1), dV + j0 * s.Hv, s.Hv);
+          for (int64_t r = 0; r < mq; ++r)
+            for (int64_t j = 0; j < kn; ++j) dP[r * kn + j] = P[r * kn + j] * (dP[r * kn + j] - D[r]);
+          gemm<T>(false, false, mq, s.H, kn, scale, dP, kn, K + j0 * s.H, s.H, T(1), dQ, s.H);
+          gemm<T>(true, false, kn, s.H, mq, scale, dP, kn, Q, s.H, T(1), dK + j0 * s.H, s.H);
+        }
+      }
+    }
+  });
+}
+
+template <typename T>
+void additive_attention_forward(const AttnShape& s, const T* pq, const T* pk, const T* u,
+                                const T* v, const int32_t* lengths, T* context, T* lse,
+                                T* weights) {
+  parallel_for(s.B * s.Tq, 1, [&](int64_t w0, int64_t w1) {
+    T* t = scratch<T>(0, s.H);
+    T* p = scratch<T>(1, s.Tk);
+    for (int64_t w = w0; w < w1; ++w) {
+      const int64_t b = w / s.Tq, len = length_of(s, lengths, b);
+      const T* pq_i = pq + w * s.H;
+      for (int64_t j = 0; j < len; ++j) {
+        const T* pk_j = pk + (b * s.Tk + j) * s.H;
+        for (int64_t a = 0; a < s.H; ++a) t[a] = pq_i[a] + pk_j[a];
+        tanh_inplace(t, s.H);
+        p[j] = dot(u, t, s.H);
+      }
+      const T m = *std::max_element(p, p + len);
+      const T sum = exp_sum(p, p, len, m);
+      T* C = context + w * s.Hv;
+      std::fill(C, C + s.Hv, T(0));
+      for (int64_t j = 0; j < len; ++j) {
+        p[j] /= sum;
+        const T* v_j = v + (b * s.Tk + j) * s.Hv;
+        for (int64_t c = 0; c < s.Hv; ++c) C[c] += p[j] * v_j[c];
+      }
+      if (lse) lse[w] = m + std::log(sum);
+      if (weights) {
+        std::memcpy(weights + w * s.Tk, p, len * sizeof(T));
+        std::fill(weights + w * s.Tk + len, weights + (w + 1) * s.Tk, T(0));
+      }
+    }
+  });
+}
+
+template <typename T>
+void additive_attention_backward(const AttnShape& s, const T* pq, const T* pk, const T* u,
+                                 const T* v, const int32_t* lengths, const T* context,
+                                 const T* lse, const T* dcontext, T* dpq, T* dpk, T* du, T* dv) {
+  std::vector<T> du_parts(s.B * s.H, T(0));  // one row per sequence, summed in order after
+  parallel_for(s.B, 1, [&](int64_t b0, int64_t b1) {
+    T* t = scratch<T>(0, s.Tk * s.H);  // tanh(pq_i + pk_j) of one query's keys
+    T* p = scratch<T>(1, s.Tk);
+    for (int64_t b = b0; b < b1; ++b) {
+      const int64_t len = length_of(s, lengths, b);
+      T* du_b = du_parts.data() + b * s.H;
+      std::fill(dpk + b * s.Tk * s.H, dpk + (b + 1) * s.Tk * s.H, T(0));
+      std::fill(dv + b * s.Tk * s.Hv, dv + (b + 1) * s.Tk * s.Hv, T(0));
+      for (int64_t i = 0; i < s.Tq; ++i) {
+        const int64_t w = b * s.Tq + i;
+        const T* pq_i = pq + w * s.H;
+        const T* dO = dcontext + w * s.Hv;
+        T* dpq_i = dpq + w * s.H;
+        std::fill(dpq_i, dpq_i + s.H, T(0));
+        for (int64_t j = 0; j < len; ++j) {
+          T* t_j = t + j * s.H;
+          const T* pk_j = pk + (b * s.Tk + j) * s.H;
+          for (int64_t a = 0; a < s.H; ++a) t_j[a] = pq_i[a] + pk_j[a];
+          tanh_inplace(t_j, s.H);
+          p[j] = std::exp(dot(u, t_j, s.H) - lse[w]);
+        }
+        const T D = dot(dO, context + w * s.Hv, s.Hv);
+        for (int64_t j = 0; j < len; ++j) {
+          T* dv_j = dv + (b * s.Tk + j) * s.Hv;
+          for (int64_t c = 0; c < s.Hv; ++c) dv_j[c] += p[j] * dO[c];
+          const T ds = p[j] * (dot(dO, v + (b * s.Tk + j) * s.Hv, s.Hv) - D);
+          const T* t_j = t + j * s.H;
+          T* dpk_j = dpk + (b * s.Tk + j) * s.H;
+          for (int64_t a = 0; a < s.H; ++a) {
+            du_b[a] += ds * t_j[a];
+            const T g = ds * u[a] * (T(1) - t_j[a] * t_j[a]);
+            dpq_i[a] += g;
+            dpk_j[a] += g;
+          }
+        }
+      }
+    }
+  });
+  std::fill(du, du + s.H, T(0));
+  for (int64_t b = 0; b < s.B; ++b)
+    for (int64_t a = 0; a < s.H; ++a) du[a] += du_parts[b * s.H + a];
+}
+
+#define SEQKERN_ATTENTION(T)                                                                   \
+  template void attention_forward<T>(const AttnShape&, const T*, const T*, const T*,           \
+                                     const int32_t*, T, T*, T*, T*);                           \
+  template void attention_backward<T>(const AttnShape&, const T*, const T*, const T*,          \
+                                      const int32_t*, T, const T*, const T*, const T*, T*, T*,  \
+                                      T*);                                                     \
+  template void additive_attention_forward<T>(const AttnShape&, const T*, const T*, const T*,  \
+                                              const T*, const int32_t*, T*, T*, T*);           \
+  template void additive_attention_backward<T>(const AttnShape&, const T*, const T*, const T*, \
+                                               const T*, const int32_t*, const T*, const T*,   \
+                                               const T*, T*, T*, T*, T*);
+SEQKERN_ATTENTION(float)
+SEQKERN_ATTENTION(double)
+#undef SEQKERN_ATTENTION
+
+}  // namespace seqkern
