@@ -16,13 +16,14 @@ FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 
 
-def as_float_array(name, a, dtype=None):
-    """a as a C-contiguous float32/float64 array; dtype, when given, must match."""
+def as_float_array(name, a, dtype=None, like="x"):
+    """a as a C-contiguous float32/float64 array; dtype, when given, must match (that of the
+    argument named `like`)."""
     arr = np.asarray(a)
     if arr.dtype not in FLOATS:
         raise TypeError(f"{name}: expected float32 or float64, got {arr.dtype}")
     if dtype is not None and arr.dtype != dtype:
-        raise TypeError(f"{name}: expected {dtype} like x, got {arr.dtype}")
+        raise TypeError(f"{name}: expected {dtype} like {like}, got {arr.dtype}")
     return np.ascontiguousarray(arr)
 
 
@@ -391,7 +392,7 @@ def attention_args(query, keys, values, lengths, score, w, w_q, w_k, v, scale) -
     if query.ndim != 3 or 0 in query.shape:
         raise ValueError(f"query: expected shape (batch, Tq, Hq), each at least 1, got {query.shape}")
     B, Tq, Hq = query.shape
-    keys = as_float_array("keys", keys, query.dtype)
+    keys = as_float_array("keys", keys, query.dtype, like="query")
     if keys.ndim != 3 or keys.shape[0] != B or 0 in keys.shape:
         raise ValueError(f"keys: expected shape (batch, Tk, Hk) with batch = {B}, got {keys.shape}")
     Tk, Hk = keys.shape[1:]
@@ -399,7 +400,7 @@ def attention_args(query, keys, values, lengths, score, w, w_q, w_k, v, scale) -
     if keys_are_values:
         values = keys
     else:
-        values = as_float_array("values", values, query.dtype)
+        values = as_float_array("values", values, query.dtype, like="query")
         if values.ndim != 3 or values.shape[:2] != (B, Tk) or values.shape[2] == 0:
             raise ValueError(f"values: expected shape (batch, Tk, Hv) = ({B}, {Tk}, Hv), "
                              f"got {values.shape}")
@@ -415,16 +416,16 @@ def attention_args(query, keys, values, lengths, score, w, w_q, w_k, v, scale) -
     if score == "dot" and Hq != Hk:
         raise ValueError(f"keys: dot scores need Hk = Hq = {Hq}, got {Hk}")
     if score == "general":
-        w = as_float_array("w", w, dt)
+        w = as_float_array("w", w, dt, like="query")
         check_shape("w", w, (Hq, Hk), "(Hq, Hk)")
     if score == "additive":
-        w_q = as_float_array("w_q", w_q, dt)
+        w_q = as_float_array("w_q", w_q, dt, like="query")
         if w_q.ndim != 2 or w_q.shape[1] != Hq or w_q.shape[0] == 0:
             raise ValueError(f"w_q: expected shape (A, Hq) = (A, {Hq}), got {w_q.shape}")
         A = w_q.shape[0]
-        w_k = as_float_array("w_k", w_k, dt)
+        w_k = as_float_array("w_k", w_k, dt, like="query")
         check_shape("w_k", w_k, (A, Hk), "(A, Hk)")
-        v = as_float_array("v", v, dt)
+        v = as_float_array("v", v, dt, like="query")
         check_shape("v", v, (A,), "(A,)")
         if scale is not None:
             raise ValueError("scale: applies to dot and general scores only")
@@ -439,6 +440,6 @@ def attention_args(query, keys, values, lengths, score, w, w_q, w_k, v, scale) -
 
 def check_dcontext(a: AttentionArgs, dcontext):
     B, Tq, Hv = a.query.shape[0], a.query.shape[1], a.values.shape[2]
-    d = as_float_array("dcontext", dcontext, a.query.dtype)
+    d = as_float_array("dcontext", dcontext, a.query.dtype, like="query")
     check_shape("dcontext", d, (B, Tq, Hv), "(batch, Tq, Hv)")
     return d

@@ -1,0 +1,172 @@
+"""sk.attention: kernel vs NumPy twin (one and several blocks of queries and keys), finite
+differences, torch (explicit ops for every score, scaled_dot_product_attention for dot), bad input."""
+import numpy as np
+import pytest
+from hypothesis import given, strategies as st
+
+import seqkern as sk
+from seqkern import reference
+from seqkern.gradcheck import gradcheck
+
+SCORES = ["dot", "general", "additive"]
+
+
+def problem(score, B, Tq, Tk, Hq, Hk, Hv, A=5, dtype=np.float64, seed=0, values=True,
+            lengths=None):
+    rng = np.random.default_rng(seed)
+    Hk = Hq if score == "dot" else Hk
+    p = {"query": rng.standard_normal((B, Tq, Hq)).astype(dtype),
+         "keys": rng.standard_normal((B, Tk, Hk)).astype(dtype),
+         "values": rng.standard_normal((B, Tk, Hv)).astype(dtype) if values else None,
+         "lengths": lengths, "score": score}
+    if score == "general":
+        p["w"] = (rng.standard_normal((Hq, Hk)) / np.sqrt(Hq)).astype(dtype)
+    if score == "additive":
+        p["w_q"] = rng.standard_normal((A, Hq)).astype(dtype)
+        p["w_k"] = rng.standard_normal((A, Hk)).astype(dtype)
+        p["v"] = rng.standard_normal(A).astype(dtype)
+    else:
+        p["scale"] = 1 / np.sqrt(Hk)
+    return p
+
+
+def compare(p, tol, seed=1):
+    c, w, saved = sk.attention(**p, return_weights=True, training=True)
+    cr, wr, rsaved = reference.attention(**p, return_weights=True, training=True)
+    dc = np.random.default_rng(seed).standard_normal(c.shape).astype(c.dtype)
+    g, gr = sk.attention_backward(saved, dc), reference.attention_backward(rsaved, dc)
+    assert sorted(g) == sorted(gr)
+    np.testing.assert_allclose(c, cr, rtol=tol, atol=tol)
+    np.testing.assert_allclose(w, wr, rtol=tol, atol=tol)
+    for name in gr:
+        scale = max(1.0, float(np.abs(gr[name]).max()))
+        np.testing.assert_allclose(g[name], gr[name], rtol=tol, atol=tol * scale, err_msg=name)
+
+
+@given(score=st.sampled_from(SCORES), B=st.integers(1, 3), Tq=st.integers(1, 9),
+       Tk=st.integers(1, 9), Hq=st.integers(1, 9), Hk=st.integers(1, 9), Hv=st.integers(1, 9),
+       values=st.booleans(), masked=st.booleans(), dtype=st.sampled_from([np.float32, np.float64]),
+       seed=st.integers(0, 1000))
+def test_kernel_matches_twin(score, B, Tq, Tk, Hq, Hk, Hv, values, masked, dtype, seed):
+    lengths = np.random.default_rng(seed).integers(1, Tk + 1, B) if masked else None
+    p = problem(score, B, Tq, Tk, Hq, Hk, Hv, dtype=dtype, seed=seed, values=values,
+                lengths=lengths)
+    compare(p, 1e-12 if dtype == np.float64 else 2e-5)
+
+
+@pytest.mark.parametrize("shape", [(2, 130, 600, 16), (3, 1, 513, 8), (1, 65, 257, 3)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_several_blocks_of_queries_and_keys(shape, dtype):
+    """Past 64 queries and 256 keys the kernel works in blocks, with the running max and sum."""
+    B, Tq, Tk, H = shape
+    lengths = np.minimum(Tk, np.array([Tk, Tk // 2 + 3, 300]))[:B]
+    p = problem("dot", B, Tq, Tk, H, H, 5, dtype=dtype, lengths=lengths)
+    p["query"] *= 3  # peaked rows: the max moves between blocks
+    compare(p, 1e-12 if dtype == np.float64 else 2e-5)
+
+
+@pytest.mark.parametrize("score", SCORES)
+@pytest.mark.parametrize("values", [True, False], ids=["values", "keys-as-values"])
+@pytest.mark.parametrize("impl", [sk, reference], ids=["kernel", "twin"])
+def test_finite_differences(score, values, impl):
+    p = problem(score, 2, 3, 4, 3, 2, 2, A=3, values=values, lengths=np.array([4, 2]))
+    context, _, saved = impl.attention(**p, training=True)
+    dc = np.random.default_rng(5).standard_normal(context.shape)
+    analytic = impl.attention_backward(saved, dc)
+    arrays = {k: v for k, v in p.items() if isinstance(v, np.ndarray) and k != "lengths"}
+    options = {k: v for k, v in p.items() if k not in arrays}
+
+    def f(**kw):
+        return float(np.sum(dc * impl.attention(**kw, **options)[0]))
+
+    gradcheck(f, arrays, analytic)
+
+
+def torch_attention(torch, p, lengths):
+    """The same attention with explicit torch ops (masked_fill + softmax)."""
+    t = {k: torch.tensor(v, requires_grad=True) for k, v in p.items()
+         if isinstance(v, np.ndarray) and k != "lengths"}
+    q, k = t["query"], t["keys"]
+    values = t.get("values", k)
+    if p["score"] == "additive":
+        pre = (q @ t["w_q"].T)[:, :, None, :] + (k @ t["w_k"].T)[:, None, :, :]
+        s = torch.tanh(pre) @ t["v"]
+    else:
+        qq = q @ t["w"] if p["score"] == "general" else q
+        s = p["scale"] * qq @ k.transpose(1, 2)
+    if lengths is not None:
+        mask = torch.arange(k.shape[1])[None, None, :] >= torch.tensor(lengths)[:, None, None]
+        s = s.masked_fill(mask, float("-inf"))
+    w = torch.softmax(s, dim=2)
+    return t, w @ values, w
+
+
+@pytest.mark.parametrize("score", SCORES)
+@pytest.mark.parametrize("masked", [False, True])
+@pytest.mark.parametrize("values", [True, False], ids=["values", "keys-as-values"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_matches_torch(score, masked, values, dtype):
+    torch = pytest.importorskip("torch")
+    lengths = np.array([6, 1, 4]) if masked else None
+    p = problem(score, 3, 5, 6, 4, 7, 3, dtype=dtype, values=values, lengths=lengths)
+    c, w, saved = sk.attention(**p, return_weights=True, training=True)
+    dc = np.random.default_rng(3).standard_normal(c.shape).astype(dtype)
+    g = sk.attention_backward(saved, dc)
+    t, tc, tw = torch_attention(torch, p, lengths)
+    tc.backward(torch.tensor(dc))
+    tol = 1e-12 if dtype == np.float64 else 2e-5
+    np.testing.assert_allclose(c, tc.detach().numpy(), rtol=tol, atol=tol)
+    np.testing.assert_allclose(w, tw.detach().numpy(), rtol=tol, atol=tol)
+    assert sorted(g) == sorted(t)
+    for name, tensor in t.items():
+        np.testing.assert_allclose(g[name], tensor.grad.numpy(), rtol=tol, atol=tol * 10, err_msg=name)
+
+
+@pytest.mark.parametrize("masked", [False, True])
+def test_dot_matches_scaled_dot_product_attention(masked):
+    torch = pytest.importorskip("torch")
+    lengths = np.array([300, 17]) if masked else None
+    p = problem("dot", 2, 70, 300, 16, 16, 8, dtype=np.float32, lengths=lengths)
+    c, _, saved = sk.attention(**p, training=True)
+    dc = np.random.default_rng(4).standard_normal(c.shape).astype(np.float32)
+    g = sk.attention_backward(saved, dc)
+    q, k, v = (torch.tensor(p[n], requires_grad=True) for n in ("query", "keys", "values"))
+    mask = None
+    if masked:
+        mask = torch.arange(300)[None, None, :] < torch.tensor(lengths)[:, None, None]
+    out = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+    out.backward(torch.tensor(dc))
+    np.testing.assert_allclose(c, out.detach().numpy(), rtol=1e-5, atol=1e-5)
+    for name, t in (("query", q), ("keys", k), ("values", v)):
+        np.testing.assert_allclose(g[name], t.grad.numpy(), rtol=1e-4, atol=1e-5, err_msg=name)
+
+
+def test_no_weights_matrix_unless_asked():
+    p = problem("dot", 2, 3, 4, 3, 3, 2)
+    context, weights = sk.attention(**p)
+    assert weights is None and context.shape == (2, 3, 2)
+
+
+def test_bad_input():
+    p = problem("dot", 2, 3, 4, 3, 3, 2)
+    with pytest.raises(ValueError, match=r"keys: expected shape \(batch, Tk, Hk\) with batch = 2"):
+        sk.attention(p["query"], p["keys"][:1])
+    with pytest.raises(ValueError, match=r"values: expected shape"):
+        sk.attention(p["query"], p["keys"], p["values"][:, :3])
+    with pytest.raises(ValueError, match=r"lengths: each must be in 1..T = 1..4"):
+        sk.attention(p["query"], p["keys"], lengths=np.array([0, 4]))  # a query with no key
+    with pytest.raises(ValueError, match=r"lengths: each must be in 1..T = 1..4"):
+        sk.attention(p["query"], p["keys"], lengths=np.array([5, 4]))
+    with pytest.raises(ValueError, match="keys: dot scores need Hk = Hq"):
+        sk.attention(p["query"], p["keys"][:, :, :2])
+    with pytest.raises(ValueError, match="w: the general score needs w"):
+        sk.attention(p["query"], p["keys"], score="general")
+    with pytest.raises(ValueError, match="w: the dot score takes no w"):
+        sk.attention(p["query"], p["keys"], w=np.eye(3))
+    with pytest.raises(ValueError, match="score: expected one of"):
+        sk.attention(p["query"], p["keys"], score="cosine")
+    with pytest.raises(TypeError, match="keys: expected float64 like query"):
+        sk.attention(p["query"], p["keys"].astype(np.float32))
+    _, _, saved = sk.attention(p["query"], p["keys"], training=True)
+    with pytest.raises(ValueError, match=r"dcontext: expected shape \(batch, Tq, Hv\)"):
+        sk.attention_backward(saved, np.ones((2, 3, 2)))
