@@ -81,3 +81,15 @@ def load_params(model, path):
         said = ", ".join(f"{k} {v!r} (this model: {m!r})" for k, (v, m) in sorted(diff.items()))
         raise ValueError(f"{path}: the checkpoint's config differs: {said}")
     model.load_state_dict(params)
+
+
+class Saveable:
+    """save(path) and load_params(path) for a model with .config, .params and .vocab."""
+
+    def save(self, path):
+        """One .npz with the weights, the config and the vocabulary (see seqkern.checkpoint)."""
+        save(self, path)
+
+    def load_params(self, path):
+        """Loads a checkpoint of a model with this class and config."""
+        load_params(self, path)

@@ -1,6 +1,11 @@
 """Data for the language models: vocabularies, token streams, TBPTT batches, built-in text."""
 from seqkern.data.batches import TBPTTBatches
 from seqkern.data.corpora import split, stdlib_source
+from seqkern.data.seq2seq import (
+    PAD, START, Seq2SeqData, addition_pairs, date_pairs, encode_sources, load_pairs,
+)
 from seqkern.data.vocabulary import EOS, UNK, Vocabulary
 
-__all__ = ["EOS", "TBPTTBatches", "UNK", "Vocabulary", "split", "stdlib_source"]
+__all__ = ["EOS", "PAD", "START", "Seq2SeqData", "TBPTTBatches", "UNK", "Vocabulary",
+           "addition_pairs", "date_pairs", "encode_sources", "load_pairs", "split",
+           "stdlib_source"]

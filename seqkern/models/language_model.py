@@ -13,6 +13,8 @@ BPTT, the gradient cut at each batch's start) until reset_state().
 """
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 
 from seqkern import checkpoint
@@ -22,7 +24,7 @@ from seqkern.models.sampling import check_sampling, next_token
 from seqkern.nn import LSTM, Dropout, Embedding, Linear, Model, SoftmaxCrossEntropy
 
 
-class RNNLM(Model):
+class RNNLM(Model, checkpoint.Saveable):
     """Embedding -> LSTM -> Linear, the book's Rnnlm (default sizes are the book's).
 
     num_layers LSTM layers; dropout after the embedding, between LSTM layers and before the
@@ -143,15 +145,6 @@ class RNNLM(Model):
             return self.vocab.stoi["\n"]
         return self.vocab.stoi[EOS] if self.vocab is not None else 0
 
-    # -- checkpoints ----------------------------------------------------------------------
-    def save(self, path):
-        """One .npz with the weights, the config and the vocabulary (see seqkern.checkpoint)."""
-        checkpoint.save(self, path)
-
-    def load_params(self, path):
-        """Loads a checkpoint of a model with this class and config."""
-        checkpoint.load_params(self, path)
-
     def __repr__(self):
         c = self.config
         return (f"{type(self).__name__}(vocab_size={c['vocab_size']}, "
@@ -171,18 +164,14 @@ class BetterRNNLM(RNNLM):
                          vocab, dtype, seed)
 
 
-class _Evaluating:
+@contextlib.contextmanager
+def _Evaluating(model):
     """with _Evaluating(model): eval mode and a zero state inside, the model's mode and carried
     state as they were after."""
-
-    def __init__(self, model):
-        self.model = model
-
-    def __enter__(self):
-        self.training, self.state = self.model.training, self.model.lstm.state
-        self.model.eval()
-        self.model.reset_state()
-
-    def __exit__(self, *exc):
-        self.model.train(self.training)
-        self.model.lstm.state = self.state
+    state = model.lstm.state
+    with model.evaluating():
+        model.reset_state()
+        try:
+            yield model
+        finally:
+            model.lstm.state = state

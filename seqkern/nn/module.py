@@ -10,6 +10,8 @@ rebound, so tied names and optimizers holding references stay valid.
 """
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 
 
@@ -31,6 +33,16 @@ class Module:
     def eval(self):
         """Inference mode: no dropout, nothing kept for backward."""
         return self.train(False)
+
+    @contextlib.contextmanager
+    def evaluating(self):
+        """with module.evaluating(): inference mode inside, the mode it had after."""
+        mode = self.training
+        self.eval()
+        try:
+            yield self
+        finally:
+            self.train(mode)
 
     def zero_grad(self):
         for g in self.grads.values():
