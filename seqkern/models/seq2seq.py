@@ -66,8 +66,18 @@ class Seq2Seq(Model, checkpoint.Saveable):
             self.attention = Attention(attention_score, Hd, Hd, Hd, dtype=dtype, seed=seeds[4])
         out_in = Hd if self.decoder_kind == "plain" else 2 * Hd
         self.out = Linear(out_in, V, dtype=dtype, seed=seeds[5])
-        for emb in (self.enc_embed, self.dec_embed):  # the book's small embeddings
-            emb.params["weight"] *= 0.01 * np.sqrt(E)
+        # The book's initial weights: small embeddings, recurrent and output weights
+        # N(0, 1/fan_in), zero biases. Trained with Adam, they learnt the date task several times
+        # faster than torch's uniform +-1/sqrt(H) (15% against 0.4% test accuracy after two
+        # epochs, hidden 256, lr 1e-3).
+        for emb in (self.enc_embed, self.dec_embed):
+            emb.params["weight"] *= 0.01
+        for layer in (self.encoder, self.decoder, self.out):
+            for name, p in layer.params.items():
+                if name.startswith("bias"):
+                    p[...] = 0
+                else:
+                    p[...] = rng.standard_normal(p.shape) / np.sqrt(p.shape[1])
         self.loss = SoftmaxCrossEntropy(ignore_index=self.pad, overwrite_logits=True)
         self._ctx = None
 
@@ -233,3 +243,23 @@ class PeekySeq2Seq(Seq2Seq):
 
 class AttentionSeq2Seq(Seq2Seq):
     decoder_kind = "attention"
+
+    def attention_map(self, source, max_len=30):
+        """(output text, weights (len(output) + 1, len(source))): greedy decoding of one source
+        string and the attention each output step (the last one emits <eos>) paid to each
+        source character, in the source's own order even with reverse_input."""
+        output = self.generate([source], max_len)[0]
+        src, lengths = encode_sources(self.vocab, [source])
+        tgt = np.array([[self.start, *self.vocab.encode(output)]], dtype=np.int64)
+        keep = self.attention.keep_weights
+        self.attention.keep_weights = True
+        try:
+            with self.evaluating():
+                enc = self._encode(src, lengths)
+                self._decode(tgt.T, enc, enc["state"])
+                weights = self.attention.weights[0]
+        finally:
+            self.attention.keep_weights = keep
+        if self.config["reverse_input"]:
+            weights = weights[:, ::-1]
+        return output, np.ascontiguousarray(weights)

@@ -1,0 +1,207 @@
+"""Seq2seq: the toy data, whole-model gradients, greedy and beam decoding, the bidirectional
+encoder over uneven lengths, BLEU, checkpoints, the command line, bad input."""
+import datetime
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import seqkern as sk
+from seqkern.data import PAD, START, Seq2SeqData, addition_pairs, date_pairs, load_pairs
+from seqkern.gradcheck import numerical_gradient
+from seqkern.metrics import corpus_bleu, sentence_bleu
+from seqkern.models import AttentionSeq2Seq, PeekySeq2Seq, Seq2Seq
+
+MODELS = [Seq2Seq, PeekySeq2Seq, AttentionSeq2Seq]
+
+
+def small_data(n=60, seed=1):
+    return Seq2SeqData.from_pairs(addition_pairs(n, seed=seed), 0.25, seed=seed)
+
+
+# -- data ---------------------------------------------------------------------------------
+def test_addition_and_date_pairs():
+    pairs = addition_pairs(2000, seed=3)
+    assert len({s for s, _ in pairs}) == 2000
+    for s, t in pairs:
+        a, b = s.split("+")
+        assert int(a) + int(b) == int(t) and len(a) <= 3 and len(b) <= 3
+    assert pairs == addition_pairs(2000, seed=3)
+    dates = date_pairs(3000, seed=4)
+    shapes = set()
+    for s, t in dates:
+        d = datetime.date.fromisoformat(t)
+        assert 1950 <= d.year <= 2049 and (str(d.year) in s or f"{d.year % 100:02d}" in s)
+        shapes.add("".join("9" if c.isdigit() else "a" if c.isalpha() else c for c in s))
+    assert len({min(sh.split("9")[0], sh) for sh in shapes}) >= 8  # many formats
+    assert any(s.split(",")[0] in ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday",
+                                   "Saturday", "Sunday") for s, _ in dates)
+
+
+def test_split_vocabulary_and_encoding(tmp_path):
+    data = Seq2SeqData.from_pairs(addition_pairs(1000), 0.1, seed=0)
+    assert len(data.test) == 100 and len(data.train) == 900
+    assert not {s for s, _ in data.test} & {s for s, _ in data.train}
+    src, lengths, tgt = data.encode([("1+1", "2"), ("100+200", "300")])
+    v = data.vocab
+    assert src.shape == (2, 7) and lengths.tolist() == [3, 7]
+    assert src[0, 3:].tolist() == [v.stoi[PAD]] * 4
+    assert tgt[0].tolist() == [v.stoi[START], v.stoi["2"], v.stoi["<eos>"], v.stoi[PAD], v.stoi[PAD]]
+    f = tmp_path / "pairs.tsv"
+    f.write_text("hello world\tbonjour le monde\n\nbye\tau revoir\n")
+    assert load_pairs(f) == [("hello world", "bonjour le monde"), ("bye", "au revoir")]
+    f.write_text("no tab here\n")
+    with pytest.raises(ValueError, match="expected source<TAB>target"):
+        load_pairs(f)
+    with pytest.raises(ValueError, match=r"characters outside the vocabulary: \['x'\]"):
+        data.encode_sources(["1+x"])
+
+
+# -- gradients ----------------------------------------------------------------------------
+@pytest.mark.parametrize("cls", MODELS)
+@pytest.mark.parametrize("bidirectional", [False, True], ids=["uni", "bi"])
+@pytest.mark.parametrize("reverse", [False, True], ids=["forward", "reversed"])
+def test_whole_model_gradcheck(cls, bidirectional, reverse):
+    data = small_data()
+    src, lengths, tgt = data.encode(data.train[:3])
+    model = cls(data.vocab, wordvec_size=3, hidden_size=4, reverse_input=reverse,
+                bidirectional_encoder=bidirectional, dtype=np.float64, seed=1)
+    model.zero_grad()
+    model.forward(src, lengths, tgt)
+    model.backward()
+    numeric = numerical_gradient(lambda **_: model.forward(src, lengths, tgt), model.params)
+    for name, g in model.grads.items():
+        np.testing.assert_allclose(g, numeric[name], rtol=1e-5, atol=1e-8, err_msg=name)
+
+
+# -- decoding -----------------------------------------------------------------------------
+def trained(cls, **kw):
+    data = small_data(300, seed=2)
+    model = cls(data.vocab, wordvec_size=8, hidden_size=16, dtype=np.float64, seed=3, **kw)
+    opt = sk.optim.Adam(lr=0.01)
+    src, lengths, tgt = data.encode(data.train)
+    for _ in range(15):
+        model.forward(src, lengths, tgt)
+        model.zero_grad()
+        model.backward()
+        opt.update(model.params, model.grads)
+    return data, model
+
+
+def greedy(model, source, max_len):
+    """Greedy decoding written out step by step, independent of the beam search."""
+    src, lengths = model._check_src(*sk.data.encode_sources(model.vocab, [source]))
+    out = []
+    with model.evaluating():
+        enc = model._encode(src, lengths)
+        state, token = enc["state"], model.start
+        for _ in range(max_len):
+            logits, ctx = model._decode(np.array([[token]]), enc, state)
+            token, state = int(np.argmax(logits[0, 0])), ctx["state"]
+            if token == model.eos:
+                break
+            out.append(token)
+    return model.vocab.decode(out)
+
+
+@pytest.mark.parametrize("cls", MODELS)
+def test_beam_one_is_greedy_and_batched_beam_equals_one_at_a_time(cls):
+    data, model = trained(cls, reverse_input=True)
+    sources = [s for s, _ in data.test[:12]]
+    assert model.generate(sources, max_len=6) == [greedy(model, s, 6) for s in sources]
+    batched = model.generate(sources, max_len=6, beam_size=3)
+    assert batched == [model.generate([s], max_len=6, beam_size=3)[0] for s in sources]
+    ids, lengths = data.encode_sources(sources)
+    as_ids = model.generate(ids, max_len=6, beam_size=3, lengths=lengths)
+    assert [data.vocab.decode(i) for i in as_ids] == batched
+
+
+def test_bidirectional_encoder_with_uneven_lengths_equals_each_alone():
+    data, model = trained(AttentionSeq2Seq, bidirectional_encoder=True)
+    pairs = [("1+1", "2"), ("123+456", "579"), ("45+6", "51")]
+    src, lengths, tgt = data.encode(pairs)
+    with model.evaluating():
+        enc = model._encode(src, lengths)
+        for b, (s, t) in enumerate(pairs):
+            one = model._encode(*data.encode([(s, t)])[:2])
+            n = len(s)
+            np.testing.assert_allclose(enc["hs"][:n, b], one["hs"][:n, 0], rtol=1e-12, atol=1e-12)
+            assert not enc["hs"][n:, b].any()
+            for whole, alone in zip(enc["state"], one["state"]):
+                np.testing.assert_allclose(whole[:, b], alone[:, 0], rtol=1e-12, atol=1e-12)
+        full, _ = model._decode(tgt[:, :-1].T, enc, enc["state"])
+        for b, pair in enumerate(pairs):
+            s1, l1, t1 = data.encode([pair])
+            e1 = model._encode(s1, l1)
+            alone, _ = model._decode(t1[:, :-1].T, e1, e1["state"])
+            T = alone.shape[0]
+            np.testing.assert_allclose(full[:T, b], alone[:, 0], rtol=1e-10, atol=1e-10)
+
+
+def test_save_load_and_attention_map(tmp_path):
+    data, model = trained(AttentionSeq2Seq, reverse_input=True)
+    path = str(tmp_path / "s2s.npz")
+    model.save(path)
+    loaded = sk.load(path)
+    assert type(loaded) is AttentionSeq2Seq and loaded.config == model.config
+    sources = [s for s, _ in data.test[:5]]
+    assert loaded.generate(sources, max_len=6, beam_size=2) == model.generate(sources, 6, 2)
+    out, w = model.attention_map("12+34", max_len=6)
+    assert w.shape == (len(out) + 1, 5)
+    np.testing.assert_allclose(w.sum(axis=1), 1.0, rtol=1e-10)
+
+
+def test_bad_input():
+    data = small_data()
+    model = AttentionSeq2Seq(data.vocab, wordvec_size=3, hidden_size=4)
+    src, lengths, tgt = data.encode(data.train[:3])
+    with pytest.raises(ValueError, match=r"tgt: expected shape \(batch, T \+ 2\) with batch = 3"):
+        model.forward(src, lengths, tgt[:2])
+    with pytest.raises(ValueError, match="lengths: each must be in 1..S"):
+        model.forward(src, lengths + 10, tgt)
+    with pytest.raises(ValueError, match=r"lengths: expected shape \(batch,\)"):
+        model.forward(src, lengths[:2], tgt)
+    with pytest.raises(ValueError, match="characters outside the vocabulary"):
+        model.generate(["12+ab"])
+    with pytest.raises(ValueError, match="beam_size"):
+        model.generate(["1+2"], beam_size=0)
+    with pytest.raises(ValueError, match="vocab: needs the token"):
+        Seq2Seq(sk.data.Vocabulary.build("abc", level="char"))
+
+
+# -- BLEU ---------------------------------------------------------------------------------
+def test_bleu_against_hand_computed_examples():
+    # Papineni et al.'s example: modified unigram precision 2/7, no brevity penalty
+    refs = ["the cat is on the mat".split(), "there is a cat on the mat".split()]
+    assert sentence_bleu(["the"] * 7, refs, max_n=1) == pytest.approx(2 / 7)
+    hyp, ref = "the cat sat on the mat".split(), "the cat is on the mat".split()
+    # unigrams 5/6, bigrams 3/5
+    assert sentence_bleu(hyp, [ref], max_n=2) == pytest.approx(np.sqrt(5 / 6 * 3 / 5))
+    # trigrams 1/4, 4-grams 0/3: zero without smoothing; 0.1/3 with method1
+    assert sentence_bleu(hyp, [ref]) == 0.0
+    want = (5 / 6 * 3 / 5 * 1 / 4 * 0.1 / 3) ** 0.25
+    assert sentence_bleu(hyp, [ref], smoothing="method1") == pytest.approx(want)
+    # brevity penalty: c = 2, r = 6
+    assert sentence_bleu("the cat".split(), [ref], max_n=1) == pytest.approx(np.exp(1 - 3))
+    # a corpus pools the counts: (2 + 5) / (7 + 6) unigram matches, lengths 13 vs 13
+    assert corpus_bleu([["the"] * 7, hyp], [refs, [ref]], max_n=1) == pytest.approx(7 / 13)
+    assert sentence_bleu(ref, [ref]) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="one entry per hypothesis"):
+        corpus_bleu([hyp], [])
+
+
+# -- command line -------------------------------------------------------------------------
+def test_seq2seq_command(tmp_path):
+    f = tmp_path / "pairs.tsv"
+    f.write_text("".join(f"{a} plus {b}\t{a + b}\n" for a in range(12) for b in range(12)))
+    for task in ("addition", str(f)):
+        r = subprocess.run(
+            [sys.executable, "-m", "seqkern", "seq2seq", "--task", task, "--model", "peeky",
+             "--reverse", "--epochs", "2", "--examples", "400", "--hidden", "16", "--beam", "2",
+             "--save", str(tmp_path / "m.npz")],
+            capture_output=True, text=True, cwd=tmp_path, timeout=300)
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.count("test accuracy ") == 3  # two epochs and the beam evaluation
+        assert ("BLEU" in r.stdout) == (task != "addition")
+        assert isinstance(sk.load(str(tmp_path / "m.npz")), PeekySeq2Seq)
