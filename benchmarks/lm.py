@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -33,6 +32,7 @@ import time
 import numpy as np
 
 import seqkern as sk
+from seqkern import bench
 from seqkern.data import TBPTTBatches, Vocabulary
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -166,11 +166,6 @@ def evaluate_both(torch, sk_model, th, val_ids, rounds=3):
     return ppl, times
 
 
-def _rss_kib(field):
-    with open("/proc/self/status") as f:
-        return next(int(line.split()[1]) for line in f if line.startswith(field + ":"))
-
-
 def memory_child(lib, steps):
     """Run in a child process: the peak resident memory that `steps` training steps add to
     what the process held before them, in MiB (Linux: the peak is reset first)."""
@@ -184,12 +179,10 @@ def memory_child(lib, steps):
     else:
         step = sk.Trainer(model, sk.optim.SGD(lr=LR), BATCH, BPTT, CLIP, progress=False).step
     del vocab, train_ids
-    with open("/proc/self/clear_refs", "w") as f:
-        f.write("5")  # resets VmHWM, the peak resident set, to the current one
-    before = _rss_kib("VmRSS")
+    before = bench.reset_peak_rss()
     for xs, ts in batches[:steps]:
         step(xs, ts)
-    print(json.dumps({"peak_mib": (_rss_kib("VmHWM") - before) / 1024}))
+    print(json.dumps({"peak_mib": (bench.peak_rss_kib() - before) / 1024}))
 
 
 def peak_memory(lib, steps=5):
@@ -215,11 +208,7 @@ def main(argv=None):
     torch.manual_seed(0)
     vocab, train_ids, val_ids = corpus(TRAIN_TOKENS, VAL_TOKENS)
     batches = TBPTTBatches(train_ids, BATCH, BPTT)
-    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
-                if line.startswith("model name")), platform.processor())
-    flags = open("/proc/cpuinfo").read()
-    isa = "AVX-512" if "avx512f" in flags else "AVX2/FMA" if "avx2" in flags else "baseline"
-    print(f"# {cpu} ({isa}), {args.threads} threads; seqkern {sk.__version__} "
+    print(f"# {bench.machine()}, {args.threads} threads; seqkern {sk.__version__} "
           f"({sk._core.simd_level()}), torch {torch.__version__}")
     print(f"# GCIDE text: {len(train_ids):,} training tokens, {len(val_ids):,} validation, "
           f"vocabulary {len(vocab):,}; 2-layer LSTM {HIDDEN}, tied, dropout {DROPOUT}, "
@@ -243,7 +232,7 @@ def main(argv=None):
     print(f"{'peak MiB added':<22}{mem['seqkern']:>12.0f}{mem['torch']:>12.0f}")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump(dict(cpu=cpu, isa=isa, threads=args.threads, steps=args.steps,
+            json.dump(dict(machine=bench.machine(), threads=args.threads, steps=args.steps,
                            torch=torch.__version__, rows=rows, val_perplexity=ppl,
                            peak_mib=mem, train_step_s=times, eval_batch_s=eval_times,
                            train_loss=losses), f, indent=1)

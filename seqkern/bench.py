@@ -257,3 +257,33 @@ def layer_steps(cell, T, B, I, H, layers, bidirectional, lengths, train):
                 xt.grad = None
 
     return ours, theirs
+
+
+def machine():
+    """The CPU model and its widest vector ISA, from /proc/cpuinfo (Linux)."""
+    try:
+        info = open("/proc/cpuinfo").read()
+    except OSError:
+        import platform
+        return platform.processor() or "unknown CPU"
+    name = next((line.split(":", 1)[1].strip() for line in info.splitlines()
+                 if line.startswith("model name")), "unknown CPU")
+    isa = "AVX-512" if "avx512f" in info else "AVX2/FMA" if "avx2" in info else "baseline"
+    return f"{name} ({isa})"
+
+
+def _status_kib(field):
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith(field + ":"))
+
+
+def reset_peak_rss():
+    """Resets the process's peak resident set to its current one (Linux) and returns it, KiB."""
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+    return _status_kib("VmRSS")
+
+
+def peak_rss_kib():
+    """The peak resident set since the last reset_peak_rss, KiB."""
+    return _status_kib("VmHWM")
