@@ -7,8 +7,9 @@ against the same model in torch modules.
 Dot scores scaled by 1/sqrt(H), values separate from keys, float32, no lengths, weights not
 returned. torch runs both scaled_dot_product_attention and explicit ops (bmm, softmax, bmm) and
 the faster one counts. Times are medians of calls made back to back in turns (seqkern.bench.
-paired_times); peak memory is what one forward+backward adds to the process, measured in a child
-process per library (Linux: the peak resident set is reset first).
+paired_times); peak memory is what the first forward+backward at a size adds to the process (the
+inputs excluded), measured in a child process per library (Linux: the peak resident set is reset
+first).
 """
 from __future__ import annotations
 
@@ -62,15 +63,16 @@ def torch_steps(torch, q, k, v, dc):
 
 
 def memory_child(lib, size):
-    """In a child process: MiB that one forward+backward adds to the peak resident set."""
-    q, k, v, dc = inputs(*size)
+    """In a child process: MiB that the first forward+backward at `size` adds to the peak
+    resident set (after one at a tiny size, so that libraries' own set-up does not count)."""
     if lib == "torch":
         import torch
         torch.set_num_threads(sk.get_num_threads())
-        step = torch_steps(torch, q, k, v, dc)["sdpa"]
+        make = lambda *a: torch_steps(torch, *a)["sdpa"]  # noqa: E731
     else:
-        step = seqkern_step(q, k, v, dc)
-    step()  # libraries' first-call set-up is not the op's memory
+        make = seqkern_step
+    make(*inputs(2, 2, 2, 8))()
+    step = make(*inputs(*size))
     before = bench.reset_peak_rss()
     step()
     print(json.dumps({"peak_mib": (bench.peak_rss_kib() - before) / 1024}))

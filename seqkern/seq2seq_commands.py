@@ -65,6 +65,7 @@ def cmd_seq2seq(args):
     file_task = args.task not in ("addition", "date")
     try:
         for epoch in range(1, args.epochs + 1):
+            optimizer.lr = args.lr * args.lr_decay ** (epoch - 1)
             loss, seconds = train_epoch(model, optimizer, arrays, args.batch, args.clip, rng)
             acc, outputs = decode_accuracy(model, data, data.test)
             line = (f"epoch {epoch}/{args.epochs} | loss {loss:.4f} | test accuracy "
@@ -126,6 +127,8 @@ def add_seq2seq_command(sub):
     p.add_argument("--embed", type=int, default=16)
     p.add_argument("--batch", type=int, default=128)
     p.add_argument("--lr", type=float, default=1e-2, help="Adam's learning rate")
+    p.add_argument("--lr-decay", type=float, default=0.9,
+                   help="the learning rate is multiplied by this after each epoch")
     p.add_argument("--clip", type=float, default=5.0)
     p.add_argument("--examples", type=int, default=50000, help="pairs generated for a toy task")
     p.add_argument("--test-fraction", type=float, default=0.1)

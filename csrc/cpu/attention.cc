@@ -23,8 +23,8 @@ namespace seqkern {
 
 namespace {
 
-constexpr int64_t kQBlock = 64;   // query rows per block
-constexpr int64_t kKBlock = 256;  // keys per block
+constexpr int64_t kQBlock = 128;  // query rows per block
+constexpr int64_t kKBlock = 512;  // keys per block
 
 // Per-thread scratch, reused from call to call; `slot` keeps one call's buffers apart.
 template <typename T>
