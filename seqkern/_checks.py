@@ -443,3 +443,98 @@ def check_dcontext(a: AttentionArgs, dcontext):
     d = as_float_array("dcontext", dcontext, a.query.dtype, like="query")
     check_shape("dcontext", d, (B, Tq, Hv), "(batch, Tq, Hv)")
     return d
+
+
+@dataclass
+class CtcArgs:
+    """Checked arguments of sk.ctc_loss, targets concatenated."""
+
+    log_probs: np.ndarray     # (T, B, C)
+    targets: np.ndarray       # (sum of target_lengths,) int64
+    offsets: np.ndarray       # (B,) where each sequence's labels start
+    input_lengths: np.ndarray
+    target_lengths: np.ndarray
+    blank: int
+    reduction: str
+    zero_infinity: bool
+
+    def summary(self):
+        T, B, C = self.log_probs.shape
+        return f"T={T} B={B} C={C} {self.log_probs.dtype}"
+
+
+def _length_array(name, a, B, hi, what):
+    arr = np.asarray(a)
+    if arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.integer):
+        raise TypeError(f"{name}: expected an integer array, got {arr.dtype}")
+    if arr.shape != (B,):
+        raise ValueError(f"{name}: expected shape (batch,) = ({B},), got {arr.shape}")
+    if B and (arr.min() < 0 or arr.max() > hi):
+        raise ValueError(f"{name}: each must be in 0..{what} = 0..{hi}, got {arr.min()}..{arr.max()}")
+    return np.ascontiguousarray(arr, dtype=np.int64)
+
+
+def ctc_args(log_probs, targets, input_lengths, target_lengths, blank, reduction,
+             zero_infinity) -> CtcArgs:
+    lp = as_float_array("log_probs", log_probs)
+    if lp.ndim != 3 or 0 in lp.shape:
+        raise ValueError(f"log_probs: expected shape (T, batch, classes), each at least 1, got {lp.shape}")
+    T, B, C = lp.shape
+    if not 0 <= blank < C:
+        raise ValueError(f"blank: expected a class in 0..{C - 1}, got {blank}")
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"reduction: expected one of {REDUCTIONS}, got {reduction!r}")
+    input_lengths = _length_array("input_lengths", input_lengths, B, T, "T")
+    targets = np.asarray(targets)
+    if targets.dtype == np.bool_ or not np.issubdtype(targets.dtype, np.integer):
+        raise TypeError(f"targets: expected an integer array, got {targets.dtype}")
+    if targets.ndim == 2:
+        if targets.shape[0] != B:
+            raise ValueError(f"targets: expected shape (batch, S) with batch = {B}, got {targets.shape}")
+        target_lengths = _length_array("target_lengths", target_lengths, B, targets.shape[1], "S")
+        flat = np.concatenate([targets[b, :n] for b, n in enumerate(target_lengths)]) if B else targets[:0, 0]
+    elif targets.ndim == 1:
+        target_lengths = _length_array("target_lengths", target_lengths, B, targets.size, "len(targets)")
+        if target_lengths.sum() != targets.size:
+            raise ValueError(f"targets: 1-D targets must hold sum(target_lengths) = "
+                             f"{int(target_lengths.sum())} labels, got {targets.size}")
+        flat = targets
+    else:
+        raise ValueError(f"targets: expected shape (batch, S) or (sum of target_lengths,), got {targets.shape}")
+    flat = as_ids("targets", flat.reshape(-1), C)
+    if (flat == blank).any():
+        raise ValueError(f"targets: the blank ({blank}) cannot be a label")
+    offsets = np.concatenate([[0], np.cumsum(target_lengths)[:-1]]).astype(np.int64)
+    return CtcArgs(lp, np.ascontiguousarray(flat), np.ascontiguousarray(offsets), input_lengths,
+                   target_lengths, int(blank), reduction, bool(zero_infinity))
+
+
+def ctc_reduce(a: CtcArgs, losses):
+    """The reduced loss: "none" (B,), "sum", or "mean" (each loss over its target length, at
+    least 1, then the batch mean) as torch does."""
+    if a.zero_infinity:
+        losses = np.where(np.isinf(losses), 0, losses).astype(losses.dtype)
+    if a.reduction == "none":
+        return losses
+    if a.reduction == "sum":
+        return a.log_probs.dtype.type(np.sum(losses, dtype=np.float64))
+    return a.log_probs.dtype.type(np.mean(losses / np.maximum(a.target_lengths, 1)))
+
+
+def ctc_scale(a: CtcArgs, losses, dloss):
+    """d reduced loss / d losses_b (B,); zero for an infinite loss under zero_infinity."""
+    B, dt = a.log_probs.shape[1], a.log_probs.dtype
+    d = np.asarray(dloss, dtype=dt)
+    if a.reduction == "none":
+        if d.shape != (B,):
+            raise ValueError(f"dloss: expected shape (batch,) = ({B},) (reduction='none'), got {d.shape}")
+        scale = d.copy()
+    else:
+        if d.size != 1:
+            raise ValueError(f"dloss: expected a scalar (reduction={a.reduction!r}), got shape {d.shape}")
+        scale = np.full(B, float(d.reshape(())), dt)
+        if a.reduction == "mean":
+            scale /= B * np.maximum(a.target_lengths, 1)
+    if a.zero_infinity:
+        scale[np.isinf(losses)] = 0
+    return np.ascontiguousarray(scale, dtype=dt)

@@ -14,7 +14,8 @@ import numpy as np
 from seqkern import _core
 from seqkern._checks import (
     GATES, STACK_CELLS, Saved, as_float_array, as_ids, attention_args, bias_grads,
-    check_dcontext, check_nonlinearity, check_saved, cross_entropy_args, incoming_grads, loss_scale, recurrent_args, reduce_losses,
+    check_dcontext, check_nonlinearity, check_saved, cross_entropy_args, ctc_args, ctc_reduce,
+    ctc_scale, incoming_grads, loss_scale, recurrent_args, reduce_losses,
     stack_args, stack_incoming_grads,
 )
 
@@ -382,3 +383,42 @@ def attention_backward(saved, dcontext):
     if not a.keys_are_values:
         g["values"] = dv
     return {k: g[k] for k in ("query", "keys", "values", "w", "w_q", "w_k", "v") if k in g}
+
+
+def ctc_loss(log_probs, targets, input_lengths, target_lengths, blank=0, reduction="mean",
+             zero_infinity=False, training=False):
+    """Connectionist temporal classification loss, torch.nn.functional.ctc_loss's semantics:
+    forward-backward in log space in C++, threads over the batch.
+
+        log_probs (T, B, C)   log-softmax outputs
+        targets   (B, S) padded, or (sum of target_lengths,) concatenated; labels in 0..C-1
+                  other than blank
+        input_lengths (B,) in 0..T, target_lengths (B,)
+        reduction "mean" (each loss over its target length, then the batch mean), "sum", "none"
+    An input too short for its target gives inf (0 with zero_infinity). Returns the loss, and
+    saved last when training=True."""
+    a = ctc_args(log_probs, targets, input_lengths, target_lengths, blank, reduction,
+                 zero_infinity)
+    T, B, _ = a.log_probs.shape
+    L = 2 * int(a.target_lengths.max(initial=0)) + 1
+    losses = np.empty(B, a.log_probs.dtype)
+    log_alpha = _core.empty((B, T, L), a.log_probs.dtype)
+    _core.ctc_loss_forward(a.log_probs, a.targets, a.offsets, a.input_lengths, a.target_lengths,
+                           a.blank, losses, log_alpha)
+    loss = ctc_reduce(a, losses)
+    if not training:
+        return loss
+    return loss, Saved("ctc_loss", "kernel", a, losses=losses, log_alpha=log_alpha)
+
+
+def ctc_loss_backward(saved, dloss=1.0):
+    """Gradient of a training ctc_loss call: dict with log_probs (T, B, C), the derivative with
+    respect to log_probs themselves (torch's CPU gradient adds exp(log_probs), a term that
+    cancels through a log-softmax). An infinite loss gets a zero gradient."""
+    check_saved(saved, "ctc_loss", "kernel")
+    a = saved.args
+    grad = _core.empty(a.log_probs.shape, a.log_probs.dtype)
+    _core.ctc_loss_backward(a.log_probs, a.targets, a.offsets, a.input_lengths,
+                            a.target_lengths, a.blank, saved.losses, saved.log_alpha,
+                            ctc_scale(a, saved.losses, dloss), grad)
+    return {"log_probs": grad}

@@ -39,5 +39,6 @@ void bind_cross_entropy(py::module_& m);
 void bind_embedding(py::module_& m);
 void bind_optim(py::module_& m);
 void bind_attention(py::module_& m);
+void bind_ctc(py::module_& m);
 
 }  // namespace seqkern::bind

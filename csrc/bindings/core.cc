@@ -49,4 +49,5 @@ PYBIND11_MODULE(_core, m) {
   seqkern::bind::bind_embedding(m);
   seqkern::bind::bind_optim(m);
   seqkern::bind::bind_attention(m);
+  seqkern::bind::bind_ctc(m);
 }

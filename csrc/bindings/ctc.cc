@@ -1,0 +1,49 @@
+// _core.ctc_loss_forward / _backward: pointers in, GIL released, kernel called.
+#include "seqkern/ctc.h"
+
+#include "arrays.h"
+
+namespace seqkern::bind {
+
+namespace {
+
+// log_probs (T, B, C), log_alpha (B, T, L)
+template <typename T>
+CtcShape shape_of(const Arr<T>& log_probs, const Arr<T>& log_alpha) {
+  return {log_probs.shape(0), log_probs.shape(1), log_probs.shape(2), log_alpha.shape(2)};
+}
+
+template <typename T>
+void forward(const Arr<T>& log_probs, const Arr<int64_t>& targets, const Arr<int64_t>& offsets,
+             const Arr<int64_t>& input_lengths, const Arr<int64_t>& target_lengths, int64_t blank,
+             Arr<T>& losses, Arr<T>& log_alpha) {
+  const CtcShape s = shape_of(log_probs, log_alpha);
+  T *pl = losses.mutable_data(), *pa = log_alpha.mutable_data();
+  py::gil_scoped_release nogil;
+  ctc_loss_forward<T>(s, log_probs.data(), targets.data(), offsets.data(), input_lengths.data(),
+                      target_lengths.data(), blank, pl, pa);
+}
+
+template <typename T>
+void backward(const Arr<T>& log_probs, const Arr<int64_t>& targets, const Arr<int64_t>& offsets,
+              const Arr<int64_t>& input_lengths, const Arr<int64_t>& target_lengths,
+              int64_t blank, const Arr<T>& losses, const Arr<T>& log_alpha, const Arr<T>& scale,
+              Arr<T>& grad) {
+  const CtcShape s = shape_of(log_probs, log_alpha);
+  T* pg = grad.mutable_data();
+  py::gil_scoped_release nogil;
+  ctc_loss_backward<T>(s, log_probs.data(), targets.data(), offsets.data(), input_lengths.data(),
+                       target_lengths.data(), blank, losses.data(), log_alpha.data(),
+                       scale.data(), pg);
+}
+
+}  // namespace
+
+void bind_ctc(py::module_& m) {
+  m.def("ctc_loss_forward", &forward<float>);
+  m.def("ctc_loss_forward", &forward<double>);
+  m.def("ctc_loss_backward", &backward<float>);
+  m.def("ctc_loss_backward", &backward<double>);
+}
+
+}  // namespace seqkern::bind
