@@ -16,6 +16,7 @@ from seqkern._ops import (
 )
 from seqkern import data, metrics, nn, optim
 from seqkern.checkpoint import load
+from seqkern.ctc_decoding import ctc_beam_search, ctc_greedy_decode
 from seqkern.models import KeyedVectors, PPMIVectors, Word2Vec
 from seqkern.trainer import Trainer
 
@@ -23,7 +24,7 @@ __version__ = _core.__version__
 
 __all__ = [
     "KeyedVectors", "PPMIVectors", "Trainer", "Word2Vec", "attention", "attention_backward",
-    "ctc_loss", "ctc_loss_backward", "data", "embedding", "embedding_backward",
+    "ctc_beam_search", "ctc_greedy_decode", "ctc_loss", "ctc_loss_backward", "data", "embedding", "embedding_backward",
     "get_num_threads", "gru", "gru_backward", "info", "load", "lstm", "lstm_backward", "recurrent_stack",
     "metrics", "nn", "optim", "recurrent_stack_backward", "rnn", "rnn_backward", "set_num_threads", "softmax_cross_entropy",
     "softmax_cross_entropy_backward",
