@@ -131,6 +131,24 @@ got = sk.lstm(**{k: v.astype(np.float32) for k, v in p.items()}, training=True)
 want = reference.lstm(**p)
 for a, b in zip(got[:3], want[:3]):
     assert np.abs(a - b).max() < 1e-5, np.abs(a - b).max()
+# the vectorized exp/log rows: cross-entropy (V = 13: whole vectors and a tail), attention, CTC
+logits = rng.standard_normal((5, 13)) * 4
+t = rng.integers(0, 13, 5)
+_, s32 = sk.softmax_cross_entropy(logits.astype(np.float32), t, training=True)
+_, s64 = reference.softmax_cross_entropy(logits, t, training=True)
+assert np.abs(sk.softmax_cross_entropy_backward(s32) - reference.softmax_cross_entropy_backward(s64)).max() < 1e-6
+q, k = rng.standard_normal((2, 3, 4)), rng.standard_normal((2, 11, 4))
+c32, _ = sk.attention(q.astype(np.float32), k.astype(np.float32))
+c64, _ = reference.attention(q, k)
+assert np.abs(c32 - c64).max() < 1e-5
+x = rng.standard_normal((20, 3, 6))
+lp = x - np.log(np.exp(x).sum(axis=2, keepdims=True))
+tg, il, tl = rng.integers(1, 6, (3, 7)), np.array([20, 15, 9]), np.array([7, 3, 5])
+l32, c32 = sk.ctc_loss(lp.astype(np.float32), tg, il, tl, reduction="none", training=True)
+l64, c64 = reference.ctc_loss(lp, tg, il, tl, reduction="none", training=True)
+assert np.abs(l32 - l64).max() < 1e-4, np.abs(l32 - l64).max()
+g32, g64 = sk.ctc_loss_backward(c32, np.ones(3))["log_probs"], reference.ctc_loss_backward(c64, np.ones(3))["log_probs"]
+assert np.abs(g32 - g64).max() < 1e-5, np.abs(g32 - g64).max()
 print(sk.info()["simd"])
 """
 

@@ -39,6 +39,30 @@ static inline vf vexp(vf x) {
   return y * (vf)((n + 127) << 23);
 }
 
+// log(x) for positive normal x (Cephes' logf): x = m * 2^e with m in [sqrt(1/2), sqrt(2)).
+static inline vf vlog(vf x) {
+  vi bits = (vi)x;
+  vi e = ((bits >> 23) & 0xff) - 126;
+  vf m = (vf)((bits & 0x807fffff) | 0x3f000000);  // in [0.5, 1)
+  const vi small = m < 0.707106781186547524f;
+  e = small ? e - 1 : e;
+  m = small ? m + m - 1.0f : m - 1.0f;
+  const vf z = m * m;
+  vf y = splat(7.0376836292E-2f);
+  y = y * m - 1.1514610310E-1f;
+  y = y * m + 1.1676998740E-1f;
+  y = y * m - 1.2420140846E-1f;
+  y = y * m + 1.4249322787E-1f;
+  y = y * m - 1.6668057665E-1f;
+  y = y * m + 2.0000714765E-1f;
+  y = y * m - 2.4999993993E-1f;
+  y = y * m + 3.3333331174E-1f;
+  y = y * m * z;
+  const vf fe = __builtin_convertvector(e, vf);
+  y = y + fe * -2.12194440e-4f - 0.5f * z;
+  return m + y + fe * 0.693359375f;
+}
+
 static inline vf vsigmoid(vf x) { return 1.0f / (1.0f + vexp(-x)); }
 
 // tanh: odd polynomial below |x| = 0.625, 1 - 2/(exp(2|x|)+1) above (no cancellation there).
