@@ -63,9 +63,10 @@ def load(path):
     cls = getattr(models, meta["class"], None)
     if not (isinstance(cls, type) and hasattr(cls, "load_params")):
         raise ValueError(f"{path}: unknown model class {meta['class']!r}")
-    vocab = meta["vocab"]
-    vocab = None if vocab is None else Vocabulary(vocab["tokens"], vocab["level"])
-    model = cls(**meta["config"], vocab=vocab)
+    config, vocab = dict(meta["config"]), meta["vocab"]
+    if vocab is not None:  # models without a vocabulary take no such argument
+        config["vocab"] = Vocabulary(vocab["tokens"], vocab["level"])
+    model = cls(**config)
     model.load_state_dict(params)
     return model
 

@@ -11,6 +11,8 @@
                      generates text with a trained language model
     seqkern seq2seq --task addition|date|FILE --model plain|peeky|attention [--reverse] ...
                      trains an encoder-decoder, printing its test accuracy after each epoch
+    seqkern ctc [--epochs N]
+                     trains a bidirectional LSTM with CTC on synthetic spoken digits
     seqkern word2vec --train FILE --output FILE [--cbow] [--size 100] ...
                      trains word vectors (word2vec.c's options) and writes them in its format
 """
@@ -23,6 +25,7 @@ import numpy as np
 
 import seqkern as sk
 from seqkern import bench, reference
+from seqkern.ctc_commands import add_ctc_command
 from seqkern.lm_commands import add_lm_commands
 from seqkern.seq2seq_commands import add_seq2seq_command
 from seqkern.gradcheck import check_op
@@ -131,6 +134,7 @@ def main(argv=None):
     check.set_defaults(func=cmd_check)
     add_lm_commands(sub)
     add_seq2seq_command(sub)
+    add_ctc_command(sub)
     w2v = sub.add_parser("word2vec", help="train word vectors on a text file (word2vec.c's options)")
     w2v.add_argument("--train", required=True, help="text file, one sentence per line")
     w2v.add_argument("--output", required=True, help="where to write the vectors")

@@ -1,0 +1,73 @@
+"""CTCTagger: Linear (or Embedding) input -> bidirectional LSTM stack -> Linear -> log-softmax
+-> CTC, book-style (forward/backward, params/grads), time-major as the kernels.
+
+    model = CTCTagger(input_size=16, num_classes=11, hidden_size=128, num_layers=2)
+    loss = model.forward(x, input_lengths, targets, target_lengths)   # x (T, B, F)
+    model.backward()
+    model.decode(x, input_lengths)            # greedy label lists; beam_width > 1: beam search
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from seqkern import checkpoint
+from seqkern._ops import ctc_loss, ctc_loss_backward
+from seqkern.ctc_decoding import ctc_beam_search, ctc_greedy_decode
+from seqkern.nn import LSTM, Embedding, Linear, Model
+
+
+def _log_softmax(x):
+    x = x - x.max(axis=-1, keepdims=True)
+    return x - np.log(np.exp(x).sum(axis=-1, keepdims=True))
+
+
+class CTCTagger(Model, checkpoint.Saveable):
+    """input_size features per frame through a Linear layer (or, with embedding=True, token
+    ids < input_size through an Embedding) to hidden_size, then a bidirectional LSTM of
+    num_layers over each sequence's own length, and a Linear layer to num_classes (class `blank`
+    is CTC's blank)."""
+
+    vocab = None
+
+    def __init__(self, input_size, num_classes, hidden_size=128, num_layers=2, embedding=False,
+                 dropout=0.0, blank=0, dtype=np.float32, seed=0):
+        self.config = dict(input_size=int(input_size), num_classes=int(num_classes),
+                           hidden_size=int(hidden_size), num_layers=int(num_layers),
+                           embedding=bool(embedding), dropout=float(dropout), blank=int(blank),
+                           dtype=np.dtype(dtype).name)
+        self.blank = int(blank)
+        H = hidden_size
+        self.input = (Embedding(input_size, H, dtype=dtype, seed=seed) if embedding
+                      else Linear(input_size, H, dtype=dtype, seed=seed))
+        self.lstm = LSTM(H, H, num_layers, dropout=dropout, bidirectional=True, dtype=dtype,
+                         seed=seed + 1)
+        self.out = Linear(2 * H, num_classes, dtype=dtype, seed=seed + 2)
+        self._saved = None
+
+    def log_probs(self, x, input_lengths):
+        """(T, B, num_classes) log-probabilities of each frame's class."""
+        h = self.input.forward(x)
+        y, _ = self.lstm.forward(h, lengths=input_lengths)
+        return _log_softmax(self.out.forward(y))
+
+    def forward(self, x, input_lengths, targets, target_lengths):
+        """Mean CTC loss (each sequence's over its target length, then the batch mean)."""
+        lp = self.log_probs(x, input_lengths)
+        loss, self._saved = ctc_loss(lp, targets, input_lengths, target_lengths, self.blank,
+                                     training=True)
+        self._lp = lp
+        return float(loss)
+
+    def backward(self, dout=1.0):
+        g = ctc_loss_backward(self._saved, dout)["log_probs"]
+        dlogits = g - np.exp(self._lp) * g.sum(axis=-1, keepdims=True)  # through log-softmax
+        dx, _ = self.lstm.backward(self.out.backward(dlogits.astype(self._lp.dtype)))
+        self.input.backward(dx)
+
+    def decode(self, x, input_lengths, beam_width=1):
+        """Label lists: best path (beam_width=1) or prefix beam search."""
+        with self.evaluating():
+            lp = self.log_probs(x, input_lengths)
+        if beam_width == 1:
+            return ctc_greedy_decode(lp, input_lengths, self.blank)
+        return ctc_beam_search(lp, input_lengths, beam_width, self.blank)[0]
