@@ -89,7 +89,7 @@ def corpus_bleu(hypotheses, references, max_n=4, smoothing=None):
                 most |= _ngrams(x, n)
             matches[n - 1] += sum(min(k, most[g]) for g, k in counts.items())
             totals[n - 1] += max(len(hyp) - n + 1, 0)
-    if c == 0:
+    if c == 0 or matches[0] == 0:  # no word in common: 0 under any smoothing (as nltk)
         return 0.0
     logs, misses = [], 0
     for n in range(max_n):

@@ -205,3 +205,42 @@ def test_seq2seq_command(tmp_path):
         assert r.stdout.count("test accuracy ") == 3  # two epochs and the beam evaluation
         assert ("BLEU" in r.stdout) == (task != "addition")
         assert isinstance(sk.load(str(tmp_path / "m.npz")), PeekySeq2Seq)
+
+
+def random_corpus(seed, n=40):
+    """Hypotheses of at least 4 words: for a shorter one nltk counts 1 n-gram of each missing
+    order in the denominator, where Papineni et al. and sacrebleu (and seqkern) count none."""
+    rng = np.random.default_rng(seed)
+    words = [f"w{i}" for i in range(12)]
+    hyps, refs = [], []
+    for _ in range(n):
+        ref = list(rng.choice(words, rng.integers(6, 15)))
+        hyp = [w if rng.random() < 0.7 else str(rng.choice(words)) for w in ref]
+        hyp = hyp[:len(hyp) - int(rng.integers(0, 3))]
+        hyps.append(hyp)
+        refs.append([ref, list(rng.choice(words, rng.integers(3, 15)))])
+    return hyps, refs
+
+
+@pytest.mark.parametrize("method", [None, "method1", "method2", "method3"])
+def test_bleu_matches_nltk(method):
+    bleu = pytest.importorskip("nltk.translate.bleu_score")
+    smoothing = getattr(bleu.SmoothingFunction(), method or "method0")
+    for seed in range(5):
+        hyps, refs = random_corpus(seed)
+        assert corpus_bleu(hyps, refs, smoothing=method) == pytest.approx(
+            bleu.corpus_bleu(refs, hyps, smoothing_function=smoothing), abs=1e-12)
+        for h, r in zip(hyps[:10], refs[:10]):
+            assert sentence_bleu(h, r, smoothing=method) == pytest.approx(
+                bleu.sentence_bleu(r, h, smoothing_function=smoothing), abs=1e-12)
+
+
+@pytest.mark.parametrize("method,theirs", [(None, "none"), ("method3", "exp")])
+def test_bleu_matches_sacrebleu(method, theirs):
+    sacrebleu = pytest.importorskip("sacrebleu")
+    for seed in range(5):
+        hyps, refs = random_corpus(seed)
+        streams = [[" ".join(r[k]) for r in refs] for k in range(2)]
+        want = sacrebleu.corpus_bleu([" ".join(h) for h in hyps], streams, tokenize="none",
+                                     force=True, smooth_method=theirs).score / 100
+        assert corpus_bleu(hyps, refs, smoothing=method) == pytest.approx(want, abs=1e-9)
