@@ -150,7 +150,7 @@ def evaluate_both(torch, sk_model, th, val_ids, rounds=3):
     times = {"seqkern": [], "torch": []}
     ppl = {}
     for r in range(rounds):
-        with sk.models.language_model._Evaluating(sk_model):
+        with sk.models.language_model._evaluating(sk_model):
             total = 0.0
             for xs, ts in batches:
                 dt, logits = timed(sk_model.predict, xs)

@@ -14,11 +14,7 @@ from seqkern import checkpoint
 from seqkern._ops import ctc_loss, ctc_loss_backward
 from seqkern.ctc_decoding import ctc_beam_search, ctc_greedy_decode
 from seqkern.nn import LSTM, Embedding, Linear, Model
-
-
-def _log_softmax(x):
-    x = x - x.max(axis=-1, keepdims=True)
-    return x - np.log(np.exp(x).sum(axis=-1, keepdims=True))
+from seqkern.reference.cross_entropy import log_softmax
 
 
 class CTCTagger(Model, checkpoint.Saveable):
@@ -48,7 +44,7 @@ class CTCTagger(Model, checkpoint.Saveable):
         """(T, B, num_classes) log-probabilities of each frame's class."""
         h = self.input.forward(x)
         y, _ = self.lstm.forward(h, lengths=input_lengths)
-        return _log_softmax(self.out.forward(y))
+        return log_softmax(self.out.forward(y))
 
     def forward(self, x, input_lengths, targets, target_lengths):
         """Mean CTC loss (each sequence's over its target length, then the batch mean)."""

@@ -101,7 +101,7 @@ class RNNLM(Model, checkpoint.Saveable):
         (the training mode and state are restored after)."""
         batches = TBPTTBatches(ids, min(batch_size, max(1, (len(ids) - 1) // bptt)), bptt)
         total = 0.0
-        with _Evaluating(self):
+        with _evaluating(self):
             for xs, ts in batches:
                 logits = self._logits(np.ascontiguousarray(xs.T))
                 total += float(softmax_cross_entropy(logits, ts.T))
@@ -127,7 +127,7 @@ class RNNLM(Model, checkpoint.Saveable):
         start = ids or [self._start_id()]
         eos = self.vocab.stoi[EOS] if self.vocab is not None and self.vocab.level == "word" else None
         rng = np.random.default_rng(seed)
-        with _Evaluating(self):
+        with _evaluating(self):
             logits = self._logits(np.array(start, dtype=np.int64)[:, None])[-1, 0]
             for _ in range(length):
                 token = next_token(logits, rng, temperature, top_k, top_p, greedy)
@@ -165,8 +165,8 @@ class BetterRNNLM(RNNLM):
 
 
 @contextlib.contextmanager
-def _Evaluating(model):
-    """with _Evaluating(model): eval mode and a zero state inside, the model's mode and carried
+def _evaluating(model):
+    """with _evaluating(model): eval mode and a zero state inside, the model's mode and carried
     state as they were after."""
     state = model.lstm.state
     with model.evaluating():

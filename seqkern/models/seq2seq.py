@@ -24,13 +24,7 @@ from seqkern import checkpoint
 from seqkern.data.seq2seq import PAD, START, encode_sources
 from seqkern.data.vocabulary import EOS
 from seqkern.nn import LSTM, Attention, Embedding, Linear, Model, SoftmaxCrossEntropy
-
-
-def _log_softmax(x):
-    """log softmax over the last axis, in float64 (beam scores add up over many steps)."""
-    x = x.astype(np.float64)
-    x = x - x.max(axis=-1, keepdims=True)
-    return x - np.log(np.exp(x).sum(axis=-1, keepdims=True))
+from seqkern.reference.cross_entropy import log_softmax
 
 
 def _tm(a):
@@ -194,7 +188,7 @@ class Seq2Seq(Model, checkpoint.Saveable):
         finished = [[] for _ in range(B)]  # (normalised score, ids)
         for t in range(max_len):
             logits, ctx = self._decode(tokens[:, -1:].T, enc, state)
-            logp = _log_softmax(logits[0])
+            logp = log_softmax(logits[0].astype(np.float64))  # beam scores add up: float64
             cand = (scores[:, :, None] + logp.reshape(B, K, -1)).reshape(B, -1)
             new_rows, new_scores, new_tokens = [], np.full((B, K), -np.inf), []
             for b in range(B):
