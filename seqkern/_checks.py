@@ -474,17 +474,23 @@ def _length_array(name, a, B, hi, what):
     return np.ascontiguousarray(arr, dtype=np.int64)
 
 
-def ctc_args(log_probs, targets, input_lengths, target_lengths, blank, reduction,
-             zero_infinity) -> CtcArgs:
+def ctc_log_probs(log_probs, input_lengths, blank):
+    """(log_probs (T, B, C), input_lengths (B,) in 0..T) checked, for the loss and the decoders."""
     lp = as_float_array("log_probs", log_probs)
     if lp.ndim != 3 or 0 in lp.shape:
         raise ValueError(f"log_probs: expected shape (T, batch, classes), each at least 1, got {lp.shape}")
     T, B, C = lp.shape
     if not 0 <= blank < C:
         raise ValueError(f"blank: expected a class in 0..{C - 1}, got {blank}")
+    return lp, _length_array("input_lengths", input_lengths, B, T, "T")
+
+
+def ctc_args(log_probs, targets, input_lengths, target_lengths, blank, reduction,
+             zero_infinity) -> CtcArgs:
+    lp, input_lengths = ctc_log_probs(log_probs, input_lengths, blank)
+    T, B, C = lp.shape
     if reduction not in REDUCTIONS:
         raise ValueError(f"reduction: expected one of {REDUCTIONS}, got {reduction!r}")
-    input_lengths = _length_array("input_lengths", input_lengths, B, T, "T")
     targets = np.asarray(targets)
     if targets.dtype == np.bool_ or not np.issubdtype(targets.dtype, np.integer):
         raise TypeError(f"targets: expected an integer array, got {targets.dtype}")

@@ -9,22 +9,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from seqkern._checks import _length_array, as_float_array
-
-
-def _inputs(log_probs, input_lengths, blank):
-    lp = as_float_array("log_probs", log_probs)
-    if lp.ndim != 3 or 0 in lp.shape:
-        raise ValueError(f"log_probs: expected shape (T, batch, classes), each at least 1, got {lp.shape}")
-    T, B, C = lp.shape
-    if not 0 <= blank < C:
-        raise ValueError(f"blank: expected a class in 0..{C - 1}, got {blank}")
-    return lp, _length_array("input_lengths", input_lengths, B, T, "T")
+from seqkern._checks import ctc_log_probs
 
 
 def ctc_greedy_decode(log_probs, input_lengths, blank=0):
     """The most likely class of each frame, repeats collapsed and blanks removed."""
-    lp, lengths = _inputs(log_probs, input_lengths, blank)
+    lp, lengths = ctc_log_probs(log_probs, input_lengths, blank)
     best = lp.argmax(axis=2)  # (T, B)
     out = []
     for b, n in enumerate(lengths):
@@ -44,7 +34,7 @@ def ctc_beam_search(log_probs, input_lengths, beam_width=8, blank=0):
     log-likelihood of its sequence."""
     if not isinstance(beam_width, (int, np.integer)) or beam_width < 1:
         raise ValueError(f"beam_width: expected a positive integer, got {beam_width!r}")
-    lp, lengths = _inputs(log_probs, input_lengths, blank)
+    lp, lengths = ctc_log_probs(log_probs, input_lengths, blank)
     lp = lp.astype(np.float64)
     add = np.logaddexp
     sequences, scores = [], []

@@ -29,29 +29,22 @@ static inline void apply(float* y, const float* x, int64_t n) {
 void sigmoid_f32(float* y, const float* x, int64_t n) { apply<vsigmoid>(y, x, n); }
 void tanh_f32(float* y, const float* x, int64_t n) { apply<vtanh>(y, x, n); }
 
-static inline vf load(const float* p) {
-  vf v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
-}
-static inline void store(float* p, vf v) { std::memcpy(p, &v, sizeof v); }
-
 // Units [j, j + kW) of lstm_cell: g and bias hold the four gates of H units each.
 static inline void lstm_cell_units(int64_t H, int64_t j, const float* bias, float* g,
                                    const float* c_prev, float* c_out, float* h_out,
                                    bool keep_gates) {
-  const vf i = vsigmoid(load(g + j) + load(bias + j));
-  const vf f = vsigmoid(load(g + H + j) + load(bias + H + j));
-  const vf gg = vtanh(load(g + 2 * H + j) + load(bias + 2 * H + j));
-  const vf o = vsigmoid(load(g + 3 * H + j) + load(bias + 3 * H + j));
-  const vf c = f * load(c_prev + j) + i * gg;
-  store(c_out + j, c);
-  store(h_out + j, o * vtanh(c));
+  const vf i = vsigmoid(vload(g + j) + vload(bias + j));
+  const vf f = vsigmoid(vload(g + H + j) + vload(bias + H + j));
+  const vf gg = vtanh(vload(g + 2 * H + j) + vload(bias + 2 * H + j));
+  const vf o = vsigmoid(vload(g + 3 * H + j) + vload(bias + 3 * H + j));
+  const vf c = f * vload(c_prev + j) + i * gg;
+  vstore(c_out + j, c);
+  vstore(h_out + j, o * vtanh(c));
   if (keep_gates) {
-    store(g + j, i);
-    store(g + H + j, f);
-    store(g + 2 * H + j, gg);
-    store(g + 3 * H + j, o);
+    vstore(g + j, i);
+    vstore(g + H + j, f);
+    vstore(g + 2 * H + j, gg);
+    vstore(g + 3 * H + j, o);
   }
 }
 
@@ -61,8 +54,8 @@ float exp_sum_f32(float* y, const float* x, int64_t n, float shift) {
   vf acc = splat(0.0f);
   int64_t i = 0;
   for (; i + kW <= n; i += kW) {
-    const vf e = vexp(load(x + i) - vs);
-    store(y + i, e);
+    const vf e = vexp(vload(x + i) - vs);
+    vstore(y + i, e);
     acc += e;
   }
   float sum = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));

@@ -11,12 +11,6 @@ namespace SEQKERN_ISA {
 
 namespace {
 
-inline vf load(const float* p) {
-  vf v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
-}
-
 inline float lanes_max(vf a) {
   float m = a[0];
   for (int k = 1; k < kW; ++k) m = std::fmax(m, a[k]);
@@ -35,7 +29,7 @@ float row_lse_f32(const float* x, int64_t V, float* sum_x) {
   vf vmax_ = splat(-INFINITY), vsum = splat(0.0f);
   int64_t j = 0;
   for (; j + kW <= V; j += kW) {
-    const vf v = load(x + j);
+    const vf v = vload(x + j);
     vmax_ = vmax(vmax_, v);
     vsum += v;
   }
@@ -46,7 +40,7 @@ float row_lse_f32(const float* x, int64_t V, float* sum_x) {
   }
   vf e = splat(0.0f);
   const vf vm = splat(m);
-  for (j = 0; j + kW <= V; j += kW) e += vexp(load(x + j) - vm);
+  for (j = 0; j + kW <= V; j += kW) e += vexp(vload(x + j) - vm);
   float s = lanes_sum(e);
   for (int64_t k = j; k < V; ++k) s += std::exp(x[k] - m);
   *sum_x = sx;
@@ -60,8 +54,7 @@ void row_softmax_grad_f32(const float* x, int64_t V, float lse, float scale, flo
   const vf vl = splat(lse), vs = splat(scale), vsh = splat(shift);
   int64_t j = 0;
   for (; j + kW <= V; j += kW) {
-    const vf v = vexp(load(x + j) - vl) * vs - vsh;
-    std::memcpy(g + j, &v, sizeof v);
+    vstore(g + j, vexp(vload(x + j) - vl) * vs - vsh);
   }
   for (; j < V; ++j) g[j] = std::exp(x[j] - lse) * scale - shift;
 }

@@ -13,12 +13,6 @@ namespace SEQKERN_ISA {
 
 namespace {
 
-inline vf load(const float* p) {
-  vf v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
-}
-
 // log(exp(a) + exp(b) + exp(c)) + y, -inf when all three are.
 inline vf lse3_plus(vf a, vf b, vf c, vf y) {
   const vf ninf = splat(-std::numeric_limits<float>::infinity());
@@ -38,9 +32,8 @@ inline vf lse3_plus(vf a, vf b, vf c, vf y) {
 void ctc_alpha_row_f32(const float* prev, const float* y, const float* skip, int64_t L,
                        float* cur) {
   for (int64_t s = 0; s < L; s += kW) {
-    const vf r = lse3_plus(load(prev + s), load(prev + s - 1), load(prev + s - 2) + load(skip + s),
-                           load(y + s));
-    std::memcpy(cur + s, &r, sizeof r);
+    vstore(cur + s, lse3_plus(vload(prev + s), vload(prev + s - 1),
+                              vload(prev + s - 2) + vload(skip + s), vload(y + s)));
   }
 }
 
@@ -49,9 +42,8 @@ void ctc_alpha_row_f32(const float* prev, const float* y, const float* skip, int
 void ctc_beta_row_f32(const float* next, const float* y, const float* skip, int64_t L,
                       float* cur) {
   for (int64_t s = 0; s < L; s += kW) {
-    const vf r = lse3_plus(load(next + s), load(next + s + 1), load(next + s + 2) + load(skip + s),
-                           load(y + s));
-    std::memcpy(cur + s, &r, sizeof r);
+    vstore(cur + s, lse3_plus(vload(next + s), vload(next + s + 1),
+                              vload(next + s + 2) + vload(skip + s), vload(y + s)));
   }
 }
 
@@ -60,8 +52,7 @@ void ctc_gamma_row_f32(const float* la, const float* lb, const float* y, float n
                        float* gamma) {
   const vf vn = splat(nll);
   for (int64_t s = 0; s < L; s += kW) {
-    const vf r = vexp(load(la + s) + load(lb + s) + vn - load(y + s));
-    std::memcpy(gamma + s, &r, sizeof r);
+    vstore(gamma + s, vexp(vload(la + s) + vload(lb + s) + vn - vload(y + s)));
   }
 }
 

@@ -16,6 +16,12 @@ static inline vf splat(float a) { return vf{} + a; }
 static inline vf vmax(vf a, vf b) { return a > b ? a : b; }
 static inline vf vmin(vf a, vf b) { return a < b ? a : b; }
 static inline vf vabs(vf a) { return (vf)((vi)a & 0x7fffffff); }
+static inline vf vload(const float* p) {
+  vf v;
+  __builtin_memcpy(&v, p, sizeof v);
+  return v;
+}
+static inline void vstore(float* p, vf v) { __builtin_memcpy(p, &v, sizeof v); }
 
 // exp(x) for x clamped to [-87.3, 88.3], where 2^n stays a normal float.
 static inline vf vexp(vf x) {
