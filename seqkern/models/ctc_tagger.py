@@ -51,13 +51,15 @@ class CTCTagger(Model, checkpoint.Saveable):
         lp = self.log_probs(x, input_lengths)
         loss, self._saved = ctc_loss(lp, targets, input_lengths, target_lengths, self.blank,
                                      training=True)
-        self._lp = lp
         return float(loss)
 
     def backward(self, dout=1.0):
+        if self._saved is None:
+            raise RuntimeError("backward: call forward first")
         g = ctc_loss_backward(self._saved, dout)["log_probs"]
-        dlogits = g - np.exp(self._lp) * g.sum(axis=-1, keepdims=True)  # through log-softmax
-        dx, _ = self.lstm.backward(self.out.backward(dlogits.astype(self._lp.dtype)))
+        lp = self._saved.args.log_probs
+        dlogits = g - np.exp(lp) * g.sum(axis=-1, keepdims=True)  # through the log-softmax
+        dx, _ = self.lstm.backward(self.out.backward(dlogits))
         self.input.backward(dx)
 
     def decode(self, x, input_lengths, beam_width=1):
