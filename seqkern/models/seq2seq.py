@@ -89,6 +89,8 @@ class Seq2Seq(Model, checkpoint.Saveable):
 
     def backward(self, dout=1.0):
         c = self._ctx
+        if c is None:
+            raise RuntimeError("backward: call forward first")
         d = self.out.backward(self.loss.backward(dout))        # (T, B, out_in)
         Hd = self.decoder.hidden_size
         dh_enc = np.zeros_like(c["enc"]["state"][0][0])          # (B, Hd)
@@ -108,7 +110,7 @@ class Seq2Seq(Model, checkpoint.Saveable):
             dx = np.ascontiguousarray(dx[..., :self.dec_embed.embedding_dim])
         self.dec_embed.backward(dx)
         dh_enc += dh0[0]
-        self._encoder_backward(c["enc"], dh_enc, dc0[0], None if dhs is None else _tm(dhs))
+        self._encoder_backward(dh_enc, dc0[0], None if dhs is None else _tm(dhs))
 
     # -- encoder ----------------------------------------------------------------------------
     def _check_src(self, src, lengths):
@@ -136,7 +138,9 @@ class Seq2Seq(Model, checkpoint.Saveable):
         state = tuple(np.ascontiguousarray(s.transpose(1, 0, 2).reshape(1, B, -1)) for s in (h_n, c_n))
         return {"hs": hs, "state": state, "lengths": lengths}
 
-    def _encoder_backward(self, enc, dh, dc, dhs):
+    def _encoder_backward(self, dh, dc, dhs):
+        """Backward through the encoder from the gradients of the decoder's first state dh, dc
+        (B, Hd) and of its outputs dhs (S, B, Hd) or None."""
         D, H = self.encoder.num_directions, self.encoder.hidden_size
         B = dh.shape[0]
         split = [np.ascontiguousarray(g.reshape(B, D, H).transpose(1, 0, 2)) for g in (dh, dc)]
