@@ -2,8 +2,9 @@
 
     seqkern demo     trains a character LSTM language model on the Python standard library's
                      own source for about two minutes, then writes Python with it
-    seqkern check    checks the fused kernels against their NumPy twins and finite differences,
-                     then times them against the twins (and torch, when installed)
+    seqkern check    checks every kernel (recurrent cells, cross-entropy, attention, CTC) against
+                     its NumPy twin and finite differences, then times the recurrent cells
+                     against the twins (and torch, when installed)
     seqkern info     version, BLAS, threads, SIMD level, CUDA
     seqkern train-lm --text FILE --save CKPT [--level char|word] ...
                      trains a language model on a text file
@@ -57,6 +58,63 @@ def demo_check(cell, out=sys.stdout):
     return ok
 
 
+def _other_ops(rng):
+    """(name, op, arguments) of the non-recurrent kernels, float64, small, with masking, ignored
+    targets and uneven lengths."""
+    x = rng.standard_normal((4, 3, 5))
+    cases = [("cross_entropy", "softmax_cross_entropy",
+              dict(logits=rng.standard_normal((3, 4, 7)), label_smoothing=0.1,
+                   targets=np.array([[1, 6, -100, 0]] * 3)))]
+    for score, extra in (("dot", {"scale": 0.5}), ("general", {"w": rng.standard_normal((3, 2))}),
+                         ("additive", {"w_q": rng.standard_normal((4, 3)),
+                                       "w_k": rng.standard_normal((4, 2)),
+                                       "v": rng.standard_normal(4)})):
+        cases.append((f"attention {score}", "attention",
+                      dict(query=rng.standard_normal((2, 3, 3)),
+                           keys=rng.standard_normal((2, 4, 3 if score == "dot" else 2)),
+                           values=rng.standard_normal((2, 4, 2)), lengths=np.array([4, 2]),
+                           score=score, **extra)))
+    cases.append(("ctc_loss", "ctc_loss",
+                  dict(log_probs=x - np.log(np.exp(x).sum(axis=2, keepdims=True)),
+                       targets=np.array([[1, 2, 2], [3, 0, 0], [4, 4, 0]]),
+                       input_lengths=np.array([4, 3, 4]), target_lengths=np.array([3, 1, 2]))))
+    return cases
+
+
+def check_other_ops(out=sys.stdout):
+    """Each non-recurrent kernel against its twin and against central differences (float64),
+    on the scalar sum(w * first output) for a fixed random w."""
+    from seqkern.gradcheck import gradcheck
+
+    ok = True
+    rng = np.random.default_rng(0)
+    for name, op, kw in _other_ops(rng):
+        def run(impl, **a):
+            outs = getattr(impl, op)(**a, training=True)
+            return np.asarray(outs[0]), outs[-1]
+
+        def grads(impl, saved, w):
+            g = getattr(impl, op + "_backward")(saved, w)
+            return g if isinstance(g, dict) else {"logits": g}
+
+        yk, saved_k = run(sk, **kw)
+        yr, saved_r = run(reference, **kw)
+        w = rng.standard_normal(yk.shape)
+        gk, gr = grads(sk, saved_k, w), grads(reference, saved_r, w)
+        arrays = {k: v.copy() for k, v in kw.items() if k in gk}
+        rest = {k: v for k, v in kw.items() if k not in gk}
+        fd = gradcheck(lambda **a: float(np.sum(w * run(sk, **a, **rest)[0])), arrays,
+                       {k: gk[k] for k in arrays})
+        fwd_err = float(np.max(np.abs(yk - yr)))
+        bwd_err = max(float(np.max(np.abs(gk[k] - gr[k]))) for k in gr)
+        good = fwd_err < 1e-12 and bwd_err < 1e-12
+        ok &= good
+        print(f"{name:<18} vs NumPy twin: outputs {fwd_err:.1e}, gradients {bwd_err:.1e};"
+              f"  vs finite differences: {max(fd.values()):.1e}  {'ok' if good else 'MISMATCH'}",
+              file=out)
+    return ok
+
+
 def demo_speed(cells, shape, repeat, out=sys.stdout):
     T, B, I, H = shape
     has_torch = bench.torch_step("rnn", bench.make_problem("rnn", 1, 1, 1, 1), False) is not None
@@ -85,7 +143,7 @@ def cmd_check(args):
     sk.info()
     print()
     cells = ("rnn", "lstm", "gru")
-    ok = all([demo_check(c) for c in cells])
+    ok = all([demo_check(c) for c in cells]) & check_other_ops()
     demo_speed(cells, tuple(args.shape), args.repeat)
     return 0 if ok else 1
 
