@@ -24,6 +24,7 @@ import numpy as np
 
 import seqkern as sk
 from seqkern import bench, reference
+from seqkern.trainer import train_step
 
 SIZES = [(64, 30, 30, 256), (32, 1, 512, 512), (8, 256, 256, 128), (4, 1024, 1024, 64)]
 
@@ -99,11 +100,7 @@ def date_epoch(torch, batch=128, hidden=256, embed=16):
 
     def sk_epoch():
         for idx in batches:
-            model.forward(src[idx], lengths[idx], tgt[idx])
-            model.zero_grad()
-            model.backward()
-            sk.nn.clip_grads(model.grads, 5.0)
-            opt.update(model.params, model.grads)
+            train_step(model, opt, (src[idx], lengths[idx], tgt[idx]), clip=5.0)
 
     nn = torch.nn
     V = len(data.vocab)

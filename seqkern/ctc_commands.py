@@ -10,6 +10,7 @@ import numpy as np
 
 import seqkern as sk
 from seqkern.data import pad_batch, spoken_digits
+from seqkern.trainer import train_step
 
 
 def edit_distance(a, b):
@@ -49,11 +50,7 @@ def cmd_ctc(args):
         for epoch in range(1, args.epochs + 1):
             t0, total, steps = time.perf_counter(), 0.0, 0
             for idx in np.array_split(rng.permutation(len(train)), max(1, len(train) // args.batch)):
-                loss = model.forward(*pad_batch([train[i] for i in idx]))
-                model.zero_grad()
-                model.backward()
-                sk.nn.clip_grads(model.grads, args.clip)
-                optimizer.update(model.params, model.grads)
+                loss = train_step(model, optimizer, pad_batch([train[i] for i in idx]), args.clip)
                 total, steps = total + loss, steps + 1
             acc, ler = evaluate(model, test)
             print(f"epoch {epoch}/{args.epochs} | loss {total / steps:.4f} | test accuracy "

@@ -11,6 +11,7 @@ import numpy as np
 import seqkern as sk
 from seqkern.data import Seq2SeqData, addition_pairs, date_pairs, load_pairs
 from seqkern.metrics import corpus_bleu
+from seqkern.trainer import train_step
 
 MODELS = {"plain": sk.models.Seq2Seq, "peeky": sk.models.PeekySeq2Seq,
           "attention": sk.models.AttentionSeq2Seq}
@@ -33,11 +34,7 @@ def train_epoch(model, optimizer, arrays, batch_size, clip, rng):
     total, steps, t0, last = 0.0, 0, time.perf_counter(), 0.0
     for i in range(0, len(src), batch_size):
         idx = order[i:i + batch_size]
-        loss = model.forward(src[idx], lengths[idx], tgt[idx])
-        model.zero_grad()
-        model.backward()
-        sk.nn.clip_grads(model.grads, clip)
-        optimizer.update(model.params, model.grads)
+        loss = train_step(model, optimizer, (src[idx], lengths[idx], tgt[idx]), clip)
         total, steps = total + loss, steps + 1
         if time.perf_counter() - last > 10:
             last = time.perf_counter()

@@ -21,6 +21,20 @@ from seqkern.data import TBPTTBatches
 from seqkern.nn import clip_grads
 
 
+def train_step(model, optimizer, batch, clip=None):
+    """One step of any model with the book's interface: loss = model.forward(*batch), gradients
+    cleared and recomputed, clipped to a global norm of `clip` (when given), one optimizer
+    update. Returns the loss."""
+    loss = model.forward(*batch)
+    model.zero_grad()
+    model.backward()
+    grads = model.grads
+    if clip:
+        clip_grads(grads, clip)
+    optimizer.update(model.params, grads)
+    return loss
+
+
 class Trainer:
     def __init__(self, model, optimizer, batch_size=20, bptt=35, clip=0.25, lr_decay=4.0,
                  checkpoint=None, eval_batch_size=10, max_seconds=None, progress=True,
@@ -51,17 +65,8 @@ class Trainer:
         return self.model
 
     def step(self, xs, ts):
-        """One training step on a batch (xs, ts (B, T)): forward, backward, clipping, update.
-        Returns the batch's mean loss."""
-        model = self.model
-        loss = model.forward(xs, ts)
-        model.zero_grad()
-        model.backward()
-        grads = model.grads
-        if self.clip:
-            clip_grads(grads, self.clip)
-        self.optimizer.update(model.params, grads)
-        return loss
+        """One training step on a batch (xs, ts (B, T)); returns the batch's mean loss."""
+        return train_step(self.model, self.optimizer, (xs, ts), self.clip)
 
     def _epoch(self, batches, epoch, epochs, start):
         """One pass; returns True when stopped early by max_seconds."""

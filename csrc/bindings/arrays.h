@@ -23,6 +23,11 @@ const T* ptr(const OptArr<T>& a) {
   return a ? a->data() : nullptr;
 }
 
+template <typename T>
+T* mut(OptArr<T>& a) {
+  return a ? a->mutable_data() : nullptr;
+}
+
 // x (T, B, I) and a hidden-sized array (.., H) give the shape of a call.
 template <typename T>
 RnnShape shape_of(const Arr<T>& x, const Arr<T>& h) {

@@ -8,11 +8,6 @@ namespace seqkern::bind {
 
 namespace {
 
-template <typename T>
-T* mut(OptArr<T>& a) {
-  return a ? a->mutable_data() : nullptr;
-}
-
 // q (B, Tq, H), k (B, Tk, H'), v (B, Tk, Hv)
 template <typename T>
 AttnShape shape_of(const Arr<T>& q, const Arr<T>& v) {

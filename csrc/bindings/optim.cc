@@ -9,11 +9,6 @@ namespace seqkern::bind {
 namespace {
 
 template <typename T>
-T* mut(OptArr<T>& a) {
-  return a ? a->mutable_data() : nullptr;
-}
-
-template <typename T>
 void sgd(Arr<T>& p, const Arr<T>& g, OptArr<T>& buf, double lr, double momentum,
          double dampening, bool nesterov, double wd, bool first) {
   T *pp = p.mutable_data(), *pb = mut(buf);
