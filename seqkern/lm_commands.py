@@ -26,7 +26,8 @@ def unigram_perplexity(train_ids, val_ids, vocab_size):
 
 
 def cmd_demo(args):
-    sk.set_num_threads(args.threads) if args.threads else None
+    if args.threads:
+        sk.set_num_threads(args.threads)
     text, files = stdlib_source(args.chars)
     vocab = Vocabulary.build(text, level="char")
     train_ids, val_ids = split(vocab.encode(text), 0.1)

@@ -52,9 +52,9 @@ class Trainer:
         start = time.perf_counter()
         try:
             for epoch in range(1, epochs + 1):
-                timed_out = self._epoch(batches, epoch, epochs, start)
-                self._end_epoch(epoch, epochs, val_ids, timed_out)
-                if timed_out:
+                stats = self._epoch(batches, epoch, epochs, start)
+                self._end_epoch(epoch, epochs, val_ids, stats)
+                if stats["timed_out"]:
                     break
         except KeyboardInterrupt:
             print("interrupted: stopping", file=self.out, flush=True)
@@ -69,13 +69,12 @@ class Trainer:
         return train_step(self.model, self.optimizer, (xs, ts), self.clip)
 
     def _epoch(self, batches, epoch, epochs, start):
-        """One pass; returns True when stopped early by max_seconds."""
+        """One pass; returns its statistics (timed_out: stopped early by max_seconds)."""
         model, n = self.model, len(batches)
         model.train()
         model.reset_state()
         bar = _Progress(n, f"epoch {epoch}/{epochs}", self.progress)
         total_loss, steps, t0 = 0.0, 0, time.perf_counter()
-        self._epoch_stats = {}
         timed_out = False
         try:
             for xs, ts in batches:
@@ -89,15 +88,13 @@ class Trainer:
                     break
         finally:
             bar.close()
-            seconds = time.perf_counter() - t0
-            self._epoch_stats = dict(
-                steps=steps, seconds=seconds,
-                train_perplexity=math.exp(total_loss / steps) if steps else float("nan"),
-                tokens_per_s=steps * batches.tokens_per_batch / seconds if seconds else 0.0)
-        return timed_out
+        seconds = time.perf_counter() - t0
+        return dict(steps=steps, seconds=seconds, timed_out=timed_out,
+                    train_perplexity=math.exp(total_loss / steps) if steps else float("nan"),
+                    tokens_per_s=steps * batches.tokens_per_batch / seconds if seconds else 0.0)
 
-    def _end_epoch(self, epoch, epochs, val_ids, timed_out):
-        stats = dict(epoch=epoch, lr=self.optimizer.lr, **self._epoch_stats)
+    def _end_epoch(self, epoch, epochs, val_ids, stats):
+        stats = dict(epoch=epoch, lr=self.optimizer.lr, **stats)
         line = (f"epoch {epoch}/{epochs} | train perplexity {stats['train_perplexity']:.2f}")
         if val_ids is not None:
             val = self.model.perplexity(val_ids, self.eval_batch_size, self.bptt)
@@ -113,7 +110,7 @@ class Trainer:
             self.model.save(self.checkpoint)
         line += (f" | lr {stats['lr']:.3g} | {stats['tokens_per_s']:,.0f} tokens/s"
                  f" | {stats['seconds']:.0f} s")
-        if timed_out:
+        if stats["timed_out"]:
             line += f" (time limit: {stats['steps']} steps)"
         print(line, file=self.out, flush=True)
         self.history.append(stats)

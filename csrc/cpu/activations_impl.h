@@ -58,7 +58,7 @@ float exp_sum_f32(float* y, const float* x, int64_t n, float shift) {
     vstore(y + i, e);
     acc += e;
   }
-  float sum = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+  float sum = vsum(acc);
   if (i < n) {  // tail through a padded vector; the padding's exponentials are not summed
     vf v = {};
     std::memcpy(&v, x + i, (n - i) * sizeof(float));

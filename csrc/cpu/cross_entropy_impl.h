@@ -17,23 +17,19 @@ inline float lanes_max(vf a) {
   return m;
 }
 
-inline float lanes_sum(vf a) {
-  return ((a[0] + a[4]) + (a[1] + a[5])) + ((a[2] + a[6]) + (a[3] + a[7]));
-}
-
 }  // namespace
 
 // One row: returns the log-sum-exp of x (V) and puts the sum of x in *sum_x. The row is read
 // twice (its max, then the sum of exponentials), the second time from cache.
 float row_lse_f32(const float* x, int64_t V, float* sum_x) {
-  vf vmax_ = splat(-INFINITY), vsum = splat(0.0f);
+  vf row_max = splat(-INFINITY), row_sum = splat(0.0f);
   int64_t j = 0;
   for (; j + kW <= V; j += kW) {
     const vf v = vload(x + j);
-    vmax_ = vmax(vmax_, v);
-    vsum += v;
+    row_max = vmax(row_max, v);
+    row_sum += v;
   }
-  float m = lanes_max(vmax_), sx = lanes_sum(vsum);
+  float m = lanes_max(row_max), sx = vsum(row_sum);
   for (int64_t k = j; k < V; ++k) {
     m = std::fmax(m, x[k]);
     sx += x[k];
@@ -41,7 +37,7 @@ float row_lse_f32(const float* x, int64_t V, float* sum_x) {
   vf e = splat(0.0f);
   const vf vm = splat(m);
   for (j = 0; j + kW <= V; j += kW) e += vexp(vload(x + j) - vm);
-  float s = lanes_sum(e);
+  float s = vsum(e);
   for (int64_t k = j; k < V; ++k) s += std::exp(x[k] - m);
   *sum_x = sx;
   return m + std::log(s);

@@ -22,6 +22,10 @@ static inline vf vload(const float* p) {
   return v;
 }
 static inline void vstore(float* p, vf v) { __builtin_memcpy(p, &v, sizeof v); }
+// The sum of the eight lanes, always in this order (results stay bitwise reproducible).
+static inline float vsum(vf a) {
+  return ((a[0] + a[4]) + (a[1] + a[5])) + ((a[2] + a[6]) + (a[3] + a[7]));
+}
 
 // exp(x) for x clamped to [-87.3, 88.3], where 2^n stays a normal float.
 static inline vf vexp(vf x) {

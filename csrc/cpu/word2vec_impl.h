@@ -43,10 +43,6 @@ inline void ld(float& v, const float* p) { v = *p; }
 inline void st(float* p, const vf& v) { std::memcpy(p, &v, sizeof v); }
 inline void st(float* p, const float& v) { *p = v; }
 
-inline float sum_lanes(vf a) {
-  return ((a[0] + a[4]) + (a[1] + a[5])) + ((a[2] + a[6]) + (a[3] + a[7]));
-}
-
 // f[j] = a . b[j] for j < N, one FMA chain per row so that their latencies overlap.
 template <int N>
 inline void dots(const float* a, float* const* b, int64_t dim, float* f) {
@@ -62,7 +58,7 @@ inline void dots(const float* a, float* const* b, int64_t dim, float* f) {
     }
   }
   for (int j = 0; j < N; ++j) {
-    float s = sum_lanes(acc[j]);
+    float s = vsum(acc[j]);
     for (int64_t t = k; t < dim; ++t) s += a[t] * b[j][t];
     f[j] = s;
   }
