@@ -1,24 +1,51 @@
-"""PyTorch interop: autograd Functions and drop-in nn.Modules backed by seqkern's CPU kernels.
+"""PyTorch interop: torch.nn.LSTM/GRU/RNN on seqkern's CPU kernels.
 
     import seqkern.torch as skt
-    lstm = skt.LSTM(256, 512, num_layers=2, bidirectional=True)   # like torch.nn.LSTM
+    lstm = skt.LSTM(256, 512, num_layers=2, bidirectional=True)   # a torch.nn.LSTM subclass
     out, (h_n, c_n) = lstm(x)                                       # x a tensor or PackedSequence
-    out.sum().backward()
+
+    model = skt.optimize(model)     # every CPU nn.LSTM/GRU/RNN inside runs seqkern, in place
+    skt.restore(model)              # and back to torch's own implementation
+
+The modules are torch's own classes (or subclasses that pickle as them), so checkpoints load
+with `torch.load(weights_only=True)` where seqkern is not installed. Whatever the kernels do not
+take (CUDA or meta tensors, half precision, torch.compile, torch.func, TorchScript, autocast,
+double backward) runs torch's implementation instead, with one FallbackWarning per reason.
 
 Importing this module needs torch; the rest of seqkern never does. seqkern is not built against
-torch: tensors cross as NumPy arrays that share their memory (CPU float32/float64 only).
+torch: tensors cross as NumPy arrays that share their memory.
 """
 from __future__ import annotations
 
-import math
+import copy
+import functools
+import warnings
+import weakref
 
 import torch
+from torch import _VF
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from seqkern._ops import recurrent_stack as _stack
 from seqkern._ops import recurrent_stack_backward as _stack_backward
 
 _FLOATS = (torch.float32, torch.float64)
+_TORCH_CLASSES = (torch.nn.LSTM, torch.nn.GRU, torch.nn.RNN)
+# torch's own forward of each class, kept before optimize() wraps it.
+_TORCH_FORWARD = {cls: cls.forward for cls in _TORCH_CLASSES}
+_optimized: weakref.WeakSet = weakref.WeakSet()
+_warned: set = set()
+
+
+class FallbackWarning(UserWarning):
+    """A seqkern module ran torch's own implementation for a call the kernels do not take."""
+
+
+def _fall_back(reason):
+    if reason not in _warned:
+        _warned.add(reason)
+        warnings.warn(f"seqkern.torch: {reason}; running torch's own implementation",
+                      FallbackWarning, stacklevel=4)
 
 
 def _np(t):
@@ -38,28 +65,84 @@ class RecurrentStackFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, cell, bidirectional, x, h0, c0, lengths, masks, present, *flat):
-        n = sum(present)
-        weights = []
-        for i in range(0, len(flat), n):
-            given = iter(flat[i:i + n])
-            weights.append(tuple(_np(next(given)) if p else None for p in present))
         training = any(ctx.needs_input_grad)
-        out = _stack(cell, _np(x), weights, _np(h0), _np(c0),
+        out = _stack(cell, _np(x), _unflatten([_np(w) for w in flat], present), _np(h0), _np(c0),
                      None if lengths is None else lengths.numpy(), bidirectional, _np(masks),
                      training=training)
         if training:
             *out, ctx.saved = out
-        ctx.present, ctx.lstm = present, cell == "lstm"
+            ctx.save_for_backward(x, h0, c0, *flat)
+        ctx.args = cell, bidirectional, lengths, masks, present
         return tuple(torch.from_numpy(o) for o in out)
 
     @staticmethod
     def backward(ctx, dy, dh_n, dc_n=None):
+        cell, bidirectional, lengths, masks, present = ctx.args
+        if torch.is_grad_enabled():  # create_graph=True: gradients must be differentiable
+            _fall_back("double backward (create_graph=True)")
+            return (None, None) + _torch_stack_grads(ctx, dy, dh_n, dc_n)
         g = _stack_backward(ctx.saved, _np(dy), _np(dh_n), _np(dc_n))
-        flat = [torch.from_numpy(w) for ws in g["weights"]
-                for w, p in zip(ws, ctx.present) if p]
-        dc0 = torch.from_numpy(g["c0"]) if ctx.lstm else None
+        flat = [torch.from_numpy(w) for ws in g["weights"] for w, p in zip(ws, present) if p]
+        dc0 = torch.from_numpy(g["c0"]) if cell == "lstm" else None
         return (None, None, torch.from_numpy(g["x"]), torch.from_numpy(g["h0"]), dc0, None, None,
                 None, *flat)
+
+
+def _unflatten(flat, present):
+    """Weights flattened over layer-directions -> one tuple per layer-direction, None where a
+    weight is absent (present[i] False)."""
+    n, out = sum(present), []
+    for i in range(0, len(flat), n):
+        given = iter(flat[i:i + n])
+        out.append(tuple(next(given) if p else None for p in present))
+    return out
+
+
+def _torch_stack(cell, x, weights, h0, c0, lengths, bidirectional, masks):
+    """recurrent_stack's forward with torch's own ops, layer by layer (so that seqkern's dropout
+    masks apply between layers): differentiable to any order."""
+    D = 2 if bidirectional else 1
+    L = len(weights) // D
+    run = {"lstm": _VF.lstm, "gru": _VF.gru, "rnn_tanh": _VF.rnn_tanh, "rnn_relu": _VF.rnn_relu}[cell]
+    has_bias = weights[0][2] is not None
+    if lengths is not None:
+        order = torch.sort(lengths, descending=True, stable=True).indices
+        back = torch.empty_like(order).scatter_(0, order, torch.arange(len(order)))
+    hs, cs = [], []
+    for l in range(L):
+        params = [w for ws in weights[l * D:(l + 1) * D] for w in ws if w is not None]
+        h = h0[l * D:(l + 1) * D]
+        hx = (h, c0[l * D:(l + 1) * D]) if cell == "lstm" else h
+        if lengths is None:
+            y, *finals = run(x, hx, params, has_bias, 1, 0.0, True, bidirectional, False)
+        else:
+            packed = pack_padded_sequence(x.index_select(1, order), lengths[order])
+            hx = tuple(s.index_select(1, order) for s in hx) if cell == "lstm" else hx.index_select(1, order)
+            y, *finals = run(packed.data, packed.batch_sizes, hx, params, has_bias, 1, 0.0, True,
+                             bidirectional)
+            y = pad_packed_sequence(PackedSequence(y, packed.batch_sizes), total_length=x.shape[0])[0]
+            y = y.index_select(1, back)
+            finals = [f.index_select(1, back) for f in finals]
+        hs.append(finals[0])
+        if cell == "lstm":
+            cs.append(finals[1])
+        x = y * masks[l] if masks is not None and l < L - 1 else y
+    return (x, torch.cat(hs)) + ((torch.cat(cs),) if cell == "lstm" else ())
+
+
+def _torch_stack_grads(ctx, dy, dh_n, dc_n):
+    """Gradients of RecurrentStackFunction's inputs from a recomputation with torch's ops, so
+    that they carry a graph of their own (double backward)."""
+    cell, bidirectional, lengths, masks, present = ctx.args
+    inputs = ctx.saved_tensors
+    x, h0, c0, *flat = inputs
+    with torch.enable_grad():
+        outs = _torch_stack(cell, x, _unflatten(flat, present), h0, c0, lengths, bidirectional, masks)
+        grads_out = (dy, dh_n) + ((dc_n,) if cell == "lstm" else ())
+        wanted = [t for t in inputs if t is not None and t.requires_grad]
+        got = iter(torch.autograd.grad(outs, wanted, grads_out, create_graph=True, allow_unused=True))
+    x_g, h0_g, c0_g, *flat_g = (next(got) if t is not None and t.requires_grad else None for t in inputs)
+    return (x_g, h0_g, c0_g, None, None, None, *flat_g)
 
 
 def recurrent_stack(cell, x, weights, h0=None, c0=None, lengths=None, bidirectional=False,
@@ -81,131 +164,165 @@ def recurrent_stack(cell, x, weights, h0=None, c0=None, lengths=None, bidirectio
                                         present, *flat)
 
 
-class _Recurrent(torch.nn.Module):
-    """torch.nn.LSTM/GRU/RNN's constructor, parameters, inputs and outputs; seqkern inside."""
+def _cell(module):
+    if isinstance(module, torch.nn.LSTM):
+        return "lstm"
+    if isinstance(module, torch.nn.GRU):
+        return "gru"
+    return module.mode.lower()  # torch.nn.RNN: "RNN_TANH" or "RNN_RELU"
 
-    gates = 1
 
-    def __init__(self, cell, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
-                 dropout=0.0, bidirectional=False, proj_size=0, device=None, dtype=None):
-        super().__init__()
-        if device is not None and torch.device(device).type != "cpu":
-            raise ValueError(f"device: seqkern.torch modules run on the CPU, got {device}")
-        if proj_size and cell != "lstm":
-            raise ValueError("proj_size: only LSTM has projections")
-        if not 0 <= proj_size < hidden_size:
-            raise ValueError(f"proj_size: must be in [0, hidden_size = {hidden_size}), got {proj_size}")
-        self.cell = cell
-        self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
-        self.bias, self.batch_first = bias, batch_first
-        self.dropout, self.bidirectional, self.proj_size = float(dropout), bidirectional, proj_size
-        D, G, H, S = 2 if bidirectional else 1, self.gates, hidden_size, proj_size or hidden_size
-        for l in range(num_layers):
-            for d in range(D):
-                sfx = f"_l{l}" + ("_reverse" if d else "")
-                I = input_size if l == 0 else D * S
-                shapes = {"weight_ih": (G * H, I), "weight_hh": (G * H, S)}
-                if bias:
-                    shapes.update(bias_ih=(G * H,), bias_hh=(G * H,))
-                if proj_size:
-                    shapes.update(weight_hr=(S, H))
-                for name, shape in shapes.items():
-                    self.register_parameter(name + sfx, torch.nn.Parameter(torch.empty(shape, dtype=dtype)))
-        self.reset_parameters()
+def _fallback_reason(module, input, hx):
+    """Why this call cannot run seqkern's kernels, or None when it can."""
+    if torch.jit.is_scripting() or torch.jit.is_tracing():
+        return "TorchScript"
+    if torch.compiler.is_compiling():
+        return "torch.compile"
+    x = input.data if isinstance(input, PackedSequence) else input
+    states = hx if isinstance(hx, tuple) else (hx,)
+    tensors = [x, *(s for s in states if s is not None), *(w for w in module._flat_weights if w is not None)]
+    if any(torch._C._functorch.is_functorch_wrapped_tensor(t) for t in tensors):
+        return "torch.func transforms"
+    if torch.overrides.has_torch_function(tensors):
+        return "tensor subclasses"
+    for t in tensors:
+        if t.device.type != "cpu":
+            return f"{t.device.type} tensors"
+    for t in tensors:
+        if t.dtype not in _FLOATS:
+            return f"{t.dtype} tensors"
+    if torch.is_autocast_enabled("cpu"):
+        return "CPU autocast"
+    return None
 
-    def reset_parameters(self):
-        k = 1.0 / math.sqrt(self.hidden_size)
-        for p in self.parameters():
-            torch.nn.init.uniform_(p, -k, k)
 
-    def _weights(self):
-        """(w_ih, w_hh, b_ih, b_hh[, w_hr]) per layer-direction; absent biases are None."""
-        D = 2 if self.bidirectional else 1
-        names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr")[:5 if self.proj_size else 4]
-        out = []
-        for l in range(self.num_layers):
-            for d in range(D):
-                sfx = f"_l{l}" + ("_reverse" if d else "")
-                out.append(tuple(getattr(self, n + sfx, None) for n in names))
-        return out
-
-    def forward(self, input, hx=None):
-        packed = isinstance(input, PackedSequence)
-        lengths = None
-        if packed:
-            x, lengths = pad_packed_sequence(input)
-        else:
-            x = input.transpose(0, 1) if self.batch_first else input
+def _forward(module, input, hx, torch_forward):
+    """torch.nn.LSTM/GRU/RNN.forward's semantics (its own checks and hidden-state permutations)
+    on seqkern's kernels, or torch_forward itself when the kernels cannot take the call."""
+    reason = _fallback_reason(module, input, hx)
+    if reason:
+        _fall_back(reason)
+        return torch_forward(module, input, hx)
+    module._update_flat_weights()
+    cell = _cell(module)
+    lstm = cell == "lstm"
+    D = 2 if module.bidirectional else 1
+    packed = isinstance(input, PackedSequence)
+    if packed:
+        data, batch_sizes, sorted_indices, unsorted_indices = input
+        x, lengths = pad_packed_sequence(PackedSequence(data, batch_sizes))  # batch sorted by length
+        unbatched = False
+    else:
+        if input.dim() not in (2, 3):
+            raise ValueError(f"{type(module).__name__}: Expected input to be 2D or 3D, "
+                             f"got {input.dim()}D instead")
+        batch_sizes = sorted_indices = unsorted_indices = lengths = None
+        x = input.transpose(0, 1) if module.batch_first else input
         unbatched = x.dim() == 2
         if unbatched:
             x = x.unsqueeze(1)
-        h0, c0 = self._split(hx, unbatched)
-        D = 2 if self.bidirectional else 1
-        masks = None
-        if self.training and self.dropout > 0 and self.num_layers > 1:
-            shape = (self.num_layers - 1, x.shape[0], x.shape[1], D * (self.proj_size or self.hidden_size))
-            masks = (torch.rand(shape, dtype=x.dtype) >= self.dropout).to(x.dtype) / (1 - self.dropout)
-        y, *finals = recurrent_stack(self.cell, x.contiguous(), self._weights(), h0, c0, lengths,
-                                     self.bidirectional, masks)
+    as_given = data if packed else (x.transpose(0, 1) if module.batch_first else x)
+    module.check_input(as_given, batch_sizes)  # torch's own errors for torch's misuses
+    if hx is not None:
         if unbatched:
-            y, finals = y.squeeze(1), [f.squeeze(1) for f in finals]
-        if packed:
-            y = pack_padded_sequence(y, lengths, enforce_sorted=False)
-        elif self.batch_first:
-            y = y.transpose(0, 1)
-        return y, self._join(finals)
-
-    def _split(self, hx, unbatched):
-        if hx is not None and unbatched:
-            hx = hx.unsqueeze(1)
-        return hx, None
-
-    def _join(self, finals):
-        return finals[0]
-
-    def extra_repr(self):
-        s = f"{self.input_size}, {self.hidden_size}"
-        if self.num_layers != 1:
-            s += f", num_layers={self.num_layers}"
-        for name, default in (("bias", True), ("batch_first", False), ("dropout", 0.0),
-                              ("bidirectional", False), ("proj_size", 0)):
-            if getattr(self, name) != default:
-                s += f", {name}={getattr(self, name)}"
-        return s
+            hx = tuple(h.unsqueeze(1) for h in hx) if lstm else hx.unsqueeze(1)
+        module.check_forward_args(as_given, hx, batch_sizes)
+        hx = module.permute_hidden(hx, sorted_indices)
+    h0, c0 = hx if lstm and hx is not None else (hx, None)
+    masks = None
+    if module.training and module.dropout > 0 and module.num_layers > 1:
+        S = module.proj_size or module.hidden_size
+        shape = (module.num_layers - 1, x.shape[0], x.shape[1], D * S)
+        masks = (torch.rand(shape, dtype=x.dtype) >= module.dropout).to(x.dtype) / (1 - module.dropout)
+    names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr")[:5 if module.proj_size else 4]
+    weights = [tuple(getattr(module, f"{n}_l{l}{'_reverse' if d else ''}", None) for n in names)
+               for l in range(module.num_layers) for d in range(D)]
+    y, *finals = recurrent_stack(cell, x.contiguous(), weights, h0, c0, lengths, module.bidirectional, masks)
+    hidden = tuple(finals) if lstm else finals[0]
+    if packed:
+        y = PackedSequence(pack_padded_sequence(y, lengths).data, batch_sizes, sorted_indices,
+                           unsorted_indices)
+        return y, module.permute_hidden(hidden, unsorted_indices)
+    if unbatched:
+        return y.squeeze(1), tuple(h.squeeze(1) for h in hidden) if lstm else hidden.squeeze(1)
+    return (y.transpose(0, 1) if module.batch_first else y), hidden
 
 
-class LSTM(_Recurrent):
-    """Drop-in torch.nn.LSTM (proj_size included) on seqkern's kernels."""
+class _Seqkern:
+    """Mixin of the subclasses: forward on seqkern, pickled as the torch class it extends (so a
+    saved model loads where seqkern is absent), deep-copied as itself."""
 
-    gates = 4
+    def forward(self, input, hx=None):
+        return _forward(self, input, hx, _TORCH_FORWARD[self._torch_class])
 
-    def __init__(self, *args, **kwargs):
-        super().__init__("lstm", *args, **kwargs)
+    def __reduce_ex__(self, protocol):
+        # Rebuilt as the torch class: a placeholder made on the meta device (no memory, no draw
+        # from torch's generator), then this module's state. weights_only loads allow it
+        # wherever they allow the torch class itself.
+        placeholder = (1, 1, 1, True, False, 0.0, False, 0, "meta")
+        return self._torch_class, placeholder, self.__getstate__()
 
-    def _split(self, hx, unbatched):
-        if hx is None:
-            return None, None
-        h0, c0 = hx
-        return (h0.unsqueeze(1), c0.unsqueeze(1)) if unbatched else (h0, c0)
-
-    def _join(self, finals):
-        return tuple(finals)
-
-
-class GRU(_Recurrent):
-    """Drop-in torch.nn.GRU on seqkern's kernels."""
-
-    gates = 3
-
-    def __init__(self, *args, **kwargs):
-        super().__init__("gru", *args, **kwargs)
+    def __deepcopy__(self, memo):
+        new = type(self).__new__(type(self))
+        memo[id(self)] = new
+        new.__setstate__(copy.deepcopy(self.__getstate__(), memo))
+        return new
 
 
-class RNN(_Recurrent):
-    """Drop-in torch.nn.RNN on seqkern's kernels; nonlinearity "tanh" or "relu"."""
+class LSTM(_Seqkern, torch.nn.LSTM):
+    """torch.nn.LSTM (proj_size included) on seqkern's kernels; pickles as torch.nn.LSTM."""
 
-    def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", *args, **kwargs):
-        if nonlinearity not in ("tanh", "relu"):
-            raise ValueError(f"nonlinearity: expected 'tanh' or 'relu', got {nonlinearity!r}")
-        self.nonlinearity = nonlinearity
-        super().__init__("rnn_" + nonlinearity, input_size, hidden_size, num_layers, *args, **kwargs)
+    _torch_class = torch.nn.LSTM
+
+
+class GRU(_Seqkern, torch.nn.GRU):
+    """torch.nn.GRU on seqkern's kernels; pickles as torch.nn.GRU."""
+
+    _torch_class = torch.nn.GRU
+
+
+class RNN(_Seqkern, torch.nn.RNN):
+    """torch.nn.RNN ("tanh" or "relu") on seqkern's kernels; pickles as torch.nn.RNN."""
+
+    _torch_class = torch.nn.RNN
+
+
+def _dispatching_forward(cls):
+    torch_forward = _TORCH_FORWARD[cls]
+
+    @functools.wraps(torch_forward)
+    def forward(self, input, hx=None):
+        if self in _optimized and not torch.compiler.is_compiling():
+            return _forward(self, input, hx, torch_forward)
+        return torch_forward(self, input, hx)
+
+    forward.__seqkern__ = True
+    return forward
+
+
+def optimize(model):
+    """Make every nn.LSTM/GRU/RNN inside `model` (itself included) run seqkern's kernels, in
+    place; returns `model`. Classes, parameters (the same tensors), hooks and state_dict are
+    untouched, so optimizers built before the call keep working and torch.save(model) is as
+    before. A module moved to CUDA, or called in a way the kernels do not take, runs torch's
+    own implementation (with a FallbackWarning). Copies of `model` made later are plain torch."""
+    if not isinstance(model, torch.nn.Module):
+        raise TypeError(f"optimize: expected a torch.nn.Module, got {type(model).__name__}")
+    for cls in _TORCH_CLASSES:
+        if not getattr(cls.forward, "__seqkern__", False):
+            cls.forward = _dispatching_forward(cls)
+    for m in model.modules():
+        if isinstance(m, _TORCH_CLASSES):
+            _optimized.add(m)
+    return model
+
+
+def restore(model):
+    """Undo optimize(model): its recurrent modules run torch's own implementation again. When no
+    optimized module is left, torch's classes get their own forward back. Returns `model`."""
+    for m in model.modules():
+        _optimized.discard(m)
+    if not len(_optimized):
+        for cls, forward in _TORCH_FORWARD.items():
+            cls.forward = forward
+    return model
