@@ -11,6 +11,7 @@ The modules are torch's own classes (or subclasses that pickle as them), so chec
 with `torch.load(weights_only=True)` where seqkern is not installed. Whatever the kernels do not
 take (CUDA or meta tensors, half precision, torch.compile, torch.func, TorchScript, autocast,
 double backward) runs torch's implementation instead, with one FallbackWarning per reason.
+The kernels run with torch's thread count (torch.set_num_threads, OMP_NUM_THREADS).
 
 Importing this module needs torch; the rest of seqkern never does. seqkern is not built against
 torch: tensors cross as NumPy arrays that share their memory.
@@ -26,6 +27,7 @@ import torch
 from torch import _VF
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
+from seqkern._info import get_num_threads, set_num_threads
 from seqkern._ops import recurrent_stack as _stack
 from seqkern._ops import recurrent_stack_backward as _stack_backward
 
@@ -204,6 +206,9 @@ def _forward(module, input, hx, torch_forward):
         _fall_back(reason)
         return torch_forward(module, input, hx)
     module._update_flat_weights()
+    threads = torch.get_num_threads()  # torch.set_num_threads (or OMP_NUM_THREADS) rules here too
+    if threads != get_num_threads():
+        set_num_threads(threads)
     cell = _cell(module)
     lstm = cell == "lstm"
     D = 2 if module.bidirectional else 1

@@ -167,6 +167,46 @@ def test_vectorized_activations_are_accurate(level, tmp_path):
         assert out.stdout.strip().endswith("baseline")
 
 
+# Training steps of every kernel family that runs on the threads, as one digest of the bits.
+THREADS_DIGEST = """
+import hashlib, sys
+import numpy as np
+if sys.argv[1] == "openmp":
+    import torch  # loads GNU OpenMP: seqkern's chunks then run on its team
+import seqkern as sk
+sk.set_num_threads(2)
+rng = np.random.default_rng(0)
+f = lambda *s: rng.standard_normal(s).astype(np.float32)
+digest = hashlib.sha256()
+for B in (1, 7, 64):
+    x, ws = f(9, B, 24), [(f(4 * 40, 24), f(4 * 40, 40), f(160), f(160)), (f(160, 24), f(160, 40), f(160), f(160))]
+    y, h, c, saved = sk.recurrent_stack("lstm", x, ws, bidirectional=True, training=True)
+    g = sk.recurrent_stack_backward(saved, f(*y.shape), f(*h.shape), f(*c.shape))
+    digest.update(y.tobytes() + g["x"].tobytes() + b"".join(w.tobytes() for ws in g["weights"] for w in ws))
+logits = f(300, 1000)
+_, saved = sk.softmax_cross_entropy(logits, rng.integers(0, 1000, 300), training=True)
+digest.update(sk.softmax_cross_entropy_backward(saved).tobytes())
+ctx, _ = sk.attention(f(4, 300, 32), f(4, 700, 32))
+digest.update(ctx.tobytes())
+loaded = "libgomp" in open("/proc/self/maps").read()
+print(loaded, digest.hexdigest())
+"""
+
+
+def test_openmp_team_gives_the_pools_bits(tmp_path):
+    """In a process with GNU OpenMP loaded (torch), the chunks run on its team instead of
+    seqkern's pool: the split is the same, so the results are bitwise the same."""
+    pytest.importorskip("torch")
+    runs = {}
+    for mode in ("pool", "openmp"):
+        out = subprocess.run([sys.executable, "-c", THREADS_DIGEST, mode], capture_output=True,
+                             text=True, cwd=tmp_path)
+        assert out.returncode == 0, out.stderr
+        runs[mode] = out.stdout.split()
+    assert runs["pool"][0] == "False" and runs["openmp"][0] == "True"
+    assert runs["pool"][1] == runs["openmp"][1]
+
+
 def test_info_reports_the_build(capsys):
     facts = sk.info()
     printed = capsys.readouterr().out

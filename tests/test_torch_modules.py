@@ -346,3 +346,15 @@ def test_input_of_another_dtype_raises_torchs_error(fresh_warnings):
 def test_optimize_rejects_non_modules():
     with pytest.raises(TypeError, match="torch.nn.Module"):
         skt.optimize([torch.nn.LSTM(2, 3)])
+
+
+def test_kernels_follow_torchs_thread_count():
+    import seqkern as sk
+    before, sk_before = torch.get_num_threads(), sk.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        skt.GRU(3, 4)(torch.randn(2, 1, 3))
+        assert sk.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+        sk.set_num_threads(sk_before)
