@@ -3,12 +3,14 @@
     python benchmarks/lm.py                      # GCIDE text, 2-layer 650-unit LSTM, tied
     python benchmarks/lm.py --steps 300 --json out.json     # 600 steps by default
 
-The model is the book's BetterRnnlm and PyTorch's word_language_model example (medium size):
+Three models: seqkern's own (seqkern.models.BetterRNNLM), PyTorch's (its word_language_model
+example, medium size) as it is, and the same torch model with seqkern.torch.optimize(model) added
+("torch+sk"), the one line a torch user changes. The model is, in all three:
 Embedding(V, 650) -> Dropout(0.5) -> LSTM(650, 650, 2 layers, dropout 0.5) -> Dropout(0.5) ->
 Linear(650, V) with its weight tied to the embedding; SGD lr 20, gradients clipped to norm 0.25,
 batches of 20 rows x 35 steps with the state carried between batches (truncated BPTT).
 
-Both libraries start from the same weights and train on the same batches for the same number
+All start from the same weights and train on the same batches for the same number
 of steps, in one process with the same thread count, in alternating blocks of steps (so that
 noise on a shared machine hits both alike); the first block of each is not timed. Reported:
 training and evaluation tokens/s (medians of the per-step times), validation perplexity of both
@@ -40,6 +42,7 @@ from word2vec import gcide_text  # noqa: E402
 
 V, BATCH, BPTT, HIDDEN, DROPOUT, LR, CLIP = 10_000, 20, 35, 650, 0.5, 20.0, 0.25
 TRAIN_TOKENS, VAL_TOKENS = 1_000_000, 60_000
+PEERS = {"torch": False, "torch+sk": True}  # torch's model as it is, and with seqkern.torch.optimize
 
 
 def corpus(train_tokens, val_tokens):
@@ -65,7 +68,7 @@ def seqkern_model(vocab, seed=0):
 class TorchLM:
     """PyTorch's word_language_model RNNModel (LSTM, tied), with seqkern's initial weights."""
 
-    def __init__(self, torch, sk_model):
+    def __init__(self, torch, sk_model, optimized=False):
         nn = torch.nn
         self.torch = torch
 
@@ -89,6 +92,9 @@ class TorchLM:
                  "decoder.bias": p["out.bias"]}
         state.update({f"rnn.{k[5:]}": v for k, v in p.items() if k.startswith("lstm.")})
         self.model.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in state.items()})
+        if optimized:  # the one line a torch user adds
+            import seqkern.torch
+            seqkern.torch.optimize(self.model)
         self.opt = torch.optim.SGD(self.model.parameters(), lr=LR)
         self.hidden = None
 
@@ -122,32 +128,33 @@ def timed(fn, *args):
     return time.perf_counter() - t0, out
 
 
-def train_both(torch, sk_model, th, batches, steps, block):
-    """Alternating blocks of `block` steps; returns per-step times of each, first block out."""
+def train_all(sk_model, peers, batches, steps, block):
+    """Alternating blocks of `block` steps of seqkern's model and of each torch model in `peers`
+    (name -> TorchLM); returns the per-step times of each, first block out, and the losses."""
     trainer = sk.Trainer(sk_model, sk.optim.SGD(lr=LR), BATCH, BPTT, CLIP, progress=False)
     sk_model.train()
     sk_model.reset_state()
     data = list(batches)
-    times = {"seqkern": [], "torch": []}
-    losses = {"seqkern": [], "torch": []}
+    steppers = {"seqkern": trainer.step, **{name: th.step for name, th in peers.items()}}
+    times = {name: [] for name in steppers}
+    losses = {name: [] for name in steppers}
     for start in range(0, steps, block):
         chunk = [data[i % len(data)] for i in range(start, min(steps, start + block))]
-        for name, step in (("seqkern", trainer.step), ("torch", th.step)):
+        for name, step in steppers.items():
             for xs, ts in chunk:
                 dt, loss = timed(step, xs, ts)
                 if start > 0:
                     times[name].append(dt)
                 losses[name].append(loss)
-        print(f"  steps {start + len(chunk):4d}/{steps}: loss seqkern {losses['seqkern'][-1]:.3f}"
-              f"  torch {losses['torch'][-1]:.3f}", file=sys.stderr, flush=True)
+        print(f"  steps {start + len(chunk):4d}/{steps}: loss "
+              + "  ".join(f"{name} {losses[name][-1]:.3f}" for name in steppers), file=sys.stderr, flush=True)
     return times, losses
 
 
-def evaluate_both(torch, sk_model, th, val_ids, rounds=3):
-    """Validation perplexity of both (batch 10, bptt 35, eval mode) and per-batch times."""
+def evaluate_all(sk_model, peers, val_ids, rounds=3):
+    """Validation perplexity of every model (batch 10, bptt 35, eval mode) and per-batch times."""
     batches = list(TBPTTBatches(val_ids, 10, BPTT))
-    th.model.eval()
-    times = {"seqkern": [], "torch": []}
+    times = {name: [] for name in ("seqkern", *peers)}
     ppl = {}
     for r in range(rounds):
         with sk.models.language_model._evaluating(sk_model):
@@ -157,12 +164,14 @@ def evaluate_both(torch, sk_model, th, val_ids, rounds=3):
                 times["seqkern"].append(dt)
                 total += float(sk.softmax_cross_entropy(logits, ts))
             ppl["seqkern"] = float(np.exp(total / len(batches)))
-        hidden, total = None, 0.0
-        for xs, ts in batches:
-            dt, (loss, hidden) = timed(th.eval_loss, xs, ts, hidden)
-            times["torch"].append(dt)
-            total += loss
-        ppl["torch"] = float(np.exp(total / len(batches)))
+        for name, th in peers.items():
+            th.model.eval()
+            hidden, total = None, 0.0
+            for xs, ts in batches:
+                dt, (loss, hidden) = timed(th.eval_loss, xs, ts, hidden)
+                times[name].append(dt)
+                total += loss
+            ppl[name] = float(np.exp(total / len(batches)))
     return ppl, times
 
 
@@ -172,10 +181,10 @@ def memory_child(lib, steps):
     vocab, train_ids, _ = corpus(TRAIN_TOKENS, VAL_TOKENS)
     model = seqkern_model(vocab)
     batches = list(TBPTTBatches(train_ids, BATCH, BPTT))
-    if lib == "torch":
+    if lib in PEERS:
         import torch
         torch.set_num_threads(sk.get_num_threads())
-        step = TorchLM(torch, model).step
+        step = TorchLM(torch, model, optimized=PEERS[lib]).step
     else:
         step = sk.Trainer(model, sk.optim.SGD(lr=LR), BATCH, BPTT, CLIP, progress=False).step
     del vocab, train_ids
@@ -197,7 +206,7 @@ def main(argv=None):
     ap.add_argument("--block", type=int, default=10, help="steps per alternating block")
     ap.add_argument("--threads", type=int, default=sk.get_num_threads())
     ap.add_argument("--json", help="write the results here")
-    ap.add_argument("--memory-child", choices=("seqkern", "torch"), help=argparse.SUPPRESS)
+    ap.add_argument("--memory-child", choices=("seqkern", *PEERS), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     sk.set_num_threads(args.threads)
     if args.memory_child:
@@ -214,22 +223,23 @@ def main(argv=None):
           f"vocabulary {len(vocab):,}; 2-layer LSTM {HIDDEN}, tied, dropout {DROPOUT}, "
           f"batch {BATCH} x {BPTT}, SGD lr {LR}, clip {CLIP}; {args.steps} steps each")
     model = seqkern_model(vocab)
-    th = TorchLM(torch, model)
-    times, losses = train_both(torch, model, th, batches, args.steps, args.block)
-    ppl, eval_times = evaluate_both(torch, model, th, val_ids)
-    mem = {lib: peak_memory(lib) for lib in ("seqkern", "torch")}
+    peers = {name: TorchLM(torch, model, optimized) for name, optimized in PEERS.items()}
+    times, losses = train_all(model, peers, batches, args.steps, args.block)
+    ppl, eval_times = evaluate_all(model, peers, val_ids)
+    mem = {lib: peak_memory(lib) for lib in ("seqkern", *PEERS)}
     tokens, eval_tokens = BATCH * BPTT, 10 * BPTT
+    names = ("seqkern", *PEERS)
     rows = []
-    print(f"\n{'':<22}{'seqkern':>12}{'torch':>12}{'ratio':>9}")
+    print(f"\n{'':<22}" + "".join(f"{n:>12}" for n in names) + f"{'seqkern/torch':>15}{'torch+sk/torch':>16}")
     for what, t, n in (("train tokens/s", times, tokens), ("eval tokens/s", eval_times, eval_tokens)):
-        a, b = n / np.median(t["seqkern"]), n / np.median(t["torch"])
-        rows.append(dict(what=what, seqkern=a, torch=b, ratio=a / b))
-        print(f"{what:<22}{a:>12,.0f}{b:>12,.0f}{a / b:>8.2f}x")
-    print(f"{'train ms/step median':<22}{1e3 * np.median(times['seqkern']):>12.1f}"
-          f"{1e3 * np.median(times['torch']):>12.1f}")
-    print(f"{'val perplexity':<22}{ppl['seqkern']:>12.1f}{ppl['torch']:>12.1f}"
-          f"{ppl['seqkern'] / ppl['torch']:>8.3f}")
-    print(f"{'peak MiB added':<22}{mem['seqkern']:>12.0f}{mem['torch']:>12.0f}")
+        rate = {name: n / np.median(t[name]) for name in names}
+        rows.append(dict(what=what, **rate, ratio=rate["seqkern"] / rate["torch"],
+                         optimize_ratio=rate["torch+sk"] / rate["torch"]))
+        print(f"{what:<22}" + "".join(f"{rate[name]:>12,.0f}" for name in names)
+              + f"{rows[-1]['ratio']:>14.2f}x{rows[-1]['optimize_ratio']:>15.2f}x")
+    print(f"{'train ms/step median':<22}" + "".join(f"{1e3 * np.median(times[name]):>12.1f}" for name in names))
+    print(f"{'val perplexity':<22}" + "".join(f"{ppl[name]:>12.1f}" for name in names))
+    print(f"{'peak MiB added':<22}" + "".join(f"{mem[name]:>12.0f}" for name in names))
     if args.json:
         with open(args.json, "w") as f:
             json.dump(dict(machine=bench.machine(), threads=args.threads, steps=args.steps,

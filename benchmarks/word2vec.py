@@ -78,8 +78,8 @@ def gcide_text(cache):
 
 def quality(wv):
     data = gensim_data()
-    return dict(wordsim353=wv.evaluate_word_pairs(os.path.join(data, "wordsim353.tsv"))[1],
-                simlex999=wv.evaluate_word_pairs(os.path.join(data, "simlex999.txt"))[1],
+    return dict(wordsim353=wv.evaluate_word_pairs(os.path.join(data, "wordsim353.tsv"))[1][0],
+                simlex999=wv.evaluate_word_pairs(os.path.join(data, "simlex999.txt"))[1][0],
                 analogy=wv.evaluate_word_analogies(os.path.join(data, "questions-words.txt"))[0])
 
 
@@ -88,7 +88,9 @@ def run_gensim(corpus, sg, threads, seed):
     t0 = time.perf_counter()
     m = Word2Vec(corpus_file=corpus, sg=sg, workers=threads, seed=seed, **SETTINGS)
     elapsed = time.perf_counter() - t0
-    return elapsed, sk.KeyedVectors(m.wv.index_to_key, m.wv.vectors)
+    wv = sk.KeyedVectors(m.wv.vector_size)
+    wv.add_vectors(m.wv.index_to_key, m.wv.vectors)
+    return elapsed, wv
 
 
 def run_seqkern(corpus, sg, threads, seed):
@@ -110,7 +112,7 @@ def run_seqkern_gensim_schedule(corpus, sg, threads, seed):
     for e in range(epochs):
         m.alpha = alpha * (1 - e / epochs)
         m.min_alpha = alpha * (1 - (e + 1 / threads) / epochs)
-        m.train(corpus_file=corpus, epochs=1)
+        m.train(corpus_file=corpus, total_words=m.corpus_total_words, epochs=1)
     return time.perf_counter() - t0, m.wv
 
 

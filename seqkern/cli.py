@@ -166,7 +166,7 @@ def cmd_word2vec(args):
     model.build_vocab(corpus_file=args.train)
     print(f"word2vec: {len(model.wv):,} words in the vocabulary, "
           f"{int(model.counts.sum()):,} words of training text", file=sys.stderr)
-    model.train(corpus_file=args.train)
+    model.train(corpus_file=args.train, total_words=model.corpus_total_words, epochs=model.epochs)
     folder = os.path.dirname(os.path.abspath(args.output))
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".seqkern-", suffix=".part")
     os.close(fd)

@@ -27,58 +27,107 @@ def chunk(seed=0, V=17, n_sentences=12):
     return ids, offsets, counts
 
 
+def kv(keys, vectors):
+    """A KeyedVectors built as gensim users build one."""
+    out = KeyedVectors(np.shape(vectors)[1])
+    out.add_vectors(list(keys), np.asarray(vectors, np.float32))
+    return out
+
+
 @pytest.mark.parametrize("sg,cbow_mean", [(1, 1), (0, 1), (0, 0)], ids=["sg", "cbow-mean", "cbow-sum"])
 @pytest.mark.parametrize("sample", [0.0, 0.005], ids=["all", "subsampled"])
 @pytest.mark.parametrize("parts", [1, 3])
-def test_kernel_matches_twin(sg, cbow_mean, sample, parts):
+@pytest.mark.parametrize("hs,negative,shrink", [(0, 4, True), (1, 0, True), (1, 3, False)],
+                         ids=["neg", "hs", "hs+neg-full-windows"])
+def test_kernel_matches_twin(sg, cbow_mean, sample, parts, hs, negative, shrink):
     """Same seeds, so the same subsampling, windows and noise words: the same vectors (to
-    float32 rounding, the twin summing in another order) and the same random states after."""
+    float32 rounding, the twin summing in another order), the same random states after, and
+    the same loss."""
     ids, offsets, counts = chunk()
     V, dim = len(counts), 11
     rng = np.random.default_rng(1)
     syn0 = ((rng.random((V, dim)) - 0.5) / dim).astype(np.float32)
+    syn1neg = (rng.standard_normal((V, dim)) * 0.1).astype(np.float32)
     syn1 = (rng.standard_normal((V, dim)) * 0.1).astype(np.float32)
     keep, cum = keep_probabilities(counts, sample), noise_table(counts, 0.75)
+    tree = _core.huffman_tree(counts.astype(np.int64)) if hs else None
     seeds = np.arange(1, parts + 1, dtype=np.uint64) * np.uint64(977)
-    args = (3, 4, bool(sg), bool(cbow_mean))
+    args = (3, negative, bool(sg), bool(cbow_mean), shrink)
     if parts > 1:  # parts run at once in C++ and may touch the same rows: compare one at a time
         import seqkern as sk
         threads = sk.get_num_threads()
         sk.set_num_threads(1)
     try:
-        a0, a1, s_a = syn0.copy(), syn1.copy(), seeds.copy()
-        n_a = _core.w2v_train(*args, ids, offsets, keep, cum, 0.05, 0.01, s_a, a0, a1)
+        a0, a1, ah, s_a = syn0.copy(), syn1neg.copy(), syn1.copy(), seeds.copy()
+        n_a, loss_a = _core.w2v_train(*args, ids, offsets, keep, cum, 0.05, 0.01, s_a, a0,
+                                      a1 if negative else None, tree, ah if hs else None, True)
     finally:
         if parts > 1:
             sk.set_num_threads(threads)
-    b0, b1, s_b = syn0.copy(), syn1.copy(), seeds.copy()
-    n_b = twin.w2v_train(*args, ids, offsets, keep, cum, 0.05, 0.01, s_b, b0, b1)
+    b0, b1, bh, s_b = syn0.copy(), syn1neg.copy(), syn1.copy(), seeds.copy()
+    n_b, loss_b = twin.w2v_train(*args, ids, offsets, keep, cum, 0.05, 0.01, s_b, b0, b1, tree, bh, True)
     assert n_a == n_b
     assert (n_a < len(ids)) if sample else (n_a == len(ids))
     np.testing.assert_array_equal(s_a, s_b)
     np.testing.assert_allclose(a0, b0, atol=2e-6)
     np.testing.assert_allclose(a1, b1, atol=2e-6)
+    np.testing.assert_allclose(ah, bh, atol=2e-6)
+    assert loss_a == pytest.approx(loss_b, rel=1e-5) and loss_a > 0
     assert np.abs(a0 - syn0).max() > 1e-3  # training moved the vectors
+    if hs:
+        assert np.abs(ah - syn1).max() > 1e-3
 
 
-def test_update_is_a_gradient_step_on_the_loss():
-    """One window (three inputs, the center and two noise words): the twin's updates of the
-    inputs and the outputs are -alpha times the gradient of sgns_loss (central differences in
+@pytest.mark.parametrize("labels", [[1, 0, 0], [0, 1, 1]], ids=["negative-sampling", "hs-path"])
+def test_update_is_a_gradient_step_on_the_loss(labels):
+    """One window (three inputs, three outputs with their labels): the twin's updates of the
+    inputs and the outputs are -alpha times the gradient of window_loss (central differences in
     float64)."""
     rng = np.random.default_rng(2)
     dim, alpha = 6, 0.1
     inputs = rng.standard_normal((3, dim)) * 0.5
     outputs = rng.standard_normal((3, dim)) * 0.5
-    g = numerical_gradient(lambda inputs, outputs: twin.sgns_loss(inputs, outputs),
+    g = numerical_gradient(lambda inputs, outputs: twin.window_loss(inputs, outputs, labels),
                            {"inputs": inputs, "outputs": outputs})
-    d_in, d_out = twin.update_window(inputs.astype(np.float32), outputs.astype(np.float32), alpha)
+    d_in, d_out, loss = twin.update_window(inputs.astype(np.float32), outputs.astype(np.float32),
+                                           labels, alpha)
     np.testing.assert_allclose(d_in, -alpha * g["inputs"], rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(d_out, -alpha * g["outputs"], rtol=1e-5, atol=1e-6)
+    assert loss == pytest.approx(twin.window_loss(inputs, outputs, labels), rel=1e-5)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_huffman_tree_matches_twin_and_is_optimal(seed):
+    """word2vec.c's tree: the C++ and NumPy builds agree; the codes are prefix-free and complete
+    (Kraft sum 1); the weighted path length is Huffman's (the sum of the inner nodes' counts);
+    a more frequent word never has a longer code."""
+    rng = np.random.default_rng(seed)
+    counts = rng.integers(1, 1000, 50) if seed else np.array([5, 5, 5, 5, 1])  # ties too
+    offsets, points, codes = _core.huffman_tree(counts.astype(np.int64))
+    t_offsets, t_points, t_codes = twin.huffman_tree(counts)
+    np.testing.assert_array_equal(offsets, t_offsets)
+    np.testing.assert_array_equal(points, t_points)
+    np.testing.assert_array_equal(codes, t_codes)
+    lengths = np.diff(offsets)
+    words = ["".join(map(str, codes[offsets[w]:offsets[w + 1]])) for w in range(len(counts))]
+    assert all(not b.startswith(a) for a in words for b in words if a is not b)
+    assert sum(2.0 ** -lengths) == pytest.approx(1.0)
+    assert np.all(points[offsets[:-1]] == len(counts) - 2)  # every path starts at the root
+    heap = sorted(counts.tolist())
+    cost = 0
+    while len(heap) > 1:
+        a, b = heap.pop(0), heap.pop(0)
+        cost += a + b
+        heap.append(a + b)
+        heap.sort()
+    assert int((counts * lengths).sum()) == cost
+    order = np.argsort(-counts, kind="stable")
+    assert np.all(np.diff(lengths[order]) >= 0)
 
 
 def test_gains_saturate_past_six():
     """word2vec.c's sigmoid table ends at |f| = 6: past it the center's gain is 0 or alpha."""
-    g = twin.gains(np.array([[7.0, 7.0], [-7.0, -7.0], [0.0, 0.0]]), 0.5)
+    g = twin.gains(np.array([[7.0, 7.0], [-7.0, -7.0], [0.0, 0.0]]), [1, 0], 0.5)
     np.testing.assert_array_equal(g, [[0.0, -0.5], [0.5, 0.0], [0.25, -0.25]])
 
 
@@ -211,7 +260,7 @@ def test_file_chunks_end_at_a_line_or_inside_a_long_line(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("binary", [False, True], ids=["text", "binary"])
 def test_word2vec_format_round_trip(tmp_path, binary):
-    wv = KeyedVectors(["the", "ünïcode", "x"], np.random.default_rng(0).standard_normal((3, 5)))
+    wv = kv(["the", "ünïcode", "x"], np.random.default_rng(0).standard_normal((3, 5)))
     path = tmp_path / "v.bin"
     wv.save_word2vec_format(path, binary=binary)
     back = KeyedVectors.load_word2vec_format(path, binary=binary)
@@ -237,12 +286,13 @@ def test_reads_and_writes_gensim_files(tmp_path, binary):
 
 def test_save_load_continues_training(tmp_path):
     m = Word2Vec(topic_corpus(300), vector_size=8, min_count=1, workers=1, seed=4, epochs=1)
-    m.save(tmp_path / "m.npz")
-    back = Word2Vec.load(tmp_path / "m.npz")
+    m.save(tmp_path / "word2vec.model")
+    assert os.listdir(tmp_path) == ["word2vec.model"]  # exactly where asked
+    back = Word2Vec.load(tmp_path / "word2vec.model")
     assert back.wv.index_to_key == m.wv.index_to_key and back.sg == m.sg
     np.testing.assert_array_equal(back.wv.vectors, m.wv.vectors)
-    m.train(topic_corpus(300), epochs=1)
-    back.train(topic_corpus(300), epochs=1)
+    m.train(topic_corpus(300), total_examples=300, epochs=1)
+    back.train(topic_corpus(300), total_examples=300, epochs=1)
     np.testing.assert_array_equal(back.wv.vectors, m.wv.vectors)
 
 
@@ -253,6 +303,8 @@ def test_bad_input_is_a_clear_error(tmp_path):
         Word2Vec([["a", "b"]], min_count=5)
     with pytest.raises(TypeError, match="re-iterable"):
         Word2Vec(iter([["a"]]), min_count=1)
+    with pytest.raises(TypeError, match="generator"):
+        Word2Vec((s for s in [["a"]]), min_count=1)
     with pytest.raises(TypeError, match="lists of words"):
         Word2Vec(["a sentence as a string"], min_count=1)
     with pytest.raises(TypeError, match="words must be strings"):
@@ -266,9 +318,11 @@ def test_bad_input_is_a_clear_error(tmp_path):
     bad.write_text("2 3\nw 1 2 3\nv 1 2\n")
     with pytest.raises(ValueError, match="line 3"):
         KeyedVectors.load_word2vec_format(bad)
-    wv = KeyedVectors(["a"], np.ones((1, 2)))
-    with pytest.raises(KeyError, match="not in vocabulary"):
+    wv = kv(["a"], np.ones((1, 2)))
+    with pytest.raises(KeyError, match="not present"):
         wv["zzz"]
+    with pytest.raises(ValueError, match="hs=0 and negative=0"):
+        Word2Vec(hs=0, negative=0)
 
 
 BASELINE_CHECK = """
@@ -287,10 +341,13 @@ keep, cum = keep_probabilities(counts, 0.01), noise_table(counts, 0.75)
 for sg in (True, False):
     a0, a1, b0, b1 = syn0.copy(), syn1.copy(), syn0.copy(), syn1.copy()
     sa, sb = np.array([5], np.uint64), np.array([5], np.uint64)
-    na = _core.w2v_train(2, 3, sg, True, ids, offsets, keep, cum, 0.05, 0.01, sa, a0, a1)
-    nb = twin.w2v_train(2, 3, sg, True, ids, offsets, keep, cum, 0.05, 0.01, sb, b0, b1)
-    assert na == nb and sa[0] == sb[0]
-    assert np.abs(a0 - b0).max() < 2e-6 and np.abs(a1 - b1).max() < 2e-6
+    tree = _core.huffman_tree(counts.astype(np.int64))
+    h = (rng.standard_normal((9, 13)) * 0.1).astype(np.float32)
+    ah, bh = h.copy(), h.copy()
+    na = _core.w2v_train(2, 3, sg, True, True, ids, offsets, keep, cum, 0.05, 0.01, sa, a0, a1, tree, ah, True)
+    nb = twin.w2v_train(2, 3, sg, True, True, ids, offsets, keep, cum, 0.05, 0.01, sb, b0, b1, tree, bh, True)
+    assert na[0] == nb[0] and sa[0] == sb[0] and abs(na[1] - nb[1]) < 1e-4 * nb[1]
+    assert np.abs(a0 - b0).max() < 2e-6 and np.abs(a1 - b1).max() < 2e-6 and np.abs(ah - bh).max() < 2e-6
 print("ok")
 """
 
@@ -307,11 +364,23 @@ def test_baseline_copy_matches_twin(tmp_path):
 
 def test_spearman_and_pearson():
     from seqkern.models.evaluation import pearson, spearman
-    assert spearman([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1.0)
-    assert spearman([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
+    assert spearman([1, 2, 3, 4], [10, 20, 30, 40]).statistic == pytest.approx(1.0)
+    assert spearman([1, 2, 3, 4], [4, 3, 2, 1]).statistic == pytest.approx(-1.0)
     # ties get their mean rank: ranks (1.5, 1.5, 3) against (1, 2, 3)
-    assert spearman([5, 5, 9], [1, 2, 3]) == pytest.approx(pearson([1.5, 1.5, 3], [1, 2, 3]))
-    assert pearson([1, 2, 3], [2, 4, 7]) == pytest.approx(np.corrcoef([1, 2, 3], [2, 4, 7])[0, 1])
+    assert spearman([5, 5, 9], [1, 2, 3]).statistic == pytest.approx(pearson([1.5, 1.5, 3], [1, 2, 3]).statistic)
+    assert pearson([1, 2, 3], [2, 4, 7])[0] == pytest.approx(np.corrcoef([1, 2, 3], [2, 4, 7])[0, 1])
+
+
+@pytest.mark.parametrize("n", [3, 5, 12, 60, 400])
+def test_p_values_match_scipy(n):
+    stats = pytest.importorskip("scipy.stats")
+    from seqkern.models.evaluation import pearson, spearman
+    rng = np.random.default_rng(n)
+    a = rng.standard_normal(n)
+    for b in (a + rng.standard_normal(n) * 3, rng.standard_normal(n), np.round(a * 2 + rng.standard_normal(n))):
+        for ours, theirs in ((pearson(a, b), stats.pearsonr(a, b)), (spearman(a, b), stats.spearmanr(a, b))):
+            assert ours.statistic == pytest.approx(theirs.statistic, rel=1e-9, abs=1e-12)
+            assert ours.pvalue == pytest.approx(theirs.pvalue, rel=1e-6, abs=1e-14)
 
 
 def planted_vectors():
@@ -320,14 +389,14 @@ def planted_vectors():
     v = {"man": [1, 0, 0, 0], "woman": [1, 1, 0, 0], "king": [1, 0, 1, 0], "queen": [1, 1, 1, 0],
          "france": [0, 0, 0, 1], "paris": [0, 0, 1, 1], "italy": [0, 1, 0, 1], "rome": [0, 1, 1, 1],
          "Car": [-1, -1, -1, -1]}
-    return KeyedVectors(keys, np.array([v[k] for k in keys], np.float32))
+    return kv(keys, np.array([v[k] for k in keys], np.float32))
 
 
 def test_word_pairs_and_analogies_on_planted_vectors(tmp_path):
     wv = planted_vectors()
     pairs = tmp_path / "pairs.tsv"
     pairs.write_text("# comment\nking\tqueen\t9\nman\tcar\t1\nparis\trome\t8\nking\tzzz\t5\n")
-    p, s, oov = wv.evaluate_word_pairs(pairs)
+    (p, _), (s, _), oov = wv.evaluate_word_pairs(pairs)
     ours = [wv.similarity("king", "queen"), wv.similarity("man", "Car"), wv.similarity("paris", "rome")]
     # king-queen and paris-rome tie at cosine 2/sqrt(6): ranks (2.5, 1, 2.5) against (3, 1, 2)
     assert s == pytest.approx(np.sqrt(3) / 2) and oov == pytest.approx(25.0)
@@ -337,8 +406,9 @@ def test_word_pairs_and_analogies_on_planted_vectors(tmp_path):
                          ": capitals\nfrance paris italy rome\nfrance paris italy car\n"
                          "france paris xx yy\n")
     acc, sections = wv.evaluate_word_analogies(questions)
-    assert [(s["section"], s["correct"], s["incorrect"]) for s in sections] == [
-        ("family", 2, 0), ("capitals", 1, 1)]
+    assert [(s["section"], len(s["correct"]), len(s["incorrect"])) for s in sections] == [
+        ("family", 2, 0), ("capitals", 1, 1), ("Total accuracy", 3, 1)]
+    assert sections[1]["incorrect"] == [("FRANCE", "PARIS", "ITALY", "CAR")]
     assert acc == pytest.approx(3 / 4)
     acc, _ = wv.evaluate_word_analogies(questions, restrict_vocab=4)  # only the family words
     assert acc == 1.0
@@ -353,15 +423,16 @@ def test_evaluation_matches_gensim():
     words += [w.lower() for line in open(os.path.join(data, "questions-words.txt"))
               if not line.startswith(":") for w in line.split()][:400]
     keys = list(dict.fromkeys(words))
-    wv = KeyedVectors(keys, rng.standard_normal((len(keys), 12)))
+    wv = kv(keys, rng.standard_normal((len(keys), 12)))
     theirs = gensim.models.KeyedVectors(12)
     theirs.add_vectors(keys, wv.vectors)
     p, s, oov = wv.evaluate_word_pairs(os.path.join(data, "wordsim353.tsv"))
     tp, ts, toov = theirs.evaluate_word_pairs(os.path.join(data, "wordsim353.tsv"))
-    assert (p, s, oov) == pytest.approx((tp[0], ts[0], toov), abs=1e-6)
-    acc, _ = wv.evaluate_word_analogies(os.path.join(data, "questions-words.txt"))
-    tacc, _ = theirs.evaluate_word_analogies(os.path.join(data, "questions-words.txt"))
-    assert acc == pytest.approx(tacc)
+    assert (*p, *s, oov) == pytest.approx((*tp, *ts, toov), rel=1e-6, abs=1e-9)
+    assert s.correlation == ts.correlation
+    acc, sections = wv.evaluate_word_analogies(os.path.join(data, "questions-words.txt"))
+    tacc, tsections = theirs.evaluate_word_analogies(os.path.join(data, "questions-words.txt"))
+    assert acc == pytest.approx(tacc) and sections == tsections
 
 
 def test_command_line_trains_and_writes_vectors(tmp_path):

@@ -4,28 +4,61 @@
 
 #include "seqkern/vocabulary.h"
 
+#include <tuple>
+
 #include "arrays.h"
 
 namespace seqkern::bind {
 
 void bind_word2vec(py::module_& m) {
   m.def("w2v_train",
-        [](int64_t window, int64_t negative, bool sg, bool cbow_mean, const Arr<int32_t>& ids,
-           const Arr<int64_t>& offsets, const Arr<float>& keep, const Arr<uint32_t>& cum_table,
-           float alpha0, float alpha1, Arr<uint64_t>& seeds, Arr<float>& syn0,
-           Arr<float>& syn1neg) {
-          W2vParams p{syn0.shape(1), window, negative, sg, cbow_mean};
+        [](int64_t window, int64_t negative, bool sg, bool cbow_mean, bool shrink_windows,
+           const Arr<int32_t>& ids, const Arr<int64_t>& offsets, const Arr<float>& keep,
+           const Arr<uint32_t>& cum_table, float alpha0, float alpha1, Arr<uint64_t>& seeds,
+           Arr<float>& syn0, std::optional<Arr<float>> syn1neg,
+           std::optional<std::tuple<Arr<int64_t>, Arr<int32_t>, Arr<uint8_t>>> tree,
+           std::optional<Arr<float>> syn1, bool compute_loss) {
+          const bool hs = tree.has_value();
+          W2vParams p{syn0.shape(1), window, negative, sg, cbow_mean, hs, shrink_windows};
+          Tree t{hs ? std::get<0>(*tree).data() : nullptr, hs ? std::get<1>(*tree).data() : nullptr,
+                 hs ? std::get<2>(*tree).data() : nullptr};
           const int32_t* pi = ids.data();
           const int64_t* po = offsets.data();
           const float* pk = keep.data();
           const uint32_t* pc = cum_table.data();
           uint64_t* ps = seeds.mutable_data();
-          float *p0 = syn0.mutable_data(), *p1 = syn1neg.mutable_data();
+          float* p0 = syn0.mutable_data();
+          float* p1 = syn1neg ? syn1neg->mutable_data() : nullptr;
+          float* ph = syn1 ? syn1->mutable_data() : nullptr;
           const int64_t n_sentences = offsets.shape(0) - 1, V = syn0.shape(0);
           const int64_t parts = seeds.shape(0);
-          py::gil_scoped_release nogil;
-          return w2v_train(p, pi, po, n_sentences, pk, pc, V, alpha0, alpha1, ps, parts, p0, p1);
+          double loss = 0;
+          int64_t trained;
+          {
+            py::gil_scoped_release nogil;
+            trained = w2v_train(p, pi, po, n_sentences, pk, pc, V, alpha0, alpha1, ps, parts, p0,
+                                p1, t, ph, compute_loss ? &loss : nullptr);
+          }
+          return py::make_tuple(trained, loss);
         });
+
+  m.def("huffman_tree", [](const Arr<int64_t>& counts) {
+    std::vector<int64_t> offsets;
+    std::vector<int32_t> points;
+    std::vector<uint8_t> codes;
+    const int64_t V = counts.shape(0);
+    {
+      py::gil_scoped_release nogil;
+      huffman_tree(counts.data(), V, offsets, points, codes);
+    }
+    for (int64_t w = 0; w < V; ++w)
+      if (offsets[w + 1] - offsets[w] > Tree::kMaxCode)
+        throw py::value_error("the Huffman tree is deeper than 40 levels (word2vec.c's limit): "
+                              "the counts are too skewed for hierarchical softmax");
+    return py::make_tuple(py::array_t<int64_t>(offsets.size(), offsets.data()),
+                          py::array_t<int32_t>(points.size(), points.data()),
+                          py::array_t<uint8_t>(codes.size(), codes.data()));
+  });
 
   const auto view = [](const py::bytes& text) {
     char* data;

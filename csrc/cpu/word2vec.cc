@@ -2,6 +2,8 @@
 // has both (and SEQKERN_SIMD does not say baseline), run over the parts on the pool.
 #include "seqkern/word2vec.h"
 
+#include <algorithm>
+#include <climits>
 #include <cstring>
 #include <vector>
 
@@ -18,8 +20,8 @@ namespace seqkern {
 namespace avx2 {
 int64_t train_part(const W2vParams& p, const int32_t* ids, const int64_t* offsets, int64_t s0,
                    int64_t s1, int64_t n_words, const float* keep, const NoiseTable& noise,
-                   float alpha0, float alpha1, uint64_t& state, float* syn0,
-                   float* syn1neg);
+                   float alpha0, float alpha1, uint64_t& state, float* syn0, float* syn1neg,
+                   const Tree& tree, float* syn1, double* loss);
 }  // namespace avx2
 #endif
 
@@ -36,22 +38,76 @@ NoiseTable::NoiseTable(const uint32_t* cum, int64_t V) : cum(cum), V(V) {
 int64_t w2v_train(const W2vParams& p, const int32_t* ids, const int64_t* offsets,
                   int64_t n_sentences, const float* keep, const uint32_t* cum_table, int64_t V,
                   float alpha0, float alpha1, uint64_t* seeds, int64_t parts, float* syn0,
-                  float* syn1neg) {
+                  float* syn1neg, const Tree& tree, float* syn1, double* loss) {
   auto* part = &baseline::train_part;
 #if SEQKERN_X86
   if (std::strcmp(simd_level(), "avx2+fma") == 0) part = &avx2::train_part;
 #endif
   const NoiseTable noise(cum_table, V);
   std::vector<int64_t> trained(parts, 0);
+  std::vector<double> losses(parts, 0.0);
   parallel_for(parts, 1, [&](int64_t q0, int64_t q1) {
     for (int64_t q = q0; q < q1; ++q)
       trained[q] = part(p, ids, offsets, n_sentences * q / parts, n_sentences * (q + 1) / parts,
                         offsets[n_sentences] - offsets[0], keep, noise, alpha0, alpha1,
-                        seeds[q], syn0, syn1neg);
+                        seeds[q], syn0, syn1neg, tree, syn1, loss ? &losses[q] : nullptr);
   });
   int64_t sum = 0;
-  for (int64_t t : trained) sum += t;
+  for (int64_t q = 0; q < parts; ++q) {
+    sum += trained[q];
+    if (loss) *loss += losses[q];  // in part order, whatever the threads
+  }
   return sum;
+}
+
+}  // namespace seqkern
+
+namespace seqkern {
+
+void huffman_tree(const int64_t* counts, int64_t V, std::vector<int64_t>& offsets,
+                  std::vector<int32_t>& points, std::vector<uint8_t>& codes) {
+  // word2vec.c's two-queue merge: leaves sorted by descending count, inner nodes made in
+  // ascending count order; the two smallest of both queues' fronts are merged each time.
+  std::vector<int64_t> order(V);
+  for (int64_t i = 0; i < V; ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(),
+                   [&](int64_t a, int64_t b) { return counts[a] > counts[b]; });
+  std::vector<int64_t> count(2 * V, INT64_MAX), parent(2 * V, 0);
+  std::vector<uint8_t> branch(2 * V, 0);
+  for (int64_t a = 0; a < V; ++a) count[a] = counts[order[a]];
+  int64_t leaf = V - 1, inner = V;
+  const auto smallest = [&] {
+    if (leaf >= 0 && count[leaf] < count[inner]) return leaf--;
+    return inner++;
+  };
+  for (int64_t a = 0; a + 1 < V; ++a) {
+    const int64_t m1 = smallest(), m2 = smallest();
+    count[V + a] = count[m1] + count[m2];
+    parent[m1] = parent[m2] = V + a;
+    branch[m2] = 1;
+  }
+  // Paths from the root (node 2V - 2, row V - 2 of syn1) down to each leaf.
+  std::vector<std::vector<int32_t>> path(V);
+  std::vector<std::vector<uint8_t>> bits(V);
+  for (int64_t a = 0; a < V; ++a) {
+    for (int64_t b = a; b != 2 * V - 2; b = parent[b]) {
+      bits[a].push_back(branch[b]);
+      path[a].push_back(static_cast<int32_t>(parent[b] - V));
+    }
+    std::reverse(path[a].begin(), path[a].end());
+    std::reverse(bits[a].begin(), bits[a].end());
+  }
+  std::vector<int64_t> at(V);  // word -> its rank by count
+  for (int64_t a = 0; a < V; ++a) at[order[a]] = a;
+  offsets.assign(V + 1, 0);
+  points.clear();
+  codes.clear();
+  for (int64_t w = 0; w < V; ++w) {
+    const int64_t a = at[w];
+    points.insert(points.end(), path[a].begin(), path[a].end());
+    codes.insert(codes.end(), bits[a].begin(), bits[a].end());
+    offsets[w + 1] = static_cast<int64_t>(points.size());
+  }
 }
 
 }  // namespace seqkern

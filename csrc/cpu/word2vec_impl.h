@@ -1,5 +1,5 @@
-// word2vec training: skip-gram and CBOW with negative sampling, word2vec.c's algorithm with
-// skip-gram batched as in pWord2Vec (Ji et al., 2016). Written once and compiled twice:
+// word2vec training: skip-gram and CBOW with negative sampling and/or hierarchical softmax,
+// word2vec.c's algorithm with skip-gram batched as in pWord2Vec (Ji et al., 2016). Written once and compiled twice:
 // word2vec.cc (baseline x86-64-v2) and word2vec_avx2.cc (-mavx2 -mfma); SEQKERN_ISA names the
 // namespace of each copy.
 //
@@ -15,8 +15,15 @@
 // and updates one pair at a time; sharing the noise words across the window reads each noise row
 // once per window instead of once per context word, and the scattered rows' cache misses were
 // where the time went.
+//
+// Hierarchical softmax is the same dense problem with other outputs: the syn1 rows of the inner
+// nodes on the center's path in the Huffman tree, each labelled 1 - its branch bit. The center's
+// path is the same for every context word of the window, so skip-gram batches it as it batches
+// the noise words, and word2vec.c's per-pair updates give the same sums. With both, the inputs'
+// updates of the two problems add up, both computed from the inputs before the window.
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <vector>
 
@@ -31,6 +38,7 @@ namespace {
 constexpr float kMaxExp = 6.0f;
 constexpr int64_t kMaxNegative = 64;  // Word2Vec checks negative against it
 constexpr int64_t kAhead = 4;         // words between a window's prefetch and its update
+constexpr int64_t kMaxOut = std::max(kMaxNegative + 1, Tree::kMaxCode);  // outputs of a window
 
 // word2vec.c's linear congruential generator.
 inline uint64_t next(uint64_t& state) {
@@ -76,9 +84,19 @@ inline void scores(const float* a, float* const* b, int64_t n, int64_t dim, floa
   }
 }
 
-// (label - sigmoid(f)) * alpha in place over the n_in x n_out scores; column 0 has label 1.
-inline void gains(float* g, int64_t n_in, int64_t n_out, float alpha) {
+// (label[j] - sigmoid(f)) * alpha in place over the n_in x n_out scores. With loss, adds
+// -log sigmoid(f) (label 1) or -log sigmoid(-f) (label 0) of every score with |f| < 6.
+inline void gains(float* g, int64_t n_in, int64_t n_out, const float* label, float alpha,
+                  double* loss) {
   const int64_t n = n_in * n_out;
+  if (loss) {
+    double sum = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      const float f = label[i % n_out] > 0 ? g[i] : -g[i];
+      if (f > -kMaxExp && f < kMaxExp) sum += std::log1p(std::exp(-static_cast<double>(f)));
+    }
+    *loss += sum;
+  }
   for (int64_t i = 0; i < n; i += kW) {
     vf f = {};
     const int64_t m = std::min<int64_t>(kW, n - i);
@@ -91,7 +109,7 @@ inline void gains(float* g, int64_t n_in, int64_t n_out, float alpha) {
   for (int64_t i = 0; i < n_in; ++i)
     for (int64_t j = 0; j < n_out; ++j) {
       float& v = g[i * n_out + j];
-      v = ((j == 0 ? 1.0f : 0.0f) - v) * alpha;
+      v = (label[j] - v) * alpha;
     }
 }
 
@@ -113,9 +131,16 @@ inline V weighted_sum(int64_t k, float* const* rows, int64_t n, const float* w, 
 
 template <typename V>
 inline void update_columns(int64_t k, float* const* in, int64_t n_in, float* const* out,
-                           int64_t n_out, const float* g, int64_t dim, float* d_in) {
-  for (int64_t i = 0; i < n_in; ++i)  // row i of G . outputs
-    st(d_in + i * dim + k, weighted_sum<V>(k, out, n_out, g + i * n_out, 1));
+                           int64_t n_out, const float* g, int64_t dim, float* d_in, bool add) {
+  for (int64_t i = 0; i < n_in; ++i) {  // row i of G . outputs
+    V sum = weighted_sum<V>(k, out, n_out, g + i * n_out, 1);
+    if (add) {
+      V cur;
+      ld(cur, d_in + i * dim + k);
+      sum += cur;
+    }
+    st(d_in + i * dim + k, sum);
+  }
   for (int64_t j = 0; j < n_out; ++j) {  // column j of G, transposed, . inputs
     V cur;
     ld(cur, out[j] + k);
@@ -123,27 +148,30 @@ inline void update_columns(int64_t k, float* const* in, int64_t n_in, float* con
   }
 }
 
-// Buffers of one run, sized once: inputs up to 2 * window, outputs up to 1 + kMaxNegative.
+// Buffers of one run, sized once: inputs up to 2 * window, outputs up to kMaxOut.
 struct Window {
   Window(int64_t window, int64_t dim)
-      : in(2 * window), out(kMaxNegative + 1), ids(2 * window),
-        g(2 * window * (kMaxNegative + 1)), d_in(2 * window * dim), neu1(dim) {}
+      : in(2 * window), out(kMaxOut), ids(2 * window), label(kMaxOut),
+        g(2 * window * kMaxOut), d_in(2 * window * dim), neu1(dim) {}
   std::vector<float*> in, out;
   std::vector<int32_t> ids;  // the context words
-  std::vector<float> g, d_in, neu1;
+  std::vector<float> label, g, d_in, neu1;
 };
 
-// One window (see the top of the file): g = gains, d_in = the inputs' updates (n_in x dim), the
-// outputs updated in place.
-void update_window(Window& w, int64_t n_in, int64_t n_out, float alpha, int64_t dim) {
+// One window (see the top of the file) against the n_out outputs in w.out with labels w.label:
+// the outputs updated in place, the inputs' updates (n_in x dim) written to d_in (or added to
+// it, with add).
+void update_window(Window& w, int64_t n_in, int64_t n_out, float alpha, int64_t dim, bool add,
+                   double* loss) {
   for (int64_t i = 0; i < n_in; ++i) scores(w.in[i], w.out.data(), n_out, dim, &w.g[i * n_out]);
-  gains(w.g.data(), n_in, n_out, alpha);
+  gains(w.g.data(), n_in, n_out, w.label.data(), alpha, loss);
   int64_t k = 0;
   for (; k + kW <= dim; k += kW)
-    update_columns<vf>(k, w.in.data(), n_in, w.out.data(), n_out, w.g.data(), dim, w.d_in.data());
+    update_columns<vf>(k, w.in.data(), n_in, w.out.data(), n_out, w.g.data(), dim,
+                       w.d_in.data(), add);
   for (; k < dim; ++k)
     update_columns<float>(k, w.in.data(), n_in, w.out.data(), n_out, w.g.data(), dim,
-                          w.d_in.data());
+                          w.d_in.data(), add);
 }
 
 inline void axpy(float a, const float* x, float* y, int64_t n) {
@@ -176,8 +204,8 @@ inline int32_t noise_word(uint64_t& state, const NoiseTable& noise) {
 // One run of sentences [s0, s1) of a chunk of n_words words, on one random stream.
 int64_t train_part(const W2vParams& p, const int32_t* ids, const int64_t* offsets, int64_t s0,
                    int64_t s1, int64_t n_words, const float* keep, const NoiseTable& noise,
-                   float alpha0, float alpha1, uint64_t& state, float* syn0,
-                   float* syn1neg) {
+                   float alpha0, float alpha1, uint64_t& state, float* syn0, float* syn1neg,
+                   const Tree& tree, float* syn1, double* loss) {
   const int64_t dim = p.dim;
   const int64_t negative = std::min(p.negative, kMaxNegative);
   const float alpha_step = (alpha1 - alpha0) / static_cast<float>(std::max<int64_t>(1, n_words));
@@ -199,7 +227,7 @@ int64_t train_part(const W2vParams& p, const int32_t* ids, const int64_t* offset
     const int64_t n = static_cast<int64_t>(sen.size());
     trained += n;
     if (n < 2) {  // no context: the window is drawn, nothing else
-      if (n == 1) next(state);
+      if (n == 1 && p.shrink_windows) next(state);
       continue;
     }
     // Every window of the sentence is drawn first, in the order the words use the stream (each
@@ -208,11 +236,13 @@ int64_t train_part(const W2vParams& p, const int32_t* ids, const int64_t* offset
     shrink.resize(n);
     drawn.resize(n * negative);
     for (int64_t pos = 0; pos < n; ++pos) {
-      shrink[pos] = static_cast<int64_t>(next(state) % static_cast<uint64_t>(p.window));
+      shrink[pos] = p.shrink_windows
+                        ? static_cast<int64_t>(next(state) % static_cast<uint64_t>(p.window))
+                        : 0;
       for (int64_t d = 0; d < negative; ++d) drawn[pos * negative + d] = noise_word(state, noise);
     }
     const auto prefetch_window = [&](int64_t pos) {
-      prefetch_row(syn1neg + static_cast<int64_t>(sen[pos]) * dim, dim);
+      if (negative) prefetch_row(syn1neg + static_cast<int64_t>(sen[pos]) * dim, dim);
       for (int64_t d = 0; d < negative; ++d)
         prefetch_row(syn1neg + static_cast<int64_t>(drawn[pos * negative + d]) * dim, dim);
       if (pos + p.window < n)
@@ -242,13 +272,29 @@ int64_t train_part(const W2vParams& p, const int32_t* ids, const int64_t* offset
         w.in[0] = w.neu1.data();
       }
       const int32_t center = sen[pos];
-      w.out[0] = syn1neg + static_cast<int64_t>(center) * dim;
-      int64_t n_out = 1;
-      for (int64_t d = 0; d < negative; ++d) {
-        const int32_t target = drawn[pos * negative + d];
-        if (target != center) w.out[n_out++] = syn1neg + static_cast<int64_t>(target) * dim;
+      bool add = false;  // whether d_in holds the first problem's updates
+      if (p.hs) {
+        int64_t n_out = 0;
+        for (int64_t k = tree.offsets[center]; k < tree.offsets[center + 1]; ++k, ++n_out) {
+          w.out[n_out] = syn1 + static_cast<int64_t>(tree.points[k]) * dim;
+          w.label[n_out] = 1.0f - static_cast<float>(tree.codes[k]);
+        }
+        update_window(w, n_in, n_out, alpha, dim, add, loss);
+        add = true;
       }
-      update_window(w, n_in, n_out, alpha, dim);
+      if (negative) {
+        w.out[0] = syn1neg + static_cast<int64_t>(center) * dim;
+        w.label[0] = 1.0f;
+        int64_t n_out = 1;
+        for (int64_t d = 0; d < negative; ++d) {
+          const int32_t target = drawn[pos * negative + d];
+          if (target != center) {
+            w.label[n_out] = 0.0f;
+            w.out[n_out++] = syn1neg + static_cast<int64_t>(target) * dim;
+          }
+        }
+        update_window(w, n_in, n_out, alpha, dim, add, loss);
+      }
       if (p.sg) {
         for (int64_t i = 0; i < n_ctx; ++i)
           axpy(1.0f, &w.d_in[i * dim], syn0 + static_cast<int64_t>(w.ids[i]) * dim, dim);

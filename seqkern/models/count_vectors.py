@@ -82,4 +82,4 @@ class PPMIVectors:
         self.ppmi = ppmi(self.rows, self.cols, self.counts, V)
         k = min(vector_size, V)
         U, self.singular_values = truncated_svd(self.rows, self.cols, self.ppmi, V, k, seed=seed)
-        self.wv = KeyedVectors(words, U.astype(np.float32))
+        self.wv = KeyedVectors._of(words, U.astype(np.float32))

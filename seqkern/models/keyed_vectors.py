@@ -1,160 +1,496 @@
-"""Word vectors with gensim's query interface and the word2vec.c file formats.
+"""Word vectors with gensim 4's KeyedVectors interface and the word2vec.c file formats.
 
-    wv = KeyedVectors(["king", "queen", ...], vectors)       # vectors (V, dim) float32
+    wv = KeyedVectors(vector_size=100); wv.add_vectors(["king", "queen"], vectors)
     wv["king"]; wv.most_similar(positive=["king", "woman"], negative=["man"], topn=5)
+    wv.save("vectors.kv"); wv = KeyedVectors.load("vectors.kv", mmap="r")
     wv.save_word2vec_format("vecs.bin", binary=True)
     wv = KeyedVectors.load_word2vec_format("vecs.bin", binary=True)
+
+Every query computes what gensim 4 computes, in the same order of operations, so that keys come
+in gensim's order and scores agree with gensim's to float32 rounding (tested against gensim when
+it is installed). seqkern's own files (save/load) hold no pickle.
 """
 from __future__ import annotations
 
+import warnings
+from numbers import Integral
+
 import numpy as np
 
-from seqkern.models import evaluation
+from seqkern.models import array_file, evaluation
+from seqkern.models.matutils import top_indices, unitvec
+
+_KEY_TYPES = (str, int, np.integer)
+
+
+def _as_list(x):
+    """gensim's _ensure_list: None -> [], a single key or vector -> [it], else a list."""
+    if x is None:
+        return []
+    if isinstance(x, (*_KEY_TYPES, np.ndarray)):
+        return [x]
+    return list(x)
 
 
 class KeyedVectors:
-    """index_to_key (V words, most frequent first for trained models), vectors (V, dim)."""
+    """vectors (n, vector_size) and their keys: index_to_key (list), key_to_index (dict), plus
+    per-key attributes (get_vecattr/set_vecattr: a trained model's "count")."""
 
-    def __init__(self, keys, vectors):
-        vectors = np.asarray(vectors, dtype=np.float32)
+    def __init__(self, vector_size, count=0, dtype=np.float32, mapfile_path=None):
+        self.vector_size = int(vector_size)
+        self.index_to_key = [None] * count
+        self.next_index = 0
+        self.key_to_index = {}
+        self.vectors = np.zeros((count, self.vector_size), dtype=dtype)
+        self.norms = None
+        self.expandos = {}
+        self.mapfile_path = mapfile_path
+
+    @classmethod
+    def _of(cls, keys, vectors, counts=None):
+        """A KeyedVectors over `vectors` as given (no copy), keys in row order."""
+        vectors = np.asarray(vectors)
         keys = list(keys)
         if vectors.ndim != 2 or vectors.shape[0] != len(keys):
             raise ValueError(f"vectors: expected shape ({len(keys)}, dim), got {vectors.shape}")
-        self.index_to_key = keys
-        self.key_to_index = {k: i for i, k in enumerate(keys)}
-        if len(self.key_to_index) != len(keys):
-            raise ValueError("keys: every word must appear once")
-        self.vectors = vectors
-        self._normed = None
+        kv = cls(vectors.shape[1], dtype=vectors.dtype)
+        kv.vectors = vectors
+        kv.index_to_key = keys
+        kv.key_to_index = {k: i for i, k in enumerate(keys)}
+        if len(kv.key_to_index) != len(keys):
+            raise ValueError("keys: every key must appear once")
+        kv.next_index = len(keys)
+        if counts is not None:
+            kv.expandos["count"] = np.asarray(counts, np.int64)
+        return kv
 
-    @property
-    def vector_size(self):
-        return self.vectors.shape[1]
+    def __str__(self):
+        return f"{type(self).__name__}<vector_size={self.vector_size}, {len(self)} keys>"
+
+    __repr__ = __str__
 
     def __len__(self):
         return len(self.index_to_key)
 
-    def __contains__(self, key):
-        return key in self.key_to_index
+    # -- keys and vectors ---------------------------------------------------------------------
+    def get_index(self, key, default=None):
+        """The row of `key`; an int key within range is its own row; else default, or KeyError."""
+        i = self.key_to_index.get(key, -1)
+        if i >= 0:
+            return i
+        if isinstance(key, (int, np.integer)) and 0 <= key < len(self.index_to_key):
+            return int(key)
+        if default is not None:
+            return default
+        raise KeyError(f"Key '{key}' not present")
 
-    def index(self, key):
-        try:
-            return self.key_to_index[key]
-        except KeyError:
-            raise KeyError(f"word {key!r} not in vocabulary") from None
+    def has_index_for(self, key):
+        return self.get_index(key, -1) >= 0
 
-    def __getitem__(self, key):
-        """The vector of a word, or (n, dim) for a list of words."""
-        if isinstance(key, str):
-            return self.vectors[self.index(key)]
-        return np.stack([self.vectors[self.index(k)] for k in key])
+    __contains__ = has_index_for
 
-    def changed(self):
-        """Call after modifying vectors in place (training does): drops the cached unit vectors."""
-        self._normed = None
-
-    def normed_vectors(self):
-        """vectors scaled to unit length (zero rows stay zero), computed once."""
-        if self._normed is None:
-            norms = np.linalg.norm(self.vectors, axis=1, keepdims=True)
-            self._normed = self.vectors / np.where(norms == 0, 1, norms)
-        return self._normed
-
-    def similarity(self, w1, w2):
-        """Cosine similarity of two words."""
-        n = self.normed_vectors()
-        return float(n[self.index(w1)] @ n[self.index(w2)])
-
-    def most_similar(self, positive=None, negative=None, topn=10, restrict_vocab=None):
-        """Words closest by cosine to the mean of the unit vectors of `positive` minus those of
-        `negative` (the analogy a - b + c is positive=[a, c], negative=[b]); the query words
-        themselves are left out. restrict_vocab: search only the first that many words (the most
-        frequent, in a trained model). Returns [(word, cosine)], best first."""
-        positive = [positive] if isinstance(positive, str) else list(positive or [])
-        negative = [negative] if isinstance(negative, str) else list(negative or [])
-        if not positive and not negative:
-            raise ValueError("most_similar: give at least one positive or negative word")
-        n = self.normed_vectors()
-        query = sum(n[self.index(w)] for w in positive) - sum(
-            (n[self.index(w)] for w in negative), np.zeros(self.vector_size, np.float32))
-        query = query / max(np.linalg.norm(query), 1e-30)
-        limit = len(self) if restrict_vocab is None else min(int(restrict_vocab), len(self))
-        scores = n[:limit] @ query
-        skip = {self.key_to_index[w] for w in positive + negative}
-        order = np.argsort(-scores, kind="stable")
-        out = []
-        for i in order:
-            if int(i) in skip:
-                continue
-            out.append((self.index_to_key[i], float(scores[i])))
-            if len(out) == topn:
-                break
+    def get_vector(self, key, norm=False):
+        """The vector of `key` (read-only view), scaled to unit length with norm=True."""
+        i = self.get_index(key)
+        if norm:
+            self.fill_norms()
+            out = self.vectors[i] / self.norms[i]
+        else:
+            out = self.vectors[i]
+        out.setflags(write=False)  # writing through it would leave the norms stale
         return out
 
+    def __getitem__(self, key_or_keys):
+        if isinstance(key_or_keys, _KEY_TYPES):
+            return self.get_vector(key_or_keys)
+        return np.vstack([self.get_vector(k) for k in key_or_keys])
+
+    def __setitem__(self, keys, weights):
+        if not isinstance(keys, list):
+            keys, weights = [keys], np.asarray(weights).reshape(1, -1)
+        self.add_vectors(keys, weights, replace=True)
+
+    def add_vector(self, key, vector):
+        """Adds one vector (in a preallocated free slot when there is one); returns its row."""
+        i = self.next_index
+        if i < len(self) and self.index_to_key[i] is None:
+            self.index_to_key[i] = key
+            self.key_to_index[key] = i
+            self.vectors[i] = vector
+            self.next_index += 1
+            return i
+        i = len(self)
+        self.add_vectors([key], [vector])
+        self.next_index = i + 1
+        return i
+
+    def add_vectors(self, keys, weights, extras=None, replace=False):
+        """Appends the keys not present yet with their vectors (rows of `weights`); keys present
+        keep their vectors unless replace=True. extras: attribute name -> values per key."""
+        if isinstance(keys, _KEY_TYPES):
+            keys, weights = [keys], np.asarray(weights).reshape(1, -1)
+        weights = np.asarray(weights)
+        if weights.ndim != 2 or weights.shape != (len(keys), self.vector_size):
+            raise ValueError(f"weights: expected shape ({len(keys)}, {self.vector_size}), got {weights.shape}")
+        extras = {k: np.asarray(v) for k, v in (extras or {}).items()}
+        present = np.array([k in self.key_to_index for k in keys], dtype=bool)
+        for i in np.flatnonzero(~present):
+            self.key_to_index[keys[i]] = len(self.index_to_key)
+            self.index_to_key.append(keys[i])
+        self.vectors = np.vstack((self.vectors, weights[~present].astype(self.vectors.dtype)))
+        for name in set(self.expandos) | set(extras):
+            old = self.expandos.get(name)
+            new = extras[name][~present] if name in extras else None
+            if old is None:
+                old = np.zeros(len(self) - int((~present).sum()), new.dtype)
+            if new is None:
+                new = np.zeros(int((~present).sum()), old.dtype)
+            self.expandos[name] = np.concatenate((old, new.astype(old.dtype)))
+        if replace and present.any():
+            rows = [self.key_to_index[keys[i]] for i in np.flatnonzero(present)]
+            self.vectors[rows] = weights[present]
+            for name, values in extras.items():
+                self.expandos[name][rows] = values[present]
+        self.norms = None
+
+    def set_vecattr(self, key, attr, val):
+        """Sets a per-key attribute (stored as one array per attribute, as gensim does)."""
+        if attr not in self.expandos:
+            self.expandos[attr] = np.zeros(len(self), np.asarray(val).dtype)
+        elif len(self.expandos[attr]) < len(self):
+            grown = np.zeros(len(self), self.expandos[attr].dtype)
+            grown[:len(self.expandos[attr])] = self.expandos[attr]
+            self.expandos[attr] = grown
+        self.expandos[attr][self.get_index(key)] = val
+
+    def get_vecattr(self, key, attr):
+        return self.expandos[attr][self.get_index(key)].item()
+
+    def fill_norms(self, force=False):
+        """Computes the vectors' lengths (norms) unless known; call with force=True after
+        changing vectors in place."""
+        if self.norms is None or force:
+            self.norms = np.linalg.norm(self.vectors, axis=1)
+
+    def changed(self):
+        """Forget the norms: the vectors were changed in place (training calls it)."""
+        self.norms = None
+
+    def get_normed_vectors(self):
+        self.fill_norms()
+        return self.vectors / self.norms[..., np.newaxis]
+
+    def init_sims(self, replace=False):
+        """gensim 3's name: fill_norms; replace=True also scales the vectors to unit length."""
+        self.fill_norms()
+        if replace:
+            self.unit_normalize_all()
+
+    def unit_normalize_all(self):
+        self.fill_norms()
+        self.vectors /= self.norms[..., np.newaxis]
+        self.norms = np.ones(len(self.vectors))
+
+    def get_mean_vector(self, keys, weights=None, pre_normalize=True, post_normalize=False,
+                        ignore_missing=True):
+        """Weighted mean of the keys' vectors (unit vectors with pre_normalize; keys may also be
+        vectors), divided by the sum of |weights|; unit length with post_normalize."""
+        if len(keys) == 0:
+            raise ValueError("cannot compute mean with no input")
+        weights = np.ones(len(keys)) if weights is None else np.asarray(weights)
+        if len(keys) != weights.shape[0]:
+            raise ValueError("keys and weights array must have same number of elements")
+        mean = np.zeros(self.vector_size, self.vectors.dtype)
+        total = 0
+        for w, key in zip(weights, keys):
+            if isinstance(key, np.ndarray):
+                mean += w * key
+                total += abs(w)
+            elif key in self:
+                mean += w * self.get_vector(key, norm=pre_normalize)
+                total += abs(w)
+            elif not ignore_missing:
+                raise KeyError(f"Key '{key}' not present in vocabulary")
+        if total > 0:
+            mean = mean / total
+        return unitvec(mean).astype(np.float32) if post_normalize else mean
+
+    # -- similarity queries -------------------------------------------------------------------
+    def most_similar(self, positive=None, negative=None, topn=10, clip_start=0, clip_end=None,
+                     restrict_vocab=None, indexer=None):
+        """Keys nearest by cosine to the mean of the unit vectors of `positive` minus those of
+        `negative` (keys, vectors, or (key, weight) pairs); the query keys are left out. The
+        analogy a - b + c is positive=[a, c], negative=[b]. restrict_vocab: the first that many
+        rows only. topn=None (or 0) returns every score. indexer: an object with
+        most_similar(vector, topn), asked instead of the full scan."""
+        if isinstance(topn, Integral) and topn < 1:
+            return []
+        positive, negative = _as_list(positive), _as_list(negative)
+        self.fill_norms()
+        clip_end = clip_end or len(self.vectors)
+        if restrict_vocab:
+            clip_start, clip_end = 0, restrict_vocab
+        keys = []
+        weight = np.concatenate((np.ones(len(positive)), -np.ones(len(negative))))
+        for i, item in enumerate(positive + negative):
+            if isinstance(item, (*_KEY_TYPES, np.ndarray)):
+                keys.append(item)
+            else:
+                keys.append(item[0])
+                weight[i] = item[1]
+        mean = self.get_mean_vector(keys, weight, pre_normalize=True, post_normalize=True,
+                                    ignore_missing=False)
+        skip = {self.get_index(k) for k in keys if isinstance(k, _KEY_TYPES) and self.has_index_for(k)}
+        if indexer is not None and isinstance(topn, int):
+            return indexer.most_similar(mean, topn)
+        dists = self.vectors[clip_start:clip_end] @ mean / self.norms[clip_start:clip_end]
+        if not topn:
+            return dists
+        best = top_indices(dists, topn + len(skip))
+        out = [(self.index_to_key[i + clip_start], float(dists[i])) for i in best
+               if i + clip_start not in skip]
+        return out[:topn]
+
+    def similar_by_key(self, key, topn=10, restrict_vocab=None):
+        return self.most_similar(positive=[key], topn=topn, restrict_vocab=restrict_vocab)
+
+    similar_by_word = similar_by_key
+
+    def similar_by_vector(self, vector, topn=10, restrict_vocab=None):
+        return self.most_similar(positive=[vector], topn=topn, restrict_vocab=restrict_vocab)
+
+    def most_similar_cosmul(self, positive=None, negative=None, topn=10, restrict_vocab=None):
+        """Levy and Goldberg's 3CosMul: the product of the positive keys' cosines, shifted to
+        [0, 1], over that of the negative keys' (+ 1e-6). As in gensim 4, restrict_vocab is
+        accepted and not applied."""
+        if isinstance(topn, Integral) and topn < 1:
+            return []
+        positive, negative = _as_list(positive), _as_list(negative)
+        self.fill_norms()
+        skip = {self.get_index(w) for w in positive + negative
+                if not isinstance(w, np.ndarray) and w in self.key_to_index}
+        positive = [self.get_vector(w, norm=True) if isinstance(w, str) else w for w in positive]
+        negative = [self.get_vector(w, norm=True) if isinstance(w, str) else w for w in negative]
+        if not positive:
+            raise ValueError("cannot compute similarity with no input")
+        pos = [(1 + self.vectors @ term / self.norms) / 2 for term in positive]
+        neg = [(1 + self.vectors @ term / self.norms) / 2 for term in negative]
+        dists = np.prod(pos, axis=0) / (np.prod(neg, axis=0) + 0.000001)
+        if not topn:
+            return dists
+        best = top_indices(dists, topn + len(skip))
+        return [(self.index_to_key[i], float(dists[i])) for i in best if i not in skip][:topn]
+
+    def most_similar_to_given(self, key1, keys_list):
+        return keys_list[int(np.argmax([self.similarity(key1, k) for k in keys_list]))]
+
+    def rank_by_centrality(self, words, use_norm=True):
+        """(cosine to the mean, word) for the words present, most central first; missing words
+        are left out with a warning."""
+        self.fill_norms()
+        used = [w for w in words if w in self]
+        if len(used) != len(words):
+            warnings.warn(f"vectors for words {set(words) - set(used)} are not present in the "
+                          "model, ignoring these words", stacklevel=3)
+        if not used:
+            raise ValueError("cannot select a word from an empty list")
+        vectors = np.vstack([self.get_vector(w, norm=use_norm) for w in used]).astype(np.float32)
+        mean = unitvec(vectors.mean(axis=0)).astype(np.float32)
+        return sorted(zip(vectors @ mean, used), reverse=True)
+
     def doesnt_match(self, words):
-        """The word farthest from the mean of the given words' unit vectors."""
-        words = list(words)
-        if not words:
-            raise ValueError("doesnt_match: give at least one word")
-        n = self.normed_vectors()
-        vecs = np.stack([n[self.index(w)] for w in words])
-        mean = vecs.mean(axis=0)
-        mean /= max(np.linalg.norm(mean), 1e-30)
-        return words[int(np.argmin(vecs @ mean))]
+        """The word least like the others (farthest from their mean direction)."""
+        return self.rank_by_centrality(words)[-1][1]
 
-    def evaluate_word_pairs(self, path, case_insensitive=True):
-        """(pearson, spearman, oov_percent) against a wordsim353 / SimLex-999 style file; see
-        seqkern.models.evaluation."""
-        return evaluation.evaluate_word_pairs(self, path, case_insensitive=case_insensitive)
+    @staticmethod
+    def cosine_similarities(vector_1, vectors_all):
+        """Cosines between one vector and each row of vectors_all."""
+        return vectors_all @ vector_1 / (np.linalg.norm(vector_1) * np.linalg.norm(vectors_all, axis=1))
 
-    def evaluate_word_analogies(self, path, restrict_vocab=300_000, case_insensitive=True):
-        """(accuracy, sections) on a questions-words.txt style file; see
-        seqkern.models.evaluation."""
-        return evaluation.evaluate_word_analogies(self, path, restrict_vocab, case_insensitive)
+    def distances(self, word_or_vector, other_words=()):
+        """1 - cosine from a key (or vector) to other_words, or to every key when none given."""
+        v = self.get_vector(word_or_vector) if isinstance(word_or_vector, _KEY_TYPES) else word_or_vector
+        others = self.vectors if not other_words else self.vectors[[self.get_index(w) for w in other_words]]
+        return 1 - self.cosine_similarities(v, others)
 
-    # -- word2vec.c / gensim files ------------------------------------------------------------
-    def save_word2vec_format(self, path, binary=False):
-        """The word2vec.c format: a "V dim" header line, then one word and its values per line
-        (text), or the word, a space and dim little-endian float32 values (binary)."""
-        V, dim = self.vectors.shape
-        with open(path, "wb") as f:
-            f.write(f"{V} {dim}\n".encode())
-            for word, vec in zip(self.index_to_key, self.vectors):
-                if binary:
-                    f.write(word.encode() + b" " + vec.astype("<f4").tobytes() + b"\n")
-                else:
-                    f.write((word + " " + " ".join(repr(float(v)) for v in vec) + "\n").encode())
+    def distance(self, w1, w2):
+        return 1 - self.similarity(w1, w2)
+
+    def similarity(self, w1, w2):
+        """Cosine similarity of two keys."""
+        return np.dot(unitvec(self[w1]), unitvec(self[w2]))
+
+    def n_similarity(self, ws1, ws2):
+        """Cosine between the mean vectors of two lists of keys (missing keys ignored)."""
+        if not (len(ws1) and len(ws2)):
+            raise ZeroDivisionError("At least one of the passed list is empty.")
+        m1 = self.get_mean_vector(ws1, pre_normalize=False)
+        m2 = self.get_mean_vector(ws2, pre_normalize=False)
+        return np.dot(unitvec(m1), unitvec(m2))
+
+    def relative_cosine_similarity(self, wa, wb, topn=10):
+        sims = self.similar_by_word(wa, topn)
+        if not sims:
+            raise ValueError("Cannot calculate relative cosine similarity without any similar words.")
+        return float(self.similarity(wa, wb)) / sum(s for _, s in sims)
+
+    def closer_than(self, key1, key2):
+        """Keys closer to key1 than key2 is, in row order."""
+        d = self.distances(key1)
+        i1, i2 = self.get_index(key1), self.get_index(key2)
+        return [self.index_to_key[i] for i in np.flatnonzero(d < d[i2]) if i != i1]
+
+    words_closer_than = closer_than
+
+    def rank(self, key1, key2):
+        """1 + the number of keys closer to key1 than key2 is."""
+        return len(self.closer_than(key1, key2)) + 1
+
+    def wmdistance(self, document1, document2, norm=True):
+        raise NotImplementedError("wmdistance (Word Mover's Distance, gensim's needs the POT "
+                                  "package) is not implemented in seqkern")
+
+    def intersect_word2vec_format(self, *args, **kwargs):
+        raise NotImplementedError("intersect_word2vec_format is not implemented in seqkern: load "
+                                  "the file with load_word2vec_format and copy the rows you need")
+
+    # -- evaluation ---------------------------------------------------------------------------
+    def evaluate_word_pairs(self, pairs, delimiter="\t", encoding="utf8", restrict_vocab=300000,
+                            case_insensitive=True, dummy4unknown=False):
+        """(pearson, spearman, oov_ratio) against a wordsim353 / SimLex-999 style file, as
+        gensim: pearson and spearman are (statistic, pvalue) pairs."""
+        return evaluation.evaluate_word_pairs(self, pairs, delimiter, encoding, restrict_vocab,
+                                              case_insensitive, dummy4unknown)
+
+    def evaluate_word_analogies(self, analogies, restrict_vocab=300000, case_insensitive=True,
+                                dummy4unknown=False, similarity_function="most_similar"):
+        """(accuracy, sections) on a questions-words.txt style file, as gensim: each section
+        {"section", "correct": [(a, b, c, d)], "incorrect": [...]}, the last "Total accuracy"."""
+        return evaluation.evaluate_word_analogies(self, analogies, restrict_vocab, case_insensitive,
+                                                  dummy4unknown, similarity_function)
+
+    # -- files --------------------------------------------------------------------------------
+    def save(self, fname):
+        """Writes the keys, vectors and per-key attributes to exactly `fname` (no pickle)."""
+        array_file.save(fname, "KeyedVectors", self._meta(), self._arrays())
+
+    def _meta(self):
+        return {"keys": self.index_to_key, "next_index": self.next_index}
+
+    def _arrays(self, prefix=""):
+        return {prefix + "vectors": self.vectors,
+                **{f"{prefix}attr.{k}": v for k, v in self.expandos.items()}}
 
     @classmethod
-    def load_word2vec_format(cls, path, binary=False):
-        """Reads what save_word2vec_format, word2vec.c or gensim write."""
-        with open(path, "rb") as f:
+    def _from_saved(cls, meta, arrays, prefix=""):
+        kv = cls._of(meta["keys"], arrays[prefix + "vectors"])
+        kv.next_index = meta["next_index"]
+        kv.expandos = {k[len(prefix) + 5:]: v for k, v in arrays.items() if k.startswith(prefix + "attr.")}
+        return kv
+
+    @classmethod
+    def load(cls, fname, mmap=None):
+        """What save wrote. mmap="r" maps the vectors read-only instead of reading them, so that
+        processes loading the same file share them."""
+        meta, arrays = array_file.load(fname, "KeyedVectors", mmap)
+        return cls._from_saved(meta, arrays)
+
+    def save_word2vec_format(self, fname, fvocab=None, binary=False, total_vec=None,
+                             write_header=True, prefix="", append=False, sort_attr="count"):
+        """The word2vec.c format: a "count dim" header line, then per key its text and values
+        (text: values as numpy prints float32; binary: dim little-endian float32). Keys are
+        written by descending sort_attr when the vectors have it, else in row order; fvocab:
+        also write "key count" lines there."""
+        total_vec = len(self) if total_vec is None else total_vec
+        mode = "ab" if append else "wb"
+        if sort_attr in self.expandos:
+            counts = self.expandos[sort_attr]
+            order = sorted(range(len(self)), key=lambda i: -counts[i])
+        else:
+            if fvocab is not None:
+                raise ValueError(f"Cannot store vocabulary with '{sort_attr}' because that attribute does not exist")
+            order = range(len(self))
+        if fvocab is not None:
+            with open(fvocab, mode) as f:
+                for i in order:
+                    f.write(f"{prefix}{self.index_to_key[i]} {counts[i]}\n".encode())
+        with open(fname, mode) as f:
+            if write_header:
+                f.write(f"{total_vec} {self.vector_size}\n".encode())
+            for i in order:
+                vec = self.vectors[i].astype(np.float32)
+                if binary:
+                    f.write(f"{prefix}{self.index_to_key[i]} ".encode() + vec.astype("<f4").tobytes())
+                else:
+                    f.write(f"{prefix}{self.index_to_key[i]} {' '.join(str(v) for v in vec)}\n".encode())
+
+    @classmethod
+    def load_word2vec_format(cls, fname, fvocab=None, binary=False, encoding="utf8",
+                             unicode_errors="strict", limit=None, datatype=np.float32,
+                             no_header=False):
+        """Reads what save_word2vec_format, word2vec.c or gensim write. limit: the first that
+        many vectors only; fvocab: "key count" lines giving the counts (otherwise, as gensim,
+        count = number of vectors - row); no_header: a text file without its header line."""
+        return _read_word2vec_format(cls, fname, fvocab, binary, encoding, unicode_errors, limit,
+                                     datatype, no_header)
+
+
+def _read_word2vec_format(cls, fname, fvocab, binary, encoding, unicode_errors, limit, datatype,
+                          no_header):
+    counts = None
+    if fvocab is not None:
+        counts = {}
+        with open(fvocab, "rb") as f:
+            for line in f:
+                word, count = line.decode(encoding, unicode_errors).rstrip().split(" ")
+                counts[word] = int(count)
+    with open(fname, "rb") as f:
+        if no_header:
+            if binary:
+                raise NotImplementedError("no_header=True is only for text files (as in gensim)")
+            first = f.readline().split()
+            V, dim = 1 + sum(1 for _ in f), len(first) - 1
+            f.seek(0)
+        else:
             header = f.readline().split()
             try:
                 V, dim = int(header[0]), int(header[1])
             except (IndexError, ValueError):
-                raise ValueError(f"{path}: expected a 'vocab_size vector_size' header line, "
+                raise ValueError(f"{fname}: expected a 'vocab_size vector_size' header line, "
                                  f"got {b' '.join(header)[:80]!r}") from None
-            keys, vectors = [], np.empty((V, dim), np.float32)
-            for i in range(V):
-                if binary:
-                    word = bytearray()
-                    while (ch := f.read(1)) != b" ":
-                        if not ch:
-                            raise ValueError(f"{path}: ends inside entry {i} of {V}")
-                        if ch != b"\n":  # word2vec.c puts a newline after each vector
-                            word += ch
-                    raw = f.read(4 * dim)
-                    if len(raw) != 4 * dim:
-                        raise ValueError(f"{path}: ends inside the vector of entry {i} of {V}")
-                    vectors[i] = np.frombuffer(raw, "<f4")
-                    keys.append(word.decode("utf-8", errors="replace"))
-                else:
-                    parts = f.readline().rstrip(b"\n").split(b" ")
-                    parts = [p for p in parts if p]
-                    if len(parts) != dim + 1:
-                        raise ValueError(f"{path}: line {i + 2}: expected a word and {dim} "
-                                         f"values, got {len(parts)} fields")
-                    keys.append(parts[0].decode("utf-8", errors="replace"))
-                    vectors[i] = np.array(parts[1:], dtype=np.float32)
-        return cls(keys, vectors)
+        if limit:
+            V = min(V, limit)
+        keys, vectors = [], np.empty((V, dim), datatype)
+        for i in range(V):
+            if binary:
+                word = bytearray()
+                while (ch := f.read(1)) != b" ":
+                    if not ch:
+                        raise ValueError(f"{fname}: ends inside entry {i} of {V}")
+                    if ch != b"\n":  # word2vec.c puts a newline after each vector
+                        word += ch
+                raw = f.read(4 * dim)
+                if len(raw) != 4 * dim:
+                    raise ValueError(f"{fname}: ends inside the vector of entry {i} of {V}")
+                vectors[i] = np.frombuffer(raw, "<f4")
+                keys.append(word.decode(encoding, unicode_errors))
+            else:
+                line = f.readline()
+                if not line:
+                    raise ValueError(f"{fname}: ends at entry {i} of {V}")
+                parts = line.decode(encoding, unicode_errors).rstrip("\n").rstrip().split(" ")
+                if len(parts) != dim + 1:
+                    raise ValueError(f"{fname}: line {i + 2 - no_header}: expected a word and {dim} "
+                                     f"values, got {len(parts)} fields")
+                keys.append(parts[0])
+                vectors[i] = np.array(parts[1:], dtype=np.float32)
+    if len(set(keys)) != len(keys):  # gensim keeps the first vector of a repeated word
+        first = {}
+        for i, k in enumerate(keys):
+            first.setdefault(k, i)
+        rows = sorted(first.values())
+        keys, vectors = [keys[i] for i in rows], vectors[rows]
+    kv = cls._of(keys, vectors)
+    kv.expandos["count"] = np.array([counts.get(k, 0) if counts is not None else V - i
+                                     for i, k in enumerate(keys)], np.int64)
+    return kv

@@ -1,8 +1,11 @@
-"""word2vec: skip-gram and CBOW with negative sampling (word2vec.c's algorithm, gensim's API).
+"""word2vec: skip-gram and CBOW with negative sampling and/or hierarchical softmax (word2vec.c's
+algorithm) behind gensim 4's Word2Vec interface: gensim's arguments, defaults and methods.
 
     model = Word2Vec(sentences, vector_size=100, window=5, min_count=5, sg=1, workers=2, seed=1)
     model = Word2Vec(corpus_file="text.txt", ...)          # streamed, one sentence per line
-    model.wv.most_similar("king"); model.save("model.npz"); Word2Vec.load("model.npz")
+    model.build_vocab(more_sentences, update=True)         # online: new words join
+    model.train(more_sentences, total_examples=len(more_sentences), epochs=model.epochs)
+    model.wv.most_similar("king"); model.save("word2vec.model"); Word2Vec.load("word2vec.model")
 
 The updates run in C++ (seqkern._core.w2v_train) on chunks of the corpus, Hogwild over
 `workers` threads; with workers=1 a seed gives the same vectors bit for bit. Skip-gram shares
@@ -12,18 +15,21 @@ update is seqkern.reference.word2vec. Text is split into words and looked up in 
 """
 from __future__ import annotations
 
-import json
 import sys
 import time
+import warnings
+from types import GeneratorType
 
 import numpy as np
 
 from seqkern import _core
+from seqkern.models import array_file
 from seqkern.models.keyed_vectors import KeyedVectors
 
 CHUNK_BYTES = 1 << 19   # text per C++ call (~90K words): the unit of progress reports and Ctrl-C
 MAX_SENTENCE = 10_000   # longer lines are cut into pieces this long (as word2vec.c does)
 NOISE_DOMAIN = 2**31 - 1
+RULE_DEFAULT, RULE_DISCARD, RULE_KEEP = 0, 1, 2  # what a trim_rule returns (gensim.utils')
 
 
 def text_chunks(sentences=None, corpus_file=None):
@@ -76,149 +82,376 @@ def noise_table(counts, ns_exponent):
     return np.round(np.cumsum(weights) / weights.sum() * NOISE_DOMAIN).astype(np.uint32)
 
 
-class Word2Vec:
-    """gensim's Word2Vec arguments: vector_size, window, min_count, max_vocab_size, sample, sg
-    (1: skip-gram, 0: CBOW), cbow_mean, negative, ns_exponent, alpha, min_alpha, epochs,
-    workers, seed. progress: print a line per second (percent, words/s, alpha) to stderr."""
+class CallbackAny2Vec:
+    """Base class of training callbacks (gensim's, without gensim): override any of these. They
+    are called with the model, as gensim calls them; a "batch" is one chunk of the corpus."""
 
-    def __init__(self, sentences=None, corpus_file=None, vector_size=100, window=5, min_count=5,
-                 max_vocab_size=None, sample=1e-3, sg=0, cbow_mean=1, negative=5,
-                 ns_exponent=0.75, alpha=0.025, min_alpha=0.0001, epochs=5, workers=3, seed=1,
-                 progress=False):
-        for name, v in (("vector_size", vector_size), ("window", window), ("negative", negative),
-                        ("epochs", epochs), ("workers", workers), ("min_count", min_count)):
-            if not isinstance(v, (int, np.integer)) or v < (0 if name == "min_count" else 1):
-                raise ValueError(f"{name}: expected a positive integer, got {v!r}")
+    def on_train_begin(self, model):
+        pass
+
+    def on_epoch_begin(self, model):
+        pass
+
+    def on_batch_begin(self, model):
+        pass
+
+    def on_batch_end(self, model):
+        pass
+
+    def on_epoch_end(self, model):
+        pass
+
+    def on_train_end(self, model):
+        pass
+
+
+def _call(callbacks, event, model):
+    for cb in callbacks:
+        method = getattr(cb, event, None)
+        if method is not None:
+            method(model)
+
+
+def keep_vocab_item(word, count, min_count, trim_rule=None):
+    """gensim's rule: trim_rule(word, count, min_count) may say RULE_KEEP or RULE_DISCARD;
+    otherwise (or without one) a word stays when count >= min_count."""
+    default = count >= min_count
+    if trim_rule is None:
+        return default
+    rule = trim_rule(word, count, min_count)
+    if rule == RULE_KEEP:
+        return True
+    if rule == RULE_DISCARD:
+        return False
+    return default
+
+
+class Word2Vec:
+    """gensim 4's Word2Vec: the same arguments in the same order, defaults and semantics (see the
+    README's page for gensim users for what differs). Beyond gensim: progress prints a line a
+    second (percent, words/s, alpha) to stderr."""
+
+    def __init__(self, sentences=None, corpus_file=None, vector_size=100, alpha=0.025, window=5,
+                 min_count=5, max_vocab_size=None, sample=1e-3, seed=1, workers=3,
+                 min_alpha=0.0001, sg=0, hs=0, negative=5, ns_exponent=0.75, cbow_mean=1,
+                 hashfxn=hash, epochs=5, null_word=0, trim_rule=None, sorted_vocab=1,
+                 batch_words=10000, compute_loss=False, callbacks=(), comment=None,
+                 max_final_vocab=None, shrink_windows=True, progress=False):
+        for name, v in (("vector_size", vector_size), ("window", window), ("epochs", epochs),
+                        ("workers", workers), ("min_count", min_count), ("negative", negative)):
+            if not isinstance(v, (int, np.integer)) or v < (0 if name in ("min_count", "negative") else 1):
+                raise ValueError(f"{name}: expected a {'non-negative' if name in ('min_count', 'negative') else 'positive'} "
+                                 f"integer, got {v!r}")
         if negative > 64:
             raise ValueError(f"negative: at most 64 noise words per pair, got {negative}")
+        if not hs and not negative:
+            raise ValueError("hs=0 and negative=0 train nothing: set hs=1, or negative > 0")
         if sentences is not None and corpus_file is not None:
-            raise ValueError("give sentences or corpus_file, not both")
-        self.vector_size, self.window, self.min_count = vector_size, window, min_count
-        self.max_vocab_size, self.sample, self.sg, self.cbow_mean = max_vocab_size, sample, sg, cbow_mean
-        self.negative, self.ns_exponent = negative, ns_exponent
-        self.alpha, self.min_alpha, self.epochs, self.workers = alpha, min_alpha, epochs, workers
-        self.seed, self.progress = seed, progress
-        self.counts = np.zeros(0, np.int64)
-        self.wv = KeyedVectors([], np.zeros((0, vector_size), np.float32))
+            raise TypeError("You can't pass both corpus_iterable and corpus_file")
+        self.vector_size, self.layer1_size, self.window = vector_size, vector_size, window
+        self.alpha, self.min_alpha, self.min_alpha_yet_reached = float(alpha), float(min_alpha), float(alpha)
+        self.min_count, self.max_vocab_size, self.max_final_vocab = min_count, max_vocab_size, max_final_vocab
+        self.sample, self.seed, self.workers = sample, seed, workers
+        self.sg, self.hs, self.negative, self.ns_exponent = int(sg), int(hs), negative, ns_exponent
+        self.cbow_mean, self.hashfxn, self.epochs, self.null_word = int(cbow_mean), hashfxn, epochs, null_word
+        self.sorted_vocab, self.batch_words, self.comment = sorted_vocab, batch_words, comment
+        self.compute_loss, self.callbacks, self.shrink_windows = bool(compute_loss), callbacks, bool(shrink_windows)
+        self.progress = progress
+        self.wv = KeyedVectors(vector_size)
+        self.wv.expandos["count"] = np.zeros(0, np.int64)
         self.syn1neg = np.zeros((0, vector_size), np.float32)
-        self.seeds = np.zeros(0, np.uint64)
-        self.trained_words = 0
+        self.syn1 = np.zeros((0, vector_size), np.float32)
+        self.cum_table = np.zeros(0, np.uint32)
+        self.seeds = self._seeds()
+        self.effective_min_count = min_count
+        self.corpus_count = self.corpus_total_words = 0
+        self.running_training_loss = 0.0
+        self.train_count, self.total_train_time = 0, 0.0
+        self.raw_vocab = None
         if sentences is not None or corpus_file is not None:
-            self.build_vocab(sentences, corpus_file)
-            self.train(sentences, corpus_file)
+            if isinstance(sentences, GeneratorType):
+                raise TypeError("You can't pass a generator as the sentences argument. Try a sequence.")
+            self.build_vocab(sentences, corpus_file, trim_rule=trim_rule)
+            self.train(sentences, corpus_file, total_examples=self.corpus_count,
+                       total_words=self.corpus_total_words, epochs=self.epochs,
+                       start_alpha=self.alpha, end_alpha=self.min_alpha,
+                       compute_loss=self.compute_loss, callbacks=callbacks)
+
+    def __str__(self):
+        return (f"{type(self).__name__}<vocab={len(self.wv.index_to_key)}, "
+                f"vector_size={self.wv.vector_size}, alpha={self.alpha}>")
+
+    __repr__ = __str__
+
+    def _seeds(self):
+        """The LCG states of the `workers` runs of sentences (word2vec.c's generator)."""
+        return np.array([(self.seed * 0x9E3779B97F4A7C15 + q + 1) % 2**64
+                         for q in range(self.workers)], np.uint64)
+
+    @property
+    def counts(self):
+        """Each word's count in the corpus, in row order."""
+        return self.wv.expandos["count"]
 
     @staticmethod
-    def _corpus(sentences, corpus_file):
-        """The corpus as a re-iterable source of text chunks (see text_chunks): the file, or
-        the given sentences (a list, or anything that can be iterated more than once)."""
-        if (sentences is None) == (corpus_file is None):
-            raise ValueError("give sentences or corpus_file (one of them)")
-        if sentences is not None and iter(sentences) is sentences:
-            raise TypeError("sentences: expected a re-iterable corpus (a list, not a generator): "
-                            "it is read once for the vocabulary and once per epoch")
+    def _corpus(corpus_iterable, corpus_file, passes):
+        """The corpus as a source of text chunks (see text_chunks) that can be read `passes`
+        times: the file, or the given sentences (a generator only for one pass)."""
+        if (corpus_iterable is None) == (corpus_file is None):
+            raise TypeError("Either one of corpus_file or corpus_iterable value must be provided")
+        if corpus_iterable is not None and passes > 1 and iter(corpus_iterable) is corpus_iterable:
+            raise TypeError(f"Using a generator as corpus_iterable can't support {passes} passes. "
+                            "Try a re-iterable sequence.")
 
         class Chunks:
             def __iter__(self):
-                return text_chunks(sentences, corpus_file)
+                return text_chunks(corpus_iterable, corpus_file)
         return Chunks()
 
     # -- vocabulary ---------------------------------------------------------------------------
-    def build_vocab(self, sentences=None, corpus_file=None):
-        """Counts the words; keeps those seen min_count times or more, most frequent first.
-        max_vocab_size bounds the words counted at once: past it, the rarest are pruned as the
-        scan goes (gensim's behaviour), which can drop words that would have reached min_count."""
-        vocab = _core.Vocabulary()
-        for text in self._corpus(sentences, corpus_file):
+    def build_vocab(self, corpus_iterable=None, corpus_file=None, update=False, progress_per=10000,
+                    keep_raw_vocab=False, trim_rule=None, **kwargs):
+        """Counts the words of the corpus (and its sentences: corpus_count, corpus_total_words)
+        and keeps those that min_count, max_final_vocab and trim_rule keep, most frequent first
+        (sorted_vocab). max_vocab_size bounds the words counted at once: past it the rarest are
+        pruned as the scan goes, as gensim does. update=True adds the new words to a trained
+        model's vocabulary (online training): they get fresh vectors, old words keep theirs and
+        their counts grow."""
+        if kwargs:
+            raise TypeError(f"build_vocab: unexpected arguments {sorted(kwargs)}")
+        vocab, sentences = _core.Vocabulary(), 0
+        for text in self._corpus(corpus_iterable, corpus_file, passes=1):
             vocab.count(text, self.max_vocab_size or 0)
+            sentences += text.count(b"\n") + (not text.endswith(b"\n"))
         if vocab.total == 0:
             raise ValueError("build_vocab: the corpus is empty")
-        counts = vocab.counts
-        order = np.argsort(-counts, kind="stable")  # ties keep first-seen order
-        order = order[counts[order] >= self.min_count]
-        if len(order) == 0:
-            raise ValueError(f"build_vocab: no word occurs min_count = {self.min_count} times "
-                             f"({len(counts)} distinct words, the most frequent "
-                             f"{counts.max()} times)")
-        all_words = vocab.words
-        words = [all_words[i] for i in order]
-        self.counts = counts[order]
+        raw = dict(zip(vocab.words, vocab.counts.tolist()))
+        self._set_vocab(raw, sentences, update, keep_raw_vocab, trim_rule)
+        return self
+
+    def build_vocab_from_freq(self, word_freq, keep_raw_vocab=False, corpus_count=None,
+                              trim_rule=None, update=False):
+        """The vocabulary from a {word: count} dict instead of a corpus."""
+        if not word_freq:
+            raise ValueError("build_vocab_from_freq: word_freq is empty")
+        self._set_vocab(dict(word_freq), corpus_count or 0, update, keep_raw_vocab, trim_rule)
+        return self
+
+    def _set_vocab(self, raw, sentences, update, keep_raw_vocab, trim_rule):
+        self.corpus_count, self.corpus_total_words = sentences, int(sum(raw.values()))
+        self.raw_vocab = raw if keep_raw_vocab else None
+        min_count = self.min_count
+        if self.max_final_vocab is not None and self.max_final_vocab < len(raw):
+            ranked = sorted(raw.values(), reverse=True)
+            min_count = max(min_count, ranked[self.max_final_vocab] + 1)
+        self.effective_min_count = min_count
+        if update:
+            return self._grow_vocab(raw, min_count, trim_rule)
+        words = [w for w, c in raw.items() if keep_vocab_item(w, c, min_count, trim_rule)]
+        if not words:
+            most = max(raw.values())
+            raise ValueError(f"build_vocab: no word occurs min_count = {min_count} times "
+                             f"({len(raw)} distinct words, the most frequent {most} times)")
+        counts = np.array([raw[w] for w in words], np.int64)
+        if self.sorted_vocab:
+            order = np.argsort(-counts, kind="stable")  # ties keep first-seen order
+            words, counts = [words[i] for i in order], counts[order]
+        if self.null_word:
+            words.append("\0")
+            counts = np.append(counts, 1)
         rng = np.random.default_rng(self.seed)
         # uniform in [-1, 1) / vector_size, as gensim 4 starts (word2vec.c: [-0.5, 0.5))
         vectors = (rng.random((len(words), self.vector_size), np.float32) * 2 - 1) / self.vector_size
-        self.wv = KeyedVectors(words, vectors)
-        self.syn1neg = np.zeros_like(vectors)
-        self.seeds = np.array([(self.seed * 0x9E3779B97F4A7C15 + q + 1) % 2**64
-                               for q in range(self.workers)], np.uint64)
-        self.trained_words = 0
-        return self
+        self.wv = KeyedVectors._of(words, vectors, counts)
+        self.syn1neg = np.zeros_like(vectors) if self.negative else np.zeros((0, self.vector_size), np.float32)
+        self.syn1 = np.zeros_like(vectors) if self.hs else np.zeros((0, self.vector_size), np.float32)
+        self.seeds = self._seeds()
+        self._prepare_tables()
+
+    def _grow_vocab(self, raw, min_count, trim_rule):
+        if not len(self.wv):
+            raise RuntimeError("You cannot do an online vocabulary-update of a model which has no "
+                               "prior vocabulary. First build the vocabulary of your model with a "
+                               "corpus before doing an online update.")
+        counts = self.wv.expandos["count"].copy()
+        new_words, new_counts = [], []
+        for w, c in raw.items():
+            i = self.wv.key_to_index.get(w)
+            if i is not None:
+                counts[i] += c
+            elif keep_vocab_item(w, c, min_count, trim_rule):
+                new_words.append(w)
+                new_counts.append(c)
+        self.wv.expandos["count"] = counts
+        if new_words:
+            rng = np.random.default_rng(self.seed)
+            fresh = (rng.random((len(new_words), self.vector_size), np.float32) * 2 - 1) / self.vector_size
+            self.wv.add_vectors(new_words, fresh, extras={"count": np.array(new_counts, np.int64)})
+            pad = np.zeros((len(new_words), self.vector_size), np.float32)
+            if self.negative:
+                self.syn1neg = np.vstack([self.syn1neg, pad])
+            if self.hs:
+                self.syn1 = np.vstack([self.syn1, pad])
+        else:
+            warnings.warn("build_vocab(update=True): the new corpus brings no new words", stacklevel=3)
+        self._prepare_tables()
+
+    def _prepare_tables(self):
+        """The noise distribution and the Huffman tree of the current counts."""
+        counts = self.wv.expandos["count"]
+        self.cum_table = noise_table(counts, self.ns_exponent) if self.negative else np.zeros(0, np.uint32)
+        self.tree = _core.huffman_tree(np.ascontiguousarray(counts, np.int64)) if self.hs else None
 
     # -- training -----------------------------------------------------------------------------
-    def train(self, sentences=None, corpus_file=None, epochs=None):
-        """Runs `epochs` passes (default: the constructor's), alpha falling linearly to
-        min_alpha over all of them. Ctrl-C stops after the current chunk: the vectors keep what
-        was learned so far and KeyboardInterrupt is raised again."""
-        if len(self.wv) == 0:
-            raise RuntimeError("train: build the vocabulary first (build_vocab)")
-        corpus = self._corpus(sentences, corpus_file)
+    def train(self, corpus_iterable=None, corpus_file=None, total_examples=None, total_words=None,
+              epochs=None, start_alpha=None, end_alpha=None, word_count=0, queue_factor=2,
+              report_delay=1.0, compute_loss=False, callbacks=(), **kwargs):
+        """Runs `epochs` passes, alpha falling linearly from start_alpha (default: alpha) to
+        end_alpha (min_alpha) over all of them. As in gensim, epochs and one of total_examples
+        (sentences) or total_words must be given; they set the schedule. Returns (words trained
+        after subsampling, words read). Ctrl-C stops after the current chunk: the vectors keep
+        what was learned so far and KeyboardInterrupt is raised again."""
+        if kwargs:
+            raise TypeError(f"train: unexpected arguments {sorted(kwargs)}")
+        if not len(self.wv):
+            raise RuntimeError("you must first build vocabulary before training the model")
+        if total_words is None and total_examples is None:
+            raise ValueError("You must specify either total_examples or total_words, for proper "
+                             "learning-rate and progress calculations. If you've just built the "
+                             "vocabulary using the same corpus, using the count cached in the "
+                             "model is sufficient: total_examples=model.corpus_count.")
+        if epochs is None or epochs <= 0:
+            raise ValueError("You must specify an explicit epochs count. The usual value is "
+                             "epochs=model.epochs.")
+        corpus = self._corpus(corpus_iterable, corpus_file, passes=epochs)
+        self.alpha = float(start_alpha if start_alpha is not None else self.alpha)
+        self.min_alpha = float(end_alpha if end_alpha is not None else self.min_alpha)
+        self.epochs, self.compute_loss = epochs, bool(compute_loss)
+        self.running_training_loss = 0.0
+        if total_words is None:  # sentences given: words expected from the vocabulary scan's ratio
+            per_sentence = self.corpus_total_words / self.corpus_count if self.corpus_count else 0
+            total_words = int(total_examples * per_sentence) or self.corpus_total_words
         self.wv.vectors = np.ascontiguousarray(self.wv.vectors, np.float32)  # updated in place
         self.syn1neg = np.ascontiguousarray(self.syn1neg, np.float32)
-        epochs = self.epochs if epochs is None else epochs
-        keep = keep_probabilities(self.counts, self.sample)
-        cum_table = noise_table(self.counts, self.ns_exponent)
-        vocab = _core.Vocabulary(self.wv.index_to_key)
-        total = int(self.counts.sum()) * epochs  # in-vocabulary words to go through
-        done, trained, start, last = 0, 0, time.perf_counter(), 0.0
+        self.syn1 = np.ascontiguousarray(self.syn1, np.float32)
+        keep = keep_probabilities(self.wv.expandos["count"], self.sample)
+        vocab = _core.Vocabulary([str(k) for k in self.wv.index_to_key])
+        total = max(1, int(total_words) * epochs)  # words to go through
+        done, raw, trained, start, last = 0, 0, 0, time.perf_counter(), 0.0
+        _call(callbacks, "on_train_begin", self)
         try:
             for epoch in range(epochs):
+                _call(callbacks, "on_epoch_begin", self)
                 for text in corpus:
+                    _call(callbacks, "on_batch_begin", self)
                     ids, offsets = vocab.encode(text, MAX_SENTENCE)
-                    a0 = self.alpha - (self.alpha - self.min_alpha) * done / total
-                    done = min(total, done + len(ids))
-                    a1 = self.alpha - (self.alpha - self.min_alpha) * done / total
-                    trained += _core.w2v_train(self.window, self.negative, bool(self.sg),
-                                               bool(self.cbow_mean), ids, offsets, keep,
-                                               cum_table, a0, a1, self.seeds, self.wv.vectors,
-                                               self.syn1neg)
+                    a0 = self.alpha - (self.alpha - self.min_alpha) * min(1.0, done / total)
+                    done += len(ids)
+                    raw += len(ids)
+                    a1 = self.alpha - (self.alpha - self.min_alpha) * min(1.0, done / total)
+                    n, loss = _core.w2v_train(
+                        self.window, self.negative, bool(self.sg), bool(self.cbow_mean),
+                        self.shrink_windows, ids, offsets, keep, self.cum_table, a0, a1,
+                        self.seeds, self.wv.vectors, self.syn1neg if self.negative else None,
+                        self.tree if self.hs else None, self.syn1 if self.hs else None,
+                        self.compute_loss)
+                    trained += n
+                    self.running_training_loss += loss
+                    self.min_alpha_yet_reached = a1
+                    _call(callbacks, "on_batch_end", self)
                     now = time.perf_counter()
-                    if self.progress and now - last >= 1.0:
+                    if self.progress and now - last >= report_delay:
                         last = now
-                        print(f"word2vec: epoch {epoch + 1}/{epochs}, {100 * done / total:5.1f}%"
+                        print(f"word2vec: epoch {epoch + 1}/{epochs}, {100 * min(1.0, done / total):5.1f}%"
                               f" done, {done / (now - start):,.0f} words/s, alpha {a1:.5f}",
                               file=sys.stderr, flush=True)
+                _call(callbacks, "on_epoch_end", self)
         except KeyboardInterrupt:
-            print(f"word2vec: interrupted at {100 * done / total:.1f}%; the vectors keep what "
-                  "was learned so far", file=sys.stderr, flush=True)
+            print(f"word2vec: interrupted at {100 * min(1.0, done / total):.1f}%; the vectors keep "
+                  "what was learned so far", file=sys.stderr, flush=True)
             raise
         finally:
             self.wv.changed()
-            self.trained_words += trained
-        if self.progress:
             elapsed = time.perf_counter() - start
-            print(f"word2vec: {done:,} words in {elapsed:.1f} s ({done / elapsed:,.0f} words/s), "
+            self.train_count += 1
+            self.total_train_time += elapsed
+        _call(callbacks, "on_train_end", self)
+        if self.progress:
+            print(f"word2vec: {raw:,} words in {elapsed:.1f} s ({raw / elapsed:,.0f} words/s), "
                   f"{trained:,} after subsampling", file=sys.stderr, flush=True)
-        return trained
+        return trained, raw
+
+    def get_latest_training_loss(self):
+        """The loss summed over the last train() call (compute_loss=True): for every score f
+        of an input against an output (the center word or a noise word; an inner node of the
+        center's path with hs) whose |f| < 6, -log sigmoid(f) for label 1 and -log sigmoid(-f)
+        for label 0. Like gensim's, it is a running total since train() began, not per epoch."""
+        return self.running_training_loss
+
+    def predict_output_word(self, context_words_list, topn=10):
+        """The topn center words most probable given the context words, by the softmax of the
+        negative-sampling output layer (as gensim): [(word, probability)], or None when no
+        context word is known."""
+        if not self.negative:
+            raise RuntimeError("We have currently only implemented predict_output_word for the "
+                               "negative sampling scheme, so you need to have run word2vec with "
+                               "negative > 0 for this to work.")
+        rows = [self.wv.get_index(w) for w in context_words_list if w in self.wv.key_to_index]
+        if not rows:
+            warnings.warn("All the input context words are out-of-vocabulary for the current model.",
+                          stacklevel=2)
+            return None
+        l1 = np.sum(self.wv.vectors[rows], axis=0)
+        if rows and self.cbow_mean:
+            l1 /= len(rows)
+        prob = np.exp(l1 @ self.syn1neg.T)
+        prob /= prob.sum()
+        best = np.argsort(prob)[::-1][:topn]
+        return [(self.wv.index_to_key[i], prob[i]) for i in best]
+
+    def init_sims(self, replace=False):
+        """gensim 3's name: the norms are computed when first needed."""
+        self.wv.init_sims(replace)
+
+    def score(self, *args, **kwargs):
+        raise NotImplementedError("score (log-probability of sentences under a hierarchical-"
+                                  "softmax model) is not implemented in seqkern")
+
+    def estimate_memory(self, vocab_size=None, report=None):
+        """Bytes the vectors and tables take (gensim's keys)."""
+        V = vocab_size or len(self.wv)
+        report = report or {}
+        report["vocab"] = 500 * V
+        report["vectors"] = 4 * V * self.vector_size
+        report["syn1"] = 4 * V * self.vector_size * bool(self.hs)
+        report["syn1neg"] = 4 * V * self.vector_size * bool(self.negative)
+        report["total"] = sum(report.values())
+        return report
 
     # -- the full training state --------------------------------------------------------------
-    _PARAMS = ("vector_size", "window", "min_count", "max_vocab_size", "sample", "sg",
-               "cbow_mean", "negative", "ns_exponent", "alpha", "min_alpha", "epochs", "workers",
-               "seed", "trained_words")
+    _PARAMS = ("vector_size", "window", "min_count", "max_vocab_size", "sample", "seed", "workers",
+               "alpha", "min_alpha", "sg", "hs", "negative", "ns_exponent", "cbow_mean", "epochs",
+               "null_word", "sorted_vocab", "batch_words", "compute_loss", "comment",
+               "max_final_vocab", "shrink_windows")
+    _STATE = ("corpus_count", "corpus_total_words", "effective_min_count", "running_training_loss",
+              "train_count", "total_train_time", "min_alpha_yet_reached")
 
-    def save(self, path):
-        """Everything needed to query or continue training, in one .npz file (no pickle)."""
-        params = {k: getattr(self, k) for k in self._PARAMS}
-        np.savez(path, params=json.dumps(params), words=np.array(self.wv.index_to_key, dtype=str),
-                 counts=self.counts, vectors=self.wv.vectors, syn1neg=self.syn1neg,
-                 seeds=self.seeds)
+    def save(self, fname_or_handle, **kwargs):
+        """Everything needed to query or continue training, written to exactly that path (no
+        pickle); load with Word2Vec.load (mmap="r" maps the arrays read-only)."""
+        meta = {"params": {k: getattr(self, k) for k in self._PARAMS},
+                "state": {k: getattr(self, k) for k in self._STATE}, "wv": self.wv._meta()}
+        arrays = {**self.wv._arrays("wv."), "syn1neg": self.syn1neg, "syn1": self.syn1,
+                  "seeds": self.seeds}
+        array_file.save(fname_or_handle, "Word2Vec", meta, arrays)
 
     @classmethod
-    def load(cls, path):
-        with np.load(path, allow_pickle=False) as f:
-            params = json.loads(str(f["params"]))
-            trained = params.pop("trained_words")
-            model = cls(**params)
-            model.trained_words = trained
-            model.counts = f["counts"]
-            model.wv = KeyedVectors([str(w) for w in f["words"]], f["vectors"])
-            model.syn1neg = np.array(f["syn1neg"])
-            model.seeds = np.array(f["seeds"])
+    def load(cls, fname, mmap=None):
+        meta, arrays = array_file.load(fname, "Word2Vec", mmap)
+        model = cls(**meta["params"])
+        for k, v in meta["state"].items():
+            setattr(model, k, v)
+        model.wv = KeyedVectors._from_saved(meta["wv"], arrays, "wv.")
+        model.syn1neg, model.syn1, model.seeds = arrays["syn1neg"], arrays["syn1"], np.array(arrays["seeds"])
+        model._prepare_tables()
         return model

@@ -1,6 +1,6 @@
-"""NumPy twin of seqkern._core.w2v_train: the same updates, random stream and order, one window
-at a time in Python (for tests on small corpora), plus the loss whose gradient the updates
-follow."""
+"""NumPy twin of seqkern._core.w2v_train and huffman_tree: the same updates, random stream and
+order, one window at a time in Python (for tests on small corpora), plus the losses whose
+gradients the updates follow."""
 import numpy as np
 
 MAX_EXP = 6.0
@@ -23,38 +23,81 @@ def noise_word(stream, cum_table):
     return int(np.searchsorted(cum_table, r, side="right"))
 
 
-def sgns_loss(inputs, outputs):
-    """-sum log sigmoid(+-input . output) over one window: outputs[0] (the center, label 1) is
-    pulled towards every input, the noise words (label 0) pushed away."""
+def window_loss(inputs, outputs, labels):
+    """-sum log sigmoid(+-input . output) over one window: outputs with label 1 (the center in
+    negative sampling; an inner node whose branch bit is 0 in hierarchical softmax) are pulled
+    towards every input, those with label 0 pushed away."""
     f = inputs @ outputs.T
-    sign = np.where(np.arange(outputs.shape[0]) == 0, 1.0, -1.0)
+    sign = np.where(np.asarray(labels) > 0, 1.0, -1.0)
     return float(np.sum(np.logaddexp(0, -sign * f)))
 
 
-def gains(f, alpha):
-    """(label - sigmoid(f)) * alpha over a window's scores (column 0 has label 1), sigmoid
-    saturated past |f| = 6 as word2vec.c's table is."""
+def gains(f, labels, alpha):
+    """(label - sigmoid(f)) * alpha over a window's scores, sigmoid saturated past |f| = 6 as
+    word2vec.c's table is."""
     f = np.asarray(f, np.float32)
     s = np.float32(1) / (np.float32(1) + np.exp(-f))
     s = np.where(f > MAX_EXP, np.float32(1), np.where(f < -MAX_EXP, np.float32(0), s))
-    labels = np.zeros(f.shape[1], np.float32)
-    labels[0] = 1
-    return ((labels - s) * np.float32(alpha)).astype(np.float32)
+    return ((np.asarray(labels, np.float32) - s) * np.float32(alpha)).astype(np.float32)
 
 
-def update_window(inputs, outputs, alpha):
-    """One window: inputs (n_in, dim) against outputs (n_out, dim), row 0 the center. Returns
-    the updates of both, computed from the values before the window: -alpha times the gradient
-    of sgns_loss (up to the saturation)."""
-    g = gains(inputs @ outputs.T, alpha)
-    return g @ outputs, g.T @ inputs
+def reported_loss(f, labels):
+    """What compute_loss adds for a window: window_loss over the scores with |f| < 6."""
+    f = np.asarray(f, np.float64)
+    signed = np.where(np.asarray(labels) > 0, f, -f)
+    return float(np.sum(np.where(np.abs(f) < MAX_EXP, np.logaddexp(0, -signed), 0.0)))
 
 
-def train_part(window, negative, sg, cbow_mean, ids, offsets, s0, s1, keep, cum_table, alpha0,
-               alpha1, stream, syn0, syn1neg):
+def update_window(inputs, outputs, labels, alpha):
+    """One window: inputs (n_in, dim) against outputs (n_out, dim) with their labels. Returns the
+    updates of both, computed from the values before the window (-alpha times the gradient of
+    window_loss, up to the saturation), and the window's reported loss."""
+    f = inputs @ outputs.T
+    g = gains(f, labels, alpha)
+    return g @ outputs, g.T @ inputs, reported_loss(f, labels)
+
+
+def huffman_tree(counts):
+    """word2vec.c's CreateBinaryTree: (offsets, points, codes) as seqkern._core.huffman_tree."""
+    counts = np.asarray(counts, np.int64)
+    V = len(counts)
+    order = np.argsort(-counts, kind="stable")
+    count = [int(c) for c in counts[order]] + [2**63 - 1] * V
+    parent, branch = [0] * (2 * V), [0] * (2 * V)
+    leaf, inner = V - 1, V
+    for a in range(V - 1):
+        pair = []
+        for _ in range(2):
+            if leaf >= 0 and count[leaf] < count[inner]:
+                pair.append(leaf)
+                leaf -= 1
+            else:
+                pair.append(inner)
+                inner += 1
+        count[V + a] = count[pair[0]] + count[pair[1]]
+        parent[pair[0]] = parent[pair[1]] = V + a
+        branch[pair[1]] = 1
+    rank = np.empty(V, np.int64)
+    rank[order] = np.arange(V)
+    offsets, points, codes = [0], [], []
+    for w in range(V):
+        path, bits, b = [], [], int(rank[w])
+        while b != 2 * V - 2:
+            path.append(parent[b] - V)
+            bits.append(branch[b])
+            b = parent[b]
+        points += path[::-1]
+        codes += bits[::-1]
+        offsets.append(len(points))
+    return np.array(offsets, np.int64), np.array(points, np.int32), np.array(codes, np.uint8)
+
+
+def train_part(window, negative, sg, cbow_mean, shrink_windows, ids, offsets, s0, s1, keep,
+               cum_table, alpha0, alpha1, stream, syn0, syn1neg, tree, syn1):
+    """One run of sentences [s0, s1): returns (words trained, reported loss)."""
     n_words = max(1, int(offsets[-1] - offsets[0]))
     step = np.float32((alpha1 - alpha0) / n_words)
-    trained = 0
+    trained, loss = 0, 0.0
     for s in range(s0, s1):
         sen, where = [], []
         for i in range(offsets[s], offsets[s + 1]):
@@ -66,37 +109,53 @@ def train_part(window, negative, sg, cbow_mean, ids, offsets, s0, s1, keep, cum_
         trained += len(sen)
         for pos, center in enumerate(sen):
             alpha = np.float32(alpha0) + step * np.float32(where[pos])
-            b = stream.next() % window
+            b = stream.next() % window if shrink_windows else 0
             context = [sen[c] for c in range(max(0, pos - window + b),
                                              min(len(sen), pos + window - b + 1)) if c != pos]
-            if not context:
+            if not context:  # a one-word sentence: nothing drawn past the window
                 continue
+            noise = [noise_word(stream, cum_table) for _ in range(negative)]
             inputs = syn0[context]
             if not sg:
                 inputs = np.sum(inputs, axis=0, dtype=np.float32, keepdims=True)
                 if cbow_mean:
                     inputs *= np.float32(1) / np.float32(len(context))
-            noise = [noise_word(stream, cum_table) for _ in range(negative)]
-            targets = [center] + [t for t in noise if t != center]
-            d_in, d_out = update_window(inputs, syn1neg[targets], alpha)
-            np.add.at(syn1neg, targets, d_out)
+            d_in = np.zeros_like(inputs)
+            if tree is not None:  # hierarchical softmax: the inner nodes on the center's path
+                t_offsets, points, codes = tree
+                nodes = points[t_offsets[center]:t_offsets[center + 1]]
+                labels = 1.0 - codes[t_offsets[center]:t_offsets[center + 1]].astype(np.float32)
+                d, d_out, l = update_window(inputs, syn1[nodes], labels, alpha)
+                np.add.at(syn1, nodes, d_out)
+                d_in += d
+                loss += l
+            if negative:
+                targets = [center] + [t for t in noise if t != center]
+                labels = np.array([1.0] + [0.0] * (len(targets) - 1))
+                d, d_out, l = update_window(inputs, syn1neg[targets], labels, alpha)
+                np.add.at(syn1neg, targets, d_out)
+                d_in += d
+                loss += l
             if sg:
                 np.add.at(syn0, context, d_in)
             else:
                 scale = np.float32(1) if cbow_mean else np.float32(1) / np.float32(len(context))
                 np.add.at(syn0, context, scale * d_in[0])
-    return trained
+    return trained, loss
 
 
-def w2v_train(window, negative, sg, cbow_mean, ids, offsets, keep, cum_table, alpha0, alpha1,
-              seeds, syn0, syn1neg):
-    """Same arguments as seqkern._core.w2v_train; the parts run one after the other."""
+def w2v_train(window, negative, sg, cbow_mean, shrink_windows, ids, offsets, keep, cum_table,
+              alpha0, alpha1, seeds, syn0, syn1neg, tree, syn1, compute_loss):
+    """Same arguments and result (words trained, loss) as seqkern._core.w2v_train; the parts run
+    one after the other."""
     parts, n = len(seeds), len(offsets) - 1
-    trained = 0
+    trained, loss = 0, 0.0
     for q in range(parts):
         stream = Stream(seeds[q])
-        trained += train_part(window, negative, sg, cbow_mean, ids, offsets, n * q // parts,
-                              n * (q + 1) // parts, keep, cum_table, alpha0, alpha1, stream,
-                              syn0, syn1neg)
+        t, l = train_part(window, negative, sg, cbow_mean, shrink_windows, ids, offsets,
+                          n * q // parts, n * (q + 1) // parts, keep, cum_table, alpha0, alpha1,
+                          stream, syn0, syn1neg, tree, syn1)
+        trained += t
+        loss += l
         seeds[q] = np.uint64(stream.state)
-    return trained
+    return trained, (loss if compute_loss else 0.0)
