@@ -48,8 +48,9 @@ class KeyedVectors:
 
     @classmethod
     def _of(cls, keys, vectors, counts=None):
-        """A KeyedVectors over `vectors` as given (no copy), keys in row order."""
-        vectors = np.asarray(vectors)
+        """A KeyedVectors over `vectors` as given (no copy, a memmap stays one), keys in row
+        order."""
+        vectors = np.asanyarray(vectors)
         keys = list(keys)
         if vectors.ndim != 2 or vectors.shape[0] != len(keys):
             raise ValueError(f"vectors: expected shape ({len(keys)}, dim), got {vectors.shape}")
@@ -254,7 +255,8 @@ class KeyedVectors:
     def similar_by_key(self, key, topn=10, restrict_vocab=None):
         return self.most_similar(positive=[key], topn=topn, restrict_vocab=restrict_vocab)
 
-    similar_by_word = similar_by_key
+    def similar_by_word(self, word, topn=10, restrict_vocab=None):
+        return self.similar_by_key(word, topn, restrict_vocab)
 
     def similar_by_vector(self, vector, topn=10, restrict_vocab=None):
         return self.most_similar(positive=[vector], topn=topn, restrict_vocab=restrict_vocab)

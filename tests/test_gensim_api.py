@@ -1,0 +1,338 @@
+"""gensim users switch by changing one import: gensim 4's documented usage runs on seqkern's
+Word2Vec and KeyedVectors, queries give gensim's keys and scores, online training, callbacks,
+the training loss, hierarchical softmax, memory-mapped loads."""
+import os
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pytest
+
+from seqkern.models import KeyedVectors, Word2Vec
+from seqkern.models.word2vec import RULE_DISCARD, RULE_KEEP
+
+# gensim.test.utils.common_texts, gensim's own tiny corpus
+COMMON_TEXTS = [
+    ["human", "interface", "computer"], ["survey", "user", "computer", "system", "response", "time"],
+    ["eps", "user", "interface", "system"], ["system", "human", "system", "eps"],
+    ["user", "response", "time"], ["trees"], ["graph", "trees"], ["graph", "minors", "trees"],
+    ["graph", "minors", "survey"]]
+
+# gensim's documented usage (the word2vec module's docstring, its tutorials' everyday calls),
+# written once; only the import line differs between libraries.
+USAGE = """
+import warnings
+import numpy as np
+{imports}
+common_texts = {texts!r}
+calls = 0
+def ok(value=None):
+    global calls
+    calls += 1
+    return value
+
+model = ok(Word2Vec(sentences=common_texts, vector_size=100, window=5, min_count=1, workers=4))
+ok(model.save("word2vec.model"))
+model = ok(Word2Vec.load("word2vec.model"))
+ok(model.train([["hello", "world"]], total_examples=1, epochs=1))
+vector = ok(model.wv['computer'])
+sims = ok(model.wv.most_similar('computer', topn=10))
+word_vectors = ok(model.wv)
+ok(word_vectors.save("word2vec.wordvectors"))
+wv = ok(KeyedVectors.load("word2vec.wordvectors", mmap='r'))
+vector = ok(wv['computer'])
+ok(model.wv.save_word2vec_format("vectors.txt", fvocab="vocab.txt", binary=False))
+wv_from_text = ok(KeyedVectors.load_word2vec_format("vectors.txt", fvocab="vocab.txt", binary=False))
+ok(model.wv.save_word2vec_format("vectors.bin", binary=True))
+wv_from_bin = ok(KeyedVectors.load_word2vec_format("vectors.bin", binary=True, limit=5))
+assert len(wv_from_bin) == 5
+ok(model.build_vocab([["brand", "new", "words", "computer"]] * 5, update=True))
+ok(model.train([["brand", "new", "words", "computer"]] * 5, total_examples=5, epochs=model.epochs))
+assert "brand" in model.wv.key_to_index
+ok(model.corpus_count), ok(model.corpus_total_words)
+
+class Recorder:
+    def __init__(self): self.events = []
+    def on_train_begin(self, model): self.events.append("train_begin")
+    def on_epoch_begin(self, model): self.events.append("epoch_begin")
+    def on_batch_begin(self, model): pass
+    def on_batch_end(self, model): pass
+    def on_epoch_end(self, model): self.events.append("epoch_end")
+    def on_train_end(self, model): self.events.append("train_end")
+rec = Recorder()
+keep_eps = lambda word, count, min_count: 2 if word == "eps" else 0   # utils.RULE_KEEP
+model2 = ok(Word2Vec(common_texts, min_count=3, hs=1, negative=0, compute_loss=True,
+                     callbacks=[rec], max_final_vocab=6, trim_rule=keep_eps, epochs=3, seed=1))
+assert "eps" in model2.wv.key_to_index and len(model2.wv) <= 7
+assert rec.events == ["train_begin"] + ["epoch_begin", "epoch_end"] * 3 + ["train_end"], rec.events
+assert ok(model2.get_latest_training_loss()) > 0
+model3 = ok(Word2Vec(vector_size=20, min_count=1, sg=1, hs=1, negative=3, cbow_mean=0,
+                     sorted_vocab=1, null_word=0, shrink_windows=False, batch_words=1000, seed=2,
+                     workers=1, compute_loss=True))
+ok(model3.build_vocab(common_texts, progress_per=100, trim_rule=None))
+ok(model3.train(common_texts, total_examples=model3.corpus_count, epochs=2, start_alpha=0.03,
+                end_alpha=0.001, compute_loss=True, callbacks=()))
+model4 = ok(Word2Vec(vector_size=10, min_count=1))
+ok(model4.build_vocab_from_freq({{"apple": 10, "banana": 5, "cherry": 1}}))
+assert model4.wv.index_to_key == ["apple", "banana", "cherry"]
+
+ok(model.wv.get_vector('computer', norm=True))
+ok(model.wv.get_normed_vectors())
+ok(model.wv.fill_norms())
+ok(model.wv.get_index('computer')), ok(model.wv.has_index_for('computer'))
+ok(model.wv.vectors), ok(model.wv.vector_size), ok(model.wv.index_to_key), ok(model.wv.key_to_index)
+ok(model.wv.get_vecattr('computer', 'count'))
+ok(model.wv.most_similar(positive=['computer', 'user'], negative=['human'], topn=3, restrict_vocab=10))
+ok(model.wv.most_similar_cosmul(positive=['computer', 'user'], negative=['human']))
+ok(model.wv.similar_by_word('computer', topn=3))
+ok(model.wv.similar_by_vector(model.wv['computer'], topn=3))
+ok(model.wv.similarity('computer', 'human'))
+ok(model.wv.n_similarity(['computer', 'human'], ['system', 'user']))
+ok(model.wv.distance('computer', 'human'))
+ok(model.wv.distances('computer', ['human', 'user']))
+ok(model.wv.cosine_similarities(model.wv['computer'], model.wv[['human', 'user']]))
+ok(model.wv.rank('computer', 'human'))
+ok(model.wv.closer_than('computer', 'human'))
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    ok(model.wv.doesnt_match(['computer', 'human', 'interface', 'no-such-word']))
+ok(model.predict_output_word(['computer', 'human'], topn=3))
+ok(model.wv.add_vector('extra', np.ones(100, np.float32)))
+ok(model.wv.add_vectors(['extra2', 'extra3'], np.ones((2, 100), np.float32)))
+print(calls)
+"""
+
+
+def run_usage(tmp_path, imports):
+    script = tmp_path / "usage.py"
+    script.write_text(USAGE.format(imports=imports, texts=COMMON_TEXTS))
+    return subprocess.run([sys.executable, str(script)], capture_output=True, text=True, cwd=tmp_path,
+                          timeout=300)
+
+
+def test_gensims_documented_usage_runs_unchanged_but_for_the_import(tmp_path):
+    out = run_usage(tmp_path, "from seqkern import Word2Vec, KeyedVectors")
+    assert out.returncode == 0, out.stderr
+    assert int(out.stdout.split()[-1]) == 50  # every call, none skipped
+    files = sorted(os.listdir(tmp_path))
+    assert "word2vec.model" in files and "word2vec.wordvectors" in files  # exactly where asked
+
+
+def test_the_usage_script_is_gensims_own(tmp_path):
+    """The same script under gensim, so that the usage above is gensim's and not ours."""
+    pytest.importorskip("gensim")
+    out = run_usage(tmp_path, "from gensim.models import Word2Vec, KeyedVectors")
+    assert out.returncode == 0, out.stderr
+    assert int(out.stdout.split()[-1]) == 50
+
+
+def structured_vectors(n=300, dim=16, seed=0):
+    """Vectors with clusters (so that neighbours are well separated) and a few exact ties."""
+    rng = np.random.default_rng(seed)
+    centers = rng.standard_normal((10, dim))
+    v = centers[rng.integers(0, 10, n)] + 0.4 * rng.standard_normal((n, dim))
+    keys = [f"w{i}" for i in range(n)]
+    return keys, v.astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def both():
+    gensim = pytest.importorskip("gensim")
+    keys, v = structured_vectors()
+    ours = KeyedVectors(v.shape[1])
+    ours.add_vectors(keys, v)
+    theirs = gensim.models.KeyedVectors(v.shape[1])
+    theirs.add_vectors(keys, v)
+    return ours, theirs
+
+
+def same_ranking(a, b):
+    assert [k for k, _ in a] == [k for k, _ in b]
+    np.testing.assert_allclose([s for _, s in a], [s for _, s in b], rtol=1e-6, atol=1e-6)
+
+
+QUERIES = [
+    ("most_similar", dict(positive="w3")),
+    ("most_similar", dict(positive=["w3", "w7"], negative=["w11"], topn=7)),
+    ("most_similar", dict(positive=[("w3", 2.0), "w9"], negative="w4", topn=5)),
+    ("most_similar", dict(positive=["w3"], restrict_vocab=120, topn=12)),
+    ("most_similar", dict(positive=["w3"], clip_start=10, clip_end=200)),
+    ("most_similar_cosmul", dict(positive=["w3", "w7"], negative=["w11"], topn=7)),
+    ("most_similar_cosmul", dict(positive="w5")),
+    ("similar_by_word", dict(word="w8", topn=4)),
+    ("similar_by_vector", dict(vector=np.linspace(-1, 1, 16).astype(np.float32), topn=6)),
+]
+
+
+@pytest.mark.parametrize("method,kwargs", QUERIES, ids=[f"{m}-{i}" for i, (m, _) in enumerate(QUERIES)])
+def test_queries_give_gensims_keys_and_scores(both, method, kwargs):
+    ours, theirs = both
+    same_ranking(getattr(ours, method)(**kwargs), getattr(theirs, method)(**kwargs))
+
+
+def test_scores_and_lists_equal_gensims(both):
+    ours, theirs = both
+    np.testing.assert_allclose(ours.most_similar("w3", topn=None), theirs.most_similar("w3", topn=None), rtol=1e-6, atol=1e-7)
+    for a, b in (("w1", "w2"), ("w5", "w250"), ("w0", "w0")):
+        assert ours.similarity(a, b) == pytest.approx(theirs.similarity(a, b), abs=1e-6)
+        assert ours.distance(a, b) == pytest.approx(theirs.distance(a, b), abs=1e-6)
+        assert ours.rank(a, b) == theirs.rank(a, b)
+        assert ours.closer_than(a, b) == theirs.closer_than(a, b)
+    assert ours.n_similarity(["w1", "w2", "nope"], ["w9"]) == pytest.approx(
+        theirs.n_similarity(["w1", "w2", "nope"], ["w9"]), abs=1e-6)
+    np.testing.assert_allclose(ours.distances("w4"), theirs.distances("w4"), atol=1e-6)
+    np.testing.assert_allclose(ours.distances("w4", ["w1", "w8"]), theirs.distances("w4", ["w1", "w8"]), atol=1e-6)
+    np.testing.assert_allclose(ours.get_normed_vectors(), theirs.get_normed_vectors(), atol=1e-7)
+    np.testing.assert_allclose(ours.get_vector("w6", norm=True), theirs.get_vector("w6", norm=True), atol=1e-7)
+    np.testing.assert_allclose(ours.get_mean_vector(["w1", "w2"]), theirs.get_mean_vector(["w1", "w2"]), atol=1e-7)
+    words = ["w1", "w2", "w3", "w4", "w150"]
+    assert ours.doesnt_match(words) == theirs.doesnt_match(words)
+    with pytest.warns(UserWarning, match="not present"):
+        assert ours.doesnt_match(words + ["missing"]) == theirs.doesnt_match(words)
+
+
+def test_online_training_adds_words_and_keeps_old_vectors():
+    m = Word2Vec(COMMON_TEXTS, vector_size=12, min_count=1, seed=3, workers=1, epochs=5)
+    old = m.wv.vectors.copy()
+    old_keys, old_counts = list(m.wv.index_to_key), m.counts.copy()
+    more = [["computer", "quantum", "qubit"], ["quantum", "qubit", "graph"]] * 3
+    m.build_vocab(more, update=True)
+    assert m.wv.index_to_key[:len(old_keys)] == old_keys
+    assert m.wv.index_to_key[len(old_keys):] == ["quantum", "qubit"]
+    np.testing.assert_array_equal(m.wv.vectors[:len(old_keys)], old)  # untouched until trained
+    assert m.wv.get_vecattr("computer", "count") == old_counts[old_keys.index("computer")] + 3
+    assert m.wv.get_vecattr("quantum", "count") == 6
+    assert m.syn1neg.shape == m.wv.vectors.shape and not m.syn1neg[len(old_keys):].any()
+    fresh = m.wv.vectors[len(old_keys):].copy()
+    assert np.abs(fresh).max() <= 1 / 12 and np.abs(fresh).max() > 0  # gensim's initialisation
+    m.train(more, total_examples=len(more), epochs=m.epochs)
+    assert not np.array_equal(m.wv.vectors[len(old_keys):], fresh)  # the new words train
+    assert m.wv.most_similar("quantum", topn=1)[0][0] is not None
+    with pytest.raises(RuntimeError, match="no prior vocabulary"):
+        Word2Vec(min_count=1).build_vocab(more, update=True)
+
+
+def test_callbacks_run_in_gensims_order_and_loss_falls():
+    events, losses = [], []
+
+    class Monitor:
+        def on_train_begin(self, model):
+            events.append("train_begin")
+
+        def on_epoch_begin(self, model):
+            events.append("epoch_begin")
+
+        def on_batch_begin(self, model):
+            events.append("batch_begin")
+
+        def on_batch_end(self, model):
+            events.append("batch_end")
+
+        def on_epoch_end(self, model):
+            events.append("epoch_end")
+            losses.append(model.get_latest_training_loss())
+
+        def on_train_end(self, model):
+            events.append("train_end")
+
+    corpus = [[f"{'ab'[i % 2]}{j}" for j in np.random.default_rng(i).integers(0, 10, 8)] for i in range(2000)]
+    Word2Vec(corpus, vector_size=16, min_count=1, sg=1, compute_loss=True, callbacks=[Monitor()],
+             epochs=4, workers=1, seed=1)
+    epoch = ["epoch_begin", "batch_begin", "batch_end", "epoch_end"]
+    assert events == ["train_begin"] + epoch * 4 + ["train_end"]
+    per_epoch = np.diff([0.0] + losses)  # a running total, as gensim's
+    assert np.all(per_epoch > 0) and per_epoch[-1] < 0.9 * per_epoch[0], per_epoch
+
+
+def test_training_loss_is_on_gensims_scale():
+    gensim = pytest.importorskip("gensim")
+    corpus = [[f"{'ab'[i % 2]}{j}" for j in np.random.default_rng(i).integers(0, 10, 8)] for i in range(2000)]
+    for kw in (dict(sg=1), dict(sg=1, hs=1, negative=0)):
+        ours = Word2Vec(corpus, vector_size=16, min_count=1, compute_loss=True, epochs=2, workers=1, seed=1, **kw)
+        theirs = gensim.models.Word2Vec(corpus, vector_size=16, min_count=1, compute_loss=True, epochs=2,
+                                        workers=1, seed=1, **kw)
+        assert 0.5 < ours.get_latest_training_loss() / theirs.get_latest_training_loss() < 2.0, kw
+
+
+def topic_corpus(n=3000, seed=0):
+    rng = np.random.default_rng(seed)
+    return [[f"{'ab'[i % 2]}{rng.integers(10)}" for _ in range(8)] for i in range(n)]
+
+
+@pytest.mark.parametrize("sg,negative", [(1, 0), (0, 0), (1, 5)], ids=["sg-hs", "cbow-hs", "sg-hs+neg"])
+def test_hierarchical_softmax_learns_planted_topics(sg, negative):
+    m = Word2Vec(topic_corpus(), vector_size=16, window=3, min_count=1, sg=sg, hs=1, negative=negative,
+                 workers=2, epochs=5, seed=3)
+    within = np.mean([m.wv.similarity(f"a{i}", f"a{j}") for i in range(10) for j in range(i)])
+    across = np.mean([m.wv.similarity(f"a{i}", f"b{j}") for i in range(10) for j in range(10)])
+    assert within > across + 0.3, (within, across)
+    assert m.syn1.shape == m.wv.vectors.shape and np.abs(m.syn1).max() > 0.01
+    assert (m.syn1neg.size > 0) == bool(negative)
+
+
+def test_vocabulary_options_follow_gensim():
+    texts = [["a"] * 5 + ["b"] * 4 + ["c"] * 3 + ["d"] * 2 + ["e"]]
+    assert Word2Vec(min_count=1, max_final_vocab=3).build_vocab(texts).wv.index_to_key == ["a", "b", "c"]
+    rule = lambda w, c, m: RULE_KEEP if w == "e" else (RULE_DISCARD if w == "a" else 0)  # noqa: E731
+    assert Word2Vec(min_count=3, trim_rule=None).build_vocab(texts, trim_rule=rule).wv.index_to_key == ["b", "c", "e"]
+    unsorted = Word2Vec(min_count=1, sorted_vocab=0).build_vocab([["x", "y", "y"]])
+    assert unsorted.wv.index_to_key == ["x", "y"]
+    assert Word2Vec(min_count=1, null_word=1).build_vocab(texts).wv.index_to_key[-1] == "\0"
+    m = Word2Vec(min_count=1).build_vocab(texts * 3)
+    assert (m.corpus_count, m.corpus_total_words) == (3, 45)
+
+
+def test_train_requires_gensims_arguments():
+    m = Word2Vec(min_count=1).build_vocab(COMMON_TEXTS)
+    with pytest.raises(ValueError, match="total_examples or total_words"):
+        m.train(COMMON_TEXTS, epochs=1)
+    with pytest.raises(ValueError, match="explicit epochs"):
+        m.train(COMMON_TEXTS, total_examples=9)
+    with pytest.raises(RuntimeError, match="build vocabulary"):
+        Word2Vec(min_count=1).train(COMMON_TEXTS, total_examples=9, epochs=1)
+    trained, raw = m.train(COMMON_TEXTS, total_examples=9, epochs=2)
+    assert raw == 2 * 29 and 0 < trained <= raw
+
+
+def test_save_load_with_mmap_and_unsupported_files(tmp_path):
+    m = Word2Vec(COMMON_TEXTS, vector_size=8, min_count=1, hs=1, seed=2)
+    m.save(str(tmp_path / "w2v"))
+    m.wv.save(str(tmp_path / "kv"))
+    back = Word2Vec.load(str(tmp_path / "w2v"), mmap="r")
+    np.testing.assert_array_equal(back.wv.vectors, m.wv.vectors)
+    np.testing.assert_array_equal(back.syn1, m.syn1)
+    assert back.hs == 1 and back.wv.get_vecattr("system", "count") == 4
+    kv = KeyedVectors.load(str(tmp_path / "kv"), mmap="r")
+    assert isinstance(kv.vectors, np.memmap) and not kv.vectors.flags.writeable
+    assert kv.most_similar("system", topn=3) == m.wv.most_similar("system", topn=3)
+    with pytest.raises(ValueError, match="not a Word2Vec|holds a KeyedVectors"):
+        Word2Vec.load(str(tmp_path / "kv"))
+    (tmp_path / "pickled").write_bytes(b"\x80\x04\x95 not for us")
+    with pytest.raises(ValueError, match="pickle"):
+        KeyedVectors.load(str(tmp_path / "pickled"))
+    with pytest.raises(NotImplementedError, match="wmdistance"):
+        kv.wmdistance(["system"], ["user"])
+    with pytest.raises(NotImplementedError, match="score"):
+        m.score([["system"]])
+
+
+def test_word2vec_format_options(tmp_path):
+    keys, v = structured_vectors(n=6, dim=3)
+    wv = KeyedVectors(3)
+    wv.add_vectors(keys, v, extras={"count": np.array([1, 9, 5, 5, 2, 7])})
+    wv.save_word2vec_format(str(tmp_path / "v.txt"), fvocab=str(tmp_path / "voc.txt"))
+    lines = (tmp_path / "v.txt").read_text().splitlines()
+    assert lines[0] == "6 3" and [ln.split()[0] for ln in lines[1:]] == ["w1", "w5", "w2", "w3", "w4", "w0"]
+    back = KeyedVectors.load_word2vec_format(str(tmp_path / "v.txt"), fvocab=str(tmp_path / "voc.txt"))
+    assert back.get_vecattr("w5", "count") == 7
+    np.testing.assert_array_equal(back["w2"], v[2])  # str(float32) round-trips exactly
+    (tmp_path / "nohead.txt").write_text("\n".join(lines[1:]) + "\n")
+    assert len(KeyedVectors.load_word2vec_format(str(tmp_path / "nohead.txt"), no_header=True)) == 6
+    (tmp_path / "bad.txt").write_bytes(b"1 2\n\xff\xfeword 1.0 2.0\n")
+    with pytest.raises(UnicodeDecodeError):
+        KeyedVectors.load_word2vec_format(str(tmp_path / "bad.txt"))
+    assert KeyedVectors.load_word2vec_format(str(tmp_path / "bad.txt"), unicode_errors="ignore").index_to_key == ["word"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert len(KeyedVectors.load_word2vec_format(str(tmp_path / "v.txt"), limit=2)) == 2
