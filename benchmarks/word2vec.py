@@ -5,9 +5,11 @@
     python benchmarks/word2vec.py --corpus text.txt --seeds 3 --json out.json
 
 Both train end to end (vocabulary scan included) with the same settings: dim 100, window 5,
-negative 5, sample 1e-3, min_count 5, 5 epochs, --threads workers, skip-gram and CBOW. A third
-row trains seqkern under the learning rate gensim's corpus_file mode really applies (see
-run_seqkern_gensim_schedule), to tell the schedule's effect on quality from the kernels'. Quality:
+negative 5, sample 1e-3, min_count 5, 5 epochs, --threads workers, skip-gram and CBOW, with
+negative sampling (modes sg, cbow) or hierarchical softmax alone (hs=1, negative=0: modes sg-hs,
+cbow-hs). A third row of the negative-sampling modes trains seqkern under the learning rate
+gensim's corpus_file mode really applies (see run_seqkern_gensim_schedule), to tell the
+schedule's effect on quality from the kernels'. Quality:
 Spearman on wordsim353 and SimLex-999 and analogy accuracy on questions-words.txt (gensim's test
 files, scored by seqkern.models.evaluation, which reproduces gensim's scores), with gensim run
 under several seeds to show its own seed-to-seed spread. Needs `pip install gensim`.
@@ -30,6 +32,8 @@ import numpy as np
 import seqkern as sk
 
 SETTINGS = dict(vector_size=100, window=5, negative=5, sample=1e-3, min_count=5, epochs=5)
+MODES = {"sg": dict(sg=1), "cbow": dict(sg=0), "sg-hs": dict(sg=1, hs=1, negative=0),
+         "cbow-hs": dict(sg=0, hs=1, negative=0)}
 
 
 def gensim_data():
@@ -83,30 +87,30 @@ def quality(wv):
                 analogy=wv.evaluate_word_analogies(os.path.join(data, "questions-words.txt"))[0])
 
 
-def run_gensim(corpus, sg, threads, seed):
+def run_gensim(corpus, mode, threads, seed):
     from gensim.models import Word2Vec
     t0 = time.perf_counter()
-    m = Word2Vec(corpus_file=corpus, sg=sg, workers=threads, seed=seed, **SETTINGS)
+    m = Word2Vec(corpus_file=corpus, workers=threads, seed=seed, **{**SETTINGS, **mode})
     elapsed = time.perf_counter() - t0
     wv = sk.KeyedVectors(m.wv.vector_size)
     wv.add_vectors(m.wv.index_to_key, m.wv.vectors)
     return elapsed, wv
 
 
-def run_seqkern(corpus, sg, threads, seed):
+def run_seqkern(corpus, mode, threads, seed):
     t0 = time.perf_counter()
-    m = sk.Word2Vec(corpus_file=corpus, sg=sg, workers=threads, seed=seed, **SETTINGS)
+    m = sk.Word2Vec(corpus_file=corpus, workers=threads, seed=seed, **{**SETTINGS, **mode})
     return time.perf_counter() - t0, m.wv
 
 
-def run_seqkern_gensim_schedule(corpus, sg, threads, seed):
+def run_seqkern_gensim_schedule(corpus, mode, threads, seed):
     """seqkern under the learning rate that gensim's corpus_file mode applies. Each of its W
     workers measures its progress by its own words against the whole corpus, so within epoch e
     alpha falls only from alpha * (1 - e/E) to alpha * (1 - (e + 1/W)/E) before the next epoch
     starts higher again: larger steps than the linear decay over all words that seqkern (and
     gensim with one worker, or with an iterable) uses."""
     t0 = time.perf_counter()
-    m = sk.Word2Vec(sg=sg, workers=threads, seed=seed, **SETTINGS)
+    m = sk.Word2Vec(workers=threads, seed=seed, **{**SETTINGS, **mode})
     m.build_vocab(corpus_file=corpus)
     alpha, epochs = m.alpha, m.epochs
     for e in range(epochs):
@@ -124,7 +128,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--corpus", help="plain text, one sentence per line, or 'gcide' "
                                      "(default: the Wikipedia sample)")
-    ap.add_argument("--modes", default="sg,cbow")
+    ap.add_argument("--modes", default="sg,cbow,sg-hs,cbow-hs", help=f"of {', '.join(MODES)}")
     ap.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
     ap.add_argument("--seeds", type=int, default=3, help="runs of each library (seeds 1..n)")
     ap.add_argument("--json", help="also write the table here")
@@ -140,15 +144,16 @@ def main(argv=None):
     import gensim
     print(f"# corpus {corpus}: {tokens:,} tokens; {SETTINGS}, threads={args.threads}, "
           f"seeds 1..{args.seeds}; seqkern {sk.__version__}, gensim {gensim.__version__}")
-    print(f"{'mode':<5} {'library':<24} {'seconds':>8} {'words/s':>10} {'ratio':>6} "
+    print(f"{'mode':<7} {'library':<24} {'seconds':>8} {'words/s':>10} {'ratio':>6} "
           f"{'ws353':>12} {'simlex':>12} {'analogy':>12}")
     rows = []
     for mode in args.modes.split(","):
-        sg = {"sg": 1, "cbow": 0}[mode]
-        runs = {lib: [] for lib in LIBRARIES}
+        libraries = {lib: fn for lib, fn in LIBRARIES.items()
+                     if "hs" not in mode or fn is not run_seqkern_gensim_schedule}
+        runs = {lib: [] for lib in libraries}
         for seed in range(1, args.seeds + 1):  # libraries in turn, so that drift hits all
-            for lib, fn in LIBRARIES.items():
-                elapsed, wv = fn(corpus, sg, args.threads, seed)
+            for lib, fn in libraries.items():
+                elapsed, wv = fn(corpus, MODES[mode], args.threads, seed)
                 runs[lib].append(dict(seconds=elapsed, **quality(wv)))
         t_gensim = statistics.median(r["seconds"] for r in runs["gensim"])
         for lib, res in runs.items():
@@ -162,7 +167,7 @@ def main(argv=None):
             rows.append(row)
             q = "  ".join(f"{row[k]:.3f}±{row[k + '_spread'] / 2:.3f}"
                           for k in ("wordsim353", "simlex999", "analogy"))
-            print(f"{mode:<5} {lib:<24} {t:>8.2f} {row['words_per_s']:>10,.0f} "
+            print(f"{mode:<7} {lib:<24} {t:>8.2f} {row['words_per_s']:>10,.0f} "
                   f"{row['ratio']:>5.2f}x {q}", flush=True)
     if args.json:
         with open(args.json, "w") as f:

@@ -126,9 +126,11 @@ def test_huffman_tree_matches_twin_and_is_optimal(seed):
 
 
 def test_gains_saturate_past_six():
-    """word2vec.c's sigmoid table ends at |f| = 6: past it the center's gain is 0 or alpha."""
-    g = twin.gains(np.array([[7.0, 7.0], [-7.0, -7.0], [0.0, 0.0]]), [1, 0], 0.5)
-    np.testing.assert_array_equal(g, [[0.0, -0.5], [0.5, 0.0], [0.25, -0.25]])
+    """word2vec.c's sigmoid table ends at |f| = 6: past it negative sampling's gain is 0 or
+    alpha, and hierarchical softmax leaves the score out (gain 0), as word2vec.c does."""
+    f = np.array([[7.0, 7.0], [-7.0, -7.0], [0.0, 0.0]])
+    np.testing.assert_array_equal(twin.gains(f, [1, 0], 0.5), [[0.0, -0.5], [0.5, 0.0], [0.25, -0.25]])
+    np.testing.assert_array_equal(twin.gains(f, [1, 0], 0.5, skip=True), [[0, 0], [0, 0], [0.25, -0.25]])
 
 
 def test_vocabulary_counts_order_and_pruning():

@@ -26,6 +26,7 @@ int64_t train_part(const W2vParams& p, const int32_t* ids, const int64_t* offset
 #endif
 
 NoiseTable::NoiseTable(const uint32_t* cum, int64_t V) : cum(cum), V(V) {
+  if (V == 0) return;
   const int64_t slices = (int64_t{1} << 31) >> kShift;  // cum[V - 1] <= 2^31 - 1
   start.resize(slices + 1);
   int64_t word = 0;
@@ -43,7 +44,7 @@ int64_t w2v_train(const W2vParams& p, const int32_t* ids, const int64_t* offsets
 #if SEQKERN_X86
   if (std::strcmp(simd_level(), "avx2+fma") == 0) part = &avx2::train_part;
 #endif
-  const NoiseTable noise(cum_table, V);
+  const NoiseTable noise(cum_table, p.negative ? V : 0);  // no table without noise words
   std::vector<int64_t> trained(parts, 0);
   std::vector<double> losses(parts, 0.0);
   parallel_for(parts, 1, [&](int64_t q0, int64_t q1) {

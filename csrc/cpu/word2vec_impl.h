@@ -1,7 +1,7 @@
 // word2vec training: skip-gram and CBOW with negative sampling and/or hierarchical softmax,
-// word2vec.c's algorithm with skip-gram batched as in pWord2Vec (Ji et al., 2016). Written once and compiled twice:
-// word2vec.cc (baseline x86-64-v2) and word2vec_avx2.cc (-mavx2 -mfma); SEQKERN_ISA names the
-// namespace of each copy.
+// word2vec.c's algorithm with skip-gram batched as in pWord2Vec (Ji et al., 2016). Written once
+// and compiled twice: word2vec.cc (baseline x86-64-v2) and word2vec_avx2.cc (-mavx2 -mfma);
+// SEQKERN_ISA names the namespace of each copy.
 //
 // For each kept word (the center), a window shrunk at random gives its context words and
 // `negative` noise words are drawn. Each window is one small dense problem: the inputs are the
@@ -36,6 +36,7 @@ namespace SEQKERN_ISA {
 namespace {
 
 constexpr float kMaxExp = 6.0f;
+constexpr float kSkipped = -1.0f;  // in place of a sigmoid: a score left out (never a sigmoid)
 constexpr int64_t kMaxNegative = 64;  // Word2Vec checks negative against it
 constexpr int64_t kAhead = 4;         // words between a window's prefetch and its update
 constexpr int64_t kMaxOut = std::max(kMaxNegative + 1, Tree::kMaxCode);  // outputs of a window
@@ -46,9 +47,16 @@ inline uint64_t next(uint64_t& state) {
   return state;
 }
 
+// Half a vector, for the columns past the last whole vector (dim = 100 or 300 leaves 4: done
+// one float at a time they cost as much as the 96 before them).
+typedef float vh __attribute__((vector_size(16)));
+constexpr int kH = 4;
+
 inline void ld(vf& v, const float* p) { std::memcpy(&v, p, sizeof v); }
+inline void ld(vh& v, const float* p) { std::memcpy(&v, p, sizeof v); }
 inline void ld(float& v, const float* p) { v = *p; }
 inline void st(float* p, const vf& v) { std::memcpy(p, &v, sizeof v); }
+inline void st(float* p, const vh& v) { std::memcpy(p, &v, sizeof v); }
 inline void st(float* p, const float& v) { *p = v; }
 
 // f[j] = a . b[j] for j < N, one FMA chain per row so that their latencies overlap.
@@ -65,8 +73,19 @@ inline void dots(const float* a, float* const* b, int64_t dim, float* f) {
       acc[j] += x * y;
     }
   }
+  vh half[N] = {};
+  if (k + kH <= dim) {
+    vh x;
+    ld(x, a + k);
+    for (int j = 0; j < N; ++j) {
+      vh y;
+      ld(y, b[j] + k);
+      half[j] += x * y;
+    }
+    k += kH;
+  }
   for (int j = 0; j < N; ++j) {
-    float s = vsum(acc[j]);
+    float s = vsum(acc[j]) + (half[j][0] + half[j][1] + half[j][2] + half[j][3]);
     for (int64_t t = k; t < dim; ++t) s += a[t] * b[j][t];
     f[j] = s;
   }
@@ -84,10 +103,12 @@ inline void scores(const float* a, float* const* b, int64_t n, int64_t dim, floa
   }
 }
 
-// (label[j] - sigmoid(f)) * alpha in place over the n_in x n_out scores. With loss, adds
-// -log sigmoid(f) (label 1) or -log sigmoid(-f) (label 0) of every score with |f| < 6.
+// (label[j] - sigmoid(f)) * alpha in place over the n_in x n_out scores. Past |f| = 6
+// word2vec.c's table ends: negative sampling saturates the sigmoid to 0 or 1 there; hierarchical
+// softmax (skip) leaves the score out with a gain of 0, as word2vec.c and gensim do. With loss,
+// adds -log sigmoid(f) (label 1) or -log sigmoid(-f) (label 0) of every score with |f| < 6.
 inline void gains(float* g, int64_t n_in, int64_t n_out, const float* label, float alpha,
-                  double* loss) {
+                  bool skip, double* loss) {
   const int64_t n = n_in * n_out;
   if (loss) {
     double sum = 0;
@@ -104,13 +125,60 @@ inline void gains(float* g, int64_t n_in, int64_t n_out, const float* label, flo
     vf s = vsigmoid(f);
     s = f > kMaxExp ? splat(1.0f) : s;
     s = f < -kMaxExp ? splat(0.0f) : s;
+    if (skip) s = vabs(f) >= kMaxExp ? splat(kSkipped) : s;
     std::memcpy(g + i, &s, m * sizeof(float));
   }
   for (int64_t i = 0; i < n_in; ++i)
     for (int64_t j = 0; j < n_out; ++j) {
       float& v = g[i * n_out + j];
-      v = (label[j] - v) * alpha;
+      v = v == kSkipped ? 0.0f : (label[j] - v) * alpha;
     }
+}
+
+// acc[m] = sum over r < n of w[m * w_next + r * stride] * rows[r][k..] for m < M: M independent
+// FMA chains whose latencies overlap (hierarchical softmax's windows have 10-20 outputs: one
+// chain per sum would wait on each FMA in turn). Each sum keeps its order, so the bits do not
+// depend on M.
+template <typename V, int M>
+inline void weighted_sums(int64_t k, float* const* rows, int64_t n, const float* w,
+                          int64_t w_next, int64_t stride, V* acc) {
+  for (int m = 0; m < M; ++m) acc[m] = V{};
+  for (int64_t r = 0; r < n; ++r) {
+    V v;
+    ld(v, rows[r] + k);
+    for (int m = 0; m < M; ++m) acc[m] += w[m * w_next + r * stride] * v;
+  }
+}
+
+// d_in rows [i, i + M) at columns k: G . outputs (written, or added with `add`).
+template <typename V, int M>
+inline void input_updates(int64_t k, int64_t i, float* const* out, int64_t n_out, const float* g,
+                          int64_t dim, float* d_in, bool add) {
+  V acc[M];
+  weighted_sums<V, M>(k, out, n_out, g + i * n_out, n_out, 1, acc);
+  for (int m = 0; m < M; ++m) {
+    float* dst = d_in + (i + m) * dim + k;
+    if (add) {
+      V cur;
+      ld(cur, dst);
+      acc[m] += cur;
+    }
+    st(dst, acc[m]);
+  }
+}
+
+// Output rows [j, j + M) at columns k: += G^T . inputs, one row after the other (a noise word
+// drawn twice is two of these rows, and gets both updates).
+template <typename V, int M>
+inline void output_updates(int64_t k, int64_t j, float* const* in, int64_t n_in, float* const* out,
+                           int64_t n_out, const float* g) {
+  V acc[M];
+  weighted_sums<V, M>(k, in, n_in, g + j, 1, n_out, acc);
+  for (int m = 0; m < M; ++m) {
+    V cur;
+    ld(cur, out[j + m] + k);
+    st(out[j + m] + k, cur + acc[m]);
+  }
 }
 
 // Columns [k, k + lanes of V) of both updates: G . outputs into d_in, G^T . inputs added to the
@@ -119,33 +187,14 @@ inline void gains(float* g, int64_t n_in, int64_t n_out, const float* label, flo
 // gets both updates. (Rows are read in place: copying them to a buffer first stalls each load
 // on store forwarding.)
 template <typename V>
-inline V weighted_sum(int64_t k, float* const* rows, int64_t n, const float* w, int64_t stride) {
-  V acc{};  // sum over r < n of w[r * stride] * rows[r][k..]
-  for (int64_t r = 0; r < n; ++r) {
-    V v;
-    ld(v, rows[r] + k);
-    acc += w[r * stride] * v;
-  }
-  return acc;
-}
-
-template <typename V>
 inline void update_columns(int64_t k, float* const* in, int64_t n_in, float* const* out,
                            int64_t n_out, const float* g, int64_t dim, float* d_in, bool add) {
-  for (int64_t i = 0; i < n_in; ++i) {  // row i of G . outputs
-    V sum = weighted_sum<V>(k, out, n_out, g + i * n_out, 1);
-    if (add) {
-      V cur;
-      ld(cur, d_in + i * dim + k);
-      sum += cur;
-    }
-    st(d_in + i * dim + k, sum);
-  }
-  for (int64_t j = 0; j < n_out; ++j) {  // column j of G, transposed, . inputs
-    V cur;
-    ld(cur, out[j] + k);
-    st(out[j] + k, cur + weighted_sum<V>(k, in, n_in, g + j, n_out));
-  }
+  int64_t i = 0;
+  for (; i + 4 <= n_in; i += 4) input_updates<V, 4>(k, i, out, n_out, g, dim, d_in, add);
+  for (; i < n_in; ++i) input_updates<V, 1>(k, i, out, n_out, g, dim, d_in, add);
+  int64_t j = 0;
+  for (; j + 4 <= n_out; j += 4) output_updates<V, 4>(k, j, in, n_in, out, n_out, g);
+  for (; j < n_out; ++j) output_updates<V, 1>(k, j, in, n_in, out, n_out, g);
 }
 
 // Buffers of one run, sized once: inputs up to 2 * window, outputs up to kMaxOut.
@@ -160,15 +209,20 @@ struct Window {
 
 // One window (see the top of the file) against the n_out outputs in w.out with labels w.label:
 // the outputs updated in place, the inputs' updates (n_in x dim) written to d_in (or added to
-// it, with add).
+// it, with add); skip: saturated scores are left out (hierarchical softmax), see gains.
 void update_window(Window& w, int64_t n_in, int64_t n_out, float alpha, int64_t dim, bool add,
-                   double* loss) {
+                   bool skip, double* loss) {
   for (int64_t i = 0; i < n_in; ++i) scores(w.in[i], w.out.data(), n_out, dim, &w.g[i * n_out]);
-  gains(w.g.data(), n_in, n_out, w.label.data(), alpha, loss);
+  gains(w.g.data(), n_in, n_out, w.label.data(), alpha, skip, loss);
   int64_t k = 0;
   for (; k + kW <= dim; k += kW)
     update_columns<vf>(k, w.in.data(), n_in, w.out.data(), n_out, w.g.data(), dim,
                        w.d_in.data(), add);
+  if (k + kH <= dim) {
+    update_columns<vh>(k, w.in.data(), n_in, w.out.data(), n_out, w.g.data(), dim,
+                       w.d_in.data(), add);
+    k += kH;
+  }
   for (; k < dim; ++k)
     update_columns<float>(k, w.in.data(), n_in, w.out.data(), n_out, w.g.data(), dim,
                           w.d_in.data(), add);
@@ -181,6 +235,13 @@ inline void axpy(float a, const float* x, float* y, int64_t n) {
     ld(u, x + i);
     ld(v, y + i);
     st(y + i, v + a * u);
+  }
+  if (i + kH <= n) {
+    vh u, v;
+    ld(u, x + i);
+    ld(v, y + i);
+    st(y + i, v + a * u);
+    i += kH;
   }
   for (; i < n; ++i) y[i] += a * x[i];
 }
@@ -279,7 +340,7 @@ int64_t train_part(const W2vParams& p, const int32_t* ids, const int64_t* offset
           w.out[n_out] = syn1 + static_cast<int64_t>(tree.points[k]) * dim;
           w.label[n_out] = 1.0f - static_cast<float>(tree.codes[k]);
         }
-        update_window(w, n_in, n_out, alpha, dim, add, loss);
+        update_window(w, n_in, n_out, alpha, dim, add, true, loss);
         add = true;
       }
       if (negative) {
@@ -293,7 +354,7 @@ int64_t train_part(const W2vParams& p, const int32_t* ids, const int64_t* offset
             w.out[n_out++] = syn1neg + static_cast<int64_t>(target) * dim;
           }
         }
-        update_window(w, n_in, n_out, alpha, dim, add, loss);
+        update_window(w, n_in, n_out, alpha, dim, add, false, loss);
       }
       if (p.sg) {
         for (int64_t i = 0; i < n_ctx; ++i)

@@ -32,13 +32,15 @@ def window_loss(inputs, outputs, labels):
     return float(np.sum(np.logaddexp(0, -sign * f)))
 
 
-def gains(f, labels, alpha):
-    """(label - sigmoid(f)) * alpha over a window's scores, sigmoid saturated past |f| = 6 as
-    word2vec.c's table is."""
+def gains(f, labels, alpha, skip=False):
+    """(label - sigmoid(f)) * alpha over a window's scores. Past |f| = 6, where word2vec.c's
+    table ends, the sigmoid saturates to 0 or 1 (negative sampling) or, with skip (hierarchical
+    softmax), the gain is 0."""
     f = np.asarray(f, np.float32)
     s = np.float32(1) / (np.float32(1) + np.exp(-f))
     s = np.where(f > MAX_EXP, np.float32(1), np.where(f < -MAX_EXP, np.float32(0), s))
-    return ((np.asarray(labels, np.float32) - s) * np.float32(alpha)).astype(np.float32)
+    g = ((np.asarray(labels, np.float32) - s) * np.float32(alpha)).astype(np.float32)
+    return np.where(np.abs(f) >= MAX_EXP, np.float32(0), g) if skip else g
 
 
 def reported_loss(f, labels):
@@ -48,12 +50,12 @@ def reported_loss(f, labels):
     return float(np.sum(np.where(np.abs(f) < MAX_EXP, np.logaddexp(0, -signed), 0.0)))
 
 
-def update_window(inputs, outputs, labels, alpha):
+def update_window(inputs, outputs, labels, alpha, skip=False):
     """One window: inputs (n_in, dim) against outputs (n_out, dim) with their labels. Returns the
     updates of both, computed from the values before the window (-alpha times the gradient of
-    window_loss, up to the saturation), and the window's reported loss."""
+    window_loss, up to the saturation; see gains for skip), and the window's reported loss."""
     f = inputs @ outputs.T
-    g = gains(f, labels, alpha)
+    g = gains(f, labels, alpha, skip)
     return g @ outputs, g.T @ inputs, reported_loss(f, labels)
 
 
@@ -125,7 +127,7 @@ def train_part(window, negative, sg, cbow_mean, shrink_windows, ids, offsets, s0
                 t_offsets, points, codes = tree
                 nodes = points[t_offsets[center]:t_offsets[center + 1]]
                 labels = 1.0 - codes[t_offsets[center]:t_offsets[center + 1]].astype(np.float32)
-                d, d_out, l = update_window(inputs, syn1[nodes], labels, alpha)
+                d, d_out, l = update_window(inputs, syn1[nodes], labels, alpha, skip=True)
                 np.add.at(syn1, nodes, d_out)
                 d_in += d
                 loss += l
