@@ -47,8 +47,8 @@ inline uint64_t next(uint64_t& state) {
   return state;
 }
 
-// Half a vector, for the columns past the last whole vector (dim = 100 or 300 leaves 4: done
-// one float at a time they cost as much as the 96 before them).
+// Half a vector, for the columns past the last whole vector (dim = 100 or 300 leaves 4), which
+// would otherwise go one float at a time.
 typedef float vh __attribute__((vector_size(16)));
 constexpr int kH = 4;
 
@@ -59,29 +59,27 @@ inline void st(float* p, const vf& v) { std::memcpy(p, &v, sizeof v); }
 inline void st(float* p, const vh& v) { std::memcpy(p, &v, sizeof v); }
 inline void st(float* p, const float& v) { *p = v; }
 
+// acc[j] += a[k..] * b[j][k..] for j < N, over the lanes of V.
+template <int N, typename V>
+inline void multiply_add(const float* a, float* const* b, int64_t k, V* acc) {
+  V x;
+  ld(x, a + k);
+  for (int j = 0; j < N; ++j) {
+    V y;
+    ld(y, b[j] + k);
+    acc[j] += x * y;
+  }
+}
+
 // f[j] = a . b[j] for j < N, one FMA chain per row so that their latencies overlap.
 template <int N>
 inline void dots(const float* a, float* const* b, int64_t dim, float* f) {
   vf acc[N] = {};
-  int64_t k = 0;
-  for (; k + kW <= dim; k += kW) {
-    vf x;
-    ld(x, a + k);
-    for (int j = 0; j < N; ++j) {
-      vf y;
-      ld(y, b[j] + k);
-      acc[j] += x * y;
-    }
-  }
   vh half[N] = {};
+  int64_t k = 0;
+  for (; k + kW <= dim; k += kW) multiply_add<N>(a, b, k, acc);
   if (k + kH <= dim) {
-    vh x;
-    ld(x, a + k);
-    for (int j = 0; j < N; ++j) {
-      vh y;
-      ld(y, b[j] + k);
-      half[j] += x * y;
-    }
+    multiply_add<N>(a, b, k, half);
     k += kH;
   }
   for (int j = 0; j < N; ++j) {
@@ -135,66 +133,39 @@ inline void gains(float* g, int64_t n_in, int64_t n_out, const float* label, flo
     }
 }
 
-// acc[m] = sum over r < n of w[m * w_next + r * stride] * rows[r][k..] for m < M: M independent
-// FMA chains whose latencies overlap (hierarchical softmax's windows have 10-20 outputs: one
-// chain per sum would wait on each FMA in turn). Each sum keeps its order, so the bits do not
-// depend on M.
-template <typename V, int M>
-inline void weighted_sums(int64_t k, float* const* rows, int64_t n, const float* w,
-                          int64_t w_next, int64_t stride, V* acc) {
-  for (int m = 0; m < M; ++m) acc[m] = V{};
-  for (int64_t r = 0; r < n; ++r) {
-    V v;
-    ld(v, rows[r] + k);
-    for (int m = 0; m < M; ++m) acc[m] += w[m * w_next + r * stride] * v;
-  }
-}
-
-// d_in rows [i, i + M) at columns k: G . outputs (written, or added with `add`).
-template <typename V, int M>
-inline void input_updates(int64_t k, int64_t i, float* const* out, int64_t n_out, const float* g,
-                          int64_t dim, float* d_in, bool add) {
-  V acc[M];
-  weighted_sums<V, M>(k, out, n_out, g + i * n_out, n_out, 1, acc);
-  for (int m = 0; m < M; ++m) {
-    float* dst = d_in + (i + m) * dim + k;
-    if (add) {
-      V cur;
-      ld(cur, dst);
-      acc[m] += cur;
-    }
-    st(dst, acc[m]);
-  }
-}
-
-// Output rows [j, j + M) at columns k: += G^T . inputs, one row after the other (a noise word
-// drawn twice is two of these rows, and gets both updates).
-template <typename V, int M>
-inline void output_updates(int64_t k, int64_t j, float* const* in, int64_t n_in, float* const* out,
-                           int64_t n_out, const float* g) {
-  V acc[M];
-  weighted_sums<V, M>(k, in, n_in, g + j, 1, n_out, acc);
-  for (int m = 0; m < M; ++m) {
-    V cur;
-    ld(cur, out[j + m] + k);
-    st(out[j + m] + k, cur + acc[m]);
-  }
-}
-
 // Columns [k, k + lanes of V) of both updates: G . outputs into d_in, G^T . inputs added to the
 // output rows. The inputs are never output rows, and every output row is read (for d_in) before
 // any is written; the output rows are updated one after the other, so a noise word drawn twice
 // gets both updates. (Rows are read in place: copying them to a buffer first stalls each load
 // on store forwarding.)
 template <typename V>
+inline V weighted_sum(int64_t k, float* const* rows, int64_t n, const float* w, int64_t stride) {
+  V acc{};  // sum over r < n of w[r * stride] * rows[r][k..]
+  for (int64_t r = 0; r < n; ++r) {
+    V v;
+    ld(v, rows[r] + k);
+    acc += w[r * stride] * v;
+  }
+  return acc;
+}
+
+template <typename V>
 inline void update_columns(int64_t k, float* const* in, int64_t n_in, float* const* out,
                            int64_t n_out, const float* g, int64_t dim, float* d_in, bool add) {
-  int64_t i = 0;
-  for (; i + 4 <= n_in; i += 4) input_updates<V, 4>(k, i, out, n_out, g, dim, d_in, add);
-  for (; i < n_in; ++i) input_updates<V, 1>(k, i, out, n_out, g, dim, d_in, add);
-  int64_t j = 0;
-  for (; j + 4 <= n_out; j += 4) output_updates<V, 4>(k, j, in, n_in, out, n_out, g);
-  for (; j < n_out; ++j) output_updates<V, 1>(k, j, in, n_in, out, n_out, g);
+  for (int64_t i = 0; i < n_in; ++i) {  // row i of G . outputs
+    V sum = weighted_sum<V>(k, out, n_out, g + i * n_out, 1);
+    if (add) {
+      V cur;
+      ld(cur, d_in + i * dim + k);
+      sum += cur;
+    }
+    st(d_in + i * dim + k, sum);
+  }
+  for (int64_t j = 0; j < n_out; ++j) {  // column j of G, transposed, . inputs
+    V cur;
+    ld(cur, out[j] + k);
+    st(out[j] + k, cur + weighted_sum<V>(k, in, n_in, g + j, n_out));
+  }
 }
 
 // Buffers of one run, sized once: inputs up to 2 * window, outputs up to kMaxOut.
