@@ -1,0 +1,332 @@
+"""The book's common.time_layers on seqkern's kernels: the same classes, constructors, params and
+grads lists (the same array objects for the layer's life; grads overwritten by backward),
+batch-major shapes (N, T, D), the book's gate orders (LSTM f, g, i, o with Wx (D, 4H), Wh (H, 4H);
+GRU z, r, h~ with the reset gate applied before Wh). Each call reads the weights as they are
+then and converts them to the kernels' layout (time-major, torch's gate order), so the book's
+optimizers may change them in place between calls."""
+import numpy as np
+
+from seqkern import _ops
+from seqkern.book.layers import Embedding, SigmoidWithLoss
+
+
+def _blocks(H, order):
+    """Column indices that put a matrix's H-wide gate blocks in `order` (block numbers)."""
+    return np.concatenate([np.arange(k * H, (k + 1) * H) for k in order])
+
+
+# torch's gate order from the book's: LSTM i, f, g, o from f, g, i, o; GRU r, z, n from z, r, h~.
+_LSTM_ORDER, _GRU_ORDER = (2, 0, 1, 3), (1, 0, 2)
+
+
+class _Recurrent:
+    """What TimeRNN, TimeLSTM and TimeGRU share: params (Wx, Wh, b), stateful, h and dh, and the
+    conversion of the book's weights to the kernels' and of the kernels' gradients back."""
+
+    order = (0,)  # the book's gate blocks in the kernel's order
+
+    def __init__(self, Wx, Wh, b, stateful=False):
+        self.params = [Wx, Wh, b]
+        self.grads = [np.zeros_like(Wx), np.zeros_like(Wh), np.zeros_like(b)]
+        self.h, self.dh = None, None
+        self.stateful = stateful
+        self.saved = None
+
+    def _kernel_weights(self):
+        """(w_ih (G*H, D), w_hh (G*H, H), b_ih (G*H,)) in torch's layout and gate order."""
+        Wx, Wh, b = self.params
+        cols = _blocks(Wh.shape[0], self.order)
+        sign = self._sign(Wh.shape[0])
+        return (np.ascontiguousarray((Wx[:, cols] * sign).T), np.ascontiguousarray((Wh[:, cols] * sign).T),
+                np.ascontiguousarray(b[cols] * sign))
+
+    def _sign(self, H):
+        return 1
+
+    def _store_grads(self, g):
+        """Writes the kernels' weight gradients into grads, in the book's layout and order."""
+        H = self.params[1].shape[0]
+        back = np.argsort(_blocks(H, self.order))
+        sign = self._sign(H)
+        self.grads[0][...] = (g["w_ih"].T * sign)[:, back]
+        self.grads[1][...] = (g["w_hh"].T * sign)[:, back]
+        self.grads[2][...] = (g["b_ih"] * sign)[back]
+
+    def _initial(self, name, N, H, dtype):
+        state = getattr(self, name)
+        if not self.stateful or state is None:
+            state = np.zeros((N, H), dtype=dtype)
+            setattr(self, name, state)
+        return state
+
+    def set_state(self, h):
+        self.h = h
+
+    def reset_state(self):
+        self.h = None
+
+
+class TimeRNN(_Recurrent):
+    """T steps of h = tanh(h Wh + x Wx + b)."""
+
+    def forward(self, xs):
+        N, T, D = xs.shape
+        H = self.params[1].shape[0]
+        w_ih, w_hh, b_ih = self._kernel_weights()
+        h0 = self._initial("h", N, H, xs.dtype)
+        y, self.h, self.saved = _ops.rnn(np.ascontiguousarray(xs.transpose(1, 0, 2)), h0, w_ih, w_hh,
+                                         b_ih, training=True)
+        return y.transpose(1, 0, 2)
+
+    def backward(self, dhs):
+        g = _ops.rnn_backward(self.saved, np.ascontiguousarray(dhs.transpose(1, 0, 2)))
+        self._store_grads(g)
+        self.dh = g["h0"]
+        return g["x"].transpose(1, 0, 2)
+
+
+class TimeLSTM(_Recurrent):
+    """T steps of the book's LSTM; c is carried with h when stateful."""
+
+    order = _LSTM_ORDER
+
+    def __init__(self, Wx, Wh, b, stateful=False):
+        super().__init__(Wx, Wh, b, stateful)
+        self.c = None
+
+    def forward(self, xs):
+        N, T, D = xs.shape
+        H = self.params[1].shape[0]
+        w_ih, w_hh, b_ih = self._kernel_weights()
+        h0 = self._initial("h", N, H, xs.dtype)
+        c0 = self._initial("c", N, H, xs.dtype)
+        y, self.h, self.c, self.saved = _ops.lstm(np.ascontiguousarray(xs.transpose(1, 0, 2)), h0, c0,
+                                                  w_ih, w_hh, b_ih, training=True)
+        return y.transpose(1, 0, 2)
+
+    def backward(self, dhs):
+        g = _ops.lstm_backward(self.saved, np.ascontiguousarray(dhs.transpose(1, 0, 2)))
+        self._store_grads(g)
+        self.dh = g["h0"]
+        return g["x"].transpose(1, 0, 2)
+
+    def set_state(self, h, c=None):
+        self.h, self.c = h, c
+
+    def reset_state(self):
+        self.h, self.c = None, None
+
+
+class TimeGRU(_Recurrent):
+    """T steps of the book's GRU: z = sigmoid(x Wxz + h Whz + bz), r likewise,
+    h~ = tanh(x Wxh + (r*h) Whh + bh), h = (1 - z) h + z h~. The kernel's update gate is 1 - z,
+    so its weights are the book's negated."""
+
+    order = _GRU_ORDER
+
+    def _sign(self, H):
+        sign = np.ones(3 * H, dtype=self.params[0].dtype)
+        sign[H:2 * H] = -1  # the z block, second in the kernel's order r, z, n
+        return sign
+
+    def forward(self, xs):
+        N, T, D = xs.shape
+        H = self.params[1].shape[0]
+        w_ih, w_hh, b_ih = self._kernel_weights()
+        h0 = self._initial("h", N, H, xs.dtype)
+        y, self.h, self.saved = _ops.gru(np.ascontiguousarray(xs.transpose(1, 0, 2)), h0, w_ih, w_hh,
+                                         b_ih, training=True, reset_after=False)
+        return y.transpose(1, 0, 2)
+
+    def backward(self, dhs):
+        g = _ops.gru_backward(self.saved, np.ascontiguousarray(dhs.transpose(1, 0, 2)))
+        self._store_grads(g)
+        self.dh = g["h0"]
+        return g["x"].transpose(1, 0, 2)
+
+
+class _Step:
+    """One step of a Time layer (the book's RNN, LSTM and GRU classes): the kernels over T = 1."""
+
+    def __init__(self, Wx, Wh, b):
+        self.params = [Wx, Wh, b]
+        self.grads = [np.zeros_like(Wx), np.zeros_like(Wh), np.zeros_like(b)]
+        self.time = self.time_class(*self.params)
+        self.time.grads = self.grads  # the same arrays, overwritten by backward
+
+    def _run(self, x, *state):
+        self.time.stateful = True
+        self.time.set_state(*state)
+        return self.time.forward(x[:, None, :])
+
+
+class RNN(_Step):
+    time_class = TimeRNN
+
+    def forward(self, x, h_prev):
+        self._run(x, h_prev)
+        return self.time.h
+
+    def backward(self, dh_next):
+        g = _ops.rnn_backward(self.time.saved, None, dh_next)
+        self.time._store_grads(g)
+        return g["x"][0], g["h0"]
+
+
+class LSTM(_Step):
+    time_class = TimeLSTM
+
+    def forward(self, x, h_prev, c_prev):
+        self._run(x, h_prev, c_prev)
+        return self.time.h, self.time.c
+
+    def backward(self, dh_next, dc_next):
+        g = _ops.lstm_backward(self.time.saved, None, dh_next, dc_next)
+        self.time._store_grads(g)
+        return g["x"][0], g["h0"], g["c0"]
+
+
+class GRU(_Step):
+    time_class = TimeGRU
+
+    def forward(self, x, h_prev):
+        self._run(x, h_prev)
+        return self.time.h
+
+    def backward(self, dh_next):
+        g = _ops.gru_backward(self.time.saved, None, dh_next)
+        self.time._store_grads(g)
+        return g["x"][0], g["h0"]
+
+
+class TimeBiLSTM:
+    """Two TimeLSTMs, the second over the reversed sequence; outputs side by side (N, T, 2H)."""
+
+    def __init__(self, Wx1, Wh1, b1, Wx2, Wh2, b2, stateful=False):
+        self.forward_lstm = TimeLSTM(Wx1, Wh1, b1, stateful)
+        self.backward_lstm = TimeLSTM(Wx2, Wh2, b2, stateful)
+        self.params = self.forward_lstm.params + self.backward_lstm.params
+        self.grads = self.forward_lstm.grads + self.backward_lstm.grads
+
+    def forward(self, xs):
+        o1 = self.forward_lstm.forward(xs)
+        o2 = self.backward_lstm.forward(xs[:, ::-1])
+        return np.concatenate((o1, o2[:, ::-1]), axis=2)
+
+    def backward(self, dhs):
+        H = dhs.shape[2] // 2
+        dxs = self.forward_lstm.backward(dhs[:, :, :H])
+        return dxs + self.backward_lstm.backward(dhs[:, ::-1, H:])[:, ::-1]
+
+
+class TimeEmbedding:
+    """Rows of W (V, D) for ids (N, T); the gradient's scatter-add runs in C++."""
+
+    def __init__(self, W):
+        self.params = [W]
+        self.grads = [np.zeros_like(W)]
+        self.layer = Embedding(W)
+        self.layer.grads = self.grads
+        self.W = W
+
+    def forward(self, xs):
+        return self.layer.forward(xs)
+
+    def backward(self, dout):
+        return self.layer.backward(dout)
+
+
+class TimeAffine:
+    """x (N, T, D) W (D, M) + b, as one matrix product."""
+
+    def __init__(self, W, b):
+        self.params = [W, b]
+        self.grads = [np.zeros_like(W), np.zeros_like(b)]
+        self.x = None
+
+    def forward(self, x):
+        N, T, D = x.shape
+        W, b = self.params
+        self.x = x
+        return (np.dot(x.reshape(N * T, -1), W) + b).reshape(N, T, -1)
+
+    def backward(self, dout):
+        x = self.x
+        N, T, D = x.shape
+        W, _ = self.params
+        dout = dout.reshape(N * T, -1)
+        self.grads[0][...] = np.dot(x.reshape(N * T, -1).T, dout)
+        self.grads[1][...] = np.sum(dout, axis=0)
+        return np.dot(dout, W.T).reshape(*x.shape)
+
+
+class TimeSoftmaxWithLoss:
+    """Mean cross-entropy of softmax(xs) (N, T, V) against ts (N, T) (or one-hot), positions
+    where ts is ignore_label (-1) left out; the fused softmax cross-entropy kernel."""
+
+    def __init__(self):
+        self.params, self.grads = [], []
+        self.saved = None
+        self.ignore_label = -1
+
+    def forward(self, xs, ts):
+        N, T, V = xs.shape
+        if ts.ndim == 3:  # one-hot targets: their class ids
+            ts = ts.argmax(axis=2)
+        loss, self.saved = _ops.softmax_cross_entropy(np.ascontiguousarray(xs).reshape(N * T, V),
+                                                      ts.reshape(N * T), ignore_index=self.ignore_label,
+                                                      training=True)
+        self.shape = (N, T, V)
+        return float(loss)
+
+    def backward(self, dout=1):
+        return _ops.softmax_cross_entropy_backward(self.saved, dout).reshape(self.shape)
+
+
+class TimeSigmoidWithLoss:
+    """Mean over the T steps of the book's SigmoidWithLoss on xs (N, T) against ts (N, T)."""
+
+    def __init__(self):
+        self.params, self.grads = [], []
+        self.xs_shape = None
+        self.layers = None
+
+    def forward(self, xs, ts):
+        N, T = xs.shape
+        self.xs_shape = xs.shape
+        self.layers = []
+        loss = 0
+        for t in range(T):
+            layer = SigmoidWithLoss()
+            loss += layer.forward(xs[:, t], ts[:, t])
+            self.layers.append(layer)
+        return loss / T
+
+    def backward(self, dout=1):
+        N, T = self.xs_shape
+        dxs = np.empty(self.xs_shape, dtype="f")
+        dout *= 1 / T
+        for t in range(T):
+            dxs[:, t] = self.layers[t].backward(dout)
+        return dxs
+
+
+class TimeDropout:
+    """Inverted dropout (masks scaled by 1/(1 - ratio)) while train_flg is set."""
+
+    def __init__(self, dropout_ratio=0.5):
+        self.params, self.grads = [], []
+        self.dropout_ratio = dropout_ratio
+        self.mask = None
+        self.train_flg = True
+
+    def forward(self, xs):
+        if self.train_flg:
+            flg = np.random.rand(*xs.shape) > self.dropout_ratio
+            scale = 1 / (1.0 - self.dropout_ratio)
+            self.mask = flg.astype(np.float32) * scale
+            return xs * self.mask
+        return xs
+
+    def backward(self, dout):
+        return dout * self.mask

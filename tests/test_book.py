@@ -1,0 +1,335 @@
+"""seqkern.book: the layers of "Deep Learning from Scratch 2" on seqkern's kernels, each against a
+plain NumPy model of the book's semantics written here (forward, backward, grads overwritten,
+state carried when stateful, dh after backward), by central differences, and a whole peeky
+seq2seq and attention seq2seq trained a few steps against the same models on the NumPy layers."""
+import numpy as np
+import pytest
+
+import seqkern.book as book
+from seqkern.gradcheck import numerical_gradient
+
+
+def sigmoid(x):
+    return 1 / (1 + np.exp(-x))
+
+
+# -- the book's semantics, one step at a time -------------------------------------------------
+def ref_rnn(xs, Wx, Wh, b, h):
+    hs, cache = [], []
+    for t in range(xs.shape[1]):
+        h_prev, h = h, np.tanh(h @ Wh + xs[:, t] @ Wx + b)
+        hs.append(h)
+        cache.append((xs[:, t], h_prev, h))
+
+    def backward(dhs):
+        dWx, dWh, db, dh = 0, 0, 0, 0
+        dxs = np.empty_like(xs)
+        for t in reversed(range(xs.shape[1])):
+            x, h_prev, h_next = cache[t]
+            dt = (dhs[:, t] + dh) * (1 - h_next ** 2)
+            db, dWh, dWx = db + dt.sum(0), dWh + h_prev.T @ dt, dWx + x.T @ dt
+            dh, dxs[:, t] = dt @ Wh.T, dt @ Wx.T
+        return dxs, (dWx, dWh, db), dh
+    return np.stack(hs, 1), h, backward
+
+
+def ref_lstm(xs, Wx, Wh, b, h, c):
+    H = Wh.shape[0]
+    hs, cache = [], []
+    for t in range(xs.shape[1]):
+        A = xs[:, t] @ Wx + h @ Wh + b
+        f, g, i, o = sigmoid(A[:, :H]), np.tanh(A[:, H:2 * H]), sigmoid(A[:, 2 * H:3 * H]), sigmoid(A[:, 3 * H:])
+        c_next = f * c + g * i
+        h_next = o * np.tanh(c_next)
+        cache.append((xs[:, t], h, c, i, f, g, o, c_next))
+        h, c = h_next, c_next
+        hs.append(h)
+
+    def backward(dhs):
+        dWx, dWh, db, dh, dc = 0, 0, 0, 0, 0
+        dxs = np.empty_like(xs)
+        for t in reversed(range(xs.shape[1])):
+            x, h_prev, c_prev, i, f, g, o, c_next = cache[t]
+            dh_next = dhs[:, t] + dh
+            tanh_c = np.tanh(c_next)
+            ds = dc + dh_next * o * (1 - tanh_c ** 2)
+            dc = ds * f
+            dA = np.hstack((ds * c_prev * f * (1 - f), ds * i * (1 - g ** 2), ds * g * i * (1 - i),
+                            dh_next * tanh_c * o * (1 - o)))
+            dWh, dWx, db = dWh + h_prev.T @ dA, dWx + x.T @ dA, db + dA.sum(0)
+            dxs[:, t], dh = dA @ Wx.T, dA @ Wh.T
+        return dxs, (dWx, dWh, db), dh
+    return np.stack(hs, 1), (h, c), backward
+
+
+def ref_gru(xs, Wx, Wh, b, h):
+    H = Wh.shape[0]
+    hs, cache = [], []
+    for t in range(xs.shape[1]):
+        x = xs[:, t]
+        z = sigmoid(x @ Wx[:, :H] + h @ Wh[:, :H] + b[:H])
+        r = sigmoid(x @ Wx[:, H:2 * H] + h @ Wh[:, H:2 * H] + b[H:2 * H])
+        hh = np.tanh(x @ Wx[:, 2 * H:] + (r * h) @ Wh[:, 2 * H:] + b[2 * H:])
+        cache.append((x, h, z, r, hh))
+        h = (1 - z) * h + z * hh
+        hs.append(h)
+
+    def backward(dhs):
+        dWx, dWh, db, dh = 0, 0, 0, 0
+        dxs = np.empty_like(xs)
+        for t in reversed(range(xs.shape[1])):
+            x, h_prev, z, r, hh = cache[t]
+            dn = dhs[:, t] + dh
+            dt_h = dn * z * (1 - hh ** 2)
+            dhr = dt_h @ Wh[:, 2 * H:].T
+            dt_z = dn * (hh - h_prev) * z * (1 - z)
+            dt_r = dhr * h_prev * r * (1 - r)
+            dWx = dWx + np.hstack((x.T @ dt_z, x.T @ dt_r, x.T @ dt_h))
+            dWh = dWh + np.hstack((h_prev.T @ dt_z, h_prev.T @ dt_r, (r * h_prev).T @ dt_h))
+            db = db + np.hstack((dt_z.sum(0), dt_r.sum(0), dt_h.sum(0)))
+            dh = dn * (1 - z) + r * dhr + dt_z @ Wh[:, :H].T + dt_r @ Wh[:, H:2 * H].T
+            dxs[:, t] = dt_h @ Wx[:, 2 * H:].T + dt_z @ Wx[:, :H].T + dt_r @ Wx[:, H:2 * H].T
+        return dxs, (dWx, dWh, db), dh
+    return np.stack(hs, 1), h, backward
+
+
+CELLS = {"rnn": (book.TimeRNN, ref_rnn, 1), "lstm": (book.TimeLSTM, ref_lstm, 4),
+         "gru": (book.TimeGRU, ref_gru, 3)}
+
+
+def weights(G, D, H, rng, dtype=np.float64):
+    return [(rng.standard_normal(s) * 0.4).astype(dtype) for s in ((D, G * H), (H, G * H), (G * H,))]
+
+
+@pytest.mark.parametrize("cell", list(CELLS))
+@pytest.mark.parametrize("N,T,D,H", [(3, 5, 4, 6), (1, 1, 2, 3), (2, 7, 5, 9)])
+def test_time_layers_match_the_books_semantics(cell, N, T, D, H):
+    cls, ref, G = CELLS[cell]
+    rng = np.random.default_rng(N * T + D)
+    params = weights(G, D, H, rng)
+    layer = cls(*params, stateful=True)
+    ids = [id(p) for p in layer.params + layer.grads]
+    state = np.zeros((N, H))
+    states = (state, state) if cell == "lstm" else (state,)
+    for chunk in range(2):  # stateful: the second chunk starts where the first ended
+        xs = rng.standard_normal((N, T, D))
+        dhs = rng.standard_normal((N, T, H))
+        hs = layer.forward(xs)
+        want, final, backward = ref(xs, *params, *states)
+        np.testing.assert_allclose(hs, want, rtol=1e-10, atol=1e-12)
+        dxs = layer.backward(dhs)
+        want_dxs, want_grads, want_dh = backward(dhs)
+        np.testing.assert_allclose(dxs, want_dxs, rtol=1e-10, atol=1e-12)
+        for got, w in zip(layer.grads, want_grads):  # overwritten each time, not accumulated
+            np.testing.assert_allclose(got, w, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(layer.dh, want_dh, rtol=1e-10, atol=1e-12)
+        states = final if cell == "lstm" else (final,)
+    assert [id(p) for p in layer.params + layer.grads] == ids
+    layer.reset_state()
+    np.testing.assert_allclose(layer.forward(xs), ref(xs, *params, *([np.zeros((N, H))] * (2 if cell == "lstm" else 1)))[0],
+                               rtol=1e-10, atol=1e-12)
+
+
+def test_not_stateful_starts_from_zero_and_weights_are_read_at_each_call():
+    rng = np.random.default_rng(1)
+    params = weights(4, 3, 5, rng, np.float32)
+    layer = book.TimeLSTM(*params)
+    xs = rng.standard_normal((2, 4, 3)).astype("f")
+    a = layer.forward(xs)
+    np.testing.assert_array_equal(layer.forward(xs), a)
+    book.SGD(lr=0.5).update(layer.params, [np.ones_like(p) for p in layer.params])  # in place
+    want = ref_lstm(xs.astype(np.float64), *(p.astype(np.float64) for p in params),
+                    np.zeros((2, 5)), np.zeros((2, 5)))[0]
+    got = layer.forward(xs)
+    assert got.dtype == np.float32
+    np.testing.assert_allclose(got, want, rtol=2e-5, atol=2e-6)
+
+
+@pytest.mark.parametrize("cell", list(CELLS))
+def test_time_layers_pass_central_differences(cell):
+    cls, _, G = CELLS[cell]
+    rng = np.random.default_rng(2)
+    params = weights(G, 3, 4, rng)
+    xs = rng.standard_normal((2, 3, 3))
+    proj = rng.standard_normal((2, 3, 4))
+
+    def loss(xs, Wx, Wh, b):
+        return float(np.sum(cls(Wx, Wh, b).forward(xs) * proj))
+
+    num = numerical_gradient(loss, {"xs": xs, "Wx": params[0], "Wh": params[1], "b": params[2]})
+    layer = cls(*params)
+    layer.forward(xs)
+    dxs = layer.backward(proj)
+    np.testing.assert_allclose(dxs, num["xs"], rtol=1e-6, atol=1e-8)
+    for got, key in zip(layer.grads, ("Wx", "Wh", "b")):
+        np.testing.assert_allclose(got, num[key], rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("cls,ref,G", [(book.LSTM, ref_lstm, 4), (book.GRU, ref_gru, 3), (book.RNN, ref_rnn, 1)])
+def test_one_step_layers(cls, ref, G):
+    rng = np.random.default_rng(3)
+    params = weights(G, 3, 4, rng)
+    x, h = rng.standard_normal((2, 3)), rng.standard_normal((2, 4))
+    layer = cls(*params)
+    if cls is book.LSTM:
+        c = rng.standard_normal((2, 4))
+        h_next, c_next = layer.forward(x, h, c)
+        want, (wh, wc), _ = ref(x[:, None], *params, h, c)
+        np.testing.assert_allclose(c_next, wc, rtol=1e-10)
+        dx, dh, dc = layer.backward(np.ones((2, 4)), np.zeros((2, 4)))
+    else:
+        h_next = layer.forward(x, h)
+        want, wh, _ = ref(x[:, None], *params, h)
+        dx, dh = layer.backward(np.ones((2, 4)))
+    np.testing.assert_allclose(h_next, wh, rtol=1e-10)
+    _, backward = ref(x[:, None], *params, *((h, c) if cls is book.LSTM else (h,)))[1:]
+    want_dx, want_grads, want_dh = backward(np.ones((2, 1, 4)))
+    np.testing.assert_allclose(dx, want_dx[:, 0], rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(dh, want_dh, rtol=1e-10, atol=1e-12)
+    for got, w in zip(layer.grads, want_grads):
+        np.testing.assert_allclose(got, w, rtol=1e-10, atol=1e-12)
+
+
+def test_bilstm_embedding_affine_softmax_loss_and_dropout():
+    rng = np.random.default_rng(4)
+    N, T, D, H, V = 2, 4, 3, 5, 7
+    p1, p2 = weights(4, D, H, rng), weights(4, D, H, rng)
+    xs = rng.standard_normal((N, T, D))
+    bi = book.TimeBiLSTM(*p1, *p2)
+    out = bi.forward(xs)
+    z = np.zeros((N, H))
+    f = ref_lstm(xs, *p1, z, z)[0]
+    r = ref_lstm(xs[:, ::-1], *p2, z, z)[0][:, ::-1]
+    np.testing.assert_allclose(out, np.concatenate([f, r], 2), rtol=1e-10)
+    assert bi.params[0] is p1[0] and len(bi.grads) == 6
+    W = rng.standard_normal((V, D))
+    emb = book.TimeEmbedding(W)
+    ids = np.array([[1, 2, 1, 6], [0, 1, 1, 3]])
+    np.testing.assert_array_equal(emb.forward(ids), W[ids])
+    dout = rng.standard_normal((N, T, D))
+    emb.backward(dout)
+    want = np.zeros_like(W)
+    np.add.at(want, ids, dout)
+    np.testing.assert_allclose(emb.grads[0], want, rtol=1e-12)
+    emb.backward(dout)  # overwritten, not accumulated
+    np.testing.assert_allclose(emb.grads[0], want, rtol=1e-12)
+    Wa, ba = rng.standard_normal((D, V)), rng.standard_normal(V)
+    aff = book.TimeAffine(Wa, ba)
+    np.testing.assert_allclose(aff.forward(xs), xs @ Wa + ba, rtol=1e-12)
+    dx = aff.backward(dout @ Wa)
+    np.testing.assert_allclose(aff.grads[1], (dout @ Wa).sum((0, 1)), rtol=1e-10)
+    np.testing.assert_allclose(dx, dout @ Wa @ Wa.T, rtol=1e-10)
+    logits = rng.standard_normal((N, T, V))
+    ts = np.array([[1, -1, 3, 0], [6, 2, -1, 1]])  # -1: ignored
+    loss_layer = book.TimeSoftmaxWithLoss()
+    loss = loss_layer.forward(logits, ts)
+    p = np.exp(logits - logits.max(2, keepdims=True))
+    p /= p.sum(2, keepdims=True)
+    keep = ts != -1
+    picked = p.reshape(-1, V)[np.arange(N * T), np.where(keep, ts, 0).reshape(-1)].reshape(N, T)
+    assert loss == pytest.approx(-np.log(picked[keep]).sum() / keep.sum(), rel=1e-10)
+    want = p.copy()
+    for n in range(N):
+        for t in range(T):
+            want[n, t, ts[n, t]] -= keep[n, t]
+    want *= keep[:, :, None] / keep.sum()
+    np.testing.assert_allclose(loss_layer.backward(), want, rtol=1e-9, atol=1e-12)
+    drop = book.TimeDropout(0.5)
+    np.random.seed(0)
+    y = drop.forward(np.ones((50, 4, 3), "f"))
+    assert set(np.unique(y)) <= {0.0, 2.0} and 0.3 < (y > 0).mean() < 0.7
+    drop.train_flg = False
+    np.testing.assert_array_equal(drop.forward(xs), xs)
+
+
+def ref_attention(hs_enc, hs_dec):
+    s = np.einsum("nth,nsh->nst", hs_enc, hs_dec)
+    a = np.exp(s - s.max(2, keepdims=True))
+    a /= a.sum(2, keepdims=True)
+    return np.einsum("nst,nth->nsh", a, hs_enc), a
+
+
+def test_time_attention_matches_the_books_steps_and_differences():
+    rng = np.random.default_rng(5)
+    hs_enc, hs_dec = rng.standard_normal((2, 6, 4)), rng.standard_normal((2, 3, 4))
+    layer = book.TimeAttention()
+    out = layer.forward(hs_enc, hs_dec)
+    want, a = ref_attention(hs_enc, hs_dec)
+    np.testing.assert_allclose(out, want, rtol=1e-10)
+    assert len(layer.attention_weights) == 3
+    np.testing.assert_allclose(layer.attention_weights[1], a[:, 1], rtol=1e-10)
+    steps = [book.Attention() for _ in range(3)]  # the book's per-step layers give the same
+    for t, step in enumerate(steps):
+        np.testing.assert_allclose(step.forward(hs_enc, hs_dec[:, t]), want[:, t], rtol=1e-10)
+    proj = rng.standard_normal(out.shape)
+    d_enc, d_dec = layer.backward(proj)
+    want_enc = sum(step.backward(proj[:, t])[0] for t, step in enumerate(steps))
+    np.testing.assert_allclose(d_enc, want_enc, rtol=1e-9, atol=1e-12)
+    num = numerical_gradient(lambda hs_enc, hs_dec: float(np.sum(ref_attention(hs_enc, hs_dec)[0] * proj)),
+                             {"hs_enc": hs_enc, "hs_dec": hs_dec})
+    np.testing.assert_allclose(d_enc, num["hs_enc"], rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(d_dec, num["hs_dec"], rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("name,kw", [("SGD", {}), ("Momentum", {}), ("Nesterov", {}), ("AdaGrad", {}),
+                                     ("RMSprop", {}), ("Adam", {"lr": 0.01})])
+def test_optimizers_follow_the_books_formulas(name, kw):
+    rng = np.random.default_rng(6)
+    p = [rng.standard_normal(4), rng.standard_normal((2, 3))]
+    ids = [id(x) for x in p]
+    opt = getattr(book, name)(**kw)
+    state = [np.zeros_like(x) for x in p]
+    state2 = [np.zeros_like(x) for x in p]
+    want = [x.copy() for x in p]
+    for it in range(1, 4):
+        g = [rng.standard_normal(x.shape) for x in p]
+        opt.update(p, g)
+        for k, (w, gk) in enumerate(zip(want, g)):
+            if name == "SGD":
+                w -= 0.01 * gk
+            elif name == "Momentum":
+                state[k] = 0.9 * state[k] - 0.01 * gk
+                w += state[k]
+            elif name == "Nesterov":
+                state[k] = 0.9 * state[k] - 0.01 * gk
+                w += 0.81 * state[k] - 1.9 * 0.01 * gk
+            elif name == "AdaGrad":
+                state[k] += gk * gk
+                w -= 0.01 * gk / (np.sqrt(state[k]) + 1e-7)
+            elif name == "RMSprop":
+                state[k] = 0.99 * state[k] + 0.01 * gk * gk
+                w -= 0.01 * gk / (np.sqrt(state[k]) + 1e-7)
+            else:
+                state[k] += 0.1 * (gk - state[k])
+                state2[k] += 0.001 * (gk ** 2 - state2[k])
+                lr_t = 0.01 * np.sqrt(1 - 0.999 ** it) / (1 - 0.9 ** it)
+                w -= lr_t * state[k] / (np.sqrt(state2[k]) + 1e-7)
+        for got, w in zip(p, want):
+            np.testing.assert_allclose(got, w, rtol=1e-12)
+    assert [id(x) for x in p] == ids
+
+
+def test_clip_grads_scales_in_place():
+    g = [np.full(4, 3.0), np.full(2, 4.0)]
+    norm = np.sqrt(4 * 9 + 2 * 16)
+    book.clip_grads(g, 1.0)
+    np.testing.assert_allclose(g[0], 3.0 / (norm + 1e-6))
+    small = [np.full(3, 0.1)]
+    book.clip_grads(small, 1.0)
+    np.testing.assert_array_equal(small[0], 0.1)
+
+
+BOOK_NAMES = ["Affine", "Dropout", "Embedding", "GPU", "GRU", "LSTM", "MatMul", "RNN", "Sigmoid",
+              "SigmoidWithLoss", "Simple_TimeAffine", "Simple_TimeSoftmaxWithLoss", "Softmax",
+              "SoftmaxWithLoss", "TimeAffine", "TimeBiLSTM", "TimeDropout", "TimeEmbedding",
+              "TimeGRU", "TimeLSTM", "TimeRNN", "TimeSigmoidWithLoss", "TimeSoftmaxWithLoss",
+              "cross_entropy_error", "np", "sigmoid", "softmax"]
+
+
+def test_star_import_gives_every_name_of_the_books_time_layers():
+    """The names `from common.time_layers import *` gives the book's code (listed from the book's
+    repository), np among them."""
+    names = {}
+    exec("from seqkern.book import *", names)
+    assert set(BOOK_NAMES) <= set(names)
+    assert names["np"] is np and names["GPU"] is False
