@@ -333,3 +333,164 @@ def test_star_import_gives_every_name_of_the_books_time_layers():
     exec("from seqkern.book import *", names)
     assert set(BOOK_NAMES) <= set(names)
     assert names["np"] is np and names["GPU"] is False
+
+
+# -- whole models: the same seq2seq on seqkern.book and on NumPy layers of the book's semantics --
+class RefTimeLSTM:
+    def __init__(self, Wx, Wh, b, stateful=False):
+        self.params = [Wx, Wh, b]
+        self.grads = [np.zeros_like(p) for p in self.params]
+        self.stateful, self.h, self.c, self.dh = stateful, None, None, None
+
+    def forward(self, xs):
+        N, H = xs.shape[0], self.params[1].shape[0]
+        if not self.stateful or self.h is None:
+            self.h = np.zeros((N, H), xs.dtype)
+        if not self.stateful or self.c is None:
+            self.c = np.zeros((N, H), xs.dtype)
+        hs, (self.h, self.c), self._backward = ref_lstm(xs, *self.params, self.h, self.c)
+        return hs
+
+    def backward(self, dhs):
+        dxs, grads, self.dh = self._backward(dhs)
+        for g, w in zip(self.grads, grads):
+            g[...] = w
+        return dxs
+
+    def set_state(self, h, c=None):
+        self.h, self.c = h, c
+
+
+class RefTimeEmbedding:
+    def __init__(self, W):
+        self.params, self.grads = [W], [np.zeros_like(W)]
+
+    def forward(self, ids):
+        self.ids = ids
+        return self.params[0][ids]
+
+    def backward(self, dout):
+        self.grads[0][...] = 0
+        np.add.at(self.grads[0], self.ids, dout)
+
+
+class RefTimeAffine:
+    def __init__(self, W, b):
+        self.params, self.grads = [W, b], [np.zeros_like(W), np.zeros_like(b)]
+
+    def forward(self, x):
+        self.x = x
+        return x @ self.params[0] + self.params[1]
+
+    def backward(self, dout):
+        self.grads[0][...] = np.einsum("ntd,ntm->dm", self.x, dout)
+        self.grads[1][...] = dout.sum((0, 1))
+        return dout @ self.params[0].T
+
+
+class RefTimeSoftmaxWithLoss:
+    def forward(self, xs, ts):
+        p = np.exp(xs - xs.max(2, keepdims=True))
+        self.p, self.ts = p / p.sum(2, keepdims=True), ts
+        N, T, _ = xs.shape
+        return float(-np.log(self.p[np.arange(N)[:, None], np.arange(T), ts]).mean())
+
+    def backward(self):
+        d = self.p.copy()
+        N, T, _ = d.shape
+        d[np.arange(N)[:, None], np.arange(T), self.ts] -= 1
+        return d / (N * T)
+
+
+class RefTimeAttention:
+    """The book's per-step Attention layers (NumPy) over the decoder's steps."""
+
+    def forward(self, hs_enc, hs_dec):
+        self.steps = [book.Attention() for _ in range(hs_dec.shape[1])]
+        return np.stack([s.forward(hs_enc, hs_dec[:, t]) for t, s in enumerate(self.steps)], 1)
+
+    def backward(self, dout):
+        parts = [s.backward(dout[:, t]) for t, s in enumerate(self.steps)]
+        return sum(p[0] for p in parts), np.stack([p[1] for p in parts], 1)
+
+
+SEQKERN = dict(TimeLSTM=book.TimeLSTM, TimeEmbedding=book.TimeEmbedding, TimeAffine=book.TimeAffine,
+               TimeSoftmaxWithLoss=book.TimeSoftmaxWithLoss, TimeAttention=book.TimeAttention)
+NUMPY = dict(TimeLSTM=RefTimeLSTM, TimeEmbedding=RefTimeEmbedding, TimeAffine=RefTimeAffine,
+             TimeSoftmaxWithLoss=RefTimeSoftmaxWithLoss, TimeAttention=RefTimeAttention)
+
+
+class Seq2seq:
+    """The book's chapter 7-8 model: an encoder LSTM, and a decoder LSTM started from its last
+    state that either peeks at it at every step (the peeky decoder) or attends over its states."""
+
+    def __init__(self, layers, kind, V=11, D=8, H=12, seed=0):
+        rng = np.random.default_rng(seed)
+        r = lambda *s: (rng.standard_normal(s) / np.sqrt(s[0])).astype("f")  # noqa: E731
+        self.kind = kind
+        extra = H if kind == "peeky" else 0
+        self.enc_embed = layers["TimeEmbedding"](r(V, D))
+        self.enc_lstm = layers["TimeLSTM"](r(D, 4 * H), r(H, 4 * H), np.zeros(4 * H, "f"), stateful=False)
+        self.dec_embed = layers["TimeEmbedding"](r(V, D))
+        self.dec_lstm = layers["TimeLSTM"](r(D + extra, 4 * H), r(H, 4 * H), np.zeros(4 * H, "f"), stateful=True)
+        self.attention = layers["TimeAttention"]() if kind == "attention" else None
+        self.affine = layers["TimeAffine"](r(2 * H, V), np.zeros(V, "f"))
+        self.loss = layers["TimeSoftmaxWithLoss"]()
+        self.layers = [self.enc_embed, self.enc_lstm, self.dec_embed, self.dec_lstm, self.affine]
+        self.params = [p for layer in self.layers for p in layer.params]
+        self.grads = [g for layer in self.layers for g in layer.grads]
+
+    def forward(self, xs, ts):
+        self.enc_hs = self.enc_lstm.forward(self.enc_embed.forward(xs))
+        h = self.enc_hs[:, -1]
+        self.dec_lstm.set_state(h)
+        out = self.dec_embed.forward(ts[:, :-1])
+        T = out.shape[1]
+        self.hs_rep = np.repeat(h[:, None], T, axis=1)
+        if self.kind == "peeky":
+            out = np.concatenate([self.hs_rep, out], 2)
+        dec = self.dec_lstm.forward(out)
+        side = self.hs_rep if self.kind == "peeky" else self.attention.forward(self.enc_hs, dec)
+        return self.loss.forward(self.affine.forward(np.concatenate([side, dec], 2)), ts[:, 1:])
+
+    def backward(self):
+        H = self.dec_lstm.params[1].shape[0]
+        dout = self.affine.backward(self.loss.backward())
+        dside, ddec = dout[:, :, :H], dout[:, :, H:]
+        denc_hs = np.zeros_like(self.enc_hs)
+        if self.kind == "attention":
+            denc_hs, ddec_att = self.attention.backward(dside)
+            ddec = ddec + ddec_att
+            dh = 0
+        else:
+            dh = dside.sum(1)
+        dx = self.dec_lstm.backward(ddec)
+        if self.kind == "peeky":
+            dh = dh + dx[:, :, :H].sum(1)
+            dx = dx[:, :, H:]
+        self.dec_embed.backward(dx)
+        denc_hs = denc_hs.copy()
+        denc_hs[:, -1] += dh + self.dec_lstm.dh
+        self.enc_embed.backward(self.enc_lstm.backward(denc_hs))
+
+
+@pytest.mark.parametrize("kind", ["peeky", "attention"])
+def test_seq2seq_trains_as_on_numpy_layers(kind):
+    """Five Adam steps with clipping on addition-like data: the same losses and weights as the
+    same model on the NumPy layers, to float32 rounding."""
+    rng = np.random.default_rng(7)
+    xs = rng.integers(0, 11, (16, 7))
+    ts = rng.integers(0, 11, (16, 5))
+    models = [Seq2seq(SEQKERN, kind), Seq2seq(NUMPY, kind)]
+    opts = [book.Adam(0.01), book.Adam(0.01)]
+    for step in range(5):
+        losses = []
+        for model, opt in zip(models, opts):
+            losses.append(model.forward(xs, ts))
+            model.backward()
+            book.clip_grads(model.grads, 5.0)
+            opt.update(model.params, model.grads)
+        assert losses[0] == pytest.approx(losses[1], rel=2e-5), step
+    for a, b in zip(*(m.params for m in models)):
+        np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-5)
+    assert losses[0] < np.log(11)

@@ -29,7 +29,7 @@ PackedMatrix<T>::PackedMatrix(const T* w, int64_t ldw, bool trans, int64_t K, in
 #if SEQKERN_X86
   if constexpr (std::is_same_v<T, float>) {
     const int64_t threads = get_num_threads();
-    const bool team = column_split(s.B);
+    const bool team = column_split(s);
     const int64_t rows = team ? s.B : (s.B + threads - 1) / threads;
     if (use_micro_kernels() && rows < kBlasRows && s.T > 1) {
       const int64_t packed_blocks = team ? blocks : 1;

@@ -88,18 +88,23 @@ void for_batch_slices(int64_t B, F&& f) {
   parallel_for(B, 1, [&](int64_t b0, int64_t b1) { f(b0, b1); });
 }
 
-// The time loop runs on every thread at once (one StepSlice each). Products split by units
+// The time loop runs on every thread at once (one StepSlice each), or on this one alone when the
+// call is too small to share (serial). Products split by units
 // (see PackedMatrix::multiply) or rows, as the slice says; cell updates cover the units
 // slice.units(H) of sequences [b0, b1). A phase that reads what another member wrote (a product
 // reads all of h_{t-1} or of dg_t) waits at slice.sync(); a cell that reads only its own units
 // of the product before it does not.
 template <typename F>
-void for_step_slices(int64_t B, F&& f) {
-  if (!column_split(B)) {
-    for_batch_slices(B, [&](int64_t b0, int64_t b1) { f(StepSlice{b0, b1, nullptr}); });
+void for_step_slices(const RnnShape& s, F&& f) {
+  if (serial(s)) {
+    f(StepSlice{0, s.B, nullptr});
     return;
   }
-  run_team([&](Team& team) { f(StepSlice{0, B, &team}); });
+  if (!column_split(s)) {
+    for_batch_slices(s.B, [&](int64_t b0, int64_t b1) { f(StepSlice{b0, b1, nullptr}); });
+    return;
+  }
+  run_team([&](Team& team) { f(StepSlice{0, s.B, &team}); });
 }
 
 // The input projection x_t @ w_ih^T (I, GH) of every step, into pre-activations (T, B, GH),
@@ -127,7 +132,7 @@ class InputProjection {
  public:
   InputProjection(const RnnShape& s, int64_t GH, int64_t blocks, const T* x, const T* w_ih,
                   const PackedMatrix<T>& w_step)
-      : s_(s), GH_(GH), x_(x), w_ih_(w_ih), team_(column_split(s.B)) {
+      : s_(s), GH_(GH), x_(x), w_ih_(w_ih), team_(column_split(s)) {
     const int64_t bytes = GH * (s.I + s.state()) * static_cast<int64_t>(sizeof(T));
     if (team_)
       w_.emplace(w_ih, s.I, true, s.I, GH, s, blocks);
@@ -203,7 +208,7 @@ void deferred_grads(const RnnShape& s, int64_t GH, const T* x, const T* w_ih, co
 template <typename F>
 void time_loop(const RnnShape& s, const int32_t* lengths, bool reverse, F&& step) {
   const bool sorted = longest_first(lengths, s.B);
-  for_step_slices(s.B, [&](const StepSlice& slice) {
+  for_step_slices(s, [&](const StepSlice& slice) {
     for (int64_t i = 0; i < s.T; ++i) {
       const int64_t t = reverse ? s.T - 1 - i : i;
       step(slice, t, live_rows(lengths, sorted, t, s.B));

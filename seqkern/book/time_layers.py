@@ -31,14 +31,21 @@ class _Recurrent:
         self.h, self.dh = None, None
         self.stateful = stateful
         self.saved = None
+        self._seen = self._converted = None
 
     def _kernel_weights(self):
-        """(w_ih (G*H, D), w_hh (G*H, H), b_ih (G*H,)) in torch's layout and gate order."""
-        Wx, Wh, b = self.params
-        cols = _blocks(Wh.shape[0], self.order)
-        sign = self._sign(Wh.shape[0])
-        return (np.ascontiguousarray((Wx[:, cols] * sign).T), np.ascontiguousarray((Wh[:, cols] * sign).T),
-                np.ascontiguousarray(b[cols] * sign))
+        """(w_ih (G*H, D), w_hh (G*H, H), b_ih (G*H,)) in torch's layout and gate order. Converted
+        again only when a weight differs from the copy taken at the last conversion: generation
+        calls one step at a time with unchanged weights, and training changes them every step."""
+        if self._seen is None or not all(np.array_equal(p, s) for p, s in zip(self.params, self._seen)):
+            Wx, Wh, b = self.params
+            cols = _blocks(Wh.shape[0], self.order)
+            sign = self._sign(Wh.shape[0])
+            self._converted = (np.ascontiguousarray((Wx[:, cols] * sign).T),
+                               np.ascontiguousarray((Wh[:, cols] * sign).T),
+                               np.ascontiguousarray(b[cols] * sign))
+            self._seen = [p.copy() for p in self.params]
+        return self._converted
 
     def _sign(self, H):
         return 1
@@ -237,7 +244,8 @@ class TimeEmbedding:
 
 
 class TimeAffine:
-    """x (N, T, D) W (D, M) + b, as one matrix product."""
+    """x (N, T, D) W (D, M) + b, as one matrix product on seqkern's BLAS (NumPy's would wake its
+    own thread pool, which then spins on the cores the recurrent kernels need)."""
 
     def __init__(self, W, b):
         self.params = [W, b]
@@ -245,19 +253,16 @@ class TimeAffine:
         self.x = None
 
     def forward(self, x):
-        N, T, D = x.shape
         W, b = self.params
-        self.x = x
-        return (np.dot(x.reshape(N * T, -1), W) + b).reshape(N, T, -1)
+        self.x = np.ascontiguousarray(x, W.dtype)
+        return _ops._matmul(self.x, np.ascontiguousarray(W)) + b
 
     def backward(self, dout):
-        x = self.x
-        N, T, D = x.shape
         W, _ = self.params
-        dout = dout.reshape(N * T, -1)
-        self.grads[0][...] = np.dot(x.reshape(N * T, -1).T, dout)
-        self.grads[1][...] = np.sum(dout, axis=0)
-        return np.dot(dout, W.T).reshape(*x.shape)
+        dout = np.ascontiguousarray(dout, W.dtype)
+        self.grads[0][...] = _ops._matmul_tn(self.x, dout)
+        self.grads[1][...] = np.sum(dout, axis=(0, 1))
+        return _ops._matmul(dout, np.ascontiguousarray(W), trans_b=True)
 
 
 class TimeSoftmaxWithLoss:
