@@ -494,3 +494,40 @@ def test_seq2seq_trains_as_on_numpy_layers(kind):
     for a, b in zip(*(m.params for m in models)):
         np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-5)
     assert losses[0] < np.log(11)
+
+
+def test_negative_sampling_loss_matches_the_books_layers():
+    rng = np.random.default_rng(8)
+    V, D, N, k = 12, 5, 6, 3
+    corpus = rng.integers(0, V, 400)
+    corpus[:V] = np.arange(V)
+    W = rng.standard_normal((V, D)) * 0.5
+    h, target = rng.standard_normal((N, D)), rng.integers(0, V, N)
+    layer = book.NegativeSamplingLoss(W, corpus, power=0.75, sample_size=k)
+    np.random.seed(3)
+    loss = layer.forward(h, target)
+    np.random.seed(3)
+    negative = layer.sampler.get_negative_sample(target)
+    dh = layer.backward()
+    assert len(layer.params) == k + 1 and all(p is W for p in layer.params)
+    want, want_dh = 0.0, 0
+    for j, (words, label) in enumerate([(target, 1)] + [(negative[:, i], 0) for i in range(k)]):
+        dot, sig = book.EmbeddingDot(W), book.SigmoidWithLoss()
+        want += sig.forward(dot.forward(h, words), np.full(N, label))
+        want_dh = want_dh + dot.backward(sig.backward())
+        np.testing.assert_allclose(layer.grads[j], dot.grads[0], rtol=1e-10, atol=1e-12)
+    assert loss == pytest.approx(want, rel=1e-10)
+    np.testing.assert_allclose(dh, want_dh, rtol=1e-10)
+
+
+def test_unigram_sampler_draws_distinct_words_by_the_books_distribution():
+    counts = np.array([400, 200, 100, 50, 25, 25])
+    corpus = np.repeat(np.arange(6), counts)
+    sampler = book.UnigramSampler(corpus, 0.75, 2)
+    np.random.seed(0)
+    target = np.zeros(20000, int)
+    s = sampler.get_negative_sample(target)
+    assert s.dtype == np.int32 and s.shape == (20000, 2)
+    assert (s != 0).all() and (s[:, 0] != s[:, 1]).all()
+    p = counts[1:] ** 0.75 / (counts[1:] ** 0.75).sum()  # the first draw: p without the target
+    np.testing.assert_allclose(np.bincount(s[:, 0], minlength=6)[1:] / 20000, p, atol=0.01)

@@ -5,6 +5,7 @@ the book changes imports and nothing else:
     from common.layers import Affine            ->  from seqkern.book import Affine
     from common.optimizer import Adam           ->  from seqkern.book import Adam
     from attention_layer import TimeAttention   ->  from seqkern.book import TimeAttention
+    from negative_sampling_layer import NegativeSamplingLoss  ->  from seqkern.book import ...
 
 Every name `from common.time_layers import *` gives is here (np, GPU, softmax, sigmoid,
 cross_entropy_error and the layers of common.layers included), with the book's constructors,
@@ -16,6 +17,7 @@ from seqkern.book.attention_layer import Attention, AttentionWeight, TimeAttenti
 from seqkern.book.functions import cross_entropy_error, relu, sigmoid, softmax
 from seqkern.book.layers import (Affine, Dropout, Embedding, MatMul, Sigmoid, SigmoidWithLoss,
                                  Softmax, SoftmaxWithLoss)
+from seqkern.book.negative_sampling_layer import EmbeddingDot, NegativeSamplingLoss, UnigramSampler
 from seqkern.book.optimizer import SGD, AdaGrad, Adam, Momentum, Nesterov, RMSprop, clip_grads
 from seqkern.book.time_layers import (GRU, LSTM, RNN, TimeAffine, TimeBiLSTM, TimeDropout,
                                       TimeEmbedding, TimeGRU, TimeLSTM, TimeRNN,
@@ -30,5 +32,5 @@ __all__ = ["np", "GPU", "softmax", "sigmoid", "relu", "cross_entropy_error",
            "Embedding", "RNN", "LSTM", "GRU", "TimeRNN", "TimeLSTM", "TimeGRU", "TimeBiLSTM",
            "TimeEmbedding", "TimeAffine", "TimeSoftmaxWithLoss", "TimeSigmoidWithLoss", "TimeDropout",
            "Simple_TimeAffine", "Simple_TimeSoftmaxWithLoss", "WeightSum", "AttentionWeight",
-           "Attention", "TimeAttention", "SGD", "Momentum", "Nesterov", "AdaGrad", "RMSprop", "Adam",
+           "Attention", "TimeAttention", "EmbeddingDot", "UnigramSampler", "NegativeSamplingLoss", "SGD", "Momentum", "Nesterov", "AdaGrad", "RMSprop", "Adam",
            "clip_grads"]

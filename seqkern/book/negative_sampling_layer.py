@@ -1,0 +1,105 @@
+"""The book's ch04 negative_sampling_layer: EmbeddingDot, UnigramSampler and
+NegativeSamplingLoss, with the book's params and grads (NegativeSamplingLoss holds W once per
+scored word, each with its own gradient, which the book's Trainer sums). The sampler draws what
+the book's does, much faster; the loss scores the target and all noise words at once."""
+import collections
+
+import numpy as np
+
+from seqkern.book.layers import Embedding
+
+
+class EmbeddingDot:
+    """score[n] = W[idx[n]] . h[n]."""
+
+    def __init__(self, W):
+        self.embed = Embedding(W)
+        self.params = self.embed.params
+        self.grads = self.embed.grads
+        self.cache = None
+
+    def forward(self, h, idx):
+        target_W = self.embed.forward(idx)
+        self.cache = (h, target_W)
+        return np.sum(target_W * h, axis=1)
+
+    def backward(self, dout):
+        h, target_W = self.cache
+        dout = dout.reshape(-1, 1)
+        self.embed.backward(dout * h)
+        return dout * target_W
+
+
+class UnigramSampler:
+    """sample_size distinct noise words per target, drawn in turn with probability proportional
+    to count ** power among the words not drawn yet and not the target (the book's
+    np.random.choice(replace=False) per row). Drawing from the whole distribution and skipping
+    repeats and the target gives the same distribution, without renormalizing per row."""
+
+    def __init__(self, corpus, power, sample_size):
+        self.sample_size = sample_size
+        counts = collections.Counter(int(w) for w in corpus)
+        self.vocab_size = len(counts)
+        self.word_p = np.array([counts[i] for i in range(self.vocab_size)], dtype=np.float64) ** power
+        self.word_p /= np.sum(self.word_p)
+        self._cdf = np.cumsum(self.word_p)
+
+    def _draw(self, n):
+        return np.minimum(np.searchsorted(self._cdf, np.random.rand(n) * self._cdf[-1], side="right"),
+                          self.vocab_size - 1)
+
+    def get_negative_sample(self, target):
+        batch_size, k = target.shape[0], self.sample_size
+        if k >= self.vocab_size:
+            raise ValueError(f"sample_size {k}: needs more than sample_size words besides the target")
+        out = np.empty((batch_size, k), dtype=np.int32)
+        draws = self._draw(batch_size * 4 * k).reshape(batch_size, 4 * k)
+        for i in range(batch_size):
+            chosen, seen = [], {int(target[i])}
+            row = draws[i]
+            while len(chosen) < k:
+                for w in row.tolist():
+                    if w not in seen:
+                        seen.add(w)
+                        chosen.append(w)
+                        if len(chosen) == k:
+                            break
+                row = self._draw(4 * k)
+            out[i] = chosen
+        return out
+
+
+class NegativeSamplingLoss:
+    """Binary cross-entropy of the target's score (label 1) plus those of sample_size noise
+    words (label 0), each averaged over the batch, summed."""
+
+    def __init__(self, W, corpus, power=0.75, sample_size=5):
+        self.sample_size = sample_size
+        self.sampler = UnigramSampler(corpus, power, sample_size)
+        self.embed_dot_layers = [EmbeddingDot(W) for _ in range(sample_size + 1)]
+        self.params, self.grads = [], []
+        for layer in self.embed_dot_layers:
+            self.params += layer.params
+            self.grads += layer.grads
+        self.cache = None
+
+    def forward(self, h, target):
+        W = self.params[0]
+        words = np.concatenate([target[:, None], self.sampler.get_negative_sample(target)], axis=1)
+        rows = W[words]                                   # (N, k + 1, D)
+        score = np.einsum("nkd,nd->nk", rows, h)
+        y = 1 / (1 + np.exp(-score))
+        labels = np.zeros_like(y)
+        labels[:, 0] = 1
+        N = len(target)
+        p = np.where(labels > 0, y, 1 - y)
+        self.cache = (h, words, rows, y, labels)
+        return float(-np.sum(np.log(p + 1e-7)) / N)
+
+    def backward(self, dout=1):
+        h, words, rows, y, labels = self.cache
+        dscore = (y - labels) * dout / len(words)         # (N, k + 1)
+        for j, layer in enumerate(self.embed_dot_layers):  # each scored word's own gradient
+            layer.embed.idx = words[:, j]
+            layer.embed.backward(dscore[:, j:j + 1] * h)
+        return np.einsum("nk,nkd->nd", dscore, rows)
