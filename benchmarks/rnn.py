@@ -4,8 +4,10 @@
     python benchmarks/rnn.py --cells lstm --shapes 100,64,512,512 --json out.json
     python benchmarks/rnn.py --layers-only      # multi-layer, bidirectional and packed cases
 
-float32, same thread count for every library; seqkern and torch run in turns, one run of each
-per round, and each reports its median over --repeat rounds (after a warm-up).
+float32, same thread count for every library. The headline is the steady state: seqkern and
+torch take --turns turns each, running --calls calls back to back per turn as a training or
+inference loop does, and report the median call after each turn's first ("ms"). Beside it,
+"first": the median of each turn's first call, right after the other library's turn.
 "infer" is one forward pass; "train" is forward + full backward (input gradient included).
 GFLOP/s counts 2*T*B*G*H*(I+H) per forward, three times that per training step. The NumPy twin
 is timed only where it finishes in reasonable time (--numpy-max-flops).
@@ -56,21 +58,22 @@ def _num(v, width, decimals):
     return f"{v:>{width}.{decimals}f}" if v is not None else f"{'-':>{width}}"
 
 
-def print_setup(threads, repeat, out=sys.stdout):
+def print_setup(threads, calls, turns, out=sys.stdout):
     sk.set_num_threads(threads)
     tv = torch_version(threads)
     print(f"# machine: {machine()}", file=out)
     print(f"# seqkern {sk.__version__} ({facts()['blas']}), "
           f"torch {tv or 'not installed'}, numpy {np.__version__}; threads={threads}, "
-          f"float32, median of {repeat}", file=out)
+          f"float32, {turns} turns of {calls} calls back to back", file=out)
     return {"machine": machine(), "threads": threads, "torch": tv, "seqkern": sk.__version__,
-            "repeat": repeat}
+            "calls": calls, "turns": turns}
 
 
-def run(cells, shapes, numpy_max_flops, repeat, out=sys.stdout):
+def run(cells, shapes, numpy_max_flops, calls, turns, out=sys.stdout):
     """Single layers through the functional API: seqkern vs torch.nn vs the NumPy twin."""
     header = (f"{'cell':<5} {'T':>4} {'B':>4} {'I':>4} {'H':>4}  {'mode':<5} {'seqkern ms':>10} "
-              f"{'torch ms':>9} {'ratio':>7} {'numpy ms':>9} {'GFLOP/s':>8} {'torch GF/s':>10}")
+              f"{'torch ms':>9} {'ratio':>7} {'first ratio':>11} {'numpy ms':>9} {'GFLOP/s':>8} "
+              f"{'torch GF/s':>10}")
     print(header, file=out)
     rows = []
     for cell in cells:
@@ -78,28 +81,32 @@ def run(cells, shapes, numpy_max_flops, repeat, out=sys.stdout):
             p = bench.make_problem(cell, T, B, I, H)
             for train in (False, True):
                 fl = bench.flops(cell, T, B, I, H, train)
-                t_sk, t_th = bench.paired_times(
-                    [bench.seqkern_step(cell, p, train), bench.torch_step(cell, p, train)], repeat)
+                (t_sk, f_sk), th = bench.steady_times(
+                    [bench.seqkern_step(cell, p, train), bench.torch_step(cell, p, train)], calls, turns)
+                t_th, f_th = th or (None, None)
                 t_np = (bench.paired_times([bench.reference_step(cell, p, train)],
-                                           max(1, repeat // 3), min_seconds=0)[0]
+                                           max(1, turns // 2), min_seconds=0)[0]
                         if fl <= numpy_max_flops else None)
                 row = dict(cell=cell, T=T, B=B, I=I, H=H, mode="train" if train else "infer",
                            seqkern_ms=t_sk * 1e3, torch_ms=t_th and t_th * 1e3,
+                           seqkern_first_ms=f_sk * 1e3, torch_first_ms=f_th and f_th * 1e3,
                            numpy_ms=t_np and t_np * 1e3, gflops=fl / t_sk / 1e9,
                            torch_gflops=t_th and fl / t_th / 1e9,
-                           ratio=t_th and t_th / t_sk)
+                           ratio=t_th and t_th / t_sk, first_ratio=f_th and f_th / f_sk)
                 rows.append(row)
                 print(f"{cell:<5} {T:>4} {B:>4} {I:>4} {H:>4}  {row['mode']:<5} {t_sk * 1e3:>10.2f} "
                       f"{_num(row['torch_ms'], 9, 2)} {_num(row['ratio'], 6, 2)}x "
+                      f"{_num(row['first_ratio'], 10, 2)}x "
                       f"{_num(row['numpy_ms'], 9, 2)} {row['gflops']:>8.1f} "
                       f"{_num(row['torch_gflops'], 10, 1)}", file=out, flush=True)
     return rows
 
 
-def run_layers(cells, cases, repeat, out=sys.stdout):
+def run_layers(cells, cases, calls, turns, out=sys.stdout):
     """Multi-layer / bidirectional / packed networks: seqkern.nn vs torch.nn."""
     print(f"{'cell':<5} {'T':>4} {'B':>4} {'I':>4} {'H':>4} {'L':>2} {'dir':>3} {'packed':>6}  "
-          f"{'mode':<5} {'seqkern ms':>10} {'torch ms':>9} {'ratio':>7} {'GFLOP/s':>8}", file=out)
+          f"{'mode':<5} {'seqkern ms':>10} {'torch ms':>9} {'ratio':>7} {'first ratio':>11} "
+          f"{'GFLOP/s':>8}", file=out)
     rows = []
     for cell in cells:
         cell_name = "rnn_tanh" if cell == "rnn" else cell
@@ -109,16 +116,18 @@ def run_layers(cells, cases, repeat, out=sys.stdout):
             for train in (False, True):
                 ours, theirs = bench.layer_steps(cell_name, T, B, I, H, L, bi, lengths, train)
                 fl = bench.stack_flops(cell_name, T, B, I, H, L, bi, train, steps)
-                t_sk, t_th = bench.paired_times([ours, theirs], repeat)
+                (t_sk, f_sk), th = bench.steady_times([ours, theirs], calls, turns)
+                t_th, f_th = th or (None, None)
                 row = dict(cell=cell, T=T, B=B, I=I, H=H, layers=L, bidirectional=bi,
                            packed=packed, mode="train" if train else "infer",
                            seqkern_ms=t_sk * 1e3, torch_ms=t_th and t_th * 1e3,
-                           ratio=t_th and t_th / t_sk, gflops=fl / t_sk / 1e9)
+                           ratio=t_th and t_th / t_sk, first_ratio=f_th and f_th / f_sk,
+                           gflops=fl / t_sk / 1e9)
                 rows.append(row)
                 print(f"{cell:<5} {T:>4} {B:>4} {I:>4} {H:>4} {L:>2} {2 if bi else 1:>3} "
                       f"{'yes' if packed else 'no':>6}  {row['mode']:<5} {t_sk * 1e3:>10.2f} "
                       f"{_num(row['torch_ms'], 9, 2)} {_num(row['ratio'], 6, 2)}x "
-                      f"{row['gflops']:>8.1f}", file=out, flush=True)
+                      f"{_num(row['first_ratio'], 10, 2)}x {row['gflops']:>8.1f}", file=out, flush=True)
     return rows
 
 
@@ -158,7 +167,9 @@ def main(argv=None):
     ap.add_argument("--cells", default="lstm,gru,rnn")
     ap.add_argument("--shapes", nargs="*", help="T,B,I,H each (default: the standard set)")
     ap.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
-    ap.add_argument("--repeat", type=int, default=7)
+    ap.add_argument("--calls", type=int, default=15, help="calls back to back per turn")
+    ap.add_argument("--turns", type=int, default=4, help="turns of each library")
+    ap.add_argument("--repeat", type=int, default=7, help="rounds of the roofline measurement")
     ap.add_argument("--numpy-max-flops", type=float, default=2e9)
     ap.add_argument("--json", help="also write the table here")
     ap.add_argument("--no-layers", action="store_true", help="skip the multi-layer cases")
@@ -167,11 +178,11 @@ def main(argv=None):
     shapes = ([tuple(int(v) for v in s.split(",")) for s in args.shapes] if args.shapes
               else STANDARD_SHAPES)
     cells = args.cells.split(",")
-    result = print_setup(args.threads, args.repeat)
+    result = print_setup(args.threads, args.calls, args.turns)
     if not args.layers_only:
-        result["rows"] = run(cells, shapes, args.numpy_max_flops, args.repeat)
+        result["rows"] = run(cells, shapes, args.numpy_max_flops, args.calls, args.turns)
     if not args.no_layers:
-        result["layer_rows"] = run_layers(cells, LAYER_CASES, args.repeat)
+        result["layer_rows"] = run_layers(cells, LAYER_CASES, args.calls, args.turns)
     if not args.layers_only and "lstm" in cells:
         result["efficiency"] = run_efficiency(args.repeat)
     if args.json:

@@ -200,6 +200,31 @@ def paired_times(steps, repeat=5, min_seconds=0.3, warmup=1, settle_below=0.25, 
     return [None if s is None else next(medians) for s in steps]
 
 
+def steady_times(steps, calls=15, turns=4, warmup=1):
+    """Two medians in seconds for each step in `steps` (None stays None): (steady, first). In each
+    of `turns` turns every step runs `calls` times back to back, the steps taking turns so that a
+    shared machine's drift hits them alike. steady: the median of the calls after each turn's
+    first, as a training or inference loop makes them; first: the median of each turn's first
+    call, right after another library's turn (its threads may still be spinning, or the cores
+    idle)."""
+    live = [s for s in steps if s is not None]
+    for _ in range(warmup):
+        for step in live:
+            step()
+    runs = [[] for _ in live]
+    for _ in range(turns):
+        for step, ts in zip(live, runs):
+            turn = []
+            for _ in range(calls):
+                t0 = time.perf_counter()
+                step()
+                turn.append(time.perf_counter() - t0)
+            ts.append(turn)
+    out = iter((float(np.median([t for turn in ts for t in turn[1:]])),
+                float(np.median([turn[0] for turn in ts]))) for ts in runs)
+    return [None if s is None else next(out) for s in steps]
+
+
 def stack_flops(cell, T, B, I, H, layers, bidirectional, train, steps=None):
     """flops() summed over layers and directions; steps (total real steps, sum of lengths)
     replaces T*B for variable-length batches."""
