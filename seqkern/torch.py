@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import copy
 import functools
+import os
+import sys
 import warnings
 import weakref
 
@@ -43,11 +45,19 @@ class FallbackWarning(UserWarning):
     """A seqkern module ran torch's own implementation for a call the kernels do not take."""
 
 
+# Frames in these folders are not the user's: a warning names the first frame outside them.
+_INTERNAL = tuple(os.path.dirname(f) + os.sep for f in (torch.__file__, os.path.abspath(__file__)))
+
+
 def _fall_back(reason):
-    if reason not in _warned:
-        _warned.add(reason)
-        warnings.warn(f"seqkern.torch: {reason}; running torch's own implementation",
-                      FallbackWarning, stacklevel=4)
+    if reason in _warned:
+        return
+    _warned.add(reason)
+    frame, level = sys._getframe(0), 1
+    while frame is not None and frame.f_code.co_filename.startswith(_INTERNAL):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(f"seqkern.torch: {reason}; running torch's own implementation", FallbackWarning,
+                  stacklevel=level)
 
 
 def _np(t):

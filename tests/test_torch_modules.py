@@ -358,3 +358,10 @@ def test_kernels_follow_torchs_thread_count():
     finally:
         torch.set_num_threads(before)
         sk.set_num_threads(sk_before)
+
+
+def test_fallback_warning_names_the_callers_line(fresh_warnings):
+    m = skt.LSTM(3, 4).to(torch.bfloat16)
+    with pytest.warns(skt.FallbackWarning) as record:
+        m(torch.randn(2, 1, 3, dtype=torch.bfloat16))
+    assert record[0].filename == __file__
