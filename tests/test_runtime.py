@@ -207,6 +207,33 @@ def test_openmp_team_gives_the_pools_bits(tmp_path):
     assert runs["pool"][1] == runs["openmp"][1]
 
 
+FORK_AFTER_OPENMP = """
+import os, numpy as np
+import torch  # GNU OpenMP: seqkern's chunks run on its team in this process
+import seqkern as sk
+sk.set_num_threads(2)
+rng = np.random.default_rng(0)
+x = rng.standard_normal((20, 64, 128)).astype(np.float32)
+w = [rng.standard_normal(s).astype(np.float32) * 0.1 for s in ((512, 128), (512, 128), (512,), (512,))]
+y = sk.lstm(x, None, None, *w)[0]
+pid = os.fork()
+if pid == 0:
+    os._exit(0 if np.array_equal(sk.lstm(x, None, None, *w)[0], y) else 3)
+_, status = os.waitpid(pid, 0)
+print(os.waitstatus_to_exitcode(status))
+"""
+
+
+def test_a_forked_child_runs_after_the_parent_used_openmp(tmp_path):
+    """libgomp's team does not survive fork (a child's parallel region would wait forever): a
+    child keeps to seqkern's own pool, with the same bits."""
+    pytest.importorskip("torch")
+    out = subprocess.run([sys.executable, "-c", FORK_AFTER_OPENMP], capture_output=True, text=True,
+                         cwd=tmp_path, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split()[-1] == "0"
+
+
 def test_info_reports_the_build(capsys):
     facts = sk.info()
     printed = capsys.readouterr().out

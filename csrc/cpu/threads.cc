@@ -57,7 +57,10 @@ struct OpenMP {
 
 const OpenMP* loaded_openmp() {  // called with g_pool_mutex held
   static const OpenMP* found = nullptr;
-  if (found) return found;
+  static pid_t found_pid = 0;
+  // libgomp's team does not survive fork: a parallel region in a child whose parent ran one
+  // waits forever. A forked child keeps to seqkern's pool, which starts its threads afresh.
+  if (found) return found_pid == getpid() ? found : nullptr;
   void* lib = dlopen("libgomp.so.1", RTLD_NOW | RTLD_NOLOAD);  // never loads it ourselves
   if (!lib) return nullptr;
   OpenMP omp{
@@ -72,6 +75,7 @@ const OpenMP* loaded_openmp() {  // called with g_pool_mutex held
     return nullptr;
   }
   found = new OpenMP(omp);  // kept, with the reference to the library, for the process
+  found_pid = getpid();
   return found;
 }
 
