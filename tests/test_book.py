@@ -531,3 +531,21 @@ def test_unigram_sampler_draws_distinct_words_by_the_books_distribution():
     assert (s != 0).all() and (s[:, 0] != s[:, 1]).all()
     p = counts[1:] ** 0.75 / (counts[1:] ** 0.75).sum()  # the first draw: p without the target
     np.testing.assert_allclose(np.bincount(s[:, 0], minlength=6)[1:] / 20000, p, atol=0.01)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_matmul_and_affine_on_seqkerns_gemm(dtype):
+    rng = np.random.default_rng(9)
+    x, W, b = rng.standard_normal((5, 3)), rng.standard_normal((3, 4)), rng.standard_normal(4)
+    dout = rng.standard_normal((5, 4))
+    x, W, b, dout = (a.astype(dtype) for a in (x, W, b, dout))
+    tol = dict(rtol=1e-5, atol=1e-6) if dtype == np.float32 else dict(rtol=1e-12)
+    mm, aff = book.MatMul(W), book.Affine(W, b)
+    np.testing.assert_allclose(mm.forward(x), x @ W, **tol)
+    np.testing.assert_allclose(mm.backward(dout), dout @ W.T, **tol)
+    np.testing.assert_allclose(mm.grads[0], x.T @ dout, **tol)
+    np.testing.assert_allclose(aff.forward(x), x @ W + b, **tol)
+    np.testing.assert_allclose(aff.backward(dout), dout @ W.T, **tol)
+    np.testing.assert_allclose(aff.grads[0], x.T @ dout, **tol)
+    np.testing.assert_allclose(aff.grads[1], dout.sum(0), **tol)
+    assert aff.params[0] is W and aff.grads[0].dtype == dtype

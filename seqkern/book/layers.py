@@ -7,37 +7,40 @@ from seqkern.book.functions import cross_entropy_error, softmax
 
 
 class MatMul:
+    """x W on seqkern's BLAS (NumPy's would wake its own thread pool, which then spins on the
+    cores seqkern's kernels need)."""
+
     def __init__(self, W):
         self.params = [W]
         self.grads = [np.zeros_like(W)]
         self.x = None
 
     def forward(self, x):
-        self.x = x
-        return np.dot(x, self.params[0])
+        W, = self.params
+        self.x = np.ascontiguousarray(x, W.dtype)
+        return _ops._matmul(self.x, np.ascontiguousarray(W))
 
     def backward(self, dout):
         W, = self.params
-        self.grads[0][...] = np.dot(self.x.T, dout)
-        return np.dot(dout, W.T)
+        dout = np.ascontiguousarray(dout, W.dtype)
+        self.grads[0][...] = _ops._matmul_tn(self.x, dout)
+        return _ops._matmul(dout, np.ascontiguousarray(W), trans_b=True)
 
 
 class Affine:
+    """x W + b, as MatMul."""
+
     def __init__(self, W, b):
+        self.matmul = MatMul(W)
         self.params = [W, b]
-        self.grads = [np.zeros_like(W), np.zeros_like(b)]
-        self.x = None
+        self.grads = [self.matmul.grads[0], np.zeros_like(b)]
 
     def forward(self, x):
-        W, b = self.params
-        self.x = x
-        return np.dot(x, W) + b
+        return self.matmul.forward(x) + self.params[1]
 
     def backward(self, dout):
-        W, _ = self.params
-        self.grads[0][...] = np.dot(self.x.T, dout)
         self.grads[1][...] = np.sum(dout, axis=0)
-        return np.dot(dout, W.T)
+        return self.matmul.backward(dout)
 
 
 class Softmax:

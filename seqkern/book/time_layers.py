@@ -7,7 +7,7 @@ optimizers may change them in place between calls."""
 import numpy as np
 
 from seqkern import _ops
-from seqkern.book.layers import Embedding, SigmoidWithLoss
+from seqkern.book.layers import Affine, Embedding, SigmoidWithLoss
 
 
 def _blocks(H, order):
@@ -244,25 +244,19 @@ class TimeEmbedding:
 
 
 class TimeAffine:
-    """x (N, T, D) W (D, M) + b, as one matrix product on seqkern's BLAS (NumPy's would wake its
-    own thread pool, which then spins on the cores the recurrent kernels need)."""
+    """x (N, T, D) W (D, M) + b: the book's Affine over the N*T rows at once."""
 
     def __init__(self, W, b):
-        self.params = [W, b]
-        self.grads = [np.zeros_like(W), np.zeros_like(b)]
-        self.x = None
+        self.layer = Affine(W, b)
+        self.params, self.grads = self.layer.params, self.layer.grads
+        self.shape = None
 
     def forward(self, x):
-        W, b = self.params
-        self.x = np.ascontiguousarray(x, W.dtype)
-        return _ops._matmul(self.x, np.ascontiguousarray(W)) + b
+        N, T, D = self.shape = x.shape
+        return self.layer.forward(x.reshape(N * T, D)).reshape(N, T, -1)
 
     def backward(self, dout):
-        W, _ = self.params
-        dout = np.ascontiguousarray(dout, W.dtype)
-        self.grads[0][...] = _ops._matmul_tn(self.x, dout)
-        self.grads[1][...] = np.sum(dout, axis=(0, 1))
-        return _ops._matmul(dout, np.ascontiguousarray(W), trans_b=True)
+        return self.layer.backward(dout.reshape(-1, dout.shape[-1])).reshape(self.shape)
 
 
 class TimeSoftmaxWithLoss:
