@@ -24,6 +24,8 @@ class _Recurrent:
     conversion of the book's weights to the kernels' and of the kernels' gradients back."""
 
     order = (0,)  # the book's gate blocks in the kernel's order
+    states = ("h",)  # carried between calls when stateful
+    kernel, kernel_backward, options = staticmethod(_ops.rnn), staticmethod(_ops.rnn_backward), {}
 
     def __init__(self, Wx, Wh, b, stateful=False):
         self.params = [Wx, Wh, b]
@@ -66,6 +68,29 @@ class _Recurrent:
             setattr(self, name, state)
         return state
 
+    def forward(self, xs):
+        """hs (N, T, H) from xs (N, T, D); the final states are kept (h, and c for the LSTM)."""
+        N, T, D = xs.shape
+        H = self.params[1].shape[0]
+        first = [self._initial(name, N, H, xs.dtype) for name in self.states]
+        y, *finals, self.saved = self.kernel(np.ascontiguousarray(xs.transpose(1, 0, 2)), *first,
+                                             *self._kernel_weights(), training=True, **self.options)
+        for name, final in zip(self.states, finals):
+            setattr(self, name, final)
+        return y.transpose(1, 0, 2)
+
+    def _gradients(self, dy, *d_finals):
+        """The kernel's gradients of the last forward (dy time-major, or None), the weights'
+        written into grads."""
+        g = self.kernel_backward(self.saved, dy, *d_finals)
+        self._store_grads(g)
+        return g
+
+    def backward(self, dhs):
+        g = self._gradients(np.ascontiguousarray(dhs.transpose(1, 0, 2)))
+        self.dh = g["h0"]
+        return g["x"].transpose(1, 0, 2)
+
     def set_state(self, h):
         self.h = h
 
@@ -76,46 +101,17 @@ class _Recurrent:
 class TimeRNN(_Recurrent):
     """T steps of h = tanh(h Wh + x Wx + b)."""
 
-    def forward(self, xs):
-        N, T, D = xs.shape
-        H = self.params[1].shape[0]
-        w_ih, w_hh, b_ih = self._kernel_weights()
-        h0 = self._initial("h", N, H, xs.dtype)
-        y, self.h, self.saved = _ops.rnn(np.ascontiguousarray(xs.transpose(1, 0, 2)), h0, w_ih, w_hh,
-                                         b_ih, training=True)
-        return y.transpose(1, 0, 2)
-
-    def backward(self, dhs):
-        g = _ops.rnn_backward(self.saved, np.ascontiguousarray(dhs.transpose(1, 0, 2)))
-        self._store_grads(g)
-        self.dh = g["h0"]
-        return g["x"].transpose(1, 0, 2)
-
 
 class TimeLSTM(_Recurrent):
     """T steps of the book's LSTM; c is carried with h when stateful."""
 
     order = _LSTM_ORDER
+    states = ("h", "c")
+    kernel, kernel_backward = staticmethod(_ops.lstm), staticmethod(_ops.lstm_backward)
 
     def __init__(self, Wx, Wh, b, stateful=False):
         super().__init__(Wx, Wh, b, stateful)
         self.c = None
-
-    def forward(self, xs):
-        N, T, D = xs.shape
-        H = self.params[1].shape[0]
-        w_ih, w_hh, b_ih = self._kernel_weights()
-        h0 = self._initial("h", N, H, xs.dtype)
-        c0 = self._initial("c", N, H, xs.dtype)
-        y, self.h, self.c, self.saved = _ops.lstm(np.ascontiguousarray(xs.transpose(1, 0, 2)), h0, c0,
-                                                  w_ih, w_hh, b_ih, training=True)
-        return y.transpose(1, 0, 2)
-
-    def backward(self, dhs):
-        g = _ops.lstm_backward(self.saved, np.ascontiguousarray(dhs.transpose(1, 0, 2)))
-        self._store_grads(g)
-        self.dh = g["h0"]
-        return g["x"].transpose(1, 0, 2)
 
     def set_state(self, h, c=None):
         self.h, self.c = h, c
@@ -130,80 +126,47 @@ class TimeGRU(_Recurrent):
     so its weights are the book's negated."""
 
     order = _GRU_ORDER
+    kernel, kernel_backward = staticmethod(_ops.gru), staticmethod(_ops.gru_backward)
+    options = {"reset_after": False}
 
     def _sign(self, H):
         sign = np.ones(3 * H, dtype=self.params[0].dtype)
         sign[H:2 * H] = -1  # the z block, second in the kernel's order r, z, n
         return sign
 
-    def forward(self, xs):
-        N, T, D = xs.shape
-        H = self.params[1].shape[0]
-        w_ih, w_hh, b_ih = self._kernel_weights()
-        h0 = self._initial("h", N, H, xs.dtype)
-        y, self.h, self.saved = _ops.gru(np.ascontiguousarray(xs.transpose(1, 0, 2)), h0, w_ih, w_hh,
-                                         b_ih, training=True, reset_after=False)
-        return y.transpose(1, 0, 2)
-
-    def backward(self, dhs):
-        g = _ops.gru_backward(self.saved, np.ascontiguousarray(dhs.transpose(1, 0, 2)))
-        self._store_grads(g)
-        self.dh = g["h0"]
-        return g["x"].transpose(1, 0, 2)
-
 
 class _Step:
-    """One step of a Time layer (the book's RNN, LSTM and GRU classes): the kernels over T = 1."""
+    """One step of a Time layer (the book's RNN, LSTM and GRU classes): the kernels over T = 1.
+    forward(x, h_prev[, c_prev]) returns the next state(s); backward(dh_next[, dc_next]) returns
+    dx and the gradients of the previous state(s)."""
 
     def __init__(self, Wx, Wh, b):
         self.params = [Wx, Wh, b]
         self.grads = [np.zeros_like(Wx), np.zeros_like(Wh), np.zeros_like(b)]
-        self.time = self.time_class(*self.params)
+        self.time = self.time_class(*self.params, stateful=True)
         self.time.grads = self.grads  # the same arrays, overwritten by backward
 
-    def _run(self, x, *state):
-        self.time.stateful = True
+    def forward(self, x, *state):
         self.time.set_state(*state)
-        return self.time.forward(x[:, None, :])
+        self.time.forward(x[:, None, :])
+        finals = tuple(getattr(self.time, name) for name in self.time.states)
+        return finals if len(finals) > 1 else finals[0]
+
+    def backward(self, *d_next):
+        g = self.time._gradients(None, *d_next)
+        return (g["x"][0], *(g[name + "0"] for name in self.time.states))
 
 
 class RNN(_Step):
     time_class = TimeRNN
 
-    def forward(self, x, h_prev):
-        self._run(x, h_prev)
-        return self.time.h
-
-    def backward(self, dh_next):
-        g = _ops.rnn_backward(self.time.saved, None, dh_next)
-        self.time._store_grads(g)
-        return g["x"][0], g["h0"]
-
 
 class LSTM(_Step):
     time_class = TimeLSTM
 
-    def forward(self, x, h_prev, c_prev):
-        self._run(x, h_prev, c_prev)
-        return self.time.h, self.time.c
-
-    def backward(self, dh_next, dc_next):
-        g = _ops.lstm_backward(self.time.saved, None, dh_next, dc_next)
-        self.time._store_grads(g)
-        return g["x"][0], g["h0"], g["c0"]
-
 
 class GRU(_Step):
     time_class = TimeGRU
-
-    def forward(self, x, h_prev):
-        self._run(x, h_prev)
-        return self.time.h
-
-    def backward(self, dh_next):
-        g = _ops.gru_backward(self.time.saved, None, dh_next)
-        self.time._store_grads(g)
-        return g["x"][0], g["h0"]
 
 
 class TimeBiLSTM:
