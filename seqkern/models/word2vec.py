@@ -259,14 +259,18 @@ class Word2Vec:
         if self.null_word:
             words.append("\0")
             counts = np.append(counts, 1)
-        rng = np.random.default_rng(self.seed)
-        # uniform in [-1, 1) / vector_size, as gensim 4 starts (word2vec.c: [-0.5, 0.5))
-        vectors = (rng.random((len(words), self.vector_size), np.float32) * 2 - 1) / self.vector_size
+        vectors = self._fresh_vectors(len(words))
         self.wv = KeyedVectors._of(words, vectors, counts)
         self.syn1neg = np.zeros_like(vectors) if self.negative else np.zeros((0, self.vector_size), np.float32)
         self.syn1 = np.zeros_like(vectors) if self.hs else np.zeros((0, self.vector_size), np.float32)
         self.seeds = self._seeds()
         self._prepare_tables()
+
+    def _fresh_vectors(self, n):
+        """n starting vectors, uniform in [-1, 1) / vector_size from the seed, as gensim 4 starts
+        (word2vec.c: [-0.5, 0.5))."""
+        rng = np.random.default_rng(self.seed)
+        return (rng.random((n, self.vector_size), np.float32) * 2 - 1) / self.vector_size
 
     def _grow_vocab(self, raw, min_count, trim_rule):
         if not len(self.wv):
@@ -284,9 +288,8 @@ class Word2Vec:
                 new_counts.append(c)
         self.wv.expandos["count"] = counts
         if new_words:
-            rng = np.random.default_rng(self.seed)
-            fresh = (rng.random((len(new_words), self.vector_size), np.float32) * 2 - 1) / self.vector_size
-            self.wv.add_vectors(new_words, fresh, extras={"count": np.array(new_counts, np.int64)})
+            self.wv.add_vectors(new_words, self._fresh_vectors(len(new_words)),
+                                extras={"count": np.array(new_counts, np.int64)})
             pad = np.zeros((len(new_words), self.vector_size), np.float32)
             if self.negative:
                 self.syn1neg = np.vstack([self.syn1neg, pad])
