@@ -180,18 +180,15 @@ def _answer(wv, ok, norms, limit, abc, similarity_function, case_insensitive):
     most_similar(positive=[b, c], negative=[a]) (rows of a, b and c left out), the first whose
     (folded) key is in `ok` and is not a, b or c; failing that, the fifth."""
     ia, ib, ic = (ok[w] for w in abc)
-    vectors = wv.vectors[:limit]
-    unit = {i: wv.vectors[i] / np.linalg.norm(wv.vectors[i]) for i in (ia, ib, ic)}
-    if similarity_function == "most_similar":
-        mean = np.zeros(wv.vector_size, wv.vectors.dtype)
-        for i, w in ((ib, 1.0), (ic, 1.0), (ia, -1.0)):
-            mean += w * unit[i]
-        mean = unitvec(mean / 3.0).astype(np.float32)
-        scores = vectors @ mean / norms
+    if similarity_function == "most_similar":  # rows stand for their keys
+        best = [wv.key_to_index.get(k, k) for k, _ in
+                wv.most_similar(positive=[ib, ic], negative=[ia], topn=5, restrict_vocab=limit)]
     else:
+        vectors = wv.vectors[:limit]
+        unit = {i: wv.vectors[i] / np.linalg.norm(wv.vectors[i]) for i in (ia, ib, ic)}
         pos = (1 + vectors @ unit[ib] / norms) / 2 * ((1 + vectors @ unit[ic] / norms) / 2)
         scores = pos / ((1 + vectors @ unit[ia] / norms) / 2 + 0.000001)
-    best = [i for i in top_indices(scores, 8) if i not in (ia, ib, ic)][:5]
+        best = [i for i in top_indices(scores, 8) if i not in (ia, ib, ic)][:5]
     predicted = None
     for i in best:
         predicted = wv.index_to_key[i].upper() if case_insensitive else wv.index_to_key[i]
