@@ -1,22 +1,25 @@
-// One core, one product: seqkern's packed micro-kernels (csrc/cpu/packed_gemm_avx2.cc) on
-// C (M, N) += A (M, K) @ op(W), W packed once, as a recurrent step uses them. Built and run by
-// benchmarks/packed_gemm.py; prints "M K N seconds" (the best of 7 rounds of `reps` products).
+// One core, one product: seqkern's packed micro-kernels of one SIMD level (avx2 or avx512:
+// csrc/cpu/packed_gemm_<level>.cc) on C (M, N) += A (M, K) @ op(W), W packed once, as a recurrent
+// step uses them. Built and run by benchmarks/packed_gemm.py; prints "M K N seconds" (the best
+// of 7 rounds of `reps` products).
 // Kernel changes are 5-10% effects, below what end-to-end timings on a shared machine resolve.
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "packed_gemm.h"
 
 int main(int argc, char** argv) {
   using namespace seqkern;
-  if (argc != 5) {
-    std::fprintf(stderr, "usage: %s M K N reps\n", argv[0]);
+  if (argc != 6) {
+    std::fprintf(stderr, "usage: %s M K N reps avx2|avx512\n", argv[0]);
     return 2;
   }
+  const bool avx512 = std::string(argv[5]) == "avx512";
   const int64_t M = std::atol(argv[1]), K = std::atol(argv[2]), N = std::atol(argv[3]);
   const int reps = std::atoi(argv[4]);
   std::mt19937 rng(0);
@@ -31,7 +34,8 @@ int main(int argc, char** argv) {
   for (int round = 0; round < 7; ++round) {
     const auto t0 = std::chrono::steady_clock::now();
     for (int i = 0; i < reps; ++i)
-      avx2::packed_gemm_f32(M, K, N, a.data(), K, packed.data(), c.data(), N, true);
+      (avx512 ? avx512::packed_gemm_f32 : avx2::packed_gemm_f32)(
+          M, K, N, a.data(), K, packed.data(), c.data(), N, true, ColumnBlocks{});
     const std::chrono::duration<double> dt = std::chrono::steady_clock::now() - t0;
     if (dt.count() / reps < best) best = dt.count() / reps;
   }

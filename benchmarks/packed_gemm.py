@@ -5,8 +5,8 @@ time: C (M, N) += A (M, K) @ W^T with W packed once (seqkern) or packed inside e
     python benchmarks/packed_gemm.py                 # the standard shapes
     python benchmarks/packed_gemm.py --shapes 32,256,1024 8,512,2048
 
-Compiles benchmarks/packed_gemm.cc with csrc/cpu/packed_gemm_avx2.cc (needs g++ and an
-AVX2/FMA CPU). Kernel changes are 5-10% effects, below what end-to-end timings on a shared
+Compiles benchmarks/packed_gemm.cc with csrc/cpu/packed_gemm_avx2.cc and packed_gemm_avx512.cc
+(needs g++ and an AVX2/FMA CPU) and times each SIMD level the machine has. Kernel changes are 5-10% effects, below what end-to-end timings on a shared
 machine resolve; this measures the kernel alone, best of 7 rounds.
 """
 from __future__ import annotations
@@ -27,13 +27,20 @@ SHAPES = [(1, 256, 1024), (4, 256, 1024), (8, 256, 1024), (14, 256, 1024), (24, 
           (32, 256, 1024), (48, 256, 1024), (32, 512, 2048)]
 
 
+AVX512_FLAGS = ["-mavx512f", "-mavx512bw", "-mavx512dq", "-mavx512vl"]
+
+
 def build(out_dir):
     exe = os.path.join(out_dir, "packed_gemm")
     cpu = os.path.join(ROOT, "csrc", "cpu")
-    subprocess.run(["g++", "-O3", "-mavx2", "-mfma", "-std=c++17",
-                    "-I", os.path.join(ROOT, "csrc", "include"), "-I", cpu,
-                    os.path.join(ROOT, "benchmarks", "packed_gemm.cc"),
-                    os.path.join(cpu, "packed_gemm_avx2.cc"), "-o", exe], check=True)
+    objects = []
+    for src, extra in (("benchmarks/packed_gemm.cc", []), ("csrc/cpu/packed_gemm_avx2.cc", []),
+                       ("csrc/cpu/packed_gemm_avx512.cc", AVX512_FLAGS)):
+        objects.append(os.path.join(out_dir, os.path.basename(src) + ".o"))
+        subprocess.run(["g++", "-O3", "-mavx2", "-mfma", *extra, "-std=c++17", "-c",
+                        "-I", os.path.join(ROOT, "csrc", "include"), "-I", cpu,
+                        os.path.join(ROOT, src), "-o", objects[-1]], check=True)
+    subprocess.run(["g++", *objects, "-o", exe], check=True)
     return exe
 
 
@@ -41,8 +48,8 @@ def reps_for(M, K, N):
     return max(3, int(2e8 / (2 * M * K * N)))  # about 0.2 GFLOP per round
 
 
-def seqkern_seconds(exe, M, K, N):
-    out = subprocess.run([exe, str(M), str(K), str(N), str(reps_for(M, K, N))], check=True,
+def seqkern_seconds(exe, M, K, N, level):
+    out = subprocess.run([exe, str(M), str(K), str(N), str(reps_for(M, K, N)), level], check=True,
                          capture_output=True, text=True).stdout.split()
     return float(out[3])
 
@@ -67,15 +74,19 @@ def main(argv=None):
     args = ap.parse_args(argv)
     shapes = [tuple(int(v) for v in s.split(",")) for s in args.shapes] if args.shapes else SHAPES
     sk.set_num_threads(1)
+    levels = [v for v in ("avx2", "avx512") if v in sk._core.simd_levels().split(",")]
     with tempfile.TemporaryDirectory() as tmp:
         exe = build(tmp)
-        print(f"{'M':>4} {'K':>5} {'N':>5}  {'seqkern GFLOP/s':>15} {'OpenBLAS GFLOP/s':>16} "
-              f"{'ratio':>6}")
+        print(f"# GFLOP/s on one core: seqkern's kernels at each SIMD level, OpenBLAS "
+              f"({sk._core.blas_name().strip()}); ratio: OpenBLAS time / seqkern's best")
+        print(f"{'M':>4} {'K':>5} {'N':>5}  " + " ".join(f"{v:>7}" for v in levels)
+              + f" {'OpenBLAS':>8} {'ratio':>6}")
         for M, K, N in shapes:
             flop = 2 * M * K * N
-            ours, theirs = seqkern_seconds(exe, M, K, N), openblas_seconds(M, K, N)
-            print(f"{M:>4} {K:>5} {N:>5}  {flop / ours / 1e9:>15.1f} {flop / theirs / 1e9:>16.1f} "
-                  f"{theirs / ours:>5.2f}x", flush=True)
+            ours = [seqkern_seconds(exe, M, K, N, v) for v in levels]
+            theirs = openblas_seconds(M, K, N)
+            print(f"{M:>4} {K:>5} {N:>5}  " + " ".join(f"{flop / t / 1e9:>7.1f}" for t in ours)
+                  + f" {flop / theirs / 1e9:>8.1f} {theirs / min(ours):>5.2f}x", flush=True)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,8 @@
 """Build and runtime facts, and the thread count."""
 import operator
+import os
 import platform
+import warnings
 
 from seqkern import _core
 
@@ -16,6 +18,22 @@ def set_num_threads(n):
 def get_num_threads():
     """The thread count in use (default: the cores this process may run on)."""
     return _core.get_num_threads()
+
+
+def _check_simd_request():
+    """SEQKERN_SIMD names a level to force; the kernels fall back to the best the machine has
+    when it names another word or a level the machine lacks, and this says so."""
+    asked = os.environ.get("SEQKERN_SIMD")
+    if asked is None or asked == _core.simd_level():
+        return
+    levels = _core.simd_levels()
+    why = (f"this machine runs {levels}" if asked in ("baseline", "avx2", "avx512")
+           else "expected baseline, avx2 or avx512")
+    warnings.warn(f"SEQKERN_SIMD={asked!r} ignored ({why}); using {_core.simd_level()}",
+                  RuntimeWarning, stacklevel=3)
+
+
+_check_simd_request()
 
 
 def cuda_built():
@@ -34,6 +52,7 @@ def facts():
         "blas": _core.blas_name().strip(),
         "threads": get_num_threads(),
         "simd": _core.simd_level(),
+        "simd levels": _core.simd_levels(),
         "cuda": "built" if cuda_built() else "not built",
     }
 

@@ -149,22 +149,57 @@ l64, c64 = reference.ctc_loss(lp, tg, il, tl, reduction="none", training=True)
 assert np.abs(l32 - l64).max() < 1e-4, np.abs(l32 - l64).max()
 g32, g64 = sk.ctc_loss_backward(c32, np.ones(3))["log_probs"], reference.ctc_loss_backward(c64, np.ones(3))["log_probs"]
 assert np.abs(g32 - g64).max() < 1e-5, np.abs(g32 - g64).max()
-print(sk.info()["simd"])
+print(sk._core.simd_level())
 """
 
 
-@pytest.mark.parametrize("level", ["default", "baseline"])
-def test_vectorized_activations_are_accurate(level, tmp_path):
-    """Both the AVX2 and the baseline float kernels, each in a fresh process."""
-    env = dict(os.environ)
-    env.pop("SEQKERN_SIMD", None)
-    if level == "baseline":
-        env["SEQKERN_SIMD"] = "baseline"
-    out = subprocess.run([sys.executable, "-c", SIMD_CHECK], env=env, capture_output=True, text=True,
-                         cwd=tmp_path)  # not the source tree, which has no built _core
+LEVELS = ("baseline", "avx2", "avx512")
+
+
+def run_at_level(level, script, tmp_path, *args):
+    """Runs script in a fresh process at SIMD level `level` (skipped where the machine lacks it),
+    outside the source tree, which has no built _core; returns its stdout."""
+    if level not in sk._core.simd_levels().split(","):
+        pytest.skip(f"this machine has no {level}")
+    env = dict(os.environ, SEQKERN_SIMD=level)
+    out = subprocess.run([sys.executable, "-c", script, *args], env=env, capture_output=True,
+                         text=True, cwd=tmp_path, timeout=300)
     assert out.returncode == 0, out.stderr
-    if level == "baseline":
-        assert out.stdout.strip().endswith("baseline")
+    return out.stdout
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_vectorized_activations_are_accurate(level, tmp_path):
+    """The float kernels of each SIMD level the machine has against the twins."""
+    assert run_at_level(level, SIMD_CHECK, tmp_path).strip().endswith(level)
+
+
+# Recurrent layers of every cell, batch sizes that take each path (one thread alone, a team
+# splitting columns, threads splitting the batch, BLAS rows), training and backward.
+RECURRENT_DIGEST = """
+import hashlib
+import numpy as np
+import seqkern as sk
+sk.set_num_threads(2)
+rng = np.random.default_rng(0)
+f = lambda *s: rng.standard_normal(s).astype(np.float32)
+digest = hashlib.sha256()
+for cell, G in (("lstm", 4), ("gru", 3), ("rnn_tanh", 1)):
+    for B in (1, 7, 40, 100):
+        H = 37
+        x, ws = f(9, B, 24), [(f(G * H, 24), f(G * H, H), f(G * H), f(G * H)), (f(G * H, 24), f(G * H, H), f(G * H), f(G * H))]
+        y, h, *c, saved = sk.recurrent_stack(cell, x, ws, bidirectional=True, training=True)
+        g = sk.recurrent_stack_backward(saved, f(*y.shape), f(*h.shape), *(f(*v.shape) for v in c))
+        digest.update(y.tobytes() + g["x"].tobytes() + b"".join(w.tobytes() for ws in g["weights"] for w in ws))
+print(digest.hexdigest())
+"""
+
+
+def test_avx512_recurrent_layers_give_the_avx2_bits(tmp_path):
+    """The AVX-512 micro-kernels sum k in the AVX2 kernels' order and the cell passes work lane by
+    lane, so the recurrent layers' results are the same bits at both levels."""
+    digests = {level: run_at_level(level, RECURRENT_DIGEST, tmp_path) for level in ("avx2", "avx512")}
+    assert digests["avx2"] == digests["avx512"]
 
 
 # Training steps of every kernel family that runs on the threads, as one digest of the bits.
@@ -238,7 +273,7 @@ def test_info_reports_the_build(capsys):
     facts = sk.info()
     printed = capsys.readouterr().out
     assert "OpenBLAS" in facts["blas"] and facts["threads"] == sk.get_num_threads()
-    assert facts["simd"] in ("avx2+fma", "baseline")
+    assert facts["simd"] in LEVELS and facts["simd"] in facts["simd levels"].split(",")
     for key in ("seqkern", "blas", "threads", "simd", "cuda"):
         assert key in printed
 

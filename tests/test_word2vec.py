@@ -327,24 +327,25 @@ def test_bad_input_is_a_clear_error(tmp_path):
         Word2Vec(hs=0, negative=0)
 
 
-BASELINE_CHECK = """
+SIMD_COPY_CHECK = """
 import numpy as np, seqkern as sk
 from seqkern import _core
 from seqkern.models.word2vec import keep_probabilities, noise_table
 from seqkern.reference import word2vec as twin
-assert sk._core.simd_level() == "baseline"
+import sys
+assert sk._core.simd_level() == sys.argv[1]
 rng = np.random.default_rng(0)
 ids = rng.integers(0, 9, 120).astype(np.int32)
 offsets = np.array([0, 40, 41, 120], np.int64)
 counts = np.bincount(ids, minlength=9) + 1
-syn0 = ((rng.random((9, 13)) - 0.5) / 13).astype(np.float32)
-syn1 = (rng.standard_normal((9, 13)) * 0.1).astype(np.float32)
+syn0 = ((rng.random((9, 29)) - 0.5) / 29).astype(np.float32)
+syn1 = (rng.standard_normal((9, 29)) * 0.1).astype(np.float32)
 keep, cum = keep_probabilities(counts, 0.01), noise_table(counts, 0.75)
 for sg in (True, False):
     a0, a1, b0, b1 = syn0.copy(), syn1.copy(), syn0.copy(), syn1.copy()
     sa, sb = np.array([5], np.uint64), np.array([5], np.uint64)
     tree = _core.huffman_tree(counts.astype(np.int64))
-    h = (rng.standard_normal((9, 13)) * 0.1).astype(np.float32)
+    h = (rng.standard_normal((9, 29)) * 0.1).astype(np.float32)
     ah, bh = h.copy(), h.copy()
     na = _core.w2v_train(2, 3, sg, True, True, ids, offsets, keep, cum, 0.05, 0.01, sa, a0, a1, tree, ah, True)
     nb = twin.w2v_train(2, 3, sg, True, True, ids, offsets, keep, cum, 0.05, 0.01, sb, b0, b1, tree, bh, True)
@@ -354,12 +355,15 @@ print("ok")
 """
 
 
-def test_baseline_copy_matches_twin(tmp_path):
-    """The portable (non-AVX2) copy of the loop, forced with SEQKERN_SIMD=baseline (in a fresh
-    process, run outside the source tree so that the installed package is imported)."""
-    env = dict(os.environ, SEQKERN_SIMD="baseline")
-    out = subprocess.run([sys.executable, "-c", BASELINE_CHECK], env=env, capture_output=True,
-                         text=True, timeout=120, cwd=tmp_path)
+@pytest.mark.parametrize("level", ["baseline", "avx2", "avx512"])
+def test_each_simd_copy_matches_twin(level, tmp_path):
+    """Each SIMD level's copy of the loop that the machine has, forced with SEQKERN_SIMD (in a
+    fresh process, run outside the source tree so that the installed package is imported)."""
+    if level not in _core.simd_levels().split(","):
+        pytest.skip(f"this machine has no {level}")
+    env = dict(os.environ, SEQKERN_SIMD=level)
+    out = subprocess.run([sys.executable, "-c", SIMD_COPY_CHECK, level], env=env,
+                         capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines()[-1] == "ok"
 

@@ -1,7 +1,7 @@
 // The seqkern._core module: build facts, the thread pool, and one binding file per op family.
 #include "arrays.h"
-#include "seqkern/activations.h"
 #include "seqkern/gemm.h"
+#include "seqkern/simd.h"
 #include "seqkern/threads.h"
 
 namespace py = pybind11;
@@ -33,6 +33,7 @@ PYBIND11_MODULE(_core, m) {
   seqkern::blas_set_num_threads(1);
   m.def("blas_name", &seqkern::blas_name);
   m.def("simd_level", &seqkern::simd_level);
+  m.def("simd_levels", &seqkern::simd_levels);
   m.def("set_num_threads", &seqkern::set_num_threads);
   m.def("get_num_threads", &seqkern::get_num_threads);
   // c = alpha op(a) op(b) + beta c through seqkern's BLAS and pool: the layers' projections

@@ -1,9 +1,9 @@
-// Activation entry points and the run-time choice between the baseline and AVX2 float kernels.
+// Activation entry points, on the float kernels of the SIMD level in use (seqkern/simd.h).
 #include "seqkern/activations.h"
 
 #include <cmath>
-#include <cstdlib>
-#include <cstring>
+
+#include "seqkern/simd.h"
 
 #define SEQKERN_ISA baseline
 #include "activations_impl.h"
@@ -12,13 +12,19 @@
 namespace seqkern {
 
 #if SEQKERN_X86
+#define SEQKERN_DECLARE_FLOAT_KERNELS                                                          \
+  void sigmoid_f32(float* y, const float* x, int64_t n);                                      \
+  void tanh_f32(float* y, const float* x, int64_t n);                                         \
+  float exp_sum_f32(float* y, const float* x, int64_t n, float shift);                        \
+  void lstm_cell_f32(int64_t H, int64_t u0, int64_t u1, const float* bias, float* g,           \
+                     const float* c_prev, float* c_out, float* h_out, bool keep_gates);
 namespace avx2 {
-void sigmoid_f32(float* y, const float* x, int64_t n);
-void tanh_f32(float* y, const float* x, int64_t n);
-float exp_sum_f32(float* y, const float* x, int64_t n, float shift);
-void lstm_cell_f32(int64_t H, int64_t u0, int64_t u1, const float* bias, float* g,
-                   const float* c_prev, float* c_out, float* h_out, bool keep_gates);
+SEQKERN_DECLARE_FLOAT_KERNELS
 }  // namespace avx2
+namespace avx512 {
+SEQKERN_DECLARE_FLOAT_KERNELS
+}  // namespace avx512
+#undef SEQKERN_DECLARE_FLOAT_KERNELS
 #endif
 
 namespace {
@@ -29,22 +35,18 @@ struct FloatKernels {
   float (*exp_sum)(float*, const float*, int64_t, float);
   void (*lstm_cell)(int64_t, int64_t, int64_t, const float*, float*, const float*, float*, float*,
                     bool);
-  const char* name;
 };
 
-// Chosen once. SEQKERN_SIMD=baseline forces the portable path (tests use it to check both).
+// The copy of the level in use (seqkern/simd.h).
 FloatKernels choose() {
-  const char* forced = std::getenv("SEQKERN_SIMD");
-  bool want_baseline = forced && std::strcmp(forced, "baseline") == 0;
 #if SEQKERN_X86
-  __builtin_cpu_init();
-  if (!want_baseline && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-    return {avx2::sigmoid_f32, avx2::tanh_f32, avx2::exp_sum_f32, avx2::lstm_cell_f32,
-            "avx2+fma"};
+  if (simd() == Simd::avx512)
+    return {avx512::sigmoid_f32, avx512::tanh_f32, avx512::exp_sum_f32, avx512::lstm_cell_f32};
+  if (simd() == Simd::avx2)
+    return {avx2::sigmoid_f32, avx2::tanh_f32, avx2::exp_sum_f32, avx2::lstm_cell_f32};
 #endif
-  (void)want_baseline;
   return {baseline::sigmoid_f32, baseline::tanh_f32, baseline::exp_sum_f32,
-          baseline::lstm_cell_f32, "baseline"};
+          baseline::lstm_cell_f32};
 }
 
 const FloatKernels& kernels() {
@@ -53,8 +55,6 @@ const FloatKernels& kernels() {
 }
 
 }  // namespace
-
-const char* simd_level() { return kernels().name; }
 
 template <> void sigmoid_inplace<float>(float* x, int64_t n) { kernels().sigmoid(x, x, n); }
 template <> void tanh_inplace<float>(float* x, int64_t n) { kernels().tanh(x, x, n); }

@@ -1,6 +1,6 @@
-// Vectorized float sigmoid/tanh over arrays, written once and compiled twice: activations.cc
-// (baseline x86-64-v2) and activations_avx2.cc (-mavx2 -mfma). SEQKERN_ISA names the namespace
-// of each copy.
+// Vectorized float sigmoid/tanh over arrays, written once and compiled once per SIMD level:
+// activations.cc (baseline x86-64-v2), activations_avx2.cc and activations_avx512.cc.
+// SEQKERN_ISA names the namespace of each copy.
 #include <cstdint>
 #include <cstring>
 
@@ -69,14 +69,14 @@ float exp_sum_f32(float* y, const float* x, int64_t n, float shift) {
   return sum;
 }
 
-// See lstm_cell in seqkern/activations.h: one pass, eight hidden units at a time. The last
-// (u1 - u0) % 8 units go through a padded copy, so the main loop is free of partial vectors.
+// See lstm_cell in seqkern/activations.h: one pass, kW hidden units at a time. The last
+// (u1 - u0) % kW units go through a padded copy, so the main loop is free of partial vectors.
 void lstm_cell_f32(int64_t H, int64_t u0, int64_t u1, const float* bias, float* g,
                    const float* c_prev, float* c_out, float* h_out, bool keep_gates) {
   int64_t j = u0;
   for (; j + kW <= u1; j += kW) lstm_cell_units(H, j, bias, g, c_prev, c_out, h_out, keep_gates);
   if (j == u1) return;
-  const int64_t m = u1 - j;  // 1..7 units: one vector of each array, zero-padded
+  const int64_t m = u1 - j;  // 1..kW-1 units: one vector of each array, zero-padded
   float tb[4 * kW] = {}, tg[4 * kW] = {}, tcp[kW] = {}, tc[kW], th[kW];
   for (int q = 0; q < 4; ++q) {
     std::memcpy(tb + q * kW, bias + q * H + j, m * sizeof(float));

@@ -7,7 +7,7 @@
 #include <cmath>
 #include <cstring>
 
-#include "seqkern/activations.h"
+#include "seqkern/simd.h"
 #include "seqkern/threads.h"
 
 #define SEQKERN_ISA baseline
@@ -17,31 +17,42 @@
 namespace seqkern {
 
 #if SEQKERN_X86
+#define SEQKERN_DECLARE_CE_ROWS                                                                \
+  float row_lse_f32(const float* x, int64_t V, float* sum_x);                                 \
+  void row_softmax_grad_f32(const float* x, int64_t V, float lse, float scale, float shift,    \
+                            float* g);
 namespace avx2 {
-float row_lse_f32(const float* x, int64_t V, float* sum_x);
-void row_softmax_grad_f32(const float* x, int64_t V, float lse, float scale, float shift,
-                          float* g);
+SEQKERN_DECLARE_CE_ROWS
 }  // namespace avx2
+namespace avx512 {
+SEQKERN_DECLARE_CE_ROWS
+}  // namespace avx512
+#undef SEQKERN_DECLARE_CE_ROWS
 #endif
 
 namespace {
 
-bool use_avx2() { return std::strcmp(simd_level(), "avx2+fma") == 0; }
+struct RowKernels {
+  decltype(&baseline::row_lse_f32) lse;
+  decltype(&baseline::row_softmax_grad_f32) grad;
+};
 
-float row_lse(const float* x, int64_t V, float* sum_x) {
+// The copy of the level in use (seqkern/simd.h).
+const RowKernels& float_rows() {
+  static const RowKernels k = [] {
 #if SEQKERN_X86
-  static const bool avx2_ok = use_avx2();
-  if (avx2_ok) return avx2::row_lse_f32(x, V, sum_x);
+    if (simd() == Simd::avx512) return RowKernels{avx512::row_lse_f32, avx512::row_softmax_grad_f32};
+    if (simd() == Simd::avx2) return RowKernels{avx2::row_lse_f32, avx2::row_softmax_grad_f32};
 #endif
-  return baseline::row_lse_f32(x, V, sum_x);
+    return RowKernels{baseline::row_lse_f32, baseline::row_softmax_grad_f32};
+  }();
+  return k;
 }
 
+float row_lse(const float* x, int64_t V, float* sum_x) { return float_rows().lse(x, V, sum_x); }
+
 void row_softmax_grad(const float* x, int64_t V, float lse, float scale, float shift, float* g) {
-#if SEQKERN_X86
-  static const bool avx2_ok = use_avx2();
-  if (avx2_ok) return avx2::row_softmax_grad_f32(x, V, lse, scale, shift, g);
-#endif
-  baseline::row_softmax_grad_f32(x, V, lse, scale, shift, g);
+  float_rows().grad(x, V, lse, scale, shift, g);
 }
 
 // float64 is for gradient checks: plain loops.

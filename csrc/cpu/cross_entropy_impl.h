@@ -1,6 +1,6 @@
-// The float row kernels of softmax cross-entropy, on 8-lane vectors. Written once and compiled
-// twice: cross_entropy.cc (baseline x86-64-v2) and cross_entropy_avx2.cc (-mavx2 -mfma);
-// SEQKERN_ISA names the namespace of each copy.
+// The float row kernels of softmax cross-entropy, on vectors of kW lanes. Written once and
+// compiled once per SIMD level: cross_entropy.cc (baseline x86-64-v2), cross_entropy_avx2.cc and
+// cross_entropy_avx512.cc; SEQKERN_ISA names the namespace of each copy.
 #include <cmath>
 #include <cstring>
 

@@ -4,7 +4,7 @@
 //   beta likewise from the end. Both include y_t(l'_s), so
 //   gamma_t(s) = alpha_t(s) beta_t(s) / (y_t(l'_s) p) is the probability of being at s at t, and
 //   d(-log p) / d log y_t(c) = -sum of gamma_t(s) over the s with l'_s = c.
-// All in log space, a row of s at a time: float rows run on 8-lane vectors (log-sum-exp of the
+// All in log space, a row of s at a time: float rows run on 8- or 16-lane vectors (log-sum-exp of the
 // three predecessors with vectorized exp and log, ctc_impl.h), float64 rows in plain loops. Each
 // sequence is one independent problem, so threads split the batch.
 #include "seqkern/ctc.h"
@@ -15,7 +15,7 @@
 #include <limits>
 #include <vector>
 
-#include "seqkern/activations.h"
+#include "seqkern/simd.h"
 #include "seqkern/threads.h"
 
 #define SEQKERN_ISA baseline
@@ -25,21 +25,27 @@
 namespace seqkern {
 
 #if SEQKERN_X86
+#define SEQKERN_DECLARE_CTC_ROWS                                                               \
+  void ctc_alpha_row_f32(const float* prev, const float* y, const float* skip, int64_t L,      \
+                         float* cur);                                                          \
+  void ctc_beta_row_f32(const float* next, const float* y, const float* skip, int64_t L,       \
+                        float* cur);                                                           \
+  void ctc_gamma_row_f32(const float* la, const float* lb, const float* y, float nll,         \
+                         int64_t L, float* gamma);
 namespace avx2 {
-void ctc_alpha_row_f32(const float* prev, const float* y, const float* skip, int64_t L,
-                       float* cur);
-void ctc_beta_row_f32(const float* next, const float* y, const float* skip, int64_t L,
-                      float* cur);
-void ctc_gamma_row_f32(const float* la, const float* lb, const float* y, float nll, int64_t L,
-                       float* gamma);
+SEQKERN_DECLARE_CTC_ROWS
 }  // namespace avx2
+namespace avx512 {
+SEQKERN_DECLARE_CTC_ROWS
+}  // namespace avx512
+#undef SEQKERN_DECLARE_CTC_ROWS
 #endif
 
 namespace {
 
 template <typename T>
 constexpr T kNegInf = -std::numeric_limits<T>::infinity();
-constexpr int64_t kPad = 8;  // -inf values on each side of a row (two are read, eight align)
+constexpr int64_t kPad = 16;  // -inf values on each side of a row (two are read, 16 align)
 
 struct RowKernels {
   decltype(&baseline::ctc_alpha_row_f32) alpha;
@@ -50,7 +56,10 @@ struct RowKernels {
 const RowKernels& float_rows() {
   static const RowKernels k = [] {
 #if SEQKERN_X86
-    if (std::strcmp(simd_level(), "avx2+fma") == 0)
+    if (simd() == Simd::avx512)
+      return RowKernels{avx512::ctc_alpha_row_f32, avx512::ctc_beta_row_f32,
+                        avx512::ctc_gamma_row_f32};
+    if (simd() == Simd::avx2)
       return RowKernels{avx2::ctc_alpha_row_f32, avx2::ctc_beta_row_f32, avx2::ctc_gamma_row_f32};
 #endif
     return RowKernels{baseline::ctc_alpha_row_f32, baseline::ctc_beta_row_f32,

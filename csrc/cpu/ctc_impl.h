@@ -1,5 +1,6 @@
-// The float rows of the CTC recursions on 8-lane vectors. Written once and compiled twice:
-// ctc.cc (baseline x86-64-v2) and ctc_avx2.cc (-mavx2 -mfma); SEQKERN_ISA names each copy.
+// The float rows of the CTC recursions on vectors of kW lanes. Written once and compiled once
+// per SIMD level: ctc.cc (baseline x86-64-v2), ctc_avx2.cc and ctc_avx512.cc; SEQKERN_ISA names
+// each copy.
 // Rows are padded with two -inf values on the side the recursion reads past (before s = 0 for
 // alpha, after s = L - 1 for beta), so the shifted loads need no bounds checks.
 #include <cstdint>

@@ -1,24 +1,20 @@
-// PackedMatrix: float on AVX2/FMA CPUs packs op(W) into panels for the micro-kernels of
-// packed_gemm_avx2.cc; double (kept for gradient checks) and other CPUs call BLAS at each step.
+// PackedMatrix: float at SIMD level avx2 or avx512 packs op(W) into panels for the micro-kernels
+// of packed_gemm_avx2.cc or packed_gemm_avx512.cc; double (kept for gradient checks) and the
+// baseline level call BLAS at each step.
 #include "packed_gemm.h"
 
 #include <algorithm>
-#include <cstring>
 #include <type_traits>
 
-#include "seqkern/activations.h"
 #include "seqkern/gemm.h"
+#include "seqkern/simd.h"
 #include "seqkern/threads.h"
 
 namespace seqkern {
 
 namespace {
 
-// The micro-kernels follow the activations' choice, so SEQKERN_SIMD=baseline turns both off.
-bool use_micro_kernels() {
-  static const bool yes = std::strcmp(simd_level(), "avx2+fma") == 0;
-  return yes;
-}
+bool use_micro_kernels() { return simd() != Simd::baseline; }
 
 }  // namespace
 
@@ -59,9 +55,9 @@ void PackedMatrix<T>::multiply_columns(int64_t M, const T* A, int64_t lda, T* C,
 #if SEQKERN_X86
   if constexpr (std::is_same_v<T, float>) {
     if (!packed_.empty()) {  // packed_width_ == width: the layout follows the same split
-      const avx2::ColumnBlocks cb{blocks, block_size_, width};
-      avx2::packed_gemm_f32(M, K_, n1 - n0, A, lda, packed_.data() + n0 * K_, C + n0, ldc,
-                            accumulate, cb);
+      const ColumnBlocks cb{blocks, block_size_, width};
+      const auto kernel = simd() == Simd::avx512 ? avx512::packed_gemm_f32 : avx2::packed_gemm_f32;
+      kernel(M, K_, n1 - n0, A, lda, packed_.data() + n0 * K_, C + n0, ldc, accumulate, cb);
       return;
     }
   }

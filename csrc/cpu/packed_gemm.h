@@ -86,22 +86,29 @@ struct CacheLineAllocator {
   bool operator!=(const CacheLineAllocator&) const { return false; }
 };
 
-// The AVX2/FMA micro-kernels (packed_gemm_avx2.cc, built with -mavx2 -mfma; call them only when
-// the CPU has both): pack panels [p0, p1) of op(W) (kPanelColumns columns each), and C (M, N)
-// (+)= A @ op(W) from the packed panels.
-namespace avx2 {
-void pack_panels_f32(const float* w, int64_t ldw, bool trans, int64_t K, int64_t N, int64_t p0,
-                     int64_t p1, float* out);
-int64_t packed_size_f32(int64_t K, int64_t N);
-// `count` blocks of the product's N columns: block q's panels start at packed + q *
+// `count` blocks of a product's N columns: block q's panels start at packed + q *
 // packed_stride, its columns of C at C + q * c_stride.
 struct ColumnBlocks {
   int64_t count = 1, packed_stride = 0, c_stride = 0;
 };
+
+// The micro-kernels, one copy per SIMD level above baseline (packed_gemm_avx2.cc, built with
+// -mavx2 -mfma; packed_gemm_avx512.cc, with AVX-512): call a copy only at its level (simd.h).
+// Both levels share the packed layout, which the AVX2 code packs: panels [p0, p1) of op(W)
+// (kPanelColumns columns each). packed_gemm_f32: C (M, N) (+)= A @ op(W) from the packed panels.
+namespace avx2 {
+void pack_panels_f32(const float* w, int64_t ldw, bool trans, int64_t K, int64_t N, int64_t p0,
+                     int64_t p1, float* out);
+int64_t packed_size_f32(int64_t K, int64_t N);
 void packed_gemm_f32(int64_t M, int64_t K, int64_t N, const float* A, int64_t lda,
                      const float* packed, float* C, int64_t ldc, bool accumulate,
                      ColumnBlocks blocks = {});
 }  // namespace avx2
+namespace avx512 {
+void packed_gemm_f32(int64_t M, int64_t K, int64_t N, const float* A, int64_t lda,
+                     const float* packed, float* C, int64_t ldc, bool accumulate,
+                     ColumnBlocks blocks = {});
+}  // namespace avx512
 
 template <typename T>
 class PackedMatrix {

@@ -1,5 +1,5 @@
-// AVX2/FMA micro-kernels of PackedMatrix<float>; built with -mavx2 -mfma, called only when the CPU
-// reports both (see packed_gemm.cc).
+// AVX2/FMA micro-kernels of PackedMatrix<float>, and the packing that the AVX-512 ones share; built
+// with -mavx2 -mfma, called only at SIMD level avx2 or avx512 (seqkern/simd.h).
 //
 // op(W) (K, N) is stored in panels of 16 columns, one after the other, each k by k (row k of panel
 // p at p*K*16 + k*16), zero-padded past N. Each panel is one sequential stream: interleaving groups

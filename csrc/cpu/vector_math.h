@@ -1,6 +1,7 @@
-// Vectorized float exp/sigmoid/tanh on 8-lane GCC vectors, for the kernels that are written once
-// and compiled twice (baseline x86-64-v2, where a vector is two SSE registers, and -mavx2 -mfma);
-// the includer defines SEQKERN_ISA, the namespace of its copy.
+// Vectorized float exp/sigmoid/tanh on GCC vectors, for the kernels that are written once and
+// compiled once per SIMD level: baseline x86-64-v2 (8 lanes, each vector two SSE registers),
+// -mavx2 -mfma (8 lanes) and AVX-512 (16 lanes: the includer defines SEQKERN_LANES 16). The
+// includer defines SEQKERN_ISA, the namespace of its copy.
 // Polynomials are Cephes' expf and tanhf (max error ~2 ulp over the clamped range).
 #pragma once
 #include <cstdint>
@@ -8,9 +9,13 @@
 namespace seqkern {
 namespace SEQKERN_ISA {
 
-typedef float vf __attribute__((vector_size(32)));
-typedef int32_t vi __attribute__((vector_size(32)));
-constexpr int kW = 8;
+#ifndef SEQKERN_LANES
+#define SEQKERN_LANES 8
+#endif
+constexpr int kW = SEQKERN_LANES;
+typedef float vf __attribute__((vector_size(4 * kW)));
+typedef int32_t vi __attribute__((vector_size(4 * kW)));
+typedef float v8 __attribute__((vector_size(32)));  // eight lanes at every level
 
 static inline vf splat(float a) { return vf{} + a; }
 static inline vf vmax(vf a, vf b) { return a > b ? a : b; }
@@ -22,10 +27,18 @@ static inline vf vload(const float* p) {
   return v;
 }
 static inline void vstore(float* p, vf v) { __builtin_memcpy(p, &v, sizeof v); }
-// The sum of the eight lanes, always in this order (results stay bitwise reproducible).
-static inline float vsum(vf a) {
+// The sum of the lanes, always in this order (results stay bitwise reproducible at each level).
+static inline float vsum(v8 a) {
   return ((a[0] + a[4]) + (a[1] + a[5])) + ((a[2] + a[6]) + (a[3] + a[7]));
 }
+#if SEQKERN_LANES == 16
+static inline float vsum(vf a) {
+  v8 lo, hi;
+  __builtin_memcpy(&lo, &a, sizeof lo);
+  __builtin_memcpy(&hi, reinterpret_cast<const char*>(&a) + sizeof lo, sizeof hi);
+  return vsum(lo + hi);
+}
+#endif
 
 // exp(x) for x clamped to [-87.3, 88.3], where 2^n stays a normal float.
 static inline vf vexp(vf x) {

@@ -1,5 +1,5 @@
-// word2vec training entry point: the loop of word2vec_impl.h, in its AVX2/FMA copy when the CPU
-// has both (and SEQKERN_SIMD does not say baseline), run over the parts on the pool.
+// word2vec training entry point: the loop of word2vec_impl.h, in the copy of the SIMD level in use
+// (seqkern/simd.h), run over the parts on the pool.
 #include "seqkern/word2vec.h"
 
 #include <algorithm>
@@ -7,7 +7,7 @@
 #include <cstring>
 #include <vector>
 
-#include "seqkern/activations.h"
+#include "seqkern/simd.h"
 #include "seqkern/threads.h"
 
 #define SEQKERN_ISA baseline
@@ -17,12 +17,18 @@
 namespace seqkern {
 
 #if SEQKERN_X86
+#define SEQKERN_DECLARE_TRAIN_PART                                                             \
+  int64_t train_part(const W2vParams& p, const int32_t* ids, const int64_t* offsets, int64_t s0, \
+                     int64_t s1, int64_t n_words, const float* keep, const NoiseTable& noise,  \
+                     float alpha0, float alpha1, uint64_t& state, float* syn0, float* syn1neg, \
+                     const Tree& tree, float* syn1, double* loss);
 namespace avx2 {
-int64_t train_part(const W2vParams& p, const int32_t* ids, const int64_t* offsets, int64_t s0,
-                   int64_t s1, int64_t n_words, const float* keep, const NoiseTable& noise,
-                   float alpha0, float alpha1, uint64_t& state, float* syn0, float* syn1neg,
-                   const Tree& tree, float* syn1, double* loss);
+SEQKERN_DECLARE_TRAIN_PART
 }  // namespace avx2
+namespace avx512 {
+SEQKERN_DECLARE_TRAIN_PART
+}  // namespace avx512
+#undef SEQKERN_DECLARE_TRAIN_PART
 #endif
 
 NoiseTable::NoiseTable(const uint32_t* cum, int64_t V) : cum(cum), V(V) {
@@ -42,7 +48,8 @@ int64_t w2v_train(const W2vParams& p, const int32_t* ids, const int64_t* offsets
                   float* syn1neg, const Tree& tree, float* syn1, double* loss) {
   auto* part = &baseline::train_part;
 #if SEQKERN_X86
-  if (std::strcmp(simd_level(), "avx2+fma") == 0) part = &avx2::train_part;
+  if (simd() == Simd::avx2) part = &avx2::train_part;
+  if (simd() == Simd::avx512) part = &avx512::train_part;
 #endif
   const NoiseTable noise(cum_table, p.negative ? V : 0);  // no table without noise words
   std::vector<int64_t> trained(parts, 0);

@@ -1,7 +1,7 @@
 // word2vec training: skip-gram and CBOW with negative sampling and/or hierarchical softmax,
 // word2vec.c's algorithm with skip-gram batched as in pWord2Vec (Ji et al., 2016). Written once
-// and compiled twice: word2vec.cc (baseline x86-64-v2) and word2vec_avx2.cc (-mavx2 -mfma);
-// SEQKERN_ISA names the namespace of each copy.
+// and compiled once per SIMD level: word2vec.cc (baseline x86-64-v2), word2vec_avx2.cc and
+// word2vec_avx512.cc; SEQKERN_ISA names the namespace of each copy.
 //
 // For each kept word (the center), a window shrunk at random gives its context words and
 // `negative` noise words are drawn. Each window is one small dense problem: the inputs are the
@@ -47,17 +47,16 @@ inline uint64_t next(uint64_t& state) {
   return state;
 }
 
-// Half a vector, for the columns past the last whole vector (dim = 100 or 300 leaves 4), which
-// would otherwise go one float at a time.
+// Four lanes, for the columns past the last whole vector (dim = 100 or 300 leaves 4 with 8
+// lanes), which would otherwise go one float at a time. With 16 lanes, eight-lane vectors (v8)
+// come first (dim = 300 leaves 12).
 typedef float vh __attribute__((vector_size(16)));
 constexpr int kH = 4;
 
-inline void ld(vf& v, const float* p) { std::memcpy(&v, p, sizeof v); }
-inline void ld(vh& v, const float* p) { std::memcpy(&v, p, sizeof v); }
-inline void ld(float& v, const float* p) { v = *p; }
-inline void st(float* p, const vf& v) { std::memcpy(p, &v, sizeof v); }
-inline void st(float* p, const vh& v) { std::memcpy(p, &v, sizeof v); }
-inline void st(float* p, const float& v) { *p = v; }
+template <typename V>
+inline void ld(V& v, const float* p) { std::memcpy(&v, p, sizeof v); }
+template <typename V>
+inline void st(float* p, const V& v) { std::memcpy(p, &v, sizeof v); }
 
 // acc[j] += a[k..] * b[j][k..] for j < N, over the lanes of V.
 template <int N, typename V>
@@ -75,15 +74,21 @@ inline void multiply_add(const float* a, float* const* b, int64_t k, V* acc) {
 template <int N>
 inline void dots(const float* a, float* const* b, int64_t dim, float* f) {
   vf acc[N] = {};
+  v8 acc8[N] = {};
   vh half[N] = {};
   int64_t k = 0;
   for (; k + kW <= dim; k += kW) multiply_add<N>(a, b, k, acc);
+  if (kW > 8 && k + 8 <= dim) {
+    multiply_add<N>(a, b, k, acc8);
+    k += 8;
+  }
   if (k + kH <= dim) {
     multiply_add<N>(a, b, k, half);
     k += kH;
   }
   for (int j = 0; j < N; ++j) {
     float s = vsum(acc[j]) + (half[j][0] + half[j][1] + half[j][2] + half[j][3]);
+    if (kW > 8) s += vsum(acc8[j]);
     for (int64_t t = k; t < dim; ++t) s += a[t] * b[j][t];
     f[j] = s;
   }
@@ -189,6 +194,11 @@ void update_window(Window& w, int64_t n_in, int64_t n_out, float alpha, int64_t 
   for (; k + kW <= dim; k += kW)
     update_columns<vf>(k, w.in.data(), n_in, w.out.data(), n_out, w.g.data(), dim,
                        w.d_in.data(), add);
+  if (kW > 8 && k + 8 <= dim) {
+    update_columns<v8>(k, w.in.data(), n_in, w.out.data(), n_out, w.g.data(), dim,
+                       w.d_in.data(), add);
+    k += 8;
+  }
   if (k + kH <= dim) {
     update_columns<vh>(k, w.in.data(), n_in, w.out.data(), n_out, w.g.data(), dim,
                        w.d_in.data(), add);
@@ -206,6 +216,13 @@ inline void axpy(float a, const float* x, float* y, int64_t n) {
     ld(u, x + i);
     ld(v, y + i);
     st(y + i, v + a * u);
+  }
+  if (kW > 8 && i + 8 <= n) {
+    v8 u, v;
+    ld(u, x + i);
+    ld(v, y + i);
+    st(y + i, v + a * u);
+    i += 8;
   }
   if (i + kH <= n) {
     vh u, v;

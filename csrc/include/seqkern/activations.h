@@ -1,5 +1,5 @@
 // Elementwise activations over contiguous arrays. float uses vectorized polynomial exp/tanh
-// (AVX2/FMA when the CPU has them, chosen once at run time; max error ~2 ulp); double uses libm,
+// (at the SIMD level of seqkern/simd.h, chosen once at run time; max error ~2 ulp); double uses libm,
 // since float64 is there for gradient checks, not speed.
 #pragma once
 #include <cstdint>
@@ -13,15 +13,12 @@ template <typename T> void tanh_to(T* y, const T* x, int64_t n);  // y = tanh(x)
 template <typename T> T exp_sum(T* y, const T* x, int64_t n, T shift);
 
 // Units [u0, u1) of one sequence's LSTM step after the recurrent product, fused into one pass
-// (float: eight units at a time in registers): g (4H) pre-activations of i, f, g, o without the
+// (float: a vector of units at a time in registers): g (4H) pre-activations of i, f, g, o without the
 // bias (4H); with keep_gates (training) g holds the activated gates afterwards, else its contents
 // are unspecified. c_out = f * c_prev + i * g and h_out = o * tanh(c_out), rows of H; c_out may
 // be c_prev. Only units [u0, u1) of each gate and row are read or written.
 template <typename T>
 void lstm_cell(int64_t H, int64_t u0, int64_t u1, const T* bias, T* g, const T* c_prev,
                T* c_out, T* h_out, bool keep_gates);
-
-// Which SIMD level the CPU offers and the float kernels use: "avx2+fma" or "baseline".
-const char* simd_level();
 
 }  // namespace seqkern

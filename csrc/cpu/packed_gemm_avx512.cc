@@ -1,0 +1,185 @@
+// AVX-512 micro-kernels of PackedMatrix<float>; built with AVX-512 F/BW/DQ/VL and FMA, called only
+// at SIMD level avx512 (seqkern/simd.h). They read the panels that avx2::pack_panels_f32 writes
+// (packed_gemm_avx2.cc says how they are laid out): a panel row of 16 columns is one 512-bit
+// vector. The 32 vector registers hold blocks of up to 12 rows x 2 panels (24 accumulators): per
+// value of k, 2 loads of W and 12 broadcasts of A feed 24 FMAs, where the AVX2 block of 6 rows x
+// 1 panel needs 8 loads for 12 FMAs of half the width. k is summed in slices of kDepth, in
+// order, on every path, so C does not depend on M or on the blocking (the sums are those of the
+// AVX2 kernels, bit for bit).
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+#include "packed_gemm.h"
+
+namespace seqkern::avx512 {
+
+namespace {
+
+constexpr int64_t kPanel = kPanelColumns;
+static_assert(kPanel == 16, "a panel row is one 512-bit vector");
+
+// Depth of one pass over the panels, as in the AVX2 kernels (the same sums).
+constexpr int64_t kDepth = 256;
+
+// Adjacent panels from row k0 on: row k of the q-th of them at data + q * stride + k * kPanel.
+struct Panels {
+  const float* data;
+  int64_t stride;
+};
+
+inline Panels panels_at(const float* packed, int64_t K, int64_t p, int64_t k0) {
+  return {packed + (p * K + k0) * kPanel, K * kPanel};
+}
+
+// The lanes of a panel that hold one of its n valid columns.
+inline __mmask16 lane_mask(int64_t n) {
+  return static_cast<__mmask16>((1u << std::clamp<int64_t>(n, 0, kPanel)) - 1);
+}
+
+// C[0..MR) x NP adjacent panels (n_cols columns of C from the first panel on): kc values of k
+// from A and from the panels. A is read at A[r*lda + k], or at A[k*MR + r] when packed.
+template <int MR, int NP, bool kPackedA = false>
+void block(int64_t kc, const float* A, int64_t lda, Panels panels, float* C, int64_t ldc,
+           int64_t n_cols, bool accumulate) {
+  __m512 acc[MR][NP];  // every loop over r and p is unrolled, so acc stays in registers
+#pragma GCC unroll 16
+  for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 16
+    for (int p = 0; p < NP; ++p) acc[r][p] = _mm512_setzero_ps();
+  for (int64_t k = 0; k < kc; ++k) {
+    const float* b = panels.data + k * kPanel;
+    __m512 w[NP];
+#pragma GCC unroll 16
+    for (int p = 0; p < NP; ++p) w[p] = _mm512_loadu_ps(b + p * panels.stride);
+#pragma GCC unroll 16
+    for (int r = 0; r < MR; ++r) {
+      const __m512 a = _mm512_set1_ps(kPackedA ? A[k * MR + r] : A[r * lda + k]);
+#pragma GCC unroll 16
+      for (int p = 0; p < NP; ++p) acc[r][p] = _mm512_fmadd_ps(a, w[p], acc[r][p]);
+    }
+  }
+#pragma GCC unroll 16
+  for (int p = 0; p < NP; ++p) {
+    const __mmask16 mask = lane_mask(n_cols - p * kPanel);
+#pragma GCC unroll 16
+    for (int r = 0; r < MR; ++r) {
+      float* c = C + r * ldc + p * kPanel;
+      __m512 v = acc[r][p];
+      if (accumulate) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mask, c));
+      _mm512_mask_storeu_ps(c, mask, v);
+    }
+  }
+}
+
+// All panels for rows [0, MR): NP panels at a time, then the remaining ones one by one.
+template <int MR, int NP>
+void rows(int64_t K, int64_t N, const float* A, int64_t lda, const float* packed, float* C,
+          int64_t ldc, bool accumulate) {
+  const int64_t panels = (N + kPanel - 1) / kPanel;
+  for (int64_t k0 = 0; k0 < K; k0 += kDepth) {
+    const int64_t kc = std::min(kDepth, K - k0);
+    const bool acc = accumulate || k0 > 0;
+    int64_t p = 0;
+    for (; p + NP <= panels; p += NP)
+      block<MR, NP>(kc, A + k0, lda, panels_at(packed, K, p, k0), C + p * kPanel, ldc,
+                    N - p * kPanel, acc);
+    for (; p < panels; ++p)
+      block<MR, 1>(kc, A + k0, lda, panels_at(packed, K, p, k0), C + p * kPanel, ldc,
+                   N - p * kPanel, acc);
+  }
+}
+
+// Below this many rows, each row block runs down all the panels with A read in place.
+constexpr int64_t kPackedRows = 8;
+
+// Rows [0, m), m < kPackedRows: the widest block whose accumulators fit in registers, with at
+// least 8 of them (the FMA latency times two units on Intel's cores).
+void few_rows(int64_t m, int64_t K, int64_t N, const float* A, int64_t lda, const float* packed,
+              float* C, int64_t ldc, bool accumulate) {
+  switch (m) {
+    case 1: rows<1, 8>(K, N, A, lda, packed, C, ldc, accumulate); break;
+    case 2: rows<2, 6>(K, N, A, lda, packed, C, ldc, accumulate); break;
+    case 3: rows<3, 4>(K, N, A, lda, packed, C, ldc, accumulate); break;
+    case 4: rows<4, 4>(K, N, A, lda, packed, C, ldc, accumulate); break;
+    case 5: rows<5, 4>(K, N, A, lda, packed, C, ldc, accumulate); break;
+    case 6: rows<6, 3>(K, N, A, lda, packed, C, ldc, accumulate); break;
+    case 7: rows<7, 3>(K, N, A, lda, packed, C, ldc, accumulate); break;
+    default: break;
+  }
+}
+
+// Rows of the next block of A when `left` rows remain (M >= kPackedRows in all): 12 at a time,
+// two nearly equal blocks for 13-19 (never a block under 6 rows, whose 12 accumulators would
+// leave the FMA units waiting).
+inline int64_t block_rows(int64_t left) {
+  if (left <= 12) return left;
+  if (left < 20) return (left + 1) / 2;
+  return 12;
+}
+
+// One row block of `mr` rows (6..12) against NP panels, A packed.
+template <int NP>
+void packed_block(int64_t mr, int64_t kc, const float* a, Panels panel, float* c, int64_t ldc,
+                  int64_t n, bool acc) {
+  switch (mr) {
+    case 12: block<12, NP, true>(kc, a, 0, panel, c, ldc, n, acc); break;
+    case 11: block<11, NP, true>(kc, a, 0, panel, c, ldc, n, acc); break;
+    case 10: block<10, NP, true>(kc, a, 0, panel, c, ldc, n, acc); break;
+    case 9: block<9, NP, true>(kc, a, 0, panel, c, ldc, n, acc); break;
+    case 8: block<8, NP, true>(kc, a, 0, panel, c, ldc, n, acc); break;
+    case 7: block<7, NP, true>(kc, a, 0, panel, c, ldc, n, acc); break;
+    default: block<6, NP, true>(kc, a, 0, panel, c, ldc, n, acc); break;
+  }
+}
+
+}  // namespace
+
+// packed: from a panel boundary on; C's columns [0, N) match it (in each block).
+void packed_gemm_f32(int64_t M, int64_t K, int64_t N, const float* A, int64_t lda,
+                     const float* packed, float* C, int64_t ldc, bool accumulate,
+                     ColumnBlocks blocks) {
+  if (M < kPackedRows) {
+    for (int64_t q = 0; q < blocks.count; ++q)
+      few_rows(M, K, N, A, lda, packed + q * blocks.packed_stride, C + q * blocks.c_stride, ldc,
+               accumulate);
+    return;
+  }
+  // Slice by slice of k: the slice of A is packed into row blocks ([k][mr], one stream each),
+  // once for every column block, then two panels at a time, each pair's slices staying in L1
+  // while every block of A passes over them.
+  thread_local std::vector<float> a_packed;
+  a_packed.resize(M * std::min(K, kDepth));
+  const int64_t panels = (N + kPanel - 1) / kPanel;
+  for (int64_t k0 = 0; k0 < K; k0 += kDepth) {
+    const int64_t kc = std::min(kDepth, K - k0);
+    for (int64_t i = 0, mr; i < M; i += mr) {
+      mr = block_rows(M - i);
+      float* dst = a_packed.data() + i * kc;
+      for (int64_t k = 0; k < kc; ++k)
+        for (int64_t r = 0; r < mr; ++r) dst[k * mr + r] = A[(i + r) * lda + k0 + k];
+    }
+    const bool acc = accumulate || k0 > 0;
+    for (int64_t q = 0; q < blocks.count; ++q) {
+      const float* packed_q = packed + q * blocks.packed_stride;
+      float* c_q = C + q * blocks.c_stride;
+      for (int64_t p = 0; p < panels; p += 2) {
+        const Panels panel = panels_at(packed_q, K, p, k0);
+        const int64_t n = N - p * kPanel;
+        for (int64_t i = 0, mr; i < M; i += mr) {
+          mr = block_rows(M - i);
+          const float* a = a_packed.data() + i * kc;
+          float* ci = c_q + i * ldc + p * kPanel;
+          if (p + 1 < panels)
+            packed_block<2>(mr, kc, a, panel, ci, ldc, n, acc);
+          else
+            packed_block<1>(mr, kc, a, panel, ci, ldc, n, acc);
+        }
+      }
+    }
+  }
+}
+
+}  // namespace seqkern::avx512

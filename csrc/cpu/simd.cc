@@ -1,0 +1,63 @@
+// Run-time choice of the SIMD level (seqkern/simd.h).
+// avx2 means AVX2 and FMA; avx512 means AVX-512 F, BW, DQ and VL, with the OS saving the opmask
+// and the upper halves of the 32 vector registers (XCR0 bits 5-7) as well as the AVX state.
+#include "seqkern/simd.h"
+
+#include <cstdlib>
+#include <cstring>
+
+namespace seqkern {
+
+namespace {
+
+#if SEQKERN_X86
+// XCR0: which register states the OS saves on a context switch.
+unsigned long long xcr0() {
+  unsigned lo, hi;
+  __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+  return (static_cast<unsigned long long>(hi) << 32) | lo;
+}
+#endif
+
+Simd best_supported() {
+#if SEQKERN_X86
+  __builtin_cpu_init();
+  if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) return Simd::baseline;
+  const unsigned long long x = xcr0();  // cpuid's OSXSAVE is implied by avx2 support above
+  if ((x & 0x6) != 0x6) return Simd::baseline;  // SSE and AVX state
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+      __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") &&
+      (x & 0xe0) == 0xe0)
+    return Simd::avx512;
+  return Simd::avx2;
+#else
+  return Simd::baseline;
+#endif
+}
+
+const char* const kNames[] = {"baseline", "avx2", "avx512"};
+
+Simd choose() {
+  const Simd best = best_supported();
+  const char* forced = std::getenv("SEQKERN_SIMD");
+  if (!forced) return best;
+  for (int level = 0; level <= static_cast<int>(best); ++level)
+    if (std::strcmp(forced, kNames[level]) == 0) return static_cast<Simd>(level);
+  return best;  // unknown, or above what the machine has (the Python package warns)
+}
+
+}  // namespace
+
+Simd simd() {
+  static const Simd level = choose();
+  return level;
+}
+
+const char* simd_level() { return kNames[static_cast<int>(simd())]; }
+
+const char* simd_levels() {
+  static const char* const lists[] = {"baseline", "baseline,avx2", "baseline,avx2,avx512"};
+  return lists[static_cast<int>(best_supported())];
+}
+
+}  // namespace seqkern

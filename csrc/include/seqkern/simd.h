@@ -1,0 +1,14 @@
+// The SIMD level of the float kernels, chosen once at run time: the best the CPU and the OS
+// support, or a lower one forced with SEQKERN_SIMD=baseline|avx2|avx512 (tests run every level the
+// machine has; a level the machine lacks falls back to the best it has).
+#pragma once
+
+namespace seqkern {
+
+enum class Simd { baseline = 0, avx2 = 1, avx512 = 2 };
+
+Simd simd();                // the level in use
+const char* simd_level();   // its name: "baseline", "avx2" or "avx512"
+const char* simd_levels();  // every level this machine runs, comma-separated, lowest first
+
+}  // namespace seqkern
