@@ -320,6 +320,13 @@ def test_bad_input_is_a_clear_error(tmp_path):
     bad.write_text("2 3\nw 1 2 3\nv 1 2\n")
     with pytest.raises(ValueError, match="line 3"):
         KeyedVectors.load_word2vec_format(bad)
+    bad.write_text("2 3\nw 1 2 3\nv 1 x 3\n")
+    with pytest.raises(ValueError, match="line 3: a value is not a number"):
+        KeyedVectors.load_word2vec_format(bad)
+    bad.write_bytes(b"2 3\nw " + np.ones(3, "<f4").tobytes() + b"v " + np.ones(2, "<f4").tobytes())
+    with pytest.raises(ValueError, match="ends inside entry 1 of 2"):
+        KeyedVectors.load_word2vec_format(bad, binary=True)
+    assert KeyedVectors.load_word2vec_format(bad, binary=True, limit=1).index_to_key == ["w"]
     wv = kv(["a"], np.ones((1, 2)))
     with pytest.raises(KeyError, match="not present"):
         wv["zzz"]

@@ -1,9 +1,12 @@
 // _core.w2v_train: arrays to pointers, GIL released, kernel called. _core.Vocabulary: the word
-// scan and encoding of plain text (bytes in, numpy arrays out).
+// scan and encoding of plain text (bytes in, numpy arrays out). _core.write_vectors and
+// parse_vectors: the bodies of word2vec.c's vector files.
 #include "seqkern/word2vec.h"
 
 #include "seqkern/vocabulary.h"
+#include "seqkern/word2vec_format.h"
 
+#include <cerrno>
 #include <tuple>
 
 #include "arrays.h"
@@ -66,6 +69,46 @@ void bind_word2vec(py::module_& m) {
     PyBytes_AsStringAndSize(text.ptr(), &data, &n);
     return std::string_view(data, n);
   };
+  m.def("write_vectors",
+        [view](int fd, const std::vector<py::bytes>& keys, const Arr<float>& vectors,
+               const Arr<int64_t>& order, bool binary) {
+          std::vector<std::string_view> k;
+          k.reserve(keys.size());
+          for (const py::bytes& b : keys) k.push_back(view(b));
+          const float* v = vectors.data();
+          const int64_t* o = order.data();
+          const int64_t dim = vectors.shape(1), n = order.shape(0);
+          int err;
+          {
+            py::gil_scoped_release nogil;
+            err = write_vectors(fd, k, v, dim, o, n, binary);
+          }
+          if (err) {
+            errno = err;
+            PyErr_SetFromErrno(PyExc_OSError);
+            throw py::error_already_set();
+          }
+        });
+  // -> (vectors (n, dim), key spans (n, 2), end offset, bad entry or -1, its fields)
+  m.def("parse_vectors", [](const py::buffer& body, int64_t offset, int64_t n, int64_t dim,
+                            bool binary) {
+    const py::buffer_info info = body.request();  // bytes, or a file's read-only mmap
+    const std::string_view b =
+        std::string_view(static_cast<const char*>(info.ptr), info.size * info.itemsize)
+            .substr(offset);
+    Arr<float> vectors({n, dim});
+    Arr<int64_t> spans({n, int64_t{2}});
+    float* v = vectors.mutable_data();
+    int64_t* sp = spans.mutable_data();
+    ParseError error;
+    int64_t end;
+    {
+      py::gil_scoped_release nogil;
+      end = parse_vectors(b, n, dim, binary, v, sp, error);
+    }
+    return py::make_tuple(vectors, spans, offset + end, error.entry, error.fields);
+  });
+
   py::class_<Vocabulary>(m, "Vocabulary")
       .def(py::init<>())
       .def(py::init<const std::vector<std::string>&>(), py::arg("words"))

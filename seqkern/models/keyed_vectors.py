@@ -12,11 +12,15 @@ it is installed). seqkern's own files (save/load) hold no pickle.
 """
 from __future__ import annotations
 
+import contextlib
+import mmap
+import os
 import warnings
 from numbers import Integral
 
 import numpy as np
 
+from seqkern import _core
 from seqkern.models import array_file, evaluation
 from seqkern.models.matutils import top_indices, unitvec
 
@@ -416,15 +420,13 @@ class KeyedVectors:
             with open(fvocab, mode) as f:
                 for i in order:
                     f.write(f"{prefix}{self.index_to_key[i]} {counts[i]}\n".encode())
+        keys = [f"{prefix}{k}".encode() for k in self.index_to_key]
         with open(fname, mode) as f:
             if write_header:
                 f.write(f"{total_vec} {self.vector_size}\n".encode())
-            for i in order:
-                vec = self.vectors[i].astype(np.float32)
-                if binary:
-                    f.write(f"{prefix}{self.index_to_key[i]} ".encode() + vec.astype("<f4").tobytes())
-                else:
-                    f.write(f"{prefix}{self.index_to_key[i]} {' '.join(str(v) for v in vec)}\n".encode())
+            f.flush()  # the entries go to the descriptor after it
+            _core.write_vectors(f.fileno(), keys, np.ascontiguousarray(self.vectors, np.float32),
+                                np.asarray(order, np.int64), binary)
 
     @classmethod
     def load_word2vec_format(cls, fname, fvocab=None, binary=False, encoding="utf8",
@@ -446,46 +448,12 @@ def _read_word2vec_format(cls, fname, fvocab, binary, encoding, unicode_errors, 
             for line in f:
                 word, count = line.decode(encoding, unicode_errors).rstrip().split(" ")
                 counts[word] = int(count)
-    with open(fname, "rb") as f:
-        if no_header:
-            if binary:
-                raise NotImplementedError("no_header=True is only for text files (as in gensim)")
-            first = f.readline().split()
-            V, dim = 1 + sum(1 for _ in f), len(first) - 1
-            f.seek(0)
-        else:
-            header = f.readline().split()
-            try:
-                V, dim = int(header[0]), int(header[1])
-            except (IndexError, ValueError):
-                raise ValueError(f"{fname}: expected a 'vocab_size vector_size' header line, "
-                                 f"got {b' '.join(header)[:80]!r}") from None
-        if limit:
-            V = min(V, limit)
-        keys, vectors = [], np.empty((V, dim), datatype)
-        for i in range(V):
-            if binary:
-                word = bytearray()
-                while (ch := f.read(1)) != b" ":
-                    if not ch:
-                        raise ValueError(f"{fname}: ends inside entry {i} of {V}")
-                    if ch != b"\n":  # word2vec.c puts a newline after each vector
-                        word += ch
-                raw = f.read(4 * dim)
-                if len(raw) != 4 * dim:
-                    raise ValueError(f"{fname}: ends inside the vector of entry {i} of {V}")
-                vectors[i] = np.frombuffer(raw, "<f4")
-                keys.append(word.decode(encoding, unicode_errors))
-            else:
-                line = f.readline()
-                if not line:
-                    raise ValueError(f"{fname}: ends at entry {i} of {V}")
-                parts = line.decode(encoding, unicode_errors).rstrip("\n").rstrip().split(" ")
-                if len(parts) != dim + 1:
-                    raise ValueError(f"{fname}: line {i + 2 - no_header}: expected a word and {dim} "
-                                     f"values, got {len(parts)} fields")
-                keys.append(parts[0])
-                vectors[i] = np.array(parts[1:], dtype=np.float32)
+    with open(fname, "rb") as f:  # mapped, not read: no copy of the file in memory
+        with (mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if os.fstat(f.fileno()).st_size
+              else contextlib.nullcontext(b"")) as data:
+            keys, vectors, V = _parse_word2vec_body(fname, data, binary, encoding, unicode_errors,
+                                                    limit, no_header)
+    vectors = vectors.astype(datatype, copy=False)
     if len(set(keys)) != len(keys):  # gensim keeps the first vector of a repeated word
         first = {}
         for i, k in enumerate(keys):
@@ -496,3 +464,33 @@ def _read_word2vec_format(cls, fname, fvocab, binary, encoding, unicode_errors, 
     kv.expandos["count"] = np.array([counts.get(k, 0) if counts is not None else V - i
                                      for i, k in enumerate(keys)], np.int64)
     return kv
+
+
+def _parse_word2vec_body(fname, data, binary, encoding, unicode_errors, limit, no_header):
+    """(keys, vectors float32, count from the header) of a word2vec file's bytes (or map)."""
+    if no_header:
+        if binary:
+            raise NotImplementedError("no_header=True is only for text files (as in gensim)")
+        first = data[:data.find(b"\n")].split() if data.find(b"\n") >= 0 else data[:].split()
+        lines = int(np.count_nonzero(np.frombuffer(data, np.uint8) == ord("\n")))
+        V, dim, offset = lines + (data[-1:] != b"\n"), len(first) - 1, 0
+    else:
+        offset = data.find(b"\n") + 1 or len(data)
+        header = data[:offset].split()
+        try:
+            V, dim = int(header[0]), int(header[1])
+        except (IndexError, ValueError):
+            raise ValueError(f"{fname}: expected a 'vocab_size vector_size' header line, "
+                             f"got {b' '.join(header)[:80]!r}") from None
+    if limit:
+        V = min(V, limit)
+    vectors, spans, _, bad, fields = _core.parse_vectors(data, offset, V, dim, binary)
+    if bad >= 0:
+        if fields == -1:
+            raise ValueError(f"{fname}: ends inside entry {bad} of {V}")
+        line = f"line {bad + 2 - no_header}"
+        if fields == -2:
+            raise ValueError(f"{fname}: {line}: a value is not a number")
+        raise ValueError(f"{fname}: {line}: expected a word and {dim} values, got {fields} fields")
+    keys = [data[offset + b:offset + e].decode(encoding, unicode_errors) for b, e in spans.tolist()]
+    return keys, vectors, V
