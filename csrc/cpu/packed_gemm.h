@@ -86,6 +86,21 @@ struct CacheLineAllocator {
   bool operator!=(const CacheLineAllocator&) const { return false; }
 };
 
+// Depth of one pass over a panel, at both levels (so that they sum k in the same order): 256
+// values keep a panel slice (16 KB) and a block of A in L1 together.
+constexpr int64_t kDepth = 256;
+
+// Adjacent panels from row k0 on: row k of the q-th of them at data + q * stride + k * 16.
+struct Panels {
+  const float* data;
+  int64_t stride;
+};
+
+// Panels p, p+1, ... of op(W) (K rows each, packed as the micro-kernels read it), from row k0 on.
+inline Panels panels_at(const float* packed, int64_t K, int64_t p, int64_t k0) {
+  return {packed + (p * K + k0) * kPanelColumns, K * kPanelColumns};
+}
+
 // `count` blocks of a product's N columns: block q's panels start at packed + q *
 // packed_stride, its columns of C at C + q * c_stride.
 struct ColumnBlocks {

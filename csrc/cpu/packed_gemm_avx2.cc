@@ -24,21 +24,6 @@ namespace {
 
 constexpr int64_t kPanel = kPanelColumns;
 
-// Depth of one pass over a panel: 256 values keep a panel slice (16 KB) and a 6-row block of A
-// (6 KB) in L1 together.
-constexpr int64_t kDepth = 256;
-
-// Adjacent panels from row k0 on: row k of the q-th of them at data + q * stride + k * kPanel.
-struct Panels {
-  const float* data;
-  int64_t stride;
-};
-
-// Panels p, p+1, ... of op(W) (K rows each), from row k0 on.
-inline Panels panels_at(const float* packed, int64_t K, int64_t p, int64_t k0) {
-  return {packed + (p * K + k0) * kPanel, K * kPanel};
-}
-
 // Lanes of the half h (0, 1) of a panel that hold one of its n valid columns.
 inline __m256i lane_mask(int64_t n, int h) {
   const int64_t valid = std::clamp<int64_t>(n - 8 * h, 0, 8);

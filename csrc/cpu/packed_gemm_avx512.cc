@@ -21,19 +21,6 @@ namespace {
 constexpr int64_t kPanel = kPanelColumns;
 static_assert(kPanel == 16, "a panel row is one 512-bit vector");
 
-// Depth of one pass over the panels, as in the AVX2 kernels (the same sums).
-constexpr int64_t kDepth = 256;
-
-// Adjacent panels from row k0 on: row k of the q-th of them at data + q * stride + k * kPanel.
-struct Panels {
-  const float* data;
-  int64_t stride;
-};
-
-inline Panels panels_at(const float* packed, int64_t K, int64_t p, int64_t k0) {
-  return {packed + (p * K + k0) * kPanel, K * kPanel};
-}
-
 // The lanes of a panel that hold one of its n valid columns.
 inline __mmask16 lane_mask(int64_t n) {
   return static_cast<__mmask16>((1u << std::clamp<int64_t>(n, 0, kPanel)) - 1);
