@@ -101,6 +101,26 @@ inline Panels panels_at(const float* packed, int64_t K, int64_t p, int64_t k0) {
   return {packed + (p * K + k0) * kPanelColumns, K * kPanelColumns};
 }
 
+// All panels of op(W) for rows [0, MR) of A, k slice by k slice: NP adjacent panels at a time,
+// then the remaining ones one by one. Block<MR, NP>::run is a micro-kernel level's block:
+// C[0..MR) x NP panels (n columns of C from the first on), kc values of k, A read in place.
+template <template <int, int> class Block, int MR, int NP>
+void panel_rows(int64_t K, int64_t N, const float* A, int64_t lda, const float* packed, float* C,
+                int64_t ldc, bool accumulate) {
+  const int64_t panels = (N + kPanelColumns - 1) / kPanelColumns;
+  for (int64_t k0 = 0; k0 < K; k0 += kDepth) {
+    const int64_t kc = std::min(kDepth, K - k0);
+    const bool acc = accumulate || k0 > 0;
+    int64_t p = 0;
+    for (; p + NP <= panels; p += NP)
+      Block<MR, NP>::run(kc, A + k0, lda, panels_at(packed, K, p, k0), C + p * kPanelColumns,
+                         ldc, N - p * kPanelColumns, acc);
+    for (; p < panels; ++p)
+      Block<MR, 1>::run(kc, A + k0, lda, panels_at(packed, K, p, k0), C + p * kPanelColumns, ldc,
+                        N - p * kPanelColumns, acc);
+  }
+}
+
 // `count` blocks of a product's N columns: block q's panels start at packed + q *
 // packed_stride, its columns of C at C + q * c_stride.
 struct ColumnBlocks {

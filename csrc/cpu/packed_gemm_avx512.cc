@@ -61,23 +61,14 @@ void block(int64_t kc, const float* A, int64_t lda, Panels panels, float* C, int
   }
 }
 
-// All panels for rows [0, MR): NP panels at a time, then the remaining ones one by one.
+// The block with A read in place, for panel_rows.
 template <int MR, int NP>
-void rows(int64_t K, int64_t N, const float* A, int64_t lda, const float* packed, float* C,
-          int64_t ldc, bool accumulate) {
-  const int64_t panels = (N + kPanel - 1) / kPanel;
-  for (int64_t k0 = 0; k0 < K; k0 += kDepth) {
-    const int64_t kc = std::min(kDepth, K - k0);
-    const bool acc = accumulate || k0 > 0;
-    int64_t p = 0;
-    for (; p + NP <= panels; p += NP)
-      block<MR, NP>(kc, A + k0, lda, panels_at(packed, K, p, k0), C + p * kPanel, ldc,
-                    N - p * kPanel, acc);
-    for (; p < panels; ++p)
-      block<MR, 1>(kc, A + k0, lda, panels_at(packed, K, p, k0), C + p * kPanel, ldc,
-                   N - p * kPanel, acc);
+struct InPlaceA {
+  static void run(int64_t kc, const float* A, int64_t lda, Panels panels, float* C, int64_t ldc,
+                  int64_t n, bool accumulate) {
+    block<MR, NP>(kc, A, lda, panels, C, ldc, n, accumulate);
   }
-}
+};
 
 // Below this many rows, each row block runs down all the panels with A read in place.
 constexpr int64_t kPackedRows = 8;
@@ -87,13 +78,13 @@ constexpr int64_t kPackedRows = 8;
 void few_rows(int64_t m, int64_t K, int64_t N, const float* A, int64_t lda, const float* packed,
               float* C, int64_t ldc, bool accumulate) {
   switch (m) {
-    case 1: rows<1, 8>(K, N, A, lda, packed, C, ldc, accumulate); break;
-    case 2: rows<2, 6>(K, N, A, lda, packed, C, ldc, accumulate); break;
-    case 3: rows<3, 4>(K, N, A, lda, packed, C, ldc, accumulate); break;
-    case 4: rows<4, 4>(K, N, A, lda, packed, C, ldc, accumulate); break;
-    case 5: rows<5, 4>(K, N, A, lda, packed, C, ldc, accumulate); break;
-    case 6: rows<6, 3>(K, N, A, lda, packed, C, ldc, accumulate); break;
-    case 7: rows<7, 3>(K, N, A, lda, packed, C, ldc, accumulate); break;
+    case 1: panel_rows<InPlaceA, 1, 8>(K, N, A, lda, packed, C, ldc, accumulate); break;
+    case 2: panel_rows<InPlaceA, 2, 6>(K, N, A, lda, packed, C, ldc, accumulate); break;
+    case 3: panel_rows<InPlaceA, 3, 4>(K, N, A, lda, packed, C, ldc, accumulate); break;
+    case 4: panel_rows<InPlaceA, 4, 4>(K, N, A, lda, packed, C, ldc, accumulate); break;
+    case 5: panel_rows<InPlaceA, 5, 4>(K, N, A, lda, packed, C, ldc, accumulate); break;
+    case 6: panel_rows<InPlaceA, 6, 3>(K, N, A, lda, packed, C, ldc, accumulate); break;
+    case 7: panel_rows<InPlaceA, 7, 3>(K, N, A, lda, packed, C, ldc, accumulate); break;
     default: break;
   }
 }
