@@ -10,6 +10,7 @@ import pytest
 
 import seqkern as sk
 from recurrent_cases import as_float64, forward, forward_backward, scaled_error
+from simd_levels import LEVELS, run_at_level
 from seqkern import bench, reference
 
 
@@ -151,21 +152,6 @@ g32, g64 = sk.ctc_loss_backward(c32, np.ones(3))["log_probs"], reference.ctc_los
 assert np.abs(g32 - g64).max() < 1e-5, np.abs(g32 - g64).max()
 print(sk._core.simd_level())
 """
-
-
-LEVELS = ("baseline", "avx2", "avx512")
-
-
-def run_at_level(level, script, tmp_path, *args):
-    """Runs script in a fresh process at SIMD level `level` (skipped where the machine lacks it),
-    outside the source tree, which has no built _core; returns its stdout."""
-    if level not in sk._core.simd_levels().split(","):
-        pytest.skip(f"this machine has no {level}")
-    env = dict(os.environ, SEQKERN_SIMD=level)
-    out = subprocess.run([sys.executable, "-c", script, *args], env=env, capture_output=True,
-                         text=True, cwd=tmp_path, timeout=300)
-    assert out.returncode == 0, out.stderr
-    return out.stdout
 
 
 @pytest.mark.parametrize("level", LEVELS)

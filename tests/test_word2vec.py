@@ -15,6 +15,7 @@ from seqkern.gradcheck import numerical_gradient
 from seqkern.models import KeyedVectors, Word2Vec
 from seqkern.models.word2vec import keep_probabilities, noise_table
 from seqkern.reference import word2vec as twin
+from simd_levels import LEVELS, run_at_level
 
 
 def chunk(seed=0, V=17, n_sentences=12):
@@ -362,17 +363,10 @@ print("ok")
 """
 
 
-@pytest.mark.parametrize("level", ["baseline", "avx2", "avx512"])
+@pytest.mark.parametrize("level", LEVELS)
 def test_each_simd_copy_matches_twin(level, tmp_path):
-    """Each SIMD level's copy of the loop that the machine has, forced with SEQKERN_SIMD (in a
-    fresh process, run outside the source tree so that the installed package is imported)."""
-    if level not in _core.simd_levels().split(","):
-        pytest.skip(f"this machine has no {level}")
-    env = dict(os.environ, SEQKERN_SIMD=level)
-    out = subprocess.run([sys.executable, "-c", SIMD_COPY_CHECK, level], env=env,
-                         capture_output=True, text=True, timeout=120, cwd=tmp_path)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.strip().splitlines()[-1] == "ok"
+    """Each SIMD level's copy of the loop that the machine has, forced with SEQKERN_SIMD."""
+    assert run_at_level(level, SIMD_COPY_CHECK, tmp_path, level).strip().splitlines()[-1] == "ok"
 
 
 def test_spearman_and_pearson():

@@ -133,12 +133,7 @@ void packed_gemm_f32(int64_t M, int64_t K, int64_t N, const float* A, int64_t ld
   const int64_t panels = (N + kPanel - 1) / kPanel;
   for (int64_t k0 = 0; k0 < K; k0 += kDepth) {
     const int64_t kc = std::min(kDepth, K - k0);
-    for (int64_t i = 0, mr; i < M; i += mr) {
-      mr = block_rows(M - i);
-      float* dst = a_packed.data() + i * kc;
-      for (int64_t k = 0; k < kc; ++k)
-        for (int64_t r = 0; r < mr; ++r) dst[k * mr + r] = A[(i + r) * lda + k0 + k];
-    }
+    pack_a_slice(A, lda, M, k0, kc, block_rows, a_packed.data());
     const bool acc = accumulate || k0 > 0;
     for (int64_t q = 0; q < blocks.count; ++q) {
       const float* packed_q = packed + q * blocks.packed_stride;

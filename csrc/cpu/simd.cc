@@ -19,7 +19,7 @@ unsigned long long xcr0() {
 }
 #endif
 
-Simd best_supported() {
+Simd detect() {
 #if SEQKERN_X86
   __builtin_cpu_init();
   if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) return Simd::baseline;
@@ -33,6 +33,12 @@ Simd best_supported() {
 #else
   return Simd::baseline;
 #endif
+}
+
+// The best level the CPU and the OS support, detected once.
+Simd best_supported() {
+  static const Simd best = detect();
+  return best;
 }
 
 const char* const kNames[] = {"baseline", "avx2", "avx512"};

@@ -24,23 +24,19 @@ class Momentum:
         for p, g, v in zip(params, grads, self.v):
             v *= self.momentum
             v -= self.lr * g
-            p += v
+            self._move(p, g, v)
+
+    def _move(self, p, g, v):
+        p += v
 
 
-class Nesterov:
-    """Nesterov's accelerated gradient in the book's form (Bengio et al. 2012)."""
+class Nesterov(Momentum):
+    """Nesterov's accelerated gradient in the book's form (Bengio et al. 2012): Momentum's v, and
+    the parameter moved by momentum^2 * v - (1 + momentum) * lr * grad."""
 
-    def __init__(self, lr=0.01, momentum=0.9):
-        self.lr, self.momentum, self.v = lr, momentum, None
-
-    def update(self, params, grads):
-        if self.v is None:
-            self.v = [np.zeros_like(p) for p in params]
-        for p, g, v in zip(params, grads, self.v):
-            v *= self.momentum
-            v -= self.lr * g
-            p += self.momentum * self.momentum * v
-            p -= (1 + self.momentum) * self.lr * g
+    def _move(self, p, g, v):
+        p += self.momentum * self.momentum * v
+        p -= (1 + self.momentum) * self.lr * g
 
 
 class AdaGrad:
