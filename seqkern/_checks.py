@@ -213,6 +213,20 @@ class StackArgs:
         return self.weights[0][4] is not None
 
 
+PRECISIONS = ("float32", "bfloat16")
+
+
+def check_precision(precision, training, dtype):
+    """precision is one of PRECISIONS; bfloat16 only for float32 inference."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision: expected one of {', '.join(map(repr, PRECISIONS))}, "
+                         f"got {precision!r}")
+    if precision == "bfloat16" and training:
+        raise ValueError("precision='bfloat16' is for inference: training runs in float32")
+    if precision == "bfloat16" and np.dtype(dtype) != np.float32:
+        raise ValueError(f"precision='bfloat16' takes float32 arrays, got {np.dtype(dtype)}")
+
+
 def stack_args(cell, x, weights, h0, c0, lengths, bidirectional, dropout_masks) -> StackArgs:
     """Checks the arguments of seqkern.recurrent_stack and its twin."""
     if cell not in STACK_CELLS:

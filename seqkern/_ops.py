@@ -14,8 +14,8 @@ import numpy as np
 from seqkern import _core
 from seqkern._checks import (
     GATES, STACK_CELLS, Saved, as_float_array, as_ids, attention_args, bias_grads,
-    check_dcontext, check_nonlinearity, check_saved, cross_entropy_args, ctc_args, ctc_reduce,
-    ctc_scale, incoming_grads, loss_scale, recurrent_args, reduce_losses,
+    check_dcontext, check_nonlinearity, check_precision, check_saved, cross_entropy_args,
+    ctc_args, ctc_reduce, ctc_scale, incoming_grads, loss_scale, recurrent_args, reduce_losses,
     stack_args, stack_incoming_grads,
 )
 
@@ -34,13 +34,26 @@ def _has_bias(a):
     return a.b_ih is not None or a.b_hh is not None
 
 
-def lstm(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, lengths=None, training=False, w_hr=None):
+def _one_layer_bf16(cell, a, precision, training):
+    """A one-layer call at precision bfloat16, as a stack of one layer: (y, h_n[, c_n])."""
+    check_precision(precision, training, a.x.dtype)
+    w = (a.w_ih, a.w_hh, a.b_ih, a.b_hh) + (() if a.w_hr is None else (a.w_hr,))
+    outs = recurrent_stack(cell, a.x, [w], a.h0[None], None if a.c0 is None else a.c0[None],
+                           a.lengths, precision=precision)
+    return (outs[0], *(o[0] for o in outs[1:]))
+
+
+def lstm(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, lengths=None, training=False, w_hr=None,
+         precision="float32"):
     """LSTM over a whole sequence; gate order i, f, g, o (PyTorch/cuDNN).
 
     w_hr (P, H): torch's proj_size projection, h = w_hr @ (o*tanh(c)); then w_hh is (4H, P) and
     h0, h_n, y carry P values. Returns (y, h_n, c_n), and saved last when training=True.
+    precision="bfloat16": inference on weights rounded to bfloat16 (see recurrent_stack).
     """
     a = recurrent_args("lstm", x, h0, c0, w_ih, w_hh, b_ih, b_hh, lengths, w_hr)
+    if precision != "float32":
+        return _one_layer_bf16("lstm", a, precision, training)
     T, B, H = a.T, a.B, a.H
     y = _core.empty((T, B, a.S), a.x.dtype)
     h_n, c_n = _core.empty((B, a.S), a.x.dtype), _core.empty((B, H), a.x.dtype)
@@ -71,14 +84,18 @@ def lstm_backward(saved, dy=None, dh_n=None, dc_n=None):
     return g
 
 
-def gru(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, lengths=None, training=False, reset_after=True):
+def gru(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, lengths=None, training=False, reset_after=True,
+        precision="float32"):
     """GRU over a whole sequence; gate order r, z, n. reset_after=True is PyTorch/cuDNN's
     n = tanh(W_in x + b_in + r*(W_hn h + b_hn)); False is Cho et al.'s
     n = tanh(W_in x + b_in + W_hn (r*h) + b_hn).
 
     Returns (y, h_n), and saved last when training=True (for gru_backward).
+    precision="bfloat16": inference on weights rounded to bfloat16 (see recurrent_stack).
     """
     a = recurrent_args("gru", x, h0, None, w_ih, w_hh, b_ih, b_hh, lengths)
+    if precision != "float32":
+        return _one_layer_bf16("gru" if reset_after else "gru_reset_before", a, precision, training)
     T, B, H = a.T, a.B, a.H
     y = _core.empty((T, B, H), a.x.dtype)
     h_n = _core.empty((B, H), a.x.dtype)
@@ -105,13 +122,16 @@ def gru_backward(saved, dy=None, dh_n=None):
 
 
 def rnn(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, nonlinearity="tanh", lengths=None,
-        training=False):
+        training=False, precision="float32"):
     """Elman RNN over a whole sequence, h' = act(W_ih x + b_ih + W_hh h + b_hh), act tanh or relu.
 
     Returns (y, h_n), and saved last when training=True (for rnn_backward).
+    precision="bfloat16": inference on weights rounded to bfloat16 (see recurrent_stack).
     """
     check_nonlinearity(nonlinearity)
     a = recurrent_args("rnn", x, h0, None, w_ih, w_hh, b_ih, b_hh, lengths)
+    if precision != "float32":
+        return _one_layer_bf16(f"rnn_{nonlinearity}", a, precision, training)
     y = _core.empty((a.T, a.B, a.H), a.x.dtype)
     h_n = _core.empty((a.B, a.H), a.x.dtype)
     _core.rnn_forward(nonlinearity == "relu", a.x, a.w_ih, a.w_hh, a.b_ih, a.b_hh, a.lengths, a.h0,
@@ -139,8 +159,17 @@ def _grads(a, dx, dh0, dw_ih, dw_hh, db_ih, db_hh, **extra):
     return {"x": dx, "h0": dh0, **extra, "w_ih": dw_ih, "w_hh": dw_hh, "b_ih": db_ih, "b_hh": db_hh}
 
 
+def bf16_weights(cell, weights, bidirectional=False):
+    """A stack's weights (recurrent_stack's list) rounded to bfloat16 and packed once, for
+    recurrent_stack(..., bf16=...) calls back to back; biases are not part of it."""
+    a = stack_args(cell, np.zeros((1, 1, np.shape(weights[0][0])[1]), np.float32), weights, None,
+                   None, None, bidirectional, None)
+    lists = _weight_lists(a.weights)
+    return _core.Bf16Stack(getattr(_core.Cell, cell), a.L, a.I, a.H, lists[0], lists[1], lists[4])
+
+
 def recurrent_stack(cell, x, weights, h0=None, c0=None, lengths=None, bidirectional=False,
-                    dropout_masks=None, training=False):
+                    dropout_masks=None, training=False, precision="float32", bf16=None):
     """A whole recurrent network (torch.nn.LSTM/GRU/RNN semantics) in one C++ call.
 
     cell: "lstm", "gru", "gru_reset_before" (gru with reset_after=False), "rnn_tanh" or
@@ -155,9 +184,23 @@ def recurrent_stack(cell, x, weights, h0=None, c0=None, lengths=None, bidirectio
         dropout_masks  (L-1, T, B, D*S) multipliers for the outputs of layers 0..L-2, or None
         y              (T, B, D*S), directions side by side, zero past lengths[b]
     Returns (y, h_n, c_n) for lstm, (y, h_n) otherwise, and saved last when training=True.
+
+    precision="bfloat16" (inference, float32 arrays): the products run on the weights rounded to
+    bfloat16, and each product's input rows (x_t, h_{t-1}) rounded too; states, gates, outputs
+    and the sums stay float32 (README: "Low precision"). The weights are packed at each call;
+    bf16=bf16_weights(cell, weights, bidirectional) packs them once for calls back to back.
     """
     a, order = _longest_first(stack_args(cell, x, weights, h0, c0, lengths, bidirectional,
                                          dropout_masks))
+    check_precision("bfloat16" if bf16 is not None else precision, training, a.x.dtype)
+    if bf16 is not None:
+        key = (getattr(_core.Cell, cell), a.L, a.D, a.I, a.H, a.S if a.projected else 0)
+        if tuple(bf16.key) != key:
+            raise ValueError("bf16: packed for another network (cell, layers, directions, sizes)")
+    elif precision == "bfloat16":
+        lists = _weight_lists(a.weights)
+        bf16 = _core.Bf16Stack(getattr(_core.Cell, cell), a.L, a.I, a.H, lists[0], lists[1],
+                               lists[4])
     T, B, H, S, L, D, dt = a.T, a.B, a.H, a.S, a.L, a.D, a.x.dtype
     G = GATES[STACK_CELLS[cell]]
     lstm = cell == "lstm"
@@ -175,7 +218,7 @@ def recurrent_stack(cell, x, weights, h0=None, c0=None, lengths=None, bidirectio
         }
     _core.stack_forward(getattr(_core.Cell, cell), L, a.x, *_weight_lists(a.weights), a.lengths,
                         a.h0, a.c0, a.masks, y, h_n, c_n, saved.get("ys"), saved.get("gates"),
-                        saved.get("aux"), saved.get("inputs"))
+                        saved.get("aux"), saved.get("inputs"), bf16)
     outs = tuple(_unsort(o, order) for o in (y, h_n, c_n))
     outs = outs if lstm else outs[:2]
     if not training:

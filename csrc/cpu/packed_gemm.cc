@@ -47,6 +47,10 @@ PackedMatrix<T>::PackedMatrix(const T* w, int64_t ldw, bool trans, int64_t K, in
 }
 
 template <typename T>
+PackedMatrix<T>::PackedMatrix(const Bf16Matrix& w, const RnnShape&)
+    : w_(nullptr), ldw_(0), K_(w.K), N_(w.N), trans_(true), blocks_(w.blocks), bf16_(&w) {}
+
+template <typename T>
 void PackedMatrix<T>::multiply_columns(int64_t M, const T* A, int64_t lda, T* C, int64_t ldc,
                                        bool accumulate, int64_t n0, int64_t n1,
                                        int64_t blocks) const {
@@ -73,6 +77,14 @@ void PackedMatrix<T>::multiply_columns(int64_t M, const T* A, int64_t lda, T* C,
 template <typename T>
 void PackedMatrix<T>::multiply(const StepSlice& slice, int64_t rows, const T* A, int64_t lda,
                                T* C, int64_t ldc, bool accumulate) const {
+  if constexpr (std::is_same_v<T, float>) {
+    if (bf16_) {  // every gate block, this slice's rows or units
+      const auto [u0, u1] = slice.units(bf16_->width());
+      const int64_t b0 = slice.team ? 0 : slice.b0, b1 = slice.team ? rows : std::min(slice.b1, rows);
+      bf16_gemm(b1 - b0, A + b0 * lda, lda, *bf16_, u0, u1, C + b0 * ldc, ldc, accumulate);
+      return;
+    }
+  }
   if (!slice.team) {
     const int64_t end = std::min(slice.b1, rows);
     multiply_columns(end - slice.b0, A + slice.b0 * lda, lda, C + slice.b0 * ldc, ldc,

@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "seqkern/bf16.h"
 #include "seqkern/common.h"
 #include "seqkern/threads.h"
 
@@ -159,6 +160,26 @@ void packed_gemm_f32(int64_t M, int64_t K, int64_t N, const float* A, int64_t ld
                      ColumnBlocks blocks = {});
 }  // namespace avx512
 
+// The bfloat16 products (seqkern/bf16.h): C (M, N) (+)= bf16(A) (M, K) @ op(W) from a
+// Bf16Matrix's pair panels, N columns from `packed` on in each of blocks.count column blocks; A
+// is rounded to bfloat16 row by row into a buffer of the calling thread. One copy per level that
+// has one: native bf16 dot products, or float FMAs on widened values (AVX2).
+namespace avx512bf16 {
+void bf16_gemm(int64_t M, int64_t K, int64_t N, const float* A, int64_t lda,
+               const uint16_t* packed, float* C, int64_t ldc, bool accumulate,
+               ColumnBlocks blocks);
+}  // namespace avx512bf16
+namespace avx2 {
+void bf16_gemm(int64_t M, int64_t K, int64_t N, const float* A, int64_t lda,
+               const uint16_t* packed, float* C, int64_t ldc, bool accumulate,
+               ColumnBlocks blocks);
+}  // namespace avx2
+
+// Columns [u0, u1) (u0 on a panel boundary) of each of w's column blocks: C's block q at
+// C + q * w.width(). The level's kernel, or plain C++ at level baseline.
+void bf16_gemm(int64_t M, const float* A, int64_t lda, const Bf16Matrix& w, int64_t u0,
+               int64_t u1, float* C, int64_t ldc, bool accumulate);
+
 template <typename T>
 class PackedMatrix {
  public:
@@ -171,6 +192,9 @@ class PackedMatrix {
   // to use it once).
   PackedMatrix(const T* w, int64_t ldw, bool trans, int64_t K, int64_t N, const RnnShape& s,
                int64_t blocks = 1);
+  // The forward product on bfloat16 weights packed once (float only): w's blocks are the gate
+  // blocks. w must outlive this object.
+  PackedMatrix(const Bf16Matrix& w, const RnnShape& s);
 
   // C = A @ op(W), or C += A @ op(W) when accumulate; A row stride lda, C row stride ldc. This
   // slice's share of the step product over rows [0, rows) (the batch, or the sequences
@@ -180,7 +204,7 @@ class PackedMatrix {
                 bool accumulate) const;
 
   // Whether op(W) was packed for the micro-kernels (else each product goes to BLAS).
-  bool packed() const { return !packed_.empty(); }
+  bool packed() const { return !packed_.empty() || bf16_; }
 
  private:
   // Columns [n0, n1) of each of `blocks` blocks of C (N_ / blocks columns each); n0 on a panel
@@ -198,6 +222,7 @@ class PackedMatrix {
   int64_t packed_width_ = 0, block_size_ = 0;
   // panels of op(W); empty when the product goes to BLAS
   std::vector<T, CacheLineAllocator<T>> packed_;
+  const Bf16Matrix* bf16_ = nullptr;  // the bfloat16 weights, when given
 };
 
 }  // namespace seqkern

@@ -130,11 +130,14 @@ constexpr int64_t kProjectionRows = 128;
 template <typename T>
 class InputProjection {
  public:
+  // bf16: w_ih rounded and packed once (inference), projected in the time loop either way.
   InputProjection(const RnnShape& s, int64_t GH, int64_t blocks, const T* x, const T* w_ih,
-                  const PackedMatrix<T>& w_step)
+                  const PackedMatrix<T>& w_step, const Bf16Matrix* bf16 = nullptr)
       : s_(s), GH_(GH), x_(x), w_ih_(w_ih), team_(column_split(s)) {
     const int64_t bytes = GH * (s.I + s.state()) * static_cast<int64_t>(sizeof(T));
-    if (team_)
+    if (bf16)
+      w_.emplace(*bf16, s);
+    else if (team_)
       w_.emplace(w_ih, s.I, true, s.I, GH, s, blocks);
     else if (w_step.packed() && bytes <= kStepProjectionBytes)
       w_.emplace(w_ih, s.I, true, s.I, GH, s);

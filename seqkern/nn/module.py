@@ -14,6 +14,8 @@ import contextlib
 
 import numpy as np
 
+from seqkern._checks import check_precision
+
 
 class Module:
     """What layers and models share: the mode, gradient clearing, and loading by name."""
@@ -30,9 +32,21 @@ class Module:
             child.train(mode)
         return self
 
-    def eval(self):
-        """Inference mode: no dropout, nothing kept for backward."""
-        return self.train(False)
+    def eval(self, precision="float32"):
+        """Inference mode: no dropout, nothing kept for backward. precision="bfloat16": the
+        recurrent layers inside run their products on bfloat16 copies of their weights, taken
+        now and by load_state_dict (README: "Low precision"); after changing weights in place,
+        call eval again. train() returns them to float32."""
+        check_precision(precision, False, np.float32)
+        self.train(False)
+        self._pack(precision)
+        return self
+
+    def _pack(self, precision):
+        """Recurrent layers take bfloat16 copies of their weights ("bfloat16") or drop them
+        ("float32"); None re-takes the copies of those that have them."""
+        for child in self.children().values():
+            child._pack(precision)
 
     @contextlib.contextmanager
     def evaluating(self):
@@ -56,6 +70,7 @@ class Module:
         """Loads parameters by name, in place: NumPy arrays or anything np.asarray accepts (e.g.
         CPU torch tensors). Keys and shapes must match exactly."""
         load_arrays(self.params, state_dict)
+        self._pack(None)
 
 
 class Layer(Module):

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from seqkern._ops import recurrent_stack, recurrent_stack_backward
+from seqkern._checks import check_precision
+from seqkern._ops import bf16_weights, recurrent_stack, recurrent_stack_backward
 from seqkern.nn.module import Layer
 
 # Parameter names in the order of a stack weight tuple (w_ih, w_hh, b_ih, b_hh, w_hr).
@@ -43,6 +44,8 @@ class Recurrent(Layer):
         self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
         self.state = None    # the carried state in stateful mode
         self._saved = None
+        self.precision = "float32"  # of inference; eval(precision="bfloat16") sets it
+        self._bf16 = None           # then: the weights rounded and packed (bf16_weights)
 
     @property
     def num_directions(self):
@@ -92,7 +95,8 @@ class Recurrent(Layer):
         h0, c0 = self._split_state("state", state)
         masks = self._dropout_masks(x.shape) if self.training else None
         y, *finals = recurrent_stack(self.cell, x, self._weights(), h0, c0, lengths,
-                                     self.bidirectional, masks, training=self.training)
+                                     self.bidirectional, masks, training=self.training,
+                                     bf16=None if self.training else self._bf16)
         if self.training:
             *finals, self._saved = finals
         final = self._join_state(*finals)
@@ -138,10 +142,22 @@ class Recurrent(Layer):
         return np.ascontiguousarray(a.transpose(1, 0, 2)) if self.batch_first else a
 
     # -- training helpers -----------------------------------------------------------------
-    def eval(self):
-        """Inference mode: no dropout, nothing kept, backward unavailable."""
-        self._saved = None
-        return self.train(False)
+    def train(self, mode=True):
+        """Training mode (mode True, always float32), or inference at the current precision."""
+        super().train(mode)
+        if mode:
+            self._pack("float32")
+        else:
+            self._saved = None
+        return self
+
+    def _pack(self, precision):
+        precision = self.precision if precision is None else precision
+        check_precision(precision, False, self.dtype)
+        self.precision = precision
+        self._bf16 = None
+        if precision == "bfloat16":
+            self._bf16 = bf16_weights(self.cell, self._weights(), self.bidirectional)
 
     def reset_state(self):
         """Forget the carried state (stateful mode): the next forward starts from zeros."""

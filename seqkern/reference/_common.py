@@ -8,6 +8,22 @@ def sigmoid(a):
     return 1.0 / (1.0 + np.exp(-a))
 
 
+def round_bf16(a):
+    """float32 a rounded to the nearest bfloat16 (ties to even; NaN stays NaN), as float32."""
+    b = np.ascontiguousarray(a, np.float32).view(np.uint32).astype(np.uint64)
+    rounded = ((b + 0x7FFF + ((b >> 16) & 1)) >> 16 << 16).astype(np.uint32)
+    quiet = ((b >> 16 | 0x40) << 16).astype(np.uint32)
+    return np.where(np.isnan(a), quiet, rounded).view(np.float32)
+
+
+def product(a, w, precision):
+    """a @ w.T: at precision bfloat16, both rounded first (the products are then exact in
+    float32 and only the sums round)."""
+    if precision == "bfloat16":
+        return round_bf16(a) @ round_bf16(w).T
+    return a @ w.T
+
+
 def active(args):
     """(T, B, 1) bool: step t of sequence b runs (t < lengths[b])."""
     t = np.arange(args.T)[:, None]

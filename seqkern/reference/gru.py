@@ -2,20 +2,22 @@
 reset before the recurrent product (Cho et al. 2014)."""
 import numpy as np
 
-from seqkern._checks import Saved, bias_grads, recurrent_args
-from seqkern.reference._common import active, backward_inputs, bias, sigmoid
+from seqkern._checks import Saved, bias_grads, check_precision, recurrent_args
+from seqkern.reference._common import active, backward_inputs, bias, product, sigmoid
 
 
-def gru(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, lengths=None, training=False, reset_after=True):
+def gru(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, lengths=None, training=False, reset_after=True,
+        precision="float32"):
     a = recurrent_args("gru", x, h0, None, w_ih, w_hh, b_ih, b_hh, lengths)
+    check_precision(precision, training, a.x.dtype)
     H, dt = a.H, a.x.dtype
     bi, bh = bias(a.b_ih, 3 * H, dt), bias(a.b_hh, 3 * H, dt)
     mask = active(a)
     h = a.h0.copy()
     ys, steps = [], []
     for t in range(a.T):
-        xp = a.x[t] @ a.w_ih.T + bi
-        hp = h @ a.w_hh.T + bh
+        xp = product(a.x[t], a.w_ih, precision) + bi
+        hp = product(h, a.w_hh, precision) + bh
         r = sigmoid(xp[:, :H] + hp[:, :H])
         z = sigmoid(xp[:, H:2 * H] + hp[:, H:2 * H])
         if reset_after:
@@ -23,7 +25,7 @@ def gru(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, lengths=None, training=False, r
             n = np.tanh(xp[:, 2 * H:] + r * aux)
         else:
             aux = r * h                                      # the reset state
-            n = np.tanh(xp[:, 2 * H:] + aux @ a.w_hh[2 * H:].T + bh[2 * H:])
+            n = np.tanh(xp[:, 2 * H:] + product(aux, a.w_hh[2 * H:], precision) + bh[2 * H:])
         h_new = (1 - z) * n + z * h
         steps.append((h, r, z, n, aux))
         h = np.where(mask[t], h_new, h)

@@ -1,19 +1,21 @@
 """NumPy twin of seqkern.lstm / lstm_backward: one loop over time, one line per equation."""
 import numpy as np
 
-from seqkern._checks import Saved, bias_grads, recurrent_args
-from seqkern.reference._common import active, backward_inputs, bias, sigmoid
+from seqkern._checks import Saved, bias_grads, check_precision, recurrent_args
+from seqkern.reference._common import active, backward_inputs, bias, product, sigmoid
 
 
-def lstm(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, lengths=None, training=False, w_hr=None):
+def lstm(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, lengths=None, training=False, w_hr=None,
+         precision="float32"):
     a = recurrent_args("lstm", x, h0, c0, w_ih, w_hh, b_ih, b_hh, lengths, w_hr)
+    check_precision(precision, training, a.x.dtype)
     H, dt = a.H, a.x.dtype
     b = bias(a.b_ih, 4 * H, dt) + bias(a.b_hh, 4 * H, dt)
     mask = active(a)
     h, c = a.h0.copy(), a.c0.copy()
     ys, steps = [], []
     for t in range(a.T):
-        pre = a.x[t] @ a.w_ih.T + h @ a.w_hh.T + b
+        pre = product(a.x[t], a.w_ih, precision) + product(h, a.w_hh, precision) + b
         i = sigmoid(pre[:, :H])
         f = sigmoid(pre[:, H:2 * H])
         g = np.tanh(pre[:, 2 * H:3 * H])
@@ -21,7 +23,7 @@ def lstm(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, lengths=None, training=Fal
         c_new = f * c + i * g
         h_new = o * np.tanh(c_new)
         if a.w_hr is not None:
-            h_new = h_new @ a.w_hr.T                    # the projection to proj_size
+            h_new = product(h_new, a.w_hr, precision)   # the projection to proj_size
         steps.append((h, c, i, f, g, o, c_new))
         h = np.where(mask[t], h_new, h)  # finished sequences keep their state
         c = np.where(mask[t], c_new, c)

@@ -1,14 +1,15 @@
 """NumPy twin of seqkern.rnn / rnn_backward."""
 import numpy as np
 
-from seqkern._checks import Saved, bias_grads, check_nonlinearity, recurrent_args
-from seqkern.reference._common import active, backward_inputs, bias
+from seqkern._checks import Saved, bias_grads, check_precision, check_nonlinearity, recurrent_args
+from seqkern.reference._common import active, backward_inputs, bias, product
 
 
 def rnn(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, nonlinearity="tanh", lengths=None,
-        training=False):
+        training=False, precision="float32"):
     check_nonlinearity(nonlinearity)
     a = recurrent_args("rnn", x, h0, None, w_ih, w_hh, b_ih, b_hh, lengths)
+    check_precision(precision, training, a.x.dtype)
     H, dt = a.H, a.x.dtype
     b = bias(a.b_ih, H, dt) + bias(a.b_hh, H, dt)
     act = np.tanh if nonlinearity == "tanh" else (lambda v: np.maximum(v, 0))
@@ -16,7 +17,7 @@ def rnn(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, nonlinearity="tanh", lengths=No
     h = a.h0.copy()
     ys, steps = [], []
     for t in range(a.T):
-        h_new = act(a.x[t] @ a.w_ih.T + h @ a.w_hh.T + b)
+        h_new = act(product(a.x[t], a.w_ih, precision) + product(h, a.w_hh, precision) + b)
         steps.append((h, h_new))
         h = np.where(mask[t], h_new, h)
         ys.append(np.where(mask[t], h_new, 0).astype(dt))

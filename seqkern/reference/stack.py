@@ -2,7 +2,7 @@
 routed through the one-layer twins, exactly as torch.nn.LSTM/GRU/RNN define them."""
 import numpy as np
 
-from seqkern._checks import Saved, check_saved, stack_args, stack_incoming_grads
+from seqkern._checks import Saved, check_precision, check_saved, stack_args, stack_incoming_grads
 from seqkern.reference.gru import gru, gru_backward
 from seqkern.reference.lstm import lstm, lstm_backward
 from seqkern.reference.rnn import rnn, rnn_backward
@@ -19,16 +19,18 @@ def reverse_steps(a, lengths):
     return out
 
 
-def _layer(a, x, k, training):
+def _layer(a, x, k, training, precision):
     """One layer-direction: (y, h_n, c_n or None[, saved])."""
     (*w, w_hr), lengths = a.weights[k], a.lengths
     if a.cell == "lstm":
-        return lstm(x, a.h0[k], a.c0[k], *w, lengths=lengths, training=training, w_hr=w_hr)
+        return lstm(x, a.h0[k], a.c0[k], *w, lengths=lengths, training=training, w_hr=w_hr,
+                    precision=precision)
     if a.cell.startswith("gru"):
         y, h, *saved = gru(x, a.h0[k], *w, lengths=lengths, training=training,
-                           reset_after=a.cell == "gru")
+                           reset_after=a.cell == "gru", precision=precision)
     else:
-        y, h, *saved = rnn(x, a.h0[k], *w, nonlinearity=a.cell[4:], lengths=lengths, training=training)
+        y, h, *saved = rnn(x, a.h0[k], *w, nonlinearity=a.cell[4:], lengths=lengths,
+                           training=training, precision=precision)
     return (y, h, None, *saved)
 
 
@@ -39,8 +41,9 @@ def _layer_backward(a, saved, dy, dh_n, dc_n):
 
 
 def recurrent_stack(cell, x, weights, h0=None, c0=None, lengths=None, bidirectional=False,
-                    dropout_masks=None, training=False):
+                    dropout_masks=None, training=False, precision="float32"):
     a = stack_args(cell, x, weights, h0, c0, lengths, bidirectional, dropout_masks)
+    check_precision(precision, training, a.x.dtype)
     h_n, c_n = np.empty_like(a.h0), None if a.c0 is None else np.empty_like(a.c0)
     layer_in, layers = a.x, []
     for l in range(a.L):
@@ -48,7 +51,7 @@ def recurrent_stack(cell, x, weights, h0=None, c0=None, lengths=None, bidirectio
         for d in range(a.D):
             k = l * a.D + d
             x_k = reverse_steps(layer_in, a.lengths) if d else layer_in
-            y, h_n[k], c, *saved = _layer(a, x_k, k, training)
+            y, h_n[k], c, *saved = _layer(a, x_k, k, training, precision)
             if c is not None:
                 c_n[k] = c
             ys.append(reverse_steps(y, a.lengths) if d else y)

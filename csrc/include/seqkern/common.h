@@ -13,6 +13,9 @@ struct RnnShape {
   int64_t state() const { return P ? P : H; }  // width of h (and y)
 };
 
+// One layer's weights rounded to bfloat16 and packed for inference (seqkern/bf16.h).
+struct Bf16Layer;
+
 // Length of sequence b: every step runs when lengths is null.
 inline int64_t seq_len(const int32_t* lengths, int64_t T, int64_t b) {
   return lengths ? lengths[b] : T;

@@ -16,10 +16,12 @@ namespace seqkern {
 //   gates   (T, B, 3H)     out (training): activated r, z, n. Keep for backward.
 //   aux     (T, B, H)      out (training): W_hn h_{t-1} + b_hn (reset_after), else r*h_{t-1}.
 //                          Keep for backward.
+//   bf16    inference only (float): the products on these bfloat16 weights (seqkern/bf16.h) in
+//           place of w_ih, w_hh; null for float32
 template <typename T>
 void gru_forward(const RnnShape& s, bool reset_after, const T* x, const T* w_ih, const T* w_hh,
                  const T* b_ih, const T* b_hh, const int32_t* lengths, const T* h0, T* y, T* h_n,
-                 T* gates, T* aux);
+                 T* gates, T* aux, const Bf16Layer* bf16 = nullptr);
 
 // Backward through time of a training forward.
 //   dy (T, B, H), dh_n (B, H)       incoming gradients, each may be null (zeros)

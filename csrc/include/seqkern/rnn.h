@@ -13,9 +13,12 @@ enum class Nonlinearity { Tanh, Relu };
 //   h0      (B, H)         initial state
 //   y       (T, B, H)      out: h_t, zero past lengths[b]. Kept untouched until backward.
 //   h_n     (B, H)         out: state after each sequence's last step. May alias h0.
+//   bf16    inference only (float): the products on these bfloat16 weights (seqkern/bf16.h) in
+//           place of w_ih, w_hh; null for float32
 template <typename T>
 void rnn_forward(const RnnShape& s, Nonlinearity act, const T* x, const T* w_ih, const T* w_hh,
-                 const T* b_ih, const T* b_hh, const int32_t* lengths, const T* h0, T* y, T* h_n);
+                 const T* b_ih, const T* b_hh, const int32_t* lengths, const T* h0, T* y, T* h_n,
+                 const Bf16Layer* bf16 = nullptr);
 
 // Backward through time.
 //   dy (T, B, H), dh_n (B, H)       incoming gradients, each may be null (zeros)

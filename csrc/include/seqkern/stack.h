@@ -20,9 +20,12 @@ struct StackShape {
 
 // The weights of layer l, direction d live at index k = l*D + d (torch's weight_ih_l{l}[_reverse]).
 //   w_ih (G*H, I or D*S)   w_hh (G*H, S)   b_ih, b_hh (G*H) or null   w_hr (P, H) or null
+//   bf16: inference only, float: these weights rounded to bfloat16 and packed (seqkern/bf16.h),
+//   which the products use in place of w_ih, w_hh, w_hr; null for float32
 template <typename T>
 struct LayerWeights {
   const T *w_ih, *w_hh, *b_ih, *b_hh, *w_hr;
+  const Bf16Layer* bf16 = nullptr;
 };
 template <typename T>
 struct LayerGrads {

@@ -1,0 +1,105 @@
+// bfloat16 inference weights (seqkern/bf16.h): packing, the layers' matrices, and the products'
+// dispatch to a SIMD level (bf16_gemm_avx512.cc, bf16_gemm_avx2.cc, or plain C++ here).
+#include "seqkern/bf16.h"
+
+#include <new>
+
+#include "packed_gemm.h"
+#include "seqkern/simd.h"
+#include "seqkern/threads.h"
+
+namespace seqkern {
+
+namespace {
+
+#if SEQKERN_X86
+bool cpu_has_bf16() {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx512bf16");
+}
+#endif
+
+// The products in plain C++, in the native kernel's order (row 2kk+1's product, then row 2kk's).
+void bf16_gemm_baseline(int64_t M, int64_t K, int64_t N, const float* A, int64_t lda,
+                        const uint16_t* packed, float* C, int64_t ldc, bool accumulate,
+                        ColumnBlocks blocks) {
+  const int64_t pairs = (K + 1) / 2;
+  for (int64_t q = 0; q < blocks.count; ++q)
+    for (int64_t m = 0; m < M; ++m)
+      for (int64_t n = 0; n < N; ++n) {
+        const uint16_t* w = packed + q * blocks.packed_stride + n / 16 * pairs * 32 + n % 16 * 2;
+        const float* a = A + m * lda;
+        float sum = 0;
+        for (int64_t kk = 0; kk < pairs; ++kk) {
+          const float odd = 2 * kk + 1 < K ? from_bf16(to_bf16(a[2 * kk + 1])) : 0.0f;
+          sum += odd * from_bf16(w[kk * 32 + 1]);
+          sum += from_bf16(to_bf16(a[2 * kk])) * from_bf16(w[kk * 32]);
+        }
+        float& c = C[m * ldc + q * blocks.c_stride + n];
+        c = accumulate ? c + sum : sum;
+      }
+}
+
+}  // namespace
+
+bool bf16_native() {
+#if SEQKERN_X86
+  static const bool has = cpu_has_bf16();
+  return simd() == Simd::avx512 && has;
+#else
+  return false;
+#endif
+}
+
+Bf16Matrix::Bf16Matrix(const float* w, int64_t ldw, int64_t K_, int64_t N_, int64_t blocks_)
+    : K(K_), N(N_), blocks(blocks_) {
+  const int64_t size = blocks * block_size(), width = this->width(), pairs = this->pairs();
+  data_.reset(static_cast<uint16_t*>(::operator new(size * sizeof(uint16_t), std::align_val_t(64))),
+              [](uint16_t* p) { ::operator delete(p, std::align_val_t(64)); });
+  uint16_t* out = data_.get();
+  const int64_t panels = (width + 15) / 16;
+  parallel_for(blocks * panels, 1, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      const int64_t q = i / panels, p = i % panels;
+      uint16_t* panel = out + q * block_size() + p * pairs * 32;
+      for (int64_t j = 0; j < 16; ++j) {
+        const int64_t col = p * 16 + j;
+        const float* row = col < width ? w + (q * width + col) * ldw : nullptr;  // W's row n
+        for (int64_t k = 0; k < 2 * pairs; ++k)
+          panel[k / 2 * 32 + j * 2 + k % 2] = row && k < K ? to_bf16(row[k]) : 0;
+      }
+    }
+  });
+}
+
+Bf16Layer bf16_layer(Cell cell, const RnnShape& s, const LayerWeights<float>& w) {
+  const int64_t H = s.H, S = s.state();
+  const int64_t G = cell == Cell::Lstm ? 4 : cell == Cell::Gru || cell == Cell::GruResetBefore ? 3 : 1;
+  Bf16Layer out;
+  out.w_ih = Bf16Matrix(w.w_ih, s.I, s.I, G * H, G);
+  if (cell == Cell::GruResetBefore) {
+    out.w_hh = Bf16Matrix(w.w_hh, H, H, 2 * H, 2);
+    out.w_hn = Bf16Matrix(w.w_hh + 2 * H * H, H, H, H);
+  } else {
+    out.w_hh = Bf16Matrix(w.w_hh, S, S, G * H, G);
+  }
+  if (w.w_hr) out.w_hr = Bf16Matrix(w.w_hr, H, H, s.P);
+  return out;
+}
+
+void bf16_gemm(int64_t M, const float* A, int64_t lda, const Bf16Matrix& w, int64_t u0,
+               int64_t u1, float* C, int64_t ldc, bool accumulate) {
+  if (M <= 0 || u1 <= u0) return;
+  const ColumnBlocks cb{w.blocks, w.block_size(), w.width()};
+  const uint16_t* packed = w.data() + u0 * w.pairs() * 2;  // u0 on a panel boundary
+  auto kernel = bf16_gemm_baseline;
+#if SEQKERN_X86
+  if (bf16_native())
+    kernel = avx512bf16::bf16_gemm;
+  else if (simd() != Simd::baseline)
+    kernel = avx2::bf16_gemm;
+#endif
+  kernel(M, w.K, u1 - u0, A, lda, packed, C + u0, ldc, accumulate, cb);
+}
+
+}  // namespace seqkern

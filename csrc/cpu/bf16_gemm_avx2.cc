@@ -1,0 +1,151 @@
+// The bfloat16 products as float FMAs (AVX2): built with -mavx2 -mfma, called at SIMD level avx2, and
+// at avx512 on CPUs without avx512_bf16. Each pair row of a panel widens to two float vectors (a
+// bfloat16 is the high half of a float), and the sums run in the order of the native kernel
+// (bf16_gemm_avx512.cc): row 2kk+1's product, then row 2kk's. The weights still stream at half
+// the bytes.
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+#include "packed_gemm.h"
+
+namespace seqkern::avx2 {
+
+namespace {
+
+constexpr int64_t kPanel = kPanelColumns;
+constexpr int64_t kPairRow = 2 * kPanel;
+
+// 8 floats' bfloat16 bits (ties to even; NaN stays NaN) in the low halves of 32-bit lanes.
+inline __m256i round8(__m256 x) {
+  const __m256i b = _mm256_castps_si256(x);
+  const __m256i high = _mm256_srli_epi32(b, 16);
+  const __m256i odd = _mm256_and_si256(high, _mm256_set1_epi32(1));
+  const __m256i rounded =
+      _mm256_srli_epi32(_mm256_add_epi32(_mm256_add_epi32(b, _mm256_set1_epi32(0x7fff)), odd), 16);
+  const __m256i quiet = _mm256_or_si256(high, _mm256_set1_epi32(0x40));
+  const __m256i nan = _mm256_castps_si256(_mm256_cmp_ps(x, x, _CMP_UNORD_Q));
+  return _mm256_blendv_epi8(rounded, quiet, nan);
+}
+
+inline uint16_t round1(float x) {
+  alignas(32) float v[8] = {x};
+  alignas(32) uint32_t r[8];
+  _mm256_store_si256(reinterpret_cast<__m256i*>(r), round8(_mm256_load_ps(v)));
+  return static_cast<uint16_t>(r[0]);
+}
+
+// Rows [0, M) of A rounded to bfloat16 into out, row stride `pairs` pairs (bf16_gemm_avx512.cc).
+void round_rows(int64_t M, int64_t K, const float* A, int64_t lda, uint32_t* out, int64_t pairs) {
+  for (int64_t m = 0; m < M; ++m) {
+    const float* a = A + m * lda;
+    uint16_t* o = reinterpret_cast<uint16_t*>(out + m * pairs);
+    int64_t k = 0;
+    for (; k + 16 <= K; k += 16) {
+      const __m256i packed = _mm256_packus_epi32(round8(_mm256_loadu_ps(a + k)),
+                                                 round8(_mm256_loadu_ps(a + k + 8)));
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(o + k),
+                          _mm256_permute4x64_epi64(packed, 0xd8));  // undo packus' lane order
+    }
+    for (; k < K; ++k) o[k] = round1(a[k]);
+    if (K % 2) o[K] = 0;
+  }
+}
+
+// C[0..MR) x NP adjacent panels (n_cols columns of C from the first on), all pair rows.
+template <int MR, int NP>
+void block(int64_t pairs, const uint32_t* A, int64_t lda, const uint16_t* panels, int64_t stride,
+           float* C, int64_t ldc, int64_t n_cols, bool accumulate) {
+  const __m256i high = _mm256_set1_epi32(static_cast<int>(0xffff0000u));
+  __m256 acc[MR][2 * NP];
+#pragma GCC unroll 16
+  for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 16
+    for (int j = 0; j < 2 * NP; ++j) acc[r][j] = _mm256_setzero_ps();
+  for (int64_t kk = 0; kk < pairs; ++kk) {
+#pragma GCC unroll 16
+    for (int p = 0; p < NP; ++p) {
+      const uint16_t* row = panels + p * stride + kk * kPairRow;
+      const __m256i v0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row));
+      const __m256i v1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + kPanel));
+      const __m256 odd0 = _mm256_castsi256_ps(_mm256_and_si256(v0, high));
+      const __m256 odd1 = _mm256_castsi256_ps(_mm256_and_si256(v1, high));
+      const __m256 even0 = _mm256_castsi256_ps(_mm256_slli_epi32(v0, 16));
+      const __m256 even1 = _mm256_castsi256_ps(_mm256_slli_epi32(v1, 16));
+#pragma GCC unroll 16
+      for (int r = 0; r < MR; ++r) {
+        const __m256i a = _mm256_set1_epi32(static_cast<int>(A[r * lda + kk]));
+        const __m256 a_odd = _mm256_castsi256_ps(_mm256_and_si256(a, high));
+        const __m256 a_even = _mm256_castsi256_ps(_mm256_slli_epi32(a, 16));
+        acc[r][2 * p] = _mm256_fmadd_ps(a_odd, odd0, acc[r][2 * p]);
+        acc[r][2 * p + 1] = _mm256_fmadd_ps(a_odd, odd1, acc[r][2 * p + 1]);
+        acc[r][2 * p] = _mm256_fmadd_ps(a_even, even0, acc[r][2 * p]);
+        acc[r][2 * p + 1] = _mm256_fmadd_ps(a_even, even1, acc[r][2 * p + 1]);
+      }
+    }
+  }
+#pragma GCC unroll 16
+  for (int p = 0; p < NP; ++p)
+#pragma GCC unroll 16
+    for (int h = 0; h < 2; ++h) {
+      const int64_t valid = std::clamp<int64_t>(n_cols - p * kPanel - 8 * h, 0, 8);
+      if (valid == 0) continue;
+      const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(valid)),
+                                              _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+#pragma GCC unroll 16
+      for (int r = 0; r < MR; ++r) {
+        float* c = C + r * ldc + p * kPanel + 8 * h;
+        __m256 v = acc[r][2 * p + h];
+        if (accumulate) v = _mm256_add_ps(v, _mm256_maskload_ps(c, mask));
+        _mm256_maskstore_ps(c, mask, v);
+      }
+    }
+}
+
+template <int MR, int NP>
+void row_block(int64_t pairs, const uint32_t* A, int64_t lda, const uint16_t* packed, float* C,
+               int64_t ldc, int64_t N, bool accumulate) {
+  const int64_t panels = (N + kPanel - 1) / kPanel, stride = pairs * kPairRow;
+  int64_t p = 0;
+  for (; p + NP <= panels; p += NP)
+    block<MR, NP>(pairs, A, lda, packed + p * stride, stride, C + p * kPanel, ldc,
+                  N - p * kPanel, accumulate);
+  for (; p < panels; ++p)
+    block<MR, 1>(pairs, A, lda, packed + p * stride, stride, C + p * kPanel, ldc, N - p * kPanel,
+                 accumulate);
+}
+
+// 16 vector registers: at least 8 accumulators where the rows allow, with the 4 widened halves
+// of a panel row and a row's 2 broadcasts beside them.
+void rows(int64_t mr, int64_t pairs, const uint32_t* A, int64_t lda, const uint16_t* packed,
+          float* C, int64_t ldc, int64_t N, bool acc) {
+  switch (mr) {
+    case 1: row_block<1, 4>(pairs, A, lda, packed, C, ldc, N, acc); break;
+    case 2: row_block<2, 2>(pairs, A, lda, packed, C, ldc, N, acc); break;
+    case 3: row_block<3, 1>(pairs, A, lda, packed, C, ldc, N, acc); break;
+    default: row_block<4, 1>(pairs, A, lda, packed, C, ldc, N, acc); break;
+  }
+}
+
+}  // namespace
+
+void bf16_gemm(int64_t M, int64_t K, int64_t N, const float* A, int64_t lda,
+               const uint16_t* packed, float* C, int64_t ldc, bool accumulate,
+               ColumnBlocks blocks) {
+  if (M <= 0 || N <= 0) return;
+  const int64_t pairs = (K + 1) / 2;
+  thread_local std::vector<uint32_t> a16;
+  a16.resize(M * pairs);
+  round_rows(M, K, A, lda, a16.data(), pairs);
+  for (int64_t i = 0, mr; i < M; i += mr) {
+    mr = std::min<int64_t>(4, M - i);
+    for (int64_t q = 0; q < blocks.count; ++q)
+      rows(mr, pairs, a16.data() + i * pairs, pairs, packed + q * blocks.packed_stride,
+           C + q * blocks.c_stride + i * ldc, ldc, N, accumulate);
+  }
+}
+
+}  // namespace seqkern::avx2

@@ -1,0 +1,139 @@
+// The bfloat16 products on the CPU's bf16 dot products (AVX-512 BF16): built with AVX-512 F/BW/DQ/VL
+// and BF16, called only at SIMD level avx512 on CPUs with avx512_bf16 (bf16_native()). One
+// vdpbf16ps takes a pair row of a panel (16 columns x 2 rows of W) and a pair of A's values
+// broadcast, and adds both products to 16 float sums: twice the multiply-adds of a float FMA per
+// instruction, on half the bytes of W.
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+#include "packed_gemm.h"
+
+namespace seqkern::avx512bf16 {
+
+namespace {
+
+constexpr int64_t kPanel = kPanelColumns;
+constexpr int64_t kPairRow = 2 * kPanel;  // bf16 values per pair row
+
+inline __mmask16 lane_mask(int64_t n) {
+  return static_cast<__mmask16>((1u << std::clamp<int64_t>(n, 0, kPanel)) - 1);
+}
+
+// Rows [0, M) of A (K values, row stride lda) rounded to bfloat16 (ties to even) into out, row
+// stride `pairs` pairs: pair kk holds values 2kk (low half) and 2kk+1, zero past K.
+void round_rows(int64_t M, int64_t K, const float* A, int64_t lda, uint32_t* out, int64_t pairs) {
+  for (int64_t m = 0; m < M; ++m) {
+    const float* a = A + m * lda;
+    uint16_t* o = reinterpret_cast<uint16_t*>(out + m * pairs);
+    for (int64_t k = 0; k < K; k += 2 * kPanel) {
+      const int64_t n = K - k;
+      const __m512 lo = _mm512_maskz_loadu_ps(lane_mask(n), a + k);
+      const __m512 hi = _mm512_maskz_loadu_ps(lane_mask(n - kPanel), a + k + kPanel);
+      const __m512bh v = _mm512_cvtne2ps_pbh(hi, lo);
+      const __mmask32 keep = n >= 32 ? ~__mmask32(0) : static_cast<__mmask32>((1u << n) - 1);
+      _mm512_mask_storeu_epi16(o + k, keep, reinterpret_cast<const __m512i&>(v));
+    }
+    if (K % 2) o[K] = 0;
+  }
+}
+
+// C[0..MR) x NP adjacent panels (n_cols columns of C from the first on), all pair rows.
+//   A (MR rows of `pairs` bf16 pairs, stride lda)   panels: panel p at panels + p * stride
+template <int MR, int NP>
+void block(int64_t pairs, const uint32_t* A, int64_t lda, const uint16_t* panels, int64_t stride,
+           float* C, int64_t ldc, int64_t n_cols, bool accumulate) {
+  __m512 acc[MR][NP];  // every loop over r and p is unrolled, so acc stays in registers
+#pragma GCC unroll 16
+  for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 16
+    for (int p = 0; p < NP; ++p) acc[r][p] = _mm512_setzero_ps();
+  for (int64_t kk = 0; kk < pairs; ++kk) {
+    __m512bh w[NP];
+#pragma GCC unroll 16
+    for (int p = 0; p < NP; ++p) {
+      const __m512i v = _mm512_loadu_si512(panels + p * stride + kk * kPairRow);
+      w[p] = reinterpret_cast<const __m512bh&>(v);
+    }
+#pragma GCC unroll 16
+    for (int r = 0; r < MR; ++r) {
+      const __m512i a = _mm512_set1_epi32(static_cast<int>(A[r * lda + kk]));
+#pragma GCC unroll 16
+      for (int p = 0; p < NP; ++p)
+        acc[r][p] = _mm512_dpbf16_ps(acc[r][p], reinterpret_cast<const __m512bh&>(a), w[p]);
+    }
+  }
+#pragma GCC unroll 16
+  for (int p = 0; p < NP; ++p) {
+    const __mmask16 mask = lane_mask(n_cols - p * kPanel);
+#pragma GCC unroll 16
+    for (int r = 0; r < MR; ++r) {
+      float* c = C + r * ldc + p * kPanel;
+      __m512 v = acc[r][p];
+      if (accumulate) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mask, c));
+      _mm512_mask_storeu_ps(c, mask, v);
+    }
+  }
+}
+
+// Rows [0, MR) against every panel: NP at a time, then one by one. MR * NP accumulators: at least
+// 8 (the dot product's latency over its two units), at most 24 with the NP panel rows.
+template <int MR, int NP>
+void row_block(int64_t pairs, const uint32_t* A, int64_t lda, const uint16_t* packed, float* C,
+               int64_t ldc, int64_t N, bool accumulate) {
+  const int64_t panels = (N + kPanel - 1) / kPanel, stride = pairs * kPairRow;
+  int64_t p = 0;
+  for (; p + NP <= panels; p += NP)
+    block<MR, NP>(pairs, A, lda, packed + p * stride, stride, C + p * kPanel, ldc,
+                  N - p * kPanel, accumulate);
+  for (; p < panels; ++p)
+    block<MR, 1>(pairs, A, lda, packed + p * stride, stride, C + p * kPanel, ldc, N - p * kPanel,
+                 accumulate);
+}
+
+void rows(int64_t mr, int64_t pairs, const uint32_t* A, int64_t lda, const uint16_t* packed,
+          float* C, int64_t ldc, int64_t N, bool acc) {
+  switch (mr) {
+    case 1: row_block<1, 8>(pairs, A, lda, packed, C, ldc, N, acc); break;
+    case 2: row_block<2, 6>(pairs, A, lda, packed, C, ldc, N, acc); break;
+    case 3: row_block<3, 4>(pairs, A, lda, packed, C, ldc, N, acc); break;
+    case 4: row_block<4, 4>(pairs, A, lda, packed, C, ldc, N, acc); break;
+    case 5: row_block<5, 3>(pairs, A, lda, packed, C, ldc, N, acc); break;
+    case 6: row_block<6, 3>(pairs, A, lda, packed, C, ldc, N, acc); break;
+    case 7: row_block<7, 3>(pairs, A, lda, packed, C, ldc, N, acc); break;
+    case 8: row_block<8, 2>(pairs, A, lda, packed, C, ldc, N, acc); break;
+    case 9: row_block<9, 2>(pairs, A, lda, packed, C, ldc, N, acc); break;
+    case 10: row_block<10, 2>(pairs, A, lda, packed, C, ldc, N, acc); break;
+    case 11: row_block<11, 2>(pairs, A, lda, packed, C, ldc, N, acc); break;
+    default: row_block<12, 2>(pairs, A, lda, packed, C, ldc, N, acc); break;
+  }
+}
+
+// Rows of the next block when `left` remain: up to 12, two nearly equal blocks for 13-19.
+inline int64_t block_rows(int64_t left) {
+  if (left <= 12) return left;
+  if (left < 20) return (left + 1) / 2;
+  return 12;
+}
+
+}  // namespace
+
+void bf16_gemm(int64_t M, int64_t K, int64_t N, const float* A, int64_t lda,
+               const uint16_t* packed, float* C, int64_t ldc, bool accumulate,
+               ColumnBlocks blocks) {
+  if (M <= 0 || N <= 0) return;
+  const int64_t pairs = (K + 1) / 2;
+  thread_local std::vector<uint32_t> a16;
+  a16.resize(M * pairs);
+  round_rows(M, K, A, lda, a16.data(), pairs);
+  for (int64_t i = 0, mr; i < M; i += mr) {
+    mr = block_rows(M - i);
+    for (int64_t q = 0; q < blocks.count; ++q)
+      rows(mr, pairs, a16.data() + i * pairs, pairs, packed + q * blocks.packed_stride,
+           C + q * blocks.c_stride + i * ldc, ldc, N, accumulate);
+  }
+}
+
+}  // namespace seqkern::avx512bf16

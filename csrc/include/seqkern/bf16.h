@@ -1,0 +1,63 @@
+// bfloat16 inference weights: a recurrent layer's weight matrices rounded to bfloat16 once and
+// packed for the bf16 micro-kernels, so that calls back to back on the same weights stream half
+// the bytes and skip the packing. States, gates, outputs and the products' sums stay float32; each
+// product rounds its input rows (x_t, h_{t-1}) to bfloat16, as the CPU's bf16 dot product
+// (AVX-512 BF16) takes them. Elsewhere the same products run as float FMAs on the widened values.
+#pragma once
+#include <cstdint>
+#include <memory>
+
+#include "seqkern/stack.h"
+
+namespace seqkern {
+
+// x rounded to the nearest bfloat16 (ties to even), as its 16 high bits; NaN stays NaN.
+inline uint16_t to_bf16(float x) {
+  uint32_t b;
+  __builtin_memcpy(&b, &x, 4);
+  if ((b & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((b >> 16) | 0x40);
+  return static_cast<uint16_t>((b + 0x7fffu + ((b >> 16) & 1u)) >> 16);
+}
+inline float from_bf16(uint16_t h) {
+  const uint32_t b = static_cast<uint32_t>(h) << 16;
+  float x;
+  __builtin_memcpy(&x, &b, 4);
+  return x;
+}
+
+// op(W) = W^T (K, N) for W stored (N, K) with row stride ldw, rounded to bfloat16, in `blocks`
+// column blocks (a layer's gate blocks) of width() = N / blocks columns, each padded to whole
+// panels of 16 columns. A panel holds its K rows as pairs() = (K+1)/2 pair rows; pair row kk is
+// 16 x (row 2kk, row 2kk+1), interleaved (64 bytes: what one AVX-512 bf16 dot product reads), a
+// zero row after an odd K. Block q starts at data() + q * block_size(), its panel p at
+// + p * pairs() * 32.
+class Bf16Matrix {
+ public:
+  Bf16Matrix() = default;
+  Bf16Matrix(const float* w, int64_t ldw, int64_t K, int64_t N, int64_t blocks = 1);
+
+  int64_t K = 0, N = 0, blocks = 1;
+  int64_t width() const { return N / blocks; }
+  int64_t pairs() const { return (K + 1) / 2; }
+  int64_t block_size() const { return (width() + 15) / 16 * pairs() * 32; }
+  const uint16_t* data() const { return data_.get(); }
+
+ private:
+  std::shared_ptr<uint16_t> data_;  // 64-byte aligned
+};
+
+// One layer-direction's forward weights, rounded and packed (LayerWeights<float> as given).
+struct Bf16Layer {
+  Bf16Matrix w_ih;  // w_ih^T, G gate blocks
+  Bf16Matrix w_hh;  // w_hh^T, G gate blocks; GRU resetting before the product: its r, z rows
+  Bf16Matrix w_hn;  // GRU resetting before the product: w_hh's n rows; else empty
+  Bf16Matrix w_hr;  // LSTM with a projection: w_hr^T; else empty
+};
+
+Bf16Layer bf16_layer(Cell cell, const RnnShape& s, const LayerWeights<float>& w);
+
+// Whether the bf16 products run on the CPU's bf16 dot products (SIMD level avx512 and
+// avx512_bf16); else on float FMAs of the widened values (or plain C++ at level baseline).
+bool bf16_native();
+
+}  // namespace seqkern

@@ -1,0 +1,211 @@
+"""bfloat16 inference (precision="bfloat16"): the kernels of every SIMD level against the twin,
+the error against float32, the packed weights' life in seqkern.nn layers, and bad input."""
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import seqkern as sk
+from seqkern import _core, nn, reference
+from seqkern._ops import bf16_weights
+from seqkern.reference._common import round_bf16
+from simd_levels import LEVELS, run_at_level
+
+GATES = {"lstm": 4, "gru": 3, "gru_reset_before": 3, "rnn_tanh": 1, "rnn_relu": 1}
+
+
+def stack_problem(rng, cell, T, B, I, H, L=1, D=1, P=0, uneven=False, scale=0.4):
+    """x, the stack's weights (layer-direction order) and lengths (None, or uneven ones)."""
+    G = GATES[cell]
+    S = P or H
+    weights = []
+    for k in range(L * D):
+        i = I if k < D else D * S
+        w = [rng.uniform(-scale, scale, s).astype(np.float32)
+             for s in ((G * H, i), (G * H, S), (G * H,), (G * H,))]
+        if P:
+            w.append(rng.uniform(-scale, scale, (P, H)).astype(np.float32))
+        weights.append(tuple(w))
+    x = rng.standard_normal((T, B, I)).astype(np.float32)
+    lengths = None
+    if uneven:
+        lengths = rng.integers(1, T + 1, B)
+        lengths[rng.integers(B)] = T
+    return x, weights, lengths
+
+
+CASES = [  # cell, T, B, I, H, L, D, P, uneven
+    ("lstm", 1, 1, 1, 1, 1, 1, 0, False),
+    ("lstm", 9, 1, 33, 17, 2, 2, 0, True),     # a team splitting columns, odd K, H % 16
+    ("lstm", 6, 40, 20, 24, 1, 1, 0, True),    # threads splitting the batch
+    ("lstm", 5, 3, 16, 40, 2, 1, 13, False),   # projections
+    ("gru", 7, 2, 30, 45, 1, 2, 0, True),
+    ("gru", 4, 50, 8, 16, 2, 1, 0, False),
+    ("gru_reset_before", 6, 5, 12, 33, 2, 1, 0, True),
+    ("rnn_tanh", 8, 1, 64, 48, 1, 1, 0, False),
+    ("rnn_relu", 5, 20, 10, 21, 2, 2, 0, True),
+]
+
+
+def twin_error(cell, T, B, I, H, L, D, P, uneven, seed=0):
+    """Largest difference of y, h_n (and c_n) between the kernels and the twin at bfloat16,
+    relative to the largest value where that exceeds 1 (relu's outputs grow)."""
+    x, w, lengths = stack_problem(np.random.default_rng(seed), cell, T, B, I, H, L, D, P, uneven)
+    got = sk.recurrent_stack(cell, x, w, lengths=lengths, bidirectional=D == 2,
+                             precision="bfloat16")
+    want = reference.recurrent_stack(cell, x, w, lengths=lengths, bidirectional=D == 2,
+                                     precision="bfloat16")
+    return max(float(np.abs(g - r).max() / max(1.0, np.abs(r).max())) for g, r in zip(got, want))
+
+
+# The products of rounded values are exact in float32: only the order of the sums differs, by a
+# few float32 roundings. But the next step rounds h to bfloat16 again, and a value within that
+# much of a rounding boundary lands on the other side of it now and then: one bfloat16 step of
+# one input (2^-8 relative) then moves the sums. Long or wide runs see a few such flips.
+FLIPS = 1e-3
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: "-".join(map(str, c)))
+def test_kernels_match_the_twin(case):
+    assert twin_error(*case) < 2e-6  # these small cases have no flip
+
+
+@settings(max_examples=25, deadline=None)
+@given(cell=st.sampled_from(sorted(GATES)), T=st.integers(1, 6), B=st.integers(1, 20),
+       I=st.integers(1, 40), H=st.integers(1, 40), L=st.integers(1, 2), D=st.integers(1, 2),
+       uneven=st.booleans(), seed=st.integers(0, 2**16))
+def test_any_shape_matches_the_twin(cell, T, B, I, H, L, D, uneven, seed):
+    assert twin_error(cell, T, B, I, H, L, D, 0, uneven, seed) < FLIPS
+
+
+LEVEL_CHECK = """
+import numpy as np, seqkern as sk
+from seqkern import reference
+rng = np.random.default_rng(0)
+worst = 0.0
+for cell, G, B, H in (("lstm", 4, 1, 37), ("lstm", 4, 30, 64), ("gru", 3, 3, 29),
+                      ("gru_reset_before", 3, 40, 20), ("rnn_relu", 1, 2, 50)):
+    x = rng.standard_normal((7, B, 19)).astype(np.float32)
+    ws = [tuple(rng.uniform(-0.4, 0.4, s).astype(np.float32)
+                for s in ((G * H, i), (G * H, H), (G * H,), (G * H,)))
+          for i in (19, 19, 2 * H, 2 * H)]
+    got = sk.recurrent_stack(cell, x, ws, bidirectional=True, precision="bfloat16")
+    want = reference.recurrent_stack(cell, x, ws, bidirectional=True, precision="bfloat16")
+    worst = max([worst] + [float(np.abs(g - r).max() / max(1.0, np.abs(r).max()))
+                            for g, r in zip(got, want)])
+print(worst, sk._core.bf16_native())
+"""
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_every_simd_level_matches_the_twin(level, tmp_path):
+    """Native bf16 dot products (avx512 with avx512_bf16), widened FMAs (avx2) and plain C++."""
+    worst, native = run_at_level(level, LEVEL_CHECK, tmp_path).split()
+    assert float(worst) < FLIPS
+    assert native == str(level == "avx512" and _core.bf16_native())
+
+
+def test_round_bf16_is_ties_to_even():
+    bits = np.array([0x3F800000, 0x3F808000, 0x3F818000, 0x3F807FFF, 0x7F7FFFFF, 0xFFC00001],
+                    np.uint32)
+    got = round_bf16(bits.view(np.float32)).view(np.uint32) >> 16
+    assert list(got[:5]) == [0x3F80, 0x3F80, 0x3F82, 0x3F80, 0x7F80]  # the largest rounds to inf
+    assert np.isnan(round_bf16(bits.view(np.float32))[5])
+
+
+@pytest.mark.parametrize("cls", [nn.LSTM, nn.GRU, nn.RNN])
+def test_error_against_float32_is_bounded(cls):
+    """torch's default initialization, unit inputs: what README's "Low precision" states."""
+    layer = cls(96, 160, num_layers=2, seed=3)
+    x = np.random.default_rng(0).standard_normal((30, 6, 96)).astype(np.float32)
+    y32, _ = layer.eval()(x)
+    y16, _ = layer.eval(precision="bfloat16")(x)
+    d = y16 - y32
+    assert np.sqrt((d ** 2).mean() / (y32 ** 2).mean()) < 1e-2
+    assert np.abs(d).max() < 3e-2
+
+
+def test_one_layer_functions_take_precision():
+    rng = np.random.default_rng(1)
+    x, [(w_ih, w_hh, b_ih, b_hh)], lengths = stack_problem(rng, "lstm", 6, 3, 10, 12, uneven=True)
+    got = sk.lstm(x, None, None, w_ih, w_hh, b_ih, b_hh, lengths=lengths, precision="bfloat16")
+    want = reference.lstm(x, None, None, w_ih, w_hh, b_ih, b_hh, lengths=lengths,
+                          precision="bfloat16")
+    for g, r in zip(got, want):
+        np.testing.assert_allclose(g, r, atol=2e-6)
+    x, [w], _ = stack_problem(rng, "gru", 6, 3, 10, 12)
+    for reset_after in (True, False):
+        got = sk.gru(x, None, *w, reset_after=reset_after, precision="bfloat16")
+        want = reference.gru(x, None, *w, reset_after=reset_after, precision="bfloat16")
+        np.testing.assert_allclose(got[0], want[0], atol=2e-6)
+    x, [w], _ = stack_problem(rng, "rnn_relu", 6, 3, 10, 12)
+    got = sk.rnn(x, None, *w, nonlinearity="relu", precision="bfloat16")
+    np.testing.assert_allclose(got[0], reference.rnn(x, None, *w, nonlinearity="relu",
+                                                     precision="bfloat16")[0], atol=2e-6)
+
+
+def test_packed_weights_serve_calls_back_to_back():
+    rng = np.random.default_rng(2)
+    x, w, _ = stack_problem(rng, "lstm", 5, 2, 8, 16, L=2, D=2)
+    packed = bf16_weights("lstm", w, bidirectional=True)
+    first = sk.recurrent_stack("lstm", x, w, bidirectional=True, bf16=packed)
+    again = sk.recurrent_stack("lstm", x, w, bidirectional=True, bf16=packed)
+    per_call = sk.recurrent_stack("lstm", x, w, bidirectional=True, precision="bfloat16")
+    for a, b, c in zip(first, again, per_call):
+        np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(a, c)
+    with pytest.raises(ValueError, match="bf16: packed for another network"):
+        sk.recurrent_stack("lstm", x, w[:2], bidirectional=True, bf16=packed)
+
+
+def test_layers_take_the_copy_at_eval_and_drop_it_in_training():
+    layer = nn.LSTM(12, 20, num_layers=2, bidirectional=True, seed=0)
+    x = np.random.default_rng(0).standard_normal((4, 3, 12)).astype(np.float32)
+    want = reference.recurrent_stack("lstm", x, layer._weights(), bidirectional=True,
+                                     precision="bfloat16")[0]
+    y, _ = layer.eval(precision="bfloat16")(x)
+    assert layer.precision == "bfloat16"
+    np.testing.assert_allclose(y, want, atol=2e-6)
+    # A copy: weights changed in place are seen after the next eval or load_state_dict.
+    layer.params["weight_hh_l0"][...] = 0
+    np.testing.assert_array_equal(layer(x)[0], y)
+    layer.load_state_dict(layer.state_dict())
+    changed = reference.recurrent_stack("lstm", x, layer._weights(), bidirectional=True,
+                                        precision="bfloat16")[0]
+    np.testing.assert_allclose(layer(x)[0], changed, atol=2e-6)
+    # Training and plain eval run float32.
+    layer.train()
+    assert layer.precision == "float32" and layer._bf16 is None
+    y32, _ = layer.eval()(x)
+    np.testing.assert_allclose(y32, reference.recurrent_stack("lstm", x, layer._weights(),
+                                                              bidirectional=True)[0], atol=1e-5)
+
+
+def test_models_pass_precision_to_their_layers():
+    from seqkern.nn.module import Model
+
+    class Net(Model):
+        def __init__(self):
+            self.rnn = nn.GRU(8, 16, seed=0)
+            self.head = nn.Linear(16, 4, seed=0)
+
+    net = Net().eval(precision="bfloat16")
+    assert net.rnn.precision == "bfloat16" and net.rnn._bf16 is not None
+    net.train()
+    assert net.rnn.precision == "float32"
+
+
+def test_bad_precision_arguments():
+    rng = np.random.default_rng(3)
+    x, [w], _ = stack_problem(rng, "lstm", 3, 2, 4, 5)
+    with pytest.raises(ValueError, match="precision: expected one of 'float32', 'bfloat16'"):
+        sk.lstm(x, None, None, *w, precision="float16")
+    with pytest.raises(ValueError, match="for inference"):
+        sk.lstm(x, None, None, *w, training=True, precision="bfloat16")
+    with pytest.raises(ValueError, match="float32 arrays"):
+        sk.lstm(x.astype(np.float64), None, None, *(a.astype(np.float64) for a in w),
+                precision="bfloat16")
+    with pytest.raises(ValueError, match="float32 arrays"):
+        nn.LSTM(4, 5, dtype=np.float64).eval(precision="bfloat16")
+    with pytest.raises(ValueError, match="precision"):
+        nn.LSTM(4, 5).eval(precision="int8")
