@@ -11,11 +11,13 @@
 #include "seqkern/threads.h"
 
 #include <dlfcn.h>
+#include <link.h>
 #include <sched.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cstddef>
 #include <chrono>
 #include <condition_variable>
 #include <memory>
@@ -55,12 +57,34 @@ struct OpenMP {
   int (*get_dynamic)();
 };
 
+// How many shared objects this process has loaded so far (glibc's count, read from the first
+// entry of the list).
+unsigned long long objects_loaded() {
+  unsigned long long adds = 0;
+  dl_iterate_phdr(
+      [](dl_phdr_info* info, size_t size, void* out) {
+        if (size >= offsetof(dl_phdr_info, dlpi_adds) + sizeof info->dlpi_adds)
+          *static_cast<unsigned long long*>(out) = info->dlpi_adds;
+        return 1;  // the first entry is enough
+      },
+      &adds);
+  return adds;
+}
+
 const OpenMP* loaded_openmp() {  // called with g_pool_mutex held
   static const OpenMP* found = nullptr;
   static pid_t found_pid = 0;
+  static unsigned long long looked_at = ~0ull;  // objects_loaded() when last looked for
   // libgomp's team does not survive fork: a parallel region in a child whose parent ran one
   // waits forever. A forked child keeps to seqkern's pool, which starts its threads afresh.
   if (found) return found_pid == getpid() ? found : nullptr;
+  // Look again only after something new was loaded (say, torch after seqkern's first call): a
+  // dlopen that finds nothing maps and unmaps the loader's cache, and the unmap interrupts every
+  // other core (a TLB shootdown). At every parallel region that cost 10-20% of a batch-1 LSTM
+  // call without torch.
+  const unsigned long long loaded = objects_loaded();
+  if (loaded == looked_at) return nullptr;
+  looked_at = loaded;
   void* lib = dlopen("libgomp.so.1", RTLD_NOW | RTLD_NOLOAD);  // never loads it ourselves
   if (!lib) return nullptr;
   OpenMP omp{

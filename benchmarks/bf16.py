@@ -1,0 +1,95 @@
+"""bfloat16 inference: seqkern.nn layers in eval(precision="bfloat16") against the same layer in
+float32, torch.nn in float32, and torch.nn under torch.autocast("cpu", dtype=torch.bfloat16), in
+one process.
+
+    python benchmarks/bf16.py [--shapes T,B,I,H ...] [--cells lstm,gru] [--json out.json]
+
+Every library runs the same weights (torch's initialization) on the same input, inference only.
+Times are the steady state of seqkern.bench.steady_times: calls back to back in turns, the four
+steps taking turns. The error columns are the largest difference from torch's float32 output.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+
+import numpy as np
+import torch
+
+import seqkern as sk
+from seqkern import bench, nn
+
+SHAPES = [(50, 1, 256, 256), (50, 8, 256, 256), (100, 64, 256, 256), (100, 64, 512, 512)]
+LAYERS = {"lstm": (nn.LSTM, torch.nn.LSTM), "gru": (nn.GRU, torch.nn.GRU)}
+
+
+def steps(cell, T, B, I, H):
+    """(seqkern float32, seqkern bfloat16, torch float32, torch autocast) steps and the errors."""
+    ours, theirs = LAYERS[cell]
+    ref = theirs(I, H).eval()
+    f32 = ours(I, H)
+    f32.load_state_dict({k: v.detach() for k, v in ref.state_dict().items()})
+    b16 = ours(I, H)
+    b16.load_state_dict({k: v.detach() for k, v in ref.state_dict().items()})
+    f32.eval()
+    b16.eval(precision="bfloat16")
+    x = torch.randn(T, B, I)
+    xs = x.numpy()
+
+    def torch_f32():
+        with torch.no_grad():
+            return ref(x)[0]
+
+    def torch_bf16():
+        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+            return ref(x)[0]
+
+    want = torch_f32().numpy()
+    errors = {"seqkern bf16": float(np.abs(b16(xs)[0] - want).max()),
+              "torch autocast": float(np.abs(torch_bf16().float().numpy() - want).max())}
+    return [lambda: f32(xs), lambda: b16(xs), torch_f32, torch_bf16], errors
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--shapes", nargs="*", help="T,B,I,H each (default: the standard set)")
+    parser.add_argument("--cells", default="lstm,gru")
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--calls", type=int, default=15)
+    parser.add_argument("--turns", type=int, default=6)
+    parser.add_argument("--json")
+    args = parser.parse_args()
+    threads = args.threads or sk.get_num_threads()
+    sk.set_num_threads(threads)
+    torch.set_num_threads(threads)
+    shapes = [tuple(map(int, s.split(","))) for s in args.shapes] if args.shapes else SHAPES
+    print(f"# machine: {bench.machine()}; bf16 dot products: {sk._core.bf16_native()}")
+    print(f"# seqkern {sk.__version__}, torch {torch.__version__}; threads={threads}, "
+          f"{args.turns} turns of {args.calls} calls back to back")
+    print(f"{'cell':5} {'T':>4} {'B':>4} {'I':>4} {'H':>4}  {'sk f32':>8} {'sk bf16':>8} "
+          f"{'torch':>8} {'autocast':>8}  {'vs torch':>8} {'vs autoc':>8} {'vs sk32':>8}  "
+          f"{'err sk':>8} {'err autoc':>9}")
+    rows = []
+    for cell in args.cells.split(","):
+        for T, B, I, H in shapes:
+            fns, errors = steps(cell, T, B, I, H)
+            times = [t for t, _ in bench.steady_times(fns, args.calls, args.turns)]
+            sk32, sk16, th32, th16 = (t * 1e3 for t in times)
+            row = {"cell": cell, "T": T, "B": B, "I": I, "H": H, "seqkern_f32_ms": sk32,
+                   "seqkern_bf16_ms": sk16, "torch_f32_ms": th32, "torch_autocast_ms": th16,
+                   "bf16_vs_torch_f32": th32 / sk16, "bf16_vs_torch_autocast": th16 / sk16,
+                   "bf16_vs_seqkern_f32": sk32 / sk16,
+                   "max_error_seqkern_bf16": errors["seqkern bf16"],
+                   "max_error_torch_autocast": errors["torch autocast"]}
+            rows.append(row)
+            print(f"{cell:5} {T:4} {B:4} {I:4} {H:4}  {sk32:8.3f} {sk16:8.3f} {th32:8.3f} "
+                  f"{th16:8.3f}  {th32 / sk16:7.2f}x {th16 / sk16:7.2f}x {sk32 / sk16:7.2f}x  "
+                  f"{errors['seqkern bf16']:8.1e} {errors['torch autocast']:9.1e}", flush=True)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"machine": bench.machine(), "bf16_native": sk._core.bf16_native(),
+                       "torch": torch.__version__, "threads": threads, "rows": rows}, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
