@@ -44,7 +44,8 @@ def cuda_built():
 
 
 def facts():
-    """Version, BLAS, threads, SIMD level and CUDA availability, as a dict."""
+    """Version, BLAS, threads, SIMD level, the bfloat16 products' route and CUDA availability,
+    as a dict."""
     return {
         "seqkern": _core.__version__,
         "python": platform.python_version(),
@@ -53,6 +54,8 @@ def facts():
         "threads": get_num_threads(),
         "simd": _core.simd_level(),
         "simd levels": _core.simd_levels(),
+        "bf16": ("native dot products" if _core.bf16_native() else
+                 "plain C++" if _core.simd_level() == "baseline" else "widened to float"),
         "cuda": "built" if cuda_built() else "not built",
     }
 

@@ -209,3 +209,9 @@ def test_bad_precision_arguments():
         nn.LSTM(4, 5, dtype=np.float64).eval(precision="bfloat16")
     with pytest.raises(ValueError, match="precision"):
         nn.LSTM(4, 5).eval(precision="int8")
+
+
+def test_info_names_the_route():
+    from seqkern._info import facts
+    route = facts()["bf16"]
+    assert (route == "native dot products") == _core.bf16_native()
