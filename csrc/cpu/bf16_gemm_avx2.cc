@@ -17,7 +17,6 @@ namespace seqkern::avx2 {
 namespace {
 
 constexpr int64_t kPanel = kPanelColumns;
-constexpr int64_t kPairRow = 2 * kPanel;
 
 // 8 floats' bfloat16 bits (ties to even; NaN stays NaN) in the low halves of 32-bit lanes.
 inline __m256i round8(__m256 x) {
@@ -105,28 +104,24 @@ void block(int64_t pairs, const uint32_t* A, int64_t lda, const uint16_t* panels
     }
 }
 
+// The block, for pair_panel_rows.
 template <int MR, int NP>
-void row_block(int64_t pairs, const uint32_t* A, int64_t lda, const uint16_t* packed, float* C,
-               int64_t ldc, int64_t N, bool accumulate) {
-  const int64_t panels = (N + kPanel - 1) / kPanel, stride = pairs * kPairRow;
-  int64_t p = 0;
-  for (; p + NP <= panels; p += NP)
-    block<MR, NP>(pairs, A, lda, packed + p * stride, stride, C + p * kPanel, ldc,
-                  N - p * kPanel, accumulate);
-  for (; p < panels; ++p)
-    block<MR, 1>(pairs, A, lda, packed + p * stride, stride, C + p * kPanel, ldc, N - p * kPanel,
-                 accumulate);
-}
+struct PairBlock {
+  static void run(int64_t pairs, const uint32_t* A, int64_t lda, const uint16_t* panels,
+                  int64_t stride, float* C, int64_t ldc, int64_t n, bool accumulate) {
+    block<MR, NP>(pairs, A, lda, panels, stride, C, ldc, n, accumulate);
+  }
+};
 
 // 16 vector registers: at least 8 accumulators where the rows allow, with the 4 widened halves
 // of a panel row and a row's 2 broadcasts beside them.
 void rows(int64_t mr, int64_t pairs, const uint32_t* A, int64_t lda, const uint16_t* packed,
           float* C, int64_t ldc, int64_t N, bool acc) {
   switch (mr) {
-    case 1: row_block<1, 4>(pairs, A, lda, packed, C, ldc, N, acc); break;
-    case 2: row_block<2, 2>(pairs, A, lda, packed, C, ldc, N, acc); break;
-    case 3: row_block<3, 1>(pairs, A, lda, packed, C, ldc, N, acc); break;
-    default: row_block<4, 1>(pairs, A, lda, packed, C, ldc, N, acc); break;
+    case 1: pair_panel_rows<PairBlock, 1, 4>(pairs, A, lda, packed, C, ldc, N, acc); break;
+    case 2: pair_panel_rows<PairBlock, 2, 2>(pairs, A, lda, packed, C, ldc, N, acc); break;
+    case 3: pair_panel_rows<PairBlock, 3, 1>(pairs, A, lda, packed, C, ldc, N, acc); break;
+    default: pair_panel_rows<PairBlock, 4, 1>(pairs, A, lda, packed, C, ldc, N, acc); break;
   }
 }
 
@@ -135,17 +130,9 @@ void rows(int64_t mr, int64_t pairs, const uint32_t* A, int64_t lda, const uint1
 void bf16_gemm(int64_t M, int64_t K, int64_t N, const float* A, int64_t lda,
                const uint16_t* packed, float* C, int64_t ldc, bool accumulate,
                ColumnBlocks blocks) {
-  if (M <= 0 || N <= 0) return;
-  const int64_t pairs = (K + 1) / 2;
   thread_local std::vector<uint32_t> a16;
-  a16.resize(M * pairs);
-  round_rows(M, K, A, lda, a16.data(), pairs);
-  for (int64_t i = 0, mr; i < M; i += mr) {
-    mr = std::min<int64_t>(4, M - i);
-    for (int64_t q = 0; q < blocks.count; ++q)
-      rows(mr, pairs, a16.data() + i * pairs, pairs, packed + q * blocks.packed_stride,
-           C + q * blocks.c_stride + i * ldc, ldc, N, accumulate);
-  }
+  bf16_rows_product(M, K, N, A, lda, packed, C, ldc, accumulate, blocks, a16, round_rows,
+                    [](int64_t left) { return std::min<int64_t>(4, left); }, rows);
 }
 
 }  // namespace seqkern::avx2

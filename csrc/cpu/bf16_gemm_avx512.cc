@@ -16,7 +16,6 @@ namespace seqkern::avx512bf16 {
 namespace {
 
 constexpr int64_t kPanel = kPanelColumns;
-constexpr int64_t kPairRow = 2 * kPanel;  // bf16 values per pair row
 
 inline __mmask16 lane_mask(int64_t n) {
   return static_cast<__mmask16>((1u << std::clamp<int64_t>(n, 0, kPanel)) - 1);
@@ -78,36 +77,32 @@ void block(int64_t pairs, const uint32_t* A, int64_t lda, const uint16_t* panels
   }
 }
 
-// Rows [0, MR) against every panel: NP at a time, then one by one. MR * NP accumulators: at least
-// 8 (the dot product's latency over its two units), at most 24 with the NP panel rows.
+// The block, for pair_panel_rows.
 template <int MR, int NP>
-void row_block(int64_t pairs, const uint32_t* A, int64_t lda, const uint16_t* packed, float* C,
-               int64_t ldc, int64_t N, bool accumulate) {
-  const int64_t panels = (N + kPanel - 1) / kPanel, stride = pairs * kPairRow;
-  int64_t p = 0;
-  for (; p + NP <= panels; p += NP)
-    block<MR, NP>(pairs, A, lda, packed + p * stride, stride, C + p * kPanel, ldc,
-                  N - p * kPanel, accumulate);
-  for (; p < panels; ++p)
-    block<MR, 1>(pairs, A, lda, packed + p * stride, stride, C + p * kPanel, ldc, N - p * kPanel,
-                 accumulate);
-}
+struct PairBlock {
+  static void run(int64_t pairs, const uint32_t* A, int64_t lda, const uint16_t* panels,
+                  int64_t stride, float* C, int64_t ldc, int64_t n, bool accumulate) {
+    block<MR, NP>(pairs, A, lda, panels, stride, C, ldc, n, accumulate);
+  }
+};
 
+// Rows [0, mr) against every panel. MR * NP accumulators: at least 8 (the dot product's latency
+// over its two units), at most 24 beside the NP panel rows.
 void rows(int64_t mr, int64_t pairs, const uint32_t* A, int64_t lda, const uint16_t* packed,
           float* C, int64_t ldc, int64_t N, bool acc) {
   switch (mr) {
-    case 1: row_block<1, 8>(pairs, A, lda, packed, C, ldc, N, acc); break;
-    case 2: row_block<2, 6>(pairs, A, lda, packed, C, ldc, N, acc); break;
-    case 3: row_block<3, 4>(pairs, A, lda, packed, C, ldc, N, acc); break;
-    case 4: row_block<4, 4>(pairs, A, lda, packed, C, ldc, N, acc); break;
-    case 5: row_block<5, 3>(pairs, A, lda, packed, C, ldc, N, acc); break;
-    case 6: row_block<6, 3>(pairs, A, lda, packed, C, ldc, N, acc); break;
-    case 7: row_block<7, 3>(pairs, A, lda, packed, C, ldc, N, acc); break;
-    case 8: row_block<8, 2>(pairs, A, lda, packed, C, ldc, N, acc); break;
-    case 9: row_block<9, 2>(pairs, A, lda, packed, C, ldc, N, acc); break;
-    case 10: row_block<10, 2>(pairs, A, lda, packed, C, ldc, N, acc); break;
-    case 11: row_block<11, 2>(pairs, A, lda, packed, C, ldc, N, acc); break;
-    default: row_block<12, 2>(pairs, A, lda, packed, C, ldc, N, acc); break;
+    case 1: pair_panel_rows<PairBlock, 1, 8>(pairs, A, lda, packed, C, ldc, N, acc); break;
+    case 2: pair_panel_rows<PairBlock, 2, 6>(pairs, A, lda, packed, C, ldc, N, acc); break;
+    case 3: pair_panel_rows<PairBlock, 3, 4>(pairs, A, lda, packed, C, ldc, N, acc); break;
+    case 4: pair_panel_rows<PairBlock, 4, 4>(pairs, A, lda, packed, C, ldc, N, acc); break;
+    case 5: pair_panel_rows<PairBlock, 5, 3>(pairs, A, lda, packed, C, ldc, N, acc); break;
+    case 6: pair_panel_rows<PairBlock, 6, 3>(pairs, A, lda, packed, C, ldc, N, acc); break;
+    case 7: pair_panel_rows<PairBlock, 7, 3>(pairs, A, lda, packed, C, ldc, N, acc); break;
+    case 8: pair_panel_rows<PairBlock, 8, 2>(pairs, A, lda, packed, C, ldc, N, acc); break;
+    case 9: pair_panel_rows<PairBlock, 9, 2>(pairs, A, lda, packed, C, ldc, N, acc); break;
+    case 10: pair_panel_rows<PairBlock, 10, 2>(pairs, A, lda, packed, C, ldc, N, acc); break;
+    case 11: pair_panel_rows<PairBlock, 11, 2>(pairs, A, lda, packed, C, ldc, N, acc); break;
+    default: pair_panel_rows<PairBlock, 12, 2>(pairs, A, lda, packed, C, ldc, N, acc); break;
   }
 }
 
@@ -123,17 +118,9 @@ inline int64_t block_rows(int64_t left) {
 void bf16_gemm(int64_t M, int64_t K, int64_t N, const float* A, int64_t lda,
                const uint16_t* packed, float* C, int64_t ldc, bool accumulate,
                ColumnBlocks blocks) {
-  if (M <= 0 || N <= 0) return;
-  const int64_t pairs = (K + 1) / 2;
   thread_local std::vector<uint32_t> a16;
-  a16.resize(M * pairs);
-  round_rows(M, K, A, lda, a16.data(), pairs);
-  for (int64_t i = 0, mr; i < M; i += mr) {
-    mr = block_rows(M - i);
-    for (int64_t q = 0; q < blocks.count; ++q)
-      rows(mr, pairs, a16.data() + i * pairs, pairs, packed + q * blocks.packed_stride,
-           C + q * blocks.c_stride + i * ldc, ldc, N, accumulate);
-  }
+  bf16_rows_product(M, K, N, A, lda, packed, C, ldc, accumulate, blocks, a16, round_rows,
+                    block_rows, rows);
 }
 
 }  // namespace seqkern::avx512bf16

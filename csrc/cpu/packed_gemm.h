@@ -87,6 +87,9 @@ struct CacheLineAllocator {
   bool operator!=(const CacheLineAllocator&) const { return false; }
 };
 
+// The helpers below are compiled into each SIMD level's file with its own flags: static, so that
+// each file keeps its own copy (one shared copy, built with AVX-512, could run on an AVX2 CPU).
+
 // Depth of one pass over a panel, at both levels (so that they sum k in the same order): 256
 // values keep a panel slice (16 KB) and a block of A in L1 together.
 constexpr int64_t kDepth = 256;
@@ -98,7 +101,7 @@ struct Panels {
 };
 
 // Panels p, p+1, ... of op(W) (K rows each, packed as the micro-kernels read it), from row k0 on.
-inline Panels panels_at(const float* packed, int64_t K, int64_t p, int64_t k0) {
+static inline Panels panels_at(const float* packed, int64_t K, int64_t p, int64_t k0) {
   return {packed + (p * K + k0) * kPanelColumns, K * kPanelColumns};
 }
 
@@ -106,7 +109,7 @@ inline Panels panels_at(const float* packed, int64_t K, int64_t p, int64_t k0) {
 // then the remaining ones one by one. Block<MR, NP>::run is a micro-kernel level's block:
 // C[0..MR) x NP panels (n columns of C from the first on), kc values of k, A read in place.
 template <template <int, int> class Block, int MR, int NP>
-void panel_rows(int64_t K, int64_t N, const float* A, int64_t lda, const float* packed, float* C,
+static void panel_rows(int64_t K, int64_t N, const float* A, int64_t lda, const float* packed, float* C,
                 int64_t ldc, bool accumulate) {
   const int64_t panels = (N + kPanelColumns - 1) / kPanelColumns;
   for (int64_t k0 = 0; k0 < K; k0 += kDepth) {
@@ -126,7 +129,7 @@ void panel_rows(int64_t K, int64_t N, const float* A, int64_t lda, const float* 
 // left) each, the level's choice) as [k][mr]: each block one sequential stream for the
 // micro-kernels.
 template <typename BlockRows>
-void pack_a_slice(const float* A, int64_t lda, int64_t M, int64_t k0, int64_t kc,
+static void pack_a_slice(const float* A, int64_t lda, int64_t M, int64_t k0, int64_t kc,
                   BlockRows block_rows, float* out) {
   for (int64_t i = 0, mr; i < M; i += mr) {
     mr = block_rows(M - i);
@@ -141,6 +144,48 @@ void pack_a_slice(const float* A, int64_t lda, int64_t M, int64_t k0, int64_t kc
 struct ColumnBlocks {
   int64_t count = 1, packed_stride = 0, c_stride = 0;
 };
+
+// bfloat16 pair panels (seqkern/bf16.h): pair row kk of a panel holds its 16 columns x rows 2kk
+// and 2kk+1 of op(W), interleaved.
+constexpr int64_t kPairRow = 2 * kPanelColumns;
+
+// Rows [0, MR) of A, rounded to bfloat16 pairs (`pairs` per row, row stride lda), against the
+// pair panels of one column block (N columns): NP adjacent panels at a time, then the remaining
+// ones one by one. Block<MR, NP>::run is a level's block: C[0..MR) x NP panels (n columns of C
+// from the first on), every pair row.
+template <template <int, int> class Block, int MR, int NP>
+static void pair_panel_rows(int64_t pairs, const uint32_t* A, int64_t lda, const uint16_t* packed,
+                     float* C, int64_t ldc, int64_t N, bool accumulate) {
+  const int64_t panels = (N + kPanelColumns - 1) / kPanelColumns, stride = pairs * kPairRow;
+  int64_t p = 0;
+  for (; p + NP <= panels; p += NP)
+    Block<MR, NP>::run(pairs, A, lda, packed + p * stride, stride, C + p * kPanelColumns, ldc,
+                       N - p * kPanelColumns, accumulate);
+  for (; p < panels; ++p)
+    Block<MR, 1>::run(pairs, A, lda, packed + p * stride, stride, C + p * kPanelColumns, ldc,
+                      N - p * kPanelColumns, accumulate);
+}
+
+// A bfloat16 product at one level: A's rows rounded into a16 (round_rows(M, K, A, lda, out,
+// pairs)), then row block by row block (block_rows(rows left) rows each) against every column
+// block (rows(mr, pairs, a, lda, packed, C, ldc, N, accumulate)).
+template <typename RoundRows, typename BlockRows, typename Rows>
+static void bf16_rows_product(int64_t M, int64_t K, int64_t N, const float* A, int64_t lda,
+                       const uint16_t* packed, float* C, int64_t ldc, bool accumulate,
+                       ColumnBlocks blocks, std::vector<uint32_t>& a16, RoundRows round_rows,
+                       BlockRows block_rows, Rows rows) {
+  if (M <= 0 || N <= 0) return;
+  const int64_t pairs = (K + 1) / 2;
+  a16.resize(M * pairs);
+  round_rows(M, K, A, lda, a16.data(), pairs);
+  for (int64_t i = 0, mr; i < M; i += mr) {
+    mr = block_rows(M - i);
+    for (int64_t q = 0; q < blocks.count; ++q)
+      rows(mr, pairs, a16.data() + i * pairs, pairs, packed + q * blocks.packed_stride,
+           C + q * blocks.c_stride + i * ldc, ldc, N, accumulate);
+  }
+}
+
 
 // The micro-kernels, one copy per SIMD level above baseline (packed_gemm_avx2.cc, built with
 // -mavx2 -mfma; packed_gemm_avx512.cc, with AVX-512): call a copy only at its level (simd.h).
