@@ -64,6 +64,12 @@ struct StepSlice {
   }
 };
 
+// 64-byte aligned blocks, kept after they are freed (up to a bound in all) and handed out again
+// for the same size: every kernel call packs its weights afresh, and a freshly mapped block costs
+// a page fault and a zeroed page per 4 KB on first touch (packed_gemm.cc).
+void* take_block(size_t bytes);
+void give_block(void* p, size_t bytes);
+
 // Storage on 64-byte boundaries, so that the micro-kernels' 32-byte loads of a panel row never
 // straddle two cache lines. (malloc aligns large blocks to 16 bytes; measured with a panel in L1:
 // 58-62 GFLOP/s on one core against 74-77 when aligned.)
@@ -73,10 +79,8 @@ struct CacheLineAllocator {
   CacheLineAllocator() = default;
   template <typename U>
   CacheLineAllocator(const CacheLineAllocator<U>&) {}
-  T* allocate(size_t n) {
-    return static_cast<T*>(::operator new(n * sizeof(T), std::align_val_t(64)));
-  }
-  void deallocate(T* p, size_t) { ::operator delete(p, std::align_val_t(64)); }
+  T* allocate(size_t n) { return static_cast<T*>(take_block(n * sizeof(T))); }
+  void deallocate(T* p, size_t n) { give_block(p, n * sizeof(T)); }
   // Elements start uninitialized: packing writes every one, and zeroing 1 MB of packed weights
   // first cost 3% of a batch-1 LSTM call.
   template <typename U>
