@@ -58,17 +58,22 @@ def wikipedia_sample(cache):
     return cache
 
 
+def debian_package(name, work):
+    """Debian's package `name` fetched with `apt-get download` and unpacked into work."""
+    os.makedirs(work, exist_ok=True)
+    subprocess.run(["apt-get", "download", name], cwd=work, check=True)
+    subprocess.run(["dpkg-deb", "-x", glob.glob(os.path.join(work, f"{name}_*.deb"))[0], work],
+                   check=True)
+    return work
+
+
 def gcide_text(cache):
     """The larger corpus: the Collaborative International Dictionary of English (Webster's 1913
     with WordNet additions, GPL) from Debian's `dict-gcide` package, fetched with `apt-get
     download`. Each entry becomes a line, lower-cased, letters only (as text8 is), without the
     pronunciations and the source tags: 252,764 lines, 4,590,153 tokens."""
     if not os.path.exists(cache):
-        work = cache + ".d"
-        os.makedirs(work, exist_ok=True)
-        subprocess.run(["apt-get", "download", "dict-gcide"], cwd=work, check=True)
-        subprocess.run(["dpkg-deb", "-x", glob.glob(os.path.join(work, "dict-gcide_*.deb"))[0],
-                        work], check=True)
+        work = debian_package("dict-gcide", cache + ".d")
         with gzip.open(os.path.join(work, "usr/share/dictd/gcide.dict.dz"), "rt",
                        encoding="utf-8", errors="replace") as f:
             entries = re.split(r"\n\s*\n", f.read())
@@ -89,11 +94,7 @@ def linux_doc_text(cache):
     sources that its HTML ships, each paragraph a line, lower-cased, letters only, literal
     blocks (indented) and heading underlines left out: 95,551 lines, 2,340,780 tokens."""
     if not os.path.exists(cache):
-        work = cache + ".d"
-        os.makedirs(work, exist_ok=True)
-        subprocess.run(["apt-get", "download", "linux-doc-6.1"], cwd=work, check=True)
-        subprocess.run(["dpkg-deb", "-x", glob.glob(os.path.join(work, "linux-doc-6.1_*.deb"))[0],
-                        work], check=True)
+        work = debian_package("linux-doc-6.1", cache + ".d")
         sources = os.path.join(work, "usr/share/doc/linux-doc-6.1/html/_sources")
         with open(cache + ".part", "w") as out:
             for path in sorted(glob.glob(os.path.join(sources, "**/*.rst.txt"), recursive=True)):
