@@ -164,8 +164,14 @@ def bf16_weights(cell, weights, bidirectional=False):
     recurrent_stack(..., bf16=...) calls back to back; biases are not part of it."""
     a = stack_args(cell, np.zeros((1, 1, np.shape(weights[0][0])[1]), np.float32), weights, None,
                    None, None, bidirectional, None)
+    return _bf16_stack(a)
+
+
+def _bf16_stack(a):
+    """The checked stack arguments' weight matrices, rounded and packed (_core.Bf16Stack)."""
     lists = _weight_lists(a.weights)
-    return _core.Bf16Stack(getattr(_core.Cell, cell), a.L, a.I, a.H, lists[0], lists[1], lists[4])
+    return _core.Bf16Stack(getattr(_core.Cell, a.cell), a.L, a.I, a.H, lists[0], lists[1],
+                           lists[4])
 
 
 def recurrent_stack(cell, x, weights, h0=None, c0=None, lengths=None, bidirectional=False,
@@ -198,9 +204,7 @@ def recurrent_stack(cell, x, weights, h0=None, c0=None, lengths=None, bidirectio
         if tuple(bf16.key) != key:
             raise ValueError("bf16: packed for another network (cell, layers, directions, sizes)")
     elif precision == "bfloat16":
-        lists = _weight_lists(a.weights)
-        bf16 = _core.Bf16Stack(getattr(_core.Cell, cell), a.L, a.I, a.H, lists[0], lists[1],
-                               lists[4])
+        bf16 = _bf16_stack(a)
     T, B, H, S, L, D, dt = a.T, a.B, a.H, a.S, a.L, a.D, a.x.dtype
     G = GATES[STACK_CELLS[cell]]
     lstm = cell == "lstm"

@@ -74,7 +74,7 @@ Bf16Matrix::Bf16Matrix(const float* w, int64_t ldw, int64_t K_, int64_t N_, int6
 
 Bf16Layer bf16_layer(Cell cell, const RnnShape& s, const LayerWeights<float>& w) {
   const int64_t H = s.H, S = s.state();
-  const int64_t G = cell == Cell::Lstm ? 4 : cell == Cell::Gru || cell == Cell::GruResetBefore ? 3 : 1;
+  const int64_t G = gates_per_cell(cell);
   Bf16Layer out;
   out.w_ih = Bf16Matrix(w.w_ih, s.I, s.I, G * H, G);
   if (cell == Cell::GruResetBefore) {

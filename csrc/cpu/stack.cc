@@ -18,15 +18,6 @@ namespace seqkern {
 
 namespace {
 
-int64_t gates_per_cell(Cell cell) {
-  switch (cell) {
-    case Cell::Lstm: return 4;
-    case Cell::Gru:
-    case Cell::GruResetBefore: return 3;
-    default: return 1;
-  }
-}
-
 Nonlinearity nonlinearity(Cell cell) {
   return cell == Cell::RnnRelu ? Nonlinearity::Relu : Nonlinearity::Tanh;
 }

@@ -10,6 +10,16 @@ namespace seqkern {
 // Gru resets after the recurrent product (PyTorch/cuDNN), GruResetBefore before it (see gru.h).
 enum class Cell { RnnTanh, RnnRelu, Lstm, Gru, GruResetBefore };
 
+// G, the gate blocks of a cell's weight rows: 4 (LSTM), 3 (GRU), 1 (RNN).
+inline int64_t gates_per_cell(Cell cell) {
+  switch (cell) {
+    case Cell::Lstm: return 4;
+    case Cell::Gru:
+    case Cell::GruResetBefore: return 3;
+    default: return 1;
+  }
+}
+
 // L layers, D = 1 or 2 directions; layer 0 reads I features, layer l > 0 reads D*S, where
 // S = P for an LSTM with projections (torch's proj_size), else S = H.
 struct StackShape {
