@@ -127,10 +127,12 @@ def train_part(window, negative, sg, cbow_mean, shrink_windows, ids, offsets, s0
                 t_offsets, points, codes = tree
                 nodes = points[t_offsets[center]:t_offsets[center + 1]]
                 labels = 1.0 - codes[t_offsets[center]:t_offsets[center + 1]].astype(np.float32)
-                d, d_out, l = update_window(inputs, syn1[nodes], labels, alpha, skip=True)
-                np.add.at(syn1, nodes, d_out)
-                d_in += d
-                loss += l
+                for r in range(len(inputs)):  # one input at a time, as word2vec.c
+                    d, d_out, l = update_window(inputs[r:r + 1], syn1[nodes], labels, alpha,
+                                                skip=True)
+                    syn1[nodes] += d_out  # a path's nodes are distinct
+                    d_in[r] += d[0]
+                    loss += l
             if negative:
                 targets = [center] + [t for t in noise if t != center]
                 labels = np.array([1.0] + [0.0] * (len(targets) - 1))
