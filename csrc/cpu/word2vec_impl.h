@@ -297,21 +297,22 @@ void update_path(Window& w, const float* x, float* d_in, int64_t n_out, float al
   scores(in, 1, w.out.data(), n_out, dim, w.g.data());
   gains(w.g.data(), 1, n_out, w.label.data(), alpha, true, loss);
   const float* g = w.g.data();
+  float* const* out = w.out.data();
   int64_t k = 0;
-  for (; k + 2 * kW <= dim; k += 2 * kW) path_columns<vf, 2>(x, d_in, w.out.data(), n_out, g, k, add);
+  for (; k + 2 * kW <= dim; k += 2 * kW) path_columns<vf, 2>(x, d_in, out, n_out, g, k, add);
   if (k + kW <= dim) {
-    path_columns<vf, 1>(x, d_in, w.out.data(), n_out, g, k, add);
+    path_columns<vf, 1>(x, d_in, out, n_out, g, k, add);
     k += kW;
   }
   if (kW > 8 && k + 8 <= dim) {
-    path_columns<v8, 1>(x, d_in, w.out.data(), n_out, g, k, add);
+    path_columns<v8, 1>(x, d_in, out, n_out, g, k, add);
     k += 8;
   }
   if (k + kH <= dim) {
-    path_columns<vh, 1>(x, d_in, w.out.data(), n_out, g, k, add);
+    path_columns<vh, 1>(x, d_in, out, n_out, g, k, add);
     k += kH;
   }
-  for (; k < dim; ++k) path_columns<float, 1>(x, d_in, w.out.data(), n_out, g, k, add);
+  for (; k < dim; ++k) path_columns<float, 1>(x, d_in, out, n_out, g, k, add);
 }
 
 inline void axpy(float a, const float* x, float* y, int64_t n) {
