@@ -27,6 +27,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #include "seqkern/word2vec.h"
@@ -213,24 +214,35 @@ inline void rows(float* const* dst, int64_t n_dst, float* const* src, int64_t n,
   }
 }
 
-// dst (+)= W . src over all dim columns: two vectors of columns at a time, then the tails.
-inline void product(float* const* dst, int64_t n_dst, float* const* src, int64_t n,
-                    const float* w, int64_t w_r, int64_t w_q, int64_t dim, bool add) {
+// Calls f(V{}, C, k) over [0, dim) in the pieces the updates take at a time: C (an
+// integral_constant) vectors of type V from column k. Two whole vectors, then one, then 8 lanes
+// (with 16-lane vectors), 4 lanes and single floats.
+template <typename F>
+inline void column_pieces(int64_t dim, F&& f) {
+  using one = std::integral_constant<int, 1>;
   int64_t k = 0;
-  for (; k + 2 * kW <= dim; k += 2 * kW) rows<vf, 2>(dst, n_dst, src, n, w, w_r, w_q, k, add);
+  for (; k + 2 * kW <= dim; k += 2 * kW) f(vf{}, std::integral_constant<int, 2>{}, k);
   if (k + kW <= dim) {
-    rows<vf, 1>(dst, n_dst, src, n, w, w_r, w_q, k, add);
+    f(vf{}, one{}, k);
     k += kW;
   }
   if (kW > 8 && k + 8 <= dim) {
-    rows<v8, 1>(dst, n_dst, src, n, w, w_r, w_q, k, add);
+    f(v8{}, one{}, k);
     k += 8;
   }
   if (k + kH <= dim) {
-    rows<vh, 1>(dst, n_dst, src, n, w, w_r, w_q, k, add);
+    f(vh{}, one{}, k);
     k += kH;
   }
-  for (; k < dim; ++k) rows<float, 1>(dst, n_dst, src, n, w, w_r, w_q, k, add);
+  for (; k < dim; ++k) f(0.0f, one{}, k);
+}
+
+// dst (+)= W . src over all dim columns.
+inline void product(float* const* dst, int64_t n_dst, float* const* src, int64_t n,
+                    const float* w, int64_t w_r, int64_t w_q, int64_t dim, bool add) {
+  column_pieces(dim, [&](auto v, auto c, int64_t k) {
+    rows<decltype(v), decltype(c)::value>(dst, n_dst, src, n, w, w_r, w_q, k, add);
+  });
 }
 
 // Buffers of one run, sized once: inputs up to 2 * window, outputs up to kMaxOut.
@@ -297,22 +309,9 @@ void update_path(Window& w, const float* x, float* d_in, int64_t n_out, float al
   scores(in, 1, w.out.data(), n_out, dim, w.g.data());
   gains(w.g.data(), 1, n_out, w.label.data(), alpha, true, loss);
   const float* g = w.g.data();
-  float* const* out = w.out.data();
-  int64_t k = 0;
-  for (; k + 2 * kW <= dim; k += 2 * kW) path_columns<vf, 2>(x, d_in, out, n_out, g, k, add);
-  if (k + kW <= dim) {
-    path_columns<vf, 1>(x, d_in, out, n_out, g, k, add);
-    k += kW;
-  }
-  if (kW > 8 && k + 8 <= dim) {
-    path_columns<v8, 1>(x, d_in, out, n_out, g, k, add);
-    k += 8;
-  }
-  if (k + kH <= dim) {
-    path_columns<vh, 1>(x, d_in, out, n_out, g, k, add);
-    k += kH;
-  }
-  for (; k < dim; ++k) path_columns<float, 1>(x, d_in, out, n_out, g, k, add);
+  column_pieces(dim, [&](auto v, auto c, int64_t k) {
+    path_columns<decltype(v), decltype(c)::value>(x, d_in, w.out.data(), n_out, g, k, add);
+  });
 }
 
 inline void axpy(float a, const float* x, float* y, int64_t n) {
