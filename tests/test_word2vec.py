@@ -79,6 +79,40 @@ def test_kernel_matches_twin(sg, cbow_mean, sample, parts, hs, negative, shrink)
         assert np.abs(ah - syn1).max() > 1e-3
 
 
+@pytest.mark.parametrize("sg", [1, 0], ids=["sg", "cbow"])
+def test_parts_copies_of_the_top_rows_merge_to_the_twin(sg):
+    """With several parts, each keeps the tree's top rows (here all 16 of them) in a copy of
+    its own, merged into syn1 every 512 words and at its end. Run one part after the other,
+    that is the twin's sequential training: parts of ~1500 words cross three merges each."""
+    rng = np.random.default_rng(3)
+    V, dim = 17, 9
+    ids = rng.integers(0, V, 3000).astype(np.int32)
+    offsets = np.array([0, 700, 1500, 1501, 2300, 3000], np.int64)
+    counts = np.bincount(ids, minlength=V) + 1
+    syn0 = ((rng.random((V, dim)) - 0.5) / dim).astype(np.float32)
+    syn1 = (rng.standard_normal((V, dim)) * 0.1).astype(np.float32)
+    keep, cum = keep_probabilities(counts, 0.0), noise_table(counts, 0.75)
+    tree = _core.huffman_tree(counts.astype(np.int64))
+    seeds = np.array([11, 12], np.uint64)
+    args = (3, 0, bool(sg), True, True, ids, offsets, keep, cum, 0.02, 0.01)
+    import seqkern as sk
+    threads = sk.get_num_threads()
+    sk.set_num_threads(1)
+    try:
+        a0, ah, s_a = syn0.copy(), syn1.copy(), seeds.copy()
+        n_a, loss_a = _core.w2v_train(*args, s_a, a0, None, tree, ah, True)
+    finally:
+        sk.set_num_threads(threads)
+    b0, bh, s_b = syn0.copy(), syn1.copy(), seeds.copy()
+    n_b, loss_b = twin.w2v_train(*args, s_b, b0, None, tree, bh, True)
+    assert n_a == n_b == len(ids)
+    np.testing.assert_array_equal(s_a, s_b)
+    np.testing.assert_allclose(ah, bh, atol=1e-5)
+    np.testing.assert_allclose(a0, b0, atol=1e-5)
+    assert loss_a == pytest.approx(loss_b, rel=1e-5)
+    assert np.abs(ah - syn1).max() > 1e-2
+
+
 @pytest.mark.parametrize("labels", [[1, 0, 0], [0, 1, 1]], ids=["negative-sampling", "hs-path"])
 def test_update_is_a_gradient_step_on_the_loss(labels):
     """One window (three inputs, three outputs with their labels): the twin's updates of the

@@ -22,7 +22,10 @@
 // previous one left them: the path's rows near the root are shared by every word, and batching
 // them over the window as the noise words are batched (each context against the rows before the
 // window) cost 1.4 points of analogy accuracy on a 4.6M-word corpus. With both, the inputs'
-// updates of the two problems add up, both computed from the inputs before the window.
+// updates of the two problems add up, both computed from the inputs before the window. Parts
+// that run at once keep the rows of the nodes nearest the root in copies of their own, merged
+// into syn1 every few hundred words (word2vec.cc says why); run one after the other, they give
+// the twin's vectors, to float32 rounding.
 
 #include <algorithm>
 #include <cmath>
@@ -359,8 +362,26 @@ inline int32_t noise_word(uint64_t& state, const NoiseTable& noise) {
 int64_t train_part(const W2vParams& p, const int32_t* ids, const int64_t* offsets, int64_t s0,
                    int64_t s1, int64_t n_words, const float* keep, const NoiseTable& noise,
                    float alpha0, float alpha1, uint64_t& state, float* syn0, float* syn1neg,
-                   const Tree& tree, float* syn1, double* loss) {
+                   const Tree& tree, float* syn1, int64_t top0, int64_t n_top, int64_t merge_every,
+                   double* loss) {
   const int64_t dim = p.dim;
+  // syn1's rows [top0, top0 + n_top), the nodes nearest the root, in a copy of this part's own
+  // (top) with their values when copied (base); merged into syn1 every merge_every words.
+  std::vector<float> top(n_top * dim), base(n_top * dim);
+  const auto pull = [&] {
+    std::memcpy(top.data(), syn1 + top0 * dim, top.size() * sizeof(float));
+    base = top;
+  };
+  const auto merge = [&] {
+    float* shared = syn1 + top0 * dim;
+    for (size_t i = 0; i < top.size(); ++i) shared[i] += top[i] - base[i];
+    pull();
+  };
+  const auto node_row = [&](int32_t point) {
+    return point >= top0 ? top.data() + (point - top0) * dim : syn1 + static_cast<int64_t>(point) * dim;
+  };
+  if (n_top) pull();
+  int64_t since_merge = 0;
   const int64_t negative = std::min(p.negative, kMaxNegative);
   const float alpha_step = (alpha1 - alpha0) / static_cast<float>(std::max<int64_t>(1, n_words));
   std::vector<int32_t> sen;
@@ -409,6 +430,10 @@ int64_t train_part(const W2vParams& p, const int32_t* ids, const int64_t* offset
     for (int64_t pos = 0; pos < std::min<int64_t>(n, kAhead); ++pos) prefetch_window(pos);
     for (int64_t pos = 0; pos < n; ++pos) {
       if (pos + kAhead < n) prefetch_window(pos + kAhead);
+      if (n_top && ++since_merge == merge_every) {
+        merge();
+        since_merge = 0;
+      }
       const float alpha = alpha0 + alpha_step * static_cast<float>(where[pos]);
       const int64_t lo = std::max<int64_t>(0, pos - p.window + shrink[pos]);
       const int64_t hi = std::min<int64_t>(n, pos + p.window - shrink[pos] + 1);
@@ -434,7 +459,7 @@ int64_t train_part(const W2vParams& p, const int32_t* ids, const int64_t* offset
       if (p.hs) {
         int64_t n_out = 0;
         for (int64_t k = tree.offsets[center]; k < tree.offsets[center + 1]; ++k, ++n_out) {
-          w.out[n_out] = syn1 + static_cast<int64_t>(tree.points[k]) * dim;
+          w.out[n_out] = node_row(tree.points[k]);
           w.label[n_out] = 1.0f - static_cast<float>(tree.codes[k]);
         }
         for (int64_t i = 0; i < n_in; ++i)  // one context word at a time, as word2vec.c
@@ -464,6 +489,7 @@ int64_t train_part(const W2vParams& p, const int32_t* ids, const int64_t* offset
         axpy(scale, w.d_in.data(), syn0 + static_cast<int64_t>(w.ids[i]) * dim, dim);
     }
   }
+  if (n_top) merge();
   return trained;
 }
 

@@ -17,7 +17,7 @@ struct W2vParams {
 };
 
 // word2vec.c's Huffman tree over the vocabulary: for word w, the inner nodes on the path from
-// the root, points[offsets[w] .. offsets[w + 1]) (rows of syn1, 0 the root), and the branch
+// the root, points[offsets[w] .. offsets[w + 1]) (rows of syn1, V - 2 the root), and the branch
 // taken at each, codes[...] (0 or 1). At most kMaxCode nodes per path.
 struct Tree {
   static constexpr int64_t kMaxCode = 40;
