@@ -145,6 +145,35 @@ def test_not_stateful_starts_from_zero_and_weights_are_read_at_each_call():
     np.testing.assert_allclose(got, want, rtol=2e-5, atol=2e-6)
 
 
+def test_a_change_to_one_weight_value_is_seen():
+    """The layers re-convert weights when any byte changed: the last value of Wh, or the bias."""
+    rng = np.random.default_rng(2)
+    params = weights(4, 3, 5, rng, np.float32)
+    layer = book.TimeLSTM(*params)
+    xs = rng.standard_normal((2, 4, 3)).astype("f")
+    a = layer.forward(xs)
+    for p in (layer.params[1], layer.params[2]):
+        p.reshape(-1)[-1] += 0.5
+        b = layer.forward(xs)
+        assert np.abs(b - a).max() > 1e-4
+        want = ref_lstm(xs.astype(np.float64), *(q.astype(np.float64) for q in layer.params),
+                        np.zeros((2, 5)), np.zeros((2, 5)))[0]
+        np.testing.assert_allclose(b, want, rtol=2e-5, atol=2e-6)
+        a = b
+
+
+def test_update_copy():
+    from seqkern import _core
+    src, copy = np.arange(6, dtype="f").reshape(2, 3), np.zeros((2, 3), "f")
+    assert _core.update_copy(src, copy) is True
+    np.testing.assert_array_equal(copy, src)
+    assert _core.update_copy(src, copy) is False
+    with pytest.raises(ValueError, match="same size"):
+        _core.update_copy(src, np.zeros(5, "f"))
+    with pytest.raises(ValueError, match="C-contiguous"):
+        _core.update_copy(src.T, copy)
+
+
 @pytest.mark.parametrize("cell", list(CELLS))
 def test_time_layers_pass_central_differences(cell):
     cls, _, G = CELLS[cell]

@@ -6,7 +6,7 @@ then and converts them to the kernels' layout (time-major, torch's gate order), 
 optimizers may change them in place between calls."""
 import numpy as np
 
-from seqkern import _ops
+from seqkern import _core, _ops
 from seqkern.book.layers import Affine, Embedding, SigmoidWithLoss
 
 
@@ -39,14 +39,16 @@ class _Recurrent:
         """(w_ih (G*H, D), w_hh (G*H, H), b_ih (G*H,)) in torch's layout and gate order. Converted
         again only when a weight differs from the copy taken at the last conversion: generation
         calls one step at a time with unchanged weights, and training changes them every step."""
-        if self._seen is None or not all(np.array_equal(p, s) for p, s in zip(self.params, self._seen)):
+        if self._seen is None:
+            self._seen = [np.empty(p.shape, p.dtype) for p in self.params]
+        changed = [_core.update_copy(np.ascontiguousarray(p), s) for p, s in zip(self.params, self._seen)]
+        if self._converted is None or any(changed):
             Wx, Wh, b = self.params
             cols = _blocks(Wh.shape[0], self.order)
             sign = self._sign(Wh.shape[0])
             self._converted = (np.ascontiguousarray((Wx[:, cols] * sign).T),
                                np.ascontiguousarray((Wh[:, cols] * sign).T),
                                np.ascontiguousarray(b[cols] * sign))
-            self._seen = [p.copy() for p in self.params]
         return self._converted
 
     def _sign(self, H):
