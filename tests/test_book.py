@@ -102,7 +102,7 @@ def weights(G, D, H, rng, dtype=np.float64):
 
 
 @pytest.mark.parametrize("cell", list(CELLS))
-@pytest.mark.parametrize("N,T,D,H", [(3, 5, 4, 6), (1, 1, 2, 3), (2, 7, 5, 9)])
+@pytest.mark.parametrize("N,T,D,H", [(3, 5, 4, 6), (1, 1, 2, 3), (4, 1, 5, 7), (2, 7, 5, 9)])
 def test_time_layers_match_the_books_semantics(cell, N, T, D, H):
     cls, ref, G = CELLS[cell]
     rng = np.random.default_rng(N * T + D)
@@ -336,6 +336,29 @@ def test_optimizers_follow_the_books_formulas(name, kw):
         for got, w in zip(p, want):
             np.testing.assert_allclose(got, w, rtol=1e-12)
     assert [id(x) for x in p] == ids
+
+
+@pytest.mark.parametrize("layout", ["float32", "strided"])
+def test_adam_in_float32_and_on_strided_params(layout):
+    """float32 arrays take the fused step, strided ones the NumPy formulas: both the book's."""
+    rng = np.random.default_rng(7)
+    p = [rng.standard_normal((64, 33)).astype("f"), rng.standard_normal(5).astype("f")]
+    if layout == "strided":
+        p[0] = np.asfortranarray(p[0])
+    want = [x.astype(np.float64) for x in p]
+    m, v = [np.zeros_like(x) for x in want], [np.zeros_like(x) for x in want]
+    opt = book.Adam(lr=0.01)
+    for it in range(1, 6):
+        g = [rng.standard_normal(x.shape).astype("f") for x in p]
+        opt.update(p, g)
+        lr_t = 0.01 * np.sqrt(1 - 0.999 ** it) / (1 - 0.9 ** it)
+        for k in range(2):
+            m[k] += 0.1 * (g[k] - m[k])
+            v[k] += 0.001 * (g[k].astype(np.float64) ** 2 - v[k])
+            want[k] -= lr_t * m[k] / (np.sqrt(v[k]) + 1e-7)
+    for got, w in zip(p, want):
+        assert got.dtype == np.float32
+        np.testing.assert_allclose(got, w, rtol=1e-5, atol=1e-6)
 
 
 def test_clip_grads_scales_in_place():

@@ -45,9 +45,21 @@ void backward(const Arr<T>& x, const Arr<T>& w_ih, const Arr<T>& w_hh, const Opt
                    pwi, pwh, pdr, pdb);
 }
 
+template <typename T>
+void book_step(const Arr<T>& x, const Arr<T>& h, const Arr<T>& c, const Arr<T>& Wx,
+               const Arr<T>& Wh, const Arr<T>& b, Arr<T>& h_next, Arr<T>& c_next, Arr<T>& gates) {
+  const int64_t N = x.shape(0), D = x.shape(1), H = h.shape(1);
+  T *ph = h_next.mutable_data(), *pc = c_next.mutable_data(), *pg = gates.mutable_data();
+  py::gil_scoped_release nogil;
+  lstm_book_step<T>(N, D, H, x.data(), h.data(), c.data(), Wx.data(), Wh.data(), b.data(), ph,
+                    pc, pg);
+}
+
 }  // namespace
 
 void bind_lstm(py::module_& m) {
+  m.def("lstm_book_step", &book_step<float>);
+  m.def("lstm_book_step", &book_step<double>);
   m.def("lstm_forward", &forward<float>);
   m.def("lstm_forward", &forward<double>);
   m.def("lstm_backward", &backward<float>);

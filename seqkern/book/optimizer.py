@@ -2,6 +2,15 @@
 book's formulas and defaults; and clip_grads."""
 import numpy as np
 
+from seqkern import _core
+
+
+def _fusable(p, *others):
+    """Whether a fused C++ step can update p and its state in place: float arrays of one dtype,
+    all C-contiguous (anything else would be copied on the way in, and the update lost)."""
+    return (p.dtype in (np.float32, np.float64) and p.flags.c_contiguous and p.flags.writeable
+            and all(a.dtype == p.dtype and a.flags.c_contiguous and a.shape == p.shape for a in others))
+
 
 class SGD:
     def __init__(self, lr=0.01):
@@ -78,7 +87,14 @@ class Adam:
             self.v = [np.zeros_like(p) for p in params]
         self.iter += 1
         lr_t = self.lr * np.sqrt(1.0 - self.beta2 ** self.iter) / (1.0 - self.beta1 ** self.iter)
+        # The fused step (one pass instead of ten NumPy ones: 1 ms of ch07's 9 ms iterations)
+        # adds its eps to sqrt(v) / sqrt(1 - beta2^t), so the book's 1e-7 added to sqrt(v) is
+        # 1e-7 / sqrt(1 - beta2^t) there; the rest is the book's formula.
+        eps = 1e-7 / np.sqrt(1.0 - self.beta2 ** self.iter)
         for p, g, m, v in zip(params, grads, self.m, self.v):
+            if _fusable(p, g, m, v):
+                _core.adam_step(p, g, m, v, self.lr, self.beta1, self.beta2, eps, 0.0, False, self.iter)
+                continue
             m += (1 - self.beta1) * (g - m)
             v += (1 - self.beta2) * (g ** 2 - v)
             p -= lr_t * m / (np.sqrt(v) + 1e-7)

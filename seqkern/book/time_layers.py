@@ -7,6 +7,7 @@ optimizers may change them in place between calls."""
 import numpy as np
 
 from seqkern import _core, _ops
+from seqkern._checks import Saved, recurrent_args
 from seqkern.book.layers import Affine, Embedding, SigmoidWithLoss
 
 
@@ -105,7 +106,9 @@ class TimeRNN(_Recurrent):
 
 
 class TimeLSTM(_Recurrent):
-    """T steps of the book's LSTM; c is carried with h when stateful."""
+    """T steps of the book's LSTM; c is carried with h when stateful. A call of one step (the
+    book's generation loops) runs _core.lstm_book_step on the book's weights where they are; its
+    backward, when one follows, goes through the kernels as a one-step call would."""
 
     order = _LSTM_ORDER
     states = ("h", "c")
@@ -114,6 +117,33 @@ class TimeLSTM(_Recurrent):
     def __init__(self, Wx, Wh, b, stateful=False):
         super().__init__(Wx, Wh, b, stateful)
         self.c = None
+        self._step = None  # (x, h, c, h_next, c_next, gates) of a one-step forward
+
+    def forward(self, xs):
+        self._step = None
+        N, T, D = xs.shape
+        Wx, Wh, b = self.params
+        H = Wh.shape[0]
+        dtype = Wx.dtype
+        if T != 1 or dtype not in (np.float32, np.float64) or xs.dtype != dtype or \
+                Wx.shape != (D, 4 * H) or Wh.dtype != dtype or b.dtype != dtype or b.shape != (4 * H,):
+            return super().forward(xs)  # the kernels' path, whose checks explain what is wrong
+        h, c = (self._initial(name, N, H, dtype) for name in self.states)
+        if any(s.shape != (N, H) or s.dtype != dtype for s in (h, c)):
+            return super().forward(xs)
+        x, h, c = (np.ascontiguousarray(a) for a in (xs[:, 0], h, c))
+        h_next, c_next, gates = np.empty((N, H), dtype), np.empty((N, H), dtype), np.empty((N, 4 * H), dtype)
+        _core.lstm_book_step(x, h, c, *(np.ascontiguousarray(p) for p in self.params), h_next, c_next, gates)
+        self._step = (x, h, c, h_next, c_next, gates)
+        self.h, self.c = h_next, c_next
+        return h_next[:, None, :].copy()
+
+    def _gradients(self, dy, *d_finals):
+        if self._step is not None:  # the one-step forward's results as the kernels keep them
+            x, h, c, h_next, c_next, gates = self._step
+            a = recurrent_args("lstm", x[None], h, c, *self._kernel_weights(), None, None)
+            self.saved = Saved("lstm", "kernel", a, y=h_next[None], gates=gates[None], cs=c_next[None])
+        return super()._gradients(dy, *d_finals)
 
     def set_state(self, h, c=None):
         self.h, self.c = h, c
