@@ -43,7 +43,8 @@ def test_one_and_several_threads_agree(cell, restore_threads):
 @pytest.mark.parametrize("cell,options", [("lstm", {}), ("gru", {}), ("gru", {"reset_after": False}),
                                           ("rnn", {})], ids=["lstm", "gru", "gru-before", "rnn"])
 @pytest.mark.parametrize("T,B,I,H,lengths", [(7, 3, 5, 70, [7, 3, 5]), (6, 1, 4, 17, None),
-                                             (5, 2, 3, 40, [2, 5])], ids=["H70", "B1-H17", "H40"])
+                                             (5, 2, 3, 40, [2, 5]), (5, 1, 40, 300, None)],
+                         ids=["H70", "B1-H17", "H40", "B1-team"])
 def test_small_batch_teams_give_the_same_bits_for_any_thread_count(cell, options, T, B, I, H,
                                                                    lengths, restore_threads):
     """Below 8 sequences per thread the threads split the hidden units: each computes its units'

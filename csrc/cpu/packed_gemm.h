@@ -27,6 +27,13 @@ constexpr int64_t kColumnSplitRows = 8;
 // at 24 rows, 4% at 32, even at 40, BLAS 8% faster at 48).
 constexpr int64_t kBlasRows = 36;
 
+// With one row per product on one thread, BLAS's GEMV reads W in place (it packs nothing,
+// unlike its GEMM), so packing W pays only over this many steps. (A team keeps packing: BLAS on
+// each member's columns would make the results depend on the thread count.) Measured on one core, LSTM I = 16, H = 128, B = 1,
+// per call: T = 2 18.6 us unpacked against 31.9 packed, T = 4 27.4 / 39.2, T = 7 37.6 / 49.2,
+// T = 16 58.3 / 54.5 (packing ~12 us, then 1.2 us a step less).
+constexpr int64_t kPackedStepsOneRow = 12;
+
 // Below this much work in a layer call (T*B*H*(I + h's width) multiply-adds per gate) one thread
 // runs it all: waking the others and meeting them at each step's barrier costs more. Measured
 // here, LSTM T = 1, B = 1, I = 144, H = 128 (one step of a decoder generating a token): 75 us
@@ -237,8 +244,8 @@ class PackedMatrix {
   // The N columns are `blocks` gate blocks of N / blocks units each; a team member computes its
   // units' columns of every block. W must outlive this object. W stays unpacked, and BLAS runs
   // the products, when a slice's products have kBlasRows rows or more (its kernel is faster there
-  // even though it repacks W at every step), and for a single step (packing would read W twice
-  // to use it once).
+  // even though it repacks W at every step), for a single step (packing would read W twice to
+  // use it once), and for fewer than kPackedStepsOneRow steps of one row.
   PackedMatrix(const T* w, int64_t ldw, bool trans, int64_t K, int64_t N, const RnnShape& s,
                int64_t blocks = 1);
   // The forward product on bfloat16 weights packed once (float only): w's blocks are the gate
