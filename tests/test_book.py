@@ -162,6 +162,30 @@ def test_a_change_to_one_weight_value_is_seen():
         a = b
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_convert_gate_blocks(dtype):
+    """The book's (R, G*H) to the kernels' (G*H, R) with the blocks reordered and one negated,
+    and back; sizes past the 32 x 32 tiles."""
+    from seqkern import _core
+    rng = np.random.default_rng(3)
+    R, H, order = 37, 35, (1, 0, 2)
+    book_w = rng.standard_normal((R, 3 * H)).astype(dtype)
+    want = np.concatenate([book_w[:, k * H:(k + 1) * H].T for k in order])
+    want[H:2 * H] *= -1
+    out = np.empty((3 * H, R), dtype)
+    _core.convert_gate_blocks(book_w, out, order, 1, True)
+    np.testing.assert_array_equal(out, want)
+    back = np.empty_like(book_w)
+    _core.convert_gate_blocks(out, back, order, 1, False)
+    np.testing.assert_array_equal(back, book_w)
+    _core.convert_gate_blocks(book_w, out, order, -1, True)
+    np.testing.assert_array_equal(out[H:2 * H], -want[H:2 * H])
+    with pytest.raises(ValueError, match="permutation"):
+        _core.convert_gate_blocks(book_w, out, (0, 0, 2), -1, True)
+    with pytest.raises(ValueError, match="shapes"):
+        _core.convert_gate_blocks(book_w, np.empty((3 * H, R + 1), dtype), order, -1, True)
+
+
 def test_update_copy():
     from seqkern import _core
     src, copy = np.arange(6, dtype="f").reshape(2, 3), np.zeros((2, 3), "f")

@@ -35,6 +35,7 @@ RnnShape shape_of(const Arr<T>& x, const Arr<T>& h) {
 }
 
 void bind_buffers(py::module_& m);
+void bind_layout(py::module_& m);
 void bind_rnn(py::module_& m);
 void bind_lstm(py::module_& m);
 void bind_gru(py::module_& m);

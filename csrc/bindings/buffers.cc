@@ -5,7 +5,6 @@
 // training step, page clearing fell from 3.6% to 0.7% of the samples in perf. Blocks of
 // kPooledBytes or more therefore come from a cache of freed blocks (at most kCachedBytes held);
 // smaller arrays are plain numpy arrays.
-#include <cstring>
 #include <map>
 #include <mutex>
 #include <new>
@@ -96,31 +95,6 @@ void bind_buffers(py::module_& m) {
       py::arg("shape"), py::arg("dtype"),
       "np.empty(shape, dtype), reusing freed blocks for arrays of 1 MiB or more");
 
-  // seqkern.book's layers convert the book's weights to the kernels' layout only when an
-  // optimizer has changed them since the last call. np.array_equal took 13 us on a 144 x 512
-  // matrix, more than the one-step LSTM it guarded in the book's generation loops; memcmp
-  // reads both at cache speed, and stops at the first difference when training changed them.
-  m.def(
-      "update_copy",
-      [](const py::buffer& src, const py::buffer& copy) {
-        const py::buffer_info a = src.request(), b = copy.request(true);
-        const auto contiguous = [](const py::buffer_info& i) {
-          py::ssize_t stride = i.itemsize;
-          for (py::ssize_t d = i.ndim - 1; d >= 0; --d) {
-            if (i.shape[d] > 1 && i.strides[d] != stride) return false;
-            stride *= i.shape[d];
-          }
-          return true;
-        };
-        if (!contiguous(a) || !contiguous(b) || a.size * a.itemsize != b.size * b.itemsize)
-          throw py::value_error("update_copy: two C-contiguous buffers of the same size");
-        const size_t n = static_cast<size_t>(a.size * a.itemsize);
-        if (std::memcmp(a.ptr, b.ptr, n) == 0) return false;
-        std::memcpy(b.ptr, a.ptr, n);
-        return true;
-      },
-      py::arg("src"), py::arg("copy"),
-      "Whether src's bytes differ from copy's; when they do, they are copied into copy");
 }
 
 }  // namespace seqkern::bind

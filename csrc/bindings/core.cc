@@ -41,6 +41,7 @@ PYBIND11_MODULE(_core, m) {
   m.def("gemm", &seqkern::bind::gemm2d<float>);
   m.def("gemm", &seqkern::bind::gemm2d<double>);
   seqkern::bind::bind_buffers(m);
+  seqkern::bind::bind_layout(m);
   seqkern::bind::bind_rnn(m);
   seqkern::bind::bind_lstm(m);
   seqkern::bind::bind_gru(m);

@@ -25,6 +25,7 @@ class _Recurrent:
     conversion of the book's weights to the kernels' and of the kernels' gradients back."""
 
     order = (0,)  # the book's gate blocks in the kernel's order
+    negate = -1  # the kernel's block whose weights are the book's negated (GRU), or -1
     states = ("h",)  # carried between calls when stateful
     kernel, kernel_backward, options = staticmethod(_ops.rnn), staticmethod(_ops.rnn_backward), {}
 
@@ -44,25 +45,34 @@ class _Recurrent:
             self._seen = [np.empty(p.shape, p.dtype) for p in self.params]
         changed = [_core.update_copy(np.ascontiguousarray(p), s) for p, s in zip(self.params, self._seen)]
         if self._converted is None or any(changed):
-            Wx, Wh, b = self.params
-            cols = _blocks(Wh.shape[0], self.order)
-            sign = self._sign(Wh.shape[0])
-            self._converted = (np.ascontiguousarray((Wx[:, cols] * sign).T),
-                               np.ascontiguousarray((Wh[:, cols] * sign).T),
-                               np.ascontiguousarray(b[cols] * sign))
+            Wx, Wh, b = self._seen  # contiguous copies of the weights as they are now
+            H = Wh.shape[0]
+            cols = _blocks(H, self.order)
+            sign = np.ones(len(cols), b.dtype)
+            if self.negate >= 0:
+                sign[self.negate * H:(self.negate + 1) * H] = -1
+            w_ih, w_hh = np.empty(Wx.shape[::-1], Wx.dtype), np.empty(Wh.shape[::-1], Wh.dtype)
+            _core.convert_gate_blocks(Wx, w_ih, self.order, self.negate, True)
+            _core.convert_gate_blocks(Wh, w_hh, self.order, self.negate, True)
+            self._converted = (w_ih, w_hh, b[cols] * sign)
         return self._converted
-
-    def _sign(self, H):
-        return 1
 
     def _store_grads(self, g):
         """Writes the kernels' weight gradients into grads, in the book's layout and order."""
         H = self.params[1].shape[0]
+        for k, name in enumerate(("w_ih", "w_hh")):
+            if self.grads[k].flags.c_contiguous and self.grads[k].dtype == g[name].dtype:
+                _core.convert_gate_blocks(g[name], self.grads[k], self.order, self.negate, False)
+            else:  # a grads array the kernels' dtype or layout does not fit: through a copy
+                out = np.empty(self.grads[k].shape, g[name].dtype)
+                _core.convert_gate_blocks(g[name], out, self.order, self.negate, False)
+                self.grads[k][...] = out
         back = np.argsort(_blocks(H, self.order))
-        sign = self._sign(H)
-        self.grads[0][...] = (g["w_ih"].T * sign)[:, back]
-        self.grads[1][...] = (g["w_hh"].T * sign)[:, back]
-        self.grads[2][...] = (g["b_ih"] * sign)[back]
+        db = g["b_ih"][back]
+        if self.negate >= 0:  # the negated gate's block, where the book keeps it
+            b0 = self.order[self.negate] * H
+            db[b0:b0 + H] *= -1
+        self.grads[2][...] = db
 
     def _initial(self, name, N, H, dtype):
         state = getattr(self, name)
@@ -161,10 +171,7 @@ class TimeGRU(_Recurrent):
     kernel, kernel_backward = staticmethod(_ops.gru), staticmethod(_ops.gru_backward)
     options = {"reset_after": False}
 
-    def _sign(self, H):
-        sign = np.ones(3 * H, dtype=self.params[0].dtype)
-        sign[H:2 * H] = -1  # the z block, second in the kernel's order r, z, n
-        return sign
+    negate = 1  # the z block, second in the kernel's order r, z, n
 
 
 class _Step:

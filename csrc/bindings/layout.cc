@@ -1,0 +1,69 @@
+// _core.update_copy and convert_gate_blocks: what seqkern.book's layers use to keep the kernels'
+// copy of the book's weights current (seqkern/layout.h).
+#include "seqkern/layout.h"
+
+#include <cstring>
+#include <vector>
+
+#include "arrays.h"
+
+namespace seqkern::bind {
+
+namespace {
+
+template <typename T>
+void convert(const Arr<T>& src, Arr<T>& out, const std::vector<int64_t>& order, int64_t negate,
+             bool to_kernel) {
+  const int64_t G = static_cast<int64_t>(order.size());
+  // to_kernel: src (R, G*H), out (G*H, R); else src (G*H, R), out (R, G*H)
+  const py::ssize_t R = to_kernel ? src.shape(0) : src.shape(1);
+  const py::ssize_t GH = to_kernel ? src.shape(1) : src.shape(0);
+  if (src.ndim() != 2 || out.ndim() != 2 || G == 0 || GH % G != 0 ||
+      out.shape(0) != (to_kernel ? GH : R) || out.shape(1) != (to_kernel ? R : GH))
+    throw py::value_error("convert_gate_blocks: shapes (R, G*H) and (G*H, R)");
+  std::vector<bool> seen(G, false);
+  for (int64_t b : order) {
+    if (b < 0 || b >= G || seen[b]) throw py::value_error("convert_gate_blocks: order is no permutation");
+    seen[b] = true;
+  }
+  T* po = out.mutable_data();
+  py::gil_scoped_release nogil;
+  convert_gate_blocks<T>(src.data(), po, R, G, GH / G, order.data(), negate, to_kernel);
+}
+
+}  // namespace
+
+void bind_layout(py::module_& m) {
+  // seqkern.book's layers convert the book's weights to the kernels' layout only when an
+  // optimizer has changed them since the last call. np.array_equal took 13 us on a 144 x 512
+  // matrix, more than the one-step LSTM it guarded in the book's generation loops; memcmp
+  // reads both at cache speed, and stops at the first difference when training changed them.
+  m.def(
+      "update_copy",
+      [](const py::buffer& src, const py::buffer& copy) {
+        const py::buffer_info a = src.request(), b = copy.request(true);
+        const auto contiguous = [](const py::buffer_info& i) {
+          py::ssize_t stride = i.itemsize;
+          for (py::ssize_t d = i.ndim - 1; d >= 0; --d) {
+            if (i.shape[d] > 1 && i.strides[d] != stride) return false;
+            stride *= i.shape[d];
+          }
+          return true;
+        };
+        if (!contiguous(a) || !contiguous(b) || a.size * a.itemsize != b.size * b.itemsize)
+          throw py::value_error("update_copy: two C-contiguous buffers of the same size");
+        const size_t n = static_cast<size_t>(a.size * a.itemsize);
+        if (std::memcmp(a.ptr, b.ptr, n) == 0) return false;
+        std::memcpy(b.ptr, a.ptr, n);
+        return true;
+      },
+      py::arg("src"), py::arg("copy"),
+      "Whether src's bytes differ from copy's; when they do, they are copied into copy");
+
+  m.def("convert_gate_blocks", &convert<float>, py::arg("src"), py::arg("out"), py::arg("order"),
+        py::arg("negate"), py::arg("to_kernel"));
+  m.def("convert_gate_blocks", &convert<double>, py::arg("src"), py::arg("out"), py::arg("order"),
+        py::arg("negate"), py::arg("to_kernel"));
+}
+
+}  // namespace seqkern::bind
