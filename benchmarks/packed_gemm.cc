@@ -13,6 +13,13 @@
 
 #include "packed_gemm.h"
 
+// The extension keeps freed packing blocks for the next call (csrc/cpu/packed_gemm.cc); this
+// program packs once, so plain aligned allocations stand in for that cache.
+namespace seqkern {
+void* take_block(size_t bytes) { return ::operator new(bytes, std::align_val_t(64)); }
+void give_block(void* p, size_t) { ::operator delete(p, std::align_val_t(64)); }
+}  // namespace seqkern
+
 int main(int argc, char** argv) {
   using namespace seqkern;
   if (argc != 6) {
