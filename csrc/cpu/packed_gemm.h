@@ -22,10 +22,15 @@ constexpr int64_t kPanelColumns = 16;  // columns of op(W) per packed panel
 // barrier per step (two for the GRU with reset before the product and the LSTM with projection).
 constexpr int64_t kColumnSplitRows = 8;
 
-// From this many rows per product on, BLAS beats the packed micro-kernels even though it repacks
-// W at every step (measured on one core, LSTM steps with H = 256: the packed kernels 10% faster
-// at 24 rows, 4% at 32, even at 40, BLAS 8% faster at 48).
-constexpr int64_t kBlasRows = 36;
+// From this many rows per product on, BLAS runs the step products (repacking W at every step).
+// It was 36, when BLAS was 8% faster at 48 rows; the kernels have since caught up. Measured
+// 2026-12-01 on Zen 4, one core, C (M, 1024) += A (M, 256) @ W^T (benchmarks/packed_gemm.py):
+// the packed kernels 1.31x OpenBLAS at 36 rows, 1.32x at 48, 1.16x at 64; whole layers on 2
+// threads (medians of two alternating runs, training): LSTM (29,128,16,256) 47.4 -> 42.5 ms,
+// (35,128,650,650) 529 -> 502 ms, (50,256,256,256) 237 -> 229 ms, inference 76.9 -> 70.4 ms;
+// GRU (50,128,256,256) 96.7 -> 91.6 ms; (20,512,128,128), 256 rows a thread, even. Beyond
+// 256 rows a thread, unmeasured, BLAS stays.
+constexpr int64_t kBlasRows = 288;
 
 // With one row per product on one thread, BLAS's GEMV reads W in place (it packs nothing,
 // unlike its GEMM), so packing W pays only over this many steps. (A team keeps packing: BLAS on
@@ -243,9 +248,9 @@ class PackedMatrix {
   // else (K, N) (the backward step, dg @ w_hh), for the s.T steps of a batch of s.B sequences.
   // The N columns are `blocks` gate blocks of N / blocks units each; a team member computes its
   // units' columns of every block. W must outlive this object. W stays unpacked, and BLAS runs
-  // the products, when a slice's products have kBlasRows rows or more (its kernel is faster there
-  // even though it repacks W at every step), for a single step (packing would read W twice to
-  // use it once), and for fewer than kPackedStepsOneRow steps of one row.
+  // the products, when a slice's products have kBlasRows rows or more, for a single step
+  // (packing would read W twice to use it once), and for fewer than kPackedStepsOneRow steps of
+  // one row.
   PackedMatrix(const T* w, int64_t ldw, bool trans, int64_t K, int64_t N, const RnnShape& s,
                int64_t blocks = 1);
   // The forward product on bfloat16 weights packed once (float only): w's blocks are the gate
