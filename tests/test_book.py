@@ -131,35 +131,25 @@ def test_time_layers_match_the_books_semantics(cell, N, T, D, H):
 
 
 def test_not_stateful_starts_from_zero_and_weights_are_read_at_each_call():
+    """The layer re-converts its weights when any byte changed: after an optimizer's update of
+    every value, and after one value of Wh, then of b."""
     rng = np.random.default_rng(1)
     params = weights(4, 3, 5, rng, np.float32)
     layer = book.TimeLSTM(*params)
     xs = rng.standard_normal((2, 4, 3)).astype("f")
     a = layer.forward(xs)
     np.testing.assert_array_equal(layer.forward(xs), a)
-    book.SGD(lr=0.5).update(layer.params, [np.ones_like(p) for p in layer.params])  # in place
-    want = ref_lstm(xs.astype(np.float64), *(p.astype(np.float64) for p in params),
-                    np.zeros((2, 5)), np.zeros((2, 5)))[0]
-    got = layer.forward(xs)
-    assert got.dtype == np.float32
-    np.testing.assert_allclose(got, want, rtol=2e-5, atol=2e-6)
-
-
-def test_a_change_to_one_weight_value_is_seen():
-    """The layers re-convert weights when any byte changed: the last value of Wh, or the bias."""
-    rng = np.random.default_rng(2)
-    params = weights(4, 3, 5, rng, np.float32)
-    layer = book.TimeLSTM(*params)
-    xs = rng.standard_normal((2, 4, 3)).astype("f")
-    a = layer.forward(xs)
-    for p in (layer.params[1], layer.params[2]):
-        p.reshape(-1)[-1] += 0.5
-        b = layer.forward(xs)
-        assert np.abs(b - a).max() > 1e-4
-        want = ref_lstm(xs.astype(np.float64), *(q.astype(np.float64) for q in layer.params),
+    changes = [lambda: book.SGD(lr=0.5).update(layer.params, [np.ones_like(p) for p in layer.params]),
+               lambda: layer.params[1].reshape(-1).__setitem__(-1, 3.0),
+               lambda: layer.params[2].reshape(-1).__setitem__(-1, 3.0)]
+    for change in changes:  # each in place
+        change()
+        want = ref_lstm(xs.astype(np.float64), *(p.astype(np.float64) for p in params),
                         np.zeros((2, 5)), np.zeros((2, 5)))[0]
-        np.testing.assert_allclose(b, want, rtol=2e-5, atol=2e-6)
-        a = b
+        got = layer.forward(xs)
+        assert got.dtype == np.float32 and np.abs(got - a).max() > 1e-4
+        np.testing.assert_allclose(got, want, rtol=2e-5, atol=2e-6)
+        a = got
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
