@@ -3,7 +3,8 @@ grads lists (the same array objects for the layer's life; grads overwritten by b
 batch-major shapes (N, T, D), the book's gate orders (LSTM f, g, i, o with Wx (D, 4H), Wh (H, 4H);
 GRU z, r, h~ with the reset gate applied before Wh). Each call reads the weights as they are
 then and converts them to the kernels' layout (time-major, torch's gate order), so the book's
-optimizers may change them in place between calls."""
+optimizers may change them in place between calls; a one-step TimeLSTM call reads them in the
+book's layout directly."""
 import numpy as np
 
 from seqkern import _core, _ops
