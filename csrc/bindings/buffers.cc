@@ -94,7 +94,6 @@ void bind_buffers(py::module_& m) {
       },
       py::arg("shape"), py::arg("dtype"),
       "np.empty(shape, dtype), reusing freed blocks for arrays of 1 MiB or more");
-
 }
 
 }  // namespace seqkern::bind

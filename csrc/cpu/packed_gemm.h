@@ -34,9 +34,10 @@ constexpr int64_t kBlasRows = 288;
 
 // With one row per product on one thread, BLAS's GEMV reads W in place (it packs nothing,
 // unlike its GEMM), so packing W pays only over this many steps. (A team keeps packing: BLAS on
-// each member's columns would make the results depend on the thread count.) Measured on one core, LSTM I = 16, H = 128, B = 1,
-// per call: T = 2 18.6 us unpacked against 31.9 packed, T = 4 27.4 / 39.2, T = 7 37.6 / 49.2,
-// T = 16 58.3 / 54.5 (packing ~12 us, then 1.2 us a step less).
+// each member's columns would make the results depend on the thread count.) Measured on one
+// core, LSTM I = 16, H = 128, B = 1, per call: T = 2 18.6 us unpacked against 31.9 packed,
+// T = 4 27.4 / 39.2, T = 7 37.6 / 49.2, T = 16 58.3 / 54.5 (packing ~12 us, then 1.2 us a step
+// less).
 constexpr int64_t kPackedStepsOneRow = 12;
 
 // Below this much work in a layer call (T*B*H*(I + h's width) multiply-adds per gate) one thread

@@ -377,8 +377,8 @@ int64_t train_part(const W2vParams& p, const int32_t* ids, const int64_t* offset
     for (size_t i = 0; i < top.size(); ++i) shared[i] += top[i] - base[i];
     pull();
   };
-  const auto node_row = [&](int32_t point) {
-    return point >= top0 ? top.data() + (point - top0) * dim : syn1 + static_cast<int64_t>(point) * dim;
+  const auto node_row = [&](int64_t point) {
+    return point >= top0 ? top.data() + (point - top0) * dim : syn1 + point * dim;
   };
   if (n_top) pull();
   int64_t since_merge = 0;

@@ -12,10 +12,6 @@ from seqkern._checks import Saved, recurrent_args
 from seqkern.book.layers import Affine, Embedding, SigmoidWithLoss
 
 
-def _blocks(H, order):
-    """Column indices that put a matrix's H-wide gate blocks in `order` (block numbers)."""
-    return np.concatenate([np.arange(k * H, (k + 1) * H) for k in order])
-
 
 # torch's gate order from the book's: LSTM i, f, g, o from f, g, i, o; GRU r, z, n from z, r, h~.
 _LSTM_ORDER, _GRU_ORDER = (2, 0, 1, 3), (1, 0, 2)
@@ -47,33 +43,25 @@ class _Recurrent:
         changed = [_core.update_copy(np.ascontiguousarray(p), s) for p, s in zip(self.params, self._seen)]
         if self._converted is None or any(changed):
             Wx, Wh, b = self._seen  # contiguous copies of the weights as they are now
-            H = Wh.shape[0]
-            cols = _blocks(H, self.order)
-            sign = np.ones(len(cols), b.dtype)
-            if self.negate >= 0:
-                sign[self.negate * H:(self.negate + 1) * H] = -1
-            w_ih, w_hh = np.empty(Wx.shape[::-1], Wx.dtype), np.empty(Wh.shape[::-1], Wh.dtype)
-            _core.convert_gate_blocks(Wx, w_ih, self.order, self.negate, True)
-            _core.convert_gate_blocks(Wh, w_hh, self.order, self.negate, True)
-            self._converted = (w_ih, w_hh, b[cols] * sign)
+            self._converted = (self._to_kernel(Wx), self._to_kernel(Wh),
+                               self._to_kernel(b[None]).reshape(-1))  # the bias as one row
         return self._converted
+
+    def _to_kernel(self, w):
+        """w (R, G*H) in the book's layout as a new (G*H, R) array in the kernels'."""
+        out = np.empty(w.shape[::-1], w.dtype)
+        _core.convert_gate_blocks(w, out, self.order, self.negate, True)
+        return out
 
     def _store_grads(self, g):
         """Writes the kernels' weight gradients into grads, in the book's layout and order."""
-        H = self.params[1].shape[0]
-        for k, name in enumerate(("w_ih", "w_hh")):
-            if self.grads[k].flags.c_contiguous and self.grads[k].dtype == g[name].dtype:
-                _core.convert_gate_blocks(g[name], self.grads[k], self.order, self.negate, False)
+        for src, out in zip((g["w_ih"], g["w_hh"], g["b_ih"][:, None]), (*self.grads[:2], self.grads[2][None])):
+            if out.flags.c_contiguous and out.dtype == src.dtype:
+                _core.convert_gate_blocks(src, out, self.order, self.negate, False)
             else:  # a grads array the kernels' dtype or layout does not fit: through a copy
-                out = np.empty(self.grads[k].shape, g[name].dtype)
-                _core.convert_gate_blocks(g[name], out, self.order, self.negate, False)
-                self.grads[k][...] = out
-        back = np.argsort(_blocks(H, self.order))
-        db = g["b_ih"][back]
-        if self.negate >= 0:  # the negated gate's block, where the book keeps it
-            b0 = self.order[self.negate] * H
-            db[b0:b0 + H] *= -1
-        self.grads[2][...] = db
+                tmp = np.empty(out.shape, src.dtype)
+                _core.convert_gate_blocks(src, tmp, self.order, self.negate, False)
+                out[...] = tmp
 
     def _initial(self, name, N, H, dtype):
         state = getattr(self, name)
@@ -137,7 +125,8 @@ class TimeLSTM(_Recurrent):
         H = Wh.shape[0]
         dtype = Wx.dtype
         if T != 1 or dtype not in (np.float32, np.float64) or xs.dtype != dtype or \
-                Wx.shape != (D, 4 * H) or Wh.dtype != dtype or b.dtype != dtype or b.shape != (4 * H,):
+                Wx.shape != (D, 4 * H) or Wh.shape != (H, 4 * H) or Wh.dtype != dtype or \
+                b.dtype != dtype or b.shape != (4 * H,):
             return super().forward(xs)  # the kernels' path, whose checks explain what is wrong
         h, c = (self._initial(name, N, H, dtype) for name in self.states)
         if any(s.shape != (N, H) or s.dtype != dtype for s in (h, c)):
