@@ -130,9 +130,17 @@ p = dict(x=rng.standard_normal((4, 3, 5)), h0=rng.standard_normal((3, H)),
          w_hh=rng.standard_normal((4 * H, H)), b_ih=rng.standard_normal(4 * H),
          b_hh=rng.standard_normal(4 * H))
 got = sk.lstm(**{k: v.astype(np.float32) for k, v in p.items()}, training=True)
-want = reference.lstm(**p)
+want = reference.lstm(**p, training=True)
 for a, b in zip(got[:3], want[:3]):
     assert np.abs(a - b).max() < 1e-5, np.abs(a - b).max()
+# ... and its backward cell pass, with dy and the carried dh and dc, and without dy
+for dy in (rng.standard_normal((4, 3, H)), None):
+    dh, dc = rng.standard_normal((3, H)), rng.standard_normal((3, H))
+    g32 = sk.lstm_backward(got[3], None if dy is None else dy.astype(np.float32),
+                           dh.astype(np.float32), dc.astype(np.float32))
+    g64 = reference.lstm_backward(want[3], dy, dh, dc)
+    for name in g64:
+        assert np.abs(g32[name] - g64[name]).max() < 1e-4 * max(1, np.abs(g64[name]).max()), name
 # the vectorized exp/log rows: cross-entropy (V = 13: whole vectors and a tail), attention, CTC
 logits = rng.standard_normal((5, 13)) * 4
 t = rng.integers(0, 13, 5)

@@ -17,7 +17,10 @@ namespace seqkern {
   void tanh_f32(float* y, const float* x, int64_t n);                                         \
   float exp_sum_f32(float* y, const float* x, int64_t n, float shift);                        \
   void lstm_cell_f32(int64_t H, int64_t u0, int64_t u1, const float* bias, float* g,           \
-                     const float* c_prev, float* c_out, float* h_out, bool keep_gates);
+                     const float* c_prev, float* c_out, float* h_out, bool keep_gates);     \
+  void lstm_cell_backward_f32(int64_t H, int64_t u0, int64_t u1, const float* g, const float* c, \
+                              const float* c_prev, const float* dy, const float* dh_carry,      \
+                              float* dc, float* d);
 namespace avx2 {
 SEQKERN_DECLARE_FLOAT_KERNELS
 }  // namespace avx2
@@ -35,18 +38,22 @@ struct FloatKernels {
   float (*exp_sum)(float*, const float*, int64_t, float);
   void (*lstm_cell)(int64_t, int64_t, int64_t, const float*, float*, const float*, float*, float*,
                     bool);
+  void (*lstm_cell_backward)(int64_t, int64_t, int64_t, const float*, const float*, const float*,
+                             const float*, const float*, float*, float*);
 };
 
 // The copy of the level in use (seqkern/simd.h).
 FloatKernels choose() {
 #if SEQKERN_X86
   if (simd() == Simd::avx512)
-    return {avx512::sigmoid_f32, avx512::tanh_f32, avx512::exp_sum_f32, avx512::lstm_cell_f32};
+    return {avx512::sigmoid_f32, avx512::tanh_f32, avx512::exp_sum_f32, avx512::lstm_cell_f32,
+            avx512::lstm_cell_backward_f32};
   if (simd() == Simd::avx2)
-    return {avx2::sigmoid_f32, avx2::tanh_f32, avx2::exp_sum_f32, avx2::lstm_cell_f32};
+    return {avx2::sigmoid_f32, avx2::tanh_f32, avx2::exp_sum_f32, avx2::lstm_cell_f32,
+            avx2::lstm_cell_backward_f32};
 #endif
   return {baseline::sigmoid_f32, baseline::tanh_f32, baseline::exp_sum_f32,
-          baseline::lstm_cell_f32};
+          baseline::lstm_cell_f32, baseline::lstm_cell_backward_f32};
 }
 
 const FloatKernels& kernels() {
@@ -81,6 +88,30 @@ void lstm_cell<double>(int64_t H, int64_t u0, int64_t u1, const double* bias, do
     o[j] = sigmoid(o[j] + bias[3 * H + j]);
     c_out[j] = f[j] * c_prev[j] + i[j] * gg[j];
     h_out[j] = o[j] * std::tanh(c_out[j]);
+  }
+}
+
+template <>
+void lstm_cell_backward<float>(int64_t H, int64_t u0, int64_t u1, const float* g, const float* c,
+                               const float* c_prev, const float* dy, const float* dh_carry,
+                               float* dc, float* d) {
+  kernels().lstm_cell_backward(H, u0, u1, g, c, c_prev, dy, dh_carry, dc, d);
+}
+
+template <>
+void lstm_cell_backward<double>(int64_t H, int64_t u0, int64_t u1, const double* g,
+                                const double* c, const double* c_prev, const double* dy,
+                                const double* dh_carry, double* dc, double* d) {
+  const double *i = g, *f = g + H, *gg = g + 2 * H, *o = g + 3 * H;
+  for (int64_t j = u0; j < u1; ++j) {
+    const double dh = (dy ? dy[j] : 0.0) + (dh_carry ? dh_carry[j] : 0.0);
+    const double t = std::tanh(c[j]);
+    const double dct = dc[j] + dh * o[j] * (1.0 - t * t);
+    d[j] = dct * gg[j] * i[j] * (1.0 - i[j]);
+    d[H + j] = dct * c_prev[j] * f[j] * (1.0 - f[j]);
+    d[2 * H + j] = dct * i[j] * (1.0 - gg[j] * gg[j]);
+    d[3 * H + j] = dh * t * o[j] * (1.0 - o[j]);
+    dc[j] = dct * f[j];
   }
 }
 

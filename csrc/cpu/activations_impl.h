@@ -90,5 +90,43 @@ void lstm_cell_f32(int64_t H, int64_t u0, int64_t u1, const float* bias, float* 
     for (int q = 0; q < 4; ++q) std::memcpy(g + q * H + j, tg + q * kW, m * sizeof(float));
 }
 
+// Units [j, j + kW) of lstm_cell_backward; dy and dh_carry may be null (zero).
+static inline void lstm_cell_backward_units(int64_t H, int64_t j, const float* g, const float* c,
+                                            const float* c_prev, const float* dy,
+                                            const float* dh_carry, float* dc, float* d) {
+  const vf i = vload(g + j), f = vload(g + H + j), gg = vload(g + 2 * H + j);
+  const vf o = vload(g + 3 * H + j);
+  const vf zero = splat(0.0f);
+  const vf dh = (dy ? vload(dy + j) : zero) + (dh_carry ? vload(dh_carry + j) : zero);
+  const vf t = vtanh(vload(c + j));
+  const vf dct = vload(dc + j) + dh * o * (1.0f - t * t);
+  vstore(d + j, dct * gg * i * (1.0f - i));
+  vstore(d + H + j, dct * vload(c_prev + j) * f * (1.0f - f));
+  vstore(d + 2 * H + j, dct * i * (1.0f - gg * gg));
+  vstore(d + 3 * H + j, dh * t * o * (1.0f - o));
+  vstore(dc + j, dct * f);
+}
+
+// See lstm_cell_backward in seqkern/activations.h; the tail as in lstm_cell_f32.
+void lstm_cell_backward_f32(int64_t H, int64_t u0, int64_t u1, const float* g, const float* c,
+                            const float* c_prev, const float* dy, const float* dh_carry,
+                            float* dc, float* d) {
+  int64_t j = u0;
+  for (; j + kW <= u1; j += kW) lstm_cell_backward_units(H, j, g, c, c_prev, dy, dh_carry, dc, d);
+  if (j == u1) return;
+  const int64_t m = u1 - j;  // 1..kW-1 units: one zero-padded vector of each array
+  float tg[4 * kW] = {}, tc[kW] = {}, tcp[kW] = {}, ty[kW] = {}, th[kW] = {}, tdc[kW] = {};
+  float td[4 * kW];
+  for (int q = 0; q < 4; ++q) std::memcpy(tg + q * kW, g + q * H + j, m * sizeof(float));
+  std::memcpy(tc, c + j, m * sizeof(float));
+  std::memcpy(tcp, c_prev + j, m * sizeof(float));
+  std::memcpy(tdc, dc + j, m * sizeof(float));
+  if (dy) std::memcpy(ty, dy + j, m * sizeof(float));
+  if (dh_carry) std::memcpy(th, dh_carry + j, m * sizeof(float));
+  lstm_cell_backward_units(kW, 0, tg, tc, tcp, ty, th, tdc, td);
+  std::memcpy(dc + j, tdc, m * sizeof(float));
+  for (int q = 0; q < 4; ++q) std::memcpy(d + q * H + j, td + q * kW, m * sizeof(float));
+}
+
 }  // namespace SEQKERN_ISA
 }  // namespace seqkern

@@ -8,32 +8,6 @@
 
 namespace seqkern {
 
-namespace {
-
-// Units [u0, u1) of one sequence's step backward. dh = dy_t + carried dh (either may be null:
-// zero).
-//   g (4H) activated gates, c / c_prev (H), dc (H) in: dc_t carried, out: dc_{t-1}
-//   d (4H) out: pre-activation gradients of i, f, g, o
-template <typename T>
-void cell_backward(int64_t H, int64_t u0, int64_t u1, const T* g, const T* c, const T* c_prev,
-                   const T* dy, const T* dh_carry, T* dc, T* d) {
-  const T *i = g, *f = g + H, *gg = g + 2 * H, *o = g + 3 * H;
-  T* tc = d + 3 * H;  // tanh(c_t) parks in the o slot until that slot's gradient is written
-  tanh_to(tc + u0, c + u0, u1 - u0);
-  for (int64_t j = u0; j < u1; ++j) {
-    T dh = (dy ? dy[j] : T(0)) + (dh_carry ? dh_carry[j] : T(0));
-    T t = tc[j];
-    T dct = dc[j] + dh * o[j] * (T(1) - t * t);
-    d[j] = dct * gg[j] * i[j] * (T(1) - i[j]);
-    d[H + j] = dct * c_prev[j] * f[j] * (T(1) - f[j]);
-    d[2 * H + j] = dct * i[j] * (T(1) - gg[j] * gg[j]);
-    d[3 * H + j] = dh * t * o[j] * (T(1) - o[j]);
-    dc[j] = dct * f[j];
-  }
-}
-
-}  // namespace
-
 template <typename T>
 void lstm_forward(const RnnShape& s, const T* x, const T* w_ih, const T* w_hh, const T* b_ih,
                   const T* b_hh, const T* w_hr, const int32_t* lengths, const T* h0, const T* c0,
@@ -143,8 +117,8 @@ void lstm_backward(const RnnShape& s, const T* x, const T* w_ih, const T* w_hh, 
         dh_a = dy ? dy + t * BH + b * H : nullptr;
         dh_b = t == len - 1 ? (dh_n ? dh_n + b * H : nullptr) : dh_rec.data() + b * H;
       }
-      cell_backward(H, u0, u1, gates + (t * B + b) * G, cs + t * BH + b * H, c_prev + b * H, dh_a,
-                    dh_b, dc.data() + b * H, dg_t + b * G);
+      lstm_cell_backward(H, u0, u1, gates + (t * B + b) * G, cs + t * BH + b * H,
+                         c_prev + b * H, dh_a, dh_b, dc.data() + b * H, dg_t + b * G);
     }
     sl.sync();
     w_step.multiply(sl, live, dg_t, G, dh_rec.data(), S, false);

@@ -21,4 +21,13 @@ template <typename T>
 void lstm_cell(int64_t H, int64_t u0, int64_t u1, const T* bias, T* g, const T* c_prev,
                T* c_out, T* h_out, bool keep_gates);
 
+// Units [u0, u1) of one sequence's LSTM step backward, fused into one pass (float: a vector of
+// units at a time). dh = dy + dh_carry (either may be null: zero).
+//   g (4H) activated gates i, f, g, o;  c, c_prev (H) the cell state after and before the step
+//   dc (H) in: the carried gradient of c_t, out: that of c_{t-1}
+//   d (4H) out: the gradients of the four pre-activations
+template <typename T>
+void lstm_cell_backward(int64_t H, int64_t u0, int64_t u1, const T* g, const T* c,
+                        const T* c_prev, const T* dy, const T* dh_carry, T* dc, T* d);
+
 }  // namespace seqkern
