@@ -56,7 +56,9 @@ def test_kernel_matches_twin_any_shape(cell, options, T, B, I, H, lengths, bias,
 @pytest.mark.parametrize("cell,options", OPS + [("lstm", {"w_hr": "proj"})], ids=OP_IDS + ["lstm-proj"])
 @pytest.mark.parametrize("B", [3, 40], ids=["team", "batch-split"])
 def test_kernel_matches_twin_with_lengths_longest_first(cell, options, B):
-    """Sorted lengths (ties included) let each step's product stop at the last running row."""
+    """Sorted lengths (ties included) let each step's product stop at the last running row, and
+    here, with about half of the (step, sequence) pairs run, the backward's products after its
+    time loop take the rows that ran only, gathered (StepRows, DeferredRows)."""
     rng = np.random.default_rng(B)
     T, H = 9, 10
     lengths = np.sort(rng.integers(1, T + 1, B))[::-1].copy()

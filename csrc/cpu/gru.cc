@@ -105,23 +105,27 @@ void backward_reset_after(const RnnShape& s, const T* x, const T* w_ih, const T*
                   const int32_t* lengths, const T* h0, const T* y, const T* gates, const T* hn,
                   const T* dy, const T* dh_n, T* dx, T* dh0, T* dw_ih, T* dw_hh, T* db_ih,
                   T* db_hh) {
-  const int64_t B = s.B, H = s.H, I = s.I, G = 3 * H, BH = B * H, TB = s.T * B;
-  T* dhg = detail::scratch<T>(0, TB * G);  // recurrent-side pre-activation gradients
-  T* dnx = detail::scratch<T>(1, TB * H);  // input-side n gradient (r, z input sides equal dhg's)
+  const int64_t B = s.B, H = s.H, I = s.I, G = 3 * H, BH = B * H;
+  const detail::StepRows rows(s, lengths);
+  const int64_t n = rows.total();
+  T* dhg = detail::scratch<T>(0, n * G);  // recurrent-side pre-activation gradients
+  T* dnx = detail::scratch<T>(1, n * H);  // input-side n gradient (r, z input sides equal dhg's)
   std::vector<T> dh_prev(BH, T(0));  // out of step t: dh_{t-1} = dh*z + dhg_t @ w_hh
   const PackedMatrix<T> w_step(w_hh, H, false, G, H, s);  // dhg_t @ w_hh
 
   detail::time_loop(s, lengths, true, [&](const StepSlice& sl, int64_t t, int64_t live) {
-    T* dhg_t = dhg + t * B * G;
-    T* dnx_t = dnx + t * BH;
+    T* dhg_t = dhg + rows.start(t) * G;
+    T* dnx_t = dnx + rows.start(t) * H;
     const T* h_prev = detail::prev_h(t, h0, y, BH);
     const auto [u0, u1] = sl.units(H);
     for (int64_t b = sl.b0; b < sl.b1; ++b) {
       int64_t len = seq_len(lengths, s.T, b);
       T* dhp = dh_prev.data() + b * H;
       if (t >= len) {
-        detail::zero_units(dhg_t + b * G, 3, H, u0, u1);
-        detail::zero_units(dnx_t + b * H, 1, H, u0, u1);
+        if (!rows.compact()) {
+          detail::zero_units(dhg_t + b * G, 3, H, u0, u1);
+          detail::zero_units(dnx_t + b * H, 1, H, u0, u1);
+        }
         detail::zero_units(dhp, 1, H, u0, u1);
         continue;
       }
@@ -136,17 +140,19 @@ void backward_reset_after(const RnnShape& s, const T* x, const T* w_ih, const T*
   std::copy(dh_prev.begin(), dh_prev.end(), dh0);
 
   // Input side: r, z columns of dhg, then dnx for the n block of w_ih.
+  const detail::DeferredRows<T> d(s, rows, x, h0, y, dx);
   const T* w_in = w_ih + 2 * H * I;
-  gemm<T>(false, false, TB, I, 2 * H, T(1), dhg, G, w_ih, I, T(0), dx, I);
-  gemm<T>(false, false, TB, I, H, T(1), dnx, H, w_in, I, T(1), dx, I);
-  gemm<T>(true, false, 2 * H, I, TB, T(1), dhg, G, x, I, T(0), dw_ih, I);
-  gemm<T>(true, false, H, I, TB, T(1), dnx, H, x, I, T(0), dw_ih + 2 * H * I, I);
-  detail::recurrent_weight_grad(s, G, dhg, G, h0, y, dw_hh);
-  if (db_hh) detail::column_sums(dhg, TB, G, G, db_hh);
+  gemm<T>(true, false, 2 * H, I, n, T(1), dhg, G, d.x, d.ldx, T(0), dw_ih, I);
+  gemm<T>(true, false, H, I, n, T(1), dnx, H, d.x, d.ldx, T(0), dw_ih + 2 * H * I, I);
+  d.hidden_grad(G, dhg, G, dw_hh);
+  if (db_hh) detail::column_sums(dhg, n, G, G, db_hh);
   if (db_ih) {
-    detail::column_sums(dhg, TB, 2 * H, G, db_ih);
-    detail::column_sums(dnx, TB, H, H, db_ih + 2 * H);
+    detail::column_sums(dhg, n, 2 * H, G, db_ih);
+    detail::column_sums(dnx, n, H, H, db_ih + 2 * H);
   }
+  gemm<T>(false, false, n, I, 2 * H, T(1), dhg, G, w_ih, I, T(0), d.dx_rows(), d.ld_dx());
+  gemm<T>(false, false, n, I, H, T(1), dnx, H, w_in, I, T(1), d.dx_rows(), d.ld_dx());
+  d.finish();
 }
 
 // Reset before the recurrent product (Cho et al. 2014): n = tanh(W_in x + W_hn (r*h) + b_in + b_hn).
@@ -217,15 +223,17 @@ void backward_reset_before(const RnnShape& s, const T* x, const T* w_ih, const T
                            const int32_t* lengths, const T* h0, const T* y, const T* gates,
                            const T* aux, const T* dy, const T* dh_n, T* dx, T* dh0, T* dw_ih,
                            T* dw_hh, T* db_ih, T* db_hh) {
-  const int64_t B = s.B, H = s.H, I = s.I, G = 3 * H, BH = B * H, TB = s.T * B;
-  T* dg = detail::scratch<T>(0, TB * G);
+  const int64_t B = s.B, H = s.H, I = s.I, G = 3 * H, BH = B * H;
+  const detail::StepRows rows(s, lengths);
+  const int64_t n = rows.total();
+  T* dg = detail::scratch<T>(0, n * G);
   std::vector<T> drh(BH);            // gradient of r*h_{t-1}: dn @ w_hn
   std::vector<T> dh_prev(BH, T(0));  // out of step t: dh_{t-1}
   const PackedMatrix<T> w_n(w_hh + 2 * H * H, H, false, H, H, s);  // dn @ w_hn
   const PackedMatrix<T> w_rz(w_hh, H, false, 2 * H, H, s);          // d[rz] @ w_h[rz]
 
   detail::time_loop(s, lengths, true, [&](const StepSlice& sl, int64_t t, int64_t live) {
-    T* dg_t = dg + t * B * G;
+    T* dg_t = dg + rows.start(t) * G;
     const T* h_prev = detail::prev_h(t, h0, y, BH);
     const auto [u0, u1] = sl.units(H);
     for (int64_t b = sl.b0; b < sl.b1; ++b) {
@@ -233,7 +241,7 @@ void backward_reset_before(const RnnShape& s, const T* x, const T* w_ih, const T
       T* d = dg_t + b * G;
       T* dhp = dh_prev.data() + b * H;
       if (t >= len) {
-        detail::zero_units(d, 3, H, u0, u1);
+        if (!rows.compact()) detail::zero_units(d, 3, H, u0, u1);
         detail::zero_units(dhp, 1, H, u0, u1);
         continue;
       }
@@ -264,12 +272,15 @@ void backward_reset_before(const RnnShape& s, const T* x, const T* w_ih, const T
   });
   std::copy(dh_prev.begin(), dh_prev.end(), dh0);
 
-  gemm<T>(false, false, TB, I, G, T(1), dg, G, w_ih, I, T(0), dx, I);
-  gemm<T>(true, false, G, I, TB, T(1), dg, G, x, I, T(0), dw_ih, I);
-  detail::recurrent_weight_grad(s, 2 * H, dg, G, h0, y, dw_hh);
-  gemm<T>(true, false, H, H, TB, T(1), dg + 2 * H, G, aux, H, T(0), dw_hh + 2 * H * H, H);
-  if (db_ih) detail::column_sums(dg, TB, G, G, db_ih);
-  if (db_hh) detail::column_sums(dg, TB, G, G, db_hh);
+  const detail::DeferredRows<T> d(s, rows, x, h0, y, dx, aux, H);
+  gemm<T>(true, false, G, I, n, T(1), dg, G, d.x, d.ldx, T(0), dw_ih, I);
+  d.hidden_grad(2 * H, dg, G, dw_hh);
+  gemm<T>(true, false, H, H, n, T(1), dg + 2 * H, G, d.extra, d.ld_extra, T(0),
+          dw_hh + 2 * H * H, H);
+  if (db_ih) detail::column_sums(dg, n, G, G, db_ih);
+  if (db_hh) detail::column_sums(dg, n, G, G, db_hh);
+  gemm<T>(false, false, n, I, G, T(1), dg, G, w_ih, I, T(0), d.dx_rows(), d.ld_dx());
+  d.finish();
 }
 
 }  // namespace

@@ -73,7 +73,8 @@ void lstm_backward(const RnnShape& s, const T* x, const T* w_ih, const T* w_hh, 
                    T* dw_ih, T* dw_hh, T* dw_hr, T* db) {
   const int64_t B = s.B, H = s.H, G = 4 * H, BH = B * H, S = s.state(), BS = B * S;
   const int64_t TB = s.T * B;
-  T* dg = detail::scratch<T>(0, TB * G);  // pre-activation gradients of every step
+  const detail::StepRows rows(s, lengths);
+  T* dg = detail::scratch<T>(0, rows.total() * G);  // pre-activation gradients of every step
   std::vector<T> dh_rec(BS, T(0));  // dg_{t+1} @ w_hh: the gradient reaching h_t through h_{t+1}
   std::vector<T> dc(BH, T(0));      // carried cell gradient; starts as dc_n
   T* dhs = s.P ? detail::scratch<T>(1, TB * S) : nullptr;  // projection: each dh_t, for dw_hr
@@ -83,7 +84,7 @@ void lstm_backward(const RnnShape& s, const T* x, const T* w_ih, const T* w_hh, 
   const PackedMatrix<T> w_proj(w_hr, H, false, s.P, H, s);  // dh_t @ w_hr (P = 0: unused)
 
   detail::time_loop(s, lengths, true, [&](const StepSlice& sl, int64_t t, int64_t live) {
-    T* dg_t = dg + t * B * G;
+    T* dg_t = dg + rows.start(t) * G;
     const T* c_prev = detail::prev_h(t, c0, cs, BH);
     const auto [u0, u1] = sl.units(H);
     if (s.P) {  // dh_t = dy_t + carry, then back through the projection in one product
@@ -106,7 +107,7 @@ void lstm_backward(const RnnShape& s, const T* x, const T* w_ih, const T* w_hh, 
     for (int64_t b = sl.b0; b < sl.b1; ++b) {
       int64_t len = seq_len(lengths, s.T, b);
       if (t >= len) {  // past the end: no gradient here; dh_n, dc_n wait for step len-1
-        detail::zero_units(dg_t + b * G, 4, H, u0, u1);
+        if (!rows.compact()) detail::zero_units(dg_t + b * G, 4, H, u0, u1);
         continue;
       }
       const T *dh_a, *dh_b;  // the two parts of dh_t
@@ -125,7 +126,7 @@ void lstm_backward(const RnnShape& s, const T* x, const T* w_ih, const T* w_hh, 
   });
   std::copy(dh_rec.begin(), dh_rec.end(), dh0);
   std::copy(dc.begin(), dc.end(), dc0);
-  detail::deferred_grads(s, G, x, w_ih, h0, y, dg, dx, dw_ih, dw_hh, db);
+  detail::deferred_grads(s, rows, G, x, w_ih, h0, y, dg, dx, dw_ih, dw_hh, db);
   if (s.P) {  // dw_hr = sum_t dh_t^T m_t, m_t = o*tanh(c_t) rebuilt from what training kept
     T* m = detail::scratch<T>(2, TB * H);
     parallel_for(TB, 64, [&](int64_t r0, int64_t r1) {

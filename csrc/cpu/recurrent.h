@@ -175,6 +175,118 @@ class InputProjection {
   std::optional<PackedMatrix<T>> w_;  // packed w_ih when the time loop projects
 };
 
+// Where each step's rows start in a backward call's gradient arrays of T*B rows (dg): step t at
+// row t*B, or, when the lengths run longest first and at most kCompactShare of the T*B (step,
+// sequence) pairs ran, in a compact layout of the rows that ran only: step t's live_rows(t)
+// rows from row start(t) on. The products after the time loop then skip the finished rows
+// (zeros in the plain layout) instead of multiplying them; DeferredRows gathers their inputs.
+constexpr double kCompactShare = 0.9;
+
+class StepRows {
+ public:
+  StepRows(const RnnShape& s, const int32_t* lengths) : start_(s.T + 1) {
+    const bool sorted = longest_first(lengths, s.B);
+    int64_t ran = 0;
+    for (int64_t t = 0; t < s.T; ++t) ran += live_rows(lengths, sorted, t, s.B);
+    compact_ = sorted && ran <= kCompactShare * s.T * s.B;
+    for (int64_t t = 0; t < s.T; ++t)
+      start_[t + 1] = start_[t] + (compact_ ? live_rows(lengths, true, t, s.B) : s.B);
+  }
+  bool compact() const { return compact_; }
+  int64_t start(int64_t t) const { return start_[t]; }
+  int64_t rows(int64_t t) const { return start_[t + 1] - start_[t]; }
+  int64_t total() const { return start_.back(); }
+
+ private:
+  std::vector<int64_t> start_;  // T + 1 values
+  bool compact_ = false;
+};
+
+// The rows the products after a backward time loop run over, and their inputs: x_t and h_{t-1}
+// of each row (and optionally one more per-row array the forward kept, `extra`, n_extra values
+// a row), in place for the plain layout, else gathered into one scratch array in the compact
+// layout's row order: [x | h_{t-1} | extra] per row. The gradient of x goes to dx in place, or
+// to the x columns of that array (once x is no longer read) and then to its rows of dx.
+template <typename T>
+class DeferredRows {
+ public:
+  DeferredRows(const RnnShape& s, const StepRows& rows, const T* x, const T* h0, const T* y,
+               T* dx, const T* extra = nullptr, int64_t n_extra = 0)
+      : s_(s), rows_(rows), h0_(h0), y_(y), dx_(dx), n(rows.total()), x(x), ldx(s.I),
+        extra(extra), ld_extra(n_extra) {
+    if (!rows.compact()) return;
+    const int64_t S = s.state();
+    width_ = s.I + S + n_extra;
+    packed_ = scratch<T>(2, n * width_);
+    parallel_for(s.T, 1, [&](int64_t t0, int64_t t1) {
+      for (int64_t t = t0; t < t1; ++t) {
+        const T* h = prev_h(t, h0, y, s.B * S);
+        T* out = packed_ + rows.start(t) * width_;
+        for (int64_t b = 0; b < rows.rows(t); ++b, out += width_) {
+          std::copy_n(x + (t * s.B + b) * s.I, s.I, out);
+          std::copy_n(h + b * S, S, out + s.I);
+          if (n_extra) std::copy_n(extra + (t * s.B + b) * n_extra, n_extra, out + s.I + S);
+        }
+      }
+    });
+    this->x = packed_;
+    ldx = width_;
+    if (n_extra) {
+      this->extra = packed_ + s.I + S;
+      ld_extra = width_;
+    }
+  }
+
+  // dw (GH, S) = sum over the rows of dg^T h_{t-1};  dg (n, GH) with leading dimension ldg.
+  void hidden_grad(int64_t GH, const T* dg, int64_t ldg, T* dw) const {
+    const int64_t S = s_.state();
+    if (!rows_.compact()) {
+      gemm<T>(true, false, GH, S, s_.B, T(1), dg, ldg, h0_, S, T(0), dw, S);
+      if (s_.T > 1)
+        gemm<T>(true, false, GH, S, (s_.T - 1) * s_.B, T(1), dg + s_.B * ldg, ldg, y_, S, T(1),
+                dw, S);
+      return;
+    }
+    gemm<T>(true, false, GH, S, n, T(1), dg, ldg, packed_ + s_.I, width_, T(0), dw, S);
+  }
+
+  // Where the rows of dx go: (dx, I), or, compact, the x columns of the gathered rows, which
+  // must no longer be read then (after every product that reads x or extra).
+  T* dx_rows() const { return rows_.compact() ? packed_ : dx_; }
+  int64_t ld_dx() const { return rows_.compact() ? width_ : s_.I; }
+
+  // Compact: dx (T, B, I) from the rows of dx_rows(), zeros for the rows that did not run.
+  void finish() const {
+    if (!rows_.compact()) return;
+    parallel_for(s_.T, 1, [&](int64_t t0, int64_t t1) {
+      for (int64_t t = t0; t < t1; ++t) {
+        const T* src = packed_ + rows_.start(t) * width_;
+        T* out = dx_ + t * s_.B * s_.I;
+        for (int64_t b = 0; b < s_.B; ++b, out += s_.I)
+          if (b < rows_.rows(t))
+            std::copy_n(src + b * width_, s_.I, out);
+          else
+            std::fill(out, out + s_.I, T(0));
+      }
+    });
+  }
+
+ private:
+  const RnnShape& s_;
+  const StepRows& rows_;
+  const T *h0_, *y_;
+  T* dx_;
+  T* packed_ = nullptr;
+  int64_t width_ = 0;
+
+ public:
+  const int64_t n;  // rows
+  const T* x;       // x_t of each row, leading dimension ldx
+  int64_t ldx;
+  const T* extra;   // the extra array's row of each row, leading dimension ld_extra
+  int64_t ld_extra;
+};
+
 // out (n) = column sums of a (rows, n), leading dimension lda, as one GEMV through BLAS.
 template <typename T>
 void column_sums(const T* a, int64_t rows, int64_t n, int64_t lda, T* out) {
@@ -182,28 +294,19 @@ void column_sums(const T* a, int64_t rows, int64_t n, int64_t lda, T* out) {
   gemm<T>(true, false, n, 1, rows, T(1), a, lda, ones.data(), 1, T(0), out, 1);
 }
 
-// dw_hh (GH, S) = sum_t dg_t^T h_{t-1}: h0 for t = 0, y_{0..T-2} for the rest (contiguous).
-//   dg (T, B, GH), leading dimension ldg;  h0 (B, S), y (T, B, S), S = s.state()
-template <typename T>
-void recurrent_weight_grad(const RnnShape& s, int64_t GH, const T* dg, int64_t ldg, const T* h0,
-                           const T* y, T* dw_hh) {
-  const int64_t S = s.state();
-  gemm<T>(true, false, GH, S, s.B, T(1), dg, ldg, h0, S, T(0), dw_hh, S);
-  if (s.T > 1)
-    gemm<T>(true, false, GH, S, (s.T - 1) * s.B, T(1), dg + s.B * ldg, ldg, y, S, T(1), dw_hh, S);
-}
-
 // The deferred GEMMs after the backward time loop, for cells whose input and recurrent
 // pre-activation gradients are the same (RNN, LSTM):
-//   dg (T, B, GH) -> dx (T, B, I), dw_ih (GH, I), dw_hh (GH, S), db (GH) or null
+//   dg (rows.total(), GH) -> dx (T, B, I), dw_ih (GH, I), dw_hh (GH, S), db (GH) or null
 template <typename T>
-void deferred_grads(const RnnShape& s, int64_t GH, const T* x, const T* w_ih, const T* h0,
-                    const T* y, const T* dg, T* dx, T* dw_ih, T* dw_hh, T* db) {
-  const int64_t TB = s.T * s.B;
-  gemm<T>(false, false, TB, s.I, GH, T(1), dg, GH, w_ih, s.I, T(0), dx, s.I);
-  gemm<T>(true, false, GH, s.I, TB, T(1), dg, GH, x, s.I, T(0), dw_ih, s.I);
-  recurrent_weight_grad(s, GH, dg, GH, h0, y, dw_hh);
-  if (db) column_sums(dg, TB, GH, GH, db);
+void deferred_grads(const RnnShape& s, const StepRows& rows, int64_t GH, const T* x,
+                    const T* w_ih, const T* h0, const T* y, const T* dg, T* dx, T* dw_ih,
+                    T* dw_hh, T* db) {
+  const DeferredRows<T> d(s, rows, x, h0, y, dx);
+  gemm<T>(true, false, GH, s.I, d.n, T(1), dg, GH, d.x, d.ldx, T(0), dw_ih, s.I);
+  d.hidden_grad(GH, dg, GH, dw_hh);
+  if (db) column_sums(dg, d.n, GH, GH, db);
+  gemm<T>(false, false, d.n, s.I, GH, T(1), dg, GH, w_ih, s.I, T(0), d.dx_rows(), d.ld_dx());
+  d.finish();
 }
 
 // The time loop of a layer: step(slice, t, live) for t = 0..T-1 (reverse: T-1..0) on every

@@ -49,18 +49,19 @@ void rnn_backward(const RnnShape& s, Nonlinearity act, const T* x, const T* w_ih
                   const int32_t* lengths, const T* h0, const T* y, const T* dy, const T* dh_n,
                   T* dx, T* dh0, T* dw_ih, T* dw_hh, T* db) {
   const int64_t B = s.B, H = s.H, BH = B * H;
-  T* dg = detail::scratch<T>(0, s.T * BH);  // pre-activation gradients of every step
+  const detail::StepRows rows(s, lengths);
+  T* dg = detail::scratch<T>(0, rows.total() * H);  // pre-activation gradients of every step
   std::vector<T> dh_rec(BH, T(0));  // dg_{t+1} @ w_hh
   const PackedMatrix<T> w_step(w_hh, H, false, H, H, s);  // dg_t @ w_hh
 
   detail::time_loop(s, lengths, true, [&](const StepSlice& sl, int64_t t, int64_t live) {
-    T* dg_t = dg + t * BH;
+    T* dg_t = dg + rows.start(t) * H;
     const auto [u0, u1] = sl.units(H);
     for (int64_t b = sl.b0; b < sl.b1; ++b) {
       int64_t len = seq_len(lengths, s.T, b);
       T* d = dg_t + b * H;
       if (t >= len) {
-        detail::zero_units(d, 1, H, u0, u1);
+        if (!rows.compact()) detail::zero_units(d, 1, H, u0, u1);
         continue;
       }
       const T* carry = t == len - 1 ? (dh_n ? dh_n + b * H : nullptr) : dh_rec.data() + b * H;
@@ -76,7 +77,7 @@ void rnn_backward(const RnnShape& s, Nonlinearity act, const T* x, const T* w_ih
     w_step.multiply(sl, live, dg_t, H, dh_rec.data(), H, false);
   });
   std::copy(dh_rec.begin(), dh_rec.end(), dh0);
-  detail::deferred_grads(s, H, x, w_ih, h0, y, dg, dx, dw_ih, dw_hh, db);
+  detail::deferred_grads(s, rows, H, x, w_ih, h0, y, dg, dx, dw_ih, dw_hh, db);
 }
 
 #define SEQKERN_INSTANTIATE(T)                                                                  \
