@@ -82,10 +82,28 @@ inline int64_t live_rows(const int32_t* lengths, bool sorted, int64_t t, int64_t
 }
 
 // The time loop runs once per slice of the batch: sequences are independent, so each thread
-// carries its own rows through every step with no synchronization between steps.
+// carries its own rows through every step with no synchronization between steps. With lengths
+// longest first the slices share the steps that run (the sum of the lengths) evenly rather than
+// the sequences: even slices of rows gave the first thread the longest sequences, which with
+// lengths uniform in [T/2, T] is about 17% more work than the mean.
 template <typename F>
-void for_batch_slices(int64_t B, F&& f) {
-  parallel_for(B, 1, [&](int64_t b0, int64_t b1) { f(b0, b1); });
+void for_batch_slices(int64_t B, int64_t T, const int32_t* lengths, F&& f) {
+  if (!longest_first(lengths, B)) {
+    parallel_for(B, 1, [&](int64_t b0, int64_t b1) { f(b0, b1); });
+    return;
+  }
+  const int64_t n = std::min<int64_t>(get_num_threads(), B);
+  int64_t total = 0;
+  for (int64_t b = 0; b < B; ++b) total += seq_len(lengths, T, b);
+  std::vector<int64_t> first(n + 1, B);  // slice c: rows [first[c], first[c + 1])
+  first[0] = 0;
+  for (int64_t b = 0, c = 1, done = 0; b < B && c < n; ++b) {
+    done += seq_len(lengths, T, b);
+    while (c < n && done * n >= total * c) first[c++] = b + 1;
+  }
+  parallel_for(n, 1, [&](int64_t c0, int64_t c1) {
+    for (int64_t c = c0; c < c1; ++c) f(first[c], first[c + 1]);
+  });
 }
 
 // The time loop runs on every thread at once (one StepSlice each), or on this one alone when the
@@ -95,13 +113,14 @@ void for_batch_slices(int64_t B, F&& f) {
 // reads all of h_{t-1} or of dg_t) waits at slice.sync(); a cell that reads only its own units
 // of the product before it does not.
 template <typename F>
-void for_step_slices(const RnnShape& s, F&& f) {
+void for_step_slices(const RnnShape& s, const int32_t* lengths, F&& f) {
   if (serial(s)) {
     f(StepSlice{0, s.B, nullptr});
     return;
   }
   if (!column_split(s)) {
-    for_batch_slices(s.B, [&](int64_t b0, int64_t b1) { f(StepSlice{b0, b1, nullptr}); });
+    for_batch_slices(s.B, s.T, lengths,
+                     [&](int64_t b0, int64_t b1) { f(StepSlice{b0, b1, nullptr}); });
     return;
   }
   run_team([&](Team& team) { f(StepSlice{0, s.B, &team}); });
@@ -314,7 +333,7 @@ void deferred_grads(const RnnShape& s, const StepRows& rows, int64_t GH, const T
 template <typename F>
 void time_loop(const RnnShape& s, const int32_t* lengths, bool reverse, F&& step) {
   const bool sorted = longest_first(lengths, s.B);
-  for_step_slices(s, [&](const StepSlice& slice) {
+  for_step_slices(s, lengths, [&](const StepSlice& slice) {
     for (int64_t i = 0; i < s.T; ++i) {
       const int64_t t = reverse ? s.T - 1 - i : i;
       step(slice, t, live_rows(lengths, sorted, t, s.B));
