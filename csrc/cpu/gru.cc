@@ -74,7 +74,7 @@ void forward_reset_after(const RnnShape& s, const T* x, const T* w_ih, const T* 
   // input-side pre-activations, then (training) activated gates; inference keeps input.steps()
   T* pre = training ? gates : detail::scratch<T>(0, input.steps() * B * G);
 
-  input.all_steps(pre);
+  input.all_steps(pre, lengths);
   detail::time_loop(s, lengths, false, [&](const StepSlice& sl, int64_t t, int64_t live) {
     const T* h_prev = detail::prev_h(t, h0, y, BH);
     T* g_t = pre + (training ? t : t % input.steps()) * B * G;
@@ -175,7 +175,7 @@ void forward_reset_before(const RnnShape& s, const T* x, const T* w_ih, const T*
   // pre-activations, then (training) activated gates; inference keeps input.steps() of them
   T* pre = training ? gates : detail::scratch<T>(0, input.steps() * B * G);
 
-  input.all_steps(pre);
+  input.all_steps(pre, lengths);
   detail::time_loop(s, lengths, false, [&](const StepSlice& sl, int64_t t, int64_t live) {
     const T* h_prev = detail::prev_h(t, h0, y, BH);
     T* g_t = pre + (training ? t : t % input.steps()) * B * G;

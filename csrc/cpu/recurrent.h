@@ -126,6 +126,34 @@ void for_step_slices(const RnnShape& s, const int32_t* lengths, F&& f) {
   run_team([&](Team& team) { f(StepSlice{0, s.B, &team}); });
 }
 
+// Where each step's rows start in a backward call's gradient arrays of T*B rows (dg): step t at
+// row t*B, or, when the lengths run longest first and at most kCompactShare of the T*B (step,
+// sequence) pairs ran, in a compact layout of the rows that ran only: step t's live_rows(t)
+// rows from row start(t) on. The products after the time loop then skip the finished rows
+// (zeros in the plain layout) instead of multiplying them; DeferredRows gathers their inputs.
+// (InputProjection::all_steps asks it the same question of the forward's projection.)
+constexpr double kCompactShare = 0.9;
+
+class StepRows {
+ public:
+  StepRows(const RnnShape& s, const int32_t* lengths) : start_(s.T + 1) {
+    const bool sorted = longest_first(lengths, s.B);
+    int64_t ran = 0;
+    for (int64_t t = 0; t < s.T; ++t) ran += live_rows(lengths, sorted, t, s.B);
+    compact_ = sorted && ran <= kCompactShare * s.T * s.B;
+    for (int64_t t = 0; t < s.T; ++t)
+      start_[t + 1] = start_[t] + (compact_ ? live_rows(lengths, true, t, s.B) : s.B);
+  }
+  bool compact() const { return compact_; }
+  int64_t start(int64_t t) const { return start_[t]; }
+  int64_t rows(int64_t t) const { return start_[t + 1] - start_[t]; }
+  int64_t total() const { return start_.back(); }
+
+ private:
+  std::vector<int64_t> start_;  // T + 1 values
+  bool compact_ = false;
+};
+
 // The input projection x_t @ w_ih^T (I, GH) of every step, into pre-activations (T, B, GH),
 // GH = blocks gate blocks. Three ways, by how the time loop splits its work:
 // - a team (small batches): in the first step each member projects its own units of every
@@ -165,10 +193,23 @@ class InputProjection {
   // Steps an inference buffer of pre-activations holds: every step, or the current one.
   int64_t steps() const { return w_ && !team_ ? 1 : s_.T; }
 
-  // Up front: pre (T, B, GH) for every step; nothing when the time loop projects.
-  void all_steps(T* pre) const {
-    if (!w_)
+  // Up front: pre (T, B, GH) for every step; nothing when the time loop projects. With lengths
+  // longest first of which at most kCompactShare ran, step by step over the rows that run (the
+  // others' pre-activations are never read), on w_ih packed once: LSTM (100,64,512,512) with
+  // lengths uniform in [T/2, T], inference 130.6-132.2 -> 125.9-127.9 ms (min of calls).
+  void all_steps(T* pre, const int32_t* lengths) const {
+    if (w_) return;
+    const StepRows rows(s_, lengths);
+    if (!rows.compact()) {
       gemm<T>(false, true, s_.T * s_.B, GH_, s_.I, T(1), x_, s_.I, w_ih_, s_.I, T(0), pre, GH_);
+      return;
+    }
+    const PackedMatrix<T> w(w_ih_, s_.I, true, s_.I, GH_, s_);
+    parallel_for(s_.T, 1, [&](int64_t t0, int64_t t1) {
+      for (int64_t t = t0; t < t1; ++t)
+        w.multiply(StepSlice{0, rows.rows(t), nullptr}, rows.rows(t), x_ + t * s_.B * s_.I, s_.I,
+                   pre + t * s_.B * GH_, GH_, false);
+    });
   }
 
   // In the time loop, before step t's recurrent product: this slice's share of x_t @ w_ih^T
@@ -192,33 +233,6 @@ class InputProjection {
   const T *x_, *w_ih_;
   bool team_;
   std::optional<PackedMatrix<T>> w_;  // packed w_ih when the time loop projects
-};
-
-// Where each step's rows start in a backward call's gradient arrays of T*B rows (dg): step t at
-// row t*B, or, when the lengths run longest first and at most kCompactShare of the T*B (step,
-// sequence) pairs ran, in a compact layout of the rows that ran only: step t's live_rows(t)
-// rows from row start(t) on. The products after the time loop then skip the finished rows
-// (zeros in the plain layout) instead of multiplying them; DeferredRows gathers their inputs.
-constexpr double kCompactShare = 0.9;
-
-class StepRows {
- public:
-  StepRows(const RnnShape& s, const int32_t* lengths) : start_(s.T + 1) {
-    const bool sorted = longest_first(lengths, s.B);
-    int64_t ran = 0;
-    for (int64_t t = 0; t < s.T; ++t) ran += live_rows(lengths, sorted, t, s.B);
-    compact_ = sorted && ran <= kCompactShare * s.T * s.B;
-    for (int64_t t = 0; t < s.T; ++t)
-      start_[t + 1] = start_[t] + (compact_ ? live_rows(lengths, true, t, s.B) : s.B);
-  }
-  bool compact() const { return compact_; }
-  int64_t start(int64_t t) const { return start_[t]; }
-  int64_t rows(int64_t t) const { return start_[t + 1] - start_[t]; }
-  int64_t total() const { return start_.back(); }
-
- private:
-  std::vector<int64_t> start_;  // T + 1 values
-  bool compact_ = false;
 };
 
 // The rows the products after a backward time loop run over, and their inputs: x_t and h_{t-1}

@@ -18,7 +18,7 @@ void rnn_forward(const RnnShape& s, Nonlinearity act, const T* x, const T* w_ih,
   const detail::InputProjection<T> input(s, H, 1, x, w_ih, w_step, bf16 ? &bf16->w_ih : nullptr);
   T* pre = detail::scratch<T>(0, input.steps() * BH);  // pre-activations
 
-  input.all_steps(pre);
+  input.all_steps(pre, lengths);
   detail::time_loop(s, lengths, false, [&](const StepSlice& sl, int64_t t, int64_t live) {
     T* a_t = pre + t % input.steps() * BH;
     const T* h_prev = detail::prev_h(t, h0, y, BH);
