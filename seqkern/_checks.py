@@ -170,6 +170,8 @@ class Saved:
     y (returned to the caller too), the inputs and the weights must not be modified in place
     before backward runs."""
 
+    order = None  # the batch order the kernels ran in, when not the caller's (seqkern._ops)
+
     def __init__(self, op, impl, args: RecurrentArgs, **arrays):
         self.op = op
         self.impl = impl

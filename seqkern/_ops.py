@@ -54,6 +54,7 @@ def lstm(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, lengths=None, training=Fal
     a = recurrent_args("lstm", x, h0, c0, w_ih, w_hh, b_ih, b_hh, lengths, w_hr)
     if precision != "float32":
         return _one_layer_bf16("lstm", a, precision, training)
+    a, order = _one_layer_longest_first(a)
     T, B, H = a.T, a.B, a.H
     y = _core.empty((T, B, a.S), a.x.dtype)
     h_n, c_n = _core.empty((B, a.S), a.x.dtype), _core.empty((B, H), a.x.dtype)
@@ -61,24 +62,27 @@ def lstm(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, lengths=None, training=Fal
     cs = _core.empty((T, B, H), a.x.dtype) if training else None
     _core.lstm_forward(a.x, a.w_ih, a.w_hh, a.b_ih, a.b_hh, a.w_hr, a.lengths, a.h0, a.c0, y, h_n,
                        c_n, gates, cs)
+    outs = _unsort(y, order), _unsort_rows(h_n, order), _unsort_rows(c_n, order)
     if not training:
-        return y, h_n, c_n
-    return y, h_n, c_n, Saved("lstm", "kernel", a, y=y, gates=gates, cs=cs)
+        return outs
+    return (*outs, Saved("lstm", "kernel", a, y=y, gates=gates, cs=cs, order=order))
 
 
 def lstm_backward(saved, dy=None, dh_n=None, dc_n=None):
     """Gradients of a training lstm call: dict with x, h0, c0, w_ih, w_hh, b_ih, b_hh (and w_hr
     when the forward had one)."""
     check_saved(saved, "lstm", "kernel")
-    a = saved.args
+    a, order = saved.args, saved.order
     dy, dh_n, dc_n = incoming_grads(a, dy, dh_n, dc_n)
+    dy, dh_n, dc_n = _sort(dy, order), _sort_rows(dh_n, order), _sort_rows(dc_n, order)
     dx, dh0, dw_ih, dw_hh = _weight_grads(a)
     dc0 = _empty_like(a.c0)
     db = _core.empty((4 * a.H,), a.x.dtype) if _has_bias(a) else None
     dw_hr = None if a.w_hr is None else _empty_like(a.w_hr)
     _core.lstm_backward(a.x, a.w_ih, a.w_hh, a.w_hr, a.lengths, a.h0, a.c0, saved.y, saved.gates,
                         saved.cs, dy, dh_n, dc_n, dx, dh0, dc0, dw_ih, dw_hh, dw_hr, db)
-    g = _grads(a, dx, dh0, dw_ih, dw_hh, db, None if db is None else db.copy(), c0=dc0)
+    g = _grads(a, _unsort(dx, order), _unsort_rows(dh0, order), dw_ih, dw_hh, db,
+               None if db is None else db.copy(), c0=_unsort_rows(dc0, order))
     if dw_hr is not None:
         g["w_hr"] = dw_hr
     return g
@@ -96,6 +100,7 @@ def gru(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, lengths=None, training=False, r
     a = recurrent_args("gru", x, h0, None, w_ih, w_hh, b_ih, b_hh, lengths)
     if precision != "float32":
         return _one_layer_bf16("gru" if reset_after else "gru_reset_before", a, precision, training)
+    a, order = _one_layer_longest_first(a)
     T, B, H = a.T, a.B, a.H
     y = _core.empty((T, B, H), a.x.dtype)
     h_n = _core.empty((B, H), a.x.dtype)
@@ -103,22 +108,25 @@ def gru(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, lengths=None, training=False, r
     aux = _core.empty((T, B, H), a.x.dtype) if training else None
     _core.gru_forward(bool(reset_after), a.x, a.w_ih, a.w_hh, a.b_ih, a.b_hh, a.lengths, a.h0, y,
                       h_n, gates, aux)
+    outs = _unsort(y, order), _unsort_rows(h_n, order)
     if not training:
-        return y, h_n
-    return y, h_n, Saved("gru", "kernel", a, y=y, gates=gates, aux=aux, reset_after=reset_after)
+        return outs
+    return (*outs, Saved("gru", "kernel", a, y=y, gates=gates, aux=aux, reset_after=reset_after,
+                         order=order))
 
 
 def gru_backward(saved, dy=None, dh_n=None):
     """Gradients of a training gru call: dict with x, h0, w_ih, w_hh, b_ih, b_hh."""
     check_saved(saved, "gru", "kernel")
-    a = saved.args
+    a, order = saved.args, saved.order
     dy, dh_n, _ = incoming_grads(a, dy, dh_n)
+    dy, dh_n = _sort(dy, order), _sort_rows(dh_n, order)
     dx, dh0, dw_ih, dw_hh = _weight_grads(a)
     db_ih = _core.empty((3 * a.H,), a.x.dtype) if a.b_ih is not None else None
     db_hh = _core.empty((3 * a.H,), a.x.dtype) if a.b_hh is not None else None
     _core.gru_backward(saved.reset_after, a.x, a.w_ih, a.w_hh, a.lengths, a.h0, saved.y,
                        saved.gates, saved.aux, dy, dh_n, dx, dh0, dw_ih, dw_hh, db_ih, db_hh)
-    return _grads(a, dx, dh0, dw_ih, dw_hh, db_ih, db_hh)
+    return _grads(a, _unsort(dx, order), _unsort_rows(dh0, order), dw_ih, dw_hh, db_ih, db_hh)
 
 
 def rnn(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, nonlinearity="tanh", lengths=None,
@@ -132,25 +140,29 @@ def rnn(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, nonlinearity="tanh", lengths=No
     a = recurrent_args("rnn", x, h0, None, w_ih, w_hh, b_ih, b_hh, lengths)
     if precision != "float32":
         return _one_layer_bf16(f"rnn_{nonlinearity}", a, precision, training)
+    a, order = _one_layer_longest_first(a)
     y = _core.empty((a.T, a.B, a.H), a.x.dtype)
     h_n = _core.empty((a.B, a.H), a.x.dtype)
     _core.rnn_forward(nonlinearity == "relu", a.x, a.w_ih, a.w_hh, a.b_ih, a.b_hh, a.lengths, a.h0,
                       y, h_n)
+    outs = _unsort(y, order), _unsort_rows(h_n, order)
     if not training:
-        return y, h_n
-    return y, h_n, Saved("rnn", "kernel", a, y=y, nonlinearity=nonlinearity)
+        return outs
+    return (*outs, Saved("rnn", "kernel", a, y=y, nonlinearity=nonlinearity, order=order))
 
 
 def rnn_backward(saved, dy=None, dh_n=None):
     """Gradients of a training rnn call: dict with x, h0, w_ih, w_hh, b_ih, b_hh."""
     check_saved(saved, "rnn", "kernel")
-    a = saved.args
+    a, order = saved.args, saved.order
     dy, dh_n, _ = incoming_grads(a, dy, dh_n)
+    dy, dh_n = _sort(dy, order), _sort_rows(dh_n, order)
     dx, dh0, dw_ih, dw_hh = _weight_grads(a)
     db = _core.empty((a.H,), a.x.dtype) if _has_bias(a) else None
     _core.rnn_backward(saved.nonlinearity == "relu", a.x, a.w_ih, a.w_hh, a.lengths, a.h0,
                        saved.y, dy, dh_n, dx, dh0, dw_ih, dw_hh, db)
-    return _grads(a, dx, dh0, dw_ih, dw_hh, db, None if db is None else db.copy())
+    return _grads(a, _unsort(dx, order), _unsort_rows(dh0, order), dw_ih, dw_hh, db,
+                  None if db is None else db.copy())
 
 
 def _grads(a, dx, dh0, dw_ih, dw_hh, db_ih, db_hh, **extra):
@@ -264,6 +276,35 @@ def _longest_first(a):
         lengths=np.ascontiguousarray(a.lengths[order]),
         masks=None if a.masks is None else np.ascontiguousarray(a.masks[:, :, order]))
     return sorted_args, order
+
+
+def _one_layer_longest_first(a):
+    """A one-layer call's arguments with the batch reordered longest sequence first, and that
+    order (None when it already is, or without lengths), as recurrent_stack does: the kernels
+    then stop each step's product at the last running sequence, split the steps that run evenly
+    between threads and keep only the rows that ran for backward."""
+    if a.lengths is None:
+        return a, None
+    order = np.argsort(-a.lengths, kind="stable")
+    if np.array_equal(order, np.arange(a.B)):
+        return a, None
+    return dataclasses.replace(a, x=_sort(a.x, order), h0=_sort_rows(a.h0, order),
+                               c0=_sort_rows(a.c0, order),
+                               lengths=np.ascontiguousarray(a.lengths[order])), order
+
+
+def _sort_rows(a, order):
+    """a (B, ...) with its rows in `order`; None and order None leave it as is."""
+    return a if a is None or order is None else np.ascontiguousarray(a[order])
+
+
+def _unsort_rows(a, order):
+    """Undoes _sort_rows."""
+    if a is None or order is None:
+        return a
+    out = _empty_like(a)
+    out[order] = a
+    return out
 
 
 def _sort(a, order):
