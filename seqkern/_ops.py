@@ -266,10 +266,8 @@ def _longest_first(a):
     """The stack's arguments with the batch reordered longest sequence first, and that order
     (None when it already is, or without lengths). The kernels then stop each step's product
     at the last sequence still running, instead of computing finished rows and dropping them."""
-    if a.lengths is None:
-        return a, None
-    order = np.argsort(-a.lengths, kind="stable")
-    if np.array_equal(order, np.arange(a.B)):
+    order = _longest_first_order(a.lengths)
+    if order is None:
         return a, None
     sorted_args = dataclasses.replace(
         a, x=_sort(a.x, order), h0=_sort(a.h0, order), c0=_sort(a.c0, order),
@@ -278,15 +276,22 @@ def _longest_first(a):
     return sorted_args, order
 
 
+def _longest_first_order(lengths):
+    """The batch order that puts the longest sequence first (stable), or None when there are no
+    lengths or they already run longest first."""
+    if lengths is None:
+        return None
+    order = np.argsort(-lengths, kind="stable")
+    return None if np.array_equal(order, np.arange(len(lengths))) else order
+
+
 def _one_layer_longest_first(a):
     """A one-layer call's arguments with the batch reordered longest sequence first, and that
     order (None when it already is, or without lengths), as recurrent_stack does: the kernels
     then stop each step's product at the last running sequence, split the steps that run evenly
     between threads and keep only the rows that ran for backward."""
-    if a.lengths is None:
-        return a, None
-    order = np.argsort(-a.lengths, kind="stable")
-    if np.array_equal(order, np.arange(a.B)):
+    order = _longest_first_order(a.lengths)
+    if order is None:
         return a, None
     return dataclasses.replace(a, x=_sort(a.x, order), h0=_sort_rows(a.h0, order),
                                c0=_sort_rows(a.c0, order),

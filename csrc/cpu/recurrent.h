@@ -138,11 +138,11 @@ class StepRows {
  public:
   StepRows(const RnnShape& s, const int32_t* lengths) : start_(s.T + 1) {
     const bool sorted = longest_first(lengths, s.B);
-    int64_t ran = 0;
-    for (int64_t t = 0; t < s.T; ++t) ran += live_rows(lengths, sorted, t, s.B);
-    compact_ = sorted && ran <= kCompactShare * s.T * s.B;
     for (int64_t t = 0; t < s.T; ++t)
-      start_[t + 1] = start_[t] + (compact_ ? live_rows(lengths, true, t, s.B) : s.B);
+      start_[t + 1] = start_[t] + live_rows(lengths, sorted, t, s.B);
+    compact_ = sorted && total() <= kCompactShare * s.T * s.B;
+    if (!compact_)
+      for (int64_t t = 0; t <= s.T; ++t) start_[t] = t * s.B;
   }
   bool compact() const { return compact_; }
   int64_t start(int64_t t) const { return start_[t]; }

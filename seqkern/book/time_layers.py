@@ -12,7 +12,6 @@ from seqkern._checks import Saved, recurrent_args
 from seqkern.book.layers import Affine, Embedding, SigmoidWithLoss
 
 
-
 # torch's gate order from the book's: LSTM i, f, g, o from f, g, i, o; GRU r, z, n from z, r, h~.
 _LSTM_ORDER, _GRU_ORDER = (2, 0, 1, 3), (1, 0, 2)
 
