@@ -61,7 +61,7 @@ def test_kernel_matches_twin(sg, cbow_mean, sample, parts, hs, negative, shrink)
     try:
         a0, a1, ah, s_a = syn0.copy(), syn1neg.copy(), syn1.copy(), seeds.copy()
         n_a, loss_a = _core.w2v_train(*args, ids, offsets, keep, cum, 0.05, 0.01, s_a, a0,
-                                      a1 if negative else None, tree, ah if hs else None, True)
+                                      a1 if negative else None, tree, ah if hs else None, True, None)
     finally:
         if parts > 1:
             sk.set_num_threads(threads)
@@ -77,6 +77,86 @@ def test_kernel_matches_twin(sg, cbow_mean, sample, parts, hs, negative, shrink)
     assert np.abs(a0 - syn0).max() > 1e-3  # training moved the vectors
     if hs:
         assert np.abs(ah - syn1).max() > 1e-3
+
+
+@pytest.mark.parametrize("sg", [1, 0], ids=["sg", "cbow"])
+def test_part_bounds_match_the_twin(sg):
+    """Parts given by sentence bounds (a corpus file's pieces, one for each worker; one part
+    empty here) train those sentences with their own streams, as the twin does."""
+    ids, offsets, counts = chunk(seed=4)
+    V, dim = len(counts), 7
+    rng = np.random.default_rng(2)
+    syn0 = ((rng.random((V, dim)) - 0.5) / dim).astype(np.float32)
+    syn1neg = (rng.standard_normal((V, dim)) * 0.1).astype(np.float32)
+    keep, cum = keep_probabilities(counts, 0.0), noise_table(counts, 0.75)
+    seeds = np.array([5, 6, 7, 8], np.uint64)
+    bounds = np.array([0, 1, 1, 9, 12], np.int64)
+    args = (2, 3, bool(sg), True, True, ids, offsets, keep, cum, 0.05, 0.01)
+    import seqkern as sk
+    threads = sk.get_num_threads()
+    sk.set_num_threads(1)
+    try:
+        runs = {}
+        for name, b in (("bounds", bounds), ("equal", None)):
+            a0, a1, s_a = syn0.copy(), syn1neg.copy(), seeds.copy()
+            runs[name] = _core.w2v_train(*args, s_a, a0, a1, None, None, True, b), a0, a1, s_a
+        with pytest.raises(ValueError, match="bounds"):
+            _core.w2v_train(*args, seeds.copy(), syn0.copy(), syn1neg.copy(), None, None, False,
+                            np.array([0, 5, 3, 9, 12], np.int64))
+        with pytest.raises(ValueError, match="bounds"):
+            _core.w2v_train(*args, seeds.copy(), syn0.copy(), syn1neg.copy(), None, None, False,
+                            np.array([0, 12], np.int64))
+    finally:
+        sk.set_num_threads(threads)
+    b0, b1, s_b = syn0.copy(), syn1neg.copy(), seeds.copy()
+    n_b, loss_b = twin.w2v_train(*args, s_b, b0, b1, None, None, True, bounds=bounds)
+    (n_a, loss_a), a0, a1, s_a = runs["bounds"]
+    assert n_a == n_b == len(ids)
+    np.testing.assert_array_equal(s_a, s_b)
+    np.testing.assert_allclose(a0, b0, atol=2e-6)
+    np.testing.assert_allclose(a1, b1, atol=2e-6)
+    assert loss_a == pytest.approx(loss_b, rel=1e-5)
+    assert np.abs(runs["equal"][1] - a0).max() > 1e-4  # the bounds chose other sentences
+
+
+def test_pieces_encode_with_each_parts_sentences():
+    """A chunk of pieces, one for each part: the sentences of all of them in order, and bounds
+    that give part q the sentences of piece q (none for an empty piece)."""
+    from seqkern.models.word2vec import _encode
+    vocab = _core.Vocabulary(["a", "b"])
+    ids, offsets, bounds = _encode(vocab, [b"a b\nb\n", b"", b"a\nzz\na b a\n"])
+    np.testing.assert_array_equal(ids, [0, 1, 1, 0, 0, 1, 0])
+    np.testing.assert_array_equal(offsets, [0, 2, 3, 4, 7])
+    np.testing.assert_array_equal(bounds, [0, 2, 2, 4])
+    assert _encode(vocab, b"a b\nb\n")[2] is None
+
+
+@pytest.mark.parametrize("parts", [1, 2, 3, 5])
+def test_file_pieces_give_each_part_its_own_range(tmp_path, monkeypatch, parts):
+    """A corpus file read for `parts` workers: stream q's pieces, joined, are the lines of the
+    q-th of `parts` equal byte ranges (moved to line starts); together, every line once, none
+    cut; each piece ends at a newline; one piece of each stream at a time."""
+    from seqkern.models import word2vec as w2v
+    monkeypatch.setattr(w2v, "CHUNK_BYTES", 600)  # pieces longer than a line
+    rng = np.random.default_rng(parts)
+    lines = [" ".join(f"w{i}" for i in rng.integers(0, 50, rng.integers(1, 15)))
+             for _ in range(200)]
+    text = ("\n".join(lines) + "\n").encode()
+    path = tmp_path / "corpus.txt"
+    path.write_bytes(text)
+    chunks = list(w2v.file_pieces(str(path), parts))
+    assert chunks and all(len(c) == parts for c in chunks)
+    streams = [b"".join(c[q] for c in chunks) for q in range(parts)]
+    assert b"".join(streams) == text
+    for q, stream in enumerate(streams):
+        start = sum(len(x) for x in streams[:q])
+        assert start == 0 or text[start - 1:start] == b"\n"
+        assert abs(start - len(text) * q // parts) < 200  # within a line of the range's start
+        assert all(p.endswith(b"\n") for c in chunks for p in c[q:q + 1] if p)
+    model = Word2Vec(corpus_file=str(path), vector_size=8, min_count=1, workers=parts, epochs=1,
+                     seed=1)
+    assert model.train(corpus_file=str(path), total_words=model.corpus_total_words,
+                       epochs=1)[1] == len(text.split())  # every word read once
 
 
 @pytest.mark.parametrize("sg", [1, 0], ids=["sg", "cbow"])
@@ -100,7 +180,7 @@ def test_parts_copies_of_the_top_rows_merge_to_the_twin(sg):
     sk.set_num_threads(1)
     try:
         a0, ah, s_a = syn0.copy(), syn1.copy(), seeds.copy()
-        n_a, loss_a = _core.w2v_train(*args, s_a, a0, None, tree, ah, True)
+        n_a, loss_a = _core.w2v_train(*args, s_a, a0, None, tree, ah, True, None)
     finally:
         sk.set_num_threads(threads)
     b0, bh, s_b = syn0.copy(), syn1.copy(), seeds.copy()
@@ -389,7 +469,7 @@ for sg in (True, False):
     tree = _core.huffman_tree(counts.astype(np.int64))
     h = (rng.standard_normal((9, 29)) * 0.1).astype(np.float32)
     ah, bh = h.copy(), h.copy()
-    na = _core.w2v_train(2, 3, sg, True, True, ids, offsets, keep, cum, 0.05, 0.01, sa, a0, a1, tree, ah, True)
+    na = _core.w2v_train(2, 3, sg, True, True, ids, offsets, keep, cum, 0.05, 0.01, sa, a0, a1, tree, ah, True, None)
     nb = twin.w2v_train(2, 3, sg, True, True, ids, offsets, keep, cum, 0.05, 0.01, sb, b0, b1, tree, bh, True)
     assert na[0] == nb[0] and sa[0] == sb[0] and abs(na[1] - nb[1]) < 1e-4 * nb[1]
     assert np.abs(a0 - b0).max() < 2e-6 and np.abs(a1 - b1).max() < 2e-6 and np.abs(ah - bh).max() < 2e-6

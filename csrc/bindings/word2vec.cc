@@ -20,7 +20,8 @@ void bind_word2vec(py::module_& m) {
            const Arr<uint32_t>& cum_table, float alpha0, float alpha1, Arr<uint64_t>& seeds,
            Arr<float>& syn0, std::optional<Arr<float>> syn1neg,
            std::optional<std::tuple<Arr<int64_t>, Arr<int32_t>, Arr<uint8_t>>> tree,
-           std::optional<Arr<float>> syn1, bool compute_loss) {
+           std::optional<Arr<float>> syn1, bool compute_loss,
+           std::optional<Arr<int64_t>> bounds) {
           const bool hs = tree.has_value();
           W2vParams p{syn0.shape(1), window, negative, sg, cbow_mean, hs, shrink_windows};
           Tree t{hs ? std::get<0>(*tree).data() : nullptr, hs ? std::get<1>(*tree).data() : nullptr,
@@ -35,11 +36,17 @@ void bind_word2vec(py::module_& m) {
           float* ph = syn1 ? syn1->mutable_data() : nullptr;
           const int64_t n_sentences = offsets.shape(0) - 1, V = syn0.shape(0);
           const int64_t parts = seeds.shape(0);
+          const int64_t* pb = bounds ? bounds->data() : nullptr;
+          if (pb) {  // parts + 1 nondecreasing sentence indices from 0 to n_sentences
+            bool ok = bounds->shape(0) == parts + 1 && pb[0] == 0 && pb[parts] == n_sentences;
+            for (int64_t q = 0; ok && q < parts; ++q) ok = pb[q] <= pb[q + 1];
+            if (!ok) throw py::value_error("bounds: expected parts + 1 nondecreasing sentence indices from 0 to the sentence count");
+          }
           double loss = 0;
           int64_t trained;
           {
             py::gil_scoped_release nogil;
-            trained = w2v_train(p, pi, po, n_sentences, pk, pc, V, alpha0, alpha1, ps, parts, p0,
+            trained = w2v_train(p, pi, po, n_sentences, pk, pc, V, alpha0, alpha1, ps, parts, pb, p0,
                                 p1, t, ph, compute_loss ? &loss : nullptr);
           }
           return py::make_tuple(trained, loss);

@@ -45,8 +45,9 @@ NoiseTable::NoiseTable(const uint32_t* cum, int64_t V) : cum(cum), V(V) {
 
 int64_t w2v_train(const W2vParams& p, const int32_t* ids, const int64_t* offsets,
                   int64_t n_sentences, const float* keep, const uint32_t* cum_table, int64_t V,
-                  float alpha0, float alpha1, uint64_t* seeds, int64_t parts, float* syn0,
-                  float* syn1neg, const Tree& tree, float* syn1, double* loss) {
+                  float alpha0, float alpha1, uint64_t* seeds, int64_t parts,
+                  const int64_t* bounds, float* syn0, float* syn1neg, const Tree& tree,
+                  float* syn1, double* loss) {
   auto* part = &baseline::train_part;
 #if SEQKERN_X86
   if (simd() == Simd::avx2) part = &avx2::train_part;
@@ -64,9 +65,10 @@ int64_t w2v_train(const W2vParams& p, const int32_t* ids, const int64_t* offsets
   const int64_t n_top = (p.hs && parts > 1) ? std::min<int64_t>(V - 1, kTopRows) : 0;
   std::vector<int64_t> trained(parts, 0);
   std::vector<double> losses(parts, 0.0);
+  const auto first = [&](int64_t q) { return bounds ? bounds[q] : n_sentences * q / parts; };
   parallel_for(parts, 1, [&](int64_t q0, int64_t q1) {
     for (int64_t q = q0; q < q1; ++q)
-      trained[q] = part(p, ids, offsets, n_sentences * q / parts, n_sentences * (q + 1) / parts,
+      trained[q] = part(p, ids, offsets, first(q), first(q + 1),
                         offsets[n_sentences] - offsets[0], keep, noise, alpha0, alpha1,
                         seeds[q], syn0, syn1neg, tree, syn1, V - 1 - n_top, n_top, kMergeEvery,
                         loss ? &losses[q] : nullptr);

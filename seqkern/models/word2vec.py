@@ -8,13 +8,15 @@ algorithm) behind gensim 4's Word2Vec interface: gensim's arguments, defaults an
     model.wv.most_similar("king"); model.save("word2vec.model"); Word2Vec.load("word2vec.model")
 
 The updates run in C++ (seqkern._core.w2v_train) on chunks of the corpus, Hogwild over
-`workers` threads; with workers=1 a seed gives the same vectors bit for bit. Skip-gram shares
+`workers` threads; with workers=1 a seed gives the same vectors bit for bit. From a corpus_file
+each worker reads its own part of the file, as gensim's corpus_file mode does. Skip-gram shares
 each window's noise words among its context words (pWord2Vec's batching). The NumPy twin of the
 update is seqkern.reference.word2vec. Text is split into words and looked up in C++
 (seqkern._core.Vocabulary): a word is a run of bytes between ASCII whitespace.
 """
 from __future__ import annotations
 
+import os
 import sys
 import time
 import warnings
@@ -38,15 +40,7 @@ def text_chunks(sentences=None, corpus_file=None):
     at a space inside a line longer than a piece (which ends a sentence there)."""
     if corpus_file is not None:
         with open(corpus_file, "rb") as f:
-            rest = b""
-            while block := f.read(CHUNK_BYTES):
-                block = rest + block
-                cut = (block.rfind(b"\n") + 1 or max(block.rfind(b" "), block.rfind(b"\t")) + 1
-                       or len(block))
-                rest = block[cut:]
-                yield block[:cut]
-            if rest:
-                yield rest
+            yield from _file_blocks(f, os.fstat(f.fileno()).st_size, CHUNK_BYTES)
         return
     lines, size = [], 0
     for sentence in sentences:
@@ -63,6 +57,65 @@ def text_chunks(sentences=None, corpus_file=None):
             lines, size = [], 0
     if lines:
         yield ("\n".join(lines) + "\n").encode()
+
+
+def _file_blocks(f, end, size):
+    """The text of f from where it is up to byte `end`, in pieces of about `size` bytes cut as
+    text_chunks cuts them."""
+    rest = b""
+    while (n := min(size, end - f.tell())) > 0 and (block := f.read(n)):
+        block = rest + block
+        cut = (block.rfind(b"\n") + 1 or max(block.rfind(b" "), block.rfind(b"\t")) + 1
+               or len(block))
+        rest = block[cut:]
+        yield block[:cut]
+    if rest:
+        yield rest
+
+
+def file_pieces(corpus_file, parts):
+    """The file as `parts` streams read side by side, as gensim's corpus_file mode gives each of
+    its workers a part of the file: stream q reads the q-th of `parts` equal byte ranges (moved
+    to the start of a line) in pieces of about CHUNK_BYTES / parts. Yields lists of one piece of
+    each stream (b"" once a stream has ended) until all have ended.
+
+    Why: text is grouped by topic (the Linux kernel's documentation by subsystem), and threads
+    that train on the two halves of each chunk, near each other in the file, trained on one topic
+    at a time. CBOW on that corpus (2.3M words, 2 workers, seeds 1-10) scored wordsim353
+    0.108 against gensim's 0.146; read as here, 0.148."""
+    size = os.path.getsize(corpus_file)
+    starts = [0]
+    with open(corpus_file, "rb") as f:
+        for q in range(1, parts):
+            f.seek(max(size * q // parts - 1, starts[-1]))
+            if f.tell() > 0:
+                f.readline()  # to the first line that starts at or after the range's start
+            starts.append(max(f.tell(), starts[-1]))
+    starts.append(size)
+    files = [open(corpus_file, "rb") for _ in range(parts)]
+    try:
+        streams = []
+        for f, start, end in zip(files, starts, starts[1:]):
+            f.seek(start)
+            streams.append(_file_blocks(f, end, max(1, CHUNK_BYTES // parts)))
+        while any(pieces := [next(stream, b"") for stream in streams]):
+            yield pieces
+    finally:
+        for f in files:
+            f.close()
+
+
+def _encode(vocab, chunk):
+    """(ids, sentence offsets, part bounds) of a text chunk, or of a list of pieces, one for each
+    part (the bounds then say which sentences are whose; None: equal runs of sentences)."""
+    if isinstance(chunk, bytes):
+        return (*vocab.encode(chunk, MAX_SENTENCE), None)
+    encoded = [vocab.encode(piece, MAX_SENTENCE) for piece in chunk]
+    ids = np.concatenate([e[0] for e in encoded])
+    starts = np.cumsum([0] + [len(e[0]) for e in encoded])
+    offsets = np.concatenate([[0]] + [e[1][1:] + start for e, start in zip(encoded, starts)])
+    bounds = np.cumsum([0] + [len(e[1]) - 1 for e in encoded])
+    return ids, offsets.astype(np.int64), bounds.astype(np.int64)
 
 
 def keep_probabilities(counts, sample):
@@ -194,9 +247,10 @@ class Word2Vec:
         return self.wv.expandos["count"]
 
     @staticmethod
-    def _corpus(corpus_iterable, corpus_file, passes):
+    def _corpus(corpus_iterable, corpus_file, passes, parts=1):
         """The corpus as a source of text chunks (see text_chunks) that can be read `passes`
-        times: the file, or the given sentences (a generator only for one pass)."""
+        times: the file, or the given sentences (a generator only for one pass). A file with
+        parts > 1 gives lists of `parts` pieces instead, one for each worker (file_pieces)."""
         if (corpus_iterable is None) == (corpus_file is None):
             raise TypeError("Either one of corpus_file or corpus_iterable value must be provided")
         if corpus_iterable is not None and passes > 1 and iter(corpus_iterable) is corpus_iterable:
@@ -205,6 +259,8 @@ class Word2Vec:
 
         class Chunks:
             def __iter__(self):
+                if corpus_file is not None and parts > 1:
+                    return file_pieces(corpus_file, parts)
                 return text_chunks(corpus_iterable, corpus_file)
         return Chunks()
 
@@ -326,7 +382,7 @@ class Word2Vec:
         if epochs is None or epochs <= 0:
             raise ValueError("You must specify an explicit epochs count. The usual value is "
                              "epochs=model.epochs.")
-        corpus = self._corpus(corpus_iterable, corpus_file, passes=epochs)
+        corpus = self._corpus(corpus_iterable, corpus_file, passes=epochs, parts=len(self.seeds))
         self.alpha = float(start_alpha if start_alpha is not None else self.alpha)
         self.min_alpha = float(end_alpha if end_alpha is not None else self.min_alpha)
         self.epochs, self.compute_loss = epochs, bool(compute_loss)
@@ -347,7 +403,7 @@ class Word2Vec:
                 _call(callbacks, "on_epoch_begin", self)
                 for text in corpus:
                     _call(callbacks, "on_batch_begin", self)
-                    ids, offsets = vocab.encode(text, MAX_SENTENCE)
+                    ids, offsets, bounds = _encode(vocab, text)
                     a0 = self.alpha - (self.alpha - self.min_alpha) * min(1.0, done / total)
                     done += len(ids)
                     raw += len(ids)
@@ -357,7 +413,7 @@ class Word2Vec:
                         self.shrink_windows, ids, offsets, keep, self.cum_table, a0, a1,
                         self.seeds, self.wv.vectors, self.syn1neg if self.negative else None,
                         self.tree if self.hs else None, self.syn1 if self.hs else None,
-                        self.compute_loss)
+                        self.compute_loss, bounds)
                     trained += n
                     self.running_training_loss += loss
                     self.min_alpha_yet_reached = a1

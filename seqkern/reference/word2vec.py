@@ -149,15 +149,17 @@ def train_part(window, negative, sg, cbow_mean, shrink_windows, ids, offsets, s0
 
 
 def w2v_train(window, negative, sg, cbow_mean, shrink_windows, ids, offsets, keep, cum_table,
-              alpha0, alpha1, seeds, syn0, syn1neg, tree, syn1, compute_loss):
+              alpha0, alpha1, seeds, syn0, syn1neg, tree, syn1, compute_loss, bounds=None):
     """Same arguments and result (words trained, loss) as seqkern._core.w2v_train; the parts run
     one after the other."""
     parts, n = len(seeds), len(offsets) - 1
+    if bounds is None:
+        bounds = [n * q // parts for q in range(parts + 1)]
     trained, loss = 0, 0.0
     for q in range(parts):
         stream = Stream(seeds[q])
         t, l = train_part(window, negative, sg, cbow_mean, shrink_windows, ids, offsets,
-                          n * q // parts, n * (q + 1) // parts, keep, cum_table, alpha0, alpha1,
+                          bounds[q], bounds[q + 1], keep, cum_table, alpha0, alpha1,
                           stream, syn0, syn1neg, tree, syn1)
         trained += t
         loss += l

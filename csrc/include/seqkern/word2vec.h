@@ -44,6 +44,8 @@ struct NoiseTable {
 
 // Trains on the sentences of one chunk, Hogwild: `parts` runs of consecutive sentences, each
 // with its own random stream, run at once on the pool and update the vectors without locks.
+// Part q is sentences [bounds[q], bounds[q + 1]) (bounds: parts + 1 nondecreasing indices from
+// 0 to n_sentences), or with bounds null the q-th of `parts` equal runs.
 // Negative sampling updates syn1neg (when negative > 0), hierarchical softmax syn1 (when hs).
 //   ids (offsets[n_sentences])  vocabulary indices;  offsets (n_sentences + 1) sentence starts
 //   keep (V)       probability of keeping each occurrence (word2vec.c subsampling)
@@ -58,7 +60,8 @@ struct NoiseTable {
 // Returns the number of words trained (kept by subsampling).
 int64_t w2v_train(const W2vParams& p, const int32_t* ids, const int64_t* offsets,
                   int64_t n_sentences, const float* keep, const uint32_t* cum_table, int64_t V,
-                  float alpha0, float alpha1, uint64_t* seeds, int64_t parts, float* syn0,
-                  float* syn1neg, const Tree& tree, float* syn1, double* loss);
+                  float alpha0, float alpha1, uint64_t* seeds, int64_t parts,
+                  const int64_t* bounds, float* syn0, float* syn1neg, const Tree& tree,
+                  float* syn1, double* loss);
 
 }  // namespace seqkern
