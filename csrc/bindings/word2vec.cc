@@ -40,14 +40,16 @@ void bind_word2vec(py::module_& m) {
           if (pb) {  // parts + 1 nondecreasing sentence indices from 0 to n_sentences
             bool ok = bounds->shape(0) == parts + 1 && pb[0] == 0 && pb[parts] == n_sentences;
             for (int64_t q = 0; ok && q < parts; ++q) ok = pb[q] <= pb[q + 1];
-            if (!ok) throw py::value_error("bounds: expected parts + 1 nondecreasing sentence indices from 0 to the sentence count");
+            if (!ok)
+              throw py::value_error("bounds: expected parts + 1 nondecreasing sentence indices "
+                                    "from 0 to the sentence count");
           }
           double loss = 0;
           int64_t trained;
           {
             py::gil_scoped_release nogil;
-            trained = w2v_train(p, pi, po, n_sentences, pk, pc, V, alpha0, alpha1, ps, parts, pb, p0,
-                                p1, t, ph, compute_loss ? &loss : nullptr);
+            trained = w2v_train(p, pi, po, n_sentences, pk, pc, V, alpha0, alpha1, ps, parts, pb,
+                                p0, p1, t, ph, compute_loss ? &loss : nullptr);
           }
           return py::make_tuple(trained, loss);
         });
