@@ -2,7 +2,7 @@
 // at avx512 on CPUs without avx512_bf16. Each pair row of a panel widens to two float vectors (a
 // bfloat16 is the high half of a float), and the sums run in the order of the native kernel
 // (bf16_gemm_avx512.cc): row 2kk+1's product, then row 2kk's. The weights still stream at half
-// the bytes.
+// the bytes. Products of many rows take the widened copy of the weights instead (bf16_gemm_wide).
 #include <immintrin.h>
 
 #include <algorithm>
@@ -104,12 +104,16 @@ void block(int64_t pairs, const uint32_t* A, int64_t lda, const uint16_t* panels
     }
 }
 
-// The block, for pair_panel_rows.
+// The block, for pair_panel_rows: pairs summed in slices of kDepth / 2 (kDepth values of k), C
+// updated after each, as the float kernels do, so that the widened path (bf16_gemm_wide) gives
+// the same sums.
 template <int MR, int NP>
 struct PairBlock {
   static void run(int64_t pairs, const uint32_t* A, int64_t lda, const uint16_t* panels,
                   int64_t stride, float* C, int64_t ldc, int64_t n, bool accumulate) {
-    block<MR, NP>(pairs, A, lda, panels, stride, C, ldc, n, accumulate);
+    for (int64_t k0 = 0; k0 < pairs; k0 += kDepth / 2)
+      block<MR, NP>(std::min(kDepth / 2, pairs - k0), A + k0, lda, panels + k0 * kPairRow,
+                    stride, C, ldc, n, accumulate || k0 > 0);
   }
 };
 
@@ -133,6 +137,26 @@ void bf16_gemm(int64_t M, int64_t K, int64_t N, const float* A, int64_t lda,
   thread_local std::vector<uint32_t> a16;
   bf16_rows_product(M, K, N, A, lda, packed, C, ldc, accumulate, blocks, a16, round_rows,
                     [](int64_t left) { return std::min<int64_t>(4, left); }, rows);
+}
+
+// A's rows rounded to bfloat16 and widened to floats in the widened weights' row order (odd row
+// of each pair first), then the float micro-kernels: block for block the FMAs of bf16_gemm, in
+// the same order.
+void bf16_gemm_wide(int64_t M, int64_t K, int64_t N, const float* A, int64_t lda,
+                    const float* wide, float* C, int64_t ldc, bool accumulate,
+                    ColumnBlocks blocks) {
+  if (M <= 0 || N <= 0) return;
+  const int64_t pairs = (K + 1) / 2;
+  thread_local std::vector<uint32_t> a16;
+  thread_local std::vector<float> a_wide;
+  a16.resize(M * pairs);
+  a_wide.resize(M * 2 * pairs);
+  round_rows(M, K, A, lda, a16.data(), pairs);
+  for (int64_t i = 0; i < M * pairs; ++i) {  // pair i: (row 2kk + 1, row 2kk) of its row of A
+    a_wide[2 * i] = from_bf16(static_cast<uint16_t>(a16[i] >> 16));
+    a_wide[2 * i + 1] = from_bf16(static_cast<uint16_t>(a16[i]));
+  }
+  packed_gemm_f32(M, 2 * pairs, N, a_wide.data(), 2 * pairs, wide, C, ldc, accumulate, blocks);
 }
 
 }  // namespace seqkern::avx2

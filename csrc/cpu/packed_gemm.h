@@ -235,6 +235,11 @@ namespace avx2 {
 void bf16_gemm(int64_t M, int64_t K, int64_t N, const float* A, int64_t lda,
                const uint16_t* packed, float* C, int64_t ldc, bool accumulate,
                ColumnBlocks blocks);
+// The same sums from Bf16Matrix::wide() (from `wide` on, as `packed` above) on the float
+// micro-kernels.
+void bf16_gemm_wide(int64_t M, int64_t K, int64_t N, const float* A, int64_t lda,
+                    const float* wide, float* C, int64_t ldc, bool accumulate,
+                    ColumnBlocks blocks);
 }  // namespace avx2
 
 // Columns [u0, u1) (u0 on a panel boundary) of each of w's column blocks: C's block q at

@@ -41,9 +41,15 @@ class Bf16Matrix {
   int64_t pairs() const { return (K + 1) / 2; }
   int64_t block_size() const { return (width() + 15) / 16 * pairs() * 32; }
   const uint16_t* data() const { return data_.get(); }
+  // Where the CPU has no bf16 dot products (SIMD levels avx2, and avx512 without avx512_bf16):
+  // the same values widened to floats, in the float micro-kernels' panels (block q at
+  // + q * block_size(), each pair's odd row first), for products of many rows, which widening
+  // at every use slows more than the halved bytes speed up. Else null.
+  const float* wide() const { return wide_.get(); }
 
  private:
   std::shared_ptr<uint16_t> data_;  // 64-byte aligned
+  std::shared_ptr<float> wide_;     // 64-byte aligned
 };
 
 // One layer-direction's forward weights, rounded and packed (LayerWeights<float> as given).
