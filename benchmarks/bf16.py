@@ -56,8 +56,9 @@ def steps(cell, T, B, I, H):
     return [lambda: f32(xs), lambda: b16(xs), torch_f32, torch_bf16], errors
 
 
-def cell_text(value, fmt, width):
-    return format(value, fmt) if value is not None else "n/a".rjust(width)
+def cell_text(value, fmt, width, suffix=""):
+    """value formatted with its suffix, or n/a for None, right-aligned in width."""
+    return ("n/a" if value is None else format(value, fmt) + suffix).rjust(width)
 
 
 def main():
@@ -94,10 +95,10 @@ def main():
                    "max_error_torch_autocast": errors["torch autocast"]}
             rows.append(row)
             print(f"{cell:5} {T:4} {B:4} {I:4} {H:4}  {sk32:8.3f} {sk16:8.3f} {th32:8.3f} "
-                  f"{cell_text(th16, '8.3f', 8)}  {th32 / sk16:7.2f}x "
-                  f"{cell_text(vs_autocast, '7.2f', 7) + 'x' if vs_autocast else 'n/a':>8} {sk32 / sk16:7.2f}x  "
-                  f"{errors['seqkern bf16']:8.1e} "
-                  f"{cell_text(errors['torch autocast'], '9.1e', 9)}", flush=True)
+                  f"{cell_text(th16, '.3f', 8)}  {th32 / sk16:7.2f}x "
+                  f"{cell_text(vs_autocast, '.2f', 8, 'x')} {sk32 / sk16:7.2f}x  "
+                  f"{errors['seqkern bf16']:8.1e} {cell_text(errors['torch autocast'], '.1e', 9)}",
+                  flush=True)
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"machine": bench.machine(), "bf16_native": sk._core.bf16_native(),
