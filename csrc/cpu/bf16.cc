@@ -119,7 +119,7 @@ void bf16_gemm(int64_t M, const float* A, int64_t lda, const Bf16Matrix& w, int6
   if (bf16_native()) {
     kernel = avx512bf16::bf16_gemm;
   } else if (simd() != Simd::baseline) {
-    if (M >= kWideRows) {
+    if (w.wide() && M >= kWideRows) {
       avx2::bf16_gemm_wide(M, w.K, u1 - u0, A, lda, w.wide() + u0 * w.pairs() * 2, C + u0, ldc,
                            accumulate, cb);
       return;
