@@ -82,6 +82,7 @@ void lstm_backward(const RnnShape& s, const T* x, const T* w_ih, const T* w_hh, 
   if (dc_n) std::copy(dc_n, dc_n + BH, dc.begin());
   const PackedMatrix<T> w_step(w_hh, S, false, G, S, s);   // dg_t @ w_hh
   const PackedMatrix<T> w_proj(w_hr, H, false, s.P, H, s);  // dh_t @ w_hr (P = 0: unused)
+  const detail::InputGrad<T> input(s, lengths, G, w_ih, dx);
 
   detail::time_loop(s, lengths, true, [&](const StepSlice& sl, int64_t t, int64_t live) {
     T* dg_t = dg + rows.start(t) * G;
@@ -123,10 +124,13 @@ void lstm_backward(const RnnShape& s, const T* x, const T* w_ih, const T* w_hh, 
     }
     sl.sync();
     w_step.multiply(sl, live, dg_t, G, dh_rec.data(), S, false);
+    input.step(sl, t, live, dg_t, G);
   });
+  input.finish();
   std::copy(dh_rec.begin(), dh_rec.end(), dh0);
   std::copy(dc.begin(), dc.end(), dc0);
-  detail::deferred_grads(s, rows, G, x, w_ih, h0, y, dg, dx, dw_ih, dw_hh, db);
+  detail::deferred_grads(s, rows, G, x, h0, y, dg, dw_ih, dw_hh, db, w_ih,
+                         input.active() ? nullptr : dx);
   if (s.P) {  // dw_hr = sum_t dh_t^T m_t, m_t = o*tanh(c_t) rebuilt from what training kept
     T* m = detail::scratch<T>(2, TB * H);
     parallel_for(TB, 64, [&](int64_t r0, int64_t r1) {

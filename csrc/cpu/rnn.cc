@@ -53,6 +53,7 @@ void rnn_backward(const RnnShape& s, Nonlinearity act, const T* x, const T* w_ih
   T* dg = detail::scratch<T>(0, rows.total() * H);  // pre-activation gradients of every step
   std::vector<T> dh_rec(BH, T(0));  // dg_{t+1} @ w_hh
   const PackedMatrix<T> w_step(w_hh, H, false, H, H, s);  // dg_t @ w_hh
+  const detail::InputGrad<T> input(s, lengths, H, w_ih, dx);
 
   detail::time_loop(s, lengths, true, [&](const StepSlice& sl, int64_t t, int64_t live) {
     T* dg_t = dg + rows.start(t) * H;
@@ -75,9 +76,12 @@ void rnn_backward(const RnnShape& s, Nonlinearity act, const T* x, const T* w_ih
     }
     sl.sync();
     w_step.multiply(sl, live, dg_t, H, dh_rec.data(), H, false);
+    input.step(sl, t, live, dg_t, H);
   });
+  input.finish();
   std::copy(dh_rec.begin(), dh_rec.end(), dh0);
-  detail::deferred_grads(s, rows, H, x, w_ih, h0, y, dg, dx, dw_ih, dw_hh, db);
+  detail::deferred_grads(s, rows, H, x, h0, y, dg, dw_ih, dw_hh, db, w_ih,
+                         input.active() ? nullptr : dx);
 }
 
 #define SEQKERN_INSTANTIATE(T)                                                                  \
