@@ -74,6 +74,24 @@ def test_kernel_matches_twin_with_lengths_longest_first(cell, options, B):
         assert_same(*forward_backward(sk, cell, p, options), *ref, tol)
 
 
+@pytest.mark.parametrize("cell,options", OPS, ids=OP_IDS)
+@pytest.mark.parametrize("lengths", ["full", "unsorted", "longest-first", "longest-first-most"])
+def test_kernel_matches_twin_over_many_rows(cell, options, lengths):
+    """T*B >= 1024 rows: the LSTM's backward gathers [x | h_{t-1}] for one weight-gradient
+    product (kGatherRows), and with a small w_ih computes dx inside its time loop, zeroing the
+    rows of finished sequences after it: lengths unsorted, longest first with about half of the
+    (step, sequence) pairs run (the compact layout), and longest first with nearly all run."""
+    rng = np.random.default_rng(7)
+    T, B = 16, 80
+    L = {"full": None, "unsorted": random_lengths(rng, T, B),
+         "longest-first": np.sort(random_lengths(rng, T, B))[::-1].copy(),
+         "longest-first-most": np.r_[np.full(B - 3, T), [T - 1, 5, 2]]}[lengths]
+    for dtype, tol in ((np.float64, F64_TOL), (np.float32, F32_TOL)):
+        p = bench.make_problem(cell, T, B, 5, 12, dtype=dtype, seed=3, lengths=L)
+        ref = forward_backward(reference, cell, as_float64(p), options)
+        assert_same(*forward_backward(sk, cell, p, options), *ref, tol)
+
+
 @pytest.mark.parametrize("impl", [sk, reference], ids=["kernel", "twin"])
 @pytest.mark.parametrize("cell,options", OPS, ids=OP_IDS)
 @pytest.mark.parametrize("shape,lengths", [((1, 1, 2, 3), None), ((4, 3, 3, 5), [4, 1, 3]),
