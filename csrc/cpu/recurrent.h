@@ -284,10 +284,9 @@ class DeferredRows {
   }
 
   // dw_ih (GH, I) and dw_hh (GH, S) as one product over the gathered rows (gather = true):
-  // dg^T [x | h_{t-1}] reads dg once where two products would read it twice; the two products
-  // BLAS packs dg for (N = I and N = S) cost about as much as the one. Measured on Zen 3, 2
-  // threads, T*B = 3712, GH = 1024, I = 16, S = 256: 4.9 + 17.9 ms -> 18.9 ms, plus 0.5 ms
-  // gathering the rows.
+  // dg^T [x | h_{t-1}] has BLAS pack dg once where two products packed it twice, and the one
+  // for dw_ih, only I columns wide, is nearly all packing. Measured on Zen 3, 2 threads, T*B =
+  // 3712, GH = 1024, I = 16, S = 256: 4.9 + 17.9 ms -> 18.9 ms, plus 0.5 ms gathering the rows.
   void weight_grads(int64_t GH, const T* dg, int64_t ldg, T* dw_ih, T* dw_hh) const {
     const int64_t S = s_.state(), W = s_.I + S;
     // (GH, I + S), uninitialized; no scratch slot is free in every caller
@@ -349,7 +348,8 @@ void column_sums(const T* a, int64_t rows, int64_t n, int64_t lda, T* out) {
 
 // Below this many rows (T*B, or the rows that ran), the deferred weight gradients take two
 // products, dg^T x and dg^T h, without gathering [x | h_{t-1}] first: one pass over dg saves
-// little then, and the gathering cost more (LSTM (50,1,256,256) backward 13% slower gathered).
+// little then, and the gathering cost more (LSTM (50,1,256,256) backward 13% slower gathered,
+// in a version that also allocated the product's output afresh at each call).
 // Nor do they gather rows more than half as wide as dg's (the RNN's: G = 1), whose copy costs
 // about what the second pass over dg saves (RNN (100,64,512,512) backward 3% slower).
 constexpr int64_t kGatherRows = 1024;
