@@ -46,6 +46,7 @@ inline int64_t length_of(const AttnShape& s, const int32_t* lengths, int64_t b) 
 }
 
 // Writes one block of weights rows [i0, i0+mq), keys [0, Tk): exp(scale q k - lse), zero past len.
+// (With one block of keys the forward has these values at hand and writes them itself.)
 template <typename T>
 void write_weights(const AttnShape& s, const T* Q, const T* K, int64_t mq, int64_t len, T scale,
                    const T* lse, T* W) {
@@ -92,13 +93,18 @@ void attention_forward(const AttnShape& s, const T* q, const T* k, const T* v,
         }
         gemm<T>(false, false, mq, s.Hv, kn, T(1), S, kn, V + j0 * s.Hv, s.Hv, T(1), C, s.Hv);
       }
+      T* W = weights ? weights + (b * s.Tq + i0) * s.Tk : nullptr;
       for (int64_t r = 0; r < mq; ++r) {
         const T inv = T(1) / l[r];
         for (int64_t c = 0; c < s.Hv; ++c) C[r * s.Hv + c] *= inv;
         row_lse[r] = m[r] + std::log(l[r]);
+        if (W && len <= kKBlock) {  // one block of keys: S holds exp(s - m) of all of them
+          for (int64_t j = 0; j < len; ++j) W[r * s.Tk + j] = S[r * len + j] * inv;
+          std::fill(W + r * s.Tk + len, W + (r + 1) * s.Tk, T(0));
+        }
       }
       if (lse) std::memcpy(lse + b * s.Tq + i0, row_lse, mq * sizeof(T));
-      if (weights) write_weights(s, Q, K, mq, len, scale, row_lse, weights + (b * s.Tq + i0) * s.Tk);
+      if (W && len > kKBlock) write_weights(s, Q, K, mq, len, scale, row_lse, W);
     }
   });
 }
