@@ -1,9 +1,13 @@
 // _core.update_copy and convert_gate_blocks: what seqkern.book's layers use to keep the kernels'
-// copy of the book's weights current (seqkern/layout.h).
+// copy of the book's weights current (seqkern/layout.h); swap_leading_axes, their arrays between
+// batch-major and time-major.
 #include "seqkern/layout.h"
 
+#include <algorithm>
 #include <cstring>
 #include <vector>
+
+#include "seqkern/threads.h"
 
 #include "arrays.h"
 
@@ -59,6 +63,37 @@ void bind_layout(py::module_& m) {
       },
       py::arg("src"), py::arg("copy"),
       "Whether src's bytes differ from copy's; when they do, they are copied into copy");
+
+  // seqkern.book's recurrent layers take and give batch-major (N, T, D) arrays and the kernels
+  // time-major ones; NumPy's copy of a transposed view runs on one thread.
+  m.def(
+      "swap_leading_axes",
+      [](const py::buffer& src, const py::buffer& out) {
+        const py::buffer_info a = src.request(), b = out.request(true);
+        const auto c_contiguous = [](const py::buffer_info& i) {
+          py::ssize_t stride = i.itemsize;
+          for (py::ssize_t d = i.ndim - 1; d >= 0; --d) {
+            if (i.shape[d] > 1 && i.strides[d] != stride) return false;
+            stride *= i.shape[d];
+          }
+          return true;
+        };
+        if (a.ndim < 2 || b.ndim != a.ndim || a.itemsize != b.itemsize || !c_contiguous(a) ||
+            !c_contiguous(b) || b.shape[0] != a.shape[1] || b.shape[1] != a.shape[0] ||
+            !std::equal(a.shape.begin() + 2, a.shape.end(), b.shape.begin() + 2))
+          throw py::value_error("swap_leading_axes: C-contiguous src (A, B, ...) and out (B, A, ...)");
+        const int64_t A = a.shape[0], B = a.shape[1];
+        const size_t row = static_cast<size_t>(a.size / std::max<py::ssize_t>(A * B, 1) * a.itemsize);
+        const char* ps = static_cast<const char*>(a.ptr);
+        char* po = static_cast<char*>(b.ptr);
+        py::gil_scoped_release nogil;
+        parallel_for(A * B, std::max<int64_t>(1, (64 << 10) / std::max<size_t>(row, 1)),
+                     [&](int64_t r0, int64_t r1) {
+                       for (int64_t r = r0; r < r1; ++r)  // row (i, j) of src to row (j, i) of out
+                         std::memcpy(po + ((r % B) * A + r / B) * row, ps + r * row, row);
+                     });
+      },
+      py::arg("src"), py::arg("out"), "out[j, i] = src[i, j] for C-contiguous src (A, B, ...), out (B, A, ...)");
 
   m.def("convert_gate_blocks", &convert<float>, py::arg("src"), py::arg("out"), py::arg("order"),
         py::arg("negate"), py::arg("to_kernel"));
