@@ -35,6 +35,16 @@ void convert(const Arr<T>& src, Arr<T>& out, const std::vector<int64_t>& order, 
   convert_gate_blocks<T>(src.data(), po, R, G, GH / G, order.data(), negate, to_kernel);
 }
 
+// Whether a buffer's elements lie in C order with no gaps.
+bool c_contiguous(const py::buffer_info& i) {
+  py::ssize_t stride = i.itemsize;
+  for (py::ssize_t d = i.ndim - 1; d >= 0; --d) {
+    if (i.shape[d] > 1 && i.strides[d] != stride) return false;
+    stride *= i.shape[d];
+  }
+  return true;
+}
+
 }  // namespace
 
 void bind_layout(py::module_& m) {
@@ -46,15 +56,7 @@ void bind_layout(py::module_& m) {
       "update_copy",
       [](const py::buffer& src, const py::buffer& copy) {
         const py::buffer_info a = src.request(), b = copy.request(true);
-        const auto contiguous = [](const py::buffer_info& i) {
-          py::ssize_t stride = i.itemsize;
-          for (py::ssize_t d = i.ndim - 1; d >= 0; --d) {
-            if (i.shape[d] > 1 && i.strides[d] != stride) return false;
-            stride *= i.shape[d];
-          }
-          return true;
-        };
-        if (!contiguous(a) || !contiguous(b) || a.size * a.itemsize != b.size * b.itemsize)
+        if (!c_contiguous(a) || !c_contiguous(b) || a.size * a.itemsize != b.size * b.itemsize)
           throw py::value_error("update_copy: two C-contiguous buffers of the same size");
         const size_t n = static_cast<size_t>(a.size * a.itemsize);
         if (std::memcmp(a.ptr, b.ptr, n) == 0) return false;
@@ -70,14 +72,6 @@ void bind_layout(py::module_& m) {
       "swap_leading_axes",
       [](const py::buffer& src, const py::buffer& out) {
         const py::buffer_info a = src.request(), b = out.request(true);
-        const auto c_contiguous = [](const py::buffer_info& i) {
-          py::ssize_t stride = i.itemsize;
-          for (py::ssize_t d = i.ndim - 1; d >= 0; --d) {
-            if (i.shape[d] > 1 && i.strides[d] != stride) return false;
-            stride *= i.shape[d];
-          }
-          return true;
-        };
         if (a.ndim < 2 || b.ndim != a.ndim || a.itemsize != b.itemsize || !c_contiguous(a) ||
             !c_contiguous(b) || b.shape[0] != a.shape[1] || b.shape[1] != a.shape[0] ||
             !std::equal(a.shape.begin() + 2, a.shape.end(), b.shape.begin() + 2))
