@@ -41,14 +41,18 @@ template <typename T>
 void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
           const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
   if (M == 1) {  // one row: GEMV streams B once instead of packing it (batch 1, every step)
-    // Large enough, the threads share B's columns, each streaming its part: a one-step LSTM
-    // of the book's generation loops, H = 256, reads 1 MB of Wh.
-    parallel_for(N, N * K < kSplitWork ? N : kMinRows, [&](int64_t n0, int64_t n1) {
+    const auto columns = [&](int64_t n0, int64_t n1) {
       if (tb)  // B stored (N, K): c = B a
         blas_gemv(false, n1 - n0, K, alpha, B + n0 * ldb, ldb, A, ta ? lda : 1, beta, C + n0);
       else     // B stored (K, N): c = B^T a
         blas_gemv(true, K, n1 - n0, alpha, B + n0, ldb, A, ta ? lda : 1, beta, C + n0);
-    });
+    };
+    // Large enough, the threads share B's columns, each streaming its part: a one-step LSTM
+    // of the book's generation loops, H = 256, reads 1 MB of Wh.
+    if (N * K < kSplitWork)
+      columns(0, N);
+    else
+      parallel_for(N, kMinRows, columns);
     return;
   }
   if (M * N * K < kSplitWork) {
