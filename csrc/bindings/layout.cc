@@ -7,8 +7,6 @@
 #include <cstring>
 #include <vector>
 
-#include "seqkern/threads.h"
-
 #include "arrays.h"
 
 namespace seqkern::bind {
@@ -67,7 +65,7 @@ void bind_layout(py::module_& m) {
       "Whether src's bytes differ from copy's; when they do, they are copied into copy");
 
   // seqkern.book's recurrent layers take and give batch-major (N, T, D) arrays and the kernels
-  // time-major ones; NumPy's copy of a transposed view runs on one thread.
+  // time-major ones.
   m.def(
       "swap_leading_axes",
       [](const py::buffer& src, const py::buffer& out) {
@@ -78,14 +76,8 @@ void bind_layout(py::module_& m) {
           throw py::value_error("swap_leading_axes: C-contiguous src (A, B, ...) and out (B, A, ...)");
         const int64_t A = a.shape[0], B = a.shape[1];
         const size_t row = static_cast<size_t>(a.size / std::max<py::ssize_t>(A * B, 1) * a.itemsize);
-        const char* ps = static_cast<const char*>(a.ptr);
-        char* po = static_cast<char*>(b.ptr);
         py::gil_scoped_release nogil;
-        parallel_for(A * B, std::max<int64_t>(1, (64 << 10) / std::max<size_t>(row, 1)),
-                     [&](int64_t r0, int64_t r1) {
-                       for (int64_t r = r0; r < r1; ++r)  // row (i, j) of src to row (j, i) of out
-                         std::memcpy(po + ((r % B) * A + r / B) * row, ps + r * row, row);
-                     });
+        swap_leading_axes(a.ptr, b.ptr, A, B, row);
       },
       py::arg("src"), py::arg("out"), "out[j, i] = src[i, j] for C-contiguous src (A, B, ...), out (B, A, ...)");
 

@@ -4,6 +4,7 @@
 #include "seqkern/layout.h"
 
 #include <algorithm>
+#include <cstring>
 #include <type_traits>
 
 #include "seqkern/threads.h"
@@ -76,6 +77,17 @@ void convert_gate_blocks(const T* src, T* out, int64_t R, int64_t G, int64_t H,
                          u1 - u0, std::min<int64_t>(4, r1 - r), sign);
       }
     }
+  });
+}
+
+void swap_leading_axes(const void* src, void* out, int64_t A, int64_t B, size_t row) {
+  const char* ps = static_cast<const char*>(src);
+  char* po = static_cast<char*>(out);
+  // Tasks of about 64 KB: NumPy's copy of a transposed view runs on one thread.
+  const int64_t grain = std::max<int64_t>(1, (64 << 10) / std::max<size_t>(row, 1));
+  parallel_for(A * B, grain, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r)  // row (i, j) of src to row (j, i) of out
+      std::memcpy(po + ((r % B) * A + r / B) * row, ps + r * row, row);
   });
 }
 

@@ -2,6 +2,7 @@
 // blocks side by side in the book's order) and the kernels' (torch's: W^T (G*H, R), blocks in
 // torch's order).
 #pragma once
+#include <cstddef>
 #include <cstdint>
 
 namespace seqkern {
@@ -14,5 +15,9 @@ namespace seqkern {
 template <typename T>
 void convert_gate_blocks(const T* src, T* out, int64_t R, int64_t G, int64_t H,
                          const int64_t* order, int64_t negate, bool to_kernel);
+
+// out (B, A, row) = src (A, B, row) with its two leading axes swapped: rows of `row` bytes, both
+// C-contiguous (seqkern.book's arrays between batch-major and time-major), on the threads.
+void swap_leading_axes(const void* src, void* out, int64_t A, int64_t B, size_t row);
 
 }  // namespace seqkern
