@@ -78,9 +78,10 @@ def test_kernel_matches_twin_with_lengths_longest_first(cell, options, B):
 @pytest.mark.parametrize("lengths", ["full", "unsorted", "longest-first", "longest-first-most"])
 def test_kernel_matches_twin_over_many_rows(cell, options, lengths):
     """T*B >= 1024 rows: the LSTM's backward gathers [x | h_{t-1}] for one weight-gradient
-    product (kGatherRows), and with a small w_ih computes dx inside its time loop, zeroing the
-    rows of finished sequences after it: lengths unsorted, longest first with about half of the
-    (step, sequence) pairs run (the compact layout), and longest first with nearly all run."""
+    product (kGatherRows), and the LSTM's and RNN's, with a small w_ih, compute dx inside their
+    time loops, zeroing the rows of finished sequences after it: lengths unsorted, longest first
+    with about half of the (step, sequence) pairs run (the compact layout), and longest first
+    with nearly all run."""
     rng = np.random.default_rng(7)
     T, B = 16, 80
     L = {"full": None, "unsorted": random_lengths(rng, T, B),

@@ -126,11 +126,9 @@ void lstm_backward(const RnnShape& s, const T* x, const T* w_ih, const T* w_hh, 
     w_step.multiply(sl, live, dg_t, G, dh_rec.data(), S, false);
     input.step(sl, t, live, dg_t, G);
   });
-  input.finish();
   std::copy(dh_rec.begin(), dh_rec.end(), dh0);
   std::copy(dc.begin(), dc.end(), dc0);
-  detail::deferred_grads(s, rows, G, x, h0, y, dg, dw_ih, dw_hh, db, w_ih,
-                         input.active() ? nullptr : dx);
+  detail::deferred_grads(s, rows, G, x, h0, y, dg, dw_ih, dw_hh, db, input);
   if (s.P) {  // dw_hr = sum_t dh_t^T m_t, m_t = o*tanh(c_t) rebuilt from what training kept
     T* m = detail::scratch<T>(2, TB * H);
     parallel_for(TB, 64, [&](int64_t r0, int64_t r1) {

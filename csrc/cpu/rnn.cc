@@ -78,10 +78,8 @@ void rnn_backward(const RnnShape& s, Nonlinearity act, const T* x, const T* w_ih
     w_step.multiply(sl, live, dg_t, H, dh_rec.data(), H, false);
     input.step(sl, t, live, dg_t, H);
   });
-  input.finish();
   std::copy(dh_rec.begin(), dh_rec.end(), dh0);
-  detail::deferred_grads(s, rows, H, x, h0, y, dg, dw_ih, dw_hh, db, w_ih,
-                         input.active() ? nullptr : dx);
+  detail::deferred_grads(s, rows, H, x, h0, y, dg, dw_ih, dw_hh, db, input);
 }
 
 #define SEQKERN_INSTANTIATE(T)                                                                  \
