@@ -93,6 +93,18 @@ def test_kernel_matches_twin_over_many_rows(cell, options, lengths):
         assert_same(*forward_backward(sk, cell, p, options), *ref, tol)
 
 
+@pytest.mark.parametrize("cell,options", OPS, ids=OP_IDS)
+@pytest.mark.parametrize("B,H", [(1, 37), (1, 150), (3, 150)], ids=str)
+def test_kernel_matches_twin_on_a_team(cell, options, B, H):
+    """Batches small enough for the threads to share each step's product by columns, with work
+    enough for a team: every other step visits the panels last to first (StepSlice::descending),
+    here over a partial panel (H = 37) and over groups of four panels with one left (H = 150)."""
+    for dtype, tol in ((np.float64, F64_TOL), (np.float32, F32_TOL)):
+        p = problem(cell, 40, B, 64, H, dtype=dtype, lengths=B > 1, seed=B)
+        ref = forward_backward(reference, cell, as_float64(p), options)
+        assert_same(*forward_backward(sk, cell, p, options), *ref, tol)
+
+
 @pytest.mark.parametrize("impl", [sk, reference], ids=["kernel", "twin"])
 @pytest.mark.parametrize("cell,options", OPS, ids=OP_IDS)
 @pytest.mark.parametrize("shape,lengths", [((1, 1, 2, 3), None), ((4, 3, 3, 5), [4, 1, 3]),

@@ -103,13 +103,13 @@ PackedMatrix<T>::PackedMatrix(const Bf16Matrix& w, const RnnShape&)
 template <typename T>
 void PackedMatrix<T>::multiply_columns(int64_t M, const T* A, int64_t lda, T* C, int64_t ldc,
                                        bool accumulate, int64_t n0, int64_t n1,
-                                       int64_t blocks) const {
+                                       int64_t blocks, bool descending) const {
   if (M <= 0 || n1 <= n0) return;
   const int64_t width = N_ / blocks;
 #if SEQKERN_X86
   if constexpr (std::is_same_v<T, float>) {
     if (!packed_.empty()) {  // packed_width_ == width: the layout follows the same split
-      const ColumnBlocks cb{blocks, block_size_, width};
+      const ColumnBlocks cb{blocks, block_size_, width, descending};
       const auto kernel = simd() == Simd::avx512 ? avx512::packed_gemm_f32 : avx2::packed_gemm_f32;
       kernel(M, K_, n1 - n0, A, lda, packed_.data() + n0 * K_, C + n0, ldc, accumulate, cb);
       return;
@@ -138,11 +138,11 @@ void PackedMatrix<T>::multiply(const StepSlice& slice, int64_t rows, const T* A,
   if (!slice.team) {
     const int64_t end = std::min(slice.b1, rows);
     multiply_columns(end - slice.b0, A + slice.b0 * lda, lda, C + slice.b0 * ldc, ldc,
-                     accumulate, 0, N_, 1);
+                     accumulate, 0, N_, 1, slice.descending);
     return;
   }
   const auto [u0, u1] = slice.units(N_ / blocks_);
-  multiply_columns(rows, A, lda, C, ldc, accumulate, u0, u1, blocks_);
+  multiply_columns(rows, A, lda, C, ldc, accumulate, u0, u1, blocks_, slice.descending);
 }
 
 template class PackedMatrix<float>;

@@ -99,13 +99,13 @@ struct InPlaceA {
 
 // Rows [0, m) with m < 6: the widest block whose accumulators fit in registers.
 void few_rows(int64_t m, int64_t K, int64_t N, const float* A, int64_t lda, const float* packed,
-              float* C, int64_t ldc, bool accumulate) {
+              float* C, int64_t ldc, bool accumulate, bool descending) {
   switch (m) {
-    case 1: panel_rows<InPlaceA, 1, 4>(K, N, A, lda, packed, C, ldc, accumulate); break;
-    case 2: panel_rows<InPlaceA, 2, 2>(K, N, A, lda, packed, C, ldc, accumulate); break;
-    case 3: panel_rows<InPlaceA, 3, 2>(K, N, A, lda, packed, C, ldc, accumulate); break;
-    case 4: panel_rows<InPlaceA, 4, 1>(K, N, A, lda, packed, C, ldc, accumulate); break;
-    case 5: panel_rows<InPlaceA, 5, 1>(K, N, A, lda, packed, C, ldc, accumulate); break;
+    case 1: panel_rows<InPlaceA, 1, 4>(K, N, A, lda, packed, C, ldc, accumulate, descending); break;
+    case 2: panel_rows<InPlaceA, 2, 2>(K, N, A, lda, packed, C, ldc, accumulate, descending); break;
+    case 3: panel_rows<InPlaceA, 3, 2>(K, N, A, lda, packed, C, ldc, accumulate, descending); break;
+    case 4: panel_rows<InPlaceA, 4, 1>(K, N, A, lda, packed, C, ldc, accumulate, descending); break;
+    case 5: panel_rows<InPlaceA, 5, 1>(K, N, A, lda, packed, C, ldc, accumulate, descending); break;
     default: break;
   }
 }
@@ -186,10 +186,12 @@ inline int64_t block_rows(int64_t left) {
 void packed_gemm_f32(int64_t M, int64_t K, int64_t N, const float* A, int64_t lda,
                      const float* packed, float* C, int64_t ldc, bool accumulate,
                      ColumnBlocks blocks) {
-  if (M < 6) {
-    for (int64_t q = 0; q < blocks.count; ++q)
+  if (M < 6) {  // W read once per row block: the order of its panels can matter (StepSlice)
+    for (int64_t i = 0; i < blocks.count; ++i) {
+      const int64_t q = blocks.descending ? blocks.count - 1 - i : i;
       few_rows(M, K, N, A, lda, packed + q * blocks.packed_stride, C + q * blocks.c_stride, ldc,
-               accumulate);
+               accumulate, blocks.descending);
+    }
     return;
   }
   // Slice by slice of k: the slice of A is packed into 6-row blocks ([k][6], one stream each),

@@ -428,13 +428,15 @@ void deferred_grads(const RnnShape& s, const StepRows& rows, int64_t GH, const T
 }
 
 // The time loop of a layer: step(slice, t, live) for t = 0..T-1 (reverse: T-1..0) on every
-// slice (see for_step_slices); live = the rows each step's product must cover (live_rows).
+// slice (see for_step_slices), the slice's products descending every other step;
+// live = the rows each step's product must cover (live_rows).
 template <typename F>
 void time_loop(const RnnShape& s, const int32_t* lengths, bool reverse, F&& step) {
   const bool sorted = longest_first(lengths, s.B);
-  for_step_slices(s, lengths, [&](const StepSlice& slice) {
+  for_step_slices(s, lengths, [&](StepSlice slice) {
     for (int64_t i = 0; i < s.T; ++i) {
       const int64_t t = reverse ? s.T - 1 - i : i;
+      slice.descending = i % 2 == 1;
       step(slice, t, live_rows(lengths, sorted, t, s.B));
     }
   });
