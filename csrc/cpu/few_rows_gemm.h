@@ -1,0 +1,18 @@
+// Products of a few rows on B in place (few_rows_gemm_avx2.cc), for gemm. (Internal to csrc/cpu.)
+#pragma once
+#include <cstdint>
+
+namespace seqkern {
+
+// Rows of A up to which gemm runs these kernels (SIMD level avx2 and up, float, A not transposed).
+constexpr int64_t kFewRows = 4;
+
+namespace avx2 {
+// Columns [n0, n1) of C (M, N) = alpha * A (M, K) @ op(B) + beta * C, 1 <= M <= kFewRows; B stored
+// (N, K) when trans_b, else (K, N). C is not read when beta is 0.
+void few_rows_gemm(bool trans_b, int64_t M, int64_t n0, int64_t n1, int64_t K, float alpha,
+                   const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
+                   int64_t ldc);
+}  // namespace avx2
+
+}  // namespace seqkern

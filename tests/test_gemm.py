@@ -1,0 +1,58 @@
+"""seqkern's products (_core.gemm: the layers' projections, the recurrent kernels' unpacked steps)
+against NumPy in float64, at every SIMD level the machine has: a few rows of A with B read in
+place (level avx2 and up), BLAS beyond them, A transposed, both layouts of B, columns split
+between the threads, alpha and beta (with beta 0, C is never read)."""
+import numpy as np
+import pytest
+
+from seqkern import _core
+from simd_levels import LEVELS, run_at_level
+
+GEMM_CHECK = """
+import itertools
+import numpy as np
+from seqkern import _core
+_core.set_num_threads(2)
+rng = np.random.default_rng(0)
+shapes = itertools.product(range(7), (1, 7, 8, 9, 65, 700), (0, 1, 7, 8, 9, 300))
+for (M, N, K), ta, tb in itertools.product(shapes, (False, True), (False, True)):
+    a = rng.standard_normal((K, M) if ta else (M, K)).astype(np.float32)
+    b = rng.standard_normal((N, K) if tb else (K, N)).astype(np.float32)
+    want = (a.T if ta else a).astype(np.float64) @ (b.T if tb else b).astype(np.float64)
+    for alpha, beta in ((1.0, 0.0), (0.5, 0.0), (-2.0, 1.5)):
+        c0 = rng.standard_normal((M, N)).astype(np.float32)
+        c = np.full((M, N), np.nan, np.float32) if beta == 0 else c0.copy()
+        _core.gemm(ta, tb, alpha, a, b, beta, c)
+        err = np.abs(c - (alpha * want + beta * c0)).max(initial=0)
+        assert err <= 1e-5 * np.sqrt(K + 1) * (abs(alpha) + abs(beta)), (M, N, K, ta, tb, alpha, beta, err)
+print(_core.simd_level())
+"""
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_products_match_numpy_at_every_level(level, tmp_path):
+    assert run_at_level(level, GEMM_CHECK, tmp_path).strip().endswith(level)
+
+
+@pytest.mark.parametrize("trans_b", [False, True], ids=["B (K, N)", "B (N, K)"])
+@pytest.mark.parametrize("M", [2, 3, 4, 5])
+def test_few_rows_give_each_row_its_values_alone(M, trans_b):
+    """Each row of C is the same bits whatever rows share its product (up to kFewRows): a batch
+    of a few sequences gives each the values it gets alone. Alone means one row for B (N, K),
+    and two (the row twice) for B (K, N), whose single rows go to BLAS's GEMV."""
+    if _core.simd_level() == "baseline":
+        pytest.skip("BLAS runs every product at level baseline")
+    rng = np.random.default_rng(M)
+    K, N = 37, 300
+    a = rng.standard_normal((M, K)).astype(np.float32)
+    b = rng.standard_normal((N, K) if trans_b else (K, N)).astype(np.float32)
+    c = np.empty((M, N), np.float32)
+    _core.gemm(False, trans_b, 1.0, a, b, 0.0, c)
+    for m in range(M):
+        alone = a[m:m + 1] if trans_b else a[[m, m]]
+        row = np.empty((len(alone), N), np.float32)
+        _core.gemm(False, trans_b, 1.0, alone, b, 0.0, row)
+        if M <= 4:
+            np.testing.assert_array_equal(row[0], c[m])
+        else:  # BLAS from 5 rows on: the same values to rounding
+            np.testing.assert_allclose(row[0], c[m], rtol=1e-5, atol=1e-5)
