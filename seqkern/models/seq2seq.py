@@ -27,6 +27,18 @@ from seqkern.nn import LSTM, Attention, Embedding, Linear, Model, SoftmaxCrossEn
 from seqkern.reference.cross_entropy import log_softmax
 
 
+def _best_first(row, n):
+    """The head of np.argsort(-row, kind="stable") that holds its n largest values: those
+    indices (and any that tie with the n-th), largest first, ties in index order. A beam search
+    step reads at most 2K candidates of its K * V; sorting all of them took a third of the
+    search (K = 4, V = 5,000)."""
+    if n >= row.size:
+        return np.argsort(-row, kind="stable")
+    nth = np.partition(row, row.size - n)[row.size - n]
+    top = np.flatnonzero(row >= nth)
+    return top[np.argsort(-row[top], kind="stable")]
+
+
 def _tm(a):
     """Batch-major (B, T, ...) <-> time-major (T, B, ...), contiguous."""
     return np.ascontiguousarray(np.swapaxes(a, 0, 1))
@@ -198,7 +210,7 @@ class Seq2Seq(Model, checkpoint.Saveable):
             for b in range(B):
                 alive = []
                 if len(finished[b]) < K:
-                    for c in np.argsort(-cand[b], kind="stable"):
+                    for c in _best_first(cand[b], 2 * K):  # K alive, K ended at most
                         if not np.isfinite(cand[b, c]) or len(alive) == K:
                             break
                         k, token = divmod(int(c), logp.shape[1])
