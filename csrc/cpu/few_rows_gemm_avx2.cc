@@ -1,14 +1,15 @@
-// Products of a few rows, C (M, N) = alpha * A (M, K) @ op(B) + beta * C with M <= kFewRows,
-// reading B where it lies (AVX2/FMA; built with -mavx2 -mfma). BLAS packs B before a GEMM even
+// Products of a few rows, C (M, N) = alpha * A (M, K) @ op(B) + beta * C with M up to 8 (see
+// few_rows_gemm.h), reading B where it lies (AVX2/FMA; built with -mavx2 -mfma). BLAS packs B before a GEMM even
 // for two rows, so a product of 2-4 rows took 3.5-5x as long as one row's GEMV, which streams B
 // once (Zen 3, 2 threads, B (2600, 650): 1 row 0.11 ms, 2 rows 0.40, 3 0.57, 4 0.37): a
 // decoder's step in beam search, or a batch of a few sequences generating, pays that at every
 // step. Here each row of A meets B as B streams by, so a product costs about one pass over B:
-// paired against BLAS, 2 rows 2.5-4.3x faster, 4 rows 1.1-2.1x, one row 1.0-1.13x (B (N, K)).
+// paired against BLAS, B (N, K): one row 1.0-1.13x, 2 rows 3.1-4.3x, 4 rows 1.6-2.1x, 5-8 rows
+// 1.2-2.8x; B (K, N): 2 rows 2.5x, 4 rows 1.1x, 5-6 rows 1.05-1.5x.
 //
 // B stored (N, K) (trans_b): MR x NB dot products at once (rows of A by rows of B), 8 lanes of k
-// each, reduced across lanes at the end; MR * NB accumulators, 6-8, hide the FMA latency. B
-// stored (K, N): rows of B streamed into sums in L1 (axpy_rows).
+// each, reduced across lanes at the end; MR * NB accumulators, 5-8, hide the FMA latency. B
+// stored (K, N): rows of B streamed into sums in L1 (axpy_rows), four rows of A a pass.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -147,26 +148,35 @@ void axpy_rows(int64_t n0, int64_t n1, int64_t K, float alpha, const float* A, i
   }
 }
 
-template <int MR>
-void rows(bool trans_b, int64_t n0, int64_t n1, int64_t K, float alpha, const float* A,
-          int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
-  if (trans_b)
-    dot_rows<MR>(n0, n1, K, alpha, A, lda, B, ldb, beta, C, ldc);
-  else
-    axpy_rows<MR>(n0, n1, K, alpha, A, lda, B, ldb, beta, C, ldc);
-}
-
 }  // namespace
 
 void few_rows_gemm(bool trans_b, int64_t M, int64_t n0, int64_t n1, int64_t K, float alpha,
                    const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
                    int64_t ldc) {
-  switch (M) {
-    case 1: rows<1>(trans_b, n0, n1, K, alpha, A, lda, B, ldb, beta, C, ldc); break;
-    case 2: rows<2>(trans_b, n0, n1, K, alpha, A, lda, B, ldb, beta, C, ldc); break;
-    case 3: rows<3>(trans_b, n0, n1, K, alpha, A, lda, B, ldb, beta, C, ldc); break;
-    case 4: rows<4>(trans_b, n0, n1, K, alpha, A, lda, B, ldb, beta, C, ldc); break;
-    default: break;
+  if (trans_b) {  // every row in one pass over B
+    switch (M) {
+      case 1: dot_rows<1>(n0, n1, K, alpha, A, lda, B, ldb, beta, C, ldc); break;
+      case 2: dot_rows<2>(n0, n1, K, alpha, A, lda, B, ldb, beta, C, ldc); break;
+      case 3: dot_rows<3>(n0, n1, K, alpha, A, lda, B, ldb, beta, C, ldc); break;
+      case 4: dot_rows<4>(n0, n1, K, alpha, A, lda, B, ldb, beta, C, ldc); break;
+      case 5: dot_rows<5>(n0, n1, K, alpha, A, lda, B, ldb, beta, C, ldc); break;
+      case 6: dot_rows<6>(n0, n1, K, alpha, A, lda, B, ldb, beta, C, ldc); break;
+      case 7: dot_rows<7>(n0, n1, K, alpha, A, lda, B, ldb, beta, C, ldc); break;
+      case 8: dot_rows<8>(n0, n1, K, alpha, A, lda, B, ldb, beta, C, ldc); break;
+      default: break;
+    }
+    return;
+  }
+  // B (K, N): up to 4 rows a pass (8 would hold 8 sums per column block to a store each)
+  for (int64_t m0 = 0; m0 < M; m0 += 4) {
+    const float *a = A + m0 * lda;
+    float* c = C + m0 * ldc;
+    switch (std::min<int64_t>(4, M - m0)) {
+      case 1: axpy_rows<1>(n0, n1, K, alpha, a, lda, B, ldb, beta, c, ldc); break;
+      case 2: axpy_rows<2>(n0, n1, K, alpha, a, lda, B, ldb, beta, c, ldc); break;
+      case 3: axpy_rows<3>(n0, n1, K, alpha, a, lda, B, ldb, beta, c, ldc); break;
+      default: axpy_rows<4>(n0, n1, K, alpha, a, lda, B, ldb, beta, c, ldc); break;
+    }
   }
 }
 

@@ -53,7 +53,7 @@ void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A
   // A few rows: B read in place by seqkern's kernels (few_rows_gemm.h), except one row against
   // B stored (K, N), where BLAS's GEMV stays (Zen 3, paired: the kernel 0.94-0.95x of it).
   if constexpr (std::is_same_v<T, float>) {
-    if (!ta && M <= kFewRows && (tb || M > 1) && simd() != Simd::baseline) {
+    if (!ta && M <= (tb ? kFewRowsNK : kFewRowsKN) && (tb || M > 1) && simd() != Simd::baseline) {
       const auto columns = [&](int64_t n0, int64_t n1) {
         avx2::few_rows_gemm(tb, M, n0, n1, K, alpha, A, lda, B, ldb, beta, C, ldc);
       };
