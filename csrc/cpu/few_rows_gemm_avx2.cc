@@ -1,11 +1,11 @@
 // Products of a few rows, C (M, N) = alpha * A (M, K) @ op(B) + beta * C with M up to 8 (see
-// few_rows_gemm.h), reading B where it lies (AVX2/FMA; built with -mavx2 -mfma). BLAS packs B before a GEMM even
-// for two rows, so a product of 2-4 rows took 3.5-5x as long as one row's GEMV, which streams B
-// once (Zen 3, 2 threads, B (2600, 650): 1 row 0.11 ms, 2 rows 0.40, 3 0.57, 4 0.37): a
-// decoder's step in beam search, or a batch of a few sequences generating, pays that at every
-// step. Here each row of A meets B as B streams by, so a product costs about one pass over B:
-// paired against BLAS, B (N, K): one row 1.0-1.13x, 2 rows 3.1-4.3x, 4 rows 1.6-2.1x, 5-8 rows
-// 1.2-2.8x; B (K, N): 2 rows 2.5x, 4 rows 1.1x, 5-6 rows 1.05-1.5x.
+// few_rows_gemm.h), reading B where it lies (AVX2/FMA; built with -mavx2 -mfma). BLAS packs B
+// before a GEMM even for two rows, so a product of 2-4 rows took 3.5-5x as long as one row's
+// GEMV, which streams B once (Zen 3, 2 threads, B (2600, 650): 1 row 0.11 ms, 2 rows 0.40, 3
+// 0.57, 4 0.37): a decoder's step in beam search, or a batch of a few sequences generating,
+// pays that at every step. Here each row of A meets B as B streams by, so a product costs
+// about one pass over B: paired against BLAS, B (N, K): one row 1.0-1.13x, 2 rows 3.1-4.3x, 4
+// rows 1.6-2.1x, 5-8 rows 1.2-2.8x; B (K, N): 2 rows 2.5x, 4 rows 1.1x, 5-6 rows 1.05-1.5x.
 //
 // B stored (N, K) (trans_b): MR x NB dot products at once (rows of A by rows of B), 8 lanes of k
 // each, reduced across lanes at the end; MR * NB accumulators, 5-8, hide the FMA latency. B
