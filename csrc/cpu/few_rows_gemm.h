@@ -5,10 +5,11 @@
 namespace seqkern {
 
 // Rows of A up to which gemm runs these kernels (SIMD level avx2 and up, float, A not
-// transposed): B stored (N, K), all rows in one pass over B; B stored (K, N), four rows a pass,
-// where 8 rows measured 0.67-1.13x BLAS and 5-6 rows 1.05-1.52x (Zen 3, paired).
+// transposed), all of them in one pass over B. B stored (K, N) holds 4 rows' sums to a store
+// each: more rows would take a second pass, which cost more than BLAS's packing once B left the
+// cache (Zen 3: 6 rows, B (2048, 4096), 0.86-0.90x BLAS; 8 rows 0.67-1.13x).
 constexpr int64_t kFewRowsNK = 8;
-constexpr int64_t kFewRowsKN = 6;
+constexpr int64_t kFewRowsKN = 4;
 
 namespace avx2 {
 // Columns [n0, n1) of C (M, N) = alpha * A (M, K) @ op(B) + beta * C, 1 <= M <= kFewRowsNK (B

@@ -5,11 +5,11 @@
 // 0.57, 4 0.37): a decoder's step in beam search, or a batch of a few sequences generating,
 // pays that at every step. Here each row of A meets B as B streams by, so a product costs
 // about one pass over B: paired against BLAS, B (N, K): one row 1.0-1.13x, 2 rows 3.1-4.3x, 4
-// rows 1.6-2.1x, 5-8 rows 1.2-2.8x; B (K, N): 2 rows 2.5x, 4 rows 1.1x, 5-6 rows 1.05-1.5x.
+// rows 1.6-2.1x, 5-8 rows 1.2-2.8x; B (K, N): 2 rows 2.5x, 4 rows 1.1x.
 //
 // B stored (N, K) (trans_b): MR x NB dot products at once (rows of A by rows of B), 8 lanes of k
 // each, reduced across lanes at the end; MR * NB accumulators, 5-8, hide the FMA latency. B
-// stored (K, N): rows of B streamed into sums in L1 (axpy_rows), four rows of A a pass.
+// stored (K, N): rows of B streamed into sums in L1 (axpy_rows), up to four rows of A.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -167,16 +167,12 @@ void few_rows_gemm(bool trans_b, int64_t M, int64_t n0, int64_t n1, int64_t K, f
     }
     return;
   }
-  // B (K, N): up to 4 rows a pass (8 would hold 8 sums per column block to a store each)
-  for (int64_t m0 = 0; m0 < M; m0 += 4) {
-    const float *a = A + m0 * lda;
-    float* c = C + m0 * ldc;
-    switch (std::min<int64_t>(4, M - m0)) {
-      case 1: axpy_rows<1>(n0, n1, K, alpha, a, lda, B, ldb, beta, c, ldc); break;
-      case 2: axpy_rows<2>(n0, n1, K, alpha, a, lda, B, ldb, beta, c, ldc); break;
-      case 3: axpy_rows<3>(n0, n1, K, alpha, a, lda, B, ldb, beta, c, ldc); break;
-      default: axpy_rows<4>(n0, n1, K, alpha, a, lda, B, ldb, beta, c, ldc); break;
-    }
+  switch (M) {  // B (K, N): every row in one pass over B, up to 4
+    case 1: axpy_rows<1>(n0, n1, K, alpha, A, lda, B, ldb, beta, C, ldc); break;
+    case 2: axpy_rows<2>(n0, n1, K, alpha, A, lda, B, ldb, beta, C, ldc); break;
+    case 3: axpy_rows<3>(n0, n1, K, alpha, A, lda, B, ldb, beta, C, ldc); break;
+    case 4: axpy_rows<4>(n0, n1, K, alpha, A, lda, B, ldb, beta, C, ldc); break;
+    default: break;
   }
 }
 
