@@ -501,6 +501,11 @@ def ctc_log_probs(log_probs, input_lengths, blank):
     return lp, _length_array("input_lengths", input_lengths, B, T, "T")
 
 
+def check_beam_width(beam_width):
+    if not isinstance(beam_width, (int, np.integer)) or beam_width < 1:
+        raise ValueError(f"beam_width: expected a positive integer, got {beam_width!r}")
+
+
 def ctc_args(log_probs, targets, input_lengths, target_lengths, blank, reduction,
              zero_infinity) -> CtcArgs:
     lp, input_lengths = ctc_log_probs(log_probs, input_lengths, blank)

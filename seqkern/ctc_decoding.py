@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from seqkern._checks import ctc_log_probs
+from seqkern import _core
+from seqkern._checks import check_beam_width, ctc_log_probs
 
 
 def ctc_greedy_decode(log_probs, input_lengths, blank=0):
@@ -31,37 +32,11 @@ def ctc_beam_search(log_probs, input_lengths, beam_width=8, blank=0):
     survive each frame, and at each frame only the beam_width most likely classes (and the
     prefix's last label) extend them. Returns (best label lists, their log-probabilities); each
     log-probability sums only paths the search kept, so it never exceeds the exact CTC
-    log-likelihood of its sequence."""
-    if not isinstance(beam_width, (int, np.integer)) or beam_width < 1:
-        raise ValueError(f"beam_width: expected a positive integer, got {beam_width!r}")
+    log-likelihood of its sequence. In C++, the sequences shared between the threads
+    (csrc/cpu/ctc_decoding.cc); seqkern.reference.ctc_beam_search is its NumPy twin."""
+    check_beam_width(beam_width)
     lp, lengths = ctc_log_probs(log_probs, input_lengths, blank)
-    lp = lp.astype(np.float64)
-    add = np.logaddexp
-    sequences, scores = [], []
-    for b, n in enumerate(lengths):
-        beams = {(): (0.0, -np.inf)}  # prefix -> (log p ending in blank, log p ending in label)
-        for t in range(n):
-            frame = lp[t, b]
-            top = [int(c) for c in np.argsort(-frame, kind="stable")[:beam_width] if c != blank]
-            new = {}
-
-            def put(prefix, pb=-np.inf, pl=-np.inf):
-                old = new.get(prefix, (-np.inf, -np.inf))
-                new[prefix] = (add(old[0], pb), add(old[1], pl))
-
-            for prefix, (pb, pl) in beams.items():
-                total = add(pb, pl)
-                put(prefix, pb=total + frame[blank])
-                last = prefix[-1] if prefix else None
-                for c in set(top) | ({last} if last is not None else set()):
-                    if c == last:
-                        put(prefix, pl=pl + frame[c])            # the label held on
-                        put(prefix + (c,), pl=pb + frame[c])     # the label again after a blank
-                    else:
-                        put(prefix + (c,), pl=total + frame[c])
-            ranked = sorted(new.items(), key=lambda kv: -add(*kv[1]))
-            beams = dict(ranked[:beam_width])
-        prefix, (pb, pl) = max(beams.items(), key=lambda kv: add(*kv[1]))
-        sequences.append(list(prefix))
-        scores.append(float(add(pb, pl)))
-    return sequences, np.array(scores)
+    labels, scores = _core.ctc_beam_search(np.ascontiguousarray(lp, dtype=np.float64),
+                                           np.ascontiguousarray(lengths, dtype=np.int64),
+                                           int(beam_width), int(blank))
+    return labels, scores

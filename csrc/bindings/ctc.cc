@@ -1,5 +1,7 @@
-// _core.ctc_loss_forward / _backward: pointers in, GIL released, kernel called.
+// _core.ctc_loss_forward / _backward and ctc_beam_search: pointers in, GIL released, kernel
+// called.
 #include "seqkern/ctc.h"
+#include "seqkern/ctc_decoding.h"
 
 #include "arrays.h"
 
@@ -37,9 +39,27 @@ void backward(const Arr<T>& log_probs, const Arr<int64_t>& targets, const Arr<in
                        scale.data(), pg);
 }
 
+// (best label lists, their log-probabilities (B,)) of each sequence's prefix beam search.
+py::tuple beam_search(const Arr<double>& log_probs, const Arr<int64_t>& input_lengths,
+                      int64_t beam_width, int64_t blank) {
+  const int64_t T = log_probs.shape(0), B = log_probs.shape(1), C = log_probs.shape(2);
+  std::vector<std::vector<int64_t>> labels;
+  py::array_t<double> scores(B);
+  double* ps = scores.mutable_data();
+  {
+    py::gil_scoped_release nogil;
+    ctc_beam_search(T, B, C, log_probs.data(), input_lengths.data(), beam_width, blank, labels,
+                    ps);
+  }
+  py::list out;
+  for (const auto& seq : labels) out.append(py::cast(seq));
+  return py::make_tuple(out, scores);
+}
+
 }  // namespace
 
 void bind_ctc(py::module_& m) {
+  m.def("ctc_beam_search", &beam_search);
   m.def("ctc_loss_forward", &forward<float>);
   m.def("ctc_loss_forward", &forward<double>);
   m.def("ctc_loss_backward", &backward<float>);

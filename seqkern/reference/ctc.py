@@ -2,7 +2,9 @@
 out, one sequence at a time, in log space."""
 import numpy as np
 
-from seqkern._checks import Saved, check_saved, ctc_args, ctc_reduce, ctc_scale
+from seqkern._checks import (
+    Saved, check_beam_width, check_saved, ctc_args, ctc_log_probs, ctc_reduce, ctc_scale,
+)
 
 
 def _extended(a, b):
@@ -68,3 +70,40 @@ def ctc_loss_backward(saved, dloss=1.0):
     scale = np.where(np.isfinite(saved.losses), scale, 0.0)
     g = saved.grads * scale[None, :, None]
     return {"log_probs": g.astype(a.log_probs.dtype)}
+
+
+def ctc_beam_search(log_probs, input_lengths, beam_width=8, blank=0):
+    """Twin of seqkern.ctc_beam_search: the prefix beam search over label tuples, a dict of them
+    per frame (ties in the ranking to the prefix reached first)."""
+    check_beam_width(beam_width)
+    lp, lengths = ctc_log_probs(log_probs, input_lengths, blank)
+    lp = lp.astype(np.float64)
+    add = np.logaddexp
+    sequences, scores = [], []
+    for b, n in enumerate(lengths):
+        beams = {(): (0.0, -np.inf)}  # prefix -> (log p ending in blank, log p ending in label)
+        for t in range(n):
+            frame = lp[t, b]
+            top = [int(c) for c in np.argsort(-frame, kind="stable")[:beam_width] if c != blank]
+            new = {}
+
+            def put(prefix, pb=-np.inf, pl=-np.inf):
+                old = new.get(prefix, (-np.inf, -np.inf))
+                new[prefix] = (add(old[0], pb), add(old[1], pl))
+
+            for prefix, (pb, pl) in beams.items():
+                total = add(pb, pl)
+                put(prefix, pb=total + frame[blank])
+                last = prefix[-1] if prefix else None
+                for c in set(top) | ({last} if last is not None else set()):
+                    if c == last:
+                        put(prefix, pl=pl + frame[c])            # the label held on
+                        put(prefix + (c,), pl=pb + frame[c])     # the label again after a blank
+                    else:
+                        put(prefix + (c,), pl=total + frame[c])
+            ranked = sorted(new.items(), key=lambda kv: -add(*kv[1]))
+            beams = dict(ranked[:beam_width])
+        prefix, (pb, pl) = max(beams.items(), key=lambda kv: add(*kv[1]))
+        sequences.append(list(prefix))
+        scores.append(float(add(pb, pl)))
+    return sequences, np.array(scores)
