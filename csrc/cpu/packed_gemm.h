@@ -129,8 +129,9 @@ static inline Panels panels_at(const float* packed, int64_t K, int64_t p, int64_
 }
 
 // All panels of op(W) for rows [0, MR) of A, k slice by k slice: NP adjacent panels at a time,
-// then the remaining ones one by one (descending: the same blocks, last first). Block<MR, NP>::run is a micro-kernel level's block:
-// C[0..MR) x NP panels (n columns of C from the first on), kc values of k, A read in place.
+// then the remaining ones one by one (descending: the same blocks, last first).
+// Block<MR, NP>::run is a micro-kernel level's block: C[0..MR) x NP panels (n columns of C from
+// the first on), kc values of k, A read in place.
 template <template <int, int> class Block, int MR, int NP>
 static void panel_rows(int64_t K, int64_t N, const float* A, int64_t lda, const float* packed, float* C,
                 int64_t ldc, bool accumulate, bool descending = false) {
