@@ -12,6 +12,7 @@ from seqkern import metrics, optim
 from seqkern.data import EOS, UNK, TBPTTBatches, Vocabulary
 from seqkern.gradcheck import numerical_gradient
 from seqkern.models import RNNLM, BetterRNNLM
+from seqkern.models.sampling import _nucleus
 
 TEXT = "the cat sat on the mat\nthe dog sat on the log\n\na cat and a dog\n"
 
@@ -207,6 +208,21 @@ def test_trainer_decays_lr_keeps_best_and_stops_on_ctrl_c(tmp_path):
         np.testing.assert_array_equal(v, model.params[k])
     assert model.perplexity(ids[800:], 10, 10) == pytest.approx(best, rel=1e-5)
     assert not any(f.startswith(".seqkern-") for f in os.listdir(tmp_path))
+
+
+@pytest.mark.parametrize("top_p", [0.05, 0.5, 0.9, 0.999, 1.0 - 1e-12])
+def test_nucleus_is_the_head_of_the_sorted_probabilities(top_p):
+    """top-p keeps the smallest head of the tokens sorted by probability (ties in id order)
+    whose sum reaches top_p; next_token finds it from partial sorts, here against a full one,
+    over flat and peaked logits with ties."""
+    rng = np.random.default_rng(int(top_p * 1000))
+    for V, spread in ((7, 1.0), (300, 0.3), (5000, 3.0), (5000, 0.05)):
+        logits = np.round(rng.standard_normal(V) * spread, 1)  # many ties
+        p = np.exp(logits - logits.max())
+        p /= p.sum()
+        order = np.argsort(-p, kind="stable")
+        want = order[:int(np.searchsorted(np.cumsum(p[order]), top_p)) + 1]
+        np.testing.assert_array_equal(_nucleus(p, top_p), want)
 
 
 def test_generation_options_and_save_load(tmp_path):

@@ -12,7 +12,7 @@ from seqkern.data import PAD, START, Seq2SeqData, addition_pairs, date_pairs, lo
 from seqkern.gradcheck import numerical_gradient
 from seqkern.metrics import corpus_bleu, sentence_bleu
 from seqkern.models import AttentionSeq2Seq, PeekySeq2Seq, Seq2Seq
-from seqkern.models.seq2seq import _best_first
+from seqkern.models.sampling import best_first
 
 MODELS = [Seq2Seq, PeekySeq2Seq, AttentionSeq2Seq]
 
@@ -120,14 +120,14 @@ def test_beam_one_is_greedy_and_batched_beam_equals_one_at_a_time(cls):
 
 @pytest.mark.parametrize("seed", range(5))
 def test_beam_candidates_are_the_head_of_a_stable_sort(seed):
-    """The beam search reads its candidates from _best_first: the first entries of the stable
-    sort of all of them, ties (at the cut too) and -inf included."""
+    """The beam search (and top-p sampling) read their candidates from best_first: the first
+    entries of the stable sort of all of them, ties (at the cut too) and -inf included."""
     rng = np.random.default_rng(seed)
     row = rng.integers(-4, 4, 60).astype(np.float64)  # many ties
     row[rng.random(60) < 0.3] = -np.inf
     full = np.argsort(-row, kind="stable")
     for n in (1, 2, 5, 8, 59, 60, 80):
-        head = _best_first(row, n)
+        head = best_first(row, n)
         assert len(head) >= min(n, row.size)
         np.testing.assert_array_equal(head, full[:len(head)])
 
