@@ -12,7 +12,7 @@ from seqkern import metrics, optim
 from seqkern.data import EOS, UNK, TBPTTBatches, Vocabulary
 from seqkern.gradcheck import numerical_gradient
 from seqkern.models import RNNLM, BetterRNNLM
-from seqkern.models.sampling import _nucleus
+from seqkern.models.sampling import _nucleus, next_token
 
 TEXT = "the cat sat on the mat\nthe dog sat on the log\n\na cat and a dog\n"
 
@@ -223,6 +223,18 @@ def test_nucleus_is_the_head_of_the_sorted_probabilities(top_p):
         order = np.argsort(-p, kind="stable")
         want = order[:int(np.searchsorted(np.cumsum(p[order]), top_p)) + 1]
         np.testing.assert_array_equal(_nucleus(p, top_p), want)
+
+
+def test_sampling_draws_tokens_at_their_probabilities():
+    """next_token draws through the cumulative distribution: over many draws each token comes up
+    at its softmax probability, and a zero-probability token (cut by top_k) never does."""
+    logits = np.log(np.array([0.1, 0.2, 0.3, 0.4]))
+    rng = np.random.default_rng(0)
+    draws = np.array([next_token(logits, rng) for _ in range(20000)])
+    np.testing.assert_allclose(np.bincount(draws, minlength=4) / draws.size, [0.1, 0.2, 0.3, 0.4],
+                               atol=0.012)
+    cut = np.array([next_token(logits, rng, top_k=2) for _ in range(2000)])
+    assert set(cut.tolist()) == {2, 3}
 
 
 def test_generation_options_and_save_load(tmp_path):
