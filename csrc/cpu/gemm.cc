@@ -46,14 +46,18 @@ void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A
           const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
   if (K == 0) {  // C = beta * C, which GEMV's quick return for an empty sum would skip
     for (int64_t m = 0; m < M; ++m)
-      for (int64_t n = 0; n < N; ++n) C[m * ldc + n] = beta == T(0) ? T(0) : beta * C[m * ldc + n];
+      for (int64_t n = 0; n < N; ++n) {
+        T& c = C[m * ldc + n];
+        c = beta == T(0) ? T(0) : beta * c;
+      }
     return;
   }
 #if SEQKERN_X86
   // A few rows: B read in place by seqkern's kernels (few_rows_gemm.h), except one row against
   // B stored (K, N), where BLAS's GEMV stays (Zen 3, paired: the kernel 0.94-0.95x of it).
   if constexpr (std::is_same_v<T, float>) {
-    if (!ta && M <= (tb ? kFewRowsNK : kFewRowsKN) && (tb || M > 1) && simd() != Simd::baseline) {
+    const int64_t few = tb ? kFewRowsNK : kFewRowsKN;
+    if (!ta && M <= few && (tb || M > 1) && simd() != Simd::baseline) {
       const auto columns = [&](int64_t n0, int64_t n1) {
         avx2::few_rows_gemm(tb, M, n0, n1, K, alpha, A, lda, B, ldb, beta, C, ldc);
       };
