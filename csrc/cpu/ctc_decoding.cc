@@ -1,8 +1,9 @@
 // CTC prefix beam search. Shapes and semantics: seqkern/ctc_decoding.h; the NumPy twin is
 // seqkern/reference/ctc.py's ctc_beam_search, a dict of label tuples per frame (T 200, B 8, C 29,
-// beam 8: 915 ms there, 16.6 ms here on 2 threads). Prefixes live in a trie (a node per prefix, its parent and last label), so extending
-// one is a lookup instead of a copy, and a frame's candidates are kept in the order they were
-// first reached, which the ranking's stable sort uses to break ties.
+// beam 8: 915 ms there, 16.6 ms here on 2 threads). Prefixes live in a trie (a node per prefix,
+// its parent and last label), so extending one is a lookup instead of a copy, and a frame's
+// candidates are kept in the order they were first reached, which the ranking's stable sort
+// uses to break ties.
 #include "seqkern/ctc_decoding.h"
 
 #include <algorithm>
