@@ -27,6 +27,7 @@ import numpy as np
 from seqkern import _core
 from seqkern.models import array_file
 from seqkern.models.keyed_vectors import KeyedVectors
+from seqkern.models.matutils import top_indices
 
 CHUNK_BYTES = 1 << 19   # text per C++ call (~90K words): the unit of progress reports and Ctrl-C
 MAX_SENTENCE = 10_000   # longer lines are cut into pieces this long (as word2vec.c does)
@@ -465,8 +466,7 @@ class Word2Vec:
             l1 /= len(rows)
         prob = np.exp(l1 @ self.syn1neg.T)
         prob /= prob.sum()
-        best = np.argsort(prob)[::-1][:topn]
-        return [(self.wv.index_to_key[i], prob[i]) for i in best]
+        return [(self.wv.index_to_key[i], prob[i]) for i in top_indices(prob, topn)]
 
     def init_sims(self, replace=False):
         """gensim 3's name: the norms are computed when first needed."""
