@@ -283,6 +283,19 @@ def test_vocabulary_options_follow_gensim():
     assert (m.corpus_count, m.corpus_total_words) == (3, 45)
 
 
+@pytest.mark.parametrize("min_count", [1, 2, 5])
+def test_vocabulary_order_is_gensims(min_count):
+    """Descending count, and among equal counts the word seen last first (gensim 4 sorts with
+    np.lexsort((-index, -count))), on a corpus with many ties."""
+    gensim = pytest.importorskip("gensim")
+    rng = np.random.default_rng(min_count)
+    words = [f"w{i}" for i in range(400)]
+    texts = [list(rng.choice(words, rng.integers(1, 12))) for _ in range(300)]
+    want = gensim.models.Word2Vec(min_count=min_count)
+    want.build_vocab(texts)
+    assert Word2Vec(min_count=min_count).build_vocab(texts).wv.index_to_key == want.wv.index_to_key
+
+
 def test_train_requires_gensims_arguments():
     m = Word2Vec(min_count=1).build_vocab(COMMON_TEXTS)
     with pytest.raises(ValueError, match="total_examples or total_words"):

@@ -311,7 +311,8 @@ class Word2Vec:
                              f"({len(raw)} distinct words, the most frequent {most} times)")
         counts = np.array([raw[w] for w in words], np.int64)
         if self.sorted_vocab:
-            order = np.argsort(-counts, kind="stable")  # ties keep first-seen order
+            # gensim 4's order: descending count, and among equal counts the last seen first
+            order = np.lexsort((-np.arange(len(counts)), -counts))
             words, counts = [words[i] for i in order], counts[order]
         if self.null_word:
             words.append("\0")
