@@ -296,6 +296,36 @@ def test_vocabulary_order_is_gensims(min_count):
     assert Word2Vec(min_count=min_count).build_vocab(texts).wv.index_to_key == want.wv.index_to_key
 
 
+def test_sort_by_frequency_vectors_for_all_and_word_vec_as_gensims():
+    """KeyedVectors' sort_by_descending_frequency, vectors_for_all (duplicates, missing keys,
+    made-up or copied counts) and the deprecated word_vec give gensim's keys, vectors and
+    counts."""
+    gensim = pytest.importorskip("gensim")
+    rng = np.random.default_rng(0)
+    keys = [f"k{i}" for i in range(10)]
+    vectors = rng.standard_normal((10, 4)).astype(np.float32)
+    counts = [3, 5, 3, 1, 5, 2, 2, 9, 1, 3]
+    made = []
+    for cls in (gensim.models.KeyedVectors, KeyedVectors):
+        kv = cls(4)
+        kv.add_vectors(keys, vectors)
+        for k, c in zip(keys, counts):
+            kv.set_vecattr(k, "count", c)
+        kv.sort_by_descending_frequency()
+        made.append(kv)
+    theirs, ours = made
+    assert ours.index_to_key == theirs.index_to_key
+    np.testing.assert_array_equal(ours.vectors, theirs.vectors)
+    for copy in (False, True):
+        a, b = (kv.vectors_for_all(["k3", "zz", "k1", "k3", "k7"], copy_vecattrs=copy) for kv in made)
+        assert b.index_to_key == a.index_to_key
+        np.testing.assert_array_equal(b.vectors, a.vectors)
+        assert [b.get_vecattr(k, "count") for k in keys if k in b] == \
+            [a.get_vecattr(k, "count") for k in keys if k in a]
+    with pytest.warns(DeprecationWarning):
+        np.testing.assert_array_equal(ours.word_vec("k1"), theirs.get_vector("k1"))
+
+
 def test_train_requires_gensims_arguments():
     m = Word2Vec(min_count=1).build_vocab(COMMON_TEXTS)
     with pytest.raises(ValueError, match="total_examples or total_words"):

@@ -171,6 +171,45 @@ class KeyedVectors:
     def get_vecattr(self, key, attr):
         return self.expandos[attr][self.get_index(key)].item()
 
+    def sort_by_descending_frequency(self):
+        """Reorders the keys (and vectors and attributes) by descending "count", equal counts
+        last-seen first, as gensim 4 does (np.lexsort((-index, -count)))."""
+        if not len(self):
+            return
+        counts = np.asarray(self.expandos["count"], np.int64)
+        order = np.lexsort((-np.arange(len(counts)), -counts))
+        self.index_to_key = [self.index_to_key[i] for i in order]
+        self.key_to_index = {k: i for i, k in enumerate(self.index_to_key)}
+        for name in self.expandos:
+            self.expandos[name] = self.expandos[name][order]
+        if len(self.vectors):
+            self.vectors = self.vectors[order]
+        self.norms = None
+
+    def vectors_for_all(self, keys, allow_inference=True, copy_vecattrs=False):
+        """A new KeyedVectors with the vectors of `keys` present here, in their first order,
+        duplicates dropped; "count" made up descending (gensim's) unless copy_vecattrs copies
+        the attributes."""
+        vocab, seen = [], set()
+        for key in keys:
+            if key not in seen:
+                seen.add(key)
+                if key in (self if allow_inference else self.key_to_index):
+                    vocab.append(key)
+        rows = [self.get_index(k) for k in vocab]
+        counts = np.arange(len(vocab), 0, -1, dtype=np.int64)
+        kv = KeyedVectors._of(vocab, self.vectors[rows].reshape(len(vocab), self.vector_size),
+                              counts)
+        if copy_vecattrs:
+            for name, values in self.expandos.items():
+                kv.expandos[name] = values[rows].copy()
+        return kv
+
+    def word_vec(self, *args, **kwargs):
+        """gensim 3's name of get_vector (deprecated there)."""
+        warnings.warn("Use get_vector instead", DeprecationWarning, stacklevel=2)
+        return self.get_vector(*args, **kwargs)
+
     def fill_norms(self, force=False):
         """Computes the vectors' lengths (norms) unless known; call with force=True after
         changing vectors in place."""
