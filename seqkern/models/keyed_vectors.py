@@ -36,6 +36,13 @@ def _as_list(x):
     return list(x)
 
 
+def frequency_order(counts):
+    """The order of gensim 4's vocabulary: descending count, and among equal counts the key seen
+    last first (its np.lexsort((-index, -count)))."""
+    counts = np.asarray(counts, np.int64)
+    return np.lexsort((-np.arange(len(counts)), -counts))
+
+
 class KeyedVectors:
     """vectors (n, vector_size) and their keys: index_to_key (list), key_to_index (dict), plus
     per-key attributes (get_vecattr/set_vecattr: a trained model's "count")."""
@@ -172,12 +179,10 @@ class KeyedVectors:
         return self.expandos[attr][self.get_index(key)].item()
 
     def sort_by_descending_frequency(self):
-        """Reorders the keys (and vectors and attributes) by descending "count", equal counts
-        last-seen first, as gensim 4 does (np.lexsort((-index, -count)))."""
+        """Reorders the keys (and vectors and attributes) in frequency_order of "count"."""
         if not len(self):
             return
-        counts = np.asarray(self.expandos["count"], np.int64)
-        order = np.lexsort((-np.arange(len(counts)), -counts))
+        order = frequency_order(self.expandos["count"])
         self.index_to_key = [self.index_to_key[i] for i in order]
         self.key_to_index = {k: i for i, k in enumerate(self.index_to_key)}
         for name in self.expandos:

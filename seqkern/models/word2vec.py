@@ -26,7 +26,7 @@ import numpy as np
 
 from seqkern import _core
 from seqkern.models import array_file
-from seqkern.models.keyed_vectors import KeyedVectors
+from seqkern.models.keyed_vectors import KeyedVectors, frequency_order
 from seqkern.models.matutils import top_indices
 
 CHUNK_BYTES = 1 << 19   # text per C++ call (~90K words): the unit of progress reports and Ctrl-C
@@ -311,8 +311,7 @@ class Word2Vec:
                              f"({len(raw)} distinct words, the most frequent {most} times)")
         counts = np.array([raw[w] for w in words], np.int64)
         if self.sorted_vocab:
-            # gensim 4's order: descending count, and among equal counts the last seen first
-            order = np.lexsort((-np.arange(len(counts)), -counts))
+            order = frequency_order(counts)
             words, counts = [words[i] for i in order], counts[order]
         if self.null_word:
             words.append("\0")
