@@ -30,11 +30,11 @@ double log_add(double a, double b) {
 // strict weak order with NaN, which the sorts below need.
 bool higher(double a, double b) { return std::isnan(b) ? !std::isnan(a) : a > b; }
 
-// A prefix's log-probabilities: paths ending in a blank (pb) and in its last label (pl).
+// A prefix's log-probabilities: paths ending in a blank (pb) and in its last label (pl), and
+// their sum (total), set once the frame's puts are done.
 struct Beam {
   int64_t node;
-  double pb, pl;
-  double total() const { return log_add(pb, pl); }
+  double pb, pl, total;
 };
 
 class Trie {
@@ -69,12 +69,12 @@ class Trie {
 double search(const double* lp, int64_t stride, int64_t n, int64_t C, int64_t beam_width,
               int64_t blank, std::vector<int64_t>& best) {
   Trie trie(C);
-  std::vector<Beam> beams{{Trie::kRoot, 0.0, kNone}}, next;
+  std::vector<Beam> beams{{Trie::kRoot, 0.0, kNone, 0.0}}, next;
   std::unordered_map<int64_t, int64_t> slot;  // node -> its entry in next
   std::vector<int64_t> order(C), top;
   const auto put = [&](int64_t node, double pb, double pl) {
     const auto [it, fresh] = slot.try_emplace(node, static_cast<int64_t>(next.size()));
-    if (fresh) next.push_back({node, kNone, kNone});
+    if (fresh) next.push_back({node, kNone, kNone, kNone});
     Beam& e = next[it->second];
     e.pb = log_add(e.pb, pb);
     e.pl = log_add(e.pl, pl);
@@ -93,7 +93,7 @@ double search(const double* lp, int64_t stride, int64_t n, int64_t C, int64_t be
     next.clear();
     slot.clear();
     for (const Beam& beam : beams) {
-      const double total = beam.total();
+      const double total = beam.total;
       put(beam.node, total + frame[blank], kNone);
       const int64_t last = trie.label(beam.node);  // -1 at the root
       bool last_in_top = false;
@@ -111,13 +111,14 @@ double search(const double* lp, int64_t stride, int64_t n, int64_t C, int64_t be
         put(trie.child(beam.node, last), kNone, beam.pb + frame[last]);
       }
     }
+    for (Beam& e : next) e.total = log_add(e.pb, e.pl);  // once, not in every comparison
     std::stable_sort(next.begin(), next.end(),
-                     [](const Beam& a, const Beam& b) { return higher(a.total(), b.total()); });
+                     [](const Beam& a, const Beam& b) { return higher(a.total, b.total); });
     next.resize(std::min<int64_t>(beam_width, static_cast<int64_t>(next.size())));
     beams.swap(next);
   }
   best = trie.labels(beams.front().node);  // ranked: the first is the most probable
-  return beams.front().total();
+  return beams.front().total;
 }
 
 }  // namespace
