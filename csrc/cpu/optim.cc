@@ -13,10 +13,16 @@ namespace {
 
 constexpr int64_t kGrain = int64_t(1) << 15;  // values per chunk, at least
 
+// f captures by value, and each chunk runs its own copy: no store through the arrays' pointers
+// can alias a copy whose address never escapes, so its constants stay in registers and the loop
+// vectorizes. Captured by reference, every constant was reloaded after each store, unvectorized:
+// measured on Zen 3, 2 threads, 1M floats: SGD 0.74-0.85 -> 0.20 ms, with momentum 2.0 -> 0.23,
+// Adam 3.4-3.5 -> 0.80, RMSprop 1.6-2.3 -> 0.49.
 template <typename F>
-void elementwise(int64_t n, F&& f) {
+void elementwise(int64_t n, const F& f) {
   parallel_for(n, kGrain, [&](int64_t i0, int64_t i1) {
-    for (int64_t i = i0; i < i1; ++i) f(i);
+    F local = f;
+    for (int64_t i = i0; i < i1; ++i) local(i);
   });
 }
 
@@ -25,7 +31,7 @@ void elementwise(int64_t n, F&& f) {
 template <typename T>
 void sgd_step(int64_t n, T* p, const T* g, T* buf, T lr, T momentum, T dampening, bool nesterov,
               T wd, bool first) {
-  elementwise(n, [&](int64_t i) {
+  elementwise(n, [=](int64_t i) {
     T d = g[i] + wd * p[i];
     if (momentum != T(0)) {
       buf[i] = first ? d : momentum * buf[i] + (T(1) - dampening) * d;
@@ -43,7 +49,7 @@ void adam_step(int64_t n, T* p, const T* g, T* m, T* v, T lr, T beta1, T beta2, 
   const T step_size = lr / bc1;
   const T shrink = decoupled ? T(1) - lr * wd : T(1);
   const T l2 = decoupled ? T(0) : wd;
-  elementwise(n, [&](int64_t i) {
+  elementwise(n, [=](int64_t i) {
     p[i] *= shrink;
     const T d = g[i] + l2 * p[i];
     m[i] = beta1 * m[i] + (T(1) - beta1) * d;
@@ -54,7 +60,7 @@ void adam_step(int64_t n, T* p, const T* g, T* m, T* v, T lr, T beta1, T beta2, 
 
 template <typename T>
 void adagrad_step(int64_t n, T* p, const T* g, T* sum, T clr, T eps, T wd) {
-  elementwise(n, [&](int64_t i) {
+  elementwise(n, [=](int64_t i) {
     const T d = g[i] + wd * p[i];
     sum[i] += d * d;
     p[i] -= clr * d / (std::sqrt(sum[i]) + eps);
@@ -64,7 +70,7 @@ void adagrad_step(int64_t n, T* p, const T* g, T* sum, T clr, T eps, T wd) {
 template <typename T>
 void rmsprop_step(int64_t n, T* p, const T* g, T* sq, T* buf, T lr, T alpha, T eps, T momentum,
                   T wd) {
-  elementwise(n, [&](int64_t i) {
+  elementwise(n, [=](int64_t i) {
     const T d = g[i] + wd * p[i];
     sq[i] = alpha * sq[i] + (T(1) - alpha) * d * d;
     T u = d / (std::sqrt(sq[i]) + eps);
