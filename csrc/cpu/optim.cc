@@ -85,9 +85,17 @@ double sum_squares(int64_t n, const T* a) {
   std::vector<double> partial(blocks, 0.0);
   parallel_for(blocks, 1, [&](int64_t k0, int64_t k1) {
     for (int64_t k = k0; k < k1; ++k) {
+      // kLanes running sums, so that the loop vectorizes (one sum would be a chain of dependent
+      // adds: 0.77 ms for 1M floats on 2 threads of Zen 3, against 0.10 for np.dot)
+      constexpr int kLanes = 8;
+      double lane[kLanes] = {};
       const int64_t i1 = std::min(n, (k + 1) * kGrain);
+      int64_t i = k * kGrain;
+      for (; i + kLanes <= i1; i += kLanes)
+        for (int j = 0; j < kLanes; ++j) lane[j] += double(a[i + j]) * double(a[i + j]);
+      for (; i < i1; ++i) lane[0] += double(a[i]) * double(a[i]);
       double s = 0.0;
-      for (int64_t i = k * kGrain; i < i1; ++i) s += double(a[i]) * double(a[i]);
+      for (double v : lane) s += v;
       partial[k] = s;
     }
   });
