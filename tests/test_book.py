@@ -188,6 +188,20 @@ def test_update_copy():
         _core.update_copy(src.T, copy)
 
 
+@pytest.mark.parametrize("shape", [(1, 1), (3, 5), (29, 128, 16), (2, 3, 4, 5), (7, 1, 3)])
+@pytest.mark.parametrize("dtype", ["f", "d", "int64", "int8"])
+def test_swap01_equals_numpys_transposed_copy(shape, dtype):
+    from seqkern import _core
+    from seqkern._ops import swap01
+    a = (np.arange(np.prod(shape)) % 97).astype(dtype).reshape(shape)
+    for view in (a, a[:, ::-1]):  # the threaded copy, and the fallback for a strided array
+        out = swap01(view)
+        assert out.flags.c_contiguous and out.dtype == a.dtype
+        np.testing.assert_array_equal(out, np.swapaxes(view, 0, 1))
+    with pytest.raises(ValueError, match="C-contiguous"):
+        _core.swap_leading_axes(a, np.empty((shape[1], shape[0] + 1, *shape[2:]), dtype))
+
+
 @pytest.mark.parametrize("cell", list(CELLS))
 def test_time_layers_pass_central_differences(cell):
     cls, _, G = CELLS[cell]

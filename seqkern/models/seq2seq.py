@@ -21,16 +21,12 @@ from __future__ import annotations
 import numpy as np
 
 from seqkern import checkpoint
+from seqkern._ops import swap01
 from seqkern.data.seq2seq import PAD, START, encode_sources
 from seqkern.data.vocabulary import EOS
 from seqkern.models.sampling import best_first
 from seqkern.nn import LSTM, Attention, Embedding, Linear, Model, SoftmaxCrossEntropy
 from seqkern.reference.cross_entropy import log_softmax
-
-
-def _tm(a):
-    """Batch-major (B, T, ...) <-> time-major (T, B, ...), contiguous."""
-    return np.ascontiguousarray(np.swapaxes(a, 0, 1))
 
 
 class Seq2Seq(Model, checkpoint.Saveable):
@@ -103,15 +99,15 @@ class Seq2Seq(Model, checkpoint.Saveable):
             dh_enc += d[..., Hd:].sum(axis=0)
         else:
             dy = np.ascontiguousarray(d[..., Hd:])
-            dq, dhs, _ = self.attention.backward(_tm(d[..., :Hd]))
-            dy += _tm(dq)
+            dq, dhs, _ = self.attention.backward(swap01(d[..., :Hd]))
+            dy += swap01(dq)
         dx, (dh0, dc0) = self.decoder.backward(dy)
         if self.decoder_kind == "peeky":
             dh_enc += dx[..., self.dec_embed.embedding_dim:].sum(axis=0)
             dx = np.ascontiguousarray(dx[..., :self.dec_embed.embedding_dim])
         self.dec_embed.backward(dx)
         dh_enc += dh0[0]
-        self._encoder_backward(dh_enc, dc0[0], None if dhs is None else _tm(dhs))
+        self._encoder_backward(dh_enc, dc0[0], None if dhs is None else swap01(dhs))
 
     # -- encoder ----------------------------------------------------------------------------
     def _check_src(self, src, lengths):
@@ -160,8 +156,8 @@ class Seq2Seq(Model, checkpoint.Saveable):
         if self.decoder_kind == "peeky":
             y = np.concatenate([y, np.broadcast_to(h_enc, (T, *h_enc.shape))], axis=2)
         elif self.decoder_kind == "attention":
-            context = self.attention.forward(_tm(y), _tm(enc["hs"]), lengths=enc["lengths"])
-            y = np.concatenate([_tm(context), y], axis=2)
+            context = self.attention.forward(swap01(y), swap01(enc["hs"]), lengths=enc["lengths"])
+            y = np.concatenate([swap01(context), y], axis=2)
         return self.out.forward(y), {"enc": enc, "state": dec_state}
 
     # -- generation -------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from seqkern._checks import check_precision
-from seqkern._ops import bf16_weights, recurrent_stack, recurrent_stack_backward
+from seqkern._ops import bf16_weights, recurrent_stack, recurrent_stack_backward, swap01
 from seqkern.nn.module import Layer
 
 # Parameter names in the order of a stack weight tuple (w_ih, w_hh, b_ih, b_hh, w_hr).
@@ -89,7 +89,7 @@ class Recurrent(Layer):
         x = np.asarray(x)
         self._saved = None
         if self.batch_first and x.ndim == 3:
-            x = x.transpose(1, 0, 2)
+            x = swap01(x)
         if state is None and self.stateful:
             state = self.state
         h0, c0 = self._split_state("state", state)
@@ -110,7 +110,7 @@ class Recurrent(Layer):
         if self._saved is None:
             raise RuntimeError("backward: call forward in training mode first")
         if dy is not None and self.batch_first:
-            dy = np.asarray(dy).transpose(1, 0, 2)
+            dy = swap01(dy)
         dh_n, dc_n = self._split_state("dstate", dstate)
         g = recurrent_stack_backward(self._saved, dy, dh_n, dc_n)
         for (l, d), ws in zip(self._layer_dirs(), g["weights"]):
@@ -139,7 +139,7 @@ class Recurrent(Layer):
         return h
 
     def _batch_order(self, a):
-        return np.ascontiguousarray(a.transpose(1, 0, 2)) if self.batch_first else a
+        return swap01(a) if self.batch_first else a
 
     # -- training helpers -----------------------------------------------------------------
     def train(self, mode=True):
