@@ -59,6 +59,24 @@ def test_split_vocabulary_and_encoding(tmp_path):
         data.encode_sources(["1+x"])
 
 
+
+def test_encoding_all_pairs_at_once_equals_each_pair_alone():
+    pairs = [("día 1", "ça"), ("x", "日本語の文"), ("long source €", ""), ("ab", "b")]
+    data = Seq2SeqData.from_pairs(pairs, 0.25, seed=0)
+    v = data.vocab
+    src, lengths, tgt = data.encode(pairs)
+    assert src.shape == (4, 13) and tgt.shape == (4, 7)
+    for k, (s, t) in enumerate(pairs):
+        ids = v.encode(s)
+        assert lengths[k] == len(s) and src[k, :len(s)].tolist() == ids.tolist()
+        assert (src[k, len(s):] == v.stoi[PAD]).all()
+        want = [v.stoi[START], *v.encode(t).tolist(), v.stoi["<eos>"]]
+        assert tgt[k].tolist() == want + [v.stoi[PAD]] * (7 - len(want))
+    with pytest.raises(ValueError, match=r"\['q'\] in 'aqua'"):  # the first source with one
+        data.encode_sources(["ab", "aqua", "q"])
+    with pytest.raises(ValueError, match="empty source"):
+        data.encode_sources(["ab", ""])
+
 # -- gradients ----------------------------------------------------------------------------
 @pytest.mark.parametrize("cls", MODELS)
 @pytest.mark.parametrize("bidirectional", [False, True], ids=["uni", "bi"])

@@ -115,24 +115,38 @@ class Seq2SeqData:
         """(src (N, S), lengths (N,), tgt (N, T + 2)): targets as <s> target <eos>, padded."""
         src, lengths = self.encode_sources([s for s, _ in pairs])
         v = self.vocab
-        targets = [v.encode(t) for _, t in pairs]
-        tgt = np.full((len(pairs), max(map(len, targets)) + 2), v.stoi[PAD], dtype=np.int64)
-        for i, t in enumerate(targets):
-            tgt[i, 0] = v.stoi[START]
-            tgt[i, 1:len(t) + 1] = t
-            tgt[i, len(t) + 1] = v.stoi[EOS]
+        ids, t_lengths = _encode_each(v, [t for _, t in pairs])
+        width = int(t_lengths.max()) + 2
+        tgt = np.full((len(pairs), width), v.stoi[PAD], dtype=np.int64)
+        tgt[:, 0] = v.stoi[START]
+        column = np.arange(width)
+        tgt[(column >= 1) & (column <= t_lengths[:, None])] = ids
+        tgt[np.arange(len(pairs)), t_lengths + 1] = v.stoi[EOS]
         return src, lengths, tgt
 
 
+def _encode_each(vocab, texts):
+    """(the ids of every text, end to end; each text's length in ids). A character vocabulary
+    encodes them all in one call: a call per text of some 30 characters cost more in its setup
+    than in its work (50,000 date pairs: 1.6 s)."""
+    if not texts:
+        raise ValueError("nothing to encode: no texts given")
+    if vocab.level == "char":
+        lengths = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
+        return vocab.encode("".join(texts)), lengths
+    ids = [vocab.encode(t) for t in texts]
+    return np.concatenate(ids), np.array([len(i) for i in ids], dtype=np.int64)
+
+
 def encode_sources(vocab, sources):
-    ids = [vocab.encode(s) for s in sources]
-    for s, i in zip(sources, ids):
-        if len(i) == 0:
-            raise ValueError("sources: an empty source has nothing to encode")
-        if (i == vocab.stoi[UNK]).any():
-            bad = sorted({c for c in s if c not in vocab})
-            raise ValueError(f"sources: characters outside the vocabulary: {bad} in {s!r}")
-    src = np.full((len(ids), max(map(len, ids))), vocab.stoi[PAD], dtype=np.int64)
-    for k, i in enumerate(ids):
-        src[k, :len(i)] = i
-    return src, np.array([len(i) for i in ids], dtype=np.int64)
+    ids, lengths = _encode_each(vocab, sources)
+    if (lengths == 0).any():
+        raise ValueError("sources: an empty source has nothing to encode")
+    unknown = np.flatnonzero(ids == vocab.stoi[UNK])
+    if len(unknown):
+        s = sources[int(np.searchsorted(np.cumsum(lengths), unknown[0], side="right"))]
+        bad = sorted({c for c in s if c not in vocab})
+        raise ValueError(f"sources: characters outside the vocabulary: {bad} in {s!r}")
+    src = np.full((len(sources), int(lengths.max())), vocab.stoi[PAD], dtype=np.int64)
+    src[np.arange(src.shape[1]) < lengths[:, None]] = ids
+    return src, lengths
