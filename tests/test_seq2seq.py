@@ -136,6 +136,36 @@ def test_beam_one_is_greedy_and_batched_beam_equals_one_at_a_time(cls):
     assert [data.vocab.decode(i) for i in as_ids] == batched
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_greedy_equals_the_beam_search_of_width_one(seed):
+    """generate's greedy path against the beam search at K = 1 on logits with ties, -inf, NaN,
+    rows that end at once and rows that never end."""
+    data, model = trained(Seq2Seq)
+    src, lengths = data.encode_sources([s for s, _ in data.test[:40]])
+    V, rng = len(data.vocab), np.random.default_rng(seed)
+    steps = [rng.integers(-3, 3, (1, 40, V)).astype(np.float32) for _ in range(7)]
+    for x in steps:
+        x[0, rng.random(40) < 0.2, model.eos] = 9.0  # some rows end here
+        x[rng.random(x.shape) < 0.1] = -np.inf
+        x[0, rng.random(40) < 0.05] = -np.inf        # no finite candidate
+        x[0, rng.random(40) < 0.05, 0] = np.nan
+        x[0, rng.random(40) < 0.03] = np.nan
+    decode, step = model._decode, [0]
+
+    def scripted(tokens, enc, state):  # the decoder's state, these logits
+        _, ctx = decode(tokens, enc, state)
+        step[0] += 1
+        return steps[step[0] - 1].copy(), ctx
+    model._decode = scripted
+    outs = []
+    for search in (model._greedy, model._beam_search):
+        step[0] = 0
+        outs.append(search(src, lengths, 7, 1))
+    assert outs[0] == outs[1]
+    ended = {len(o) for o in outs[0]}
+    assert 7 in ended and len(ended) > 1  # some ended early, some ran to the end
+
+
 @pytest.mark.parametrize("seed", range(5))
 def test_beam_candidates_are_the_head_of_a_stable_sort(seed):
     """The beam search (and top-p sampling) read their candidates from best_first: the first

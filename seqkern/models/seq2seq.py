@@ -173,8 +173,38 @@ class Seq2Seq(Model, checkpoint.Saveable):
             src, lengths = encode_sources(self.vocab, list(src))
         src, lengths = self._check_src(src, lengths)
         with self.evaluating():
-            out = self._beam_search(src, lengths, int(max_len), int(beam_size))
+            search = self._greedy if beam_size == 1 else self._beam_search
+            out = search(src, lengths, int(max_len), int(beam_size))
         return [self.vocab.decode(ids) for ids in out] if as_text else out
+
+    def _greedy(self, src, lengths, max_len, K=1):
+        """_beam_search(..., K=1) with every row at once. A row of log-probabilities holds finite
+        values (and maybe -inf), where the argmax is the head of the stable sort the beam search
+        reads, or none (NaN or -inf logits), which ends the row's growth either way. The beam
+        search, a row at a time in Python, took 2-3x its decoder's time over 1,000 sources."""
+        B = src.shape[0]
+        enc = self._encode(src, lengths)
+        state = enc["state"]
+        tokens = np.full((B, max_len + 1), self.eos, dtype=np.int64)
+        tokens[:, 0] = self.start
+        scores = np.zeros(B)
+        ended = np.full(B, -1)  # the step that emitted <eos>, or -1
+        for t in range(max_len):
+            logits, ctx = self._decode(tokens[:, t:t + 1].T, enc, state)
+            cand = scores[:, None] + log_softmax(logits[0].astype(np.float64))
+            best = np.argmax(cand, axis=1)
+            score = cand[np.arange(B), best]
+            live = (ended < 0) & np.isfinite(score)
+            ended[live & (best == self.eos)] = t
+            if (ended >= 0).all():
+                break
+            grows = live & (best != self.eos)
+            tokens[:, t + 1] = np.where(grows, best, self.eos)
+            scores = score  # rows that stopped growing are never read again
+            state = ctx["state"]
+        else:
+            t = max_len
+        return [tokens[b, 1:ended[b] + 1 if ended[b] >= 0 else t + 1].tolist() for b in range(B)]
 
     def _beam_search(self, src, lengths, max_len, K):
         B = src.shape[0]
