@@ -202,6 +202,24 @@ def test_swap01_equals_numpys_transposed_copy(shape, dtype):
         _core.swap_leading_axes(a, np.empty((shape[1], shape[0] + 1, *shape[2:]), dtype))
 
 
+@pytest.mark.parametrize("shape,axis", [((50, 64, 256), 1), ((3, 40, 64, 16), 2), ((300, 128), 0),
+                                        ((4, 5, 6), 1)])
+def test_take_rows_is_numpys_take_and_sorting_undoes(shape, axis):
+    """The stack's sort of the batch (longest first) and back, on the threads above 128 KB."""
+    from seqkern import _core, _ops
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal(shape).astype("f")
+    order = rng.permutation(shape[axis])
+    got = _ops._sort(a, order, axis)
+    assert got.flags.c_contiguous
+    np.testing.assert_array_equal(got, np.take(a, order, axis=axis))
+    np.testing.assert_array_equal(_ops._unsort(got, order, axis), a)
+    with pytest.raises(ValueError, match="outside"):
+        _core.take_rows(np.zeros((2, 3, 4), "f"), [0, 3], np.zeros((2, 2, 4), "f"))
+    with pytest.raises(ValueError, match="C-contiguous"):
+        _core.take_rows(np.zeros((2, 3, 4), "f"), [0, 1], np.zeros((2, 3, 4), "f"))
+
+
 @pytest.mark.parametrize("cell", list(CELLS))
 def test_time_layers_pass_central_differences(cell):
     cls, _, G = CELLS[cell]

@@ -1,6 +1,6 @@
 // _core.update_copy and convert_gate_blocks: what seqkern.book's layers use to keep the kernels'
-// copy of the book's weights current (seqkern/layout.h); swap_leading_axes, their arrays between
-// batch-major and time-major.
+// copy of the book's weights current (seqkern/layout.h); swap_leading_axes, arrays between
+// batch-major and time-major; take_rows, recurrent batches sorted longest first and back.
 #include "seqkern/layout.h"
 
 #include <algorithm>
@@ -80,6 +80,27 @@ void bind_layout(py::module_& m) {
         swap_leading_axes(a.ptr, b.ptr, A, B, row);
       },
       py::arg("src"), py::arg("out"), "out[j, i] = src[i, j] for C-contiguous src (A, B, ...), out (B, A, ...)");
+
+  m.def(
+      "take_rows",
+      [](const py::buffer& src, const py::array_t<int64_t, py::array::c_style | py::array::forcecast>& index,
+         const py::buffer& out) {
+        const py::buffer_info a = src.request(), b = out.request(true);
+        const int64_t n = index.size();
+        if (a.ndim < 2 || b.ndim != a.ndim || a.itemsize != b.itemsize || !c_contiguous(a) ||
+            !c_contiguous(b) || index.ndim() != 1 || b.shape[0] != a.shape[0] || b.shape[1] != n ||
+            !std::equal(a.shape.begin() + 2, a.shape.end(), b.shape.begin() + 2))
+          throw py::value_error("take_rows: C-contiguous src (A, B, ...), index (n,), out (A, n, ...)");
+        const int64_t A = a.shape[0], B = a.shape[1];
+        const int64_t* idx = index.data();
+        for (int64_t j = 0; j < n; ++j)
+          if (idx[j] < 0 || idx[j] >= B) throw py::value_error("take_rows: an index outside 0..B-1");
+        const size_t row = A * B ? static_cast<size_t>(a.size / (A * B) * a.itemsize) : 0;
+        py::gil_scoped_release nogil;
+        take_rows(a.ptr, b.ptr, A, B, row, idx, n);
+      },
+      py::arg("src"), py::arg("index"), py::arg("out"),
+      "out[i, j] = src[i, index[j]] for C-contiguous src (A, B, ...), out (A, n, ...)");
 
   m.def("convert_gate_blocks", &convert<float>, py::arg("src"), py::arg("out"), py::arg("order"),
         py::arg("negate"), py::arg("to_kernel"));

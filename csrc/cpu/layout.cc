@@ -91,6 +91,17 @@ void swap_leading_axes(const void* src, void* out, int64_t A, int64_t B, size_t 
   });
 }
 
+void take_rows(const void* src, void* out, int64_t A, int64_t B, size_t row, const int64_t* index,
+               int64_t n) {
+  const char* ps = static_cast<const char*>(src);
+  char* po = static_cast<char*>(out);
+  const int64_t grain = std::max<int64_t>(1, (64 << 10) / std::max<size_t>(row, 1));
+  parallel_for(A * n, grain, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r)  // row (i, j) of out from row (i, index[j]) of src
+      std::memcpy(po + r * row, ps + ((r / n) * B + index[r % n]) * row, row);
+  });
+}
+
 template void convert_gate_blocks<float>(const float*, float*, int64_t, int64_t, int64_t,
                                          const int64_t*, int64_t, bool);
 template void convert_gate_blocks<double>(const double*, double*, int64_t, int64_t, int64_t,

@@ -20,4 +20,10 @@ void convert_gate_blocks(const T* src, T* out, int64_t R, int64_t G, int64_t H,
 // C-contiguous (seqkern.book's arrays between batch-major and time-major), on the threads.
 void swap_leading_axes(const void* src, void* out, int64_t A, int64_t B, size_t row);
 
+// out (A, n, row) with out[i][j] = src[i][index[j]] for src (A, B, row): rows of `row` bytes,
+// both C-contiguous, each index in [0, B) (recurrent_stack's batch sorted longest first, and
+// back), on the threads.
+void take_rows(const void* src, void* out, int64_t A, int64_t B, size_t row, const int64_t* index,
+               int64_t n);
+
 }  // namespace seqkern
