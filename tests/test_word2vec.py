@@ -551,9 +551,21 @@ def test_evaluation_matches_gensim():
     tp, ts, toov = theirs.evaluate_word_pairs(os.path.join(data, "wordsim353.tsv"))
     assert (*p, *s, oov) == pytest.approx((*tp, *ts, toov), rel=1e-6, abs=1e-9)
     assert s.correlation == ts.correlation
-    acc, sections = wv.evaluate_word_analogies(os.path.join(data, "questions-words.txt"))
-    tacc, tsections = theirs.evaluate_word_analogies(os.path.join(data, "questions-words.txt"))
-    assert acc == pytest.approx(tacc) and sections == tsections
+    questions = os.path.join(data, "questions-words.txt")
+    for kw in ({}, {"dummy4unknown": True}, {"restrict_vocab": 300, "case_insensitive": False}):
+        acc, sections = wv.evaluate_word_analogies(questions, **kw)
+        tacc, tsections = theirs.evaluate_word_analogies(questions, **kw)
+        assert acc == pytest.approx(tacc) and sections == tsections, kw
+    # gensim 4.4 accepts similarity_function and answers with 3CosAdd whatever it says; seqkern
+    # answers with most_similar_cosmul's scores, as the name asks
+    acc, sections = wv.evaluate_word_analogies(questions, similarity_function="most_similar_cosmul")
+    right = 0
+    for s in sections[:-1]:
+        for a, b, c, d in s["correct"] + s["incorrect"]:
+            best = [k.upper() for k, _ in wv.most_similar_cosmul([b.lower(), c.lower()], [a.lower()], topn=5)]
+            right += best[0] == d
+            assert (a, b, c, d) in s["correct" if best[0] == d else "incorrect"]
+    assert right > 0 and acc == pytest.approx(right / sum(len(s["correct"] + s["incorrect"]) for s in sections[:-1]))
 
 
 def test_command_line_trains_and_writes_vectors(tmp_path):
