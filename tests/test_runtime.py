@@ -301,33 +301,48 @@ def test_twin_runs_in_float32_too():
     assert y32.dtype == np.float32 and scaled_error(y32, y64) < 1e-6
 
 
-def _address(a):
+REUSE_SCRIPT = """
+import sys
+import numpy as np
+import seqkern as sk
+
+def address(a):
     return a.__array_interface__["data"][0]
 
+dtype = np.dtype(sys.argv[1])
+shape = (3, 128, 1024 + 7)  # > 1 MiB in either dtype
+a = sk._core.empty(shape, dtype)
+assert a.shape == shape and a.dtype == dtype and a.flags.c_contiguous and a.flags.writeable
+assert address(a) % 64 == 0
+a[...] = 1.5
+first = address(a)
+del a
+b = sk._core.empty(shape, dtype)
+assert address(b) == first  # reused
+view = b[1:]
+del b
+c = sk._core.empty(shape, dtype)  # the view keeps b's block alive
+assert address(c) != first
+np.testing.assert_array_equal(view, 1.5)
+d = sk._core.empty((2, 3), dtype)  # small: plain numpy
+assert d.shape == (2, 3) and d.base is None
+assert sk._core.empty((0, 5), dtype).shape == (0, 5)
+try:
+    sk._core.empty((-1, 4), dtype)
+    raise SystemExit("a negative shape was accepted")
+except ValueError:
+    pass
+"""
 
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_large_outputs_reuse_freed_memory(dtype):
     """_core.empty hands a freed block of 1 MiB or more to the next array of its size, and never
-    one that an array or a view still uses."""
-    shape = (3, 128, 1024 + 7)  # > 1 MiB in either dtype
-    a = sk._core.empty(shape, np.dtype(dtype))
-    assert a.shape == shape and a.dtype == dtype and a.flags.c_contiguous and a.flags.writeable
-    assert _address(a) % 64 == 0
-    a[...] = 1.5
-    first = _address(a)
-    del a
-    b = sk._core.empty(shape, np.dtype(dtype))
-    assert _address(b) == first  # reused
-    view = b[1:]
-    del b
-    c = sk._core.empty(shape, np.dtype(dtype))  # the view keeps b's block alive
-    assert _address(c) != first
-    np.testing.assert_array_equal(view, 1.5)
-    d = sk._core.empty((2, 3), np.dtype(dtype))  # small: plain numpy
-    assert d.shape == (2, 3) and d.base is None
-    assert sk._core.empty((0, 5), np.dtype(dtype)).shape == (0, 5)
-    with pytest.raises(ValueError):
-        sk._core.empty((-1, 4), np.dtype(dtype))
+    one that an array or a view still uses. In a fresh process: here the cache holds the blocks
+    of earlier tests, and the next array may take one of those instead."""
+    run = subprocess.run([sys.executable, "-c", REUSE_SCRIPT, dtype], capture_output=True,
+                         text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
 
 
 def test_outputs_stay_valid_across_calls():
