@@ -52,19 +52,32 @@ class UnigramSampler:
         batch_size, k = target.shape[0], self.sample_size
         if k >= self.vocab_size:
             raise ValueError(f"sample_size {k}: needs more than sample_size words besides the target")
-        out = np.empty((batch_size, k), dtype=np.int32)
+        target = np.asarray(target).reshape(batch_size)
         draws = self._draw(batch_size * 4 * k).reshape(batch_size, 4 * k)
-        for i in range(batch_size):
-            chosen, seen = [], {int(target[i])}
-            row = draws[i]
+        # Each row keeps its first k draws that are new to the row and not its target: a draw is
+        # new where a stable sort of (row, word) puts it first among its equals. Rows left short
+        # draw more, in row order, as a loop over the rows would (a Python loop over the rows
+        # was a fifth of chapter 4's iteration).
+        keys = np.arange(batch_size)[:, None] * self.vocab_size + draws
+        order = np.argsort(keys, axis=None, kind="stable")
+        sorted_keys = keys.reshape(-1)[order]
+        first = np.empty(keys.size, dtype=bool)
+        first[order] = np.concatenate(([True], sorted_keys[1:] != sorted_keys[:-1]))
+        keep = first.reshape(draws.shape) & (draws != target[:, None])
+        keep &= np.cumsum(keep, axis=1) <= k
+        out = np.empty((batch_size, k), dtype=np.int32)
+        full = keep.sum(axis=1) == k
+        out[full] = draws[full][keep[full]].reshape(-1, k)
+        for i in np.flatnonzero(~full):
+            chosen = draws[i][keep[i]].tolist()
+            seen = {int(target[i]), *chosen}
             while len(chosen) < k:
-                for w in row.tolist():
+                for w in self._draw(4 * k).tolist():
                     if w not in seen:
                         seen.add(w)
                         chosen.append(w)
                         if len(chosen) == k:
                             break
-                row = self._draw(4 * k)
             out[i] = chosen
         return out
 
