@@ -393,9 +393,10 @@ def embedding(weight, ids):
     return out.reshape(*np.shape(ids), weight.shape[1])
 
 
-def embedding_backward(ids, dy, dweight, padding_idx=None):
+def embedding_backward(ids, dy, dweight, padding_idx=None, overwrite=False):
     """Adds dy (..., D) into the rows of dweight (V, D) picked by ids (...), in place; rows of
-    padding_idx get nothing. Repeated ids are summed in a fixed order (reproducible)."""
+    padding_idx get nothing. Repeated ids are summed in a fixed order (reproducible).
+    overwrite=True zeroes dweight first (on the threads)."""
     if not (isinstance(dweight, np.ndarray) and dweight.ndim == 2 and dweight.flags.c_contiguous):
         raise ValueError("dweight: expected a C-contiguous array (num_embeddings, embedding_dim)")
     V, D = dweight.shape
@@ -405,7 +406,7 @@ def embedding_backward(ids, dy, dweight, padding_idx=None):
         raise ValueError(f"dy: expected shape ids.shape + (embedding_dim,) = "
                          f"{(*np.shape(ids), D)}, got {dy.shape}")
     _core.embedding_backward(dy.reshape(-1, D), flat, -1 if padding_idx is None else padding_idx,
-                             dweight)
+                             dweight, overwrite)
     return dweight
 
 

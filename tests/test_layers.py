@@ -28,6 +28,12 @@ def test_embedding_matches_twin_and_sums_repeats_in_order():
     sk.set_num_threads(2)
     for r in results[1:]:
         np.testing.assert_array_equal(r, results[0])
+    for shape in ((50, 300), (4000, 100)):  # overwrite: zeroed first, on the threads when large
+        stale = np.full(shape, 7.0, np.float32)
+        got = sk.embedding_backward(big_ids, big_dy[:, :shape[1]], stale, overwrite=True)
+        want = reference.embedding_backward(big_ids, big_dy[:, :shape[1]], np.zeros(shape, np.float32))
+        assert got is stale
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-4)
 
 
 @pytest.mark.parametrize("padding_idx", [None, 1])

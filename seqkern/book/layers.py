@@ -139,6 +139,5 @@ class Embedding:
 
     def backward(self, dout):
         dW, = self.grads
-        dW[...] = 0
-        _ops.embedding_backward(self.idx, np.asarray(dout, dW.dtype), dW)
+        _ops.embedding_backward(self.idx, np.asarray(dout, dW.dtype), dW, overwrite=True)
         return None
