@@ -196,7 +196,8 @@ def _answers(wv, ok, limit, quads, similarity_function, case_insensitive):
     unit = vectors[rows] / norms[rows][..., None]
     if similarity_function == "most_similar":  # as most_similar's mean of unit vectors
         mean = ((unit[:, 1] + unit[:, 2]) - unit[:, 0]).astype(np.float64) / 3.0
-        mean /= np.sqrt(np.einsum("ij,ij->i", mean, mean))[:, None]
+        length = np.sqrt(np.einsum("ij,ij->i", mean, mean))
+        mean /= np.where(length > 0, length, 1.0)[:, None]  # unitvec leaves a zero vector be
         queries = [mean.astype(np.float32).astype(vectors.dtype)]
     else:
         queries = [np.ascontiguousarray(unit[:, k]) for k in (1, 2, 0)]
