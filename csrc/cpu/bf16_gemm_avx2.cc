@@ -10,6 +10,7 @@
 #include <cstring>
 #include <vector>
 
+#include "avx2_lanes.h"
 #include "packed_gemm.h"
 
 namespace seqkern::avx2 {
@@ -92,8 +93,7 @@ void block(int64_t pairs, const uint32_t* A, int64_t lda, const uint16_t* panels
     for (int h = 0; h < 2; ++h) {
       const int64_t valid = std::clamp<int64_t>(n_cols - p * kPanel - 8 * h, 0, 8);
       if (valid == 0) continue;
-      const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(valid)),
-                                              _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+      const __m256i mask = first_lanes(valid);
 #pragma GCC unroll 16
       for (int r = 0; r < MR; ++r) {
         float* c = C + r * ldc + p * kPanel + 8 * h;

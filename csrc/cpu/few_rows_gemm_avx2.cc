@@ -15,17 +15,12 @@
 #include <algorithm>
 #include <cstdint>
 
+#include "avx2_lanes.h"
 #include "few_rows_gemm.h"
 
 namespace seqkern::avx2 {
 
 namespace {
-
-// Lanes [0, n) of 8 (n clamped to 0..8).
-inline __m256i lanes(int64_t n) {
-  const int valid = static_cast<int>(std::clamp<int64_t>(n, 0, 8));
-  return _mm256_cmpgt_epi32(_mm256_set1_epi32(valid), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-}
 
 // The eight lane sums of v[0..8), in that order, as one vector.
 inline __m256 lane_sums(const __m256 v[8]) {
@@ -59,7 +54,7 @@ void dot_block(int64_t K, float alpha, const float* A, int64_t lda, const float*
     }
   }
   if (k < K) {
-    const __m256i mask = lanes(K - k);
+    const __m256i mask = first_lanes(K - k);
     __m256 b[NB];
 #pragma GCC unroll 8
     for (int j = 0; j < NB; ++j) b[j] = _mm256_maskload_ps(B + j * ldb + k, mask);
@@ -101,7 +96,7 @@ void axpy_rows(int64_t n0, int64_t n1, int64_t K, float alpha, const float* A, i
   alignas(32) float acc[MR][kChunk];
   for (int64_t c0 = n0; c0 < n1; c0 += kChunk) {
     const int64_t cols = std::min(kChunk, n1 - c0), vecs = (cols + 7) / 8;
-    const __m256i tail = lanes(cols - 8 * (vecs - 1));
+    const __m256i tail = first_lanes(cols - 8 * (vecs - 1));
     const auto load_b = [&](const float* row, int64_t v) {
       return v < vecs - 1 ? _mm256_loadu_ps(row + 8 * v) : _mm256_maskload_ps(row + 8 * v, tail);
     };
@@ -139,7 +134,7 @@ void axpy_rows(int64_t n0, int64_t n1, int64_t K, float alpha, const float* A, i
     const __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
     for (int m = 0; m < MR; ++m)
       for (int64_t v = 0; v < vecs; ++v) {
-        const __m256i mask = v < vecs - 1 ? lanes(8) : tail;
+        const __m256i mask = v < vecs - 1 ? first_lanes(8) : tail;
         float* c = C + m * ldc + c0 + 8 * v;
         __m256 r = _mm256_mul_ps(va, _mm256_load_ps(acc[m] + 8 * v));
         if (beta != 0.0f) r = _mm256_fmadd_ps(vb, _mm256_maskload_ps(c, mask), r);

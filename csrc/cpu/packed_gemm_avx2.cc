@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "avx2_lanes.h"
 #include "packed_gemm.h"
 
 namespace seqkern::avx2 {
@@ -23,13 +24,6 @@ namespace seqkern::avx2 {
 namespace {
 
 constexpr int64_t kPanel = kPanelColumns;
-
-// Lanes of the half h (0, 1) of a panel that hold one of its n valid columns.
-inline __m256i lane_mask(int64_t n, int h) {
-  const int64_t valid = std::clamp<int64_t>(n - 8 * h, 0, 8);
-  return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(valid)),
-                            _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-}
 
 // C[0..MR) x NP adjacent panels (n_cols columns of C from the first panel on): kc values of k
 // from A and from the panels.
@@ -75,7 +69,7 @@ void block(int64_t kc, const float* A, int64_t lda, Panels panels, float* C, int
           _mm256_storeu_ps(c, v);
         }
       } else {
-        const __m256i mask = lane_mask(n, h);
+        const __m256i mask = first_lanes(n - 8 * h);
 #pragma GCC unroll 16
         for (int r = 0; r < MR; ++r) {
           float* c = C + r * ldc + col;
@@ -125,7 +119,7 @@ void pack_panels_f32(const float* w, int64_t ldw, bool trans, int64_t K, int64_t
     for (int64_t k0 = 0; k0 < K; k0 += kRows)
       for (int64_t p = p0; p < p1; ++p) {
         const int64_t cols = std::min<int64_t>(kPanel, N - p * kPanel);
-        const __m256i m0 = lane_mask(cols, 0), m1 = lane_mask(cols, 1);
+        const __m256i m0 = first_lanes(cols), m1 = first_lanes(cols - 8);
         for (int64_t k = k0; k < std::min(K, k0 + kRows); ++k) {
           const float* src = w + k * ldw + p * kPanel;
           float* dst = out + (p * K + k) * kPanel;
