@@ -25,6 +25,7 @@ import sys
 import warnings
 import weakref
 
+import numpy as np
 import torch
 from torch import _VF
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
@@ -163,8 +164,7 @@ def recurrent_stack(cell, x, weights, h0=None, c0=None, lengths=None, bidirectio
     (w_ih, w_hh, b_ih, b_hh[, w_hr]) tensors per layer-direction (biases None when absent)."""
     present = tuple(w is not None for w in weights[0])
     flat = [w for ws in weights for w in ws if w is not None]
-    if not torch.is_grad_enabled() or not any(
-            t is not None and t.requires_grad for t in (x, h0, c0, *flat)):
+    if not _differentiable(x, (h0, c0), weights):
         # nothing to differentiate: the kernels without autograd's Function and its bookkeeping,
         # which made small layers slower than torch's (LSTM (5,4,16,16) 351 -> 210 us, torch
         # 289 us; (1,1,64,64) 195 -> 107, torch 217: paired medians on Zen 3)
@@ -226,6 +226,25 @@ def _fallback_reason(input, hx, weights):
     return None
 
 
+def _differentiable(x, hx, weights):
+    """Whether autograd has anything to differentiate in a call with these tensors."""
+    if not torch.is_grad_enabled():
+        return False
+    states = hx if isinstance(hx, tuple) else (hx,)
+    return any(t is not None and t.requires_grad for t in (x, *states, *(w for ws in weights for w in ws)))
+
+
+def _unpacked(data, batch_sizes):
+    """pad_packed_sequence(PackedSequence(data, batch_sizes)) for a call with nothing to
+    differentiate, on NumPy (torch's op took 50 us on a small batch, this 3 us), and the (T, B)
+    mask of the rows the packed data fills, which packs the output back."""
+    sizes = batch_sizes.numpy()
+    rows = np.arange(sizes[0]) < sizes[:, None]
+    x = np.zeros((len(sizes), int(sizes[0]), *data.shape[1:]), dtype=_np(data).dtype)
+    x[rows] = _np(data)
+    return torch.from_numpy(x), torch.from_numpy(rows.sum(axis=0)), rows
+
+
 def _forward(module, input, hx, torch_forward):
     """torch.nn.LSTM/GRU/RNN.forward's semantics (its own checks and hidden-state permutations)
     on seqkern's kernels, or torch_forward itself when the kernels cannot take the call."""
@@ -241,9 +260,13 @@ def _forward(module, input, hx, torch_forward):
     lstm = cell == "lstm"
     D = 2 if module.bidirectional else 1
     packed = isinstance(input, PackedSequence)
+    rows = None  # packed without gradients: where the packed rows sit in the padded (T, B) steps
     if packed:
         data, batch_sizes, sorted_indices, unsorted_indices = input
-        x, lengths = pad_packed_sequence(PackedSequence(data, batch_sizes))  # batch sorted by length
+        if _differentiable(data, hx, weights):
+            x, lengths = pad_packed_sequence(PackedSequence(data, batch_sizes))  # sorted by length
+        else:
+            x, lengths, rows = _unpacked(data, batch_sizes)
         unbatched = False
     else:
         if input.dim() not in (2, 3):
@@ -270,9 +293,9 @@ def _forward(module, input, hx, torch_forward):
     y, *finals = recurrent_stack(cell, x.contiguous(), weights, h0, c0, lengths, module.bidirectional, masks)
     hidden = tuple(finals) if lstm else finals[0]
     if packed:
-        y = PackedSequence(pack_padded_sequence(y, lengths).data, batch_sizes, sorted_indices,
-                           unsorted_indices)
-        return y, module.permute_hidden(hidden, unsorted_indices)
+        y_data = pack_padded_sequence(y, lengths).data if rows is None else torch.from_numpy(y.numpy()[rows])
+        return (PackedSequence(y_data, batch_sizes, sorted_indices, unsorted_indices),
+                module.permute_hidden(hidden, unsorted_indices))
     if unbatched:
         return y.squeeze(1), tuple(h.squeeze(1) for h in hidden) if lstm else hidden.squeeze(1)
     return (y.transpose(0, 1) if module.batch_first else y), hidden

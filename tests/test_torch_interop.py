@@ -65,6 +65,35 @@ def test_packed_sequence_and_initial_state(name, ours, theirs, kw):
         torch.testing.assert_close(u, v, rtol=1e-10, atol=1e-10)
 
 
+@pytest.mark.parametrize("name,ours,theirs,kw", PAIRS, ids=[p[0] for p in PAIRS])
+@pytest.mark.parametrize("how", ["no_grad", "inference_mode", "frozen"])
+def test_calls_with_nothing_to_differentiate_match_torch(name, ours, theirs, kw, how):
+    """No autograd Function then, and packed input is unpacked and packed back on NumPy."""
+    a, b = twins(ours, theirs, kw, num_layers=2, bidirectional=True)
+    if how == "frozen":
+        for m in (a, b):
+            m.requires_grad_(False)
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(6, 4, 5, dtype=torch.float64, generator=g)
+    lengths = torch.tensor([2, 6, 1, 4])
+    h0 = torch.randn(4, 4, kw.get("proj_size", 6), dtype=torch.float64, generator=g)
+    state = (h0, torch.randn(4, 4, 6, dtype=torch.float64, generator=g)) if name.startswith("lstm") else h0
+    context = {"no_grad": torch.no_grad, "inference_mode": torch.inference_mode,
+               "frozen": torch.enable_grad}[how]
+    with context():
+        for inputs in ((x,), (x, state),
+                       (torch.nn.utils.rnn.pack_padded_sequence(x, lengths, enforce_sorted=False), state)):
+            (ya, sa), (yb, sb) = a(*inputs), b(*inputs)
+            if isinstance(ya, torch.nn.utils.rnn.PackedSequence):
+                torch.testing.assert_close(ya.batch_sizes, yb.batch_sizes)
+                torch.testing.assert_close(ya.unsorted_indices, yb.unsorted_indices)
+                ya, yb = ya.data, yb.data
+            assert not ya.requires_grad
+            torch.testing.assert_close(ya, yb, rtol=1e-10, atol=1e-10)
+            for u, v in zip(sa if isinstance(sa, tuple) else (sa,), sb if isinstance(sb, tuple) else (sb,)):
+                torch.testing.assert_close(u, v, rtol=1e-10, atol=1e-10)
+
+
 def test_unbatched_input_matches_torch():
     a, b = twins(skt.GRU, torch.nn.GRU, {}, num_layers=2)
     x = torch.randn(7, 5, dtype=torch.float64)
