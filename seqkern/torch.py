@@ -30,6 +30,7 @@ import torch
 from torch import _VF
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
+from seqkern import _ops
 from seqkern._info import get_num_threads, set_num_threads
 from seqkern._ops import recurrent_stack as _stack
 from seqkern._ops import recurrent_stack_backward as _stack_backward
@@ -65,7 +66,7 @@ def _np(t):
     """A tensor's data as a NumPy array (no copy for contiguous CPU tensors); None stays None."""
     if t is None:
         return None
-    if t.device.type != "cpu" or t.dtype not in _FLOATS:
+    if not t.is_cpu or t.dtype not in _FLOATS:
         raise TypeError(f"seqkern.torch: expected CPU float32/float64 tensors, got {t.dtype} on {t.device}")
     return t.detach().numpy()
 
@@ -158,6 +159,23 @@ def _torch_stack_grads(ctx, dy, dh_n, dc_n):
     return (x_g, h0_g, c0_g, None, None, None, *flat_g)
 
 
+def _one_layer(cell, x, weights, h0, c0, lengths):
+    """recurrent_stack's outputs (y, h_n[, c_n]) of one layer and direction, through the
+    one-layer functions: the same kernels with fewer checks and buffers around them (17 us less
+    a call, which decides a tiny layer's race with torch: an RNN step took torch 73 us)."""
+    w_ih, w_hh, b_ih, b_hh, *w_hr = weights
+    h0 = None if h0 is None else h0[0]
+    if cell == "lstm":
+        y, h_n, c_n = _ops.lstm(x, h0, None if c0 is None else c0[0], w_ih, w_hh, b_ih, b_hh,
+                                lengths, w_hr=w_hr[0] if w_hr else None)
+        return y, h_n[None], c_n[None]
+    if cell == "gru":
+        y, h_n = _ops.gru(x, h0, w_ih, w_hh, b_ih, b_hh, lengths)
+    else:
+        y, h_n = _ops.rnn(x, h0, w_ih, w_hh, b_ih, b_hh, cell[4:], lengths)
+    return y, h_n[None]
+
+
 def recurrent_stack(cell, x, weights, h0=None, c0=None, lengths=None, bidirectional=False,
                     dropout_masks=None):
     """seqkern.recurrent_stack on tensors, differentiable by autograd. weights: a list of
@@ -169,8 +187,11 @@ def recurrent_stack(cell, x, weights, h0=None, c0=None, lengths=None, bidirectio
         # which made small layers slower than torch's (LSTM (5,4,16,16) 351 -> 210 us, torch
         # 289 us; (1,1,64,64) 195 -> 107, torch 217: paired medians on Zen 3)
         lengths = None if lengths is None else torch.as_tensor(lengths, dtype=torch.int64).cpu().numpy()
-        out = _stack(cell, _np(x), [tuple(_np(w) for w in ws) for ws in weights], _np(h0), _np(c0),
-                     lengths, bidirectional, _np(dropout_masks))
+        if len(weights) == 1:  # one layer, one direction (so no dropout between layers)
+            out = _one_layer(cell, _np(x), [_np(w) for w in weights[0]], _np(h0), _np(c0), lengths)
+        else:
+            out = _stack(cell, _np(x), [tuple(_np(w) for w in ws) for ws in weights], _np(h0),
+                         _np(c0), lengths, bidirectional, _np(dropout_masks))
         return tuple(torch.from_numpy(o) for o in out)
     D = 2 if bidirectional else 1
     L = len(weights) // D
@@ -216,7 +237,7 @@ def _fallback_reason(input, hx, weights):
     if torch.overrides.has_torch_function(tensors):
         return "tensor subclasses"
     for t in tensors:
-        if t.device.type != "cpu":
+        if not t.is_cpu:
             return f"{t.device.type} tensors"
     for t in tensors:
         if t.dtype not in _FLOATS:

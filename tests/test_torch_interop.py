@@ -67,17 +67,21 @@ def test_packed_sequence_and_initial_state(name, ours, theirs, kw):
 
 @pytest.mark.parametrize("name,ours,theirs,kw", PAIRS, ids=[p[0] for p in PAIRS])
 @pytest.mark.parametrize("how", ["no_grad", "inference_mode", "frozen"])
-def test_calls_with_nothing_to_differentiate_match_torch(name, ours, theirs, kw, how):
-    """No autograd Function then, and packed input is unpacked and packed back on NumPy."""
-    a, b = twins(ours, theirs, kw, num_layers=2, bidirectional=True)
+@pytest.mark.parametrize("layers", [1, 2], ids=["1-layer", "2x-bi"])
+def test_calls_with_nothing_to_differentiate_match_torch(name, ours, theirs, kw, how, layers):
+    """No autograd Function then (one layer and direction: the one-layer functions), and packed
+    input is unpacked and packed back on NumPy."""
+    a, b = twins(ours, theirs, kw, num_layers=layers, bidirectional=layers == 2)
+    D = 2 if layers == 2 else 1
     if how == "frozen":
         for m in (a, b):
             m.requires_grad_(False)
     g = torch.Generator().manual_seed(3)
     x = torch.randn(6, 4, 5, dtype=torch.float64, generator=g)
     lengths = torch.tensor([2, 6, 1, 4])
-    h0 = torch.randn(4, 4, kw.get("proj_size", 6), dtype=torch.float64, generator=g)
-    state = (h0, torch.randn(4, 4, 6, dtype=torch.float64, generator=g)) if name.startswith("lstm") else h0
+    h0 = torch.randn(layers * D, 4, kw.get("proj_size", 6), dtype=torch.float64, generator=g)
+    c0 = torch.randn(layers * D, 4, 6, dtype=torch.float64, generator=g)
+    state = (h0, c0) if name.startswith("lstm") else h0
     context = {"no_grad": torch.no_grad, "inference_mode": torch.inference_mode,
                "frozen": torch.enable_grad}[how]
     with context():
