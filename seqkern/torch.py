@@ -32,8 +32,6 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_
 
 from seqkern import _ops
 from seqkern._info import get_num_threads, set_num_threads
-from seqkern._ops import recurrent_stack as _stack
-from seqkern._ops import recurrent_stack_backward as _stack_backward
 
 _FLOATS = (torch.float32, torch.float64)
 _TORCH_CLASSES = (torch.nn.LSTM, torch.nn.GRU, torch.nn.RNN)
@@ -80,9 +78,9 @@ class RecurrentStackFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, cell, bidirectional, x, h0, c0, lengths, masks, present, *flat):
         training = any(ctx.needs_input_grad)
-        out = _stack(cell, _np(x), _unflatten([_np(w) for w in flat], present), _np(h0), _np(c0),
-                     None if lengths is None else lengths.numpy(), bidirectional, _np(masks),
-                     training=training)
+        out = _ops.recurrent_stack(cell, _np(x), _unflatten([_np(w) for w in flat], present),
+                                   _np(h0), _np(c0), None if lengths is None else lengths.numpy(),
+                                   bidirectional, _np(masks), training=training)
         if training:
             *out, ctx.saved = out
             ctx.save_for_backward(x, h0, c0, *flat)
@@ -95,7 +93,7 @@ class RecurrentStackFunction(torch.autograd.Function):
         if torch.is_grad_enabled():  # create_graph=True: gradients must be differentiable
             _fall_back("double backward (create_graph=True)")
             return (None, None) + _torch_stack_grads(ctx, dy, dh_n, dc_n)
-        g = _stack_backward(ctx.saved, _np(dy), _np(dh_n), _np(dc_n))
+        g = _ops.recurrent_stack_backward(ctx.saved, _np(dy), _np(dh_n), _np(dc_n))
         flat = [torch.from_numpy(w) for ws in g["weights"] for w, p in zip(ws, present) if p]
         dc0 = torch.from_numpy(g["c0"]) if cell == "lstm" else None
         return (None, None, torch.from_numpy(g["x"]), torch.from_numpy(g["h0"]), dc0, None, None,
@@ -190,8 +188,8 @@ def recurrent_stack(cell, x, weights, h0=None, c0=None, lengths=None, bidirectio
         if len(weights) == 1:  # one layer, one direction (so no dropout between layers)
             out = _one_layer(cell, _np(x), [_np(w) for w in weights[0]], _np(h0), _np(c0), lengths)
         else:
-            out = _stack(cell, _np(x), [tuple(_np(w) for w in ws) for ws in weights], _np(h0),
-                         _np(c0), lengths, bidirectional, _np(dropout_masks))
+            out = _ops.recurrent_stack(cell, _np(x), [tuple(_np(w) for w in ws) for ws in weights],
+                                       _np(h0), _np(c0), lengths, bidirectional, _np(dropout_masks))
         return tuple(torch.from_numpy(o) for o in out)
     D = 2 if bidirectional else 1
     L = len(weights) // D
@@ -259,10 +257,10 @@ def _unpacked(data, batch_sizes):
     """pad_packed_sequence(PackedSequence(data, batch_sizes)) for a call with nothing to
     differentiate, on NumPy (torch's op took 50 us on a small batch, this 3 us), and the (T, B)
     mask of the rows the packed data fills, which packs the output back."""
-    sizes = batch_sizes.numpy()
+    sizes, values = batch_sizes.numpy(), _np(data)
     rows = np.arange(sizes[0]) < sizes[:, None]
-    x = np.zeros((len(sizes), int(sizes[0]), *data.shape[1:]), dtype=_np(data).dtype)
-    x[rows] = _np(data)
+    x = np.zeros((len(sizes), int(sizes[0]), *values.shape[1:]), dtype=values.dtype)
+    x[rows] = values
     return torch.from_numpy(x), torch.from_numpy(rows.sum(axis=0)), rows
 
 
