@@ -106,19 +106,21 @@ def test_unbatched_input_matches_torch():
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru", "rnn_tanh"])
-def test_function_passes_torch_gradcheck(cell):
+@pytest.mark.parametrize("D", [2, 1], ids=["bidirectional", "one-layer"])
+def test_function_passes_torch_gradcheck(cell, D):
+    """The stack's kernels, and for one layer and direction the one-layer functions."""
     G = {"lstm": 4, "gru": 3}.get(cell, 1)
     g = torch.Generator().manual_seed(2)
     r = lambda *s: (0.5 * torch.randn(*s, dtype=torch.float64, generator=g)).requires_grad_()  # noqa: E731
     H, I = 3, 2
-    weights = [(r(G * H, I), r(G * H, H), r(G * H), r(G * H)), (r(G * H, I), r(G * H, H), r(G * H), r(G * H))]
-    x, h0 = r(4, 2, I), r(2, 2, H)
-    c0 = r(2, 2, H) if cell == "lstm" else None
+    weights = [(r(G * H, I), r(G * H, H), r(G * H), r(G * H)) for _ in range(D)]
+    x, h0 = r(4, 2, I), r(D, 2, H)
+    c0 = r(D, 2, H) if cell == "lstm" else None
     flat = [w for ws in weights for w in ws]
 
     def f(x, h0, c0, *flat):
         ws = [tuple(flat[i:i + 4]) for i in range(0, len(flat), 4)]
-        return skt.recurrent_stack(cell, x, ws, h0, c0, lengths=[4, 2], bidirectional=True)
+        return skt.recurrent_stack(cell, x, ws, h0, c0, lengths=[4, 2], bidirectional=D == 2)
 
     assert torch.autograd.gradcheck(f, (x, h0, c0, *flat))
 
