@@ -158,9 +158,9 @@ def test_greedy_equals_the_beam_search_of_width_one(seed):
         return steps[step[0] - 1].copy(), ctx
     model._decode = scripted
     outs = []
-    for search in (model._greedy, model._beam_search):
+    for search in (lambda: model._greedy(src, lengths, 7), lambda: model._beam_search(src, lengths, 7, 1)):
         step[0] = 0
-        outs.append(search(src, lengths, 7, 1))
+        outs.append(search())
     assert outs[0] == outs[1]
     ended = {len(o) for o in outs[0]}
     assert 7 in ended and len(ended) > 1  # some ended early, some ran to the end

@@ -173,11 +173,13 @@ class Seq2Seq(Model, checkpoint.Saveable):
             src, lengths = encode_sources(self.vocab, list(src))
         src, lengths = self._check_src(src, lengths)
         with self.evaluating():
-            search = self._greedy if beam_size == 1 else self._beam_search
-            out = search(src, lengths, int(max_len), int(beam_size))
+            if beam_size == 1:
+                out = self._greedy(src, lengths, int(max_len))
+            else:
+                out = self._beam_search(src, lengths, int(max_len), int(beam_size))
         return [self.vocab.decode(ids) for ids in out] if as_text else out
 
-    def _greedy(self, src, lengths, max_len, K=1):
+    def _greedy(self, src, lengths, max_len):
         """_beam_search(..., K=1) with every row at once. A row of log-probabilities holds finite
         values (and maybe -inf), where the argmax is the head of the stable sort the beam search
         reads, or none (NaN or -inf logits), which ends the row's growth either way. The beam
