@@ -8,7 +8,6 @@ book's layout directly."""
 import numpy as np
 
 from seqkern import _core, _ops
-from seqkern._ops import swap01
 from seqkern._checks import Saved, recurrent_args
 from seqkern.book.layers import Affine, Embedding, SigmoidWithLoss
 
@@ -75,11 +74,11 @@ class _Recurrent:
         N, T, D = xs.shape
         H = self.params[1].shape[0]
         first = [self._initial(name, N, H, xs.dtype) for name in self.states]
-        y, *finals, self.saved = self.kernel(swap01(xs), *first,
+        y, *finals, self.saved = self.kernel(_ops.swap01(xs), *first,
                                              *self._kernel_weights(), training=True, **self.options)
         for name, final in zip(self.states, finals):
             setattr(self, name, final)
-        return swap01(y)
+        return _ops.swap01(y)
 
     def _gradients(self, dy, *d_finals):
         """The kernel's gradients of the last forward (dy time-major, or None), the weights'
@@ -89,9 +88,9 @@ class _Recurrent:
         return g
 
     def backward(self, dhs):
-        g = self._gradients(swap01(dhs))
+        g = self._gradients(_ops.swap01(dhs))
         self.dh = g["h0"]
-        return swap01(g["x"])
+        return _ops.swap01(g["x"])
 
     def set_state(self, h):
         self.h = h
