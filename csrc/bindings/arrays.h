@@ -1,11 +1,12 @@
 // Array-to-pointer plumbing shared by the binding files. seqkern/_ops.py has already checked
-// dtype, shape and contiguity; array_t with c_style only guards against misuse of _core itself.
+// dtype, shape and contiguity; Arr's checks only guard against misuse of _core itself.
 #pragma once
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
 #include <optional>
+#include <stdexcept>
 
 #include "seqkern/common.h"
 
@@ -13,8 +14,38 @@ namespace seqkern::bind {
 
 namespace py = pybind11;
 
+// A C-contiguous, aligned NumPy array of T, held for the call: the array as passed, never a
+// converted copy (a write into a copy would be lost). py::array_t's caster made a new array
+// object for every argument through PyArray_FromAny, about 0.4 us each: 4 of the 5 us a tiny
+// rnn_forward call took. (In a namespace of its own, so that argument-dependent lookup does not
+// bring seqkern::bind's helpers into the binding files' own overloads.)
+namespace array_ref {
 template <typename T>
-using Arr = py::array_t<T, py::array::c_style>;
+class Arr {
+ public:
+  Arr() = default;
+  explicit Arr(py::object a) : a_(std::move(a)) {}
+  const T* data() const { return reinterpret_cast<const T*>(proxy()->data); }
+  T* mutable_data() {
+    if (!(proxy()->flags & py::detail::npy_api::NPY_ARRAY_WRITEABLE_))
+      throw std::domain_error("array is not writeable");
+    return reinterpret_cast<T*>(proxy()->data);
+  }
+  int ndim() const { return proxy()->nd; }
+  int64_t shape(int i) const { return proxy()->dimensions[i]; }
+  int64_t size() const {
+    int64_t n = 1;
+    for (int i = 0; i < ndim(); ++i) n *= shape(i);
+    return n;
+  }
+  PyObject* ptr() const { return a_.ptr(); }
+
+ private:
+  const py::detail::PyArray_Proxy* proxy() const { return py::detail::array_proxy(a_.ptr()); }
+  py::object a_;
+};
+}  // namespace array_ref
+using array_ref::Arr;
 template <typename T>
 using OptArr = std::optional<Arr<T>>;
 
@@ -48,3 +79,31 @@ void bind_attention(py::module_& m);
 void bind_ctc(py::module_& m);
 
 }  // namespace seqkern::bind
+
+namespace pybind11::detail {
+
+template <typename T>
+struct type_caster<seqkern::bind::array_ref::Arr<T>> {
+  PYBIND11_TYPE_CASTER(seqkern::bind::array_ref::Arr<T>, const_name("numpy.ndarray"));
+
+  // Only an ndarray of T itself (or of an equivalent dtype, as int64 and longlong), C-contiguous
+  // and aligned; anything else fails to load, so pybind11 tries the next overload or raises
+  // TypeError.
+  bool load(handle src, bool /*convert*/) {
+    const npy_api& api = npy_api::get();
+    if (!api.PyArray_Check_(src.ptr())) return false;
+    constexpr int flags = npy_api::NPY_ARRAY_C_CONTIGUOUS_ | npy_api::NPY_ARRAY_ALIGNED_;
+    if ((array_proxy(src.ptr())->flags & flags) != flags) return false;
+    static PyObject* const descr = dtype::of<T>().release().ptr();  // NumPy's own, never freed
+    PyObject* d = array_proxy(src.ptr())->descr;
+    if (d != descr && !api.PyArray_EquivTypes_(d, descr)) return false;
+    value = seqkern::bind::Arr<T>(reinterpret_borrow<object>(src));
+    return true;
+  }
+
+  static handle cast(const seqkern::bind::Arr<T>& a, return_value_policy, handle) {
+    return handle(a.ptr()).inc_ref();
+  }
+};
+
+}  // namespace pybind11::detail

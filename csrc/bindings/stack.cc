@@ -17,11 +17,6 @@ template <typename T>
 using Arrs = std::vector<Arr<T>>;
 
 template <typename T>
-T* mut(OptArr<T>& a) {
-  return a ? a->mutable_data() : nullptr;
-}
-
-template <typename T>
 const T* item(const Arrs<T>& a, size_t k) {
   return a.empty() ? nullptr : a[k].data();
 }

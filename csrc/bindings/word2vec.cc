@@ -105,8 +105,8 @@ void bind_word2vec(py::module_& m) {
     const std::string_view b =
         std::string_view(static_cast<const char*>(info.ptr), info.size * info.itemsize)
             .substr(offset);
-    Arr<float> vectors({n, dim});
-    Arr<int64_t> spans({n, int64_t{2}});
+    py::array_t<float> vectors({n, dim});
+    py::array_t<int64_t> spans({n, int64_t{2}});
     float* v = vectors.mutable_data();
     int64_t* sp = spans.mutable_data();
     ParseError error;
