@@ -70,8 +70,8 @@ def _np(t):
 
 
 class RecurrentStackFunction(torch.autograd.Function):
-    """Autograd Function over seqkern.recurrent_stack. Inputs: cell, bidirectional, x, h0, c0
-    (None unless lstm), lengths (or None), dropout_masks (or None), present (which items of a
+    """Autograd Function over seqkern.recurrent_stack. Inputs: cell, bidirectional, x, h0 and c0
+    (None for zeros; c0 only for lstm), lengths (or None), dropout_masks (or None), present (which items of a
     weight tuple (w_ih, w_hh, b_ih, b_hh[, w_hr]) are given), then the given weights flattened
     layer-direction by layer-direction. Outputs y, h_n and, for lstm, c_n."""
 
@@ -100,10 +100,12 @@ class RecurrentStackFunction(torch.autograd.Function):
             return (None, None) + _torch_stack_grads(ctx, dy, dh_n, dc_n)
         backward = _one_layer_backward if ctx.one_layer else _ops.recurrent_stack_backward
         g = backward(ctx.saved, _np(dy), _np(dh_n), _np(dc_n))
-        flat = [torch.from_numpy(w) for ws in g["weights"] for w, p in zip(ws, present) if p]
-        dc0 = torch.from_numpy(g["c0"]) if cell == "lstm" else None
-        return (None, None, torch.from_numpy(g["x"]), torch.from_numpy(g["h0"]), dc0, None, None,
-                None, *flat)
+        need = ctx.needs_input_grad  # False for h0, c0 not given (None) too
+        wanted = lambda i, a: torch.from_numpy(a) if need[i] else None  # noqa: E731
+        flat = [w for ws in g["weights"] for w, p in zip(ws, present) if p]
+        return (None, None, wanted(2, g["x"]), wanted(3, g["h0"]),
+                wanted(4, g["c0"]) if cell == "lstm" else None, None, None, None,
+                *(wanted(8 + i, w) for i, w in enumerate(flat)))
 
 
 def _unflatten(flat, present):
@@ -126,6 +128,10 @@ def _torch_stack(cell, x, weights, h0, c0, lengths, bidirectional, masks):
     if lengths is not None:
         order = torch.sort(lengths, descending=True, stable=True).indices
         back = torch.empty_like(order).scatter_(0, order, torch.arange(len(order)))
+    if h0 is None:
+        h0 = x.new_zeros(L * D, x.shape[1], weights[0][1].shape[1])
+    if cell == "lstm" and c0 is None:
+        c0 = x.new_zeros(L * D, x.shape[1], weights[0][1].shape[0] // 4)
     hs, cs = [], []
     for l in range(L):
         params = [w for ws in weights[l * D:(l + 1) * D] for w in ws if w is not None]
@@ -213,13 +219,6 @@ def recurrent_stack(cell, x, weights, h0=None, c0=None, lengths=None, bidirectio
             out = _ops.recurrent_stack(cell, _np(x), [tuple(_np(w) for w in ws) for ws in weights],
                                        _np(h0), _np(c0), lengths, bidirectional, _np(dropout_masks))
         return tuple(torch.from_numpy(o) for o in out)
-    D = 2 if bidirectional else 1
-    L = len(weights) // D
-    w_hh = weights[0][1]
-    if h0 is None:
-        h0 = x.new_zeros(L * D, x.shape[1], w_hh.shape[1])
-    if cell == "lstm" and c0 is None:
-        c0 = x.new_zeros(L * D, x.shape[1], w_hh.shape[0] // 4)
     if lengths is not None:
         lengths = torch.as_tensor(lengths, dtype=torch.int64).cpu()
     return RecurrentStackFunction.apply(cell, bidirectional, x, h0, c0, lengths, dropout_masks,
@@ -234,13 +233,25 @@ def _cell(module):
     return module.mode.lower()  # torch.nn.RNN: "RNN_TANH" or "RNN_RELU"
 
 
+@functools.lru_cache(maxsize=None)
+def _weight_names(num_layers, bidirectional, projected):
+    """The weights' attribute names, (weight_ih, weight_hh, bias_ih, bias_hh[, weight_hr]) per
+    layer-direction."""
+    names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr")[:5 if projected else 4]
+    D = 2 if bidirectional else 1
+    return tuple(tuple(f"{n}_l{l}{'_reverse' if d else ''}" for n in names)
+                 for l in range(num_layers) for d in range(D))
+
+
 def _weights(module):
     """The module's weights as (w_ih, w_hh, b_ih, b_hh[, w_hr]) per layer-direction, read by name
-    (as torch's _update_flat_weights reads them: parametrized weights are computed here)."""
-    names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr")[:5 if module.proj_size else 4]
-    D = 2 if module.bidirectional else 1
-    return [tuple(getattr(module, f"{n}_l{l}{'_reverse' if d else ''}", None) for n in names)
-            for l in range(module.num_layers) for d in range(D)]
+    as torch's _update_flat_weights reads them: from the registered parameters, else as
+    attributes (parametrized weights are computed there; absent biases are None). nn.Module's
+    __getattr__ took 8 us for a layer's four."""
+    params = module._parameters
+    return [tuple(params[n] if n in params else getattr(module, n, None) for n in names)
+            for names in _weight_names(module.num_layers, module.bidirectional,
+                                       bool(module.proj_size))]
 
 
 def _fallback_reason(input, hx, weights):
@@ -249,11 +260,11 @@ def _fallback_reason(input, hx, weights):
         return "TorchScript"
     if torch.compiler.is_compiling():
         return "torch.compile"
+    if torch._C._are_functorch_transforms_active():
+        return "torch.func transforms"
     x = input.data if isinstance(input, PackedSequence) else input
     states = hx if isinstance(hx, tuple) else (hx,)
     tensors = [x, *(s for s in states if s is not None), *(w for ws in weights for w in ws if w is not None)]
-    if any(torch._C._functorch.is_functorch_wrapped_tensor(t) for t in tensors):
-        return "torch.func transforms"
     if torch.overrides.has_torch_function(tensors):
         return "tensor subclasses"
     for t in tensors:
