@@ -108,3 +108,33 @@ def test_set_num_threads_rejects_nonsense():
         sk.set_num_threads(0)
     with pytest.raises(TypeError):
         sk.set_num_threads(1.5)
+
+
+def test_core_takes_only_the_arrays_it_writes_through():
+    """_core's own array arguments are the ndarrays passed, never converted copies (an output
+    written into a copy would be lost): another dtype or byte order, a strided view or a list is
+    a TypeError, a read-only output a ValueError."""
+    from seqkern import _core
+
+    x, w = np.ones((1, 1, 4), np.float32), np.full((4, 4), 0.25, np.float32)
+    h0 = np.zeros((1, 4), np.float32)
+
+    def forward(**change):
+        a = dict(x=x, w_ih=w, w_hh=w, h0=h0, y=np.empty((1, 1, 4), np.float32),
+                 h_n=np.empty((1, 4), np.float32))
+        a.update(change)
+        _core.rnn_forward(False, a["x"], a["w_ih"], a["w_hh"], None, None, None, a["h0"], a["y"],
+                          a["h_n"])
+        return a["y"]
+
+    np.testing.assert_allclose(forward(), np.tanh(np.ones((1, 1, 4))), rtol=1e-6)
+    for bad in (x.astype(np.float16), x.astype(">f4"), np.ones((1, 1, 8), np.float32)[..., ::2],
+                x.tolist()):
+        with pytest.raises(TypeError):
+            forward(x=bad)
+    with pytest.raises(TypeError):
+        forward(y=np.empty((1, 1, 8), np.float32)[..., ::2])
+    read_only = np.empty((1, 1, 4), np.float32)
+    read_only.setflags(write=False)
+    with pytest.raises(ValueError, match="not writeable"):
+        forward(y=read_only)
