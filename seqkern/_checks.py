@@ -10,6 +10,8 @@ from typing import Optional
 
 import numpy as np
 
+from seqkern import _core
+
 FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 # Gates per cell and how their weight rows are described in messages.
@@ -51,17 +53,17 @@ def check_lengths(lengths, T, B):
     if lengths is None:
         return None
     arr = np.asarray(lengths)
-    if arr.dtype == np.bool_ or not (
-        np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)
-    ):
+    kind = arr.dtype.kind
+    if kind not in "iuf":
         raise TypeError(f"lengths: expected an integer array, got {arr.dtype}")
     if arr.shape != (B,):
         raise ValueError(f"lengths: expected shape (batch,) = ({B},), got {arr.shape}")
-    if np.issubdtype(arr.dtype, np.floating):
-        if not np.all(np.isfinite(arr)) or np.any(arr != np.round(arr)):
-            raise ValueError("lengths: expected whole numbers, got NaN, inf or fractions")
-    if B and (arr.min() < 1 or arr.max() > T):
-        raise ValueError(f"lengths: each must be in 1..T = 1..{T}, got {arr.min()}..{arr.max()}")
+    if kind == "f" and (not np.all(np.isfinite(arr)) or np.any(arr != np.round(arr))):
+        raise ValueError("lengths: expected whole numbers, got NaN, inf or fractions")
+    lo, hi, _ = _core.length_summary(
+        np.ascontiguousarray(arr, dtype=np.float64 if kind == "f" else np.int64))
+    if B and (lo < 1 or hi > T):
+        raise ValueError(f"lengths: each must be in 1..T = 1..{T}, got {lo}..{hi}")
     return np.ascontiguousarray(arr, dtype=np.int32)
 
 

@@ -290,10 +290,9 @@ def _longest_first(a):
 def _longest_first_order(lengths):
     """The batch order that puts the longest sequence first (stable), or None when there are no
     lengths or they already run longest first."""
-    if lengths is None:
+    if lengths is None or _core.length_summary(lengths)[2]:
         return None
-    order = np.argsort(-lengths, kind="stable")
-    return None if np.array_equal(order, np.arange(len(lengths))) else order
+    return np.argsort(-lengths, kind="stable")
 
 
 def _one_layer_longest_first(a):

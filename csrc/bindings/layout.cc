@@ -1,6 +1,7 @@
 // _core.update_copy and convert_gate_blocks: what seqkern.book's layers use to keep the kernels'
 // copy of the book's weights current (seqkern/layout.h); swap_leading_axes, arrays between
-// batch-major and time-major; take_rows, recurrent batches sorted longest first and back.
+// batch-major and time-major; take_rows, recurrent batches sorted longest first and back;
+// length_summary, what a call with lengths checks and how it orders its batch.
 #include "seqkern/layout.h"
 
 #include <algorithm>
@@ -41,6 +42,23 @@ bool c_contiguous(const py::buffer_info& i) {
     stride *= i.shape[d];
   }
   return true;
+}
+
+// (smallest, largest, whether they run longest first) of a batch's lengths, in one pass: NumPy's
+// min, max and stable argsort took 12 us of a small call's 41.
+template <typename T>
+py::tuple length_summary(const Arr<T>& lengths) {
+  const T* l = lengths.data();
+  const int64_t n = lengths.size();
+  if (n == 0) return py::make_tuple(T(0), T(0), true);
+  T lo = l[0], hi = l[0];
+  bool longest_first = true;
+  for (int64_t i = 1; i < n; ++i) {
+    lo = std::min(lo, l[i]);
+    hi = std::max(hi, l[i]);
+    longest_first = longest_first && l[i] <= l[i - 1];
+  }
+  return py::make_tuple(lo, hi, longest_first);
 }
 
 }  // namespace
@@ -102,6 +120,9 @@ void bind_layout(py::module_& m) {
       py::arg("src"), py::arg("index"), py::arg("out"),
       "out[i, j] = src[i, index[j]] for C-contiguous src (A, B, ...), out (A, n, ...)");
 
+  m.def("length_summary", &length_summary<int32_t>);
+  m.def("length_summary", &length_summary<int64_t>);
+  m.def("length_summary", &length_summary<double>);
   m.def("convert_gate_blocks", &convert<float>, py::arg("src"), py::arg("out"), py::arg("order"),
         py::arg("negate"), py::arg("to_kernel"));
   m.def("convert_gate_blocks", &convert<double>, py::arg("src"), py::arg("out"), py::arg("order"),
