@@ -82,15 +82,21 @@ PackedMatrix<T>::PackedMatrix(const T* w, int64_t ldw, bool trans, int64_t K, in
       packed_width_ = N / packed_blocks;
       block_size_ = avx2::packed_size_f32(K, packed_width_);
       packed_.resize(packed_blocks * block_size_);
-      // Split as a team splits the product, so each member packs (and first touches) its own.
+      // Split as a team splits the product, so each member packs (and first touches) its own;
+      // a call whose steps run on one thread packs there too (handing a (20, 20) matrix to the
+      // pool and waiting for it took longer than packing it).
       const int64_t panels = (packed_width_ + kPanelColumns - 1) / kPanelColumns;
-      parallel_for(panels, 1, [&](int64_t p0, int64_t p1) {
+      const auto pack = [&](int64_t p0, int64_t p1) {
         for (int64_t q = 0; q < packed_blocks; ++q) {
           const float* wq = w + q * packed_width_ * (trans ? ldw : 1);
           avx2::pack_panels_f32(wq, ldw, trans, K, packed_width_, p0, p1,
                                 packed_.data() + q * block_size_);
         }
-      });
+      };
+      if (serial(s))
+        pack(0, panels);
+      else
+        parallel_for(panels, 1, pack);
     }
   }
 #endif
