@@ -80,12 +80,8 @@ class RecurrentStackFunction(torch.autograd.Function):
         training = any(ctx.needs_input_grad)
         weights = _unflatten([_np(w) for w in flat], present)
         lengths_np = None if lengths is None else lengths.numpy()
-        ctx.one_layer = len(weights) == 1  # one layer, one direction: no dropout masks either
-        if ctx.one_layer:
-            out = _one_layer(cell, _np(x), weights[0], _np(h0), _np(c0), lengths_np, training)
-        else:
-            out = _ops.recurrent_stack(cell, _np(x), weights, _np(h0), _np(c0), lengths_np,
-                                       bidirectional, _np(masks), training=training)
+        out = _ops.recurrent_stack(cell, _np(x), weights, _np(h0), _np(c0), lengths_np,
+                                   bidirectional, _np(masks), training=training)
         if training:
             *out, ctx.saved = out
             ctx.save_for_backward(x, h0, c0, *flat)
@@ -98,8 +94,7 @@ class RecurrentStackFunction(torch.autograd.Function):
         if torch.is_grad_enabled():  # create_graph=True: gradients must be differentiable
             _fall_back("double backward (create_graph=True)")
             return (None, None) + _torch_stack_grads(ctx, dy, dh_n, dc_n)
-        backward = _one_layer_backward if ctx.one_layer else _ops.recurrent_stack_backward
-        g = backward(ctx.saved, _np(dy), _np(dh_n), _np(dc_n))
+        g = _ops.recurrent_stack_backward(ctx.saved, _np(dy), _np(dh_n), _np(dc_n))
         need = ctx.needs_input_grad  # False for h0, c0 not given (None) too
         wanted = lambda i, a: torch.from_numpy(a) if need[i] else None  # noqa: E731
         flat = [w for ws in g["weights"] for w, p in zip(ws, present) if p]
@@ -169,39 +164,6 @@ def _torch_stack_grads(ctx, dy, dh_n, dc_n):
     return (x_g, h0_g, c0_g, None, None, None, *flat_g)
 
 
-def _one_layer(cell, x, weights, h0, c0, lengths, training=False):
-    """recurrent_stack's outputs (y, h_n[, c_n], and saved when training) of one layer and
-    direction, through the one-layer functions: the same kernels with fewer checks and buffers
-    around them (17 us less a call, 41 us less a training step with its backward: what decides
-    a tiny layer's race with torch, whose RNN step took 73 us)."""
-    w_ih, w_hh, b_ih, b_hh, *w_hr = weights
-    h0 = None if h0 is None else h0[0]
-    if cell == "lstm":
-        y, h_n, c_n, *saved = _ops.lstm(x, h0, None if c0 is None else c0[0], w_ih, w_hh, b_ih,
-                                        b_hh, lengths, training, w_hr[0] if w_hr else None)
-        return (y, h_n[None], c_n[None], *saved)
-    if cell == "gru":
-        y, h_n, *saved = _ops.gru(x, h0, w_ih, w_hh, b_ih, b_hh, lengths, training)
-    else:
-        y, h_n, *saved = _ops.rnn(x, h0, w_ih, w_hh, b_ih, b_hh, cell[4:], lengths, training)
-    return (y, h_n[None], *saved)
-
-
-def _one_layer_backward(saved, dy, dh_n, dc_n=None):
-    """recurrent_stack_backward's gradients of a _one_layer training call."""
-    cell = saved.op
-    first = lambda a: None if a is None else a[0]  # noqa: E731  (1, B, n) -> (B, n)
-    if cell == "lstm":
-        g = _ops.lstm_backward(saved, dy, first(dh_n), first(dc_n))
-    else:
-        g = (_ops.gru_backward if cell == "gru" else _ops.rnn_backward)(saved, dy, first(dh_n))
-    out = {"x": g["x"], "h0": g["h0"][None],
-           "weights": [(g["w_ih"], g["w_hh"], g["b_ih"], g["b_hh"], g.get("w_hr"))]}
-    if cell == "lstm":
-        out["c0"] = g["c0"][None]
-    return out
-
-
 def recurrent_stack(cell, x, weights, h0=None, c0=None, lengths=None, bidirectional=False,
                     dropout_masks=None):
     """seqkern.recurrent_stack on tensors, differentiable by autograd. weights: a list of
@@ -213,11 +175,8 @@ def recurrent_stack(cell, x, weights, h0=None, c0=None, lengths=None, bidirectio
         # which made small layers slower than torch's (LSTM (5,4,16,16) 351 -> 210 us, torch
         # 289 us; (1,1,64,64) 195 -> 107, torch 217: paired medians on Zen 3)
         lengths = None if lengths is None else torch.as_tensor(lengths, dtype=torch.int64).cpu().numpy()
-        if len(weights) == 1:  # one layer, one direction (so no dropout between layers)
-            out = _one_layer(cell, _np(x), [_np(w) for w in weights[0]], _np(h0), _np(c0), lengths)
-        else:
-            out = _ops.recurrent_stack(cell, _np(x), [tuple(_np(w) for w in ws) for ws in weights],
-                                       _np(h0), _np(c0), lengths, bidirectional, _np(dropout_masks))
+        out = _ops.recurrent_stack(cell, _np(x), [tuple(_np(w) for w in ws) for ws in weights],
+                                   _np(h0), _np(c0), lengths, bidirectional, _np(dropout_masks))
         return tuple(torch.from_numpy(o) for o in out)
     if lengths is not None:
         lengths = torch.as_tensor(lengths, dtype=torch.int64).cpu()
