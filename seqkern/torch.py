@@ -168,8 +168,6 @@ def recurrent_stack(cell, x, weights, h0=None, c0=None, lengths=None, bidirectio
                     dropout_masks=None):
     """seqkern.recurrent_stack on tensors, differentiable by autograd. weights: a list of
     (w_ih, w_hh, b_ih, b_hh[, w_hr]) tensors per layer-direction (biases None when absent)."""
-    present = tuple(w is not None for w in weights[0])
-    flat = [w for ws in weights for w in ws if w is not None]
     if not _differentiable(x, (h0, c0), weights):
         # nothing to differentiate: the kernels without autograd's Function and its bookkeeping,
         # which made small layers slower than torch's (LSTM (5,4,16,16) 351 -> 210 us, torch
@@ -180,16 +178,10 @@ def recurrent_stack(cell, x, weights, h0=None, c0=None, lengths=None, bidirectio
         return tuple(torch.from_numpy(o) for o in out)
     if lengths is not None:
         lengths = torch.as_tensor(lengths, dtype=torch.int64).cpu()
+    present = tuple(w is not None for w in weights[0])
+    flat = [w for ws in weights for w in ws if w is not None]
     return RecurrentStackFunction.apply(cell, bidirectional, x, h0, c0, lengths, dropout_masks,
                                         present, *flat)
-
-
-def _cell(module):
-    if isinstance(module, torch.nn.LSTM):
-        return "lstm"
-    if isinstance(module, torch.nn.GRU):
-        return "gru"
-    return module.mode.lower()  # torch.nn.RNN: "RNN_TANH" or "RNN_RELU"
 
 
 @functools.lru_cache(maxsize=None)
@@ -267,7 +259,7 @@ def _forward(module, input, hx, torch_forward):
     threads = torch.get_num_threads()  # torch.set_num_threads (or OMP_NUM_THREADS) rules here too
     if threads != get_num_threads():
         set_num_threads(threads)
-    cell = _cell(module)
+    cell = module.mode.lower()  # torch's modes: "LSTM", "GRU", "RNN_TANH", "RNN_RELU"
     lstm = cell == "lstm"
     D = 2 if module.bidirectional else 1
     packed = isinstance(input, PackedSequence)
