@@ -14,19 +14,22 @@ namespace seqkern::bind {
 
 namespace py = pybind11;
 
-// A C-contiguous, aligned NumPy array of T, held for the call: the array as passed, never a
-// converted copy (a write into a copy would be lost). py::array_t's caster made a new array
-// object for every argument through PyArray_FromAny, about 0.4 us each: 4 of the 5 us a tiny
-// rnn_forward call took. (In a namespace of its own, so that argument-dependent lookup does not
-// bring seqkern::bind's helpers into the binding files' own overloads.)
+// A C-contiguous NumPy array of T, held for the call: the array as passed, never a converted
+// copy whose writes would be lost. The one exception is an unaligned array (a view into a
+// buffer at an odd offset), which is read from an aligned copy and refused as an output.
+// py::array_t's caster made a new array object for every argument through PyArray_FromAny,
+// about 0.4 us each: 4 of the 5 us a tiny rnn_forward call took. (In a namespace of its own,
+// so that argument-dependent lookup does not bring seqkern::bind's helpers into the binding
+// files' own overloads.)
 namespace array_ref {
 template <typename T>
 class Arr {
  public:
   Arr() = default;
-  explicit Arr(py::object a) : a_(std::move(a)) {}
+  Arr(py::object a, bool copied) : a_(std::move(a)), copied_(copied) {}
   const T* data() const { return reinterpret_cast<const T*>(proxy()->data); }
   T* mutable_data() {
+    if (copied_) throw std::domain_error("an output array must be aligned");
     if (!(proxy()->flags & py::detail::npy_api::NPY_ARRAY_WRITEABLE_))
       throw std::domain_error("array is not writeable");
     return reinterpret_cast<T*>(proxy()->data);
@@ -43,6 +46,7 @@ class Arr {
  private:
   const py::detail::PyArray_Proxy* proxy() const { return py::detail::array_proxy(a_.ptr()); }
   py::object a_;
+  bool copied_ = false;
 };
 }  // namespace array_ref
 using array_ref::Arr;
@@ -86,18 +90,23 @@ template <typename T>
 struct type_caster<seqkern::bind::array_ref::Arr<T>> {
   PYBIND11_TYPE_CASTER(seqkern::bind::array_ref::Arr<T>, const_name("numpy.ndarray"));
 
-  // Only an ndarray of T itself (or of an equivalent dtype, as int64 and longlong), C-contiguous
-  // and aligned; anything else fails to load, so pybind11 tries the next overload or raises
-  // TypeError.
+  // Only a C-contiguous ndarray of T itself (or of an equivalent dtype, as int64 and longlong);
+  // anything else fails to load, so pybind11 tries the next overload or raises TypeError.
   bool load(handle src, bool /*convert*/) {
     const npy_api& api = npy_api::get();
     if (!api.PyArray_Check_(src.ptr())) return false;
-    constexpr int flags = npy_api::NPY_ARRAY_C_CONTIGUOUS_ | npy_api::NPY_ARRAY_ALIGNED_;
-    if ((array_proxy(src.ptr())->flags & flags) != flags) return false;
+    const int flags = array_proxy(src.ptr())->flags;
+    if (!(flags & npy_api::NPY_ARRAY_C_CONTIGUOUS_)) return false;
     static PyObject* const descr = dtype::of<T>().release().ptr();  // NumPy's own, never freed
     PyObject* d = array_proxy(src.ptr())->descr;
     if (d != descr && !api.PyArray_EquivTypes_(d, descr)) return false;
-    value = seqkern::bind::Arr<T>(reinterpret_borrow<object>(src));
+    if (flags & npy_api::NPY_ARRAY_ALIGNED_) {
+      value = seqkern::bind::Arr<T>(reinterpret_borrow<object>(src), false);
+    } else {
+      object copy = reinterpret_steal<object>(api.PyArray_NewCopy_(src.ptr(), 0 /* C order */));
+      if (!copy) throw error_already_set();
+      value = seqkern::bind::Arr<T>(std::move(copy), true);
+    }
     return true;
   }
 
