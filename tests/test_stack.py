@@ -139,3 +139,35 @@ def test_stack_gives_bitwise_same_results_for_any_repeat(cell):
     for u, v in zip(a + list(ga.values()), b + list(gb.values())):
         if u is not None:
             np.testing.assert_array_equal(u, v)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("lengths", [False, True], ids=["full", "lengths"])
+def test_one_layer_stack_gives_the_stack_kernels_bits(cell, lengths):
+    """A stack of one layer and direction runs its cell's one-layer function; its outputs are
+    those of the stack kernel (_core.stack_forward) to the bit."""
+    from seqkern import _core
+
+    p = make_stack(cell, 9, 6, 5, 11, 1, 1, np.float32, lengths=lengths)
+    T, B, H = 9, 6, 11
+    w_ih, w_hh, b_ih, b_hh = p["weights"][0][:4]
+    h0 = np.zeros((1, B, H), np.float32) if p["h0"] is None else p["h0"]
+    c0 = None
+    if cell == "lstm":
+        c0 = np.zeros((1, B, H), np.float32) if p["c0"] is None else p["c0"]
+    lens = None if p["lengths"] is None else np.asarray(p["lengths"], np.int32)
+    order = np.arange(B) if lens is None else np.argsort(-lens, kind="stable")  # longest first
+
+    def take(a, axis=1):
+        return np.ascontiguousarray(np.take(a, order, axis))
+
+    y, h_n = np.empty((T, B, H), np.float32), np.empty((1, B, H), np.float32)
+    c_n = np.empty((1, B, H), np.float32) if cell == "lstm" else None
+    _core.stack_forward(getattr(_core.Cell, cell), 1, take(p["x"]), [w_ih], [w_hh],
+                        [] if b_ih is None else [b_ih], [] if b_hh is None else [b_hh], [],
+                        None if lens is None else take(lens, 0), take(h0),
+                        None if c0 is None else take(c0), None, y, h_n, c_n, None, None, None,
+                        None, None)
+    outs = sk.recurrent_stack(cell, p["x"], p["weights"], p["h0"], p["c0"], p["lengths"])
+    for got, want in zip(outs, (y, h_n, c_n)):
+        np.testing.assert_array_equal(got, np.take(want, np.argsort(order), 1))
