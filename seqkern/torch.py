@@ -71,9 +71,9 @@ def _np(t):
 
 class RecurrentStackFunction(torch.autograd.Function):
     """Autograd Function over seqkern.recurrent_stack. Inputs: cell, bidirectional, x, h0 and c0
-    (None for zeros; c0 only for lstm), lengths (or None), dropout_masks (or None), present (which items of a
-    weight tuple (w_ih, w_hh, b_ih, b_hh[, w_hr]) are given), then the given weights flattened
-    layer-direction by layer-direction. Outputs y, h_n and, for lstm, c_n."""
+    (None for zeros; c0 only for lstm), lengths (or None), dropout_masks (or None), present
+    (which items of a weight tuple (w_ih, w_hh, b_ih, b_hh[, w_hr]) are given), then the given
+    weights flattened layer-direction by layer-direction. Outputs y, h_n and, for lstm, c_n."""
 
     @staticmethod
     def forward(ctx, cell, bidirectional, x, h0, c0, lengths, masks, present, *flat):
