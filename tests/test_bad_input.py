@@ -110,6 +110,15 @@ def test_set_num_threads_rejects_nonsense():
         sk.set_num_threads(1.5)
 
 
+def unaligned_copy(a):
+    """a's values in a float32 array at an odd offset into a buffer (as after a binary file's
+    header), so not aligned."""
+    out = np.ndarray(a.shape, np.float32, buffer=np.zeros(4 * a.size + 1, np.uint8), offset=1)
+    assert not out.flags.aligned
+    out[...] = a
+    return out
+
+
 def test_core_takes_only_the_arrays_it_writes_through():
     """_core's own array arguments are the ndarrays passed, never converted copies (an output
     written into a copy would be lost): another dtype or byte order, a strided view or a list is
@@ -139,26 +148,14 @@ def test_core_takes_only_the_arrays_it_writes_through():
     read_only.setflags(write=False)
     with pytest.raises(ValueError, match="not writeable"):
         forward(y=read_only)
-
-    def unaligned(shape):
-        a = np.ndarray(shape, np.float32, buffer=np.zeros(4 * int(np.prod(shape)) + 1, np.uint8),
-                       offset=1)
-        assert not a.flags.aligned
-        return a
-
-    x_odd = unaligned(x.shape)
-    x_odd[...] = x
-    np.testing.assert_array_equal(forward(x=x_odd), forward())
+    np.testing.assert_array_equal(forward(x=unaligned_copy(x)), forward())
     with pytest.raises(ValueError, match="must be aligned"):
-        forward(y=unaligned((1, 1, 4)))
+        forward(y=unaligned_copy(np.empty((1, 1, 4), np.float32)))
 
 
 def test_unaligned_arrays_are_taken():
     """Arrays read at an odd offset from a buffer (a binary file's header before them) give the
     results of aligned ones."""
     p = lstm_problem()
-    x = np.ndarray(p["x"].shape, np.float32, buffer=np.zeros(p["x"].nbytes + 1, np.uint8),
-                   offset=1)
-    x[...] = p["x"]
-    for a, b in zip(sk.lstm(**dict(p, x=x)), sk.lstm(**p)):
+    for a, b in zip(sk.lstm(**dict(p, x=unaligned_copy(p["x"]))), sk.lstm(**p)):
         np.testing.assert_array_equal(a, b)
