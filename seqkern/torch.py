@@ -168,7 +168,13 @@ def recurrent_stack(cell, x, weights, h0=None, c0=None, lengths=None, bidirectio
                     dropout_masks=None):
     """seqkern.recurrent_stack on tensors, differentiable by autograd. weights: a list of
     (w_ih, w_hh, b_ih, b_hh[, w_hr]) tensors per layer-direction (biases None when absent)."""
-    if not _differentiable(x, (h0, c0), weights):
+    return _stack(cell, x, weights, h0, c0, lengths, bidirectional, dropout_masks,
+                  _differentiable(x, (h0, c0), weights))
+
+
+def _stack(cell, x, weights, h0, c0, lengths, bidirectional, dropout_masks, differentiable):
+    """recurrent_stack, told whether autograd has anything to differentiate."""
+    if not differentiable:
         # nothing to differentiate: the kernels without autograd's Function and its bookkeeping,
         # which made small layers slower than torch's (LSTM (5,4,16,16) 351 -> 210 us, torch
         # 289 us; (1,1,64,64) 195 -> 107, torch 217: paired medians on Zen 3)
@@ -256,17 +262,18 @@ def _forward(module, input, hx, torch_forward):
     if reason:
         _fall_back(reason)
         return torch_forward(module, input, hx)
+    packed = isinstance(input, PackedSequence)
+    differentiable = _differentiable(input.data if packed else input, hx, weights)
     threads = torch.get_num_threads()  # torch.set_num_threads (or OMP_NUM_THREADS) rules here too
     if threads != get_num_threads():
         set_num_threads(threads)
     cell = module.mode.lower()  # torch's modes: "LSTM", "GRU", "RNN_TANH", "RNN_RELU"
     lstm = cell == "lstm"
     D = 2 if module.bidirectional else 1
-    packed = isinstance(input, PackedSequence)
     rows = None  # packed without gradients: where the packed rows sit in the padded (T, B) steps
     if packed:
         data, batch_sizes, sorted_indices, unsorted_indices = input
-        if _differentiable(data, hx, weights):
+        if differentiable:
             x, lengths = pad_packed_sequence(PackedSequence(data, batch_sizes))  # sorted by length
         else:
             x, lengths, rows = _unpacked(data, batch_sizes)
@@ -293,7 +300,8 @@ def _forward(module, input, hx, torch_forward):
         S = module.proj_size or module.hidden_size
         shape = (module.num_layers - 1, x.shape[0], x.shape[1], D * S)
         masks = (torch.rand(shape, dtype=x.dtype) >= module.dropout).to(x.dtype) / (1 - module.dropout)
-    y, *finals = recurrent_stack(cell, x.contiguous(), weights, h0, c0, lengths, module.bidirectional, masks)
+    y, *finals = _stack(cell, x.contiguous(), weights, h0, c0, lengths, module.bidirectional, masks,
+                        differentiable)
     hidden = tuple(finals) if lstm else finals[0]
     if packed:
         y_data = pack_padded_sequence(y, lengths).data if rows is None else torch.from_numpy(y.numpy()[rows])
