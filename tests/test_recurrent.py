@@ -94,6 +94,21 @@ def test_kernel_matches_twin_over_many_rows(cell, options, lengths):
 
 
 @pytest.mark.parametrize("cell,options", OPS, ids=OP_IDS)
+@pytest.mark.parametrize("lengths", ["full", "longest-first"])
+def test_kernel_matches_twin_past_blas_rows(cell, options, lengths):
+    """600 sequences (300 rows a thread on 2 threads, past kBlasRows) with a small step matrix
+    (kPackedAnyRowsBytes): the step products stay on the packed kernels, each step projecting its
+    own inputs, instead of going to BLAS."""
+    rng = np.random.default_rng(11)
+    T, B = 4, 600
+    L = None if lengths == "full" else np.sort(random_lengths(rng, T, B))[::-1].copy()
+    for dtype, tol in ((np.float64, F64_TOL), (np.float32, F32_TOL)):
+        p = bench.make_problem(cell, T, B, 7, 19, dtype=dtype, seed=5, lengths=L)
+        ref = forward_backward(reference, cell, as_float64(p), options)
+        assert_same(*forward_backward(sk, cell, p, options), *ref, tol)
+
+
+@pytest.mark.parametrize("cell,options", OPS, ids=OP_IDS)
 @pytest.mark.parametrize("B,H", [(1, 37), (1, 150), (3, 150)], ids=str)
 def test_kernel_matches_twin_on_a_team(cell, options, B, H):
     """Batches small enough for the threads to share each step's product by columns, with work

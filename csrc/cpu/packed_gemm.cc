@@ -77,7 +77,8 @@ PackedMatrix<T>::PackedMatrix(const T* w, int64_t ldw, bool trans, int64_t K, in
     const bool team = column_split(s);
     const int64_t rows = team || serial(s) ? s.B : (s.B + threads - 1) / threads;
     const int64_t min_steps = !team && rows == 1 ? kPackedStepsOneRow : 2;
-    if (use_micro_kernels() && rows < kBlasRows && s.T >= min_steps) {
+    const bool small = K * N * static_cast<int64_t>(sizeof(float)) <= kPackedAnyRowsBytes;
+    if (use_micro_kernels() && (rows < kBlasRows || small) && s.T >= min_steps) {
       const int64_t packed_blocks = team ? blocks : 1;
       packed_width_ = N / packed_blocks;
       block_size_ = avx2::packed_size_f32(K, packed_width_);
