@@ -40,6 +40,19 @@ void block(int64_t kc, const float* A, int64_t lda, Panels panels, float* C, int
   for (int r = 0; r < MR; ++r)
 #pragma GCC unroll 16
     for (int j = 0; j < 2 * NP; ++j) acc[r][j] = _mm256_setzero_ps();
+  // C's tile is read (or written) after the k loop, and a step's pre-activations (written up
+  // front for every step, or by the step's projection over all of the slice's rows) have often
+  // left the cache by then: fetch its lines now, behind the FMAs. Paired, Zen 3, 2 threads:
+  // LSTM (100,64,512,512) inference 1.06-1.12x, training 0.98-1.06x; (100,64,256,256) 1.07-1.08x
+  // and 1.02-1.04x; the GRU and smaller layers within the noise.
+#pragma GCC unroll 16
+  for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 16
+    for (int p = 0; p < NP; ++p) {
+      const float* c = C + r * ldc + p * kPanel;
+      _mm_prefetch(reinterpret_cast<const char*>(c), _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(c + kPanel - 1), _MM_HINT_T0);  // if it straddles
+    }
   for (int64_t k = 0; k < kc; ++k) {
     const float* b = panels.data + k * kPanel;
 #pragma GCC unroll 16
