@@ -120,6 +120,18 @@ def test_kernel_matches_twin_on_a_team(cell, options, B, H):
         assert_same(*forward_backward(sk, cell, p, options), *ref, tol)
 
 
+@pytest.mark.parametrize("cell,options", OPS, ids=OP_IDS)
+@pytest.mark.parametrize("B", [3, 20])
+def test_kernel_matches_twin_on_a_team_of_large_weights(cell, options, B):
+    """H = 1024 (kColumnSplitLarge): a team up to 16 sequences a thread, and past
+    kStepProjectionBytes of weights, the input projection of every step up front (one GEMM)
+    rather than in the team's first step."""
+    for dtype, tol in ((np.float64, F64_TOL), (np.float32, F32_TOL)):
+        p = problem(cell, 2, B, 24, 1024, dtype=dtype, lengths=True, seed=B)
+        ref = forward_backward(reference, cell, as_float64(p), options)
+        assert_same(*forward_backward(sk, cell, p, options), *ref, tol)
+
+
 @pytest.mark.parametrize("impl", [sk, reference], ids=["kernel", "twin"])
 @pytest.mark.parametrize("cell,options", OPS, ids=OP_IDS)
 @pytest.mark.parametrize("shape,lengths", [((1, 1, 2, 3), None), ((4, 3, 3, 5), [4, 1, 3]),

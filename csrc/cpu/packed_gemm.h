@@ -22,6 +22,16 @@ constexpr int64_t kPanelColumns = 16;  // columns of op(W) per packed panel
 // barrier per step (two for the GRU with reset before the product and the LSTM with projection).
 constexpr int64_t kColumnSplitRows = 8;
 
+// Teams also take batches of up to kColumnSplitRowsLarge sequences a thread when a gate block of
+// w_hh has kColumnSplitLarge values or more (state x H: H = 1024 and up). Each thread then
+// streams only its share of those megabytes at every step; with the batch split, each streams
+// all of them. Paired on Zen 3, 2 threads, batch split / team: LSTM (20,16,1024,1024)
+// 1.28-1.37x inference, 1.33-1.37x training; (20,30,1024,1024) 1.07x and 1.05x; the GRU 1.09x
+// / 1.26x and 1.10x / 1.02x. At H = 650 the LSTM gained up to 5% in training, but the GRU lost
+// 5% in inference at (35,20,650,650), so smaller layers keep the batch split.
+constexpr int64_t kColumnSplitRowsLarge = 16;
+constexpr int64_t kColumnSplitLarge = int64_t{1} << 20;
+
 // From this many rows per product on, BLAS runs the step products (repacking W at every step).
 // It was 36, when BLAS was 8% faster at 48 rows; the kernels have since caught up. Measured
 // 2026-12-01 on Zen 4, one core, C (M, 1024) += A (M, 256) @ W^T (benchmarks/packed_gemm.py):
@@ -58,7 +68,9 @@ inline bool serial(const RnnShape& s) { return s.T * s.B * s.H * (s.I + s.state(
 
 // Whether a layer call splits its steps by columns (a team) rather than by rows of the batch.
 inline bool column_split(const RnnShape& s) {
-  return !serial(s) && s.B < kColumnSplitRows * get_num_threads();
+  const bool large = s.state() * s.H >= kColumnSplitLarge;
+  const int64_t rows = large ? kColumnSplitRowsLarge : kColumnSplitRows;
+  return !serial(s) && s.B < rows * get_num_threads();
 }
 
 // One thread's part of a recurrent time step. Without a team: the sequences [b0, b1), their
