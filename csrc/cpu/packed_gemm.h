@@ -27,8 +27,9 @@ constexpr int64_t kColumnSplitRows = 8;
 // streams only its share of those megabytes at every step; with the batch split, each streams
 // all of them. Paired on Zen 3, 2 threads, batch split / team: LSTM (20,16,1024,1024)
 // 1.28-1.37x inference, 1.33-1.37x training; (20,30,1024,1024) 1.07x and 1.05x; the GRU 1.09x
-// / 1.26x and 1.10x / 1.02x. At H = 650 the LSTM gained up to 5% in training, but the GRU lost
-// 5% in inference at (35,20,650,650), so smaller layers keep the batch split.
+// / 1.26x and 1.10x / 1.02x; the RNN within the noise. At H = 650 the LSTM gained up to 5% in
+// training, but the GRU lost 5% in inference at (35,20,650,650), so smaller layers keep the
+// batch split.
 constexpr int64_t kColumnSplitRowsLarge = 16;
 constexpr int64_t kColumnSplitLarge = int64_t{1} << 20;
 
