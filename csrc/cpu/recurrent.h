@@ -188,10 +188,8 @@ class InputProjection {
     const int64_t bytes = GH * (s.I + s.state()) * static_cast<int64_t>(sizeof(T));
     if (bf16)
       w_.emplace(*bf16, s);
-    else if (team_ && bytes <= kStepProjectionBytes)
-      w_.emplace(w_ih, s.I, true, s.I, GH, s, blocks);
-    else if (w_step.packed() && bytes <= kStepProjectionBytes)
-      w_.emplace(w_ih, s.I, true, s.I, GH, s);
+    else if (bytes <= kStepProjectionBytes && (team_ || w_step.packed()))
+      w_.emplace(w_ih, s.I, true, s.I, GH, s, blocks);  // blocks: read by a team only
   }
 
   // Steps an inference buffer of pre-activations holds: every step, or the current one.
