@@ -5,9 +5,7 @@
 // Polynomials are Cephes' expf and tanhf (max error ~2 ulp over the clamped range).
 #pragma once
 #include <cstdint>
-#if SEQKERN_LANES == 16
 #include <immintrin.h>
-#endif
 
 namespace seqkern {
 namespace SEQKERN_ISA {
@@ -21,8 +19,17 @@ typedef int32_t vi __attribute__((vector_size(4 * kW)));
 typedef float v8 __attribute__((vector_size(32)));  // eight lanes at every level
 
 static inline vf splat(float a) { return vf{} + a; }
+// GCC compiles the conditional below to a compare and a blend (two dependent ops) where
+// vmaxps/vminps do the same in one, with the same result for every input (NaN included: the
+// second operand). At AVX2, exp 1.06-1.09x, sigmoid 1.14-1.16x, the LSTM cell 1.04-1.07x
+// (Zen 3, one core, paired), bitwise unchanged.
+#if SEQKERN_LANES == 8 && defined(__AVX2__)
+static inline vf vmax(vf a, vf b) { return (vf)_mm256_max_ps((__m256)a, (__m256)b); }
+static inline vf vmin(vf a, vf b) { return (vf)_mm256_min_ps((__m256)a, (__m256)b); }
+#else
 static inline vf vmax(vf a, vf b) { return a > b ? a : b; }
 static inline vf vmin(vf a, vf b) { return a < b ? a : b; }
+#endif
 static inline vf vabs(vf a) { return (vf)((vi)a & 0x7fffffff); }
 static inline vf vload(const float* p) {
   vf v;
