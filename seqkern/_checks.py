@@ -19,12 +19,17 @@ FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 
 
+def _got(a, arr):
+    """What a message says was given: None or the array's dtype."""
+    return "None" if a is None else str(arr.dtype)
+
+
 def as_float_array(name, a, dtype=None, like="x"):
     """a as a C-contiguous float32/float64 array; dtype, when given, must match (that of the
     argument named `like`)."""
     arr = np.asarray(a)
     if arr.dtype not in FLOATS:
-        raise TypeError(f"{name}: expected float32 or float64, got {arr.dtype}")
+        raise TypeError(f"{name}: expected float32 or float64, got {_got(a, arr)}")
     if dtype is not None and arr.dtype != dtype:
         raise TypeError(f"{name}: expected {dtype} like {like}, got {arr.dtype}")
     return np.ascontiguousarray(arr)
@@ -327,7 +332,7 @@ def as_ids(name, a, size, allowed=None):
     """a as a C-contiguous int64 array of ids in 0..size-1 (or equal to `allowed`)."""
     arr = np.asarray(a)
     if arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.integer):
-        raise TypeError(f"{name}: expected an integer array, got {arr.dtype}")
+        raise TypeError(f"{name}: expected an integer array, got {_got(a, arr)}")
     arr = np.ascontiguousarray(arr, dtype=np.int64)
     bad = (arr < 0) | (arr >= size)
     if allowed is not None:
@@ -504,7 +509,7 @@ class CtcArgs:
 def _length_array(name, a, B, hi, what):
     arr = np.asarray(a)
     if arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.integer):
-        raise TypeError(f"{name}: expected an integer array, got {arr.dtype}")
+        raise TypeError(f"{name}: expected an integer array, got {_got(a, arr)}")
     if arr.shape != (B,):
         raise ValueError(f"{name}: expected shape (batch,) = ({B},), got {arr.shape}")
     if B and (arr.min() < 0 or arr.max() > hi):

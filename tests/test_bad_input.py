@@ -47,6 +47,11 @@ def test_mismatched_batch(impl):
         call(impl, lengths=np.array([1, 2]))
 
 
+def test_missing_array_says_none(impl):
+    with pytest.raises(TypeError, match="x: expected float32 or float64, got None"):
+        call(impl, x=None)
+
+
 def test_wrong_dtype(impl):
     p = lstm_problem()
     with pytest.raises(TypeError, match="x: expected float32 or float64, got int64"):
