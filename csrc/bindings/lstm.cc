@@ -46,20 +46,20 @@ void backward(const Arr<T>& x, const Arr<T>& w_ih, const Arr<T>& w_hh, const Opt
 }
 
 template <typename T>
-void book_step(const Arr<T>& x, const Arr<T>& h, const Arr<T>& c, const Arr<T>& Wx,
-               const Arr<T>& Wh, const Arr<T>& b, Arr<T>& h_next, Arr<T>& c_next, Arr<T>& gates) {
-  const int64_t N = x.shape(0), D = x.shape(1), H = h.shape(1);
-  T *ph = h_next.mutable_data(), *pc = c_next.mutable_data(), *pg = gates.mutable_data();
+void book_forward(const Arr<T>& x, const Arr<T>& h0, const Arr<T>& c0, const Arr<T>& Wx,
+                  const Arr<T>& Wh, const Arr<T>& b, Arr<T>& y, Arr<T>& cs, Arr<T>& gates) {
+  const int64_t steps = x.shape(0), N = x.shape(1), D = x.shape(2), H = h0.shape(1);
+  T *py = y.mutable_data(), *pc = cs.mutable_data(), *pg = gates.mutable_data();
   py::gil_scoped_release nogil;
-  lstm_book_step<T>(N, D, H, x.data(), h.data(), c.data(), Wx.data(), Wh.data(), b.data(), ph,
-                    pc, pg);
+  lstm_book_forward<T>(steps, N, D, H, x.data(), h0.data(), c0.data(), Wx.data(), Wh.data(),
+                       b.data(), py, pc, pg);
 }
 
 }  // namespace
 
 void bind_lstm(py::module_& m) {
-  m.def("lstm_book_step", &book_step<float>);
-  m.def("lstm_book_step", &book_step<double>);
+  m.def("lstm_book_forward", &book_forward<float>);
+  m.def("lstm_book_forward", &book_forward<double>);
   m.def("lstm_forward", &forward<float>);
   m.def("lstm_forward", &forward<double>);
   m.def("lstm_backward", &backward<float>);

@@ -3,7 +3,7 @@ grads lists (the same array objects for the layer's life; grads overwritten by b
 batch-major shapes (N, T, D), the book's gate orders (LSTM f, g, i, o with Wx (D, 4H), Wh (H, 4H);
 GRU z, r, h~ with the reset gate applied before Wh). Each call reads the weights as they are
 then and converts them to the kernels' layout (time-major, torch's gate order), so the book's
-optimizers may change them in place between calls; a one-step TimeLSTM call reads them in the
+optimizers may change them in place between calls; TimeLSTM's generation calls read them in the
 book's layout directly."""
 import numpy as np
 
@@ -103,10 +103,17 @@ class TimeRNN(_Recurrent):
     """T steps of h = tanh(h Wh + x Wx + b)."""
 
 
+# Below this much work (T*N*H*(D+H) multiply-adds per gate) the kernels would run a call on one
+# thread (kSerialWork in csrc/cpu/packed_gemm.h); a call over one sequence that small runs on the
+# book's weights where they are instead, with no conversion to check.
+_BOOK_LAYOUT_WORK = 1 << 17
+
+
 class TimeLSTM(_Recurrent):
-    """T steps of the book's LSTM; c is carried with h when stateful. A call of one step (the
-    book's generation loops) runs _core.lstm_book_step on the book's weights where they are; its
-    backward, when one follows, goes through the kernels as a one-step call would."""
+    """T steps of the book's LSTM; c is carried with h when stateful. The calls of the book's
+    generation loops, one step (any N) or a short pass over one sequence (an encoder reading one
+    question: N = 1, T*H*(D+H) < _BOOK_LAYOUT_WORK), run _core.lstm_book_forward on the book's
+    weights where they are; their backward, when one follows, goes through the kernels."""
 
     order = _LSTM_ORDER
     states = ("h", "c")
@@ -123,25 +130,28 @@ class TimeLSTM(_Recurrent):
         Wx, Wh, b = self.params
         H = Wh.shape[0]
         dtype = Wx.dtype
-        if T != 1 or dtype not in (np.float32, np.float64) or xs.dtype != dtype or \
+        book_layout = T == 1 or (N == 1 and T * H * (D + H) < _BOOK_LAYOUT_WORK)
+        if not book_layout or dtype not in (np.float32, np.float64) or xs.dtype != dtype or \
                 Wx.shape != (D, 4 * H) or Wh.shape != (H, 4 * H) or Wh.dtype != dtype or \
                 b.dtype != dtype or b.shape != (4 * H,):
             return super().forward(xs)  # the kernels' path, whose checks explain what is wrong
         h, c = (self._initial(name, N, H, dtype) for name in self.states)
         if any(s.shape != (N, H) or s.dtype != dtype for s in (h, c)):
             return super().forward(xs)
-        x, h, c = (np.ascontiguousarray(a) for a in (xs[:, 0], h, c))
-        h_next, c_next, gates = np.empty((N, H), dtype), np.empty((N, H), dtype), np.empty((N, 4 * H), dtype)
-        _core.lstm_book_step(x, h, c, *(np.ascontiguousarray(p) for p in self.params), h_next, c_next, gates)
-        self._step = (x, h, c, h_next, c_next, gates)
-        self.h, self.c = h_next, c_next
-        return h_next[:, None, :].copy()
+        # with N == 1 or T == 1, batch-major and time-major hold the same values in the same order
+        x = np.ascontiguousarray(xs).reshape(T, N, D)
+        h, c = np.ascontiguousarray(h), np.ascontiguousarray(c)
+        y, cs, gates = np.empty((T, N, H), dtype), np.empty((T, N, H), dtype), np.empty((T, N, 4 * H), dtype)
+        _core.lstm_book_forward(x, h, c, *(np.ascontiguousarray(p) for p in self.params), y, cs, gates)
+        self._step = (x, h, c, y, cs, gates)
+        self.h, self.c = y[-1].copy(), cs[-1].copy()
+        return y.reshape(N, T, H).copy()
 
     def _gradients(self, dy, *d_finals):
-        if self._step is not None:  # the one-step forward's results as the kernels keep them
-            x, h, c, h_next, c_next, gates = self._step
-            a = recurrent_args("lstm", x[None], h, c, *self._kernel_weights(), None, None)
-            self.saved = Saved("lstm", "kernel", a, y=h_next[None], gates=gates[None], cs=c_next[None])
+        if self._step is not None:  # the book-layout forward's results as the kernels keep them
+            x, h, c, y, cs, gates = self._step
+            a = recurrent_args("lstm", x, h, c, *self._kernel_weights(), None, None)
+            self.saved = Saved("lstm", "kernel", a, y=y, gates=gates, cs=cs)
         return super()._gradients(dy, *d_finals)
 
     def set_state(self, h, c=None):

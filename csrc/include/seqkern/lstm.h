@@ -36,14 +36,15 @@ void lstm_backward(const RnnShape& s, const T* x, const T* w_ih, const T* w_hh, 
                    const T* cs, const T* dy, const T* dh_n, const T* dc_n, T* dx, T* dh0, T* dc0,
                    T* dw_ih, T* dw_hh, T* dw_hr, T* db);
 
-// One step (T = 1) on weights in the book's layout (seqkern.book's TimeLSTM): Wx (D, 4H),
-// Wh (H, 4H), b (4H), gate blocks in the order f, g, i, o, read in place.
-//   x (N, D), h, c (N, H)       in
-//   h_next, c_next (N, H)       out
-//   gates (N, 4H)               out: the activated gates in the kernels' order i, f, g, o, as
-//                               lstm_forward's training gates (for lstm_backward, T = 1)
+// `steps` steps on weights in the book's layout (seqkern.book's TimeLSTM): Wx (D, 4H),
+// Wh (H, 4H), b (4H), gate blocks in the order f, g, i, o, read in place. Products run on
+// the calling thread's BLAS calls: for a few steps of a few rows (the book's generation loops).
+//   x (steps, N, D), h0, c0 (N, H)    in
+//   y, cs (steps, N, H)               out: h and c of every step
+//   gates (steps, N, 4H)              out: the activated gates in the kernels' order i, f, g, o,
+//                                     as lstm_forward's training gates (for lstm_backward)
 template <typename T>
-void lstm_book_step(int64_t N, int64_t D, int64_t H, const T* x, const T* h, const T* c,
-                    const T* Wx, const T* Wh, const T* b, T* h_next, T* c_next, T* gates);
+void lstm_book_forward(int64_t steps, int64_t N, int64_t D, int64_t H, const T* x, const T* h0,
+                       const T* c0, const T* Wx, const T* Wh, const T* b, T* y, T* cs, T* gates);
 
 }  // namespace seqkern
