@@ -5,7 +5,9 @@
 // Polynomials are Cephes' expf and tanhf (max error ~2 ulp over the clamped range).
 #pragma once
 #include <cstdint>
+#if defined(__AVX2__) || defined(__AVX512F__)  // the levels that use intrinsics; not on ARM
 #include <immintrin.h>
+#endif
 
 namespace seqkern {
 namespace SEQKERN_ISA {
