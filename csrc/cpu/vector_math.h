@@ -5,7 +5,7 @@
 // Polynomials are Cephes' expf and tanhf (max error ~2 ulp over the clamped range).
 #pragma once
 #include <cstdint>
-#if defined(__AVX2__) || defined(__AVX512F__)  // the levels that use intrinsics; not on ARM
+#ifdef __AVX2__  // the AVX2 and AVX-512 levels (AVX-512 flags imply AVX2); not baseline or ARM
 #include <immintrin.h>
 #endif
 

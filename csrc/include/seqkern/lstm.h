@@ -37,8 +37,8 @@ void lstm_backward(const RnnShape& s, const T* x, const T* w_ih, const T* w_hh, 
                    T* dw_ih, T* dw_hh, T* dw_hr, T* db);
 
 // `steps` steps on weights in the book's layout (seqkern.book's TimeLSTM): Wx (D, 4H),
-// Wh (H, 4H), b (4H), gate blocks in the order f, g, i, o, read in place. Products run on
-// the calling thread's BLAS calls: for a few steps of a few rows (the book's generation loops).
+// Wh (H, 4H), b (4H), gate blocks in the order f, g, i, o, read in place, through gemm (one
+// product for every step's input, then one per step): for the book's generation loops.
 //   x (steps, N, D), h0, c0 (N, H)    in
 //   y, cs (steps, N, H)               out: h and c of every step
 //   gates (steps, N, 4H)              out: the activated gates in the kernels' order i, f, g, o,
