@@ -127,25 +127,17 @@ class TimeLSTM(_Recurrent):
     def forward(self, xs):
         self._step = None
         N, T, D = xs.shape
-        Wx, Wh, b = self.params
-        H = Wh.shape[0]
-        dtype = Wx.dtype
-        book_layout = T == 1 or (N == 1 and T * H * (D + H) < _BOOK_LAYOUT_WORK)
-        if not book_layout or dtype not in (np.float32, np.float64) or xs.dtype != dtype or \
-                Wx.shape != (D, 4 * H) or Wh.shape != (H, 4 * H) or Wh.dtype != dtype or \
-                b.dtype != dtype or b.shape != (4 * H,):
-            return super().forward(xs)  # the kernels' path, whose checks explain what is wrong
-        h, c = (self._initial(name, N, H, dtype) for name in self.states)
-        if any(s.shape != (N, H) or s.dtype != dtype for s in (h, c)):
-            return super().forward(xs)
-        # with N == 1 or T == 1, batch-major and time-major hold the same values in the same order
-        x = np.ascontiguousarray(xs).reshape(T, N, D)
-        h, c = np.ascontiguousarray(h), np.ascontiguousarray(c)
-        y, cs, gates = np.empty((T, N, H), dtype), np.empty((T, N, H), dtype), np.empty((T, N, 4 * H), dtype)
-        _core.lstm_book_forward(x, h, c, *(np.ascontiguousarray(p) for p in self.params), y, cs, gates)
-        self._step = (x, h, c, y, cs, gates)
-        self.h, self.c = y[-1].copy(), cs[-1].copy()
-        return y.reshape(N, T, H).copy()
+        H = self.params[1].shape[0]
+        if T == 1 or (N == 1 and T * H * (D + H) < _BOOK_LAYOUT_WORK):
+            x = np.ascontiguousarray(xs)
+            h = np.ascontiguousarray(self._initial("h", N, H, xs.dtype))
+            c = np.ascontiguousarray(self._initial("c", N, H, xs.dtype))
+            out = _core.lstm_book_forward(x, h, c, *self.params)
+            if out is not None:  # else an array the kernels' path must check
+                hs, self.h, self.c, *saved = out
+                self._step = (x.reshape(T, N, D), h, c, *saved)  # x, h0, c0, y, cs, gates
+                return hs
+        return super().forward(xs)
 
     def _gradients(self, dy, *d_finals):
         if self._step is not None:  # the book-layout forward's results as the kernels keep them
