@@ -647,3 +647,30 @@ def test_matmul_and_affine_on_seqkerns_gemm(dtype):
     np.testing.assert_allclose(aff.grads[0], x.T @ dout, **tol)
     np.testing.assert_allclose(aff.grads[1], dout.sum(0), **tol)
     assert aff.params[0] is W and aff.grads[0].dtype == dtype
+
+
+@pytest.mark.parametrize("variant", ["fortran params", "fortran grads", "float32 grads"])
+def test_time_lstm_takes_other_layouts_too(variant):
+    """Arrays that TimeLSTM's one-call path does not take (weights or grads not C-contiguous or
+    of another dtype: the generic path or copies) and a strided dhs give the contiguous results."""
+    rng = np.random.default_rng(7)
+    N, T, D, H = 3, 4, 5, 6
+    params = weights(4, D, H, rng)
+    xs, dhs = rng.standard_normal((N, T, D)), rng.standard_normal((N, T, 2 * H))[:, :, ::2]
+    want = book.TimeLSTM(*[p.copy() for p in params])
+    want_hs = want.forward(xs)
+    want_dxs = want.backward(np.ascontiguousarray(dhs))
+    layer = book.TimeLSTM(*[np.asfortranarray(p) if variant == "fortran params" else p.copy()
+                            for p in params])
+    if variant == "fortran grads":
+        layer.grads[:] = [np.asfortranarray(g) for g in layer.grads]
+    elif variant == "float32 grads":
+        layer.grads[:] = [g.astype(np.float32) for g in layer.grads]
+    ids = [id(g) for g in layer.grads]
+    np.testing.assert_allclose(layer.forward(xs), want_hs, rtol=1e-12)
+    np.testing.assert_allclose(layer.backward(dhs), want_dxs, rtol=1e-12)
+    assert [id(g) for g in layer.grads] == ids
+    tol = 1e-6 if variant == "float32 grads" else 1e-12
+    for got, w in zip(layer.grads, want.grads):
+        np.testing.assert_allclose(got, w, rtol=tol, atol=1e-12 if tol < 1e-6 else 1e-6)
+    np.testing.assert_allclose(layer.dh, want.dh, rtol=1e-12)

@@ -69,7 +69,17 @@ RnnShape shape_of(const Arr<T>& x, const Arr<T>& h) {
   return {x.shape(0), x.shape(1), x.shape(2), h.shape(h.ndim() - 1)};
 }
 
+// np.empty(shape, dtype), blocks of 1 MiB and more reused from freed arrays (buffers.cc).
+py::array empty(const std::vector<py::ssize_t>& shape, const py::dtype& dtype);
+
+// empty() of T.
+template <typename T>
+py::array_t<T> empty_of(const std::vector<py::ssize_t>& shape) {
+  return py::reinterpret_borrow<py::array_t<T>>(empty(shape, py::dtype::of<T>()));
+}
+
 void bind_buffers(py::module_& m);
+void bind_book(py::module_& m);
 void bind_layout(py::module_& m);
 void bind_rnn(py::module_& m);
 void bind_lstm(py::module_& m);

@@ -72,28 +72,27 @@ struct Block {
 
 }  // namespace
 
+py::array empty(const std::vector<py::ssize_t>& shape, const py::dtype& dtype) {
+  size_t bytes = dtype.itemsize();
+  for (py::ssize_t n : shape) {
+    if (n < 0) throw py::value_error("empty: negative dimension");
+    bytes *= static_cast<size_t>(n);
+  }
+  if (bytes < kPooledBytes) return py::array(dtype, shape);
+  size_t size = 0;
+  void* data = cache().take(bytes, &size);
+  auto* block = new Block{data, size};
+  py::capsule owner(block, [](void* b) {
+    auto* blk = static_cast<Block*>(b);
+    cache().give(blk->data, blk->size);
+    delete blk;
+  });
+  return py::array(dtype, shape, {}, data, owner);
+}
+
 void bind_buffers(py::module_& m) {
-  m.def(
-      "empty",
-      [](const std::vector<py::ssize_t>& shape, const py::dtype& dtype) {
-        size_t bytes = dtype.itemsize();
-        for (py::ssize_t n : shape) {
-          if (n < 0) throw py::value_error("empty: negative dimension");
-          bytes *= static_cast<size_t>(n);
-        }
-        if (bytes < kPooledBytes) return py::array(dtype, shape);
-        size_t size = 0;
-        void* data = cache().take(bytes, &size);
-        auto* block = new Block{data, size};
-        py::capsule owner(block, [](void* b) {
-          auto* blk = static_cast<Block*>(b);
-          cache().give(blk->data, blk->size);
-          delete blk;
-        });
-        return py::array(dtype, shape, {}, data, owner);
-      },
-      py::arg("shape"), py::arg("dtype"),
-      "np.empty(shape, dtype), reusing freed blocks for arrays of 1 MiB or more");
+  m.def("empty", &empty, py::arg("shape"), py::arg("dtype"),
+        "np.empty(shape, dtype), reusing freed blocks for arrays of 1 MiB or more");
 }
 
 }  // namespace seqkern::bind

@@ -44,6 +44,7 @@ PYBIND11_MODULE(_core, m) {
   seqkern::bind::bind_layout(m);
   seqkern::bind::bind_rnn(m);
   seqkern::bind::bind_lstm(m);
+  seqkern::bind::bind_book(m);
   seqkern::bind::bind_gru(m);
   seqkern::bind::bind_stack(m);
   seqkern::bind::bind_word2vec(m);

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <vector>
 
+#include "packed_gemm.h"
 #include "seqkern/activations.h"
 #include "seqkern/gemm.h"
 #include "seqkern/lstm.h"
@@ -38,6 +39,10 @@ void lstm_book_forward(int64_t steps, int64_t N, int64_t D, int64_t H, const T* 
                    true);
     }
   }
+}
+
+bool lstm_book_in_place(int64_t steps, int64_t N, int64_t D, int64_t H) {
+  return steps == 1 || (N == 1 && serial(RnnShape{steps, N, D, H}));
 }
 
 template void lstm_book_forward<float>(int64_t, int64_t, int64_t, int64_t, const float*,

@@ -8,7 +8,6 @@ book's layout directly."""
 import numpy as np
 
 from seqkern import _core, _ops
-from seqkern._checks import Saved, recurrent_args
 from seqkern.book.layers import Affine, Embedding, SigmoidWithLoss
 
 
@@ -80,17 +79,16 @@ class _Recurrent:
             setattr(self, name, final)
         return _ops.swap01(y)
 
-    def _gradients(self, dy, *d_finals):
-        """The kernel's gradients of the last forward (dy time-major, or None), the weights'
-        written into grads."""
-        g = self.kernel_backward(self.saved, dy, *d_finals)
+    def _backward(self, dhs, *d_finals):
+        """(dxs (N, T, D), then the initial states' gradients) of the last forward, from dhs
+        (N, T, H) or None (zeros) and the final states' gradients; the weights' overwrite grads."""
+        g = self.kernel_backward(self.saved, None if dhs is None else _ops.swap01(dhs), *d_finals)
         self._store_grads(g)
-        return g
+        return (_ops.swap01(g["x"]), *(g[name + "0"] for name in self.states))
 
     def backward(self, dhs):
-        g = self._gradients(_ops.swap01(dhs))
-        self.dh = g["h0"]
-        return _ops.swap01(g["x"])
+        dxs, self.dh, *_ = self._backward(dhs)
+        return dxs
 
     def set_state(self, h):
         self.h = h
@@ -103,17 +101,11 @@ class TimeRNN(_Recurrent):
     """T steps of h = tanh(h Wh + x Wx + b)."""
 
 
-# Below this much work (T*N*H*(D+H) multiply-adds per gate) the kernels would run a call on one
-# thread (kSerialWork in csrc/cpu/packed_gemm.h); a call over one sequence that small runs on the
-# book's weights where they are instead, with no conversion to check.
-_BOOK_LAYOUT_WORK = 1 << 17
-
-
 class TimeLSTM(_Recurrent):
-    """T steps of the book's LSTM; c is carried with h when stateful. The calls of the book's
-    generation loops, one step (any N) or a short pass over one sequence (an encoder reading one
-    question: N = 1, T*H*(D+H) < _BOOK_LAYOUT_WORK), run _core.lstm_book_forward on the book's
-    weights where they are; their backward, when one follows, goes through the kernels."""
+    """T steps of the book's LSTM; c is carried with h when stateful. Forward and backward are one
+    _core call each, which converts between the book's layouts and the kernels' on the threads.
+    The calls of the book's generation loops, one step (any N) or a short pass over one sequence
+    (an encoder reading one question), run on the book's weights where they are instead."""
 
     order = _LSTM_ORDER
     states = ("h", "c")
@@ -122,29 +114,36 @@ class TimeLSTM(_Recurrent):
     def __init__(self, Wx, Wh, b, stateful=False):
         super().__init__(Wx, Wh, b, stateful)
         self.c = None
-        self._step = None  # (x, h, c, h_next, c_next, gates) of a one-step forward
+        self._saved = None  # what _core.lstm_book_forward kept, when it ran the last forward
 
     def forward(self, xs):
-        self._step = None
         N, T, D = xs.shape
         H = self.params[1].shape[0]
-        if T == 1 or (N == 1 and T * H * (D + H) < _BOOK_LAYOUT_WORK):
-            x = np.ascontiguousarray(xs)
-            h = np.ascontiguousarray(self._initial("h", N, H, xs.dtype))
-            c = np.ascontiguousarray(self._initial("c", N, H, xs.dtype))
-            out = _core.lstm_book_forward(x, h, c, *self.params)
-            if out is not None:  # else an array the kernels' path must check
-                hs, self.h, self.c, *saved = out
-                self._step = (x.reshape(T, N, D), h, c, *saved)  # x, h0, c0, y, cs, gates
-                return hs
-        return super().forward(xs)
+        h = np.ascontiguousarray(self._initial("h", N, H, xs.dtype))
+        c = np.ascontiguousarray(self._initial("c", N, H, xs.dtype))
+        out = _core.lstm_book_forward(np.ascontiguousarray(xs), h, c, *self.params)
+        if out is None:  # arrays the generic path must check (and explain)
+            self._saved = None
+            return super().forward(xs)
+        hs, self.h, self.c, self._saved = out
+        return hs
 
-    def _gradients(self, dy, *d_finals):
-        if self._step is not None:  # the book-layout forward's results as the kernels keep them
-            x, h, c, y, cs, gates = self._step
-            a = recurrent_args("lstm", x, h, c, *self._kernel_weights(), None, None)
-            self.saved = Saved("lstm", "kernel", a, y=y, gates=gates, cs=cs)
-        return super()._gradients(dy, *d_finals)
+    def _backward(self, dhs, *d_finals):
+        if self._saved is None:
+            return super()._backward(dhs, *d_finals)
+        dtype = self.params[0].dtype
+        dhs, dh_n, dc_n = (None if d is None else np.ascontiguousarray(d, dtype)
+                           for d in (dhs, *d_finals, None, None)[:3])
+        out = _core.lstm_book_backward(self._saved, *self.params[:2], dhs, dh_n, dc_n, *self.grads)
+        if out is None:  # grads the kernels' dtype or layout does not fit: through copies
+            tmp = [np.empty(p.shape, dtype) for p in self.params]
+            out = _core.lstm_book_backward(self._saved, *self.params[:2], dhs, dh_n, dc_n, *tmp)
+            if out is None:
+                raise TypeError("TimeLSTM.backward: params must stay C-contiguous arrays of the "
+                                "forward's dtype")
+            for g, t in zip(self.grads, tmp):
+                g[...] = t
+        return out
 
     def set_state(self, h, c=None):
         self.h, self.c = h, c
@@ -183,8 +182,8 @@ class _Step:
         return finals if len(finals) > 1 else finals[0]
 
     def backward(self, *d_next):
-        g = self.time._gradients(None, *d_next)
-        return (g["x"][0], *(g[name + "0"] for name in self.time.states))
+        dxs, *d_prev = self.time._backward(None, *d_next)
+        return (dxs[:, 0], *d_prev)
 
 
 class RNN(_Step):

@@ -47,4 +47,9 @@ template <typename T>
 void lstm_book_forward(int64_t steps, int64_t N, int64_t D, int64_t H, const T* x, const T* h0,
                        const T* c0, const T* Wx, const T* Wh, const T* b, T* y, T* cs, T* gates);
 
+// Whether seqkern.book's TimeLSTM runs a call on its weights in place (lstm_book_forward) rather
+// than converting them for the kernels: one step (any N), or one sequence small enough that the
+// kernels would run it on one thread (kSerialWork): the calls of the book's generation loops.
+bool lstm_book_in_place(int64_t steps, int64_t N, int64_t D, int64_t H);
+
 }  // namespace seqkern
