@@ -334,12 +334,10 @@ def as_ids(name, a, size, allowed=None):
     if arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.integer):
         raise TypeError(f"{name}: expected an integer array, got {_got(a, arr)}")
     arr = np.ascontiguousarray(arr, dtype=np.int64)
-    bad = (arr < 0) | (arr >= size)
-    if allowed is not None:
-        bad &= arr != allowed
-    if bad.any():
+    bad = _core.first_bad_id(arr, size, allowed)
+    if bad >= 0:
         also = "" if allowed is None else f" or {allowed}"
-        raise ValueError(f"{name}: ids must be in 0..{size - 1}{also}, got {arr[bad].flat[0]}")
+        raise ValueError(f"{name}: ids must be in 0..{size - 1}{also}, got {arr.flat[bad]}")
     return arr
 
 

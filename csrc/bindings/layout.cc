@@ -1,11 +1,13 @@
 // _core.update_copy and convert_gate_blocks: what seqkern.book's layers use to keep the kernels'
 // copy of the book's weights current (seqkern/layout.h); swap_leading_axes, arrays between
 // batch-major and time-major; take_rows, recurrent batches sorted longest first and back;
-// length_summary, what a call with lengths checks and how it orders its batch.
+// length_summary, what a call with lengths checks and how it orders its batch; first_bad_id,
+// what a call with ids checks.
 #include "seqkern/layout.h"
 
 #include <algorithm>
 #include <cstring>
+#include <optional>
 #include <vector>
 
 #include "arrays.h"
@@ -61,9 +63,21 @@ py::tuple length_summary(const Arr<T>& lengths) {
   return py::make_tuple(lo, hi, longest_first);
 }
 
+// The index of the first id outside 0..size-1 that is not `allowed`, or -1: one pass, where
+// NumPy's two comparisons, their combination and any() took four (ids of an embedding or a
+// loss, checked at every call).
+int64_t first_bad_id(const Arr<int64_t>& ids, int64_t size, std::optional<int64_t> allowed) {
+  const int64_t* p = ids.data();
+  const int64_t n = ids.size();
+  for (int64_t i = 0; i < n; ++i)
+    if ((p[i] < 0 || p[i] >= size) && p[i] != allowed) return i;
+  return -1;
+}
+
 }  // namespace
 
 void bind_layout(py::module_& m) {
+  m.def("first_bad_id", &first_bad_id, py::arg("ids"), py::arg("size"), py::arg("allowed"));
   // seqkern.book's layers convert the book's weights to the kernels' layout only when an
   // optimizer has changed them since the last call. np.array_equal took 13 us on a 144 x 512
   // matrix, more than the one-step LSTM it guarded in the book's generation loops; memcmp
