@@ -1,6 +1,5 @@
-// _core.update_copy and convert_gate_blocks: what seqkern.book's layers use to keep the kernels'
-// copy of the book's weights current (seqkern/layout.h); swap_leading_axes, arrays between
-// batch-major and time-major; take_rows, recurrent batches sorted longest first and back;
+// _core.swap_leading_axes, arrays between batch-major and time-major (seqkern/layout.h);
+// take_rows, recurrent batches sorted longest first and back;
 // length_summary, what a call with lengths checks and how it orders its batch; first_bad_id,
 // what a call with ids checks.
 #include "seqkern/layout.h"
@@ -15,26 +14,6 @@
 namespace seqkern::bind {
 
 namespace {
-
-template <typename T>
-void convert(const Arr<T>& src, Arr<T>& out, const std::vector<int64_t>& order, int64_t negate,
-             bool to_kernel) {
-  const int64_t G = static_cast<int64_t>(order.size());
-  // to_kernel: src (R, G*H), out (G*H, R); else src (G*H, R), out (R, G*H)
-  const py::ssize_t R = to_kernel ? src.shape(0) : src.shape(1);
-  const py::ssize_t GH = to_kernel ? src.shape(1) : src.shape(0);
-  if (src.ndim() != 2 || out.ndim() != 2 || G == 0 || GH % G != 0 ||
-      out.shape(0) != (to_kernel ? GH : R) || out.shape(1) != (to_kernel ? R : GH))
-    throw py::value_error("convert_gate_blocks: shapes (R, G*H) and (G*H, R)");
-  std::vector<bool> seen(G, false);
-  for (int64_t b : order) {
-    if (b < 0 || b >= G || seen[b]) throw py::value_error("convert_gate_blocks: order is no permutation");
-    seen[b] = true;
-  }
-  T* po = out.mutable_data();
-  py::gil_scoped_release nogil;
-  convert_gate_blocks<T>(src.data(), po, R, G, GH / G, order.data(), negate, to_kernel);
-}
 
 // Whether a buffer's elements lie in C order with no gaps.
 bool c_contiguous(const py::buffer_info& i) {
@@ -78,25 +57,7 @@ int64_t first_bad_id(const Arr<int64_t>& ids, int64_t size, std::optional<int64_
 
 void bind_layout(py::module_& m) {
   m.def("first_bad_id", &first_bad_id, py::arg("ids"), py::arg("size"), py::arg("allowed"));
-  // seqkern.book's layers convert the book's weights to the kernels' layout only when an
-  // optimizer has changed them since the last call. np.array_equal took 13 us on a 144 x 512
-  // matrix, more than the one-step LSTM it guarded in the book's generation loops; memcmp
-  // reads both at cache speed, and stops at the first difference when training changed them.
-  m.def(
-      "update_copy",
-      [](const py::buffer& src, const py::buffer& copy) {
-        const py::buffer_info a = src.request(), b = copy.request(true);
-        if (!c_contiguous(a) || !c_contiguous(b) || a.size * a.itemsize != b.size * b.itemsize)
-          throw py::value_error("update_copy: two C-contiguous buffers of the same size");
-        const size_t n = static_cast<size_t>(a.size * a.itemsize);
-        if (std::memcmp(a.ptr, b.ptr, n) == 0) return false;
-        std::memcpy(b.ptr, a.ptr, n);
-        return true;
-      },
-      py::arg("src"), py::arg("copy"),
-      "Whether src's bytes differ from copy's; when they do, they are copied into copy");
-
-  // seqkern.book's recurrent layers take and give batch-major (N, T, D) arrays and the kernels
+  // seqkern.nn and the models take batch-major (N, T, D) arrays (batch_first) and the kernels
   // time-major ones.
   m.def(
       "swap_leading_axes",
@@ -137,10 +98,6 @@ void bind_layout(py::module_& m) {
   m.def("length_summary", &length_summary<int32_t>);
   m.def("length_summary", &length_summary<int64_t>);
   m.def("length_summary", &length_summary<double>);
-  m.def("convert_gate_blocks", &convert<float>, py::arg("src"), py::arg("out"), py::arg("order"),
-        py::arg("negate"), py::arg("to_kernel"));
-  m.def("convert_gate_blocks", &convert<double>, py::arg("src"), py::arg("out"), py::arg("order"),
-        py::arg("negate"), py::arg("to_kernel"));
 }
 
 }  // namespace seqkern::bind

@@ -11,55 +11,20 @@ from seqkern import _core, _ops
 from seqkern.book.layers import Affine, Embedding, SigmoidWithLoss
 
 
-# torch's gate order from the book's: LSTM i, f, g, o from f, g, i, o; GRU r, z, n from z, r, h~.
-_LSTM_ORDER, _GRU_ORDER = (2, 0, 1, 3), (1, 0, 2)
-
-
 class _Recurrent:
-    """What TimeRNN, TimeLSTM and TimeGRU share: params (Wx, Wh, b), stateful, h and dh, and the
-    conversion of the book's weights to the kernels' and of the kernels' gradients back."""
+    """What TimeRNN, TimeLSTM and TimeGRU share: params (Wx, Wh, b), stateful, h and dh. Forward
+    and backward are one _core call each, which converts between the book's layouts and the
+    kernels' on the threads (reading the weights as they are at each call)."""
 
-    order = (0,)  # the book's gate blocks in the kernel's order
-    negate = -1  # the kernel's block whose weights are the book's negated (GRU), or -1
+    cell = "rnn"
     states = ("h",)  # carried between calls when stateful
-    kernel, kernel_backward, options = staticmethod(_ops.rnn), staticmethod(_ops.rnn_backward), {}
 
     def __init__(self, Wx, Wh, b, stateful=False):
         self.params = [Wx, Wh, b]
         self.grads = [np.zeros_like(Wx), np.zeros_like(Wh), np.zeros_like(b)]
         self.h, self.dh = None, None
         self.stateful = stateful
-        self.saved = None
-        self._seen = self._converted = None
-
-    def _kernel_weights(self):
-        """(w_ih (G*H, D), w_hh (G*H, H), b_ih (G*H,)) in torch's layout and gate order. Converted
-        again only when a weight differs from the copy taken at the last conversion: generation
-        calls one step at a time with unchanged weights, and training changes them every step."""
-        if self._seen is None:
-            self._seen = [np.empty(p.shape, p.dtype) for p in self.params]
-        changed = [_core.update_copy(np.ascontiguousarray(p), s) for p, s in zip(self.params, self._seen)]
-        if self._converted is None or any(changed):
-            Wx, Wh, b = self._seen  # contiguous copies of the weights as they are now
-            self._converted = (self._to_kernel(Wx), self._to_kernel(Wh),
-                               self._to_kernel(b[None]).reshape(-1))  # the bias as one row
-        return self._converted
-
-    def _to_kernel(self, w):
-        """w (R, G*H) in the book's layout as a new (G*H, R) array in the kernels'."""
-        out = np.empty(w.shape[::-1], w.dtype)
-        _core.convert_gate_blocks(w, out, self.order, self.negate, True)
-        return out
-
-    def _store_grads(self, g):
-        """Writes the kernels' weight gradients into grads, in the book's layout and order."""
-        for src, out in zip((g["w_ih"], g["w_hh"], g["b_ih"][:, None]), (*self.grads[:2], self.grads[2][None])):
-            if out.flags.c_contiguous and out.dtype == src.dtype:
-                _core.convert_gate_blocks(src, out, self.order, self.negate, False)
-            else:  # a grads array the kernels' dtype or layout does not fit: through a copy
-                tmp = np.empty(out.shape, src.dtype)
-                _core.convert_gate_blocks(src, tmp, self.order, self.negate, False)
-                out[...] = tmp
+        self._saved = self._dtype = None  # what the last forward kept for backward, its dtype
 
     def _initial(self, name, N, H, dtype):
         state = getattr(self, name)
@@ -70,21 +35,44 @@ class _Recurrent:
 
     def forward(self, xs):
         """hs (N, T, H) from xs (N, T, D); the final states are kept (h, and c for the LSTM)."""
-        N, T, D = xs.shape
-        H = self.params[1].shape[0]
-        first = [self._initial(name, N, H, xs.dtype) for name in self.states]
-        y, *finals, self.saved = self.kernel(_ops.swap01(xs), *first,
-                                             *self._kernel_weights(), training=True, **self.options)
+        xs = np.asarray(xs)
+        if xs.ndim != 3:
+            raise ValueError(f"xs: expected shape (N, T, D), got {xs.shape}")
+        Wx, Wh, b = self.params
+        N, H = xs.shape[0], np.shape(Wh)[0]
+        h = self._initial("h", N, H, xs.dtype)
+        c = self._initial("c", N, H, xs.dtype) if self.cell == "lstm" else None
+        out = _core.book_forward(self.cell, xs, h, c, Wx, Wh, b)
+        if out is None:  # arrays of other dtypes or layouts: as C-contiguous ones of one dtype
+            dtype = np.result_type(xs.dtype, np.asarray(Wx).dtype)
+            if dtype not in (np.float32, np.float64):
+                raise TypeError(f"xs, Wx: expected float32 or float64 arrays, got {xs.dtype} and "
+                                f"{np.asarray(Wx).dtype}")
+            args = (None if a is None else np.ascontiguousarray(a, dtype)
+                    for a in (xs, h, c, Wx, Wh, b))
+            out = _core.book_forward(self.cell, *args)
+        hs, *finals, self._saved = out
+        self._dtype = hs.dtype
         for name, final in zip(self.states, finals):
             setattr(self, name, final)
-        return _ops.swap01(y)
+        return hs
 
     def _backward(self, dhs, *d_finals):
         """(dxs (N, T, D), then the initial states' gradients) of the last forward, from dhs
         (N, T, H) or None (zeros) and the final states' gradients; the weights' overwrite grads."""
-        g = self.kernel_backward(self.saved, None if dhs is None else _ops.swap01(dhs), *d_finals)
-        self._store_grads(g)
-        return (_ops.swap01(g["x"]), *(g[name + "0"] for name in self.states))
+        if self._saved is None:
+            raise RuntimeError("backward: call forward first")
+        Wx, Wh, _ = self.params
+        ds = [None if d is None else np.ascontiguousarray(d, self._dtype)
+              for d in (dhs, *d_finals, None, None)[:3]]  # dhs, dh, dc
+        out = _core.book_backward(self._saved, Wx, Wh, *ds, *self.grads)
+        if out is None:  # weights or grads that are not C-contiguous of the forward's dtype
+            tmp = [np.empty(np.shape(p), self._dtype) for p in self.params]
+            out = _core.book_backward(self._saved, np.ascontiguousarray(Wx, self._dtype),
+                                      np.ascontiguousarray(Wh, self._dtype), *ds, *tmp)
+            for g, t in zip(self.grads, tmp):
+                g[...] = t
+        return out
 
     def backward(self, dhs):
         dxs, self.dh, *_ = self._backward(dhs)
@@ -102,48 +90,16 @@ class TimeRNN(_Recurrent):
 
 
 class TimeLSTM(_Recurrent):
-    """T steps of the book's LSTM; c is carried with h when stateful. Forward and backward are one
-    _core call each, which converts between the book's layouts and the kernels' on the threads.
-    The calls of the book's generation loops, one step (any N) or a short pass over one sequence
-    (an encoder reading one question), run on the book's weights where they are instead."""
+    """T steps of the book's LSTM; c is carried with h when stateful. The calls of the book's
+    generation loops, one step (any N) or a short pass over one sequence (an encoder reading one
+    question), run on the book's weights where they are."""
 
-    order = _LSTM_ORDER
+    cell = "lstm"
     states = ("h", "c")
-    kernel, kernel_backward = staticmethod(_ops.lstm), staticmethod(_ops.lstm_backward)
 
     def __init__(self, Wx, Wh, b, stateful=False):
         super().__init__(Wx, Wh, b, stateful)
         self.c = None
-        self._saved = None  # what _core.lstm_book_forward kept, when it ran the last forward
-
-    def forward(self, xs):
-        N, T, D = xs.shape
-        H = self.params[1].shape[0]
-        h = np.ascontiguousarray(self._initial("h", N, H, xs.dtype))
-        c = np.ascontiguousarray(self._initial("c", N, H, xs.dtype))
-        out = _core.lstm_book_forward(np.ascontiguousarray(xs), h, c, *self.params)
-        if out is None:  # arrays the generic path must check (and explain)
-            self._saved = None
-            return super().forward(xs)
-        hs, self.h, self.c, self._saved = out
-        return hs
-
-    def _backward(self, dhs, *d_finals):
-        if self._saved is None:
-            return super()._backward(dhs, *d_finals)
-        dtype = self.params[0].dtype
-        dhs, dh_n, dc_n = (None if d is None else np.ascontiguousarray(d, dtype)
-                           for d in (dhs, *d_finals, None, None)[:3])
-        out = _core.lstm_book_backward(self._saved, *self.params[:2], dhs, dh_n, dc_n, *self.grads)
-        if out is None:  # grads the kernels' dtype or layout does not fit: through copies
-            tmp = [np.empty(p.shape, dtype) for p in self.params]
-            out = _core.lstm_book_backward(self._saved, *self.params[:2], dhs, dh_n, dc_n, *tmp)
-            if out is None:
-                raise TypeError("TimeLSTM.backward: params must stay C-contiguous arrays of the "
-                                "forward's dtype")
-            for g, t in zip(self.grads, tmp):
-                g[...] = t
-        return out
 
     def set_state(self, h, c=None):
         self.h, self.c = h, c
@@ -154,14 +110,9 @@ class TimeLSTM(_Recurrent):
 
 class TimeGRU(_Recurrent):
     """T steps of the book's GRU: z = sigmoid(x Wxz + h Whz + bz), r likewise,
-    h~ = tanh(x Wxh + (r*h) Whh + bh), h = (1 - z) h + z h~. The kernel's update gate is 1 - z,
-    so its weights are the book's negated."""
+    h~ = tanh(x Wxh + (r*h) Whh + bh), h = (1 - z) h + z h~."""
 
-    order = _GRU_ORDER
-    kernel, kernel_backward = staticmethod(_ops.gru), staticmethod(_ops.gru_backward)
-    options = {"reset_after": False}
-
-    negate = 1  # the z block, second in the kernel's order r, z, n
+    cell = "gru"
 
 
 class _Step:
