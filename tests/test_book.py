@@ -640,3 +640,29 @@ def test_time_lstm_takes_other_layouts_too(variant):
     for got, w in zip(layer.grads, want.grads):
         np.testing.assert_allclose(got, w, rtol=tol, atol=1e-12 if tol < 1e-6 else 1e-6)
     np.testing.assert_allclose(layer.dh, want.dh, rtol=1e-12)
+
+
+def test_recurrent_layers_explain_bad_input():
+    rng = np.random.default_rng(8)
+    params = weights(4, 5, 3, rng, np.float32)
+    layer = book.TimeLSTM(*params)
+    with pytest.raises(RuntimeError, match="forward first"):
+        layer.backward(np.zeros((2, 4, 3), "f"))
+    with pytest.raises(ValueError, match=r"xs: expected shape \(N, T, D\)"):
+        layer.forward(np.zeros((2, 5), "f"))
+    with pytest.raises(ValueError, match=r"xs: expected shape \(N, T, 5\)"):
+        layer.forward(np.zeros((2, 4, 6), "f"))
+    layer.forward(np.zeros((2, 4, 5), "f"))
+    with pytest.raises(ValueError, match="dhs must have the shape"):
+        layer.backward(np.zeros((2, 4, 4), "f"))
+    with pytest.raises(TypeError, match="float32 or float64"):
+        book.TimeGRU(*(p.astype(np.float16) for p in weights(3, 5, 3, rng))).forward(
+            np.zeros((2, 4, 5), np.float16))
+    with pytest.raises(ValueError, match="Wh: expected a 2-D array"):
+        book.TimeRNN(params[0], None, params[2]).forward(np.zeros((2, 4, 5), "f"))
+    stateful = book.TimeLSTM(*params, stateful=True)
+    stateful.set_state(np.zeros((3, 3), "f"))
+    with pytest.raises(ValueError, match=r"h: expected shape \(2, 3\)"):
+        stateful.forward(np.zeros((2, 4, 5), "f"))
+    with pytest.raises(ValueError, match=r"x: expected shape \(N, D\)"):
+        book.LSTM(*params).forward(np.zeros(5, "f"), np.zeros((1, 3), "f"), np.zeros((1, 3), "f"))

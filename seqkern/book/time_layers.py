@@ -39,6 +39,8 @@ class _Recurrent:
         if xs.ndim != 3:
             raise ValueError(f"xs: expected shape (N, T, D), got {xs.shape}")
         Wx, Wh, b = self.params
+        if np.ndim(Wh) != 2:
+            raise ValueError(f"Wh: expected a 2-D array (H, gates*H), got shape {np.shape(Wh)}")
         N, H = xs.shape[0], np.shape(Wh)[0]
         h = self._initial("h", N, H, xs.dtype)
         c = self._initial("c", N, H, xs.dtype) if self.cell == "lstm" else None
@@ -127,6 +129,9 @@ class _Step:
         self.time.grads = self.grads  # the same arrays, overwritten by backward
 
     def forward(self, x, *state):
+        x = np.asarray(x)
+        if x.ndim != 2:
+            raise ValueError(f"x: expected shape (N, D), got {x.shape}")
         self.time.set_state(*state)
         self.time.forward(x[:, None, :])
         finals = tuple(getattr(self.time, name) for name in self.time.states)
