@@ -132,24 +132,30 @@ def test_time_layers_match_the_books_semantics(cell, N, T, D, H):
                                rtol=1e-10, atol=1e-12)
 
 
-def test_not_stateful_starts_from_zero_and_weights_are_read_at_each_call():
+@pytest.mark.parametrize("cell", list(CELLS))
+@pytest.mark.parametrize("N,T", [(2, 4), (2, 1), (1, 3)])  # T = 1 or N = 1: generation's calls
+def test_not_stateful_starts_from_zero_and_weights_are_read_at_each_call(cell, N, T):
     """Each call reads the weights as they are then: after an optimizer's update of every value,
-    and after one value of Wh, then of b, all in place."""
+    and after one value of Wh, then of b, all in place (also where the kernels' copy of the
+    weights is kept between calls, and the GRU's negated block)."""
+    cls, ref, G = CELLS[cell]
     rng = np.random.default_rng(1)
-    params = weights(4, 3, 5, rng, np.float32)
-    layer = book.TimeLSTM(*params)
-    xs = rng.standard_normal((2, 4, 3)).astype("f")
+    params = weights(G, 3, 5, rng, np.float32)
+    layer = cls(*params)
+    xs = rng.standard_normal((N, T, 3)).astype("f")
     a = layer.forward(xs)
     np.testing.assert_array_equal(layer.forward(xs), a)
     changes = [lambda: book.SGD(lr=0.5).update(layer.params, [np.ones_like(p) for p in layer.params]),
                lambda: layer.params[1].reshape(-1).__setitem__(-1, 3.0),
                lambda: layer.params[2].reshape(-1).__setitem__(-1, 3.0)]
-    for change in changes:  # each in place
+    for k, change in enumerate(changes):  # each in place
         change()
-        want = ref_lstm(xs.astype(np.float64), *(p.astype(np.float64) for p in params),
-                        np.zeros((2, 5)), np.zeros((2, 5)))[0]
+        states = [np.zeros((N, 5))] * (2 if cell == "lstm" else 1)
+        want = ref(xs.astype(np.float64), *(p.astype(np.float64) for p in params), *states)[0]
         got = layer.forward(xs)
-        assert got.dtype == np.float32 and np.abs(got - a).max() > 1e-4
+        assert got.dtype == np.float32
+        if k != 1 or T > 1:  # Wh meets h0 = 0 only, in one step
+            assert np.abs(got - a).max() > 1e-4
         np.testing.assert_allclose(got, want, rtol=2e-5, atol=2e-6)
         a = got
 

@@ -25,6 +25,7 @@ class _Recurrent:
         self.h, self.dh = None, None
         self.stateful = stateful
         self._saved = self._dtype = None  # what the last forward kept for backward, its dtype
+        self._cache = None  # the kernels' copy of the weights for calls over one step or sequence
 
     def _initial(self, name, N, H, dtype):
         state = getattr(self, name)
@@ -44,7 +45,7 @@ class _Recurrent:
         N, H = xs.shape[0], np.shape(Wh)[0]
         h = self._initial("h", N, H, xs.dtype)
         c = self._initial("c", N, H, xs.dtype) if self.cell == "lstm" else None
-        out = _core.book_forward(self.cell, xs, h, c, Wx, Wh, b)
+        out = _core.book_forward(self.cell, xs, h, c, Wx, Wh, b, self._cache)
         if out is None:  # arrays of other dtypes or layouts: as C-contiguous ones of one dtype
             dtype = np.result_type(xs.dtype, np.asarray(Wx).dtype)
             if dtype not in (np.float32, np.float64):
@@ -52,8 +53,8 @@ class _Recurrent:
                                 f"{np.asarray(Wx).dtype}")
             args = (None if a is None else np.ascontiguousarray(a, dtype)
                     for a in (xs, h, c, Wx, Wh, b))
-            out = _core.book_forward(self.cell, *args)
-        hs, *finals, self._saved = out
+            out = _core.book_forward(self.cell, *args, self._cache)
+        hs, *finals, self._saved, self._cache = out
         self._dtype = hs.dtype
         for name, final in zip(self.states, finals):
             setattr(self, name, final)
