@@ -1,9 +1,9 @@
 // LSTM steps on weights in the layout of "Deep Learning from Scratch 2" (seqkern.book), for the
 // calls its generation loops make: one step at a time, or a short encoder pass over one
 // sequence. Converting the book's weights to the kernels' layout reads them twice more than such
-// a call's products, which took as long as the book's NumPy code. Here the products read Wx and Wh where they are (a one-row product
-// streams their rows), and only the 4H pre-activations of each row are put in the kernels' gate
-// order for the shared cell.
+// a call's products, which took as long as the book's NumPy code. Here the products read Wx and
+// Wh where they are (a one-row product streams their rows), and only the 4H pre-activations of
+// each row are put in the kernels' gate order for the shared cell.
 #include <cstring>
 #include <vector>
 

@@ -44,7 +44,7 @@ class _Recurrent:
             raise ValueError(f"Wh: expected a 2-D array (H, gates*H), got shape {np.shape(Wh)}")
         N, H = xs.shape[0], np.shape(Wh)[0]
         h = self._initial("h", N, H, xs.dtype)
-        c = self._initial("c", N, H, xs.dtype) if self.cell == "lstm" else None
+        c = self._initial("c", N, H, xs.dtype) if "c" in self.states else None
         out = _core.book_forward(self.cell, xs, h, c, Wx, Wh, b, self._cache)
         if out is None:  # arrays of other dtypes or layouts: as C-contiguous ones of one dtype
             dtype = np.result_type(xs.dtype, np.asarray(Wx).dtype)
