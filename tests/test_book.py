@@ -672,3 +672,29 @@ def test_recurrent_layers_explain_bad_input():
         stateful.forward(np.zeros((2, 4, 5), "f"))
     with pytest.raises(ValueError, match=r"x: expected shape \(N, D\)"):
         book.LSTM(*params).forward(np.zeros(5, "f"), np.zeros((1, 3), "f"), np.zeros((1, 3), "f"))
+    # the weights' shapes, each named with what it should be
+    Wx, Wh, b = params
+    xs = np.zeros((2, 4, 5), "f")
+    with pytest.raises(ValueError, match=r"Wx: expected shape \(D, 12\), got \(5, 11\)"):
+        book.TimeLSTM(Wx[:, :11], Wh, b).forward(xs)
+    with pytest.raises(ValueError, match=r"Wh: expected shape \(H, 4\*H\), got \(3, 11\)"):
+        book.TimeLSTM(Wx, Wh[:, :11], b).forward(xs)
+    with pytest.raises(ValueError, match=r"b: expected shape \(12,\), got \(11,\)"):
+        book.TimeLSTM(Wx, Wh, b[:11].copy()).forward(xs)
+    stateful.set_state(np.zeros((2, 3), "f"), np.zeros((3, 3), "f"))
+    with pytest.raises(ValueError, match=r"c: expected shape \(2, 3\), got \(3, 3\)"):
+        stateful.forward(xs)
+    # a backward whose weights or grads were replaced by arrays of other shapes since the forward
+    layer = book.TimeLSTM(*params)
+    layer.forward(xs)
+    layer.params[1] = Wh[:, :11].copy()
+    with pytest.raises(ValueError, match="Wx, Wh no longer have the forward's shapes"):
+        layer.backward(np.zeros((2, 4, 3), "f"))
+    layer.params[1] = Wh
+    layer.grads[2] = np.zeros(11, "f")
+    with pytest.raises(ValueError, match="grads must have the shapes of params"):
+        layer.backward(np.zeros((2, 4, 3), "f"))
+    step = book.LSTM(*params)
+    step.forward(np.zeros((1, 5), "f"), np.zeros((1, 3), "f"), np.zeros((1, 3), "f"))
+    with pytest.raises(ValueError, match=r"dh, dc must have the shape \(1, 3\)"):
+        step.backward(np.zeros((2, 3), "f"), np.zeros((1, 3), "f"))
