@@ -5,7 +5,6 @@
 #include "seqkern/layout.h"
 
 #include <algorithm>
-#include <cstring>
 #include <optional>
 #include <vector>
 
