@@ -262,6 +262,8 @@ def _forward(module, input, hx, torch_forward):
     if reason:
         _fall_back(reason)
         return torch_forward(module, input, hx)
+    if not isinstance(input, PackedSequence) and input.numel() == 0:
+        return torch_forward(module, input, hx)  # nothing to run: torch's empty result, or its error
     packed = isinstance(input, PackedSequence)
     differentiable = _differentiable(input.data if packed else input, hx, weights)
     threads = torch.get_num_threads()  # torch.set_num_threads (or OMP_NUM_THREADS) rules here too
@@ -283,10 +285,11 @@ def _forward(module, input, hx, torch_forward):
             raise ValueError(f"{type(module).__name__}: Expected input to be 2D or 3D, "
                              f"got {input.dim()}D instead")
         batch_sizes = sorted_indices = unsorted_indices = lengths = None
-        x = input.transpose(0, 1) if module.batch_first else input
-        unbatched = x.dim() == 2
+        unbatched = input.dim() == 2  # (T, I) whatever batch_first says, as torch reads it
         if unbatched:
-            x = x.unsqueeze(1)
+            x = input.unsqueeze(1)
+        else:
+            x = input.transpose(0, 1) if module.batch_first else input
     as_given = data if packed else (x.transpose(0, 1) if module.batch_first else x)
     module.check_input(as_given, batch_sizes)  # torch's own errors for torch's misuses
     if hx is not None:

@@ -239,8 +239,18 @@ def test_layer_bad_input_is_a_clear_error():
         m.forward(x, h)
     with pytest.raises(ValueError, match=r"lengths: each must be in 1..T = 1..5"):
         m.forward(x, lengths=[6, 2])
-    with pytest.raises(ValueError, match=r"weights\[0\] w_ih: expected shape"):
+    with pytest.raises(ValueError, match=r"x: expected shape \(T, batch, input_size\) with "
+                                         r"input_size = 3, each at least 1, got \(5, 2, 7\)"):
         m.forward(np.zeros((5, 2, 7), np.float32))
+    first = nn.GRU(3, 4, batch_first=True)  # messages show the caller's layout, not the copy
+    with pytest.raises(ValueError, match=r"x: expected shape \(batch, T, input_size\) with "
+                                         r"input_size = 3, each at least 1, got \(2, 0, 3\)"):
+        first.forward(np.zeros((2, 0, 3), np.float32))
+    with pytest.raises(ValueError, match=r"got \(5, 3\)"):
+        first.forward(np.zeros((5, 3), np.float32))
+    first.forward(np.zeros((2, 5, 3), np.float32))
+    with pytest.raises(ValueError, match=r"dy: expected the shape of y, \(2, 5, 4\), got \(5, 2, 4\)"):
+        first.backward(np.zeros((5, 2, 4), np.float32))
     with pytest.raises(TypeError, match="float64"):
         m.forward(x.astype(np.float64))
     with pytest.raises(ValueError, match="dropout"):

@@ -98,11 +98,44 @@ def test_calls_with_nothing_to_differentiate_match_torch(name, ours, theirs, kw,
                 torch.testing.assert_close(u, v, rtol=1e-10, atol=1e-10)
 
 
-def test_unbatched_input_matches_torch():
-    a, b = twins(skt.GRU, torch.nn.GRU, {}, num_layers=2)
-    x = torch.randn(7, 5, dtype=torch.float64)
-    torch.testing.assert_close(a(x)[0], b(x)[0])
-    assert a(x)[1].shape == (2, 6)
+@pytest.mark.parametrize("name,ours,theirs,kw", PAIRS, ids=[p[0] for p in PAIRS])
+@pytest.mark.parametrize("batch_first", [False, True], ids=["tbi", "bfirst"])
+@pytest.mark.parametrize("with_state", [False, True], ids=["zeros", "h0"])
+def test_unbatched_input_matches_torch(name, ours, theirs, kw, batch_first, with_state):
+    """(T, I) input is one sequence whatever batch_first says; its state is (L*D, S)."""
+    a, b = twins(ours, theirs, kw, num_layers=2, bidirectional=True, batch_first=batch_first)
+    g = torch.Generator().manual_seed(4)
+    x = torch.randn(7, 5, dtype=torch.float64, generator=g)
+    h0 = torch.randn(4, kw.get("proj_size", 6), dtype=torch.float64, generator=g)
+    state = ((h0, torch.randn(4, 6, dtype=torch.float64, generator=g))
+             if name.startswith("lstm") else h0) if with_state else None
+    results = []
+    for m in (a, b):
+        xi = x.clone().requires_grad_()
+        y, s = m(xi, state)
+        loss_of(y, s).backward()
+        results.append([y, *(s if isinstance(s, tuple) else (s,)), xi.grad,
+                        *(p.grad for p in m.parameters())])
+    assert results[0][0].shape == (7, 2 * kw.get("proj_size", 6))
+    for u, v in zip(*results):
+        torch.testing.assert_close(u, v, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("name,ours,theirs,kw", PAIRS, ids=[p[0] for p in PAIRS])
+@pytest.mark.parametrize("shape", [(3, 0, 5), (0, 2, 5)], ids=["no-rows", "no-steps"])
+def test_empty_input_behaves_as_torch(name, ours, theirs, kw, shape):
+    """An empty batch gives torch's empty outputs; no steps, torch's own error."""
+    a, b = twins(ours, theirs, kw, num_layers=2)
+    x = torch.zeros(shape, dtype=torch.float64)
+    if shape[0] == 0:
+        for m in (a, b):
+            with pytest.raises(RuntimeError, match="sequence length"):
+                m(x)
+        return
+    (ya, sa), (yb, sb) = a(x), b(x)
+    torch.testing.assert_close(ya, yb)
+    for u, v in zip(sa if isinstance(sa, tuple) else (sa,), sb if isinstance(sb, tuple) else (sb,)):
+        torch.testing.assert_close(u, v)
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru", "rnn_tanh"])

@@ -44,6 +44,7 @@ class Recurrent(Layer):
         self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
         self.state = None    # the carried state in stateful mode
         self._saved = None
+        self._y_shape = None        # y's shape in the caller's layout, for backward's dy
         self.precision = "float32"  # of inference; eval(precision="bfloat16") sets it
         self._bf16 = None           # then: the weights rounded and packed (bf16_weights)
 
@@ -88,7 +89,8 @@ class Recurrent(Layer):
         state size (proj_size or hidden_size)."""
         x = np.asarray(x)
         self._saved = None
-        if self.batch_first and x.ndim == 3:
+        self._check_input(x)
+        if self.batch_first:
             x = swap01(x)
         if state is None and self.stateful:
             state = self.state
@@ -99,6 +101,7 @@ class Recurrent(Layer):
                                      bf16=None if self.training else self._bf16)
         if self.training:
             *finals, self._saved = finals
+            self._y_shape = self._batch_order(y).shape
         final = self._join_state(*finals)
         if self.stateful:
             self.state = final    # carried to the next chunk; its gradient is cut there
@@ -109,8 +112,12 @@ class Recurrent(Layer):
         be None). Adds the weight gradients to self.grads; returns (dx, dstate0)."""
         if self._saved is None:
             raise RuntimeError("backward: call forward in training mode first")
-        if dy is not None and self.batch_first:
-            dy = swap01(dy)
+        if dy is not None:
+            dy = np.asarray(dy)
+            if dy.shape != self._y_shape:
+                raise ValueError(f"dy: expected the shape of y, {self._y_shape}, got {dy.shape}")
+            if self.batch_first:
+                dy = swap01(dy)
         dh_n, dc_n = self._split_state("dstate", dstate)
         g = recurrent_stack_backward(self._saved, dy, dh_n, dc_n)
         for (l, d), ws in zip(self._layer_dirs(), g["weights"]):
@@ -120,6 +127,14 @@ class Recurrent(Layer):
         return self._batch_order(g["x"]), self._join_state(g["h0"], g.get("c0"))
 
     __call__ = forward
+
+    def _check_input(self, x):
+        """x's shape in the caller's layout, checked here so that a message names that layout
+        and input_size (the stack's own checks see the time-major copy, and blame w_ih)."""
+        if x.ndim != 3 or 0 in x.shape or x.shape[2] != self.input_size:
+            layout = "(batch, T, input_size)" if self.batch_first else "(T, batch, input_size)"
+            raise ValueError(f"x: expected shape {layout} with input_size = {self.input_size}, "
+                             f"each at least 1, got {x.shape}")
 
     def _layer_dirs(self):
         return [(l, d) for l in range(self.num_layers) for d in range(self.num_directions)]
