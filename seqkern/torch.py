@@ -257,6 +257,8 @@ def _unpacked(data, batch_sizes):
 def _forward(module, input, hx, torch_forward):
     """torch.nn.LSTM/GRU/RNN.forward's semantics (its own checks and hidden-state permutations)
     on seqkern's kernels, or torch_forward itself when the kernels cannot take the call."""
+    if isinstance(hx, list) and module.mode == "LSTM":
+        hx = tuple(hx)  # torch's LSTM takes [h, c] as well as (h, c)
     weights = _weights(module)
     reason = _fallback_reason(input, hx, weights)
     if reason:

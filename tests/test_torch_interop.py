@@ -121,6 +121,24 @@ def test_unbatched_input_matches_torch(name, ours, theirs, kw, batch_first, with
         torch.testing.assert_close(u, v, rtol=1e-10, atol=1e-10)
 
 
+@pytest.mark.parametrize("proj_size", [0, 4], ids=["lstm", "lstm_proj"])
+def test_lstm_state_as_a_list_matches_torch(proj_size):
+    """torch's LSTM takes [h0, c0] as well as (h0, c0)."""
+    a, b = twins(skt.LSTM, torch.nn.LSTM, {"proj_size": proj_size} if proj_size else {})
+    g = torch.Generator().manual_seed(5)
+    x = torch.randn(4, 3, 5, dtype=torch.float64, generator=g)
+    h0 = torch.randn(1, 3, proj_size or 6, dtype=torch.float64, generator=g)
+    c0 = torch.randn(1, 3, 6, dtype=torch.float64, generator=g)
+    results = []
+    for m in (a, b):
+        state = [h0.clone().requires_grad_(), c0.clone().requires_grad_()]
+        y, s = m(x, state)
+        loss_of(y, s).backward()
+        results.append([y, *s, *(t.grad for t in state)])
+    for u, v in zip(*results):
+        torch.testing.assert_close(u, v, rtol=1e-10, atol=1e-10)
+
+
 @pytest.mark.parametrize("name,ours,theirs,kw", PAIRS, ids=[p[0] for p in PAIRS])
 @pytest.mark.parametrize("shape", [(3, 0, 5), (0, 2, 5)], ids=["no-rows", "no-steps"])
 def test_empty_input_behaves_as_torch(name, ours, theirs, kw, shape):
