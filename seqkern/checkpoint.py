@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import zipfile
+import zlib
 
 import numpy as np
 
@@ -39,12 +41,16 @@ def save(model, path):
 
 
 def read(path):
-    """(meta, params) of a checkpoint file, after checking its format and version."""
+    """(meta, params) of a checkpoint file, after checking its format and version. A missing
+    file raises FileNotFoundError; a file of another kind, ValueError."""
+    with open(path, "rb") as f:
+        if f.read(4) != b"PK\x03\x04":  # np.load would take a .npy or a pickle's text for one
+            raise ValueError(f"{path}: not a seqkern checkpoint (not an .npz archive)")
     try:
         with np.load(path, allow_pickle=False) as f:
             meta = json.loads(str(f["meta"]))
             params = {k[len("param/"):]: f[k] for k in f.files if k.startswith("param/")}
-    except (OSError, ValueError, KeyError) as e:
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile, zlib.error) as e:
         raise ValueError(f"{path}: not a seqkern checkpoint ({e})") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise ValueError(f"{path}: not a seqkern checkpoint")

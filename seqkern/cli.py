@@ -26,6 +26,7 @@ import numpy as np
 
 import seqkern as sk
 from seqkern import bench, reference
+from seqkern.cli_args import input_file, output_file, positive_float, positive_int
 from seqkern.ctc_commands import add_ctc_command
 from seqkern.lm_commands import add_lm_commands
 from seqkern.seq2seq_commands import add_seq2seq_command
@@ -186,25 +187,25 @@ def main(argv=None):
     sub.add_parser("info", help="print version, BLAS, threads, SIMD level, CUDA").set_defaults(
         func=cmd_info)
     check = sub.add_parser("check", help="check and time the fused kernels")
-    check.add_argument("--shape", type=int, nargs=4, default=[50, 16, 128, 128],
+    check.add_argument("--shape", type=positive_int, nargs=4, default=[50, 16, 128, 128],
                        metavar=("T", "B", "I", "H"), help="timing shape (default 50 16 128 128)")
-    check.add_argument("--repeat", type=int, default=7, help="timed runs per cell (median)")
+    check.add_argument("--repeat", type=positive_int, default=7, help="timed runs per cell (median)")
     check.set_defaults(func=cmd_check)
     add_lm_commands(sub)
     add_seq2seq_command(sub)
     add_ctc_command(sub)
     w2v = sub.add_parser("word2vec", help="train word vectors on a text file (word2vec.c's options)")
-    w2v.add_argument("--train", required=True, help="text file, one sentence per line")
-    w2v.add_argument("--output", required=True, help="where to write the vectors")
+    w2v.add_argument("--train", required=True, type=input_file, help="text file, one sentence per line")
+    w2v.add_argument("--output", required=True, type=output_file, help="where to write the vectors")
     w2v.add_argument("--cbow", action="store_true", help="CBOW (default: skip-gram)")
-    w2v.add_argument("--size", type=int, default=100, help="vector size")
-    w2v.add_argument("--window", type=int, default=5)
+    w2v.add_argument("--size", type=positive_int, default=100, help="vector size")
+    w2v.add_argument("--window", type=positive_int, default=5)
     w2v.add_argument("--negative", type=int, default=5, help="noise words per pair")
     w2v.add_argument("--sample", type=float, default=1e-3, help="subsampling threshold")
-    w2v.add_argument("--min-count", type=int, default=5)
-    w2v.add_argument("--iter", type=int, default=5, help="epochs")
-    w2v.add_argument("--threads", type=int, default=sk.get_num_threads())
-    w2v.add_argument("--alpha", type=float, help="start learning rate (0.025 sg, 0.05 cbow)")
+    w2v.add_argument("--min-count", type=positive_int, default=5)
+    w2v.add_argument("--iter", type=positive_int, default=5, help="epochs")
+    w2v.add_argument("--threads", type=positive_int, default=sk.get_num_threads())
+    w2v.add_argument("--alpha", type=positive_float, help="start learning rate (0.025 sg, 0.05 cbow)")
     w2v.add_argument("--seed", type=int, default=1)
     w2v.add_argument("--binary", action="store_true", help="binary output format")
     w2v.set_defaults(func=cmd_word2vec)
@@ -214,6 +215,10 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except (OSError, ValueError) as e:  # a file or a value the command cannot use: one line
+        where = f"{e.filename}: " if isinstance(e, OSError) and e.filename else ""
+        print(f"seqkern {args.command}: error: {where}{e.strerror if where else e}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

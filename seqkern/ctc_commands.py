@@ -10,6 +10,7 @@ import numpy as np
 
 import seqkern as sk
 from seqkern.data import pad_batch, spoken_digits
+from seqkern.cli_args import output_file, positive_float, positive_int
 from seqkern.trainer import train_step
 
 
@@ -70,17 +71,17 @@ def cmd_ctc(args):
 
 def add_ctc_command(sub):
     p = sub.add_parser("ctc", help="train a bidirectional LSTM with CTC on synthetic spoken digits")
-    p.add_argument("--epochs", type=int, default=5)
-    p.add_argument("--train", type=int, default=20000, help="training examples")
-    p.add_argument("--test", type=int, default=5000, help="held-out examples")
-    p.add_argument("--features", type=int, default=16)
+    p.add_argument("--epochs", type=positive_int, default=5)
+    p.add_argument("--train", type=positive_int, default=20000, help="training examples")
+    p.add_argument("--test", type=positive_int, default=5000, help="held-out examples")
+    p.add_argument("--features", type=positive_int, default=16)
     p.add_argument("--noise", type=float, default=0.6)
-    p.add_argument("--hidden", type=int, default=128)
-    p.add_argument("--layers", type=int, default=2)
-    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--hidden", type=positive_int, default=128)
+    p.add_argument("--layers", type=positive_int, default=2)
+    p.add_argument("--batch", type=positive_int, default=32)
     p.add_argument("--lr", type=float, default=3e-3)
-    p.add_argument("--clip", type=float, default=5.0)
-    p.add_argument("--beam", type=int, default=1, help="beam width of a final evaluation")
-    p.add_argument("--save", help="checkpoint (.npz) of the trained model")
+    p.add_argument("--clip", type=positive_float, default=5.0)
+    p.add_argument("--beam", type=positive_int, default=1, help="beam width of a final evaluation")
+    p.add_argument("--save", type=output_file, help="checkpoint (.npz) of the trained model")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_ctc)

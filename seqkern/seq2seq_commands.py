@@ -10,6 +10,7 @@ import numpy as np
 
 import seqkern as sk
 from seqkern.data import Seq2SeqData, addition_pairs, date_pairs, load_pairs
+from seqkern.cli_args import fraction, non_negative_int, output_file, positive_float, positive_int
 from seqkern.metrics import corpus_bleu
 from seqkern.trainer import train_step
 
@@ -116,19 +117,19 @@ def add_seq2seq_command(sub):
     p.add_argument("--model", choices=sorted(MODELS), default="attention")
     p.add_argument("--reverse", action="store_true", help="read each source back to front")
     p.add_argument("--bidirectional", action="store_true", help="bidirectional encoder")
-    p.add_argument("--epochs", type=int, default=10)
-    p.add_argument("--beam", type=int, default=1, help="beam width of a final evaluation")
-    p.add_argument("--save", help="checkpoint (.npz) of the trained model")
-    p.add_argument("--plot-attention", metavar="PNG", help="heatmap of one test example")
-    p.add_argument("--hidden", type=int, default=256)
-    p.add_argument("--embed", type=int, default=16)
-    p.add_argument("--batch", type=int, default=128)
+    p.add_argument("--epochs", type=positive_int, default=10)
+    p.add_argument("--beam", type=positive_int, default=1, help="beam width of a final evaluation")
+    p.add_argument("--save", type=output_file, help="checkpoint (.npz) of the trained model")
+    p.add_argument("--plot-attention", metavar="PNG", type=output_file, help="heatmap of one test example")
+    p.add_argument("--hidden", type=positive_int, default=256)
+    p.add_argument("--embed", type=positive_int, default=16)
+    p.add_argument("--batch", type=positive_int, default=128)
     p.add_argument("--lr", type=float, default=1e-2, help="Adam's learning rate")
     p.add_argument("--lr-decay", type=float, default=0.9,
                    help="the learning rate is multiplied by this after each epoch")
-    p.add_argument("--clip", type=float, default=5.0)
-    p.add_argument("--examples", type=int, default=50000, help="pairs generated for a toy task")
-    p.add_argument("--test-fraction", type=float, default=0.1)
-    p.add_argument("--show", type=int, default=3, help="decoded test examples printed")
+    p.add_argument("--clip", type=positive_float, default=5.0)
+    p.add_argument("--examples", type=positive_int, default=50000, help="pairs generated for a toy task")
+    p.add_argument("--test-fraction", type=fraction, default=0.1)
+    p.add_argument("--show", type=non_negative_int, default=3, help="decoded test examples printed")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_seq2seq)

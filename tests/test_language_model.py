@@ -281,6 +281,15 @@ def test_checkpoint_from_another_version_or_not_one(tmp_path):
     np.savez(str(tmp_path / "other.npz"), x=np.ones(2))
     with pytest.raises(ValueError, match="not a seqkern checkpoint"):
         sk.load(str(tmp_path / "other.npz"))
+    np.save(str(tmp_path / "array.npy"), np.ones(2))
+    data = open(path, "rb").read()
+    (tmp_path / "cut.npz").write_bytes(data[:len(data) // 2])
+    (tmp_path / "text.npz").write_text("hello")
+    for name in ("array.npy", "cut.npz", "text.npz"):
+        with pytest.raises(ValueError, match="not a seqkern checkpoint"):
+            sk.load(str(tmp_path / name))
+    with pytest.raises(FileNotFoundError):
+        sk.load(str(tmp_path / "absent.npz"))
 
 
 def test_bad_input():
@@ -336,8 +345,17 @@ def test_train_lm_and_sample(tmp_path):
              "--temperature", "0.7", "--top-k", "3", "--seed", "1"], tmp_path)
     assert r.returncode == 0, r.stderr
     assert r.stdout.startswith("the cat")
-    r = run(["sample", "--checkpoint", str(text)], tmp_path)
-    assert r.returncode != 0 and "not a seqkern checkpoint" in r.stderr
+    r = run(["sample", "--checkpoint", str(text)], tmp_path)  # one line, no traceback
+    assert r.returncode == 1 and r.stderr.startswith("seqkern sample: error: ")
+    assert "not a seqkern checkpoint" in r.stderr and "Traceback" not in r.stderr
+    for bad in (["--length", "-1"], ["--temperature", "0"], ["--top-k", "x"]):
+        r = run(["sample", "--checkpoint", ckpt, *bad], tmp_path)
+        assert r.returncode == 2 and f"argument {bad[0]}: expected" in r.stderr
+    r = run(["sample", "--checkpoint", str(tmp_path / "absent.npz")], tmp_path)
+    assert r.returncode == 2 and "absent.npz: no such file" in r.stderr
+    # an unwritable --save fails before any training
+    r = run(["train-lm", "--text", str(text), "--save", str(tmp_path / "no" / "lm.npz")], tmp_path)
+    assert r.returncode == 2 and "does not exist" in r.stderr and "perplexity" not in r.stdout
     empty = tmp_path / "empty.txt"
     empty.write_text("\n")
     r = run(["train-lm", "--text", str(empty), "--save", ckpt], tmp_path)

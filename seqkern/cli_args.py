@@ -1,0 +1,54 @@
+"""argparse types of the `seqkern` commands: a bad number or path fails at once, with the
+command's usage line, before any training starts (an hour of word2vec should not end at an
+--output whose folder does not exist)."""
+from __future__ import annotations
+
+import argparse
+import os
+
+
+def _number(kind, text, ok, expected):
+    try:
+        value = kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+    if not ok(value):
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text}")
+    return value
+
+
+def positive_int(text):
+    return _number(int, text, lambda v: v >= 1, "a positive integer")
+
+
+def non_negative_int(text):
+    return _number(int, text, lambda v: v >= 0, "an integer >= 0")
+
+
+def positive_float(text):
+    return _number(float, text, lambda v: v > 0, "a positive number")
+
+
+def fraction(text):
+    """A share of the data, strictly between 0 and 1 (both parts non-empty)."""
+    return _number(float, text, lambda v: 0 < v < 1, "a fraction between 0 and 1")
+
+
+def probability(text):
+    """A dropout rate: 0 (none) up to, not including, 1."""
+    return _number(float, text, lambda v: 0 <= v < 1, "a probability in [0, 1)")
+
+
+def input_file(text):
+    if not os.path.isfile(text):
+        raise argparse.ArgumentTypeError(f"{text}: no such file")
+    return text
+
+
+def output_file(text):
+    folder = os.path.dirname(os.path.abspath(text))
+    if not os.path.isdir(folder):
+        raise argparse.ArgumentTypeError(f"{text}: the folder {folder} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise argparse.ArgumentTypeError(f"{text}: the folder {folder} is not writable")
+    return text
