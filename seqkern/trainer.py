@@ -14,6 +14,7 @@ comes back as after an epoch.
 from __future__ import annotations
 
 import math
+import os
 import sys
 import time
 
@@ -39,6 +40,9 @@ class Trainer:
     def __init__(self, model, optimizer, batch_size=20, bptt=35, clip=0.25, lr_decay=4.0,
                  checkpoint=None, eval_batch_size=10, max_seconds=None, progress=True,
                  out=sys.stdout):
+        if checkpoint is not None and not os.path.isdir(os.path.dirname(os.path.abspath(checkpoint))):
+            # found now, not at the first save an epoch later
+            raise FileNotFoundError(f"checkpoint: the folder of {checkpoint} does not exist")
         self.model, self.optimizer = model, optimizer
         self.batch_size, self.bptt, self.clip = batch_size, bptt, clip
         self.lr_decay, self.checkpoint, self.eval_batch_size = lr_decay, checkpoint, eval_batch_size

@@ -174,6 +174,13 @@ def test_tiny_model_memorises_a_sequence():
     np.testing.assert_array_equal(out, np.tile(cycle, 3)[:24])
 
 
+def test_trainer_checkpoint_folder_is_checked_up_front(tmp_path):
+    model = RNNLM(vocab_size=5, wordvec_size=2, hidden_size=3)
+    with pytest.raises(FileNotFoundError, match="checkpoint: the folder of"):
+        sk.Trainer(model, optim.SGD(lr=1.0), checkpoint=str(tmp_path / "no" / "lm.npz"))
+    sk.Trainer(model, optim.SGD(lr=1.0), checkpoint=str(tmp_path / "lm.npz"))
+
+
 def test_trainer_decays_lr_keeps_best_and_stops_on_ctrl_c(tmp_path):
     vocab = Vocabulary.build(TEXT * 20, level="char")
     ids = vocab.encode(TEXT * 20)
