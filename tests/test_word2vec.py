@@ -442,6 +442,15 @@ def test_bad_input_is_a_clear_error(tmp_path):
     with pytest.raises(ValueError, match="ends inside entry 1 of 2"):
         KeyedVectors.load_word2vec_format(bad, binary=True)
     assert KeyedVectors.load_word2vec_format(bad, binary=True, limit=1).index_to_key == ["w"]
+    for header in (b"3000000000 300", b"3 3000000000"):  # found before allocating terabytes
+        for binary in (True, False):
+            bad.write_bytes(header + b"\nw 1 2 3\n")
+            with pytest.raises(ValueError, match="more than its 8 bytes after it can hold"):
+                KeyedVectors.load_word2vec_format(bad, binary=binary)
+    for header in (b"-1 3", b"1 0", b"1 -3"):
+        bad.write_bytes(header + b"\nw 1 2 3\n")
+        with pytest.raises(ValueError, match="expected a vector count >= 0 and a vector size >= 1"):
+            KeyedVectors.load_word2vec_format(bad)
     wv = kv(["a"], np.ones((1, 2)))
     with pytest.raises(KeyError, match="not present"):
         wv["zzz"]

@@ -526,8 +526,19 @@ def _parse_word2vec_body(fname, data, binary, encoding, unicode_errors, limit, n
         except (IndexError, ValueError):
             raise ValueError(f"{fname}: expected a 'vocab_size vector_size' header line, "
                              f"got {b' '.join(header)[:80]!r}") from None
+    if V < 0 or dim < 1:
+        raise ValueError(f"{fname}: expected a vector count >= 0 and a vector size >= 1, got "
+                         f"{V} and {dim}")
     if limit:
         V = min(V, limit)
+    # A header that claims more than the file can hold (damage, or a file of another kind)
+    # would have the (V, dim) vectors allocated before the parser finds the end: above 4 MB,
+    # check first. The smallest entry is a one-byte word, a space and the values (4 bytes each
+    # in binary; in text, one digit after a space each, then a newline).
+    smallest = 2 + 4 * dim if binary else 2 + 2 * dim
+    if V * dim > 1 << 20 and (V - 1) * smallest + smallest - 1 > len(data) - offset:
+        raise ValueError(f"{fname}: the header announces {V:,} vectors of {dim:,} values, more "
+                         f"than its {len(data) - offset:,} bytes after it can hold")
     vectors, spans, _, bad, fields = _core.parse_vectors(data, offset, V, dim, binary)
     if bad >= 0:
         if fields == -1:
