@@ -351,6 +351,13 @@ def test_save_load_with_mmap_and_unsupported_files(tmp_path):
     assert kv.most_similar("system", topn=3) == m.wv.most_similar("system", topn=3)
     with pytest.raises(ValueError, match="not a Word2Vec|holds a KeyedVectors"):
         Word2Vec.load(str(tmp_path / "kv"))
+    data = (tmp_path / "w2v").read_bytes()
+    for cut, why in ((12, "damaged or cut short"), (100, "damaged or cut short"),
+                     (len(data) - 100, "cut short: its array")):
+        (tmp_path / "cut").write_bytes(data[:cut])
+        for mmap in (None, "r"):
+            with pytest.raises(ValueError, match=why):
+                Word2Vec.load(str(tmp_path / "cut"), mmap=mmap)
     (tmp_path / "pickled").write_bytes(b"\x80\x04\x95 not for us")
     with pytest.raises(ValueError, match="pickle"):
         KeyedVectors.load(str(tmp_path / "pickled"))

@@ -62,8 +62,17 @@ def load(path, kind, mmap=None):
                                  "in gensim, write it with wv.save_word2vec_format(...) and load "
                                  "that with KeyedVectors.load_word2vec_format")
             raise ValueError(f"{path}: not a file saved by seqkern (it starts {magic!r})")
-        (n,) = struct.unpack("<Q", f.read(8))
-        header = json.loads(f.read(n).decode())
+        size = os.fstat(f.fileno()).st_size
+        length = f.read(8)
+        n = struct.unpack("<Q", length)[0] if len(length) == 8 else size
+        try:
+            if len(MAGIC) + 8 + n > size:
+                raise ValueError("the header runs past the end")
+            header = json.loads(f.read(n).decode())
+            if not isinstance(header, dict):
+                raise ValueError("the header is not a JSON object")
+        except ValueError as e:  # UnicodeDecodeError and JSONDecodeError included
+            raise ValueError(f"{path}: damaged or cut short ({e})") from None
     if header.get("format") != FORMAT:
         raise ValueError(f"{path}: format {header.get('format')}, this seqkern reads format {FORMAT}")
     if header["kind"] != kind:
@@ -73,6 +82,9 @@ def load(path, kind, mmap=None):
     for name, e in header["arrays"].items():
         dtype, shape = np.dtype(e["dtype"]), tuple(e["shape"])
         count = int(np.prod(shape, dtype=np.int64))
+        if start + e["offset"] + count * dtype.itemsize > size:
+            raise ValueError(f"{path}: cut short: its array {name!r} ends past the file's "
+                             f"{size:,} bytes")
         if mmap and count:
             arrays[name] = np.memmap(path, dtype=dtype, mode=mmap, offset=start + e["offset"], shape=shape)
         else:
