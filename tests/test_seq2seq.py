@@ -52,8 +52,13 @@ def test_split_vocabulary_and_encoding(tmp_path):
     f = tmp_path / "pairs.tsv"
     f.write_text("hello world\tbonjour le monde\n\nbye\tau revoir\n")
     assert load_pairs(f) == [("hello world", "bonjour le monde"), ("bye", "au revoir")]
+    f.write_bytes(b"hello world\tbonjour le monde\r\nbye\tau revoir\r\n")  # Windows lines
+    assert load_pairs(f) == [("hello world", "bonjour le monde"), ("bye", "au revoir")]
     f.write_text("no tab here\n")
     with pytest.raises(ValueError, match="expected source<TAB>target"):
+        load_pairs(f)
+    f.write_bytes(b"a\tb\n\xff\xfe\tc\n")
+    with pytest.raises(ValueError, match=r"pairs.tsv:2: not UTF-8 \(invalid start byte at byte 0\)"):
         load_pairs(f)
     with pytest.raises(ValueError, match=r"characters outside the vocabulary: \['x'\]"):
         data.encode_sources(["1+x"])

@@ -75,9 +75,12 @@ def date_pairs(n=50000, seed=0):
 def load_pairs(path):
     """(source, target) pairs from a `source<TAB>target` file, one pair a line."""
     pairs = []
-    with open(path, encoding="utf-8") as f:
-        for number, line in enumerate(f, 1):
-            line = line.rstrip("\n")
+    with open(path, "rb") as f:
+        for number, raw in enumerate(f, 1):
+            try:
+                line = raw.decode("utf-8").rstrip("\r\n")
+            except UnicodeDecodeError as e:
+                raise ValueError(f"{path}:{number}: not UTF-8 ({e.reason} at byte {e.start})") from None
             if not line.strip():
                 continue
             if line.count("\t") != 1:
