@@ -26,8 +26,12 @@ def perplexity(logits_or_loss, targets=None, ignore_index=-100):
     """exp(mean cross-entropy): from logits and targets, or from a mean loss in nats. A model
     that spreads its probability evenly over V tokens has perplexity V."""
     if targets is None:
-        return math.exp(float(logits_or_loss))
-    return math.exp(cross_entropy(logits_or_loss, targets, ignore_index))
+        if np.ndim(logits_or_loss) != 0:
+            raise ValueError("targets: needed with logits; perplexity(loss) takes a scalar loss")
+        loss = float(logits_or_loss)
+    else:
+        loss = cross_entropy(logits_or_loss, targets, ignore_index)
+    return math.exp(loss) if loss < 709.0 else math.inf  # a diverged model: inf, not OverflowError
 
 
 def kl_divergence(p, q, reduction="mean"):
@@ -70,6 +74,8 @@ def corpus_bleu(hypotheses, references, max_n=4, smoothing=None):
     match). Returns a float in [0, 1]."""
     if smoothing not in SMOOTHING:
         raise ValueError(f"smoothing: expected one of {SMOOTHING}, got {smoothing!r}")
+    if not isinstance(max_n, (int, np.integer)) or max_n < 1:
+        raise ValueError(f"max_n: expected a positive integer, got {max_n!r}")
     hypotheses, references = list(hypotheses), list(references)
     if len(hypotheses) != len(references):
         raise ValueError(f"references: expected one entry per hypothesis ({len(hypotheses)}), "
@@ -77,6 +83,10 @@ def corpus_bleu(hypotheses, references, max_n=4, smoothing=None):
     matches, totals = [0] * max_n, [0] * max_n
     c = r = 0
     for hyp, refs in zip(hypotheses, references):
+        # a string would count its characters as tokens: almost always a missing split()
+        if isinstance(hyp, str) or isinstance(refs, str) or any(isinstance(x, str) for x in refs):
+            raise TypeError("hypotheses, references: expected lists of tokens, got a str "
+                            "(split it into words, or list() it to score characters)")
         hyp, refs = list(hyp), [list(x) for x in refs]
         if not refs:
             raise ValueError("references: every hypothesis needs at least one reference")

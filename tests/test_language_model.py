@@ -92,6 +92,9 @@ def test_uniform_model_has_perplexity_v():
     logits = np.zeros((10, V), np.float32)
     assert metrics.perplexity(logits, np.arange(10)) == pytest.approx(V, rel=1e-6)
     assert metrics.perplexity(np.log(V)) == pytest.approx(V)
+    assert metrics.perplexity(1000.0) == np.inf  # a diverged loss
+    with pytest.raises(ValueError, match="targets: needed with logits"):
+        metrics.perplexity(logits)
 
 
 def test_kl_divergence_matches_torch():

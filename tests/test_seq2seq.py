@@ -257,6 +257,11 @@ def test_bleu_against_hand_computed_examples():
     assert sentence_bleu(ref, [ref]) == pytest.approx(1.0)
     with pytest.raises(ValueError, match="one entry per hypothesis"):
         corpus_bleu([hyp], [])
+    with pytest.raises(ValueError, match="max_n: expected a positive integer, got 0"):
+        sentence_bleu(hyp, [ref], max_n=0)
+    for bad in (("the cat", [ref]), (hyp, ["the cat is on the mat"])):  # characters as tokens
+        with pytest.raises(TypeError, match="expected lists of tokens, got a str"):
+            sentence_bleu(*bad)
 
 
 # -- command line -------------------------------------------------------------------------
