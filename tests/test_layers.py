@@ -117,6 +117,13 @@ def test_linear_matches_torch_and_accumulates():
     np.testing.assert_allclose(lin.grads["bias"], 2 * t.bias.grad.numpy(), rtol=1e-4, atol=1e-4)
     with pytest.raises(ValueError, match=r"x: expected shape \(..., in_features\)"):
         lin.forward(x[..., :12])
+    with pytest.raises(TypeError, match="x: expected float32 like the layer's weights, got float64"):
+        lin.forward(x.astype(np.float64))
+    lin.forward(x)
+    with pytest.raises(ValueError, match=r"dy: expected the shape of y, \(5, 7, 9\), got \(7, 5, 9\)"):
+        lin.backward(dy.transpose(1, 0, 2))
+    with pytest.raises(ValueError, match=r"dy: expected the shape of y, \(5, 7, 9\), got \(5, 8\)"):
+        lin.backward(dy[:, 0, :8])  # 40 values: a reshape to rows of 9 would fail obscurely
     lin.eval()
     lin.forward(x)
     with pytest.raises(RuntimeError, match="training mode"):

@@ -25,11 +25,12 @@ class Linear(Layer):
             self.params["bias"] = rng.uniform(-k, k, out_features).astype(dtype)
         self.grads = {name: np.zeros_like(p) for name, p in self.params.items()}
         self._x = None
+        self._y_shape = None  # of the last training forward's y, for backward's dy
 
     def forward(self, x):
         """x (..., in_features) -> y (..., out_features)."""
         w = self.params["weight"]
-        x = as_float_array("x", x, w.dtype)
+        x = as_float_array("x", x, w.dtype, like="the layer's weights")
         if x.ndim < 1 or x.shape[-1] != self.in_features:
             raise ValueError(f"x: expected shape (..., in_features) = (..., {self.in_features}), "
                              f"got {x.shape}")
@@ -39,23 +40,24 @@ class Linear(Layer):
             y2[...] = self.params["bias"]
         _core.gemm(False, True, 1.0, x2, w, 1.0 if "bias" in self.params else 0.0, y2)
         self._x = x2 if self.training else None
-        return y2.reshape(*x.shape[:-1], self.out_features)
+        self._y_shape = (*x.shape[:-1], self.out_features)
+        return y2.reshape(self._y_shape)
 
     def backward(self, dy):
         """dy (..., out_features) -> dx (..., in_features); adds dW = dy^T x and db = sum dy."""
         if self._x is None:
             raise RuntimeError("backward: call forward in training mode first")
         w = self.params["weight"]
-        dy2 = as_float_array("dy", dy, w.dtype).reshape(-1, self.out_features)
-        if dy2.shape[0] != self._x.shape[0]:
-            raise ValueError(f"dy: expected {self._x.shape[0]} rows of {self.out_features}, "
-                             f"got shape {np.shape(dy)}")
+        dy = as_float_array("dy", dy, w.dtype, like="the layer's weights")
+        if dy.shape != self._y_shape:
+            raise ValueError(f"dy: expected the shape of y, {self._y_shape}, got {dy.shape}")
+        dy2 = dy.reshape(-1, self.out_features)
         _core.gemm(True, False, 1.0, dy2, self._x, 1.0, self.grads["weight"])
         if "bias" in self.params:
             self.grads["bias"] += dy2.sum(axis=0)
         dx = _core.empty(self._x.shape, w.dtype)
         _core.gemm(False, False, 1.0, dy2, w, 0.0, dx)
-        return dx.reshape(*np.shape(dy)[:-1], self.in_features)
+        return dx.reshape(*dy.shape[:-1], self.in_features)
 
     __call__ = forward
 
