@@ -138,6 +138,8 @@ def test_dropout_is_inverted_seeded_and_off_in_eval():
     assert abs(kept.mean() - 0.7) < 0.02
     np.testing.assert_allclose(y[kept], 1 / 0.7, rtol=1e-6)
     np.testing.assert_array_equal(d.backward(x), y)  # the same mask
+    with pytest.raises(ValueError, match=r"dy: expected the shape of y, \(200, 100\), got \(100,\)"):
+        d.backward(x[0])  # would broadcast
     np.testing.assert_array_equal(nn.Dropout(0.3, seed=5).forward(x), y)
     d.eval()
     assert d.forward(x) is x or np.array_equal(d.forward(x), x)

@@ -26,7 +26,12 @@ class Dropout(Layer):
         return x * self._mask
 
     def backward(self, dy):
-        return dy if self._mask is None else dy * self._mask
+        if self._mask is None:
+            return dy
+        dy = np.asarray(dy)
+        if dy.shape != self._mask.shape:  # NumPy would broadcast a (H,) or (1, H) silently
+            raise ValueError(f"dy: expected the shape of y, {self._mask.shape}, got {dy.shape}")
+        return dy * self._mask
 
     __call__ = forward
 
