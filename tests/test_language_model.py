@@ -97,6 +97,19 @@ def test_uniform_model_has_perplexity_v():
         metrics.perplexity(logits)
 
 
+def test_perplexity_counts_every_prediction_once():
+    """Rows of the stream, the last one padded, each read from a zero state in chunks of bptt
+    steps: the same as each row read whole on its own, pooled over all 22 predictions."""
+    model = RNNLM(vocab_size=11, wordvec_size=4, hidden_size=6, seed=2)
+    ids = np.random.default_rng(5).integers(0, 11, 23)
+    rows = [ids[0:9], ids[8:17], ids[16:23]]  # 3 rows of 8, 8 and 6 predictions
+    total = sum(np.log(model.perplexity(r, batch_size=1, bptt=100)) * (len(r) - 1) for r in rows)
+    assert model.perplexity(ids, batch_size=3, bptt=3) == pytest.approx(np.exp(total / 22), rel=1e-5)
+    assert np.isfinite(model.perplexity(ids[:2]))  # one prediction is enough
+    with pytest.raises(ValueError, match="at least 2 tokens"):
+        model.perplexity(ids[:1])
+
+
 def test_kl_divergence_matches_torch():
     torch = pytest.importorskip("torch")
     rng = np.random.default_rng(0)

@@ -19,7 +19,7 @@ import numpy as np
 
 from seqkern import checkpoint
 from seqkern._ops import softmax_cross_entropy
-from seqkern.data import EOS, TBPTTBatches
+from seqkern.data import EOS
 from seqkern.models.sampling import check_sampling, next_token
 from seqkern.nn import LSTM, Dropout, Embedding, Linear, Model, SoftmaxCrossEntropy
 
@@ -97,15 +97,31 @@ class RNNLM(Model, checkpoint.Saveable):
 
     # -- evaluation and generation --------------------------------------------------------
     def perplexity(self, ids, batch_size=10, bptt=35):
-        """Perplexity on a token stream, read as TBPTT batches in eval mode from a zero state
-        (the training mode and state are restored after)."""
-        batches = TBPTTBatches(ids, min(batch_size, max(1, (len(ids) - 1) // bptt)), bptt)
+        """Perplexity on a token stream: exp of the mean loss of every one of its len(ids) - 1
+        next-token predictions. The stream is cut into batch_size rows (the last one padded and
+        its padding ignored), read bptt steps at a time with the state carried, in eval mode
+        from a zero state (the training mode and state are restored after)."""
+        ids = np.asarray(ids)
+        if ids.ndim != 1 or not np.issubdtype(ids.dtype, np.integer) or len(ids) < 2:
+            raise ValueError(f"ids: expected a 1-D integer array of at least 2 tokens, got "
+                             f"{ids.dtype} {ids.shape}")
+        for name, v in (("batch_size", batch_size), ("bptt", bptt)):
+            if not isinstance(v, (int, np.integer)) or v < 1:
+                raise ValueError(f"{name}: expected a positive integer, got {v!r}")
+        n = len(ids) - 1
+        B = min(batch_size, n)
+        L = -(-n // B)
+        xs = np.zeros(B * L, np.int64)
+        ts = np.full(B * L, -100, np.int64)  # softmax_cross_entropy's ignore_index
+        xs[:n], ts[:n] = ids[:-1], ids[1:]
+        xs, ts = xs.reshape(B, L), ts.reshape(B, L)
         total = 0.0
         with _evaluating(self):
-            for xs, ts in batches:
-                logits = self._logits(np.ascontiguousarray(xs.T))
-                total += float(softmax_cross_entropy(logits, ts.T))
-        return float(np.exp(total / len(batches)))
+            for t0 in range(0, L, bptt):
+                logits = self._logits(np.ascontiguousarray(xs[:, t0:t0 + bptt].T))
+                total += float(softmax_cross_entropy(logits, ts[:, t0:t0 + bptt].T,
+                                                     reduction="sum"))
+        return float(np.exp(total / n))
 
     def generate(self, prefix, length=100, temperature=1.0, top_k=None, top_p=None,
                  greedy=False, seed=None):
