@@ -273,6 +273,9 @@ def test_generation_options_and_save_load(tmp_path):
     g1 = model.generate([2], length=10, greedy=True)
     np.testing.assert_array_equal(model.generate([2], length=10, top_k=1, seed=3), g1)
     np.testing.assert_array_equal(model.generate([2], length=10, top_p=1e-9, seed=4), g1)
+    assert model.generate("the cat", length=0) == "the cat"
+    with pytest.raises(ValueError, match="length: expected an integer >= 0, got -1"):
+        model.generate("the", length=-1)
     path = str(tmp_path / "lm.npz")
     model.save(path)
     loaded = sk.load(path)

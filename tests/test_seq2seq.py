@@ -234,6 +234,10 @@ def test_bad_input():
         model.generate(["12+ab"])
     with pytest.raises(ValueError, match="beam_size"):
         model.generate(["1+2"], beam_size=0)
+    with pytest.raises(ValueError, match="max_len: expected an integer >= 0"):
+        model.generate(["1+2"], max_len=-1)
+    with pytest.raises(TypeError, match="got one str"):
+        model.generate("1+2")
     with pytest.raises(ValueError, match="vocab: needs the token"):
         Seq2Seq(sk.data.Vocabulary.build("abc", level="char"))
 

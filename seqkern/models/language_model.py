@@ -133,6 +133,8 @@ class RNNLM(Model, checkpoint.Saveable):
         nucleus, seeded; greedy takes the most likely token. A word-level model stops after
         <eos>. The training mode and state are restored after."""
         check_sampling(temperature, top_k, top_p)
+        if not isinstance(length, (int, np.integer)) or length < 0:
+            raise ValueError(f"length: expected an integer >= 0, got {length!r}")
         as_text = isinstance(prefix, str)
         if as_text:
             if self.vocab is None:

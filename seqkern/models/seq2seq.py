@@ -168,6 +168,11 @@ class Seq2Seq(Model, checkpoint.Saveable):
         (returns lists of ids, without <s> and <eos>)."""
         if not isinstance(beam_size, (int, np.integer)) or beam_size < 1:
             raise ValueError(f"beam_size: expected a positive integer, got {beam_size!r}")
+        if not isinstance(max_len, (int, np.integer)) or max_len < 0:
+            raise ValueError(f"max_len: expected an integer >= 0, got {max_len!r}")
+        if isinstance(src, str):
+            raise TypeError("src: expected a list of strings (or ids), got one str: "
+                            "generate([text])[0] decodes one")
         as_text = isinstance(src, (list, tuple)) and all(isinstance(s, str) for s in src)
         if as_text:
             src, lengths = encode_sources(self.vocab, list(src))
