@@ -376,6 +376,9 @@ def test_word2vec_format_options(tmp_path):
     assert lines[0] == "6 3" and [ln.split()[0] for ln in lines[1:]] == ["w1", "w5", "w2", "w3", "w4", "w0"]
     back = KeyedVectors.load_word2vec_format(str(tmp_path / "v.txt"), fvocab=str(tmp_path / "voc.txt"))
     assert back.get_vecattr("w5", "count") == 7
+    (tmp_path / "badvoc.txt").write_text("w1 9\nw5\n")
+    with pytest.raises(ValueError, match="badvoc.txt: line 2: expected 'word count'"):
+        KeyedVectors.load_word2vec_format(str(tmp_path / "v.txt"), fvocab=str(tmp_path / "badvoc.txt"))
     np.testing.assert_array_equal(back["w2"], v[2])  # str(float32) round-trips exactly
     (tmp_path / "nohead.txt").write_text("\n".join(lines[1:]) + "\n")
     assert len(KeyedVectors.load_word2vec_format(str(tmp_path / "nohead.txt"), no_header=True)) == 6

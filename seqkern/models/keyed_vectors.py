@@ -489,9 +489,12 @@ def _read_word2vec_format(cls, fname, fvocab, binary, encoding, unicode_errors, 
     if fvocab is not None:
         counts = {}
         with open(fvocab, "rb") as f:
-            for line in f:
-                word, count = line.decode(encoding, unicode_errors).rstrip().split(" ")
-                counts[word] = int(count)
+            for number, line in enumerate(f, 1):
+                fields = line.decode(encoding, unicode_errors).split()
+                if len(fields) != 2 or not fields[1].isdigit():
+                    raise ValueError(f"{fvocab}: line {number}: expected 'word count', got "
+                                     f"{line[:80]!r}")
+                counts[fields[0]] = int(fields[1])
     with open(fname, "rb") as f:  # mapped, not read: no copy of the file in memory
         with (mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if os.fstat(f.fileno()).st_size
               else contextlib.nullcontext(b"")) as data:
