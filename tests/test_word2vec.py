@@ -159,6 +159,29 @@ def test_file_pieces_give_each_part_its_own_range(tmp_path, monkeypatch, parts):
                        epochs=1)[1] == len(text.split())  # every word read once
 
 
+@pytest.mark.parametrize("parts", [2, 3])
+def test_file_pieces_share_a_corpus_of_one_line(tmp_path, monkeypatch, parts):
+    """text8's layout, one line of words: each part starts after a space near its range's start
+    (a line start further than a piece away does not count), so every worker gets its share;
+    together the streams are the file, every word once and none cut."""
+    from seqkern.models import word2vec as w2v
+    monkeypatch.setattr(w2v, "CHUNK_BYTES", 600)
+    words = [f"w{i}" for i in np.random.default_rng(parts).integers(0, 50, 3000)]
+    text = " ".join(words).encode()  # no newline at all
+    path = tmp_path / "one_line.txt"
+    path.write_bytes(text)
+    chunks = list(w2v.file_pieces(str(path), parts))
+    streams = [b"".join(c[q] for c in chunks) for q in range(parts)]
+    assert b"".join(streams) == text
+    for q, stream in enumerate(streams):
+        start = sum(len(x) for x in streams[:q])
+        assert abs(start - len(text) * q // parts) < 10  # within a word of the range's start
+        assert start == 0 or text[start - 1:start] == b" "
+    model = Word2Vec(corpus_file=str(path), vector_size=8, min_count=1, workers=parts, epochs=1)
+    assert model.train(corpus_file=str(path), total_words=model.corpus_total_words,
+                       epochs=1)[1] == len(words)
+
+
 @pytest.mark.parametrize("sg", [1, 0], ids=["sg", "cbow"])
 def test_parts_copies_of_the_top_rows_merge_to_the_twin(sg):
     """With several parts, each keeps the tree's top rows (here all 16 of them) in a copy of

@@ -90,7 +90,7 @@ def file_pieces(corpus_file, parts):
         for q in range(1, parts):
             f.seek(max(size * q // parts - 1, starts[-1]))
             if f.tell() > 0:
-                f.readline()  # to the first line that starts at or after the range's start
+                _to_piece_start(f)
             starts.append(max(f.tell(), starts[-1]))
     starts.append(size)
     files = [open(corpus_file, "rb") for _ in range(parts)]
@@ -104,6 +104,19 @@ def file_pieces(corpus_file, parts):
     finally:
         for f in files:
             f.close()
+
+
+def _to_piece_start(f):
+    """Moves f to the first line that starts after it, or, when that is more than CHUNK_BYTES
+    on, past the next space or tab: a corpus of one long line (text8) is then shared by the
+    workers too. Its pieces are sentences of their own, as where _file_blocks cuts a long line."""
+    at = f.tell()
+    block = f.read(CHUNK_BYTES)
+    cut = block.find(b"\n") + 1
+    if not cut:
+        gaps = [i for i in (block.find(b" "), block.find(b"\t")) if i >= 0]
+        cut = min(gaps) + 1 if gaps else len(block)
+    f.seek(at + cut)
 
 
 def _encode(vocab, chunk):
