@@ -32,6 +32,11 @@ def test_vocabulary_word_and_char():
         Vocabulary.build("  \n", level="word")
     with pytest.raises(ValueError, match="level"):
         Vocabulary.build(TEXT, level="byte")
+    with pytest.raises(TypeError, match=r"text: expected a str, got list \(join the tokens"):
+        v.encode(["the", "cat"])
+    for bad in ([len(v)], [-1], [1.0]):  # -1 would wrap to the last token
+        with pytest.raises(ValueError, match=f"ids: expected integers in 0..{len(v) - 1}"):
+            v.decode(bad)
 
 
 def test_tbptt_batches_follow_the_book():

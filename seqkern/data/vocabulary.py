@@ -62,6 +62,9 @@ class Vocabulary:
 
     def encode(self, text):
         """The ids of text's tokens, as an int64 array."""
+        if not isinstance(text, str):
+            hint = " (join the tokens with spaces first)" if isinstance(text, (list, tuple)) else ""
+            raise TypeError(f"text: expected a str, got {type(text).__name__}{hint}")
         if self.level == "word":
             get = self.stoi.get
             return np.fromiter((get(w, 0) for w in _words(text)), dtype=np.int64)
@@ -74,7 +77,12 @@ class Vocabulary:
     def decode(self, ids):
         """Text of the ids: characters joined as they are, words joined by spaces with each
         <eos> as the end of a line."""
-        tokens = [self.itos[int(i)] for i in np.asarray(ids).reshape(-1)]
+        ids = np.asarray(ids).reshape(-1)
+        if ids.size and (not np.issubdtype(ids.dtype, np.integer) or ids.min() < 0
+                         or ids.max() >= len(self.itos)):
+            raise ValueError(f"ids: expected integers in 0..{len(self.itos) - 1}, got "
+                             f"{ids.dtype} {ids.min()}..{ids.max()}")
+        tokens = [self.itos[i] for i in ids.tolist()]
         if self.level == "char":
             return "".join(tokens)
         return " ".join(tokens).replace(f" {EOS} ", "\n").replace(f" {EOS}", "\n").replace(
