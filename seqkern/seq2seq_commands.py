@@ -3,6 +3,7 @@ a `source<TAB>target` file, printing after each epoch a line with `test accuracy
 match of greedy decoding over the held-out split)."""
 from __future__ import annotations
 
+import importlib.util
 import sys
 import time
 
@@ -45,6 +46,11 @@ def train_epoch(model, optimizer, arrays, batch_size, clip, rng):
 
 
 def cmd_seq2seq(args):
+    if args.plot_attention:  # found now, not after the training
+        if args.model != "attention":
+            raise SystemExit("--plot-attention: needs --model attention")
+        if importlib.util.find_spec("matplotlib") is None:
+            raise SystemExit("--plot-attention needs matplotlib: pip install matplotlib")
     if args.task == "addition":
         pairs = addition_pairs(args.examples, seed=args.seed)
     elif args.task == "date":
@@ -91,14 +97,9 @@ def cmd_seq2seq(args):
 def plot_attention(model, source, path):
     """A heatmap of the attention weights of one example (matplotlib, an optional extra): the
     longest of the first 20 test sources."""
-    if not isinstance(model, sk.models.AttentionSeq2Seq):
-        raise SystemExit("--plot-attention: needs --model attention")
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise SystemExit("--plot-attention needs matplotlib: pip install matplotlib") from None
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
     output, weights = model.attention_map(source)
     fig, ax = plt.subplots(figsize=(0.4 * len(source) + 2, 0.4 * len(output) + 2))
     ax.imshow(weights, cmap="Greys_r", vmin=0, vmax=1)
