@@ -284,7 +284,8 @@ def test_seq2seq_command(tmp_path):
         assert isinstance(sk.load(str(tmp_path / "m.npz")), PeekySeq2Seq)
     r = subprocess.run(  # a plot that cannot be made stops the command before the training
         [sys.executable, "-m", "seqkern", "seq2seq", "--task", "addition", "--model", "peeky",
-         "--plot-attention", str(tmp_path / "a.png")], capture_output=True, text=True, timeout=300)
+         "--plot-attention", str(tmp_path / "a.png")], capture_output=True, text=True,
+        cwd=tmp_path, timeout=300)
     assert r.returncode != 0 and "needs --model attention" in r.stderr and "test accuracy" not in r.stdout
 
 
