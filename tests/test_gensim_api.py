@@ -367,6 +367,33 @@ def test_save_load_with_mmap_and_unsupported_files(tmp_path):
         m.score([["system"]])
 
 
+@pytest.mark.parametrize("ext", [".gz", ".bz2", ".xz"])
+@pytest.mark.parametrize("binary", [False, True], ids=["text", "binary"])
+def test_word2vec_files_compressed_by_name(tmp_path, ext, binary):
+    """As gensim (smart_open): a name ending .gz, .bz2 or .xz is written and read compressed,
+    the vocabulary file too; gensim reads seqkern's and seqkern reads gensim's."""
+    keys, v = structured_vectors(n=40, dim=5)
+    wv = KeyedVectors(5)
+    wv.add_vectors(keys, v, extras={"count": np.arange(40, 0, -1)})
+    path, voc = str(tmp_path / f"v{ext}"), str(tmp_path / f"voc{ext}")
+    wv.save_word2vec_format(path, fvocab=voc, binary=binary)
+    magic = {".gz": b"\x1f\x8b", ".bz2": b"BZh", ".xz": b"\xfd7zXZ"}[ext]
+    assert open(path, "rb").read(len(magic)) == magic and open(voc, "rb").read(len(magic)) == magic
+    back = KeyedVectors.load_word2vec_format(path, fvocab=voc, binary=binary)
+    assert back.index_to_key == keys
+    np.testing.assert_array_equal(back.vectors, v)
+    assert back.get_vecattr(keys[3], "count") == 37
+    gensim = pytest.importorskip("gensim")
+    if ext == ".xz":  # smart_open reads .xz only with its own extra installed
+        return
+    theirs = gensim.models.KeyedVectors.load_word2vec_format(path, binary=binary)
+    assert theirs.index_to_key == keys
+    theirs.save_word2vec_format(str(tmp_path / f"g{ext}"), binary=binary)
+    np.testing.assert_allclose(
+        KeyedVectors.load_word2vec_format(str(tmp_path / f"g{ext}"), binary=binary).vectors, v,
+        rtol=1e-6)
+
+
 def test_word2vec_format_options(tmp_path):
     keys, v = structured_vectors(n=6, dim=3)
     wv = KeyedVectors(3)

@@ -12,9 +12,14 @@ it is installed). seqkern's own files (save/load) hold no pickle.
 """
 from __future__ import annotations
 
+import bz2
 import contextlib
+import gzip
+import lzma
 import mmap
 import os
+import shutil
+import tempfile
 import warnings
 from numbers import Integral
 
@@ -461,16 +466,23 @@ class KeyedVectors:
                 raise ValueError(f"Cannot store vocabulary with '{sort_attr}' because that attribute does not exist")
             order = range(len(self))
         if fvocab is not None:
-            with open(fvocab, mode) as f:
+            with (_opener(fvocab) or open)(fvocab, mode) as f:
                 for i in order:
                     f.write(f"{prefix}{self.index_to_key[i]} {counts[i]}\n".encode())
         keys = [f"{prefix}{k}".encode() for k in self.index_to_key]
-        with open(fname, mode) as f:
+        opener = _opener(fname)
+        # a compressed file is written plain to a temporary file first: the entries are
+        # formatted in C++ straight to a descriptor
+        with tempfile.TemporaryFile() if opener else open(fname, mode) as f:
             if write_header:
                 f.write(f"{total_vec} {self.vector_size}\n".encode())
             f.flush()  # the entries go to the descriptor after it
             _core.write_vectors(f.fileno(), keys, np.ascontiguousarray(self.vectors, np.float32),
                                 np.asarray(order, np.int64), binary)
+            if opener:
+                f.seek(0)
+                with opener(fname, mode) as out:
+                    shutil.copyfileobj(f, out, 1 << 24)
 
     @classmethod
     def load_word2vec_format(cls, fname, fvocab=None, binary=False, encoding="utf8",
@@ -483,23 +495,45 @@ class KeyedVectors:
                                      datatype, no_header)
 
 
+# Compressed word2vec files by their names' endings, as gensim (smart_open) reads and writes them.
+_OPENERS = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
+
+
+def _opener(path):
+    """gzip's, bz2's or lzma's open for a name ending .gz, .bz2 or .xz; None for others."""
+    return _OPENERS.get(os.path.splitext(os.fspath(path))[1].lower())
+
+
+@contextlib.contextmanager
+def _mapped(fname):
+    """The bytes of fname, mapped read-only (no copy in memory). A compressed file is inflated
+    into a temporary file first, so that a large one costs disk, not twice its size in memory."""
+    opener = _opener(fname)
+    with tempfile.TemporaryFile() if opener else open(fname, "rb") as f:
+        if opener:
+            with opener(fname, "rb") as src:
+                shutil.copyfileobj(src, f, 1 << 24)
+            f.flush()
+        with (mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if os.fstat(f.fileno()).st_size
+              else contextlib.nullcontext(b"")) as data:
+            yield data
+
+
 def _read_word2vec_format(cls, fname, fvocab, binary, encoding, unicode_errors, limit, datatype,
                           no_header):
     counts = None
     if fvocab is not None:
         counts = {}
-        with open(fvocab, "rb") as f:
+        with (_opener(fvocab) or open)(fvocab, "rb") as f:
             for number, line in enumerate(f, 1):
                 fields = line.decode(encoding, unicode_errors).split()
                 if len(fields) != 2 or not fields[1].isdigit():
                     raise ValueError(f"{fvocab}: line {number}: expected 'word count', got "
                                      f"{line[:80]!r}")
                 counts[fields[0]] = int(fields[1])
-    with open(fname, "rb") as f:  # mapped, not read: no copy of the file in memory
-        with (mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if os.fstat(f.fileno()).st_size
-              else contextlib.nullcontext(b"")) as data:
-            keys, vectors, V = _parse_word2vec_body(fname, data, binary, encoding, unicode_errors,
-                                                    limit, no_header)
+    with _mapped(fname) as data:
+        keys, vectors, V = _parse_word2vec_body(fname, data, binary, encoding, unicode_errors,
+                                                limit, no_header)
     vectors = vectors.astype(datatype, copy=False)
     if len(set(keys)) != len(keys):  # gensim keeps the first vector of a repeated word
         first = {}
