@@ -363,6 +363,8 @@ def test_save_load_with_mmap_and_unsupported_files(tmp_path):
         KeyedVectors.load(str(tmp_path / "pickled"))
     with pytest.raises(NotImplementedError, match="wmdistance"):
         kv.wmdistance(["system"], ["user"])
+    with pytest.raises(AttributeError, match="removed in gensim 4.*key_to_index"):
+        kv.vocab  # gensim 3 code
     with pytest.raises(NotImplementedError, match="score"):
         m.score([["system"]])
 

@@ -86,6 +86,13 @@ class KeyedVectors:
 
     __repr__ = __str__
 
+    @property
+    def vocab(self):
+        """Gone since gensim 4, as there; gensim 3 code that reads it gets told what replaced it."""
+        raise AttributeError("KeyedVectors.vocab was removed in gensim 4 (and seqkern follows "
+                             "gensim 4): use key_to_index, index_to_key and "
+                             "get_vecattr(key, 'count') instead")
+
     def __len__(self):
         return len(self.index_to_key)
 
