@@ -592,4 +592,6 @@ def _parse_word2vec_body(fname, data, binary, encoding, unicode_errors, limit, n
             raise ValueError(f"{fname}: {line}: a value is not a number")
         raise ValueError(f"{fname}: {line}: expected a word and {dim} values, got {fields} fields")
     keys = [data[offset + b:offset + e].decode(encoding, unicode_errors) for b, e in spans.tolist()]
+    if binary and any("\n" in k for k in keys):  # no writer puts one inside a word
+        raise ValueError(f"{fname}: a word holds a newline: a text file read with binary=True?")
     return keys, vectors, V
