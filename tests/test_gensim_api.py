@@ -8,6 +8,7 @@ import warnings
 
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from seqkern.models import KeyedVectors, Word2Vec
 from seqkern.models.word2vec import RULE_DISCARD, RULE_KEEP
@@ -169,6 +170,38 @@ QUERIES = [
 def test_queries_give_gensims_keys_and_scores(both, method, kwargs):
     ours, theirs = both
     same_ranking(getattr(ours, method)(**kwargs), getattr(theirs, method)(**kwargs))
+
+
+@given(st.integers(0, 2**32 - 1), st.sampled_from([3, 10, 60]), st.sampled_from([1, 2, 5]),
+       st.sampled_from(["ties", "rounded", "plain"]))
+@settings(max_examples=60, deadline=None)
+def test_random_queries_rank_as_gensim_with_ties_and_zeros(seed, V, dim, kind):
+    """Duplicated vectors (ties) and rounded ones (many ties, zero vectors: NaN scores): the
+    keys come in gensim's order and the scores match, NaN for NaN."""
+    gensim = pytest.importorskip("gensim")
+    rng = np.random.default_rng(seed)
+    v = rng.standard_normal((V, dim)).astype(np.float32)
+    if kind == "ties":
+        v[1] = v[0]
+    elif kind == "rounded":
+        v = np.round(v)
+    keys = [f"k{i}" for i in range(V)]
+    ours, theirs = KeyedVectors(dim), gensim.models.KeyedVectors(dim)
+    ours.add_vectors(keys, v)
+    theirs.add_vectors(keys, v)
+    q = rng.standard_normal(dim).astype(np.float32)
+    calls = [("most_similar", dict(positive=[keys[0]], topn=5)),
+             ("most_similar", dict(positive=[keys[1]], negative=[keys[2]], topn=5)),
+             ("most_similar", dict(positive=[keys[0]], restrict_vocab=max(2, V // 2), topn=5)),
+             ("most_similar_cosmul", dict(positive=[keys[0], keys[2]], topn=5)),
+             ("similar_by_vector", dict(vector=q, topn=5))]
+    for method, kwargs in calls:
+        a, b = getattr(ours, method)(**kwargs), getattr(theirs, method)(**kwargs)
+        assert [k for k, _ in a] == [k for k, _ in b], (method, kwargs)
+        np.testing.assert_allclose([x for _, x in a], [x for _, x in b], rtol=1e-5, atol=1e-6)
+    assert ours.rank(keys[0], keys[1]) == theirs.rank(keys[0], keys[1])
+    assert ours.closer_than(keys[0], keys[1]) == theirs.closer_than(keys[0], keys[1])
+    assert ours.doesnt_match(keys[:3]) == theirs.doesnt_match(keys[:3])
 
 
 def test_scores_and_lists_equal_gensims(both):
