@@ -1,5 +1,8 @@
 """seqkern.torch: autograd Function and drop-in modules against torch.nn's own modules."""
+import copy
+
 import pytest
+from hypothesis import given, settings, strategies as st
 
 torch = pytest.importorskip("torch")
 skt = pytest.importorskip("seqkern.torch")
@@ -207,3 +210,46 @@ def test_bad_arguments_raise_torchs_errors():
             m(x, bad_state)
         with pytest.raises(ValueError, match="2D or 3D"):
             m(torch.randn(3))
+
+
+@given(kind=st.sampled_from(["LSTM", "GRU", "RNN_tanh", "RNN_relu", "LSTM_proj"]),
+       T=st.integers(1, 5), B=st.integers(1, 4), I=st.integers(1, 6), H=st.integers(2, 5),
+       layers=st.integers(1, 3), bidirectional=st.booleans(), batch_first=st.booleans(),
+       bias=st.booleans(), how=st.sampled_from(["padded", "packed", "packed_sorted", "unbatched"]),
+       with_state=st.booleans(), seed=st.integers(0, 2**31 - 1))
+@settings(max_examples=60, deadline=None)
+def test_random_configurations_match_torch(kind, T, B, I, H, layers, bidirectional, batch_first,
+                                           bias, how, with_state, seed):
+    """Any mix of the options, in float64: outputs, final states and the gradients of the input,
+    the initial state and every weight equal torch's own module's."""
+    name, _, extra = kind.partition("_")
+    kw = dict(num_layers=layers, bidirectional=bidirectional, batch_first=batch_first, bias=bias)
+    kw.update({"proj": {"proj_size": H - 1}, "tanh": {"nonlinearity": "tanh"},
+               "relu": {"nonlinearity": "relu"}, "": {}}[extra])
+    theirs = getattr(torch.nn, name)(I, H, **kw).double()
+    ours = skt.optimize(copy.deepcopy(theirs))
+    g = torch.Generator().manual_seed(seed)
+    D, S = 2 if bidirectional else 1, kw.get("proj_size", H)
+    batch = () if how == "unbatched" else (B,)
+    x = torch.randn(*((T,) + batch if not batch_first or not batch else batch + (T,)), I,
+                    dtype=torch.float64, generator=g)
+    h0 = torch.randn(layers * D, *batch, S, dtype=torch.float64, generator=g)
+    c0 = torch.randn(layers * D, *batch, H, dtype=torch.float64, generator=g)
+    lengths = torch.randint(1, T + 1, (B,), generator=g)
+    lengths[0] = T
+    if how == "packed_sorted":
+        lengths = lengths.sort(descending=True).values
+    results = []
+    for m in (theirs, ours):
+        xi, hi, ci = (t.clone().requires_grad_() for t in (x, h0, c0))
+        state = ((hi, ci) if name == "LSTM" else hi) if with_state else None
+        inp = xi if how in ("padded", "unbatched") else torch.nn.utils.rnn.pack_padded_sequence(
+            xi, lengths, batch_first=batch_first, enforce_sorted=how == "packed_sorted")
+        y, s = m(inp, state)
+        loss_of(y, s).backward()
+        firsts = ((hi, ci) if name == "LSTM" else (hi,)) if with_state else ()
+        results.append([y if isinstance(y, torch.Tensor) else y.data,
+                        *(s if isinstance(s, tuple) else (s,)), xi.grad,
+                        *(t.grad for t in firsts), *(p.grad for p in m.parameters())])
+    for u, v in zip(*results):
+        torch.testing.assert_close(u, v, rtol=1e-9, atol=1e-9)
