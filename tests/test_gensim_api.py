@@ -175,7 +175,7 @@ def test_queries_give_gensims_keys_and_scores(both, method, kwargs):
 @given(st.integers(0, 2**32 - 1), st.sampled_from([3, 10, 60]), st.sampled_from([1, 2, 5]),
        st.sampled_from(["ties", "rounded", "plain"]))
 @settings(max_examples=60, deadline=None)
-@pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::RuntimeWarning")  # both libs'
+@pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::RuntimeWarning")  # zero norms, init_sims
 def test_random_queries_rank_as_gensim_with_ties_and_zeros(seed, V, dim, kind):
     """Duplicated vectors (ties) and rounded ones (many ties, zero vectors: NaN scores): the
     keys come in gensim's order and the scores match, NaN for NaN."""
