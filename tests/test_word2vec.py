@@ -7,7 +7,7 @@ import sys
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from seqkern import _core
@@ -683,3 +683,29 @@ def test_ppmi_vectors_learn_planted_topics():
     assert within > across + 0.3, (within, across)
     with pytest.raises(ValueError, match="empty"):
         PPMIVectors([[]])
+
+
+@given(binary=st.booleans(), cut=st.floats(0, 1), flips=st.lists(
+    st.tuples(st.floats(0, 1), st.integers(0, 255)), max_size=4), header=st.sampled_from(
+    [None, b"0 4", b"-1 4", b"5 0", b"99999999999 4", b"5 3000000000", b"abc", b"", b"5"]),
+       limit=st.sampled_from([None, 1, 3, 100]))
+@settings(max_examples=150, deadline=None)
+def test_damaged_word2vec_files_raise_clear_errors(tmp_path_factory, binary, cut, flips, header, limit):
+    """A word2vec file cut anywhere, with bytes changed, or with another header: the C++ parser
+    either reads it or raises ValueError (UnicodeDecodeError for a key that is no longer UTF-8),
+    never crashes, and never allocates what the header alone claims."""
+    wv = KeyedVectors(4)
+    wv.add_vectors(["a", "bb", "ccc", "\u65e5\u672c", "e"], np.arange(20, dtype=np.float32).reshape(5, 4) / 7)
+    path = str(tmp_path_factory.mktemp("w2v") / "v")
+    wv.save_word2vec_format(path, binary=binary)
+    data = bytearray(open(path, "rb").read())
+    if header is not None:
+        data = bytearray(header) + data[data.index(b"\n"):]
+    data = data[:max(1, int(len(data) * cut))] if cut < 1 else data
+    for where, value in flips:
+        data[min(len(data) - 1, int(len(data) * where))] = value
+    open(path, "wb").write(bytes(data))
+    try:
+        KeyedVectors.load_word2vec_format(path, binary=binary, limit=limit)
+    except ValueError:  # UnicodeDecodeError is one
+        pass
