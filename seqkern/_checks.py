@@ -526,9 +526,11 @@ def ctc_log_probs(log_probs, input_lengths, blank):
     return lp, _length_array("input_lengths", input_lengths, B, T, "T")
 
 
-def check_beam_width(beam_width):
-    if not isinstance(beam_width, (int, np.integer)) or beam_width < 1:
-        raise ValueError(f"beam_width: expected a positive integer, got {beam_width!r}")
+def check_count(name, v, least=1):
+    """v must be an integer (Python's or NumPy's) of at least `least` (1 or 0)."""
+    if not isinstance(v, (int, np.integer)) or v < least:
+        expected = "a positive integer" if least == 1 else f"an integer >= {least}"
+        raise ValueError(f"{name}: expected {expected}, got {v!r}")
 
 
 def ctc_args(log_probs, targets, input_lengths, target_lengths, blank, reduction,

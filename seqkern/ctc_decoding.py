@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from seqkern import _core
-from seqkern._checks import check_beam_width, ctc_log_probs
+from seqkern._checks import check_count, ctc_log_probs
 
 
 def ctc_greedy_decode(log_probs, input_lengths, blank=0):
@@ -34,7 +34,7 @@ def ctc_beam_search(log_probs, input_lengths, beam_width=8, blank=0):
     log-probability sums only paths the search kept, so it never exceeds the exact CTC
     log-likelihood of its sequence. In C++, the sequences shared between the threads
     (csrc/cpu/ctc_decoding.cc); seqkern.reference.ctc_beam_search is its NumPy twin."""
-    check_beam_width(beam_width)
+    check_count("beam_width", beam_width)
     lp, lengths = ctc_log_probs(log_probs, input_lengths, blank)
     labels, scores = _core.ctc_beam_search(np.ascontiguousarray(lp, dtype=np.float64),
                                            np.ascontiguousarray(lengths, dtype=np.int64),

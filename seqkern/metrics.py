@@ -12,7 +12,7 @@ from collections import Counter
 
 import numpy as np
 
-from seqkern._checks import as_float_array
+from seqkern._checks import as_float_array, check_count
 from seqkern._ops import softmax_cross_entropy
 
 
@@ -74,8 +74,7 @@ def corpus_bleu(hypotheses, references, max_n=4, smoothing=None):
     match). Returns a float in [0, 1]."""
     if smoothing not in SMOOTHING:
         raise ValueError(f"smoothing: expected one of {SMOOTHING}, got {smoothing!r}")
-    if not isinstance(max_n, (int, np.integer)) or max_n < 1:
-        raise ValueError(f"max_n: expected a positive integer, got {max_n!r}")
+    check_count("max_n", max_n)
     hypotheses, references = list(hypotheses), list(references)
     if len(hypotheses) != len(references):
         raise ValueError(f"references: expected one entry per hypothesis ({len(hypotheses)}), "

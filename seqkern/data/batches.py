@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from seqkern._checks import check_count
+
 
 class TBPTTBatches:
     """for xs, ts in TBPTTBatches(ids, batch_size=20, bptt=35): ...   # xs, ts (B, T) int64
@@ -21,8 +23,7 @@ class TBPTTBatches:
         if ids.ndim != 1 or not np.issubdtype(ids.dtype, np.integer):
             raise ValueError(f"ids: expected a 1-D integer array, got {ids.dtype} {ids.shape}")
         for name, v in (("batch_size", batch_size), ("bptt", bptt)):
-            if not isinstance(v, (int, np.integer)) or v < 1:
-                raise ValueError(f"{name}: expected a positive integer, got {v!r}")
+            check_count(name, v)
         n = len(ids) - 1
         if n < batch_size * bptt:
             raise ValueError(f"ids: {len(ids)} tokens are too few for one batch of "

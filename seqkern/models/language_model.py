@@ -18,6 +18,7 @@ import contextlib
 import numpy as np
 
 from seqkern import checkpoint
+from seqkern._checks import check_count
 from seqkern._ops import softmax_cross_entropy
 from seqkern.data import EOS
 from seqkern.models.sampling import check_sampling, next_token
@@ -106,8 +107,7 @@ class RNNLM(Model, checkpoint.Saveable):
             raise ValueError(f"ids: expected a 1-D integer array of at least 2 tokens, got "
                              f"{ids.dtype} {ids.shape}")
         for name, v in (("batch_size", batch_size), ("bptt", bptt)):
-            if not isinstance(v, (int, np.integer)) or v < 1:
-                raise ValueError(f"{name}: expected a positive integer, got {v!r}")
+            check_count(name, v)
         n = len(ids) - 1
         B = min(batch_size, n)
         L = -(-n // B)
@@ -133,8 +133,7 @@ class RNNLM(Model, checkpoint.Saveable):
         nucleus, seeded; greedy takes the most likely token. A word-level model stops after
         <eos>. The training mode and state are restored after."""
         check_sampling(temperature, top_k, top_p)
-        if not isinstance(length, (int, np.integer)) or length < 0:
-            raise ValueError(f"length: expected an integer >= 0, got {length!r}")
+        check_count("length", length, least=0)
         as_text = isinstance(prefix, str)
         if as_text:
             if self.vocab is None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from seqkern import checkpoint
+from seqkern._checks import check_count
 from seqkern._ops import swap01
 from seqkern.data.seq2seq import PAD, START, encode_sources
 from seqkern.data.vocabulary import EOS
@@ -166,10 +167,8 @@ class Seq2Seq(Model, checkpoint.Saveable):
         at <eos>, and beam search ranks finished ones by mean log-probability per token (length
         normalised). src: a list of strings (returns strings) or ids (B, S) with lengths
         (returns lists of ids, without <s> and <eos>)."""
-        if not isinstance(beam_size, (int, np.integer)) or beam_size < 1:
-            raise ValueError(f"beam_size: expected a positive integer, got {beam_size!r}")
-        if not isinstance(max_len, (int, np.integer)) or max_len < 0:
-            raise ValueError(f"max_len: expected an integer >= 0, got {max_len!r}")
+        check_count("beam_size", beam_size)
+        check_count("max_len", max_len, least=0)
         if isinstance(src, str):
             raise TypeError("src: expected a list of strings (or ids), got one str: "
                             "generate([text])[0] decodes one")

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from seqkern._checks import check_count
+
 from seqkern._ops import embedding, embedding_backward
 from seqkern.nn.module import Layer
 
@@ -18,8 +20,7 @@ class Embedding(Layer):
     def __init__(self, num_embeddings, embedding_dim, padding_idx=None, dtype=np.float32,
                  seed=None):
         for name, v in (("num_embeddings", num_embeddings), ("embedding_dim", embedding_dim)):
-            if not isinstance(v, (int, np.integer)) or v < 1:
-                raise ValueError(f"{name}: expected a positive integer, got {v!r}")
+            check_count(name, v)
         if padding_idx is not None:
             if not -num_embeddings <= padding_idx < num_embeddings:
                 raise ValueError(f"padding_idx: expected a value in -{num_embeddings}.."

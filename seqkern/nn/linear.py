@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from seqkern import _core
-from seqkern._checks import as_float_array
+from seqkern._checks import as_float_array, check_count
 from seqkern.nn.module import Layer
 
 
@@ -15,8 +15,7 @@ class Linear(Layer):
 
     def __init__(self, in_features, out_features, bias=True, dtype=np.float32, seed=None):
         for name, v in (("in_features", in_features), ("out_features", out_features)):
-            if not isinstance(v, (int, np.integer)) or v < 1:
-                raise ValueError(f"{name}: expected a positive integer, got {v!r}")
+            check_count(name, v)
         self.in_features, self.out_features = int(in_features), int(out_features)
         rng = np.random.default_rng(seed)
         k = 1.0 / np.sqrt(in_features)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from seqkern._checks import check_precision
+from seqkern._checks import check_count, check_precision
 from seqkern._ops import bf16_weights, recurrent_stack, recurrent_stack_backward, swap01
 from seqkern.nn.module import Layer
 
@@ -29,8 +29,7 @@ class Recurrent(Layer):
                  dropout=0.0, bidirectional=False, stateful=False, dtype=np.float32, seed=None):
         for name, v in (("input_size", input_size), ("hidden_size", hidden_size),
                         ("num_layers", num_layers)):
-            if not isinstance(v, (int, np.integer)) or v < 1:
-                raise ValueError(f"{name}: expected a positive integer, got {v!r}")
+            check_count(name, v)
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout: expected a probability in [0, 1), got {dropout!r}")
         self.cell = cell

@@ -3,7 +3,7 @@ out, one sequence at a time, in log space."""
 import numpy as np
 
 from seqkern._checks import (
-    Saved, check_beam_width, check_saved, ctc_args, ctc_log_probs, ctc_reduce, ctc_scale,
+    Saved, check_count, check_saved, ctc_args, ctc_log_probs, ctc_reduce, ctc_scale,
 )
 
 
@@ -75,7 +75,7 @@ def ctc_loss_backward(saved, dloss=1.0):
 def ctc_beam_search(log_probs, input_lengths, beam_width=8, blank=0):
     """Twin of seqkern.ctc_beam_search: the prefix beam search over label tuples, a dict of them
     per frame (ties in the ranking to the prefix reached first)."""
-    check_beam_width(beam_width)
+    check_count("beam_width", beam_width)
     lp, lengths = ctc_log_probs(log_probs, input_lengths, blank)
     lp = lp.astype(np.float64)
     add = np.logaddexp
