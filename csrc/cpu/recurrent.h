@@ -7,6 +7,7 @@
 
 #include "seqkern/common.h"
 #include "seqkern/gemm.h"
+#include "seqkern/simd.h"
 #include "packed_gemm.h"
 #include "seqkern/threads.h"
 
@@ -171,8 +172,15 @@ class StepRows {
 // - otherwise one GEMM over all T*B rows projects every step before the time loop.
 // Measured with B = 64 on 2 threads: per-step projection makes the LSTM with I = H = 256 (2 MB
 // of weights) and (200,32,128,128) 4-6% faster per step; with I = H = 512 (8 MB, streamed from
-// L3 at every step by both threads), and the GRU with 6 MB, 5-20% slower.
+// L3 at every step by both threads), and the GRU with 6 MB, 5-20% slower (Zen 3, 2026-11-24).
+// Cores with full-width AVX-512 FMAs (Zen 5) finish the up-front GEMM in half the time, but not
+// the round trip of its T*B*GH buffer through memory: there the batch split projects step by
+// step up to 8 MB. Paired, Zen 5, 2 threads, 4 MB / 8 MB: LSTM (100,64,512,512) inference
+// 1.10x, (100,128,512,512) 1.09x, (50,32,512,512) 1.06x, training 1.00-1.03x; the GRU (6 MB)
+// and RNN 0.99-1.02x. At 13.5 MB, (35,20,650,650), it lost 3-7%; teams lost up to 5% at 8 MB
+// (LSTM (50,1,512,512) training), so theirs stays at 4 MB.
 constexpr int64_t kStepProjectionBytes = 4 << 20;
+constexpr int64_t kStepProjectionBytesWide = 8 << 20;
 
 // Rows per packed product of a team's projection: their slice of x (kDepth values each) stays in
 // L2 while it passes over every panel.
@@ -186,9 +194,11 @@ class InputProjection {
                   const PackedMatrix<T>& w_step, const Bf16Matrix* bf16 = nullptr)
       : s_(s), GH_(GH), x_(x), w_ih_(w_ih), team_(column_split(s)) {
     const int64_t bytes = GH * (s.I + s.state()) * static_cast<int64_t>(sizeof(T));
+    const int64_t most =
+        team_ || !full_width_avx512() ? kStepProjectionBytes : kStepProjectionBytesWide;
     if (bf16)
       w_.emplace(*bf16, s);
-    else if (bytes <= kStepProjectionBytes && (team_ || w_step.packed()))
+    else if (bytes <= most && (team_ || w_step.packed()))
       w_.emplace(w_ih, s.I, true, s.I, GH, s, blocks);  // blocks: read by a team only
   }
 

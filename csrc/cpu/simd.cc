@@ -6,6 +6,10 @@
 #include <cstdlib>
 #include <cstring>
 
+#if SEQKERN_X86
+#include <cpuid.h>
+#endif
+
 namespace seqkern {
 
 namespace {
@@ -57,6 +61,22 @@ Simd choose() {
 Simd simd() {
   static const Simd level = choose();
   return level;
+}
+
+bool full_width_avx512() {
+#if SEQKERN_X86
+  static const bool zen5 = [] {
+    unsigned a, b, c, d;
+    if (!__get_cpuid(0, &a, &b, &c, &d)) return false;
+    const bool amd = b == 0x68747541 && d == 0x69746e65 && c == 0x444d4163;  // "AuthenticAMD"
+    if (!amd || !__get_cpuid(1, &a, &b, &c, &d)) return false;
+    const unsigned base = (a >> 8) & 0xf, family = base == 0xf ? base + ((a >> 20) & 0xff) : base;
+    return family >= 0x1a;
+  }();
+  return zen5 && simd() == Simd::avx512;
+#else
+  return false;
+#endif
 }
 
 const char* simd_level() { return kNames[static_cast<int>(simd())]; }

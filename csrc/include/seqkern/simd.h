@@ -11,4 +11,10 @@ Simd simd();                // the level in use
 const char* simd_level();   // its name: "baseline", "avx2" or "avx512"
 const char* simd_levels();  // every level this machine runs, comma-separated, lowest first
 
+// Whether the level in use is avx512 on cores that run 512-bit FMAs at full width, twice the
+// work per cycle of AVX2 (AMD Zen 5 and later, family 1Ah). Zen 4 splits them in two halves.
+// Some choices between a memory round trip and more compute tip the other way on such cores
+// (recurrent.h). Intel's AVX-512 cores are not told apart: none has been measured.
+bool full_width_avx512();
+
 }  // namespace seqkern
