@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 
 import numpy as np
@@ -32,16 +31,6 @@ STANDARD_SHAPES = [(100, 64, 256, 256), (50, 1, 256, 256), (200, 32, 128, 128),
 # Packed batches have lengths uniform in [T/2, T] (pack_padded_sequence for torch).
 LAYER_CASES = [(100, 32, 256, 256, 2, True, False), (100, 32, 256, 256, 2, True, True),
                (100, 64, 256, 256, 1, False, True)]
-
-
-def machine():
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return f"{cpu}, {os.cpu_count()} cores, {facts()['simd']}"
 
 
 def torch_version(threads):
@@ -61,11 +50,11 @@ def _num(v, width, decimals):
 def print_setup(threads, calls, turns, out=sys.stdout):
     sk.set_num_threads(threads)
     tv = torch_version(threads)
-    print(f"# machine: {machine()}", file=out)
+    print(f"# machine: {bench.machine()}", file=out)
     print(f"# seqkern {sk.__version__} ({facts()['blas']}), "
           f"torch {tv or 'not installed'}, numpy {np.__version__}; threads={threads}, "
           f"float32, {turns} turns of {calls} calls back to back", file=out)
-    return {"machine": machine(), "threads": threads, "torch": tv, "seqkern": sk.__version__,
+    return {"machine": bench.machine(), "threads": threads, "torch": tv, "seqkern": sk.__version__,
             "calls": calls, "turns": turns}
 
 

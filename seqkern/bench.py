@@ -285,16 +285,26 @@ def layer_steps(cell, T, B, I, H, layers, bidirectional, lengths, train):
 
 
 def machine():
-    """The CPU model and its widest vector ISA, from /proc/cpuinfo (Linux)."""
+    """The CPU model, its family and model numbers (which tell apart generations that share a
+    name, such as AMD EPYC Zen 3, 4 and 5: families 25, 25 and 26), its widest vector ISA and
+    core count, from /proc/cpuinfo (Linux)."""
+    import os
+
     try:
         info = open("/proc/cpuinfo").read()
     except OSError:
         import platform
-        return platform.processor() or "unknown CPU"
-    name = next((line.split(":", 1)[1].strip() for line in info.splitlines()
-                 if line.startswith("model name")), "unknown CPU")
+        return f"{platform.processor() or 'unknown CPU'}, {os.cpu_count()} cores"
+    fields = {}
+    for line in info.splitlines():
+        key, _, value = line.partition(":")
+        fields.setdefault(key.strip(), value.strip())
+    name = fields.get("model name", "unknown CPU")
     isa = "AVX-512" if "avx512f" in info else "AVX2/FMA" if "avx2" in info else "baseline"
-    return f"{name} ({isa})"
+    family = ""
+    if "cpu family" in fields:
+        family = f"family {fields['cpu family']} model {fields['model']}, "
+    return f"{name} ({family}{isa}), {os.cpu_count()} cores"
 
 
 def _status_kib(field):
