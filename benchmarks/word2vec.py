@@ -33,6 +33,7 @@ import time
 import numpy as np
 
 import seqkern as sk
+from seqkern import bench
 
 SETTINGS = dict(vector_size=100, window=5, negative=5, sample=1e-3, min_count=5, epochs=5)
 MODES = {"sg": dict(sg=1), "cbow": dict(sg=0), "sg-hs": dict(sg=1, hs=1, negative=0),
@@ -192,6 +193,7 @@ def main(argv=None):
     tokens = sum(len(line.split()) for line in open(corpus, encoding="utf-8", errors="replace"))
     sk.set_num_threads(args.threads)
     import gensim
+    print(f"# {bench.machine()}")
     print(f"# corpus {corpus}: {tokens:,} tokens; {SETTINGS}, threads={args.threads}, "
           f"seeds 1..{args.seeds}; seqkern {sk.__version__}, gensim {gensim.__version__}")
     print(f"{'mode':<7} {'library':<24} {'seconds':>8} {'words/s':>10} {'ratio':>6} "
@@ -221,8 +223,8 @@ def main(argv=None):
                   f"{row['ratio']:>5.2f}x {q}", flush=True)
     if args.json:
         with open(args.json, "w") as f:
-            json.dump(dict(corpus=corpus, tokens=tokens, settings=SETTINGS, threads=args.threads,
-                           rows=rows), f, indent=1)
+            json.dump(dict(machine=bench.machine(), corpus=corpus, tokens=tokens, settings=SETTINGS,
+                           threads=args.threads, rows=rows), f, indent=1)
 
 
 if __name__ == "__main__":

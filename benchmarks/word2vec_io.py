@@ -110,7 +110,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
     shapes = [tuple(int(v) for v in s.split(",")) for s in args.shapes] if args.shapes else SHAPES
     sk.set_num_threads(args.threads)
-    machine = f"{bench.machine()}, {os.cpu_count()} cores, SIMD {sk._core.simd_level()}"
+    machine = f"{bench.machine()}, SIMD {sk._core.simd_level()}"
     print(f"# machine: {machine}; threads={args.threads}; medians of {args.rounds} rounds")
     rows = run(shapes, args.rounds)
     if args.json:
