@@ -43,6 +43,15 @@ def cuda_built():
     return importlib.util.find_spec("seqkern._cuda") is not None
 
 
+def _blas():
+    """The bundled OpenBLAS and the kernels it picked; OPENBLAS_CORETYPE, which overrides its
+    choice for the CPU (some machines set it: on a Zen 5, Haswell halves the large products'
+    speed), is named when set."""
+    name = _core.blas_name().strip()
+    forced = os.environ.get("OPENBLAS_CORETYPE")
+    return f"{name} (OPENBLAS_CORETYPE={forced})" if forced else name
+
+
 def facts():
     """Version, BLAS, threads, SIMD level, the bfloat16 products' route and CUDA availability,
     as a dict."""
@@ -50,7 +59,7 @@ def facts():
         "seqkern": _core.__version__,
         "python": platform.python_version(),
         "machine": platform.machine(),
-        "blas": _core.blas_name().strip(),
+        "blas": _blas(),
         "threads": get_num_threads(),
         "simd": _core.simd_level(),
         "simd levels": _core.simd_levels(),

@@ -277,6 +277,20 @@ def test_info_reports_the_build(capsys):
         assert key in printed
 
 
+@pytest.mark.parametrize("coretype", [None, "Haswell"])
+def test_info_names_a_forced_blas_kernel(coretype, tmp_path):
+    """OPENBLAS_CORETYPE overrides OpenBLAS's choice of kernels for the CPU; info says so."""
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_CORETYPE"}
+    if coretype:
+        env["OPENBLAS_CORETYPE"] = coretype
+    out = subprocess.run([sys.executable, "-m", "seqkern", "info"], capture_output=True,
+                         text=True, cwd=tmp_path, env=env, timeout=120)
+    blas = next(line for line in out.stdout.splitlines() if line.startswith("blas"))
+    assert ("OPENBLAS_CORETYPE=Haswell" in blas) == (coretype is not None)
+    if coretype:
+        assert "Haswell" in blas.split("(OPENBLAS_CORETYPE")[0]  # the kernels it then runs
+
+
 def test_bundled_blas_sits_next_to_the_extension():
     import seqkern._core as core
 
