@@ -199,8 +199,8 @@ static void pack_a_slice(const float* A, int64_t lda, int64_t M, int64_t k0, int
 // packed_stride, its columns of C at C + q * c_stride.
 struct ColumnBlocks {
   int64_t count = 1, packed_stride = 0, c_stride = 0;
-  // Visit the blocks and their panels last to first (StepSlice). Rows of A below 6 at the AVX2
-  // level, where W's reads dominate; the AVX-512 kernels (unmeasured so) keep their order.
+  // Visit the blocks and their panels last to first (StepSlice): the products of few rows (below
+  // 6 at the AVX2 level, 9 at AVX-512), where W's reads dominate.
   bool descending = false;
 };
 

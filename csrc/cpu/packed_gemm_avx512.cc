@@ -124,7 +124,7 @@ void packed_gemm_f32(int64_t M, int64_t K, int64_t N, const float* A, int64_t ld
                      const float* packed, float* C, int64_t ldc, bool accumulate,
                      ColumnBlocks blocks) {
   // W is read once per row block here, so the order of its panels matters: StepSlice's
-  // `descending` steps start on the panels the step before used last. Zen 4 (1 MB L2), paired,
+  // `descending` steps start on the panels the step before used last. Zen 5 (1 MB L2), paired,
   // 2 threads, two runs: batch-1 LSTM (50,1,256,256) inference 1.09x, the GRU 1.05x. The AVX2
   // kernels' two prefetches (the next panel's slice, each block's tile of C) lost here:
   // 0.88-0.94x at (35,64,650,650) and (20,32,1024,1024), and 0.78x at (100,64,256,256)
