@@ -102,18 +102,51 @@ inline int64_t block_rows(int64_t left) {
   return 12;
 }
 
-// One row block of `mr` rows (6..12) against NP panels, A packed.
-template <int NP>
-void packed_block(int64_t mr, int64_t kc, const float* a, Panels panel, float* c, int64_t ldc,
-                  int64_t n, bool acc) {
+// One row block of `mr` rows (6..12) against NP panels: A packed ([k][mr], lda unused) or read
+// in place (row stride lda).
+template <int NP, bool kPackedA>
+void packed_block(int64_t mr, int64_t kc, const float* a, int64_t lda, Panels panel, float* c,
+                  int64_t ldc, int64_t n, bool acc) {
   switch (mr) {
-    case 12: block<12, NP, true>(kc, a, 0, panel, c, ldc, n, acc); break;
-    case 11: block<11, NP, true>(kc, a, 0, panel, c, ldc, n, acc); break;
-    case 10: block<10, NP, true>(kc, a, 0, panel, c, ldc, n, acc); break;
-    case 9: block<9, NP, true>(kc, a, 0, panel, c, ldc, n, acc); break;
-    case 8: block<8, NP, true>(kc, a, 0, panel, c, ldc, n, acc); break;
-    case 7: block<7, NP, true>(kc, a, 0, panel, c, ldc, n, acc); break;
-    default: block<6, NP, true>(kc, a, 0, panel, c, ldc, n, acc); break;
+    case 12: block<12, NP, kPackedA>(kc, a, lda, panel, c, ldc, n, acc); break;
+    case 11: block<11, NP, kPackedA>(kc, a, lda, panel, c, ldc, n, acc); break;
+    case 10: block<10, NP, kPackedA>(kc, a, lda, panel, c, ldc, n, acc); break;
+    case 9: block<9, NP, kPackedA>(kc, a, lda, panel, c, ldc, n, acc); break;
+    case 8: block<8, NP, kPackedA>(kc, a, lda, panel, c, ldc, n, acc); break;
+    case 7: block<7, NP, kPackedA>(kc, a, lda, panel, c, ldc, n, acc); break;
+    default: block<6, NP, kPackedA>(kc, a, lda, panel, c, ldc, n, acc); break;
+  }
+}
+
+// Rows of A this far apart (a multiple of 4 KB) fall into the same sets of L1: a block's 12 rows
+// read in place would evict each other and the panels' lines, so they are packed. (LSTM
+// (20,128,1024,1024) read in place: 1.05x slower in inference, 1.02x in training.)
+constexpr int64_t kAliasingBytes = 4096;
+
+// All panels for the row blocks of A, slice kc from k0 on: two panels at a time, each pair's
+// slices staying in L1 while every block of A passes over them. a: A from column k0 (lda), or
+// the slice packed block after block (kPackedA).
+template <bool kPackedA>
+void panel_pairs(int64_t M, int64_t K, int64_t N, int64_t k0, int64_t kc, const float* a,
+                 int64_t lda, const float* packed, float* C, int64_t ldc, bool acc,
+                 const ColumnBlocks& blocks) {
+  const int64_t panels = (N + kPanel - 1) / kPanel;
+  for (int64_t q = 0; q < blocks.count; ++q) {
+    const float* packed_q = packed + q * blocks.packed_stride;
+    float* c_q = C + q * blocks.c_stride;
+    for (int64_t p = 0; p < panels; p += 2) {
+      const Panels panel = panels_at(packed_q, K, p, k0);
+      const int64_t n = N - p * kPanel;
+      for (int64_t i = 0, mr; i < M; i += mr) {
+        mr = block_rows(M - i);
+        const float* ai = kPackedA ? a + i * kc : a + i * lda;
+        float* ci = c_q + i * ldc + p * kPanel;
+        if (p + 1 < panels)
+          packed_block<2, kPackedA>(mr, kc, ai, lda, panel, ci, ldc, n, acc);
+        else
+          packed_block<1, kPackedA>(mr, kc, ai, lda, panel, ci, ldc, n, acc);
+      }
+    }
   }
 }
 
@@ -137,32 +170,23 @@ void packed_gemm_f32(int64_t M, int64_t K, int64_t N, const float* A, int64_t ld
     }
     return;
   }
-  // Slice by slice of k: the slice of A is packed into row blocks ([k][mr], one stream each),
-  // once for every column block, then two panels at a time, each pair's slices staying in L1
-  // while every block of A passes over them.
+  // Slice by slice of k. A's rows are read in place: packing them into one stream per block,
+  // as the AVX2 kernels do, cost more than it saved. Zen 5, paired, 2 threads, packed / in
+  // place: LSTM (100,64,256,256) 1.02-1.03x inference, 0.99-1.01x training; (200,32,128,128)
+  // 1.05-1.08x and 1.04-1.05x; (29,128,16,256) 1.03x and 1.05x; the GRU 1.01-1.07x and
+  // 1.02-1.05x; (100,64,512,512) and (35,20,650,650) 0.99-1.02x. Rows that alias in L1
+  // (kAliasingBytes) are packed, as before: (20,128,1024,1024) 0.98-0.99x.
+  const bool pack_a = lda * static_cast<int64_t>(sizeof(float)) % kAliasingBytes == 0;
   thread_local std::vector<float> a_packed;
-  a_packed.resize(M * std::min(K, kDepth));
-  const int64_t panels = (N + kPanel - 1) / kPanel;
+  if (pack_a) a_packed.resize(M * std::min(K, kDepth));
   for (int64_t k0 = 0; k0 < K; k0 += kDepth) {
     const int64_t kc = std::min(kDepth, K - k0);
-    pack_a_slice(A, lda, M, k0, kc, block_rows, a_packed.data());
     const bool acc = accumulate || k0 > 0;
-    for (int64_t q = 0; q < blocks.count; ++q) {
-      const float* packed_q = packed + q * blocks.packed_stride;
-      float* c_q = C + q * blocks.c_stride;
-      for (int64_t p = 0; p < panels; p += 2) {
-        const Panels panel = panels_at(packed_q, K, p, k0);
-        const int64_t n = N - p * kPanel;
-        for (int64_t i = 0, mr; i < M; i += mr) {
-          mr = block_rows(M - i);
-          const float* a = a_packed.data() + i * kc;
-          float* ci = c_q + i * ldc + p * kPanel;
-          if (p + 1 < panels)
-            packed_block<2>(mr, kc, a, panel, ci, ldc, n, acc);
-          else
-            packed_block<1>(mr, kc, a, panel, ci, ldc, n, acc);
-        }
-      }
+    if (pack_a) {
+      pack_a_slice(A, lda, M, k0, kc, block_rows, a_packed.data());
+      panel_pairs<true>(M, K, N, k0, kc, a_packed.data(), 0, packed, C, ldc, acc, blocks);
+    } else {
+      panel_pairs<false>(M, K, N, k0, kc, A + k0, lda, packed, C, ldc, acc, blocks);
     }
   }
 }
