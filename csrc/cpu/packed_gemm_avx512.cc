@@ -118,10 +118,12 @@ void packed_block(int64_t mr, int64_t kc, const float* a, int64_t lda, Panels pa
   }
 }
 
-// Rows of A this far apart (a multiple of 4 KB) fall into the same sets of L1: a block's 12 rows
-// read in place would evict each other and the panels' lines, so they are packed. (LSTM
-// (20,128,1024,1024) read in place: 1.05x slower in inference, 1.02x in training.)
-constexpr int64_t kAliasingBytes = 4096;
+// Rows of A a multiple of this far apart crowd L1's sets (64 sets of 64-byte lines, so 4 KB
+// apart means the same set, 2 KB apart one of two): a block's 12 rows read in place would
+// evict each other and the panels' lines, so they are packed. Rows 4 KB apart, LSTM
+// (20,128,1024,1024) read in place on Zen 5: 1.05x slower in inference, 1.02x in training.
+// 2 KB apart (H = 512) was even there (12-way L1), but Zen 4's L1 is 8-way and unmeasured.
+constexpr int64_t kAliasingBytes = 2048;
 
 // All panels for the row blocks of A, slice kc from k0 on: two panels at a time, each pair's
 // slices staying in L1 while every block of A passes over them. a: A from column k0 (lda), or
@@ -174,8 +176,8 @@ void packed_gemm_f32(int64_t M, int64_t K, int64_t N, const float* A, int64_t ld
   // as the AVX2 kernels do, cost more than it saved. Zen 5, paired, 2 threads, packed / in
   // place: LSTM (100,64,256,256) 1.02-1.03x inference, 0.99-1.01x training; (200,32,128,128)
   // 1.05-1.08x and 1.04-1.05x; (29,128,16,256) 1.03x and 1.05x; the GRU 1.01-1.07x and
-  // 1.02-1.05x; (100,64,512,512) and (35,20,650,650) 0.99-1.02x. Rows that alias in L1
-  // (kAliasingBytes) are packed, as before: (20,128,1024,1024) 0.98-0.99x.
+  // 1.02-1.05x; (35,20,650,650) 0.99-1.01x. Rows that crowd L1's sets (kAliasingBytes) are
+  // packed, as before: (20,128,1024,1024) 0.98-0.99x.
   const bool pack_a = lda * static_cast<int64_t>(sizeof(float)) % kAliasingBytes == 0;
   thread_local std::vector<float> a_packed;
   if (pack_a) a_packed.resize(M * std::min(K, kDepth));
