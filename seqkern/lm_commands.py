@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 import platform
-import sys
 import time
 
 import numpy as np

@@ -20,10 +20,10 @@ def test_embedding_matches_twin_and_sums_repeats_in_order():
     np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
     assert not got[2].any()
     results = []
+    big_ids = rng.integers(0, 50, 5000)
+    big_dy = rng.standard_normal((5000, 300)).astype(np.float32)
     for n in (1, 2, 3):  # column blocks per thread: every column sums its rows in one order
         sk.set_num_threads(n)
-        big_ids = rng.integers(0, 50, 5000) if n == 1 else big_ids
-        big_dy = rng.standard_normal((5000, 300)).astype(np.float32) if n == 1 else big_dy
         results.append(sk.embedding_backward(big_ids, big_dy, np.zeros((50, 300), np.float32)))
     sk.set_num_threads(2)
     for r in results[1:]:
