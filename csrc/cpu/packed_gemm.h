@@ -181,20 +181,6 @@ static void panel_rows(int64_t K, int64_t N, const float* A, int64_t lda, const 
   }
 }
 
-// Columns [k0, k0 + kc) of rows [0, M) of A, packed block after block of rows (block_rows(rows
-// left) each, the level's choice) as [k][mr]: each block one sequential stream for the
-// micro-kernels.
-template <typename BlockRows>
-static void pack_a_slice(const float* A, int64_t lda, int64_t M, int64_t k0, int64_t kc,
-                  BlockRows block_rows, float* out) {
-  for (int64_t i = 0, mr; i < M; i += mr) {
-    mr = block_rows(M - i);
-    float* dst = out + i * kc;
-    for (int64_t k = 0; k < kc; ++k)
-      for (int64_t r = 0; r < mr; ++r) dst[k * mr + r] = A[(i + r) * lda + k0 + k];
-  }
-}
-
 // `count` blocks of a product's N columns: block q's panels start at packed + q *
 // packed_stride, its columns of C at C + q * c_stride.
 struct ColumnBlocks {

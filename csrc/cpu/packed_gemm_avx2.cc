@@ -189,6 +189,18 @@ inline int64_t block_rows(int64_t left) {
   return std::min<int64_t>(6, left);
 }
 
+// Columns [k0, k0 + kc) of rows [0, M) of A, packed block after block of rows (block_rows(rows
+// left) each) as [k][mr]: each block one sequential stream for the micro-kernels.
+inline void pack_a_slice(const float* A, int64_t lda, int64_t M, int64_t k0, int64_t kc,
+                         float* out) {
+  for (int64_t i = 0, mr; i < M; i += mr) {
+    mr = block_rows(M - i);
+    float* dst = out + i * kc;
+    for (int64_t k = 0; k < kc; ++k)
+      for (int64_t r = 0; r < mr; ++r) dst[k * mr + r] = A[(i + r) * lda + k0 + k];
+  }
+}
+
 // The next panel's slice is prefetched, a share before each row block, when a product of this
 // many rows or more reads more than kPrefetchBytes of weights: those come from L3 or memory,
 // and the first row block over each slice would otherwise wait for them. Fewer rows leave too
@@ -228,7 +240,7 @@ void packed_gemm_f32(int64_t M, int64_t K, int64_t N, const float* A, int64_t ld
   };
   for (int64_t k0 = 0; k0 < K; k0 += kDepth) {
     const int64_t kc = std::min(kDepth, K - k0);
-    pack_a_slice(A, lda, M, k0, kc, block_rows, a_packed.data());
+    pack_a_slice(A, lda, M, k0, kc, a_packed.data());
     const bool acc = accumulate || k0 > 0;
     for (int64_t pq = 0; pq < count; ++pq) {
       const int64_t q = pq / panels, p = pq % panels;
