@@ -10,6 +10,7 @@
 
 #include "seqkern/bf16.h"
 #include "seqkern/common.h"
+#include "seqkern/simd.h"
 #include "seqkern/threads.h"
 
 namespace seqkern {
@@ -68,10 +69,12 @@ constexpr int64_t kSerialWork = int64_t{1} << 17;
 inline bool serial(const RnnShape& s) { return s.T * s.B * s.H * (s.I + s.state()) < kSerialWork; }
 
 // Whether a layer call splits its steps by columns (a team) rather than by rows of the batch.
+// Not at SIMD level baseline: there BLAS runs each member's columns, and its GEMV rounds the
+// columns of a vector's tail differently, so the results would depend on the thread count.
 inline bool column_split(const RnnShape& s) {
   const bool large = s.state() * s.H >= kColumnSplitLarge;
   const int64_t rows = large ? kColumnSplitRowsLarge : kColumnSplitRows;
-  return !serial(s) && s.B < rows * get_num_threads();
+  return !serial(s) && s.B < rows * get_num_threads() && simd() != Simd::baseline;
 }
 
 // One thread's part of a recurrent time step. Without a team: the sequences [b0, b1), their
