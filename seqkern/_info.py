@@ -52,13 +52,35 @@ def _blas():
     return f"{name} (OPENBLAS_CORETYPE={forced})" if forced else name
 
 
+def cpu():
+    """The CPU model, its family and model numbers (which tell apart generations that share a
+    name, such as AMD EPYC Zen 3, 4 and 5: families 25, 25 and 26), its widest vector ISA and
+    core count, from /proc/cpuinfo (Linux)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            info = f.read()
+    except OSError:
+        return f"{platform.processor() or 'unknown CPU'}, {os.cpu_count()} cores"
+    fields = {}
+    for line in info.splitlines():
+        key, _, value = line.partition(":")
+        fields.setdefault(key.strip(), value.strip())
+    name = fields.get("model name", "unknown CPU")
+    isa = "AVX-512" if "avx512f" in info else "AVX2/FMA" if "avx2" in info else "baseline"
+    family = ""
+    if "cpu family" in fields:
+        family = f"family {fields['cpu family']} model {fields['model']}, "
+    return f"{name} ({family}{isa}), {os.cpu_count()} cores"
+
+
 def facts():
-    """Version, BLAS, threads, SIMD level, the bfloat16 products' route and CUDA availability,
+    """Version, CPU, BLAS, threads, SIMD level, the bfloat16 products' route and CUDA availability,
     as a dict."""
     return {
         "seqkern": _core.__version__,
         "python": platform.python_version(),
         "machine": platform.machine(),
+        "cpu": cpu(),
         "blas": _blas(),
         "threads": get_num_threads(),
         "simd": _core.simd_level(),

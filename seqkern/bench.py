@@ -13,6 +13,7 @@ import numpy as np
 import seqkern as sk
 from seqkern import reference
 from seqkern._checks import GATES
+from seqkern._info import cpu
 
 
 def flops(cell, T, B, I, H, train):
@@ -285,26 +286,8 @@ def layer_steps(cell, T, B, I, H, layers, bidirectional, lengths, train):
 
 
 def machine():
-    """The CPU model, its family and model numbers (which tell apart generations that share a
-    name, such as AMD EPYC Zen 3, 4 and 5: families 25, 25 and 26), its widest vector ISA and
-    core count, from /proc/cpuinfo (Linux)."""
-    import os
-
-    try:
-        info = open("/proc/cpuinfo").read()
-    except OSError:
-        import platform
-        return f"{platform.processor() or 'unknown CPU'}, {os.cpu_count()} cores"
-    fields = {}
-    for line in info.splitlines():
-        key, _, value = line.partition(":")
-        fields.setdefault(key.strip(), value.strip())
-    name = fields.get("model name", "unknown CPU")
-    isa = "AVX-512" if "avx512f" in info else "AVX2/FMA" if "avx2" in info else "baseline"
-    family = ""
-    if "cpu family" in fields:
-        family = f"family {fields['cpu family']} model {fields['model']}, "
-    return f"{name} ({family}{isa}), {os.cpu_count()} cores"
+    """The CPU this runs on, for the benchmarks' headers: `seqkern info`'s cpu line."""
+    return cpu()
 
 
 def _status_kib(field):

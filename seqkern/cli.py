@@ -5,7 +5,7 @@
     seqkern check    checks every kernel (recurrent cells, cross-entropy, attention, CTC) against
                      its NumPy twin and finite differences, then times the recurrent cells
                      against the twins (and torch, when installed)
-    seqkern info     version, BLAS, threads, SIMD level, CUDA
+    seqkern info     version, CPU, BLAS, threads, SIMD level, CUDA
     seqkern train-lm --text FILE --save CKPT [--level char|word] ...
                      trains a language model on a text file
     seqkern sample --checkpoint CKPT [--prefix TEXT] [--length N] ...
@@ -184,7 +184,7 @@ def cmd_word2vec(args):
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="seqkern", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("info", help="print version, BLAS, threads, SIMD level, CUDA").set_defaults(
+    sub.add_parser("info", help="print version, CPU, BLAS, threads, SIMD level, CUDA").set_defaults(
         func=cmd_info)
     check = sub.add_parser("check", help="check and time the fused kernels")
     check.add_argument("--shape", type=positive_int, nargs=4, default=[50, 16, 128, 128],

@@ -273,8 +273,9 @@ def test_info_reports_the_build(capsys):
     printed = capsys.readouterr().out
     assert "OpenBLAS" in facts["blas"] and facts["threads"] == sk.get_num_threads()
     assert facts["simd"] in LEVELS and facts["simd"] in facts["simd levels"].split(",")
-    for key in ("seqkern", "blas", "threads", "simd", "cuda"):
+    for key in ("seqkern", "cpu", "blas", "threads", "simd", "cuda"):
         assert key in printed
+    assert facts["cpu"].endswith(f"{os.cpu_count()} cores")
 
 
 @pytest.mark.parametrize("coretype", [None, "Haswell"])
