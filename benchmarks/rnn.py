@@ -50,11 +50,12 @@ def _num(v, width, decimals):
 def print_setup(threads, calls, turns, out=sys.stdout):
     sk.set_num_threads(threads)
     tv = torch_version(threads)
-    print(f"# machine: {bench.machine()}", file=out)
+    machine = bench.machine()
+    print(f"# machine: {machine}", file=out)
     print(f"# seqkern {sk.__version__} ({facts()['blas']}), "
           f"torch {tv or 'not installed'}, numpy {np.__version__}; threads={threads}, "
           f"float32, {turns} turns of {calls} calls back to back", file=out)
-    return {"machine": bench.machine(), "threads": threads, "torch": tv, "seqkern": sk.__version__,
+    return {"machine": machine, "threads": threads, "torch": tv, "seqkern": sk.__version__,
             "calls": calls, "turns": turns}
 
 

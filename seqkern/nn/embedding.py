@@ -4,7 +4,6 @@ from __future__ import annotations
 import numpy as np
 
 from seqkern._checks import check_count
-
 from seqkern._ops import embedding, embedding_backward
 from seqkern.nn.module import Layer
 
