@@ -20,7 +20,19 @@ import time
 
 import numpy as np
 
-MODES = ("infer", "train", "backward")
+MODES = ("infer", "train", "backward", "bf16")
+
+
+def bf16_layer_step(sk, cell, p):
+    """Inference through the seqkern.nn layer of `cell` holding problem p's weights, in
+    eval(precision="bfloat16"): its weights rounded and packed once, as a user's model holds them."""
+    from seqkern import nn
+    T, B, I = p["x"].shape
+    layer = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}[cell](I, p["w_hh"].shape[1])
+    layer.load_state_dict({k.replace("w_", "weight_").replace("b_", "bias_") + "_l0": p[k]
+                           for k in ("w_ih", "w_hh", "b_ih", "b_hh")})
+    layer.eval(precision="bfloat16")
+    return lambda: layer(p["x"])
 
 
 def child(args):
@@ -35,7 +47,9 @@ def child(args):
         for shape in args.shapes:
             p = bench.make_problem(cell, *map(int, shape.split(",")))
             for mode in args.modes.split(","):
-                if mode == "backward":  # the backward call alone, on one saved forward
+                if mode == "bf16":  # a seqkern.nn layer in eval(precision="bfloat16")
+                    steps.append(bf16_layer_step(sk, cell, p))
+                elif mode == "backward":  # the backward call alone, on one saved forward
                     *outs, saved = getattr(sk, cell)(**p, training=True)
                     grads = bench.output_grads(cell, p)
                     steps.append(lambda s=saved, g=grads, c=cell: getattr(sk, c + "_backward")(s, *g))
@@ -45,8 +59,9 @@ def child(args):
         step = steps[int(line)]
         step()  # the call before is another build's: warm this one's caches first
         t = time.perf_counter()
-        step()
-        print(time.perf_counter() - t, flush=True)
+        for _ in range(args.calls):
+            step()
+        print((time.perf_counter() - t) / args.calls, flush=True)
 
 
 def main():
@@ -56,6 +71,8 @@ def main():
     ap.add_argument("--modes", default="train", help=f"comma-separated, of {MODES}")
     ap.add_argument("--shapes", nargs="+", default=["29,128,16,256"], help="T,B,I,H each")
     ap.add_argument("--rounds", type=int, default=30)
+    ap.add_argument("--calls", type=int, default=1,
+                    help="calls back to back per turn (the steady state); the mean is timed")
     ap.add_argument("--json", help="also write the table here")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--build", help=argparse.SUPPRESS)
@@ -70,7 +87,7 @@ def main():
     procs = []
     for build in args.builds:
         cmd = [sys.executable, os.path.abspath(__file__), "--child", "1", "--build", build, "--cells", args.cells,
-               "--modes", args.modes, "--shapes", *args.shapes]
+               "--modes", args.modes, "--calls", str(args.calls), "--shapes", *args.shapes]
         env = dict(os.environ, PYTHONPATH=os.path.abspath(build))
         procs.append(subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env,
                                       cwd=os.path.dirname(os.path.abspath(build))))

@@ -1,6 +1,9 @@
 import os
 
+import pytest
 from hypothesis import HealthCheck, settings
+
+import seqkern as sk
 
 # Kernels are fast but the NumPy twins loop in Python: keep examples modest, never time them.
 settings.register_profile("default", max_examples=25, deadline=None,
@@ -8,3 +11,11 @@ settings.register_profile("default", max_examples=25, deadline=None,
 settings.register_profile("ci", max_examples=40, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("ci" if os.environ.get("CI") else "default")
+
+
+@pytest.fixture
+def restore_threads():
+    """Gives the test's thread count changes back at its end."""
+    n = sk.get_num_threads()
+    yield
+    sk.set_num_threads(n)

@@ -202,6 +202,27 @@ def test_packed_weights_serve_calls_back_to_back():
         sk.recurrent_stack("lstm", x, w[:2], bidirectional=True, bf16=packed)
 
 
+@pytest.mark.parametrize("H", [100, 384])
+def test_weights_packed_for_one_team_serve_any_other(H, restore_threads):
+    """With bf16 dot products, weights are packed at eval in groups of panels that the team of
+    that moment's members start on (H = 384: 24 panels a gate, groups of 8 for 1 or 3 threads,
+    4 for 2). A call on another team size cuts the groups where its shares start: the same
+    sums, bit for bit, on every thread count."""
+    rng = np.random.default_rng(3)
+    x, [w], _ = stack_problem(rng, "lstm", 4, 1, 24, H, scale=FLIP_SCALE)
+    outputs = []
+    for packing in (1, 2, 3):
+        sk.set_num_threads(packing)
+        packed = bf16_weights("lstm", [w])
+        for calling in (1, 2, 3):
+            sk.set_num_threads(calling)
+            outputs.append(sk.recurrent_stack("lstm", x, [w], bf16=packed)[0])
+    for y in outputs[1:]:
+        np.testing.assert_array_equal(y, outputs[0])
+    want = reference.recurrent_stack("lstm", x, [w], precision="bfloat16")[0]
+    assert np.abs(outputs[0] - want).max() < FLIPS
+
+
 def test_layers_take_the_copy_at_eval_and_drop_it_in_training():
     layer = nn.LSTM(12, 20, num_layers=2, bidirectional=True, seed=0)
     x = np.random.default_rng(0).standard_normal((4, 3, 12)).astype(np.float32)

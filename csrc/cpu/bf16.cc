@@ -24,16 +24,20 @@ void bf16_gemm_baseline(int64_t M, int64_t K, int64_t N, const float* A, int64_t
                         const uint16_t* packed, float* C, int64_t ldc, bool accumulate,
                         ColumnBlocks blocks) {
   const int64_t pairs = (K + 1) / 2;
+  const PanelLayout layout{pairs, blocks.panels, blocks.group};
   for (int64_t q = 0; q < blocks.count; ++q)
     for (int64_t m = 0; m < M; ++m)
       for (int64_t n = 0; n < N; ++n) {
-        const uint16_t* w = packed + q * blocks.packed_stride + n / 16 * pairs * 32 + n % 16 * 2;
+        const int64_t p = blocks.first + n / 16;
+        const uint16_t* w =
+            packed + q * blocks.packed_stride + layout.offset(p, 0) * kPairRow + n % 16 * 2;
+        const int64_t row = layout.row(p) * kPairRow;
         const float* a = A + m * lda;
         float sum = 0;
         for (int64_t kk = 0; kk < pairs; ++kk) {
           const float odd = 2 * kk + 1 < K ? from_bf16(to_bf16(a[2 * kk + 1])) : 0.0f;
-          sum += odd * from_bf16(w[kk * 32 + 1]);
-          sum += from_bf16(to_bf16(a[2 * kk])) * from_bf16(w[kk * 32]);
+          sum += odd * from_bf16(w[kk * row + 1]);
+          sum += from_bf16(to_bf16(a[2 * kk])) * from_bf16(w[kk * row]);
         }
         float& c = C[m * ldc + q * blocks.c_stride + n];
         c = accumulate ? c + sum : sum;
@@ -63,19 +67,24 @@ bool bf16_native() {
 Bf16Matrix::Bf16Matrix(const float* w, int64_t ldw, int64_t K_, int64_t N_, int64_t blocks_)
     : K(K_), N(N_), blocks(blocks_) {
   const int64_t size = blocks * block_size(), width = this->width(), pairs = this->pairs();
+  // Grouped for the native kernels, for the team size of now (a later one still gets the right
+  // sums, from runs cut where its shares start).
+  if (bf16_native()) group = one_row_group(panels(), get_num_threads());
+  const PanelLayout layout{pairs, panels(), group};
   data_.reset(static_cast<uint16_t*>(::operator new(size * sizeof(uint16_t), std::align_val_t(64))),
               [](uint16_t* p) { ::operator delete(p, std::align_val_t(64)); });
   uint16_t* out = data_.get();
-  const int64_t panels = (width + 15) / 16;
+  const int64_t panels = this->panels();
   parallel_for(blocks * panels, 1, [&](int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; ++i) {
       const int64_t q = i / panels, p = i % panels;
-      uint16_t* panel = out + q * block_size() + p * pairs * 32;
+      uint16_t* panel = out + q * block_size() + layout.offset(p, 0) * kPairRow;
+      const int64_t step = layout.row(p) * kPairRow;  // from pair row to pair row
       for (int64_t j = 0; j < 16; ++j) {
         const int64_t col = p * 16 + j;
         const float* row = col < width ? w + (q * width + col) * ldw : nullptr;  // W's row n
         for (int64_t k = 0; k < 2 * pairs; ++k)
-          panel[k / 2 * 32 + j * 2 + k % 2] = row && k < K ? to_bf16(row[k]) : 0;
+          panel[k / 2 * step + j * 2 + k % 2] = row && k < K ? to_bf16(row[k]) : 0;
       }
     }
   });
@@ -112,22 +121,23 @@ Bf16Layer bf16_layer(Cell cell, const RnnShape& s, const LayerWeights<float>& w)
 void bf16_gemm(int64_t M, const float* A, int64_t lda, const Bf16Matrix& w, int64_t u0,
                int64_t u1, float* C, int64_t ldc, bool accumulate) {
   if (M <= 0 || u1 <= u0) return;
-  const ColumnBlocks cb{w.blocks, w.block_size(), w.width()};
-  const uint16_t* packed = w.data() + u0 * w.pairs() * 2;  // u0 on a panel boundary
+  // u0 on a panel boundary
+  const ColumnBlocks cb{w.blocks, w.block_size(), w.width(), false, w.group, u0 / 16, w.panels()};
   auto kernel = bf16_gemm_baseline;
 #if SEQKERN_X86
   if (bf16_native()) {
     kernel = avx512bf16::bf16_gemm;
   } else if (simd() != Simd::baseline) {
     if (w.wide() && M >= kWideRows) {
+      const ColumnBlocks plain{w.blocks, w.block_size(), w.width()};  // float panels, group 1
       avx2::bf16_gemm_wide(M, w.K, u1 - u0, A, lda, w.wide() + u0 * w.pairs() * 2, C + u0, ldc,
-                           accumulate, cb);
+                           accumulate, plain);
       return;
     }
     kernel = avx2::bf16_gemm;
   }
 #endif
-  kernel(M, w.K, u1 - u0, A, lda, packed, C + u0, ldc, accumulate, cb);
+  kernel(M, w.K, u1 - u0, A, lda, w.data(), C + u0, ldc, accumulate, cb);
 }
 
 }  // namespace seqkern

@@ -55,10 +55,11 @@ void round_rows(int64_t M, int64_t K, const float* A, int64_t lda, uint32_t* out
   }
 }
 
-// C[0..MR) x NP adjacent panels (n_cols columns of C from the first on), all pair rows.
+// C[0..MR) x NP adjacent panels (n_cols columns of C from the first on), all pair rows; pair
+// row kk of panel p at panels + p * stride + kk * row.
 template <int MR, int NP>
 void block(int64_t pairs, const uint32_t* A, int64_t lda, const uint16_t* panels, int64_t stride,
-           float* C, int64_t ldc, int64_t n_cols, bool accumulate) {
+           int64_t row_step, float* C, int64_t ldc, int64_t n_cols, bool accumulate) {
   const __m256i high = _mm256_set1_epi32(static_cast<int>(0xffff0000u));
   __m256 acc[MR][2 * NP];
 #pragma GCC unroll 16
@@ -68,7 +69,7 @@ void block(int64_t pairs, const uint32_t* A, int64_t lda, const uint16_t* panels
   for (int64_t kk = 0; kk < pairs; ++kk) {
 #pragma GCC unroll 16
     for (int p = 0; p < NP; ++p) {
-      const uint16_t* row = panels + p * stride + kk * kPairRow;
+      const uint16_t* row = panels + p * stride + kk * row_step;
       const __m256i v0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row));
       const __m256i v1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + kPanel));
       const __m256 odd0 = _mm256_castsi256_ps(_mm256_and_si256(v0, high));
@@ -110,22 +111,22 @@ void block(int64_t pairs, const uint32_t* A, int64_t lda, const uint16_t* panels
 template <int MR, int NP>
 struct PairBlock {
   static void run(int64_t pairs, const uint32_t* A, int64_t lda, const uint16_t* panels,
-                  int64_t stride, float* C, int64_t ldc, int64_t n, bool accumulate) {
+                  int64_t stride, int64_t row, float* C, int64_t ldc, int64_t n, bool accumulate) {
     for (int64_t k0 = 0; k0 < pairs; k0 += kDepth / 2)
-      block<MR, NP>(std::min(kDepth / 2, pairs - k0), A + k0, lda, panels + k0 * kPairRow,
-                    stride, C, ldc, n, accumulate || k0 > 0);
+      block<MR, NP>(std::min(kDepth / 2, pairs - k0), A + k0, lda, panels + k0 * row, stride,
+                    row, C, ldc, n, accumulate || k0 > 0);
   }
 };
 
 // 16 vector registers: at least 8 accumulators where the rows allow, with the 4 widened halves
 // of a panel row and a row's 2 broadcasts beside them.
-void rows(int64_t mr, int64_t pairs, const uint32_t* A, int64_t lda, const uint16_t* packed,
-          float* C, int64_t ldc, int64_t N, bool acc) {
+void rows(int64_t mr, PanelLayout l, int64_t p0, const uint32_t* A, int64_t lda,
+          const uint16_t* packed, float* C, int64_t ldc, int64_t N, bool acc) {
   switch (mr) {
-    case 1: pair_panel_rows<PairBlock, 1, 4>(pairs, A, lda, packed, C, ldc, N, acc); break;
-    case 2: pair_panel_rows<PairBlock, 2, 2>(pairs, A, lda, packed, C, ldc, N, acc); break;
-    case 3: pair_panel_rows<PairBlock, 3, 1>(pairs, A, lda, packed, C, ldc, N, acc); break;
-    default: pair_panel_rows<PairBlock, 4, 1>(pairs, A, lda, packed, C, ldc, N, acc); break;
+    case 1: pair_panel_rows<PairBlock, 1, 4>(l, p0, A, lda, packed, C, ldc, N, acc); break;
+    case 2: pair_panel_rows<PairBlock, 2, 2>(l, p0, A, lda, packed, C, ldc, N, acc); break;
+    case 3: pair_panel_rows<PairBlock, 3, 1>(l, p0, A, lda, packed, C, ldc, N, acc); break;
+    default: pair_panel_rows<PairBlock, 4, 1>(l, p0, A, lda, packed, C, ldc, N, acc); break;
   }
 }
 

@@ -40,10 +40,11 @@ void round_rows(int64_t M, int64_t K, const float* A, int64_t lda, uint32_t* out
 }
 
 // C[0..MR) x NP adjacent panels (n_cols columns of C from the first on), all pair rows.
-//   A (MR rows of `pairs` bf16 pairs, stride lda)   panels: panel p at panels + p * stride
+//   A (MR rows of `pairs` bf16 pairs, stride lda)
+//   panels: pair row kk of panel p at panels + p * stride + kk * row
 template <int MR, int NP>
 void block(int64_t pairs, const uint32_t* A, int64_t lda, const uint16_t* panels, int64_t stride,
-           float* C, int64_t ldc, int64_t n_cols, bool accumulate) {
+           int64_t row, float* C, int64_t ldc, int64_t n_cols, bool accumulate) {
   __m512 acc[MR][NP];  // every loop over r and p is unrolled, so acc stays in registers
 #pragma GCC unroll 16
   for (int r = 0; r < MR; ++r)
@@ -53,7 +54,7 @@ void block(int64_t pairs, const uint32_t* A, int64_t lda, const uint16_t* panels
     __m512bh w[NP];
 #pragma GCC unroll 16
     for (int p = 0; p < NP; ++p) {
-      const __m512i v = _mm512_loadu_si512(panels + p * stride + kk * kPairRow);
+      const __m512i v = _mm512_loadu_si512(panels + p * stride + kk * row);
       w[p] = reinterpret_cast<const __m512bh&>(v);
     }
 #pragma GCC unroll 16
@@ -81,28 +82,28 @@ void block(int64_t pairs, const uint32_t* A, int64_t lda, const uint16_t* panels
 template <int MR, int NP>
 struct PairBlock {
   static void run(int64_t pairs, const uint32_t* A, int64_t lda, const uint16_t* panels,
-                  int64_t stride, float* C, int64_t ldc, int64_t n, bool accumulate) {
-    block<MR, NP>(pairs, A, lda, panels, stride, C, ldc, n, accumulate);
+                  int64_t stride, int64_t row, float* C, int64_t ldc, int64_t n, bool accumulate) {
+    block<MR, NP>(pairs, A, lda, panels, stride, row, C, ldc, n, accumulate);
   }
 };
 
 // Rows [0, mr) against every panel. MR * NP accumulators: at least 8 (the dot product's latency
 // over its two units), at most 24 beside the NP panel rows.
-void rows(int64_t mr, int64_t pairs, const uint32_t* A, int64_t lda, const uint16_t* packed,
-          float* C, int64_t ldc, int64_t N, bool acc) {
+void rows(int64_t mr, PanelLayout l, int64_t p0, const uint32_t* A, int64_t lda,
+          const uint16_t* packed, float* C, int64_t ldc, int64_t N, bool acc) {
   switch (mr) {
-    case 1: pair_panel_rows<PairBlock, 1, 8>(pairs, A, lda, packed, C, ldc, N, acc); break;
-    case 2: pair_panel_rows<PairBlock, 2, 6>(pairs, A, lda, packed, C, ldc, N, acc); break;
-    case 3: pair_panel_rows<PairBlock, 3, 4>(pairs, A, lda, packed, C, ldc, N, acc); break;
-    case 4: pair_panel_rows<PairBlock, 4, 4>(pairs, A, lda, packed, C, ldc, N, acc); break;
-    case 5: pair_panel_rows<PairBlock, 5, 3>(pairs, A, lda, packed, C, ldc, N, acc); break;
-    case 6: pair_panel_rows<PairBlock, 6, 3>(pairs, A, lda, packed, C, ldc, N, acc); break;
-    case 7: pair_panel_rows<PairBlock, 7, 3>(pairs, A, lda, packed, C, ldc, N, acc); break;
-    case 8: pair_panel_rows<PairBlock, 8, 2>(pairs, A, lda, packed, C, ldc, N, acc); break;
-    case 9: pair_panel_rows<PairBlock, 9, 2>(pairs, A, lda, packed, C, ldc, N, acc); break;
-    case 10: pair_panel_rows<PairBlock, 10, 2>(pairs, A, lda, packed, C, ldc, N, acc); break;
-    case 11: pair_panel_rows<PairBlock, 11, 2>(pairs, A, lda, packed, C, ldc, N, acc); break;
-    default: pair_panel_rows<PairBlock, 12, 2>(pairs, A, lda, packed, C, ldc, N, acc); break;
+    case 1: pair_panel_rows<PairBlock, 1, 8>(l, p0, A, lda, packed, C, ldc, N, acc); break;
+    case 2: pair_panel_rows<PairBlock, 2, 6>(l, p0, A, lda, packed, C, ldc, N, acc); break;
+    case 3: pair_panel_rows<PairBlock, 3, 4>(l, p0, A, lda, packed, C, ldc, N, acc); break;
+    case 4: pair_panel_rows<PairBlock, 4, 4>(l, p0, A, lda, packed, C, ldc, N, acc); break;
+    case 5: pair_panel_rows<PairBlock, 5, 3>(l, p0, A, lda, packed, C, ldc, N, acc); break;
+    case 6: pair_panel_rows<PairBlock, 6, 3>(l, p0, A, lda, packed, C, ldc, N, acc); break;
+    case 7: pair_panel_rows<PairBlock, 7, 3>(l, p0, A, lda, packed, C, ldc, N, acc); break;
+    case 8: pair_panel_rows<PairBlock, 8, 2>(l, p0, A, lda, packed, C, ldc, N, acc); break;
+    case 9: pair_panel_rows<PairBlock, 9, 2>(l, p0, A, lda, packed, C, ldc, N, acc); break;
+    case 10: pair_panel_rows<PairBlock, 10, 2>(l, p0, A, lda, packed, C, ldc, N, acc); break;
+    case 11: pair_panel_rows<PairBlock, 11, 2>(l, p0, A, lda, packed, C, ldc, N, acc); break;
+    default: pair_panel_rows<PairBlock, 12, 2>(l, p0, A, lda, packed, C, ldc, N, acc); break;
   }
 }
 

@@ -29,15 +29,17 @@ inline float from_bf16(uint16_t h) {
 // column blocks (a layer's gate blocks) of width() = N / blocks columns, each padded to whole
 // panels of 16 columns. A panel holds its K rows as pairs() = (K+1)/2 pair rows; pair row kk is
 // 16 x (row 2kk, row 2kk+1), interleaved (64 bytes: what one AVX-512 bf16 dot product reads), a
-// zero row after an odd K. Block q starts at data() + q * block_size(), its panel p at
-// + p * pairs() * 32.
+// zero row after an odd K. Block q starts at data() + q * block_size(); its panels lie one after
+// the other (panel p at + p * pairs() * 32) or, with the CPU's bf16 dot products, interleaved in
+// groups of `group` panels for products of one row (PanelLayout, csrc/cpu/packed_gemm.h).
 class Bf16Matrix {
  public:
   Bf16Matrix() = default;
   Bf16Matrix(const float* w, int64_t ldw, int64_t K, int64_t N, int64_t blocks = 1);
 
-  int64_t K = 0, N = 0, blocks = 1;
+  int64_t K = 0, N = 0, blocks = 1, group = 1;
   int64_t width() const { return N / blocks; }
+  int64_t panels() const { return (width() + 15) / 16; }
   int64_t pairs() const { return (K + 1) / 2; }
   int64_t block_size() const { return (width() + 15) / 16 * pairs() * 32; }
   const uint16_t* data() const { return data_.get(); }
