@@ -38,7 +38,7 @@ def test_one_and_several_threads_agree(cell, restore_threads):
 @pytest.mark.parametrize("T,B,I,H,lengths", [(7, 3, 5, 70, [7, 3, 5]), (6, 1, 4, 17, None),
                                              (5, 2, 3, 40, [2, 5]), (5, 1, 40, 300, None),
                                              (4, 1, 24, 384, None)],
-                         ids=["H70", "B1-H17", "H40", "B1-team", "B1-groups"])
+                         ids=["H70", "B1-H17", "H40", "B1-team", "B1-H384"])
 def test_small_batch_teams_give_the_same_bits_for_any_thread_count(cell, options, T, B, I, H,
                                                                    lengths, restore_threads):
     """Below 8 sequences per thread the threads split the hidden units: each computes its units'
@@ -46,8 +46,7 @@ def test_small_batch_teams_give_the_same_bits_for_any_thread_count(cell, options
     element still sums the same terms in the same order, so with 1, 2 and 3 threads (3: more than
     this machine may have, so members also wait on descheduled ones, and a member may get no
     units: H = 17 is two panels) what the time loops produce (outputs, state gradients) agrees
-    bit for bit, in float32 too (at batch 1 with AVX-512 the packed weights change layout with
-    the thread count: H = 384 is 24 panels a gate, in groups of 8, 4 and 8); a race between a member's cell and another's product would
+    bit for bit, in float32 too; a race between a member's cell and another's product would
     show here. The weight gradients come from BLAS GEMMs split by rows after the loop: equal to
     rounding."""
     p = bench.make_problem(cell, T, B, I, H, dtype=np.float32,

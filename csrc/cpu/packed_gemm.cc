@@ -94,15 +94,11 @@ PackedMatrix<T>::PackedMatrix(const T* w, int64_t ldw, bool trans, int64_t K, in
       // a call whose steps run on one thread packs there too (handing a (20, 20) matrix to the
       // pool and waiting for it took longer than packing it).
       const int64_t panels = (packed_width_ + kPanelColumns - 1) / kPanelColumns;
-      // Products of one row read grouped panels at the avx512 level (PanelLayout). A team's input
-      // projection takes kProjectionRows rows at a time from the same layout: on one core, 50
-      // and 128 rows, K = 256, N = 512, even with group 1 (59.7-63.9 us against 63.9-64.1).
-      if (rows == 1 && simd() == Simd::avx512) group_ = one_row_group(panels, team ? threads : 1);
       const auto pack = [&](int64_t p0, int64_t p1) {
         for (int64_t q = 0; q < packed_blocks; ++q) {
           const float* wq = w + q * packed_width_ * (trans ? ldw : 1);
           avx2::pack_panels_f32(wq, ldw, trans, K, packed_width_, p0, p1,
-                                packed_.data() + q * block_size_, group_);
+                                packed_.data() + q * block_size_);
         }
       };
       if (serial(s))
@@ -127,7 +123,7 @@ void PackedMatrix<T>::multiply_columns(int64_t M, const T* A, int64_t lda, T* C,
 #if SEQKERN_X86
   if constexpr (std::is_same_v<T, float>) {
     if (!packed_.empty()) {  // packed_width_ == width: the layout follows the same split
-      const ColumnBlocks cb{blocks, block_size_, width, descending, group_};
+      const ColumnBlocks cb{blocks, block_size_, width, descending};
       const auto kernel = simd() == Simd::avx512 ? avx512::packed_gemm_f32 : avx2::packed_gemm_f32;
       kernel(M, K_, n1 - n0, A, lda, packed_.data() + n0 * K_, C + n0, ldc, accumulate, cb);
       return;

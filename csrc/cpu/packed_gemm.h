@@ -153,13 +153,16 @@ struct Panels {
 // - group 1: one after the other, row k of panel p at line p * K + k: a float panel slice of
 //   kDepth rows is one 16 KB stream, which a block of many rows reads from L1 while every row
 //   block passes over it;
-// - group G > 1: interleaved by groups of G adjacent panels (the last group of a block may be
-//   narrower), row by row, so that row k of a group holds row k of each of its panels side by
-//   side. A product of one row reads every panel once, NP at a time; grouped, its NP panels
-//   are one sequential stream instead of NP streams K lines apart. One core, Zen 5, W in L2,
-//   one row, 8 panels at a time, grouped against group 1: float, 512 KB, 2.36-2.38 us against
-//   4.23-4.33 (2.45-2.69 against 3.10-3.54 with the time loop's alternating order); bfloat16,
-//   256 KB, 1.60-1.77 against 1.98-2.45.
+// - group G > 1 (the bfloat16 weights with native dot products, Bf16Matrix): interleaved by
+//   groups of G adjacent panels (the last group of a block may be narrower), row by row, so that
+//   row k of a group holds row k of each of its panels side by side. A product of one row reads
+//   every panel once, NP at a time; grouped, its NP panels are one sequential stream instead of
+//   NP streams K lines apart. One core, Zen 5, W in L2, one row, 8 panels at a time, grouped
+//   against group 1: bfloat16, 256 KB, 1.60-1.77 us against 1.98-2.45; float, 512 KB,
+//   2.36-2.38 against 4.23-4.33 (2.45-2.69 against 3.10-3.54 in the time loop's alternating
+//   order). Float panels stay in group 1: packed afresh at every call, grouped, the batch-1
+//   layers did not gain (paired, Zen 5, 2 threads: LSTM (50,1,256,256) inference 0.95-1.00x,
+//   the GRU 0.91-0.96x), where the bfloat16 LSTM layer, packed once, gained 3-5%.
 // Group p / G starts where its first panel would start in group 1, so both take the same space.
 struct PanelLayout {
   int64_t K, panels, group = 1;
@@ -252,9 +255,9 @@ struct ColumnBlocks {
   // Visit the blocks and their panels last to first (StepSlice): the products of few rows (below
   // 6 at the AVX2 level, 9 at AVX-512), where W's reads dominate.
   bool descending = false;
-  // Panels per group of the packed layout (PanelLayout). Float products: counted from the
-  // product's first column, which starts a group. bfloat16 products: `packed` is block 0's start,
-  // and the product's columns start at panel `first` of a block of `panels`.
+  // bfloat16 products: panels per group of the packed layout (PanelLayout); `packed` is block
+  // 0's start, and the product's columns start at panel `first` of a block of `panels`. (Float
+  // panels lie one after the other: group 1, `packed` from the product's first panel.)
   int64_t group = 1, first = 0, panels = 0;
 };
 
@@ -316,7 +319,7 @@ static void bf16_rows_product(int64_t M, int64_t K, int64_t N, const float* A, i
 // (kPanelColumns columns each). packed_gemm_f32: C (M, N) (+)= A @ op(W) from the packed panels.
 namespace avx2 {
 void pack_panels_f32(const float* w, int64_t ldw, bool trans, int64_t K, int64_t N, int64_t p0,
-                     int64_t p1, float* out, int64_t group = 1);
+                     int64_t p1, float* out);
 int64_t packed_size_f32(int64_t K, int64_t N);
 void packed_gemm_f32(int64_t M, int64_t K, int64_t N, const float* A, int64_t lda,
                      const float* packed, float* C, int64_t ldc, bool accumulate,
@@ -401,7 +404,6 @@ class PackedMatrix {
   // one (padding inside it would cost work and kernel calls without a team): packed_width_
   // columns, block_size_ values each.
   int64_t packed_width_ = 0, block_size_ = 0;
-  int64_t group_ = 1;  // panels per group of the packed layout (PanelLayout)
   // panels of op(W); empty when the product goes to BLAS
   std::vector<T, CacheLineAllocator<T>> packed_;
   const Bf16Matrix* bf16_ = nullptr;  // the bfloat16 weights, when given

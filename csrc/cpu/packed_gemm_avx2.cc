@@ -125,10 +125,10 @@ void few_rows(int64_t m, PanelLayout l, int64_t N, const float* A, int64_t lda,
 // of W are dealt out to the panels 16 at a time, so that each panel is written 1 KB at a stretch
 // while those rows stay in L1. (One core, 1 MB in cache: one panel at a time down all K rows of W
 // 105 us; each row dealt out to every panel at once 57 us, 64 write streams; 16 rows at once
-// 31 us.) group: PanelLayout's.
+// 31 us.)
 void pack_panels_f32(const float* w, int64_t ldw, bool trans, int64_t K, int64_t N, int64_t p0,
-                     int64_t p1, float* out, int64_t group) {
-  const PanelLayout layout{K, (N + kPanel - 1) / kPanel, group};
+                     int64_t p1, float* out) {
+  const PanelLayout layout{K, (N + kPanel - 1) / kPanel};
   if (!trans) {  // row k of W holds row k of every panel, 16 values each
     constexpr int64_t kRows = 16;
     for (int64_t k0 = 0; k0 < K; k0 += kRows)
@@ -221,7 +221,7 @@ constexpr int64_t kPrefetchBytes = 4 << 20;
 void packed_gemm_f32(int64_t M, int64_t K, int64_t N, const float* A, int64_t lda,
                      const float* packed, float* C, int64_t ldc, bool accumulate,
                      ColumnBlocks blocks) {
-  const PanelLayout layout{K, (N + kPanel - 1) / kPanel, blocks.group};
+  const PanelLayout layout{K, (N + kPanel - 1) / kPanel};
   if (M < 6) {  // W read once per row block: the order of its panels can matter (StepSlice)
     for (int64_t i = 0; i < blocks.count; ++i) {
       const int64_t q = blocks.descending ? blocks.count - 1 - i : i;

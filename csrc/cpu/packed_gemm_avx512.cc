@@ -208,7 +208,7 @@ void packed_gemm_f32(int64_t M, int64_t K, int64_t N, const float* A, int64_t ld
   // kernels' two prefetches (the next panel's slice, each block's tile of C) lost here:
   // 0.88-0.94x at (35,64,650,650) and (20,32,1024,1024), and 0.78x at (100,64,256,256)
   // inference, where 12 x 2 blocks make 48 prefetches of C each.
-  const PanelLayout layout{K, (N + kPanel - 1) / kPanel, blocks.group};
+  const PanelLayout layout{K, (N + kPanel - 1) / kPanel};
   if (M < kPackedRows) {
     for (int64_t i = 0; i < blocks.count; ++i) {
       const int64_t q = blocks.descending ? blocks.count - 1 - i : i;
