@@ -142,109 +142,45 @@ struct CacheLineAllocator {
 // values keep a panel slice (16 KB) and a block of A in L1 together.
 constexpr int64_t kDepth = 256;
 
-// Adjacent panels from row k0 on: row k of the q-th of them at data + q * stride + k * row.
+// Adjacent panels from row k0 on: row k of the q-th of them at data + q * stride + k * 16.
 struct Panels {
   const float* data;
-  int64_t stride, row;
+  int64_t stride;
 };
 
-// Where the panels of one column block of a packed matrix lie: `panels` panels of K rows, each
-// row one 64-byte line (a float panel's 16 values, or a bfloat16 pair row's kPairRow).
-// - group 1: one after the other, row k of panel p at line p * K + k: a float panel slice of
-//   kDepth rows is one 16 KB stream, which a block of many rows reads from L1 while every row
-//   block passes over it;
-// - group G > 1 (the bfloat16 weights with native dot products, Bf16Matrix): interleaved by
-//   groups of G adjacent panels (the last group of a block may be narrower), row by row, so that
-//   row k of a group holds row k of each of its panels side by side. A product of one row reads
-//   every panel once, NP at a time; grouped, its NP panels are one sequential stream instead of
-//   NP streams K lines apart. One core, Zen 5, W in L2, one row, 8 panels at a time, grouped
-//   against group 1: bfloat16, 256 KB, 1.60-1.77 us against 1.98-2.45; float, 512 KB,
-//   2.36-2.38 against 4.23-4.33 (2.45-2.69 against 3.10-3.54 in the time loop's alternating
-//   order). Float panels stay in group 1: packed afresh at every call, grouped, the batch-1
-//   layers did not gain (paired, Zen 5, 2 threads: LSTM (50,1,256,256) inference 0.95-1.00x,
-//   the GRU 0.91-0.96x), where the bfloat16 LSTM layer, packed once, gained 3-5%.
-// Group p / G starts where its first panel would start in group 1, so both take the same space.
-struct PanelLayout {
-  int64_t K, panels, group = 1;
-
-  // In lines: from the block's start to row k0 of panel p; from a panel to the next one of its
-  // run; from a row of panel p to the next.
-  int64_t offset(int64_t p, int64_t k0) const {
-    const int64_t first = p / group * group;
-    return first * K + k0 * std::min(group, panels - first) + p - first;
-  }
-  int64_t stride() const { return group == 1 ? K : 1; }
-  int64_t row(int64_t p) const { return std::min(group, panels - p / group * group); }
-  // Panels from p on (run(p) of them), from row k0 on: float panels.
-  Panels at(const float* packed, int64_t p, int64_t k0) const {
-    return {packed + offset(p, k0) * kPanelColumns, stride() * kPanelColumns,
-            row(p) * kPanelColumns};
-  }
-  // Panels from p on that one stride reaches, up to p1: all of them in group 1, else the rest
-  // of p's group.
-  int64_t run(int64_t p, int64_t p1) const {
-    return group == 1 ? p1 - p : std::min(p1, (p / group + 1) * group) - p;
-  }
-};
-
-// f(first, n) for the runs (PanelLayout::run) that make up panels [p0, p1), in order or last
-// first.
-template <typename F>
-static void for_runs(const PanelLayout& l, int64_t p0, int64_t p1, bool descending, F&& f) {
-  if (!descending) {
-    for (int64_t p = p0, n; p < p1; p += n) f(p, n = l.run(p, p1));
-    return;
-  }
-  for (int64_t end = p1, first; end > p0; end = first) {
-    first = l.group == 1 ? p0 : std::max(p0, (end - 1) / l.group * l.group);
-    f(first, end - first);
-  }
+// Panels p, p+1, ... of op(W) (K rows each, packed as the micro-kernels read it), from row k0 on.
+static inline Panels panels_at(const float* packed, int64_t K, int64_t p, int64_t k0) {
+  return {packed + (p * K + k0) * kPanelColumns, K * kPanelColumns};
 }
 
-// Block<MR, n>::run(args...) for 1 <= n < NP: a run's last panels.
-template <template <int, int> class Block, int MR, int NP, typename... Args>
-static void narrower_block(int64_t n, Args... args) {
-  if constexpr (NP > 1) {
-    if (n == NP - 1)
-      Block<MR, NP - 1>::run(args...);
-    else
-      narrower_block<Block, MR, NP - 1>(n, args...);
-  }
-}
-
-// All panels of op(W) (`layout`, N columns) for rows [0, MR) of A, k slice by k slice, run by run:
-// NP adjacent panels at a time, then the run's remaining ones as one narrower block
-// (descending: the runs and their blocks last first).
+// All panels of op(W) for rows [0, MR) of A, k slice by k slice: NP adjacent panels at a time,
+// then the remaining ones one by one (descending: the same blocks, last first).
 // Block<MR, NP>::run is a micro-kernel level's block: C[0..MR) x NP panels (n columns of C from
 // the first on), kc values of k, A read in place.
 template <template <int, int> class Block, int MR, int NP>
-static void panel_rows(PanelLayout layout, int64_t N, const float* A, int64_t lda,
-                       const float* packed, float* C, int64_t ldc, bool accumulate,
-                       bool descending = false) {
-  const int64_t K = layout.K;
+static void panel_rows(int64_t K, int64_t N, const float* A, int64_t lda, const float* packed, float* C,
+                int64_t ldc, bool accumulate, bool descending = false) {
+  const int64_t panels = (N + kPanelColumns - 1) / kPanelColumns;
   for (int64_t k0 = 0; k0 < K; k0 += kDepth) {
     const int64_t kc = std::min(kDepth, K - k0);
     const bool acc = accumulate || k0 > 0;
-    for_runs(layout, 0, layout.panels, descending, [&](int64_t first, int64_t n) {
-      const Panels run = layout.at(packed, first, k0);
-      const int64_t full = n / NP * NP;
-      const auto blocks = [&](int64_t j) {  // the block of the run's panels from j on
-        const Panels at{run.data + j * run.stride, run.stride, run.row};
-        const int64_t col = (first + j) * kPanelColumns;
-        if (j < full)
-          Block<MR, NP>::run(kc, A + k0, lda, at, C + col, ldc, N - col, acc);
-        else
-          narrower_block<Block, MR, NP>(n - full, kc, A + k0, lda, at, C + col, ldc, N - col,
-                                        acc);
-      };
-      if (descending) {
-        if (full < n) blocks(full);
-        for (int64_t j = full - NP; j >= 0; j -= NP) blocks(j);
-      } else {
-        for (int64_t j = 0; j < full; j += NP) blocks(j);
-        if (full < n) blocks(full);
-      }
-    });
+    if (descending) {
+      const int64_t full = panels / NP * NP;
+      for (int64_t p = panels - 1; p >= full; --p)
+        Block<MR, 1>::run(kc, A + k0, lda, panels_at(packed, K, p, k0), C + p * kPanelColumns,
+                          ldc, N - p * kPanelColumns, acc);
+      for (int64_t p = full - NP; p >= 0; p -= NP)
+        Block<MR, NP>::run(kc, A + k0, lda, panels_at(packed, K, p, k0), C + p * kPanelColumns,
+                           ldc, N - p * kPanelColumns, acc);
+      continue;
+    }
+    int64_t p = 0;
+    for (; p + NP <= panels; p += NP)
+      Block<MR, NP>::run(kc, A + k0, lda, panels_at(packed, K, p, k0), C + p * kPanelColumns,
+                         ldc, N - p * kPanelColumns, acc);
+    for (; p < panels; ++p)
+      Block<MR, 1>::run(kc, A + k0, lda, panels_at(packed, K, p, k0), C + p * kPanelColumns, ldc,
+                        N - p * kPanelColumns, acc);
   }
 }
 
@@ -265,6 +201,47 @@ struct ColumnBlocks {
 // and 2kk+1 of op(W), interleaved.
 constexpr int64_t kPairRow = 2 * kPanelColumns;
 
+// Where the pair panels of one column block of a Bf16Matrix lie: `panels` panels of K pair rows
+// (64-byte lines), either
+// - one after the other (group 1: pair row kk of panel p at line p * K + kk), as the float
+//   panels always lie (panels_at), or
+// - interleaved by groups of G adjacent panels (the last group of a block may be narrower), row
+//   by row, so that pair row kk of a group holds pair row kk of each of its panels side by side:
+//   a product of one row, reading NP panels at a time, then reads one sequential stream instead
+//   of NP streams K lines apart. One core, Zen 5, 256 KB in L2, one row, 8 panels at a time:
+//   1.60-1.77 us grouped against 1.98-2.45 (float, 512 KB: 2.36-2.38 against 4.23-4.33, but
+//   float weights are packed at every call, and packed grouped the batch-1 layers did not gain:
+//   RESULTS.md, Zen 5 second session).
+// Group p / G starts where its first panel would start in group 1, so both take the same space.
+struct PanelLayout {
+  int64_t K, panels, group = 1;
+
+  // In lines: from the block's start to pair row kk of panel p; from a panel to the next one of
+  // its run; from a pair row of panel p to the next.
+  int64_t offset(int64_t p, int64_t kk) const {
+    const int64_t first = p / group * group;
+    return first * K + kk * std::min(group, panels - first) + p - first;
+  }
+  int64_t stride() const { return group == 1 ? K : 1; }
+  int64_t row(int64_t p) const { return std::min(group, panels - p / group * group); }
+  // Panels from p on that one stride reaches, up to p1: all of them in group 1, else the rest
+  // of p's group.
+  int64_t run(int64_t p, int64_t p1) const {
+    return group == 1 ? p1 - p : std::min(p1, (p / group + 1) * group) - p;
+  }
+};
+
+// Block<MR, n>::run(args...) for 1 <= n < NP: a run's last panels.
+template <template <int, int> class Block, int MR, int NP, typename... Args>
+static void narrower_block(int64_t n, Args... args) {
+  if constexpr (NP > 1) {
+    if (n == NP - 1)
+      Block<MR, NP - 1>::run(args...);
+    else
+      narrower_block<Block, MR, NP - 1>(n, args...);
+  }
+}
+
 // Rows [0, MR) of A, rounded to bfloat16 pairs (`pairs` per row, row stride lda), against
 // panels [p0, p0 + ceil(N / 16)) of one column block (`layout`, from `packed` on; N columns of C
 // from C on), run by run: NP adjacent panels at a time, then the run's remaining ones as one
@@ -275,7 +252,8 @@ static void pair_panel_rows(PanelLayout layout, int64_t p0, const uint32_t* A, i
                             const uint16_t* packed, float* C, int64_t ldc, int64_t N,
                             bool accumulate) {
   const int64_t pairs = layout.K, p1 = p0 + (N + kPanelColumns - 1) / kPanelColumns;
-  for_runs(layout, p0, p1, false, [&](int64_t first, int64_t n) {
+  for (int64_t first = p0, n; first < p1; first += n) {
+    n = layout.run(first, p1);
     const uint16_t* run = packed + layout.offset(first, 0) * kPairRow;
     const int64_t stride = layout.stride() * kPairRow, row = layout.row(first) * kPairRow;
     for (int64_t j = 0; j < n; j += NP) {
@@ -287,7 +265,7 @@ static void pair_panel_rows(PanelLayout layout, int64_t p0, const uint32_t* A, i
         narrower_block<Block, MR, NP>(n - j, pairs, A, lda, run + j * stride, stride, row,
                                       C + col, ldc, N - col, accumulate);
     }
-  });
+  }
 }
 
 // A bfloat16 product at one level: A's rows rounded into a16 (round_rows(M, K, A, lda, out,
@@ -357,10 +335,10 @@ void bf16_gemm_wide(int64_t M, int64_t K, int64_t N, const float* A, int64_t lda
 void bf16_gemm(int64_t M, const float* A, int64_t lda, const Bf16Matrix& w, int64_t u0,
                int64_t u1, float* C, int64_t ldc, bool accumulate);
 
-// Panels per group (PanelLayout) for a matrix of `panels` panels a block whose products take
-// one row, split among a team of `members` as StepSlice::units splits them: the largest power
-// of two up to 8 (the one-row blocks' panels at SIMD level avx512) that divides every member's
-// first panel, so that each member's share starts a group.
+// Panels per group (PanelLayout) of bfloat16 weights of `panels` panels a block, for products of
+// one row split among a team of `members` as StepSlice::units splits them: the largest power of
+// two up to 8 (the native one-row block's panels) that divides every member's first panel, so
+// that each member's share starts a group.
 int64_t one_row_group(int64_t panels, int64_t members);
 
 template <typename T>

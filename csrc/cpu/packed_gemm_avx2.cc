@@ -54,7 +54,7 @@ void block(int64_t kc, const float* A, int64_t lda, Panels panels, float* C, int
       _mm_prefetch(reinterpret_cast<const char*>(c + kPanel - 1), _MM_HINT_T0);  // if it straddles
     }
   for (int64_t k = 0; k < kc; ++k) {
-    const float* b = panels.data + k * panels.row;
+    const float* b = panels.data + k * kPanel;
 #pragma GCC unroll 16
     for (int p = 0; p < NP; ++p) {
       const __m256 b0 = _mm256_loadu_ps(b + p * panels.stride);
@@ -105,15 +105,14 @@ struct InPlaceA {
 };
 
 // Rows [0, m) with m < 6: the widest block whose accumulators fit in registers.
-void few_rows(int64_t m, PanelLayout l, int64_t N, const float* A, int64_t lda,
-              const float* packed, float* C, int64_t ldc, bool accumulate, bool descending) {
-  const bool d = descending;
+void few_rows(int64_t m, int64_t K, int64_t N, const float* A, int64_t lda, const float* packed,
+              float* C, int64_t ldc, bool accumulate, bool descending) {
   switch (m) {
-    case 1: panel_rows<InPlaceA, 1, 4>(l, N, A, lda, packed, C, ldc, accumulate, d); break;
-    case 2: panel_rows<InPlaceA, 2, 2>(l, N, A, lda, packed, C, ldc, accumulate, d); break;
-    case 3: panel_rows<InPlaceA, 3, 2>(l, N, A, lda, packed, C, ldc, accumulate, d); break;
-    case 4: panel_rows<InPlaceA, 4, 1>(l, N, A, lda, packed, C, ldc, accumulate, d); break;
-    case 5: panel_rows<InPlaceA, 5, 1>(l, N, A, lda, packed, C, ldc, accumulate, d); break;
+    case 1: panel_rows<InPlaceA, 1, 4>(K, N, A, lda, packed, C, ldc, accumulate, descending); break;
+    case 2: panel_rows<InPlaceA, 2, 2>(K, N, A, lda, packed, C, ldc, accumulate, descending); break;
+    case 3: panel_rows<InPlaceA, 3, 2>(K, N, A, lda, packed, C, ldc, accumulate, descending); break;
+    case 4: panel_rows<InPlaceA, 4, 1>(K, N, A, lda, packed, C, ldc, accumulate, descending); break;
+    case 5: panel_rows<InPlaceA, 5, 1>(K, N, A, lda, packed, C, ldc, accumulate, descending); break;
     default: break;
   }
 }
@@ -128,16 +127,15 @@ void few_rows(int64_t m, PanelLayout l, int64_t N, const float* A, int64_t lda,
 // 31 us.)
 void pack_panels_f32(const float* w, int64_t ldw, bool trans, int64_t K, int64_t N, int64_t p0,
                      int64_t p1, float* out) {
-  const PanelLayout layout{K, (N + kPanel - 1) / kPanel};
   if (!trans) {  // row k of W holds row k of every panel, 16 values each
     constexpr int64_t kRows = 16;
     for (int64_t k0 = 0; k0 < K; k0 += kRows)
       for (int64_t p = p0; p < p1; ++p) {
         const int64_t cols = std::min<int64_t>(kPanel, N - p * kPanel);
         const __m256i m0 = first_lanes(cols), m1 = first_lanes(cols - 8);
-        float* dst = out + layout.offset(p, k0) * kPanel;
-        for (int64_t k = k0; k < std::min(K, k0 + kRows); ++k, dst += layout.row(p) * kPanel) {
+        for (int64_t k = k0; k < std::min(K, k0 + kRows); ++k) {
           const float* src = w + k * ldw + p * kPanel;
+          float* dst = out + (p * K + k) * kPanel;
           _mm256_storeu_ps(dst, _mm256_maskload_ps(src, m0));
           _mm256_storeu_ps(dst + 8, _mm256_maskload_ps(src + 8, m1));
         }
@@ -145,8 +143,8 @@ void pack_panels_f32(const float* w, int64_t ldw, bool trans, int64_t K, int64_t
     return;
   }
   for (int64_t p = p0; p < p1; ++p) {
-    float* panel = out + layout.offset(p, 0) * kPanel;
-    const int64_t ld = layout.row(p) * kPanel;
+    float* panel = out + p * K * kPanel;
+    constexpr int64_t ld = kPanel;
     const int64_t n0 = p * kPanel, cols = std::min<int64_t>(kPanel, N - n0);
     int64_t k = 0;
     if (cols == kPanel) {
@@ -221,12 +219,11 @@ constexpr int64_t kPrefetchBytes = 4 << 20;
 void packed_gemm_f32(int64_t M, int64_t K, int64_t N, const float* A, int64_t lda,
                      const float* packed, float* C, int64_t ldc, bool accumulate,
                      ColumnBlocks blocks) {
-  const PanelLayout layout{K, (N + kPanel - 1) / kPanel};
   if (M < 6) {  // W read once per row block: the order of its panels can matter (StepSlice)
     for (int64_t i = 0; i < blocks.count; ++i) {
       const int64_t q = blocks.descending ? blocks.count - 1 - i : i;
-      few_rows(M, layout, N, A, lda, packed + q * blocks.packed_stride, C + q * blocks.c_stride,
-               ldc, accumulate, blocks.descending);
+      few_rows(M, K, N, A, lda, packed + q * blocks.packed_stride, C + q * blocks.c_stride, ldc,
+               accumulate, blocks.descending);
     }
     return;
   }
@@ -235,11 +232,11 @@ void packed_gemm_f32(int64_t M, int64_t K, int64_t N, const float* A, int64_t ld
   // every block of A passes over it.
   thread_local std::vector<float> a_packed;
   a_packed.resize(M * std::min(K, kDepth));
-  const int64_t panels = layout.panels, count = blocks.count * panels;
+  const int64_t panels = (N + kPanel - 1) / kPanel, count = blocks.count * panels;
   const bool prefetch = M >= kPrefetchRows &&
                         K * N * blocks.count * static_cast<int64_t>(sizeof(float)) > kPrefetchBytes;
   const auto slice_at = [&](int64_t pq, int64_t k0) {
-    return layout.at(packed + pq / panels * blocks.packed_stride, pq % panels, k0);
+    return panels_at(packed + pq / panels * blocks.packed_stride, K, pq % panels, k0);
   };
   for (int64_t k0 = 0; k0 < K; k0 += kDepth) {
     const int64_t kc = std::min(kDepth, K - k0);
@@ -249,15 +246,14 @@ void packed_gemm_f32(int64_t M, int64_t K, int64_t N, const float* A, int64_t ld
       const int64_t q = pq / panels, p = pq % panels;
       const Panels panel = slice_at(pq, k0);
       // the next slice (kc rows of 64 bytes) in shares before each block; none after the last
-      const Panels next = prefetch && pq + 1 < count ? slice_at(pq + 1, k0) : Panels{};
+      const float* next = prefetch && pq + 1 < count ? slice_at(pq + 1, k0).data : nullptr;
       float* c = C + q * blocks.c_stride + p * kPanel;
       const int64_t n = N - p * kPanel;
       for (int64_t i = 0, mr, fetched = 0; i < M; i += mr) {
         mr = block_rows(M - i);
-        if (next.data)
+        if (next)
           for (const int64_t upto = kc * (i + mr) / M; fetched < upto; ++fetched)
-            _mm_prefetch(reinterpret_cast<const char*>(next.data + fetched * next.row),
-                         _MM_HINT_T0);
+            _mm_prefetch(reinterpret_cast<const char*>(next + fetched * kPanel), _MM_HINT_T0);
         const float* a = a_packed.data() + i * kc;
         float* ci = c + i * ldc;
         switch (mr) {

@@ -37,7 +37,7 @@ void block(int64_t kc, const float* A, int64_t lda, Panels panels, float* C, int
 #pragma GCC unroll 16
     for (int p = 0; p < NP; ++p) acc[r][p] = _mm512_setzero_ps();
   for (int64_t k = 0; k < kc; ++k) {
-    const float* b = panels.data + k * panels.row;
+    const float* b = panels.data + k * kPanel;
     __m512 w[NP];
 #pragma GCC unroll 16
     for (int p = 0; p < NP; ++p) w[p] = _mm512_loadu_ps(b + p * panels.stride);
@@ -77,18 +77,18 @@ constexpr int64_t kPackedRows = 9;
 
 // Rows [0, m), m < kPackedRows: the widest block whose accumulators fit in registers, with at
 // least 8 of them (the FMA latency times two units on Intel's cores).
-void few_rows(int64_t m, PanelLayout l, int64_t N, const float* A, int64_t lda,
-              const float* packed, float* C, int64_t ldc, bool accumulate, bool descending) {
+void few_rows(int64_t m, int64_t K, int64_t N, const float* A, int64_t lda, const float* packed,
+              float* C, int64_t ldc, bool accumulate, bool descending) {
   const bool d = descending;
   switch (m) {
-    case 1: panel_rows<InPlaceA, 1, 8>(l, N, A, lda, packed, C, ldc, accumulate, d); break;
-    case 2: panel_rows<InPlaceA, 2, 6>(l, N, A, lda, packed, C, ldc, accumulate, d); break;
-    case 3: panel_rows<InPlaceA, 3, 4>(l, N, A, lda, packed, C, ldc, accumulate, d); break;
-    case 4: panel_rows<InPlaceA, 4, 4>(l, N, A, lda, packed, C, ldc, accumulate, d); break;
-    case 5: panel_rows<InPlaceA, 5, 4>(l, N, A, lda, packed, C, ldc, accumulate, d); break;
-    case 6: panel_rows<InPlaceA, 6, 3>(l, N, A, lda, packed, C, ldc, accumulate, d); break;
-    case 7: panel_rows<InPlaceA, 7, 3>(l, N, A, lda, packed, C, ldc, accumulate, d); break;
-    case 8: panel_rows<InPlaceA, 8, 3>(l, N, A, lda, packed, C, ldc, accumulate, d); break;
+    case 1: panel_rows<InPlaceA, 1, 8>(K, N, A, lda, packed, C, ldc, accumulate, d); break;
+    case 2: panel_rows<InPlaceA, 2, 6>(K, N, A, lda, packed, C, ldc, accumulate, d); break;
+    case 3: panel_rows<InPlaceA, 3, 4>(K, N, A, lda, packed, C, ldc, accumulate, d); break;
+    case 4: panel_rows<InPlaceA, 4, 4>(K, N, A, lda, packed, C, ldc, accumulate, d); break;
+    case 5: panel_rows<InPlaceA, 5, 4>(K, N, A, lda, packed, C, ldc, accumulate, d); break;
+    case 6: panel_rows<InPlaceA, 6, 3>(K, N, A, lda, packed, C, ldc, accumulate, d); break;
+    case 7: panel_rows<InPlaceA, 7, 3>(K, N, A, lda, packed, C, ldc, accumulate, d); break;
+    case 8: panel_rows<InPlaceA, 8, 3>(K, N, A, lda, packed, C, ldc, accumulate, d); break;
     default: break;
   }
 }
@@ -169,25 +169,25 @@ void pack_a_rows(const float* A, int64_t lda, int64_t M, int64_t k0, int64_t kc,
   }
 }
 
-// All panels for the row blocks of A, slice kc from k0 on: two panels at a time (one where a
-// run of the layout ends), each pair's slices staying in L1 while every block of A passes over
-// them. a: A from column k0 (lda), or the slice packed block after block (kPackedA).
+// All panels for the row blocks of A, slice kc from k0 on: two panels at a time, each pair's
+// slices staying in L1 while every block of A passes over them. a: A from column k0 (lda), or
+// the slice packed block after block (kPackedA).
 template <bool kPackedA>
-void panel_pairs(int64_t M, PanelLayout layout, int64_t N, int64_t k0, int64_t kc,
-                 const float* a, int64_t lda, const float* packed, float* C, int64_t ldc,
-                 bool acc, const ColumnBlocks& blocks) {
+void panel_pairs(int64_t M, int64_t K, int64_t N, int64_t k0, int64_t kc, const float* a,
+                 int64_t lda, const float* packed, float* C, int64_t ldc, bool acc,
+                 const ColumnBlocks& blocks) {
+  const int64_t panels = (N + kPanel - 1) / kPanel;
   for (int64_t q = 0; q < blocks.count; ++q) {
     const float* packed_q = packed + q * blocks.packed_stride;
     float* c_q = C + q * blocks.c_stride;
-    for (int64_t p = 0, two; p < layout.panels; p += two) {
-      two = std::min<int64_t>(2, layout.run(p, layout.panels));
-      const Panels panel = layout.at(packed_q, p, k0);
+    for (int64_t p = 0; p < panels; p += 2) {
+      const Panels panel = panels_at(packed_q, K, p, k0);
       const int64_t n = N - p * kPanel;
       for (int64_t i = 0, mr; i < M; i += mr) {
         mr = block_rows(M - i);
         const float* ai = kPackedA ? a + i * kc : a + i * lda;
         float* ci = c_q + i * ldc + p * kPanel;
-        if (two == 2)
+        if (p + 1 < panels)
           packed_block<2, kPackedA>(mr, kc, ai, lda, panel, ci, ldc, n, acc);
         else
           packed_block<1, kPackedA>(mr, kc, ai, lda, panel, ci, ldc, n, acc);
@@ -208,12 +208,11 @@ void packed_gemm_f32(int64_t M, int64_t K, int64_t N, const float* A, int64_t ld
   // kernels' two prefetches (the next panel's slice, each block's tile of C) lost here:
   // 0.88-0.94x at (35,64,650,650) and (20,32,1024,1024), and 0.78x at (100,64,256,256)
   // inference, where 12 x 2 blocks make 48 prefetches of C each.
-  const PanelLayout layout{K, (N + kPanel - 1) / kPanel};
   if (M < kPackedRows) {
     for (int64_t i = 0; i < blocks.count; ++i) {
       const int64_t q = blocks.descending ? blocks.count - 1 - i : i;
-      few_rows(M, layout, N, A, lda, packed + q * blocks.packed_stride, C + q * blocks.c_stride,
-               ldc, accumulate, blocks.descending);
+      few_rows(M, K, N, A, lda, packed + q * blocks.packed_stride, C + q * blocks.c_stride, ldc,
+               accumulate, blocks.descending);
     }
     return;
   }
@@ -231,9 +230,9 @@ void packed_gemm_f32(int64_t M, int64_t K, int64_t N, const float* A, int64_t ld
     const bool acc = accumulate || k0 > 0;
     if (pack_a) {
       pack_a_rows(A, lda, M, k0, kc, a_packed.data());
-      panel_pairs<true>(M, layout, N, k0, kc, a_packed.data(), 0, packed, C, ldc, acc, blocks);
+      panel_pairs<true>(M, K, N, k0, kc, a_packed.data(), 0, packed, C, ldc, acc, blocks);
     } else {
-      panel_pairs<false>(M, layout, N, k0, kc, A + k0, lda, packed, C, ldc, acc, blocks);
+      panel_pairs<false>(M, K, N, k0, kc, A + k0, lda, packed, C, ldc, acc, blocks);
     }
   }
 }
