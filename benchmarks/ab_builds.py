@@ -2,7 +2,9 @@
 turns (order alternating, a pause between calls), so that a shared machine's drift hits both
 alike. Prints, per case, each build's median time and the median of the per-round ratios (A's
 time / B's; above 1: B is faster) with its interquartile range. Two processes of one build read
-0.99-1.02 this way on our 2-core machines, where medians of separate runs move by up to 1.4x.
+0.99-1.02 this way on our 2-core machines, where medians of separate runs move by up to 1.4x; on
+a noisy day (Zen 5, 2026-12-02) 0.93-1.01, so run both orders, more than once, before trusting
+a few percent. --calls N times N calls back to back (the steady state) instead of one.
 
 A build is a directory that `pip install --no-deps --no-build-isolation --target DIR .` filled.
 The children drop an editable install's import hook first: it would otherwise win over the
