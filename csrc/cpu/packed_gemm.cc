@@ -39,13 +39,6 @@ KeptBlocks& kept() {
 
 }  // namespace
 
-int64_t one_row_group(int64_t panels, int64_t members) {
-  int64_t group = 8;
-  for (int64_t r = 1; r < members; ++r)
-    while (panels * r / members % group) group /= 2;
-  return group;
-}
-
 void* take_block(size_t bytes) {
   if (bytes >= kKeptFrom) {
     KeptBlocks& k = kept();

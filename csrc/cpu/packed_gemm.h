@@ -335,12 +335,6 @@ void bf16_gemm_wide(int64_t M, int64_t K, int64_t N, const float* A, int64_t lda
 void bf16_gemm(int64_t M, const float* A, int64_t lda, const Bf16Matrix& w, int64_t u0,
                int64_t u1, float* C, int64_t ldc, bool accumulate);
 
-// Panels per group (PanelLayout) of bfloat16 weights of `panels` panels a block, for products of
-// one row split among a team of `members` as StepSlice::units splits them: the largest power of
-// two up to 8 (the native one-row block's panels) that divides every member's first panel, so
-// that each member's share starts a group.
-int64_t one_row_group(int64_t panels, int64_t members);
-
 template <typename T>
 class PackedMatrix {
  public:
