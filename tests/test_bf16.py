@@ -202,24 +202,27 @@ def test_packed_weights_serve_calls_back_to_back():
         sk.recurrent_stack("lstm", x, w[:2], bidirectional=True, bf16=packed)
 
 
-@pytest.mark.parametrize("H", [100, 384])
-def test_weights_packed_for_one_team_serve_any_other(H, restore_threads):
+@pytest.mark.parametrize("cell,H,P", [("lstm", 100, 0), ("lstm", 384, 0), ("lstm", 384, 200),
+                                      ("gru", 384, 0), ("gru_reset_before", 384, 0),
+                                      ("rnn_tanh", 768, 0)])
+def test_weights_packed_for_one_team_serve_any_other(cell, H, P, restore_threads):
     """With bf16 dot products, weights are packed at eval in groups of panels that the team of
     that moment's members start on (H = 384: 24 panels a gate, groups of 8 for 1 or 3 threads,
-    4 for 2). A call on another team size cuts the groups where its shares start: the same
-    sums, bit for bit, on every thread count."""
+    4 for 2; the GRU resetting before its product packs its n rows, and the LSTM its projection,
+    as matrices of their own). A call on another team size cuts the groups where its shares
+    start: the same sums, bit for bit, on every thread count."""
     rng = np.random.default_rng(3)
-    x, [w], _ = stack_problem(rng, "lstm", 4, 1, 24, H, scale=FLIP_SCALE)
+    x, w, _ = stack_problem(rng, cell, 4, 1, 24, H, P=P, scale=FLIP_SCALE)
     outputs = []
     for packing in (1, 2, 3):
         sk.set_num_threads(packing)
-        packed = bf16_weights("lstm", [w])
+        packed = bf16_weights(cell, w)
         for calling in (1, 2, 3):
             sk.set_num_threads(calling)
-            outputs.append(sk.recurrent_stack("lstm", x, [w], bf16=packed)[0])
+            outputs.append(sk.recurrent_stack(cell, x, w, bf16=packed)[0])
     for y in outputs[1:]:
         np.testing.assert_array_equal(y, outputs[0])
-    want = reference.recurrent_stack("lstm", x, [w], precision="bfloat16")[0]
+    want = reference.recurrent_stack(cell, x, w, precision="bfloat16")[0]
     assert np.abs(outputs[0] - want).max() < FLIPS
 
 
