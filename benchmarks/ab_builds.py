@@ -25,14 +25,13 @@ import numpy as np
 MODES = ("infer", "train", "backward", "bf16")
 
 
-def bf16_layer_step(sk, cell, p):
+def bf16_layer_step(bench, cell, p):
     """Inference through the seqkern.nn layer of `cell` holding problem p's weights, in
     eval(precision="bfloat16"): its weights rounded and packed once, as a user's model holds them."""
     from seqkern import nn
     T, B, I = p["x"].shape
     layer = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}[cell](I, p["w_hh"].shape[1])
-    layer.load_state_dict({k.replace("w_", "weight_").replace("b_", "bias_") + "_l0": p[k]
-                           for k in ("w_ih", "w_hh", "b_ih", "b_hh")})
+    layer.load_state_dict(bench.layer_state(p))
     layer.eval(precision="bfloat16")
     return lambda: layer(p["x"])
 
@@ -50,7 +49,7 @@ def child(args):
             p = bench.make_problem(cell, *map(int, shape.split(",")))
             for mode in args.modes.split(","):
                 if mode == "bf16":  # a seqkern.nn layer in eval(precision="bfloat16")
-                    steps.append(bf16_layer_step(sk, cell, p))
+                    steps.append(bf16_layer_step(bench, cell, p))
                 elif mode == "backward":  # the backward call alone, on one saved forward
                     *outs, saved = getattr(sk, cell)(**p, training=True)
                     grads = bench.output_grads(cell, p)

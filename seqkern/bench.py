@@ -80,6 +80,13 @@ def _torch_layer(torch, kind, *args, **kwargs):
     return {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU, "rnn": torch.nn.RNN}[kind](*args, **kwargs)
 
 
+def layer_state(problem):
+    """A one-layer problem's weights under the parameter names of torch.nn's layers (and
+    seqkern.nn's): weight_ih_l0, weight_hh_l0, bias_ih_l0, bias_hh_l0."""
+    return {name.replace("w_", "weight_").replace("b_", "bias_") + "_l0": problem[name]
+            for name in ("w_ih", "w_hh", "b_ih", "b_hh")}
+
+
 def torch_step(cell, problem, train):
     """The same step through torch.nn.LSTM/GRU/RNN with the same weights; None without torch.
     Variable lengths go through pack_padded_sequence, as a torch user would."""
@@ -91,9 +98,8 @@ def torch_step(cell, problem, train):
     H = problem["w_hh"].shape[1]
     m = _torch_layer(torch, cell, I, H)
     with torch.no_grad():
-        for name in ("w_ih", "w_hh", "b_ih", "b_hh"):
-            getattr(m, name.replace("w_", "weight_").replace("b_", "bias_") + "_l0").copy_(
-                torch.from_numpy(problem[name]))
+        for name, w in layer_state(problem).items():
+            getattr(m, name).copy_(torch.from_numpy(w))
     m = m.to(torch.from_numpy(problem["x"]).dtype)
     x = torch.from_numpy(problem["x"]).requires_grad_(train)
     state = torch.from_numpy(problem["h0"])[None]

@@ -41,7 +41,7 @@ class Bf16Matrix {
   int64_t width() const { return N / blocks; }
   int64_t panels() const { return (width() + 15) / 16; }
   int64_t pairs() const { return (K + 1) / 2; }
-  int64_t block_size() const { return (width() + 15) / 16 * pairs() * 32; }
+  int64_t block_size() const { return panels() * pairs() * 32; }
   const uint16_t* data() const { return data_.get(); }
   // Where the CPU has no bf16 dot products (SIMD levels avx2, and avx512 without avx512_bf16):
   // the same values widened to floats, in the float micro-kernels' panels (block q at
