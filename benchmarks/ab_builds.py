@@ -4,7 +4,9 @@ alike. Prints, per case, each build's median time and the median of the per-roun
 time / B's; above 1: B is faster) with its interquartile range. Two processes of one build read
 0.99-1.02 this way on our 2-core machines, where medians of separate runs move by up to 1.4x; on
 a noisy day (Zen 5, 2026-12-02) 0.93-1.01, so run both orders, more than once, before trusting
-a few percent. --calls N times N calls back to back (the steady state) instead of one.
+a few percent. --calls N times N calls back to back (the steady state) instead of one. Modes:
+infer, train, backward (the backward call alone), eval and bf16 (a seqkern.nn layer in eval mode,
+float32 or bfloat16).
 
 A build is a directory that `pip install --no-deps --no-build-isolation --target DIR .` filled.
 The children drop an editable install's import hook first: it would otherwise win over the
@@ -22,17 +24,18 @@ import time
 
 import numpy as np
 
-MODES = ("infer", "train", "backward", "bf16")
+MODES = ("infer", "train", "backward", "eval", "bf16")
 
 
-def bf16_layer_step(bench, cell, p):
+def layer_step(bench, cell, p, precision):
     """Inference through the seqkern.nn layer of `cell` holding problem p's weights, in
-    eval(precision="bfloat16"): its weights rounded and packed once, as a user's model holds them."""
+    eval(precision=precision), as a user's model holds them (a build that packs at eval packs
+    them once)."""
     from seqkern import nn
     T, B, I = p["x"].shape
     layer = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}[cell](I, p["w_hh"].shape[1])
     layer.load_state_dict(bench.layer_state(p))
-    layer.eval(precision="bfloat16")
+    layer.eval(precision=precision)
     return lambda: layer(p["x"])
 
 
@@ -48,8 +51,9 @@ def child(args):
         for shape in args.shapes:
             p = bench.make_problem(cell, *map(int, shape.split(",")))
             for mode in args.modes.split(","):
-                if mode == "bf16":  # a seqkern.nn layer in eval(precision="bfloat16")
-                    steps.append(bf16_layer_step(bench, cell, p))
+                if mode in ("eval", "bf16"):  # a seqkern.nn layer in eval mode
+                    steps.append(layer_step(bench, cell, p,
+                                            "bfloat16" if mode == "bf16" else "float32"))
                 elif mode == "backward":  # the backward call alone, on one saved forward
                     *outs, saved = getattr(sk, cell)(**p, training=True)
                     grads = bench.output_grads(cell, p)

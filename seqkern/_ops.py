@@ -69,15 +69,16 @@ def lstm(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, lengths=None, training=Fal
     return _lstm(*_one_layer_longest_first(a), training)
 
 
-def _lstm(a, order, training):
-    """lstm on checked arguments, the batch in `order` (None: the caller's)."""
+def _lstm(a, order, training, packed=None):
+    """lstm on checked arguments, the batch in `order` (None: the caller's); packed: its weights
+    packed once (a _core.PackedStack of one layer), or None."""
     T, B, H = a.T, a.B, a.H
     y = _core.empty((T, B, a.S), a.x.dtype)
     h_n, c_n = _core.empty((B, a.S), a.x.dtype), _core.empty((B, H), a.x.dtype)
     gates = _core.empty((T, B, 4 * H), a.x.dtype) if training else None
     cs = _core.empty((T, B, H), a.x.dtype) if training else None
     _core.lstm_forward(a.x, a.w_ih, a.w_hh, a.b_ih, a.b_hh, a.w_hr, a.lengths, a.h0, a.c0, y, h_n,
-                       c_n, gates, cs)
+                       c_n, gates, cs, packed)
     outs = _unsort(y, order), _unsort(h_n, order, axis=0), _unsort(c_n, order, axis=0)
     if not training:
         return outs
@@ -123,15 +124,15 @@ def gru(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, lengths=None, training=False, r
     return _gru(*_one_layer_longest_first(a), training, reset_after)
 
 
-def _gru(a, order, training, reset_after):
-    """gru on checked arguments, the batch in `order` (None: the caller's)."""
+def _gru(a, order, training, reset_after, packed=None):
+    """gru on checked arguments, the batch in `order` (None: the caller's); packed as _lstm's."""
     T, B, H = a.T, a.B, a.H
     y = _core.empty((T, B, H), a.x.dtype)
     h_n = _core.empty((B, H), a.x.dtype)
     gates = _core.empty((T, B, 3 * H), a.x.dtype) if training else None
     aux = _core.empty((T, B, H), a.x.dtype) if training else None
     _core.gru_forward(bool(reset_after), a.x, a.w_ih, a.w_hh, a.b_ih, a.b_hh, a.lengths, a.h0, y,
-                      h_n, gates, aux)
+                      h_n, gates, aux, packed)
     outs = _unsort(y, order), _unsort(h_n, order, axis=0)
     if not training:
         return outs
@@ -171,12 +172,12 @@ def rnn(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, nonlinearity="tanh", lengths=No
     return _rnn(*_one_layer_longest_first(a), training, nonlinearity)
 
 
-def _rnn(a, order, training, nonlinearity):
-    """rnn on checked arguments, the batch in `order` (None: the caller's)."""
+def _rnn(a, order, training, nonlinearity, packed=None):
+    """rnn on checked arguments, the batch in `order` (None: the caller's); packed as _lstm's."""
     y = _core.empty((a.T, a.B, a.H), a.x.dtype)
     h_n = _core.empty((a.B, a.H), a.x.dtype)
     _core.rnn_forward(nonlinearity == "relu", a.x, a.w_ih, a.w_hh, a.b_ih, a.b_hh, a.lengths, a.h0,
-                      y, h_n)
+                      y, h_n, packed)
     outs = _unsort(y, order), _unsort(h_n, order, axis=0)
     if not training:
         return outs
@@ -207,23 +208,27 @@ def _grads(a, dx, dh0, dw_ih, dw_hh, db_ih, db_hh, **extra):
     return {"x": dx, "h0": dh0, **extra, "w_ih": dw_ih, "w_hh": dw_hh, "b_ih": db_ih, "b_hh": db_hh}
 
 
-def bf16_weights(cell, weights, bidirectional=False):
-    """A stack's weights (recurrent_stack's list) rounded to bfloat16 and packed once, for
-    recurrent_stack(..., bf16=...) calls back to back; biases are not part of it."""
+def pack_weights(cell, weights, bidirectional=False, precision="float32"):
+    """A stack's weights (recurrent_stack's list) packed once for the kernels' products, for
+    recurrent_stack(..., packed=...) inference calls back to back, which then skip the packing
+    each call does otherwise; biases are not part of it. precision="float32": the same results
+    as calls without it, bit for bit; "bfloat16": rounded (README: "Low precision"). The weights
+    are copied: after changing them in place, pack them again."""
     a = stack_args(cell, np.zeros((1, 1, np.shape(weights[0][0])[1]), np.float32), weights, None,
                    None, None, bidirectional, None)
-    return _bf16_stack(a)
+    check_precision(precision, False, np.float32)
+    return _packed_stack(a, precision)
 
 
-def _bf16_stack(a):
-    """The checked stack arguments' weight matrices, rounded and packed (_core.Bf16Stack)."""
+def _packed_stack(a, precision):
+    """The checked stack arguments' weight matrices, packed (_core.PackedStack)."""
     lists = _weight_lists(a.weights)
-    return _core.Bf16Stack(getattr(_core.Cell, a.cell), a.L, a.I, a.H, lists[0], lists[1],
-                           lists[4])
+    return _core.PackedStack(getattr(_core.Cell, a.cell), a.L, a.I, a.H, lists[0], lists[1],
+                             lists[4], precision)
 
 
 def recurrent_stack(cell, x, weights, h0=None, c0=None, lengths=None, bidirectional=False,
-                    dropout_masks=None, training=False, precision="float32", bf16=None):
+                    dropout_masks=None, training=False, precision="float32", packed=None):
     """A whole recurrent network (torch.nn.LSTM/GRU/RNN semantics) in one C++ call.
 
     cell: "lstm", "gru", "gru_reset_before" (gru with reset_after=False), "rnn_tanh" or
@@ -241,20 +246,28 @@ def recurrent_stack(cell, x, weights, h0=None, c0=None, lengths=None, bidirectio
 
     precision="bfloat16" (inference, float32 arrays): the products run on the weights rounded to
     bfloat16, and each product's input rows (x_t, h_{t-1}) rounded too; states, gates, outputs
-    and the sums stay float32 (README: "Low precision"). The weights are packed at each call;
-    bf16=bf16_weights(cell, weights, bidirectional) packs them once for calls back to back.
+    and the sums stay float32 (README: "Low precision").
+
+    The weights are packed at each call; packed=pack_weights(cell, weights, bidirectional,
+    precision) packs them once for inference calls back to back (its precision is the call's).
     """
     a, order = _longest_first(stack_args(cell, x, weights, h0, c0, lengths, bidirectional,
                                          dropout_masks))
-    check_precision("bfloat16" if bf16 is not None else precision, training, a.x.dtype)
-    if bf16 is not None:
+    if packed is not None:
         key = (getattr(_core.Cell, cell), a.L, a.D, a.I, a.H, a.S if a.projected else 0)
-        if tuple(bf16.key) != key:
-            raise ValueError("bf16: packed for another network (cell, layers, directions, sizes)")
-    elif precision == "bfloat16":
-        bf16 = _bf16_stack(a)
-    if a.L * a.D == 1 and bf16 is None:
-        return _one_layer_stack(a, order, training)
+        if tuple(packed.key) != key:
+            raise ValueError("packed: packed for another network (cell, layers, directions, "
+                             "sizes)")
+        if precision != "float32" and precision != packed.precision:
+            raise ValueError(f"packed: {packed.precision} weights for a {precision} call")
+        if training:
+            raise ValueError("packed: packed weights are for inference (training=False)")
+        precision = packed.precision
+    check_precision(precision, training, a.x.dtype)
+    if packed is None and precision == "bfloat16":
+        packed = _packed_stack(a, precision)
+    if a.L * a.D == 1:
+        return _one_layer_stack(a, order, training, packed)
     T, B, H, S, L, D, dt = a.T, a.B, a.H, a.S, a.L, a.D, a.x.dtype
     G = GATES[STACK_CELLS[cell]]
     lstm = cell == "lstm"
@@ -272,7 +285,7 @@ def recurrent_stack(cell, x, weights, h0=None, c0=None, lengths=None, bidirectio
         }
     _core.stack_forward(getattr(_core.Cell, cell), L, a.x, *_weight_lists(a.weights), a.lengths,
                         a.h0, a.c0, a.masks, y, h_n, c_n, saved.get("ys"), saved.get("gates"),
-                        saved.get("aux"), saved.get("inputs"), bf16)
+                        saved.get("aux"), saved.get("inputs"), packed)
     outs = tuple(_unsort(o, order) for o in (y, h_n, c_n))
     outs = outs if lstm else outs[:2]
     if not training:
@@ -280,20 +293,20 @@ def recurrent_stack(cell, x, weights, h0=None, c0=None, lengths=None, bidirectio
     return (*outs, Saved("recurrent_stack", "kernel", a, order=order, **saved))
 
 
-def _one_layer_stack(a, order, training):
+def _one_layer_stack(a, order, training, packed=None):
     """A stack of one layer and direction, through the one-layer function of its cell: the same
     results without the stack's per-layer lists and buffers, which cost a small call 14-26 us
-    ((1,1,64,64) LSTM: 25.6 against 11.6 us)."""
+    ((1,1,64,64) LSTM: 25.6 against 11.6 us). packed: recurrent_stack's."""
     w_ih, w_hh, b_ih, b_hh, w_hr = a.weights[0]
     one = RecurrentArgs(a.x, a.h0[0], None if a.c0 is None else a.c0[0], w_ih, w_hh, b_ih, b_hh,
                         a.lengths, w_hr)
     cell = STACK_CELLS[a.cell]
     if cell == "lstm":
-        outs = _lstm(one, order, training)
+        outs = _lstm(one, order, training, packed)
     elif cell == "gru":
-        outs = _gru(one, order, training, a.cell == "gru")
+        outs = _gru(one, order, training, a.cell == "gru", packed)
     else:
-        outs = _rnn(one, order, training, a.cell[4:])
+        outs = _rnn(one, order, training, a.cell[4:], packed)
     if not training:
         return (outs[0], *(f[None] for f in outs[1:]))
     *outs, inner = outs

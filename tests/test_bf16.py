@@ -7,32 +7,9 @@ from hypothesis import strategies as st
 
 import seqkern as sk
 from seqkern import _core, nn, reference
-from seqkern._ops import bf16_weights
 from seqkern.reference._common import round_bf16
 from simd_levels import LEVELS, run_at_level
-
-GATES = {"lstm": 4, "gru": 3, "gru_reset_before": 3, "rnn_tanh": 1, "rnn_relu": 1}
-
-
-def stack_problem(rng, cell, T, B, I, H, L=1, D=1, P=0, uneven=False, scale=0.4):
-    """x, the stack's weights (layer-direction order) and lengths (None, or uneven ones)."""
-    G = GATES[cell]
-    S = P or H
-    weights = []
-    for k in range(L * D):
-        i = I if k < D else D * S
-        w = [rng.uniform(-scale, scale, s).astype(np.float32)
-             for s in ((G * H, i), (G * H, S), (G * H,), (G * H,))]
-        if P:
-            w.append(rng.uniform(-scale, scale, (P, H)).astype(np.float32))
-        weights.append(tuple(w))
-    x = rng.standard_normal((T, B, I)).astype(np.float32)
-    lengths = None
-    if uneven:
-        lengths = rng.integers(1, T + 1, B)
-        lengths[rng.integers(B)] = T
-    return x, weights, lengths
-
+from stack_problems import GATES, stack_problem
 
 CASES = [  # cell, T, B, I, H, L, D, P, uneven
     ("lstm", 1, 1, 1, 1, 1, 1, 0, False),
@@ -191,15 +168,15 @@ def test_one_layer_functions_take_precision():
 def test_packed_weights_serve_calls_back_to_back():
     rng = np.random.default_rng(2)
     x, w, _ = stack_problem(rng, "lstm", 5, 2, 8, 16, L=2, D=2)
-    packed = bf16_weights("lstm", w, bidirectional=True)
-    first = sk.recurrent_stack("lstm", x, w, bidirectional=True, bf16=packed)
-    again = sk.recurrent_stack("lstm", x, w, bidirectional=True, bf16=packed)
+    packed = sk.pack_weights("lstm", w, bidirectional=True, precision="bfloat16")
+    first = sk.recurrent_stack("lstm", x, w, bidirectional=True, packed=packed)
+    again = sk.recurrent_stack("lstm", x, w, bidirectional=True, packed=packed)
     per_call = sk.recurrent_stack("lstm", x, w, bidirectional=True, precision="bfloat16")
     for a, b, c in zip(first, again, per_call):
         np.testing.assert_array_equal(a, b)
         np.testing.assert_array_equal(a, c)
-    with pytest.raises(ValueError, match="bf16: packed for another network"):
-        sk.recurrent_stack("lstm", x, w[:2], bidirectional=True, bf16=packed)
+    with pytest.raises(ValueError, match="packed: packed for another network"):
+        sk.recurrent_stack("lstm", x, w[:2], bidirectional=True, packed=packed)
 
 
 @pytest.mark.parametrize("cell,H,P", [("lstm", 100, 0), ("lstm", 384, 0), ("lstm", 384, 200),
@@ -216,10 +193,10 @@ def test_weights_packed_for_one_team_serve_any_other(cell, H, P, restore_threads
     outputs = []
     for packing in (1, 2, 3):
         sk.set_num_threads(packing)
-        packed = bf16_weights(cell, w)
+        packed = sk.pack_weights(cell, w, precision="bfloat16")
         for calling in (1, 2, 3):
             sk.set_num_threads(calling)
-            outputs.append(sk.recurrent_stack(cell, x, w, bf16=packed)[0])
+            outputs.append(sk.recurrent_stack(cell, x, w, packed=packed)[0])
     for y in outputs[1:]:
         np.testing.assert_array_equal(y, outputs[0])
     want = reference.recurrent_stack(cell, x, w, precision="bfloat16")[0]
@@ -241,10 +218,11 @@ def test_layers_take_the_copy_at_eval_and_drop_it_in_training():
     changed = reference.recurrent_stack("lstm", x, layer._weights(), bidirectional=True,
                                         precision="bfloat16")[0]
     np.testing.assert_allclose(layer(x)[0], changed, atol=2e-6)
-    # Training and plain eval run float32.
+    # Training holds no copy; plain eval packs float32 ones.
     layer.train()
-    assert layer.precision == "float32" and layer._bf16 is None
+    assert layer.precision == "float32" and layer._packed is None
     y32, _ = layer.eval()(x)
+    assert layer._packed.precision == "float32"
     np.testing.assert_allclose(y32, reference.recurrent_stack("lstm", x, layer._weights(),
                                                               bidirectional=True)[0], atol=1e-5)
 
@@ -258,7 +236,7 @@ def test_models_pass_precision_to_their_layers():
             self.head = nn.Linear(16, 4, seed=0)
 
     net = Net().eval(precision="bfloat16")
-    assert net.rnn.precision == "bfloat16" and net.rnn._bf16 is not None
+    assert net.rnn.precision == "bfloat16" and net.rnn._packed.precision == "bfloat16"
     net.train()
     assert net.rnn.precision == "float32"
 

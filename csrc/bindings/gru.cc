@@ -2,6 +2,7 @@
 #include "seqkern/gru.h"
 
 #include "arrays.h"
+#include "packed_stack.h"
 
 namespace seqkern::bind {
 
@@ -10,14 +11,16 @@ namespace {
 template <typename T>
 void forward(bool reset_after, const Arr<T>& x, const Arr<T>& w_ih, const Arr<T>& w_hh, const OptArr<T>& b_ih,
              const OptArr<T>& b_hh, const OptArr<int32_t>& lengths, const Arr<T>& h0, Arr<T>& y,
-             Arr<T>& h_n, OptArr<T>& gates, OptArr<T>& aux) {
+             Arr<T>& h_n, OptArr<T>& gates, OptArr<T>& aux, const PackedStack* packed) {
   RnnShape s = shape_of(x, h0);
+  const Bf16Layer* bf16 = bf16_layer_at<T>(packed, 0);
+  const F32Layer* f32 = f32_layer_at<T>(packed, 0);
   T* g = gates ? gates->mutable_data() : nullptr;
   T* n = aux ? aux->mutable_data() : nullptr;
   T *py = y.mutable_data(), *ph = h_n.mutable_data();
   py::gil_scoped_release nogil;
   gru_forward<T>(s, reset_after, x.data(), w_ih.data(), w_hh.data(), ptr(b_ih), ptr(b_hh), ptr(lengths),
-                 h0.data(), py, ph, g, n);
+                 h0.data(), py, ph, g, n, bf16, f32);
 }
 
 template <typename T>

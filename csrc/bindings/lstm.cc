@@ -2,6 +2,7 @@
 #include "seqkern/lstm.h"
 
 #include "arrays.h"
+#include "packed_stack.h"
 
 namespace seqkern::bind {
 
@@ -17,15 +18,17 @@ template <typename T>
 void forward(const Arr<T>& x, const Arr<T>& w_ih, const Arr<T>& w_hh, const OptArr<T>& b_ih,
              const OptArr<T>& b_hh, const OptArr<T>& w_hr, const OptArr<int32_t>& lengths, const Arr<T>& h0,
              const Arr<T>& c0, Arr<T>& y, Arr<T>& h_n, Arr<T>& c_n, OptArr<T>& gates,
-             OptArr<T>& cs) {
+             OptArr<T>& cs, const PackedStack* packed) {
   RnnShape s = lstm_shape(x, c0, w_hr);
+  const Bf16Layer* bf16 = bf16_layer_at<T>(packed, 0);
+  const F32Layer* f32 = f32_layer_at<T>(packed, 0);
   T* g = gates ? gates->mutable_data() : nullptr;
   T* c = cs ? cs->mutable_data() : nullptr;
   T *py = y.mutable_data(), *ph = h_n.mutable_data(), *pc = c_n.mutable_data();
   py::gil_scoped_release nogil;
   lstm_forward<T>(s, x.data(), w_ih.data(), w_hh.data(), ptr(b_ih), ptr(b_hh), ptr(w_hr),
                   ptr(lengths),
-                  h0.data(), c0.data(), py, ph, pc, g, c);
+                  h0.data(), c0.data(), py, ph, pc, g, c, bf16, f32);
 }
 
 template <typename T>

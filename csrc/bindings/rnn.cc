@@ -2,6 +2,7 @@
 #include "seqkern/rnn.h"
 
 #include "arrays.h"
+#include "packed_stack.h"
 
 namespace seqkern::bind {
 
@@ -10,13 +11,15 @@ namespace {
 template <typename T>
 void forward(bool relu, const Arr<T>& x, const Arr<T>& w_ih, const Arr<T>& w_hh,
              const OptArr<T>& b_ih, const OptArr<T>& b_hh, const OptArr<int32_t>& lengths,
-             const Arr<T>& h0, Arr<T>& y, Arr<T>& h_n) {
+             const Arr<T>& h0, Arr<T>& y, Arr<T>& h_n, const PackedStack* packed) {
   RnnShape s = shape_of(x, h0);
   Nonlinearity act = relu ? Nonlinearity::Relu : Nonlinearity::Tanh;
+  const Bf16Layer* bf16 = bf16_layer_at<T>(packed, 0);
+  const F32Layer* f32 = f32_layer_at<T>(packed, 0);
   T *py = y.mutable_data(), *ph = h_n.mutable_data();
   py::gil_scoped_release nogil;
   rnn_forward<T>(s, act, x.data(), w_ih.data(), w_hh.data(), ptr(b_ih), ptr(b_hh), ptr(lengths),
-                 h0.data(), py, ph);
+                 h0.data(), py, ph, bf16, f32);
 }
 
 template <typename T>

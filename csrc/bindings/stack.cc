@@ -5,6 +5,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "packed_stack.h"
 #include "seqkern/bf16.h"
 
 #include "arrays.h"
@@ -45,16 +46,14 @@ StackShape stack_shape(const Arr<T>& x, const Arr<T>& h0, const Arrs<T>& w_hr, i
   return {x.shape(0), x.shape(1), x.shape(2), H, L, h0.shape(0) / L, P};
 }
 
-// A stack's weights rounded to bfloat16 and packed once (seqkern/bf16.h), entry k for
-// layer-direction k; `key` = (cell, L, D, I, H, P) for the Python side's checks.
-struct Bf16Stack {
-  std::vector<Bf16Layer> layers;
-  py::tuple key;
-};
-
-Bf16Stack make_bf16_stack(Cell cell, int64_t L, int64_t I, int64_t H, const Arrs<float>& w_ih,
-                          const Arrs<float>& w_hh, const Arrs<float>& w_hr) {
-  Bf16Stack out;
+// _core.PackedStack(cell, L, I, H, w_ih, w_hh, w_hr, precision): the stack's weight matrices
+// (lists as stack_forward takes them) packed once, at that precision.
+PackedStack make_packed_stack(Cell cell, int64_t L, int64_t I, int64_t H, const Arrs<float>& w_ih,
+                              const Arrs<float>& w_hh, const Arrs<float>& w_hr,
+                              const std::string& precision) {
+  if (precision != "float32" && precision != "bfloat16")
+    throw std::invalid_argument("precision: float32 or bfloat16");
+  PackedStack out;
   const int64_t D = static_cast<int64_t>(w_ih.size()) / L;
   const int64_t P = w_hr.empty() ? 0 : w_hr[0].shape(0);
   const Arrs<float> none;
@@ -62,11 +61,15 @@ Bf16Stack make_bf16_stack(Cell cell, int64_t L, int64_t I, int64_t H, const Arrs
   {
     py::gil_scoped_release nogil;
     for (size_t k = 0; k < w.size(); ++k) {
-      const int64_t in = k < static_cast<size_t>(D) ? I : D * (P ? P : H);
-      out.layers.push_back(bf16_layer(cell, RnnShape{0, 0, in, H, P}, w[k]));
+      const RnnShape s{0, 0, k < static_cast<size_t>(D) ? I : D * (P ? P : H), H, P};
+      if (precision == "bfloat16")
+        out.bf16.push_back(bf16_layer(cell, s, w[k]));
+      else
+        out.f32.push_back(f32_layer(cell, s, w[k]));
     }
   }
   out.key = py::make_tuple(cell, L, D, I, H, P);
+  out.precision = precision;
   return out;
 }
 
@@ -76,12 +79,13 @@ void forward(Cell cell, int64_t L, const Arr<T>& x, const Arrs<T>& w_ih, const A
              const OptArr<int32_t>& lengths, const Arr<T>& h0, const OptArr<T>& c0,
              const OptArr<T>& masks, Arr<T>& y,
              Arr<T>& h_n, OptArr<T>& c_n, OptArr<T>& ys, OptArr<T>& gates, OptArr<T>& aux,
-             OptArr<T>& inputs, const Bf16Stack* bf16) {
+             OptArr<T>& inputs, const PackedStack* packed) {
   StackShape s = stack_shape(x, h0, w_hr, L);
   auto w = weights(w_ih, w_hh, b_ih, b_hh, w_hr);
-  if (bf16 && !std::is_same_v<T, float>) throw std::invalid_argument("bf16: float32 arrays only");
-  if (bf16)
-    for (size_t k = 0; k < w.size(); ++k) w[k].bf16 = &bf16->layers[k];
+  for (size_t k = 0; k < w.size(); ++k) {
+    w[k].bf16 = bf16_layer_at<T>(packed, k);
+    w[k].f32 = f32_layer_at<T>(packed, k);
+  }
   StackSaved<T> saved{mut(ys), mut(gates), mut(aux), mut(inputs)};
   T *py = y.mutable_data(), *ph = h_n.mutable_data(), *pc = mut(c_n);
   py::gil_scoped_release nogil;
@@ -120,9 +124,10 @@ void bind_stack(py::module_& m) {
       .value("lstm", Cell::Lstm)
       .value("gru", Cell::Gru)
       .value("gru_reset_before", Cell::GruResetBefore);
-  py::class_<Bf16Stack>(m, "Bf16Stack")
-      .def(py::init(&make_bf16_stack))
-      .def_readonly("key", &Bf16Stack::key);
+  py::class_<PackedStack>(m, "PackedStack")
+      .def(py::init(&make_packed_stack))
+      .def_readonly("key", &PackedStack::key)
+      .def_readonly("precision", &PackedStack::precision);
   m.def("bf16_native", &bf16_native);
   m.def("stack_forward", &forward<float>);
   m.def("stack_forward", &forward<double>);

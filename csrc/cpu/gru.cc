@@ -3,6 +3,7 @@
 
 #include "recurrent.h"
 #include "seqkern/bf16.h"
+#include "seqkern/f32_panels.h"
 #include "seqkern/activations.h"
 
 namespace seqkern {
@@ -57,7 +58,7 @@ void cell_backward(int64_t H, int64_t u0, int64_t u1, const T* g, const T* hn, c
 template <typename T>
 void forward_reset_after(const RnnShape& s, const T* x, const T* w_ih, const T* w_hh, const T* b_ih,
                  const T* b_hh, const int32_t* lengths, const T* h0, T* y, T* h_n, T* gates,
-                 T* hn, const Bf16Layer* bf16) {
+                 T* hn, const Bf16Layer* bf16, const F32Layer* f32) {
   const int64_t B = s.B, H = s.H, G = 3 * H, BH = B * H;
   const bool training = gates != nullptr;
   // Biases: r and z take b_ih + b_hh; n takes b_in outside and b_hn inside r*(...).
@@ -68,9 +69,11 @@ void forward_reset_after(const RnnShape& s, const T* x, const T* w_ih, const T* 
 
   std::vector<T> hn_buf(training ? 0 : BH);
   std::vector<T> hp(B * G);  // recurrent projection of one step
-  const PackedMatrix<T> w_step = bf16 ? PackedMatrix<T>(bf16->w_hh, s)
-                                      : PackedMatrix<T>(w_hh, H, true, H, G, s, 3);  // h_{t-1} @ w_hh^T
-  const detail::InputProjection<T> input(s, G, 3, x, w_ih, w_step, bf16 ? &bf16->w_ih : nullptr);
+  const PackedMatrix<T> w_step =  // h_{t-1} @ w_hh^T
+      bf16 ? PackedMatrix<T>(bf16->w_hh, s)
+           : PackedMatrix<T>(w_hh, H, true, H, G, s, 3, f32 ? &f32->w_hh : nullptr);
+  const detail::InputProjection<T> input(s, G, 3, x, w_ih, w_step, bf16 ? &bf16->w_ih : nullptr,
+                                         f32 ? &f32->w_ih : nullptr);
   // input-side pre-activations, then (training) activated gates; inference keeps input.steps()
   T* pre = training ? gates : detail::scratch<T>(0, input.steps() * B * G);
 
@@ -161,17 +164,21 @@ void backward_reset_after(const RnnShape& s, const T* x, const T* w_ih, const T*
 template <typename T>
 void forward_reset_before(const RnnShape& s, const T* x, const T* w_ih, const T* w_hh,
                           const T* b_ih, const T* b_hh, const int32_t* lengths, const T* h0, T* y,
-                          T* h_n, T* gates, T* aux, const Bf16Layer* bf16) {
+                          T* h_n, T* gates, T* aux, const Bf16Layer* bf16,
+                          const F32Layer* f32) {
   const int64_t B = s.B, H = s.H, G = 3 * H, BH = B * H;
   const bool training = gates != nullptr;
   std::vector<T> bias = detail::add_biases(b_ih, b_hh, G);  // every bias sits outside r here
   std::vector<T> rh_buf(training ? 0 : BH);
   // h_{t-1} @ w_h[rz]^T and (r*h_{t-1}) @ w_hn^T
-  const PackedMatrix<T> w_rz = bf16 ? PackedMatrix<T>(bf16->w_hh, s)
-                                    : PackedMatrix<T>(w_hh, H, true, H, 2 * H, s, 2);
-  const PackedMatrix<T> w_n = bf16 ? PackedMatrix<T>(bf16->w_hn, s)
-                                   : PackedMatrix<T>(w_hh + 2 * H * H, H, true, H, H, s);
-  const detail::InputProjection<T> input(s, G, 3, x, w_ih, w_rz, bf16 ? &bf16->w_ih : nullptr);
+  const PackedMatrix<T> w_rz =
+      bf16 ? PackedMatrix<T>(bf16->w_hh, s)
+           : PackedMatrix<T>(w_hh, H, true, H, 2 * H, s, 2, f32 ? &f32->w_hh : nullptr);
+  const PackedMatrix<T> w_n =
+      bf16 ? PackedMatrix<T>(bf16->w_hn, s)
+           : PackedMatrix<T>(w_hh + 2 * H * H, H, true, H, H, s, 1, f32 ? &f32->w_hn : nullptr);
+  const detail::InputProjection<T> input(s, G, 3, x, w_ih, w_rz, bf16 ? &bf16->w_ih : nullptr,
+                                         f32 ? &f32->w_ih : nullptr);
   // pre-activations, then (training) activated gates; inference keeps input.steps() of them
   T* pre = training ? gates : detail::scratch<T>(0, input.steps() * B * G);
 
@@ -288,9 +295,9 @@ void backward_reset_before(const RnnShape& s, const T* x, const T* w_ih, const T
 template <typename T>
 void gru_forward(const RnnShape& s, bool reset_after, const T* x, const T* w_ih, const T* w_hh,
                  const T* b_ih, const T* b_hh, const int32_t* lengths, const T* h0, T* y, T* h_n,
-                 T* gates, T* aux, const Bf16Layer* bf16) {
+                 T* gates, T* aux, const Bf16Layer* bf16, const F32Layer* f32) {
   (reset_after ? forward_reset_after<T> : forward_reset_before<T>)(
-      s, x, w_ih, w_hh, b_ih, b_hh, lengths, h0, y, h_n, gates, aux, bf16);
+      s, x, w_ih, w_hh, b_ih, b_hh, lengths, h0, y, h_n, gates, aux, bf16, f32);
 }
 
 template <typename T>
@@ -305,7 +312,7 @@ void gru_backward(const RnnShape& s, bool reset_after, const T* x, const T* w_ih
 #define SEQKERN_INSTANTIATE(T)                                                                 \
   template void gru_forward<T>(const RnnShape&, bool, const T*, const T*, const T*, const T*,   \
                                const T*, const int32_t*, const T*, T*, T*, T*, T*,              \
-                               const Bf16Layer*);                                               \
+                               const Bf16Layer*, const F32Layer*);                              \
   template void gru_backward<T>(const RnnShape&, bool, const T*, const T*, const T*,            \
                                 const int32_t*,                                                 \
                                 const T*, const T*, const T*, const T*, const T*, const T*, T*, \

@@ -5,13 +5,15 @@
 #include "recurrent.h"
 #include "seqkern/activations.h"
 #include "seqkern/bf16.h"
+#include "seqkern/f32_panels.h"
 
 namespace seqkern {
 
 template <typename T>
 void lstm_forward(const RnnShape& s, const T* x, const T* w_ih, const T* w_hh, const T* b_ih,
                   const T* b_hh, const T* w_hr, const int32_t* lengths, const T* h0, const T* c0,
-                  T* y, T* h_n, T* c_n, T* gates, T* cs, const Bf16Layer* bf16) {
+                  T* y, T* h_n, T* c_n, T* gates, T* cs, const Bf16Layer* bf16,
+                  const F32Layer* f32) {
   const int64_t B = s.B, H = s.H, G = 4 * H, BH = B * H, S = s.state(), BS = B * S;
   const bool training = gates != nullptr;
   std::vector<T> bias = detail::add_biases(b_ih, b_hh, G);
@@ -19,11 +21,14 @@ void lstm_forward(const RnnShape& s, const T* x, const T* w_ih, const T* w_hh, c
   std::vector<T> m_buf(s.P ? BH : 0);                   // projection: o*tanh(c) of one step
   if (!training) std::copy(c0, c0 + BH, c_buf.begin());
   // h_{t-1} @ w_hh^T and m_t @ w_hr^T (P = 0: unused)
-  const PackedMatrix<T> w_step = bf16 ? PackedMatrix<T>(bf16->w_hh, s)
-                                      : PackedMatrix<T>(w_hh, S, true, S, G, s, 4);
-  const PackedMatrix<T> w_proj = bf16 && s.P ? PackedMatrix<T>(bf16->w_hr, s)
-                                             : PackedMatrix<T>(w_hr, H, true, H, s.P, s);
-  const detail::InputProjection<T> input(s, G, 4, x, w_ih, w_step, bf16 ? &bf16->w_ih : nullptr);
+  const PackedMatrix<T> w_step =
+      bf16 ? PackedMatrix<T>(bf16->w_hh, s)
+           : PackedMatrix<T>(w_hh, S, true, S, G, s, 4, f32 ? &f32->w_hh : nullptr);
+  const PackedMatrix<T> w_proj =
+      bf16 && s.P ? PackedMatrix<T>(bf16->w_hr, s)
+                  : PackedMatrix<T>(w_hr, H, true, H, s.P, s, 1, f32 ? &f32->w_hr : nullptr);
+  const detail::InputProjection<T> input(s, G, 4, x, w_ih, w_step, bf16 ? &bf16->w_ih : nullptr,
+                                         f32 ? &f32->w_ih : nullptr);
   // pre-activations, then (training) activated gates; inference keeps input.steps() of them
   T* pre = training ? gates : detail::scratch<T>(0, input.steps() * B * G);
 
@@ -145,7 +150,7 @@ void lstm_backward(const RnnShape& s, const T* x, const T* w_ih, const T* w_hh, 
 #define SEQKERN_INSTANTIATE(T)                                                                  \
   template void lstm_forward<T>(const RnnShape&, const T*, const T*, const T*, const T*,         \
                                 const T*, const T*, const int32_t*, const T*, const T*, T*, T*,  \
-                                T*, T*, T*, const Bf16Layer*);                                                     \
+                                T*, T*, T*, const Bf16Layer*, const F32Layer*);                 \
   template void lstm_backward<T>(const RnnShape&, const T*, const T*, const T*, const T*,        \
                                  const int32_t*, const T*, const T*, const T*, const T*,         \
                                  const T*, const T*, const T*, const T*, T*, T*, T*, T*, T*, T*, \

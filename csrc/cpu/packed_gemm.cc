@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <mutex>
 #include <new>
+#include <stdexcept>
 #include <utility>
 #include <vector>
 #include <type_traits>
@@ -69,7 +70,7 @@ void give_block(void* p, size_t bytes) {
 
 template <typename T>
 PackedMatrix<T>::PackedMatrix(const T* w, int64_t ldw, bool trans, int64_t K, int64_t N,
-                              const RnnShape& s, int64_t blocks)
+                              const RnnShape& s, int64_t blocks, const F32Panels* kept)
     : w_(w), ldw_(ldw), K_(K), N_(N), trans_(trans), blocks_(blocks) {
 #if SEQKERN_X86
   if constexpr (std::is_same_v<T, float>) {
@@ -79,10 +80,21 @@ PackedMatrix<T>::PackedMatrix(const T* w, int64_t ldw, bool trans, int64_t K, in
     const int64_t min_steps = !team && rows == 1 ? kPackedStepsOneRow : 2;
     const bool small = K * N * static_cast<int64_t>(sizeof(float)) <= kPackedAnyRowsBytes;
     if (use_micro_kernels() && (rows < kBlasRows || small) && s.T >= min_steps) {
+      if (kept && kept->data()) {
+        if (!trans || kept->K != K || kept->N != N || kept->blocks != blocks)
+          throw std::logic_error("PackedMatrix: kept panels of another matrix");
+        packed_blocks_ = blocks;
+        packed_width_ = kept->width();
+        block_size_ = kept->block_size;
+        panels_ = kept->data();
+        return;
+      }
       const int64_t packed_blocks = team ? blocks : 1;
+      packed_blocks_ = packed_blocks;
       packed_width_ = N / packed_blocks;
       block_size_ = avx2::packed_size_f32(K, packed_width_);
       packed_.resize(packed_blocks * block_size_);
+      panels_ = packed_.data();
       // Split as a team splits the product, so each member packs (and first touches) its own;
       // a call whose steps run on one thread packs there too (handing a (20, 20) matrix to the
       // pool and waiting for it took longer than packing it).
@@ -115,10 +127,10 @@ void PackedMatrix<T>::multiply_columns(int64_t M, const T* A, int64_t lda, T* C,
   const int64_t width = N_ / blocks;
 #if SEQKERN_X86
   if constexpr (std::is_same_v<T, float>) {
-    if (!packed_.empty()) {  // packed_width_ == width: the layout follows the same split
+    if (panels_) {  // packed_width_ == width: the layout follows the same split
       const ColumnBlocks cb{blocks, block_size_, width, descending};
       const auto kernel = simd() == Simd::avx512 ? avx512::packed_gemm_f32 : avx2::packed_gemm_f32;
-      kernel(M, K_, n1 - n0, A, lda, packed_.data() + n0 * K_, C + n0, ldc, accumulate, cb);
+      kernel(M, K_, n1 - n0, A, lda, panels_ + n0 * K_, C + n0, ldc, accumulate, cb);
       return;
     }
   }
@@ -142,10 +154,10 @@ void PackedMatrix<T>::multiply(const StepSlice& slice, int64_t rows, const T* A,
       return;
     }
   }
-  if (!slice.team) {
+  if (!slice.team) {  // every column, block by packed block
     const int64_t end = std::min(slice.b1, rows);
     multiply_columns(end - slice.b0, A + slice.b0 * lda, lda, C + slice.b0 * ldc, ldc,
-                     accumulate, 0, N_, 1, slice.descending);
+                     accumulate, 0, N_ / packed_blocks_, packed_blocks_, slice.descending);
     return;
   }
   const auto [u0, u1] = slice.units(N_ / blocks_);

@@ -10,6 +10,7 @@
 
 #include "seqkern/bf16.h"
 #include "seqkern/common.h"
+#include "seqkern/f32_panels.h"
 #include "seqkern/simd.h"
 #include "seqkern/threads.h"
 
@@ -346,8 +347,10 @@ class PackedMatrix {
   // kPackedAnyRowsBytes), for a single step
   // (packing would read W twice to use it once), and for fewer than kPackedStepsOneRow steps of
   // one row.
+  // kept (float, trans only): op(W) packed once already (F32Panels of this K, N and blocks),
+  // used instead of packing here, and read by blocks with or without a team.
   PackedMatrix(const T* w, int64_t ldw, bool trans, int64_t K, int64_t N, const RnnShape& s,
-               int64_t blocks = 1);
+               int64_t blocks = 1, const F32Panels* kept = nullptr);
   // The forward product on bfloat16 weights packed once (float only): w's blocks are the gate
   // blocks. w must outlive this object.
   PackedMatrix(const Bf16Matrix& w, const RnnShape& s);
@@ -360,7 +363,7 @@ class PackedMatrix {
                 bool accumulate) const;
 
   // Whether op(W) was packed for the micro-kernels (else each product goes to BLAS).
-  bool packed() const { return !packed_.empty() || bf16_; }
+  bool packed() const { return panels_ || bf16_; }
 
  private:
   // Columns [n0, n1) of each of `blocks` blocks of C (N_ / blocks columns each); n0 on a panel
@@ -372,12 +375,12 @@ class PackedMatrix {
   int64_t ldw_, K_, N_;
   bool trans_;
   int64_t blocks_;
-  // Packed, each block padded to whole panels: the gate blocks with a team, else all of op(W) as
-  // one (padding inside it would cost work and kernel calls without a team): packed_width_
-  // columns, block_size_ values each.
-  int64_t packed_width_ = 0, block_size_ = 0;
-  // panels of op(W); empty when the product goes to BLAS
-  std::vector<T, CacheLineAllocator<T>> packed_;
+  // Packed, each block padded to whole panels: the gate blocks with a team or when kept, else all
+  // of op(W) as one (padding inside it would cost work and kernel calls without a team):
+  // packed_blocks_ blocks of packed_width_ columns, block_size_ values each.
+  int64_t packed_blocks_ = 1, packed_width_ = 0, block_size_ = 0;
+  std::vector<T, CacheLineAllocator<T>> packed_;  // packed here
+  const T* panels_ = nullptr;  // panels of op(W) (packed_, or kept); null: the products go to BLAS
   const Bf16Matrix* bf16_ = nullptr;  // the bfloat16 weights, when given
 };
 

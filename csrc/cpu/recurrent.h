@@ -190,8 +190,10 @@ template <typename T>
 class InputProjection {
  public:
   // bf16: w_ih rounded and packed once (inference), projected in the time loop either way.
+  // kept: w_ih packed once (float inference), used where the time loop projects.
   InputProjection(const RnnShape& s, int64_t GH, int64_t blocks, const T* x, const T* w_ih,
-                  const PackedMatrix<T>& w_step, const Bf16Matrix* bf16 = nullptr)
+                  const PackedMatrix<T>& w_step, const Bf16Matrix* bf16 = nullptr,
+                  const F32Panels* kept = nullptr)
       : s_(s), GH_(GH), x_(x), w_ih_(w_ih), team_(column_split(s)) {
     const int64_t bytes = GH * (s.I + s.state()) * static_cast<int64_t>(sizeof(T));
     const int64_t most =
@@ -199,7 +201,7 @@ class InputProjection {
     if (bf16)
       w_.emplace(*bf16, s);
     else if (bytes <= most && (team_ || w_step.packed()))
-      w_.emplace(w_ih, s.I, true, s.I, GH, s, blocks);  // blocks: read by a team only
+      w_.emplace(w_ih, s.I, true, s.I, GH, s, blocks, kept);  // blocks: a team's, or kept's
   }
 
   // Steps an inference buffer of pre-activations holds: every step, or the current one.

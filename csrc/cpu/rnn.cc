@@ -3,6 +3,7 @@
 
 #include "recurrent.h"
 #include "seqkern/bf16.h"
+#include "seqkern/f32_panels.h"
 #include "seqkern/activations.h"
 
 namespace seqkern {
@@ -10,12 +11,14 @@ namespace seqkern {
 template <typename T>
 void rnn_forward(const RnnShape& s, Nonlinearity act, const T* x, const T* w_ih, const T* w_hh,
                  const T* b_ih, const T* b_hh, const int32_t* lengths, const T* h0, T* y,
-                 T* h_n, const Bf16Layer* bf16) {
+                 T* h_n, const Bf16Layer* bf16, const F32Layer* f32) {
   const int64_t B = s.B, H = s.H, BH = B * H;
   std::vector<T> bias = detail::add_biases(b_ih, b_hh, H);
-  const PackedMatrix<T> w_step = bf16 ? PackedMatrix<T>(bf16->w_hh, s)
-                                      : PackedMatrix<T>(w_hh, H, true, H, H, s);  // h_{t-1} @ w_hh^T
-  const detail::InputProjection<T> input(s, H, 1, x, w_ih, w_step, bf16 ? &bf16->w_ih : nullptr);
+  const PackedMatrix<T> w_step =  // h_{t-1} @ w_hh^T
+      bf16 ? PackedMatrix<T>(bf16->w_hh, s)
+           : PackedMatrix<T>(w_hh, H, true, H, H, s, 1, f32 ? &f32->w_hh : nullptr);
+  const detail::InputProjection<T> input(s, H, 1, x, w_ih, w_step, bf16 ? &bf16->w_ih : nullptr,
+                                         f32 ? &f32->w_ih : nullptr);
   T* pre = detail::scratch<T>(0, input.steps() * BH);  // pre-activations
 
   input.all_steps(pre, lengths);
@@ -85,7 +88,7 @@ void rnn_backward(const RnnShape& s, Nonlinearity act, const T* x, const T* w_ih
 #define SEQKERN_INSTANTIATE(T)                                                                  \
   template void rnn_forward<T>(const RnnShape&, Nonlinearity, const T*, const T*, const T*,      \
                                const T*, const T*, const int32_t*, const T*, T*, T*,             \
-                               const Bf16Layer*);                                                \
+                               const Bf16Layer*, const F32Layer*);                               \
   template void rnn_backward<T>(const RnnShape&, Nonlinearity, const T*, const T*, const T*,     \
                                 const int32_t*, const T*, const T*, const T*, const T*, T*, T*,  \
                                 T*, T*, T*);

@@ -63,16 +63,16 @@ void layer_forward(Cell cell, const RnnShape& s, const T* x, const LayerWeights<
   switch (cell) {
     case Cell::Lstm:
       lstm_forward(s, x, w.w_ih, w.w_hh, w.b_ih, w.b_hh, w.w_hr, lengths, h0, c0, y, h_n, c_n,
-                   gates, aux, w.bf16);
+                   gates, aux, w.bf16, w.f32);
       return;
     case Cell::Gru:
     case Cell::GruResetBefore:
       gru_forward(s, cell == Cell::Gru, x, w.w_ih, w.w_hh, w.b_ih, w.b_hh, lengths, h0, y, h_n,
-                  gates, aux, w.bf16);
+                  gates, aux, w.bf16, w.f32);
       return;
     default:
       rnn_forward(s, nonlinearity(cell), x, w.w_ih, w.w_hh, w.b_ih, w.b_hh, lengths, h0, y, h_n,
-                  w.bf16);
+                  w.bf16, w.f32);
   }
 }
 

@@ -33,30 +33,34 @@ class Module:
         return self
 
     def eval(self, precision="float32"):
-        """Inference mode: no dropout, nothing kept for backward. precision="bfloat16": the
-        recurrent layers inside run their products on bfloat16 copies of their weights, taken
-        now and by load_state_dict (README: "Low precision"); after changing weights in place,
-        call eval again. train() returns them to float32."""
+        """Inference mode: no dropout, nothing kept for backward. The recurrent layers inside
+        (float32 arrays) pack copies of their weights for their products, now and at
+        load_state_dict, so that calls back to back skip the packing; after changing weights in
+        place, call eval again. precision="bfloat16": those copies are rounded to bfloat16
+        (README: "Low precision"). train() drops them."""
         check_precision(precision, False, np.float32)
         self.train(False)
         self._pack(precision)
         return self
 
     def _pack(self, precision):
-        """Recurrent layers take bfloat16 copies of their weights ("bfloat16") or drop them
-        ("float32"); None re-takes the copies of those that have them."""
+        """Recurrent layers in eval mode take packed copies of their weights at this precision;
+        None: at the precision they have (load_state_dict). In training mode they hold none."""
         for child in self.children().values():
             child._pack(precision)
 
     @contextlib.contextmanager
     def evaluating(self):
-        """with module.evaluating(): inference mode inside, the mode it had after."""
-        mode = self.training
+        """with module.evaluating(): inference mode inside, the mode it had after. A module in
+        eval mode already stays as it is, with its precision and packed weights."""
+        if not self.training:
+            yield self
+            return
         self.eval()
         try:
             yield self
         finally:
-            self.train(mode)
+            self.train(True)
 
     def zero_grad(self):
         for g in self.grads.values():

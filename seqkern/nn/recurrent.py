@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from seqkern._checks import check_count, check_precision
-from seqkern._ops import bf16_weights, recurrent_stack, recurrent_stack_backward, swap01
+from seqkern._ops import pack_weights, recurrent_stack, recurrent_stack_backward, swap01
 from seqkern.nn.module import Layer
 
 # Parameter names in the order of a stack weight tuple (w_ih, w_hh, b_ih, b_hh, w_hr).
@@ -47,8 +47,8 @@ class Recurrent(Layer):
         self.state = None    # the carried state in stateful mode
         self._saved = None
         self._y_shape = None        # y's shape in the caller's layout, for backward's dy
-        self.precision = "float32"  # of inference; eval(precision="bfloat16") sets it
-        self._bf16 = None           # then: the weights rounded and packed (bf16_weights)
+        self.precision = "float32"  # of inference; eval(precision=...) sets it
+        self._packed = None         # in eval mode (float32 arrays): the weights packed (pack_weights)
 
     @property
     def num_directions(self):
@@ -101,7 +101,7 @@ class Recurrent(Layer):
         masks = self._dropout_masks(x.shape) if self.training else None
         y, *finals = recurrent_stack(self.cell, x, self._weights(), h0, c0, lengths,
                                      self.bidirectional, masks, training=self.training,
-                                     bf16=None if self.training else self._bf16)
+                                     packed=None if self.training else self._packed)
         if self.training:
             *finals, self._saved = finals
             self._y_shape = self._batch_order(y).shape
@@ -173,9 +173,9 @@ class Recurrent(Layer):
         precision = self.precision if precision is None else precision
         check_precision(precision, False, self.dtype)
         self.precision = precision
-        self._bf16 = None
-        if precision == "bfloat16":
-            self._bf16 = bf16_weights(self.cell, self._weights(), self.bidirectional)
+        self._packed = None
+        if not self.training and self.dtype == np.float32:
+            self._packed = pack_weights(self.cell, self._weights(), self.bidirectional, precision)
 
     def reset_state(self):
         """Forget the carried state (stateful mode): the next forward starts from zeros."""

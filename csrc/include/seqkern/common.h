@@ -15,6 +15,8 @@ struct RnnShape {
 
 // One layer's weights rounded to bfloat16 and packed for inference (seqkern/bf16.h).
 struct Bf16Layer;
+// One layer's float32 weights packed once for inference (seqkern/f32_panels.h).
+struct F32Layer;
 
 // Length of sequence b: every step runs when lengths is null.
 inline int64_t seq_len(const int32_t* lengths, int64_t T, int64_t b) {

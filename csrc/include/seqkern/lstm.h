@@ -17,11 +17,14 @@ namespace seqkern {
 //   cs      (T, B, H)      out (training): c_t; zero past lengths. Keep for backward.
 //   bf16    inference only (float): the products on these bfloat16 weights (seqkern/bf16.h) in
 //           place of w_ih, w_hh, w_hr (whose biases still apply); null for float32
+//   f32     inference only (float): these weights packed once (seqkern/f32_panels.h), used in
+//           place of packing them at this call (the same results); null: packed here
 // No buffer may alias x, y, gates or cs.
 template <typename T>
 void lstm_forward(const RnnShape& s, const T* x, const T* w_ih, const T* w_hh, const T* b_ih,
                   const T* b_hh, const T* w_hr, const int32_t* lengths, const T* h0, const T* c0,
-                  T* y, T* h_n, T* c_n, T* gates, T* cs, const Bf16Layer* bf16 = nullptr);
+                  T* y, T* h_n, T* c_n, T* gates, T* cs, const Bf16Layer* bf16 = nullptr,
+                  const F32Layer* f32 = nullptr);
 
 // Backward through time (BPTT) of a training forward.
 //   x, w_ih, w_hh, w_hr, lengths, h0, c0, y, gates, cs   as given to / returned by lstm_forward

@@ -15,10 +15,12 @@ enum class Nonlinearity { Tanh, Relu };
 //   h_n     (B, H)         out: state after each sequence's last step. May alias h0.
 //   bf16    inference only (float): the products on these bfloat16 weights (seqkern/bf16.h) in
 //           place of w_ih, w_hh; null for float32
+//   f32     inference only (float): these weights packed once (seqkern/f32_panels.h), used in
+//           place of packing them at this call (the same results); null: packed here
 template <typename T>
 void rnn_forward(const RnnShape& s, Nonlinearity act, const T* x, const T* w_ih, const T* w_hh,
                  const T* b_ih, const T* b_hh, const int32_t* lengths, const T* h0, T* y, T* h_n,
-                 const Bf16Layer* bf16 = nullptr);
+                 const Bf16Layer* bf16 = nullptr, const F32Layer* f32 = nullptr);
 
 // Backward through time.
 //   dy (T, B, H), dh_n (B, H)       incoming gradients, each may be null (zeros)

@@ -36,6 +36,7 @@ template <typename T>
 struct LayerWeights {
   const T *w_ih, *w_hh, *b_ih, *b_hh, *w_hr;
   const Bf16Layer* bf16 = nullptr;
+  const F32Layer* f32 = nullptr;  // inference only, float: these weights packed once
 };
 template <typename T>
 struct LayerGrads {

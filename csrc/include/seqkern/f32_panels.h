@@ -1,0 +1,40 @@
+// float32 inference weights packed once: a recurrent layer's weight matrices in the panels of the
+// float micro-kernels (csrc/cpu/packed_gemm.h), so that calls back to back on the same weights
+// skip the packing that every call does otherwise (at batch 1, 22% of an LSTM (10,1,256,256)
+// call and 7% of a (50,1,256,256) one on Zen 5). The products read them as they would have
+// packed them, so the results are those of the same call without them, bit for bit.
+#pragma once
+#include <cstdint>
+#include <memory>
+
+#include "seqkern/stack.h"
+
+namespace seqkern {
+
+// op(W) = W^T (K, N) for W stored (N, K) with row stride ldw, as a team packs it: `blocks`
+// column blocks (a layer's gate blocks) of width() = N / blocks columns, each padded to whole
+// panels of 16 columns, block q at data() + q * block_size. Empty (data() null) at SIMD level
+// baseline, which has no micro-kernels: its products read W where it lies.
+class F32Panels {
+ public:
+  F32Panels() = default;
+  F32Panels(const float* w, int64_t ldw, int64_t K, int64_t N, int64_t blocks = 1);
+
+  int64_t K = 0, N = 0, blocks = 1, block_size = 0;
+  int64_t width() const { return N / blocks; }
+  const float* data() const { return data_.get(); }
+
+ private:
+  std::shared_ptr<float> data_;  // 64-byte aligned
+};
+
+// One layer-direction's forward weight matrices packed (LayerWeights<float> as given), as
+// PackedMatrix packs them in the kernels: w_ih and w_hh by gate blocks; the GRU resetting
+// before the product: w_hh's r, z rows, and its n rows (w_hn) apart; the LSTM's projection w_hr.
+struct F32Layer {
+  F32Panels w_ih, w_hh, w_hn, w_hr;
+};
+
+F32Layer f32_layer(Cell cell, const RnnShape& s, const LayerWeights<float>& w);
+
+}  // namespace seqkern

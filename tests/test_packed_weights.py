@@ -1,0 +1,120 @@
+"""float32 weights packed once (sk.pack_weights, and seqkern.nn layers in eval mode): the same
+results as calls that pack at each call, bit for bit, on every path a call can take; their life
+in a layer; bad input."""
+import numpy as np
+import pytest
+
+import seqkern as sk
+from seqkern import nn, reference
+from stack_problems import stack_problem
+
+CASES = [  # cell, T, B, I, H, L, D, P, uneven: which path the products take (2 threads)
+    ("lstm", 20, 1, 24, 40, 1, 1, 0, False),    # one thread, one row: blocks of 40 columns
+    ("lstm", 30, 1, 64, 72, 1, 1, 0, False),    # a team splitting columns
+    ("lstm", 9, 3, 33, 17, 2, 2, 0, True),      # teams, odd K, H % 16, lengths
+    ("lstm", 6, 40, 20, 24, 1, 1, 0, True),     # threads splitting the batch, per-step projection
+    ("lstm", 12, 3, 16, 40, 2, 1, 13, False),   # projections
+    ("lstm", 2, 700, 16, 256, 1, 1, 0, False),  # rows enough for BLAS: the copy goes unused
+    ("lstm", 1, 1, 8, 16, 1, 1, 0, False),      # one step of one row: BLAS's GEMV
+    ("gru", 7, 2, 30, 45, 1, 2, 0, True),
+    ("gru", 15, 50, 8, 16, 2, 1, 0, False),
+    ("gru_reset_before", 16, 5, 12, 33, 2, 1, 0, True),
+    ("rnn_tanh", 20, 1, 64, 48, 1, 1, 0, False),
+    ("rnn_relu", 5, 20, 10, 21, 2, 2, 0, True),
+]
+
+
+@pytest.mark.parametrize("cell,T,B,I,H,L,D,P,uneven", CASES)
+def test_packed_once_gives_the_bits_of_packing_at_each_call(cell, T, B, I, H, L, D, P, uneven,
+                                                            restore_threads):
+    """Packed on 1, 2 or 3 threads and called on each: the products read the panels a call
+    would have packed (by gate blocks, as a team packs them, also where a call's own packing
+    makes one block), so every output equals the unpacked call's at the same thread count."""
+    x, w, lengths = stack_problem(np.random.default_rng(T * B + H), cell, T, B, I, H, L, D, P,
+                                  uneven)
+    bidirectional = D == 2
+    packs = {}
+    for n in (1, 2, 3):
+        sk.set_num_threads(n)
+        packs[n] = sk.pack_weights(cell, w, bidirectional)
+    for calling in (1, 2, 3):
+        sk.set_num_threads(calling)
+        want = sk.recurrent_stack(cell, x, w, lengths=lengths, bidirectional=bidirectional)
+        for packing, packed in packs.items():
+            got = sk.recurrent_stack(cell, x, w, lengths=lengths, bidirectional=bidirectional,
+                                     packed=packed)
+            for g, r in zip(got, want):
+                np.testing.assert_array_equal(g, r, err_msg=f"packed on {packing}")
+    ref = reference.recurrent_stack(cell, x.astype(np.float64),
+                                    [tuple(a.astype(np.float64) for a in t) for t in w],
+                                    lengths=lengths, bidirectional=bidirectional)
+    for g, r in zip(want, ref):
+        assert np.abs(g - r).max() < 1e-4 * max(1.0, np.abs(r).max())
+
+
+def test_one_layer_functions_take_the_packed_stack():
+    """A stack of one layer and direction runs through its cell's one-layer kernel call, with
+    the packed matrices: the same bits as sk.lstm / sk.gru / sk.rnn."""
+    rng = np.random.default_rng(5)
+    for cell, call in (("lstm", lambda x, w: sk.lstm(x, None, None, *w)),
+                       ("gru", lambda x, w: sk.gru(x, None, *w)),
+                       ("gru_reset_before", lambda x, w: sk.gru(x, None, *w, reset_after=False)),
+                       ("rnn_relu", lambda x, w: sk.rnn(x, None, *w, nonlinearity="relu"))):
+        x, w, _ = stack_problem(rng, cell, 25, 2, 20, 36)
+        got = sk.recurrent_stack(cell, x, w, packed=sk.pack_weights(cell, w))
+        np.testing.assert_array_equal(got[0], call(x, w[0])[0])
+
+
+def test_layers_pack_at_eval_and_drop_it_in_training():
+    layer = nn.GRU(12, 20, num_layers=2, seed=0)
+    x = np.random.default_rng(0).standard_normal((30, 1, 12)).astype(np.float32)
+    y, _ = layer.eval()(x)
+    assert layer._packed.precision == "float32"
+    np.testing.assert_array_equal(y, sk.recurrent_stack("gru", x, layer._weights())[0])
+    # A copy: weights changed in place are seen after the next eval or load_state_dict.
+    layer.params["weight_hh_l0"][...] = 0
+    np.testing.assert_array_equal(layer(x)[0], y)
+    layer.eval()
+    changed = sk.recurrent_stack("gru", x, layer._weights())[0]
+    assert not np.array_equal(changed, y)
+    np.testing.assert_array_equal(layer(x)[0], changed)
+    layer.params["weight_ih_l1"][...] = 0
+    layer.load_state_dict(layer.state_dict())
+    np.testing.assert_array_equal(layer(x)[0], sk.recurrent_stack("gru", x, layer._weights())[0])
+    layer.train()
+    assert layer._packed is None
+    layer.load_state_dict(layer.state_dict())  # training mode: nothing packed
+    assert layer._packed is None
+    # float64 layers run unpacked
+    assert nn.LSTM(4, 8, dtype=np.float64).eval()._packed is None
+
+
+def test_evaluating_keeps_a_model_in_eval_mode_as_it_is():
+    """with model.evaluating() (generation, decoding) inside eval(precision="bfloat16") keeps
+    the bfloat16 weights, and in training mode packs for the block and drops them after."""
+    layer = nn.LSTM(8, 16, seed=0).eval(precision="bfloat16")
+    packed = layer._packed
+    with layer.evaluating():
+        assert layer._packed is packed
+    assert layer.precision == "bfloat16" and layer._packed is packed and not layer.training
+    layer.train()
+    with layer.evaluating():
+        assert layer._packed.precision == "float32"
+    assert layer.training and layer._packed is None
+
+
+def test_packed_weights_refuse_what_they_cannot_serve():
+    rng = np.random.default_rng(1)
+    x, w, _ = stack_problem(rng, "lstm", 4, 2, 8, 16)
+    packed = sk.pack_weights("lstm", w)
+    with pytest.raises(ValueError, match="packed for another network"):
+        sk.recurrent_stack("gru", x, stack_problem(rng, "gru", 4, 2, 8, 16)[1], packed=packed)
+    with pytest.raises(ValueError, match="for inference"):
+        sk.recurrent_stack("lstm", x, w, training=True, packed=packed)
+    with pytest.raises(ValueError, match="float32 weights for a bfloat16 call"):
+        sk.recurrent_stack("lstm", x, w, precision="bfloat16", packed=packed)
+    with pytest.raises(ValueError, match="precision"):
+        sk.pack_weights("lstm", w, precision="float16")
+    w64 = [tuple(a.astype(np.float64) for a in t) for t in w]
+    with pytest.raises((TypeError, ValueError)):
+        sk.recurrent_stack("lstm", x.astype(np.float64), w64, packed=packed)
