@@ -63,9 +63,9 @@ PackedStack make_packed_stack(Cell cell, int64_t L, int64_t I, int64_t H, const 
     for (size_t k = 0; k < w.size(); ++k) {
       const RnnShape s{0, 0, k < static_cast<size_t>(D) ? I : D * (P ? P : H), H, P};
       if (precision == "bfloat16")
-        out.bf16.push_back(bf16_layer(cell, s, w[k]));
+        out.bf16.push_back(pack_layer<Bf16Layer>(cell, s, w[k]));
       else
-        out.f32.push_back(f32_layer(cell, s, w[k]));
+        out.f32.push_back(pack_layer<F32Layer>(cell, s, w[k]));
     }
   }
   out.key = py::make_tuple(cell, L, D, I, H, P);

@@ -114,21 +114,6 @@ Bf16Matrix::Bf16Matrix(const float* w, int64_t ldw, int64_t K_, int64_t N_, int6
 #endif
 }
 
-Bf16Layer bf16_layer(Cell cell, const RnnShape& s, const LayerWeights<float>& w) {
-  const int64_t H = s.H, S = s.state();
-  const int64_t G = gates_per_cell(cell);
-  Bf16Layer out;
-  out.w_ih = Bf16Matrix(w.w_ih, s.I, s.I, G * H, G);
-  if (cell == Cell::GruResetBefore) {
-    out.w_hh = Bf16Matrix(w.w_hh, H, H, 2 * H, 2);
-    out.w_hn = Bf16Matrix(w.w_hh + 2 * H * H, H, H, H);
-  } else {
-    out.w_hh = Bf16Matrix(w.w_hh, S, S, G * H, G);
-  }
-  if (w.w_hr) out.w_hr = Bf16Matrix(w.w_hr, H, H, s.P);
-  return out;
-}
-
 void bf16_gemm(int64_t M, const float* A, int64_t lda, const Bf16Matrix& w, int64_t u0,
                int64_t u1, float* C, int64_t ldc, bool accumulate) {
   if (M <= 0 || u1 <= u0) return;

@@ -31,19 +31,4 @@ F32Panels::F32Panels(const float* w, int64_t ldw, int64_t K_, int64_t N_, int64_
 #endif
 }
 
-F32Layer f32_layer(Cell cell, const RnnShape& s, const LayerWeights<float>& w) {
-  const int64_t H = s.H, S = s.state();
-  const int64_t G = gates_per_cell(cell);
-  F32Layer out;
-  out.w_ih = F32Panels(w.w_ih, s.I, s.I, G * H, G);
-  if (cell == Cell::GruResetBefore) {
-    out.w_hh = F32Panels(w.w_hh, H, H, 2 * H, 2);
-    out.w_hn = F32Panels(w.w_hh + 2 * H * H, H, H, H);
-  } else {
-    out.w_hh = F32Panels(w.w_hh, S, S, G * H, G);
-  }
-  if (w.w_hr) out.w_hr = F32Panels(w.w_hr, H, H, s.P);
-  return out;
-}
-
 }  // namespace seqkern

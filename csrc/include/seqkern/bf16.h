@@ -54,15 +54,8 @@ class Bf16Matrix {
   std::shared_ptr<float> wide_;     // 64-byte aligned
 };
 
-// One layer-direction's forward weights, rounded and packed (LayerWeights<float> as given).
-struct Bf16Layer {
-  Bf16Matrix w_ih;  // w_ih^T, G gate blocks
-  Bf16Matrix w_hh;  // w_hh^T, G gate blocks; GRU resetting before the product: its r, z rows
-  Bf16Matrix w_hn;  // GRU resetting before the product: w_hh's n rows; else empty
-  Bf16Matrix w_hr;  // LSTM with a projection: w_hr^T; else empty
-};
-
-Bf16Layer bf16_layer(Cell cell, const RnnShape& s, const LayerWeights<float>& w);
+// One layer-direction's forward weights, rounded and packed (pack_layer<Bf16Layer>).
+struct Bf16Layer : LayerMatrices<Bf16Matrix> {};
 
 // Whether the bf16 products run on the CPU's bf16 dot products (SIMD level avx512 and
 // avx512_bf16); else on float FMAs of the widened values (or plain C++ at level baseline).

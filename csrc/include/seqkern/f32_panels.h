@@ -28,13 +28,7 @@ class F32Panels {
   std::shared_ptr<float> data_;  // 64-byte aligned
 };
 
-// One layer-direction's forward weight matrices packed (LayerWeights<float> as given), as
-// PackedMatrix packs them in the kernels: w_ih and w_hh by gate blocks; the GRU resetting
-// before the product: w_hh's r, z rows, and its n rows (w_hn) apart; the LSTM's projection w_hr.
-struct F32Layer {
-  F32Panels w_ih, w_hh, w_hn, w_hr;
-};
-
-F32Layer f32_layer(Cell cell, const RnnShape& s, const LayerWeights<float>& w);
+// One layer-direction's forward weights packed (pack_layer<F32Layer>).
+struct F32Layer : LayerMatrices<F32Panels> {};
 
 }  // namespace seqkern

@@ -38,6 +38,32 @@ struct LayerWeights {
   const Bf16Layer* bf16 = nullptr;
   const F32Layer* f32 = nullptr;  // inference only, float: these weights packed once
 };
+// One layer-direction's forward weight matrices packed once for inference, each a Matrix
+// (Bf16Matrix, F32Panels: built from W stored (N, K), its row stride, K, N and gate blocks), as
+// the kernels' products read them: w_ih and w_hh by gate blocks; for the GRU resetting before
+// the product, w_hh's r, z rows and its n rows (w_hn) apart; the LSTM's projection w_hr. Layer
+// derives from LayerMatrices (Bf16Layer, F32Layer).
+template <typename Matrix>
+struct LayerMatrices {
+  Matrix w_ih, w_hh, w_hn, w_hr;
+};
+
+template <typename Layer>
+Layer pack_layer(Cell cell, const RnnShape& s, const LayerWeights<float>& w) {
+  using Matrix = decltype(Layer::w_ih);
+  const int64_t H = s.H, S = s.state(), G = gates_per_cell(cell);
+  Layer out;
+  out.w_ih = Matrix(w.w_ih, s.I, s.I, G * H, G);
+  if (cell == Cell::GruResetBefore) {
+    out.w_hh = Matrix(w.w_hh, H, H, 2 * H, 2);
+    out.w_hn = Matrix(w.w_hh + 2 * H * H, H, H, H, 1);
+  } else {
+    out.w_hh = Matrix(w.w_hh, S, S, G * H, G);
+  }
+  if (w.w_hr) out.w_hr = Matrix(w.w_hr, H, H, s.P, 1);
+  return out;
+}
+
 template <typename T>
 struct LayerGrads {
   T *w_ih, *w_hh, *b_ih, *b_hh, *w_hr;  // overwritten; null where the weights have none
