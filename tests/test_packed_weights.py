@@ -1,6 +1,6 @@
 """float32 weights packed once (sk.pack_weights, and seqkern.nn layers in eval mode): the same
-results as calls that pack at each call, bit for bit, on every path a call can take; their life
-in a layer; bad input."""
+results as calls that pack at each call, bit for bit, on every path a call can take, and to
+rounding where such a call would not pack (BLAS); their life in a layer; bad input."""
 import numpy as np
 import pytest
 
@@ -10,12 +10,14 @@ from stack_problems import stack_problem
 
 CASES = [  # cell, T, B, I, H, L, D, P, uneven: which path the products take (2 threads)
     ("lstm", 20, 1, 24, 40, 1, 1, 0, False),    # one thread, one row: blocks of 40 columns
+    ("gru", 5, 1, 12, 20, 1, 1, 0, False),      # too few steps of one row to pack per call
     ("lstm", 30, 1, 64, 72, 1, 1, 0, False),    # a team splitting columns
     ("lstm", 9, 3, 33, 17, 2, 2, 0, True),      # teams, odd K, H % 16, lengths
     ("lstm", 6, 40, 20, 24, 1, 1, 0, True),     # threads splitting the batch, per-step projection
     ("lstm", 12, 3, 16, 40, 2, 1, 13, False),   # projections
     ("lstm", 2, 700, 16, 256, 1, 1, 0, False),  # rows enough for BLAS: the copy goes unused
-    ("lstm", 1, 1, 8, 16, 1, 1, 0, False),      # one step of one row: BLAS's GEMV
+    ("lstm", 1, 1, 8, 16, 1, 1, 0, False),      # one step: BLAS without the panels
+    ("lstm", 1, 8, 16, 40, 2, 1, 0, False),
     ("gru", 7, 2, 30, 45, 1, 2, 0, True),
     ("gru", 15, 50, 8, 16, 2, 1, 0, False),
     ("gru_reset_before", 16, 5, 12, 33, 2, 1, 0, True),
@@ -29,7 +31,10 @@ def test_packed_once_gives_the_bits_of_packing_at_each_call(cell, T, B, I, H, L,
                                                             restore_threads):
     """Packed on 1, 2 or 3 threads and called on each: the products read the panels a call
     would have packed (by gate blocks, as a team packs them, also where a call's own packing
-    makes one block), so every output equals the unpacked call's at the same thread count."""
+    makes one block), so every output equals the unpacked call's at the same thread count.
+    Calls of one step, or of fewer than 12 steps of one row on one thread, do not pack their
+    weights (BLAS runs those products) but use the panels when given: equal to rounding."""
+    exact = T >= 12 or (T >= 2 and B > 1)
     x, w, lengths = stack_problem(np.random.default_rng(T * B + H), cell, T, B, I, H, L, D, P,
                                   uneven)
     bidirectional = D == 2
@@ -44,7 +49,10 @@ def test_packed_once_gives_the_bits_of_packing_at_each_call(cell, T, B, I, H, L,
             got = sk.recurrent_stack(cell, x, w, lengths=lengths, bidirectional=bidirectional,
                                      packed=packed)
             for g, r in zip(got, want):
-                np.testing.assert_array_equal(g, r, err_msg=f"packed on {packing}")
+                if exact:
+                    np.testing.assert_array_equal(g, r, err_msg=f"packed on {packing}")
+                else:
+                    np.testing.assert_allclose(g, r, rtol=1e-5, atol=1e-6)
     ref = reference.recurrent_stack(cell, x.astype(np.float64),
                                     [tuple(a.astype(np.float64) for a in t) for t in w],
                                     lengths=lengths, bidirectional=bidirectional)

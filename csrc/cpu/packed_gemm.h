@@ -346,7 +346,7 @@ class PackedMatrix {
   // the products, when a slice's products have kBlasRows rows or more (unless W is at most
   // kPackedAnyRowsBytes), for a single step
   // (packing would read W twice to use it once), and for fewer than kPackedStepsOneRow steps of
-  // one row.
+  // one row (neither of which applies to kept panels).
   // kept (float, trans only): op(W) packed once already (F32Panels of this K, N and blocks),
   // used instead of packing here, and read by blocks with or without a team.
   PackedMatrix(const T* w, int64_t ldw, bool trans, int64_t K, int64_t N, const RnnShape& s,
@@ -367,7 +367,7 @@ class PackedMatrix {
 
  private:
   // Columns [n0, n1) of each of `blocks` blocks of C (N_ / blocks columns each); n0 on a panel
-  // boundary. blocks is 1 or, with a team, blocks_. descending: as StepSlice's.
+  // boundary. blocks is 1 or blocks_ (a team's, or kept panels'). descending: as StepSlice's.
   void multiply_columns(int64_t M, const T* A, int64_t lda, T* C, int64_t ldc, bool accumulate,
                         int64_t n0, int64_t n1, int64_t blocks, bool descending) const;
 

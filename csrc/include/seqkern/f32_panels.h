@@ -2,7 +2,8 @@
 // float micro-kernels (csrc/cpu/packed_gemm.h), so that calls back to back on the same weights
 // skip the packing that every call does otherwise (at batch 1, 22% of an LSTM (10,1,256,256)
 // call and 7% of a (50,1,256,256) one on Zen 5). The products read them as they would have
-// packed them, so the results are those of the same call without them, bit for bit.
+// packed them, so the results are those of the same call without them, bit for bit; a call that
+// would not pack (one step: BLAS runs it) uses them too, with the kernels' rounding.
 #pragma once
 #include <cstdint>
 #include <memory>
