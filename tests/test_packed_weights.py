@@ -14,6 +14,7 @@ CASES = [  # cell, T, B, I, H, L, D, P, uneven: which path the products take (2 
     ("lstm", 30, 1, 64, 72, 1, 1, 0, False),    # a team splitting columns
     ("lstm", 9, 3, 33, 17, 2, 2, 0, True),      # teams, odd K, H % 16, lengths
     ("lstm", 6, 40, 20, 24, 1, 1, 0, True),     # threads splitting the batch, per-step projection
+    ("lstm", 6, 40, 4000, 128, 1, 1, 0, True),  # w_ih too large for that: up front, rows that ran
     ("lstm", 12, 3, 16, 40, 2, 1, 13, False),   # projections
     ("lstm", 2, 700, 16, 256, 1, 1, 0, False),  # rows enough for BLAS: the copy goes unused
     ("lstm", 1, 1, 8, 16, 1, 1, 0, False),      # one step: BLAS without the panels

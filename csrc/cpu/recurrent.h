@@ -190,11 +190,13 @@ template <typename T>
 class InputProjection {
  public:
   // bf16: w_ih rounded and packed once (inference), projected in the time loop either way.
-  // kept: w_ih packed once (float inference), used where the time loop projects.
+  // kept: w_ih packed once (float inference), used wherever the projection runs on the packed
+  // kernels (not by the GEMM up front).
   InputProjection(const RnnShape& s, int64_t GH, int64_t blocks, const T* x, const T* w_ih,
                   const PackedMatrix<T>& w_step, const Bf16Matrix* bf16 = nullptr,
                   const F32Panels* kept = nullptr)
-      : s_(s), GH_(GH), x_(x), w_ih_(w_ih), team_(column_split(s)) {
+      : s_(s), GH_(GH), blocks_(blocks), x_(x), w_ih_(w_ih), kept_(kept),
+        team_(column_split(s)) {
     const int64_t bytes = GH * (s.I + s.state()) * static_cast<int64_t>(sizeof(T));
     const int64_t most =
         team_ || !full_width_avx512() ? kStepProjectionBytes : kStepProjectionBytesWide;
@@ -218,7 +220,7 @@ class InputProjection {
       gemm<T>(false, true, s_.T * s_.B, GH_, s_.I, T(1), x_, s_.I, w_ih_, s_.I, T(0), pre, GH_);
       return;
     }
-    const PackedMatrix<T> w(w_ih_, s_.I, true, s_.I, GH_, s_);
+    const PackedMatrix<T> w(w_ih_, s_.I, true, s_.I, GH_, s_, blocks_, kept_);
     parallel_for(s_.T, 1, [&](int64_t t0, int64_t t1) {
       for (int64_t t = t0; t < t1; ++t)
         w.multiply(StepSlice{0, rows.rows(t), nullptr}, rows.rows(t), x_ + t * s_.B * s_.I, s_.I,
@@ -243,8 +245,9 @@ class InputProjection {
 
  private:
   const RnnShape& s_;
-  int64_t GH_;
+  int64_t GH_, blocks_;
   const T *x_, *w_ih_;
+  const F32Panels* kept_;
   bool team_;
   std::optional<PackedMatrix<T>> w_;  // packed w_ih when the time loop projects
 };
