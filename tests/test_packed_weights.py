@@ -6,6 +6,7 @@ import pytest
 
 import seqkern as sk
 from seqkern import nn, reference
+from seqkern.nn.module import Model
 from stack_problems import stack_problem
 
 CASES = [  # cell, T, B, I, H, L, D, P, uneven: which path the products take (2 threads)
@@ -96,6 +97,34 @@ def test_layers_pack_at_eval_and_drop_it_in_training():
     assert layer._packed is None
     # float64 layers run unpacked
     assert nn.LSTM(4, 8, dtype=np.float64).eval()._packed is None
+
+
+class Net(Model):
+    """A model holding a recurrent layer (module level, so that pickle finds it)."""
+
+    def __init__(self):
+        self.rnn = nn.LSTM(8, 16, num_layers=2, seed=0)
+
+
+@pytest.mark.parametrize("precision", ["float32", "bfloat16"])
+def test_layers_in_eval_mode_copy_and_pickle(precision):
+    """copy.deepcopy (keeping the best model so far) and pickle of a layer in eval mode: the copy
+    packs its own weights, and runs as the original does."""
+    import copy
+    import pickle
+
+    net = Net().eval(precision=precision)
+    x = np.random.default_rng(0).standard_normal((12, 2, 8)).astype(np.float32)
+    want = net.rnn(x)[0]
+    for other in (copy.deepcopy(net), pickle.loads(pickle.dumps(net))):
+        assert other.rnn._packed is not net.rnn._packed
+        assert other.rnn._packed.precision == precision
+        np.testing.assert_array_equal(other.rnn(x)[0], want)
+        other.rnn.params["weight_hh_l0"][...] = 0  # its own arrays
+        other.eval(precision=precision)
+    np.testing.assert_array_equal(net.rnn(x)[0], want)
+    trained = copy.deepcopy(Net())
+    assert trained.rnn.training and trained.rnn._packed is None
 
 
 def test_evaluating_keeps_a_model_in_eval_mode_as_it_is():

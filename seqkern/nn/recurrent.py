@@ -177,6 +177,18 @@ class Recurrent(Layer):
         if not self.training and self.dtype == np.float32:
             self._packed = pack_weights(self.cell, self._weights(), self.bidirectional, precision)
 
+    def __getstate__(self):
+        """Copies and pickles leave out the packed weights (a C++ object); __setstate__ packs
+        the copy's own in eval mode."""
+        state = self.__dict__.copy()
+        state["_packed"] = None
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        if not self.training:
+            self._pack(None)
+
     def reset_state(self):
         """Forget the carried state (stateful mode): the next forward starts from zeros."""
         self.state = None
