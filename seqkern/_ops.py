@@ -212,9 +212,10 @@ def pack_weights(cell, weights, bidirectional=False, precision="float32"):
     """A stack's weights (recurrent_stack's list) packed once for the kernels' products, for
     recurrent_stack(..., packed=...) inference calls back to back, which then skip the packing
     each call does otherwise; biases are not part of it. precision="float32": the same results
-    as calls without it, bit for bit where those pack (one-step calls, which hand their products
-    to BLAS, differ by rounding); "bfloat16": rounded (README: "Low precision"). The weights are
-    copied: after changing them in place, pack them again."""
+    as calls without it, bit for bit where those pack (the products such calls hand to BLAS,
+    one step or a large w_ih's projection of a few rows, run on the packed weights too, equal to
+    rounding); "bfloat16": rounded (README: "Low precision"). The weights are copied: after
+    changing them in place, pack them again."""
     a = stack_args(cell, np.zeros((1, 1, np.shape(weights[0][0])[1]), np.float32), weights, None,
                    None, None, bidirectional, None)
     check_precision(precision, False, np.float32)

@@ -2,8 +2,9 @@
 // float micro-kernels (csrc/cpu/packed_gemm.h), so that calls back to back on the same weights
 // skip the packing that every call does otherwise (at batch 1, 22% of an LSTM (10,1,256,256)
 // call and 7% of a (50,1,256,256) one on Zen 5). The products read them as they would have
-// packed them, so the results are those of the same call without them, bit for bit; a call that
-// would not pack (one step: BLAS runs it) uses them too, with the kernels' rounding.
+// packed them, so the results are those of the same call without them, bit for bit; what such a
+// call would hand to BLAS instead (one step, a large w_ih's projection of a few rows) runs on
+// them too, with the kernels' rounding.
 #pragma once
 #include <cstdint>
 #include <memory>
