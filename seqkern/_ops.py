@@ -216,9 +216,17 @@ def pack_weights(cell, weights, bidirectional=False, precision="float32"):
     one step or a large w_ih's projection of a few rows, run on the packed weights too, equal to
     rounding); "bfloat16": rounded (README: "Low precision"). The weights are copied: after
     changing them in place, pack them again."""
-    a = stack_args(cell, np.zeros((1, 1, np.shape(weights[0][0])[1]), np.float32), weights, None,
-                   None, None, bidirectional, None)
     check_precision(precision, False, np.float32)
+    weights = list(weights)
+    try:  # an input of the first layer's width and dtype, for stack_args' checks
+        first = np.asarray(weights[0][0])
+    except (IndexError, KeyError, TypeError):
+        first = np.zeros((1, 1), np.float32)  # stack_args names what is wrong
+    dtype = first.dtype if first.dtype in (np.float32, np.float64) else np.float32
+    x = np.zeros((1, 1, first.shape[1] if first.ndim == 2 else 1), dtype)
+    a = stack_args(cell, x, weights, None, None, None, bidirectional, None)
+    if a.x.dtype != np.float32:
+        raise TypeError(f"weights: packed weights serve float32 calls, got {a.x.dtype} weights")
     return _packed_stack(a, precision)
 
 
@@ -256,6 +264,9 @@ def recurrent_stack(cell, x, weights, h0=None, c0=None, lengths=None, bidirectio
     a, order = _longest_first(stack_args(cell, x, weights, h0, c0, lengths, bidirectional,
                                          dropout_masks))
     if packed is not None:
+        if not isinstance(packed, _core.PackedStack):
+            raise TypeError(f"packed: expected what sk.pack_weights returns, got "
+                            f"{type(packed).__name__}")
         key = (getattr(_core.Cell, cell), a.L, a.D, a.I, a.H, a.S if a.projected else 0)
         if tuple(packed.key) != key:
             raise ValueError("packed: packed for another network (cell, layers, directions, "

@@ -160,3 +160,9 @@ def test_packed_weights_refuse_what_they_cannot_serve():
     w64 = [tuple(a.astype(np.float64) for a in t) for t in w]
     with pytest.raises((TypeError, ValueError)):
         sk.recurrent_stack("lstm", x.astype(np.float64), w64, packed=packed)
+    with pytest.raises(TypeError, match="packed weights serve float32 calls, got float64"):
+        sk.pack_weights("lstm", w64)
+    with pytest.raises(ValueError, match="weights: expected num_layers"):
+        sk.pack_weights("lstm", [])
+    with pytest.raises(TypeError, match="packed: expected what sk.pack_weights returns, got str"):
+        sk.recurrent_stack("lstm", x, w, packed="weights")
