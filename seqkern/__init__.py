@@ -10,7 +10,7 @@ Shapes, weight layout (PyTorch/cuDNN) and error behaviour: see the README and DE
 from seqkern import _core
 from seqkern._info import get_num_threads, info, set_num_threads
 from seqkern._ops import (
-    attention, attention_backward, ctc_loss, ctc_loss_backward, embedding, embedding_backward, gru, gru_backward, lstm, lstm_backward, pack_weights,
+    attention, attention_backward, ctc_loss, ctc_loss_backward, embedding, embedding_backward, gru, gru_backward, lstm, lstm_backward, prepack_weights,
     recurrent_stack, recurrent_stack_backward, rnn, rnn_backward, softmax_cross_entropy,
     softmax_cross_entropy_backward,
 )
@@ -25,7 +25,7 @@ __version__ = _core.__version__
 __all__ = [
     "KeyedVectors", "PPMIVectors", "Trainer", "Word2Vec", "attention", "attention_backward",
     "ctc_beam_search", "ctc_greedy_decode", "ctc_loss", "ctc_loss_backward", "data", "embedding", "embedding_backward",
-    "get_num_threads", "gru", "gru_backward", "info", "load", "lstm", "lstm_backward", "pack_weights", "recurrent_stack",
+    "get_num_threads", "gru", "gru_backward", "info", "load", "lstm", "lstm_backward", "prepack_weights", "recurrent_stack",
     "metrics", "nn", "optim", "recurrent_stack_backward", "rnn", "rnn_backward", "set_num_threads", "softmax_cross_entropy",
     "softmax_cross_entropy_backward",
 ]

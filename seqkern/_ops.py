@@ -69,16 +69,16 @@ def lstm(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, lengths=None, training=Fal
     return _lstm(*_one_layer_longest_first(a), training)
 
 
-def _lstm(a, order, training, packed=None):
-    """lstm on checked arguments, the batch in `order` (None: the caller's); packed: its weights
-    packed once (a _core.PackedStack of one layer), or None."""
+def _lstm(a, order, training, prepacked=None):
+    """lstm on checked arguments, the batch in `order` (None: the caller's); prepacked: its
+    weights packed once (a _core.PackedStack of one layer), or None."""
     T, B, H = a.T, a.B, a.H
     y = _core.empty((T, B, a.S), a.x.dtype)
     h_n, c_n = _core.empty((B, a.S), a.x.dtype), _core.empty((B, H), a.x.dtype)
     gates = _core.empty((T, B, 4 * H), a.x.dtype) if training else None
     cs = _core.empty((T, B, H), a.x.dtype) if training else None
     _core.lstm_forward(a.x, a.w_ih, a.w_hh, a.b_ih, a.b_hh, a.w_hr, a.lengths, a.h0, a.c0, y, h_n,
-                       c_n, gates, cs, packed)
+                       c_n, gates, cs, prepacked)
     outs = _unsort(y, order), _unsort(h_n, order, axis=0), _unsort(c_n, order, axis=0)
     if not training:
         return outs
@@ -124,15 +124,16 @@ def gru(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, lengths=None, training=False, r
     return _gru(*_one_layer_longest_first(a), training, reset_after)
 
 
-def _gru(a, order, training, reset_after, packed=None):
-    """gru on checked arguments, the batch in `order` (None: the caller's); packed as _lstm's."""
+def _gru(a, order, training, reset_after, prepacked=None):
+    """gru on checked arguments, the batch in `order` (None: the caller's); prepacked as
+    _lstm's."""
     T, B, H = a.T, a.B, a.H
     y = _core.empty((T, B, H), a.x.dtype)
     h_n = _core.empty((B, H), a.x.dtype)
     gates = _core.empty((T, B, 3 * H), a.x.dtype) if training else None
     aux = _core.empty((T, B, H), a.x.dtype) if training else None
     _core.gru_forward(bool(reset_after), a.x, a.w_ih, a.w_hh, a.b_ih, a.b_hh, a.lengths, a.h0, y,
-                      h_n, gates, aux, packed)
+                      h_n, gates, aux, prepacked)
     outs = _unsort(y, order), _unsort(h_n, order, axis=0)
     if not training:
         return outs
@@ -172,12 +173,13 @@ def rnn(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, nonlinearity="tanh", lengths=No
     return _rnn(*_one_layer_longest_first(a), training, nonlinearity)
 
 
-def _rnn(a, order, training, nonlinearity, packed=None):
-    """rnn on checked arguments, the batch in `order` (None: the caller's); packed as _lstm's."""
+def _rnn(a, order, training, nonlinearity, prepacked=None):
+    """rnn on checked arguments, the batch in `order` (None: the caller's); prepacked as
+    _lstm's."""
     y = _core.empty((a.T, a.B, a.H), a.x.dtype)
     h_n = _core.empty((a.B, a.H), a.x.dtype)
     _core.rnn_forward(nonlinearity == "relu", a.x, a.w_ih, a.w_hh, a.b_ih, a.b_hh, a.lengths, a.h0,
-                      y, h_n, packed)
+                      y, h_n, prepacked)
     outs = _unsort(y, order), _unsort(h_n, order, axis=0)
     if not training:
         return outs
@@ -208,9 +210,9 @@ def _grads(a, dx, dh0, dw_ih, dw_hh, db_ih, db_hh, **extra):
     return {"x": dx, "h0": dh0, **extra, "w_ih": dw_ih, "w_hh": dw_hh, "b_ih": db_ih, "b_hh": db_hh}
 
 
-def pack_weights(cell, weights, bidirectional=False, precision="float32"):
+def prepack_weights(cell, weights, bidirectional=False, precision="float32"):
     """A stack's weights (recurrent_stack's list) packed once for the kernels' products, for
-    recurrent_stack(..., packed=...) inference calls back to back, which then skip the packing
+    recurrent_stack(..., prepacked=...) inference calls back to back, which then skip the packing
     each call does otherwise; biases are not part of it. precision="float32": the same results
     as calls without it, bit for bit where those pack (the products such calls hand to BLAS,
     one step or a large w_ih's projection of a few rows, run on the packed weights too, equal to
@@ -238,7 +240,7 @@ def _packed_stack(a, precision):
 
 
 def recurrent_stack(cell, x, weights, h0=None, c0=None, lengths=None, bidirectional=False,
-                    dropout_masks=None, training=False, precision="float32", packed=None):
+                    dropout_masks=None, training=False, precision="float32", prepacked=None):
     """A whole recurrent network (torch.nn.LSTM/GRU/RNN semantics) in one C++ call.
 
     cell: "lstm", "gru", "gru_reset_before" (gru with reset_after=False), "rnn_tanh" or
@@ -258,29 +260,30 @@ def recurrent_stack(cell, x, weights, h0=None, c0=None, lengths=None, bidirectio
     bfloat16, and each product's input rows (x_t, h_{t-1}) rounded too; states, gates, outputs
     and the sums stay float32 (README: "Low precision").
 
-    The weights are packed at each call; packed=pack_weights(cell, weights, bidirectional,
-    precision) packs them once for inference calls back to back (its precision is the call's).
+    The weights are packed at each call; prepacked=prepack_weights(cell, weights,
+    bidirectional, precision) packs them once for inference calls back to back (its precision is
+    the call's).
     """
     a, order = _longest_first(stack_args(cell, x, weights, h0, c0, lengths, bidirectional,
                                          dropout_masks))
-    if packed is not None:
-        if not isinstance(packed, _core.PackedStack):
-            raise TypeError(f"packed: expected what sk.pack_weights returns, got "
-                            f"{type(packed).__name__}")
+    if prepacked is not None:
+        if not isinstance(prepacked, _core.PackedStack):
+            raise TypeError(f"prepacked: expected what sk.prepack_weights returns, got "
+                            f"{type(prepacked).__name__}")
         key = (getattr(_core.Cell, cell), a.L, a.D, a.I, a.H, a.S if a.projected else 0)
-        if tuple(packed.key) != key:
-            raise ValueError("packed: packed for another network (cell, layers, directions, "
+        if tuple(prepacked.key) != key:
+            raise ValueError("prepacked: packed for another network (cell, layers, directions, "
                              "sizes)")
-        if precision != "float32" and precision != packed.precision:
-            raise ValueError(f"packed: {packed.precision} weights for a {precision} call")
+        if precision != "float32" and precision != prepacked.precision:
+            raise ValueError(f"prepacked: {prepacked.precision} weights for a {precision} call")
         if training:
-            raise ValueError("packed: packed weights are for inference (training=False)")
-        precision = packed.precision
+            raise ValueError("prepacked: packed weights are for inference (training=False)")
+        precision = prepacked.precision
     check_precision(precision, training, a.x.dtype)
-    if packed is None and precision == "bfloat16":
-        packed = _packed_stack(a, precision)
+    if prepacked is None and precision == "bfloat16":
+        prepacked = _packed_stack(a, precision)
     if a.L * a.D == 1:
-        return _one_layer_stack(a, order, training, packed)
+        return _one_layer_stack(a, order, training, prepacked)
     T, B, H, S, L, D, dt = a.T, a.B, a.H, a.S, a.L, a.D, a.x.dtype
     G = GATES[STACK_CELLS[cell]]
     lstm = cell == "lstm"
@@ -298,7 +301,7 @@ def recurrent_stack(cell, x, weights, h0=None, c0=None, lengths=None, bidirectio
         }
     _core.stack_forward(getattr(_core.Cell, cell), L, a.x, *_weight_lists(a.weights), a.lengths,
                         a.h0, a.c0, a.masks, y, h_n, c_n, saved.get("ys"), saved.get("gates"),
-                        saved.get("aux"), saved.get("inputs"), packed)
+                        saved.get("aux"), saved.get("inputs"), prepacked)
     outs = tuple(_unsort(o, order) for o in (y, h_n, c_n))
     outs = outs if lstm else outs[:2]
     if not training:
@@ -306,20 +309,20 @@ def recurrent_stack(cell, x, weights, h0=None, c0=None, lengths=None, bidirectio
     return (*outs, Saved("recurrent_stack", "kernel", a, order=order, **saved))
 
 
-def _one_layer_stack(a, order, training, packed=None):
+def _one_layer_stack(a, order, training, prepacked=None):
     """A stack of one layer and direction, through the one-layer function of its cell: the same
     results without the stack's per-layer lists and buffers, which cost a small call 14-26 us
-    ((1,1,64,64) LSTM: 25.6 against 11.6 us). packed: recurrent_stack's."""
+    ((1,1,64,64) LSTM: 25.6 against 11.6 us). prepacked: recurrent_stack's."""
     w_ih, w_hh, b_ih, b_hh, w_hr = a.weights[0]
     one = RecurrentArgs(a.x, a.h0[0], None if a.c0 is None else a.c0[0], w_ih, w_hh, b_ih, b_hh,
                         a.lengths, w_hr)
     cell = STACK_CELLS[a.cell]
     if cell == "lstm":
-        outs = _lstm(one, order, training, packed)
+        outs = _lstm(one, order, training, prepacked)
     elif cell == "gru":
-        outs = _gru(one, order, training, a.cell == "gru", packed)
+        outs = _gru(one, order, training, a.cell == "gru", prepacked)
     else:
-        outs = _rnn(one, order, training, a.cell[4:], packed)
+        outs = _rnn(one, order, training, a.cell[4:], prepacked)
     if not training:
         return (outs[0], *(f[None] for f in outs[1:]))
     *outs, inner = outs

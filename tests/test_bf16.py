@@ -168,15 +168,15 @@ def test_one_layer_functions_take_precision():
 def test_packed_weights_serve_calls_back_to_back():
     rng = np.random.default_rng(2)
     x, w, _ = stack_problem(rng, "lstm", 5, 2, 8, 16, L=2, D=2)
-    packed = sk.pack_weights("lstm", w, bidirectional=True, precision="bfloat16")
-    first = sk.recurrent_stack("lstm", x, w, bidirectional=True, packed=packed)
-    again = sk.recurrent_stack("lstm", x, w, bidirectional=True, packed=packed)
+    packed = sk.prepack_weights("lstm", w, bidirectional=True, precision="bfloat16")
+    first = sk.recurrent_stack("lstm", x, w, bidirectional=True, prepacked=packed)
+    again = sk.recurrent_stack("lstm", x, w, bidirectional=True, prepacked=packed)
     per_call = sk.recurrent_stack("lstm", x, w, bidirectional=True, precision="bfloat16")
     for a, b, c in zip(first, again, per_call):
         np.testing.assert_array_equal(a, b)
         np.testing.assert_array_equal(a, c)
-    with pytest.raises(ValueError, match="packed: packed for another network"):
-        sk.recurrent_stack("lstm", x, w[:2], bidirectional=True, packed=packed)
+    with pytest.raises(ValueError, match="prepacked: packed for another network"):
+        sk.recurrent_stack("lstm", x, w[:2], bidirectional=True, prepacked=packed)
 
 
 @pytest.mark.parametrize("cell,H,P", [("lstm", 100, 0), ("lstm", 384, 0), ("lstm", 384, 200),
@@ -193,10 +193,10 @@ def test_weights_packed_for_one_team_serve_any_other(cell, H, P, restore_threads
     outputs = []
     for packing in (1, 2, 3):
         sk.set_num_threads(packing)
-        packed = sk.pack_weights(cell, w, precision="bfloat16")
+        packed = sk.prepack_weights(cell, w, precision="bfloat16")
         for calling in (1, 2, 3):
             sk.set_num_threads(calling)
-            outputs.append(sk.recurrent_stack(cell, x, w, packed=packed)[0])
+            outputs.append(sk.recurrent_stack(cell, x, w, prepacked=packed)[0])
     for y in outputs[1:]:
         np.testing.assert_array_equal(y, outputs[0])
     want = reference.recurrent_stack(cell, x, w, precision="bfloat16")[0]
@@ -220,9 +220,9 @@ def test_layers_take_the_copy_at_eval_and_drop_it_in_training():
     np.testing.assert_allclose(layer(x)[0], changed, atol=2e-6)
     # Training holds no copy; plain eval packs float32 ones.
     layer.train()
-    assert layer.precision == "float32" and layer._packed is None
+    assert layer.precision == "float32" and layer._prepacked is None
     y32, _ = layer.eval()(x)
-    assert layer._packed.precision == "float32"
+    assert layer._prepacked.precision == "float32"
     np.testing.assert_allclose(y32, reference.recurrent_stack("lstm", x, layer._weights(),
                                                               bidirectional=True)[0], atol=1e-5)
 
@@ -236,7 +236,7 @@ def test_models_pass_precision_to_their_layers():
             self.head = nn.Linear(16, 4, seed=0)
 
     net = Net().eval(precision="bfloat16")
-    assert net.rnn.precision == "bfloat16" and net.rnn._packed.precision == "bfloat16"
+    assert net.rnn.precision == "bfloat16" and net.rnn._prepacked.precision == "bfloat16"
     net.train()
     assert net.rnn.precision == "float32"
 

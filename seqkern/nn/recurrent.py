@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from seqkern._checks import check_count, check_precision
-from seqkern._ops import pack_weights, recurrent_stack, recurrent_stack_backward, swap01
+from seqkern._ops import prepack_weights, recurrent_stack, recurrent_stack_backward, swap01
 from seqkern.nn.module import Layer
 
 # Parameter names in the order of a stack weight tuple (w_ih, w_hh, b_ih, b_hh, w_hr).
@@ -48,7 +48,7 @@ class Recurrent(Layer):
         self._saved = None
         self._y_shape = None        # y's shape in the caller's layout, for backward's dy
         self.precision = "float32"  # of inference; eval(precision=...) sets it
-        self._packed = None         # in eval mode (float32 arrays): the weights packed (pack_weights)
+        self._prepacked = None      # eval mode, float32: the weights packed (prepack_weights)
 
     @property
     def num_directions(self):
@@ -101,7 +101,7 @@ class Recurrent(Layer):
         masks = self._dropout_masks(x.shape) if self.training else None
         y, *finals = recurrent_stack(self.cell, x, self._weights(), h0, c0, lengths,
                                      self.bidirectional, masks, training=self.training,
-                                     packed=None if self.training else self._packed)
+                                     prepacked=None if self.training else self._prepacked)
         if self.training:
             *finals, self._saved = finals
             self._y_shape = self._batch_order(y).shape
@@ -173,15 +173,16 @@ class Recurrent(Layer):
         precision = self.precision if precision is None else precision
         check_precision(precision, False, self.dtype)
         self.precision = precision
-        self._packed = None
+        self._prepacked = None
         if not self.training and self.dtype == np.float32:
-            self._packed = pack_weights(self.cell, self._weights(), self.bidirectional, precision)
+            self._prepacked = prepack_weights(self.cell, self._weights(), self.bidirectional,
+                                              precision)
 
     def __getstate__(self):
         """Copies and pickles leave out the packed weights (a C++ object); __setstate__ packs
         the copy's own in eval mode."""
         state = self.__dict__.copy()
-        state["_packed"] = None
+        state["_prepacked"] = None
         return state
 
     def __setstate__(self, state):

@@ -1,4 +1,4 @@
-"""float32 weights packed once (sk.pack_weights, and seqkern.nn layers in eval mode): the same
+"""float32 weights packed once (sk.prepack_weights, and seqkern.nn layers in eval mode): the same
 results as calls that pack at each call, bit for bit, on every path a call can take, and to
 rounding where such a call would not pack (BLAS); their life in a layer; bad input."""
 import numpy as np
@@ -47,13 +47,13 @@ def test_packed_once_gives_the_bits_of_packing_at_each_call(cell, T, B, I, H, L,
     packs = {}
     for n in (1, 2, 3):
         sk.set_num_threads(n)
-        packs[n] = sk.pack_weights(cell, w, bidirectional)
+        packs[n] = sk.prepack_weights(cell, w, bidirectional)
     for calling in (1, 2, 3):
         sk.set_num_threads(calling)
         want = sk.recurrent_stack(cell, x, w, lengths=lengths, bidirectional=bidirectional)
         for packing, packed in packs.items():
             got = sk.recurrent_stack(cell, x, w, lengths=lengths, bidirectional=bidirectional,
-                                     packed=packed)
+                                     prepacked=packed)
             for g, r in zip(got, want):
                 if exact:
                     np.testing.assert_array_equal(g, r, err_msg=f"packed on {packing}")
@@ -75,7 +75,7 @@ def test_one_layer_functions_take_the_packed_stack():
                        ("gru_reset_before", lambda x, w: sk.gru(x, None, *w, reset_after=False)),
                        ("rnn_relu", lambda x, w: sk.rnn(x, None, *w, nonlinearity="relu"))):
         x, w, _ = stack_problem(rng, cell, 25, 2, 20, 36)
-        got = sk.recurrent_stack(cell, x, w, packed=sk.pack_weights(cell, w))
+        got = sk.recurrent_stack(cell, x, w, prepacked=sk.prepack_weights(cell, w))
         np.testing.assert_array_equal(got[0], call(x, w[0])[0])
 
 
@@ -83,7 +83,7 @@ def test_layers_pack_at_eval_and_drop_it_in_training():
     layer = nn.GRU(12, 20, num_layers=2, seed=0)
     x = np.random.default_rng(0).standard_normal((30, 1, 12)).astype(np.float32)
     y, _ = layer.eval()(x)
-    assert layer._packed.precision == "float32"
+    assert layer._prepacked.precision == "float32"
     np.testing.assert_array_equal(y, sk.recurrent_stack("gru", x, layer._weights())[0])
     # Weights changed in place are seen after the next eval or load_state_dict (before it, the
     # products read the copy, wherever the SIMD level has kernels that pack).
@@ -96,11 +96,11 @@ def test_layers_pack_at_eval_and_drop_it_in_training():
     layer.load_state_dict(layer.state_dict())
     np.testing.assert_array_equal(layer(x)[0], sk.recurrent_stack("gru", x, layer._weights())[0])
     layer.train()
-    assert layer._packed is None
+    assert layer._prepacked is None
     layer.load_state_dict(layer.state_dict())  # training mode: nothing packed
-    assert layer._packed is None
+    assert layer._prepacked is None
     # float64 layers run unpacked
-    assert nn.LSTM(4, 8, dtype=np.float64).eval()._packed is None
+    assert nn.LSTM(4, 8, dtype=np.float64).eval()._prepacked is None
 
 
 class Net(Model):
@@ -121,48 +121,48 @@ def test_layers_in_eval_mode_copy_and_pickle(precision):
     x = np.random.default_rng(0).standard_normal((12, 2, 8)).astype(np.float32)
     want = net.rnn(x)[0]
     for other in (copy.deepcopy(net), pickle.loads(pickle.dumps(net))):
-        assert other.rnn._packed is not net.rnn._packed
-        assert other.rnn._packed.precision == precision
+        assert other.rnn._prepacked is not net.rnn._prepacked
+        assert other.rnn._prepacked.precision == precision
         np.testing.assert_array_equal(other.rnn(x)[0], want)
         other.rnn.params["weight_hh_l0"][...] = 0  # its own arrays
         other.eval(precision=precision)
     np.testing.assert_array_equal(net.rnn(x)[0], want)
     trained = copy.deepcopy(Net())
-    assert trained.rnn.training and trained.rnn._packed is None
+    assert trained.rnn.training and trained.rnn._prepacked is None
 
 
 def test_evaluating_keeps_a_model_in_eval_mode_as_it_is():
     """with model.evaluating() (generation, decoding) inside eval(precision="bfloat16") keeps
     the bfloat16 weights, and in training mode packs for the block and drops them after."""
     layer = nn.LSTM(8, 16, seed=0).eval(precision="bfloat16")
-    packed = layer._packed
+    packed = layer._prepacked
     with layer.evaluating():
-        assert layer._packed is packed
-    assert layer.precision == "bfloat16" and layer._packed is packed and not layer.training
+        assert layer._prepacked is packed
+    assert layer.precision == "bfloat16" and layer._prepacked is packed and not layer.training
     layer.train()
     with layer.evaluating():
-        assert layer._packed.precision == "float32"
-    assert layer.training and layer._packed is None
+        assert layer._prepacked.precision == "float32"
+    assert layer.training and layer._prepacked is None
 
 
 def test_packed_weights_refuse_what_they_cannot_serve():
     rng = np.random.default_rng(1)
     x, w, _ = stack_problem(rng, "lstm", 4, 2, 8, 16)
-    packed = sk.pack_weights("lstm", w)
+    packed = sk.prepack_weights("lstm", w)
     with pytest.raises(ValueError, match="packed for another network"):
-        sk.recurrent_stack("gru", x, stack_problem(rng, "gru", 4, 2, 8, 16)[1], packed=packed)
+        sk.recurrent_stack("gru", x, stack_problem(rng, "gru", 4, 2, 8, 16)[1], prepacked=packed)
     with pytest.raises(ValueError, match="for inference"):
-        sk.recurrent_stack("lstm", x, w, training=True, packed=packed)
+        sk.recurrent_stack("lstm", x, w, training=True, prepacked=packed)
     with pytest.raises(ValueError, match="float32 weights for a bfloat16 call"):
-        sk.recurrent_stack("lstm", x, w, precision="bfloat16", packed=packed)
+        sk.recurrent_stack("lstm", x, w, precision="bfloat16", prepacked=packed)
     with pytest.raises(ValueError, match="precision"):
-        sk.pack_weights("lstm", w, precision="float16")
+        sk.prepack_weights("lstm", w, precision="float16")
     w64 = [tuple(a.astype(np.float64) for a in t) for t in w]
     with pytest.raises((TypeError, ValueError)):
-        sk.recurrent_stack("lstm", x.astype(np.float64), w64, packed=packed)
+        sk.recurrent_stack("lstm", x.astype(np.float64), w64, prepacked=packed)
     with pytest.raises(TypeError, match="packed weights serve float32 calls, got float64"):
-        sk.pack_weights("lstm", w64)
+        sk.prepack_weights("lstm", w64)
     with pytest.raises(ValueError, match="weights: expected num_layers"):
-        sk.pack_weights("lstm", [])
-    with pytest.raises(TypeError, match="packed: expected what sk.pack_weights returns, got str"):
-        sk.recurrent_stack("lstm", x, w, packed="weights")
+        sk.prepack_weights("lstm", [])
+    with pytest.raises(TypeError, match="prepacked: expected what sk.prepack_weights returns, got str"):
+        sk.recurrent_stack("lstm", x, w, prepacked="weights")
