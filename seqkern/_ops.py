@@ -46,13 +46,14 @@ def _has_bias(a):
     return a.b_ih is not None or a.b_hh is not None
 
 
-def _one_layer_bf16(cell, a, precision, training):
-    """A one-layer call at precision bfloat16, as a stack of one layer: (y, h_n[, c_n])."""
+def _one_layer_prepacked(cell, a, precision, training):
+    """The weights of a one-layer call (checked arguments) as its precision has them: None at
+    float32 (the kernels pack at the call), else rounded and packed (a _core.PackedStack)."""
     check_precision(precision, training, a.x.dtype)
-    w = (a.w_ih, a.w_hh, a.b_ih, a.b_hh) + (() if a.w_hr is None else (a.w_hr,))
-    outs = recurrent_stack(cell, a.x, [w], a.h0[None], None if a.c0 is None else a.c0[None],
-                           a.lengths, precision=precision)
-    return (outs[0], *(o[0] for o in outs[1:]))
+    if precision == "float32":
+        return None
+    return _core.PackedStack(getattr(_core.Cell, cell), 1, a.I, a.H, [a.w_ih], [a.w_hh],
+                             [] if a.w_hr is None else [a.w_hr], precision)
 
 
 def lstm(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, lengths=None, training=False, w_hr=None,
@@ -64,9 +65,8 @@ def lstm(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, lengths=None, training=Fal
     precision="bfloat16": inference on weights rounded to bfloat16 (see recurrent_stack).
     """
     a = recurrent_args("lstm", x, h0, c0, w_ih, w_hh, b_ih, b_hh, lengths, w_hr)
-    if precision != "float32":
-        return _one_layer_bf16("lstm", a, precision, training)
-    return _lstm(*_one_layer_longest_first(a), training)
+    prepacked = _one_layer_prepacked("lstm", a, precision, training)
+    return _lstm(*_one_layer_longest_first(a), training, prepacked)
 
 
 def _lstm(a, order, training, prepacked=None):
@@ -119,9 +119,9 @@ def gru(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, lengths=None, training=False, r
     precision="bfloat16": inference on weights rounded to bfloat16 (see recurrent_stack).
     """
     a = recurrent_args("gru", x, h0, None, w_ih, w_hh, b_ih, b_hh, lengths)
-    if precision != "float32":
-        return _one_layer_bf16("gru" if reset_after else "gru_reset_before", a, precision, training)
-    return _gru(*_one_layer_longest_first(a), training, reset_after)
+    prepacked = _one_layer_prepacked("gru" if reset_after else "gru_reset_before", a, precision,
+                                     training)
+    return _gru(*_one_layer_longest_first(a), training, reset_after, prepacked)
 
 
 def _gru(a, order, training, reset_after, prepacked=None):
@@ -168,9 +168,8 @@ def rnn(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, nonlinearity="tanh", lengths=No
     """
     check_nonlinearity(nonlinearity)
     a = recurrent_args("rnn", x, h0, None, w_ih, w_hh, b_ih, b_hh, lengths)
-    if precision != "float32":
-        return _one_layer_bf16(f"rnn_{nonlinearity}", a, precision, training)
-    return _rnn(*_one_layer_longest_first(a), training, nonlinearity)
+    prepacked = _one_layer_prepacked(f"rnn_{nonlinearity}", a, precision, training)
+    return _rnn(*_one_layer_longest_first(a), training, nonlinearity, prepacked)
 
 
 def _rnn(a, order, training, nonlinearity, prepacked=None):
