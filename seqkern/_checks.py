@@ -13,8 +13,7 @@ import numpy as np
 
 from seqkern import _core
 
-_F32, _F64 = np.dtype(np.float32), np.dtype(np.float64)
-FLOATS = (_F32, _F64)
+FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 # Gates per cell and how their weight rows are described in messages.
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}
@@ -28,13 +27,6 @@ def _got(a, arr):
 def as_float_array(name, a, dtype=None, like="x"):
     """a as a C-contiguous float32/float64 array; dtype, when given, must match (that of the
     argument named `like`)."""
-    if type(a) is np.ndarray and a.flags.c_contiguous:
-        # What nearly every call passes, passed through in a few attribute reads (the general
-        # path below costs ~0.4 us an array, and a one-step LSTM layer call checks 7 of them).
-        # NumPy hands out one dtype object per native float type, so `is` finds them.
-        dt = a.dtype
-        if (dt is _F32 or dt is _F64) and (dtype is None or dt is dtype):
-            return a
     arr = np.asarray(a)
     if arr.dtype not in FLOATS:
         raise TypeError(f"{name}: expected float32 or float64, got {_got(a, arr)}")
