@@ -216,7 +216,9 @@ def prepack_weights(cell, weights, bidirectional=False, precision="float32"):
     as calls without it, bit for bit where those pack (the products such calls hand to BLAS,
     one step or a large w_ih's projection of a few rows, run on the packed weights too, equal to
     rounding); "bfloat16": rounded (README: "Low precision"). The weights are copied: after
-    changing them in place, pack them again."""
+    changing them in place, pack them again. Calls must pass the arrays packed (or views of
+    them): others get a ValueError. So the weight matrices must be C-contiguous float32 arrays,
+    which calls pass on as they are (any other array would be a new copy at every call)."""
     check_precision(precision, False, np.float32)
     weights = list(weights)
     try:  # an input of the first layer's width and dtype, for stack_args' checks
@@ -228,6 +230,14 @@ def prepack_weights(cell, weights, bidirectional=False, precision="float32"):
     a = stack_args(cell, x, weights, None, None, None, bidirectional, None)
     if a.x.dtype != np.float32:
         raise TypeError(f"weights: packed weights serve float32 calls, got {a.x.dtype} weights")
+    for k, (given, checked) in enumerate(zip(weights, a.weights)):
+        w_hr = given[4] if len(given) == 5 else None
+        for name, w, c in (("w_ih", given[0], checked[0]), ("w_hh", given[1], checked[1]),
+                           ("w_hr", w_hr, checked[4])):
+            if c is not w:  # stack_args converted it
+                raise TypeError(f"weights[{k}] {name}: prepack_weights takes C-contiguous "
+                                f"float32 arrays (np.ascontiguousarray makes one), got "
+                                f"{type(w).__name__} {getattr(w, 'shape', '')}")
     return _packed_stack(a, precision)
 
 
@@ -261,7 +271,7 @@ def recurrent_stack(cell, x, weights, h0=None, c0=None, lengths=None, bidirectio
 
     The weights are packed at each call; prepacked=prepack_weights(cell, weights,
     bidirectional, precision) packs them once for inference calls back to back (its precision is
-    the call's).
+    the call's), which must pass the arrays packed (or views of them): others are a ValueError.
     """
     a, order = _longest_first(stack_args(cell, x, weights, h0, c0, lengths, bidirectional,
                                          dropout_masks))

@@ -166,3 +166,89 @@ def test_packed_weights_refuse_what_they_cannot_serve():
         sk.prepack_weights("lstm", [])
     with pytest.raises(TypeError, match="prepacked: expected what sk.prepack_weights returns, got str"):
         sk.recurrent_stack("lstm", x, w, prepacked="weights")
+
+
+def test_calls_must_pass_the_arrays_packed():
+    """Packed weights serve the arrays they were packed from (or views of them): a call with
+    other arrays of the same shapes used to run on the packed copy's products with its own
+    biases, the results of neither; now it is a ValueError naming the layer-direction."""
+    rng = np.random.default_rng(2)
+    for cell, L, D in (("lstm", 2, 2), ("gru", 1, 1), ("rnn_tanh", 1, 1), ("lstm", 1, 1)):
+        x, w, _ = stack_problem(rng, cell, 6, 3, 8, 16, L, D)
+        packed = sk.prepack_weights(cell, w, D == 2)
+        views = [tuple(None if a is None else a[...] for a in t) for t in w]
+        np.testing.assert_array_equal(
+            sk.recurrent_stack(cell, x, views, bidirectional=D == 2, prepacked=packed)[0],
+            sk.recurrent_stack(cell, x, w, bidirectional=D == 2)[0])
+        k = L * D - 1
+        other = list(w)
+        other[k] = tuple(None if a is None else a.copy() for a in w[k])
+        with pytest.raises(ValueError, match=rf"other weight arrays .*weights\[{k}\]"):
+            sk.recurrent_stack(cell, x, other, bidirectional=D == 2, prepacked=packed)
+
+
+def test_packed_weights_hold_their_arrays():
+    """A packed stack keeps the arrays it was packed from alive, so that no new array can take
+    their place in memory and pass for them."""
+    import gc
+    import weakref
+
+    x, w, _ = stack_problem(np.random.default_rng(3), "gru", 4, 2, 8, 16)
+    alive = weakref.ref(w[0][1])
+    packed = sk.prepack_weights("gru", w)
+    del w
+    gc.collect()
+    assert alive() is not None
+    del packed
+    gc.collect()
+    assert alive() is None
+
+
+def test_prepack_weights_takes_contiguous_float32_matrices():
+    """Calls pass on C-contiguous float32 arrays as they are, and would copy anything else at
+    every call: so prepack_weights refuses it, naming the matrix."""
+    x, w, _ = stack_problem(np.random.default_rng(4), "lstm", 4, 2, 8, 16)
+    w_ih, w_hh, b_ih, b_hh = w[0]
+    with pytest.raises(TypeError, match=r"weights\[0\] w_hh: .*C-contiguous"):
+        sk.prepack_weights("lstm", [(w_ih, np.asfortranarray(w_hh), b_ih, b_hh)])
+    every_other = np.repeat(w_ih, 2, axis=1)[:, ::2]  # w_ih's values, strided
+    with pytest.raises(TypeError, match=r"weights\[0\] w_ih: .*C-contiguous"):
+        sk.prepack_weights("lstm", [(every_other, w_hh, b_ih, b_hh)])
+    # biases are not packed: a strided one will do
+    sk.prepack_weights("lstm", [(w_ih, w_hh, np.repeat(b_ih, 2)[::2], b_hh)])
+
+
+@pytest.mark.parametrize("precision", ["float32", "bfloat16"])
+def test_layers_repack_weight_arrays_replaced_in_eval_mode(precision):
+    """A layer in eval mode whose parameter arrays are replaced (params[name] = new array, or a
+    new params dict), not changed in place, packs the new ones at its next call: it runs as a
+    layer built with them."""
+    x = np.random.default_rng(5).standard_normal((7, 2, 8)).astype(np.float32)
+    layer = nn.LSTM(8, 16, num_layers=2, seed=0).eval(precision=precision)
+    layer(x)
+    new = {k: v * 0.5 for k, v in layer.params.items()}
+    fresh = nn.LSTM(8, 16, num_layers=2, seed=1)
+    fresh.params = {k: v.copy() for k, v in new.items()}
+    fresh.eval(precision=precision)
+    for k, v in new.items():
+        layer.params[k] = v
+    np.testing.assert_array_equal(layer(x)[0], fresh(x)[0])
+    layer.params = {k: v * 2 for k, v in new.items()}
+    fresh.params = {k: v * 2 for k, v in new.items()}
+    np.testing.assert_array_equal(layer(x)[0], fresh(x)[0])
+
+
+def test_layers_leave_odd_arrays_to_the_kernels():
+    """A parameter assigned by hand as a non-contiguous array: float32 eval packs nothing and
+    the kernels pack at each call; bfloat16, which needs the packed copy, says what is wrong
+    and leaves the layer as it was."""
+    x = np.random.default_rng(6).standard_normal((7, 2, 8)).astype(np.float32)
+    layer = nn.GRU(8, 16, seed=0)
+    layer.params["weight_hh_l0"] = np.asfortranarray(layer.params["weight_hh_l0"])
+    layer.eval()
+    assert layer._prepacked is None
+    np.testing.assert_array_equal(layer(x)[0], sk.recurrent_stack(
+        "gru", x, [tuple(np.ascontiguousarray(a) for a in layer._weights()[0])])[0])
+    with pytest.raises(TypeError, match=r"weights\[0\] w_hh: .*C-contiguous"):
+        layer.eval(precision="bfloat16")
+    assert layer.precision == "float32" and layer._prepacked is None

@@ -26,8 +26,13 @@ template <typename T>
 class Arr {
  public:
   Arr() = default;
-  Arr(py::object a, bool copied) : a_(std::move(a)), copied_(copied) {}
+  // a: the array as passed, or (copied) an aligned copy of `original`.
+  Arr(py::object a, bool copied, py::object original = py::object())
+      : a_(std::move(a)), original_(std::move(original)), copied_(copied) {}
   const T* data() const { return reinterpret_cast<const T*>(proxy()->data); }
+  // The array the caller passed (not the aligned copy), and where its values lie.
+  py::object original() const { return copied_ ? original_ : a_; }
+  const void* source() const { return py::detail::array_proxy(original().ptr())->data; }
   T* mutable_data() {
     if (copied_) throw std::domain_error("an output array must be aligned");
     if (!(proxy()->flags & py::detail::npy_api::NPY_ARRAY_WRITEABLE_))
@@ -45,7 +50,7 @@ class Arr {
 
  private:
   const py::detail::PyArray_Proxy* proxy() const { return py::detail::array_proxy(a_.ptr()); }
-  py::object a_;
+  py::object a_, original_;
   bool copied_ = false;
 };
 }  // namespace array_ref
@@ -115,7 +120,7 @@ struct type_caster<seqkern::bind::array_ref::Arr<T>> {
     } else {
       object copy = reinterpret_steal<object>(api.PyArray_NewCopy_(src.ptr(), 0 /* C order */));
       if (!copy) throw error_already_set();
-      value = seqkern::bind::Arr<T>(std::move(copy), true);
+      value = seqkern::bind::Arr<T>(std::move(copy), true, reinterpret_borrow<object>(src));
     }
     return true;
   }

@@ -70,6 +70,12 @@ PackedStack make_packed_stack(Cell cell, int64_t L, int64_t I, int64_t H, const 
   }
   out.key = py::make_tuple(cell, L, D, I, H, P);
   out.precision = precision;
+  for (size_t k = 0; k < w.size(); ++k) {
+    out.sources.push_back({w_ih[k].source(), w_hh[k].source(),
+                           w_hr.empty() ? nullptr : w_hr[k].source()});
+    for (const Arrs<float>* list : {&w_ih, &w_hh, &w_hr})
+      if (!list->empty()) out.held.push_back((*list)[k].original());
+  }
   return out;
 }
 
@@ -83,6 +89,8 @@ void forward(Cell cell, int64_t L, const Arr<T>& x, const Arrs<T>& w_ih, const A
   StackShape s = stack_shape(x, h0, w_hr, L);
   auto w = weights(w_ih, w_hh, b_ih, b_hh, w_hr);
   for (size_t k = 0; k < w.size(); ++k) {
+    check_packed_from(packed, k, w_ih[k].source(), w_hh[k].source(),
+                      w_hr.empty() ? nullptr : w_hr[k].source());
     w[k].bf16 = bf16_layer_at<T>(packed, k);
     w[k].f32 = f32_layer_at<T>(packed, k);
   }

@@ -24,6 +24,10 @@ class Recurrent(Layer):
 
     gates = 1
     proj_size = 0  # LSTM only: width of h after the projection, 0 for none
+    # Inference state, as class defaults so that layers pickled before these existed load.
+    precision = "float32"  # of inference; eval(precision=...) sets it
+    _prepacked = None      # eval mode, float32: the weights packed (prepack_weights)
+    _packed_from = None    # the weight arrays _prepacked was packed from
 
     def __init__(self, cell, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
                  dropout=0.0, bidirectional=False, stateful=False, dtype=np.float32, seed=None):
@@ -47,8 +51,6 @@ class Recurrent(Layer):
         self.state = None    # the carried state in stateful mode
         self._saved = None
         self._y_shape = None        # y's shape in the caller's layout, for backward's dy
-        self.precision = "float32"  # of inference; eval(precision=...) sets it
-        self._prepacked = None      # eval mode, float32: the weights packed (prepack_weights)
 
     @property
     def num_directions(self):
@@ -99,8 +101,11 @@ class Recurrent(Layer):
             state = self.state
         h0, c0 = self._split_state("state", state)
         masks = self._dropout_masks(x.shape) if self.training else None
-        y, *finals = recurrent_stack(self.cell, x, self._weights(), h0, c0, lengths,
-                                     self.bidirectional, masks, training=self.training,
+        weights = self._weights()
+        if self._packed_from is not None and not _same_arrays(weights, self._packed_from):
+            self._pack(None)  # parameter arrays replaced since eval(): pack the new ones
+        y, *finals = recurrent_stack(self.cell, x, weights, h0, c0, lengths, self.bidirectional,
+                                     masks, training=self.training,
                                      prepacked=None if self.training else self._prepacked)
         if self.training:
             *finals, self._saved = finals
@@ -170,19 +175,27 @@ class Recurrent(Layer):
         return self
 
     def _pack(self, precision):
+        """Eval mode, float32 layers: packs the weight arrays at `precision` (None: the current
+        one) and remembers which arrays it packed. Float32 weights that are not C-contiguous
+        float32 arrays (assigned to params by hand) are left to the kernels to pack at each
+        call; bfloat16 needs them packed, and prepack_weights says what is wrong."""
         precision = self.precision if precision is None else precision
         check_precision(precision, False, self.dtype)
-        self.precision = precision
-        self._prepacked = None
+        packed = weights = None
         if not self.training and self.dtype == np.float32:
-            self._prepacked = prepack_weights(self.cell, self._weights(), self.bidirectional,
-                                              precision)
+            weights = self._weights()
+            if precision == "bfloat16" or all(
+                    w is None or (type(w) is np.ndarray and w.dtype == np.float32
+                                  and w.flags.c_contiguous) for ws in weights for w in ws):
+                packed = prepack_weights(self.cell, weights, self.bidirectional, precision)
+        self.precision, self._prepacked = precision, packed
+        self._packed_from = weights if packed is not None else None
 
     def __getstate__(self):
         """Copies and pickles leave out the packed weights (a C++ object); __setstate__ packs
         the copy's own in eval mode."""
         state = self.__dict__.copy()
-        state["_prepacked"] = None
+        state["_prepacked"] = state["_packed_from"] = None
         return state
 
     def __setstate__(self, state):
@@ -270,6 +283,11 @@ class RNN(Recurrent):
         self.nonlinearity = nonlinearity
         super().__init__("rnn_" + nonlinearity, input_size, hidden_size, num_layers, bias,
                          batch_first, dropout, bidirectional, stateful, dtype, seed)
+
+
+def _same_arrays(weights, packed_from):
+    """Whether two stack weight lists hold the same array objects, entry by entry."""
+    return all(w is p for ws, ps in zip(weights, packed_from) for w, p in zip(ws, ps))
 
 
 def book_lstm_weights(Wx, Wh, b):
