@@ -360,6 +360,20 @@ def test_sort_by_frequency_vectors_for_all_and_word_vec_as_gensims():
         np.testing.assert_array_equal(ours.word_vec("k1"), theirs.get_vector("k1"))
 
 
+def test_norms_follow_a_new_array_of_vectors():
+    """most_similar after `kv.vectors = new_array` ranks by the new vectors' lengths (it used
+    the old array's); after changes in place, fill_norms(force=True) as in gensim."""
+    kv = KeyedVectors(4)
+    kv.add_vectors(["a", "b", "c"], np.array([[1, 0, 0, 0], [0, 1, 0, 0], [1, 1, 0, 0]], np.float32))
+    assert kv.most_similar("a", topn=1)[0][0] == "c"
+    kv.vectors = np.array([[1, 0, 0, 0], [3, 0.3, 0, 0], [0, 2, 0, 0]], np.float32)
+    (key, score), = kv.most_similar("a", topn=1)
+    assert key == "b" and score == pytest.approx(3 / np.hypot(3, 0.3), rel=1e-6)
+    kv.vectors[2] = [2, 0, 0, 0]
+    kv.fill_norms(force=True)
+    assert kv.most_similar("a", topn=2)[0] == ("c", pytest.approx(1.0))
+
+
 def test_train_requires_gensims_arguments():
     m = Word2Vec(min_count=1).build_vocab(COMMON_TEXTS)
     with pytest.raises(ValueError, match="total_examples or total_words"):

@@ -227,11 +227,15 @@ class KeyedVectors:
         warnings.warn("Use get_vector instead", DeprecationWarning, stacklevel=2)
         return self.get_vector(*args, **kwargs)
 
+    _norms_of = None  # the array of vectors self.norms are the lengths of
+
     def fill_norms(self, force=False):
-        """Computes the vectors' lengths (norms) unless known; call with force=True after
-        changing vectors in place."""
-        if self.norms is None or force:
+        """Computes the vectors' lengths (norms) unless known for the array self.vectors holds
+        (after `kv.vectors = new_array`, most_similar used the old array's lengths); call with
+        force=True after changing vectors in place."""
+        if self.norms is None or force or self._norms_of is not self.vectors:
             self.norms = np.linalg.norm(self.vectors, axis=1)
+            self._norms_of = self.vectors
 
     def changed(self):
         """Forget the norms: the vectors were changed in place (training calls it)."""
