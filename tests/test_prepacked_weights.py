@@ -3,6 +3,7 @@ results as calls that pack at each call, bit for bit, on every path a call can t
 rounding where such a call would not pack (BLAS); their life in a layer; bad input."""
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 
 import seqkern as sk
 from seqkern import nn, reference
@@ -252,3 +253,49 @@ def test_layers_leave_odd_arrays_to_the_kernels():
     with pytest.raises(TypeError, match=r"weights\[0\] w_hh: .*C-contiguous"):
         layer.eval(precision="bfloat16")
     assert layer.precision == "float32" and layer._prepacked is None
+
+
+OPS = ["eval", "eval bf16", "train", "replace", "in place", "load", "deepcopy", "pickle"]
+
+
+@settings(max_examples=25, deadline=None)
+@given(cell=st.sampled_from(["LSTM", "GRU", "RNN"]), layers=st.integers(1, 2),
+       bidirectional=st.booleans(), ops=st.lists(st.sampled_from(OPS), min_size=1, max_size=8),
+       seed=st.integers(0, 2**16))
+def test_a_layer_runs_as_a_fresh_one_after_any_sequence_of_changes(cell, layers, bidirectional,
+                                                                    ops, seed):
+    """Mode and precision changes, parameter arrays replaced, changed in place (then eval again,
+    the documented rule), loaded, copied or pickled, in any order: after each, the layer gives
+    the bits of a fresh layer built from the same values in the same mode and precision."""
+    import copy
+    import pickle
+
+    rng = np.random.default_rng(seed)
+    cls = getattr(nn, cell)
+    layer = cls(6, 10, num_layers=layers, bidirectional=bidirectional, seed=seed)
+    x = rng.standard_normal((5, 2, 6)).astype(np.float32)
+    for op in ops:
+        name = list(layer.params)[rng.integers(len(layer.params))]
+        if op == "eval":
+            layer.eval()
+        elif op == "eval bf16":
+            layer.eval(precision="bfloat16")
+        elif op == "train":
+            layer.train()
+        elif op == "replace":
+            layer.params[name] = layer.params[name] * np.float32(1.5)
+        elif op == "in place":
+            layer.params[name][...] *= np.float32(0.5)
+            if not layer.training:
+                layer.eval(precision=layer.precision)
+        elif op == "load":
+            layer.load_state_dict({k: v * np.float32(1.25) for k, v in layer.params.items()})
+        elif op == "deepcopy":
+            layer = copy.deepcopy(layer)
+        else:
+            layer = pickle.loads(pickle.dumps(layer))
+        fresh = cls(6, 10, num_layers=layers, bidirectional=bidirectional)
+        fresh.params = {k: v.copy() for k, v in layer.params.items()}
+        if not layer.training:
+            fresh.eval(precision=layer.precision)
+        np.testing.assert_array_equal(layer(x)[0], fresh(x)[0], err_msg=f"after {op}")
