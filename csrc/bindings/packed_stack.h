@@ -33,7 +33,7 @@ struct PackedStack {
 inline void check_packed_from(const PackedStack* p, size_t k, const void* w_ih, const void* w_hh,
                               const void* w_hr) {
   if (!p) return;
-  if (p->sources[k] != std::array<const void*, 3>{w_ih, w_hh, w_hr})
+  if (p->sources.at(k) != std::array<const void*, 3>{w_ih, w_hh, w_hr})
     throw std::invalid_argument(
         "prepacked: packed from other weight arrays than this call's (weights[" +
         std::to_string(k) + "]); pack these with sk.prepack_weights, or pass the arrays packed");
