@@ -31,7 +31,7 @@ class Arr {
       : a_(std::move(a)), original_(std::move(original)), copied_(copied) {}
   const T* data() const { return reinterpret_cast<const T*>(proxy()->data); }
   // The array the caller passed (not the aligned copy), and where its values lie.
-  py::object original() const { return copied_ ? original_ : a_; }
+  const py::object& original() const { return copied_ ? original_ : a_; }
   const void* source() const { return py::detail::array_proxy(original().ptr())->data; }
   T* mutable_data() {
     if (copied_) throw std::domain_error("an output array must be aligned");

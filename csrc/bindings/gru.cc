@@ -13,9 +13,7 @@ void forward(bool reset_after, const Arr<T>& x, const Arr<T>& w_ih, const Arr<T>
              const OptArr<T>& b_hh, const OptArr<int32_t>& lengths, const Arr<T>& h0, Arr<T>& y,
              Arr<T>& h_n, OptArr<T>& gates, OptArr<T>& aux, const PackedStack* packed) {
   RnnShape s = shape_of(x, h0);
-  check_packed_from(packed, 0, w_ih.source(), w_hh.source(), nullptr);
-  const Bf16Layer* bf16 = bf16_layer_at<T>(packed, 0);
-  const F32Layer* f32 = f32_layer_at<T>(packed, 0);
+  const auto [bf16, f32] = packed_layer<T>(packed, 0, w_ih, w_hh, nullptr);
   T* g = gates ? gates->mutable_data() : nullptr;
   T* n = aux ? aux->mutable_data() : nullptr;
   T *py = y.mutable_data(), *ph = h_n.mutable_data();

@@ -20,9 +20,7 @@ void forward(const Arr<T>& x, const Arr<T>& w_ih, const Arr<T>& w_hh, const OptA
              const Arr<T>& c0, Arr<T>& y, Arr<T>& h_n, Arr<T>& c_n, OptArr<T>& gates,
              OptArr<T>& cs, const PackedStack* packed) {
   RnnShape s = lstm_shape(x, c0, w_hr);
-  check_packed_from(packed, 0, w_ih.source(), w_hh.source(), w_hr ? w_hr->source() : nullptr);
-  const Bf16Layer* bf16 = bf16_layer_at<T>(packed, 0);
-  const F32Layer* f32 = f32_layer_at<T>(packed, 0);
+  const auto [bf16, f32] = packed_layer<T>(packed, 0, w_ih, w_hh, w_hr ? &*w_hr : nullptr);
   T* g = gates ? gates->mutable_data() : nullptr;
   T* c = cs ? cs->mutable_data() : nullptr;
   T *py = y.mutable_data(), *ph = h_n.mutable_data(), *pc = c_n.mutable_data();

@@ -1,9 +1,9 @@
 // A stack's forward weight matrices packed once for inference calls back to back (_core.PackedStack),
 // shared by the stack's binding and the one-layer ones.
 #pragma once
-#include <array>
 #include <string>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "arrays.h"
@@ -20,36 +20,32 @@ struct PackedStack {
   std::vector<F32Layer> f32;
   py::tuple key;
   std::string precision;
-  // Where entry k's w_ih, w_hh and w_hr (or null) lay when packed. The arrays themselves are
-  // held, so that no other array can take their place in memory while the packed copy lives.
-  std::vector<std::array<const void*, 3>> sources;
-  std::vector<py::object> held;
+  // Entry k's arrays as packed: (w_ih, w_hh, w_hr or None). Held, so that no other array can
+  // take their place in memory while the packed copy lives.
+  py::list packed_from;
 };
 
-// Checks that a call passes layer-direction k the arrays that were packed (the same memory:
-// those arrays or views of them), by where their values lie (Arr::source; w_hr null without
-// projections). Other arrays of the same shapes used to run on the packed ones' products with
-// their own biases: the results of neither.
-inline void check_packed_from(const PackedStack* p, size_t k, const void* w_ih, const void* w_hh,
-                              const void* w_hr) {
-  if (!p) return;
-  if (p->sources.at(k) != std::array<const void*, 3>{w_ih, w_hh, w_hr})
+// Layer-direction k's packed matrices of a call on arrays of T (float32 only): the bfloat16 or
+// the float32 ones, the other null; both null without a packed stack. The call must pass the
+// arrays that were packed (the same memory: those arrays or views of them; w_hr null without
+// projections): other arrays of the same shapes used to run on the packed ones' products with
+// their own biases, the results of neither.
+template <typename T>
+std::pair<const Bf16Layer*, const F32Layer*> packed_layer(const PackedStack* p, size_t k,
+                                                          const Arr<T>& w_ih, const Arr<T>& w_hh,
+                                                          const Arr<T>* w_hr) {
+  if (!p) return {nullptr, nullptr};
+  if (!std::is_same_v<T, float>) throw std::invalid_argument("packed: float32 arrays only");
+  const auto data = [](const py::handle& a) -> const void* {
+    return a.is_none() ? nullptr : py::detail::array_proxy(a.ptr())->data;
+  };
+  const py::tuple from = p->packed_from[k];  // IndexError past the packed entries
+  if (data(from[0]) != w_ih.source() || data(from[1]) != w_hh.source() ||
+      data(from[2]) != (w_hr ? w_hr->source() : nullptr))
     throw std::invalid_argument(
         "prepacked: packed from other weight arrays than this call's (weights[" +
         std::to_string(k) + "]); pack these with sk.prepack_weights, or pass the arrays packed");
-}
-
-// Layer-direction k's matrices of one precision, or null (no packed stack, or the other
-// precision). Arrays of T: float32 only.
-template <typename T>
-const Bf16Layer* bf16_layer_at(const PackedStack* p, size_t k) {
-  if (p && !std::is_same_v<T, float>) throw std::invalid_argument("packed: float32 arrays only");
-  return p && !p->bf16.empty() ? &p->bf16[k] : nullptr;
-}
-template <typename T>
-const F32Layer* f32_layer_at(const PackedStack* p, size_t k) {
-  if (p && !std::is_same_v<T, float>) throw std::invalid_argument("packed: float32 arrays only");
-  return p && !p->f32.empty() ? &p->f32[k] : nullptr;
+  return {p->bf16.empty() ? nullptr : &p->bf16[k], p->f32.empty() ? nullptr : &p->f32[k]};
 }
 
 }  // namespace seqkern::bind

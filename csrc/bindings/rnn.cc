@@ -14,9 +14,7 @@ void forward(bool relu, const Arr<T>& x, const Arr<T>& w_ih, const Arr<T>& w_hh,
              const Arr<T>& h0, Arr<T>& y, Arr<T>& h_n, const PackedStack* packed) {
   RnnShape s = shape_of(x, h0);
   Nonlinearity act = relu ? Nonlinearity::Relu : Nonlinearity::Tanh;
-  check_packed_from(packed, 0, w_ih.source(), w_hh.source(), nullptr);
-  const Bf16Layer* bf16 = bf16_layer_at<T>(packed, 0);
-  const F32Layer* f32 = f32_layer_at<T>(packed, 0);
+  const auto [bf16, f32] = packed_layer<T>(packed, 0, w_ih, w_hh, nullptr);
   T *py = y.mutable_data(), *ph = h_n.mutable_data();
   py::gil_scoped_release nogil;
   rnn_forward<T>(s, act, x.data(), w_ih.data(), w_hh.data(), ptr(b_ih), ptr(b_hh), ptr(lengths),

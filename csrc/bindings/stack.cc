@@ -2,6 +2,7 @@
 #include "seqkern/stack.h"
 
 #include <stdexcept>
+#include <tuple>
 #include <type_traits>
 #include <vector>
 
@@ -70,12 +71,9 @@ PackedStack make_packed_stack(Cell cell, int64_t L, int64_t I, int64_t H, const 
   }
   out.key = py::make_tuple(cell, L, D, I, H, P);
   out.precision = precision;
-  for (size_t k = 0; k < w.size(); ++k) {
-    out.sources.push_back({w_ih[k].source(), w_hh[k].source(),
-                           w_hr.empty() ? nullptr : w_hr[k].source()});
-    for (const Arrs<float>* list : {&w_ih, &w_hh, &w_hr})
-      if (!list->empty()) out.held.push_back((*list)[k].original());
-  }
+  for (size_t k = 0; k < w.size(); ++k)
+    out.packed_from.append(py::make_tuple(w_ih[k].original(), w_hh[k].original(),
+                                          w_hr.empty() ? py::none() : w_hr[k].original()));
   return out;
 }
 
@@ -88,12 +86,9 @@ void forward(Cell cell, int64_t L, const Arr<T>& x, const Arrs<T>& w_ih, const A
              OptArr<T>& inputs, const PackedStack* packed) {
   StackShape s = stack_shape(x, h0, w_hr, L);
   auto w = weights(w_ih, w_hh, b_ih, b_hh, w_hr);
-  for (size_t k = 0; k < w.size(); ++k) {
-    check_packed_from(packed, k, w_ih[k].source(), w_hh[k].source(),
-                      w_hr.empty() ? nullptr : w_hr[k].source());
-    w[k].bf16 = bf16_layer_at<T>(packed, k);
-    w[k].f32 = f32_layer_at<T>(packed, k);
-  }
+  for (size_t k = 0; k < w.size(); ++k)
+    std::tie(w[k].bf16, w[k].f32) =
+        packed_layer<T>(packed, k, w_ih[k], w_hh[k], w_hr.empty() ? nullptr : &w_hr[k]);
   StackSaved<T> saved{mut(ys), mut(gates), mut(aux), mut(inputs)};
   T *py = y.mutable_data(), *ph = h_n.mutable_data(), *pc = mut(c_n);
   py::gil_scoped_release nogil;
@@ -135,7 +130,8 @@ void bind_stack(py::module_& m) {
   py::class_<PackedStack>(m, "PackedStack")
       .def(py::init(&make_packed_stack))
       .def_readonly("key", &PackedStack::key)
-      .def_readonly("precision", &PackedStack::precision);
+      .def_readonly("precision", &PackedStack::precision)
+      .def_readonly("packed_from", &PackedStack::packed_from);
   m.def("bf16_native", &bf16_native);
   m.def("stack_forward", &forward<float>);
   m.def("stack_forward", &forward<double>);

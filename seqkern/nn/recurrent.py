@@ -27,7 +27,6 @@ class Recurrent(Layer):
     # Inference state, as class defaults so that layers pickled before these existed load.
     precision = "float32"  # of inference; eval(precision=...) sets it
     _prepacked = None      # eval mode, float32: the weights packed (prepack_weights)
-    _packed_from = None    # the weight arrays _prepacked was packed from
 
     def __init__(self, cell, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
                  dropout=0.0, bidirectional=False, stateful=False, dtype=np.float32, seed=None):
@@ -102,8 +101,8 @@ class Recurrent(Layer):
         h0, c0 = self._split_state("state", state)
         masks = self._dropout_masks(x.shape) if self.training else None
         weights = self._weights()
-        if self._packed_from is not None and not _same_arrays(weights, self._packed_from):
-            self._pack(None)  # parameter arrays replaced since eval(): pack the new ones
+        if self._prepacked is not None and not _packed_from(weights, self._prepacked):
+            self._pack(None)  # weight matrices replaced since eval(): pack the new ones
         y, *finals = recurrent_stack(self.cell, x, weights, h0, c0, lengths, self.bidirectional,
                                      masks, training=self.training,
                                      prepacked=None if self.training else self._prepacked)
@@ -176,12 +175,12 @@ class Recurrent(Layer):
 
     def _pack(self, precision):
         """Eval mode, float32 layers: packs the weight arrays at `precision` (None: the current
-        one) and remembers which arrays it packed. Float32 weights that are not C-contiguous
+        one). Float32 weights that are not C-contiguous
         float32 arrays (assigned to params by hand) are left to the kernels to pack at each
         call; bfloat16 needs them packed, and prepack_weights says what is wrong."""
         precision = self.precision if precision is None else precision
         check_precision(precision, False, self.dtype)
-        packed = weights = None
+        packed = None
         if not self.training and self.dtype == np.float32:
             weights = self._weights()
             if precision == "bfloat16" or all(
@@ -189,13 +188,12 @@ class Recurrent(Layer):
                                   and w.flags.c_contiguous) for ws in weights for w in ws):
                 packed = prepack_weights(self.cell, weights, self.bidirectional, precision)
         self.precision, self._prepacked = precision, packed
-        self._packed_from = weights if packed is not None else None
 
     def __getstate__(self):
         """Copies and pickles leave out the packed weights (a C++ object); __setstate__ packs
         the copy's own in eval mode."""
         state = self.__dict__.copy()
-        state["_prepacked"] = state["_packed_from"] = None
+        state["_prepacked"] = None
         return state
 
     def __setstate__(self, state):
@@ -285,9 +283,11 @@ class RNN(Recurrent):
                          batch_first, dropout, bidirectional, stateful, dtype, seed)
 
 
-def _same_arrays(weights, packed_from):
-    """Whether two stack weight lists hold the same array objects, entry by entry."""
-    return all(w is p for ws, ps in zip(weights, packed_from) for w, p in zip(ws, ps))
+def _packed_from(weights, packed):
+    """Whether `packed` (a _core.PackedStack) holds these weight matrices, the same array objects
+    (w_ih, w_hh, w_hr or None) entry by entry; the biases are not packed."""
+    return all(w[0] is p[0] and w[1] is p[1] and (w[4] if len(w) == 5 else None) is p[2]
+               for w, p in zip(weights, packed.packed_from))
 
 
 def book_lstm_weights(Wx, Wh, b):
