@@ -29,7 +29,8 @@ static inline void apply(float* y, const float* x, int64_t n) {
 void sigmoid_f32(float* y, const float* x, int64_t n) { apply<vsigmoid>(y, x, n); }
 void tanh_f32(float* y, const float* x, int64_t n) { apply<vtanh>(y, x, n); }
 
-// Units [j, j + kW) of lstm_cell: g and bias hold the four gates of H units each.
+// Units [j, j + kW) of lstm_cell up to c: g and bias hold the four gates of H units each;
+// c_out gets c, h_out the output gate o (lstm_cell_outputs then makes it o * tanh(c)).
 static inline void lstm_cell_units(int64_t H, int64_t j, const float* bias, float* g,
                                    const float* c_prev, float* c_out, float* h_out,
                                    bool keep_gates) {
@@ -37,15 +38,19 @@ static inline void lstm_cell_units(int64_t H, int64_t j, const float* bias, floa
   const vf f = vsigmoid(vload(g + H + j) + vload(bias + H + j));
   const vf gg = vtanh(vload(g + 2 * H + j) + vload(bias + 2 * H + j));
   const vf o = vsigmoid(vload(g + 3 * H + j) + vload(bias + 3 * H + j));
-  const vf c = f * vload(c_prev + j) + i * gg;
-  vstore(c_out + j, c);
-  vstore(h_out + j, o * vtanh(c));
+  vstore(c_out + j, f * vload(c_prev + j) + i * gg);
+  vstore(h_out + j, o);
   if (keep_gates) {
     vstore(g + j, i);
     vstore(g + H + j, f);
     vstore(g + 2 * H + j, gg);
     vstore(g + 3 * H + j, o);
   }
+}
+
+// h = o * tanh(c) for units [u0, u1) (a multiple of kW): h_out holds o.
+static inline void lstm_cell_outputs(int64_t u0, int64_t u1, const float* c, float* h_out) {
+  for (int64_t j = u0; j < u1; j += kW) vstore(h_out + j, vload(h_out + j) * vtanh(vload(c + j)));
 }
 
 // y = exp(x - shift) over n values; returns their sum. y may be x.
@@ -69,12 +74,18 @@ float exp_sum_f32(float* y, const float* x, int64_t n, float shift) {
   return sum;
 }
 
-// See lstm_cell in seqkern/activations.h: one pass, kW hidden units at a time. The last
-// (u1 - u0) % kW units go through a padded copy, so the main loop is free of partial vectors.
+// See lstm_cell in seqkern/activations.h: kW hidden units at a time, in two passes, c and o
+// first, then o * tanh(c). In one pass, each vector's chain of dependent operations (the
+// gates' activations, c, tanh(c)) outran what the core keeps in flight: one core, Zen 5, 32 x
+// 256 units, 1.48 -> 1.13 ns a unit at AVX-512, 3.02 -> 2.32 at AVX2, baseline even; bitwise
+// unchanged. Layers, 2 threads, paired: LSTM inference (100,64,256,256) 1.04x, (200,32,128,128)
+// 1.03x (eval 1.07x, bfloat16 1.07x), batch 1 within the noise; training 0.99-1.02x. The last (u1 - u0) % kW units go through a padded copy, so the main loops are free
+// of partial vectors.
 void lstm_cell_f32(int64_t H, int64_t u0, int64_t u1, const float* bias, float* g,
                    const float* c_prev, float* c_out, float* h_out, bool keep_gates) {
   int64_t j = u0;
   for (; j + kW <= u1; j += kW) lstm_cell_units(H, j, bias, g, c_prev, c_out, h_out, keep_gates);
+  lstm_cell_outputs(u0, j, c_out, h_out);
   if (j == u1) return;
   const int64_t m = u1 - j;  // 1..kW-1 units: one vector of each array, zero-padded
   float tb[4 * kW] = {}, tg[4 * kW] = {}, tcp[kW] = {}, tc[kW], th[kW];
@@ -84,6 +95,7 @@ void lstm_cell_f32(int64_t H, int64_t u0, int64_t u1, const float* bias, float* 
   }
   std::memcpy(tcp, c_prev + j, m * sizeof(float));
   lstm_cell_units(kW, 0, tb, tg, tcp, tc, th, keep_gates);
+  lstm_cell_outputs(0, kW, tc, th);
   std::memcpy(c_out + j, tc, m * sizeof(float));
   std::memcpy(h_out + j, th, m * sizeof(float));
   if (keep_gates)

@@ -12,11 +12,12 @@ template <typename T> void tanh_to(T* y, const T* x, int64_t n);  // y = tanh(x)
 // y = exp(x - shift) over n values; returns their sum (a softmax row's normaliser). y may be x.
 template <typename T> T exp_sum(T* y, const T* x, int64_t n, T shift);
 
-// Units [u0, u1) of one sequence's LSTM step after the recurrent product, fused into one pass
-// (float: a vector of units at a time in registers): g (4H) pre-activations of i, f, g, o without the
-// bias (4H); with keep_gates (training) g holds the activated gates afterwards, else its contents
-// are unspecified. c_out = f * c_prev + i * g and h_out = o * tanh(c_out), rows of H; c_out may
-// be c_prev. Only units [u0, u1) of each gate and row are read or written.
+// Units [u0, u1) of one sequence's LSTM step after the recurrent product, fused (float: a
+// vector of units at a time, c and o first, then o * tanh(c)): g (4H) pre-activations of i, f,
+// g, o without the bias (4H); with keep_gates (training) g holds the activated gates afterwards,
+// else its contents are unspecified. c_out = f * c_prev + i * g and h_out = o * tanh(c_out),
+// rows of H; c_out may be c_prev, h_out overlaps no other. Only units [u0, u1) of each gate and
+// row are read or written.
 template <typename T>
 void lstm_cell(int64_t H, int64_t u0, int64_t u1, const T* bias, T* g, const T* c_prev,
                T* c_out, T* h_out, bool keep_gates);
