@@ -119,10 +119,10 @@ print("same")
 
 @pytest.mark.parametrize("level", ["baseline", "avx2", "avx512"])
 def test_a_sequence_gets_the_same_output_in_any_batch(level, tmp_path):
-    """A sequence alone (one row a product) and in a batch of 8 or 40 (a team's products of
-    eight rows; threads with 20 rows each, in two blocks of rows that take the panels two at a
-    time) get the same bits. Where products widen the weights, those of many rows run on the
-    widened copy and those of few on the bf16 kernel, which sum alike."""
+    """A sequence alone (one row a product) and in a batch of 8 or 40 (products of 8 rows; of
+    20 or 40, in blocks of rows that take the panels two at a time) gets the same bits. Where
+    products widen the weights, those of many rows run on the widened copy and those of few on
+    the bf16 kernel, which sum alike."""
     assert run_at_level(level, BATCH_CHECK, tmp_path).split() == ["same"]
 
 

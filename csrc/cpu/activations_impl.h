@@ -79,8 +79,8 @@ float exp_sum_f32(float* y, const float* x, int64_t n, float shift) {
 // gates' activations, c, tanh(c)) outran what the core keeps in flight: one core, Zen 5, 32 x
 // 256 units, 1.48 -> 1.13 ns a unit at AVX-512, 3.02 -> 2.32 at AVX2, baseline even; bitwise
 // unchanged. Layers, 2 threads, paired: LSTM inference (100,64,256,256) 1.04x, (200,32,128,128)
-// 1.03x (eval 1.07x, bfloat16 1.07x), batch 1 within the noise; training 0.99-1.02x. The last (u1 - u0) % kW units go through a padded copy, so the main loops are free
-// of partial vectors.
+// 1.03x (eval 1.07x, bfloat16 1.07x), batch 1 within the noise; training 0.99-1.02x. The last
+// (u1 - u0) % kW units go through a padded copy, so the main loops are free of partial vectors.
 void lstm_cell_f32(int64_t H, int64_t u0, int64_t u1, const float* bias, float* g,
                    const float* c_prev, float* c_out, float* h_out, bool keep_gates) {
   int64_t j = u0;
