@@ -159,8 +159,8 @@ static inline Panels panels_at(const float* packed, int64_t K, int64_t p, int64_
 // Block<MR, NP>::run is a micro-kernel level's block: C[0..MR) x NP panels (n columns of C from
 // the first on), kc values of k, A read in place.
 template <template <int, int> class Block, int MR, int NP>
-static void panel_rows(int64_t K, int64_t N, const float* A, int64_t lda, const float* packed, float* C,
-                int64_t ldc, bool accumulate, bool descending = false) {
+static void panel_rows(int64_t K, int64_t N, const float* A, int64_t lda, const float* packed,
+                       float* C, int64_t ldc, bool accumulate, bool descending = false) {
   const int64_t panels = (N + kPanelColumns - 1) / kPanelColumns;
   for (int64_t k0 = 0; k0 < K; k0 += kDepth) {
     const int64_t kc = std::min(kDepth, K - k0);

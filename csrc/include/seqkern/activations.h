@@ -1,6 +1,6 @@
 // Elementwise activations over contiguous arrays. float uses vectorized polynomial exp/tanh
-// (at the SIMD level of seqkern/simd.h, chosen once at run time; max error ~2 ulp); double uses libm,
-// since float64 is there for gradient checks, not speed.
+// (at the SIMD level of seqkern/simd.h, chosen once at run time; max error ~2 ulp); double uses
+// libm, since float64 is there for gradient checks, not speed.
 #pragma once
 #include <cstdint>
 
