@@ -35,14 +35,13 @@ void bf16_gemm_baseline(int64_t M, int64_t K, int64_t N, const float* A, int64_t
                         const uint16_t* packed, float* C, int64_t ldc, bool accumulate,
                         ColumnBlocks blocks) {
   const int64_t pairs = (K + 1) / 2;
-  const PanelLayout layout{pairs, blocks.panels, blocks.group};
+  const PanelLayout layout{pairs, blocks.panels, blocks.group, blocks.count};
   for (int64_t q = 0; q < blocks.count; ++q)
     for (int64_t m = 0; m < M; ++m)
       for (int64_t n = 0; n < N; ++n) {
         const int64_t p = blocks.first + n / 16;
-        const uint16_t* w =
-            packed + q * blocks.packed_stride + layout.offset(p, 0) * kPairRow + n % 16 * 2;
-        const int64_t row = layout.row(p) * kPairRow;
+        const uint16_t* w = packed + layout.offset(q, p, 0) * kPairRow + n % 16 * 2;
+        const int64_t row = layout.row() * kPairRow;
         const float* a = A + m * lda;
         float sum = 0;
         for (int64_t kk = 0; kk < pairs; ++kk) {
@@ -77,20 +76,21 @@ bool bf16_native() {
 
 Bf16Matrix::Bf16Matrix(const float* w, int64_t ldw, int64_t K_, int64_t N_, int64_t blocks_)
     : K(K_), N(N_), blocks(blocks_) {
-  const int64_t size = blocks * block_size(), width = this->width(), pairs = this->pairs();
   // Grouped for the native kernels, for the team size of now (a later one still gets the right
   // sums, from runs cut where its shares start).
   if (bf16_native()) group = one_row_group(panels(), get_num_threads());
-  const PanelLayout layout{pairs, panels(), group};
+  const int64_t size = this->size(), width = this->width(), pairs = this->pairs();
+  const PanelLayout layout{pairs, panels(), group, blocks};
   data_.reset(static_cast<uint16_t*>(::operator new(size * sizeof(uint16_t), std::align_val_t(64))),
               [](uint16_t* p) { ::operator delete(p, std::align_val_t(64)); });
   uint16_t* out = data_.get();
   const int64_t panels = this->panels();
+  if (panels % group) std::fill_n(out, size, uint16_t{0});  // the padding of the last groups
   parallel_for(blocks * panels, 1, [&](int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; ++i) {
       const int64_t q = i / panels, p = i % panels;
-      uint16_t* panel = out + q * block_size() + layout.offset(p, 0) * kPairRow;
-      const int64_t step = layout.row(p) * kPairRow;  // from pair row to pair row
+      uint16_t* panel = out + layout.offset(q, p, 0) * kPairRow;
+      const int64_t step = layout.row() * kPairRow;  // from pair row to pair row
       for (int64_t j = 0; j < 16; ++j) {
         const int64_t col = p * 16 + j;
         const float* row = col < width ? w + (q * width + col) * ldw : nullptr;  // W's row n
@@ -118,14 +118,14 @@ void bf16_gemm(int64_t M, const float* A, int64_t lda, const Bf16Matrix& w, int6
                int64_t u1, float* C, int64_t ldc, bool accumulate) {
   if (M <= 0 || u1 <= u0) return;
   // u0 on a panel boundary
-  const ColumnBlocks cb{w.blocks, w.block_size(), w.width(), false, w.group, u0 / 16, w.panels()};
+  const ColumnBlocks cb{w.blocks, 0, w.width(), false, w.group, u0 / 16, w.panels()};
   auto kernel = bf16_gemm_baseline;
 #if SEQKERN_X86
   if (bf16_native()) {
     kernel = avx512bf16::bf16_gemm;
   } else if (simd() != Simd::baseline) {
     if (w.wide() && M >= kWideRows) {
-      const ColumnBlocks plain{w.blocks, w.block_size(), w.width()};  // float panels, group 1
+      const ColumnBlocks plain{w.blocks, w.panels() * w.pairs() * 32, w.width()};  // group 1
       avx2::bf16_gemm_wide(M, w.K, u1 - u0, A, lda, w.wide() + u0 * w.pairs() * 2, C + u0, ldc,
                            accumulate, plain);
       return;

@@ -120,13 +120,13 @@ struct PairBlock {
 
 // 16 vector registers: at least 8 accumulators where the rows allow, with the 4 widened halves
 // of a panel row and a row's 2 broadcasts beside them.
-void rows(int64_t mr, PanelLayout l, int64_t p0, const uint32_t* A, int64_t lda,
+void rows(int64_t mr, PanelLayout l, int64_t q, int64_t p0, const uint32_t* A, int64_t lda,
           const uint16_t* packed, float* C, int64_t ldc, int64_t N, bool acc) {
   switch (mr) {
-    case 1: pair_panel_rows<PairBlock, 1, 4>(l, p0, A, lda, packed, C, ldc, N, acc); break;
-    case 2: pair_panel_rows<PairBlock, 2, 2>(l, p0, A, lda, packed, C, ldc, N, acc); break;
-    case 3: pair_panel_rows<PairBlock, 3, 1>(l, p0, A, lda, packed, C, ldc, N, acc); break;
-    default: pair_panel_rows<PairBlock, 4, 1>(l, p0, A, lda, packed, C, ldc, N, acc); break;
+    case 1: pair_panel_rows<PairBlock, 1, 4>(l, q, p0, A, lda, packed, C, ldc, N, acc); break;
+    case 2: pair_panel_rows<PairBlock, 2, 2>(l, q, p0, A, lda, packed, C, ldc, N, acc); break;
+    case 3: pair_panel_rows<PairBlock, 3, 1>(l, q, p0, A, lda, packed, C, ldc, N, acc); break;
+    default: pair_panel_rows<PairBlock, 4, 1>(l, q, p0, A, lda, packed, C, ldc, N, acc); break;
   }
 }
 

@@ -89,21 +89,21 @@ struct PairBlock {
 
 // Rows [0, mr) against every panel. MR * NP accumulators: at least 8 (the dot product's latency
 // over its two units), at most 24 beside the NP panel rows.
-void rows(int64_t mr, PanelLayout l, int64_t p0, const uint32_t* A, int64_t lda,
+void rows(int64_t mr, PanelLayout l, int64_t q, int64_t p0, const uint32_t* A, int64_t lda,
           const uint16_t* packed, float* C, int64_t ldc, int64_t N, bool acc) {
   switch (mr) {
-    case 1: pair_panel_rows<PairBlock, 1, 8>(l, p0, A, lda, packed, C, ldc, N, acc); break;
-    case 2: pair_panel_rows<PairBlock, 2, 6>(l, p0, A, lda, packed, C, ldc, N, acc); break;
-    case 3: pair_panel_rows<PairBlock, 3, 4>(l, p0, A, lda, packed, C, ldc, N, acc); break;
-    case 4: pair_panel_rows<PairBlock, 4, 4>(l, p0, A, lda, packed, C, ldc, N, acc); break;
-    case 5: pair_panel_rows<PairBlock, 5, 3>(l, p0, A, lda, packed, C, ldc, N, acc); break;
-    case 6: pair_panel_rows<PairBlock, 6, 3>(l, p0, A, lda, packed, C, ldc, N, acc); break;
-    case 7: pair_panel_rows<PairBlock, 7, 3>(l, p0, A, lda, packed, C, ldc, N, acc); break;
-    case 8: pair_panel_rows<PairBlock, 8, 2>(l, p0, A, lda, packed, C, ldc, N, acc); break;
-    case 9: pair_panel_rows<PairBlock, 9, 2>(l, p0, A, lda, packed, C, ldc, N, acc); break;
-    case 10: pair_panel_rows<PairBlock, 10, 2>(l, p0, A, lda, packed, C, ldc, N, acc); break;
-    case 11: pair_panel_rows<PairBlock, 11, 2>(l, p0, A, lda, packed, C, ldc, N, acc); break;
-    default: pair_panel_rows<PairBlock, 12, 2>(l, p0, A, lda, packed, C, ldc, N, acc); break;
+    case 1: pair_panel_rows<PairBlock, 1, 8>(l, q, p0, A, lda, packed, C, ldc, N, acc); break;
+    case 2: pair_panel_rows<PairBlock, 2, 6>(l, q, p0, A, lda, packed, C, ldc, N, acc); break;
+    case 3: pair_panel_rows<PairBlock, 3, 4>(l, q, p0, A, lda, packed, C, ldc, N, acc); break;
+    case 4: pair_panel_rows<PairBlock, 4, 4>(l, q, p0, A, lda, packed, C, ldc, N, acc); break;
+    case 5: pair_panel_rows<PairBlock, 5, 3>(l, q, p0, A, lda, packed, C, ldc, N, acc); break;
+    case 6: pair_panel_rows<PairBlock, 6, 3>(l, q, p0, A, lda, packed, C, ldc, N, acc); break;
+    case 7: pair_panel_rows<PairBlock, 7, 3>(l, q, p0, A, lda, packed, C, ldc, N, acc); break;
+    case 8: pair_panel_rows<PairBlock, 8, 2>(l, q, p0, A, lda, packed, C, ldc, N, acc); break;
+    case 9: pair_panel_rows<PairBlock, 9, 2>(l, q, p0, A, lda, packed, C, ldc, N, acc); break;
+    case 10: pair_panel_rows<PairBlock, 10, 2>(l, q, p0, A, lda, packed, C, ldc, N, acc); break;
+    case 11: pair_panel_rows<PairBlock, 11, 2>(l, q, p0, A, lda, packed, C, ldc, N, acc); break;
+    default: pair_panel_rows<PairBlock, 12, 2>(l, q, p0, A, lda, packed, C, ldc, N, acc); break;
   }
 }
 

@@ -192,9 +192,10 @@ struct ColumnBlocks {
   // Visit the blocks and their panels last to first (StepSlice): the products of few rows (below
   // 6 at the AVX2 level, 9 at AVX-512), where W's reads dominate.
   bool descending = false;
-  // bfloat16 products: panels per group of the packed layout (PanelLayout); `packed` is block
-  // 0's start, and the product's columns start at panel `first` of a block of `panels`. (Float
-  // panels lie one after the other: group 1, `packed` from the product's first panel.)
+  // bfloat16 products: panels per group of the packed layout (PanelLayout, whose blocks are
+  // these `count`); `packed` is block 0's start (packed_stride unused), and the product's
+  // columns start at panel `first` of a block of `panels`. (Float panels lie one after the
+  // other: group 1, `packed` from the product's first panel.)
   int64_t group = 1, first = 0, panels = 0;
 };
 
@@ -202,34 +203,43 @@ struct ColumnBlocks {
 // and 2kk+1 of op(W), interleaved.
 constexpr int64_t kPairRow = 2 * kPanelColumns;
 
-// Where the pair panels of one column block of a Bf16Matrix lie: `panels` panels of K pair rows
-// (64-byte lines), either
-// - one after the other (group 1: pair row kk of panel p at line p * K + kk), as the float
-//   panels always lie (panels_at), or
-// - interleaved by groups of G adjacent panels (the last group of a block may be narrower), row
-//   by row, so that pair row kk of a group holds pair row kk of each of its panels side by side:
-//   a product of one row, reading NP panels at a time, then reads one sequential stream instead
-//   of NP streams K lines apart. One core, Zen 5, 256 KB in L2, one row, 8 panels at a time:
-//   1.60-1.77 us grouped against 1.98-2.45 (float, 512 KB: 2.36-2.38 against 4.23-4.33, but
-//   float weights are packed at every call, and packed grouped the batch-1 layers did not gain:
-//   RESULTS.md, Zen 5 second session).
-// Group p / G starts where its first panel would start in group 1, so both take the same space.
+// Where the pair panels of a Bf16Matrix's column blocks lie: `blocks` blocks of `panels` panels
+// of K pair rows (64-byte lines) each, either
+// - block after block, each block's panels one after the other (group 1: pair row kk of panel
+//   p at line p * K + kk from its block's start), as the float panels always lie (panels_at), or
+// - by groups of G adjacent panels, interleaved row by row, so that pair row kk of a group
+//   holds pair row kk of each of its panels side by side (G lines, the last group of a block
+//   padded to G): a product of one row, reading NP panels at a time, then reads one sequential
+//   stream instead of NP streams K lines apart. One core, Zen 5, 256 KB in L2, one row, 8 panels
+//   at a time: 1.60-1.77 us grouped against 1.98-2.45 (float, 512 KB: 2.36-2.38 against
+//   4.23-4.33, but float weights are packed at every call, and packed grouped the batch-1 layers
+//   did not gain: RESULTS.md, Zen 5 second session). Group g of every block comes before group
+//   g + 1 of any (block q's at line (g * blocks + q) * G * K), so that a team member, whose
+//   share of each block is a run of whole groups, reads one stream over all the blocks: its 8
+//   panels of each of an LSTM's 4 gate blocks (H = 256, 2 members) read as one 256 KB stream
+//   took 1.64-1.72 us a product, as 4 streams 128 KB apart 2.0-2.3 (one core, Zen 5, the
+//   prefetcher starting over at each block); eval(precision="bfloat16") layers, paired, batch
+//   1: LSTM (50,1,256,256) 1.06-1.13x in five runs, the GRU 0.98-1.07x; shares of 1 MB and more,
+//   streamed from L3 either way, within the noise.
 struct PanelLayout {
-  int64_t K, panels, group = 1;
+  int64_t K, panels, group = 1, blocks = 1;
 
-  // In lines: from the block's start to pair row kk of panel p; from a panel to the next one of
-  // its run; from a pair row of panel p to the next.
-  int64_t offset(int64_t p, int64_t kk) const {
-    const int64_t first = p / group * group;
-    return first * K + kk * std::min(group, panels - first) + p - first;
+  // In lines: from block 0's start to pair row kk of block q's panel p; from a panel to the next
+  // one of its run; from a pair row to the next.
+  int64_t offset(int64_t q, int64_t p, int64_t kk) const {
+    if (group == 1) return (q * panels + p) * K + kk;
+    const int64_t g = p / group;
+    return (g * blocks + q) * group * K + kk * group + p % group;
   }
   int64_t stride() const { return group == 1 ? K : 1; }
-  int64_t row(int64_t p) const { return std::min(group, panels - p / group * group); }
+  int64_t row() const { return group; }
   // Panels from p on that one stride reaches, up to p1: all of them in group 1, else the rest
   // of p's group.
   int64_t run(int64_t p, int64_t p1) const {
     return group == 1 ? p1 - p : std::min(p1, (p / group + 1) * group) - p;
   }
+  // Lines in all: every block padded to whole groups.
+  int64_t lines() const { return blocks * (panels + group - 1) / group * group * K; }
 };
 
 // Block<MR, n>::run(args...) for 1 <= n < NP: a run's last panels.
@@ -244,19 +254,19 @@ static void narrower_block(int64_t n, Args... args) {
 }
 
 // Rows [0, MR) of A, rounded to bfloat16 pairs (`pairs` per row, row stride lda), against
-// panels [p0, p0 + ceil(N / 16)) of one column block (`layout`, from `packed` on; N columns of C
-// from C on), run by run: NP adjacent panels at a time, then the run's remaining ones as one
+// panels [p0, p0 + ceil(N / 16)) of column block q (`layout`, block 0 from `packed` on; N
+// columns of C from C on), run by run: NP adjacent panels at a time, then the run's remaining ones as one
 // narrower block. Block<MR, NP>::run is a level's block: C[0..MR) x NP panels (panel j's pair
 // row kk at panels + j * stride + kk * row; n columns of C from the first on), every pair row.
 template <template <int, int> class Block, int MR, int NP>
-static void pair_panel_rows(PanelLayout layout, int64_t p0, const uint32_t* A, int64_t lda,
-                            const uint16_t* packed, float* C, int64_t ldc, int64_t N,
+static void pair_panel_rows(PanelLayout layout, int64_t q, int64_t p0, const uint32_t* A,
+                            int64_t lda, const uint16_t* packed, float* C, int64_t ldc, int64_t N,
                             bool accumulate) {
   const int64_t pairs = layout.K, p1 = p0 + (N + kPanelColumns - 1) / kPanelColumns;
   for (int64_t first = p0, n; first < p1; first += n) {
     n = layout.run(first, p1);
-    const uint16_t* run = packed + layout.offset(first, 0) * kPairRow;
-    const int64_t stride = layout.stride() * kPairRow, row = layout.row(first) * kPairRow;
+    const uint16_t* run = packed + layout.offset(q, first, 0) * kPairRow;
+    const int64_t stride = layout.stride() * kPairRow, row = layout.row() * kPairRow;
     for (int64_t j = 0; j < n; j += NP) {
       const int64_t col = (first - p0 + j) * kPanelColumns;
       if (j + NP <= n)
@@ -280,7 +290,8 @@ constexpr int64_t kPairChunkPanels = 2;
 
 // A bfloat16 product at one level: A's rows rounded into a16 (round_rows(M, K, A, lda, out,
 // pairs)), then each block of rows (block_rows(rows left) rows each) against every column block
-// (rows(mr, layout, first panel, a, lda, packed, C, ldc, N, accumulate)): with several blocks,
+// (rows(mr, layout, block, first panel, a, lda, packed, C, ldc, N, accumulate)): one block of
+// rows group by group (in the grouped layout, the order in which the groups lie), several
 // kPairChunkPanels panels at a time.
 template <typename RoundRows, typename BlockRows, typename Rows>
 static void bf16_rows_product(int64_t M, int64_t K, int64_t N, const float* A, int64_t lda,
@@ -289,21 +300,26 @@ static void bf16_rows_product(int64_t M, int64_t K, int64_t N, const float* A, i
                        BlockRows block_rows, Rows rows) {
   if (M <= 0 || N <= 0) return;
   const int64_t pairs = (K + 1) / 2;
-  const PanelLayout layout{pairs, blocks.panels, blocks.group};
+  const PanelLayout layout{pairs, blocks.panels, blocks.group, blocks.count};
   a16.resize(M * pairs);
   round_rows(M, K, A, lda, a16.data(), pairs);
-  if (block_rows(M) == M) {  // one block of rows
-    for (int64_t q = 0; q < blocks.count; ++q)
-      rows(M, layout, blocks.first, a16.data(), pairs, packed + q * blocks.packed_stride,
-           C + q * blocks.c_stride, ldc, N, accumulate);
+  if (block_rows(M) == M) {  // one block of rows: grouped, each group of every block in turn
+    const int64_t p1 = blocks.first + (N + kPanelColumns - 1) / kPanelColumns;
+    for (int64_t p = blocks.first, n; p < p1; p += n) {
+      n = blocks.group == 1 ? p1 - p : layout.run(p, p1);
+      const int64_t col = (p - blocks.first) * kPanelColumns;
+      for (int64_t q = 0; q < blocks.count; ++q)
+        rows(M, layout, q, p, a16.data(), pairs, packed, C + q * blocks.c_stride + col, ldc,
+             std::min(N - col, n * kPanelColumns), accumulate);
+    }
     return;
   }
   for (int64_t q = 0; q < blocks.count; ++q)
     for (int64_t col = 0; col < N; col += kPairChunkPanels * kPanelColumns)
       for (int64_t i = 0, mr; i < M; i += mr) {
         mr = block_rows(M - i);
-        rows(mr, layout, blocks.first + col / kPanelColumns, a16.data() + i * pairs, pairs,
-             packed + q * blocks.packed_stride, C + q * blocks.c_stride + i * ldc + col, ldc,
+        rows(mr, layout, q, blocks.first + col / kPanelColumns, a16.data() + i * pairs, pairs,
+             packed, C + q * blocks.c_stride + i * ldc + col, ldc,
              std::min(N - col, kPairChunkPanels * kPanelColumns), accumulate);
       }
 }

@@ -29,9 +29,10 @@ inline float from_bf16(uint16_t h) {
 // column blocks (a layer's gate blocks) of width() = N / blocks columns, each padded to whole
 // panels of 16 columns. A panel holds its K rows as pairs() = (K+1)/2 pair rows; pair row kk is
 // 16 x (row 2kk, row 2kk+1), interleaved (64 bytes: what one AVX-512 bf16 dot product reads), a
-// zero row after an odd K. Block q starts at data() + q * block_size(); its panels lie one after
-// the other (panel p at + p * pairs() * 32) or, with the CPU's bf16 dot products, interleaved in
-// groups of `group` panels for products of one row (PanelLayout, csrc/cpu/packed_gemm.h).
+// zero row after an odd K. The blocks lie one after the other, each block's panels too (panel p
+// of block q at data() + (q * panels() + p) * pairs() * 32), or, with the CPU's bf16 dot
+// products, in groups of `group` panels for products of one row, the blocks' groups
+// interleaved (PanelLayout, csrc/cpu/packed_gemm.h).
 class Bf16Matrix {
  public:
   Bf16Matrix() = default;
@@ -41,12 +42,13 @@ class Bf16Matrix {
   int64_t width() const { return N / blocks; }
   int64_t panels() const { return (width() + 15) / 16; }
   int64_t pairs() const { return (K + 1) / 2; }
-  int64_t block_size() const { return panels() * pairs() * 32; }
+  // Values in data(): every block padded to whole groups.
+  int64_t size() const { return blocks * ((panels() + group - 1) / group * group) * pairs() * 32; }
   const uint16_t* data() const { return data_.get(); }
   // Where the CPU has no bf16 dot products (SIMD levels avx2, and avx512 without avx512_bf16):
-  // the same values widened to floats, in the float micro-kernels' panels (block q at
-  // + q * block_size(), each pair's odd row first), for products of many rows, which widening
-  // at every use slows more than the halved bytes speed up. Else null.
+  // the same values widened to floats, in the float micro-kernels' panels (group 1: block q at
+  // + q * panels() * pairs() * 32, each pair's odd row first), for products of many rows, which
+  // widening at every use slows more than the halved bytes speed up. Else null.
   const float* wide() const { return wide_.get(); }
 
  private:
