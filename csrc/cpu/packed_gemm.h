@@ -255,9 +255,10 @@ static void narrower_block(int64_t n, Args... args) {
 
 // Rows [0, MR) of A, rounded to bfloat16 pairs (`pairs` per row, row stride lda), against
 // panels [p0, p0 + ceil(N / 16)) of column block q (`layout`, block 0 from `packed` on; N
-// columns of C from C on), run by run: NP adjacent panels at a time, then the run's remaining ones as one
-// narrower block. Block<MR, NP>::run is a level's block: C[0..MR) x NP panels (panel j's pair
-// row kk at panels + j * stride + kk * row; n columns of C from the first on), every pair row.
+// columns of C from C on), run by run: NP adjacent panels at a time, then the run's remaining
+// ones as one narrower block. Block<MR, NP>::run is a level's block: C[0..MR) x NP panels
+// (panel j's pair row kk at panels + j * stride + kk * row; n columns of C from the first on),
+// every pair row.
 template <template <int, int> class Block, int MR, int NP>
 static void pair_panel_rows(PanelLayout layout, int64_t q, int64_t p0, const uint32_t* A,
                             int64_t lda, const uint16_t* packed, float* C, int64_t ldc, int64_t N,
