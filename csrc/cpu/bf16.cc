@@ -12,17 +12,6 @@ namespace seqkern {
 
 namespace {
 
-// Panels per group (PanelLayout) for weights of `panels` panels a block, for products of one row
-// split among a team of `members` as StepSlice::units splits them: the largest power of two up
-// to 8 (the native one-row block's panels) that divides every member's first panel, so that
-// each member's share starts a group.
-int64_t one_row_group(int64_t panels, int64_t members) {
-  int64_t group = 8;
-  for (int64_t r = 1; r < members; ++r)
-    while (panels * r / members % group) group /= 2;
-  return group;
-}
-
 #if SEQKERN_X86
 bool cpu_has_bf16() {
   __builtin_cpu_init();

@@ -23,7 +23,7 @@ F32Panels::F32Panels(const float* w, int64_t ldw, int64_t K_, int64_t N_, int64_
     for (int64_t i = i0; i < i1; ++i) {
       const int64_t q = i / panels, p = i % panels;
       avx2::pack_panels_f32(w + q * width * ldw, ldw, true, K, width, p, p + 1,
-                            out + q * block_size);
+                            out + q * block_size, PanelLayout{K, panels}, 0);
     }
   });
 #else

@@ -71,7 +71,7 @@ void forward_reset_after(const RnnShape& s, const T* x, const T* w_ih, const T* 
   std::vector<T> hp(B * G);  // recurrent projection of one step
   const PackedMatrix<T> w_step =  // h_{t-1} @ w_hh^T
       bf16 ? PackedMatrix<T>(bf16->w_hh, s)
-           : PackedMatrix<T>(w_hh, H, true, H, G, s, 3, f32 ? &f32->w_hh : nullptr);
+           : PackedMatrix<T>(w_hh, H, true, H, G, s, 3, f32 ? &f32->w_hh : nullptr, s.B == 1);
   const detail::InputProjection<T> input(s, G, 3, x, w_ih, w_step, bf16 ? &bf16->w_ih : nullptr,
                                          f32 ? &f32->w_ih : nullptr);
   // input-side pre-activations, then (training) activated gates; inference keeps input.steps()
@@ -173,10 +173,12 @@ void forward_reset_before(const RnnShape& s, const T* x, const T* w_ih, const T*
   // h_{t-1} @ w_h[rz]^T and (r*h_{t-1}) @ w_hn^T
   const PackedMatrix<T> w_rz =
       bf16 ? PackedMatrix<T>(bf16->w_hh, s)
-           : PackedMatrix<T>(w_hh, H, true, H, 2 * H, s, 2, f32 ? &f32->w_hh : nullptr);
+           : PackedMatrix<T>(w_hh, H, true, H, 2 * H, s, 2, f32 ? &f32->w_hh : nullptr,
+                             s.B == 1);
   const PackedMatrix<T> w_n =
       bf16 ? PackedMatrix<T>(bf16->w_hn, s)
-           : PackedMatrix<T>(w_hh + 2 * H * H, H, true, H, H, s, 1, f32 ? &f32->w_hn : nullptr);
+           : PackedMatrix<T>(w_hh + 2 * H * H, H, true, H, H, s, 1, f32 ? &f32->w_hn : nullptr,
+                             s.B == 1);
   const detail::InputProjection<T> input(s, G, 3, x, w_ih, w_rz, bf16 ? &bf16->w_ih : nullptr,
                                          f32 ? &f32->w_ih : nullptr);
   // pre-activations, then (training) activated gates; inference keeps input.steps() of them

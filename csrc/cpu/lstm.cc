@@ -23,10 +23,11 @@ void lstm_forward(const RnnShape& s, const T* x, const T* w_ih, const T* w_hh, c
   // h_{t-1} @ w_hh^T and m_t @ w_hr^T (P = 0: unused)
   const PackedMatrix<T> w_step =
       bf16 ? PackedMatrix<T>(bf16->w_hh, s)
-           : PackedMatrix<T>(w_hh, S, true, S, G, s, 4, f32 ? &f32->w_hh : nullptr);
+           : PackedMatrix<T>(w_hh, S, true, S, G, s, 4, f32 ? &f32->w_hh : nullptr, s.B == 1);
   const PackedMatrix<T> w_proj =
       bf16 && s.P ? PackedMatrix<T>(bf16->w_hr, s)
-                  : PackedMatrix<T>(w_hr, H, true, H, s.P, s, 1, f32 ? &f32->w_hr : nullptr);
+                  : PackedMatrix<T>(w_hr, H, true, H, s.P, s, 1, f32 ? &f32->w_hr : nullptr,
+                                    s.B == 1);
   const detail::InputProjection<T> input(s, G, 4, x, w_ih, w_step, bf16 ? &bf16->w_ih : nullptr,
                                          f32 ? &f32->w_ih : nullptr);
   // pre-activations, then (training) activated gates; inference keeps input.steps() of them

@@ -21,6 +21,9 @@ namespace {
 
 bool use_micro_kernels() { return simd() != Simd::baseline; }
 
+// The most bytes of W a team member's one-row products read from grouped panels.
+constexpr int64_t kGroupedRowBytes = 512 << 10;
+
 // Freed blocks kept for reuse: at most kKeptBytes in all, of kKeptFrom bytes or more (smaller
 // ones come from malloc's own free lists). Measured, LSTM (50,8,256,256) inference in C++: page
 // faults on the packed weights were 5% of a call.
@@ -70,7 +73,8 @@ void give_block(void* p, size_t bytes) {
 
 template <typename T>
 PackedMatrix<T>::PackedMatrix(const T* w, int64_t ldw, bool trans, int64_t K, int64_t N,
-                              const RnnShape& s, int64_t blocks, const F32Panels* kept)
+                              const RnnShape& s, int64_t blocks, const F32Panels* kept,
+                              bool one_row)
     : w_(w), ldw_(ldw), K_(K), N_(N), trans_(trans), blocks_(blocks) {
 #if SEQKERN_X86
   if constexpr (std::is_same_v<T, float>) {
@@ -96,18 +100,32 @@ PackedMatrix<T>::PackedMatrix(const T* w, int64_t ldw, bool trans, int64_t K, in
       const int64_t packed_blocks = team ? blocks : 1;
       packed_blocks_ = packed_blocks;
       packed_width_ = N / packed_blocks;
-      block_size_ = avx2::packed_size_f32(K, packed_width_);
-      packed_.resize(packed_blocks * block_size_);
+      const int64_t panels = (packed_width_ + kPanelColumns - 1) / kPanelColumns;
+      // A team's products of one row at AVX-512 read grouped panels, a member's share of every
+      // block one stream (PanelLayout), while that share stays in L2. Paired on Zen 5, 2
+      // threads, batch 1, grouped / not: LSTM (50,1,256,256) inference 1.10x (512 KB a member);
+      // (50,1,512,512) 0.87x and (35,1,650,650) 0.92x, the GRU 0.84-0.92x (2-3.4 MB a member,
+      // from L3, where the panels' separate streams run faster than one).
+      const int64_t share = K * N * static_cast<int64_t>(sizeof(float)) / threads;
+      if (one_row && team && trans && simd() == Simd::avx512 && share <= kGroupedRowBytes)
+        group_ = one_row_group(panels, threads);
+      const PanelLayout layout{K, panels, group_, group_ > 1 ? packed_blocks : 1};
+      block_size_ = group_ > 1 ? 0 : avx2::packed_size_f32(K, packed_width_);
+      packed_.resize(group_ > 1 ? layout.lines() * kPanelColumns : packed_blocks * block_size_);
+      if (panels % group_) std::fill(packed_.begin(), packed_.end(), 0.0f);  // groups' padding
       panels_ = packed_.data();
       // Split as a team splits the product, so each member packs (and first touches) its own;
       // a call whose steps run on one thread packs there too (handing a (20, 20) matrix to the
       // pool and waiting for it took longer than packing it).
-      const int64_t panels = (packed_width_ + kPanelColumns - 1) / kPanelColumns;
       const auto pack = [&](int64_t p0, int64_t p1) {
         for (int64_t q = 0; q < packed_blocks; ++q) {
           const float* wq = w + q * packed_width_ * (trans ? ldw : 1);
-          avx2::pack_panels_f32(wq, ldw, trans, K, packed_width_, p0, p1,
-                                packed_.data() + q * block_size_);
+          if (group_ > 1)
+            avx2::pack_panels_f32(wq, ldw, trans, K, packed_width_, p0, p1, packed_.data(), layout,
+                                  q);
+          else
+            avx2::pack_panels_f32(wq, ldw, trans, K, packed_width_, p0, p1,
+                                  packed_.data() + q * block_size_, PanelLayout{K, panels}, 0);
         }
       };
       if (serial(s))
@@ -131,6 +149,13 @@ void PackedMatrix<T>::multiply_columns(int64_t M, const T* A, int64_t lda, T* C,
   const int64_t width = N_ / blocks;
 #if SEQKERN_X86
   if constexpr (std::is_same_v<T, float>) {
+    if (panels_ && group_ > 1) {  // one row, a team's units: the blocks' groups in turn
+      if (M != 1) throw std::logic_error("PackedMatrix: grouped panels take one row");
+      const int64_t panels = (width + kPanelColumns - 1) / kPanelColumns;
+      avx512::grouped_row_f32(K_, n1 - n0, A, panels_, PanelLayout{K_, panels, group_, blocks},
+                              n0 / kPanelColumns, blocks, C + n0, width, accumulate);
+      return;
+    }
     if (panels_) {  // packed_width_ == width: the layout follows the same split
       const ColumnBlocks cb{blocks, block_size_, width, descending};
       const auto kernel = simd() == Simd::avx512 ? avx512::packed_gemm_f32 : avx2::packed_gemm_f32;

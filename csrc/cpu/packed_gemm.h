@@ -146,7 +146,8 @@ constexpr int64_t kDepth = 256;
 // Adjacent panels from row k0 on: row k of the q-th of them at data + q * stride + k * 16.
 struct Panels {
   const float* data;
-  int64_t stride;
+  int64_t stride;          // from a panel to the next
+  int64_t row = kPanelColumns;  // from a panel row to the next (grouped: the group's panels)
 };
 
 // Panels p, p+1, ... of op(W) (K rows each, packed as the micro-kernels read it), from row k0 on.
@@ -242,6 +243,17 @@ struct PanelLayout {
   int64_t lines() const { return blocks * (panels + group - 1) / group * group * K; }
 };
 
+// Panels per group (PanelLayout) for weights of `panels` panels a block, for products of one row
+// split among a team of `members` as StepSlice::units splits them: the largest power of two up
+// to 8 (the one-row blocks' panels at AVX-512) that divides every member's first panel, so that
+// each member's share starts a group.
+inline int64_t one_row_group(int64_t panels, int64_t members) {
+  int64_t group = 8;
+  for (int64_t r = 1; r < members; ++r)
+    while (panels * r / members % group) group /= 2;
+  return group;
+}
+
 // Block<MR, n>::run(args...) for 1 <= n < NP: a run's last panels.
 template <template <int, int> class Block, int MR, int NP, typename... Args>
 static void narrower_block(int64_t n, Args... args) {
@@ -331,8 +343,10 @@ static void bf16_rows_product(int64_t M, int64_t K, int64_t N, const float* A, i
 // Both levels share the packed layout, which the AVX2 code packs: panels [p0, p1) of op(W)
 // (kPanelColumns columns each). packed_gemm_f32: C (M, N) (+)= A @ op(W) from the packed panels.
 namespace avx2 {
+// Panels [p0, p1) of op(W) as block q of `layout` (in lines: one panel row of floats each), from
+// out on; layout{K, panels}, q = 0: one panel after the other.
 void pack_panels_f32(const float* w, int64_t ldw, bool trans, int64_t K, int64_t N, int64_t p0,
-                     int64_t p1, float* out);
+                     int64_t p1, float* out, PanelLayout layout, int64_t q);
 int64_t packed_size_f32(int64_t K, int64_t N);
 void packed_gemm_f32(int64_t M, int64_t K, int64_t N, const float* A, int64_t lda,
                      const float* packed, float* C, int64_t ldc, bool accumulate,
@@ -342,6 +356,12 @@ namespace avx512 {
 void packed_gemm_f32(int64_t M, int64_t K, int64_t N, const float* A, int64_t lda,
                      const float* packed, float* C, int64_t ldc, bool accumulate,
                      ColumnBlocks blocks = {});
+// One row: C (1, N) (+)= a @ op(W) in each of `count` column blocks (block q's columns of C at
+// C + q * c_stride), from grouped panels (`layout`, group > 1; block 0 from `packed` on), N
+// columns from panel `first` on; the sums of packed_gemm_f32, bit for bit.
+void grouped_row_f32(int64_t K, int64_t N, const float* a, const float* packed,
+                     PanelLayout layout, int64_t first, int64_t count, float* C, int64_t c_stride,
+                     bool accumulate);
 }  // namespace avx512
 
 // The bfloat16 products (seqkern/bf16.h): C (M, N) (+)= bf16(A) (M, K) @ op(W) from a
@@ -383,8 +403,10 @@ class PackedMatrix {
   // one row (neither of which applies to kept panels).
   // kept (float, trans only): op(W) packed once already (F32Panels of this K, N and blocks),
   // used instead of packing here, and read by blocks with or without a team.
+  // one_row: every product has one row (a batch of 1), which a team at AVX-512 then runs on
+  // grouped panels.
   PackedMatrix(const T* w, int64_t ldw, bool trans, int64_t K, int64_t N, const RnnShape& s,
-               int64_t blocks = 1, const F32Panels* kept = nullptr);
+               int64_t blocks = 1, const F32Panels* kept = nullptr, bool one_row = false);
   // The forward product on bfloat16 weights packed once (float only): w's blocks are the gate
   // blocks. w must outlive this object.
   PackedMatrix(const Bf16Matrix& w, const RnnShape& s);
@@ -415,6 +437,7 @@ class PackedMatrix {
   int64_t packed_blocks_ = 1, packed_width_ = 0, block_size_ = 0;
   std::vector<T, CacheLineAllocator<T>> packed_;  // packed here
   const T* panels_ = nullptr;  // panels of op(W) (packed_, or kept); null: the products go to BLAS
+  int64_t group_ = 1;  // panels per group (PanelLayout): above 1, grouped, the blocks interleaved
   const Bf16Matrix* bf16_ = nullptr;  // the bfloat16 weights, when given
 };
 

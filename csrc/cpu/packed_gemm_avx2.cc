@@ -119,14 +119,16 @@ void few_rows(int64_t m, int64_t K, int64_t N, const float* A, int64_t lda, cons
 
 }  // namespace
 
-// Panels [p0, p1) of op(W). Reads run along rows of W, as stored: for trans, 8x8 tiles are
+// Panels [p0, p1) of op(W), as block q of `layout` (in lines of one panel row) from out on.
+// Reads run along rows of W, as stored: for trans, 8x8 tiles are
 // transposed in registers so that both the reads and the writes stay sequential; otherwise rows
 // of W are dealt out to the panels 16 at a time, so that each panel is written 1 KB at a stretch
 // while those rows stay in L1. (One core, 1 MB in cache: one panel at a time down all K rows of W
 // 105 us; each row dealt out to every panel at once 57 us, 64 write streams; 16 rows at once
 // 31 us.)
 void pack_panels_f32(const float* w, int64_t ldw, bool trans, int64_t K, int64_t N, int64_t p0,
-                     int64_t p1, float* out) {
+                     int64_t p1, float* out, PanelLayout layout, int64_t q) {
+  const int64_t ld = layout.row() * kPanel;  // from a panel row to the next
   if (!trans) {  // row k of W holds row k of every panel, 16 values each
     constexpr int64_t kRows = 16;
     for (int64_t k0 = 0; k0 < K; k0 += kRows)
@@ -135,7 +137,7 @@ void pack_panels_f32(const float* w, int64_t ldw, bool trans, int64_t K, int64_t
         const __m256i m0 = first_lanes(cols), m1 = first_lanes(cols - 8);
         for (int64_t k = k0; k < std::min(K, k0 + kRows); ++k) {
           const float* src = w + k * ldw + p * kPanel;
-          float* dst = out + (p * K + k) * kPanel;
+          float* dst = out + layout.offset(q, p, k) * kPanel;
           _mm256_storeu_ps(dst, _mm256_maskload_ps(src, m0));
           _mm256_storeu_ps(dst + 8, _mm256_maskload_ps(src + 8, m1));
         }
@@ -143,8 +145,7 @@ void pack_panels_f32(const float* w, int64_t ldw, bool trans, int64_t K, int64_t
     return;
   }
   for (int64_t p = p0; p < p1; ++p) {
-    float* panel = out + p * K * kPanel;
-    constexpr int64_t ld = kPanel;
+    float* panel = out + layout.offset(q, p, 0) * kPanel;
     const int64_t n0 = p * kPanel, cols = std::min<int64_t>(kPanel, N - n0);
     int64_t k = 0;
     if (cols == kPanel) {

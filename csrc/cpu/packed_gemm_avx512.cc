@@ -27,17 +27,19 @@ inline __mmask16 lane_mask(int64_t n) {
 }
 
 // C[0..MR) x NP adjacent panels (n_cols columns of C from the first panel on): kc values of k
-// from A and from the panels. A is read at A[r*lda + k], or at A[k*MR + r] when packed.
-template <int MR, int NP, bool kPackedA = false>
+// from A and from the panels. A is read at A[r*lda + k], or at A[k*MR + r] when packed. A
+// panel's rows lie kPanel values apart, or panels.row when kGrouped.
+template <int MR, int NP, bool kPackedA = false, bool kGrouped = false>
 void block(int64_t kc, const float* A, int64_t lda, Panels panels, float* C, int64_t ldc,
            int64_t n_cols, bool accumulate) {
+  const int64_t row = kGrouped ? panels.row : kPanel;
   __m512 acc[MR][NP];  // every loop over r and p is unrolled, so acc stays in registers
 #pragma GCC unroll 16
   for (int r = 0; r < MR; ++r)
 #pragma GCC unroll 16
     for (int p = 0; p < NP; ++p) acc[r][p] = _mm512_setzero_ps();
   for (int64_t k = 0; k < kc; ++k) {
-    const float* b = panels.data + k * kPanel;
+    const float* b = panels.data + k * row;
     __m512 w[NP];
 #pragma GCC unroll 16
     for (int p = 0; p < NP; ++p) w[p] = _mm512_loadu_ps(b + p * panels.stride);
@@ -67,6 +69,14 @@ struct InPlaceA {
   static void run(int64_t kc, const float* A, int64_t lda, Panels panels, float* C, int64_t ldc,
                   int64_t n, bool accumulate) {
     block<MR, NP>(kc, A, lda, panels, C, ldc, n, accumulate);
+  }
+};
+
+// The block of one row on grouped panels, for grouped_row_f32.
+template <int MR, int NP>
+struct GroupedRow {
+  static void run(int64_t kc, const float* a, Panels panels, float* c, int64_t n, bool acc) {
+    block<MR, NP, false, true>(kc, a, 0, panels, c, 0, n, acc);
   }
 };
 
@@ -233,6 +243,28 @@ void packed_gemm_f32(int64_t M, int64_t K, int64_t N, const float* A, int64_t ld
       panel_pairs<true>(M, K, N, k0, kc, a_packed.data(), 0, packed, C, ldc, acc, blocks);
     } else {
       panel_pairs<false>(M, K, N, k0, kc, A + k0, lda, packed, C, ldc, acc, blocks);
+    }
+  }
+}
+
+void grouped_row_f32(int64_t K, int64_t N, const float* a, const float* packed,
+                     PanelLayout layout, int64_t first, int64_t count, float* C, int64_t c_stride,
+                     bool accumulate) {
+  const int64_t p1 = first + (N + kPanel - 1) / kPanel;
+  for (int64_t k0 = 0; k0 < K; k0 += kDepth) {
+    const int64_t kc = std::min(kDepth, K - k0);
+    const bool acc = accumulate || k0 > 0;
+    for (int64_t p = first, n; p < p1; p += n) {  // group by group, each of every block in turn
+      n = layout.run(p, p1);
+      const int64_t col = (p - first) * kPanel;
+      for (int64_t q = 0; q < count; ++q) {
+        const Panels run{packed + layout.offset(q, p, k0) * kPanel, kPanel, layout.row() * kPanel};
+        float* c = C + q * c_stride + col;
+        if (n == 8)
+          GroupedRow<1, 8>::run(kc, a + k0, run, c, N - col, acc);
+        else
+          narrower_block<GroupedRow, 1, 8>(n, kc, a + k0, run, c, N - col, acc);
+      }
     }
   }
 }

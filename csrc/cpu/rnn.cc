@@ -16,7 +16,7 @@ void rnn_forward(const RnnShape& s, Nonlinearity act, const T* x, const T* w_ih,
   std::vector<T> bias = detail::add_biases(b_ih, b_hh, H);
   const PackedMatrix<T> w_step =  // h_{t-1} @ w_hh^T
       bf16 ? PackedMatrix<T>(bf16->w_hh, s)
-           : PackedMatrix<T>(w_hh, H, true, H, H, s, 1, f32 ? &f32->w_hh : nullptr);
+           : PackedMatrix<T>(w_hh, H, true, H, H, s, 1, f32 ? &f32->w_hh : nullptr, s.B == 1);
   const detail::InputProjection<T> input(s, H, 1, x, w_ih, w_step, bf16 ? &bf16->w_ih : nullptr,
                                          f32 ? &f32->w_ih : nullptr);
   T* pre = detail::scratch<T>(0, input.steps() * BH);  // pre-activations
