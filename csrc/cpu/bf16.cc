@@ -70,11 +70,11 @@ Bf16Matrix::Bf16Matrix(const float* w, int64_t ldw, int64_t K_, int64_t N_, int6
   if (bf16_native()) group = one_row_group(panels(), get_num_threads());
   const int64_t size = this->size(), width = this->width(), pairs = this->pairs();
   const PanelLayout layout{pairs, panels(), group, blocks};
+  // (the padding of the last groups is never read, and stays uninitialized)
   data_.reset(static_cast<uint16_t*>(::operator new(size * sizeof(uint16_t), std::align_val_t(64))),
               [](uint16_t* p) { ::operator delete(p, std::align_val_t(64)); });
   uint16_t* out = data_.get();
   const int64_t panels = this->panels();
-  if (panels % group) std::fill_n(out, size, uint16_t{0});  // the padding of the last groups
   parallel_for(blocks * panels, 1, [&](int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; ++i) {
       const int64_t q = i / panels, p = i % panels;

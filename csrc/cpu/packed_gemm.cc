@@ -111,8 +111,8 @@ PackedMatrix<T>::PackedMatrix(const T* w, int64_t ldw, bool trans, int64_t K, in
         group_ = one_row_group(panels, threads);
       const PanelLayout layout{K, panels, group_, group_ > 1 ? packed_blocks : 1};
       block_size_ = group_ > 1 ? 0 : avx2::packed_size_f32(K, packed_width_);
+      // (the padding of the last groups is never read, and stays uninitialized)
       packed_.resize(group_ > 1 ? layout.lines() * kPanelColumns : packed_blocks * block_size_);
-      if (panels % group_) std::fill(packed_.begin(), packed_.end(), 0.0f);  // groups' padding
       panels_ = packed_.data();
       // Split as a team splits the product, so each member packs (and first touches) its own;
       // a call whose steps run on one thread packs there too (handing a (20, 20) matrix to the
