@@ -24,6 +24,14 @@ bool use_micro_kernels() { return simd() != Simd::baseline; }
 // The most bytes of W a team member's one-row products read from grouped panels.
 constexpr int64_t kGroupedRowBytes = 512 << 10;
 
+// Kept panels (eval layers) are not grouped; a call of one row packs them again, grouped, when a
+// member's share is at most kRegroupBytes and the call has kRegroupSteps steps or more. Paired on
+// Zen 5, eval layers, kept / grouped at the call: LSTM (50,1,128,128) 1.31x, (100,1,64,64) 1.12x,
+// (8,1,128,128) 1.12x, the GRU 1.25x, 1.06x, 1.04x; at H = 256 (512 KB) (50,1,256,256) 1.00x and
+// 0.95x (GRU), (8,1,256,256) 0.77x, so larger shares keep their panels.
+constexpr int64_t kRegroupBytes = 256 << 10;
+constexpr int64_t kRegroupSteps = 8;
+
 // Freed blocks kept for reuse: at most kKeptBytes in all, of kKeptFrom bytes or more (smaller
 // ones come from malloc's own free lists). Measured, LSTM (50,8,256,256) inference in C++: page
 // faults on the packed weights were 5% of a call.
@@ -84,7 +92,11 @@ PackedMatrix<T>::PackedMatrix(const T* w, int64_t ldw, bool trans, int64_t K, in
     // Packed already, the panels serve a single step too: one-step calls (a decoder's step),
     // paired on Zen 5, eval layers, BLAS / kept panels: LSTM (1,8,256,256) 1.78x and 1.77x,
     // (1,4,650,650) 1.32x and 1.38x, the GRU 1.69x / 1.67x and 1.37x / 1.31x; batch 1 even.
-    const bool kept_panels = kept && kept->data();
+    const int64_t share = K * N * static_cast<int64_t>(sizeof(float)) / threads;
+    const bool grouped = one_row && team && trans && simd() == Simd::avx512 &&
+                         share <= kGroupedRowBytes;
+    const bool regroup = grouped && share <= kRegroupBytes && s.T >= kRegroupSteps;
+    const bool kept_panels = kept && kept->data() && !regroup;
     const int64_t min_steps = kept_panels ? 1 : !team && rows == 1 ? kPackedStepsOneRow : 2;
     const bool small = K * N * static_cast<int64_t>(sizeof(float)) <= kPackedAnyRowsBytes;
     if (use_micro_kernels() && (rows < kBlasRows || small) && s.T >= min_steps) {
@@ -106,9 +118,7 @@ PackedMatrix<T>::PackedMatrix(const T* w, int64_t ldw, bool trans, int64_t K, in
       // threads, batch 1, grouped / not: LSTM (50,1,256,256) inference 1.10x (512 KB a member);
       // (50,1,512,512) 0.87x and (35,1,650,650) 0.92x, the GRU 0.84-0.92x (2-3.4 MB a member,
       // from L3, where the panels' separate streams run faster than one).
-      const int64_t share = K * N * static_cast<int64_t>(sizeof(float)) / threads;
-      if (one_row && team && trans && simd() == Simd::avx512 && share <= kGroupedRowBytes)
-        group_ = one_row_group(panels, threads);
+      if (grouped) group_ = one_row_group(panels, threads);
       const PanelLayout layout{K, panels, group_, group_ > 1 ? packed_blocks : 1};
       block_size_ = group_ > 1 ? 0 : avx2::packed_size_f32(K, packed_width_);
       // (the padding of the last groups is never read, and stays uninitialized)
