@@ -119,10 +119,10 @@ PackedMatrix<T>::PackedMatrix(const T* w, int64_t ldw, bool trans, int64_t K, in
       // (50,1,512,512) 0.87x and (35,1,650,650) 0.92x, the GRU 0.84-0.92x (2-3.4 MB a member,
       // from L3, where the panels' separate streams run faster than one).
       if (grouped) group_ = one_row_group(panels, threads);
-      const PanelLayout layout{K, panels, group_, group_ > 1 ? packed_blocks : 1};
-      block_size_ = group_ > 1 ? 0 : avx2::packed_size_f32(K, packed_width_);
+      const PanelLayout layout{K, panels, group_, packed_blocks};
+      block_size_ = avx2::packed_size_f32(K, packed_width_);  // block after block (group 1)
       // (the padding of the last groups is never read, and stays uninitialized)
-      packed_.resize(group_ > 1 ? layout.lines() * kPanelColumns : packed_blocks * block_size_);
+      packed_.resize(layout.lines() * kPanelColumns);
       panels_ = packed_.data();
       // Split as a team splits the product, so each member packs (and first touches) its own;
       // a call whose steps run on one thread packs there too (handing a (20, 20) matrix to the
@@ -130,12 +130,8 @@ PackedMatrix<T>::PackedMatrix(const T* w, int64_t ldw, bool trans, int64_t K, in
       const auto pack = [&](int64_t p0, int64_t p1) {
         for (int64_t q = 0; q < packed_blocks; ++q) {
           const float* wq = w + q * packed_width_ * (trans ? ldw : 1);
-          if (group_ > 1)
-            avx2::pack_panels_f32(wq, ldw, trans, K, packed_width_, p0, p1, packed_.data(), layout,
-                                  q);
-          else
-            avx2::pack_panels_f32(wq, ldw, trans, K, packed_width_, p0, p1,
-                                  packed_.data() + q * block_size_, PanelLayout{K, panels}, 0);
+          avx2::pack_panels_f32(wq, ldw, trans, K, packed_width_, p0, p1, packed_.data(), layout,
+                                q);
         }
       };
       if (serial(s))

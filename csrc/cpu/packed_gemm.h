@@ -344,7 +344,7 @@ static void bf16_rows_product(int64_t M, int64_t K, int64_t N, const float* A, i
 // (kPanelColumns columns each). packed_gemm_f32: C (M, N) (+)= A @ op(W) from the packed panels.
 namespace avx2 {
 // Panels [p0, p1) of op(W) as block q of `layout` (in lines: one panel row of floats each), from
-// out on; layout{K, panels}, q = 0: one panel after the other.
+// out on; group 1: block after block, each block's panels one after the other.
 void pack_panels_f32(const float* w, int64_t ldw, bool trans, int64_t K, int64_t N, int64_t p0,
                      int64_t p1, float* out, PanelLayout layout, int64_t q);
 int64_t packed_size_f32(int64_t K, int64_t N);
