@@ -35,8 +35,9 @@ int main(int argc, char** argv) {
   for (float& v : w) v = u(rng);
   for (float& v : a) v = u(rng);
   std::vector<float, CacheLineAllocator<float>> packed(avx2::packed_size_f32(K, N));
-  avx2::pack_panels_f32(w.data(), K, true, K, N, 0, (N + kPanelColumns - 1) / kPanelColumns,
-                        packed.data());
+  const int64_t panels = (N + kPanelColumns - 1) / kPanelColumns;
+  avx2::pack_panels_f32(w.data(), K, true, K, N, 0, panels, packed.data(), PanelLayout{K, panels},
+                        0);
   double best = 1e30;
   for (int round = 0; round < 7; ++round) {
     const auto t0 = std::chrono::steady_clock::now();
