@@ -1,9 +1,12 @@
 // One core, one product: seqkern's packed micro-kernels of one SIMD level (avx2 or avx512:
 // csrc/cpu/packed_gemm_<level>.cc) on C (M, N) += A (M, K) @ op(W), W packed once, as a recurrent
-// step uses them. Built and run by benchmarks/packed_gemm.py; prints "M K N seconds" (the best
-// of 7 rounds of `reps` products).
+// step uses them. Built and run by benchmarks/packed_gemm.py; prints "M K N seconds error" (the
+// best of 7 rounds of `reps` products; the largest error of C relative to sum |a w|, exit status 1
+// above 1e-5).
 // Kernel changes are 5-10% effects, below what end-to-end timings on a shared machine resolve.
+#include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -47,7 +50,20 @@ int main(int argc, char** argv) {
     const std::chrono::duration<double> dt = std::chrono::steady_clock::now() - t0;
     if (dt.count() / reps < best) best = dt.count() / reps;
   }
-  std::printf("%ld %ld %ld %.9f\n", static_cast<long>(M), static_cast<long>(K),
-              static_cast<long>(N), best);
-  return 0;
+  // The product it timed, checked against plain sums: a timing of wrong results is worthless.
+  (avx512 ? avx512::packed_gemm_f32 : avx2::packed_gemm_f32)(
+      M, K, N, a.data(), K, packed.data(), c.data(), N, false, ColumnBlocks{});
+  double worst = 0;
+  for (int64_t i = 0; i < M; ++i)
+    for (int64_t j = 0; j < N; ++j) {
+      double sum = 0, size = 0;
+      for (int64_t k = 0; k < K; ++k) {
+        sum += double(a[i * K + k]) * w[j * K + k];
+        size += std::abs(double(a[i * K + k]) * w[j * K + k]);
+      }
+      worst = std::max(worst, std::abs(c[i * N + j] - sum) / (size + 1e-30));
+    }
+  std::printf("%ld %ld %ld %.9f %.3g\n", static_cast<long>(M), static_cast<long>(K),
+              static_cast<long>(N), best, worst);
+  return worst < 1e-5 ? 0 : 1;
 }

@@ -185,6 +185,27 @@ np.save(sys.argv[1], np.concatenate(out))
 """
 
 
+@pytest.mark.parametrize("level", ["avx2", "avx512"])
+def test_kernel_benchmark_builds_and_checks_its_product(level, tmp_path):
+    """benchmarks/packed_gemm.py compiles the micro-kernels into its own program, outside the
+    extension's build, so a change of their interface breaks it silently unless it is built here.
+    The program checks the product it timed against plain sums (exit status 1 when wrong)."""
+    import shutil
+    if level not in sk._core.simd_levels().split(",") or shutil.which("g++") is None:
+        pytest.skip(f"needs g++ and {level}")
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), os.pardir, "benchmarks"))
+    try:
+        import packed_gemm
+    finally:
+        sys.path.pop(0)
+    exe = packed_gemm.build(str(tmp_path))
+    for M, K, N in ((1, 20, 33), (7, 300, 50), (13, 257, 16), (32, 64, 100)):
+        out = subprocess.run([exe, str(M), str(K), str(N), "2", level], capture_output=True,
+                             text=True)
+        assert out.returncode == 0, out.stdout + out.stderr
+        assert float(out.stdout.split()[4]) < 1e-5
+
+
 def test_avx512_recurrent_layers_agree_with_avx2(tmp_path):
     """The AVX-512 micro-kernels sum k in the AVX2 kernels' order; the cell passes differ only in
     the reciprocal (AVX-512: estimate and Newton step), so the two levels agree to rounding."""
