@@ -502,14 +502,15 @@ def embedding_backward(ids, dy, dweight, padding_idx=None, overwrite=False):
     overwrite=True zeroes dweight first (on the threads)."""
     if not (isinstance(dweight, np.ndarray) and dweight.ndim == 2 and dweight.flags.c_contiguous):
         raise ValueError("dweight: expected a C-contiguous array (num_embeddings, embedding_dim)")
+    as_float_array("dweight", dweight)  # float32 or float64, updated in place
     V, D = dweight.shape
     flat = as_ids("ids", np.reshape(ids, -1), V)
-    dy = as_float_array("dy", dy, dweight.dtype)
+    dy = as_float_array("dy", dy, dweight.dtype, like="dweight")
     if dy.shape != (*np.shape(ids), D):
         raise ValueError(f"dy: expected shape ids.shape + (embedding_dim,) = "
                          f"{(*np.shape(ids), D)}, got {dy.shape}")
-    _core.embedding_backward(dy.reshape(-1, D), flat, -1 if padding_idx is None else padding_idx,
-                             dweight, overwrite)
+    _core.embedding_backward(dy.reshape(flat.size, D), flat,
+                             -1 if padding_idx is None else padding_idx, dweight, overwrite)
     return dweight
 
 

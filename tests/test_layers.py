@@ -75,6 +75,17 @@ def test_embedding_gradcheck_and_bad_input():
         nn.Embedding(4, 2, padding_idx=4)
     with pytest.raises(ValueError, match="dy: expected shape"):
         sk.embedding_backward(ids, dy[:, :2], np.zeros((6, 4)))
+    with pytest.raises(TypeError, match="dweight: expected float32 or float64, got int32"):
+        sk.embedding_backward(ids, dy, np.zeros((6, 4), np.int32))
+    with pytest.raises(TypeError, match="dy: expected float32 like dweight, got float64"):
+        sk.embedding_backward(ids, dy, np.zeros((6, 4), np.float32))
+
+
+def test_embedding_of_width_zero():
+    ids = np.array([[1, 2], [0, 0]])
+    y = sk.embedding(np.ones((3, 0), np.float32), ids)
+    assert y.shape == (2, 2, 0)
+    assert sk.embedding_backward(ids, y, np.zeros((3, 0), np.float32)).shape == (3, 0)
 
 
 @pytest.mark.parametrize("shape", [(4,), (3, 4), (2, 1, 4)])
