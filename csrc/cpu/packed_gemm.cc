@@ -140,6 +140,8 @@ PackedMatrix<T>::PackedMatrix(const T* w, int64_t ldw, bool trans, int64_t K, in
         parallel_for(panels, 1, pack);
     }
   }
+#else
+  (void)s, (void)kept, (void)one_row, (void)use_micro_kernels;  // no micro-kernels: BLAS
 #endif
 }
 
@@ -169,6 +171,8 @@ void PackedMatrix<T>::multiply_columns(int64_t M, const T* A, int64_t lda, T* C,
       return;
     }
   }
+#else
+  (void)descending;
 #endif
   for (int64_t q = 0; q < blocks; ++q) {
     const int64_t col = q * width + n0;
