@@ -52,25 +52,45 @@ def _blas():
     return f"{name} (OPENBLAS_CORETYPE={forced})" if forced else name
 
 
+# Arm's server cores by "CPU part" (implementer 0x41), for machines whose /proc/cpuinfo names none.
+ARM_PARTS = {"0xd0c": "Neoverse N1", "0xd40": "Neoverse V1", "0xd49": "Neoverse N2",
+             "0xd4f": "Neoverse V2", "0xd8e": "Neoverse N3", "0xd84": "Neoverse V3"}
+
+
 def cpu():
     """The CPU model, its family and model numbers (which tell apart generations that share a
     name, such as AMD EPYC Zen 3, 4 and 5: families 25, 25 and 26), its widest vector ISA and
     core count, from /proc/cpuinfo (Linux)."""
     try:
         with open("/proc/cpuinfo") as f:
-            info = f.read()
+            return describe_cpu(f.read(), os.cpu_count())
     except OSError:
         return f"{platform.processor() or 'unknown CPU'}, {os.cpu_count()} cores"
+
+
+def describe_cpu(info, cores):
+    """cpu()'s line from the text of /proc/cpuinfo: x86 names its model; aarch64 (whose cpuinfo
+    has no model name) gives its implementer and part numbers, and NEON/SVE from its features."""
     fields = {}
     for line in info.splitlines():
         key, _, value = line.partition(":")
         fields.setdefault(key.strip(), value.strip())
-    name = fields.get("model name", "unknown CPU")
-    isa = "AVX-512" if "avx512f" in info else "AVX2/FMA" if "avx2" in info else "baseline"
+    flags = set(fields.get("flags", fields.get("Features", "")).split())
+    if "model name" in fields:
+        name = fields["model name"]
+    elif "CPU implementer" in fields:
+        implementer, part = fields["CPU implementer"], fields.get("CPU part", "?")
+        name = (ARM_PARTS.get(part) if implementer == "0x41" else None) or \
+            f"{platform.machine() or 'Arm'} CPU (implementer {implementer}, part {part})"
+    else:
+        name = "unknown CPU"
+    isa = ("AVX-512" if "avx512f" in flags else "AVX2/FMA" if "avx2" in flags else
+           "SVE2" if "sve2" in flags else "SVE" if "sve" in flags else
+           "NEON" if "asimd" in flags else "baseline")
     family = ""
     if "cpu family" in fields:
         family = f"family {fields['cpu family']} model {fields['model']}, "
-    return f"{name} ({family}{isa}), {os.cpu_count()} cores"
+    return f"{name} ({family}{isa}), {cores} cores"
 
 
 def facts():

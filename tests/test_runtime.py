@@ -295,6 +295,37 @@ def test_info_reports_the_build(capsys):
     assert facts["cpu"].endswith(f"{os.cpu_count()} cores")
 
 
+X86_CPUINFO = """processor\t: 0
+vendor_id\t: AuthenticAMD
+cpu family\t: 25
+model\t\t: 1
+model name\t: AMD EPYC 7B13
+flags\t\t: fpu sse2 avx fma avx2 bmi2
+"""
+ARM_CPUINFO = """processor\t: 0
+Features\t: fp asimd evtstrm aes crc32 atomics asimddp sve svebf16 i8mm bf16
+CPU implementer\t: 0x41
+CPU architecture: 8
+CPU part\t: 0xd40
+"""
+
+
+@pytest.mark.parametrize("text,want", [
+    (X86_CPUINFO, "AMD EPYC 7B13 (family 25 model 1, AVX2/FMA), 2 cores"),
+    (X86_CPUINFO.replace("avx2", "avx2 avx512f"), "(family 25 model 1, AVX-512)"),
+    (X86_CPUINFO.replace(" avx2", ""), "(family 25 model 1, baseline)"),
+    (ARM_CPUINFO, "Neoverse V1 (SVE), 2 cores"),
+    (ARM_CPUINFO.replace("0xd40", "0xd4f").replace("sve ", "sve sve2 "), "Neoverse V2 (SVE2)"),
+    (ARM_CPUINFO.replace("0xd40", "0x123").replace(" sve svebf16", ""),
+     "(implementer 0x41, part 0x123) (NEON), 2 cores"),
+    ("", "unknown CPU (baseline), 2 cores")])
+def test_cpu_line_names_the_model_and_its_widest_isa(text, want):
+    """Benchmarks head their tables with this line: x86 names its model and family, aarch64
+    (no model name in /proc/cpuinfo) its core by part number."""
+    from seqkern._info import describe_cpu
+    assert want in describe_cpu(text, 2)
+
+
 @pytest.mark.parametrize("coretype", [None, "Haswell"])
 def test_info_names_a_forced_blas_kernel(coretype, tmp_path):
     """OPENBLAS_CORETYPE overrides OpenBLAS's choice of kernels for the CPU; info says so."""
