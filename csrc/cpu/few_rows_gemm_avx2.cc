@@ -92,7 +92,10 @@ template <int MR>
 void axpy_rows(int64_t n0, int64_t n1, int64_t K, float alpha, const float* A, int64_t lda,
                const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
   constexpr int KR = MR == 1 ? 8 : MR == 2 ? 4 : 2;  // broadcasts of A: MR * KR registers
-  constexpr int64_t kChunk = 4096 / MR;  // 16 KB of sums
+  // 16 KB of sums, each row's on a 32-byte boundary (the aligned loads and stores below). MR = 3
+  // took 1365 columns, so rows 1 and 2 started mid-vector: GCC's code happened to run (its loads
+  // folded into the FMAs, unaligned stores), clang's faulted in an aligned move.
+  constexpr int64_t kChunk = 4096 / MR / 8 * 8;
   alignas(32) float acc[MR][kChunk];
   for (int64_t c0 = n0; c0 < n1; c0 += kChunk) {
     const int64_t cols = std::min(kChunk, n1 - c0), vecs = (cols + 7) / 8;
