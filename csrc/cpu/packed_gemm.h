@@ -319,7 +319,7 @@ static void bf16_rows_product(int64_t M, int64_t K, int64_t N, const float* A, i
   if (block_rows(M) == M) {  // one block of rows: grouped, each group of every block in turn
     const int64_t p1 = blocks.first + (N + kPanelColumns - 1) / kPanelColumns;
     for (int64_t p = blocks.first, n; p < p1; p += n) {
-      n = blocks.group == 1 ? p1 - p : layout.run(p, p1);
+      n = layout.run(p, p1);  // group 1: all of them
       const int64_t col = (p - blocks.first) * kPanelColumns;
       for (int64_t q = 0; q < blocks.count; ++q)
         rows(M, layout, q, p, a16.data(), pairs, packed, C + q * blocks.c_stride + col, ldc,
