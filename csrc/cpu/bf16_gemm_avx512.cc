@@ -9,17 +9,17 @@
 #include <cstdint>
 #include <vector>
 
+#include "avx512_tiles.h"
 #include "packed_gemm.h"
 
 namespace seqkern::avx512bf16 {
 
 namespace {
 
-constexpr int64_t kPanel = kPanelColumns;
+using avx512_tiles::lane_mask;
+using avx512_tiles::store_tile;
 
-inline __mmask16 lane_mask(int64_t n) {
-  return static_cast<__mmask16>((1u << std::clamp<int64_t>(n, 0, kPanel)) - 1);
-}
+constexpr int64_t kPanel = kPanelColumns;
 
 // Rows [0, M) of A (K values, row stride lda) rounded to bfloat16 (ties to even) into out, row
 // stride `pairs` pairs: pair kk holds values 2kk (low half) and 2kk+1, zero past K.
@@ -65,17 +65,7 @@ void block(int64_t pairs, const uint32_t* A, int64_t lda, const uint16_t* panels
         acc[r][p] = _mm512_dpbf16_ps(acc[r][p], reinterpret_cast<const __m512bh&>(a), w[p]);
     }
   }
-#pragma GCC unroll 16
-  for (int p = 0; p < NP; ++p) {
-    const __mmask16 mask = lane_mask(n_cols - p * kPanel);
-#pragma GCC unroll 16
-    for (int r = 0; r < MR; ++r) {
-      float* c = C + r * ldc + p * kPanel;
-      __m512 v = acc[r][p];
-      if (accumulate) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mask, c));
-      _mm512_mask_storeu_ps(c, mask, v);
-    }
-  }
+  store_tile(acc, C, ldc, n_cols, accumulate);
 }
 
 // The block, for pair_panel_rows.

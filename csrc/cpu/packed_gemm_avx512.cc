@@ -12,19 +12,17 @@
 #include <cstdint>
 #include <vector>
 
+#include "avx512_tiles.h"
 #include "packed_gemm.h"
 
 namespace seqkern::avx512 {
 
 namespace {
 
-constexpr int64_t kPanel = kPanelColumns;
-static_assert(kPanel == 16, "a panel row is one 512-bit vector");
+using avx512_tiles::lane_mask;
+using avx512_tiles::store_tile;
 
-// The lanes of a panel that hold one of its n valid columns.
-inline __mmask16 lane_mask(int64_t n) {
-  return static_cast<__mmask16>((1u << std::clamp<int64_t>(n, 0, kPanel)) - 1);
-}
+constexpr int64_t kPanel = kPanelColumns;
 
 // C[0..MR) x NP adjacent panels (n_cols columns of C from the first panel on): kc values of k
 // from A and from the panels. A is read at A[r*lda + k], or at A[k*MR + r] when packed. A
@@ -50,17 +48,7 @@ void block(int64_t kc, const float* A, int64_t lda, Panels panels, float* C, int
       for (int p = 0; p < NP; ++p) acc[r][p] = _mm512_fmadd_ps(a, w[p], acc[r][p]);
     }
   }
-#pragma GCC unroll 16
-  for (int p = 0; p < NP; ++p) {
-    const __mmask16 mask = lane_mask(n_cols - p * kPanel);
-#pragma GCC unroll 16
-    for (int r = 0; r < MR; ++r) {
-      float* c = C + r * ldc + p * kPanel;
-      __m512 v = acc[r][p];
-      if (accumulate) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mask, c));
-      _mm512_mask_storeu_ps(c, mask, v);
-    }
-  }
+  store_tile(acc, C, ldc, n_cols, accumulate);
 }
 
 // The block with A read in place, for panel_rows.
