@@ -373,22 +373,25 @@ def address(a):
     return a.__array_interface__["data"][0]
 
 dtype = np.dtype(sys.argv[1])
-shape = (3, 128, 1024 + 7)  # > 1 MiB in either dtype
-a = sk._core.empty(shape, dtype)
-assert a.shape == shape and a.dtype == dtype and a.flags.c_contiguous and a.flags.writeable
-assert address(a) % 64 == 0
-a[...] = 1.5
-first = address(a)
-del a
-b = sk._core.empty(shape, dtype)
-assert address(b) == first  # reused
-view = b[1:]
-del b
-c = sk._core.empty(shape, dtype)  # the view keeps b's block alive
-assert address(c) != first
-np.testing.assert_array_equal(view, 1.5)
-d = sk._core.empty((2, 3), dtype)  # small: plain numpy
-assert d.shape == (2, 3) and d.base is None
+# > 1 MiB, and 128 KiB to 1 MiB (glibc heaps these and trims its heap under them at each free)
+for shape in ((3, 128, 1024 + 7), (32, 1024 + 7)):
+    a = sk._core.empty(shape, dtype)
+    assert a.shape == shape and a.dtype == dtype and a.flags.c_contiguous and a.flags.writeable
+    assert address(a) % 64 == 0 and a.base is not None  # a block of the cache, not numpy's
+    a[...] = 1.5
+    first = address(a)
+    del a
+    b = sk._core.empty(shape, dtype)
+    assert address(b) == first  # reused
+    view = b[1:]
+    del b
+    c = sk._core.empty(shape, dtype)  # the view keeps b's block alive
+    assert address(c) != first
+    np.testing.assert_array_equal(view, 1.5)
+    del view, c
+for small in ((2, 3), (128 * 1024 // dtype.itemsize - 1,)):  # below 128 KiB: plain numpy
+    d = sk._core.empty(small, dtype)
+    assert d.shape == small and d.base is None
 assert sk._core.empty((0, 5), dtype).shape == (0, 5)
 try:
     sk._core.empty((-1, 4), dtype)
@@ -400,7 +403,7 @@ except ValueError:
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_large_outputs_reuse_freed_memory(dtype, tmp_path):
-    """_core.empty hands a freed block of 1 MiB or more to the next array of its size, and never
+    """_core.empty hands a freed block of 128 KiB or more to the next array of its size, and never
     one that an array or a view still uses. In a fresh process: here the cache holds the blocks
     of earlier tests, and the next array may take one of those instead."""
     run = subprocess.run([sys.executable, "-c", REUSE_SCRIPT, dtype], capture_output=True,
@@ -410,7 +413,7 @@ def test_large_outputs_reuse_freed_memory(dtype, tmp_path):
 
 def test_outputs_stay_valid_across_calls():
     """A training call's saved arrays and outputs are not overwritten by the next call's."""
-    p = bench.make_problem("lstm", 20, 16, 64, 128, seed=1)  # gates 640 KiB, y 160 KiB: y small
+    p = bench.make_problem("lstm", 20, 16, 64, 128, seed=1)  # gates 640 KiB, y 160 KiB; h_n 8 KiB: small
     p2 = bench.make_problem("lstm", 40, 16, 64, 128, seed=2)  # gates 1.25 MiB: from the cache
     _, *_, saved1 = sk.lstm(**p2, training=True)
     gates1 = saved1.gates.copy()
