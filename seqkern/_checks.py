@@ -369,6 +369,8 @@ def cross_entropy_args(logits, targets, ignore_index, reduction, label_smoothing
         raise ValueError(f"reduction: expected one of {REDUCTIONS}, got {reduction!r}")
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"label_smoothing: expected a number in [0, 1], got {label_smoothing!r}")
+    if isinstance(ignore_index, bool) or not isinstance(ignore_index, (int, np.integer)):
+        raise TypeError(f"ignore_index: expected an integer, got {ignore_index!r}")
     targets = as_ids("targets", targets.reshape(-1), V, allowed=int(ignore_index))
     return CrossEntropyArgs(logits.reshape(-1, V), targets, shape, int(ignore_index), reduction,
                             float(label_smoothing))
@@ -521,6 +523,8 @@ def ctc_log_probs(log_probs, input_lengths, blank):
     if lp.ndim != 3 or 0 in lp.shape:
         raise ValueError(f"log_probs: expected shape (T, batch, classes), each at least 1, got {lp.shape}")
     T, B, C = lp.shape
+    if isinstance(blank, bool) or not isinstance(blank, (int, np.integer)):
+        raise TypeError(f"blank: expected an integer, got {blank!r}")
     if not 0 <= blank < C:
         raise ValueError(f"blank: expected a class in 0..{C - 1}, got {blank}")
     return lp, _length_array("input_lengths", input_lengths, B, T, "T")

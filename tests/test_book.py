@@ -2,6 +2,8 @@
 plain NumPy model of the book's semantics written here (forward, backward, grads overwritten,
 state carried when stateful, dh after backward), by central differences, and a whole peeky
 seq2seq and attention seq2seq trained a few steps against the same models on the NumPy layers."""
+import signal
+
 import numpy as np
 import pytest
 
@@ -698,3 +700,27 @@ def test_recurrent_layers_explain_bad_input():
     step.forward(np.zeros((1, 5), "f"), np.zeros((1, 3), "f"), np.zeros((1, 3), "f"))
     with pytest.raises(ValueError, match=r"dh, dc must have the shape \(1, 3\)"):
         step.backward(np.zeros((2, 3), "f"), np.zeros((1, 3), "f"))
+
+
+@pytest.mark.parametrize("corpus, power, k", [
+    ([0, 0, 1, 7, 7], 0.75, 2),  # ids missing from 0..V-1 count zero: one word besides the target
+    ([0, 1, 1, 2, 2, 2], np.inf, 1),  # inf / inf: every probability NaN
+    ([0, 1, 2], 0.75, 3),  # more noise words than the vocabulary holds
+])
+def test_unigram_sampler_raises_where_the_book_would_rather_than_drawing_forever(corpus, power, k):
+    """The book's np.random.choice(replace=False) raises ValueError when fewer than sample_size
+    words besides the target can be drawn; redrawing until a row has k words would never end."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        sampler = book.UnigramSampler(np.array(corpus), power, k)
+
+    def hung(*_):
+        raise TimeoutError("get_negative_sample still drawing after 10 s")
+
+    previous = signal.signal(signal.SIGALRM, hung)  # the draw loop is Python: the alarm stops it
+    signal.alarm(10)
+    try:
+        with pytest.raises(ValueError, match=f"sample_size {k}: needs {k} words of nonzero"):
+            sampler.get_negative_sample(np.array([0, 1]))
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)

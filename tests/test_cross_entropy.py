@@ -141,6 +141,10 @@ def test_bad_input():
         sk.softmax_cross_entropy(logits, targets, reduction="avg")
     with pytest.raises(ValueError, match="label_smoothing"):
         sk.softmax_cross_entropy(logits, targets, label_smoothing=1.5)
+    for index in (2.0, float("inf"), None, True):  # int() would have taken 2.0 as class 2
+        with pytest.raises(TypeError, match="ignore_index: expected an integer"):
+            sk.softmax_cross_entropy(logits, targets, ignore_index=index)
+    assert np.isfinite(sk.softmax_cross_entropy(logits, targets, ignore_index=np.int64(2)))
     _, saved = sk.softmax_cross_entropy(logits, targets, reduction="none", training=True)
     with pytest.raises(ValueError, match="dloss: expected shape"):
         sk.softmax_cross_entropy_backward(saved, 1.0)

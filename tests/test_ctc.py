@@ -185,5 +185,10 @@ def test_bad_input():
         sk.ctc_loss(lp, targets.reshape(-1), il, tl)
     with pytest.raises(ValueError, match="blank: expected a class"):
         sk.ctc_loss(lp, targets, il, tl, blank=5)
+    for blank in (1.5, None, False):
+        with pytest.raises(TypeError, match="blank: expected an integer"):
+            sk.ctc_loss(lp, targets, il, tl, blank=blank)
+        with pytest.raises(TypeError, match="blank: expected an integer"):
+            sk.ctc_greedy_decode(lp, il, blank=blank)
     with pytest.raises(TypeError, match="log_probs: expected float32 or float64"):
         sk.ctc_loss(lp.astype(np.int64), targets, il, tl)

@@ -484,6 +484,47 @@ def test_bad_input_is_a_clear_error(tmp_path):
         Word2Vec(hs=0, negative=0)
 
 
+
+def test_bad_settings_are_clear_errors_not_crashes():
+    """Settings that once crashed the process: a NaN or infinite ns_exponent made a noise table
+    of zeros, and the first draw divided by its total (SIGFPE); a window of 2**40 sized its
+    buffers by the window (std::bad_alloc on a worker thread: abort); a huge workers built a
+    seed per worker until the kernel killed the process; a string seed was repeated 2**63 times."""
+    corpus = topic_corpus(40)
+    for e in (np.inf, -np.inf, np.nan, "0.75"):
+        with pytest.raises(ValueError, match="ns_exponent: expected a finite number"):
+            Word2Vec(corpus, min_count=1, ns_exponent=e)
+    with pytest.raises(ValueError, match="workers: at most 4096"):
+        Word2Vec(workers=2**40)
+    with pytest.raises(ValueError, match=r"window: at most 2\*\*31 - 1"):
+        Word2Vec(window=2**40)
+    with pytest.raises(TypeError, match="seed: expected an integer"):
+        Word2Vec(seed="x")
+    for name in ("sg", "hs", "cbow_mean"):
+        with pytest.raises(ValueError, match=f"{name}: expected 0 or 1"):
+            Word2Vec(**{name: 2})
+    m = Word2Vec(corpus, vector_size=8, min_count=1, window=2**31 - 1, epochs=1, workers=2)
+    assert np.isfinite(m.wv.vectors).all()
+    m.cum_table[:] = 0  # a public attribute, as in gensim: checked before the kernel divides by it
+    with pytest.raises(ValueError, match="cum_table: expected one nondecreasing entry per word"):
+        m.train(corpus, total_examples=len(corpus), epochs=1)
+
+
+@pytest.mark.parametrize("e", [-300.0, -1.0, 0.0, 0.75, 300.0])
+def test_noise_table_of_any_finite_exponent(e):
+    """counts ** e overflows to inf / inf = NaN past e ~ 100 in float64; the table is computed
+    relative to the largest count instead. It rises to 2**31 - 1, and each word's share is its
+    count ** e over the sum (exact in log space); words never seen are never drawn."""
+    counts = np.array([5000, 300, 300, 20, 1, 0])
+    cum = noise_table(counts, e).astype(np.int64)
+    assert cum[-1] == 2**31 - 1 and (np.diff(cum) >= 0).all()
+    logw = e * np.log(np.maximum(counts, 1e-300))
+    logw[counts == 0] = -np.inf if e != 0 else 0.0
+    p = np.exp(logw - logw.max())
+    p /= p.sum()
+    np.testing.assert_allclose(np.diff(cum, prepend=0) / (2**31 - 1), p, atol=1e-9)
+
+
 SIMD_COPY_CHECK = """
 import numpy as np, seqkern as sk
 from seqkern import _core

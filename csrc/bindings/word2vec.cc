@@ -22,6 +22,7 @@ void bind_word2vec(py::module_& m) {
            std::optional<std::tuple<Arr<int64_t>, Arr<int32_t>, Arr<uint8_t>>> tree,
            std::optional<Arr<float>> syn1, bool compute_loss,
            std::optional<Arr<int64_t>> bounds) {
+          if (syn0.ndim() != 2) throw py::value_error("syn0: expected a 2-D array (words, dim)");
           const bool hs = tree.has_value();
           W2vParams p{syn0.shape(1), window, negative, sg, cbow_mean, hs, shrink_windows};
           Tree t{hs ? std::get<0>(*tree).data() : nullptr, hs ? std::get<1>(*tree).data() : nullptr,
@@ -37,6 +38,20 @@ void bind_word2vec(py::module_& m) {
           const int64_t n_sentences = offsets.shape(0) - 1, V = syn0.shape(0);
           const int64_t parts = seeds.shape(0);
           const int64_t* pb = bounds ? bounds->data() : nullptr;
+          // The model's cum_table, keep and syn1neg are public attributes: a table that does not
+          // rise to a positive total would divide by zero at the first noise draw.
+          if (negative > 0) {
+            bool ok = cum_table.ndim() == 1 && cum_table.shape(0) == V && V > 0 && pc[V - 1] > 0;
+            for (int64_t w = 1; ok && w < V; ++w) ok = pc[w - 1] <= pc[w];
+            if (!ok)
+              throw py::value_error("cum_table: expected one nondecreasing entry per word, the "
+                                    "last positive");
+            if (!syn1neg || syn1neg->ndim() != 2 || syn1neg->shape(0) != V ||
+                syn1neg->shape(1) != syn0.shape(1))
+              throw py::value_error("syn1neg: expected the shape of syn0");
+          }
+          if (keep.ndim() != 1 || keep.shape(0) != V)
+            throw py::value_error("keep: expected one probability per word");
           if (pb) {  // parts + 1 nondecreasing sentence indices from 0 to n_sentences
             bool ok = bounds->shape(0) == parts + 1 && pb[0] == 0 && pb[parts] == n_sentences;
             for (int64_t q = 0; ok && q < parts; ++q) ok = pb[q] <= pb[q + 1];

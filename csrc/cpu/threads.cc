@@ -20,6 +20,7 @@
 #include <cstddef>
 #include <chrono>
 #include <condition_variable>
+#include <exception>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -103,20 +104,52 @@ const OpenMP* loaded_openmp() {  // called with g_pool_mutex held
   return found;
 }
 
+// The first exception thrown by a chunk of a split, rethrown to the caller once every chunk has
+// ended (an exception leaving a thread's function would terminate the process; one leaving the
+// caller's chunk early would unwind the state the other chunks still use).
+class FirstError {
+ public:
+  template <typename F>
+  void run(F&& f) {
+    try {
+      f();
+    } catch (...) {
+      std::lock_guard<std::mutex> lk(m_);
+      if (!error_) error_ = std::current_exception();
+    }
+  }
+  void rethrow() {
+    std::exception_ptr e;
+    {
+      std::lock_guard<std::mutex> lk(m_);
+      std::swap(e, error_);
+    }
+    if (e) std::rethrow_exception(e);
+  }
+
+ private:
+  std::mutex m_;
+  std::exception_ptr error_;
+};
+
 struct OpenMPWork {
   const OpenMP* omp;
   const std::function<void(int64_t, int64_t)>* fn;
   int64_t n;
   int chunks;
+  FirstError error;
 };
 
 // Each thread of the OpenMP team runs the chunks numbered its rank, rank + team size, ...: the
 // same static split as the pool's, whatever team size the runtime granted.
 void run_openmp_chunks(void* p) {
-  const auto& w = *static_cast<const OpenMPWork*>(p);
+  auto& w = *static_cast<OpenMPWork*>(p);
   const int rank = w.omp->thread_num(), size = w.omp->num_threads();
   InPool in(size >= w.chunks);
-  for (int c = rank; c < w.chunks; c += size) (*w.fn)(w.n * c / w.chunks, w.n * (c + 1) / w.chunks);
+  w.error.run([&] {
+    for (int c = rank; c < w.chunks; c += size)
+      (*w.fn)(w.n * c / w.chunks, w.n * (c + 1) / w.chunks);
+  });
 }
 
 // Waits poll a flag for up to kSpinTime before they sleep (the caller waiting for workers) or
@@ -191,11 +224,13 @@ class Pool {
     wake_.notify_all();
     {
       InPool in(true);
-      fn(0, n / chunks);
+      error_.run([&] { fn(0, n / chunks); });
     }
-    if (spin_until([this] { return pending_.load(std::memory_order_acquire) == 0; })) return;
-    std::unique_lock<std::mutex> lk(m_);
-    done_.wait(lk, [this] { return pending_.load(std::memory_order_acquire) == 0; });
+    if (!spin_until([this] { return pending_.load(std::memory_order_acquire) == 0; })) {
+      std::unique_lock<std::mutex> lk(m_);
+      done_.wait(lk, [this] { return pending_.load(std::memory_order_acquire) == 0; });
+    }
+    error_.rethrow();
   }
 
  private:
@@ -218,7 +253,7 @@ class Pool {
       if (k < chunks) {
         step_off(caller_cpu_);
         InPool in(true);
-        (*fn)(n * k / chunks, n * (k + 1) / chunks);
+        error_.run([&] { (*fn)(n * k / chunks, n * (k + 1) / chunks); });
       }
       if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
         std::lock_guard<std::mutex> lk(m_);
@@ -235,6 +270,7 @@ class Pool {
   int64_t n_work_ = 0;
   int chunks_ = 0;
   int caller_cpu_ = -1;  // where run() was called from, or -1 when unknown
+  FirstError error_;
   std::atomic<int> pending_{0};
   std::atomic<uint64_t> generation_{0};
   bool stop_ = false;
@@ -292,6 +328,7 @@ void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, in
   if (omp && !omp->in_parallel() && !omp->get_dynamic()) {
     OpenMPWork work{omp, &fn, n, static_cast<int>(chunks)};
     omp->parallel(run_openmp_chunks, &work, static_cast<unsigned>(chunks), 0);
+    work.error.rethrow();
     return;
   }
   pool_locked().run(n, static_cast<int>(chunks), fn);

@@ -388,7 +388,11 @@ int64_t train_part(const W2vParams& p, const int32_t* ids, const int64_t* offset
   std::vector<int64_t> where;  // position of each kept word in the chunk, for alpha
   std::vector<int64_t> shrink;  // of each word's window
   std::vector<int32_t> drawn;   // each word's noise words
-  Window w(p.window, dim);
+  // A window reaches at most the rest of its sentence: the buffers need no more than the
+  // longest sentence (a window of 2^40 asked for terabytes).
+  int64_t longest = 0;
+  for (int64_t s = s0; s < s1; ++s) longest = std::max(longest, offsets[s + 1] - offsets[s]);
+  Window w(std::min(p.window, longest), dim);
   int64_t trained = 0;
   for (int64_t s = s0; s < s1; ++s) {
     sen.clear();

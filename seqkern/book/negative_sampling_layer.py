@@ -43,6 +43,7 @@ class UnigramSampler:
         self.word_p = np.array([counts[i] for i in range(self.vocab_size)], dtype=np.float64) ** power
         self.word_p /= np.sum(self.word_p)
         self._cdf = np.cumsum(self.word_p)
+        self._drawable = self.word_p > 0  # False for NaN too (a NaN power or total)
 
     def _draw(self, n):
         return np.minimum(np.searchsorted(self._cdf, np.random.rand(n) * self._cdf[-1], side="right"),
@@ -50,9 +51,13 @@ class UnigramSampler:
 
     def get_negative_sample(self, target):
         batch_size, k = target.shape[0], self.sample_size
-        if k >= self.vocab_size:
-            raise ValueError(f"sample_size {k}: needs more than sample_size words besides the target")
         target = np.asarray(target).reshape(batch_size)
+        # Rows with fewer than k drawable words besides their target would draw forever (the
+        # book's np.random.choice raises ValueError there).
+        others = np.count_nonzero(self._drawable) - self._drawable[target]
+        if batch_size and others.min() < k:
+            raise ValueError(f"sample_size {k}: needs {k} words of nonzero probability besides the "
+                             f"target, found {others.min()}")
         draws = self._draw(batch_size * 4 * k).reshape(batch_size, 4 * k)
         # Each row keeps its first k draws that are new to the row and not its target: a draw is
         # new where a stable sort of (row, word) puts it first among its equals. Rows left short

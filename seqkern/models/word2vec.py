@@ -145,7 +145,14 @@ def keep_probabilities(counts, sample):
 def noise_table(counts, ns_exponent):
     """Cumulative noise distribution over the vocabulary: counts**ns_exponent, scaled so the last
     entry is 2**31 - 1 (gensim's cum_table); a noise word is the first entry above a draw."""
-    weights = np.asarray(counts, dtype=np.float64) ** ns_exponent
+    c = np.asarray(counts, dtype=np.float64)
+    # counts over the largest (the smallest for a negative exponent) to the power: the same
+    # distribution, but a large exponent cannot overflow to inf / inf = NaN
+    ref = c.max() if ns_exponent >= 0 or not (c > 0).any() else c[c > 0].min()
+    with np.errstate(divide="ignore"):
+        weights = (c / ref) ** ns_exponent
+    if ns_exponent < 0:
+        weights[c == 0] = 0  # never seen (0 ** -e = inf): never drawn
     return np.round(np.cumsum(weights) / weights.sum() * NOISE_DOMAIN).astype(np.uint32)
 
 
@@ -209,6 +216,17 @@ class Word2Vec:
             if not isinstance(v, (int, np.integer)) or v < (0 if name in ("min_count", "negative") else 1):
                 raise ValueError(f"{name}: expected a {'non-negative' if name in ('min_count', 'negative') else 'positive'} "
                                  f"integer, got {v!r}")
+        if window > 2**31 - 1:
+            raise ValueError(f"window: at most 2**31 - 1, got {window}")
+        if workers > 4096:
+            raise ValueError(f"workers: at most 4096 runs of sentences at once, got {workers}")
+        for name, v in (("sg", sg), ("hs", hs), ("cbow_mean", cbow_mean)):
+            if v not in (0, 1):
+                raise ValueError(f"{name}: expected 0 or 1, got {v!r}")
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+            raise TypeError(f"seed: expected an integer, got {seed!r}")
+        if not isinstance(ns_exponent, (int, float, np.number)) or not np.isfinite(ns_exponent):
+            raise ValueError(f"ns_exponent: expected a finite number, got {ns_exponent!r}")
         if negative > 64:
             raise ValueError(f"negative: at most 64 noise words per pair, got {negative}")
         if not hs and not negative:
