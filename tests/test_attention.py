@@ -170,3 +170,30 @@ def test_bad_input():
     _, _, saved = sk.attention(p["query"], p["keys"], training=True)
     with pytest.raises(ValueError, match=r"dcontext: expected shape \(batch, Tq, Hv\)"):
         sk.attention_backward(saved, np.ones((2, 3, 2)))
+
+
+@pytest.mark.parametrize("score", SCORES)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_attention_layer_is_the_functional_op_on_its_params(score, dtype):
+    """seqkern.nn.Attention holds its params in its dtype (the additive ones were float64 under
+    NumPy 2, scaled after the cast, and refused float32 input), forwards sk.attention with them,
+    and backward adds their gradients into grads (twice: twice the gradient)."""
+    B, Tq, Tk, H = 2, 3, 4, 5
+    layer = sk.nn.Attention(score, query_size=H, key_size=H, attention_size=6, dtype=dtype,
+                            seed=0)
+    assert all(p.dtype == dtype for p in layer.params.values())
+    p = problem("dot", B, Tq, Tk, H, H, H, dtype=dtype, seed=3, values=False,
+                lengths=np.array([4, 2]))
+    context = layer.forward(p["query"], p["keys"], lengths=p["lengths"])
+    want, _, saved = sk.attention(p["query"], p["keys"], lengths=p["lengths"], score=score,
+                                  training=True, **layer.params)
+    np.testing.assert_array_equal(context, want)
+    dcontext = np.random.default_rng(4).standard_normal(context.shape).astype(dtype)
+    g = sk.attention_backward(saved, dcontext)
+    for _ in range(2):
+        dquery, dkeys, dvalues = layer.backward(dcontext)
+    np.testing.assert_array_equal(dquery, g["query"])
+    np.testing.assert_array_equal(dkeys, g["keys"])
+    assert dvalues is None
+    for name, grad in layer.grads.items():
+        np.testing.assert_allclose(grad, 2 * g[name], rtol=1e-6)

@@ -449,6 +449,8 @@ def test_bad_input_is_a_clear_error(tmp_path):
         Word2Vec(["a sentence as a string"], min_count=1)
     with pytest.raises(TypeError, match="words must be strings"):
         Word2Vec([[1, 2, 3], [4]], min_count=1)
+    with pytest.raises(TypeError, match="sentences: expected lists of words, got "):
+        Word2Vec(np.arange(3), min_count=1)  # an IndexError from the message's own sentence[:3]
     with pytest.raises(ValueError, match="vector_size"):
         Word2Vec(vector_size=0)
     bad = tmp_path / "bad.txt"

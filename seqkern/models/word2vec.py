@@ -51,6 +51,8 @@ def text_chunks(sentences=None, corpus_file=None):
         try:
             lines.append(" ".join(sentence))
         except TypeError:
+            if not isinstance(sentence, (list, tuple)):
+                raise TypeError(f"sentences: expected lists of words, got {sentence!r:.80}") from None
             raise TypeError(f"sentences: words must be strings, got {sentence[:3]!r}...") from None
         size += len(lines[-1]) + 1
         if size >= CHUNK_BYTES:

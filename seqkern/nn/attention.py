@@ -29,9 +29,11 @@ class Attention(Layer):
                                 / np.sqrt(query_size)).astype(dtype)
         elif score == "additive":
             A = attention_size or key_size
-            self.params["w_q"] = rng.uniform(-1, 1, (A, query_size)).astype(dtype) / np.sqrt(query_size)
-            self.params["w_k"] = rng.uniform(-1, 1, (A, key_size)).astype(dtype) / np.sqrt(key_size)
-            self.params["v"] = rng.uniform(-1, 1, A).astype(dtype) / np.sqrt(A)
+            # scaled before the cast: under NumPy 2 a float32 array over np.sqrt's float64 scalar
+            # is float64, and the layer then refused float32 input
+            self.params["w_q"] = (rng.uniform(-1, 1, (A, query_size)) / np.sqrt(query_size)).astype(dtype)
+            self.params["w_k"] = (rng.uniform(-1, 1, (A, key_size)) / np.sqrt(key_size)).astype(dtype)
+            self.params["v"] = (rng.uniform(-1, 1, A) / np.sqrt(A)).astype(dtype)
         self.grads = {k: np.zeros_like(p) for k, p in self.params.items()}
         self.weights = None
         self._saved = None
