@@ -220,6 +220,12 @@ def test_scores_and_lists_equal_gensims(both):
     np.testing.assert_allclose(ours.get_normed_vectors(), theirs.get_normed_vectors(), atol=1e-7)
     np.testing.assert_allclose(ours.get_vector("w6", norm=True), theirs.get_vector("w6", norm=True), atol=1e-7)
     np.testing.assert_allclose(ours.get_mean_vector(["w1", "w2"]), theirs.get_mean_vector(["w1", "w2"]), atol=1e-7)
+    with pytest.raises(ValueError, match="same number of elements"):  # was IndexError
+        ours.get_mean_vector(["w1"], weights=2.0)
+    with pytest.raises(ValueError, match=r"keys: a vector must have shape \(\d+,\)"):
+        ours.similar_by_vector(np.ones(1, np.float32))  # would broadcast into the mean
+    with pytest.raises(TypeError, match="expected keys, vectors or"):
+        ours.similar_by_vector(np.float32(1.0))  # was IndexError
     words = ["w1", "w2", "w3", "w4", "w150"]
     assert ours.doesnt_match(words) == theirs.doesnt_match(words)
     with pytest.warns(UserWarning, match="not present"):

@@ -263,12 +263,15 @@ class KeyedVectors:
         if len(keys) == 0:
             raise ValueError("cannot compute mean with no input")
         weights = np.ones(len(keys)) if weights is None else np.asarray(weights)
-        if len(keys) != weights.shape[0]:
+        if weights.ndim != 1 or len(keys) != len(weights):
             raise ValueError("keys and weights array must have same number of elements")
         mean = np.zeros(self.vector_size, self.vectors.dtype)
         total = 0
         for w, key in zip(weights, keys):
             if isinstance(key, np.ndarray):
+                if key.shape != mean.shape:  # another shape would broadcast into a wrong mean
+                    raise ValueError(f"keys: a vector must have shape ({self.vector_size},), got "
+                                     f"{key.shape}")
                 mean += w * key
                 total += abs(w)
             elif key in self:
@@ -300,9 +303,12 @@ class KeyedVectors:
         for i, item in enumerate(positive + negative):
             if isinstance(item, (*_KEY_TYPES, np.ndarray)):
                 keys.append(item)
-            else:
+            elif isinstance(item, (tuple, list)) and len(item) == 2:
                 keys.append(item[0])
                 weight[i] = item[1]
+            else:
+                raise TypeError(f"positive, negative: expected keys, vectors or (key, weight) "
+                                f"pairs, got {item!r:.80}")
         mean = self.get_mean_vector(keys, weight, pre_normalize=True, post_normalize=True,
                                     ignore_missing=False)
         skip = {self.get_index(k) for k in keys if isinstance(k, _KEY_TYPES) and self.has_index_for(k)}
