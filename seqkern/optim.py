@@ -42,7 +42,9 @@ class Optimizer:
                 continue
             seen.add(id(p))
             _check(key, p, g)
-            self._step(self.state.setdefault(key, {}), p, g)
+            state = self.state.setdefault(key, {})
+            _check_state(key, p, state)
+            self._step(state, p, g)
 
     def _step(self, state, p, g):
         raise NotImplementedError
@@ -59,6 +61,16 @@ def _check(key, p, g):
     if not (isinstance(g, np.ndarray) and g.dtype == p.dtype and g.shape == p.shape
             and g.flags.c_contiguous):
         raise ValueError(f"grads[{key!r}]: expected a C-contiguous {p.dtype} array of shape {p.shape}")
+
+
+def _check_state(key, p, state):
+    """The state kept for key (moments, sums) must fit p: the kernels update p.size elements of
+    each in place, so an array of another size would be written past its end."""
+    for name, a in state.items():
+        if isinstance(a, np.ndarray) and (a.shape != p.shape or a.dtype != p.dtype):
+            raise ValueError(f"params[{key!r}]: {p.dtype} {p.shape}, but this optimizer's "
+                             f"{name!r} for it is {a.dtype} {a.shape} from earlier steps on "
+                             f"another array: use a new optimizer for other parameters")
 
 
 def _zeros(state, name, p):

@@ -13,7 +13,7 @@ import sys
 import numpy as np
 
 import seqkern as sk
-from seqkern import bench, metrics, nn
+from seqkern import bench, metrics, nn, optim
 from seqkern.models import Word2Vec
 
 CLEAR = (TypeError, ValueError, MemoryError)
@@ -306,6 +306,23 @@ def word2vec_call(kw):
     Word2Vec(**kw)
 
 
+def optimizer_build(rng):
+    shape = tuple(sizes(rng, int(rng.integers(1, 3))))
+    return {"kind": rng.choice(["SGD", "AdaGrad", "RMSprop", "Adam", "AdamW"]), "lr": 0.01,
+            "p": rng.standard_normal(shape).astype(np.float32),
+            "g": rng.standard_normal(shape).astype(np.float32),
+            "p_next": rng.standard_normal(shape).astype(np.float32),
+            "g_next": rng.standard_normal(shape).astype(np.float32)}
+
+
+def optimizer_call(kw):
+    """Two steps under one key: the second on other arrays (the state of the first stays)."""
+    kind = kw["kind"] if kw["kind"] in ("SGD", "AdaGrad", "RMSprop", "Adam", "AdamW") else "Adam"
+    opt = getattr(optim, kind)(lr=kw["lr"], **({"momentum": 0.9} if kind == "SGD" else {}))
+    opt.update({"w": kw["p"]}, {"w": kw["g"]})
+    opt.update({"w": kw["p_next"]}, {"w": kw["g_next"]})
+
+
 CASES = {
     **{cell: recurrent(cell) for cell in ("lstm", "gru", "rnn")},
     **{cell + "_backward": recurrent_backward(cell) for cell in ("lstm", "gru", "rnn")},
@@ -325,6 +342,7 @@ CASES = {
     "nn_attention": (attention_layer_build, attention_layer_call),
     "nn_small_layers": (small_layers_build, small_layers_call),
     "word2vec": (word2vec_build, word2vec_call),
+    "optimizer": (optimizer_build, optimizer_call),
 }
 
 

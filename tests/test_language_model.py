@@ -179,6 +179,21 @@ def test_optimizer_updates_a_tied_array_once_and_checks_input():
         optim.SGD().update({"a": np.ones(3)}, {"b": np.ones(3)})
 
 
+
+@pytest.mark.parametrize("name,kw", [("SGD", dict(momentum=0.9)), ("AdaGrad", {}),
+                                     ("RMSprop", dict(momentum=0.5)), ("Adam", {})])
+def test_optimizer_state_of_another_array_is_refused(name, kw):
+    """The moments kept for a key are updated in place over p.size elements: an optimizer that
+    stepped on a (4,) array and then got a larger one under the same key (another model's list,
+    a grown vocabulary) wrote past the end of its state (a segfault)."""
+    opt = getattr(optim, name)(lr=0.01, **kw)
+    opt.update([np.zeros(4, np.float32)], [np.ones(4, np.float32)])
+    for other in (np.zeros(1 << 20, np.float32), np.zeros(4, np.float64)):
+        with pytest.raises(ValueError, match=r"params\[0\]: .* from earlier steps on another"):
+            opt.update([other], [np.ones_like(other)])
+    opt.update([np.zeros(4, np.float32)], [np.ones(4, np.float32)])  # the same shape: fine
+
+
 # -- training and generation --------------------------------------------------------------
 def test_tiny_model_memorises_a_sequence():
     """A deterministic cycle of 12 tokens is learnt to near-zero loss and generated back."""
