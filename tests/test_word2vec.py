@@ -510,6 +510,10 @@ def test_bad_settings_are_clear_errors_not_crashes():
     m.cum_table[:] = 0  # a public attribute, as in gensim: checked before the kernel divides by it
     with pytest.raises(ValueError, match="cum_table: expected one nondecreasing entry per word"):
         m.train(corpus, total_examples=len(corpus), epochs=1)
+    m = Word2Vec(corpus, vector_size=8, min_count=1, hs=1, negative=0, epochs=1)
+    m.syn1 = m.syn1[:2]  # public too: the tree's inner nodes would index past its rows
+    with pytest.raises(ValueError, match="syn1: expected a row per inner node"):
+        m.train(corpus, total_examples=len(corpus), epochs=1)
 
 
 @pytest.mark.parametrize("e", [-300.0, -1.0, 0.0, 0.75, 300.0])

@@ -52,6 +52,17 @@ void bind_word2vec(py::module_& m) {
           }
           if (keep.ndim() != 1 || keep.shape(0) != V)
             throw py::value_error("keep: expected one probability per word");
+          if (hs) {  // the tree's inner nodes index syn1's rows
+            const auto& tree_offsets = std::get<0>(*tree);
+            if (tree_offsets.ndim() != 1 || tree_offsets.shape(0) != V + 1 ||
+                std::get<1>(*tree).shape(0) != tree_offsets.data()[V] ||
+                std::get<2>(*tree).shape(0) != tree_offsets.data()[V])
+              throw py::value_error("tree: expected the Huffman tree of syn0's words");
+            if (!syn1 || syn1->ndim() != 2 || syn1->shape(0) < V - 1 ||
+                syn1->shape(1) != syn0.shape(1))
+              throw py::value_error("syn1: expected a row per inner node of the tree, as wide as "
+                                    "syn0");
+          }
           if (pb) {  // parts + 1 nondecreasing sentence indices from 0 to n_sentences
             bool ok = bounds->shape(0) == parts + 1 && pb[0] == 0 && pb[parts] == n_sentences;
             for (int64_t q = 0; ok && q < parts; ++q) ok = pb[q] <= pb[q + 1];
