@@ -326,7 +326,7 @@ void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, in
   }
   const OpenMP* omp = loaded_openmp();
   if (omp && !omp->in_parallel() && !omp->get_dynamic()) {
-    OpenMPWork work{omp, &fn, n, static_cast<int>(chunks)};
+    OpenMPWork work{omp, &fn, n, static_cast<int>(chunks), {}};
     omp->parallel(run_openmp_chunks, &work, static_cast<unsigned>(chunks), 0);
     work.error.rethrow();
     return;
