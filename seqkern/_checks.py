@@ -369,8 +369,7 @@ def cross_entropy_args(logits, targets, ignore_index, reduction, label_smoothing
         raise ValueError(f"reduction: expected one of {REDUCTIONS}, got {reduction!r}")
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"label_smoothing: expected a number in [0, 1], got {label_smoothing!r}")
-    if isinstance(ignore_index, bool) or not isinstance(ignore_index, (int, np.integer)):
-        raise TypeError(f"ignore_index: expected an integer, got {ignore_index!r}")
+    check_integer("ignore_index", ignore_index)
     targets = as_ids("targets", targets.reshape(-1), V, allowed=int(ignore_index))
     return CrossEntropyArgs(logits.reshape(-1, V), targets, shape, int(ignore_index), reduction,
                             float(label_smoothing))
@@ -523,11 +522,16 @@ def ctc_log_probs(log_probs, input_lengths, blank):
     if lp.ndim != 3 or 0 in lp.shape:
         raise ValueError(f"log_probs: expected shape (T, batch, classes), each at least 1, got {lp.shape}")
     T, B, C = lp.shape
-    if isinstance(blank, bool) or not isinstance(blank, (int, np.integer)):
-        raise TypeError(f"blank: expected an integer, got {blank!r}")
+    check_integer("blank", blank)
     if not 0 <= blank < C:
         raise ValueError(f"blank: expected a class in 0..{C - 1}, got {blank}")
     return lp, _length_array("input_lengths", input_lengths, B, T, "T")
+
+
+def check_integer(name, v):
+    """v must be an integer (Python's or NumPy's, not a bool): int() would truncate 2.5."""
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+        raise TypeError(f"{name}: expected an integer, got {v!r}")
 
 
 def check_count(name, v, least=1):

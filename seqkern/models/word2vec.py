@@ -25,6 +25,7 @@ from types import GeneratorType
 import numpy as np
 
 from seqkern import _core
+from seqkern._checks import check_integer
 from seqkern.models import array_file
 from seqkern.models.keyed_vectors import KeyedVectors, frequency_order
 from seqkern.models.matutils import top_indices
@@ -225,8 +226,7 @@ class Word2Vec:
         for name, v in (("sg", sg), ("hs", hs), ("cbow_mean", cbow_mean)):
             if v not in (0, 1):
                 raise ValueError(f"{name}: expected 0 or 1, got {v!r}")
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-            raise TypeError(f"seed: expected an integer, got {seed!r}")
+        check_integer("seed", seed)
         if not isinstance(ns_exponent, (int, float, np.number)) or not np.isfinite(ns_exponent):
             raise ValueError(f"ns_exponent: expected a finite number, got {ns_exponent!r}")
         if negative > 64:
