@@ -6,6 +6,7 @@ input is a Python exception and never a crash. Non-contiguous arrays are copied 
 from __future__ import annotations
 
 import functools
+import os
 from dataclasses import dataclass
 from typing import Optional
 
@@ -539,6 +540,19 @@ def check_count(name, v, least=1):
     if not isinstance(v, (int, np.integer)) or v < least:
         expected = "a positive integer" if least == 1 else f"an integer >= {least}"
         raise ValueError(f"{name}: expected {expected}, got {v!r}")
+
+
+def check_memory(what, nbytes):
+    """MemoryError when nbytes exceed the machine's physical memory. For many allocations of a
+    size the caller chose (a layer per num_layers): each alone succeeds, and the process would
+    grow until the kernel's OOM killer, not Python, ended it."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):  # no sysconf (Windows): NumPy's own errors
+        return
+    if nbytes > total:
+        raise MemoryError(f"{what} need {nbytes:,} bytes, more than this machine's "
+                          f"{total:,} bytes of memory")
 
 
 def ctc_args(log_probs, targets, input_lengths, target_lengths, blank, reduction,

@@ -195,6 +195,17 @@ def test_bad_proj_size_is_a_clear_error(proj_size):
         nn.LSTM(3, 5, proj_size=proj_size)
 
 
+@pytest.mark.parametrize("cls,kw", [(nn.LSTM, {}), (nn.LSTM, {"proj_size": 2}), (nn.GRU, {}),
+                                    (nn.RNN, {"bias": False, "bidirectional": True})])
+@pytest.mark.parametrize("sizes", [(3, 5, 2**62), (3, 2**40, 1), (2**61, 5, 1)])
+def test_layers_too_large_for_memory_fail_before_building(cls, kw, sizes):
+    """A layer's parameters and gradients are counted first: num_layers=2**62 small layers,
+    each of which would fit, are refused at once instead of growing the process until the OOM
+    killer ends it."""
+    with pytest.raises(MemoryError, match="the parameters and their gradients need"):
+        cls(*sizes, **kw)
+
+
 def test_state_dict_round_trip_and_torch_state_dict():
     m = nn.GRU(3, 4, 2, seed=0)
     other = nn.GRU(3, 4, 2, seed=1)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from seqkern._checks import check_count, check_precision
+from seqkern._checks import check_count, check_memory, check_precision
 from seqkern._ops import prepack_weights, recurrent_stack, recurrent_stack_backward, swap01
 from seqkern.nn.module import Layer
 
@@ -35,11 +35,12 @@ class Recurrent(Layer):
             check_count(name, v)
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout: expected a probability in [0, 1), got {dropout!r}")
+        self.dtype = np.dtype(dtype)
+        self._check_size(input_size, hidden_size, num_layers, bias, bidirectional)
         self.cell = cell
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
         self.bias, self.batch_first, self.dropout = bias, batch_first, float(dropout)
         self.bidirectional, self.stateful = bidirectional, stateful
-        self.dtype = np.dtype(dtype)
         self.training = True
         self._rng = np.random.default_rng(seed)
         # the parameter names of each layer-direction in stack order: made once (formatting
@@ -50,6 +51,14 @@ class Recurrent(Layer):
         self.state = None    # the carried state in stateful mode
         self._saved = None
         self._y_shape = None        # y's shape in the caller's layout, for backward's dy
+
+    def _check_size(self, I, H, L, bias, bidirectional):
+        """The parameters and their gradients, counted before the first is made: a layer's
+        arrays each fit, but num_layers=2**62 of them would not."""
+        G, S, D = self.gates, self.proj_size or H, 2 if bidirectional else 1
+        per_layer = G * H * (S + 2 * bool(bias)) + S * H * (self.proj_size > 0)
+        values = D * (L * per_layer + G * H * (I + (L - 1) * D * S))
+        check_memory("the parameters and their gradients", 2 * values * self.dtype.itemsize)
 
     @property
     def num_directions(self):
