@@ -243,8 +243,6 @@ def layer_build(rng):
 
 def layer_call(kw):
     kind = kw["kind"] if kw["kind"] in ("LSTM", "GRU", "RNN") else "LSTM"
-    if isinstance(kw["num_layers"], int) and kw["num_layers"] > 4:
-        return  # a Python list per layer (torch's too): 2**62 of them exhausts memory slowly
     layer = getattr(nn, kind)(kw["input_size"], kw["hidden_size"], num_layers=kw["num_layers"],
                               bidirectional=kw["bidirectional"], batch_first=kw["batch_first"],
                               stateful=kw["stateful"])
