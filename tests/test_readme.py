@@ -137,7 +137,7 @@ SETUPS = {
     "lstm = sk.nn.LSTM(input_size": [("lstm = sk.nn.LSTM(", recurrent_layers),
                                      ("for chunk in chunks", tbptt_gradient)],
     'lstm.eval(precision="bfloat16")': [("lstm.eval(", low_precision)],
-    "import seqkern.torch": [("model = seqkern.torch.optimize", torch_model)],
+    "import seqkern.torch": [("import seqkern.torch", torch_model)],
     "vocab = sk.data.Vocabulary": [("vocab = ", text_file), ("loss = model.forward", language_model_batch)],
     "context, weights = sk.attention(": [("context, weights", attention_args),
                                          ("g = sk.attention_backward", attention_saved)],
