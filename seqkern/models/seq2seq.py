@@ -30,6 +30,14 @@ from seqkern.nn import LSTM, Attention, Embedding, Linear, Model, SoftmaxCrossEn
 from seqkern.reference.cross_entropy import log_softmax
 
 
+def _step_log_probs(logits):
+    """A decoder step's (1, B, V) logits as (B, V) log-probabilities in float64, in which beam
+    scores add up. A row of NaN or only -inf logits comes out NaN, and the searches end it; NumPy's
+    warning about it would only repeat that."""
+    with np.errstate(invalid="ignore"):
+        return log_softmax(logits[0].astype(np.float64))
+
+
 class Seq2Seq(Model, checkpoint.Saveable):
     decoder_kind = "plain"
 
@@ -197,7 +205,7 @@ class Seq2Seq(Model, checkpoint.Saveable):
         ended = np.full(B, -1)  # the step that emitted <eos>, or -1
         for t in range(max_len):
             logits, ctx = self._decode(tokens[:, t:t + 1].T, enc, state)
-            cand = scores[:, None] + log_softmax(logits[0].astype(np.float64))
+            cand = scores[:, None] + _step_log_probs(logits)
             best = np.argmax(cand, axis=1)
             score = cand[np.arange(B), best]
             live = (ended < 0) & np.isfinite(score)
@@ -225,7 +233,7 @@ class Seq2Seq(Model, checkpoint.Saveable):
         finished = [[] for _ in range(B)]  # (normalised score, ids)
         for t in range(max_len):
             logits, ctx = self._decode(tokens[:, -1:].T, enc, state)
-            logp = log_softmax(logits[0].astype(np.float64))  # beam scores add up: float64
+            logp = _step_log_probs(logits)
             cand = (scores[:, :, None] + logp.reshape(B, K, -1)).reshape(B, -1)
             new_rows, new_scores, new_tokens = [], np.full((B, K), -np.inf), []
             for b in range(B):
