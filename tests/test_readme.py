@@ -11,10 +11,12 @@ import numpy as np
 import pytest
 
 import seqkern as sk
+from stack_problems import stack_problem
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 BLOCKS = re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), re.S)
 
+WEIGHT_NAMES = ("w_ih", "w_hh", "b_ih", "b_hh")  # the functional examples' names
 WORDS = ("king queen man woman cat dog car road the a of meaning and runs sees with on big small "
          "old new red blue").split()
 
@@ -24,11 +26,6 @@ def write_text(path, lines, seed):
     rng = np.random.default_rng(seed)
     text = "\n".join(" ".join(rng.choice(WORDS, rng.integers(8, 15))) for _ in range(lines))
     Path(path).write_text(text + "\n")
-
-
-def lstm_weights(rng, G, I, H):
-    return tuple(rng.uniform(-0.3, 0.3, s).astype(np.float32)
-                 for s in ((G * H, I), (G * H, H), (G * H,), (G * H,)))
 
 
 def recurrent_layers(ns):
@@ -50,12 +47,9 @@ def tbptt_gradient(ns):
 
 
 def low_precision(ns):
-    rng = np.random.default_rng(0)
-    T, B, I, H = 4, 3, 5, 7
-    lstm = sk.nn.LSTM(I, H)
-    ns.update(lstm=lstm, x=rng.standard_normal((T, B, I)).astype(np.float32), h0=None, c0=None,
-              weights=[lstm_weights(rng, 4, I, H), lstm_weights(rng, 4, I, H)])
-    ns.update(zip(("w_ih", "w_hh", "b_ih", "b_hh"), ns["weights"][0]))
+    x, weights, _ = stack_problem(np.random.default_rng(0), "lstm", 4, 3, 5, 7, D=2)
+    ns.update(lstm=sk.nn.LSTM(5, 7), x=x, h0=None, c0=None, weights=weights)
+    ns.update(zip(WEIGHT_NAMES, weights[0]))
 
 
 def torch_model(ns):
@@ -104,31 +98,27 @@ def more_sentences(ns):
 
 
 def functional_args(ns):
-    rng = np.random.default_rng(0)
-    T, B, I, H = 4, 3, 5, 7
-    ns.update(x=rng.standard_normal((T, B, I)).astype(np.float32),
-              h0=np.zeros((B, H), np.float32), c0=np.zeros((B, H), np.float32),
-              dy=np.ones((T, B, H), np.float32), dh_n=np.zeros((B, H), np.float32),
+    x, [weights], _ = stack_problem(np.random.default_rng(0), "lstm", 4, 3, 5, 7)
+    B, H = 3, 7
+    ns.update(x=x, h0=np.zeros((B, H), np.float32), c0=np.zeros((B, H), np.float32),
+              dy=np.ones((4, B, H), np.float32), dh_n=np.zeros((B, H), np.float32),
               dc_n=np.zeros((B, H), np.float32))
-    ns.update(zip(("w_ih", "w_hh", "b_ih", "b_hh"), lstm_weights(rng, 4, I, H)))
+    ns.update(zip(WEIGHT_NAMES, weights))
 
 
-def gru_weights(ns):
-    ns.update(zip(("w_ih", "w_hh", "b_ih", "b_hh"), lstm_weights(np.random.default_rng(1), 3, 5, 7)))
+def weights_of(cell):
+    """A set-up giving the example's w_ih, w_hh, b_ih, b_hh the shapes of this cell's."""
+    def setup(ns):
+        [weights] = stack_problem(np.random.default_rng(1), cell, 4, 3, 5, 7)[1]
+        ns.update(zip(WEIGHT_NAMES, weights))
+    return setup
 
 
-def gru_saved(ns):
-    ns["saved"] = sk.gru(*(ns[k] for k in ("x", "h0", "w_ih", "w_hh", "b_ih", "b_hh")),
-                         training=True)[-1]
-
-
-def rnn_saved(ns):
-    ns["saved"] = sk.rnn(*(ns[k] for k in ("x", "h0", "w_ih", "w_hh", "b_ih", "b_hh")),
-                         training=True)[-1]
-
-
-def rnn_weights(ns):
-    ns.update(zip(("w_ih", "w_hh", "b_ih", "b_hh"), lstm_weights(np.random.default_rng(2), 1, 5, 7)))
+def saved_of(forward):
+    """A set-up giving the example the `saved` of a training call of forward (sk.gru, sk.rnn)."""
+    def setup(ns):
+        ns["saved"] = forward(*(ns[k] for k in ("x", "h0") + WEIGHT_NAMES), training=True)[-1]
+    return setup
 
 
 # Each block, known by a phrase in it: (a phrase of the statement to set up before, set-up), in
@@ -147,10 +137,10 @@ SETUPS = {
     "from gensim.models import": [],
     "from common.time_layers import": [],
     "y, h_n, c_n = sk.lstm(x, h0": [("y, h_n, c_n = sk.lstm(", functional_args),
-                                    ("y, h_n = sk.gru(", gru_weights),
-                                    ("g = sk.gru_backward", gru_saved),
-                                    ("y, h_n = sk.rnn(", rnn_weights),
-                                    ("g = sk.rnn_backward", rnn_saved),
+                                    ("y, h_n = sk.gru(", weights_of("gru")),
+                                    ("g = sk.gru_backward", saved_of(sk.gru)),
+                                    ("y, h_n = sk.rnn(", weights_of("rnn_tanh")),
+                                    ("g = sk.rnn_backward", saved_of(sk.rnn)),
                                     ("packed = sk.prepack_weights", functional_args)],
 }
 
