@@ -389,9 +389,13 @@ for shape in ((3, 128, 1024 + 7), (32, 1024 + 7)):
     assert address(c) != first
     np.testing.assert_array_equal(view, 1.5)
     del view, c
-for small in ((2, 3), (128 * 1024 // dtype.itemsize - 1,)):  # below 128 KiB: plain numpy
-    d = sk._core.empty(small, dtype)
-    assert d.shape == small and d.base is None
+for small in ((2, 3), (1,), (0,), (128 * 1024 // dtype.itemsize - 1,)):  # below 128 KiB
+    d = sk._core.empty(small, dtype)  # not cached, but on a cache line too (a team's outputs)
+    assert d.shape == small and d.dtype == dtype and d.flags.c_contiguous and d.flags.writeable
+    assert address(d) % 64 == 0
+    d[...] = 2.5
+    np.testing.assert_array_equal(d, 2.5)
+assert list(sk._core.empty((3,), np.dtype(object))) == [None] * 3  # numpy's, filled
 assert sk._core.empty((0, 5), dtype).shape == (0, 5)
 try:
     sk._core.empty((-1, 4), dtype)
@@ -404,7 +408,7 @@ except ValueError:
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_large_outputs_reuse_freed_memory(dtype, tmp_path):
     """_core.empty hands a freed block of 128 KiB or more to the next array of its size, and never
-    one that an array or a view still uses. In a fresh process: here the cache holds the blocks
+    one that an array or a view still uses; arrays of every size start on a cache line. In a fresh process: here the cache holds the blocks
     of earlier tests, and the next array may take one of those instead."""
     run = subprocess.run([sys.executable, "-c", REUSE_SCRIPT, dtype], capture_output=True,
                          text=True, timeout=120, cwd=tmp_path)  # the installed seqkern

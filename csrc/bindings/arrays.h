@@ -74,7 +74,8 @@ RnnShape shape_of(const Arr<T>& x, const Arr<T>& h) {
   return {x.shape(0), x.shape(1), x.shape(2), h.shape(h.ndim() - 1)};
 }
 
-// np.empty(shape, dtype), blocks of 128 KiB and more reused from freed arrays (buffers.cc).
+// np.empty(shape, dtype) on a 64-byte boundary, blocks of 128 KiB and more reused from freed
+// arrays (buffers.cc).
 py::array empty(const std::vector<py::ssize_t>& shape, const py::dtype& dtype);
 
 // empty() of T.

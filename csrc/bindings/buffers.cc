@@ -9,7 +9,10 @@
 // freed at once, so that the next call faults its pages in again. With 1 MiB, an LSTM
 // (14,128,16,128) training forward whose outputs were dropped at once took 233 page faults a
 // call (its 0.9 MB y and cell states) and 108-136 us a step; at 128 KiB, 7 and 61 us (inference:
-// 59 us).
+// 59 us). Every block starts on a cache line: a team's members write the units of one row side
+// by side, and a line astride their units would pass between their cores at each step
+// (recurrent.h, Aligned).
+#include <algorithm>
 #include <map>
 #include <mutex>
 #include <new>
@@ -83,7 +86,13 @@ py::array empty(const std::vector<py::ssize_t>& shape, const py::dtype& dtype) {
     if (n < 0) throw py::value_error("empty: negative dimension");
     bytes *= static_cast<size_t>(n);
   }
-  if (bytes < kPooledBytes) return py::array(dtype, shape);
+  // numpy fills an array of objects with None; memory of our own would hold garbage pointers
+  if (dtype.attr("hasobject").cast<bool>()) return py::array(dtype, shape);
+  if (bytes < kPooledBytes) {  // not cached, but on a cache line all the same
+    void* data = ::operator new(std::max<size_t>(bytes, 1), kAlign);
+    py::capsule owner(data, [](void* p) { ::operator delete(p, kAlign); });
+    return py::array(dtype, shape, {}, data, owner);
+  }
   size_t size = 0;
   void* data = cache().take(bytes, &size);
   auto* block = new Block{data, size};
@@ -97,7 +106,8 @@ py::array empty(const std::vector<py::ssize_t>& shape, const py::dtype& dtype) {
 
 void bind_buffers(py::module_& m) {
   m.def("empty", &empty, py::arg("shape"), py::arg("dtype"),
-        "np.empty(shape, dtype), reusing freed blocks for arrays of 128 KiB or more");
+        "np.empty(shape, dtype) on a 64-byte boundary, reusing freed blocks for arrays of 128 KiB or "
+        "more");
 }
 
 }  // namespace seqkern::bind

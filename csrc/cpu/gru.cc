@@ -67,8 +67,8 @@ void forward_reset_after(const RnnShape& s, const T* x, const T* w_ih, const T* 
   if (b_hh) std::copy(b_hh + 2 * H, b_hh + G, bhn.begin());
   for (int64_t j = 2 * H; j < G; ++j) bx[j] = b_ih ? b_ih[j] : T(0);
 
-  std::vector<T> hn_buf(training ? 0 : BH);
-  std::vector<T> hp(B * G);  // recurrent projection of one step
+  detail::Aligned<T> hn_buf(training ? 0 : BH, T(0));
+  detail::Aligned<T> hp(B * G, T(0));  // recurrent projection of one step
   const PackedMatrix<T> w_step =  // h_{t-1} @ w_hh^T
       bf16 ? PackedMatrix<T>(bf16->w_hh, s)
            : PackedMatrix<T>(w_hh, H, true, H, G, s, 3, f32 ? &f32->w_hh : nullptr, s.B == 1);
@@ -113,7 +113,7 @@ void backward_reset_after(const RnnShape& s, const T* x, const T* w_ih, const T*
   const int64_t n = rows.total();
   T* dhg = detail::scratch<T>(0, n * G);  // recurrent-side pre-activation gradients
   T* dnx = detail::scratch<T>(1, n * H);  // input-side n gradient (r, z input sides equal dhg's)
-  std::vector<T> dh_prev(BH, T(0));  // out of step t: dh_{t-1} = dh*z + dhg_t @ w_hh
+  detail::Aligned<T> dh_prev(BH, T(0));  // out of step t: dh_{t-1} = dh*z + dhg_t @ w_hh
   const PackedMatrix<T> w_step(w_hh, H, false, G, H, s);  // dhg_t @ w_hh
 
   detail::time_loop(s, lengths, true, [&](const StepSlice& sl, int64_t t, int64_t live) {
@@ -169,7 +169,7 @@ void forward_reset_before(const RnnShape& s, const T* x, const T* w_ih, const T*
   const int64_t B = s.B, H = s.H, G = 3 * H, BH = B * H;
   const bool training = gates != nullptr;
   std::vector<T> bias = detail::add_biases(b_ih, b_hh, G);  // every bias sits outside r here
-  std::vector<T> rh_buf(training ? 0 : BH);
+  detail::Aligned<T> rh_buf(training ? 0 : BH, T(0));
   // h_{t-1} @ w_h[rz]^T and (r*h_{t-1}) @ w_hn^T
   const PackedMatrix<T> w_rz =
       bf16 ? PackedMatrix<T>(bf16->w_hh, s)
@@ -236,8 +236,8 @@ void backward_reset_before(const RnnShape& s, const T* x, const T* w_ih, const T
   const detail::StepRows rows(s, lengths);
   const int64_t n = rows.total();
   T* dg = detail::scratch<T>(0, n * G);
-  std::vector<T> drh(BH);            // gradient of r*h_{t-1}: dn @ w_hn
-  std::vector<T> dh_prev(BH, T(0));  // out of step t: dh_{t-1}
+  detail::Aligned<T> drh(BH, T(0));      // gradient of r*h_{t-1}: dn @ w_hn
+  detail::Aligned<T> dh_prev(BH, T(0));  // out of step t: dh_{t-1}
   const PackedMatrix<T> w_n(w_hh + 2 * H * H, H, false, H, H, s);  // dn @ w_hn
   const PackedMatrix<T> w_rz(w_hh, H, false, 2 * H, H, s);          // d[rz] @ w_h[rz]
 

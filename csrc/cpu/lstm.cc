@@ -17,8 +17,8 @@ void lstm_forward(const RnnShape& s, const T* x, const T* w_ih, const T* w_hh, c
   const int64_t B = s.B, H = s.H, G = 4 * H, BH = B * H, S = s.state(), BS = B * S;
   const bool training = gates != nullptr;
   std::vector<T> bias = detail::add_biases(b_ih, b_hh, G);
-  std::vector<T> c_buf(training ? 0 : BH);              // inference: the one cell state
-  std::vector<T> m_buf(s.P ? BH : 0);                   // projection: o*tanh(c) of one step
+  detail::Aligned<T> c_buf(training ? 0 : BH, T(0));  // inference: the one cell state
+  detail::Aligned<T> m_buf(s.P ? BH : 0, T(0));       // projection: o*tanh(c) of one step
   if (!training) std::copy(c0, c0 + BH, c_buf.begin());
   // h_{t-1} @ w_hh^T and m_t @ w_hr^T (P = 0: unused)
   const PackedMatrix<T> w_step =
@@ -81,10 +81,12 @@ void lstm_backward(const RnnShape& s, const T* x, const T* w_ih, const T* w_hh, 
   const int64_t TB = s.T * B;
   const detail::StepRows rows(s, lengths);
   T* dg = detail::scratch<T>(0, rows.total() * G);  // pre-activation gradients of every step
-  std::vector<T> dh_rec(BS, T(0));  // dg_{t+1} @ w_hh: the gradient reaching h_t through h_{t+1}
-  std::vector<T> dc(BH, T(0));      // carried cell gradient; starts as dc_n
+  // dg_{t+1} @ w_hh: the gradient reaching h_t through h_{t+1}
+  detail::Aligned<T> dh_rec(BS, T(0));
+  detail::Aligned<T> dc(BH, T(0));  // carried cell gradient; starts as dc_n
   T* dhs = s.P ? detail::scratch<T>(1, TB * S) : nullptr;  // projection: each dh_t, for dw_hr
-  std::vector<T> dm(s.P ? BH : 0);       // projection: dh_t @ w_hr, the gradient of o*tanh(c)
+  // projection: dh_t @ w_hr, the gradient of o*tanh(c)
+  detail::Aligned<T> dm(s.P ? BH : 0, T(0));
   if (dc_n) std::copy(dc_n, dc_n + BH, dc.begin());
   const PackedMatrix<T> w_step(w_hh, S, false, G, S, s);   // dg_t @ w_hh
   const PackedMatrix<T> w_proj(w_hr, H, false, s.P, H, s);  // dh_t @ w_hr (P = 0: unused)
