@@ -22,7 +22,24 @@ constexpr int64_t kPanelColumns = 16;  // columns of op(W) per packed panel
 // columns of their units) instead of splitting the batch: each keeps its share of the packed
 // recurrent weights hot in its own cache, and a batch of 1 still uses every core. The price is a
 // barrier per step (two for the GRU with reset before the product and the LSTM with projection).
+// Teams take up to kColumnSplitRows sequences a thread when a gate block of w_hh has
+// kColumnSplitMid values or more (H = 182 and up), up to kColumnSplitRowsSmall below. Smaller
+// weights stay in each core's L2 whole, and then the batch split, with no barrier, is as fast
+// or faster from 4 sequences a thread on. Paired on Zen 5, 2 threads, T = 50, I = H, batch
+// split / team time, inference and training: at B = 8, LSTM H = 64 0.85 and 0.86, H = 128
+// 0.93 and 0.95, the GRU 0.54-0.73 and 0.72-0.84, 0.59 and 0.84; at B = 12 0.49-0.97. From
+// H = 192 the team stays ahead at B = 8 (LSTM 1.12-1.16 inference and 0.92-1.04 training, GRU
+// 0.95-1.06; H = 256: LSTM 1.22 and 0.98, GRU 1.15 and 1.06); at B = 4 it is ahead from H = 64
+// on (LSTM 1.18-2.3, GRU 0.90-2.0 inference and 1.02-1.5 training).
 constexpr int64_t kColumnSplitRows = 8;
+constexpr int64_t kColumnSplitRowsSmall = 4;
+constexpr int64_t kColumnSplitMid = int64_t{1} << 15;
+
+// A team whose members would hold fewer than kTeamPanels panels of units each leaves a batch of
+// at least one sequence a thread to the batch split: the barrier then costs more than a step's
+// product. Paired as above, H = 32, batch split / team at B = 2, 3, 4, 8, 12: LSTM 0.73-0.99
+// inference, 0.86-1.00 training; the GRU 0.60-0.82 and 0.72-0.88.
+constexpr int64_t kTeamPanels = 2;
 
 // Teams also take batches of up to kColumnSplitRowsLarge sequences a thread when a gate block of
 // w_hh has kColumnSplitLarge values or more (state x H: H = 1024 and up). Each thread then
@@ -73,9 +90,12 @@ inline bool serial(const RnnShape& s) { return s.T * s.B * s.H * (s.I + s.state(
 // Not at SIMD level baseline: there BLAS runs each member's columns, and its GEMV rounds the
 // columns of a vector's tail differently, so the results would depend on the thread count.
 inline bool column_split(const RnnShape& s) {
-  const bool large = s.state() * s.H >= kColumnSplitLarge;
-  const int64_t rows = large ? kColumnSplitRowsLarge : kColumnSplitRows;
-  return !serial(s) && s.B < rows * get_num_threads() && simd() != Simd::baseline;
+  const int64_t block = s.state() * s.H, threads = get_num_threads();
+  const int64_t rows = block >= kColumnSplitLarge ? kColumnSplitRowsLarge
+                       : block >= kColumnSplitMid ? kColumnSplitRows
+                                                  : kColumnSplitRowsSmall;
+  const bool narrow = s.H < kTeamPanels * kPanelColumns * threads && s.B >= threads;
+  return !serial(s) && !narrow && s.B < rows * threads && simd() != Simd::baseline;
 }
 
 // One thread's part of a recurrent time step. Without a team: the sequences [b0, b1), their
