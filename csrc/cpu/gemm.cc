@@ -1,6 +1,8 @@
 // GEMM through the bundled OpenBLAS (symbols carry the scipy_ prefix of the scipy-openblas32 wheel).
 #include "seqkern/gemm.h"
 
+#include <algorithm>
+
 #include <cblas.h>
 
 #include <type_traits>
@@ -38,6 +40,7 @@ void blas_gemv(bool t, int64_t M, int64_t N, double alpha, const double* A, int6
 // Below this many multiply-adds a split costs more than it saves.
 constexpr int64_t kSplitWork = 1 << 18;
 constexpr int64_t kMinRows = 16;  // rows or columns per thread
+constexpr int64_t kGemvColumns = 64;  // columns per GEMV call when the threads share a GEMV
 
 }  // namespace
 
@@ -77,11 +80,18 @@ void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A
         blas_gemv(true, K, n1 - n0, alpha, B + n0, ldb, A, ta ? lda : 1, beta, C + n0);
     };
     // Large enough, the threads share B's columns, each streaming its part: a one-step LSTM
-    // of the book's generation loops, H = 256, reads 1 MB of Wh.
-    if (N * K < kSplitWork)
+    // of the book's generation loops, H = 256, reads 1 MB of Wh. They share them in blocks of
+    // kGemvColumns whatever their number: BLAS's GEMV rounds a column by where it falls in a
+    // call (its kernels take columns in groups and finish with a tail), so the same blocks give
+    // the same bits on any number of threads.
+    if (N * K < kSplitWork) {
       columns(0, N);
-    else
-      parallel_for(N, kMinRows, columns);
+      return;
+    }
+    parallel_for((N + kGemvColumns - 1) / kGemvColumns, 1, [&](int64_t b0, int64_t b1) {
+      for (int64_t b = b0; b < b1; ++b)
+        columns(b * kGemvColumns, std::min(N, (b + 1) * kGemvColumns));
+    });
     return;
   }
   if (M * N * K < kSplitWork) {

@@ -299,7 +299,7 @@ void gru_forward(const RnnShape& s, bool reset_after, const T* x, const T* w_ih,
                  const T* b_ih, const T* b_hh, const int32_t* lengths, const T* h0, T* y, T* h_n,
                  T* gates, T* aux, const Bf16Layer* bf16, const F32Layer* f32) {
   (reset_after ? forward_reset_after<T> : forward_reset_before<T>)(
-      s, x, w_ih, w_hh, b_ih, b_hh, lengths, h0, y, h_n, gates, aux, bf16, f32);
+      detail::as_called(s, bf16, f32), x, w_ih, w_hh, b_ih, b_hh, lengths, h0, y, h_n, gates, aux, bf16, f32);
 }
 
 template <typename T>

@@ -10,10 +10,11 @@
 namespace seqkern {
 
 template <typename T>
-void lstm_forward(const RnnShape& s, const T* x, const T* w_ih, const T* w_hh, const T* b_ih,
+void lstm_forward(const RnnShape& shape, const T* x, const T* w_ih, const T* w_hh, const T* b_ih,
                   const T* b_hh, const T* w_hr, const int32_t* lengths, const T* h0, const T* c0,
                   T* y, T* h_n, T* c_n, T* gates, T* cs, const Bf16Layer* bf16,
                   const F32Layer* f32) {
+  const RnnShape s = detail::as_called(shape, bf16, f32);
   const int64_t B = s.B, H = s.H, G = 4 * H, BH = B * H, S = s.state(), BS = B * S;
   const bool training = gates != nullptr;
   std::vector<T> bias = detail::add_biases(b_ih, b_hh, G);

@@ -84,7 +84,21 @@ constexpr int64_t kPackedStepsOneRow = 12;
 // here, LSTM T = 1, B = 1, I = 144, H = 128 (one step of a decoder generating a token): 75 us
 // per call on 2 threads, 24 us on one.
 constexpr int64_t kSerialWork = int64_t{1} << 17;
-inline bool serial(const RnnShape& s) { return s.T * s.B * s.H * (s.I + s.state()) < kSerialWork; }
+
+// One sequence of fewer steps than this, on weights the call must pack, also runs on one thread:
+// there BLAS reads the weights in place (kPackedStepsOneRow), and a team would first pack its
+// members' shares. Paired on Zen 5, 2 threads, functional calls, one thread / team time: LSTM
+// (2,1,256,256) 0.49, (3,1,256,256) 0.62-0.65, (5,1,256,256) 0.77-0.86, (3,1,512,512)
+// 0.72-0.79, (5,1,512,512) 0.87-0.88; the GRU 0.58-0.98 and the RNN 0.65-1.07 at the same
+// shapes; from T = 8 on the team is ahead or even (T = 10: 1.05-1.72). Weights packed before
+// the call (eval layers) leave the team ahead at any T: LSTM (2,1,256,256) 1.90, (3,1,512,512)
+// 2.33, bfloat16 1.70 and 2.14.
+constexpr int64_t kTeamStepsOneRow = 8;
+
+inline bool serial(const RnnShape& s) {
+  if (s.B == 1 && s.T < kTeamStepsOneRow && !s.prepacked) return true;
+  return s.T * s.B * s.H * (s.I + s.state()) < kSerialWork;
+}
 
 // Whether a layer call splits its steps by columns (a team) rather than by rows of the batch.
 // Not at SIMD level baseline: there BLAS runs each member's columns, and its GEMV rounds the

@@ -22,6 +22,12 @@ std::vector<T> add_biases(const T* a, const T* b, int64_t n) {
   return out;
 }
 
+// The shape a forward kernel runs: prepacked when it was handed weights packed before the call.
+inline RnnShape as_called(RnnShape s, const Bf16Layer* bf16, const F32Layer* f32) {
+  s.prepacked = bf16 || (f32 && f32->w_hh.data());
+  return s;
+}
+
 // Buffers that a team's members write side by side start on a cache line (as do scratch and
 // the output arrays, _core.empty): each member's units of a row then fill whole lines (when H
 // is a multiple of kPanelColumns), and no line is written by two cores at once. malloc's 16-byte

@@ -9,9 +9,10 @@
 namespace seqkern {
 
 template <typename T>
-void rnn_forward(const RnnShape& s, Nonlinearity act, const T* x, const T* w_ih, const T* w_hh,
+void rnn_forward(const RnnShape& shape, Nonlinearity act, const T* x, const T* w_ih, const T* w_hh,
                  const T* b_ih, const T* b_hh, const int32_t* lengths, const T* h0, T* y,
                  T* h_n, const Bf16Layer* bf16, const F32Layer* f32) {
+  const RnnShape s = detail::as_called(shape, bf16, f32);
   const int64_t B = s.B, H = s.H, BH = B * H;
   std::vector<T> bias = detail::add_biases(b_ih, b_hh, H);
   const PackedMatrix<T> w_step =  // h_{t-1} @ w_hh^T

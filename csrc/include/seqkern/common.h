@@ -10,6 +10,9 @@ namespace seqkern {
 struct RnnShape {
   int64_t T, B, I, H;
   int64_t P = 0;
+  // The forward's weights were packed before the call (an eval layer's, bf16 or float): the
+  // call itself packs none. Set by the forward kernels from their arguments.
+  bool prepacked = false;
   int64_t state() const { return P ? P : H; }  // width of h (and y)
 };
 
