@@ -20,7 +20,13 @@ namespace seqkern {
                      const float* c_prev, float* c_out, float* h_out, bool keep_gates);     \
   void lstm_cell_backward_f32(int64_t H, int64_t u0, int64_t u1, const float* g, const float* c, \
                               const float* c_prev, const float* dy, const float* dh_carry,      \
-                              float* dc, float* d);
+                              float* dc, float* d);                                         \
+  void gru_cell_f32(int64_t H, int64_t u0, int64_t u1, const float* bx, const float* bhn,      \
+                    float* g, const float* hp, const float* h_prev, float* hn, float* h_out,  \
+                    bool keep_gates);                                                         \
+  void gru_cell_backward_f32(int64_t H, int64_t u0, int64_t u1, const float* g,               \
+                             const float* hn, const float* h_prev, const float* dy,          \
+                             const float* dh_carry, float* dhg, float* dnx, float* dh_direct);
 namespace avx2 {
 SEQKERN_DECLARE_FLOAT_KERNELS
 }  // namespace avx2
@@ -40,6 +46,10 @@ struct FloatKernels {
                     bool);
   void (*lstm_cell_backward)(int64_t, int64_t, int64_t, const float*, const float*, const float*,
                              const float*, const float*, float*, float*);
+  void (*gru_cell)(int64_t, int64_t, int64_t, const float*, const float*, float*, const float*,
+                   const float*, float*, float*, bool);
+  void (*gru_cell_backward)(int64_t, int64_t, int64_t, const float*, const float*, const float*,
+                            const float*, const float*, float*, float*, float*);
 };
 
 // The copy of the level in use (seqkern/simd.h).
@@ -47,13 +57,14 @@ FloatKernels choose() {
 #if SEQKERN_X86
   if (simd() == Simd::avx512)
     return {avx512::sigmoid_f32, avx512::tanh_f32, avx512::exp_sum_f32, avx512::lstm_cell_f32,
-            avx512::lstm_cell_backward_f32};
+            avx512::lstm_cell_backward_f32, avx512::gru_cell_f32, avx512::gru_cell_backward_f32};
   if (simd() == Simd::avx2)
     return {avx2::sigmoid_f32, avx2::tanh_f32, avx2::exp_sum_f32, avx2::lstm_cell_f32,
-            avx2::lstm_cell_backward_f32};
+            avx2::lstm_cell_backward_f32, avx2::gru_cell_f32, avx2::gru_cell_backward_f32};
 #endif
   return {baseline::sigmoid_f32, baseline::tanh_f32, baseline::exp_sum_f32,
-          baseline::lstm_cell_f32, baseline::lstm_cell_backward_f32};
+          baseline::lstm_cell_f32, baseline::lstm_cell_backward_f32, baseline::gru_cell_f32,
+          baseline::gru_cell_backward_f32};
 }
 
 const FloatKernels& kernels() {
@@ -112,6 +123,59 @@ void lstm_cell_backward<double>(int64_t H, int64_t u0, int64_t u1, const double*
     d[2 * H + j] = dct * i[j] * (1.0 - gg[j] * gg[j]);
     d[3 * H + j] = dh * t * o[j] * (1.0 - o[j]);
     dc[j] = dct * f[j];
+  }
+}
+
+template <>
+void gru_cell<float>(int64_t H, int64_t u0, int64_t u1, const float* bx, const float* bhn,
+                     float* g, const float* hp, const float* h_prev, float* hn, float* h_out,
+                     bool keep_gates) {
+  kernels().gru_cell(H, u0, u1, bx, bhn, g, hp, h_prev, hn, h_out, keep_gates);
+}
+
+template <>
+void gru_cell<double>(int64_t H, int64_t u0, int64_t u1, const double* bx, const double* bhn,
+                      double* g, const double* hp, const double* h_prev, double* hn,
+                      double* h_out, bool keep_gates) {
+  const auto sigmoid = [](double v) { return 1.0 / (1.0 + std::exp(-v)); };
+  for (int64_t j = u0; j < u1; ++j) {
+    const double r = sigmoid(g[j] + (bx[j] + hp[j]));
+    const double z = sigmoid(g[H + j] + (bx[H + j] + hp[H + j]));
+    const double hn_j = hp[2 * H + j] + bhn[j];
+    const double n = std::tanh(g[2 * H + j] + (bx[2 * H + j] + r * hn_j));
+    h_out[j] = n + z * (h_prev[j] - n);
+    if (keep_gates) {
+      g[j] = r;
+      g[H + j] = z;
+      g[2 * H + j] = n;
+      hn[j] = hn_j;
+    }
+  }
+}
+
+template <>
+void gru_cell_backward<float>(int64_t H, int64_t u0, int64_t u1, const float* g, const float* hn,
+                              const float* h_prev, const float* dy, const float* dh_carry,
+                              float* dhg, float* dnx, float* dh_direct) {
+  kernels().gru_cell_backward(H, u0, u1, g, hn, h_prev, dy, dh_carry, dhg, dnx, dh_direct);
+}
+
+template <>
+void gru_cell_backward<double>(int64_t H, int64_t u0, int64_t u1, const double* g,
+                               const double* hn, const double* h_prev, const double* dy,
+                               const double* dh_carry, double* dhg, double* dnx,
+                               double* dh_direct) {
+  const double *r = g, *z = g + H, *n = g + 2 * H;
+  for (int64_t j = u0; j < u1; ++j) {
+    const double dh = (dy ? dy[j] : 0.0) + (dh_carry ? dh_carry[j] : 0.0);
+    const double dn = dh * (1.0 - z[j]) * (1.0 - n[j] * n[j]);
+    const double dr = dn * hn[j];
+    const double dz = dh * (h_prev[j] - n[j]);
+    dhg[j] = dr * r[j] * (1.0 - r[j]);
+    dhg[H + j] = dz * z[j] * (1.0 - z[j]);
+    dhg[2 * H + j] = dn * r[j];
+    dnx[j] = dn;
+    dh_direct[j] = dh * z[j];
   }
 }
 

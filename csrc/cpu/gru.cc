@@ -10,50 +10,6 @@ namespace seqkern {
 
 namespace {
 
-// Units [u0, u1) of one sequence's step (of each gate and row below).
-//   g (3H)  in: x-projection; out: activated r, z, n
-//   hp (3H) recurrent projection W_hh h_{t-1} (no bias)
-//   bx (3H) = [b_ir + b_hr, b_iz + b_hz, b_in],  bhn (H) = b_hn
-//   hn (H)  out: W_hn h_{t-1} + b_hn
-template <typename T>
-void cell_forward(int64_t H, int64_t u0, int64_t u1, const T* bx, const T* bhn, T* g,
-                  const T* hp, const T* h_prev, T* hn, T* h_out) {
-  for (int64_t q = 0; q < 2; ++q) {  // r, z
-    for (int64_t j = q * H + u0; j < q * H + u1; ++j) g[j] += bx[j] + hp[j];
-    sigmoid_inplace(g + q * H + u0, u1 - u0);
-  }
-  const T *r = g, *z = g + H;
-  T* n = g + 2 * H;
-  for (int64_t j = u0; j < u1; ++j) {
-    hn[j] = hp[2 * H + j] + bhn[j];
-    n[j] += bx[2 * H + j] + r[j] * hn[j];
-  }
-  tanh_inplace(n + u0, u1 - u0);
-  for (int64_t j = u0; j < u1; ++j) h_out[j] = n[j] + z[j] * (h_prev[j] - n[j]);
-}
-
-// Units [u0, u1) of one sequence's step backward. dh = dy_t + dh_carry (either may be null:
-// zero).
-//   dhg (3H) out: gradients of the recurrent pre-activations [r, z, W_hn h + b_hn]
-//   dnx (H)  out: gradient of the input-side n pre-activation
-//   dh_direct (H) out: dh * z, the part of dh_{t-1} that bypasses W_hh; may be dh_carry
-template <typename T>
-void cell_backward(int64_t H, int64_t u0, int64_t u1, const T* g, const T* hn, const T* h_prev,
-                   const T* dy, const T* dh_carry, T* dhg, T* dnx, T* dh_direct) {
-  const T *r = g, *z = g + H, *n = g + 2 * H;
-  for (int64_t j = u0; j < u1; ++j) {
-    T dh = (dy ? dy[j] : T(0)) + (dh_carry ? dh_carry[j] : T(0));
-    T dn = dh * (T(1) - z[j]) * (T(1) - n[j] * n[j]);
-    T dr = dn * hn[j];
-    T dz = dh * (h_prev[j] - n[j]);
-    dhg[j] = dr * r[j] * (T(1) - r[j]);
-    dhg[H + j] = dz * z[j] * (T(1) - z[j]);
-    dhg[2 * H + j] = dn * r[j];
-    dnx[j] = dn;
-    dh_direct[j] = dh * z[j];
-  }
-}
-
 // Linear before reset (PyTorch/cuDNN): n = tanh(W_in x + b_in + r*(W_hn h + b_hn)).
 template <typename T>
 void forward_reset_after(const RnnShape& s, const T* x, const T* w_ih, const T* w_hh, const T* b_ih,
@@ -67,7 +23,6 @@ void forward_reset_after(const RnnShape& s, const T* x, const T* w_ih, const T* 
   if (b_hh) std::copy(b_hh + 2 * H, b_hh + G, bhn.begin());
   for (int64_t j = 2 * H; j < G; ++j) bx[j] = b_ih ? b_ih[j] : T(0);
 
-  detail::Aligned<T> hn_buf(training ? 0 : BH, T(0));
   detail::Aligned<T> hp(B * G, T(0));  // recurrent projection of one step
   const PackedMatrix<T> w_step =  // h_{t-1} @ w_hh^T
       bf16 ? PackedMatrix<T>(bf16->w_hh, s)
@@ -81,7 +36,7 @@ void forward_reset_after(const RnnShape& s, const T* x, const T* w_ih, const T* 
   detail::time_loop(s, lengths, false, [&](const StepSlice& sl, int64_t t, int64_t live) {
     const T* h_prev = detail::prev_h(t, h0, y, BH);
     T* g_t = pre + (training ? t : t % input.steps()) * B * G;
-    T* hn_t = training ? hn + t * BH : hn_buf.data();
+    T* hn_t = training ? hn + t * BH : nullptr;
     input.step(sl, t, live, g_t);
     w_step.multiply(sl, live, h_prev, H, hp.data(), G, false);
     const auto [u0, u1] = sl.units(H);
@@ -95,8 +50,8 @@ void forward_reset_after(const RnnShape& s, const T* x, const T* w_ih, const T* 
         }
         continue;
       }
-      cell_forward(H, u0, u1, bx.data(), bhn.data(), g_t + b * G, hp.data() + b * G,
-                   h_prev + b * H, hn_t + b * H, y_row);
+      gru_cell(H, u0, u1, bx.data(), bhn.data(), g_t + b * G, hp.data() + b * G, h_prev + b * H,
+               training ? hn_t + b * H : nullptr, y_row, training);
     }
     sl.sync();
   });
@@ -133,9 +88,9 @@ void backward_reset_after(const RnnShape& s, const T* x, const T* w_ih, const T*
         continue;
       }
       const T* carry = t == len - 1 ? (dh_n ? dh_n + b * H : nullptr) : dhp;
-      cell_backward(H, u0, u1, gates + (t * B + b) * G, hn + t * BH + b * H, h_prev + b * H,
-                    dy ? dy + t * BH + b * H : nullptr, carry, dhg_t + b * G, dnx_t + b * H,
-                    dhp);
+      gru_cell_backward(H, u0, u1, gates + (t * B + b) * G, hn + t * BH + b * H,
+                        h_prev + b * H, dy ? dy + t * BH + b * H : nullptr, carry,
+                        dhg_t + b * G, dnx_t + b * H, dhp);
     }
     sl.sync();
     w_step.multiply(sl, live, dhg_t, G, dh_prev.data(), H, true);

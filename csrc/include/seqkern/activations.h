@@ -31,4 +31,28 @@ template <typename T>
 void lstm_cell_backward(int64_t H, int64_t u0, int64_t u1, const T* g, const T* c,
                         const T* c_prev, const T* dy, const T* dh_carry, T* dc, T* d);
 
+// Units [u0, u1) of one sequence's GRU step after the recurrent product (PyTorch's reset after:
+// n = tanh(x_n + b_in + r * (W_hn h + b_hn))), fused (float: a vector of units at a time).
+//   g (3H)  in: the input side's pre-activations of r, z, n without bias; out (keep_gates,
+//           training): the activated r, z, n, else unspecified
+//   hp (3H) the recurrent product W_hh h_{t-1}, without bias
+//   bx (3H) = [b_ir + b_hr, b_iz + b_hz, b_in],  bhn (H) = b_hn
+//   hn (H)  out (keep_gates): W_hn h_{t-1} + b_hn
+// h_out = n + z * (h_prev - n), a row of H overlapping no other. Only units [u0, u1) of each
+// gate and row are read or written.
+template <typename T>
+void gru_cell(int64_t H, int64_t u0, int64_t u1, const T* bx, const T* bhn, T* g, const T* hp,
+              const T* h_prev, T* hn, T* h_out, bool keep_gates);
+
+// Units [u0, u1) of one sequence's GRU step backward (reset after), fused. dh = dy + dh_carry
+// (either may be null: zero).
+//   g (3H) the activated r, z, n;  hn (H) W_hn h_{t-1} + b_hn
+//   dhg (3H) out: the gradients of the recurrent pre-activations [r, z, W_hn h + b_hn]
+//   dnx (H)  out: the gradient of the input side's n pre-activation
+//   dh_direct (H) out: dh * z, the part of dh_{t-1} that bypasses W_hh; may be dh_carry
+template <typename T>
+void gru_cell_backward(int64_t H, int64_t u0, int64_t u1, const T* g, const T* hn,
+                       const T* h_prev, const T* dy, const T* dh_carry, T* dhg, T* dnx,
+                       T* dh_direct);
+
 }  // namespace seqkern
