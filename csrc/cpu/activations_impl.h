@@ -162,7 +162,7 @@ static inline void gru_cell_units(int64_t H, int64_t j, const float* bx, const f
 // that stored every intermediate, in inference too: GRU layers, Zen 5, 2 threads, paired, old /
 // new time, inference, training and bfloat16: (100,64,256,256) 1.03, 1.06 and 1.06,
 // (200,32,128,128) 1.15, 1.08 and 1.14, (50,8,64,64) 1.20, 1.20 and 1.11, (35,20,650,650)
-// 1.05, 1.09 and 1.04, batch 1 0.99-1.10; at AVX2 0.99-1.05 inference, 1.00-1.23 training.
+// 1.05, 1.09 and 1.04, batch 1 0.99-1.10; at AVX2 0.99-1.06 inference, 1.00-1.23 training.
 void gru_cell_f32(int64_t H, int64_t u0, int64_t u1, const float* bx, const float* bhn, float* g,
                   const float* hp, const float* h_prev, float* hn, float* h_out,
                   bool keep_gates) {
