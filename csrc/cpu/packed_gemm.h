@@ -89,8 +89,8 @@ constexpr int64_t kSerialWork = int64_t{1} << 17;
 // there BLAS reads the weights in place (kPackedStepsOneRow), and a team would first pack its
 // members' shares. Paired on Zen 5, 2 threads, functional calls, one thread / team time: LSTM
 // (2,1,256,256) 0.49, (3,1,256,256) 0.62-0.65, (5,1,256,256) 0.77-0.86, (3,1,512,512)
-// 0.72-0.79, (5,1,512,512) 0.87-0.88; the GRU 0.58-0.98 and the RNN 0.65-1.07 at the same
-// shapes; from T = 8 on the team is ahead or even (T = 10: 1.05-1.72). Weights packed before
+// 0.72-0.79, (5,1,512,512) 0.87-0.88; the GRU 0.58-0.98 (1.14-1.22 at (5,1,256,256)) and the
+// RNN 0.65-1.07 at the same shapes; at T = 8 0.92-1.42, at T = 10 1.05-1.72. Weights packed before
 // the call (eval layers) leave the team ahead at any T: LSTM (2,1,256,256) 1.90, (3,1,512,512)
 // 2.33, bfloat16 1.70 and 2.14.
 constexpr int64_t kTeamStepsOneRow = 8;
