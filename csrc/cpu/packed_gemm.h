@@ -29,7 +29,7 @@ constexpr int64_t kPanelColumns = 16;  // columns of op(W) per packed panel
 // split / team time, inference and training: at B = 8, LSTM H = 64 0.85 and 0.86, H = 128
 // 0.93 and 0.95, the GRU 0.54-0.73 and 0.72-0.84, 0.59 and 0.84; at B = 12 0.49-0.97. From
 // H = 192 the team stays ahead at B = 8 (LSTM 1.12-1.16 inference and 0.92-1.04 training, GRU
-// 0.95-1.06; H = 256: LSTM 1.22 and 0.98, GRU 1.15 and 1.06); at B = 4 it is ahead from H = 64
+// 0.97-1.06; H = 256: LSTM 1.22 and 0.98, GRU 1.15 and 1.06); at B = 4 it is ahead from H = 64
 // on (LSTM 1.18-2.3, GRU 0.90-2.0 inference and 1.02-1.5 training).
 constexpr int64_t kColumnSplitRows = 8;
 constexpr int64_t kColumnSplitRowsSmall = 4;
