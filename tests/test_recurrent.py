@@ -60,7 +60,7 @@ def test_kernel_matches_twin_with_lengths_longest_first(cell, options, B):
     here, with about half of the (step, sequence) pairs run, the backward's products after its
     time loop take the rows that ran only, gathered (StepRows, DeferredRows)."""
     rng = np.random.default_rng(B)
-    T, H = 9, 10
+    T, H = 24, 64  # B = 3 on 2 threads: work enough for a team, 2 panels of units a member
     lengths = np.sort(rng.integers(1, T + 1, B))[::-1].copy()
     lengths[1] = lengths[0]
     options = dict(options)
@@ -158,7 +158,7 @@ def test_matches_torch(cell, options, dtype, tol, lengths, bias):
 @pytest.mark.parametrize("cell,options", OPS, ids=OP_IDS)
 @pytest.mark.parametrize("B", [3, 40], ids=["team", "batch-split"])
 def test_inference_equals_training_forward(cell, options, B):
-    p = problem(cell, 6, B, 4, 5, dtype=np.float32, lengths=True)
+    p = problem(cell, 24, B, 4, 64, dtype=np.float32, lengths=True)  # B = 3: a team
     infer = forward(sk, cell, p, options)
     *train, _ = forward(sk, cell, p, options, training=True)
     for a, b in zip(infer, train):
