@@ -8,7 +8,7 @@ import warnings
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import example, given, settings, strategies as st
 
 from seqkern.models import KeyedVectors, Word2Vec
 from seqkern.models.word2vec import RULE_DISCARD, RULE_KEEP
@@ -174,6 +174,7 @@ def test_queries_give_gensims_keys_and_scores(both, method, kwargs):
 
 @given(st.integers(0, 2**32 - 1), st.sampled_from([3, 10, 60]), st.sampled_from([1, 2, 5]),
        st.sampled_from(["ties", "rounded", "plain"]))
+@example(seed=2_967_363_162, V=60, dim=2, kind="rounded")  # tied by an ulp under NumPy 1.x
 @settings(max_examples=60, deadline=None)
 @pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::RuntimeWarning")  # zero norms, init_sims
 def test_random_queries_rank_as_gensim_with_ties_and_zeros(seed, V, dim, kind):
