@@ -412,8 +412,9 @@ except ValueError:
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_large_outputs_reuse_freed_memory(dtype, tmp_path):
     """_core.empty hands a freed block of 128 KiB or more to the next array of its size, and never
-    one that an array or a view still uses; arrays of every size start on a cache line. In a fresh process: here the cache holds the blocks
-    of earlier tests, and the next array may take one of those instead."""
+    one that an array or a view still uses; arrays of every size start on a cache line. In a
+    fresh process: here the cache holds the blocks of earlier tests, and the next array may take
+    one of those instead."""
     run = subprocess.run([sys.executable, "-c", REUSE_SCRIPT, dtype], capture_output=True,
                          text=True, timeout=120, cwd=tmp_path)  # the installed seqkern
     assert run.returncode == 0, run.stderr

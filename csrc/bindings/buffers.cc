@@ -106,8 +106,8 @@ py::array empty(const std::vector<py::ssize_t>& shape, const py::dtype& dtype) {
 
 void bind_buffers(py::module_& m) {
   m.def("empty", &empty, py::arg("shape"), py::arg("dtype"),
-        "np.empty(shape, dtype) on a 64-byte boundary, reusing freed blocks for arrays of 128 KiB or "
-        "more");
+        "np.empty(shape, dtype) on a 64-byte boundary, reusing freed blocks for arrays of "
+        "128 KiB or more");
 }
 
 }  // namespace seqkern::bind

@@ -51,7 +51,7 @@ void forward_reset_after(const RnnShape& s, const T* x, const T* w_ih, const T* 
         continue;
       }
       gru_cell(H, u0, u1, bx.data(), bhn.data(), g_t + b * G, hp.data() + b * G, h_prev + b * H,
-               training ? hn_t + b * H : nullptr, y_row, training);
+               hn_t ? hn_t + b * H : nullptr, y_row, training);
     }
     sl.sync();
   });
@@ -254,7 +254,8 @@ void gru_forward(const RnnShape& s, bool reset_after, const T* x, const T* w_ih,
                  const T* b_ih, const T* b_hh, const int32_t* lengths, const T* h0, T* y, T* h_n,
                  T* gates, T* aux, const Bf16Layer* bf16, const F32Layer* f32) {
   (reset_after ? forward_reset_after<T> : forward_reset_before<T>)(
-      detail::as_called(s, bf16, f32), x, w_ih, w_hh, b_ih, b_hh, lengths, h0, y, h_n, gates, aux, bf16, f32);
+      detail::as_called(s, bf16, f32), x, w_ih, w_hh, b_ih, b_hh, lengths, h0, y, h_n, gates, aux,
+      bf16, f32);
 }
 
 template <typename T>
