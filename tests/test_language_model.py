@@ -421,7 +421,10 @@ def test_ctrl_c_stops_training_within_a_second(tmp_path):
         [sys.executable, "-m", "seqkern", "train-lm", "--text", str(text), "--save", ckpt,
          "--level", "char", "--layers", "1", "--hidden", "64", "--epochs", "1000", "--batch", "8",
          "--bptt", "20", "--optimizer", "adam", "--lr", "0.003"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
+        # a shell without job control starts `pytest &` with SIGINT ignored, and children
+        # inherit that: give the child the default, as a terminal's Ctrl-C finds it
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         for line in proc.stdout:
             if "val perplexity" in line:

@@ -672,7 +672,9 @@ def test_command_line_ctrl_c_leaves_no_output(tmp_path):
     out = tmp_path / "v.txt"
     proc = subprocess.Popen([sys.executable, "-m", "seqkern", "word2vec", "--train", str(corpus),
                              "--output", str(out), "--iter", "1000", "--min-count", "1"],
-                            stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+                            stderr=subprocess.PIPE, text=True, cwd=tmp_path,
+                            # SIGINT's default, even under a `pytest &` that ignores it
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 60
     while time.time() < deadline:  # wait for training to start (its first progress line)
         line = proc.stderr.readline()
