@@ -6,7 +6,8 @@ time / B's; above 1: B is faster) with its interquartile range. Two processes of
 a noisy day (Zen 5, 2026-12-02) 0.93-1.01, so run both orders, more than once, before trusting
 a few percent. --calls N times N calls back to back (the steady state) instead of one. Modes:
 infer, train, backward (the backward call alone), eval and bf16 (a seqkern.nn layer in eval mode,
-float32 or bfloat16).
+float32 or bfloat16). Cells: lstm, gru, rnn, and the variants gru_before (reset before, Cho et
+al.'s) and rnn_relu.
 
 A build is a directory that `pip install --no-deps --no-build-isolation --target DIR .` filled.
 The children drop an editable install's import hook first: it would otherwise win over the
@@ -25,15 +26,19 @@ import time
 import numpy as np
 
 MODES = ("infer", "train", "backward", "eval", "bf16")
+# a variant's cell and the keyword it passes to the functional op and to the layer alike
+VARIANTS = {"gru_before": ("gru", {"reset_after": False}),
+            "rnn_relu": ("rnn", {"nonlinearity": "relu"})}
 
 
-def layer_step(bench, cell, p, precision):
+def layer_step(bench, cell, p, precision, variant):
     """Inference through the seqkern.nn layer of `cell` holding problem p's weights, in
     eval(precision=precision), as a user's model holds them (a build that packs at eval packs
     them once)."""
     from seqkern import nn
     T, B, I = p["x"].shape
-    layer = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}[cell](I, p["w_hh"].shape[1])
+    layer = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}[cell](I, p["w_hh"].shape[1],
+                                                                 **variant)
     layer.load_state_dict(bench.layer_state(p))
     layer.eval(precision=precision)
     return lambda: layer(p["x"])
@@ -47,13 +52,14 @@ def child(args):
 
     assert os.path.realpath(sk.__file__).startswith(os.path.realpath(args.build)), sk.__file__
     steps = []
-    for cell in args.cells.split(","):
+    for name in args.cells.split(","):
+        cell, variant = VARIANTS.get(name, (name, {}))
         for shape in args.shapes:
-            p = bench.make_problem(cell, *map(int, shape.split(",")))
+            p = dict(bench.make_problem(cell, *map(int, shape.split(","))), **variant)
             for mode in args.modes.split(","):
                 if mode in ("eval", "bf16"):  # a seqkern.nn layer in eval mode
                     steps.append(layer_step(bench, cell, p,
-                                            "bfloat16" if mode == "bf16" else "float32"))
+                                            "bfloat16" if mode == "bf16" else "float32", variant))
                 elif mode == "backward":  # the backward call alone, on one saved forward
                     *outs, saved = getattr(sk, cell)(**p, training=True)
                     grads = bench.output_grads(cell, p)

@@ -141,6 +141,27 @@ for dy in (rng.standard_normal((4, 3, H)), None):
     g64 = reference.lstm_backward(want[3], dy, dh, dc)
     for name in g64:
         assert np.abs(g32[name] - g64[name]).max() < 1e-4 * max(1, np.abs(g64[name]).max()), name
+# ... the GRU's (both resets) and the RNN's fused cells, forward and backward, lengths uneven
+p = dict(x=rng.standard_normal((4, 3, 5)), h0=rng.standard_normal((3, H)),
+         b_ih=rng.standard_normal(3 * H), b_hh=rng.standard_normal(3 * H))
+cells = [("gru", dict(reset_after=r), 3) for r in (True, False)]
+cells += [("rnn", dict(nonlinearity=nl), 1) for nl in ("tanh", "relu")]
+for cell, kw, G in cells:
+    q = dict(p, w_ih=rng.standard_normal((G * H, 5)), w_hh=rng.standard_normal((G * H, H)),
+             b_ih=p["b_ih"][:G * H], b_hh=p["b_hh"][:G * H], lengths=np.array([4, 1, 3]), **kw)
+    got = getattr(sk, cell)(**{k: v.astype(np.float32) if k[0] in "xwbh" else v for k, v in q.items()},
+                            training=True)
+    want = getattr(reference, cell)(**q, training=True)
+    for a, b in zip(got[:2], want[:2]):
+        assert np.abs(a - b).max() < 1e-5 * max(1, np.abs(b).max()), (cell, kw, np.abs(a - b).max())
+    dy, dh = rng.standard_normal((4, 3, H)), rng.standard_normal((3, H))
+    for dy in (dy, None):
+        g32 = getattr(sk, cell + "_backward")(got[2], None if dy is None else dy.astype(np.float32),
+                                              dh.astype(np.float32))
+        g64 = getattr(reference, cell + "_backward")(want[2], dy, dh)
+        for name in g64:
+            err = np.abs(g32[name] - g64[name]).max()
+            assert err < 1e-4 * max(1, np.abs(g64[name]).max()), (cell, kw, name, err)
 # the vectorized exp/log rows: cross-entropy (V = 13: whole vectors and a tail), attention, CTC
 logits = rng.standard_normal((5, 13)) * 4
 t = rng.integers(0, 13, 5)

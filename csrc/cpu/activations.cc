@@ -26,7 +26,20 @@ namespace seqkern {
                     bool keep_gates);                                                         \
   void gru_cell_backward_f32(int64_t H, int64_t u0, int64_t u1, const float* g,               \
                              const float* hn, const float* h_prev, const float* dy,          \
-                             const float* dh_carry, float* dhg, float* dnx, float* dh_direct);
+                             const float* dh_carry, float* dhg, float* dnx, float* dh_direct); \
+  void rnn_cell_f32(int64_t u0, int64_t u1, bool relu, const float* bias, const float* a,     \
+                    float* h_out);                                                            \
+  void rnn_cell_backward_f32(int64_t u0, int64_t u1, bool relu, const float* h, const float* dy, \
+                             const float* dh_carry, float* d);                                \
+  void gru_before_rz_f32(int64_t H, int64_t u0, int64_t u1, const float* bias, float* g,      \
+                         const float* h_prev, float* rh);                                     \
+  void gru_before_n_f32(int64_t H, int64_t u0, int64_t u1, const float* bias, float* g,       \
+                        const float* h_prev, float* h_out, bool keep_gates);                  \
+  void gru_before_n_backward_f32(int64_t H, int64_t u0, int64_t u1, const float* g,           \
+                                 const float* h_prev, const float* dy, const float* dh_carry, \
+                                 float* d, float* dh_direct);                                 \
+  void gru_before_rz_backward_f32(int64_t u0, int64_t u1, const float* g, const float* h_prev, \
+                                  const float* drh, float* d, float* dh_direct);
 namespace avx2 {
 SEQKERN_DECLARE_FLOAT_KERNELS
 }  // namespace avx2
@@ -50,22 +63,34 @@ struct FloatKernels {
                    const float*, float*, float*, bool);
   void (*gru_cell_backward)(int64_t, int64_t, int64_t, const float*, const float*, const float*,
                             const float*, const float*, float*, float*, float*);
+  void (*rnn_cell)(int64_t, int64_t, bool, const float*, const float*, float*);
+  void (*rnn_cell_backward)(int64_t, int64_t, bool, const float*, const float*, const float*,
+                            float*);
+  void (*gru_before_rz)(int64_t, int64_t, int64_t, const float*, float*, const float*, float*);
+  void (*gru_before_n)(int64_t, int64_t, int64_t, const float*, float*, const float*, float*,
+                       bool);
+  void (*gru_before_n_backward)(int64_t, int64_t, int64_t, const float*, const float*,
+                                const float*, const float*, float*, float*);
+  void (*gru_before_rz_backward)(int64_t, int64_t, const float*, const float*, const float*,
+                                 float*, float*);
 };
 
 // The copy of the level in use (seqkern/simd.h).
+#define SEQKERN_FLOAT_KERNELS(ISA)                                                              \
+  FloatKernels {                                                                                \
+    ISA::sigmoid_f32, ISA::tanh_f32, ISA::exp_sum_f32, ISA::lstm_cell_f32,                      \
+        ISA::lstm_cell_backward_f32, ISA::gru_cell_f32, ISA::gru_cell_backward_f32,             \
+        ISA::rnn_cell_f32, ISA::rnn_cell_backward_f32, ISA::gru_before_rz_f32,                  \
+        ISA::gru_before_n_f32, ISA::gru_before_n_backward_f32, ISA::gru_before_rz_backward_f32 \
+  }
 FloatKernels choose() {
 #if SEQKERN_X86
-  if (simd() == Simd::avx512)
-    return {avx512::sigmoid_f32, avx512::tanh_f32, avx512::exp_sum_f32, avx512::lstm_cell_f32,
-            avx512::lstm_cell_backward_f32, avx512::gru_cell_f32, avx512::gru_cell_backward_f32};
-  if (simd() == Simd::avx2)
-    return {avx2::sigmoid_f32, avx2::tanh_f32, avx2::exp_sum_f32, avx2::lstm_cell_f32,
-            avx2::lstm_cell_backward_f32, avx2::gru_cell_f32, avx2::gru_cell_backward_f32};
+  if (simd() == Simd::avx512) return SEQKERN_FLOAT_KERNELS(avx512);
+  if (simd() == Simd::avx2) return SEQKERN_FLOAT_KERNELS(avx2);
 #endif
-  return {baseline::sigmoid_f32, baseline::tanh_f32, baseline::exp_sum_f32,
-          baseline::lstm_cell_f32, baseline::lstm_cell_backward_f32, baseline::gru_cell_f32,
-          baseline::gru_cell_backward_f32};
+  return SEQKERN_FLOAT_KERNELS(baseline);
 }
+#undef SEQKERN_FLOAT_KERNELS
 
 const FloatKernels& kernels() {
   static const FloatKernels k = choose();
@@ -176,6 +201,106 @@ void gru_cell_backward<double>(int64_t H, int64_t u0, int64_t u1, const double* 
     dhg[2 * H + j] = dn * r[j];
     dnx[j] = dn;
     dh_direct[j] = dh * z[j];
+  }
+}
+
+template <>
+void rnn_cell<float>(int64_t u0, int64_t u1, bool relu, const float* bias, const float* a,
+                     float* h_out) {
+  kernels().rnn_cell(u0, u1, relu, bias, a, h_out);
+}
+
+template <>
+void rnn_cell<double>(int64_t u0, int64_t u1, bool relu, const double* bias, const double* a,
+                      double* h_out) {
+  for (int64_t j = u0; j < u1; ++j) {
+    const double v = a[j] + bias[j];
+    h_out[j] = relu ? (v > 0.0 ? v : 0.0) : std::tanh(v);
+  }
+}
+
+template <>
+void rnn_cell_backward<float>(int64_t u0, int64_t u1, bool relu, const float* h, const float* dy,
+                              const float* dh_carry, float* d) {
+  kernels().rnn_cell_backward(u0, u1, relu, h, dy, dh_carry, d);
+}
+
+template <>
+void rnn_cell_backward<double>(int64_t u0, int64_t u1, bool relu, const double* h,
+                               const double* dy, const double* dh_carry, double* d) {
+  for (int64_t j = u0; j < u1; ++j) {
+    const double dh = (dy ? dy[j] : 0.0) + (dh_carry ? dh_carry[j] : 0.0);
+    d[j] = relu ? (h[j] > 0.0 ? dh : 0.0) : dh * (1.0 - h[j] * h[j]);
+  }
+}
+
+template <>
+void gru_before_rz<float>(int64_t H, int64_t u0, int64_t u1, const float* bias, float* g,
+                          const float* h_prev, float* rh) {
+  kernels().gru_before_rz(H, u0, u1, bias, g, h_prev, rh);
+}
+
+template <>
+void gru_before_rz<double>(int64_t H, int64_t u0, int64_t u1, const double* bias, double* g,
+                           const double* h_prev, double* rh) {
+  const auto sigmoid = [](double v) { return 1.0 / (1.0 + std::exp(-v)); };
+  for (int64_t j = u0; j < u1; ++j) {
+    g[j] = sigmoid(g[j] + bias[j]);
+    g[H + j] = sigmoid(g[H + j] + bias[H + j]);
+    rh[j] = g[j] * h_prev[j];
+  }
+}
+
+template <>
+void gru_before_n<float>(int64_t H, int64_t u0, int64_t u1, const float* bias, float* g,
+                         const float* h_prev, float* h_out, bool keep_gates) {
+  kernels().gru_before_n(H, u0, u1, bias, g, h_prev, h_out, keep_gates);
+}
+
+template <>
+void gru_before_n<double>(int64_t H, int64_t u0, int64_t u1, const double* bias, double* g,
+                          const double* h_prev, double* h_out, bool) {
+  const double* z = g + H;
+  double* n = g + 2 * H;
+  for (int64_t j = u0; j < u1; ++j) {
+    n[j] = std::tanh(n[j] + bias[2 * H + j]);
+    h_out[j] = n[j] + z[j] * (h_prev[j] - n[j]);
+  }
+}
+
+template <>
+void gru_before_n_backward<float>(int64_t H, int64_t u0, int64_t u1, const float* g,
+                                  const float* h_prev, const float* dy, const float* dh_carry,
+                                  float* d, float* dh_direct) {
+  kernels().gru_before_n_backward(H, u0, u1, g, h_prev, dy, dh_carry, d, dh_direct);
+}
+
+template <>
+void gru_before_n_backward<double>(int64_t H, int64_t u0, int64_t u1, const double* g,
+                                   const double* h_prev, const double* dy,
+                                   const double* dh_carry, double* d, double* dh_direct) {
+  const double *z = g + H, *n = g + 2 * H;
+  for (int64_t j = u0; j < u1; ++j) {
+    const double dh = (dy ? dy[j] : 0.0) + (dh_carry ? dh_carry[j] : 0.0);
+    d[2 * H + j] = dh * (1.0 - z[j]) * (1.0 - n[j] * n[j]);
+    d[H + j] = dh * (h_prev[j] - n[j]) * z[j] * (1.0 - z[j]);
+    dh_direct[j] = dh * z[j];
+  }
+}
+
+template <>
+void gru_before_rz_backward<float>(int64_t u0, int64_t u1, const float* g, const float* h_prev,
+                                   const float* drh, float* d, float* dh_direct) {
+  kernels().gru_before_rz_backward(u0, u1, g, h_prev, drh, d, dh_direct);
+}
+
+template <>
+void gru_before_rz_backward<double>(int64_t u0, int64_t u1, const double* g,
+                                    const double* h_prev, const double* drh, double* d,
+                                    double* dh_direct) {
+  for (int64_t j = u0; j < u1; ++j) {
+    d[j] = drh[j] * h_prev[j] * g[j] * (1.0 - g[j]);
+    dh_direct[j] += drh[j] * g[j];
   }
 }
 

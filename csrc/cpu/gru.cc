@@ -155,11 +155,7 @@ void forward_reset_before(const RnnShape& s, const T* x, const T* w_ih, const T*
         detail::zero_units(rh_row, 1, H, u0, u1);
         continue;
       }
-      for (int64_t q = 0; q < 2; ++q) {  // r, z
-        for (int64_t j = q * H + u0; j < q * H + u1; ++j) g[j] += bias[j];
-        sigmoid_inplace(g + q * H + u0, u1 - u0);
-      }
-      for (int64_t j = u0; j < u1; ++j) rh_row[j] = g[j] * h_prev[b * H + j];
+      gru_before_rz(H, u0, u1, bias.data(), g, h_prev + b * H, rh_row);
     }
     sl.sync();
     w_n.multiply(sl, live, rh, H, g_t + 2 * H, G, true);
@@ -169,11 +165,7 @@ void forward_reset_before(const RnnShape& s, const T* x, const T* w_ih, const T*
         detail::zero_units(y_row, 1, H, u0, u1);
         continue;
       }
-      T *z = g_t + b * G + H, *n = z + H;
-      for (int64_t j = u0; j < u1; ++j) n[j] += bias[2 * H + j];
-      tanh_inplace(n + u0, u1 - u0);
-      const T* hp = h_prev + b * H;
-      for (int64_t j = u0; j < u1; ++j) y_row[j] = n[j] + z[j] * (hp[j] - n[j]);
+      gru_before_n(H, u0, u1, bias.data(), g_t + b * G, h_prev + b * H, y_row, training);
     }
     sl.sync();
   });
@@ -210,26 +202,15 @@ void backward_reset_before(const RnnShape& s, const T* x, const T* w_ih, const T
         continue;
       }
       const T* carry = t == len - 1 ? (dh_n ? dh_n + b * H : nullptr) : dhp;
-      const T *g = gates + (t * B + b) * G, *z = g + H, *n = g + 2 * H, *hp = h_prev + b * H;
-      const T* dy_row = dy ? dy + t * BH + b * H : nullptr;
-      for (int64_t j = u0; j < u1; ++j) {
-        T dh = (dy_row ? dy_row[j] : T(0)) + (carry ? carry[j] : T(0));
-        d[2 * H + j] = dh * (T(1) - z[j]) * (T(1) - n[j] * n[j]);
-        d[H + j] = dh * (hp[j] - n[j]) * z[j] * (T(1) - z[j]);
-        dhp[j] = dh * z[j];
-      }
+      gru_before_n_backward(H, u0, u1, gates + (t * B + b) * G, h_prev + b * H,
+                            dy ? dy + t * BH + b * H : nullptr, carry, d, dhp);
     }
     sl.sync();
     w_n.multiply(sl, live, dg_t + 2 * H, G, drh.data(), H, false);
     for (int64_t b = sl.b0; b < sl.b1; ++b) {
       if (t >= seq_len(lengths, s.T, b)) continue;
-      const T *r = gates + (t * B + b) * G, *hp = h_prev + b * H, *dr = drh.data() + b * H;
-      T* d = dg_t + b * G;
-      T* dhp = dh_prev.data() + b * H;
-      for (int64_t j = u0; j < u1; ++j) {
-        d[j] = dr[j] * hp[j] * r[j] * (T(1) - r[j]);
-        dhp[j] += dr[j] * r[j];
-      }
+      gru_before_rz_backward(u0, u1, gates + (t * B + b) * G, h_prev + b * H,
+                             drh.data() + b * H, dg_t + b * G, dh_prev.data() + b * H);
     }
     sl.sync();
     w_rz.multiply(sl, live, dg_t, G, dh_prev.data(), H, true);

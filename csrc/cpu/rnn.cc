@@ -30,18 +30,13 @@ void rnn_forward(const RnnShape& shape, Nonlinearity act, const T* x, const T* w
     w_step.multiply(sl, live, h_prev, H, a_t, H, true);
     const auto [u0, u1] = sl.units(H);
     for (int64_t b = sl.b0; b < sl.b1; ++b) {
-      T* a = a_t + b * H;
+      const T* a = a_t + b * H;
       T* y_row = y + t * BH + b * H;
       if (t >= seq_len(lengths, s.T, b)) {
         detail::zero_units(y_row, 1, H, u0, u1);
         continue;
       }
-      for (int64_t j = u0; j < u1; ++j) a[j] += bias[j];
-      if (act == Nonlinearity::Tanh) {
-        tanh_to(y_row + u0, a + u0, u1 - u0);
-      } else {
-        for (int64_t j = u0; j < u1; ++j) y_row[j] = a[j] > T(0) ? a[j] : T(0);
-      }
+      rnn_cell(u0, u1, act == Nonlinearity::Relu, bias.data(), a, y_row);
     }
     sl.sync();
   });
@@ -70,13 +65,8 @@ void rnn_backward(const RnnShape& s, Nonlinearity act, const T* x, const T* w_ih
         continue;
       }
       const T* carry = t == len - 1 ? (dh_n ? dh_n + b * H : nullptr) : dh_rec.data() + b * H;
-      const T* dy_row = dy ? dy + t * BH + b * H : nullptr;
-      const T* h = y + t * BH + b * H;
-      for (int64_t j = u0; j < u1; ++j) {
-        T dh = (dy_row ? dy_row[j] : T(0)) + (carry ? carry[j] : T(0));
-        // Both derivatives read off the output: tanh' = 1 - h^2, relu' = [h > 0].
-        d[j] = act == Nonlinearity::Tanh ? dh * (T(1) - h[j] * h[j]) : (h[j] > T(0) ? dh : T(0));
-      }
+      rnn_cell_backward(u0, u1, act == Nonlinearity::Relu, y + t * BH + b * H,
+                        dy ? dy + t * BH + b * H : nullptr, carry, d);
     }
     sl.sync();
     w_step.multiply(sl, live, dg_t, H, dh_rec.data(), H, false);

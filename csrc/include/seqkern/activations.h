@@ -55,4 +55,40 @@ void gru_cell_backward(int64_t H, int64_t u0, int64_t u1, const T* g, const T* h
                        const T* h_prev, const T* dy, const T* dh_carry, T* dhg, T* dnx,
                        T* dh_direct);
 
+// Units [u0, u1) of one sequence's Elman RNN step after the recurrent product, fused:
+// h_out = relu(a + bias) or tanh(a + bias), rows of H (h_out may be a).
+template <typename T>
+void rnn_cell(int64_t u0, int64_t u1, bool relu, const T* bias, const T* a, T* h_out);
+
+// Units [u0, u1) of its backward: d = (dy + dh_carry) * act'(.), the derivative read off the
+// output h (tanh' = 1 - h^2, relu' = [h > 0]). dy and dh_carry may be null (zero).
+template <typename T>
+void rnn_cell_backward(int64_t u0, int64_t u1, bool relu, const T* h, const T* dy,
+                       const T* dh_carry, T* d);
+
+// The GRU with reset before the recurrent product (Cho et al.: n = tanh(x_n + W_hn (r * h) + b_n))
+// runs a step in two halves around that product, each fused (float: a vector of units at a
+// time); units [u0, u1) of each gate and row. g (3H) holds the pre-activations of r, z, n
+// without the bias (input and recurrent sides summed); bias (3H) both biases summed.
+//   gru_before_rz: g's r and z activated in place; rh = r * h_prev
+//   gru_before_n:  n = tanh(g_n + bias_n), kept in g when keep_gates (training), else g's n
+//                  unspecified; h_out = n + z * (h_prev - n), a row overlapping no other
+template <typename T>
+void gru_before_rz(int64_t H, int64_t u0, int64_t u1, const T* bias, T* g, const T* h_prev,
+                   T* rh);
+template <typename T>
+void gru_before_n(int64_t H, int64_t u0, int64_t u1, const T* bias, T* g, const T* h_prev,
+                  T* h_out, bool keep_gates);
+
+// Its backward, in the two halves around dn @ W_hn. dh = dy + dh_carry (either may be null).
+//   g (3H) the activated r, z, n;  d (3H) out: the gradients of the pre-activations
+//   gru_before_n_backward: d's z and n; dh_direct = dh * z (may be dh_carry)
+//   gru_before_rz_backward: drh = dn @ W_hn in; d's r; dh_direct += drh * r
+template <typename T>
+void gru_before_n_backward(int64_t H, int64_t u0, int64_t u1, const T* g, const T* h_prev,
+                           const T* dy, const T* dh_carry, T* d, T* dh_direct);
+template <typename T>
+void gru_before_rz_backward(int64_t u0, int64_t u1, const T* g, const T* h_prev, const T* drh,
+                            T* d, T* dh_direct);
+
 }  // namespace seqkern
