@@ -16,7 +16,96 @@ from seqkern import bench, reference
 
 
 def test_default_threads_are_the_usable_cores():
-    assert sk.get_num_threads() == len(os.sched_getaffinity(0))
+    """The affinity mask's CPUs, capped by a CPU quota of the process's control group."""
+    import math
+    quota = sk._core.cgroup_cpu_quota()
+    cpus = len(os.sched_getaffinity(0))
+    assert sk.get_num_threads() == (min(cpus, math.ceil(quota)) if quota > 0 else cpus)
+
+
+def _fake_cgroups(tmp_path, v2, root, path, quotas):
+    """A mountinfo and a cgroup file naming one hierarchy mounted at tmp_path/mnt (its root
+    `root`), the process in `path`, and quota files {dir under the mount: (quota, period)}."""
+    mnt = tmp_path / "mnt"
+    fs = "cgroup2 cgroup2 rw" if v2 else "cgroup cgroup rw,cpu,cpuacct"
+    (tmp_path / "mountinfo").write_text(
+        "25 1 0:23 / /proc rw,nosuid - proc proc rw\n"
+        "31 25 0:27 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n"
+        f"32 25 0:28 {root} {mnt} rw,nosuid - {fs}\n")
+    (tmp_path / "cgroup").write_text("5:memory:/x\n" + ("0::" if v2 else "4:cpu,cpuacct:") + path + "\n")
+    for d, (quota, period) in quotas.items():
+        (mnt / d).mkdir(parents=True, exist_ok=True)
+        if v2:
+            (mnt / d / "cpu.max").write_text(f"{quota} {period}\n")
+        else:
+            (mnt / d / "cpu.cfs_quota_us").write_text(f"{quota}\n")
+            (mnt / d / "cpu.cfs_period_us").write_text(f"{period}\n")
+    return str(tmp_path / "mountinfo"), str(tmp_path / "cgroup")
+
+
+@pytest.mark.parametrize("v2,root,path,quotas,want", [
+    (True, "/", "/a/b", {"a": (150000, 100000), "a/b": ("max", 100000)}, 1.5),  # a parent's binds
+    (True, "/", "/a/b", {"a": (400000, 100000), "a/b": (200000, 100000)}, 2.0),  # the least
+    (True, "/", "/a", {"a": ("max", 100000)}, 0.0),                              # no quota
+    (False, "/docker/c1", "/docker/c1", {"": (250000, 100000)}, 2.5),  # a container's own root
+    (False, "/", "/k/pod", {"k/pod": (-1, 100000), "k": (50000, 100000)}, 0.5),
+    (False, "/", "/none", {}, 0.0),                                    # files missing
+], ids=["v2-parent", "v2-least", "v2-max", "v1-container", "v1-parent", "v1-missing"])
+def test_cgroup_cpu_quota_reads_v2_and_v1(tmp_path, v2, root, path, quotas, want):
+    """A container's CPU limit (docker --cpus, a Kubernetes limit) leaves every host CPU in the
+    affinity mask: the quota files say how many the process may use."""
+    assert sk._core.cgroup_cpu_quota(*_fake_cgroups(tmp_path, v2, root, path, quotas)) == want
+
+
+def test_default_threads_follow_a_real_cpu_quota():
+    """A process in a cgroup (v1) limited to one CPU on this machine defaults to one thread."""
+    with open("/proc/self/cgroup") as f:
+        own = next((line.split(":", 2)[2].strip() for line in f
+                    if "cpu" in line.split(":")[1].split(",")), None)
+    base = f"/sys/fs/cgroup/cpu{own}" if own is not None else None
+    if base is None or len(os.sched_getaffinity(0)) < 2 or not os.access(base, os.W_OK):
+        pytest.skip("needs a writable cgroup v1 cpu hierarchy and two CPUs")
+    group = os.path.join(base, f"seqkern-test-{os.getpid()}")
+    os.mkdir(group)
+    try:
+        with open(os.path.join(group, "cpu.cfs_quota_us"), "w") as f:
+            f.write(str(int(open(os.path.join(group, "cpu.cfs_period_us")).read())))
+        join = f"echo $$ > {group}/cgroup.procs && exec {sys.executable} -c "
+        out = subprocess.run(["sh", "-c", join + "'import seqkern; print(seqkern.get_num_threads())'"],
+                             capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.split() == ["1"]
+    finally:
+        os.rmdir(group)
+
+
+# More threads than the CPUs the process may use (here its affinity cut to one CPU): the team's
+# members then sleep at their barriers instead of spinning, with the same bits.
+OVERSUBSCRIBED = """
+import hashlib, os
+import numpy as np
+import seqkern as sk
+from seqkern import bench
+os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+digests = []
+for n in (1, 2, 3):
+    sk.set_num_threads(n)
+    d = hashlib.sha256()
+    for cell, T, B, I, H in (("lstm", 8, 1, 40, 300), ("gru", 7, 3, 5, 70), ("rnn", 8, 1, 24, 200)):
+        p = bench.make_problem(cell, T, B, I, H)  # teams (see the test of small-batch teams)
+        y, h, *rest = getattr(sk, cell)(**p, training=True)
+        g = getattr(sk, cell + "_backward")(rest[-1], y, h)
+        d.update(y.tobytes() + g["h0"].tobytes())
+    digests.append(d.hexdigest())
+print(len(set(digests)))
+"""
+
+
+def test_more_threads_than_cpus_give_the_same_bits(tmp_path):
+    out = subprocess.run([sys.executable, "-c", OVERSUBSCRIBED], capture_output=True, text=True,
+                         cwd=tmp_path, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["1"]
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru"])

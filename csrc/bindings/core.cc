@@ -1,5 +1,6 @@
 // The seqkern._core module: build facts, the thread pool, and one binding file per op family.
 #include "arrays.h"
+#include "seqkern/cpu_count.h"
 #include "seqkern/gemm.h"
 #include "seqkern/simd.h"
 #include "seqkern/threads.h"
@@ -36,6 +37,9 @@ PYBIND11_MODULE(_core, m) {
   m.def("simd_levels", &seqkern::simd_levels);
   m.def("set_num_threads", &seqkern::set_num_threads);
   m.def("get_num_threads", &seqkern::get_num_threads);
+  // The default thread count's cap: a container's CPU quota (csrc/cpu/cpu_count.cc).
+  m.def("cgroup_cpu_quota", &seqkern::cgroup_cpu_quota,
+        py::arg("mountinfo") = "/proc/self/mountinfo", py::arg("cgroup") = "/proc/self/cgroup");
   // c = alpha op(a) op(b) + beta c through seqkern's BLAS and pool: the layers' projections
   // (seqkern.nn.Linear) and the roofline that benchmarks/rnn.py measures the kernels against.
   m.def("gemm", &seqkern::bind::gemm2d<float>);

@@ -26,15 +26,12 @@
 #include <thread>
 #include <vector>
 
+#include "seqkern/cpu_count.h"
+
 namespace seqkern {
 
 namespace {
 
-int default_threads() {
-  cpu_set_t set;
-  if (sched_getaffinity(0, sizeof set, &set) == 0) return std::max(1, CPU_COUNT(&set));
-  return std::max(1u, std::thread::hardware_concurrency());
-}
 
 thread_local bool t_in_pool = false;  // nested parallel_for calls run inline
 // Set while this thread runs a chunk of a split in which every chunk has a thread of its own
@@ -168,9 +165,17 @@ constexpr auto kSpinTime = std::chrono::microseconds(100);
 // ms with 100 us of polling, 8.7-11.2 with 1 ms; (50,1) 1.7-3.4 against 1.8-2.3.
 constexpr auto kWorkerSpinTime = std::chrono::microseconds(1000);
 
-// Polls done() until it holds (true) or `spin` has passed (false).
+// Set while the thread count exceeds the CPUs the process may use (available_cpus): a waiting
+// thread then holds a CPU that a thread it waits for needs, so waits do not poll, as GNU
+// OpenMP throttles its spinning then. Measured here (2 cores), 4 threads, LSTM (50,1,256,256)
+// inference: see set_num_threads.
+std::atomic<bool> g_oversubscribed{false};
+
+// Polls done() until it holds (true) or `spin` has passed (false); false at once when the
+// threads are oversubscribed.
 template <typename Done>
 bool spin_until(Done&& done, std::chrono::microseconds spin = kSpinTime) {
+  if (g_oversubscribed.load(std::memory_order_relaxed)) return done();
   const auto deadline = std::chrono::steady_clock::now() + spin;
   for (;;) {
     for (int i = 0; i < 256; ++i)
@@ -282,7 +287,9 @@ int g_threads = 0;
 pid_t g_pool_pid = 0;  // a forked child must not use its parent's (absent) worker threads
 
 int threads_locked() {
-  if (g_threads == 0) g_threads = default_threads();
+  static const int cpus = available_cpus();
+  if (g_threads == 0) g_threads = cpus;
+  g_oversubscribed.store(g_threads > cpus, std::memory_order_relaxed);
   return g_threads;
 }
 
@@ -337,18 +344,37 @@ void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, in
 struct Team::Shared {
   std::atomic<int> arrived{0};
   std::atomic<uint64_t> generation{0};
+  // Oversubscribed: members sleep at the barrier and the last to arrive wakes them, so that the
+  // CPUs go to the members still on their way.
+  bool blocking = false;
+  std::mutex m;
+  std::condition_variable passed;
 };
 
 void Team::sync() {
   if (size == 1) return;
-  const uint64_t gen = shared_->generation.load(std::memory_order_acquire);
-  if (shared_->arrived.fetch_add(1, std::memory_order_acq_rel) + 1 == size) {
-    shared_->arrived.store(0, std::memory_order_relaxed);
-    shared_->generation.store(gen + 1, std::memory_order_release);
+  Shared& sh = *shared_;
+  const uint64_t gen = sh.generation.load(std::memory_order_acquire);
+  if (sh.arrived.fetch_add(1, std::memory_order_acq_rel) + 1 == size) {
+    sh.arrived.store(0, std::memory_order_relaxed);
+    if (!sh.blocking) {
+      sh.generation.store(gen + 1, std::memory_order_release);
+      return;
+    }
+    {
+      std::lock_guard<std::mutex> lk(sh.m);
+      sh.generation.store(gen + 1, std::memory_order_release);
+    }
+    sh.passed.notify_all();
+    return;
+  }
+  const auto passed = [&] { return sh.generation.load(std::memory_order_acquire) != gen; };
+  if (sh.blocking) {
+    std::unique_lock<std::mutex> lk(sh.m);
+    sh.passed.wait(lk, passed);
     return;
   }
   // Spin briefly, then yield: on a busy machine another member may have lost its core.
-  const auto passed = [&] { return shared_->generation.load(std::memory_order_acquire) != gen; };
   if (spin_until(passed)) return;
   while (!passed()) sched_yield();
 }
@@ -356,6 +382,7 @@ void Team::sync() {
 void run_team(const std::function<void(Team&)>& fn) {
   Team::Shared shared;
   const int64_t n = get_num_threads();
+  shared.blocking = g_oversubscribed.load(std::memory_order_relaxed);
   parallel_for(n, 1, [&](int64_t r0, int64_t r1) {
     Team team;
     if (r1 - r0 == 1 && t_chunk_alone) {  // one chunk per thread: a real team
