@@ -57,7 +57,7 @@ def test_cgroup_cpu_quota_reads_v2_and_v1(tmp_path, v2, root, path, quotas, want
     assert sk._core.cgroup_cpu_quota(*_fake_cgroups(tmp_path, v2, root, path, quotas)) == want
 
 
-def test_default_threads_follow_a_real_cpu_quota():
+def test_default_threads_follow_a_real_cpu_quota(tmp_path):
     """A process in a cgroup (v1) limited to one CPU on this machine defaults to one thread."""
     with open("/proc/self/cgroup") as f:
         own = next((line.split(":", 2)[2].strip() for line in f
@@ -70,9 +70,12 @@ def test_default_threads_follow_a_real_cpu_quota():
     try:
         with open(os.path.join(group, "cpu.cfs_quota_us"), "w") as f:
             f.write(str(int(open(os.path.join(group, "cpu.cfs_period_us")).read())))
-        join = f"echo $$ > {group}/cgroup.procs && exec {sys.executable} -c "
-        out = subprocess.run(["sh", "-c", join + "'import seqkern; print(seqkern.get_num_threads())'"],
-                             capture_output=True, text=True, timeout=60)
+        def join():  # in the child, before it runs Python
+            with open(os.path.join(group, "cgroup.procs"), "w") as f:
+                f.write(str(os.getpid()))
+        out = subprocess.run([sys.executable, "-c", "import seqkern; print(seqkern.get_num_threads())"],
+                             capture_output=True, text=True, timeout=60, preexec_fn=join,
+                             cwd=tmp_path)  # outside the source tree, which has no built _core
         assert out.returncode == 0, out.stderr
         assert out.stdout.split() == ["1"]
     finally:
