@@ -94,8 +94,9 @@ def describe_cpu(info, cores):
 
 
 def facts():
-    """Version, CPU, BLAS, threads, SIMD level, the bfloat16 products' route and CUDA availability,
-    as a dict."""
+    """Version, CPU, BLAS, threads (and the control group's CPU quota, when one is set), SIMD level,
+    the bfloat16 products' route and CUDA availability, as a dict."""
+    quota = _core.cgroup_cpu_quota()  # the default thread count's cap, when a container has one
     return {
         "seqkern": _core.__version__,
         "python": platform.python_version(),
@@ -103,6 +104,7 @@ def facts():
         "cpu": cpu(),
         "blas": _blas(),
         "threads": get_num_threads(),
+        **({"cpu quota": f"{quota:g} CPUs (cgroup)"} if quota > 0 else {}),
         "simd": _core.simd_level(),
         "simd levels": _core.simd_levels(),
         "bf16": ("native dot products" if _core.bf16_native() else

@@ -58,7 +58,8 @@ def test_cgroup_cpu_quota_reads_v2_and_v1(tmp_path, v2, root, path, quotas, want
 
 
 def test_default_threads_follow_a_real_cpu_quota(tmp_path):
-    """A process in a cgroup (v1) limited to one CPU on this machine defaults to one thread."""
+    """A process in a cgroup (v1) limited to one CPU on this machine defaults to one thread, and
+    `seqkern info` says why."""
     with open("/proc/self/cgroup") as f:
         own = next((line.split(":", 2)[2].strip() for line in f
                     if "cpu" in line.split(":")[1].split(",")), None)
@@ -73,11 +74,12 @@ def test_default_threads_follow_a_real_cpu_quota(tmp_path):
         def join():  # in the child, before it runs Python
             with open(os.path.join(group, "cgroup.procs"), "w") as f:
                 f.write(str(os.getpid()))
-        out = subprocess.run([sys.executable, "-c", "import seqkern; print(seqkern.get_num_threads())"],
+        script = "import seqkern; print(seqkern.get_num_threads(), seqkern.info()['cpu quota'])"
+        out = subprocess.run([sys.executable, "-c", script],
                              capture_output=True, text=True, timeout=60, preexec_fn=join,
                              cwd=tmp_path)  # outside the source tree, which has no built _core
         assert out.returncode == 0, out.stderr
-        assert out.stdout.split() == ["1"]
+        assert out.stdout.splitlines()[-1] == "1 1 CPUs (cgroup)"  # after info's own lines
     finally:
         os.rmdir(group)
 
