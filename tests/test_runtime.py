@@ -262,10 +262,12 @@ t = rng.integers(0, 13, 5)
 _, s32 = sk.softmax_cross_entropy(logits.astype(np.float32), t, training=True)
 _, s64 = reference.softmax_cross_entropy(logits, t, training=True)
 assert np.abs(sk.softmax_cross_entropy_backward(s32) - reference.softmax_cross_entropy_backward(s64)).max() < 1e-6
-q, k = rng.standard_normal((2, 3, 4)), rng.standard_normal((2, 11, 4))
-c32, _ = sk.attention(q.astype(np.float32), k.astype(np.float32))
-c64, _ = reference.attention(q, k)
-assert np.abs(c32 - c64).max() < 1e-5
+for Tk in (11, 37):  # keys in a tail alone, and in whole vectors and a tail (the row's max)
+    # scores of +-100 and more: exp overflows unless the shift is the row's true max
+    q, k = rng.standard_normal((2, 3, 4)) * 30, rng.standard_normal((2, Tk, 4))
+    c32, _ = sk.attention(q.astype(np.float32), k.astype(np.float32))
+    c64, _ = reference.attention(q, k)
+    assert np.abs(c32 - c64).max() < 1e-5
 x = rng.standard_normal((20, 3, 6))
 lp = x - np.log(np.exp(x).sum(axis=2, keepdims=True))
 tg, il, tl = rng.integers(1, 6, (3, 7)), np.array([20, 15, 9]), np.array([7, 3, 5])

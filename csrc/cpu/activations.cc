@@ -16,6 +16,7 @@ namespace seqkern {
   void sigmoid_f32(float* y, const float* x, int64_t n);                                      \
   void tanh_f32(float* y, const float* x, int64_t n);                                         \
   float exp_sum_f32(float* y, const float* x, int64_t n, float shift);                        \
+  float max_of_f32(const float* x, int64_t n);                                                \
   void lstm_cell_f32(int64_t H, int64_t u0, int64_t u1, const float* bias, float* g,           \
                      const float* c_prev, float* c_out, float* h_out, bool keep_gates);     \
   void lstm_cell_backward_f32(int64_t H, int64_t u0, int64_t u1, const float* g, const float* c, \
@@ -55,6 +56,7 @@ struct FloatKernels {
   void (*sigmoid)(float*, const float*, int64_t);
   void (*tanh)(float*, const float*, int64_t);
   float (*exp_sum)(float*, const float*, int64_t, float);
+  float (*max_of)(const float*, int64_t);
   void (*lstm_cell)(int64_t, int64_t, int64_t, const float*, float*, const float*, float*, float*,
                     bool);
   void (*lstm_cell_backward)(int64_t, int64_t, int64_t, const float*, const float*, const float*,
@@ -78,7 +80,7 @@ struct FloatKernels {
 // The copy of the level in use (seqkern/simd.h).
 #define SEQKERN_FLOAT_KERNELS(ISA)                                                              \
   FloatKernels {                                                                                \
-    ISA::sigmoid_f32, ISA::tanh_f32, ISA::exp_sum_f32, ISA::lstm_cell_f32,                      \
+    ISA::sigmoid_f32, ISA::tanh_f32, ISA::exp_sum_f32, ISA::max_of_f32, ISA::lstm_cell_f32,     \
         ISA::lstm_cell_backward_f32, ISA::gru_cell_f32, ISA::gru_cell_backward_f32,             \
         ISA::rnn_cell_f32, ISA::rnn_cell_backward_f32, ISA::gru_before_rz_f32,                  \
         ISA::gru_before_n_f32, ISA::gru_before_n_backward_f32, ISA::gru_before_rz_backward_f32 \
@@ -104,6 +106,13 @@ template <> void tanh_inplace<float>(float* x, int64_t n) { kernels().tanh(x, x,
 template <> void tanh_to<float>(float* y, const float* x, int64_t n) { kernels().tanh(y, x, n); }
 template <> float exp_sum<float>(float* y, const float* x, int64_t n, float shift) {
   return kernels().exp_sum(y, x, n, shift);
+}
+
+template <> float max_of<float>(const float* x, int64_t n) { return kernels().max_of(x, n); }
+template <> double max_of<double>(const double* x, int64_t n) {
+  double m = -HUGE_VAL;
+  for (int64_t i = 0; i < n; ++i) m = x[i] > m ? x[i] : m;
+  return m;
 }
 
 template <>

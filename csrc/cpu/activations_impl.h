@@ -74,6 +74,24 @@ float exp_sum_f32(float* y, const float* x, int64_t n, float shift) {
   return sum;
 }
 
+// The largest of x[0..n): vmax keeps its second operand, the running maxima, when either is NaN,
+// so NaNs are skipped; -inf when there is nothing else. Rows of fewer than 4 vectors stay
+// scalar, where reducing the lanes would cost what the vectors save. It replaced
+// std::max_element (scalar) in the attention forward's softmax: paired, forward alone, old /
+// new time: (4,1024,1024,64) 1.27-1.31x, (8,256,256,128) 1.14-1.17x (forward and backward
+// 1.05-1.10x); rows of 30 keys, (64,30,30,256), 0.97-1.01 (two builds alike: 0.98-1.02).
+float max_of_f32(const float* x, int64_t n) {
+  float m = -__builtin_inff();
+  int64_t i = 0;
+  if (n >= 4 * kW) {
+    vf acc = splat(m);
+    for (; i + kW <= n; i += kW) acc = vmax(vload(x + i), acc);
+    for (int k = 0; k < kW; ++k) m = acc[k] > m ? acc[k] : m;
+  }
+  for (; i < n; ++i) m = x[i] > m ? x[i] : m;
+  return m;
+}
+
 // See lstm_cell in seqkern/activations.h: kW hidden units at a time, in two passes, c and o
 // first, then o * tanh(c). In one pass, each vector's chain of dependent operations (the
 // gates' activations, c, tanh(c)) outran what the core keeps in flight: one core, Zen 5, 32 x

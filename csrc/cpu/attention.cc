@@ -84,7 +84,7 @@ void attention_forward(const AttnShape& s, const T* q, const T* k, const T* v,
         gemm<T>(false, true, mq, kn, s.H, scale, Q, s.H, K + j0 * s.H, s.H, T(0), S, kn);
         for (int64_t r = 0; r < mq; ++r) {
           T* row = S + r * kn;
-          const T m_new = std::max(m[r], *std::max_element(row, row + kn));
+          const T m_new = std::max(m[r], max_of(row, kn));
           const T alpha = std::exp(m[r] - m_new);  // 0 on the first block (m = -inf)
           l[r] = l[r] * alpha + exp_sum(row, row, kn, m_new);
           if (alpha != T(1))

@@ -11,6 +11,8 @@ template <typename T> void tanh_inplace(T* x, int64_t n);         // x = tanh(x)
 template <typename T> void tanh_to(T* y, const T* x, int64_t n);  // y = tanh(x); y may be x
 // y = exp(x - shift) over n values; returns their sum (a softmax row's normaliser). y may be x.
 template <typename T> T exp_sum(T* y, const T* x, int64_t n, T shift);
+// The largest of x[0..n) (a softmax row's shift): NaNs are skipped; -inf when nothing is left.
+template <typename T> T max_of(const T* x, int64_t n);
 
 // Units [u0, u1) of one sequence's LSTM step after the recurrent product, fused (float: a
 // vector of units at a time, c and o first, then o * tanh(c)): g (4H) pre-activations of i, f,
