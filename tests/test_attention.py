@@ -65,6 +65,20 @@ def test_several_blocks_of_queries_and_keys(shape, dtype):
     compare(p, 1e-12 if dtype == np.float64 else 2e-5)
 
 
+@pytest.mark.parametrize("threads", [1, 2, 3, 5])
+@pytest.mark.parametrize("values", [True, False], ids=["values", "keys-as-values"])
+def test_backward_splits_the_keys_of_a_small_batch(threads, values, restore_threads):
+    """With fewer sequences than threads the backward splits each sequence's keys into blocks
+    (halved down to 64 keys until every thread has one), each writing its own share of dq,
+    summed after; blocks past a sequence's length get zero gradient. dk and dv are one array
+    when the keys are the values."""
+    sk.set_num_threads(threads)
+    for B, lengths in ((1, [90]), (2, [300, 100])):
+        p = problem("dot", B, 70, 300, 8, 8, 6, values=values, lengths=np.array(lengths))
+        p["query"] *= 3
+        compare(p, 1e-12)
+
+
 @pytest.mark.parametrize("score", SCORES)
 @pytest.mark.parametrize("values", [True, False], ids=["values", "keys-as-values"])
 @pytest.mark.parametrize("impl", [sk, reference], ids=["kernel", "twin"])
