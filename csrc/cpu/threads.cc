@@ -32,7 +32,6 @@ namespace seqkern {
 
 namespace {
 
-
 thread_local bool t_in_pool = false;  // nested parallel_for calls run inline
 // Set while this thread runs a chunk of a split in which every chunk has a thread of its own
 // (run_team's members may then wait for each other).
