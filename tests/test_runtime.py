@@ -32,7 +32,8 @@ def _fake_cgroups(tmp_path, v2, root, path, quotas):
         "25 1 0:23 / /proc rw,nosuid - proc proc rw\n"
         "31 25 0:27 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n"
         f"32 25 0:28 {root} {mnt} rw,nosuid - {fs}\n")
-    (tmp_path / "cgroup").write_text("5:memory:/x\n" + ("0::" if v2 else "4:cpu,cpuacct:") + path + "\n")
+    own = ("0::" if v2 else "4:cpu,cpuacct:") + path
+    (tmp_path / "cgroup").write_text(f"5:memory:/x\n{own}\n")
     for d, (quota, period) in quotas.items():
         (mnt / d).mkdir(parents=True, exist_ok=True)
         if v2:
@@ -243,8 +244,8 @@ cells += [("rnn", dict(nonlinearity=nl), 1) for nl in ("tanh", "relu")]
 for cell, kw, G in cells:
     q = dict(p, w_ih=rng.standard_normal((G * H, 5)), w_hh=rng.standard_normal((G * H, H)),
              b_ih=p["b_ih"][:G * H], b_hh=p["b_hh"][:G * H], lengths=np.array([4, 1, 3]), **kw)
-    got = getattr(sk, cell)(**{k: v.astype(np.float32) if k[0] in "xwbh" else v for k, v in q.items()},
-                            training=True)
+    q32 = {k: v.astype(np.float32) if k[0] in "xwbh" else v for k, v in q.items()}
+    got = getattr(sk, cell)(**q32, training=True)
     want = getattr(reference, cell)(**q, training=True)
     for a, b in zip(got[:2], want[:2]):
         assert np.abs(a - b).max() < 1e-5 * max(1, np.abs(b).max()), (cell, kw, np.abs(a - b).max())
