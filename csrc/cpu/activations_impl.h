@@ -86,7 +86,7 @@ float max_of_f32(const float* x, int64_t n) {
   if (n >= 4 * kW) {
     vf acc = splat(m);
     for (; i + kW <= n; i += kW) acc = vmax(vload(x + i), acc);
-    for (int k = 0; k < kW; ++k) m = acc[k] > m ? acc[k] : m;
+    m = lanes_max(acc);
   }
   for (; i < n; ++i) m = x[i] > m ? x[i] : m;
   return m;

@@ -14,6 +14,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <memory>
 #include <vector>
 
 #include "seqkern/activations.h"
@@ -136,8 +137,9 @@ void attention_backward(const AttnShape& s, const T* q, const T* k, const T* v,
   int64_t kb = kKBlock;
   while (split_keys && kb > kMinKBlock && s.B * ((s.Tk + kb - 1) / kb) < threads) kb /= 2;
   const int64_t kblocks = (s.Tk + kb - 1) / kb, items = split_keys ? kblocks : 1;
-  // dq's shares (B, kblocks, Tq, H), when the key blocks run apart
-  std::vector<T> shares(split_keys && kblocks > 1 ? s.B * kblocks * s.Tq * s.H : 0);
+  // dq's shares (B, kblocks, Tq, H), when the key blocks run apart (each item zeroes its own)
+  const bool apart = split_keys && kblocks > 1;
+  std::unique_ptr<T[]> shares(apart ? new T[s.B * kblocks * s.Tq * s.H] : nullptr);
   parallel_for(s.B * items, 1, [&](int64_t w0, int64_t w1) {
     T* P = scratch<T>(0, kQBlock * kKBlock);
     T* dP = scratch<T>(1, kQBlock * kKBlock);
@@ -145,7 +147,7 @@ void attention_backward(const AttnShape& s, const T* q, const T* k, const T* v,
     for (int64_t w = w0; w < w1; ++w) {
       const int64_t b = w / items, jb0 = split_keys ? w % items : 0;
       const int64_t jb1 = split_keys ? jb0 + 1 : kblocks, len = length_of(s, lengths, b);
-      T* dQ = shares.empty() ? dq + b * s.Tq * s.H : shares.data() + w * s.Tq * s.H;
+      T* dQ = apart ? shares.get() + w * s.Tq * s.H : dq + b * s.Tq * s.H;
       std::fill(dQ, dQ + s.Tq * s.H, T(0));
       for (int64_t j0 = jb0 * kb; j0 < jb1 * kb && j0 < s.Tk; j0 += kb) {
         const int64_t kn = std::min(kb, std::max<int64_t>(len - j0, 0));  // keys that count
@@ -175,11 +177,11 @@ void attention_backward(const AttnShape& s, const T* q, const T* k, const T* v,
       }
     }
   });
-  if (shares.empty()) return;
+  if (!apart) return;
   // dq = its shares summed in key order, rows split between the threads
   parallel_for(s.B * s.Tq, 64, [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
-      const T* share = shares.data() + (r / s.Tq * kblocks * s.Tq + r % s.Tq) * s.H;
+      const T* share = shares.get() + (r / s.Tq * kblocks * s.Tq + r % s.Tq) * s.H;
       T* out = dq + r * s.H;
       std::copy(share, share + s.H, out);
       for (int64_t jb = 1; jb < kblocks; ++jb)

@@ -11,13 +11,6 @@ namespace SEQKERN_ISA {
 
 namespace {
 
-// The largest lane (std::fmax's library call per lane took 8% of a short row's time).
-inline float lanes_max(vf a) {
-  float m = a[0];
-  for (int k = 1; k < kW; ++k) m = a[k] > m ? a[k] : m;
-  return m;
-}
-
 // a in lanes [lo, hi), 0 in the others.
 inline vf lanes_in(vf a, int64_t lo, int64_t hi) {
   vi lane;

@@ -288,10 +288,16 @@ std::unique_ptr<Pool> g_pool;
 int g_threads = 0;
 pid_t g_pool_pid = 0;  // a forked child must not use its parent's (absent) worker threads
 
-int threads_locked() {
+// Sets the thread count (g_pool_mutex held) and whether it oversubscribes the CPUs; only here, so
+// that the calls do not write the flag the waiting threads read.
+void set_threads_locked(int n) {
   static const int cpus = available_cpus();
-  if (g_threads == 0) g_threads = cpus;
+  g_threads = n > 0 ? n : cpus;
   g_oversubscribed.store(g_threads > cpus, std::memory_order_relaxed);
+}
+
+int threads_locked() {
+  if (g_threads == 0) set_threads_locked(0);  // the default
   return g_threads;
 }
 
@@ -309,7 +315,7 @@ Pool& pool_locked() {
 
 void set_num_threads(int n) {
   std::lock_guard<std::mutex> lk(g_pool_mutex);
-  g_threads = std::max(1, n);
+  set_threads_locked(std::max(1, n));
 }
 
 int get_num_threads() {
