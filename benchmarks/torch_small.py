@@ -1,4 +1,4 @@
-"""Small torch.nn recurrent layers with seqkern.torch.optimize against torch's own, per call.
+"""Small torch.nn recurrent layers and cells with seqkern.torch.optimize against torch's own.
 
     python benchmarks/torch_small.py [--json out.json]
 
@@ -8,7 +8,9 @@ so this sweeps small configurations: each torch module against optimize(copy.dee
 the same weights, in alternating rounds of back-to-back calls. "infer" is a forward under
 no_grad; "train" is a forward and y.sum().backward(). Reported: each library's median time a
 call and the median of the per-round ratios, torch time / seqkern time (above 1: seqkern is
-faster).
+faster). Cells (LSTMCell, GRUCell, RNNCell) are called as a decoder's loop calls them, one
+step with a state given; their shape column reads (T, B, I, H) with T = 1. optimize leaves
+nn.RNNCell to torch, so its rows time seqkern.torch.RNNCell, the subclass.
 """
 from __future__ import annotations
 
@@ -25,6 +27,8 @@ from seqkern import bench
 CONFIGS = [(5, 4, 16, 16, 1, False, False), (1, 1, 64, 64, 1, False, False),
            (20, 8, 32, 64, 2, True, False), (12, 3, 10, 20, 1, False, True),
            (35, 16, 64, 128, 2, False, False), (8, 2, 8, 8, 3, True, True)]
+# cells: (B, I, H); (97, 51, 51) is PyTorch's time_sequence_prediction example
+CELL_CONFIGS = [(1, 64, 64), (8, 64, 64), (97, 51, 51), (1, 256, 256), (32, 256, 256)]
 
 
 def sequence_lengths(T, B, seed=0):
@@ -62,14 +66,33 @@ def main(argv=None):
     torch.set_num_threads(args.threads)
     print(f"# {bench.machine()}, {args.threads} threads; torch {torch.__version__}; float32; "
           f"{args.rounds} alternating rounds of {args.calls} calls")
-    print(f"{'module':<6}{'(T,B,I,H)':>16}{'layers':>7}{'bi':>4}{'packed':>7}{'mode':>7}"
+    print(f"{'module':<9}{'(T,B,I,H)':>16}{'layers':>7}{'bi':>4}{'packed':>7}{'mode':>7}"
           f"{'seqkern us':>12}{'torch us':>10}{'ratio':>8}")
     rows = []
+
+    def measure(theirs, call, **row):
+        if isinstance(theirs, torch.nn.RNNCell):  # optimize leaves it to torch: the subclass
+            ours = skt.RNNCell(theirs.input_size, theirs.hidden_size)
+            ours.load_state_dict(theirs.state_dict())
+        else:
+            ours = skt.optimize(copy.deepcopy(theirs))
+        for train in (False, True):
+            for m in (theirs, ours):  # warm-up
+                with torch.enable_grad() if train else torch.no_grad():
+                    call(m, train)
+            t_th, t_sk = timed_rounds(torch, (theirs, ours), call, train, args.rounds, args.calls)
+            row.update(module=type(theirs).__name__, mode="train" if train else "infer",
+                       seqkern_us=1e6 * float(np.median(t_sk)),
+                       torch_us=1e6 * float(np.median(t_th)), ratio=float(np.median(t_th / t_sk)))
+            rows.append(dict(row))
+            print(f"{row['module']:<9}{str(row['shape']):>16}{row['layers']:>7}"
+                  f"{int(row['bidirectional']):>4}{int(row['packed']):>7}{row['mode']:>7}"
+                  f"{row['seqkern_us']:>12.1f}{row['torch_us']:>10.1f}{row['ratio']:>7.2f}x",
+                  flush=True)
+
     for cls in (torch.nn.LSTM, torch.nn.GRU, torch.nn.RNN):
         for T, B, I, H, layers, bidirectional, packed in CONFIGS:
             torch.manual_seed(0)
-            theirs = cls(I, H, layers, bidirectional=bidirectional)
-            ours = skt.optimize(copy.deepcopy(theirs))
             x = torch.randn(T, B, I, requires_grad=True)
             lengths = torch.as_tensor(sequence_lengths(T, B))
 
@@ -78,22 +101,22 @@ def main(argv=None):
                 if train:
                     (out.data if packed else out).sum().backward()
 
-            for train in (False, True):
-                for m in (theirs, ours):  # warm-up
-                    with torch.enable_grad() if train else torch.no_grad():
-                        call(m, train)
-                t_th, t_sk = timed_rounds(torch, (theirs, ours), call, train, args.rounds,
-                                          args.calls)
-                row = dict(module=cls.__name__, shape=(T, B, I, H), layers=layers,
-                           bidirectional=bidirectional, packed=packed,
-                           mode="train" if train else "infer",
-                           seqkern_us=1e6 * float(np.median(t_sk)),
-                           torch_us=1e6 * float(np.median(t_th)),
-                           ratio=float(np.median(t_th / t_sk)))
-                rows.append(row)
-                print(f"{row['module']:<6}{str((T, B, I, H)):>16}{layers:>7}{int(bidirectional):>4}"
-                      f"{int(packed):>7}{row['mode']:>7}{row['seqkern_us']:>12.1f}"
-                      f"{row['torch_us']:>10.1f}{row['ratio']:>7.2f}x", flush=True)
+            measure(cls(I, H, layers, bidirectional=bidirectional), call, shape=(T, B, I, H),
+                    layers=layers, bidirectional=bidirectional, packed=packed)
+    for cls in (torch.nn.LSTMCell, torch.nn.GRUCell, torch.nn.RNNCell):
+        for B, I, H in CELL_CONFIGS:
+            torch.manual_seed(0)
+            x = torch.randn(B, I, requires_grad=True)
+            h = torch.randn(B, H)
+            state = (h, torch.randn(B, H)) if cls is torch.nn.LSTMCell else h
+
+            def call(m, train):
+                out = m(x, state)
+                if train:
+                    (out[0] if isinstance(out, tuple) else out).sum().backward()
+
+            measure(cls(I, H), call, shape=(1, B, I, H), layers=1, bidirectional=False,
+                    packed=False)
     ratios = [r["ratio"] for r in rows]
     print(f"ratios {min(ratios):.2f}-{max(ratios):.2f}x; under 1: "
           f"{sum(r < 1 for r in ratios)} of {len(ratios)}")

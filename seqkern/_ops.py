@@ -318,6 +318,24 @@ def recurrent_stack(cell, x, weights, h0=None, c0=None, lengths=None, bidirectio
     return (*outs, Saved("recurrent_stack", "kernel", a, order=order, **saved))
 
 
+def one_layer(cell, a, order, training, prepacked=None):
+    """The one-layer function of a stack's cell ("lstm", "gru", "gru_reset_before", "rnn_tanh",
+    "rnn_relu") on checked arguments: _lstm, _gru or _rnn's outputs."""
+    kind = STACK_CELLS[cell]
+    if kind == "lstm":
+        return _lstm(a, order, training, prepacked)
+    if kind == "gru":
+        return _gru(a, order, training, cell == "gru", prepacked)
+    return _rnn(a, order, training, cell[4:], prepacked)
+
+
+def one_layer_backward(saved, dy, dh_n, dc_n=None):
+    """Gradients of a training one_layer call from checked incoming gradients (dc_n: lstm's)."""
+    if saved.op == "lstm":
+        return _lstm_backward(saved, dy, dh_n, dc_n)
+    return (_gru_backward if saved.op == "gru" else _rnn_backward)(saved, dy, dh_n)
+
+
 def _one_layer_stack(a, order, training, prepacked=None):
     """A stack of one layer and direction, through the one-layer function of its cell: the same
     results without the stack's per-layer lists and buffers, which cost a small call 14-26 us
@@ -325,13 +343,7 @@ def _one_layer_stack(a, order, training, prepacked=None):
     w_ih, w_hh, b_ih, b_hh, w_hr = a.weights[0]
     one = RecurrentArgs(a.x, a.h0[0], None if a.c0 is None else a.c0[0], w_ih, w_hh, b_ih, b_hh,
                         a.lengths, w_hr)
-    cell = STACK_CELLS[a.cell]
-    if cell == "lstm":
-        outs = _lstm(one, order, training, prepacked)
-    elif cell == "gru":
-        outs = _gru(one, order, training, a.cell == "gru", prepacked)
-    else:
-        outs = _rnn(one, order, training, a.cell[4:], prepacked)
+    outs = one_layer(a.cell, one, order, training, prepacked)
     if not training:
         return (outs[0], *(f[None] for f in outs[1:]))
     *outs, inner = outs
@@ -343,10 +355,7 @@ def _one_layer_stack_backward(saved, dy, dh_n, dc_n):
     """recurrent_stack_backward of a _one_layer_stack call (checked incoming gradients)."""
     inner, lstm = saved.one_layer, saved.args.cell == "lstm"
     first = lambda g: None if g is None else g[0]  # noqa: E731  (1, B, n) -> (B, n)
-    if lstm:
-        g = _lstm_backward(inner, dy, first(dh_n), first(dc_n))
-    else:
-        g = (_gru_backward if inner.op == "gru" else _rnn_backward)(inner, dy, first(dh_n))
+    g = one_layer_backward(inner, dy, first(dh_n), first(dc_n))
     weights = (g["w_ih"], g["w_hh"], g["b_ih"], g["b_hh"])
     out = {"x": g["x"], "h0": g["h0"][None],
            "weights": [weights + (g["w_hr"],) if saved.args.projected else weights]}

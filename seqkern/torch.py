@@ -1,10 +1,12 @@
-"""PyTorch interop: torch.nn.LSTM/GRU/RNN on seqkern's CPU kernels.
+"""PyTorch interop: torch.nn.LSTM/GRU/RNN and their cells on seqkern's CPU kernels.
 
     import seqkern.torch as skt
     lstm = skt.LSTM(256, 512, num_layers=2, bidirectional=True)   # a torch.nn.LSTM subclass
     out, (h_n, c_n) = lstm(x)                                       # x a tensor or PackedSequence
+    cell = skt.LSTMCell(256, 512)                                   # a torch.nn.LSTMCell subclass
+    h, c = cell(x_t, (h, c))                                        # one step
 
-    model = skt.optimize(model)     # every CPU nn.LSTM/GRU/RNN inside runs seqkern, in place
+    model = skt.optimize(model)     # every CPU nn.LSTM/GRU/RNN, LSTMCell/GRUCell inside runs seqkern
     skt.restore(model)              # and back to torch's own implementation
 
 The modules are torch's own classes (or subclasses that pickle as them), so checkpoints load
@@ -31,10 +33,20 @@ from torch import _VF
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from seqkern import _ops
+from seqkern._checks import RecurrentArgs
 from seqkern._info import get_num_threads, set_num_threads
 
 _FLOATS = (torch.float32, torch.float64)
-_TORCH_CLASSES = (torch.nn.LSTM, torch.nn.GRU, torch.nn.RNN)
+_LAYER_CLASSES = (torch.nn.LSTM, torch.nn.GRU, torch.nn.RNN)
+_CELL_CLASSES = (torch.nn.LSTMCell, torch.nn.GRUCell, torch.nn.RNNCell)
+_TORCH_CLASSES = _LAYER_CLASSES + _CELL_CLASSES
+# What optimize() swaps in: not nn.RNNCell, whose torch forward is one fused op that the
+# kernels' fixed cost (an autograd Function, arrays in and out) outweighs at the sizes it is
+# used at: paired on Zen 5, 2 threads, one step, torch / seqkern time, B = 1, 8, 97 with
+# H = 64, 64, 51: inference 0.48-0.91x, training 0.67-0.89x; only (32,256,256) inference is
+# ahead (1.14x). The LSTM and GRU cells are 1.0-1.57x there in training (inference 0.70-0.94x
+# at H = 64 and B <= 8, else 1.03-1.57x). seqkern.torch.RNNCell stays for those who ask for it.
+_OPTIMIZED_CLASSES = _LAYER_CLASSES + (torch.nn.LSTMCell, torch.nn.GRUCell)
 # torch's own forward of each class, kept before optimize() wraps it.
 _TORCH_FORWARD = {cls: cls.forward for cls in _TORCH_CLASSES}
 _optimized: weakref.WeakSet = weakref.WeakSet()
@@ -247,6 +259,13 @@ def _differentiable(x, hx, weights):
     return any(t is not None and t.requires_grad for t in (x, *states, *(w for ws in weights for w in ws)))
 
 
+def _follow_torch_threads():
+    """Run the kernels with torch's thread count (torch.set_num_threads, OMP_NUM_THREADS)."""
+    threads = torch.get_num_threads()
+    if threads != get_num_threads():
+        set_num_threads(threads)
+
+
 def _unpacked(data, batch_sizes):
     """pad_packed_sequence(PackedSequence(data, batch_sizes)) for a call with nothing to
     differentiate, on NumPy (torch's op took 50 us on a small batch, this 3 us), and the (T, B)
@@ -272,9 +291,7 @@ def _forward(module, input, hx, torch_forward):
         return torch_forward(module, input, hx)  # nothing to run: torch's empty result, or its error
     packed = isinstance(input, PackedSequence)
     differentiable = _differentiable(input.data if packed else input, hx, weights)
-    threads = torch.get_num_threads()  # torch.set_num_threads (or OMP_NUM_THREADS) rules here too
-    if threads != get_num_threads():
-        set_num_threads(threads)
+    _follow_torch_threads()
     cell = module.mode.lower()  # torch's modes: "LSTM", "GRU", "RNN_TANH", "RNN_RELU"
     lstm = cell == "lstm"
     D = 2 if module.bidirectional else 1
@@ -323,19 +340,132 @@ def _forward(module, input, hx, torch_forward):
     return (y.transpose(0, 1) if module.batch_first else y), hidden
 
 
+_CELL_WEIGHTS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+
+
+def _cell_kind(module):
+    """A cell module's cell for recurrent_stack and its gate blocks."""
+    if isinstance(module, torch.nn.LSTMCell):
+        return "lstm", 4
+    if isinstance(module, torch.nn.GRUCell):
+        return "gru", 3
+    return "rnn_" + module.nonlinearity, 1
+
+
+def _cell_fits(module, G, input, states, weights):
+    """Whether a cell call is well formed; torch's forward runs any other and raises its error."""
+    if input.dim() not in (1, 2) or input.shape[-1] != module.input_size or input.numel() == 0:
+        return False
+    if isinstance(module, torch.nn.RNNCell) and module.nonlinearity not in ("tanh", "relu"):
+        return False
+    H, dtype = module.hidden_size, input.dtype
+    state = input.shape[:-1] + (H,)
+    shapes = ((G * H, module.input_size), (G * H, H), (G * H,), (G * H,))
+    return (all(s is None or (s.shape == state and s.dtype == dtype) for s in states)
+            and all(w is None or (w.shape == shape and w.dtype == dtype)
+                    for w, shape in zip(weights, shapes)))
+
+
+def _cell_forward(module, input, hx, torch_forward):
+    """torch.nn.LSTMCell/GRUCell/RNNCell.forward's semantics on seqkern's kernels (one step of a
+    one-layer call), or torch_forward itself when the kernels cannot take the call."""
+    lstm = isinstance(module, torch.nn.LSTMCell)
+    if isinstance(hx, list) and lstm:
+        hx = tuple(hx)
+    params = module._parameters
+    weights = tuple(params[n] if n in params else getattr(module, n, None) for n in _CELL_WEIGHTS)
+    reason = _fallback_reason(input, hx, [weights])
+    if reason:
+        _fall_back(reason)
+        return torch_forward(module, input, hx)
+    cell, G = _cell_kind(module)
+    h, c = (None, None) if hx is None else hx if lstm else (hx, None)
+    if (lstm and hx is not None and len(hx) != 2) or not _cell_fits(module, G, input, (h, c), weights):
+        return torch_forward(module, input, hx)
+    _follow_torch_threads()
+    x = input if input.dim() == 2 else input[None]  # unbatched: a batch of one
+    h, c = (None if s is None else s.view(x.shape[0], -1) for s in (h, c))
+    if _differentiable(input, hx, [weights]):
+        out = CellFunction.apply(cell, x, h, c, *weights)
+    else:
+        out = _cell_step(cell, x, h, c, weights, training=False)
+    if input.dim() == 1:
+        out = tuple(o[0] for o in out)
+    return out if lstm else out[0]
+
+
+def _cell_step(cell, x, h, c, weights, training):
+    """One step of a cell on seqkern's kernels: x (B, I), h and c (B, H) or None for zeros.
+    Returns the new h (and c for lstm) as tensors, then, training, what the backward needs."""
+    x = np.ascontiguousarray(_np(x))
+    B, H = x.shape[0], weights[1].shape[1]
+    h, c = (np.zeros((B, H), x.dtype) if s is None else np.ascontiguousarray(_np(s)) for s in (h, c))
+    w = [None if t is None else np.ascontiguousarray(_np(t)) for t in weights]
+    a = RecurrentArgs(x[None], h, c if cell == "lstm" else None, *w, None)
+    _, *out = _ops.one_layer(cell, a, None, training)
+    n = 2 if cell == "lstm" else 1
+    return tuple(torch.from_numpy(o) for o in out[:n]) + tuple(out[n:])
+
+
+class CellFunction(torch.autograd.Function):
+    """Autograd Function over one step of a cell (_cell_step). Inputs: cell, x (B, I), h and c
+    (B, H; None for zeros, c for lstm only), w_ih, w_hh, b_ih, b_hh (biases may be None).
+    Outputs the new h and, for lstm, the new c."""
+
+    @staticmethod
+    def forward(ctx, cell, x, h, c, *weights):
+        *out, ctx.saved = _cell_step(cell, x, h, c, weights, training=True)
+        ctx.save_for_backward(x, h, c, *weights)
+        ctx.cell = cell
+        return tuple(out)
+
+    @staticmethod
+    def backward(ctx, dh, dc=None):
+        if torch.is_grad_enabled():  # create_graph=True: gradients must be differentiable
+            _fall_back("double backward (create_graph=True)")
+            return (None,) + _torch_cell_grads(ctx, dh, dc)
+        grad = lambda t: None if t is None else np.ascontiguousarray(_np(t))  # noqa: E731
+        g = _ops.one_layer_backward(ctx.saved, None, grad(dh), grad(dc))
+        need = ctx.needs_input_grad
+        wanted = lambda i, a: torch.from_numpy(a) if need[i] else None  # noqa: E731
+        return (None, wanted(1, g["x"][0]), wanted(2, g["h0"]), wanted(3, g.get("c0")),
+                *(wanted(4 + i, g[k]) for i, k in enumerate(("w_ih", "w_hh", "b_ih", "b_hh"))))
+
+
+def _torch_cell_grads(ctx, dh, dc):
+    """Gradients of CellFunction's inputs from a recomputation with torch's cell ops, so that
+    they carry a graph of their own (double backward)."""
+    x, h, c, *weights = inputs = ctx.saved_tensors
+    run = {"lstm": _VF.lstm_cell, "gru": _VF.gru_cell, "rnn_tanh": _VF.rnn_tanh_cell,
+           "rnn_relu": _VF.rnn_relu_cell}[ctx.cell]
+    lstm = ctx.cell == "lstm"
+    with torch.enable_grad():
+        zeros = x.new_zeros(x.shape[0], weights[1].shape[1])
+        h_, c_ = zeros if h is None else h, zeros if c is None else c
+        outs = run(x, (h_, c_) if lstm else h_, *weights)
+        outs, grads = (outs, (dh, dc)) if lstm else ((outs,), (dh,))
+        wanted = [t for t in inputs if t is not None and t.requires_grad]
+        got = iter(torch.autograd.grad(outs, wanted, grads, create_graph=True, allow_unused=True))
+    return tuple(next(got) if t is not None and t.requires_grad else None for t in inputs)
+
+
 class _Seqkern:
     """Mixin of the subclasses: forward on seqkern, pickled as the torch class it extends (so a
     saved model loads where seqkern is absent), deep-copied as itself."""
 
+    # torch's positional arguments for a placeholder of the class on the meta device: input and
+    # hidden size 1, then the defaults up to the device (a layer's num_layers, bias, batch_first,
+    # dropout, bidirectional, proj_size; a cell's bias)
+    _placeholder = (1, 1, 1, True, False, 0.0, False, 0, "meta")
+
     def forward(self, input, hx=None):
-        return _forward(self, input, hx, _TORCH_FORWARD[self._torch_class])
+        return _run(self)(self, input, hx, _TORCH_FORWARD[self._torch_class])
 
     def __reduce_ex__(self, protocol):
-        # Rebuilt as the torch class: a placeholder made on the meta device (no memory, no draw
-        # from torch's generator), then this module's state. weights_only loads allow it
-        # wherever they allow the torch class itself.
-        placeholder = (1, 1, 1, True, False, 0.0, False, 0, "meta")
-        return self._torch_class, placeholder, self.__getstate__()
+        # Rebuilt as the torch class: the placeholder (no memory, no draw from torch's
+        # generator), then this module's state. weights_only loads allow it wherever they allow
+        # the torch class itself.
+        return self._torch_class, self._placeholder, self.__getstate__()
 
     def __deepcopy__(self, memo):
         new = type(self).__new__(type(self))
@@ -362,13 +492,40 @@ class RNN(_Seqkern, torch.nn.RNN):
     _torch_class = torch.nn.RNN
 
 
+class LSTMCell(_Seqkern, torch.nn.LSTMCell):
+    """torch.nn.LSTMCell on seqkern's kernels; pickles as torch.nn.LSTMCell."""
+
+    _torch_class = torch.nn.LSTMCell
+    _placeholder = (1, 1, True, "meta")
+
+
+class GRUCell(_Seqkern, torch.nn.GRUCell):
+    """torch.nn.GRUCell on seqkern's kernels; pickles as torch.nn.GRUCell."""
+
+    _torch_class = torch.nn.GRUCell
+    _placeholder = (1, 1, True, "meta")
+
+
+class RNNCell(_Seqkern, torch.nn.RNNCell):
+    """torch.nn.RNNCell ("tanh" or "relu") on seqkern's kernels; pickles as torch.nn.RNNCell."""
+
+    _torch_class = torch.nn.RNNCell
+    _placeholder = (1, 1, True, "tanh", "meta")
+
+
+def _run(module):
+    """The seqkern forward of a module: a layer's or a cell's."""
+    return _cell_forward if isinstance(module, _CELL_CLASSES) else _forward
+
+
 def _dispatching_forward(cls):
     torch_forward = _TORCH_FORWARD[cls]
+    run = _cell_forward if cls in _CELL_CLASSES else _forward
 
     @functools.wraps(torch_forward)
     def forward(self, input, hx=None):
         if self in _optimized and not torch.compiler.is_compiling():
-            return _forward(self, input, hx, torch_forward)
+            return run(self, input, hx, torch_forward)
         return torch_forward(self, input, hx)
 
     forward.__seqkern__ = True
@@ -376,18 +533,19 @@ def _dispatching_forward(cls):
 
 
 def optimize(model):
-    """Make every nn.LSTM/GRU/RNN inside `model` (itself included) run seqkern's kernels, in
-    place; returns `model`. Classes, parameters (the same tensors), hooks and state_dict are
+    """Make every nn.LSTM/GRU/RNN and nn.LSTMCell/GRUCell inside `model` (itself included) run
+    seqkern's kernels, in place; returns `model`. (nn.RNNCell stays torch's: see
+    _OPTIMIZED_CLASSES.) Classes, parameters (the same tensors), hooks and state_dict are
     untouched, so optimizers built before the call keep working and torch.save(model) is as
     before. A module moved to CUDA, or called in a way the kernels do not take, runs torch's
     own implementation (with a FallbackWarning). Copies of `model` made later are plain torch."""
     if not isinstance(model, torch.nn.Module):
         raise TypeError(f"optimize: expected a torch.nn.Module, got {type(model).__name__}")
-    for cls in _TORCH_CLASSES:
+    for cls in _OPTIMIZED_CLASSES:
         if not getattr(cls.forward, "__seqkern__", False):
             cls.forward = _dispatching_forward(cls)
     for m in model.modules():
-        if isinstance(m, _TORCH_CLASSES):
+        if isinstance(m, _OPTIMIZED_CLASSES):
             _optimized.add(m)
     return model
 
