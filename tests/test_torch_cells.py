@@ -45,7 +45,7 @@ def uses_seqkern(out):
         if fn is None or fn in seen:
             continue
         seen.add(fn)
-        if "CellFunction" in type(fn).__name__:
+        if type(fn).__name__ == "OneLayerFunctionBackward":
             return True
         todo.extend(f for f, _ in fn.next_functions)
     return False
@@ -116,19 +116,21 @@ def test_calls_with_nothing_to_differentiate_match_torch(name, ours, theirs, kw,
 
 @pytest.mark.parametrize("name", IDS)
 @pytest.mark.parametrize("bias", [True, False], ids=["bias", "nobias"])
-def test_cell_function_passes_torch_gradcheck(name, bias):
+@pytest.mark.parametrize("T", [1, 3])
+def test_one_layer_function_passes_torch_gradcheck(name, bias, T):
+    """The Function behind cells (T = 1) and one-layer layer calls."""
     G = {"lstm": 4, "gru": 3}.get(name, 1)
     g = torch.Generator().manual_seed(3)
     r = lambda *s: (0.5 * torch.randn(*s, dtype=torch.float64, generator=g)).requires_grad_()  # noqa: E731
     H, I = 4, 3
-    x, h, c = r(2, I), r(2, H), r(2, H) if name == "lstm" else None
+    x, h, c = r(T, 2, I), r(2, H), r(2, H) if name == "lstm" else None
     weights = (r(G * H, I), r(G * H, H)) + ((r(G * H), r(G * H)) if bias else (None, None))
     present = [t is not None for t in (x, h, c, *weights)]
     inputs = [t for t in (x, h, c, *weights) if t is not None]
 
-    def f(*given):  # the given tensors, None where the cell takes none
+    def f(*given):  # the given tensors, None where the call takes none
         it = iter(given)
-        return skt.CellFunction.apply(name, *(next(it) if p else None for p in present))
+        return skt.OneLayerFunction.apply(name, *(next(it) if p else None for p in present))
 
     assert torch.autograd.gradcheck(f, inputs)
 
@@ -145,6 +147,27 @@ def test_double_backward_falls_back_and_matches_torch(name, ours, theirs, kw, fr
         out = as_tuple(m(xi, s))
         with pytest.warns(skt.FallbackWarning, match="double backward") if m is a else warnings.catch_warnings():
             (dx,) = torch.autograd.grad(sum((o ** 2).sum() for o in out), xi, create_graph=True)
+        results.append([dx, *torch.autograd.grad((dx ** 2).sum(), [xi, *m.parameters()])])
+    for u, v in zip(*results):
+        torch.testing.assert_close(u, v, rtol=1e-9, atol=1e-10)
+
+
+@pytest.mark.parametrize("cls,kw", [(torch.nn.LSTM, {}), (torch.nn.LSTM, {"proj_size": 3}),
+                                    (torch.nn.GRU, {}), (torch.nn.RNN, {"nonlinearity": "relu"})],
+                         ids=["lstm", "lstm_proj", "gru", "rnn_relu"])
+def test_one_layer_double_backward_falls_back_and_matches_torch(cls, kw, fresh_warnings):
+    """A layer of one layer and direction runs on the same Function as the cells."""
+    torch.manual_seed(0)
+    theirs = cls(5, 6, **kw).double()
+    ours = skt.optimize(copy.deepcopy(theirs))
+    x = torch.randn(4, 3, 5, dtype=torch.float64, generator=torch.Generator().manual_seed(7))
+    results = []
+    for m in (ours, theirs):
+        xi = x.clone().requires_grad_()
+        y, _ = m(xi)
+        assert uses_seqkern(y) == (m is ours)
+        with pytest.warns(skt.FallbackWarning, match="double backward") if m is ours else warnings.catch_warnings():
+            (dx,) = torch.autograd.grad((y ** 2).sum(), xi, create_graph=True)
         results.append([dx, *torch.autograd.grad((dx ** 2).sum(), [xi, *m.parameters()])])
     for u, v in zip(*results):
         torch.testing.assert_close(u, v, rtol=1e-9, atol=1e-10)

@@ -109,7 +109,7 @@ def uses_seqkern(out):
         if fn is None or fn in seen:
             continue
         seen.add(fn)
-        if "RecurrentStackFunction" in type(fn).__name__:
+        if type(fn).__name__ in ("RecurrentStackFunctionBackward", "OneLayerFunctionBackward"):
             return True
         todo.extend(f for f, _ in fn.next_functions)
     return False
