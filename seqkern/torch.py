@@ -466,10 +466,11 @@ def _cell_forward(module, input, hx, torch_forward):
             or not _weights_fit(weights, _GATES[cell], module.input_size, H, H, dtype)):
         return torch_forward(module, input, hx)
     _follow_torch_threads()
-    x = input.view(1, -1, input.shape[-1])  # one step; an unbatched input is a batch of one
+    x = input[None]  # one step
     if not x.is_contiguous():
         x = x.contiguous()  # a column split from a batch of sequences
-    h, c = (None if s is None else s.view(x.shape[1], H) for s in (h, c))
+    if input.dim() == 1:  # unbatched: a batch of one
+        x, h, c = (None if s is None else s[None] for s in (x, h, c))
     _, *out = _one_layer(cell, x, h, c, weights, _differentiable(input, hx, [weights]))
     if input.dim() == 1:
         out = [o[0] for o in out]
