@@ -7,7 +7,7 @@ a noisy day (Zen 5, 2026-12-02) 0.93-1.01, so run both orders, more than once, b
 a few percent. --calls N times N calls back to back (the steady state) instead of one. Modes:
 infer, train, backward (the backward call alone), eval and bf16 (a seqkern.nn layer in eval mode,
 float32 or bfloat16). Cells: lstm, gru, rnn, and the variants gru_before (reset before, Cho et
-al.'s) and rnn_relu.
+al.'s) and rnn_relu. --dtype float64 runs the functional modes on float64 arrays.
 
 A build is a directory that `pip install --no-deps --no-build-isolation --target DIR .` filled.
 The children drop an editable install's import hook first: it would otherwise win over the
@@ -56,6 +56,8 @@ def child(args):
         cell, variant = VARIANTS.get(name, (name, {}))
         for shape in args.shapes:
             p = dict(bench.make_problem(cell, *map(int, shape.split(","))), **variant)
+            p = {k: v.astype(args.dtype) if isinstance(v, np.ndarray) and v.dtype.kind == "f"
+                 else v for k, v in p.items()}
             for mode in args.modes.split(","):
                 if mode in ("eval", "bf16"):  # a seqkern.nn layer in eval mode
                     steps.append(layer_step(bench, cell, p,
@@ -82,6 +84,7 @@ def main():
     ap.add_argument("--modes", default="train", help=f"comma-separated, of {MODES}")
     ap.add_argument("--shapes", nargs="+", default=["29,128,16,256"], help="T,B,I,H each")
     ap.add_argument("--rounds", type=int, default=30)
+    ap.add_argument("--dtype", default="float32", choices=("float32", "float64"))
     ap.add_argument("--calls", type=int, default=1,
                     help="calls back to back per turn (the steady state); the mean is timed")
     ap.add_argument("--json", help="also write the table here")
@@ -98,7 +101,7 @@ def main():
     procs = []
     for build in args.builds:
         cmd = [sys.executable, os.path.abspath(__file__), "--child", "1", "--build", build, "--cells", args.cells,
-               "--modes", args.modes, "--calls", str(args.calls), "--shapes", *args.shapes]
+               "--modes", args.modes, "--calls", str(args.calls), "--dtype", args.dtype, "--shapes", *args.shapes]
         env = dict(os.environ, PYTHONPATH=os.path.abspath(build))
         procs.append(subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env,
                                       cwd=os.path.dirname(os.path.abspath(build))))

@@ -6,7 +6,7 @@
     cell = skt.LSTMCell(256, 512)                                   # a torch.nn.LSTMCell subclass
     h, c = cell(x_t, (h, c))                                        # one step
 
-    model = skt.optimize(model)     # every CPU nn.LSTM/GRU/RNN, LSTMCell/GRUCell inside runs seqkern
+    model = skt.optimize(model)     # every CPU nn.LSTM/GRU/RNN and LSTMCell/GRUCell inside
     skt.restore(model)              # and back to torch's own implementation
 
 The modules are torch's own classes (or subclasses that pickle as them), so checkpoints load

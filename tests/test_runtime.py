@@ -287,6 +287,49 @@ def test_vectorized_activations_are_accurate(level, tmp_path):
     assert run_at_level(level, SIMD_CHECK, tmp_path).strip().endswith(level)
 
 
+FLOAT64_CHECK = """
+import numpy as np, seqkern as sk
+from seqkern import reference
+rng = np.random.default_rng(0)
+# tanh and sigmoid over magnitudes 1e-8..1e3, both sides of tanh's switch at 0.625, and 0
+x = rng.standard_normal((3, 400, 1)) * np.logspace(-8, 3, 400)[None, :, None]
+x[:, :5, 0] = [0.625, -0.625, 0.62499999, 0.0, 19.0]
+y, _ = sk.rnn(x, None, np.ones((1, 1)), np.zeros((1, 1)))
+ulp = np.abs(y - np.tanh(x)) / np.spacing(np.abs(np.tanh(x)))
+assert ulp.max() <= 2, ulp.max()
+# one LSTM step whose i sees x and whose g is tanh(1): c = sigmoid(x) tanh(1)
+_, _, c = sk.lstm(x[-1:], None, None, np.array([[1.0], [0], [0], [0]]), np.zeros((4, 1)),
+                  b_ih=np.array([0, 0, 1.0, 0]))
+with np.errstate(over="ignore"):
+    want = np.tanh(1.0) / (1 + np.exp(-x[-1]))
+rel = np.abs(c - want)[want > 1e-300] / want[want > 1e-300]  # (exp is clamped at e^709)
+assert rel.max() < 5e-16, rel.max()
+# every cell at H = 11 (vectors and a tail), forward and backward, against the twins
+H, B = 11, 3
+for cell, G, kw in (("lstm", 4, {}), ("gru", 3, {}), ("gru", 3, {"reset_after": False}),
+                    ("rnn", 1, {"nonlinearity": "tanh"}), ("rnn", 1, {"nonlinearity": "relu"})):
+    p = dict(x=rng.standard_normal((4, B, 5)), h0=rng.standard_normal((B, H)),
+             w_ih=rng.standard_normal((G * H, 5)), w_hh=rng.standard_normal((G * H, H)),
+             b_ih=rng.standard_normal(G * H), b_hh=rng.standard_normal(G * H), **kw)
+    if cell == "lstm":
+        p["c0"] = rng.standard_normal((B, H))
+    *got, saved = getattr(sk, cell)(**p, training=True)
+    *want, saved_r = getattr(reference, cell)(**p, training=True)
+    dy = rng.standard_normal(got[0].shape)
+    gg = getattr(sk, cell + "_backward")(saved, dy, *(np.ones_like(o) for o in got[1:]))
+    gw = getattr(reference, cell + "_backward")(saved_r, dy, *(np.ones_like(o) for o in got[1:]))
+    for a, b in list(zip(got, want)) + [(gg[k], gw[k]) for k in gw]:
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-13, err_msg=f"{cell} {kw}")
+print(sk._core.simd_level())
+"""
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_float64_activations_and_cells_at_every_level(level, tmp_path):
+    """The float64 tanh, sigmoid (within 2-3 ulp) and every cell's passes of each SIMD level."""
+    assert run_at_level(level, FLOAT64_CHECK, tmp_path).strip().endswith(level)
+
+
 # Recurrent layers of every cell, batch sizes that take each path (one thread alone, a team
 # splitting columns, threads splitting the batch, BLAS rows), training and backward.
 RECURRENT_RESULTS = """

@@ -1,4 +1,5 @@
-// Activation entry points, on the float kernels of the SIMD level in use (seqkern/simd.h).
+// Activation entry points, on the kernels of the SIMD level in use (seqkern/simd.h): float's
+// fused cells, and float64's vectorized activations inside plain loops.
 #include "seqkern/activations.h"
 
 #include <cmath>
@@ -40,7 +41,10 @@ namespace seqkern {
                                  const float* h_prev, const float* dy, const float* dh_carry, \
                                  float* d, float* dh_direct);                                 \
   void gru_before_rz_backward_f32(int64_t u0, int64_t u1, const float* g, const float* h_prev, \
-                                  const float* drh, float* d, float* dh_direct);
+                                  const float* drh, float* d, float* dh_direct);  \
+  void sigmoid_f64(double* y, const double* x, int64_t n);                                    \
+  void tanh_f64(double* y, const double* x, int64_t n);                                       \
+  void exp_f64(double* y, const double* x, int64_t n);
 namespace avx2 {
 SEQKERN_DECLARE_FLOAT_KERNELS
 }  // namespace avx2
@@ -52,7 +56,7 @@ SEQKERN_DECLARE_FLOAT_KERNELS
 
 namespace {
 
-struct FloatKernels {
+struct Kernels {
   void (*sigmoid)(float*, const float*, int64_t);
   void (*tanh)(float*, const float*, int64_t);
   float (*exp_sum)(float*, const float*, int64_t, float);
@@ -75,27 +79,31 @@ struct FloatKernels {
                                 const float*, const float*, float*, float*);
   void (*gru_before_rz_backward)(int64_t, int64_t, const float*, const float*, const float*,
                                  float*, float*);
+  void (*sigmoid_f64)(double*, const double*, int64_t);
+  void (*tanh_f64)(double*, const double*, int64_t);
+  void (*exp_f64)(double*, const double*, int64_t);
 };
 
 // The copy of the level in use (seqkern/simd.h).
-#define SEQKERN_FLOAT_KERNELS(ISA)                                                              \
-  FloatKernels {                                                                                \
+#define SEQKERN_KERNELS(ISA)                                                              \
+  Kernels {                                                                                \
     ISA::sigmoid_f32, ISA::tanh_f32, ISA::exp_sum_f32, ISA::max_of_f32, ISA::lstm_cell_f32,     \
         ISA::lstm_cell_backward_f32, ISA::gru_cell_f32, ISA::gru_cell_backward_f32,             \
         ISA::rnn_cell_f32, ISA::rnn_cell_backward_f32, ISA::gru_before_rz_f32,                  \
-        ISA::gru_before_n_f32, ISA::gru_before_n_backward_f32, ISA::gru_before_rz_backward_f32 \
+        ISA::gru_before_n_f32, ISA::gru_before_n_backward_f32, ISA::gru_before_rz_backward_f32, \
+        ISA::sigmoid_f64, ISA::tanh_f64, ISA::exp_f64                                           \
   }
-FloatKernels choose() {
+Kernels choose() {
 #if SEQKERN_X86
-  if (simd() == Simd::avx512) return SEQKERN_FLOAT_KERNELS(avx512);
-  if (simd() == Simd::avx2) return SEQKERN_FLOAT_KERNELS(avx2);
+  if (simd() == Simd::avx512) return SEQKERN_KERNELS(avx512);
+  if (simd() == Simd::avx2) return SEQKERN_KERNELS(avx2);
 #endif
-  return SEQKERN_FLOAT_KERNELS(baseline);
+  return SEQKERN_KERNELS(baseline);
 }
-#undef SEQKERN_FLOAT_KERNELS
+#undef SEQKERN_KERNELS
 
-const FloatKernels& kernels() {
-  static const FloatKernels k = choose();
+const Kernels& kernels() {
+  static const Kernels k = choose();
   return k;
 }
 
@@ -109,6 +117,16 @@ template <> float exp_sum<float>(float* y, const float* x, int64_t n, float shif
 }
 
 template <> float max_of<float>(const float* x, int64_t n) { return kernels().max_of(x, n); }
+// float64's cells below are plain loops around these passes over units [u0, u1) of a gate
+// block, in place: paired against libm's scalar calls in the loops, 2 threads, Zen 5, inference
+// 1.50-2.85x (LSTM (50,8,128,128) 1.75x, (100,64,256,256) 1.74x), training 1.19-1.82x.
+static void sigmoid_units(double* g, int64_t u0, int64_t u1) {
+  kernels().sigmoid_f64(g + u0, g + u0, u1 - u0);
+}
+static void tanh_units(double* g, int64_t u0, int64_t u1) {
+  kernels().tanh_f64(g + u0, g + u0, u1 - u0);
+}
+
 template <> double max_of<double>(const double* x, int64_t n) {
   double m = -HUGE_VAL;
   for (int64_t i = 0; i < n; ++i) m = x[i] > m ? x[i] : m;
@@ -124,16 +142,16 @@ void lstm_cell<float>(int64_t H, int64_t u0, int64_t u1, const float* bias, floa
 template <>
 void lstm_cell<double>(int64_t H, int64_t u0, int64_t u1, const double* bias, double* g,
                        const double* c_prev, double* c_out, double* h_out, bool) {
-  const auto sigmoid = [](double v) { return 1.0 / (1.0 + std::exp(-v)); };
   double *i = g, *f = g + H, *gg = g + 2 * H, *o = g + 3 * H;
-  for (int64_t j = u0; j < u1; ++j) {
-    i[j] = sigmoid(i[j] + bias[j]);
-    f[j] = sigmoid(f[j] + bias[H + j]);
-    gg[j] = std::tanh(gg[j] + bias[2 * H + j]);
-    o[j] = sigmoid(o[j] + bias[3 * H + j]);
-    c_out[j] = f[j] * c_prev[j] + i[j] * gg[j];
-    h_out[j] = o[j] * std::tanh(c_out[j]);
-  }
+  for (int q = 0; q < 4; ++q)
+    for (int64_t j = u0; j < u1; ++j) g[q * H + j] += bias[q * H + j];
+  sigmoid_units(i, u0, u1);
+  sigmoid_units(f, u0, u1);
+  tanh_units(gg, u0, u1);
+  sigmoid_units(o, u0, u1);
+  for (int64_t j = u0; j < u1; ++j) c_out[j] = f[j] * c_prev[j] + i[j] * gg[j];
+  kernels().tanh_f64(h_out + u0, c_out + u0, u1 - u0);
+  for (int64_t j = u0; j < u1; ++j) h_out[j] *= o[j];
 }
 
 template <>
@@ -148,9 +166,10 @@ void lstm_cell_backward<double>(int64_t H, int64_t u0, int64_t u1, const double*
                                 const double* c, const double* c_prev, const double* dy,
                                 const double* dh_carry, double* dc, double* d) {
   const double *i = g, *f = g + H, *gg = g + 2 * H, *o = g + 3 * H;
+  kernels().tanh_f64(d + 3 * H + u0, c + u0, u1 - u0);  // tanh(c), read before d's o is written
   for (int64_t j = u0; j < u1; ++j) {
     const double dh = (dy ? dy[j] : 0.0) + (dh_carry ? dh_carry[j] : 0.0);
-    const double t = std::tanh(c[j]);
+    const double t = d[3 * H + j];
     const double dct = dc[j] + dh * o[j] * (1.0 - t * t);
     d[j] = dct * gg[j] * i[j] * (1.0 - i[j]);
     d[H + j] = dct * c_prev[j] * f[j] * (1.0 - f[j]);
@@ -171,20 +190,20 @@ template <>
 void gru_cell<double>(int64_t H, int64_t u0, int64_t u1, const double* bx, const double* bhn,
                       double* g, const double* hp, const double* h_prev, double* hn,
                       double* h_out, bool keep_gates) {
-  const auto sigmoid = [](double v) { return 1.0 / (1.0 + std::exp(-v)); };
+  double *r = g, *z = g + H, *n = g + 2 * H;  // activated in place
   for (int64_t j = u0; j < u1; ++j) {
-    const double r = sigmoid(g[j] + (bx[j] + hp[j]));
-    const double z = sigmoid(g[H + j] + (bx[H + j] + hp[H + j]));
-    const double hn_j = hp[2 * H + j] + bhn[j];
-    const double n = std::tanh(g[2 * H + j] + (bx[2 * H + j] + r * hn_j));
-    h_out[j] = n + z * (h_prev[j] - n);
-    if (keep_gates) {
-      g[j] = r;
-      g[H + j] = z;
-      g[2 * H + j] = n;
-      hn[j] = hn_j;
-    }
+    r[j] += bx[j] + hp[j];
+    z[j] += bx[H + j] + hp[H + j];
   }
+  sigmoid_units(r, u0, u1);
+  sigmoid_units(z, u0, u1);
+  for (int64_t j = u0; j < u1; ++j) {
+    const double hn_j = hp[2 * H + j] + bhn[j];
+    n[j] += bx[2 * H + j] + r[j] * hn_j;
+    if (keep_gates) hn[j] = hn_j;
+  }
+  tanh_units(n, u0, u1);
+  for (int64_t j = u0; j < u1; ++j) h_out[j] = n[j] + z[j] * (h_prev[j] - n[j]);
 }
 
 template <>
@@ -224,8 +243,9 @@ void rnn_cell<double>(int64_t u0, int64_t u1, bool relu, const double* bias, con
                       double* h_out) {
   for (int64_t j = u0; j < u1; ++j) {
     const double v = a[j] + bias[j];
-    h_out[j] = relu ? (v > 0.0 ? v : 0.0) : std::tanh(v);
+    h_out[j] = relu ? (v > 0.0 ? v : 0.0) : v;
   }
+  if (!relu) tanh_units(h_out, u0, u1);
 }
 
 template <>
@@ -252,12 +272,13 @@ void gru_before_rz<float>(int64_t H, int64_t u0, int64_t u1, const float* bias, 
 template <>
 void gru_before_rz<double>(int64_t H, int64_t u0, int64_t u1, const double* bias, double* g,
                            const double* h_prev, double* rh) {
-  const auto sigmoid = [](double v) { return 1.0 / (1.0 + std::exp(-v)); };
   for (int64_t j = u0; j < u1; ++j) {
-    g[j] = sigmoid(g[j] + bias[j]);
-    g[H + j] = sigmoid(g[H + j] + bias[H + j]);
-    rh[j] = g[j] * h_prev[j];
+    g[j] += bias[j];
+    g[H + j] += bias[H + j];
   }
+  sigmoid_units(g, u0, u1);
+  sigmoid_units(g + H, u0, u1);
+  for (int64_t j = u0; j < u1; ++j) rh[j] = g[j] * h_prev[j];
 }
 
 template <>
@@ -271,10 +292,9 @@ void gru_before_n<double>(int64_t H, int64_t u0, int64_t u1, const double* bias,
                           const double* h_prev, double* h_out, bool) {
   const double* z = g + H;
   double* n = g + 2 * H;
-  for (int64_t j = u0; j < u1; ++j) {
-    n[j] = std::tanh(n[j] + bias[2 * H + j]);
-    h_out[j] = n[j] + z[j] * (h_prev[j] - n[j]);
-  }
+  for (int64_t j = u0; j < u1; ++j) n[j] += bias[2 * H + j];
+  tanh_units(n, u0, u1);
+  for (int64_t j = u0; j < u1; ++j) h_out[j] = n[j] + z[j] * (h_prev[j] - n[j]);
 }
 
 template <>
@@ -313,18 +333,16 @@ void gru_before_rz_backward<double>(int64_t u0, int64_t u1, const double* g,
   }
 }
 
-template <> void sigmoid_inplace<double>(double* x, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) x[i] = 1.0 / (1.0 + std::exp(-x[i]));
-}
-template <> void tanh_inplace<double>(double* x, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) x[i] = std::tanh(x[i]);
-}
+template <> void sigmoid_inplace<double>(double* x, int64_t n) { kernels().sigmoid_f64(x, x, n); }
+template <> void tanh_inplace<double>(double* x, int64_t n) { kernels().tanh_f64(x, x, n); }
 template <> void tanh_to<double>(double* y, const double* x, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) y[i] = std::tanh(x[i]);
+  kernels().tanh_f64(y, x, n);
 }
 template <> double exp_sum<double>(double* y, const double* x, int64_t n, double shift) {
+  for (int64_t i = 0; i < n; ++i) y[i] = x[i] - shift;
+  kernels().exp_f64(y, y, n);
   double sum = 0.0;
-  for (int64_t i = 0; i < n; ++i) sum += (y[i] = std::exp(x[i] - shift));
+  for (int64_t i = 0; i < n; ++i) sum += y[i];
   return sum;
 }
 

@@ -29,6 +29,23 @@ static inline void apply(float* y, const float* x, int64_t n) {
 void sigmoid_f32(float* y, const float* x, int64_t n) { apply<vsigmoid>(y, x, n); }
 void tanh_f32(float* y, const float* x, int64_t n) { apply<vtanh>(y, x, n); }
 
+template <vd (*F)(vd)>
+static inline void apply(double* y, const double* x, int64_t n) {
+  int64_t i = 0;
+  for (; i + kD <= n; i += kD) vstore(y + i, F(vload(x + i)));
+  if (i < n) {  // tail: as apply's float version
+    vd v = {};
+    std::memcpy(&v, x + i, (n - i) * sizeof(double));
+    v = F(v);
+    std::memcpy(y + i, &v, (n - i) * sizeof(double));
+  }
+}
+
+// The float64 activations (seqkern/activations.h keeps the cells' passes around them).
+void sigmoid_f64(double* y, const double* x, int64_t n) { apply<vsigmoid>(y, x, n); }
+void tanh_f64(double* y, const double* x, int64_t n) { apply<vtanh>(y, x, n); }
+void exp_f64(double* y, const double* x, int64_t n) { apply<vexp>(y, x, n); }
+
 // Units [j, j + kW) of lstm_cell up to c: g and bias hold the four gates of H units each;
 // c_out gets c, h_out the output gate o (lstm_cell_outputs then makes it o * tanh(c)).
 static inline void lstm_cell_units(int64_t H, int64_t j, const float* bias, float* g,
