@@ -1,4 +1,5 @@
 import os
+import warnings
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -19,3 +20,15 @@ def restore_threads():
     n = sk.get_num_threads()
     yield
     sk.set_num_threads(n)
+
+
+@pytest.fixture
+def fresh_warnings():
+    """seqkern.torch's FallbackWarnings as errors, its once-per-reason memory cleared before and
+    after (for the tests that have torch)."""
+    import seqkern.torch as skt
+    skt._warned.clear()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", skt.FallbackWarning)
+        yield
+    skt._warned.clear()

@@ -2,7 +2,6 @@
 torch.nn's own cells, step by step, as decoders and time-series models call them."""
 import copy
 import pickle
-import warnings
 from contextlib import nullcontext
 
 import pytest
@@ -10,20 +9,12 @@ from hypothesis import given, settings, strategies as st
 
 torch = pytest.importorskip("torch")
 skt = pytest.importorskip("seqkern.torch")
+from torch_helpers import uses_seqkern  # noqa: E402
 
 CELLS = [("lstm", skt.LSTMCell, torch.nn.LSTMCell, {}), ("gru", skt.GRUCell, torch.nn.GRUCell, {}),
          ("rnn_tanh", skt.RNNCell, torch.nn.RNNCell, {}),
          ("rnn_relu", skt.RNNCell, torch.nn.RNNCell, {"nonlinearity": "relu"})]
 IDS = [c[0] for c in CELLS]
-
-
-@pytest.fixture
-def fresh_warnings():
-    skt._warned.clear()
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", skt.FallbackWarning)
-        yield
-    skt._warned.clear()
 
 
 def twins(ours, theirs, kw, I=5, H=6, dtype=torch.float64, **options):
@@ -36,20 +27,6 @@ def twins(ours, theirs, kw, I=5, H=6, dtype=torch.float64, **options):
 
 def as_tuple(out):
     return out if isinstance(out, tuple) else (out,)
-
-
-def uses_seqkern(out):
-    """Whether seqkern's cell Function is in the autograd graph that produced `out`."""
-    todo, seen = [out.grad_fn], set()
-    while todo:
-        fn = todo.pop()
-        if fn is None or fn in seen:
-            continue
-        seen.add(fn)
-        if type(fn).__name__ == "OneLayerFunctionBackward":
-            return True
-        todo.extend(f for f, _ in fn.next_functions)
-    return False
 
 
 def unroll(cell, xs, state):

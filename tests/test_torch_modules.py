@@ -12,6 +12,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 skt = pytest.importorskip("seqkern.torch")
+from torch_helpers import uses_seqkern  # noqa: E402
 
 # The model of PyTorch's word_language_model example, as a user's own module file.
 MODEL_SOURCE = '''
@@ -49,15 +50,6 @@ with torch.no_grad():
 print(type(model.rnn).__module__, type(model.rnn).__name__,
       repr(torch.nn.functional.cross_entropy(out.flatten(0, 1), y.flatten()).item()))
 '''
-
-
-@pytest.fixture
-def fresh_warnings():
-    skt._warned.clear()
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", skt.FallbackWarning)
-        yield
-    skt._warned.clear()
 
 
 @pytest.fixture
@@ -99,20 +91,6 @@ def eval_loss(model):
     with torch.no_grad():
         out, _ = model(x)
     return torch.nn.functional.cross_entropy(out.flatten(0, 1), y.flatten()).item()
-
-
-def uses_seqkern(out):
-    """Whether seqkern's Function is in the autograd graph that produced `out`."""
-    todo, seen = [out.grad_fn], set()
-    while todo:
-        fn = todo.pop()
-        if fn is None or fn in seen:
-            continue
-        seen.add(fn)
-        if type(fn).__name__ in ("RecurrentStackFunctionBackward", "OneLayerFunctionBackward"):
-            return True
-        todo.extend(f for f, _ in fn.next_functions)
-    return False
 
 
 @pytest.mark.parametrize("make,cls,kw", [(skt.LSTM, torch.nn.LSTM, {"proj_size": 3}),
