@@ -42,10 +42,11 @@ _CELL_CLASSES = (torch.nn.LSTMCell, torch.nn.GRUCell, torch.nn.RNNCell)
 _TORCH_CLASSES = _LAYER_CLASSES + _CELL_CLASSES
 # What optimize() swaps in: not nn.RNNCell, whose torch forward is one fused op that the
 # kernels' fixed cost (an autograd Function, arrays in and out) outweighs at the sizes it is
-# used at: paired on Zen 5, 2 threads, one step, torch / seqkern time, B = 1, 8, 97 with
-# H = 64, 64, 51: inference 0.48-0.91x, training 0.67-0.89x; only (32,256,256) inference is
-# ahead (1.14x). The LSTM and GRU cells are 1.0-1.57x there in training (inference 0.70-0.94x
-# at H = 64 and B <= 8, else 1.03-1.57x). seqkern.torch.RNNCell stays for those who ask for it.
+# used at: benchmarks/torch_small.py, Zen 5, 2 threads, one step, torch / seqkern time, (B, H) =
+# (1, 64), (8, 64), (97, 51), (1, 256): inference 0.43-0.95x, training 0.61-0.88x; only
+# (32, 256) is even or ahead (1.08-1.13x, 0.97-1.02x). The LSTM and GRU cells are 0.99-1.43x in
+# training and 1.04-1.58x in inference there, but for (1, 64) and (8, 64) inference,
+# 0.69-0.96x. seqkern.torch.RNNCell stays for those who ask for it.
 _OPTIMIZED_CLASSES = _LAYER_CLASSES + (torch.nn.LSTMCell, torch.nn.GRUCell)
 # torch's own forward of each class, kept before optimize() wraps it.
 _TORCH_FORWARD = {cls: cls.forward for cls in _TORCH_CLASSES}
@@ -362,8 +363,8 @@ def _one_layer(cell, x, h, c, weights, differentiable):
     """One layer and direction on tensors whose shapes fit (_weights_fit): x (T, B, I), h and c
     (B, S) and (B, H) or None for zeros (c for lstm only), weights (w_ih, w_hh, b_ih, b_hh[,
     w_hr]). Returns y, h_n and, for lstm, c_n. The calls a stack of one layer makes, without the
-    stack's argument lists and checks: a cell's step or a decoder's one-step layer call took
-    15-25 us less (Zen 5)."""
+    stack's argument lists and checks: a one-step layer call (a decoder's) took 2-6 us less in
+    inference and 20-46 us less in training (paired, Zen 5, 2 threads)."""
     if differentiable:
         return OneLayerFunction.apply(cell, x, h, c, *weights)
     return _one_layer_arrays(cell, x, h, c, weights, training=False)
