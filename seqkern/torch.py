@@ -281,7 +281,9 @@ def _unpacked(data, batch_sizes):
 def _forward(module, input, hx, torch_forward):
     """torch.nn.LSTM/GRU/RNN.forward's semantics (its own checks and hidden-state permutations)
     on seqkern's kernels, or torch_forward itself when the kernels cannot take the call."""
-    if isinstance(hx, list) and module.mode == "LSTM":
+    if not _state_fits(tuple(hx) if isinstance(hx, list) else hx, module.mode == "LSTM"):
+        return torch_forward(module, input, hx)  # torch's own error for what it does not take
+    if isinstance(hx, list):
         hx = tuple(hx)  # torch's LSTM takes [h, c] as well as (h, c)
     weights = _weights(module)
     reason = _fallback_reason(input, hx, weights)
@@ -357,6 +359,16 @@ def _weights_fit(weights, G, I, H, S, dtype):
     shapes = ((G * H, I), (G * H, S), (G * H,), (G * H,), (S, H))
     return all(w is None or (w.shape == shape and w.dtype == dtype)
                for w, shape in zip(weights, shapes))
+
+
+def _state_fits(hx, lstm):
+    """Whether a call's state is what the kernels take: None, an LSTM's tuple of two tensors, or
+    another cell's tensor. torch's forward runs any other (and raises its own error)."""
+    if hx is None:
+        return True
+    if lstm:
+        return isinstance(hx, tuple) and len(hx) == 2 and all(isinstance(s, torch.Tensor) for s in hx)
+    return isinstance(hx, torch.Tensor)
 
 
 def _one_layer(cell, x, h, c, weights, differentiable):
@@ -451,8 +463,12 @@ def _cell_forward(module, input, hx, torch_forward):
     call of one layer), or torch_forward itself when the kernels cannot take the call (torch's
     forward then raises its own error for a malformed one)."""
     lstm = isinstance(module, torch.nn.LSTMCell)
-    if isinstance(hx, list) and lstm:
-        hx = tuple(hx)
+    if not isinstance(input, torch.Tensor) or not _state_fits(
+            tuple(hx) if isinstance(hx, list) else hx, lstm):
+        return torch_forward(module, input, hx)  # torch's own error for what it does not take
+    if isinstance(hx, list):
+        hx = tuple(hx)  # torch's LSTMCell takes [h, c] as well as (h, c)
+    h, c = (None, None) if hx is None else hx if lstm else (hx, None)
     params = module._parameters
     weights = tuple(params[n] if n in params else getattr(module, n, None) for n in _CELL_WEIGHTS)
     reason = _fallback_reason(input, hx, [weights])
@@ -460,11 +476,9 @@ def _cell_forward(module, input, hx, torch_forward):
         _fall_back(reason)
         return torch_forward(module, input, hx)
     cell = _cell_kind(module)
-    h, c = (None, None) if hx is None else hx if lstm else (hx, None)
     H, dtype = module.hidden_size, input.dtype
     if (input.dim() not in (1, 2) or input.numel() == 0 or cell not in _GATES
             or input.shape[-1] != module.input_size
-            or (lstm and hx is not None and len(hx) != 2)
             or any(s is not None and (s.shape != input.shape[:-1] + (H,) or s.dtype != dtype)
                    for s in (h, c))
             or not _weights_fit(weights, _GATES[cell], module.input_size, H, H, dtype)):

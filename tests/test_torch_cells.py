@@ -185,6 +185,10 @@ def test_malformed_calls_raise_torchs_errors(name, ours, theirs, kw, fresh_warni
         (torch.randn(2, 5), (torch.zeros(3, 6), torch.zeros(3, 6)) if name == "lstm" else torch.zeros(3, 6)),
         (torch.randn(2, 5, dtype=torch.float64), good_state),  # dtype unlike the weights
         (torch.randn(5), good_state),  # unbatched input, batched state
+        (torch.randn(2, 5), 3),  # not a tensor
+        (torch.randn(2, 5), [wrong_h]),  # a list where a tensor (or an LSTM's pair) goes
+        (torch.randn(2, 5), (torch.zeros(2, 6),)),  # one state, not two or a tensor
+        (torch.randn(2, 5), (torch.zeros(2, 6),) * 3),
     ]
     for x, s in calls:
         with pytest.raises(Exception) as expected:

@@ -212,6 +212,18 @@ def test_bad_arguments_raise_torchs_errors():
             m(torch.randn(3))
 
 
+@pytest.mark.parametrize("name,ours,theirs,kw", PAIRS, ids=[p[0] for p in PAIRS])
+def test_malformed_states_raise_torchs_errors(name, ours, theirs, kw):
+    a, b = twins(ours, theirs, kw, torch.float32)
+    x, h = torch.randn(3, 2, 5), torch.zeros(1, 2, 6)
+    for state in (3, [h], (h,), (h, h, h), h if name.startswith("lstm") else (h, h)):
+        with pytest.raises(Exception) as expected:
+            b(x, state)
+        with pytest.raises(type(expected.value)) as got:
+            a(x, state)
+        assert str(got.value) == str(expected.value)
+
+
 @given(kind=st.sampled_from(["LSTM", "GRU", "RNN_tanh", "RNN_relu", "LSTM_proj"]),
        T=st.integers(1, 5), B=st.integers(1, 4), I=st.integers(1, 6), H=st.integers(2, 5),
        layers=st.integers(1, 3), bidirectional=st.booleans(), batch_first=st.booleans(),
