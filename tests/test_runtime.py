@@ -330,6 +330,39 @@ def test_float64_activations_and_cells_at_every_level(level, tmp_path):
     assert run_at_level(level, FLOAT64_CHECK, tmp_path).strip().endswith(level)
 
 
+NAN_CHECK = """
+import numpy as np, seqkern as sk
+from seqkern import reference
+rng = np.random.default_rng(0)
+H, B = 11, 4
+for dtype in (np.float32, np.float64):
+    for cell, G, kw in (("lstm", 4, {}), ("gru", 3, {}), ("gru", 3, {"reset_after": False}),
+                        ("rnn", 1, {"nonlinearity": "tanh"}), ("rnn", 1, {"nonlinearity": "relu"})):
+        x = rng.standard_normal((3, B, 5))
+        x[1, 1, 2] = np.nan  # sequence 1 turns NaN from step 1 on; sequence 2 meets infinities
+        x[0, 2, :2] = [np.inf, -np.inf]
+        p = dict(x=x, h0=None, w_ih=0.3 * rng.standard_normal((G * H, 5)),
+                 w_hh=0.3 * rng.standard_normal((G * H, H)), b_ih=None, b_hh=None, **kw)
+        if cell == "lstm":
+            p["c0"] = None
+        got = getattr(sk, cell)(**{k: v.astype(dtype) if isinstance(v, np.ndarray) else v
+                                   for k, v in p.items()})
+        with np.errstate(invalid="ignore", over="ignore"):
+            want = getattr(reference, cell)(**p)
+        for a, b in zip(got, want):
+            assert (np.isnan(a) == np.isnan(b)).all(), (cell, kw, dtype, np.isnan(a), np.isnan(b))
+            assert np.isnan(a[1:, 1] if a.ndim == 3 else a[1]).all()  # from step 1 on
+print(sk._core.simd_level())
+"""
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_nan_passes_through_every_cell_at_every_level(level, tmp_path):
+    """A NaN in a sequence's input makes its outputs NaN from that step on, as in the twins and
+    torch (the float kernels' clamped exp and relu used to turn it into finite values)."""
+    assert run_at_level(level, NAN_CHECK, tmp_path).strip().endswith(level)
+
+
 # Recurrent layers of every cell, batch sizes that take each path (one thread alone, a team
 # splitting columns, threads splitting the batch, BLAS rows), training and backward.
 RECURRENT_RESULTS = """

@@ -243,7 +243,7 @@ void rnn_cell<double>(int64_t u0, int64_t u1, bool relu, const double* bias, con
                       double* h_out) {
   for (int64_t j = u0; j < u1; ++j) {
     const double v = a[j] + bias[j];
-    h_out[j] = relu ? (v > 0.0 ? v : 0.0) : v;
+    h_out[j] = relu && v <= 0.0 ? 0.0 : v;  // NaN passes, as torch's relu
   }
   if (!relu) tanh_units(h_out, u0, u1);
 }

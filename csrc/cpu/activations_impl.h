@@ -266,7 +266,8 @@ void gru_cell_backward_f32(int64_t H, int64_t u0, int64_t u1, const float* g, co
 static inline void rnn_cell_units(int64_t j, bool relu, const float* bias, const float* a,
                                   float* h_out) {
   const vf v = vload(a + j) + vload(bias + j);
-  vstore(h_out + j, relu ? vmax(v, splat(0.0f)) : vtanh(v));  // vmax takes 0 for NaN, as before
+  const vf zero = splat(0.0f);
+  vstore(h_out + j, relu ? (v <= zero ? zero : v) : vtanh(v));  // NaN passes, as torch's relu
 }
 
 // See rnn_cell in seqkern/activations.h; the tail as in lstm_cell_f32. With rnn_cell_backward

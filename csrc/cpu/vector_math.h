@@ -65,9 +65,11 @@ static inline float lanes_max(vf a) {
   return m;
 }
 
-// exp(x) for x clamped to [-87.3, 88.3], where 2^n stays a normal float.
+// exp(x) for x clamped to [-87.3, 88.3], where 2^n stays a normal float. x is the second
+// operand of the clamp's max and min, which return it when it is NaN: NaN passes through exp,
+// sigmoid and tanh as through torch's and the twins' (clamped, it came out finite).
 static inline vf vexp(vf x) {
-  x = vmin(vmax(x, splat(-87.3f)), splat(88.3f));
+  x = vmin(splat(88.3f), vmax(splat(-87.3f), x));
   // n = x / ln2 rounded to nearest: adding 1.5 * 2^23 leaves the integer in the low mantissa bits
   // (20% faster than converting to int and back, which needs a correction for negative x)
   const vf magic = splat(12582912.0f);
