@@ -33,7 +33,7 @@ from torch import _VF
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from seqkern import _ops
-from seqkern._checks import RecurrentArgs
+from seqkern._checks import GATES, STACK_CELLS, RecurrentArgs
 from seqkern._info import get_num_threads, set_num_threads
 
 _FLOATS = (torch.float32, torch.float64)
@@ -217,15 +217,21 @@ def _weight_names(num_layers, bidirectional, projected):
                  for l in range(num_layers) for d in range(D))
 
 
+_CELL_WEIGHTS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+
+
 def _weights(module):
-    """The module's weights as (w_ih, w_hh, b_ih, b_hh[, w_hr]) per layer-direction, read by name
-    as torch's _update_flat_weights reads them: from the registered parameters, else as
-    attributes (parametrized weights are computed there; absent biases are None). nn.Module's
-    __getattr__ took 8 us for a layer's four."""
+    """The module's weights as (w_ih, w_hh, b_ih, b_hh[, w_hr]) per layer-direction (a cell's one
+    tuple of four), read by name as torch's _update_flat_weights reads them: from the registered
+    parameters, else as attributes (parametrized weights are computed there; absent biases are
+    None). nn.Module's __getattr__ took 8 us for a layer's four."""
     params = module._parameters
-    return [tuple(params[n] if n in params else getattr(module, n, None) for n in names)
-            for names in _weight_names(module.num_layers, module.bidirectional,
-                                       bool(module.proj_size))]
+    if isinstance(module, _CELL_CLASSES):
+        names = (_CELL_WEIGHTS,)
+    else:
+        names = _weight_names(module.num_layers, module.bidirectional, bool(module.proj_size))
+    return [tuple(params[n] if n in params else getattr(module, n, None) for n in ws)
+            for ws in names]
 
 
 def _fallback_reason(input, hx, weights):
@@ -331,7 +337,7 @@ def _forward(module, input, hx, torch_forward):
         # in place on the draw: the same masks in half the time of a comparison, a cast and a
         # division into new tensors (1.7 against 3.3 ms for the language model's (1, 35, 20, 650))
         masks = torch.rand(shape, dtype=x.dtype).ge_(module.dropout).div_(1 - module.dropout)
-    G, S = _GATES[cell], module.proj_size or module.hidden_size
+    G, S = GATES[STACK_CELLS[cell]], module.proj_size or module.hidden_size
     if (len(weights) == 1 and lengths is None
             and _weights_fit(weights[0], G, x.shape[2], module.hidden_size, S, x.dtype)):
         y, *finals = _one_layer(cell, x.contiguous(), None if h0 is None else h0[0],
@@ -348,9 +354,6 @@ def _forward(module, input, hx, torch_forward):
     if unbatched:
         return y.squeeze(1), tuple(h.squeeze(1) for h in hidden) if lstm else hidden.squeeze(1)
     return (y.transpose(0, 1) if module.batch_first else y), hidden
-
-
-_GATES = {"lstm": 4, "gru": 3, "rnn_tanh": 1, "rnn_relu": 1}
 
 
 def _weights_fit(weights, G, I, H, S, dtype):
@@ -391,7 +394,7 @@ def _one_layer_arrays(cell, x, h, c, weights, training):
     x = arr(x)
     w = [None if t is None else arr(t) for t in weights]
     w += [None] * (5 - len(w))  # a cell's weights have no w_hr
-    B, S, H = x.shape[1], w[1].shape[1], w[1].shape[0] // _GATES[cell]
+    B, S, H = x.shape[1], w[1].shape[1], w[1].shape[0] // GATES[STACK_CELLS[cell]]
     h = np.zeros((B, S), x.dtype) if h is None else arr(h)
     if cell == "lstm":
         c = np.zeros((B, H), x.dtype) if c is None else arr(c)
@@ -446,9 +449,6 @@ def _torch_one_layer_grads(ctx, dy, dh_n, dc_n):
     return tuple(next(got) if t is not None and t.requires_grad else None for t in inputs)
 
 
-_CELL_WEIGHTS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
-
-
 def _cell_kind(module):
     """A cell module's cell for recurrent_stack."""
     if isinstance(module, torch.nn.LSTMCell):
@@ -469,19 +469,18 @@ def _cell_forward(module, input, hx, torch_forward):
     if isinstance(hx, list):
         hx = tuple(hx)  # torch's LSTMCell takes [h, c] as well as (h, c)
     h, c = (None, None) if hx is None else hx if lstm else (hx, None)
-    params = module._parameters
-    weights = tuple(params[n] if n in params else getattr(module, n, None) for n in _CELL_WEIGHTS)
+    [weights] = _weights(module)
     reason = _fallback_reason(input, hx, [weights])
     if reason:
         _fall_back(reason)
         return torch_forward(module, input, hx)
     cell = _cell_kind(module)
     H, dtype = module.hidden_size, input.dtype
-    if (input.dim() not in (1, 2) or input.numel() == 0 or cell not in _GATES
+    if (input.dim() not in (1, 2) or input.numel() == 0 or cell not in STACK_CELLS
             or input.shape[-1] != module.input_size
             or any(s is not None and (s.shape != input.shape[:-1] + (H,) or s.dtype != dtype)
                    for s in (h, c))
-            or not _weights_fit(weights, _GATES[cell], module.input_size, H, H, dtype)):
+            or not _weights_fit(weights, GATES[STACK_CELLS[cell]], module.input_size, H, H, dtype)):
         return torch_forward(module, input, hx)
     _follow_torch_threads()
     x = input[None]  # one step
