@@ -3,6 +3,7 @@
 #include "seqkern/bf16.h"
 
 #include <new>
+#include <vector>
 
 #include "packed_gemm.h"
 #include "seqkern/simd.h"
@@ -53,6 +54,12 @@ void bf16_gemm_baseline(int64_t M, int64_t K, int64_t N, const float* A, int64_t
 // B = 8 4.97 / 3.83, (100, 64) 70.1 / 44.8; GRU B = 8 3.59 / 2.39, (100, 64) 50.8 / 36.9. At
 // one row, four runs: LSTM 0.63 / 0.64, GRU 0.49 / 0.49; the bf16 kernel, half the bytes, stays.
 constexpr int64_t kWideRows = 2;
+// At AVX-512 without avx512_bf16 (bf16_widened_avx512.cc, whose 32 registers hold the widened
+// halves of more panels beside the sums). Ice Lake, 2 threads, layers (50, B, H, H) in
+// eval(precision="bfloat16"), paired, the widened copy's time / the bf16 kernel's: B = 2 and 3,
+// LSTM 1.26-1.54x, GRU 1.25-1.65x (H = 256 and 512); B = 4, LSTM 0.87x and 1.27x, GRU 0.94x and
+// 1.04x; B = 8, 0.84x and 0.78-1.20x (H = 256).
+constexpr int64_t kWideRowsAvx512 = 4;
 
 bool bf16_native() {
 #if SEQKERN_X86
@@ -113,13 +120,17 @@ void bf16_gemm(int64_t M, const float* A, int64_t lda, const Bf16Matrix& w, int6
   if (bf16_native()) {
     kernel = avx512bf16::bf16_gemm;
   } else if (simd() != Simd::baseline) {
-    if (w.wide() && M >= kWideRows) {
+    const bool avx512 = simd() == Simd::avx512;
+    if (w.wide() && M >= (avx512 ? kWideRowsAvx512 : kWideRows)) {
       const ColumnBlocks plain{w.blocks, w.panels() * w.pairs() * 32, w.width()};  // group 1
-      avx2::bf16_gemm_wide(M, w.K, u1 - u0, A, lda, w.wide() + u0 * w.pairs() * 2, C + u0, ldc,
-                           accumulate, plain);
+      thread_local std::vector<float> a_wide;
+      avx2::widen_bf16_rows(M, w.K, A, lda, a_wide);
+      (avx512 ? avx512::packed_gemm_f32 : avx2::packed_gemm_f32)(
+          M, 2 * w.pairs(), u1 - u0, a_wide.data(), 2 * w.pairs(), w.wide() + u0 * w.pairs() * 2,
+          C + u0, ldc, accumulate, plain);
       return;
     }
-    kernel = avx2::bf16_gemm;
+    kernel = avx512 ? avx512::bf16_gemm : avx2::bf16_gemm;
   }
 #endif
   kernel(M, w.K, u1 - u0, A, lda, w.data(), C + u0, ldc, accumulate, cb);

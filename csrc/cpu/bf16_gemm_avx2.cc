@@ -1,8 +1,9 @@
-// The bfloat16 products as float FMAs (AVX2): built with -mavx2 -mfma, called at SIMD level avx2, and
-// at avx512 on CPUs without avx512_bf16. Each pair row of a panel widens to two float vectors (a
+// The bfloat16 products as float FMAs (AVX2): built with -mavx2 -mfma, called at SIMD level avx2
+// (at avx512 without avx512_bf16, bf16_widened_avx512.cc has their 512-bit copy). Each pair row of a panel widens to two float vectors (a
 // bfloat16 is the high half of a float), and the sums run in the order of the native kernel
 // (bf16_gemm_avx512.cc): row 2kk+1's product, then row 2kk's. The weights still stream at half
-// the bytes. Products of many rows take the widened copy of the weights instead (bf16_gemm_wide).
+// the bytes. Products of many rows take the widened copy of the weights instead, with A's rows
+// widened alike (widen_bf16_rows).
 #include <immintrin.h>
 
 #include <algorithm>
@@ -38,8 +39,10 @@ inline uint16_t round1(float x) {
   return static_cast<uint16_t>(r[0]);
 }
 
-// Rows [0, M) of A rounded to bfloat16 into out, row stride `pairs` pairs (bf16_gemm_avx512.cc).
-void round_rows(int64_t M, int64_t K, const float* A, int64_t lda, uint32_t* out, int64_t pairs) {
+}  // namespace
+
+void round_bf16_rows(int64_t M, int64_t K, const float* A, int64_t lda, uint32_t* out,
+                     int64_t pairs) {
   for (int64_t m = 0; m < M; ++m) {
     const float* a = A + m * lda;
     uint16_t* o = reinterpret_cast<uint16_t*>(out + m * pairs);
@@ -54,6 +57,8 @@ void round_rows(int64_t M, int64_t K, const float* A, int64_t lda, uint32_t* out
     if (K % 2) o[K] = 0;
   }
 }
+
+namespace {
 
 // C[0..MR) x NP adjacent panels (n_cols columns of C from the first on), all pair rows; pair
 // row kk of panel p at panels + p * stride + kk * row.
@@ -106,7 +111,7 @@ void block(int64_t pairs, const uint32_t* A, int64_t lda, const uint16_t* panels
 }
 
 // The block, for pair_panel_rows: pairs summed in slices of kDepth / 2 (kDepth values of k), C
-// updated after each, as the float kernels do, so that the widened path (bf16_gemm_wide) gives
+// updated after each, as the float kernels do, so that the widened path (widen_bf16_rows) gives
 // the same sums.
 template <int MR, int NP>
 struct PairBlock {
@@ -136,28 +141,20 @@ void bf16_gemm(int64_t M, int64_t K, int64_t N, const float* A, int64_t lda,
                const uint16_t* packed, float* C, int64_t ldc, bool accumulate,
                ColumnBlocks blocks) {
   thread_local std::vector<uint32_t> a16;
-  bf16_rows_product(M, K, N, A, lda, packed, C, ldc, accumulate, blocks, a16, round_rows,
+  bf16_rows_product(M, K, N, A, lda, packed, C, ldc, accumulate, blocks, a16, round_bf16_rows,
                     [](int64_t left) { return std::min<int64_t>(4, left); }, rows);
 }
 
-// A's rows rounded to bfloat16 and widened to floats in the widened weights' row order (odd row
-// of each pair first), then the float micro-kernels: block for block the FMAs of bf16_gemm, in
-// the same order.
-void bf16_gemm_wide(int64_t M, int64_t K, int64_t N, const float* A, int64_t lda,
-                    const float* wide, float* C, int64_t ldc, bool accumulate,
-                    ColumnBlocks blocks) {
-  if (M <= 0 || N <= 0) return;
+void widen_bf16_rows(int64_t M, int64_t K, const float* A, int64_t lda, std::vector<float>& out) {
   const int64_t pairs = (K + 1) / 2;
   thread_local std::vector<uint32_t> a16;
-  thread_local std::vector<float> a_wide;
   a16.resize(M * pairs);
-  a_wide.resize(M * 2 * pairs);
-  round_rows(M, K, A, lda, a16.data(), pairs);
+  out.resize(M * 2 * pairs);
+  round_bf16_rows(M, K, A, lda, a16.data(), pairs);
   for (int64_t i = 0; i < M * pairs; ++i) {  // pair i: (row 2kk + 1, row 2kk) of its row of A
-    a_wide[2 * i] = from_bf16(static_cast<uint16_t>(a16[i] >> 16));
-    a_wide[2 * i + 1] = from_bf16(static_cast<uint16_t>(a16[i]));
+    out[2 * i] = from_bf16(static_cast<uint16_t>(a16[i] >> 16));
+    out[2 * i + 1] = from_bf16(static_cast<uint16_t>(a16[i]));
   }
-  packed_gemm_f32(M, 2 * pairs, N, a_wide.data(), 2 * pairs, wide, C, ldc, accumulate, blocks);
 }
 
 }  // namespace seqkern::avx2

@@ -402,7 +402,8 @@ void grouped_row_f32(int64_t K, int64_t N, const float* a, const float* packed,
 // Bf16Matrix's pair panels (`packed`: its data), N columns from panel blocks.first on in each of
 // blocks.count column blocks; A
 // is rounded to bfloat16 row by row into a buffer of the calling thread. One copy per level that
-// has one: native bf16 dot products, or float FMAs on widened values (AVX2).
+// has one: native bf16 dot products, or float FMAs on widened values (AVX2, and AVX-512 without
+// avx512_bf16).
 namespace avx512bf16 {
 void bf16_gemm(int64_t M, int64_t K, int64_t N, const float* A, int64_t lda,
                const uint16_t* packed, float* C, int64_t ldc, bool accumulate,
@@ -412,12 +413,22 @@ namespace avx2 {
 void bf16_gemm(int64_t M, int64_t K, int64_t N, const float* A, int64_t lda,
                const uint16_t* packed, float* C, int64_t ldc, bool accumulate,
                ColumnBlocks blocks);
-// The same sums from Bf16Matrix::wide() (from `wide` on, as `packed` above) on the float
-// micro-kernels.
-void bf16_gemm_wide(int64_t M, int64_t K, int64_t N, const float* A, int64_t lda,
-                    const float* wide, float* C, int64_t ldc, bool accumulate,
-                    ColumnBlocks blocks);
+// Rows [0, M) of A rounded to bfloat16 into out, row stride `pairs` pairs: pair kk holds values
+// 2kk (low half) and 2kk+1, zero past K.
+void round_bf16_rows(int64_t M, int64_t K, const float* A, int64_t lda, uint32_t* out,
+                     int64_t pairs);
+// Rows [0, M) of A rounded to bfloat16 and widened to floats in the order of the rows of
+// Bf16Matrix::wide() (odd row of each pair first): out (M, 2 * pairs), for the float
+// micro-kernels, which then make bf16_gemm's sums, block for block the same FMAs in the same
+// order.
+void widen_bf16_rows(int64_t M, int64_t K, const float* A, int64_t lda, std::vector<float>& out);
 }  // namespace avx2
+// The AVX-512 copy of avx2::bf16_gemm, for CPUs without avx512_bf16 (bf16_widened_avx512.cc).
+namespace avx512 {
+void bf16_gemm(int64_t M, int64_t K, int64_t N, const float* A, int64_t lda,
+               const uint16_t* packed, float* C, int64_t ldc, bool accumulate,
+               ColumnBlocks blocks);
+}  // namespace avx512
 
 // Columns [u0, u1) (u0 on a panel boundary) of each of w's column blocks: C's block q at
 // C + q * w.width(). The level's kernel, or plain C++ at level baseline.
