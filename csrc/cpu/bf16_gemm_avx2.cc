@@ -110,16 +110,12 @@ void block(int64_t pairs, const uint32_t* A, int64_t lda, const uint16_t* panels
     }
 }
 
-// The block, for pair_panel_rows: pairs summed in slices of kDepth / 2 (kDepth values of k), C
-// updated after each, as the float kernels do, so that the widened path (widen_bf16_rows) gives
-// the same sums.
+// The block, for pair_panel_rows, in slices (pair_slices).
 template <int MR, int NP>
 struct PairBlock {
   static void run(int64_t pairs, const uint32_t* A, int64_t lda, const uint16_t* panels,
                   int64_t stride, int64_t row, float* C, int64_t ldc, int64_t n, bool accumulate) {
-    for (int64_t k0 = 0; k0 < pairs; k0 += kDepth / 2)
-      block<MR, NP>(std::min(kDepth / 2, pairs - k0), A + k0, lda, panels + k0 * row, stride,
-                    row, C, ldc, n, accumulate || k0 > 0);
+    pair_slices(block<MR, NP>, pairs, A, lda, panels, stride, row, C, ldc, n, accumulate);
   }
 };
 

@@ -54,15 +54,12 @@ void block(int64_t pairs, const uint32_t* A, int64_t lda, const uint16_t* panels
   store_tile(acc, C, ldc, n_cols, accumulate);
 }
 
-// The block, for pair_panel_rows: pairs summed in slices of kDepth / 2 (kDepth values of k), C
-// updated after each, as the float kernels do on the widened copy.
+// The block, for pair_panel_rows, in slices (pair_slices).
 template <int MR, int NP>
 struct PairBlock {
   static void run(int64_t pairs, const uint32_t* A, int64_t lda, const uint16_t* panels,
                   int64_t stride, int64_t row, float* C, int64_t ldc, int64_t n, bool accumulate) {
-    for (int64_t k0 = 0; k0 < pairs; k0 += kDepth / 2)
-      block<MR, NP>(std::min(kDepth / 2, pairs - k0), A + k0, lda, panels + k0 * row, stride,
-                    row, C, ldc, n, accumulate || k0 > 0);
+    pair_slices(block<MR, NP>, pairs, A, lda, panels, stride, row, C, ldc, n, accumulate);
   }
 };
 
@@ -84,8 +81,9 @@ void bf16_gemm(int64_t M, int64_t K, int64_t N, const float* A, int64_t lda,
                const uint16_t* packed, float* C, int64_t ldc, bool accumulate,
                ColumnBlocks blocks) {
   thread_local std::vector<uint32_t> a16;
-  bf16_rows_product(M, K, N, A, lda, packed, C, ldc, accumulate, blocks, a16, avx2::round_bf16_rows,
-                    [](int64_t left) { return std::min<int64_t>(4, left); }, rows);
+  bf16_rows_product(M, K, N, A, lda, packed, C, ldc, accumulate, blocks, a16,
+                    avx2::round_bf16_rows, [](int64_t left) { return std::min<int64_t>(4, left); },
+                    rows);
 }
 
 }  // namespace seqkern::avx512

@@ -326,6 +326,19 @@ static void pair_panel_rows(PanelLayout layout, int64_t q, int64_t p0, const uin
   }
 }
 
+// A widening level's block (bf16_gemm_avx2.cc, bf16_widened_avx512.cc) over all pair rows: the
+// pairs summed in slices of kDepth / 2 (kDepth values of k), C updated after each, as the float
+// kernels do on the widened copy, so that both paths give the same sums. block(pairs, A, lda,
+// panels, stride, row, C, ldc, n, accumulate) as Block<MR, NP>::run below.
+template <typename Block>
+static void pair_slices(Block block, int64_t pairs, const uint32_t* A, int64_t lda,
+                        const uint16_t* panels, int64_t stride, int64_t row, float* C,
+                        int64_t ldc, int64_t n, bool accumulate) {
+  for (int64_t k0 = 0; k0 < pairs; k0 += kDepth / 2)
+    block(std::min(kDepth / 2, pairs - k0), A + k0, lda, panels + k0 * row, stride, row, C, ldc,
+          n, accumulate || k0 > 0);
+}
+
 // Panels a product of several blocks of rows reads at a time, each block passing over them
 // while they are in L1 (K = 512: 32 KB), so that W comes from L3 once per product instead of
 // once per block. Row block by row block over all of W before: one core, Zen 5, C (32, N) +=
