@@ -1,9 +1,9 @@
 // The bfloat16 products as float FMAs (AVX2): built with -mavx2 -mfma, called at SIMD level avx2
-// (at avx512 without avx512_bf16, bf16_widened_avx512.cc has their 512-bit copy). Each pair row of a panel widens to two float vectors (a
-// bfloat16 is the high half of a float), and the sums run in the order of the native kernel
-// (bf16_gemm_avx512.cc): row 2kk+1's product, then row 2kk's. The weights still stream at half
-// the bytes. Products of many rows take the widened copy of the weights instead, with A's rows
-// widened alike (widen_bf16_rows).
+// (at avx512 without avx512_bf16, bf16_widened_avx512.cc has their 512-bit copy). Each pair row
+// of a panel widens to two float vectors (a bfloat16 is the high half of a float), and the sums
+// run in the order of the native kernel (bf16_gemm_avx512.cc): row 2kk+1's product, then row
+// 2kk's. The weights still stream at half the bytes. Products of many rows take the widened copy
+// of the weights instead, with A's rows widened alike (widen_bf16_rows).
 #include <immintrin.h>
 
 #include <algorithm>
