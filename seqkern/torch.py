@@ -32,7 +32,7 @@ import torch
 from torch import _VF
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
-from seqkern import _ops
+from seqkern import _core, _ops
 from seqkern._checks import GATES, STACK_CELLS, RecurrentArgs
 from seqkern._info import get_num_threads, set_num_threads
 
@@ -84,6 +84,48 @@ def _np(t):
     # (1,1,64,64) modules under no_grad, paired, old / new: RNN 1.02-1.05x, GRU 1.08x, LSTM
     # 1.02-1.04x; training steps 1.00-1.03x)
     return t.detach().numpy() if t.requires_grad and torch.is_grad_enabled() else t.numpy()
+
+
+def _array(t):
+    """_np(t), C-contiguous (a copy when t is not)."""
+    return None if t is None else np.ascontiguousarray(_np(t))
+
+
+# NumPy views of each optimized module's weights, kept from call to call: numpy() costs 1-1.5 us
+# a tensor, and a one-step cell call paid it for four weights. A module's views serve while it
+# holds the same tensors, contiguous, at the same addresses and shapes: in-place changes
+# (optimizer steps, load_state_dict) show through them, and new tensors or storage (.to(),
+# `.data =`, load_state_dict(assign=True), parametrizations, which compute their weights at
+# each access) make new ones.
+_views: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _kept_arrays(module, weights):
+    """The arrays _weight_arrays made of the module's weights, if they still serve, else None.
+    Arrays are only made of weights that a call took, so those are CPU float tensors that fit
+    the module, all of one dtype."""
+    kept = _views.get(module)
+    if kept is None:
+        return None
+    flat = [w for ws in weights for w in ws]
+    if (len(flat) == len(kept[0]) and all(a is b for a, b in zip(kept[0], flat))
+            and kept[1] == [None if w is None else (w.data_ptr(), w.shape) for w in flat]):
+        return kept[2]
+    return None
+
+
+def _weight_arrays(module, weights):
+    """The module's weights (as _weights gives them) as C-contiguous NumPy arrays, one tuple per
+    layer-direction (None where a weight is absent)."""
+    arrays = _kept_arrays(module, weights)
+    if arrays is not None:
+        return arrays
+    arrays = [tuple(_array(w) for w in ws) for ws in weights]
+    flat = [w for ws in weights for w in ws]
+    if all(w is None or w.is_contiguous() for w in flat):  # a copy would miss later changes
+        _views[module] = (flat, [None if w is None else (w.data_ptr(), w.shape) for w in flat],
+                          arrays)
+    return arrays
 
 
 class RecurrentStackFunction(torch.autograd.Function):
@@ -218,6 +260,7 @@ def _weight_names(num_layers, bidirectional, projected):
 
 
 _CELL_WEIGHTS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+_CELL_ENUM = {name: getattr(_core.Cell, name) for name in STACK_CELLS}
 
 
 def _weights(module):
@@ -341,7 +384,8 @@ def _forward(module, input, hx, torch_forward):
     if (len(weights) == 1 and lengths is None
             and _weights_fit(weights[0], G, x.shape[2], module.hidden_size, S, x.dtype)):
         y, *finals = _one_layer(cell, x.contiguous(), None if h0 is None else h0[0],
-                                None if c0 is None else c0[0], weights[0], differentiable)
+                                None if c0 is None else c0[0], weights[0],
+                                _weight_arrays(module, weights)[0], differentiable)
         finals = [f[None] for f in finals]
     else:
         y, *finals = _stack(cell, x.contiguous(), weights, h0, c0, lengths, module.bidirectional,
@@ -374,62 +418,67 @@ def _state_fits(hx, lstm):
     return isinstance(hx, torch.Tensor)
 
 
-def _one_layer(cell, x, h, c, weights, differentiable):
+def _one_layer(cell, x, h, c, weights, arrays, differentiable):
     """One layer and direction on tensors whose shapes fit (_weights_fit): x (T, B, I), h and c
     (B, S) and (B, H) or None for zeros (c for lstm only), weights (w_ih, w_hh, b_ih, b_hh[,
-    w_hr]). Returns y, h_n and, for lstm, c_n. The calls a stack of one layer makes, without the
-    stack's argument lists and checks: a one-step layer call (a decoder's) took 2-6 us less in
-    inference and 20-46 us less in training (paired, Zen 5, 2 threads)."""
+    w_hr]) and the same as arrays (_weight_arrays). Returns y, h_n and, for lstm, c_n. The calls
+    a stack of one layer makes, without the stack's argument lists and checks: a one-step layer
+    call (a decoder's) took 2-6 us less in inference and 20-46 us less in training (paired, Zen
+    5, 2 threads)."""
     if differentiable:
-        return OneLayerFunction.apply(cell, x, h, c, *weights)
-    return _one_layer_arrays(cell, x, h, c, weights, training=False)
+        return OneLayerFunction.apply(cell, arrays, x, h, c, *weights)
+    out = _one_layer_arrays(cell, *(_plain(t) for t in (x, h, c)), arrays, False)
+    return tuple(torch.from_numpy(o) for o in out)
 
 
-def _one_layer_arrays(cell, x, h, c, weights, training):
-    """_one_layer on seqkern's kernels, tensors in and out; training: then what the backward
-    needs, last."""
-    # numpy() itself, not _np: the caller checked devices and dtypes, and here either grad mode
-    # is off or nothing requires grad (paired, one-step inference: 1.05-1.07x)
-    arr = lambda t: np.ascontiguousarray(t.numpy())  # noqa: E731
-    x = arr(x)
-    w = [None if t is None else arr(t) for t in weights]
-    w += [None] * (5 - len(w))  # a cell's weights have no w_hr
-    B, S, H = x.shape[1], w[1].shape[1], w[1].shape[0] // GATES[STACK_CELLS[cell]]
-    h = np.zeros((B, S), x.dtype) if h is None else arr(h)
-    if cell == "lstm":
-        c = np.zeros((B, H), x.dtype) if c is None else arr(c)
-    w_ih, w_hh, b_ih, b_hh, w_hr = w
+def _plain(t):
+    """A tensor's data as a C-contiguous array where nothing needs its gradient (grad mode off,
+    or the tensor does not require one); None stays None."""
+    return None if t is None else np.ascontiguousarray(t.numpy())
+
+
+def _one_layer_arrays(cell, x, h, c, w, training):
+    """_one_layer on seqkern's kernels, C-contiguous arrays in and out (the weights' w as
+    _weight_arrays makes them); training: then what the backward needs, last."""
+    w_ih, w_hh, b_ih, b_hh, w_hr = w if len(w) == 5 else (*w, None)  # a cell's have no w_hr
+    B, S, H = x.shape[1], w_hh.shape[1], w_hh.shape[0] // GATES[STACK_CELLS[cell]]
+    if h is None:
+        h = np.zeros((B, S), x.dtype)
+    if cell == "lstm" and c is None:
+        c = np.zeros((B, H), x.dtype)
     a = RecurrentArgs(x, h, c if cell == "lstm" else None, w_ih, w_hh, b_ih, b_hh, None, w_hr)
-    out = _ops.one_layer(cell, a, None, training)
-    n = 3 if cell == "lstm" else 2
-    return tuple(torch.from_numpy(o) for o in out[:n]) + tuple(out[n:])
+    return _ops.one_layer(cell, a, None, training)
 
 
 class OneLayerFunction(torch.autograd.Function):
-    """Autograd Function over one layer and direction (_one_layer). Inputs: cell, x, h, c (None
-    for zeros; c for lstm only), then w_ih, w_hh, b_ih, b_hh (None when absent) and, for an lstm
-    with a projection, w_hr. Outputs y, h_n and, for lstm, c_n; gradients of outputs that were
-    not used come as None (zeros to the kernels)."""
+    """Autograd Function over one layer and direction (_one_layer). Inputs: cell, the weights'
+    arrays (_weight_arrays; None: made here), x, h, c (None for zeros; c for lstm only), then
+    w_ih, w_hh, b_ih, b_hh (None when absent) and, for an lstm with a projection, w_hr. Outputs
+    y, h_n and, for lstm, c_n; gradients of outputs that were not used come as None (zeros to
+    the kernels)."""
 
     @staticmethod
-    def forward(ctx, cell, x, h, c, *weights):
+    def forward(ctx, cell, arrays, x, h, c, *weights):
         ctx.set_materialize_grads(False)
-        *out, ctx.saved = _one_layer_arrays(cell, x, h, c, weights, training=True)
+        if arrays is None:
+            arrays = tuple(_array(w) for w in weights)
+        # inside forward, grad mode is off: numpy() takes tensors that require grad
+        *out, ctx.saved = _one_layer_arrays(cell, *(_plain(t) for t in (x, h, c)), arrays, True)
         ctx.save_for_backward(x, h, c, *weights)
         ctx.cell = cell
-        return tuple(out)
+        return tuple(torch.from_numpy(o) for o in out)
 
     @staticmethod
     def backward(ctx, dy, dh_n, dc_n=None):
         if torch.is_grad_enabled():  # create_graph=True: gradients must be differentiable
             _fall_back("double backward (create_graph=True)")
-            return (None,) + _torch_one_layer_grads(ctx, dy, dh_n, dc_n)
+            return (None, None) + _torch_one_layer_grads(ctx, dy, dh_n, dc_n)
         grad = lambda t: None if t is None else np.ascontiguousarray(_np(t))  # noqa: E731
         g = _ops.one_layer_backward(ctx.saved, grad(dy), grad(dh_n), grad(dc_n))
         need = ctx.needs_input_grad
-        names = ("x", "h0", "c0", "w_ih", "w_hh", "b_ih", "b_hh", "w_hr")[:len(need) - 1]
-        return (None, *(torch.from_numpy(g[k]) if need[i + 1] else None
-                        for i, k in enumerate(names)))
+        names = ("x", "h0", "c0", "w_ih", "w_hh", "b_ih", "b_hh", "w_hr")[:len(need) - 2]
+        return (None, None, *(torch.from_numpy(g[k]) if need[i + 2] else None
+                              for i, k in enumerate(names)))
 
 
 def _torch_one_layer_grads(ctx, dy, dh_n, dc_n):
@@ -461,36 +510,45 @@ def _cell_kind(module):
 def _cell_forward(module, input, hx, torch_forward):
     """torch.nn.LSTMCell/GRUCell/RNNCell.forward's semantics on seqkern's kernels (a one-step
     call of one layer), or torch_forward itself when the kernels cannot take the call (torch's
-    forward then raises its own error for a malformed one)."""
+    forward then raises its own error for a malformed one). The step is a decoder's inner loop,
+    so every microsecond of fixed cost counts: weights that a call took before (_kept_arrays)
+    are not checked again, and a call with nothing to differentiate runs on arrays alone."""
     lstm = isinstance(module, torch.nn.LSTMCell)
-    if not isinstance(input, torch.Tensor) or not _state_fits(
-            tuple(hx) if isinstance(hx, list) else hx, lstm):
-        return torch_forward(module, input, hx)  # torch's own error for what it does not take
-    if isinstance(hx, list):
+    if lstm and isinstance(hx, list):
         hx = tuple(hx)  # torch's LSTMCell takes [h, c] as well as (h, c)
+    if not isinstance(input, torch.Tensor) or not _state_fits(hx, lstm):
+        return torch_forward(module, input, hx)  # torch's own error for what it does not take
     h, c = (None, None) if hx is None else hx if lstm else (hx, None)
-    [weights] = _weights(module)
-    reason = _fallback_reason(input, hx, [weights])
+    weights = _weights(module)
+    arrays = _kept_arrays(module, weights)
+    reason = _fallback_reason(input, hx, weights if arrays is None else [])
     if reason:
         _fall_back(reason)
         return torch_forward(module, input, hx)
     cell = _cell_kind(module)
-    H, dtype = module.hidden_size, input.dtype
-    if (input.dim() not in (1, 2) or input.numel() == 0 or cell not in STACK_CELLS
-            or input.shape[-1] != module.input_size
-            or any(s is not None and (s.shape != input.shape[:-1] + (H,) or s.dtype != dtype)
-                   for s in (h, c))
-            or not _weights_fit(weights, GATES[STACK_CELLS[cell]], module.input_size, H, H, dtype)):
+    H, dtype, dim = module.hidden_size, input.dtype, input.dim()
+    size = (H,) if dim == 1 else (input.shape[0], H)  # of h and c
+    if (dim not in (1, 2) or input.numel() == 0 or cell not in STACK_CELLS
+            or input.shape[-1] != module.input_size or weights[0][0].dtype != dtype
+            or h is not None and (h.shape != size or h.dtype != dtype)
+            or c is not None and (c.shape != size or c.dtype != dtype)
+            or arrays is None and not _weights_fit(weights[0], GATES[STACK_CELLS[cell]],
+                                                   module.input_size, H, H, dtype)):
         return torch_forward(module, input, hx)
     _follow_torch_threads()
-    x = input[None]  # one step
-    if not x.is_contiguous():
-        x = x.contiguous()  # a column split from a batch of sequences
-    if input.dim() == 1:  # unbatched: a batch of one
-        x, h, c = (None if s is None else s[None] for s in (x, h, c))
-    _, *out = _one_layer(cell, x, h, c, weights, _differentiable(input, hx, [weights]))
-    if input.dim() == 1:
-        out = [o[0] for o in out]
+    [arrays] = arrays or _weight_arrays(module, weights)
+    if not _differentiable(input, hx, weights):
+        # arrays alone, x (B, I): an unbatched input is a batch of one
+        x, h, c = (None if t is None else _plain(t).reshape(-1, t.shape[-1]) for t in (input, h, c))
+        out = [torch.from_numpy(o.reshape(size))
+               for o in _core.cell_step(_CELL_ENUM[cell], x, h, c, *arrays)]
+    else:
+        x = input[None] if input.is_contiguous() else input.contiguous()[None]
+        if dim == 1:  # unbatched: a batch of one
+            x, h, c = (None if s is None else s[None] for s in (x, h, c))
+        _, *out = OneLayerFunction.apply(cell, arrays, x, h, c, *weights[0])
+        if dim == 1:
+            out = [o[0] for o in out]
     return tuple(out) if lstm else out[0]
 
 

@@ -109,7 +109,7 @@ def test_one_layer_function_passes_torch_gradcheck(name, bias, T):
 
     def f(*given):  # the given tensors, None where the call takes none
         it = iter(given)
-        return skt.OneLayerFunction.apply(name, *(next(it) if p else None for p in present))
+        return skt.OneLayerFunction.apply(name, None, *(next(it) if p else None for p in present))
 
     assert torch.autograd.gradcheck(f, inputs)
 

@@ -97,6 +97,7 @@ void bind_embedding(py::module_& m);
 void bind_optim(py::module_& m);
 void bind_attention(py::module_& m);
 void bind_ctc(py::module_& m);
+void bind_cell_step(py::module_& m);
 
 }  // namespace seqkern::bind
 

@@ -11,9 +11,9 @@ namespace {
 template <typename T>
 void forward(bool reset_after, const Arr<T>& x, const Arr<T>& w_ih, const Arr<T>& w_hh, const OptArr<T>& b_ih,
              const OptArr<T>& b_hh, const OptArr<int32_t>& lengths, const Arr<T>& h0, Arr<T>& y,
-             Arr<T>& h_n, OptArr<T>& gates, OptArr<T>& aux, const PackedStack* packed) {
+             Arr<T>& h_n, OptArr<T>& gates, OptArr<T>& aux, const OptPacked& packed) {
   RnnShape s = shape_of(x, h0);
-  const auto [bf16, f32] = packed_layer<T>(packed, 0, w_ih, w_hh, nullptr);
+  const auto [bf16, f32] = packed_layer<T>(get(packed), 0, w_ih, w_hh, nullptr);
   T* g = gates ? gates->mutable_data() : nullptr;
   T* n = aux ? aux->mutable_data() : nullptr;
   T *py = y.mutable_data(), *ph = h_n.mutable_data();

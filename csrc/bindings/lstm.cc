@@ -18,9 +18,9 @@ template <typename T>
 void forward(const Arr<T>& x, const Arr<T>& w_ih, const Arr<T>& w_hh, const OptArr<T>& b_ih,
              const OptArr<T>& b_hh, const OptArr<T>& w_hr, const OptArr<int32_t>& lengths, const Arr<T>& h0,
              const Arr<T>& c0, Arr<T>& y, Arr<T>& h_n, Arr<T>& c_n, OptArr<T>& gates,
-             OptArr<T>& cs, const PackedStack* packed) {
+             OptArr<T>& cs, const OptPacked& packed) {
   RnnShape s = lstm_shape(x, c0, w_hr);
-  const auto [bf16, f32] = packed_layer<T>(packed, 0, w_ih, w_hh, w_hr ? &*w_hr : nullptr);
+  const auto [bf16, f32] = packed_layer<T>(get(packed), 0, w_ih, w_hh, w_hr ? &*w_hr : nullptr);
   T* g = gates ? gates->mutable_data() : nullptr;
   T* c = cs ? cs->mutable_data() : nullptr;
   T *py = y.mutable_data(), *ph = h_n.mutable_data(), *pc = c_n.mutable_data();

@@ -1,6 +1,8 @@
 // A stack's forward weight matrices packed once for inference calls back to back (_core.PackedStack),
 // shared by the stack's binding and the one-layer ones.
 #pragma once
+#include <functional>
+#include <optional>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -24,6 +26,13 @@ struct PackedStack {
   // take their place in memory while the packed copy lives.
   py::list packed_from;
 };
+
+// A binding's packed stack argument, None for none. (A `const PackedStack*` parameter takes None
+// only in pybind11's second pass over a function's overloads, where it lets conversions in: every
+// float call without a packed stack loaded its arguments twice.)
+using OptPacked = std::optional<std::reference_wrapper<const PackedStack>>;
+
+inline const PackedStack* get(const OptPacked& p) { return p ? &p->get() : nullptr; }
 
 // Layer-direction k's packed matrices of a call on arrays of T (float32 only): the bfloat16 or
 // the float32 ones, the other null; both null without a packed stack. The call must pass the

@@ -11,10 +11,10 @@ namespace {
 template <typename T>
 void forward(bool relu, const Arr<T>& x, const Arr<T>& w_ih, const Arr<T>& w_hh,
              const OptArr<T>& b_ih, const OptArr<T>& b_hh, const OptArr<int32_t>& lengths,
-             const Arr<T>& h0, Arr<T>& y, Arr<T>& h_n, const PackedStack* packed) {
+             const Arr<T>& h0, Arr<T>& y, Arr<T>& h_n, const OptPacked& packed) {
   RnnShape s = shape_of(x, h0);
   Nonlinearity act = relu ? Nonlinearity::Relu : Nonlinearity::Tanh;
-  const auto [bf16, f32] = packed_layer<T>(packed, 0, w_ih, w_hh, nullptr);
+  const auto [bf16, f32] = packed_layer<T>(get(packed), 0, w_ih, w_hh, nullptr);
   T *py = y.mutable_data(), *ph = h_n.mutable_data();
   py::gil_scoped_release nogil;
   rnn_forward<T>(s, act, x.data(), w_ih.data(), w_hh.data(), ptr(b_ih), ptr(b_hh), ptr(lengths),

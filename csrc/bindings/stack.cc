@@ -83,12 +83,12 @@ void forward(Cell cell, int64_t L, const Arr<T>& x, const Arrs<T>& w_ih, const A
              const OptArr<int32_t>& lengths, const Arr<T>& h0, const OptArr<T>& c0,
              const OptArr<T>& masks, Arr<T>& y,
              Arr<T>& h_n, OptArr<T>& c_n, OptArr<T>& ys, OptArr<T>& gates, OptArr<T>& aux,
-             OptArr<T>& inputs, const PackedStack* packed) {
+             OptArr<T>& inputs, const OptPacked& packed) {
   StackShape s = stack_shape(x, h0, w_hr, L);
   auto w = weights(w_ih, w_hh, b_ih, b_hh, w_hr);
   for (size_t k = 0; k < w.size(); ++k)
     std::tie(w[k].bf16, w[k].f32) =
-        packed_layer<T>(packed, k, w_ih[k], w_hh[k], w_hr.empty() ? nullptr : &w_hr[k]);
+        packed_layer<T>(get(packed), k, w_ih[k], w_hh[k], w_hr.empty() ? nullptr : &w_hr[k]);
   StackSaved<T> saved{mut(ys), mut(gates), mut(aux), mut(inputs)};
   T *py = y.mutable_data(), *ph = h_n.mutable_data(), *pc = mut(c_n);
   py::gil_scoped_release nogil;
