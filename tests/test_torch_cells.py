@@ -325,3 +325,74 @@ def test_random_cells_match_torch(name, B, I, H, bias, unbatched, with_state, se
                         *(p.grad for p in m.parameters())])
     for u, v in zip(*results):
         torch.testing.assert_close(u, v, rtol=1e-9, atol=1e-9)
+
+
+@given(name=st.sampled_from(IDS), B=st.integers(1, 5), I=st.integers(1, 19), H=st.integers(1, 19),
+       bias=st.booleans(), unbatched=st.booleans(), with_state=st.booleans(),
+       f64=st.booleans(), seed=st.integers(0, 2**31 - 1))
+@settings(max_examples=60, deadline=None)
+def test_random_steps_with_nothing_to_differentiate_match_torch(name, B, I, H, bias, unbatched,
+                                                                 with_state, f64, seed):
+    """The inference step (no_grad: arrays alone, one kernel call) at odd sizes, both dtypes."""
+    _, ours, theirs, kw = CELLS[IDS.index(name)]
+    dtype = torch.float64 if f64 else torch.float32
+    a, b = twins(ours, theirs, kw, I=I, H=H, bias=bias, dtype=dtype)
+    g = torch.Generator().manual_seed(seed)
+    batch = () if unbatched else (B,)
+    x = torch.randn(*batch, I, dtype=dtype, generator=g)
+    s = state_for(name, (*batch, H), dtype, g) if with_state else None
+    with torch.no_grad():
+        got, expected = as_tuple(a(x, s)), as_tuple(b(x, s))
+    tol = 1e-12 if f64 else 3e-6
+    for u, v in zip(got, expected):
+        assert u.shape == v.shape and u.dtype == v.dtype
+        torch.testing.assert_close(u, v, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("name,ours,theirs,kw", CELLS, ids=IDS)
+def test_steps_see_every_change_to_the_weights(name, ours, theirs, kw, monkeypatch):
+    """The weights' arrays are kept from call to call: in-place updates, new tensors, loaded
+    state, a dtype change and non-contiguous weights must all show in the next step."""
+    steps = []
+    step = skt._core.cell_step
+    monkeypatch.setattr(skt._core, "cell_step", lambda *args: steps.append(1) or step(*args))
+    a, b = twins(ours, theirs, kw, dtype=torch.float32)
+    g = torch.Generator().manual_seed(6)
+    x = torch.randn(3, 5, generator=g)
+    s = state_for(name, (3, 6), torch.float32, g)
+
+    def check(dtype=torch.float32):
+        xs = x.to(dtype)
+        ss = tuple(t.to(dtype) for t in s) if name == "lstm" else s.to(dtype)
+        with torch.no_grad():
+            ran = len(steps)
+            got, expected = as_tuple(a(xs, ss)), as_tuple(b(xs, ss))
+        assert len(steps) == ran + 1  # a's step on seqkern's kernel
+        for u, v in zip(got, expected):
+            torch.testing.assert_close(u, v, rtol=1e-5, atol=1e-5)
+
+    check()
+    with torch.no_grad():  # in place, as an optimizer's step
+        for m in (a, b):
+            m.weight_hh.mul_(1.5)
+            m.bias_ih.add_(0.25)
+    check()
+    new = torch.randn(b.weight_ih.shape, generator=g)
+    for m in (a, b):  # new storage behind the same Parameter
+        m.weight_ih.data = new.clone()
+    check()
+    other = ours(5, 6, **kw)
+    for m in (a, b):
+        m.load_state_dict(other.state_dict())
+    check()
+    for m in (a, b):  # transposed storage: a non-contiguous weight
+        m.weight_hh = torch.nn.Parameter(m.weight_hh.detach().t().contiguous().t())
+    assert not a.weight_hh.is_contiguous()
+    check()
+    with torch.no_grad():
+        for m in (a, b):
+            m.weight_hh.mul_(0.5)
+    check()
+    for m in (a, b):
+        m.double()
+    check(torch.float64)
