@@ -554,7 +554,10 @@ def attention(query, keys, values=None, lengths=None, score="dot", w=None, w_q=N
               "general":  scale * q W k^T,   w (Hq, Hk)      (Luong)
               "additive": v . tanh(W_q q + W_k k),  w_q (A, Hq), w_k (A, Hk), v (A,)  (Bahdanau)
         scale None: 1 (no scaling)
-    Returns (context (B, Tq, Hv), weights (B, Tq, Tk) or None), and saved last when training."""
+    Returns (context (B, Tq, Hv), weights (B, Tq, Tk) or None), and saved last when training.
+    With training and return_weights, dot and general scores' backward reads the weights instead
+    of recomputing them (one product of its five, and their exponentials): they must not be
+    changed before it runs."""
     a = attention_args(query, keys, values, lengths, score, w, w_q, w_k, v, scale)
     B, Tq, Tk = a.query.shape[0], a.query.shape[1], a.keys.shape[1]
     dt = a.query.dtype
@@ -568,7 +571,8 @@ def attention(query, keys, values=None, lengths=None, score="dot", w=None, w_q=N
                                          context, lse, weights)
     else:
         q = _matmul(a.query, a.w) if a.score == "general" else a.query
-        kept = {"q": q}
+        # weights returned to a training caller are the backward's too (read, not recomputed)
+        kept = {"q": q, "weights": weights}
         _core.attention_forward(q, a.keys, a.values, a.lengths, a.scale, context, lse, weights)
     if not training:
         return context, weights
@@ -594,7 +598,8 @@ def attention_backward(saved, dcontext):
     else:
         dq, dk = _empty_like(saved.q), _empty_like(a.keys)
         _core.attention_backward(saved.q, a.keys, a.values, a.lengths, a.scale, saved.context,
-                                 saved.lse, dc, dq, dk, dk if a.keys_are_values else dv)
+                                 saved.lse, saved.weights, dc, dq, dk,
+                                 dk if a.keys_are_values else dv)
         g["query"], g["keys"] = dq, dk
         if a.score == "general":
             g["query"] = _matmul(dq, a.w, trans_b=True)

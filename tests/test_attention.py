@@ -79,6 +79,33 @@ def test_backward_splits_the_keys_of_a_small_batch(threads, values, restore_thre
         compare(p, 1e-12)
 
 
+@pytest.mark.parametrize("score", ["dot", "general"])
+@pytest.mark.parametrize("values", [True, False], ids=["values", "keys-as-values"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape,lengths", [((2, 70, 300, 8), [300, 100]), ((1, 5, 600, 6), [550]),
+                                           ((3, 1, 1, 4), None)])
+def test_backward_reads_returned_weights_as_it_would_recompute_them(score, values, dtype, shape,
+                                                                    lengths, restore_threads):
+    """A training call that returns its weights has its backward read them instead of
+    recomputing them from the scores and the log-sum-exp: the same gradients to rounding, with
+    one block of keys or several, on 1 and 2 threads (the backward's blocks of keys differ)."""
+    B, Tq, Tk, H = shape
+    p = problem(score, B, Tq, Tk, H, H, 5, dtype=dtype, values=values,
+                lengths=None if lengths is None else np.array(lengths))
+    p["query"] *= 3
+    dc = np.random.default_rng(7).standard_normal((B, Tq, 5 if values else H)).astype(dtype)
+    for threads in (1, 2):
+        sk.set_num_threads(threads)
+        returned = sk.attention(**p, return_weights=True, training=True)[2]
+        recomputed = sk.attention(**p, training=True)[2]
+        assert returned.weights is not None and recomputed.weights is None
+        g, gr = sk.attention_backward(returned, dc), sk.attention_backward(recomputed, dc)
+        tol = 1e-12 if dtype == np.float64 else 1e-5
+        for name in gr:
+            scale = max(1.0, float(np.abs(gr[name]).max()))
+            np.testing.assert_allclose(g[name], gr[name], rtol=tol, atol=tol * scale, err_msg=name)
+
+
 @pytest.mark.parametrize("score", SCORES)
 @pytest.mark.parametrize("values", [True, False], ids=["values", "keys-as-values"])
 @pytest.mark.parametrize("impl", [sk, reference], ids=["kernel", "twin"])

@@ -25,13 +25,13 @@ void forward(const Arr<T>& q, const Arr<T>& k, const Arr<T>& v, const OptArr<int
 
 template <typename T>
 void backward(const Arr<T>& q, const Arr<T>& k, const Arr<T>& v, const OptArr<int32_t>& lengths,
-              double scale, const Arr<T>& context, const Arr<T>& lse, const Arr<T>& dcontext,
-              Arr<T>& dq, Arr<T>& dk, Arr<T>& dv) {
+              double scale, const Arr<T>& context, const Arr<T>& lse, const OptArr<T>& weights,
+              const Arr<T>& dcontext, Arr<T>& dq, Arr<T>& dk, Arr<T>& dv) {
   const AttnShape s = shape_of(q, v);
   T *pq = dq.mutable_data(), *pk = dk.mutable_data(), *pv = dv.mutable_data();
   py::gil_scoped_release nogil;
   attention_backward<T>(s, q.data(), k.data(), v.data(), ptr(lengths), T(scale), context.data(),
-                        lse.data(), dcontext.data(), pq, pk, pv);
+                        lse.data(), ptr(weights), dcontext.data(), pq, pk, pv);
 }
 
 template <typename T>

@@ -131,7 +131,7 @@ constexpr int64_t kMinKBlock = 64;
 template <typename T>
 void attention_backward(const AttnShape& s, const T* q, const T* k, const T* v,
                         const int32_t* lengths, T scale, const T* context, const T* lse,
-                        const T* dcontext, T* dq, T* dk, T* dv) {
+                        const T* weights, const T* dcontext, T* dq, T* dk, T* dv) {
   const int64_t threads = get_num_threads();
   const bool split_keys = s.B < threads;
   int64_t kb = kKBlock;
@@ -141,7 +141,7 @@ void attention_backward(const AttnShape& s, const T* q, const T* k, const T* v,
   const bool apart = split_keys && kblocks > 1;
   std::unique_ptr<T[]> shares(apart ? new T[s.B * kblocks * s.Tq * s.H] : nullptr);
   parallel_for(s.B * items, 1, [&](int64_t w0, int64_t w1) {
-    T* P = scratch<T>(0, kQBlock * kKBlock);
+    T* recomputed = scratch<T>(0, kQBlock * kKBlock);
     T* dP = scratch<T>(1, kQBlock * kKBlock);
     T* D = scratch<T>(2, kQBlock);
     for (int64_t w = w0; w < w1; ++w) {
@@ -164,13 +164,19 @@ void attention_backward(const AttnShape& s, const T* q, const T* k, const T* v,
           const T* dO = dcontext + row0 * s.Hv;
           for (int64_t r = 0; r < mq; ++r)
             D[r] = dot(dO + r * s.Hv, context + (row0 + r) * s.Hv, s.Hv);
-          gemm<T>(false, true, mq, kn, s.H, scale, Q, s.H, K, s.H, T(0), P, kn);
-          for (int64_t r = 0; r < mq; ++r) exp_sum(P + r * kn, P + r * kn, kn, lse[row0 + r]);
+          // P (mq, kn), row stride ldp: the forward's weights, or recomputed from the scores
+          const T* P = weights ? weights + row0 * s.Tk + j0 : recomputed;
+          const int64_t ldp = weights ? s.Tk : kn;
+          if (!weights) {
+            gemm<T>(false, true, mq, kn, s.H, scale, Q, s.H, K, s.H, T(0), recomputed, kn);
+            for (int64_t r = 0; r < mq; ++r)
+              exp_sum(recomputed + r * kn, recomputed + r * kn, kn, lse[row0 + r]);
+          }
           gemm<T>(false, true, mq, kn, s.Hv, T(1), dO, s.Hv, V, s.Hv, T(0), dP, kn);
-          gemm<T>(true, false, kn, s.Hv, mq, T(1), P, kn, dO, s.Hv, T(1), dV, s.Hv);
+          gemm<T>(true, false, kn, s.Hv, mq, T(1), P, ldp, dO, s.Hv, T(1), dV, s.Hv);
           for (int64_t r = 0; r < mq; ++r)
             for (int64_t j = 0; j < kn; ++j)
-              dP[r * kn + j] = P[r * kn + j] * (dP[r * kn + j] - D[r]);
+              dP[r * kn + j] = P[r * ldp + j] * (dP[r * kn + j] - D[r]);
           gemm<T>(false, false, mq, s.H, kn, scale, dP, kn, K, s.H, T(1), dQ + i0 * s.H, s.H);
           gemm<T>(true, false, kn, s.H, mq, scale, dP, kn, Q, s.H, T(1), dK, s.H);
         }
@@ -276,8 +282,8 @@ void additive_attention_backward(const AttnShape& s, const T* pq, const T* pk, c
   template void attention_forward<T>(const AttnShape&, const T*, const T*, const T*,           \
                                      const int32_t*, T, T*, T*, T*);                           \
   template void attention_backward<T>(const AttnShape&, const T*, const T*, const T*,          \
-                                      const int32_t*, T, const T*, const T*, const T*, T*, T*,  \
-                                      T*);                                                     \
+                                      const int32_t*, T, const T*, const T*, const T*,         \
+                                      const T*, T*, T*, T*);                                   \
   template void additive_attention_forward<T>(const AttnShape&, const T*, const T*, const T*,  \
                                               const T*, const int32_t*, T*, T*, T*);           \
   template void additive_attention_backward<T>(const AttnShape&, const T*, const T*, const T*, \

@@ -24,12 +24,14 @@ void attention_forward(const AttnShape& s, const T* q, const T* k, const T* v,
 
 // Backward of attention_forward from its context and lse.
 //   dcontext (B, Tq, Hv)                      incoming gradient
+//   weights (B, Tq, Tk) or null               the forward's weights, read instead of
+//                                              recomputed from q, k and lse
 //   dq (B, Tq, H), dk (B, Tk, H), dv (B, Tk, Hv)   out (overwritten); dv may be dk when v is k,
 //                                              and then holds the sum of both gradients
 template <typename T>
 void attention_backward(const AttnShape& s, const T* q, const T* k, const T* v,
                         const int32_t* lengths, T scale, const T* context, const T* lse,
-                        const T* dcontext, T* dq, T* dk, T* dv);
+                        const T* weights, const T* dcontext, T* dq, T* dk, T* dv);
 
 // Additive (Bahdanau) scores s_ij = u . tanh(pq_i + pk_j), from the projected queries and keys.
 //   pq (B, Tq, H) = q W_q^T    pk (B, Tk, H) = k W_k^T    u (H)    v (B, Tk, Hv)
