@@ -350,6 +350,22 @@ def test_random_steps_with_nothing_to_differentiate_match_torch(name, B, I, H, b
 
 
 @pytest.mark.parametrize("name,ours,theirs,kw", CELLS, ids=IDS)
+def test_inference_steps_take_strided_and_broadcast_inputs(name, ours, theirs, kw):
+    """The arrays-alone step: a column split from a batch of sequences, a state expanded from
+    one row (stride 0), and a transposed view as the input."""
+    a, b = twins(ours, theirs, kw, I=4, dtype=torch.float32)
+    g = torch.Generator().manual_seed(8)
+    series = torch.randn(4, 9, generator=g)
+    h = torch.randn(1, 6, generator=g).expand(4, 6)
+    for x in (series.split(1, dim=1)[3].expand(4, 4), torch.randn(4, 4, generator=g).t()):
+        s = (h, h) if name == "lstm" else h
+        with torch.no_grad():
+            got, expected = as_tuple(a(x, s)), as_tuple(b(x, s))
+        for u, v in zip(got, expected):
+            torch.testing.assert_close(u, v, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("name,ours,theirs,kw", CELLS, ids=IDS)
 def test_steps_see_every_change_to_the_weights(name, ours, theirs, kw, monkeypatch):
     """The weights' arrays are kept from call to call: in-place updates, new tensors, loaded
     state, a dtype change and non-contiguous weights must all show in the next step."""
