@@ -86,11 +86,6 @@ def _np(t):
     return t.detach().numpy() if t.requires_grad and torch.is_grad_enabled() else t.numpy()
 
 
-def _array(t):
-    """_np(t), C-contiguous (a copy when t is not)."""
-    return None if t is None else np.ascontiguousarray(_np(t))
-
-
 # NumPy views of each optimized module's weights, kept from call to call: numpy() costs 1-1.5 us
 # a tensor, and a one-step cell call paid it for four weights. A module's views serve while it
 # holds the same tensors, contiguous, at the same addresses and shapes: in-place changes
@@ -109,9 +104,14 @@ def _kept_arrays(module, weights):
         return None
     flat = [w for ws in weights for w in ws]
     if (len(flat) == len(kept[0]) and all(a is b for a, b in zip(kept[0], flat))
-            and kept[1] == [None if w is None else (w.data_ptr(), w.shape) for w in flat]):
+            and kept[1] == _where(flat)):
         return kept[2]
     return None
+
+
+def _where(flat):
+    """Where each of the tensors' values lie, and their shapes (None for an absent weight)."""
+    return [None if w is None else (w.data_ptr(), w.shape) for w in flat]
 
 
 def _weight_arrays(module, weights):
@@ -120,11 +120,11 @@ def _weight_arrays(module, weights):
     arrays = _kept_arrays(module, weights)
     if arrays is not None:
         return arrays
-    arrays = [tuple(_array(w) for w in ws) for ws in weights]
+    # detached: grad mode may be on here, and numpy() refuses tensors that require grad then
+    arrays = [tuple(None if w is None else _plain(w.detach()) for w in ws) for ws in weights]
     flat = [w for ws in weights for w in ws]
     if all(w is None or w.is_contiguous() for w in flat):  # a copy would miss later changes
-        _views[module] = (flat, [None if w is None else (w.data_ptr(), w.shape) for w in flat],
-                          arrays)
+        _views[module] = (flat, _where(flat), arrays)
     return arrays
 
 
@@ -460,9 +460,9 @@ class OneLayerFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, cell, arrays, x, h, c, *weights):
         ctx.set_materialize_grads(False)
-        if arrays is None:
-            arrays = tuple(_array(w) for w in weights)
         # inside forward, grad mode is off: numpy() takes tensors that require grad
+        if arrays is None:
+            arrays = tuple(_plain(w) for w in weights)
         *out, ctx.saved = _one_layer_arrays(cell, *(_plain(t) for t in (x, h, c)), arrays, True)
         ctx.save_for_backward(x, h, c, *weights)
         ctx.cell = cell

@@ -2,9 +2,7 @@
 // seqkern.torch), its outputs made here. A decoder calls it once a token on small matrices, so
 // the call's fixed cost is most of its time: this one binding replaces three empty() calls, the
 // forward's own and the Python between them.
-#include <algorithm>
-#include <memory>
-#include <new>
+#include <vector>
 
 #include "seqkern/gru.h"
 #include "seqkern/lstm.h"
@@ -16,21 +14,6 @@
 namespace seqkern::bind {
 
 namespace {
-
-// A scratch block of n values on a cache line (the step's y: a team's members write units of a
-// row side by side), zeroed when asked.
-template <typename T>
-struct Scratch {
-  struct Free {
-    void operator()(T* p) const { ::operator delete(p, std::align_val_t{64}); }
-  };
-  std::unique_ptr<T, Free> p;
-  Scratch(int64_t n, bool zero)
-      : p(static_cast<T*>(::operator new(std::max<int64_t>(n, 1) * sizeof(T),
-                                         std::align_val_t{64}))) {
-    if (zero) std::fill_n(p.get(), n, T(0));
-  }
-};
 
 // x (B, I); h0 (B, H) and c0 (B, H) (lstm only), None for zeros; the weights as torch's cell
 // holds them. Returns (h', c') for lstm, else (h',).
@@ -44,26 +27,27 @@ py::tuple step(Cell cell, const Arr<T>& x, const OptArr<T>& h0, const OptArr<T>&
   py::array_t<T> h_n = empty_of<T>({B, H}), c_n;
   if (lstm) c_n = empty_of<T>({B, H});
   T *ph = h_n.mutable_data(), *pc = lstm ? c_n.mutable_data() : nullptr;
-  const Scratch<T> y(B * H, false), zeros(B * H, !h0 || (lstm && !c0));
-  const T* h = h0 ? h0->data() : zeros.p.get();
-  const T* c = c0 ? c0->data() : zeros.p.get();
+  // the step's y (h_n is its copy), and zeros for a state not given
+  std::vector<T> y(B * H), zeros(!h0 || (lstm && !c0) ? B * H : 0);
+  const T* h = h0 ? h0->data() : zeros.data();
+  const T* c = c0 ? c0->data() : zeros.data();
   {
     py::gil_scoped_release nogil;
     switch (cell) {
       case Cell::Lstm:
         lstm_forward<T>(s, x.data(), w_ih.data(), w_hh.data(), ptr(b_ih), ptr(b_hh), nullptr,
-                        nullptr, h, c, y.p.get(), ph, pc, nullptr, nullptr);
+                        nullptr, h, c, y.data(), ph, pc, nullptr, nullptr);
         break;
       case Cell::Gru:
       case Cell::GruResetBefore:
         gru_forward<T>(s, cell == Cell::Gru, x.data(), w_ih.data(), w_hh.data(), ptr(b_ih),
-                       ptr(b_hh), nullptr, h, y.p.get(), ph, nullptr, nullptr);
+                       ptr(b_hh), nullptr, h, y.data(), ph, nullptr, nullptr);
         break;
       case Cell::RnnTanh:
       case Cell::RnnRelu:
         rnn_forward<T>(s, cell == Cell::RnnRelu ? Nonlinearity::Relu : Nonlinearity::Tanh,
                        x.data(), w_ih.data(), w_hh.data(), ptr(b_ih), ptr(b_hh), nullptr, h,
-                       y.p.get(), ph);
+                       y.data(), ph);
         break;
     }
   }
