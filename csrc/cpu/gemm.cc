@@ -39,6 +39,15 @@ void blas_gemv(bool t, int64_t M, int64_t N, double alpha, const double* A, int6
 
 // Below this many multiply-adds a split costs more than it saves.
 constexpr int64_t kSplitWork = 1 << 18;
+// ... for products of one or a few rows, which stream all of B for little work. From 768 KB of
+// float B on, a cell step's two matrices outgrow one core's L2 (a GRU cell with H = 256: 768 KB
+// each) and stream from L3 at every call; split, each core keeps its half in its own L2. Paired
+// on Intel Ice Lake (1.25 MB L2), 2 threads, torch's GRUCell (1,256,256) under `optimize`, a
+// no_grad step: 145-147 us unsplit, 97-104 split (torch 111-124). Smaller products stay whole:
+// split from 256 KB, an LSTMCell (1,144,128) step went from 50.7 to 68.7 us; on Zen 5 (1 MB L2),
+// a split from 64 KB made one-row products of 64 KB and 512 KB called alone slower in two runs
+// of three (2.56 against 0.80 us, 7.9 against 4.9).
+constexpr int64_t kSplitRowsWork = 3 << 16;
 constexpr int64_t kMinRows = 16;  // rows or columns per thread
 constexpr int64_t kGemvColumns = 64;  // columns per GEMV call when the threads share a GEMV
 
@@ -64,7 +73,7 @@ void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A
       const auto columns = [&](int64_t n0, int64_t n1) {
         avx2::few_rows_gemm(tb, M, n0, n1, K, alpha, A, lda, B, ldb, beta, C, ldc);
       };
-      if (M * N * K < kSplitWork)
+      if (M * N * K < kSplitRowsWork)
         columns(0, N);
       else
         parallel_for(N, kMinRows, columns);
@@ -84,7 +93,7 @@ void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A
     // kGemvColumns whatever their number: BLAS's GEMV rounds a column by where it falls in a
     // call (its kernels take columns in groups and finish with a tail), so the same blocks give
     // the same bits on any number of threads.
-    if (N * K < kSplitWork) {
+    if (N * K < kSplitRowsWork) {
       columns(0, N);
       return;
     }
