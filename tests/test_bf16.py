@@ -113,6 +113,20 @@ for cell, G in (("lstm", 4), ("gru", 3), ("gru_reset_before", 3), ("rnn_tanh", 1
         for b in range(0, B, 3):
             alone = sk.recurrent_stack(cell, x[:, b:b + 1], ws, precision="bfloat16")[0]
             assert np.array_equal(alone[:, 0], batch[:, b]), (cell, B, b)
+# weights past 4 MB: a batch projects every step up front, in chunks of rows (7 * 40 = 280 rows
+# in two), lengths or not
+I = H = 512
+x = rng.standard_normal((7, 40, I)).astype(np.float32)
+ws = [tuple(rng.uniform(-0.05, 0.05, s).astype(np.float32)
+            for s in ((4 * H, I), (4 * H, H), (4 * H,), (4 * H,)))]
+lengths = np.sort(rng.integers(1, 8, 40))[::-1].copy()
+lengths[0] = 7
+for lens in (None, lengths):
+    batch = sk.recurrent_stack("lstm", x, ws, lengths=lens, precision="bfloat16")[0]
+    for b in range(0, 40, 13):
+        n = 7 if lens is None else lens[b]
+        alone = sk.recurrent_stack("lstm", x[:n, b:b + 1], ws, precision="bfloat16")[0]
+        assert np.array_equal(alone[:, 0], batch[:n, b]), (lens is None, b)
 print("same")
 """
 
@@ -122,7 +136,8 @@ def test_a_sequence_gets_the_same_output_in_any_batch(level, tmp_path):
     """A sequence alone (one row a product) and in a batch of 3, 8 or 40 (products of a few
     rows; of 20 or 40, in blocks of rows that take the panels two at a time) gets the same bits.
     Where products widen the weights, those of many rows run on the widened copy and those of
-    few on the bf16 kernel, which sum alike."""
+    few on the bf16 kernel, which sum alike; past 4 MB of weights, a batch's input projection runs
+    before the time loop, on chunks of the batch's steps."""
     assert run_at_level(level, BATCH_CHECK, tmp_path).split() == ["same"]
 
 
