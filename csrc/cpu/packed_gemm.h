@@ -52,6 +52,15 @@ constexpr int64_t kTeamPanels = 2;
 constexpr int64_t kColumnSplitRowsLarge = 16;
 constexpr int64_t kColumnSplitLarge = int64_t{1} << 20;
 
+// A single step on weights the call must pack (a cell's step in training, a batched decoder's
+// step) leaves its products to BLAS, which packs all of w_hh on every thread of a batch split;
+// a team packs each member's columns only. So one-step calls take teams up to this many
+// sequences a thread. Paired on Ice Lake, 2 threads, H = 256, functional calls (ab_builds.py, one
+// run in each order), batch split / team time: B = 16 LSTM 1.06x inference and 1.20x training,
+// the GRU 0.87x and 1.08x; B = 24 LSTM 1.30x and 1.02x, the GRU 1.36x and 1.11x; B = 32
+// 0.87-1.24x; B = 128 0.88-1.02x, so from 32 sequences on the batch split stays.
+constexpr int64_t kColumnSplitRowsOneStep = 16;
+
 // From this many rows per product on, BLAS runs the step products (repacking W at every step).
 // It was 36, when BLAS was 8% faster at 48 rows; the kernels have since caught up. Measured
 // 2026-12-01 on Zen 4, one core, C (M, 1024) += A (M, 256) @ W^T (benchmarks/packed_gemm.py):
@@ -109,7 +118,8 @@ inline bool column_split(const RnnShape& s) {
                        : block >= kColumnSplitMid ? kColumnSplitRows
                                                   : kColumnSplitRowsSmall;
   const bool narrow = s.H < kTeamPanels * kPanelColumns * threads && s.B >= threads;
-  return !serial(s) && !narrow && s.B < rows * threads && simd() != Simd::baseline;
+  const int64_t most = s.T == 1 && !s.prepacked ? std::max(rows, kColumnSplitRowsOneStep) : rows;
+  return !serial(s) && !narrow && s.B < most * threads && simd() != Simd::baseline;
 }
 
 // One thread's part of a recurrent time step. Without a team: the sequences [b0, b1), their
