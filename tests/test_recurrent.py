@@ -132,6 +132,17 @@ def test_kernel_matches_twin_on_a_team_of_large_weights(cell, options, B):
         assert_same(*forward_backward(sk, cell, p, options), *ref, tol)
 
 
+@pytest.mark.parametrize("cell,options", OPS, ids=OP_IDS)
+@pytest.mark.parametrize("B", [20, 31, 40])
+def test_kernel_matches_twin_in_one_step(cell, options, B):
+    """One step (a cell's call, a batched decoder's): a team up to 16 sequences a thread
+    (kColumnSplitRowsOneStep, B = 20 and 31 on 2 threads), the batch split beyond (40)."""
+    for dtype, tol in ((np.float64, F64_TOL), (np.float32, F32_TOL)):
+        p = problem(cell, 1, B, 40, 150, dtype=dtype, seed=B)
+        ref = forward_backward(reference, cell, as_float64(p), options)
+        assert_same(*forward_backward(sk, cell, p, options), *ref, tol)
+
+
 @pytest.mark.parametrize("impl", [sk, reference], ids=["kernel", "twin"])
 @pytest.mark.parametrize("cell,options", OPS, ids=OP_IDS)
 @pytest.mark.parametrize("shape,lengths", [((1, 1, 2, 3), None), ((4, 3, 3, 5), [4, 1, 3]),
