@@ -133,10 +133,10 @@ def test_kernel_matches_twin_on_a_team_of_large_weights(cell, options, B):
 
 
 @pytest.mark.parametrize("cell,options", OPS, ids=OP_IDS)
-@pytest.mark.parametrize("B", [20, 31, 40])
+@pytest.mark.parametrize("B", [20, 95, 100])
 def test_kernel_matches_twin_in_one_step(cell, options, B):
-    """One step (a cell's call, a batched decoder's): a team up to 16 sequences a thread
-    (kColumnSplitRowsOneStep, B = 20 and 31 on 2 threads), the batch split beyond (40)."""
+    """One step (a cell's call, a batched decoder's): a team up to 48 sequences a thread
+    (kColumnSplitRowsOneStep, B = 20 and 95 on 2 threads), the batch split beyond (100)."""
     for dtype, tol in ((np.float64, F64_TOL), (np.float32, F32_TOL)):
         p = problem(cell, 1, B, 40, 150, dtype=dtype, seed=B)
         ref = forward_backward(reference, cell, as_float64(p), options)

@@ -55,11 +55,11 @@ constexpr int64_t kColumnSplitLarge = int64_t{1} << 20;
 // A single step on weights the call must pack (a cell's step in training, a batched decoder's
 // step) leaves its products to BLAS, which packs all of w_hh on every thread of a batch split;
 // a team packs each member's columns only. So one-step calls take teams up to this many
-// sequences a thread. Paired on Ice Lake, 2 threads, H = 256, functional calls (ab_builds.py, one
-// run in each order), batch split / team time: B = 16 LSTM 1.06x inference and 1.20x training,
-// the GRU 0.87x and 1.08x; B = 24 LSTM 1.30x and 1.02x, the GRU 1.36x and 1.11x; B = 32
-// 0.87-1.24x; B = 128 0.88-1.02x, so from 32 sequences on the batch split stays.
-constexpr int64_t kColumnSplitRowsOneStep = 16;
+// sequences a thread. Paired on Ice Lake, 2 threads, H = 256, functional calls (ab_builds.py),
+// batch split / team time: B = 16 and 24 0.87-1.36x (one run in each order); B = 32, 48 and 64
+// 1.02-1.31x in all 12 cases of each order (LSTM and GRU, inference and training); B = 96
+// 1.01-1.07x (one run); B = 128 0.88-1.02x, so there the batch split stays.
+constexpr int64_t kColumnSplitRowsOneStep = 48;
 
 // From this many rows per product on, BLAS runs the step products (repacking W at every step).
 // It was 36, when BLAS was 8% faster at 48 rows; the kernels have since caught up. Measured
