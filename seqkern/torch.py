@@ -42,11 +42,11 @@ _CELL_CLASSES = (torch.nn.LSTMCell, torch.nn.GRUCell, torch.nn.RNNCell)
 _TORCH_CLASSES = _LAYER_CLASSES + _CELL_CLASSES
 # What optimize() swaps in: not nn.RNNCell, whose torch forward is one fused op that the
 # kernels' fixed cost (an autograd Function, arrays in and out) outweighs at the sizes it is
-# used at: benchmarks/torch_small.py, Ice Lake, 2 threads, one step, torch / seqkern time, (B,
-# H) = (1, 64), (8, 64), (97, 51), (1, 256): inference 0.85-1.00x, training 0.61-0.81x; (32,
-# 256) 1.15x and 0.75x. The LSTM and GRU cells are 1.05-1.57x in inference there (but the GRU
-# at (1, 256), 0.71x, where its 1.5 MB of weights only just fit the two cores' L2) and
-# 0.75-1.30x in training. seqkern.torch.RNNCell stays for those who ask for it.
+# used at: benchmarks/torch_small.py, Ice Lake (third session there), 2 threads, one step,
+# torch / seqkern time, (B, H) = (1, 64), (8, 64), (97, 51), (1, 256): inference 0.80-0.87x,
+# training 0.64-0.92x; (32, 256) 1.00x and 0.65x. The LSTM and GRU cells are 1.01-1.96x in
+# inference in the same run and 0.83-1.82x in training. seqkern.torch.RNNCell stays for those
+# who ask for it.
 _OPTIMIZED_CLASSES = _LAYER_CLASSES + (torch.nn.LSTMCell, torch.nn.GRUCell)
 # torch's own forward of each class, kept before optimize() wraps it.
 _TORCH_FORWARD = {cls: cls.forward for cls in _TORCH_CLASSES}

@@ -118,7 +118,8 @@ inline bool column_split(const RnnShape& s) {
                        : block >= kColumnSplitMid ? kColumnSplitRows
                                                   : kColumnSplitRowsSmall;
   const bool narrow = s.H < kTeamPanels * kPanelColumns * threads && s.B >= threads;
-  const int64_t most = s.T == 1 && !s.prepacked ? std::max(rows, kColumnSplitRowsOneStep) : rows;
+  // (kColumnSplitRowsOneStep exceeds every `rows` above)
+  const int64_t most = s.T == 1 && !s.prepacked ? kColumnSplitRowsOneStep : rows;
   return !serial(s) && !narrow && s.B < most * threads && simd() != Simd::baseline;
 }
 
