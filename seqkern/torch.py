@@ -118,8 +118,11 @@ def _weight_arrays(module, weights):
     """The module's weights (as _weights gives them) as C-contiguous NumPy arrays, one tuple per
     layer-direction (None where a weight is absent)."""
     arrays = _kept_arrays(module, weights)
-    if arrays is not None:
-        return arrays
+    return _new_weight_arrays(module, weights) if arrays is None else arrays
+
+
+def _new_weight_arrays(module, weights):
+    """_weight_arrays where _kept_arrays has none: made now, and kept when they can serve later."""
     # detached: grad mode may be on here, and numpy() refuses tensors that require grad then
     arrays = [tuple(None if w is None else _plain(w.detach()) for w in ws) for ws in weights]
     flat = [w for ws in weights for w in ws]
@@ -536,7 +539,7 @@ def _cell_forward(module, input, hx, torch_forward):
                                                    module.input_size, H, H, dtype)):
         return torch_forward(module, input, hx)
     _follow_torch_threads()
-    [arrays] = arrays or _weight_arrays(module, weights)
+    [arrays] = arrays or _new_weight_arrays(module, weights)
     if not _differentiable(input, hx, weights):
         # arrays alone, x (B, I): an unbatched input is a batch of one
         x, h, c = (None if t is None else _plain(t).reshape(-1, t.shape[-1]) for t in (input, h, c))
