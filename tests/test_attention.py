@@ -54,6 +54,18 @@ def test_kernel_matches_twin(score, B, Tq, Tk, Hq, Hk, Hv, values, masked, dtype
     compare(p, 1e-12 if dtype == np.float64 else 2e-5)
 
 
+@given(B=st.integers(1, 3), Tq=st.integers(64, 140), Tk=st.integers(1, 70), H=st.integers(1, 40),
+       Hv=st.integers(1, 40), values=st.booleans(), masked=st.booleans(), seed=st.integers(0, 1000))
+def test_calls_of_64_queries_and_more_match_the_twin(B, Tq, Tk, H, Hv, values, masked, seed):
+    """From 64 queries a float32 call at level avx512 runs the products with a key block's K or V
+    on the packed kernels (each block packed once per thread, and used by each block of 128
+    queries): odd sizes, masked keys."""
+    lengths = np.random.default_rng(seed).integers(1, Tk + 1, B) if masked else None
+    p = problem("dot", B, Tq, Tk, H, H, Hv, dtype=np.float32, seed=seed, values=values,
+                lengths=lengths)
+    compare(p, 2e-5)
+
+
 @pytest.mark.parametrize("shape", [(2, 130, 600, 16), (3, 1, 513, 8), (1, 65, 257, 3)])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_several_blocks_of_queries_and_keys(shape, dtype):

@@ -4,8 +4,8 @@
 // then each row's running max m and sum l are updated (online softmax: the context accumulated
 // so far is rescaled by exp(m_old - m_new) when the max grows) and context += exp(S - m) V. The
 // backward recomputes each block's probabilities from the saved log-sum-exp (FlashAttention's
-// scheme): P = exp(S - lse), dP = dO V^T, dS = P (dP - rowsum(dO o O)), dQ += scale dS K,
-// dK += scale dS^T Q, dV += P^T dO.
+// scheme): P = exp(S - lse), dP = dO V^T, dS = scale P (dP - rowsum(dO o O)), dQ += dS K,
+// dK += dS^T Q, dV += P^T dO.
 // Work is split by sequence, and by block of queries (forward) or of keys (backward); GEMMs
 // inside run single-threaded.
 #include "seqkern/attention.h"
@@ -15,7 +15,11 @@
 #include <cstring>
 #include <limits>
 #include <memory>
+#include <type_traits>
 #include <vector>
+
+#include "packed_gemm.h"
+#include "seqkern/simd.h"
 
 #include "seqkern/activations.h"
 #include "seqkern/gemm.h"
@@ -48,12 +52,89 @@ inline int64_t length_of(const AttnShape& s, const int32_t* lengths, int64_t b) 
   return lengths ? lengths[b] : s.Tk;
 }
 
+// Queries per call from which the products that read a key block's K or V run on the packed
+// AVX-512 micro-kernels (float32, level avx512). Paired on Ice Lake, 2 threads, forward and
+// backward, BLAS / packed time: (32,64,64,128) and (8,64,256,64) 1.09x; (16,32,32,128) 0.87x.
+constexpr int64_t kPackedQueries = 64;
+
+// The products of a block of queries with a key block's K (kn rows of H) or V (kn rows of Hv).
+// Packed calls pack each operand once per key block on this thread (an object lives for one
+// thread's share of one call) and reuse it for every block of queries after; OpenBLAS packed
+// both operands of each of its calls, and its kernels ran these small products at 78-101
+// GFLOP/s on one Ice Lake core, against 121-145 for the packed kernels (packed_gemm.py, M = 128).
+// Otherwise BLAS runs them. (The products with a transposed block of queries, dV and dK, stay
+// with BLAS either way.)
+template <typename T>
+class KeyBlockProducts {
+ public:
+  KeyBlockProducts(const AttnShape& s, T scale) : s_(s), scale_(scale) {
+#if SEQKERN_X86
+    packed_ = std::is_same_v<T, float> && simd() == Simd::avx512 && s.Tq >= kPackedQueries;
+#endif
+  }
+
+  // S (mq, kn), row stride lds, = scale Q K^T.
+  void scores(int64_t mq, int64_t kn, const T* Q, const T* K, T* S, int64_t lds) {
+    run(k_t_, mq, s_.H, kn, Q, s_.H, K, s_.H, true, scale_, S, lds, false);
+  }
+  // C (mq, Hv) += P V, P row stride ldp.
+  void context(int64_t mq, int64_t kn, const T* P, int64_t ldp, const T* V, T* C) {
+    run(v_, mq, kn, s_.Hv, P, ldp, V, s_.Hv, false, T(1), C, s_.Hv, true);
+  }
+  // dP (mq, kn) = dO V^T.
+  void probability_grad(int64_t mq, int64_t kn, const T* dO, const T* V, T* dP) {
+    run(v_t_, mq, s_.Hv, kn, dO, s_.Hv, V, s_.Hv, true, T(1), dP, kn, false);
+  }
+  // dQ (mq, H) += dS K.
+  void query_grad(int64_t mq, int64_t kn, const T* dS, const T* K, T* dQ) {
+    run(k_, mq, kn, s_.H, dS, kn, K, s_.H, false, T(1), dQ, s_.H, true);
+  }
+
+ private:
+  // op(W) (K, N) packed, and the W it was packed from (with its K and N).
+  struct Panels {
+    const T* from = nullptr;
+    int64_t K = 0, N = 0;
+    std::vector<float, CacheLineAllocator<float>> data;
+  };
+
+  // C (M, N) = alpha A (M, K) @ op(W), or C += A @ op(W) (accumulate, alpha 1): W stored (N, K)
+  // when trans, else (K, N), row stride ldw. Packed, op(W) is packed into p unless p holds it.
+  void run([[maybe_unused]] Panels& p, int64_t M, int64_t K, int64_t N, const T* A, int64_t lda,
+           const T* W, int64_t ldw, bool trans, T alpha, T* C, int64_t ldc, bool accumulate) {
+#if SEQKERN_X86
+    if constexpr (std::is_same_v<T, float>) {
+      if (packed_) {
+        const int64_t panels = (N + kPanelColumns - 1) / kPanelColumns;
+        if (p.from != W || p.K != K || p.N != N) {
+          p.data.resize(avx2::packed_size_f32(K, N));
+          avx2::pack_panels_f32(W, ldw, trans, K, N, 0, panels, p.data.data(),
+                                PanelLayout{K, panels}, 0);
+          p.from = W, p.K = K, p.N = N;
+        }
+        avx512::packed_gemm_f32(M, K, N, A, lda, p.data.data(), C, ldc, accumulate);
+        if (alpha != T(1))  // (never with accumulate)
+          for (int64_t r = 0; r < M; ++r)
+            for (int64_t j = 0; j < N; ++j) C[r * ldc + j] *= alpha;
+        return;
+      }
+    }
+#endif
+    gemm<T>(false, trans, M, N, K, alpha, A, lda, W, ldw, accumulate ? T(1) : T(0), C, ldc);
+  }
+
+  const AttnShape& s_;
+  T scale_;
+  bool packed_ = false;
+  Panels k_t_, v_, v_t_, k_;  // K^T (scores), V (context), V^T (dP), K (dQ)
+};
+
 // Writes one block of weights rows [i0, i0+mq), keys [0, Tk): exp(scale q k - lse), zero past len.
 // (With one block of keys the forward has these values at hand and writes them itself.)
 template <typename T>
-void write_weights(const AttnShape& s, const T* Q, const T* K, int64_t mq, int64_t len, T scale,
-                   const T* lse, T* W) {
-  gemm<T>(false, true, mq, len, s.H, scale, Q, s.H, K, s.H, T(0), W, s.Tk);
+void write_weights(const AttnShape& s, KeyBlockProducts<T>& products, const T* Q, const T* K,
+                   int64_t mq, int64_t len, const T* lse, T* W) {
+  products.scores(mq, len, Q, K, W, s.Tk);
   for (int64_t r = 0; r < mq; ++r) {
     T* row = W + r * s.Tk;
     exp_sum(row, row, len, lse[r]);
@@ -78,6 +159,7 @@ void attention_forward(const AttnShape& s, const T* q, const T* k, const T* v,
     T* m = scratch<T>(1, kQBlock);
     T* l = scratch<T>(2, kQBlock);
     T* row_lse = scratch<T>(3, kQBlock);
+    KeyBlockProducts<T> products(s, scale);
     for (int64_t w = w0; w < w1; ++w) {
       const int64_t b = w / qblocks, i0 = w % qblocks * qb;
       const int64_t mq = std::min(qb, s.Tq - i0), len = length_of(s, lengths, b);
@@ -90,7 +172,7 @@ void attention_forward(const AttnShape& s, const T* q, const T* k, const T* v,
       std::fill(l, l + mq, T(0));
       for (int64_t j0 = 0; j0 < len; j0 += kKBlock) {
         const int64_t kn = std::min(kKBlock, len - j0);
-        gemm<T>(false, true, mq, kn, s.H, scale, Q, s.H, K + j0 * s.H, s.H, T(0), S, kn);
+        products.scores(mq, kn, Q, K + j0 * s.H, S, kn);
         for (int64_t r = 0; r < mq; ++r) {
           T* row = S + r * kn;
           const T m_new = std::max(m[r], max_of(row, kn));
@@ -100,7 +182,7 @@ void attention_forward(const AttnShape& s, const T* q, const T* k, const T* v,
             for (int64_t c = 0; c < s.Hv; ++c) C[r * s.Hv + c] *= alpha;
           m[r] = m_new;
         }
-        gemm<T>(false, false, mq, s.Hv, kn, T(1), S, kn, V + j0 * s.Hv, s.Hv, T(1), C, s.Hv);
+        products.context(mq, kn, S, kn, V + j0 * s.Hv, C);
       }
       T* W = weights ? weights + (b * s.Tq + i0) * s.Tk : nullptr;
       for (int64_t r = 0; r < mq; ++r) {
@@ -113,7 +195,7 @@ void attention_forward(const AttnShape& s, const T* q, const T* k, const T* v,
         }
       }
       if (lse) std::memcpy(lse + b * s.Tq + i0, row_lse, mq * sizeof(T));
-      if (W && len > kKBlock) write_weights(s, Q, K, mq, len, scale, row_lse, W);
+      if (W && len > kKBlock) write_weights(s, products, Q, K, mq, len, row_lse, W);
     }
   });
 }
@@ -144,6 +226,7 @@ void attention_backward(const AttnShape& s, const T* q, const T* k, const T* v,
     T* recomputed = scratch<T>(0, kQBlock * kKBlock);
     T* dP = scratch<T>(1, kQBlock * kKBlock);
     T* D = scratch<T>(2, kQBlock);
+    KeyBlockProducts<T> products(s, scale);
     for (int64_t w = w0; w < w1; ++w) {
       const int64_t b = w / items, jb0 = split_keys ? w % items : 0;
       const int64_t jb1 = split_keys ? jb0 + 1 : kblocks, len = length_of(s, lengths, b);
@@ -168,17 +251,17 @@ void attention_backward(const AttnShape& s, const T* q, const T* k, const T* v,
           const T* P = weights ? weights + row0 * s.Tk + j0 : recomputed;
           const int64_t ldp = weights ? s.Tk : kn;
           if (!weights) {
-            gemm<T>(false, true, mq, kn, s.H, scale, Q, s.H, K, s.H, T(0), recomputed, kn);
+            products.scores(mq, kn, Q, K, recomputed, kn);
             for (int64_t r = 0; r < mq; ++r)
               exp_sum(recomputed + r * kn, recomputed + r * kn, kn, lse[row0 + r]);
           }
-          gemm<T>(false, true, mq, kn, s.Hv, T(1), dO, s.Hv, V, s.Hv, T(0), dP, kn);
+          products.probability_grad(mq, kn, dO, V, dP);
           gemm<T>(true, false, kn, s.Hv, mq, T(1), P, ldp, dO, s.Hv, T(1), dV, s.Hv);
           for (int64_t r = 0; r < mq; ++r)
             for (int64_t j = 0; j < kn; ++j)
-              dP[r * kn + j] = P[r * ldp + j] * (dP[r * kn + j] - D[r]);
-          gemm<T>(false, false, mq, s.H, kn, scale, dP, kn, K, s.H, T(1), dQ + i0 * s.H, s.H);
-          gemm<T>(true, false, kn, s.H, mq, scale, dP, kn, Q, s.H, T(1), dK, s.H);
+              dP[r * kn + j] = scale * (P[r * ldp + j] * (dP[r * kn + j] - D[r]));  // dS
+          products.query_grad(mq, kn, dP, K, dQ + i0 * s.H);
+          gemm<T>(true, false, kn, s.H, mq, T(1), dP, kn, Q, s.H, T(1), dK, s.H);
         }
       }
     }
