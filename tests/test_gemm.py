@@ -1,7 +1,8 @@
 """seqkern's products (_core.gemm: the layers' projections, the recurrent kernels' unpacked steps)
 against NumPy in float64, at every SIMD level the machine has: a few rows of A with B read in
 place (level avx2 and up), BLAS beyond them, A transposed, both layouts of B, columns split
-between the threads, alpha and beta (with beta 0, C is never read)."""
+between the threads, alpha and beta (with beta 0, C is never read); A^T B over a short sum
+(small_k_gemm.h) with the same bits at every level above baseline and on any thread count."""
 import numpy as np
 import pytest
 
@@ -27,6 +28,48 @@ for (M, N, K), ta, tb in itertools.product(shapes, (False, True), (False, True))
         assert err <= 1e-5 * np.sqrt(K + 1) * (abs(alpha) + abs(beta)), (M, N, K, ta, tb, alpha, beta, err)
 print(_core.simd_level())
 """
+
+# A^T B with K up to 64 and M * N >= 65536 (small_k_gemm.h), beta 0 or 1: odd sizes at the edges
+# of its blocks of rows and columns, and of its chunks of B. Prints the level, then a digest of
+# every result, which must not depend on the thread count.
+SMALL_K_CHECK = """
+import hashlib, itertools
+import numpy as np
+from seqkern import _core
+digest = {}
+for threads in (1, 2):
+    _core.set_num_threads(threads)
+    rng = np.random.default_rng(1)
+    h = hashlib.sha256()
+    for M, N, K in ((256, 256, 1), (1023, 257, 31), (257, 4099, 64), (2048, 40, 7), (64, 1024, 64),
+                    (700, 300, 65)):
+        a = rng.standard_normal((K, M)).astype(np.float32)
+        b = rng.standard_normal((K, N)).astype(np.float32)
+        want = a.T.astype(np.float64) @ b.astype(np.float64)
+        for alpha, beta in ((1.0, 0.0), (0.5, 0.0), (1.0, 1.0), (-2.0, 1.0), (1.0, 0.5)):
+            c0 = rng.standard_normal((M, N)).astype(np.float32)
+            c = np.full((M, N), np.nan, np.float32) if beta == 0 else c0.copy()
+            _core.gemm(True, False, alpha, a, b, beta, c)
+            err = np.abs(c - (alpha * want + beta * c0)).max()
+            assert err <= 1e-5 * np.sqrt(K + 1) * (abs(alpha) + abs(beta)), (M, N, K, alpha, beta, err)
+            h.update(c.tobytes())
+    digest[threads] = h.hexdigest()
+assert digest[1] == digest[2], digest
+print(_core.simd_level(), digest[1])
+"""
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_short_sums_match_numpy_at_every_level(level, tmp_path):
+    assert run_at_level(level, SMALL_K_CHECK, tmp_path).split()[-2] == level
+
+
+def test_short_sums_give_the_same_bits_at_every_level(tmp_path):
+    levels = [lv for lv in LEVELS if lv != "baseline" and lv in _core.simd_levels().split(",")]
+    if len(levels) < 2:
+        pytest.skip("one SIMD level above baseline on this machine")
+    digests = {run_at_level(lv, SMALL_K_CHECK, tmp_path).split()[-1] for lv in levels}
+    assert len(digests) == 1, levels
 
 
 @pytest.mark.parametrize("level", LEVELS)

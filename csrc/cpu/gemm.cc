@@ -8,6 +8,7 @@
 #include <type_traits>
 
 #include "few_rows_gemm.h"
+#include "small_k_gemm.h"
 #include "seqkern/simd.h"
 #include "seqkern/threads.h"
 
@@ -103,6 +104,20 @@ void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A
     });
     return;
   }
+#if SEQKERN_X86
+  // A short sum (weight gradients of a step or a few): C written once from registers
+  // (small_k_gemm.h). The rows split between the threads; each row's sums do not depend on it.
+  if constexpr (std::is_same_v<T, float>) {
+    if (ta && !tb && K <= kSmallK && M * N >= kSmallKOutput && (beta == 0.0f || beta == 1.0f) &&
+        simd() != Simd::baseline) {
+      const auto product = simd() == Simd::avx512 ? avx512::small_k_gemm : avx2::small_k_gemm;
+      parallel_for(M, kMinRows, [&](int64_t m0, int64_t m1) {
+        product(m1 - m0, N, K, alpha, A + m0, lda, B, ldb, beta == 1.0f, C + m0 * ldc, ldc);
+      });
+      return;
+    }
+  }
+#endif
   if (M * N * K < kSplitWork) {
     blas(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     return;
