@@ -156,8 +156,9 @@ class RecurrentStackFunction(torch.autograd.Function):
         if torch.is_grad_enabled():  # create_graph=True: gradients must be differentiable
             _fall_back("double backward (create_graph=True)")
             return (None, None) + _torch_stack_grads(ctx, dy, dh_n, dc_n)
-        g = _ops.recurrent_stack_backward(ctx.saved, _np(dy), _np(dh_n), _np(dc_n))
         need = ctx.needs_input_grad  # False for h0, c0 not given (None) too
+        g = _ops.recurrent_stack_backward(ctx.saved, _np(dy), _np(dh_n), _np(dc_n),
+                                          need_x=need[2])
         wanted = lambda i, a: torch.from_numpy(a) if need[i] else None  # noqa: E731
         flat = [w for ws in g["weights"] for w, p in zip(ws, present) if p]
         return (None, None, wanted(2, g["x"]), wanted(3, g["h0"]),
@@ -477,8 +478,8 @@ class OneLayerFunction(torch.autograd.Function):
             _fall_back("double backward (create_graph=True)")
             return (None, None) + _torch_one_layer_grads(ctx, dy, dh_n, dc_n)
         grad = lambda t: None if t is None else np.ascontiguousarray(_np(t))  # noqa: E731
-        g = _ops.one_layer_backward(ctx.saved, grad(dy), grad(dh_n), grad(dc_n))
         need = ctx.needs_input_grad
+        g = _ops.one_layer_backward(ctx.saved, grad(dy), grad(dh_n), grad(dc_n), need_x=need[2])
         names = ("x", "h0", "c0", "w_ih", "w_hh", "b_ih", "b_hh", "w_hr")[:len(need) - 2]
         return (None, None, *(torch.from_numpy(g[k]) if need[i + 2] else None
                               for i, k in enumerate(names)))

@@ -131,6 +131,41 @@ def check_stack_gradients(impl, p):
     gradcheck(loss, inputs, analytic, rtol=1e-5, atol=1e-7)
 
 
+def check_without_x_gradient(p):
+    """need_x=False: x's gradient is None, every other one the same bits as with it."""
+    dy, dh, dc = output_grads(p)
+    *_, saved = sk.recurrent_stack(**p, training=True)
+    full = flatten(sk.recurrent_stack_backward(saved, dy, dh, dc))
+    *_, saved = sk.recurrent_stack(**p, training=True)
+    grads = sk.recurrent_stack_backward(saved, dy, dh, dc, need_x=False)
+    assert grads["x"] is None
+    part = flatten(grads)
+    assert part.keys() == full.keys() - {"x"}
+    for k in part:
+        np.testing.assert_array_equal(part[k], full[k], err_msg=k)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+@given(T=st.integers(1, 8), B=st.integers(1, 5), I=st.integers(1, 9), H=st.integers(1, 9),
+       L=st.integers(1, 3), D=st.integers(1, 2), lengths=st.booleans(), seed=st.integers(0, 2**16))
+def test_stack_without_x_gradient_keeps_the_others(cell, T, B, I, H, L, D, lengths, seed):
+    check_without_x_gradient(make_stack(cell, T, B, I, H, L, D, np.float32, lengths=lengths,
+                                        dropout=0.5, seed=seed))
+
+
+# The ways x's gradient is made: in the backward time loop (w_ih small), after it from the
+# gathered rows of a long batch, or from the rows that ran (lengths), and with a projection.
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("T, B, I, H, lengths", [(3, 2, 5, 7, True), (40, 32, 24, 16, False),
+                                                 (40, 32, 24, 16, True), (3, 4, 700, 64, True)])
+def test_stack_without_x_gradient_on_each_path(cell, T, B, I, H, lengths):
+    for D in (1, 2):
+        check_without_x_gradient(make_stack(cell, T, B, I, H, 2, D, np.float32, lengths=lengths))
+        check_without_x_gradient(make_stack(cell, T, B, I, H, 1, D, np.float32, lengths=lengths))
+    if cell == "lstm":
+        check_without_x_gradient(make_stack(cell, T, B, I, H, 1, 1, np.float32, proj=5))
+
+
 @pytest.mark.parametrize("cell", CELLS)
 def test_stack_gives_bitwise_same_results_for_any_repeat(cell):
     p = make_stack(cell, 9, 7, 5, 11, 2, 2, np.float32, lengths=True)

@@ -51,21 +51,24 @@ def state_for(name, shape, dtype, g):
 @pytest.mark.parametrize("batch", [(3,), (1,), ()], ids=["B3", "B1", "unbatched"])
 @pytest.mark.parametrize("with_state", [False, True], ids=["zeros", "hx"])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
-def test_cell_loop_matches_torch(name, ours, theirs, kw, batch, with_state, dtype):
-    """Four steps of a loop: outputs, and the gradients of the inputs, the first state and every
-    weight, against torch's own cell."""
+@pytest.mark.parametrize("x_grad", [True, False], ids=["dx", "no_dx"])
+def test_cell_loop_matches_torch(name, ours, theirs, kw, batch, with_state, dtype, x_grad):
+    """Four steps of a loop: outputs, and the gradients of the inputs (when they require one:
+    else the kernels skip its products), the first state and every weight, against torch's own
+    cell."""
     a, b = twins(ours, theirs, kw, dtype=dtype)
     g = torch.Generator().manual_seed(1)
     xs = torch.randn(4, *batch, 5, dtype=dtype, generator=g)
     s0 = state_for(name, (*batch, 6), dtype, g)
     results = []
     for m in (a, b):
-        xi = xs.clone().requires_grad_()
+        xi = xs.clone().requires_grad_(x_grad)
         si = tuple(s.clone().requires_grad_() for s in as_tuple(s0))
         state = (si if name == "lstm" else si[0]) if with_state else None
         outs, loss = unroll(m, xi, state)
         assert uses_seqkern(outs[-1]) == (m is a)
         loss.backward()
+        assert (xi.grad is None) != x_grad
         results.append([*outs, xi.grad, *((s.grad for s in si) if with_state else ()),
                         *(p.grad for p in m.parameters())])
     tol = 1e-10 if dtype == torch.float64 else 3e-5

@@ -31,16 +31,20 @@ def loss_of(y, state):
                                      {"num_layers": 3, "batch_first": True}, {"bias": False}],
                          ids=["1x", "2x-bi", "3x-bfirst", "nobias"])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
-def test_module_matches_torch(name, ours, theirs, kw, options, dtype):
+@pytest.mark.parametrize("x_grad", [True, False], ids=["dx", "no_dx"])
+def test_module_matches_torch(name, ours, theirs, kw, options, dtype, x_grad):
+    """Outputs and gradients; an input that requires no gradient (raw features) gets none, and
+    the kernels skip its products."""
     a, b = twins(ours, theirs, kw, dtype, **options)
     x = torch.randn(4, 3, 5, dtype=dtype, generator=torch.Generator().manual_seed(0))
-    xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
+    xa, xb = x.clone().requires_grad_(x_grad), x.clone().requires_grad_(x_grad)
     ya, sa = a(xa)
     yb, sb = b(xb)
     loss_of(ya, sa).backward()
     loss_of(yb, sb).backward()
     tol = 1e-10 if dtype == torch.float64 else 3e-5
     torch.testing.assert_close(ya, yb, rtol=tol, atol=tol)
+    assert (xa.grad is None) != x_grad
     torch.testing.assert_close(xa.grad, xb.grad, rtol=tol, atol=tol)
     for (k, p), q in zip(a.named_parameters(), b.parameters()):
         torch.testing.assert_close(p.grad, q.grad, rtol=tol, atol=tol, msg=k)

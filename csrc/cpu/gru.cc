@@ -108,6 +108,7 @@ void backward_reset_after(const RnnShape& s, const T* x, const T* w_ih, const T*
     detail::column_sums(dhg, n, 2 * H, G, db_ih);
     detail::column_sums(dnx, n, H, H, db_ih + 2 * H);
   }
+  if (!dx) return;
   gemm<T>(false, false, n, I, 2 * H, T(1), dhg, G, w_ih, I, T(0), d.dx_rows(), d.ld_dx());
   gemm<T>(false, false, n, I, H, T(1), dnx, H, w_in, I, T(1), d.dx_rows(), d.ld_dx());
   d.finish();
@@ -224,6 +225,7 @@ void backward_reset_before(const RnnShape& s, const T* x, const T* w_ih, const T
           dw_hh + 2 * H * H, H);
   if (db_ih) detail::column_sums(dg, n, G, G, db_ih);
   if (db_hh) detail::column_sums(dg, n, G, G, db_hh);
+  if (!dx) return;
   gemm<T>(false, false, n, I, G, T(1), dg, G, w_ih, I, T(0), d.dx_rows(), d.ld_dx());
   d.finish();
 }

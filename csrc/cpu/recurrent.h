@@ -434,7 +434,7 @@ class InputGrad {
  public:
   InputGrad(const RnnShape& s, const int32_t* lengths, int64_t GH, const T* w_ih, T* dx)
       : s_(s), lengths_(lengths), w_ih_(w_ih), dx_(dx),
-        active_(GH * s.I * static_cast<int64_t>(sizeof(T)) <= kStepInputGradBytes &&
+        active_(dx && GH * s.I * static_cast<int64_t>(sizeof(T)) <= kStepInputGradBytes &&
                 !column_split(s)),
         w_(w_ih, s.I, false, GH, active_ ? s.I : 0, s) {}
 
@@ -470,7 +470,7 @@ class InputGrad {
 // pre-activation gradients are the same (RNN, LSTM):
 //   dg (rows.total(), GH) -> dw_ih (GH, I), dw_hh (GH, S), db (GH) or null,
 //   and the rest of dx (T, B, I): its unwritten rows when the time loop computed it, else all
-//   of it from w_ih (GH, I).
+//   of it from w_ih (GH, I); nothing when dx is null (not wanted).
 template <typename T>
 void deferred_grads(const RnnShape& s, const StepRows& rows, int64_t GH, const T* x, const T* h0,
                     const T* y, const T* dg, T* dw_ih, T* dw_hh, T* db, const InputGrad<T>& input) {
@@ -485,7 +485,7 @@ void deferred_grads(const RnnShape& s, const StepRows& rows, int64_t GH, const T
   if (db) column_sums(dg, d.n, GH, GH, db);
   if (input.active()) {
     input.finish();
-  } else {
+  } else if (input.dx()) {
     gemm<T>(false, false, d.n, s.I, GH, T(1), dg, GH, input.w_ih(), s.I, T(0), d.dx_rows(),
             d.ld_dx());
     d.finish();

@@ -112,7 +112,8 @@ void small_k_gemm(int64_t M, int64_t N, int64_t K, float alpha, const float* A, 
       for (int64_t r = 0; r < kRows; ++r) out[r] = r < rows ? alpha * a[r] : 0.0f;
     }
   }
-  const int64_t chunk = std::max(kBlock, kChunkBytes / (K * int64_t{sizeof(float)}) / kBlock * kBlock);
+  const int64_t columns = kChunkBytes / (K * int64_t{sizeof(float)});
+  const int64_t chunk = std::max(kBlock, columns / kBlock * kBlock);
   pb.resize(std::min(chunk, (N + kBlock - 1) / kBlock * kBlock) * K);
   for (int64_t n0 = 0; n0 < N; n0 += chunk) {
     const int64_t width = std::min(chunk, N - n0), blocks = (width + kBlock - 1) / kBlock;

@@ -195,10 +195,10 @@ void stack_backward(Cell cell, const StackShape& s, const T* x, const LayerWeigh
                      saved.gates ? saved.gates + k * TB * GH : nullptr,
                      saved.aux ? saved.aux + k * TBH : nullptr, dyk,
                      dh_n ? dh_n + k * BS : nullptr, lstm && dc_n ? dc_n + k * BH : nullptr,
-                     reverse ? dx_rev : dlayer_in, dh0 + k * BS,
+                     reverse && dlayer_in ? dx_rev : dlayer_in, dh0 + k * BS,
                      lstm ? dc0 + k * BH : nullptr, g[k]);
     });
-    if (s.D == 2) copy_steps(s, lengths, true, true, I, dx_rev, I, dlayer_in, I);
+    if (s.D == 2 && dlayer_in) copy_steps(s, lengths, true, true, I, dx_rev, I, dlayer_in, I);
     if (l > 0) {
       if (masks) multiply(din, masks + (l - 1) * TB * DS, TB * DS);
       std::swap(dout, din);

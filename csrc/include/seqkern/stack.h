@@ -95,7 +95,8 @@ void stack_forward(Cell cell, const StackShape& s, const T* x, const LayerWeight
 
 // Backward of a training forward (same arguments).
 //   dy (T, B, D*S), dh_n, dc_n like h_n, c_n  incoming gradients, each may be null (zeros)
-//   dx (T, B, I), dh0, dc0 like h0, c0         out (dc0 only for LSTM)
+//   dx (T, B, I), dh0, dc0 like h0, c0         out (dc0 only for LSTM); dx may be null (not
+//                                            wanted: the first layer's input products skipped)
 //   g[k]                                     out: weight gradients
 template <typename T>
 void stack_backward(Cell cell, const StackShape& s, const T* x, const LayerWeights<T>* w,
