@@ -1,8 +1,9 @@
 """seqkern's products (_core.gemm: the layers' projections, the recurrent kernels' unpacked steps)
 against NumPy in float64, at every SIMD level the machine has: a few rows of A with B read in
 place (level avx2 and up), BLAS beyond them, A transposed, both layouts of B, columns split
-between the threads, alpha and beta (with beta 0, C is never read); A^T B over a short sum
-(small_k_gemm.h) with the same bits at every level above baseline and on any thread count."""
+between the threads, alpha and beta (with beta 0, C is never read); up to 32 rows against a
+large B read in place (in_place_gemm.h); A^T B over a short sum (small_k_gemm.h) with the same
+bits at every level above baseline and on any thread count."""
 import numpy as np
 import pytest
 
@@ -57,6 +58,43 @@ for threads in (1, 2):
 assert digest[1] == digest[2], digest
 print(_core.simd_level(), digest[1])
 """
+
+# Up to 32 rows against a B (K, N) of 2 MB or more (in_place_gemm.h, level avx512; BLAS below):
+# edges of its 12-row blocks, 32-column slices and 48-deep chunks of k. Checks that each row's
+# values do not depend on the rows beside it, nor on the thread count.
+IN_PLACE_CHECK = """
+import numpy as np
+from seqkern import _core
+rng = np.random.default_rng(2)
+for M, K, N in ((5, 1000, 600), (12, 1009, 520), (13, 48, 11000), (31, 49, 11000), (32, 2048, 290),
+                (33, 1000, 600), (1, 1000, 600)):
+    a = rng.standard_normal((M, K)).astype(np.float32)
+    b = rng.standard_normal((K, N)).astype(np.float32)
+    want = a.astype(np.float64) @ b.astype(np.float64)
+    for alpha, beta in ((1.0, 0.0), (0.5, 0.0), (1.0, 1.0), (-2.0, 1.5)):
+        c0 = rng.standard_normal((M, N)).astype(np.float32)
+        got = {}
+        for threads in (1, 2):
+            _core.set_num_threads(threads)
+            c = np.full((M, N), np.nan, np.float32) if beta == 0 else c0.copy()
+            _core.gemm(False, False, alpha, a, b, beta, c)
+            got[threads] = c
+        err = np.abs(got[1] - (alpha * want + beta * c0)).max()
+        assert err <= 1e-5 * np.sqrt(K + 1) * (abs(alpha) + abs(beta)), (M, K, N, alpha, beta, err)
+        np.testing.assert_array_equal(got[1], got[2])
+        if 4 < M <= 32 and _core.simd_level() == "avx512":  # alone: with 4 more rows (1 is BLAS)
+            rows = np.concatenate([a[M // 2:M // 2 + 1], a[:4]])
+            alone = np.empty((5, N), np.float32)
+            _core.gemm(False, False, alpha, rows, b, 0.0, alone)
+            if beta == 0:
+                np.testing.assert_array_equal(alone[0], got[1][M // 2])
+print(_core.simd_level())
+"""
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_rows_against_large_b_match_numpy_at_every_level(level, tmp_path):
+    assert run_at_level(level, IN_PLACE_CHECK, tmp_path).strip().endswith(level)
 
 
 @pytest.mark.parametrize("level", LEVELS)

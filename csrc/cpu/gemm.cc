@@ -6,8 +6,10 @@
 #include <cblas.h>
 
 #include <type_traits>
+#include <vector>
 
 #include "few_rows_gemm.h"
+#include "in_place_gemm.h"
 #include "small_k_gemm.h"
 #include "seqkern/simd.h"
 #include "seqkern/threads.h"
@@ -73,6 +75,25 @@ void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A
     if (!ta && M <= few && (tb || M > 1) && simd() != Simd::baseline) {
       const auto columns = [&](int64_t n0, int64_t n1) {
         avx2::few_rows_gemm(tb, M, n0, n1, K, alpha, A, lda, B, ldb, beta, C, ldc);
+      };
+      if (M * N * K < kSplitRowsWork)
+        columns(0, N);
+      else
+        parallel_for(N, kMinRows, columns);
+      return;
+    }
+    // Up to a few dozen rows against a B (K, N) of megabytes: B read in place
+    // (in_place_gemm.h), A's rows packed once for all the threads.
+    if (!ta && !tb && M <= kInPlaceRows && K * N * int64_t{sizeof(float)} >= kInPlaceBytes &&
+        simd() == Simd::avx512) {
+      // (the pool's threads read the calling thread's copy: a thread_local named inside the
+      // lambda would be each thread's own)
+      thread_local std::vector<float> rows;
+      rows.resize(avx512::in_place_packed_size(M, K));
+      avx512::in_place_pack_rows(M, K, alpha, A, lda, rows.data());
+      const float* packed = rows.data();
+      const auto columns = [&](int64_t n0, int64_t n1) {
+        avx512::in_place_gemm(M, n0, n1, K, packed, B, ldb, beta, C, ldc);
       };
       if (M * N * K < kSplitRowsWork)
         columns(0, N);

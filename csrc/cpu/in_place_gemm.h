@@ -1,0 +1,48 @@
+// Products of up to a few dozen rows on B (K, N) read where it lies, for gemm: C (M, N) = alpha *
+// A (M, K) @ B + beta * C with M up to kInPlaceRows, B of kInPlaceBytes or more. AVX-512 only:
+// measured on Ice Lake alone. (Internal to csrc/cpu.)
+//
+// BLAS packs all of B before a product, and with few rows of A it uses each packed value only M
+// times: a decoder's step of 32 rows against an LSTMCell's w_ih (2048 x 2560, 20 MB), the
+// backward's dx = dg @ w_ih, spends most of its time in that copy, which writes B's megabytes
+// and reads them again. Here k runs in chunks of kInPlaceDepth rows of B; for each chunk, each
+// slice of 32 columns (48 x 128 bytes) is copied into L1 and every block of rows passes over it.
+// - B's rows lie one per page when they are long (10 KB), and a chunk's pages fit the first-level
+//   TLB (64 entries on Ice Lake, Zen 3 and Zen 4): whole columns of K at a time missed it on
+//   every row (0.29-0.38x BLAS at kInPlaceDepth 128-2048, 1.32-1.40x at 32-64).
+// - The slices read in place, rows 4 KB or 10 KB apart crowded one or two sets of L1, so a
+//   slice left L1 before the next block of rows reached it: 0.76-0.93x BLAS at the middle sizes.
+//
+// Paired in one process (_core.gemm), Ice Lake, 2 threads, BLAS / these kernels' time, (M, K, N):
+// (32, 2048, 2560) 1.50-2.10x, (32, 10000, 512) 1.12-1.16x, (16, 1024, 1024) 1.10-1.42x, (8, 1024,
+// 1024) 1.39-1.87x, (5, 1024, 1024) 1.69-1.98x, (32, 2048, 512) 0.92-1.30x (noisy). Not taken:
+// 64 rows ((64, 2048, 512) 0.65-0.92x), B of 1 MB or less ((32, 1024, 256) 0.89-1.19x, (5, 256,
+// 256) 0.45-0.83x). torch's LSTMCell training steps under optimize, before / after: (32, 2560,
+// 512) 1.09x, (8, 1024, 1024) 1.17x, (16, 512, 512) 1.08x; GRUCell (32, 2560, 512) 1.10x.
+#pragma once
+#include <cstdint>
+
+namespace seqkern {
+
+constexpr int64_t kInPlaceRows = 32;
+constexpr int64_t kInPlaceBytes = int64_t{2} << 20;
+constexpr int64_t kInPlaceDepth = 48;
+
+namespace avx512 {
+// Floats of in_place_pack_rows's output for M rows and K.
+inline int64_t in_place_packed_size(int64_t M, int64_t K) {
+  return (M + 11) / 12 * 12 * ((K + kInPlaceDepth - 1) / kInPlaceDepth * kInPlaceDepth);
+}
+// A (M, K) (rows lda apart) times alpha, in the order in_place_gemm reads it: chunk by chunk
+// of k, blocks of 12 rows, each [k][row], zero-padded.
+void in_place_pack_rows(int64_t M, int64_t K, float alpha, const float* A, int64_t lda,
+                        float* out);
+// Columns [n0, n1) of C (M, N) = A @ B (K, N) + beta * C, 1 <= M <= kInPlaceRows, A packed by
+// in_place_pack_rows (alpha in it), rows of B ldb apart. C is not read when beta is 0. Each
+// value of C sums k in order, one FMA at a time, so it does not depend on M, on the columns
+// around it or on the split between threads.
+void in_place_gemm(int64_t M, int64_t n0, int64_t n1, int64_t K, const float* packed,
+                   const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
+}  // namespace avx512
+
+}  // namespace seqkern
