@@ -59,35 +59,41 @@ assert digest[1] == digest[2], digest
 print(_core.simd_level(), digest[1])
 """
 
-# Up to 32 rows against a B (K, N) of 2 MB or more (in_place_gemm.h, level avx512; BLAS below):
-# edges of its 12-row blocks, 32-column slices and 48-deep chunks of k. Checks that each row's
+# Up to 32 rows against a B of 2 MB or more, both layouts (in_place_gemm.h, level avx512; BLAS
+# below, and few_rows_gemm.h up to 8 rows of B (N, K)): edges of its 12-row blocks, 32-column
+# slices, 16 x 16 tiles and 48-deep chunks of k. Where those kernels run, checks that each row's
 # values do not depend on the rows beside it, nor on the thread count.
 IN_PLACE_CHECK = """
+import itertools
 import numpy as np
 from seqkern import _core
 rng = np.random.default_rng(2)
-for M, K, N in ((5, 1000, 600), (12, 1009, 520), (13, 48, 11000), (31, 49, 11000), (32, 2048, 290),
-                (33, 1000, 600), (1, 1000, 600)):
+shapes = ((5, 1000, 600), (12, 1009, 520), (13, 48, 11000), (31, 49, 11000), (32, 2048, 290),
+          (9, 17, 31000), (33, 1000, 600), (1, 1000, 600))
+for (M, K, N), tb in itertools.product(shapes, (False, True)):
     a = rng.standard_normal((M, K)).astype(np.float32)
-    b = rng.standard_normal((K, N)).astype(np.float32)
-    want = a.astype(np.float64) @ b.astype(np.float64)
+    b = rng.standard_normal((N, K) if tb else (K, N)).astype(np.float32)
+    want = a.astype(np.float64) @ (b.T if tb else b).astype(np.float64)
     for alpha, beta in ((1.0, 0.0), (0.5, 0.0), (1.0, 1.0), (-2.0, 1.5)):
         c0 = rng.standard_normal((M, N)).astype(np.float32)
         got = {}
         for threads in (1, 2):
             _core.set_num_threads(threads)
             c = np.full((M, N), np.nan, np.float32) if beta == 0 else c0.copy()
-            _core.gemm(False, False, alpha, a, b, beta, c)
+            _core.gemm(False, tb, alpha, a, b, beta, c)
             got[threads] = c
         err = np.abs(got[1] - (alpha * want + beta * c0)).max()
-        assert err <= 1e-5 * np.sqrt(K + 1) * (abs(alpha) + abs(beta)), (M, K, N, alpha, beta, err)
+        assert err <= 1e-5 * np.sqrt(K + 1) * (abs(alpha) + abs(beta)), (M, K, N, tb, alpha, err)
+        in_place = (_core.simd_level() == "avx512" and (8 if tb else 4) < M <= 32
+                    and K * N * 4 >= 2 << 20)
+        if not in_place:
+            continue
         np.testing.assert_array_equal(got[1], got[2])
-        if 4 < M <= 32 and _core.simd_level() == "avx512":  # alone: with 4 more rows (1 is BLAS)
-            rows = np.concatenate([a[M // 2:M // 2 + 1], a[:4]])
-            alone = np.empty((5, N), np.float32)
-            _core.gemm(False, False, alpha, rows, b, 0.0, alone)
-            if beta == 0:
-                np.testing.assert_array_equal(alone[0], got[1][M // 2])
+        if beta == 0:  # a row alone, with 8 more: the same bits
+            rows = a[[M // 2] + [i % M for i in range(8)]]
+            alone = np.empty((9, N), np.float32)
+            _core.gemm(False, tb, alpha, rows, b, 0.0, alone)
+            np.testing.assert_array_equal(alone[0], got[1][M // 2])
 print(_core.simd_level())
 """
 

@@ -82,9 +82,9 @@ void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A
         parallel_for(N, kMinRows, columns);
       return;
     }
-    // Up to a few dozen rows against a B (K, N) of megabytes: B read in place
+    // Up to a few dozen rows against a B of megabytes, either layout: B read in place
     // (in_place_gemm.h), A's rows packed once for all the threads.
-    if (!ta && !tb && M <= kInPlaceRows && K * N * int64_t{sizeof(float)} >= kInPlaceBytes &&
+    if (!ta && M <= kInPlaceRows && K * N * int64_t{sizeof(float)} >= kInPlaceBytes &&
         simd() == Simd::avx512) {
       // (the pool's threads read the calling thread's copy: a thread_local named inside the
       // lambda would be each thread's own)
@@ -93,7 +93,10 @@ void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A
       avx512::in_place_pack_rows(M, K, alpha, A, lda, rows.data());
       const float* packed = rows.data();
       const auto columns = [&](int64_t n0, int64_t n1) {
-        avx512::in_place_gemm(M, n0, n1, K, packed, B, ldb, beta, C, ldc);
+        if (tb)
+          avx512::in_place_gemm_nt(M, n0, n1, K, packed, B, ldb, beta, C, ldc);
+        else
+          avx512::in_place_gemm(M, n0, n1, K, packed, B, ldb, beta, C, ldc);
       };
       if (M * N * K < kSplitRowsWork)
         columns(0, N);

@@ -1,6 +1,6 @@
-// Products of up to a few dozen rows on B (K, N) read where it lies, for gemm: C (M, N) = alpha *
-// A (M, K) @ B + beta * C with M up to kInPlaceRows, B of kInPlaceBytes or more. AVX-512 only:
-// measured on Ice Lake alone. (Internal to csrc/cpu.)
+// Products of up to a few dozen rows on B read where it lies, for gemm: C (M, N) = alpha * A (M,
+// K) @ op(B) + beta * C with M up to kInPlaceRows, B of kInPlaceBytes or more, stored (K, N) or
+// (N, K). AVX-512 only: measured on Ice Lake alone. (Internal to csrc/cpu.)
 //
 // BLAS packs all of B before a product, and with few rows of A it uses each packed value only M
 // times: a decoder's step of 32 rows against an LSTMCell's w_ih (2048 x 2560, 20 MB), the
@@ -13,7 +13,15 @@
 // - The slices read in place, rows 4 KB or 10 KB apart crowded one or two sets of L1, so a
 //   slice left L1 before the next block of rows reached it: 0.76-0.93x BLAS at the middle sizes.
 //
-// Paired in one process (_core.gemm), Ice Lake, 2 threads, BLAS / these kernels' time, (M, K, N):
+// B stored (N, K) (the forward's x @ w_ih^T) is read 32 rows at a time along k, each 16 x 16 tile
+// transposed in registers into the slice (in_place_gemm_nt); BLAS / these kernels' time, 21
+// alternating rounds, (M, K, N): 2 threads (32, 2560, 2048) 1.17x, (32, 1024, 512) 1.87x, (24,
+// 768, 768) 1.16x, (12, 2048, 256) 1.60x, (32, 1000, 600) 1.28x; one thread 1.16-1.63x. The
+// cells' no_grad steps under optimize: LSTMCell (32, 2560, 512) 1.12x, (16, 1024, 1024) 1.42x,
+// GRUCell (32, 2560, 512) 1.03x.
+//
+// B stored (K, N), paired in one process (_core.gemm), Ice Lake, 2 threads, BLAS / these
+// kernels' time, (M, K, N):
 // (32, 2048, 2560) 1.50-2.10x, (32, 10000, 512) 1.12-1.16x, (16, 1024, 1024) 1.10-1.42x, (8, 1024,
 // 1024) 1.39-1.87x, (5, 1024, 1024) 1.69-1.98x, (32, 2048, 512) 0.92-1.30x (noisy). Not taken:
 // 64 rows ((64, 2048, 512) 0.65-0.92x), B of 1 MB or less ((32, 1024, 256) 0.89-1.19x, (5, 256,
@@ -43,6 +51,10 @@ void in_place_pack_rows(int64_t M, int64_t K, float alpha, const float* A, int64
 // around it or on the split between threads.
 void in_place_gemm(int64_t M, int64_t n0, int64_t n1, int64_t K, const float* packed,
                    const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
+// The same with B stored (N, K) (W, rows ldw apart): C = A @ W^T, columns [n0, n1) of C being
+// rows of W. Each 32 rows of W are read along k, 16 x 16 tiles transposed into the slices.
+void in_place_gemm_nt(int64_t M, int64_t n0, int64_t n1, int64_t K, const float* packed,
+                      const float* W, int64_t ldw, float beta, float* C, int64_t ldc);
 }  // namespace avx512
 
 }  // namespace seqkern

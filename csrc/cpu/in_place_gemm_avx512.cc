@@ -60,6 +60,35 @@ void block_rows(int64_t rows, int64_t kc, const float* a, const float* B, int64_
   block<R>(kc, a, B, ldb, C, ldc, m0, m1);
 }
 
+// out[c * ldo + i] = r[i][c] for i, c < 16: a 16 x 16 tile transposed in registers (unpack,
+// then 2 x 2 and 4 x 4 moves of 128-bit lanes).
+inline void transpose16(const __m512 (&r)[16], float* out, int64_t ldo) {
+  __m512 t[16], u[16];
+#pragma GCC unroll 8
+  for (int i = 0; i < 8; ++i) {
+    t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+  }
+#pragma GCC unroll 4
+  for (int i = 0; i < 4; ++i) {  // u[4i + j], lane L: column 4L + j of rows 4i..4i+3
+    u[4 * i] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+    u[4 * i + 1] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+    u[4 * i + 2] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+    u[4 * i + 3] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+  }
+#pragma GCC unroll 4
+  for (int j = 0; j < 4; ++j) {
+    const __m512 v0 = _mm512_shuffle_f32x4(u[j], u[4 + j], 0x88);
+    const __m512 v1 = _mm512_shuffle_f32x4(u[j], u[4 + j], 0xdd);
+    const __m512 v2 = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0x88);
+    const __m512 v3 = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0xdd);
+    _mm512_store_ps(out + j * ldo, _mm512_shuffle_f32x4(v0, v2, 0x88));
+    _mm512_store_ps(out + (j + 8) * ldo, _mm512_shuffle_f32x4(v0, v2, 0xdd));
+    _mm512_store_ps(out + (j + 4) * ldo, _mm512_shuffle_f32x4(v1, v3, 0x88));
+    _mm512_store_ps(out + (j + 12) * ldo, _mm512_shuffle_f32x4(v1, v3, 0xdd));
+  }
+}
+
 }  // namespace
 
 void in_place_pack_rows(int64_t M, int64_t K, float alpha, const float* A, int64_t lda,
@@ -99,6 +128,39 @@ void in_place_gemm(int64_t M, int64_t n0, int64_t n1, int64_t K, const float* pa
         block_rows(std::min<int64_t>(kRows, M - i * kRows), kc,
                    packed + i * kInPlaceDepth * kRows, slice, 32, C + i * kRows * ldc + n, ldc,
                    m0, m1);
+    }
+  }
+}
+
+void in_place_gemm_nt(int64_t M, int64_t n0, int64_t n1, int64_t K, const float* packed,
+                      const float* W, int64_t ldw, float beta, float* C, int64_t ldc) {
+  if (n1 <= n0) return;
+  for (int64_t m = 0; m < M; ++m) {
+    float* c = C + m * ldc;
+    for (int64_t n = n0; n < n1; ++n) c[n] = beta == 0.0f ? 0.0f : beta * c[n];
+  }
+  const int64_t blocks = (M + kRows - 1) / kRows;
+  for (int64_t n = n0; n < n1; n += 32) {
+    const __mmask16 m0 = lane_mask(n1 - n), m1 = lane_mask(n1 - n - 16);
+    const float* a = packed;
+    for (int64_t k0 = 0; k0 < K; k0 += kInPlaceDepth, a += blocks * kInPlaceDepth * kRows) {
+      const int64_t kc = std::min(kInPlaceDepth, K - k0);
+      alignas(64) float slice[kInPlaceDepth * 32];
+      for (int64_t kt = 0; kt < kc; kt += 16) {  // 16 x 16 tiles of W's rows n.., columns k0 + kt..
+        const __mmask16 lanes = lane_mask(kc - kt);
+        for (int64_t h = 0; h < 2; ++h) {
+          __m512 r[16];
+#pragma GCC unroll 16
+          for (int i = 0; i < 16; ++i)
+            r[i] = n + h * 16 + i < n1
+                       ? _mm512_maskz_loadu_ps(lanes, W + (n + h * 16 + i) * ldw + k0 + kt)
+                       : _mm512_setzero_ps();
+          transpose16(r, slice + kt * 32 + h * 16, 32);
+        }
+      }
+      for (int64_t i = 0; i < blocks; ++i)
+        block_rows(std::min<int64_t>(kRows, M - i * kRows), kc, a + i * kInPlaceDepth * kRows,
+                   slice, 32, C + i * kRows * ldc + n, ldc, m0, m1);
     }
   }
 }

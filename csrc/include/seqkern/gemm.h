@@ -1,8 +1,8 @@
 // Row-major GEMM on the bundled OpenBLAS: C (M, N) = alpha * op(A) @ op(B) + beta * C,
 // op(A) (M, K), op(B) (K, N). trans_a means A is stored (K, M), trans_b means B is stored (N, K).
 // Float products of a few rows (up to 8; A not transposed) run seqkern's kernels on B in place
-// (csrc/cpu/few_rows_gemm.h), as do up to 32 rows against a B (K, N) of 2 MB or more at level
-// avx512 (csrc/cpu/in_place_gemm.h); float A^T B over a short sum (K up to 64, C large enough)
+// (csrc/cpu/few_rows_gemm.h), as do up to 32 rows against a B of 2 MB or more at level avx512
+// (csrc/cpu/in_place_gemm.h); float A^T B over a short sum (K up to 64, C large enough)
 // runs seqkern's kernels that write C once (csrc/cpu/small_k_gemm.h). Large products are split
 // over rows or columns of C between the pool's threads (a static split, so results are
 // reproducible); inside a pool chunk it runs on the calling thread.
