@@ -83,8 +83,8 @@ void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A
       return;
     }
     // Up to a few dozen rows against a B of megabytes, either layout: B read in place
-    // (in_place_gemm.h), A's rows packed once for all the threads.
-    if (!ta && M <= kInPlaceRows && K * N * int64_t{sizeof(float)} >= kInPlaceBytes &&
+    // (in_place_gemm.h), A's rows packed once for all the threads. (One row stays with GEMV.)
+    if (!ta && M > 1 && M <= kInPlaceRows && K * N * int64_t{sizeof(float)} >= kInPlaceBytes &&
         simd() == Simd::avx512) {
       // (the pool's threads read the calling thread's copy: a thread_local named inside the
       // lambda would be each thread's own)
