@@ -35,11 +35,13 @@ namespace seqkern {
 constexpr int64_t kInPlaceRows = 32;
 constexpr int64_t kInPlaceBytes = int64_t{2} << 20;
 constexpr int64_t kInPlaceDepth = 48;
+constexpr int64_t kInPlaceBlockRows = 12;  // rows of A per block of accumulators
 
 namespace avx512 {
 // Floats of in_place_pack_rows's output for M rows and K.
 inline int64_t in_place_packed_size(int64_t M, int64_t K) {
-  return (M + 11) / 12 * 12 * ((K + kInPlaceDepth - 1) / kInPlaceDepth * kInPlaceDepth);
+  const int64_t blocks = (M + kInPlaceBlockRows - 1) / kInPlaceBlockRows;
+  return blocks * kInPlaceBlockRows * ((K + kInPlaceDepth - 1) / kInPlaceDepth * kInPlaceDepth);
 }
 // A (M, K) (rows lda apart) times alpha, in the order in_place_gemm reads it: chunk by chunk
 // of k, blocks of 12 rows, each [k][row], zero-padded.

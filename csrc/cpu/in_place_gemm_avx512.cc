@@ -20,7 +20,7 @@ namespace {
 
 using avx512_tiles::lane_mask;
 
-constexpr int kRows = 12;
+constexpr int kRows = kInPlaceBlockRows;
 
 // C[0..R) x 32 columns (masks m0, m1 for the two vectors) += the packed block a (kc x kRows) @
 // kc rows of B from B on. R is a template argument and every loop over rows unrolled, so that
