@@ -83,7 +83,8 @@ void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A
       return;
     }
     // Up to a few dozen rows against a B of megabytes, either layout: B read in place
-    // (in_place_gemm.h), A's rows packed once for all the threads. (One row stays with GEMV.)
+    // (in_place_gemm.h), A's rows packed once for all the threads, which share the columns
+    // (2 MB of B is always past kSplitRowsWork). One row stays with GEMV.
     if (!ta && M > 1 && M <= kInPlaceRows && K * N * int64_t{sizeof(float)} >= kInPlaceBytes &&
         simd() == Simd::avx512) {
       // (the pool's threads read the calling thread's copy: a thread_local named inside the
@@ -98,10 +99,8 @@ void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A
         else
           avx512::in_place_gemm(M, n0, n1, K, packed, B, ldb, beta, C, ldc);
       };
-      if (M * N * K < kSplitRowsWork)
-        columns(0, N);
-      else
-        parallel_for(N, kMinRows, columns);
+      static_assert(2 * kInPlaceBytes / int64_t{sizeof(float)} >= kSplitRowsWork);
+      parallel_for(N, kMinRows, columns);
       return;
     }
   }

@@ -89,6 +89,24 @@ inline void transpose16(const __m512 (&r)[16], float* out, int64_t ldo) {
   }
 }
 
+// C = beta * C on columns [n0, n1) (zeros when beta is 0: C is not read), before the chunks of
+// k add into it.
+void scale_columns(int64_t M, int64_t n0, int64_t n1, float beta, float* C, int64_t ldc) {
+  for (int64_t m = 0; m < M; ++m) {
+    float* c = C + m * ldc;
+    for (int64_t n = n0; n < n1; ++n) c[n] = beta == 0.0f ? 0.0f : beta * c[n];
+  }
+}
+
+// Every block of rows of one chunk of packed A (in_place_pack_rows; kc values of k) over a slice
+// (kc x 32, the columns of C from C on, masks m0 and m1).
+void rows_over_slice(int64_t M, int64_t kc, const float* a, const float* slice, float* C,
+                     int64_t ldc, __mmask16 m0, __mmask16 m1) {
+  for (int64_t i = 0; i * kRows < M; ++i)
+    block_rows(std::min<int64_t>(kRows, M - i * kRows), kc, a + i * kInPlaceDepth * kRows, slice,
+               32, C + i * kRows * ldc, ldc, m0, m1);
+}
+
 }  // namespace
 
 void in_place_pack_rows(int64_t M, int64_t K, float alpha, const float* A, int64_t lda,
@@ -109,12 +127,9 @@ void in_place_pack_rows(int64_t M, int64_t K, float alpha, const float* A, int64
 void in_place_gemm(int64_t M, int64_t n0, int64_t n1, int64_t K, const float* packed,
                    const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
   if (n1 <= n0) return;
-  for (int64_t m = 0; m < M; ++m) {  // C = beta * C: the chunks then add into it
-    float* c = C + m * ldc;
-    for (int64_t n = n0; n < n1; ++n) c[n] = beta == 0.0f ? 0.0f : beta * c[n];
-  }
-  const int64_t blocks = (M + kRows - 1) / kRows;
-  for (int64_t k0 = 0; k0 < K; k0 += kInPlaceDepth, packed += blocks * kInPlaceDepth * kRows) {
+  scale_columns(M, n0, n1, beta, C, ldc);
+  const int64_t chunk = (M + kRows - 1) / kRows * kInPlaceDepth * kRows;  // packed A's, per chunk
+  for (int64_t k0 = 0; k0 < K; k0 += kInPlaceDepth, packed += chunk) {
     const int64_t kc = std::min(kInPlaceDepth, K - k0);
     for (int64_t n = n0; n < n1; n += 32) {
       const __mmask16 m0 = lane_mask(n1 - n), m1 = lane_mask(n1 - n - 16);
@@ -124,10 +139,7 @@ void in_place_gemm(int64_t M, int64_t n0, int64_t n1, int64_t K, const float* pa
         _mm512_store_ps(slice + k * 32, _mm512_maskz_loadu_ps(m0, b));
         _mm512_store_ps(slice + k * 32 + 16, _mm512_maskz_loadu_ps(m1, b + 16));
       }
-      for (int64_t i = 0; i < blocks; ++i)
-        block_rows(std::min<int64_t>(kRows, M - i * kRows), kc,
-                   packed + i * kInPlaceDepth * kRows, slice, 32, C + i * kRows * ldc + n, ldc,
-                   m0, m1);
+      rows_over_slice(M, kc, packed, slice, C + n, ldc, m0, m1);
     }
   }
 }
@@ -135,15 +147,12 @@ void in_place_gemm(int64_t M, int64_t n0, int64_t n1, int64_t K, const float* pa
 void in_place_gemm_nt(int64_t M, int64_t n0, int64_t n1, int64_t K, const float* packed,
                       const float* W, int64_t ldw, float beta, float* C, int64_t ldc) {
   if (n1 <= n0) return;
-  for (int64_t m = 0; m < M; ++m) {
-    float* c = C + m * ldc;
-    for (int64_t n = n0; n < n1; ++n) c[n] = beta == 0.0f ? 0.0f : beta * c[n];
-  }
-  const int64_t blocks = (M + kRows - 1) / kRows;
+  scale_columns(M, n0, n1, beta, C, ldc);
+  const int64_t chunk = (M + kRows - 1) / kRows * kInPlaceDepth * kRows;  // packed A's, per chunk
   for (int64_t n = n0; n < n1; n += 32) {
     const __mmask16 m0 = lane_mask(n1 - n), m1 = lane_mask(n1 - n - 16);
     const float* a = packed;
-    for (int64_t k0 = 0; k0 < K; k0 += kInPlaceDepth, a += blocks * kInPlaceDepth * kRows) {
+    for (int64_t k0 = 0; k0 < K; k0 += kInPlaceDepth, a += chunk) {
       const int64_t kc = std::min(kInPlaceDepth, K - k0);
       alignas(64) float slice[kInPlaceDepth * 32];
       for (int64_t kt = 0; kt < kc; kt += 16) {  // 16 x 16 tiles of W's rows n.., columns k0 + kt..
@@ -158,9 +167,7 @@ void in_place_gemm_nt(int64_t M, int64_t n0, int64_t n1, int64_t K, const float*
           transpose16(r, slice + kt * 32 + h * 16, 32);
         }
       }
-      for (int64_t i = 0; i < blocks; ++i)
-        block_rows(std::min<int64_t>(kRows, M - i * kRows), kc, a + i * kInPlaceDepth * kRows,
-                   slice, 32, C + i * kRows * ldc + n, ldc, m0, m1);
+      rows_over_slice(M, kc, a, slice, C + n, ldc, m0, m1);
     }
   }
 }
