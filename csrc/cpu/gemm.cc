@@ -82,11 +82,14 @@ void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A
         parallel_for(N, kMinRows, columns);
       return;
     }
-    // Up to a few dozen rows against a B of megabytes, either layout: B read in place
-    // (in_place_gemm.h), A's rows packed once for all the threads, which share the columns
-    // (2 MB of B is always past kSplitRowsWork). One row stays with GEMV.
-    if (!ta && M > 1 && M <= kInPlaceRows && K * N * int64_t{sizeof(float)} >= kInPlaceBytes &&
-        simd() == Simd::avx512) {
+    // Up to a few dozen rows against a B of megabytes, either layout, or of 256 KB and more
+    // columns stored (N, K): B read in place (in_place_gemm.h), A's rows packed once for all
+    // the threads, which share the columns (either size is always past kSplitRowsWork: B (N, K)
+    // comes here from kFewRowsNK + 1 rows on). One row stays with GEMV.
+    const int64_t bytes = K * N * int64_t{sizeof(float)};
+    const bool large = bytes >= kInPlaceBytes ||
+                       (tb && bytes >= kInPlaceBytesNT && N >= kInPlaceColumnsNT);
+    if (!ta && M > 1 && M <= kInPlaceRows && large && simd() == Simd::avx512) {
       // (the pool's threads read the calling thread's copy: a thread_local named inside the
       // lambda would be each thread's own)
       thread_local std::vector<float> rows;
@@ -99,7 +102,8 @@ void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A
         else
           avx512::in_place_gemm(M, n0, n1, K, packed, B, ldb, beta, C, ldc);
       };
-      static_assert(2 * kInPlaceBytes / int64_t{sizeof(float)} >= kSplitRowsWork);
+      static_assert(2 * kInPlaceBytes / int64_t{sizeof(float)} >= kSplitRowsWork &&
+                    (kFewRowsNK + 1) * kInPlaceBytesNT / int64_t{sizeof(float)} >= kSplitRowsWork);
       parallel_for(N, kMinRows, columns);
       return;
     }

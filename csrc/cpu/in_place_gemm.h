@@ -1,6 +1,7 @@
 // Products of up to a few dozen rows on B read where it lies, for gemm: C (M, N) = alpha * A (M,
 // K) @ op(B) + beta * C with M up to kInPlaceRows, B of kInPlaceBytes or more, stored (K, N) or
-// (N, K). AVX-512 only: measured on Ice Lake alone. (Internal to csrc/cpu.)
+// (N, K), or stored (N, K) from kInPlaceBytesNT with kInPlaceColumnsNT columns. AVX-512 only:
+// measured on Ice Lake alone. (Internal to csrc/cpu.)
 //
 // BLAS packs all of B before a product, and with few rows of A it uses each packed value only M
 // times: a decoder's step of 32 rows against an LSTMCell's w_ih (2048 x 2560, 20 MB), the
@@ -34,6 +35,16 @@ namespace seqkern {
 
 constexpr int64_t kInPlaceRows = 32;
 constexpr int64_t kInPlaceBytes = int64_t{2} << 20;
+// B stored (N, K) goes in place from a smaller size when it has many columns: OpenBLAS packs it
+// before each product (the forward's x @ w^T of a cell's inference step) unless the product is
+// small enough for its unpacked small-matrix kernels, which a thread's share of fewer than 512
+// columns can be. Paired on Ice Lake, 2 threads, BLAS / in place, (M, K, N): 256 KB-1 MB with N
+// >= 512, 1.08-1.87x in 26 shapes ((32, 256, 1024) 1.23x, (9, 256, 512) 1.76x, (32, 64, 1024)
+// 1.12x); with fewer columns as low as 0.48x ((32, 256, 64)) and 0.61x ((9, 512, 256)).
+// torch's cells' no_grad steps under optimize: LSTMCell (32, 256, 256) 1.15x, (16, 256, 256)
+// 1.14x, GRUCell (32, 256, 256) 1.08x, (12, 256, 256) 1.07x.
+constexpr int64_t kInPlaceBytesNT = int64_t{256} << 10;
+constexpr int64_t kInPlaceColumnsNT = 512;
 constexpr int64_t kInPlaceDepth = 48;
 constexpr int64_t kInPlaceBlockRows = 12;  // rows of A per block of accumulators
 
