@@ -45,6 +45,17 @@ constexpr int64_t kInPlaceBytes = int64_t{2} << 20;
 // 1.14x, GRUCell (32, 256, 256) 1.08x, (12, 256, 256) 1.07x.
 constexpr int64_t kInPlaceBytesNT = int64_t{256} << 10;
 constexpr int64_t kInPlaceColumnsNT = 512;
+// The same kernel for the products of a step on unpacked weights (PackedMatrix: a cell's step,
+// whose weights change between calls), for any size where a gate block of W (its width times the
+// rows) has more than kInPlaceOutputNT outputs. OpenBLAS multiplies without packing when a call
+// has about 1200 outputs or fewer, and beats these kernels there (one thread, (M, K, N): (9,
+// 256, 128) 0.66x, (12, 256, 32) 0.64x); above, where it packs, they win ((12, 256, 128) 1.51x,
+// (16, 256, 128) 1.26x, (32, 256, 128) 1.29x, (11, 256, 256) 2.05x). Twice 1200 keeps each half
+// of a two-thread team's columns above it. torch's cells under optimize, before / after, two
+// runs (Ice Lake, 2 threads): inference LSTMCell (32, 256, 256) 1.21x, 1.48x; (16, 256, 256)
+// 1.27x, 1.29x; (12, 512, 512) 1.36x, 1.28x; (32, 128, 128) 1.20x, 1.41x; GRUCell (32, 256, 256)
+// 1.35x, 1.34x; (12, 256, 256) 1.60x, 1.52x; (24, 650, 650) 1.13x, 1.09x; training 1.02-1.25x.
+constexpr int64_t kInPlaceOutputNT = 2400;
 constexpr int64_t kInPlaceDepth = 48;
 constexpr int64_t kInPlaceBlockRows = 12;  // rows of A per block of accumulators
 

@@ -11,6 +11,8 @@
 #include <vector>
 #include <type_traits>
 
+#include "few_rows_gemm.h"
+#include "in_place_gemm.h"
 #include "seqkern/gemm.h"
 #include "seqkern/simd.h"
 #include "seqkern/threads.h"
@@ -168,6 +170,22 @@ void PackedMatrix<T>::multiply_columns(int64_t M, const T* A, int64_t lda, T* C,
       const ColumnBlocks cb{blocks, block_size_, width, descending};
       const auto kernel = simd() == Simd::avx512 ? avx512::packed_gemm_f32 : avx2::packed_gemm_f32;
       kernel(M, K_, n1 - n0, A, lda, panels_ + n0 * K_, C + n0, ldc, accumulate, cb);
+      return;
+    }
+    // Unpacked, W stored (N, K) (a one-step call on weights that change: a cell's step): a few
+    // dozen rows read W in place (in_place_gemm.h) where BLAS would pack it. The choice depends
+    // on the rows and the gate block's width, never on a team member's share, so that a
+    // member's columns come from the same kernel whatever the thread count.
+    if (trans_ && simd() == Simd::avx512 && M > kFewRowsNK && M <= kInPlaceRows &&
+        M * (N_ / blocks_) > kInPlaceOutputNT) {
+      thread_local std::vector<float> rows;
+      rows.resize(avx512::in_place_packed_size(M, K_));
+      avx512::in_place_pack_rows(M, K_, 1.0f, A, lda, rows.data());
+      for (int64_t q = 0; q < blocks; ++q) {
+        const int64_t col = q * width + n0;
+        avx512::in_place_gemm_nt(M, col, col + n1 - n0, K_, rows.data(), w_, ldw_,
+                                 accumulate ? 1.0f : 0.0f, C, ldc);
+      }
       return;
     }
   }
