@@ -170,14 +170,16 @@ def test_small_batch_teams_give_the_same_bits_for_any_thread_count(cell, options
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
-@pytest.mark.parametrize("B,I,H", [(9, 40, 300), (13, 200, 200), (32, 64, 100), (20, 17, 130)])
+@pytest.mark.parametrize("B,I,H", [(9, 40, 300), (13, 200, 200), (32, 64, 100), (20, 17, 130),
+                                   (64, 30, 100), (90, 20, 40)])
 def test_one_step_on_unpacked_weights_gives_the_same_bits_for_any_thread_count(
         cell, B, I, H, restore_threads):
     """A single step on weights no call packed (a cell's step in training: its weights change
-    between calls) with 9 to 32 rows and more than 2400 outputs a gate block reads the weights in
+    between calls) with 9 to 96 rows and more than 2400 outputs a gate block reads the weights in
     place at AVX-512 (in_place_gemm.h): one kernel for all of them on one thread, for each
-    member's columns in a team of 2 or 3. Its outputs agree bit for bit, and with the twin; odd
-    sizes cross the kernel's 16 x 16 tiles, 32-column slices and 12-row blocks."""
+    member's columns in a team of 2 or 3, for each thread's rows in a batch split (H = 40: too
+    narrow for a team). Its outputs agree bit for bit, and with the twin; odd sizes cross the
+    kernel's 16 x 16 tiles, 32-column slices and 12-row blocks."""
     p = bench.make_problem(cell, 1, B, I, H, dtype=np.float32)
     results = []
     for n in (1, 2, 3):

@@ -56,6 +56,14 @@ constexpr int64_t kInPlaceColumnsNT = 512;
 // 1.27x, 1.29x; (12, 512, 512) 1.36x, 1.28x; (32, 128, 128) 1.20x, 1.41x; GRUCell (32, 256, 256)
 // 1.35x, 1.34x; (12, 256, 256) 1.60x, 1.52x; (24, 650, 650) 1.13x, 1.09x; training 1.02-1.25x.
 constexpr int64_t kInPlaceOutputNT = 2400;
+// ... and from 33 up to kInPlaceStepRows rows there. One product alone is even with OpenBLAS
+// there (one thread, (M, K, N): (48, 256, 128) 0.99x, (64, 256, 256) 1.01x, (96, 256, 128)
+// 0.94x, (64, 650, 325) 1.06x), but a step runs one product per gate block on the same rows,
+// which OpenBLAS packed again for each. torch's cells' no_grad steps, before / after, two runs:
+// LSTMCell (64, 256, 256) 1.14x, 1.08x; (48, 256, 256) 1.15x, 1.10x; (64, 128, 128) 1.10x,
+// 1.05x; (40, 512, 512) 1.11x, 1.00x; GRUCell (64, 256, 256) 1.18x, 1.15x; (80, 128, 128) 0.95x,
+// 1.08x; at H = 650 (a member's weights from L3) 0.98-1.05x; training steps 0.94-1.10x.
+constexpr int64_t kInPlaceStepRows = 96;
 constexpr int64_t kInPlaceDepth = 48;
 constexpr int64_t kInPlaceBlockRows = 12;  // rows of A per block of accumulators
 

@@ -141,6 +141,14 @@ PackedMatrix<T>::PackedMatrix(const T* w, int64_t ldw, bool trans, int64_t K, in
       else
         parallel_for(panels, 1, pack);
     }
+    // Unpacked, W stored (N, K) (a one-step call on weights that change: a cell's step): the
+    // products read W in place (in_place_gemm.h) where BLAS would pack it, A packed once for
+    // every gate block (BLAS packed it again for each). Chosen by the batch and a gate block's
+    // width, never by a thread's rows or a member's columns, so that every product of the call
+    // runs on one kernel whatever the thread count (the in-place kernels' sums start from C,
+    // BLAS's are added to it: the bits would differ).
+    in_place_ = !panels_ && trans && simd() == Simd::avx512 && s.B > kFewRowsNK &&
+                s.B <= kInPlaceStepRows && s.B * (N / blocks) > kInPlaceOutputNT;
   }
 #else
   (void)s, (void)kept, (void)one_row, (void)use_micro_kernels;  // no micro-kernels: BLAS
@@ -172,12 +180,7 @@ void PackedMatrix<T>::multiply_columns(int64_t M, const T* A, int64_t lda, T* C,
       kernel(M, K_, n1 - n0, A, lda, panels_ + n0 * K_, C + n0, ldc, accumulate, cb);
       return;
     }
-    // Unpacked, W stored (N, K) (a one-step call on weights that change: a cell's step): a few
-    // dozen rows read W in place (in_place_gemm.h) where BLAS would pack it. The choice depends
-    // on the rows and the gate block's width, never on a team member's share, so that a
-    // member's columns come from the same kernel whatever the thread count.
-    if (trans_ && simd() == Simd::avx512 && M > kFewRowsNK && M <= kInPlaceRows &&
-        M * (N_ / blocks_) > kInPlaceOutputNT) {
+    if (in_place_) {
       thread_local std::vector<float> rows;
       rows.resize(avx512::in_place_packed_size(M, K_));
       avx512::in_place_pack_rows(M, K_, 1.0f, A, lda, rows.data());

@@ -508,6 +508,7 @@ class PackedMatrix {
   const T* panels_ = nullptr;  // panels of op(W) (packed_, or kept); null: the products go to BLAS
   int64_t group_ = 1;  // panels per group (PanelLayout): above 1, grouped, the blocks interleaved
   const Bf16Matrix* bf16_ = nullptr;  // the bfloat16 weights, when given
+  bool in_place_ = false;  // unpacked, the products on the in-place kernels (AVX-512, float)
 };
 
 }  // namespace seqkern
