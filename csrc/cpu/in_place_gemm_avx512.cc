@@ -92,6 +92,11 @@ inline void transpose16(const __m512 (&r)[16], float* out, int64_t ldo) {
 // C = beta * C on columns [n0, n1) (zeros when beta is 0: C is not read), before the chunks of
 // k add into it.
 void scale_columns(int64_t M, int64_t n0, int64_t n1, float beta, float* C, int64_t ldc) {
+  // beta = 1 (a product added to C: a step's recurrent product onto its projection) changes no
+  // bit, and the pass read and wrote C for nothing: torch's cells' no_grad steps 1.05-1.16x
+  // (Ice Lake, paired: LSTMCell (32, 256, 256) 1.16x, (64, 256, 256) 1.15x, (12, 512, 512)
+  // 1.05x; GRUCell (32, 256, 256) 1.11x).
+  if (beta == 1.0f) return;
   for (int64_t m = 0; m < M; ++m) {
     float* c = C + m * ldc;
     for (int64_t n = n0; n < n1; ++n) c[n] = beta == 0.0f ? 0.0f : beta * c[n];
