@@ -147,7 +147,9 @@ PackedMatrix<T>::PackedMatrix(const T* w, int64_t ldw, bool trans, int64_t K, in
     // width, never by a thread's rows or a member's columns, so that every product of the call
     // runs on one kernel whatever the thread count (the in-place kernels' sums start from C,
     // BLAS's are added to it: the bits would differ).
-    in_place_ = !panels_ && trans && simd() == Simd::avx512 && s.B > kFewRowsNK &&
+    // (Only one-step calls: the other unpacked calls are a few steps of one row a thread, which
+    // BLAS's GEMV reads in place already.)
+    in_place_ = !panels_ && trans && simd() == Simd::avx512 && s.T == 1 && s.B > kFewRowsNK &&
                 s.B <= kInPlaceStepRows && s.B * (N / blocks) > kInPlaceOutputNT;
   }
 #else
