@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 import seqkern as sk
-from recurrent_cases import as_float64, assert_same, forward, forward_backward, scaled_error
+from recurrent_cases import (OP_IDS, OPS, as_float64, assert_same, forward, forward_backward,
+                             scaled_error)
 from simd_levels import LEVELS, run_at_level
 from seqkern import bench, reference
 
@@ -169,11 +170,11 @@ def test_small_batch_teams_give_the_same_bits_for_any_thread_count(cell, options
         assert scaled_error(a, b) < 3e-5
 
 
-@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+@pytest.mark.parametrize("cell,options", OPS, ids=OP_IDS)
 @pytest.mark.parametrize("B,I,H", [(9, 40, 300), (13, 200, 200), (32, 64, 100), (20, 17, 130),
                                    (64, 30, 100), (90, 20, 40)])
 def test_one_step_on_unpacked_weights_gives_the_same_bits_for_any_thread_count(
-        cell, B, I, H, restore_threads):
+        cell, options, B, I, H, restore_threads):
     """A single step on weights no call packed (a cell's step in training: its weights change
     between calls) with 9 to 96 rows and more than 2400 outputs a gate block reads the weights in
     place at AVX-512 (in_place_gemm.h): one kernel for all of them on one thread, for each
@@ -184,7 +185,7 @@ def test_one_step_on_unpacked_weights_gives_the_same_bits_for_any_thread_count(
     results = []
     for n in (1, 2, 3):
         sk.set_num_threads(n)
-        results.append(forward_backward(sk, cell, p, {}))
+        results.append(forward_backward(sk, cell, p, options))
     for outs, grads in results[1:]:
         for a, b in zip(outs, results[0][0]):
             if sk._core.simd_level() == "avx512":
@@ -192,7 +193,7 @@ def test_one_step_on_unpacked_weights_gives_the_same_bits_for_any_thread_count(
             assert scaled_error(a, b) < 1e-6
         for k in grads:
             assert scaled_error(grads[k], results[0][1][k]) < 1e-6, k
-    ref = forward_backward(reference, cell, as_float64(p), {})
+    ref = forward_backward(reference, cell, as_float64(p), options)
     assert_same(*results[0], *ref, 3e-5)
 
 
