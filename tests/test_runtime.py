@@ -130,6 +130,16 @@ def test_one_and_several_threads_agree(cell, restore_threads):
         assert scaled_error(one[1][k], three[1][k]) < 1e-13
 
 
+def on_one_two_and_three_threads(cell, problem, options):
+    """forward_backward's outputs and gradients with 1, 2 and 3 threads (3: more than this
+    machine may have)."""
+    results = []
+    for n in (1, 2, 3):
+        sk.set_num_threads(n)
+        results.append(forward_backward(sk, cell, problem, options))
+    return results
+
+
 @pytest.mark.parametrize("cell,options", [("lstm", {}), ("gru", {}), ("gru", {"reset_after": False}),
                                           ("rnn", {})], ids=["lstm", "gru", "gru-before", "rnn"])
 @pytest.mark.parametrize("T,B,I,H,lengths", [(7, 3, 5, 70, [7, 3, 5]), (6, 1, 4, 17, None),
@@ -153,10 +163,7 @@ def test_small_batch_teams_give_the_same_bits_for_any_thread_count(cell, options
     BLAS GEMMs split by rows after the loop: equal to rounding."""
     p = bench.make_problem(cell, T, B, I, H, dtype=np.float32,
                            lengths=None if lengths is None else np.array(lengths))
-    results = []
-    for n in (1, 2, 3):
-        sk.set_num_threads(n)
-        results.append(forward_backward(sk, cell, p, options))
+    results = on_one_two_and_three_threads(cell, p, options)
     for outs, grads in results[1:]:
         for a, b in zip(outs, results[0][0]):
             np.testing.assert_array_equal(a, b)
@@ -182,10 +189,7 @@ def test_one_step_on_unpacked_weights_gives_the_same_bits_for_any_thread_count(
     narrow for a team). Its outputs agree bit for bit, and with the twin; odd sizes cross the
     kernel's 16 x 16 tiles, 32-column slices and 12-row blocks."""
     p = bench.make_problem(cell, 1, B, I, H, dtype=np.float32)
-    results = []
-    for n in (1, 2, 3):
-        sk.set_num_threads(n)
-        results.append(forward_backward(sk, cell, p, options))
+    results = on_one_two_and_three_threads(cell, p, options)
     for outs, grads in results[1:]:
         for a, b in zip(outs, results[0][0]):
             if sk._core.simd_level() == "avx512":

@@ -6,7 +6,6 @@
 #include <cblas.h>
 
 #include <type_traits>
-#include <vector>
 
 #include "few_rows_gemm.h"
 #include "in_place_gemm.h"
@@ -90,12 +89,8 @@ void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A
     const bool large = bytes >= kInPlaceBytes ||
                        (tb && bytes >= kInPlaceBytesNT && N >= kInPlaceColumnsNT);
     if (!ta && M > 1 && M <= kInPlaceRows && large && simd() == Simd::avx512) {
-      // (the pool's threads read the calling thread's copy: a thread_local named inside the
-      // lambda would be each thread's own)
-      thread_local std::vector<float> rows;
-      rows.resize(avx512::in_place_packed_size(M, K));
-      avx512::in_place_pack_rows(M, K, alpha, A, lda, rows.data());
-      const float* packed = rows.data();
+      // (packed once, in the calling thread's buffer, which the pool's threads read)
+      const float* packed = avx512::in_place_pack_rows(M, K, alpha, A, lda);
       const auto columns = [&](int64_t n0, int64_t n1) {
         if (tb)
           avx512::in_place_gemm_nt(M, n0, n1, K, packed, B, ldb, beta, C, ldc);

@@ -68,17 +68,12 @@ constexpr int64_t kInPlaceDepth = 48;
 constexpr int64_t kInPlaceBlockRows = 12;  // rows of A per block of accumulators
 
 namespace avx512 {
-// Floats of in_place_pack_rows's output for M rows and K.
-inline int64_t in_place_packed_size(int64_t M, int64_t K) {
-  const int64_t blocks = (M + kInPlaceBlockRows - 1) / kInPlaceBlockRows;
-  return blocks * kInPlaceBlockRows * ((K + kInPlaceDepth - 1) / kInPlaceDepth * kInPlaceDepth);
-}
 // A (M, K) (rows lda apart) times alpha, in the order in_place_gemm reads it: chunk by chunk
-// of k, blocks of 12 rows, each [k][row], zero-padded.
-void in_place_pack_rows(int64_t M, int64_t K, float alpha, const float* A, int64_t lda,
-                        float* out);
-// Columns [n0, n1) of C (M, N) = A @ B (K, N) + beta * C, 1 <= M <= kInPlaceRows, A packed by
-// in_place_pack_rows (alpha in it), rows of B ldb apart. C is not read when beta is 0. Each
+// of k, blocks of 12 rows, each [k][row], zero-padded; into the calling thread's buffer, which
+// its next call overwrites (the pool's threads may read it meanwhile).
+const float* in_place_pack_rows(int64_t M, int64_t K, float alpha, const float* A, int64_t lda);
+// Columns [n0, n1) of C (M, N) = A @ B (K, N) + beta * C (M >= 1: gemm takes up to
+// kInPlaceRows, PackedMatrix up to kInPlaceStepRows), A packed by in_place_pack_rows (alpha in it), rows of B ldb apart. C is not read when beta is 0. Each
 // value of C sums k in order, one FMA at a time, so it does not depend on M, on the columns
 // around it or on the split between threads.
 void in_place_gemm(int64_t M, int64_t n0, int64_t n1, int64_t K, const float* packed,

@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <vector>
 
 #include "avx512_tiles.h"
 #include "in_place_gemm.h"
@@ -114,9 +115,11 @@ void rows_over_slice(int64_t M, int64_t kc, const float* a, const float* slice, 
 
 }  // namespace
 
-void in_place_pack_rows(int64_t M, int64_t K, float alpha, const float* A, int64_t lda,
-                        float* out) {
+const float* in_place_pack_rows(int64_t M, int64_t K, float alpha, const float* A, int64_t lda) {
+  thread_local std::vector<float> buffer;
   const int64_t blocks = (M + kRows - 1) / kRows;
+  buffer.resize(blocks * kRows * ((K + kInPlaceDepth - 1) / kInPlaceDepth * kInPlaceDepth));
+  float* out = buffer.data();
   for (int64_t k0 = 0; k0 < K; k0 += kInPlaceDepth) {
     const int64_t kc = std::min(kInPlaceDepth, K - k0);
     for (int64_t i = 0; i < blocks; ++i, out += kInPlaceDepth * kRows) {
@@ -127,6 +130,7 @@ void in_place_pack_rows(int64_t M, int64_t K, float alpha, const float* A, int64
       }
     }
   }
+  return buffer.data();
 }
 
 void in_place_gemm(int64_t M, int64_t n0, int64_t n1, int64_t K, const float* packed,

@@ -183,12 +183,10 @@ void PackedMatrix<T>::multiply_columns(int64_t M, const T* A, int64_t lda, T* C,
       return;
     }
     if (in_place_) {
-      thread_local std::vector<float> rows;
-      rows.resize(avx512::in_place_packed_size(M, K_));
-      avx512::in_place_pack_rows(M, K_, 1.0f, A, lda, rows.data());
+      const float* rows = avx512::in_place_pack_rows(M, K_, 1.0f, A, lda);
       for (int64_t q = 0; q < blocks; ++q) {
         const int64_t col = q * width + n0;
-        avx512::in_place_gemm_nt(M, col, col + n1 - n0, K_, rows.data(), w_, ldw_,
+        avx512::in_place_gemm_nt(M, col, col + n1 - n0, K_, rows, w_, ldw_,
                                  accumulate ? 1.0f : 0.0f, C, ldc);
       }
       return;
