@@ -117,6 +117,30 @@ def test_one_layer_function_passes_torch_gradcheck(name, bias, T):
     assert torch.autograd.gradcheck(f, inputs)
 
 
+@pytest.mark.parametrize("name", IDS)
+@pytest.mark.parametrize("bias", [True, False], ids=["bias", "nobias"])
+@pytest.mark.parametrize("state", [True, False], ids=["hx", "zeros"])
+def test_cell_function_passes_torch_gradcheck(name, bias, state):
+    """The Function behind cells' training steps, on the weights' arrays as cells pass them
+    (views of the tensors, so gradcheck's nudges show through)."""
+    G = {"lstm": 4, "gru": 3, "gru_reset_before": 3}.get(name, 1)
+    g = torch.Generator().manual_seed(5)
+    r = lambda *s: (0.5 * torch.randn(*s, dtype=torch.float64, generator=g)).requires_grad_()  # noqa: E731
+    H, I = 4, 3
+    x = r(2, I)
+    h, c = (r(2, H), r(2, H) if name == "lstm" else None) if state else (None, None)
+    weights = (r(G * H, I), r(G * H, H)) + ((r(G * H), r(G * H)) if bias else (None, None))
+    arrays = tuple(None if w is None else w.detach().numpy() for w in weights)
+    present = [t is not None for t in (x, h, c, *weights)]
+    inputs = [t for t in (x, h, c, *weights) if t is not None]
+
+    def f(*given):  # the given tensors, None where the call takes none
+        it = iter(given)
+        return skt.CellFunction.apply(name, arrays, *(next(it) if p else None for p in present))
+
+    assert torch.autograd.gradcheck(f, inputs)
+
+
 @pytest.mark.parametrize("name,ours,theirs,kw", CELLS, ids=IDS)
 def test_double_backward_falls_back_and_matches_torch(name, ours, theirs, kw, fresh_warnings):
     a, b = twins(ours, theirs, kw)
