@@ -431,7 +431,7 @@ def _one_layer(cell, x, h, c, weights, arrays, differentiable):
     5, 2 threads)."""
     if differentiable:
         return OneLayerFunction.apply(cell, arrays, x, h, c, *weights)
-    out = _one_layer_arrays(cell, *(_plain(t) for t in (x, h, c)), arrays, False)
+    out = _one_layer_arrays(cell, *(_plain(t) for t in (x, h, c)), arrays)
     return tuple(torch.from_numpy(o) for o in out)
 
 
@@ -441,9 +441,9 @@ def _plain(t):
     return None if t is None else np.ascontiguousarray(t.numpy())
 
 
-def _one_layer_arrays(cell, x, h, c, w, training):
-    """_one_layer on seqkern's kernels, C-contiguous arrays in and out (the weights' w as
-    _weight_arrays makes them); training: then what the backward needs, last."""
+def _one_layer_arrays(cell, x, h, c, w):
+    """_one_layer's inference on seqkern's kernels, C-contiguous arrays in and out (the weights'
+    w as _weight_arrays makes them)."""
     w_ih, w_hh, b_ih, b_hh, w_hr = w if len(w) == 5 else (*w, None)  # a cell's have no w_hr
     B, S, H = x.shape[1], w_hh.shape[1], w_hh.shape[0] // GATES[STACK_CELLS[cell]]
     if h is None:
@@ -451,15 +451,23 @@ def _one_layer_arrays(cell, x, h, c, w, training):
     if cell == "lstm" and c is None:
         c = np.zeros((B, H), x.dtype)
     a = RecurrentArgs(x, h, c if cell == "lstm" else None, w_ih, w_hh, b_ih, b_hh, None, w_hr)
-    return _ops.one_layer(cell, a, None, training)
+    return _ops.one_layer(cell, a, None, False)
 
 
 class OneLayerFunction(torch.autograd.Function):
-    """Autograd Function over one layer and direction (_one_layer). Inputs: cell, the weights'
-    arrays (_weight_arrays; None: made here), x, h, c (None for zeros; c for lstm only), then
-    w_ih, w_hh, b_ih, b_hh (None when absent) and, for an lstm with a projection, w_hr. Outputs
-    y, h_n and, for lstm, c_n; gradients of outputs that were not used come as None (zeros to
-    the kernels)."""
+    """Autograd Function over one layer and direction: a layer's call (x (T, B, I); outputs y,
+    h_n and, for lstm, c_n) or a cell's step (x (B, I); outputs h' and, for lstm, c'). Inputs:
+    cell, the weights' arrays (_weight_arrays' tuple; None: made here), x, h, c (None for zeros;
+    c for lstm only), then w_ih, w_hh, b_ih, b_hh (None when absent) and, for an lstm with a
+    projection, w_hr. Gradients of outputs that were not used come as None (zeros to the
+    kernels). One binding each way (_core.one_layer_train and one_layer_train_backward), in place
+    of one_layer's argument records, buffers and gradient dict (and a cell's (1, B, I) view of
+    x). Ice Lake, 2 threads, a forward and y.sum().backward(), blocks of back-to-back calls
+    alternating with the old path's, old / new time, each order once: cells, (B, I, H) (1, 64,
+    64) RNNCell 1.12x and 1.17x, LSTMCell 1.15x and 1.12x, GRUCell 1.14x and 1.12x; GRUCell (97,
+    51, 51) 1.16x and 1.10x; (32, 256, 256) 1.01-1.22x; layers, (T, B, I, H) (1, 1, 64, 64) RNN
+    1.12x and 1.10x, LSTM 1.04x and 1.06x, GRU 1.10x and 1.12x; LSTM (5, 4, 16, 16) 1.13x and
+    1.08x; larger (GRU (35, 16, 64, 128), LSTM (1, 32, 256, 256)) 0.94-1.02x."""
 
     @staticmethod
     def forward(ctx, cell, arrays, x, h, c, *weights):
@@ -467,28 +475,31 @@ class OneLayerFunction(torch.autograd.Function):
         # inside forward, grad mode is off: numpy() takes tensors that require grad
         if arrays is None:
             arrays = tuple(_plain(w) for w in weights)
-        *out, ctx.saved = _one_layer_arrays(cell, *(_plain(t) for t in (x, h, c)), arrays, True)
-        ctx.save_for_backward(x, h, c, *weights)
+        w_ih, w_hh, b_ih, b_hh, w_hr = arrays if len(arrays) == 5 else (*arrays, None)
+        ctx.inputs = (_CELL_ENUM[cell], *(_plain(t) for t in (x, h, c)), w_ih, w_hh, w_hr)
+        *out, ctx.saved = _core.one_layer_train(*ctx.inputs, b_ih, b_hh)
+        ctx.save_for_backward(x, h, c, *weights)  # for a double backward only
         ctx.cell = cell
         return tuple(torch.from_numpy(o) for o in out)
 
     @staticmethod
-    def backward(ctx, dy, dh_n, dc_n=None):
+    def backward(ctx, *grads):
+        if ctx.inputs[1].ndim == 2:  # a cell's step: no y
+            grads = (None, *grads)
+        dy, dh_n, dc_n = (*grads, None)[:3]
         if torch.is_grad_enabled():  # create_graph=True: gradients must be differentiable
             _fall_back("double backward (create_graph=True)")
             return (None, None) + _torch_one_layer_grads(ctx, dy, dh_n, dc_n)
-        grad = lambda t: None if t is None else np.ascontiguousarray(_np(t))  # noqa: E731
-        need = ctx.needs_input_grad
-        g = _ops.one_layer_backward(ctx.saved, grad(dy), grad(dh_n), grad(dc_n), need_x=need[2])
-        names = ("x", "h0", "c0", "w_ih", "w_hh", "b_ih", "b_hh", "w_hr")[:len(need) - 2]
-        return (None, None, *(torch.from_numpy(g[k]) if need[i + 2] else None
-                              for i, k in enumerate(names)))
+        got = _core.one_layer_train_backward(
+            *ctx.inputs, ctx.saved, *(None if g is None else _plain(g) for g in (dy, dh_n, dc_n)),
+            ctx.needs_input_grad[2:])
+        return (None, None, *(None if g is None else torch.from_numpy(g) for g in got))
 
 
 def _torch_one_layer_grads(ctx, dy, dh_n, dc_n):
     """Gradients of OneLayerFunction's inputs from a recomputation with torch's ops, so that they
-    carry a graph of their own (double backward). Also CellFunction's, whose x is (B, I) and
-    whose outputs are h' and c' alone (dy None)."""
+    carry a graph of their own (double backward). A cell's step (x (B, I)) has no y: dy is
+    None."""
     x, h, c, *weights = inputs = ctx.saved_tensors
     lstm, step = ctx.cell == "lstm", x.dim() == 2
     with torch.enable_grad():
@@ -504,40 +515,6 @@ def _torch_one_layer_grads(ctx, dy, dh_n, dc_n):
         wanted = [t for t in inputs if t is not None and t.requires_grad]
         got = iter(torch.autograd.grad(outs, wanted, grads, create_graph=True, allow_unused=True))
     return tuple(next(got) if t is not None and t.requires_grad else None for t in inputs)
-
-
-class CellFunction(torch.autograd.Function):
-    """Autograd Function over one step of a cell (_cell_forward's calls with something to
-    differentiate). Inputs: cell (STACK_CELLS' name), the weights' arrays (_weight_arrays' one
-    tuple), x (B, I), h and c (B, H) or None for zeros (c for lstm only), then w_ih, w_hh, b_ih,
-    b_hh (None when absent). Outputs h' and, for lstm, c'. One binding each way
-    (_core.cell_train_step and cell_train_backward) in place of OneLayerFunction's one_layer
-    calls, whose argument records, buffers, gradient dict and x's (1, B, I) view cost 30-55 us a
-    step. Ice Lake, 2 threads, a step and y.sum().backward(), calls alternating with the old
-    path's, old / new time with the new path second and then first (the second of a pair runs
-    5-15% warmer, the same code included): RNNCell (1, 64, 64) 1.24x / 1.11x, LSTMCell (1, 64,
-    64) 1.24x / 1.11x, GRUCell 1.23x / 1.10x, (97, 51, 51) 1.23x / 1.06x; LSTMCell (32, 256,
-    256) 1.13x / 1.08x, GRUCell 1.03x / 1.04x."""
-
-    @staticmethod
-    def forward(ctx, cell, arrays, x, h, c, *weights):
-        ctx.set_materialize_grads(False)
-        # inside forward, grad mode is off: numpy() takes tensors that require grad
-        ctx.inputs = (_CELL_ENUM[cell], *(_plain(t) for t in (x, h, c)), *arrays[:2])
-        *out, ctx.saved = _core.cell_train_step(*ctx.inputs, *arrays[2:])
-        ctx.save_for_backward(x, h, c, *weights)  # for a double backward only
-        ctx.cell = cell
-        return tuple(torch.from_numpy(o) for o in out)
-
-    @staticmethod
-    def backward(ctx, dh, dc=None):
-        if torch.is_grad_enabled():  # create_graph=True: gradients must be differentiable
-            _fall_back("double backward (create_graph=True)")
-            return (None, None) + _torch_one_layer_grads(ctx, None, dh, dc)
-        grads = _core.cell_train_backward(*ctx.inputs, ctx.saved,
-                                          *(None if g is None else _plain(g) for g in (dh, dc)),
-                                          ctx.needs_input_grad[2:])
-        return (None, None, *(None if g is None else torch.from_numpy(g) for g in grads))
 
 
 def _cell_kind(module):
@@ -587,7 +564,7 @@ def _cell_forward(module, input, hx, torch_forward):
     else:
         if dim == 1:  # unbatched: a batch of one
             input, h, c = (None if s is None else s[None] for s in (input, h, c))
-        out = CellFunction.apply(cell, arrays, input, h, c, *weights[0])
+        out = OneLayerFunction.apply(cell, arrays, input, h, c, *weights[0])
         if dim == 1:
             out = [o[0] for o in out]
     return tuple(out) if lstm else out[0]

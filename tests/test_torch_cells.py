@@ -96,47 +96,32 @@ def test_calls_with_nothing_to_differentiate_match_torch(name, ours, theirs, kw,
         torch.testing.assert_close(u, v, rtol=3e-5, atol=3e-5)
 
 
-@pytest.mark.parametrize("name", IDS)
+@pytest.mark.parametrize("name,T", [(n, T) for n in IDS + ["lstm_proj"] for T in (None, 1, 3)
+                                    if not (n == "lstm_proj" and T is None)])  # cells: no w_hr
 @pytest.mark.parametrize("bias", [True, False], ids=["bias", "nobias"])
-@pytest.mark.parametrize("T", [1, 3])
-def test_one_layer_function_passes_torch_gradcheck(name, bias, T):
-    """The Function behind cells (T = 1) and one-layer layer calls."""
-    G = {"lstm": 4, "gru": 3}.get(name, 1)
+@pytest.mark.parametrize("state", [True, False], ids=["hx", "zeros"])
+def test_one_layer_function_passes_torch_gradcheck(name, T, bias, state):
+    """The Function behind cells (T None: a step, x (B, I)) and one-layer layer calls, on the
+    weights' arrays as modules pass them (views of the tensors, so gradcheck's nudges show
+    through); lstm_proj: a layer's projection (w_hr, P = 2)."""
+    proj = name == "lstm_proj"
+    cell = "lstm" if proj else name
+    G = {"lstm": 4, "gru": 3}.get(cell, 1)
     g = torch.Generator().manual_seed(3)
     r = lambda *s: (0.5 * torch.randn(*s, dtype=torch.float64, generator=g)).requires_grad_()  # noqa: E731
     H, I = 4, 3
-    x, h, c = r(T, 2, I), r(2, H), r(2, H) if name == "lstm" else None
-    weights = (r(G * H, I), r(G * H, H)) + ((r(G * H), r(G * H)) if bias else (None, None))
-    present = [t is not None for t in (x, h, c, *weights)]
-    inputs = [t for t in (x, h, c, *weights) if t is not None]
-
-    def f(*given):  # the given tensors, None where the call takes none
-        it = iter(given)
-        return skt.OneLayerFunction.apply(name, None, *(next(it) if p else None for p in present))
-
-    assert torch.autograd.gradcheck(f, inputs)
-
-
-@pytest.mark.parametrize("name", IDS)
-@pytest.mark.parametrize("bias", [True, False], ids=["bias", "nobias"])
-@pytest.mark.parametrize("state", [True, False], ids=["hx", "zeros"])
-def test_cell_function_passes_torch_gradcheck(name, bias, state):
-    """The Function behind cells' training steps, on the weights' arrays as cells pass them
-    (views of the tensors, so gradcheck's nudges show through)."""
-    G = {"lstm": 4, "gru": 3, "gru_reset_before": 3}.get(name, 1)
-    g = torch.Generator().manual_seed(5)
-    r = lambda *s: (0.5 * torch.randn(*s, dtype=torch.float64, generator=g)).requires_grad_()  # noqa: E731
-    H, I = 4, 3
-    x = r(2, I)
-    h, c = (r(2, H), r(2, H) if name == "lstm" else None) if state else (None, None)
-    weights = (r(G * H, I), r(G * H, H)) + ((r(G * H), r(G * H)) if bias else (None, None))
+    S = 2 if proj else H
+    x = r(2, I) if T is None else r(T, 2, I)
+    h, c = (r(2, S), r(2, H) if cell == "lstm" else None) if state else (None, None)
+    weights = (r(G * H, I), r(G * H, S)) + ((r(G * H), r(G * H)) if bias else (None, None))
+    weights += (r(S, H),) if proj else ()
     arrays = tuple(None if w is None else w.detach().numpy() for w in weights)
     present = [t is not None for t in (x, h, c, *weights)]
     inputs = [t for t in (x, h, c, *weights) if t is not None]
 
     def f(*given):  # the given tensors, None where the call takes none
         it = iter(given)
-        return skt.CellFunction.apply(name, arrays, *(next(it) if p else None for p in present))
+        return skt.OneLayerFunction.apply(cell, arrays, *(next(it) if p else None for p in present))
 
     assert torch.autograd.gradcheck(f, inputs)
 

@@ -9,8 +9,7 @@ def uses_seqkern(out):
         if fn is None or fn in seen:
             continue
         seen.add(fn)
-        if type(fn).__name__ in ("RecurrentStackFunctionBackward", "OneLayerFunctionBackward",
-                                 "CellFunctionBackward"):
+        if type(fn).__name__ in ("RecurrentStackFunctionBackward", "OneLayerFunctionBackward"):
             return True
         todo.extend(f for f, _ in fn.next_functions)
     return False

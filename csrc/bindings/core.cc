@@ -58,4 +58,5 @@ PYBIND11_MODULE(_core, m) {
   seqkern::bind::bind_attention(m);
   seqkern::bind::bind_ctc(m);
   seqkern::bind::bind_cell_step(m);
+  seqkern::bind::bind_one_layer(m);
 }
