@@ -5,10 +5,10 @@
 Issue 19 asks that an optimized layer never run slower than torch's. At small sizes a call's
 time is mostly fixed cost (argument checks, tensors viewed as arrays, autograd's bookkeeping),
 so this sweeps small configurations: each torch module against optimize(copy.deepcopy(module)),
-the same weights, in alternating rounds of back-to-back calls. "infer" is a forward under
-no_grad; "train" is a forward and y.sum().backward(). Reported: each library's median time a
-call and the median of the per-round ratios, torch time / seqkern time (above 1: seqkern is
-faster). Cells (LSTMCell, GRUCell, RNNCell) are called as a decoder's loop calls them, one
+the same weights, in alternating rounds of back-to-back calls (the order reversed every other
+round). "infer" is a forward under no_grad; "train" is a forward and y.sum().backward().
+Reported: each library's median time a call and the median of the per-round ratios, torch time
+/ seqkern time (above 1: seqkern is faster). Cells (LSTMCell, GRUCell, RNNCell) are called as a decoder's loop calls them, one
 step with a state given; their shape column reads (T, B, I, H) with T = 1. optimize leaves
 nn.RNNCell to torch, so its rows time seqkern.torch.RNNCell, the subclass.
 """
@@ -39,10 +39,12 @@ def sequence_lengths(T, B, seed=0):
 
 
 def timed_rounds(torch, modules, call, train, rounds, calls):
-    """Per-round mean seconds a call of each module, the modules taking turns."""
+    """Per-round mean seconds a call of each module, the modules taking turns, in reverse order
+    every other round (the module that runs second in a pair of small calls runs warmer)."""
     times = [[] for _ in modules]
-    for _ in range(rounds):
-        for m, ts in zip(modules, times):
+    for r in range(rounds):
+        order = list(zip(modules, times))
+        for m, ts in order if r % 2 == 0 else order[::-1]:
             with torch.enable_grad() if train else torch.no_grad():
                 t0 = time.perf_counter()
                 for _ in range(calls):
