@@ -8,9 +8,10 @@ so this sweeps small configurations: each torch module against optimize(copy.dee
 the same weights, in alternating rounds of back-to-back calls (the order reversed every other
 round). "infer" is a forward under no_grad; "train" is a forward and y.sum().backward().
 Reported: each library's median time a call and the median of the per-round ratios, torch time
-/ seqkern time (above 1: seqkern is faster). Cells (LSTMCell, GRUCell, RNNCell) are called as a decoder's loop calls them, one
-step with a state given; their shape column reads (T, B, I, H) with T = 1. optimize leaves
-nn.RNNCell to torch, so its rows time seqkern.torch.RNNCell, the subclass.
+/ seqkern time (above 1: seqkern is faster). Cells (LSTMCell, GRUCell, RNNCell) are called as a
+decoder's loop calls them, one step with a state given; their shape column reads (T, B, I, H)
+with T = 1. optimize leaves nn.RNNCell to torch, so its rows time seqkern.torch.RNNCell, the
+subclass.
 """
 from __future__ import annotations
 

@@ -457,8 +457,8 @@ def _one_layer_arrays(cell, x, h, c, w):
 class OneLayerFunction(torch.autograd.Function):
     """Autograd Function over one layer and direction: a layer's call (x (T, B, I); outputs y,
     h_n and, for lstm, c_n) or a cell's step (x (B, I); outputs h' and, for lstm, c'). Inputs:
-    cell, the weights' arrays (_weight_arrays' tuple; None: made here), x, h, c (None for zeros;
-    c for lstm only), then w_ih, w_hh, b_ih, b_hh (None when absent) and, for an lstm with a
+    cell, the weights' arrays (_weight_arrays' tuple), x, h, c (None for zeros; c for lstm
+    only), then w_ih, w_hh, b_ih, b_hh (None when absent) and, for an lstm with a
     projection, w_hr. Gradients of outputs that were not used come as None (zeros to the
     kernels). One binding each way (_core.one_layer_train and one_layer_train_backward), in place
     of one_layer's argument records, buffers and gradient dict (and a cell's (1, B, I) view of
@@ -473,8 +473,6 @@ class OneLayerFunction(torch.autograd.Function):
     def forward(ctx, cell, arrays, x, h, c, *weights):
         ctx.set_materialize_grads(False)
         # inside forward, grad mode is off: numpy() takes tensors that require grad
-        if arrays is None:
-            arrays = tuple(_plain(w) for w in weights)
         w_ih, w_hh, b_ih, b_hh, w_hr = arrays if len(arrays) == 5 else (*arrays, None)
         ctx.inputs = (_CELL_ENUM[cell], *(_plain(t) for t in (x, h, c)), w_ih, w_hh, w_hr)
         *out, ctx.saved = _core.one_layer_train(*ctx.inputs, b_ih, b_hh)

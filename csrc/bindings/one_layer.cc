@@ -147,13 +147,14 @@ py::tuple train_backward(Cell cell, const Arr<T>& x, const OptArr<T>& h0, const 
   const auto give = [](bool want, const py::array_t<T>& a) -> py::object {
     return want ? py::object(a) : py::object(py::none());
   };
-  py::tuple grads = py::make_tuple(give(wanted[0], dx), give(wanted[1], dh0),
-                                   give(wanted[2] && lstm, dc0), give(wanted[3], dw_ih),
-                                   give(wanted[4], dw_hh), give(wanted[5], db_ih),
-                                   give(wanted[6], db_hh));
-  if (!w_hr) return grads;
-  return py::make_tuple(grads[0], grads[1], grads[2], grads[3], grads[4], grads[5], grads[6],
-                        give(wanted[7], dw_hr));
+  py::list grads;
+  for (const py::object& g : {give(wanted[0], dx), give(wanted[1], dh0),
+                              give(wanted[2] && lstm, dc0), give(wanted[3], dw_ih),
+                              give(wanted[4], dw_hh), give(wanted[5], db_ih),
+                              give(wanted[6], db_hh)})
+    grads.append(g);
+  if (w_hr) grads.append(give(wanted[7], dw_hr));
+  return py::tuple(grads);
 }
 
 }  // namespace
