@@ -2,8 +2,9 @@
 against NumPy in float64, at every SIMD level the machine has: a few rows of A with B read in
 place (level avx2 and up), BLAS beyond them, A transposed, both layouts of B, columns split
 between the threads, alpha and beta (with beta 0, C is never read); up to 32 rows against a
-large B read in place (in_place_gemm.h); A^T B over a short sum (small_k_gemm.h) with the same
-bits at every level above baseline and on any thread count."""
+large B read in place (in_place_gemm.h); products of moderate size on the packed kernels,
+whose bits do not depend on the thread count; A^T B over a short sum (small_k_gemm.h) with the
+same bits at every level above baseline and on any thread count."""
 import numpy as np
 import pytest
 
@@ -98,6 +99,47 @@ for (M, K, N), tb in itertools.product(shapes, (False, True)):
             np.testing.assert_array_equal(alone[0], got[1][M // 2])
 print(_core.simd_level())
 """
+
+# Products of moderate size (from 9 rows, 32 with B (K, N), up to 2^27 multiply-adds; A^T from
+# 2^21) run on the packed micro-kernels at level avx512 (gemm.cc): edges of their 16-column
+# panels and 12-row blocks, slices of k past 256, rows 2 KB apart (packed before the product),
+# the threads sharing the columns or (below 4 panels a thread) the rows. Where those kernels
+# run, each result must keep its bits on any thread count (BLAS's change with the split).
+PACKED_CHECK = """
+import hashlib, itertools
+import numpy as np
+from seqkern import _core
+shapes = ((9, 300, 17), (13, 257, 33), (20, 512, 130), (40, 129, 64), (100, 600, 300),
+          (257, 65, 48), (600, 100, 16), (128, 520, 256), (64, 64, 1100))
+digest = {}
+for threads in (1, 2):
+    _core.set_num_threads(threads)
+    rng = np.random.default_rng(3)
+    h = hashlib.sha256()
+    for (M, K, N), ta, tb in itertools.product(shapes, (False, True), (False, True)):
+        a = rng.standard_normal((K, M) if ta else (M, K)).astype(np.float32)
+        b = rng.standard_normal((N, K) if tb else (K, N)).astype(np.float32)
+        want = (a.T if ta else a).astype(np.float64) @ (b.T if tb else b).astype(np.float64)
+        for alpha, beta in ((1.0, 0.0), (0.5, 0.0), (1.0, 1.0), (-2.0, 1.5)):
+            c0 = rng.standard_normal((M, N)).astype(np.float32)
+            c = np.full((M, N), np.nan, np.float32) if beta == 0 else c0.copy()
+            _core.gemm(ta, tb, alpha, a, b, beta, c)
+            err = np.abs(c - (alpha * want + beta * c0)).max()
+            assert err <= 1e-5 * np.sqrt(K + 1) * (abs(alpha) + abs(beta)), (M, K, N, ta, tb, alpha, beta, err)
+            work = M * N * K
+            in_place = not ta and M <= 32 and (K * N * 4 >= 2 << 20 or tb and K * N * 4 >= 256 << 10 and N >= 512)
+            if (_core.simd_level() == "avx512" and not in_place and M >= (9 if tb else 32)
+                    and work <= 1 << 27 and (not ta or work >= 1 << 21)):
+                h.update(c.tobytes())
+    digest[threads] = h.hexdigest()
+assert digest[1] == digest[2], digest
+print(_core.simd_level())
+"""
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_moderate_products_match_numpy_at_every_level(level, tmp_path):
+    assert run_at_level(level, PACKED_CHECK, tmp_path).strip().endswith(level)
 
 
 @pytest.mark.parametrize("level", LEVELS)

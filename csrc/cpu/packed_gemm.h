@@ -414,6 +414,10 @@ namespace avx512 {
 void packed_gemm_f32(int64_t M, int64_t K, int64_t N, const float* A, int64_t lda,
                      const float* packed, float* C, int64_t ldc, bool accumulate,
                      ColumnBlocks blocks = {});
+// C (M, N) (+)= A^T @ op(W), A stored (K, M) with row stride lda, M >= 9: packed_gemm_f32 on A's
+// columns, each block of rows packed from them slice by slice (the same sums, bit for bit).
+void packed_gemm_f32_at(int64_t M, int64_t K, int64_t N, const float* A, int64_t lda,
+                        const float* packed, float* C, int64_t ldc, bool accumulate);
 // One row: C (1, N) (+)= a @ op(W) in each of `count` column blocks (block q's columns of C at
 // C + q * c_stride), from grouped panels (`layout`, group > 1; block 0 from `packed` on), N
 // columns from panel `first` on; the sums of packed_gemm_f32, bit for bit.

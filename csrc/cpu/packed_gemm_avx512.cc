@@ -235,6 +235,25 @@ void packed_gemm_f32(int64_t M, int64_t K, int64_t N, const float* A, int64_t ld
   }
 }
 
+void packed_gemm_f32_at(int64_t M, int64_t K, int64_t N, const float* A, int64_t lda,
+                        const float* packed, float* C, int64_t ldc, bool accumulate) {
+  thread_local std::vector<float> a_packed;
+  a_packed.resize(M * std::min(K, kDepth));
+  for (int64_t k0 = 0; k0 < K; k0 += kDepth) {
+    const int64_t kc = std::min(kDepth, K - k0);
+    for (int64_t i = 0, mr; i < M; i += mr) {  // a block's rows lie side by side in A's rows
+      mr = block_rows(M - i);
+      const __mmask16 keep = lane_mask(mr);
+      float* dst = a_packed.data() + i * kc;
+      for (int64_t k = 0; k < kc; ++k)
+        _mm512_mask_storeu_ps(dst + k * mr, keep,
+                              _mm512_maskz_loadu_ps(keep, A + (k0 + k) * lda + i));
+    }
+    panel_pairs<true>(M, K, N, k0, kc, a_packed.data(), 0, packed, C, ldc, accumulate || k0 > 0,
+                      ColumnBlocks{});
+  }
+}
+
 void grouped_row_f32(int64_t K, int64_t N, const float* a, const float* packed,
                      PanelLayout layout, int64_t first, int64_t count, float* C, int64_t c_stride,
                      bool accumulate) {
