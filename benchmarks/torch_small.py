@@ -8,10 +8,10 @@ so this sweeps small configurations: each torch module against optimize(copy.dee
 the same weights, in alternating rounds of back-to-back calls (the order reversed every other
 round). "infer" is a forward under no_grad; "train" is a forward and y.sum().backward().
 Reported: each library's median time a call and the median of the per-round ratios, torch time
-/ seqkern time (above 1: seqkern is faster). Cells (LSTMCell, GRUCell, RNNCell) are called as a
+/ seqkern time (above 1: seqkern is faster). Cells (LSTMCell, GRUCell) are called as a
 decoder's loop calls them, one step with a state given; their shape column reads (T, B, I, H)
-with T = 1. optimize leaves nn.RNNCell to torch, so its rows time seqkern.torch.RNNCell, the
-subclass.
+with T = 1. nn.RNNCell is not timed: optimize leaves it to torch, and seqkern.torch.RNNCell runs
+torch's op too.
 """
 from __future__ import annotations
 
@@ -74,11 +74,7 @@ def main(argv=None):
     rows = []
 
     def measure(theirs, call, **row):
-        if isinstance(theirs, torch.nn.RNNCell):  # optimize leaves it to torch: the subclass
-            ours = skt.RNNCell(theirs.input_size, theirs.hidden_size)
-            ours.load_state_dict(theirs.state_dict())
-        else:
-            ours = skt.optimize(copy.deepcopy(theirs))
+        ours = skt.optimize(copy.deepcopy(theirs))
         for train in (False, True):
             for m in (theirs, ours):  # warm-up
                 with torch.enable_grad() if train else torch.no_grad():
@@ -106,7 +102,7 @@ def main(argv=None):
 
             measure(cls(I, H, layers, bidirectional=bidirectional), call, shape=(T, B, I, H),
                     layers=layers, bidirectional=bidirectional, packed=packed)
-    for cls in (torch.nn.LSTMCell, torch.nn.GRUCell, torch.nn.RNNCell):
+    for cls in (torch.nn.LSTMCell, torch.nn.GRUCell):
         for B, I, H in CELL_CONFIGS:
             torch.manual_seed(0)
             x = torch.randn(B, I, requires_grad=True)

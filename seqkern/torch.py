@@ -42,11 +42,13 @@ _CELL_CLASSES = (torch.nn.LSTMCell, torch.nn.GRUCell, torch.nn.RNNCell)
 _TORCH_CLASSES = _LAYER_CLASSES + _CELL_CLASSES
 # What optimize() swaps in: not nn.RNNCell, whose torch forward is one fused op that the
 # kernels' fixed cost (an autograd Function, arrays in and out) outweighs at the sizes it is
-# used at: benchmarks/torch_small.py, Ice Lake (third session there), 2 threads, one step,
-# torch / seqkern time, (B, H) = (1, 64), (8, 64), (97, 51), (1, 256): inference 0.80-0.87x,
-# training 0.64-0.92x; (32, 256) 1.00x and 0.65x. The LSTM and GRU cells are 1.01-1.96x in
-# inference in the same run and 0.83-1.82x in training. seqkern.torch.RNNCell stays for those
-# who ask for it.
+# used at, and whose larger products torch runs on MKL: benchmarks/torch_small.py, Ice Lake, 2
+# threads, one step, torch / seqkern time, (B, H) = (1, 64), (8, 64), (97, 51), (1, 256):
+# inference 0.73-1.13x, training 0.82-0.85x (ninth session there); larger, paired, (128, 128),
+# (64, 512), (256, 256): inference 0.68-0.95x, training 0.56-0.80x; only (32, 256) inference
+# won (1.08-1.53x over the sessions). On Zen 5, training 0.61-1.02x. So seqkern.torch.RNNCell
+# runs torch's op as well. The LSTM and GRU cells, with more work per step than torch fuses,
+# are 1.02-1.76x in inference and 1.09-1.47x in training in the same run.
 _OPTIMIZED_CLASSES = _LAYER_CLASSES + (torch.nn.LSTMCell, torch.nn.GRUCell)
 # torch's own forward of each class, kept before optimize() wraps it.
 _TORCH_FORWARD = {cls: cls.forward for cls in _TORCH_CLASSES}
@@ -516,16 +518,12 @@ def _torch_one_layer_grads(ctx, dy, dh_n, dc_n):
 
 
 def _cell_kind(module):
-    """A cell module's cell for recurrent_stack."""
-    if isinstance(module, torch.nn.LSTMCell):
-        return "lstm"
-    if isinstance(module, torch.nn.GRUCell):
-        return "gru"
-    return "rnn_" + module.nonlinearity
+    """A cell module's cell for recurrent_stack (an LSTM or GRU cell: RNN cells run torch's)."""
+    return "lstm" if isinstance(module, torch.nn.LSTMCell) else "gru"
 
 
 def _cell_forward(module, input, hx, torch_forward):
-    """torch.nn.LSTMCell/GRUCell/RNNCell.forward's semantics on seqkern's kernels (a one-step
+    """torch.nn.LSTMCell/GRUCell.forward's semantics on seqkern's kernels (a one-step
     call of one layer), or torch_forward itself when the kernels cannot take the call (torch's
     forward then raises its own error for a malformed one). The step is a decoder's inner loop,
     so every microsecond of fixed cost counts: weights that a call took before (_kept_arrays)
@@ -626,10 +624,14 @@ class GRUCell(_Seqkern, torch.nn.GRUCell):
 
 
 class RNNCell(_Seqkern, torch.nn.RNNCell):
-    """torch.nn.RNNCell ("tanh" or "relu") on seqkern's kernels; pickles as torch.nn.RNNCell."""
+    """torch.nn.RNNCell ("tanh" or "relu"), run by torch's own fused op, which is faster than a
+    call into seqkern's kernels at a step's sizes (see _OPTIMIZED_CLASSES); pickles as
+    torch.nn.RNNCell. It is here so that code written against seqkern.torch's cells has all
+    three."""
 
     _torch_class = torch.nn.RNNCell
     _placeholder = (1, 1, True, "tanh", "meta")
+    forward = _TORCH_FORWARD[torch.nn.RNNCell]
 
 
 def _run(module):

@@ -1,5 +1,6 @@
-"""seqkern.torch's cells: LSTMCell, GRUCell and RNNCell (subclasses, and optimize) against
-torch.nn's own cells, step by step, as decoders and time-series models call them."""
+"""seqkern.torch's cells: LSTMCell and GRUCell (subclasses, and optimize) against torch.nn's own
+cells, step by step, as decoders and time-series models call them; RNNCell, which runs torch's
+op."""
 import copy
 import pickle
 from contextlib import nullcontext
@@ -11,10 +12,13 @@ torch = pytest.importorskip("torch")
 skt = pytest.importorskip("seqkern.torch")
 from torch_helpers import uses_seqkern  # noqa: E402
 
-CELLS = [("lstm", skt.LSTMCell, torch.nn.LSTMCell, {}), ("gru", skt.GRUCell, torch.nn.GRUCell, {}),
-         ("rnn_tanh", skt.RNNCell, torch.nn.RNNCell, {}),
-         ("rnn_relu", skt.RNNCell, torch.nn.RNNCell, {"nonlinearity": "relu"})]
+# The cells that run on seqkern's kernels; seqkern.torch.RNNCell runs torch's own op
+# (RNN_CELLS).
+CELLS = [("lstm", skt.LSTMCell, torch.nn.LSTMCell, {}), ("gru", skt.GRUCell, torch.nn.GRUCell, {})]
 IDS = [c[0] for c in CELLS]
+RNN_CELLS = [("rnn_tanh", skt.RNNCell, torch.nn.RNNCell, {}),
+             ("rnn_relu", skt.RNNCell, torch.nn.RNNCell, {"nonlinearity": "relu"})]
+RNN_IDS = [c[0] for c in RNN_CELLS]
 
 
 def twins(ours, theirs, kw, I=5, H=6, dtype=torch.float64, **options):
@@ -96,7 +100,8 @@ def test_calls_with_nothing_to_differentiate_match_torch(name, ours, theirs, kw,
         torch.testing.assert_close(u, v, rtol=3e-5, atol=3e-5)
 
 
-@pytest.mark.parametrize("name,T", [(n, T) for n in IDS + ["lstm_proj"] for T in (None, 1, 3)
+@pytest.mark.parametrize("name,T", [(n, T) for n in IDS + RNN_IDS + ["lstm_proj"]
+                                    for T in (None, 1, 3)
                                     if not (n == "lstm_proj" and T is None)])  # cells: no w_hr
 @pytest.mark.parametrize("bias", [True, False], ids=["bias", "nobias"])
 @pytest.mark.parametrize("state", [True, False], ids=["hx", "zeros"])
@@ -299,7 +304,23 @@ def test_optimize_leaves_rnn_cells_to_torch():
         skt.restore(model)
 
 
-@pytest.mark.parametrize("name,ours,theirs,kw", CELLS, ids=IDS)
+@pytest.mark.parametrize("name,ours,theirs,kw", RNN_CELLS, ids=RNN_IDS)
+def test_rnn_cell_subclass_runs_torchs_op(name, ours, theirs, kw):
+    """seqkern.torch.RNNCell is torch's cell, bit for bit, gradients included."""
+    a, b = twins(ours, theirs, kw, dtype=torch.float32)
+    g = torch.Generator().manual_seed(4)
+    xs = torch.randn(3, 2, 5, generator=g)
+    results = []
+    for m in (a, b):
+        outs, loss = unroll(m, xs.clone().requires_grad_(), None)
+        assert not uses_seqkern(outs[-1])
+        loss.backward()
+        results.append([*outs, *(p.grad for p in m.parameters())])
+    for u, v in zip(*results):
+        torch.testing.assert_close(u, v, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("name,ours,theirs,kw", CELLS + RNN_CELLS, ids=IDS + RNN_IDS)
 def test_subclasses_pickle_as_torchs_cells_and_deepcopy_as_themselves(name, ours, theirs, kw):
     a, b = twins(ours, theirs, kw, dtype=torch.float32)
     assert isinstance(a, theirs) and repr(a) == repr(b)
