@@ -46,7 +46,7 @@ _TORCH_CLASSES = _LAYER_CLASSES + _CELL_CLASSES
 # threads, one step, torch / seqkern time, (B, H) = (1, 64), (8, 64), (97, 51), (1, 256):
 # inference 0.73-1.13x, training 0.82-0.85x (ninth session there); larger, paired, (128, 128),
 # (64, 512), (256, 256): inference 0.68-0.95x, training 0.56-0.80x; only (32, 256) inference
-# won (1.08-1.53x over the sessions). On Zen 5, training 0.61-1.02x. So seqkern.torch.RNNCell
+# won (1.08-1.54x over the sessions). On Zen 5, training 0.61-1.02x. So seqkern.torch.RNNCell
 # runs torch's op as well. The LSTM and GRU cells, with more work per step than torch fuses,
 # are 1.02-1.76x in inference and 1.09-1.47x in training in the same run.
 _OPTIMIZED_CLASSES = _LAYER_CLASSES + (torch.nn.LSTMCell, torch.nn.GRUCell)

@@ -60,14 +60,14 @@ constexpr int64_t kGemvColumns = 64;  // columns per GEMV call when the threads 
 // (N, K), from kPackedRowsKN with B stored (K, N), whose small products BLAS runs without packing;
 // with A transposed (A^T B: weight gradients) from kPackedWorkTransA multiply-adds. Paired in one
 // process on Intel Ice Lake, 2 threads, BLAS / packed time, B (N, K), B (K, N), A^T:
-// (M, K, N) = (256, 256, 256) 1.21x, 1.15x, 1.15x; (64, 512, 512) 1.11-1.18x, 1.06-1.14x,
-// 0.98-1.13x; (128, 128, 128) 1.25x, 1.30x, 1.16x; (128, 256, 1024) 1.24x, 1.17x, 1.26x;
-// (512, 512, 512) 0.99-1.07x; beyond, (1024, 256, 1024), 0.94-1.09x. B (N, K) from 9 rows:
-// (16, 256, 256) 1.16-1.19x, (32, 256, 256) 1.30x, (50, 100, 100) 1.29x; B (K, N) below 32 rows
-// lost ((24, 256, 256) 0.61x, (16, 128, 512) 0.54-0.67x) and won from 32 ((32, 256, 256)
-// 1.23-1.29x, (48, 256, 256) 1.10-1.24x); A^T below 2^21 lost ((64, 64, 64) 0.76x). torch's
-// MKL ran these products 1.25-1.45x faster than BLAS here. Each row's sums keep their order (k in
-// slices of kDepth), so C does not depend on the thread count.
+// (M, K, N) = (256, 256, 256) 1.21-1.28x, 1.15-1.27x, 1.13-1.15x; (64, 512, 512) 1.11-1.24x,
+// 1.06-1.17x, 0.98-1.20x; (128, 128, 128) 1.25x, 1.31x, 1.16x; (128, 256, 1024) 1.24x, 1.17x,
+// 1.26x; (512, 512, 512) 0.99-1.06x; beyond, (1024, 256, 1024), 0.94-1.00x. B (N, K) from 9
+// rows: (16, 256, 256) 1.16-1.33x, (32, 256, 256) 1.29-1.30x, (50, 100, 100) 1.29x; B (K, N)
+// below 32 rows lost ((24, 256, 256) 0.61-0.63x, (16, 128, 512) 0.54-0.67x) and won from 32
+// ((32, 256, 256) 1.23-1.29x, (48, 256, 256) 1.10-1.24x); A^T below 2^21 lost ((64, 64, 64)
+// 0.76x). torch's MKL ran these products 1.25-1.45x faster than BLAS here. Each row's sums keep
+// their order (k in slices of kDepth), so C does not depend on the thread count.
 constexpr int64_t kPackedWork = int64_t{1} << 27;
 constexpr int64_t kPackedWorkTransA = int64_t{1} << 21;
 constexpr int64_t kPackedRowsNK = 9;
