@@ -165,6 +165,19 @@ def test_products_match_numpy_at_every_level(level, tmp_path):
     assert run_at_level(level, GEMM_CHECK, tmp_path).strip().endswith(level)
 
 
+@pytest.mark.parametrize("M,K,N", [(3, 40, 300), (20, 300, 300), (64, 300, 64), (700, 300, 1000)])
+@pytest.mark.parametrize("ta", [False, True])
+def test_alpha_zero_reads_neither_operand(M, K, N, ta):
+    """BLAS's rule on every path (few rows, in place, packed, BLAS): alpha 0 gives beta * C,
+    whatever A and B hold."""
+    a = np.full((K, M) if ta else (M, K), np.nan, np.float32)
+    b = np.full((K, N), np.inf, np.float32)
+    c = np.random.default_rng(0).standard_normal((M, N)).astype(np.float32)
+    want = 0.5 * c
+    _core.gemm(ta, False, 0.0, a, b, 0.5, c)
+    np.testing.assert_array_equal(c, want)
+
+
 @pytest.mark.parametrize("trans_b", [False, True], ids=["B (K, N)", "B (N, K)"])
 @pytest.mark.parametrize("M", range(2, 10))
 def test_few_rows_give_each_row_its_values_alone(M, trans_b):

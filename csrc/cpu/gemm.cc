@@ -113,7 +113,10 @@ void packed_product(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alp
 template <typename T>
 void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
           const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
-  if (K == 0) {  // C = beta * C, which GEMV's quick return for an empty sum would skip
+  // C = beta * C, reading neither A nor B when alpha is 0 (BLAS's rule: every path here then
+  // gives the same, NaNs in A or B included), and for an empty sum, which GEMV's quick return
+  // would skip.
+  if (K == 0 || alpha == T(0)) {
     for (int64_t m = 0; m < M; ++m)
       for (int64_t n = 0; n < N; ++n) {
         T& c = C[m * ldc + n];
