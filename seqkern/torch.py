@@ -517,11 +517,6 @@ def _torch_one_layer_grads(ctx, dy, dh_n, dc_n):
     return tuple(next(got) if t is not None and t.requires_grad else None for t in inputs)
 
 
-def _cell_kind(module):
-    """A cell module's cell for recurrent_stack (an LSTM or GRU cell: RNN cells run torch's)."""
-    return "lstm" if isinstance(module, torch.nn.LSTMCell) else "gru"
-
-
 def _cell_forward(module, input, hx, torch_forward):
     """torch.nn.LSTMCell/GRUCell.forward's semantics on seqkern's kernels (a one-step
     call of one layer), or torch_forward itself when the kernels cannot take the call (torch's
@@ -540,11 +535,11 @@ def _cell_forward(module, input, hx, torch_forward):
     if reason:
         _fall_back(reason)
         return torch_forward(module, input, hx)
-    cell = _cell_kind(module)
+    cell = "lstm" if lstm else "gru"  # (an RNN cell runs torch's op: RNNCell.forward)
     H, dtype, dim = module.hidden_size, input.dtype, input.dim()
     size = (H,) if dim == 1 else (input.shape[0], H)  # of h and c
-    if (dim not in (1, 2) or input.numel() == 0 or cell not in STACK_CELLS
-            or input.shape[-1] != module.input_size or weights[0][0].dtype != dtype
+    if (dim not in (1, 2) or input.numel() == 0 or input.shape[-1] != module.input_size
+            or weights[0][0].dtype != dtype
             or h is not None and (h.shape != size or h.dtype != dtype)
             or c is not None and (c.shape != size or c.dtype != dtype)
             or arrays is None and not _weights_fit(weights[0], GATES[STACK_CELLS[cell]],

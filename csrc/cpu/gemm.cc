@@ -91,8 +91,8 @@ void packed_product(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alp
       for (float& v : packed) v *= alpha;
     float* c = C + m0 * ldc + n0;
     if (beta != 0.0f && beta != 1.0f)
-      for (int64_t r = m0; r < m1; ++r)
-        for (int64_t j = 0; j < n; ++j) c[(r - m0) * ldc + j] *= beta;
+      for (int64_t r = 0; r < m1 - m0; ++r)
+        for (int64_t j = 0; j < n; ++j) c[r * ldc + j] *= beta;
     if (ta)
       avx512::packed_gemm_f32_at(m1 - m0, K, n, A + m0, lda, packed.data(), c, ldc, beta != 0.0f);
     else
