@@ -333,3 +333,25 @@ def test_lstm_projection_bad_shapes():
         sk.lstm(**dict(p, w_hr=np.zeros((3, 4))))
     with pytest.raises(ValueError, match=r"h0: expected shape \(batch, proj_size\) = \(2, 3\)"):
         sk.lstm(**dict(p, h0=np.zeros((2, 5))))
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "gru_reset_before", "rnn_tanh", "rnn_relu"])
+@pytest.mark.parametrize("T,B,H", [(1, 16, 40), (4, 3, 24), (3, 64, 33)], ids=str)
+def test_a_first_state_not_wanted_skips_only_its_gradient(cell, T, B, H):
+    """one_layer_train_backward without h0's gradient skips the first step's recurrent product
+    (a cell's step: its only one); every other gradient keeps its bits."""
+    from seqkern import _core
+    rng = np.random.default_rng(T * B + H)
+    G = {"lstm": 4, "rnn_tanh": 1, "rnn_relu": 1}.get(cell, 3)
+    r = lambda *s: (0.5 * rng.standard_normal(s)).astype(np.float32)  # noqa: E731
+    x, h0, c0 = r(T, B, 7), r(B, H), r(B, H) if cell == "lstm" else None
+    w_ih, w_hh, b_ih, b_hh = r(G * H, 7), r(G * H, H), r(G * H), r(G * H)
+    args = (getattr(_core.Cell, cell), x, h0, c0, w_ih, w_hh, None)
+    *outs, saved = _core.one_layer_train(*args, b_ih, b_hh)
+    dy, dh, dc = r(T, B, H), r(B, H), r(B, H) if cell == "lstm" else None
+    every = _core.one_layer_train_backward(*args, saved, dy, dh, dc, (True,) * 7)
+    some = _core.one_layer_train_backward(*args, saved, dy, dh, dc, (True, False) + (True,) * 5)
+    assert every[1] is not None and some[1] is None
+    for i in (0, 2, 3, 4, 5, 6):
+        if every[i] is not None or some[i] is not None:
+            np.testing.assert_array_equal(some[i], every[i])

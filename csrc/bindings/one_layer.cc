@@ -108,11 +108,11 @@ py::tuple train_backward(Cell cell, const Arr<T>& x, const OptArr<T>& h0, const 
   const auto data = [](bool made, py::array_t<T>& a) { return made ? a.mutable_data() : nullptr; };
   std::vector<py::ssize_t> x_shape(x.ndim());
   for (int i = 0; i < x.ndim(); ++i) x_shape[i] = x.shape(i);
-  py::array_t<T> dx = make(wanted[0], x_shape), dh0 = make(true, {B, S});
+  py::array_t<T> dx = make(wanted[0], x_shape), dh0 = make(wanted[1], {B, S});
   py::array_t<T> dc0 = make(lstm, {B, H}), dw_ih = make(true, {G, I}), dw_hh = make(true, {G, S});
   py::array_t<T> db_ih = make(wanted[5], {G}), db_hh = make(wanted[6], {G});
   py::array_t<T> dw_hr = make(w_hr.has_value(), {S, H});
-  T *pdx = data(wanted[0], dx), *pdh = dh0.mutable_data(), *pdc = data(lstm, dc0);
+  T *pdx = data(wanted[0], dx), *pdh = data(wanted[1], dh0), *pdc = data(lstm, dc0);
   T *pwi = dw_ih.mutable_data(), *pwh = dw_hh.mutable_data(), *pwr = data(w_hr.has_value(), dw_hr);
   T *pbi = data(wanted[5], db_ih), *pbh = data(wanted[6], db_hh);
   // The GRUs' two bias gradients differ; the other cells' are one (into either, copied to the

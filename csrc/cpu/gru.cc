@@ -93,9 +93,9 @@ void backward_reset_after(const RnnShape& s, const T* x, const T* w_ih, const T*
                         dhg_t + b * G, dnx_t + b * H, dhp);
     }
     sl.sync();
-    w_step.multiply(sl, live, dhg_t, G, dh_prev.data(), H, true);
+    if (t > 0 || dh0) w_step.multiply(sl, live, dhg_t, G, dh_prev.data(), H, true);
   });
-  std::copy(dh_prev.begin(), dh_prev.end(), dh0);
+  if (dh0) std::copy(dh_prev.begin(), dh_prev.end(), dh0);
 
   // Input side: r, z columns of dhg, then dnx for the n block of w_ih.
   const detail::DeferredRows<T> d(s, rows, x, h0, y, dx);
@@ -214,9 +214,9 @@ void backward_reset_before(const RnnShape& s, const T* x, const T* w_ih, const T
                              drh.data() + b * H, dg_t + b * G, dh_prev.data() + b * H);
     }
     sl.sync();
-    w_rz.multiply(sl, live, dg_t, G, dh_prev.data(), H, true);
+    if (t > 0 || dh0) w_rz.multiply(sl, live, dg_t, G, dh_prev.data(), H, true);
   });
-  std::copy(dh_prev.begin(), dh_prev.end(), dh0);
+  if (dh0) std::copy(dh_prev.begin(), dh_prev.end(), dh0);
 
   const detail::DeferredRows<T> d(s, rows, x, h0, y, dx, aux, H);
   gemm<T>(true, false, G, I, n, T(1), dg, G, d.x, d.ldx, T(0), dw_ih, I);

@@ -132,10 +132,10 @@ void lstm_backward(const RnnShape& s, const T* x, const T* w_ih, const T* w_hh, 
                          c_prev + b * H, dh_a, dh_b, dc.data() + b * H, dg_t + b * G);
     }
     sl.sync();
-    w_step.multiply(sl, live, dg_t, G, dh_rec.data(), S, false);
+    if (t > 0 || dh0) w_step.multiply(sl, live, dg_t, G, dh_rec.data(), S, false);
     input.step(sl, t, live, dg_t, G);
   });
-  std::copy(dh_rec.begin(), dh_rec.end(), dh0);
+  if (dh0) std::copy(dh_rec.begin(), dh_rec.end(), dh0);
   std::copy(dc.begin(), dc.end(), dc0);
   detail::deferred_grads(s, rows, G, x, h0, y, dg, dw_ih, dw_hh, db, input);
   if (s.P) {  // dw_hr = sum_t dh_t^T m_t, m_t = o*tanh(c_t) rebuilt from what training kept

@@ -69,10 +69,10 @@ void rnn_backward(const RnnShape& s, Nonlinearity act, const T* x, const T* w_ih
                         dy ? dy + t * BH + b * H : nullptr, carry, d);
     }
     sl.sync();
-    w_step.multiply(sl, live, dg_t, H, dh_rec.data(), H, false);
+    if (t > 0 || dh0) w_step.multiply(sl, live, dg_t, H, dh_rec.data(), H, false);
     input.step(sl, t, live, dg_t, H);
   });
-  std::copy(dh_rec.begin(), dh_rec.end(), dh0);
+  if (dh0) std::copy(dh_rec.begin(), dh_rec.end(), dh0);
   detail::deferred_grads(s, rows, H, x, h0, y, dg, dw_ih, dw_hh, db, input);
 }
 

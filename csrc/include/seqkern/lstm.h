@@ -29,8 +29,9 @@ void lstm_forward(const RnnShape& s, const T* x, const T* w_ih, const T* w_hh, c
 // Backward through time (BPTT) of a training forward.
 //   x, w_ih, w_hh, w_hr, lengths, h0, c0, y, gates, cs   as given to / returned by lstm_forward
 //   dy (T, B, S), dh_n (B, S), dc_n (B, H)        incoming gradients, each may be null (zeros)
-//   dx (T, B, I), dh0 (B, S), dc0 (B, H)           out; dx may be null (not wanted: its
-//                                                  product is skipped)
+//   dx (T, B, I), dh0 (B, S), dc0 (B, H)           out; dx and dh0 may be null (not wanted:
+//                                                  dx's product is skipped, and for dh0 the
+//                                                  first step's recurrent product)
 //   dw_ih (4H, I), dw_hh (4H, S), dw_hr (P, H)     out (overwritten, not accumulated); dw_hr
 //                                                  null when s.P = 0
 //   db (4H) or null                                out: the gradient of b_ih, equal to that of b_hh
