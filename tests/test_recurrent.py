@@ -306,6 +306,14 @@ def test_lstm_projection_matches_twin_and_finite_differences(shape, lengths):
         check_op(impl.lstm, impl.lstm_backward, proj_problem(*shape, lengths=lens))
 
 
+def test_lstm_projection_matches_twin_in_one_step_of_a_batch_split():
+    """T = 1 and 50 sequences a thread: the products of h0 and of dg over the whole batch."""
+    for dtype, tol in ((np.float64, F64_TOL), (np.float32, F32_TOL)):
+        p = proj_problem(1, 100, 6, 40, 13, dtype=dtype)
+        assert_same(*forward_backward(sk, "lstm", p, {}),
+                    *forward_backward(reference, "lstm", as_float64(p), {}), tol)
+
+
 def test_lstm_projection_matches_torch_proj_size():
     torch = pytest.importorskip("torch")
     p = proj_problem(6, 3, 4, 7, 3)

@@ -33,12 +33,14 @@ void forward_reset_after(const RnnShape& s, const T* x, const T* w_ih, const T* 
   T* pre = training ? gates : detail::scratch<T>(0, input.steps() * B * G);
 
   input.all_steps(pre, lengths);
+  const bool whole = detail::whole_batch(s, w_step);
+  if (whole) w_step.multiply(StepSlice{0, B, nullptr}, B, h0, H, hp.data(), G, false);
   detail::time_loop(s, lengths, false, [&](const StepSlice& sl, int64_t t, int64_t live) {
     const T* h_prev = detail::prev_h(t, h0, y, BH);
     T* g_t = pre + (training ? t : t % input.steps()) * B * G;
     T* hn_t = training ? hn + t * BH : nullptr;
     input.step(sl, t, live, g_t);
-    w_step.multiply(sl, live, h_prev, H, hp.data(), G, false);
+    if (!whole) w_step.multiply(sl, live, h_prev, H, hp.data(), G, false);
     const auto [u0, u1] = sl.units(H);
     for (int64_t b = sl.b0; b < sl.b1; ++b) {
       T* y_row = y + t * BH + b * H;
@@ -70,6 +72,7 @@ void backward_reset_after(const RnnShape& s, const T* x, const T* w_ih, const T*
   T* dnx = detail::scratch<T>(1, n * H);  // input-side n gradient (r, z input sides equal dhg's)
   detail::Aligned<T> dh_prev(BH, T(0));  // out of step t: dh_{t-1} = dh*z + dhg_t @ w_hh
   const PackedMatrix<T> w_step(w_hh, H, false, G, H, s);  // dhg_t @ w_hh
+  const bool whole = detail::whole_batch(s, w_step);
 
   detail::time_loop(s, lengths, true, [&](const StepSlice& sl, int64_t t, int64_t live) {
     T* dhg_t = dhg + rows.start(t) * G;
@@ -93,8 +96,9 @@ void backward_reset_after(const RnnShape& s, const T* x, const T* w_ih, const T*
                         dhg_t + b * G, dnx_t + b * H, dhp);
     }
     sl.sync();
-    if (t > 0 || dh0) w_step.multiply(sl, live, dhg_t, G, dh_prev.data(), H, true);
+    if (!whole && (t > 0 || dh0)) w_step.multiply(sl, live, dhg_t, G, dh_prev.data(), H, true);
   });
+  if (whole && dh0) w_step.multiply(StepSlice{0, B, nullptr}, B, dhg, G, dh_prev.data(), H, true);
   if (dh0) std::copy(dh_prev.begin(), dh_prev.end(), dh0);
 
   // Input side: r, z columns of dhg, then dnx for the n block of w_ih.
@@ -141,12 +145,14 @@ void forward_reset_before(const RnnShape& s, const T* x, const T* w_ih, const T*
   T* pre = training ? gates : detail::scratch<T>(0, input.steps() * B * G);
 
   input.all_steps(pre, lengths);
+  const bool whole = detail::whole_batch(s, w_rz);  // (r*h's product stays in the loop)
+  if (whole) w_rz.multiply(StepSlice{0, B, nullptr}, B, h0, H, pre, G, true);
   detail::time_loop(s, lengths, false, [&](const StepSlice& sl, int64_t t, int64_t live) {
     const T* h_prev = detail::prev_h(t, h0, y, BH);
     T* g_t = pre + (training ? t : t % input.steps()) * B * G;
     T* rh = training ? aux + t * BH : rh_buf.data();
     input.step(sl, t, live, g_t);
-    w_rz.multiply(sl, live, h_prev, H, g_t, G, true);
+    if (!whole) w_rz.multiply(sl, live, h_prev, H, g_t, G, true);
     const auto [u0, u1] = sl.units(H);
     for (int64_t b = sl.b0; b < sl.b1; ++b) {
       T* g = g_t + b * G;
@@ -188,6 +194,7 @@ void backward_reset_before(const RnnShape& s, const T* x, const T* w_ih, const T
   detail::Aligned<T> dh_prev(BH, T(0));  // out of step t: dh_{t-1}
   const PackedMatrix<T> w_n(w_hh + 2 * H * H, H, false, H, H, s);  // dn @ w_hn
   const PackedMatrix<T> w_rz(w_hh, H, false, 2 * H, H, s);          // d[rz] @ w_h[rz]
+  const bool whole = detail::whole_batch(s, w_rz);  // (dn's product stays in the loop)
 
   detail::time_loop(s, lengths, true, [&](const StepSlice& sl, int64_t t, int64_t live) {
     T* dg_t = dg + rows.start(t) * G;
@@ -214,8 +221,9 @@ void backward_reset_before(const RnnShape& s, const T* x, const T* w_ih, const T
                              drh.data() + b * H, dg_t + b * G, dh_prev.data() + b * H);
     }
     sl.sync();
-    if (t > 0 || dh0) w_rz.multiply(sl, live, dg_t, G, dh_prev.data(), H, true);
+    if (!whole && (t > 0 || dh0)) w_rz.multiply(sl, live, dg_t, G, dh_prev.data(), H, true);
   });
+  if (whole && dh0) w_rz.multiply(StepSlice{0, B, nullptr}, B, dg, G, dh_prev.data(), H, true);
   if (dh0) std::copy(dh_prev.begin(), dh_prev.end(), dh0);
 
   const detail::DeferredRows<T> d(s, rows, x, h0, y, dx, aux, H);

@@ -35,11 +35,13 @@ void lstm_forward(const RnnShape& shape, const T* x, const T* w_ih, const T* w_h
   T* pre = training ? gates : detail::scratch<T>(0, input.steps() * B * G);
 
   input.all_steps(pre, lengths);
+  const bool whole = detail::whole_batch(s, w_step);
+  if (whole) w_step.multiply(StepSlice{0, B, nullptr}, B, h0, S, pre, G, true);
   detail::time_loop(s, lengths, false, [&](const StepSlice& sl, int64_t t, int64_t live) {
     T* g_t = pre + (training ? t : t % input.steps()) * B * G;
     const T* h_prev = detail::prev_h(t, h0, y, BS);
     input.step(sl, t, live, g_t);
-    w_step.multiply(sl, live, h_prev, S, g_t, G, true);
+    if (!whole) w_step.multiply(sl, live, h_prev, S, g_t, G, true);
     const T* c_prev = training ? detail::prev_h(t, c0, cs, BH) : c_buf.data();
     T* c_out = training ? cs + t * BH : c_buf.data();
     const auto [u0, u1] = sl.units(H);
@@ -92,6 +94,7 @@ void lstm_backward(const RnnShape& s, const T* x, const T* w_ih, const T* w_hh, 
   const PackedMatrix<T> w_step(w_hh, S, false, G, S, s);   // dg_t @ w_hh
   const PackedMatrix<T> w_proj(w_hr, H, false, s.P, H, s);  // dh_t @ w_hr (P = 0: unused)
   const detail::InputGrad<T> input(s, lengths, G, w_ih, dx);
+  const bool whole = detail::whole_batch(s, w_step);
 
   detail::time_loop(s, lengths, true, [&](const StepSlice& sl, int64_t t, int64_t live) {
     T* dg_t = dg + rows.start(t) * G;
@@ -132,10 +135,11 @@ void lstm_backward(const RnnShape& s, const T* x, const T* w_ih, const T* w_hh, 
                          c_prev + b * H, dh_a, dh_b, dc.data() + b * H, dg_t + b * G);
     }
     sl.sync();
-    if (t > 0 || dh0) w_step.multiply(sl, live, dg_t, G, dh_rec.data(), S, false);
+    if (!whole && (t > 0 || dh0)) w_step.multiply(sl, live, dg_t, G, dh_rec.data(), S, false);
     input.step(sl, t, live, dg_t, G);
   });
-  if (dh0) std::copy(dh_rec.begin(), dh_rec.end(), dh0);
+  if (whole && dh0) w_step.multiply(StepSlice{0, B, nullptr}, B, dg, G, dh0, S, false);
+  else if (dh0) std::copy(dh_rec.begin(), dh_rec.end(), dh0);
   std::copy(dc.begin(), dc.end(), dc0);
   detail::deferred_grads(s, rows, G, x, h0, y, dg, dw_ih, dw_hh, db, input);
   if (s.P) {  // dw_hr = sum_t dh_t^T m_t, m_t = o*tanh(c_t) rebuilt from what training kept

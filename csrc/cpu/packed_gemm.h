@@ -493,6 +493,8 @@ class PackedMatrix {
 
   // Whether op(W) was packed for the micro-kernels (else each product goes to BLAS).
   bool packed() const { return panels_ || bf16_; }
+  // Whether its products read W in place (unpacked, on the in-place kernels).
+  bool in_place() const { return in_place_; }
 
  private:
   // Columns [n0, n1) of each of `blocks` blocks of C (N_ / blocks columns each); n0 on a panel

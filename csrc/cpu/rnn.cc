@@ -23,11 +23,13 @@ void rnn_forward(const RnnShape& shape, Nonlinearity act, const T* x, const T* w
   T* pre = detail::scratch<T>(0, input.steps() * BH);  // pre-activations
 
   input.all_steps(pre, lengths);
+  const bool whole = detail::whole_batch(s, w_step);
+  if (whole) w_step.multiply(StepSlice{0, B, nullptr}, B, h0, H, pre, H, true);
   detail::time_loop(s, lengths, false, [&](const StepSlice& sl, int64_t t, int64_t live) {
     T* a_t = pre + t % input.steps() * BH;
     const T* h_prev = detail::prev_h(t, h0, y, BH);
     input.step(sl, t, live, a_t);
-    w_step.multiply(sl, live, h_prev, H, a_t, H, true);
+    if (!whole) w_step.multiply(sl, live, h_prev, H, a_t, H, true);
     const auto [u0, u1] = sl.units(H);
     for (int64_t b = sl.b0; b < sl.b1; ++b) {
       const T* a = a_t + b * H;
@@ -53,6 +55,7 @@ void rnn_backward(const RnnShape& s, Nonlinearity act, const T* x, const T* w_ih
   detail::Aligned<T> dh_rec(BH, T(0));  // dg_{t+1} @ w_hh
   const PackedMatrix<T> w_step(w_hh, H, false, H, H, s);  // dg_t @ w_hh
   const detail::InputGrad<T> input(s, lengths, H, w_ih, dx);
+  const bool whole = detail::whole_batch(s, w_step);
 
   detail::time_loop(s, lengths, true, [&](const StepSlice& sl, int64_t t, int64_t live) {
     T* dg_t = dg + rows.start(t) * H;
@@ -69,10 +72,11 @@ void rnn_backward(const RnnShape& s, Nonlinearity act, const T* x, const T* w_ih
                         dy ? dy + t * BH + b * H : nullptr, carry, d);
     }
     sl.sync();
-    if (t > 0 || dh0) w_step.multiply(sl, live, dg_t, H, dh_rec.data(), H, false);
+    if (!whole && (t > 0 || dh0)) w_step.multiply(sl, live, dg_t, H, dh_rec.data(), H, false);
     input.step(sl, t, live, dg_t, H);
   });
-  if (dh0) std::copy(dh_rec.begin(), dh_rec.end(), dh0);
+  if (whole && dh0) w_step.multiply(StepSlice{0, B, nullptr}, B, dg, H, dh0, H, false);
+  else if (dh0) std::copy(dh_rec.begin(), dh_rec.end(), dh0);
   detail::deferred_grads(s, rows, H, x, h0, y, dg, dw_ih, dw_hh, db, input);
 }
 
