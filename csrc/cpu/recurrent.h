@@ -226,9 +226,15 @@ class InputProjection {
     // Zen 5, eval layers, the GEMM / the kept panels: LSTM (1,4,650,650) 1.47x and 1.57x,
     // (5,1,650,650) 1.20x and 1.22x, (1,8,1024,1024) 1.56x and 1.56x; the GRU 1.43-1.64x.
     const bool once = kept && kept->data() && (team_ ? s.T * s.B <= kProjectionRows : s.T == 1);
+    // A single step whose recurrent product reads w_hh in place (PackedMatrix::in_place) reads
+    // w_ih in place too, whatever its size: the GEMM up front packed all of it for one use.
+    // Paired on Ice Lake, cell steps, the GEMM / in place, 2 threads and 1: GRU (64,512,512)
+    // 1.13-1.18x and 1.08x, (48,512,512) 1.12-1.24x and 1.17x, (64,650,650) 1.05-1.07x and
+    // 1.09x; LSTM (64,512,512) 1.06-1.14x and 1.06x, (40,1024,1024) 1.12-1.13x and 1.09x.
+    const bool in_place = s.T == 1 && w_step.in_place();
     if (bf16)
       w_.emplace(*bf16, s);
-    else if (once || (bytes <= most && (team_ || w_step.packed())))
+    else if (once || in_place || (bytes <= most && (team_ || w_step.packed())))
       w_.emplace(w_ih, s.I, true, s.I, GH, s, blocks, kept);  // blocks: a team's, or kept's
     // bf16 weights widened to float (no bf16 dot products) project up front beyond `most`, as
     // float32 does, in chunks of rows on the widened kernels (BLAS would change the sums with
