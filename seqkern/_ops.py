@@ -37,10 +37,10 @@ def swap01(a):
     return out
 
 
-def _weight_grads(a, need_x=True):
-    """Empty arrays for dx (None when not needed), dh0, dw_ih, dw_hh."""
-    return (_empty_like(a.x) if need_x else None, _empty_like(a.h0), _empty_like(a.w_ih),
-            _empty_like(a.w_hh))
+def _weight_grads(a, need_x=True, need_h0=True):
+    """Empty arrays for dx and dh0 (each None when not needed), dw_ih, dw_hh."""
+    return (_empty_like(a.x) if need_x else None, _empty_like(a.h0) if need_h0 else None,
+            _empty_like(a.w_ih), _empty_like(a.w_hh))
 
 
 def _has_bias(a):
@@ -93,12 +93,12 @@ def lstm_backward(saved, dy=None, dh_n=None, dc_n=None):
     return _lstm_backward(saved, *incoming_grads(saved.args, dy, dh_n, dc_n))
 
 
-def _lstm_backward(saved, dy, dh_n, dc_n, need_x=True):
+def _lstm_backward(saved, dy, dh_n, dc_n, need_x=True, need_h0=True):
     """lstm_backward with checked incoming gradients (need_x=False: x's gradient is None, its
-    product skipped)."""
+    product skipped; need_h0=False: h0's, and the first step's recurrent product)."""
     a, order = saved.args, saved.order
     dy, dh_n, dc_n = _sort(dy, order), _sort(dh_n, order, axis=0), _sort(dc_n, order, axis=0)
-    dx, dh0, dw_ih, dw_hh = _weight_grads(a, need_x)
+    dx, dh0, dw_ih, dw_hh = _weight_grads(a, need_x, need_h0)
     dc0 = _empty_like(a.c0)
     db = _core.empty((4 * a.H,), a.x.dtype) if _has_bias(a) else None
     dw_hr = None if a.w_hr is None else _empty_like(a.w_hr)
@@ -149,11 +149,11 @@ def gru_backward(saved, dy=None, dh_n=None):
     return _gru_backward(saved, *incoming_grads(saved.args, dy, dh_n)[:2])
 
 
-def _gru_backward(saved, dy, dh_n, need_x=True):
-    """gru_backward with checked incoming gradients (need_x: as _lstm_backward's)."""
+def _gru_backward(saved, dy, dh_n, need_x=True, need_h0=True):
+    """gru_backward with checked incoming gradients (need_x, need_h0: as _lstm_backward's)."""
     a, order = saved.args, saved.order
     dy, dh_n = _sort(dy, order), _sort(dh_n, order, axis=0)
-    dx, dh0, dw_ih, dw_hh = _weight_grads(a, need_x)
+    dx, dh0, dw_ih, dw_hh = _weight_grads(a, need_x, need_h0)
     db_ih = _core.empty((3 * a.H,), a.x.dtype) if a.b_ih is not None else None
     db_hh = _core.empty((3 * a.H,), a.x.dtype) if a.b_hh is not None else None
     _core.gru_backward(saved.reset_after, a.x, a.w_ih, a.w_hh, a.lengths, a.h0, saved.y,
@@ -193,11 +193,11 @@ def rnn_backward(saved, dy=None, dh_n=None):
     return _rnn_backward(saved, *incoming_grads(saved.args, dy, dh_n)[:2])
 
 
-def _rnn_backward(saved, dy, dh_n, need_x=True):
-    """rnn_backward with checked incoming gradients (need_x: as _lstm_backward's)."""
+def _rnn_backward(saved, dy, dh_n, need_x=True, need_h0=True):
+    """rnn_backward with checked incoming gradients (need_x, need_h0: as _lstm_backward's)."""
     a, order = saved.args, saved.order
     dy, dh_n = _sort(dy, order), _sort(dh_n, order, axis=0)
-    dx, dh0, dw_ih, dw_hh = _weight_grads(a, need_x)
+    dx, dh0, dw_ih, dw_hh = _weight_grads(a, need_x, need_h0)
     db = _core.empty((a.H,), a.x.dtype) if _has_bias(a) else None
     _core.rnn_backward(saved.nonlinearity == "relu", a.x, a.w_ih, a.w_hh, a.lengths, a.h0,
                        saved.y, dy, dh_n, dx, dh0, dw_ih, dw_hh, db)
@@ -331,12 +331,14 @@ def one_layer(cell, a, order, training, prepacked=None):
     return _rnn(a, order, training, cell[4:], prepacked)
 
 
-def one_layer_backward(saved, dy, dh_n, dc_n=None, need_x=True):
+def one_layer_backward(saved, dy, dh_n, dc_n=None, need_x=True, need_h0=True):
     """Gradients of a training one_layer call from checked incoming gradients (dc_n: lstm's);
-    need_x=False: x's is None, its products skipped."""
+    need_x=False: x's is None, its products skipped; need_h0=False: h0's is None, and the first
+    step's recurrent product skipped."""
     if saved.op == "lstm":
-        return _lstm_backward(saved, dy, dh_n, dc_n, need_x)
-    return (_gru_backward if saved.op == "gru" else _rnn_backward)(saved, dy, dh_n, need_x)
+        return _lstm_backward(saved, dy, dh_n, dc_n, need_x, need_h0)
+    backward = _gru_backward if saved.op == "gru" else _rnn_backward
+    return backward(saved, dy, dh_n, need_x, need_h0)
 
 
 def _one_layer_stack(a, order, training, prepacked=None):
@@ -354,31 +356,32 @@ def _one_layer_stack(a, order, training, prepacked=None):
             Saved("recurrent_stack", "kernel", a, order=order, one_layer=inner))
 
 
-def _one_layer_stack_backward(saved, dy, dh_n, dc_n, need_x):
+def _one_layer_stack_backward(saved, dy, dh_n, dc_n, need_x, need_h0):
     """recurrent_stack_backward of a _one_layer_stack call (checked incoming gradients)."""
     inner, lstm = saved.one_layer, saved.args.cell == "lstm"
     first = lambda g: None if g is None else g[0]  # noqa: E731  (1, B, n) -> (B, n)
-    g = one_layer_backward(inner, dy, first(dh_n), first(dc_n), need_x)
+    g = one_layer_backward(inner, dy, first(dh_n), first(dc_n), need_x, need_h0)
     weights = (g["w_ih"], g["w_hh"], g["b_ih"], g["b_hh"])
-    out = {"x": g["x"], "h0": g["h0"][None],
+    out = {"x": g["x"], "h0": None if g["h0"] is None else g["h0"][None],
            "weights": [weights + (g["w_hr"],) if saved.args.projected else weights]}
     if lstm:
         out["c0"] = g["c0"][None]
     return out
 
 
-def recurrent_stack_backward(saved, dy=None, dh_n=None, dc_n=None, *, need_x=True):
+def recurrent_stack_backward(saved, dy=None, dh_n=None, dc_n=None, *, need_x=True, need_h0=True):
     """Gradients of a training recurrent_stack call: dict with x, h0, c0 (lstm) and weights, a
     list of (dw_ih, dw_hh, db_ih, db_hh[, dw_hr]) tuples like the forward's (biases None when
     absent). need_x=False: x's is None, and the first layer's products for it are skipped (an
-    input that needs no gradient: raw features, a frozen embedding)."""
+    input that needs no gradient: raw features, a frozen embedding). need_h0=False: h0's is None,
+    and every layer's first-step recurrent product is skipped (no state given, a detached one)."""
     check_saved(saved, "recurrent_stack", "kernel")
     a, order = saved.args, saved.order
     dy, dh_n, dc_n = stack_incoming_grads(a, dy, dh_n, dc_n)
     if saved.one_layer is not None:
-        return _one_layer_stack_backward(saved, dy, dh_n, dc_n, need_x)
+        return _one_layer_stack_backward(saved, dy, dh_n, dc_n, need_x, need_h0)
     dy, dh_n, dc_n = (_sort(g, order) for g in (dy, dh_n, dc_n))
-    dx, dh0 = _empty_like(a.x) if need_x else None, _empty_like(a.h0)
+    dx, dh0 = _empty_like(a.x) if need_x else None, _empty_like(a.h0) if need_h0 else None
     dc0 = _empty_like(a.c0) if a.cell == "lstm" else None
     grads = [tuple(None if w is None else _empty_like(w) for w in ws) for ws in a.weights]
     _core.stack_backward(getattr(_core.Cell, a.cell), a.L, a.x, *_weight_lists(a.weights),

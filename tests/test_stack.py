@@ -131,25 +131,28 @@ def check_stack_gradients(impl, p):
     gradcheck(loss, inputs, analytic, rtol=1e-5, atol=1e-7)
 
 
-def check_without_x_gradient(p):
-    """need_x=False: x's gradient is None, every other one the same bits as with it."""
+def check_without_gradients(p):
+    """need_x=False, need_h0=False and both: those gradients are None (their products skipped),
+    every other one the same bits as with them."""
     dy, dh, dc = output_grads(p)
     *_, saved = sk.recurrent_stack(**p, training=True)
     full = flatten(sk.recurrent_stack_backward(saved, dy, dh, dc))
-    *_, saved = sk.recurrent_stack(**p, training=True)
-    grads = sk.recurrent_stack_backward(saved, dy, dh, dc, need_x=False)
-    assert grads["x"] is None
-    part = flatten(grads)
-    assert part.keys() == full.keys() - {"x"}
-    for k in part:
-        np.testing.assert_array_equal(part[k], full[k], err_msg=k)
+    for skipped in ({"x"}, {"h0"}, {"x", "h0"}):
+        *_, saved = sk.recurrent_stack(**p, training=True)
+        grads = sk.recurrent_stack_backward(saved, dy, dh, dc,
+                                            **{f"need_{k}": False for k in skipped})
+        assert all(grads[k] is None for k in skipped)
+        part = flatten(grads)
+        assert part.keys() == full.keys() - skipped
+        for k in part:
+            np.testing.assert_array_equal(part[k], full[k], err_msg=k)
 
 
 @pytest.mark.parametrize("cell", CELLS)
 @given(T=st.integers(1, 8), B=st.integers(1, 5), I=st.integers(1, 9), H=st.integers(1, 9),
        L=st.integers(1, 3), D=st.integers(1, 2), lengths=st.booleans(), seed=st.integers(0, 2**16))
-def test_stack_without_x_gradient_keeps_the_others(cell, T, B, I, H, L, D, lengths, seed):
-    check_without_x_gradient(make_stack(cell, T, B, I, H, L, D, np.float32, lengths=lengths,
+def test_stack_without_x_or_h0_gradient_keeps_the_others(cell, T, B, I, H, L, D, lengths, seed):
+    check_without_gradients(make_stack(cell, T, B, I, H, L, D, np.float32, lengths=lengths,
                                         dropout=0.5, seed=seed))
 
 
@@ -158,12 +161,12 @@ def test_stack_without_x_gradient_keeps_the_others(cell, T, B, I, H, L, D, lengt
 @pytest.mark.parametrize("cell", CELLS)
 @pytest.mark.parametrize("T, B, I, H, lengths", [(3, 2, 5, 7, True), (40, 32, 24, 16, False),
                                                  (40, 32, 24, 16, True), (3, 4, 700, 64, True)])
-def test_stack_without_x_gradient_on_each_path(cell, T, B, I, H, lengths):
+def test_stack_without_x_or_h0_gradient_on_each_path(cell, T, B, I, H, lengths):
     for D in (1, 2):
-        check_without_x_gradient(make_stack(cell, T, B, I, H, 2, D, np.float32, lengths=lengths))
-        check_without_x_gradient(make_stack(cell, T, B, I, H, 1, D, np.float32, lengths=lengths))
+        check_without_gradients(make_stack(cell, T, B, I, H, 2, D, np.float32, lengths=lengths))
+        check_without_gradients(make_stack(cell, T, B, I, H, 1, D, np.float32, lengths=lengths))
     if cell == "lstm":
-        check_without_x_gradient(make_stack(cell, T, B, I, H, 1, 1, np.float32, proj=5))
+        check_without_gradients(make_stack(cell, T, B, I, H, 1, 1, np.float32, proj=5))
 
 
 @pytest.mark.parametrize("cell", CELLS)

@@ -102,7 +102,7 @@ void backward(Cell cell, int64_t L, const Arr<T>& x, const Arrs<T>& w_ih, const 
               const OptArr<int32_t>& lengths, const Arr<T>& h0, const OptArr<T>& c0,
               const OptArr<T>& masks, Arr<T>& ys,
               OptArr<T>& gates, OptArr<T>& aux, OptArr<T>& inputs, const OptArr<T>& dy,
-              const OptArr<T>& dh_n, const OptArr<T>& dc_n, OptArr<T>& dx, Arr<T>& dh0,
+              const OptArr<T>& dh_n, const OptArr<T>& dc_n, OptArr<T>& dx, OptArr<T>& dh0,
               OptArr<T>& dc0, Arrs<T>& dw_ih, Arrs<T>& dw_hh, Arrs<T>& db_ih, Arrs<T>& db_hh,
               Arrs<T>& dw_hr) {
   StackShape s = stack_shape(x, h0, w_hr, L);
@@ -112,7 +112,7 @@ void backward(Cell cell, int64_t L, const Arr<T>& x, const Arrs<T>& w_ih, const 
     g[k] = {dw_ih[k].mutable_data(), dw_hh[k].mutable_data(), mut_item(db_ih, k),
             mut_item(db_hh, k), mut_item(dw_hr, k)};
   StackSaved<T> saved{ys.mutable_data(), mut(gates), mut(aux), mut(inputs)};
-  T *pdx = mut(dx), *pdh = dh0.mutable_data(), *pdc = mut(dc0);
+  T *pdx = mut(dx), *pdh = mut(dh0), *pdc = mut(dc0);
   py::gil_scoped_release nogil;
   stack_backward<T>(cell, s, x.data(), w.data(), ptr(lengths), h0.data(), ptr(c0), ptr(masks),
                     saved, ptr(dy), ptr(dh_n), ptr(dc_n), pdx, pdh, pdc, g.data());

@@ -195,7 +195,7 @@ void stack_backward(Cell cell, const StackShape& s, const T* x, const LayerWeigh
                      saved.gates ? saved.gates + k * TB * GH : nullptr,
                      saved.aux ? saved.aux + k * TBH : nullptr, dyk,
                      dh_n ? dh_n + k * BS : nullptr, lstm && dc_n ? dc_n + k * BH : nullptr,
-                     reverse && dlayer_in ? dx_rev : dlayer_in, dh0 + k * BS,
+                     reverse && dlayer_in ? dx_rev : dlayer_in, dh0 ? dh0 + k * BS : nullptr,
                      lstm ? dc0 + k * BH : nullptr, g[k]);
     });
     if (s.D == 2 && dlayer_in) copy_steps(s, lengths, true, true, I, dx_rev, I, dlayer_in, I);
