@@ -153,7 +153,7 @@ def check_without_gradients(p):
        L=st.integers(1, 3), D=st.integers(1, 2), lengths=st.booleans(), seed=st.integers(0, 2**16))
 def test_stack_without_x_or_h0_gradient_keeps_the_others(cell, T, B, I, H, L, D, lengths, seed):
     check_without_gradients(make_stack(cell, T, B, I, H, L, D, np.float32, lengths=lengths,
-                                        dropout=0.5, seed=seed))
+                                       dropout=0.5, seed=seed))
 
 
 # The ways x's gradient is made: in the backward time loop (w_ih small), after it from the
