@@ -363,3 +363,23 @@ def test_a_first_state_not_wanted_skips_only_its_gradient(cell, T, B, H):
     for i in (0, 2, 3, 4, 5, 6):
         if every[i] is not None or some[i] is not None:
             np.testing.assert_array_equal(some[i], every[i])
+
+
+@pytest.mark.parametrize("cell,options", OPS, ids=OP_IDS)
+@pytest.mark.parametrize("T,B,H", [(1, 1, 300), (1, 20, 150), (1, 100, 150), (4, 3, 24),
+                                   (3, 64, 33), (2, 600, 19)], ids=str)
+def test_a_zero_first_state_skips_only_its_product(cell, options, T, B, H):
+    """A first state of zeros (given, or None) skips the first step's recurrent product; every
+    path's detection reads all of it: a state zero but for its last value matches the twin. The
+    shapes take a team of one row, one step on a team, one step of a batch split, a small layer,
+    a batch split, and the packed kernels past BLAS's rows."""
+    for dtype, tol in ((np.float64, F64_TOL), (np.float32, F32_TOL)):
+        p = problem(cell, T, B, 7, H, dtype=dtype, seed=T + B)
+        zeros = dict(p, h0=np.zeros_like(p["h0"]))
+        last = dict(p, h0=np.zeros_like(p["h0"]))
+        last["h0"][-1, -1] = 0.5
+        for case in (p, zeros, last):
+            assert_same(*forward_backward(sk, cell, case, options),
+                        *forward_backward(reference, cell, as_float64(case), options), tol)
+        for a, b in zip(forward(sk, cell, zeros, options), forward(sk, cell, dict(p, h0=None), options)):
+            np.testing.assert_array_equal(a, b)

@@ -33,14 +33,15 @@ void forward_reset_after(const RnnShape& s, const T* x, const T* w_ih, const T* 
   T* pre = training ? gates : detail::scratch<T>(0, input.steps() * B * G);
 
   input.all_steps(pre, lengths);
-  const bool whole = detail::whole_batch(s, w_step);
-  if (whole) w_step.multiply(StepSlice{0, B, nullptr}, B, h0, H, hp.data(), G, false);
+  // (skipped at a zero h0, hp's first step stays zero)
+  const bool whole = detail::whole_batch(s, w_step), h0_zero = detail::zero_state(h0, BH);
+  if (whole && !h0_zero) w_step.multiply(StepSlice{0, B, nullptr}, B, h0, H, hp.data(), G, false);
   detail::time_loop(s, lengths, false, [&](const StepSlice& sl, int64_t t, int64_t live) {
     const T* h_prev = detail::prev_h(t, h0, y, BH);
     T* g_t = pre + (training ? t : t % input.steps()) * B * G;
     T* hn_t = training ? hn + t * BH : nullptr;
     input.step(sl, t, live, g_t);
-    if (!whole) w_step.multiply(sl, live, h_prev, H, hp.data(), G, false);
+    if (!whole && (t > 0 || !h0_zero)) w_step.multiply(sl, live, h_prev, H, hp.data(), G, false);
     const auto [u0, u1] = sl.units(H);
     for (int64_t b = sl.b0; b < sl.b1; ++b) {
       T* y_row = y + t * BH + b * H;
@@ -145,14 +146,15 @@ void forward_reset_before(const RnnShape& s, const T* x, const T* w_ih, const T*
   T* pre = training ? gates : detail::scratch<T>(0, input.steps() * B * G);
 
   input.all_steps(pre, lengths);
-  const bool whole = detail::whole_batch(s, w_rz);  // (r*h's product stays in the loop)
-  if (whole) w_rz.multiply(StepSlice{0, B, nullptr}, B, h0, H, pre, G, true);
+  // (r*h's product stays in the loop: an r made NaN by the input spreads through it)
+  const bool whole = detail::whole_batch(s, w_rz), h0_zero = detail::zero_state(h0, BH);
+  if (whole && !h0_zero) w_rz.multiply(StepSlice{0, B, nullptr}, B, h0, H, pre, G, true);
   detail::time_loop(s, lengths, false, [&](const StepSlice& sl, int64_t t, int64_t live) {
     const T* h_prev = detail::prev_h(t, h0, y, BH);
     T* g_t = pre + (training ? t : t % input.steps()) * B * G;
     T* rh = training ? aux + t * BH : rh_buf.data();
     input.step(sl, t, live, g_t);
-    if (!whole) w_rz.multiply(sl, live, h_prev, H, g_t, G, true);
+    if (!whole && (t > 0 || !h0_zero)) w_rz.multiply(sl, live, h_prev, H, g_t, G, true);
     const auto [u0, u1] = sl.units(H);
     for (int64_t b = sl.b0; b < sl.b1; ++b) {
       T* g = g_t + b * G;

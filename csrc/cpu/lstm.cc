@@ -35,13 +35,13 @@ void lstm_forward(const RnnShape& shape, const T* x, const T* w_ih, const T* w_h
   T* pre = training ? gates : detail::scratch<T>(0, input.steps() * B * G);
 
   input.all_steps(pre, lengths);
-  const bool whole = detail::whole_batch(s, w_step);
-  if (whole) w_step.multiply(StepSlice{0, B, nullptr}, B, h0, S, pre, G, true);
+  const bool whole = detail::whole_batch(s, w_step), h0_zero = detail::zero_state(h0, BS);
+  if (whole && !h0_zero) w_step.multiply(StepSlice{0, B, nullptr}, B, h0, S, pre, G, true);
   detail::time_loop(s, lengths, false, [&](const StepSlice& sl, int64_t t, int64_t live) {
     T* g_t = pre + (training ? t : t % input.steps()) * B * G;
     const T* h_prev = detail::prev_h(t, h0, y, BS);
     input.step(sl, t, live, g_t);
-    if (!whole) w_step.multiply(sl, live, h_prev, S, g_t, G, true);
+    if (!whole && (t > 0 || !h0_zero)) w_step.multiply(sl, live, h_prev, S, g_t, G, true);
     const T* c_prev = training ? detail::prev_h(t, c0, cs, BH) : c_buf.data();
     T* c_out = training ? cs + t * BH : c_buf.data();
     const auto [u0, u1] = sl.units(H);

@@ -70,6 +70,15 @@ const T* prev_h(int64_t t, const T* h0, const T* y, int64_t BH) {
   return t == 0 ? h0 : y + (t - 1) * BH;
 }
 
+// Whether the first state h0 (n values) is all zeros: no state given, or zeros given (torch
+// users' usual start). The first step's recurrent product then adds nothing to the
+// pre-activations, and the forward skips it: pre + 0 is pre, bit for bit. (Only weights holding
+// inf or NaN, whose product with zeros is NaN, would have given another result.)
+template <typename T>
+bool zero_state(const T* h0, int64_t n) {
+  return std::all_of(h0, h0 + n, [](T v) { return v == T(0); });
+}
+
 // out[b] = seq[lengths[b] - 1][b]: the state at each sequence's own last step.
 //   seq (T, B, n)   out (B, n)
 template <typename T>

@@ -23,13 +23,13 @@ void rnn_forward(const RnnShape& shape, Nonlinearity act, const T* x, const T* w
   T* pre = detail::scratch<T>(0, input.steps() * BH);  // pre-activations
 
   input.all_steps(pre, lengths);
-  const bool whole = detail::whole_batch(s, w_step);
-  if (whole) w_step.multiply(StepSlice{0, B, nullptr}, B, h0, H, pre, H, true);
+  const bool whole = detail::whole_batch(s, w_step), h0_zero = detail::zero_state(h0, B * H);
+  if (whole && !h0_zero) w_step.multiply(StepSlice{0, B, nullptr}, B, h0, H, pre, H, true);
   detail::time_loop(s, lengths, false, [&](const StepSlice& sl, int64_t t, int64_t live) {
     T* a_t = pre + t % input.steps() * BH;
     const T* h_prev = detail::prev_h(t, h0, y, BH);
     input.step(sl, t, live, a_t);
-    if (!whole) w_step.multiply(sl, live, h_prev, H, a_t, H, true);
+    if (!whole && (t > 0 || !h0_zero)) w_step.multiply(sl, live, h_prev, H, a_t, H, true);
     const auto [u0, u1] = sl.units(H);
     for (int64_t b = sl.b0; b < sl.b1; ++b) {
       const T* a = a_t + b * H;
