@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "packed_gemm.h"
+#include "recurrent.h"
 #include "seqkern/activations.h"
 #include "seqkern/gemm.h"
 #include "seqkern/lstm.h"
@@ -25,11 +26,12 @@ void lstm_book_forward(int64_t steps, int64_t N, int64_t D, int64_t H, const T* 
   // every step's input projection, then each step's recurrent product added to its rows
   gemm<T>(false, false, steps * N, G, D, T(1), x, D, Wx, G, T(0), pre.data(), G);
   for (int q = 0; q < 4; ++q) std::memcpy(&bias[kBlock[q] * H], b + q * H, H * sizeof(T));
+  const bool h0_zero = detail::zero_state(h0, NH);  // (as the kernels: a product of zeros)
   for (int64_t t = 0; t < steps; ++t) {
     const T* h = t == 0 ? h0 : y + (t - 1) * NH;
     const T* c = t == 0 ? c0 : cs + (t - 1) * NH;
     T* pre_t = pre.data() + t * N * G;
-    gemm<T>(false, false, N, G, H, T(1), h, H, Wh, G, T(1), pre_t, G);
+    if (t > 0 || !h0_zero) gemm<T>(false, false, N, G, H, T(1), h, H, Wh, G, T(1), pre_t, G);
     for (int64_t n = 0; n < N; ++n) {
       T* g = gates + (t * N + n) * G;
       for (int q = 0; q < 4; ++q)
