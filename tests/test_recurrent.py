@@ -383,3 +383,21 @@ def test_a_zero_first_state_skips_only_its_product(cell, options, T, B, H):
                         *forward_backward(reference, cell, as_float64(case), options), tol)
         for a, b in zip(forward(sk, cell, zeros, options), forward(sk, cell, dict(p, h0=None), options)):
             np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("cell,options", OPS, ids=OP_IDS)
+@pytest.mark.parametrize("T,B", [(1, 3), (3, 2)], ids=str)
+def test_a_zero_first_state_keeps_nan_gradients(cell, options, T, B):
+    """A NaN in the first step's incoming gradient reaches w_hh's gradient through the zero state
+    (NaN * 0), as in torch: the product is skipped only for a finite first step's dg. Each row of
+    w_hh's gradient is NaN where its gate's bias gradient (the sum of its dg) is NaN."""
+    p = problem(cell, T, B, 5, 6, dtype=np.float32, seed=3)
+    p["h0"] = np.zeros_like(p["h0"])
+    dy, *rest = bench.output_grads(cell, p)
+    dy[0, 0, 0] = np.nan
+    *_, saved = forward(sk, cell, p, options, training=True)
+    g = getattr(sk, cell + "_backward")(saved, dy, *rest)
+    if options.get("nonlinearity") != "relu":  # (relu's derivative may select dg = 0)
+        assert np.isnan(g["b_hh"]).any()
+    np.testing.assert_array_equal(np.isnan(g["w_hh"]).all(axis=1), np.isnan(g["b_hh"]))
+    np.testing.assert_array_equal(np.isnan(g["w_hh"]).any(axis=1), np.isnan(g["b_hh"]))

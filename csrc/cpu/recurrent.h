@@ -1,6 +1,7 @@
 // Pieces shared by the RNN, LSTM and GRU kernels (internal to csrc/cpu).
 #pragma once
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <optional>
 #include <vector>
@@ -77,6 +78,15 @@ const T* prev_h(int64_t t, const T* h0, const T* y, int64_t BH) {
 template <typename T>
 bool zero_state(const T* h0, int64_t n) {
   return std::all_of(h0, h0 + n, [](T v) { return v == T(0); });
+}
+
+// Whether rows [0, n) of a (n values each, leading dimension ld) hold only finite values.
+template <typename T>
+bool finite_rows(const T* a, int64_t rows, int64_t n, int64_t ld) {
+  for (int64_t r = 0; r < rows; ++r)
+    if (!std::all_of(a + r * ld, a + r * ld + n, [](T v) { return std::isfinite(v); }))
+      return false;
+  return true;
 }
 
 // out[b] = seq[lengths[b] - 1][b]: the state at each sequence's own last step.
@@ -351,13 +361,19 @@ class DeferredRows {
   }
 
   // dw (GH, S) = sum over the rows of dg^T h_{t-1};  dg (n, GH) with leading dimension ldg.
+  // A first state of zeros adds nothing (zero_state), unless its step's dg holds inf or NaN,
+  // whose products with zeros are NaN: then its product is skipped, and the rest is written
+  // with beta = 0 where it was added to zeros, the same bits.
   void hidden_grad(int64_t GH, const T* dg, int64_t ldg, T* dw) const {
     const int64_t S = s_.state();
     if (!packed_) {
-      gemm<T>(true, false, GH, S, s_.B, T(1), dg, ldg, h0_, S, T(0), dw, S);
+      const bool zero = zero_state(h0_, s_.B * S) && finite_rows(dg, s_.B, GH, ldg);
+      if (!zero) gemm<T>(true, false, GH, S, s_.B, T(1), dg, ldg, h0_, S, T(0), dw, S);
       if (s_.T > 1)
-        gemm<T>(true, false, GH, S, (s_.T - 1) * s_.B, T(1), dg + s_.B * ldg, ldg, y_, S, T(1),
-                dw, S);
+        gemm<T>(true, false, GH, S, (s_.T - 1) * s_.B, T(1), dg + s_.B * ldg, ldg, y_, S,
+                zero ? T(0) : T(1), dw, S);
+      else if (zero)
+        std::fill(dw, dw + GH * S, T(0));
       return;
     }
     gemm<T>(true, false, GH, S, n, T(1), dg, ldg, packed_ + s_.I, width_, T(0), dw, S);
