@@ -401,3 +401,34 @@ def test_a_zero_first_state_keeps_nan_gradients(cell, options, T, B):
         assert np.isnan(g["b_hh"]).any()
     np.testing.assert_array_equal(np.isnan(g["w_hh"]).all(axis=1), np.isnan(g["b_hh"]))
     np.testing.assert_array_equal(np.isnan(g["w_hh"]).any(axis=1), np.isnan(g["b_hh"]))
+
+
+@pytest.mark.parametrize("cell", ["lstm", "lstm_projected", "gru", "gru_reset_before", "rnn_tanh"])
+@pytest.mark.parametrize("T,B,H", [(1, 16, 40), (4, 3, 24), (16, 64, 33)], ids=str)
+def test_frozen_weights_skip_only_their_gradients(cell, T, B, H):
+    """one_layer_train_backward without a weight's gradient (torch's requires_grad=False: frozen
+    weights) skips its products; every other gradient keeps its bits. (16, 64, 33) has rows enough
+    for the products of both weight gradients in one (DeferredRows::weight_grads)."""
+    from seqkern import _core
+    rng = np.random.default_rng(T * B + H)
+    projected = cell == "lstm_projected"
+    kind = "lstm" if projected else cell
+    G = {"lstm": 4, "rnn_tanh": 1}.get(kind, 3)
+    S = 5 if projected else H
+    r = lambda *s: (0.5 * rng.standard_normal(s)).astype(np.float32)  # noqa: E731
+    x, h0, c0 = r(T, B, 7), r(B, S), r(B, H) if kind == "lstm" else None
+    w_ih, w_hh, b_ih, b_hh = r(G * H, 7), r(G * H, S), r(G * H), r(G * H)
+    w_hr = r(S, H) if projected else None
+    args = (getattr(_core.Cell, kind), x, h0, c0, w_ih, w_hh, w_hr)
+    *outs, saved = _core.one_layer_train(*args, b_ih, b_hh)
+    dy, dh, dc = r(T, B, S), r(B, S), r(B, H) if kind == "lstm" else None
+    n = 8 if projected else 7
+    every = _core.one_layer_train_backward(*args, saved, dy, dh, dc, (True,) * n)
+    for frozen in ((3,), (4,), (3, 4), (3, 4, 7) if projected else (3, 4, 5, 6)):
+        need = tuple(i not in frozen for i in range(n))
+        some = _core.one_layer_train_backward(*args, saved, dy, dh, dc, need)
+        for i in range(len(every)):
+            if i in frozen:
+                assert some[i] is None, (frozen, i)
+            elif every[i] is not None:
+                np.testing.assert_array_equal(some[i], every[i])

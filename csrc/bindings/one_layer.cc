@@ -109,11 +109,14 @@ py::tuple train_backward(Cell cell, const Arr<T>& x, const OptArr<T>& h0, const 
   std::vector<py::ssize_t> x_shape(x.ndim());
   for (int i = 0; i < x.ndim(); ++i) x_shape[i] = x.shape(i);
   py::array_t<T> dx = make(wanted[0], x_shape), dh0 = make(wanted[1], {B, S});
-  py::array_t<T> dc0 = make(lstm, {B, H}), dw_ih = make(true, {G, I}), dw_hh = make(true, {G, S});
+  // (a weight that wants no gradient, frozen, gets none: its products are skipped)
+  py::array_t<T> dc0 = make(lstm, {B, H}), dw_ih = make(wanted[3], {G, I});
+  py::array_t<T> dw_hh = make(wanted[4], {G, S});
   py::array_t<T> db_ih = make(wanted[5], {G}), db_hh = make(wanted[6], {G});
-  py::array_t<T> dw_hr = make(w_hr.has_value(), {S, H});
+  const bool want_hr = w_hr.has_value() && wanted[7];
+  py::array_t<T> dw_hr = make(want_hr, {S, H});
   T *pdx = data(wanted[0], dx), *pdh = data(wanted[1], dh0), *pdc = data(lstm, dc0);
-  T *pwi = dw_ih.mutable_data(), *pwh = dw_hh.mutable_data(), *pwr = data(w_hr.has_value(), dw_hr);
+  T *pwi = data(wanted[3], dw_ih), *pwh = data(wanted[4], dw_hh), *pwr = data(want_hr, dw_hr);
   T *pbi = data(wanted[5], db_ih), *pbh = data(wanted[6], db_hh);
   // The GRUs' two bias gradients differ; the other cells' are one (into either, copied to the
   // other when both are wanted).

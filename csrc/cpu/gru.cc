@@ -105,9 +105,11 @@ void backward_reset_after(const RnnShape& s, const T* x, const T* w_ih, const T*
   // Input side: r, z columns of dhg, then dnx for the n block of w_ih.
   const detail::DeferredRows<T> d(s, rows, x, h0, y, dx);
   const T* w_in = w_ih + 2 * H * I;
-  gemm<T>(true, false, 2 * H, I, n, T(1), dhg, G, d.x, d.ldx, T(0), dw_ih, I);
-  gemm<T>(true, false, H, I, n, T(1), dnx, H, d.x, d.ldx, T(0), dw_ih + 2 * H * I, I);
-  d.hidden_grad(G, dhg, G, dw_hh);
+  if (dw_ih) {  // (either weight gradient null: not wanted, its products skipped)
+    gemm<T>(true, false, 2 * H, I, n, T(1), dhg, G, d.x, d.ldx, T(0), dw_ih, I);
+    gemm<T>(true, false, H, I, n, T(1), dnx, H, d.x, d.ldx, T(0), dw_ih + 2 * H * I, I);
+  }
+  if (dw_hh) d.hidden_grad(G, dhg, G, dw_hh);
   if (db_hh) detail::column_sums(dhg, n, G, G, db_hh);
   if (db_ih) {
     detail::column_sums(dhg, n, 2 * H, G, db_ih);
@@ -229,10 +231,12 @@ void backward_reset_before(const RnnShape& s, const T* x, const T* w_ih, const T
   if (dh0) std::copy(dh_prev.begin(), dh_prev.end(), dh0);
 
   const detail::DeferredRows<T> d(s, rows, x, h0, y, dx, aux, H);
-  gemm<T>(true, false, G, I, n, T(1), dg, G, d.x, d.ldx, T(0), dw_ih, I);
-  d.hidden_grad(2 * H, dg, G, dw_hh);
-  gemm<T>(true, false, H, H, n, T(1), dg + 2 * H, G, d.extra, d.ld_extra, T(0),
-          dw_hh + 2 * H * H, H);
+  if (dw_ih) gemm<T>(true, false, G, I, n, T(1), dg, G, d.x, d.ldx, T(0), dw_ih, I);
+  if (dw_hh) {  // (either weight gradient null: not wanted, its products skipped)
+    d.hidden_grad(2 * H, dg, G, dw_hh);
+    gemm<T>(true, false, H, H, n, T(1), dg + 2 * H, G, d.extra, d.ld_extra, T(0),
+            dw_hh + 2 * H * H, H);
+  }
   if (db_ih) detail::column_sums(dg, n, G, G, db_ih);
   if (db_hh) detail::column_sums(dg, n, G, G, db_hh);
   if (!dx) return;

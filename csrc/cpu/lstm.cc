@@ -142,7 +142,8 @@ void lstm_backward(const RnnShape& s, const T* x, const T* w_ih, const T* w_hh, 
   else if (dh0) std::copy(dh_rec.begin(), dh_rec.end(), dh0);
   std::copy(dc.begin(), dc.end(), dc0);
   detail::deferred_grads(s, rows, G, x, h0, y, dg, dw_ih, dw_hh, db, input);
-  if (s.P) {  // dw_hr = sum_t dh_t^T m_t, m_t = o*tanh(c_t) rebuilt from what training kept
+  // dw_hr = sum_t dh_t^T m_t, m_t = o*tanh(c_t) rebuilt from what training kept
+  if (s.P && dw_hr) {
     T* m = detail::scratch<T>(2, TB * H);
     parallel_for(TB, 64, [&](int64_t r0, int64_t r1) {
       for (int64_t r = r0; r < r1; ++r) {

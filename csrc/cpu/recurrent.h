@@ -383,6 +383,7 @@ class DeferredRows {
   // dg^T [x | h_{t-1}] has BLAS pack dg once where two products packed it twice, and the one
   // for dw_ih, only I columns wide, is nearly all packing. Measured on Zen 3, 2 threads, T*B =
   // 3712, GH = 1024, I = 16, S = 256: 4.9 + 17.9 ms -> 18.9 ms, plus 0.5 ms gathering the rows.
+  // Either may be null (not wanted): its part of the product is not copied out.
   void weight_grads(int64_t GH, const T* dg, int64_t ldg, T* dw_ih, T* dw_hh) const {
     const int64_t S = s_.state(), W = s_.I + S;
     // (GH, I + S), uninitialized; no scratch slot is free in every caller
@@ -392,8 +393,8 @@ class DeferredRows {
     gemm<T>(true, false, GH, W, n, T(1), dg, ldg, packed_, width_, T(0), both.data(), W);
     parallel_for(GH, 64, [&](int64_t r0, int64_t r1) {
       for (int64_t r = r0; r < r1; ++r) {
-        std::copy_n(dw + r * W, s_.I, dw_ih + r * s_.I);
-        std::copy_n(dw + r * W + s_.I, S, dw_hh + r * S);
+        if (dw_ih) std::copy_n(dw + r * W, s_.I, dw_ih + r * s_.I);
+        if (dw_hh) std::copy_n(dw + r * W + s_.I, S, dw_hh + r * S);
       }
     });
   }
@@ -499,19 +500,23 @@ class InputGrad {
 
 // The deferred products after the backward time loop, for cells whose input and recurrent
 // pre-activation gradients are the same (RNN, LSTM):
-//   dg (rows.total(), GH) -> dw_ih (GH, I), dw_hh (GH, S), db (GH) or null,
-//   and the rest of dx (T, B, I): its unwritten rows when the time loop computed it, else all
-//   of it from w_ih (GH, I); nothing when dx is null (not wanted).
+//   dg (rows.total(), GH) -> dw_ih (GH, I), dw_hh (GH, S), db (GH), each null when not wanted
+//   (frozen weights: their products are skipped), and the rest of dx (T, B, I): its unwritten
+//   rows when the time loop computed it, else all of it from w_ih (GH, I); nothing when dx is
+//   null (not wanted).
 template <typename T>
 void deferred_grads(const RnnShape& s, const StepRows& rows, int64_t GH, const T* x, const T* h0,
                     const T* y, const T* dg, T* dw_ih, T* dw_hh, T* db, const InputGrad<T>& input) {
-  const bool gather = rows.total() >= kGatherRows && 2 * (s.I + s.state()) <= GH;
+  // (one of the two frozen, the product of both still runs where it would: the other's bits
+  // then do not depend on it)
+  const bool gather =
+      (dw_ih || dw_hh) && rows.total() >= kGatherRows && 2 * (s.I + s.state()) <= GH;
   const DeferredRows<T> d(s, rows, x, h0, y, input.dx(), nullptr, 0, gather);
   if (gather) {
     d.weight_grads(GH, dg, GH, dw_ih, dw_hh);
   } else {
-    gemm<T>(true, false, GH, s.I, d.n, T(1), dg, GH, d.x, d.ldx, T(0), dw_ih, s.I);
-    d.hidden_grad(GH, dg, GH, dw_hh);
+    if (dw_ih) gemm<T>(true, false, GH, s.I, d.n, T(1), dg, GH, d.x, d.ldx, T(0), dw_ih, s.I);
+    if (dw_hh) d.hidden_grad(GH, dg, GH, dw_hh);
   }
   if (db) column_sums(dg, d.n, GH, GH, db);
   if (input.active()) {

@@ -30,7 +30,7 @@ void gru_forward(const RnnShape& s, bool reset_after, const T* x, const T* w_ih,
 //   dy (T, B, H), dh_n (B, H)       incoming gradients, each may be null (zeros)
 //   dx (T, B, I), dh0 (B, H)        out; either may be null (not wanted: dx's products are
 //                                   skipped, and for dh0 the first step's recurrent product)
-//   dw_ih (3H, I), dw_hh (3H, H)    out (overwritten)
+//   dw_ih (3H, I), dw_hh (3H, H)    out (overwritten); either may be null (not wanted: skipped)
 //   db_ih, db_hh (3H) or null       out (with reset_after they differ in the n block)
 template <typename T>
 void gru_backward(const RnnShape& s, bool reset_after, const T* x, const T* w_ih, const T* w_hh,

@@ -32,8 +32,9 @@ void lstm_forward(const RnnShape& s, const T* x, const T* w_ih, const T* w_hh, c
 //   dx (T, B, I), dh0 (B, S), dc0 (B, H)           out; dx and dh0 may be null (not wanted:
 //                                                  dx's product is skipped, and for dh0 the
 //                                                  first step's recurrent product)
-//   dw_ih (4H, I), dw_hh (4H, S), dw_hr (P, H)     out (overwritten, not accumulated); dw_hr
-//                                                  null when s.P = 0
+//   dw_ih (4H, I), dw_hh (4H, S), dw_hr (P, H)     out (overwritten, not accumulated); each
+//                                                  may be null (not wanted: frozen weights,
+//                                                  products skipped); dw_hr null when s.P = 0
 //   db (4H) or null                                out: the gradient of b_ih, equal to that of b_hh
 template <typename T>
 void lstm_backward(const RnnShape& s, const T* x, const T* w_ih, const T* w_hh, const T* w_hr,

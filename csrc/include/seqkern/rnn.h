@@ -26,7 +26,7 @@ void rnn_forward(const RnnShape& s, Nonlinearity act, const T* x, const T* w_ih,
 //   dy (T, B, H), dh_n (B, H)       incoming gradients, each may be null (zeros)
 //   dx (T, B, I), dh0 (B, H)        out; either may be null (not wanted: dx's product is
 //                                   skipped, and for dh0 the first step's recurrent product)
-//   dw_ih (H, I), dw_hh (H, H)      out (overwritten)
+//   dw_ih (H, I), dw_hh (H, H)      out (overwritten); either may be null (not wanted: skipped)
 //   db (H) or null                  out: the gradient of b_ih, equal to that of b_hh
 template <typename T>
 void rnn_backward(const RnnShape& s, Nonlinearity act, const T* x, const T* w_ih, const T* w_hh,
