@@ -369,24 +369,33 @@ def _one_layer_stack_backward(saved, dy, dh_n, dc_n, need_x, need_h0):
     return out
 
 
-def recurrent_stack_backward(saved, dy=None, dh_n=None, dc_n=None, *, need_x=True, need_h0=True):
+def recurrent_stack_backward(saved, dy=None, dh_n=None, dc_n=None, *, need_x=True, need_h0=True,
+                             need_weights=None):
     """Gradients of a training recurrent_stack call: dict with x, h0, c0 (lstm) and weights, a
     list of (dw_ih, dw_hh, db_ih, db_hh[, dw_hr]) tuples like the forward's (biases None when
     absent). need_x=False: x's is None, and the first layer's products for it are skipped (an
     input that needs no gradient: raw features, a frozen embedding). need_h0=False: h0's is None,
-    and every layer's first-step recurrent product is skipped (no state given, a detached one)."""
+    and every layer's first-step recurrent product is skipped (no state given, a detached one).
+    need_weights: None (every weight's), or a list like the weights of (w_ih, w_hh, b_ih, b_hh[,
+    w_hr]) flags: False gives None for that weight (frozen), its products skipped."""
     check_saved(saved, "recurrent_stack", "kernel")
     a, order = saved.args, saved.order
     dy, dh_n, dc_n = stack_incoming_grads(a, dy, dh_n, dc_n)
-    if saved.one_layer is not None:
-        return _one_layer_stack_backward(saved, dy, dh_n, dc_n, need_x, need_h0)
+    # (a.weights' tuples have w_hr's place, None without projections)
+    need_weights = [tuple(n) + (True,) * (5 - len(n)) for n in need_weights or [()] * len(a.weights)]
+    if saved.one_layer is not None:  # (its weights' gradients made, then dropped)
+        g = _one_layer_stack_backward(saved, dy, dh_n, dc_n, need_x, need_h0)
+        g["weights"] = [tuple(w if n else None for w, n in zip(ws, need))
+                        for ws, need in zip(g["weights"], need_weights)]
+        return g
     dy, dh_n, dc_n = (_sort(g, order) for g in (dy, dh_n, dc_n))
     dx, dh0 = _empty_like(a.x) if need_x else None, _empty_like(a.h0) if need_h0 else None
     dc0 = _empty_like(a.c0) if a.cell == "lstm" else None
-    grads = [tuple(None if w is None else _empty_like(w) for w in ws) for ws in a.weights]
+    grads = [tuple(None if w is None or not n else _empty_like(w) for w, n in zip(ws, need))
+             for ws, need in zip(a.weights, need_weights)]
     _core.stack_backward(getattr(_core.Cell, a.cell), a.L, a.x, *_weight_lists(a.weights),
                          a.lengths, a.h0, a.c0, a.masks, saved.ys, saved.gates, saved.aux,
-                         saved.inputs, dy, dh_n, dc_n, dx, dh0, dc0, *_weight_lists(grads))
+                         saved.inputs, dy, dh_n, dc_n, dx, dh0, dc0, *_grad_lists(a.weights, grads))
     out = {"x": _unsort(dx, order), "h0": _unsort(dh0, order),
            "weights": [g if a.projected else g[:4] for g in grads]}
     if a.cell == "lstm":
@@ -461,6 +470,13 @@ def _weight_lists(weights):
     """[(w_ih, w_hh, b_ih, b_hh, w_hr), ...] -> five lists, a bias or projection list empty when
     there are none."""
     return tuple([w for w in column if w is not None] for column in zip(*weights))
+
+
+def _grad_lists(weights, grads):
+    """_weight_lists of the gradients: a list empty where the weights have no such item, else one
+    entry per layer-direction, None where its gradient is not wanted."""
+    return tuple([] if all(w is None for w in ws) else list(gs)
+                 for ws, gs in zip(zip(*weights), zip(*grads)))
 
 
 def softmax_cross_entropy(logits, targets, ignore_index=-100, reduction="mean",

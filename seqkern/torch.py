@@ -159,8 +159,12 @@ class RecurrentStackFunction(torch.autograd.Function):
             _fall_back("double backward (create_graph=True)")
             return (None, None) + _torch_stack_grads(ctx, dy, dh_n, dc_n)
         need = ctx.needs_input_grad  # False for h0, c0 not given (None) too
+        flags = iter(need[8:])  # the flat weights' (frozen: False), as the weights' tuples
+        need_weights = [tuple(p and next(flags) for p in present)
+                        for _ in range(len(need[8:]) // sum(present))]
         g = _ops.recurrent_stack_backward(ctx.saved, _np(dy), _np(dh_n), _np(dc_n),
-                                          need_x=need[2], need_h0=need[3])
+                                          need_x=need[2], need_h0=need[3],
+                                          need_weights=need_weights)
         wanted = lambda i, a: torch.from_numpy(a) if need[i] else None  # noqa: E731
         flat = [w for ws in g["weights"] for w, p in zip(ws, present) if p]
         return (None, None, wanted(2, g["x"]), wanted(3, g["h0"]),

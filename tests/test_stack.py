@@ -169,6 +169,33 @@ def test_stack_without_x_or_h0_gradient_on_each_path(cell, T, B, I, H, lengths):
         check_without_gradients(make_stack(cell, T, B, I, H, 1, 1, np.float32, proj=5))
 
 
+def check_frozen_weights(p):
+    """need_weights: a frozen weight's gradient is None (its products skipped), every other one
+    the same bits as with it: a whole layer-direction frozen, a bias alone (the LSTM's and RNN's
+    one bias gradient then reaches the other), and the recurrent weights of the last one."""
+    dy, dh, dc = output_grads(p)
+    *_, saved = sk.recurrent_stack(**p, training=True)
+    full = flatten(sk.recurrent_stack_backward(saved, dy, dh, dc))
+    K, n = len(p["weights"]), len(p["weights"][0])
+    for frozen in ({(0, i) for i in range(n)}, {(0, 2)}, {(K - 1, 1), (K - 1, 3)}):
+        need = [tuple((k, i) not in frozen for i in range(n)) for k in range(K)]
+        *_, saved = sk.recurrent_stack(**p, training=True)
+        part = flatten(sk.recurrent_stack_backward(saved, dy, dh, dc, need_weights=need))
+        gone = {f"w{k}_{WEIGHT_NAMES[i]}" for k, i in frozen}
+        assert part.keys() == full.keys() - gone
+        for k in part:
+            np.testing.assert_array_equal(part[k], full[k], err_msg=k)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("T, B, I, H, lengths", [(3, 2, 5, 7, True), (40, 32, 24, 16, False)])
+def test_stack_with_frozen_weights_keeps_the_other_gradients(cell, T, B, I, H, lengths):
+    for L, D in ((2, 2), (2, 1), (1, 2), (1, 1)):
+        check_frozen_weights(make_stack(cell, T, B, I, H, L, D, np.float32, lengths=lengths))
+    if cell == "lstm":
+        check_frozen_weights(make_stack(cell, T, B, I, H, 2, 1, np.float32, proj=5))
+
+
 @pytest.mark.parametrize("cell", CELLS)
 def test_stack_gives_bitwise_same_results_for_any_repeat(cell):
     p = make_stack(cell, 9, 7, 5, 11, 2, 2, np.float32, lengths=True)

@@ -73,6 +73,30 @@ def test_packed_sequence_and_initial_state(name, ours, theirs, kw):
 
 
 @pytest.mark.parametrize("name,ours,theirs,kw", PAIRS, ids=[p[0] for p in PAIRS])
+@pytest.mark.parametrize("frozen", ["weight", "weight_ih", "bias_ih"])
+@pytest.mark.parametrize("layers", [1, 2], ids=["1-layer", "2x-bi"])
+def test_frozen_weights_get_no_gradient_and_the_others_match_torch(name, ours, theirs, kw, frozen,
+                                                                  layers):
+    """Parameters whose names start with `frozen` do not require a gradient: they get none (the
+    kernels skip their products), and x's and the other parameters' match torch's."""
+    a, b = twins(ours, theirs, kw, num_layers=layers, bidirectional=layers == 2)
+    for m in (a, b):
+        for n, p in m.named_parameters():
+            p.requires_grad_(not n.startswith(frozen))
+    x = torch.randn(6, 4, 5, dtype=torch.float64, generator=torch.Generator().manual_seed(5))
+    results = []
+    for m in (a, b):
+        xi = x.clone().requires_grad_(True)
+        y, _ = m(xi)
+        y.pow(2).sum().backward()
+        assert all(p.grad is None for n, p in m.named_parameters() if n.startswith(frozen))
+        results.append([y.detach(), xi.grad] + [p.grad for n, p in m.named_parameters()
+                                                if not n.startswith(frozen)])
+    for u, v in zip(*results):
+        torch.testing.assert_close(u, v, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("name,ours,theirs,kw", PAIRS, ids=[p[0] for p in PAIRS])
 @pytest.mark.parametrize("how", ["no_grad", "inference_mode", "frozen"])
 @pytest.mark.parametrize("layers", [1, 2], ids=["1-layer", "2x-bi"])
 def test_calls_with_nothing_to_differentiate_match_torch(name, ours, theirs, kw, how, layers):

@@ -23,9 +23,14 @@ const T* item(const Arrs<T>& a, size_t k) {
   return a.empty() ? nullptr : a[k].data();
 }
 
+// The gradient lists: None where a weight wants no gradient (frozen), or empty when the network
+// has no such weights.
 template <typename T>
-T* mut_item(Arrs<T>& a, size_t k) {
-  return a.empty() ? nullptr : a[k].mutable_data();
+using OptArrs = std::vector<OptArr<T>>;
+
+template <typename T>
+T* mut_item(OptArrs<T>& a, size_t k) {
+  return a.empty() ? nullptr : mut(a[k]);
 }
 
 // Entry k of each list belongs to layer-direction k; bias and projection lists are empty when
@@ -103,14 +108,14 @@ void backward(Cell cell, int64_t L, const Arr<T>& x, const Arrs<T>& w_ih, const 
               const OptArr<T>& masks, Arr<T>& ys,
               OptArr<T>& gates, OptArr<T>& aux, OptArr<T>& inputs, const OptArr<T>& dy,
               const OptArr<T>& dh_n, const OptArr<T>& dc_n, OptArr<T>& dx, OptArr<T>& dh0,
-              OptArr<T>& dc0, Arrs<T>& dw_ih, Arrs<T>& dw_hh, Arrs<T>& db_ih, Arrs<T>& db_hh,
-              Arrs<T>& dw_hr) {
+              OptArr<T>& dc0, OptArrs<T>& dw_ih, OptArrs<T>& dw_hh, OptArrs<T>& db_ih,
+              OptArrs<T>& db_hh, OptArrs<T>& dw_hr) {
   StackShape s = stack_shape(x, h0, w_hr, L);
   auto w = weights(w_ih, w_hh, b_ih, b_hh, w_hr);
   std::vector<LayerGrads<T>> g(dw_ih.size());
   for (size_t k = 0; k < g.size(); ++k)
-    g[k] = {dw_ih[k].mutable_data(), dw_hh[k].mutable_data(), mut_item(db_ih, k),
-            mut_item(db_hh, k), mut_item(dw_hr, k)};
+    g[k] = {mut_item(dw_ih, k), mut_item(dw_hh, k), mut_item(db_ih, k), mut_item(db_hh, k),
+            mut_item(dw_hr, k)};
   StackSaved<T> saved{ys.mutable_data(), mut(gates), mut(aux), mut(inputs)};
   T *pdx = mut(dx), *pdh = mut(dh0), *pdc = mut(dc0);
   py::gil_scoped_release nogil;

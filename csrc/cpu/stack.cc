@@ -81,10 +81,11 @@ void layer_backward(Cell cell, const RnnShape& s, const T* x, const LayerWeights
                     const int32_t* lengths, const T* h0, const T* c0, const T* y, const T* gates,
                     const T* aux, const T* dy, const T* dh_n, const T* dc_n, T* dx, T* dh0,
                     T* dc0, const LayerGrads<T>& g) {
+  T* db = g.b_ih ? g.b_ih : g.b_hh;  // LSTM, RNN: one bias gradient (either may be frozen)
   switch (cell) {
     case Cell::Lstm:
       lstm_backward(s, x, w.w_ih, w.w_hh, w.w_hr, lengths, h0, c0, y, gates, aux, dy, dh_n, dc_n,
-                    dx, dh0, dc0, g.w_ih, g.w_hh, g.w_hr, g.b_ih);
+                    dx, dh0, dc0, g.w_ih, g.w_hh, g.w_hr, db);
       break;
     case Cell::Gru:
     case Cell::GruResetBefore:
@@ -93,10 +94,10 @@ void layer_backward(Cell cell, const RnnShape& s, const T* x, const LayerWeights
       return;
     default:
       rnn_backward(s, nonlinearity(cell), x, w.w_ih, w.w_hh, lengths, h0, y, dy, dh_n, dx, dh0,
-                   g.w_ih, g.w_hh, g.b_ih);
+                   g.w_ih, g.w_hh, db);
   }
   // LSTM and RNN biases enter as a sum, so both get the same gradient.
-  if (g.b_ih) std::copy(g.b_ih, g.b_ih + gates_per_cell(cell) * s.H, g.b_hh);
+  if (g.b_ih && g.b_hh) std::copy(g.b_ih, g.b_ih + gates_per_cell(cell) * s.H, g.b_hh);
 }
 
 }  // namespace

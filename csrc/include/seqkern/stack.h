@@ -66,7 +66,9 @@ Layer pack_layer(Cell cell, const RnnShape& s, const LayerWeights<float>& w) {
 
 template <typename T>
 struct LayerGrads {
-  T *w_ih, *w_hh, *b_ih, *b_hh, *w_hr;  // overwritten; null where the weights have none
+  // overwritten; null where the weights have none, or where one wants no gradient (frozen: its
+  // products are skipped)
+  T *w_ih, *w_hh, *b_ih, *b_hh, *w_hr;
 };
 
 // What training keeps for backward. Index k = l*D + d as for the weights.
