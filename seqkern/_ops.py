@@ -37,14 +37,29 @@ def swap01(a):
     return out
 
 
-def _weight_grads(a, need_x=True, need_h0=True):
-    """Empty arrays for dx and dh0 (each None when not needed), dw_ih, dw_hh."""
+# Which of (w_ih, w_hh, b_ih, b_hh, w_hr) want a gradient: all of them (need_w's default).
+_ALL_WEIGHTS = (True,) * 5
+
+
+def _weight_grads(a, need_x=True, need_h0=True, need_w=_ALL_WEIGHTS):
+    """Empty arrays for dx, dh0, dw_ih and dw_hh, each None when not needed (need_w: which of
+    the weights want theirs)."""
     return (_empty_like(a.x) if need_x else None, _empty_like(a.h0) if need_h0 else None,
-            _empty_like(a.w_ih), _empty_like(a.w_hh))
+            _empty_like(a.w_ih) if need_w[0] else None, _empty_like(a.w_hh) if need_w[1] else None)
 
 
-def _has_bias(a):
-    return a.b_ih is not None or a.b_hh is not None
+def _one_bias_grad(a, need_w, G):
+    """The LSTM's and RNN's bias gradient (both biases get it), or None when neither bias is
+    there or wants it."""
+    wanted = a.b_ih is not None and need_w[2] or a.b_hh is not None and need_w[3]
+    return _core.empty((G * a.H,), a.x.dtype) if wanted else None
+
+
+def _one_bias_grads(db, need_w):
+    """The LSTM's and RNN's one bias gradient as (db_ih, db_hh), each None where not wanted."""
+    db_ih = db if need_w[2] else None
+    db_hh = (db.copy() if db_ih is not None else db) if need_w[3] else None
+    return db_ih, db_hh
 
 
 def _one_layer_prepacked(cell, a, precision, training):
@@ -93,20 +108,21 @@ def lstm_backward(saved, dy=None, dh_n=None, dc_n=None):
     return _lstm_backward(saved, *incoming_grads(saved.args, dy, dh_n, dc_n))
 
 
-def _lstm_backward(saved, dy, dh_n, dc_n, need_x=True, need_h0=True):
+def _lstm_backward(saved, dy, dh_n, dc_n, need_x=True, need_h0=True, need_w=_ALL_WEIGHTS):
     """lstm_backward with checked incoming gradients (need_x=False: x's gradient is None, its
-    product skipped; need_h0=False: h0's, and the first step's recurrent product)."""
+    product skipped; need_h0=False: h0's, and the first step's recurrent product; need_w: which
+    of (w_ih, w_hh, b_ih, b_hh, w_hr) want theirs, the others None, their products skipped)."""
     a, order = saved.args, saved.order
     dy, dh_n, dc_n = _sort(dy, order), _sort(dh_n, order, axis=0), _sort(dc_n, order, axis=0)
-    dx, dh0, dw_ih, dw_hh = _weight_grads(a, need_x, need_h0)
+    dx, dh0, dw_ih, dw_hh = _weight_grads(a, need_x, need_h0, need_w)
     dc0 = _empty_like(a.c0)
-    db = _core.empty((4 * a.H,), a.x.dtype) if _has_bias(a) else None
-    dw_hr = None if a.w_hr is None else _empty_like(a.w_hr)
+    db = _one_bias_grad(a, need_w, 4)
+    dw_hr = _empty_like(a.w_hr) if a.w_hr is not None and need_w[4] else None
     _core.lstm_backward(a.x, a.w_ih, a.w_hh, a.w_hr, a.lengths, a.h0, a.c0, saved.y, saved.gates,
                         saved.cs, dy, dh_n, dc_n, dx, dh0, dc0, dw_ih, dw_hh, dw_hr, db)
-    g = _grads(a, _unsort(dx, order), _unsort(dh0, order, axis=0), dw_ih, dw_hh, db,
-               None if db is None else db.copy(), c0=_unsort(dc0, order, axis=0))
-    if dw_hr is not None:
+    g = _grads(a, _unsort(dx, order), _unsort(dh0, order, axis=0), dw_ih, dw_hh,
+               *_one_bias_grads(db, need_w), c0=_unsort(dc0, order, axis=0))
+    if a.w_hr is not None:
         g["w_hr"] = dw_hr
     return g
 
@@ -149,13 +165,14 @@ def gru_backward(saved, dy=None, dh_n=None):
     return _gru_backward(saved, *incoming_grads(saved.args, dy, dh_n)[:2])
 
 
-def _gru_backward(saved, dy, dh_n, need_x=True, need_h0=True):
-    """gru_backward with checked incoming gradients (need_x, need_h0: as _lstm_backward's)."""
+def _gru_backward(saved, dy, dh_n, need_x=True, need_h0=True, need_w=_ALL_WEIGHTS):
+    """gru_backward with checked incoming gradients (need_x, need_h0, need_w: as
+    _lstm_backward's)."""
     a, order = saved.args, saved.order
     dy, dh_n = _sort(dy, order), _sort(dh_n, order, axis=0)
-    dx, dh0, dw_ih, dw_hh = _weight_grads(a, need_x, need_h0)
-    db_ih = _core.empty((3 * a.H,), a.x.dtype) if a.b_ih is not None else None
-    db_hh = _core.empty((3 * a.H,), a.x.dtype) if a.b_hh is not None else None
+    dx, dh0, dw_ih, dw_hh = _weight_grads(a, need_x, need_h0, need_w)
+    db_ih = _core.empty((3 * a.H,), a.x.dtype) if a.b_ih is not None and need_w[2] else None
+    db_hh = _core.empty((3 * a.H,), a.x.dtype) if a.b_hh is not None and need_w[3] else None
     _core.gru_backward(saved.reset_after, a.x, a.w_ih, a.w_hh, a.lengths, a.h0, saved.y,
                        saved.gates, saved.aux, dy, dh_n, dx, dh0, dw_ih, dw_hh, db_ih, db_hh)
     return _grads(a, _unsort(dx, order), _unsort(dh0, order, axis=0), dw_ih, dw_hh, db_ih, db_hh)
@@ -193,16 +210,17 @@ def rnn_backward(saved, dy=None, dh_n=None):
     return _rnn_backward(saved, *incoming_grads(saved.args, dy, dh_n)[:2])
 
 
-def _rnn_backward(saved, dy, dh_n, need_x=True, need_h0=True):
-    """rnn_backward with checked incoming gradients (need_x, need_h0: as _lstm_backward's)."""
+def _rnn_backward(saved, dy, dh_n, need_x=True, need_h0=True, need_w=_ALL_WEIGHTS):
+    """rnn_backward with checked incoming gradients (need_x, need_h0, need_w: as
+    _lstm_backward's)."""
     a, order = saved.args, saved.order
     dy, dh_n = _sort(dy, order), _sort(dh_n, order, axis=0)
-    dx, dh0, dw_ih, dw_hh = _weight_grads(a, need_x, need_h0)
-    db = _core.empty((a.H,), a.x.dtype) if _has_bias(a) else None
+    dx, dh0, dw_ih, dw_hh = _weight_grads(a, need_x, need_h0, need_w)
+    db = _one_bias_grad(a, need_w, 1)
     _core.rnn_backward(saved.nonlinearity == "relu", a.x, a.w_ih, a.w_hh, a.lengths, a.h0,
                        saved.y, dy, dh_n, dx, dh0, dw_ih, dw_hh, db)
-    return _grads(a, _unsort(dx, order), _unsort(dh0, order, axis=0), dw_ih, dw_hh, db,
-                  None if db is None else db.copy())
+    return _grads(a, _unsort(dx, order), _unsort(dh0, order, axis=0), dw_ih, dw_hh,
+                  *_one_bias_grads(db, need_w))
 
 
 def _grads(a, dx, dh0, dw_ih, dw_hh, db_ih, db_hh, **extra):
@@ -331,14 +349,15 @@ def one_layer(cell, a, order, training, prepacked=None):
     return _rnn(a, order, training, cell[4:], prepacked)
 
 
-def one_layer_backward(saved, dy, dh_n, dc_n=None, need_x=True, need_h0=True):
+def one_layer_backward(saved, dy, dh_n, dc_n=None, need_x=True, need_h0=True,
+                       need_w=_ALL_WEIGHTS):
     """Gradients of a training one_layer call from checked incoming gradients (dc_n: lstm's);
     need_x=False: x's is None, its products skipped; need_h0=False: h0's is None, and the first
-    step's recurrent product skipped."""
+    step's recurrent product skipped; need_w: as _lstm_backward's."""
     if saved.op == "lstm":
-        return _lstm_backward(saved, dy, dh_n, dc_n, need_x, need_h0)
+        return _lstm_backward(saved, dy, dh_n, dc_n, need_x, need_h0, need_w)
     backward = _gru_backward if saved.op == "gru" else _rnn_backward
-    return backward(saved, dy, dh_n, need_x, need_h0)
+    return backward(saved, dy, dh_n, need_x, need_h0, need_w)
 
 
 def _one_layer_stack(a, order, training, prepacked=None):
@@ -356,11 +375,11 @@ def _one_layer_stack(a, order, training, prepacked=None):
             Saved("recurrent_stack", "kernel", a, order=order, one_layer=inner))
 
 
-def _one_layer_stack_backward(saved, dy, dh_n, dc_n, need_x, need_h0):
+def _one_layer_stack_backward(saved, dy, dh_n, dc_n, need_x, need_h0, need_w):
     """recurrent_stack_backward of a _one_layer_stack call (checked incoming gradients)."""
     inner, lstm = saved.one_layer, saved.args.cell == "lstm"
     first = lambda g: None if g is None else g[0]  # noqa: E731  (1, B, n) -> (B, n)
-    g = one_layer_backward(inner, dy, first(dh_n), first(dc_n), need_x, need_h0)
+    g = one_layer_backward(inner, dy, first(dh_n), first(dc_n), need_x, need_h0, need_w)
     weights = (g["w_ih"], g["w_hh"], g["b_ih"], g["b_hh"])
     out = {"x": g["x"], "h0": None if g["h0"] is None else g["h0"][None],
            "weights": [weights + (g["w_hr"],) if saved.args.projected else weights]}
@@ -382,12 +401,10 @@ def recurrent_stack_backward(saved, dy=None, dh_n=None, dc_n=None, *, need_x=Tru
     a, order = saved.args, saved.order
     dy, dh_n, dc_n = stack_incoming_grads(a, dy, dh_n, dc_n)
     # (a.weights' tuples have w_hr's place, None without projections)
-    need_weights = [tuple(n) + (True,) * (5 - len(n)) for n in need_weights or [()] * len(a.weights)]
-    if saved.one_layer is not None:  # (its weights' gradients made, then dropped)
-        g = _one_layer_stack_backward(saved, dy, dh_n, dc_n, need_x, need_h0)
-        g["weights"] = [tuple(w if n else None for w, n in zip(ws, need))
-                        for ws, need in zip(g["weights"], need_weights)]
-        return g
+    need_weights = [tuple(n) + (True,) * (5 - len(n))
+                    for n in need_weights or [()] * len(a.weights)]
+    if saved.one_layer is not None:
+        return _one_layer_stack_backward(saved, dy, dh_n, dc_n, need_x, need_h0, need_weights[0])
     dy, dh_n, dc_n = (_sort(g, order) for g in (dy, dh_n, dc_n))
     dx, dh0 = _empty_like(a.x) if need_x else None, _empty_like(a.h0) if need_h0 else None
     dc0 = _empty_like(a.c0) if a.cell == "lstm" else None

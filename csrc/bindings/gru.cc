@@ -26,11 +26,11 @@ template <typename T>
 void backward(bool reset_after, const Arr<T>& x, const Arr<T>& w_ih, const Arr<T>& w_hh,
               const OptArr<int32_t>& lengths, const Arr<T>& h0, const Arr<T>& y,
               const Arr<T>& gates, const Arr<T>& aux, const OptArr<T>& dy, const OptArr<T>& dh_n,
-              OptArr<T>& dx, OptArr<T>& dh0, Arr<T>& dw_ih, Arr<T>& dw_hh, OptArr<T>& db_ih,
-              OptArr<T>& db_hh) {
+              OptArr<T>& dx, OptArr<T>& dh0, OptArr<T>& dw_ih, OptArr<T>& dw_hh,
+              OptArr<T>& db_ih, OptArr<T>& db_hh) {
   RnnShape s = shape_of(x, h0);
   T *pdx = mut(dx), *pdh = mut(dh0);
-  T *pwi = dw_ih.mutable_data(), *pwh = dw_hh.mutable_data();
+  T *pwi = mut(dw_ih), *pwh = mut(dw_hh);
   T* pbi = db_ih ? db_ih->mutable_data() : nullptr;
   T* pbh = db_hh ? db_hh->mutable_data() : nullptr;
   py::gil_scoped_release nogil;

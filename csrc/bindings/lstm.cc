@@ -34,11 +34,11 @@ template <typename T>
 void backward(const Arr<T>& x, const Arr<T>& w_ih, const Arr<T>& w_hh, const OptArr<T>& w_hr,
               const OptArr<int32_t>& lengths, const Arr<T>& h0, const Arr<T>& c0, const Arr<T>& y,
               const Arr<T>& gates, const Arr<T>& cs, const OptArr<T>& dy, const OptArr<T>& dh_n,
-              const OptArr<T>& dc_n, OptArr<T>& dx, OptArr<T>& dh0, Arr<T>& dc0, Arr<T>& dw_ih,
-              Arr<T>& dw_hh, OptArr<T>& dw_hr, OptArr<T>& db) {
+              const OptArr<T>& dc_n, OptArr<T>& dx, OptArr<T>& dh0, Arr<T>& dc0, OptArr<T>& dw_ih,
+              OptArr<T>& dw_hh, OptArr<T>& dw_hr, OptArr<T>& db) {
   RnnShape s = lstm_shape(x, c0, w_hr);
   T *pdx = mut(dx), *pdh = mut(dh0), *pdc = dc0.mutable_data();
-  T *pwi = dw_ih.mutable_data(), *pwh = dw_hh.mutable_data();
+  T *pwi = mut(dw_ih), *pwh = mut(dw_hh);
   T* pdb = db ? db->mutable_data() : nullptr;
   T* pdr = dw_hr ? dw_hr->mutable_data() : nullptr;
   py::gil_scoped_release nogil;

@@ -24,12 +24,12 @@ void forward(bool relu, const Arr<T>& x, const Arr<T>& w_ih, const Arr<T>& w_hh,
 template <typename T>
 void backward(bool relu, const Arr<T>& x, const Arr<T>& w_ih, const Arr<T>& w_hh,
               const OptArr<int32_t>& lengths, const Arr<T>& h0, const Arr<T>& y,
-              const OptArr<T>& dy, const OptArr<T>& dh_n, OptArr<T>& dx, OptArr<T>& dh0, Arr<T>& dw_ih,
-              Arr<T>& dw_hh, OptArr<T>& db) {
+              const OptArr<T>& dy, const OptArr<T>& dh_n, OptArr<T>& dx, OptArr<T>& dh0,
+              OptArr<T>& dw_ih, OptArr<T>& dw_hh, OptArr<T>& db) {
   RnnShape s = shape_of(x, h0);
   Nonlinearity act = relu ? Nonlinearity::Relu : Nonlinearity::Tanh;
   T *pdx = mut(dx), *pdh = mut(dh0);
-  T *pwi = dw_ih.mutable_data(), *pwh = dw_hh.mutable_data();
+  T *pwi = mut(dw_ih), *pwh = mut(dw_hh);
   T* pdb = db ? db->mutable_data() : nullptr;
   py::gil_scoped_release nogil;
   rnn_backward<T>(s, act, x.data(), w_ih.data(), w_hh.data(), ptr(lengths), h0.data(), y.data(),
