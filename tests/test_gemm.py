@@ -33,7 +33,9 @@ print(_core.simd_level())
 
 # A^T B with K up to 64 and M * N >= 65536 (small_k_gemm.h), beta 0 or 1: odd sizes at the edges
 # of its blocks of rows and columns, and of its chunks of B. Prints the level, then a digest of
-# every result, which must not depend on the thread count.
+# the results seqkern's kernels give, which must not depend on the thread count (BLAS runs the
+# rest, K = 65, beta 0.5, every product at baseline; OpenBLAS's bits can depend on where the
+# threads split the rows: its Haswell kernels' do, at splits that are not multiples of 24).
 SMALL_K_CHECK = """
 import hashlib, itertools
 import numpy as np
@@ -54,9 +56,10 @@ for threads in (1, 2):
             _core.gemm(True, False, alpha, a, b, beta, c)
             err = np.abs(c - (alpha * want + beta * c0)).max()
             assert err <= 1e-5 * np.sqrt(K + 1) * (abs(alpha) + abs(beta)), (M, N, K, alpha, beta, err)
-            h.update(c.tobytes())
+            if K <= 64 and beta in (0.0, 1.0):  # BLAS runs the others
+                h.update(c.tobytes())
     digest[threads] = h.hexdigest()
-assert digest[1] == digest[2], digest
+assert digest[1] == digest[2] or _core.simd_level() == "baseline", digest
 print(_core.simd_level(), digest[1])
 """
 
@@ -110,7 +113,7 @@ import hashlib, itertools
 import numpy as np
 from seqkern import _core
 shapes = ((9, 300, 17), (13, 257, 33), (20, 512, 130), (40, 129, 64), (100, 600, 300),
-          (257, 65, 48), (600, 100, 16), (128, 520, 256), (64, 64, 1100))
+          (257, 65, 48), (600, 100, 16), (128, 520, 256), (64, 64, 1100), (256, 200, 48))
 digest = {}
 for threads in (1, 2):
     _core.set_num_threads(threads)
@@ -129,7 +132,7 @@ for threads in (1, 2):
             work = M * N * K
             in_place = not ta and M <= 32 and (K * N * 4 >= 2 << 20 or tb and K * N * 4 >= 256 << 10 and N >= 512)
             if (_core.simd_level() == "avx512" and not in_place and M >= (9 if tb else 32)
-                    and work <= 1 << 27 and (not ta or work >= 1 << 21)):
+                    and work <= 1 << 27 and (not ta or work >= 1 << 21 and M <= 256)):
                 h.update(c.tobytes())
     digest[threads] = h.hexdigest()
 assert digest[1] == digest[2], digest

@@ -66,10 +66,17 @@ constexpr int64_t kGemvColumns = 64;  // columns per GEMV call when the threads 
 // rows: (16, 256, 256) 1.16-1.33x, (32, 256, 256) 1.29-1.30x, (50, 100, 100) 1.29x; B (K, N)
 // below 32 rows lost ((24, 256, 256) 0.61-0.63x, (16, 128, 512) 0.54-0.67x) and won from 32
 // ((32, 256, 256) 1.23-1.29x, (48, 256, 256) 1.10-1.24x); A^T below 2^21 lost ((64, 64, 64)
-// 0.76x). torch's MKL ran these products 1.25-1.45x faster than BLAS here. Each row's sums keep
-// their order (k in slices of kDepth), so C does not depend on the thread count.
+// 0.76x). torch's MKL ran these products 1.25-1.45x faster than BLAS here. On Zen 5, where
+// OpenBLAS's SkylakeX kernels run near the FMA peak, A^T from 384 rows lost, and goes to BLAS:
+// packed / BLAS time, 2 threads, (M, K, N) = (384, 280, 128) 1.06x, (512, 280, 128) 1.12x,
+// (768, 256, 256) 1.04x, (1024, 400, 256) 1.11-1.14x; whole training calls, LSTM (50,8,256,256)
+// (weight gradients (1024, 400, 256)) 1.09-1.14x, (35,8,128,128) 1.08x, GRU (50,8,256,256)
+// 1.05-1.06x. Up to 256 rows it won there too: (256, 320, 64) 0.91x, (256, 400, 256) 0.89x,
+// (128, 1024, 256) 0.92x. Each row's sums keep their order (k in slices of kDepth), so C does
+// not depend on the thread count.
 constexpr int64_t kPackedWork = int64_t{1} << 27;
 constexpr int64_t kPackedWorkTransA = int64_t{1} << 21;
+constexpr int64_t kPackedMaxRowsTransA = 256;
 constexpr int64_t kPackedRowsNK = 9;
 constexpr int64_t kPackedRowsKN = 32;
 
@@ -199,7 +206,8 @@ void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A
     // Moderate sizes: the packed kernels (kPackedWork).
     const int64_t work = M * N * K;
     if (M >= (tb ? kPackedRowsNK : kPackedRowsKN) && work <= kPackedWork &&
-        (!ta || work >= kPackedWorkTransA) && simd() == Simd::avx512) {
+        (!ta || (work >= kPackedWorkTransA && M <= kPackedMaxRowsTransA)) &&
+        simd() == Simd::avx512) {
       packed_product(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
       return;
     }
