@@ -69,7 +69,7 @@ constexpr int64_t kGemvColumns = 64;  // columns per GEMV call when the threads 
 // 0.76x). torch's MKL ran these products 1.25-1.45x faster than BLAS here. On Zen 5, where
 // OpenBLAS's SkylakeX kernels run near the FMA peak, A^T from 384 rows lost, and goes to BLAS:
 // packed / BLAS time, 2 threads, (M, K, N) = (384, 280, 128) 1.06x, (512, 280, 128) 1.12x,
-// (768, 256, 256) 1.04x, (1024, 400, 256) 1.11-1.14x; whole training calls, LSTM (50,8,256,256)
+// (768, 256, 256) 1.04x, (1024, 400, 256) 1.07-1.15x; whole training calls, LSTM (50,8,256,256)
 // (weight gradients (1024, 400, 256)) 1.09-1.14x, (35,8,128,128) 1.08x, GRU (50,8,256,256)
 // 1.05-1.06x. Up to 256 rows it won there too: (256, 320, 64) 0.91x, (256, 400, 256) 0.89x,
 // (128, 1024, 256) 0.92x. Each row's sums keep their order (k in slices of kDepth), so C does
