@@ -58,7 +58,8 @@ constexpr int64_t kGemvColumns = 64;  // columns per GEMV call when the threads 
 // Products up to this many multiply-adds (512 x 512 x 512) run on the packed micro-kernels at
 // level avx512 (op(B) packed per call, packed_gemm.h): from kPackedRowsNK rows with B stored
 // (N, K), from kPackedRowsKN with B stored (K, N), whose small products BLAS runs without packing;
-// with A transposed (A^T B: weight gradients) from kPackedWorkTransA multiply-adds. Paired in one
+// with B (K, N) or A transposed (A^T B: weight gradients) from kPackedWorkMin multiply-adds, and
+// from kPackedColumns columns (kPackedColumnsFewRows below kPackedRowsKN rows). Paired in one
 // process on Intel Ice Lake, 2 threads, BLAS / packed time, B (N, K), B (K, N), A^T:
 // (M, K, N) = (256, 256, 256) 1.21-1.28x, 1.15-1.27x, 1.13-1.15x; (64, 512, 512) 1.11-1.24x,
 // 1.06-1.17x, 0.98-1.20x; (128, 128, 128) 1.25x, 1.31x, 1.16x; (128, 256, 1024) 1.24x, 1.17x,
@@ -72,10 +73,17 @@ constexpr int64_t kGemvColumns = 64;  // columns per GEMV call when the threads 
 // (768, 256, 256) 1.04x, (1024, 400, 256) 1.07-1.15x; whole training calls, LSTM (50,8,256,256)
 // (weight gradients (1024, 400, 256)) 1.09-1.14x, (35,8,128,128) 1.08x, GRU (50,8,256,256)
 // 1.05-1.06x. Up to 256 rows it won there too: (256, 320, 64) 0.91x, (256, 400, 256) 0.89x,
-// (128, 1024, 256) 0.92x. Each row's sums keep their order (k in slices of kDepth), so C does
-// not depend on the thread count.
+// (128, 1024, 256) 0.92x. Smaller products lost on Zen 5 to OpenBLAS's small-matrix kernels,
+// packed / BLAS time: B (N, K), 20 columns (20, 128, 20) 1.73x, 30 columns (30, 256, 30) 1.25x
+// (attention's scores of short sequences: a forward and backward of (32,20,20,128) 1.39-1.41x
+// slower for it), fewer than 32 rows and 96-128 columns (16, 256, 128) 1.32-1.36x, (12, 256,
+// 128) 1.49x, (24, 512, 96) 1.27-1.33x, yet (16, 256, 256) 0.63-0.65x; B (K, N) below 2^21,
+// (64, 64, 64) 1.19x, (128, 64, 64) 1.13x, (64, 128, 128) 1.05x. Each row's sums keep their
+// order (k in slices of kDepth), so C does not depend on the thread count.
 constexpr int64_t kPackedWork = int64_t{1} << 27;
-constexpr int64_t kPackedWorkTransA = int64_t{1} << 21;
+constexpr int64_t kPackedWorkMin = int64_t{1} << 21;
+constexpr int64_t kPackedColumns = 48;
+constexpr int64_t kPackedColumnsFewRows = 256;
 constexpr int64_t kPackedMaxRowsTransA = 256;
 constexpr int64_t kPackedRowsNK = 9;
 constexpr int64_t kPackedRowsKN = 32;
@@ -83,7 +91,8 @@ constexpr int64_t kPackedRowsKN = 32;
 #if SEQKERN_X86
 // C = alpha * op(A) @ op(B) + beta * C on the packed kernels: the threads share the columns
 // (each packing its own panels of op(B)), or for fewer than 4 panels a thread, the rows (each
-// packing all of them).
+// packing all of them) where there are rows enough for two threads (with fewer, (30, 256, 64)
+// ran on one thread, 1.67x BLAS's time on Zen 5).
 void packed_product(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,
                     const float* A, int64_t lda, const float* B, int64_t ldb, float beta,
                     float* C, int64_t ldc) {
@@ -108,7 +117,7 @@ void packed_product(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alp
   };
   if (M * N * K < kSplitWork)
     part(0, M, 0, panels);
-  else if (panels >= 4 * get_num_threads())
+  else if (panels >= 4 * get_num_threads() || M < 2 * kMinRows)
     parallel_for(panels, 2, [&](int64_t p0, int64_t p1) { part(0, M, p0, p1); });
   else
     parallel_for(M, kMinRows, [&](int64_t m0, int64_t m1) { part(m0, m1, 0, panels); });
@@ -205,8 +214,9 @@ void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A
     }
     // Moderate sizes: the packed kernels (kPackedWork).
     const int64_t work = M * N * K;
-    if (M >= (tb ? kPackedRowsNK : kPackedRowsKN) && work <= kPackedWork &&
-        (!ta || (work >= kPackedWorkTransA && M <= kPackedMaxRowsTransA)) &&
+    if (M >= (tb ? kPackedRowsNK : kPackedRowsKN) &&
+        N >= (M < kPackedRowsKN ? kPackedColumnsFewRows : kPackedColumns) && work <= kPackedWork &&
+        ((!ta && tb) || work >= kPackedWorkMin) && (!ta || M <= kPackedMaxRowsTransA) &&
         simd() == Simd::avx512) {
       packed_product(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
       return;
