@@ -103,9 +103,9 @@ for (M, K, N), tb in itertools.product(shapes, (False, True)):
 print(_core.simd_level())
 """
 
-# Products of moderate size (from 9 rows, 32 with B (K, N), up to 2^27 multiply-adds; B (K, N)
-# and A^T from 2^21, A^T up to 256 rows; from 48 columns, 256 below 32 rows) run on the packed
-# micro-kernels at level avx512 (gemm.cc): edges of their 16-column
+# Products of moderate size (up to 2^27 multiply-adds; B (N, K) from 9 rows, with 48 columns
+# below 128 rows and 256 below 32; B (K, N) from 32 rows and 2^21; A^T from 2^21, up to 256
+# rows) run on the packed micro-kernels at level avx512 (gemm.cc): edges of their 16-column
 # panels and 12-row blocks, slices of k past 256, rows 2 KB apart (packed before the product),
 # the threads sharing the columns or (below 4 panels a thread) the rows. Where those kernels
 # run, each result must keep its bits on any thread count (BLAS's change with the split).
@@ -115,7 +115,7 @@ import numpy as np
 from seqkern import _core
 shapes = ((9, 300, 17), (13, 257, 33), (20, 512, 130), (40, 129, 64), (100, 600, 300),
           (257, 65, 48), (600, 100, 16), (128, 520, 256), (64, 64, 1100), (256, 200, 48),
-          (50, 70, 49), (31, 64, 256))
+          (50, 70, 49), (31, 64, 256), (300, 40, 13))
 digest = {}
 for threads in (1, 2):
     _core.set_num_threads(threads)
@@ -133,9 +133,13 @@ for threads in (1, 2):
             assert err <= 1e-5 * np.sqrt(K + 1) * (abs(alpha) + abs(beta)), (M, K, N, ta, tb, alpha, beta, err)
             work = M * N * K
             in_place = not ta and M <= 32 and (K * N * 4 >= 2 << 20 or tb and K * N * 4 >= 256 << 10 and N >= 512)
-            if (_core.simd_level() == "avx512" and not in_place and M >= (9 if tb else 32)
-                    and N >= (256 if M < 32 else 48) and work <= 1 << 27
-                    and (tb and not ta or work >= 1 << 21) and (not ta or M <= 256)):
+            if ta:
+                packed = M >= (9 if tb else 32) and M <= 256 and work >= 1 << 21
+            elif tb:
+                packed = M >= 9 and (M >= 128 or N >= (256 if M < 32 else 48))
+            else:
+                packed = M >= 32 and work >= 1 << 21
+            if _core.simd_level() == "avx512" and not in_place and packed and work <= 1 << 27:
                 h.update(c.tobytes())
     digest[threads] = h.hexdigest()
 assert digest[1] == digest[2], digest

@@ -55,44 +55,56 @@ constexpr int64_t kSplitRowsWork = 3 << 16;
 constexpr int64_t kMinRows = 16;  // rows or columns per thread
 constexpr int64_t kGemvColumns = 64;  // columns per GEMV call when the threads share a GEMV
 
-// Products up to this many multiply-adds (512 x 512 x 512) run on the packed micro-kernels at
-// level avx512 (op(B) packed per call, packed_gemm.h): from kPackedRowsNK rows with B stored
-// (N, K), from kPackedRowsKN with B stored (K, N), whose small products BLAS runs without packing;
-// with B (K, N) or A transposed (A^T B: weight gradients) from kPackedWorkMin multiply-adds, and
-// from kPackedColumns columns (kPackedColumnsFewRows below kPackedRowsKN rows). Paired in one
-// process on Intel Ice Lake, 2 threads, BLAS / packed time, B (N, K), B (K, N), A^T:
-// (M, K, N) = (256, 256, 256) 1.21-1.28x, 1.15-1.27x, 1.13-1.15x; (64, 512, 512) 1.11-1.24x,
-// 1.06-1.17x, 0.98-1.20x; (128, 128, 128) 1.25x, 1.31x, 1.16x; (128, 256, 1024) 1.24x, 1.17x,
-// 1.26x; (512, 512, 512) 0.99-1.06x; beyond, (1024, 256, 1024), 0.94-1.00x. B (N, K) from 9
-// rows: (16, 256, 256) 1.16-1.33x, (32, 256, 256) 1.29-1.30x, (50, 100, 100) 1.29x; B (K, N)
-// below 32 rows lost ((24, 256, 256) 0.61-0.63x, (16, 128, 512) 0.54-0.67x) and won from 32
-// ((32, 256, 256) 1.23-1.29x, (48, 256, 256) 1.10-1.24x); A^T below 2^21 lost ((64, 64, 64)
-// 0.76x). torch's MKL ran these products 1.25-1.45x faster than BLAS here. On Zen 5, where
-// OpenBLAS's SkylakeX kernels run near the FMA peak, A^T from 384 rows lost, and goes to BLAS:
-// packed / BLAS time, 2 threads, (M, K, N) = (384, 280, 128) 1.06x, (512, 280, 128) 1.12x,
-// (768, 256, 256) 1.04x, (1024, 400, 256) 1.07-1.15x; whole training calls, LSTM (50,8,256,256)
-// (weight gradients (1024, 400, 256)) 1.09-1.14x, (35,8,128,128) 1.08x, GRU (50,8,256,256)
-// 1.05-1.06x. Up to 256 rows it won there too: (256, 320, 64) 0.91x, (256, 400, 256) 0.89x,
-// (128, 1024, 256) 0.92x. Smaller products lost on Zen 5 to OpenBLAS's small-matrix kernels,
-// packed / BLAS time: B (N, K), 20 columns (20, 128, 20) 1.73x, 30 columns (30, 256, 30) 1.25x
-// (attention's scores of short sequences: a forward and backward of (32,20,20,128) 1.39-1.41x
-// slower for it), fewer than 32 rows and 96-128 columns (16, 256, 128) 1.32-1.36x, (12, 256,
-// 128) 1.49x, (24, 512, 96) 1.27-1.33x, yet (16, 256, 256) 0.63-0.65x; B (K, N) below 2^21,
-// (64, 64, 64) 1.19x, (128, 64, 64) 1.13x, (64, 128, 128) 1.05x. Each row's sums keep their
-// order (k in slices of kDepth), so C does not depend on the thread count.
+// Products of moderate size run on the packed micro-kernels at level avx512 (op(B) packed per
+// call, packed_gemm.h) where they beat OpenBLAS: up to kPackedWork multiply-adds (512 x 512 x
+// 512); B stored (N, K) from kPackedRowsNK rows, with kPackedColumnsNK columns or more below 128
+// rows (256 below 32); B stored (K, N) from kPackedRowsKN rows and kPackedWorkMin multiply-adds;
+// A^T B (weight gradients) from kPackedWorkMin, up to kPackedMaxRowsTransA rows. Each row's sums
+// keep their order (k in slices of kDepth), so C does not depend on the thread count.
+//
+// Paired in one process on Intel Ice Lake, 2 threads, BLAS / packed time, B (N, K), B (K, N),
+// A^T, (M, K, N) = (256, 256, 256) 1.21-1.28x, 1.15-1.27x, 1.13-1.15x; (64, 512, 512)
+// 1.11-1.24x, 1.06-1.17x, 0.98-1.20x; (128, 128, 128) 1.25x, 1.31x, 1.16x; (128, 256, 1024)
+// 1.24x, 1.17x, 1.26x; (512, 512, 512) 0.99-1.06x; beyond, (1024, 256, 1024), 0.94-1.00x. B
+// (N, K) from 9 rows: (16, 256, 256) 1.16-1.33x, (32, 256, 256) 1.29-1.30x, (50, 100, 100)
+// 1.29x; B (K, N) below 32 rows lost ((24, 256, 256) 0.61-0.63x, (16, 128, 512) 0.54-0.67x) and
+// won from 32 ((32, 256, 256) 1.23-1.29x, (48, 256, 256) 1.10-1.24x); A^T below 2^21 lost ((64,
+// 64, 64) 0.76x). torch's MKL ran these products 1.25-1.45x faster than BLAS there.
+//
+// On Zen 5, where OpenBLAS's SkylakeX kernels run near the FMA peak, the same, 2 threads. A^T
+// from 384 rows lost: (384, 280, 128) 0.95x, (512, 280, 128) 0.89x, (1024, 400, 256)
+// 0.87-0.93x (training LSTM (50,8,256,256), whose weight gradients these are, 1.09-1.14x faster
+// with them on BLAS); up to 256 rows it won, (256, 400, 256) 1.13x, (128, 1024, 256) 1.09x,
+// (128, 3200, 13) 1.59x. Against OpenBLAS's small-matrix kernels, B (N, K) of few rows lost
+// where it had few columns: (20, 128, 20) 0.58x (attention's scores of short sequences: a
+// forward and backward of (32,20,20,128) 1.39-1.41x slower for it), (32, 128, 20) 0.61x, (48,
+// 256, 40) 0.68x, (64, 256, 13) 0.87x, (16, 256, 128) 0.74-0.76x, (24, 512, 96) 0.75-0.79x;
+// and won with more, (16, 256, 256) 1.55-1.60x, (40, 256, 64) 1.37x, (64, 128, 20) 1.07x, or
+// more rows, (640, 128, 13) 2.11x, (128, 128, 32) 1.43x. B (K, N) below 2^21 multiply-adds
+// lost, (64, 64, 64) 0.84x, (128, 64, 64) 0.89x, (128, 128, 32) 0.94x, (256, 128, 20) 0.88x;
+// from it, it won: (640, 256, 13) 2.19x, (1024, 256, 32) 1.30x.
 constexpr int64_t kPackedWork = int64_t{1} << 27;
 constexpr int64_t kPackedWorkMin = int64_t{1} << 21;
-constexpr int64_t kPackedColumns = 48;
-constexpr int64_t kPackedColumnsFewRows = 256;
-constexpr int64_t kPackedMaxRowsTransA = 256;
 constexpr int64_t kPackedRowsNK = 9;
 constexpr int64_t kPackedRowsKN = 32;
+constexpr int64_t kPackedMaxRowsTransA = 256;
+constexpr int64_t kPackedColumnsNK = 48;
+
+bool packed_pays(bool ta, bool tb, int64_t M, int64_t N, int64_t K) {
+  const int64_t work = M * N * K;
+  if (work > kPackedWork) return false;
+  if (ta)
+    return M >= (tb ? kPackedRowsNK : kPackedRowsKN) && M <= kPackedMaxRowsTransA &&
+           work >= kPackedWorkMin;
+  if (tb) return M >= kPackedRowsNK && (M >= 128 || N >= (M < 32 ? 256 : kPackedColumnsNK));
+  return M >= kPackedRowsKN && work >= kPackedWorkMin;
+}
 
 #if SEQKERN_X86
 // C = alpha * op(A) @ op(B) + beta * C on the packed kernels: the threads share the columns
 // (each packing its own panels of op(B)), or for fewer than 4 panels a thread, the rows (each
 // packing all of them) where there are rows enough for two threads (with fewer, (30, 256, 64)
-// ran on one thread, 1.67x BLAS's time on Zen 5).
+// ran on one thread, at 0.60x BLAS's speed on Zen 5).
 void packed_product(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,
                     const float* A, int64_t lda, const float* B, int64_t ldb, float beta,
                     float* C, int64_t ldc) {
@@ -212,12 +224,8 @@ void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A
       });
       return;
     }
-    // Moderate sizes: the packed kernels (kPackedWork).
-    const int64_t work = M * N * K;
-    if (M >= (tb ? kPackedRowsNK : kPackedRowsKN) &&
-        N >= (M < kPackedRowsKN ? kPackedColumnsFewRows : kPackedColumns) && work <= kPackedWork &&
-        ((!ta && tb) || work >= kPackedWorkMin) && (!ta || M <= kPackedMaxRowsTransA) &&
-        simd() == Simd::avx512) {
+    // Moderate sizes: the packed kernels.
+    if (packed_pays(ta, tb, M, N, K) && simd() == Simd::avx512) {
       packed_product(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
       return;
     }
