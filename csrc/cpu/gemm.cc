@@ -57,10 +57,11 @@ constexpr int64_t kGemvColumns = 64;  // columns per GEMV call when the threads 
 
 // Products of moderate size run on the packed micro-kernels at level avx512 (op(B) packed per
 // call, packed_gemm.h) where they beat OpenBLAS: up to kPackedWork multiply-adds (512 x 512 x
-// 512); B stored (N, K) from kPackedRowsNK rows, with kPackedColumnsNK columns or more below 128
-// rows (256 below 32); B stored (K, N) from kPackedRowsKN rows and kPackedWorkMin multiply-adds;
-// A^T B (weight gradients) from kPackedWorkMin, up to kPackedMaxRowsTransA rows. Each row's sums
-// keep their order (k in slices of kDepth), so C does not depend on the thread count.
+// 512); B stored (N, K) from kPackedRowsNK rows, with kPackedColumnsNK columns or more below
+// kPackedRowsNKAnyWidth rows (kPackedColumnsNKFewRows below kPackedRowsKN); B stored (K, N) from
+// kPackedRowsKN rows and kPackedWorkMin multiply-adds; A^T B (weight gradients) from
+// kPackedWorkMin, up to kPackedMaxRowsTransA rows. Each row's sums keep their order (k in slices
+// of kDepth), so C does not depend on the thread count.
 //
 // Paired in one process on Intel Ice Lake, 2 threads, BLAS / packed time, B (N, K), B (K, N),
 // A^T, (M, K, N) = (256, 256, 256) 1.21-1.28x, 1.15-1.27x, 1.13-1.15x; (64, 512, 512)
@@ -88,19 +89,24 @@ constexpr int64_t kPackedWorkMin = int64_t{1} << 21;
 constexpr int64_t kPackedRowsNK = 9;
 constexpr int64_t kPackedRowsKN = 32;
 constexpr int64_t kPackedMaxRowsTransA = 256;
-constexpr int64_t kPackedColumnsNK = 48;
+constexpr int64_t kPackedColumnsNK = 48;         // B (N, K) below kPackedRowsNKAnyWidth rows
+constexpr int64_t kPackedColumnsNKFewRows = 256;  // ... and below kPackedRowsKN rows
+constexpr int64_t kPackedRowsNKAnyWidth = 128;
 
+#if SEQKERN_X86
 bool packed_pays(bool ta, bool tb, int64_t M, int64_t N, int64_t K) {
   const int64_t work = M * N * K;
   if (work > kPackedWork) return false;
   if (ta)
     return M >= (tb ? kPackedRowsNK : kPackedRowsKN) && M <= kPackedMaxRowsTransA &&
            work >= kPackedWorkMin;
-  if (tb) return M >= kPackedRowsNK && (M >= 128 || N >= (M < 32 ? 256 : kPackedColumnsNK));
+  if (tb)
+    return M >= kPackedRowsNK &&
+           (M >= kPackedRowsNKAnyWidth ||
+            N >= (M < kPackedRowsKN ? kPackedColumnsNKFewRows : kPackedColumnsNK));
   return M >= kPackedRowsKN && work >= kPackedWorkMin;
 }
 
-#if SEQKERN_X86
 // C = alpha * op(A) @ op(B) + beta * C on the packed kernels: the threads share the columns
 // (each packing its own panels of op(B)), or for fewer than 4 panels a thread, the rows (each
 // packing all of them) where there are rows enough for two threads (with fewer, (30, 256, 64)
