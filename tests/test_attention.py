@@ -77,6 +77,17 @@ def test_several_blocks_of_queries_and_keys(shape, dtype):
     compare(p, 1e-12 if dtype == np.float64 else 2e-5)
 
 
+@pytest.mark.parametrize("values", [True, False], ids=["values", "keys-as-values"])
+@pytest.mark.parametrize("Tq", [1, 128, 129, 300])
+def test_first_block_of_queries_writes_dk_and_dv(values, Tq):
+    """The backward's first block of queries writes its keys' rows of dk and dv (beta 0: nothing
+    zeroes them before), later blocks add to them, masked keys' rows are zeros; with the keys as
+    the values dk and dv are one array, which dk's product adds to."""
+    p = problem("dot", 2, Tq, 300, 8, 8, 8, dtype=np.float64, values=values,
+                lengths=np.array([300, 100]))
+    compare(p, 1e-12)
+
+
 @pytest.mark.parametrize("threads", [1, 2, 3, 5])
 @pytest.mark.parametrize("values", [True, False], ids=["values", "keys-as-values"])
 def test_backward_splits_the_keys_of_a_small_batch(threads, values, restore_threads):

@@ -238,10 +238,13 @@ void attention_backward(const AttnShape& s, const T* q, const T* k, const T* v,
         const T* V = v + (b * s.Tk + j0) * s.Hv;
         T* dK = dk + (b * s.Tk + j0) * s.H;
         T* dV = dv + (b * s.Tk + j0) * s.Hv;
-        const int64_t rows = std::min(kb, s.Tk - j0);  // and the masked ones, zero
-        std::fill(dK, dK + rows * s.H, T(0));
-        std::fill(dV, dV + rows * s.Hv, T(0));
+        // The masked keys' rows are zero; the first block of queries writes the others (beta 0),
+        // the next ones add to them. (dk is dv when the keys are the values: dK adds to dV.)
+        const int64_t rows = std::min(kb, s.Tk - j0);
+        std::fill(dK + kn * s.H, dK + rows * s.H, T(0));
+        std::fill(dV + kn * s.Hv, dV + rows * s.Hv, T(0));
         for (int64_t i0 = 0; kn > 0 && i0 < s.Tq; i0 += kQBlock) {
+          const T beta_v = i0 == 0 ? T(0) : T(1), beta_k = i0 == 0 && dk != dv ? T(0) : T(1);
           const int64_t mq = std::min(kQBlock, s.Tq - i0), row0 = b * s.Tq + i0;
           const T* Q = q + row0 * s.H;
           const T* dO = dcontext + row0 * s.Hv;
@@ -256,12 +259,12 @@ void attention_backward(const AttnShape& s, const T* q, const T* k, const T* v,
               exp_sum(recomputed + r * kn, recomputed + r * kn, kn, lse[row0 + r]);
           }
           products.probability_grad(mq, kn, dO, V, dP);
-          gemm<T>(true, false, kn, s.Hv, mq, T(1), P, ldp, dO, s.Hv, T(1), dV, s.Hv);
+          gemm<T>(true, false, kn, s.Hv, mq, T(1), P, ldp, dO, s.Hv, beta_v, dV, s.Hv);
           for (int64_t r = 0; r < mq; ++r)
             for (int64_t j = 0; j < kn; ++j)
               dP[r * kn + j] = scale * (P[r * ldp + j] * (dP[r * kn + j] - D[r]));  // dS
           products.query_grad(mq, kn, dP, K, dQ + i0 * s.H);
-          gemm<T>(true, false, kn, s.H, mq, T(1), dP, kn, Q, s.H, T(1), dK, s.H);
+          gemm<T>(true, false, kn, s.H, mq, T(1), dP, kn, Q, s.H, beta_k, dK, s.H);
         }
       }
     }
