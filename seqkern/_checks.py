@@ -37,15 +37,17 @@ def as_float_array(name, a, dtype=None, like="x"):
 
 
 def check_shape(name, arr, expected, described):
-    if arr.shape != tuple(expected):
-        raise ValueError(f"{name}: expected shape {described} = {tuple(expected)}, got {arr.shape}")
+    if tuple(arr.shape) != tuple(expected):
+        raise ValueError(f"{name}: expected shape {described} = {tuple(expected)}, "
+                         f"got {tuple(arr.shape)}")
 
 
-def optional_array(name, a, dtype, expected, described):
-    """None stays None; anything else must be a float array of dtype and shape expected."""
+def optional_array(name, a, dtype, expected, described, arrays=None):
+    """None stays None; anything else must be a float array of dtype and shape expected (made by
+    `arrays`, HOST when None)."""
     if a is None:
         return None
-    arr = as_float_array(name, a, dtype)
+    arr = (arrays or HOST).float_array(name, a, dtype)
     check_shape(name, arr, expected, described)
     return arr
 
@@ -72,6 +74,21 @@ def check_lengths(lengths, T, B):
     if B and (lo < 1 or hi > T):
         raise ValueError(f"lengths: each must be in 1..T = 1..{T}, got {lo}..{hi}")
     return np.ascontiguousarray(arr, dtype=np.int32)
+
+
+class HostArrays:
+    """How the recurrent checks make their arrays on the host: NumPy, C-contiguous. seqkern._device
+    has the same three methods for CUDA arrays."""
+
+    float_array = staticmethod(as_float_array)
+    lengths = staticmethod(check_lengths)
+
+    @staticmethod
+    def zeros(shape, dtype):
+        return np.zeros(shape, dtype)
+
+
+HOST = HostArrays()
 
 
 @dataclass
@@ -113,49 +130,51 @@ class RecurrentArgs:
         return f"T={self.T} B={self.B} I={self.I} H={self.H} {self.x.dtype}"
 
 
-def recurrent_args(cell, x, h0, c0, w_ih, w_hh, b_ih, b_hh, lengths, w_hr=None) -> RecurrentArgs:
-    """Checks the arguments of sk.rnn / sk.lstm / sk.gru (c0 and w_hr only for lstm)."""
+def recurrent_args(cell, x, h0, c0, w_ih, w_hh, b_ih, b_hh, lengths, w_hr=None,
+                   arrays=HOST) -> RecurrentArgs:
+    """Checks the arguments of sk.rnn / sk.lstm / sk.gru (c0 and w_hr only for lstm); `arrays`
+    makes the checked arrays (HOST: NumPy)."""
     G = GATES[cell]
     g = "" if G == 1 else f"{G}*"
-    x = as_float_array("x", x)
+    x = arrays.float_array("x", x)
     if x.ndim != 3:
         raise ValueError(f"x: expected shape (T, batch, input_size), got {x.shape}")
     T, B, I = x.shape
     if T == 0 or B == 0 or I == 0:
         raise ValueError(f"x: T, batch and input_size must be at least 1, got {x.shape}")
     dtype = x.dtype
-    w_hh = as_float_array("w_hh", w_hh, dtype)
+    w_hh = arrays.float_array("w_hh", w_hh, dtype)
     if w_hh.ndim != 2 or w_hh.shape[0] == 0 or w_hh.shape[0] % G:
         raise ValueError(f"w_hh: expected shape ({g}hidden, hidden), got {w_hh.shape}")
     H = w_hh.shape[0] // G
     S, state = H, "hidden"  # width of h: H, or proj_size with an LSTM projection
     if w_hr is not None:  # h = W_hr (o*tanh(c))
         S, state = w_hh.shape[1], "proj_size"
-        w_hr = as_float_array("w_hr", w_hr, dtype)
+        w_hr = arrays.float_array("w_hr", w_hr, dtype)
         check_shape("w_hr", w_hr, (S, H), "(proj_size, hidden)")
     check_shape("w_hh", w_hh, (G * H, S), f"({g}hidden, {state})")
-    w_ih = as_float_array("w_ih", w_ih, dtype)
+    w_ih = arrays.float_array("w_ih", w_ih, dtype)
     check_shape("w_ih", w_ih, (G * H, I), f"({g}hidden, input_size)")
-    b_ih = optional_array("b_ih", b_ih, dtype, (G * H,), f"({g}hidden,)")
-    b_hh = optional_array("b_hh", b_hh, dtype, (G * H,), f"({g}hidden,)")
-    h0 = optional_array("h0", h0, dtype, (B, S), f"(batch, {state})")
+    b_ih = optional_array("b_ih", b_ih, dtype, (G * H,), f"({g}hidden,)", arrays)
+    b_hh = optional_array("b_hh", b_hh, dtype, (G * H,), f"({g}hidden,)", arrays)
+    h0 = optional_array("h0", h0, dtype, (B, S), f"(batch, {state})", arrays)
     if h0 is None:
-        h0 = np.zeros((B, S), dtype)
+        h0 = arrays.zeros((B, S), dtype)
     if cell == "lstm":
-        c0 = optional_array("c0", c0, dtype, (B, H), "(batch, hidden)")
+        c0 = optional_array("c0", c0, dtype, (B, H), "(batch, hidden)", arrays)
         if c0 is None:
-            c0 = np.zeros((B, H), dtype)
-    lengths = check_lengths(lengths, T, B)
+            c0 = arrays.zeros((B, H), dtype)
+    lengths = arrays.lengths(lengths, T, B)
     return RecurrentArgs(x, h0, c0, w_ih, w_hh, b_ih, b_hh, lengths, w_hr)
 
 
-def incoming_grads(a: "RecurrentArgs", dy, dh_n, dc_n=None):
+def incoming_grads(a: "RecurrentArgs", dy, dh_n, dc_n=None, arrays=HOST):
     """The checked incoming gradients of a backward call; None stays None (zeros)."""
     dt, state = a.x.dtype, "hidden" if a.w_hr is None else "proj_size"
     return (
-        optional_array("dy", dy, dt, (a.T, a.B, a.S), f"(T, batch, {state})"),
-        optional_array("dh_n", dh_n, dt, (a.B, a.S), f"(batch, {state})"),
-        optional_array("dc_n", dc_n, dt, (a.B, a.H), "(batch, hidden)"),
+        optional_array("dy", dy, dt, (a.T, a.B, a.S), f"(T, batch, {state})", arrays),
+        optional_array("dh_n", dh_n, dt, (a.B, a.S), f"(batch, {state})", arrays),
+        optional_array("dc_n", dc_n, dt, (a.B, a.H), "(batch, hidden)", arrays),
     )
 
 

@@ -11,7 +11,7 @@ import dataclasses
 
 import numpy as np
 
-from seqkern import _core
+from seqkern import _core, _device
 from seqkern._checks import (
     GATES, STACK_CELLS, RecurrentArgs, Saved, as_float_array, as_ids, attention_args, bias_grads,
     check_dcontext, check_nonlinearity, check_precision, check_saved, cross_entropy_args,
@@ -79,7 +79,10 @@ def lstm(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, lengths=None, training=Fal
     w_hr (P, H): torch's proj_size projection, h = w_hr @ (o*tanh(c)); then w_hh is (4H, P) and
     h0, h_n, y carry P values. Returns (y, h_n, c_n), and saved last when training=True.
     precision="bfloat16": inference on weights rounded to bfloat16 (see recurrent_stack).
+    A CUDA x (torch or CuPy) runs on the GPU (seqkern._device).
     """
+    if _device.is_device_array(x):
+        return _device.lstm(x, h0, c0, w_ih, w_hh, b_ih, b_hh, lengths, training, w_hr, precision)
     a = recurrent_args("lstm", x, h0, c0, w_ih, w_hh, b_ih, b_hh, lengths, w_hr)
     prepacked = _one_layer_prepacked("lstm", a, precision, training)
     return _lstm(*_one_layer_longest_first(a), training, prepacked)
@@ -104,6 +107,8 @@ def _lstm(a, order, training, prepacked=None):
 def lstm_backward(saved, dy=None, dh_n=None, dc_n=None):
     """Gradients of a training lstm call: dict with x, h0, c0, w_ih, w_hh, b_ih, b_hh (and w_hr
     when the forward had one)."""
+    if getattr(saved, "impl", None) == "cuda":
+        return _device.backward("lstm", saved, dy, dh_n, dc_n)
     check_saved(saved, "lstm", "kernel")
     return _lstm_backward(saved, *incoming_grads(saved.args, dy, dh_n, dc_n))
 
@@ -135,7 +140,11 @@ def gru(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, lengths=None, training=False, r
 
     Returns (y, h_n), and saved last when training=True (for gru_backward).
     precision="bfloat16": inference on weights rounded to bfloat16 (see recurrent_stack).
+    A CUDA x (torch or CuPy) runs on the GPU (seqkern._device).
     """
+    if _device.is_device_array(x):
+        return _device.gru(x, h0, w_ih, w_hh, b_ih, b_hh, lengths, training, reset_after,
+                           precision)
     a = recurrent_args("gru", x, h0, None, w_ih, w_hh, b_ih, b_hh, lengths)
     prepacked = _one_layer_prepacked("gru" if reset_after else "gru_reset_before", a, precision,
                                      training)
@@ -161,6 +170,8 @@ def _gru(a, order, training, reset_after, prepacked=None):
 
 def gru_backward(saved, dy=None, dh_n=None):
     """Gradients of a training gru call: dict with x, h0, w_ih, w_hh, b_ih, b_hh."""
+    if getattr(saved, "impl", None) == "cuda":
+        return _device.backward("gru", saved, dy, dh_n)
     check_saved(saved, "gru", "kernel")
     return _gru_backward(saved, *incoming_grads(saved.args, dy, dh_n)[:2])
 
@@ -184,7 +195,11 @@ def rnn(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, nonlinearity="tanh", lengths=No
 
     Returns (y, h_n), and saved last when training=True (for rnn_backward).
     precision="bfloat16": inference on weights rounded to bfloat16 (see recurrent_stack).
+    A CUDA x (torch or CuPy) runs on the GPU (seqkern._device).
     """
+    if _device.is_device_array(x):
+        return _device.rnn(x, h0, w_ih, w_hh, b_ih, b_hh, nonlinearity, lengths, training,
+                           precision)
     check_nonlinearity(nonlinearity)
     a = recurrent_args("rnn", x, h0, None, w_ih, w_hh, b_ih, b_hh, lengths)
     prepacked = _one_layer_prepacked(f"rnn_{nonlinearity}", a, precision, training)
@@ -206,6 +221,8 @@ def _rnn(a, order, training, nonlinearity, prepacked=None):
 
 def rnn_backward(saved, dy=None, dh_n=None):
     """Gradients of a training rnn call: dict with x, h0, w_ih, w_hh, b_ih, b_hh."""
+    if getattr(saved, "impl", None) == "cuda":
+        return _device.backward("rnn", saved, dy, dh_n)
     check_saved(saved, "rnn", "kernel")
     return _rnn_backward(saved, *incoming_grads(saved.args, dy, dh_n)[:2])
 

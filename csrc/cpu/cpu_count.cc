@@ -69,17 +69,28 @@ bool find_cgroup(const std::string& cgroup, bool v2, std::string& path) {
   return false;
 }
 
+// The number a file starts with, or `none` when it cannot be read. Parsed with strtod: reading
+// a double through operator>> crashed inside libstdc++ on a GPU host whose runtime library is
+// older than its compiler's headers, while reading strings worked.
+double leading_number(std::ifstream& f, double none) {
+  std::string token;
+  if (!(f >> token)) return none;
+  char* end = nullptr;
+  const double v = std::strtod(token.c_str(), &end);
+  return end != token.c_str() ? v : none;
+}
+
 // quota / period of one cgroup directory, or 0 when it sets no quota (or has no such files).
 double quota_of(bool v2, const std::string& dir) {
   double quota = -1, period = 0;
   if (v2) {
-    std::ifstream f(dir + "/cpu.max");  // "max 100000" or "200000 100000"
-    std::string q;
-    if (!(f >> q >> period) || q == "max") return 0;
-    quota = std::atof(q.c_str());
+    std::ifstream f(dir + "/cpu.max");  // "max 100000" or "200000 100000"; "max" reads as none
+    quota = leading_number(f, -1);
+    period = leading_number(f, 0);
   } else {
     std::ifstream q(dir + "/cpu.cfs_quota_us"), p(dir + "/cpu.cfs_period_us");  // -1: none
-    if (!(q >> quota) || !(p >> period)) return 0;
+    quota = leading_number(q, -1);
+    period = leading_number(p, 0);
   }
   return quota > 0 && period > 0 ? quota / period : 0;
 }

@@ -1,0 +1,234 @@
+"""CUDA arrays through the functional API: sk.lstm, sk.gru, sk.rnn and their backward run on the
+GPU, on seqkern._cuda's kernels, when x is a CUDA array: a torch CUDA tensor or a CuPy array.
+
+The other arrays must be of the same library, on the same device, with x's dtype (float32 or
+float64); `lengths` may be a host or a device array. Outputs are arrays of that library on that
+device, allocated by it, and the kernels are queued on its current stream, so they order with
+the caller's other work like the library's own operations. Neither library is imported unless
+the caller passes its arrays, and seqkern._cuda only then.
+
+Not on CUDA (ValueError): the LSTM projection (w_hr), GRU with reset_after=False, and
+precision="bfloat16".
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from seqkern._checks import (
+    FLOATS, GATES, Saved, bias_grads, check_lengths, check_nonlinearity, check_saved,
+    incoming_grads, recurrent_args,
+)
+
+
+def is_device_array(a):
+    """Whether `a` lives on a CUDA device: a torch CUDA tensor (whose __cuda_array_interface__
+    refuses tensors that require grad), or anything exposing __cuda_array_interface__."""
+    if isinstance(a, np.ndarray):
+        return False
+    if getattr(a, "is_cuda", False) is True:
+        return True
+    try:
+        return hasattr(a, "__cuda_array_interface__")
+    except Exception:  # noqa: BLE001 - a property that refuses is no device array we can take
+        return False
+
+
+def _backend():
+    try:
+        from seqkern import _cuda
+    except ImportError:
+        raise RuntimeError("seqkern was built without its CUDA backend (seqkern._cuda): reinstall "
+                           "it where nvcc is on the PATH, or pass NumPy arrays") from None
+    return _cuda
+
+
+class _TorchArrays:
+    """Arrays of torch on x's device (recurrent_args' `arrays`: float_array, zeros, lengths)."""
+
+    def __init__(self, x):
+        import torch
+        self.torch, self.device = torch, x.device
+        self.dtypes = {torch.float32: np.dtype(np.float32), torch.float64: np.dtype(np.float64)}
+
+    def float_array(self, name, a, dtype=None, like="x"):
+        torch = self.torch
+        if not isinstance(a, torch.Tensor) or a.device != self.device:
+            where = a.device if isinstance(a, torch.Tensor) else type(a).__name__
+            raise TypeError(f"{name}: expected a torch tensor on {self.device} like x, got {where}")
+        if a.dtype not in self.dtypes:
+            raise TypeError(f"{name}: expected float32 or float64, got {a.dtype}")
+        if dtype is not None and a.dtype != dtype:
+            raise TypeError(f"{name}: expected {dtype} like {like}, got {a.dtype}")
+        return a.detach().contiguous()
+
+    def lengths(self, lengths, T, B):
+        if isinstance(lengths, self.torch.Tensor):
+            lengths = lengths.detach().cpu().numpy()
+        host = check_lengths(lengths, T, B)
+        return None if host is None else self.torch.from_numpy(host).to(self.device)
+
+    def zeros(self, shape, dtype):
+        return self.torch.zeros(shape, dtype=dtype, device=self.device)
+
+    def empty(self, shape, dtype):
+        return self.torch.empty(shape, dtype=dtype, device=self.device)
+
+    def is_double(self, a):
+        return a.dtype == self.torch.float64
+
+    def index(self):
+        return self.device.index if self.device.index is not None else self.torch.cuda.current_device()
+
+    def stream(self):
+        return self.torch.cuda.current_stream(self.device).cuda_stream
+
+    @staticmethod
+    def ptr(a):
+        return 0 if a is None else a.data_ptr()
+
+
+class _CupyArrays:
+    """Arrays of CuPy on x's device, with _TorchArrays' methods."""
+
+    def __init__(self, x):
+        import cupy
+        self.cupy, self.device = cupy, x.device
+
+    def float_array(self, name, a, dtype=None, like="x"):
+        cupy = self.cupy
+        if not isinstance(a, cupy.ndarray) or a.device != self.device:
+            where = f"device {a.device.id}" if isinstance(a, cupy.ndarray) else type(a).__name__
+            raise TypeError(f"{name}: expected a CuPy array on device {self.device.id} like x, "
+                            f"got {where}")
+        if a.dtype not in FLOATS:
+            raise TypeError(f"{name}: expected float32 or float64, got {a.dtype}")
+        if dtype is not None and a.dtype != dtype:
+            raise TypeError(f"{name}: expected {dtype} like {like}, got {a.dtype}")
+        with self.device:
+            return self.cupy.ascontiguousarray(a)
+
+    def lengths(self, lengths, T, B):
+        if isinstance(lengths, self.cupy.ndarray):
+            lengths = self.cupy.asnumpy(lengths)
+        host = check_lengths(lengths, T, B)
+        if host is None:
+            return None
+        with self.device:
+            return self.cupy.asarray(host)
+
+    def zeros(self, shape, dtype):
+        with self.device:
+            return self.cupy.zeros(shape, dtype)
+
+    def empty(self, shape, dtype):
+        with self.device:
+            return self.cupy.empty(shape, dtype)
+
+    @staticmethod
+    def is_double(a):
+        return a.dtype == np.float64
+
+    def index(self):
+        return self.device.id
+
+    def stream(self):
+        with self.device:
+            return self.cupy.cuda.get_current_stream().ptr
+
+    @staticmethod
+    def ptr(a):
+        return 0 if a is None else a.data.ptr
+
+
+def _arrays_like(x):
+    module = type(x).__module__.split(".")[0]
+    if module == "torch":
+        return _TorchArrays(x)
+    if module == "cupy":
+        return _CupyArrays(x)
+    raise TypeError(f"x: CUDA arrays must be torch tensors or CuPy arrays, got {type(x).__name__}")
+
+
+def _check_cpu_only(precision, w_hr=None, reset_after=True):
+    if precision != "float32":
+        raise ValueError(f"precision: {precision!r} runs on the CPU only; CUDA computes in the "
+                         "arrays' dtype (precision='float32')")
+    if w_hr is not None:
+        raise ValueError("w_hr: the LSTM projection (proj_size) runs on the CPU only")
+    if not reset_after:
+        raise ValueError("reset_after: the GRU with reset_after=False runs on the CPU only")
+
+
+def lstm(x, h0, c0, w_ih, w_hh, b_ih, b_hh, lengths, training, w_hr, precision):
+    _check_cpu_only(precision, w_hr)
+    arrays = _arrays_like(x)
+    a = recurrent_args("lstm", x, h0, c0, w_ih, w_hh, b_ih, b_hh, lengths, arrays=arrays)
+    return _forward("lstm", "lstm", a, arrays, training)
+
+
+def gru(x, h0, w_ih, w_hh, b_ih, b_hh, lengths, training, reset_after, precision):
+    _check_cpu_only(precision, reset_after=reset_after)
+    arrays = _arrays_like(x)
+    a = recurrent_args("gru", x, h0, None, w_ih, w_hh, b_ih, b_hh, lengths, arrays=arrays)
+    return _forward("gru", "gru", a, arrays, training)
+
+
+def rnn(x, h0, w_ih, w_hh, b_ih, b_hh, nonlinearity, lengths, training, precision):
+    check_nonlinearity(nonlinearity)
+    _check_cpu_only(precision)
+    arrays = _arrays_like(x)
+    a = recurrent_args("rnn", x, h0, None, w_ih, w_hh, b_ih, b_hh, lengths, arrays=arrays)
+    return _forward("rnn", f"rnn_{nonlinearity}", a, arrays, training)
+
+
+def _layer(cuda, cell, a, arrays):
+    """The (cell, shape, pointers) that open each _cuda call."""
+    p = arrays.ptr
+    return (cuda.cells[cell], (a.T, a.B, a.I, a.H),
+            (p(a.x), p(a.w_ih), p(a.w_hh), p(a.b_ih), p(a.b_hh), p(a.lengths), p(a.h0), p(a.c0)))
+
+
+def _forward(op, cell, a, arrays, training):
+    """One layer forward on the device: (y, h_n[, c_n]), and saved last when training."""
+    cuda = _backend()
+    T, B, H, dt = a.T, a.B, a.H, a.x.dtype
+    y, h_n = arrays.empty((T, B, H), dt), arrays.empty((B, H), dt)
+    c_n = arrays.empty((B, H), dt) if op == "lstm" else None
+    gates = arrays.empty((T, B, GATES[op] * H), dt)
+    aux = arrays.empty((T, B, H), dt) if training and op != "rnn" else None
+    code, shape, inputs = _layer(cuda, cell, a, arrays)
+    workspace = arrays.empty((cuda.forward_workspace(code, T, B, H),), dt)
+    run = cuda.forward_float64 if arrays.is_double(a.x) else cuda.forward_float32
+    p = arrays.ptr
+    run(arrays.index(), arrays.stream(), code, shape, inputs, p(y), p(h_n), p(c_n), p(gates),
+        p(aux), p(workspace))
+    outs = (y, h_n, c_n) if op == "lstm" else (y, h_n)
+    if not training:
+        return outs
+    return (*outs, Saved(op, "cuda", a, y=y, gates=gates, aux=aux, cell=cell, arrays=arrays))
+
+
+def backward(op, saved, dy, dh_n, dc_n=None):
+    """Gradients of a training forward on the device, in the dict the CPU backward returns."""
+    check_saved(saved, op, "cuda")
+    cuda, a, arrays = _backend(), saved.args, saved.arrays
+    dy, dh_n, dc_n = incoming_grads(a, dy, dh_n, dc_n, arrays)
+    dt, GH = a.x.dtype, GATES[op] * a.H
+    dx, dh0 = arrays.empty(tuple(a.x.shape), dt), arrays.empty((a.B, a.H), dt)
+    dc0 = arrays.empty((a.B, a.H), dt) if op == "lstm" else None
+    dw_ih, dw_hh = arrays.empty(tuple(a.w_ih.shape), dt), arrays.empty(tuple(a.w_hh.shape), dt)
+    db_ih = arrays.empty((GH,), dt) if a.b_ih is not None else None
+    db_hh = arrays.empty((GH,), dt) if a.b_hh is not None else None
+    code, shape, inputs = _layer(cuda, saved.cell, a, arrays)
+    workspace = arrays.empty((cuda.backward_workspace(code, a.T, a.B, a.H),), dt)
+    run = cuda.backward_float64 if arrays.is_double(a.x) else cuda.backward_float32
+    p = arrays.ptr
+    run(arrays.index(), arrays.stream(), code, shape, inputs,
+        (p(saved.y), p(saved.gates), p(saved.aux)), (p(dy), p(dh_n), p(dc_n)),
+        (p(dx), p(dh0), p(dc0), p(dw_ih), p(dw_hh), p(db_ih), p(db_hh)), p(workspace))
+    db_ih, db_hh = bias_grads(a, db_ih, db_hh)
+    g = {"x": dx, "h0": dh0}
+    if op == "lstm":
+        g["c0"] = dc0
+    g.update(w_ih=dw_ih, w_hh=dw_hh, b_ih=db_ih, b_hh=db_hh)
+    return g

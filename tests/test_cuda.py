@@ -1,0 +1,285 @@
+"""The CUDA backend: sk.lstm / gru / rnn and their backward on CUDA arrays (torch and CuPy).
+
+Checked three ways, as every op: against the NumPy twins (seqkern.reference), by central
+differences in float64 on the GPU, and against cuDNN through torch.nn. Skipped
+where seqkern._cuda is not built or no GPU is visible; the error for an unknown CUDA array type
+runs everywhere.
+"""
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+import seqkern as sk
+from seqkern import reference
+
+
+class FakeDeviceArray:
+    """Claims to live on a GPU without being a torch or CuPy array."""
+
+    __cuda_array_interface__ = {"shape": (2, 1, 3), "typestr": "<f4", "data": (0, False),
+                                "version": 3}
+
+
+def test_unknown_cuda_array_types_raise_type_error():
+    with pytest.raises(TypeError, match="torch tensors or CuPy arrays"):
+        sk.lstm(FakeDeviceArray(), None, None, np.zeros((8, 3), "f"), np.zeros((8, 2), "f"))
+
+
+def _gpu():
+    try:
+        from seqkern import _cuda
+    except ImportError:
+        return False
+    return _cuda.device_count() > 0
+
+
+torch = pytest.importorskip("torch")
+needs_gpu = pytest.mark.skipif(not (_gpu() and torch.cuda.is_available()),
+                               reason="needs seqkern._cuda and a CUDA GPU")
+
+CELLS = {  # name: (function, gates, extra keyword arguments)
+    "lstm": ("lstm", 4, {}),
+    "gru": ("gru", 3, {}),
+    "rnn_tanh": ("rnn", 1, {"nonlinearity": "tanh"}),
+    "rnn_relu": ("rnn", 1, {"nonlinearity": "relu"}),
+}
+
+# (T, B, I, H): one step and one row, H below a warp and not a multiple of 8, batches over the
+# kernels' batch tile (8 float32 rows, 4 float64), hidden sizes over one block of 32 columns
+SHAPES = [(1, 1, 3, 5), (7, 3, 4, 37), (5, 9, 6, 33), (12, 2, 70, 64), (3, 17, 8, 40),
+          (20, 64, 48, 130)]
+
+
+def problem(cell, T, B, I, H, dtype, seed, bias=True, state=True, uneven=False):
+    """NumPy arrays of one layer call: inputs, incoming gradients and lengths."""
+    rng = np.random.default_rng(seed)
+    G = CELLS[cell][1]
+    r = lambda *shape: (rng.standard_normal(shape) * 0.5).astype(dtype)  # noqa: E731
+    p = {"x": r(T, B, I), "w_ih": r(G * H, I), "w_hh": (r(G * H, H) / np.sqrt(H)).astype(dtype),
+         "b_ih": r(G * H) if bias else None, "b_hh": r(G * H) if bias else None,
+         "h0": r(B, H) if state else None, "c0": r(B, H) if state and cell == "lstm" else None,
+         "dy": r(T, B, H), "dh_n": r(B, H), "dc_n": r(B, H) if cell == "lstm" else None}
+    p["lengths"] = rng.integers(1, T + 1, B).astype(np.int64) if uneven else None
+    return p
+
+
+def to_gpu(p):
+    return {k: None if v is None or k == "lengths" else torch.from_numpy(v).cuda()
+            for k, v in p.items()} | {"lengths": p["lengths"]}
+
+
+def run(cell, p, module=sk):
+    """Forward (training) and backward through the functional API of seqkern (any array type)
+    or its NumPy twin (module=reference)."""
+    name, _, kw = CELLS[cell]
+    fn, bwd = getattr(module, name), getattr(module, name + "_backward")
+    state = (p["h0"], p["c0"]) if cell == "lstm" else (p["h0"],)
+    out = fn(p["x"], *state, p["w_ih"], p["w_hh"], p["b_ih"], p["b_hh"], lengths=p["lengths"],
+             training=True, **kw)
+    *outs, saved = out
+    incoming = (p["dy"], p["dh_n"], p["dc_n"]) if cell == "lstm" else (p["dy"], p["dh_n"])
+    return outs, bwd(saved, *incoming)
+
+
+def host(a):
+    if a is None:
+        return None
+    return a.cpu().numpy() if isinstance(a, torch.Tensor) else np.asarray(a)
+
+
+def assert_close(gpu, cpu, dtype, what):
+    """Equal to rounding: float64 to 1e-10; float32, summed in another order, to 2e-4 of the
+    value or 2e-5 of the array's largest."""
+    rtol, atol = (1e-10, 1e-11) if dtype == np.float64 else (2e-4, 2e-5)
+    np.testing.assert_allclose(host(gpu), cpu, rtol=rtol,
+                               atol=atol * max(1.0, float(np.abs(cpu).max())), err_msg=what)
+
+
+def assert_same(cpu, gpu, dtype):
+    (cpu_outs, cpu_g), (gpu_outs, gpu_g) = cpu, gpu
+    for name, c, g in zip(("y", "h_n", "c_n"), cpu_outs, gpu_outs):
+        assert_close(g, c, dtype, name)
+    assert cpu_g.keys() == gpu_g.keys()
+    for k in cpu_g:
+        if cpu_g[k] is None:
+            assert gpu_g[k] is None, k
+        else:
+            assert_close(gpu_g[k], cpu_g[k], dtype, k)
+
+
+@needs_gpu
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("uneven", [False, True])
+def test_matches_the_numpy_twin(cell, shape, dtype, uneven):
+    p = problem(cell, *shape, dtype, seed=sum(shape), uneven=uneven)
+    assert_same(run(cell, p, reference), run(cell, to_gpu(p)), dtype)
+
+
+@needs_gpu
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("bias, state, incoming", [(False, False, True), (True, True, False)])
+def test_optional_arguments_match_the_numpy_twin(cell, bias, state, incoming):
+    p = problem(cell, 6, 5, 7, 45, np.float64, seed=3, bias=bias, state=state, uneven=True)
+    if not incoming:
+        p["dh_n"] = p["dc_n"] = None
+    q = to_gpu(p)
+    q["lengths"] = torch.from_numpy(p["lengths"]).cuda()  # lengths may live on the device too
+    assert_same(run(cell, p, reference), run(cell, q), np.float64)
+
+
+@needs_gpu
+@settings(max_examples=20, deadline=None)
+@given(cell=st.sampled_from(list(CELLS)), T=st.integers(1, 9), B=st.integers(1, 12),
+       I=st.integers(1, 20), H=st.integers(1, 70), uneven=st.booleans(), seed=st.integers(0, 99))
+def test_random_shapes_match_the_numpy_twin(cell, T, B, I, H, uneven, seed):
+    p = problem(cell, T, B, I, H, np.float64, seed, uneven=uneven)
+    assert_same(run(cell, p, reference), run(cell, to_gpu(p)), np.float64)
+
+
+@needs_gpu
+@pytest.mark.parametrize("cell", CELLS)
+def test_gradients_match_central_differences_on_the_gpu(cell):
+    """loss = sum(y dy) + sum(h_n dh_n) (+ sum(c_n dc_n)), differentiated along random directions
+    of every input, entirely on the device in float64."""
+    p = to_gpu(problem(cell, 4, 3, 5, 9, np.float64, seed=11, uneven=True))
+    name, _, kw = CELLS[cell]
+    fn = getattr(sk, name)
+    names = ["x", "h0"] + (["c0"] if cell == "lstm" else []) + ["w_ih", "w_hh", "b_ih", "b_hh"]
+
+    def loss(q):
+        state = (q["h0"], q["c0"]) if cell == "lstm" else (q["h0"],)
+        outs = fn(q["x"], *state, q["w_ih"], q["w_hh"], q["b_ih"], q["b_hh"],
+                  lengths=q["lengths"], **kw)
+        grads = (p["dy"], p["dh_n"], p["dc_n"])
+        return sum(float((o * g).sum()) for o, g in zip(outs, grads))
+
+    _, g = run(cell, p)
+    gen = torch.Generator(device="cuda").manual_seed(0)
+    for name in names:
+        d = torch.randn(p[name].shape, dtype=torch.float64, device="cuda", generator=gen)
+        eps = 1e-6
+        plus, minus = dict(p), dict(p)
+        plus[name], minus[name] = p[name] + eps * d, p[name] - eps * d
+        numeric = (loss(plus) - loss(minus)) / (2 * eps)
+        analytic = float((g[name] * d).sum())
+        assert abs(numeric - analytic) <= 1e-6 * max(1.0, abs(numeric)), name
+
+
+TORCH_CELLS = {"lstm": "LSTM", "gru": "GRU", "rnn_tanh": "RNN", "rnn_relu": "RNN"}
+
+
+@needs_gpu
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("uneven", [False, True])
+def test_matches_cudnn_through_torch(cell, uneven):
+    """torch.nn's module on CUDA (cuDNN), float64, packed sequences when uneven."""
+    T, B, I, H = 9, 6, 10, 24
+    kw = {"nonlinearity": cell[4:]} if cell.startswith("rnn") else {}
+    m = getattr(torch.nn, TORCH_CELLS[cell])(I, H, **kw).double().cuda()
+    p = to_gpu(problem(cell, T, B, I, H, np.float64, seed=5, uneven=uneven))
+    for name in ("w_ih", "w_hh", "b_ih", "b_hh"):
+        getattr(m, name.replace("w_", "weight_").replace("b_", "bias_") + "_l0").data.copy_(p[name])
+    x = p["x"].clone().requires_grad_()
+    h0 = p["h0"].clone().requires_grad_()
+    c0 = p["c0"].clone().requires_grad_() if cell == "lstm" else None
+    state = (h0[None], c0[None]) if cell == "lstm" else h0[None]
+    if uneven:
+        lengths = torch.from_numpy(p["lengths"])
+        packed = torch.nn.utils.rnn.pack_padded_sequence(x, lengths, enforce_sorted=False)
+        y, state_n = m(packed, state)
+        y = torch.nn.utils.rnn.pad_packed_sequence(y, total_length=T)[0]
+    else:
+        y, state_n = m(x, state)
+    outs = (y,) + (state_n if cell == "lstm" else (state_n,))
+    outs = [o.squeeze(0) if o.dim() == 3 and o is not y else o for o in outs]
+    incoming = [p["dy"], p["dh_n"], p["dc_n"]]
+    torch.autograd.backward(outs, incoming[:len(outs)])
+    ours_outs, g = run(cell, p)
+    for theirs, ours in zip(outs, ours_outs):
+        torch.testing.assert_close(ours, theirs.detach(), rtol=1e-9, atol=1e-10)
+    expected = {"x": x.grad, "h0": h0.grad, "w_ih": m.weight_ih_l0.grad,
+                "w_hh": m.weight_hh_l0.grad, "b_ih": m.bias_ih_l0.grad, "b_hh": m.bias_hh_l0.grad}
+    if cell == "lstm":
+        expected["c0"] = c0.grad
+    for k, v in expected.items():
+        torch.testing.assert_close(g[k], v, rtol=1e-9, atol=1e-10, msg=k)
+
+
+@needs_gpu
+def test_cupy_arrays_give_the_torch_results():
+    cupy = pytest.importorskip("cupy")
+    p = problem("lstm", 6, 5, 7, 40, np.float32, seed=2, uneven=True)
+    on_torch = run("lstm", to_gpu(p))
+    q = {k: None if v is None else cupy.asarray(v) for k, v in p.items()}
+    on_cupy = run("lstm", q)
+    assert isinstance(on_cupy[0][0], cupy.ndarray)
+    for a, b in zip(on_torch[0], on_cupy[0]):
+        np.testing.assert_array_equal(host(a), cupy.asnumpy(b))
+    for k in on_torch[1]:
+        np.testing.assert_array_equal(host(on_torch[1][k]), cupy.asnumpy(on_cupy[1][k]))
+
+
+@needs_gpu
+def test_results_repeat_bit_for_bit_and_follow_the_current_stream():
+    p = to_gpu(problem("gru", 15, 33, 20, 100, np.float32, seed=4, uneven=True))
+    first = run("gru", p)
+    stream = torch.cuda.Stream()
+    stream.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(stream):
+        second = run("gru", p)
+    torch.cuda.current_stream().wait_stream(stream)
+    for a, b in zip(first[0], second[0]):
+        assert torch.equal(a, b)
+    for k in first[1]:
+        assert (first[1][k] is None and second[1][k] is None) or torch.equal(first[1][k],
+                                                                             second[1][k])
+
+
+@needs_gpu
+def test_outputs_are_torch_tensors_on_the_inputs_device():
+    p = to_gpu(problem("rnn_tanh", 3, 2, 4, 5, np.float32, seed=1))
+    (y, h_n), g = run("rnn_tanh", p)
+    for a in (y, h_n, *g.values()):
+        assert isinstance(a, torch.Tensor) and a.device == p["x"].device and a.dtype == torch.float32
+
+
+@needs_gpu
+def test_inputs_that_require_grad_and_strided_inputs_are_taken():
+    p = to_gpu(problem("lstm", 5, 4, 6, 7, np.float64, seed=9))
+    ref = sk.lstm(p["x"], p["h0"], p["c0"], p["w_ih"], p["w_hh"], p["b_ih"], p["b_hh"])
+    x = p["x"].transpose(0, 1).contiguous().transpose(0, 1).requires_grad_()
+    w_hh = p["w_hh"].t().contiguous().t()
+    out = sk.lstm(x, p["h0"], p["c0"], p["w_ih"], w_hh, p["b_ih"], p["b_hh"])
+    for a, b in zip(ref, out):
+        assert torch.equal(a, b)
+
+
+@needs_gpu
+def test_bad_input_raises_before_any_kernel_runs():
+    p = to_gpu(problem("lstm", 4, 3, 5, 6, np.float32, seed=0))
+    args = lambda **kw: {**{k: p[k] for k in ("h0", "c0", "w_ih", "w_hh", "b_ih", "b_hh")}, **kw}  # noqa: E731
+    x = p["x"]
+    with pytest.raises(TypeError, match="w_hh: expected a torch tensor on cuda"):
+        sk.lstm(x, **args(w_hh=p["w_hh"].cpu()))
+    with pytest.raises(TypeError, match="w_ih: expected torch.float32 like x"):
+        sk.lstm(x, **args(w_ih=p["w_ih"].double()))
+    with pytest.raises(TypeError, match="x: expected float32 or float64"):
+        sk.lstm(x.half(), **args())
+    with pytest.raises(ValueError, match=r"w_hh: expected shape \(4\*hidden, hidden\)"):
+        sk.lstm(x, **args(w_hh=p["w_hh"][:, :5]))
+    with pytest.raises(ValueError, match="lengths: each must be in 1..T"):
+        sk.lstm(x, **args(), lengths=torch.tensor([1, 5, 2], device="cuda"))
+    with pytest.raises(ValueError, match="w_hr: the LSTM projection"):
+        sk.lstm(x, **args(), w_hr=torch.zeros(3, 6, device="cuda"))
+    with pytest.raises(ValueError, match="precision"):
+        sk.lstm(x, **args(), precision="bfloat16")
+    with pytest.raises(ValueError, match="reset_after"):
+        q = to_gpu(problem("gru", 4, 3, 5, 6, np.float32, seed=0))
+        sk.gru(q["x"], q["h0"], q["w_ih"], q["w_hh"], reset_after=False)
+    *_, saved = sk.lstm(x, **args(), training=True)
+    with pytest.raises(ValueError, match="dy: expected shape"):
+        sk.lstm_backward(saved, p["dy"][:2])
+    with pytest.raises(ValueError, match="saved: comes from lstm, not gru"):
+        sk.gru_backward(saved)
