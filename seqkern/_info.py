@@ -43,6 +43,15 @@ def cuda_built():
     return importlib.util.find_spec("seqkern._cuda") is not None
 
 
+def _cuda_fact():
+    """'not built', or 'built' with the GPUs the CUDA runtime sees."""
+    if not cuda_built():
+        return "not built"
+    from seqkern import _cuda
+    n = _cuda.device_count()
+    return f"built, {n} GPU{'' if n == 1 else 's'}" if n else "built, no GPU visible"
+
+
 def _blas():
     """The bundled OpenBLAS and the kernels it picked; OPENBLAS_CORETYPE, which overrides its
     choice for the CPU (some machines set it: on a Zen 5, Haswell halves the large products'
@@ -109,7 +118,7 @@ def facts():
         "simd levels": _core.simd_levels(),
         "bf16": ("native dot products" if _core.bf16_native() else
                  "plain C++" if _core.simd_level() == "baseline" else "widened to float"),
-        "cuda": "built" if cuda_built() else "not built",
+        "cuda": _cuda_fact(),
     }
 
 

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import seqkern as sk
+from seqkern._info import cuda_built
 from stack_problems import stack_problem
 
 README = Path(__file__).resolve().parent.parent / "README.md"
@@ -121,6 +122,15 @@ def saved_of(forward):
     return setup
 
 
+def cuda_arrays(ns):
+    """The CUDA example's lengths and dy; skipped without a GPU and seqkern._cuda."""
+    torch = pytest.importorskip("torch")
+    if not (cuda_built() and torch.cuda.is_available()):
+        pytest.skip("needs a CUDA GPU and seqkern._cuda")
+    ns.update(lengths=np.random.default_rng(0).integers(1, 101, 64),
+              dy=torch.ones(100, 64, 512, device="cuda"))
+
+
 # Each block, known by a phrase in it: (a phrase of the statement to set up before, set-up), in
 # the order the statements come. Every block of the README has an entry, and every entry a block.
 SETUPS = {
@@ -135,6 +145,7 @@ SETUPS = {
     "model = sk.Word2Vec(sentences": [("model = sk.Word2Vec(sentences", word2vec_corpus),
                                       ("model.build_vocab(more", more_sentences)],
     "from gensim.models import": [],
+    'device="cuda"': [("import torch, seqkern", cuda_arrays)],
     "from common.time_layers import": [],
     "y, h_n, c_n = sk.lstm(x, h0": [("y, h_n, c_n = sk.lstm(", functional_args),
                                     ("y, h_n = sk.gru(", weights_of("gru")),
