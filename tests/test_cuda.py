@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
+import cuda_cases
 import seqkern as sk
+from cuda_cases import CELLS, SHAPES, problem, run
 from seqkern import reference
 
 
@@ -37,74 +39,17 @@ torch = pytest.importorskip("torch")
 needs_gpu = pytest.mark.skipif(not (_gpu() and torch.cuda.is_available()),
                                reason="needs seqkern._cuda and a CUDA GPU")
 
-CELLS = {  # name: (function, gates, extra keyword arguments)
-    "lstm": ("lstm", 4, {}),
-    "gru": ("gru", 3, {}),
-    "rnn_tanh": ("rnn", 1, {"nonlinearity": "tanh"}),
-    "rnn_relu": ("rnn", 1, {"nonlinearity": "relu"}),
-}
-
-# (T, B, I, H): one step and one row, H below a warp and not a multiple of 8, batches over the
-# kernels' batch tile (8 float32 rows, 4 float64), hidden sizes over one block of 32 columns
-SHAPES = [(1, 1, 3, 5), (7, 3, 4, 37), (5, 9, 6, 33), (12, 2, 70, 64), (3, 17, 8, 40),
-          (20, 64, 48, 130)]
-
-
-def problem(cell, T, B, I, H, dtype, seed, bias=True, state=True, uneven=False):
-    """NumPy arrays of one layer call: inputs, incoming gradients and lengths."""
-    rng = np.random.default_rng(seed)
-    G = CELLS[cell][1]
-    r = lambda *shape: (rng.standard_normal(shape) * 0.5).astype(dtype)  # noqa: E731
-    p = {"x": r(T, B, I), "w_ih": r(G * H, I), "w_hh": (r(G * H, H) / np.sqrt(H)).astype(dtype),
-         "b_ih": r(G * H) if bias else None, "b_hh": r(G * H) if bias else None,
-         "h0": r(B, H) if state else None, "c0": r(B, H) if state and cell == "lstm" else None,
-         "dy": r(T, B, H), "dh_n": r(B, H), "dc_n": r(B, H) if cell == "lstm" else None}
-    p["lengths"] = rng.integers(1, T + 1, B).astype(np.int64) if uneven else None
-    return p
-
-
 def to_gpu(p):
     return {k: None if v is None or k == "lengths" else torch.from_numpy(v).cuda()
             for k, v in p.items()} | {"lengths": p["lengths"]}
 
 
-def run(cell, p, module=sk):
-    """Forward (training) and backward through the functional API of seqkern (any array type)
-    or its NumPy twin (module=reference)."""
-    name, _, kw = CELLS[cell]
-    fn, bwd = getattr(module, name), getattr(module, name + "_backward")
-    state = (p["h0"], p["c0"]) if cell == "lstm" else (p["h0"],)
-    out = fn(p["x"], *state, p["w_ih"], p["w_hh"], p["b_ih"], p["b_hh"], lengths=p["lengths"],
-             training=True, **kw)
-    *outs, saved = out
-    incoming = (p["dy"], p["dh_n"], p["dc_n"]) if cell == "lstm" else (p["dy"], p["dh_n"])
-    return outs, bwd(saved, *incoming)
-
-
 def host(a):
-    if a is None:
-        return None
     return a.cpu().numpy() if isinstance(a, torch.Tensor) else np.asarray(a)
 
 
-def assert_close(gpu, cpu, dtype, what):
-    """Equal to rounding: float64 to 1e-10; float32, summed in another order, to 2e-4 of the
-    value or 2e-5 of the array's largest."""
-    rtol, atol = (1e-10, 1e-11) if dtype == np.float64 else (2e-4, 2e-5)
-    np.testing.assert_allclose(host(gpu), cpu, rtol=rtol,
-                               atol=atol * max(1.0, float(np.abs(cpu).max())), err_msg=what)
-
-
-def assert_same(cpu, gpu, dtype):
-    (cpu_outs, cpu_g), (gpu_outs, gpu_g) = cpu, gpu
-    for name, c, g in zip(("y", "h_n", "c_n"), cpu_outs, gpu_outs):
-        assert_close(g, c, dtype, name)
-    assert cpu_g.keys() == gpu_g.keys()
-    for k in cpu_g:
-        if cpu_g[k] is None:
-            assert gpu_g[k] is None, k
-        else:
-            assert_close(gpu_g[k], cpu_g[k], dtype, k)
+def assert_same(want, got, dtype):
+    cuda_cases.assert_same(want, got, dtype, host)
 
 
 @needs_gpu

@@ -1,0 +1,65 @@
+"""Shared helpers of the CUDA backend's tests (tests/test_cuda.py on a GPU, and
+tests/test_cuda_emulated.py on the CPU emulator): problems, one training step, comparisons."""
+import numpy as np
+
+import seqkern as sk
+
+CELLS = {  # name: (function, gates, extra keyword arguments)
+    "lstm": ("lstm", 4, {}),
+    "gru": ("gru", 3, {}),
+    "rnn_tanh": ("rnn", 1, {"nonlinearity": "tanh"}),
+    "rnn_relu": ("rnn", 1, {"nonlinearity": "relu"}),
+}
+
+# (T, B, I, H): one step and one row, H below a warp and not a multiple of 8, batches over the
+# kernels' batch tile (8 float32 rows, 4 float64), hidden sizes over one block of 32 columns
+SHAPES = [(1, 1, 3, 5), (7, 3, 4, 37), (5, 9, 6, 33), (12, 2, 70, 64), (3, 17, 8, 40),
+          (20, 64, 48, 130)]
+
+
+def problem(cell, T, B, I, H, dtype, seed, bias=True, state=True, uneven=False):
+    """NumPy arrays of one layer call: inputs, incoming gradients and lengths."""
+    rng = np.random.default_rng(seed)
+    G = CELLS[cell][1]
+    r = lambda *shape: (rng.standard_normal(shape) * 0.5).astype(dtype)  # noqa: E731
+    p = {"x": r(T, B, I), "w_ih": r(G * H, I), "w_hh": (r(G * H, H) / np.sqrt(H)).astype(dtype),
+         "b_ih": r(G * H) if bias else None, "b_hh": r(G * H) if bias else None,
+         "h0": r(B, H) if state else None, "c0": r(B, H) if state and cell == "lstm" else None,
+         "dy": r(T, B, H), "dh_n": r(B, H), "dc_n": r(B, H) if cell == "lstm" else None}
+    p["lengths"] = rng.integers(1, T + 1, B).astype(np.int64) if uneven else None
+    return p
+
+
+def run(cell, p, module=sk):
+    """Forward (training) and backward through the functional API of seqkern (any array type)
+    or its NumPy twin (module=reference)."""
+    name, _, kw = CELLS[cell]
+    fn, bwd = getattr(module, name), getattr(module, name + "_backward")
+    state = (p["h0"], p["c0"]) if cell == "lstm" else (p["h0"],)
+    out = fn(p["x"], *state, p["w_ih"], p["w_hh"], p["b_ih"], p["b_hh"], lengths=p["lengths"],
+             training=True, **kw)
+    *outs, saved = out
+    incoming = (p["dy"], p["dh_n"], p["dc_n"]) if cell == "lstm" else (p["dy"], p["dh_n"])
+    return outs, bwd(saved, *incoming)
+
+
+def assert_close(got, want, dtype, what):
+    """Equal to rounding: float64 to 1e-10; float32, summed in another order, to 2e-4 of the
+    value or 2e-5 of the array's largest."""
+    rtol, atol = (1e-10, 1e-11) if dtype == np.float64 else (2e-4, 2e-5)
+    np.testing.assert_allclose(got, want, rtol=rtol,
+                               atol=atol * max(1.0, float(np.abs(want).max())), err_msg=what)
+
+
+def assert_same(want, got, dtype, host):
+    """The outputs and gradients of two `run`s equal to rounding; host(a) brings got's arrays
+    to NumPy."""
+    (want_outs, want_g), (got_outs, got_g) = want, got
+    for name, w, g in zip(("y", "h_n", "c_n"), want_outs, got_outs):
+        assert_close(host(g), w, dtype, name)
+    assert want_g.keys() == got_g.keys()
+    for k in want_g:
+        if want_g[k] is None:
+            assert got_g[k] is None, k
+        else:
+            assert_close(host(got_g[k]), want_g[k], dtype, k)

@@ -1,0 +1,156 @@
+"""The CUDA backend's kernels and its Python layer (seqkern._device) on the CPU emulator
+(tests/cuda_emulator/cuda_runtime.h), so that every machine checks their logic, GPU or not.
+
+The kernels of csrc/cuda, compiled by g++ against the emulator, stand in for seqkern._cuda, and
+NumPy arrays wrapped as "device" arrays stand in for torch's: sk.lstm / gru / rnn then take the
+same path through seqkern._device as on a GPU. What only a GPU shows (speed, races hidden by the
+barriers, the memory model) is left to tests/test_cuda.py.
+"""
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+import seqkern as sk
+from cuda_cases import CELLS, SHAPES, assert_same, problem, run
+from seqkern import _device, reference
+from seqkern._checks import FLOATS, check_lengths
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "cuda_emulator"))
+import emulate_cuda  # noqa: E402
+
+
+class Emulated:
+    """A NumPy array posing as a CUDA array: what seqkern._device accepts and returns here."""
+
+    def __init__(self, a):
+        self.a = a
+
+    __cuda_array_interface__ = property(lambda self: self.a.__array_interface__)
+    shape = property(lambda self: self.a.shape)
+    dtype = property(lambda self: self.a.dtype)
+    ndim = property(lambda self: self.a.ndim)
+
+
+class EmulatedArrays:
+    """seqkern._device's array adapter (as _TorchArrays) for Emulated arrays."""
+
+    def float_array(self, name, a, dtype=None, like="x"):
+        if not isinstance(a, Emulated):
+            raise TypeError(f"{name}: expected an emulated device array like x, got "
+                            f"{type(a).__name__}")
+        if a.dtype not in FLOATS:
+            raise TypeError(f"{name}: expected float32 or float64, got {a.dtype}")
+        if dtype is not None and a.dtype != dtype:
+            raise TypeError(f"{name}: expected {dtype} like {like}, got {a.dtype}")
+        return Emulated(np.ascontiguousarray(a.a))
+
+    def lengths(self, lengths, T, B):
+        host = check_lengths(lengths.a if isinstance(lengths, Emulated) else lengths, T, B)
+        return None if host is None else Emulated(host)
+
+    def zeros(self, shape, dtype):
+        return Emulated(np.zeros(shape, dtype))
+
+    def empty(self, shape, dtype):
+        return Emulated(np.full(shape, np.nan, dtype))  # NaN: a value never written shows
+
+    @staticmethod
+    def is_double(a):
+        return a.dtype == np.float64
+
+    @staticmethod
+    def index():
+        return 0
+
+    @staticmethod
+    def stream():
+        return 0
+
+    @staticmethod
+    def ptr(a):
+        return 0 if a is None else a.a.ctypes.data
+
+
+@pytest.fixture(scope="module")
+def emulated_cuda(tmp_path_factory):
+    if shutil.which("g++") is None:
+        pytest.skip("needs g++ to build the emulated kernels")
+    try:
+        return emulate_cuda.build(tmp_path_factory.mktemp("cuda_emulated"))
+    except subprocess.CalledProcessError as e:
+        pytest.fail(f"the emulated kernels did not compile:\n{e.stderr[-4000:]}")
+
+
+@pytest.fixture
+def on_emulator(emulated_cuda, monkeypatch):
+    """seqkern._device running the emulated kernels on Emulated arrays."""
+    monkeypatch.setattr(_device, "_backend", lambda: emulated_cuda)
+    monkeypatch.setattr(_device, "_arrays_like", lambda x: EmulatedArrays())
+
+
+def emulated(p):
+    return {k: v if v is None or k == "lengths" else Emulated(v) for k, v in p.items()}
+
+
+def host(a):
+    return a.a if isinstance(a, Emulated) else np.asarray(a)
+
+
+# Small shapes: every emulated thread is an OS thread.
+EMULATED_SHAPES = [s for s in SHAPES if s[0] * s[1] * s[3] <= 2000]
+
+
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("shape", EMULATED_SHAPES)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_emulated_kernels_match_the_numpy_twin(on_emulator, cell, shape, dtype):
+    p = problem(cell, *shape, dtype, seed=sum(shape), uneven=shape[1] > 1)
+    assert_same(run(cell, p, reference), run(cell, emulated(p)), dtype, host)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("bias, state, incoming", [(False, False, True), (True, True, False)])
+def test_emulated_optional_arguments_match_the_numpy_twin(on_emulator, cell, bias, state,
+                                                          incoming):
+    p = problem(cell, 4, 5, 7, 45, np.float64, seed=3, bias=bias, state=state, uneven=True)
+    if not incoming:
+        p["dh_n"] = p["dc_n"] = None
+    q = emulated(p)
+    q["lengths"] = Emulated(p["lengths"])  # lengths may live on the device too
+    assert_same(run(cell, p, reference), run(cell, q), np.float64, host)
+
+
+@settings(max_examples=10, deadline=None)
+@given(cell=st.sampled_from(list(CELLS)), T=st.integers(1, 4), B=st.integers(1, 10),
+       I=st.integers(1, 12), H=st.integers(1, 40), uneven=st.booleans(), seed=st.integers(0, 99))
+def test_emulated_random_shapes_match_the_numpy_twin(emulated_cuda, cell, T, B, I, H, uneven,
+                                                     seed):
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(_device, "_backend", lambda: emulated_cuda)
+        mp.setattr(_device, "_arrays_like", lambda x: EmulatedArrays())
+        p = problem(cell, T, B, I, H, np.float64, seed, uneven=uneven)
+        assert_same(run(cell, p, reference), run(cell, emulated(p)), np.float64, host)
+
+
+def test_emulated_bad_input_raises(on_emulator):
+    p = emulated(problem("lstm", 3, 2, 4, 5, np.float32, seed=0))
+    with pytest.raises(TypeError, match="w_hh: expected an emulated device array"):
+        sk.lstm(p["x"], None, None, p["w_ih"], p["w_hh"].a)
+    with pytest.raises(ValueError, match=r"w_ih: expected shape \(4\*hidden, input_size\)"):
+        sk.lstm(p["x"], None, None, Emulated(p["w_ih"].a[:, :3]), p["w_hh"])
+    *_, saved = sk.lstm(p["x"], None, None, p["w_ih"], p["w_hh"], training=True)
+    with pytest.raises(ValueError, match="saved: comes from lstm, not rnn"):
+        sk.rnn_backward(saved)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_emulated_long_sequences_match_the_numpy_twin(on_emulator, cell):
+    """T*B = 1040 rows in the weight gradients' sums: long enough for products that split k
+    between blocks (the emulator reports 4 multiprocessors, so few tiles leave it idle)."""
+    p = problem(cell, 130, 8, 6, 7, np.float64, seed=7, uneven=True)
+    assert_same(run(cell, p, reference), run(cell, emulated(p)), np.float64, host)
