@@ -276,14 +276,16 @@ def _stack_labels(G, L, D, state):
     return labels
 
 
-def stack_args(cell, x, weights, h0, c0, lengths, bidirectional, dropout_masks) -> StackArgs:
-    """Checks the arguments of seqkern.recurrent_stack and its twin."""
+def stack_args(cell, x, weights, h0, c0, lengths, bidirectional, dropout_masks,
+               arrays=HOST) -> StackArgs:
+    """Checks the arguments of seqkern.recurrent_stack and its twin; `arrays` makes the checked
+    arrays (HOST: NumPy)."""
     if cell not in STACK_CELLS:
         raise ValueError(f"cell: expected one of {', '.join(map(repr, STACK_CELLS))}, got {cell!r}")
     G = GATES[STACK_CELLS[cell]]
     g = "" if G == 1 else f"{G}*"
     D = 2 if bidirectional else 1
-    x = as_float_array("x", x)
+    x = arrays.float_array("x", x)
     if x.ndim != 3 or 0 in x.shape:
         raise ValueError(f"x: expected shape (T, batch, input_size), each at least 1, got {x.shape}")
     T, B, I = x.shape
@@ -296,7 +298,8 @@ def stack_args(cell, x, weights, h0, c0, lengths, bidirectional, dropout_masks) 
         if len(w) != 4 and not (cell == "lstm" and len(w) == 5):
             raise ValueError(f"weights[{k}]: expected {items}, got {len(w)} items")
     weights = [(*w, None) if len(w) == 4 else tuple(w) for w in weights]
-    w_hh0 = np.shape(weights[0][1])  # the first layer's w_hh sets hidden for all
+    w_hh = weights[0][1]  # the first layer's w_hh sets hidden for all
+    w_hh0 = tuple(w_hh.shape) if hasattr(w_hh, "shape") else np.shape(w_hh)
     if len(w_hh0) != 2 or w_hh0[0] == 0 or w_hh0[0] % G:
         raise ValueError(f"weights[0] w_hh: expected shape ({g}hidden, hidden), got {w_hh0}")
     H = S = w_hh0[0] // G
@@ -313,35 +316,36 @@ def stack_args(cell, x, weights, h0, c0, lengths, bidirectional, dropout_masks) 
         if (w_hr is not None) != projected:
             raise ValueError(f"{name}: w_hr must be given for every layer or for none")
         I_k = I if k < D else D * S
-        w_ih = as_float_array(n_ih, w_ih, x.dtype)
+        w_ih = arrays.float_array(n_ih, w_ih, x.dtype)
         check_shape(n_ih, w_ih, (G * H, I_k), d_ih)
-        w_hh = as_float_array(n_hh, w_hh, x.dtype)
+        w_hh = arrays.float_array(n_hh, w_hh, x.dtype)
         check_shape(n_hh, w_hh, (G * H, S), d_hh)
-        b_ih = optional_array(n_bih, b_ih, x.dtype, (G * H,), d_b)
-        b_hh = optional_array(n_bhh, b_hh, x.dtype, (G * H,), d_b)
-        w_hr = optional_array(n_hr, w_hr, x.dtype, (S, H), "(proj_size, hidden)")
+        b_ih = optional_array(n_bih, b_ih, x.dtype, (G * H,), d_b, arrays)
+        b_hh = optional_array(n_bhh, b_hh, x.dtype, (G * H,), d_b, arrays)
+        w_hr = optional_array(n_hr, w_hr, x.dtype, (S, H), "(proj_size, hidden)", arrays)
         checked.append((w_ih, w_hh, b_ih, b_hh, w_hr))
     d_h0, d_c0, d_masks = labels[-1]
-    h0 = optional_array("h0", h0, x.dtype, (L * D, B, S), d_h0)
-    h0 = np.zeros((L * D, B, S), x.dtype) if h0 is None else h0
+    h0 = optional_array("h0", h0, x.dtype, (L * D, B, S), d_h0, arrays)
+    h0 = arrays.zeros((L * D, B, S), x.dtype) if h0 is None else h0
     if cell == "lstm":
-        c0 = optional_array("c0", c0, x.dtype, (L * D, B, H), d_c0)
-        c0 = np.zeros((L * D, B, H), x.dtype) if c0 is None else c0
+        c0 = optional_array("c0", c0, x.dtype, (L * D, B, H), d_c0, arrays)
+        c0 = arrays.zeros((L * D, B, H), x.dtype) if c0 is None else c0
     elif c0 is not None:
         raise ValueError(f"c0: only the lstm cell has a cell state, got one for {cell}")
-    lengths = check_lengths(lengths, T, B)
-    masks = optional_array("dropout_masks", dropout_masks, x.dtype, (L - 1, T, B, D * S), d_masks)
+    lengths = arrays.lengths(lengths, T, B)
+    masks = optional_array("dropout_masks", dropout_masks, x.dtype, (L - 1, T, B, D * S), d_masks,
+                           arrays)
     return StackArgs(cell, x, checked, h0, c0, lengths, masks, L, D, H, S)
 
 
-def stack_incoming_grads(a: StackArgs, dy, dh_n, dc_n=None):
+def stack_incoming_grads(a: StackArgs, dy, dh_n, dc_n=None, arrays=HOST):
     """The checked incoming gradients of a stack backward call; None stays None (zeros)."""
     dt, state = a.x.dtype, "proj_size" if a.projected else "hidden"
     layers = f"num_layers*{a.D}, batch"
     return (
-        optional_array("dy", dy, dt, (a.T, a.B, a.D * a.S), f"(T, batch, {a.D}*{state})"),
-        optional_array("dh_n", dh_n, dt, (a.L * a.D, a.B, a.S), f"({layers}, {state})"),
-        optional_array("dc_n", dc_n, dt, (a.L * a.D, a.B, a.H), f"({layers}, hidden)"),
+        optional_array("dy", dy, dt, (a.T, a.B, a.D * a.S), f"(T, batch, {a.D}*{state})", arrays),
+        optional_array("dh_n", dh_n, dt, (a.L * a.D, a.B, a.S), f"({layers}, {state})", arrays),
+        optional_array("dc_n", dc_n, dt, (a.L * a.D, a.B, a.H), f"({layers}, hidden)", arrays),
     )
 
 

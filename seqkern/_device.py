@@ -7,8 +7,12 @@ device, allocated by it, and the kernels are queued on its current stream, so th
 the caller's other work like the library's own operations. Neither library is imported unless
 the caller passes its arrays, and seqkern._cuda only then.
 
-Not on CUDA (ValueError): the LSTM projection (w_hr), GRU with reset_after=False, and
-precision="bfloat16".
+recurrent_stack composes the one-layer calls as torch.nn.LSTM/GRU/RNN define a network (and as
+seqkern.reference's twin does): layers in turn, the reverse direction on each sequence's steps
+reversed, dropout masks between layers.
+
+Not on CUDA (ValueError): the LSTM projection (w_hr), GRU with reset_after=False,
+precision="bfloat16" and prepacked weights.
 """
 from __future__ import annotations
 
@@ -16,7 +20,7 @@ import numpy as np
 
 from seqkern._checks import (
     FLOATS, GATES, Saved, bias_grads, check_lengths, check_nonlinearity, check_saved,
-    incoming_grads, recurrent_args,
+    incoming_grads, recurrent_args, stack_args, stack_incoming_grads,
 )
 
 
@@ -63,7 +67,7 @@ class _TorchArrays:
 
     def lengths(self, lengths, T, B):
         if isinstance(lengths, self.torch.Tensor):
-            lengths = lengths.detach().cpu().numpy()
+            lengths = self.to_host(lengths)
         host = check_lengths(lengths, T, B)
         return None if host is None else self.torch.from_numpy(host).to(self.device)
 
@@ -72,6 +76,16 @@ class _TorchArrays:
 
     def empty(self, shape, dtype):
         return self.torch.empty(shape, dtype=dtype, device=self.device)
+
+    def asarray(self, host):
+        return self.torch.from_numpy(host).to(self.device)
+
+    @staticmethod
+    def to_host(a):
+        return a.detach().cpu().numpy()
+
+    def concat_last(self, arrays):
+        return self.torch.cat(arrays, dim=-1)
 
     def is_double(self, a):
         return a.dtype == self.torch.float64
@@ -109,7 +123,7 @@ class _CupyArrays:
 
     def lengths(self, lengths, T, B):
         if isinstance(lengths, self.cupy.ndarray):
-            lengths = self.cupy.asnumpy(lengths)
+            lengths = self.to_host(lengths)
         host = check_lengths(lengths, T, B)
         if host is None:
             return None
@@ -123,6 +137,17 @@ class _CupyArrays:
     def empty(self, shape, dtype):
         with self.device:
             return self.cupy.empty(shape, dtype)
+
+    def asarray(self, host):
+        with self.device:
+            return self.cupy.asarray(host)
+
+    def to_host(self, a):
+        return self.cupy.asnumpy(a)
+
+    def concat_last(self, arrays):
+        with self.device:
+            return self.cupy.concatenate(arrays, axis=-1)
 
     @staticmethod
     def is_double(a):
@@ -232,3 +257,102 @@ def backward(op, saved, dy, dh_n, dc_n=None):
         g["c0"] = dc0
     g.update(w_ih=dw_ih, w_hh=dw_hh, b_ih=db_ih, b_hh=db_hh)
     return g
+
+
+def _reverse_steps(arrays, a, lengths):
+    """a (T, B, n) with each sequence's first lengths[b] steps in reverse order, the steps past
+    them in place (the kernels ignore the inputs there and write zeros there); its own inverse.
+    lengths: the host's copy, or None."""
+    T, B = a.shape[:2]
+    steps = np.arange(T)[:, None]
+    n = np.full((1, B), T) if lengths is None else lengths[None, :]
+    source = np.where(steps < n, n - 1 - steps, steps)
+    return a[arrays.asarray(source), arrays.asarray(np.arange(B)[None, :])]
+
+
+def _one_layer(a, x, k, training):
+    """Layer-direction k of a checked stack on the device: (y, h_n, c_n or None[, saved])."""
+    from seqkern import _ops  # the one-layer functions, which route CUDA arrays back here
+    w, lengths = a.weights[k][:4], a.lengths
+    if a.cell == "lstm":
+        return _ops.lstm(x, a.h0[k], a.c0[k], *w, lengths=lengths, training=training)
+    if a.cell == "gru":
+        y, h, *saved = _ops.gru(x, a.h0[k], *w, lengths=lengths, training=training)
+    else:
+        y, h, *saved = _ops.rnn(x, a.h0[k], *w, nonlinearity=a.cell[4:], lengths=lengths,
+                                training=training)
+    return (y, h, None, *saved)
+
+
+def recurrent_stack(cell, x, weights, h0, c0, lengths, bidirectional, dropout_masks, training,
+                    precision, prepacked):
+    _check_cpu_only(precision, reset_after=cell != "gru_reset_before")
+    if prepacked is not None:
+        raise ValueError("prepacked: packed weights are for the CPU kernels")
+    arrays = _arrays_like(x)
+    a = stack_args(cell, x, weights, h0, c0, lengths, bidirectional, dropout_masks, arrays)
+    if a.projected:
+        _check_cpu_only(precision, w_hr=a.weights[0][4])
+    host_lengths = None if a.lengths is None else arrays.to_host(a.lengths)
+    h_n = arrays.empty(tuple(a.h0.shape), a.x.dtype)
+    c_n = None if a.c0 is None else arrays.empty(tuple(a.c0.shape), a.x.dtype)
+    layer_in, layers = a.x, []
+    for l in range(a.L):
+        ys = []
+        for d in range(a.D):
+            k = l * a.D + d
+            x_k = _reverse_steps(arrays, layer_in, host_lengths) if d else layer_in
+            y, h_n[k], c, *saved = _one_layer(a, x_k, k, training)
+            if c is not None:
+                c_n[k] = c
+            ys.append(_reverse_steps(arrays, y, host_lengths) if d else y)
+            layers.append(saved[0] if training else None)
+        layer_in = arrays.concat_last(ys) if a.D == 2 else ys[0]
+        if a.masks is not None and l < a.L - 1:
+            layer_in = layer_in * a.masks[l]
+    outs = (layer_in, h_n, c_n) if cell == "lstm" else (layer_in, h_n)
+    if not training:
+        return outs
+    return (*outs, Saved("recurrent_stack", "cuda", a, layers=layers, arrays=arrays,
+                         host_lengths=host_lengths))
+
+
+def recurrent_stack_backward(saved, dy, dh_n, dc_n, need_x, need_h0, need_weights):
+    """seqkern.recurrent_stack_backward of a stack that ran on the device: every gradient is
+    computed, and those not wanted are returned as None."""
+    from seqkern import _ops
+    check_saved(saved, "recurrent_stack", "cuda")
+    a, arrays, lengths = saved.args, saved.arrays, saved.host_lengths
+    dy, dh_n, dc_n = stack_incoming_grads(a, dy, dh_n, dc_n, arrays)
+    S, dt = a.S, a.x.dtype
+    dout = arrays.zeros((a.T, a.B, a.D * S), dt) if dy is None else dy
+    dh0 = arrays.empty(tuple(a.h0.shape), dt)
+    dc0 = None if a.c0 is None else arrays.empty(tuple(a.c0.shape), dt)
+    backward = {"lstm": _ops.lstm_backward, "gru": _ops.gru_backward}.get(a.cell, _ops.rnn_backward)
+    grads = [None] * (a.L * a.D)
+    for l in reversed(range(a.L)):
+        din = None
+        for d in range(a.D):
+            k = l * a.D + d
+            dy_k = dout[:, :, d * S:(d + 1) * S] if a.D == 2 else dout
+            incoming = (_reverse_steps(arrays, dy_k, lengths) if d else dy_k,
+                        None if dh_n is None else dh_n[k])
+            if a.cell == "lstm":
+                incoming += (None if dc_n is None else dc_n[k],)
+            g = backward(saved.layers[k], *incoming)
+            dx = _reverse_steps(arrays, g["x"], lengths) if d else g["x"]
+            din = dx if din is None else din + dx
+            dh0[k] = g["h0"]
+            if a.cell == "lstm":
+                dc0[k] = g["c0"]
+            grads[k] = (g["w_ih"], g["w_hh"], g["b_ih"], g["b_hh"])
+        if l > 0 and a.masks is not None:
+            din = din * a.masks[l - 1]
+        dout = din
+    need_weights = need_weights or [(True,) * 4] * len(grads)
+    out = {"x": dout if need_x else None, "h0": dh0 if need_h0 else None,
+           "weights": [tuple(g if n else None for g, n in zip(gs, tuple(need) + (True,) * 4))
+                       for gs, need in zip(grads, need_weights)]}
+    if a.cell == "lstm":
+        out["c0"] = dc0
+    return out

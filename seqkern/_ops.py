@@ -306,10 +306,16 @@ def recurrent_stack(cell, x, weights, h0=None, c0=None, lengths=None, bidirectio
     bfloat16, and each product's input rows (x_t, h_{t-1}) rounded too; states, gates, outputs
     and the sums stay float32 (README: "Low precision").
 
+    CUDA arrays (torch or CuPy) run on the GPU, each layer-direction a one-layer CUDA call
+    (seqkern._device).
+
     The weights are packed at each call; prepacked=prepack_weights(cell, weights,
     bidirectional, precision) packs them once for inference calls back to back (its precision is
     the call's), which must pass the arrays packed (or views of them): others are a ValueError.
     """
+    if _device.is_device_array(x):  # CUDA arrays: layers composed on the GPU (seqkern._device)
+        return _device.recurrent_stack(cell, x, weights, h0, c0, lengths, bidirectional,
+                                       dropout_masks, training, precision, prepacked)
     a, order = _longest_first(stack_args(cell, x, weights, h0, c0, lengths, bidirectional,
                                          dropout_masks))
     if prepacked is not None:
@@ -414,6 +420,9 @@ def recurrent_stack_backward(saved, dy=None, dh_n=None, dc_n=None, *, need_x=Tru
     and every layer's first-step recurrent product is skipped (no state given, a detached one).
     need_weights: None (every weight's), or a list like the weights of (w_ih, w_hh, b_ih, b_hh[,
     w_hr]) flags: False gives None for that weight (frozen), its products skipped."""
+    if getattr(saved, "impl", None) == "cuda":
+        return _device.recurrent_stack_backward(saved, dy, dh_n, dc_n, need_x, need_h0,
+                                                need_weights)
     check_saved(saved, "recurrent_stack", "kernel")
     a, order = saved.args, saved.order
     dy, dh_n, dc_n = stack_incoming_grads(a, dy, dh_n, dc_n)

@@ -63,3 +63,32 @@ def assert_same(want, got, dtype, host):
             assert got_g[k] is None, k
         else:
             assert_close(host(got_g[k]), want_g[k], dtype, k)
+
+
+STACKS = [  # (cell, T, B, I, H, layers, bidirectional, lengths, dropout)
+    ("lstm", 5, 3, 4, 6, 2, True, [5, 2, 3], True),
+    ("gru", 4, 2, 3, 5, 3, False, [1, 4], False),
+    ("rnn_tanh", 3, 4, 2, 7, 1, True, None, False),
+    ("rnn_relu", 4, 3, 5, 4, 2, True, [2, 4, 3], True),
+]
+
+
+def stack_problem(cell, T, B, I, H, L, bi, lengths, dropout, seed=0):
+    """NumPy float64 arguments of a recurrent_stack call, and its incoming gradients."""
+    rng = np.random.default_rng(seed)
+    G, D = {"lstm": 4, "gru": 3}.get(cell, 1), 2 if bi else 1
+    r = lambda *shape: rng.standard_normal(shape) * 0.5  # noqa: E731
+    weights = [(r(G * H, I if k < D else D * H), r(G * H, H) / np.sqrt(H), r(G * H), r(G * H))
+               for k in range(L * D)]
+    p = {"x": r(T, B, I), "weights": weights, "h0": r(L * D, B, H),
+         "c0": r(L * D, B, H) if cell == "lstm" else None,
+         "lengths": None if lengths is None else np.array(lengths),
+         "dropout_masks": (rng.random((L - 1, T, B, D * H)) > 0.3) / 0.7 if dropout else None}
+    incoming = (r(T, B, D * H), r(L * D, B, H)) + ((r(L * D, B, H),) if cell == "lstm" else ())
+    return p, incoming
+
+
+def stack_step(module, cell, p, incoming, bi):
+    """Outputs and gradients of a training recurrent_stack call of module (seqkern or its twin)."""
+    *outs, saved = module.recurrent_stack(cell, **p, bidirectional=bi, training=True)
+    return outs, module.recurrent_stack_backward(saved, *incoming)

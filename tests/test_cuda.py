@@ -11,7 +11,7 @@ from hypothesis import given, settings, strategies as st
 
 import cuda_cases
 import seqkern as sk
-from cuda_cases import CELLS, SHAPES, problem, run
+from cuda_cases import CELLS, SHAPES, STACKS, problem, run, stack_problem, stack_step
 from seqkern import reference
 
 
@@ -228,3 +228,66 @@ def test_bad_input_raises_before_any_kernel_runs():
         sk.lstm_backward(saved, p["dy"][:2])
     with pytest.raises(ValueError, match="saved: comes from lstm, not gru"):
         sk.gru_backward(saved)
+
+
+def stack_to_gpu(p, incoming):
+    cuda = lambda a: None if a is None else torch.from_numpy(a).cuda()  # noqa: E731
+    q = {k: v if k in ("lengths", "weights") else cuda(v) for k, v in p.items()}
+    q["weights"] = [tuple(map(cuda, ws)) for ws in p["weights"]]
+    return q, tuple(map(cuda, incoming))
+
+
+@needs_gpu
+@pytest.mark.parametrize("case", STACKS, ids=[c[0] for c in STACKS])
+def test_stacks_match_the_numpy_twin(case):
+    cell, bi = case[0], case[6]
+    p, incoming = stack_problem(*case)
+    want_outs, want = stack_step(reference, cell, p, incoming, bi)
+    got_outs, got = stack_step(sk, cell, *stack_to_gpu(p, incoming), bi)
+    for w, g in zip(want_outs, got_outs):
+        np.testing.assert_allclose(host(g), w, rtol=1e-10, atol=1e-11)
+    for k in ("x", "h0", "c0"):
+        if k in want:
+            np.testing.assert_allclose(host(got[k]), want[k], rtol=1e-10, atol=1e-11, err_msg=k)
+    for ws, gs in zip(want["weights"], got["weights"]):
+        for w, g in zip(ws, gs):
+            np.testing.assert_allclose(host(g), w, rtol=1e-10, atol=1e-11)
+
+
+@needs_gpu
+def test_two_layer_bidirectional_lstm_matches_cudnn():
+    T, B, I, H = 6, 4, 5, 8
+    m = torch.nn.LSTM(I, H, num_layers=2, bidirectional=True).double().cuda()
+    p, incoming = stack_problem("lstm", T, B, I, H, 2, True, [6, 3, 5, 1], False, seed=4)
+    q, (dy, dh_n, dc_n) = stack_to_gpu(p, incoming)
+    weights = []
+    for l in range(2):
+        for suffix in ("", "_reverse"):
+            weights.append(tuple(getattr(m, f"{n}_l{l}{suffix}").detach()
+                                 for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")))
+    x = q["x"].clone().requires_grad_()
+    packed = torch.nn.utils.rnn.pack_padded_sequence(x, torch.from_numpy(p["lengths"]),
+                                                     enforce_sorted=False)
+    out, (h_n, c_n) = m(packed, (q["h0"], q["c0"]))
+    y = torch.nn.utils.rnn.pad_packed_sequence(out, total_length=T)[0]
+    torch.autograd.backward([y, h_n, c_n], [dy, dh_n, dc_n])
+    *ours, saved = sk.recurrent_stack("lstm", q["x"], weights, q["h0"], q["c0"],
+                                      lengths=p["lengths"], bidirectional=True, training=True)
+    g = sk.recurrent_stack_backward(saved, dy, dh_n, dc_n)
+    for a, b in zip(ours, (y, h_n, c_n)):
+        torch.testing.assert_close(a, b.detach(), rtol=1e-9, atol=1e-10)
+    torch.testing.assert_close(g["x"], x.grad, rtol=1e-9, atol=1e-10)
+    for k, (l, suffix) in enumerate([(0, ""), (0, "_reverse"), (1, ""), (1, "_reverse")]):
+        for got, n in zip(g["weights"][k], ("weight_ih", "weight_hh", "bias_ih", "bias_hh")):
+            torch.testing.assert_close(got, getattr(m, f"{n}_l{l}{suffix}").grad, rtol=1e-9,
+                                       atol=1e-10)
+
+
+@needs_gpu
+def test_stacks_refuse_what_runs_on_the_cpu_only():
+    p, _ = stack_problem("gru", 4, 2, 3, 5, 1, False, None, False)
+    q, _ = stack_to_gpu(p, ())
+    with pytest.raises(ValueError, match="reset_after"):
+        sk.recurrent_stack("gru_reset_before", q["x"], q["weights"])
+    with pytest.raises(ValueError, match="prepacked"):
+        sk.recurrent_stack("gru", q["x"], q["weights"], prepacked=object())

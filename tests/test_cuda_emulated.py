@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import seqkern as sk
-from cuda_cases import CELLS, SHAPES, assert_same, problem, run
+from cuda_cases import CELLS, SHAPES, STACKS, assert_same, problem, run, stack_problem, stack_step
 from seqkern import _device, reference
 from seqkern._checks import FLOATS, check_lengths
 
@@ -34,6 +34,24 @@ class Emulated:
     shape = property(lambda self: self.a.shape)
     dtype = property(lambda self: self.a.dtype)
     ndim = property(lambda self: self.a.ndim)
+
+    def __getitem__(self, key):
+        return Emulated(self.a[unwrap(key)])
+
+    def __setitem__(self, key, value):
+        self.a[unwrap(key)] = unwrap(value)
+
+    def __mul__(self, other):
+        return Emulated(self.a * unwrap(other))
+
+    def __add__(self, other):
+        return Emulated(self.a + unwrap(other))
+
+
+def unwrap(v):
+    if isinstance(v, tuple):
+        return tuple(map(unwrap, v))
+    return v.a if isinstance(v, Emulated) else v
 
 
 class EmulatedArrays:
@@ -58,6 +76,18 @@ class EmulatedArrays:
 
     def empty(self, shape, dtype):
         return Emulated(np.full(shape, np.nan, dtype))  # NaN: a value never written shows
+
+    @staticmethod
+    def asarray(host):
+        return Emulated(np.asarray(host))
+
+    @staticmethod
+    def to_host(a):
+        return a.a
+
+    @staticmethod
+    def concat_last(arrays):
+        return Emulated(np.concatenate([a.a for a in arrays], axis=-1))
 
     @staticmethod
     def is_double(a):
@@ -154,3 +184,21 @@ def test_emulated_long_sequences_match_the_numpy_twin(on_emulator, cell):
     between blocks (the emulator reports 4 multiprocessors, so few tiles leave it idle)."""
     p = problem(cell, 130, 8, 6, 7, np.float64, seed=7, uneven=True)
     assert_same(run(cell, p, reference), run(cell, emulated(p)), np.float64, host)
+
+
+@pytest.mark.parametrize("case", STACKS, ids=[c[0] for c in STACKS])
+def test_emulated_stacks_match_the_numpy_twin(on_emulator, case):
+    cell, bi = case[0], case[6]
+    p, incoming = stack_problem(*case)
+    want_outs, want = stack_step(reference, cell, p, incoming, bi)
+    q = {k: v if v is None or k in ("lengths", "weights") else Emulated(v) for k, v in p.items()}
+    q["weights"] = [tuple(Emulated(w) for w in ws) for ws in p["weights"]]
+    got_outs, got = stack_step(sk, cell, q, tuple(map(Emulated, incoming)), bi)
+    for w, g in zip(want_outs, got_outs):
+        np.testing.assert_allclose(host(g), w, rtol=1e-10, atol=1e-11)
+    for k in ("x", "h0", "c0"):
+        if k in want:
+            np.testing.assert_allclose(host(got[k]), want[k], rtol=1e-10, atol=1e-11, err_msg=k)
+    for ws, gs in zip(want["weights"], got["weights"]):
+        for w, g in zip(ws, gs):
+            np.testing.assert_allclose(host(g), w, rtol=1e-10, atol=1e-11)
