@@ -202,3 +202,11 @@ def test_emulated_stacks_match_the_numpy_twin(on_emulator, case):
     for ws, gs in zip(want["weights"], got["weights"]):
         for w, g in zip(ws, gs):
             np.testing.assert_allclose(host(g), w, rtol=1e-10, atol=1e-11)
+
+
+def test_cuda_arrays_without_the_cuda_module_raise_runtime_error(monkeypatch):
+    monkeypatch.setitem(sys.modules, "seqkern._cuda", None)  # as if built without nvcc
+    monkeypatch.setattr(_device, "_arrays_like", lambda x: EmulatedArrays())
+    p = emulated(problem("rnn_tanh", 2, 1, 3, 4, np.float32, seed=0))
+    with pytest.raises(RuntimeError, match="built without its CUDA backend"):
+        sk.rnn(p["x"], None, p["w_ih"], p["w_hh"])

@@ -17,7 +17,8 @@ gemm_tile(int64_t M, int64_t N, int64_t K, T alpha, const T* __restrict__ A, int
   __shared__ T As[kDepth][kTile + 1];  // As[k][m] = op(A)[m0 + m, k0 + k]
   __shared__ T Bs[kDepth][kTile + 1];  // Bs[k][n] = op(B)[k0 + k, n0 + n]
   const int tid = threadIdx.x, tx = tid % 16, ty = tid / 16;
-  const int64_t m0 = int64_t(blockIdx.y) * kTile, n0 = int64_t(blockIdx.x) * kTile;
+  // Rows of tiles on x, whose grid dimension reaches 2^31 - 1 (T*B rows can pass y's 65535 tiles)
+  const int64_t m0 = int64_t(blockIdx.x) * kTile, n0 = int64_t(blockIdx.y) * kTile;
   T acc[4][4] = {};
   for (int64_t k0 = 0; k0 < K; k0 += kDepth) {
 #pragma unroll
@@ -64,7 +65,7 @@ gemm_tile(int64_t M, int64_t N, int64_t K, T alpha, const T* __restrict__ A, int
 template <typename T, bool TA, bool TB>
 void launch(cudaStream_t stream, int64_t M, int64_t N, int64_t K, T alpha, const T* A,
             int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
-  const dim3 grid(blocks_for(N, kTile), blocks_for(M, kTile));
+  const dim3 grid(blocks_for(M, kTile), blocks_for(N, kTile));
   gemm_tile<T, TA, TB><<<grid, kThreads, 0, stream>>>(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
   check_launch("gemm");
 }
