@@ -3,11 +3,16 @@ checks) into an importable module, for tests/test_cuda_emulated.py.
 
 The only rewrite is the launch syntax g++ cannot read: kernel<<<grid, block, smem, stream>>>(args)
 becomes ::emu::launch(dim3(grid), dim3(block), [&] { kernel(args); }).
+
+SEQKERN_EMULATOR_CXXFLAGS adds compiler flags: .ci/asan passes its sanitizers, so that a kernel's
+out-of-bounds index is caught on the CPU as compute-sanitizer would catch it on a GPU.
 """
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
+import shlex
 import subprocess
 import sys
 import sysconfig
@@ -51,7 +56,7 @@ def build(out_dir):
     cmd = ["g++", "-std=c++17", "-O1", "-shared", "-fPIC", f"-I{HERE}",
            f"-I{ROOT / 'csrc' / 'cuda'}", f"-I{ROOT / 'csrc' / 'include'}",
            f"-I{pybind11.get_include()}", f"-I{sysconfig.get_paths()['include']}",
-           *sources, "-o", str(module)]
+           *shlex.split(os.environ.get("SEQKERN_EMULATOR_CXXFLAGS", "")), *sources, "-o", str(module)]
     subprocess.run(cmd, check=True, capture_output=True, text=True)
     spec = importlib.util.spec_from_file_location("_cuda", module)
     mod = importlib.util.module_from_spec(spec)
