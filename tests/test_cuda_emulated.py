@@ -206,6 +206,7 @@ def test_emulated_stacks_match_the_numpy_twin(on_emulator, case):
 
 def test_cuda_arrays_without_the_cuda_module_raise_runtime_error(monkeypatch):
     monkeypatch.setitem(sys.modules, "seqkern._cuda", None)  # as if built without nvcc
+    monkeypatch.delattr(sk, "_cuda", raising=False)  # an earlier import bound it to the package
     monkeypatch.setattr(_device, "_arrays_like", lambda x: EmulatedArrays())
     p = emulated(problem("rnn_tanh", 2, 1, 3, 4, np.float32, seed=0))
     with pytest.raises(RuntimeError, match="built without its CUDA backend"):
