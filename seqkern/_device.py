@@ -46,6 +46,15 @@ def _backend():
     return _cuda
 
 
+def check_dtype(name, a, dtype, like, floats=FLOATS):
+    """a's dtype must be one of `floats`, and dtype (the one of the argument named `like`) when
+    given."""
+    if a.dtype not in floats:
+        raise TypeError(f"{name}: expected float32 or float64, got {a.dtype}")
+    if dtype is not None and a.dtype != dtype:
+        raise TypeError(f"{name}: expected {dtype} like {like}, got {a.dtype}")
+
+
 class _TorchArrays:
     """Arrays of torch on x's device (recurrent_args' `arrays`: float_array, zeros, lengths)."""
 
@@ -59,10 +68,7 @@ class _TorchArrays:
         if not isinstance(a, torch.Tensor) or a.device != self.device:
             where = a.device if isinstance(a, torch.Tensor) else type(a).__name__
             raise TypeError(f"{name}: expected a torch tensor on {self.device} like x, got {where}")
-        if a.dtype not in self.dtypes:
-            raise TypeError(f"{name}: expected float32 or float64, got {a.dtype}")
-        if dtype is not None and a.dtype != dtype:
-            raise TypeError(f"{name}: expected {dtype} like {like}, got {a.dtype}")
+        check_dtype(name, a, dtype, like, self.dtypes)
         return a.detach().contiguous()
 
     def lengths(self, lengths, T, B):
@@ -114,10 +120,7 @@ class _CupyArrays:
             where = f"device {a.device.id}" if isinstance(a, cupy.ndarray) else type(a).__name__
             raise TypeError(f"{name}: expected a CuPy array on device {self.device.id} like x, "
                             f"got {where}")
-        if a.dtype not in FLOATS:
-            raise TypeError(f"{name}: expected float32 or float64, got {a.dtype}")
-        if dtype is not None and a.dtype != dtype:
-            raise TypeError(f"{name}: expected {dtype} like {like}, got {a.dtype}")
+        check_dtype(name, a, dtype, like)
         with self.device:
             return self.cupy.ascontiguousarray(a)
 

@@ -92,3 +92,17 @@ def stack_step(module, cell, p, incoming, bi):
     """Outputs and gradients of a training recurrent_stack call of module (seqkern or its twin)."""
     *outs, saved = module.recurrent_stack(cell, **p, bidirectional=bi, training=True)
     return outs, module.recurrent_stack_backward(saved, *incoming)
+
+
+def assert_stacks_same(want, got, host):
+    """Two stack_step results equal to float64 rounding; host(a) brings got's arrays to NumPy."""
+    (want_outs, want_g), (got_outs, got_g) = want, got
+    for w, g in zip(want_outs, got_outs):
+        np.testing.assert_allclose(host(g), w, rtol=1e-10, atol=1e-11)
+    for k in ("x", "h0", "c0"):
+        if k in want_g:
+            np.testing.assert_allclose(host(got_g[k]), want_g[k], rtol=1e-10, atol=1e-11,
+                                       err_msg=k)
+    for ws, gs in zip(want_g["weights"], got_g["weights"]):
+        for w, g in zip(ws, gs):
+            np.testing.assert_allclose(host(g), w, rtol=1e-10, atol=1e-11)

@@ -16,9 +16,11 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import seqkern as sk
-from cuda_cases import CELLS, SHAPES, STACKS, assert_same, problem, run, stack_problem, stack_step
+from cuda_cases import (
+    CELLS, SHAPES, STACKS, assert_same, assert_stacks_same, problem, run, stack_problem, stack_step,
+)
 from seqkern import _device, reference
-from seqkern._checks import FLOATS, check_lengths
+from seqkern._checks import check_lengths
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "cuda_emulator"))
 import emulate_cuda  # noqa: E402
@@ -61,10 +63,7 @@ class EmulatedArrays:
         if not isinstance(a, Emulated):
             raise TypeError(f"{name}: expected an emulated device array like x, got "
                             f"{type(a).__name__}")
-        if a.dtype not in FLOATS:
-            raise TypeError(f"{name}: expected float32 or float64, got {a.dtype}")
-        if dtype is not None and a.dtype != dtype:
-            raise TypeError(f"{name}: expected {dtype} like {like}, got {a.dtype}")
+        _device.check_dtype(name, a, dtype, like)
         return Emulated(np.ascontiguousarray(a.a))
 
     def lengths(self, lengths, T, B):
@@ -190,18 +189,10 @@ def test_emulated_long_sequences_match_the_numpy_twin(on_emulator, cell):
 def test_emulated_stacks_match_the_numpy_twin(on_emulator, case):
     cell, bi = case[0], case[6]
     p, incoming = stack_problem(*case)
-    want_outs, want = stack_step(reference, cell, p, incoming, bi)
+    want = stack_step(reference, cell, p, incoming, bi)
     q = {k: v if v is None or k in ("lengths", "weights") else Emulated(v) for k, v in p.items()}
     q["weights"] = [tuple(Emulated(w) for w in ws) for ws in p["weights"]]
-    got_outs, got = stack_step(sk, cell, q, tuple(map(Emulated, incoming)), bi)
-    for w, g in zip(want_outs, got_outs):
-        np.testing.assert_allclose(host(g), w, rtol=1e-10, atol=1e-11)
-    for k in ("x", "h0", "c0"):
-        if k in want:
-            np.testing.assert_allclose(host(got[k]), want[k], rtol=1e-10, atol=1e-11, err_msg=k)
-    for ws, gs in zip(want["weights"], got["weights"]):
-        for w, g in zip(ws, gs):
-            np.testing.assert_allclose(host(g), w, rtol=1e-10, atol=1e-11)
+    assert_stacks_same(want, stack_step(sk, cell, q, tuple(map(Emulated, incoming)), bi), host)
 
 
 def test_cuda_arrays_without_the_cuda_module_raise_runtime_error(monkeypatch):
