@@ -25,10 +25,29 @@ def _got(a, arr):
     return "None" if a is None else str(arr.dtype)
 
 
+def is_device_array(a):
+    """Whether `a` lives on a CUDA device: a torch CUDA tensor (whose __cuda_array_interface__
+    refuses tensors that require grad), or anything exposing __cuda_array_interface__."""
+    if isinstance(a, np.ndarray):
+        return False
+    if getattr(a, "is_cuda", False) is True:
+        return True
+    try:
+        return hasattr(a, "__cuda_array_interface__")
+    except Exception:  # noqa: BLE001 - a property that refuses is no device array we can take
+        return False
+
+
 def as_float_array(name, a, dtype=None, like="x"):
     """a as a C-contiguous float32/float64 array; dtype, when given, must match (that of the
     argument named `like`)."""
-    arr = np.asarray(a)
+    try:
+        arr = np.asarray(a)
+    except (TypeError, RuntimeError, ValueError):
+        if is_device_array(a):
+            raise TypeError(f"{name}: a CUDA array, and this op runs on the CPU only (on CUDA: "
+                            "lstm, gru, rnn, recurrent_stack): pass a NumPy array") from None
+        raise
     if arr.dtype not in FLOATS:
         raise TypeError(f"{name}: expected float32 or float64, got {_got(a, arr)}")
     if dtype is not None and arr.dtype != dtype:

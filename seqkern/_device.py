@@ -18,23 +18,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from seqkern._checks import (
+from seqkern._checks import (  # noqa: F401 - is_device_array: seqkern._ops asks it here
     FLOATS, GATES, Saved, bias_grads, check_lengths, check_nonlinearity, check_saved,
-    incoming_grads, recurrent_args, stack_args, stack_incoming_grads,
+    incoming_grads, is_device_array, recurrent_args, stack_args, stack_incoming_grads,
 )
-
-
-def is_device_array(a):
-    """Whether `a` lives on a CUDA device: a torch CUDA tensor (whose __cuda_array_interface__
-    refuses tensors that require grad), or anything exposing __cuda_array_interface__."""
-    if isinstance(a, np.ndarray):
-        return False
-    if getattr(a, "is_cuda", False) is True:
-        return True
-    try:
-        return hasattr(a, "__cuda_array_interface__")
-    except Exception:  # noqa: BLE001 - a property that refuses is no device array we can take
-        return False
 
 
 def _backend():

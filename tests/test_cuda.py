@@ -29,6 +29,21 @@ def test_unknown_cuda_array_types_raise_type_error():
         sk.lstm(FakeDeviceArray(), None, None, np.zeros((8, 3), "f"), np.zeros((8, 2), "f"))
 
 
+class RefusingDeviceArray(FakeDeviceArray):
+    """A CUDA array that, like torch's and CuPy's, refuses to become a NumPy array."""
+
+    def __array__(self, *args, **kwargs):
+        raise TypeError("can't convert a device array to numpy")
+
+
+def test_cuda_arrays_given_to_cpu_only_ops_raise_a_clear_type_error():
+    a = RefusingDeviceArray()
+    with pytest.raises(TypeError, match="logits: a CUDA array, and this op runs on the CPU only"):
+        sk.softmax_cross_entropy(a, np.zeros(2, np.int64))
+    with pytest.raises(TypeError, match="query: a CUDA array"):
+        sk.attention(a, np.zeros((1, 2, 3), "f"))
+
+
 def _gpu():
     try:
         from seqkern import _cuda
