@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from seqkern._checks import (  # noqa: F401 - is_device_array: seqkern._ops asks it here
+from seqkern._checks import (
     FLOATS, GATES, Saved, bias_grads, check_lengths, check_nonlinearity, check_saved,
-    incoming_grads, is_device_array, recurrent_args, stack_args, stack_incoming_grads,
+    incoming_grads, recurrent_args, stack_args, stack_incoming_grads,
 )
 
 

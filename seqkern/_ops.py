@@ -15,8 +15,8 @@ from seqkern import _core, _device
 from seqkern._checks import (
     GATES, STACK_CELLS, RecurrentArgs, Saved, as_float_array, as_ids, attention_args, bias_grads,
     check_dcontext, check_nonlinearity, check_precision, check_saved, cross_entropy_args,
-    ctc_args, ctc_reduce, ctc_scale, incoming_grads, loss_scale, recurrent_args, reduce_losses,
-    stack_args, stack_incoming_grads,
+    ctc_args, ctc_reduce, ctc_scale, incoming_grads, is_device_array, loss_scale, recurrent_args,
+    reduce_losses, stack_args, stack_incoming_grads,
 )
 
 
@@ -81,7 +81,7 @@ def lstm(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, lengths=None, training=Fal
     precision="bfloat16": inference on weights rounded to bfloat16 (see recurrent_stack).
     A CUDA x (torch or CuPy) runs on the GPU (seqkern._device).
     """
-    if _device.is_device_array(x):
+    if is_device_array(x):
         return _device.lstm(x, h0, c0, w_ih, w_hh, b_ih, b_hh, lengths, training, w_hr, precision)
     a = recurrent_args("lstm", x, h0, c0, w_ih, w_hh, b_ih, b_hh, lengths, w_hr)
     prepacked = _one_layer_prepacked("lstm", a, precision, training)
@@ -142,7 +142,7 @@ def gru(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, lengths=None, training=False, r
     precision="bfloat16": inference on weights rounded to bfloat16 (see recurrent_stack).
     A CUDA x (torch or CuPy) runs on the GPU (seqkern._device).
     """
-    if _device.is_device_array(x):
+    if is_device_array(x):
         return _device.gru(x, h0, w_ih, w_hh, b_ih, b_hh, lengths, training, reset_after,
                            precision)
     a = recurrent_args("gru", x, h0, None, w_ih, w_hh, b_ih, b_hh, lengths)
@@ -197,7 +197,7 @@ def rnn(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, nonlinearity="tanh", lengths=No
     precision="bfloat16": inference on weights rounded to bfloat16 (see recurrent_stack).
     A CUDA x (torch or CuPy) runs on the GPU (seqkern._device).
     """
-    if _device.is_device_array(x):
+    if is_device_array(x):
         return _device.rnn(x, h0, w_ih, w_hh, b_ih, b_hh, nonlinearity, lengths, training,
                            precision)
     check_nonlinearity(nonlinearity)
@@ -313,7 +313,7 @@ def recurrent_stack(cell, x, weights, h0=None, c0=None, lengths=None, bidirectio
     bidirectional, precision) packs them once for inference calls back to back (its precision is
     the call's), which must pass the arrays packed (or views of them): others are a ValueError.
     """
-    if _device.is_device_array(x):  # CUDA arrays: layers composed on the GPU (seqkern._device)
+    if is_device_array(x):  # CUDA arrays: layers composed on the GPU (seqkern._device)
         return _device.recurrent_stack(cell, x, weights, h0, c0, lengths, bidirectional,
                                        dropout_masks, training, precision, prepacked)
     a, order = _longest_first(stack_args(cell, x, weights, h0, c0, lengths, bidirectional,
