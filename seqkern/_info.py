@@ -44,12 +44,14 @@ def cuda_built():
 
 
 def _cuda_fact():
-    """'not built', or 'built' with the GPUs the CUDA runtime sees."""
+    """'not built', or 'built' with the GPUs the CUDA runtime sees (or its reason for none)."""
     if not cuda_built():
         return "not built"
     from seqkern import _cuda
-    n = _cuda.device_count()
-    return f"built, {n} GPU{'' if n == 1 else 's'}" if n else "built, no GPU visible"
+    n, why = _cuda.device_status()
+    if n == 0:
+        return f"built, no GPU visible ({why})" if why else "built, no GPU visible"
+    return f"built, {n} GPU{'' if n == 1 else 's'}"
 
 
 def _blas():

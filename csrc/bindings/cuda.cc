@@ -68,7 +68,13 @@ PYBIND11_MODULE(_cuda, m) {
                              py::arg("rnn_relu") = int(cuda::CudaCell::rnn_relu),
                              py::arg("lstm") = int(cuda::CudaCell::lstm),
                              py::arg("gru") = int(cuda::CudaCell::gru));
-  m.def("device_count", &cuda::device_count);
+  m.def("device_count", [] { return cuda::device_count(); });
+  // (count, the runtime's reason when it sees none, else "")
+  m.def("device_status", [] {
+    std::string why;
+    const int n = cuda::device_count(&why);
+    return py::make_tuple(n, why);
+  });
   m.def("forward_workspace", [](int cell, int64_t T, int64_t B, int64_t H) {
     return cuda::forward_workspace(static_cast<cuda::CudaCell>(cell), T, B, H);
   });

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 namespace seqkern::cuda {
 
@@ -51,8 +52,9 @@ void backward(const LayerArgs<T>& a, const T* y, const T* gates, const T* aux, c
               const T* dh_n, const T* dc_n, T* dx, T* dh0, T* dc0, T* dw_ih, T* dw_hh, T* db_ih,
               T* db_hh, T* workspace, void* stream);
 
-// The CUDA devices this process sees (0 when there is no driver or no GPU).
-int device_count();
+// The CUDA devices this process sees: 0 when there is no driver or no GPU, and then why_none
+// (when given) gets the runtime's reason.
+int device_count(std::string* why_none = nullptr);
 
 // Makes `device` current for this thread's launches.
 void set_device(int device);
