@@ -9,6 +9,7 @@ barriers, the memory model) is left to tests/test_cuda.py.
 import shutil
 import subprocess
 import sys
+import sysconfig
 from pathlib import Path
 
 import numpy as np
@@ -109,6 +110,9 @@ class EmulatedArrays:
 def emulated_cuda(tmp_path_factory):
     if shutil.which("g++") is None:
         pytest.skip("needs g++ to build the emulated kernels")
+    pytest.importorskip("pybind11")  # a test extra; the emulated module binds through it
+    if not (Path(sysconfig.get_paths()["include"]) / "Python.h").exists():
+        pytest.skip("needs Python's C headers to build the emulated kernels")
     try:
         return emulate_cuda.build(tmp_path_factory.mktemp("cuda_emulated"))
     except subprocess.CalledProcessError as e:
