@@ -134,8 +134,9 @@ def host(a):
     return a.a if isinstance(a, Emulated) else np.asarray(a)
 
 
-# Small shapes: every emulated thread is an OS thread.
-EMULATED_SHAPES = [s for s in SHAPES if s[0] * s[1] * s[3] <= 2000]
+# The shapes of tests/test_cuda.py but the largest, which takes 1.5-2 s a case (each emulated
+# thread a fiber, each block in turn): it runs once, below.
+EMULATED_SHAPES = [s for s in SHAPES if s[0] * s[1] * s[3] <= 10000]
 
 
 @pytest.mark.parametrize("cell", CELLS)
@@ -144,6 +145,12 @@ EMULATED_SHAPES = [s for s in SHAPES if s[0] * s[1] * s[3] <= 2000]
 def test_emulated_kernels_match_the_numpy_twin(on_emulator, cell, shape, dtype):
     p = problem(cell, *shape, dtype, seed=sum(shape), uneven=shape[1] > 1)
     assert_same(run(cell, p, reference), run(cell, emulated(p)), dtype, host)
+
+
+def test_emulated_kernels_match_the_numpy_twin_at_the_largest_shape(on_emulator):
+    shape = max(SHAPES, key=lambda s: s[0] * s[1] * s[3])
+    p = problem("lstm", *shape, np.float32, seed=sum(shape), uneven=True)
+    assert_same(run("lstm", p, reference), run("lstm", emulated(p)), np.float32, host)
 
 
 @pytest.mark.parametrize("cell", CELLS)
