@@ -142,7 +142,13 @@ EMULATED_SHAPES = [s for s in SHAPES if s[0] * s[1] * s[3] <= 10000]
 @pytest.mark.parametrize("cell", CELLS)
 @pytest.mark.parametrize("shape", EMULATED_SHAPES)
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_emulated_kernels_match_the_numpy_twin(on_emulator, cell, shape, dtype):
+@pytest.mark.parametrize("order", ["forward", "reverse"])
+def test_emulated_kernels_match_the_numpy_twin(on_emulator, monkeypatch, cell, shape, dtype,
+                                               order):
+    """order: the emulator runs a block's threads from the first or from the last between
+    barriers, so a missing barrier shows whichever thread reads another's write."""
+    if order == "reverse":
+        monkeypatch.setenv("SEQKERN_EMULATOR_REVERSE", "1")
     p = problem(cell, *shape, dtype, seed=sum(shape), uneven=shape[1] > 1)
     assert_same(run(cell, p, reference), run(cell, emulated(p)), dtype, host)
 

@@ -17,6 +17,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <memory>
@@ -77,8 +78,13 @@ void launch(dim3 grid, dim3 block, Body&& body) {
           makecontext(&fb.context, fiber_main, 0);
           fb.done = false;
         }
+        // SEQKERN_EMULATOR_REVERSE runs each round from the last thread down: a read of what a
+        // lower thread writes without a barrier between them then sees the old value, as a
+        // read of a higher thread's write does in the usual order.
+        const bool reverse = std::getenv("SEQKERN_EMULATOR_REVERSE") != nullptr;
         for (unsigned live = n; live > 0;)  // one round: every live thread to its next barrier
-          for (unsigned t = 0; t < n; ++t) {
+          for (unsigned i = 0; i < n; ++i) {
+            const unsigned t = reverse ? n - 1 - i : i;
             if (fibers[t].done) continue;
             running = &fibers[t];
             thread_idx = dim3(t % block.x, t / block.x % block.y, t / (block.x * block.y));
