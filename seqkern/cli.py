@@ -3,8 +3,9 @@
     seqkern demo     trains a character LSTM language model on the Python standard library's
                      own source for about two minutes, then writes Python with it
     seqkern check    checks every kernel (recurrent cells, cross-entropy, attention, CTC) against
-                     its NumPy twin and finite differences, then times the recurrent cells
-                     against the twins (and torch, when installed)
+                     its NumPy twin and finite differences, and the CUDA kernels against the
+                     twins where a GPU is; then times the recurrent cells against the twins
+                     (and torch, when installed)
     seqkern info     version, CPU, BLAS, threads, SIMD level, CUDA
     seqkern train-lm --text FILE --save CKPT [--level char|word] ...
                      trains a language model on a text file
@@ -40,22 +41,67 @@ def _max_diff(a, b):
 
 def demo_check(cell, out=sys.stdout):
     """Kernel vs twin (float64, uneven lengths) and kernel vs central differences."""
-    lengths = np.array([5, 2, 4])
-    p = bench.make_problem(cell, T=5, B=3, I=4, H=6, dtype=np.float64, lengths=lengths)
-    douts = bench.output_grads(cell, p)
-    fwd_k, fwd_r = getattr(sk, cell), getattr(reference, cell)
-    bwd_k, bwd_r = getattr(sk, cell + "_backward"), getattr(reference, cell + "_backward")
-    *yk, sk_saved = fwd_k(**p, training=True)
-    *yr, ref_saved = fwd_r(**p, training=True)
-    gk, gr = bwd_k(sk_saved, *douts), bwd_r(ref_saved, *douts)
-    fwd_err = _max_diff(yk, yr)
-    bwd_err = _max_diff([gk[k] for k in gr], [gr[k] for k in gr])
+    p, douts = _check_problem(cell)
+    fwd_k, bwd_k = getattr(sk, cell), getattr(sk, cell + "_backward")
+    fwd_err, bwd_err = _twin_errors(cell, p, douts, lambda a: a, np.asarray)
     small = bench.make_problem(cell, T=3, B=2, I=3, H=4, dtype=np.float64, seed=2,
                                lengths=np.array([3, 2]))
     fd_err = max(check_op(fwd_k, bwd_k, small, rtol=1e-6, atol=1e-8).values())
     ok = fwd_err < 1e-12 and bwd_err < 1e-12
     print(f"{cell:<5} vs NumPy twin: outputs {fwd_err:.1e}, gradients {bwd_err:.1e};"
           f"  vs finite differences: {fd_err:.1e}  {'ok' if ok else 'MISMATCH'}", file=out)
+    return ok
+
+
+def _check_problem(cell):
+    lengths = np.array([5, 2, 4])
+    p = bench.make_problem(cell, T=5, B=3, I=4, H=6, dtype=np.float64, lengths=lengths)
+    return p, bench.output_grads(cell, p)
+
+
+def _twin_errors(cell, p, douts, to_device, to_host):
+    """Largest differences of outputs and gradients between the kernels, on arrays that
+    to_device made (to_host brings them back), and the NumPy twin."""
+    fwd_k, fwd_r = getattr(sk, cell), getattr(reference, cell)
+    bwd_k, bwd_r = getattr(sk, cell + "_backward"), getattr(reference, cell + "_backward")
+    on = {k: v if v is None or k == "lengths" else to_device(v) for k, v in p.items()}
+    *yk, sk_saved = fwd_k(**on, training=True)
+    *yr, ref_saved = fwd_r(**p, training=True)
+    gk, gr = bwd_k(sk_saved, *map(to_device, douts)), bwd_r(ref_saved, *douts)
+    return (_max_diff([to_host(y) for y in yk], yr),
+            _max_diff([None if gk[k] is None else to_host(gk[k]) for k in gr],
+                      [gr[k] for k in gr]))
+
+
+def cuda_arrays():
+    """(to_device, to_host) for a GPU that seqkern._cuda can use, through torch, else CuPy; None
+    when the backend is not built, no GPU is visible or neither library is installed."""
+    from seqkern._info import cuda_built
+    if not cuda_built():
+        return None
+    from seqkern import _cuda
+    if _cuda.device_count() == 0:
+        return None
+    try:
+        import torch
+        if torch.cuda.is_available():
+            return (lambda a: torch.from_numpy(a).cuda()), (lambda t: t.cpu().numpy())
+    except ImportError:
+        pass
+    try:
+        import cupy
+    except ImportError:
+        return None
+    return cupy.asarray, cupy.asnumpy
+
+
+def cuda_check(cell, arrays, out=sys.stdout):
+    """The CUDA kernels against the NumPy twin (float64, uneven lengths); arrays: cuda_arrays()'s
+    converters."""
+    fwd_err, bwd_err = _twin_errors(cell, *_check_problem(cell), *arrays)
+    ok = fwd_err < 1e-12 and bwd_err < 1e-12
+    print(f"{cell:<5} on CUDA vs NumPy twin: outputs {fwd_err:.1e}, gradients {bwd_err:.1e}"
+          f"  {'ok' if ok else 'MISMATCH'}", file=out)
     return ok
 
 
@@ -145,6 +191,9 @@ def cmd_check(args):
     print()
     cells = ("rnn", "lstm", "gru")
     ok = all([demo_check(c) for c in cells]) & check_other_ops()
+    arrays = cuda_arrays()
+    if arrays is not None:
+        ok &= all([cuda_check(c, arrays) for c in cells])
     demo_speed(cells, tuple(args.shape), args.repeat)
     return 0 if ok else 1
 

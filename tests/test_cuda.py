@@ -300,3 +300,12 @@ def test_stacks_refuse_what_runs_on_the_cpu_only():
         sk.recurrent_stack("gru_reset_before", q["x"], q["weights"])
     with pytest.raises(ValueError, match="prepacked"):
         sk.recurrent_stack("gru", q["x"], q["weights"], prepacked=object())
+
+
+@needs_gpu
+def test_seqkern_check_finds_and_checks_the_gpu(capsys):
+    from seqkern import cli
+    arrays = cli.cuda_arrays()
+    assert arrays is not None
+    assert all(cli.cuda_check(cell, arrays) for cell in ("rnn", "lstm", "gru"))
+    assert capsys.readouterr().out.count("ok") == 3

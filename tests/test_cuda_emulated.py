@@ -219,3 +219,10 @@ def test_cuda_arrays_without_the_cuda_module_raise_runtime_error(monkeypatch):
     p = emulated(problem("rnn_tanh", 2, 1, 3, 4, np.float32, seed=0))
     with pytest.raises(RuntimeError, match="built without its CUDA backend"):
         sk.rnn(p["x"], None, p["w_ih"], p["w_hh"])
+
+
+def test_seqkern_check_checks_the_cuda_kernels(on_emulator, capsys):
+    from seqkern import cli
+    arrays = (Emulated, host)
+    assert all(cli.cuda_check(cell, arrays) for cell in ("rnn", "lstm", "gru"))
+    assert capsys.readouterr().out.count("on CUDA vs NumPy twin") == 3
