@@ -318,7 +318,8 @@ def recurrent_stack_backward(saved, dy, dh_n, dc_n, need_x, need_h0, need_weight
     dout = arrays.zeros((a.T, a.B, a.D * S), dt) if dy is None else dy
     dh0 = arrays.empty(tuple(a.h0.shape), dt)
     dc0 = None if a.c0 is None else arrays.empty(tuple(a.c0.shape), dt)
-    backward = {"lstm": _ops.lstm_backward, "gru": _ops.gru_backward}.get(a.cell, _ops.rnn_backward)
+    layer_backward = {"lstm": _ops.lstm_backward, "gru": _ops.gru_backward}.get(a.cell,
+                                                                               _ops.rnn_backward)
     grads = [None] * (a.L * a.D)
     for l in reversed(range(a.L)):
         din = None
@@ -329,7 +330,7 @@ def recurrent_stack_backward(saved, dy, dh_n, dc_n, need_x, need_h0, need_weight
                         None if dh_n is None else dh_n[k])
             if a.cell == "lstm":
                 incoming += (None if dc_n is None else dc_n[k],)
-            g = backward(saved.layers[k], *incoming)
+            g = layer_backward(saved.layers[k], *incoming)
             dx = _reverse_steps(arrays, g["x"], lengths) if d else g["x"]
             din = dx if din is None else din + dx
             dh0[k] = g["h0"]
