@@ -61,16 +61,6 @@ def check_shape(name, arr, expected, described):
                          f"got {tuple(arr.shape)}")
 
 
-def optional_array(name, a, dtype, expected, described, arrays=None):
-    """None stays None; anything else must be a float array of dtype and shape expected (made by
-    `arrays`, HOST when None)."""
-    if a is None:
-        return None
-    arr = (arrays or HOST).float_array(name, a, dtype)
-    check_shape(name, arr, expected, described)
-    return arr
-
-
 def check_nonlinearity(nonlinearity):
     if nonlinearity not in ("tanh", "relu"):
         raise ValueError(f"nonlinearity: expected 'tanh' or 'relu', got {nonlinearity!r}")
@@ -108,6 +98,16 @@ class HostArrays:
 
 
 HOST = HostArrays()
+
+
+def optional_array(name, a, dtype, expected, described, arrays=HOST):
+    """None stays None; anything else must be a float array of dtype and shape expected (made by
+    `arrays`)."""
+    if a is None:
+        return None
+    arr = arrays.float_array(name, a, dtype)
+    check_shape(name, arr, expected, described)
+    return arr
 
 
 @dataclass

@@ -20,7 +20,7 @@ import numpy as np
 
 from seqkern._checks import (
     FLOATS, GATES, Saved, bias_grads, check_lengths, check_nonlinearity, check_saved,
-    incoming_grads, recurrent_args, stack_args, stack_incoming_grads,
+    incoming_grads, is_device_array, recurrent_args, stack_args, stack_incoming_grads,
 )
 
 
@@ -42,8 +42,19 @@ def check_dtype(name, a, dtype, like, floats=FLOATS):
         raise TypeError(f"{name}: expected {dtype} like {like}, got {a.dtype}")
 
 
-class _TorchArrays:
-    """Arrays of torch on x's device (recurrent_args' `arrays`: float_array, zeros, lengths)."""
+class _Arrays:
+    """What the array adapters below share. Each makes arrays of its library on x's device
+    (recurrent_args' `arrays`: float_array, zeros, lengths) and gives their pointers, stream and
+    device to the kernels."""
+
+    def lengths(self, lengths, T, B):
+        """lengths (host or device) checked on the host, then as an int32 array on the device."""
+        host = check_lengths(self.to_host(lengths) if is_device_array(lengths) else lengths, T, B)
+        return None if host is None else self.asarray(host)
+
+
+class _TorchArrays(_Arrays):
+    """Arrays of torch on x's device."""
 
     def __init__(self, x):
         import torch
@@ -57,12 +68,6 @@ class _TorchArrays:
             raise TypeError(f"{name}: expected a torch tensor on {self.device} like x, got {where}")
         check_dtype(name, a, dtype, like, self.dtypes)
         return a.detach().contiguous()
-
-    def lengths(self, lengths, T, B):
-        if isinstance(lengths, self.torch.Tensor):
-            lengths = self.to_host(lengths)
-        host = check_lengths(lengths, T, B)
-        return None if host is None else self.torch.from_numpy(host).to(self.device)
 
     def zeros(self, shape, dtype):
         return self.torch.zeros(shape, dtype=dtype, device=self.device)
@@ -94,7 +99,7 @@ class _TorchArrays:
         return 0 if a is None else a.data_ptr()
 
 
-class _CupyArrays:
+class _CupyArrays(_Arrays):
     """Arrays of CuPy on x's device, with _TorchArrays' methods."""
 
     def __init__(self, x):
@@ -110,15 +115,6 @@ class _CupyArrays:
         check_dtype(name, a, dtype, like)
         with self.device:
             return self.cupy.ascontiguousarray(a)
-
-    def lengths(self, lengths, T, B):
-        if isinstance(lengths, self.cupy.ndarray):
-            lengths = self.to_host(lengths)
-        host = check_lengths(lengths, T, B)
-        if host is None:
-            return None
-        with self.device:
-            return self.cupy.asarray(host)
 
     def zeros(self, shape, dtype):
         with self.device:
@@ -276,13 +272,11 @@ def _one_layer(a, x, k, training):
 
 def recurrent_stack(cell, x, weights, h0, c0, lengths, bidirectional, dropout_masks, training,
                     precision, prepacked):
-    _check_cpu_only(precision, reset_after=cell != "gru_reset_before")
     if prepacked is not None:
         raise ValueError("prepacked: packed weights are for the CPU kernels")
     arrays = _arrays_like(x)
     a = stack_args(cell, x, weights, h0, c0, lengths, bidirectional, dropout_masks, arrays)
-    if a.projected:
-        _check_cpu_only(precision, w_hr=a.weights[0][4])
+    _check_cpu_only(precision, a.weights[0][4], reset_after=cell != "gru_reset_before")
     host_lengths = None if a.lengths is None else arrays.to_host(a.lengths)
     h_n = arrays.empty(tuple(a.h0.shape), a.x.dtype)
     c_n = None if a.c0 is None else arrays.empty(tuple(a.c0.shape), a.x.dtype)

@@ -21,7 +21,6 @@ from cuda_cases import (
     CELLS, SHAPES, STACKS, assert_same, assert_stacks_same, problem, run, stack_problem, stack_step,
 )
 from seqkern import _device, reference
-from seqkern._checks import check_lengths
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "cuda_emulator"))
 import emulate_cuda  # noqa: E402
@@ -57,7 +56,7 @@ def unwrap(v):
     return v.a if isinstance(v, Emulated) else v
 
 
-class EmulatedArrays:
+class EmulatedArrays(_device._Arrays):
     """seqkern._device's array adapter (as _TorchArrays) for Emulated arrays."""
 
     def float_array(self, name, a, dtype=None, like="x"):
@@ -66,10 +65,6 @@ class EmulatedArrays:
                             f"{type(a).__name__}")
         _device.check_dtype(name, a, dtype, like)
         return Emulated(np.ascontiguousarray(a.a))
-
-    def lengths(self, lengths, T, B):
-        host = check_lengths(lengths.a if isinstance(lengths, Emulated) else lengths, T, B)
-        return None if host is None else Emulated(host)
 
     def zeros(self, shape, dtype):
         return Emulated(np.zeros(shape, dtype))
