@@ -3,6 +3,7 @@ tests/test_cuda_emulated.py on the CPU emulator): problems, one training step, c
 import numpy as np
 
 import seqkern as sk
+from seqkern import bench
 
 CELLS = {  # name: (function, gates, extra keyword arguments)
     "lstm": ("lstm", 4, {}),
@@ -18,15 +19,18 @@ SHAPES = [(1, 1, 3, 5), (7, 3, 4, 37), (5, 9, 6, 33), (12, 2, 70, 64), (3, 17, 8
 
 
 def problem(cell, T, B, I, H, dtype, seed, bias=True, state=True, uneven=False):
-    """NumPy arrays of one layer call: inputs, incoming gradients and lengths."""
-    rng = np.random.default_rng(seed)
-    G = CELLS[cell][1]
-    r = lambda *shape: (rng.standard_normal(shape) * 0.5).astype(dtype)  # noqa: E731
-    p = {"x": r(T, B, I), "w_ih": r(G * H, I), "w_hh": (r(G * H, H) / np.sqrt(H)).astype(dtype),
-         "b_ih": r(G * H) if bias else None, "b_hh": r(G * H) if bias else None,
-         "h0": r(B, H) if state else None, "c0": r(B, H) if state and cell == "lstm" else None,
-         "dy": r(T, B, H), "dh_n": r(B, H), "dc_n": r(B, H) if cell == "lstm" else None}
-    p["lengths"] = rng.integers(1, T + 1, B).astype(np.int64) if uneven else None
+    """NumPy arrays of one layer call (seqkern.bench's problem): inputs, incoming gradients and
+    lengths."""
+    name = CELLS[cell][0]
+    lengths = np.random.default_rng(seed).integers(1, T + 1, B) if uneven else None
+    p = bench.make_problem(name, T, B, I, H, dtype, seed, lengths)
+    p.setdefault("c0", None)
+    p["dy"], p["dh_n"], *dc_n = bench.output_grads(name, p, seed + 1)
+    p["dc_n"] = dc_n[0] if dc_n else None
+    if not bias:
+        p["b_ih"] = p["b_hh"] = None
+    if not state:
+        p["h0"] = p["c0"] = None
     return p
 
 
