@@ -46,7 +46,8 @@ def as_float_array(name, a, dtype=None, like="x"):
     except (TypeError, RuntimeError, ValueError):
         if is_device_array(a):
             raise TypeError(f"{name}: a CUDA array, and this op runs on the CPU only (on CUDA: "
-                            "lstm, gru, rnn, recurrent_stack): pass a NumPy array") from None
+                            "lstm, gru, rnn, recurrent_stack, softmax_cross_entropy, embedding, "
+                            "attention): pass a NumPy array") from None
         raise
     if arr.dtype not in FLOATS:
         raise TypeError(f"{name}: expected float32 or float64, got {_got(a, arr)}")
@@ -86,11 +87,12 @@ def check_lengths(lengths, T, B):
 
 
 class HostArrays:
-    """How the recurrent checks make their arrays on the host: NumPy, C-contiguous. seqkern._device
-    has the same three methods for CUDA arrays."""
+    """How the checks make their arrays on the host: NumPy, C-contiguous. seqkern._device has the
+    same methods for CUDA arrays."""
 
     float_array = staticmethod(as_float_array)
     lengths = staticmethod(check_lengths)
+    to_host = staticmethod(np.asarray)
 
     @staticmethod
     def zeros(shape, dtype):
@@ -417,12 +419,19 @@ class CrossEntropyArgs:
         return f"N={self.logits.shape[0]} V={self.logits.shape[1]} {self.logits.dtype}"
 
 
-def cross_entropy_args(logits, targets, ignore_index, reduction, label_smoothing):
-    logits = as_float_array("logits", logits)
+def host_ints(a, arrays=HOST):
+    """Ids, targets or lengths as a host array: device arrays are copied (their checks run on the
+    host, as the CPU path's do)."""
+    return arrays.to_host(a) if is_device_array(a) else np.asarray(a)
+
+
+def cross_entropy_args(logits, targets, ignore_index, reduction, label_smoothing, arrays=HOST):
+    """targets: checked on the host (a device array's copy) and returned as an int64 host array."""
+    logits = arrays.float_array("logits", logits, like="logits")
     if logits.ndim < 1 or logits.shape[-1] == 0:
-        raise ValueError(f"logits: expected shape (..., classes) with classes >= 1, got {logits.shape}")
-    shape, V = logits.shape[:-1], logits.shape[-1]
-    targets = np.asarray(targets)
+        raise ValueError(f"logits: expected shape (..., classes) with classes >= 1, got {tuple(logits.shape)}")
+    shape, V = tuple(logits.shape[:-1]), logits.shape[-1]
+    targets = host_ints(targets, arrays)
     if targets.shape != shape:
         raise ValueError(f"targets: expected shape logits.shape[:-1] = {shape}, got {targets.shape}")
     if reduction not in REDUCTIONS:
@@ -447,9 +456,10 @@ def reduce_losses(a: CrossEntropyArgs, losses):
     return a.logits.dtype.type(total)
 
 
-def loss_scale(a: CrossEntropyArgs, dloss):
-    """d total / d losses_n for each row (N), from the incoming gradient of the reduced loss."""
-    dt, N = a.logits.dtype, a.logits.shape[0]
+def loss_scale(a: CrossEntropyArgs, dloss, dtype=None):
+    """d total / d losses_n for each row (N), from the incoming gradient of the reduced loss: a
+    host array of the logits' dtype (or `dtype`, NumPy's, for device logits)."""
+    dt, N = dtype or a.logits.dtype, a.logits.shape[0]
     if a.reduction == "none":
         d = np.asarray(dloss, dtype=dt)
         if d.shape != a.shape:
@@ -489,23 +499,26 @@ class AttentionArgs:
         return f"{self.score} B={B} Tq={Tq} Tk={Tk} Hq={Hq} {self.query.dtype}"
 
 
-def attention_args(query, keys, values, lengths, score, w, w_q, w_k, v, scale) -> AttentionArgs:
-    query = as_float_array("query", query)
+def attention_args(query, keys, values, lengths, score, w, w_q, w_k, v, scale,
+                   arrays=HOST) -> AttentionArgs:
+    def float_array(name, a, dtype=None):
+        return arrays.float_array(name, a, dtype, like="query")
+    query = float_array("query", query)
     if query.ndim != 3 or 0 in query.shape:
-        raise ValueError(f"query: expected shape (batch, Tq, Hq), each at least 1, got {query.shape}")
+        raise ValueError(f"query: expected shape (batch, Tq, Hq), each at least 1, got {tuple(query.shape)}")
     B, Tq, Hq = query.shape
-    keys = as_float_array("keys", keys, query.dtype, like="query")
+    keys = float_array("keys", keys, query.dtype)
     if keys.ndim != 3 or keys.shape[0] != B or 0 in keys.shape:
-        raise ValueError(f"keys: expected shape (batch, Tk, Hk) with batch = {B}, got {keys.shape}")
+        raise ValueError(f"keys: expected shape (batch, Tk, Hk) with batch = {B}, got {tuple(keys.shape)}")
     Tk, Hk = keys.shape[1:]
     keys_are_values = values is None
     if keys_are_values:
         values = keys
     else:
-        values = as_float_array("values", values, query.dtype, like="query")
+        values = float_array("values", values, query.dtype)
         if values.ndim != 3 or values.shape[:2] != (B, Tk) or values.shape[2] == 0:
             raise ValueError(f"values: expected shape (batch, Tk, Hv) = ({B}, {Tk}, Hv), "
-                             f"got {values.shape}")
+                             f"got {tuple(values.shape)}")
     if score not in SCORES:
         raise ValueError(f"score: expected one of {SCORES}, got {score!r}")
     given = {"w": w, "w_q": w_q, "w_k": w_k, "v": v}
@@ -518,16 +531,16 @@ def attention_args(query, keys, values, lengths, score, w, w_q, w_k, v, scale) -
     if score == "dot" and Hq != Hk:
         raise ValueError(f"keys: dot scores need Hk = Hq = {Hq}, got {Hk}")
     if score == "general":
-        w = as_float_array("w", w, dt, like="query")
+        w = float_array("w", w, dt)
         check_shape("w", w, (Hq, Hk), "(Hq, Hk)")
     if score == "additive":
-        w_q = as_float_array("w_q", w_q, dt, like="query")
+        w_q = float_array("w_q", w_q, dt)
         if w_q.ndim != 2 or w_q.shape[1] != Hq or w_q.shape[0] == 0:
-            raise ValueError(f"w_q: expected shape (A, Hq) = (A, {Hq}), got {w_q.shape}")
+            raise ValueError(f"w_q: expected shape (A, Hq) = (A, {Hq}), got {tuple(w_q.shape)}")
         A = w_q.shape[0]
-        w_k = as_float_array("w_k", w_k, dt, like="query")
+        w_k = float_array("w_k", w_k, dt)
         check_shape("w_k", w_k, (A, Hk), "(A, Hk)")
-        v = as_float_array("v", v, dt, like="query")
+        v = float_array("v", v, dt)
         check_shape("v", v, (A,), "(A,)")
         if scale is not None:
             raise ValueError("scale: applies to dot and general scores only")
@@ -535,14 +548,14 @@ def attention_args(query, keys, values, lengths, score, w, w_q, w_k, v, scale) -
         scale = 1.0
     elif not np.isfinite(scale):
         raise ValueError(f"scale: expected a finite number or None, got {scale!r}")
-    lengths = check_lengths(lengths, Tk, B)
+    lengths = arrays.lengths(lengths, Tk, B)
     return AttentionArgs(query, keys, values, keys_are_values, lengths, score, w, w_q, w_k, v,
                          float(scale))
 
 
-def check_dcontext(a: AttentionArgs, dcontext):
+def check_dcontext(a: AttentionArgs, dcontext, arrays=HOST):
     B, Tq, Hv = a.query.shape[0], a.query.shape[1], a.values.shape[2]
-    d = as_float_array("dcontext", dcontext, a.query.dtype, like="query")
+    d = arrays.float_array("dcontext", dcontext, a.query.dtype, like="query")
     check_shape("dcontext", d, (B, Tq, Hv), "(batch, Tq, Hv)")
     return d
 

@@ -54,7 +54,7 @@ class _Arrays:
 
 
 class _TorchArrays(_Arrays):
-    """Arrays of torch on x's device."""
+    """Arrays of torch on x's device (x: the op's first float array)."""
 
     def __init__(self, x):
         import torch
@@ -84,6 +84,14 @@ class _TorchArrays(_Arrays):
 
     def concat_last(self, arrays):
         return self.torch.cat(arrays, dim=-1)
+
+    def reduced(self, a, divisor):
+        """sum(a) / divisor, a 0-d array of a's dtype, summed in float64 as on the CPU."""
+        return (a.sum(dtype=self.torch.float64) / divisor).to(a.dtype)
+
+    @staticmethod
+    def fill_zeros(a):
+        a.zero_()
 
     def is_double(self, a):
         return a.dtype == self.torch.float64
@@ -135,6 +143,14 @@ class _CupyArrays(_Arrays):
         with self.device:
             return self.cupy.concatenate(arrays, axis=-1)
 
+    def reduced(self, a, divisor):
+        with self.device:
+            return (a.sum(dtype=np.float64) / divisor).astype(a.dtype)
+
+    @staticmethod
+    def fill_zeros(a):
+        a.fill(0)
+
     @staticmethod
     def is_double(a):
         return a.dtype == np.float64
@@ -151,13 +167,15 @@ class _CupyArrays(_Arrays):
         return 0 if a is None else a.data.ptr
 
 
-def _arrays_like(x):
+def _arrays_like(x, name="x"):
+    """The adapter of x's library; name: x's argument, for the error."""
     module = type(x).__module__.split(".")[0]
     if module == "torch":
         return _TorchArrays(x)
     if module == "cupy":
         return _CupyArrays(x)
-    raise TypeError(f"x: CUDA arrays must be torch tensors or CuPy arrays, got {type(x).__name__}")
+    raise TypeError(f"{name}: CUDA arrays must be torch tensors or CuPy arrays, got "
+                    f"{type(x).__name__}")
 
 
 def _check_cpu_only(precision, w_hr=None, reset_after=True):

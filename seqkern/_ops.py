@@ -11,7 +11,7 @@ import dataclasses
 
 import numpy as np
 
-from seqkern import _core, _device
+from seqkern import _core, _device, _device_ops
 from seqkern._checks import (
     GATES, STACK_CELLS, RecurrentArgs, Saved, as_float_array, as_ids, attention_args, bias_grads,
     check_dcontext, check_nonlinearity, check_precision, check_saved, cross_entropy_args,
@@ -530,7 +530,10 @@ def softmax_cross_entropy(logits, targets, ignore_index=-100, reduction="mean",
 
         logits (..., V)    targets (...) ints in 0..V-1 or ignore_index
     Returns the loss (a scalar of the logits' dtype, or (...) for reduction="none"), and saved
-    last when training=True."""
+    last when training=True. CUDA logits (torch or CuPy) run on the GPU (seqkern._device_ops)."""
+    if is_device_array(logits):
+        return _device_ops.softmax_cross_entropy(logits, targets, ignore_index, reduction,
+                                                 label_smoothing, training)
     a = cross_entropy_args(logits, targets, ignore_index, reduction, label_smoothing)
     N = a.logits.shape[0]
     losses, lse = np.empty(N, a.logits.dtype), np.empty(N, a.logits.dtype)
@@ -546,6 +549,8 @@ def softmax_cross_entropy_backward(saved, dloss=1.0, out=None):
     """d loss / d logits (shape of logits) of a training softmax_cross_entropy call. dloss: the
     incoming gradient (a scalar, or (...) for reduction="none"). out: where to write it, e.g.
     the logits themselves when they are no longer needed (saves a buffer and a pass)."""
+    if getattr(saved, "impl", None) == "cuda":
+        return _device_ops.softmax_cross_entropy_backward(saved, dloss, out)
     check_saved(saved, "softmax_cross_entropy", "kernel")
     a = saved.args
     scale = loss_scale(a, dloss)
@@ -561,7 +566,10 @@ def softmax_cross_entropy_backward(saved, dloss=1.0, out=None):
 
 
 def embedding(weight, ids):
-    """Rows of weight (V, D) picked by ids (...) in 0..V-1: an array (..., D)."""
+    """Rows of weight (V, D) picked by ids (...) in 0..V-1: an array (..., D). A CUDA weight
+    (torch or CuPy) runs on the GPU (seqkern._device_ops)."""
+    if is_device_array(weight):
+        return _device_ops.embedding(weight, ids)
     weight = as_float_array("weight", weight)
     if weight.ndim != 2:
         raise ValueError(f"weight: expected shape (num_embeddings, embedding_dim), got {weight.shape}")
@@ -574,7 +582,9 @@ def embedding(weight, ids):
 def embedding_backward(ids, dy, dweight, padding_idx=None, overwrite=False):
     """Adds dy (..., D) into the rows of dweight (V, D) picked by ids (...), in place; rows of
     padding_idx get nothing. Repeated ids are summed in a fixed order (reproducible).
-    overwrite=True zeroes dweight first (on the threads)."""
+    overwrite=True zeroes dweight first (on the threads). A CUDA dweight runs on the GPU."""
+    if is_device_array(dweight):
+        return _device_ops.embedding_backward(ids, dy, dweight, padding_idx, overwrite)
     if not (isinstance(dweight, np.ndarray) and dweight.ndim == 2 and dweight.flags.c_contiguous):
         raise ValueError("dweight: expected a C-contiguous array (num_embeddings, embedding_dim)")
     as_float_array("dweight", dweight)  # float32 or float64, updated in place
@@ -623,7 +633,11 @@ def attention(query, keys, values=None, lengths=None, score="dot", w=None, w_q=N
     Returns (context (B, Tq, Hv), weights (B, Tq, Tk) or None), and saved last when training.
     With training and return_weights, dot and general scores' backward reads the weights instead
     of recomputing them (one product of its five, and their exponentials): they must not be
-    changed before it runs."""
+    changed before it runs. A CUDA query (torch or CuPy) runs on the GPU (seqkern._device_ops),
+    whose backward always recomputes them."""
+    if is_device_array(query):
+        return _device_ops.attention(query, keys, values, lengths, score, w, w_q, w_k, v, scale,
+                                     return_weights, training)
     a = attention_args(query, keys, values, lengths, score, w, w_q, w_k, v, scale)
     B, Tq, Tk = a.query.shape[0], a.query.shape[1], a.keys.shape[1]
     dt = a.query.dtype
@@ -648,6 +662,8 @@ def attention(query, keys, values=None, lengths=None, score="dot", w=None, w_q=N
 def attention_backward(saved, dcontext):
     """Gradients of a training attention call: dict with query, keys, values (when given) and
     the score's weights (w, or w_q, w_k, v). With values=None, keys holds both roles' sum."""
+    if getattr(saved, "impl", None) == "cuda":
+        return _device_ops.attention_backward(saved, dcontext)
     check_saved(saved, "attention", "kernel")
     a = saved.args
     dc = check_dcontext(a, dcontext)

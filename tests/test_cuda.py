@@ -14,6 +14,10 @@ import seqkern as sk
 from cuda_cases import (
     CELLS, SHAPES, STACKS, assert_stacks_same, problem, run, stack_problem, stack_step,
 )
+from cuda_ops_cases import (
+    ATTENTION, CROSS_ENTROPY, EMBEDDING, SCORES, assert_results_same, attention_problem,
+    attention_step, cross_entropy_step, embedding_step,
+)
 from seqkern import reference
 
 
@@ -38,10 +42,14 @@ class RefusingDeviceArray(FakeDeviceArray):
 
 def test_cuda_arrays_given_to_cpu_only_ops_raise_a_clear_type_error():
     a = RefusingDeviceArray()
-    with pytest.raises(TypeError, match="logits: a CUDA array, and this op runs on the CPU only"):
-        sk.softmax_cross_entropy(a, np.zeros(2, np.int64))
-    with pytest.raises(TypeError, match="query: a CUDA array"):
+    with pytest.raises(TypeError, match="log_probs: a CUDA array, and this op runs on the CPU only"):
+        sk.ctc_loss(a, np.zeros((1, 2), np.int64), [2], [2])
+    with pytest.raises(TypeError, match="keys: a CUDA array"):
+        sk.attention(np.zeros((1, 2, 3), "f"), a)
+    with pytest.raises(TypeError, match="query: CUDA arrays must be torch tensors or CuPy arrays"):
         sk.attention(a, np.zeros((1, 2, 3), "f"))
+    with pytest.raises(TypeError, match="logits: CUDA arrays must be torch tensors or CuPy"):
+        sk.softmax_cross_entropy(a, np.zeros(2, np.int64))
 
 
 def _gpu():
@@ -309,3 +317,149 @@ def test_seqkern_check_finds_and_checks_the_gpu(capsys):
     assert arrays is not None
     assert all(cli.cuda_check(cell, arrays) for cell in ("rnn", "lstm", "gru"))
     assert capsys.readouterr().out.count("ok") == 3
+
+
+# softmax cross-entropy, embedding and attention on the GPU (seqkern._device_ops)
+
+def gpu(a):
+    return torch.from_numpy(np.ascontiguousarray(a)).cuda()
+
+
+@needs_gpu
+@pytest.mark.parametrize("N, V", CROSS_ENTROPY + [(300, 10000)])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("reduction, smoothing, ignored", [("mean", 0.0, False), ("none", 0.1, True),
+                                                           ("sum", 0.0, True), ("mean", 0.3, True)])
+def test_cross_entropy_matches_the_numpy_twin(N, V, dtype, reduction, smoothing, ignored):
+    case = dict(N=N, V=V, dtype=dtype, seed=N + V, reduction=reduction,
+                label_smoothing=smoothing, ignored=ignored)
+    got = cross_entropy_step(sk, **case, dev=gpu, host=host, dloss_on_device=ignored)
+    assert_results_same(cross_entropy_step(reference, **case), got, dtype)
+
+
+@needs_gpu
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_cross_entropy_matches_torch(reduction):
+    rng = np.random.default_rng(3)
+    logits = gpu(rng.standard_normal((2, 7, 50)) * 2).requires_grad_()
+    targets = torch.from_numpy(rng.integers(0, 50, (2, 7))).cuda()
+    targets[0, 2] = -100
+    want = torch.nn.functional.cross_entropy(logits.transpose(1, 2), targets, reduction=reduction,
+                                             label_smoothing=0.2)
+    dloss = torch.rand_like(want)
+    want.backward(dloss)
+    loss, saved = sk.softmax_cross_entropy(logits, targets, reduction=reduction,
+                                           label_smoothing=0.2, training=True)
+    torch.testing.assert_close(loss, want.detach(), rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(sk.softmax_cross_entropy_backward(saved, dloss), logits.grad,
+                               rtol=1e-12, atol=1e-12)
+
+
+@needs_gpu
+@pytest.mark.parametrize("V, D, ids_shape", EMBEDDING)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("padding_idx", [None, 0])
+def test_embedding_matches_the_numpy_twin(V, D, ids_shape, dtype, padding_idx):
+    case = dict(V=V, D=D, ids_shape=ids_shape, dtype=dtype, seed=V + D, padding_idx=padding_idx)
+    got = embedding_step(sk, **case, dev=gpu, host=host)
+    assert_results_same(embedding_step(reference, **case), got, dtype)
+
+
+@needs_gpu
+def test_embedding_matches_torch_and_repeats_bit_for_bit():
+    rng = np.random.default_rng(5)
+    weight = gpu(rng.standard_normal((100, 64)).astype(np.float32)).requires_grad_()
+    ids = torch.from_numpy(rng.integers(0, 100, (35, 20))).cuda()
+    dy = gpu(rng.standard_normal((35, 20, 64)).astype(np.float32))
+    y = torch.nn.functional.embedding(ids, weight, padding_idx=3)
+    y.backward(dy)
+    assert torch.equal(sk.embedding(weight, ids), y.detach())
+    dw = [sk.embedding_backward(ids, dy, torch.empty_like(weight), padding_idx=3, overwrite=True)
+          for _ in range(2)]
+    assert torch.equal(dw[0], dw[1])
+    torch.testing.assert_close(dw[0], weight.grad, rtol=1e-5, atol=1e-5)
+
+
+@needs_gpu
+@pytest.mark.parametrize("shape", ATTENTION + [(8, 40, 300, 64, 64, 64)])
+@pytest.mark.parametrize("score", SCORES)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_attention_matches_the_numpy_twin(shape, score, dtype):
+    p = attention_problem(score, *shape, dtype, seed=sum(shape))
+    assert_results_same(attention_step(reference, score, p),
+                        attention_step(sk, score, p, dev=gpu, host=host), dtype)
+
+
+@needs_gpu
+@pytest.mark.parametrize("score", SCORES)
+def test_attention_matches_torch_autograd(score):
+    """The same scores written with torch's operations, masked, through torch.autograd."""
+    p = attention_problem(score, 3, 5, 9, 6, 7, 4, np.float64, seed=8)
+    t = {k: gpu(v).requires_grad_() for k, v in p.items() if k in ("query", "keys", "values")}
+    w = {k: gpu(v).requires_grad_() for k, v in p["weights"].items()}
+    q, k = t["query"], t["keys"]
+    if score == "dot":
+        s = q @ k.transpose(1, 2) * p["scale"]
+    elif score == "general":
+        s = q @ w["w"] @ k.transpose(1, 2)
+    else:
+        s = torch.tanh((q @ w["w_q"].T)[:, :, None] + (k @ w["w_k"].T)[:, None]) @ w["v"]
+    mask = torch.arange(9, device="cuda")[None, :] >= gpu(p["lengths"])[:, None]
+    a = torch.softmax(s.masked_fill(mask[:, None], -torch.inf), dim=-1)
+    (a @ t["values"]).backward(gpu(p["dcontext"]))
+    got = attention_step(sk, score, p, dev=gpu, host=host)
+    np.testing.assert_allclose(got["weights"], host(a.detach()), rtol=1e-10, atol=1e-12)
+    for name, v in {**t, **w}.items():
+        np.testing.assert_allclose(got["d" + name], host(v.grad), rtol=1e-9, atol=1e-11,
+                                   err_msg=name)
+
+
+@needs_gpu
+def test_attention_gradients_match_central_differences_on_the_gpu():
+    p = attention_problem("additive", 2, 3, 6, 4, 5, 3, np.float64, seed=2)
+    names = ["query", "keys", "values", "w_q", "w_k", "v"]
+    t = {k: gpu(v) for k, v in [*p.items(), *p["weights"].items()] if k in names}
+    dc = gpu(p["dcontext"])
+
+    def loss(q):
+        ctx, _ = sk.attention(q["query"], q["keys"], q["values"], lengths=p["lengths"],
+                              score="additive", w_q=q["w_q"], w_k=q["w_k"], v=q["v"])
+        return float((ctx * dc).sum())
+
+    got = attention_step(sk, "additive", p, dev=gpu, host=host)
+    gen = torch.Generator(device="cuda").manual_seed(0)
+    for name in names:
+        d = torch.randn(t[name].shape, dtype=torch.float64, device="cuda", generator=gen)
+        eps = 1e-6
+        numeric = (loss({**t, name: t[name] + eps * d}) - loss({**t, name: t[name] - eps * d})) / (2 * eps)
+        analytic = float((torch.from_numpy(got["d" + name]).cuda() * d).sum())
+        assert abs(numeric - analytic) <= 1e-6 * max(1.0, abs(numeric)), name
+
+
+@needs_gpu
+def test_other_ops_cupy_arrays_give_the_torch_results():
+    cupy = pytest.importorskip("cupy")
+    p = attention_problem("general", 2, 4, 6, 5, 7, 3, np.float32, seed=1)
+    on_torch = attention_step(sk, "general", p, dev=gpu, host=host)
+    on_cupy = attention_step(sk, "general", p, dev=cupy.asarray, host=cupy.asnumpy)
+    for k in on_torch:
+        np.testing.assert_array_equal(on_torch[k], on_cupy[k])
+    case = dict(N=9, V=40, dtype=np.float32, seed=0, reduction="none", ignored=True)
+    for a, b in zip(cross_entropy_step(sk, **case, dev=gpu, host=host).values(),
+                    cross_entropy_step(sk, **case, dev=cupy.asarray, host=cupy.asnumpy).values()):
+        np.testing.assert_array_equal(a, b)
+
+
+@needs_gpu
+def test_other_ops_bad_input_raises():
+    q = gpu(np.zeros((2, 3, 4), np.float32))
+    with pytest.raises(TypeError, match="keys: expected a torch tensor on cuda"):
+        sk.attention(q, q.cpu())
+    with pytest.raises(ValueError, match="lengths: each must be in 1..T"):
+        sk.attention(q, q, lengths=torch.tensor([0, 3], device="cuda"))
+    with pytest.raises(ValueError, match="targets: ids must be in 0..3"):
+        sk.softmax_cross_entropy(q, torch.full((2, 3), 4, device="cuda"))
+    with pytest.raises(ValueError, match="ids: ids must be in 0..2, got 3"):
+        sk.embedding(q[0], torch.tensor([3], device="cuda"))
+    with pytest.raises(ValueError, match="dweight: expected a C-contiguous array"):
+        sk.embedding_backward([0], q[0, :1], q[0].T)

@@ -20,6 +20,10 @@ import seqkern as sk
 from cuda_cases import (
     CELLS, SHAPES, STACKS, assert_same, assert_stacks_same, problem, run, stack_problem, stack_step,
 )
+from cuda_ops_cases import (
+    ATTENTION, CROSS_ENTROPY, EMBEDDING, SCORES, assert_results_same, attention_problem,
+    attention_step, cross_entropy_step, embedding_step,
+)
 from seqkern import _device, reference
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "cuda_emulator"))
@@ -48,6 +52,9 @@ class Emulated:
 
     def __add__(self, other):
         return Emulated(self.a + unwrap(other))
+
+    def reshape(self, *shape):
+        return Emulated(self.a.reshape(*shape))
 
 
 def unwrap(v):
@@ -89,6 +96,14 @@ class EmulatedArrays(_device._Arrays):
         return a.dtype == np.float64
 
     @staticmethod
+    def reduced(a, divisor):
+        return Emulated(np.asarray(np.sum(a.a, dtype=np.float64) / divisor).astype(a.dtype))
+
+    @staticmethod
+    def fill_zeros(a):
+        a.a[...] = 0
+
+    @staticmethod
     def index():
         return 0
 
@@ -118,7 +133,7 @@ def emulated_cuda(tmp_path_factory):
 def on_emulator(emulated_cuda, monkeypatch):
     """seqkern._device running the emulated kernels on Emulated arrays."""
     monkeypatch.setattr(_device, "_backend", lambda: emulated_cuda)
-    monkeypatch.setattr(_device, "_arrays_like", lambda x: EmulatedArrays())
+    monkeypatch.setattr(_device, "_arrays_like", lambda x, name="x": EmulatedArrays())
 
 
 def emulated(p):
@@ -173,7 +188,7 @@ def test_emulated_random_shapes_match_the_numpy_twin(emulated_cuda, cell, T, B, 
                                                      seed):
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(_device, "_backend", lambda: emulated_cuda)
-        mp.setattr(_device, "_arrays_like", lambda x: EmulatedArrays())
+        mp.setattr(_device, "_arrays_like", lambda x, name="x": EmulatedArrays())
         p = problem(cell, T, B, I, H, np.float64, seed, uneven=uneven)
         assert_same(run(cell, p, reference), run(cell, emulated(p)), np.float64, host)
 
@@ -210,7 +225,7 @@ def test_emulated_stacks_match_the_numpy_twin(on_emulator, case):
 def test_cuda_arrays_without_the_cuda_module_raise_runtime_error(monkeypatch):
     monkeypatch.setitem(sys.modules, "seqkern._cuda", None)  # as if built without nvcc
     monkeypatch.delattr(sk, "_cuda", raising=False)  # an earlier import bound it to the package
-    monkeypatch.setattr(_device, "_arrays_like", lambda x: EmulatedArrays())
+    monkeypatch.setattr(_device, "_arrays_like", lambda x, name="x": EmulatedArrays())
     p = emulated(problem("rnn_tanh", 2, 1, 3, 4, np.float32, seed=0))
     with pytest.raises(RuntimeError, match="built without its CUDA backend"):
         sk.rnn(p["x"], None, p["w_ih"], p["w_hh"])
@@ -221,3 +236,98 @@ def test_seqkern_check_checks_the_cuda_kernels(on_emulator, capsys):
     arrays = (Emulated, host)
     assert all(cli.cuda_check(cell, arrays) for cell in ("rnn", "lstm", "gru"))
     assert capsys.readouterr().out.count("on CUDA vs NumPy twin") == 3
+
+
+# softmax cross-entropy, embedding and attention (seqkern._device_ops)
+
+@pytest.mark.parametrize("N, V", CROSS_ENTROPY)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("reduction, smoothing, ignored", [("mean", 0.0, False), ("none", 0.1, True),
+                                                           ("sum", 0.0, True), ("mean", 0.3, True)])
+def test_emulated_cross_entropy_matches_the_numpy_twin(on_emulator, N, V, dtype, reduction,
+                                                       smoothing, ignored):
+    case = dict(N=N, V=V, dtype=dtype, seed=N + V, reduction=reduction,
+                label_smoothing=smoothing, ignored=ignored)
+    got = cross_entropy_step(sk, **case, dev=Emulated, host=host, dloss_on_device=ignored)
+    assert_results_same(cross_entropy_step(reference, **case), got, dtype)
+
+
+def test_emulated_cross_entropy_every_row_ignored_is_nan_as_on_the_cpu(on_emulator):
+    logits = np.zeros((3, 4), np.float32)
+    targets = np.full(3, -100)
+    loss, saved = sk.softmax_cross_entropy(Emulated(logits), targets, training=True)
+    assert np.isnan(host(loss)) and np.isnan(sk.softmax_cross_entropy(logits, targets))
+    assert not host(sk.softmax_cross_entropy_backward(saved)).any()
+
+
+def test_emulated_cross_entropy_backward_in_place(on_emulator):
+    logits = np.random.default_rng(0).standard_normal((5, 9)).astype(np.float32)
+    want = sk.softmax_cross_entropy_backward(sk.softmax_cross_entropy(logits, np.arange(5),
+                                                                      training=True)[1])
+    x = Emulated(logits.copy())
+    _, saved = sk.softmax_cross_entropy(x, Emulated(np.arange(5)), training=True)
+    assert sk.softmax_cross_entropy_backward(saved, out=x).a.base is x.a
+    np.testing.assert_allclose(x.a, want, rtol=1e-5, atol=1e-7)
+    with pytest.raises(ValueError, match="out: expected a C-contiguous array"):
+        sk.softmax_cross_entropy_backward(saved, out=Emulated(np.zeros((9, 5), np.float32).T))
+
+
+@pytest.mark.parametrize("V, D, ids_shape", EMBEDDING)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("padding_idx", [None, 0])
+def test_emulated_embedding_matches_the_numpy_twin(on_emulator, V, D, ids_shape, dtype,
+                                                   padding_idx):
+    case = dict(V=V, D=D, ids_shape=ids_shape, dtype=dtype, seed=V + D, padding_idx=padding_idx)
+    got = embedding_step(sk, **case, dev=Emulated, host=host)
+    assert_results_same(embedding_step(reference, **case), got, dtype)
+
+
+def test_emulated_embedding_sums_repeats_in_the_cpu_order_and_overwrites(on_emulator):
+    rng = np.random.default_rng(1)
+    ids = np.array([[3, 1, 3], [3, 0, 1]])
+    dy = rng.standard_normal((2, 3, 5)).astype(np.float32) * 1e3
+    for overwrite in (False, True):
+        dw = rng.standard_normal((4, 5)).astype(np.float32)
+        want = sk.embedding_backward(ids, dy, dw.copy(), overwrite=overwrite)
+        got = sk.embedding_backward(Emulated(ids), Emulated(dy), Emulated(dw), overwrite=overwrite)
+        np.testing.assert_array_equal(host(got), want)  # bit for bit: the same order of sums
+
+
+@pytest.mark.parametrize("shape", ATTENTION)
+@pytest.mark.parametrize("score", SCORES)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_emulated_attention_matches_the_numpy_twin(on_emulator, shape, score, dtype):
+    p = attention_problem(score, *shape, dtype, seed=sum(shape))
+    assert_results_same(attention_step(reference, score, p),
+                        attention_step(sk, score, p, dev=Emulated, host=host), dtype)
+
+
+@pytest.mark.parametrize("score", SCORES)
+@pytest.mark.parametrize("order", ["forward", "reverse"])
+def test_emulated_attention_keys_as_values_without_lengths(on_emulator, monkeypatch, score,
+                                                           order):
+    if order == "reverse":
+        monkeypatch.setenv("SEQKERN_EMULATOR_REVERSE", "1")
+    p = attention_problem(score, 3, 5, 140, 6, 7, 0, np.float64, seed=4, lengths=False,
+                          keys_are_values=True)
+    p["lengths"] = None
+    want = attention_step(reference, score, p, return_weights=False)
+    got = attention_step(sk, score, p, dev=Emulated, host=host, return_weights=False)
+    assert_results_same(want, got, np.float64)
+
+
+def test_emulated_attention_lengths_on_the_device_and_bad_input(on_emulator):
+    p = attention_problem("dot", 2, 3, 4, 5, 5, 6, np.float32, seed=0)
+    want = attention_step(reference, "dot", p)
+    p["lengths"] = Emulated(p["lengths"])
+    assert_results_same(want, attention_step(sk, "dot", p, dev=Emulated, host=host), np.float32)
+    q = Emulated(p["query"])
+    with pytest.raises(TypeError, match="keys: expected an emulated device array"):
+        sk.attention(q, p["keys"])
+    with pytest.raises(ValueError, match=r"lengths: each must be in 1..T = 1..4, got"):
+        sk.attention(q, Emulated(p["keys"]), lengths=[0, 4])
+    _, _, saved = sk.attention(q, Emulated(p["keys"]), training=True)
+    with pytest.raises(ValueError, match=r"dcontext: expected shape \(batch, Tq, Hv\)"):
+        sk.attention_backward(saved, Emulated(np.zeros((2, 3, 4), np.float32)))
+    with pytest.raises(ValueError, match="saved: comes from attention, not softmax_cross_entropy"):
+        sk.softmax_cross_entropy_backward(saved)

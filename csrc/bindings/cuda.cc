@@ -4,6 +4,7 @@
 
 #include <cstdint>
 
+#include "seqkern/cuda_ops.h"
 #include "seqkern/cuda_recurrent.h"
 
 namespace py = pybind11;
@@ -13,6 +14,7 @@ namespace {
 
 using cuda::CudaCell;
 using cuda::LayerArgs;
+using seqkern::AttnShape;
 
 template <typename T>
 const T* in(uintptr_t p) { return reinterpret_cast<const T*>(p); }
@@ -58,6 +60,107 @@ void backward(int device, uintptr_t stream, int cell, py::tuple shape, py::tuple
                     out<T>(workspace), reinterpret_cast<void*>(stream));
 }
 
+void* as_stream(uintptr_t stream) { return reinterpret_cast<void*>(stream); }
+
+template <typename T>
+void matmul(int device, uintptr_t stream, bool ta, bool tb, int64_t M, int64_t N, int64_t K,
+            uintptr_t A, uintptr_t B, uintptr_t C) {
+  py::gil_scoped_release nogil;
+  cuda::set_device(device);
+  cuda::matmul<T>(ta, tb, M, N, K, in<T>(A), in<T>(B), out<T>(C), as_stream(stream));
+}
+
+template <typename T>
+void cross_entropy_forward(int device, uintptr_t stream, int64_t N, int64_t V, uintptr_t logits,
+                           uintptr_t targets, int64_t ignore_index, double smoothing,
+                           uintptr_t losses, uintptr_t lse) {
+  py::gil_scoped_release nogil;
+  cuda::set_device(device);
+  cuda::cross_entropy_forward<T>(N, V, in<T>(logits), in<int64_t>(targets), ignore_index,
+                                 T(smoothing), out<T>(losses), out<T>(lse), as_stream(stream));
+}
+
+template <typename T>
+void cross_entropy_backward(int device, uintptr_t stream, int64_t N, int64_t V, uintptr_t logits,
+                            uintptr_t targets, int64_t ignore_index, double smoothing,
+                            uintptr_t lse, uintptr_t scale, bool per_row, uintptr_t dlogits) {
+  py::gil_scoped_release nogil;
+  cuda::set_device(device);
+  cuda::cross_entropy_backward<T>(N, V, in<T>(logits), in<int64_t>(targets), ignore_index,
+                                  T(smoothing), in<T>(lse), in<T>(scale), per_row,
+                                  out<T>(dlogits), as_stream(stream));
+}
+
+template <typename T>
+void embedding_forward(int device, uintptr_t stream, int64_t N, int64_t D, uintptr_t weight,
+                       uintptr_t ids, uintptr_t y) {
+  py::gil_scoped_release nogil;
+  cuda::set_device(device);
+  cuda::embedding_forward<T>(N, D, in<T>(weight), in<int64_t>(ids), out<T>(y), as_stream(stream));
+}
+
+template <typename T>
+void embedding_backward(int device, uintptr_t stream, int64_t U, int64_t D, uintptr_t dy,
+                        uintptr_t order, uintptr_t starts, uintptr_t rows, uintptr_t dweight) {
+  py::gil_scoped_release nogil;
+  cuda::set_device(device);
+  cuda::embedding_backward<T>(U, D, in<T>(dy), in<int64_t>(order), in<int64_t>(starts),
+                              in<int64_t>(rows), out<T>(dweight), as_stream(stream));
+}
+
+// shape = (B, Tq, Tk, H, Hv)
+AttnShape attn_shape(const py::tuple& s) {
+  return {s[0].cast<int64_t>(), s[1].cast<int64_t>(), s[2].cast<int64_t>(), s[3].cast<int64_t>(),
+          s[4].cast<int64_t>()};
+}
+
+// Dot scores: score = (q, k, scale); additive: score = (pq, pk, u). outputs = (context, lse,
+// weights).
+template <typename T>
+void attention_forward(int device, uintptr_t stream, bool additive, py::tuple shape,
+                       py::tuple score, uintptr_t v, uintptr_t lengths, py::tuple outputs) {
+  const AttnShape s = attn_shape(shape);
+  const uintptr_t a = score[0].cast<uintptr_t>(), b = score[1].cast<uintptr_t>();
+  const double scale = additive ? 0.0 : score[2].cast<double>();
+  const uintptr_t u = additive ? score[2].cast<uintptr_t>() : 0;
+  T *context = out<T>(outputs[0].cast<uintptr_t>()), *lse = out<T>(outputs[1].cast<uintptr_t>());
+  T* weights = out<T>(outputs[2].cast<uintptr_t>());
+  py::gil_scoped_release nogil;
+  cuda::set_device(device);
+  if (additive)
+    cuda::additive_attention_forward<T>(s, in<T>(a), in<T>(b), in<T>(u), in<T>(v),
+                                        in<int32_t>(lengths), context, lse, weights,
+                                        as_stream(stream));
+  else
+    cuda::attention_forward<T>(s, in<T>(a), in<T>(b), in<T>(v), in<int32_t>(lengths), T(scale),
+                               context, lse, weights, as_stream(stream));
+}
+
+// saved = (context, lse, dcontext); grads = (dq, dk, dv, du) (du: additive only)
+template <typename T>
+void attention_backward(int device, uintptr_t stream, bool additive, py::tuple shape,
+                        py::tuple score, uintptr_t v, uintptr_t lengths, py::tuple saved,
+                        py::tuple grads, uintptr_t workspace) {
+  const AttnShape s = attn_shape(shape);
+  const uintptr_t a = score[0].cast<uintptr_t>(), b = score[1].cast<uintptr_t>();
+  const double scale = additive ? 0.0 : score[2].cast<double>();
+  const uintptr_t u = additive ? score[2].cast<uintptr_t>() : 0;
+  const T *context = in<T>(saved[0].cast<uintptr_t>()), *lse = in<T>(saved[1].cast<uintptr_t>());
+  const T* dcontext = in<T>(saved[2].cast<uintptr_t>());
+  T* g[4];
+  for (int i = 0; i < 4; ++i) g[i] = out<T>(grads[i].cast<uintptr_t>());
+  py::gil_scoped_release nogil;
+  cuda::set_device(device);
+  if (additive)
+    cuda::additive_attention_backward<T>(s, in<T>(a), in<T>(b), in<T>(u), in<T>(v),
+                                         in<int32_t>(lengths), context, lse, dcontext, g[0], g[1],
+                                         g[3], g[2], out<T>(workspace), as_stream(stream));
+  else
+    cuda::attention_backward<T>(s, in<T>(a), in<T>(b), in<T>(v), in<int32_t>(lengths), T(scale),
+                                context, lse, dcontext, g[0], g[1], g[2], out<T>(workspace),
+                                as_stream(stream));
+}
+
 }  // namespace
 }  // namespace seqkern::bind
 
@@ -85,4 +188,19 @@ PYBIND11_MODULE(_cuda, m) {
   m.def("forward_float64", &bind::forward<double>);
   m.def("backward_float32", &bind::backward<float>);
   m.def("backward_float64", &bind::backward<double>);
+  m.def("attention_backward_workspace", [](py::tuple shape, bool additive) {
+    return cuda::attention_backward_workspace(bind::attn_shape(shape), additive);
+  });
+  // The other ops, each as <name>_float32 and <name>_float64.
+#define SEQKERN_BIND(name)                                \
+  m.def(#name "_float32", &bind::name<float>);            \
+  m.def(#name "_float64", &bind::name<double>);
+  SEQKERN_BIND(matmul)
+  SEQKERN_BIND(cross_entropy_forward)
+  SEQKERN_BIND(cross_entropy_backward)
+  SEQKERN_BIND(embedding_forward)
+  SEQKERN_BIND(embedding_backward)
+  SEQKERN_BIND(attention_forward)
+  SEQKERN_BIND(attention_backward)
+#undef SEQKERN_BIND
 }

@@ -4,6 +4,7 @@
 // operand (k for A, n for B, or m / k when transposed), so a warp reads whole lines.
 #include "check.cuh"
 #include "gemm.cuh"
+#include "seqkern/cuda_ops.h"
 
 namespace seqkern::cuda {
 namespace {
@@ -84,6 +85,17 @@ void gemm(cudaStream_t stream, bool ta, bool tb, int64_t M, int64_t N, int64_t K
        : launch<T, false, false>(stream, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
+template <typename T>
+void matmul(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const T* A, const T* B, T* C,
+            void* stream) {
+  gemm<T>(static_cast<cudaStream_t>(stream), ta, tb, M, N, K, T(1), A, ta ? M : K, B,
+          tb ? K : N, T(0), C, N);
+}
+
+template void matmul<float>(bool, bool, int64_t, int64_t, int64_t, const float*, const float*,
+                            float*, void*);
+template void matmul<double>(bool, bool, int64_t, int64_t, int64_t, const double*,
+                             const double*, double*, void*);
 template void gemm<float>(cudaStream_t, bool, bool, int64_t, int64_t, int64_t, float,
                           const float*, int64_t, const float*, int64_t, float, float*, int64_t);
 template void gemm<double>(cudaStream_t, bool, bool, int64_t, int64_t, int64_t, double,
