@@ -47,7 +47,7 @@ def as_float_array(name, a, dtype=None, like="x"):
         if is_device_array(a):
             raise TypeError(f"{name}: a CUDA array, and this op runs on the CPU only (on CUDA: "
                             "lstm, gru, rnn, recurrent_stack, softmax_cross_entropy, embedding, "
-                            "attention): pass a NumPy array") from None
+                            "attention, ctc_loss): pass a NumPy array") from None
         raise
     if arr.dtype not in FLOATS:
         raise TypeError(f"{name}: expected float32 or float64, got {_got(a, arr)}")
@@ -589,16 +589,18 @@ def _length_array(name, a, B, hi, what):
     return np.ascontiguousarray(arr, dtype=np.int64)
 
 
-def ctc_log_probs(log_probs, input_lengths, blank):
-    """(log_probs (T, B, C), input_lengths (B,) in 0..T) checked, for the loss and the decoders."""
-    lp = as_float_array("log_probs", log_probs)
+def ctc_log_probs(log_probs, input_lengths, blank, arrays=HOST):
+    """(log_probs (T, B, C), input_lengths (B,) in 0..T, a host array) checked, for the loss and
+    the decoders."""
+    lp = arrays.float_array("log_probs", log_probs, like="log_probs")
     if lp.ndim != 3 or 0 in lp.shape:
-        raise ValueError(f"log_probs: expected shape (T, batch, classes), each at least 1, got {lp.shape}")
+        raise ValueError(f"log_probs: expected shape (T, batch, classes), each at least 1, got "
+                         f"{tuple(lp.shape)}")
     T, B, C = lp.shape
     check_integer("blank", blank)
     if not 0 <= blank < C:
         raise ValueError(f"blank: expected a class in 0..{C - 1}, got {blank}")
-    return lp, _length_array("input_lengths", input_lengths, B, T, "T")
+    return lp, _length_array("input_lengths", host_ints(input_lengths, arrays), B, T, "T")
 
 
 def check_integer(name, v):
@@ -628,12 +630,13 @@ def check_memory(what, nbytes):
 
 
 def ctc_args(log_probs, targets, input_lengths, target_lengths, blank, reduction,
-             zero_infinity) -> CtcArgs:
-    lp, input_lengths = ctc_log_probs(log_probs, input_lengths, blank)
+             zero_infinity, arrays=HOST) -> CtcArgs:
+    """The integer arguments are checked, and returned, as host arrays."""
+    lp, input_lengths = ctc_log_probs(log_probs, input_lengths, blank, arrays)
     T, B, C = lp.shape
     if reduction not in REDUCTIONS:
         raise ValueError(f"reduction: expected one of {REDUCTIONS}, got {reduction!r}")
-    targets = np.asarray(targets)
+    targets, target_lengths = host_ints(targets, arrays), host_ints(target_lengths, arrays)
     if targets.dtype == np.bool_ or not np.issubdtype(targets.dtype, np.integer):
         raise TypeError(f"targets: expected an integer array, got {targets.dtype}")
     if targets.ndim == 2:
@@ -669,9 +672,11 @@ def ctc_reduce(a: CtcArgs, losses):
     return a.log_probs.dtype.type(np.mean(losses / np.maximum(a.target_lengths, 1)))
 
 
-def ctc_scale(a: CtcArgs, losses, dloss):
-    """d reduced loss / d losses_b (B,); zero for an infinite loss under zero_infinity."""
-    B, dt = a.log_probs.shape[1], a.log_probs.dtype
+def ctc_scale(a: CtcArgs, losses, dloss, dtype=None):
+    """d reduced loss / d losses_b (B,), a host array of the log_probs' dtype (or `dtype`,
+    NumPy's, for device log_probs); zero for an infinite loss under zero_infinity (losses None:
+    not zeroed, as for the kernels, which give no gradient to an infinite loss anyway)."""
+    B, dt = a.log_probs.shape[1], dtype or a.log_probs.dtype
     d = np.asarray(dloss, dtype=dt)
     if a.reduction == "none":
         if d.shape != (B,):
@@ -683,6 +688,6 @@ def ctc_scale(a: CtcArgs, losses, dloss):
         scale = np.full(B, float(d.reshape(())), dt)
         if a.reduction == "mean":
             scale /= B * np.maximum(a.target_lengths, 1)
-    if a.zero_infinity:
+    if a.zero_infinity and losses is not None:
         scale[np.isinf(losses)] = 0
     return np.ascontiguousarray(scale, dtype=dt)

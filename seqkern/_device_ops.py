@@ -1,6 +1,7 @@
-"""CUDA arrays through the rest of the functional API: softmax_cross_entropy, embedding and
-attention, and their backward, run on seqkern._cuda's kernels when the op's float array (logits,
-weight or dweight, query) is a CUDA array, torch's or CuPy's (seqkern._device's adapters).
+"""CUDA arrays through the rest of the functional API: softmax_cross_entropy, embedding,
+attention and ctc_loss, and their backward, run on seqkern._cuda's kernels when the op's float
+array (logits, weight or dweight, query, log_probs) is a CUDA array, torch's or CuPy's
+(seqkern._device's adapters).
 
 Ids, targets and lengths may be host or device arrays. They are checked on the host, as on the
 CPU path (a device array is copied there), then sent to the device. The float arrays stay on the
@@ -16,14 +17,18 @@ import numpy as np
 
 from seqkern import _device
 from seqkern._checks import (
-    Saved, as_ids, attention_args, check_dcontext, check_saved, cross_entropy_args, host_ints,
-    loss_scale,
+    Saved, as_ids, attention_args, check_dcontext, check_saved, cross_entropy_args,
+    ctc_args, ctc_scale, host_ints, loss_scale,
 )
 
 
 def _kernel(cuda, name, arrays, a):
     """seqkern._cuda's `name` for a's dtype."""
     return getattr(cuda, f"{name}_float64" if arrays.is_double(a) else f"{name}_float32")
+
+
+def _host_dtype(arrays, a):
+    return np.dtype(np.float64 if arrays.is_double(a) else np.float32)
 
 
 def _in_place(arrays, name, a, dtype, like):
@@ -59,8 +64,7 @@ def softmax_cross_entropy_backward(saved, dloss, out):
     check_saved(saved, "softmax_cross_entropy", "cuda")
     a, arrays, cuda = saved.args, saved.arrays, _device._backend()
     (N, V), dt = a.logits.shape, a.logits.dtype
-    host_dtype = np.dtype(np.float64 if arrays.is_double(a.logits) else np.float32)
-    scale = loss_scale(a, host_ints(dloss, arrays), host_dtype)  # (N,) on the host
+    scale = loss_scale(a, host_ints(dloss, arrays), _host_dtype(arrays, a.logits))  # (N,), host
     per_row = a.reduction == "none"
     scale = arrays.asarray(scale if per_row else scale[:1])
     if out is None:
@@ -198,3 +202,42 @@ def attention_backward(saved, dcontext):
     if not a.keys_are_values:
         g["values"] = dv
     return {k: g[k] for k in ("query", "keys", "values", "w", "w_q", "w_k", "v") if k in g}
+
+
+def ctc_loss(log_probs, targets, input_lengths, target_lengths, blank, reduction, zero_infinity,
+             training):
+    arrays = _device._arrays_like(log_probs, "log_probs")
+    a = ctc_args(log_probs, targets, input_lengths, target_lengths, blank, reduction,
+                 zero_infinity, arrays)
+    cuda, p = _device._backend(), arrays.ptr
+    (T, B, C), dt = a.log_probs.shape, a.log_probs.dtype
+    L = 2 * int(a.target_lengths.max(initial=0)) + 1
+    labels = tuple(arrays.asarray(x) for x in (a.targets, a.offsets, a.input_lengths,
+                                               a.target_lengths))
+    losses, log_alpha = arrays.empty((B,), dt), arrays.empty((B, T, L), dt)
+    _kernel(cuda, "ctc_forward", arrays, a.log_probs)(
+        arrays.index(), arrays.stream(), (T, B, C, L), p(a.log_probs), tuple(map(p, labels)),
+        a.blank, p(losses), p(log_alpha))
+    loss = arrays.empty((B,) if reduction == "none" else (), dt)
+    _kernel(cuda, "ctc_reduce", arrays, a.log_probs)(
+        arrays.index(), arrays.stream(), B, p(losses), p(labels[3]),
+        {"none": 0, "sum": 1, "mean": 2}[reduction], a.zero_infinity, p(loss))
+    if not training:
+        return loss
+    return loss, Saved("ctc_loss", "cuda", a, losses=losses, log_alpha=log_alpha, labels=labels,
+                       L=L, arrays=arrays)
+
+
+def ctc_loss_backward(saved, dloss):
+    check_saved(saved, "ctc_loss", "cuda")
+    a, arrays, cuda, p = saved.args, saved.arrays, _device._backend(), saved.arrays.ptr
+    (T, B, C), dt = a.log_probs.shape, a.log_probs.dtype
+    scale = arrays.asarray(ctc_scale(a, None, host_ints(dloss, arrays),
+                                     _host_dtype(arrays, a.log_probs)))
+    shape = (T, B, C, saved.L)
+    grad = arrays.empty((T, B, C), dt)
+    workspace = arrays.empty((cuda.ctc_backward_workspace(*shape),), dt)
+    _kernel(cuda, "ctc_backward", arrays, a.log_probs)(
+        arrays.index(), arrays.stream(), shape, p(a.log_probs), tuple(map(p, saved.labels)),
+        a.blank, p(saved.losses), p(saved.log_alpha), p(scale), p(grad), p(workspace))
+    return {"log_probs": grad}

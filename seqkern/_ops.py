@@ -702,7 +702,11 @@ def ctc_loss(log_probs, targets, input_lengths, target_lengths, blank=0, reducti
         input_lengths (B,) in 0..T, target_lengths (B,)
         reduction "mean" (each loss over its target length, then the batch mean), "sum", "none"
     An input too short for its target gives inf (0 with zero_infinity). Returns the loss, and
-    saved last when training=True."""
+    saved last when training=True. CUDA log_probs (torch or CuPy) run on the GPU
+    (seqkern._device_ops)."""
+    if is_device_array(log_probs):
+        return _device_ops.ctc_loss(log_probs, targets, input_lengths, target_lengths, blank,
+                                    reduction, zero_infinity, training)
     a = ctc_args(log_probs, targets, input_lengths, target_lengths, blank, reduction,
                  zero_infinity)
     T, B, _ = a.log_probs.shape
@@ -721,6 +725,8 @@ def ctc_loss_backward(saved, dloss=1.0):
     """Gradient of a training ctc_loss call: dict with log_probs (T, B, C), the derivative with
     respect to log_probs themselves (torch's CPU gradient adds exp(log_probs), a term that
     cancels through a log-softmax). An infinite loss gets a zero gradient."""
+    if getattr(saved, "impl", None) == "cuda":
+        return _device_ops.ctc_loss_backward(saved, dloss)
     check_saved(saved, "ctc_loss", "kernel")
     a = saved.args
     grad = _core.empty(a.log_probs.shape, a.log_probs.dtype)

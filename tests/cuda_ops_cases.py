@@ -87,3 +87,27 @@ def assert_results_same(want, got, dtype):
     assert sorted(want) == sorted(got)
     for k in want:
         assert_close(np.asarray(got[k]), np.asarray(want[k]), dtype, k)
+
+
+# (T, B, C, S): one step, one class besides blank; a batch with repeated labels, lengths 0 and
+# sequences too short for their targets (infinite losses); L = 2S + 1 over a block's 256 threads
+CTC = [(1, 1, 2, 1), (12, 5, 4, 4), (30, 3, 6, 130)]
+
+
+def ctc_step(module, T, B, C, S, dtype, seed, reduction="mean", zero_infinity=False,
+             padded=True, dev=np.asarray, host=np.asarray, dloss_on_device=False):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((T, B, C))
+    log_probs = (x - np.log(np.exp(x).sum(-1, keepdims=True))).astype(dtype)
+    target_lengths = rng.integers(0, S + 1, B)
+    target_lengths[0] = S
+    input_lengths = rng.integers(0, T + 1, B)
+    input_lengths[0] = T
+    targets = rng.integers(1, min(C, 3) if S > 2 else C, (B, S))  # few classes: repeats
+    if not padded:
+        targets = np.concatenate([targets[b, :n] for b, n in enumerate(target_lengths)])
+    dloss = rng.standard_normal(B).astype(dtype) if reduction == "none" else np.asarray(0.6, dtype)
+    loss, saved = module.ctc_loss(dev(log_probs), targets, input_lengths, target_lengths,
+                                  reduction=reduction, zero_infinity=zero_infinity, training=True)
+    g = module.ctc_loss_backward(saved, dev(dloss) if dloss_on_device else dloss)
+    return {"loss": host(loss), "dlog_probs": host(g["log_probs"])}

@@ -15,8 +15,8 @@ from cuda_cases import (
     CELLS, SHAPES, STACKS, assert_stacks_same, problem, run, stack_problem, stack_step,
 )
 from cuda_ops_cases import (
-    ATTENTION, CROSS_ENTROPY, EMBEDDING, SCORES, assert_results_same, attention_problem,
-    attention_step, cross_entropy_step, embedding_step,
+    ATTENTION, CROSS_ENTROPY, CTC, EMBEDDING, SCORES, assert_results_same, attention_problem,
+    attention_step, cross_entropy_step, ctc_step, embedding_step,
 )
 from seqkern import reference
 
@@ -43,6 +43,8 @@ class RefusingDeviceArray(FakeDeviceArray):
 def test_cuda_arrays_given_to_cpu_only_ops_raise_a_clear_type_error():
     a = RefusingDeviceArray()
     with pytest.raises(TypeError, match="log_probs: a CUDA array, and this op runs on the CPU only"):
+        sk.ctc_greedy_decode(a, [2])
+    with pytest.raises(TypeError, match="log_probs: CUDA arrays must be torch tensors or CuPy"):
         sk.ctc_loss(a, np.zeros((1, 2), np.int64), [2], [2])
     with pytest.raises(TypeError, match="keys: a CUDA array"):
         sk.attention(np.zeros((1, 2, 3), "f"), a)
@@ -463,3 +465,41 @@ def test_other_ops_bad_input_raises():
         sk.embedding(q[0], torch.tensor([3], device="cuda"))
     with pytest.raises(ValueError, match="dweight: expected a C-contiguous array"):
         sk.embedding_backward([0], q[0, :1], q[0].T)
+
+
+@needs_gpu
+@pytest.mark.parametrize("shape", CTC)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("reduction, zero_infinity, padded", [("mean", False, True),
+                                                              ("none", True, False),
+                                                              ("sum", False, False)])
+def test_ctc_matches_the_numpy_twin(shape, dtype, reduction, zero_infinity, padded):
+    case = dict(zip("TBCS", shape), dtype=dtype, seed=sum(shape), reduction=reduction,
+                zero_infinity=zero_infinity, padded=padded)
+    want = ctc_step(reference, **case)
+    got = ctc_step(sk, **case, dev=gpu, host=host, dloss_on_device=reduction == "none")
+    assert_results_same(want, got, dtype)
+
+
+@needs_gpu
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_ctc_matches_torch_through_a_log_softmax(reduction):
+    """torch's CUDA gradient (cuDNN's or its own) differs from the true derivative by a term that
+    cancels through a log-softmax: compared there, float64."""
+    rng = np.random.default_rng(3)
+    T, B, C, S = 60, 6, 30, 20
+    x = gpu(rng.standard_normal((T, B, C))).requires_grad_()
+    targets = torch.from_numpy(rng.integers(1, C, (B, S))).cuda()
+    targets[1, 3:6] = 7
+    il, tl = torch.tensor([60, 45, 30, 12, 60, 5]), torch.tensor([20, 15, 0, 10, 7, 20])
+    lp = torch.log_softmax(x, dim=2)
+    want = torch.nn.functional.ctc_loss(lp, targets, il, tl, reduction=reduction,
+                                        zero_infinity=True)
+    d = torch.rand_like(want)
+    (want * d).sum().backward()
+    loss, saved = sk.ctc_loss(lp.detach(), targets, il, tl, reduction=reduction,
+                              zero_infinity=True, training=True)
+    torch.testing.assert_close(loss, want.detach(), rtol=1e-10, atol=1e-10)
+    g = sk.ctc_loss_backward(saved, d)["log_probs"]
+    dx = g - lp.detach().exp() * g.sum(dim=2, keepdim=True)
+    torch.testing.assert_close(dx, x.grad, rtol=1e-10, atol=1e-10)

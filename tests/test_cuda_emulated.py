@@ -21,8 +21,8 @@ from cuda_cases import (
     CELLS, SHAPES, STACKS, assert_same, assert_stacks_same, problem, run, stack_problem, stack_step,
 )
 from cuda_ops_cases import (
-    ATTENTION, CROSS_ENTROPY, EMBEDDING, SCORES, assert_results_same, attention_problem,
-    attention_step, cross_entropy_step, embedding_step,
+    ATTENTION, CROSS_ENTROPY, CTC, EMBEDDING, SCORES, assert_results_same, attention_problem,
+    attention_step, cross_entropy_step, ctc_step, embedding_step,
 )
 from seqkern import _device, reference
 
@@ -331,3 +331,33 @@ def test_emulated_attention_lengths_on_the_device_and_bad_input(on_emulator):
         sk.attention_backward(saved, Emulated(np.zeros((2, 3, 4), np.float32)))
     with pytest.raises(ValueError, match="saved: comes from attention, not softmax_cross_entropy"):
         sk.softmax_cross_entropy_backward(saved)
+
+
+@pytest.mark.parametrize("shape", CTC)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("reduction, zero_infinity, padded", [("mean", False, True),
+                                                              ("none", True, False),
+                                                              ("sum", False, False)])
+def test_emulated_ctc_matches_the_numpy_twin(on_emulator, shape, dtype, reduction, zero_infinity,
+                                             padded):
+    case = dict(zip("TBCS", shape), dtype=dtype, seed=sum(shape), reduction=reduction,
+                zero_infinity=zero_infinity, padded=padded)
+    want = ctc_step(reference, **case)
+    got = ctc_step(sk, **case, dev=Emulated, host=host, dloss_on_device=reduction == "none")
+    assert_results_same(want, got, dtype)
+
+
+def test_emulated_ctc_reverse_thread_order_and_device_lengths(on_emulator, monkeypatch):
+    monkeypatch.setenv("SEQKERN_EMULATOR_REVERSE", "1")
+    rng = np.random.default_rng(2)
+    lp = np.log(rng.dirichlet(np.ones(5), (9, 3))).astype(np.float32)
+    targets, il, tl = rng.integers(1, 5, (3, 4)), np.array([9, 7, 8]), np.array([4, 2, 3])
+    want_loss, saved = sk.ctc_loss(lp, targets, il, tl, training=True)
+    want = sk.ctc_loss_backward(saved)["log_probs"]
+    loss, saved = sk.ctc_loss(Emulated(lp), Emulated(targets), Emulated(il), Emulated(tl),
+                              training=True)
+    np.testing.assert_allclose(host(loss), want_loss, rtol=1e-5)
+    np.testing.assert_allclose(host(sk.ctc_loss_backward(saved)["log_probs"]), want, rtol=1e-4,
+                               atol=1e-6)
+    with pytest.raises(ValueError, match="targets: the blank"):
+        sk.ctc_loss(Emulated(lp), np.zeros((3, 1), np.int64), il, [1, 1, 1])

@@ -15,6 +15,7 @@ namespace {
 using cuda::CudaCell;
 using cuda::LayerArgs;
 using seqkern::AttnShape;
+using seqkern::CtcShape;
 
 template <typename T>
 const T* in(uintptr_t p) { return reinterpret_cast<const T*>(p); }
@@ -161,6 +162,44 @@ void attention_backward(int device, uintptr_t stream, bool additive, py::tuple s
                                 as_stream(stream));
 }
 
+// shape = (T, B, C, L); labels = (targets, offsets, input_lengths, target_lengths), int64
+template <typename T>
+void ctc_forward(int device, uintptr_t stream, py::tuple shape, uintptr_t log_probs,
+                 py::tuple labels, int64_t blank, uintptr_t losses, uintptr_t log_alpha) {
+  const CtcShape s{shape[0].cast<int64_t>(), shape[1].cast<int64_t>(), shape[2].cast<int64_t>(),
+                   shape[3].cast<int64_t>()};
+  const int64_t* l[4];
+  for (int i = 0; i < 4; ++i) l[i] = in<int64_t>(labels[i].cast<uintptr_t>());
+  py::gil_scoped_release nogil;
+  cuda::set_device(device);
+  cuda::ctc_loss_forward<T>(s, in<T>(log_probs), l[0], l[1], l[2], l[3], blank, out<T>(losses),
+                            out<T>(log_alpha), as_stream(stream));
+}
+
+template <typename T>
+void ctc_backward(int device, uintptr_t stream, py::tuple shape, uintptr_t log_probs,
+                  py::tuple labels, int64_t blank, uintptr_t losses, uintptr_t log_alpha,
+                  uintptr_t scale, uintptr_t grad, uintptr_t workspace) {
+  const CtcShape s{shape[0].cast<int64_t>(), shape[1].cast<int64_t>(), shape[2].cast<int64_t>(),
+                   shape[3].cast<int64_t>()};
+  const int64_t* l[4];
+  for (int i = 0; i < 4; ++i) l[i] = in<int64_t>(labels[i].cast<uintptr_t>());
+  py::gil_scoped_release nogil;
+  cuda::set_device(device);
+  cuda::ctc_loss_backward<T>(s, in<T>(log_probs), l[0], l[1], l[2], l[3], blank, in<T>(losses),
+                             in<T>(log_alpha), in<T>(scale), out<T>(grad), out<T>(workspace),
+                             as_stream(stream));
+}
+
+template <typename T>
+void ctc_reduce(int device, uintptr_t stream, int64_t B, uintptr_t losses,
+                uintptr_t target_lengths, int reduction, bool zero_infinity, uintptr_t out_) {
+  py::gil_scoped_release nogil;
+  cuda::set_device(device);
+  cuda::ctc_reduce<T>(B, in<T>(losses), in<int64_t>(target_lengths), reduction, zero_infinity,
+                      out<T>(out_), as_stream(stream));
+}
+
 }  // namespace
 }  // namespace seqkern::bind
 
@@ -191,6 +230,9 @@ PYBIND11_MODULE(_cuda, m) {
   m.def("attention_backward_workspace", [](py::tuple shape, bool additive) {
     return cuda::attention_backward_workspace(bind::attn_shape(shape), additive);
   });
+  m.def("ctc_backward_workspace", [](int64_t T, int64_t B, int64_t C, int64_t L) {
+    return cuda::ctc_backward_workspace(CtcShape{T, B, C, L});
+  });
   // The other ops, each as <name>_float32 and <name>_float64.
 #define SEQKERN_BIND(name)                                \
   m.def(#name "_float32", &bind::name<float>);            \
@@ -202,5 +244,8 @@ PYBIND11_MODULE(_cuda, m) {
   SEQKERN_BIND(embedding_backward)
   SEQKERN_BIND(attention_forward)
   SEQKERN_BIND(attention_backward)
+  SEQKERN_BIND(ctc_forward)
+  SEQKERN_BIND(ctc_backward)
+  SEQKERN_BIND(ctc_reduce)
 #undef SEQKERN_BIND
 }

@@ -1,6 +1,6 @@
 // The CUDA backend's other ops, on device pointers: softmax cross-entropy, embedding, attention
-// and the products around attention's scores. The same shapes, semantics and aliasing as the CPU
-// kernels of cross_entropy.h, embedding.h and attention.h; a stream is a cudaStream_t passed as
+// and the products around attention's scores, CTC. The same shapes, semantics and aliasing as the
+// CPU kernels of cross_entropy.h, embedding.h, attention.h and ctc.h; a stream is a cudaStream_t passed as
 // void*, and a failed launch throws std::runtime_error. Nothing here uses atomics: every result
 // repeats bit for bit.
 #pragma once
@@ -8,6 +8,7 @@
 #include <cstdint>
 
 #include "seqkern/attention.h"  // AttnShape
+#include "seqkern/ctc.h"        // CtcShape
 
 namespace seqkern::cuda {
 
@@ -69,5 +70,29 @@ void additive_attention_backward(const AttnShape& s, const T* pq, const T* pk, c
                                  const T* v, const int32_t* lengths, const T* context,
                                  const T* lse, const T* dcontext, T* dpq, T* dpk, T* du, T* dv,
                                  T* workspace, void* stream);
+
+// CTC forward (ctc.h): losses (B), log_alpha (B, T, L) out.
+template <typename T>
+void ctc_loss_forward(const CtcShape& s, const T* log_probs, const int64_t* targets,
+                      const int64_t* offsets, const int64_t* input_lengths,
+                      const int64_t* target_lengths, int64_t blank, T* losses, T* log_alpha,
+                      void* stream);
+
+// Elements of T the CTC backward's workspace holds: scratch.
+int64_t ctc_backward_workspace(const CtcShape& s);
+
+// CTC backward (ctc.h): grad (T, B, C) out, overwritten.
+template <typename T>
+void ctc_loss_backward(const CtcShape& s, const T* log_probs, const int64_t* targets,
+                       const int64_t* offsets, const int64_t* input_lengths,
+                       const int64_t* target_lengths, int64_t blank, const T* losses,
+                       const T* log_alpha, const T* scale, T* grad, T* workspace, void* stream);
+
+// The CTC losses (B) reduced on the device, as torch does: reduction 0 "none" (out (B): an
+// infinite loss 0 under zero_infinity), 1 "sum" (out (1)), 2 "mean" (out (1): each loss over its
+// target length, at least 1, then the batch mean).
+template <typename T>
+void ctc_reduce(int64_t B, const T* losses, const int64_t* target_lengths, int reduction,
+                bool zero_infinity, T* out, void* stream);
 
 }  // namespace seqkern::cuda
