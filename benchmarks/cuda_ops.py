@@ -1,11 +1,12 @@
-"""seqkern's CUDA attention, softmax cross-entropy and embedding against torch on one GPU, float32.
+"""seqkern's CUDA attention, softmax cross-entropy, embedding and CTC against torch on one GPU.
 
 Steady state as in cuda_rnn.py: each implementation runs `--calls` calls back to back, timed with
 CUDA events, the implementations alternating in blocks; the table gives medians per call.
 "train" is the forward that keeps what backward needs plus the backward with every gradient.
 torch runs attention two ways and the faster counts: scaled_dot_product_attention (its fused
 kernels; dot scores only) and explicit operations (matmul, masked softmax, matmul). Every peer
-runs in plain float32 (torch's matmul takes TF32 only when told to).
+runs in plain float32 (torch's matmul takes TF32 only when told to). CTC's "train" for torch is
+its loss and gradient with respect to the log-probabilities (cuDNN's or its own kernel).
 
     python benchmarks/cuda_ops.py [--json FILE] [--quick]
 """
@@ -26,6 +27,7 @@ ATTENTION = [  # (score, B, Tq, Tk, H): benchmarks/attention.py's sizes, and a s
 ]
 CROSS_ENTROPY = [(700, 10000), (4096, 32000)]  # (N, V): a PTB batch (35 x 20), a larger one
 EMBEDDING = [(10000, 650, 700), (50000, 512, 8192)]  # (V, D, N)
+CTC = [(50, 16, 20, 10), (200, 32, 29, 50), (1000, 8, 100, 200)]  # (T, B, C, S): ctc.py's
 
 
 def attention_steps(score, B, Tq, Tk, H, train):
@@ -109,6 +111,28 @@ def embedding_steps(V, D, N, train):
     return {"seqkern": ours, "torch": theirs}
 
 
+def ctc_steps(T, B, C, S, train):
+    g = torch.Generator(device="cuda").manual_seed(0)
+    log_probs = torch.randn(T, B, C, device="cuda", generator=g).log_softmax(2)
+    targets = torch.randint(1, C, (B, S), device="cuda", generator=g)
+    il = torch.full((B,), T, dtype=torch.long)
+    tl = torch.full((B,), S, dtype=torch.long)
+    tlp = log_probs.clone().requires_grad_(train)
+
+    def ours():
+        out = sk.ctc_loss(log_probs, targets, il, tl, training=train)
+        if train:
+            sk.ctc_loss_backward(out[1])
+
+    def theirs():
+        with torch.set_grad_enabled(train):
+            loss = F.ctc_loss(tlp, targets, il, tl)
+            if train:
+                tlp.grad = None
+                loss.backward()
+    return {"seqkern": ours, "torch": theirs}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--json", help="write the rows here")
@@ -123,9 +147,9 @@ def main():
           f"{'ratio':>8}")
     cases = ([("attention", a[0], a[1:]) for a in ATTENTION]
              + [("cross_entropy", "", s) for s in CROSS_ENTROPY]
-             + [("embedding", "", s) for s in EMBEDDING])
+             + [("embedding", "", s) for s in EMBEDDING] + [("ctc", "", s) for s in CTC])
     if args.quick:
-        cases = [cases[0], cases[len(ATTENTION)], cases[-len(EMBEDDING)]]
+        cases = [cases[0], cases[len(ATTENTION)], cases[-len(EMBEDDING) - len(CTC)], cases[-1]]
     rows = []
     for op, score, shape in cases:
         for mode in ("infer", "train"):
@@ -133,8 +157,8 @@ def main():
             if op == "attention":
                 steps = attention_steps(score, *shape, train)
             else:
-                steps = {"cross_entropy": cross_entropy_steps,
-                         "embedding": embedding_steps}[op](*shape, train)
+                steps = {"cross_entropy": cross_entropy_steps, "embedding": embedding_steps,
+                         "ctc": ctc_steps}[op](*shape, train)
             t = measure(steps, args.calls, args.blocks)
             theirs, path = min((ms, name) for name, ms in t.items() if name != "seqkern")
             name = f"{op} {score}".strip()
