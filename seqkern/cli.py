@@ -128,6 +128,30 @@ def _other_ops(rng):
     return cases
 
 
+def _incoming(rng, op, kw):
+    """A random incoming gradient for op's first output."""
+    y = getattr(reference, op)(**kw)
+    return rng.standard_normal(np.shape(y[0] if op == "attention" else y))
+
+
+def _other_op_errors(op, kw, w, to_device=lambda a: a, to_host=np.asarray):
+    """The kernel of op on kw's float arrays made by to_device (ids and lengths stay on the
+    host) against its twin, the incoming gradient w: (output, gradients as host arrays, largest
+    output and gradient differences)."""
+    def run(impl, args, dw, host):
+        *outs, saved = getattr(impl, op)(**args, training=True)
+        g = getattr(impl, op + "_backward")(saved, dw)
+        g = g if isinstance(g, dict) else {"logits": g}
+        return host(outs[0]), {k: host(v) for k, v in g.items()}
+
+    on = {k: to_device(v) if isinstance(v, np.ndarray) and v.dtype.kind == "f" else v
+          for k, v in kw.items()}
+    yk, gk = run(sk, on, to_device(np.asarray(w)), to_host)
+    yr, gr = run(reference, kw, np.asarray(w), np.asarray)
+    return yk, gk, (float(np.max(np.abs(yk - yr))),
+                    max(float(np.max(np.abs(gk[k] - gr[k]))) for k in gr))
+
+
 def check_other_ops(out=sys.stdout):
     """Each non-recurrent kernel against its twin and against central differences (float64),
     on the scalar sum(w * first output) for a fixed random w."""
@@ -136,29 +160,32 @@ def check_other_ops(out=sys.stdout):
     ok = True
     rng = np.random.default_rng(0)
     for name, op, kw in _other_ops(rng):
-        def run(impl, **a):
-            outs = getattr(impl, op)(**a, training=True)
-            return np.asarray(outs[0]), outs[-1]
-
-        def grads(impl, saved, w):
-            g = getattr(impl, op + "_backward")(saved, w)
-            return g if isinstance(g, dict) else {"logits": g}
-
-        yk, saved_k = run(sk, **kw)
-        yr, saved_r = run(reference, **kw)
-        w = rng.standard_normal(yk.shape)
-        gk, gr = grads(sk, saved_k, w), grads(reference, saved_r, w)
+        w = _incoming(rng, op, kw)
+        _, gk, (fwd_err, bwd_err) = _other_op_errors(op, kw, w)
         arrays = {k: v.copy() for k, v in kw.items() if k in gk}
         rest = {k: v for k, v in kw.items() if k not in gk}
-        fd = gradcheck(lambda **a: float(np.sum(w * run(sk, **a, **rest)[0])), arrays,
+        first = (lambda o: o[0]) if op == "attention" else (lambda o: o)
+        fd = gradcheck(lambda **a: float(np.sum(w * first(getattr(sk, op)(**a, **rest)))), arrays,
                        {k: gk[k] for k in arrays})
-        fwd_err = float(np.max(np.abs(yk - yr)))
-        bwd_err = max(float(np.max(np.abs(gk[k] - gr[k]))) for k in gr)
         good = fwd_err < 1e-12 and bwd_err < 1e-12
         ok &= good
         print(f"{name:<18} vs NumPy twin: outputs {fwd_err:.1e}, gradients {bwd_err:.1e};"
               f"  vs finite differences: {max(fd.values()):.1e}  {'ok' if good else 'MISMATCH'}",
               file=out)
+    return ok
+
+
+def cuda_check_other_ops(arrays, out=sys.stdout):
+    """The non-recurrent CUDA kernels against their twins (float64); arrays: cuda_arrays()'s
+    converters."""
+    ok = True
+    rng = np.random.default_rng(0)
+    for name, op, kw in _other_ops(rng):
+        _, _, (fwd_err, bwd_err) = _other_op_errors(op, kw, _incoming(rng, op, kw), *arrays)
+        good = fwd_err < 1e-12 and bwd_err < 1e-12
+        ok &= good
+        print(f"{name:<18} on CUDA vs NumPy twin: outputs {fwd_err:.1e}, gradients "
+              f"{bwd_err:.1e}  {'ok' if good else 'MISMATCH'}", file=out)
     return ok
 
 
@@ -193,7 +220,7 @@ def cmd_check(args):
     ok = all([demo_check(c) for c in cells]) & check_other_ops()
     arrays = cuda_arrays()
     if arrays is not None:
-        ok &= all([cuda_check(c, arrays) for c in cells])
+        ok &= all([cuda_check(c, arrays) for c in cells]) & cuda_check_other_ops(arrays)
     demo_speed(cells, tuple(args.shape), args.repeat)
     return 0 if ok else 1
 

@@ -318,7 +318,8 @@ def test_seqkern_check_finds_and_checks_the_gpu(capsys):
     arrays = cli.cuda_arrays()
     assert arrays is not None
     assert all(cli.cuda_check(cell, arrays) for cell in ("rnn", "lstm", "gru"))
-    assert capsys.readouterr().out.count("ok") == 3
+    assert cli.cuda_check_other_ops(arrays)
+    assert capsys.readouterr().out.count("ok") == 3 + 5
 
 
 # softmax cross-entropy, embedding and attention on the GPU (seqkern._device_ops)

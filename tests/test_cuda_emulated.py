@@ -235,7 +235,9 @@ def test_seqkern_check_checks_the_cuda_kernels(on_emulator, capsys):
     from seqkern import cli
     arrays = (Emulated, host)
     assert all(cli.cuda_check(cell, arrays) for cell in ("rnn", "lstm", "gru"))
-    assert capsys.readouterr().out.count("on CUDA vs NumPy twin") == 3
+    assert cli.cuda_check_other_ops(arrays)
+    printed = capsys.readouterr().out
+    assert printed.count("on CUDA vs NumPy twin") == 3 + 5 and "MISMATCH" not in printed
 
 
 # softmax cross-entropy, embedding and attention (seqkern._device_ops)
