@@ -163,13 +163,22 @@ void attention_backward(int device, uintptr_t stream, bool additive, py::tuple s
 }
 
 // shape = (T, B, C, L); labels = (targets, offsets, input_lengths, target_lengths), int64
+struct CtcCall {
+  CtcShape s;
+  const int64_t* l[4];
+  CtcCall(const py::tuple& shape, const py::tuple& labels)
+      : s{shape[0].cast<int64_t>(), shape[1].cast<int64_t>(), shape[2].cast<int64_t>(),
+          shape[3].cast<int64_t>()} {
+    for (int i = 0; i < 4; ++i) l[i] = in<int64_t>(labels[i].cast<uintptr_t>());
+  }
+};
+
 template <typename T>
 void ctc_forward(int device, uintptr_t stream, py::tuple shape, uintptr_t log_probs,
                  py::tuple labels, int64_t blank, uintptr_t losses, uintptr_t log_alpha) {
-  const CtcShape s{shape[0].cast<int64_t>(), shape[1].cast<int64_t>(), shape[2].cast<int64_t>(),
-                   shape[3].cast<int64_t>()};
-  const int64_t* l[4];
-  for (int i = 0; i < 4; ++i) l[i] = in<int64_t>(labels[i].cast<uintptr_t>());
+  const CtcCall c(shape, labels);
+  const CtcShape& s = c.s;
+  const int64_t* const* l = c.l;
   py::gil_scoped_release nogil;
   cuda::set_device(device);
   cuda::ctc_loss_forward<T>(s, in<T>(log_probs), l[0], l[1], l[2], l[3], blank, out<T>(losses),
@@ -180,10 +189,9 @@ template <typename T>
 void ctc_backward(int device, uintptr_t stream, py::tuple shape, uintptr_t log_probs,
                   py::tuple labels, int64_t blank, uintptr_t losses, uintptr_t log_alpha,
                   uintptr_t scale, uintptr_t grad, uintptr_t workspace) {
-  const CtcShape s{shape[0].cast<int64_t>(), shape[1].cast<int64_t>(), shape[2].cast<int64_t>(),
-                   shape[3].cast<int64_t>()};
-  const int64_t* l[4];
-  for (int i = 0; i < 4; ++i) l[i] = in<int64_t>(labels[i].cast<uintptr_t>());
+  const CtcCall c(shape, labels);
+  const CtcShape& s = c.s;
+  const int64_t* const* l = c.l;
   py::gil_scoped_release nogil;
   cuda::set_device(device);
   cuda::ctc_loss_backward<T>(s, in<T>(log_probs), l[0], l[1], l[2], l[3], blank, in<T>(losses),
