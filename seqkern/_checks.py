@@ -45,9 +45,10 @@ def as_float_array(name, a, dtype=None, like="x"):
         arr = np.asarray(a)
     except (TypeError, RuntimeError, ValueError):
         if is_device_array(a):
-            raise TypeError(f"{name}: a CUDA array, and this op runs on the CPU only (on CUDA: "
-                            "lstm, gru, rnn, recurrent_stack, softmax_cross_entropy, embedding, "
-                            "attention, ctc_loss): pass a NumPy array") from None
+            raise TypeError(f"{name}: a CUDA array in a call that runs on the CPU (lstm, gru, rnn, "
+                            "recurrent_stack, softmax_cross_entropy, embedding, attention and "
+                            "ctc_loss run on CUDA when their x, logits, weight, query or "
+                            "log_probs is a CUDA array): pass a NumPy array") from None
         raise
     if arr.dtype not in FLOATS:
         raise TypeError(f"{name}: expected float32 or float64, got {_got(a, arr)}")
