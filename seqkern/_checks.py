@@ -25,10 +25,13 @@ def _got(a, arr):
     return "None" if a is None else str(arr.dtype)
 
 
+_HOST_TYPES = (np.ndarray, np.generic, list, tuple, int, float)
+
+
 def is_device_array(a):
     """Whether `a` lives on a CUDA device: a torch CUDA tensor (whose __cuda_array_interface__
     refuses tensors that require grad), or anything exposing __cuda_array_interface__."""
-    if isinstance(a, np.ndarray):
+    if a is None or isinstance(a, _HOST_TYPES):  # the common host arguments, without lookups
         return False
     if getattr(a, "is_cuda", False) is True:
         return True
@@ -502,13 +505,12 @@ class AttentionArgs:
 
 def attention_args(query, keys, values, lengths, score, w, w_q, w_k, v, scale,
                    arrays=HOST) -> AttentionArgs:
-    def float_array(name, a, dtype=None):
-        return arrays.float_array(name, a, dtype, like="query")
-    query = float_array("query", query)
+    float_array = arrays.float_array
+    query = float_array("query", query, None, "query")
     if query.ndim != 3 or 0 in query.shape:
         raise ValueError(f"query: expected shape (batch, Tq, Hq), each at least 1, got {tuple(query.shape)}")
     B, Tq, Hq = query.shape
-    keys = float_array("keys", keys, query.dtype)
+    keys = float_array("keys", keys, query.dtype, "query")
     if keys.ndim != 3 or keys.shape[0] != B or 0 in keys.shape:
         raise ValueError(f"keys: expected shape (batch, Tk, Hk) with batch = {B}, got {tuple(keys.shape)}")
     Tk, Hk = keys.shape[1:]
@@ -516,7 +518,7 @@ def attention_args(query, keys, values, lengths, score, w, w_q, w_k, v, scale,
     if keys_are_values:
         values = keys
     else:
-        values = float_array("values", values, query.dtype)
+        values = float_array("values", values, query.dtype, "query")
         if values.ndim != 3 or values.shape[:2] != (B, Tk) or values.shape[2] == 0:
             raise ValueError(f"values: expected shape (batch, Tk, Hv) = ({B}, {Tk}, Hv), "
                              f"got {tuple(values.shape)}")
@@ -532,16 +534,16 @@ def attention_args(query, keys, values, lengths, score, w, w_q, w_k, v, scale,
     if score == "dot" and Hq != Hk:
         raise ValueError(f"keys: dot scores need Hk = Hq = {Hq}, got {Hk}")
     if score == "general":
-        w = float_array("w", w, dt)
+        w = float_array("w", w, dt, "query")
         check_shape("w", w, (Hq, Hk), "(Hq, Hk)")
     if score == "additive":
-        w_q = float_array("w_q", w_q, dt)
+        w_q = float_array("w_q", w_q, dt, "query")
         if w_q.ndim != 2 or w_q.shape[1] != Hq or w_q.shape[0] == 0:
             raise ValueError(f"w_q: expected shape (A, Hq) = (A, {Hq}), got {tuple(w_q.shape)}")
         A = w_q.shape[0]
-        w_k = float_array("w_k", w_k, dt)
+        w_k = float_array("w_k", w_k, dt, "query")
         check_shape("w_k", w_k, (A, Hk), "(A, Hk)")
-        v = float_array("v", v, dt)
+        v = float_array("v", v, dt, "query")
         check_shape("v", v, (A,), "(A,)")
         if scale is not None:
             raise ValueError("scale: applies to dot and general scores only")
