@@ -67,7 +67,9 @@ class _TorchArrays(_Arrays):
             where = a.device if isinstance(a, torch.Tensor) else type(a).__name__
             raise TypeError(f"{name}: expected a torch tensor on {self.device} like x, got {where}")
         check_dtype(name, a, dtype, like, self.dtypes)
-        return a.detach().contiguous()
+        a = a.detach().contiguous()
+        # the kernels read whole, aligned values: a view at an odd byte offset is copied
+        return a if a.data_ptr() % a.element_size() == 0 else a.clone()
 
     def zeros(self, shape, dtype):
         return self.torch.zeros(shape, dtype=dtype, device=self.device)
@@ -76,7 +78,7 @@ class _TorchArrays(_Arrays):
         return self.torch.empty(shape, dtype=dtype, device=self.device)
 
     def asarray(self, host):
-        return self.torch.from_numpy(host).to(self.device)
+        return self.torch.from_numpy(np.require(host, requirements="CA")).to(self.device)
 
     @staticmethod
     def to_host(a):
@@ -122,7 +124,8 @@ class _CupyArrays(_Arrays):
                             f"got {where}")
         check_dtype(name, a, dtype, like)
         with self.device:
-            return self.cupy.ascontiguousarray(a)
+            a = self.cupy.ascontiguousarray(a)
+            return a if a.data.ptr % a.itemsize == 0 else a.copy()
 
     def zeros(self, shape, dtype):
         with self.device:

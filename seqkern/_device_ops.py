@@ -32,10 +32,12 @@ def _host_dtype(arrays, a):
 
 
 def _in_place(arrays, name, a, dtype, like):
-    """a itself, checked to be a C-contiguous float array of `dtype` that a kernel can write."""
+    """a itself, checked to be a C-contiguous, aligned float array of `dtype` that a kernel can
+    write."""
     checked = arrays.float_array(name, a, dtype, like=like)
-    if arrays.ptr(checked) != arrays.ptr(a):  # float_array made a contiguous copy
-        raise ValueError(f"{name}: expected a C-contiguous array (it is written in place)")
+    if arrays.ptr(checked) != arrays.ptr(a):  # float_array made a contiguous or aligned copy
+        raise ValueError(f"{name}: expected a C-contiguous, aligned array (it is written in "
+                         "place)")
     return checked
 
 

@@ -464,7 +464,7 @@ def test_other_ops_bad_input_raises():
         sk.softmax_cross_entropy(q, torch.full((2, 3), 4, device="cuda"))
     with pytest.raises(ValueError, match="ids: ids must be in 0..2, got 3"):
         sk.embedding(q[0], torch.tensor([3], device="cuda"))
-    with pytest.raises(ValueError, match="dweight: expected a C-contiguous array"):
+    with pytest.raises(ValueError, match="dweight: expected a C-contiguous, aligned array"):
         sk.embedding_backward([0], q[0, :1], q[0].T)
 
 

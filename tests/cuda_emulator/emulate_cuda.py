@@ -46,6 +46,7 @@ def build(out_dir):
     """Compiles the emulated module into out_dir and imports it (as _cuda)."""
     import pybind11
     out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
     sources = []
     for cu in sorted((ROOT / "csrc" / "cuda").glob("*.cu")):
         cc = out_dir / (cu.stem + ".cc")
