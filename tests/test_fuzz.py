@@ -44,3 +44,27 @@ def test_the_unchanged_calls_succeed():
                 call(kw)
             except Exception as e:
                 pytest.fail(f"{name}: {type(e).__name__}: {e}")
+
+
+def test_malformed_calls_on_the_cuda_path_raise_clear_errors(tmp_path):
+    """The same calls on the CUDA path: its checks, and its kernels on the CPU emulator
+    (tests/fuzz_cuda_emulated.py; .ci/asan runs it with the sanitizers)."""
+    pytest.importorskip("torch")
+    pytest.importorskip("pybind11")
+    import shutil
+    import sysconfig
+    if shutil.which("g++") is None or not os.path.exists(
+            os.path.join(sysconfig.get_paths()["include"], "Python.h")):
+        pytest.skip("needs g++ and Python's C headers to build the emulated kernels")
+    last = tmp_path / "last_call.txt"
+    fuzz = os.path.join(os.path.dirname(FUZZ), "fuzz_cuda_emulated.py")
+    try:
+        run = subprocess.run([sys.executable, fuzz, "3", "600", str(last), str(tmp_path / "emu")],
+                             capture_output=True, text=True, timeout=300)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"no answer after 300 s; the call running: {last.read_text()}")
+    assert run.returncode == 0, f"exit status {run.returncode} during {last.read_text()}" \
+                                f"\n{run.stderr[-3000:]}"
+    unclear = [line for line in run.stdout.splitlines() if line.startswith("UNCLEAR")]
+    assert not unclear, "\n".join(unclear)
+    assert run.stdout.splitlines()[-1] == "DONE"
