@@ -131,6 +131,14 @@ def cuda_arrays(ns):
               dy=torch.ones(100, 64, 512, device="cuda"))
 
 
+def cuda_targets(ns):
+    """The CUDA cross-entropy example's targets; skipped without a GPU and seqkern._cuda."""
+    torch = pytest.importorskip("torch")
+    if not (cuda_built() and torch.cuda.is_available()):
+        pytest.skip("needs a CUDA GPU and seqkern._cuda")
+    ns["targets"] = torch.randint(0, 10000, (35, 20), device="cuda")
+
+
 # Each block, known by a phrase in it: (a phrase of the statement to set up before, set-up), in
 # the order the statements come. Every block of the README has an entry, and every entry a block.
 SETUPS = {
@@ -145,6 +153,7 @@ SETUPS = {
     "model = sk.Word2Vec(sentences": [("model = sk.Word2Vec(sentences", word2vec_corpus),
                                       ("model.build_vocab(more", more_sentences)],
     "from gensim.models import": [],
+    "sk.softmax_cross_entropy(logits": [("import torch, seqkern", cuda_targets)],
     'device="cuda"': [("import torch, seqkern", cuda_arrays)],
     "from common.time_layers import": [],
     "y, h_n, c_n = sk.lstm(x, h0": [("y, h_n, c_n = sk.lstm(", functional_args),
