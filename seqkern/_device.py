@@ -67,9 +67,16 @@ class _TorchArrays(_Arrays):
             where = a.device if isinstance(a, torch.Tensor) else type(a).__name__
             raise TypeError(f"{name}: expected a torch tensor on {self.device} like x, got {where}")
         check_dtype(name, a, dtype, like, self.dtypes)
-        a = a.detach().contiguous()
-        # the kernels read whole, aligned values: a view at an odd byte offset is copied
-        return a if a.data_ptr() % a.element_size() == 0 else a.clone()
+        if a.requires_grad:
+            a = a.detach()
+        if not a.is_contiguous():
+            return a.contiguous()  # a new tensor from the allocator: aligned
+        # The kernels read whole, aligned values. torch's CUDA memory always is (its allocator's
+        # blocks are, and views start at whole elements); a CPU tensor over foreign bytes, as
+        # tests/fuzz_cuda_emulated.py passes, may start at an odd address, and is copied.
+        if not a.is_cuda and a.data_ptr() % a.element_size():
+            return a.clone()
+        return a
 
     def zeros(self, shape, dtype):
         return self.torch.zeros(shape, dtype=dtype, device=self.device)
