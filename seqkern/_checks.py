@@ -423,9 +423,9 @@ class CrossEntropyArgs:
         return f"N={self.logits.shape[0]} V={self.logits.shape[1]} {self.logits.dtype}"
 
 
-def host_ints(a, arrays=HOST):
-    """Ids, targets or lengths as a host array: device arrays are copied (their checks run on the
-    host, as the CPU path's do)."""
+def host_array(a, arrays=HOST):
+    """An argument checked on the host (ids, targets, lengths, an incoming loss gradient) as a
+    host array: a device array is copied back (the CPU path's checks then apply as they are)."""
     return arrays.to_host(a) if is_device_array(a) else np.asarray(a)
 
 
@@ -435,7 +435,7 @@ def cross_entropy_args(logits, targets, ignore_index, reduction, label_smoothing
     if logits.ndim < 1 or logits.shape[-1] == 0:
         raise ValueError(f"logits: expected shape (..., classes) with classes >= 1, got {tuple(logits.shape)}")
     shape, V = tuple(logits.shape[:-1]), logits.shape[-1]
-    targets = host_ints(targets, arrays)
+    targets = host_array(targets, arrays)
     if targets.shape != shape:
         raise ValueError(f"targets: expected shape logits.shape[:-1] = {shape}, got {targets.shape}")
     if reduction not in REDUCTIONS:
@@ -603,7 +603,7 @@ def ctc_log_probs(log_probs, input_lengths, blank, arrays=HOST):
     check_integer("blank", blank)
     if not 0 <= blank < C:
         raise ValueError(f"blank: expected a class in 0..{C - 1}, got {blank}")
-    return lp, _length_array("input_lengths", host_ints(input_lengths, arrays), B, T, "T")
+    return lp, _length_array("input_lengths", host_array(input_lengths, arrays), B, T, "T")
 
 
 def check_integer(name, v):
@@ -639,7 +639,7 @@ def ctc_args(log_probs, targets, input_lengths, target_lengths, blank, reduction
     T, B, C = lp.shape
     if reduction not in REDUCTIONS:
         raise ValueError(f"reduction: expected one of {REDUCTIONS}, got {reduction!r}")
-    targets, target_lengths = host_ints(targets, arrays), host_ints(target_lengths, arrays)
+    targets, target_lengths = host_array(targets, arrays), host_array(target_lengths, arrays)
     if targets.dtype == np.bool_ or not np.issubdtype(targets.dtype, np.integer):
         raise TypeError(f"targets: expected an integer array, got {targets.dtype}")
     if targets.ndim == 2:

@@ -18,7 +18,7 @@ import numpy as np
 from seqkern import _device
 from seqkern._checks import (
     Saved, as_ids, attention_args, check_dcontext, check_saved, cross_entropy_args,
-    ctc_args, ctc_scale, host_ints, loss_scale,
+    ctc_args, ctc_scale, host_array, loss_scale,
 )
 
 
@@ -66,7 +66,7 @@ def softmax_cross_entropy_backward(saved, dloss, out):
     check_saved(saved, "softmax_cross_entropy", "cuda")
     a, arrays, cuda = saved.args, saved.arrays, _device._backend()
     (N, V), dt = a.logits.shape, a.logits.dtype
-    scale = loss_scale(a, host_ints(dloss, arrays), _host_dtype(arrays, a.logits))  # (N,), host
+    scale = loss_scale(a, host_array(dloss, arrays), _host_dtype(arrays, a.logits))  # (N,), host
     per_row = a.reduction == "none"
     scale = arrays.asarray(scale if per_row else scale[:1])
     if out is None:
@@ -88,7 +88,7 @@ def embedding(weight, ids):
     if weight.ndim != 2:
         raise ValueError(f"weight: expected shape (num_embeddings, embedding_dim), got "
                          f"{tuple(weight.shape)}")
-    (V, D), host = weight.shape, host_ints(ids, arrays)
+    (V, D), host = weight.shape, host_array(ids, arrays)
     flat = as_ids("ids", host.reshape(-1), V)
     out = arrays.empty((flat.size, D), weight.dtype)
     p = arrays.ptr
@@ -104,7 +104,7 @@ def embedding_backward(ids, dy, dweight, padding_idx, overwrite):
     dweight = _in_place(arrays, "dweight", dweight, None, "dweight")
     if dweight.ndim != 2:
         raise ValueError("dweight: expected a C-contiguous array (num_embeddings, embedding_dim)")
-    (V, D), host = dweight.shape, host_ints(ids, arrays)
+    (V, D), host = dweight.shape, host_array(ids, arrays)
     flat = as_ids("ids", host.reshape(-1), V)
     dy = arrays.float_array("dy", dy, dweight.dtype, like="dweight")
     if tuple(dy.shape) != (*host.shape, D):
@@ -234,7 +234,7 @@ def ctc_loss_backward(saved, dloss):
     check_saved(saved, "ctc_loss", "cuda")
     a, arrays, cuda, p = saved.args, saved.arrays, _device._backend(), saved.arrays.ptr
     (T, B, C), dt = a.log_probs.shape, a.log_probs.dtype
-    scale = arrays.asarray(ctc_scale(a, None, host_ints(dloss, arrays),
+    scale = arrays.asarray(ctc_scale(a, None, host_array(dloss, arrays),
                                      _host_dtype(arrays, a.log_probs)))
     shape = (T, B, C, saved.L)
     grad = arrays.empty((T, B, C), dt)
