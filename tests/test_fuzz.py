@@ -13,19 +13,24 @@ import pytest
 FUZZ = os.path.join(os.path.dirname(__file__), "fuzz_api.py")
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_malformed_calls_raise_clear_errors(seed, tmp_path):
+def assert_fuzz_clear(script, seed, calls, tmp_path, timeout, *extra):
+    """The fuzz script, run in a child process, exits cleanly having raised only clear errors."""
     last = tmp_path / "last_call.txt"
     try:
-        run = subprocess.run([sys.executable, FUZZ, str(seed), "1500", str(last)],
-                             capture_output=True, text=True, timeout=120)
+        run = subprocess.run([sys.executable, script, str(seed), str(calls), str(last), *extra],
+                             capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
-        pytest.fail(f"no answer after 120 s; the call running: {last.read_text()}")
+        pytest.fail(f"no answer after {timeout} s; the call running: {last.read_text()}")
     assert run.returncode == 0, f"exit status {run.returncode} during {last.read_text()}" \
                                 f"\n{run.stderr[-3000:]}"
     unclear = [line for line in run.stdout.splitlines() if line.startswith("UNCLEAR")]
     assert not unclear, "\n".join(unclear)
     assert run.stdout.splitlines()[-1] == "DONE"
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_malformed_calls_raise_clear_errors(seed, tmp_path):
+    assert_fuzz_clear(FUZZ, seed, 1500, tmp_path, 120)
 
 
 def test_the_unchanged_calls_succeed():
@@ -56,15 +61,5 @@ def test_malformed_calls_on_the_cuda_path_raise_clear_errors(tmp_path):
     if shutil.which("g++") is None or not os.path.exists(
             os.path.join(sysconfig.get_paths()["include"], "Python.h")):
         pytest.skip("needs g++ and Python's C headers to build the emulated kernels")
-    last = tmp_path / "last_call.txt"
     fuzz = os.path.join(os.path.dirname(FUZZ), "fuzz_cuda_emulated.py")
-    try:
-        run = subprocess.run([sys.executable, fuzz, "3", "600", str(last), str(tmp_path / "emu")],
-                             capture_output=True, text=True, timeout=300)
-    except subprocess.TimeoutExpired:
-        pytest.fail(f"no answer after 300 s; the call running: {last.read_text()}")
-    assert run.returncode == 0, f"exit status {run.returncode} during {last.read_text()}" \
-                                f"\n{run.stderr[-3000:]}"
-    unclear = [line for line in run.stdout.splitlines() if line.startswith("UNCLEAR")]
-    assert not unclear, "\n".join(unclear)
-    assert run.stdout.splitlines()[-1] == "DONE"
+    assert_fuzz_clear(fuzz, 3, 600, tmp_path, 300, str(tmp_path / "emu"))
