@@ -3,7 +3,8 @@
 // masking, the order of steps and reductions, shared memory between __syncthreads), not their
 // speed nor what only a GPU shows (races the barriers hide, the memory model, launch limits).
 //
-// A launch runs its blocks one after another; a block's threads are fibers (ucontext) on the
+// A launch runs its blocks one after another (from the last with SEQKERN_EMULATOR_REVERSE, which
+// also reverses each round's thread order); a block's threads are fibers (ucontext) on the
 // calling thread, each run until its next __syncthreads or its end, round after round, so a
 // barrier holds once every thread still running has reached it. Since one block runs at a time,
 // function-local statics serve as its shared memory. emulate_cuda.py rewrites
@@ -64,10 +65,14 @@ void launch(dim3 grid, dim3 block, Body&& body) {
   grid_dim = grid, block_dim = block;
   const unsigned n = block.x * block.y * block.z;
   if (fibers.size() < n) fibers.resize(n);
+  // SEQKERN_EMULATOR_REVERSE also runs the blocks from the last down: a kernel whose blocks
+  // depend on each other's order within a launch gives other results then.
+  const bool reverse_blocks = std::getenv("SEQKERN_EMULATOR_REVERSE") != nullptr;
   for (unsigned z = 0; z < grid.z; ++z)
     for (unsigned y = 0; y < grid.y; ++y)
       for (unsigned x = 0; x < grid.x; ++x) {
-        block_idx = dim3(x, y, z);
+        block_idx = reverse_blocks ? dim3(grid.x - 1 - x, grid.y - 1 - y, grid.z - 1 - z)
+                                   : dim3(x, y, z);
         for (unsigned t = 0; t < n; ++t) {
           Fiber& fb = fibers[t];
           if (!fb.stack) fb.stack.reset(new char[kStack]);
