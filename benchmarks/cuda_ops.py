@@ -1,4 +1,5 @@
-"""seqkern's CUDA attention, softmax cross-entropy, embedding and CTC against torch on one GPU.
+"""seqkern's CUDA attention, softmax cross-entropy, embedding and CTC against torch on one GPU,
+and a 2-layer LSTM language model's step built from them against torch's modules.
 
 Steady state as in cuda_rnn.py: each implementation runs `--calls` calls back to back, timed with
 CUDA events, the implementations alternating in blocks; the table gives medians per call.
@@ -28,6 +29,9 @@ ATTENTION = [  # (score, B, Tq, Tk, H): benchmarks/attention.py's sizes, and a s
 CROSS_ENTROPY = [(700, 10000), (4096, 32000)]  # (N, V): a PTB batch (35 x 20), a larger one
 EMBEDDING = [(10000, 650, 700), (50000, 512, 8192)]  # (V, D, N)
 CTC = [(50, 16, 20, 10), (200, 32, 29, 50), (1000, 8, 100, 200)]  # (T, B, C, S): ctc.py's
+# (T, B, V, H): a 2-layer LSTM language model's training step (lm.py's model, PTB's sizes), and a
+# smaller batch
+LM = [(35, 20, 10000, 650), (35, 4, 10000, 650)]
 
 
 def attention_steps(score, B, Tq, Tk, H, train):
@@ -133,6 +137,47 @@ def ctc_steps(T, B, C, S, train):
     return {"seqkern": ours, "torch": theirs}
 
 
+def lm_steps(T, B, V, H, train):
+    """A 2-layer LSTM language model, the book's and lm.py's: embedding, LSTM, a linear decoder
+    tied to nothing, cross-entropy. seqkern's ops against torch's modules (cuDNN for the LSTM)
+    on the same weights; the decoder's products are torch's matmul on both sides."""
+    g = torch.Generator(device="cuda").manual_seed(0)
+    emb, lstm = torch.nn.Embedding(V, H).cuda(), torch.nn.LSTM(H, H, num_layers=2).cuda()
+    dec = torch.nn.Linear(H, V).cuda()
+    ids = torch.randint(0, V, (T, B), device="cuda", generator=g)
+    targets = torch.randint(0, V, (T, B), device="cuda", generator=g)
+    weights = [tuple(getattr(lstm, f"{n}_l{l}").detach() for n in
+                     ("weight_ih", "weight_hh", "bias_ih", "bias_hh")) for l in range(2)]
+    w_emb, w_dec, b_dec = emb.weight.detach(), dec.weight.detach(), dec.bias.detach()
+    d_emb = torch.empty_like(w_emb)
+
+    def ours():
+        x = sk.embedding(w_emb, ids)
+        if not train:
+            y, _, _ = sk.recurrent_stack("lstm", x, weights)
+            logits = torch.addmm(b_dec, y.reshape(T * B, H), w_dec.T)
+            sk.softmax_cross_entropy(logits, targets.reshape(-1))
+            return
+        y, _, _, saved = sk.recurrent_stack("lstm", x, weights, training=True)
+        rows = y.reshape(T * B, H)
+        logits = torch.addmm(b_dec, rows, w_dec.T)
+        _, ce = sk.softmax_cross_entropy(logits, targets.reshape(-1), training=True)
+        dlogits = sk.softmax_cross_entropy_backward(ce)
+        dlogits.T @ rows, dlogits.sum(0)  # the decoder's gradients, as autograd computes them
+        g = sk.recurrent_stack_backward(saved, (dlogits @ w_dec).reshape(T, B, H))
+        sk.embedding_backward(ids, g["x"], d_emb, overwrite=True)
+
+    def theirs():
+        with torch.set_grad_enabled(train):
+            for m in (emb, lstm, dec):
+                m.zero_grad(set_to_none=True)
+            y, _ = lstm(emb(ids))
+            loss = F.cross_entropy(dec(y).reshape(T * B, V), targets.reshape(-1))
+            if train:
+                loss.backward()
+    return {"seqkern": ours, "torch": theirs}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--json", help="write the rows here")
@@ -147,9 +192,11 @@ def main():
           f"{'ratio':>8}")
     cases = ([("attention", a[0], a[1:]) for a in ATTENTION]
              + [("cross_entropy", "", s) for s in CROSS_ENTROPY]
-             + [("embedding", "", s) for s in EMBEDDING] + [("ctc", "", s) for s in CTC])
+             + [("embedding", "", s) for s in EMBEDDING] + [("ctc", "", s) for s in CTC]
+             + [("lm", "", s) for s in LM])
     if args.quick:
-        cases = [cases[0], cases[len(ATTENTION)], cases[-len(EMBEDDING) - len(CTC)], cases[-1]]
+        cases = [cases[0], cases[len(ATTENTION)], cases[len(ATTENTION) + len(CROSS_ENTROPY)],
+                 cases[-len(LM) - 1], cases[-1]]
     rows = []
     for op, score, shape in cases:
         for mode in ("infer", "train"):
@@ -158,7 +205,7 @@ def main():
                 steps = attention_steps(score, *shape, train)
             else:
                 steps = {"cross_entropy": cross_entropy_steps, "embedding": embedding_steps,
-                         "ctc": ctc_steps}[op](*shape, train)
+                         "ctc": ctc_steps, "lm": lm_steps}[op](*shape, train)
             t = measure(steps, args.calls, args.blocks)
             theirs, path = min((ms, name) for name, ms in t.items() if name != "seqkern")
             name = f"{op} {score}".strip()
