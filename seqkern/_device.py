@@ -33,6 +33,11 @@ def _backend():
     return _cuda
 
 
+def kernel(cuda, name, arrays, a):
+    """seqkern._cuda's function `name` for a's dtype: name_float32 or name_float64."""
+    return getattr(cuda, f"{name}_float64" if arrays.is_double(a) else f"{name}_float32")
+
+
 def check_dtype(name, a, dtype, like, floats=FLOATS):
     """a's dtype must be one of `floats`, and dtype (the one of the argument named `like`) when
     given."""
@@ -237,7 +242,7 @@ def _forward(op, cell, a, arrays, training):
     aux = arrays.empty((T, B, H), dt) if training and op != "rnn" else None
     code, shape, inputs = _layer(cuda, cell, a, arrays)
     workspace = arrays.empty((cuda.forward_workspace(code, T, B, H),), dt)
-    run = cuda.forward_float64 if arrays.is_double(a.x) else cuda.forward_float32
+    run = kernel(cuda, "forward", arrays, a.x)
     p = arrays.ptr
     run(arrays.index(), arrays.stream(), code, shape, inputs, p(y), p(h_n), p(c_n), p(gates),
         p(aux), p(workspace))
@@ -260,7 +265,7 @@ def backward(op, saved, dy, dh_n, dc_n=None):
     db_hh = arrays.empty((GH,), dt) if a.b_hh is not None else None
     code, shape, inputs = _layer(cuda, saved.cell, a, arrays)
     workspace = arrays.empty((cuda.backward_workspace(code, a.T, a.B, a.H),), dt)
-    run = cuda.backward_float64 if arrays.is_double(a.x) else cuda.backward_float32
+    run = kernel(cuda, "backward", arrays, a.x)
     p = arrays.ptr
     run(arrays.index(), arrays.stream(), code, shape, inputs,
         (p(saved.y), p(saved.gates), p(saved.aux)), (p(dy), p(dh_n), p(dc_n)),

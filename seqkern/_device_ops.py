@@ -16,15 +16,11 @@ import math
 import numpy as np
 
 from seqkern import _device
+from seqkern._device import kernel
 from seqkern._checks import (
     Saved, as_ids, attention_args, check_dcontext, check_saved, cross_entropy_args,
     ctc_args, ctc_scale, host_array, loss_scale,
 )
-
-
-def _kernel(cuda, name, arrays, a):
-    """seqkern._cuda's `name` for a's dtype."""
-    return getattr(cuda, f"{name}_float64" if arrays.is_double(a) else f"{name}_float32")
 
 
 def _host_dtype(arrays, a):
@@ -48,7 +44,7 @@ def softmax_cross_entropy(logits, targets, ignore_index, reduction, label_smooth
     targets = arrays.asarray(a.targets)
     losses, lse = arrays.empty((N,), dt), arrays.empty((N,), dt)
     p = arrays.ptr
-    _kernel(cuda, "cross_entropy_forward", arrays, a.logits)(
+    kernel(cuda, "cross_entropy_forward", arrays, a.logits)(
         arrays.index(), arrays.stream(), N, V, p(a.logits), p(targets), a.ignore_index,
         a.label_smoothing, p(losses), p(lse))
     if a.reduction == "none":
@@ -76,7 +72,7 @@ def softmax_cross_entropy_backward(saved, dloss, out):
         if math.prod(out.shape) != N * V:
             raise ValueError(f"out: expected {N * V} values like the logits, got {tuple(out.shape)}")
     p = arrays.ptr
-    _kernel(cuda, "cross_entropy_backward", arrays, a.logits)(
+    kernel(cuda, "cross_entropy_backward", arrays, a.logits)(
         arrays.index(), arrays.stream(), N, V, p(a.logits), p(saved.targets), a.ignore_index,
         a.label_smoothing, p(saved.lse), p(scale), per_row, p(out))
     return out.reshape(*a.shape, V)
@@ -92,7 +88,7 @@ def embedding(weight, ids):
     flat = as_ids("ids", host.reshape(-1), V)
     out = arrays.empty((flat.size, D), weight.dtype)
     p = arrays.ptr
-    _kernel(_device._backend(), "embedding_forward", arrays, weight)(
+    kernel(_device._backend(), "embedding_forward", arrays, weight)(
         arrays.index(), arrays.stream(), flat.size, D, p(weight), p(arrays.asarray(flat)), p(out))
     return out.reshape(*host.shape, D)
 
@@ -117,7 +113,7 @@ def embedding_backward(ids, dy, dweight, padding_idx, overwrite):
     rows, starts = np.unique(flat[order], return_index=True)
     starts = np.append(starts, order.size).astype(np.int64)
     p = arrays.ptr
-    _kernel(_device._backend(), "embedding_backward", arrays, dweight)(
+    kernel(_device._backend(), "embedding_backward", arrays, dweight)(
         arrays.index(), arrays.stream(), rows.size, D, p(dy), p(arrays.asarray(order)),
         p(arrays.asarray(starts)), p(arrays.asarray(rows)), p(dweight))
     return dweight
@@ -127,7 +123,7 @@ def _matmul(cuda, arrays, a, b, trans_b=False):
     """a (..., K) @ b (K, N) (or b^T when trans_b) on seqkern._cuda's GEMM: (..., N)."""
     K, N = a.shape[-1], b.shape[0] if trans_b else b.shape[1]
     out = arrays.empty((*a.shape[:-1], N), a.dtype)
-    _kernel(cuda, "matmul", arrays, a)(arrays.index(), arrays.stream(), False, trans_b,
+    kernel(cuda, "matmul", arrays, a)(arrays.index(), arrays.stream(), False, trans_b,
                                        math.prod(a.shape[:-1]), N, K, arrays.ptr(a),
                                        arrays.ptr(b), arrays.ptr(out))
     return out
@@ -137,7 +133,7 @@ def _matmul_tn(cuda, arrays, a, b):
     """a^T b over the rows of a (..., M) and b (..., N): (M, N), a weight's gradient."""
     M, N = a.shape[-1], b.shape[-1]
     out = arrays.empty((M, N), a.dtype)
-    _kernel(cuda, "matmul", arrays, a)(arrays.index(), arrays.stream(), True, False, M, N,
+    kernel(cuda, "matmul", arrays, a)(arrays.index(), arrays.stream(), True, False, M, N,
                                        math.prod(a.shape[:-1]), arrays.ptr(a), arrays.ptr(b),
                                        arrays.ptr(out))
     return out
@@ -161,7 +157,7 @@ def attention(query, keys, values, lengths, score, w, w_q, w_k, v, scale, return
     shape = (B, Tq, Tk, H, Hv)
     context, lse = arrays.empty((B, Tq, Hv), dt), arrays.empty((B, Tq), dt)
     weights = arrays.empty((B, Tq, Tk), dt) if return_weights else None
-    _kernel(cuda, "attention_forward", arrays, a.query)(
+    kernel(cuda, "attention_forward", arrays, a.query)(
         arrays.index(), arrays.stream(), a.score == "additive", shape, scores, p(a.values),
         p(a.lengths), (p(context), p(lse), p(weights)))
     if not training:
@@ -187,7 +183,7 @@ def attention_backward(saved, dcontext):
     dv = dk if shared else arrays.empty(tuple(a.values.shape), dt)
     du = arrays.empty(tuple(a.v.shape), dt) if additive else None
     workspace = arrays.empty((cuda.attention_backward_workspace(saved.shape, additive),), dt)
-    _kernel(cuda, "attention_backward", arrays, a.query)(
+    kernel(cuda, "attention_backward", arrays, a.query)(
         arrays.index(), arrays.stream(), additive, saved.shape, scores, p(a.values),
         p(a.lengths), (p(saved.context), p(saved.lse), p(dc)), (p(dq), p(dk), p(dv), p(du)),
         p(workspace))
@@ -217,11 +213,11 @@ def ctc_loss(log_probs, targets, input_lengths, target_lengths, blank, reduction
     labels = tuple(arrays.asarray(x) for x in (a.targets, a.offsets, a.input_lengths,
                                                a.target_lengths))
     losses, log_alpha = arrays.empty((B,), dt), arrays.empty((B, T, L), dt)
-    _kernel(cuda, "ctc_forward", arrays, a.log_probs)(
+    kernel(cuda, "ctc_forward", arrays, a.log_probs)(
         arrays.index(), arrays.stream(), (T, B, C, L), p(a.log_probs), tuple(map(p, labels)),
         a.blank, p(losses), p(log_alpha))
     loss = arrays.empty((B,) if reduction == "none" else (), dt)
-    _kernel(cuda, "ctc_reduce", arrays, a.log_probs)(
+    kernel(cuda, "ctc_reduce", arrays, a.log_probs)(
         arrays.index(), arrays.stream(), B, p(losses), p(labels[3]),
         {"none": 0, "sum": 1, "mean": 2}[reduction], a.zero_infinity, p(loss))
     if not training:
@@ -239,7 +235,7 @@ def ctc_loss_backward(saved, dloss):
     shape = (T, B, C, saved.L)
     grad = arrays.empty((T, B, C), dt)
     workspace = arrays.empty((cuda.ctc_backward_workspace(*shape),), dt)
-    _kernel(cuda, "ctc_backward", arrays, a.log_probs)(
+    kernel(cuda, "ctc_backward", arrays, a.log_probs)(
         arrays.index(), arrays.stream(), shape, p(a.log_probs), tuple(map(p, saved.labels)),
         a.blank, p(saved.losses), p(saved.log_alpha), p(scale), p(grad), p(workspace))
     return {"log_probs": grad}

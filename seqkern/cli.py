@@ -128,28 +128,27 @@ def _other_ops(rng):
     return cases
 
 
-def _incoming(rng, op, kw):
-    """A random incoming gradient for op's first output."""
-    y = getattr(reference, op)(**kw)
-    return rng.standard_normal(np.shape(y[0] if op == "attention" else y))
-
-
-def _other_op_errors(op, kw, w, to_device=lambda a: a, to_host=np.asarray):
+def _other_op_errors(op, kw, rng, to_device=lambda a: a, to_host=np.asarray):
     """The kernel of op on kw's float arrays made by to_device (ids and lengths stay on the
-    host) against its twin, the incoming gradient w: (output, gradients as host arrays, largest
-    output and gradient differences)."""
-    def run(impl, args, dw, host):
+    host) against its twin, with an incoming gradient w drawn from rng for the first output:
+    (w, the kernel's gradients as host arrays, largest output and gradient differences)."""
+    def forward(impl, args):
         *outs, saved = getattr(impl, op)(**args, training=True)
-        g = getattr(impl, op + "_backward")(saved, dw)
-        g = g if isinstance(g, dict) else {"logits": g}
-        return host(outs[0]), {k: host(v) for k, v in g.items()}
+        return outs[0], saved
 
+    def backward(impl, saved, dw, host):
+        g = getattr(impl, op + "_backward")(saved, dw)
+        return {k: host(v) for k, v in (g if isinstance(g, dict) else {"logits": g}).items()}
+
+    yr, saved_r = forward(reference, kw)
+    w = rng.standard_normal(np.shape(yr))
+    gr = backward(reference, saved_r, w, np.asarray)
     on = {k: to_device(v) if isinstance(v, np.ndarray) and v.dtype.kind == "f" else v
           for k, v in kw.items()}
-    yk, gk = run(sk, on, to_device(np.asarray(w)), to_host)
-    yr, gr = run(reference, kw, np.asarray(w), np.asarray)
-    return yk, gk, (float(np.max(np.abs(yk - yr))),
-                    max(float(np.max(np.abs(gk[k] - gr[k]))) for k in gr))
+    yk, saved_k = forward(sk, on)
+    gk = backward(sk, saved_k, to_device(w), to_host)
+    return w, gk, (float(np.max(np.abs(to_host(yk) - yr))),
+                   max(float(np.max(np.abs(gk[k] - gr[k]))) for k in gr))
 
 
 def check_other_ops(out=sys.stdout):
@@ -160,8 +159,7 @@ def check_other_ops(out=sys.stdout):
     ok = True
     rng = np.random.default_rng(0)
     for name, op, kw in _other_ops(rng):
-        w = _incoming(rng, op, kw)
-        _, gk, (fwd_err, bwd_err) = _other_op_errors(op, kw, w)
+        w, gk, (fwd_err, bwd_err) = _other_op_errors(op, kw, rng)
         arrays = {k: v.copy() for k, v in kw.items() if k in gk}
         rest = {k: v for k, v in kw.items() if k not in gk}
         first = (lambda o: o[0]) if op == "attention" else (lambda o: o)
@@ -181,7 +179,7 @@ def cuda_check_other_ops(arrays, out=sys.stdout):
     ok = True
     rng = np.random.default_rng(0)
     for name, op, kw in _other_ops(rng):
-        _, _, (fwd_err, bwd_err) = _other_op_errors(op, kw, _incoming(rng, op, kw), *arrays)
+        _, _, (fwd_err, bwd_err) = _other_op_errors(op, kw, rng, *arrays)
         good = fwd_err < 1e-12 and bwd_err < 1e-12
         ok &= good
         print(f"{name:<18} on CUDA vs NumPy twin: outputs {fwd_err:.1e}, gradients "
