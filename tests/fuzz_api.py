@@ -304,6 +304,24 @@ def word2vec_call(kw):
     Word2Vec(**kw)
 
 
+def word2vec_score_build(rng):
+    kw = word2vec_build(rng)
+    V = len({w for s in kw["sentences"] for w in s})
+    return {"sentences": kw["sentences"], "sg": int(rng.integers(0, 2)), "window": 3,
+            "lockf": rng.choice([0.0, 0.5, 1.0], V).astype(np.float32),
+            "score": kw["sentences"] + [["w1", "unknown"], []], "total_sentences": 10**6}
+
+
+def word2vec_score_call(kw):
+    """A hierarchical-softmax model trained with lock factors, then scoring sentences."""
+    model = Word2Vec(vector_size=8, window=kw["window"], min_count=1, sg=kw["sg"], hs=1,
+                     negative=0, workers=2, seed=1)
+    model.build_vocab(kw["sentences"])
+    model.wv.vectors_lockf = kw["lockf"]
+    model.train(kw["sentences"], total_examples=model.corpus_count, epochs=1)
+    model.score(kw["score"], total_sentences=kw["total_sentences"])
+
+
 def optimizer_build(rng):
     shape = tuple(sizes(rng, int(rng.integers(1, 3))))
     return {"kind": rng.choice(["SGD", "AdaGrad", "RMSprop", "Adam", "AdamW"]), "lr": 0.01,
@@ -340,6 +358,7 @@ CASES = {
     "nn_attention": (attention_layer_build, attention_layer_call),
     "nn_small_layers": (small_layers_build, small_layers_call),
     "word2vec": (word2vec_build, word2vec_call),
+    "word2vec_score": (word2vec_score_build, word2vec_score_call),
     "optimizer": (optimizer_build, optimizer_call),
 }
 

@@ -420,8 +420,6 @@ def test_save_load_with_mmap_and_unsupported_files(tmp_path):
         kv.wmdistance(["system"], ["user"])
     with pytest.raises(AttributeError, match="removed in gensim 4.*key_to_index"):
         kv.vocab  # gensim 3 code
-    with pytest.raises(NotImplementedError, match="score"):
-        m.score([["system"]])
 
 
 @pytest.mark.parametrize("ext", [".gz", ".bz2", ".xz"])
@@ -473,3 +471,192 @@ def test_word2vec_format_options(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert len(KeyedVectors.load_word2vec_format(str(tmp_path / "v.txt"), limit=2)) == 2
+
+
+# A pretrained file's vectors brought into a new model, then trained further and used to score
+# sentences: the gensim 4 recipe (vectors_lockf made one per word, intersect_word2vec_format,
+# train, score), written once; only the import line differs between libraries.
+TRANSFER = """
+import numpy as np
+{imports}
+texts = {texts!r}
+pretrained = Word2Vec(texts * 20, vector_size=16, min_count=1, hs=1, negative=0, seed=3, workers=1)
+pretrained.wv.save_word2vec_format("pretrained.txt")
+model = Word2Vec(vector_size=16, min_count=1, hs=1, negative=0, seed=4, workers=1)
+model.build_vocab(texts + [["brand", "new"]])
+model.wv.vectors_lockf = np.ones(len(model.wv), dtype=np.float32)
+model.wv.intersect_word2vec_format("pretrained.txt", lockf=0.0)
+assert np.array_equal(model.wv["computer"], pretrained.wv["computer"])
+before = model.wv.vectors.copy()
+model.train(texts + [["brand", "new"]] * 20, total_examples=29, epochs=5)
+frozen = model.wv.vectors_lockf == 0
+assert frozen.sum() == len(pretrained.wv) and not frozen[model.wv.key_to_index["brand"]]
+assert np.array_equal(model.wv.vectors[frozen], before[frozen])
+assert not np.array_equal(model.wv["brand"], before[model.wv.key_to_index["brand"]])
+scores = model.score([["human", "interface", "computer"], ["graph", "trees"], []], total_sentences=3)
+assert scores.dtype == np.float32 and scores.shape == (3,) and scores[2] == 0 and scores[0] < 0
+print("transfer ok")
+"""
+
+
+@pytest.mark.parametrize("library", ["seqkern", "gensim"])
+def test_gensims_transfer_recipe_runs_unchanged_but_for_the_import(tmp_path, library):
+    """The same script under both libraries, so that the recipe is gensim's and not ours."""
+    imports = "from seqkern import Word2Vec, KeyedVectors"
+    if library == "gensim":
+        pytest.importorskip("gensim")
+        imports = "from gensim.models import Word2Vec, KeyedVectors"
+    script = tmp_path / "transfer.py"
+    script.write_text(TRANSFER.format(imports=imports, texts=COMMON_TEXTS))
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                         cwd=tmp_path, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split()[-2:] == ["transfer", "ok"]
+
+
+def same_hs_models(gensim, sg, cbow_mean, V=120, dim=13, window=3, seed=0):
+    """A gensim and a seqkern hierarchical-softmax model with the same vocabulary, tree and
+    vectors. Counts all differ (and so do the sums the tree merges), so the two libraries' ways
+    of breaking ties cannot give different trees."""
+    rng = np.random.default_rng(seed)
+    freq = dict(zip([f"w{i}" for i in range(V)],
+                    rng.choice(np.arange(1000, 10**6), V, replace=False).tolist()))
+    kwargs = dict(vector_size=dim, window=window, min_count=1, hs=1, negative=0, sg=sg,
+                  cbow_mean=cbow_mean)
+    theirs, ours = gensim.models.Word2Vec(**kwargs), Word2Vec(**kwargs)
+    theirs.build_vocab_from_freq(freq)
+    ours.build_vocab_from_freq(freq)
+    assert ours.wv.index_to_key == theirs.wv.index_to_key
+    offsets, points, codes = ours.tree
+    for i in range(V):
+        assert points[offsets[i]:offsets[i + 1]].tolist() == theirs.wv.expandos["point"][i].tolist()
+        assert codes[offsets[i]:offsets[i + 1]].tolist() == theirs.wv.expandos["code"][i].tolist()
+    theirs.wv.vectors[:] = rng.standard_normal(theirs.wv.vectors.shape) * 0.5
+    theirs.syn1[:] = rng.standard_normal(theirs.syn1.shape) * 0.5
+    ours.wv.vectors[:] = theirs.wv.vectors
+    ours.syn1[:len(theirs.syn1)] = theirs.syn1
+    return ours, theirs
+
+
+@pytest.mark.parametrize("sg,cbow_mean", [(1, 1), (0, 1), (0, 0)], ids=["sg", "cbow-mean", "cbow-sum"])
+def test_score_equals_gensims(sg, cbow_mean):
+    """The same model in both libraries scores the same sentences alike: words outside the
+    vocabulary dropped before the windows, empty and one-word sentences, a sentence past 10,000
+    known words cut there. gensim sums in float32, and its dot products round otherwise, so a
+    score may fall on the other side of one of the table's steps (at most 0.012 apart); about
+    one score in 10,000 does."""
+    gensim = pytest.importorskip("gensim")
+    ours, theirs = same_hs_models(gensim, sg, cbow_mean)
+    rng = np.random.default_rng(1)
+    words = ours.wv.index_to_key + ["unknown", "words"]
+    sentences = [[], ["w3"], ["unknown"], list(rng.choice(words, 10_050))]
+    sentences += [list(rng.choice(words, rng.integers(2, 40))) for _ in range(60)]
+    a = ours.score(sentences)
+    b = theirs.score(sentences, total_sentences=len(sentences))
+    assert a.dtype == b.dtype == np.float32 and a.shape == b.shape == (len(sentences),)
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=0.05)  # 10,050 words: 400,000 float32 sums
+    assert np.median(np.abs(a - b) / np.maximum(1, np.abs(b))) < 1e-6
+    assert a[0] == a[2] == 0 and a.min() < -100
+    assert np.array_equal(ours.score(sentences[4:6], total_sentences=5), a[4:6])
+
+
+def test_score_refuses_as_gensim_and_stops_at_total_sentences():
+    with pytest.raises(RuntimeError, match="build vocabulary"):
+        Word2Vec(hs=1, negative=0).score([["a"]])
+    with pytest.raises(RuntimeError, match="hierarchical softmax"):
+        Word2Vec(COMMON_TEXTS, min_count=1).score([["system"]])
+    model = Word2Vec(COMMON_TEXTS, min_count=1, hs=1, negative=0, seed=1)
+    with pytest.warns(UserWarning, match="terminating after 4 sentences"):
+        scores = model.score(COMMON_TEXTS, total_sentences=4)
+    np.testing.assert_array_equal(scores, model.score(COMMON_TEXTS)[:4])
+    before = model.wv.vectors.copy(), model.syn1.copy()
+    model.score(COMMON_TEXTS)
+    assert np.array_equal(model.wv.vectors, before[0]) and np.array_equal(model.syn1, before[1])
+
+
+def test_score_tells_documents_by_the_model_of_their_topic():
+    """Taddy's classification by inversion, the use gensim documents for score (its deepir
+    notebook): one vocabulary over all the documents, a copy of the model trained on each
+    topic's, and each held-out sentence goes to the copy that scores it higher."""
+    import copy
+    rng = np.random.default_rng(2)
+    topics = [[f"a{i}" for i in range(30)], [f"b{i}" for i in range(30)]]
+    shared = [f"s{i}" for i in range(10)]
+
+    def sentences(topic, n):
+        return [list(rng.choice(topics[topic] + shared, 12)) for _ in range(n)]
+
+    train = [sentences(0, 300), sentences(1, 300)]
+    base = Word2Vec(vector_size=20, min_count=1, hs=1, negative=0, sg=1, seed=5, workers=1,
+                    epochs=10)
+    base.build_vocab(train[0] + train[1])
+    models = [copy.deepcopy(base) for _ in train]
+    for model, docs in zip(models, train):
+        model.train(docs, total_examples=len(docs), epochs=model.epochs)
+    for topic in (0, 1):
+        held_out = sentences(topic, 50)
+        scores = np.stack([m.score(held_out) for m in models])
+        assert np.mean(np.argmax(scores, axis=0) == topic) > 0.95
+
+
+@pytest.mark.parametrize("binary", [False, True], ids=["text", "binary"])
+def test_intersect_word2vec_format_as_gensim(tmp_path, binary):
+    """gensim's merge of a word2vec file: present keys take the file's vectors (the last of a
+    key the file repeats), others keep theirs, no key is added, and the merged keys' lock
+    factors become lockf. gensim 4.4 reads the text file only: its binary branch calls
+    np.fromstring's binary mode, which NumPy 2 removed."""
+    gensim = pytest.importorskip("gensim")
+    ours, theirs = same_hs_models(gensim, 1, 1, V=30, dim=6)
+    rng = np.random.default_rng(3)
+    keys = ["w1", "w7", "stranger", "w7", "w29"]
+    values = rng.standard_normal((len(keys), 6)).astype(np.float32)
+    for name, as_binary in (("text", False), ("binary", True)):
+        lines = [f"{len(keys)} 6".encode()]
+        for k, v in zip(keys, values):
+            body = v.tobytes() if as_binary else " ".join(map(repr, v.tolist())).encode()
+            lines.append(k.encode() + b" " + body)
+        (tmp_path / name).write_bytes(b"\n".join(lines) + b"\n")
+    theirs.wv.vectors_lockf = np.ones(len(theirs.wv), np.float32)  # gensim's needs this first
+    theirs.wv.intersect_word2vec_format(str(tmp_path / "text"), lockf=0.25)
+    before = ours.wv.vectors.copy()
+    ours.wv.intersect_word2vec_format(str(tmp_path / ("binary" if binary else "text")),
+                                      lockf=0.25, binary=binary)
+    np.testing.assert_array_equal(ours.wv.vectors, theirs.wv.vectors)
+    np.testing.assert_array_equal(ours.wv.vectors_lockf, theirs.wv.vectors_lockf)
+    assert "stranger" not in ours.wv.key_to_index and len(ours.wv) == 30
+    np.testing.assert_array_equal(ours.wv["w7"], values[3])
+    assert (ours.wv.vectors != before).any(axis=1).sum() == 3
+    (tmp_path / "wide").write_bytes(b"1 7\nw1 " + b"0 " * 7 + b"\n")
+    with pytest.raises(ValueError, match="incompatible vector size 7"):
+        ours.wv.intersect_word2vec_format(str(tmp_path / "wide"))
+
+
+def test_vectors_lockf_follows_the_vocabulary(tmp_path):
+    """One factor per word grows with the vocabulary (new words train), follows a reorder,
+    and is saved with the model; a shared factor of 0 freezes every input vector."""
+    model = Word2Vec(COMMON_TEXTS, min_count=1, hs=1, seed=1, workers=1, sample=0)
+    V = len(model.wv)
+    model.wv.vectors_lockf = np.zeros(V, np.float32)
+    model.build_vocab([["brand", "new"]] * 3, update=True)
+    assert model.wv.vectors_lockf.tolist() == [0.0] * V + [1.0, 1.0]
+    before = model.wv.vectors.copy()
+    model.train(COMMON_TEXTS + [["brand", "new", "system"]] * 3, total_examples=12, epochs=3)
+    assert np.array_equal(model.wv.vectors[:V], before[:V])
+    assert not np.array_equal(model.wv.vectors[V:], before[V:])
+    model.save(str(tmp_path / "m"))
+    back = Word2Vec.load(str(tmp_path / "m"), mmap="r")
+    assert back.wv.vectors_lockf.tolist() == model.wv.vectors_lockf.tolist()
+    back.wv.vectors_lockf[0] = 1.0  # writable even from a mapped file
+    kv = KeyedVectors(2)
+    kv.add_vectors(["x", "y", "z"], np.ones((3, 2), np.float32), extras={"count": np.array([1, 3, 2])})
+    kv.vectors_lockf = np.array([0.0, 0.5, 1.0], np.float32)
+    kv.sort_by_descending_frequency()
+    assert kv.index_to_key == ["y", "z", "x"] and kv.vectors_lockf.tolist() == [0.5, 1.0, 0.0]
+    model.wv.vectors_lockf = np.zeros(1, np.float32)
+    before = model.wv.vectors.copy()
+    model.train(COMMON_TEXTS, total_examples=9, epochs=2)
+    assert np.array_equal(model.wv.vectors, before) and model.syn1.any()
+    for bad in (np.zeros(0, np.float32), np.ones((2, 2), np.float32), np.array([np.nan], np.float32)):
+        model.wv.vectors_lockf = bad
+        with pytest.raises(ValueError, match="vectors_lockf"):
+            model.train(COMMON_TEXTS, total_examples=9, epochs=1)

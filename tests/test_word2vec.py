@@ -79,6 +79,119 @@ def test_kernel_matches_twin(sg, cbow_mean, sample, parts, hs, negative, shrink)
         assert np.abs(ah - syn1).max() > 1e-3
 
 
+@pytest.mark.parametrize("sg,cbow_mean", [(1, 1), (0, 1), (0, 0)], ids=["sg", "cbow-mean", "cbow-sum"])
+@pytest.mark.parametrize("hs,negative", [(0, 4), (1, 2)], ids=["neg", "hs+neg"])
+@pytest.mark.parametrize("n_lockf", [17, 5], ids=["per-word", "cycled"])
+def test_lock_factors_scale_the_input_updates(sg, cbow_mean, hs, negative, n_lockf):
+    """gensim's vectors_lockf: word w's input updates times lockf[w % len(lockf)], as the twin
+    does; a factor of 0 leaves a vector exactly as it was, and factors of 1 are no factors."""
+    ids, offsets, counts = chunk(seed=3)
+    V, dim = len(counts), 9
+    rng = np.random.default_rng(5)
+    syn0 = ((rng.random((V, dim)) - 0.5) / dim).astype(np.float32)
+    syn1neg = (rng.standard_normal((V, dim)) * 0.1).astype(np.float32)
+    syn1 = (rng.standard_normal((V, dim)) * 0.1).astype(np.float32)
+    keep, cum = keep_probabilities(counts, 0.0), noise_table(counts, 0.75)
+    tree = _core.huffman_tree(counts.astype(np.int64)) if hs else None
+    lockf = np.array([0.0, 1.0, 0.5, 2.0, 0.0] * 4, np.float32)[:n_lockf]
+    args = (3, negative, bool(sg), bool(cbow_mean), True, ids, offsets, keep, cum, 0.05, 0.01)
+
+    def run(train, factors):
+        a0, a1, ah, seeds = syn0.copy(), syn1neg.copy(), syn1.copy(), np.array([11], np.uint64)
+        train(*args, seeds, a0, a1, tree, ah if hs else None, True, None, factors)
+        return a0, a1, ah
+
+    a0, a1, ah = run(_core.w2v_train, lockf)
+    b0, b1, bh = run(twin.w2v_train, lockf)
+    np.testing.assert_allclose(a0, b0, atol=2e-6)
+    np.testing.assert_allclose(a1, b1, atol=2e-6)
+    np.testing.assert_allclose(ah, bh, atol=2e-6)
+    frozen = lockf[np.arange(V) % n_lockf] == 0
+    np.testing.assert_array_equal(a0[frozen], syn0[frozen])
+    assert np.abs(a0[~frozen] - syn0[~frozen]).max() > 1e-3
+    plain = run(_core.w2v_train, None)
+    ones = run(_core.w2v_train, np.ones(n_lockf, np.float32))
+    for x, y in zip(plain, ones):
+        np.testing.assert_array_equal(x, y)
+    with pytest.raises(ValueError, match="lockf"):
+        run(_core.w2v_train, np.ones(0, np.float32))
+
+
+def grid(rng, shape):
+    """Values on a grid of 1/8 in [-1, 1]: the dot products of a few are exact in float32 in any
+    order, so table lookups of the same sums read the same entries."""
+    return (rng.integers(-8, 9, shape) / 8).astype(np.float32)
+
+
+@pytest.mark.parametrize("sg,cbow_mean", [(1, 1), (0, 1), (0, 0)], ids=["sg", "cbow-mean", "cbow-sum"])
+@pytest.mark.parametrize("window", [1, 3, 40])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_score_kernel_matches_twin(sg, cbow_mean, window, threads):
+    """gensim's Word2Vec.score in C++ against the twin: uneven sentences (one empty, one of a
+    word), scores past |f| = 6 left out (the vectors are large enough for some), the same
+    figures on one thread or two. A CBOW mean's division rounds, so there a dot product may
+    fall on either side of a table step: one step is at most 0.012."""
+    import seqkern as sk
+    V, dim = 17, 11
+    rng = np.random.default_rng(7)
+    lengths = np.concatenate([[0, 1], rng.integers(2, 60, 38)])
+    ids = rng.integers(0, V, lengths.sum()).astype(np.int32)
+    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    counts = np.bincount(ids, minlength=V) + 1
+    syn0, syn1 = 2 * grid(rng, (V, dim)), 2 * grid(rng, (V - 1, dim))
+    tree = _core.huffman_tree(counts.astype(np.int64))
+    before = sk.get_num_threads()
+    sk.set_num_threads(threads)
+    try:
+        a = _core.w2v_score(window, bool(sg), bool(cbow_mean), ids, offsets, syn0, tree, syn1)
+    finally:
+        sk.set_num_threads(before)
+    b = twin.w2v_score(window, bool(sg), bool(cbow_mean), ids, offsets, syn0, tree, syn1)
+    assert a.dtype == np.float32 and a.shape == (len(offsets) - 1,)
+    np.testing.assert_allclose(a, b, rtol=1e-6, atol=0.03 if cbow_mean and not sg else 0)
+    assert a[0] == 0 and (a[1] == 0) == bool(sg)  # a word alone: no pairs; CBOW's zero input
+    assert np.all(a <= 0) and a.min() < -10
+    f = syn0 @ syn1.T
+    assert np.abs(f).max() >= 6  # some scores were left out
+
+
+def test_score_table_is_gensims():
+    """The twin's table against gensim's own, read through a two-word vocabulary: its one inner
+    node is both words' path, with opposite branches, so the sentence "a b" scores the entries
+    of f and -f."""
+    gensim = pytest.importorskip("gensim")
+    from gensim.models.word2vec_inner import score_sentence_sg
+    model = gensim.models.Word2Vec(vector_size=1, window=1, min_count=1, hs=1, negative=0, sg=1)
+    model.build_vocab_from_freq({"a": 2, "b": 1})
+    ours = twin.log_sigmoid_table()
+    for f in np.linspace(-5.99, 5.99, 301, dtype=np.float32):
+        model.wv.vectors[:] = 1
+        model.syn1[0] = f
+        expected = score_sentence_sg(model, ["a", "b"], np.zeros(1, np.float32))
+        entries = ours[int((np.float64(f) + 6.0) * 83)], ours[int((np.float64(-f) + 6.0) * 83)]
+        assert np.float32(entries[0]) + np.float32(entries[1]) == np.float32(expected)
+
+
+def test_score_binding_refuses_bad_input():
+    ids, offsets, counts = chunk(seed=6)
+    V, dim = len(counts), 4
+    syn0, syn1 = np.zeros((V, dim), np.float32), np.zeros((V - 1, dim), np.float32)
+    tree = _core.huffman_tree(counts.astype(np.int64))
+    bad_ids = ids.copy()
+    bad_ids[0] = V
+    for call, why in (
+            (lambda: _core.w2v_score(0, True, True, ids, offsets, syn0, tree, syn1), "window"),
+            (lambda: _core.w2v_score(2, True, True, bad_ids, offsets, syn0, tree, syn1), "ids"),
+            (lambda: _core.w2v_score(2, True, True, ids, offsets[::-1].copy(), syn0, tree, syn1),
+             "offsets"),
+            (lambda: _core.w2v_score(2, True, True, ids[:-1], offsets, syn0, tree, syn1), "offsets"),
+            (lambda: _core.w2v_score(2, True, True, ids, offsets, syn0[:-1], tree, syn1), "tree"),
+            (lambda: _core.w2v_score(2, True, True, ids, offsets, syn0, tree, syn1[:, :3].copy()),
+             "syn1")):
+        with pytest.raises(ValueError, match=why):
+            call()
+
+
 @pytest.mark.parametrize("sg", [1, 0], ids=["sg", "cbow"])
 def test_part_bounds_match_the_twin(sg):
     """Parts given by sentence bounds (a corpus file's pieces, one for each worker; one part
@@ -555,6 +668,15 @@ for sg in (True, False):
     nb = twin.w2v_train(2, 3, sg, True, True, ids, offsets, keep, cum, 0.05, 0.01, sb, b0, b1, tree, bh, True)
     assert na[0] == nb[0] and sa[0] == sb[0] and abs(na[1] - nb[1]) < 1e-4 * nb[1]
     assert np.abs(a0 - b0).max() < 2e-6 and np.abs(a1 - b1).max() < 2e-6 and np.abs(ah - bh).max() < 2e-6
+    lockf = np.array([0.0, 1.0, 0.5], np.float32)
+    a0, b0, sa, sb = syn0.copy(), syn0.copy(), np.array([5], np.uint64), np.array([5], np.uint64)
+    _core.w2v_train(2, 3, sg, True, True, ids, offsets, keep, cum, 0.05, 0.01, sa, a0, syn1.copy(), None, None, False, None, lockf)
+    twin.w2v_train(2, 3, sg, True, True, ids, offsets, keep, cum, 0.05, 0.01, sb, b0, syn1.copy(), None, None, False, None, lockf)
+    assert np.abs(a0 - b0).max() < 2e-6
+    g0, g1 = (rng.integers(-8, 9, (9, 29)) / 8).astype(np.float32), (rng.integers(-8, 9, (8, 29)) / 8).astype(np.float32)
+    sa = _core.w2v_score(3, sg, False, ids, offsets, g0, tree, g1)
+    sb = twin.w2v_score(3, sg, False, ids, offsets, g0, tree, g1)
+    assert np.allclose(sa, sb, rtol=1e-6, atol=0) and sa.min() < -10
 print("ok")
 """
 

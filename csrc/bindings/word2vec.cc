@@ -1,4 +1,4 @@
-// _core.w2v_train: arrays to pointers, GIL released, kernel called. _core.Vocabulary: the word
+// _core.w2v_train and w2v_score: arrays to pointers, GIL released, kernel called. _core.Vocabulary: the word
 // scan and encoding of plain text (bytes in, numpy arrays out). _core.write_vectors and
 // parse_vectors: the bodies of word2vec.c's vector files.
 #include "seqkern/word2vec.h"
@@ -21,10 +21,16 @@ void bind_word2vec(py::module_& m) {
            Arr<float>& syn0, std::optional<Arr<float>> syn1neg,
            std::optional<std::tuple<Arr<int64_t>, Arr<int32_t>, Arr<uint8_t>>> tree,
            std::optional<Arr<float>> syn1, bool compute_loss,
-           std::optional<Arr<int64_t>> bounds) {
+           std::optional<Arr<int64_t>> bounds, std::optional<Arr<float>> lockf) {
           if (syn0.ndim() != 2) throw py::value_error("syn0: expected a 2-D array (words, dim)");
           const bool hs = tree.has_value();
           W2vParams p{syn0.shape(1), window, negative, sg, cbow_mean, hs, shrink_windows};
+          if (lockf) {
+            if (lockf->ndim() != 1 || lockf->shape(0) < 1)
+              throw py::value_error("lockf: expected a 1-D array of at least one factor");
+            p.lockf = lockf->data();
+            p.n_lockf = lockf->shape(0);
+          }
           Tree t{hs ? std::get<0>(*tree).data() : nullptr, hs ? std::get<1>(*tree).data() : nullptr,
                  hs ? std::get<2>(*tree).data() : nullptr};
           const int32_t* pi = ids.data();
@@ -78,7 +84,50 @@ void bind_word2vec(py::module_& m) {
                                 p0, p1, t, ph, compute_loss ? &loss : nullptr);
           }
           return py::make_tuple(trained, loss);
-        });
+        },
+        py::arg("window"), py::arg("negative"), py::arg("sg"), py::arg("cbow_mean"),
+        py::arg("shrink_windows"), py::arg("ids"), py::arg("offsets"), py::arg("keep"),
+        py::arg("cum_table"), py::arg("alpha0"), py::arg("alpha1"), py::arg("seeds"),
+        py::arg("syn0"), py::arg("syn1neg"), py::arg("tree"), py::arg("syn1"),
+        py::arg("compute_loss"), py::arg("bounds") = py::none(), py::arg("lockf") = py::none());
+
+  m.def("w2v_score",
+        [](int64_t window, bool sg, bool cbow_mean, const Arr<int32_t>& ids,
+           const Arr<int64_t>& offsets, const Arr<float>& syn0,
+           const std::tuple<Arr<int64_t>, Arr<int32_t>, Arr<uint8_t>>& tree,
+           const Arr<float>& syn1) {
+          if (syn0.ndim() != 2) throw py::value_error("syn0: expected a 2-D array (words, dim)");
+          if (window < 1) throw py::value_error("window: expected a positive integer");
+          const int64_t V = syn0.shape(0), n_sentences = offsets.shape(0) - 1;
+          const auto& [tree_offsets, points, codes] = tree;
+          if (tree_offsets.ndim() != 1 || tree_offsets.shape(0) != V + 1 ||
+              points.shape(0) != tree_offsets.data()[V] || codes.shape(0) != tree_offsets.data()[V])
+            throw py::value_error("tree: expected the Huffman tree of syn0's words");
+          if (syn1.ndim() != 2 || syn1.shape(0) < V - 1 || syn1.shape(1) != syn0.shape(1))
+            throw py::value_error("syn1: expected a row per inner node of the tree, as wide as "
+                                  "syn0");
+          if (offsets.ndim() != 1 || n_sentences < 0 || offsets.data()[0] != 0 ||
+              offsets.data()[n_sentences] != ids.shape(0))
+            throw py::value_error("offsets: expected sentence starts from 0 to len(ids)");
+          for (int64_t s = 0; s < n_sentences; ++s)
+            if (offsets.data()[s] > offsets.data()[s + 1])
+              throw py::value_error("offsets: expected nondecreasing sentence starts");
+          for (int64_t i = 0; i < ids.shape(0); ++i)
+            if (ids.data()[i] < 0 || ids.data()[i] >= V)
+              throw py::value_error("ids: expected word indices below the vocabulary size");
+          W2vParams p{syn0.shape(1), window, 0, sg, cbow_mean, true, false};
+          const Tree t{tree_offsets.data(), points.data(), codes.data()};
+          py::array_t<float> scores(n_sentences);
+          float* out = scores.mutable_data();
+          {
+            py::gil_scoped_release nogil;
+            w2v_score(p, ids.data(), offsets.data(), n_sentences, syn0.data(), t, syn1.data(),
+                      out);
+          }
+          return scores;
+        },
+        py::arg("window"), py::arg("sg"), py::arg("cbow_mean"), py::arg("ids"),
+        py::arg("offsets"), py::arg("syn0"), py::arg("tree"), py::arg("syn1"));
 
   m.def("huffman_tree", [](const Arr<int64_t>& counts) {
     std::vector<int64_t> offsets;

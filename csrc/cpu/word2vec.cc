@@ -1,5 +1,5 @@
-// word2vec training entry point: the loop of word2vec_impl.h, in the copy of the SIMD level in use
-// (seqkern/simd.h), run over the parts on the pool.
+// word2vec training and scoring entry points: the loops of word2vec_impl.h, in the copy of the
+// SIMD level in use (seqkern/simd.h), run on the pool.
 #include "seqkern/word2vec.h"
 
 #include <algorithm>
@@ -17,19 +17,22 @@
 namespace seqkern {
 
 #if SEQKERN_X86
-#define SEQKERN_DECLARE_TRAIN_PART                                                             \
+#define SEQKERN_DECLARE_PARTS                                                             \
   int64_t train_part(const W2vParams& p, const int32_t* ids, const int64_t* offsets, int64_t s0, \
                      int64_t s1, int64_t n_words, const float* keep, const NoiseTable& noise,  \
                      float alpha0, float alpha1, uint64_t& state, float* syn0, float* syn1neg, \
                      const Tree& tree, float* syn1, int64_t top0, int64_t n_top,              \
-                     int64_t merge_every, double* loss);
+                     int64_t merge_every, double* loss);                                     \
+  void score_part(const W2vParams& p, const int32_t* ids, const int64_t* offsets, int64_t s0,  \
+                  int64_t s1, const float* syn0, const Tree& tree, const float* syn1,          \
+                  float* out);
 namespace avx2 {
-SEQKERN_DECLARE_TRAIN_PART
+SEQKERN_DECLARE_PARTS
 }  // namespace avx2
 namespace avx512 {
-SEQKERN_DECLARE_TRAIN_PART
+SEQKERN_DECLARE_PARTS
 }  // namespace avx512
-#undef SEQKERN_DECLARE_TRAIN_PART
+#undef SEQKERN_DECLARE_PARTS
 #endif
 
 NoiseTable::NoiseTable(const uint32_t* cum, int64_t V) : cum(cum), V(V) {
@@ -79,6 +82,21 @@ int64_t w2v_train(const W2vParams& p, const int32_t* ids, const int64_t* offsets
     if (loss) *loss += losses[q];  // in part order, whatever the threads
   }
   return sum;
+}
+
+void w2v_score(const W2vParams& p, const int32_t* ids, const int64_t* offsets,
+               int64_t n_sentences, const float* syn0, const Tree& tree, const float* syn1,
+               float* scores) {
+  auto* part = &baseline::score_part;
+#if SEQKERN_X86
+  if (simd() == Simd::avx2) part = &avx2::score_part;
+  if (simd() == Simd::avx512) part = &avx512::score_part;
+#endif
+  // Sentences are independent and read-only: chunks of them on the pool, each sentence's sum
+  // made by one thread in word order, so the scores do not depend on the thread count.
+  parallel_for(n_sentences, 16, [&](int64_t s0, int64_t s1) {
+    part(p, ids, offsets, s0, s1, syn0, tree, syn1, scores);
+  });
 }
 
 }  // namespace seqkern

@@ -483,18 +483,85 @@ int64_t train_part(const W2vParams& p, const int32_t* ids, const int64_t* offset
         }
         update_window(w, n_in, n_out, alpha, dim, add, loss);
       }
+      const auto lock = [&](int32_t word) { return p.lockf ? p.lockf[word % p.n_lockf] : 1.0f; };
       if (p.sg) {
         for (int64_t i = 0; i < n_ctx; ++i)
-          axpy(1.0f, &w.d_in[i * dim], syn0 + static_cast<int64_t>(w.ids[i]) * dim, dim);
+          axpy(lock(w.ids[i]), &w.d_in[i * dim], syn0 + static_cast<int64_t>(w.ids[i]) * dim, dim);
         continue;
       }
       const float scale = p.cbow_mean ? 1.0f : 1.0f / static_cast<float>(n_ctx);
       for (int64_t i = 0; i < n_ctx; ++i)
-        axpy(scale, w.d_in.data(), syn0 + static_cast<int64_t>(w.ids[i]) * dim, dim);
+        axpy(scale * lock(w.ids[i]), w.d_in.data(), syn0 + static_cast<int64_t>(w.ids[i]) * dim,
+             dim);
     }
   }
   if (n_top) merge();
   return trained;
+}
+
+// gensim's log sigmoid table (word2vec_inner.pyx): entry i is log sigmoid((i / 1000 * 2 - 1) * 6),
+// computed with gensim's mix of float and double, and a score f in (-6, 6) reads entry
+// int((f + 6) * 83) (its 1000 / 6 / 2 in integer arithmetic): about log sigmoid(0.996 f - 0.024)
+// in steps of 0.012. Word2Vec.score promises gensim's figures, so it reads the same entries.
+inline float log_sigmoid_entry(float f) {
+  static const std::vector<float> table = [] {
+    std::vector<float> t(1000);
+    for (int i = 0; i < 1000; ++i) {
+      float e = static_cast<float>(
+          std::exp((static_cast<double>(static_cast<float>(i) / 1000.0f) * 2.0 - 1.0) * 6.0));
+      e = static_cast<float>(e / (e + 1.0));
+      t[i] = static_cast<float>(std::log(static_cast<double>(e)));
+    }
+    return t;
+  }();
+  return table[static_cast<int>((static_cast<double>(f) + 6.0) * 83)];
+}
+
+// Sentences [s0, s1) of w2v_score (word2vec.h): each word's path against its window's inputs,
+// the n_in x n_out scores of the dense problem training solves, summed by gensim's table.
+void score_part(const W2vParams& p, const int32_t* ids, const int64_t* offsets, int64_t s0,
+                int64_t s1, const float* syn0, const Tree& tree, const float* syn1,
+                float* out) {
+  const int64_t dim = p.dim;
+  int64_t longest = 0;
+  for (int64_t s = s0; s < s1; ++s) longest = std::max(longest, offsets[s + 1] - offsets[s]);
+  Window w(std::min(p.window, longest), dim);
+  for (int64_t s = s0; s < s1; ++s) {
+    const int32_t* sen = ids + offsets[s];
+    const int64_t n = offsets[s + 1] - offsets[s];
+    double sum = 0;
+    for (int64_t pos = 0; pos < n; ++pos) {
+      const int32_t center = sen[pos];
+      int64_t n_out = 0;
+      for (int64_t k = tree.offsets[center]; k < tree.offsets[center + 1]; ++k, ++n_out) {
+        w.out[n_out] = const_cast<float*>(syn1) + static_cast<int64_t>(tree.points[k]) * dim;
+        w.label[n_out] = tree.codes[k] ? -1.0f : 1.0f;  // the sign of the branch taken
+      }
+      const int64_t lo = std::max<int64_t>(0, pos - p.window);
+      const int64_t hi = std::min<int64_t>(n, pos + p.window + 1);
+      int64_t n_in = 0;
+      for (int64_t c = lo; c < hi; ++c)
+        if (c != pos) w.in[n_in++] = const_cast<float*>(syn0) + static_cast<int64_t>(sen[c]) * dim;
+      if (!p.sg) {  // one input: the window's mean or sum (zeros for a word alone)
+        std::fill(w.neu1.begin(), w.neu1.end(), 0.0f);
+        for (int64_t i = 0; i < n_in; ++i) axpy(1.0f, w.in[i], w.neu1.data(), dim);
+        if (p.cbow_mean && n_in) {
+          const float inv = 1.0f / static_cast<float>(n_in);
+          for (float& v : w.neu1) v *= inv;
+        }
+        w.in[0] = w.neu1.data();
+        n_in = 1;
+      }
+      if (!n_in || !n_out) continue;
+      scores(w.in.data(), n_in, w.out.data(), n_out, dim, w.g.data());
+      for (int64_t i = 0; i < n_in; ++i)
+        for (int64_t j = 0; j < n_out; ++j) {
+          const float f = w.g[i * n_out + j] * w.label[j];
+          if (f > -kMaxExp && f < kMaxExp) sum += log_sigmoid_entry(f);
+        }
+    }
+    out[s] = static_cast<float>(sum);
+  }
 }
 
 }  // namespace SEQKERN_ISA

@@ -61,6 +61,10 @@ class KeyedVectors:
         self.norms = None
         self.expandos = {}
         self.mapfile_path = mapfile_path
+        # gensim's lock factors: training scales key i's updates by vectors_lockf[i % len] (0.0
+        # freezes a vector). One factor for all keys, or one per key (intersect_word2vec_format
+        # makes them so); one per key grows with the keys (new keys 1.0) and follows a reorder.
+        self.vectors_lockf = np.ones(1, np.float32)
 
     @classmethod
     def _of(cls, keys, vectors, counts=None):
@@ -161,7 +165,11 @@ class KeyedVectors:
         for i in np.flatnonzero(~present):
             self.key_to_index[keys[i]] = len(self.index_to_key)
             self.index_to_key.append(keys[i])
+        n_old = len(self.vectors)
         self.vectors = np.vstack((self.vectors, weights[~present].astype(self.vectors.dtype)))
+        if len(self.vectors_lockf) == n_old > 1:
+            self.vectors_lockf = np.concatenate((self.vectors_lockf,
+                                                 np.ones(len(self.vectors) - n_old, np.float32)))
         for name in set(self.expandos) | set(extras):
             old = self.expandos.get(name)
             new = extras[name][~present] if name in extras else None
@@ -199,6 +207,8 @@ class KeyedVectors:
         self.key_to_index = {k: i for i, k in enumerate(self.index_to_key)}
         for name in self.expandos:
             self.expandos[name] = self.expandos[name][order]
+        if len(self.vectors_lockf) == len(self) > 1:
+            self.vectors_lockf = self.vectors_lockf[order]
         if len(self.vectors):
             self.vectors = self.vectors[order]
         self.norms = None
@@ -422,9 +432,33 @@ class KeyedVectors:
         raise NotImplementedError("wmdistance (Word Mover's Distance, gensim's needs the POT "
                                   "package) is not implemented in seqkern")
 
-    def intersect_word2vec_format(self, *args, **kwargs):
-        raise NotImplementedError("intersect_word2vec_format is not implemented in seqkern: load "
-                                  "the file with load_word2vec_format and copy the rows you need")
+    def intersect_word2vec_format(self, fname, lockf=0.0, binary=False, encoding="utf8",
+                                  unicode_errors="strict"):
+        """gensim's: the keys present both here and in the word2vec file fname take the file's
+        vectors (the last, for a key the file repeats), and their vectors_lockf factor becomes
+        lockf: 0.0 (the default) keeps them as read in later training, 1.0 lets them train. No key
+        is added. vectors_lockf becomes one factor per key first, where it held one for all
+        (gensim raises IndexError there)."""
+        if len(self.vectors_lockf) not in (1, len(self)):
+            raise ValueError(f"vectors_lockf: expected one factor, or one per key ({len(self)}), "
+                             f"got {len(self.vectors_lockf)}")
+        with _mapped(fname) as data:
+            dim = _header_dim(data)
+            if dim is not None and dim != self.vector_size:  # before reading the whole file
+                raise ValueError(f"incompatible vector size {dim} in file {fname}")
+            keys, vectors, _ = _parse_word2vec_body(fname, data, binary, encoding, unicode_errors,
+                                                    None, False)
+        rows = {}  # row here -> the file's last entry of that key
+        for i, key in enumerate(keys):
+            row = self.key_to_index.get(key)
+            if row is not None:
+                rows[row] = i
+        if len(self.vectors_lockf) != len(self):
+            self.vectors_lockf = np.full(len(self), self.vectors_lockf[0], np.float32)
+        here = np.fromiter(rows.keys(), np.int64, len(rows))
+        self.vectors[here] = vectors[np.fromiter(rows.values(), np.int64, len(rows))]
+        self.vectors_lockf[here] = lockf
+        self.changed()
 
     # -- evaluation ---------------------------------------------------------------------------
     def evaluate_word_pairs(self, pairs, delimiter="\t", encoding="utf8", restrict_vocab=300000,
@@ -450,7 +484,7 @@ class KeyedVectors:
         return {"keys": self.index_to_key, "next_index": self.next_index}
 
     def _arrays(self, prefix=""):
-        return {prefix + "vectors": self.vectors,
+        return {prefix + "vectors": self.vectors, prefix + "vectors_lockf": self.vectors_lockf,
                 **{f"{prefix}attr.{k}": v for k, v in self.expandos.items()}}
 
     @classmethod
@@ -458,6 +492,8 @@ class KeyedVectors:
         kv = cls._of(meta["keys"], arrays[prefix + "vectors"])
         kv.next_index = meta["next_index"]
         kv.expandos = {k[len(prefix) + 5:]: v for k, v in arrays.items() if k.startswith(prefix + "attr.")}
+        if prefix + "vectors_lockf" in arrays:  # files of earlier versions have none: all 1.0
+            kv.vectors_lockf = np.array(arrays[prefix + "vectors_lockf"], np.float32)  # writable
         return kv
 
     @classmethod
@@ -562,6 +598,13 @@ def _read_word2vec_format(cls, fname, fvocab, binary, encoding, unicode_errors, 
     kv.expandos["count"] = np.array([counts.get(k, 0) if counts is not None else V - i
                                      for i, k in enumerate(keys)], np.int64)
     return kv
+
+
+def _header_dim(data):
+    """The vector size a word2vec file's "count dim" header line gives, or None without one."""
+    end = data.find(b"\n")
+    header = (data[:end] if end >= 0 else data[:]).split()
+    return int(header[1]) if len(header) == 2 and header[1].isdigit() else None
 
 
 def _parse_word2vec_body(fname, data, binary, encoding, unicode_errors, limit, no_header):

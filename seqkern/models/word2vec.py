@@ -428,6 +428,7 @@ class Word2Vec:
         self.syn1neg = np.ascontiguousarray(self.syn1neg, np.float32)
         self.syn1 = np.ascontiguousarray(self.syn1, np.float32)
         keep = keep_probabilities(self.wv.expandos["count"], self.sample)
+        lockf = self._lock_factors()
         vocab = _core.Vocabulary([str(k) for k in self.wv.index_to_key])
         total = max(1, int(total_words) * epochs)  # words to go through
         done, raw, trained, start, last = 0, 0, 0, time.perf_counter(), 0.0
@@ -447,7 +448,7 @@ class Word2Vec:
                         self.shrink_windows, ids, offsets, keep, self.cum_table, a0, a1,
                         self.seeds, self.wv.vectors, self.syn1neg if self.negative else None,
                         self.tree if self.hs else None, self.syn1 if self.hs else None,
-                        self.compute_loss, bounds)
+                        self.compute_loss, bounds, lockf)
                     trained += n
                     self.running_training_loss += loss
                     self.min_alpha_yet_reached = a1
@@ -473,6 +474,15 @@ class Word2Vec:
             print(f"word2vec: {raw:,} words in {elapsed:.1f} s ({raw / elapsed:,.0f} words/s), "
                   f"{trained:,} after subsampling", file=sys.stderr, flush=True)
         return trained, raw
+
+    def _lock_factors(self):
+        """wv.vectors_lockf as the kernel reads it (word w's updates scaled by lockf[w % len]),
+        or None where every factor is 1."""
+        lockf = np.ascontiguousarray(self.wv.vectors_lockf, np.float32)
+        if lockf.ndim != 1 or not len(lockf) or not np.all(np.isfinite(lockf)):
+            raise ValueError(f"wv.vectors_lockf: expected a 1-D array of finite factors, got "
+                             f"shape {lockf.shape}")
+        return None if np.all(lockf == 1) else lockf
 
     def get_latest_training_loss(self):
         """The loss summed over the last train() call (compute_loss=True): for every score f
@@ -505,9 +515,35 @@ class Word2Vec:
         """gensim 3's name: the norms are computed when first needed."""
         self.wv.init_sims(replace)
 
-    def score(self, *args, **kwargs):
-        raise NotImplementedError("score (log-probability of sentences under a hierarchical-"
-                                  "softmax model) is not implemented in seqkern")
+    def score(self, sentences, total_sentences=int(1e6), chunksize=100, queue_factor=2,
+              report_delay=1):
+        """gensim's: the log-probability of each sentence (a list of words) under the model,
+        float32, as gensim's score_sentence_sg/cbow compute it (Taddy's document classification
+        by inversion). Needs hierarchical softmax (hs=1). Skip-gram sums, for each word and each
+        other word of its full window, log P(the word's path in the tree | the other's vector);
+        CBOW, log P(path | the window's mean or sum). Each node's log sigmoid is gensim's table
+        entry; scores with |f| >= 6 are left out. Words outside the vocabulary are dropped before
+        the windows; a sentence's first 10,000 known words count; at most total_sentences are
+        scored. chunksize, queue_factor and report_delay are gensim's job settings: the
+        sentences run on seqkern's threads instead. The model is not changed."""
+        if not self.wv.key_to_index:
+            raise RuntimeError("you must first build vocabulary before scoring new data")
+        if not self.hs:
+            raise RuntimeError("We have currently only implemented score for the hierarchical "
+                               "softmax scheme, so you need to have run word2vec with hs=1 and "
+                               "negative=0 for this to work.")
+        index, ids, offsets = self.wv.key_to_index, [], [0]
+        for n, sentence in enumerate(sentences):
+            if n >= total_sentences:
+                warnings.warn(f"terminating after {total_sentences} sentences (set higher "
+                              "total_sentences if you want more).", stacklevel=2)
+                break
+            ids += [index[w] for w in sentence if w in index][:MAX_SENTENCE]
+            offsets.append(len(ids))
+        return _core.w2v_score(self.window, bool(self.sg), bool(self.cbow_mean),
+                               np.array(ids, np.int32), np.array(offsets, np.int64),
+                               np.ascontiguousarray(self.wv.vectors, np.float32), self.tree,
+                               np.ascontiguousarray(self.syn1, np.float32))
 
     def estimate_memory(self, vocab_size=None, report=None):
         """Bytes the vectors and tables take (gensim's keys)."""

@@ -1,6 +1,6 @@
-"""NumPy twin of seqkern._core.w2v_train and huffman_tree: the same updates, random stream and
-order, one window at a time in Python (for tests on small corpora), plus the losses whose
-gradients the updates follow."""
+"""NumPy twin of seqkern._core.w2v_train, w2v_score and huffman_tree: the same updates, random
+stream and order, one window at a time in Python (for tests on small corpora), plus the losses
+whose gradients the updates follow."""
 import numpy as np
 
 MAX_EXP = 6.0
@@ -95,8 +95,10 @@ def huffman_tree(counts):
 
 
 def train_part(window, negative, sg, cbow_mean, shrink_windows, ids, offsets, s0, s1, keep,
-               cum_table, alpha0, alpha1, stream, syn0, syn1neg, tree, syn1):
-    """One run of sentences [s0, s1): returns (words trained, reported loss)."""
+               cum_table, alpha0, alpha1, stream, syn0, syn1neg, tree, syn1, lockf=None):
+    """One run of sentences [s0, s1): returns (words trained, reported loss). lockf: word w's
+    input-vector updates scaled by lockf[w % len(lockf)] (gensim's vectors_lockf)."""
+    lock = np.ones(1, np.float32) if lockf is None else np.asarray(lockf, np.float32)
     n_words = max(1, int(offsets[-1] - offsets[0]))
     step = np.float32((alpha1 - alpha0) / n_words)
     trained, loss = 0, 0.0
@@ -140,16 +142,18 @@ def train_part(window, negative, sg, cbow_mean, shrink_windows, ids, offsets, s0
                 np.add.at(syn1neg, targets, d_out)
                 d_in += d
                 loss += l
+            factors = lock[np.asarray(context) % len(lock)][:, None]
             if sg:
-                np.add.at(syn0, context, d_in)
+                np.add.at(syn0, context, factors * d_in)
             else:
                 scale = np.float32(1) if cbow_mean else np.float32(1) / np.float32(len(context))
-                np.add.at(syn0, context, scale * d_in[0])
+                np.add.at(syn0, context, (scale * factors) * d_in[0])
     return trained, loss
 
 
 def w2v_train(window, negative, sg, cbow_mean, shrink_windows, ids, offsets, keep, cum_table,
-              alpha0, alpha1, seeds, syn0, syn1neg, tree, syn1, compute_loss, bounds=None):
+              alpha0, alpha1, seeds, syn0, syn1neg, tree, syn1, compute_loss, bounds=None,
+              lockf=None):
     """Same arguments and result (words trained, loss) as seqkern._core.w2v_train; the parts run
     one after the other."""
     parts, n = len(seeds), len(offsets) - 1
@@ -160,8 +164,44 @@ def w2v_train(window, negative, sg, cbow_mean, shrink_windows, ids, offsets, kee
         stream = Stream(seeds[q])
         t, l = train_part(window, negative, sg, cbow_mean, shrink_windows, ids, offsets,
                           bounds[q], bounds[q + 1], keep, cum_table, alpha0, alpha1,
-                          stream, syn0, syn1neg, tree, syn1)
+                          stream, syn0, syn1neg, tree, syn1, lockf)
         trained += t
         loss += l
         seeds[q] = np.uint64(stream.state)
     return trained, (loss if compute_loss else 0.0)
+
+
+def log_sigmoid_table():
+    """gensim's table of log sigmoid (word2vec_inner.pyx's init), in its mix of float32 and
+    float64: entry i is log sigmoid((i / 1000 * 2 - 1) * 6)."""
+    x = (np.arange(1000, dtype=np.float32) / np.float32(1000)).astype(np.float64) * 2.0 - 1.0
+    e = np.exp(x * 6.0).astype(np.float32).astype(np.float64)
+    e = (e / (e + 1.0)).astype(np.float32).astype(np.float64)
+    return np.log(e).astype(np.float32)
+
+
+def w2v_score(window, sg, cbow_mean, ids, offsets, syn0, tree, syn1):
+    """seqkern._core.w2v_score: gensim's Word2Vec.score of each sentence, one window at a time.
+    A score f in (-6, 6) adds the table's entry int((f + 6) * 83), as gensim reads it."""
+    table = log_sigmoid_table()
+    t_offsets, points, codes = tree
+    out = np.zeros(len(offsets) - 1, np.float32)
+    for s in range(len(offsets) - 1):
+        sen = [int(w) for w in ids[offsets[s]:offsets[s + 1]]]
+        total = 0.0
+        for pos, center in enumerate(sen):
+            path = slice(t_offsets[center], t_offsets[center + 1])
+            sign = np.where(codes[path] > 0, np.float32(-1), np.float32(1))
+            context = [sen[c] for c in range(max(0, pos - window), min(len(sen), pos + window + 1))
+                       if c != pos]
+            if sg:
+                inputs = syn0[context]
+            else:  # the window's mean or sum; zeros for a word alone
+                inputs = np.sum(syn0[context], axis=0, dtype=np.float32, keepdims=True)
+                if cbow_mean and context:
+                    inputs *= np.float32(1) / np.float32(len(context))
+            f = (inputs @ syn1[points[path]].T).astype(np.float32) * sign
+            kept = f[(f > -MAX_EXP) & (f < MAX_EXP)].astype(np.float64)
+            total += float(np.sum(table[((kept + 6.0) * 83).astype(np.int64)], dtype=np.float64))
+        out[s] = total
+    return out

@@ -14,6 +14,10 @@ struct W2vParams {
   bool cbow_mean;       // CBOW: mean of the context vectors (else their sum)
   bool hs;              // hierarchical softmax over the Huffman tree (Tree below)
   bool shrink_windows;  // each window shrunk by a random amount in [0, window) (else full)
+  // gensim's vectors_lockf: word w's input-vector updates are scaled by lockf[w % n_lockf]
+  // (0 freezes a word's vector). Null: every factor 1.
+  const float* lockf = nullptr;
+  int64_t n_lockf = 0;
 };
 
 // word2vec.c's Huffman tree over the vocabulary: for word w, the inner nodes on the path from
@@ -63,5 +67,15 @@ int64_t w2v_train(const W2vParams& p, const int32_t* ids, const int64_t* offsets
                   float alpha0, float alpha1, uint64_t* seeds, int64_t parts,
                   const int64_t* bounds, float* syn0, float* syn1neg, const Tree& tree,
                   float* syn1, double* loss);
+
+// gensim's Word2Vec.score: the log-probability of each of n_sentences sentences (ids and
+// offsets as for w2v_train, no subsampling) under a hierarchical-softmax model, into
+// scores[n_sentences]. Skip-gram: for each word and each other word of its full window, the
+// probability of the word's path in the tree given the other's input vector; CBOW: of the
+// word's path given the mean (cbow_mean) or sum of its window's input vectors. Each node's
+// log sigmoid(+-f) is gensim's table lookup, scores with |f| >= 6 left out. Read-only.
+void w2v_score(const W2vParams& p, const int32_t* ids, const int64_t* offsets,
+               int64_t n_sentences, const float* syn0, const Tree& tree, const float* syn1,
+               float* scores);
 
 }  // namespace seqkern
