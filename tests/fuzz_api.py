@@ -14,7 +14,7 @@ import numpy as np
 
 import seqkern as sk
 from seqkern import bench, metrics, nn, optim
-from seqkern.models import Word2Vec
+from seqkern.models import KeyedVectors, Word2Vec
 
 CLEAR = (TypeError, ValueError, MemoryError)
 INVALID_AS_BUILT = {"prepacked_for_another"}  # cases whose unchanged call is already wrong
@@ -322,6 +322,19 @@ def word2vec_score_call(kw):
     model.score(kw["score"], total_sentences=kw["total_sentences"])
 
 
+def wmdistance_build(rng):
+    keys = [f"w{i}" for i in range(12)]
+    return {"vectors": rng.standard_normal((12, 5)).astype(np.float32),
+            "document1": list(rng.choice(keys + ["unknown"], int(rng.integers(1, 8)))),
+            "document2": list(rng.choice(keys, int(rng.integers(1, 8)))), "norm": True}
+
+
+def wmdistance_call(kw):
+    kv = KeyedVectors(5)
+    kv.add_vectors([f"w{i}" for i in range(12)], kw["vectors"])
+    kv.wmdistance(kw["document1"], kw["document2"], norm=kw["norm"])
+
+
 def optimizer_build(rng):
     shape = tuple(sizes(rng, int(rng.integers(1, 3))))
     return {"kind": rng.choice(["SGD", "AdaGrad", "RMSprop", "Adam", "AdamW"]), "lr": 0.01,
@@ -359,6 +372,7 @@ CASES = {
     "nn_small_layers": (small_layers_build, small_layers_call),
     "word2vec": (word2vec_build, word2vec_call),
     "word2vec_score": (word2vec_score_build, word2vec_score_call),
+    "wmdistance": (wmdistance_build, wmdistance_call),
     "optimizer": (optimizer_build, optimizer_call),
 }
 

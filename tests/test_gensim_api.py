@@ -416,8 +416,6 @@ def test_save_load_with_mmap_and_unsupported_files(tmp_path):
     (tmp_path / "pickled").write_bytes(b"\x80\x04\x95 not for us")
     with pytest.raises(ValueError, match="pickle"):
         KeyedVectors.load(str(tmp_path / "pickled"))
-    with pytest.raises(NotImplementedError, match="wmdistance"):
-        kv.wmdistance(["system"], ["user"])
     with pytest.raises(AttributeError, match="removed in gensim 4.*key_to_index"):
         kv.vocab  # gensim 3 code
 
@@ -660,3 +658,44 @@ def test_vectors_lockf_follows_the_vocabulary(tmp_path):
         model.wv.vectors_lockf = bad
         with pytest.raises(ValueError, match="vectors_lockf"):
             model.train(COMMON_TEXTS, total_examples=9, epochs=1)
+
+
+@pytest.mark.parametrize("norm", [True, False])
+def test_wmdistance_equals_gensims(both, norm):
+    """gensim's Word Mover's Distance (through POT) on the same vectors: documents of 1 to 300
+    words with repeats and words outside the vocabulary, identical documents, one same word."""
+    pytest.importorskip("ot")
+    ours, theirs = both
+    rng = np.random.default_rng(4)
+    keys = ours.index_to_key
+    pairs = [(["w3"], ["w3", "w3"]), (["w3", "w5"], ["w5", "w3"]), (["w3"], ["w9"]),
+             (["w1", "nowhere", "w1", "w2"], ["w2", "w7", "w7"])]
+    for length in (2, 8, 40, 300):
+        pairs += [(list(rng.choice(keys, length)), list(rng.choice(keys, length // 2 + 1)))
+                  for _ in range(5)]
+    for d1, d2 in pairs:
+        assert ours.wmdistance(d1, d2, norm=norm) == pytest.approx(
+            theirs.wmdistance(d1, d2, norm=norm), abs=1e-9)
+
+
+def test_wmdistance_is_a_distance_between_bags_of_words():
+    """Without an oracle: two one-word documents are as far apart as their unit vectors, a
+    document is 0 from itself in any order, the distance is symmetric, and a document with no
+    known word is infinitely far, with a warning."""
+    keys, v = structured_vectors(n=50, dim=8)
+    kv = KeyedVectors(8)
+    kv.add_vectors(keys, v)
+    unit = v / np.linalg.norm(v, axis=1, keepdims=True)
+    assert kv.wmdistance(["w1"], ["w2"]) == pytest.approx(float(np.linalg.norm(unit[1] - unit[2])))
+    assert kv.wmdistance(["w1"], ["w2"], norm=False) == pytest.approx(float(np.linalg.norm(v[1] - v[2])))
+    doc = ["w4", "w8", "w4", "w15", "w23"]
+    assert kv.wmdistance(doc, doc[::-1]) == 0
+    other = ["w9", "w30", "w9"]
+    assert kv.wmdistance(doc, other) == pytest.approx(kv.wmdistance(other, doc), abs=1e-12)
+    # half the mass stays, half goes from w1 to w2
+    assert kv.wmdistance(["w1", "w2"], ["w2", "w2"]) == pytest.approx(
+        0.5 * float(np.linalg.norm(unit[1] - unit[2])))
+    with pytest.warns(UserWarning, match="no words that were in the vocabulary"):
+        assert kv.wmdistance(["unknown"], doc) == float("inf")
+    kv.add_vectors(["twin"], v[1:2])  # another word with w1's vector: 0 away (gensim: inf)
+    assert kv.wmdistance(["w1"], ["twin"]) == 0

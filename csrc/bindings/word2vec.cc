@@ -1,12 +1,15 @@
-// _core.w2v_train and w2v_score: arrays to pointers, GIL released, kernel called. _core.Vocabulary: the word
+// _core.w2v_train and w2v_score: arrays to pointers, GIL released, kernel called. _core.emd: the
+// earth mover's distance of KeyedVectors.wmdistance. _core.Vocabulary: the word
 // scan and encoding of plain text (bytes in, numpy arrays out). _core.write_vectors and
 // parse_vectors: the bodies of word2vec.c's vector files.
 #include "seqkern/word2vec.h"
 
+#include "seqkern/emd.h"
 #include "seqkern/vocabulary.h"
 #include "seqkern/word2vec_format.h"
 
 #include <cerrno>
+#include <cmath>
 #include <tuple>
 
 #include "arrays.h"
@@ -128,6 +131,45 @@ void bind_word2vec(py::module_& m) {
         },
         py::arg("window"), py::arg("sg"), py::arg("cbow_mean"), py::arg("ids"),
         py::arg("offsets"), py::arg("syn0"), py::arg("tree"), py::arg("syn1"));
+
+  // -> the cost, or (the cost, the plan (n, m)) with return_flow
+  m.def("emd",
+        [](const Arr<double>& a, const Arr<double>& b, const Arr<double>& C, bool return_flow)
+            -> py::object {
+          const int64_t n = a.ndim() == 1 ? a.shape(0) : -1, m = b.ndim() == 1 ? b.shape(0) : -1;
+          if (n < 1 || m < 1) throw py::value_error("a, b: expected nonempty 1-D masses");
+          if (C.ndim() != 2 || C.shape(0) != n || C.shape(1) != m)
+            throw py::value_error("C: expected a (len(a), len(b)) cost matrix");
+          double sum_a = 0, sum_b = 0;
+          for (int64_t i = 0; i < n; ++i) {
+            if (!(a.data()[i] >= 0) || !std::isfinite(a.data()[i]))
+              throw py::value_error("a: expected finite masses >= 0");
+            sum_a += a.data()[i];
+          }
+          for (int64_t j = 0; j < m; ++j) {
+            if (!(b.data()[j] >= 0) || !std::isfinite(b.data()[j]))
+              throw py::value_error("b: expected finite masses >= 0");
+            sum_b += b.data()[j];
+          }
+          if (std::abs(sum_a - sum_b) > 1e-9 * std::max(sum_a, sum_b))
+            throw py::value_error("a, b: expected equal total masses");
+          for (int64_t k = 0; k < n * m; ++k)
+            if (!std::isfinite(C.data()[k])) throw py::value_error("C: expected finite costs");
+          py::array_t<double> flow;
+          double* pf = nullptr;
+          if (return_flow) {
+            flow = py::array_t<double>({n, m});
+            pf = flow.mutable_data();
+          }
+          double cost;
+          {
+            py::gil_scoped_release nogil;
+            cost = emd(a.data(), n, b.data(), m, C.data(), pf);
+          }
+          if (return_flow) return py::make_tuple(cost, flow);
+          return py::float_(cost);
+        },
+        py::arg("a"), py::arg("b"), py::arg("C"), py::arg("return_flow") = false);
 
   m.def("huffman_tree", [](const Arr<int64_t>& counts) {
     std::vector<int64_t> offsets;
