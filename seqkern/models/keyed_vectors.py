@@ -485,7 +485,7 @@ class KeyedVectors:
             row = self.key_to_index.get(key)
             if row is not None:
                 rows[row] = i
-        if len(self.vectors_lockf) != len(self):
+        if len(self.vectors_lockf) != len(self) and len(self) > 1:
             self.vectors_lockf = np.full(len(self), self.vectors_lockf[0], np.float32)
         here = np.fromiter(rows.keys(), np.int64, len(rows))
         self.vectors[here] = vectors[np.fromiter(rows.values(), np.int64, len(rows))]
