@@ -418,6 +418,12 @@ def test_save_load_with_mmap_and_unsupported_files(tmp_path):
         KeyedVectors.load(str(tmp_path / "pickled"))
     with pytest.raises(AttributeError, match="removed in gensim 4.*key_to_index"):
         kv.vocab  # gensim 3 code
+    for old, new in (("index2word", "index_to_key"), ("syn0", "vectors"),
+                     ("vectors_norm", "get_normed_vectors")):
+        with pytest.raises(AttributeError, match=f"{old} was removed in gensim 4.*{new}"):
+            getattr(kv, old)
+    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
+        kv.nothing
 
 
 @pytest.mark.parametrize("ext", [".gz", ".bz2", ".xz"])
@@ -699,3 +705,26 @@ def test_wmdistance_is_a_distance_between_bags_of_words():
         assert kv.wmdistance(["unknown"], doc) == float("inf")
     kv.add_vectors(["twin"], v[1:2])  # another word with w1's vector: 0 away (gensim: inf)
     assert kv.wmdistance(["w1"], ["twin"]) == 0
+
+
+def test_reset_from_shares_the_vocabulary_with_fresh_weights():
+    """gensim's reset_from: one vocabulary (the same objects) for models trained side by side,
+    each with its own fresh weights, corpus counts and tables; then it trains (gensim 4.4's
+    stops in a worker: its new vectors lack vectors_lockf)."""
+    texts = COMMON_TEXTS * 5
+    other = Word2Vec(texts, min_count=1, hs=1, seed=1, sample=0)
+    model = Word2Vec([["unrelated", "words"]] * 3, min_count=1, hs=1, seed=2, sample=0)
+    model.reset_from(other)
+    assert model.wv.key_to_index is other.wv.key_to_index
+    assert model.wv.index_to_key is other.wv.index_to_key
+    assert model.corpus_count == other.corpus_count == 45
+    assert model.corpus_total_words == other.corpus_total_words
+    assert model.wv.vectors.shape == other.wv.vectors.shape
+    assert not np.array_equal(model.wv.vectors, other.wv.vectors)
+    assert not model.syn1.any() and not model.syn1neg.any()
+    np.testing.assert_array_equal(model.cum_table, other.cum_table)
+    for a, b in zip(model.tree, other.tree):
+        np.testing.assert_array_equal(a, b)
+    trained, _ = model.train(texts, total_examples=model.corpus_count, epochs=2)
+    assert trained > 0 and model.syn1.any()
+    assert model.wv.most_similar("system", topn=2)

@@ -49,6 +49,13 @@ def frequency_order(counts):
     return np.lexsort((-np.arange(len(counts)), -counts))
 
 
+# gensim 3's names for what gensim 4 calls otherwise
+_GENSIM3_NAMES = {"vocab": "key_to_index, index_to_key and get_vecattr(key, 'count')",
+                  "index2word": "index_to_key", "index2entity": "index_to_key",
+                  "syn0": "vectors", "vectors_norm": "get_normed_vectors()",
+                  "syn0norm": "get_normed_vectors()"}
+
+
 class KeyedVectors:
     """vectors (n, vector_size) and their keys: index_to_key (list), key_to_index (dict), plus
     per-key attributes (get_vecattr/set_vecattr: a trained model's "count")."""
@@ -91,12 +98,13 @@ class KeyedVectors:
 
     __repr__ = __str__
 
-    @property
-    def vocab(self):
-        """Gone since gensim 4, as there; gensim 3 code that reads it gets told what replaced it."""
-        raise AttributeError("KeyedVectors.vocab was removed in gensim 4 (and seqkern follows "
-                             "gensim 4): use key_to_index, index_to_key and "
-                             "get_vecattr(key, 'count') instead")
+    def __getattr__(self, name):
+        """Only for names not found: gensim 3's, gone since gensim 4 as there, tell gensim 3 code
+        what replaced them."""
+        if name in _GENSIM3_NAMES:
+            raise AttributeError(f"KeyedVectors.{name} was removed in gensim 4 (and seqkern "
+                                 f"follows gensim 4): use {_GENSIM3_NAMES[name]} instead")
+        raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
 
     def __len__(self):
         return len(self.index_to_key)

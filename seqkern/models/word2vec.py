@@ -356,6 +356,25 @@ class Word2Vec:
         self.seeds = self._seeds()
         self._prepare_tables()
 
+    def reset_from(self, other_model):
+        """gensim's: other_model's vocabulary (the same key_to_index, index_to_key and per-key
+        attributes, shared, as gensim shares them: neither model should grow its vocabulary
+        afterwards), corpus counts, noise table and tree, with fresh weights, for training
+        several models on one corpus. (gensim 4.4's leaves the new vectors without
+        vectors_lockf, and its training then stops with an AttributeError in a worker.)"""
+        self.wv = KeyedVectors._of([], np.zeros((0, self.vector_size), np.float32))
+        self.wv.index_to_key = other_model.wv.index_to_key
+        self.wv.key_to_index = other_model.wv.key_to_index
+        self.wv.next_index = len(self.wv.index_to_key)
+        self.wv.expandos = other_model.wv.expandos
+        self.wv.vectors = self._fresh_vectors(len(self.wv.index_to_key))
+        self.corpus_count = other_model.corpus_count
+        self.corpus_total_words = other_model.corpus_total_words
+        self.syn1neg = np.zeros_like(self.wv.vectors) if self.negative else np.zeros((0, self.vector_size), np.float32)
+        self.syn1 = np.zeros_like(self.wv.vectors) if self.hs else np.zeros((0, self.vector_size), np.float32)
+        self.seeds = self._seeds()
+        self._prepare_tables()
+
     def _fresh_vectors(self, n):
         """n starting vectors, uniform in [-1, 1) / vector_size from the seed, as gensim 4 starts
         (word2vec.c: [-0.5, 0.5))."""
