@@ -728,3 +728,102 @@ def test_reset_from_shares_the_vocabulary_with_fresh_weights():
     trained, _ = model.train(texts, total_examples=model.corpus_count, epochs=2)
     assert trained > 0 and model.syn1.any()
     assert model.wv.most_similar("system", topn=2)
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**31), max_vocab_size=st.integers(1, 6),
+       min_count=st.integers(0, 3))
+def test_vocabulary_pruning_is_gensims(seed, max_vocab_size, min_count):
+    """max_vocab_size: the same pruning as gensim's scan, once a sentence, empty sentences
+    included: the same words, counts and order on random corpora."""
+    gensim = pytest.importorskip("gensim")
+    rng = np.random.default_rng(seed)
+    words = [f"w{i}" for i in range(12)]
+    sentences = [list(rng.choice(words, int(rng.integers(0, 7)), p=np.arange(12, 0, -1) / 78))
+                 for _ in range(int(rng.integers(1, 12)))]
+    if not any(sentences):
+        sentences[0] = ["w0"]
+    theirs = gensim.models.Word2Vec(min_count=min_count, max_vocab_size=max_vocab_size)
+    ours = Word2Vec(min_count=min_count, max_vocab_size=max_vocab_size)
+    theirs.build_vocab(sentences)
+    if not len(theirs.wv):  # gensim keeps an empty vocabulary, to fail at train
+        with pytest.raises(ValueError, match="no word occurs|left no word"):
+            ours.build_vocab(sentences)
+        return
+    ours.build_vocab(sentences)
+    assert ours.wv.index_to_key == theirs.wv.index_to_key
+    assert list(ours.counts) == [theirs.wv.get_vecattr(w, "count") for w in theirs.wv.index_to_key]
+
+
+@pytest.mark.parametrize("ext", ["", ".gz", ".bz2"])
+def test_line_sentences_as_gensims(tmp_path, ext):
+    """LineSentence and PathLineSentences give gensim's sentences: a path or a file object,
+    compressed by name, empty lines skipped, long lines cut, limit lines a file, a folder's
+    files in name order."""
+    gensim = pytest.importorskip("gensim")
+    from seqkern.models import LineSentence, PathLineSentences
+    import bz2
+    import gzip
+    text = "the cat  sat\n\nthé naïve ünïcode words\n" + " ".join(f"w{i}" for i in range(25)) + "\nlast line"
+    opener = {"": open, ".gz": gzip.open, ".bz2": bz2.open}[ext]
+    (tmp_path / "d").mkdir()
+    for name in ("b.txt", "a.txt"):
+        with opener(tmp_path / "d" / (name + ext), "wb") as f:
+            f.write((name + " " + text).encode())
+    path = str(tmp_path / "d" / ("a.txt" + ext))
+    for kwargs in ({}, {"max_sentence_length": 7}, {"limit": 2}):
+        ours = list(LineSentence(path, **kwargs))
+        assert ours == list(gensim.models.word2vec.LineSentence(path, **kwargs))
+        assert list(PathLineSentences(str(tmp_path / "d"), **kwargs)) == list(
+            gensim.models.word2vec.PathLineSentences(str(tmp_path / "d"), **kwargs))
+    assert ours == [["a.txt", "the", "cat", "sat"]]  # limit=2: the second line is empty
+    assert list(LineSentence(path))[1] == ["thé", "naïve", "ünïcode", "words"]
+    with opener(path, "rb") as f:  # a file object, read again at each pass
+        stream = LineSentence(f)
+        assert list(stream) == list(stream) == list(LineSentence(path))
+    model = Word2Vec(LineSentence(path), min_count=1, vector_size=8, seed=1)
+    assert "ünïcode" in model.wv.key_to_index
+    with pytest.raises(ValueError, match="neither a file nor a path"):
+        PathLineSentences(str(tmp_path / "missing"))
+
+
+def test_gensims_small_corpus_habits():
+    """What gensim's own tests expect of a small corpus: the same seed trains the same vectors
+    with the default workers (a corpus below one job's words runs on one thread, both ways of
+    building), load called on a model raises, a file cut short is an EOFError, a model whose
+    output layer is gone cannot predict, 2-D arrays of vectors in most_similar, and the mean
+    of one key is that key's vector."""
+    for sg in (0, 1):
+        a = Word2Vec(COMMON_TEXTS, vector_size=4, min_count=1, sg=sg, negative=2, seed=3)
+        b = Word2Vec(vector_size=4, min_count=1, sg=sg, negative=2, seed=3)
+        b.build_vocab(COMMON_TEXTS)
+        b.train(COMMON_TEXTS, total_examples=b.corpus_count, epochs=b.epochs)
+        assert a.workers == 3 and np.array_equal(a.wv.vectors, b.wv.vectors)
+        np.testing.assert_array_equal(a.syn1neg, b.syn1neg)
+    with pytest.raises(AttributeError, match="called on a class object"):
+        a.load("anything")
+    assert n_similarity_is_similarity(a.wv)
+    rows = a.wv.vectors[:3]
+    assert a.wv.most_similar(positive=rows, topn=2) == a.wv.most_similar(positive=list(rows), topn=2)
+
+
+def n_similarity_is_similarity(kv):
+    return kv.n_similarity(["graph"], ["trees"]) == kv.similarity("graph", "trees")
+
+
+def test_cut_files_and_missing_output_layers_raise_as_gensim(tmp_path):
+    model = Word2Vec(COMMON_TEXTS, min_count=1, vector_size=4)
+    for binary in (False, True):
+        path = tmp_path / f"cut{binary}"
+        model.wv.save_word2vec_format(str(path), binary=binary)
+        data = path.read_bytes()
+        path.write_bytes(b"13" + data[2:])  # gensim's test: a count past the end
+        for error in (EOFError, ValueError):
+            with pytest.raises(error, match="ends inside entry 12 of 13"):
+                KeyedVectors.load_word2vec_format(str(path), binary=binary)
+    bare = Word2Vec()  # gensim's test: vectors read from a file, no output layer
+    bare.wv = model.wv
+    with pytest.raises(RuntimeError, match="not found"):
+        bare.predict_output_word(["system", "human"])
+    assert model.predict_output_word([model.wv.get_index("system"), "human"], topn=3) == \
+        model.predict_output_word(["system", "human"], topn=3)

@@ -390,9 +390,17 @@ def test_vocabulary_counts_order_and_pruning():
     assert m.wv.index_to_key == ["a", "b"] and list(m.counts) == [3, 2]
     m = Word2Vec(min_count=1).build_vocab(sentences)
     assert m.wv.index_to_key == ["a", "b", "e", "d", "c"]  # gensim 4's: equal counts, last seen first
-    # gensim's pruning: after line 1 (3 words > 2) only a (2) stays, after line 2 a (3), then e
+    # gensim's pruning, checked after each sentence: line 1 leaves 3 words > 2, and those
+    # counted fewer than once go (none); line 2 leaves 4, fewer than twice go (c, d); line 3
+    # leaves a (3), b (2), e (1), fewer than 3 times go (b, e). gensim 4.4 gives the same.
     m = Word2Vec(min_count=1, max_vocab_size=2).build_vocab(sentences)
-    assert m.wv.index_to_key == ["a", "e"] and list(m.counts) == [3, 1]
+    assert m.wv.index_to_key == ["a"] and list(m.counts) == [3]
+    # gensim's own test_prune_vocab: the last line's words count up within it, and one more check
+    # after the corpus's last newline would prune again
+    sentences = [["graph", "system"], ["graph", "system"], ["system", "eps"], ["graph", "system"],
+                 ["minors", "survey", "minors", "survey", "minors"]]
+    m = Word2Vec(min_count=0, max_vocab_size=2).build_vocab(sentences)
+    assert m.wv.index_to_key == ["system", "minors", "graph"] and list(m.counts) == [4, 3, 3]
 
 
 def test_subsampling_follows_word2vec_c():

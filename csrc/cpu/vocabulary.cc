@@ -18,7 +18,8 @@ inline uint64_t fnv1a(std::string_view s) {
   return h;
 }
 
-// Calls word(w) for each word of text and line_end() after each newline and at the end.
+// Calls word(w) for each word of text and line_end() after each line: at each newline, and at
+// the end of a last line that has none (a text that ends with a newline has no line after it).
 template <typename Word, typename LineEnd>
 void scan(std::string_view text, Word&& word, LineEnd&& line_end) {
   const char* p = text.data();
@@ -35,7 +36,7 @@ void scan(std::string_view text, Word&& word, LineEnd&& line_end) {
     while (p < end && !is_space(*p)) ++p;
     word(std::string_view(start, p - start));
   }
-  line_end();
+  if (!text.empty() && text.back() != '\n') line_end();
 }
 
 }  // namespace
@@ -83,7 +84,7 @@ void Vocabulary::rehash(size_t capacity) {
 void Vocabulary::prune() {
   size_t kept = 0;
   for (size_t id = 0; id < words_.size(); ++id) {
-    if (counts_[id] <= min_reduce_) continue;
+    if (counts_[id] < min_reduce_) continue;  // gensim keeps count >= min_reduce
     if (kept != id) words_[kept] = std::move(words_[id]);  // a self-move would empty it
     counts_[kept] = counts_[id];
     hashes_[kept] = hashes_[id];

@@ -69,7 +69,13 @@ int64_t w2v_train(const W2vParams& p, const int32_t* ids, const int64_t* offsets
   std::vector<int64_t> trained(parts, 0);
   std::vector<double> losses(parts, 0.0);
   const auto first = [&](int64_t q) { return bounds ? bounds[q] : n_sentences * q / parts; };
-  parallel_for(parts, 1, [&](int64_t q0, int64_t q1) {
+  // Parts run at once only with kPartWords words each on average (gensim's job, batch_words).
+  // Below that a part takes a thread a millisecond or so, and parts racing on the same rows
+  // would make a small corpus train to other vectors at each run; gensim, too, trains a corpus
+  // smaller than one job on one thread, so that a seed gives the same vectors.
+  constexpr int64_t kPartWords = 10000;
+  const int64_t words = offsets[n_sentences] - offsets[0];
+  parallel_for(parts, words >= kPartWords * parts ? 1 : parts, [&](int64_t q0, int64_t q1) {
     for (int64_t q = q0; q < q1; ++q)
       trained[q] = part(p, ids, offsets, first(q), first(q + 1),
                         offsets[n_sentences] - offsets[0], keep, noise, alpha0, alpha1,

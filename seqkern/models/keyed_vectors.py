@@ -34,10 +34,11 @@ _KEY_TYPES = (str, int, np.integer)
 
 
 def _as_list(x):
-    """gensim's _ensure_list: None -> [], a single key or vector -> [it], else a list."""
+    """gensim's _ensure_list: None -> [], a single key or vector -> [it], a 2-D array -> its
+    rows, else a list."""
     if x is None:
         return []
-    if isinstance(x, (*_KEY_TYPES, np.ndarray)):
+    if isinstance(x, _KEY_TYPES) or (isinstance(x, np.ndarray) and x.ndim != 2):
         return [x]
     return list(x)
 
@@ -281,7 +282,11 @@ class KeyedVectors:
         vectors), divided by the sum of |weights|; unit length with post_normalize."""
         if len(keys) == 0:
             raise ValueError("cannot compute mean with no input")
-        weights = np.ones(len(keys)) if weights is None else np.asarray(weights)
+        # in the vectors' dtype, as gensim's, so that the mean of one key is its vector exactly
+        # (n_similarity([a], [b]) == similarity(a, b))
+        weights = (np.ones(len(keys), self.vectors.dtype) if weights is None
+                   else np.asarray(weights, self.vectors.dtype) if isinstance(weights, list)
+                   else np.asarray(weights))
         if weights.ndim != 1 or len(keys) != len(weights):
             raise ValueError("keys and weights array must have same number of elements")
         mean = np.zeros(self.vector_size, self.vectors.dtype)
@@ -640,6 +645,11 @@ def _read_word2vec_format(cls, fname, fvocab, binary, encoding, unicode_errors, 
     return kv
 
 
+class TruncatedFileError(ValueError, EOFError):
+    """A word2vec file that ends before the vectors its header announces: a ValueError, as
+    seqkern reports a damaged file, and an EOFError, as gensim reports this one."""
+
+
 def _header_dim(data):
     """The vector size a word2vec file's "count dim" header line gives, or None without one."""
     end = data.find(b"\n")
@@ -679,7 +689,7 @@ def _parse_word2vec_body(fname, data, binary, encoding, unicode_errors, limit, n
     vectors, spans, _, bad, fields = _core.parse_vectors(data, offset, V, dim, binary)
     if bad >= 0:
         if fields == -1:
-            raise ValueError(f"{fname}: ends inside entry {bad} of {V}")
+            raise TruncatedFileError(f"{fname}: ends inside entry {bad} of {V}")
         line = f"line {bad + 2 - no_header}"
         if fields == -2:
             raise ValueError(f"{fname}: {line}: a value is not a number")

@@ -28,6 +28,7 @@ from seqkern import _core
 from seqkern._checks import check_integer
 from seqkern.models import array_file
 from seqkern.models.keyed_vectors import KeyedVectors, frequency_order
+from seqkern.models.line_sentences import LineSentence, PathLineSentences  # noqa: F401 (gensim's names here)
 from seqkern.models.matutils import top_indices
 
 CHUNK_BYTES = 1 << 19   # text per C++ call (~90K words): the unit of progress reports and Ctrl-C
@@ -189,6 +190,12 @@ def _call(callbacks, event, model):
             method(model)
 
 
+def _call_on_class_only(*args, **kwargs):
+    """Word2Vec.load called on a model: gensim's error, as the loaded model would be returned
+    and the model called on left as it was."""
+    raise AttributeError("This method should be called on a class object.")
+
+
 def keep_vocab_item(word, count, min_count, trim_rule=None):
     """gensim's rule: trim_rule(word, count, min_count) may say RULE_KEEP or RULE_DISCARD;
     otherwise (or without one) a word stays when count >= min_count."""
@@ -255,6 +262,7 @@ class Word2Vec:
         self.running_training_loss = 0.0
         self.train_count, self.total_train_time = 0, 0.0
         self.raw_vocab = None
+        self.load = _call_on_class_only  # model.load(f) would return a model and leave this one
         if sentences is not None or corpus_file is not None:
             if isinstance(sentences, GeneratorType):
                 raise TypeError("You can't pass a generator as the sentences argument. Try a sequence.")
@@ -338,6 +346,9 @@ class Word2Vec:
         if update:
             return self._grow_vocab(raw, min_count, trim_rule)
         words = [w for w, c in raw.items() if keep_vocab_item(w, c, min_count, trim_rule)]
+        if not words and not raw:
+            raise ValueError(f"build_vocab: pruning to max_vocab_size = {self.max_vocab_size} "
+                             "words as the corpus was read left no word")
         if not words:
             most = max(raw.values())
             raise ValueError(f"build_vocab: no word occurs min_count = {min_count} times "
@@ -518,7 +529,9 @@ class Word2Vec:
             raise RuntimeError("We have currently only implemented predict_output_word for the "
                                "negative sampling scheme, so you need to have run word2vec with "
                                "negative > 0 for this to work.")
-        rows = [self.wv.get_index(w) for w in context_words_list if w in self.wv.key_to_index]
+        if len(self.syn1neg) != len(self.wv):  # e.g. wv replaced by vectors read from a file
+            raise RuntimeError("Parameters required for predicting the output words not found.")
+        rows = [self.wv.get_index(w) for w in context_words_list if w in self.wv]  # keys or rows
         if not rows:
             warnings.warn("All the input context words are out-of-vocabulary for the current model.",
                           stacklevel=2)

@@ -15,8 +15,9 @@ class Vocabulary {
   explicit Vocabulary(const std::vector<std::string>& words);  // ids are positions; counts 0
 
   // Counts the words of text. max_size > 0: after a line leaves more than max_size distinct
-  // words, drops those counted min_reduce times or fewer and raises min_reduce (gensim's
-  // pruning, which can drop words that would have reached min_count later).
+  // words, drops those counted fewer than min_reduce times and raises min_reduce, from 1
+  // (gensim's pruning, once a sentence, which can drop words that would have reached
+  // min_count later).
   void count(std::string_view text, int64_t max_size);
 
   // The ids of the known words of text (unknown ones are skipped), one sentence per line, cut

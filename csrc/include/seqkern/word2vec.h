@@ -47,7 +47,8 @@ struct NoiseTable {
 };
 
 // Trains on the sentences of one chunk, Hogwild: `parts` runs of consecutive sentences, each
-// with its own random stream, run at once on the pool and update the vectors without locks.
+// with its own random stream, run at once on the pool and update the vectors without locks
+// (one after the other, in order, for a chunk of fewer than 10,000 words a part).
 // Part q is sentences [bounds[q], bounds[q + 1]) (bounds: parts + 1 nondecreasing indices from
 // 0 to n_sentences), or with bounds null the q-th of `parts` equal runs.
 // Negative sampling updates syn1neg (when negative > 0), hierarchical softmax syn1 (when hs).
