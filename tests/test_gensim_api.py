@@ -827,3 +827,19 @@ def test_cut_files_and_missing_output_layers_raise_as_gensim(tmp_path):
         bare.predict_output_word(["system", "human"])
     assert model.predict_output_word([model.wv.get_index("system"), "human"], topn=3) == \
         model.predict_output_word(["system", "human"], topn=3)
+
+
+def test_gensims_wmd_similarity_index_takes_seqkerns_vectors():
+    """gensim.similarities.WmdSimilarity over seqkern's KeyedVectors (it calls wmdistance):
+    the same neighbours and similarities as over gensim's own vectors with POT."""
+    gensim = pytest.importorskip("gensim")
+    pytest.importorskip("ot")
+    from gensim.similarities import WmdSimilarity
+    model = Word2Vec(COMMON_TEXTS * 10, min_count=1, vector_size=16, seed=1)
+    theirs = gensim.models.KeyedVectors(16)
+    theirs.add_vectors(model.wv.index_to_key, model.wv.vectors)
+    query = ["human", "computer", "interface", "unknown"]
+    ours = WmdSimilarity(COMMON_TEXTS, model.wv, num_best=4)[query]
+    expected = WmdSimilarity(COMMON_TEXTS, theirs, num_best=4)[query]
+    assert [i for i, _ in ours] == [i for i, _ in expected]
+    np.testing.assert_allclose([v for _, v in ours], [v for _, v in expected], rtol=1e-9)
