@@ -843,3 +843,18 @@ def test_gensims_wmd_similarity_index_takes_seqkerns_vectors():
     expected = WmdSimilarity(COMMON_TEXTS, theirs, num_best=4)[query]
     assert [i for i, _ in ours] == [i for i, _ in expected]
     np.testing.assert_allclose([v for _, v in ours], [v for _, v in expected], rtol=1e-9)
+
+
+def test_training_logs_gensims_lines(caplog):
+    """With logging at INFO, as gensim's tutorials set it: the vocabulary, every epoch, the run,
+    and gensim's warnings for hs with negative sampling and for alpha rising between calls."""
+    import logging
+    with caplog.at_level(logging.INFO, logger="seqkern.models.word2vec"):
+        model = Word2Vec(COMMON_TEXTS, min_count=1, hs=1, negative=5, epochs=3, alpha=0.025)
+        model.train(COMMON_TEXTS, total_examples=9, epochs=1, start_alpha=0.05)
+    text = caplog.text
+    assert "collected 12 word types from a corpus of 29 raw words and 9 sentences" in text
+    assert all(f"EPOCH {e}: training on 29 raw words" in text for e in range(3))
+    assert "Both hierarchical softmax and negative sampling are activated" in text
+    assert text.count("Effective 'alpha' higher than previous training cycles") == 1
+    assert "training on 87 raw words" in text

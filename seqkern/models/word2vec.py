@@ -16,6 +16,7 @@ update is seqkern.reference.word2vec. Text is split into words and looked up in 
 """
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import time
@@ -31,6 +32,9 @@ from seqkern.models.keyed_vectors import KeyedVectors, frequency_order
 from seqkern.models.line_sentences import LineSentence, PathLineSentences  # noqa: F401 (gensim's names here)
 from seqkern.models.matutils import top_indices
 
+# gensim's log lines, under this module's name: a script that turns on logging.INFO (as gensim's
+# tutorials do) sees the vocabulary, each epoch and the progress, and gensim's warnings.
+logger = logging.getLogger(__name__)
 CHUNK_BYTES = 1 << 19   # text per C++ call (~90K words): the unit of progress reports and Ctrl-C
 MAX_SENTENCE = 10_000   # longer lines are cut into pieces this long (as word2vec.c does)
 NOISE_DOMAIN = 2**31 - 1
@@ -324,6 +328,8 @@ class Word2Vec:
         if vocab.total == 0:
             raise ValueError("build_vocab: the corpus is empty")
         raw = dict(zip(vocab.words, vocab.counts.tolist()))
+        logger.info("collected %i word types from a corpus of %i raw words and %i sentences",
+                    len(raw), vocab.total, sentences)
         self._set_vocab(raw, sentences, update, keep_raw_vocab, trim_rule)
         return self
 
@@ -447,7 +453,13 @@ class Word2Vec:
             raise ValueError("You must specify an explicit epochs count. The usual value is "
                              "epochs=model.epochs.")
         corpus = self._corpus(corpus_iterable, corpus_file, passes=epochs, parts=len(self.seeds))
+        if self.hs and self.negative:
+            logger.warning("Both hierarchical softmax and negative sampling are activated. This is "
+                           "probably a mistake. You should set either 'hs=0' or 'negative=0' to "
+                           "disable one of them. ")
         self.alpha = float(start_alpha if start_alpha is not None else self.alpha)
+        if self.alpha > self.min_alpha_yet_reached:
+            logger.warning("Effective 'alpha' higher than previous training cycles")
         self.min_alpha = float(end_alpha if end_alpha is not None else self.min_alpha)
         self.epochs, self.compute_loss = epochs, bool(compute_loss)
         self.running_training_loss = 0.0
@@ -466,6 +478,7 @@ class Word2Vec:
         try:
             for epoch in range(epochs):
                 _call(callbacks, "on_epoch_begin", self)
+                epoch_start, epoch_raw, epoch_trained = time.perf_counter(), raw, trained
                 for text in corpus:
                     _call(callbacks, "on_batch_begin", self)
                     ids, offsets, bounds = _encode(vocab, text)
@@ -484,11 +497,19 @@ class Word2Vec:
                     self.min_alpha_yet_reached = a1
                     _call(callbacks, "on_batch_end", self)
                     now = time.perf_counter()
-                    if self.progress and now - last >= report_delay:
+                    if now - last >= report_delay:
                         last = now
-                        print(f"word2vec: epoch {epoch + 1}/{epochs}, {100 * min(1.0, done / total):5.1f}%"
-                              f" done, {done / (now - start):,.0f} words/s, alpha {a1:.5f}",
-                              file=sys.stderr, flush=True)
+                        logger.info("EPOCH %i - PROGRESS: at %.2f%% words, %.0f words/s", epoch,
+                                    100 * min(1.0, done / total), done / (now - start))
+                        if self.progress:
+                            print(f"word2vec: epoch {epoch + 1}/{epochs}, "
+                                  f"{100 * min(1.0, done / total):5.1f}% done, "
+                                  f"{done / (now - start):,.0f} words/s, alpha {a1:.5f}",
+                                  file=sys.stderr, flush=True)
+                took = max(time.perf_counter() - epoch_start, 1e-9)
+                logger.info("EPOCH %i: training on %i raw words (%i effective words) took %.1fs, "
+                            "%.0f effective words/s", epoch, raw - epoch_raw,
+                            trained - epoch_trained, took, (trained - epoch_trained) / took)
                 _call(callbacks, "on_epoch_end", self)
         except KeyboardInterrupt:
             print(f"word2vec: interrupted at {100 * min(1.0, done / total):.1f}%; the vectors keep "
@@ -500,6 +521,8 @@ class Word2Vec:
             self.train_count += 1
             self.total_train_time += elapsed
         _call(callbacks, "on_train_end", self)
+        logger.info("training on %i raw words (%i effective words) took %.1fs, %.0f effective "
+                    "words/s", raw, trained, elapsed, trained / max(elapsed, 1e-9))
         if self.progress:
             print(f"word2vec: {raw:,} words in {elapsed:.1f} s ({raw / elapsed:,.0f} words/s), "
                   f"{trained:,} after subsampling", file=sys.stderr, flush=True)
