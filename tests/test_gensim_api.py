@@ -858,3 +858,15 @@ def test_training_logs_gensims_lines(caplog):
     assert "Both hierarchical softmax and negative sampling are activated" in text
     assert text.count("Effective 'alpha' higher than previous training cycles") == 1
     assert "training on 87 raw words" in text
+
+
+def test_words_outside_the_vocabulary_count_as_read_as_in_gensim():
+    """train returns (effective words, raw words) with gensim's raw count, words that min_count
+    dropped included, and the learning rate falls over all of them to min_alpha."""
+    model = Word2Vec(min_count=3, sample=0).build_vocab(COMMON_TEXTS)
+    assert model.train(COMMON_TEXTS, total_examples=model.corpus_count, epochs=2) == (26, 58)
+    assert model.min_alpha_yet_reached == pytest.approx(model.min_alpha)
+    gensim = pytest.importorskip("gensim")
+    theirs = gensim.models.Word2Vec(min_count=3, sample=0)
+    theirs.build_vocab(COMMON_TEXTS)
+    assert theirs.train(COMMON_TEXTS, total_examples=theirs.corpus_count, epochs=2) == (26, 58)

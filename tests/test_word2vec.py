@@ -237,10 +237,11 @@ def test_pieces_encode_with_each_parts_sentences():
     that give part q the sentences of piece q (none for an empty piece)."""
     from seqkern.models.word2vec import _encode
     vocab = _core.Vocabulary(["a", "b"])
-    ids, offsets, bounds = _encode(vocab, [b"a b\nb\n", b"", b"a\nzz\na b a\n"])
+    ids, offsets, bounds, words = _encode(vocab, [b"a b\nb\n", b"", b"a\nzz\na b a\n"])
     np.testing.assert_array_equal(ids, [0, 1, 1, 0, 0, 1, 0])
     np.testing.assert_array_equal(offsets, [0, 2, 3, 4, 7])
     np.testing.assert_array_equal(bounds, [0, 2, 2, 4])
+    assert words == 8  # zz too: the schedule counts every word read
     assert _encode(vocab, b"a b\nb\n")[2] is None
 
 
@@ -464,9 +465,9 @@ def test_vocabulary_scan_and_encoding():
     v.count("b a\tb\r\n\n  ünï b \n".encode())
     assert v.words == ["b", "a", "ünï"] and list(v.counts) == [3, 1, 1] and v.total == 5
     known = _core.Vocabulary(["a", "b", "c"])
-    ids, offsets = known.encode(b"a b x\n\nx y\n c a\n", 10)
+    ids, offsets, _ = known.encode(b"a b x\n\nx y\n c a\n", 10)
     assert list(ids) == [0, 1, 2, 0] and list(offsets) == [0, 2, 4]
-    ids, offsets = known.encode(b"a b c a b\nc", 2)
+    ids, offsets, _ = known.encode(b"a b c a b\nc", 2)
     assert list(ids) == [0, 1, 2, 0, 1, 2] and list(offsets) == [0, 2, 4, 5, 6]
 
 
@@ -484,8 +485,9 @@ def test_encoding_matches_splitting_in_python(lines, max_sentence):
         for k in range(0, len(known), max_sentence):
             ids.extend(known[k:k + max_sentence])
             offsets.append(len(ids))
-    got_ids, got_offsets = _core.Vocabulary(words).encode(text.encode(), max_sentence)
+    got_ids, got_offsets, read = _core.Vocabulary(words).encode(text.encode(), max_sentence)
     assert list(got_ids) == ids and list(got_offsets) == offsets
+    assert read == len(text.encode().split())  # every word, known or not
 
 
 def test_encoding_is_the_same_on_any_thread_count():
@@ -503,9 +505,10 @@ def test_encoding_is_the_same_on_any_thread_count():
             results.append(vocab.encode(text, 7))
     finally:
         sk.set_num_threads(threads)
-    for ids, offsets in results[1:]:
+    for ids, offsets, words in results[1:]:
         np.testing.assert_array_equal(ids, results[0][0])
         np.testing.assert_array_equal(offsets, results[0][1])
+        assert words == results[0][2]
 
 
 def test_file_chunks_end_at_a_line_or_inside_a_long_line(tmp_path, monkeypatch):

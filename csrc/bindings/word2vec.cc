@@ -251,12 +251,13 @@ void bind_word2vec(py::module_& m) {
              const std::string_view s = view(text);
              std::vector<int32_t> ids;
              std::vector<int64_t> offsets;
+             int64_t words;
              {
                py::gil_scoped_release nogil;
-               v.encode(s, max_sentence, ids, offsets);
+               words = v.encode(s, max_sentence, ids, offsets);
              }
              return py::make_tuple(py::array_t<int32_t>(ids.size(), ids.data()),
-                                   py::array_t<int64_t>(offsets.size(), offsets.data()));
+                                   py::array_t<int64_t>(offsets.size(), offsets.data()), words);
            },
            py::arg("text"), py::arg("max_sentence"))
       .def("__len__", &Vocabulary::size)

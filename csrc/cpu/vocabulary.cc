@@ -112,8 +112,8 @@ void Vocabulary::count(std::string_view text, int64_t max_size) {
       });
 }
 
-void Vocabulary::encode(std::string_view text, int64_t max_sentence, std::vector<int32_t>& ids,
-                        std::vector<int64_t>& offsets) const {
+int64_t Vocabulary::encode(std::string_view text, int64_t max_sentence, std::vector<int32_t>& ids,
+                           std::vector<int64_t>& offsets) const {
   // Pieces end at newlines, so that each holds whole sentences.
   const int64_t n_pieces = get_num_threads();
   std::vector<size_t> cut(n_pieces + 1, text.size());
@@ -125,6 +125,7 @@ void Vocabulary::encode(std::string_view text, int64_t max_sentence, std::vector
   }
   std::vector<std::vector<int32_t>> piece_ids(n_pieces);
   std::vector<std::vector<int64_t>> piece_ends(n_pieces);  // sentence ends within the piece
+  std::vector<int64_t> piece_words(n_pieces, 0);            // words read, known or not
   parallel_for(n_pieces, 1, [&](int64_t k0, int64_t k1) {
     for (int64_t k = k0; k < k1; ++k) {
       std::vector<int32_t>& out = piece_ids[k];
@@ -137,6 +138,7 @@ void Vocabulary::encode(std::string_view text, int64_t max_sentence, std::vector
       scan(
           text.substr(cut[k], cut[k + 1] - cut[k]),
           [&](std::string_view w) {
+            ++piece_words[k];
             const int32_t id = find(w, fnv1a(w));
             if (id < 0) return;
             out.push_back(id);
@@ -147,11 +149,14 @@ void Vocabulary::encode(std::string_view text, int64_t max_sentence, std::vector
   });
   ids.clear();
   offsets.assign(1, 0);
+  int64_t words = 0;
   for (int64_t k = 0; k < n_pieces; ++k) {
     const int64_t base = ids.size();
     ids.insert(ids.end(), piece_ids[k].begin(), piece_ids[k].end());
     for (int64_t e : piece_ends[k]) offsets.push_back(base + e);
+    words += piece_words[k];
   }
+  return words;
 }
 
 }  // namespace seqkern

@@ -128,16 +128,18 @@ def _to_piece_start(f):
 
 
 def _encode(vocab, chunk):
-    """(ids, sentence offsets, part bounds) of a text chunk, or of a list of pieces, one for each
-    part (the bounds then say which sentences are whose; None: equal runs of sentences)."""
+    """(ids, sentence offsets, part bounds, words read) of a text chunk, or of a list of pieces,
+    one for each part (the bounds then say which sentences are whose; None: equal runs of
+    sentences). Words read count those outside the vocabulary too, as gensim's raw words do."""
     if isinstance(chunk, bytes):
-        return (*vocab.encode(chunk, MAX_SENTENCE), None)
+        ids, offsets, words = vocab.encode(chunk, MAX_SENTENCE)
+        return ids, offsets, None, words
     encoded = [vocab.encode(piece, MAX_SENTENCE) for piece in chunk]
     ids = np.concatenate([e[0] for e in encoded])
     starts = np.cumsum([0] + [len(e[0]) for e in encoded])
     offsets = np.concatenate([[0]] + [e[1][1:] + start for e, start in zip(encoded, starts)])
     bounds = np.cumsum([0] + [len(e[1]) - 1 for e in encoded])
-    return ids, offsets.astype(np.int64), bounds.astype(np.int64)
+    return ids, offsets.astype(np.int64), bounds.astype(np.int64), sum(e[2] for e in encoded)
 
 
 def keep_probabilities(counts, sample):
@@ -481,10 +483,12 @@ class Word2Vec:
                 epoch_start, epoch_raw, epoch_trained = time.perf_counter(), raw, trained
                 for text in corpus:
                     _call(callbacks, "on_batch_begin", self)
-                    ids, offsets, bounds = _encode(vocab, text)
+                    ids, offsets, bounds, words = _encode(vocab, text)
+                    # the schedule counts every word read, as total_words does (gensim's raw
+                    # words): counting known words only left alpha short of min_alpha at the end
                     a0 = self.alpha - (self.alpha - self.min_alpha) * min(1.0, done / total)
-                    done += len(ids)
-                    raw += len(ids)
+                    done += words
+                    raw += words
                     a1 = self.alpha - (self.alpha - self.min_alpha) * min(1.0, done / total)
                     n, loss = _core.w2v_train(
                         self.window, self.negative, bool(self.sg), bool(self.cbow_mean),

@@ -23,8 +23,9 @@ class Vocabulary {
   // The ids of the known words of text (unknown ones are skipped), one sentence per line, cut
   // every max_sentence words; sentences left empty are dropped. offsets: each sentence's start
   // in ids, then ids' size. Pieces of the text run on the pool at once.
-  void encode(std::string_view text, int64_t max_sentence, std::vector<int32_t>& ids,
-              std::vector<int64_t>& offsets) const;
+  // Returns the number of words read, unknown ones included.
+  int64_t encode(std::string_view text, int64_t max_sentence, std::vector<int32_t>& ids,
+                 std::vector<int64_t>& offsets) const;
 
   int64_t size() const { return static_cast<int64_t>(words_.size()); }
   const std::vector<std::string>& words() const { return words_; }
