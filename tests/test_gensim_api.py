@@ -862,10 +862,12 @@ def test_training_logs_gensims_lines(caplog):
 
 def test_words_outside_the_vocabulary_count_as_read_as_in_gensim():
     """train returns (effective words, raw words) with gensim's raw count, words that min_count
-    dropped included, and the learning rate falls over all of them to min_alpha."""
+    dropped included. The learning rate falls with the known words over all words, so it ends
+    above min_alpha by the share of words outside the vocabulary (README: the schedule)."""
     model = Word2Vec(min_count=3, sample=0).build_vocab(COMMON_TEXTS)
     assert model.train(COMMON_TEXTS, total_examples=model.corpus_count, epochs=2) == (26, 58)
-    assert model.min_alpha_yet_reached == pytest.approx(model.min_alpha)
+    assert model.min_alpha_yet_reached == pytest.approx(
+        model.alpha - (model.alpha - model.min_alpha) * 26 / 58)
     gensim = pytest.importorskip("gensim")
     theirs = gensim.models.Word2Vec(min_count=3, sample=0)
     theirs.build_vocab(COMMON_TEXTS)
