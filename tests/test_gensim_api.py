@@ -802,13 +802,9 @@ def test_gensims_small_corpus_habits():
         np.testing.assert_array_equal(a.syn1neg, b.syn1neg)
     with pytest.raises(AttributeError, match="called on a class object"):
         a.load("anything")
-    assert n_similarity_is_similarity(a.wv)
+    assert a.wv.n_similarity(["graph"], ["trees"]) == a.wv.similarity("graph", "trees")
     rows = a.wv.vectors[:3]
     assert a.wv.most_similar(positive=rows, topn=2) == a.wv.most_similar(positive=list(rows), topn=2)
-
-
-def n_similarity_is_similarity(kv):
-    return kv.n_similarity(["graph"], ["trees"]) == kv.similarity("graph", "trees")
 
 
 def test_cut_files_and_missing_output_layers_raise_as_gensim(tmp_path):

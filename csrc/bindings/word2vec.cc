@@ -16,13 +16,40 @@
 
 namespace seqkern::bind {
 
+namespace {
+
+using TreeArrays = std::tuple<Arr<int64_t>, Arr<int32_t>, Arr<uint8_t>>;
+
+// Hierarchical softmax's arguments: the tree of V words (offsets, points, codes) and syn1, a
+// row per inner node, dim wide.
+void check_tree(const TreeArrays& tree, const Arr<float>* syn1, int64_t V, int64_t dim) {
+  const auto& [offsets, points, codes] = tree;
+  if (offsets.ndim() != 1 || offsets.shape(0) != V + 1 ||
+      points.shape(0) != offsets.data()[V] || codes.shape(0) != offsets.data()[V])
+    throw py::value_error("tree: expected the Huffman tree of syn0's words");
+  if (!syn1 || syn1->ndim() != 2 || syn1->shape(0) < V - 1 || syn1->shape(1) != dim)
+    throw py::value_error("syn1: expected a row per inner node of the tree, as wide as syn0");
+}
+
+// The total of masses that must be finite and >= 0 (emd's a and b).
+double total_mass(const Arr<double>& w, const char* message) {
+  double sum = 0;
+  for (int64_t i = 0; i < w.shape(0); ++i) {
+    if (!(w.data()[i] >= 0) || !std::isfinite(w.data()[i])) throw py::value_error(message);
+    sum += w.data()[i];
+  }
+  return sum;
+}
+
+}  // namespace
+
 void bind_word2vec(py::module_& m) {
   m.def("w2v_train",
         [](int64_t window, int64_t negative, bool sg, bool cbow_mean, bool shrink_windows,
            const Arr<int32_t>& ids, const Arr<int64_t>& offsets, const Arr<float>& keep,
            const Arr<uint32_t>& cum_table, float alpha0, float alpha1, Arr<uint64_t>& seeds,
            Arr<float>& syn0, std::optional<Arr<float>> syn1neg,
-           std::optional<std::tuple<Arr<int64_t>, Arr<int32_t>, Arr<uint8_t>>> tree,
+           std::optional<TreeArrays> tree,
            std::optional<Arr<float>> syn1, bool compute_loss,
            std::optional<Arr<int64_t>> bounds, std::optional<Arr<float>> lockf) {
           if (syn0.ndim() != 2) throw py::value_error("syn0: expected a 2-D array (words, dim)");
@@ -61,17 +88,7 @@ void bind_word2vec(py::module_& m) {
           }
           if (keep.ndim() != 1 || keep.shape(0) != V)
             throw py::value_error("keep: expected one probability per word");
-          if (hs) {  // the tree's inner nodes index syn1's rows
-            const auto& tree_offsets = std::get<0>(*tree);
-            if (tree_offsets.ndim() != 1 || tree_offsets.shape(0) != V + 1 ||
-                std::get<1>(*tree).shape(0) != tree_offsets.data()[V] ||
-                std::get<2>(*tree).shape(0) != tree_offsets.data()[V])
-              throw py::value_error("tree: expected the Huffman tree of syn0's words");
-            if (!syn1 || syn1->ndim() != 2 || syn1->shape(0) < V - 1 ||
-                syn1->shape(1) != syn0.shape(1))
-              throw py::value_error("syn1: expected a row per inner node of the tree, as wide as "
-                                    "syn0");
-          }
+          if (hs) check_tree(*tree, syn1 ? &*syn1 : nullptr, V, syn0.shape(1));
           if (pb) {  // parts + 1 nondecreasing sentence indices from 0 to n_sentences
             bool ok = bounds->shape(0) == parts + 1 && pb[0] == 0 && pb[parts] == n_sentences;
             for (int64_t q = 0; ok && q < parts; ++q) ok = pb[q] <= pb[q + 1];
@@ -97,18 +114,11 @@ void bind_word2vec(py::module_& m) {
   m.def("w2v_score",
         [](int64_t window, bool sg, bool cbow_mean, const Arr<int32_t>& ids,
            const Arr<int64_t>& offsets, const Arr<float>& syn0,
-           const std::tuple<Arr<int64_t>, Arr<int32_t>, Arr<uint8_t>>& tree,
-           const Arr<float>& syn1) {
+           const TreeArrays& tree, const Arr<float>& syn1) {
           if (syn0.ndim() != 2) throw py::value_error("syn0: expected a 2-D array (words, dim)");
           if (window < 1) throw py::value_error("window: expected a positive integer");
           const int64_t V = syn0.shape(0), n_sentences = offsets.shape(0) - 1;
-          const auto& [tree_offsets, points, codes] = tree;
-          if (tree_offsets.ndim() != 1 || tree_offsets.shape(0) != V + 1 ||
-              points.shape(0) != tree_offsets.data()[V] || codes.shape(0) != tree_offsets.data()[V])
-            throw py::value_error("tree: expected the Huffman tree of syn0's words");
-          if (syn1.ndim() != 2 || syn1.shape(0) < V - 1 || syn1.shape(1) != syn0.shape(1))
-            throw py::value_error("syn1: expected a row per inner node of the tree, as wide as "
-                                  "syn0");
+          check_tree(tree, &syn1, V, syn0.shape(1));
           if (offsets.ndim() != 1 || n_sentences < 0 || offsets.data()[0] != 0 ||
               offsets.data()[n_sentences] != ids.shape(0))
             throw py::value_error("offsets: expected sentence starts from 0 to len(ids)");
@@ -119,7 +129,8 @@ void bind_word2vec(py::module_& m) {
             if (ids.data()[i] < 0 || ids.data()[i] >= V)
               throw py::value_error("ids: expected word indices below the vocabulary size");
           W2vParams p{syn0.shape(1), window, 0, sg, cbow_mean, true, false};
-          const Tree t{tree_offsets.data(), points.data(), codes.data()};
+          const Tree t{std::get<0>(tree).data(), std::get<1>(tree).data(),
+                       std::get<2>(tree).data()};
           py::array_t<float> scores(n_sentences);
           float* out = scores.mutable_data();
           {
@@ -140,17 +151,8 @@ void bind_word2vec(py::module_& m) {
           if (n < 1 || m < 1) throw py::value_error("a, b: expected nonempty 1-D masses");
           if (C.ndim() != 2 || C.shape(0) != n || C.shape(1) != m)
             throw py::value_error("C: expected a (len(a), len(b)) cost matrix");
-          double sum_a = 0, sum_b = 0;
-          for (int64_t i = 0; i < n; ++i) {
-            if (!(a.data()[i] >= 0) || !std::isfinite(a.data()[i]))
-              throw py::value_error("a: expected finite masses >= 0");
-            sum_a += a.data()[i];
-          }
-          for (int64_t j = 0; j < m; ++j) {
-            if (!(b.data()[j] >= 0) || !std::isfinite(b.data()[j]))
-              throw py::value_error("b: expected finite masses >= 0");
-            sum_b += b.data()[j];
-          }
+          const double sum_a = total_mass(a, "a: expected finite masses >= 0");
+          const double sum_b = total_mass(b, "b: expected finite masses >= 0");
           if (std::abs(sum_a - sum_b) > 1e-9 * std::max(sum_a, sum_b))
             throw py::value_error("a, b: expected equal total masses");
           for (int64_t k = 0; k < n * m; ++k)

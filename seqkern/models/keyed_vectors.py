@@ -488,11 +488,8 @@ class KeyedVectors:
             raise ValueError(f"vectors_lockf: expected one factor, or one per key ({len(self)}), "
                              f"got {len(self.vectors_lockf)}")
         with _mapped(fname) as data:
-            dim = _header_dim(data)
-            if dim is not None and dim != self.vector_size:  # before reading the whole file
-                raise ValueError(f"incompatible vector size {dim} in file {fname}")
             keys, vectors, _ = _parse_word2vec_body(fname, data, binary, encoding, unicode_errors,
-                                                    None, False)
+                                                    None, False, self.vector_size)
         rows = {}  # row here -> the file's last entry of that key
         for i, key in enumerate(keys):
             row = self.key_to_index.get(key)
@@ -650,15 +647,11 @@ class TruncatedFileError(ValueError, EOFError):
     seqkern reports a damaged file, and an EOFError, as gensim reports this one."""
 
 
-def _header_dim(data):
-    """The vector size a word2vec file's "count dim" header line gives, or None without one."""
-    end = data.find(b"\n")
-    header = (data[:end] if end >= 0 else data[:]).split()
-    return int(header[1]) if len(header) == 2 and header[1].isdigit() else None
-
-
-def _parse_word2vec_body(fname, data, binary, encoding, unicode_errors, limit, no_header):
-    """(keys, vectors float32, count from the header) of a word2vec file's bytes (or map)."""
+def _parse_word2vec_body(fname, data, binary, encoding, unicode_errors, limit, no_header,
+                         vector_size=None):
+    """(keys, vectors float32, count from the header) of a word2vec file's bytes (or map).
+    vector_size: the size the vectors must have (gensim's error otherwise, before the body is
+    read)."""
     if no_header:
         if binary:
             raise NotImplementedError("no_header=True is only for text files (as in gensim)")
@@ -673,6 +666,8 @@ def _parse_word2vec_body(fname, data, binary, encoding, unicode_errors, limit, n
         except (IndexError, ValueError):
             raise ValueError(f"{fname}: expected a 'vocab_size vector_size' header line, "
                              f"got {b' '.join(header)[:80]!r}") from None
+    if vector_size is not None and dim != vector_size:
+        raise ValueError(f"incompatible vector size {dim} in file {fname}")
     if V < 0 or dim < 1:
         raise ValueError(f"{fname}: expected a vector count >= 0 and a vector size >= 1, got "
                          f"{V} and {dim}")

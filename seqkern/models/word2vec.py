@@ -368,10 +368,15 @@ class Word2Vec:
         if self.null_word:
             words.append("\0")
             counts = np.append(counts, 1)
-        vectors = self._fresh_vectors(len(words))
-        self.wv = KeyedVectors._of(words, vectors, counts)
-        self.syn1neg = np.zeros_like(vectors) if self.negative else np.zeros((0, self.vector_size), np.float32)
-        self.syn1 = np.zeros_like(vectors) if self.hs else np.zeros((0, self.vector_size), np.float32)
+        self.wv = KeyedVectors._of(words, self._fresh_vectors(len(words)), counts)
+        self._fresh_layers()
+
+    def _fresh_layers(self):
+        """Zero output layers for wv's words, the workers' first random states, and the noise
+        table and tree of the words' counts: what training starts from."""
+        empty = np.zeros((0, self.vector_size), np.float32)
+        self.syn1neg = np.zeros_like(self.wv.vectors) if self.negative else empty
+        self.syn1 = np.zeros_like(self.wv.vectors) if self.hs else empty
         self.seeds = self._seeds()
         self._prepare_tables()
 
@@ -381,7 +386,7 @@ class Word2Vec:
         afterwards), corpus counts, noise table and tree, with fresh weights, for training
         several models on one corpus. (gensim 4.4's leaves the new vectors without
         vectors_lockf, and its training then stops with an AttributeError in a worker.)"""
-        self.wv = KeyedVectors._of([], np.zeros((0, self.vector_size), np.float32))
+        self.wv = KeyedVectors(self.vector_size)
         self.wv.index_to_key = other_model.wv.index_to_key
         self.wv.key_to_index = other_model.wv.key_to_index
         self.wv.next_index = len(self.wv.index_to_key)
@@ -389,10 +394,7 @@ class Word2Vec:
         self.wv.vectors = self._fresh_vectors(len(self.wv.index_to_key))
         self.corpus_count = other_model.corpus_count
         self.corpus_total_words = other_model.corpus_total_words
-        self.syn1neg = np.zeros_like(self.wv.vectors) if self.negative else np.zeros((0, self.vector_size), np.float32)
-        self.syn1 = np.zeros_like(self.wv.vectors) if self.hs else np.zeros((0, self.vector_size), np.float32)
-        self.seeds = self._seeds()
-        self._prepare_tables()
+        self._fresh_layers()
 
     def _fresh_vectors(self, n):
         """n starting vectors, uniform in [-1, 1) / vector_size from the seed, as gensim 4 starts
@@ -508,13 +510,13 @@ class Word2Vec:
                     now = time.perf_counter()
                     if now - last >= report_delay:
                         last = now
+                        percent, rate = 100 * min(1.0, raw / total), raw / (now - start)
                         logger.info("EPOCH %i - PROGRESS: at %.2f%% words, %.0f words/s", epoch,
-                                    100 * min(1.0, raw / total), raw / (now - start))
+                                    percent, rate)
                         if self.progress:
-                            print(f"word2vec: epoch {epoch + 1}/{epochs}, "
-                                  f"{100 * min(1.0, raw / total):5.1f}% done, "
-                                  f"{raw / (now - start):,.0f} words/s, alpha {a1:.5f}",
-                                  file=sys.stderr, flush=True)
+                            print(f"word2vec: epoch {epoch + 1}/{epochs}, {percent:5.1f}% done, "
+                                  f"{rate:,.0f} words/s, alpha {a1:.5f}", file=sys.stderr,
+                                  flush=True)
                 took = max(time.perf_counter() - epoch_start, 1e-9)
                 logger.info("EPOCH %i: training on %i raw words (%i effective words) took %.1fs, "
                             "%.0f effective words/s", epoch, raw - epoch_raw,
