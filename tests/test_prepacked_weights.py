@@ -1,6 +1,8 @@
 """float32 weights packed once (sk.prepack_weights, and seqkern.nn layers in eval mode): the same
 results as calls that pack at each call, bit for bit, on every path a call can take, and to
 rounding where such a call would not pack (BLAS); their life in a layer; bad input."""
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -17,6 +19,7 @@ CASES = [
     ("lstm", 20, 1, 24, 40, 1, 1, 0, False, True),    # one thread, one row: blocks of 40 columns
     ("gru", 5, 1, 12, 20, 1, 1, 0, False, False),     # too few steps of one row to pack per call
     ("lstm", 30, 1, 64, 72, 1, 1, 0, False, True),    # a team splitting columns
+    ("lstm", 10, 1, 16, 256, 1, 1, 0, False, True),   # a team's grouped copy, 512 KB a member
     ("lstm", 9, 3, 33, 17, 2, 2, 0, True, True),      # teams, odd K, H % 16, lengths
     ("lstm", 3, 2, 2100, 128, 1, 1, 0, False, False),  # w_ih large: a team's one chunk of rows
     ("lstm", 6, 40, 20, 24, 1, 1, 0, True, True),     # threads splitting the batch, per step
@@ -78,6 +81,23 @@ def test_one_layer_functions_take_the_packed_stack():
         x, w, _ = stack_problem(rng, cell, 25, 2, 20, 36)
         got = sk.recurrent_stack(cell, x, w, prepacked=sk.prepack_weights(cell, w))
         np.testing.assert_array_equal(got[0], call(x, w[0])[0])
+
+
+def test_python_threads_share_the_grouped_copy_of_packed_weights(restore_threads):
+    """A team's products of one row read a grouped copy of the packed panels, made by the first
+    call that needs it: calls from several Python threads at once on freshly packed weights, at
+    once on 2 threads and then on 3 (another grouping), all give the bits of one call alone."""
+    rng = np.random.default_rng(9)
+    x, w, _ = stack_problem(rng, "lstm", 12, 1, 16, 128, 1, 1, 0, False)
+    for threads in (2, 3, 2):
+        sk.set_num_threads(threads)
+        want = sk.recurrent_stack("lstm", x, w)[0]
+        packed = sk.prepack_weights("lstm", w)
+        with ThreadPoolExecutor(4) as pool:
+            outs = list(pool.map(lambda _: sk.recurrent_stack("lstm", x, w, prepacked=packed)[0],
+                                 range(16)))
+        for got in outs:
+            np.testing.assert_array_equal(got, want)
 
 
 def test_layers_pack_at_eval_and_drop_it_in_training():

@@ -1,6 +1,7 @@
 // float32 inference weights packed once (seqkern/f32_panels.h).
 #include "seqkern/f32_panels.h"
 
+#include <algorithm>
 #include <new>
 
 #include "packed_gemm.h"
@@ -29,6 +30,28 @@ F32Panels::F32Panels(const float* w, int64_t ldw, int64_t K_, int64_t N_, int64_
 #else
   (void)w, (void)ldw;
 #endif
+}
+
+std::shared_ptr<const float> F32Panels::grouped(int64_t group) const {
+  std::lock_guard<std::mutex> lock(grouped_->mutex);
+  if (grouped_->group == group) return grouped_->data;
+  const int64_t width = this->width(), panels = (width + kPanelColumns - 1) / kPanelColumns;
+  const PanelLayout layout{K, panels, group, blocks};
+  // (the padding of the last groups is never read, and stays uninitialized)
+  std::shared_ptr<float> out(static_cast<float*>(::operator new(
+                                 layout.lines() * kPanelColumns * sizeof(float),
+                                 std::align_val_t(64))),
+                             [](float* p) { ::operator delete(p, std::align_val_t(64)); });
+  parallel_for(panels, 1, [&](int64_t p0, int64_t p1) {  // as a team splits the product
+    for (int64_t q = 0; q < blocks; ++q)
+      for (int64_t p = p0; p < p1; ++p)
+        for (int64_t k = 0; k < K; ++k)
+          std::copy_n(data_.get() + q * block_size + (p * K + k) * kPanelColumns, kPanelColumns,
+                      out.get() + layout.offset(q, p, k) * kPanelColumns);
+  });
+  grouped_->group = group;
+  grouped_->data = out;
+  return out;
 }
 
 }  // namespace seqkern

@@ -26,13 +26,6 @@ bool use_micro_kernels() { return simd() != Simd::baseline; }
 // The most bytes of W a team member's one-row products read from grouped panels.
 constexpr int64_t kGroupedRowBytes = 512 << 10;
 
-// Kept panels (eval layers) are not grouped; a call of one row packs them again, grouped, when a
-// member's share is at most kRegroupBytes and the call has kRegroupSteps steps or more. Paired on
-// Zen 5, eval layers, kept / grouped at the call: LSTM (50,1,128,128) 1.31x, (100,1,64,64) 1.12x,
-// (8,1,128,128) 1.12x, the GRU 1.25x, 1.06x, 1.04x; at H = 256 (512 KB) (50,1,256,256) 1.00x and
-// 0.95x (GRU), (8,1,256,256) 0.77x, so larger shares keep their panels.
-constexpr int64_t kRegroupBytes = 256 << 10;
-constexpr int64_t kRegroupSteps = 8;
 
 // Freed blocks kept for reuse: at most kKeptBytes in all, of kKeptFrom bytes or more (smaller
 // ones come from malloc's own free lists). Measured, LSTM (50,8,256,256) inference in C++: page
@@ -97,8 +90,7 @@ PackedMatrix<T>::PackedMatrix(const T* w, int64_t ldw, bool trans, int64_t K, in
     const int64_t share = K * N * static_cast<int64_t>(sizeof(float)) / threads;
     const bool grouped = one_row && team && trans && simd() == Simd::avx512 &&
                          share <= kGroupedRowBytes;
-    const bool regroup = grouped && share <= kRegroupBytes && s.T >= kRegroupSteps;
-    const bool kept_panels = kept && kept->data() && !regroup;
+    const bool kept_panels = kept && kept->data();
     const int64_t min_steps = kept_panels ? 1 : !team && rows == 1 ? kPackedStepsOneRow : 2;
     const bool small = K * N * static_cast<int64_t>(sizeof(float)) <= kPackedAnyRowsBytes;
     if (use_micro_kernels() && (rows < kBlasRows || small) && s.T >= min_steps) {
@@ -109,6 +101,16 @@ PackedMatrix<T>::PackedMatrix(const T* w, int64_t ldw, bool trans, int64_t K, in
         packed_width_ = kept->width();
         block_size_ = kept->block_size;
         panels_ = kept->data();
+        // Their grouped copy, made at the first call of one row (F32Panels::grouped). Regrouped
+        // at every call instead, eval layers at batch 1 had gained only where the copy cost
+        // less than the grouping saved (Zen 5, kept / grouped at the call: LSTM (50,1,128,128)
+        // 1.31x, (8,1,128,128) 1.12x; (50,1,256,256) 1.00x, (8,1,256,256) 0.77x).
+        if (grouped) group_ = one_row_group((packed_width_ + kPanelColumns - 1) / kPanelColumns,
+                                            threads);
+        if (group_ > 1) {  // (group 1 is their own layout)
+          kept_grouped_ = kept->grouped(group_);
+          panels_ = kept_grouped_.get();
+        }
         return;
       }
       const int64_t packed_blocks = team ? blocks : 1;

@@ -4,6 +4,7 @@
 #pragma once
 #include <algorithm>
 #include <cstdint>
+#include <memory>
 #include <new>
 #include <utility>
 #include <vector>
@@ -475,7 +476,8 @@ class PackedMatrix {
   // (packing would read W twice to use it once), and for fewer than kPackedStepsOneRow steps of
   // one row (neither of which applies to kept panels).
   // kept (float, trans only): op(W) packed once already (F32Panels of this K, N and blocks),
-  // used instead of packing here, and read by blocks with or without a team.
+  // used instead of packing here, and read by blocks with or without a team (a team's products
+  // of one row read its grouped copy).
   // one_row: every product has one row (a batch of 1), which a team at AVX-512 then runs on
   // grouped panels.
   PackedMatrix(const T* w, int64_t ldw, bool trans, int64_t K, int64_t N, const RnnShape& s,
@@ -512,6 +514,7 @@ class PackedMatrix {
   int64_t packed_blocks_ = 1, packed_width_ = 0, block_size_ = 0;
   std::vector<T, CacheLineAllocator<T>> packed_;  // packed here
   const T* panels_ = nullptr;  // panels of op(W) (packed_, or kept); null: the products go to BLAS
+  std::shared_ptr<const float> kept_grouped_;  // kept panels' grouped copy, when panels_ is it
   int64_t group_ = 1;  // panels per group (PanelLayout): above 1, grouped, the blocks interleaved
   const Bf16Matrix* bf16_ = nullptr;  // the bfloat16 weights, when given
   bool in_place_ = false;  // unpacked, the products on the in-place kernels (AVX-512, float)

@@ -8,6 +8,7 @@
 #pragma once
 #include <cstdint>
 #include <memory>
+#include <mutex>
 
 #include "seqkern/stack.h"
 
@@ -25,9 +26,20 @@ class F32Panels {
   int64_t K = 0, N = 0, blocks = 1, block_size = 0;
   int64_t width() const { return N / blocks; }
   const float* data() const { return data_.get(); }
+  // The same panels grouped `group` at a time (PanelLayout: the blocks' groups interleaved), as a
+  // team reads them for products of one row (a batch of 1): copied from data() at the first call
+  // that asks, kept for the calls after it (and the copies of this object), copied again when a
+  // call asks for another group (a team of another size). Calls may ask from several threads.
+  std::shared_ptr<const float> grouped(int64_t group) const;
 
  private:
+  struct Grouped {
+    std::mutex mutex;
+    int64_t group = 0;
+    std::shared_ptr<const float> data;  // 64-byte aligned
+  };
   std::shared_ptr<float> data_;  // 64-byte aligned
+  std::shared_ptr<Grouped> grouped_ = std::make_shared<Grouped>();
 };
 
 // One layer-direction's forward weights packed (pack_layer<F32Layer>).
