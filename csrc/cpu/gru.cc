@@ -72,7 +72,7 @@ void backward_reset_after(const RnnShape& s, const T* x, const T* w_ih, const T*
   T* dhg = detail::scratch<T>(0, n * G);  // recurrent-side pre-activation gradients
   T* dnx = detail::scratch<T>(1, n * H);  // input-side n gradient (r, z input sides equal dhg's)
   detail::Aligned<T> dh_prev(BH, T(0));  // out of step t: dh_{t-1} = dh*z + dhg_t @ w_hh
-  const PackedMatrix<T> w_step(w_hh, H, false, G, H, s);  // dhg_t @ w_hh
+  const PackedMatrix<T> w_step(w_hh, H, false, G, H, s, 1, nullptr, s.B == 1);  // dhg_t @ w_hh
   const bool whole = detail::whole_batch(s, w_step);
 
   detail::time_loop(s, lengths, true, [&](const StepSlice& sl, int64_t t, int64_t live) {
@@ -196,8 +196,10 @@ void backward_reset_before(const RnnShape& s, const T* x, const T* w_ih, const T
   T* dg = detail::scratch<T>(0, n * G);
   detail::Aligned<T> drh(BH, T(0));      // gradient of r*h_{t-1}: dn @ w_hn
   detail::Aligned<T> dh_prev(BH, T(0));  // out of step t: dh_{t-1}
-  const PackedMatrix<T> w_n(w_hh + 2 * H * H, H, false, H, H, s);  // dn @ w_hn
-  const PackedMatrix<T> w_rz(w_hh, H, false, 2 * H, H, s);          // d[rz] @ w_h[rz]
+  const PackedMatrix<T> w_n(w_hh + 2 * H * H, H, false, H, H, s, 1, nullptr,
+                            s.B == 1);  // dn @ w_hn
+  const PackedMatrix<T> w_rz(w_hh, H, false, 2 * H, H, s, 1, nullptr,
+                             s.B == 1);  // d[rz] @ w_h[rz]
   const bool whole = detail::whole_batch(s, w_rz);  // (dn's product stays in the loop)
 
   detail::time_loop(s, lengths, true, [&](const StepSlice& sl, int64_t t, int64_t live) {

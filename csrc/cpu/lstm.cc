@@ -91,8 +91,9 @@ void lstm_backward(const RnnShape& s, const T* x, const T* w_ih, const T* w_hh, 
   // projection: dh_t @ w_hr, the gradient of o*tanh(c)
   detail::Aligned<T> dm(s.P ? BH : 0, T(0));
   if (dc_n) std::copy(dc_n, dc_n + BH, dc.begin());
-  const PackedMatrix<T> w_step(w_hh, S, false, G, S, s);   // dg_t @ w_hh
-  const PackedMatrix<T> w_proj(w_hr, H, false, s.P, H, s);  // dh_t @ w_hr (P = 0: unused)
+  const PackedMatrix<T> w_step(w_hh, S, false, G, S, s, 1, nullptr, s.B == 1);  // dg_t @ w_hh
+  // dh_t @ w_hr (P = 0: unused)
+  const PackedMatrix<T> w_proj(w_hr, H, false, s.P, H, s, 1, nullptr, s.B == 1);
   const detail::InputGrad<T> input(s, lengths, G, w_ih, dx);
   const bool whole = detail::whole_batch(s, w_step);
 

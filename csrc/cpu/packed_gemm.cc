@@ -88,8 +88,7 @@ PackedMatrix<T>::PackedMatrix(const T* w, int64_t ldw, bool trans, int64_t K, in
     // paired on Zen 5, eval layers, BLAS / kept panels: LSTM (1,8,256,256) 1.78x and 1.77x,
     // (1,4,650,650) 1.32x and 1.38x, the GRU 1.69x / 1.67x and 1.37x / 1.31x; batch 1 even.
     const int64_t share = K * N * static_cast<int64_t>(sizeof(float)) / threads;
-    const bool grouped = one_row && team && trans && simd() == Simd::avx512 &&
-                         share <= kGroupedRowBytes;
+    const bool grouped = one_row && team && simd() == Simd::avx512 && share <= kGroupedRowBytes;
     const bool kept_panels = kept && kept->data();
     const int64_t min_steps = kept_panels ? 1 : !team && rows == 1 ? kPackedStepsOneRow : 2;
     const bool small = K * N * static_cast<int64_t>(sizeof(float)) <= kPackedAnyRowsBytes;
@@ -121,7 +120,11 @@ PackedMatrix<T>::PackedMatrix(const T* w, int64_t ldw, bool trans, int64_t K, in
       // block one stream (PanelLayout), while that share stays in L2. Paired on Zen 5, 2
       // threads, batch 1, grouped / not: LSTM (50,1,256,256) inference 1.10x (512 KB a member);
       // (50,1,512,512) 0.87x and (35,1,650,650) 0.92x, the GRU 0.84-0.92x (2-3.4 MB a member,
-      // from L3, where the panels' separate streams run faster than one).
+      // from L3, where the panels' separate streams run faster than one). The backward's
+      // products (dg_t @ w_hh, W stored (K, N)) too: paired, training, before / after, two
+      // orders: LSTM (50,1,256,256) 1.07x and 1.05x, (50,1,128,128) 1.23x and 1.22x (its
+      // backward alone 1.40x), the GRU and RNN there 1.17-1.21x, (20,1,64,64) 1.03-1.10x; at
+      // H = 256 the GRU and RNN even.
       if (grouped) group_ = one_row_group(panels, threads);
       const PanelLayout layout{K, panels, group_, packed_blocks};
       block_size_ = avx2::packed_size_f32(K, packed_width_);  // block after block (group 1)

@@ -53,7 +53,7 @@ void rnn_backward(const RnnShape& s, Nonlinearity act, const T* x, const T* w_ih
   const detail::StepRows rows(s, lengths);
   T* dg = detail::scratch<T>(0, rows.total() * H);  // pre-activation gradients of every step
   detail::Aligned<T> dh_rec(BH, T(0));  // dg_{t+1} @ w_hh
-  const PackedMatrix<T> w_step(w_hh, H, false, H, H, s);  // dg_t @ w_hh
+  const PackedMatrix<T> w_step(w_hh, H, false, H, H, s, 1, nullptr, s.B == 1);  // dg_t @ w_hh
   const detail::InputGrad<T> input(s, lengths, H, w_ih, dx);
   const bool whole = detail::whole_batch(s, w_step);
 
