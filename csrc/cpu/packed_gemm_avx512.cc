@@ -258,6 +258,11 @@ void grouped_row_f32(int64_t K, int64_t N, const float* a, const float* packed,
                      PanelLayout layout, int64_t first, int64_t count, float* C, int64_t c_stride,
                      bool accumulate) {
   const int64_t p1 = first + (N + kPanel - 1) / kPanel;
+  // The row is h_{t-1} (or dg_t), half of it written by the other member just before the step's
+  // barrier: fetch all its lines at once rather than as the k loop reaches each (paired, Zen 5,
+  // batch 1, two orders: 0-3% faster, the RNN's (50,1,128,128) eval 7%).
+  for (int64_t k = 0; k < K; k += kPanel)
+    _mm_prefetch(reinterpret_cast<const char*>(a + k), _MM_HINT_T0);
   for (int64_t k0 = 0; k0 < K; k0 += kDepth) {
     const int64_t kc = std::min(kDepth, K - k0);
     const bool acc = accumulate || k0 > 0;
