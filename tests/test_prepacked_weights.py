@@ -20,6 +20,7 @@ CASES = [
     ("gru", 5, 1, 12, 20, 1, 1, 0, False, False),     # too few steps of one row to pack per call
     ("lstm", 30, 1, 64, 72, 1, 1, 0, False, True),    # a team splitting columns
     ("lstm", 10, 1, 16, 256, 1, 1, 0, False, True),   # a team's grouped copy, 512 KB a member
+    ("lstm", 12, 1, 16, 128, 2, 2, 0, False, True),   # one row, the directions at once
     ("lstm", 9, 3, 33, 17, 2, 2, 0, True, True),      # teams, odd K, H % 16, lengths
     ("lstm", 3, 2, 2100, 128, 1, 1, 0, False, False),  # w_ih large: a team's one chunk of rows
     ("lstm", 6, 40, 20, 24, 1, 1, 0, True, True),     # threads splitting the batch, per step
