@@ -42,13 +42,13 @@ std::shared_ptr<const float> F32Panels::grouped(int64_t group) const {
                                  layout.lines() * kPanelColumns * sizeof(float),
                                  std::align_val_t(64))),
                              [](float* p) { ::operator delete(p, std::align_val_t(64)); });
-  parallel_for(panels, 1, [&](int64_t p0, int64_t p1) {  // as a team splits the product
-    for (int64_t q = 0; q < blocks; ++q)
-      for (int64_t p = p0; p < p1; ++p)
-        for (int64_t k = 0; k < K; ++k)
-          std::copy_n(data_.get() + q * block_size + (p * K + k) * kPanelColumns, kPanelColumns,
-                      out.get() + layout.offset(q, p, k) * kPanelColumns);
-  });
+  // On this thread, not the pool's: a call running on the pool (a layer's two directions at
+  // once) may be waiting for this lock, so it is never held while waiting for the pool.
+  for (int64_t q = 0; q < blocks; ++q)
+    for (int64_t p = 0; p < panels; ++p)
+      for (int64_t k = 0; k < K; ++k)
+        std::copy_n(data_.get() + q * block_size + (p * K + k) * kPanelColumns, kPanelColumns,
+                    out.get() + layout.offset(q, p, k) * kPanelColumns);
   grouped_->group = group;
   grouped_->data = out;
   return out;

@@ -26,7 +26,6 @@ bool use_micro_kernels() { return simd() != Simd::baseline; }
 // The most bytes of W a team member's one-row products read from grouped panels.
 constexpr int64_t kGroupedRowBytes = 512 << 10;
 
-
 // Freed blocks kept for reuse: at most kKeptBytes in all, of kKeptFrom bytes or more (smaller
 // ones come from malloc's own free lists). Measured, LSTM (50,8,256,256) inference in C++: page
 // faults on the packed weights were 5% of a call.
