@@ -77,10 +77,9 @@ int64_t w2v_train(const W2vParams& p, const int32_t* ids, const int64_t* offsets
   const int64_t words = offsets[n_sentences] - offsets[0];
   parallel_for(parts, words >= kPartWords * parts ? 1 : parts, [&](int64_t q0, int64_t q1) {
     for (int64_t q = q0; q < q1; ++q)
-      trained[q] = part(p, ids, offsets, first(q), first(q + 1),
-                        offsets[n_sentences] - offsets[0], keep, noise, alpha0, alpha1,
-                        seeds[q], syn0, syn1neg, tree, syn1, V - 1 - n_top, n_top, kMergeEvery,
-                        loss ? &losses[q] : nullptr);
+      trained[q] = part(p, ids, offsets, first(q), first(q + 1), words, keep, noise, alpha0,
+                        alpha1, seeds[q], syn0, syn1neg, tree, syn1, V - 1 - n_top, n_top,
+                        kMergeEvery, loss ? &losses[q] : nullptr);
   });
   int64_t sum = 0;
   for (int64_t q = 0; q < parts; ++q) {
