@@ -9,6 +9,9 @@ torch take --turns turns each, running --calls calls back to back per turn as a 
 inference loop does, and report the median call after each turn's first ("ms"). Beside it,
 "first": the median of each turn's first call, right after the other library's turn.
 "infer" is one forward pass; "train" is forward + full backward (input gradient included).
+Inference rows also time a seqkern.nn layer in eval mode on the same weights ("eval"), a third
+library in the turns: its float32 weights were packed once, at eval(), as a served model holds
+them, where the functional call packs them at every call; torch's column is a torch.nn module.
 GFLOP/s counts 2*T*B*G*H*(I+H) per forward, three times that per training step. The NumPy twin
 is timed only where it finishes in reasonable time (--numpy-max-flops).
 """
@@ -47,6 +50,11 @@ def _num(v, width, decimals):
     return f"{v:>{width}.{decimals}f}" if v is not None else f"{'-':>{width}}"
 
 
+def _ratio(v, width):
+    """A right-aligned ratio such as 1.23x, or '-' where there is none."""
+    return f"{v:>{width - 1}.2f}x" if v is not None else f"{'-':>{width}}"
+
+
 def print_setup(threads, calls, turns, out=sys.stdout):
     sk.set_num_threads(threads)
     tv = torch_version(threads)
@@ -60,10 +68,11 @@ def print_setup(threads, calls, turns, out=sys.stdout):
 
 
 def run(cells, shapes, numpy_max_flops, calls, turns, out=sys.stdout):
-    """Single layers through the functional API: seqkern vs torch.nn vs the NumPy twin."""
+    """Single layers through the functional API: seqkern vs torch.nn vs the NumPy twin; in
+    inference also a seqkern.nn layer in eval mode."""
     header = (f"{'cell':<5} {'T':>4} {'B':>4} {'I':>4} {'H':>4}  {'mode':<5} {'seqkern ms':>10} "
               f"{'torch ms':>9} {'ratio':>7} {'first ratio':>11} {'numpy ms':>9} {'GFLOP/s':>8} "
-              f"{'torch GF/s':>10}")
+              f"{'torch GF/s':>10} {'eval ms':>8} {'eval ratio':>10}")
     print(header, file=out)
     rows = []
     for cell in cells:
@@ -71,9 +80,11 @@ def run(cells, shapes, numpy_max_flops, calls, turns, out=sys.stdout):
             p = bench.make_problem(cell, T, B, I, H)
             for train in (False, True):
                 fl = bench.flops(cell, T, B, I, H, train)
-                (t_sk, f_sk), th = bench.steady_times(
-                    [bench.seqkern_step(cell, p, train), bench.torch_step(cell, p, train)], calls, turns)
+                (t_sk, f_sk), th, ev = bench.steady_times(
+                    [bench.seqkern_step(cell, p, train), bench.torch_step(cell, p, train),
+                     None if train else bench.eval_layer_step(cell, p)], calls, turns)
                 t_th, f_th = th or (None, None)
+                t_ev = ev and ev[0]
                 t_np = (bench.paired_times([bench.reference_step(cell, p, train)],
                                            max(1, turns // 2), min_seconds=0)[0]
                         if fl <= numpy_max_flops else None)
@@ -82,13 +93,15 @@ def run(cells, shapes, numpy_max_flops, calls, turns, out=sys.stdout):
                            seqkern_first_ms=f_sk * 1e3, torch_first_ms=f_th and f_th * 1e3,
                            numpy_ms=t_np and t_np * 1e3, gflops=fl / t_sk / 1e9,
                            torch_gflops=t_th and fl / t_th / 1e9,
-                           ratio=t_th and t_th / t_sk, first_ratio=f_th and f_th / f_sk)
+                           ratio=t_th and t_th / t_sk, first_ratio=f_th and f_th / f_sk,
+                           eval_ms=t_ev and t_ev * 1e3, eval_ratio=t_th and t_ev and t_th / t_ev)
                 rows.append(row)
                 print(f"{cell:<5} {T:>4} {B:>4} {I:>4} {H:>4}  {row['mode']:<5} {t_sk * 1e3:>10.2f} "
-                      f"{_num(row['torch_ms'], 9, 2)} {_num(row['ratio'], 6, 2)}x "
-                      f"{_num(row['first_ratio'], 10, 2)}x "
+                      f"{_num(row['torch_ms'], 9, 2)} {_ratio(row['ratio'], 7)} "
+                      f"{_ratio(row['first_ratio'], 11)} "
                       f"{_num(row['numpy_ms'], 9, 2)} {row['gflops']:>8.1f} "
-                      f"{_num(row['torch_gflops'], 10, 1)}", file=out, flush=True)
+                      f"{_num(row['torch_gflops'], 10, 1)} {_num(row['eval_ms'], 8, 2)} "
+                      f"{_ratio(row['eval_ratio'], 10)}", file=out, flush=True)
     return rows
 
 
@@ -116,8 +129,8 @@ def run_layers(cells, cases, calls, turns, out=sys.stdout):
                 rows.append(row)
                 print(f"{cell:<5} {T:>4} {B:>4} {I:>4} {H:>4} {L:>2} {2 if bi else 1:>3} "
                       f"{'yes' if packed else 'no':>6}  {row['mode']:<5} {t_sk * 1e3:>10.2f} "
-                      f"{_num(row['torch_ms'], 9, 2)} {_num(row['ratio'], 6, 2)}x "
-                      f"{_num(row['first_ratio'], 10, 2)}x {row['gflops']:>8.1f}", file=out, flush=True)
+                      f"{_num(row['torch_ms'], 9, 2)} {_ratio(row['ratio'], 7)} "
+                      f"{_ratio(row['first_ratio'], 11)} {row['gflops']:>8.1f}", file=out, flush=True)
     return rows
 
 

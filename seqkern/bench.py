@@ -87,6 +87,28 @@ def layer_state(problem):
             for name in ("w_ih", "w_hh", "b_ih", "b_hh")}
 
 
+def eval_layer_step(cell, problem):
+    """One inference pass of a one-layer seqkern.nn layer in eval mode that holds the problem's
+    weights, as a served model holds them: its float32 weights were packed once, at eval(), so
+    the call skips the packing that the functional call does at every call (the same outputs,
+    bit for bit where that call packs too; to rounding where it hands a product to BLAS)."""
+    from seqkern import nn
+
+    I, H = problem["w_ih"].shape[1], problem["w_hh"].shape[1]
+    m = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}[cell](I, H)
+    m.load_state_dict(layer_state(problem))
+    m.eval()
+    x, lengths, state = problem["x"], problem.get("lengths"), problem["h0"][None]
+    if cell == "lstm":
+        state = (state, problem["c0"][None])
+
+    def step():
+        return m(x, state, lengths=lengths)
+
+    step.layer = m
+    return step
+
+
 def torch_step(cell, problem, train):
     """The same step through torch.nn.LSTM/GRU/RNN with the same weights; None without torch.
     Variable lengths go through pack_padded_sequence, as a torch user would."""

@@ -84,6 +84,28 @@ def test_one_layer_functions_take_the_packed_stack():
         np.testing.assert_array_equal(got[0], call(x, w[0])[0])
 
 
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+def test_the_benchmarks_eval_layer_runs_the_functional_call(cell, restore_threads):
+    """benchmarks/rnn.py times a seqkern.nn layer in eval mode beside the functional call, on
+    the same problem: the same outputs, bit for bit at the batch-1 floor's shape (both pack, on
+    a team's grouped panels), and the layer's weights really were packed once."""
+    from seqkern import bench
+    sk.set_num_threads(2)
+    for shape, exact in (((50, 1, 256, 256), True), ((6, 3, 5, 9), False)):
+        p = bench.make_problem(cell, *shape)
+        want = bench.seqkern_step(cell, p, False)()
+        step = bench.eval_layer_step(cell, p)
+        y, state = step()
+        assert step.layer._prepacked is not None
+        got = [y, *(s[0] for s in (state if isinstance(state, tuple) else (state,)))]
+        assert len(got) == len(want)
+        for g, w in zip(got, want):
+            if exact:
+                np.testing.assert_array_equal(g, w)
+            else:
+                np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6)
+
+
 def test_python_threads_share_the_grouped_copy_of_packed_weights(restore_threads):
     """A team's products of one row read a grouped copy of the packed panels, made by the first
     call that needs it: calls from several Python threads at once on freshly packed weights, at
