@@ -131,7 +131,9 @@ def add_lm_commands(sub):
     sample = sub.add_parser("sample", help="generate text with a trained language model")
     sample.add_argument("--checkpoint", required=True, type=input_file)
     sample.add_argument("--prefix", default="")
-    sample.add_argument("--length", type=non_negative_int, default=200, help="tokens to generate")
+    sample.add_argument("--length", type=non_negative_int, default=200,
+                        help="most tokens to generate (a word-level model's sample ends with its "
+                             "line: at <eos>)")
     sample.add_argument("--temperature", type=positive_float, default=1.0)
     sample.add_argument("--top-k", type=positive_int)
     sample.add_argument("--top-p", type=float)

@@ -34,31 +34,44 @@ CASES = [
     ("gru_reset_before", 16, 5, 12, 33, 2, 1, 0, True, True),
     ("rnn_tanh", 20, 1, 64, 48, 1, 1, 0, False, True),
     ("rnn_relu", 5, 20, 10, 21, 2, 2, 0, True, True),
+    # one step of 288 rows or more a thread on a step matrix over 256 KB: that product runs
+    # over the whole batch (BLAS) before the time loop, onto the projection
+    ("lstm", 1, 600, 16, 256, 1, 1, 0, False, False),
+    ("gru", 1, 600, 16, 200, 1, 1, 0, False, False),
+    ("gru_reset_before", 1, 600, 16, 200, 1, 1, 0, False, False),
+    ("rnn_tanh", 1, 600, 16, 300, 1, 1, 0, False, False),
 ]
 
 
+@pytest.mark.parametrize("first_state", ["zeros", "given"])
 @pytest.mark.parametrize("cell,T,B,I,H,L,D,P,uneven,exact", CASES)
 def test_packed_once_gives_the_bits_of_packing_at_each_call(cell, T, B, I, H, L, D, P, uneven,
-                                                            exact, restore_threads):
+                                                            exact, first_state, restore_threads):
     """Packed on 1, 2 or 3 threads and called on each: the products read the panels a call
     would have packed (by gate blocks, as a team packs them, also where a call's own packing
     makes one block), so every output equals the unpacked call's at the same thread count.
     What such a call hands to BLAS instead (one step, fewer than 12 steps of one row on one
     thread, a large w_ih's projection of a few rows) runs on the panels when given: equal to
-    rounding."""
-    x, w, lengths = stack_problem(np.random.default_rng(T * B + H), cell, T, B, I, H, L, D, P,
-                                  uneven)
+    rounding. The first state is zeros (its product skipped) or given (a decoder's step)."""
+    rng = np.random.default_rng(T * B + H)
+    x, w, lengths = stack_problem(rng, cell, T, B, I, H, L, D, P, uneven)
     bidirectional = D == 2
+    states = {}
+    if first_state == "given":
+        states["h0"] = rng.standard_normal((L * D, B, P or H)).astype(np.float32)
+        if cell == "lstm":
+            states["c0"] = rng.standard_normal((L * D, B, H)).astype(np.float32)
     packs = {}
     for n in (1, 2, 3):
         sk.set_num_threads(n)
         packs[n] = sk.prepack_weights(cell, w, bidirectional)
     for calling in (1, 2, 3):
         sk.set_num_threads(calling)
-        want = sk.recurrent_stack(cell, x, w, lengths=lengths, bidirectional=bidirectional)
+        want = sk.recurrent_stack(cell, x, w, lengths=lengths, bidirectional=bidirectional,
+                                  **states)
         for packing, packed in packs.items():
             got = sk.recurrent_stack(cell, x, w, lengths=lengths, bidirectional=bidirectional,
-                                     prepacked=packed)
+                                     prepacked=packed, **states)
             for g, r in zip(got, want):
                 if exact:
                     np.testing.assert_array_equal(g, r, err_msg=f"packed on {packing}")
@@ -66,7 +79,8 @@ def test_packed_once_gives_the_bits_of_packing_at_each_call(cell, T, B, I, H, L,
                     np.testing.assert_allclose(g, r, rtol=1e-4, atol=5e-5)
     ref = reference.recurrent_stack(cell, x.astype(np.float64),
                                     [tuple(a.astype(np.float64) for a in t) for t in w],
-                                    lengths=lengths, bidirectional=bidirectional)
+                                    lengths=lengths, bidirectional=bidirectional,
+                                    **{k: v.astype(np.float64) for k, v in states.items()})
     for g, r in zip(want, ref):
         assert np.abs(g - r).max() < 1e-4 * max(1.0, np.abs(r).max())
 

@@ -222,6 +222,22 @@ constexpr int64_t kStepProjectionBytesWide = 8 << 20;
 // Rows per packed product of a team's projection: their slice of x (kDepth values each) stays in
 // L2 while it passes over every panel.
 constexpr int64_t kProjectionRows = 128;
+
+// Whether a recurrent product runs outside the time loop, over the whole batch: in a single
+// step (T = 1) whose threads split the batch, on weights the call does not pack (a cell's step
+// of 97 rows and more on 2 threads: its products go to gemm). The forward's product of h0 then
+// runs before the loop, onto the input projection (which such a call also runs up front), the
+// backward's of dg after it: each one product whose threads share W's columns and pack only
+// their own, where inside the loop each thread packed all of W for its rows. Each row's sums
+// are gemm's either way. Paired on Ice Lake, 2 threads, torch's cells, in the loop / outside,
+// both orders: `LSTMCell` (128, 512, 512) 1.22x inference and 1.08-1.11x training with the
+// state's gradient, (256, 256, 256) 1.04-1.07x and 1.02-1.06x; `GRUCell` (128, 256, 256)
+// 1.13-1.21x and 1.07-1.11x, (256, 256, 256) 1.06-1.09x and 1.02-1.05x.
+template <typename T>
+bool whole_batch(const RnnShape& s, const PackedMatrix<T>& w) {
+  return s.T == 1 && !column_split(s) && !w.packed() && !w.in_place();
+}
+
 // Rows per product of the up-front projection on widened bf16 weights: each chunk streams all of
 // w_ih once.
 constexpr int64_t kWideProjectionRows = 256;
@@ -244,7 +260,11 @@ class InputProjection {
     // single chunk of rows, or one step (the GEMM up front packs it at every call). Paired on
     // Zen 5, eval layers, the GEMM / the kept panels: LSTM (1,4,650,650) 1.47x and 1.57x,
     // (5,1,650,650) 1.20x and 1.22x, (1,8,1024,1024) 1.56x and 1.56x; the GRU 1.43-1.64x.
-    const bool once = kept && kept->data() && (team_ ? s.T * s.B <= kProjectionRows : s.T == 1);
+    // (Not where the step's product runs over the whole batch before the time loop: it adds
+    // h0 @ w_hh^T onto the projection, which must then be there already, not be written over
+    // it in the loop.)
+    const bool once = kept && kept->data() &&
+                      (team_ ? s.T * s.B <= kProjectionRows : s.T == 1 && !whole_batch(s, w_step));
     // A single step whose recurrent product reads w_hh in place (PackedMatrix::in_place) reads
     // w_ih in place too, whatever its size: the GEMM up front packed all of it for one use.
     // Paired on Ice Lake, cell steps, the GEMM / in place, 2 threads and 1: GRU (64,512,512)
@@ -526,21 +546,6 @@ void deferred_grads(const RnnShape& s, const StepRows& rows, int64_t GH, const T
             d.ld_dx());
     d.finish();
   }
-}
-
-// Whether a recurrent product runs outside the time loop, over the whole batch: in a single
-// step (T = 1) whose threads split the batch, on weights the call does not pack (a cell's step
-// of 97 rows and more on 2 threads: its products go to gemm). The forward's product of h0 then
-// runs before the loop, onto the input projection (which such a call also runs up front), the
-// backward's of dg after it: each one product whose threads share W's columns and pack only
-// their own, where inside the loop each thread packed all of W for its rows. Each row's sums
-// are gemm's either way. Paired on Ice Lake, 2 threads, torch's cells, in the loop / outside,
-// both orders: `LSTMCell` (128, 512, 512) 1.22x inference and 1.08-1.11x training with the
-// state's gradient, (256, 256, 256) 1.04-1.07x and 1.02-1.06x; `GRUCell` (128, 256, 256)
-// 1.13-1.21x and 1.07-1.11x, (256, 256, 256) 1.06-1.09x and 1.02-1.05x.
-template <typename T>
-bool whole_batch(const RnnShape& s, const PackedMatrix<T>& w) {
-  return s.T == 1 && !column_split(s) && !w.packed() && !w.in_place();
 }
 
 // The time loop of a layer: step(slice, t, live) for t = 0..T-1 (reverse: T-1..0) on every
