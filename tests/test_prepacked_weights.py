@@ -85,6 +85,43 @@ def test_packed_once_gives_the_bits_of_packing_at_each_call(cell, T, B, I, H, L,
         assert np.abs(g - r).max() < 1e-4 * max(1.0, np.abs(r).max())
 
 
+@settings(max_examples=30, deadline=None)
+@given(cell=st.sampled_from(["lstm", "gru", "gru_reset_before", "rnn_tanh", "rnn_relu"]),
+       T=st.sampled_from([1, 1, 2, 5]), B=st.sampled_from([1, 2, 7, 40, 150, 290, 600]),
+       I=st.integers(1, 40), H=st.sampled_from([8, 45, 130, 200, 270]),
+       layers=st.integers(1, 2), bidirectional=st.booleans(), given_state=st.booleans(),
+       threads=st.integers(1, 3), seed=st.integers(0, 2**16))
+def test_packed_once_agrees_with_packing_at_each_call_at_any_shape(
+        cell, T, B, I, H, layers, bidirectional, given_state, threads, seed):
+    """Random stacks across the sizes where the calls change paths (a team or rows a thread,
+    288 rows a thread, step matrices past 256 KB, one step or several), with the first state
+    zeros or given: packed once, the outputs are the unpacked call's, to rounding."""
+    if T > 2 and B > 150:
+        B = 40  # (the large batches' paths are those of one or two steps)
+    before = sk.get_num_threads()
+    sk.set_num_threads(threads)
+    try:
+        packed_against_unpacked(cell, T, B, I, H, layers, bidirectional, given_state, seed)
+    finally:
+        sk.set_num_threads(before)
+
+
+def packed_against_unpacked(cell, T, B, I, H, layers, bidirectional, given_state, seed):
+    rng = np.random.default_rng(seed)
+    D = 2 if bidirectional else 1
+    x, w, _ = stack_problem(rng, cell, T, B, I, H, layers, D, scale=1.5 / np.sqrt(H))
+    states = {}
+    if given_state:
+        states["h0"] = rng.standard_normal((layers * D, B, H)).astype(np.float32)
+        if cell == "lstm":
+            states["c0"] = rng.standard_normal((layers * D, B, H)).astype(np.float32)
+    want = sk.recurrent_stack(cell, x, w, bidirectional=bidirectional, **states)
+    got = sk.recurrent_stack(cell, x, w, bidirectional=bidirectional,
+                             prepacked=sk.prepack_weights(cell, w, bidirectional), **states)
+    for g, r in zip(got, want):
+        np.testing.assert_allclose(g, r, rtol=1e-4, atol=2e-5)
+
+
 def test_one_layer_functions_take_the_packed_stack():
     """A stack of one layer and direction runs through its cell's one-layer kernel call, with
     the packed matrices: the same bits as sk.lstm / sk.gru / sk.rnn."""
