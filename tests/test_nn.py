@@ -114,6 +114,20 @@ def test_stateful_chunks_equal_one_long_forward_with_the_gradient_cut(cell):
     np.testing.assert_allclose(m.forward(x[:5])[0], ys[0], atol=1e-12)
 
 
+@pytest.mark.parametrize("batch_first", [False, True])
+def test_a_stateful_layer_names_a_batch_of_another_size(batch_first):
+    """The carried state fits one batch size: another one says so and how to start over (not
+    an error about an h0 the caller never passed)."""
+    m = nn.LSTM(4, 5, stateful=True, batch_first=batch_first)
+    m.forward(np.zeros((3, 2, 4) if batch_first else (2, 3, 4), np.float32))  # a batch of 3
+    other = np.zeros((4, 2, 4) if batch_first else (2, 4, 4), np.float32)
+    with pytest.raises(ValueError, match=r"carries the state of a batch of 3: call reset_state"):
+        m.forward(other)
+    m.reset_state()
+    m.forward(other)
+    m.forward(other, m.state)  # a state passed by the caller is checked as given
+
+
 def test_grads_accumulate_until_zero_grad():
     m = nn.GRU(3, 4, dtype=np.float64, seed=0)
     x = np.random.default_rng(0).standard_normal((5, 2, 3))
