@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import platform
+import sys
 import time
 
 import numpy as np
@@ -61,9 +62,23 @@ def cmd_demo(args):
     return 0
 
 
+def read_text(path):
+    """A text file as UTF-8 (a leading byte-order mark dropped). Bytes that are not UTF-8 read
+    as U+FFFD and are counted on stderr; a UTF-16 file is refused, as it would read as noise."""
+    with open(path, "rb") as f:
+        data = f.read()
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        raise ValueError(f"text: {path} starts with a UTF-16 byte-order mark: convert it to UTF-8")
+    text = data.decode("utf-8-sig", errors="replace")
+    replaced = text.count("\ufffd") - data.count("\ufffd".encode())
+    if replaced:
+        print(f"{path}: {replaced:,} {'place is' if replaced == 1 else 'places are'} not UTF-8 "
+              "(read as U+FFFD)", file=sys.stderr)
+    return text
+
+
 def cmd_train_lm(args):
-    with open(args.text, encoding="utf-8", errors="replace") as f:
-        text = f.read()
+    text = read_text(args.text)
     vocab = Vocabulary.build(text, level=args.level, max_size=args.vocab_size)
     train_ids, val_ids = split(vocab.encode(text), args.val_fraction)
     print(f"{args.text}: {len(train_ids):,} tokens to train on, {len(val_ids):,} to validate, "
