@@ -27,7 +27,7 @@ import numpy as np
 
 import seqkern as sk
 from seqkern import bench, reference
-from seqkern.cli_args import input_file, output_file, positive_float, positive_int
+from seqkern.cli_args import output_file, positive_float, positive_int, text_file
 from seqkern.ctc_commands import add_ctc_command
 from seqkern.lm_commands import add_lm_commands
 from seqkern.seq2seq_commands import add_seq2seq_command
@@ -269,7 +269,7 @@ def main(argv=None):
     add_seq2seq_command(sub)
     add_ctc_command(sub)
     w2v = sub.add_parser("word2vec", help="train word vectors on a text file (word2vec.c's options)")
-    w2v.add_argument("--train", required=True, type=input_file, help="text file, one sentence per line")
+    w2v.add_argument("--train", required=True, type=text_file, help="text file, one sentence per line")
     w2v.add_argument("--output", required=True, type=output_file, help="where to write the vectors")
     w2v.add_argument("--cbow", action="store_true", help="CBOW (default: skip-gram)")
     w2v.add_argument("--size", type=positive_int, default=100, help="vector size")

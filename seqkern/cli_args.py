@@ -45,6 +45,17 @@ def input_file(text):
     return text
 
 
+def text_file(text):
+    """An input_file of UTF-8 text: one that starts with a UTF-16 byte-order mark is refused at
+    once (its bytes would train on noise)."""
+    input_file(text)
+    with open(text, "rb") as f:
+        if f.read(2) in (b"\xff\xfe", b"\xfe\xff"):
+            raise argparse.ArgumentTypeError(f"{text}: starts with a UTF-16 byte-order mark: "
+                                             "convert it to UTF-8")
+    return text
+
+
 def output_file(text):
     folder = os.path.dirname(os.path.abspath(text))
     if not os.path.isdir(folder):

@@ -16,7 +16,7 @@ import numpy as np
 import seqkern as sk
 from seqkern.data import Vocabulary, split, stdlib_source
 from seqkern.cli_args import (fraction, input_file, non_negative_int, output_file, positive_float,
-                              positive_int, probability)
+                              positive_int, probability, text_file)
 
 
 def unigram_perplexity(train_ids, val_ids, vocab_size):
@@ -64,11 +64,9 @@ def cmd_demo(args):
 
 def read_text(path):
     """A text file as UTF-8 (a leading byte-order mark dropped). Bytes that are not UTF-8 read
-    as U+FFFD and are counted on stderr; a UTF-16 file is refused, as it would read as noise."""
+    as U+FFFD and are counted on stderr."""
     with open(path, "rb") as f:
         data = f.read()
-    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
-        raise ValueError(f"text: {path} starts with a UTF-16 byte-order mark: convert it to UTF-8")
     text = data.decode("utf-8-sig", errors="replace")
     replaced = text.count("\ufffd") - data.count("\ufffd".encode())
     if replaced:
@@ -124,7 +122,7 @@ def add_lm_commands(sub):
     demo.set_defaults(func=cmd_demo)
 
     train = sub.add_parser("train-lm", help="train a language model on a text file")
-    train.add_argument("--text", required=True, type=input_file, help="UTF-8 text; the last part validates")
+    train.add_argument("--text", required=True, type=text_file, help="UTF-8 text; the last part validates")
     train.add_argument("--save", required=True, type=output_file, help="checkpoint (.npz) of the best epoch")
     train.add_argument("--level", choices=("char", "word"), default="word")
     train.add_argument("--layers", type=positive_int, default=2)

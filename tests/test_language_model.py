@@ -409,7 +409,7 @@ def test_train_lm_and_sample(tmp_path):
     utf16 = tmp_path / "utf16.txt"  # would read as noise: refused before any training
     utf16.write_text(TEXT, encoding="utf-16")
     r = run(["train-lm", "--text", str(utf16), "--save", ckpt], tmp_path)
-    assert r.returncode == 1 and "UTF-16 byte-order mark" in r.stderr and "perplexity" not in r.stdout
+    assert r.returncode == 2 and "UTF-16 byte-order mark" in r.stderr and "perplexity" not in r.stdout
     latin = tmp_path / "latin.txt"  # a stray byte that is not UTF-8: read as U+FFFD, and said
     latin.write_bytes("café ".encode("latin-1") + (TEXT * 30).encode())
     r = run(["train-lm", "--text", str(latin), "--save", ckpt, "--hidden", "8", "--epochs", "1",

@@ -795,6 +795,13 @@ def test_command_line_trains_and_writes_vectors(tmp_path):
     assert "words/s" in run.stderr and "wrote" in run.stderr
     wv = KeyedVectors.load_word2vec_format(out, binary=True)
     assert len(wv) == 20 and wv.vector_size == 8
+    utf16 = tmp_path / "utf16.txt"  # its bytes would train on noise: refused at once
+    utf16.write_text(corpus.read_text(), encoding="utf-16")
+    run = subprocess.run([sys.executable, "-m", "seqkern", "word2vec", "--train", str(utf16),
+                          "--output", str(tmp_path / "u.bin")], capture_output=True, text=True,
+                         timeout=120, cwd=tmp_path)
+    assert run.returncode == 2 and "UTF-16 byte-order mark" in run.stderr
+    assert not (tmp_path / "u.bin").exists()
 
 
 def test_command_line_ctrl_c_leaves_no_output(tmp_path):
