@@ -86,12 +86,13 @@ PackedMatrix<T>::PackedMatrix(const T* w, int64_t ldw, bool trans, int64_t K, in
     // Packed already, the panels serve a single step too: one-step calls (a decoder's step),
     // paired on Zen 5, eval layers, BLAS / kept panels: LSTM (1,8,256,256) 1.78x and 1.77x,
     // (1,4,650,650) 1.32x and 1.38x, the GRU 1.69x / 1.67x and 1.37x / 1.31x; batch 1 even.
-    const int64_t share = K * N * static_cast<int64_t>(sizeof(float)) / threads;
+    const int64_t bytes = K * N * static_cast<int64_t>(sizeof(float)), share = bytes / threads;
     const bool grouped = one_row && team && simd() == Simd::avx512 && share <= kGroupedRowBytes;
     const bool kept_panels = kept && kept->data();
     const int64_t min_steps = kept_panels ? 1 : !team && rows == 1 ? kPackedStepsOneRow : 2;
-    const bool small = K * N * static_cast<int64_t>(sizeof(float)) <= kPackedAnyRowsBytes;
-    if (use_micro_kernels() && (rows < kBlasRows || small) && s.T >= min_steps) {
+    const bool small = bytes <= kPackedAnyRowsBytes;
+    const bool kept_serves = kept_panels && rows < kKeptRows && bytes <= kKeptAnyRowsBytes;
+    if (use_micro_kernels() && (rows < kBlasRows || small || kept_serves) && s.T >= min_steps) {
       if (kept_panels) {
         if (!trans || kept->K != K || kept->N != N || kept->blocks != blocks)
           throw std::logic_error("PackedMatrix: kept panels of another matrix");
