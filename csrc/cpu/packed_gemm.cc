@@ -91,9 +91,9 @@ PackedMatrix<T>::PackedMatrix(const T* w, int64_t ldw, bool trans, int64_t K, in
     const bool kept_panels = kept && kept->data();
     const int64_t min_steps = kept_panels ? 1 : !team && rows == 1 ? kPackedStepsOneRow : 2;
     const bool small = bytes <= kPackedAnyRowsBytes;
-    const bool kept_serves = kept_panels && simd() == Simd::avx512 && rows < kKeptRows &&
-                             bytes <= kKeptAnyRowsBytes;
-    if (use_micro_kernels() && (rows < kBlasRows || small || kept_serves) && s.T >= min_steps) {
+    const bool wide =
+        simd() == Simd::avx512 && rows < kAvx512PackedRows && bytes <= kAvx512PackedBytes;
+    if (use_micro_kernels() && (rows < kBlasRows || small || wide) && s.T >= min_steps) {
       if (kept_panels) {
         if (!trans || kept->K != K || kept->N != N || kept->blocks != blocks)
           throw std::logic_error("PackedMatrix: kept panels of another matrix");

@@ -81,19 +81,25 @@ constexpr int64_t kBlasRows = 288;
 // 86 ms; a 1 MB matrix, (50,600,256,256), was 5-10% slower packed.
 constexpr int64_t kPackedAnyRowsBytes = 256 << 10;
 
-// Weights packed once (eval layers) serve more rows than kBlasRows too at level avx512, up to
-// kKeptRows a thread, where W is at most kKeptAnyRowsBytes: BLAS would pack W again at every
-// step's product (each thread all of it), or at a single step over the whole batch its columns.
-// Paired on Zen 5 in one process, eval layers, 2 threads, BLAS / kept panels: LSTM
-// (10,1000,64,256) 1.46x, (5,600,256,256) 1.28x, one step (1,B,64,256) at 300, 500, 700 and
-// 1000 rows a thread 1.18x, 1.19x, 1.15x and 1.10x; the GRU at H = 256 1.09-1.24x,
-// (10,1000,64,256) 1.24x; the RNN at H = 400 and 512 1.01-1.08x. One thread, LSTM (1,B,64,256):
-// 1.02-1.04x. Larger W lost at 700 rows a thread and more (LSTM (1,B,64,512) 0.83-0.95x, H = 384
-// 0.85x at 1,000) and the GRU at H = 290 (1.0 MB) 0.95-0.97x from 500 rows, so both bounds stay
-// below those. The AVX2 kernels, run on Zen 5 (SEQKERN_SIMD=avx2) against OpenBLAS's AVX-512
-// kernels, lost there (0.60-0.91x) and keep BLAS (unmeasured on an AVX2-only CPU).
-constexpr int64_t kKeptRows = 640;
-constexpr int64_t kKeptAnyRowsBytes = 1 << 20;
+// At level avx512 the packed kernels also take up to kAvx512PackedRows rows a thread where W is
+// at most kAvx512PackedBytes: BLAS packs W again at every step's product (each thread all of
+// it), or at a single step over the whole batch its columns, where the call packs it once (or
+// not at all: weights packed once, eval layers). Paired on Zen 5 in one process, 2 threads,
+// BLAS / packed kernels:
+// - weights packed once: LSTM (10,1000,64,256) 1.46x, (5,600,256,256) 1.28x, one step
+//   (1,B,64,256) at 300, 500, 700 and 1000 rows a thread 1.18x, 1.19x, 1.15x and 1.10x; the GRU
+//   at H = 256 1.09-1.24x, (10,1000,64,256) 1.24x; the RNN at H = 400 and 512 1.01-1.08x; one
+//   thread, LSTM (1,B,64,256), 1.02-1.04x;
+// - packed at the call (T >= 2): LSTM inference (2,700,16,256) 1.28x, (5,600,256,256) 1.15x,
+//   (20,1000,64,256) 1.41x, (50,600,256,256) 1.27x, the GRU (20,1000,64,256) 1.16x; training
+//   1.02-1.05x;
+// - larger W lost at 700 rows a thread and more (LSTM (1,B,64,512) 0.83-0.95x, H = 384 0.85x at
+//   1,000) and the GRU at H = 290 (1.0 MB) 0.95-0.97x from 500 rows, so both bounds stay below
+//   those.
+// The AVX2 kernels, run on Zen 5 (SEQKERN_SIMD=avx2) against OpenBLAS's AVX-512 kernels, lost
+// (0.60-0.91x) and keep kBlasRows (Zen 3, AVX2 BLAS against them: unmeasured).
+constexpr int64_t kAvx512PackedRows = 640;
+constexpr int64_t kAvx512PackedBytes = 1 << 20;
 
 // With one row per product on one thread, BLAS's GEMV reads W in place (it packs nothing,
 // unlike its GEMM), so packing W pays only over this many steps. (A team keeps packing: BLAS on
