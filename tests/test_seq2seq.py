@@ -143,13 +143,13 @@ def test_beam_one_is_greedy_and_batched_beam_equals_one_at_a_time(cls):
 
 @pytest.mark.parametrize("cls", MODELS)
 def test_a_large_batch_decodes_as_its_parts_do(cls, restore_threads):
-    """A decoder step of 600 sources (on 2 threads, 300 rows a thread: its recurrent product
-    goes to BLAS over the whole batch, with the eval layer's packed input weights) gives the
-    logits of the same step run 100 sources at a time. (It once dropped h0's product there:
-    `seqkern seq2seq` read 0% test accuracy decoding 1,000 sources at a time.)"""
+    """A decoder step of 600 sources (on 2 threads, 300 rows a thread, w_hh over 1 MB: its
+    recurrent product goes to BLAS over the whole batch, with the eval layer's packed input
+    weights) gives the logits of the same step run 100 sources at a time. (It once dropped h0's
+    product there: `seqkern seq2seq` read 0% test accuracy decoding 1,000 sources at a time.)"""
     sk.set_num_threads(2)
     data = Seq2SeqData.from_pairs(date_pairs(700, seed=3), 0.0, seed=3)
-    model = cls(data.vocab, hidden_size=256, seed=3)
+    model = cls(data.vocab, hidden_size=384, seed=3)
     sources = [s for s, _ in data.train[:600]]
 
     def first_step(chunk):

@@ -105,14 +105,14 @@ class Recurrent(Layer):
         self._check_input(x)
         if self.batch_first:
             x = swap01(x)
-        if state is None and self.stateful:
+        carried = state is None and self.stateful
+        if carried:
             state = self.state
-            carried = None if state is None else (state[0] if isinstance(state, tuple) else state)
-            if carried is not None and carried.shape[1] != x.shape[1]:
-                raise ValueError(f"x: a batch of {x.shape[1]}, but this stateful layer carries "
-                                 f"the state of a batch of {carried.shape[1]}: call "
-                                 "reset_state() before a batch of another size")
         h0, c0 = self._split_state("state", state)
+        if carried and h0 is not None and h0.shape[1] != x.shape[1]:
+            raise ValueError(f"x: a batch of {x.shape[1]}, but this stateful layer carries the "
+                             f"state of a batch of {h0.shape[1]}: call reset_state() before a "
+                             "batch of another size")
         masks = self._dropout_masks(x.shape) if self.training else None
         weights = self._weights()
         if self._prepacked is not None and not _packed_from(weights, self._prepacked):
