@@ -646,6 +646,64 @@ def test_large_outputs_reuse_freed_memory(dtype, tmp_path):
     assert run.returncode == 0, run.stderr
 
 
+BOUND_SCRIPT = """
+import sys, time
+import numpy as np
+import seqkern as sk
+
+def waiting():
+    return sk._core.output_cache_stats()["waiting"]
+
+# Arrays of many sizes, one at a time (lengths that vary from call to call): the freed blocks
+# that wait hold no more than the most ever in use at once, here one array.
+rng = np.random.default_rng(0)
+for n in rng.integers(128 << 10, 4 << 20, 400):
+    a = sk._core.empty((int(n),), np.dtype(np.uint8))
+    a[::4096] = 1  # touched, as outputs are
+    del a
+stats = sk._core.output_cache_stats()
+assert stats["in_use"] == 0 and stats["peak"] < 4 << 20, stats
+assert 0 < stats["waiting"] <= stats["peak"], stats  # (all 400 kept: over 800 MB)
+
+# Training calls of varying lengths, their outputs dropped: what waits stays within what one
+# call had in use, and a call of a shape seen before is served from it.
+w = [rng.standard_normal(s).astype(np.float32) for s in ((256, 32), (256, 64), (256,), (256,))]
+for T in rng.integers(1, 200, 60):
+    x = rng.standard_normal((int(T), 16, 32)).astype(np.float32)
+    y, h, c, saved = sk.lstm(x, None, None, *w, training=True)
+    sk.lstm_backward(saved, np.ones_like(y), None, None)
+    del y, h, c, saved
+    stats = sk._core.output_cache_stats()
+    assert stats["in_use"] == 0 and stats["waiting"] <= stats["peak"], stats
+def address(a):
+    return a.__array_interface__["data"][0]
+
+x = rng.standard_normal((150, 16, 32)).astype(np.float32)
+y, h, c, saved = sk.lstm(x, None, None, *w, training=True)
+blocks = {address(y), address(saved.gates)}
+del y, h, c, saved
+y, h, c, saved = sk.lstm(x, None, None, *w, training=True)
+assert {address(y), address(saved.gates)} == blocks
+del y, h, c, saved
+
+# Blocks left unused for 10 s go back to the system at the next call.
+assert waiting() > 0
+time.sleep(10.5)
+a = sk._core.empty((200 << 10,), np.dtype(np.uint8))
+assert waiting() == 0, sk._core.output_cache_stats()
+"""
+
+
+def test_freed_outputs_waiting_for_reuse_stay_bounded(tmp_path):
+    """The cache of freed output blocks holds at most what was ever in use at once (the oldest
+    go first) and lets go of blocks unused for 10 s: calls of many shapes (a training loop
+    over varying lengths) had filled it to 512 MiB, which the process then kept. In a fresh
+    process, as the test above."""
+    run = subprocess.run([sys.executable, "-c", BOUND_SCRIPT], capture_output=True, text=True,
+                         timeout=120, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+
+
 def test_outputs_stay_valid_across_calls():
     """A training call's saved arrays and outputs are not overwritten by the next call's."""
     p = bench.make_problem("lstm", 20, 16, 64, 128, seed=1)  # gates 640 KiB, y 160 KiB; h_n 8 KiB: small

@@ -4,14 +4,13 @@
 #include "packed_gemm.h"
 
 #include <algorithm>
-#include <mutex>
-#include <new>
 #include <stdexcept>
 #include <utility>
 #include <vector>
 #include <type_traits>
 
 #include "few_rows_gemm.h"
+#include "seqkern/block_cache.h"
 #include "in_place_gemm.h"
 #include "seqkern/gemm.h"
 #include "seqkern/simd.h"
@@ -26,52 +25,22 @@ bool use_micro_kernels() { return simd() != Simd::baseline; }
 // The most bytes of W a team member's one-row products read from grouped panels.
 constexpr int64_t kGroupedRowBytes = 512 << 10;
 
-// Freed blocks kept for reuse: at most kKeptBytes in all, of kKeptFrom bytes or more (smaller
-// ones come from malloc's own free lists). Measured, LSTM (50,8,256,256) inference in C++: page
-// faults on the packed weights were 5% of a call.
-constexpr size_t kKeptFrom = size_t{64} << 10;
-constexpr size_t kKeptBytes = size_t{256} << 20;
-
-struct KeptBlocks {
-  std::mutex mutex;
-  std::vector<std::pair<void*, size_t>> blocks;
-  size_t bytes = 0;
-};
-
-KeptBlocks& kept() {
-  static KeptBlocks* k = new KeptBlocks;  // never destroyed: blocks may be freed at exit
-  return *k;
+// Freed blocks of 64 KiB or more wait for reuse, at most 256 MiB (smaller ones come from
+// malloc's own free lists). Measured, LSTM (50,8,256,256) inference in C++: page faults on the
+// packed weights were 5% of a call.
+BlockCache& packing_blocks() {
+  static auto* c = new BlockCache(size_t{64} << 10, size_t{256} << 20, /*exact=*/true);
+  return *c;  // never destroyed: blocks may be freed at exit
 }
 
 }  // namespace
 
 void* take_block(size_t bytes) {
-  if (bytes >= kKeptFrom) {
-    KeptBlocks& k = kept();
-    std::lock_guard<std::mutex> lock(k.mutex);
-    for (auto it = k.blocks.begin(); it != k.blocks.end(); ++it)
-      if (it->second == bytes) {
-        void* p = it->first;
-        k.bytes -= bytes;
-        k.blocks.erase(it);
-        return p;
-      }
-  }
-  return ::operator new(bytes, std::align_val_t(64));
+  size_t size;
+  return packing_blocks().take(bytes, &size);
 }
 
-void give_block(void* p, size_t bytes) {
-  if (bytes >= kKeptFrom) {
-    KeptBlocks& k = kept();
-    std::lock_guard<std::mutex> lock(k.mutex);
-    if (k.bytes + bytes <= kKeptBytes) {
-      k.blocks.emplace_back(p, bytes);
-      k.bytes += bytes;
-      return;
-    }
-  }
-  ::operator delete(p, std::align_val_t(64));
-}
+void give_block(void* p, size_t bytes) { packing_blocks().give(p, bytes); }
 
 template <typename T>
 PackedMatrix<T>::PackedMatrix(const T* w, int64_t ldw, bool trans, int64_t K, int64_t N,
