@@ -66,9 +66,9 @@ void bind_buffers(py::module_& m) {
   m.def("output_cache_stats", [] {
     const BlockCache::Stats s = cache().stats();
     return py::dict(py::arg("waiting") = s.waiting, py::arg("in_use") = s.in_use,
-                    py::arg("peak") = s.peak);
-  }, "bytes of _core.empty's blocks of 128 KiB or more: waiting for reuse, in use, and the most "
-     "ever in use at once");
+                    py::arg("peak") = s.peak, py::arg("reused") = s.reused);
+  }, "_core.empty's blocks of 128 KiB or more: bytes waiting for reuse, in use, and the most "
+     "ever in use at once; how many arrays took a waiting block");
 }
 
 }  // namespace seqkern::bind

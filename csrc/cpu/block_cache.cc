@@ -49,6 +49,7 @@ void* BlockCache::take(size_t bytes, size_t* size) {
       by_size_.erase(it);
       in_use_ += *size;
       peak_ = std::max(peak_, in_use_);
+      ++reused_;
     }
   }
   release(freed);
@@ -86,7 +87,7 @@ void BlockCache::give(void* p, size_t size) {
 
 BlockCache::Stats BlockCache::stats() {
   std::lock_guard<std::mutex> lock(mutex_);
-  return {waiting_bytes_, in_use_, peak_};
+  return {waiting_bytes_, in_use_, peak_, reused_};
 }
 
 }  // namespace seqkern

@@ -36,6 +36,7 @@ class BlockCache {
 
   struct Stats {
     size_t waiting, in_use, peak;  // bytes (blocks of min_bytes or more)
+    size_t reused;                 // takes served by a waiting block
   };
   Stats stats();
 
@@ -56,7 +57,7 @@ class BlockCache {
   std::mutex mutex_;
   std::list<Waiting> waiting_;  // oldest first
   std::multimap<size_t, std::list<Waiting>::iterator> by_size_;
-  size_t waiting_bytes_ = 0, in_use_ = 0, peak_ = 0;
+  size_t waiting_bytes_ = 0, in_use_ = 0, peak_ = 0, reused_ = 0;
 };
 
 }  // namespace seqkern
