@@ -79,6 +79,64 @@ def test_matches_torch(dtype, reduction, smoothing, V):
     np.testing.assert_allclose(g, x.grad.numpy(), rtol=tol, atol=tol)
 
 
+def masked(dtype):
+    """Logits with classes masked out by -inf, as users mask a vocabulary: in a row whose target
+    is kept (loss finite), in a row whose target is masked (inf), in a row masked but for its
+    target (0), in a fully masked row (NaN, as torch's) and in an ignored row."""
+    logits, targets = problem((6,), 7, dtype)
+    targets[:] = [0, 4, 2, 5, 1, -100]
+    logits[0, 3] = logits[1, [1, 4]] = -np.inf
+    logits[2, [0, 1, 3, 4, 5, 6]] = -np.inf
+    logits[3, :] = logits[5, 2] = -np.inf
+    return logits, targets
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("smoothing", [0.0, 0.1])
+@pytest.mark.parametrize("impl", [sk, reference], ids=["kernel", "twin"])
+def test_logits_masked_by_minus_infinity(impl, smoothing, dtype):
+    """Without smoothing a class masked out adds nothing to the loss: it was 0 * -inf = NaN for
+    the whole row (and so for a mean over the batch). With smoothing its share makes the row's
+    loss inf, as in torch. The gradient is the softmax's minus the target distribution either
+    way: finite."""
+    logits, targets = masked(dtype)
+    with np.errstate(invalid="ignore"):  # the fully masked row: NaN, as in torch
+        losses = impl.softmax_cross_entropy(logits, targets, reduction="none",
+                                            label_smoothing=smoothing)
+    if smoothing == 0:
+        assert 0 < losses[0] < np.inf and losses[1] == np.inf and losses[2] == 0
+    else:
+        assert (losses[:3] == np.inf).all()
+    assert np.isnan(losses[3]) and 0 < losses[4] < np.inf and losses[5] == 0
+    rows = [0, 2, 4, 5]  # the loss finite without smoothing
+    loss, saved = impl.softmax_cross_entropy(logits[rows], targets[rows], training=True,
+                                             label_smoothing=smoothing)
+    assert np.isfinite(loss) == (smoothing == 0)
+    g = impl.softmax_cross_entropy_backward(saved)
+    assert np.isfinite(g).all() and not g[3].any()  # (row 3: the ignored one)
+    if smoothing == 0:  # the masked class's probability: exp clamped at -87.3 in float32
+        assert abs(g[0, 3]) < 1e-37
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("smoothing", [0.0, 0.1])
+def test_logits_masked_by_minus_infinity_match_torch(dtype, smoothing):
+    torch = pytest.importorskip("torch")
+    logits, targets = masked(dtype)
+    got = sk.softmax_cross_entropy(logits, targets, reduction="none", label_smoothing=smoothing)
+    want = torch.nn.functional.cross_entropy(torch.tensor(logits), torch.tensor(targets),
+                                             reduction="none", label_smoothing=smoothing).numpy()
+    np.testing.assert_allclose(got, want, rtol=1e-6)  # inf and NaN in the same places
+    finite = [0, 2, 4, 5]
+    _, saved = sk.softmax_cross_entropy(logits[finite], targets[finite], training=True,
+                                        label_smoothing=smoothing)
+    x = torch.tensor(logits[finite], requires_grad=True)
+    torch.nn.functional.cross_entropy(x, torch.tensor(targets[finite]),
+                                      label_smoothing=smoothing).backward()
+    np.testing.assert_allclose(sk.softmax_cross_entropy_backward(saved), x.grad.numpy(),
+                               rtol=1e-6, atol=1e-7)
+
+
 def test_ignore_index_other_than_default_and_all_ignored():
     logits, targets = problem((4,), 6, np.float64)
     targets[1] = 3

@@ -263,6 +263,24 @@ def test_emulated_cross_entropy_every_row_ignored_is_nan_as_on_the_cpu(on_emulat
     assert not host(sk.softmax_cross_entropy_backward(saved)).any()
 
 
+@pytest.mark.parametrize("smoothing", [0.0, 0.1])
+def test_emulated_cross_entropy_of_masked_logits_as_on_the_cpu(on_emulator, smoothing):
+    """Classes masked out by -inf: without smoothing they add nothing to the loss (0 * -inf had
+    made it NaN), with smoothing it is inf; a fully masked row is NaN (tests/test_cross_entropy)."""
+    logits = np.random.default_rng(3).standard_normal((5, 7)).astype(np.float32)
+    targets = np.array([0, 4, 2, 5, 1])
+    logits[0, 3] = logits[1, [1, 4]] = -np.inf
+    logits[2, [0, 1, 3, 4, 5, 6]] = -np.inf
+    logits[3, :] = -np.inf
+    for reduction in ("none", "mean"):
+        with np.errstate(invalid="ignore"):
+            want = sk.softmax_cross_entropy(logits, targets, reduction=reduction,
+                                            label_smoothing=smoothing)
+        got = host(sk.softmax_cross_entropy(Emulated(logits), targets, reduction=reduction,
+                                            label_smoothing=smoothing))
+        np.testing.assert_allclose(got, want, rtol=1e-6)  # inf and NaN in the same places
+
+
 def test_emulated_cross_entropy_backward_in_place(on_emulator):
     logits = np.random.default_rng(0).standard_normal((5, 9)).astype(np.float32)
     want = sk.softmax_cross_entropy_backward(sk.softmax_cross_entropy(logits, np.arange(5),

@@ -86,8 +86,11 @@ void softmax_cross_entropy_forward(int64_t N, int64_t V, const T* logits, const 
       T sum_x;
       lse[n] = row_lse(x, V, &sum_x);
       const int64_t t = targets[n];
-      losses[n] = t == ignore_index
-                      ? T(0)
+      // Without smoothing the other logits add nothing: left out, a logit of -inf (a class
+      // masked out) cannot make the loss NaN through 0 * -inf.
+      losses[n] = t == ignore_index ? T(0)
+                  : smoothing == T(0)
+                      ? lse[n] - x[t]
                       : lse[n] - (T(1) - smoothing) * x[t] - smoothing * sum_x / T(V);
     }
   });

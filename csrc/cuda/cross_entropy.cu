@@ -34,7 +34,10 @@ cross_entropy_rows(int64_t V, const T* __restrict__ logits, const int64_t* __res
   const T l = m + log(e);
   const int64_t t = targets[n];
   lse[n] = l;
-  losses[n] = t == ignore_index ? T(0) : l - (T(1) - smoothing) * x[t] - smoothing * sum_x / T(V);
+  // (as on the CPU: without smoothing, a logit of -inf elsewhere cannot make the loss NaN)
+  losses[n] = t == ignore_index ? T(0)
+              : smoothing == T(0) ? l - x[t]
+                                  : l - (T(1) - smoothing) * x[t] - smoothing * sum_x / T(V);
 }
 
 template <typename T>

@@ -19,9 +19,15 @@ def softmax_cross_entropy(logits, targets, ignore_index=-100, reduction="mean",
     eps = a.label_smoothing
     logp = log_softmax(a.logits)
     kept = a.targets != a.ignore_index
+    rows = np.flatnonzero(kept)
     q = np.full((N, V), eps / V, a.logits.dtype)          # the target distribution
-    q[np.flatnonzero(kept), a.targets[kept]] += 1.0 - eps
-    losses = -(q * logp).sum(axis=1) * kept
+    q[rows, a.targets[kept]] += 1.0 - eps
+    # -sum_j q_j log p_j over the rows kept; q_j = 0 terms left out, as torch's nll_loss leaves
+    # them (a logit of -inf, a class masked out, would make them 0 * -inf = NaN)
+    losses = np.zeros(N, a.logits.dtype)
+    losses[rows] = -(1.0 - eps) * logp[rows, a.targets[kept]]
+    if eps:
+        losses[rows] -= eps / V * logp[rows].sum(axis=1)
     loss = reduce_losses(a, losses.astype(a.logits.dtype))
     if not training:
         return loss
