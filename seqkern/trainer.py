@@ -19,6 +19,7 @@ import sys
 import time
 
 from seqkern.data import TBPTTBatches
+from seqkern.metrics import perplexity
 from seqkern.nn import clip_grads
 
 
@@ -94,7 +95,7 @@ class Trainer:
             bar.close()
         seconds = time.perf_counter() - t0
         return dict(steps=steps, seconds=seconds, timed_out=timed_out,
-                    train_perplexity=math.exp(total_loss / steps) if steps else float("nan"),
+                    train_perplexity=perplexity(total_loss / steps) if steps else float("nan"),
                     tokens_per_s=steps * batches.tokens_per_batch / seconds if seconds else 0.0)
 
     def _end_epoch(self, epoch, epochs, val_ids, stats):

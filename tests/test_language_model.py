@@ -1,5 +1,7 @@
 """Language models end to end: data, batching, whole-model gradients, optimizers against torch,
 training, generation, checkpoints, metrics, the command line, bad input."""
+import io
+import math
 import os
 import subprocess
 import sys
@@ -215,6 +217,21 @@ def test_trainer_checkpoint_folder_is_checked_up_front(tmp_path):
     with pytest.raises(FileNotFoundError, match="checkpoint: the folder of"):
         sk.Trainer(model, optim.SGD(lr=1.0), checkpoint=str(tmp_path / "no" / "lm.npz"))
     sk.Trainer(model, optim.SGD(lr=1.0), checkpoint=str(tmp_path / "lm.npz"))
+
+
+def test_trainer_reports_a_diverged_model_as_infinite_perplexity():
+    """A learning rate far too large drives the mean loss past 709 nats, whose exp overflows a
+    float: the epoch line says inf (math.exp had raised OverflowError and ended the run)."""
+    vocab = Vocabulary.build(TEXT * 20, level="char")
+    ids = vocab.encode(TEXT * 20)
+    model = RNNLM(vocab=vocab, wordvec_size=8, hidden_size=16)
+    out = io.StringIO()
+    trainer = sk.Trainer(model, optim.SGD(lr=1e6), batch_size=2, bptt=10, clip=None,
+                         progress=False, out=out)
+    trainer.fit(ids[:800], ids[800:], epochs=2)
+    assert trainer.history[0]["train_perplexity"] == math.inf
+    assert "train perplexity inf" in out.getvalue()
+    assert model.perplexity(ids[800:], 10, 10) == math.inf
 
 
 def test_trainer_decays_lr_keeps_best_and_stops_on_ctrl_c(tmp_path):

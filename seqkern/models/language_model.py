@@ -21,6 +21,7 @@ from seqkern import checkpoint
 from seqkern._checks import check_count
 from seqkern._ops import softmax_cross_entropy
 from seqkern.data import EOS
+from seqkern.metrics import perplexity
 from seqkern.models.sampling import check_sampling, next_token
 from seqkern.nn import LSTM, Dropout, Embedding, Linear, Model, SoftmaxCrossEntropy
 
@@ -121,7 +122,7 @@ class RNNLM(Model, checkpoint.Saveable):
                 logits = self._logits(np.ascontiguousarray(xs[:, t0:t0 + bptt].T))
                 total += float(softmax_cross_entropy(logits, ts[:, t0:t0 + bptt].T,
                                                      reduction="sum"))
-        return float(np.exp(total / n))
+        return perplexity(total / n)
 
     def generate(self, prefix, length=100, temperature=1.0, top_k=None, top_p=None,
                  greedy=False, seed=None):
