@@ -178,6 +178,8 @@ def test_greedy_equals_the_beam_search_of_width_one(seed):
         x[0, rng.random(40) < 0.05] = -np.inf        # no finite candidate
         x[0, rng.random(40) < 0.05, 0] = np.nan
         x[0, rng.random(40) < 0.03] = np.nan
+        x[0, :3] = rng.integers(-3, 3, (3, V))      # rows 0-2 never end
+        x[0, :3, model.eos] = -9.0
     decode, step = model._decode, [0]
 
     def scripted(tokens, enc, state):  # the decoder's state, these logits
@@ -192,6 +194,8 @@ def test_greedy_equals_the_beam_search_of_width_one(seed):
     assert outs[0] == outs[1]
     ended = {len(o) for o in outs[0]}
     assert 7 in ended and len(ended) > 1  # some ended early, some ran to the end
+    # a row left with no finite candidate ends there (it was padded with <eos> to the end)
+    assert not any(model.eos in o for o in outs[0])
 
 
 @pytest.mark.parametrize("seed", range(5))

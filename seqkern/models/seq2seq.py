@@ -210,6 +210,7 @@ class Seq2Seq(Model, checkpoint.Saveable):
             score = cand[np.arange(B), best]
             live = (ended < 0) & np.isfinite(score)
             ended[live & (best == self.eos)] = t
+            ended[(ended < 0) & ~live] = t  # no token to take: the row ends here too
             if (ended >= 0).all():
                 break
             grows = live & (best != self.eos)
@@ -267,7 +268,10 @@ class Seq2Seq(Model, checkpoint.Saveable):
         for b in range(B):
             if not finished[b]:  # nothing ended within max_len: the best live beam
                 k = int(np.argmax(scores[b]))
-                finished[b].append((scores[b, k], tokens[b * K + k, 1:].tolist()))
+                ids = tokens[b * K + k, 1:].tolist()
+                if self.eos in ids:  # a beam that died (no finite candidate) ends there
+                    ids = ids[:ids.index(self.eos)]
+                finished[b].append((scores[b, k], ids))
             out.append(max(finished[b], key=lambda f: f[0])[1])
         return out
 
