@@ -297,6 +297,28 @@ def test_sampling_draws_tokens_at_their_probabilities():
     assert set(cut.tolist()) == {2, 3}
 
 
+def test_sampling_at_extreme_temperatures_and_from_logits_without_a_distribution():
+    """A temperature so small that logits / T overflows still takes the most likely token (the
+    logits are shifted by their largest first); logits holding NaN, or with no finite largest,
+    give no token (None), and generation stops there instead of drawing garbage (top_p raised
+    IndexError)."""
+    logits = np.array([1.0, 3.0, -2.0, 2.5])
+    rng = np.random.default_rng(0)
+    for t in (1e-300, 1e-40):
+        assert {next_token(logits, rng, temperature=t) for _ in range(50)} == {1}
+    uniform = [next_token(logits, rng, temperature=1e300) for _ in range(4000)]
+    np.testing.assert_allclose(np.bincount(uniform) / 4000, 0.25, atol=0.03)
+    for bad in ([np.nan, 1.0, 2.0], [-np.inf, -np.inf], [np.inf, 0.0], [1.0, np.nan]):
+        for kw in ({}, {"greedy": True}, {"top_k": 1}, {"top_p": 0.5}):
+            assert next_token(np.array(bad), rng, **kw) is None
+    vocab = Vocabulary.build(TEXT, level="char")
+    model = RNNLM(vocab=vocab, wordvec_size=8, hidden_size=16)
+    for w in model.params.values():
+        w[...] = np.nan
+    for kw in ({}, {"greedy": True}, {"top_p": 0.9}):
+        assert model.generate(TEXT[:5], length=10, **kw) == TEXT[:5]
+
+
 def test_generation_options_and_save_load(tmp_path):
     vocab = Vocabulary.build(TEXT, level="word")
     model = BetterRNNLM(vocab=vocab, wordvec_size=8, hidden_size=8, seed=2)

@@ -132,7 +132,8 @@ class RNNLM(Model, checkpoint.Saveable):
         array); the result starts with the prefix. An empty prefix starts after a newline.
         Sampling: softmax(logits / temperature), restricted to the top_k tokens and to the top_p
         nucleus, seeded; greedy takes the most likely token. A word-level model stops after
-        <eos>. The training mode and state are restored after."""
+        <eos>, and any model where its logits hold NaN (weights that diverged). The training
+        mode and state are restored after."""
         check_sampling(temperature, top_k, top_p)
         check_count("length", length, least=0)
         as_text = isinstance(prefix, str)
@@ -149,6 +150,8 @@ class RNNLM(Model, checkpoint.Saveable):
             logits = self._logits(np.array(start, dtype=np.int64)[:, None])[-1, 0]
             for _ in range(length):
                 token = next_token(logits, rng, temperature, top_k, top_p, greedy)
+                if token is None:  # NaN logits: nothing to draw from
+                    break
                 ids.append(token)
                 if token == eos:
                     break

@@ -17,15 +17,19 @@ def check_sampling(temperature, top_k, top_p):
 def next_token(logits, rng, temperature=1.0, top_k=None, top_p=None, greedy=False):
     """One token id from logits (V,). greedy takes the argmax; otherwise softmax(logits / T)
     restricted to the top_k most likely tokens and then to the smallest set whose probability
-    reaches top_p, renormalised, and sampled with rng."""
+    reaches top_p, renormalised, and sampled with rng. None where the logits give no
+    distribution: a NaN among them, or a largest one that is not finite (a diverged model)."""
     logits = np.asarray(logits, dtype=np.float64)
+    best = int(np.argmax(logits))  # the first NaN, if any
+    if not np.isfinite(logits[best]):
+        return None
     if greedy:
-        return int(np.argmax(logits))
-    z = logits / temperature
+        return best
+    z = (logits - logits[best]) / temperature  # <= 0, so exp cannot overflow, however small T
     if top_k is not None and top_k < z.size:
         kth = np.partition(z, -top_k)[-top_k]
         z = np.where(z >= kth, z, -np.inf)
-    p = np.exp(z - z.max())
+    p = np.exp(z)
     p /= p.sum()
     if top_p is not None and top_p < 1:
         keep = _nucleus(p, top_p)
