@@ -81,6 +81,9 @@ def cmd_train_lm(args):
     train_ids, val_ids = split(vocab.encode(text), args.val_fraction)
     print(f"{args.text}: {len(train_ids):,} tokens to train on, {len(val_ids):,} to validate, "
           f"vocabulary {len(vocab):,} {args.level}s")
+    if len(val_ids) < 2:
+        raise ValueError(f"--val-fraction: {args.val_fraction:g} holds out {len(val_ids)} "
+                         "token(s); validation needs at least 2")
     print(f"unigram perplexity {unigram_perplexity(train_ids, val_ids, len(vocab)):.2f}")
     model = sk.models.RNNLM(vocab=vocab, wordvec_size=args.embed or args.hidden,
                             hidden_size=args.hidden, num_layers=args.layers,

@@ -54,6 +54,9 @@ class Trainer:
     def fit(self, train_ids, val_ids=None, epochs=1):
         """Trains for `epochs` passes over train_ids (or until max_seconds); returns the model."""
         batches = TBPTTBatches(train_ids, self.batch_size, self.bptt)
+        if val_ids is not None and len(val_ids) < 2:  # found now, not after the first epoch
+            raise ValueError(f"val_ids: {len(val_ids)} token(s) to validate on; perplexity needs "
+                             "at least 2 (a token and the one after it)")
         start = time.perf_counter()
         try:
             for epoch in range(1, epochs + 1):

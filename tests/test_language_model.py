@@ -454,6 +454,14 @@ def test_train_lm_and_sample(tmp_path):
     r = run(["train-lm", "--text", str(latin), "--save", ckpt, "--hidden", "8", "--epochs", "1",
              "--batch", "4", "--bptt", "5"], tmp_path)
     assert r.returncode == 0 and "latin.txt: 1 place is not UTF-8" in r.stderr
+    # a validation part of one token: refused before training, not after its first epoch
+    r = run(["train-lm", "--text", str(text), "--save", ckpt, "--hidden", "8", "--batch", "4",
+             "--bptt", "5", "--val-fraction", "0.0001"], tmp_path)
+    assert r.returncode == 1 and "--val-fraction: 0.0001 holds out 1 token(s)" in r.stderr
+    assert "train perplexity" not in r.stdout
+    with pytest.raises(ValueError, match="val_ids: 1 token"):
+        sk.Trainer(RNNLM(vocab_size=5, wordvec_size=2, hidden_size=3), optim.SGD(lr=1.0),
+                   batch_size=1, bptt=2).fit(np.arange(5) % 5, np.array([1]))
 
 
 def test_ctrl_c_stops_training_within_a_second(tmp_path):
