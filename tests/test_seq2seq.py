@@ -248,6 +248,10 @@ def test_save_load_and_attention_map(tmp_path):
 
 
 def test_bad_input():
+    with pytest.raises(ValueError, match="pairs: need at least 2 to split, got 1"):
+        Seq2SeqData.from_pairs(addition_pairs(1), 0.1)
+    with pytest.raises(ValueError, match="test_fraction: 0.999 of 50 pairs leaves none to train"):
+        Seq2SeqData.from_pairs(addition_pairs(50), 0.999)  # (`seqkern seq2seq`: "no texts given")
     data = small_data()
     model = AttentionSeq2Seq(data.vocab, wordvec_size=3, hidden_size=4)
     src, lengths, tgt = data.encode(data.train[:3])

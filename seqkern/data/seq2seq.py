@@ -104,6 +104,9 @@ class Seq2SeqData:
             raise ValueError(f"pairs: need at least 2 to split, got {len(pairs)}")
         order = np.random.default_rng(seed).permutation(len(pairs))
         n_test = max(1, int(round(len(pairs) * test_fraction)))
+        if n_test == len(pairs):
+            raise ValueError(f"test_fraction: {test_fraction:g} of {len(pairs)} pairs leaves none "
+                             "to train on")
         test = [pairs[i] for i in order[:n_test]]
         train = [pairs[i] for i in order[n_test:]]
         chars = sorted({c for s, t in pairs for c in s + t})
