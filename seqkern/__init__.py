@@ -7,7 +7,18 @@
 
 Shapes, weight layout (PyTorch/cuDNN) and error behaviour: see the README and DESIGN.md.
 """
-from seqkern import _core
+try:
+    from seqkern import _core
+except ImportError as e:
+    if e.name != "seqkern":  # _core is there but failed to load: that error says why
+        raise
+    import os as _os  # the source tree, found before the installed package
+    _here = _os.path.dirname(_os.path.abspath(__file__))
+    raise ImportError(
+        f"seqkern: {_here} has no compiled _core. Python found seqkern's source tree before the "
+        "installed package: the current folder comes first for `python -c`, `python -m` and "
+        "the REPL. Run from another folder (the tests: `pytest`), or install in place with "
+        "`pip install -e .`") from e
 from seqkern._info import get_num_threads, info, set_num_threads
 from seqkern._ops import (
     attention, attention_backward, ctc_loss, ctc_loss_backward, embedding, embedding_backward, gru, gru_backward, lstm, lstm_backward, prepack_weights,

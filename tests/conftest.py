@@ -1,10 +1,18 @@
 import os
+import sys
 import warnings
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
 
-import seqkern as sk
+# `python -m pytest` puts the current folder first on sys.path: in the checkout, seqkern's source
+# tree there (without its compiled _core, unless installed in place) would hide the installed
+# package. Test the installed one, as `pytest` does.
+_checkout = Path(__file__).resolve().parents[1]
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _checkout]
+
+import seqkern as sk  # noqa: E402
 
 # Kernels are fast but the NumPy twins loop in Python: keep examples modest, never time them.
 settings.register_profile("default", max_examples=25, deadline=None,

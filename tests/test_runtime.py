@@ -722,3 +722,19 @@ def test_outputs_stay_valid_across_calls():
     _, *_, saved2 = sk.lstm(**p2, training=True)  # may reuse saved1's blocks
     np.testing.assert_array_equal(sk.lstm_backward(saved2, *bench.output_grads("lstm", p2))["w_hh"],
                                   grads1["w_hh"])
+
+
+def test_a_source_tree_found_first_says_so(tmp_path):
+    """Run from a checkout after `pip install .` (not in place), `import seqkern` finds the
+    source tree, which has no compiled _core: the error says that and what to do, instead of
+    Python's "cannot import name '_core' from partially initialized module". (-S: no site
+    packages, so that an editable install's finder cannot come first.)"""
+    import shutil
+    (tmp_path / "seqkern").mkdir()
+    shutil.copy(sk.__file__, tmp_path / "seqkern" / "__init__.py")
+    run = subprocess.run([sys.executable, "-S", "-c", "import seqkern"], capture_output=True,
+                         text=True, timeout=60, cwd=tmp_path)
+    assert run.returncode == 1
+    assert "has no compiled _core. Python found seqkern's source tree before" in run.stderr
+    assert "pip install -e ." in run.stderr
+
