@@ -2,6 +2,7 @@
 its loss, vocabulary / subsampling / noise statistics, learning planted structure, the
 word2vec.c file formats, full-state save/load and bad input."""
 import os
+import re
 import subprocess
 import sys
 
@@ -530,6 +531,28 @@ def test_word2vec_format_round_trip(tmp_path, binary):
     back = KeyedVectors.load_word2vec_format(path, binary=binary)
     assert back.index_to_key == wv.index_to_key
     np.testing.assert_allclose(back.vectors, wv.vectors, rtol=1e-6 if not binary else 0)
+
+
+@pytest.mark.parametrize("binary", [False, True], ids=["text", "binary"])
+def test_keys_a_word2vec_file_cannot_hold_are_refused_before_writing(tmp_path, binary):
+    """A key with a space or a newline in it would not read back (gensim writes "new york" and
+    reads "new", then the vector's bytes as the next key): ValueError, and neither the vectors'
+    file nor fvocab is touched. A tab, non-ASCII bytes or an empty key read back whole."""
+    for bad in ("new york", "line\nbreak"):
+        wv = kv(["a", bad, "b"], np.ones((3, 4)))
+        for i, key in enumerate(wv.index_to_key):
+            wv.set_vecattr(key, "count", 10 - i)
+        for name in ("v.bin", "v.bin.gz"):
+            path, vocab = tmp_path / name, tmp_path / "vocab.txt"
+            path.write_bytes(b"old")
+            with pytest.raises(ValueError, match=re.escape(f"keys: {bad!r} cannot be read back")):
+                wv.save_word2vec_format(path, fvocab=vocab, binary=binary)
+            assert path.read_bytes() == b"old" and not vocab.exists()
+    good = kv(["tab\tkey", "ünïcode", "", "x"], np.random.default_rng(0).standard_normal((4, 3)))
+    good.save_word2vec_format(tmp_path / "g", binary=binary)
+    back = KeyedVectors.load_word2vec_format(tmp_path / "g", binary=binary)
+    assert back.index_to_key == good.index_to_key
+    np.testing.assert_allclose(back.vectors, good.vectors, rtol=1e-6)
 
 
 @pytest.mark.parametrize("binary", [False, True], ids=["text", "binary"])

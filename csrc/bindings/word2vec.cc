@@ -197,19 +197,26 @@ void bind_word2vec(py::module_& m) {
     PyBytes_AsStringAndSize(text.ptr(), &data, &n);
     return std::string_view(data, n);
   };
+  m.def("unreadable_key", [view](const std::vector<py::bytes>& keys) {
+    std::vector<std::string_view> k;
+    k.reserve(keys.size());
+    for (const py::bytes& b : keys) k.push_back(view(b));
+    return unreadable_key(k);
+  }, "the first key a word2vec file cannot hold (a space or newline in it), or -1");
   m.def("write_vectors",
-        [view](int fd, const std::vector<py::bytes>& keys, const Arr<float>& vectors,
-               const Arr<int64_t>& order, bool binary) {
+        [view](int fd, const py::bytes& header, const std::vector<py::bytes>& keys,
+               const Arr<float>& vectors, const Arr<int64_t>& order, bool binary) {
           std::vector<std::string_view> k;
           k.reserve(keys.size());
           for (const py::bytes& b : keys) k.push_back(view(b));
           const float* v = vectors.data();
           const int64_t* o = order.data();
           const int64_t dim = vectors.shape(1), n = order.shape(0);
+          const std::string_view h = view(header);
           int err;
           {
             py::gil_scoped_release nogil;
-            err = write_vectors(fd, k, v, dim, o, n, binary);
+            err = write_vectors(fd, h, k, v, dim, o, n, binary);
           }
           if (err) {
             errno = err;

@@ -69,8 +69,23 @@ int64_t parse_line(const char* base, const char* p, const char* end, int64_t dim
 
 }  // namespace
 
-int write_vectors(int fd, const std::vector<std::string_view>& keys, const float* vectors,
-                  int64_t dim, const int64_t* order, int64_t n, bool binary) {
+int64_t unreadable_key(const std::vector<std::string_view>& keys) {
+  for (size_t i = 0; i < keys.size(); ++i) {
+    const std::string_view k = keys[i];
+    if (std::memchr(k.data(), ' ', k.size()) || std::memchr(k.data(), '\n', k.size()))
+      return static_cast<int64_t>(i);
+  }
+  return -1;
+}
+
+int write_vectors(int fd, std::string_view header, const std::vector<std::string_view>& keys,
+                  const float* vectors, int64_t dim, const int64_t* order, int64_t n,
+                  bool binary) {
+  for (size_t done = 0; done < header.size();) {
+    const ssize_t w = ::write(fd, header.data() + done, header.size() - done);
+    if (w < 0 && errno != EINTR) return errno;
+    if (w > 0) done += w;
+  }
   std::vector<std::string> parts(kPiecesPerBatch);  // reused: their memory stays mapped
   for (int64_t b0 = 0; b0 < n; b0 += kPiecesPerBatch * kRowsPerPiece) {
     const int64_t pieces = std::min(kPiecesPerBatch, (n - b0 + kRowsPerPiece - 1) / kRowsPerPiece);

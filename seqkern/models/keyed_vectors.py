@@ -560,19 +560,22 @@ class KeyedVectors:
             if fvocab is not None:
                 raise ValueError(f"Cannot store vocabulary with '{sort_attr}' because that attribute does not exist")
             order = range(len(self))
+        keys = [f"{prefix}{k}".encode() for k in self.index_to_key]
+        bad = _core.unreadable_key(keys)
+        if bad >= 0:  # refused before any file is opened (gensim writes it, and reads garbage)
+            raise ValueError(f"keys: {keys[bad].decode(errors='replace')!r} cannot be read back "
+                             "from a word2vec file: a key ends at a space, an entry at a newline")
         if fvocab is not None:
             with (_opener(fvocab) or open)(fvocab, mode) as f:
                 for i in order:
                     f.write(f"{prefix}{self.index_to_key[i]} {counts[i]}\n".encode())
-        keys = [f"{prefix}{k}".encode() for k in self.index_to_key]
         opener = _opener(fname)
-        # a compressed file is written plain to a temporary file first: the entries are
-        # formatted in C++ straight to a descriptor
+        # a compressed file is written plain to a temporary file first: the header and entries
+        # are formatted in C++ straight to a descriptor
+        header = f"{total_vec} {self.vector_size}\n".encode() if write_header else b""
         with tempfile.TemporaryFile() if opener else open(fname, mode) as f:
-            if write_header:
-                f.write(f"{total_vec} {self.vector_size}\n".encode())
-            f.flush()  # the entries go to the descriptor after it
-            _core.write_vectors(f.fileno(), keys, np.ascontiguousarray(self.vectors, np.float32),
+            _core.write_vectors(f.fileno(), header, keys,
+                                np.ascontiguousarray(self.vectors, np.float32),
                                 np.asarray(order, np.int64), binary)
             if opener:
                 f.seek(0)

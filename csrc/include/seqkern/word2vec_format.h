@@ -10,11 +10,16 @@
 
 namespace seqkern {
 
-// Writes the entries of rows order[0..n) of vectors (V, dim) to the file descriptor fd:
-// keys[r] (bytes, prefix already added) and row r of vectors. Returns 0, or the errno of the
-// write that failed.
-int write_vectors(int fd, const std::vector<std::string_view>& keys, const float* vectors,
-                  int64_t dim, const int64_t* order, int64_t n, bool binary);
+// The first of keys that these files cannot hold, or -1: one with a space or a newline in it
+// (a key ends at a space, a text entry at a newline, and binary readers skip newlines before a
+// key: "new york" would read back as "new", and its values' bytes as part of the next key).
+int64_t unreadable_key(const std::vector<std::string_view>& keys);
+
+// Writes header (the "count dim" line, or empty), then the entries of rows order[0..n) of
+// vectors (V, dim) to the file descriptor fd: keys[r] (bytes, prefix already added) and row r
+// of vectors. Returns 0, or the errno of the write that failed.
+int write_vectors(int fd, std::string_view header, const std::vector<std::string_view>& keys,
+                  const float* vectors, int64_t dim, const int64_t* order, int64_t n, bool binary);
 
 // Where parsing stopped early: entry `entry` is bad (fields: the fields its text line has, not
 // dim + 1; -1 when the body ends in it or before it; -2 when one of its values is not a
