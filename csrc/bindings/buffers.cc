@@ -4,9 +4,10 @@
 // kernel then zeroes each page on first touch inside our kernels: on an LSTM (100,64,512,512)
 // training step, page clearing fell from 3.6% to 0.7% of the samples in perf. Blocks of
 // kPooledBytes or more therefore come from a cache of freed blocks (block_cache.h: it holds at
-// most what was ever in use at once, and lets go of blocks unused for 10 s). kPooledBytes is glibc's first mmap threshold: above it
-// glibc maps blocks, or heaps them and trims the heap's top back to the system when enough is
-// freed at once, so that the next call faults its pages in again. With 1 MiB, an LSTM
+// most what was ever in use at once, and lets go of blocks unused for 10 s). kPooledBytes is
+// glibc's first mmap threshold: above it glibc maps blocks, or heaps them and trims the heap's
+// top back to the system when enough is freed at once, so that the next call faults its pages
+// in again. With 1 MiB, an LSTM
 // (14,128,16,128) training forward whose outputs were dropped at once took 233 page faults a
 // call (its 0.9 MB y and cell states) and 108-136 us a step; at 128 KiB, 7 and 61 us (inference:
 // 59 us). Every block starts on a cache line: a team's members write the units of one row side

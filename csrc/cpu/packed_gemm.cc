@@ -10,8 +10,8 @@
 #include <type_traits>
 
 #include "few_rows_gemm.h"
-#include "seqkern/block_cache.h"
 #include "in_place_gemm.h"
+#include "seqkern/block_cache.h"
 #include "seqkern/gemm.h"
 #include "seqkern/simd.h"
 #include "seqkern/threads.h"

@@ -132,7 +132,7 @@ class RNNLM(Model, checkpoint.Saveable):
         array); the result starts with the prefix. An empty prefix starts after a newline.
         Sampling: softmax(logits / temperature), restricted to the top_k tokens and to the top_p
         nucleus, seeded; greedy takes the most likely token. A word-level model stops after
-        <eos>, and any model where its logits hold NaN (weights that diverged). The training
+        <eos>; any model stops where its logits hold NaN (weights that diverged). The training
         mode and state are restored after."""
         check_sampling(temperature, top_k, top_p)
         check_count("length", length, least=0)
