@@ -63,6 +63,8 @@ def test_learns_and_decodes(tmp_path):
     path = str(tmp_path / "ctc.npz")
     model.save(path)
     assert sk.load(path).decode(x, il) == greedy
+    assert repr(sk.load(path)) == ("CTCTagger(input_size=8, num_classes=11, hidden_size=32, "
+                                   "num_layers=1, embedding=False, blank=0)")
 
 
 def test_ctc_command(tmp_path):

@@ -69,3 +69,9 @@ class CTCTagger(Model, checkpoint.Saveable):
         if beam_width == 1:
             return ctc_greedy_decode(lp, input_lengths, self.blank)
         return ctc_beam_search(lp, input_lengths, beam_width, self.blank)[0]
+
+    def __repr__(self):
+        c = self.config
+        return (f"{type(self).__name__}(input_size={c['input_size']}, "
+                f"num_classes={c['num_classes']}, hidden_size={c['hidden_size']}, "
+                f"num_layers={c['num_layers']}, embedding={c['embedding']}, blank={c['blank']})")
