@@ -199,6 +199,10 @@ def test_projected_lstm_params_follow_torch():
     y, (h, c) = m.forward(np.ones((4, 3, 3), np.float32))
     assert y.shape == (4, 3, 4) and h.shape == (4, 3, 2) and c.shape == (4, 3, 5)
     assert "proj_size=2" in repr(m)
+    # the cells' own options show too: they change the arithmetic
+    assert repr(nn.GRU(4, 5, reset_after=False)) == "GRU(4, 5, reset_after=False)"
+    assert repr(nn.RNN(3, 2, nonlinearity="relu")) == "RNN(3, 2, nonlinearity='relu')"
+    assert repr(nn.GRU(4, 5)) == "GRU(4, 5)" and repr(nn.RNN(3, 2)) == "RNN(3, 2)"
     torch = pytest.importorskip("torch")
     m.load_state_dict(torch.nn.LSTM(3, 5, 2, bias=False, bidirectional=True, proj_size=2).state_dict())
 

@@ -223,9 +223,10 @@ class Recurrent(Layer):
         opts = [f"{self.input_size}, {self.hidden_size}"]
         for name, default in (("num_layers", 1), ("bias", True), ("batch_first", False),
                               ("dropout", 0.0), ("bidirectional", False), ("proj_size", 0),
-                              ("stateful", False)):
-            if getattr(self, name) != default:
-                opts.append(f"{name}={getattr(self, name)}")
+                              ("stateful", False), ("reset_after", True),
+                              ("nonlinearity", "tanh")):
+            if getattr(self, name, default) != default:  # (the cells' own options: GRU, RNN)
+                opts.append(f"{name}={getattr(self, name)!r}")
         return f"{type(self).__name__}({', '.join(opts)})"
 
 
