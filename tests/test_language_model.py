@@ -30,6 +30,12 @@ def test_vocabulary_word_and_char():
     assert len(c) == 6 and c.itos[2] == " "
     assert c.decode(c.encode("tt z")) == "tt " + UNK
     assert Vocabulary.build("ü ü x", level="char").encode("üx").tolist() == [2, 4]
+    # characters outside the vocabulary, above its largest code point or below it, are <unk>
+    emoji = Vocabulary.build("a😀b\x00", level="char")
+    assert emoji.encode("😀ba\x00日🙂\x01").tolist() == [emoji.stoi["😀"], emoji.stoi["b"],
+                                                       emoji.stoi["a"], emoji.stoi["\x00"],
+                                                       0, 0, 0]
+    assert emoji.encode("").dtype == np.int64 and emoji.encode("").shape == (0,)
     with pytest.raises(ValueError, match="text: is empty"):
         Vocabulary.build("  \n", level="word")
     with pytest.raises(ValueError, match="level"):

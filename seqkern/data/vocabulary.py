@@ -68,11 +68,18 @@ class Vocabulary:
         if self.level == "word":
             get = self.stoi.get
             return np.fromiter((get(w, 0) for w in _words(text)), dtype=np.int64)
-        # characters: map each distinct code point once, then index the whole text
+        # characters: a table from every code point up to the text's largest to its id (<unk>'s
+        # 0 for the rest), then one lookup for the whole text, indexed by intp (np.unique's sort
+        # had taken 5 s for 22 million characters, this 0.1; indexing by the uint32 codes
+        # themselves, 0.8)
         codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
-        distinct, inverse = np.unique(codes, return_inverse=True)
-        table = np.array([self.stoi.get(chr(c), 0) for c in distinct], dtype=np.int64)
-        return table[inverse]
+        if not codes.size:
+            return np.zeros(0, np.int64)
+        table = np.zeros(int(codes.max()) + 1, np.int64)
+        for token, i in self.stoi.items():
+            if len(token) == 1 and ord(token) < table.size:
+                table[ord(token)] = i
+        return table[codes.astype(np.intp)]
 
     def decode(self, ids):
         """Text of the ids: characters joined as they are, words joined by spaces with each
