@@ -54,6 +54,8 @@ def test_split_vocabulary_and_encoding(tmp_path):
     assert load_pairs(f) == [("hello world", "bonjour le monde"), ("bye", "au revoir")]
     f.write_bytes(b"hello world\tbonjour le monde\r\nbye\tau revoir\r\n")  # Windows lines
     assert load_pairs(f) == [("hello world", "bonjour le monde"), ("bye", "au revoir")]
+    f.write_bytes("\ufeffhello world\tbonjour le monde\r\nbye\tau revoir\r\n".encode())
+    assert load_pairs(f) == [("hello world", "bonjour le monde"), ("bye", "au revoir")]  # BOM
     f.write_text("no tab here\n")
     with pytest.raises(ValueError, match="expected source<TAB>target"):
         load_pairs(f)

@@ -78,7 +78,8 @@ def load_pairs(path):
     with open(path, "rb") as f:
         for number, raw in enumerate(f, 1):
             try:
-                line = raw.decode("utf-8").rstrip("\r\n")
+                # (a byte-order mark, as Windows editors write, is not the first source's)
+                line = raw.decode("utf-8-sig" if number == 1 else "utf-8").rstrip("\r\n")
             except UnicodeDecodeError as e:
                 raise ValueError(f"{path}:{number}: not UTF-8 ({e.reason} at byte {e.start})") from None
             if not line.strip():
