@@ -472,6 +472,28 @@ def test_word2vec_format_options(tmp_path):
     with pytest.raises(UnicodeDecodeError):
         KeyedVectors.load_word2vec_format(str(tmp_path / "bad.txt"))
     assert KeyedVectors.load_word2vec_format(str(tmp_path / "bad.txt"), unicode_errors="ignore").index_to_key == ["word"]
+    # Keys are decoded as bytes.decode(encoding, unicode_errors) decodes them (in C++), in
+    # both formats
+    raw = [b"\xe9t\xe9", b"b\xff", b"plain"]
+    (tmp_path / "keys.txt").write_bytes(b"3 2\n" + b"".join(k + b" 1 2\n" for k in raw))
+    (tmp_path / "keys.bin").write_bytes(
+        b"3 2\n" + b"".join(k + b" " + np.ones(2, "<f4").tobytes() + b"\n" for k in raw))
+    for name, binary in (("keys.txt", False), ("keys.bin", True)):
+        for encoding in ("utf8", "latin-1", "cp1252"):
+            for errors in ("strict", "replace", "ignore", "backslashreplace"):
+                try:
+                    want = [k.decode(encoding, errors) for k in raw]
+                except UnicodeDecodeError:
+                    with pytest.raises(UnicodeDecodeError):
+                        KeyedVectors.load_word2vec_format(str(tmp_path / name), binary=binary,
+                                                          encoding=encoding, unicode_errors=errors)
+                    continue
+                got = KeyedVectors.load_word2vec_format(str(tmp_path / name), binary=binary,
+                                                        encoding=encoding, unicode_errors=errors)
+                assert got.index_to_key == want, (name, encoding, errors)
+        with pytest.raises(LookupError):
+            KeyedVectors.load_word2vec_format(str(tmp_path / name), binary=binary,
+                                              encoding="no-such-codec")
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert len(KeyedVectors.load_word2vec_format(str(tmp_path / "v.txt"), limit=2)) == 2

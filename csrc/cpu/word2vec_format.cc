@@ -121,6 +121,10 @@ int64_t parse_vectors(std::string_view body, int64_t n, int64_t dim, bool binary
         error = {i, -1};
         return p - base;
       }
+      if (std::memchr(p, '\n', key_end - p)) {  // no writer puts one there: a text file?
+        error = {i, -3};
+        return p - base;
+      }
       key_spans[2 * i] = p - base;
       key_spans[2 * i + 1] = key_end - base;
       values[i] = key_end + 1;

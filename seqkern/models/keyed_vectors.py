@@ -640,8 +640,9 @@ def _read_word2vec_format(cls, fname, fvocab, binary, encoding, unicode_errors, 
         rows = sorted(first.values())
         keys, vectors = [keys[i] for i in rows], vectors[rows]
     kv = cls._of(keys, vectors)
-    kv.expandos["count"] = np.array([counts.get(k, 0) if counts is not None else V - i
-                                     for i, k in enumerate(keys)], np.int64)
+    kv.expandos["count"] = (np.array([counts.get(k, 0) for k in keys], np.int64)
+                            if counts is not None
+                            else np.arange(V, V - len(keys), -1, dtype=np.int64))
     return kv
 
 
@@ -684,15 +685,16 @@ def _parse_word2vec_body(fname, data, binary, encoding, unicode_errors, limit, n
     if V * dim > 1 << 20 and (V - 1) * smallest + smallest - 1 > len(data) - offset:
         raise ValueError(f"{fname}: the header announces {V:,} vectors of {dim:,} values, more "
                          f"than its {len(data) - offset:,} bytes after it can hold")
-    vectors, spans, _, bad, fields = _core.parse_vectors(data, offset, V, dim, binary)
+    vectors, keys, bad, fields = _core.parse_vectors(data, offset, V, dim, binary, encoding,
+                                                      unicode_errors)
     if bad >= 0:
         if fields == -1:
             raise TruncatedFileError(f"{fname}: ends inside entry {bad} of {V}")
+        if fields == -3:  # no writer puts one inside a word
+            raise ValueError(f"{fname}: a word holds a newline: a text file read with "
+                             "binary=True?")
         line = f"line {bad + 2 - no_header}"
         if fields == -2:
             raise ValueError(f"{fname}: {line}: a value is not a number")
         raise ValueError(f"{fname}: {line}: expected a word and {dim} values, got {fields} fields")
-    keys = [data[offset + b:offset + e].decode(encoding, unicode_errors) for b, e in spans.tolist()]
-    if binary and any("\n" in k for k in keys):  # no writer puts one inside a word
-        raise ValueError(f"{fname}: a word holds a newline: a text file read with binary=True?")
     return keys, vectors, V

@@ -23,7 +23,7 @@ int write_vectors(int fd, std::string_view header, const std::vector<std::string
 
 // Where parsing stopped early: entry `entry` is bad (fields: the fields its text line has, not
 // dim + 1; -1 when the body ends in it or before it; -2 when one of its values is not a
-// number); entry -1 when all are read.
+// number; -3 when a binary entry's key holds a newline); entry -1 when all are read.
 struct ParseError {
   int64_t entry = -1, fields = 0;
 };
