@@ -460,6 +460,11 @@ def test_word2vec_format_options(tmp_path):
     wv.save_word2vec_format(str(tmp_path / "v.txt"), fvocab=str(tmp_path / "voc.txt"))
     lines = (tmp_path / "v.txt").read_text().splitlines()
     assert lines[0] == "6 3" and [ln.split()[0] for ln in lines[1:]] == ["w1", "w5", "w2", "w3", "w4", "w0"]
+    for dtype in (np.uint32, np.float32):  # by descending value whatever its type, ties in order
+        other = KeyedVectors(3)
+        other.add_vectors(keys, v, extras={"count": np.array([1, 9, 5, 5, 2, 7], dtype)})
+        other.save_word2vec_format(str(tmp_path / "o.txt"))
+        assert (tmp_path / "o.txt").read_text().splitlines() == lines
     back = KeyedVectors.load_word2vec_format(str(tmp_path / "v.txt"), fvocab=str(tmp_path / "voc.txt"))
     assert back.get_vecattr("w5", "count") == 7
     (tmp_path / "badvoc.txt").write_text("w1 9\nw5\n")

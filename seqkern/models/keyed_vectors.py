@@ -554,8 +554,10 @@ class KeyedVectors:
         total_vec = len(self) if total_vec is None else total_vec
         mode = "ab" if append else "wb"
         if sort_attr in self.expandos:
-            counts = self.expandos[sort_attr]
-            order = sorted(range(len(self)), key=lambda i: -counts[i])
+            counts = np.asarray(self.expandos[sort_attr])
+            # descending, ties in row order (a stable sort of the negated values)
+            order = np.argsort(-(counts.astype(np.int64) if counts.dtype.kind in "ub" else counts),
+                               kind="stable")
         else:
             if fvocab is not None:
                 raise ValueError(f"Cannot store vocabulary with '{sort_attr}' because that attribute does not exist")
