@@ -227,13 +227,10 @@ class KeyedVectors:
         """A new KeyedVectors with the vectors of `keys` present here, in their first order,
         duplicates dropped; "count" made up descending (gensim's) unless copy_vecattrs copies
         the attributes."""
-        vocab, seen = [], set()
-        for key in keys:
-            if key not in seen:
-                seen.add(key)
-                if key in (self if allow_inference else self.key_to_index):
-                    vocab.append(key)
-        rows = [self.get_index(k) for k in vocab]
+        index = self.key_to_index  # looked up first: has_index_for is for the other keys (ints)
+        present = self.has_index_for if allow_inference else index.__contains__
+        vocab = [k for k in dict.fromkeys(keys) if k in index or present(k)]
+        rows = [index[k] if k in index else self.get_index(k) for k in vocab]
         counts = np.arange(len(vocab), 0, -1, dtype=np.int64)
         kv = KeyedVectors._of(vocab, self.vectors[rows].reshape(len(vocab), self.vector_size),
                               counts)
