@@ -27,7 +27,8 @@ import numpy as np
 
 import seqkern as sk
 from seqkern import bench, reference
-from seqkern.cli_args import output_file, positive_float, positive_int, text_file
+from seqkern.cli_args import (non_negative_finite, non_negative_int, output_file, positive_finite,
+                              positive_float, positive_int, text_file)
 from seqkern.ctc_commands import add_ctc_command
 from seqkern.lm_commands import add_lm_commands
 from seqkern.seq2seq_commands import add_seq2seq_command
@@ -275,12 +276,12 @@ def main(argv=None):
     w2v.add_argument("--size", type=positive_int, default=100, help="vector size")
     w2v.add_argument("--window", type=positive_int, default=5)
     w2v.add_argument("--negative", type=int, default=5, help="noise words per pair")
-    w2v.add_argument("--sample", type=float, default=1e-3, help="subsampling threshold")
+    w2v.add_argument("--sample", type=non_negative_finite, default=1e-3, help="subsampling threshold")
     w2v.add_argument("--min-count", type=positive_int, default=5)
     w2v.add_argument("--iter", type=positive_int, default=5, help="epochs")
     w2v.add_argument("--threads", type=positive_int, default=sk.get_num_threads())
-    w2v.add_argument("--alpha", type=positive_float, help="start learning rate (0.025 sg, 0.05 cbow)")
-    w2v.add_argument("--seed", type=int, default=1)
+    w2v.add_argument("--alpha", type=positive_finite, help="start learning rate (0.025 sg, 0.05 cbow)")
+    w2v.add_argument("--seed", type=non_negative_int, default=1)
     w2v.add_argument("--binary", action="store_true", help="binary output format")
     w2v.set_defaults(func=cmd_word2vec)
     args = parser.parse_args(argv)

@@ -4,6 +4,7 @@ command's usage line, before any training starts (an hour of word2vec should not
 from __future__ import annotations
 
 import argparse
+import math
 import os
 
 
@@ -27,6 +28,19 @@ def non_negative_int(text):
 
 def positive_float(text):
     return _number(float, text, lambda v: v > 0, "a positive number")
+
+
+def positive_finite(text):
+    """A learning rate or a factor on one: inf or nan would train a model of NaNs to the end."""
+    return _number(float, text, lambda v: 0 < v < math.inf, "a positive finite number")
+
+
+def non_negative_finite(text):
+    return _number(float, text, lambda v: 0 <= v < math.inf, "a finite number >= 0")
+
+
+def vocabulary_size(text):
+    return _number(int, text, lambda v: v >= 3, "an integer >= 3 (two specials and a token)")
 
 
 def fraction(text):

@@ -10,7 +10,8 @@ import numpy as np
 
 import seqkern as sk
 from seqkern.data import pad_batch, spoken_digits
-from seqkern.cli_args import output_file, positive_float, positive_int
+from seqkern.cli_args import (non_negative_finite, non_negative_int, output_file, positive_finite,
+                              positive_float, positive_int)
 from seqkern.trainer import train_step
 
 
@@ -75,13 +76,13 @@ def add_ctc_command(sub):
     p.add_argument("--train", type=positive_int, default=20000, help="training examples")
     p.add_argument("--test", type=positive_int, default=5000, help="held-out examples")
     p.add_argument("--features", type=positive_int, default=16)
-    p.add_argument("--noise", type=float, default=0.6)
+    p.add_argument("--noise", type=non_negative_finite, default=0.6)
     p.add_argument("--hidden", type=positive_int, default=128)
     p.add_argument("--layers", type=positive_int, default=2)
     p.add_argument("--batch", type=positive_int, default=32)
-    p.add_argument("--lr", type=float, default=3e-3)
+    p.add_argument("--lr", type=positive_finite, default=3e-3)
     p.add_argument("--clip", type=positive_float, default=5.0)
     p.add_argument("--beam", type=positive_int, default=1, help="beam width of a final evaluation")
     p.add_argument("--save", type=output_file, help="checkpoint (.npz) of the trained model")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=non_negative_int, default=0)
     p.set_defaults(func=cmd_ctc)

@@ -15,8 +15,8 @@ import numpy as np
 
 import seqkern as sk
 from seqkern.data import Vocabulary, split, stdlib_source
-from seqkern.cli_args import (fraction, input_file, non_negative_int, output_file, positive_float,
-                              positive_int, probability, text_file)
+from seqkern.cli_args import (fraction, input_file, non_negative_int, output_file, positive_finite,
+                              positive_float, positive_int, probability, text_file, vocabulary_size)
 
 
 def unigram_perplexity(train_ids, val_ids, vocab_size):
@@ -116,10 +116,10 @@ def add_lm_commands(sub):
     demo.add_argument("--layers", type=positive_int, default=1)
     demo.add_argument("--batch", type=positive_int, default=32)
     demo.add_argument("--bptt", type=positive_int, default=64)
-    demo.add_argument("--lr", type=float, default=3e-3)
+    demo.add_argument("--lr", type=positive_finite, default=3e-3)
     demo.add_argument("--clip", type=positive_float, default=1.0)
     demo.add_argument("--threads", type=positive_int, help="default: every core")
-    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--seed", type=non_negative_int, default=0)
     demo.add_argument("--sample-length", type=non_negative_int, default=400)
     demo.add_argument("--save", type=output_file, help="also write the best checkpoint here")
     demo.set_defaults(func=cmd_demo)
@@ -137,11 +137,11 @@ def add_lm_commands(sub):
     train.add_argument("--bptt", type=positive_int, default=35)
     train.add_argument("--batch", type=positive_int, default=20)
     train.add_argument("--optimizer", choices=("sgd", "adam"), default="sgd")
-    train.add_argument("--lr", type=float, default=20.0)
+    train.add_argument("--lr", type=positive_finite, default=20.0)
     train.add_argument("--clip", type=positive_float, default=0.25)
-    train.add_argument("--vocab-size", type=int, help="keep the most frequent tokens only")
+    train.add_argument("--vocab-size", type=vocabulary_size, help="keep the most frequent tokens only")
     train.add_argument("--val-fraction", type=fraction, default=0.1)
-    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--seed", type=non_negative_int, default=0)
     train.set_defaults(func=cmd_train_lm)
 
     sample = sub.add_parser("sample", help="generate text with a trained language model")
@@ -154,5 +154,5 @@ def add_lm_commands(sub):
     sample.add_argument("--top-k", type=positive_int)
     sample.add_argument("--top-p", type=float)
     sample.add_argument("--greedy", action="store_true")
-    sample.add_argument("--seed", type=int, default=0)
+    sample.add_argument("--seed", type=non_negative_int, default=0)
     sample.set_defaults(func=cmd_sample)

@@ -16,8 +16,8 @@ from seqkern._checks import FLOATS
 
 class Optimizer:
     def __init__(self, lr, weight_decay=0.0):
-        if not lr >= 0:
-            raise ValueError(f"lr: expected a non-negative number, got {lr!r}")
+        if not 0 <= lr < np.inf:  # an infinite step turns every parameter into inf or NaN
+            raise ValueError(f"lr: expected a finite number >= 0, got {lr!r}")
         if not weight_decay >= 0:
             raise ValueError(f"weight_decay: expected a non-negative number, got {weight_decay!r}")
         self.lr, self.weight_decay = float(lr), float(weight_decay)

@@ -11,7 +11,8 @@ import numpy as np
 
 import seqkern as sk
 from seqkern.data import Seq2SeqData, addition_pairs, date_pairs, load_pairs
-from seqkern.cli_args import fraction, non_negative_int, output_file, positive_float, positive_int
+from seqkern.cli_args import (fraction, non_negative_int, output_file, positive_finite, positive_float,
+                              positive_int)
 from seqkern.metrics import corpus_bleu
 from seqkern.trainer import train_step
 
@@ -125,12 +126,12 @@ def add_seq2seq_command(sub):
     p.add_argument("--hidden", type=positive_int, default=256)
     p.add_argument("--embed", type=positive_int, default=16)
     p.add_argument("--batch", type=positive_int, default=128)
-    p.add_argument("--lr", type=float, default=1e-2, help="Adam's learning rate")
-    p.add_argument("--lr-decay", type=float, default=0.9,
+    p.add_argument("--lr", type=positive_finite, default=1e-2, help="Adam's learning rate")
+    p.add_argument("--lr-decay", type=positive_finite, default=0.9,
                    help="the learning rate is multiplied by this after each epoch")
     p.add_argument("--clip", type=positive_float, default=5.0)
     p.add_argument("--examples", type=positive_int, default=50000, help="pairs generated for a toy task")
     p.add_argument("--test-fraction", type=fraction, default=0.1)
     p.add_argument("--show", type=non_negative_int, default=3, help="decoded test examples printed")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=non_negative_int, default=0)
     p.set_defaults(func=cmd_seq2seq)

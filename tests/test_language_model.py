@@ -185,6 +185,9 @@ def test_optimizer_updates_a_tied_array_once_and_checks_input():
         optim.Adam().update({"a": np.ones((3, 4))[:, 1]}, {"a": np.ones(3)})
     with pytest.raises(KeyError):
         optim.SGD().update({"a": np.ones(3)}, {"b": np.ones(3)})
+    for lr in (np.inf, np.nan, -1.0):  # an infinite step makes every parameter inf or NaN
+        with pytest.raises(ValueError, match="lr: expected a finite number >= 0"):
+            optim.Adam(lr=lr)
 
 
 

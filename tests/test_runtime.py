@@ -587,6 +587,40 @@ def test_command_line_info_and_check(tmp_path):
     assert check.stdout.count(" ok") == 8 and "GFLOP/s" in check.stdout  # 3 cells, 5 other ops
 
 
+@pytest.mark.parametrize("command, bad", [
+    (["demo"], ["--seed", "-1"]),
+    (["demo"], ["--lr", "inf"]),
+    (["train-lm", "--text", "{text}", "--save", "{out}"], ["--seed", "-1"]),
+    (["train-lm", "--text", "{text}", "--save", "{out}"], ["--lr", "nan"]),
+    (["train-lm", "--text", "{text}", "--save", "{out}"], ["--lr", "inf"]),
+    (["train-lm", "--text", "{text}", "--save", "{out}"], ["--vocab-size", "2"]),
+    (["sample", "--checkpoint", "{text}"], ["--seed", "-1"]),
+    (["seq2seq", "--task", "addition"], ["--seed", "-1"]),
+    (["seq2seq", "--task", "addition"], ["--lr", "inf"]),
+    (["seq2seq", "--task", "addition"], ["--lr-decay", "-1"]),
+    (["seq2seq", "--task", "addition"], ["--lr-decay", "nan"]),
+    (["ctc"], ["--seed", "-1"]),
+    (["ctc"], ["--lr", "inf"]),
+    (["ctc"], ["--noise", "nan"]),
+    (["word2vec", "--train", "{text}", "--output", "{out}"], ["--seed", "-1"]),
+    (["word2vec", "--train", "{text}", "--output", "{out}"], ["--alpha", "inf"]),
+    (["word2vec", "--train", "{text}", "--output", "{out}"], ["--sample", "nan"]),
+    (["word2vec", "--train", "{text}", "--output", "{out}"], ["--sample", "-1"]),
+])
+def test_command_line_refuses_bad_numbers_before_any_work(command, bad, tmp_path, capsys):
+    """Seeds numpy refuses, and learning rates, factors and noise that are not finite: refused by
+    argparse with the flag's name, not trained into a model of NaNs nor failed inside numpy with
+    a message naming no flag."""
+    from seqkern import cli
+    text = tmp_path / "text.txt"
+    text.write_text("the cat sat on the mat\n" * 20)
+    argv = [a.format(text=text, out=tmp_path / "out") for a in command] + bad
+    with pytest.raises(SystemExit) as stop:
+        cli.main(argv)
+    assert stop.value.code == 2
+    assert f"argument {bad[0]}: expected" in capsys.readouterr().err
+
+
 def test_twin_runs_in_float32_too():
     p = bench.make_problem("gru", 4, 2, 3, 5, dtype=np.float32)
     y32, _ = reference.gru(**p)

@@ -643,6 +643,14 @@ def test_bad_settings_are_clear_errors_not_crashes():
     for e in (np.inf, -np.inf, np.nan, "0.75"):
         with pytest.raises(ValueError, match="ns_exponent: expected a finite number"):
             Word2Vec(corpus, min_count=1, ns_exponent=e)
+    for name in ("alpha", "min_alpha", "sample"):  # gensim trains a model of NaNs
+        for e in (np.inf, np.nan, -0.5):
+            with pytest.raises(ValueError, match=f"{name}: expected a finite number >= 0"):
+                Word2Vec(corpus, min_count=1, **{name: e})
+    for name in ("start_alpha", "end_alpha"):
+        with pytest.raises(ValueError, match=f"{name}: expected a finite number >= 0"):
+            Word2Vec(corpus, min_count=1).train(corpus, total_examples=len(corpus), epochs=1,
+                                                **{name: np.nan})
     with pytest.raises(ValueError, match="workers: at most 4096"):
         Word2Vec(workers=2**40)
     with pytest.raises(ValueError, match=r"window: at most 2\*\*31 - 1"):
