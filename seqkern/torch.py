@@ -275,20 +275,29 @@ _CELL_ENUM = {name: getattr(_core.Cell, name) for name in STACK_CELLS}
 
 def _weights(module):
     """The module's weights as (w_ih, w_hh, b_ih, b_hh[, w_hr]) per layer-direction (a cell's one
-    tuple of four), read by name as torch's _update_flat_weights reads them: from the registered
-    parameters, else as attributes (parametrized weights are computed there; absent biases are
-    None). nn.Module's __getattr__ took 8 us for a layer's four."""
+    tuple of four; absent biases are None), read as torch's forward reads them. Registered
+    parameters are read from the module's dict (nn.Module's __getattr__ took 8 us for a layer's
+    four). A layer with weights computed on access (torch.nn.utils.parametrize, pruning) has
+    them computed by torch's own _update_flat_weights, as often and in the order its forward
+    does: a parametrization that updates buffers (spectral_norm's power iteration, in training)
+    or draws random numbers then leaves the state torch's forward leaves. A cell's forward reads
+    each weight once, in this order, as torch's does."""
     params = module._parameters
     if isinstance(module, _CELL_CLASSES):
-        names = (_CELL_WEIGHTS,)
-    else:
-        names = _weight_names(module.num_layers, module.bidirectional, bool(module.proj_size))
-    return [tuple(params[n] if n in params else getattr(module, n, None) for n in ws)
-            for ws in names]
+        return [tuple(params[n] if n in params else getattr(module, n, None)
+                      for n in _CELL_WEIGHTS)]
+    names = _weight_names(module.num_layers, module.bidirectional, bool(module.proj_size))
+    if all(n in params for n in module._flat_weights_names):
+        return [tuple(params.get(n) for n in ws) for ws in names]
+    module._update_flat_weights()
+    flat = dict(zip(module._flat_weights_names, module._flat_weights))
+    return [tuple(flat.get(n) for n in ws) for ws in names]
 
 
-def _fallback_reason(input, hx, weights):
-    """Why this call cannot run seqkern's kernels, or None when it can."""
+def _fallback_reason(input, hx):
+    """Why this call cannot run seqkern's kernels, or None when it can, as far as its mode, input
+    and state tell: asked before the weights are read, so that a fallback does not compute
+    weights computed on access (parametrizations) once more than torch's forward does."""
     if torch.jit.is_scripting() or torch.jit.is_tracing():
         return "TorchScript"
     if torch.compiler.is_compiling():
@@ -297,7 +306,14 @@ def _fallback_reason(input, hx, weights):
         return "torch.func transforms"
     x = input.data if isinstance(input, PackedSequence) else input
     states = hx if isinstance(hx, tuple) else (hx,)
-    tensors = [x, *(s for s in states if s is not None), *(w for ws in weights for w in ws if w is not None)]
+    reason = _tensors_fallback_reason([x, *(s for s in states if s is not None)])
+    if not reason and torch.is_autocast_enabled("cpu"):
+        reason = "CPU autocast"
+    return reason
+
+
+def _tensors_fallback_reason(tensors):
+    """Why the kernels cannot take these tensors (a call's, or its weights'), or None."""
     if torch.overrides.has_torch_function(tensors):
         return "tensor subclasses"
     for t in tensors:
@@ -306,8 +322,6 @@ def _fallback_reason(input, hx, weights):
     for t in tensors:
         if t.dtype not in _FLOATS:
             return f"{t.dtype} tensors"
-    if torch.is_autocast_enabled("cpu"):
-        return "CPU autocast"
     return None
 
 
@@ -344,8 +358,9 @@ def _forward(module, input, hx, torch_forward):
         return torch_forward(module, input, hx)  # torch's own error for what it does not take
     if isinstance(hx, list):
         hx = tuple(hx)  # torch's LSTM takes [h, c] as well as (h, c)
-    weights = _weights(module)
-    reason = _fallback_reason(input, hx, weights)
+    reason = _fallback_reason(input, hx)
+    weights = None if reason else _weights(module)
+    reason = reason or _tensors_fallback_reason([w for ws in weights for w in ws if w is not None])
     if reason:
         _fall_back(reason)
         return torch_forward(module, input, hx)
@@ -533,9 +548,11 @@ def _cell_forward(module, input, hx, torch_forward):
     if not isinstance(input, torch.Tensor) or not _state_fits(hx, lstm):
         return torch_forward(module, input, hx)  # torch's own error for what it does not take
     h, c = (None, None) if hx is None else hx if lstm else (hx, None)
-    weights = _weights(module)
-    arrays = _kept_arrays(module, weights)
-    reason = _fallback_reason(input, hx, weights if arrays is None else [])
+    reason = _fallback_reason(input, hx)
+    weights = None if reason else _weights(module)
+    arrays = None if reason else _kept_arrays(module, weights)
+    if not reason and arrays is None:
+        reason = _tensors_fallback_reason([w for w in weights[0] if w is not None])
     if reason:
         _fall_back(reason)
         return torch_forward(module, input, hx)

@@ -126,6 +126,66 @@ def test_weights_set_after_construction_are_used():
     torch.testing.assert_close(a(x)[0], b(x)[0])
 
 
+class Jitter(torch.nn.Module):
+    """A parametrization with side effects, as spectral_norm (its power iteration, in training)
+    and weight dropout have: it counts its runs and draws a random number at each."""
+
+    def __init__(self):
+        super().__init__()
+        self.runs = 0
+
+    def forward(self, w):
+        self.runs += 1
+        return w * (1 + 0.01 * torch.rand(()))
+
+
+@pytest.mark.parametrize("make, names, x", [
+    (lambda: torch.nn.LSTM(5, 6, 2, bidirectional=True), ["weight_hh_l1_reverse", "bias_ih_l0"],
+     (4, 3, 5)),
+    (lambda: torch.nn.GRU(5, 6, bias=False), ["weight_ih_l0"], (4, 3, 5)),
+    (lambda: torch.nn.RNN(5, 6, batch_first=True), ["weight_hh_l0"], (3, 4, 5)),
+    (lambda: torch.nn.LSTM(5, 6, proj_size=3), ["weight_hr_l0"], (4, 3, 5)),
+    (lambda: torch.nn.LSTMCell(5, 6), ["weight_hh", "bias_ih"], (3, 5)),
+    (lambda: torch.nn.GRUCell(5, 6), ["weight_ih"], (3, 5)),
+])
+@pytest.mark.parametrize("mode", ["train", "no_grad", "float16"])
+def test_weights_computed_on_access_run_as_often_as_in_torch(make, names, x, mode,
+                                                              fresh_warnings):
+    """A parametrized weight is computed at each access: torch's layers compute it four times a
+    call (_update_flat_weights), its cells once. The optimized module computes it as often and
+    in the same order, so spectral_norm's buffers and the random stream end as torch leaves
+    them, and so do the outputs and gradients; a fallback does not compute it once more."""
+    from torch.nn.utils import parametrize
+
+    runs = []
+    for optimized in (False, True):
+        torch.manual_seed(0)
+        m = make()
+        for name in names:
+            parametrize.register_parametrization(m, name, Jitter())
+        if optimized:
+            skt.optimize(m)
+        inp = torch.randn(*x)
+        if mode == "float16":
+            m, inp = m.to(torch.float16), inp.to(torch.float16)
+        torch.manual_seed(1)
+        falls_back = optimized and mode == "float16"
+        with torch.no_grad() if mode != "train" else nullcontext(), \
+                pytest.warns(skt.FallbackWarning) if falls_back else nullcontext():
+            out = m(inp)
+        out = out[0] if isinstance(out, tuple) else out
+        if mode == "train":
+            out.sum().backward()
+        runs.append(([p.runs for ps in m.parametrizations.values() for p in ps], torch.rand(3),
+                     out.detach().float(),
+                     [p.grad for p in m.parameters()] if mode == "train" else []))
+    (counts, after, out, grads), (counts_o, after_o, out_o, grads_o) = runs
+    assert counts == counts_o and torch.equal(after, after_o)
+    torch.testing.assert_close(out_o, out)
+    for g, g_o in zip(grads, grads_o):
+        torch.testing.assert_close(g_o, g)
+
+
 def test_deepcopy_stays_seqkern_and_pickle_is_torchs():
     a = skt.LSTM(5, 6)
     c = copy.deepcopy(a)
