@@ -221,6 +221,39 @@ def test_dropout_follows_torch_seed_and_eval():
     torch.testing.assert_close(m(x)[0], ref(x)[0])
 
 
+@pytest.mark.parametrize("cls, kw, packed", [
+    (torch.nn.LSTM, dict(num_layers=3, dropout=0.3, bidirectional=True), "unsorted"),
+    (torch.nn.LSTM, dict(num_layers=2, dropout=0.5, proj_size=3), None),
+    (torch.nn.GRU, dict(num_layers=2, dropout=0.4, batch_first=True), "sorted"),
+    (torch.nn.RNN, dict(num_layers=2, dropout=1.0), None),
+])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("grad", [True, False])
+def test_dropout_masks_are_torchs(cls, kw, packed, dtype, grad):
+    """Dropout between layers draws torch's own masks (bernoulli_ per layer, on the layer's
+    output or its packed rows): with one seed the optimized layer gives torch's outputs and
+    leaves torch's generator where torch's forward leaves it (p = 1 draws nothing)."""
+    torch.manual_seed(0)
+    theirs = cls(5, 6, **kw).to(dtype)
+    ours = skt.optimize(copy.deepcopy(theirs))
+    batch_first = kw.get("batch_first", False)
+    x = torch.randn(*((4, 6) if batch_first else (6, 4)), 5, dtype=dtype)
+    if packed:
+        lengths = torch.tensor([6, 5, 3, 2] if packed == "sorted" else [3, 6, 2, 5])
+        x = torch.nn.utils.rnn.pack_padded_sequence(x, lengths, batch_first=batch_first,
+                                                    enforce_sorted=packed == "sorted")
+    results = []
+    for m in (theirs, ours):
+        torch.manual_seed(7)
+        with torch.enable_grad() if grad else torch.no_grad():
+            y, _ = m(x)
+        y = torch.nn.utils.rnn.pad_packed_sequence(y)[0] if packed else y
+        results.append((y.detach(), torch.rand(4)))
+    (y, after), (y_ours, after_ours) = results
+    torch.testing.assert_close(y_ours, y)
+    assert torch.equal(after_ours, after)
+
+
 def test_no_grad_keeps_nothing():
     m = skt.RNN(5, 6)
     with torch.no_grad():
