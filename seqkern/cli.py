@@ -276,11 +276,13 @@ def main(argv=None):
     w2v.add_argument("--size", type=positive_int, default=100, help="vector size")
     w2v.add_argument("--window", type=positive_int, default=5)
     w2v.add_argument("--negative", type=int, default=5, help="noise words per pair")
-    w2v.add_argument("--sample", type=non_negative_finite, default=1e-3, help="subsampling threshold")
+    w2v.add_argument("--sample", type=non_negative_finite, default=1e-3,
+                     help="subsampling threshold")
     w2v.add_argument("--min-count", type=positive_int, default=5)
     w2v.add_argument("--iter", type=positive_int, default=5, help="epochs")
     w2v.add_argument("--threads", type=positive_int, default=sk.get_num_threads())
-    w2v.add_argument("--alpha", type=positive_finite, help="start learning rate (0.025 sg, 0.05 cbow)")
+    w2v.add_argument("--alpha", type=positive_finite,
+                     help="start learning rate (0.025 sg, 0.05 cbow)")
     w2v.add_argument("--seed", type=non_negative_int, default=1)
     w2v.add_argument("--binary", action="store_true", help="binary output format")
     w2v.set_defaults(func=cmd_word2vec)

@@ -139,7 +139,8 @@ def add_lm_commands(sub):
     train.add_argument("--optimizer", choices=("sgd", "adam"), default="sgd")
     train.add_argument("--lr", type=positive_finite, default=20.0)
     train.add_argument("--clip", type=positive_float, default=0.25)
-    train.add_argument("--vocab-size", type=vocabulary_size, help="keep the most frequent tokens only")
+    train.add_argument("--vocab-size", type=vocabulary_size,
+                       help="keep the most frequent tokens only")
     train.add_argument("--val-fraction", type=fraction, default=0.1)
     train.add_argument("--seed", type=non_negative_int, default=0)
     train.set_defaults(func=cmd_train_lm)

@@ -11,8 +11,8 @@ import numpy as np
 
 import seqkern as sk
 from seqkern.data import Seq2SeqData, addition_pairs, date_pairs, load_pairs
-from seqkern.cli_args import (fraction, non_negative_int, output_file, positive_finite, positive_float,
-                              positive_int)
+from seqkern.cli_args import (fraction, non_negative_int, output_file, positive_finite,
+                              positive_float, positive_int)
 from seqkern.metrics import corpus_bleu
 from seqkern.trainer import train_step
 
