@@ -31,7 +31,8 @@ def perplexity(logits_or_loss, targets=None, ignore_index=-100):
         loss = float(logits_or_loss)
     else:
         loss = cross_entropy(logits_or_loss, targets, ignore_index)
-    return math.exp(loss) if loss < 709.0 else math.inf  # a diverged model: inf, not OverflowError
+    # a diverged model: inf, not OverflowError; a NaN loss stays NaN
+    return math.inf if loss >= 709.0 else math.exp(loss)
 
 
 def kl_divergence(p, q, reduction="mean"):

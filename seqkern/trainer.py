@@ -13,7 +13,6 @@ comes back as after an epoch.
 """
 from __future__ import annotations
 
-import math
 import os
 import sys
 import time
@@ -143,7 +142,7 @@ class _Progress:
     def update(self, step, loss, rate):
         if not self.enabled:
             return
-        ppl = math.exp(min(loss, 50.0))
+        ppl = perplexity(loss)
         if self.tqdm is not None:
             self.tqdm.update(step - self.tqdm.n)
             self.tqdm.set_postfix_str(f"loss {loss:.3f}, ppl {ppl:.2f}, {rate:,.0f} tok/s",

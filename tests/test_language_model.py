@@ -106,6 +106,7 @@ def test_uniform_model_has_perplexity_v():
     assert metrics.perplexity(logits, np.arange(10)) == pytest.approx(V, rel=1e-6)
     assert metrics.perplexity(np.log(V)) == pytest.approx(V)
     assert metrics.perplexity(1000.0) == np.inf  # a diverged loss
+    assert np.isnan(metrics.perplexity(np.nan))  # not inf: the loss itself is undefined
     with pytest.raises(ValueError, match="targets: needed with logits"):
         metrics.perplexity(logits)
 
