@@ -16,7 +16,6 @@ stops every process cleanly.
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import time
 
@@ -28,6 +27,7 @@ import torch.nn as nn
 import seqkern.torch as skt
 from seqkern.data import Vocabulary
 from seqkern.data.corpora import split, stdlib_source
+from seqkern.metrics import perplexity  # inf for a diverged loss, where math.exp overflows
 
 
 class RNNModel(nn.Module):
@@ -135,13 +135,13 @@ def train(args, rank, world, distributed):
             seen += y.numel() * world
             if rank == 0 and step % args.log_every == 0:
                 rate = seen / (time.perf_counter() - t0)
-                print(f"epoch {epoch} step {step} loss {loss.item():.3f} ppl {math.exp(loss.item()):.1f} "
-                      f"tokens/s {rate:,.0f}", flush=True)
+                print(f"epoch {epoch} step {step} loss {loss.item():.3f} "
+                      f"ppl {perplexity(loss.item()):.1f} tokens/s {rate:,.0f}", flush=True)
             if step == args.max_steps:
                 break
         if rank == 0:
             val = evaluate(model, columns(val_ids, 10), args.bptt, len(vocab))
-            print(f"epoch {epoch} val loss {val:.3f} val ppl {math.exp(val):.1f}", flush=True)
+            print(f"epoch {epoch} val loss {val:.3f} val ppl {perplexity(val):.1f}", flush=True)
         if step == args.max_steps:
             break
     if rank == 0 and args.save:
