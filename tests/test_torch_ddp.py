@@ -1,6 +1,9 @@
 """seqkern.torch under DistributedDataParallel: two processes on loopback (gloo), each with half of
 a batch, take the same step as one process over the whole batch."""
 import socket
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -75,3 +78,29 @@ def test_two_processes_step_as_one_over_the_full_batch(tmp_path):
         for k in grads:  # DDP's names carry a "module." prefix
             torch.testing.assert_close(got["grads"][f"module.{k}"], grads[k], rtol=1e-12, atol=1e-13, msg=k)
             torch.testing.assert_close(got["weights"][f"module.{k}"], weights[k], rtol=1e-12, atol=1e-13, msg=k)
+
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "ddp_lm.py"
+
+
+@pytest.mark.skipif(not EXAMPLE.exists(), reason="examples/ is in the checkout, not the package")
+@pytest.mark.parametrize("processes", [1, 2])
+def test_the_ddp_example_trains_and_reports(processes, tmp_path):
+    """examples/ddp_lm.py as the README runs it (torchrun, 2 processes) and as one process; the
+    one process with a learning rate that diverges, whose perplexity is inf (math.exp raised
+    OverflowError there and ended the run)."""
+    text = tmp_path / "text.txt"
+    text.write_text(" ".join(f"w{i % 37} w{i % 11}" for i in range(6000)))
+    args = [str(EXAMPLE), "--data", str(text), "--max-steps", "4", "--log-every", "2",
+            "--hidden", "8", "--batch-size", "4", "--bptt", "5"]
+    if processes == 1:
+        cmd = [sys.executable, *args, "--lr", "1e5", "--clip", "1e9"]
+    else:
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
+               "--master-port", str(free_port()), *args]
+    run = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert f"{processes} process(es)" in run.stdout
+    assert "epoch 1 step 4 loss" in run.stdout and "val ppl" in run.stdout
+    if processes == 1:
+        assert "ppl inf" in run.stdout
