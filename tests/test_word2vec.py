@@ -814,6 +814,43 @@ def test_evaluation_matches_gensim():
     assert right > 0 and acc == pytest.approx(right / sum(len(s["correct"] + s["incorrect"]) for s in sections[:-1]))
 
 
+def test_words_that_are_not_utf8_stay_apart_and_train(tmp_path, caplog):
+    """A word is a run of bytes (word2vec.c's rule). In a Latin-1 corpus "caf\\xe9" and
+    "caf\\xe8" were both read as "caf\\ufffd": one key with the last one's count, which
+    training then looked up as the bytes of U+FFFD, found nowhere in the text, and never
+    trained. Now each keeps its own key (stray bytes as surrogate escapes), counted and trained,
+    and the files written from them hold the corpus's bytes."""
+    rng = np.random.default_rng(0)
+    words = ["café", "cafè", "naïve", "über", "plain", "word", "thing"]
+    lines = [" ".join(rng.choice(words, 12)) for _ in range(300)]
+    corpus = tmp_path / "latin.txt"
+    corpus.write_bytes("\n".join(lines).encode("latin-1"))
+    settings = dict(vector_size=8, min_count=1, sample=0, workers=1, seed=3)
+    with caplog.at_level("WARNING", logger="seqkern.models.word2vec"):
+        m = Word2Vec(corpus_file=str(corpus), epochs=1, **settings)
+    assert "4 of the 7 words are not UTF-8" in caplog.text
+    as_bytes = {k.encode(errors="surrogateescape"): k for k in m.wv.index_to_key}
+    assert sorted(as_bytes) == sorted(w.encode("latin-1") for w in words)
+    text = corpus.read_bytes().split()
+    for b, k in as_bytes.items():
+        assert m.wv.get_vecattr(k, "count") == text.count(b)
+    untrained = Word2Vec(**settings)
+    untrained.build_vocab(corpus_file=str(corpus))
+    assert untrained.wv.index_to_key == m.wv.index_to_key
+    assert (np.abs(m.wv.vectors - untrained.wv.vectors).max(axis=1) > 0).all()  # every word
+    for binary in (False, True):
+        path = tmp_path / f"v.{'bin' if binary else 'txt'}"
+        m.wv.save_word2vec_format(str(path), binary=binary)
+        back = KeyedVectors.load_word2vec_format(str(path), binary=binary, encoding="latin-1")
+        assert sorted(back.index_to_key) == sorted(words)
+        np.testing.assert_allclose(back["cafè"], m.wv[as_bytes["caf\xe8".encode("latin-1")]],
+                                   rtol=1e-6)
+    m.save(str(tmp_path / "w2v.model"))
+    assert Word2Vec.load(str(tmp_path / "w2v.model")).wv.index_to_key == m.wv.index_to_key
+    m.build_vocab([m.wv.index_to_key * 3], update=True)  # the keys as sentences: online training
+    m.train([m.wv.index_to_key * 3], total_examples=1, epochs=1)
+
+
 def test_command_line_trains_and_writes_vectors(tmp_path):
     corpus = tmp_path / "c.txt"
     corpus.write_text("\n".join(" ".join(s) for s in topic_corpus(400)) + "\n")

@@ -281,7 +281,7 @@ void bind_word2vec(py::module_& m) {
                                py::list out;
                                for (const std::string& w : v.words())
                                  out.append(py::reinterpret_steal<py::str>(
-                                     PyUnicode_DecodeUTF8(w.data(), w.size(), "replace")));
+                                     PyUnicode_DecodeUTF8(w.data(), w.size(), "surrogateescape")));
                                return out;
                              })
       .def_property_readonly("counts",

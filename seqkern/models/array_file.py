@@ -33,7 +33,7 @@ def save(path, kind, meta, arrays):
         entries[name] = {"dtype": a.dtype.str, "shape": list(a.shape), "offset": offset}
         offset = _aligned(offset + a.nbytes)
     header = json.dumps({"format": FORMAT, "kind": kind, "meta": meta, "arrays": entries},
-                        ensure_ascii=False).encode()
+                        ensure_ascii=False).encode(errors="surrogateescape")
     start = _aligned(len(MAGIC) + 8 + len(header))
     tmp = f"{path}.tmp-{os.getpid()}"
     try:
@@ -68,7 +68,7 @@ def load(path, kind, mmap=None):
         try:
             if len(MAGIC) + 8 + n > size:
                 raise ValueError("the header runs past the end")
-            header = json.loads(f.read(n).decode())
+            header = json.loads(f.read(n).decode(errors="surrogateescape"))
             if not isinstance(header, dict):
                 raise ValueError("the header is not a JSON object")
         except ValueError as e:  # UnicodeDecodeError and JSONDecodeError included

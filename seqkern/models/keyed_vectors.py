@@ -559,7 +559,7 @@ class KeyedVectors:
             if fvocab is not None:
                 raise ValueError(f"Cannot store vocabulary with '{sort_attr}' because that attribute does not exist")
             order = range(len(self))
-        keys = [f"{prefix}{k}".encode() for k in self.index_to_key]
+        keys = [f"{prefix}{k}".encode(errors="surrogateescape") for k in self.index_to_key]
         bad = _core.unreadable_key(keys)
         if bad >= 0:  # refused before any file is opened (gensim writes it, and reads garbage)
             raise ValueError(f"keys: {keys[bad].decode(errors='replace')!r} cannot be read back "
@@ -567,7 +567,8 @@ class KeyedVectors:
         if fvocab is not None:
             with (_opener(fvocab) or open)(fvocab, mode) as f:
                 for i in order:
-                    f.write(f"{prefix}{self.index_to_key[i]} {counts[i]}\n".encode())
+                    f.write(f"{prefix}{self.index_to_key[i]} {counts[i]}\n"
+                            .encode(errors="surrogateescape"))
         opener = _opener(fname)
         # a compressed file is written plain to a temporary file first: the header and entries
         # are formatted in C++ straight to a descriptor

@@ -62,10 +62,10 @@ def text_chunks(sentences=None, corpus_file=None):
             raise TypeError(f"sentences: words must be strings, got {sentence[:3]!r}...") from None
         size += len(lines[-1]) + 1
         if size >= CHUNK_BYTES:
-            yield ("\n".join(lines) + "\n").encode()
+            yield ("\n".join(lines) + "\n").encode(errors="surrogateescape")
             lines, size = [], 0
     if lines:
-        yield ("\n".join(lines) + "\n").encode()
+        yield ("\n".join(lines) + "\n").encode(errors="surrogateescape")
 
 
 def _file_blocks(f, end, size):
@@ -194,6 +194,27 @@ def _call(callbacks, event, model):
         method = getattr(cb, event, None)
         if method is not None:
             method(model)
+
+
+def _warn_of_bytes(words):
+    """Words are runs of bytes (word2vec.c's rule). A word that is not UTF-8 (a Latin-1 corpus)
+    is kept as its own key, each stray byte a surrogate escape, so that "caf\\xe9" and "caf\\xe8"
+    stay two words and files written from the vectors hold the bytes read; say so once."""
+    try:
+        "".join(words).encode()
+    except UnicodeEncodeError:
+        stray = sum(1 for w in words if not w.isascii() and _has_escapes(w))
+        logger.warning("%i of the %i words are not UTF-8: their keys hold each stray byte as a "
+                       "surrogate escape (key.encode(errors='surrogateescape') gives the bytes), "
+                       "and word2vec files written from them hold those bytes", stray, len(words))
+
+
+def _has_escapes(word):
+    try:
+        word.encode()
+        return False
+    except UnicodeEncodeError:
+        return True
 
 
 def _check_rate(name, v):
@@ -341,6 +362,7 @@ class Word2Vec:
         raw = dict(zip(vocab.words, vocab.counts.tolist()))
         logger.info("collected %i word types from a corpus of %i raw words and %i sentences",
                     len(raw), vocab.total, sentences)
+        _warn_of_bytes(raw)
         self._set_vocab(raw, sentences, update, keep_raw_vocab, trim_rule)
         return self
 
@@ -489,7 +511,8 @@ class Word2Vec:
         self.syn1 = np.ascontiguousarray(self.syn1, np.float32)
         keep = keep_probabilities(self.wv.expandos["count"], self.sample)
         lockf = self._lock_factors()
-        vocab = _core.Vocabulary([str(k) for k in self.wv.index_to_key])
+        vocab = _core.Vocabulary([str(k).encode(errors="surrogateescape")
+                                  for k in self.wv.index_to_key])
         total = max(1, int(total_words) * epochs)  # words to go through
         done, raw, trained, start, last = 0, 0, 0, time.perf_counter(), 0.0
         _call(callbacks, "on_train_begin", self)
