@@ -59,6 +59,11 @@ def test_split_vocabulary_and_encoding(tmp_path):
     f.write_text("no tab here\n")
     with pytest.raises(ValueError, match="expected source<TAB>target"):
         load_pairs(f)
+    f.write_text("a\tb\n\tc\nd\t\n")  # an empty target is a pair; an empty source is not
+    with pytest.raises(ValueError, match="pairs.tsv:2: the source is empty"):
+        load_pairs(f)
+    f.write_text("a\tb\nd\t\n")
+    assert load_pairs(f) == [("a", "b"), ("d", "")]
     f.write_bytes(b"a\tb\n\xff\xfe\tc\n")
     with pytest.raises(ValueError, match=r"pairs.tsv:2: not UTF-8 \(invalid start byte at byte 0\)"):
         load_pairs(f)

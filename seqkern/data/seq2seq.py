@@ -86,7 +86,10 @@ def load_pairs(path):
                 continue
             if line.count("\t") != 1:
                 raise ValueError(f"{path}:{number}: expected source<TAB>target, got {line!r}")
-            pairs.append(tuple(line.split("\t")))
+            source, target = line.split("\t")
+            if not source:  # found here, with its line, not when its batch comes to be encoded
+                raise ValueError(f"{path}:{number}: the source is empty (nothing to encode)")
+            pairs.append((source, target))
     if not pairs:
         raise ValueError(f"{path}: no pairs")
     return pairs
