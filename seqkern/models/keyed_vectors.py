@@ -567,8 +567,7 @@ class KeyedVectors:
         if fvocab is not None:
             with (_opener(fvocab) or open)(fvocab, mode) as f:
                 for i in order:
-                    f.write(f"{prefix}{self.index_to_key[i]} {counts[i]}\n"
-                            .encode(errors="surrogateescape"))
+                    f.write(keys[i] + f" {counts[i]}\n".encode())
         opener = _opener(fname)
         # a compressed file is written plain to a temporary file first: the header and entries
         # are formatted in C++ straight to a descriptor

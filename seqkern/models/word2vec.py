@@ -200,10 +200,8 @@ def _warn_of_bytes(words):
     """Words are runs of bytes (word2vec.c's rule). A word that is not UTF-8 (a Latin-1 corpus)
     is kept as its own key, each stray byte a surrogate escape, so that "caf\\xe9" and "caf\\xe8"
     stay two words and files written from the vectors hold the bytes read; say so once."""
-    try:
-        "".join(words).encode()
-    except UnicodeEncodeError:
-        stray = sum(1 for w in words if not w.isascii() and _has_escapes(w))
+    stray = sum(1 for w in words if not w.isascii() and _has_escapes(w))
+    if stray:
         logger.warning("%i of the %i words are not UTF-8: their keys hold each stray byte as a "
                        "surrogate escape (key.encode(errors='surrogateescape') gives the bytes), "
                        "and word2vec files written from them hold those bytes", stray, len(words))
