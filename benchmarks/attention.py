@@ -24,6 +24,7 @@ import numpy as np
 
 import seqkern as sk
 from seqkern import bench, reference
+from seqkern.cli_args import output_file, positive_int
 from seqkern.trainer import train_step
 
 SIZES = [(64, 30, 30, 256), (32, 1, 512, 512), (8, 256, 256, 128), (4, 1024, 1024, 64)]
@@ -154,10 +155,10 @@ def date_epoch(torch, batch=128, hidden=256, embed=16):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--threads", type=int, default=sk.get_num_threads())
-    ap.add_argument("--repeat", type=int, default=7)
+    ap.add_argument("--threads", type=positive_int, default=sk.get_num_threads())
+    ap.add_argument("--repeat", type=positive_int, default=7)
     ap.add_argument("--no-epoch", action="store_true", help="skip the date-task epoch")
-    ap.add_argument("--json")
+    ap.add_argument("--json", type=output_file)
     ap.add_argument("--memory-child", nargs=5, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     sk.set_num_threads(args.threads)

@@ -20,6 +20,7 @@ import torch
 
 import seqkern as sk
 from seqkern import bench, nn
+from seqkern.cli_args import names_of, output_file, positive_int, sizes, steady_calls
 
 SHAPES = [(50, 1, 256, 256), (50, 8, 256, 256), (100, 64, 256, 256), (100, 64, 512, 512)]
 LAYERS = {"lstm": (nn.LSTM, torch.nn.LSTM), "gru": (nn.GRU, torch.nn.GRU)}
@@ -63,17 +64,17 @@ def cell_text(value, fmt, width, suffix=""):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--shapes", nargs="*", help="T,B,I,H each (default: the standard set)")
-    parser.add_argument("--cells", default="lstm,gru")
-    parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--calls", type=int, default=15)
-    parser.add_argument("--turns", type=int, default=6)
-    parser.add_argument("--json")
+    parser.add_argument("--shapes", nargs="*", type=sizes("T,B,I,H"), help="T,B,I,H each (default: the standard set)")
+    parser.add_argument("--cells", type=names_of(tuple(LAYERS)), default="lstm,gru")
+    parser.add_argument("--threads", type=positive_int, default=None)
+    parser.add_argument("--calls", type=steady_calls, default=15)
+    parser.add_argument("--turns", type=positive_int, default=6)
+    parser.add_argument("--json", type=output_file)
     args = parser.parse_args()
     threads = args.threads or sk.get_num_threads()
     sk.set_num_threads(threads)
     torch.set_num_threads(threads)
-    shapes = [tuple(map(int, s.split(","))) for s in args.shapes] if args.shapes else SHAPES
+    shapes = args.shapes or SHAPES
     print(f"# machine: {bench.machine()}; bf16 dot products: {sk._core.bf16_native()}")
     print(f"# seqkern {sk.__version__}, torch {torch.__version__}; threads={threads}, "
           f"{args.turns} turns of {args.calls} calls back to back")
@@ -81,7 +82,7 @@ def main():
           f"{'torch':>8} {'autocast':>8}  {'vs torch':>8} {'vs autoc':>8} {'vs sk32':>8}  "
           f"{'err sk':>8} {'err autoc':>9}")
     rows = []
-    for cell in args.cells.split(","):
+    for cell in args.cells:
         for T, B, I, H in shapes:
             fns, errors = steps(cell, T, B, I, H)
             sk32, sk16, th32, th16 = (r and r[0] * 1e3

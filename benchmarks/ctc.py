@@ -15,6 +15,7 @@ import numpy as np
 
 import seqkern as sk
 from seqkern import bench
+from seqkern.cli_args import output_file, positive_int
 
 SIZES = [(50, 16, 20, 10), (200, 32, 29, 50), (1000, 8, 100, 200)]
 
@@ -29,9 +30,9 @@ def inputs(T, B, C, S, seed=0):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--threads", type=int, default=sk.get_num_threads())
-    ap.add_argument("--repeat", type=int, default=7)
-    ap.add_argument("--json")
+    ap.add_argument("--threads", type=positive_int, default=sk.get_num_threads())
+    ap.add_argument("--repeat", type=positive_int, default=7)
+    ap.add_argument("--json", type=output_file)
     args = ap.parse_args(argv)
     import torch
 

@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 
 import seqkern as sk
+from seqkern.cli_args import output_file, positive_int
 from cuda_rnn import measure
 
 ATTENTION = [  # (score, B, Tq, Tk, H): benchmarks/attention.py's sizes, and a seq2seq decoder's
@@ -180,9 +181,9 @@ def lm_steps(T, B, V, H, train):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--json", help="write the rows here")
-    ap.add_argument("--calls", type=int, default=10)
-    ap.add_argument("--blocks", type=int, default=5)
+    ap.add_argument("--json", type=output_file, help="write the rows here")
+    ap.add_argument("--calls", type=positive_int, default=10)
+    ap.add_argument("--blocks", type=positive_int, default=5)
     ap.add_argument("--quick", action="store_true", help="one size of each op")
     args = ap.parse_args()
     gpu = torch.cuda.get_device_name()

@@ -21,6 +21,7 @@ import torch
 
 import seqkern as sk
 from seqkern.bench import flops
+from seqkern.cli_args import output_file, positive_int
 
 SHAPES = [  # (cell, T, B, I, H)
     ("lstm", 100, 64, 256, 256), ("lstm", 100, 64, 512, 512), ("lstm", 200, 32, 128, 128),
@@ -105,9 +106,9 @@ def with_tf32(allowed, step):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--json", help="write the rows here")
-    ap.add_argument("--calls", type=int, default=10)
-    ap.add_argument("--blocks", type=int, default=5)
+    ap.add_argument("--json", type=output_file, help="write the rows here")
+    ap.add_argument("--calls", type=positive_int, default=10)
+    ap.add_argument("--blocks", type=positive_int, default=5)
     ap.add_argument("--quick", action="store_true", help="the first three shapes only")
     args = ap.parse_args()
     gpu = torch.cuda.get_device_name()

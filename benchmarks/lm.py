@@ -35,6 +35,7 @@ import numpy as np
 
 import seqkern as sk
 from seqkern import bench
+from seqkern.cli_args import output_file, positive_int
 from seqkern.data import TBPTTBatches, Vocabulary
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -202,10 +203,10 @@ def peak_memory(lib, steps=5):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--steps", type=int, default=600, help="training steps for each library")
-    ap.add_argument("--block", type=int, default=10, help="steps per alternating block")
-    ap.add_argument("--threads", type=int, default=sk.get_num_threads())
-    ap.add_argument("--json", help="write the results here")
+    ap.add_argument("--steps", type=positive_int, default=600, help="training steps for each library")
+    ap.add_argument("--block", type=positive_int, default=10, help="steps per alternating block")
+    ap.add_argument("--threads", type=positive_int, default=sk.get_num_threads())
+    ap.add_argument("--json", type=output_file, help="write the results here")
     ap.add_argument("--memory-child", choices=("seqkern", *PEERS), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     sk.set_num_threads(args.threads)
@@ -238,7 +239,7 @@ def main(argv=None):
         print(f"{what:<22}" + "".join(f"{rate[name]:>12,.0f}" for name in names)
               + f"{rows[-1]['ratio']:>14.2f}x{rows[-1]['optimize_ratio']:>15.2f}x")
     print(f"{'train ms/step median':<22}" + "".join(f"{1e3 * np.median(times[name]):>12.1f}" for name in names))
-    print(f"{'val perplexity':<22}" + "".join(f"{ppl[name]:>12.1f}" for name in names))
+    print(f"{'val perplexity':<22}" + "".join(f"{ppl[name]:>12.6g}" for name in names))
     print(f"{'peak MiB added':<22}" + "".join(f"{mem[name]:>12.0f}" for name in names))
     if args.json:
         with open(args.json, "w") as f:

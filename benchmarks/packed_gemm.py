@@ -12,6 +12,7 @@ machine resolve; this measures the kernel alone, best of 7 rounds.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -21,6 +22,8 @@ import time
 import numpy as np
 
 import seqkern as sk
+from seqkern import bench
+from seqkern.cli_args import output_file, sizes
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHAPES = [(1, 256, 1024), (4, 256, 1024), (8, 256, 1024), (14, 256, 1024), (24, 256, 1024),
@@ -70,9 +73,11 @@ def openblas_seconds(M, K, N):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--shapes", nargs="*", help="M,K,N each (default: the standard set)")
+    ap.add_argument("--shapes", nargs="*", type=sizes("M,K,N"),
+                    help="M,K,N each (default: the standard set)")
+    ap.add_argument("--json", type=output_file, help="also write the table here")
     args = ap.parse_args(argv)
-    shapes = [tuple(int(v) for v in s.split(",")) for s in args.shapes] if args.shapes else SHAPES
+    shapes = args.shapes or SHAPES
     sk.set_num_threads(1)
     levels = [v for v in ("avx2", "avx512") if v in sk._core.simd_levels().split(",")]
     with tempfile.TemporaryDirectory() as tmp:
@@ -81,12 +86,20 @@ def main(argv=None):
               f"({sk._core.blas_name().strip()}); ratio: OpenBLAS time / seqkern's best")
         print(f"{'M':>4} {'K':>5} {'N':>5}  " + " ".join(f"{v:>7}" for v in levels)
               + f" {'OpenBLAS':>8} {'ratio':>6}")
+        rows = []
         for M, K, N in shapes:
             flop = 2 * M * K * N
             ours = [seqkern_seconds(exe, M, K, N, v) for v in levels]
             theirs = openblas_seconds(M, K, N)
+            rows.append(dict(M=M, K=K, N=N, openblas_gflops=flop / theirs / 1e9,
+                             **{f"{v}_gflops": flop / t / 1e9 for v, t in zip(levels, ours)},
+                             ratio=theirs / min(ours)))
             print(f"{M:>4} {K:>5} {N:>5}  " + " ".join(f"{flop / t / 1e9:>7.1f}" for t in ours)
                   + f" {flop / theirs / 1e9:>8.1f} {theirs / min(ours):>5.2f}x", flush=True)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"machine": bench.machine(), "blas": sk._core.blas_name().strip(),
+                       "rows": rows}, f, indent=1)
 
 
 if __name__ == "__main__":

@@ -27,6 +27,8 @@ import numpy as np
 import seqkern as sk
 from seqkern import bench
 from seqkern._info import facts
+from seqkern.cli_args import (names_of, non_negative_finite, output_file, positive_int, sizes,
+                              steady_calls)
 
 STANDARD_SHAPES = [(100, 64, 256, 256), (50, 1, 256, 256), (200, 32, 128, 128),
                    (50, 8, 256, 256), (100, 64, 512, 512)]
@@ -167,20 +169,19 @@ def run_efficiency(repeat, T=100, B=64, I=512, H=512, out=sys.stdout):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--cells", default="lstm,gru,rnn")
-    ap.add_argument("--shapes", nargs="*", help="T,B,I,H each (default: the standard set)")
-    ap.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
-    ap.add_argument("--calls", type=int, default=15, help="calls back to back per turn")
-    ap.add_argument("--turns", type=int, default=4, help="turns of each library")
-    ap.add_argument("--repeat", type=int, default=7, help="rounds of the roofline measurement")
-    ap.add_argument("--numpy-max-flops", type=float, default=2e9)
-    ap.add_argument("--json", help="also write the table here")
+    ap.add_argument("--cells", type=names_of(("lstm", "gru", "rnn")), default="lstm,gru,rnn")
+    ap.add_argument("--shapes", nargs="*", type=sizes("T,B,I,H"), help="T,B,I,H each (default: the standard set)")
+    ap.add_argument("--threads", type=positive_int, default=len(os.sched_getaffinity(0)))
+    ap.add_argument("--calls", type=steady_calls, default=15, help="calls back to back per turn")
+    ap.add_argument("--turns", type=positive_int, default=4, help="turns of each library")
+    ap.add_argument("--repeat", type=positive_int, default=7, help="rounds of the roofline measurement")
+    ap.add_argument("--numpy-max-flops", type=non_negative_finite, default=2e9)
+    ap.add_argument("--json", type=output_file, help="also write the table here")
     ap.add_argument("--no-layers", action="store_true", help="skip the multi-layer cases")
     ap.add_argument("--layers-only", action="store_true", help="only the multi-layer cases")
     args = ap.parse_args(argv)
-    shapes = ([tuple(int(v) for v in s.split(",")) for s in args.shapes] if args.shapes
-              else STANDARD_SHAPES)
-    cells = args.cells.split(",")
+    shapes = args.shapes or STANDARD_SHAPES
+    cells = args.cells
     result = print_setup(args.threads, args.calls, args.turns)
     if not args.layers_only:
         result["rows"] = run(cells, shapes, args.numpy_max_flops, args.calls, args.turns)

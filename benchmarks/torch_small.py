@@ -23,6 +23,7 @@ import time
 import numpy as np
 
 from seqkern import bench
+from seqkern.cli_args import output_file, positive_int
 
 # (T, B, I, H, layers, bidirectional, packed)
 CONFIGS = [(5, 4, 16, 16, 1, False, False), (1, 1, 64, 64, 1, False, False),
@@ -56,10 +57,10 @@ def timed_rounds(torch, modules, call, train, rounds, calls):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--rounds", type=int, default=9)
-    ap.add_argument("--calls", type=int, default=30, help="calls back to back in a round")
-    ap.add_argument("--json")
+    ap.add_argument("--threads", type=positive_int, default=2)
+    ap.add_argument("--rounds", type=positive_int, default=9)
+    ap.add_argument("--calls", type=positive_int, default=30, help="calls back to back in a round")
+    ap.add_argument("--json", type=output_file)
     args = ap.parse_args(argv)
     import torch
     from torch.nn.utils.rnn import pack_padded_sequence

@@ -34,6 +34,7 @@ import numpy as np
 
 import seqkern as sk
 from seqkern import bench
+from seqkern.cli_args import names_of, output_file, positive_int
 
 SETTINGS = dict(vector_size=100, window=5, negative=5, sample=1e-3, min_count=5, epochs=5)
 MODES = {"sg": dict(sg=1), "cbow": dict(sg=0), "sg-hs": dict(sg=1, hs=1, negative=0),
@@ -114,10 +115,20 @@ def linux_doc_text(cache):
 
 
 def quality(wv):
+    """wordsim353's and SimLex-999's Spearman and the analogy accuracy; None for a test none of
+    whose questions the vocabulary holds (a corpus of other words, or in another language)."""
     data = gensim_data()
-    return dict(wordsim353=wv.evaluate_word_pairs(os.path.join(data, "wordsim353.tsv"))[1][0],
-                simlex999=wv.evaluate_word_pairs(os.path.join(data, "simlex999.txt"))[1][0],
-                analogy=wv.evaluate_word_analogies(os.path.join(data, "questions-words.txt"))[0])
+
+    def pairs(name):
+        try:
+            return wv.evaluate_word_pairs(os.path.join(data, name))[1][0]
+        except ValueError:  # "No valid similarity judgements found": no pair in the vocabulary
+            return None
+
+    accuracy, sections = wv.evaluate_word_analogies(os.path.join(data, "questions-words.txt"))
+    total = sections[-1]  # "Total accuracy"
+    return dict(wordsim353=pairs("wordsim353.tsv"), simlex999=pairs("simlex999.txt"),
+                analogy=accuracy if total["correct"] or total["incorrect"] else None)
 
 
 def train_gensim(corpus, mode, threads, seed):
@@ -172,10 +183,10 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--corpus", help="plain text, one sentence per line, 'gcide' or "
                                      "'linux-doc' (default: the Wikipedia sample)")
-    ap.add_argument("--modes", default="sg,cbow,sg-hs,cbow-hs", help=f"of {', '.join(MODES)}")
-    ap.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
-    ap.add_argument("--seeds", type=int, default=3, help="runs of each library (seeds 1..n)")
-    ap.add_argument("--json", help="also write the table here")
+    ap.add_argument("--modes", type=names_of(tuple(MODES)), default="sg,cbow,sg-hs,cbow-hs", help=f"of {', '.join(MODES)}")
+    ap.add_argument("--threads", type=positive_int, default=len(os.sched_getaffinity(0)))
+    ap.add_argument("--seeds", type=positive_int, default=3, help="runs of each library (seeds 1..n)")
+    ap.add_argument("--json", type=output_file, help="also write the table here")
     ap.add_argument("--worker", nargs=6, metavar=("LIBRARY", "CORPUS", "MODE", "THREADS", "SEED",
                                                   "OUT"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -199,7 +210,7 @@ def main(argv=None):
     print(f"{'mode':<7} {'library':<24} {'seconds':>8} {'words/s':>10} {'ratio':>6} "
           f"{'ws353':>12} {'simlex':>12} {'analogy':>12}")
     rows = []
-    for mode in args.modes.split(","):
+    for mode in args.modes:
         libraries = [lib for lib, fn in LIBRARIES.items()
                      if "hs" not in mode or fn is not train_seqkern_gensim_schedule]
         runs = {lib: [] for lib in libraries}
@@ -214,11 +225,12 @@ def main(argv=None):
                        ratio=t_gensim / t, runs=res)
             for k in ("wordsim353", "simlex999", "analogy"):
                 vals = [r[k] for r in res]
-                row[k] = float(np.mean(vals))
-                row[k + "_spread"] = float(max(vals) - min(vals))
+                known = None not in vals
+                row[k] = float(np.mean(vals)) if known else None
+                row[k + "_spread"] = float(max(vals) - min(vals)) if known else None
             rows.append(row)
-            q = "  ".join(f"{row[k]:.3f}±{row[k + '_spread'] / 2:.3f}"
-                          for k in ("wordsim353", "simlex999", "analogy"))
+            q = "  ".join(f"{row[k]:.3f}±{row[k + '_spread'] / 2:.3f}" if row[k] is not None
+                          else f"{'n/a':>11}" for k in ("wordsim353", "simlex999", "analogy"))
             print(f"{mode:<7} {lib:<24} {t:>8.2f} {row['words_per_s']:>10,.0f} "
                   f"{row['ratio']:>5.2f}x {q}", flush=True)
     if args.json:

@@ -23,6 +23,7 @@ import numpy as np
 
 import seqkern as sk
 from seqkern import bench
+from seqkern.cli_args import output_file, positive_int, sizes
 from seqkern.models import KeyedVectors
 
 SHAPES = [(46618, 100), (300000, 300)]
@@ -103,12 +104,12 @@ def run(shapes, rounds, out=sys.stdout):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--shapes", nargs="*", help="V,dim each (default: 46618,100 300000,300)")
-    ap.add_argument("--rounds", type=int, default=5, help="turns of each library")
-    ap.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
-    ap.add_argument("--json", help="also write the table here")
+    ap.add_argument("--shapes", nargs="*", type=sizes("V,dim"), help="V,dim each (default: 46618,100 300000,300)")
+    ap.add_argument("--rounds", type=positive_int, default=5, help="turns of each library")
+    ap.add_argument("--threads", type=positive_int, default=len(os.sched_getaffinity(0)))
+    ap.add_argument("--json", type=output_file, help="also write the table here")
     args = ap.parse_args(argv)
-    shapes = [tuple(int(v) for v in s.split(",")) for s in args.shapes] if args.shapes else SHAPES
+    shapes = args.shapes or SHAPES
     sk.set_num_threads(args.threads)
     machine = f"{bench.machine()}, SIMD {sk._core.simd_level()}"
     print(f"# machine: {machine}; threads={args.threads}; medians of {args.rounds} rounds")

@@ -25,6 +25,7 @@ import numpy as np
 
 import seqkern as sk
 from seqkern import bench
+from seqkern.cli_args import output_file, positive_int, steady_calls
 from seqkern.models import Word2Vec
 
 
@@ -64,17 +65,17 @@ def row(what, mine, theirs, per, out):
 
 def main(argv=None, out=sys.stdout):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--vocab", type=int, default=20000)
-    ap.add_argument("--dim", type=int, default=100)
-    ap.add_argument("--window", type=int, default=5)
-    ap.add_argument("--sentences", type=int, default=20000)
-    ap.add_argument("--length", type=int, default=20, help="words a sentence")
-    ap.add_argument("--pairs", type=int, default=20)
-    ap.add_argument("--doc-lengths", type=int, nargs="*", default=[5, 20, 60, 200, 500])
-    ap.add_argument("--calls", type=int, default=5)
-    ap.add_argument("--turns", type=int, default=4)
-    ap.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
-    ap.add_argument("--json", help="also write the table here")
+    ap.add_argument("--vocab", type=positive_int, default=20000)
+    ap.add_argument("--dim", type=positive_int, default=100)
+    ap.add_argument("--window", type=positive_int, default=5)
+    ap.add_argument("--sentences", type=positive_int, default=20000)
+    ap.add_argument("--length", type=positive_int, default=20, help="words a sentence")
+    ap.add_argument("--pairs", type=positive_int, default=20)
+    ap.add_argument("--doc-lengths", type=positive_int, nargs="*", default=[5, 20, 60, 200, 500])
+    ap.add_argument("--calls", type=steady_calls, default=5)
+    ap.add_argument("--turns", type=positive_int, default=4)
+    ap.add_argument("--threads", type=positive_int, default=len(os.sched_getaffinity(0)))
+    ap.add_argument("--json", type=output_file, help="also write the table here")
     args = ap.parse_args(argv)
     sk.set_num_threads(args.threads)
     machine = f"{bench.machine()}, SIMD {sk._core.simd_level()}"

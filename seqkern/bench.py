@@ -236,6 +236,9 @@ def steady_times(steps, calls=15, turns=4, warmup=1):
     first, as a training or inference loop makes them; first: the median of each turn's first
     call, right after another library's turn (its threads may still be spinning, or the cores
     idle)."""
+    if calls < 2 or turns < 1:
+        raise ValueError(f"calls, turns: expected at least 2 calls in at least 1 turn (the steady "
+                         f"state leaves out each turn's first call), got {calls} and {turns}")
     live = [s for s in steps if s is not None]
     for _ in range(warmup):
         for step in live:

@@ -26,6 +26,42 @@ def non_negative_int(text):
     return _number(int, text, lambda v: v >= 0, "an integer >= 0")
 
 
+def steady_calls(text):
+    """Calls back to back in a benchmark's turn: the steady state is the median of the calls after
+    each turn's first, so one call a turn leaves nothing to time."""
+    return _number(int, text, lambda v: v >= 2, "an integer >= 2 (the first call of a turn is "
+                                                "not counted in the steady state)")
+
+
+def sizes(names):
+    """The argparse type of a comma-separated shape, one positive integer for each of the
+    comma-separated `names` ("T,B,I,H" takes "50,1,256,256" and gives (50, 1, 256, 256))."""
+    count = len(names.split(","))
+
+    def parse(text):
+        try:
+            values = tuple(int(v) for v in text.split(","))
+        except ValueError:
+            values = ()
+        if len(values) != count or min(values) < 1:
+            raise argparse.ArgumentTypeError(f"expected {names}, {count} positive integers "
+                                             f"separated by commas, got {text!r}")
+        return values
+    return parse
+
+
+def names_of(choices):
+    """The argparse type of a comma-separated list of some of `choices` ("lstm,gru")."""
+    def parse(text):
+        names = text.split(",")
+        wrong = [n for n in names if n not in choices]
+        if wrong:
+            raise argparse.ArgumentTypeError(f"expected some of {', '.join(choices)} separated "
+                                             f"by commas, got {', '.join(map(repr, wrong))}")
+        return names
+    return parse
+
+
 def positive_float(text):
     return _number(float, text, lambda v: v > 0, "a positive number")
 
