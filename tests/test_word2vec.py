@@ -814,6 +814,27 @@ def test_evaluation_matches_gensim():
     assert right > 0 and acc == pytest.approx(right / sum(len(s["correct"] + s["incorrect"]) for s in sections[:-1]))
 
 
+@pytest.mark.parametrize("sentences, read", [
+    ([["new york", "is", "big"], ["a", "b"]], 6),        # a phrase as one word: read as two
+    ([["", "is", "big"], ["a", "b"]], 4),                # an empty word (str.split(" ") on "  ")
+    ([("tab\there", "x"), ["line\nbreak"]], 5),
+])
+def test_a_word_holding_whitespace_is_split_with_a_warning(sentences, read, caplog):
+    """Words are split at ASCII whitespace, as word2vec.c reads text: gensim keeps "new york" one
+    word, seqkern reads two. It did so silently; now it says so (sentences that are lists or
+    tuples: their words are counted as they pass)."""
+    given = sum(map(len, sentences))
+    with caplog.at_level("WARNING", logger="seqkern.models.word2vec"):
+        m = Word2Vec(sentences, vector_size=4, min_count=1, workers=1)
+    assert m.corpus_total_words == read
+    assert f"the sentences hold {given} words, read as {read}" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="seqkern.models.word2vec"):
+        Word2Vec([["new_york", "is", "big"], ("a", "b")], vector_size=4, min_count=1, workers=1)
+        Word2Vec([iter(["a", "b c"])], vector_size=4, min_count=1, workers=1)  # not counted
+    assert "the sentences hold" not in caplog.text
+
+
 def test_words_that_are_not_utf8_stay_apart_and_train(tmp_path, caplog):
     """A word is a run of bytes (word2vec.c's rule). In a Latin-1 corpus "caf\\xe9" and
     "caf\\xe8" were both read as "caf\\ufffd": one key with the last one's count, which

@@ -196,6 +196,20 @@ def _call(callbacks, event, model):
             method(model)
 
 
+class _WordsCounted:
+    """The sentences, iterated once, adding up their words (None once a sentence is not a list or
+    tuple, whose words could not be counted without reading it twice)."""
+    def __init__(self, sentences):
+        self.sentences, self.words = sentences, 0
+
+    def __iter__(self):
+        for sentence in self.sentences:
+            if self.words is not None:
+                self.words = (self.words + len(sentence)
+                              if isinstance(sentence, (list, tuple)) else None)
+            yield sentence
+
+
 def _warn_of_bytes(words):
     """Words are runs of bytes (word2vec.c's rule). A word that is not UTF-8 (a Latin-1 corpus)
     is kept as its own key, each stray byte a surrogate escape, so that "caf\\xe9" and "caf\\xe8"
@@ -352,11 +366,18 @@ class Word2Vec:
         if kwargs:
             raise TypeError(f"build_vocab: unexpected arguments {sorted(kwargs)}")
         vocab, sentences = _core.Vocabulary(), 0
+        if corpus_iterable is not None:
+            corpus_iterable = given = _WordsCounted(corpus_iterable)
         for text in self._corpus(corpus_iterable, corpus_file, passes=1):
             vocab.count(text, self.max_vocab_size or 0)
             sentences += text.count(b"\n") + (not text.endswith(b"\n"))
         if vocab.total == 0:
             raise ValueError("build_vocab: the corpus is empty")
+        if corpus_iterable is not None and given.words not in (None, vocab.total):
+            logger.warning("the sentences hold %i words, read as %i: words are split at ASCII "
+                           "whitespace, as word2vec.c reads text, so a word that holds whitespace "
+                           "is read as several and an empty one is dropped (join a phrase's words "
+                           "with '_' to keep it one word)", given.words, vocab.total)
         raw = dict(zip(vocab.words, vocab.counts.tolist()))
         logger.info("collected %i word types from a corpus of %i raw words and %i sentences",
                     len(raw), vocab.total, sentences)
