@@ -16,7 +16,8 @@
     seqkern ctc [--epochs N]
                      trains a bidirectional LSTM with CTC on synthetic spoken digits
     seqkern word2vec --train FILE --output FILE [--cbow] [--size 100] ...
-                     trains word vectors (word2vec.c's options) and writes them in its format
+                     trains word vectors and writes them in word2vec.c's format; takes
+                     word2vec.c's options in its spelling too (-train FILE -cbow 1 -hs 0 ...)
 """
 from __future__ import annotations
 
@@ -27,12 +28,12 @@ import numpy as np
 
 import seqkern as sk
 from seqkern import bench, reference
-from seqkern.cli_args import (non_negative_finite, non_negative_int, output_file, positive_finite,
-                              positive_float, positive_int, text_file)
+from seqkern.cli_args import positive_int
 from seqkern.ctc_commands import add_ctc_command
+from seqkern.gradcheck import check_op
 from seqkern.lm_commands import add_lm_commands
 from seqkern.seq2seq_commands import add_seq2seq_command
-from seqkern.gradcheck import check_op
+from seqkern.word2vec_commands import add_word2vec_command
 
 
 def _max_diff(a, b):
@@ -229,33 +230,6 @@ def cmd_info(_args):
     return 0
 
 
-def cmd_word2vec(args):
-    """Trains on a text file and writes the vectors; an interrupted run writes nothing (the file
-    goes to a temporary name first and is renamed only when complete)."""
-    import os
-    import tempfile
-
-    model = sk.Word2Vec(vector_size=args.size, window=args.window, min_count=args.min_count,
-                        sample=args.sample, sg=0 if args.cbow else 1, negative=args.negative,
-                        alpha=args.alpha if args.alpha is not None else (0.05 if args.cbow else 0.025),
-                        epochs=args.iter, workers=args.threads, seed=args.seed, progress=True)
-    model.build_vocab(corpus_file=args.train)
-    print(f"word2vec: {len(model.wv):,} words in the vocabulary, "
-          f"{int(model.counts.sum()):,} words of training text", file=sys.stderr)
-    model.train(corpus_file=args.train, total_words=model.corpus_total_words, epochs=model.epochs)
-    folder = os.path.dirname(os.path.abspath(args.output))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".seqkern-", suffix=".part")
-    os.close(fd)
-    try:
-        model.wv.save_word2vec_format(tmp, binary=args.binary)
-        os.replace(tmp, args.output)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    print(f"word2vec: wrote {args.output}", file=sys.stderr)
-    return 0
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="seqkern", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -269,23 +243,7 @@ def main(argv=None):
     add_lm_commands(sub)
     add_seq2seq_command(sub)
     add_ctc_command(sub)
-    w2v = sub.add_parser("word2vec", help="train word vectors on a text file (word2vec.c's options)")
-    w2v.add_argument("--train", required=True, type=text_file, help="text file, one sentence per line")
-    w2v.add_argument("--output", required=True, type=output_file, help="where to write the vectors")
-    w2v.add_argument("--cbow", action="store_true", help="CBOW (default: skip-gram)")
-    w2v.add_argument("--size", type=positive_int, default=100, help="vector size")
-    w2v.add_argument("--window", type=positive_int, default=5)
-    w2v.add_argument("--negative", type=int, default=5, help="noise words per pair")
-    w2v.add_argument("--sample", type=non_negative_finite, default=1e-3,
-                     help="subsampling threshold")
-    w2v.add_argument("--min-count", type=positive_int, default=5)
-    w2v.add_argument("--iter", type=positive_int, default=5, help="epochs")
-    w2v.add_argument("--threads", type=positive_int, default=sk.get_num_threads())
-    w2v.add_argument("--alpha", type=positive_finite,
-                     help="start learning rate (0.025 sg, 0.05 cbow)")
-    w2v.add_argument("--seed", type=non_negative_int, default=1)
-    w2v.add_argument("--binary", action="store_true", help="binary output format")
-    w2v.set_defaults(func=cmd_word2vec)
+    add_word2vec_command(sub)
     args = parser.parse_args(argv)
     try:
         return args.func(args)

@@ -26,6 +26,11 @@ def non_negative_int(text):
     return _number(int, text, lambda v: v >= 0, "an integer >= 0")
 
 
+def switch(text):
+    """word2vec.c's on/off options (-cbow 1, -binary 0)."""
+    return _number(int, text, lambda v: v in (0, 1), "0 or 1")
+
+
 def steady_calls(text):
     """Calls back to back in a benchmark's turn: the steady state is the median of the calls after
     each turn's first, so one call a turn leaves nothing to time."""

@@ -5,6 +5,7 @@ import os
 import re
 import subprocess
 import sys
+from collections import Counter
 
 import numpy as np
 import pytest
@@ -891,6 +892,45 @@ def test_command_line_trains_and_writes_vectors(tmp_path):
                          timeout=120, cwd=tmp_path)
     assert run.returncode == 2 and "UTF-16 byte-order mark" in run.stderr
     assert not (tmp_path / "u.bin").exists()
+
+
+def test_command_line_takes_word2vec_c_options(tmp_path):
+    """word2vec.c's demo-word.sh line, with ./word2vec replaced: its single-dash options and
+    0/1 switches (before, "-hs" read as "-h s" and failed on help), its -save-vocab and
+    -read-vocab files ("word count" lines; word2vec.c's "</s>" is left out), and -classes, which
+    seqkern does not provide, refused before any work."""
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("\n".join(" ".join(s) for s in topic_corpus(400)) + "\n")
+
+    def w2v(*args):
+        return subprocess.run([sys.executable, "-m", "seqkern", "word2vec", "-train", str(corpus),
+                               *args], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+
+    run = w2v("-output", "v.bin", "-cbow", "1", "-size", "8", "-window", "8", "-negative", "25",
+              "-hs", "0", "-sample", "1e-4", "-threads", "1", "-binary", "1", "-iter", "1",
+              "-min-count", "1", "-save-vocab", "vocab.txt")
+    assert run.returncode == 0, run.stderr
+    wv = KeyedVectors.load_word2vec_format(tmp_path / "v.bin", binary=True,
+                                           fvocab=tmp_path / "vocab.txt")
+    assert len(wv) == 20 and wv.vector_size == 8
+    counts = Counter(corpus.read_text().split())
+    assert {k: wv.get_vecattr(k, "count") for k in wv.index_to_key} == counts
+    vocab = tmp_path / "vocab.txt"
+    vocab.write_text("</s> 400\n" + vocab.read_text())  # as word2vec.c writes it
+    run = w2v("-output", "v.txt", "-read-vocab", str(vocab), "-hs", "1", "-negative", "0",
+              "-size", "8", "-iter", "1", "-debug", "0", "-min-count", "1")
+    assert run.returncode == 0 and run.stderr == "", run.stderr
+    assert sorted(KeyedVectors.load_word2vec_format(tmp_path / "v.txt").index_to_key) == \
+        sorted(counts)
+    run = w2v("--output", "v2.bin", "--cbow", "--binary", "--size", "8", "--iter", "1")
+    assert run.returncode == 0, run.stderr
+    assert KeyedVectors.load_word2vec_format(tmp_path / "v2.bin", binary=True).vector_size == 8
+    for bad, message in ((["-classes", "500"], "k-means word classes are not provided"),
+                         (["-cbow", "2"], "expected 0 or 1"),
+                         (["-read-vocab", str(corpus)], 'c.txt:1: expected "word count"')):
+        run = w2v("-output", "bad.bin", *bad)
+        assert run.returncode != 0 and message in run.stderr, run.stderr
+    assert not (tmp_path / "bad.bin").exists()
 
 
 def test_command_line_ctrl_c_leaves_no_output(tmp_path):
