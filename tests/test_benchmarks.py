@@ -100,7 +100,7 @@ def test_the_word2vec_benchmark_on_a_corpus_without_the_tests_words(tmp_path):
     ("rnn.py", ["--shapes", "3,2,8"], "--shapes: expected T,B,I,H"),
     ("rnn.py", ["--cells", "lstm,lsmt"], "--cells: expected some of lstm, gru, rnn"),
     ("rnn.py", ["--json", "no/such/folder/out.json"], "does not exist"),
-    ("bf16.py", ["--turns", "0"], "--turns: expected a positive integer"),
+    ("rnn.py", ["--turns", "0"], "--turns: expected a positive integer"),
     ("word2vec_io.py", ["--shapes", "50,x"], "--shapes: expected V,dim"),
     ("word2vec.py", ["--modes", "sg,skipgram"], "--modes: expected some of"),
     ("packed_gemm.py", ["--shapes", "0,8,8"], "--shapes: expected M,K,N"),
