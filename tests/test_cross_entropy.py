@@ -6,6 +6,7 @@ from hypothesis import given, strategies as st
 import seqkern as sk
 from seqkern import reference
 from seqkern.gradcheck import gradcheck
+from simd_levels import LEVELS, run_at_level
 
 REDUCTIONS = ["mean", "sum", "none"]
 
@@ -114,8 +115,8 @@ def test_logits_masked_by_minus_infinity(impl, smoothing, dtype):
     assert np.isfinite(loss) == (smoothing == 0)
     g = impl.softmax_cross_entropy_backward(saved)
     assert np.isfinite(g).all() and not g[3].any()  # (row 3: the ignored one)
-    if smoothing == 0:  # the masked class's probability: exp clamped at -87.3 in float32
-        assert abs(g[0, 3]) < 1e-37
+    if smoothing == 0:  # a masked class's probability is 0: so is its gradient, exactly
+        assert (g[np.isneginf(logits[rows])] == 0).all()  # float32 gave 3e-39 (exp's clamp)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -133,8 +134,29 @@ def test_logits_masked_by_minus_infinity_match_torch(dtype, smoothing):
     x = torch.tensor(logits[finite], requires_grad=True)
     torch.nn.functional.cross_entropy(x, torch.tensor(targets[finite]),
                                       label_smoothing=smoothing).backward()
-    np.testing.assert_allclose(sk.softmax_cross_entropy_backward(saved), x.grad.numpy(),
-                               rtol=1e-6, atol=1e-7)
+    g = sk.softmax_cross_entropy_backward(saved)
+    np.testing.assert_allclose(g, x.grad.numpy(), rtol=1e-6, atol=1e-7)
+    assert ((g == 0) == (x.grad.numpy() == 0)).all()  # zero where torch's is
+
+
+MASKED_AT_LEVEL = """
+import numpy as np, seqkern as sk
+rng = np.random.default_rng(0)
+for V in (3, 16, 37, 1000):  # a tail alone, whole vectors, both
+    x = rng.standard_normal((4, V)).astype(np.float32)
+    x[rng.random((4, V)) < 0.4] = -np.inf
+    t = np.array([int(np.flatnonzero(np.isfinite(r))[0]) if np.isfinite(r).any() else 0 for r in x])
+    x[np.arange(4), t] = 1.0
+    _, saved = sk.softmax_cross_entropy(x, t, training=True)
+    g = sk.softmax_cross_entropy_backward(saved)
+    assert np.isfinite(g).all() and (g[np.isneginf(x)] == 0).all(), (V, g[np.isneginf(x)].max())
+print(sk._core.simd_level())
+"""
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_masked_classes_get_no_gradient_at_every_simd_level(level, tmp_path):
+    assert run_at_level(level, MASKED_AT_LEVEL, tmp_path).strip() == level
 
 
 def test_ignore_index_other_than_default_and_all_ignored():

@@ -76,7 +76,7 @@ float exp_sum_f32(float* y, const float* x, int64_t n, float shift) {
   vf acc = splat(0.0f);
   int64_t i = 0;
   for (; i + kW <= n; i += kW) {
-    const vf e = vexp(vload(x + i) - vs);
+    const vf e = vexp0(vload(x + i) - vs);
     vstore(y + i, e);
     acc += e;
   }
@@ -84,7 +84,7 @@ float exp_sum_f32(float* y, const float* x, int64_t n, float shift) {
   if (i < n) {  // tail through a padded vector; the padding's exponentials are not summed
     vf v = {};
     std::memcpy(&v, x + i, (n - i) * sizeof(float));
-    const vf e = vexp(v - vs);
+    const vf e = vexp0(v - vs);
     std::memcpy(y + i, &e, (n - i) * sizeof(float));
     for (int64_t k = 0; k < n - i; ++k) sum += e[k];
   }

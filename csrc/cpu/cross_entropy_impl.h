@@ -59,8 +59,8 @@ float row_lse_f32(const float* x, int64_t V, float* sum_x) {
   const float m = lanes_max(row_max);
   vf e = splat(0.0f);
   const vf vm = splat(m);
-  for (j = 0; j + kW <= V; j += kW) e += vexp(vload(x + j) - vm);
-  if (tail.any()) e += lanes_in(vexp(tail.v - vm), tail.lo, tail.hi);
+  for (j = 0; j + kW <= V; j += kW) e += vexp0(vload(x + j) - vm);
+  if (tail.any()) e += lanes_in(vexp0(tail.v - vm), tail.lo, tail.hi);
   *sum_x = vsum(row_sum);
   return m + std::log(vsum(e));
 }
@@ -74,10 +74,10 @@ void row_softmax_grad_f32(const float* x, int64_t V, float lse, float scale, flo
   const Tail tail(x, V, 0.0f);
   int64_t j = 0;
   for (; j + kW <= V; j += kW) {
-    vstore(g + j, vexp(vload(x + j) - vl) * vs - vsh);
+    vstore(g + j, vexp0(vload(x + j) - vl) * vs - vsh);
   }
   if (!tail.any()) return;
-  const vf out = vexp(tail.v - vl) * vs - vsh;
+  const vf out = vexp0(tail.v - vl) * vs - vsh;
   if (V < kW)
     std::memcpy(g, &out, V * sizeof(float));
   else

@@ -53,7 +53,7 @@ void ctc_gamma_row_f32(const float* la, const float* lb, const float* y, float n
                        float* gamma) {
   const vf vn = splat(nll);
   for (int64_t s = 0; s < L; s += kW) {
-    vstore(gamma + s, vexp(vload(la + s) + vload(lb + s) + vn - vload(y + s)));
+    vstore(gamma + s, vexp0(vload(la + s) + vload(lb + s) + vn - vload(y + s)));
   }
 }
 

@@ -89,6 +89,15 @@ static inline vf vexp(vf x) {
   return y * (vf)((n + 127) << 23);
 }
 
+// exp(x), and 0 where x < -87.3 (exp under the smallest normal float; -inf included), for the
+// exponentials that are probabilities (softmax, CTC posteriors): a class masked with -inf then
+// has a probability and a gradient of exactly 0, as in torch and the twins, where vexp's clamp
+// gave 1.2e-38 (softmax cross-entropy's gradient 3e-39 into every masked logit). NaN stays NaN.
+static inline vf vexp0(vf x) {
+  const vi under = x < -87.3f;
+  return (vf)((vi)vexp(x) & ~under);
+}
+
 // log(x) for positive normal x (Cephes' logf): x = m * 2^e with m in [sqrt(1/2), sqrt(2)).
 static inline vf vlog(vf x) {
   vi bits = (vi)x;
