@@ -14,9 +14,10 @@ import time
 import numpy as np
 
 import seqkern as sk
-from seqkern.data import Vocabulary, split, stdlib_source
 from seqkern.cli_args import (fraction, input_file, non_negative_int, output_file, positive_finite,
                               positive_float, positive_int, probability, text_file, vocabulary_size)
+from seqkern.data import Vocabulary, split, stdlib_source
+from seqkern.models.language_model import RNNLM
 
 
 def unigram_perplexity(train_ids, val_ids, vocab_size):
@@ -98,8 +99,11 @@ def cmd_train_lm(args):
 
 def cmd_sample(args):
     model = sk.load(args.checkpoint)
+    if not isinstance(model, RNNLM):  # a seq2seq model or a CTC tagger generates otherwise
+        raise ValueError(f"{args.checkpoint}: is a {type(model).__name__} checkpoint, not a "
+                         "language model's (train-lm's or demo's --save)")
     if model.vocab is None:
-        raise SystemExit(f"{args.checkpoint}: holds no vocabulary to sample text with")
+        raise ValueError(f"{args.checkpoint}: holds no vocabulary to sample text with")
     print(model.generate(args.prefix, length=args.length, temperature=args.temperature,
                          top_k=args.top_k, top_p=args.top_p, greedy=args.greedy, seed=args.seed))
     return 0

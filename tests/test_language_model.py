@@ -11,7 +11,7 @@ import pytest
 
 import seqkern as sk
 from seqkern import metrics, optim
-from seqkern.data import EOS, UNK, TBPTTBatches, Vocabulary
+from seqkern.data import EOS, PAD, START, UNK, TBPTTBatches, Vocabulary
 from seqkern.gradcheck import numerical_gradient
 from seqkern.models import RNNLM, BetterRNNLM
 from seqkern.models.sampling import _nucleus, next_token
@@ -448,6 +448,13 @@ def test_train_lm_and_sample(tmp_path):
         assert r.returncode == 2 and f"argument {bad[0]}: expected" in r.stderr
     r = run(["sample", "--checkpoint", str(tmp_path / "absent.npz")], tmp_path)
     assert r.returncode == 2 and "absent.npz: no such file" in r.stderr
+    # another model's checkpoint: a seq2seq model's generate() ended in a TypeError's traceback
+    seq2seq_vocab = Vocabulary([UNK, EOS, PAD, START, "a", "b"], "char")
+    for other in (sk.models.AttentionSeq2Seq(seq2seq_vocab, 4, 4), sk.models.CTCTagger(3, 4, 5)):
+        other.save(str(tmp_path / "other.npz"))
+        r = run(["sample", "--checkpoint", str(tmp_path / "other.npz")], tmp_path)
+        assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+        assert f"is a {type(other).__name__} checkpoint, not a language model's" in r.stderr
     # an unwritable --save fails before any training
     r = run(["train-lm", "--text", str(text), "--save", str(tmp_path / "no" / "lm.npz")], tmp_path)
     assert r.returncode == 2 and "does not exist" in r.stderr and "perplexity" not in r.stdout
