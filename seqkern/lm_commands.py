@@ -51,6 +51,8 @@ def cmd_demo(args):
     t0 = time.perf_counter()
     trainer.fit(train_ids, val_ids, epochs=args.epochs)
     if not trainer.history or "val_perplexity" not in trainer.history[-1]:
+        print("stopped before the first epoch ended: nothing validated"
+              + (", nothing saved" if args.save else ""))
         return 130
     best = trainer.best[0]
     print(f"trained {time.perf_counter() - t0:.0f} s: best val perplexity {best:.2f} "

@@ -428,6 +428,27 @@ def test_demo_prints_the_words_scripts_parse(tmp_path):
     assert "temperature 0.7" in out and "temperature 1.0" in out
 
 
+def test_demo_stopped_in_its_first_epoch_says_so(tmp_path):
+    """Ctrl-C before the first epoch's validation: the demo printed "interrupted: stopping" and
+    ended without a word on what was left (no perplexity, no checkpoint)."""
+    import signal
+    import time
+    proc = subprocess.Popen([sys.executable, "-m", "seqkern", "demo", "--save", "d.npz"],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                            cwd=tmp_path,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    deadline = time.time() + 60
+    while time.time() < deadline:  # the model's line comes right before training
+        if proc.stdout.readline().startswith("model: "):
+            break
+    time.sleep(1.0)  # an epoch of the default demo takes half a minute or more
+    proc.send_signal(signal.SIGINT)
+    out = proc.communicate(timeout=60)[0]
+    assert proc.returncode == 130, out
+    assert "stopped before the first epoch ended: nothing validated, nothing saved" in out
+    assert not (tmp_path / "d.npz").exists()
+
+
 def test_train_lm_and_sample(tmp_path):
     text = tmp_path / "t.txt"
     text.write_text(TEXT * 30)
