@@ -7,6 +7,8 @@ import argparse
 import math
 import os
 
+from seqkern.data.text_files import not_plain_text
+
 
 def _number(kind, text, ok, expected):
     try:
@@ -101,13 +103,12 @@ def input_file(text):
 
 
 def text_file(text):
-    """An input_file of UTF-8 text: one that starts with a UTF-16 byte-order mark is refused at
-    once (its bytes would train on noise)."""
+    """An input_file of UTF-8 text: a compressed or UTF-16 file is refused at once (its bytes
+    would train on noise)."""
     input_file(text)
-    with open(text, "rb") as f:
-        if f.read(2) in (b"\xff\xfe", b"\xfe\xff"):
-            raise argparse.ArgumentTypeError(f"{text}: starts with a UTF-16 byte-order mark: "
-                                             "convert it to UTF-8")
+    problem = not_plain_text(text)
+    if problem:
+        raise argparse.ArgumentTypeError(problem)
     return text
 
 

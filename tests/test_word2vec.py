@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from seqkern import _core
 from seqkern.gradcheck import numerical_gradient
 from seqkern.models import KeyedVectors, Word2Vec
-from seqkern.models.word2vec import keep_probabilities, noise_table
+from seqkern.models.word2vec import LineSentence, keep_probabilities, noise_table
 from seqkern.reference import word2vec as twin
 from simd_levels import LEVELS, run_at_level
 
@@ -931,6 +931,35 @@ def test_command_line_takes_word2vec_c_options(tmp_path):
         run = w2v("-output", "bad.bin", *bad)
         assert run.returncode != 0 and message in run.stderr, run.stderr
     assert not (tmp_path / "bad.bin").exists()
+
+
+@pytest.mark.parametrize("compress", ["gzip", "bz2", "lzma"])
+def test_a_compressed_corpus_file_is_refused_not_trained_as_bytes(compress, tmp_path):
+    """corpus_file= (and `seqkern word2vec -train`) read a file's bytes as text: a compressed
+    file trained a vocabulary of compressed bytes, with only the warning about words that are
+    not UTF-8. Now it is refused, naming LineSentence, which reads it compressed (as gensim's,
+    through smart_open); a text that merely starts like bzip2's header ("BZh") is text."""
+    import importlib
+    text = "\n".join(" ".join(s) for s in topic_corpus(200)) + "\n"
+    path = tmp_path / f"c.txt.{ {'gzip': 'gz', 'bz2': 'bz2', 'lzma': 'xz'}[compress] }"
+    path.write_bytes(importlib.import_module(compress).compress(text.encode()))
+    with pytest.raises(ValueError, match="compressed .*: decompress it first, or pass "
+                                         "LineSentence"):
+        Word2Vec(corpus_file=str(path), vector_size=4, min_count=1)
+    m = Word2Vec(LineSentence(str(path)), vector_size=4, min_count=1, workers=1)
+    assert sorted(m.wv.index_to_key) == sorted(set(text.split()))
+    run = subprocess.run([sys.executable, "-m", "seqkern", "word2vec", "-train", str(path),
+                          "-output", str(tmp_path / "v.txt")], capture_output=True, text=True,
+                         timeout=120, cwd=tmp_path)
+    assert run.returncode == 2 and "decompress it first" in run.stderr, run.stderr
+    assert not (tmp_path / "v.txt").exists()
+    bzh = tmp_path / "bzh.txt"
+    bzh.write_text("BZh9 is not a header\n" * 20)
+    assert "BZh9" in Word2Vec(corpus_file=str(bzh), vector_size=4, min_count=1).wv
+    utf16 = tmp_path / "u.txt"
+    utf16.write_text(text, encoding="utf-16")
+    with pytest.raises(ValueError, match="UTF-16 byte-order mark"):
+        Word2Vec(corpus_file=str(utf16), vector_size=4, min_count=1)
 
 
 def test_command_line_ctrl_c_leaves_no_output(tmp_path):

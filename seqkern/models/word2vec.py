@@ -27,6 +27,7 @@ import numpy as np
 
 from seqkern import _core
 from seqkern._checks import check_integer
+from seqkern.data.text_files import not_plain_text
 from seqkern.models import array_file
 from seqkern.models.keyed_vectors import KeyedVectors, frequency_order
 from seqkern.models.line_sentences import LineSentence, PathLineSentences  # noqa: F401 (gensim's names here)
@@ -343,6 +344,10 @@ class Word2Vec:
         parts > 1 gives lists of `parts` pieces instead, one for each worker (file_pieces)."""
         if (corpus_iterable is None) == (corpus_file is None):
             raise TypeError("Either one of corpus_file or corpus_iterable value must be provided")
+        problem = corpus_file is not None and not_plain_text(corpus_file)
+        if problem:  # compressed: LineSentence reads it, as gensim's (smart_open) does
+            raise ValueError(f"corpus_file: {problem}, or pass LineSentence({corpus_file!r}) as "
+                             "the sentences" if "compressed" in problem else problem)
         if corpus_iterable is not None and passes > 1 and iter(corpus_iterable) is corpus_iterable:
             raise TypeError(f"Using a generator as corpus_iterable can't support {passes} passes. "
                             "Try a re-iterable sequence.")

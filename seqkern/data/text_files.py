@@ -1,0 +1,23 @@
+"""Whether a file is plain text before it is read as such: a compressed file, or UTF-16, read as
+UTF-8 bytes trains on noise without an error (word2vec's vocabulary becomes the compressed
+bytes), so the commands and Word2Vec(corpus_file=...) refuse them with a message."""
+from __future__ import annotations
+
+# (leading bytes, the compression they mark); bzip2's: "BZh", the block size 1-9, then the
+# first block's magic number, so that no text beginning "BZh" is taken for one
+_COMPRESSED = ((b"\x1f\x8b", "gzip"), (b"\xfd7zXZ\x00", "xz"), (b"PK\x03\x04", "zip"),
+               (b"\x28\xb5\x2f\xfd", "zstd"))
+
+
+def not_plain_text(path):
+    """Why the file at `path` is no text to read as UTF-8 bytes (a message naming it), or None."""
+    with open(path, "rb") as f:
+        head = f.read(10)
+    for magic, kind in _COMPRESSED:
+        if head.startswith(magic):
+            return f"{path}: compressed ({kind}): decompress it first"
+    if head[:3] == b"BZh" and head[3:4] in b"123456789" and head[4:10] == b"1AY&SY":
+        return f"{path}: compressed (bzip2): decompress it first"
+    if head[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return f"{path}: starts with a UTF-16 byte-order mark: convert it to UTF-8"
+    return None
