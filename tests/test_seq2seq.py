@@ -1,6 +1,7 @@
 """Seq2seq: the toy data, whole-model gradients, greedy and beam decoding, the bidirectional
 encoder over uneven lengths, BLEU, checkpoints, the command line, bad input."""
 import datetime
+import gzip
 import subprocess
 import sys
 
@@ -66,6 +67,12 @@ def test_split_vocabulary_and_encoding(tmp_path):
     assert load_pairs(f) == [("a", "b"), ("d", "")]
     f.write_bytes(b"a\tb\n\xff\xfe\tc\n")
     with pytest.raises(ValueError, match=r"pairs.tsv:2: not UTF-8 \(invalid start byte at byte 0\)"):
+        load_pairs(f)
+    f.write_bytes(gzip.compress(b"a\tb\n"))  # said "not UTF-8" of its first byte
+    with pytest.raises(ValueError, match=r"pairs.tsv: compressed \(gzip\): decompress it first"):
+        load_pairs(f)
+    f.write_text("a\tb\n", encoding="utf-16")
+    with pytest.raises(ValueError, match="pairs.tsv: starts with a UTF-16 byte-order mark"):
         load_pairs(f)
     with pytest.raises(ValueError, match=r"characters outside the vocabulary: \['x'\]"):
         data.encode_sources(["1+x"])

@@ -13,6 +13,7 @@ import datetime
 
 import numpy as np
 
+from seqkern.data.text_files import not_plain_text
 from seqkern.data.vocabulary import EOS, UNK, Vocabulary
 
 PAD, START = "<pad>", "<s>"
@@ -74,6 +75,9 @@ def date_pairs(n=50000, seed=0):
 
 def load_pairs(path):
     """(source, target) pairs from a `source<TAB>target` file, one pair a line."""
+    problem = not_plain_text(path)
+    if problem:
+        raise ValueError(problem)
     pairs = []
     with open(path, "rb") as f:
         for number, raw in enumerate(f, 1):
