@@ -447,6 +447,9 @@ def test_word2vec_files_compressed_by_name(tmp_path, ext, binary):
         return
     theirs = gensim.models.KeyedVectors.load_word2vec_format(path, binary=binary)
     assert theirs.index_to_key == keys
+    os.rename(path, str(tmp_path / "renamed"))  # compressed, but not by name: said so
+    with pytest.raises(ValueError, match=r"renamed: compressed \((gzip|bzip2)\), but its name"):
+        KeyedVectors.load_word2vec_format(str(tmp_path / "renamed"), binary=binary)
     theirs.save_word2vec_format(str(tmp_path / f"g{ext}"), binary=binary)
     np.testing.assert_allclose(
         KeyedVectors.load_word2vec_format(str(tmp_path / f"g{ext}"), binary=binary).vectors, v,

@@ -9,15 +9,25 @@ _COMPRESSED = ((b"\x1f\x8b", "gzip"), (b"\xfd7zXZ\x00", "xz"), (b"PK\x03\x04", "
                (b"\x28\xb5\x2f\xfd", "zstd"))
 
 
+def compression(head):
+    """The compression whose header the bytes `head` (a file's first 10 or more) start with, or
+    None."""
+    head = bytes(head[:10])
+    for magic, kind in _COMPRESSED:
+        if head.startswith(magic):
+            return kind
+    if head[:3] == b"BZh" and head[3:4] in b"123456789" and head[4:10] == b"1AY&SY":
+        return "bzip2"
+    return None
+
+
 def not_plain_text(path):
     """Why the file at `path` is no text to read as UTF-8 bytes (a message naming it), or None."""
     with open(path, "rb") as f:
         head = f.read(10)
-    for magic, kind in _COMPRESSED:
-        if head.startswith(magic):
-            return f"{path}: compressed ({kind}): decompress it first"
-    if head[:3] == b"BZh" and head[3:4] in b"123456789" and head[4:10] == b"1AY&SY":
-        return f"{path}: compressed (bzip2): decompress it first"
+    kind = compression(head)
+    if kind:
+        return f"{path}: compressed ({kind}): decompress it first"
     if head[:2] in (b"\xff\xfe", b"\xfe\xff"):
         return f"{path}: starts with a UTF-16 byte-order mark: convert it to UTF-8"
     return None

@@ -27,6 +27,7 @@ from numbers import Integral
 import numpy as np
 
 from seqkern import _core
+from seqkern.data.text_files import compression
 from seqkern.models import array_file, evaluation
 from seqkern.models.matutils import top_indices, unitvec
 
@@ -667,6 +668,10 @@ def _parse_word2vec_body(fname, data, binary, encoding, unicode_errors, limit, n
         try:
             V, dim = int(header[0]), int(header[1])
         except (IndexError, ValueError):
+            kind = compression(data[:10])
+            if kind:  # read compressed by its name's suffix only, as gensim reads it
+                raise ValueError(f"{fname}: compressed ({kind}), but its name does not end "
+                                 ".gz, .bz2 or .xz: rename it, or decompress it") from None
             raise ValueError(f"{fname}: expected a 'vocab_size vector_size' header line, "
                              f"got {b' '.join(header)[:80]!r}") from None
     if vector_size is not None and dim != vector_size:
