@@ -119,3 +119,21 @@ def output_file(text):
     if not os.access(folder, os.W_OK):
         raise argparse.ArgumentTypeError(f"{text}: the folder {folder} is not writable")
     return text
+
+
+def distinct_files(args, inputs, outputs):
+    """Refuses an output that names an input or another output (flags given by their dest
+    names): a slip such as `--text corpus.txt --save corpus.txt` wrote the checkpoint over the
+    text it had trained on."""
+    seen = {}
+    for dest in (*inputs, *outputs):
+        path = getattr(args, dest)
+        if path is None:
+            continue
+        flag = "--" + dest.replace("_", "-")
+        key = os.path.realpath(path)
+        if key in seen and dest in outputs:
+            raise ValueError(f"{flag} {path}: the same file as {seen[key]}, which it would be "
+                             "written over")
+        seen.setdefault(key, flag)
+

@@ -14,8 +14,9 @@ import time
 import numpy as np
 
 import seqkern as sk
-from seqkern.cli_args import (fraction, input_file, non_negative_int, output_file, positive_finite,
-                              positive_float, positive_int, probability, text_file, vocabulary_size)
+from seqkern.cli_args import (distinct_files, fraction, input_file, non_negative_int,
+                              output_file, positive_finite, positive_float, positive_int,
+                              probability, text_file, vocabulary_size)
 from seqkern.data import Vocabulary, split, stdlib_source
 from seqkern.models.language_model import RNNLM
 
@@ -79,6 +80,7 @@ def read_text(path):
 
 
 def cmd_train_lm(args):
+    distinct_files(args, inputs=("text",), outputs=("save",))
     text = read_text(args.text)
     vocab = Vocabulary.build(text, level=args.level, max_size=args.vocab_size)
     train_ids, val_ids = split(vocab.encode(text), args.val_fraction)

@@ -11,8 +11,8 @@ import numpy as np
 
 import seqkern as sk
 from seqkern.data import Seq2SeqData, addition_pairs, date_pairs, load_pairs
-from seqkern.cli_args import (fraction, non_negative_int, output_file, positive_finite,
-                              positive_float, positive_int)
+from seqkern.cli_args import (distinct_files, fraction, non_negative_int, output_file,
+                              positive_finite, positive_float, positive_int)
 from seqkern.metrics import corpus_bleu
 from seqkern.trainer import train_step
 
@@ -47,6 +47,8 @@ def train_epoch(model, optimizer, arrays, batch_size, clip, rng):
 
 
 def cmd_seq2seq(args):
+    distinct_files(args, inputs=("task",) if args.task not in ("addition", "date") else (),
+                   outputs=("save", "plot_attention"))
     if args.plot_attention:  # found now, not after the training
         if args.model != "attention":
             raise SystemExit("--plot-attention: needs --model attention")

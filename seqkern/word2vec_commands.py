@@ -11,8 +11,8 @@ import sys
 import tempfile
 
 import seqkern as sk
-from seqkern.cli_args import (input_file, non_negative_finite, non_negative_int, output_file,
-                              positive_finite, positive_int, switch, text_file)
+from seqkern.cli_args import (distinct_files, input_file, non_negative_finite, non_negative_int,
+                              output_file, positive_finite, positive_int, switch, text_file)
 
 
 def add_word2vec_command(sub):
@@ -83,6 +83,7 @@ def read_vocab(path):
 def cmd_word2vec(args):
     """Trains on a text file and writes the vectors; an interrupted run writes nothing (the files
     go to temporary names first and are renamed only when complete)."""
+    distinct_files(args, inputs=("train", "read_vocab"), outputs=("output", "save_vocab"))
     model = sk.Word2Vec(vector_size=args.size, window=args.window, min_count=args.min_count,
                         sample=args.sample, sg=0 if args.cbow else 1, hs=args.hs,
                         negative=args.negative,

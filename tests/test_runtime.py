@@ -625,6 +625,29 @@ def test_command_line_refuses_bad_numbers_before_any_work(command, bad, tmp_path
     assert named and bad[0] in named[1].split("/")  # "--seed", or word2vec's "--seed/-seed"
 
 
+@pytest.mark.parametrize("argv, message", [
+    (["train-lm", "--text", "{text}", "--save", "{text}"], "--save {text}: the same file as --text"),
+    (["word2vec", "-train", "{text}", "-output", "{text}"], "--output {text}: the same file as --train"),
+    (["word2vec", "-train", "{text}", "-output", "{out}", "-save-vocab", "{out}"],
+     "--save-vocab {out}: the same file as --output"),
+    (["seq2seq", "--task", "{pairs}", "--save", "{pairs}"], "--save {pairs}: the same file as --task"),
+])
+def test_command_line_refuses_to_write_over_its_own_input(argv, message, tmp_path, capsys):
+    """`--text corpus.txt --save corpus.txt` wrote the checkpoint over the text it trained on
+    (and `seqkern word2vec` its vectors over the corpus): refused before any work, the file
+    untouched."""
+    from seqkern import cli
+    text, pairs = tmp_path / "text.txt", tmp_path / "pairs.tsv"
+    text.write_text("the cat sat on the mat\n" * 20)
+    pairs.write_text("ab\tba\n" * 20)
+    names = dict(text=text, pairs=pairs, out=tmp_path / "out.txt")
+    before = text.read_bytes(), pairs.read_bytes()
+    assert cli.main([a.format(**names) for a in argv]) == 1
+    assert message.format(**names) in capsys.readouterr().err
+    assert (text.read_bytes(), pairs.read_bytes()) == before
+    assert not (tmp_path / "out.txt").exists()
+
+
 def test_twin_runs_in_float32_too():
     p = bench.make_problem("gru", 4, 2, 3, 5, dtype=np.float32)
     y32, _ = reference.gru(**p)
