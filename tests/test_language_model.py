@@ -47,6 +47,16 @@ def test_vocabulary_word_and_char():
             v.decode(bad)
 
 
+def test_vocabulary_from_a_file(tmp_path):
+    """from_file reads text; a compressed file read so was a vocabulary of its bytes."""
+    path = tmp_path / "t.txt"
+    path.write_text(TEXT)
+    assert Vocabulary.from_file(path).itos == Vocabulary.build(TEXT).itos
+    path.write_bytes(__import__("gzip").compress(TEXT.encode()))
+    with pytest.raises(ValueError, match=r"t.txt: compressed \(gzip\): decompress it first"):
+        Vocabulary.from_file(path, level="char")
+
+
 def test_tbptt_batches_follow_the_book():
     """The book's RnnlmTrainer.get_batch: rows start at i * (n // B) and every batch moves each
     row T steps on, wrapping around; targets are the next tokens."""

@@ -14,6 +14,8 @@ from collections import Counter
 
 import numpy as np
 
+from seqkern.data.text_files import compression
+
 UNK, EOS = "<unk>", "<eos>"
 LEVELS = ("word", "char")
 
@@ -51,6 +53,10 @@ class Vocabulary:
 
     @classmethod
     def from_file(cls, path, level="word", max_size=None, min_count=1, encoding="utf-8"):
+        with open(path, "rb") as f:
+            kind = compression(f.read(10))
+        if kind:  # its bytes read as text would be a vocabulary of noise
+            raise ValueError(f"{path}: compressed ({kind}): decompress it first")
         with open(path, encoding=encoding, errors="replace") as f:
             return cls.build(f.read(), level, max_size, min_count)
 
