@@ -5,6 +5,7 @@ benchmarks/RESULTS.md."""
 import json
 import math
 import os
+import random
 import subprocess
 import sys
 
@@ -82,7 +83,7 @@ def test_a_benchmark_runs_and_writes_its_table(script, args, peer, rows, least, 
 def test_the_word2vec_benchmark_on_a_corpus_without_the_tests_words(tmp_path):
     """A user's own corpus may hold none of wordsim353's, SimLex-999's or the analogies' words (a
     small corpus, another language): their scores read n/a instead of ending the run."""
-    rng = __import__("random").Random(0)
+    rng = random.Random(0)
     words = [f"w{i}" for i in range(200)]
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("\n".join(" ".join(rng.choice(words) for _ in range(12))

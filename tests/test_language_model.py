@@ -1,5 +1,6 @@
 """Language models end to end: data, batching, whole-model gradients, optimizers against torch,
 training, generation, checkpoints, metrics, the command line, bad input."""
+import gzip
 import io
 import math
 import os
@@ -52,7 +53,7 @@ def test_vocabulary_from_a_file(tmp_path):
     path = tmp_path / "t.txt"
     path.write_text(TEXT)
     assert Vocabulary.from_file(path).itos == Vocabulary.build(TEXT).itos
-    path.write_bytes(__import__("gzip").compress(TEXT.encode()))
+    path.write_bytes(gzip.compress(TEXT.encode()))
     with pytest.raises(ValueError, match=r"t.txt: compressed \(gzip\): decompress it first"):
         Vocabulary.from_file(path, level="char")
 
