@@ -64,7 +64,8 @@ def cell_text(value, fmt, width, suffix=""):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--shapes", nargs="*", type=sizes("T,B,I,H"), help="T,B,I,H each (default: the standard set)")
+    parser.add_argument("--shapes", nargs="*", type=sizes("T,B,I,H"),
+                        help="T,B,I,H each (default: the standard set)")
     parser.add_argument("--cells", type=names_of(tuple(LAYERS)), default="lstm,gru")
     parser.add_argument("--threads", type=positive_int, default=None)
     parser.add_argument("--calls", type=steady_calls, default=15)

@@ -203,7 +203,8 @@ def peak_memory(lib, steps=5):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--steps", type=positive_int, default=600, help="training steps for each library")
+    ap.add_argument("--steps", type=positive_int, default=600,
+                    help="training steps for each library")
     ap.add_argument("--block", type=positive_int, default=10, help="steps per alternating block")
     ap.add_argument("--threads", type=positive_int, default=sk.get_num_threads())
     ap.add_argument("--json", type=output_file, help="write the results here")

@@ -170,11 +170,13 @@ def run_efficiency(repeat, T=100, B=64, I=512, H=512, out=sys.stdout):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cells", type=names_of(("lstm", "gru", "rnn")), default="lstm,gru,rnn")
-    ap.add_argument("--shapes", nargs="*", type=sizes("T,B,I,H"), help="T,B,I,H each (default: the standard set)")
+    ap.add_argument("--shapes", nargs="*", type=sizes("T,B,I,H"),
+                    help="T,B,I,H each (default: the standard set)")
     ap.add_argument("--threads", type=positive_int, default=len(os.sched_getaffinity(0)))
     ap.add_argument("--calls", type=steady_calls, default=15, help="calls back to back per turn")
     ap.add_argument("--turns", type=positive_int, default=4, help="turns of each library")
-    ap.add_argument("--repeat", type=positive_int, default=7, help="rounds of the roofline measurement")
+    ap.add_argument("--repeat", type=positive_int, default=7,
+                    help="rounds of the roofline measurement")
     ap.add_argument("--numpy-max-flops", type=non_negative_finite, default=2e9)
     ap.add_argument("--json", type=output_file, help="also write the table here")
     ap.add_argument("--no-layers", action="store_true", help="skip the multi-layer cases")

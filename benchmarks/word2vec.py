@@ -183,9 +183,11 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--corpus", help="plain text, one sentence per line, 'gcide' or "
                                      "'linux-doc' (default: the Wikipedia sample)")
-    ap.add_argument("--modes", type=names_of(tuple(MODES)), default="sg,cbow,sg-hs,cbow-hs", help=f"of {', '.join(MODES)}")
+    ap.add_argument("--modes", type=names_of(tuple(MODES)), default="sg,cbow,sg-hs,cbow-hs",
+                    help=f"of {', '.join(MODES)}")
     ap.add_argument("--threads", type=positive_int, default=len(os.sched_getaffinity(0)))
-    ap.add_argument("--seeds", type=positive_int, default=3, help="runs of each library (seeds 1..n)")
+    ap.add_argument("--seeds", type=positive_int, default=3,
+                    help="runs of each library (seeds 1..n)")
     ap.add_argument("--json", type=output_file, help="also write the table here")
     ap.add_argument("--worker", nargs=6, metavar=("LIBRARY", "CORPUS", "MODE", "THREADS", "SEED",
                                                   "OUT"), help=argparse.SUPPRESS)

@@ -104,7 +104,8 @@ def run(shapes, rounds, out=sys.stdout):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--shapes", nargs="*", type=sizes("V,dim"), help="V,dim each (default: 46618,100 300000,300)")
+    ap.add_argument("--shapes", nargs="*", type=sizes("V,dim"),
+                    help="V,dim each (default: 46618,100 300000,300)")
     ap.add_argument("--rounds", type=positive_int, default=5, help="turns of each library")
     ap.add_argument("--threads", type=positive_int, default=len(os.sched_getaffinity(0)))
     ap.add_argument("--json", type=output_file, help="also write the table here")

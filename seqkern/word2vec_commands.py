@@ -84,12 +84,11 @@ def cmd_word2vec(args):
     """Trains on a text file and writes the vectors; an interrupted run writes nothing (the files
     go to temporary names first and are renamed only when complete)."""
     distinct_files(args, inputs=("train", "read_vocab"), outputs=("output", "save_vocab"))
+    alpha = args.alpha if args.alpha is not None else (0.05 if args.cbow else 0.025)
     model = sk.Word2Vec(vector_size=args.size, window=args.window, min_count=args.min_count,
                         sample=args.sample, sg=0 if args.cbow else 1, hs=args.hs,
-                        negative=args.negative,
-                        alpha=args.alpha if args.alpha is not None else (0.05 if args.cbow else 0.025),
-                        epochs=args.iter, workers=args.threads, seed=args.seed,
-                        progress=args.debug >= 2)
+                        negative=args.negative, alpha=alpha, epochs=args.iter,
+                        workers=args.threads, seed=args.seed, progress=args.debug >= 2)
     if args.read_vocab:
         model.build_vocab_from_freq(read_vocab(args.read_vocab))
     else:
@@ -97,7 +96,8 @@ def cmd_word2vec(args):
     if args.debug:
         print(f"word2vec: {len(model.wv):,} words in the vocabulary, "
               f"{int(model.counts.sum()):,} words of training text", file=sys.stderr)
-    model.train(corpus_file=args.train, total_words=model.corpus_total_words, epochs=model.epochs)
+    model.train(corpus_file=args.train, total_words=model.corpus_total_words,
+                epochs=model.epochs)
     outputs = [args.output] + ([args.save_vocab] if args.save_vocab else [])
     temporary = []
     try:

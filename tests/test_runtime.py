@@ -626,11 +626,14 @@ def test_command_line_refuses_bad_numbers_before_any_work(command, bad, tmp_path
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["train-lm", "--text", "{text}", "--save", "{text}"], "--save {text}: the same file as --text"),
-    (["word2vec", "-train", "{text}", "-output", "{text}"], "--output {text}: the same file as --train"),
+    (["train-lm", "--text", "{text}", "--save", "{text}"],
+     "--save {text}: the same file as --text"),
+    (["word2vec", "-train", "{text}", "-output", "{text}"],
+     "--output {text}: the same file as --train"),
     (["word2vec", "-train", "{text}", "-output", "{out}", "-save-vocab", "{out}"],
      "--save-vocab {out}: the same file as --output"),
-    (["seq2seq", "--task", "{pairs}", "--save", "{pairs}"], "--save {pairs}: the same file as --task"),
+    (["seq2seq", "--task", "{pairs}", "--save", "{pairs}"],
+     "--save {pairs}: the same file as --task"),
 ])
 def test_command_line_refuses_to_write_over_its_own_input(argv, message, tmp_path, capsys):
     """`--text corpus.txt --save corpus.txt` wrote the checkpoint over the text it trained on
