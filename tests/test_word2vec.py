@@ -623,6 +623,11 @@ def test_bad_input_is_a_clear_error(tmp_path):
     bad.write_text("2 3\nw 1.50 2.50 3.50\nv 1.00 2.00 3.00\n")
     with pytest.raises(ValueError, match="a text file read with binary=True"):
         KeyedVectors.load_word2vec_format(bad, binary=True)
+    kv(["w", "v"], np.random.default_rng(0).standard_normal((2, 100))).save_word2vec_format(
+        str(bad), binary=True)  # read as text, it said "ends inside entry 0 of 2"
+    with pytest.raises(ValueError, match="bytes that are no text: a binary file read with "
+                                         "binary=False"):
+        KeyedVectors.load_word2vec_format(bad)
     for header in (b"-1 3", b"1 0", b"1 -3"):
         bad.write_bytes(header + b"\nw 1 2 3\n")
         with pytest.raises(ValueError, match="expected a vector count >= 0 and a vector size >= 1"):

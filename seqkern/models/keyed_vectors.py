@@ -646,6 +646,16 @@ def _read_word2vec_format(cls, fname, fvocab, binary, encoding, unicode_errors, 
     return kv
 
 
+def _control_bytes(chunk):
+    """Whether bytes hold control characters that no text file has (all of them but tab, the
+    line ends, vertical tab and form feed): the raw floats of a binary word2vec file do, about
+    one byte in ten."""
+    return bool(bytes(chunk).translate(None, _TEXT_BYTES))
+
+
+_TEXT_BYTES = bytes(b for b in range(256) if b >= 0x20 and b != 0x7F or b in b"\t\n\v\f\r")
+
+
 class TruncatedFileError(ValueError, EOFError):
     """A word2vec file that ends before the vectors its header announces: a ValueError, as
     seqkern reports a damaged file, and an EOFError, as gensim reports this one."""
@@ -692,6 +702,9 @@ def _parse_word2vec_body(fname, data, binary, encoding, unicode_errors, limit, n
     vectors, keys, bad, fields = _core.parse_vectors(data, offset, V, dim, binary, encoding,
                                                       unicode_errors)
     if bad >= 0:
+        if not binary and _control_bytes(data[offset:offset + 4 * dim + 256]):
+            raise ValueError(f"{fname}: its first entry holds bytes that are no text: a binary "
+                             "file read with binary=False?")
         if fields == -1:
             raise TruncatedFileError(f"{fname}: ends inside entry {bad} of {V}")
         if fields == -3:  # no writer puts one inside a word
