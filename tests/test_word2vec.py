@@ -663,6 +663,8 @@ def test_bad_settings_are_clear_errors_not_crashes():
         Word2Vec(window=2**40)
     with pytest.raises(TypeError, match="seed: expected an integer"):
         Word2Vec(seed="x")
+    with pytest.raises(ValueError, match="seed: expected an integer >= 0, got -1"):
+        Word2Vec(corpus, min_count=1, seed=-1)  # numpy's refusal, naming no argument
     for name in ("sg", "hs", "cbow_mean"):
         with pytest.raises(ValueError, match=f"{name}: expected 0 or 1"):
             Word2Vec(**{name: 2})

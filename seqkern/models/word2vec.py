@@ -26,7 +26,7 @@ from types import GeneratorType
 import numpy as np
 
 from seqkern import _core
-from seqkern._checks import check_integer
+from seqkern._checks import check_count, check_integer
 from seqkern.data.text_files import not_plain_text
 from seqkern.models import array_file
 from seqkern.models.keyed_vectors import KeyedVectors, frequency_order
@@ -281,6 +281,7 @@ class Word2Vec:
             if v not in (0, 1):
                 raise ValueError(f"{name}: expected 0 or 1, got {v!r}")
         check_integer("seed", seed)
+        check_count("seed", seed, least=0)  # (numpy's own refusal named no argument)
         if not isinstance(ns_exponent, (int, float, np.number)) or not np.isfinite(ns_exponent):
             raise ValueError(f"ns_exponent: expected a finite number, got {ns_exponent!r}")
         for name, v in (("alpha", alpha), ("min_alpha", min_alpha), ("sample", sample)):
