@@ -612,6 +612,23 @@ def check_integer(name, v):
         raise TypeError(f"{name}: expected an integer, got {v!r}")
 
 
+def random_generator(seed, name="seed"):
+    """np.random.default_rng(seed), which takes None, an integer >= 0, a sequence of them or a
+    Generator; its refusal of anything else (-1, 2.5) named no argument, this one names it."""
+    try:
+        return np.random.default_rng(seed)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name}: expected None or an integer >= 0, got {seed!r}") from None
+
+
+def base_seed(seed):
+    """The integer from which a model seeds its layers (seed, seed + 1, ...): an integer seed
+    itself, else (None, a Generator) one drawn from random_generator(seed)."""
+    if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool) and seed >= 0:
+        return int(seed)
+    return int(random_generator(seed).integers(2**31))
+
+
 def check_count(name, v, least=1):
     """v must be an integer (Python's or NumPy's) of at least `least` (1 or 0)."""
     if not isinstance(v, (int, np.integer)) or v < least:

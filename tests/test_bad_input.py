@@ -164,3 +164,27 @@ def test_unaligned_arrays_are_taken():
     p = lstm_problem()
     for a, b in zip(sk.lstm(**dict(p, x=unaligned_copy(p["x"]))), sk.lstm(**p)):
         np.testing.assert_array_equal(a, b)
+
+
+SEEDED = {
+    "nn.LSTM": lambda seed: sk.nn.LSTM(4, 5, seed=seed),
+    "nn.Linear": lambda seed: sk.nn.Linear(4, 5, seed=seed),
+    "nn.Embedding": lambda seed: sk.nn.Embedding(4, 5, seed=seed),
+    "nn.Attention": lambda seed: sk.nn.Attention("general", 4, 4, seed=seed),
+    "nn.Dropout": lambda seed: sk.nn.Dropout(0.5, seed=seed),
+    "RNNLM": lambda seed: sk.models.RNNLM(vocab=sk.data.Vocabulary.build("a b"), seed=seed),
+    "CTCTagger": lambda seed: sk.models.CTCTagger(3, 4, seed=seed),
+    "PPMIVectors": lambda seed: sk.PPMIVectors([["a", "b", "a"]], vector_size=1, seed=seed),
+    "addition_pairs": lambda seed: sk.data.addition_pairs(3, seed=seed),
+    "spoken_digits": lambda seed: sk.data.spoken_digits(2, seed=seed),
+}
+
+
+@pytest.mark.parametrize("what", SEEDED)
+@pytest.mark.parametrize("seed", [-1, 2.5, "x"])
+def test_a_bad_seed_is_named(what, seed):
+    """numpy's default_rng refused these with "expected non-negative integer" or a TypeError
+    about SeedSequence's entropy, naming no argument."""
+    with pytest.raises(ValueError, match=r"seed: expected None or an integer >= 0, got "):
+        SEEDED[what](seed)
+    SEEDED[what](None), SEEDED[what](7), SEEDED[what](np.random.default_rng(0))  # as numpy takes

@@ -13,6 +13,7 @@ import datetime
 
 import numpy as np
 
+from seqkern._checks import random_generator
 from seqkern.data.text_files import not_plain_text
 from seqkern.data.vocabulary import EOS, UNK, Vocabulary
 
@@ -42,7 +43,7 @@ def addition_pairs(n=50000, seed=0):
         return f"{a}+{b}", str(a + b)
     if n > 900_000:
         raise ValueError(f"n: at most 900,000 distinct sums, got {n}")
-    return _unique(draw, n, np.random.default_rng(seed))
+    return _unique(draw, n, random_generator(seed))
 
 
 DATE_FORMATS = [
@@ -70,7 +71,7 @@ def date_pairs(n=50000, seed=0):
     def draw(rng):
         d = datetime.date.fromordinal(start + int(rng.integers(days)))
         return DATE_FORMATS[int(rng.integers(len(DATE_FORMATS)))](d), d.isoformat()
-    return _unique(draw, n, np.random.default_rng(seed))
+    return _unique(draw, n, random_generator(seed))
 
 
 def load_pairs(path):
@@ -110,7 +111,7 @@ class Seq2SeqData:
         pairs = list(pairs)
         if len(pairs) < 2:
             raise ValueError(f"pairs: need at least 2 to split, got {len(pairs)}")
-        order = np.random.default_rng(seed).permutation(len(pairs))
+        order = random_generator(seed).permutation(len(pairs))
         n_test = max(1, int(round(len(pairs) * test_fraction)))
         if n_test == len(pairs):
             raise ValueError(f"test_fraction: {test_fraction:g} of {len(pairs)} pairs leaves none "

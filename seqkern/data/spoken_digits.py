@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from seqkern._checks import random_generator
+
 PROTOTYPE_SEED = 20261130
 
 
@@ -22,7 +24,7 @@ def digit_prototypes(feature_size=16):
 
 def spoken_digits(n, feature_size=16, noise=0.6, seed=0):
     """n examples: a list of (frames (T_i, feature_size) float32, labels (S_i,) int64 in 1..10)."""
-    rng = np.random.default_rng(seed)
+    rng = random_generator(seed)
     protos = digit_prototypes(feature_size)
     out = []
     for _ in range(n):

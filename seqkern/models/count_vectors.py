@@ -13,6 +13,7 @@ from collections import Counter
 
 import numpy as np
 
+from seqkern._checks import random_generator
 from seqkern.models.keyed_vectors import KeyedVectors
 
 
@@ -52,7 +53,7 @@ def _product(rows, cols, vals, dense, V):
 def truncated_svd(rows, cols, vals, V, k, oversample=20, power_iterations=4, seed=0):
     """Leading k singular triplets (U (V, k), S (k,)) of the square matrix given by its nonzero
     entries, by randomized range finding with power iterations."""
-    rng = np.random.default_rng(seed)
+    rng = random_generator(seed)
     width = min(V, k + oversample)
     Q, _ = np.linalg.qr(_product(rows, cols, vals, rng.standard_normal((V, width)), V))
     for _ in range(power_iterations):  # M^T = M's transpose: swap rows and cols

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from seqkern import checkpoint
+from seqkern._checks import base_seed
 from seqkern._ops import ctc_loss, ctc_loss_backward
 from seqkern.ctc_decoding import ctc_beam_search, ctc_greedy_decode
 from seqkern.nn import LSTM, Embedding, Linear, Model
@@ -33,6 +34,7 @@ class CTCTagger(Model, checkpoint.Saveable):
                            dtype=np.dtype(dtype).name)
         self.blank = int(blank)
         H = hidden_size
+        seed = base_seed(seed)  # seed=None (or a Generator) once ended in None + 1
         self.input = (Embedding(input_size, H, dtype=dtype, seed=seed) if embedding
                       else Linear(input_size, H, dtype=dtype, seed=seed))
         self.lstm = LSTM(H, H, num_layers, dropout=dropout, bidirectional=True, dtype=dtype,

@@ -18,7 +18,7 @@ import contextlib
 import numpy as np
 
 from seqkern import checkpoint
-from seqkern._checks import check_count
+from seqkern._checks import base_seed, check_count, random_generator
 from seqkern._ops import softmax_cross_entropy
 from seqkern.data import EOS
 from seqkern.metrics import perplexity
@@ -51,8 +51,9 @@ class RNNLM(Model, checkpoint.Saveable):
                            dtype=np.dtype(dtype).name)
         self.vocab = vocab
         V, E, H = vocab_size, wordvec_size, hidden_size
+        seed = base_seed(seed)  # seed=None (or a Generator) once ended in None + 1
         self.embed = Embedding(V, E, dtype=dtype, seed=seed)
-        self.embed.params["weight"][...] = np.random.default_rng(seed).uniform(-0.1, 0.1, (V, E))
+        self.embed.params["weight"][...] = random_generator(seed).uniform(-0.1, 0.1, (V, E))
         self.drop_in = Dropout(dropout, seed=seed + 1)
         self.lstm = LSTM(E, H, num_layers, dropout=dropout if num_layers > 1 else 0.0,
                          stateful=True, dtype=dtype, seed=seed + 2)
@@ -145,7 +146,7 @@ class RNNLM(Model, checkpoint.Saveable):
             ids = [int(i) for i in np.asarray(prefix, dtype=np.int64).reshape(-1)]
         start = ids or [self._start_id()]
         eos = self.vocab.stoi[EOS] if self.vocab is not None and self.vocab.level == "word" else None
-        rng = np.random.default_rng(seed)
+        rng = random_generator(seed)
         with _evaluating(self):
             logits = self._logits(np.array(start, dtype=np.int64)[:, None])[-1, 0]
             for _ in range(length):

@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from seqkern import checkpoint
-from seqkern._checks import check_count
+from seqkern._checks import check_count, random_generator
 from seqkern._ops import swap01
 from seqkern.data.seq2seq import PAD, START, encode_sources
 from seqkern.data.vocabulary import EOS
@@ -55,7 +55,7 @@ class Seq2Seq(Model, checkpoint.Saveable):
         V, E, H = len(vocab), wordvec_size, hidden_size
         D = 2 if bidirectional_encoder else 1
         Hd = D * H  # the decoder's width: the encoder's last state, both directions side by side
-        rng = np.random.default_rng(seed)
+        rng = random_generator(seed)
         seeds = rng.integers(0, 2**31, 8)
         self.enc_embed = Embedding(V, E, dtype=dtype, seed=seeds[0])
         self.encoder = LSTM(E, H, bidirectional=bidirectional_encoder, dtype=dtype, seed=seeds[1])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from seqkern._checks import random_generator
 from seqkern.nn.module import Layer
 
 
@@ -13,7 +14,7 @@ class Dropout(Layer):
             raise ValueError(f"p: expected a probability in [0, 1), got {p!r}")
         self.p = float(p)
         self.params, self.grads = {}, {}
-        self._rng = np.random.default_rng(seed)
+        self._rng = random_generator(seed)
         self._mask = None
 
     def forward(self, x):

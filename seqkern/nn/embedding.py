@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from seqkern._checks import check_count
+from seqkern._checks import check_count, random_generator
 from seqkern._ops import embedding, embedding_backward
 from seqkern.nn.module import Layer
 
@@ -27,7 +27,7 @@ class Embedding(Layer):
             padding_idx = int(padding_idx) % num_embeddings
         self.num_embeddings, self.embedding_dim = int(num_embeddings), int(embedding_dim)
         self.padding_idx = padding_idx
-        weight = np.random.default_rng(seed).standard_normal((num_embeddings, embedding_dim))
+        weight = random_generator(seed).standard_normal((num_embeddings, embedding_dim))
         weight = weight.astype(dtype)
         if padding_idx is not None:
             weight[padding_idx] = 0

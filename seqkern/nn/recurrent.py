@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from seqkern._checks import check_count, check_memory, check_precision
+from seqkern._checks import check_count, check_memory, check_precision, random_generator
 from seqkern._ops import prepack_weights, recurrent_stack, recurrent_stack_backward, swap01
 from seqkern.nn.module import Layer
 
@@ -42,7 +42,7 @@ class Recurrent(Layer):
         self.bias, self.batch_first, self.dropout = bias, batch_first, float(dropout)
         self.bidirectional, self.stateful = bidirectional, stateful
         self.training = True
-        self._rng = np.random.default_rng(seed)
+        self._rng = random_generator(seed)
         # the parameter names of each layer-direction in stack order: made once (formatting
         # them at every call took 1.9 us of a 17 us one-step call)
         self._stack_names = [self._names(l, d) for l, d in self._layer_dirs()]
