@@ -612,6 +612,19 @@ def check_integer(name, v):
         raise TypeError(f"{name}: expected an integer, got {v!r}")
 
 
+def float_dtype(dtype):
+    """A layer's dtype: float32 or float64, the kernels' (float16 made a layer whose every call
+    then failed on its input's dtype)."""
+    try:
+        dt = None if dtype is None else np.dtype(dtype)  # (np.dtype(None) would be float64)
+    except TypeError:  # not a dtype at all
+        dt = None
+    if dt not in FLOATS or dt is None:
+        raise ValueError(f"dtype: expected float32 or float64, got "
+                         f"{dt.name if dt is not None else repr(dtype)}")
+    return dt
+
+
 def random_generator(seed, name="seed"):
     """np.random.default_rng(seed), which takes None, an integer >= 0, a sequence of them or a
     Generator; its refusal of anything else (-1, 2.5) named no argument, this one names it."""

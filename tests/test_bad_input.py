@@ -188,3 +188,18 @@ def test_a_bad_seed_is_named(what, seed):
     with pytest.raises(ValueError, match=r"seed: expected None or an integer >= 0, got "):
         SEEDED[what](seed)
     SEEDED[what](None), SEEDED[what](7), SEEDED[what](np.random.default_rng(0))  # as numpy takes
+
+
+@pytest.mark.parametrize("make", [
+    lambda dt: sk.nn.LSTM(4, 5, dtype=dt), lambda dt: sk.nn.GRU(4, 5, dtype=dt),
+    lambda dt: sk.nn.Linear(4, 5, dtype=dt), lambda dt: sk.nn.Embedding(4, 5, dtype=dt),
+    lambda dt: sk.nn.Attention("general", 4, 4, dtype=dt),
+    lambda dt: sk.models.RNNLM(vocab_size=5, dtype=dt)],
+    ids=["LSTM", "GRU", "Linear", "Embedding", "Attention", "RNNLM"])
+def test_a_layer_of_a_dtype_the_kernels_lack_is_refused(make):
+    """A float16 layer was made, and every call then failed on its input's dtype."""
+    for dt in (np.float16, "int32", "bogus", None):
+        with pytest.raises(ValueError, match="dtype: expected float32 or float64, got "):
+            make(dt)
+    for dt in (np.float32, "float64"):
+        make(dt)

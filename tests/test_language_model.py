@@ -200,6 +200,13 @@ def test_optimizer_updates_a_tied_array_once_and_checks_input():
     for lr in (np.inf, np.nan, -1.0):  # an infinite step makes every parameter inf or NaN
         with pytest.raises(ValueError, match="lr: expected a finite number >= 0"):
             optim.Adam(lr=lr)
+    # refused as torch.optim refuses them (a momentum of -1 stepped back and forth)
+    for name, kw in (("SGD", "momentum"), ("AdaGrad", "lr_decay"), ("AdaGrad", "eps"),
+                     ("RMSprop", "alpha"), ("RMSprop", "eps"), ("RMSprop", "momentum"),
+                     ("Adam", "eps"), ("AdamW", "eps")):
+        for bad in (-1.0, np.nan, np.inf, None):
+            with pytest.raises(ValueError, match=f"{kw}: expected a finite number >= 0"):
+                getattr(optim, name)(**{kw: bad})
 
 
 

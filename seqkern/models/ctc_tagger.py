@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from seqkern import checkpoint
-from seqkern._checks import base_seed
+from seqkern._checks import base_seed, float_dtype
 from seqkern._ops import ctc_loss, ctc_loss_backward
 from seqkern.ctc_decoding import ctc_beam_search, ctc_greedy_decode
 from seqkern.nn import LSTM, Embedding, Linear, Model
@@ -31,7 +31,7 @@ class CTCTagger(Model, checkpoint.Saveable):
         self.config = dict(input_size=int(input_size), num_classes=int(num_classes),
                            hidden_size=int(hidden_size), num_layers=int(num_layers),
                            embedding=bool(embedding), dropout=float(dropout), blank=int(blank),
-                           dtype=np.dtype(dtype).name)
+                           dtype=float_dtype(dtype).name)
         self.blank = int(blank)
         H = hidden_size
         seed = base_seed(seed)  # seed=None (or a Generator) once ended in None + 1

@@ -18,7 +18,7 @@ import contextlib
 import numpy as np
 
 from seqkern import checkpoint
-from seqkern._checks import base_seed, check_count, random_generator
+from seqkern._checks import base_seed, check_count, float_dtype, random_generator
 from seqkern._ops import softmax_cross_entropy
 from seqkern.data import EOS
 from seqkern.metrics import perplexity
@@ -48,7 +48,7 @@ class RNNLM(Model, checkpoint.Saveable):
         self.config = dict(vocab_size=int(vocab_size), wordvec_size=int(wordvec_size),
                            hidden_size=int(hidden_size), num_layers=int(num_layers),
                            dropout=float(dropout), tie_weights=bool(tie_weights),
-                           dtype=np.dtype(dtype).name)
+                           dtype=float_dtype(dtype).name)
         self.vocab = vocab
         V, E, H = vocab_size, wordvec_size, hidden_size
         seed = base_seed(seed)  # seed=None (or a Generator) once ended in None + 1

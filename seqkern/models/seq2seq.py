@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from seqkern import checkpoint
-from seqkern._checks import check_count, random_generator
+from seqkern._checks import check_count, float_dtype, random_generator
 from seqkern._ops import swap01
 from seqkern.data.seq2seq import PAD, START, encode_sources
 from seqkern.data.vocabulary import EOS
@@ -50,7 +50,7 @@ class Seq2Seq(Model, checkpoint.Saveable):
         self.config = dict(wordvec_size=int(wordvec_size), hidden_size=int(hidden_size),
                            reverse_input=bool(reverse_input),
                            bidirectional_encoder=bool(bidirectional_encoder),
-                           attention_score=attention_score, dtype=np.dtype(dtype).name)
+                           attention_score=attention_score, dtype=float_dtype(dtype).name)
         self.pad, self.start, self.eos = (vocab.stoi[t] for t in (PAD, START, EOS))
         V, E, H = len(vocab), wordvec_size, hidden_size
         D = 2 if bidirectional_encoder else 1

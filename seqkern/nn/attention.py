@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from seqkern._checks import SCORES, random_generator
+from seqkern._checks import SCORES, float_dtype, random_generator
 from seqkern._ops import attention, attention_backward
 from seqkern.nn.module import Layer
 
@@ -22,6 +22,7 @@ class Attention(Layer):
         if score not in SCORES:
             raise ValueError(f"score: expected one of {SCORES}, got {score!r}")
         self.score, self.scale, self.keep_weights = score, scale, keep_weights
+        dtype = float_dtype(dtype)
         rng = random_generator(seed)
         self.params = {}
         if score == "general":

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from seqkern._checks import check_count, random_generator
+from seqkern._checks import check_count, float_dtype, random_generator
 from seqkern._ops import embedding, embedding_backward
 from seqkern.nn.module import Layer
 
@@ -26,6 +26,7 @@ class Embedding(Layer):
                                  f"{num_embeddings - 1}, got {padding_idx}")
             padding_idx = int(padding_idx) % num_embeddings
         self.num_embeddings, self.embedding_dim = int(num_embeddings), int(embedding_dim)
+        dtype = float_dtype(dtype)
         self.padding_idx = padding_idx
         weight = random_generator(seed).standard_normal((num_embeddings, embedding_dim))
         weight = weight.astype(dtype)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from seqkern import _core
-from seqkern._checks import as_float_array, check_count, random_generator
+from seqkern._checks import as_float_array, check_count, float_dtype, random_generator
 from seqkern.nn.module import Layer
 
 
@@ -17,6 +17,7 @@ class Linear(Layer):
         for name, v in (("in_features", in_features), ("out_features", out_features)):
             check_count(name, v)
         self.in_features, self.out_features = int(in_features), int(out_features)
+        dtype = float_dtype(dtype)
         rng = random_generator(seed)
         k = 1.0 / np.sqrt(in_features)
         self.params = {"weight": rng.uniform(-k, k, (out_features, in_features)).astype(dtype)}

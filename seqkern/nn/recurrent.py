@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from seqkern._checks import check_count, check_memory, check_precision, random_generator
+from seqkern._checks import (check_count, check_memory, check_precision, float_dtype,
+                             random_generator)
 from seqkern._ops import prepack_weights, recurrent_stack, recurrent_stack_backward, swap01
 from seqkern.nn.module import Layer
 
@@ -35,7 +36,7 @@ class Recurrent(Layer):
             check_count(name, v)
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout: expected a probability in [0, 1), got {dropout!r}")
-        self.dtype = np.dtype(dtype)
+        self.dtype = float_dtype(dtype)
         self._check_size(input_size, hidden_size, num_layers, bias, bidirectional)
         self.cell = cell
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
