@@ -363,6 +363,13 @@ def test_generation_options_and_save_load(tmp_path):
     assert model.generate("the cat", length=0) == "the cat"
     with pytest.raises(ValueError, match="length: expected an integer >= 0, got -1"):
         model.generate("the", length=-1)
+    # a list of words or None failed inside int() ("invalid literal for int() ... 'the'")
+    for bad in (["the", "cat"], None, [2.0]):
+        with pytest.raises(TypeError, match="prefix: expected text .a str. or token ids"):
+            model.generate(bad, length=3)
+    with pytest.raises(ValueError, match=f"prefix: ids must be in 0..{len(vocab) - 1}, got -1"):
+        model.generate([2, -1], length=3)
+    assert 1 <= len(model.generate([], length=3, seed=1)) <= 3  # empty: starts after <eos>
     path = str(tmp_path / "lm.npz")
     model.save(path)
     loaded = sk.load(path)

@@ -18,7 +18,7 @@ import contextlib
 import numpy as np
 
 from seqkern import checkpoint
-from seqkern._checks import base_seed, check_count, float_dtype, random_generator
+from seqkern._checks import as_ids, base_seed, check_count, float_dtype, random_generator
 from seqkern._ops import softmax_cross_entropy
 from seqkern.data import EOS
 from seqkern.metrics import perplexity
@@ -142,8 +142,13 @@ class RNNLM(Model, checkpoint.Saveable):
             if self.vocab is None:
                 raise ValueError("prefix: text needs a model with a vocab; pass token ids")
             ids = list(self.vocab.encode(prefix))
-        else:
-            ids = [int(i) for i in np.asarray(prefix, dtype=np.int64).reshape(-1)]
+        else:  # (a list of words, or None, failed inside int() with no word on the prefix)
+            arr = np.asarray(prefix)
+            if arr.size and (arr.dtype == np.bool_ or arr.dtype.kind not in "iu"):
+                raise TypeError(f"prefix: expected text (a str) or token ids (integers), got "
+                                f"{prefix!r:.60}")
+            ids = (as_ids("prefix", arr, self.config["vocab_size"]).reshape(-1).tolist()
+                   if arr.size else [])
         start = ids or [self._start_id()]
         eos = self.vocab.stoi[EOS] if self.vocab is not None and self.vocab.level == "word" else None
         rng = random_generator(seed)
