@@ -612,6 +612,15 @@ def check_integer(name, v):
         raise TypeError(f"{name}: expected an integer, got {v!r}")
 
 
+def non_negative(name, v):
+    """v as a float, which must be a finite number >= 0: a learning rate (an infinite one makes
+    every parameter inf or NaN, and gensim trains a model of NaNs on a NaN alpha), a momentum,
+    an eps, a subsampling threshold."""
+    if not (isinstance(v, (int, float, np.number)) and 0 <= v < np.inf):
+        raise ValueError(f"{name}: expected a finite number >= 0, got {v!r}")
+    return float(v)
+
+
 def float_dtype(dtype):
     """A layer's dtype: float32 or float64, the kernels' (float16 made a layer whose every call
     then failed on its input's dtype)."""

@@ -11,24 +11,13 @@ from __future__ import annotations
 import numpy as np
 
 from seqkern import _core
-from seqkern._checks import FLOATS
-
-
-def _non_negative(name, v):
-    """A finite number >= 0, as torch.optim checks its momentum, eps, alpha and lr_decay (a
-    negative momentum stepped back and forth; a negative eps can divide by zero)."""
-    if not (isinstance(v, (int, float, np.number)) and 0 <= v < np.inf):
-        raise ValueError(f"{name}: expected a finite number >= 0, got {v!r}")
-    return float(v)
+from seqkern._checks import FLOATS, non_negative
 
 
 class Optimizer:
     def __init__(self, lr, weight_decay=0.0):
-        if not 0 <= lr < np.inf:  # an infinite step turns every parameter into inf or NaN
-            raise ValueError(f"lr: expected a finite number >= 0, got {lr!r}")
-        if not weight_decay >= 0:
-            raise ValueError(f"weight_decay: expected a non-negative number, got {weight_decay!r}")
-        self.lr, self.weight_decay = float(lr), float(weight_decay)
+        self.lr = non_negative("lr", lr)  # an infinite step makes every parameter inf or NaN
+        self.weight_decay = non_negative("weight_decay", weight_decay)
         self.state = {}  # name -> dict of state arrays and counters
 
     def update(self, params, grads):
@@ -93,7 +82,7 @@ class SGD(Optimizer):
 
     def __init__(self, lr=0.01, momentum=0.0, dampening=0.0, nesterov=False, weight_decay=0.0):
         super().__init__(lr, weight_decay)
-        self.momentum = _non_negative("momentum", momentum)
+        self.momentum = non_negative("momentum", momentum)
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ValueError("nesterov: needs a momentum > 0 and zero dampening")
         self.dampening, self.nesterov = float(dampening), nesterov
@@ -110,7 +99,7 @@ class AdaGrad(Optimizer):
 
     def __init__(self, lr=0.01, lr_decay=0.0, weight_decay=0.0, eps=1e-10):
         super().__init__(lr, weight_decay)
-        self.lr_decay, self.eps = _non_negative("lr_decay", lr_decay), _non_negative("eps", eps)
+        self.lr_decay, self.eps = non_negative("lr_decay", lr_decay), non_negative("eps", eps)
 
     def _step(self, state, p, g):
         state["step"] = state.get("step", 0) + 1
@@ -124,8 +113,8 @@ class RMSprop(Optimizer):
 
     def __init__(self, lr=0.01, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0):
         super().__init__(lr, weight_decay)
-        self.alpha, self.eps = _non_negative("alpha", alpha), _non_negative("eps", eps)
-        self.momentum = _non_negative("momentum", momentum)
+        self.alpha, self.eps = non_negative("alpha", alpha), non_negative("eps", eps)
+        self.momentum = non_negative("momentum", momentum)
 
     def _step(self, state, p, g):
         buf = _zeros(state, "momentum", p) if self.momentum else None
@@ -142,7 +131,7 @@ class Adam(Optimizer):
         super().__init__(lr, weight_decay)
         if not (0 <= betas[0] < 1 and 0 <= betas[1] < 1):
             raise ValueError(f"betas: expected two numbers in [0, 1), got {betas!r}")
-        self.betas, self.eps = (float(betas[0]), float(betas[1])), _non_negative("eps", eps)
+        self.betas, self.eps = (float(betas[0]), float(betas[1])), non_negative("eps", eps)
 
     def _step(self, state, p, g):
         state["step"] = state.get("step", 0) + 1

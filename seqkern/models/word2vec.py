@@ -26,7 +26,7 @@ from types import GeneratorType
 import numpy as np
 
 from seqkern import _core
-from seqkern._checks import check_count, check_integer
+from seqkern._checks import check_count, check_integer, non_negative
 from seqkern.data.text_files import not_plain_text
 from seqkern.models import array_file
 from seqkern.models.keyed_vectors import KeyedVectors, frequency_order
@@ -230,13 +230,6 @@ def _has_escapes(word):
         return True
 
 
-def _check_rate(name, v):
-    """A learning rate or the subsampling threshold: finite and >= 0 (gensim takes NaN and
-    trains a model of NaNs)."""
-    if not isinstance(v, (int, float, np.number)) or not 0 <= v < np.inf:
-        raise ValueError(f"{name}: expected a finite number >= 0, got {v!r}")
-
-
 def _call_on_class_only(*args, **kwargs):
     """Word2Vec.load called on a model: gensim's error, as the loaded model would be returned
     and the model called on left as it was."""
@@ -285,7 +278,7 @@ class Word2Vec:
         if not isinstance(ns_exponent, (int, float, np.number)) or not np.isfinite(ns_exponent):
             raise ValueError(f"ns_exponent: expected a finite number, got {ns_exponent!r}")
         for name, v in (("alpha", alpha), ("min_alpha", min_alpha), ("sample", sample)):
-            _check_rate(name, v)
+            non_negative(name, v)
         if negative > 64:
             raise ValueError(f"negative: at most 64 noise words per pair, got {negative}")
         if not hs and not negative:
@@ -521,7 +514,7 @@ class Word2Vec:
                            "disable one of them. ")
         for name, v in (("start_alpha", start_alpha), ("end_alpha", end_alpha)):
             if v is not None:
-                _check_rate(name, v)
+                non_negative(name, v)
         self.alpha = float(start_alpha if start_alpha is not None else self.alpha)
         if self.alpha > self.min_alpha_yet_reached:
             logger.warning("Effective 'alpha' higher than previous training cycles")
