@@ -234,6 +234,11 @@ def test_state_dict_round_trip_and_torch_state_dict():
     t = torch.nn.GRU(3, 4, 2)
     m.load_state_dict(t.state_dict())  # tensors convert through np.asarray
     np.testing.assert_array_equal(m.params["weight_hh_l1"], t.weight_hh_l1.detach().numpy())
+    with torch.no_grad():
+        t.weight_hh_l1.mul_(2)
+    # parameters that require grad: "Can't call numpy() on Tensor that requires grad" before
+    m.load_state_dict(dict(t.named_parameters()))
+    np.testing.assert_array_equal(m.params["weight_hh_l1"], t.weight_hh_l1.detach().numpy())
 
 
 def test_load_state_dict_rejects_wrong_keys_and_shapes():

@@ -71,14 +71,24 @@ class Module:
         return {k: v.copy() for k, v in self.params.items()}
 
     def load_state_dict(self, state_dict):
-        """Loads parameters by name, in place: NumPy arrays or anything np.asarray accepts (e.g.
-        CPU torch tensors). Keys and shapes must match exactly."""
+        """Loads parameters by name, in place: NumPy arrays or anything np.asarray accepts, and
+        torch tensors (a model's parameters too, or a GPU's). Keys and shapes must match
+        exactly."""
         load_arrays(self.params, state_dict)
         self._pack(None)
 
 
 class Layer(Module):
     """A leaf layer: subclasses fill self.params and self.grads (same keys) in __init__."""
+
+
+def _host(v):
+    """A torch tensor as a host tensor NumPy can take: dict(model.named_parameters()) holds
+    tensors that require grad, which np.asarray refused ("Can't call numpy() on Tensor that
+    requires grad"), and a GPU model's live on the device."""
+    if hasattr(v, "detach") and hasattr(v, "cpu"):
+        return v.detach().cpu()
+    return v
 
 
 def load_arrays(params, state_dict):
@@ -88,7 +98,7 @@ def load_arrays(params, state_dict):
     unexpected = state_dict.keys() - params.keys()
     if missing or unexpected:
         raise KeyError(f"load_state_dict: missing {sorted(missing)}, unexpected {sorted(unexpected)}")
-    arrays = {k: np.asarray(v) for k, v in state_dict.items()}
+    arrays = {k: np.asarray(_host(v)) for k, v in state_dict.items()}
     for k, v in arrays.items():
         if v.shape != params[k].shape:
             raise ValueError(f"{k}: expected shape {params[k].shape}, got {v.shape}")
