@@ -401,6 +401,8 @@ def test_save_load_with_mmap_and_unsupported_files(tmp_path):
     np.testing.assert_array_equal(back.wv.vectors, m.wv.vectors)
     np.testing.assert_array_equal(back.syn1, m.syn1)
     assert back.hs == 1 and back.wv.get_vecattr("system", "count") == 4
+    with pytest.raises(ValueError, match=r"read-only \(loaded with mmap='r'\): load it without"):
+        back.train(COMMON_TEXTS, total_examples=9, epochs=1)  # numpy's "array is not writeable"
     kv = KeyedVectors.load(str(tmp_path / "kv"), mmap="r")
     assert isinstance(kv.vectors, np.memmap) and not kv.vectors.flags.writeable
     assert kv.most_similar("system", topn=3) == m.wv.most_similar("system", topn=3)

@@ -507,6 +507,10 @@ class Word2Vec:
         if epochs is None or epochs <= 0:
             raise ValueError("You must specify an explicit epochs count. The usual value is "
                              "epochs=model.epochs.")
+        if any(a is not None and not a.flags.writeable
+               for a in (self.wv.vectors, self.syn1neg, self.syn1)):  # numpy said only that
+            raise ValueError("train: the model's arrays are read-only (loaded with mmap='r'): "
+                             "load it without mmap to train it")
         corpus = self._corpus(corpus_iterable, corpus_file, passes=epochs, parts=len(self.seeds))
         if self.hs and self.negative:
             logger.warning("Both hierarchical softmax and negative sampling are activated. This is "
