@@ -628,7 +628,7 @@ def float_dtype(dtype):
         dt = None if dtype is None else np.dtype(dtype)  # (np.dtype(None) would be float64)
     except TypeError:  # not a dtype at all
         dt = None
-    if dt not in FLOATS or dt is None:
+    if dt is None or dt not in FLOATS:
         raise ValueError(f"dtype: expected float32 or float64, got "
                          f"{dt.name if dt is not None else repr(dtype)}")
     return dt

@@ -136,4 +136,3 @@ def distinct_files(args, inputs, outputs):
             raise ValueError(f"{flag} {path}: the same file as {seen[key]}, which it would be "
                              "written over")
         seen.setdefault(key, flag)
-

@@ -21,13 +21,15 @@ def compression(head):
     return None
 
 
-def not_plain_text(path):
-    """Why the file at `path` is no text to read as UTF-8 bytes (a message naming it), or None."""
+def not_plain_text(path, instead=None):
+    """Why the file at `path` is no text to read as UTF-8 bytes (a message naming it), or None.
+    instead: what a compressed file could be given to, besides decompressing it."""
     with open(path, "rb") as f:
         head = f.read(10)
     kind = compression(head)
     if kind:
-        return f"{path}: compressed ({kind}): decompress it first"
+        also = f", or {instead}" if instead else ""
+        return f"{path}: compressed ({kind}): decompress it first{also}"
     if head[:2] in (b"\xff\xfe", b"\xfe\xff"):
         return f"{path}: starts with a UTF-16 byte-order mark: convert it to UTF-8"
     return None

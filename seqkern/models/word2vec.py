@@ -338,10 +338,10 @@ class Word2Vec:
         parts > 1 gives lists of `parts` pieces instead, one for each worker (file_pieces)."""
         if (corpus_iterable is None) == (corpus_file is None):
             raise TypeError("Either one of corpus_file or corpus_iterable value must be provided")
-        problem = corpus_file is not None and not_plain_text(corpus_file)
-        if problem:  # compressed: LineSentence reads it, as gensim's (smart_open) does
-            raise ValueError(f"corpus_file: {problem}, or pass LineSentence({corpus_file!r}) as "
-                             "the sentences" if "compressed" in problem else problem)
+        problem = corpus_file is not None and not_plain_text(  # LineSentence reads compressed
+            corpus_file, instead=f"pass LineSentence({corpus_file!r}) as the sentences")
+        if problem:
+            raise ValueError(f"corpus_file: {problem}")
         if corpus_iterable is not None and passes > 1 and iter(corpus_iterable) is corpus_iterable:
             raise TypeError(f"Using a generator as corpus_iterable can't support {passes} passes. "
                             "Try a re-iterable sequence.")
