@@ -619,6 +619,14 @@ class _Seqkern:
         # the torch class itself.
         return self._torch_class, self._placeholder, self.__getstate__()
 
+    def __prepare_scriptable__(self):
+        # torch.jit.script compiles a module's class. TorchScript cannot call seqkern's kernels,
+        # so it gets the torch class, sharing this module's parameters, buffers and hooks. (torch
+        # puts the returned module in the parent's place: see README, "torch interop".)
+        twin = self._torch_class.__new__(self._torch_class)
+        twin.__dict__.update(self.__dict__)
+        return twin
+
     def __deepcopy__(self, memo):
         new = type(self).__new__(type(self))
         memo[id(self)] = new

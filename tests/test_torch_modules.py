@@ -361,6 +361,53 @@ def test_fallbacks_warn_once_and_match_torch(case, fresh_warnings):
         run(ours)
 
 
+class Scriptable(torch.nn.Module):
+    """A model torch.jit.script compiles: a recurrent layer, then a linear head."""
+
+    def __init__(self, rnn):
+        super().__init__()
+        self.rnn, self.head = rnn, torch.nn.Linear(rnn.hidden_size * (1 + rnn.bidirectional), 3)
+
+    def forward(self, x):
+        y, _ = self.rnn(x)
+        return self.head(y)
+
+
+@pytest.mark.parametrize("make", ["subclass", "optimize"])
+@pytest.mark.parametrize("cls", [torch.nn.LSTM, torch.nn.GRU, torch.nn.RNN])
+def test_torch_jit_script_compiles_torchs_forward(cls, make):
+    # Before, scripting a model holding a seqkern.torch layer failed in TorchScript's compiler
+    # ("Unknown type name '_CELL_CLASSES'").
+    ours, theirs = reference_and_ours(cls, num_layers=2, bidirectional=cls is torch.nn.GRU)
+    if make == "optimize":
+        ours = copy.deepcopy(theirs)
+    model, reference = Scriptable(ours), Scriptable(theirs)
+    model.head.load_state_dict(reference.head.state_dict())
+    if make == "optimize":
+        skt.optimize(model)
+    x = torch.randn(4, 3, 5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        scripted = torch.jit.script(model)
+    torch.testing.assert_close(scripted(x), reference(x))
+    scripted(x).sum().backward()  # the scripted model trains the model's own parameters
+    reference(x).sum().backward()
+    torch.testing.assert_close(model.rnn.weight_hh_l0.grad, reference.rnn.weight_hh_l0.grad)
+    if make == "optimize":
+        skt.restore(model)
+
+
+@pytest.mark.parametrize("cls", [skt.LSTMCell, skt.GRUCell, skt.RNNCell])
+def test_torch_jit_script_compiles_a_cell(cls):
+    torch.manual_seed(0)
+    cell = cls(5, 6)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        scripted = torch.jit.script(cell)
+    x = torch.randn(3, 5)
+    torch.testing.assert_close(scripted(x), cell(x))
+
+
 @pytest.mark.parametrize("cls", [torch.nn.LSTM, torch.nn.GRU, torch.nn.RNN])
 def test_double_backward_falls_back_and_matches_torch(cls, fresh_warnings):
     ours, theirs = reference_and_ours(cls, num_layers=2, bidirectional=True)
