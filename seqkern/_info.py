@@ -23,14 +23,15 @@ def get_num_threads():
 def _check_simd_request():
     """SEQKERN_SIMD names a level to force; the kernels fall back to the best the machine has
     when it names another word or a level the machine lacks, and this says so."""
-    asked = os.environ.get("SEQKERN_SIMD")
-    if asked is None or asked == _core.simd_level():
+    asked = os.environ.get("SEQKERN_SIMD", "")
+    if not asked or asked.lower() == _core.simd_level():  # empty is unset; any letter case
         return
     levels = _core.simd_levels()
-    why = (f"this machine runs {levels}" if asked in ("baseline", "avx2", "avx512")
+    why = (f"this machine runs {levels}" if asked.lower() in ("baseline", "avx2", "avx512")
            else "expected baseline, avx2 or avx512")
+    # stacklevel 4: past this function, this module and seqkern/__init__, to the user's import
     warnings.warn(f"SEQKERN_SIMD={asked!r} ignored ({why}); using {_core.simd_level()}",
-                  RuntimeWarning, stacklevel=3)
+                  RuntimeWarning, stacklevel=4)
 
 
 _check_simd_request()

@@ -389,6 +389,29 @@ print(sk._core.simd_level())
 """
 
 
+@pytest.mark.parametrize("asked, warns", [("", False), ("AVX2", False), ("Baseline", False),
+                                          ("avx-512", True), ("sse4", True)])
+def test_simd_request_spelling(asked, warns, tmp_path):
+    """SEQKERN_SIMD ignores letter case and, empty, counts as unset (a shell's `SEQKERN_SIMD=
+    cmd`); an unknown name warns at the user's import line. Before, an empty value and "AVX2"
+    warned "ignored" and ran the best level."""
+    script = tmp_path / "user_script.py"
+    script.write_text("import seqkern as sk\nprint(sk._core.simd_level())\n")
+    env = dict(os.environ, SEQKERN_SIMD=asked, PYTHONWARNINGS="always")
+    out = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True,
+                         cwd=tmp_path, timeout=120)
+    assert out.returncode == 0, out.stderr
+    best = sk._core.simd_levels().split(",")[-1]
+    expected = asked.lower() if asked and not warns else best
+    if expected not in sk._core.simd_levels().split(","):
+        pytest.skip(f"this machine has no {expected}")
+    assert out.stdout.strip() == expected
+    if warns:
+        assert "user_script.py:1: RuntimeWarning: SEQKERN_SIMD=" in out.stderr, out.stderr
+    else:
+        assert out.stderr == ""
+
+
 @pytest.mark.parametrize("level", LEVELS)
 def test_nan_passes_through_every_cell_at_every_level(level, tmp_path):
     """A NaN in a sequence's input makes its outputs NaN from that step on, as in the twins and

@@ -3,8 +3,8 @@
 // and the upper halves of the 32 vector registers (XCR0 bits 5-7) as well as the AVX state.
 #include "seqkern/simd.h"
 
+#include <cctype>
 #include <cstdlib>
-#include <cstring>
 
 #if SEQKERN_X86
 #include <cpuid.h>
@@ -47,12 +47,18 @@ Simd best_supported() {
 
 const char* const kNames[] = {"baseline", "avx2", "avx512"};
 
+bool same_ignoring_case(const char* a, const char* b) {
+  for (; *a && *b; ++a, ++b)
+    if (std::tolower(static_cast<unsigned char>(*a)) != *b) return false;
+  return *a == *b;
+}
+
 Simd choose() {
   const Simd best = best_supported();
   const char* forced = std::getenv("SEQKERN_SIMD");
-  if (!forced) return best;
+  if (!forced || !*forced) return best;  // empty counts as unset, as in a shell's `VAR= cmd`
   for (int level = 0; level <= static_cast<int>(best); ++level)
-    if (std::strcmp(forced, kNames[level]) == 0) return static_cast<Simd>(level);
+    if (same_ignoring_case(forced, kNames[level])) return static_cast<Simd>(level);
   return best;  // unknown, or above what the machine has (the Python package warns)
 }
 
