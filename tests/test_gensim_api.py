@@ -252,6 +252,11 @@ def test_online_training_adds_words_and_keeps_old_vectors():
     assert m.wv.most_similar("quantum", topn=1)[0][0] is not None
     with pytest.raises(RuntimeError, match="no prior vocabulary"):
         Word2Vec(min_count=1).build_vocab(more, update=True)
+    for update in (lambda: m.build_vocab(more, update=True),
+                   lambda: m.build_vocab_from_freq({"graph": 2}, update=True)):
+        with pytest.warns(UserWarning, match="brings no new words") as caught:
+            update()
+        assert caught[0].filename == __file__  # the caller's line, not seqkern's
 
 
 def test_callbacks_run_in_gensims_order_and_loss_falls():

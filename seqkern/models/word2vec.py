@@ -475,7 +475,7 @@ class Word2Vec:
             if self.hs:
                 self.syn1 = np.vstack([self.syn1, pad])
         else:
-            warnings.warn("build_vocab(update=True): the new corpus brings no new words", stacklevel=3)
+            warnings.warn("build_vocab(update=True): the new corpus brings no new words", stacklevel=4)
         self._prepare_tables()
 
     def _prepare_tables(self):
