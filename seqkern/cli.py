@@ -232,6 +232,7 @@ def cmd_info(_args):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="seqkern", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"seqkern {sk.__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("info", help="print version, CPU, BLAS, threads, SIMD level, CUDA").set_defaults(
         func=cmd_info)

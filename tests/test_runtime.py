@@ -605,6 +605,9 @@ def test_command_line_info_and_check(tmp_path):
     info = subprocess.run([sys.executable, "-m", "seqkern", "info"], capture_output=True, text=True,
                           cwd=tmp_path)
     assert info.returncode == 0 and "blas" in info.stdout
+    version = subprocess.run([sys.executable, "-m", "seqkern", "--version"], capture_output=True,
+                             text=True, cwd=tmp_path)
+    assert version.returncode == 0 and version.stdout == f"seqkern {sk.__version__}\n"
     check = subprocess.run([sys.executable, "-m", "seqkern", "check", "--shape", "4", "2", "3",
                             "5", "--repeat", "1"], capture_output=True, text=True, cwd=tmp_path)
     assert check.returncode == 0, check.stderr
