@@ -43,9 +43,9 @@ def is_device_array(a):
 
 def as_float_array(name, a, dtype=None, like="x"):
     """a as a C-contiguous float32/float64 array; dtype, when given, must match (that of the
-    argument named `like`)."""
+    argument named `like`). Nested lists, which have no dtype, take the one given."""
     try:
-        arr = np.asarray(a)
+        arr = np.asarray(a, dtype if isinstance(a, (list, tuple)) else None)
     except (TypeError, RuntimeError, ValueError):
         if is_device_array(a):
             raise TypeError(f"{name}: a CUDA array in a call that runs on the CPU (lstm, gru, rnn, "

@@ -203,3 +203,21 @@ def test_a_layer_of_a_dtype_the_kernels_lack_is_refused(make):
             make(dt)
     for dt in (np.float32, "float64"):
         make(dt)
+
+
+@pytest.mark.parametrize("cls", [sk.nn.LSTM, sk.nn.GRU, sk.nn.RNN])
+def test_a_recurrent_layer_names_its_dtype_and_takes_lists(cls):
+    """An input of the other float type was blamed on the layer's weights ("weights[0] w_ih:
+    expected float64 like x"), and a nested list, read as float64, failed so on a float32 layer."""
+    x = np.linspace(-1, 1, 2 * 3 * 4, dtype=np.float32).reshape(2, 3, 4)
+    for dtype, other in ((np.float32, np.float64), (np.float64, np.float32)):
+        layer = cls(4, 5, dtype=dtype)
+        with pytest.raises(TypeError, match=f"x: expected {np.dtype(dtype)} like the layer's "
+                                            f"weights, got {np.dtype(other)}"):
+            layer.forward(x.astype(other))
+        y, _ = layer.forward(x.astype(dtype).tolist())
+        np.testing.assert_array_equal(y, layer.forward(x.astype(dtype))[0])
+        with pytest.raises(TypeError, match=f"dy: expected {np.dtype(dtype)} like the layer's"):
+            layer.backward(y.astype(other))
+        dx, _ = layer.backward(np.ones_like(y).tolist())
+        assert dx.dtype == dtype

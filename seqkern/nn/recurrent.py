@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from seqkern._checks import (check_count, check_memory, check_precision, float_dtype,
-                             random_generator)
+from seqkern._checks import (as_float_array, check_count, check_memory, check_precision,
+                             float_dtype, random_generator)
 from seqkern._ops import prepack_weights, recurrent_stack, recurrent_stack_backward, swap01
 from seqkern.nn.module import Layer
 
@@ -101,7 +101,7 @@ class Recurrent(Layer):
         """x (T, B, I), or (B, T, I) when batch_first; state as returned (None: zeros, or the
         carried state when stateful). Returns (y, state): y (T, B, D*S) (or batch first), S the
         state size (proj_size or hidden_size)."""
-        x = np.asarray(x)
+        x = as_float_array("x", x, self.dtype, like="the layer's weights")
         self._saved = None
         self._check_input(x)
         if self.batch_first:
@@ -135,7 +135,7 @@ class Recurrent(Layer):
         if self._saved is None:
             raise RuntimeError("backward: call forward in training mode first")
         if dy is not None:
-            dy = np.asarray(dy)
+            dy = as_float_array("dy", dy, self.dtype, like="the layer's weights")
             if dy.shape != self._y_shape:
                 raise ValueError(f"dy: expected the shape of y, {self._y_shape}, got {dy.shape}")
             if self.batch_first:
