@@ -17,9 +17,16 @@ import os
 import sys
 import time
 
+import numpy as np
+
+from seqkern._checks import check_count
 from seqkern.data import TBPTTBatches
 from seqkern.metrics import perplexity
 from seqkern.nn import clip_grads
+
+
+def _number(v):
+    return isinstance(v, (int, float, np.number)) and not isinstance(v, bool)
 
 
 def train_step(model, optimizer, batch, clip=None):
@@ -40,9 +47,21 @@ class Trainer:
     def __init__(self, model, optimizer, batch_size=20, bptt=35, clip=0.25, lr_decay=4.0,
                  checkpoint=None, eval_batch_size=10, max_seconds=None, progress=True,
                  out=sys.stdout):
+        # each argument checked now, not where it is first used, a step or an epoch later
         if checkpoint is not None and not os.path.isdir(os.path.dirname(os.path.abspath(checkpoint))):
-            # found now, not at the first save an epoch later
             raise FileNotFoundError(f"checkpoint: the folder of {checkpoint} does not exist")
+        if not (callable(getattr(optimizer, "update", None)) and hasattr(optimizer, "lr")):
+            raise TypeError("optimizer: expected a seqkern.optim optimizer (update(params, grads) "
+                            f"and lr), got {type(optimizer).__module__}.{type(optimizer).__name__}")
+        for name, v in (("batch_size", batch_size), ("bptt", bptt),
+                        ("eval_batch_size", eval_batch_size)):
+            check_count(name, v)
+        if not (clip is None or _number(clip) and clip >= 0):  # None or 0: no clipping
+            raise ValueError(f"clip: expected None, 0 (no clipping) or a positive norm, got {clip!r}")
+        if not (_number(lr_decay) and 1 <= lr_decay < float("inf")):
+            raise ValueError(f"lr_decay: expected a number >= 1 (1 keeps the rate), got {lr_decay!r}")
+        if not (max_seconds is None or _number(max_seconds) and max_seconds > 0):
+            raise ValueError(f"max_seconds: expected None or a positive number, got {max_seconds!r}")
         self.model, self.optimizer = model, optimizer
         self.batch_size, self.bptt, self.clip = batch_size, bptt, clip
         self.lr_decay, self.checkpoint, self.eval_batch_size = lr_decay, checkpoint, eval_batch_size
@@ -52,6 +71,7 @@ class Trainer:
 
     def fit(self, train_ids, val_ids=None, epochs=1):
         """Trains for `epochs` passes over train_ids (or until max_seconds); returns the model."""
+        check_count("epochs", epochs, least=0)
         batches = TBPTTBatches(train_ids, self.batch_size, self.bptt)
         if val_ids is not None and len(val_ids) < 2:  # found now, not after the first epoch
             raise ValueError(f"val_ids: {len(val_ids)} token(s) to validate on; perplexity needs "

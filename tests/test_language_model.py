@@ -4,6 +4,7 @@ import gzip
 import io
 import math
 import os
+import re
 import subprocess
 import sys
 
@@ -245,6 +246,29 @@ def test_trainer_checkpoint_folder_is_checked_up_front(tmp_path):
     with pytest.raises(FileNotFoundError, match="checkpoint: the folder of"):
         sk.Trainer(model, optim.SGD(lr=1.0), checkpoint=str(tmp_path / "no" / "lm.npz"))
     sk.Trainer(model, optim.SGD(lr=1.0), checkpoint=str(tmp_path / "lm.npz"))
+
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    # each used to be taken, then failed at the first step or epoch (or silently did the wrong
+    # thing: lr_decay 0.5 raised the rate, -2 made it negative, max_seconds -1 ran one step)
+    (dict(optimizer=None), TypeError, "optimizer: expected a seqkern.optim optimizer"),
+    (dict(batch_size=2.5), ValueError, "batch_size: expected a positive integer, got 2.5"),
+    (dict(eval_batch_size=0), ValueError, "eval_batch_size: expected a positive integer"),
+    (dict(clip=-1), ValueError, "clip: expected None, 0 "),
+    (dict(clip=float("nan")), ValueError, "clip: expected None, 0 "),
+    (dict(lr_decay=0.5), ValueError, "lr_decay: expected a number >= 1"),
+    (dict(lr_decay=-2), ValueError, "lr_decay: expected a number >= 1"),
+    (dict(max_seconds=-1), ValueError, "max_seconds: expected None or a positive number"),
+])
+def test_trainer_checks_its_arguments_up_front(kwargs, error, message):
+    model = RNNLM(vocab_size=5, wordvec_size=2, hidden_size=3)
+    args = {"optimizer": optim.SGD(lr=1.0), **kwargs}
+    with pytest.raises(error, match=re.escape(message)):
+        sk.Trainer(model, **args)
+    trainer = sk.Trainer(model, optim.SGD(lr=1.0), batch_size=1, bptt=2, clip=0)  # 0: no clipping
+    for epochs in (-1, 1.5):
+        with pytest.raises(ValueError, match="epochs: expected an integer >= 0"):
+            trainer.fit(np.arange(8) % 5, epochs=epochs)
 
 
 def test_trainer_reports_a_diverged_model_as_infinite_perplexity():
