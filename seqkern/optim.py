@@ -51,13 +51,24 @@ class Optimizer:
         return f"{type(self).__name__}({opts})"
 
 
+def _described(a, written=False):
+    """What an array argument is, for a message: dtype, shape and the layout that fails."""
+    if not isinstance(a, np.ndarray):
+        return type(a).__name__
+    flags = [f for f, bad in (("not C-contiguous", not a.flags.c_contiguous),
+                              ("read-only", written and not a.flags.writeable)) if bad]
+    return " ".join([a.dtype.name, str(a.shape), *flags])
+
+
 def _check(key, p, g):
     if not (isinstance(p, np.ndarray) and p.dtype in FLOATS and p.flags.c_contiguous
             and p.flags.writeable):
-        raise TypeError(f"params[{key!r}]: expected a writeable C-contiguous float32/float64 array")
+        raise TypeError(f"params[{key!r}]: expected a writeable C-contiguous float32/float64 "
+                        f"array, got {_described(p, written=True)}")
     if not (isinstance(g, np.ndarray) and g.dtype == p.dtype and g.shape == p.shape
             and g.flags.c_contiguous):
-        raise ValueError(f"grads[{key!r}]: expected a C-contiguous {p.dtype} array of shape {p.shape}")
+        raise ValueError(f"grads[{key!r}]: expected a C-contiguous {p.dtype} array of shape "
+                         f"{p.shape}, got {_described(g)}")
 
 
 def _check_state(key, p, state):
