@@ -259,6 +259,8 @@ def test_save_load_and_attention_map(tmp_path):
     out, w = model.attention_map("12+34", max_len=6)
     assert w.shape == (len(out) + 1, 5)
     np.testing.assert_allclose(w.sum(axis=1), 1.0, rtol=1e-10)
+    with pytest.raises(TypeError, match="source: expected one str .*, got list"):
+        model.attention_map(["12+34"])  # was "ids: expected an integer array, got <U5"
 
 
 def test_bad_input():

@@ -293,6 +293,9 @@ class AttentionSeq2Seq(Seq2Seq):
         """(output text, weights (len(output) + 1, len(source))): greedy decoding of one source
         string and the attention each output step (the last one emits <eos>) paid to each
         source character, in the source's own order even with reverse_input."""
+        if not isinstance(source, str):
+            raise TypeError(f"source: expected one str (the example to map), got "
+                            f"{type(source).__name__}")
         output = self.generate([source], max_len)[0]
         src, lengths = encode_sources(self.vocab, [source])
         tgt = np.array([[self.start, *self.vocab.encode(output)]], dtype=np.int64)
