@@ -1037,6 +1037,15 @@ def test_ppmi_vectors_learn_planted_topics():
     assert within > across + 0.3, (within, across)
     with pytest.raises(ValueError, match="empty"):
         PPMIVectors([[]])
+    # sentences as strings made character vectors; window 0 vectors of an all-zero matrix
+    for sentences in ("a b a", ["a b a", "b a"], (s for s in ["a b a"])):
+        with pytest.raises(TypeError, match="sentences: expected lists of words, got a string"):
+            PPMIVectors(sentences)
+    for name in ("window", "min_count", "vector_size"):
+        for bad in (0, 1.5):
+            with pytest.raises(ValueError, match=f"{name}: expected a positive integer"):
+                PPMIVectors([["a", "b"]], **{name: bad})
+    assert PPMIVectors(iter([["a", "b"], ["b", "a"]]), vector_size=1).wv.vectors.shape == (2, 1)
 
 
 @given(binary=st.booleans(), cut=st.floats(0, 1), flips=st.lists(

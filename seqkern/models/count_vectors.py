@@ -13,7 +13,7 @@ from collections import Counter
 
 import numpy as np
 
-from seqkern._checks import random_generator
+from seqkern._checks import check_count, random_generator
 from seqkern.models.keyed_vectors import KeyedVectors
 
 
@@ -69,6 +69,14 @@ class PPMIVectors:
     (as the book does). Vocabulary as Word2Vec builds it (min_count, most frequent first)."""
 
     def __init__(self, sentences, window=2, min_count=1, vector_size=100, seed=0):
+        for name, v in (("window", window), ("min_count", min_count),
+                        ("vector_size", vector_size)):
+            check_count(name, v)  # window 0 made vectors of an all-zero matrix
+        sentences = [sentences] if isinstance(sentences, str) else list(sentences)
+        if any(isinstance(s, str) for s in sentences):
+            # a str is a sequence of characters, which made character vectors silently
+            raise TypeError("sentences: expected lists of words, got a string (split it into "
+                            "words first)")
         sentences = [list(s) for s in sentences]
         counts = Counter(w for s in sentences for w in s)
         if not counts:
