@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from seqkern._checks import random_generator
+from seqkern._checks import check_count, non_negative, random_generator
 
 PROTOTYPE_SEED = 20261130
 
@@ -24,6 +24,9 @@ def digit_prototypes(feature_size=16):
 
 def spoken_digits(n, feature_size=16, noise=0.6, seed=0):
     """n examples: a list of (frames (T_i, feature_size) float32, labels (S_i,) int64 in 1..10)."""
+    check_count("n", n, least=0)
+    check_count("feature_size", feature_size)
+    noise = non_negative("noise", noise)
     rng = random_generator(seed)
     protos = digit_prototypes(feature_size)
     out = []

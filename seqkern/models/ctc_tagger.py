@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from seqkern import checkpoint
-from seqkern._checks import base_seed, float_dtype
+from seqkern._checks import base_seed, check_count, check_integer, float_dtype
 from seqkern._ops import ctc_loss, ctc_loss_backward
 from seqkern.ctc_decoding import ctc_beam_search, ctc_greedy_decode
 from seqkern.nn import LSTM, Embedding, Linear, Model
@@ -28,6 +28,10 @@ class CTCTagger(Model, checkpoint.Saveable):
 
     def __init__(self, input_size, num_classes, hidden_size=128, num_layers=2, embedding=False,
                  dropout=0.0, blank=0, dtype=np.float32, seed=0):
+        check_count("num_classes", num_classes, least=2)  # the blank and at least one label
+        check_integer("blank", blank)
+        if not 0 <= blank < num_classes:
+            raise ValueError(f"blank: expected a class in 0..{num_classes - 1}, got {blank}")
         self.config = dict(input_size=int(input_size), num_classes=int(num_classes),
                            hidden_size=int(hidden_size), num_layers=int(num_layers),
                            embedding=bool(embedding), dropout=float(dropout), blank=int(blank),
