@@ -48,7 +48,8 @@ class Trainer:
                  checkpoint=None, eval_batch_size=10, max_seconds=None, progress=True,
                  out=sys.stdout):
         # each argument checked now, not where it is first used, a step or an epoch later
-        if checkpoint is not None and not os.path.isdir(os.path.dirname(os.path.abspath(checkpoint))):
+        folder = None if checkpoint is None else os.path.dirname(os.path.abspath(checkpoint))
+        if folder is not None and not os.path.isdir(folder):
             raise FileNotFoundError(f"checkpoint: the folder of {checkpoint} does not exist")
         if not (callable(getattr(optimizer, "update", None)) and hasattr(optimizer, "lr")):
             raise TypeError("optimizer: expected a seqkern.optim optimizer (update(params, grads) "
@@ -57,11 +58,14 @@ class Trainer:
                         ("eval_batch_size", eval_batch_size)):
             check_count(name, v)
         if not (clip is None or _number(clip) and clip >= 0):  # None or 0: no clipping
-            raise ValueError(f"clip: expected None, 0 (no clipping) or a positive norm, got {clip!r}")
+            raise ValueError("clip: expected None, 0 (no clipping) or a positive norm, got "
+                             f"{clip!r}")
         if not (_number(lr_decay) and 1 <= lr_decay < float("inf")):
-            raise ValueError(f"lr_decay: expected a number >= 1 (1 keeps the rate), got {lr_decay!r}")
+            raise ValueError("lr_decay: expected a number >= 1 (1 keeps the rate), got "
+                             f"{lr_decay!r}")
         if not (max_seconds is None or _number(max_seconds) and max_seconds > 0):
-            raise ValueError(f"max_seconds: expected None or a positive number, got {max_seconds!r}")
+            raise ValueError("max_seconds: expected None or a positive number, got "
+                             f"{max_seconds!r}")
         self.model, self.optimizer = model, optimizer
         self.batch_size, self.bptt, self.clip = batch_size, bptt, clip
         self.lr_decay, self.checkpoint, self.eval_batch_size = lr_decay, checkpoint, eval_batch_size

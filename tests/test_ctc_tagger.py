@@ -31,12 +31,13 @@ def test_spoken_digits():
 def test_bad_arguments_are_named():
     # each was taken: features of width 0, a model whose only class is the blank, a blank that
     # is no class (found at the first loss), n = 2.5 as a bare TypeError
-    for call, message in ((lambda: spoken_digits(2, feature_size=0), "feature_size: expected a "),
-                          (lambda: spoken_digits(2, noise=-1), "noise: expected a finite number"),
-                          (lambda: spoken_digits(2.5), "n: expected an integer >= 0"),
-                          (lambda: CTCTagger(4, num_classes=1), "num_classes: expected an integer >= 2"),
-                          (lambda: CTCTagger(4, 11, blank=11), r"blank: expected a class in 0..10"),
-                          (lambda: CTCTagger(4, 11, blank=-1), r"blank: expected a class in 0..10")):
+    for call, message in (
+            (lambda: spoken_digits(2, feature_size=0), "feature_size: expected a "),
+            (lambda: spoken_digits(2, noise=-1), "noise: expected a finite number"),
+            (lambda: spoken_digits(2.5), "n: expected an integer >= 0"),
+            (lambda: CTCTagger(4, num_classes=1), "num_classes: expected an integer >= 2"),
+            (lambda: CTCTagger(4, 11, blank=11), r"blank: expected a class in 0..10"),
+            (lambda: CTCTagger(4, 11, blank=-1), r"blank: expected a class in 0..10")):
         with pytest.raises(ValueError, match=message):
             call()
     assert spoken_digits(0) == [] and len(spoken_digits(2, noise=0)) == 2
