@@ -724,3 +724,17 @@ def test_unigram_sampler_raises_where_the_book_would_rather_than_drawing_forever
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, previous)
+
+
+def test_unigram_sampler_names_bad_arguments():
+    # numpy's "cannot reshape array of size 0 into shape (0)" for sample_size 0, its reshape
+    # error for a 2-D target, its IndexError for an id past the vocabulary
+    with pytest.raises(ValueError, match="sample_size: expected a positive integer, got 0"):
+        book.UnigramSampler(np.array([0, 1, 2]), 0.75, 0)
+    sampler = book.UnigramSampler(np.array([0, 1, 2, 3, 1]), 0.75, 2)
+    with pytest.raises(ValueError, match=r"target: expected a 1-D array \(batch,\) of word ids, "
+                                         r"got shape \(1, 2\)"):
+        sampler.get_negative_sample(np.array([[1, 2]]))
+    with pytest.raises(ValueError, match="target: ids must be in 0..3, got 9"):
+        sampler.get_negative_sample(np.array([1, 9]))
+    assert sampler.get_negative_sample([1, 2]).shape == (2, 2)

@@ -6,6 +6,7 @@ import collections
 
 import numpy as np
 
+from seqkern._checks import as_ids, check_count
 from seqkern.book.layers import Embedding
 
 
@@ -37,6 +38,7 @@ class UnigramSampler:
     repeats and the target gives the same distribution, without renormalizing per row."""
 
     def __init__(self, corpus, power, sample_size):
+        check_count("sample_size", sample_size)
         self.sample_size = sample_size
         counts = collections.Counter(int(w) for w in corpus)
         self.vocab_size = len(counts)
@@ -50,8 +52,11 @@ class UnigramSampler:
                           self.vocab_size - 1)
 
     def get_negative_sample(self, target):
+        target = as_ids("target", target, self.vocab_size)
+        if target.ndim != 1:
+            raise ValueError(f"target: expected a 1-D array (batch,) of word ids, got shape "
+                             f"{target.shape}")
         batch_size, k = target.shape[0], self.sample_size
-        target = np.asarray(target).reshape(batch_size)
         # Rows with fewer than k drawable words besides their target would draw forever (the
         # book's np.random.choice raises ValueError there).
         others = np.count_nonzero(self._drawable) - self._drawable[target]
