@@ -8,6 +8,7 @@ never leaves a half-written checkpoint where a good one was.
 """
 from __future__ import annotations
 
+import errno
 import json
 import os
 import tempfile
@@ -20,6 +21,17 @@ FORMAT = "seqkern-checkpoint"
 VERSION = 1
 
 
+def check_target(path):
+    """The folder of a file to write, which must exist, path not being a folder itself. Found
+    here, the error names the caller's path (the temporary file's name did, or the rename's)."""
+    if os.path.isdir(path):
+        raise IsADirectoryError(errno.EISDIR, "is a folder; name a file in it", os.fspath(path))
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(errno.ENOENT, "no such folder", folder)
+    return folder
+
+
 def save(model, path):
     """Writes model (a class of seqkern.models with .config, .params and .vocab) to path."""
     from seqkern import __version__
@@ -29,7 +41,7 @@ def save(model, path):
             "class": type(model).__name__, "config": model.config,
             "vocab": None if vocab is None else {"level": vocab.level, "tokens": vocab.itos}}
     arrays = {f"param/{k}": v for k, v in model.params.items()}
-    folder = os.path.dirname(os.path.abspath(path))
+    folder = check_target(path)
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".seqkern-", suffix=".part")
     try:
         with os.fdopen(fd, "wb") as f:

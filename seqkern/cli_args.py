@@ -113,6 +113,8 @@ def text_file(text):
 
 
 def output_file(text):
+    if os.path.isdir(text):  # found after the training otherwise, when the file is written
+        raise argparse.ArgumentTypeError(f"{text}: is a folder; name a file in it")
     folder = os.path.dirname(os.path.abspath(text))
     if not os.path.isdir(folder):
         raise argparse.ArgumentTypeError(f"{text}: the folder {folder} does not exist")

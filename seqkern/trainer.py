@@ -13,13 +13,13 @@ comes back as after an epoch.
 """
 from __future__ import annotations
 
-import os
 import sys
 import time
 
 import numpy as np
 
 from seqkern._checks import check_count
+from seqkern.checkpoint import check_target
 from seqkern.data import TBPTTBatches
 from seqkern.metrics import perplexity
 from seqkern.nn import clip_grads
@@ -48,9 +48,11 @@ class Trainer:
                  checkpoint=None, eval_batch_size=10, max_seconds=None, progress=True,
                  out=sys.stdout):
         # each argument checked now, not where it is first used, a step or an epoch later
-        folder = None if checkpoint is None else os.path.dirname(os.path.abspath(checkpoint))
-        if folder is not None and not os.path.isdir(folder):
-            raise FileNotFoundError(f"checkpoint: the folder of {checkpoint} does not exist")
+        if checkpoint is not None:
+            try:
+                check_target(checkpoint)
+            except OSError as e:
+                raise type(e)(e.errno, f"checkpoint: {e.strerror}", e.filename) from None
         if not (callable(getattr(optimizer, "update", None)) and hasattr(optimizer, "lr")):
             raise TypeError("optimizer: expected a seqkern.optim optimizer (update(params, grads) "
                             f"and lr), got {type(optimizer).__module__}.{type(optimizer).__name__}")

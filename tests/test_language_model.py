@@ -250,8 +250,16 @@ def test_tiny_model_memorises_a_sequence():
 
 def test_trainer_checkpoint_folder_is_checked_up_front(tmp_path):
     model = RNNLM(vocab_size=5, wordvec_size=2, hidden_size=3)
-    with pytest.raises(FileNotFoundError, match="checkpoint: the folder of"):
+    with pytest.raises(FileNotFoundError, match="checkpoint: no such folder: '.*no'"):
         sk.Trainer(model, optim.SGD(lr=1.0), checkpoint=str(tmp_path / "no" / "lm.npz"))
+    with pytest.raises(IsADirectoryError, match="checkpoint: is a folder; name a file in it"):
+        sk.Trainer(model, optim.SGD(lr=1.0), checkpoint=str(tmp_path))
+    # model.save names the caller's path: it had named its temporary file, or the rename
+    with pytest.raises(FileNotFoundError, match=r"no such folder: '.*no'$"):
+        model.save(str(tmp_path / "no" / "lm.npz"))
+    with pytest.raises(IsADirectoryError, match=f"is a folder; name a file in it: '{tmp_path}'$"):
+        model.save(tmp_path)
+    assert os.listdir(tmp_path) == []  # no temporary file left
     sk.Trainer(model, optim.SGD(lr=1.0), checkpoint=str(tmp_path / "lm.npz"))
 
 

@@ -677,6 +677,30 @@ def test_command_line_refuses_to_write_over_its_own_input(argv, message, tmp_pat
     assert not (tmp_path / "out.txt").exists()
 
 
+@pytest.mark.parametrize("argv", [
+    ["train-lm", "--text", "{text}", "--save", "{folder}"],
+    ["seq2seq", "--task", "addition", "--save", "{folder}"],
+    ["seq2seq", "--task", "addition", "--plot-attention", "{folder}"],
+    ["ctc", "--save", "{folder}"],
+    ["demo", "--save", "{folder}"],
+    ["word2vec", "-train", "{text}", "-output", "{folder}"],
+    ["word2vec", "-train", "{text}", "-output", "{out}", "-save-vocab", "{folder}"],
+])
+def test_command_line_refuses_a_folder_as_output(argv, tmp_path, capsys):
+    """A folder given as an output was found when the file was written, after the training:
+    `seqkern word2vec` then named its temporary file ("/.seqkern-bemehft9.part: Is a
+    directory"), and train-lm its checkpoint after the first epoch."""
+    from seqkern import cli
+    text = tmp_path / "text.txt"
+    text.write_text("the cat sat on the mat\n" * 20)
+    names = dict(text=text, folder=tmp_path, out=tmp_path / "out.txt")
+    with pytest.raises(SystemExit) as e:
+        cli.main([a.format(**names) for a in argv])
+    assert e.value.code == 2
+    assert f"{tmp_path}: is a folder; name a file in it" in capsys.readouterr().err
+    assert sorted(os.listdir(tmp_path)) == ["text.txt"]
+
+
 def test_twin_runs_in_float32_too():
     p = bench.make_problem("gru", 4, 2, 3, 5, dtype=np.float32)
     y32, _ = reference.gru(**p)
