@@ -431,6 +431,11 @@ def test_save_load_with_mmap_and_unsupported_files(tmp_path):
             getattr(kv, old)
     with pytest.raises(AttributeError, match="no attribute 'nothing'"):
         kv.nothing
+    # errors name the path given (they had named the temporary file, or the rename)
+    with pytest.raises(IsADirectoryError, match=f"is a folder; name a file in it: '{tmp_path}'"):
+        m.save(str(tmp_path))
+    with pytest.raises(FileNotFoundError, match="no such folder: '.*nowhere'"):
+        m.wv.save(str(tmp_path / "nowhere" / "kv"))
 
 
 @pytest.mark.parametrize("ext", [".gz", ".bz2", ".xz"])

@@ -16,6 +16,8 @@ import struct
 
 import numpy as np
 
+from seqkern.checkpoint import check_target
+
 MAGIC = b"SEQKERN\0"
 FORMAT = 1
 ALIGN = 64
@@ -35,6 +37,7 @@ def save(path, kind, meta, arrays):
     header = json.dumps({"format": FORMAT, "kind": kind, "meta": meta, "arrays": entries},
                         ensure_ascii=False).encode(errors="surrogateescape")
     start = _aligned(len(MAGIC) + 8 + len(header))
+    check_target(path)  # so that an error names path, not the temporary file or the rename
     tmp = f"{path}.tmp-{os.getpid()}"
     try:
         with open(tmp, "wb") as f:
