@@ -397,6 +397,29 @@ def test_torch_jit_script_compiles_torchs_forward(cls, make):
         skt.restore(model)
 
 
+def test_quantize_dynamic_as_the_readme_says():
+    """quantize_dynamic matches exact classes: an optimize'd nn.LSTM becomes torch's int8 LSTM,
+    a seqkern.torch.LSTM stays itself (float32, on seqkern's kernels)."""
+    ours, theirs = reference_and_ours(num_layers=2)
+    quantize = torch.ao.quantization.quantize_dynamic
+    x = torch.randn(4, 3, 5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch 2.13 deprecates eager-mode quantization
+        model = Scriptable(theirs)
+        expected = quantize(copy.deepcopy(model), {torch.nn.LSTM}, dtype=torch.qint8)
+        optimized = skt.optimize(copy.deepcopy(model))
+        try:
+            q = quantize(optimized, {torch.nn.LSTM}, dtype=torch.qint8, inplace=True)
+            assert type(q.rnn) is type(expected.rnn) is torch.ao.nn.quantized.dynamic.LSTM
+            torch.testing.assert_close(q(x), expected(x))
+        finally:
+            skt.restore(optimized)
+        kept = quantize(Scriptable(ours), {torch.nn.LSTM}, dtype=torch.qint8)
+    assert type(kept.rnn) is skt.LSTM
+    y, _ = kept.rnn(x)
+    assert uses_seqkern(y)
+
+
 @pytest.mark.parametrize("cls", [skt.LSTMCell, skt.GRUCell, skt.RNNCell])
 def test_torch_jit_script_compiles_a_cell(cls):
     torch.manual_seed(0)
