@@ -397,6 +397,25 @@ def test_torch_jit_script_compiles_torchs_forward(cls, make):
         skt.restore(model)
 
 
+@pytest.mark.parametrize("make", ["subclass", "optimize"])
+def test_torch_export_records_torchs_graph(make, fresh_warnings):
+    ours, theirs = reference_and_ours(num_layers=2)
+    reference = Scriptable(theirs)
+    model = copy.deepcopy(reference)
+    if make == "subclass":
+        model.rnn = ours
+    else:
+        skt.optimize(model)
+    x = torch.randn(4, 3, 5)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # torch's, about _flat_weights
+            exported = torch.export.export(model, (x,))
+        torch.testing.assert_close(exported.module()(x), reference(x))
+    finally:
+        skt.restore(model)
+
+
 def test_quantize_dynamic_as_the_readme_says():
     """quantize_dynamic matches exact classes: an optimize'd nn.LSTM becomes torch's int8 LSTM,
     a seqkern.torch.LSTM stays itself (float32, on seqkern's kernels)."""
