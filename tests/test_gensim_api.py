@@ -431,6 +431,8 @@ def test_save_load_with_mmap_and_unsupported_files(tmp_path):
             getattr(kv, old)
     with pytest.raises(AttributeError, match="no attribute 'nothing'"):
         kv.nothing
+    with pytest.warns(DeprecationWarning, match="deprecated `init_sims` .Use fill_norms"):
+        m.wv.init_sims()  # gensim 4 warns so
     # errors name the path given (they had named the temporary file, or the rename)
     with pytest.raises(IsADirectoryError, match=f"is a folder; name a file in it: '{tmp_path}'"):
         m.save(str(tmp_path))

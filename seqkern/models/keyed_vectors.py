@@ -264,7 +264,11 @@ class KeyedVectors:
         return self.vectors / self.norms[..., np.newaxis]
 
     def init_sims(self, replace=False):
-        """gensim 3's name: fill_norms; replace=True also scales the vectors to unit length."""
+        """gensim 3's name: fill_norms; replace=True also scales the vectors to unit length.
+        Deprecated, with gensim 4's warning."""
+        warnings.warn("Call to deprecated `init_sims` (Use fill_norms() instead. See "
+                      "https://github.com/RaRe-Technologies/gensim/wiki/Migrating-from-Gensim-3.x-to-4).",
+                      DeprecationWarning, stacklevel=2)
         self.fill_norms()
         if replace:
             self.unit_normalize_all()
