@@ -71,8 +71,9 @@ def check_nonlinearity(nonlinearity):
         raise ValueError(f"nonlinearity: expected 'tanh' or 'relu', got {nonlinearity!r}")
 
 
-def check_lengths(lengths, T, B):
-    """lengths as a contiguous int32 array of B values in 1..T (or None)."""
+def check_lengths(lengths, T, B, what="T"):
+    """lengths as a contiguous int32 array of B values in 1..T (or None); `what` names T in the
+    message (attention's key lengths: "Tk")."""
     if lengths is None:
         return None
     arr = np.asarray(lengths)
@@ -86,7 +87,7 @@ def check_lengths(lengths, T, B):
     lo, hi, _ = _core.length_summary(
         np.ascontiguousarray(arr, dtype=np.float64 if kind == "f" else np.int64))
     if B and (lo < 1 or hi > T):
-        raise ValueError(f"lengths: each must be in 1..T = 1..{T}, got {lo}..{hi}")
+        raise ValueError(f"lengths: each must be in 1..{what} = 1..{T}, got {lo}..{hi}")
     return np.ascontiguousarray(arr, dtype=np.int32)
 
 
@@ -551,7 +552,7 @@ def attention_args(query, keys, values, lengths, score, w, w_q, w_k, v, scale,
         scale = 1.0
     elif not np.isfinite(scale):
         raise ValueError(f"scale: expected a finite number or None, got {scale!r}")
-    lengths = arrays.lengths(lengths, Tk, B)
+    lengths = arrays.lengths(lengths, Tk, B, "Tk")
     return AttentionArgs(query, keys, values, keys_are_values, lengths, score, w, w_q, w_k, v,
                          float(scale))
 

@@ -52,9 +52,10 @@ class _Arrays:
     (recurrent_args' `arrays`: float_array, zeros, lengths) and gives their pointers, stream and
     device to the kernels."""
 
-    def lengths(self, lengths, T, B):
+    def lengths(self, lengths, T, B, what="T"):
         """lengths (host or device) checked on the host, then as an int32 array on the device."""
-        host = check_lengths(self.to_host(lengths) if is_device_array(lengths) else lengths, T, B)
+        host = check_lengths(self.to_host(lengths) if is_device_array(lengths) else lengths, T, B,
+                             what)
         return None if host is None else self.asarray(host)
 
 

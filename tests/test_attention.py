@@ -217,9 +217,9 @@ def test_bad_input():
         sk.attention(p["query"], p["keys"][:1])
     with pytest.raises(ValueError, match=r"values: expected shape"):
         sk.attention(p["query"], p["keys"], p["values"][:, :3])
-    with pytest.raises(ValueError, match=r"lengths: each must be in 1..T = 1..4"):
+    with pytest.raises(ValueError, match=r"lengths: each must be in 1..Tk = 1..4"):
         sk.attention(p["query"], p["keys"], lengths=np.array([0, 4]))  # a query with no key
-    with pytest.raises(ValueError, match=r"lengths: each must be in 1..T = 1..4"):
+    with pytest.raises(ValueError, match=r"lengths: each must be in 1..Tk = 1..4"):
         sk.attention(p["query"], p["keys"], lengths=np.array([5, 4]))
     with pytest.raises(ValueError, match="keys: dot scores need Hk = Hq"):
         sk.attention(p["query"], p["keys"][:, :, :2])

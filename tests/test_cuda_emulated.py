@@ -345,7 +345,7 @@ def test_emulated_attention_lengths_on_the_device_and_bad_input(on_emulator):
     q = Emulated(p["query"])
     with pytest.raises(TypeError, match="keys: expected an emulated device array"):
         sk.attention(q, p["keys"])
-    with pytest.raises(ValueError, match=r"lengths: each must be in 1..T = 1..4, got"):
+    with pytest.raises(ValueError, match=r"lengths: each must be in 1..Tk = 1..4, got"):
         sk.attention(q, Emulated(p["keys"]), lengths=[0, 4])
     _, _, saved = sk.attention(q, Emulated(p["keys"]), training=True)
     with pytest.raises(ValueError, match=r"dcontext: expected shape \(batch, Tq, Hv\)"):
