@@ -8,13 +8,15 @@ hang shows as the child's exit status:
 Before each call it writes the call's description to LAST_FILE (the call a crash interrupted);
 it prints one line "UNCLEAR <case> <changes> <exception>" for each exception other than the
 clear ones (TypeError, ValueError, MemoryError for absurd sizes), and "DONE" at the end."""
+import os
 import sys
 
 import numpy as np
 
 import seqkern as sk
-from seqkern import bench, metrics, nn, optim
-from seqkern.models import KeyedVectors, Word2Vec
+from seqkern import bench, metrics, models, nn, optim
+from seqkern.data import Seq2SeqData, addition_pairs
+from seqkern.models import RNNLM, KeyedVectors, PPMIVectors, Word2Vec
 
 CLEAR = (TypeError, ValueError, MemoryError)
 INVALID_AS_BUILT = {"prepacked_for_another"}  # cases whose unchanged call is already wrong
@@ -352,6 +354,168 @@ def optimizer_call(kw):
     opt.update({"w": kw["p_next"]}, {"w": kw["g_next"]})
 
 
+FOREVER = 2**62  # SCALARS' huge: a length or a count that asks for a loop without end
+
+
+def language_model_build(rng):
+    V = int(rng.integers(3, 12))
+    B, T = sizes(rng, 2)
+    return {"vocab_size": V, "wordvec_size": int(rng.integers(1, 6)),
+            "hidden_size": int(rng.integers(1, 6)), "num_layers": int(rng.integers(1, 3)),
+            "dropout": 0.2, "xs": rng.integers(0, V, (B, T)), "ts": rng.integers(0, V, (B, T)),
+            "prefix": rng.integers(0, V, int(rng.integers(1, 4))), "length": 4,
+            "temperature": 0.8, "top_k": 3, "top_p": 0.9, "seed": 1,
+            "ids": rng.integers(0, V, int(rng.integers(2, 30)))}
+
+
+def language_model_call(kw):
+    if kw["length"] == FOREVER:
+        return
+    model = RNNLM(vocab_size=kw["vocab_size"], wordvec_size=kw["wordvec_size"],
+                  hidden_size=kw["hidden_size"], num_layers=kw["num_layers"],
+                  dropout=kw["dropout"], seed=0)
+    model.forward(kw["xs"], kw["ts"])
+    model.backward()
+    model.generate(kw["prefix"], length=kw["length"], temperature=kw["temperature"],
+                   top_k=kw["top_k"], top_p=kw["top_p"], seed=kw["seed"])
+    model.perplexity(kw["ids"], batch_size=2, bptt=3)
+
+
+SEQ2SEQ_DATA = Seq2SeqData.from_pairs(addition_pairs(30, seed=5), test_fraction=0.2)
+SEQ2SEQ_MODELS = ("Seq2Seq", "PeekySeq2Seq", "AttentionSeq2Seq")
+
+
+def seq2seq_build(rng):
+    data = SEQ2SEQ_DATA
+    first = int(rng.integers(0, len(data.train) - 3))
+    src, lengths, tgt = data.encode(data.train[first:first + 3])
+    return {"model": rng.choice(SEQ2SEQ_MODELS), "vocab": data.vocab, "wordvec_size": 3,
+            "hidden_size": int(rng.integers(1, 5)), "reverse_input": bool(rng.random() < 0.5),
+            "bidirectional_encoder": bool(rng.random() < 0.5), "src": src, "lengths": lengths,
+            "tgt": tgt, "sources": [s for s, _ in data.test[:2]], "max_len": 4,
+            "beam_size": int(rng.integers(1, 4))}
+
+
+def seq2seq_call(kw):
+    if FOREVER in (kw["max_len"], kw["beam_size"]):
+        return
+    cls = getattr(models, kw["model"] if kw["model"] in SEQ2SEQ_MODELS else "Seq2Seq")
+    model = cls(kw["vocab"], wordvec_size=kw["wordvec_size"], hidden_size=kw["hidden_size"],
+                reverse_input=kw["reverse_input"],
+                bidirectional_encoder=kw["bidirectional_encoder"], seed=0)
+    model.forward(kw["src"], kw["lengths"], kw["tgt"])
+    model.backward()
+    model.generate(kw["sources"], max_len=kw["max_len"], beam_size=kw["beam_size"])
+    if isinstance(model, models.AttentionSeq2Seq):
+        model.attention_map(kw["sources"][0] if isinstance(kw["sources"], list) else
+                            kw["sources"], max_len=kw["max_len"])
+
+
+def ctc_tagger_build(rng):
+    T, B, F = sizes(rng, 3)
+    C = int(rng.integers(2, 6))
+    S = int(rng.integers(1, T + 1))
+    return {"input_size": F, "num_classes": C, "x": rng.standard_normal((T, B, F)).astype("f"),
+            "input_lengths": rng.integers(S, T + 1, B), "targets": rng.integers(1, C, (B, S)),
+            "target_lengths": rng.integers(0, S + 1, B), "beam_width": int(rng.integers(1, 4))}
+
+
+def ctc_tagger_call(kw):
+    if kw["beam_width"] == FOREVER:
+        return
+    model = models.CTCTagger(kw["input_size"], kw["num_classes"], hidden_size=3, num_layers=1)
+    model.forward(kw["x"], kw["input_lengths"], kw["targets"], kw["target_lengths"])
+    model.backward()
+    model.decode(kw["x"], kw["input_lengths"], beam_width=kw["beam_width"])
+
+
+KEYS = [f"w{i}" for i in range(12)]
+
+
+def queries_build(rng):
+    pick = lambda n, keys=KEYS: [str(k) for k in rng.choice(keys, n)]  # noqa: E731
+    return {"vectors": rng.standard_normal((12, 5)).astype(np.float32),
+            "positive": pick(int(rng.integers(1, 3)), KEYS + ["unknown"]),
+            "negative": pick(int(rng.integers(0, 2))),
+            "topn": 3, "restrict_vocab": None, "words": pick(int(rng.integers(1, 4))),
+            "vector": rng.standard_normal(5).astype(np.float32)}
+
+
+def queries_call(kw):
+    """gensim's queries; a missing key is gensim's KeyError, an empty word list its
+    ZeroDivisionError (n_similarity) or ValueError."""
+    kv = KeyedVectors(5)
+    kv.add_vectors(KEYS, kw["vectors"])
+    calls = (lambda: kv.most_similar(positive=kw["positive"], negative=kw["negative"],
+                                     topn=kw["topn"], restrict_vocab=kw["restrict_vocab"]),
+             lambda: kv.most_similar_cosmul(positive=kw["positive"], negative=kw["negative"],
+                                            topn=kw["topn"]),
+             lambda: kv.similar_by_vector(kw["vector"], topn=kw["topn"],
+                                          restrict_vocab=kw["restrict_vocab"]),
+             lambda: kv.n_similarity(kw["positive"], kw["words"]),
+             lambda: kv.doesnt_match(kw["words"]),
+             lambda: kv.distances(kw["positive"][0] if isinstance(kw["positive"], list)
+                                  else kw["positive"], kw["words"]),
+             lambda: kv.get_mean_vector(kw["words"]),
+             lambda: kv.rank(kw["words"][0] if isinstance(kw["words"], list) else kw["words"],
+                             "w1"))
+    for call in calls:
+        try:
+            call()
+        except KeyError as e:
+            if "not present" not in str(e):
+                raise
+        except ZeroDivisionError as e:
+            if "passed list is empty" not in str(e):
+                raise
+
+
+def bleu_build(rng):
+    words = ["a", "b", "c", "d"]
+    sentence = lambda: [str(w) for w in rng.choice(words, int(rng.integers(0, 7)))]  # noqa: E731
+    n = int(rng.integers(1, 4))
+    return {"hypotheses": [sentence() for _ in range(n)],
+            "references": [[sentence() for _ in range(int(rng.integers(1, 3)))] for _ in range(n)],
+            "max_n": 4, "smoothing": rng.choice([None, "method1", "method2", "method3"])}
+
+
+def bleu_call(kw):
+    if kw["max_n"] == FOREVER:
+        return
+    metrics.corpus_bleu(**kw)
+    if isinstance(kw["hypotheses"], list) and isinstance(kw["references"], list):
+        for h, r in zip(kw["hypotheses"], kw["references"]):
+            metrics.sentence_bleu(h, r, max_n=kw["max_n"], smoothing=kw["smoothing"])
+
+
+def trainer_build(rng):
+    return {"ids": rng.integers(0, 6, int(rng.integers(10, 60))),
+            "val_ids": rng.integers(0, 6, int(rng.integers(2, 20))), "batch_size": 2, "bptt": 3,
+            "clip": 0.5, "lr_decay": 4.0, "max_seconds": 5.0, "eval_batch_size": 2, "epochs": 2}
+
+
+def trainer_call(kw):
+    if kw["epochs"] == FOREVER:
+        return
+    model = RNNLM(vocab_size=6, wordvec_size=3, hidden_size=4, seed=0)
+    trainer = sk.Trainer(model, optim.SGD(lr=1.0), batch_size=kw["batch_size"], bptt=kw["bptt"],
+                         clip=kw["clip"], lr_decay=kw["lr_decay"], max_seconds=kw["max_seconds"],
+                         eval_batch_size=kw["eval_batch_size"], progress=False,
+                         out=open(os.devnull, "w"))
+    trainer.fit(kw["ids"], kw["val_ids"], epochs=kw["epochs"])
+
+
+def ppmi_build(rng):
+    return {"sentences": [[KEYS[j] for j in rng.integers(0, 12, int(rng.integers(1, 8)))]
+                          for _ in range(int(rng.integers(1, 6)))],
+            "window": int(rng.integers(1, 4)), "min_count": 1, "vector_size": 3, "seed": 0}
+
+
+def ppmi_call(kw):
+    PPMIVectors(**kw).wv.most_similar(kw["sentences"][0][0] if isinstance(kw["sentences"], list)
+                                      and kw["sentences"] and kw["sentences"][0] else "w0")
+
+
 CASES = {
     **{cell: recurrent(cell) for cell in ("lstm", "gru", "rnn")},
     **{cell + "_backward": recurrent_backward(cell) for cell in ("lstm", "gru", "rnn")},
@@ -374,6 +538,13 @@ CASES = {
     "word2vec_score": (word2vec_score_build, word2vec_score_call),
     "wmdistance": (wmdistance_build, wmdistance_call),
     "optimizer": (optimizer_build, optimizer_call),
+    "language_model": (language_model_build, language_model_call),
+    "seq2seq": (seq2seq_build, seq2seq_call),
+    "ctc_tagger": (ctc_tagger_build, ctc_tagger_call),
+    "queries": (queries_build, queries_call),
+    "bleu": (bleu_build, bleu_call),
+    "trainer": (trainer_build, trainer_call),
+    "ppmi": (ppmi_build, ppmi_call),
 }
 
 

@@ -221,3 +221,17 @@ def test_a_recurrent_layer_names_its_dtype_and_takes_lists(cls):
             layer.backward(y.astype(other))
         dx, _ = layer.backward(np.ones_like(y).tolist())
         assert dx.dtype == dtype
+
+
+@pytest.mark.parametrize("make, name", [
+    (lambda v: sk.models.RNNLM(vocab_size=5, wordvec_size=v), "wordvec_size"),
+    (lambda v: sk.models.RNNLM(vocab_size=5, num_layers=v), "num_layers"),
+    (lambda v: sk.models.AttentionSeq2Seq(sk.data.Seq2SeqData.from_pairs(
+        sk.data.addition_pairs(4)).vocab, hidden_size=v), "hidden_size"),
+    (lambda v: sk.models.CTCTagger(input_size=v, num_classes=3), "input_size")])
+def test_a_model_size_is_checked_before_its_config(make, name):
+    """int() in the config raised OverflowError on inf (found by tests/fuzz_api.py), and made 2
+    of 2.5 there while the layers refused it."""
+    for bad in (float("inf"), 2.5, 0):
+        with pytest.raises(ValueError, match=f"{name}: expected a positive integer"):
+            make(bad)

@@ -1046,6 +1046,11 @@ def test_ppmi_vectors_learn_planted_topics():
             with pytest.raises(ValueError, match=f"{name}: expected a positive integer"):
                 PPMIVectors([["a", "b"]], **{name: bad})
     assert PPMIVectors(iter([["a", "b"], ["b", "a"]]), vector_size=1).wv.vectors.shape == (2, 1)
+    # a window past the longest sentence counts what the whole sentence holds (2**62 looped
+    # over every distance: found by tests/fuzz_api.py)
+    wide, whole = (PPMIVectors([["a", "b", "c"], ["b", "c"]], window=w, vector_size=2)
+                   for w in (2**62, 2))
+    np.testing.assert_array_equal(wide.ppmi, whole.ppmi)
 
 
 @given(binary=st.booleans(), cut=st.floats(0, 1), flips=st.lists(

@@ -23,11 +23,10 @@ def cooccurrence(sentences_ids, V, window):
     codes = []
     for ids in sentences_ids:
         ids = np.asarray(ids, np.int64)
-        for d in range(1, window + 1):
-            if len(ids) > d:
-                a, b = ids[:-d], ids[d:]
-                codes.append(a * V + b)
-                codes.append(b * V + a)
+        for d in range(1, min(window, len(ids) - 1) + 1):  # (a window of 2**62 looped so)
+            a, b = ids[:-d], ids[d:]
+            codes.append(a * V + b)
+            codes.append(b * V + a)
     if not codes:
         return (np.zeros(0, np.int64),) * 2 + (np.zeros(0, np.float64),)
     keys, counts = np.unique(np.concatenate(codes), return_counts=True)

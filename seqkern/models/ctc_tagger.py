@@ -28,6 +28,9 @@ class CTCTagger(Model, checkpoint.Saveable):
 
     def __init__(self, input_size, num_classes, hidden_size=128, num_layers=2, embedding=False,
                  dropout=0.0, blank=0, dtype=np.float32, seed=0):
+        for name, v in (("input_size", input_size), ("hidden_size", hidden_size),
+                        ("num_layers", num_layers)):
+            check_count(name, v)  # before int() below, which truncated 2.5 and raised on inf
         check_count("num_classes", num_classes, least=2)  # the blank and at least one label
         check_integer("blank", blank)
         if not 0 <= blank < num_classes:

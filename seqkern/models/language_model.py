@@ -40,6 +40,9 @@ class RNNLM(Model, checkpoint.Saveable):
             if vocab is None:
                 raise ValueError("vocab_size: give it, or a vocab")
             vocab_size = len(vocab)
+        for name, v in (("vocab_size", vocab_size), ("wordvec_size", wordvec_size),
+                        ("hidden_size", hidden_size), ("num_layers", num_layers)):
+            check_count(name, v)  # before int() below, which truncated 2.5 and raised on inf
         if vocab is not None and len(vocab) != vocab_size:
             raise ValueError(f"vocab: has {len(vocab)} tokens, but vocab_size is {vocab_size}")
         if tie_weights and wordvec_size != hidden_size:

@@ -46,6 +46,8 @@ class Seq2Seq(Model, checkpoint.Saveable):
         for token in (PAD, START, EOS):
             if token not in vocab:
                 raise ValueError(f"vocab: needs the token {token!r} (see seqkern.data.Seq2SeqData)")
+        for name, v in (("wordvec_size", wordvec_size), ("hidden_size", hidden_size)):
+            check_count(name, v)  # before int() below, which truncated 2.5 and raised on inf
         self.vocab = vocab
         self.config = dict(wordvec_size=int(wordvec_size), hidden_size=int(hidden_size),
                            reverse_input=bool(reverse_input),
