@@ -275,6 +275,14 @@ def test_bad_input():
         model.forward(src, lengths, tgt[:2])
     with pytest.raises(ValueError, match="lengths: each must be in 1..S"):
         model.forward(src, lengths + 10, tgt)
+    # lengths of another dtype: numpy's "`indices` must be an integer array" with reverse_input
+    reversing = AttentionSeq2Seq(data.vocab, wordvec_size=3, hidden_size=4, reverse_input=True)
+    expected = reversing.forward(src, lengths, tgt)
+    assert reversing.forward(src, lengths.astype(np.float16), tgt) == expected
+    with pytest.raises(ValueError, match="lengths: expected whole numbers"):
+        reversing.forward(src, lengths - 0.5, tgt)
+    with pytest.raises(TypeError, match="lengths: expected an integer array"):
+        reversing.forward(src, lengths.astype(object), tgt)
     with pytest.raises(ValueError, match=r"lengths: expected shape \(batch,\)"):
         model.forward(src, lengths[:2], tgt)
     with pytest.raises(ValueError, match="characters outside the vocabulary"):

@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from seqkern import checkpoint
-from seqkern._checks import check_count, float_dtype, random_generator
+from seqkern._checks import check_count, check_lengths, float_dtype, random_generator
 from seqkern._ops import swap01
 from seqkern.data.seq2seq import PAD, START, encode_sources
 from seqkern.data.vocabulary import EOS
@@ -125,12 +125,12 @@ class Seq2Seq(Model, checkpoint.Saveable):
         src = np.asarray(src)
         if src.ndim != 2 or 0 in src.shape:
             raise ValueError(f"src: expected token ids of shape (batch, S), got {src.shape}")
-        lengths = np.asarray(lengths if lengths is not None else np.full(src.shape[0], src.shape[1]))
-        if lengths.shape != (src.shape[0],):
-            raise ValueError(f"lengths: expected shape (batch,) = ({src.shape[0]},), got {lengths.shape}")
-        if lengths.min() < 1 or lengths.max() > src.shape[1]:
-            raise ValueError(f"lengths: each must be in 1..S = 1..{src.shape[1]}")
-        return src, lengths
+        B, S = src.shape
+        if lengths is None:
+            return src, np.full(B, S, np.int64)
+        # whole numbers of any dtype, as the recurrent layers take them (float lengths of 4.5, or
+        # of float16, reached numpy's indexing)
+        return src, check_lengths(lengths, S, B, "S").astype(np.int64)
 
     def _encode(self, src, lengths):
         """Encoder outputs hs (S, B, Hd) and the decoder's first state ((1, B, Hd) h and c)."""
