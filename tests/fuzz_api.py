@@ -15,6 +15,7 @@ import numpy as np
 
 import seqkern as sk
 from seqkern import bench, metrics, models, nn, optim
+from seqkern.book import attention_layer, time_layers
 from seqkern.data import Seq2SeqData, addition_pairs
 from seqkern.models import RNNLM, KeyedVectors, PPMIVectors, Word2Vec
 
@@ -516,6 +517,50 @@ def ppmi_call(kw):
                                       and kw["sentences"] and kw["sentences"][0] else "w0")
 
 
+BOOK_GATES = {"TimeRNN": 1, "TimeLSTM": 4, "TimeGRU": 3}
+
+
+def book_recurrent_build(rng):
+    N, T, D, H = sizes(rng, 4, 5)
+    kind = str(rng.choice(sorted(BOOK_GATES)))
+    G = BOOK_GATES[kind]
+    f = lambda *shape: (0.3 * rng.standard_normal(shape)).astype(np.float32)  # noqa: E731
+    return {"kind": kind, "Wx": f(D, G * H), "Wh": f(H, G * H), "b": f(G * H), "xs": f(N, T, D),
+            "dhs": f(N, T, H), "h": f(N, H), "stateful": bool(rng.random() < 0.5),
+            "Wh_before_backward": f(H, G * H), "step_x": f(N, D)}
+
+
+def book_recurrent_call(kw):
+    """The book's Time layer: forward, backward, a second (stateful) forward; then one step of
+    the book's step class, and a backward after the weights were swapped for others (the
+    book's optimizers change them between calls)."""
+    kind = kw["kind"] if kw["kind"] in BOOK_GATES else "TimeLSTM"
+    layer = getattr(time_layers, kind)(kw["Wx"], kw["Wh"], kw["b"], stateful=kw["stateful"])
+    layer.forward(kw["xs"])
+    layer.backward(kw["dhs"])
+    layer.set_state(kw["h"], kw["h"]) if kind == "TimeLSTM" else layer.set_state(kw["h"])
+    layer.forward(kw["xs"])
+    layer.params[1] = kw["Wh_before_backward"]
+    layer.backward(kw["dhs"])
+    step = getattr(time_layers, kind[len("Time"):])(kw["Wx"], kw["Wh"], kw["b"])
+    state = (kw["h"], kw["h"]) if kind == "TimeLSTM" else (kw["h"],)
+    out = step.forward(kw["step_x"], *state)
+    step.backward(*(out if isinstance(out, tuple) else (out,)))
+
+
+def book_attention_build(rng):
+    N, T, S, H = sizes(rng, 4, 5)
+    return {"hs_enc": rng.standard_normal((N, S, H)).astype(np.float32),
+            "hs_dec": rng.standard_normal((N, T, H)).astype(np.float32),
+            "dout": rng.standard_normal((N, T, H)).astype(np.float32)}
+
+
+def book_attention_call(kw):
+    layer = attention_layer.TimeAttention()
+    layer.forward(kw["hs_enc"], kw["hs_dec"])
+    layer.backward(kw["dout"])
+
+
 CASES = {
     **{cell: recurrent(cell) for cell in ("lstm", "gru", "rnn")},
     **{cell + "_backward": recurrent_backward(cell) for cell in ("lstm", "gru", "rnn")},
@@ -545,6 +590,8 @@ CASES = {
     "bleu": (bleu_build, bleu_call),
     "trainer": (trainer_build, trainer_call),
     "ppmi": (ppmi_build, ppmi_call),
+    "book_recurrent": (book_recurrent_build, book_recurrent_call),
+    "book_attention": (book_attention_build, book_attention_call),
 }
 
 
