@@ -387,6 +387,10 @@ def _forward(module, input, hx, torch_forward):
     if reason:
         _fall_back(reason)
         return torch_forward(module, input, hx)
+    dtype = (input.data if isinstance(input, PackedSequence) else input).dtype
+    if any(t is not None and t.dtype != dtype
+           for t in (*(hx if isinstance(hx, tuple) else (hx,)), *(w for ws in weights for w in ws))):
+        return torch_forward(module, input, hx)  # torch's own error for mixed dtypes
     if not isinstance(input, PackedSequence) and input.numel() == 0:
         return torch_forward(module, input, hx)  # nothing to run: torch's empty result, or its error
     packed = isinstance(input, PackedSequence)
@@ -577,8 +581,17 @@ def _cell_forward(module, input, hx, torch_forward):
         return torch_forward(module, input, hx)
     cell = "lstm" if lstm else "gru"  # (an RNN cell runs torch's op: RNNCell.forward)
     H, dtype, dim = module.hidden_size, input.dtype, input.dim()
+    if dim not in (1, 2):
+        return torch_forward(module, input, hx)
+    batched_states = [s for s in (h, c) if dim == 1 and H == 1 and s is not None and s.dim() == 2]
+    if batched_states:
+        # torch 2.13's check takes a state of shape (1, 1) beside an unbatched input when
+        # hidden_size is 1, and its kernel then crashes the process (it raises "inconsistent
+        # hidden_size" for any other size)
+        raise RuntimeError(f"{type(module).__name__}: an unbatched (1-D) input takes 1-D states, "
+                           f"got a state of shape {tuple(batched_states[0].shape)}")
     size = (H,) if dim == 1 else (input.shape[0], H)  # of h and c
-    if (dim not in (1, 2) or input.numel() == 0 or input.shape[-1] != module.input_size
+    if (input.numel() == 0 or input.shape[-1] != module.input_size
             or weights[0][0].dtype != dtype
             or h is not None and (h.shape != size or h.dtype != dtype)
             or c is not None and (c.shape != size or c.dtype != dtype)

@@ -3,6 +3,8 @@ cells, step by step, as decoders and time-series models call them; RNNCell, whic
 op."""
 import copy
 import pickle
+import subprocess
+import sys
 from contextlib import nullcontext
 
 import pytest
@@ -213,6 +215,26 @@ def test_malformed_calls_raise_torchs_errors(name, ours, theirs, kw, fresh_warni
         with pytest.raises(type(expected.value)) as got:
             a(x, s)
         assert str(got.value) == str(expected.value)
+
+
+@pytest.mark.parametrize("cls", ["LSTMCell", "GRUCell"])
+def test_a_batched_state_beside_an_unbatched_input_is_an_error_not_a_crash(cls):
+    """torch's own cell of hidden_size 1 crashes (SIGSEGV, torch 2.13) on an unbatched input with
+    a (1, 1) state; seqkern's raises. Run in a child process: a crash would end pytest."""
+    script = f"""
+import torch, seqkern.torch as skt
+cell = skt.{cls}(4, 1)
+h = torch.zeros(1, 1)
+try:
+    cell(torch.randn(4), (h, h) if "{cls}" == "LSTMCell" else h)
+except RuntimeError as e:
+    print(e)
+"""
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout == f"{cls}: an unbatched (1-D) input takes 1-D states, got a state of " \
+                         "shape (1, 1)\n"
 
 
 @pytest.mark.parametrize("name,ours,theirs,kw", CELLS, ids=IDS)

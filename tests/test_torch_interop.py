@@ -277,7 +277,11 @@ def test_bad_arguments_raise_torchs_errors():
 def test_malformed_states_raise_torchs_errors(name, ours, theirs, kw):
     a, b = twins(ours, theirs, kw, torch.float32)
     x, h = torch.randn(3, 2, 5), torch.zeros(1, 2, 6)
-    for state in (3, [h], (h,), (h, h, h), h if name.startswith("lstm") else (h, h)):
+    # ... and a state of another dtype than the input's: seqkern raised its own TypeError
+    # ("h0: expected float32 like x"), or on one layer pybind11's "incompatible function arguments"
+    h64 = h.double()
+    other_dtype = (h, h64) if name.startswith("lstm") else h64
+    for state in (3, [h], (h,), (h, h, h), h if name.startswith("lstm") else (h, h), other_dtype):
         with pytest.raises(Exception) as expected:
             b(x, state)
         with pytest.raises(type(expected.value)) as got:
