@@ -583,13 +583,14 @@ def _cell_forward(module, input, hx, torch_forward):
     H, dtype, dim = module.hidden_size, input.dtype, input.dim()
     if dim not in (1, 2):
         return torch_forward(module, input, hx)
-    batched_states = [s for s in (h, c) if dim == 1 and H == 1 and s is not None and s.dim() == 2]
-    if batched_states:
-        # torch 2.13's check takes a state of shape (1, 1) beside an unbatched input when
-        # hidden_size is 1, and its kernel then crashes the process (it raises "inconsistent
-        # hidden_size" for any other size)
+    unchecked = [s for s in (h, c) if dim == 1 and s is not None and s.dim() == 2
+                 and s.shape[0] == H]
+    if unchecked:
+        # torch 2.13 checks a 2-D state beside an unbatched input on its first axis: other sizes
+        # raise "inconsistent hidden_size" there, but one of (H, n) passes, and then its LSTM
+        # cell's kernel crashes the process (its GRU cell raises a shape error of its sums)
         raise RuntimeError(f"{type(module).__name__}: an unbatched (1-D) input takes 1-D states, "
-                           f"got a state of shape {tuple(batched_states[0].shape)}")
+                           f"got a state of shape {tuple(unchecked[0].shape)}")
     size = (H,) if dim == 1 else (input.shape[0], H)  # of h and c
     if (input.numel() == 0 or input.shape[-1] != module.input_size
             or weights[0][0].dtype != dtype

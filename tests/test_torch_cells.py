@@ -219,22 +219,26 @@ def test_malformed_calls_raise_torchs_errors(name, ours, theirs, kw, fresh_warni
 
 @pytest.mark.parametrize("cls", ["LSTMCell", "GRUCell"])
 def test_a_batched_state_beside_an_unbatched_input_is_an_error_not_a_crash(cls):
-    """torch's own cell of hidden_size 1 crashes (SIGSEGV, torch 2.13) on an unbatched input with
-    a (1, 1) state; seqkern's raises. Run in a child process: a crash would end pytest."""
+    """torch's own LSTMCell crashes (SIGSEGV, torch 2.13) on an unbatched input with a state of
+    shape (H, n), which its check lets through; seqkern's cells raise. (Other 2-D states get
+    torch's error: test_malformed_calls_raise_torchs_errors.) Run in a child process: a crash
+    would end pytest."""
     script = f"""
 import torch, seqkern.torch as skt
-cell = skt.{cls}(4, 1)
-h = torch.zeros(1, 1)
-try:
-    cell(torch.randn(4), (h, h) if "{cls}" == "LSTMCell" else h)
-except RuntimeError as e:
-    print(e)
+for H, shape in ((1, (1, 1)), (3, (3, 3)), (3, (3, 2))):
+    cell = skt.{cls}(4, H)
+    h = torch.zeros(shape)
+    try:
+        cell(torch.randn(4), (h, h) if "{cls}" == "LSTMCell" else h)
+    except RuntimeError as e:
+        print(e)
 """
     run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                          timeout=120)
     assert run.returncode == 0, run.stderr
-    assert run.stdout == f"{cls}: an unbatched (1-D) input takes 1-D states, got a state of " \
-                         "shape (1, 1)\n"
+    assert run.stdout.splitlines() == [
+        f"{cls}: an unbatched (1-D) input takes 1-D states, got a state of shape {shape}"
+        for shape in ((1, 1), (3, 3), (3, 2))]
 
 
 @pytest.mark.parametrize("name,ours,theirs,kw", CELLS, ids=IDS)
