@@ -288,10 +288,14 @@ def _weights(module):
                       for n in _CELL_WEIGHTS)]
     names = _weight_names(module.num_layers, module.bidirectional, bool(module.proj_size))
     if all(n in params for n in module._flat_weights_names):
-        return [tuple(params.get(n) for n in ws) for ws in names]
-    module._update_flat_weights()
-    flat = dict(zip(module._flat_weights_names, module._flat_weights))
-    return [tuple(flat.get(n) for n in ws) for ws in names]
+        weights = [tuple(params.get(n) for n in ws) for ws in names]
+    else:
+        module._update_flat_weights()
+        flat = dict(zip(module._flat_weights_names, module._flat_weights))
+        weights = [tuple(flat.get(n) for n in ws) for ws in names]
+    if not module.bias:  # a bias set on such a module is not among torch's flat weights either
+        weights = [(w_ih, w_hh, None, None, *rest) for w_ih, w_hh, _, _, *rest in weights]
+    return weights
 
 
 def _fallback_reason(input, hx):
@@ -388,9 +392,12 @@ def _forward(module, input, hx, torch_forward):
         _fall_back(reason)
         return torch_forward(module, input, hx)
     dtype = (input.data if isinstance(input, PackedSequence) else input).dtype
-    if any(t is not None and t.dtype != dtype
-           for t in (*(hx if isinstance(hx, tuple) else (hx,)), *(w for ws in weights for w in ws))):
+    w_ih = weights[0][0]
+    if (any(s is not None and s.dtype != dtype for s in (hx if isinstance(hx, tuple) else (hx,)))
+            or w_ih is not None and w_ih.dtype != dtype):
         return torch_forward(module, input, hx)  # torch's own error for mixed dtypes
+    if module.bias and (weights[0][2] is None or weights[0][3] is None):
+        return torch_forward(module, input, hx)  # torch's TypeError for a bias set to None
     if not isinstance(input, PackedSequence) and input.numel() == 0:
         return torch_forward(module, input, hx)  # nothing to run: torch's empty result, or its error
     packed = isinstance(input, PackedSequence)
@@ -436,8 +443,15 @@ def _forward(module, input, hx, torch_forward):
                                 _weight_arrays(module, weights)[0], differentiable)
         finals = [f[None] for f in finals]
     else:
-        y, *finals = _stack(cell, x.contiguous(), weights, h0, c0, lengths, module.bidirectional,
-                            masks, differentiable)
+        try:
+            y, *finals = _stack(cell, x.contiguous(), weights, h0, c0, lengths,
+                                module.bidirectional, masks, differentiable)
+        except (TypeError, ValueError, RuntimeError):  # its argument checks: a weight's fault?
+            if _missing_weight(module, weights) or any(
+                    w is not None and w.dtype != dtype for ws in weights for w in ws):
+                return torch_forward(module, input, hx)  # torch's error for None or mixed dtypes
+            _check_weight_shapes(module, weights)
+            raise
     hidden = tuple(finals) if lstm else finals[0]
     if packed:
         y_data = pack_padded_sequence(y, lengths).data if rows is None else torch.from_numpy(y.numpy()[rows])
@@ -448,12 +462,34 @@ def _forward(module, input, hx, torch_forward):
     return (y.transpose(0, 1) if module.batch_first else y), hidden
 
 
+def _missing_weight(module, weights):
+    """Whether a weight the module's configuration needs is None (set so by the user)."""
+    needed = (True, True, module.bias, module.bias, bool(module.proj_size))
+    return any(need and w is None for ws in weights for need, w in zip(needed, ws))
+
+
+def _check_weight_shapes(module, weights):
+    """Each weight's shape, which torch's CPU forward does not check (a misshaped weight_hh made
+    it write outside its buffers, "munmap_chunk(): invalid pointer"): a RuntimeError that names
+    the weight, as torch's cells do."""
+    G = GATES[STACK_CELLS[module.mode.lower()]]
+    H = module.hidden_size
+    S, D = module.proj_size or H, 2 if module.bidirectional else 1
+    names = _weight_names(module.num_layers, module.bidirectional, bool(module.proj_size))
+    for i, (ws, ns) in enumerate(zip(weights, names)):
+        I = module.input_size if i < D else D * S
+        for w, name, shape in zip(ws, ns, ((G * H, I), (G * H, S), (G * H,), (G * H,), (S, H))):
+            if w is not None and w.shape != shape:
+                raise RuntimeError(f"{name}: expected shape {shape}, got {tuple(w.shape)}")
+
+
 def _weights_fit(weights, G, I, H, S, dtype):
     """Whether one layer's (w_ih, w_hh, b_ih, b_hh[, w_hr]) have the shapes (G gate blocks, input
-    I, hidden H, state S) and the dtype that its call needs."""
+    I, hidden H, state S) and the dtype that its call needs (the matrices present)."""
     shapes = ((G * H, I), (G * H, S), (G * H,), (G * H,), (S, H))
-    return all(w is None or (w.shape == shape and w.dtype == dtype)
-               for w, shape in zip(weights, shapes))
+    required = weights[:2] + weights[4:]  # (a projected layer's tuple holds w_hr)
+    return all(w is not None for w in required) and all(
+        w is None or (w.shape == shape and w.dtype == dtype) for w, shape in zip(weights, shapes))
 
 
 def _state_fits(hx, lstm):
@@ -573,6 +609,8 @@ def _cell_forward(module, input, hx, torch_forward):
     h, c = (None, None) if hx is None else hx if lstm else (hx, None)
     reason = _fallback_reason(input, hx)
     weights = None if reason else _weights(module)
+    if weights is not None and any(w is None for w in weights[0][:4 if module.bias else 2]):
+        return torch_forward(module, input, hx)  # torch's TypeError for a weight set to None
     arrays = None if reason else _kept_arrays(module, weights)
     if not reason and arrays is None:
         reason = _tensors_fallback_reason([w for w in weights[0] if w is not None])

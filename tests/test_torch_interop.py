@@ -1,5 +1,6 @@
 """seqkern.torch: autograd Function and drop-in modules against torch.nn's own modules."""
 import copy
+import re
 
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -287,6 +288,44 @@ def test_malformed_states_raise_torchs_errors(name, ours, theirs, kw):
         with pytest.raises(type(expected.value)) as got:
             a(x, state)
         assert str(got.value) == str(expected.value)
+
+
+@pytest.mark.parametrize("layers", [1, 2])
+@pytest.mark.parametrize("name, cls, kw", [
+    ("weight_hh_l0", skt.LSTM, {}), ("bias_ih_l{last}", skt.GRU, {}),
+    ("weight_hr_l0", skt.LSTM, dict(proj_size=2)), ("weight_ih_l{last}_reverse", skt.RNN,
+                                                   dict(bidirectional=True))])
+def test_weights_replaced_by_users_as_torch_takes_them(name, cls, kw, layers):
+    """Found by a differential fuzz against torch: a weight set to None raised StopIteration or
+    AttributeError (torch: its TypeError), or ran a projected layer without its projection; a
+    misshaped one raised the stack's message about weights[i], where torch's CPU forward writes
+    outside its buffers ("munmap_chunk(): invalid pointer")."""
+    name = name.format(last=layers - 1)
+    torch_cls = cls.__mro__[2]
+    x = torch.randn(4, 3, 5, requires_grad=True)
+    ours, theirs = cls(5, 3, layers, **kw), torch_cls(5, 3, layers, **kw)
+    for m in (ours, theirs):
+        setattr(m, name, None)
+    with pytest.raises(TypeError) as expected:
+        theirs(x)
+    with pytest.raises(TypeError, match=re.escape(str(expected.value))):
+        ours(x)
+    ours = cls(5, 3, layers, **kw)
+    shape = tuple(getattr(ours, name).shape)
+    wrong = (shape[0] + 1,) + shape[1:]
+    setattr(ours, name, torch.nn.Parameter(torch.randn(wrong)))
+    for grad in (True, False):
+        with pytest.raises(RuntimeError, match=re.escape(f"{name}: expected shape {shape}, got "
+                                                         f"{wrong}")):
+            ours(x if grad else x.detach())
+
+
+def test_a_bias_set_on_a_layer_without_biases_is_ignored_as_torch_does():
+    ours, theirs = twins(skt.LSTM, torch.nn.LSTM, {}, torch.float32, bias=False)
+    for m in (ours, theirs):
+        m.bias_ih_l0 = torch.nn.Parameter(torch.ones(24))  # not among the flat weights
+    x = torch.randn(4, 3, 5)
+    torch.testing.assert_close(ours(x)[0], theirs(x)[0])
 
 
 @given(kind=st.sampled_from(["LSTM", "GRU", "RNN_tanh", "RNN_relu", "LSTM_proj"]),
