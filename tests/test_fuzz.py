@@ -33,6 +33,24 @@ def test_malformed_calls_raise_clear_errors(seed, tmp_path):
     assert_fuzz_clear(FUZZ, seed, 1500, tmp_path, 120)
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_malformed_calls_to_torch_modules_fail_as_torchs_do(seed, tmp_path):
+    """seqkern.torch's modules against torch's own on malformed inputs, states and replaced
+    weights (tests/fuzz_torch.py): the same exception type or the same results; where torch
+    itself crashes, a RuntimeError. This found a StopIteration for a bias set to None, a
+    projected LSTM run without its projection, and torch's own crashes on misshaped weights."""
+    pytest.importorskip("torch")
+    script = os.path.join(os.path.dirname(FUZZ), "fuzz_torch.py")
+    last = tmp_path / "last_call.txt"
+    run = subprocess.run([sys.executable, script, str(seed), "600", str(last)],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, f"exit status {run.returncode} during {last.read_text()}" \
+                                f"\n{run.stderr[-3000:]}"
+    diffs = [line for line in run.stdout.splitlines() if line.startswith("DIFF")]
+    assert not diffs, "\n".join(diffs)
+    assert run.stdout.splitlines()[-1] == "DONE"
+
+
 def test_the_unchanged_calls_succeed():
     """The fuzz starts from valid calls: each case's own call must run as built (this check found
     seqkern.nn.Attention's additive params in float64, refusing float32 input)."""
