@@ -34,7 +34,8 @@ def weight_variants(p):
             "one_less_row": torch.randn(max(p.shape[0] - 1, 0), *p.shape[1:]),
             "float64": p.detach().double(), "half": p.detach().half(),
             "transposed": p.detach().t().clone() if p.dim() == 2 else p.detach()[None].clone(),
-            "add_first": p.detach()[None].clone(), "expanded": p.detach().flatten()[:1].expand(p.shape),
+            "add_first": p.detach()[None].clone(),
+            "expanded": p.detach().flatten()[:1].expand(p.shape),
             "frozen": p.detach().clone(), "None": None, "buffer": p.detach().clone()}
 
 
@@ -113,7 +114,8 @@ def run(m, x, state, change):
         grads = []
         if isinstance(loss, torch.Tensor) and loss.requires_grad:
             loss.backward()
-            grads = [x.grad if isinstance(x, torch.Tensor) else None] + [p.grad for p in m.parameters()]
+            grads = [x.grad if isinstance(x, torch.Tensor) else None]
+            grads += [p.grad for p in m.parameters()]
         return ("ok", leaves, grads)
     except Exception as e:  # noqa: BLE001 (compared with torch's, not raised)
         return ("error", type(e).__name__, str(e)[:200])
@@ -149,7 +151,8 @@ def main(seed, calls, last_file):
         if crashes_torch(kind, H, x, state, change, theirs):
             got = run(ours, x, state, change)
             if got[:2] != ("error", "RuntimeError"):
-                print(f"DIFF {call}: torch crashes; seqkern {got[:3] if got[0] == 'error' else 'ran'}")
+                ours = got[:3] if got[0] == "error" else "ran"
+                print(f"DIFF {call}: torch crashes; seqkern {ours}", flush=True)
             continue
         a, b = run(theirs, x, state, change), run(ours, x, state, change)
         if a[0] != b[0] or a[0] == "error" and a[1] != b[1]:
