@@ -218,7 +218,7 @@ def test_malformed_calls_raise_torchs_errors(name, ours, theirs, kw, fresh_warni
 
 
 @pytest.mark.parametrize("cls", ["LSTMCell", "GRUCell"])
-def test_a_batched_state_beside_an_unbatched_input_is_an_error_not_a_crash(cls):
+def test_a_batched_state_beside_an_unbatched_input_is_an_error_not_a_crash(cls, tmp_path):
     """torch's own LSTMCell crashes (SIGSEGV, torch 2.13) on an unbatched input with a state of
     shape (H, n), which its check lets through; seqkern's cells raise. (Other 2-D states get
     torch's error: test_malformed_calls_raise_torchs_errors.) Run in a child process: a crash
@@ -234,7 +234,7 @@ for H, shape in ((1, (1, 1)), (3, (3, 3)), (3, (3, 2))):
         print(e)
 """
     run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                         timeout=120)
+                         cwd=tmp_path, timeout=120)  # (not the source tree, which has no _core)
     assert run.returncode == 0, run.stderr
     assert run.stdout.splitlines() == [
         f"{cls}: an unbatched (1-D) input takes 1-D states, got a state of shape {shape}"
