@@ -248,6 +248,34 @@ def test_tiny_model_memorises_a_sequence():
     np.testing.assert_array_equal(out, np.tile(cycle, 3)[:24])
 
 
+def test_generate_and_perplexity_from_several_threads():
+    """A threaded server sharing one model: its calls mixed each other's carried LSTM state and
+    mode (other text, or "a batch of 1, but this stateful layer carries the state of a batch of
+    10"). They run one at a time now."""
+    import threading
+    rng = np.random.default_rng(0)
+    ids = rng.integers(0, 12, 600)
+    model = RNNLM(vocab_size=12, wordvec_size=8, hidden_size=32, num_layers=2, seed=1)
+    expected = {s: model.generate([1, 2], length=120, seed=s).tolist() for s in range(6)}
+    ppl = model.perplexity(ids)
+    got, errors = [], []
+
+    def work(s):
+        try:
+            for _ in range(3):
+                got.append(model.generate([1, 2], length=120, seed=s).tolist() == expected[s])
+                got.append(model.perplexity(ids) == ppl)
+        except Exception as e:  # noqa: BLE001 (collected for the assertion)
+            errors.append(repr(e))
+
+    threads = [threading.Thread(target=work, args=(s,)) for s in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == [] and all(got) and len(got) == 36
+
+
 def test_trainer_checkpoint_folder_is_checked_up_front(tmp_path):
     model = RNNLM(vocab_size=5, wordvec_size=2, hidden_size=3)
     with pytest.raises(FileNotFoundError, match="checkpoint: no such folder: '.*no'"):

@@ -248,6 +248,32 @@ def test_bidirectional_encoder_with_uneven_lengths_equals_each_alone():
             np.testing.assert_allclose(full[:T, b], alone[:, 0], rtol=1e-10, atol=1e-10)
 
 
+@pytest.mark.parametrize("cls", [Seq2Seq, PeekySeq2Seq, AttentionSeq2Seq])
+def test_generate_from_several_threads(cls):
+    """Threads sharing one model mixed each other's mode and states (other outputs, or an
+    AttributeError on a state another call had dropped); generate runs one call at a time."""
+    import threading
+    data, model = trained(cls)
+    sources = [s for s, _ in data.test[:40]]
+    greedy, beam = model.generate(sources, max_len=6), model.generate(sources[:8], 6, 3)
+    got, errors = [], []
+
+    def work():
+        try:
+            for _ in range(3):
+                got.append(model.generate(sources, max_len=6) == greedy)
+                got.append(model.generate(sources[:8], 6, 3) == beam)
+        except Exception as e:  # noqa: BLE001 (collected for the assertion)
+            errors.append(repr(e))
+
+    threads = [threading.Thread(target=work) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == [] and all(got) and len(got) == 36
+
+
 def test_save_load_and_attention_map(tmp_path):
     data, model = trained(AttentionSeq2Seq, reverse_input=True)
     path = str(tmp_path / "s2s.npz")

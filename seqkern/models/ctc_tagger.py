@@ -15,6 +15,7 @@ from seqkern._checks import base_seed, check_count, check_integer, float_dtype
 from seqkern._ops import ctc_loss, ctc_loss_backward
 from seqkern.ctc_decoding import ctc_beam_search, ctc_greedy_decode
 from seqkern.nn import LSTM, Embedding, Linear, Model
+from seqkern.nn.module import serialized
 from seqkern.reference.cross_entropy import log_softmax
 
 
@@ -71,6 +72,7 @@ class CTCTagger(Model, checkpoint.Saveable):
         dx, _ = self.lstm.backward(self.out.backward(dlogits))
         self.input.backward(dx)
 
+    @serialized
     def decode(self, x, input_lengths, beam_width=1):
         """Label lists: best path (beam_width=1) or prefix beam search."""
         with self.evaluating():

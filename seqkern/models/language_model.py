@@ -24,6 +24,7 @@ from seqkern.data import EOS
 from seqkern.metrics import perplexity
 from seqkern.models.sampling import check_sampling, next_token
 from seqkern.nn import LSTM, Dropout, Embedding, Linear, Model, SoftmaxCrossEntropy
+from seqkern.nn.module import serialized
 
 
 class RNNLM(Model, checkpoint.Saveable):
@@ -102,6 +103,7 @@ class RNNLM(Model, checkpoint.Saveable):
         return self.out.forward(self.drop_out.forward(y))
 
     # -- evaluation and generation --------------------------------------------------------
+    @serialized
     def perplexity(self, ids, batch_size=10, bptt=35):
         """Perplexity on a token stream: exp of the mean loss of every one of its len(ids) - 1
         next-token predictions. The stream is cut into batch_size rows (the last one padded and
@@ -128,6 +130,7 @@ class RNNLM(Model, checkpoint.Saveable):
                                                      reduction="sum"))
         return perplexity(total / n)
 
+    @serialized
     def generate(self, prefix, length=100, temperature=1.0, top_k=None, top_p=None,
                  greedy=False, seed=None):
         """Continues prefix by `length` tokens, one at a time, each fed back in.

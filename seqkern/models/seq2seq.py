@@ -27,6 +27,7 @@ from seqkern.data.seq2seq import PAD, START, encode_sources
 from seqkern.data.vocabulary import EOS
 from seqkern.models.sampling import best_first
 from seqkern.nn import LSTM, Attention, Embedding, Linear, Model, SoftmaxCrossEntropy
+from seqkern.nn.module import serialized
 from seqkern.reference.cross_entropy import log_softmax
 
 
@@ -172,6 +173,7 @@ class Seq2Seq(Model, checkpoint.Saveable):
         return self.out.forward(y), {"enc": enc, "state": dec_state}
 
     # -- generation -------------------------------------------------------------------------
+    @serialized
     def generate(self, src, max_len=30, beam_size=1, lengths=None):
         """Decodes sources greedily (beam_size=1) or by beam search, batched; a hypothesis ends
         at <eos>, and beam search ranks finished ones by mean log-probability per token (length
@@ -291,6 +293,7 @@ class PeekySeq2Seq(Seq2Seq):
 class AttentionSeq2Seq(Seq2Seq):
     decoder_kind = "attention"
 
+    @serialized
     def attention_map(self, source, max_len=30):
         """(output text, weights (len(output) + 1, len(source))): greedy decoding of one source
         string and the attention each output step (the last one emits <eos>) paid to each

@@ -11,10 +11,33 @@ rebound, so tied names and optimizers holding references stay valid.
 from __future__ import annotations
 
 import contextlib
+import functools
+import threading
+import weakref
 
 import numpy as np
 
 from seqkern._checks import check_precision
+
+
+_locks = weakref.WeakKeyDictionary()  # model -> its RLock, made at its first serialized call
+_locks_guard = threading.Lock()
+
+
+def serialized(method):
+    """A model's inference method (generate, perplexity, decode...) that uses the model's own
+    state: its mode, flipped to eval and back, and a language model's carried LSTM state. Calls
+    from several threads (a threaded server sharing one model) run one at a time under the
+    model's lock; before, they mixed each other's states, giving other text or a ValueError."""
+
+    @functools.wraps(method)
+    def run(self, *args, **kwargs):
+        with _locks_guard:
+            lock = _locks.setdefault(self, threading.RLock())
+        with lock:
+            return method(self, *args, **kwargs)
+
+    return run
 
 
 class Module:
