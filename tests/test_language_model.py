@@ -57,6 +57,10 @@ def test_vocabulary_from_a_file(tmp_path):
     path.write_bytes(gzip.compress(TEXT.encode()))
     with pytest.raises(ValueError, match=r"t.txt: compressed \(gzip\): decompress it first"):
         Vocabulary.from_file(path, level="char")
+    # a byte-order mark, as Windows editors write, made a token of "\ufeff" + the first word
+    path.write_bytes(b"\xef\xbb\xbf" + TEXT.encode())
+    for level in ("word", "char"):
+        assert Vocabulary.from_file(path, level).itos == Vocabulary.build(TEXT, level).itos
 
 
 def test_tbptt_batches_follow_the_book():

@@ -10,6 +10,7 @@ convention); character level keeps every character, the newline included. Unknow
 """
 from __future__ import annotations
 
+import codecs
 from collections import Counter
 
 import numpy as np
@@ -57,6 +58,8 @@ class Vocabulary:
             kind = compression(f.read(10))
         if kind:  # its bytes read as text would be a vocabulary of noise
             raise ValueError(f"{path}: compressed ({kind}): decompress it first")
+        if codecs.lookup(encoding).name == "utf-8":
+            encoding = "utf-8-sig"  # a byte-order mark (Windows editors write one) is no token
         with open(path, encoding=encoding, errors="replace") as f:
             return cls.build(f.read(), level, max_size, min_count)
 
