@@ -154,6 +154,7 @@ class RecurrentStackFunction(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, dy, dh_n, dc_n=None):
+        ctx.saved_tensors  # torch's error for a second backward through a freed graph
         cell, bidirectional, lengths, masks, present = ctx.args
         if torch.is_grad_enabled():  # create_graph=True: gradients must be differentiable
             _fall_back("double backward (create_graph=True)")
@@ -562,6 +563,7 @@ class OneLayerFunction(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, *grads):
+        ctx.saved_tensors  # torch's error for a second backward through a freed graph
         if ctx.inputs[1].ndim == 2:  # a cell's step: no y
             grads = (None, *grads)
         dy, dh_n, dc_n = (*grads, None)[:3]

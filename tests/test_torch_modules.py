@@ -416,6 +416,30 @@ def test_torch_export_records_torchs_graph(make, fresh_warnings):
         skt.restore(model)
 
 
+@pytest.mark.parametrize("make", [lambda: skt.LSTM(5, 6), lambda: skt.GRU(5, 6, 2),
+                                  lambda: skt.LSTMCell(5, 6)], ids=["one layer", "stack", "cell"])
+def test_a_second_backward_through_a_freed_graph_raises_as_torchs(make):
+    """Truncated BPTT that forgets to detach the carried state backpropagates into the last
+    chunk's freed graph: torch raises "Trying to backward through the graph a second time", the
+    error that tells users so; seqkern's Functions ran that backward again, adding the last
+    chunk's gradients once more."""
+    m = make()
+    x = torch.randn(3, 5) if isinstance(m, torch.nn.LSTMCell) else torch.randn(4, 3, 5)
+    state = None
+    for step in range(2):
+        out = m(x, state)
+        y = out[0] if isinstance(out, tuple) else out
+        state = out if isinstance(m, torch.nn.LSTMCell) else out[1]  # not detached
+        if step == 0:
+            y.sum().backward()
+        else:
+            with pytest.raises(RuntimeError, match="backward through the graph a second time"):
+                y.sum().backward()
+    y = m(x)[0]  # (a layer's y, a cell's h)
+    y.sum().backward(retain_graph=True)
+    y.sum().backward()  # retained: runs twice, as torch's does
+
+
 def test_quantize_dynamic_as_the_readme_says():
     """quantize_dynamic matches exact classes: an optimize'd nn.LSTM becomes torch's int8 LSTM,
     a seqkern.torch.LSTM stays itself (float32, on seqkern's kernels)."""
