@@ -676,7 +676,7 @@ class _Seqkern:
     def __prepare_scriptable__(self):
         # torch.jit.script compiles a module's class. TorchScript cannot call seqkern's kernels,
         # so it gets the torch class, sharing this module's parameters, buffers and hooks. (torch
-        # puts the returned module in the parent's place: see README, "torch interop".)
+        # puts the returned module in the parent's place: README, "In torch training scripts".)
         twin = self._torch_class.__new__(self._torch_class)
         twin.__dict__.update(self.__dict__)
         return twin
