@@ -440,6 +440,45 @@ def test_a_second_backward_through_a_freed_graph_raises_as_torchs(make):
     y.sum().backward()  # retained: runs twice, as torch's does
 
 
+@pytest.mark.parametrize("layers", [1, 2], ids=["one layer", "stack"])
+def test_the_kernels_buffers_go_when_torch_frees_the_graphs(layers):
+    """A training loop holds its last step's graph (loss, output) while the next forward runs.
+    torch frees a node's saved tensors at its backward; seqkern's buffers (ctx.saved) lived as
+    long as the graph, two steps' at once (2-layer LSTM (100, 64, 512, 512): peak RSS 936 MB,
+    torch's 718). Now each training forward drops those of the graphs already backpropagated,
+    and keeps those retained (retain_graph) or still waiting."""
+    torch.manual_seed(0)
+    ours = skt.LSTM(64, 128, layers)
+    theirs = torch.nn.LSTM(64, 128, layers)
+    theirs.load_state_dict(ours.state_dict())
+    x = torch.randn(20, 32, 64)  # buffers of 20 * 32 * 512 * layers floats: over 1 MiB
+    y1, _ = ours(x)
+    y1.sum().backward()
+    y2, _ = ours(x)
+    assert y1.grad_fn.saved is None and y2.grad_fn.saved is not None
+    y2.sum().backward(retain_graph=True)
+    y3, _ = ours(x)  # y2's graph was retained: its buffers stay
+    assert y2.grad_fn.saved is not None
+    ours.zero_grad()
+    y2.sum().backward()
+    (y3 ** 2).sum().backward()
+    theirs(x)[0].sum().backward()  # torch's, the gradients of y2 and y3's losses
+    theirs(x)[0].pow(2).sum().backward()
+    for a, b in zip(ours.parameters(), theirs.parameters()):
+        torch.testing.assert_close(a.grad, b.grad, rtol=1e-4, atol=1e-4)
+    # activation checkpointing, whose saved-tensor hooks recompute the forward in backward
+    for reentrant in (False, True):
+        grads = []
+        for m in (ours, theirs):
+            m.zero_grad()
+            xx = x.clone().requires_grad_()
+            y = torch.utils.checkpoint.checkpoint(lambda a: m(a)[0], xx, use_reentrant=reentrant)
+            (y ** 2).sum().backward()
+            grads.append([xx.grad] + [p.grad for p in m.parameters()])
+        for a, b in zip(*grads):
+            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
+
+
 def test_quantize_dynamic_as_the_readme_says():
     """quantize_dynamic matches exact classes: an optimize'd nn.LSTM becomes torch's int8 LSTM,
     a seqkern.torch.LSTM stays itself (float32, on seqkern's kernels)."""
