@@ -33,7 +33,7 @@ def add_word2vec_command(sub):
     option("negative", type=non_negative_int, default=5, help="noise words per pair")
     yes_no("hs", "hierarchical softmax (with -negative 0: alone)")
     option("sample", type=non_negative_finite, default=1e-3, help="subsampling threshold")
-    option("min-count", type=positive_int, default=5)
+    option("min-count", type=non_negative_int, default=5)  # 0 keeps every word, as 1 does
     option("iter", type=positive_int, default=5, help="epochs")
     option("threads", type=positive_int, default=sk.get_num_threads())
     option("alpha", type=positive_finite, help="start learning rate (0.025 sg, 0.05 cbow)")
