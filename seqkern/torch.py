@@ -436,8 +436,9 @@ def _forward(module, input, hx, torch_forward):
     if (any(s is not None and s.dtype != dtype for s in (hx if isinstance(hx, tuple) else (hx,)))
             or w_ih is not None and w_ih.dtype != dtype):
         return torch_forward(module, input, hx)  # torch's own error for mixed dtypes
-    if module.bias and (weights[0][2] is None or weights[0][3] is None):
-        return torch_forward(module, input, hx)  # torch's TypeError for a bias set to None
+    if (weights[0][0] is None or weights[0][1] is None
+            or module.bias and (weights[0][2] is None or weights[0][3] is None)):
+        return torch_forward(module, input, hx)  # torch's error for a weight set to None
     if not isinstance(input, PackedSequence) and input.numel() == 0:
         return torch_forward(module, input, hx)  # nothing to run: torch's empty result, or its error
     packed = isinstance(input, PackedSequence)

@@ -292,7 +292,8 @@ def test_malformed_states_raise_torchs_errors(name, ours, theirs, kw):
 
 @pytest.mark.parametrize("layers", [1, 2])
 @pytest.mark.parametrize("name, cls, kw", [
-    ("weight_hh_l0", skt.LSTM, {}), ("bias_ih_l{last}", skt.GRU, {}),
+    ("weight_hh_l0", skt.LSTM, {}), ("weight_ih_l0", skt.LSTM, {}),
+    ("bias_ih_l{last}", skt.GRU, {}),
     ("weight_hr_l0", skt.LSTM, dict(proj_size=2)), ("weight_ih_l{last}_reverse", skt.RNN,
                                                    dict(bidirectional=True))])
 def test_weights_replaced_by_users_as_torch_takes_them(name, cls, kw, layers):
@@ -306,10 +307,13 @@ def test_weights_replaced_by_users_as_torch_takes_them(name, cls, kw, layers):
     ours, theirs = cls(5, 3, layers, **kw), torch_cls(5, 3, layers, **kw)
     for m in (ours, theirs):
         setattr(m, name, None)
-    with pytest.raises(TypeError) as expected:
-        theirs(x)
-    with pytest.raises(TypeError, match=re.escape(str(expected.value))):
-        ours(x)
+    packed = torch.nn.utils.rnn.pack_padded_sequence(x, torch.tensor([4, 2, 3]),
+                                                     enforce_sorted=False)
+    for given in (x, packed):  # (packed, torch's forward runs no check_input: another error)
+        with pytest.raises((TypeError, AttributeError)) as expected:
+            theirs(given)
+        with pytest.raises(type(expected.value), match=re.escape(str(expected.value))):
+            ours(given)
     ours = cls(5, 3, layers, **kw)
     shape = tuple(getattr(ours, name).shape)
     wrong = (shape[0] + 1,) + shape[1:]
