@@ -21,7 +21,6 @@ import os
 import sys
 import time
 import warnings
-from types import GeneratorType
 
 import numpy as np
 
@@ -307,8 +306,8 @@ class Word2Vec:
         self.raw_vocab = None
         self.load = _call_on_class_only  # model.load(f) would return a model and leave this one
         if sentences is not None or corpus_file is not None:
-            if isinstance(sentences, GeneratorType):
-                raise TypeError("You can't pass a generator as the sentences argument. Try a sequence.")
+            # gensim 4's check and message (a generator can be read once: vocabulary + epochs)
+            self._corpus(sentences, corpus_file, passes=self.epochs + 1)
             self.build_vocab(sentences, corpus_file, trim_rule=trim_rule)
             self.train(sentences, corpus_file, total_examples=self.corpus_count,
                        total_words=self.corpus_total_words, epochs=self.epochs,
