@@ -141,7 +141,7 @@ def _new_weight_arrays(module, weights):
 # while the next forward runs: two steps' buffers at once. Each training forward first drops the
 # buffers of the graphs torch has freed. (2-layer LSTM (100, 64, 512, 512), six training steps:
 # peak RSS 936 MB before, torch 718.)
-_tracked = collections.deque()
+_tracked = collections.deque()  # weak references, in the order of the forward calls
 _tracked_lock = threading.Lock()
 _TRACKED_BYTES = 1 << 20  # smaller buffers (a cell's step) are not worth a check
 
@@ -153,20 +153,23 @@ def _track(ctx, nbytes):
 
 
 def _release_backpropagated():
-    """Drops ctx.saved of the tracked graphs whose backward has run, oldest first, up to the
-    first one still waiting for its backward (or retained)."""
+    """Drops ctx.saved of the tracked graphs whose backward has run; forgets the graphs gone.
+    Those still waiting for their backward, or retained, stay tracked (all are looked at: one
+    graph kept for long must not hold back the others)."""
     if not _tracked:
         return
     with _tracked_lock:
-        while _tracked:
-            ctx = _tracked[0]()
-            if ctx is not None:
-                try:
-                    ctx._raw_saved_tensors  # raises once torch has freed them
-                    return
-                except RuntimeError:
-                    ctx.saved = None
-            _tracked.popleft()
+        for _ in range(len(_tracked)):
+            ref = _tracked.popleft()
+            ctx = ref()
+            if ctx is None:
+                continue
+            try:
+                ctx._raw_saved_tensors  # raises once torch has freed them
+            except RuntimeError:
+                ctx.saved = None
+                continue
+            _tracked.append(ref)
 
 
 class RecurrentStackFunction(torch.autograd.Function):

@@ -452,10 +452,12 @@ def test_the_kernels_buffers_go_when_torch_frees_the_graphs(layers):
     theirs = torch.nn.LSTM(64, 128, layers)
     theirs.load_state_dict(ours.state_dict())
     x = torch.randn(20, 32, 64)  # buffers of 20 * 32 * 512 * layers floats: over 1 MiB
+    kept, _ = ours(x)  # a graph held and never backpropagated holds back no other's release
     y1, _ = ours(x)
     y1.sum().backward()
     y2, _ = ours(x)
     assert y1.grad_fn.saved is None and y2.grad_fn.saved is not None
+    assert kept.grad_fn.saved is not None
     y2.sum().backward(retain_graph=True)
     y3, _ = ours(x)  # y2's graph was retained: its buffers stay
     assert y2.grad_fn.saved is not None
