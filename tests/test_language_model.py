@@ -432,6 +432,18 @@ def test_generation_options_and_save_load(tmp_path):
     np.testing.assert_array_equal(model.generate([2], length=10, top_k=1, seed=3), g1)
     np.testing.assert_array_equal(model.generate([2], length=10, top_p=1e-9, seed=4), g1)
     assert model.generate("the cat", length=0) == "the cat"
+    # the prefix comes back as given: its unknown words had come back as "<unk>"
+    for prefix in ("the zebra", "the  cat\n", "zebra"):
+        text = model.generate(prefix, length=6, seed=2)
+        assert text.startswith(prefix) and "<unk>" not in text[:len(prefix) + 1]
+        words = model.generate(vocab.encode(prefix), length=6, seed=2)  # the same continuation
+        rest = text[len(prefix):]
+        assert rest.split() == [vocab.itos[i] for i in words[len(vocab.encode(prefix)):]
+                                if i != vocab.stoi[EOS]]
+        assert not rest or rest[0] == " " or prefix[-1].isspace()
+    chars = Vocabulary.build(TEXT, level="char")
+    char_model = RNNLM(vocab=chars, wordvec_size=4, hidden_size=8, seed=1)
+    assert char_model.generate("中文 ", length=5, seed=0).startswith("中文 ")
     with pytest.raises(ValueError, match="length: expected an integer >= 0, got -1"):
         model.generate("the", length=-1)
     # a list of words or None failed inside int() ("invalid literal for int() ... 'the'")

@@ -155,6 +155,7 @@ class RNNLM(Model, checkpoint.Saveable):
                                 f"{prefix!r:.60}")
             ids = (as_ids("prefix", arr, self.config["vocab_size"]).reshape(-1).tolist()
                    if arr.size else [])
+        given = len(ids)
         start = ids or [self._start_id()]
         eos = self.vocab.stoi[EOS] if self.vocab is not None and self.vocab.level == "word" else None
         rng = random_generator(seed)
@@ -169,8 +170,12 @@ class RNNLM(Model, checkpoint.Saveable):
                     break
                 logits = self._logits(np.array([[token]], dtype=np.int64))[0, 0]
         if as_text:
-            return self.vocab.decode([i for i in ids if i != eos]) if eos is not None else \
-                self.vocab.decode(ids)
+            # the prefix as given (decoding its ids made each unknown word or character
+            # "<unk>"), then the continuation, a word model's after a space
+            continuation = self.vocab.decode([i for i in ids[given:] if i != eos])
+            space = " " if eos is not None and prefix and continuation and \
+                not prefix[-1].isspace() else ""
+            return prefix + space + continuation
         return np.array(ids, dtype=np.int64)
 
     def _start_id(self):
