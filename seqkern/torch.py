@@ -434,14 +434,13 @@ def _forward(module, input, hx, torch_forward):
     if reason:
         _fall_back(reason)
         return torch_forward(module, input, hx)
-    dtype = (input.data if isinstance(input, PackedSequence) else input).dtype
-    w_ih = weights[0][0]
-    if (any(s is not None and s.dtype != dtype for s in (hx if isinstance(hx, tuple) else (hx,)))
-            or w_ih is not None and w_ih.dtype != dtype):
-        return torch_forward(module, input, hx)  # torch's own error for mixed dtypes
-    if (weights[0][0] is None or weights[0][1] is None
-            or module.bias and (weights[0][2] is None or weights[0][3] is None)):
+    w_ih, w_hh, b_ih, b_hh = weights[0][:4]
+    if w_ih is None or w_hh is None or module.bias and (b_ih is None or b_hh is None):
         return torch_forward(module, input, hx)  # torch's error for a weight set to None
+    dtype = (input.data if isinstance(input, PackedSequence) else input).dtype
+    if w_ih.dtype != dtype or any(s is not None and s.dtype != dtype
+                                  for s in (hx if isinstance(hx, tuple) else (hx,))):
+        return torch_forward(module, input, hx)  # torch's own error for mixed dtypes
     if not isinstance(input, PackedSequence) and input.numel() == 0:
         return torch_forward(module, input, hx)  # nothing to run: torch's empty result, or its error
     packed = isinstance(input, PackedSequence)
