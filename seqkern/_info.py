@@ -119,7 +119,8 @@ def facts():
         **({"cpu quota": f"{quota:g} CPUs (cgroup)"} if quota > 0 else {}),
         "simd": _core.simd_level(),
         "simd levels": _core.simd_levels(),
-        "bf16": ("native dot products" if _core.bf16_native() else
+        "bf16": ("AMX tiles" if _core.bf16_amx() else
+                 "native dot products" if _core.bf16_native() else
                  "plain C++" if _core.simd_level() == "baseline" else "widened to float"),
         "cuda": _cuda_fact(),
     }

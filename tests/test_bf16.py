@@ -78,17 +78,19 @@ for cell, G, B, H in (("lstm", 4, 1, 37), ("lstm", 4, 30, 64), ("gru", 3, 3, 29)
     want = reference.recurrent_stack(cell, x, ws, bidirectional=True, precision="bfloat16")
     worst = max([worst] + [float(np.abs(g - r).max() / max(1.0, np.abs(r).max()))
                             for g, r in zip(got, want)])
-print(worst, sk._core.bf16_native())
+print(worst, sk._core.bf16_native(), sk._core.bf16_amx())
 """
 
 
 @pytest.mark.parametrize("level", LEVELS)
 def test_every_simd_level_matches_the_twin(level, tmp_path):
-    """Native bf16 dot products (avx512 with avx512_bf16), widened FMAs (avx2) and plain C++."""
+    """AMX tiles or native bf16 dot products (avx512 with AMX-BF16 or avx512_bf16), widened FMAs
+    (avx2) and plain C++."""
     check = LEVEL_CHECK.replace("SCALE", repr(FLIP_SCALE))
-    worst, native = run_at_level(level, check, tmp_path).split()
+    worst, native, amx = run_at_level(level, check, tmp_path).split()
     assert float(worst) < FLIPS
     assert native == str(level == "avx512" and cpu_has_bf16())
+    assert amx == str(level == "avx512" and cpu_has_amx())
 
 
 def cpu_has_bf16():
@@ -275,4 +277,14 @@ def test_bad_precision_arguments():
 def test_info_names_the_route():
     from seqkern._info import facts
     route = facts()["bf16"]
-    assert (route == "native dot products") == _core.bf16_native()
+    assert (route == "AMX tiles") == _core.bf16_amx()
+    assert (route in ("AMX tiles", "native dot products")) == _core.bf16_native()
+
+
+def cpu_has_amx():
+    """Whether the CPU has AMX-BF16 (the OS may still refuse it to a process)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            return "amx_bf16" in f.read().split()
+    except OSError:
+        return _core.bf16_amx()

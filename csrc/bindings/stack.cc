@@ -138,6 +138,7 @@ void bind_stack(py::module_& m) {
       .def_readonly("precision", &PackedStack::precision)
       .def_readonly("packed_from", &PackedStack::packed_from);
   m.def("bf16_native", &bf16_native);
+  m.def("bf16_amx", &bf16_amx);
   m.def("stack_forward", &forward<float>);
   m.def("stack_forward", &forward<double>);
   m.def("stack_backward", &backward<float>);

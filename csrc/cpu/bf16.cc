@@ -5,6 +5,11 @@
 #include <new>
 #include <vector>
 
+#if SEQKERN_AMX
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
+
 #include "packed_gemm.h"
 #include "seqkern/simd.h"
 #include "seqkern/threads.h"
@@ -17,6 +22,22 @@ namespace {
 bool cpu_has_bf16() {
   __builtin_cpu_init();
   return __builtin_cpu_supports("avx512bf16");
+}
+#endif
+
+#if SEQKERN_AMX
+// AMX-TILE and AMX-BF16 (cpuid leaf 7: edx bits 24 and 22), their state saved by the OS (XCR0
+// bits 17 and 18), and Linux's leave for this process to use it (arch_prctl, Linux 5.16 on;
+// refused, the products stay on the AVX-512 bf16 dot products).
+bool amx_usable() {
+  unsigned a, b, c, d;
+  __asm__("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(7), "c"(0));
+  if (!(d & (1u << 24)) || !(d & (1u << 22))) return false;
+  unsigned lo, hi;
+  __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+  if ((lo & 0x60000u) != 0x60000u) return false;
+  constexpr long kRequestPermission = 0x1023, kTileData = 18;  // ARCH_REQ_XCOMP_PERM, XTILEDATA
+  return syscall(SYS_arch_prctl, kRequestPermission, kTileData) == 0;
 }
 #endif
 
@@ -70,12 +91,28 @@ bool bf16_native() {
 #endif
 }
 
+bool bf16_amx() {
+#if SEQKERN_AMX
+  static const bool usable = bf16_native() && amx_usable();
+  return usable;
+#else
+  return false;
+#endif
+}
+
+int64_t Bf16Matrix::stored_pairs() const {
+#if SEQKERN_AMX
+  if (bf16_amx()) return amx::tile_pairs(K);
+#endif
+  return pairs();
+}
+
 Bf16Matrix::Bf16Matrix(const float* w, int64_t ldw, int64_t K_, int64_t N_, int64_t blocks_)
     : K(K_), N(N_), blocks(blocks_) {
   // Grouped for the native kernels, for the team size of now (a later one still gets the right
   // sums, from runs cut where its shares start).
   if (bf16_native()) group = one_row_group(panels(), get_num_threads());
-  const int64_t size = this->size(), width = this->width(), pairs = this->pairs();
+  const int64_t size = this->size(), width = this->width(), pairs = stored_pairs();
   const PanelLayout layout{pairs, panels(), group, blocks};
   // (the padding of the last groups is never read, and stays uninitialized)
   data_.reset(static_cast<uint16_t*>(::operator new(size * sizeof(uint16_t), std::align_val_t(64))),
@@ -117,7 +154,11 @@ void bf16_gemm(int64_t M, const float* A, int64_t lda, const Bf16Matrix& w, int6
   const ColumnBlocks cb{w.blocks, 0, w.width(), false, w.group, u0 / 16, w.panels()};
   auto kernel = bf16_gemm_baseline;
 #if SEQKERN_X86
-  if (bf16_native()) {
+  if (bf16_amx()) {
+#if SEQKERN_AMX
+    kernel = amx::bf16_gemm;
+#endif
+  } else if (bf16_native()) {
     kernel = avx512bf16::bf16_gemm;
   } else if (simd() != Simd::baseline) {
     const bool avx512 = simd() == Simd::avx512;

@@ -472,6 +472,14 @@ void round_bf16_rows(int64_t M, int64_t K, const float* A, int64_t lda, uint32_t
 // order.
 void widen_bf16_rows(int64_t M, int64_t K, const float* A, int64_t lda, std::vector<float>& out);
 }  // namespace avx2
+// The products on AMX tiles (bf16_gemm_amx.cc), from pair panels of tile_pairs(K) pair rows
+// (whole tiles, zeros past K).
+namespace amx {
+int64_t tile_pairs(int64_t K);
+void bf16_gemm(int64_t M, int64_t K, int64_t N, const float* A, int64_t lda,
+               const uint16_t* packed, float* C, int64_t ldc, bool accumulate,
+               ColumnBlocks blocks);
+}  // namespace amx
 // The AVX-512 copy of avx2::bf16_gemm, for CPUs without avx512_bf16 (bf16_widened_avx512.cc).
 namespace avx512 {
 void bf16_gemm(int64_t M, int64_t K, int64_t N, const float* A, int64_t lda,

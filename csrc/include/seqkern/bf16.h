@@ -42,8 +42,13 @@ class Bf16Matrix {
   int64_t width() const { return N / blocks; }
   int64_t panels() const { return (width() + 15) / 16; }
   int64_t pairs() const { return (K + 1) / 2; }
+  // Pair rows a panel holds: pairs(), or with AMX (bf16_amx) that many padded with zero rows to
+  // whole tiles of 16.
+  int64_t stored_pairs() const;
   // Values in data(): every block padded to whole groups.
-  int64_t size() const { return blocks * ((panels() + group - 1) / group * group) * pairs() * 32; }
+  int64_t size() const {
+    return blocks * ((panels() + group - 1) / group * group) * stored_pairs() * 32;
+  }
   const uint16_t* data() const { return data_.get(); }
   // Where the CPU has no bf16 dot products (SIMD levels avx2, and avx512 without avx512_bf16):
   // the same values widened to floats, in the float micro-kernels' panels (group 1: block q at
@@ -62,5 +67,7 @@ struct Bf16Layer : LayerMatrices<Bf16Matrix> {};
 // Whether the bf16 products run on the CPU's bf16 dot products (SIMD level avx512 and
 // avx512_bf16); else on float FMAs of the widened values (or plain C++ at level baseline).
 bool bf16_native();
+// Whether they run on AMX tiles (bf16_native, and AMX-BF16 that the OS lets this process use).
+bool bf16_amx();
 
 }  // namespace seqkern
