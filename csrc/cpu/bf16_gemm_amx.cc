@@ -6,10 +6,9 @@
 // products ran at half the float FMAs' rate, so the bf16 layers were slower than float32 there.
 //
 // Matrices packed for this route hold their pair rows padded with zeros to whole tiles (16 pair
-// rows, 32 values of k), and A's rounded rows are padded alike (and to whole tiles of rows), so
-// every tile is full and no tile configuration changes within a call. Each value of C sums its
-// row's products tile by tile in k's order, so it does not depend on the rows or the columns
-// around it, nor on the thread that computes it.
+// rows, 32 values of k), and A's rounded rows are padded alike. Each value of C sums its row's
+// products tile by tile in k's order, so it does not depend on the rows or the columns around
+// it, nor on the thread that computes it.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -26,6 +25,7 @@ namespace {
 constexpr int64_t kTileRows = 16;   // rows of A (and of C) in a tile
 constexpr int64_t kTilePairs = 16;  // pairs of k in a tile of A, pair rows of W in a tile of W
 constexpr int64_t kTileBytes = 64;  // a tile row: 16 pairs of A, 16 columns of a panel or of C
+constexpr int64_t kNpMax = 4;       // panels a block of one row tile takes
 
 // The tile registers' shapes (palette 1): every tile 16 rows of 64 bytes.
 struct alignas(64) TileConfig {
@@ -35,17 +35,26 @@ struct alignas(64) TileConfig {
   uint8_t rows[16] = {};
 };
 
-void configure_tiles() {
+// The tiles' shapes for blocks of two row tiles of rows0 and rows1 rows, or with rows1 = 0, of
+// one (block's layouts): a tile of fewer rows loads and multiplies only those (a product of one
+// row: 14.6 -> 5.5 us, one thread, K = 256, N = 1024). W's tiles: 16 pair rows.
+void configure_tiles(int64_t rows0, int64_t rows1) {
   TileConfig c;
   for (int t = 0; t < 8; ++t) c.colsb[t] = kTileBytes, c.rows[t] = kTileRows;
+  const auto r0 = static_cast<uint8_t>(rows0), r1 = static_cast<uint8_t>(rows1);
+  if (rows1)
+    c.rows[0] = c.rows[1] = c.rows[4] = r0, c.rows[2] = c.rows[3] = c.rows[5] = r1;
+  else
+    c.rows[0] = c.rows[1] = c.rows[2] = c.rows[3] = c.rows[4] = r0;
   _tile_loadconfig(&c);
 }
 
-// A 16 x 16 tile of C's sums, staged through `tile` where it is cut by the last rows or columns.
+// A tile of C's sums (its rows as the tiles are configured), staged through `tile` where it is
+// cut by the last columns.
 struct CTile {
   float* c;
   int64_t ldc, rows, cols;
-  bool whole() const { return rows == kTileRows && cols == kTileRows; }
+  bool whole() const { return cols == kTileRows; }
   // What C holds, into tile (zeros past the valid part).
   void stage(float* tile) const {
     std::memset(tile, 0, kTileRows * kTileRows * sizeof(float));
@@ -56,8 +65,13 @@ struct CTile {
   }
 };
 
-// Sums tiles 0-3 (C(i, j) in tile 2i + j), A's row tiles in 4 and 5, W's panels in 6 and 7;
-// literal numbers, as the intrinsics take them. M2, N2: a second tile of rows, of panels.
+// A block of C's tiles: its rows' sums over every pair of k, tile by tile in k's order. Tile
+// numbers are literals, as the intrinsics take them. Two row tiles (M2): sums C(i, j) in tile
+// 2i + j, A's row tiles in 4 and 5, W's panels in 6 and 7, NP up to 2. One row tile: sums C(0,
+// j) in tile j, A in 4, W's panels in 5, 6, 7 and 5 again, NP up to 4: the sums' chains of
+// dependent dot products are what limits a product of few rows, and each panel is a chain
+// (one row, one thread, K = 256, N = 1024: 2 panels 4.8-5.5 us, 4 panels 4.75-5.1 us; layers in
+// eval(precision="bfloat16"), 2 threads, LSTM (50,8,256,256) 1.00 -> 0.81 ms).
 // a[i]: row tile i's rounded rows (`a_stride` bytes apart); w[j]: panel j's pair row 0
 // (`w_stride` bytes from a pair row to the next); `tiles` steps of 16 pair rows.
 #define SEQKERN_LOAD_C(t, i, j)                                                         \
@@ -77,34 +91,65 @@ struct CTile {
     c[i][j].unstage(staged[t]);                                                         \
   }
 
-template <bool M2, bool N2>
+template <bool M2, int NP>
 void block(int64_t tiles, const uint32_t* const (&a)[2], int64_t a_stride,
-           const uint16_t* const (&w)[2], int64_t w_stride, const CTile (&c)[2][2],
+           const uint16_t* const (&w)[4], int64_t w_stride, const CTile (&c)[2][4],
            bool accumulate) {
+  static_assert(NP >= 1 && NP <= (M2 ? 2 : 4));
   alignas(64) float staged[4][kTileRows * kTileRows];
-  SEQKERN_LOAD_C(0, 0, 0)
-  if constexpr (N2) { SEQKERN_LOAD_C(1, 0, 1) }
-  if constexpr (M2) { SEQKERN_LOAD_C(2, 1, 0) }
-  if constexpr (M2 && N2) { SEQKERN_LOAD_C(3, 1, 1) }
   const int64_t w_step = kTilePairs * w_stride / 2;  // uint16 values from a tile of W to the next
-  for (int64_t t = 0; t < tiles; ++t) {
-    _tile_loadd(4, a[0] + t * kTilePairs, a_stride);
-    _tile_loadd(6, w[0] + t * w_step, w_stride);
-    _tile_dpbf16ps(0, 4, 6);
-    if constexpr (M2) {
+  if constexpr (M2) {
+    SEQKERN_LOAD_C(0, 0, 0)
+    SEQKERN_LOAD_C(2, 1, 0)
+    if constexpr (NP == 2) {
+      SEQKERN_LOAD_C(1, 0, 1)
+      SEQKERN_LOAD_C(3, 1, 1)
+    }
+    for (int64_t t = 0; t < tiles; ++t) {
+      _tile_loadd(4, a[0] + t * kTilePairs, a_stride);
+      _tile_loadd(6, w[0] + t * w_step, w_stride);
+      _tile_dpbf16ps(0, 4, 6);
       _tile_loadd(5, a[1] + t * kTilePairs, a_stride);
       _tile_dpbf16ps(2, 5, 6);
+      if constexpr (NP == 2) {
+        _tile_loadd(7, w[1] + t * w_step, w_stride);
+        _tile_dpbf16ps(1, 4, 7);
+        _tile_dpbf16ps(3, 5, 7);
+      }
     }
-    if constexpr (N2) {
-      _tile_loadd(7, w[1] + t * w_step, w_stride);
-      _tile_dpbf16ps(1, 4, 7);
-      if constexpr (M2) _tile_dpbf16ps(3, 5, 7);
+    SEQKERN_STORE_C(0, 0, 0)
+    SEQKERN_STORE_C(2, 1, 0)
+    if constexpr (NP == 2) {
+      SEQKERN_STORE_C(1, 0, 1)
+      SEQKERN_STORE_C(3, 1, 1)
     }
+  } else {
+    SEQKERN_LOAD_C(0, 0, 0)
+    if constexpr (NP > 1) { SEQKERN_LOAD_C(1, 0, 1) }
+    if constexpr (NP > 2) { SEQKERN_LOAD_C(2, 0, 2) }
+    if constexpr (NP > 3) { SEQKERN_LOAD_C(3, 0, 3) }
+    for (int64_t t = 0; t < tiles; ++t) {
+      _tile_loadd(4, a[0] + t * kTilePairs, a_stride);
+      _tile_loadd(5, w[0] + t * w_step, w_stride);
+      _tile_dpbf16ps(0, 4, 5);
+      if constexpr (NP > 1) {
+        _tile_loadd(6, w[1] + t * w_step, w_stride);
+        _tile_dpbf16ps(1, 4, 6);
+      }
+      if constexpr (NP > 2) {
+        _tile_loadd(7, w[2] + t * w_step, w_stride);
+        _tile_dpbf16ps(2, 4, 7);
+      }
+      if constexpr (NP > 3) {
+        _tile_loadd(5, w[3] + t * w_step, w_stride);
+        _tile_dpbf16ps(3, 4, 5);
+      }
+    }
+    SEQKERN_STORE_C(0, 0, 0)
+    if constexpr (NP > 1) { SEQKERN_STORE_C(1, 0, 1) }
+    if constexpr (NP > 2) { SEQKERN_STORE_C(2, 0, 2) }
+    if constexpr (NP > 3) { SEQKERN_STORE_C(3, 0, 3) }
   }
-  SEQKERN_STORE_C(0, 0, 0)
-  if constexpr (N2) { SEQKERN_STORE_C(1, 0, 1) }
-  if constexpr (M2) { SEQKERN_STORE_C(2, 1, 0) }
-  if constexpr (M2 && N2) { SEQKERN_STORE_C(3, 1, 1) }
 }
 
 #undef SEQKERN_LOAD_C
@@ -121,43 +166,49 @@ void bf16_gemm(int64_t M, int64_t K, int64_t N, const float* A, int64_t lda,
                const uint16_t* packed, float* C, int64_t ldc, bool accumulate,
                ColumnBlocks blocks) {
   if (M <= 0 || N <= 0) return;
-  const int64_t pairs = tile_pairs(K), row_tiles = (M + kTileRows - 1) / kTileRows;
+  const int64_t pairs = tile_pairs(K);
   const PanelLayout layout{pairs, blocks.panels, blocks.group, blocks.count};
-  // A rounded, in whole tiles of zeros past its rows and its pairs
-  thread_local std::vector<uint32_t> a16;
-  a16.assign(row_tiles * kTileRows * pairs, 0);
+  thread_local std::vector<uint32_t> a16;  // A rounded, zeros past its pairs
+  a16.assign(M * pairs, 0);
   avx2::round_bf16_rows(M, K, A, lda, a16.data(), pairs);
   const int64_t a_stride = pairs * 4, w_stride = layout.row() * kPairRow * 2;
   const int64_t panels = (N + kPanelColumns - 1) / kPanelColumns, tiles = pairs / kTilePairs;
-  configure_tiles();
-  for (int64_t q = 0; q < blocks.count; ++q)
-    for (int64_t p = 0; p < panels; p += 2) {  // two panels of W stay in L1 for every row tile
-      const bool n2 = p + 1 < panels;
-      const uint16_t* const w[2] = {
-          packed + layout.offset(q, blocks.first + p, 0) * kPairRow,
-          n2 ? packed + layout.offset(q, blocks.first + p + 1, 0) * kPairRow : nullptr};
-      for (int64_t i = 0; i < row_tiles; i += 2) {
-        const bool m2 = i + 1 < row_tiles;
-        const uint32_t* const a[2] = {a16.data() + i * kTileRows * pairs,
-                                      a16.data() + (i + m2) * kTileRows * pairs};
-        CTile c[2][2];
-        for (int r = 0; r < 2; ++r)
-          for (int j = 0; j < 2; ++j) {
-            const int64_t row = (i + r) * kTileRows, col = (p + j) * kPanelColumns;
-            c[r][j] = CTile{C + q * blocks.c_stride + row * ldc + col, ldc,
-                            std::clamp<int64_t>(M - row, 0, kTileRows),
-                            std::clamp<int64_t>(N - col, 0, kTileRows)};
-          }
-        if (m2 && n2)
-          block<true, true>(tiles, a, a_stride, w, w_stride, c, accumulate);
-        else if (m2)
-          block<true, false>(tiles, a, a_stride, w, w_stride, c, accumulate);
-        else if (n2)
-          block<false, true>(tiles, a, a_stride, w, w_stride, c, accumulate);
-        else
-          block<false, false>(tiles, a, a_stride, w, w_stride, c, accumulate);
+  // Blocks of two whole row tiles, then the rows left (1-31) in a block of their own shape.
+  const int64_t whole = M / (2 * kTileRows) * (2 * kTileRows), left = M - whole;
+  for (int pass = 0; pass < 2; ++pass) {
+    const int64_t r0 = pass ? whole : 0, r1 = pass ? M : whole;
+    if (r1 <= r0) continue;
+    const int64_t rows0 = pass ? std::min(left, kTileRows) : kTileRows;
+    const int64_t rows1 = pass ? left - rows0 : kTileRows;
+    configure_tiles(rows0, rows1);
+    const int64_t step = rows1 ? 2 : kNpMax;  // panels a block takes
+    for (int64_t q = 0; q < blocks.count; ++q)
+      for (int64_t p = 0; p < panels; p += step) {  // the block's panels stay in L1 for every row tile
+        const int64_t np = std::min(step, panels - p);
+        const uint16_t* w[4] = {};
+        for (int64_t j = 0; j < np; ++j)
+          w[j] = packed + layout.offset(q, blocks.first + p + j, 0) * kPairRow;
+        for (int64_t row = r0; row < r1; row += 2 * kTileRows) {
+          const uint32_t* const a[2] = {a16.data() + row * pairs,
+                                        a16.data() + (row + kTileRows) * pairs};
+          CTile c[2][4];
+          for (int i = 0; i < 2; ++i)
+            for (int64_t j = 0; j < np; ++j) {
+              const int64_t col = (p + j) * kPanelColumns;
+              c[i][j] = CTile{C + q * blocks.c_stride + (row + i * kTileRows) * ldc + col, ldc,
+                              i ? rows1 : rows0, std::min<int64_t>(N - col, kTileRows)};
+            }
+          if (rows1)
+            (np == 2 ? block<true, 2> : block<true, 1>)(tiles, a, a_stride, w, w_stride, c,
+                                                         accumulate);
+          else
+            (np == 4   ? block<false, 4>
+             : np == 3 ? block<false, 3>
+             : np == 2 ? block<false, 2>
+                       : block<false, 1>)(tiles, a, a_stride, w, w_stride, c, accumulate);
+        }
       }
-    }
+  }
   _tile_release();  // the tile state off again: lighter context switches
 }
 
