@@ -2,7 +2,6 @@
 // dispatch to a SIMD level (bf16_gemm_avx512.cc, bf16_gemm_avx2.cc, or plain C++ here).
 #include "seqkern/bf16.h"
 
-#include <cstdlib>
 #include <new>
 #include <vector>
 
@@ -94,7 +93,7 @@ bool bf16_native() {
 
 bool bf16_amx() {
 #if SEQKERN_AMX
-  static const bool usable = bf16_native() && amx_usable() && !std::getenv("SK_NOAMX");
+  static const bool usable = bf16_native() && amx_usable();
   return usable;
 #else
   return false;
