@@ -154,12 +154,11 @@ void bf16_gemm(int64_t M, const float* A, int64_t lda, const Bf16Matrix& w, int6
   const ColumnBlocks cb{w.blocks, 0, w.width(), false, w.group, u0 / 16, w.panels()};
   auto kernel = bf16_gemm_baseline;
 #if SEQKERN_X86
-  if (bf16_amx()) {
-#if SEQKERN_AMX
-    kernel = amx::bf16_gemm;
-#endif
-  } else if (bf16_native()) {
+  if (bf16_native()) {
     kernel = avx512bf16::bf16_gemm;
+#if SEQKERN_AMX
+    if (bf16_amx()) kernel = amx::bf16_gemm;
+#endif
   } else if (simd() != Simd::baseline) {
     const bool avx512 = simd() == Simd::avx512;
     if (w.wide() && M >= (avx512 ? kWideRowsAvx512 : kWideRows)) {

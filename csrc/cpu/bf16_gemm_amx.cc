@@ -27,7 +27,7 @@ constexpr int64_t kTilePairs = 16;  // pairs of k in a tile of A, pair rows of W
 constexpr int64_t kTileBytes = 64;  // a tile row: 16 pairs of A, 16 columns of a panel or of C
 constexpr int64_t kNpMax = 4;       // panels a block of one row tile takes
 
-// The tile registers' shapes (palette 1): every tile 16 rows of 64 bytes.
+// The tile registers' shapes (palette 1): each tile's rows and bytes a row.
 struct alignas(64) TileConfig {
   uint8_t palette = 1, start_row = 0;
   uint8_t reserved[14] = {};
@@ -36,8 +36,9 @@ struct alignas(64) TileConfig {
 };
 
 // The tiles' shapes for blocks of two row tiles of rows0 and rows1 rows, or with rows1 = 0, of
-// one (block's layouts): a tile of fewer rows loads and multiplies only those (a product of one
-// row: 14.6 -> 5.5 us, one thread, K = 256, N = 1024). W's tiles: 16 pair rows.
+// one (the tiles as `block` uses them): a tile of fewer rows loads and multiplies only those (a
+// product of one row in 16-row tiles, zeros padding the rest: 14.6 us; in a 1-row tile 5.5, one
+// thread, K = 256, N = 1024). W's tiles: 16 pair rows of 64 bytes.
 void configure_tiles(int64_t rows0, int64_t rows1) {
   TileConfig c;
   for (int t = 0; t < 8; ++t) c.colsb[t] = kTileBytes, c.rows[t] = kTileRows;
@@ -68,10 +69,10 @@ struct CTile {
 // A block of C's tiles: its rows' sums over every pair of k, tile by tile in k's order. Tile
 // numbers are literals, as the intrinsics take them. Two row tiles (M2): sums C(i, j) in tile
 // 2i + j, A's row tiles in 4 and 5, W's panels in 6 and 7, NP up to 2. One row tile: sums C(0,
-// j) in tile j, A in 4, W's panels in 5, 6, 7 and 5 again, NP up to 4: the sums' chains of
-// dependent dot products are what limits a product of few rows, and each panel is a chain
-// (one row, one thread, K = 256, N = 1024: 2 panels 4.8-5.5 us, 4 panels 4.75-5.1 us; layers in
-// eval(precision="bfloat16"), 2 threads, LSTM (50,8,256,256) 1.00 -> 0.81 ms).
+// j) in tile j, A in 4, W's panels in 5, 6, 7 and 5 again, NP up to 4: four chains of dependent
+// dot products in flight instead of two (one thread, K = 256, N = 1024, one row: 4.8-5.5 ->
+// 4.75-5.1 us; layers in eval(precision="bfloat16"), 2 threads, LSTM (50,8,256,256) 1.00 ->
+// 0.81 ms).
 // a[i]: row tile i's rounded rows (`a_stride` bytes apart); w[j]: panel j's pair row 0
 // (`w_stride` bytes from a pair row to the next); `tiles` steps of 16 pair rows.
 #define SEQKERN_LOAD_C(t, i, j)                                                         \
@@ -183,16 +184,16 @@ void bf16_gemm(int64_t M, int64_t K, int64_t N, const float* A, int64_t lda,
     configure_tiles(rows0, rows1);
     const int64_t step = rows1 ? 2 : kNpMax;  // panels a block takes
     for (int64_t q = 0; q < blocks.count; ++q)
-      for (int64_t p = 0; p < panels; p += step) {  // the block's panels stay in L1 for every row tile
+      for (int64_t p = 0; p < panels; p += step) {  // its panels stay in L1 for every row tile
         const int64_t np = std::min(step, panels - p);
         const uint16_t* w[4] = {};
         for (int64_t j = 0; j < np; ++j)
           w[j] = packed + layout.offset(q, blocks.first + p + j, 0) * kPairRow;
         for (int64_t row = r0; row < r1; row += 2 * kTileRows) {
-          const uint32_t* const a[2] = {a16.data() + row * pairs,
-                                        a16.data() + (row + kTileRows) * pairs};
+          const uint32_t* const a[2] = {
+              a16.data() + row * pairs, a16.data() + (rows1 ? row + kTileRows : row) * pairs};
           CTile c[2][4];
-          for (int i = 0; i < 2; ++i)
+          for (int i = 0; i < (rows1 ? 2 : 1); ++i)
             for (int64_t j = 0; j < np; ++j) {
               const int64_t col = (p + j) * kPanelColumns;
               c[i][j] = CTile{C + q * blocks.c_stride + (row + i * kTileRows) * ldc + col, ldc,

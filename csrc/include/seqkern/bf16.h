@@ -27,10 +27,11 @@ inline float from_bf16(uint16_t h) {
 
 // op(W) = W^T (K, N) for W stored (N, K) with row stride ldw, rounded to bfloat16, in `blocks`
 // column blocks (a layer's gate blocks) of width() = N / blocks columns, each padded to whole
-// panels of 16 columns. A panel holds its K rows as pairs() = (K+1)/2 pair rows; pair row kk is
-// 16 x (row 2kk, row 2kk+1), interleaved (64 bytes: what one AVX-512 bf16 dot product reads), a
-// zero row after an odd K. The blocks lie one after the other, each block's panels too (panel p
-// of block q at data() + (q * panels() + p) * pairs() * 32), or, with the CPU's bf16 dot
+// panels of 16 columns. A panel holds its K rows as pairs() = (K+1)/2 pair rows (stored_pairs():
+// with AMX, zero pair rows after them up to whole tiles); pair row kk is 16 x (row 2kk, row
+// 2kk+1), interleaved (64 bytes: what one AVX-512 bf16 dot product reads), a zero row after an
+// odd K. The blocks lie one after the other, each block's panels too (panel p
+// of block q at data() + (q * panels() + p) * stored_pairs() * 32), or, with the CPU's bf16 dot
 // products, in groups of `group` panels for products of one row, the blocks' groups
 // interleaved (PanelLayout, csrc/cpu/packed_gemm.h).
 class Bf16Matrix {
