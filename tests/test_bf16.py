@@ -1,5 +1,8 @@
 """bfloat16 inference (precision="bfloat16"): the kernels of every SIMD level against the twin,
 the error against float32, the packed weights' life in seqkern.nn layers, and bad input."""
+import platform
+import re
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -100,6 +103,17 @@ def cpu_has_bf16():
             return "avx512_bf16" in f.read().split()
     except OSError:
         return _core.bf16_native()
+
+
+def cpu_has_amx():
+    """Whether the CPU has AMX-BF16 and the kernel lets processes use it (Linux 5.16 on)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = f.read().split()
+    except OSError:
+        return _core.bf16_amx()
+    release = tuple(int(n) for n in re.findall(r"\d+", platform.release())[:2])
+    return "amx_bf16" in flags and release >= (5, 16)
 
 
 BATCH_CHECK = """
@@ -280,11 +294,3 @@ def test_info_names_the_route():
     assert (route == "AMX tiles") == _core.bf16_amx()
     assert (route in ("AMX tiles", "native dot products")) == _core.bf16_native()
 
-
-def cpu_has_amx():
-    """Whether the CPU has AMX-BF16 (the OS may still refuse it to a process)."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            return "amx_bf16" in f.read().split()
-    except OSError:
-        return _core.bf16_amx()
