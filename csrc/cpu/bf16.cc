@@ -6,6 +6,7 @@
 #include <vector>
 
 #if SEQKERN_AMX
+#include <cpuid.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #endif
@@ -29,13 +30,12 @@ bool cpu_has_bf16() {
 // AMX-TILE and AMX-BF16 (cpuid leaf 7: edx bits 24 and 22), their state saved by the OS (XCR0
 // bits 17 and 18), and Linux's leave for this process to use it (arch_prctl, Linux 5.16 on;
 // refused, the products stay on the AVX-512 bf16 dot products).
+// (Called only after bf16_native(): AVX-512 is in use, so cpuid reports OSXSAVE.)
 bool amx_usable() {
   unsigned a, b, c, d;
-  __asm__("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(7), "c"(0));
+  if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return false;
   if (!(d & (1u << 24)) || !(d & (1u << 22))) return false;
-  unsigned lo, hi;
-  __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
-  if ((lo & 0x60000u) != 0x60000u) return false;
+  if ((xcr0() & 0x60000u) != 0x60000u) return false;
   constexpr long kRequestPermission = 0x1023, kTileData = 18;  // ARCH_REQ_XCOMP_PERM, XTILEDATA
   return syscall(SYS_arch_prctl, kRequestPermission, kTileData) == 0;
 }

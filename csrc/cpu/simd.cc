@@ -12,16 +12,15 @@
 
 namespace seqkern {
 
-namespace {
-
 #if SEQKERN_X86
-// XCR0: which register states the OS saves on a context switch.
 unsigned long long xcr0() {
   unsigned lo, hi;
   __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
   return (static_cast<unsigned long long>(hi) << 32) | lo;
 }
 #endif
+
+namespace {
 
 Simd detect() {
 #if SEQKERN_X86

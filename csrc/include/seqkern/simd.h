@@ -17,4 +17,10 @@ const char* simd_levels();  // every level this machine runs, comma-separated, l
 // (recurrent.h). Intel's AVX-512 cores are not told apart: none has been measured.
 bool full_width_avx512();
 
+#if SEQKERN_X86
+// XCR0: which register states the OS saves on a context switch (call only where cpuid reports
+// OSXSAVE, as AVX2 support implies).
+unsigned long long xcr0();
+#endif
+
 }  // namespace seqkern
