@@ -238,7 +238,10 @@ static void narrower_block(int64_t n, Args... args) {
 // the first on), kc values of k, A read in place. The remaining panels went one at a time
 // before: a team member's 8 panels at batch 8 ran as 3 + 3 + 1 + 1, and the one-panel blocks'
 // 8 accumulators (one load of W and 8 broadcasts for 8 FMAs) took a third of the products' time
-// for a quarter of their work. (Each column sums k in the same order in any block.)
+// for a quarter of their work. Paired on Emerald Rapids, one core, C (M, 128) += A (M, 256) @ W:
+// 6-8 rows 1.12-1.14x, 2 rows 1.08x; layers, 2 threads, both orders: LSTM and GRU (50,8,256,256)
+// and (50,6,256,256) inference 1.03-1.05x, eval layers 1.03-1.05x, training 1.02-1.03x. (Each
+// column sums k in the same order in any block.)
 template <template <int, int> class Block, int MR, int NP>
 static void panel_rows(int64_t K, int64_t N, const float* A, int64_t lda, const float* packed,
                        float* C, int64_t ldc, bool accumulate, bool descending = false) {
