@@ -111,7 +111,7 @@ Bf16Matrix::Bf16Matrix(const float* w, int64_t ldw, int64_t K_, int64_t N_, int6
     : K(K_), N(N_), blocks(blocks_) {
   // Grouped for the native kernels, for the team size of now (a later one still gets the right
   // sums, from runs cut where its shares start).
-  if (bf16_native()) group = one_row_group(panels(), get_num_threads());
+  if (bf16_native()) group = team_group(panels(), get_num_threads());
   const int64_t size = this->size(), width = this->width(), pairs = stored_pairs();
   const PanelLayout layout{pairs, panels(), group, blocks};
   // (the padding of the last groups is never read, and stays uninitialized)

@@ -22,7 +22,7 @@ namespace {
 
 bool use_micro_kernels() { return simd() != Simd::baseline; }
 
-// The most bytes of W a team member's one-row products read from grouped panels.
+// The most bytes of W a team member's products of few rows read from grouped panels.
 constexpr int64_t kGroupedRowBytes = 512 << 10;
 
 // Freed blocks of 64 KiB or more wait for reuse, at most 256 MiB (smaller ones come from
@@ -45,7 +45,7 @@ void give_block(void* p, size_t bytes) { packing_blocks().give(p, bytes); }
 template <typename T>
 PackedMatrix<T>::PackedMatrix(const T* w, int64_t ldw, bool trans, int64_t K, int64_t N,
                               const RnnShape& s, int64_t blocks, const F32Panels* kept,
-                              bool one_row)
+                              bool few_rows)
     : w_(w), ldw_(ldw), K_(K), N_(N), trans_(trans), blocks_(blocks) {
 #if SEQKERN_X86
   if constexpr (std::is_same_v<T, float>) {
@@ -56,7 +56,7 @@ PackedMatrix<T>::PackedMatrix(const T* w, int64_t ldw, bool trans, int64_t K, in
     // paired on Zen 5, eval layers, BLAS / kept panels: LSTM (1,8,256,256) 1.78x and 1.77x,
     // (1,4,650,650) 1.32x and 1.38x, the GRU 1.69x / 1.67x and 1.37x / 1.31x; batch 1 even.
     const int64_t bytes = K * N * static_cast<int64_t>(sizeof(float)), share = bytes / threads;
-    const bool grouped = one_row && team && simd() == Simd::avx512 && share <= kGroupedRowBytes;
+    const bool grouped = few_rows && team && simd() == Simd::avx512 && share <= kGroupedRowBytes;
     const bool kept_panels = kept && kept->data();
     const int64_t min_steps = kept_panels ? 1 : !team && rows == 1 ? kPackedStepsOneRow : 2;
     const bool small = bytes <= kPackedAnyRowsBytes;
@@ -70,11 +70,11 @@ PackedMatrix<T>::PackedMatrix(const T* w, int64_t ldw, bool trans, int64_t K, in
         packed_width_ = kept->width();
         block_size_ = kept->block_size;
         panels_ = kept->data();
-        // Their grouped copy, made at the first call of one row (F32Panels::grouped). Regrouped
+        // Their grouped copy, made at the first call of few rows (F32Panels::grouped). Regrouped
         // at every call instead, eval layers at batch 1 had gained only where the copy cost
         // less than the grouping saved (Zen 5, kept / grouped at the call: LSTM (50,1,128,128)
         // 1.31x, (8,1,128,128) 1.12x; (50,1,256,256) 1.00x, (8,1,256,256) 0.77x).
-        if (grouped) group_ = one_row_group((packed_width_ + kPanelColumns - 1) / kPanelColumns,
+        if (grouped) group_ = team_group((packed_width_ + kPanelColumns - 1) / kPanelColumns,
                                             threads);
         if (group_ > 1) {  // (group 1 is their own layout)
           kept_grouped_ = kept->grouped(group_);
@@ -86,16 +86,17 @@ PackedMatrix<T>::PackedMatrix(const T* w, int64_t ldw, bool trans, int64_t K, in
       packed_blocks_ = packed_blocks;
       packed_width_ = N / packed_blocks;
       const int64_t panels = (packed_width_ + kPanelColumns - 1) / kPanelColumns;
-      // A team's products of one row at AVX-512 read grouped panels, a member's share of every
-      // block one stream (PanelLayout), while that share stays in L2. Paired on Zen 5, 2
-      // threads, batch 1, grouped / not: LSTM (50,1,256,256) inference 1.10x (512 KB a member);
+      // A team's products of few rows (kGroupedRows) at AVX-512 read grouped panels, a member's
+      // share of every block one stream (PanelLayout), while that share stays in L2. Paired on
+      // Zen 5, 2 threads, batch 1, grouped / not: LSTM (50,1,256,256) inference 1.10x (512 KB a
+      // member);
       // (50,1,512,512) 0.87x and (35,1,650,650) 0.92x, the GRU 0.84-0.92x (2-3.4 MB a member,
       // from L3, where the panels' separate streams run faster than one). The backward's
       // products (dg_t @ w_hh, W stored (K, N)) too: paired, training, before / after, two
       // orders: LSTM (50,1,256,256) 1.07x and 1.05x, (50,1,128,128) 1.23x and 1.22x (its
       // backward alone 1.40x), the GRU and RNN there 1.17-1.21x, (20,1,64,64) 1.03-1.10x; at
       // H = 256 the GRU and RNN even.
-      if (grouped) group_ = one_row_group(panels, threads);
+      if (grouped) group_ = team_group(panels, threads);
       const PanelLayout layout{K, panels, group_, packed_blocks};
       block_size_ = avx2::packed_size_f32(K, packed_width_);  // block after block (group 1)
       // (the padding of the last groups is never read, and stays uninitialized)
@@ -128,7 +129,7 @@ PackedMatrix<T>::PackedMatrix(const T* w, int64_t ldw, bool trans, int64_t K, in
                 s.B <= kInPlaceStepRows && s.B * (N / blocks) > kInPlaceOutputNT;
   }
 #else
-  (void)s, (void)kept, (void)one_row, (void)use_micro_kernels;  // no micro-kernels: BLAS
+  (void)s, (void)kept, (void)few_rows, (void)use_micro_kernels;  // no micro-kernels: BLAS
 #endif
 }
 
@@ -144,11 +145,12 @@ void PackedMatrix<T>::multiply_columns(int64_t M, const T* A, int64_t lda, T* C,
   const int64_t width = N_ / blocks;
 #if SEQKERN_X86
   if constexpr (std::is_same_v<T, float>) {
-    if (panels_ && group_ > 1) {  // one row, a team's units: the blocks' groups in turn
-      if (M != 1) throw std::logic_error("PackedMatrix: grouped panels take one row");
+    if (panels_ && group_ > 1) {  // few rows, a team's units: the blocks' groups in turn
+      if (M > kGroupedRows) throw std::logic_error("PackedMatrix: grouped panels take few rows");
       const int64_t panels = (width + kPanelColumns - 1) / kPanelColumns;
-      avx512::grouped_row_f32(K_, n1 - n0, A, panels_, PanelLayout{K_, panels, group_, blocks},
-                              n0 / kPanelColumns, blocks, C + n0, width, accumulate);
+      avx512::grouped_rows_f32(M, K_, n1 - n0, A, lda, panels_,
+                               PanelLayout{K_, panels, group_, blocks}, n0 / kPanelColumns,
+                               blocks, C + n0, ldc, width, accumulate);
       return;
     }
     if (panels_) {  // packed_width_ == width: the layout follows the same split

@@ -325,11 +325,19 @@ struct PanelLayout {
   int64_t lines() const { return blocks * (panels + group - 1) / group * group * K; }
 };
 
-// Panels per group (PanelLayout) for weights of `panels` panels a block, for products of one row
+// Products of up to this many rows (a team's at batch 1 to 3) read grouped panels (PanelLayout)
+// at AVX-512, the blocks of 8 panels a group wide. Panels in separate streams, 2 and 3 rows ran
+// 6 and 4 panels at a time; paired on Emerald Rapids, one core, a team member's share of an
+// LSTM's w_hh (4 gate blocks of 8 panels, K = 256, 512 KB, in L2), separate / grouped time: one
+// row 1.02x, 2 rows 1.09x, 3 rows 1.18x; at K = 512 (2 MB) 1.03x and 1.05x; at K = 128 (128
+// KB) 1.08x, 1.06x and 0.98x.
+constexpr int64_t kGroupedRows = 3;
+
+// Panels per group (PanelLayout) for weights of `panels` panels a block, for products of few rows
 // split among a team of `members` as StepSlice::units splits them: the largest power of two up
-// to 8 (the one-row blocks' panels at AVX-512) that divides every member's first panel, so that
+// to 8 (the grouped blocks' panels at AVX-512) that divides every member's first panel, so that
 // each member's share starts a group.
-inline int64_t one_row_group(int64_t panels, int64_t members) {
+inline int64_t team_group(int64_t panels, int64_t members) {
   int64_t group = 8;
   for (int64_t r = 1; r < members; ++r)
     while (panels * r / members % group) group /= 2;
@@ -444,12 +452,12 @@ void packed_gemm_f32(int64_t M, int64_t K, int64_t N, const float* A, int64_t ld
 // columns, each block of rows packed from them slice by slice (the same sums, bit for bit).
 void packed_gemm_f32_at(int64_t M, int64_t K, int64_t N, const float* A, int64_t lda,
                         const float* packed, float* C, int64_t ldc, bool accumulate);
-// One row: C (1, N) (+)= a @ op(W) in each of `count` column blocks (block q's columns of C at
-// C + q * c_stride), from grouped panels (`layout`, group > 1; block 0 from `packed` on), N
-// columns from panel `first` on; the sums of packed_gemm_f32, bit for bit.
-void grouped_row_f32(int64_t K, int64_t N, const float* a, const float* packed,
-                     PanelLayout layout, int64_t first, int64_t count, float* C, int64_t c_stride,
-                     bool accumulate);
+// Up to kGroupedRows rows: C (M, N) (+)= A @ op(W) in each of `count` column blocks (block q's
+// columns of C at C + q * c_stride), from grouped panels (`layout`, group > 1; block 0 from
+// `packed` on), N columns from panel `first` on; the sums of packed_gemm_f32, bit for bit.
+void grouped_rows_f32(int64_t M, int64_t K, int64_t N, const float* A, int64_t lda,
+                      const float* packed, PanelLayout layout, int64_t first, int64_t count,
+                      float* C, int64_t ldc, int64_t c_stride, bool accumulate);
 }  // namespace avx512
 
 // The bfloat16 products (seqkern/bf16.h): C (M, N) (+)= bf16(A) (M, K) @ op(W) from a
@@ -510,11 +518,11 @@ class PackedMatrix {
   // one row (neither of which applies to kept panels).
   // kept (float, trans only): op(W) packed once already (F32Panels of this K, N and blocks),
   // used instead of packing here, and read by blocks with or without a team (a team's products
-  // of one row read its grouped copy).
-  // one_row: every product has one row (a batch of 1), which a team at AVX-512 then runs on
-  // grouped panels.
+  // of up to kGroupedRows rows read its grouped copy).
+  // few_rows: every product has at most kGroupedRows rows (a batch that small), which a team at
+  // AVX-512 then runs on grouped panels.
   PackedMatrix(const T* w, int64_t ldw, bool trans, int64_t K, int64_t N, const RnnShape& s,
-               int64_t blocks = 1, const F32Panels* kept = nullptr, bool one_row = false);
+               int64_t blocks = 1, const F32Panels* kept = nullptr, bool few_rows = false);
   // The forward product on bfloat16 weights packed once (float only): w's blocks are the gate
   // blocks. w must outlive this object.
   PackedMatrix(const Bf16Matrix& w, const RnnShape& s);

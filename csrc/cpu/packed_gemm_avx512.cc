@@ -60,11 +60,12 @@ struct InPlaceA {
   }
 };
 
-// The block of one row on grouped panels, for grouped_row_f32.
+// The block of a few rows on grouped panels, for grouped_rows_f32.
 template <int MR, int NP>
-struct GroupedRow {
-  static void run(int64_t kc, const float* a, Panels panels, float* c, int64_t n, bool acc) {
-    block<MR, NP, false, true>(kc, a, 0, panels, c, 0, n, acc);
+struct GroupedRows {
+  static void run(int64_t kc, const float* a, int64_t lda, Panels panels, float* c, int64_t ldc,
+                  int64_t n, bool acc) {
+    block<MR, NP, false, true>(kc, a, lda, panels, c, ldc, n, acc);
   }
 };
 
@@ -254,15 +255,19 @@ void packed_gemm_f32_at(int64_t M, int64_t K, int64_t N, const float* A, int64_t
   }
 }
 
-void grouped_row_f32(int64_t K, int64_t N, const float* a, const float* packed,
-                     PanelLayout layout, int64_t first, int64_t count, float* C, int64_t c_stride,
-                     bool accumulate) {
+namespace {
+
+template <int MR>
+void grouped_rows(int64_t K, int64_t N, const float* A, int64_t lda, const float* packed,
+                  PanelLayout layout, int64_t first, int64_t count, float* C, int64_t ldc,
+                  int64_t c_stride, bool accumulate) {
   const int64_t p1 = first + (N + kPanel - 1) / kPanel;
-  // The row is h_{t-1} (or dg_t), half of it written by the other member just before the step's
-  // barrier: fetch all its lines at once rather than as the k loop reaches each (paired, Zen 5,
-  // batch 1, two orders: 0-3% faster, the RNN's (50,1,128,128) eval 7%).
-  for (int64_t k = 0; k < K; k += kPanel)
-    _mm_prefetch(reinterpret_cast<const char*>(a + k), _MM_HINT_T0);
+  // The rows are h_{t-1} (or dg_t), half of each written by the other member just before the
+  // step's barrier: fetch all their lines at once rather than as the k loop reaches each
+  // (paired, Zen 5, batch 1, two orders: 0-3% faster, the RNN's (50,1,128,128) eval 7%).
+  for (int r = 0; r < MR; ++r)
+    for (int64_t k = 0; k < K; k += kPanel)
+      _mm_prefetch(reinterpret_cast<const char*>(A + r * lda + k), _MM_HINT_T0);
   for (int64_t k0 = 0; k0 < K; k0 += kDepth) {
     const int64_t kc = std::min(kDepth, K - k0);
     const bool acc = accumulate || k0 > 0;
@@ -273,11 +278,27 @@ void grouped_row_f32(int64_t K, int64_t N, const float* a, const float* packed,
         const Panels run{packed + layout.offset(q, p, k0) * kPanel, kPanel, layout.row() * kPanel};
         float* c = C + q * c_stride + col;
         if (n == 8)
-          GroupedRow<1, 8>::run(kc, a + k0, run, c, N - col, acc);
+          GroupedRows<MR, 8>::run(kc, A + k0, lda, run, c, ldc, N - col, acc);
         else
-          narrower_block<GroupedRow, 1, 8>(n, kc, a + k0, run, c, N - col, acc);
+          narrower_block<GroupedRows, MR, 8>(n, kc, A + k0, lda, run, c, ldc, N - col, acc);
       }
     }
+  }
+}
+
+}  // namespace
+
+void grouped_rows_f32(int64_t M, int64_t K, int64_t N, const float* A, int64_t lda,
+                      const float* packed, PanelLayout layout, int64_t first, int64_t count,
+                      float* C, int64_t ldc, int64_t c_stride, bool accumulate) {
+  switch (M) {
+    case 1: return grouped_rows<1>(K, N, A, lda, packed, layout, first, count, C, ldc, c_stride,
+                                   accumulate);
+    case 2: return grouped_rows<2>(K, N, A, lda, packed, layout, first, count, C, ldc, c_stride,
+                                   accumulate);
+    case 3: return grouped_rows<3>(K, N, A, lda, packed, layout, first, count, C, ldc, c_stride,
+                                   accumulate);
+    default: break;
   }
 }
 
