@@ -109,11 +109,14 @@ def test_kernel_matches_twin_past_blas_rows(cell, options, lengths):
 
 
 @pytest.mark.parametrize("cell,options", OPS, ids=OP_IDS)
-@pytest.mark.parametrize("B,H", [(1, 37), (1, 150), (3, 150)], ids=str)
+@pytest.mark.parametrize("B,H", [(1, 37), (1, 150), (3, 150), (2, 128), (3, 256)], ids=str)
 def test_kernel_matches_twin_on_a_team(cell, options, B, H):
     """Batches small enough for the threads to share each step's product by columns, with work
     enough for a team: every other step visits the panels last to first (StepSlice::descending),
-    here over a partial panel (H = 37) and over groups of four panels with one left (H = 150)."""
+    here over a partial panel (H = 37) and over groups of four panels with one left (H = 150).
+    Up to 3 sequences, at AVX-512, a member whose share starts on a multiple of 4 or 8 panels
+    (H = 128, 256 on 2 threads) reads them grouped (kGroupedRows), 1 to 3 rows a product as the
+    uneven lengths end."""
     for dtype, tol in ((np.float64, F64_TOL), (np.float32, F32_TOL)):
         p = problem(cell, 40, B, 64, H, dtype=dtype, lengths=B > 1, seed=B)
         ref = forward_backward(reference, cell, as_float64(p), options)

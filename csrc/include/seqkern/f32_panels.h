@@ -27,9 +27,10 @@ class F32Panels {
   int64_t width() const { return N / blocks; }
   const float* data() const { return data_.get(); }
   // The same panels grouped `group` at a time (PanelLayout: the blocks' groups interleaved), as a
-  // team reads them for products of one row (a batch of 1): copied from data() at the first call
-  // that asks, kept for the calls after it (and the copies of this object), copied again when a
-  // call asks for another group (a team of another size). Calls may ask from several threads.
+  // team reads them for products of few rows (a batch of 1 to 3): copied from data() at the
+  // first call that asks, kept for the calls after it (and the copies of this object), copied
+  // again when a call asks for another group (a team of another size). Calls may ask from
+  // several threads.
   std::shared_ptr<const float> grouped(int64_t group) const;
 
  private:
