@@ -74,8 +74,8 @@ PackedMatrix<T>::PackedMatrix(const T* w, int64_t ldw, bool trans, int64_t K, in
         // at every call instead, eval layers at batch 1 had gained only where the copy cost
         // less than the grouping saved (Zen 5, kept / grouped at the call: LSTM (50,1,128,128)
         // 1.31x, (8,1,128,128) 1.12x; (50,1,256,256) 1.00x, (8,1,256,256) 0.77x).
-        if (grouped) group_ = team_group((packed_width_ + kPanelColumns - 1) / kPanelColumns,
-                                            threads);
+        if (grouped)
+          group_ = team_group((packed_width_ + kPanelColumns - 1) / kPanelColumns, threads);
         if (group_ > 1) {  // (group 1 is their own layout)
           kept_grouped_ = kept->grouped(group_);
           panels_ = kept_grouped_.get();
@@ -89,9 +89,8 @@ PackedMatrix<T>::PackedMatrix(const T* w, int64_t ldw, bool trans, int64_t K, in
       // A team's products of few rows (kGroupedRows) at AVX-512 read grouped panels, a member's
       // share of every block one stream (PanelLayout), while that share stays in L2. Paired on
       // Zen 5, 2 threads, batch 1, grouped / not: LSTM (50,1,256,256) inference 1.10x (512 KB a
-      // member);
-      // (50,1,512,512) 0.87x and (35,1,650,650) 0.92x, the GRU 0.84-0.92x (2-3.4 MB a member,
-      // from L3, where the panels' separate streams run faster than one). The backward's
+      // member); (50,1,512,512) 0.87x and (35,1,650,650) 0.92x, the GRU 0.84-0.92x (2-3.4 MB a
+      // member, from L3, where the panels' separate streams run faster than one). The backward's
       // products (dg_t @ w_hh, W stored (K, N)) too: paired, training, before / after, two
       // orders: LSTM (50,1,256,256) 1.07x and 1.05x, (50,1,128,128) 1.23x and 1.22x (its
       // backward alone 1.40x), the GRU and RNN there 1.17-1.21x, (20,1,64,64) 1.03-1.10x; at

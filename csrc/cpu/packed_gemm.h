@@ -326,7 +326,7 @@ struct PanelLayout {
 };
 
 // Products of up to this many rows (a team's at batch 1 to 3) read grouped panels (PanelLayout)
-// at AVX-512, the blocks of 8 panels a group wide. Panels in separate streams, 2 and 3 rows ran
+// at AVX-512, in blocks of a group's 8 panels. From panels in separate streams, 2 and 3 rows ran
 // 6 and 4 panels at a time; paired on Emerald Rapids, one core, a team member's share of an
 // LSTM's w_hh (4 gate blocks of 8 panels, K = 256, 512 KB, in L2), separate / grouped time: one
 // row 1.02x, 2 rows 1.09x, 3 rows 1.18x; at K = 512 (2 MB) 1.03x and 1.05x; at K = 128 (128

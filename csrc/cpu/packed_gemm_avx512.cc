@@ -298,7 +298,7 @@ void grouped_rows_f32(int64_t M, int64_t K, int64_t N, const float* A, int64_t l
                                    accumulate);
     case 3: return grouped_rows<3>(K, N, A, lda, packed, layout, first, count, C, ldc, c_stride,
                                    accumulate);
-    default: break;
+    default: break;  // (PackedMatrix sends 1 to kGroupedRows rows)
   }
 }
 
