@@ -96,21 +96,25 @@ def test_every_simd_level_matches_the_twin(level, tmp_path):
     assert amx == str(level == "avx512" and cpu_has_amx())
 
 
-def cpu_has_bf16():
-    """Whether the CPU has AVX-512 BF16, whatever level this process was forced to."""
+def cpu_flags():
+    """The words of /proc/cpuinfo (its flags among them), or None where it cannot be read."""
     try:
         with open("/proc/cpuinfo") as f:
-            return "avx512_bf16" in f.read().split()
+            return f.read().split()
     except OSError:
-        return _core.bf16_native()
+        return None
+
+
+def cpu_has_bf16():
+    """Whether the CPU has AVX-512 BF16, whatever level this process was forced to."""
+    flags = cpu_flags()
+    return _core.bf16_native() if flags is None else "avx512_bf16" in flags
 
 
 def cpu_has_amx():
     """Whether the CPU has AMX-BF16 and the kernel lets processes use it (Linux 5.16 on)."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags = f.read().split()
-    except OSError:
+    flags = cpu_flags()
+    if flags is None:
         return _core.bf16_amx()
     release = tuple(int(n) for n in re.findall(r"\d+", platform.release())[:2])
     return "amx_bf16" in flags and release >= (5, 16)
@@ -293,4 +297,3 @@ def test_info_names_the_route():
     route = facts()["bf16"]
     assert (route == "AMX tiles") == _core.bf16_amx()
     assert (route in ("AMX tiles", "native dot products")) == _core.bf16_native()
-
