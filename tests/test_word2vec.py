@@ -415,6 +415,17 @@ def test_subsampling_follows_word2vec_c():
     np.testing.assert_array_equal(keep_probabilities(counts, 0), 1)
 
 
+def test_subsampling_draws_do_not_repeat_every_2_16():
+    """word2vec.c draws subsampling from its LCG's low 16 bits, which repeat every 2^16 draws;
+    seqkern's draws (the twin's, which the kernel matches bit for bit in test_kernel_matches_twin)
+    come from its top bits and do not. They are uniform on [0, 1) too."""
+    stream = twin.Stream(1)
+    u = np.array([stream.uniform24() for _ in range(2**16 + 4096)])
+    assert np.count_nonzero(u[:4096] == u[2**16:]) < 16
+    assert 0 <= u.min() and u.max() < 1 and abs(u.mean() - 0.5) < 0.01
+    assert abs(np.mean(u < 0.1) - 0.1) < 0.01
+
+
 def test_noise_words_follow_the_unigram_power():
     counts = np.array([500, 100, 20, 4, 1])
     cum = noise_table(counts, 0.75)

@@ -17,6 +17,10 @@ class Stream:
         self.state = (self.state * 25214903917 + 11) & MASK
         return self.state
 
+    def uniform24(self):
+        """Uniform in [0, 1) from the top 24 bits (subsampling; the kernel says why)."""
+        return (self.next() >> 40) / 16777216.0
+
 
 def noise_word(stream, cum_table):
     r = (stream.next() >> 16) % int(cum_table[-1])
@@ -106,7 +110,7 @@ def train_part(window, negative, sg, cbow_mean, shrink_windows, ids, offsets, s0
         sen, where = [], []
         for i in range(offsets[s], offsets[s + 1]):
             w = int(ids[i])
-            if keep[w] < 1 and keep[w] < (stream.next() & 0xFFFF) / 65536.0:
+            if keep[w] < 1 and keep[w] < stream.uniform24():
                 continue
             sen.append(w)
             where.append(i - offsets[0])
