@@ -63,7 +63,9 @@ class Recorder:
     def on_train_end(self, model): self.events.append("train_end")
 rec = Recorder()
 keep_eps = lambda word, count, min_count: 2 if word == "eps" else 0   # utils.RULE_KEEP
-model2 = ok(Word2Vec(common_texts, min_count=3, hs=1, negative=0, compute_loss=True,
+# sample=0: at the default 1e-3 each of these few words is kept 6-7% of the time, and
+# whether any sentence trained (a loss above 0) was the random stream's luck
+model2 = ok(Word2Vec(common_texts, min_count=3, hs=1, negative=0, compute_loss=True, sample=0,
                      callbacks=[rec], max_final_vocab=6, trim_rule=keep_eps, epochs=3, seed=1))
 assert "eps" in model2.wv.key_to_index and len(model2.wv) <= 7
 assert rec.events == ["train_begin"] + ["epoch_begin", "epoch_end"] * 3 + ["train_end"], rec.events
