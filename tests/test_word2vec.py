@@ -417,8 +417,9 @@ def test_subsampling_follows_word2vec_c():
 
 def test_subsampling_draws_do_not_repeat_every_2_16():
     """word2vec.c draws subsampling from its LCG's low 16 bits, which repeat every 2^16 draws;
-    seqkern's draws (the twin's, which the kernel matches bit for bit in test_kernel_matches_twin)
-    come from its top bits and do not. They are uniform on [0, 1) too."""
+    seqkern's draws come from its top bits and do not (the twin's; test_kernel_matches_twin
+    checks that the kernel draws the same, subsampled runs ending in the same random states).
+    They are uniform on [0, 1) too."""
     stream = twin.Stream(1)
     u = np.array([stream.uniform24() for _ in range(2**16 + 4096)])
     assert np.count_nonzero(u[:4096] == u[2**16:]) < 16
