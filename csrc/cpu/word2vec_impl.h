@@ -57,7 +57,7 @@ inline uint64_t next(uint64_t& state) {
 // its low 16 bits, which repeat every 2^16 draws (an LCG modulo 2^64: bit i has period 2^(i+1)),
 // so the keep-or-drop draws of the frequent words followed a fixed cycle. Skip-gram on GCIDE, 2
 // threads: analogy accuracy 15.8% with the low bits (seeds 1-6), 16.4% with the top ones (seeds
-// 1-9), gensim's 16.5-16.9% (it takes bits 16-47 of its 48-bit generator); on the Linux
+// 1-9), gensim's 16.3-16.9% (it takes bits 16-47 of its 48-bit generator); on the Linux
 // kernel's documentation, and CBOW on both, the scores moved within their seeds' spread.
 inline float uniform24(uint64_t& state) {
   return static_cast<float>(next(state) >> 40) * (1.0f / 16777216.0f);
