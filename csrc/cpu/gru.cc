@@ -26,8 +26,7 @@ void forward_reset_after(const RnnShape& s, const T* x, const T* w_ih, const T* 
   detail::Aligned<T> hp(B * G, T(0));  // recurrent projection of one step
   const PackedMatrix<T> w_step =  // h_{t-1} @ w_hh^T
       bf16 ? PackedMatrix<T>(bf16->w_hh, s)
-           : PackedMatrix<T>(w_hh, H, true, H, G, s, 3, f32 ? &f32->w_hh : nullptr,
-                             s.B <= kGroupedRows);
+           : PackedMatrix<T>(w_hh, H, true, H, G, s, 3, f32 ? &f32->w_hh : nullptr, true);
   const detail::InputProjection<T> input(s, G, 3, x, w_ih, w_step, bf16 ? &bf16->w_ih : nullptr,
                                          f32 ? &f32->w_ih : nullptr);
   // input-side pre-activations, then (training) activated gates; inference keeps input.steps()
@@ -73,8 +72,7 @@ void backward_reset_after(const RnnShape& s, const T* x, const T* w_ih, const T*
   T* dhg = detail::scratch<T>(0, n * G);  // recurrent-side pre-activation gradients
   T* dnx = detail::scratch<T>(1, n * H);  // input-side n gradient (r, z input sides equal dhg's)
   detail::Aligned<T> dh_prev(BH, T(0));  // out of step t: dh_{t-1} = dh*z + dhg_t @ w_hh
-  // dhg_t @ w_hh
-  const PackedMatrix<T> w_step(w_hh, H, false, G, H, s, 1, nullptr, s.B <= kGroupedRows);
+  const PackedMatrix<T> w_step(w_hh, H, false, G, H, s, 1, nullptr, true);  // dhg_t @ w_hh
   const bool whole = detail::whole_batch(s, w_step);
 
   detail::time_loop(s, lengths, true, [&](const StepSlice& sl, int64_t t, int64_t live) {
@@ -138,12 +136,11 @@ void forward_reset_before(const RnnShape& s, const T* x, const T* w_ih, const T*
   // h_{t-1} @ w_h[rz]^T and (r*h_{t-1}) @ w_hn^T
   const PackedMatrix<T> w_rz =
       bf16 ? PackedMatrix<T>(bf16->w_hh, s)
-           : PackedMatrix<T>(w_hh, H, true, H, 2 * H, s, 2, f32 ? &f32->w_hh : nullptr,
-                             s.B <= kGroupedRows);
+           : PackedMatrix<T>(w_hh, H, true, H, 2 * H, s, 2, f32 ? &f32->w_hh : nullptr, true);
   const PackedMatrix<T> w_n =
       bf16 ? PackedMatrix<T>(bf16->w_hn, s)
            : PackedMatrix<T>(w_hh + 2 * H * H, H, true, H, H, s, 1, f32 ? &f32->w_hn : nullptr,
-                             s.B <= kGroupedRows);
+                             true);
   const detail::InputProjection<T> input(s, G, 3, x, w_ih, w_rz, bf16 ? &bf16->w_ih : nullptr,
                                          f32 ? &f32->w_ih : nullptr);
   // pre-activations, then (training) activated gates; inference keeps input.steps() of them
@@ -198,10 +195,8 @@ void backward_reset_before(const RnnShape& s, const T* x, const T* w_ih, const T
   T* dg = detail::scratch<T>(0, n * G);
   detail::Aligned<T> drh(BH, T(0));      // gradient of r*h_{t-1}: dn @ w_hn
   detail::Aligned<T> dh_prev(BH, T(0));  // out of step t: dh_{t-1}
-  const PackedMatrix<T> w_n(w_hh + 2 * H * H, H, false, H, H, s, 1, nullptr,
-                            s.B <= kGroupedRows);  // dn @ w_hn
-  const PackedMatrix<T> w_rz(w_hh, H, false, 2 * H, H, s, 1, nullptr,
-                             s.B <= kGroupedRows);  // d[rz] @ w_h[rz]
+  const PackedMatrix<T> w_n(w_hh + 2 * H * H, H, false, H, H, s, 1, nullptr, true);  // dn @ w_hn
+  const PackedMatrix<T> w_rz(w_hh, H, false, 2 * H, H, s, 1, nullptr, true);  // d[rz] @ w_h[rz]
   const bool whole = detail::whole_batch(s, w_rz);  // (dn's product stays in the loop)
 
   detail::time_loop(s, lengths, true, [&](const StepSlice& sl, int64_t t, int64_t live) {

@@ -24,12 +24,10 @@ void lstm_forward(const RnnShape& shape, const T* x, const T* w_ih, const T* w_h
   // h_{t-1} @ w_hh^T and m_t @ w_hr^T (P = 0: unused)
   const PackedMatrix<T> w_step =
       bf16 ? PackedMatrix<T>(bf16->w_hh, s)
-           : PackedMatrix<T>(w_hh, S, true, S, G, s, 4, f32 ? &f32->w_hh : nullptr,
-                             s.B <= kGroupedRows);
+           : PackedMatrix<T>(w_hh, S, true, S, G, s, 4, f32 ? &f32->w_hh : nullptr, true);
   const PackedMatrix<T> w_proj =
       bf16 && s.P ? PackedMatrix<T>(bf16->w_hr, s)
-                  : PackedMatrix<T>(w_hr, H, true, H, s.P, s, 1, f32 ? &f32->w_hr : nullptr,
-                                    s.B <= kGroupedRows);
+                  : PackedMatrix<T>(w_hr, H, true, H, s.P, s, 1, f32 ? &f32->w_hr : nullptr, true);
   const detail::InputProjection<T> input(s, G, 4, x, w_ih, w_step, bf16 ? &bf16->w_ih : nullptr,
                                          f32 ? &f32->w_ih : nullptr);
   // pre-activations, then (training) activated gates; inference keeps input.steps() of them
@@ -92,10 +90,9 @@ void lstm_backward(const RnnShape& s, const T* x, const T* w_ih, const T* w_hh, 
   // projection: dh_t @ w_hr, the gradient of o*tanh(c)
   detail::Aligned<T> dm(s.P ? BH : 0, T(0));
   if (dc_n) std::copy(dc_n, dc_n + BH, dc.begin());
-  // dg_t @ w_hh
-  const PackedMatrix<T> w_step(w_hh, S, false, G, S, s, 1, nullptr, s.B <= kGroupedRows);
+  const PackedMatrix<T> w_step(w_hh, S, false, G, S, s, 1, nullptr, true);  // dg_t @ w_hh
   // dh_t @ w_hr (P = 0: unused)
-  const PackedMatrix<T> w_proj(w_hr, H, false, s.P, H, s, 1, nullptr, s.B <= kGroupedRows);
+  const PackedMatrix<T> w_proj(w_hr, H, false, s.P, H, s, 1, nullptr, true);
   const detail::InputGrad<T> input(s, lengths, G, w_ih, dx);
   const bool whole = detail::whole_batch(s, w_step);
 

@@ -45,7 +45,7 @@ void give_block(void* p, size_t bytes) { packing_blocks().give(p, bytes); }
 template <typename T>
 PackedMatrix<T>::PackedMatrix(const T* w, int64_t ldw, bool trans, int64_t K, int64_t N,
                               const RnnShape& s, int64_t blocks, const F32Panels* kept,
-                              bool few_rows)
+                              bool step)
     : w_(w), ldw_(ldw), K_(K), N_(N), trans_(trans), blocks_(blocks) {
 #if SEQKERN_X86
   if constexpr (std::is_same_v<T, float>) {
@@ -56,7 +56,8 @@ PackedMatrix<T>::PackedMatrix(const T* w, int64_t ldw, bool trans, int64_t K, in
     // paired on Zen 5, eval layers, BLAS / kept panels: LSTM (1,8,256,256) 1.78x and 1.77x,
     // (1,4,650,650) 1.32x and 1.38x, the GRU 1.69x / 1.67x and 1.37x / 1.31x; batch 1 even.
     const int64_t bytes = K * N * static_cast<int64_t>(sizeof(float)), share = bytes / threads;
-    const bool grouped = few_rows && team && simd() == Simd::avx512 && share <= kGroupedRowBytes;
+    const bool grouped = step && s.B <= kGroupedRows && team && simd() == Simd::avx512 &&
+                         share <= kGroupedRowBytes;
     const bool kept_panels = kept && kept->data();
     const int64_t min_steps = kept_panels ? 1 : !team && rows == 1 ? kPackedStepsOneRow : 2;
     const bool small = bytes <= kPackedAnyRowsBytes;
@@ -128,7 +129,7 @@ PackedMatrix<T>::PackedMatrix(const T* w, int64_t ldw, bool trans, int64_t K, in
                 s.B <= kInPlaceStepRows && s.B * (N / blocks) > kInPlaceOutputNT;
   }
 #else
-  (void)s, (void)kept, (void)few_rows, (void)use_micro_kernels;  // no micro-kernels: BLAS
+  (void)s, (void)kept, (void)step, (void)use_micro_kernels;  // no micro-kernels: BLAS
 #endif
 }
 

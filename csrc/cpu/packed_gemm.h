@@ -519,10 +519,11 @@ class PackedMatrix {
   // kept (float, trans only): op(W) packed once already (F32Panels of this K, N and blocks),
   // used instead of packing here, and read by blocks with or without a team (a team's products
   // of up to kGroupedRows rows read its grouped copy).
-  // few_rows: every product has at most kGroupedRows rows (a batch that small), which a team at
-  // AVX-512 then runs on grouped panels.
+  // step: every product is one step's, over at most the batch's s.B rows (not an input
+  // projection's or gradient's over many steps); a team at AVX-512 then runs batches of up to
+  // kGroupedRows on grouped panels.
   PackedMatrix(const T* w, int64_t ldw, bool trans, int64_t K, int64_t N, const RnnShape& s,
-               int64_t blocks = 1, const F32Panels* kept = nullptr, bool few_rows = false);
+               int64_t blocks = 1, const F32Panels* kept = nullptr, bool step = false);
   // The forward product on bfloat16 weights packed once (float only): w's blocks are the gate
   // blocks. w must outlive this object.
   PackedMatrix(const Bf16Matrix& w, const RnnShape& s);

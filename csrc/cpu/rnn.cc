@@ -17,8 +17,7 @@ void rnn_forward(const RnnShape& shape, Nonlinearity act, const T* x, const T* w
   std::vector<T> bias = detail::add_biases(b_ih, b_hh, H);
   const PackedMatrix<T> w_step =  // h_{t-1} @ w_hh^T
       bf16 ? PackedMatrix<T>(bf16->w_hh, s)
-           : PackedMatrix<T>(w_hh, H, true, H, H, s, 1, f32 ? &f32->w_hh : nullptr,
-                             s.B <= kGroupedRows);
+           : PackedMatrix<T>(w_hh, H, true, H, H, s, 1, f32 ? &f32->w_hh : nullptr, true);
   const detail::InputProjection<T> input(s, H, 1, x, w_ih, w_step, bf16 ? &bf16->w_ih : nullptr,
                                          f32 ? &f32->w_ih : nullptr);
   T* pre = detail::scratch<T>(0, input.steps() * BH);  // pre-activations
@@ -54,8 +53,7 @@ void rnn_backward(const RnnShape& s, Nonlinearity act, const T* x, const T* w_ih
   const detail::StepRows rows(s, lengths);
   T* dg = detail::scratch<T>(0, rows.total() * H);  // pre-activation gradients of every step
   detail::Aligned<T> dh_rec(BH, T(0));  // dg_{t+1} @ w_hh
-  // dg_t @ w_hh
-  const PackedMatrix<T> w_step(w_hh, H, false, H, H, s, 1, nullptr, s.B <= kGroupedRows);
+  const PackedMatrix<T> w_step(w_hh, H, false, H, H, s, 1, nullptr, true);  // dg_t @ w_hh
   const detail::InputGrad<T> input(s, lengths, H, w_ih, dx);
   const bool whole = detail::whole_batch(s, w_step);
 
