@@ -108,8 +108,8 @@ class KeyBlockProducts {
         const int64_t panels = (N + kPanelColumns - 1) / kPanelColumns;
         if (p.from != W || p.K != K || p.N != N) {
           p.data.resize(avx2::packed_size_f32(K, N));
-          avx2::pack_panels_f32(W, ldw, trans, K, N, 0, panels, p.data.data(),
-                                PanelLayout{K, panels}, 0);
+          pack_panels_f32(W, ldw, trans, K, N, 0, panels, p.data.data(), PanelLayout{K, panels},
+                          0);
           p.from = W, p.K = K, p.N = N;
         }
         avx512::packed_gemm_f32(M, K, N, A, lda, p.data.data(), C, ldc, accumulate);

@@ -23,8 +23,8 @@ F32Panels::F32Panels(const float* w, int64_t ldw, int64_t K_, int64_t N_, int64_
   parallel_for(blocks * panels, 1, [&](int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; ++i) {
       const int64_t q = i / panels, p = i % panels;
-      avx2::pack_panels_f32(w + q * width * ldw, ldw, true, K, width, p, p + 1, out,
-                            PanelLayout{K, panels, 1, blocks}, q);
+      pack_panels_f32(w + q * width * ldw, ldw, true, K, width, p, p + 1, out,
+                      PanelLayout{K, panels, 1, blocks}, q);
     }
   });
 #else

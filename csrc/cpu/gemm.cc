@@ -119,8 +119,8 @@ void packed_product(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alp
   const auto part = [&](int64_t m0, int64_t m1, int64_t p0, int64_t p1) {
     const int64_t n0 = p0 * kPanelColumns, n = std::min(N, p1 * kPanelColumns) - n0;
     std::vector<float, CacheLineAllocator<float>> packed(K * (p1 - p0) * kPanelColumns);
-    avx2::pack_panels_f32(tb ? B + n0 * ldb : B + n0, ldb, tb, K, n, 0, p1 - p0, packed.data(),
-                          PanelLayout{K, p1 - p0}, 0);
+    pack_panels_f32(tb ? B + n0 * ldb : B + n0, ldb, tb, K, n, 0, p1 - p0, packed.data(),
+                    PanelLayout{K, p1 - p0}, 0);
     if (alpha != 1.0f)
       for (float& v : packed) v *= alpha;
     float* c = C + m0 * ldc + n0;

@@ -42,6 +42,14 @@ void* take_block(size_t bytes) {
 
 void give_block(void* p, size_t bytes) { packing_blocks().give(p, bytes); }
 
+#if SEQKERN_X86
+void pack_panels_f32(const float* w, int64_t ldw, bool trans, int64_t K, int64_t N, int64_t p0,
+                     int64_t p1, float* out, PanelLayout layout, int64_t q) {
+  (simd() == Simd::avx512 ? avx512::pack_panels_f32 : avx2::pack_panels_f32)(
+      w, ldw, trans, K, N, p0, p1, out, layout, q);
+}
+#endif
+
 template <typename T>
 PackedMatrix<T>::PackedMatrix(const T* w, int64_t ldw, bool trans, int64_t K, int64_t N,
                               const RnnShape& s, int64_t blocks, const F32Panels* kept,
@@ -108,8 +116,7 @@ PackedMatrix<T>::PackedMatrix(const T* w, int64_t ldw, bool trans, int64_t K, in
       const auto pack = [&](int64_t p0, int64_t p1) {
         for (int64_t q = 0; q < packed_blocks; ++q) {
           const float* wq = w + q * packed_width_ * (trans ? ldw : 1);
-          avx2::pack_panels_f32(wq, ldw, trans, K, packed_width_, p0, p1, packed_.data(), layout,
-                                q);
+          pack_panels_f32(wq, ldw, trans, K, packed_width_, p0, p1, packed_.data(), layout, q);
         }
       };
       if (serial(s))

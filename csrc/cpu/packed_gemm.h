@@ -432,8 +432,8 @@ static void bf16_rows_product(int64_t M, int64_t K, int64_t N, const float* A, i
 
 // The micro-kernels, one copy per SIMD level above baseline (packed_gemm_avx2.cc, built with
 // -mavx2 -mfma; packed_gemm_avx512.cc, with AVX-512): call a copy only at its level (simd.h).
-// Both levels share the packed layout, which the AVX2 code packs: panels [p0, p1) of op(W)
-// (kPanelColumns columns each). packed_gemm_f32: C (M, N) (+)= A @ op(W) from the packed panels.
+// Both levels share the packed layout: panels [p0, p1) of op(W) (kPanelColumns columns each),
+// which either level's pack_panels_f32 writes (seqkern::pack_panels_f32 picks it). packed_gemm_f32: C (M, N) (+)= A @ op(W) from the packed panels.
 namespace avx2 {
 // Panels [p0, p1) of op(W) as block q of `layout` (in lines: one panel row of floats each), from
 // out on; group 1: block after block, each block's panels one after the other.
@@ -445,6 +445,8 @@ void packed_gemm_f32(int64_t M, int64_t K, int64_t N, const float* A, int64_t ld
                      ColumnBlocks blocks = {});
 }  // namespace avx2
 namespace avx512 {
+void pack_panels_f32(const float* w, int64_t ldw, bool trans, int64_t K, int64_t N, int64_t p0,
+                     int64_t p1, float* out, PanelLayout layout, int64_t q);
 void packed_gemm_f32(int64_t M, int64_t K, int64_t N, const float* A, int64_t lda,
                      const float* packed, float* C, int64_t ldc, bool accumulate,
                      ColumnBlocks blocks = {});
@@ -459,6 +461,10 @@ void grouped_rows_f32(int64_t M, int64_t K, int64_t N, const float* A, int64_t l
                       const float* packed, PanelLayout layout, int64_t first, int64_t count,
                       float* C, int64_t ldc, int64_t c_stride, bool accumulate);
 }  // namespace avx512
+
+// avx2::pack_panels_f32, on the level's own copy (the same values): at avx2 and above.
+void pack_panels_f32(const float* w, int64_t ldw, bool trans, int64_t K, int64_t N, int64_t p0,
+                     int64_t p1, float* out, PanelLayout layout, int64_t q);
 
 // The bfloat16 products (seqkern/bf16.h): C (M, N) (+)= bf16(A) (M, K) @ op(W) from a
 // Bf16Matrix's pair panels (`packed`: its data), N columns from panel blocks.first on in each of

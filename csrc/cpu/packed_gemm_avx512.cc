@@ -197,6 +197,53 @@ void panel_pairs(int64_t M, int64_t K, int64_t N, int64_t k0, int64_t kc, const 
 
 }  // namespace
 
+// avx2::pack_panels_f32's panels, W stored (N, K) transposed in 16 x 8 tiles: each half of a
+// vector holds 8 rows, so that one 8 x 8 transpose in both halves at once (24 shuffles) makes 8
+// panel rows, where the AVX2 tiles took 24 for 4. The reads of W, from L3 in a call that packs
+// weights it did not touch just before, still bound it. Paired on Emerald Rapids, 2 threads,
+// functional calls, AVX2 / these tiles, two runs: LSTM (50,1,256,256) inference 1.00-1.03x,
+// training 1.01-1.02x, (50,2,256,256) 1.01-1.02x and 0.99-1.01x; the GRU 1.03x and 1.00-1.02x,
+// 1.01x and 1.01-1.02x. W stored (K, N) is copied row by row, as at AVX2.
+void pack_panels_f32(const float* w, int64_t ldw, bool trans, int64_t K, int64_t N, int64_t p0,
+                     int64_t p1, float* out, PanelLayout layout, int64_t q) {
+  if (!trans) return avx2::pack_panels_f32(w, ldw, trans, K, N, p0, p1, out, layout, q);
+  const int64_t ld = layout.row() * kPanel;
+  // 128-bit lanes (a: u[i], b: u[i + 4]): a0 b0 a2 b2, then a1 b1 a3 b3
+  const __m512i lo = _mm512_setr_epi32(0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27);
+  const __m512i hi = _mm512_setr_epi32(4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31);
+  for (int64_t p = p0; p < p1; ++p) {
+    float* panel = out + layout.offset(q, p, 0) * kPanel;
+    const int64_t n0 = p * kPanel, cols = std::min<int64_t>(kPanel, N - n0);
+    const float* w0 = w + n0 * ldw;
+    int64_t k = 0;
+    if (cols == kPanel) {
+      for (; k + 8 <= K; k += 8) {
+        // r[i]: columns k..k+7 of row i (low half) and of row 8 + i (high half)
+        __m512 r[8], t[8], u[8];
+        for (int i = 0; i < 8; ++i)
+          r[i] = _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_loadu_ps(w0 + i * ldw + k)),
+                                    _mm256_loadu_ps(w0 + (8 + i) * ldw + k), 1);
+        for (int i = 0; i < 8; i += 2) {
+          t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+          t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+        }
+        for (int i = 0; i < 8; i += 4) {
+          u[i] = _mm512_shuffle_ps(t[i], t[i + 2], 0x44);
+          u[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], 0xEE);
+          u[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+          u[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+        }
+        for (int i = 0; i < 4; ++i) {
+          _mm512_storeu_ps(panel + (k + i) * ld, _mm512_permutex2var_ps(u[i], lo, u[i + 4]));
+          _mm512_storeu_ps(panel + (k + 4 + i) * ld, _mm512_permutex2var_ps(u[i], hi, u[i + 4]));
+        }
+      }
+    }
+    for (; k < K; ++k)
+      for (int64_t c = 0; c < kPanel; ++c) panel[k * ld + c] = c < cols ? w0[c * ldw + k] : 0.0f;
+  }
+}
+
 // packed: from a panel boundary on; C's columns [0, N) match it (in each block).
 void packed_gemm_f32(int64_t M, int64_t K, int64_t N, const float* A, int64_t lda,
                      const float* packed, float* C, int64_t ldc, bool accumulate,
