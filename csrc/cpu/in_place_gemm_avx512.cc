@@ -61,33 +61,12 @@ void block_rows(int64_t rows, int64_t kc, const float* a, const float* B, int64_
   block<R>(kc, a, B, ldb, C, ldc, m0, m1);
 }
 
-// out[c * ldo + i] = r[i][c] for i, c < 16: a 16 x 16 tile transposed in registers (unpack,
-// then 2 x 2 and 4 x 4 moves of 128-bit lanes).
-inline void transpose16(const __m512 (&r)[16], float* out, int64_t ldo) {
-  __m512 t[16], u[16];
-#pragma GCC unroll 8
-  for (int i = 0; i < 8; ++i) {
-    t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
-    t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
-  }
-#pragma GCC unroll 4
-  for (int i = 0; i < 4; ++i) {  // u[4i + j], lane L: column 4L + j of rows 4i..4i+3
-    u[4 * i] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], _MM_SHUFFLE(1, 0, 1, 0));
-    u[4 * i + 1] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], _MM_SHUFFLE(3, 2, 3, 2));
-    u[4 * i + 2] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], _MM_SHUFFLE(1, 0, 1, 0));
-    u[4 * i + 3] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], _MM_SHUFFLE(3, 2, 3, 2));
-  }
-#pragma GCC unroll 4
-  for (int j = 0; j < 4; ++j) {
-    const __m512 v0 = _mm512_shuffle_f32x4(u[j], u[4 + j], 0x88);
-    const __m512 v1 = _mm512_shuffle_f32x4(u[j], u[4 + j], 0xdd);
-    const __m512 v2 = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0x88);
-    const __m512 v3 = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0xdd);
-    _mm512_store_ps(out + j * ldo, _mm512_shuffle_f32x4(v0, v2, 0x88));
-    _mm512_store_ps(out + (j + 8) * ldo, _mm512_shuffle_f32x4(v0, v2, 0xdd));
-    _mm512_store_ps(out + (j + 4) * ldo, _mm512_shuffle_f32x4(v1, v3, 0x88));
-    _mm512_store_ps(out + (j + 12) * ldo, _mm512_shuffle_f32x4(v1, v3, 0xdd));
-  }
+// out[c * ldo + i] = r[i][c] for i, c < 16: a 16 x 16 tile transposed in registers.
+inline void store_transposed16(const __m512 (&r)[16], float* out, int64_t ldo) {
+  __m512 cols[16];
+  avx512_tiles::transpose16(r, cols);
+#pragma GCC unroll 16
+  for (int c = 0; c < 16; ++c) _mm512_store_ps(out + c * ldo, cols[c]);
 }
 
 // C = beta * C on columns [n0, n1) (zeros when beta is 0: C is not read), before the chunks of
@@ -173,7 +152,7 @@ void in_place_gemm_nt(int64_t M, int64_t n0, int64_t n1, int64_t K, const float*
             r[i] = n + h * 16 + i < n1
                        ? _mm512_maskz_loadu_ps(lanes, W + (n + h * 16 + i) * ldw + k0 + kt)
                        : _mm512_setzero_ps();
-          transpose16(r, slice + kt * 32 + h * 16, 32);
+          store_transposed16(r, slice + kt * 32 + h * 16, 32);
         }
       }
       rows_over_slice(M, kc, a, slice, C + n, ldc, m0, m1);

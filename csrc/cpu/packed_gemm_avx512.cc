@@ -138,32 +138,13 @@ void pack_a_rows(const float* A, int64_t lda, int64_t M, int64_t k0, int64_t kc,
     for (int64_t k = 0; k < kc; k += kPanel) {
       const int64_t n = std::min<int64_t>(kPanel, kc - k);
       const __mmask16 m = lane_mask(n);
-      __m512 r[16], t[16];
+      __m512 r[16], cols[16];  // cols[c]: column k + c of the 16 rows
       for (int j = 0; j < 16; ++j)
         r[j] = j < mr ? _mm512_maskz_loadu_ps(m, A + (i + j) * lda + k0 + k) : _mm512_setzero_ps();
-      for (int j = 0; j < 16; j += 2) {  // in each 128-bit lane: rows in pairs, then in fours
-        t[j] = _mm512_unpacklo_ps(r[j], r[j + 1]);
-        t[j + 1] = _mm512_unpackhi_ps(r[j], r[j + 1]);
-      }
-      for (int j = 0; j < 16; j += 4) {
-        r[j] = _mm512_shuffle_ps(t[j], t[j + 2], 0x44);
-        r[j + 1] = _mm512_shuffle_ps(t[j], t[j + 2], 0xEE);
-        r[j + 2] = _mm512_shuffle_ps(t[j + 1], t[j + 3], 0x44);
-        r[j + 3] = _mm512_shuffle_ps(t[j + 1], t[j + 3], 0xEE);
-      }
-      // r[4g + c] lane L: column k + 4L + c of rows 4g..4g+3; the lanes L of the four groups
-      // side by side make column k + 4L + c of all 16 rows.
-      for (int c = 0; c < 4; ++c) {
-        const __m512 x0 = _mm512_shuffle_f32x4(r[c], r[4 + c], 0x88);
-        const __m512 x1 = _mm512_shuffle_f32x4(r[c], r[4 + c], 0xDD);
-        const __m512 y0 = _mm512_shuffle_f32x4(r[8 + c], r[12 + c], 0x88);
-        const __m512 y1 = _mm512_shuffle_f32x4(r[8 + c], r[12 + c], 0xDD);
-        const __m512 cols[4] = {
-            _mm512_shuffle_f32x4(x0, y0, 0x88), _mm512_shuffle_f32x4(x1, y1, 0x88),
-            _mm512_shuffle_f32x4(x0, y0, 0xDD), _mm512_shuffle_f32x4(x1, y1, 0xDD)};
-        for (int L = 0; L < 4; ++L)
-          if (4 * L + c < n) _mm512_mask_storeu_ps(dst + (k + 4 * L + c) * mr, keep, cols[L]);
-      }
+      avx512_tiles::transpose16(r, cols);
+#pragma GCC unroll 16
+      for (int c = 0; c < 16; ++c)
+        if (c < n) _mm512_mask_storeu_ps(dst + (k + c) * mr, keep, cols[c]);
     }
   }
 }
@@ -199,8 +180,8 @@ void panel_pairs(int64_t M, int64_t K, int64_t N, int64_t k0, int64_t kc, const 
 
 // avx2::pack_panels_f32's panels, W stored (N, K) transposed in 16 x 8 tiles: each half of a
 // vector holds 8 rows, so that one 8 x 8 transpose in both halves at once (24 shuffles) makes 8
-// panel rows, where the AVX2 tiles took 24 for 4. The reads of W, from L3 in a call that packs
-// weights it did not touch just before, still bound it. Paired on Emerald Rapids, 2 threads,
+// panel rows, where the AVX2 tiles took 24 for 4. Halving the shuffles gained little, as did
+// prefetching W into L2 before the packing (RESULTS.md). Paired on Emerald Rapids, 2 threads,
 // functional calls, AVX2 / these tiles, two runs: LSTM (50,1,256,256) inference 1.00-1.03x,
 // training 1.01-1.02x, (50,2,256,256) 1.01-1.02x and 0.99-1.01x; the GRU 1.03x and 1.00-1.02x,
 // 1.01x and 1.01-1.02x. W stored (K, N) is copied row by row, as at AVX2.
@@ -219,20 +200,11 @@ void pack_panels_f32(const float* w, int64_t ldw, bool trans, int64_t K, int64_t
     if (cols == kPanel) {
       for (; k + 8 <= K; k += 8) {
         // r[i]: columns k..k+7 of row i (low half) and of row 8 + i (high half)
-        __m512 r[8], t[8], u[8];
+        __m512 r[8], u[8];
         for (int i = 0; i < 8; ++i)
           r[i] = _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_loadu_ps(w0 + i * ldw + k)),
                                     _mm256_loadu_ps(w0 + (8 + i) * ldw + k), 1);
-        for (int i = 0; i < 8; i += 2) {
-          t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
-          t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
-        }
-        for (int i = 0; i < 8; i += 4) {
-          u[i] = _mm512_shuffle_ps(t[i], t[i + 2], 0x44);
-          u[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], 0xEE);
-          u[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0x44);
-          u[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
-        }
+        avx512_tiles::transpose_in_lanes(r, u);
         for (int i = 0; i < 4; ++i) {
           _mm512_storeu_ps(panel + (k + i) * ld, _mm512_permutex2var_ps(u[i], lo, u[i + 4]));
           _mm512_storeu_ps(panel + (k + 4 + i) * ld, _mm512_permutex2var_ps(u[i], hi, u[i + 4]));
