@@ -1,5 +1,6 @@
-// Lane masks, tile stores and transposes for the files built with AVX-512 (*_avx512.cc), and only for them:
-// an AVX-512 instruction in a header that a baseline file includes could run on a CPU without it.
+// Lane masks, tile stores and transposes for the files built with AVX-512 (*_avx512.cc), and only
+// for them: an AVX-512 instruction in a header that a baseline file includes could run on a CPU
+// without it.
 // static: each file keeps its own copy (they are built with different target flags), as
 // avx2_lanes.h's helpers are.
 #pragma once

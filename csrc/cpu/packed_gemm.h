@@ -433,7 +433,8 @@ static void bf16_rows_product(int64_t M, int64_t K, int64_t N, const float* A, i
 // The micro-kernels, one copy per SIMD level above baseline (packed_gemm_avx2.cc, built with
 // -mavx2 -mfma; packed_gemm_avx512.cc, with AVX-512): call a copy only at its level (simd.h).
 // Both levels share the packed layout: panels [p0, p1) of op(W) (kPanelColumns columns each),
-// which either level's pack_panels_f32 writes (seqkern::pack_panels_f32 picks it). packed_gemm_f32: C (M, N) (+)= A @ op(W) from the packed panels.
+// which either level's pack_panels_f32 writes (seqkern::pack_panels_f32 picks it).
+// packed_gemm_f32: C (M, N) (+)= A @ op(W) from the packed panels.
 namespace avx2 {
 // Panels [p0, p1) of op(W) as block q of `layout` (in lines: one panel row of floats each), from
 // out on; group 1: block after block, each block's panels one after the other.
