@@ -1,11 +1,11 @@
 // AVX-512 micro-kernels of PackedMatrix<float>; built with AVX-512 F/BW/DQ/VL and FMA, called only
-// at SIMD level avx512 (seqkern/simd.h). They read the panels that avx2::pack_panels_f32 writes
-// (packed_gemm_avx2.cc says how they are laid out), as does this file's copy of it: a panel row of
-// 16 columns is one 512-bit vector. The 32 vector registers hold blocks of up to 12 rows x 2 panels (24 accumulators): per
-// value of k, 2 loads of W and 12 broadcasts of A feed 24 FMAs, where the AVX2 block of 6 rows x
-// 1 panel needs 8 loads for 12 FMAs of half the width. k is summed in slices of kDepth, in
-// order, on every path, so C does not depend on M or on the blocking (the sums are those of the
-// AVX2 kernels, bit for bit).
+// at SIMD level avx512 (seqkern/simd.h). They read the panels that avx2::pack_panels_f32 or this
+// file's copy of it writes (packed_gemm_avx2.cc says how they are laid out): a panel row of
+// 16 columns is one 512-bit vector. The 32 vector registers hold blocks of up to 12 rows x 2 panels
+// (24 accumulators): per value of k, 2 loads of W and 12 broadcasts of A feed 24 FMAs, where the
+// AVX2 block of 6 rows x 1 panel needs 8 loads for 12 FMAs of half the width. k is summed in slices
+// of kDepth, in order, on every path, so C does not depend on M or on the blocking (the sums are
+// those of the AVX2 kernels, bit for bit).
 #include <immintrin.h>
 
 #include <algorithm>
