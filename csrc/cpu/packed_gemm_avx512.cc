@@ -182,9 +182,9 @@ void panel_pairs(int64_t M, int64_t K, int64_t N, int64_t k0, int64_t kc, const 
 // vector holds 8 rows, so that one 8 x 8 transpose in both halves at once (24 shuffles) makes 8
 // panel rows, where the AVX2 tiles took 24 for 4. Halving the shuffles gained little, as did
 // prefetching W into L2 before the packing (RESULTS.md). Paired on Emerald Rapids, 2 threads,
-// functional calls, AVX2 / these tiles, two runs: LSTM (50,1,256,256) inference 1.00-1.03x,
-// training 1.01-1.02x, (50,2,256,256) 1.01-1.02x and 0.99-1.01x; the GRU 1.03x and 1.00-1.02x,
-// 1.01x and 1.01-1.02x. W stored (K, N) is copied row by row, as at AVX2.
+// functional calls, AVX2 / these tiles, three runs: LSTM (50,1,256,256) inference 1.00-1.03x,
+// training 1.01-1.02x, (50,2,256,256) (two runs) 1.01-1.02x and 0.99-1.01x; the GRU 1.03x and
+// 1.00-1.06x, at batch 2 1.01x and 1.01-1.02x. W stored (K, N) is copied row by row, as at AVX2.
 void pack_panels_f32(const float* w, int64_t ldw, bool trans, int64_t K, int64_t N, int64_t p0,
                      int64_t p1, float* out, PanelLayout layout, int64_t q) {
   if (!trans) return avx2::pack_panels_f32(w, ldw, trans, K, N, p0, p1, out, layout, q);
