@@ -9,10 +9,11 @@ child process, so that a crash shows as the child's exit status:
 
 Before each call it writes the call's description to LAST_FILE; it prints one line "DIFF ..."
 for each call where the two differ, and "DONE" at the end. Calls that crash torch itself (a
-misshaped weight of a layer; a cell's state of shape (H, n) beside an unbatched input) are run
-on seqkern's module alone, which must raise a RuntimeError. Beside a PackedSequence, torch's LSTM
-checks no state (a misshaped one reaches its kernel); seqkern's runs torch's check_forward_args,
-whose RuntimeError is then accepted."""
+misshaped weight of a layer; a cell's state of shape (H, n) beside an unbatched input; an LSTM's
+misshaped state beside a PackedSequence) are run on seqkern's module alone, which must raise a
+RuntimeError. Beside a PackedSequence, torch's recurrent layers check no state (a misshaped one
+reaches their kernels); seqkern's run torch's check_forward_args, whose RuntimeError is then
+accepted."""
 import sys
 import warnings
 
@@ -149,6 +150,13 @@ def crashes_torch(kind, H, x, state, change, theirs):
             "one_more_row", "one_less_row", "transposed", "add_first"):
         return change[2].shape != getattr(theirs, change[0]).shape
     states = state if isinstance(state, tuple) else (state,)
+    if kind == "LSTM" and isinstance(x, PackedSequence) and isinstance(state, tuple):
+        # unchecked beside packed input, a misshaped state reaches torch's kernel, which
+        # crashed on one with an extra leading dimension beside a projection (seed 101)
+        n, B = theirs.num_layers * (2 if theirs.bidirectional else 1), int(x.batch_sizes[0])
+        want = ((n, B, theirs.proj_size or H), (n, B, H))
+        if any(isinstance(s, torch.Tensor) and s.shape != w for s, w in zip(state, want)):
+            return True
     return ("Cell" in kind and isinstance(x, torch.Tensor) and x.dim() == 1 and any(
         isinstance(s, torch.Tensor) and s.dim() == 2 and s.shape[0] == H for s in states))
 
@@ -172,7 +180,7 @@ def main(seed, calls, last_file):
         a, b = run(theirs, x, state, change), run(ours, x, state, change)
         if (isinstance(x, PackedSequence) and description.startswith("state")
                 and b[:2] == ("error", "RuntimeError") and "Expected hidden" in b[2]):
-            continue  # torch's LSTM checks no state beside packed input; seqkern runs its check
+            continue  # torch checks no state beside packed input; seqkern runs its check
         if a[0] != b[0] or a[0] == "error" and a[1] != b[1]:
             print(f"DIFF {call}: torch {a[1:] if a[0] == 'error' else 'ran'}, "
                   f"seqkern {b[1:] if b[0] == 'error' else 'ran'}", flush=True)

@@ -33,8 +33,9 @@ def test_malformed_calls_raise_clear_errors(seed, tmp_path):
     assert_fuzz_clear(FUZZ, seed, 1500, tmp_path, 120)
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_malformed_calls_to_torch_modules_fail_as_torchs_do(seed, tmp_path):
+# (seed 101's first 32 calls end on an LSTM state that crashed torch itself, beside packed input)
+@pytest.mark.parametrize("seed,calls", [(0, 600), (1, 600), (2, 600), (101, 32)])
+def test_malformed_calls_to_torch_modules_fail_as_torchs_do(seed, calls, tmp_path):
     """seqkern.torch's modules against torch's own on malformed inputs, states and replaced
     weights (tests/fuzz_torch.py): the same exception type or the same results; where torch
     itself crashes, a RuntimeError. This found a StopIteration for a bias set to None, a
@@ -42,7 +43,7 @@ def test_malformed_calls_to_torch_modules_fail_as_torchs_do(seed, tmp_path):
     pytest.importorskip("torch")
     script = os.path.join(os.path.dirname(FUZZ), "fuzz_torch.py")
     last = tmp_path / "last_call.txt"
-    run = subprocess.run([sys.executable, script, str(seed), "600", str(last)],
+    run = subprocess.run([sys.executable, script, str(seed), str(calls), str(last)],
                          capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, f"exit status {run.returncode} during {last.read_text()}" \
                                 f"\n{run.stderr[-3000:]}"
