@@ -18,6 +18,8 @@ namespace seqkern {
   void tanh_f32(float* y, const float* x, int64_t n);                                         \
   float exp_sum_f32(float* y, const float* x, int64_t n, float shift);                        \
   float max_of_f32(const float* x, int64_t n);                                                \
+  float dot_f32(const float* a, const float* b, int64_t n);                                   \
+  void score_grad_f32(float* ds, const float* p, int64_t n, float d, float scale);            \
   void lstm_cell_f32(int64_t H, int64_t u0, int64_t u1, const float* bias, float* g,           \
                      const float* c_prev, float* c_out, float* h_out, bool keep_gates);     \
   void lstm_cell_backward_f32(int64_t H, int64_t u0, int64_t u1, const float* g, const float* c, \
@@ -61,6 +63,8 @@ struct Kernels {
   void (*tanh)(float*, const float*, int64_t);
   float (*exp_sum)(float*, const float*, int64_t, float);
   float (*max_of)(const float*, int64_t);
+  float (*dot)(const float*, const float*, int64_t);
+  void (*score_grad)(float*, const float*, int64_t, float, float);
   void (*lstm_cell)(int64_t, int64_t, int64_t, const float*, float*, const float*, float*, float*,
                     bool);
   void (*lstm_cell_backward)(int64_t, int64_t, int64_t, const float*, const float*, const float*,
@@ -87,7 +91,8 @@ struct Kernels {
 // The copy of the level in use (seqkern/simd.h).
 #define SEQKERN_KERNELS(ISA)                                                              \
   Kernels {                                                                                \
-    ISA::sigmoid_f32, ISA::tanh_f32, ISA::exp_sum_f32, ISA::max_of_f32, ISA::lstm_cell_f32,     \
+    ISA::sigmoid_f32, ISA::tanh_f32, ISA::exp_sum_f32, ISA::max_of_f32, ISA::dot_f32,           \
+        ISA::score_grad_f32, ISA::lstm_cell_f32,                                                \
         ISA::lstm_cell_backward_f32, ISA::gru_cell_f32, ISA::gru_cell_backward_f32,             \
         ISA::rnn_cell_f32, ISA::rnn_cell_backward_f32, ISA::gru_before_rz_f32,                  \
         ISA::gru_before_n_f32, ISA::gru_before_n_backward_f32, ISA::gru_before_rz_backward_f32, \
@@ -117,6 +122,21 @@ template <> float exp_sum<float>(float* y, const float* x, int64_t n, float shif
 }
 
 template <> float max_of<float>(const float* x, int64_t n) { return kernels().max_of(x, n); }
+template <> float dot<float>(const float* a, const float* b, int64_t n) {
+  return kernels().dot(a, b, n);
+}
+template <> void score_grad<float>(float* ds, const float* p, int64_t n, float d, float scale) {
+  kernels().score_grad(ds, p, n, d, scale);
+}
+template <> double dot<double>(const double* a, const double* b, int64_t n) {
+  double sum = 0.0;
+  for (int64_t i = 0; i < n; ++i) sum += a[i] * b[i];
+  return sum;
+}
+template <>
+void score_grad<double>(double* ds, const double* p, int64_t n, double d, double scale) {
+  for (int64_t i = 0; i < n; ++i) ds[i] = scale * (p[i] * (ds[i] - d));
+}
 // float64's cells below are plain loops around these passes over a gate block's units
 // [u0, u1): paired against libm's scalar calls in the loops, 2 threads, Zen 5, inference
 // 1.50-2.85x (LSTM (50,8,128,128) 1.75x, (100,64,256,256) 1.74x), training 1.19-1.82x.

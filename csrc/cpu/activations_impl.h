@@ -109,6 +109,26 @@ float max_of_f32(const float* x, int64_t n) {
   return m;
 }
 
+// Sum of a[i] * b[i] over n values: kW lanes of sums, then the lanes in vsum's order and the
+// tail one at a time (the same bits at every call of a level).
+float dot_f32(const float* a, const float* b, int64_t n) {
+  vf acc = splat(0.0f);
+  int64_t i = 0;
+  for (; i + kW <= n; i += kW) acc += vload(a + i) * vload(b + i);
+  float sum = vsum(acc);
+  for (; i < n; ++i) sum += a[i] * b[i];
+  return sum;
+}
+
+// ds[i] = scale * (p[i] * (ds[i] - d)) over n values: a row of attention's score gradient from
+// its probabilities p and their gradient (ds on entry), d = the row's dO . O.
+void score_grad_f32(float* ds, const float* p, int64_t n, float d, float scale) {
+  const vf vd_ = splat(d), vs = splat(scale);
+  int64_t i = 0;
+  for (; i + kW <= n; i += kW) vstore(ds + i, vs * (vload(p + i) * (vload(ds + i) - vd_)));
+  for (; i < n; ++i) ds[i] = scale * (p[i] * (ds[i] - d));
+}
+
 // See lstm_cell in seqkern/activations.h: kW hidden units at a time, in two passes, c and o
 // first, then o * tanh(c). In one pass, each vector's chain of dependent operations (the
 // gates' activations, c, tanh(c)) outran what the core keeps in flight: one core, Zen 5, 32 x

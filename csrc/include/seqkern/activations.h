@@ -14,6 +14,11 @@ template <typename T> void tanh_to(T* y, const T* x, int64_t n);  // y = tanh(x)
 template <typename T> T exp_sum(T* y, const T* x, int64_t n, T shift);
 // The largest of x[0..n) (a softmax row's shift): NaNs are skipped; -inf when nothing is left.
 template <typename T> T max_of(const T* x, int64_t n);
+// The sum of a[i] * b[i] over n values (float: in vector lanes, then the lanes in a fixed order).
+template <typename T> T dot(const T* a, const T* b, int64_t n);
+// ds[i] = scale * (p[i] * (ds[i] - d)) over n values: a row of attention's score gradient (ds
+// holds the probabilities' gradient on entry, d the row's dO . O).
+template <typename T> void score_grad(T* ds, const T* p, int64_t n, T d, T scale);
 
 // Units [u0, u1) of one sequence's LSTM step after the recurrent product, fused (float: a
 // vector of units at a time, c and o first, then o * tanh(c)): g (4H) pre-activations of i, f,
