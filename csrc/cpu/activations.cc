@@ -3,6 +3,7 @@
 #include "seqkern/activations.h"
 
 #include <cmath>
+#include <vector>
 
 #include "seqkern/simd.h"
 
@@ -20,6 +21,11 @@ namespace seqkern {
   float max_of_f32(const float* x, int64_t n);                                                \
   float dot_f32(const float* a, const float* b, int64_t n);                                   \
   void score_grad_f32(float* ds, const float* p, int64_t n, float d, float scale);            \
+  void axpy_f32(float a, const float* x, float* y, int64_t n);                                \
+  void additive_scores_f32(const float* q, const float* k, int64_t ld, const float* u,         \
+                           int64_t A, int64_t n, float* s, float* t);                         \
+  void additive_grad_f32(float ds, const float* t, const float* u, int64_t A, float* du,       \
+                         float* dq, float* dk);                                               \
   void lstm_cell_f32(int64_t H, int64_t u0, int64_t u1, const float* bias, float* g,           \
                      const float* c_prev, float* c_out, float* h_out, bool keep_gates);     \
   void lstm_cell_backward_f32(int64_t H, int64_t u0, int64_t u1, const float* g, const float* c, \
@@ -65,6 +71,10 @@ struct Kernels {
   float (*max_of)(const float*, int64_t);
   float (*dot)(const float*, const float*, int64_t);
   void (*score_grad)(float*, const float*, int64_t, float, float);
+  void (*axpy)(float, const float*, float*, int64_t);
+  void (*additive_scores)(const float*, const float*, int64_t, const float*, int64_t, int64_t,
+                          float*, float*);
+  void (*additive_grad)(float, const float*, const float*, int64_t, float*, float*, float*);
   void (*lstm_cell)(int64_t, int64_t, int64_t, const float*, float*, const float*, float*, float*,
                     bool);
   void (*lstm_cell_backward)(int64_t, int64_t, int64_t, const float*, const float*, const float*,
@@ -92,7 +102,8 @@ struct Kernels {
 #define SEQKERN_KERNELS(ISA)                                                              \
   Kernels {                                                                                \
     ISA::sigmoid_f32, ISA::tanh_f32, ISA::exp_sum_f32, ISA::max_of_f32, ISA::dot_f32,           \
-        ISA::score_grad_f32, ISA::lstm_cell_f32,                                                \
+        ISA::score_grad_f32, ISA::axpy_f32, ISA::additive_scores_f32, ISA::additive_grad_f32,   \
+        ISA::lstm_cell_f32,                                                                     \
         ISA::lstm_cell_backward_f32, ISA::gru_cell_f32, ISA::gru_cell_backward_f32,             \
         ISA::rnn_cell_f32, ISA::rnn_cell_backward_f32, ISA::gru_before_rz_f32,                  \
         ISA::gru_before_n_f32, ISA::gru_before_n_backward_f32, ISA::gru_before_rz_backward_f32, \
@@ -136,6 +147,30 @@ template <> double dot<double>(const double* a, const double* b, int64_t n) {
 template <>
 void score_grad<double>(double* ds, const double* p, int64_t n, double d, double scale) {
   for (int64_t i = 0; i < n; ++i) ds[i] = scale * (p[i] * (ds[i] - d));
+}
+template <> void axpy<float>(float a, const float* x, float* y, int64_t n) {
+  kernels().axpy(a, x, y, n);
+}
+template <> void axpy<double>(double a, const double* x, double* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];
+}
+template <>
+void additive_scores<float>(const float* q, const float* k, int64_t ld, const float* u,
+                            int64_t A, int64_t n, float* s, float* t) {
+  kernels().additive_scores(q, k, ld, u, A, n, s, t);
+}
+template <> void additive_grad<float>(float ds, const float* t, const float* u, int64_t A,
+                                      float* du, float* dq, float* dk) {
+  kernels().additive_grad(ds, t, u, A, du, dq, dk);
+}
+template <> void additive_grad<double>(double ds, const double* t, const double* u, int64_t A,
+                                       double* du, double* dq, double* dk) {
+  for (int64_t a = 0; a < A; ++a) {
+    du[a] += ds * t[a];
+    const double g = ds * u[a] * (1.0 - t[a] * t[a]);
+    dq[a] += g;
+    dk[a] += g;
+  }
 }
 // float64's cells below are plain loops around these passes over a gate block's units
 // [u0, u1): paired against libm's scalar calls in the loops, 2 threads, Zen 5, inference
@@ -358,6 +393,19 @@ template <> double exp_sum<double>(double* y, const double* x, int64_t n, double
   double sum = 0.0;
   for (int64_t i = 0; i < n; ++i) sum += y[i];
   return sum;
+}
+
+template <>
+void additive_scores<double>(const double* q, const double* k, int64_t ld, const double* u,
+                             int64_t A, int64_t n, double* s, double* t) {
+  thread_local std::vector<double> own;
+  own.resize(A);
+  for (int64_t j = 0; j < n; ++j) {
+    double* tj = t ? t + j * A : own.data();
+    for (int64_t a = 0; a < A; ++a) tj[a] = q[a] + k[j * ld + a];
+    tanh_inplace(tj, A);
+    s[j] = dot(u, tj, A);
+  }
 }
 
 }  // namespace seqkern

@@ -129,6 +129,63 @@ void score_grad_f32(float* ds, const float* p, int64_t n, float d, float scale) 
   for (; i < n; ++i) ds[i] = scale * (p[i] * (ds[i] - d));
 }
 
+// y[i] += a * x[i] over n values.
+void axpy_f32(float a, const float* x, float* y, int64_t n) {
+  const vf va = splat(a);
+  int64_t i = 0;
+  for (; i + kW <= n; i += kW) vstore(y + i, vload(y + i) + va * vload(x + i));
+  for (; i < n; ++i) y[i] += a * x[i];
+}
+
+// Additive attention's scores of one query over n keys (rows of k, ld apart), A values each:
+// s[j] = u . tanh(q + k_j), summed as dot_f32 sums; with t, tanh(q + k_j) also into t + j * A.
+// The last A % kW values go through one zero-padded vector.
+void additive_scores_f32(const float* q, const float* k, int64_t ld, const float* u, int64_t A,
+                         int64_t n, float* s, float* t) {
+  for (int64_t j = 0; j < n; ++j) {
+    const float* kj = k + j * ld;
+    float* tj = t ? t + j * A : nullptr;
+    vf acc = splat(0.0f);
+    int64_t a = 0;
+    for (; a + kW <= A; a += kW) {
+      const vf th = vtanh(vload(q + a) + vload(kj + a));
+      if (tj) vstore(tj + a, th);
+      acc += vload(u + a) * th;
+    }
+    float sum = vsum(acc);
+    if (a < A) {
+      vf x = {}, y = {};
+      std::memcpy(&x, q + a, (A - a) * sizeof(float));
+      std::memcpy(&y, kj + a, (A - a) * sizeof(float));
+      const vf th = vtanh(x + y);
+      if (tj) std::memcpy(tj + a, &th, (A - a) * sizeof(float));
+      for (int64_t i = 0; i < A - a; ++i) sum += u[a + i] * th[i];
+    }
+    s[j] = sum;
+  }
+}
+
+// The gradient through one (query, key) pair of additive attention, ds that of its score and
+// t = tanh(q + k_j): du += ds t, and g = ds u (1 - t^2) added to both dq and dk.
+void additive_grad_f32(float ds, const float* t, const float* u, int64_t A, float* du, float* dq,
+                       float* dk) {
+  const vf vds = splat(ds), one = splat(1.0f);
+  int64_t a = 0;
+  for (; a + kW <= A; a += kW) {
+    const vf tv = vload(t + a);
+    vstore(du + a, vload(du + a) + vds * tv);
+    const vf g = vds * vload(u + a) * (one - tv * tv);
+    vstore(dq + a, vload(dq + a) + g);
+    vstore(dk + a, vload(dk + a) + g);
+  }
+  for (; a < A; ++a) {
+    du[a] += ds * t[a];
+    const float g = ds * u[a] * (1.0f - t[a] * t[a]);
+    dq[a] += g;
+    dk[a] += g;
+  }
+}
+
 // See lstm_cell in seqkern/activations.h: kW hidden units at a time, in two passes, c and o
 // first, then o * tanh(c). In one pass, each vector's chain of dependent operations (the
 // gates' activations, c, tanh(c)) outran what the core keeps in flight: one core, Zen 5, 32 x

@@ -19,6 +19,17 @@ template <typename T> T dot(const T* a, const T* b, int64_t n);
 // ds[i] = scale * (p[i] * (ds[i] - d)) over n values: a row of attention's score gradient (ds
 // holds the probabilities' gradient on entry, d the row's dO . O).
 template <typename T> void score_grad(T* ds, const T* p, int64_t n, T d, T scale);
+// y[i] += a * x[i] over n values.
+template <typename T> void axpy(T a, const T* x, T* y, int64_t n);
+// Additive attention's scores of one query q (A values) over n keys k_j (rows ld apart):
+// s[j] = u . tanh(q + k_j); t (null: not kept) gets tanh(q + k_j) at t + j * A.
+template <typename T>
+void additive_scores(const T* q, const T* k, int64_t ld, const T* u, int64_t A, int64_t n, T* s,
+                     T* t);
+// One (query, key) pair's gradient in additive attention, ds that of its score and t its
+// tanh(q + k_j): du += ds t; g = ds u (1 - t^2) is added to dq and to dk.
+template <typename T>
+void additive_grad(T ds, const T* t, const T* u, int64_t A, T* du, T* dq, T* dk);
 
 // Units [u0, u1) of one sequence's LSTM step after the recurrent product, fused (float: a
 // vector of units at a time, c and o first, then o * tanh(c)): g (4H) pre-activations of i, f,
