@@ -102,6 +102,20 @@ def test_backward_splits_the_keys_of_a_small_batch(threads, values, restore_thre
         compare(p, 1e-12)
 
 
+@pytest.mark.parametrize("threads", [1, 2, 3, 5])
+@pytest.mark.parametrize("values", [True, False], ids=["values", "keys-as-values"])
+def test_additive_backward_splits_the_queries_of_a_small_batch(threads, values, restore_threads):
+    """Additive scores: with fewer sequences than threads the backward splits each sequence's
+    queries into blocks, each adding its share of the keys', values' and v's gradients to rows
+    of its own, summed after in block order (one block per query where the threads outnumber
+    them)."""
+    sk.set_num_threads(threads)
+    for B, Tq, lengths in ((1, 9, [40]), (2, 2, [40, 13]), (1, 1, [40])):
+        p = problem("additive", B, Tq, 40, 6, 7, 5, A=19, values=values,
+                    lengths=np.array(lengths))
+        compare(p, 1e-12)
+
+
 @pytest.mark.parametrize("score", ["dot", "general"])
 @pytest.mark.parametrize("values", [True, False], ids=["values", "keys-as-values"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

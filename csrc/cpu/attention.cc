@@ -285,7 +285,8 @@ void attention_backward(const AttnShape& s, const T* q, const T* k, const T* v,
 // Paired against torch's explicit ops (the (B, Tq, Tk, A) tensor of tanh kept) in each of four
 // alternating processes per build, Emerald Rapids, 2 threads, forward and backward, (B, Tq, Tk,
 // Hq = Hk = Hv, A): (32,20,30,256,128) 0.94-1.05x -> 1.22-1.45x, (1,50,50,256,128) 0.66-0.72x
-// -> 0.97-1.13x, (8,100,100,128,64) 1.13-1.79x -> 1.26-2.75x torch.
+// -> 0.97-1.13x (before its backward split the queries, below), (8,100,100,128,64) 1.13-1.79x
+// -> 1.26-2.75x torch.
 template <typename T>
 void additive_attention_forward(const AttnShape& s, const T* pq, const T* pk, const T* u,
                                 const T* v, const int32_t* lengths, T* context, T* lse,
@@ -317,16 +318,29 @@ template <typename T>
 void additive_attention_backward(const AttnShape& s, const T* pq, const T* pk, const T* u,
                                  const T* v, const int32_t* lengths, const T* context,
                                  const T* lse, const T* dcontext, T* dpq, T* dpk, T* du, T* dv) {
-  std::vector<T> du_parts(s.B * s.H, T(0));  // one row per sequence, summed in order after
-  parallel_for(s.B, 1, [&](int64_t b0, int64_t b1) {
+  // Work splits by sequence; a batch smaller than the thread count, by (sequence, block of
+  // queries), each block adding its queries' share of the keys' and values' gradients to rows of
+  // its own, summed after in block order. By sequence alone, one sequence's backward ran on one
+  // thread: Emerald Rapids, 2 threads, forward and backward, (B, Tq, Tk, Hq = Hk = Hv, A) =
+  // (1,50,50,256,128), four alternating processes per build, 0.95-1.08 ms -> 0.67-0.91 ms
+  // (torch's explicit ops / seqkern 0.85-1.23x -> 1.04-1.37x); batches of 2 and more unchanged.
+  const int64_t threads = get_num_threads();
+  const int64_t chunks = s.B < threads ? std::min(s.Tq, (threads + s.B - 1) / s.B) : 1;
+  const int64_t items = s.B * chunks, KV = s.Tk * (s.H + s.Hv);
+  std::vector<T> du_parts(items * s.H, T(0));  // one row per item, summed in order after
+  std::vector<T> kv_parts(chunks > 1 ? items * KV : 0);  // each item's dpk rows, then its dv rows
+  parallel_for(items, 1, [&](int64_t w0, int64_t w1) {
     T* t = scratch<T>(0, s.Tk * s.H);  // tanh(pq_i + pk_j) of one query's keys
     T* p = scratch<T>(1, s.Tk);
-    for (int64_t b = b0; b < b1; ++b) {
-      const int64_t len = length_of(s, lengths, b);
-      T* du_b = du_parts.data() + b * s.H;
-      std::fill(dpk + b * s.Tk * s.H, dpk + (b + 1) * s.Tk * s.H, T(0));
-      std::fill(dv + b * s.Tk * s.Hv, dv + (b + 1) * s.Tk * s.Hv, T(0));
-      for (int64_t i = 0; i < s.Tq; ++i) {
+    for (int64_t item = w0; item < w1; ++item) {
+      const int64_t b = item / chunks, c = item % chunks, len = length_of(s, lengths, b);
+      const int64_t i0 = s.Tq * c / chunks, i1 = s.Tq * (c + 1) / chunks;
+      T* du_b = du_parts.data() + item * s.H;
+      T* dpk_b = chunks > 1 ? kv_parts.data() + item * KV : dpk + b * s.Tk * s.H;
+      T* dv_b = chunks > 1 ? dpk_b + s.Tk * s.H : dv + b * s.Tk * s.Hv;
+      std::fill(dpk_b, dpk_b + s.Tk * s.H, T(0));
+      std::fill(dv_b, dv_b + s.Tk * s.Hv, T(0));
+      for (int64_t i = i0; i < i1; ++i) {
         const int64_t w = b * s.Tq + i;
         const T* pq_i = pq + w * s.H;
         const T* dO = dcontext + w * s.Hv;
@@ -336,16 +350,31 @@ void additive_attention_backward(const AttnShape& s, const T* pq, const T* pk, c
         for (int64_t j = 0; j < len; ++j) p[j] = std::exp(p[j] - lse[w]);
         const T D = dot(dO, context + w * s.Hv, s.Hv);
         for (int64_t j = 0; j < len; ++j) {
-          axpy(p[j], dO, dv + (b * s.Tk + j) * s.Hv, s.Hv);
+          axpy(p[j], dO, dv_b + j * s.Hv, s.Hv);
           const T ds = p[j] * (dot(dO, v + (b * s.Tk + j) * s.Hv, s.Hv) - D);
-          additive_grad(ds, t + j * s.H, u, s.H, du_b, dpq_i, dpk + (b * s.Tk + j) * s.H);
+          additive_grad(ds, t + j * s.H, u, s.H, du_b, dpq_i, dpk_b + j * s.H);
         }
       }
     }
   });
+  if (chunks > 1)  // dpk, dv = their blocks' rows summed in block order, rows split between threads
+    parallel_for(s.B * s.Tk, 16, [&](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; ++r) {
+        const int64_t b = r / s.Tk, j = r % s.Tk;
+        const T* part = kv_parts.data() + b * chunks * KV;
+        T* k_out = dpk + r * s.H;
+        T* v_out = dv + r * s.Hv;
+        std::copy_n(part + j * s.H, s.H, k_out);
+        std::copy_n(part + s.Tk * s.H + j * s.Hv, s.Hv, v_out);
+        for (int64_t c = 1; c < chunks; ++c) {
+          axpy(T(1), part + c * KV + j * s.H, k_out, s.H);
+          axpy(T(1), part + c * KV + s.Tk * s.H + j * s.Hv, v_out, s.Hv);
+        }
+      }
+    });
   std::fill(du, du + s.H, T(0));
-  for (int64_t b = 0; b < s.B; ++b)
-    for (int64_t a = 0; a < s.H; ++a) du[a] += du_parts[b * s.H + a];
+  for (int64_t item = 0; item < items; ++item)
+    for (int64_t a = 0; a < s.H; ++a) du[a] += du_parts[item * s.H + a];
 }
 
 #define SEQKERN_ATTENTION(T)                                                                   \
