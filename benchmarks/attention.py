@@ -6,7 +6,8 @@ against the same model in torch modules.
 
 Dot scores scaled by 1/sqrt(H), values separate from keys, float32, no lengths, weights not
 returned. torch runs both scaled_dot_product_attention and explicit ops (bmm, softmax, bmm) and
-the faster one counts. Times are medians of calls made back to back in turns (seqkern.bench.
+the faster one counts. A second table times additive (Bahdanau) scores, v . tanh(W_q q + W_k k),
+against the same in torch's explicit ops (which keep the (B, Tq, Tk, A) tensor of tanh). Times are medians of calls made back to back in turns (seqkern.bench.
 paired_times); peak memory is what the first forward+backward at a size adds to the process (the
 inputs excluded), measured in a child process per library (Linux: the peak resident set is reset
 first).
@@ -28,6 +29,7 @@ from seqkern.cli_args import output_file, positive_int
 from seqkern.trainer import train_step
 
 SIZES = [(64, 30, 30, 256), (32, 1, 512, 512), (8, 256, 256, 128), (4, 1024, 1024, 64)]
+ADDITIVE_SIZES = [(32, 20, 30, 256, 128), (1, 50, 50, 256, 128), (8, 100, 100, 128, 64)]  # + A
 
 
 def inputs(B, Tq, Tk, H, seed=0):
@@ -62,6 +64,35 @@ def torch_steps(torch, q, k, v, dc):
         w = torch.softmax(scale * tq @ tk.transpose(1, 2), dim=2)
         (w @ tv).backward(tdc)
     return {"sdpa": sdpa, "explicit": explicit}
+
+
+def additive_weights(H, A, seed=1):
+    """w_q (A, H), w_k (A, H), v (A,) of additive scores."""
+    rng = np.random.default_rng(seed)
+    return tuple((rng.standard_normal(shape) / np.sqrt(shape[-1])).astype(np.float32)
+                 for shape in ((A, H), (A, H), (A,)))
+
+
+def additive_seqkern_step(q, k, v, dc, w, impl=sk):
+    w_q, w_k, u = w
+
+    def step():
+        _, _, saved = impl.attention(q, k, v, score="additive", w_q=w_q, w_k=w_k, v=u,
+                                     training=True)
+        return impl.attention_backward(saved, dc)
+    return step
+
+
+def additive_torch_step(torch, q, k, v, dc, w):
+    tq, tk, tv, tw_q, tw_k, tu = (torch.from_numpy(a).requires_grad_() for a in (q, k, v, *w))
+    tdc = torch.from_numpy(dc)
+
+    def step():
+        for t in (tq, tk, tv, tw_q, tw_k, tu):
+            t.grad = None
+        scores = torch.tanh((tq @ tw_q.T)[:, :, None, :] + (tk @ tw_k.T)[:, None, :, :]) @ tu
+        (torch.softmax(scores, dim=2) @ tv).backward(tdc)
+    return step
 
 
 def memory_child(lib, size):
@@ -186,6 +217,21 @@ def main(argv=None):
         print(f"{str(size):<22}{1e3 * t_sk:>11.3f}{1e3 * t_th:>10.3f}{path:>10}"
               f"{t_th / t_sk:>7.2f}x{1e3 * t_np:>10.2f}{mem['seqkern']:>13.1f}{mem['torch']:>11.1f}",
               flush=True)
+    print(f"\nadditive scores\n{'(B, Tq, Tk, H, A)':<27}{'seqkern ms':>11}{'torch ms':>10}"
+          f"{'ratio':>8}{'numpy ms':>10}")
+    additive_rows = []
+    for B, Tq, Tk, H, A in ADDITIVE_SIZES:
+        q, k, v, dc = inputs(B, Tq, Tk, H)
+        w = additive_weights(H, A)
+        t_sk, t_th = bench.paired_times([additive_seqkern_step(q, k, v, dc, w),
+                                         additive_torch_step(torch, q, k, v, dc, w)], args.repeat)
+        (t_np,) = bench.paired_times([additive_seqkern_step(q, k, v, dc, w, reference)], 3,
+                                     min_seconds=0)
+        size = (B, Tq, Tk, H, A)
+        additive_rows.append(dict(size=size, seqkern_ms=1e3 * t_sk, torch_ms=1e3 * t_th,
+                                  numpy_ms=1e3 * t_np, ratio=t_th / t_sk))
+        print(f"{str(size):<27}{1e3 * t_sk:>11.3f}{1e3 * t_th:>10.3f}{t_th / t_sk:>7.2f}x"
+              f"{1e3 * t_np:>10.2f}", flush=True)
     epoch = None
     if not args.no_epoch:
         times, n = date_epoch(torch)
@@ -196,7 +242,7 @@ def main(argv=None):
     if args.json:
         with open(args.json, "w") as f:
             json.dump(dict(machine=bench.machine(), threads=args.threads, rows=rows,
-                           date_epoch=epoch), f, indent=1)
+                           additive_rows=additive_rows, date_epoch=epoch), f, indent=1)
 
 
 if __name__ == "__main__":
