@@ -279,37 +279,46 @@ void attention_backward(const AttnShape& s, const T* q, const T* k, const T* v,
   });
 }
 
-// Additive scores, forward and backward, pair by pair on the level's vector kernels
-// (additive_scores, additive_grad, axpy in seqkern/activations.h): tanh(q + k_j) and its dot
-// with u in one pass, where these loops ran at baseline around a tanh and a dot call per pair.
-// Paired against torch's explicit ops (the (B, Tq, Tk, A) tensor of tanh kept) in each of four
-// alternating processes per build, Emerald Rapids, 2 threads, forward and backward, (B, Tq, Tk,
-// Hq = Hk = Hv, A): (32,20,30,256,128) 0.94-1.05x -> 1.22-1.45x, (1,50,50,256,128) 0.66-0.72x
-// -> 0.97-1.13x (before its backward split the queries, below), (8,100,100,128,64) 1.13-1.79x
-// -> 1.26-2.75x torch.
+// Additive scores, forward and backward, on the level's vector kernels (additive_scores,
+// additive_grad in seqkern/activations.h): tanh(q + k_j) and its dot with u in one pass. Queries
+// go in blocks of up to kAdditiveQBlock, whose products with the values run as GEMMs: the
+// context P V, and in the backward dP = dO V^T and dV += P^T dO, where one value row at a time
+// (a dot product per (query, key) pair, an axpy per key) took a fifth of the call's time.
+// Emerald Rapids, 2 threads, forward and backward, four alternating processes per build, (B,
+// Tq, Tk, Hq = Hk = Hv, A), ms: (8,100,100,128,64) 7.6-11.4 -> 6.5-9.1, (4,200,300,64,32)
+// 18.4-19.8 -> 8.8-15.7, (32,20,30,256,128) 5.5-7.2 -> 3.8-6.3, (1,50,50,256,128) 0.78-0.92 ->
+// 0.58-0.88; one query, (32,1,30,256,128) 1.5-1.9 -> 1.2-2.0, (1,1,50,256,128) even.
+constexpr int64_t kAdditiveQBlock = 16;
+// The backward keeps tanh(q_i + k_j) of a block's queries (mq x len x A values) for their
+// gradients: blocks shrink so that this stays within kAdditiveKept values (1 MB of floats).
+constexpr int64_t kAdditiveKept = int64_t{1} << 18;
+
 template <typename T>
 void additive_attention_forward(const AttnShape& s, const T* pq, const T* pk, const T* u,
                                 const T* v, const int32_t* lengths, T* context, T* lse,
                                 T* weights) {
-  parallel_for(s.B * s.Tq, 1, [&](int64_t w0, int64_t w1) {
-    T* p = scratch<T>(1, s.Tk);
+  const int64_t blocks = (s.Tq + kAdditiveQBlock - 1) / kAdditiveQBlock;
+  parallel_for(s.B * blocks, 1, [&](int64_t w0, int64_t w1) {
+    T* P = scratch<T>(1, kAdditiveQBlock * s.Tk);  // the block's probabilities, len a row
     for (int64_t w = w0; w < w1; ++w) {
-      const int64_t b = w / s.Tq, len = length_of(s, lengths, b);
-      additive_scores(pq + w * s.H, pk + b * s.Tk * s.H, s.H, u, s.H, len, p,
-                      static_cast<T*>(nullptr));
-      const T m = *std::max_element(p, p + len);
-      const T sum = exp_sum(p, p, len, m);
-      T* C = context + w * s.Hv;
-      std::fill(C, C + s.Hv, T(0));
-      for (int64_t j = 0; j < len; ++j) {
-        p[j] /= sum;
-        axpy(p[j], v + (b * s.Tk + j) * s.Hv, C, s.Hv);
+      const int64_t b = w / blocks, i0 = w % blocks * kAdditiveQBlock;
+      const int64_t mq = std::min(kAdditiveQBlock, s.Tq - i0), len = length_of(s, lengths, b);
+      for (int64_t i = 0; i < mq; ++i) {
+        const int64_t row = b * s.Tq + i0 + i;
+        T* p = P + i * len;
+        additive_scores(pq + row * s.H, pk + b * s.Tk * s.H, s.H, u, s.H, len, p,
+                        static_cast<T*>(nullptr));
+        const T m = *std::max_element(p, p + len);
+        const T sum = exp_sum(p, p, len, m);
+        for (int64_t j = 0; j < len; ++j) p[j] /= sum;
+        if (lse) lse[row] = m + std::log(sum);
+        if (weights) {
+          std::memcpy(weights + row * s.Tk, p, len * sizeof(T));
+          std::fill(weights + row * s.Tk + len, weights + (row + 1) * s.Tk, T(0));
+        }
       }
-      if (lse) lse[w] = m + std::log(sum);
-      if (weights) {
-        std::memcpy(weights + w * s.Tk, p, len * sizeof(T));
-        std::fill(weights + w * s.Tk + len, weights + (w + 1) * s.Tk, T(0));
-      }
+      gemm<T>(false, false, mq, s.Hv, len, T(1), P, len, v + b * s.Tk * s.Hv, s.Hv, T(0),
+              context + (b * s.Tq + i0) * s.Hv, s.Hv);
     }
   });
 }
@@ -327,32 +336,43 @@ void additive_attention_backward(const AttnShape& s, const T* pq, const T* pk, c
   const int64_t threads = get_num_threads();
   const int64_t chunks = s.B < threads ? std::min(s.Tq, (threads + s.B - 1) / s.B) : 1;
   const int64_t items = s.B * chunks, KV = s.Tk * (s.H + s.Hv);
+  const int64_t most = std::clamp<int64_t>(kAdditiveKept / std::max<int64_t>(1, s.Tk * s.H), 1,
+                                           kAdditiveQBlock);
   std::vector<T> du_parts(items * s.H, T(0));  // one row per item, summed in order after
   std::vector<T> kv_parts(chunks > 1 ? items * KV : 0);  // each item's dpk rows, then its dv rows
   parallel_for(items, 1, [&](int64_t w0, int64_t w1) {
-    T* t = scratch<T>(0, s.Tk * s.H);  // tanh(pq_i + pk_j) of one query's keys
-    T* p = scratch<T>(1, s.Tk);
+    T* t = scratch<T>(0, most * s.Tk * s.H);  // tanh(pq_i + pk_j) of a block's queries
+    T* P = scratch<T>(1, most * s.Tk);        // their probabilities, len a row
+    T* dP = scratch<T>(2, most * s.Tk);       // and the probabilities' gradients
     for (int64_t item = w0; item < w1; ++item) {
       const int64_t b = item / chunks, c = item % chunks, len = length_of(s, lengths, b);
       const int64_t i0 = s.Tq * c / chunks, i1 = s.Tq * (c + 1) / chunks;
+      const T* pk_b = pk + b * s.Tk * s.H;
+      const T* v_b = v + b * s.Tk * s.Hv;
       T* du_b = du_parts.data() + item * s.H;
       T* dpk_b = chunks > 1 ? kv_parts.data() + item * KV : dpk + b * s.Tk * s.H;
       T* dv_b = chunks > 1 ? dpk_b + s.Tk * s.H : dv + b * s.Tk * s.Hv;
       std::fill(dpk_b, dpk_b + s.Tk * s.H, T(0));
       std::fill(dv_b, dv_b + s.Tk * s.Hv, T(0));
-      for (int64_t i = i0; i < i1; ++i) {
-        const int64_t w = b * s.Tq + i;
-        const T* pq_i = pq + w * s.H;
+      for (int64_t i_b = i0, mq; i_b < i1; i_b += mq) {
+        mq = std::min(most, i1 - i_b);
+        const int64_t w = b * s.Tq + i_b;  // the block's first row
         const T* dO = dcontext + w * s.Hv;
-        T* dpq_i = dpq + w * s.H;
-        std::fill(dpq_i, dpq_i + s.H, T(0));
-        additive_scores(pq_i, pk + b * s.Tk * s.H, s.H, u, s.H, len, p, t);
-        for (int64_t j = 0; j < len; ++j) p[j] = std::exp(p[j] - lse[w]);
-        const T D = dot(dO, context + w * s.Hv, s.Hv);
-        for (int64_t j = 0; j < len; ++j) {
-          axpy(p[j], dO, dv_b + j * s.Hv, s.Hv);
-          const T ds = p[j] * (dot(dO, v + (b * s.Tk + j) * s.Hv, s.Hv) - D);
-          additive_grad(ds, t + j * s.H, u, s.H, du_b, dpq_i, dpk_b + j * s.H);
+        for (int64_t i = 0; i < mq; ++i) {
+          T* p = P + i * len;
+          additive_scores(pq + (w + i) * s.H, pk_b, s.H, u, s.H, len, p, t + i * len * s.H);
+          for (int64_t j = 0; j < len; ++j) p[j] = std::exp(p[j] - lse[w + i]);
+        }
+        gemm<T>(false, true, mq, len, s.Hv, T(1), dO, s.Hv, v_b, s.Hv, T(0), dP, len);
+        gemm<T>(true, false, len, s.Hv, mq, T(1), P, len, dO, s.Hv, T(1), dv_b, s.Hv);
+        for (int64_t i = 0; i < mq; ++i) {
+          const T D = dot(dO + i * s.Hv, context + (w + i) * s.Hv, s.Hv);
+          T* dpq_i = dpq + (w + i) * s.H;
+          std::fill(dpq_i, dpq_i + s.H, T(0));
+          for (int64_t j = 0; j < len; ++j) {
+            const T ds = P[i * len + j] * (dP[i * len + j] - D);
+            additive_grad(ds, t + (i * len + j) * s.H, u, s.H, du_b, dpq_i, dpk_b + j * s.H);
+          }
         }
       }
     }
