@@ -116,6 +116,23 @@ def test_additive_backward_splits_the_queries_of_a_small_batch(threads, values, 
         compare(p, 1e-12)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_additive_scores_past_the_exponentials_range_match_the_twin(dtype):
+    """A thread's queries take tanh(q + k) as 1 - 2 / (exp(2q) exp(2k) + 1) where the query's
+    projection and all its sequence's keys' (up to its length) lie within 20 (150 in float64),
+    the tanh itself elsewhere: one query past the bound, a sequence with one key past it, one
+    with such a key past its length only, and a single query (always the tanh) in one call."""
+    big = 40.0 if dtype == np.float32 else 400.0
+    tol = 1e-12 if dtype == np.float64 else 2e-5
+    for Tq in (20, 1):
+        p = problem("additive", 3, Tq, 30, 6, 7, 5, A=9, dtype=dtype,
+                    lengths=np.array([30, 12, 25]))
+        p["query"][0, Tq // 2] *= big
+        p["keys"][1, 11] *= big
+        p["keys"][2, 27] *= big
+        compare(p, tol)
+
+
 @pytest.mark.parametrize("score", ["dot", "general"])
 @pytest.mark.parametrize("values", [True, False], ids=["values", "keys-as-values"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

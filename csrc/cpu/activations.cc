@@ -18,12 +18,15 @@ namespace seqkern {
   void sigmoid_f32(float* y, const float* x, int64_t n);                                      \
   void tanh_f32(float* y, const float* x, int64_t n);                                         \
   float exp_sum_f32(float* y, const float* x, int64_t n, float shift);                        \
+  bool exp_doubled_f32(float* y, const float* x, int64_t n, float bound);                      \
   float max_of_f32(const float* x, int64_t n);                                                \
   float dot_f32(const float* a, const float* b, int64_t n);                                   \
   void score_grad_f32(float* ds, const float* p, int64_t n, float d, float scale);            \
   void axpy_f32(float a, const float* x, float* y, int64_t n);                                \
   void additive_scores_f32(const float* q, const float* k, int64_t ld, const float* u,         \
                            int64_t A, int64_t n, float* s, float* t);                         \
+  void additive_scores_exp_f32(const float* eq, const float* ek, int64_t ld, const float* u,  \
+                               int64_t A, int64_t n, float* s, float* t);                     \
   void additive_grad_f32(float ds, const float* t, const float* u, int64_t A, float* du,       \
                          float* dq, float* dk);                                               \
   void lstm_cell_f32(int64_t H, int64_t u0, int64_t u1, const float* bias, float* g,           \
@@ -68,12 +71,15 @@ struct Kernels {
   void (*sigmoid)(float*, const float*, int64_t);
   void (*tanh)(float*, const float*, int64_t);
   float (*exp_sum)(float*, const float*, int64_t, float);
+  bool (*exp_doubled)(float*, const float*, int64_t, float);
   float (*max_of)(const float*, int64_t);
   float (*dot)(const float*, const float*, int64_t);
   void (*score_grad)(float*, const float*, int64_t, float, float);
   void (*axpy)(float, const float*, float*, int64_t);
   void (*additive_scores)(const float*, const float*, int64_t, const float*, int64_t, int64_t,
                           float*, float*);
+  void (*additive_scores_exp)(const float*, const float*, int64_t, const float*, int64_t,
+                              int64_t, float*, float*);
   void (*additive_grad)(float, const float*, const float*, int64_t, float*, float*, float*);
   void (*lstm_cell)(int64_t, int64_t, int64_t, const float*, float*, const float*, float*, float*,
                     bool);
@@ -101,9 +107,9 @@ struct Kernels {
 // The copy of the level in use (seqkern/simd.h).
 #define SEQKERN_KERNELS(ISA)                                                              \
   Kernels {                                                                                \
-    ISA::sigmoid_f32, ISA::tanh_f32, ISA::exp_sum_f32, ISA::max_of_f32, ISA::dot_f32,           \
-        ISA::score_grad_f32, ISA::axpy_f32, ISA::additive_scores_f32, ISA::additive_grad_f32,   \
-        ISA::lstm_cell_f32,                                                                     \
+    ISA::sigmoid_f32, ISA::tanh_f32, ISA::exp_sum_f32, ISA::exp_doubled_f32, ISA::max_of_f32,   \
+        ISA::dot_f32, ISA::score_grad_f32, ISA::axpy_f32, ISA::additive_scores_f32,             \
+        ISA::additive_scores_exp_f32, ISA::additive_grad_f32, ISA::lstm_cell_f32,               \
         ISA::lstm_cell_backward_f32, ISA::gru_cell_f32, ISA::gru_cell_backward_f32,             \
         ISA::rnn_cell_f32, ISA::rnn_cell_backward_f32, ISA::gru_before_rz_f32,                  \
         ISA::gru_before_n_f32, ISA::gru_before_n_backward_f32, ISA::gru_before_rz_backward_f32, \
@@ -132,6 +138,19 @@ template <> float exp_sum<float>(float* y, const float* x, int64_t n, float shif
   return kernels().exp_sum(y, x, n, shift);
 }
 
+template <> bool exp_doubled<float>(float* y, const float* x, int64_t n, float bound) {
+  return kernels().exp_doubled(y, x, n, bound);
+}
+template <> bool exp_doubled<double>(double* y, const double* x, int64_t n, double bound) {
+  bool all = true;
+  for (int64_t i = 0; i < n; ++i) {
+    all &= std::fabs(x[i]) <= bound;
+    y[i] = 2 * x[i];
+  }
+  kernels().exp_f64(y, y, n);
+  return all;
+}
+
 template <> float max_of<float>(const float* x, int64_t n) { return kernels().max_of(x, n); }
 template <> float dot<float>(const float* a, const float* b, int64_t n) {
   return kernels().dot(a, b, n);
@@ -158,6 +177,11 @@ template <>
 void additive_scores<float>(const float* q, const float* k, int64_t ld, const float* u,
                             int64_t A, int64_t n, float* s, float* t) {
   kernels().additive_scores(q, k, ld, u, A, n, s, t);
+}
+template <>
+void additive_scores_exp<float>(const float* eq, const float* ek, int64_t ld, const float* u,
+                                int64_t A, int64_t n, float* s, float* t) {
+  kernels().additive_scores_exp(eq, ek, ld, u, A, n, s, t);
 }
 template <> void additive_grad<float>(float ds, const float* t, const float* u, int64_t A,
                                       float* du, float* dq, float* dk) {
@@ -404,6 +428,18 @@ void additive_scores<double>(const double* q, const double* k, int64_t ld, const
     double* tj = t ? t + j * A : own.data();
     for (int64_t a = 0; a < A; ++a) tj[a] = q[a] + k[j * ld + a];
     tanh_inplace(tj, A);
+    s[j] = dot(u, tj, A);
+  }
+}
+
+template <>
+void additive_scores_exp<double>(const double* eq, const double* ek, int64_t ld, const double* u,
+                                 int64_t A, int64_t n, double* s, double* t) {
+  thread_local std::vector<double> own;
+  own.resize(A);
+  for (int64_t j = 0; j < n; ++j) {
+    double* tj = t ? t + j * A : own.data();
+    for (int64_t a = 0; a < A; ++a) tj[a] = 1.0 - 2.0 / (eq[a] * ek[j * ld + a] + 1.0);
     s[j] = dot(u, tj, A);
   }
 }

@@ -1,6 +1,7 @@
 // Vectorized float sigmoid/tanh over arrays, written once and compiled once per SIMD level:
 // activations.cc (baseline x86-64-v2), activations_avx2.cc and activations_avx512.cc.
 // SEQKERN_ISA names the namespace of each copy.
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 
@@ -91,6 +92,28 @@ float exp_sum_f32(float* y, const float* x, int64_t n, float shift) {
   return sum;
 }
 
+// y = exp(2 x) over n values; returns whether every |x| <= bound (NaN is not). y may be x.
+bool exp_doubled_f32(float* y, const float* x, int64_t n, float bound) {
+  const vf vb = splat(bound);
+  vi in = vi{} - 1;
+  int64_t i = 0;
+  for (; i + kW <= n; i += kW) {
+    const vf v = vload(x + i);
+    in &= vabs(v) <= vb;
+    vstore(y + i, vexp(v + v));
+  }
+  bool all = true;
+  for (int k = 0; k < kW; ++k) all &= in[k] != 0;
+  if (i < n) {
+    vf v = {};
+    std::memcpy(&v, x + i, (n - i) * sizeof(float));
+    const vf e = vexp(v + v);
+    std::memcpy(y + i, &e, (n - i) * sizeof(float));
+    for (int64_t k = 0; k < n - i; ++k) all &= std::fabs(v[k]) <= bound;
+  }
+  return all;
+}
+
 // The largest of x[0..n): vmax keeps its second operand, the running maxima, when either is NaN,
 // so NaNs are skipped; -inf when there is nothing else. Rows of fewer than 4 vectors stay
 // scalar, where reducing the lanes would cost what the vectors save. It replaced
@@ -138,17 +161,18 @@ void axpy_f32(float a, const float* x, float* y, int64_t n) {
 }
 
 // Additive attention's scores of one query over n keys (rows of k, ld apart), A values each:
-// s[j] = u . tanh(q + k_j), summed as dot_f32 sums; with t, tanh(q + k_j) also into t + j * A.
-// The last A % kW values go through one zero-padded vector.
-void additive_scores_f32(const float* q, const float* k, int64_t ld, const float* u, int64_t A,
-                         int64_t n, float* s, float* t) {
+// s[j] = u . th(q_a, k_ja) over a, summed as dot_f32 sums; with t, th also into t + j * A. The
+// last A % kW values go through one zero-padded vector.
+template <typename Th>
+void pair_scores(const float* q, const float* k, int64_t ld, const float* u, int64_t A,
+                 int64_t n, float* s, float* t, Th th_of) {
   for (int64_t j = 0; j < n; ++j) {
     const float* kj = k + j * ld;
     float* tj = t ? t + j * A : nullptr;
     vf acc = splat(0.0f);
     int64_t a = 0;
     for (; a + kW <= A; a += kW) {
-      const vf th = vtanh(vload(q + a) + vload(kj + a));
+      const vf th = th_of(vload(q + a), vload(kj + a));
       if (tj) vstore(tj + a, th);
       acc += vload(u + a) * th;
     }
@@ -157,12 +181,26 @@ void additive_scores_f32(const float* q, const float* k, int64_t ld, const float
       vf x = {}, y = {};
       std::memcpy(&x, q + a, (A - a) * sizeof(float));
       std::memcpy(&y, kj + a, (A - a) * sizeof(float));
-      const vf th = vtanh(x + y);
+      const vf th = th_of(x, y);
       if (tj) std::memcpy(tj + a, &th, (A - a) * sizeof(float));
       for (int64_t i = 0; i < A - a; ++i) sum += u[a + i] * th[i];
     }
     s[j] = sum;
   }
+}
+
+// th = tanh(q + k_j).
+void additive_scores_f32(const float* q, const float* k, int64_t ld, const float* u, int64_t A,
+                         int64_t n, float* s, float* t) {
+  pair_scores(q, k, ld, u, A, n, s, t, [](vf x, vf y) { return vtanh(x + y); });
+}
+
+// From eq = exp(2q) and ek = exp(2k): th = tanh(q + k_j) = 1 - 2 / (eq ek_j + 1), a product and
+// a reciprocal where vtanh takes two polynomials, an exponential and a reciprocal.
+void additive_scores_exp_f32(const float* eq, const float* ek, int64_t ld, const float* u,
+                             int64_t A, int64_t n, float* s, float* t) {
+  pair_scores(eq, ek, ld, u, A, n, s, t,
+              [](vf x, vf y) { return 1.0f - 2.0f * vrecip(x * y + 1.0f); });
 }
 
 // The gradient through one (query, key) pair of additive attention, ds that of its score and

@@ -12,6 +12,8 @@ template <typename T> void tanh_inplace(T* x, int64_t n);         // x = tanh(x)
 template <typename T> void tanh_to(T* y, const T* x, int64_t n);  // y = tanh(x); y may be x
 // y = exp(x - shift) over n values; returns their sum (a softmax row's normaliser). y may be x.
 template <typename T> T exp_sum(T* y, const T* x, int64_t n, T shift);
+// y = exp(2 x) over n values; returns whether every |x| <= bound (NaN is not). y may be x.
+template <typename T> bool exp_doubled(T* y, const T* x, int64_t n, T bound);
 // The largest of x[0..n) (a softmax row's shift): NaNs are skipped; -inf when nothing is left.
 template <typename T> T max_of(const T* x, int64_t n);
 // The sum of a[i] * b[i] over n values (float: in vector lanes, then the lanes in a fixed order).
@@ -26,6 +28,12 @@ template <typename T> void axpy(T a, const T* x, T* y, int64_t n);
 template <typename T>
 void additive_scores(const T* q, const T* k, int64_t ld, const T* u, int64_t A, int64_t n, T* s,
                      T* t);
+// The same from eq = exp(2 q) and ek = exp(2 k) (rows ld apart): tanh(q + k_j) = 1 - 2 / (eq
+// ek_j + 1), a product and a reciprocal in place of a tanh. The products must stay normal
+// numbers: |q| and |k| at most 20 in float (kept so by the caller).
+template <typename T>
+void additive_scores_exp(const T* eq, const T* ek, int64_t ld, const T* u, int64_t A, int64_t n,
+                         T* s, T* t);
 // One (query, key) pair's gradient in additive attention, ds that of its score and t its
 // tanh(q + k_j): du += ds t; g = ds u (1 - t^2) is added to dq and to dk.
 template <typename T>
