@@ -419,29 +419,33 @@ template <> double exp_sum<double>(double* y, const double* x, int64_t n, double
   return sum;
 }
 
-template <>
-void additive_scores<double>(const double* q, const double* k, int64_t ld, const double* u,
-                             int64_t A, int64_t n, double* s, double* t) {
+// additive_scores' loop in float64: th(tj, j) writes the A values of tanh(q + k_j) to tj.
+template <typename Th>
+static void pair_scores_f64(const double* u, int64_t A, int64_t n, double* s, double* t, Th th) {
   thread_local std::vector<double> own;
   own.resize(A);
   for (int64_t j = 0; j < n; ++j) {
     double* tj = t ? t + j * A : own.data();
-    for (int64_t a = 0; a < A; ++a) tj[a] = q[a] + k[j * ld + a];
-    tanh_inplace(tj, A);
+    th(tj, j);
     s[j] = dot(u, tj, A);
   }
 }
 
 template <>
+void additive_scores<double>(const double* q, const double* k, int64_t ld, const double* u,
+                             int64_t A, int64_t n, double* s, double* t) {
+  pair_scores_f64(u, A, n, s, t, [&](double* tj, int64_t j) {
+    for (int64_t a = 0; a < A; ++a) tj[a] = q[a] + k[j * ld + a];
+    tanh_inplace(tj, A);
+  });
+}
+
+template <>
 void additive_scores_exp<double>(const double* eq, const double* ek, int64_t ld, const double* u,
                                  int64_t A, int64_t n, double* s, double* t) {
-  thread_local std::vector<double> own;
-  own.resize(A);
-  for (int64_t j = 0; j < n; ++j) {
-    double* tj = t ? t + j * A : own.data();
+  pair_scores_f64(u, A, n, s, t, [&](double* tj, int64_t j) {
     for (int64_t a = 0; a < A; ++a) tj[a] = 1.0 - 2.0 / (eq[a] * ek[j * ld + a] + 1.0);
-    s[j] = dot(u, tj, A);
-  }
+  });
 }
 
 }  // namespace seqkern
