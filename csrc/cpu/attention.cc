@@ -298,10 +298,11 @@ constexpr int64_t kAdditiveKept = int64_t{1} << 18;
 // exp(2 pk_j) (additive_scores_exp: a product and a reciprocal per value in place of a tanh,
 // which took half of a call's time) where the query's row and all the sequence's keys lie within
 // kExpRange, so that the products stay normal numbers; else the tanh itself. Near tanh = 0 this
-// is accurate to about 1e-7 absolute rather than relative, as the sum pq + pk is. The keys'
-// exponentials serve all the thread's queries; a single query (a decoder's step) takes the tanh:
-// its exponentials would serve one pair each (32 sequences of 30 keys, A = 128: 1.46-1.79 ms
-// with the tanh, 1.67-1.99 with exponentials). Emerald Rapids, 2 threads, forward and backward,
+// is accurate to about 1e-7 absolute rather than relative, as the sum pq + pk is. Calls of one
+// query a sequence (a decoder's step) take the tanh: each exponential would serve one pair (32
+// sequences of 30 keys, A = 128: 1.46-1.79 ms with the tanh, 1.67-1.99 with exponentials). The
+// choice depends on the call alone, not on how threads split it, so the backward recomputes
+// the forward's scores bit for bit. Emerald Rapids, 2 threads, forward and backward,
 // three alternating processes per build, tanh / exponentials, ms: (8,100,100,128,64) 8.6-10.6
 // / 4.6-6.5, (4,200,300,64,32) 14.4-19.8 / 7.7-13.1, (32,20,30,256,128) 5.6-6.4 / 4.1-4.6,
 // (1,50,50,256,128) 0.77-0.91 / 0.57-0.69, (16,5,1000,128,128) 27.8-29.9 / 21.3-23.1, two
@@ -311,11 +312,10 @@ class AdditiveRows {
  public:
   static constexpr T kExpRange = std::is_same_v<T, float> ? T(20) : T(150);
 
-  // Keys [0, len) of the sequence (pk_b), for `queries` queries on this thread.
-  AdditiveRows(const AttnShape& s, const T* pq, const T* pk_b, const T* u, int64_t len,
-               int64_t queries)
+  // Keys [0, len) of the sequence (pk_b).
+  AdditiveRows(const AttnShape& s, const T* pq, const T* pk_b, const T* u, int64_t len)
       : s_(s), pq_(pq), pk_(pk_b), u_(u), len_(len) {
-    if (queries < 2) return;
+    if (s.Tq < 2) return;
     ek_ = scratch<T>(3, len * s.H);
     eq_ = scratch<T>(4, s.H);
     keys_in_ = exp_doubled(ek_, pk_b, len * s.H, kExpRange);
@@ -349,7 +349,7 @@ void additive_attention_forward(const AttnShape& s, const T* pq, const T* pk, co
     for (int64_t w = w0; w < w1; ++w) {
       const int64_t b = w / blocks, i0 = w % blocks * kAdditiveQBlock;
       const int64_t mq = std::min(kAdditiveQBlock, s.Tq - i0), len = length_of(s, lengths, b);
-      const AdditiveRows<T> rows(s, pq, pk + b * s.Tk * s.H, u, len, mq);
+      const AdditiveRows<T> rows(s, pq, pk + b * s.Tk * s.H, u, len);
       for (int64_t i = 0; i < mq; ++i) {
         const int64_t row = b * s.Tq + i0 + i;
         T* p = P + i * len;
@@ -393,7 +393,7 @@ void additive_attention_backward(const AttnShape& s, const T* pq, const T* pk, c
     for (int64_t item = w0; item < w1; ++item) {
       const int64_t b = item / chunks, c = item % chunks, len = length_of(s, lengths, b);
       const int64_t i0 = s.Tq * c / chunks, i1 = s.Tq * (c + 1) / chunks;
-      const AdditiveRows<T> rows(s, pq, pk + b * s.Tk * s.H, u, len, i1 - i0);
+      const AdditiveRows<T> rows(s, pq, pk + b * s.Tk * s.H, u, len);
       const T* v_b = v + b * s.Tk * s.Hv;
       T* du_b = du_parts.data() + item * s.H;
       T* dpk_b = chunks > 1 ? kv_parts.data() + item * KV : dpk + b * s.Tk * s.H;
