@@ -672,7 +672,7 @@ def attention_backward(saved, dcontext):
     if a.score == "additive":
         dpq, dpk, du = _empty_like(saved.pq), _empty_like(saved.pk), np.empty_like(a.v)
         _core.additive_attention_backward(saved.pq, saved.pk, a.v, a.values, a.lengths,
-                                          saved.context, saved.lse, dc, dpq, dpk, du, dv)
+                                          saved.lse, dc, dpq, dpk, du, dv)
         g["query"], g["keys"] = _matmul(dpq, a.w_q), _matmul(dpk, a.w_k)
         if a.keys_are_values:
             g["keys"] += dv

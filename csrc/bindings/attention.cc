@@ -47,7 +47,7 @@ void additive_forward(const Arr<T>& pq, const Arr<T>& pk, const Arr<T>& u, const
 
 template <typename T>
 void additive_backward(const Arr<T>& pq, const Arr<T>& pk, const Arr<T>& u, const Arr<T>& v,
-                       const OptArr<int32_t>& lengths, const Arr<T>& context, const Arr<T>& lse,
+                       const OptArr<int32_t>& lengths, const Arr<T>& lse,
                        const Arr<T>& dcontext, Arr<T>& dpq, Arr<T>& dpk, Arr<T>& du,
                        Arr<T>& dv) {
   const AttnShape s = shape_of(pq, v);
@@ -55,7 +55,7 @@ void additive_backward(const Arr<T>& pq, const Arr<T>& pk, const Arr<T>& u, cons
     *d = dv.mutable_data();
   py::gil_scoped_release nogil;
   additive_attention_backward<T>(s, pq.data(), pk.data(), u.data(), v.data(), ptr(lengths),
-                                 context.data(), lse.data(), dcontext.data(), a, b, c, d);
+                                 lse.data(), dcontext.data(), a, b, c, d);
 }
 
 }  // namespace

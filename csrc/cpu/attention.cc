@@ -280,11 +280,11 @@ void attention_backward(const AttnShape& s, const T* q, const T* k, const T* v,
 }
 
 // Additive scores, forward and backward, on the level's vector kernels (additive_scores or
-// additive_scores_exp, additive_grad in seqkern/activations.h; AdditiveRows chooses): tanh(q +
-// k_j) and its dot with u in one pass. Queries
-// go in blocks of up to kAdditiveQBlock, whose products with the values run as GEMMs: the
-// context P V, and in the backward dP = dO V^T and dV += P^T dO, where one value row at a time
-// (a dot product per (query, key) pair, an axpy per key) took a fifth of the call's time.
+// additive_scores_exp, as AdditiveRows chooses, and additive_grad in seqkern/activations.h):
+// tanh(q + k_j) and its dot with u in one pass. Queries go in blocks of up to kAdditiveQBlock,
+// whose products with the values run as GEMMs: the context P V, and in the backward dP = dO V^T
+// and dV += P^T dO, where one value row at a time (a dot product per (query, key) pair, an axpy
+// per key) took a fifth of the call's time.
 // Emerald Rapids, 2 threads, forward and backward, four alternating processes per build, (B,
 // Tq, Tk, Hq = Hk = Hv, A), ms: (8,100,100,128,64) 7.6-11.4 -> 6.5-9.1, (4,200,300,64,32)
 // 18.4-19.8 -> 8.8-15.7, (32,20,30,256,128) 5.5-7.2 -> 3.8-6.3, (1,50,50,256,128) 0.78-0.92 ->
@@ -294,7 +294,7 @@ constexpr int64_t kAdditiveQBlock = 16;
 // gradients: blocks shrink so that this stays within kAdditiveKept values (1 MB of floats).
 constexpr int64_t kAdditiveKept = int64_t{1} << 18;
 
-// Additive scores of one thread's queries of sequence b: tanh(pq_i + pk_j) from exp(2 pq_i) and
+// Additive scores of the queries of sequence b: tanh(pq_i + pk_j) from exp(2 pq_i) and
 // exp(2 pk_j) (additive_scores_exp: a product and a reciprocal per value in place of a tanh,
 // which took half of a call's time) where the query's row and all the sequence's keys lie within
 // kExpRange, so that the products stay normal numbers; else the tanh itself. Near tanh = 0 this
@@ -371,8 +371,8 @@ void additive_attention_forward(const AttnShape& s, const T* pq, const T* pk, co
 
 template <typename T>
 void additive_attention_backward(const AttnShape& s, const T* pq, const T* pk, const T* u,
-                                 const T* v, const int32_t* lengths, const T* context,
-                                 const T* lse, const T* dcontext, T* dpq, T* dpk, T* du, T* dv) {
+                                 const T* v, const int32_t* lengths, const T* lse,
+                                 const T* dcontext, T* dpq, T* dpk, T* du, T* dv) {
   // Work splits by sequence; a batch smaller than the thread count, by (sequence, block of
   // queries), each block adding its queries' share of the keys' and values' gradients to rows of
   // its own, summed after in block order. By sequence alone, one sequence's backward ran on one
@@ -407,12 +407,16 @@ void additive_attention_backward(const AttnShape& s, const T* pq, const T* pk, c
         for (int64_t i = 0; i < mq; ++i) {
           T* p = P + i * len;
           rows.scores(w + i, p, t + i * len * s.H);
-          for (int64_t j = 0; j < len; ++j) p[j] = std::exp(p[j] - lse[w + i]);
+          exp_sum(p, p, len, lse[w + i]);  // the probabilities (their sum is not needed)
         }
         gemm<T>(false, true, mq, len, s.Hv, T(1), dO, s.Hv, v_b, s.Hv, T(0), dP, len);
         gemm<T>(true, false, len, s.Hv, mq, T(1), P, len, dO, s.Hv, T(1), dv_b, s.Hv);
         for (int64_t i = 0; i < mq; ++i) {
-          const T D = dot(dO + i * s.Hv, context + (w + i) * s.Hv, s.Hv);
+          // D = sum_j P_ij dP_ij, which is dO_i . context_i, summed from the same dP as ds: a
+          // single key's ds is then exactly 0, as its score's gradient is (with D = dO . O
+          // summed in another order than dP's GEMM, 300 queries on one key gave w_k a
+          // gradient of 1e-4 where the twin's is 0)
+          const T D = dot(P + i * len, dP + i * len, len);
           T* dpq_i = dpq + (w + i) * s.H;
           std::fill(dpq_i, dpq_i + s.H, T(0));
           for (int64_t j = 0; j < len; ++j) {
@@ -453,7 +457,7 @@ void additive_attention_backward(const AttnShape& s, const T* pq, const T* pk, c
                                               const T*, const int32_t*, T*, T*, T*);           \
   template void additive_attention_backward<T>(const AttnShape&, const T*, const T*, const T*, \
                                                const T*, const int32_t*, const T*, const T*,   \
-                                               const T*, T*, T*, T*, T*);
+                                               T*, T*, T*, T*);
 SEQKERN_ATTENTION(float)
 SEQKERN_ATTENTION(double)
 #undef SEQKERN_ATTENTION

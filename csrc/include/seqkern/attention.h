@@ -41,11 +41,12 @@ void additive_attention_forward(const AttnShape& s, const T* pq, const T* pk, co
                                 const T* v, const int32_t* lengths, T* context, T* lse,
                                 T* weights);
 
-// Backward of additive_attention_forward.
+// Backward of additive_attention_forward from its lse (the probabilities' gradient dP comes
+// whole for each row of keys, so the softmax's backward needs no context).
 //   dpq (B, Tq, H), dpk (B, Tk, H), du (H), dv (B, Tk, Hv)   out (overwritten)
 template <typename T>
 void additive_attention_backward(const AttnShape& s, const T* pq, const T* pk, const T* u,
-                                 const T* v, const int32_t* lengths, const T* context,
-                                 const T* lse, const T* dcontext, T* dpq, T* dpk, T* du, T* dv);
+                                 const T* v, const int32_t* lengths, const T* lse,
+                                 const T* dcontext, T* dpq, T* dpk, T* du, T* dv);
 
 }  // namespace seqkern
