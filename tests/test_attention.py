@@ -117,6 +117,21 @@ def test_additive_backward_splits_the_queries_of_a_small_batch(threads, values, 
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_additive_scores_of_a_single_key_get_no_gradient(dtype):
+    """With one key its weight is 1 whatever the score, so the score's gradient, and with it the
+    query's, w_q's, w_k's and v's, is exactly 0: the backward's row sum D comes from the same
+    dP as each ds (with D = dO . O summed in another order, 300 queries gave w_k 1e-4)."""
+    p = problem("additive", 2, 300, 1, 17, 40, 40, A=33, dtype=dtype)
+    _, _, saved = sk.attention(**p, training=True)
+    dc = np.random.default_rng(3).standard_normal((2, 300, 40)).astype(dtype)
+    g = sk.attention_backward(saved, dc)
+    for name in ("query", "w_q", "w_k", "v"):
+        assert not np.any(g[name]), name
+    np.testing.assert_allclose(g["values"], reference.attention_backward(
+        reference.attention(**p, training=True)[2], dc)["values"], rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_additive_scores_past_the_exponentials_range_match_the_twin(dtype):
     """A thread's queries take tanh(q + k) as 1 - 2 / (exp(2q) exp(2k) + 1) where the query's
     projection and all its sequence's keys' (up to its length) lie within 20 (150 in float64),
