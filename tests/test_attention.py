@@ -116,6 +116,15 @@ def test_additive_backward_splits_the_queries_of_a_small_batch(threads, values, 
         compare(p, 1e-12)
 
 
+def test_additive_blocks_of_queries_shrink_with_many_keys():
+    """Additive scores take queries in blocks of up to 16, which shrink so that the forward's
+    probabilities (queries x keys) and the backward's tanh values (x A) stay within 2^18 values:
+    40,000 keys make forward blocks of 6 queries (13 queries: 6, 6 and 1) and backward blocks of
+    one."""
+    p = problem("additive", 2, 13, 40000, 3, 2, 2, A=4, lengths=np.array([40000, 29999]))
+    compare(p, 1e-12)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_additive_scores_of_a_single_key_get_no_gradient(dtype):
     """With one key its weight is 1 whatever the score, so the score's gradient, and with it the

@@ -291,8 +291,14 @@ void attention_backward(const AttnShape& s, const T* q, const T* k, const T* v,
 // 0.58-0.88; one query, (32,1,30,256,128) 1.5-1.9 -> 1.2-2.0, (1,1,50,256,128) even.
 constexpr int64_t kAdditiveQBlock = 16;
 // The backward keeps tanh(q_i + k_j) of a block's queries (mq x len x A values) for their
-// gradients: blocks shrink so that this stays within kAdditiveKept values (1 MB of floats).
+// gradients, the forward their probabilities (mq x len): blocks shrink so that these stay
+// within kAdditiveKept values (1 MB of floats), down to one query.
 constexpr int64_t kAdditiveKept = int64_t{1} << 18;
+
+// Queries per block, when each keeps `per_query` values.
+inline int64_t additive_block(int64_t per_query) {
+  return std::clamp<int64_t>(kAdditiveKept / std::max<int64_t>(1, per_query), 1, kAdditiveQBlock);
+}
 
 // Additive scores of the queries of sequence b: tanh(pq_i + pk_j) from exp(2 pq_i) and
 // exp(2 pk_j) (additive_scores_exp: a product and a reciprocal per value in place of a tanh,
@@ -343,12 +349,12 @@ template <typename T>
 void additive_attention_forward(const AttnShape& s, const T* pq, const T* pk, const T* u,
                                 const T* v, const int32_t* lengths, T* context, T* lse,
                                 T* weights) {
-  const int64_t blocks = (s.Tq + kAdditiveQBlock - 1) / kAdditiveQBlock;
+  const int64_t most = additive_block(s.Tk), blocks = (s.Tq + most - 1) / most;
   parallel_for(s.B * blocks, 1, [&](int64_t w0, int64_t w1) {
-    T* P = scratch<T>(1, kAdditiveQBlock * s.Tk);  // the block's probabilities, len a row
+    T* P = scratch<T>(1, most * s.Tk);  // the block's probabilities, len a row
     for (int64_t w = w0; w < w1; ++w) {
-      const int64_t b = w / blocks, i0 = w % blocks * kAdditiveQBlock;
-      const int64_t mq = std::min(kAdditiveQBlock, s.Tq - i0), len = length_of(s, lengths, b);
+      const int64_t b = w / blocks, i0 = w % blocks * most;
+      const int64_t mq = std::min(most, s.Tq - i0), len = length_of(s, lengths, b);
       const AdditiveRows<T> rows(s, pq, pk + b * s.Tk * s.H, u, len);
       for (int64_t i = 0; i < mq; ++i) {
         const int64_t row = b * s.Tq + i0 + i;
@@ -382,8 +388,7 @@ void additive_attention_backward(const AttnShape& s, const T* pq, const T* pk, c
   const int64_t threads = get_num_threads();
   const int64_t chunks = s.B < threads ? std::min(s.Tq, (threads + s.B - 1) / s.B) : 1;
   const int64_t items = s.B * chunks, KV = s.Tk * (s.H + s.Hv);
-  const int64_t most = std::clamp<int64_t>(kAdditiveKept / std::max<int64_t>(1, s.Tk * s.H), 1,
-                                           kAdditiveQBlock);
+  const int64_t most = additive_block(s.Tk * s.H);
   std::vector<T> du_parts(items * s.H, T(0));  // one row per item, summed in order after
   std::vector<T> kv_parts(chunks > 1 ? items * KV : 0);  // each item's dpk rows, then its dv rows
   parallel_for(items, 1, [&](int64_t w0, int64_t w1) {
