@@ -142,10 +142,11 @@ def test_additive_scores_of_a_single_key_get_no_gradient(dtype):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_additive_scores_past_the_exponentials_range_match_the_twin(dtype):
-    """A thread's queries take tanh(q + k) as 1 - 2 / (exp(2q) exp(2k) + 1) where the query's
-    projection and all its sequence's keys' (up to its length) lie within 20 (150 in float64),
-    the tanh itself elsewhere: one query past the bound, a sequence with one key past it, one
-    with such a key past its length only, and a single query (always the tanh) in one call."""
+    """Calls of two queries a sequence or more take tanh(q + k) as 1 - 2 / (exp(2q) exp(2k) +
+    1) where the query's projection and all its sequence's keys' (up to its length) lie within
+    20 (150 in float64), the tanh itself elsewhere: one query past the bound, a sequence with one
+    key past it, one with such a key past its length only, and a single query (always the tanh)
+    in one call."""
     big = 40.0 if dtype == np.float32 else 400.0
     tol = 1e-12 if dtype == np.float64 else 2e-5
     for Tq in (20, 1):
