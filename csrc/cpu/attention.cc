@@ -15,6 +15,7 @@
 #include <cstring>
 #include <limits>
 #include <memory>
+#include <optional>
 #include <type_traits>
 #include <vector>
 
@@ -352,14 +353,19 @@ void additive_attention_forward(const AttnShape& s, const T* pq, const T* pk, co
   const int64_t most = additive_block(s.Tk), blocks = (s.Tq + most - 1) / most;
   parallel_for(s.B * blocks, 1, [&](int64_t w0, int64_t w1) {
     T* P = scratch<T>(1, most * s.Tk);  // the block's probabilities, len a row
+    // A thread's blocks come sequence by sequence: each sequence's key exponentials once, not
+    // once per block (ceil(Tq / 16) times). Emerald Rapids, 2 threads, forward alone, five
+    // alternating processes per build, medians, ms: (8,100,100,128,64) 1.26 -> 1.17,
+    // (4,200,300,64,32) 2.12 -> 2.01, one block a sequence (32,20,30,256,128) 1.25 -> 1.23.
+    std::optional<AdditiveRows<T>> rows;
     for (int64_t w = w0; w < w1; ++w) {
       const int64_t b = w / blocks, i0 = w % blocks * most;
       const int64_t mq = std::min(most, s.Tq - i0), len = length_of(s, lengths, b);
-      const AdditiveRows<T> rows(s, pq, pk + b * s.Tk * s.H, u, len);
+      if (w == w0 || i0 == 0) rows.emplace(s, pq, pk + b * s.Tk * s.H, u, len);
       for (int64_t i = 0; i < mq; ++i) {
         const int64_t row = b * s.Tq + i0 + i;
         T* p = P + i * len;
-        rows.scores(row, p, nullptr);
+        rows->scores(row, p, nullptr);
         const T m = *std::max_element(p, p + len);
         const T sum = exp_sum(p, p, len, m);
         for (int64_t j = 0; j < len; ++j) p[j] /= sum;
