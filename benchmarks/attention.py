@@ -8,9 +8,9 @@ Dot scores scaled by 1/sqrt(H), values separate from keys, float32, no lengths, 
 returned. torch runs both scaled_dot_product_attention and explicit ops (bmm, softmax, bmm) and
 the faster one counts. A second table times additive (Bahdanau) scores, v . tanh(W_q q + W_k k),
 against the same in torch's explicit ops (which keep the (B, Tq, Tk, A) tensor of tanh). Times
-are medians of calls made back to back in turns (seqkern.bench.paired_times); peak memory is what the first forward+backward at a size adds to the process (the
-inputs excluded), measured in a child process per library (Linux: the peak resident set is reset
-first).
+are medians of calls made back to back in turns (seqkern.bench.paired_times); peak memory is
+what the first forward+backward at a size adds to the process (the inputs excluded), measured
+in a child process per library (Linux: the peak resident set is reset first).
 """
 from __future__ import annotations
 
