@@ -178,6 +178,48 @@ def test_small_batch_teams_give_the_same_bits_for_any_thread_count(cell, options
         assert scaled_error(a, b) < 3e-5
 
 
+@pytest.mark.parametrize("cell,options", [("lstm", {}), ("gru", {}), ("gru", {"reset_after": False}),
+                                          ("rnn", {})], ids=["lstm", "gru", "gru-before", "rnn"])
+@pytest.mark.parametrize("T,B,I,H", [(20, 40, 16, 64), (17, 27, 30, 100), (9, 14, 40, 96)])
+def test_rows_rebalanced_between_threads_give_the_same_bits(cell, options, T, B, I, H,
+                                                            restore_threads):
+    """Threads that split a batch of equal lengths re-split its rows every 8 steps by the speed
+    each ran at (recurrent.h, RowBalance), so a thread's rows change within a call: here a
+    busy Python thread takes a core from one of them part of the time. Every row still sums the
+    same terms in the same order, so outputs and state gradients agree bit for bit with one
+    thread, and a row handed to another thread starts from the state its former owner wrote
+    (T = 9: one re-split, of 14 rows)."""
+    p = bench.make_problem(cell, T, B, I, H, dtype=np.float32)
+    sk.set_num_threads(1)
+    want = forward_backward(sk, cell, p, options)
+    busy = threading.Event()
+
+    def hog():
+        while not busy.is_set():
+            sum(range(1000))
+
+    hogger = threading.Thread(target=hog)
+    hogger.start()
+    try:
+        for n in (2, 3):
+            sk.set_num_threads(n)
+            for _ in range(3):
+                outs, grads = forward_backward(sk, cell, p, options)
+                for a, b in zip(outs, want[0]):
+                    np.testing.assert_array_equal(a, b)
+                for k in ("h0", "c0"):
+                    if k in grads:
+                        np.testing.assert_array_equal(grads[k], want[1][k])
+                for k in grads:
+                    assert scaled_error(grads[k], want[1][k]) < 1e-6, k
+    finally:
+        busy.set()
+        hogger.join()
+    ref = forward_backward(reference, cell, as_float64(p), options)
+    for a, b in zip(want[0], ref[0]):
+        assert scaled_error(a, b) < 3e-5
+
+
 @pytest.mark.parametrize("cell,options", OPS, ids=OP_IDS)
 @pytest.mark.parametrize("B,I,H", [(9, 40, 300), (13, 200, 200), (32, 64, 100), (20, 17, 130),
                                    (64, 30, 100), (90, 20, 40)])
