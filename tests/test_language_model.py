@@ -610,6 +610,47 @@ def test_train_lm_and_sample(tmp_path):
                    batch_size=1, bptt=2).fit(np.arange(5) % 5, np.array([1]))
 
 
+def test_ctrl_c_inside_a_finalizer_still_stops_training(monkeypatch):
+    """Python raises a SIGINT's KeyboardInterrupt wherever the main thread is, and inside a
+    finalizer it is printed and dropped: tqdm's bar, deleted at the end of each epoch, once let
+    train-lm train on after Ctrl-C. The trainer's own handler also sets a flag that stops
+    training before the next step. Here the interrupt lands in a finalizer run as epoch 1's bar
+    closes: training stops after that epoch, not after 5."""
+    import signal
+
+    import seqkern.trainer as trainer_module
+
+    dropped = []
+    monkeypatch.setattr(sys, "unraisablehook", lambda u: dropped.append(u.exc_type))
+
+    class Interrupting:
+        def __del__(self):
+            signal.raise_signal(signal.SIGINT)
+
+    close = trainer_module._Progress.close
+
+    def close_then_interrupt(self):
+        close(self)
+        if not dropped:
+            Interrupting()  # made and dropped at once: its __del__ runs here
+
+    monkeypatch.setattr(trainer_module._Progress, "close", close_then_interrupt)
+    ids = np.arange(400) % 7
+    model = RNNLM(vocab_size=7, wordvec_size=4, hidden_size=8, seed=0)
+    trainer = sk.Trainer(model, optim.SGD(lr=0.5), batch_size=4, bptt=5, progress=False,
+                         out=io.StringIO())
+    # a shell without job control runs `pytest &` with SIGINT ignored: give it Python's handler
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        trainer.fit(ids[:300], ids[300:], epochs=5)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert dropped == [KeyboardInterrupt]
+    assert [h["epoch"] for h in trainer.history] == [1]
+    assert "interrupted: stopping" in trainer.out.getvalue()
+    assert signal.getsignal(signal.SIGINT) is previous
+
+
 def test_ctrl_c_stops_training_within_a_second(tmp_path):
     """A real SIGINT to `seqkern train-lm` after its first epoch: the process ends within a
     second and the best checkpoint loads."""

@@ -1,7 +1,7 @@
 // Pieces shared by the RNN, LSTM and GRU kernels (internal to csrc/cpu).
 #pragma once
-#include <chrono>
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <optional>
@@ -562,7 +562,7 @@ void deferred_grads(const RnnShape& s, const StepRows& rows, int64_t GH, const T
 // lockstep cost more than they saved while both cores ran fast ((35,20,650,650) 0.89x).
 constexpr int64_t kBalanceSteps = 8;
 
-// Rows [first(r), first(r + 1)) of the batch for each of a team's members, from the speeds the
+// Rows [edge(r), edge(r + 1)) of the batch for each of a team's members, from the speeds the
 // members published at the last re-split (double-buffered: a member publishes into the other
 // half while the others may still read this one).
 class RowBalance {
