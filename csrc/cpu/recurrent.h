@@ -601,6 +601,13 @@ class RowBalance {
 template <typename F>
 void time_loop(const RnnShape& s, const int32_t* lengths, bool reverse, F&& step) {
   const bool sorted = longest_first(lengths, s.B);
+  const auto steps = [&](StepSlice slice, int64_t i0, int64_t i1) {  // the i-th steps of time
+    for (int64_t i = i0; i < i1; ++i) {
+      const int64_t t = reverse ? s.T - 1 - i : i;
+      slice.descending = i % 2 == 1;
+      step(slice, t, live_rows(lengths, sorted, t, s.B));
+    }
+  };
   const int threads = get_num_threads();
   if (!lengths && !serial(s) && !column_split(s) && s.T > kBalanceSteps && s.B >= 2 * threads) {
     RowBalance balance(s.B, threads);
@@ -608,13 +615,9 @@ void time_loop(const RnnShape& s, const int32_t* lengths, bool reverse, F&& step
       for (int64_t e = 0, i0 = 0; i0 < s.T; ++e, i0 += kBalanceSteps) {
         const auto [b0, b1] = team.size == 1 ? std::pair<int64_t, int64_t>{0, s.B}
                                              : balance.rows(e, team.rank);
-        StepSlice slice{b0, b1, nullptr};
         const int64_t i1 = std::min(s.T, i0 + kBalanceSteps);
         const auto start = std::chrono::steady_clock::now();
-        for (int64_t i = i0; i < i1; ++i) {
-          slice.descending = i % 2 == 1;
-          step(slice, reverse ? s.T - 1 - i : i, s.B);
-        }
+        steps(StepSlice{b0, b1, nullptr}, i0, i1);
         const std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
         if (team.size == 1) continue;
         balance.publish(e, team.rank, b1 - b0, i1 - i0, took.count());
@@ -623,13 +626,7 @@ void time_loop(const RnnShape& s, const int32_t* lengths, bool reverse, F&& step
     });
     return;
   }
-  for_step_slices(s, lengths, [&](StepSlice slice) {
-    for (int64_t i = 0; i < s.T; ++i) {
-      const int64_t t = reverse ? s.T - 1 - i : i;
-      slice.descending = i % 2 == 1;
-      step(slice, t, live_rows(lengths, sorted, t, s.B));
-    }
-  });
+  for_step_slices(s, lengths, [&](StepSlice slice) { steps(slice, 0, s.T); });
 }
 
 }  // namespace detail
