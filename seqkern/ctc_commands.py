@@ -9,6 +9,7 @@ import time
 import numpy as np
 
 import seqkern as sk
+from seqkern._interrupt import Interrupt
 from seqkern.data import pad_batch, spoken_digits
 from seqkern.cli_args import (non_negative_finite, non_negative_int, output_file, positive_finite,
                               positive_float, positive_int)
@@ -49,15 +50,19 @@ def cmd_ctc(args):
     rng = np.random.default_rng(args.seed)
     start = time.perf_counter()
     try:
-        for epoch in range(1, args.epochs + 1):
-            t0, total, steps = time.perf_counter(), 0.0, 0
-            for idx in np.array_split(rng.permutation(len(train)), max(1, len(train) // args.batch)):
-                loss = train_step(model, optimizer, pad_batch([train[i] for i in idx]), args.clip)
-                total, steps = total + loss, steps + 1
-            acc, ler = evaluate(model, test)
-            print(f"epoch {epoch}/{args.epochs} | loss {total / steps:.4f} | test accuracy "
-                  f"{100 * acc:.2f}% | label error rate {100 * ler:.2f}% | "
-                  f"{time.perf_counter() - t0:.1f} s", flush=True)
+        with Interrupt() as interrupt:
+            for epoch in range(1, args.epochs + 1):
+                t0, total, steps = time.perf_counter(), 0.0, 0
+                order = rng.permutation(len(train))
+                for idx in np.array_split(order, max(1, len(train) // args.batch)):
+                    interrupt.check()
+                    loss = train_step(model, optimizer, pad_batch([train[i] for i in idx]),
+                                      args.clip)
+                    total, steps = total + loss, steps + 1
+                acc, ler = evaluate(model, test)
+                print(f"epoch {epoch}/{args.epochs} | loss {total / steps:.4f} | test accuracy "
+                      f"{100 * acc:.2f}% | label error rate {100 * ler:.2f}% | "
+                      f"{time.perf_counter() - t0:.1f} s", flush=True)
     except KeyboardInterrupt:
         print("interrupted: stopping", flush=True)
     print(f"trained {time.perf_counter() - start:.0f} s")

@@ -10,6 +10,7 @@ import time
 import numpy as np
 
 import seqkern as sk
+from seqkern._interrupt import Interrupt
 from seqkern.data import Seq2SeqData, addition_pairs, date_pairs, load_pairs
 from seqkern.cli_args import (distinct_files, fraction, non_negative_int, output_file,
                               positive_finite, positive_float, positive_int)
@@ -31,11 +32,12 @@ def decode_accuracy(model, data, pairs, beam_size=1, batch=1000):
     return acc, outputs
 
 
-def train_epoch(model, optimizer, arrays, batch_size, clip, rng):
+def train_epoch(model, optimizer, arrays, batch_size, clip, rng, interrupt):
     src, lengths, tgt = arrays
     order = rng.permutation(len(src))
     total, steps, t0, last = 0.0, 0, time.perf_counter(), 0.0
     for i in range(0, len(src), batch_size):
+        interrupt.check()
         idx = order[i:i + batch_size]
         loss = train_step(model, optimizer, (src[idx], lengths[idx], tgt[idx]), clip)
         total, steps = total + loss, steps + 1
@@ -71,19 +73,21 @@ def cmd_seq2seq(args):
     rng = np.random.default_rng(args.seed)
     file_task = args.task not in ("addition", "date")
     try:
-        for epoch in range(1, args.epochs + 1):
-            optimizer.lr = args.lr * args.lr_decay ** (epoch - 1)
-            loss, seconds = train_epoch(model, optimizer, arrays, args.batch, args.clip, rng)
-            acc, outputs = decode_accuracy(model, data, data.test)
-            line = (f"epoch {epoch}/{args.epochs} | loss {loss:.4f} | test accuracy "
-                    f"{100 * acc:.2f}% | {seconds:.1f} s")
-            if file_task:
-                bleu = corpus_bleu([o.split() for o in outputs],
-                                   [[t.split()] for _, t in data.test])
-                line += f" | BLEU {100 * bleu:.2f}"
-            print(line, flush=True)
-            for (s, t), o in list(zip(data.test, outputs))[:args.show]:
-                print(f"    {s!r} -> {o!r} {'ok' if o == t else 'expected ' + repr(t)}")
+        with Interrupt() as interrupt:
+            for epoch in range(1, args.epochs + 1):
+                optimizer.lr = args.lr * args.lr_decay ** (epoch - 1)
+                loss, seconds = train_epoch(model, optimizer, arrays, args.batch, args.clip, rng,
+                                            interrupt)
+                acc, outputs = decode_accuracy(model, data, data.test)
+                line = (f"epoch {epoch}/{args.epochs} | loss {loss:.4f} | test accuracy "
+                        f"{100 * acc:.2f}% | {seconds:.1f} s")
+                if file_task:
+                    bleu = corpus_bleu([o.split() for o in outputs],
+                                       [[t.split()] for _, t in data.test])
+                    line += f" | BLEU {100 * bleu:.2f}"
+                print(line, flush=True)
+                for (s, t), o in list(zip(data.test, outputs))[:args.show]:
+                    print(f"    {s!r} -> {o!r} {'ok' if o == t else 'expected ' + repr(t)}")
     except KeyboardInterrupt:
         print("interrupted: stopping", flush=True)
     if args.beam > 1:

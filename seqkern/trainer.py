@@ -13,14 +13,13 @@ comes back as after an epoch.
 """
 from __future__ import annotations
 
-import signal
 import sys
-import threading
 import time
 
 import numpy as np
 
 from seqkern._checks import check_count
+from seqkern._interrupt import Interrupt
 from seqkern.checkpoint import check_target
 from seqkern.data import TBPTTBatches
 from seqkern.metrics import perplexity
@@ -86,7 +85,7 @@ class Trainer:
                              "at least 2 (a token and the one after it)")
         start = time.perf_counter()
         try:
-            with _Interrupt() as interrupt:
+            with Interrupt() as interrupt:
                 for epoch in range(1, epochs + 1):
                     stats = self._epoch(batches, epoch, epochs, start, interrupt)
                     self._end_epoch(epoch, epochs, val_ids, stats)
@@ -151,38 +150,6 @@ class Trainer:
             line += f" (time limit: {stats['steps']} steps)"
         print(line, file=self.out, flush=True)
         self.history.append(stats)
-
-
-class _Interrupt:
-    """Ctrl-C while training: Python's KeyboardInterrupt, and a flag that fit() checks before
-    each step. An interrupt raised while a finalizer runs (the progress bar's tqdm.__del__ at the
-    end of each epoch) is printed as "Exception ignored" and dropped: once in a few hundred runs
-    of test_ctrl_c_stops_training_within_a_second, train-lm trained on for 30 s after SIGINT.
-    Installed only where Python's own handler is (the main thread; not under SIG_IGN or a
-    handler of the caller's)."""
-
-    def __init__(self):
-        self.requested = False
-        self._previous = None
-
-    def __enter__(self):
-        if (threading.current_thread() is threading.main_thread()
-                and signal.getsignal(signal.SIGINT) is signal.default_int_handler):
-            self._previous = signal.signal(signal.SIGINT, self._handle)
-        return self
-
-    def __exit__(self, *exc):
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
-        return False
-
-    def _handle(self, signum, frame):
-        self.requested = True
-        raise KeyboardInterrupt
-
-    def check(self):
-        if self.requested:
-            raise KeyboardInterrupt
 
 
 class _Progress:

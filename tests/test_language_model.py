@@ -651,6 +651,43 @@ def test_ctrl_c_inside_a_finalizer_still_stops_training(monkeypatch):
     assert signal.getsignal(signal.SIGINT) is previous
 
 
+@pytest.mark.parametrize("command", [
+    ["seq2seq", "--task", "addition", "--examples", "200", "--hidden", "8", "--batch", "16"],
+    ["ctc", "--train", "64", "--test", "8", "--hidden", "8", "--layers", "1", "--batch", "16"]])
+def test_ctrl_c_inside_a_finalizer_stops_seq2seq_and_ctc(command, monkeypatch, capsys):
+    """The seq2seq and ctc commands train in their own loops: an interrupt dropped inside a
+    finalizer during their first step still stops them before the second."""
+    import importlib
+    import signal
+
+    from seqkern.cli import main
+
+    module = importlib.import_module(f"seqkern.{command[0]}_commands")
+    dropped, steps = [], []
+    monkeypatch.setattr(sys, "unraisablehook", lambda u: dropped.append(u.exc_type))
+
+    class Interrupting:
+        def __del__(self):
+            signal.raise_signal(signal.SIGINT)
+
+    def step_then_interrupt(*args, **kwargs):
+        steps.append(1)
+        loss = train_step(*args, **kwargs)
+        Interrupting()  # made and dropped at once: its __del__ runs here
+        return loss
+
+    train_step = module.train_step
+    monkeypatch.setattr(module, "train_step", step_then_interrupt)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # as under `pytest &`
+    try:
+        assert main(command + ["--epochs", "3"]) == 0
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    out = capsys.readouterr().out
+    assert dropped == [KeyboardInterrupt] and steps == [1]
+    assert "interrupted: stopping" in out and "epoch 1/3" not in out
+
+
 def test_ctrl_c_stops_training_within_a_second(tmp_path):
     """A real SIGINT to `seqkern train-lm` after its first epoch: the process ends within a
     second and the best checkpoint loads."""
