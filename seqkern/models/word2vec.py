@@ -25,6 +25,7 @@ import warnings
 import numpy as np
 
 from seqkern import _core
+from seqkern._interrupt import Interrupt
 from seqkern._checks import check_count, check_integer, non_negative
 from seqkern.data.text_files import not_plain_text
 from seqkern.models import array_file
@@ -538,46 +539,49 @@ class Word2Vec:
         done, raw, trained, start, last = 0, 0, 0, time.perf_counter(), 0.0
         _call(callbacks, "on_train_begin", self)
         try:
-            for epoch in range(epochs):
-                _call(callbacks, "on_epoch_begin", self)
-                epoch_start, epoch_raw, epoch_trained = time.perf_counter(), raw, trained
-                for text in corpus:
-                    _call(callbacks, "on_batch_begin", self)
-                    ids, offsets, bounds, words = _encode(vocab, text)
-                    # alpha falls with the known words trained on (done), over total_words,
-                    # which counts every word (gensim's raw words): it ends above min_alpha by
-                    # the share of words outside the vocabulary. gensim's own end at min_alpha
-                    # lowered all three scores on GCIDE in six paired runs (RESULTS.md, sixteenth
-                    # session). Progress and the returned count are gensim's: every word read.
-                    a0 = self.alpha - (self.alpha - self.min_alpha) * min(1.0, done / total)
-                    done += len(ids)
-                    raw += words
-                    a1 = self.alpha - (self.alpha - self.min_alpha) * min(1.0, done / total)
-                    n, loss = _core.w2v_train(
-                        self.window, self.negative, bool(self.sg), bool(self.cbow_mean),
-                        self.shrink_windows, ids, offsets, keep, self.cum_table, a0, a1,
-                        self.seeds, self.wv.vectors, self.syn1neg if self.negative else None,
-                        self.tree if self.hs else None, self.syn1 if self.hs else None,
-                        self.compute_loss, bounds, lockf)
-                    trained += n
-                    self.running_training_loss += loss
-                    self.min_alpha_yet_reached = a1
-                    _call(callbacks, "on_batch_end", self)
-                    now = time.perf_counter()
-                    if now - last >= report_delay:
-                        last = now
-                        percent, rate = 100 * min(1.0, raw / total), raw / (now - start)
-                        logger.info("EPOCH %i - PROGRESS: at %.2f%% words, %.0f words/s", epoch,
-                                    percent, rate)
-                        if self.progress:
-                            print(f"word2vec: epoch {epoch + 1}/{epochs}, {percent:5.1f}% done, "
-                                  f"{rate:,.0f} words/s, alpha {a1:.5f}", file=sys.stderr,
-                                  flush=True)
-                took = max(time.perf_counter() - epoch_start, 1e-9)
-                logger.info("EPOCH %i: training on %i raw words (%i effective words) took %.1fs, "
-                            "%.0f effective words/s", epoch, raw - epoch_raw,
-                            trained - epoch_trained, took, (trained - epoch_trained) / took)
-                _call(callbacks, "on_epoch_end", self)
+            with Interrupt() as interrupt:
+                for epoch in range(epochs):
+                    _call(callbacks, "on_epoch_begin", self)
+                    epoch_start, epoch_raw, epoch_trained = time.perf_counter(), raw, trained
+                    for text in corpus:
+                        interrupt.check()
+                        _call(callbacks, "on_batch_begin", self)
+                        ids, offsets, bounds, words = _encode(vocab, text)
+                        # alpha falls with the known words trained on (done), over
+                        # total_words, which counts every word (gensim's raw words): it ends
+                        # above min_alpha by the share of words outside the vocabulary. gensim's
+                        # own end at min_alpha lowered all three scores on GCIDE in six paired
+                        # runs (RESULTS.md, sixteenth session). Progress and the returned count
+                        # are gensim's: every word read.
+                        a0 = self.alpha - (self.alpha - self.min_alpha) * min(1.0, done / total)
+                        done += len(ids)
+                        raw += words
+                        a1 = self.alpha - (self.alpha - self.min_alpha) * min(1.0, done / total)
+                        n, loss = _core.w2v_train(
+                            self.window, self.negative, bool(self.sg), bool(self.cbow_mean),
+                            self.shrink_windows, ids, offsets, keep, self.cum_table, a0, a1,
+                            self.seeds, self.wv.vectors, self.syn1neg if self.negative else None,
+                            self.tree if self.hs else None, self.syn1 if self.hs else None,
+                            self.compute_loss, bounds, lockf)
+                        trained += n
+                        self.running_training_loss += loss
+                        self.min_alpha_yet_reached = a1
+                        _call(callbacks, "on_batch_end", self)
+                        now = time.perf_counter()
+                        if now - last >= report_delay:
+                            last = now
+                            percent, rate = 100 * min(1.0, raw / total), raw / (now - start)
+                            logger.info("EPOCH %i - PROGRESS: at %.2f%% words, %.0f words/s",
+                                        epoch, percent, rate)
+                            if self.progress:
+                                print(f"word2vec: epoch {epoch + 1}/{epochs}, {percent:5.1f}% "
+                                      f"done, {rate:,.0f} words/s, alpha {a1:.5f}",
+                                      file=sys.stderr, flush=True)
+                    took = max(time.perf_counter() - epoch_start, 1e-9)
+                    logger.info("EPOCH %i: training on %i raw words (%i effective words) took "
+                                "%.1fs, %.0f effective words/s", epoch, raw - epoch_raw,
+                                trained - epoch_trained, took, (trained - epoch_trained) / took)
+                    _call(callbacks, "on_epoch_end", self)
         except KeyboardInterrupt:
             print(f"word2vec: interrupted at {100 * min(1.0, raw / total):.1f}%; the vectors keep "
                   "what was learned so far", file=sys.stderr, flush=True)
