@@ -212,7 +212,8 @@ inline void pack_a_slice(const float* A, int64_t lda, int64_t M, int64_t k0, int
 // 0.95x, (16, 512, 2048) 0.90x and (32, 512, 2048) 1.00x. Whole LSTM layers on 2 threads
 // (benchmarks/ab_builds.py, paired, Zen 3): (20,128,1024,1024) 1.08x inference, 1.06x training;
 // (35,64,650,650) 1.20x and 1.05x. The language model's (35,20,650,650), 10 rows a thread,
-// keeps its path. (The AVX-512 kernels have none: on Zen 5 it lost, packed_gemm_avx512.cc.)
+// keeps its path. (The AVX-512 kernels fetch the next pair of panels into L2 instead:
+// packed_gemm_avx512.cc, kPrefetchBytes.)
 constexpr int64_t kPrefetchRows = 14;
 constexpr int64_t kPrefetchBytes = 4 << 20;
 

@@ -26,10 +26,11 @@ constexpr int64_t kPanel = kPanelColumns;
 
 // C[0..MR) x NP adjacent panels (n_cols columns of C from the first panel on): kc values of k
 // from A and from the panels. A is read at A[r*lda + k], or at A[k*MR + r] when packed. A
-// panel's rows lie kPanel values apart, or panels.row when kGrouped.
-template <int MR, int NP, bool kPackedA = false, bool kGrouped = false>
+// panel's rows lie kPanel values apart, or panels.row when kGrouped. kPrefetch: the same rows
+// of NP panels from `next` on are fetched into L2 as the loop goes (panel_pairs).
+template <int MR, int NP, bool kPackedA = false, bool kPrefetch = false, bool kGrouped = false>
 void block(int64_t kc, const float* A, int64_t lda, Panels panels, float* C, int64_t ldc,
-           int64_t n_cols, bool accumulate) {
+           int64_t n_cols, bool accumulate, const float* next = nullptr) {
   const int64_t row = kGrouped ? panels.row : kPanel;
   __m512 acc[MR][NP];  // every loop over r and p is unrolled, so acc stays in registers
 #pragma GCC unroll 16
@@ -38,6 +39,11 @@ void block(int64_t kc, const float* A, int64_t lda, Panels panels, float* C, int
     for (int p = 0; p < NP; ++p) acc[r][p] = _mm512_setzero_ps();
   for (int64_t k = 0; k < kc; ++k) {
     const float* b = panels.data + k * row;
+    if constexpr (kPrefetch)
+#pragma GCC unroll 16
+      for (int p = 0; p < NP; ++p)
+        _mm_prefetch(reinterpret_cast<const char*>(next + k * row + p * panels.stride),
+                     _MM_HINT_T1);
     __m512 w[NP];
 #pragma GCC unroll 16
     for (int p = 0; p < NP; ++p) w[p] = _mm512_loadu_ps(b + p * panels.stride);
@@ -65,7 +71,7 @@ template <int MR, int NP>
 struct GroupedRows {
   static void run(int64_t kc, const float* a, int64_t lda, Panels panels, float* c, int64_t ldc,
                   int64_t n, bool acc) {
-    block<MR, NP, false, true>(kc, a, lda, panels, c, ldc, n, acc);
+    block<MR, NP, false, false, true>(kc, a, lda, panels, c, ldc, n, acc);
   }
 };
 
@@ -102,18 +108,18 @@ inline int64_t block_rows(int64_t left) {
 }
 
 // One row block of `mr` rows (6..12) against NP panels: A packed ([k][mr], lda unused) or read
-// in place (row stride lda).
-template <int NP, bool kPackedA>
+// in place (row stride lda); kPrefetch as block's.
+template <int NP, bool kPackedA, bool kPrefetch = false>
 void packed_block(int64_t mr, int64_t kc, const float* a, int64_t lda, Panels panel, float* c,
-                  int64_t ldc, int64_t n, bool acc) {
+                  int64_t ldc, int64_t n, bool acc, const float* next = nullptr) {
   switch (mr) {
-    case 12: block<12, NP, kPackedA>(kc, a, lda, panel, c, ldc, n, acc); break;
-    case 11: block<11, NP, kPackedA>(kc, a, lda, panel, c, ldc, n, acc); break;
-    case 10: block<10, NP, kPackedA>(kc, a, lda, panel, c, ldc, n, acc); break;
-    case 9: block<9, NP, kPackedA>(kc, a, lda, panel, c, ldc, n, acc); break;
-    case 8: block<8, NP, kPackedA>(kc, a, lda, panel, c, ldc, n, acc); break;
-    case 7: block<7, NP, kPackedA>(kc, a, lda, panel, c, ldc, n, acc); break;
-    default: block<6, NP, kPackedA>(kc, a, lda, panel, c, ldc, n, acc); break;
+    case 12: block<12, NP, kPackedA, kPrefetch>(kc, a, lda, panel, c, ldc, n, acc, next); break;
+    case 11: block<11, NP, kPackedA, kPrefetch>(kc, a, lda, panel, c, ldc, n, acc, next); break;
+    case 10: block<10, NP, kPackedA, kPrefetch>(kc, a, lda, panel, c, ldc, n, acc, next); break;
+    case 9: block<9, NP, kPackedA, kPrefetch>(kc, a, lda, panel, c, ldc, n, acc, next); break;
+    case 8: block<8, NP, kPackedA, kPrefetch>(kc, a, lda, panel, c, ldc, n, acc, next); break;
+    case 7: block<7, NP, kPackedA, kPrefetch>(kc, a, lda, panel, c, ldc, n, acc, next); break;
+    default: block<6, NP, kPackedA, kPrefetch>(kc, a, lda, panel, c, ldc, n, acc, next); break;
   }
 }
 
@@ -149,6 +155,19 @@ void pack_a_rows(const float* A, int64_t lda, int64_t M, int64_t k0, int64_t kc,
   }
 }
 
+// W larger than this has the next pair of panels' slice fetched into L2 while the first row
+// block runs over the current pair (two prefetches a value of k, among its 24 FMAs), instead of
+// that block waiting for L3 when it reaches it. Paired per call on Emerald Rapids (2 MB L2), 2
+// threads, without / with (medians of 40-100 ABBA pairs): LSTM inference (100,64,512,512)
+// 1.03x, (100,64,256,256) 1.02-1.03x, (35,64,650,650) 1.02x, (20,128,1024,1024) 1.02x,
+// (50,32,256,256) 1.02x, (200,32,128,128) 1.00x (W of 256 KB); GRU and RNN (100,64,512,512)
+// 1.02x and 1.03x; training LSTM (100,64,512,512) and (100,64,256,256), GRU (100,64,512,512)
+// 1.01-1.02x; two builds in turns (ab_builds.py, 21-41 rounds, both orders): LSTM inference
+// 1.03-1.06x, RNN (100,64,512,512) 1.03x and 1.09x. With W of 64 KB ((100,64,64,64)) the
+// prefetches lost 2%. (The AVX2 kernels' prefetches, T0 before each block and each block's tile
+// of C besides, had lost on Zen 5: packed_gemm_f32 below.)
+constexpr int64_t kPrefetchBytes = 512 << 10;
+
 // All panels for the row blocks of A, slice kc from k0 on: two panels at a time, each pair's
 // slices staying in L1 while every block of A passes over them. a: A from column k0 (lda), or
 // the slice packed block after block (kPackedA).
@@ -157,20 +176,27 @@ void panel_pairs(int64_t M, int64_t K, int64_t N, int64_t k0, int64_t kc, const 
                  int64_t lda, const float* packed, float* C, int64_t ldc, bool acc,
                  const ColumnBlocks& blocks) {
   const int64_t panels = (N + kPanel - 1) / kPanel;
+  const bool prefetch =
+      K * N * blocks.count * static_cast<int64_t>(sizeof(float)) > kPrefetchBytes;
   for (int64_t q = 0; q < blocks.count; ++q) {
     const float* packed_q = packed + q * blocks.packed_stride;
     float* c_q = C + q * blocks.c_stride;
     for (int64_t p = 0; p < panels; p += 2) {
       const Panels panel = panels_at(packed_q, K, p, k0);
       const int64_t n = N - p * kPanel;
+      // the next pair's slice, during the first block (both of its panels there)
+      const float* next = prefetch && p + 3 < panels ? panels_at(packed_q, K, p + 2, k0).data
+                                                     : nullptr;
       for (int64_t i = 0, mr; i < M; i += mr) {
         mr = block_rows(M - i);
         const float* ai = kPackedA ? a + i * kc : a + i * lda;
         float* ci = c_q + i * ldc + p * kPanel;
-        if (p + 1 < panels)
-          packed_block<2, kPackedA>(mr, kc, ai, lda, panel, ci, ldc, n, acc);
-        else
+        if (p + 1 >= panels)
           packed_block<1, kPackedA>(mr, kc, ai, lda, panel, ci, ldc, n, acc);
+        else if (next && i == 0)
+          packed_block<2, kPackedA, true>(mr, kc, ai, lda, panel, ci, ldc, n, acc, next);
+        else
+          packed_block<2, kPackedA>(mr, kc, ai, lda, panel, ci, ldc, n, acc);
       }
     }
   }
