@@ -217,8 +217,20 @@ class StepRows {
 // 1.10x, (100,128,512,512) 1.09x, (50,32,512,512) 1.06x, training 1.00-1.03x; the GRU (6 MB)
 // and RNN 0.99-1.02x. At 13.5 MB, (35,20,650,650), it lost 3-7%; teams lost up to 5% at 8 MB
 // (LSTM (50,1,512,512) training), so theirs stays at 4 MB.
+// Intel's AVX-512 cores project float32 weights step by step up to 8 MB too, once each thread
+// has kStepProjectionRowsIntel rows or more: with the next panels fetched into L2
+// (kPrefetchBytes, packed_gemm_avx512.cc), w_ih streamed from L3 at each step cost less than the
+// round trip. Paired per call on Emerald Rapids (ABBA, 50-60 pairs), 2 threads, 4 MB / 8 MB:
+// LSTM (100,64,512,512) inference 1.07x, (100,128,512,512) 1.09x, (35,64,512,512) 1.04x,
+// (50,96,512,512) 1.04x, (50,48,512,512) 1.03x, (50,40,512,512) 1.04x, (100,64,256,512) 1.05x,
+// training 1.01x; the GRU (100,64,512,512) 1.07x; but at 16 rows a thread, (50,32,512,512),
+// LSTM 0.97x and GRU 0.94x. Two builds in turns (ab_builds.py, 15-21 rounds, both orders):
+// LSTM (100,64,512,512) 1.02x inference, 1.06x eval layer, 1.03x training; (100,128,512,512)
+// 1.08x and 1.05x; GRU 1.05-1.09x inference, 1.07x eval, training 1.01x. (Before the prefetch, three sessions there had read 0.86-1.04x.
+// bfloat16 widened on Ice Lake had projected up front faster: below.)
 constexpr int64_t kStepProjectionBytes = 4 << 20;
 constexpr int64_t kStepProjectionBytesWide = 8 << 20;
+constexpr int64_t kStepProjectionRowsIntel = 20;
 
 // Rows per packed product of a team's projection: their slice of x (kDepth values each) stays in
 // L2 while it passes over every panel.
@@ -255,8 +267,10 @@ class InputProjection {
       : s_(s), GH_(GH), blocks_(blocks), x_(x), w_ih_(w_ih), kept_(kept),
         team_(column_split(s)) {
     const int64_t bytes = GH * (s.I + s.state()) * static_cast<int64_t>(sizeof(T));
-    const int64_t most =
-        team_ || !full_width_avx512() ? kStepProjectionBytes : kStepProjectionBytesWide;
+    const int64_t rows = (s.B + get_num_threads() - 1) / get_num_threads();  // a thread's
+    const bool wide =
+        full_width_avx512() || !bf16 && intel_avx512() && rows >= kStepProjectionRowsIntel;
+    const int64_t most = team_ || !wide ? kStepProjectionBytes : kStepProjectionBytesWide;
     // w_ih packed once already serves, whatever its size, a call that reads it once: a team's
     // single chunk of rows, or one step (the GEMM up front packs it at every call). Paired on
     // Zen 5, eval layers, the GEMM / the kept panels: LSTM (1,4,650,650) 1.47x and 1.57x,

@@ -83,6 +83,18 @@ bool full_width_avx512() {
 #endif
 }
 
+bool intel_avx512() {
+#if SEQKERN_X86
+  static const bool intel = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_is("intel") != 0;
+  }();
+  return intel && simd() == Simd::avx512;
+#else
+  return false;
+#endif
+}
+
 const char* simd_level() { return kNames[static_cast<int>(simd())]; }
 
 const char* simd_levels() {

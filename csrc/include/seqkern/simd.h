@@ -14,9 +14,11 @@ const char* simd_levels();  // every level this machine runs, comma-separated, l
 // Whether the level in use is avx512 on cores that run 512-bit FMAs at full width, twice the
 // work per cycle of AVX2 (AMD Zen 5 and later, family 1Ah). Zen 4 splits them in two halves.
 // Some choices between a memory round trip and more compute tip the other way on such cores
-// (recurrent.h). Intel's AVX-512 cores are not told apart: on Emerald Rapids the one such
-// choice measured (the step projection up to 8 MB) did not tip (RESULTS.md, 2026-12-05).
+// (recurrent.h).
 bool full_width_avx512();
+// Whether the level in use is avx512 on an Intel CPU, where one such choice tips from enough
+// rows a thread on (recurrent.h, kStepProjectionRowsIntel).
+bool intel_avx512();
 
 #if SEQKERN_X86
 // XCR0: which register states the OS saves on a context switch (call only where cpuid reports
