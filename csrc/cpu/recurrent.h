@@ -226,8 +226,9 @@ class StepRows {
 // training 1.01x; the GRU (100,64,512,512) 1.07x; but at 16 rows a thread, (50,32,512,512),
 // LSTM 0.97x and GRU 0.94x. Two builds in turns (ab_builds.py, 15-21 rounds, both orders):
 // LSTM (100,64,512,512) 1.02x inference, 1.06x eval layer, 1.03x training; (100,128,512,512)
-// 1.08x and 1.05x; GRU 1.05-1.09x inference, 1.07x eval, training 1.01x. (Before the prefetch, three sessions there had read 0.86-1.04x.
-// bfloat16 widened on Ice Lake had projected up front faster: below.)
+// 1.08x and 1.05x; GRU 1.05-1.09x inference, 1.07x eval, training 1.01x. (Before the
+// prefetch, three sessions there had read 0.86-1.04x. bfloat16 widened on Ice Lake had
+// projected up front faster: below.)
 constexpr int64_t kStepProjectionBytes = 4 << 20;
 constexpr int64_t kStepProjectionBytesWide = 8 << 20;
 constexpr int64_t kStepProjectionRowsIntel = 20;
