@@ -1,4 +1,5 @@
 import os
+import signal
 import sys
 import warnings
 from pathlib import Path
@@ -40,3 +41,32 @@ def fresh_warnings():
         warnings.simplefilter("error", skt.FallbackWarning)
         yield
     skt._warned.clear()
+
+
+class _Interrupting:
+    def __del__(self):
+        signal.raise_signal(signal.SIGINT)
+
+
+class _DroppedInterrupts:
+    """drop() raises SIGINT inside a finalizer, where Python prints the KeyboardInterrupt as
+    "Exception ignored" and goes on; `dropped` lists the exceptions so lost."""
+
+    def __init__(self):
+        self.dropped = []
+
+    def drop(self):
+        _Interrupting()  # made and dropped at once: its __del__ runs here
+
+
+@pytest.fixture
+def interrupt_in_finalizer(monkeypatch):
+    """A Ctrl-C lost inside a finalizer (_DroppedInterrupts), with Python's own SIGINT handler
+    installed meanwhile: a shell without job control runs `pytest &` with SIGINT ignored."""
+    lost = _DroppedInterrupts()
+    monkeypatch.setattr(sys, "unraisablehook", lambda u: lost.dropped.append(u.exc_type))
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield lost
+    finally:
+        signal.signal(signal.SIGINT, previous)

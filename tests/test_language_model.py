@@ -610,7 +610,7 @@ def test_train_lm_and_sample(tmp_path):
                    batch_size=1, bptt=2).fit(np.arange(5) % 5, np.array([1]))
 
 
-def test_ctrl_c_inside_a_finalizer_still_stops_training(monkeypatch):
+def test_ctrl_c_inside_a_finalizer_still_stops_training(monkeypatch, interrupt_in_finalizer):
     """Python raises a SIGINT's KeyboardInterrupt wherever the main thread is, and inside a
     finalizer it is printed and dropped: tqdm's bar, deleted at the end of each epoch, once let
     train-lm train on after Ctrl-C. The trainer's own handler also sets a flag that stops
@@ -620,71 +620,50 @@ def test_ctrl_c_inside_a_finalizer_still_stops_training(monkeypatch):
 
     import seqkern.trainer as trainer_module
 
-    dropped = []
-    monkeypatch.setattr(sys, "unraisablehook", lambda u: dropped.append(u.exc_type))
-
-    class Interrupting:
-        def __del__(self):
-            signal.raise_signal(signal.SIGINT)
-
     close = trainer_module._Progress.close
 
     def close_then_interrupt(self):
         close(self)
-        if not dropped:
-            Interrupting()  # made and dropped at once: its __del__ runs here
+        if not interrupt_in_finalizer.dropped:
+            interrupt_in_finalizer.drop()
 
     monkeypatch.setattr(trainer_module._Progress, "close", close_then_interrupt)
     ids = np.arange(400) % 7
     model = RNNLM(vocab_size=7, wordvec_size=4, hidden_size=8, seed=0)
     trainer = sk.Trainer(model, optim.SGD(lr=0.5), batch_size=4, bptt=5, progress=False,
                          out=io.StringIO())
-    # a shell without job control runs `pytest &` with SIGINT ignored: give it Python's handler
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
-    try:
-        trainer.fit(ids[:300], ids[300:], epochs=5)
-    finally:
-        signal.signal(signal.SIGINT, previous)
-    assert dropped == [KeyboardInterrupt]
+    trainer.fit(ids[:300], ids[300:], epochs=5)
+    assert interrupt_in_finalizer.dropped == [KeyboardInterrupt]
     assert [h["epoch"] for h in trainer.history] == [1]
     assert "interrupted: stopping" in trainer.out.getvalue()
-    assert signal.getsignal(signal.SIGINT) is previous
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # put back
 
 
 @pytest.mark.parametrize("command", [
     ["seq2seq", "--task", "addition", "--examples", "200", "--hidden", "8", "--batch", "16"],
     ["ctc", "--train", "64", "--test", "8", "--hidden", "8", "--layers", "1", "--batch", "16"]])
-def test_ctrl_c_inside_a_finalizer_stops_seq2seq_and_ctc(command, monkeypatch, capsys):
+def test_ctrl_c_inside_a_finalizer_stops_seq2seq_and_ctc(command, monkeypatch, capsys,
+                                                         interrupt_in_finalizer):
     """The seq2seq and ctc commands train in their own loops: an interrupt dropped inside a
     finalizer during their first step still stops them before the second."""
     import importlib
-    import signal
 
     from seqkern.cli import main
 
     module = importlib.import_module(f"seqkern.{command[0]}_commands")
-    dropped, steps = [], []
-    monkeypatch.setattr(sys, "unraisablehook", lambda u: dropped.append(u.exc_type))
-
-    class Interrupting:
-        def __del__(self):
-            signal.raise_signal(signal.SIGINT)
+    steps = []
 
     def step_then_interrupt(*args, **kwargs):
         steps.append(1)
         loss = train_step(*args, **kwargs)
-        Interrupting()  # made and dropped at once: its __del__ runs here
+        interrupt_in_finalizer.drop()
         return loss
 
     train_step = module.train_step
     monkeypatch.setattr(module, "train_step", step_then_interrupt)
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # as under `pytest &`
-    try:
-        assert main(command + ["--epochs", "3"]) == 0
-    finally:
-        signal.signal(signal.SIGINT, previous)
+    assert main(command + ["--epochs", "3"]) == 0
     out = capsys.readouterr().out
-    assert dropped == [KeyboardInterrupt] and steps == [1]
+    assert interrupt_in_finalizer.dropped == [KeyboardInterrupt] and steps == [1]
     assert "interrupted: stopping" in out and "epoch 1/3" not in out
 
 

@@ -1005,38 +1005,29 @@ def test_command_line_ctrl_c_leaves_no_output(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.txt"]
 
 
-def test_ctrl_c_inside_a_finalizer_still_stops_training(monkeypatch):
+def test_ctrl_c_inside_a_finalizer_still_stops_training(monkeypatch, interrupt_in_finalizer):
     """An interrupt dropped inside a finalizer (one run by a callback, here) stops train() before
     its next chunk of text, as Ctrl-C anywhere else does."""
     import signal
 
     import seqkern.models.word2vec as w2v
 
-    dropped, batches = [], []
-    monkeypatch.setattr(sys, "unraisablehook", lambda u: dropped.append(u.exc_type))
+    batches = []
     monkeypatch.setattr(w2v, "CHUNK_BYTES", 4096)  # many chunks an epoch
-
-    class Interrupting:
-        def __del__(self):
-            signal.raise_signal(signal.SIGINT)
 
     class DropsAnInterrupt:
         def on_batch_end(self, model):
             batches.append(1)
-            Interrupting()  # made and dropped at once: its __del__ runs here
+            interrupt_in_finalizer.drop()
 
     model = Word2Vec(vector_size=8, min_count=1, workers=1, seed=1)
     corpus = topic_corpus(2000)
     model.build_vocab(corpus)
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # as under `pytest &`
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            model.train(corpus, total_examples=model.corpus_count, epochs=3,
-                        callbacks=[DropsAnInterrupt()])
-    finally:
-        signal.signal(signal.SIGINT, previous)
-    assert dropped == [KeyboardInterrupt] and batches == [1]
-    assert signal.getsignal(signal.SIGINT) is previous
+    with pytest.raises(KeyboardInterrupt):
+        model.train(corpus, total_examples=model.corpus_count, epochs=3,
+                    callbacks=[DropsAnInterrupt()])
+    assert interrupt_in_finalizer.dropped == [KeyboardInterrupt] and batches == [1]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # put back
 
 
 def test_cooccurrence_and_ppmi_match_the_dense_definitions():
