@@ -268,7 +268,7 @@ class InputProjection {
       : s_(s), GH_(GH), blocks_(blocks), x_(x), w_ih_(w_ih), kept_(kept),
         team_(column_split(s)) {
     const int64_t bytes = GH * (s.I + s.state()) * static_cast<int64_t>(sizeof(T));
-    const int64_t rows = (s.B + get_num_threads() - 1) / get_num_threads();  // a thread's
+    const int64_t threads = get_num_threads(), rows = (s.B + threads - 1) / threads;  // each
     const bool wide =
         full_width_avx512() || !bf16 && intel_avx512() && rows >= kStepProjectionRowsIntel;
     const int64_t most = team_ || !wide ? kStepProjectionBytes : kStepProjectionBytesWide;
