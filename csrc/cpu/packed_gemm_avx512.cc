@@ -281,6 +281,18 @@ void packed_gemm_f32(int64_t M, int64_t K, int64_t N, const float* A, int64_t ld
   }
 }
 
+void packed_gemm_f32_pairwise(int64_t M, int64_t K, int64_t N, const float* A, int64_t lda,
+                              const float* w, int64_t ldw, float* C, int64_t ldc) {
+  thread_local std::vector<float, CacheLineAllocator<float>> pair;
+  pair.resize(avx2::packed_size_f32(K, 2 * kPanel));
+  for (int64_t n0 = 0; n0 < N; n0 += 2 * kPanel) {
+    const int64_t n = std::min(2 * kPanel, N - n0), panels = (n + kPanel - 1) / kPanel;
+    avx512::pack_panels_f32(w + n0 * ldw, ldw, true, K, n, 0, panels, pair.data(),
+                            PanelLayout{K, panels}, 0);
+    packed_gemm_f32(M, K, n, A, lda, pair.data(), C + n0, ldc, false);
+  }
+}
+
 void packed_gemm_f32_at(int64_t M, int64_t K, int64_t N, const float* A, int64_t lda,
                         const float* packed, float* C, int64_t ldc, bool accumulate) {
   thread_local std::vector<float> a_packed;

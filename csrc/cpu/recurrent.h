@@ -287,7 +287,22 @@ class InputProjection {
     // 1.13-1.18x and 1.08x, (48,512,512) 1.12-1.24x and 1.17x, (64,650,650) 1.05-1.07x and
     // 1.09x; LSTM (64,512,512) 1.06-1.14x and 1.06x, (40,1024,1024) 1.12-1.13x and 1.09x.
     const bool in_place = s.T == 1 && w_step.in_place();
-    if (bf16)
+    // A team's projection of one chunk of rows reads w_ih once: at AVX-512 each pair of its
+    // panels is packed just before its products (packed_gemm_f32_pairwise), into L1, instead of
+    // all of w_ih first, into L2. Paired per call on Emerald Rapids (ABBA, 150-300 pairs), 2
+    // threads, all of w_ih packed first / pairwise: LSTM inference (50,1,256,256) 1.035x,
+    // (50,2,256,256) 1.025x, (50,4,256,256) 1.02x, (50,1,320,320) 1.05x, (50,2,300,300) 1.06x,
+    // (20,1,128,128) 1.04x, (50,8,256,256) 1.01x; the GRU and RNN (50,1,256,256) 1.02x; LSTM
+    // training (50,1,256,256) 1.02x. Over many chunks it lost: (200,4,256,256) 0.997x,
+    // (300,3,256,256) GRU 0.99x (each pair then met every chunk's rows); and at AVX2 (whose
+    // kernels pack A at each call, so at each pair) 0.91-0.93x.
+#if SEQKERN_X86
+    pairwise_ = std::is_same_v<T, float> && team_ && !bf16 && !(kept && kept->data()) &&
+                simd() == Simd::avx512 && bytes <= most && s.T * s.B <= kProjectionRows;
+#endif
+    if (pairwise_)
+      ;  // nothing packed here
+    else if (bf16)
       w_.emplace(*bf16, s);
     else if (once || in_place || (bytes <= most && (team_ || w_step.packed())))
       w_.emplace(w_ih, s.I, true, s.I, GH, s, blocks, kept);  // blocks: a team's, or kept's
@@ -308,7 +323,7 @@ class InputProjection {
   // others' pre-activations are never read), on w_ih packed once: LSTM (100,64,512,512) with
   // lengths uniform in [T/2, T], inference 130.6-132.2 -> 125.9-127.9 ms (min of calls).
   void all_steps(T* pre, const int32_t* lengths) const {
-    if (w_ && !up_front_) return;
+    if ((w_ || pairwise_) && !up_front_) return;
     const StepRows rows(s_, lengths);
     if (up_front_ && !rows.compact()) {
       const int64_t n = s_.T * s_.B, chunks = (n + kWideProjectionRows - 1) / kWideProjectionRows;
@@ -339,13 +354,26 @@ class InputProjection {
   // In the time loop, before step t's recurrent product: this slice's share of x_t @ w_ih^T
   // into pre_t (B, GH), or with a team, at t = 0, of every step's (pre_t is then all of pre).
   void step(const StepSlice& slice, int64_t t, int64_t live, T* pre_t) const {
-    if (!w_ || up_front_) return;
+    if ((!w_ && !pairwise_) || up_front_) return;
     if (!team_) {
       w_->multiply(slice, live, x_ + t * s_.B * s_.I, s_.I, pre_t, GH_, false);
       return;
     }
     if (t != 0) return;
     const int64_t rows = s_.T * s_.B;
+#if SEQKERN_X86
+    if constexpr (std::is_same_v<T, float>) {
+      if (pairwise_) {  // the member's units of every block
+        const int64_t width = GH_ / blocks_;
+        const auto [u0, u1] = slice.units(width);
+        for (int64_t q = 0; q < blocks_; ++q)
+          avx512::packed_gemm_f32_pairwise(rows, s_.I, u1 - u0, x_, s_.I,
+                                           w_ih_ + (q * width + u0) * s_.I, s_.I,
+                                           pre_t + q * width + u0, GH_);
+        return;
+      }
+    }
+#endif
     for (int64_t r = 0; r < rows; r += kProjectionRows)
       w_->multiply(slice, std::min(kProjectionRows, rows - r), x_ + r * s_.I, s_.I,
                    pre_t + r * GH_, GH_, false);
@@ -358,6 +386,7 @@ class InputProjection {
   const F32Panels* kept_;
   bool team_;
   std::optional<PackedMatrix<T>> w_;  // packed w_ih when the time loop projects
+  bool pairwise_ = false;  // ... or unpacked: a team's one chunk of rows, packed pair by pair
   bool up_front_ = false;  // ... or bf16 w_ih, widened, projecting every step before it
 };
 
