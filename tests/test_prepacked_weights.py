@@ -23,6 +23,13 @@ CASES = [
     ("lstm", 12, 1, 16, 128, 2, 2, 0, False, True),   # one row, the directions at once
     ("lstm", 9, 3, 33, 17, 2, 2, 0, True, True),      # teams, odd K, H % 16, lengths
     ("lstm", 3, 2, 2100, 128, 1, 1, 0, False, False),  # w_ih large: a team's one chunk of rows
+    # a team's projection without kept panels packs w_ih pair by pair: few rows; two slices of
+    # k; rows of x 2 KB apart, packed once for every pair
+    ("lstm", 4, 2, 64, 128, 1, 1, 0, False, True),
+    ("lstm", 5, 2, 300, 64, 1, 1, 0, False, True),
+    ("lstm", 10, 2, 512, 96, 1, 1, 0, False, True),
+    ("rnn_tanh", 12, 2, 512, 128, 1, 1, 0, False, True),
+    ("gru", 10, 2, 512, 96, 1, 1, 0, False, True),
     ("lstm", 6, 40, 20, 24, 1, 1, 0, True, True),     # threads splitting the batch, per step
     ("lstm", 6, 40, 4000, 128, 1, 1, 0, True, True),  # w_ih large: up front, rows that ran
     ("lstm", 12, 3, 16, 40, 2, 1, 13, False, True),   # projections

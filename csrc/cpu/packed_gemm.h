@@ -451,10 +451,10 @@ void pack_panels_f32(const float* w, int64_t ldw, bool trans, int64_t K, int64_t
 void packed_gemm_f32(int64_t M, int64_t K, int64_t N, const float* A, int64_t lda,
                      const float* packed, float* C, int64_t ldc, bool accumulate,
                      ColumnBlocks blocks = {});
-// C (M, N) = A @ W^T, W stored (N, K) with row stride ldw, each pair of W's panels packed into a
-// buffer of the calling thread just before its products, for weights a call reads once: there
-// the panels of all of W, packed first (PackedMatrix), made a round trip through L2. The sums of
-// packed_gemm_f32 on W packed whole, bit for bit.
+// C (M, N) = A @ W^T, W stored (N, K) with row stride ldw, each pair of W's panels packed (for
+// each slice of k) into a buffer of the calling thread just before its products, for weights a
+// call reads once: there the panels of all of W, packed first (PackedMatrix), made a round trip
+// through L2. The sums of packed_gemm_f32 on W packed whole, bit for bit.
 void packed_gemm_f32_pairwise(int64_t M, int64_t K, int64_t N, const float* A, int64_t lda,
                               const float* w, int64_t ldw, float* C, int64_t ldc);
 // C (M, N) (+)= A^T @ op(W), A stored (K, M) with row stride lda, M >= 9: packed_gemm_f32 on A's

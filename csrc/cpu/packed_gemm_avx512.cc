@@ -284,12 +284,36 @@ void packed_gemm_f32(int64_t M, int64_t K, int64_t N, const float* A, int64_t ld
 void packed_gemm_f32_pairwise(int64_t M, int64_t K, int64_t N, const float* A, int64_t lda,
                               const float* w, int64_t ldw, float* C, int64_t ldc) {
   thread_local std::vector<float, CacheLineAllocator<float>> pair;
-  pair.resize(avx2::packed_size_f32(K, 2 * kPanel));
-  for (int64_t n0 = 0; n0 < N; n0 += 2 * kPanel) {
-    const int64_t n = std::min(2 * kPanel, N - n0), panels = (n + kPanel - 1) / kPanel;
-    avx512::pack_panels_f32(w + n0 * ldw, ldw, true, K, n, 0, panels, pair.data(),
-                            PanelLayout{K, panels}, 0);
-    packed_gemm_f32(M, K, n, A, lda, pair.data(), C + n0, ldc, false);
+  if (M < kPackedRows) {  // few rows: each pair whole, for few_rows
+    pair.resize(avx2::packed_size_f32(K, 2 * kPanel));
+    for (int64_t n0 = 0; n0 < N; n0 += 2 * kPanel) {
+      const int64_t n = std::min(2 * kPanel, N - n0), panels = (n + kPanel - 1) / kPanel;
+      avx512::pack_panels_f32(w + n0 * ldw, ldw, true, K, n, 0, panels, pair.data(),
+                              PanelLayout{K, panels}, 0);
+      packed_gemm_f32(M, K, n, A, lda, pair.data(), C + n0, ldc, false);
+    }
+    return;
+  }
+  // packed_gemm_f32's slices of k, and in each, its pairs of panels packed just before their
+  // products; A's rows packed for the slice where packed_gemm_f32 packs them (kAliasingBytes).
+  const bool pack_a = lda * static_cast<int64_t>(sizeof(float)) % kAliasingBytes == 0;
+  thread_local std::vector<float> a_packed;
+  if (pack_a) a_packed.resize(M * std::min(K, kDepth));
+  pair.resize(avx2::packed_size_f32(std::min(K, kDepth), 2 * kPanel));
+  for (int64_t k0 = 0; k0 < K; k0 += kDepth) {
+    const int64_t kc = std::min(kDepth, K - k0);
+    if (pack_a) pack_a_rows(A, lda, M, k0, kc, a_packed.data());
+    for (int64_t n0 = 0; n0 < N; n0 += 2 * kPanel) {
+      const int64_t n = std::min(2 * kPanel, N - n0), panels = (n + kPanel - 1) / kPanel;
+      avx512::pack_panels_f32(w + n0 * ldw + k0, ldw, true, kc, n, 0, panels, pair.data(),
+                              PanelLayout{kc, panels}, 0);
+      if (pack_a)
+        panel_pairs<true>(M, kc, n, 0, kc, a_packed.data(), 0, pair.data(), C + n0, ldc, k0 > 0,
+                          ColumnBlocks{});
+      else
+        panel_pairs<false>(M, kc, n, 0, kc, A + k0, lda, pair.data(), C + n0, ldc, k0 > 0,
+                           ColumnBlocks{});
+    }
   }
 }
 

@@ -288,17 +288,20 @@ class InputProjection {
     // 1.09x; LSTM (64,512,512) 1.06-1.14x and 1.06x, (40,1024,1024) 1.12-1.13x and 1.09x.
     const bool in_place = s.T == 1 && w_step.in_place();
     // A team's projection of one chunk of rows reads w_ih once: at AVX-512 each pair of its
-    // panels is packed just before its products (packed_gemm_f32_pairwise), into L1, instead of
-    // all of w_ih first, into L2. Paired per call on Emerald Rapids (ABBA, 150-300 pairs), 2
-    // threads, all of w_ih packed first / pairwise: LSTM inference (50,1,256,256) 1.035x,
-    // (50,2,256,256) 1.025x, (50,4,256,256) 1.02x, (50,1,320,320) 1.05x, (50,2,300,300) 1.06x,
-    // (20,1,128,128) 1.04x, (50,8,256,256) 1.01x; the GRU and RNN (50,1,256,256) 1.02x; LSTM
-    // training (50,1,256,256) 1.02x. Over many chunks it lost: (200,4,256,256) 0.997x,
-    // (300,3,256,256) GRU 0.99x (each pair then met every chunk's rows); and at AVX2 (whose
-    // kernels pack A at each call, so at each pair) 0.91-0.93x.
+    // panels is packed, slice by slice of k, just before its products
+    // (packed_gemm_f32_pairwise), into L1, instead of all of w_ih first, into L2 (the same bits).
+    // Paired per call on Emerald Rapids (ABBA, 100-150 pairs), 2 threads, all of w_ih packed
+    // first / pairwise: LSTM inference (50,1,256,256) 1.04x, (50,2,256,256) 1.025x,
+    // (50,2,256,128) 1.04x, (20,1,128,128) 1.03x, (50,1,320,320) 1.05x, (50,1,512,256) 1.04x,
+    // (50,1,1024,128) 1.06x; the GRU and RNN (50,1,256,256) 1.015x; training (50,1,256,256)
+    // 1.04x, the GRU 1.01x. I = 512 with H = 128 read 0.99x ((50,2), (25,4)). Over several
+    // chunks it lost ((200,4,256,256) 0.997x, the GRU (300,3,256,256) 0.99x: each pair met every
+    // chunk's rows), and at AVX2, whose kernels pack A's rows at each call, 0.91-0.93x. (A
+    // single step keeps BLAS, as before: the panels would serve one product of few rows.)
 #if SEQKERN_X86
     pairwise_ = std::is_same_v<T, float> && team_ && !bf16 && !(kept && kept->data()) &&
-                simd() == Simd::avx512 && bytes <= most && s.T * s.B <= kProjectionRows;
+                simd() == Simd::avx512 && bytes <= most && s.T > 1 &&
+                s.T * s.B <= kProjectionRows;
 #endif
     if (pairwise_)
       ;  // nothing packed here
