@@ -233,6 +233,10 @@ constexpr int64_t kStepProjectionBytes = 4 << 20;
 constexpr int64_t kStepProjectionBytesWide = 8 << 20;
 constexpr int64_t kStepProjectionRowsIntel = 20;
 
+// Rows from which a team's projection packs w_ih pair by pair past kStepProjectionBytes
+// (InputProjection).
+constexpr int64_t kPairwiseRows = 30;
+
 // Rows per packed product of a team's projection: their slice of x (kDepth values each) stays in
 // L2 while it passes over every panel.
 constexpr int64_t kProjectionRows = 128;
@@ -298,9 +302,15 @@ class InputProjection {
     // chunks it lost ((200,4,256,256) 0.997x, the GRU (300,3,256,256) 0.99x: each pair met every
     // chunk's rows), and at AVX2, whose kernels pack A's rows at each call, 0.91-0.93x. (A
     // single step keeps BLAS, as before: the panels would serve one product of few rows.)
+    // Past `most`, where the GEMM up front ran (OpenBLAS packing w_ih), from kPairwiseRows rows:
+    // LSTM (50,1,512,512) 1.03x, (35,1,650,650) 1.03x, (50,1,2048,256) 1.08x, (100,1,512,512)
+    // 1.02x, (30,4,512,512) 1.02x, (128,1,650,650) 1.01x; the GRU (50,1,512,512) 1.03x,
+    // training 1.04x (the LSTM's even); the RNN (50,1,1024,1024) 1.04x. Fewer rows lost:
+    // (20,1,1024,1024) 0.99x, the GRU (12,1,1024,1024) 0.97x.
 #if SEQKERN_X86
     pairwise_ = std::is_same_v<T, float> && team_ && !bf16 && !(kept && kept->data()) &&
-                simd() == Simd::avx512 && bytes <= most && s.T > 1 &&
+                simd() == Simd::avx512 && (bytes <= most || s.T * s.B >= kPairwiseRows) &&
+                s.T > 1 &&
                 s.T * s.B <= kProjectionRows;
 #endif
     if (pairwise_)
