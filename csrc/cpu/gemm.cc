@@ -110,7 +110,14 @@ bool packed_pays(bool ta, bool tb, int64_t M, int64_t N, int64_t K) {
 // C = alpha * op(A) @ op(B) + beta * C on the packed kernels: the threads share the columns
 // (each packing its own panels of op(B)), or for fewer than 4 panels a thread, the rows (each
 // packing all of them) where there are rows enough for two threads (with fewer, (30, 256, 64)
-// ran on one thread, at 0.60x BLAS's speed on Zen 5).
+// ran on one thread, at 0.60x BLAS's speed on Zen 5). op(B) is read once: each pair of its
+// panels is packed just before its products (packed_gemm_f32_pairwise), where all of it, packed
+// first into a buffer allocated at each call, made a round trip through L2. Paired per call on
+// Emerald Rapids, 2 threads, whole / pairwise: (M, K, N) = (50, 1024, 256) 1.03x, B stored (N,
+// K) (64, 256, 1024) 1.02x; A^T (256, 256, 256) 1.06x, (128, 128, 128) 1.02x, (256, 128, 128)
+// 0.99x; one-step calls LSTM (1,128,512,512) 1.06x inference and 1.04x training, (1,64,256,256)
+// training 1.03x, the GRU (1,256,256,256) 1.03x and 1.04x; LSTM (50,1,256,256) training 1.015x.
+// (In fresh processes, where the buffer was mapped afresh, (50, 1024, 256) read 1.2-1.5x.)
 void packed_product(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,
                     const float* A, int64_t lda, const float* B, int64_t ldb, float beta,
                     float* C, int64_t ldc) {
@@ -118,20 +125,13 @@ void packed_product(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alp
   // rows [m0, m1) of C, against panels [p0, p1)
   const auto part = [&](int64_t m0, int64_t m1, int64_t p0, int64_t p1) {
     const int64_t n0 = p0 * kPanelColumns, n = std::min(N, p1 * kPanelColumns) - n0;
-    std::vector<float, CacheLineAllocator<float>> packed(K * (p1 - p0) * kPanelColumns);
-    pack_panels_f32(tb ? B + n0 * ldb : B + n0, ldb, tb, K, n, 0, p1 - p0, packed.data(),
-                    PanelLayout{K, p1 - p0}, 0);
-    if (alpha != 1.0f)
-      for (float& v : packed) v *= alpha;
     float* c = C + m0 * ldc + n0;
     if (beta != 0.0f && beta != 1.0f)
       for (int64_t r = 0; r < m1 - m0; ++r)
         for (int64_t j = 0; j < n; ++j) c[r * ldc + j] *= beta;
-    if (ta)
-      avx512::packed_gemm_f32_at(m1 - m0, K, n, A + m0, lda, packed.data(), c, ldc, beta != 0.0f);
-    else
-      avx512::packed_gemm_f32(m1 - m0, K, n, A + m0 * lda, lda, packed.data(), c, ldc,
-                              beta != 0.0f);
+    avx512::packed_gemm_f32_pairwise(ta, m1 - m0, K, n, ta ? A + m0 : A + m0 * lda, lda,
+                                     tb ? B + n0 * ldb : B + n0, ldb, tb, alpha, c, ldc,
+                                     beta != 0.0f);
   };
   if (M * N * K < kSplitWork)
     part(0, M, 0, panels);

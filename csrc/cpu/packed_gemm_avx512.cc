@@ -281,58 +281,60 @@ void packed_gemm_f32(int64_t M, int64_t K, int64_t N, const float* A, int64_t ld
   }
 }
 
-void packed_gemm_f32_pairwise(int64_t M, int64_t K, int64_t N, const float* A, int64_t lda,
-                              const float* w, int64_t ldw, float* C, int64_t ldc) {
+void packed_gemm_f32_pairwise(bool ta, int64_t M, int64_t K, int64_t N, const float* A,
+                              int64_t lda, const float* w, int64_t ldw, bool trans, float alpha,
+                              float* C, int64_t ldc, bool accumulate) {
   thread_local std::vector<float, CacheLineAllocator<float>> pair;
-  if (M < kPackedRows) {  // few rows: each pair whole, for few_rows
+  // op(W)'s columns [n0, n0 + n) over k in [k0, k0 + kc), packed as panels of kc rows, times alpha
+  const auto pack = [&](int64_t n0, int64_t n, int64_t k0, int64_t kc) {
+    const float* from = trans ? w + n0 * ldw + k0 : w + k0 * ldw + n0;
+    const int64_t panels = (n + kPanel - 1) / kPanel;
+    avx512::pack_panels_f32(from, ldw, trans, kc, n, 0, panels, pair.data(),
+                            PanelLayout{kc, panels}, 0);
+    if (alpha != 1.0f)
+      for (int64_t v = 0; v < panels * kPanel * kc; ++v) pair[v] *= alpha;
+  };
+  if (!ta && M < kPackedRows) {  // few rows: each pair whole, for few_rows
     pair.resize(avx2::packed_size_f32(K, 2 * kPanel));
     for (int64_t n0 = 0; n0 < N; n0 += 2 * kPanel) {
-      const int64_t n = std::min(2 * kPanel, N - n0), panels = (n + kPanel - 1) / kPanel;
-      avx512::pack_panels_f32(w + n0 * ldw, ldw, true, K, n, 0, panels, pair.data(),
-                              PanelLayout{K, panels}, 0);
-      packed_gemm_f32(M, K, n, A, lda, pair.data(), C + n0, ldc, false);
+      const int64_t n = std::min(2 * kPanel, N - n0);
+      pack(n0, n, 0, K);
+      packed_gemm_f32(M, K, n, A, lda, pair.data(), C + n0, ldc, accumulate);
     }
     return;
   }
   // packed_gemm_f32's slices of k, and in each, its pairs of panels packed just before their
-  // products; A's rows packed for the slice where packed_gemm_f32 packs them (kAliasingBytes).
-  const bool pack_a = lda * static_cast<int64_t>(sizeof(float)) % kAliasingBytes == 0;
+  // products. A's rows are packed for the slice where packed_gemm_f32 packs them
+  // (kAliasingBytes), and A^T's always: a block's rows then lie side by side in A's rows.
+  const bool pack_a = ta || lda * static_cast<int64_t>(sizeof(float)) % kAliasingBytes == 0;
   thread_local std::vector<float> a_packed;
   if (pack_a) a_packed.resize(M * std::min(K, kDepth));
   pair.resize(avx2::packed_size_f32(std::min(K, kDepth), 2 * kPanel));
   for (int64_t k0 = 0; k0 < K; k0 += kDepth) {
     const int64_t kc = std::min(kDepth, K - k0);
-    if (pack_a) pack_a_rows(A, lda, M, k0, kc, a_packed.data());
+    const bool acc = accumulate || k0 > 0;
+    if (ta) {
+      for (int64_t i = 0, mr; i < M; i += mr) {
+        mr = block_rows(M - i);
+        const __mmask16 keep = lane_mask(mr);
+        float* dst = a_packed.data() + i * kc;
+        for (int64_t k = 0; k < kc; ++k)
+          _mm512_mask_storeu_ps(dst + k * mr, keep,
+                                _mm512_maskz_loadu_ps(keep, A + (k0 + k) * lda + i));
+      }
+    } else if (pack_a) {
+      pack_a_rows(A, lda, M, k0, kc, a_packed.data());
+    }
     for (int64_t n0 = 0; n0 < N; n0 += 2 * kPanel) {
-      const int64_t n = std::min(2 * kPanel, N - n0), panels = (n + kPanel - 1) / kPanel;
-      avx512::pack_panels_f32(w + n0 * ldw + k0, ldw, true, kc, n, 0, panels, pair.data(),
-                              PanelLayout{kc, panels}, 0);
+      const int64_t n = std::min(2 * kPanel, N - n0);
+      pack(n0, n, k0, kc);
       if (pack_a)
-        panel_pairs<true>(M, kc, n, 0, kc, a_packed.data(), 0, pair.data(), C + n0, ldc, k0 > 0,
+        panel_pairs<true>(M, kc, n, 0, kc, a_packed.data(), 0, pair.data(), C + n0, ldc, acc,
                           ColumnBlocks{});
       else
-        panel_pairs<false>(M, kc, n, 0, kc, A + k0, lda, pair.data(), C + n0, ldc, k0 > 0,
+        panel_pairs<false>(M, kc, n, 0, kc, A + k0, lda, pair.data(), C + n0, ldc, acc,
                            ColumnBlocks{});
     }
-  }
-}
-
-void packed_gemm_f32_at(int64_t M, int64_t K, int64_t N, const float* A, int64_t lda,
-                        const float* packed, float* C, int64_t ldc, bool accumulate) {
-  thread_local std::vector<float> a_packed;
-  a_packed.resize(M * std::min(K, kDepth));
-  for (int64_t k0 = 0; k0 < K; k0 += kDepth) {
-    const int64_t kc = std::min(kDepth, K - k0);
-    for (int64_t i = 0, mr; i < M; i += mr) {  // a block's rows lie side by side in A's rows
-      mr = block_rows(M - i);
-      const __mmask16 keep = lane_mask(mr);
-      float* dst = a_packed.data() + i * kc;
-      for (int64_t k = 0; k < kc; ++k)
-        _mm512_mask_storeu_ps(dst + k * mr, keep,
-                              _mm512_maskz_loadu_ps(keep, A + (k0 + k) * lda + i));
-    }
-    panel_pairs<true>(M, K, N, k0, kc, a_packed.data(), 0, packed, C, ldc, accumulate || k0 > 0,
-                      ColumnBlocks{});
   }
 }
 

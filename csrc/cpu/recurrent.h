@@ -380,9 +380,9 @@ class InputProjection {
         const int64_t width = GH_ / blocks_;
         const auto [u0, u1] = slice.units(width);
         for (int64_t q = 0; q < blocks_; ++q)
-          avx512::packed_gemm_f32_pairwise(rows, s_.I, u1 - u0, x_, s_.I,
-                                           w_ih_ + (q * width + u0) * s_.I, s_.I,
-                                           pre_t + q * width + u0, GH_);
+          avx512::packed_gemm_f32_pairwise(false, rows, s_.I, u1 - u0, x_, s_.I,
+                                           w_ih_ + (q * width + u0) * s_.I, s_.I, true, 1.0f,
+                                           pre_t + q * width + u0, GH_, false);
         return;
       }
     }
