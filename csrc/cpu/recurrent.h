@@ -310,14 +310,11 @@ class InputProjection {
 #if SEQKERN_X86
     pairwise_ = std::is_same_v<T, float> && team_ && !bf16 && !(kept && kept->data()) &&
                 simd() == Simd::avx512 && (bytes <= most || s.T * s.B >= kPairwiseRows) &&
-                s.T > 1 &&
-                s.T * s.B <= kProjectionRows;
+                s.T > 1 && s.T * s.B <= kProjectionRows;
 #endif
-    if (pairwise_)
-      ;  // nothing packed here
-    else if (bf16)
+    if (bf16)
       w_.emplace(*bf16, s);
-    else if (once || in_place || (bytes <= most && (team_ || w_step.packed())))
+    else if (!pairwise_ && (once || in_place || (bytes <= most && (team_ || w_step.packed()))))
       w_.emplace(w_ih, s.I, true, s.I, GH, s, blocks, kept);  // blocks: a team's, or kept's
     // bf16 weights widened to float (no bf16 dot products) project up front beyond `most`, as
     // float32 does, in chunks of rows on the widened kernels (BLAS would change the sums with
