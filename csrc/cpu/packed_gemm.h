@@ -452,14 +452,16 @@ void packed_gemm_f32(int64_t M, int64_t K, int64_t N, const float* A, int64_t ld
                      const float* packed, float* C, int64_t ldc, bool accumulate,
                      ColumnBlocks blocks = {});
 // C (M, N) (+)= op(A) @ alpha op(W), A stored (K, M) when ta (then M >= 9), else (M, K), row
-// stride lda; W stored (N, K) when trans, else (K, N), row stride ldw. Each pair of op(W)'s
-// panels is packed, for each slice of k, into a buffer of the calling thread just before its
-// products: for weights a call reads once, where the panels of all of op(W) packed first made a
-// round trip through L2. The sums of packed_gemm_f32 on op(W) packed whole (and scaled by
-// alpha), bit for bit.
+// stride lda; W stored (N, K) when trans, else (K, N), row stride ldw; in each of `blocks`
+// column blocks (block q's W at w + q * w_stride, its columns of C at C + q * c_stride). Each
+// pair of op(W)'s panels is packed, for each slice of k, into a buffer of the calling thread
+// just before its products: for weights a call reads once, where the panels of all of op(W)
+// packed first made a round trip through L2. The sums of packed_gemm_f32 on op(W) packed whole
+// (and scaled by alpha), bit for bit.
 void packed_gemm_f32_pairwise(bool ta, int64_t M, int64_t K, int64_t N, const float* A,
                               int64_t lda, const float* w, int64_t ldw, bool trans, float alpha,
-                              float* C, int64_t ldc, bool accumulate);
+                              float* C, int64_t ldc, bool accumulate, int64_t blocks = 1,
+                              int64_t w_stride = 0, int64_t c_stride = 0);
 // Up to kGroupedRows rows: C (M, N) (+)= A @ op(W) in each of `count` column blocks (block q's
 // columns of C at C + q * c_stride), from grouped panels (`layout`, group > 1; block 0 from
 // `packed` on), N columns from panel `first` on; the sums of packed_gemm_f32, bit for bit.

@@ -155,6 +155,18 @@ void pack_a_rows(const float* A, int64_t lda, int64_t M, int64_t k0, int64_t kc,
   }
 }
 
+// The same layout from A stored (K, M): a block's rows lie side by side in A's rows.
+void pack_a_columns(const float* A, int64_t lda, int64_t M, int64_t k0, int64_t kc, float* out) {
+  for (int64_t i = 0, mr; i < M; i += mr) {
+    mr = block_rows(M - i);
+    const __mmask16 keep = lane_mask(mr);
+    float* dst = out + i * kc;
+    for (int64_t k = 0; k < kc; ++k)
+      _mm512_mask_storeu_ps(dst + k * mr, keep,
+                            _mm512_maskz_loadu_ps(keep, A + (k0 + k) * lda + i));
+  }
+}
+
 // W larger than this has the next pair of panels' slice fetched into L2 while the first row
 // block runs over the current pair (two prefetches a value of k, among its 24 FMAs), instead of
 // that block waiting for L3 when it reaches it. Paired per call on Emerald Rapids (2 MB L2), 2
@@ -283,11 +295,14 @@ void packed_gemm_f32(int64_t M, int64_t K, int64_t N, const float* A, int64_t ld
 
 void packed_gemm_f32_pairwise(bool ta, int64_t M, int64_t K, int64_t N, const float* A,
                               int64_t lda, const float* w, int64_t ldw, bool trans, float alpha,
-                              float* C, int64_t ldc, bool accumulate) {
+                              float* C, int64_t ldc, bool accumulate, int64_t blocks,
+                              int64_t w_stride, int64_t c_stride) {
   thread_local std::vector<float, CacheLineAllocator<float>> pair;
-  // op(W)'s columns [n0, n0 + n) over k in [k0, k0 + kc), packed as panels of kc rows, times alpha
-  const auto pack = [&](int64_t n0, int64_t n, int64_t k0, int64_t kc) {
-    const float* from = trans ? w + n0 * ldw + k0 : w + k0 * ldw + n0;
+  // block q's columns [n0, n0 + n) of op(W) over k in [k0, k0 + kc), packed as panels of kc
+  // rows, times alpha
+  const auto pack = [&](int64_t q, int64_t n0, int64_t n, int64_t k0, int64_t kc) {
+    const float* wq = w + q * w_stride;
+    const float* from = trans ? wq + n0 * ldw + k0 : wq + k0 * ldw + n0;
     const int64_t panels = (n + kPanel - 1) / kPanel;
     avx512::pack_panels_f32(from, ldw, trans, kc, n, 0, panels, pair.data(),
                             PanelLayout{kc, panels}, 0);
@@ -296,16 +311,17 @@ void packed_gemm_f32_pairwise(bool ta, int64_t M, int64_t K, int64_t N, const fl
   };
   if (!ta && M < kPackedRows) {  // few rows: each pair whole, for few_rows
     pair.resize(avx2::packed_size_f32(K, 2 * kPanel));
-    for (int64_t n0 = 0; n0 < N; n0 += 2 * kPanel) {
-      const int64_t n = std::min(2 * kPanel, N - n0);
-      pack(n0, n, 0, K);
-      packed_gemm_f32(M, K, n, A, lda, pair.data(), C + n0, ldc, accumulate);
-    }
+    for (int64_t q = 0; q < blocks; ++q)
+      for (int64_t n0 = 0; n0 < N; n0 += 2 * kPanel) {
+        const int64_t n = std::min(2 * kPanel, N - n0);
+        pack(q, n0, n, 0, K);
+        packed_gemm_f32(M, K, n, A, lda, pair.data(), C + q * c_stride + n0, ldc, accumulate);
+      }
     return;
   }
   // packed_gemm_f32's slices of k, and in each, its pairs of panels packed just before their
-  // products. A's rows are packed for the slice where packed_gemm_f32 packs them
-  // (kAliasingBytes), and A^T's always: a block's rows then lie side by side in A's rows.
+  // products. A's rows are packed (once a slice, for every block) where packed_gemm_f32 packs
+  // them (kAliasingBytes), and A^T's always.
   const bool pack_a = ta || lda * static_cast<int64_t>(sizeof(float)) % kAliasingBytes == 0;
   thread_local std::vector<float> a_packed;
   if (pack_a) a_packed.resize(M * std::min(K, kDepth));
@@ -313,28 +329,22 @@ void packed_gemm_f32_pairwise(bool ta, int64_t M, int64_t K, int64_t N, const fl
   for (int64_t k0 = 0; k0 < K; k0 += kDepth) {
     const int64_t kc = std::min(kDepth, K - k0);
     const bool acc = accumulate || k0 > 0;
-    if (ta) {
-      for (int64_t i = 0, mr; i < M; i += mr) {
-        mr = block_rows(M - i);
-        const __mmask16 keep = lane_mask(mr);
-        float* dst = a_packed.data() + i * kc;
-        for (int64_t k = 0; k < kc; ++k)
-          _mm512_mask_storeu_ps(dst + k * mr, keep,
-                                _mm512_maskz_loadu_ps(keep, A + (k0 + k) * lda + i));
-      }
-    } else if (pack_a) {
+    if (ta)
+      pack_a_columns(A, lda, M, k0, kc, a_packed.data());
+    else if (pack_a)
       pack_a_rows(A, lda, M, k0, kc, a_packed.data());
-    }
-    for (int64_t n0 = 0; n0 < N; n0 += 2 * kPanel) {
-      const int64_t n = std::min(2 * kPanel, N - n0);
-      pack(n0, n, k0, kc);
-      if (pack_a)
-        panel_pairs<true>(M, kc, n, 0, kc, a_packed.data(), 0, pair.data(), C + n0, ldc, acc,
-                          ColumnBlocks{});
-      else
-        panel_pairs<false>(M, kc, n, 0, kc, A + k0, lda, pair.data(), C + n0, ldc, acc,
-                           ColumnBlocks{});
-    }
+    for (int64_t q = 0; q < blocks; ++q)
+      for (int64_t n0 = 0; n0 < N; n0 += 2 * kPanel) {
+        const int64_t n = std::min(2 * kPanel, N - n0);
+        float* c = C + q * c_stride + n0;
+        pack(q, n0, n, k0, kc);
+        if (pack_a)
+          panel_pairs<true>(M, kc, n, 0, kc, a_packed.data(), 0, pair.data(), c, ldc, acc,
+                            ColumnBlocks{});
+        else
+          panel_pairs<false>(M, kc, n, 0, kc, A + k0, lda, pair.data(), c, ldc, acc,
+                             ColumnBlocks{});
+      }
   }
 }
 

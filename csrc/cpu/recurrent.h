@@ -298,10 +298,12 @@ class InputProjection {
     // first / pairwise: LSTM inference (50,1,256,256) 1.04x, (50,2,256,256) 1.025x,
     // (50,2,256,128) 1.04x, (20,1,128,128) 1.03x, (50,1,320,320) 1.05x, (50,1,512,256) 1.04x,
     // (50,1,1024,128) 1.06x; the GRU and RNN (50,1,256,256) 1.015x; training (50,1,256,256)
-    // 1.04x, the GRU 1.01x. I = 512 with H = 128 read 0.99x ((50,2), (25,4)). Over several
-    // chunks it lost ((200,4,256,256) 0.997x, the GRU (300,3,256,256) 0.99x: each pair met every
-    // chunk's rows), and at AVX2, whose kernels pack A's rows at each call, 0.91-0.93x. (A
-    // single step keeps BLAS, as before: the panels would serve one product of few rows.)
+    // 1.04x, the GRU 1.01x. With x's rows packed too (I = 512), once for every gate block (once
+    // a block, (50,2,512,128) and (25,4,512,128) had read 0.99x): two builds, both orders, 1.07x
+    // and 1.09x, the GRU 1.01-1.08x. Over several chunks it lost ((200,4,256,256) 0.997x, the
+    // GRU (300,3,256,256) 0.99x: each pair met every chunk's rows), and at AVX2, whose kernels
+    // pack A's rows at each call, 0.91-0.93x. (A single step keeps BLAS, as before: the panels
+    // would serve one product of few rows.)
     // Past `most`, where the GEMM up front ran (OpenBLAS packing w_ih), from kPairwiseRows rows:
     // LSTM (50,1,512,512) 1.03x, (35,1,650,650) 1.03x, (50,1,2048,256) 1.08x, (100,1,512,512)
     // 1.02x, (30,4,512,512) 1.02x, (128,1,650,650) 1.01x; the GRU (50,1,512,512) 1.03x,
@@ -376,10 +378,9 @@ class InputProjection {
       if (pairwise_) {  // the member's units of every block
         const int64_t width = GH_ / blocks_;
         const auto [u0, u1] = slice.units(width);
-        for (int64_t q = 0; q < blocks_; ++q)
-          avx512::packed_gemm_f32_pairwise(false, rows, s_.I, u1 - u0, x_, s_.I,
-                                           w_ih_ + (q * width + u0) * s_.I, s_.I, true, 1.0f,
-                                           pre_t + q * width + u0, GH_, false);
+        avx512::packed_gemm_f32_pairwise(false, rows, s_.I, u1 - u0, x_, s_.I, w_ih_ + u0 * s_.I,
+                                         s_.I, true, 1.0f, pre_t + u0, GH_, false, blocks_,
+                                         width * s_.I, width);
         return;
       }
     }
