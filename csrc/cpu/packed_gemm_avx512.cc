@@ -47,9 +47,14 @@ void block(int64_t kc, const float* A, int64_t lda, Panels panels, float* C, int
     __m512 w[NP];
 #pragma GCC unroll 16
     for (int p = 0; p < NP; ++p) w[p] = _mm512_loadu_ps(b + p * panels.stride);
+    // Row r's value of k, stepped row by row from A + k. Written A[r * lda + k], GCC kept one
+    // pointer per row, and with 12 rows spilled three of them at every k (stepped, it keeps four,
+    // with lda and 3 lda as index registers): 12-row blocks, one core, panels in L1, 111 against
+    // 117 GFLOP/s on Zen 4; LSTM (100,64,256,256) inference 1.04x, two builds paired.
+    const float* a_k = A + k;
 #pragma GCC unroll 16
-    for (int r = 0; r < MR; ++r) {
-      const __m512 a = _mm512_set1_ps(kPackedA ? A[k * MR + r] : A[r * lda + k]);
+    for (int r = 0; r < MR; ++r, a_k += lda) {
+      const __m512 a = _mm512_set1_ps(kPackedA ? A[k * MR + r] : *a_k);
 #pragma GCC unroll 16
       for (int p = 0; p < NP; ++p) acc[r][p] = _mm512_fmadd_ps(a, w[p], acc[r][p]);
     }
