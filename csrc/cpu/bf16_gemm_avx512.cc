@@ -59,11 +59,12 @@ void block(int64_t pairs, const uint32_t* A, int64_t lda, const uint16_t* panels
     }
     const uint32_t* a_kk = A + kk;  // stepped row by row, as packed_gemm_avx512.cc's block says
 #pragma GCC unroll 16
-    for (int r = 0; r < MR; ++r, a_kk += lda) {
+    for (int r = 0; r < MR; ++r) {
       const __m512i a = _mm512_set1_epi32(static_cast<int>(*a_kk));
 #pragma GCC unroll 16
       for (int p = 0; p < NP; ++p)
         acc[r][p] = _mm512_dpbf16_ps(acc[r][p], reinterpret_cast<const __m512bh&>(a), w[p]);
+      if (r + 1 < MR) a_kk += lda;
     }
   }
   store_tile(acc, C, ldc, n_cols, accumulate);
