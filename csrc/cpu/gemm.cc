@@ -2,7 +2,6 @@
 #include "seqkern/gemm.h"
 
 #include <algorithm>
-#include <vector>
 
 #include <cblas.h>
 
