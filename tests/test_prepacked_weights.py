@@ -30,6 +30,16 @@ CASES = [
     ("lstm", 10, 2, 512, 96, 1, 1, 0, False, True),
     ("rnn_tanh", 12, 2, 512, 128, 1, 1, 0, False, True),
     ("gru", 10, 2, 512, 96, 1, 1, 0, False, True),
+    # batch 1, a team of 2 whose members hold whole groups of 8 panels of every gate block: the
+    # step products carry the projection of later rows (Rider): blocks of 8 rows and the rows
+    # past them, one slice of k or several, a projection, lengths, two layers
+    ("lstm", 16, 1, 96, 256, 1, 1, 0, False, True),
+    ("lstm", 27, 1, 300, 256, 1, 1, 0, True, True),
+    ("lstm", 40, 1, 520, 256, 2, 1, 0, False, True),
+    ("lstm", 19, 1, 32, 256, 1, 1, 64, False, True),
+    ("gru", 25, 1, 40, 256, 1, 1, 0, True, True),
+    ("gru_reset_before", 17, 1, 256, 256, 1, 1, 0, False, True),
+    ("rnn_relu", 33, 1, 130, 256, 1, 1, 0, False, True),
     ("lstm", 6, 40, 20, 24, 1, 1, 0, True, True),     # threads splitting the batch, per step
     ("lstm", 6, 40, 4000, 128, 1, 1, 0, True, True),  # w_ih large: up front, rows that ran
     ("lstm", 12, 3, 16, 40, 2, 1, 13, False, True),   # projections

@@ -147,7 +147,7 @@ PackedMatrix<T>::PackedMatrix(const Bf16Matrix& w, const RnnShape&)
 template <typename T>
 void PackedMatrix<T>::multiply_columns(int64_t M, const T* A, int64_t lda, T* C, int64_t ldc,
                                        bool accumulate, int64_t n0, int64_t n1,
-                                       int64_t blocks, bool descending) const {
+                                       int64_t blocks, bool descending, Rider* rider) const {
   if (M <= 0 || n1 <= n0) return;
   const int64_t width = N_ / blocks;
 #if SEQKERN_X86
@@ -157,7 +157,7 @@ void PackedMatrix<T>::multiply_columns(int64_t M, const T* A, int64_t lda, T* C,
       const int64_t panels = (width + kPanelColumns - 1) / kPanelColumns;
       avx512::grouped_rows_f32(M, K_, n1 - n0, A, lda, panels_,
                                PanelLayout{K_, panels, group_, blocks}, n0 / kPanelColumns,
-                               blocks, C + n0, ldc, width, accumulate);
+                               blocks, C + n0, ldc, width, accumulate, rider);
       return;
     }
     if (panels_) {  // packed_width_ == width: the layout follows the same split
@@ -177,7 +177,7 @@ void PackedMatrix<T>::multiply_columns(int64_t M, const T* A, int64_t lda, T* C,
     }
   }
 #else
-  (void)descending;
+  (void)descending, (void)rider;
 #endif
   for (int64_t q = 0; q < blocks; ++q) {
     const int64_t col = q * width + n0;
@@ -189,7 +189,7 @@ void PackedMatrix<T>::multiply_columns(int64_t M, const T* A, int64_t lda, T* C,
 
 template <typename T>
 void PackedMatrix<T>::multiply(const StepSlice& slice, int64_t rows, const T* A, int64_t lda,
-                               T* C, int64_t ldc, bool accumulate) const {
+                               T* C, int64_t ldc, bool accumulate, Rider* rider) const {
   if constexpr (std::is_same_v<T, float>) {
     if (bf16_) {  // every gate block, this slice's rows or units
       const auto [u0, u1] = slice.units(bf16_->width());
@@ -205,7 +205,7 @@ void PackedMatrix<T>::multiply(const StepSlice& slice, int64_t rows, const T* A,
     return;
   }
   const auto [u0, u1] = slice.units(N_ / blocks_);
-  multiply_columns(rows, A, lda, C, ldc, accumulate, u0, u1, blocks_, slice.descending);
+  multiply_columns(rows, A, lda, C, ldc, accumulate, u0, u1, blocks_, slice.descending, rider);
 }
 
 template class PackedMatrix<float>;

@@ -325,6 +325,31 @@ struct PanelLayout {
   int64_t lines() const { return blocks * (panels + group - 1) / group * group * K; }
 };
 
+// Rows of the input projection a batch-1 step product carries along (Rider).
+constexpr int64_t kRiderRows = 8;
+
+// An input projection that a team member's step products of one row carry in their k loop
+// (avx512::grouped_rows_f32): those read the member's share of w_hh from L2 and leave the FMA
+// units idle most of the time, and the projection, projected step by step in blocks of
+// kRiderRows rows, is FMA work on weights of its own. C (kRiderRows, n) (+)= X @ op(W) in each
+// of `blocks` column blocks, unit after unit: a block's 2 panels over one slice of k (kDepth),
+// kRiderRows x 2 accumulators, the slices of each pair in order, so that every value is the sum
+// packed_gemm_f32 makes, bit for bit. A unit under way keeps its sums in acc between products.
+struct Rider {
+  const float* x;  // the rows' first (row stride ldx), K values each
+  int64_t ldx, K;
+  const float* w;  // block q's panel p (K rows) at w + q * w_block + p * K * kPanelColumns
+  int64_t w_block;
+  float* c;  // block q's columns at c + q * c_block, n of them (panels: an even number)
+  int64_t ldc, c_block, n, blocks;
+  // the unit under way: block q, panels 2 * pair and 2 * pair + 1, k from k0 + k on
+  int64_t q = 0, pair = 0, k0 = 0, k = 0;
+  int64_t left = 0;  // iterations (a panel row of each panel) this product may still run
+  int ratio = 2;     // step iterations per iteration of the rider, in the k loop they share
+  bool done = true;  // every unit of these rows summed and stored
+  alignas(64) float acc[kRiderRows * 2 * kPanelColumns];
+};
+
 // Products of up to this many rows (a team's at batch 1 to 3) read grouped panels (PanelLayout)
 // at AVX-512, in blocks of a group's 8 panels. From panels in separate streams, 2 and 3 rows ran
 // 6 and 4 panels at a time; paired on Emerald Rapids, one core, a team member's share of an
@@ -465,9 +490,13 @@ void packed_gemm_f32_pairwise(bool ta, int64_t M, int64_t K, int64_t N, const fl
 // Up to kGroupedRows rows: C (M, N) (+)= A @ op(W) in each of `count` column blocks (block q's
 // columns of C at C + q * c_stride), from grouped panels (`layout`, group > 1; block 0 from
 // `packed` on), N columns from panel `first` on; the sums of packed_gemm_f32, bit for bit.
+// rider: work a product of one row carries along (Rider), or null.
 void grouped_rows_f32(int64_t M, int64_t K, int64_t N, const float* A, int64_t lda,
                       const float* packed, PanelLayout layout, int64_t first, int64_t count,
-                      float* C, int64_t ldc, int64_t c_stride, bool accumulate);
+                      float* C, int64_t ldc, int64_t c_stride, bool accumulate,
+                      Rider* rider = nullptr);
+// The rider's `left` iterations, or what remains of its rows, on their own.
+void ride(Rider& rider);
 }  // namespace avx512
 
 // avx2::pack_panels_f32, on the level's own copy (the same values): at avx2 and above.
@@ -546,19 +575,24 @@ class PackedMatrix {
   // slice's share of the step product over rows [0, rows) (the batch, or the sequences
   // still running): all of them and the member's units of each block with a team, else those
   // of [b0, b1) and every column.
+  // rider: work a product of one row on grouped panels carries along (riding()), or null.
   void multiply(const StepSlice& slice, int64_t rows, const T* A, int64_t lda, T* C, int64_t ldc,
-                bool accumulate) const;
+                bool accumulate, Rider* rider = nullptr) const;
 
   // Whether op(W) was packed for the micro-kernels (else each product goes to BLAS).
   bool packed() const { return panels_ || bf16_; }
   // Whether its products read W in place (unpacked, on the in-place kernels).
   bool in_place() const { return in_place_; }
+  // Whether a product of one row carries a Rider: grouped panels, 8 a group, a member's share of
+  // each block whole groups.
+  bool riding() const { return panels_ && group_ == 8 && packed_width_ % (8 * kPanelColumns) == 0; }
 
  private:
   // Columns [n0, n1) of each of `blocks` blocks of C (N_ / blocks columns each); n0 on a panel
   // boundary. blocks is 1 or blocks_ (a team's, or kept panels'). descending: as StepSlice's.
   void multiply_columns(int64_t M, const T* A, int64_t lda, T* C, int64_t ldc, bool accumulate,
-                        int64_t n0, int64_t n1, int64_t blocks, bool descending) const;
+                        int64_t n0, int64_t n1, int64_t blocks, bool descending,
+                        Rider* rider = nullptr) const;
 
   const T* w_;
   int64_t ldw_, K_, N_;

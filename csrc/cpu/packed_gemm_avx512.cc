@@ -356,10 +356,102 @@ void packed_gemm_f32_pairwise(bool ta, int64_t M, int64_t K, int64_t N, const fl
 
 namespace {
 
+// The rider's next unit (Rider: its slices of k, then its pairs, then its blocks).
+void next_unit(Rider& rd) {
+  rd.k = 0;
+  if ((rd.k0 += kDepth) < rd.K) return;
+  rd.k0 = 0;
+  if (++rd.pair < (rd.n + 2 * kPanel - 1) / (2 * kPanel)) return;
+  rd.pair = 0;
+  rd.done = ++rd.q == rd.blocks;
+}
+
+// The step's block of one row (block<1, NP, false, false, true>) with the rider's units in its k
+// loop, one rider iteration (2 panel rows, 2 * kRiderRows FMAs) after every kRatio values of k,
+// as long as the rider has iterations left; kRatio 0: the rider alone (kc, A, panels and C
+// unused). The rider's accumulators stay in registers across its units, and go to rd.acc when
+// the block ends within one.
+template <int NP, int kRatio>
+void riding_block(int64_t kc, const float* A, Panels panels, float* C, int64_t n_cols,
+                  bool accumulate, Rider& rd) {
+  constexpr int R = kRiderRows;
+  __m512 acc[1][NP > 0 ? NP : 1], racc[R][2];
+#pragma GCC unroll 16
+  for (int p = 0; p < NP; ++p) acc[0][p] = _mm512_setzero_ps();
+#pragma GCC unroll 16
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 2
+    for (int p = 0; p < 2; ++p)
+      racc[r][p] = rd.k > 0 ? _mm512_load_ps(rd.acc + (r * 2 + p) * kPanel) : _mm512_setzero_ps();
+  int64_t k = 0;
+  // (a group's NP panels side by side: its panel rows NP * kPanel values apart)
+  const auto step = [&](int64_t k) __attribute__((always_inline)) {
+    const float* b = panels.data + k * (NP * kPanel);
+    const __m512 a = _mm512_set1_ps(A[k]);
+#pragma GCC unroll 16
+    for (int p = 0; p < NP; ++p)
+      acc[0][p] = _mm512_fmadd_ps(a, _mm512_loadu_ps(b + p * kPanel), acc[0][p]);
+  };
+  while (rd.left > 0 && !rd.done) {
+    const int64_t kc_unit = std::min(kDepth, rd.K - rd.k0);
+    int64_t m = std::min(rd.left, kc_unit - rd.k);
+    if constexpr (kRatio > 0) m = std::min(m, (kc - k) / kRatio);
+    if (m == 0) break;
+    const int64_t panel = rd.K * kPanel;
+    const float* x = rd.x + rd.k0 + rd.k;
+    const float* w = rd.w + rd.q * rd.w_block + 2 * rd.pair * panel + (rd.k0 + rd.k) * kPanel;
+    for (int64_t i = 0; i < m; ++i) {
+      if constexpr (kRatio > 0)
+#pragma GCC unroll 4
+        for (int j = 0; j < kRatio; ++j) step(k++);
+      const __m512 w0 = _mm512_loadu_ps(w), w1 = _mm512_loadu_ps(w + panel);
+      const float* x_r = x;  // (stepped as block's A, never past the last row)
+#pragma GCC unroll 16
+      for (int r = 0; r < R; ++r) {
+        const __m512 a = _mm512_set1_ps(*x_r);
+        racc[r][0] = _mm512_fmadd_ps(a, w0, racc[r][0]);
+        racc[r][1] = _mm512_fmadd_ps(a, w1, racc[r][1]);
+        if (r + 1 < R) x_r += rd.ldx;
+      }
+      ++x;
+      w += kPanel;
+    }
+    rd.left -= m;
+    if ((rd.k += m) < kc_unit) break;
+    float* c = rd.c + rd.q * rd.c_block + 2 * rd.pair * kPanel;
+    avx512_tiles::store_tile(racc, c, rd.ldc, rd.n - 2 * rd.pair * kPanel, rd.k0 > 0);
+#pragma GCC unroll 16
+    for (int r = 0; r < R; ++r)
+#pragma GCC unroll 2
+      for (int p = 0; p < 2; ++p) racc[r][p] = _mm512_setzero_ps();
+    next_unit(rd);
+  }
+  if (rd.k > 0)
+#pragma GCC unroll 16
+    for (int r = 0; r < R; ++r)
+#pragma GCC unroll 2
+      for (int p = 0; p < 2; ++p) _mm512_store_ps(rd.acc + (r * 2 + p) * kPanel, racc[r][p]);
+  if constexpr (kRatio > 0) {
+    for (; k < kc; ++k) step(k);
+    store_tile(acc, C, 0, n_cols, accumulate);
+  }
+}
+
+// The step's block of one row on 8 grouped panels, with the rider at its ratio.
+void riding_block8(int64_t kc, const float* A, Panels panels, float* C, int64_t n_cols,
+                   bool accumulate, Rider& rd) {
+  switch (rd.ratio) {
+    case 1: return riding_block<8, 1>(kc, A, panels, C, n_cols, accumulate, rd);
+    case 2: return riding_block<8, 2>(kc, A, panels, C, n_cols, accumulate, rd);
+    case 3: return riding_block<8, 3>(kc, A, panels, C, n_cols, accumulate, rd);
+    default: return riding_block<8, 4>(kc, A, panels, C, n_cols, accumulate, rd);
+  }
+}
+
 template <int MR>
 void grouped_rows(int64_t K, int64_t N, const float* A, int64_t lda, const float* packed,
                   PanelLayout layout, int64_t first, int64_t count, float* C, int64_t ldc,
-                  int64_t c_stride, bool accumulate) {
+                  int64_t c_stride, bool accumulate, Rider* rider) {
   const int64_t p1 = first + (N + kPanel - 1) / kPanel;
   // The rows are h_{t-1} (or dg_t), half of each written by the other member just before the
   // step's barrier: fetch all their lines at once rather than as the k loop reaches each
@@ -376,7 +468,9 @@ void grouped_rows(int64_t K, int64_t N, const float* A, int64_t lda, const float
       for (int64_t q = 0; q < count; ++q) {
         const Panels run{packed + layout.offset(q, p, k0) * kPanel, kPanel, layout.row() * kPanel};
         float* c = C + q * c_stride + col;
-        if (n == 8)
+        if (MR == 1 && n == 8 && rider && rider->left > 0 && !rider->done)
+          riding_block8(kc, A + k0, run, c, N - col, acc, *rider);
+        else if (n == 8)
           GroupedRows<MR, 8>::run(kc, A + k0, lda, run, c, ldc, N - col, acc);
         else
           narrower_block<GroupedRows, MR, 8>(n, kc, A + k0, lda, run, c, ldc, N - col, acc);
@@ -389,16 +483,21 @@ void grouped_rows(int64_t K, int64_t N, const float* A, int64_t lda, const float
 
 void grouped_rows_f32(int64_t M, int64_t K, int64_t N, const float* A, int64_t lda,
                       const float* packed, PanelLayout layout, int64_t first, int64_t count,
-                      float* C, int64_t ldc, int64_t c_stride, bool accumulate) {
+                      float* C, int64_t ldc, int64_t c_stride, bool accumulate, Rider* rider) {
   switch (M) {
     case 1: return grouped_rows<1>(K, N, A, lda, packed, layout, first, count, C, ldc, c_stride,
-                                   accumulate);
+                                   accumulate, rider);
     case 2: return grouped_rows<2>(K, N, A, lda, packed, layout, first, count, C, ldc, c_stride,
-                                   accumulate);
+                                   accumulate, nullptr);
     case 3: return grouped_rows<3>(K, N, A, lda, packed, layout, first, count, C, ldc, c_stride,
-                                   accumulate);
+                                   accumulate, nullptr);
     default: break;  // (PackedMatrix sends 1 to kGroupedRows rows)
   }
+}
+
+void ride(Rider& rider) {
+  while (rider.left > 0 && !rider.done)
+    riding_block<0, 0>(0, nullptr, Panels{nullptr, 0}, nullptr, 0, false, rider);
 }
 
 }  // namespace seqkern::avx512

@@ -325,6 +325,22 @@ class InputProjection {
     // (100,64,512,512) 1.11x and 1.08x, (50,32,512,512) 1.18x and 1.12x, now even with float32;
     // the GRU (6 MB) 0.96-1.01x.
     up_front_ = bf16 && !bf16_native() && !team_ && bytes > most;
+    // Batch 1 on a team, w_ih packed before the call (eval layers): the step products carry the
+    // projection of later rows (Rider, ride_step) instead of step 0 projecting every row. A
+    // member's step product reads its share of w_hh from L2 with the FMA units idle part of the
+    // time; with the rider in its k loop the two reach the FMA bound on Zen 4 (LSTM
+    // (50,1,256,256), a member's cycles a step: 13.0 thousand alone, 15.7 with the rider, which
+    // carries 6.7 thousand of projection: 60% of it hidden). Paired per call on Zen 4, 2
+    // threads, eval layers, step 0 / riding: LSTM (50,1,256,256) 1.05x, (100,1,256,256) 1.09x,
+    // (20,1,256,256) 1.02x, I = 128 1.06x, I = 512 1.07x; the GRU 1.08x, the RNN 1.10x. Calls
+    // that pack w_ih themselves would pack it whole for the rider, 512 KB a member through L2
+    // at each call (the pairwise projection packs into L1): functional calls read 0.97-1.06x in
+    // inference and 0.97x in training, the backward after the forward 0.97-0.99x.
+#if SEQKERN_X86
+    riding_ = std::is_same_v<T, float> && team_ && s.B == 1 && w_ && kept && kept->data() &&
+              w_step.riding() && s.T >= 2 * kRiderRows && simd() == Simd::avx512;
+    if (riding_) riders_.resize(get_num_threads());
+#endif
   }
 
   // Steps an inference buffer of pre-activations holds: every step, or the current one.
@@ -366,6 +382,11 @@ class InputProjection {
   // In the time loop, before step t's recurrent product: this slice's share of x_t @ w_ih^T
   // into pre_t (B, GH), or with a team, at t = 0, of every step's (pre_t is then all of pre).
   void step(const StepSlice& slice, int64_t t, int64_t live, T* pre_t) const {
+#if SEQKERN_X86
+    if constexpr (std::is_same_v<T, float>) {
+      if (riding_) return ride_step(slice, t, pre_t);
+    }
+#endif
     if ((!w_ && !pairwise_) || up_front_) return;
     if (!team_) {
       w_->multiply(slice, live, x_ + t * s_.B * s_.I, s_.I, pre_t, GH_, false);
@@ -390,7 +411,57 @@ class InputProjection {
                    pre_t + r * GH_, GH_, false);
   }
 
+  // The work step t's product of the member's units carries along (PackedMatrix::multiply), or
+  // null.
+  Rider* rider(const StepSlice& slice) const {
+    return riding_ ? &riders_[slice.team->rank] : nullptr;
+  }
+
  private:
+#if SEQKERN_X86
+  // Batch 1 on a team, the member's units of pre (T, GH), kRiderRows rows at a time: the first
+  // rows (and the rows past the last whole block of them) in step 0; each later block during the
+  // kRiderRows steps before its first, a share of its units at each step, which the step's
+  // product carries (Rider) and this finishes at the next step's start, before that step's cell
+  // reads them.
+  void ride_step(const StepSlice& slice, int64_t t, float* pre_t) const {
+    constexpr int64_t R = kRiderRows;
+    float* pre = pre_t - t * GH_;  // (step t's row: the batch is one row)
+    Rider& rd = riders_[slice.team->rank];
+    const int64_t I = s_.I, width = GH_ / blocks_, whole = s_.T / R * R;  // rows in blocks
+    const auto [u0, u1] = slice.units(width);
+    const int64_t n = u1 - u0, panels = (n + kPanelColumns - 1) / kPanelColumns;
+    const int64_t work = blocks_ * panels / 2 * I, share = (work + R - 1) / R;  // iterations
+    if (t == 0) {
+      rd.w = kept_->data() + u0 * I;  // (block q's panel p at q * block_size + p * I * 16)
+      rd.w_block = kept_->block_size;
+      const auto plain = [&](int64_t r0, int64_t r1) {
+        if (r1 > r0)
+          avx512::packed_gemm_f32(r1 - r0, I, n, x_ + r0 * I, I, rd.w, pre + r0 * GH_ + u0, GH_,
+                                  false, ColumnBlocks{blocks_, rd.w_block, width});
+      };
+      plain(0, R);
+      plain(whole, s_.T);
+      rd.ldx = rd.K = I;
+      rd.ldc = GH_;
+      rd.c_block = width;
+      rd.n = n;
+      rd.blocks = blocks_;
+      const int64_t step_iterations = blocks_ * panels / 8 * s_.state();
+      rd.ratio = static_cast<int>(std::clamp<int64_t>(step_iterations / share, 1, 4));
+    } else {
+      avx512::ride(rd);  // what step t - 1's product left
+    }
+    if (t % R == 0 && t + 2 * R <= whole) {  // rows [t + R, t + 2R)
+      rd.x = x_ + (t + R) * I;
+      rd.c = pre + (t + R) * GH_ + u0;
+      rd.q = rd.pair = rd.k0 = rd.k = 0;
+      rd.done = false;
+    }
+    rd.left = t % R == R - 1 ? work : share;
+  }
+#endif
+
   const RnnShape& s_;
   int64_t GH_, blocks_;
   const T *x_, *w_ih_;
@@ -399,6 +470,8 @@ class InputProjection {
   std::optional<PackedMatrix<T>> w_;  // packed w_ih when the time loop projects
   bool pairwise_ = false;  // ... or unpacked: a team's one chunk of rows, packed pair by pair
   bool up_front_ = false;  // ... or bf16 w_ih, widened, projecting every step before it
+  bool riding_ = false;  // ... or carried by the step products (ride_step)
+  mutable std::vector<Rider> riders_;  // a team member's each
 };
 
 // The rows the products after a backward time loop run over, and their inputs: x_t and h_{t-1}
