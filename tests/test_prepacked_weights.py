@@ -104,6 +104,37 @@ def test_packed_once_gives_the_bits_of_packing_at_each_call(cell, T, B, I, H, L,
         assert np.abs(g - r).max() < 1e-4 * max(1.0, np.abs(r).max())
 
 
+@pytest.mark.parametrize("cell,T,I,P,short", [
+    ("lstm", 16, 96, 0, 0),     # W's panels: one block of rows up front, one carried
+    ("lstm", 33, 300, 0, 0),    # rows past the last block; two slices of k
+    ("lstm", 50, 520, 0, 5),    # three slices; a sequence shorter than T
+    ("lstm", 70, 64, 64, 0),    # a projection: the step's k loop of 64 values
+    ("gru", 41, 256, 0, 0),
+    ("gru_reset_before", 32, 40, 0, 3),
+    ("rnn_tanh", 64, 130, 0, 0),
+    ("rnn_relu", 19, 16, 0, 0),
+])
+def test_steps_carrying_the_projection_give_the_bits_of_projecting_first(cell, T, I, P, short,
+                                                                         restore_threads):
+    """Batch 1 on a team of 2 (at AVX-512, H = 256: whole groups of 8 panels a member): the
+    step products carry the input projection of later rows (Rider), reading w_ih as it lies in a
+    call that packs nothing and its panels in a packed one. A team of 3 splits the panels in
+    groups of other sizes and projects every row in the first step. Every output is the same
+    bits."""
+    rng = np.random.default_rng(T + I)
+    x, w, _ = stack_problem(rng, cell, T, 1, I, 256, P=P, scale=0.05)
+    lengths = np.array([T - short], np.int32) if short else None
+    got = {}
+    for n in (2, 3):
+        sk.set_num_threads(n)
+        packed = sk.prepack_weights(cell, w)
+        got[n] = [sk.recurrent_stack(cell, x, w, lengths=lengths, **kw)
+                  for kw in ({}, {"prepacked": packed})]
+    for call_2, call_3 in zip(got[2], got[3]):
+        for a, b in zip(call_2, call_3):
+            np.testing.assert_array_equal(a, b)
+
+
 @settings(max_examples=30, deadline=None)
 @given(cell=st.sampled_from(["lstm", "gru", "gru_reset_before", "rnn_tanh", "rnn_relu"]),
        T=st.sampled_from([1, 1, 2, 5]), B=st.sampled_from([1, 2, 7, 40, 150, 290, 600]),

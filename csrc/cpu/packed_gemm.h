@@ -325,29 +325,45 @@ struct PanelLayout {
   int64_t lines() const { return blocks * (panels + group - 1) / group * group * K; }
 };
 
-// Rows of the input projection a batch-1 step product carries along (Rider).
-constexpr int64_t kRiderRows = 8;
-
 // An input projection that a team member's step products of one row carry in their k loop
 // (avx512::grouped_rows_f32): those read the member's share of w_hh from L2 and leave the FMA
-// units idle most of the time, and the projection, projected step by step in blocks of
-// kRiderRows rows, is FMA work on weights of its own. C (kRiderRows, n) (+)= X @ op(W) in each
-// of `blocks` column blocks, unit after unit: a block's 2 panels over one slice of k (kDepth),
-// kRiderRows x 2 accumulators, the slices of each pair in order, so that every value is the sum
-// packed_gemm_f32 makes, bit for bit. A unit under way keeps its sums in acc between products.
+// units idle part of the time, and the projection, projected step by step a block of rows at a
+// time, is FMA work on weights of its own. C (rows, n) (+)= X @ W^T in each of `blocks` column
+// blocks, unit after unit: a few of a block's columns over one slice of k (kDepth), the slices
+// of each unit in order, so that every value is the sum packed_gemm_f32 makes, bit for bit. W
+// is read either
+// - packed (panels: W packed before the call, as eval layers keep it): kPanelRiderRows rows x 2
+//   panels a unit, X's rows broadcast, W's panel rows a vector; or
+// - as it lies (units of K values, as w_ih is stored), with X transposed: kRowRiderRows rows x
+//   16 columns a unit, one accumulator per column holding its rows, W's values broadcast (a
+//   product's two factors commute in an FMA: the same bits).
+// A unit under way keeps its sums in acc between products.
+constexpr int64_t kPanelRiderRows = 8;
+constexpr int64_t kRowRiderRows = kPanelColumns;
+
 struct Rider {
-  const float* x;  // the rows' first (row stride ldx), K values each
+  bool panels;  // how W is read (above)
+  // panels: row r of X at x + r * ldx; else X transposed, value k of row r at x + k * ldx + r
+  // (zeros past the last row, to a multiple of 16)
+  const float* x;
   int64_t ldx, K;
-  const float* w;  // block q's panel p (K rows) at w + q * w_block + p * K * kPanelColumns
-  int64_t w_block;
-  float* c;  // block q's columns at c + q * c_block, n of them (panels: an even number)
+  // panels: block q's panel p (K rows) at w + q * w_block + p * ldw (K * 16); else block q's
+  // column u (K values) at w + q * w_block + u * ldw
+  const float* w;
+  int64_t ldw, w_block;
+  float* c;  // row r's columns of block q at c + r * ldc + q * c_block, n of them
   int64_t ldc, c_block, n, blocks;
-  // the unit under way: block q, panels 2 * pair and 2 * pair + 1, k from k0 + k on
-  int64_t q = 0, pair = 0, k0 = 0, k = 0;
-  int64_t left = 0;  // iterations (a panel row of each panel) this product may still run
+  int64_t r0 = 0, rows = 0;  // the rows: [r0, r0 + rows)
+  // the unit under way: block q, columns from u on, k from k0 + k on
+  int64_t q = 0, u = 0, k0 = 0, k = 0;
+  int64_t left = 0;  // iterations (one value of k for the unit) this product may still run
   int ratio = 2;     // step iterations per iteration of the rider, in the k loop they share
   bool done = true;  // every unit of these rows summed and stored
-  alignas(64) float acc[kRiderRows * 2 * kPanelColumns];
+  alignas(64) float acc[kRowRiderRows * kPanelColumns];
+
+  // Rows a block, and columns a unit.
+  int64_t block_rows() const { return panels ? kPanelRiderRows : kRowRiderRows; }
+  int64_t unit_columns() const { return panels ? 2 * kPanelColumns : kPanelColumns; }
 };
 
 // Products of up to this many rows (a team's at batch 1 to 3) read grouped panels (PanelLayout)
@@ -497,6 +513,9 @@ void grouped_rows_f32(int64_t M, int64_t K, int64_t N, const float* A, int64_t l
                       Rider* rider = nullptr);
 // The rider's `left` iterations, or what remains of its rows, on their own.
 void ride(Rider& rider);
+// Rows [0, M) of A (K values each, row stride lda) transposed: value k of row r at
+// out[k * ldo + r], zeros in rows [M, M rounded up to 16).
+void transpose_rows(int64_t M, int64_t K, const float* A, int64_t lda, float* out, int64_t ldo);
 }  // namespace avx512
 
 // avx2::pack_panels_f32, on the level's own copy (the same values): at avx2 and above.

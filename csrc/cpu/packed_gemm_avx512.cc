@@ -356,33 +356,33 @@ void packed_gemm_f32_pairwise(bool ta, int64_t M, int64_t K, int64_t N, const fl
 
 namespace {
 
-// The rider's next unit (Rider: its slices of k, then its pairs, then its blocks).
+// The rider's next unit (Rider: its slices of k, then its columns, then its blocks).
 void next_unit(Rider& rd) {
   rd.k = 0;
   if ((rd.k0 += kDepth) < rd.K) return;
   rd.k0 = 0;
-  if (++rd.pair < (rd.n + 2 * kPanel - 1) / (2 * kPanel)) return;
-  rd.pair = 0;
+  if ((rd.u += rd.unit_columns()) < rd.n) return;
+  rd.u = 0;
   rd.done = ++rd.q == rd.blocks;
 }
 
 // The step's block of one row (block<1, NP, false, false, true>) with the rider's units in its k
-// loop, one rider iteration (2 panel rows, 2 * kRiderRows FMAs) after every kRatio values of k,
-// as long as the rider has iterations left; kRatio 0: the rider alone (kc, A, panels and C
-// unused). The rider's accumulators stay in registers across its units, and go to rd.acc when
-// the block ends within one.
-template <int NP, int kRatio>
+// loop, one rider iteration after every kRatio values of k, as long as the rider has iterations
+// left; kRatio 0: the rider alone (kc, A, panels and C unused). kPanels: the rider reads W's
+// panels (an iteration: 2 loads, 8 broadcasts, 16 FMAs), else W as it lies (16 broadcasts, a
+// load, 16 FMAs). The rider's accumulators stay in registers across its units, and go to rd.acc
+// when the block ends within one.
+template <int NP, int kRatio, bool kPanels>
 void riding_block(int64_t kc, const float* A, Panels panels, float* C, int64_t n_cols,
                   bool accumulate, Rider& rd) {
-  constexpr int R = kRiderRows;
-  __m512 acc[1][NP > 0 ? NP : 1], racc[R][2];
+  // kPanels: racc[2r + p], row r x panel p; else racc[j], column j's rows
+  constexpr int kAcc = kPanels ? 2 * kPanelRiderRows : kPanel;
+  __m512 acc[1][NP > 0 ? NP : 1], racc[kAcc];
 #pragma GCC unroll 16
   for (int p = 0; p < NP; ++p) acc[0][p] = _mm512_setzero_ps();
 #pragma GCC unroll 16
-  for (int r = 0; r < R; ++r)
-#pragma GCC unroll 2
-    for (int p = 0; p < 2; ++p)
-      racc[r][p] = rd.k > 0 ? _mm512_load_ps(rd.acc + (r * 2 + p) * kPanel) : _mm512_setzero_ps();
+  for (int j = 0; j < kAcc; ++j)
+    racc[j] = rd.k > 0 ? _mm512_load_ps(rd.acc + j * kPanel) : _mm512_setzero_ps();
   int64_t k = 0;
   // (a group's NP panels side by side: its panel rows NP * kPanel values apart)
   const auto step = [&](int64_t k) __attribute__((always_inline)) {
@@ -397,54 +397,94 @@ void riding_block(int64_t kc, const float* A, Panels panels, float* C, int64_t n
     int64_t m = std::min(rd.left, kc_unit - rd.k);
     if constexpr (kRatio > 0) m = std::min(m, (kc - k) / kRatio);
     if (m == 0) break;
-    const int64_t panel = rd.K * kPanel;
-    const float* x = rd.x + rd.k0 + rd.k;
-    const float* w = rd.w + rd.q * rd.w_block + 2 * rd.pair * panel + (rd.k0 + rd.k) * kPanel;
-    for (int64_t i = 0; i < m; ++i) {
-      if constexpr (kRatio > 0)
+    const int64_t kk = rd.k0 + rd.k;
+    const float* w = rd.w + rd.q * rd.w_block;
+    if constexpr (kPanels) {
+      const float* x = rd.x + rd.r0 * rd.ldx + kk;
+      w += rd.u / kPanel * rd.ldw + kk * kPanel;
+      for (int64_t i = 0; i < m; ++i) {
+        if constexpr (kRatio > 0)
 #pragma GCC unroll 4
-        for (int j = 0; j < kRatio; ++j) step(k++);
-      const __m512 w0 = _mm512_loadu_ps(w), w1 = _mm512_loadu_ps(w + panel);
-      const float* x_r = x;  // (stepped as block's A, never past the last row)
+          for (int j = 0; j < kRatio; ++j) step(k++);
+        const __m512 w0 = _mm512_loadu_ps(w), w1 = _mm512_loadu_ps(w + rd.ldw);
+        const float* x_r = x;  // (stepped as block's A, never past the last row)
 #pragma GCC unroll 16
-      for (int r = 0; r < R; ++r) {
-        const __m512 a = _mm512_set1_ps(*x_r);
-        racc[r][0] = _mm512_fmadd_ps(a, w0, racc[r][0]);
-        racc[r][1] = _mm512_fmadd_ps(a, w1, racc[r][1]);
-        if (r + 1 < R) x_r += rd.ldx;
+        for (int r = 0; r < kPanelRiderRows; ++r) {
+          const __m512 a = _mm512_set1_ps(*x_r);
+          racc[2 * r] = _mm512_fmadd_ps(a, w0, racc[2 * r]);
+          racc[2 * r + 1] = _mm512_fmadd_ps(a, w1, racc[2 * r + 1]);
+          if (r + 1 < kPanelRiderRows) x_r += rd.ldx;
+        }
+        ++x;
+        w += kPanel;
       }
-      ++x;
-      w += kPanel;
+    } else {
+      const float* x = rd.x + kk * rd.ldx + rd.r0;
+      w += rd.u * rd.ldw + kk;
+      for (int64_t i = 0; i < m; ++i) {
+        if constexpr (kRatio > 0)
+#pragma GCC unroll 4
+          for (int j = 0; j < kRatio; ++j) step(k++);
+        const __m512 rows = _mm512_loadu_ps(x);
+        const float* w_j = w;  // (stepped as block's A, never past the unit's last column)
+#pragma GCC unroll 16
+        for (int j = 0; j < kPanel; ++j) {
+          racc[j] = _mm512_fmadd_ps(_mm512_set1_ps(*w_j), rows, racc[j]);
+          if (j + 1 < kPanel) w_j += rd.ldw;
+        }
+        x += rd.ldx;
+        ++w;
+      }
     }
     rd.left -= m;
     if ((rd.k += m) < kc_unit) break;
-    float* c = rd.c + rd.q * rd.c_block + 2 * rd.pair * kPanel;
-    avx512_tiles::store_tile(racc, c, rd.ldc, rd.n - 2 * rd.pair * kPanel, rd.k0 > 0);
+    float* c = rd.c + rd.r0 * rd.ldc + rd.q * rd.c_block + rd.u;
+    if constexpr (kPanels) {
+      __m512 tile[kPanelRiderRows][2];
 #pragma GCC unroll 16
-    for (int r = 0; r < R; ++r)
-#pragma GCC unroll 2
-      for (int p = 0; p < 2; ++p) racc[r][p] = _mm512_setzero_ps();
+      for (int r = 0; r < kPanelRiderRows; ++r)
+        for (int p = 0; p < 2; ++p) tile[r][p] = racc[2 * r + p];
+      store_tile(tile, c, rd.ldc, rd.n - rd.u, rd.k0 > 0);
+    } else {
+      __m512 row[kPanel];  // row[i]: row r0 + i's 16 columns
+      avx512_tiles::transpose16(racc, row);
+      for (int64_t i = 0; i < rd.rows; ++i) {
+        __m512 v = row[i];
+        if (rd.k0 > 0) v = _mm512_add_ps(v, _mm512_loadu_ps(c + i * rd.ldc));
+        _mm512_storeu_ps(c + i * rd.ldc, v);
+      }
+    }
+#pragma GCC unroll 16
+    for (int j = 0; j < kAcc; ++j) racc[j] = _mm512_setzero_ps();
     next_unit(rd);
   }
   if (rd.k > 0)
 #pragma GCC unroll 16
-    for (int r = 0; r < R; ++r)
-#pragma GCC unroll 2
-      for (int p = 0; p < 2; ++p) _mm512_store_ps(rd.acc + (r * 2 + p) * kPanel, racc[r][p]);
+    for (int j = 0; j < kAcc; ++j) _mm512_store_ps(rd.acc + j * kPanel, racc[j]);
   if constexpr (kRatio > 0) {
     for (; k < kc; ++k) step(k);
     store_tile(acc, C, 0, n_cols, accumulate);
   }
 }
 
+// riding_block for the rider's way of reading W.
+template <int NP, int kRatio>
+void riding_any(int64_t kc, const float* A, Panels panels, float* C, int64_t n_cols,
+                  bool accumulate, Rider& rd) {
+  if (rd.panels)
+    riding_block<NP, kRatio, true>(kc, A, panels, C, n_cols, accumulate, rd);
+  else
+    riding_block<NP, kRatio, false>(kc, A, panels, C, n_cols, accumulate, rd);
+}
+
 // The step's block of one row on 8 grouped panels, with the rider at its ratio.
 void riding_block8(int64_t kc, const float* A, Panels panels, float* C, int64_t n_cols,
                    bool accumulate, Rider& rd) {
   switch (rd.ratio) {
-    case 1: return riding_block<8, 1>(kc, A, panels, C, n_cols, accumulate, rd);
-    case 2: return riding_block<8, 2>(kc, A, panels, C, n_cols, accumulate, rd);
-    case 3: return riding_block<8, 3>(kc, A, panels, C, n_cols, accumulate, rd);
-    default: return riding_block<8, 4>(kc, A, panels, C, n_cols, accumulate, rd);
+    case 1: return riding_any<8, 1>(kc, A, panels, C, n_cols, accumulate, rd);
+    case 2: return riding_any<8, 2>(kc, A, panels, C, n_cols, accumulate, rd);
+    case 3: return riding_any<8, 3>(kc, A, panels, C, n_cols, accumulate, rd);
+    default: return riding_any<8, 4>(kc, A, panels, C, n_cols, accumulate, rd);
   }
 }
 
@@ -497,7 +537,22 @@ void grouped_rows_f32(int64_t M, int64_t K, int64_t N, const float* A, int64_t l
 
 void ride(Rider& rider) {
   while (rider.left > 0 && !rider.done)
-    riding_block<0, 0>(0, nullptr, Panels{nullptr, 0}, nullptr, 0, false, rider);
+    riding_any<0, 0>(0, nullptr, Panels{nullptr, 0}, nullptr, 0, false, rider);
+}
+
+void transpose_rows(int64_t M, int64_t K, const float* A, int64_t lda, float* out, int64_t ldo) {
+  for (int64_t r0 = 0; r0 < M; r0 += kPanel) {
+    const int64_t rows = std::min<int64_t>(kPanel, M - r0);
+    for (int64_t k = 0; k < K; k += kPanel) {
+      const int64_t n = std::min<int64_t>(kPanel, K - k);
+      const __mmask16 m = lane_mask(n);
+      __m512 r[16], cols[16];  // cols[c]: value k + c of the 16 rows
+      for (int j = 0; j < 16; ++j)
+        r[j] = j < rows ? _mm512_maskz_loadu_ps(m, A + (r0 + j) * lda + k) : _mm512_setzero_ps();
+      avx512_tiles::transpose16(r, cols);
+      for (int c = 0; c < n; ++c) _mm512_storeu_ps(out + (k + c) * ldo + r0, cols[c]);
+    }
+  }
 }
 
 }  // namespace seqkern::avx512

@@ -325,20 +325,25 @@ class InputProjection {
     // (100,64,512,512) 1.11x and 1.08x, (50,32,512,512) 1.18x and 1.12x, now even with float32;
     // the GRU (6 MB) 0.96-1.01x.
     up_front_ = bf16 && !bf16_native() && !team_ && bytes > most;
-    // Batch 1 on a team, w_ih packed before the call (eval layers): the step products carry the
-    // projection of later rows (Rider, ride_step) instead of step 0 projecting every row. A
-    // member's step product reads its share of w_hh from L2 with the FMA units idle part of the
-    // time; with the rider in its k loop the two reach the FMA bound on Zen 4 (LSTM
-    // (50,1,256,256), a member's cycles a step: 13.0 thousand alone, 15.7 with the rider, which
-    // carries 6.7 thousand of projection: 60% of it hidden). Paired per call on Zen 4, 2
-    // threads, eval layers, step 0 / riding: LSTM (50,1,256,256) 1.05x, (100,1,256,256) 1.09x,
-    // (20,1,256,256) 1.02x, I = 128 1.06x, I = 512 1.07x; the GRU 1.08x, the RNN 1.10x. Calls
-    // that pack w_ih themselves would pack it whole for the rider, 512 KB a member through L2
-    // at each call (the pairwise projection packs into L1): functional calls read 0.97-1.06x in
-    // inference and 0.97x in training, the backward after the forward 0.97-0.99x.
+    // Batch 1 on a team whose members hold whole groups of 8 panels of w_hh: the step products
+    // carry the projection of later rows (Rider, ride_step) instead of step 0 projecting every
+    // row. A member's step product reads its share of w_hh from L2 with the FMA units idle part
+    // of the time; with the rider in its k loop the two reach the FMA bound on Zen 4 (LSTM
+    // (50,1,256,256), eval, a member's cycles a step: 13.0 thousand alone, 15.7 with the rider,
+    // which carries 6.7 thousand of projection: 60% of it hidden). The rider reads w_ih's panels
+    // where the call was handed them (eval layers), else w_ih as it lies: packing all of it for
+    // the rider, 512 KB a member through L2 at each call, had cost what the rider saved
+    // (functional calls 0.97-1.06x in inference, 0.97x in training). Paired per call on Zen 4,
+    // 2 threads, step 0 / riding: eval layers, LSTM (50,1,256,256) 1.05-1.12x, (100,1,256,256)
+    // 1.09-1.16x, (20,1,256,256) 1.02-1.05x, I = 128 and 512 1.06-1.07x, the GRU 1.08-1.11x,
+    // the RNN 1.10-1.11x; functional calls, LSTM (50,1,256,256) 1.02-1.04x, (64,1,256,256)
+    // 1.12x, (100,1,256,256) 1.07-1.10x, (128,1,256,256) 1.14x, the GRU 1.03-1.04x and at T =
+    // 100 1.11x, the RNN 1.02-1.03x; training 1.01x, at T = 100 1.03x.
 #if SEQKERN_X86
-    riding_ = std::is_same_v<T, float> && team_ && s.B == 1 && w_ && kept && kept->data() &&
-              w_step.riding() && s.T >= 2 * kRiderRows && simd() == Simd::avx512;
+    riding_ = std::is_same_v<T, float> && team_ && s.B == 1 && !bf16 &&
+              (pairwise_ || (kept && kept->data())) && w_step.riding() &&
+              s.T >= 2 * (kept && kept->data() ? kPanelRiderRows : kRowRiderRows) &&
+              simd() == Simd::avx512;
     if (riding_) riders_.resize(get_num_threads());
 #endif
   }
@@ -419,45 +424,68 @@ class InputProjection {
 
  private:
 #if SEQKERN_X86
-  // Batch 1 on a team, the member's units of pre (T, GH), kRiderRows rows at a time: the first
-  // rows (and the rows past the last whole block of them) in step 0; each later block during the
-  // kRiderRows steps before its first, a share of its units at each step, which the step's
-  // product carries (Rider) and this finishes at the next step's start, before that step's cell
-  // reads them.
+  // Batch 1 on a team, the member's units of pre (T, GH), a block of rows at a time
+  // (Rider::block_rows): the first block (and the rows past the last whole one) in step 0; each
+  // later block during the steps of the block before it, a share of its units at each step,
+  // which the step's product carries (Rider) and this finishes at the next step's start, before
+  // that step's cell reads them.
   void ride_step(const StepSlice& slice, int64_t t, float* pre_t) const {
-    constexpr int64_t R = kRiderRows;
     float* pre = pre_t - t * GH_;  // (step t's row: the batch is one row)
     Rider& rd = riders_[slice.team->rank];
-    const int64_t I = s_.I, width = GH_ / blocks_, whole = s_.T / R * R;  // rows in blocks
+    const bool kept = kept_ && kept_->data();
+    rd.panels = kept;
+    const int64_t R = rd.block_rows(), I = s_.I, width = GH_ / blocks_;
+    const int64_t whole = s_.T / R * R;  // rows in blocks
     const auto [u0, u1] = slice.units(width);
-    const int64_t n = u1 - u0, panels = (n + kPanelColumns - 1) / kPanelColumns;
-    const int64_t work = blocks_ * panels / 2 * I, share = (work + R - 1) / R;  // iterations
+    // a block of rows' iterations, and a step's share of them
+    const int64_t work = blocks_ * (u1 - u0) / rd.unit_columns() * I, share = (work + R - 1) / R;
+    const auto start = [&](int64_t r0) {  // rows [r0, r0 + R), or to the last
+      rd.r0 = r0;
+      rd.rows = std::min(R, s_.T - r0);
+      rd.q = rd.u = rd.k0 = rd.k = 0;
+      rd.done = false;
+    };
     if (t == 0) {
-      rd.w = kept_->data() + u0 * I;  // (block q's panel p at q * block_size + p * I * 16)
-      rd.w_block = kept_->block_size;
-      const auto plain = [&](int64_t r0, int64_t r1) {
-        if (r1 > r0)
-          avx512::packed_gemm_f32(r1 - r0, I, n, x_ + r0 * I, I, rd.w, pre + r0 * GH_ + u0, GH_,
-                                  false, ColumnBlocks{blocks_, rd.w_block, width});
-      };
-      plain(0, R);
-      plain(whole, s_.T);
-      rd.ldx = rd.K = I;
+      if (kept) {
+        rd.x = x_;
+        rd.ldx = I;
+        rd.w = kept_->data() + u0 * I;  // (block q's panel p at q * block_size + p * I * 16)
+        rd.ldw = I * kPanelColumns;
+        rd.w_block = kept_->block_size;
+      } else {
+        thread_local Aligned<float> xt;  // the member's own
+        rd.ldx = (s_.T + kPanelColumns - 1) / kPanelColumns * kPanelColumns;
+        xt.resize(I * rd.ldx);
+        avx512::transpose_rows(s_.T, I, x_, I, xt.data(), rd.ldx);
+        rd.x = xt.data();
+        rd.w = w_ih_ + u0 * I;
+        rd.ldw = I;
+        rd.w_block = width * I;
+      }
+      rd.K = I;
+      rd.c = pre + u0;
       rd.ldc = GH_;
       rd.c_block = width;
-      rd.n = n;
+      rd.n = u1 - u0;
       rd.blocks = blocks_;
-      const int64_t step_iterations = blocks_ * panels / 8 * s_.state();
+      const int64_t step_iterations = blocks_ * (u1 - u0) / (8 * kPanelColumns) * s_.state();
       rd.ratio = static_cast<int>(std::clamp<int64_t>(step_iterations / share, 1, 4));
+      for (const int64_t r0 : {int64_t{0}, whole}) {  // the first rows, and those past the blocks
+        if (r0 >= s_.T) continue;
+        if (kept) {  // (the panels' blocks are of R rows exactly)
+          const int64_t rows = std::min(R, s_.T - r0);
+          avx512::packed_gemm_f32(rows, I, rd.n, x_ + r0 * I, I, rd.w, pre + r0 * GH_ + u0, GH_,
+                                  false, ColumnBlocks{blocks_, rd.w_block, width});
+          continue;
+        }
+        start(r0);
+        rd.left = work;
+        avx512::ride(rd);
+      }
     } else {
       avx512::ride(rd);  // what step t - 1's product left
     }
-    if (t % R == 0 && t + 2 * R <= whole) {  // rows [t + R, t + 2R)
-      rd.x = x_ + (t + R) * I;
-      rd.c = pre + (t + R) * GH_ + u0;
-      rd.q = rd.pair = rd.k0 = rd.k = 0;
-      rd.done = false;
-    }
+    if (t % R == 0 && t + 2 * R <= whole) start(t + R);
     rd.left = t % R == R - 1 ? work : share;
   }
 #endif
