@@ -155,7 +155,8 @@ void forward_reset_before(const RnnShape& s, const T* x, const T* w_ih, const T*
     T* g_t = pre + (training ? t : t % input.steps()) * B * G;
     T* rh = training ? aux + t * BH : rh_buf.data();
     input.step(sl, t, live, g_t);
-    if (!whole && (t > 0 || !h0_zero)) w_rz.multiply(sl, live, h_prev, H, g_t, G, true);
+    if (!whole && (t > 0 || !h0_zero))
+      w_rz.multiply(sl, live, h_prev, H, g_t, G, true, input.rider(sl));
     const auto [u0, u1] = sl.units(H);
     for (int64_t b = sl.b0; b < sl.b1; ++b) {
       T* g = g_t + b * G;
@@ -168,7 +169,7 @@ void forward_reset_before(const RnnShape& s, const T* x, const T* w_ih, const T*
       gru_before_rz(H, u0, u1, bias.data(), g, h_prev + b * H, rh_row);
     }
     sl.sync();
-    w_n.multiply(sl, live, rh, H, g_t + 2 * H, G, true);
+    w_n.multiply(sl, live, rh, H, g_t + 2 * H, G, true, input.rider(sl));
     for (int64_t b = sl.b0; b < sl.b1; ++b) {
       T* y_row = y + t * BH + b * H;
       if (t >= seq_len(lengths, s.T, b)) {
