@@ -344,7 +344,6 @@ constexpr int64_t kRowRiderRows = kPanelColumns;
 struct Rider {
   bool panels;  // how W is read (above)
   // panels: row r of X at x + r * ldx; else X transposed, value k of row r at x + k * ldx + r
-  // (zeros past the last row, to a multiple of 16)
   const float* x;
   int64_t ldx, K;
   // panels: block q's panel p (K rows) at w + q * w_block + p * ldw (K * 16); else block q's
@@ -353,7 +352,7 @@ struct Rider {
   int64_t ldw, w_block;
   float* c;  // row r's columns of block q at c + r * ldc + q * c_block, n of them
   int64_t ldc, c_block, n, blocks;
-  int64_t r0 = 0, rows = 0;  // the rows: [r0, r0 + rows)
+  int64_t r0 = 0;  // the rows: [r0, r0 + block_rows())
   // the unit under way: block q, columns from u on, k from k0 + k on
   int64_t q = 0, u = 0, k0 = 0, k = 0;
   int64_t left = 0;  // iterations (one value of k for the unit) this product may still run

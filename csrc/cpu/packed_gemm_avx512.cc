@@ -448,7 +448,7 @@ void riding_block(int64_t kc, const float* A, Panels panels, float* C, int64_t n
     } else {
       __m512 row[kPanel];  // row[i]: row r0 + i's 16 columns
       avx512_tiles::transpose16(racc, row);
-      for (int64_t i = 0; i < rd.rows; ++i) {
+      for (int64_t i = 0; i < kRowRiderRows; ++i) {
         __m512 v = row[i];
         if (rd.k0 > 0) v = _mm512_add_ps(v, _mm512_loadu_ps(c + i * rd.ldc));
         _mm512_storeu_ps(c + i * rd.ldc, v);
