@@ -118,9 +118,9 @@ def test_steps_carrying_the_projection_give_the_bits_of_projecting_first(cell, T
                                                                          restore_threads):
     """Batch 1 on a team of 2 (at AVX-512, H = 256: whole groups of 8 panels a member): the
     step products carry the input projection of later rows (Rider), reading w_ih as it lies in a
-    call that packs nothing and its panels in a packed one. A team of 3 splits the panels in
-    groups of other sizes and projects every row in the first step. Every output is the same
-    bits."""
+    call that packs nothing, its panels in a packed one, and its bfloat16 pair panels (with the
+    CPU's bf16 dot products). A team of 3 splits the panels in groups of other sizes and projects
+    every row in the first step. Every output is the same bits."""
     rng = np.random.default_rng(T + I)
     x, w, _ = stack_problem(rng, cell, T, 1, I, 256, P=P, scale=0.05)
     lengths = np.array([T - short], np.int32) if short else None
@@ -128,8 +128,10 @@ def test_steps_carrying_the_projection_give_the_bits_of_projecting_first(cell, T
     for n in (2, 3):
         sk.set_num_threads(n)
         packed = sk.prepack_weights(cell, w)
+        packed_bf16 = sk.prepack_weights(cell, w, precision="bfloat16")
         got[n] = [sk.recurrent_stack(cell, x, w, lengths=lengths, **kw)
-                  for kw in ({}, {"prepacked": packed})]
+                  for kw in ({}, {"prepacked": packed}, {"precision": "bfloat16"},
+                             {"precision": "bfloat16", "prepacked": packed_bf16})]
     for call_2, call_3 in zip(got[2], got[3]):
         for a, b in zip(call_2, call_3):
             np.testing.assert_array_equal(a, b)

@@ -147,14 +147,27 @@ Bf16Matrix::Bf16Matrix(const float* w, int64_t ldw, int64_t K_, int64_t N_, int6
 #endif
 }
 
+bool bf16_riding(const Bf16Matrix& w) {
+#if SEQKERN_X86
+  return bf16_native() && !bf16_amx() && w.group == 8 && w.width() % (8 * kPanelColumns) == 0;
+#else
+  (void)w;
+  return false;
+#endif
+}
+
 void bf16_gemm(int64_t M, const float* A, int64_t lda, const Bf16Matrix& w, int64_t u0,
-               int64_t u1, float* C, int64_t ldc, bool accumulate) {
+               int64_t u1, float* C, int64_t ldc, bool accumulate, Rider* rider) {
   if (M <= 0 || u1 <= u0) return;
+  (void)rider;  // (x86 only)
   // u0 on a panel boundary
   const ColumnBlocks cb{w.blocks, 0, w.width(), false, w.group, u0 / 16, w.panels()};
   auto kernel = bf16_gemm_baseline;
 #if SEQKERN_X86
   if (bf16_native()) {
+    if (rider && M == 1 && !bf16_amx())
+      return avx512bf16::bf16_row_riding(w.K, u1 - u0, A, w.data(), C + u0, accumulate, cb,
+                                         *rider);
     kernel = avx512bf16::bf16_gemm;
 #if SEQKERN_AMX
     if (bf16_amx()) kernel = amx::bf16_gemm;

@@ -14,15 +14,15 @@
 
 namespace seqkern::avx512bf16 {
 
-namespace {
-
 using avx512_tiles::lane_mask;
 using avx512_tiles::store_tile;
 
+namespace {
+
 constexpr int64_t kPanel = kPanelColumns;
 
-// Rows [0, M) of A (K values, row stride lda) rounded to bfloat16 (ties to even) into out, row
-// stride `pairs` pairs: pair kk holds values 2kk (low half) and 2kk+1, zero past K.
+}  // namespace
+
 void round_rows(int64_t M, int64_t K, const float* A, int64_t lda, uint32_t* out, int64_t pairs) {
   for (int64_t m = 0; m < M; ++m) {
     const float* a = A + m * lda;
@@ -38,6 +38,8 @@ void round_rows(int64_t M, int64_t K, const float* A, int64_t lda, uint32_t* out
     if (K % 2) o[K] = 0;
   }
 }
+
+namespace {
 
 // C[0..MR) x NP adjacent panels (n_cols columns of C from the first on), all pair rows.
 //   A (MR rows of `pairs` bf16 pairs, stride lda)
@@ -106,7 +108,122 @@ inline int64_t block_rows(int64_t left) {
   return 12;
 }
 
+// The step's block of one row against a run of 8 grouped pair panels (block<1, 8>, panel rows
+// side by side), with the rider's units (Rider::bf16_panels) in its loop over pairs: one rider
+// iteration (2 pair rows, 16 dot products) after every kRatio pairs, as long as the rider has
+// iterations left; kRatio 0: the rider alone (pairs, A, run and C unused). Each sum is the same
+// chain of dot products, in the same order, as block's: the same bits.
+template <int kRatio>
+void riding_block(int64_t pairs, const uint32_t* A, const uint16_t* run, float* C,
+                  int64_t n_cols, bool accumulate, Rider& rd) {
+  constexpr int NP = 8, R = kPanelRiderRows;
+  __m512 acc[1][NP], racc[2 * R];  // racc[2r + p]: row r x panel p
+#pragma GCC unroll 16
+  for (int p = 0; p < NP; ++p) acc[0][p] = _mm512_setzero_ps();
+#pragma GCC unroll 16
+  for (int j = 0; j < 2 * R; ++j)
+    racc[j] = rd.k > 0 ? _mm512_load_ps(rd.acc + j * kPanel) : _mm512_setzero_ps();
+  const auto dot = [](__m512 sum, __m512i a, const uint16_t* w) __attribute__((always_inline)) {
+    const __m512i v = _mm512_loadu_si512(w);
+    return _mm512_dpbf16_ps(sum, reinterpret_cast<const __m512bh&>(a),
+                            reinterpret_cast<const __m512bh&>(v));
+  };
+  int64_t kk = 0;
+  const auto step = [&](int64_t kk) __attribute__((always_inline)) {
+    const uint16_t* b = run + kk * (NP * kPairRow);
+    const __m512i a = _mm512_set1_epi32(static_cast<int>(A[kk]));
+#pragma GCC unroll 16
+    for (int p = 0; p < NP; ++p) acc[0][p] = dot(acc[0][p], a, b + p * kPairRow);
+  };
+  while (rd.left > 0 && !rd.done) {
+    const int64_t kc_unit = std::min(rd.depth, rd.K - rd.k0);
+    int64_t m = std::min(rd.left, kc_unit - rd.k);
+    if constexpr (kRatio > 0) m = std::min(m, (pairs - kk) / kRatio);
+    if (m == 0) break;
+    const int64_t k = rd.k0 + rd.k;
+    const uint32_t* x = static_cast<const uint32_t*>(rd.x) + rd.r0 * rd.ldx + k;
+    const uint16_t* w = static_cast<const uint16_t*>(rd.w) +
+                        rd.layout.offset(rd.q, rd.p0 + rd.u / kPanel, k) * kPairRow;
+    const int64_t next = rd.layout.stride() * kPairRow, row = rd.layout.row() * kPairRow;
+    for (int64_t i = 0; i < m; ++i) {
+      if constexpr (kRatio > 0)
+#pragma GCC unroll 4
+        for (int j = 0; j < kRatio; ++j) step(kk++);
+      const __m512i w0 = _mm512_loadu_si512(w), w1 = _mm512_loadu_si512(w + next);
+      const uint32_t* x_r = x;  // (stepped as block's A, never past the last row)
+#pragma GCC unroll 16
+      for (int r = 0; r < R; ++r) {
+        const __m512i a = _mm512_set1_epi32(static_cast<int>(*x_r));
+        racc[2 * r] = _mm512_dpbf16_ps(racc[2 * r], reinterpret_cast<const __m512bh&>(a),
+                                       reinterpret_cast<const __m512bh&>(w0));
+        racc[2 * r + 1] = _mm512_dpbf16_ps(racc[2 * r + 1], reinterpret_cast<const __m512bh&>(a),
+                                           reinterpret_cast<const __m512bh&>(w1));
+        if (r + 1 < R) x_r += rd.ldx;
+      }
+      ++x;
+      w += row;
+    }
+    rd.left -= m;
+    if ((rd.k += m) < kc_unit) break;
+    __m512 tile[R][2];
+#pragma GCC unroll 16
+    for (int r = 0; r < R; ++r)
+      for (int p = 0; p < 2; ++p) tile[r][p] = racc[2 * r + p];
+    store_tile(tile, rd.c + rd.r0 * rd.ldc + rd.q * rd.c_block + rd.u, rd.ldc, rd.n - rd.u,
+               rd.k0 > 0);
+#pragma GCC unroll 16
+    for (int j = 0; j < 2 * R; ++j) racc[j] = _mm512_setzero_ps();
+    rd.next_unit();
+  }
+  if (rd.k > 0)
+#pragma GCC unroll 16
+    for (int j = 0; j < 2 * R; ++j) _mm512_store_ps(rd.acc + j * kPanel, racc[j]);
+  if constexpr (kRatio > 0) {
+    for (; kk < pairs; ++kk) step(kk);
+    store_tile(acc, C, 0, n_cols, accumulate);
+  }
+}
+
+// The step's block with the rider at its ratio.
+void riding_block8(int64_t pairs, const uint32_t* A, const uint16_t* run, float* C,
+                   int64_t n_cols, bool accumulate, Rider& rd) {
+  switch (rd.ratio) {
+    case 1: return riding_block<1>(pairs, A, run, C, n_cols, accumulate, rd);
+    case 2: return riding_block<2>(pairs, A, run, C, n_cols, accumulate, rd);
+    case 3: return riding_block<3>(pairs, A, run, C, n_cols, accumulate, rd);
+    default: return riding_block<4>(pairs, A, run, C, n_cols, accumulate, rd);
+  }
+}
+
 }  // namespace
+
+void bf16_row_riding(int64_t K, int64_t N, const float* A, const uint16_t* packed, float* C,
+                     bool accumulate, ColumnBlocks blocks, Rider& rider) {
+  thread_local std::vector<uint32_t> a16;
+  const int64_t pairs = (K + 1) / 2;
+  a16.resize(pairs);
+  round_rows(1, K, A, K, a16.data(), pairs);
+  const PanelLayout layout{pairs, blocks.panels, blocks.group, blocks.count};
+  const int64_t p1 = blocks.first + (N + kPanel - 1) / kPanel;
+  for (int64_t p = blocks.first, n; p < p1; p += n) {  // as bf16_rows_product runs one row
+    n = layout.run(p, p1);
+    const int64_t col = (p - blocks.first) * kPanel, cols = std::min(N - col, n * kPanel);
+    for (int64_t q = 0; q < blocks.count; ++q) {
+      float* c = C + q * blocks.c_stride + col;
+      if (n == 8 && rider.left > 0 && !rider.done)
+        riding_block8(pairs, a16.data(), packed + layout.offset(q, p, 0) * kPairRow, c, cols,
+                      accumulate, rider);
+      else
+        pair_panel_rows<PairBlock, 1, 8>(layout, q, p, a16.data(), pairs, packed, c, 0, cols,
+                                         accumulate);
+    }
+  }
+}
+
+void ride(Rider& rider) {
+  while (rider.left > 0 && !rider.done)
+    riding_block<0>(0, nullptr, nullptr, nullptr, 0, false, rider);
+}
 
 void bf16_gemm(int64_t M, int64_t K, int64_t N, const float* A, int64_t lda,
                const uint16_t* packed, float* C, int64_t ldc, bool accumulate,

@@ -194,7 +194,8 @@ void PackedMatrix<T>::multiply(const StepSlice& slice, int64_t rows, const T* A,
     if (bf16_) {  // every gate block, this slice's rows or units
       const auto [u0, u1] = slice.units(bf16_->width());
       const int64_t b0 = slice.team ? 0 : slice.b0, b1 = slice.team ? rows : std::min(slice.b1, rows);
-      bf16_gemm(b1 - b0, A + b0 * lda, lda, *bf16_, u0, u1, C + b0 * ldc, ldc, accumulate);
+      bf16_gemm(b1 - b0, A + b0 * lda, lda, *bf16_, u0, u1, C + b0 * ldc, ldc, accumulate,
+                rider);
       return;
     }
   }

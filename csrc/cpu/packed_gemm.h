@@ -326,30 +326,34 @@ struct PanelLayout {
 };
 
 // An input projection that a team member's step products of one row carry in their k loop
-// (avx512::grouped_rows_f32): those read the member's share of w_hh from L2 and leave the FMA
-// units idle part of the time, and the projection, projected step by step a block of rows at a
-// time, is FMA work on weights of its own. C (rows, n) (+)= X @ W^T in each of `blocks` column
-// blocks, unit after unit: a few of a block's columns over one slice of k (kDepth), the slices
-// of each unit in order, so that every value is the sum packed_gemm_f32 makes, bit for bit. W
-// is read either
-// - packed (panels: W packed before the call, as eval layers keep it): kPanelRiderRows rows x 2
-//   panels a unit, X's rows broadcast, W's panel rows a vector; or
-// - as it lies (units of K values, as w_ih is stored), with X transposed: kRowRiderRows rows x
-//   16 columns a unit, one accumulator per column holding its rows, W's values broadcast (a
-//   product's two factors commute in an FMA: the same bits).
+// (avx512::grouped_rows_f32, avx512bf16::bf16_gemm): those read the member's share of w_hh from
+// L2 and leave the dot-product units idle part of the time, and the projection, projected step
+// by step a block of rows at a time, is work on weights of its own. C (rows, n) (+)= X @ W^T in
+// each of `blocks` column blocks, unit after unit: a few of a block's columns over one slice of
+// k (depth values: kDepth, or all of a bfloat16 product's pairs), the slices of each unit in
+// order, so that every value is the sum the product's own kernels make, bit for bit. W is read
+// - as panels (`panels`: float W packed before the call, as eval layers keep it): kPanelRiderRows
+//   rows x 2 panels a unit, X's rows broadcast, W's panel rows a vector;
+// - as it lies (`rows`: units of K values, as float w_ih is stored), with X transposed:
+//   kRowRiderRows rows x 16 columns a unit, one accumulator per column holding its rows, W's
+//   values broadcast (a product's two factors commute in an FMA: the same bits);
+// - as bfloat16 pair panels (`bf16_panels`: a Bf16Matrix, on the CPU's bf16 dot products): as
+//   `panels`, X's rows rounded to bfloat16 pairs (K counts pairs).
 // A unit under way keeps its sums in acc between products.
 constexpr int64_t kPanelRiderRows = 8;
 constexpr int64_t kRowRiderRows = kPanelColumns;
 
 struct Rider {
-  bool panels;  // how W is read (above)
-  // panels: row r of X at x + r * ldx; else X transposed, value k of row r at x + k * ldx + r
-  const float* x;
-  int64_t ldx, K;
-  // panels: block q's panel p (K rows) at w + q * w_block + p * ldw (K * 16); else block q's
-  // column u (K values) at w + q * w_block + u * ldw
-  const float* w;
-  int64_t ldw, w_block;
+  enum Reads { panels, rows, bf16_panels } reads;
+  // X: row r at x + r * ldx (float, or bf16 pairs as uint32), or for `rows` transposed, value k
+  // of row r at x + k * ldx + r
+  const void* x;
+  int64_t ldx, K, depth;
+  // panels: block q's panel p0 + p, row k at w + layout.offset(q, p0 + p, k) lines (16 floats,
+  // or 16 bf16 pairs); rows: block q's column u (K values) at w + q * w_block + u * ldw
+  const void* w;
+  PanelLayout layout;
+  int64_t p0, ldw, w_block;
   float* c;  // row r's columns of block q at c + r * ldc + q * c_block, n of them
   int64_t ldc, c_block, n, blocks;
   int64_t r0 = 0;  // the rows: [r0, r0 + block_rows())
@@ -361,8 +365,23 @@ struct Rider {
   alignas(64) float acc[kRowRiderRows * kPanelColumns];
 
   // Rows a block, and columns a unit.
-  int64_t block_rows() const { return panels ? kPanelRiderRows : kRowRiderRows; }
-  int64_t unit_columns() const { return panels ? 2 * kPanelColumns : kPanelColumns; }
+  int64_t block_rows() const { return reads == rows ? kRowRiderRows : kPanelRiderRows; }
+  int64_t unit_columns() const { return reads == rows ? kPanelColumns : 2 * kPanelColumns; }
+  // Rows [r0, r0 + block_rows()) from their first unit on.
+  void start(int64_t first_row) {
+    r0 = first_row;
+    q = u = k0 = k = 0;
+    done = false;
+  }
+  // The next unit: the unit's slices of k, then its columns, then its blocks.
+  void next_unit() {
+    k = 0;
+    if ((k0 += depth) < K) return;
+    k0 = 0;
+    if ((u += unit_columns()) < n) return;
+    u = 0;
+    done = ++q == blocks;
+  }
 };
 
 // Products of up to this many rows (a team's at batch 1 to 3) read grouped panels (PanelLayout)
@@ -531,6 +550,15 @@ namespace avx512bf16 {
 void bf16_gemm(int64_t M, int64_t K, int64_t N, const float* A, int64_t lda,
                const uint16_t* packed, float* C, int64_t ldc, bool accumulate,
                ColumnBlocks blocks);
+// bf16_gemm's product of one row (A's first), carrying the rider's work (Rider) where it reads
+// 8 grouped panels at a time.
+void bf16_row_riding(int64_t K, int64_t N, const float* A, const uint16_t* packed, float* C,
+                     bool accumulate, ColumnBlocks blocks, Rider& rider);
+// The rider's `left` iterations on their own (a `bf16_panels` rider).
+void ride(Rider& rider);
+// Rows [0, M) of A rounded to bfloat16 (ties to even) into out, row stride `pairs` pairs: pair kk
+// holds values 2kk (low half) and 2kk+1, zero past K.
+void round_rows(int64_t M, int64_t K, const float* A, int64_t lda, uint32_t* out, int64_t pairs);
 }  // namespace avx512bf16
 namespace avx2 {
 void bf16_gemm(int64_t M, int64_t K, int64_t N, const float* A, int64_t lda,
@@ -562,9 +590,15 @@ void bf16_gemm(int64_t M, int64_t K, int64_t N, const float* A, int64_t lda,
 }  // namespace avx512
 
 // Columns [u0, u1) (u0 on a panel boundary) of each of w's column blocks: C's block q at
-// C + q * w.width(). The level's kernel, or plain C++ at level baseline.
+// C + q * w.width(). The level's kernel, or plain C++ at level baseline. rider: as
+// avx512bf16::bf16_gemm's (the other kernels leave it to its next ride).
 void bf16_gemm(int64_t M, const float* A, int64_t lda, const Bf16Matrix& w, int64_t u0,
-               int64_t u1, float* C, int64_t ldc, bool accumulate);
+               int64_t u1, float* C, int64_t ldc, bool accumulate, Rider* rider = nullptr);
+
+// Whether a bfloat16 product of one row of a team member carries a Rider (avx512bf16::bf16_gemm):
+// the CPU's bf16 dot products without AMX, pair panels grouped by 8, a member's share of each
+// block whole groups.
+bool bf16_riding(const Bf16Matrix& w);
 
 template <typename T>
 class PackedMatrix {
@@ -603,7 +637,10 @@ class PackedMatrix {
   bool in_place() const { return in_place_; }
   // Whether a product of one row carries a Rider: grouped panels, 8 a group, a member's share of
   // each block whole groups.
-  bool riding() const { return panels_ && group_ == 8 && packed_width_ % (8 * kPanelColumns) == 0; }
+  bool riding() const {
+    if (bf16_) return bf16_riding(*bf16_);
+    return panels_ && group_ == 8 && packed_width_ % (8 * kPanelColumns) == 0;
+  }
 
  private:
   // Columns [n0, n1) of each of `blocks` blocks of C (N_ / blocks columns each); n0 on a panel

@@ -356,16 +356,6 @@ void packed_gemm_f32_pairwise(bool ta, int64_t M, int64_t K, int64_t N, const fl
 
 namespace {
 
-// The rider's next unit (Rider: its slices of k, then its columns, then its blocks).
-void next_unit(Rider& rd) {
-  rd.k = 0;
-  if ((rd.k0 += kDepth) < rd.K) return;
-  rd.k0 = 0;
-  if ((rd.u += rd.unit_columns()) < rd.n) return;
-  rd.u = 0;
-  rd.done = ++rd.q == rd.blocks;
-}
-
 // The step's block of one row (block<1, NP, false, false, true>) with the rider's units in its k
 // loop, one rider iteration after every kRatio values of k, as long as the rider has iterations
 // left; kRatio 0: the rider alone (kc, A, panels and C unused). kPanels: the rider reads W's
@@ -393,20 +383,22 @@ void riding_block(int64_t kc, const float* A, Panels panels, float* C, int64_t n
       acc[0][p] = _mm512_fmadd_ps(a, _mm512_loadu_ps(b + p * kPanel), acc[0][p]);
   };
   while (rd.left > 0 && !rd.done) {
-    const int64_t kc_unit = std::min(kDepth, rd.K - rd.k0);
+    const int64_t kc_unit = std::min(rd.depth, rd.K - rd.k0);
     int64_t m = std::min(rd.left, kc_unit - rd.k);
     if constexpr (kRatio > 0) m = std::min(m, (kc - k) / kRatio);
     if (m == 0) break;
     const int64_t kk = rd.k0 + rd.k;
-    const float* w = rd.w + rd.q * rd.w_block;
+    const float* x = static_cast<const float*>(rd.x);
+    const float* w = static_cast<const float*>(rd.w);
     if constexpr (kPanels) {
-      const float* x = rd.x + rd.r0 * rd.ldx + kk;
-      w += rd.u / kPanel * rd.ldw + kk * kPanel;
+      x += rd.r0 * rd.ldx + kk;
+      w += rd.layout.offset(rd.q, rd.p0 + rd.u / kPanel, kk) * kPanel;
+      const int64_t next = rd.layout.stride() * kPanel, row = rd.layout.row() * kPanel;
       for (int64_t i = 0; i < m; ++i) {
         if constexpr (kRatio > 0)
 #pragma GCC unroll 4
           for (int j = 0; j < kRatio; ++j) step(k++);
-        const __m512 w0 = _mm512_loadu_ps(w), w1 = _mm512_loadu_ps(w + rd.ldw);
+        const __m512 w0 = _mm512_loadu_ps(w), w1 = _mm512_loadu_ps(w + next);
         const float* x_r = x;  // (stepped as block's A, never past the last row)
 #pragma GCC unroll 16
         for (int r = 0; r < kPanelRiderRows; ++r) {
@@ -416,11 +408,11 @@ void riding_block(int64_t kc, const float* A, Panels panels, float* C, int64_t n
           if (r + 1 < kPanelRiderRows) x_r += rd.ldx;
         }
         ++x;
-        w += kPanel;
+        w += row;
       }
     } else {
-      const float* x = rd.x + kk * rd.ldx + rd.r0;
-      w += rd.u * rd.ldw + kk;
+      x += kk * rd.ldx + rd.r0;
+      w += rd.q * rd.w_block + rd.u * rd.ldw + kk;
       for (int64_t i = 0; i < m; ++i) {
         if constexpr (kRatio > 0)
 #pragma GCC unroll 4
@@ -456,7 +448,7 @@ void riding_block(int64_t kc, const float* A, Panels panels, float* C, int64_t n
     }
 #pragma GCC unroll 16
     for (int j = 0; j < kAcc; ++j) racc[j] = _mm512_setzero_ps();
-    next_unit(rd);
+    rd.next_unit();
   }
   if (rd.k > 0)
 #pragma GCC unroll 16
@@ -471,7 +463,7 @@ void riding_block(int64_t kc, const float* A, Panels panels, float* C, int64_t n
 template <int NP, int kRatio>
 void riding_any(int64_t kc, const float* A, Panels panels, float* C, int64_t n_cols,
                   bool accumulate, Rider& rd) {
-  if (rd.panels)
+  if (rd.reads == Rider::panels)
     riding_block<NP, kRatio, true>(kc, A, panels, C, n_cols, accumulate, rd);
   else
     riding_block<NP, kRatio, false>(kc, A, panels, C, n_cols, accumulate, rd);

@@ -340,10 +340,11 @@ class InputProjection {
     // 1.12x, (100,1,256,256) 1.07-1.10x, (128,1,256,256) 1.14x, the GRU 1.03-1.04x and at T =
     // 100 1.11x, the RNN 1.02-1.03x; training 1.01x, at T = 100 1.03x.
 #if SEQKERN_X86
-    riding_ = std::is_same_v<T, float> && team_ && s.B == 1 && !bf16 &&
-              (pairwise_ || (kept && kept->data())) && w_step.riding() &&
-              s.T >= 2 * (kept && kept->data() ? kPanelRiderRows : kRowRiderRows) &&
+    riding_ = std::is_same_v<T, float> && team_ && s.B == 1 &&
+              (bf16 || pairwise_ || (kept && kept->data())) && w_step.riding() &&
+              s.T >= 2 * (bf16 || (kept && kept->data()) ? kPanelRiderRows : kRowRiderRows) &&
               simd() == Simd::avx512;
+    if (riding_) bf16_ = bf16;
     if (riding_) riders_.resize(get_num_threads());
 #endif
   }
@@ -432,27 +433,29 @@ class InputProjection {
   void ride_step(const StepSlice& slice, int64_t t, float* pre_t) const {
     float* pre = pre_t - t * GH_;  // (step t's row: the batch is one row)
     Rider& rd = riders_[slice.team->rank];
-    const bool kept = kept_ && kept_->data();
-    rd.panels = kept;
-    const int64_t R = rd.block_rows(), I = s_.I, width = GH_ / blocks_;
-    const int64_t whole = s_.T / R * R;  // rows in blocks
+    const int64_t I = s_.I, width = GH_ / blocks_;
     const auto [u0, u1] = slice.units(width);
-    // a block of rows' iterations, and a step's share of them
-    const int64_t work = blocks_ * (u1 - u0) / rd.unit_columns() * I, share = (work + R - 1) / R;
-    const auto start = [&](int64_t r0) {  // rows [r0, r0 + R)
-      rd.r0 = r0;
-      rd.q = rd.u = rd.k0 = rd.k = 0;
-      rd.done = false;
-    };
     if (t == 0) {
-      if (kept) {
+      rd.depth = kDepth;
+      rd.K = I;
+      if (bf16_) {
+        rd.reads = Rider::bf16_panels;
+        thread_local std::vector<uint32_t> x16;  // the member's own: x rounded to bf16 pairs
+        rd.K = rd.depth = rd.ldx = bf16_->pairs();  // (the products sum every pair at once)
+        x16.resize(s_.T * rd.ldx);
+        avx512bf16::round_rows(s_.T, I, x_, I, x16.data(), rd.ldx);
+        rd.x = x16.data();
+        rd.w = bf16_->data();
+        rd.layout = PanelLayout{rd.K, bf16_->panels(), bf16_->group, blocks_};
+      } else if (kept_ && kept_->data()) {
+        rd.reads = Rider::panels;
         rd.x = x_;
         rd.ldx = I;
-        rd.w = kept_->data() + u0 * I;  // (block q's panel p at q * block_size + p * I * 16)
-        rd.ldw = I * kPanelColumns;
-        rd.w_block = kept_->block_size;
+        rd.w = kept_->data();
+        rd.layout = PanelLayout{I, (width + kPanelColumns - 1) / kPanelColumns, 1, blocks_};
       } else {
-        thread_local Aligned<float> xt;  // the member's own
+        rd.reads = Rider::rows;
+        thread_local Aligned<float> xt;  // the member's own: x transposed
         rd.ldx = (s_.T + kPanelColumns - 1) / kPanelColumns * kPanelColumns;
         xt.resize(I * rd.ldx);
         avx512::transpose_rows(s_.T, I, x_, I, xt.data(), rd.ldx);
@@ -461,13 +464,22 @@ class InputProjection {
         rd.ldw = I;
         rd.w_block = width * I;
       }
-      rd.K = I;
+      rd.p0 = u0 / kPanelColumns;
       rd.c = pre + u0;
       rd.ldc = GH_;
       rd.c_block = width;
       rd.n = u1 - u0;
       rd.blocks = blocks_;
-      const int64_t step_iterations = blocks_ * (u1 - u0) / (8 * kPanelColumns) * s_.state();
+    } else {
+      (rd.reads == Rider::bf16_panels ? avx512bf16::ride : avx512::ride)(rd);  // step t - 1's
+    }
+    const int64_t R = rd.block_rows(), whole = s_.T / R * R;  // rows in blocks
+    // a block of rows' iterations, and a step's share of them
+    const int64_t work = blocks_ * (u1 - u0) / rd.unit_columns() * rd.K, share = (work + R - 1) / R;
+    if (t == 0) {
+      // the step product's iterations: values of k (bf16: pairs) for each group of 8 panels
+      const int64_t k = rd.reads == Rider::bf16_panels ? (s_.state() + 1) / 2 : s_.state();
+      const int64_t step_iterations = blocks_ * (u1 - u0) / (8 * kPanelColumns) * k;
       rd.ratio = static_cast<int>(std::clamp<int64_t>(step_iterations / share, 1, 4));
       // The first rows, and those past the blocks, before the loop's first step, as the call
       // would have projected every row: the rider's kernel alone, on w_ih as it lies, had run
@@ -476,17 +488,15 @@ class InputProjection {
         if (r0 >= s_.T) continue;
         const int64_t rows = std::min(R, s_.T - r0);
         float* c = pre + r0 * GH_ + u0;
-        if (kept)
-          avx512::packed_gemm_f32(rows, I, rd.n, x_ + r0 * I, I, rd.w, c, GH_, false,
-                                  ColumnBlocks{blocks_, rd.w_block, width});
+        if (rd.reads == Rider::rows)
+          avx512::packed_gemm_f32_pairwise(false, rows, I, rd.n, x_ + r0 * I, I, w_ih_ + u0 * I,
+                                           I, true, 1.0f, c, GH_, false, blocks_, rd.w_block,
+                                           width);
         else
-          avx512::packed_gemm_f32_pairwise(false, rows, I, rd.n, x_ + r0 * I, I, rd.w, I, true,
-                                           1.0f, c, GH_, false, blocks_, rd.w_block, width);
+          w_->multiply(slice, rows, x_ + r0 * I, I, pre + r0 * GH_, GH_, false);
       }
-    } else {
-      avx512::ride(rd);  // what step t - 1's product left
     }
-    if (t % R == 0 && t + 2 * R <= whole) start(t + R);
+    if (t % R == 0 && t + 2 * R <= whole) rd.start(t + R);
     rd.left = t % R == R - 1 ? work : share;
   }
 #endif
@@ -500,6 +510,7 @@ class InputProjection {
   bool pairwise_ = false;  // ... or unpacked: a team's one chunk of rows, packed pair by pair
   bool up_front_ = false;  // ... or bf16 w_ih, widened, projecting every step before it
   bool riding_ = false;  // ... or carried by the step products (ride_step)
+  const Bf16Matrix* bf16_ = nullptr;  // w_ih in bfloat16, when riding on it
   mutable std::vector<Rider> riders_;  // a team member's each
 };
 
