@@ -11,6 +11,7 @@
 
 #include "avx512_tiles.h"
 #include "packed_gemm.h"
+#include "rider_avx512.h"
 
 namespace seqkern::avx512bf16 {
 
@@ -108,6 +109,20 @@ inline int64_t block_rows(int64_t left) {
   return 12;
 }
 
+// The rider's bfloat16 pair panel rows: a pair of X's values broadcast, W's pair rows (16
+// columns x 2 rows) in vectors, one dot product adding both.
+struct Bf16Ops {
+  using X = uint32_t;
+  using W = uint16_t;
+  static constexpr int64_t kLine = kPairRow;
+  static __m512i broadcast(uint32_t x) { return _mm512_set1_epi32(static_cast<int>(x)); }
+  static __m512i load(const uint16_t* w) { return _mm512_loadu_si512(w); }
+  static __m512 dot(__m512 sum, __m512i a, __m512i w) {
+    return _mm512_dpbf16_ps(sum, reinterpret_cast<const __m512bh&>(a),
+                            reinterpret_cast<const __m512bh&>(w));
+  }
+};
+
 // The step's block of one row against a run of 8 grouped pair panels (block<1, 8>, panel rows
 // side by side), with the rider's units (Rider::bf16_panels) in its loop over pairs: one rider
 // iteration (2 pair rows, 16 dot products) after every kRatio pairs, as long as the rider has
@@ -116,68 +131,21 @@ inline int64_t block_rows(int64_t left) {
 template <int kRatio>
 void riding_block(int64_t pairs, const uint32_t* A, const uint16_t* run, float* C,
                   int64_t n_cols, bool accumulate, Rider& rd) {
-  constexpr int NP = 8, R = kPanelRiderRows;
-  __m512 acc[1][NP], racc[2 * R];  // racc[2r + p]: row r x panel p
+  constexpr int NP = 8;
+  __m512 acc[1][NP], sums[2 * kPanelRiderRows];
 #pragma GCC unroll 16
   for (int p = 0; p < NP; ++p) acc[0][p] = _mm512_setzero_ps();
-#pragma GCC unroll 16
-  for (int j = 0; j < 2 * R; ++j)
-    racc[j] = rd.k > 0 ? _mm512_load_ps(rd.acc + j * kPanel) : _mm512_setzero_ps();
-  const auto dot = [](__m512 sum, __m512i a, const uint16_t* w) __attribute__((always_inline)) {
-    const __m512i v = _mm512_loadu_si512(w);
-    return _mm512_dpbf16_ps(sum, reinterpret_cast<const __m512bh&>(a),
-                            reinterpret_cast<const __m512bh&>(v));
-  };
-  int64_t kk = 0;
+  avx512_rider::load_sums(rd, sums);
   const auto step = [&](int64_t kk) __attribute__((always_inline)) {
     const uint16_t* b = run + kk * (NP * kPairRow);
-    const __m512i a = _mm512_set1_epi32(static_cast<int>(A[kk]));
+    const __m512i a = Bf16Ops::broadcast(A[kk]);
 #pragma GCC unroll 16
-    for (int p = 0; p < NP; ++p) acc[0][p] = dot(acc[0][p], a, b + p * kPairRow);
+    for (int p = 0; p < NP; ++p)
+      acc[0][p] = Bf16Ops::dot(acc[0][p], a, Bf16Ops::load(b + p * kPairRow));
   };
-  while (rd.left > 0 && !rd.done) {
-    const int64_t kc_unit = std::min(rd.depth, rd.K - rd.k0);
-    int64_t m = std::min(rd.left, kc_unit - rd.k);
-    if constexpr (kRatio > 0) m = std::min(m, (pairs - kk) / kRatio);
-    if (m == 0) break;
-    const int64_t k = rd.k0 + rd.k;
-    const uint32_t* x = static_cast<const uint32_t*>(rd.x) + rd.r0 * rd.ldx + k;
-    const uint16_t* w = static_cast<const uint16_t*>(rd.w) +
-                        rd.layout.offset(rd.q, rd.p0 + rd.u / kPanel, k) * kPairRow;
-    const int64_t next = rd.layout.stride() * kPairRow, row = rd.layout.row() * kPairRow;
-    for (int64_t i = 0; i < m; ++i) {
-      if constexpr (kRatio > 0)
-#pragma GCC unroll 4
-        for (int j = 0; j < kRatio; ++j) step(kk++);
-      const __m512i w0 = _mm512_loadu_si512(w), w1 = _mm512_loadu_si512(w + next);
-      const uint32_t* x_r = x;  // (stepped as block's A, never past the last row)
-#pragma GCC unroll 16
-      for (int r = 0; r < R; ++r) {
-        const __m512i a = _mm512_set1_epi32(static_cast<int>(*x_r));
-        racc[2 * r] = _mm512_dpbf16_ps(racc[2 * r], reinterpret_cast<const __m512bh&>(a),
-                                       reinterpret_cast<const __m512bh&>(w0));
-        racc[2 * r + 1] = _mm512_dpbf16_ps(racc[2 * r + 1], reinterpret_cast<const __m512bh&>(a),
-                                           reinterpret_cast<const __m512bh&>(w1));
-        if (r + 1 < R) x_r += rd.ldx;
-      }
-      ++x;
-      w += row;
-    }
-    rd.left -= m;
-    if ((rd.k += m) < kc_unit) break;
-    __m512 tile[R][2];
-#pragma GCC unroll 16
-    for (int r = 0; r < R; ++r)
-      for (int p = 0; p < 2; ++p) tile[r][p] = racc[2 * r + p];
-    store_tile(tile, rd.c + rd.r0 * rd.ldc + rd.q * rd.c_block + rd.u, rd.ldc, rd.n - rd.u,
-               rd.k0 > 0);
-#pragma GCC unroll 16
-    for (int j = 0; j < 2 * R; ++j) racc[j] = _mm512_setzero_ps();
-    rd.next_unit();
-  }
-  if (rd.k > 0)
-#pragma GCC unroll 16
-    for (int j = 0; j < 2 * R; ++j) _mm512_store_ps(rd.acc + j * kPanel, racc[j]);
+  int64_t kk = 0;
+  avx512_rider::panel_units<Bf16Ops, kRatio>(rd, sums, step, kk, pairs);
+  avx512_rider::save_sums(rd, sums);
   if constexpr (kRatio > 0) {
     for (; kk < pairs; ++kk) step(kk);
     store_tile(acc, C, 0, n_cols, accumulate);

@@ -14,6 +14,7 @@
 
 #include "avx512_tiles.h"
 #include "packed_gemm.h"
+#include "rider_avx512.h"
 
 namespace seqkern::avx512 {
 
@@ -356,24 +357,73 @@ void packed_gemm_f32_pairwise(bool ta, int64_t M, int64_t K, int64_t N, const fl
 
 namespace {
 
+// The rider's float panel rows: X's values broadcast, W's panel rows in vectors.
+struct F32Ops {
+  using X = float;
+  using W = float;
+  static constexpr int64_t kLine = kPanel;
+  static __m512 broadcast(float x) { return _mm512_set1_ps(x); }
+  static __m512 load(const float* w) { return _mm512_loadu_ps(w); }
+  static __m512 dot(__m512 sum, __m512 a, __m512 w) { return _mm512_fmadd_ps(a, w, sum); }
+};
+
+// The rider's units of W as it lies (Rider::rows: 16 rows x 16 columns, sums[j] column j's
+// rows), as avx512_rider::panel_units runs the panel units: one load of X's transposed rows, 16
+// of W's values broadcast from its 16 columns, 16 FMAs an iteration.
+template <int kRatio, typename Step>
+__attribute__((always_inline)) inline void row_units(Rider& rd, __m512 (&sums)[kPanel],
+                                                     Step&& step, int64_t& k, int64_t kc) {
+  while (rd.left > 0 && !rd.done) {
+    const int64_t kc_unit = std::min(rd.depth, rd.K - rd.k0);
+    int64_t m = std::min(rd.left, kc_unit - rd.k);
+    if constexpr (kRatio > 0) m = std::min(m, (kc - k) / kRatio);
+    if (m == 0) break;
+    const int64_t kk = rd.k0 + rd.k;
+    const float* x = static_cast<const float*>(rd.x) + kk * rd.ldx + rd.r0;
+    const float* w = static_cast<const float*>(rd.w) + rd.q * rd.w_block + rd.u * rd.ldw + kk;
+    for (int64_t i = 0; i < m; ++i) {
+      if constexpr (kRatio > 0)
+#pragma GCC unroll 4
+        for (int j = 0; j < kRatio; ++j) step(k++);
+      const __m512 rows = _mm512_loadu_ps(x);
+      const float* w_j = w;  // (stepped as block's A, never past the unit's last column)
+#pragma GCC unroll 16
+      for (int j = 0; j < kPanel; ++j) {
+        sums[j] = _mm512_fmadd_ps(_mm512_set1_ps(*w_j), rows, sums[j]);
+        if (j + 1 < kPanel) w_j += rd.ldw;
+      }
+      x += rd.ldx;
+      ++w;
+    }
+    rd.left -= m;
+    if ((rd.k += m) < kc_unit) break;
+    __m512 row[kPanel];  // row[i]: row r0 + i's 16 columns
+    avx512_tiles::transpose16(sums, row);
+    float* c = rd.c + rd.r0 * rd.ldc + rd.q * rd.c_block + rd.u;
+    for (int64_t i = 0; i < kRowRiderRows; ++i) {
+      __m512 v = row[i];
+      if (rd.k0 > 0) v = _mm512_add_ps(v, _mm512_loadu_ps(c + i * rd.ldc));
+      _mm512_storeu_ps(c + i * rd.ldc, v);
+    }
+#pragma GCC unroll 16
+    for (int j = 0; j < kPanel; ++j) sums[j] = _mm512_setzero_ps();
+    rd.next_unit();
+  }
+}
+
 // The step's block of one row (block<1, NP, false, false, true>) with the rider's units in its k
 // loop, one rider iteration after every kRatio values of k, as long as the rider has iterations
 // left; kRatio 0: the rider alone (kc, A, panels and C unused). kPanels: the rider reads W's
-// panels (an iteration: 2 loads, 8 broadcasts, 16 FMAs), else W as it lies (16 broadcasts, a
-// load, 16 FMAs). The rider's accumulators stay in registers across its units, and go to rd.acc
-// when the block ends within one.
+// panels (an iteration: 2 loads, 8 broadcasts, 16 FMAs), else W as it lies (row_units). The
+// rider's sums stay in registers across its units, and go to rd.acc when the block ends within
+// one.
 template <int NP, int kRatio, bool kPanels>
 void riding_block(int64_t kc, const float* A, Panels panels, float* C, int64_t n_cols,
                   bool accumulate, Rider& rd) {
-  // kPanels: racc[2r + p], row r x panel p; else racc[j], column j's rows
-  constexpr int kAcc = kPanels ? 2 * kPanelRiderRows : kPanel;
-  __m512 acc[1][NP > 0 ? NP : 1], racc[kAcc];
+  __m512 acc[1][NP > 0 ? NP : 1], sums[kPanels ? 2 * kPanelRiderRows : kPanel];
 #pragma GCC unroll 16
   for (int p = 0; p < NP; ++p) acc[0][p] = _mm512_setzero_ps();
-#pragma GCC unroll 16
-  for (int j = 0; j < kAcc; ++j)
-    racc[j] = rd.k > 0 ? _mm512_load_ps(rd.acc + j * kPanel) : _mm512_setzero_ps();
-  int64_t k = 0;
+  avx512_rider::load_sums(rd, sums);
   // (a group's NP panels side by side: its panel rows NP * kPanel values apart)
   const auto step = [&](int64_t k) __attribute__((always_inline)) {
     const float* b = panels.data + k * (NP * kPanel);
@@ -382,77 +432,12 @@ void riding_block(int64_t kc, const float* A, Panels panels, float* C, int64_t n
     for (int p = 0; p < NP; ++p)
       acc[0][p] = _mm512_fmadd_ps(a, _mm512_loadu_ps(b + p * kPanel), acc[0][p]);
   };
-  while (rd.left > 0 && !rd.done) {
-    const int64_t kc_unit = std::min(rd.depth, rd.K - rd.k0);
-    int64_t m = std::min(rd.left, kc_unit - rd.k);
-    if constexpr (kRatio > 0) m = std::min(m, (kc - k) / kRatio);
-    if (m == 0) break;
-    const int64_t kk = rd.k0 + rd.k;
-    const float* x = static_cast<const float*>(rd.x);
-    const float* w = static_cast<const float*>(rd.w);
-    if constexpr (kPanels) {
-      x += rd.r0 * rd.ldx + kk;
-      w += rd.layout.offset(rd.q, rd.p0 + rd.u / kPanel, kk) * kPanel;
-      const int64_t next = rd.layout.stride() * kPanel, row = rd.layout.row() * kPanel;
-      for (int64_t i = 0; i < m; ++i) {
-        if constexpr (kRatio > 0)
-#pragma GCC unroll 4
-          for (int j = 0; j < kRatio; ++j) step(k++);
-        const __m512 w0 = _mm512_loadu_ps(w), w1 = _mm512_loadu_ps(w + next);
-        const float* x_r = x;  // (stepped as block's A, never past the last row)
-#pragma GCC unroll 16
-        for (int r = 0; r < kPanelRiderRows; ++r) {
-          const __m512 a = _mm512_set1_ps(*x_r);
-          racc[2 * r] = _mm512_fmadd_ps(a, w0, racc[2 * r]);
-          racc[2 * r + 1] = _mm512_fmadd_ps(a, w1, racc[2 * r + 1]);
-          if (r + 1 < kPanelRiderRows) x_r += rd.ldx;
-        }
-        ++x;
-        w += row;
-      }
-    } else {
-      x += kk * rd.ldx + rd.r0;
-      w += rd.q * rd.w_block + rd.u * rd.ldw + kk;
-      for (int64_t i = 0; i < m; ++i) {
-        if constexpr (kRatio > 0)
-#pragma GCC unroll 4
-          for (int j = 0; j < kRatio; ++j) step(k++);
-        const __m512 rows = _mm512_loadu_ps(x);
-        const float* w_j = w;  // (stepped as block's A, never past the unit's last column)
-#pragma GCC unroll 16
-        for (int j = 0; j < kPanel; ++j) {
-          racc[j] = _mm512_fmadd_ps(_mm512_set1_ps(*w_j), rows, racc[j]);
-          if (j + 1 < kPanel) w_j += rd.ldw;
-        }
-        x += rd.ldx;
-        ++w;
-      }
-    }
-    rd.left -= m;
-    if ((rd.k += m) < kc_unit) break;
-    float* c = rd.c + rd.r0 * rd.ldc + rd.q * rd.c_block + rd.u;
-    if constexpr (kPanels) {
-      __m512 tile[kPanelRiderRows][2];
-#pragma GCC unroll 16
-      for (int r = 0; r < kPanelRiderRows; ++r)
-        for (int p = 0; p < 2; ++p) tile[r][p] = racc[2 * r + p];
-      store_tile(tile, c, rd.ldc, rd.n - rd.u, rd.k0 > 0);
-    } else {
-      __m512 row[kPanel];  // row[i]: row r0 + i's 16 columns
-      avx512_tiles::transpose16(racc, row);
-      for (int64_t i = 0; i < kRowRiderRows; ++i) {
-        __m512 v = row[i];
-        if (rd.k0 > 0) v = _mm512_add_ps(v, _mm512_loadu_ps(c + i * rd.ldc));
-        _mm512_storeu_ps(c + i * rd.ldc, v);
-      }
-    }
-#pragma GCC unroll 16
-    for (int j = 0; j < kAcc; ++j) racc[j] = _mm512_setzero_ps();
-    rd.next_unit();
-  }
-  if (rd.k > 0)
-#pragma GCC unroll 16
-    for (int j = 0; j < kAcc; ++j) _mm512_store_ps(rd.acc + j * kPanel, racc[j]);
+  int64_t k = 0;
+  if constexpr (kPanels)
+    avx512_rider::panel_units<F32Ops, kRatio>(rd, sums, step, k, kc);
+  else
+    row_units<kRatio>(rd, sums, step, k, kc);
+  avx512_rider::save_sums(rd, sums);
   if constexpr (kRatio > 0) {
     for (; k < kc; ++k) step(k);
     store_tile(acc, C, 0, n_cols, accumulate);
