@@ -374,9 +374,7 @@ template <int kRatio, typename Step>
 __attribute__((always_inline)) inline void row_units(Rider& rd, __m512 (&sums)[kPanel],
                                                      Step&& step, int64_t& k, int64_t kc) {
   while (rd.left > 0 && !rd.done) {
-    const int64_t kc_unit = std::min(rd.depth, rd.K - rd.k0);
-    int64_t m = std::min(rd.left, kc_unit - rd.k);
-    if constexpr (kRatio > 0) m = std::min(m, (kc - k) / kRatio);
+    const int64_t m = rd.run_length(kc - k, kRatio);
     if (m == 0) break;
     const int64_t kk = rd.k0 + rd.k;
     const float* x = static_cast<const float*>(rd.x) + kk * rd.ldx + rd.r0;
@@ -396,7 +394,7 @@ __attribute__((always_inline)) inline void row_units(Rider& rd, __m512 (&sums)[k
       ++w;
     }
     rd.left -= m;
-    if ((rd.k += m) < kc_unit) break;
+    if ((rd.k += m) < rd.unit_depth()) break;
     __m512 row[kPanel];  // row[i]: row r0 + i's 16 columns
     avx512_tiles::transpose16(sums, row);
     float* c = rd.c + rd.r0 * rd.ldc + rd.q * rd.c_block + rd.u;

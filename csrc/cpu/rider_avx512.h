@@ -44,9 +44,7 @@ __attribute__((always_inline)) static inline void panel_units(
   using X = typename Ops::X;
   using W = typename Ops::W;
   while (rd.left > 0 && !rd.done) {
-    const int64_t kc_unit = std::min(rd.depth, rd.K - rd.k0);
-    int64_t m = std::min(rd.left, kc_unit - rd.k);
-    if constexpr (kRatio > 0) m = std::min(m, (kc - k) / kRatio);
+    const int64_t m = rd.run_length(kc - k, kRatio);
     if (m == 0) break;
     const int64_t kk = rd.k0 + rd.k;
     const X* x = static_cast<const X*>(rd.x) + rd.r0 * rd.ldx + kk;
@@ -70,7 +68,7 @@ __attribute__((always_inline)) static inline void panel_units(
       w += row;
     }
     rd.left -= m;
-    if ((rd.k += m) < kc_unit) break;
+    if ((rd.k += m) < rd.unit_depth()) break;
     __m512 tile[R][2];
 #pragma GCC unroll 16
     for (int r = 0; r < R; ++r)
