@@ -325,9 +325,9 @@ class InputProjection {
     // (100,64,512,512) 1.11x and 1.08x, (50,32,512,512) 1.18x and 1.12x, now even with float32;
     // the GRU (6 MB) 0.96-1.01x.
     up_front_ = bf16 && !bf16_native() && !team_ && bytes > most;
-    // Batch 1 on a team whose members hold whole groups of 8 panels of w_hh: the step products
-    // carry the projection of later rows (Rider, ride_step) instead of step 0 projecting every
-    // row. A member's step product reads its share of w_hh from L2 with the FMA units idle part
+    // Batch 1 on a team whose members hold whole groups of 8 panels of w_hh (float32 or
+    // bfloat16, PackedMatrix::riding): the step products carry the projection of later rows
+    // (Rider, ride_step) instead of step 0 projecting every row. A member's step product reads its share of w_hh from L2 with the FMA units idle part
     // of the time; with the rider in its k loop the two reach the FMA bound on Zen 4 (LSTM
     // (50,1,256,256), eval, a member's cycles a step: 13.0 thousand alone, 15.7 with the rider,
     // which carries 6.7 thousand of projection: 60% of it hidden). The rider reads w_ih's panels
@@ -338,14 +338,19 @@ class InputProjection {
     // 1.09-1.16x, (20,1,256,256) 1.02-1.05x, I = 128 and 512 1.06-1.07x, the GRU 1.08-1.11x,
     // the RNN 1.10-1.11x; functional calls, LSTM (50,1,256,256) 1.02-1.04x, (64,1,256,256)
     // 1.12x, (100,1,256,256) 1.07-1.10x, (128,1,256,256) 1.14x, the GRU 1.03-1.04x and at T =
-    // 100 1.11x, the RNN 1.02-1.03x; training 1.01x, at T = 100 1.03x.
+    // 100 1.11x, the RNN 1.02-1.03x; training 1.01x, at T = 100 1.03x. On bfloat16 weights
+    // (the CPU's bf16 dot products, without AMX), from w_ih's pair panels: two builds, both
+    // orders, LSTM (50,1,256,256) 1.08-1.11x, (100,1,256,256) 1.11-1.12x, the GRU 1.05-1.12x,
+    // the RNN 1.03-1.06x.
 #if SEQKERN_X86
     riding_ = std::is_same_v<T, float> && team_ && s.B == 1 &&
               (bf16 || pairwise_ || (kept && kept->data())) && w_step.riding() &&
               s.T >= 2 * (bf16 || (kept && kept->data()) ? kPanelRiderRows : kRowRiderRows) &&
               simd() == Simd::avx512;
-    if (riding_) bf16_ = bf16;
-    if (riding_) riders_.resize(get_num_threads());
+    if (riding_) {
+      bf16_ = bf16;
+      riders_.resize(get_num_threads());
+    }
 #endif
   }
 
