@@ -109,6 +109,7 @@ def test_packed_once_gives_the_bits_of_packing_at_each_call(cell, T, B, I, H, L,
     ("lstm", 33, 300, 0, 0),    # rows past the last block; two slices of k
     ("lstm", 50, 520, 0, 5),    # three slices; a sequence shorter than T
     ("lstm", 70, 64, 64, 0),    # a projection: the step's k loop of 64 values
+    ("lstm", 40, 1024, 0, 0),   # w_ih's rows 4 KB apart: as it lies, not carried
     ("gru", 41, 256, 0, 0),
     ("gru_reset_before", 32, 40, 0, 3),
     ("rnn_tanh", 64, 130, 0, 0),

@@ -233,6 +233,9 @@ constexpr int64_t kStepProjectionBytes = 4 << 20;
 constexpr int64_t kStepProjectionBytesWide = 8 << 20;
 constexpr int64_t kStepProjectionRowsIntel = 20;
 
+// Rows of w_ih this many bytes apart, or a multiple of it, alias in L1 (InputProjection).
+constexpr int64_t kRowRiderAliasingBytes = 4096;
+
 // Rows from which a team's projection packs w_ih pair by pair past kStepProjectionBytes
 // (InputProjection).
 constexpr int64_t kPairwiseRows = 30;
@@ -342,9 +345,13 @@ class InputProjection {
     // (the CPU's bf16 dot products, without AMX), from w_ih's pair panels: two builds, both
     // orders, LSTM (50,1,256,256) 1.08-1.11x, (100,1,256,256) 1.11-1.12x, the GRU 1.05-1.12x,
     // the RNN 1.03-1.06x.
+    // The rider reading w_ih as it lies reads 16 of its rows at once: rows a multiple of 4 KB
+    // apart fall into one set of L1 (64 sets of 64-byte lines, 8 ways on Zen 4) and evict each
+    // other: (50,1,1024,256) inference ran 0.69x; at I = 512 and 768 1.00-1.08x.
+    const bool aliasing = s.I * static_cast<int64_t>(sizeof(T)) % kRowRiderAliasingBytes == 0;
 #if SEQKERN_X86
     riding_ = std::is_same_v<T, float> && team_ && s.B == 1 &&
-              (bf16 || pairwise_ || (kept && kept->data())) && w_step.riding() &&
+              (bf16 || (pairwise_ && !aliasing) || (kept && kept->data())) && w_step.riding() &&
               s.T >= 2 * (bf16 || (kept && kept->data()) ? kPanelRiderRows : kRowRiderRows) &&
               simd() == Simd::avx512;
     if (riding_) {
