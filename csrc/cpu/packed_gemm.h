@@ -369,11 +369,11 @@ struct Rider {
   int64_t unit_columns() const { return reads == rows ? kPanelColumns : 2 * kPanelColumns; }
   // Values of k the unit under way sums (the last slice of K may be short).
   int64_t unit_depth() const { return std::min(depth, K - k0); }
-  // Iterations to run now: what the unit and the product have left, and with a step product
-  // (ratio > 0), one for each `ratio` of the step's `step_left` values of k.
-  int64_t run_length(int64_t step_left, int ratio) const {
+  // Iterations to run now: what the unit and the product have left, and beside a step product
+  // (every > 0), one for each `every` of the step's `step_left` values of k.
+  int64_t run_length(int64_t step_left, int every) const {
     const int64_t m = std::min(left, unit_depth() - k);
-    return ratio > 0 ? std::min(m, step_left / ratio) : m;
+    return every > 0 ? std::min(m, step_left / every) : m;
   }
   // Rows [r0, r0 + block_rows()) from their first unit on.
   void start(int64_t first_row) {
