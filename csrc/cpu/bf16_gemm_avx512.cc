@@ -169,23 +169,18 @@ void bf16_row_riding(int64_t K, int64_t N, const float* A, const uint16_t* packe
                      bool accumulate, ColumnBlocks blocks, Rider& rider) {
   thread_local std::vector<uint32_t> a16;
   const int64_t pairs = (K + 1) / 2;
-  a16.resize(pairs);
-  round_rows(1, K, A, K, a16.data(), pairs);
-  const PanelLayout layout{pairs, blocks.panels, blocks.group, blocks.count};
-  const int64_t p1 = blocks.first + (N + kPanel - 1) / kPanel;
-  for (int64_t p = blocks.first, n; p < p1; p += n) {  // as bf16_rows_product runs one row
-    n = layout.run(p, p1);
-    const int64_t col = (p - blocks.first) * kPanel, cols = std::min(N - col, n * kPanel);
-    for (int64_t q = 0; q < blocks.count; ++q) {
-      float* c = C + q * blocks.c_stride + col;
-      if (n == 8 && rider.left > 0 && !rider.done)
-        riding_block8(pairs, a16.data(), packed + layout.offset(q, p, 0) * kPairRow, c, cols,
-                      accumulate, rider);
-      else
-        pair_panel_rows<PairBlock, 1, 8>(layout, q, p, a16.data(), pairs, packed, c, 0, cols,
-                                         accumulate);
-    }
-  }
+  // bf16_gemm's one row, its runs of 8 grouped panels (n columns from panel p on) carrying the
+  // rider while it has work
+  const auto row = [&](int64_t mr, PanelLayout l, int64_t q, int64_t p, const uint32_t* a,
+                       int64_t lda, const uint16_t* w, float* c, int64_t ldc, int64_t n,
+                       bool acc) {
+    if ((n + kPanel - 1) / kPanel == 8 && rider.left > 0 && !rider.done)
+      riding_block8(pairs, a, w + l.offset(q, p, 0) * kPairRow, c, n, acc, rider);
+    else
+      rows(mr, l, q, p, a, lda, w, c, ldc, n, acc);
+  };
+  bf16_rows_product(1, K, N, A, K, packed, C, 0, accumulate, blocks, a16, round_rows, block_rows,
+                    row);
 }
 
 void ride(Rider& rider) {

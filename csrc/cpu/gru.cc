@@ -41,7 +41,8 @@ void forward_reset_after(const RnnShape& s, const T* x, const T* w_ih, const T* 
     T* g_t = pre + (training ? t : t % input.steps()) * B * G;
     T* hn_t = training ? hn + t * BH : nullptr;
     input.step(sl, t, live, g_t);
-    if (!whole && (t > 0 || !h0_zero)) w_step.multiply(sl, live, h_prev, H, hp.data(), G, false, input.rider(sl));
+    if (!whole && (t > 0 || !h0_zero))
+      w_step.multiply(sl, live, h_prev, H, hp.data(), G, false, input.rider(sl));
     const auto [u0, u1] = sl.units(H);
     for (int64_t b = sl.b0; b < sl.b1; ++b) {
       T* y_row = y + t * BH + b * H;

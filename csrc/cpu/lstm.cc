@@ -40,7 +40,8 @@ void lstm_forward(const RnnShape& shape, const T* x, const T* w_ih, const T* w_h
     T* g_t = pre + (training ? t : t % input.steps()) * B * G;
     const T* h_prev = detail::prev_h(t, h0, y, BS);
     input.step(sl, t, live, g_t);
-    if (!whole && (t > 0 || !h0_zero)) w_step.multiply(sl, live, h_prev, S, g_t, G, true, input.rider(sl));
+    if (!whole && (t > 0 || !h0_zero))
+      w_step.multiply(sl, live, h_prev, S, g_t, G, true, input.rider(sl));
     const T* c_prev = training ? detail::prev_h(t, c0, cs, BH) : c_buf.data();
     T* c_out = training ? cs + t * BH : c_buf.data();
     const auto [u0, u1] = sl.units(H);

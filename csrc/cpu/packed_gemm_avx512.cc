@@ -445,7 +445,7 @@ void riding_block(int64_t kc, const float* A, Panels panels, float* C, int64_t n
 // riding_block for the rider's way of reading W.
 template <int NP, int kRatio>
 void riding_any(int64_t kc, const float* A, Panels panels, float* C, int64_t n_cols,
-                  bool accumulate, Rider& rd) {
+                bool accumulate, Rider& rd) {
   if (rd.reads == Rider::panels)
     riding_block<NP, kRatio, true>(kc, A, panels, C, n_cols, accumulate, rd);
   else

@@ -330,8 +330,9 @@ class InputProjection {
     up_front_ = bf16 && !bf16_native() && !team_ && bytes > most;
     // Batch 1 on a team whose members hold whole groups of 8 panels of w_hh (float32 or
     // bfloat16, PackedMatrix::riding): the step products carry the projection of later rows
-    // (Rider, ride_step) instead of step 0 projecting every row. A member's step product reads its share of w_hh from L2 with the FMA units idle part
-    // of the time; with the rider in its k loop the two reach the FMA bound on Zen 4 (LSTM
+    // (Rider, ride_step) instead of step 0 projecting every row. A member's step product reads
+    // its share of w_hh from L2 with the FMA units idle part of the time; with the rider in its
+    // k loop the two reach the FMA bound on Zen 4 (LSTM
     // (50,1,256,256), eval, a member's cycles a step: 13.0 thousand alone, 15.7 with the rider,
     // which carries 6.7 thousand of projection: 60% of it hidden). The rider reads w_ih's panels
     // where the call was handed them (eval layers), else w_ih as it lies: packing all of it for
@@ -348,15 +349,17 @@ class InputProjection {
     // The rider reading w_ih as it lies reads 16 of its rows at once: rows a multiple of 4 KB
     // apart fall into one set of L1 (64 sets of 64-byte lines, 8 ways on Zen 4) and evict each
     // other: (50,1,1024,256) inference ran 0.69x; at I = 512 and 768 1.00-1.08x.
-    const bool aliasing = s.I * static_cast<int64_t>(sizeof(T)) % kRowRiderAliasingBytes == 0;
 #if SEQKERN_X86
+    const bool aliasing = s.I * static_cast<int64_t>(sizeof(T)) % kRowRiderAliasingBytes == 0;
+    const bool panels = bf16 || (kept && kept->data());  // else it reads w_ih as it lies
     riding_ = std::is_same_v<T, float> && team_ && s.B == 1 &&
-              (bf16 || (pairwise_ && !aliasing) || (kept && kept->data())) && w_step.riding() &&
-              s.T >= 2 * (bf16 || (kept && kept->data()) ? kPanelRiderRows : kRowRiderRows) &&
-              simd() == Simd::avx512;
+              (panels || (pairwise_ && !aliasing)) && w_step.riding() &&
+              s.T >= 2 * (panels ? kPanelRiderRows : kRowRiderRows) && simd() == Simd::avx512;
     if (riding_) {
       bf16_ = bf16;
       riders_.resize(get_num_threads());
+      for (Rider& rd : riders_)
+        rd.reads = bf16 ? Rider::bf16_panels : panels ? Rider::panels : Rider::rows;
     }
 #endif
   }
@@ -450,8 +453,7 @@ class InputProjection {
     if (t == 0) {
       rd.depth = kDepth;
       rd.K = I;
-      if (bf16_) {
-        rd.reads = Rider::bf16_panels;
+      if (rd.reads == Rider::bf16_panels) {
         thread_local std::vector<uint32_t> x16;  // the member's own: x rounded to bf16 pairs
         rd.K = rd.depth = rd.ldx = bf16_->pairs();  // (the products sum every pair at once)
         x16.resize(s_.T * rd.ldx);
@@ -459,14 +461,12 @@ class InputProjection {
         rd.x = x16.data();
         rd.w = bf16_->data();
         rd.layout = PanelLayout{rd.K, bf16_->panels(), bf16_->group, blocks_};
-      } else if (kept_ && kept_->data()) {
-        rd.reads = Rider::panels;
+      } else if (rd.reads == Rider::panels) {
         rd.x = x_;
         rd.ldx = I;
         rd.w = kept_->data();
         rd.layout = PanelLayout{I, (width + kPanelColumns - 1) / kPanelColumns, 1, blocks_};
       } else {
-        rd.reads = Rider::rows;
         thread_local Aligned<float> xt;  // the member's own: x transposed
         rd.ldx = (s_.T + kPanelColumns - 1) / kPanelColumns * kPanelColumns;
         xt.resize(I * rd.ldx);
