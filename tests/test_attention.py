@@ -315,8 +315,9 @@ def test_bad_input():
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_attention_layer_is_the_functional_op_on_its_params(score, dtype):
     """seqkern.nn.Attention holds its params in its dtype (the additive ones were float64 under
-    NumPy 2, scaled after the cast, and refused float32 input), forwards sk.attention with them,
-    and backward adds their gradients into grads (twice: twice the gradient)."""
+    NumPy 2, scaled after the cast, and refused float32 input), forwards sk.attention with them
+    (in training, dot and general scores asking for the weights for the backward to read), and
+    backward adds their gradients into grads (twice: twice the gradient)."""
     B, Tq, Tk, H = 2, 3, 4, 5
     layer = sk.nn.Attention(score, query_size=H, key_size=H, attention_size=6, dtype=dtype,
                             seed=0)
@@ -325,8 +326,10 @@ def test_attention_layer_is_the_functional_op_on_its_params(score, dtype):
                 lengths=np.array([4, 2]))
     context = layer.forward(p["query"], p["keys"], lengths=p["lengths"])
     want, _, saved = sk.attention(p["query"], p["keys"], lengths=p["lengths"], score=score,
-                                  training=True, **layer.params)
+                                  return_weights=score != "additive", training=True,
+                                  **layer.params)
     np.testing.assert_array_equal(context, want)
+    assert layer.weights is None
     dcontext = np.random.default_rng(4).standard_normal(context.shape).astype(dtype)
     g = sk.attention_backward(saved, dcontext)
     for _ in range(2):
@@ -336,3 +339,37 @@ def test_attention_layer_is_the_functional_op_on_its_params(score, dtype):
     assert dvalues is None
     for name, grad in layer.grads.items():
         np.testing.assert_allclose(grad, 2 * g[name], rtol=1e-6)
+
+
+@pytest.mark.parametrize("score", SCORES)
+def test_attention_layer_asks_for_small_weights_in_training(score, monkeypatch):
+    """In training, the layer's dot and general scores over up to 512 keys ask for the weights
+    (up to a size): the backward reads them instead of recomputing them (one product of its
+    five), to rounding the same gradients. Kept in self.weights only with keep_weights."""
+    def asked(B, Tq, Tk, training=True, keep=False):
+        layer = sk.nn.Attention(score, query_size=4, key_size=4, attention_size=3, seed=0,
+                                keep_weights=keep)
+        layer.training = training
+        p = problem("dot", B, Tq, Tk, 4, 4, 4, dtype=np.float32, seed=1, values=False)
+        layer.forward(p["query"], p["keys"])
+        assert (layer.weights is not None) == keep
+        return training and getattr(layer._saved, "weights", None) is not None
+
+    reads = score != "additive"
+    assert asked(2, 70, 300) == reads and asked(1, 1, 512) == reads
+    assert not asked(1, 5, 513) and not asked(2, 70, 300, training=False)
+    assert asked(2, 70, 300, keep=True) == reads and not asked(1, 5, 600, keep=False)
+    monkeypatch.setattr(sk.nn.attention, "_WEIGHTS_VALUES", 2 * 70 * 300 - 1)
+    assert not asked(2, 70, 300) and asked(2, 70, 300, keep=True) == reads
+
+    layer = sk.nn.Attention(score, query_size=4, key_size=4, attention_size=3, seed=0,
+                            dtype=np.float64)
+    p = problem("dot", 2, 70, 300, 4, 4, 4, seed=2, values=False, lengths=np.array([300, 120]))
+    dc = np.random.default_rng(3).standard_normal((2, 70, 4))
+    layer.forward(p["query"], p["keys"], lengths=p["lengths"])
+    got = layer.backward(dc)
+    _, _, saved = sk.attention(p["query"], p["keys"], lengths=p["lengths"], score=score,
+                               training=True, **layer.params)
+    want = sk.attention_backward(saved, dc)
+    for name, g in zip(("query", "keys"), got):
+        np.testing.assert_allclose(g, want[name], rtol=1e-10, atol=1e-12, err_msg=name)

@@ -8,14 +8,35 @@ from seqkern._ops import attention, attention_backward
 from seqkern.nn.module import Layer
 
 
+# Keys (attention.cc's kKBlock: one block of keys, whose weights the forward has at hand) and
+# weights (16 MB of float32; torch's explicit ops keep these probabilities at any size) up to
+# which a training forward asks for its weights: its backward then skips one product of five
+# and the exponentials. Paired per call on Zen 4, 2 threads, sk.attention forward and backward,
+# recomputed / read time: (8,256,256,128) 1.13x, (64,30,30,256) 1.15x, (32,1,512,512) 1.12x,
+# (16,50,50,256) 1.19x, (8,128,512,64) 1.13x, (32,256,256,64) 1.10x, (64,256,256,128) 1.14x.
+_WEIGHTS_KEYS = 512
+_WEIGHTS_VALUES = 1 << 22
+
+
+def _weights_pay(query_shape, keys_shape):
+    """Whether a training call of these shapes (3-d: (B, Tq, Hq), (B, Tk, Hk)) asks for its
+    weights."""
+    if len(query_shape) != 3 or len(keys_shape) != 3:
+        return False  # (sk.attention reports the bad shape)
+    B, Tq, Tk = query_shape[0], query_shape[1], keys_shape[1]
+    return Tk <= _WEIGHTS_KEYS and B * Tq * Tk <= _WEIGHTS_VALUES
+
+
 class Attention(Layer):
     """context = att.forward(query (B, Tq, Hq), keys (B, Tk, Hk), values=None, lengths=None).
 
     score "dot" (scale, Hq = Hk), "general" (params["w"] (Hq, Hk)) or "additive" (params "w_q"
     (A, Hq), "w_k" (A, Hk), "v" (A,), A = attention_size). values=None: the keys are the values
     (the book's seq2seq). With keep_weights, the last forward's weights (B, Tq, Tk) stay in
-    self.weights (for plotting). backward(dcontext) returns (dquery, dkeys, dvalues), dvalues None
-    when the keys were the values (their gradient is in dkeys)."""
+    self.weights (for plotting). In training, dot and general scores over up to 512 keys ask
+    sk.attention for the weights (up to 2**22 of them) whether kept or not: the backward then
+    reads them instead of recomputing them. backward(dcontext) returns (dquery, dkeys, dvalues),
+    dvalues None when the keys were the values (their gradient is in dkeys)."""
 
     def __init__(self, score="dot", query_size=None, key_size=None, attention_size=None,
                  scale=None, keep_weights=False, dtype=np.float32, seed=None):
@@ -40,9 +61,11 @@ class Attention(Layer):
         self._saved = None
 
     def forward(self, query, keys, values=None, lengths=None):
+        ask = self.keep_weights or self.training and self.score != "additive" and \
+            _weights_pay(np.shape(query), np.shape(keys))
         out = attention(query, keys, values, lengths, self.score, scale=self.scale,
-                        return_weights=self.keep_weights, training=self.training, **self.params)
-        context, self.weights = out[0], out[1]
+                        return_weights=ask, training=self.training, **self.params)
+        context, self.weights = out[0], out[1] if self.keep_weights else None
         self._saved = out[2] if self.training else None
         return context
 
