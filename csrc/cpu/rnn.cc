@@ -29,7 +29,8 @@ void rnn_forward(const RnnShape& shape, Nonlinearity act, const T* x, const T* w
     T* a_t = pre + t % input.steps() * BH;
     const T* h_prev = detail::prev_h(t, h0, y, BH);
     input.step(sl, t, live, a_t);
-    if (!whole && (t > 0 || !h0_zero)) w_step.multiply(sl, live, h_prev, H, a_t, H, true, input.rider(sl));
+    if (!whole && (t > 0 || !h0_zero))
+      w_step.multiply(sl, live, h_prev, H, a_t, H, true, input.rider(sl));
     const auto [u0, u1] = sl.units(H);
     for (int64_t b = sl.b0; b < sl.b1; ++b) {
       const T* a = a_t + b * H;
