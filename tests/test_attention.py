@@ -362,6 +362,17 @@ def test_attention_layer_asks_for_small_weights_in_training(score, monkeypatch):
     monkeypatch.setattr(sk.nn.attention, "_WEIGHTS_VALUES", 2 * 70 * 300 - 1)
     assert not asked(2, 70, 300) and asked(2, 70, 300, keep=True) == reads
 
+    class OnDevice:  # an array posing as a CUDA one, whose backward recomputes the weights
+        def __init__(self, a):
+            self.a = a
+
+        __cuda_array_interface__ = property(lambda self: self.a.__array_interface__)
+        shape = property(lambda self: self.a.shape)
+        ndim = property(lambda self: self.a.ndim)
+
+    q, k = np.zeros((2, 3, 4), np.float32), np.zeros((2, 5, 4), np.float32)
+    assert sk.nn.attention._weights_pay(q, k) and not sk.nn.attention._weights_pay(OnDevice(q), k)
+
     layer = sk.nn.Attention(score, query_size=4, key_size=4, attention_size=3, seed=0,
                             dtype=np.float64)
     p = problem("dot", 2, 70, 300, 4, 4, 4, seed=2, values=False, lengths=np.array([300, 120]))

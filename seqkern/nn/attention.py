@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from seqkern._checks import SCORES, float_dtype, random_generator
+from seqkern._checks import SCORES, float_dtype, is_device_array, random_generator
 from seqkern._ops import attention, attention_backward
 from seqkern.nn.module import Layer
 
@@ -18,12 +18,12 @@ _WEIGHTS_KEYS = 512
 _WEIGHTS_VALUES = 1 << 22
 
 
-def _weights_pay(query_shape, keys_shape):
-    """Whether a training call of these shapes (3-d: (B, Tq, Hq), (B, Tk, Hk)) asks for its
-    weights."""
-    if len(query_shape) != 3 or len(keys_shape) != 3:
-        return False  # (sk.attention reports the bad shape)
-    B, Tq, Tk = query_shape[0], query_shape[1], keys_shape[1]
+def _weights_pay(query, keys):
+    """Whether a training call on these arrays ((B, Tq, Hq), (B, Tk, Hk)) asks for its weights:
+    not on a CUDA device, whose backward recomputes them whatever the call returned."""
+    if is_device_array(query) or np.ndim(query) != 3 or np.ndim(keys) != 3:
+        return False  # (sk.attention reports a bad shape)
+    B, Tq, Tk = np.shape(query)[0], np.shape(query)[1], np.shape(keys)[1]
     return Tk <= _WEIGHTS_KEYS and B * Tq * Tk <= _WEIGHTS_VALUES
 
 
@@ -62,7 +62,7 @@ class Attention(Layer):
 
     def forward(self, query, keys, values=None, lengths=None):
         ask = self.keep_weights or self.training and self.score != "additive" and \
-            _weights_pay(np.shape(query), np.shape(keys))
+            _weights_pay(query, keys)
         out = attention(query, keys, values, lengths, self.score, scale=self.scale,
                         return_weights=ask, training=self.training, **self.params)
         context, self.weights = out[0], out[1] if self.keep_weights else None
