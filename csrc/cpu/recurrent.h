@@ -216,7 +216,14 @@ class StepRows {
 // step up to 8 MB. Paired, Zen 5, 2 threads, 4 MB / 8 MB: LSTM (100,64,512,512) inference
 // 1.10x, (100,128,512,512) 1.09x, (50,32,512,512) 1.06x, training 1.00-1.03x; the GRU (6 MB)
 // and RNN 0.99-1.02x. At 13.5 MB, (35,20,650,650), it lost 3-7%; teams lost up to 5% at 8 MB
-// (LSTM (50,1,512,512) training), so theirs stays at 4 MB.
+// (LSTM (50,1,512,512) training), so theirs stays at 4 MB. Zen 4, whose FMAs are half-width,
+// gains as much now that the next panels are fetched into L2 (kPrefetchBytes,
+// packed_gemm_avx512.cc): paired per call (ABBA, 20-30 pairs), 2 threads, 4 MB / 8 MB: LSTM
+// (100,64,512,512) inference 1.08x, eval layer 1.08x, (100,128,512,512) 1.07x, (50,48,512,512)
+// 1.04x, (50,32,512,512) 1.06x, (50,16,512,512) 1.08x, (100,64,256,512) eval 1.09x, training
+// 1.01x; the GRU (100,64,512,512) 1.05x, eval 1.04x, (50,32,512,512) 1.05x, training 1.01x;
+// bfloat16 (in the loop either way) even. Past 8 MB it was mixed: (35,64,650,650) 1.03x but
+// eval 1.00x, (20,64,1024,1024) 1.00x.
 // Intel's AVX-512 cores project float32 weights step by step up to 8 MB too, once each thread
 // has kStepProjectionRowsIntel rows or more: with the next panels fetched into L2
 // (kPrefetchBytes, packed_gemm_avx512.cc), w_ih streamed from L3 at each step cost less than the
@@ -277,7 +284,7 @@ class InputProjection {
     const int64_t bytes = GH * (s.I + s.state()) * static_cast<int64_t>(sizeof(T));
     const int64_t threads = get_num_threads(), rows = (s.B + threads - 1) / threads;  // each
     const bool wide =
-        full_width_avx512() || !bf16 && intel_avx512() && rows >= kStepProjectionRowsIntel;
+        amd_avx512() || !bf16 && intel_avx512() && rows >= kStepProjectionRowsIntel;
     const int64_t most = team_ || !wide ? kStepProjectionBytes : kStepProjectionBytesWide;
     // w_ih packed once already serves, whatever its size, a call that reads it once: a team's
     // single chunk of rows, or one step (the GEMM up front packs it at every call). Paired on

@@ -6,10 +6,6 @@
 #include <cctype>
 #include <cstdlib>
 
-#if SEQKERN_X86
-#include <cpuid.h>
-#endif
-
 namespace seqkern {
 
 #if SEQKERN_X86
@@ -68,16 +64,13 @@ Simd simd() {
   return level;
 }
 
-bool full_width_avx512() {
+bool amd_avx512() {
 #if SEQKERN_X86
-  static const bool zen5 = [] {
+  static const bool amd = [] {
     __builtin_cpu_init();
-    unsigned a, b, c, d;
-    if (!__builtin_cpu_is("amd") || !__get_cpuid(1, &a, &b, &c, &d)) return false;
-    const unsigned base = (a >> 8) & 0xf, family = base == 0xf ? base + ((a >> 20) & 0xff) : base;
-    return family >= 0x1a;
+    return __builtin_cpu_is("amd") != 0;
   }();
-  return zen5 && simd() == Simd::avx512;
+  return amd && simd() == Simd::avx512;
 #else
   return false;
 #endif

@@ -11,11 +11,10 @@ Simd simd();                // the level in use
 const char* simd_level();   // its name: "baseline", "avx2" or "avx512"
 const char* simd_levels();  // every level this machine runs, comma-separated, lowest first
 
-// Whether the level in use is avx512 on cores that run 512-bit FMAs at full width, twice the
-// work per cycle of AVX2 (AMD Zen 5 and later, family 1Ah). Zen 4 splits them in two halves.
-// Some choices between a memory round trip and more compute tip the other way on such cores
-// (recurrent.h).
-bool full_width_avx512();
+// Whether the level in use is avx512 on an AMD CPU (Zen 4, and Zen 5, whose 512-bit FMAs run at
+// full width): there a choice between a memory round trip and streaming weights from L3 tips
+// toward the stream (recurrent.h, kStepProjectionBytesWide).
+bool amd_avx512();
 // Whether the level in use is avx512 on an Intel CPU, where one such choice tips from enough
 // rows a thread on (recurrent.h, kStepProjectionRowsIntel).
 bool intel_avx512();
