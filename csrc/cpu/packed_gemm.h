@@ -31,7 +31,16 @@ constexpr int64_t kPanelColumns = 16;  // columns of op(W) per packed panel
 // 0.93 and 0.95, the GRU 0.54-0.73 and 0.72-0.84, 0.59 and 0.84; at B = 12 0.49-0.97. From
 // H = 192 the team stays ahead at B = 8 (LSTM 1.12-1.16 inference and 0.92-1.04 training, GRU
 // 0.97-1.06; H = 256: LSTM 1.22 and 0.98, GRU 1.15 and 1.06); at B = 4 it is ahead from H = 64
-// on (LSTM 1.18-2.3, GRU 0.90-2.0 inference and 1.02-1.5 training).
+// on (LSTM 1.18-2.3, GRU 0.90-2.0 inference and 1.02-1.5 training). On Zen 4, where the step
+// products are bound by the half-width FMAs rather than by streaming w_hh, the batch split is
+// ahead from 4 sequences a thread at every size up to H = 512 (the barriers and a cell pass cut
+// in two cost more than streaming all of w_hh), so kColumnSplitRowsSmall holds there. Paired per
+// call (ABBA, 20-40 pairs), 2 threads, batch split / team time: LSTM (50,8,256,256) 0.96
+// inference, 0.93-0.95 eval layer, 0.97 training; (50,12,256,256) 0.93 and 0.95 training;
+// (50,8,512,512) 0.82, (50,12,512,512) 0.85, (50,8,192,192) 0.95; the GRU (50,8,256,256) 0.97
+// and 0.88 training, (50,12,256,256) 0.75, (50,8,512,512) 0.95; the RNN 0.76 and 0.96;
+// bfloat16 0.98-1.02 at B = 8, 0.90 at B = 12. Teams stay ahead at 3 sequences a thread (LSTM
+// (50,6,256,256) 1.13, (50,6,512,512) 1.12) and at H = 1024 ((20,16,1024,1024) 1.06).
 constexpr int64_t kColumnSplitRows = 8;
 constexpr int64_t kColumnSplitRowsSmall = 4;
 constexpr int64_t kColumnSplitMid = int64_t{1} << 15;
@@ -135,8 +144,9 @@ inline bool serial(const RnnShape& s) {
 // columns of a vector's tail differently, so the results would depend on the thread count.
 inline bool column_split(const RnnShape& s) {
   const int64_t block = s.state() * s.H, threads = get_num_threads();
+  const bool mid = block >= kColumnSplitMid && avx512_cores() != Avx512Cores::zen4;
   const int64_t rows = block >= kColumnSplitLarge ? kColumnSplitRowsLarge
-                       : block >= kColumnSplitMid ? kColumnSplitRows
+                       : mid                      ? kColumnSplitRows
                                                   : kColumnSplitRowsSmall;
   const bool narrow = s.H < kTeamPanels * kPanelColumns * threads && s.B >= threads;
   // (kColumnSplitRowsOneStep exceeds every `rows` above)

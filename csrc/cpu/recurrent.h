@@ -283,8 +283,9 @@ class InputProjection {
         team_(column_split(s)) {
     const int64_t bytes = GH * (s.I + s.state()) * static_cast<int64_t>(sizeof(T));
     const int64_t threads = get_num_threads(), rows = (s.B + threads - 1) / threads;  // each
-    const bool wide =
-        amd_avx512() || !bf16 && intel_avx512() && rows >= kStepProjectionRowsIntel;
+    const Avx512Cores cores = avx512_cores();
+    const bool wide = cores == Avx512Cores::zen4 || cores == Avx512Cores::zen5 ||
+                      !bf16 && cores == Avx512Cores::intel && rows >= kStepProjectionRowsIntel;
     const int64_t most = team_ || !wide ? kStepProjectionBytes : kStepProjectionBytesWide;
     // w_ih packed once already serves, whatever its size, a call that reads it once: a team's
     // single chunk of rows, or one step (the GEMM up front packs it at every call). Paired on

@@ -6,6 +6,10 @@
 #include <cctype>
 #include <cstdlib>
 
+#if SEQKERN_X86
+#include <cpuid.h>
+#endif
+
 namespace seqkern {
 
 #if SEQKERN_X86
@@ -64,27 +68,19 @@ Simd simd() {
   return level;
 }
 
-bool amd_avx512() {
+Avx512Cores avx512_cores() {
 #if SEQKERN_X86
-  static const bool amd = [] {
+  static const Avx512Cores cores = [] {
     __builtin_cpu_init();
-    return __builtin_cpu_is("amd") != 0;
+    if (__builtin_cpu_is("intel")) return Avx512Cores::intel;
+    unsigned a, b, c, d;
+    if (!__builtin_cpu_is("amd") || !__get_cpuid(1, &a, &b, &c, &d)) return Avx512Cores::other;
+    const unsigned base = (a >> 8) & 0xf, family = base == 0xf ? base + ((a >> 20) & 0xff) : base;
+    return family >= 0x1a ? Avx512Cores::zen5 : Avx512Cores::zen4;
   }();
-  return amd && simd() == Simd::avx512;
+  return simd() == Simd::avx512 ? cores : Avx512Cores::none;
 #else
-  return false;
-#endif
-}
-
-bool intel_avx512() {
-#if SEQKERN_X86
-  static const bool intel = [] {
-    __builtin_cpu_init();
-    return __builtin_cpu_is("intel") != 0;
-  }();
-  return intel && simd() == Simd::avx512;
-#else
-  return false;
+  return Avx512Cores::none;
 #endif
 }
 

@@ -11,13 +11,13 @@ Simd simd();                // the level in use
 const char* simd_level();   // its name: "baseline", "avx2" or "avx512"
 const char* simd_levels();  // every level this machine runs, comma-separated, lowest first
 
-// Whether the level in use is avx512 on an AMD CPU (Zen 4, and Zen 5, whose 512-bit FMAs run at
-// full width): there a choice between a memory round trip and streaming weights from L3 tips
-// toward the stream (recurrent.h, kStepProjectionBytesWide).
-bool amd_avx512();
-// Whether the level in use is avx512 on an Intel CPU, where one such choice tips from enough
-// rows a thread on (recurrent.h, kStepProjectionRowsIntel).
-bool intel_avx512();
+// The cores behind level avx512 (none below it), for the few choices measured to tip
+// differently on them: AMD's Zen 4 (family 19h) splits each 512-bit FMA in two halves, Zen 5
+// (1Ah and later) runs it at full width, twice the work per cycle of AVX2. The input projection
+// in the time loop (recurrent.h, kStepProjectionBytesWide) and the batch split of mid-sized
+// layers (packed_gemm.h, column_split).
+enum class Avx512Cores { none, intel, zen4, zen5, other };
+Avx512Cores avx512_cores();
 
 #if SEQKERN_X86
 // XCR0: which register states the OS saves on a context switch (call only where cpuid reports
