@@ -124,6 +124,28 @@ def test_kernel_matches_twin_on_a_team(cell, options, B, H):
 
 
 @pytest.mark.parametrize("cell,options", OPS, ids=OP_IDS)
+@pytest.mark.parametrize("B", [8, 12])
+def test_kernel_matches_twin_at_4_to_7_sequences_a_thread(cell, options, B):
+    """H = 200 (kColumnSplitMid) and 4 to 7 sequences a thread on 2 threads: a team on most
+    CPUs, the batch split on Zen 4 (packed_gemm.h, column_split), uneven lengths."""
+    for dtype, tol in ((np.float64, F64_TOL), (np.float32, F32_TOL)):
+        p = problem(cell, 12, B, 32, 200, dtype=dtype, lengths=True, seed=B)
+        ref = forward_backward(reference, cell, as_float64(p), options)
+        assert_same(*forward_backward(sk, cell, p, options), *ref, tol)
+
+
+@pytest.mark.parametrize("cell,options", OPS, ids=OP_IDS)
+def test_kernel_matches_twin_past_4_mb_on_a_batch_split(cell, options):
+    """Weights of 4 to 8 MB (the LSTM 6.7 MB, the GRU 5 MB; the RNN 1.7 MB) on a batch split of
+    10 sequences a thread: each step's input projection in the time loop on AMD's AVX-512 cores
+    (kStepProjectionBytesWide), one GEMM up front elsewhere, uneven lengths."""
+    for dtype, tol in ((np.float64, F64_TOL), (np.float32, F32_TOL)):
+        p = problem(cell, 3, 20, 700, 384, dtype=dtype, lengths=True, seed=7)
+        ref = forward_backward(reference, cell, as_float64(p), options)
+        assert_same(*forward_backward(sk, cell, p, options), *ref, tol)
+
+
+@pytest.mark.parametrize("cell,options", OPS, ids=OP_IDS)
 @pytest.mark.parametrize("B", [3, 20])
 def test_kernel_matches_twin_on_a_team_of_large_weights(cell, options, B):
     """H = 1024 (kColumnSplitLarge): a team up to 16 sequences a thread, and past
