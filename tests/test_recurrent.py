@@ -29,6 +29,15 @@ def problem(cell, T, B, I, H, dtype=np.float64, lengths=False, bias=True, seed=0
     return p
 
 
+def assert_matches_twin(cell, options, make):
+    """seqkern against the NumPy twin (in float64) on make(dtype)'s problem, in float64 and in
+    float32, each within its tolerance."""
+    for dtype, tol in ((np.float64, F64_TOL), (np.float32, F32_TOL)):
+        p = make(dtype)
+        ref = forward_backward(reference, cell, as_float64(p), options)
+        assert_same(*forward_backward(sk, cell, p, options), *ref, tol)
+
+
 @pytest.mark.parametrize("cell,options", OPS, ids=OP_IDS)
 @pytest.mark.parametrize("shape", SHAPES, ids=str)
 @pytest.mark.parametrize("lengths", [False, True], ids=["full", "lengths"])
@@ -87,10 +96,8 @@ def test_kernel_matches_twin_over_many_rows(cell, options, lengths):
     L = {"full": None, "unsorted": random_lengths(rng, T, B),
          "longest-first": np.sort(random_lengths(rng, T, B))[::-1].copy(),
          "longest-first-most": np.r_[np.full(B - 3, T), [T - 1, 5, 2]]}[lengths]
-    for dtype, tol in ((np.float64, F64_TOL), (np.float32, F32_TOL)):
-        p = bench.make_problem(cell, T, B, 5, 12, dtype=dtype, seed=3, lengths=L)
-        ref = forward_backward(reference, cell, as_float64(p), options)
-        assert_same(*forward_backward(sk, cell, p, options), *ref, tol)
+    assert_matches_twin(cell, options, lambda dtype: bench.make_problem(
+        cell, T, B, 5, 12, dtype=dtype, seed=3, lengths=L))
 
 
 @pytest.mark.parametrize("cell,options", OPS, ids=OP_IDS)
@@ -102,10 +109,8 @@ def test_kernel_matches_twin_past_blas_rows(cell, options, lengths):
     rng = np.random.default_rng(11)
     T, B = 4, 600
     L = None if lengths == "full" else np.sort(random_lengths(rng, T, B))[::-1].copy()
-    for dtype, tol in ((np.float64, F64_TOL), (np.float32, F32_TOL)):
-        p = bench.make_problem(cell, T, B, 7, 19, dtype=dtype, seed=5, lengths=L)
-        ref = forward_backward(reference, cell, as_float64(p), options)
-        assert_same(*forward_backward(sk, cell, p, options), *ref, tol)
+    assert_matches_twin(cell, options, lambda dtype: bench.make_problem(
+        cell, T, B, 7, 19, dtype=dtype, seed=5, lengths=L))
 
 
 @pytest.mark.parametrize("cell,options", OPS, ids=OP_IDS)
@@ -117,10 +122,8 @@ def test_kernel_matches_twin_on_a_team(cell, options, B, H):
     Up to 3 sequences, at AVX-512, a member whose share starts on a multiple of 4 or 8 panels
     (H = 128, 256 on 2 threads) reads them grouped (kGroupedRows), 1 to 3 rows a product as the
     uneven lengths end."""
-    for dtype, tol in ((np.float64, F64_TOL), (np.float32, F32_TOL)):
-        p = problem(cell, 40, B, 64, H, dtype=dtype, lengths=B > 1, seed=B)
-        ref = forward_backward(reference, cell, as_float64(p), options)
-        assert_same(*forward_backward(sk, cell, p, options), *ref, tol)
+    assert_matches_twin(cell, options, lambda dtype: problem(
+        cell, 40, B, 64, H, dtype=dtype, lengths=B > 1, seed=B))
 
 
 @pytest.mark.parametrize("cell,options", OPS, ids=OP_IDS)
@@ -128,10 +131,8 @@ def test_kernel_matches_twin_on_a_team(cell, options, B, H):
 def test_kernel_matches_twin_at_4_to_7_sequences_a_thread(cell, options, B):
     """H = 200 (kColumnSplitMid) and 4 to 7 sequences a thread on 2 threads: a team on most
     CPUs, the batch split on Zen 4 (packed_gemm.h, column_split), uneven lengths."""
-    for dtype, tol in ((np.float64, F64_TOL), (np.float32, F32_TOL)):
-        p = problem(cell, 12, B, 32, 200, dtype=dtype, lengths=True, seed=B)
-        ref = forward_backward(reference, cell, as_float64(p), options)
-        assert_same(*forward_backward(sk, cell, p, options), *ref, tol)
+    assert_matches_twin(cell, options, lambda dtype: problem(
+        cell, 12, B, 32, 200, dtype=dtype, lengths=True, seed=B))
 
 
 @pytest.mark.parametrize("cell,options", OPS, ids=OP_IDS)
@@ -139,10 +140,8 @@ def test_kernel_matches_twin_past_4_mb_on_a_batch_split(cell, options):
     """Weights of 4 to 8 MB (the LSTM 6.7 MB, the GRU 5 MB; the RNN 1.7 MB) on a batch split of
     10 sequences a thread: each step's input projection in the time loop on AMD's AVX-512 cores
     (kStepProjectionBytesWide), one GEMM up front elsewhere, uneven lengths."""
-    for dtype, tol in ((np.float64, F64_TOL), (np.float32, F32_TOL)):
-        p = problem(cell, 3, 20, 700, 384, dtype=dtype, lengths=True, seed=7)
-        ref = forward_backward(reference, cell, as_float64(p), options)
-        assert_same(*forward_backward(sk, cell, p, options), *ref, tol)
+    assert_matches_twin(cell, options, lambda dtype: problem(
+        cell, 3, 20, 700, 384, dtype=dtype, lengths=True, seed=7))
 
 
 @pytest.mark.parametrize("cell,options", OPS, ids=OP_IDS)
@@ -151,10 +150,8 @@ def test_kernel_matches_twin_on_a_team_of_large_weights(cell, options, B):
     """H = 1024 (kColumnSplitLarge): a team up to 16 sequences a thread, and past
     kStepProjectionBytes of weights, the input projection of every step up front (one GEMM)
     rather than in the team's first step."""
-    for dtype, tol in ((np.float64, F64_TOL), (np.float32, F32_TOL)):
-        p = problem(cell, 2, B, 24, 1024, dtype=dtype, lengths=True, seed=B)
-        ref = forward_backward(reference, cell, as_float64(p), options)
-        assert_same(*forward_backward(sk, cell, p, options), *ref, tol)
+    assert_matches_twin(cell, options, lambda dtype: problem(
+        cell, 2, B, 24, 1024, dtype=dtype, lengths=True, seed=B))
 
 
 @pytest.mark.parametrize("cell,options", OPS, ids=OP_IDS)
@@ -162,10 +159,8 @@ def test_kernel_matches_twin_on_a_team_of_large_weights(cell, options, B):
 def test_kernel_matches_twin_in_one_step(cell, options, B):
     """One step (a cell's call, a batched decoder's): a team up to 48 sequences a thread
     (kColumnSplitRowsOneStep, B = 20 and 95 on 2 threads), the batch split beyond (100)."""
-    for dtype, tol in ((np.float64, F64_TOL), (np.float32, F32_TOL)):
-        p = problem(cell, 1, B, 40, 150, dtype=dtype, seed=B)
-        ref = forward_backward(reference, cell, as_float64(p), options)
-        assert_same(*forward_backward(sk, cell, p, options), *ref, tol)
+    assert_matches_twin(cell, options, lambda dtype: problem(
+        cell, 1, B, 40, 150, dtype=dtype, seed=B))
 
 
 @pytest.mark.parametrize("impl", [sk, reference], ids=["kernel", "twin"])
