@@ -37,6 +37,21 @@ def _check_simd_request():
 _check_simd_request()
 
 
+def _check_tune_request():
+    """SEQKERN_TUNE makes the AVX-512 kernels take the choices measured on another kind of cores
+    (intel, zen4 or zen5); it is ignored for another word and below level avx512, and this says
+    so."""
+    asked = os.environ.get("SEQKERN_TUNE", "")
+    if not asked or asked.lower() == _core.avx512_cores():
+        return
+    why = ("expected intel, zen4 or zen5" if asked.lower() not in ("intel", "zen4", "zen5")
+           else f"it tunes level avx512, and this process runs {_core.simd_level()}")
+    warnings.warn(f"SEQKERN_TUNE={asked!r} ignored ({why})", RuntimeWarning, stacklevel=4)
+
+
+_check_tune_request()
+
+
 def cuda_built():
     """Whether the optional CUDA backend seqkern._cuda was built (it is imported lazily)."""
     import importlib.util
@@ -106,9 +121,11 @@ def describe_cpu(info, cores):
 
 
 def facts():
-    """Version, CPU, BLAS, threads (and the control group's CPU quota, when one is set), SIMD level,
-    the bfloat16 products' route and CUDA availability, as a dict."""
+    """Version, CPU, BLAS, threads (and the control group's CPU quota, when one is set), SIMD level
+    (and at avx512 the kind of cores its choices are tuned for), the bfloat16 products' route and
+    CUDA availability, as a dict."""
     quota = _core.cgroup_cpu_quota()  # the default thread count's cap, when a container has one
+    cores, tune = _core.avx512_cores(), os.environ.get("SEQKERN_TUNE", "")
     return {
         "seqkern": _core.__version__,
         "python": platform.python_version(),
@@ -119,6 +136,8 @@ def facts():
         **({"cpu quota": f"{quota:g} CPUs (cgroup)"} if quota > 0 else {}),
         "simd": _core.simd_level(),
         "simd levels": _core.simd_levels(),
+        **({"tuning": cores + (" (SEQKERN_TUNE)" if tune.lower() == cores else "")}
+           if cores != "none" else {}),
         "bf16": ("AMX tiles" if _core.bf16_amx() else
                  "native dot products" if _core.bf16_native() else
                  "plain C++" if _core.simd_level() == "baseline" else "widened to float"),

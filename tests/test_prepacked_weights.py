@@ -1,6 +1,9 @@
 """float32 weights packed once (sk.prepack_weights, and seqkern.nn layers in eval mode): the same
 results as calls that pack at each call, bit for bit, on every path a call can take, and to
 rounding where such a call would not pack (BLAS); their life in a layer; bad input."""
+import os
+import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -104,6 +107,37 @@ def test_packed_once_gives_the_bits_of_packing_at_each_call(cell, T, B, I, H, L,
         assert np.abs(g - r).max() < 1e-4 * max(1.0, np.abs(r).max())
 
 
+# Batch 1 on a team of 2 (at AVX-512, H = 256: whole groups of 8 panels a member), with the
+# choices of Zen 4's cores: the step products carry the input projection of later rows (Rider),
+# reading w_ih as it lies in a call that packs nothing, its panels in a packed one, and its
+# bfloat16 pair panels (with the CPU's bf16 dot products). A team of 3 splits the panels in
+# groups of other sizes and projects every row in the first step, as every team does with the
+# choices of other cores.
+RIDER_CHECK = """
+import sys
+import numpy as np
+import seqkern as sk
+from stack_problems import stack_problem
+cell, T, I, P, short = sys.argv[1], *map(int, sys.argv[2:])
+rng = np.random.default_rng(T + I)
+x, w, _ = stack_problem(rng, cell, T, 1, I, 256, P=P, scale=0.05)
+lengths = np.array([T - short], np.int32) if short else None
+got = {}
+for n in (2, 3):
+    sk.set_num_threads(n)
+    packed = sk.prepack_weights(cell, w)
+    packed_bf16 = sk.prepack_weights(cell, w, precision="bfloat16")
+    got[n] = [sk.recurrent_stack(cell, x, w, lengths=lengths, **kw)
+              for kw in ({}, {"prepacked": packed}, {"precision": "bfloat16"},
+                         {"precision": "bfloat16", "prepacked": packed_bf16})]
+for call_2, call_3 in zip(got[2], got[3]):
+    for a, b in zip(call_2, call_3):
+        np.testing.assert_array_equal(a, b)
+print(sk._core.avx512_cores())
+"""
+
+
+@pytest.mark.parametrize("tune", ["zen4", "zen5"])
 @pytest.mark.parametrize("cell,T,I,P,short", [
     ("lstm", 16, 96, 0, 0),     # W's panels: one block of rows up front, one carried
     ("lstm", 33, 300, 0, 0),    # rows past the last block; two slices of k
@@ -116,26 +150,19 @@ def test_packed_once_gives_the_bits_of_packing_at_each_call(cell, T, B, I, H, L,
     ("rnn_relu", 19, 16, 0, 0),
 ])
 def test_steps_carrying_the_projection_give_the_bits_of_projecting_first(cell, T, I, P, short,
-                                                                         restore_threads):
-    """Batch 1 on a team of 2 (at AVX-512, H = 256: whole groups of 8 panels a member): the
-    step products carry the input projection of later rows (Rider), reading w_ih as it lies in a
-    call that packs nothing, its panels in a packed one, and its bfloat16 pair panels (with the
-    CPU's bf16 dot products). A team of 3 splits the panels in groups of other sizes and projects
-    every row in the first step. Every output is the same bits."""
-    rng = np.random.default_rng(T + I)
-    x, w, _ = stack_problem(rng, cell, T, 1, I, 256, P=P, scale=0.05)
-    lengths = np.array([T - short], np.int32) if short else None
-    got = {}
-    for n in (2, 3):
-        sk.set_num_threads(n)
-        packed = sk.prepack_weights(cell, w)
-        packed_bf16 = sk.prepack_weights(cell, w, precision="bfloat16")
-        got[n] = [sk.recurrent_stack(cell, x, w, lengths=lengths, **kw)
-                  for kw in ({}, {"prepacked": packed}, {"precision": "bfloat16"},
-                             {"precision": "bfloat16", "prepacked": packed_bf16})]
-    for call_2, call_3 in zip(got[2], got[3]):
-        for a, b in zip(call_2, call_3):
-            np.testing.assert_array_equal(a, b)
+                                                                         tune, tmp_path):
+    """RIDER_CHECK in a fresh process whose AVX-512 kernels take the choices of Zen 4 (which
+    rides) or Zen 5 (which does not), on any AVX-512 machine; every output is the same bits."""
+    if "avx512" not in sk._core.simd_levels().split(","):
+        pytest.skip("the choices of AVX-512 cores need level avx512")
+    env = dict(os.environ, SEQKERN_TUNE=tune, SEQKERN_SIMD="avx512",
+               PYTHONPATH=os.pathsep.join([os.path.dirname(__file__),
+                                           os.environ.get("PYTHONPATH", "")]))
+    out = subprocess.run([sys.executable, "-c", RIDER_CHECK, cell, str(T), str(I), str(P),
+                          str(short)], env=env, capture_output=True, text=True, cwd=tmp_path,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == tune
 
 
 @settings(max_examples=30, deadline=None)

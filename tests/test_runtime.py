@@ -454,6 +454,35 @@ def test_simd_request_spelling(asked, warns, tmp_path):
         assert out.stderr == ""
 
 
+@pytest.mark.parametrize("asked, level, expected, warns", [
+    ("", "avx512", None, False), ("Zen4", "avx512", "zen4", False),
+    ("intel", "avx512", "intel", False), ("zen6", "avx512", None, True),
+    ("zen5", "avx2", "none", True)])
+def test_tuning_request(asked, level, expected, warns, tmp_path):
+    """SEQKERN_TUNE makes level avx512 take the choices of another kind of cores, in any letter
+    case, and `seqkern info` names them; an unknown word, or a level below avx512, warns at the
+    user's import line and changes nothing."""
+    if level not in sk._core.simd_levels().split(","):
+        pytest.skip(f"this machine has no {level}")
+    script = tmp_path / "user_script.py"
+    script.write_text("import seqkern as sk\nprint(sk._core.avx512_cores())\n"
+                      "from seqkern._info import facts\nprint(facts().get('tuning'))\n")
+    env = dict(os.environ, SEQKERN_TUNE=asked, SEQKERN_SIMD=level, PYTHONWARNINGS="always")
+    out = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True,
+                         cwd=tmp_path, timeout=120)
+    assert out.returncode == 0, out.stderr
+    cores, tuning = out.stdout.split("\n")[:2]
+    assert cores == (expected or sk._core.avx512_cores())
+    if cores == "none":
+        assert tuning == "None"
+    else:
+        assert tuning == cores + (" (SEQKERN_TUNE)" if expected else "")
+    if warns:
+        assert "user_script.py:1: RuntimeWarning: SEQKERN_TUNE=" in out.stderr, out.stderr
+    else:
+        assert out.stderr == ""
+
+
 @pytest.mark.parametrize("level", LEVELS)
 def test_nan_passes_through_every_cell_at_every_level(level, tmp_path):
     """A NaN in a sequence's input makes its outputs NaN from that step on, as in the twins and

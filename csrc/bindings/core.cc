@@ -35,6 +35,7 @@ PYBIND11_MODULE(_core, m) {
   m.def("blas_name", &seqkern::blas_name);
   m.def("simd_level", &seqkern::simd_level);
   m.def("simd_levels", &seqkern::simd_levels);
+  m.def("avx512_cores", &seqkern::avx512_cores_name);
   m.def("set_num_threads", &seqkern::set_num_threads);
   m.def("get_num_threads", &seqkern::get_num_threads);
   // The default thread count's cap: a container's CPU quota (csrc/cpu/cpu_count.cc).

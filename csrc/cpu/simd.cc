@@ -5,6 +5,7 @@
 
 #include <cctype>
 #include <cstdlib>
+#include <initializer_list>
 
 #if SEQKERN_X86
 #include <cpuid.h>
@@ -68,9 +69,14 @@ Simd simd() {
   return level;
 }
 
+const char* const kCoreNames[] = {"none", "intel", "zen4", "zen5", "other"};
+
 Avx512Cores avx512_cores() {
 #if SEQKERN_X86
   static const Avx512Cores cores = [] {
+    if (const char* asked = std::getenv("SEQKERN_TUNE"))
+      for (auto c : {Avx512Cores::intel, Avx512Cores::zen4, Avx512Cores::zen5})
+        if (same_ignoring_case(asked, kCoreNames[static_cast<int>(c)])) return c;
     __builtin_cpu_init();
     if (__builtin_cpu_is("intel")) return Avx512Cores::intel;
     unsigned a, b, c, d;
@@ -83,6 +89,8 @@ Avx512Cores avx512_cores() {
   return Avx512Cores::none;
 #endif
 }
+
+const char* avx512_cores_name() { return kCoreNames[static_cast<int>(avx512_cores())]; }
 
 const char* simd_level() { return kNames[static_cast<int>(simd())]; }
 

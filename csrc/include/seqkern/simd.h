@@ -14,10 +14,13 @@ const char* simd_levels();  // every level this machine runs, comma-separated, l
 // The cores behind level avx512 (none below it), for the few choices measured to tip
 // differently on them: AMD's Zen 4 (family 19h) splits each 512-bit FMA in two halves, Zen 5
 // (1Ah and later) runs it at full width, twice the work per cycle of AVX2. The input projection
-// in the time loop (recurrent.h, kStepProjectionBytesWide) and the batch split of mid-sized
-// layers (packed_gemm.h, column_split).
+// in the time loop (recurrent.h, kStepProjectionBytesWide), the batch split of mid-sized
+// layers (packed_gemm.h, column_split) and the batch-1 step products that carry the projection
+// (recurrent.h, Rider). SEQKERN_TUNE=intel|zen4|zen5 makes the choices of another kind of cores
+// (tests run each kind's paths on any AVX-512 machine); another word is ignored.
 enum class Avx512Cores { none, intel, zen4, zen5, other };
 Avx512Cores avx512_cores();
+const char* avx512_cores_name();  // "none", "intel", "zen4", "zen5" or "other"
 
 #if SEQKERN_X86
 // XCR0: which register states the OS saves on a context switch (call only where cpuid reports
