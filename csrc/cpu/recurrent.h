@@ -391,8 +391,9 @@ class InputProjection {
     // product bound by its loads from L2, the rider's loads of w_ih cost more than its FMAs
     // hid. Paired per call and in blocks of 6 calls there, 2 threads, riding / step 0: LSTM
     // (50,1,256,256) functional 0.91-0.93x, eval 0.89-1.00x, (50,1,128,256) functional 0.75-0.86x,
-    // (50,1,512,256) eval 0.86-0.91x, training 0.98x; the GRU 0.97-1.00x, the RNN 1.01-1.02x,
-    // bfloat16 0.98-1.01x. Intel's cores (full-width FMAs too) were measured without it.
+    // (50,1,512,256) eval 0.86-0.91x, training 0.98x; the GRU 0.97-1.00x (once 1.12x), the RNN
+    // 0.94-1.06x, bfloat16 0.98-1.01x. Intel's cores (full-width FMAs too) were measured
+    // without it.
     // The rider reading w_ih as it lies reads 16 of its rows at once: rows a multiple of 4 KB
     // apart fall into one set of L1 (64 sets of 64-byte lines, 8 ways on Zen 4) and evict each
     // other: (50,1,1024,256) inference ran 0.69x; at I = 512 and 768 1.00-1.08x.
@@ -401,7 +402,8 @@ class InputProjection {
     const bool panels = bf16 || (kept && kept->data());  // else it reads w_ih as it lies
     riding_ = std::is_same_v<T, float> && team_ && s.B == 1 &&
               (panels || (pairwise_ && !aliasing)) && w_step.riding() &&
-              s.T >= 2 * (panels ? kPanelRiderRows : kRowRiderRows) && avx512_cores() == Avx512Cores::zen4;
+              s.T >= 2 * (panels ? kPanelRiderRows : kRowRiderRows) &&
+              avx512_cores() == Avx512Cores::zen4;
     if (riding_) {
       bf16_ = bf16;
       riders_.resize(get_num_threads());
