@@ -387,13 +387,13 @@ class InputProjection {
     // 100 1.11x, the RNN 1.02-1.03x; training 1.01x, at T = 100 1.03x. On bfloat16 weights
     // (the CPU's bf16 dot products, without AMX), from w_ih's pair panels: two builds, both
     // orders, LSTM (50,1,256,256) 1.08-1.11x, (100,1,256,256) 1.11-1.12x, the GRU 1.05-1.12x,
-    // the RNN 1.03-1.06x. Only Zen 4 rides: on Zen 5, whose full-width FMAs leave the step
-    // product bound by its loads from L2, the rider's loads of w_ih cost more than its FMAs
-    // hid. Paired per call and in blocks of 6 calls there, 2 threads, riding / step 0: LSTM
-    // (50,1,256,256) functional 0.91-0.93x, eval 0.89-1.00x, (50,1,128,256) functional 0.75-0.86x,
-    // (50,1,512,256) eval 0.86-0.91x, training 0.98x; the GRU 0.97-1.00x (once 1.12x), the RNN
-    // 0.94-1.06x, bfloat16 0.98-1.01x. Intel's cores (full-width FMAs too) were measured
-    // without it.
+    // the RNN 1.03-1.06x. Only Zen 4 rides: on Zen 5 (full-width FMAs, and twice Zen 4's bytes
+    // a cycle from L2) the rider lost, for reasons not taken apart (its reads of w_ih share the
+    // L2 with w_hh's). Paired per call and in blocks of 6 calls there, 2 threads, riding /
+    // step 0: LSTM (50,1,256,256) functional 0.91-0.93x, eval 0.89-1.00x, (50,1,128,256)
+    // functional 0.75-0.86x, (50,1,512,256) eval 0.86-0.91x, training 0.98x; the GRU
+    // 0.97-1.00x (once 1.12x), the RNN 0.94-1.06x, bfloat16 0.98-1.01x. Intel's cores
+    // (full-width FMAs too) were measured without it.
     // The rider reading w_ih as it lies reads 16 of its rows at once: rows a multiple of 4 KB
     // apart fall into one set of L1 (64 sets of 64-byte lines, 8 ways on Zen 4) and evict each
     // other: (50,1,1024,256) inference ran 0.69x; at I = 512 and 768 1.00-1.08x.
