@@ -2,8 +2,6 @@
 results as calls that pack at each call, bit for bit, on every path a call can take, and to
 rounding where such a call would not pack (BLAS); their life in a layer; bad input."""
 import os
-import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -13,6 +11,7 @@ from hypothesis import given, settings, strategies as st
 import seqkern as sk
 from seqkern import nn, reference
 from seqkern.nn.module import Model
+from simd_levels import run_at_level
 from stack_problems import stack_problem
 
 # cell, T, B, I, H, L, D, P, uneven; exact: whether a call without the panels runs every product
@@ -153,16 +152,12 @@ def test_steps_carrying_the_projection_give_the_bits_of_projecting_first(cell, T
                                                                          tune, tmp_path):
     """RIDER_CHECK in a fresh process whose AVX-512 kernels take the choices of Zen 4 (which
     rides) or Zen 5 (which does not), on any AVX-512 machine; every output is the same bits."""
-    if "avx512" not in sk._core.simd_levels().split(","):
-        pytest.skip("the choices of AVX-512 cores need level avx512")
-    env = dict(os.environ, SEQKERN_TUNE=tune, SEQKERN_SIMD="avx512",
-               PYTHONPATH=os.pathsep.join([os.path.dirname(__file__),
-                                           os.environ.get("PYTHONPATH", "")]))
-    out = subprocess.run([sys.executable, "-c", RIDER_CHECK, cell, str(T), str(I), str(P),
-                          str(short)], env=env, capture_output=True, text=True, cwd=tmp_path,
-                         timeout=300)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == tune
+    tests = os.path.dirname(__file__)  # (stack_problems)
+    env = {"SEQKERN_TUNE": tune,
+           "PYTHONPATH": os.pathsep.join([tests, os.environ.get("PYTHONPATH", "")])}
+    out = run_at_level("avx512", RIDER_CHECK, tmp_path, cell, str(T), str(I), str(P),
+                       str(short), env=env)
+    assert out.strip() == tune
 
 
 @settings(max_examples=30, deadline=None)

@@ -253,8 +253,8 @@ class StepRows {
 // (LSTM (50,1,512,512) training), so theirs stays at 4 MB. (Since the next panels are fetched
 // into L2, below, a 16 MB bound read 1.00-1.11x for LSTMs of H = 640-700, (35,20,650,650)
 // among them, and 0.97-1.01x for the GRU at H = 768, in blocks of calls on Zen 5: not changed
-// while the GRU's smaller gain is unexplained; RESULTS.md, thirty-ninth session.) Zen 4, whose FMAs are half-width,
-// gains as much now that the next panels are fetched into L2 (kPrefetchBytes,
+// while the GRU's smaller gain is unexplained; RESULTS.md, thirty-ninth session.) Zen 4, whose
+// FMAs are half-width, gains as much now that the next panels are fetched into L2 (kPrefetchBytes,
 // packed_gemm_avx512.cc): paired per call (ABBA, 20-30 pairs), 2 threads, 4 MB / 8 MB: LSTM
 // (100,64,512,512) inference 1.08x, eval layer 1.08x, (100,128,512,512) 1.07x, (50,48,512,512)
 // 1.04x, (50,32,512,512) 1.06x, (50,16,512,512) 1.08x, (100,64,256,512) eval 1.09x, training

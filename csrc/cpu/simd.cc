@@ -46,6 +46,7 @@ Simd best_supported() {
 }
 
 const char* const kNames[] = {"baseline", "avx2", "avx512"};
+const char* const kCoreNames[] = {"none", "intel", "zen4", "zen5", "other"};  // Avx512Cores
 
 bool same_ignoring_case(const char* a, const char* b) {
   for (; *a && *b; ++a, ++b)
@@ -68,8 +69,6 @@ Simd simd() {
   static const Simd level = choose();
   return level;
 }
-
-const char* const kCoreNames[] = {"none", "intel", "zen4", "zen5", "other"};
 
 Avx512Cores avx512_cores() {
 #if SEQKERN_X86
