@@ -431,6 +431,18 @@ print(sk._core.simd_level())
 """
 
 
+def run_user_script(script, tmp_path, **settings):
+    """Runs a user's script in a fresh process with `settings` added to the environment and every
+    warning shown, without the suite's own SEQKERN_TUNE (it warns below avx512, and renames the
+    machine's kind above); returns the finished process, which must have succeeded."""
+    env = {k: v for k, v in os.environ.items() if k != "SEQKERN_TUNE"}
+    env.update(settings, PYTHONWARNINGS="always")
+    out = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True,
+                         cwd=tmp_path, timeout=120)
+    assert out.returncode == 0, out.stderr
+    return out
+
+
 @pytest.mark.parametrize("asked, warns", [("", False), ("AVX2", False), ("Baseline", False),
                                           ("avx-512", True), ("sse4", True)])
 def test_simd_request_spelling(asked, warns, tmp_path):
@@ -439,11 +451,7 @@ def test_simd_request_spelling(asked, warns, tmp_path):
     warned "ignored" and ran the best level."""
     script = tmp_path / "user_script.py"
     script.write_text("import seqkern as sk\nprint(sk._core.simd_level())\n")
-    env = {k: v for k, v in os.environ.items() if k != "SEQKERN_TUNE"}  # (it warns below avx512)
-    env.update(SEQKERN_SIMD=asked, PYTHONWARNINGS="always")
-    out = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True,
-                         cwd=tmp_path, timeout=120)
-    assert out.returncode == 0, out.stderr
+    out = run_user_script(script, tmp_path, SEQKERN_SIMD=asked)
     best = sk._core.simd_levels().split(",")[-1]
     expected = asked.lower() if asked and not warns else best
     if expected not in sk._core.simd_levels().split(","):
@@ -468,17 +476,10 @@ def test_tuning_request(asked, level, expected, warns, tmp_path):
     script = tmp_path / "user_script.py"
     script.write_text("import seqkern as sk\nprint(sk._core.avx512_cores())\n"
                       "from seqkern._info import facts\nprint(facts().get('tuning'))\n")
-    def run(**tune):
-        env = {k: v for k, v in os.environ.items() if k != "SEQKERN_TUNE"}
-        env.update(tune, SEQKERN_SIMD=level, PYTHONWARNINGS="always")
-        out = subprocess.run([sys.executable, str(script)], env=env, capture_output=True,
-                             text=True, cwd=tmp_path, timeout=120)
-        assert out.returncode == 0, out.stderr
-        return out
-
-    out = run(SEQKERN_TUNE=asked)
+    out = run_user_script(script, tmp_path, SEQKERN_TUNE=asked, SEQKERN_SIMD=level)
     cores, tuning = out.stdout.split("\n")[:2]
-    assert cores == (expected or run().stdout.split("\n")[0])  # else the machine's own kind
+    assert cores == (expected  # else the machine's own kind
+                     or run_user_script(script, tmp_path, SEQKERN_SIMD=level).stdout.split("\n")[0])
     if cores == "none":
         assert tuning == "None"
     else:
