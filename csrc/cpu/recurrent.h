@@ -322,7 +322,7 @@ class InputProjection {
     const int64_t threads = get_num_threads(), rows = (s.B + threads - 1) / threads;  // each
     const Avx512Cores cores = avx512_cores();
     const bool wide = cores == Avx512Cores::zen4 || cores == Avx512Cores::zen5 ||
-                      !bf16 && cores == Avx512Cores::intel && rows >= kStepProjectionRowsIntel;
+                      (!bf16 && cores == Avx512Cores::intel && rows >= kStepProjectionRowsIntel);
     const int64_t most = team_ || !wide ? kStepProjectionBytes : kStepProjectionBytesWide;
     // w_ih packed once already serves, whatever its size, a call that reads it once: a team's
     // single chunk of rows, or one step (the GEMM up front packs it at every call). Paired on
