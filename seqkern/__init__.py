@@ -7,8 +7,11 @@
 
 Shapes, weight layout (PyTorch/cuDNN) and error behaviour: see the README and DESIGN.md.
 """
+from seqkern._openblas import kernels_for_this_cpu as _kernels_for_this_cpu
+
 try:
-    from seqkern import _core
+    with _kernels_for_this_cpu():
+        from seqkern import _core
 except ImportError as e:
     if e.name != "seqkern":  # _core is there but failed to load: that error says why
         raise

@@ -4,7 +4,7 @@ import os
 import platform
 import warnings
 
-from seqkern import _core
+from seqkern import _core, _openblas
 
 
 def set_num_threads(n):
@@ -73,8 +73,11 @@ def _cuda_fact():
 def _blas():
     """The bundled OpenBLAS and the kernels it picked; OPENBLAS_CORETYPE, which overrides its
     choice for the CPU (some machines set it: on a Zen 5, Haswell halves the large products'
-    speed), is named when set."""
+    speed), is named when set, and so is the core type seqkern set for it (_openblas)."""
     name = _core.blas_name().strip()
+    if _openblas.forced:
+        return (f"{name} (OPENBLAS_CORETYPE={_openblas.forced}, set by seqkern: this wheel's "
+                "armv9sme kernels compute wrong products)")
     forced = os.environ.get("OPENBLAS_CORETYPE")
     return f"{name} (OPENBLAS_CORETYPE={forced})" if forced else name
 

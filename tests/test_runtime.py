@@ -672,6 +672,33 @@ def test_info_names_a_forced_blas_kernel(coretype, tmp_path):
         assert "Haswell" in blas.split("(OPENBLAS_CORETYPE")[0]  # the kernels it then runs
 
 
+@pytest.mark.parametrize("machine, hwcap2, environ, want", [
+    ("aarch64", 1 << 23, {}, "NEOVERSEN1"),                     # SME: armv9sme's products are wrong
+    ("aarch64", (1 << 23) | 0xFF, {}, "NEOVERSEN1"),
+    ("aarch64", 0x77FFF, {}, None),                             # SVE2 and the rest, no SME
+    ("aarch64", 1 << 23, {"OPENBLAS_CORETYPE": "A64FX"}, None),  # the user's choice stands
+    ("x86_64", 1 << 23, {}, None),                              # (bit 23 means nothing there)
+])
+def test_openblas_core_type_for_sme_cpus(machine, hwcap2, environ, want):
+    from seqkern._openblas import core_type_to_force
+    assert core_type_to_force(machine, hwcap2, environ) == want
+
+
+def test_openblas_steered_off_armv9sme_on_this_cpu(tmp_path):
+    """On an SME CPU (QEMU's `max` under .ci/aarch64) seqkern loads OpenBLAS with NEOVERSEN1,
+    info says so, and the variable is gone again once _core has loaded."""
+    from seqkern import _openblas
+    if not _openblas._hwcap2() & (1 << 23) or platform.machine() != "aarch64":
+        pytest.skip("no SME on this CPU: OpenBLAS keeps its own choice")
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_CORETYPE"}
+    code = ("import os, seqkern as sk; print(sk.info()['blas']); "
+            "print('OPENBLAS_CORETYPE' in os.environ)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=tmp_path, env=env, timeout=300)
+    blas, left = out.stdout.splitlines()[-2:]
+    assert "neoversen1" in blas.lower() and "set by seqkern" in blas and left == "False"
+
+
 def test_bundled_blas_sits_next_to_the_extension():
     import seqkern._core as core
 
