@@ -24,7 +24,7 @@ forced = None  # the core type seqkern set while _core loaded, or None
 
 def core_type_to_force(machine, hwcap2, environ):
     """The OPENBLAS_CORETYPE seqkern sets for a CPU (platform.machine(), AT_HWCAP2), or None."""
-    if "OPENBLAS_CORETYPE" in environ or machine not in ("aarch64", "arm64"):
+    if "OPENBLAS_CORETYPE" in environ or machine != "aarch64":  # (Linux's name for it)
         return None
     return SME_CORE_TYPE if hwcap2 & _HWCAP2_SME else None
 
