@@ -177,6 +177,8 @@ def main(argv=None):
     ap.add_argument("--turns", type=positive_int, default=4, help="turns of each library")
     ap.add_argument("--repeat", type=positive_int, default=7,
                     help="rounds of the roofline measurement")
+    ap.add_argument("--roofline-shape", type=sizes("T,B,I,H"), default=(100, 64, 512, 512),
+                    help="the LSTM of the roofline measurement (default: 100,64,512,512)")
     ap.add_argument("--numpy-max-flops", type=non_negative_finite, default=2e9)
     ap.add_argument("--json", type=output_file, help="also write the table here")
     ap.add_argument("--no-layers", action="store_true", help="skip the multi-layer cases")
@@ -190,7 +192,7 @@ def main(argv=None):
     if not args.no_layers:
         result["layer_rows"] = run_layers(cells, LAYER_CASES, args.calls, args.turns)
     if not args.layers_only and "lstm" in cells:
-        result["efficiency"] = run_efficiency(args.repeat)
+        result["efficiency"] = run_efficiency(args.repeat, *args.roofline_shape)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(result, f, indent=1)

@@ -55,7 +55,8 @@ CASES = [
     # script, arguments, the peer it needs (None: rnn.py, whose torch columns are empty without
     # torch), the JSON's list of rows, how many ratios it holds at least
     ("rnn.py", ["--cells", "lstm,gru", "--shapes", "3,2,8,8", "1,1,5,9", "--calls", "2",
-                "--turns", "1", "--repeat", "1", "--no-layers"], None, "rows", 8),
+                "--turns", "1", "--repeat", "1", "--roofline-shape", "4,3,8,16", "--no-layers"],
+     None, "rows", 8),
     ("rnn.py", ["--cells", "rnn", "--shapes", "2,3,4,5", "--calls", "2", "--turns", "1"], None,
      "layer_rows", 12),
     ("bf16.py", ["--shapes", "3,1,8,8", "--calls", "2", "--turns", "1"], "torch", "rows", 4),
