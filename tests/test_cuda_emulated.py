@@ -119,8 +119,8 @@ class EmulatedArrays(_device._Arrays):
 
 @pytest.fixture(scope="module")
 def emulated_cuda(tmp_path_factory):
-    if shutil.which("g++") is None:
-        pytest.skip("needs g++ to build the emulated kernels")
+    if shutil.which(emulate_cuda.COMPILER) is None:
+        pytest.skip(f"needs {emulate_cuda.COMPILER} to build the emulated kernels")
     pytest.importorskip("pybind11")  # a test extra; the emulated module binds through it
     if not (Path(sysconfig.get_paths()["include"]) / "Python.h").exists():
         pytest.skip("needs Python's C headers to build the emulated kernels")

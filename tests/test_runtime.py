@@ -950,7 +950,10 @@ def test_a_source_tree_found_first_says_so(tmp_path):
     packages, so that an editable install's finder cannot come first.)"""
     import shutil
     (tmp_path / "seqkern").mkdir()
-    shutil.copy(sk.__file__, tmp_path / "seqkern" / "__init__.py")
+    package = os.path.dirname(sk.__file__)  # its modules, as a checkout holds them
+    for name in os.listdir(package):
+        if name.endswith(".py"):
+            shutil.copy(os.path.join(package, name), tmp_path / "seqkern" / name)
     run = subprocess.run([sys.executable, "-S", "-c", "import seqkern"], capture_output=True,
                          text=True, timeout=60, cwd=tmp_path)
     assert run.returncode == 1

@@ -5,7 +5,9 @@ The only rewrite is the launch syntax g++ cannot read: kernel<<<grid, block, sme
 becomes ::emu::launch(dim3(grid), dim3(block), [&] { kernel(args); }).
 
 SEQKERN_EMULATOR_CXXFLAGS adds compiler flags: .ci/asan passes its sanitizers, so that a kernel's
-out-of-bounds index is caught on the CPU as compute-sanitizer would catch it on a GPU.
+out-of-bounds index is caught on the CPU as compute-sanitizer would catch it on a GPU. CXX names
+the compiler (default g++): .ci/aarch64, whose Python runs under QEMU, passes the cross compiler,
+since the host's g++ would build an x86 module that Python cannot load.
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
+COMPILER = os.environ.get("CXX", "g++")
 LAUNCH = re.compile(r"([\w:]+(?:<[^<>;]*>)?)\s*<<<(.*?)>>>\s*\((.*?)\);", re.S)
 
 
@@ -54,7 +57,7 @@ def build(out_dir):
         sources.append(str(cc))
     sources.append(str(ROOT / "csrc" / "bindings" / "cuda.cc"))
     module = out_dir / ("_cuda" + sysconfig.get_config_var("EXT_SUFFIX"))
-    cmd = ["g++", "-std=c++17", "-O1", "-shared", "-fPIC", f"-I{HERE}",
+    cmd = [COMPILER, "-std=c++17", "-O1", "-shared", "-fPIC", f"-I{HERE}",
            f"-I{ROOT / 'csrc' / 'cuda'}", f"-I{ROOT / 'csrc' / 'include'}",
            f"-I{pybind11.get_include()}", f"-I{sysconfig.get_paths()['include']}",
            *shlex.split(os.environ.get("SEQKERN_EMULATOR_CXXFLAGS", "")), *sources, "-o", str(module)]
