@@ -2,13 +2,13 @@
 
 On an aarch64 CPU with SME, scipy-openblas32 0.3.33 and 0.3.34 (the wheel seqkern bundles from)
 pick their `armv9sme` kernels, and those compute wrong products: under QEMU 7.2 (`-cpu max`,
-which has SME), sgemm and dgemm were wrong in 80-120 of 120 cases for each combination of
-transposes, alpha and beta, from 1 x 1 x 1 to 300 x 300 x 300, and a small sgemm with beta not 0
-printed "empty sgemm_alpha_beta2x2 should never get called!!!" (the wheel's stub for its SME
-kernel, called in place of the kernel). With `OPENBLAS_CORETYPE=NEOVERSEN1` (NEON kernels, which
-every SME CPU runs) every case was right; so were 0.3.30 and 0.3.31, and SVE without SME
-(`-cpu max,sme=off`, `a64fx` kernels). So seqkern asks for NEOVERSEN1 there, unless the user
-chose a core type.
+which has SME), 0.3.34's sgemm and dgemm were wrong in every one of 120 cases (1 x 1 x 1 to
+300 x 300 x 300) for each combination of transposes and alpha with beta not 0, and in 24-104 of
+120 with beta 0; a small sgemm with beta not 0 printed "empty sgemm_alpha_beta2x2 should never
+get called!!!" (the wheel's stub for its SME kernel, called in place of the kernel). With
+`OPENBLAS_CORETYPE=NEOVERSEN1` (NEON kernels, which every SME CPU runs) every case was right; so
+were 0.3.30 and 0.3.31, and SVE without SME (`-cpu max,sme=off`, `a64fx` kernels). So seqkern
+asks for NEOVERSEN1 there, unless the user chose a core type.
 """
 import contextlib
 import ctypes
