@@ -688,7 +688,7 @@ def test_openblas_steered_off_armv9sme_on_this_cpu(tmp_path):
     """On an SME CPU (QEMU's `max` under .ci/aarch64) seqkern loads OpenBLAS with NEOVERSEN1,
     info says so, and the variable is gone again once _core has loaded."""
     from seqkern import _openblas
-    if not _openblas._hwcap2() & (1 << 23) or platform.machine() != "aarch64":
+    if platform.machine() != "aarch64" or not _openblas._hwcap2() & _openblas._HWCAP2_SME:
         pytest.skip("no SME on this CPU: OpenBLAS keeps its own choice")
     env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_CORETYPE"}
     code = ("import os, seqkern as sk; print(sk.info()['blas']); "
