@@ -77,8 +77,13 @@ def test_malformed_calls_on_the_cuda_path_raise_clear_errors(tmp_path):
     pytest.importorskip("pybind11")
     import shutil
     import sysconfig
-    if shutil.which("g++") is None or not os.path.exists(
+    sys.path.insert(0, os.path.join(os.path.dirname(FUZZ), "cuda_emulator"))
+    try:
+        from emulate_cuda import COMPILER  # the compiler the fuzz's build runs (CXX, or g++)
+    finally:
+        sys.path.pop(0)
+    if shutil.which(COMPILER) is None or not os.path.exists(
             os.path.join(sysconfig.get_paths()["include"], "Python.h")):
-        pytest.skip("needs g++ and Python's C headers to build the emulated kernels")
+        pytest.skip(f"needs {COMPILER} and Python's C headers to build the emulated kernels")
     fuzz = os.path.join(os.path.dirname(FUZZ), "fuzz_cuda_emulated.py")
     assert_fuzz_clear(fuzz, 3, 600, tmp_path, 300, str(tmp_path / "emu"))
