@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 import seqkern as sk
 from recurrent_cases import (
     OP_IDS, OPS, TORCH_OP_IDS, TORCH_OPS, as_float64, assert_same, forward, forward_backward, random_lengths,
-    torch_forward_backward,
+    scaled_error, torch_forward_backward,
 )
 from seqkern import bench, reference
 from seqkern.gradcheck import check_op
@@ -142,6 +142,31 @@ def test_kernel_matches_twin_past_4_mb_on_a_batch_split(cell, options):
     (kStepProjectionBytesWide), one GEMM up front elsewhere, uneven lengths."""
     assert_matches_twin(cell, options, lambda dtype: problem(
         cell, 3, 20, 700, 384, dtype=dtype, lengths=True, seed=7))
+
+
+@pytest.mark.parametrize("cell,options", OPS, ids=OP_IDS)
+@pytest.mark.parametrize("lengths", ["full", "uneven", "longest first"])
+def test_kernel_matches_twin_past_8_mb_on_a_batch_split(cell, options, lengths):
+    """Weights over 8 MB (kStepProjectionBytesWide) on a batch split of 20 sequences a thread:
+    every step's input projection up front on every CPU, and each step's recurrent product apart
+    from it, added by the cell (InputProjection::apart), in training and in inference; lengths
+    longest first project only the rows that run (StepRows::compact)."""
+    I, H = {"lstm": (700, 600), "gru": (600, 700), "rnn": (1200, 1000)}[cell]
+    T, B = 4, 40
+    make = {"full": lambda rng: None, "uneven": lambda rng: random_lengths(rng, T, B),
+            "longest first": lambda rng: np.sort(random_lengths(rng, T, B))[::-1].copy()}[lengths]
+
+    def make_problem(dtype):
+        p = problem(cell, T, B, I, H, dtype=dtype, seed=11)
+        p["lengths"] = make(np.random.default_rng(5))
+        return p
+
+    assert_matches_twin(cell, options, make_problem)
+    p32 = make_problem(np.float32)
+    got = forward(sk, cell, p32, options)
+    want = forward(reference, cell, as_float64(p32), options)
+    for i, (a, b) in enumerate(zip(got, want)):
+        assert scaled_error(a, b) <= F32_TOL, (i, scaled_error(a, b))
 
 
 @pytest.mark.parametrize("cell,options", OPS, ids=OP_IDS)

@@ -30,7 +30,8 @@ namespace seqkern {
   void additive_grad_f32(float ds, const float* t, const float* u, int64_t A, float* du,       \
                          float* dq, float* dk);                                               \
   void lstm_cell_f32(int64_t H, int64_t u0, int64_t u1, const float* bias, float* g,           \
-                     const float* c_prev, float* c_out, float* h_out, bool keep_gates);     \
+                     const float* hp, const float* c_prev, float* c_out, float* h_out,        \
+                     bool keep_gates);                                                        \
   void lstm_cell_backward_f32(int64_t H, int64_t u0, int64_t u1, const float* g, const float* c, \
                               const float* c_prev, const float* dy, const float* dh_carry,      \
                               float* dc, float* d);                                         \
@@ -41,7 +42,7 @@ namespace seqkern {
                              const float* hn, const float* h_prev, const float* dy,          \
                              const float* dh_carry, float* dhg, float* dnx, float* dh_direct); \
   void rnn_cell_f32(int64_t u0, int64_t u1, bool relu, const float* bias, const float* a,     \
-                    float* h_out);                                                            \
+                    const float* hp, float* h_out);                                           \
   void rnn_cell_backward_f32(int64_t u0, int64_t u1, bool relu, const float* h, const float* dy, \
                              const float* dh_carry, float* d);                                \
   void gru_before_rz_f32(int64_t H, int64_t u0, int64_t u1, const float* bias, float* g,      \
@@ -81,15 +82,15 @@ struct Kernels {
   void (*additive_scores_exp)(const float*, const float*, int64_t, const float*, int64_t,
                               int64_t, float*, float*);
   void (*additive_grad)(float, const float*, const float*, int64_t, float*, float*, float*);
-  void (*lstm_cell)(int64_t, int64_t, int64_t, const float*, float*, const float*, float*, float*,
-                    bool);
+  void (*lstm_cell)(int64_t, int64_t, int64_t, const float*, float*, const float*, const float*,
+                    float*, float*, bool);
   void (*lstm_cell_backward)(int64_t, int64_t, int64_t, const float*, const float*, const float*,
                              const float*, const float*, float*, float*);
   void (*gru_cell)(int64_t, int64_t, int64_t, const float*, const float*, float*, const float*,
                    const float*, float*, float*, bool);
   void (*gru_cell_backward)(int64_t, int64_t, int64_t, const float*, const float*, const float*,
                             const float*, const float*, float*, float*, float*);
-  void (*rnn_cell)(int64_t, int64_t, bool, const float*, const float*, float*);
+  void (*rnn_cell)(int64_t, int64_t, bool, const float*, const float*, const float*, float*);
   void (*rnn_cell_backward)(int64_t, int64_t, bool, const float*, const float*, const float*,
                             float*);
   void (*gru_before_rz)(int64_t, int64_t, int64_t, const float*, float*, const float*, float*);
@@ -213,16 +214,19 @@ template <> double max_of<double>(const double* x, int64_t n) {
 
 template <>
 void lstm_cell<float>(int64_t H, int64_t u0, int64_t u1, const float* bias, float* g,
-                      const float* c_prev, float* c_out, float* h_out, bool keep_gates) {
-  kernels().lstm_cell(H, u0, u1, bias, g, c_prev, c_out, h_out, keep_gates);
+                      const float* hp, const float* c_prev, float* c_out, float* h_out,
+                      bool keep_gates) {
+  kernels().lstm_cell(H, u0, u1, bias, g, hp, c_prev, c_out, h_out, keep_gates);
 }
 
 template <>
 void lstm_cell<double>(int64_t H, int64_t u0, int64_t u1, const double* bias, double* g,
-                       const double* c_prev, double* c_out, double* h_out, bool) {
+                       const double* hp, const double* c_prev, double* c_out, double* h_out,
+                       bool) {
   double *i = g, *f = g + H, *gg = g + 2 * H, *o = g + 3 * H;
   for (int q = 0; q < 4; ++q)
-    for (int64_t j = u0; j < u1; ++j) g[q * H + j] += bias[q * H + j];
+    for (int64_t j = u0; j < u1; ++j)
+      g[q * H + j] = (hp ? g[q * H + j] + hp[q * H + j] : g[q * H + j]) + bias[q * H + j];
   sigmoid_inplace(i + u0, u1 - u0);
   sigmoid_inplace(f + u0, u1 - u0);
   tanh_inplace(gg + u0, u1 - u0);
@@ -312,15 +316,15 @@ void gru_cell_backward<double>(int64_t H, int64_t u0, int64_t u1, const double* 
 
 template <>
 void rnn_cell<float>(int64_t u0, int64_t u1, bool relu, const float* bias, const float* a,
-                     float* h_out) {
-  kernels().rnn_cell(u0, u1, relu, bias, a, h_out);
+                     const float* hp, float* h_out) {
+  kernels().rnn_cell(u0, u1, relu, bias, a, hp, h_out);
 }
 
 template <>
 void rnn_cell<double>(int64_t u0, int64_t u1, bool relu, const double* bias, const double* a,
-                      double* h_out) {
+                      const double* hp, double* h_out) {
   for (int64_t j = u0; j < u1; ++j) {
-    const double v = a[j] + bias[j];
+    const double v = (hp ? a[j] + hp[j] : a[j]) + bias[j];
     h_out[j] = relu && v <= 0.0 ? 0.0 : v;  // NaN passes, as torch's relu
   }
   if (!relu) tanh_inplace(h_out + u0, u1 - u0);

@@ -47,15 +47,20 @@ void sigmoid_f64(double* y, const double* x, int64_t n) { apply<vsigmoid>(y, x, 
 void tanh_f64(double* y, const double* x, int64_t n) { apply<vtanh>(y, x, n); }
 void exp_f64(double* y, const double* x, int64_t n) { apply<vexp>(y, x, n); }
 
-// Units [j, j + kW) of lstm_cell up to c: g and bias hold the four gates of H units each;
-// c_out gets c, h_out the output gate o (lstm_cell_outputs then makes it o * tanh(c)).
+// Units [j, j + kW) of lstm_cell up to c: g, hp (kHp) and bias hold the four gates of H units
+// each; c_out gets c, h_out the output gate o (lstm_cell_outputs then makes it o * tanh(c)).
+template <bool kHp>
 static inline void lstm_cell_units(int64_t H, int64_t j, const float* bias, float* g,
-                                   const float* c_prev, float* c_out, float* h_out,
-                                   bool keep_gates) {
-  const vf i = vsigmoid(vload(g + j) + vload(bias + j));
-  const vf f = vsigmoid(vload(g + H + j) + vload(bias + H + j));
-  const vf gg = vtanh(vload(g + 2 * H + j) + vload(bias + 2 * H + j));
-  const vf o = vsigmoid(vload(g + 3 * H + j) + vload(bias + 3 * H + j));
+                                   const float* hp, const float* c_prev, float* c_out,
+                                   float* h_out, bool keep_gates) {
+  const auto pre = [&](int64_t q) {
+    const vf v = vload(g + q * H + j);
+    return (kHp ? v + vload(hp + q * H + j) : v) + vload(bias + q * H + j);
+  };
+  const vf i = vsigmoid(pre(0));
+  const vf f = vsigmoid(pre(1));
+  const vf gg = vtanh(pre(2));
+  const vf o = vsigmoid(pre(3));
   vstore(c_out + j, f * vload(c_prev + j) + i * gg);
   vstore(h_out + j, o);
   if (keep_gates) {
@@ -232,9 +237,15 @@ void additive_grad_f32(float ds, const float* t, const float* u, int64_t A, floa
 // 1.03x (eval 1.07x, bfloat16 1.07x), batch 1 within the noise; training 0.99-1.02x. The last
 // (u1 - u0) % kW units go through a padded copy, so the main loops are free of partial vectors.
 void lstm_cell_f32(int64_t H, int64_t u0, int64_t u1, const float* bias, float* g,
-                   const float* c_prev, float* c_out, float* h_out, bool keep_gates) {
+                   const float* hp, const float* c_prev, float* c_out, float* h_out,
+                   bool keep_gates) {
   int64_t j = u0;
-  for (; j + kW <= u1; j += kW) lstm_cell_units(H, j, bias, g, c_prev, c_out, h_out, keep_gates);
+  if (hp)
+    for (; j + kW <= u1; j += kW)
+      lstm_cell_units<true>(H, j, bias, g, hp, c_prev, c_out, h_out, keep_gates);
+  else
+    for (; j + kW <= u1; j += kW)
+      lstm_cell_units<false>(H, j, bias, g, hp, c_prev, c_out, h_out, keep_gates);
   lstm_cell_outputs(u0, j, c_out, h_out);
   if (j == u1) return;
   const int64_t m = u1 - j;  // 1..kW-1 units: one vector of each array, zero-padded
@@ -242,9 +253,11 @@ void lstm_cell_f32(int64_t H, int64_t u0, int64_t u1, const float* bias, float* 
   for (int q = 0; q < 4; ++q) {
     std::memcpy(tb + q * kW, bias + q * H + j, m * sizeof(float));
     std::memcpy(tg + q * kW, g + q * H + j, m * sizeof(float));
+    if (hp)  // (added here: the padding is zero either way)
+      for (int64_t k = 0; k < m; ++k) tg[q * kW + k] += hp[q * H + j + k];
   }
   std::memcpy(tcp, c_prev + j, m * sizeof(float));
-  lstm_cell_units(kW, 0, tb, tg, tcp, tc, th, keep_gates);
+  lstm_cell_units<false>(kW, 0, tb, tg, nullptr, tcp, tc, th, keep_gates);
   lstm_cell_outputs(0, kW, tc, th);
   std::memcpy(c_out + j, tc, m * sizeof(float));
   std::memcpy(h_out + j, th, m * sizeof(float));
@@ -378,9 +391,10 @@ void gru_cell_backward_f32(int64_t H, int64_t u0, int64_t u1, const float* g, co
 }
 
 // Units [j, j + kW) of rnn_cell.
+template <bool kHp>
 static inline void rnn_cell_units(int64_t j, bool relu, const float* bias, const float* a,
-                                  float* h_out) {
-  const vf v = vload(a + j) + vload(bias + j);
+                                  const float* hp, float* h_out) {
+  const vf v = (kHp ? vload(a + j) + vload(hp + j) : vload(a + j)) + vload(bias + j);
   const vf zero = splat(0.0f);
   vstore(h_out + j, relu ? (v <= zero ? zero : v) : vtanh(v));  // NaN passes, as torch's relu
 }
@@ -391,15 +405,20 @@ static inline void rnn_cell_units(int64_t j, bool relu, const float* bias, const
 // 1.04-1.13x inference and training; relu training (100,64,256,256) 1.29-1.30x,
 // (200,32,128,128) 1.54-1.55x (the derivative's branch); batch 1 0.99-1.04; at AVX2 1.01-1.31.
 void rnn_cell_f32(int64_t u0, int64_t u1, bool relu, const float* bias, const float* a,
-                  float* h_out) {
+                  const float* hp, float* h_out) {
   int64_t j = u0;
-  for (; j + kW <= u1; j += kW) rnn_cell_units(j, relu, bias, a, h_out);
+  if (hp)
+    for (; j + kW <= u1; j += kW) rnn_cell_units<true>(j, relu, bias, a, hp, h_out);
+  else
+    for (; j + kW <= u1; j += kW) rnn_cell_units<false>(j, relu, bias, a, hp, h_out);
   if (j == u1) return;
   const int64_t m = u1 - j;  // 1..kW-1 units: one zero-padded vector of each array
   float tb[kW] = {}, ta[kW] = {}, th[kW];
   std::memcpy(tb, bias + j, m * sizeof(float));
   std::memcpy(ta, a + j, m * sizeof(float));
-  rnn_cell_units(0, relu, tb, ta, th);
+  if (hp)
+    for (int64_t k = 0; k < m; ++k) ta[k] += hp[j + k];
+  rnn_cell_units<false>(0, relu, tb, ta, nullptr, th);
   std::memcpy(h_out + j, th, m * sizeof(float));
 }
 

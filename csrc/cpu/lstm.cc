@@ -35,13 +35,16 @@ void lstm_forward(const RnnShape& shape, const T* x, const T* w_ih, const T* w_h
 
   input.all_steps(pre, lengths);
   const bool whole = detail::whole_batch(s, w_step), h0_zero = detail::zero_state(h0, BS);
+  const bool apart = !whole && input.apart();
+  detail::Aligned<T> hp(apart ? B * G : 0);  // apart: one step's h_{t-1} @ w_hh^T
   if (whole && !h0_zero) w_step.multiply(StepSlice{0, B, nullptr}, B, h0, S, pre, G, true);
   detail::time_loop(s, lengths, false, [&](const StepSlice& sl, int64_t t, int64_t live) {
     T* g_t = pre + (training ? t : t % input.steps()) * B * G;
     const T* h_prev = detail::prev_h(t, h0, y, BS);
     input.step(sl, t, live, g_t);
-    if (!whole && (t > 0 || !h0_zero))
-      w_step.multiply(sl, live, h_prev, S, g_t, G, true, input.rider(sl));
+    const bool product = !whole && (t > 0 || !h0_zero);
+    if (product)
+      w_step.multiply(sl, live, h_prev, S, apart ? hp.data() : g_t, G, !apart, input.rider(sl));
     const T* c_prev = training ? detail::prev_h(t, c0, cs, BH) : c_buf.data();
     T* c_out = training ? cs + t * BH : c_buf.data();
     const auto [u0, u1] = sl.units(H);
@@ -59,8 +62,9 @@ void lstm_forward(const RnnShape& shape, const T* x, const T* w_ih, const T* w_h
         }
         continue;
       }
-      lstm_cell(H, u0, u1, bias.data(), g_t + b * G, c_prev + b * H, c_out + b * H, h_row,
-                training);
+      lstm_cell(H, u0, u1, bias.data(), g_t + b * G,
+                apart && product ? hp.data() + b * G : nullptr, c_prev + b * H, c_out + b * H,
+                h_row, training);
     }
     if (s.P) {  // h_t = m_t @ w_hr^T for the running rows
       sl.sync();

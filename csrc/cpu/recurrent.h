@@ -252,9 +252,11 @@ class StepRows {
 // and RNN 0.99-1.02x. At 13.5 MB, (35,20,650,650), it lost 3-7%; teams lost up to 5% at 8 MB
 // (LSTM (50,1,512,512) training), so theirs stays at 4 MB. (Since the next panels are fetched
 // into L2, below, a 16 MB bound read 1.00-1.11x for LSTMs of H = 640-700, (35,20,650,650)
-// among them, and 0.97-1.01x for the GRU at H = 768, in blocks of calls on Zen 5: not changed
-// while the GRU's smaller gain is unexplained; RESULTS.md, thirty-ninth session.) Zen 4, whose
-// FMAs are half-width, gains as much now that the next panels are fetched into L2 (kPrefetchBytes,
+// among them, and 0.97-1.01x for the GRU at H = 768, in blocks of calls on Zen 5. The GRU's
+// smaller gain was the LSTM's product adding onto pre up front (InputProjection::apart); the
+// product apart, a 16 MB bound read 0.995-1.066x for the LSTM at H = 640-650, per call, and
+// 8 MB over 4 MB 1.02x at I = H = 512, as the GRU's: not changed.) Zen 4, whose FMAs are
+// half-width, gains as much now that the next panels are fetched into L2 (kPrefetchBytes,
 // packed_gemm_avx512.cc): paired per call (ABBA, 20-30 pairs), 2 threads, 4 MB / 8 MB: LSTM
 // (100,64,512,512) inference 1.08x, eval layer 1.08x, (100,128,512,512) 1.07x, (50,48,512,512)
 // 1.04x, (50,32,512,512) 1.06x, (50,16,512,512) 1.08x, (100,64,256,512) eval 1.09x, training
@@ -418,6 +420,23 @@ class InputProjection {
 
   // Steps an inference buffer of pre-activations holds: every step, or the current one.
   int64_t steps() const { return w_ && !team_ && !up_front_ ? 1 : s_.T; }
+
+  // Whether each step's recurrent product goes to a buffer of its own (B rows, in cache), which
+  // the cell adds to pre, instead of onto pre. Where a batch split's float pre-activations were
+  // all projected before the time loop (all_steps), they lie in T*B rows mostly out of cache: a
+  // product adding onto them read each tile of C from memory at the tile's end, with nothing to
+  // hide the wait, where the cell streams them in order. (The GRU's cell always adds its
+  // product, which its n gate needs apart; its loop had gained less over the projection up front
+  // than the LSTM's for this reason.) Paired per call on Zen 5, 2 threads, onto pre / apart:
+  // LSTM inference (35,64,650,650) 1.055-1.083x, eval layer 1.077x, (100,32,650,650)
+  // 1.055-1.070x, (50,64,1024,1024) 1.072-1.111x, (100,32,512,512) under Intel's 4 MB bound
+  // for few rows 1.057x, (100,64,512,512) under a 4 MB bound 1.103x, training 1.01-1.02x; the
+  // RNN (50,64,1400,1400) 1.018-1.030x; (35,20,650,650), whose 7 MB of pre fit in L3,
+  // 0.997-1.035x. At AVX2 (the same Zen 5) even: LSTM 0.99-1.01x, eval 1.06x. Not where the loop
+  // projects: there pre_t is in cache, and the product apart lost 0-2% (LSTM (50,1,256,256)
+  // 0.977x, the RNN 0.992x); and the sums of bfloat16's widened projection up front must stay those of a
+  // sequence alone on a team, whose product adds onto pre in the loop (test_bf16).
+  bool apart() const { return !team_ && !w_; }
 
   // Up front: pre (T, B, GH) for every step; nothing when the time loop projects. With lengths
   // longest first of which at most kCompactShare ran, step by step over the rows that run (the

@@ -24,13 +24,16 @@ void rnn_forward(const RnnShape& shape, Nonlinearity act, const T* x, const T* w
 
   input.all_steps(pre, lengths);
   const bool whole = detail::whole_batch(s, w_step), h0_zero = detail::zero_state(h0, B * H);
+  const bool apart = !whole && input.apart();
+  detail::Aligned<T> hp(apart ? BH : 0);  // apart: one step's h_{t-1} @ w_hh^T
   if (whole && !h0_zero) w_step.multiply(StepSlice{0, B, nullptr}, B, h0, H, pre, H, true);
   detail::time_loop(s, lengths, false, [&](const StepSlice& sl, int64_t t, int64_t live) {
     T* a_t = pre + t % input.steps() * BH;
     const T* h_prev = detail::prev_h(t, h0, y, BH);
     input.step(sl, t, live, a_t);
-    if (!whole && (t > 0 || !h0_zero))
-      w_step.multiply(sl, live, h_prev, H, a_t, H, true, input.rider(sl));
+    const bool product = !whole && (t > 0 || !h0_zero);
+    if (product)
+      w_step.multiply(sl, live, h_prev, H, apart ? hp.data() : a_t, H, !apart, input.rider(sl));
     const auto [u0, u1] = sl.units(H);
     for (int64_t b = sl.b0; b < sl.b1; ++b) {
       const T* a = a_t + b * H;
@@ -39,7 +42,8 @@ void rnn_forward(const RnnShape& shape, Nonlinearity act, const T* x, const T* w
         detail::zero_units(y_row, 1, H, u0, u1);
         continue;
       }
-      rnn_cell(u0, u1, act == Nonlinearity::Relu, bias.data(), a, y_row);
+      rnn_cell(u0, u1, act == Nonlinearity::Relu, bias.data(), a,
+               apart && product ? hp.data() + b * H : nullptr, y_row);
     }
     sl.sync();
   });

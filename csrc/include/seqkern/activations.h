@@ -41,13 +41,13 @@ void additive_grad(T ds, const T* t, const T* u, int64_t A, T* du, T* dq, T* dk)
 
 // Units [u0, u1) of one sequence's LSTM step after the recurrent product, fused (float: a
 // vector of units at a time, c and o first, then o * tanh(c)): g (4H) pre-activations of i, f,
-// g, o without the bias (4H); with keep_gates (training) g holds the activated gates afterwards,
-// else its contents are unspecified. c_out = f * c_prev + i * g and h_out = o * tanh(c_out),
-// rows of H; c_out may be c_prev, h_out overlaps no other. Only units [u0, u1) of each gate and
-// row are read or written.
+// g, o without the bias (4H), to which hp (4H, the recurrent product, or null) is added; with
+// keep_gates (training) g holds the activated gates afterwards, else its contents are
+// unspecified. c_out = f * c_prev + i * g and h_out = o * tanh(c_out), rows of H; c_out may be
+// c_prev, h_out overlaps no other. Only units [u0, u1) of each gate and row are read or written.
 template <typename T>
-void lstm_cell(int64_t H, int64_t u0, int64_t u1, const T* bias, T* g, const T* c_prev,
-               T* c_out, T* h_out, bool keep_gates);
+void lstm_cell(int64_t H, int64_t u0, int64_t u1, const T* bias, T* g, const T* hp,
+               const T* c_prev, T* c_out, T* h_out, bool keep_gates);
 
 // Units [u0, u1) of one sequence's LSTM step backward, fused into one pass (float: a vector of
 // units at a time). dh = dy + dh_carry (either may be null: zero).
@@ -83,9 +83,11 @@ void gru_cell_backward(int64_t H, int64_t u0, int64_t u1, const T* g, const T* h
                        T* dh_direct);
 
 // Units [u0, u1) of one sequence's Elman RNN step after the recurrent product, fused:
-// h_out = relu(a + bias) or tanh(a + bias), rows of H (h_out may be a).
+// h_out = relu(a + hp + bias) or tanh(a + hp + bias), rows of H (hp, the recurrent product, may
+// be null: zero; h_out may be a).
 template <typename T>
-void rnn_cell(int64_t u0, int64_t u1, bool relu, const T* bias, const T* a, T* h_out);
+void rnn_cell(int64_t u0, int64_t u1, bool relu, const T* bias, const T* a, const T* hp,
+              T* h_out);
 
 // Units [u0, u1) of its backward: d = (dy + dh_carry) * act'(.), the derivative read off the
 // output h (tanh' = 1 - h^2, relu' = [h > 0]). dy and dh_carry may be null (zero).
