@@ -332,9 +332,10 @@ for cell, kw, G in cells:
         for name in g64:
             err = np.abs(g32[name] - g64[name]).max()
             assert err < 1e-4 * max(1, np.abs(g64[name]).max()), (cell, kw, name, err)
-# the LSTM's and RNN's cells adding each step's recurrent product kept apart (weights over 8 MB:
+# the cells adding each step's recurrent product kept apart (weights over 8 MB:
 # InputProjection::apart), H with a tail at every width, in inference and training
-for cell, I, H, G in (("lstm", 700, 604, 4), ("rnn", 1200, 1004, 1)):
+for cell, kw, I, H, G in (("lstm", {}, 700, 604, 4), ("rnn", {}, 1200, 1004, 1),
+                          ("gru", dict(reset_after=False), 700, 604, 3)):
     q = dict(x=rng.standard_normal((3, 40, I)), h0=rng.standard_normal((40, H)),
              w_ih=rng.standard_normal((G * H, I)) * 0.03, w_hh=rng.standard_normal((G * H, H)) * 0.03,
              b_ih=rng.standard_normal(G * H), b_hh=rng.standard_normal(G * H))
@@ -342,8 +343,8 @@ for cell, I, H, G in (("lstm", 700, 604, 4), ("rnn", 1200, 1004, 1)):
         q["c0"] = rng.standard_normal((40, H))
     q32 = {k: v.astype(np.float32) for k, v in q.items()}
     for training in (False, True):
-        got = getattr(sk, cell)(**q32, training=training)
-        want = getattr(reference, cell)(**q, training=training)
+        got = getattr(sk, cell)(**q32, **kw, training=training)
+        want = getattr(reference, cell)(**q, **kw, training=training)
         for a, b in zip(got[:2], want[:2]):
             assert np.abs(a - b).max() < 1e-5 * max(1, np.abs(b).max()), (cell, np.abs(a - b).max())
 # the vectorized exp/log rows: cross-entropy (V = 13: whole vectors and a tail), attention, CTC

@@ -46,9 +46,9 @@ namespace seqkern {
   void rnn_cell_backward_f32(int64_t u0, int64_t u1, bool relu, const float* h, const float* dy, \
                              const float* dh_carry, float* d);                                \
   void gru_before_rz_f32(int64_t H, int64_t u0, int64_t u1, const float* bias, float* g,      \
-                         const float* h_prev, float* rh);                                     \
+                         const float* hp, const float* h_prev, float* rh);                    \
   void gru_before_n_f32(int64_t H, int64_t u0, int64_t u1, const float* bias, float* g,       \
-                        const float* h_prev, float* h_out, bool keep_gates);                  \
+                        const float* hp, const float* h_prev, float* h_out, bool keep_gates); \
   void gru_before_n_backward_f32(int64_t H, int64_t u0, int64_t u1, const float* g,           \
                                  const float* h_prev, const float* dy, const float* dh_carry, \
                                  float* d, float* dh_direct);                                 \
@@ -93,9 +93,10 @@ struct Kernels {
   void (*rnn_cell)(int64_t, int64_t, bool, const float*, const float*, const float*, float*);
   void (*rnn_cell_backward)(int64_t, int64_t, bool, const float*, const float*, const float*,
                             float*);
-  void (*gru_before_rz)(int64_t, int64_t, int64_t, const float*, float*, const float*, float*);
-  void (*gru_before_n)(int64_t, int64_t, int64_t, const float*, float*, const float*, float*,
-                       bool);
+  void (*gru_before_rz)(int64_t, int64_t, int64_t, const float*, float*, const float*,
+                        const float*, float*);
+  void (*gru_before_n)(int64_t, int64_t, int64_t, const float*, float*, const float*,
+                       const float*, float*, bool);
   void (*gru_before_n_backward)(int64_t, int64_t, int64_t, const float*, const float*,
                                 const float*, const float*, float*, float*);
   void (*gru_before_rz_backward)(int64_t, int64_t, const float*, const float*, const float*,
@@ -347,16 +348,16 @@ void rnn_cell_backward<double>(int64_t u0, int64_t u1, bool relu, const double* 
 
 template <>
 void gru_before_rz<float>(int64_t H, int64_t u0, int64_t u1, const float* bias, float* g,
-                          const float* h_prev, float* rh) {
-  kernels().gru_before_rz(H, u0, u1, bias, g, h_prev, rh);
+                          const float* hp, const float* h_prev, float* rh) {
+  kernels().gru_before_rz(H, u0, u1, bias, g, hp, h_prev, rh);
 }
 
 template <>
 void gru_before_rz<double>(int64_t H, int64_t u0, int64_t u1, const double* bias, double* g,
-                           const double* h_prev, double* rh) {
+                           const double* hp, const double* h_prev, double* rh) {
   for (int64_t j = u0; j < u1; ++j) {
-    g[j] += bias[j];
-    g[H + j] += bias[H + j];
+    g[j] = (hp ? g[j] + hp[j] : g[j]) + bias[j];
+    g[H + j] = (hp ? g[H + j] + hp[H + j] : g[H + j]) + bias[H + j];
   }
   sigmoid_inplace(g + u0, u1 - u0);
   sigmoid_inplace(g + H + u0, u1 - u0);
@@ -365,16 +366,17 @@ void gru_before_rz<double>(int64_t H, int64_t u0, int64_t u1, const double* bias
 
 template <>
 void gru_before_n<float>(int64_t H, int64_t u0, int64_t u1, const float* bias, float* g,
-                         const float* h_prev, float* h_out, bool keep_gates) {
-  kernels().gru_before_n(H, u0, u1, bias, g, h_prev, h_out, keep_gates);
+                         const float* hp, const float* h_prev, float* h_out, bool keep_gates) {
+  kernels().gru_before_n(H, u0, u1, bias, g, hp, h_prev, h_out, keep_gates);
 }
 
 template <>
 void gru_before_n<double>(int64_t H, int64_t u0, int64_t u1, const double* bias, double* g,
-                          const double* h_prev, double* h_out, bool) {
+                          const double* hp, const double* h_prev, double* h_out, bool) {
   const double* z = g + H;
   double* n = g + 2 * H;
-  for (int64_t j = u0; j < u1; ++j) n[j] += bias[2 * H + j];
+  for (int64_t j = u0; j < u1; ++j)
+    n[j] = (hp ? n[j] + hp[2 * H + j] : n[j]) + bias[2 * H + j];
   tanh_inplace(n + u0, u1 - u0);
   for (int64_t j = u0; j < u1; ++j) h_out[j] = n[j] + z[j] * (h_prev[j] - n[j]);
 }

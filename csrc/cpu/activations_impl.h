@@ -447,11 +447,16 @@ void rnn_cell_backward_f32(int64_t u0, int64_t u1, bool relu, const float* h, co
 }
 
 // Units [j, j + kW) of gru_before_rz.
+template <bool kHp>
 static inline void gru_before_rz_units(int64_t H, int64_t j, const float* bias, float* g,
-                                       const float* h_prev, float* rh) {
-  const vf r = vsigmoid(vload(g + j) + vload(bias + j));
+                                       const float* hp, const float* h_prev, float* rh) {
+  const auto pre = [&](int64_t q) {
+    const vf v = vload(g + q * H + j);
+    return (kHp ? v + vload(hp + q * H + j) : v) + vload(bias + q * H + j);
+  };
+  const vf r = vsigmoid(pre(0));
+  vstore(g + H + j, vsigmoid(pre(1)));
   vstore(g + j, r);
-  vstore(g + H + j, vsigmoid(vload(g + H + j) + vload(bias + H + j)));
   vstore(rh + j, r * vload(h_prev + j));
 }
 
@@ -462,35 +467,48 @@ static inline void gru_before_rz_units(int64_t H, int64_t j, const float* bias, 
 // (200,32,128,128) 1.07-1.08x and 1.12-1.11x, (100,64,256,256) 1.03-1.04x and 1.06x, batch 1
 // 0.99-1.01; at AVX2 1.02-1.09x.
 void gru_before_rz_f32(int64_t H, int64_t u0, int64_t u1, const float* bias, float* g,
-                       const float* h_prev, float* rh) {
+                       const float* hp, const float* h_prev, float* rh) {
   int64_t j = u0;
-  for (; j + kW <= u1; j += kW) gru_before_rz_units(H, j, bias, g, h_prev, rh);
+  if (hp)
+    for (; j + kW <= u1; j += kW) gru_before_rz_units<true>(H, j, bias, g, hp, h_prev, rh);
+  else
+    for (; j + kW <= u1; j += kW) gru_before_rz_units<false>(H, j, bias, g, hp, h_prev, rh);
   if (j == u1) return;
   const int64_t m = u1 - j;  // 1..kW-1 units: one zero-padded vector of each array
   float tb[2 * kW] = {}, tg[2 * kW] = {}, thp[kW] = {}, trh[kW];
   for (int q = 0; q < 2; ++q) {
     std::memcpy(tb + q * kW, bias + q * H + j, m * sizeof(float));
     std::memcpy(tg + q * kW, g + q * H + j, m * sizeof(float));
+    if (hp)
+      for (int64_t k = 0; k < m; ++k) tg[q * kW + k] += hp[q * H + j + k];
   }
   std::memcpy(thp, h_prev + j, m * sizeof(float));
-  gru_before_rz_units(kW, 0, tb, tg, thp, trh);
+  gru_before_rz_units<false>(kW, 0, tb, tg, nullptr, thp, trh);
   for (int q = 0; q < 2; ++q) std::memcpy(g + q * H + j, tg + q * kW, m * sizeof(float));
   std::memcpy(rh + j, trh, m * sizeof(float));
 }
 
 // Units [j, j + kW) of gru_before_n.
+template <bool kHp>
 static inline void gru_before_n_units(int64_t H, int64_t j, const float* bias, float* g,
-                                      const float* h_prev, float* h_out, bool keep_gates) {
-  const vf n = vtanh(vload(g + 2 * H + j) + vload(bias + 2 * H + j));
+                                      const float* hp, const float* h_prev, float* h_out,
+                                      bool keep_gates) {
+  const vf v = vload(g + 2 * H + j);
+  const vf n = vtanh((kHp ? v + vload(hp + 2 * H + j) : v) + vload(bias + 2 * H + j));
   vstore(h_out + j, n + vload(g + H + j) * (vload(h_prev + j) - n));
   if (keep_gates) vstore(g + 2 * H + j, n);
 }
 
 // See gru_before_n in seqkern/activations.h; the tail as in lstm_cell_f32.
 void gru_before_n_f32(int64_t H, int64_t u0, int64_t u1, const float* bias, float* g,
-                      const float* h_prev, float* h_out, bool keep_gates) {
+                      const float* hp, const float* h_prev, float* h_out, bool keep_gates) {
   int64_t j = u0;
-  for (; j + kW <= u1; j += kW) gru_before_n_units(H, j, bias, g, h_prev, h_out, keep_gates);
+  if (hp)
+    for (; j + kW <= u1; j += kW)
+      gru_before_n_units<true>(H, j, bias, g, hp, h_prev, h_out, keep_gates);
+  else
+    for (; j + kW <= u1; j += kW)
+      gru_before_n_units<false>(H, j, bias, g, hp, h_prev, h_out, keep_gates);
   if (j == u1) return;
   const int64_t m = u1 - j;  // 1..kW-1 units: one zero-padded vector of each array
   float tb[3 * kW] = {}, tg[3 * kW] = {}, thp[kW] = {}, th[kW];
@@ -498,8 +516,10 @@ void gru_before_n_f32(int64_t H, int64_t u0, int64_t u1, const float* bias, floa
     std::memcpy(tb + q * kW, bias + q * H + j, m * sizeof(float));
     std::memcpy(tg + q * kW, g + q * H + j, m * sizeof(float));
   }
+  if (hp)
+    for (int64_t k = 0; k < m; ++k) tg[2 * kW + k] += hp[2 * H + j + k];
   std::memcpy(thp, h_prev + j, m * sizeof(float));
-  gru_before_n_units(kW, 0, tb, tg, thp, th, keep_gates);
+  gru_before_n_units<false>(kW, 0, tb, tg, nullptr, thp, th, keep_gates);
   std::memcpy(h_out + j, th, m * sizeof(float));
   if (keep_gates) std::memcpy(g + 2 * H + j, tg + 2 * kW, m * sizeof(float));
 }

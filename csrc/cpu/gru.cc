@@ -150,14 +150,17 @@ void forward_reset_before(const RnnShape& s, const T* x, const T* w_ih, const T*
   input.all_steps(pre, lengths);
   // (r*h's product stays in the loop: an r made NaN by the input spreads through it)
   const bool whole = detail::whole_batch(s, w_rz), h0_zero = detail::zero_state(h0, BH);
+  const bool apart = !whole && input.apart();
+  detail::Aligned<T> hp(apart ? B * G : 0);  // apart: one step's products, [r, z | n] as pre's
   if (whole && !h0_zero) w_rz.multiply(StepSlice{0, B, nullptr}, B, h0, H, pre, G, true);
   detail::time_loop(s, lengths, false, [&](const StepSlice& sl, int64_t t, int64_t live) {
     const T* h_prev = detail::prev_h(t, h0, y, BH);
     T* g_t = pre + (training ? t : t % input.steps()) * B * G;
     T* rh = training ? aux + t * BH : rh_buf.data();
     input.step(sl, t, live, g_t);
-    if (!whole && (t > 0 || !h0_zero))
-      w_rz.multiply(sl, live, h_prev, H, g_t, G, true, input.rider(sl));
+    T* p_t = apart ? hp.data() : g_t;  // where the step's products go
+    const bool product = !whole && (t > 0 || !h0_zero);
+    if (product) w_rz.multiply(sl, live, h_prev, H, p_t, G, !apart, input.rider(sl));
     const auto [u0, u1] = sl.units(H);
     for (int64_t b = sl.b0; b < sl.b1; ++b) {
       T* g = g_t + b * G;
@@ -167,17 +170,19 @@ void forward_reset_before(const RnnShape& s, const T* x, const T* w_ih, const T*
         detail::zero_units(rh_row, 1, H, u0, u1);
         continue;
       }
-      gru_before_rz(H, u0, u1, bias.data(), g, h_prev + b * H, rh_row);
+      gru_before_rz(H, u0, u1, bias.data(), g, apart && product ? p_t + b * G : nullptr,
+                    h_prev + b * H, rh_row);
     }
     sl.sync();
-    w_n.multiply(sl, live, rh, H, g_t + 2 * H, G, true, input.rider(sl));
+    w_n.multiply(sl, live, rh, H, p_t + 2 * H, G, !apart, input.rider(sl));
     for (int64_t b = sl.b0; b < sl.b1; ++b) {
       T* y_row = y + t * BH + b * H;
       if (t >= seq_len(lengths, s.T, b)) {
         detail::zero_units(y_row, 1, H, u0, u1);
         continue;
       }
-      gru_before_n(H, u0, u1, bias.data(), g_t + b * G, h_prev + b * H, y_row, training);
+      gru_before_n(H, u0, u1, bias.data(), g_t + b * G, apart ? p_t + b * G : nullptr,
+                   h_prev + b * H, y_row, training);
     }
     sl.sync();
   });

@@ -421,21 +421,23 @@ class InputProjection {
   // Steps an inference buffer of pre-activations holds: every step, or the current one.
   int64_t steps() const { return w_ && !team_ && !up_front_ ? 1 : s_.T; }
 
-  // Whether each step's recurrent product goes to a buffer of its own (B rows, in cache), which
-  // the cell adds to pre, instead of onto pre. Where a batch split's float pre-activations were
+  // Whether each step's recurrent products go to a buffer of their own (B rows, in cache), which
+  // the cells add to pre, instead of onto pre. Where a batch split's float pre-activations were
   // all projected before the time loop (all_steps), they lie in T*B rows mostly out of cache: a
   // product adding onto them read each tile of C from memory at the tile's end, with nothing to
-  // hide the wait, where the cell streams them in order. (The GRU's cell always adds its
-  // product, which its n gate needs apart; its loop had gained less over the projection up front
-  // than the LSTM's for this reason.) Paired per call on Zen 5, 2 threads, onto pre / apart:
-  // LSTM inference (35,64,650,650) 1.055-1.083x, eval layer 1.077x, (100,32,650,650)
-  // 1.055-1.070x, (50,64,1024,1024) 1.072-1.111x, (100,32,512,512) under Intel's 4 MB bound
-  // for few rows 1.057x, (100,64,512,512) under a 4 MB bound 1.103x, training 1.01-1.02x; the
-  // RNN (50,64,1400,1400) 1.018-1.030x; (35,20,650,650), whose 7 MB of pre fit in L3,
-  // 0.997-1.035x. At AVX2 (the same Zen 5) even: LSTM 0.99-1.01x, eval 1.06x. Not where the loop
-  // projects: there pre_t is in cache, and the product apart lost 0-2% (LSTM (50,1,256,256)
-  // 0.977x, the RNN 0.992x); and the sums of bfloat16's widened projection up front must stay those of a
-  // sequence alone on a team, whose product adds onto pre in the loop (test_bf16).
+  // hide the wait, where a cell streams them in order. (The GRU's cell, reset after, always adds
+  // its product, which its n gate needs apart; its loop had gained less over the projection up
+  // front than the LSTM's for this reason.) Paired per call on Zen 5, 2 threads, onto pre /
+  // apart: LSTM inference (35,64,650,650) 1.055-1.083x, eval layer 1.077x, (100,32,650,650)
+  // 1.055-1.070x, (50,64,1024,1024) 1.072-1.111x, (100,32,512,512) under Intel's 4 MB bound for
+  // few rows 1.057x, (100,64,512,512) under a 4 MB bound 1.103x, training 1.01-1.02x; the RNN
+  // (50,64,1400,1400) 1.018-1.030x; the GRU with reset before (35,64,650,650) 1.039x,
+  // (50,64,1024,1024) 1.052x, (100,32,512,512) under Intel's bound 1.035x; (35,20,650,650),
+  // whose 7 MB of pre fit in L3, 0.997-1.035x. At AVX2 (the same Zen 5) even: LSTM 0.99-1.01x,
+  // eval 1.06x. Not where the loop projects: there pre_t is in cache, and the product apart lost
+  // 0-2% (LSTM (50,1,256,256) 0.977x, the RNN 0.992x); and the sums of bfloat16's widened
+  // projection up front must stay those of a sequence alone on a team, whose product adds onto
+  // pre in the loop (test_bf16).
   bool apart() const { return !team_ && !w_; }
 
   // Up front: pre (T, B, GH) for every step; nothing when the time loop projects. With lengths

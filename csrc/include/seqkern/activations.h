@@ -98,16 +98,17 @@ void rnn_cell_backward(int64_t u0, int64_t u1, bool relu, const T* h, const T* d
 // The GRU with reset before the recurrent product (Cho et al.: n = tanh(x_n + W_hn (r * h) + b_n))
 // runs a step in two halves around that product, each fused (float: a vector of units at a
 // time); units [u0, u1) of each gate and row. g (3H) holds the pre-activations of r, z, n
-// without the bias (input and recurrent sides summed); bias (3H) both biases summed.
+// without the bias (input and recurrent sides summed, or the recurrent side in hp (3H), which
+// is then added; hp may be null); bias (3H) both biases summed.
 //   gru_before_rz: g's r and z activated in place; rh = r * h_prev
-//   gru_before_n:  n = tanh(g_n + bias_n), kept in g when keep_gates (training), else g's n
-//                  unspecified; h_out = n + z * (h_prev - n), a row overlapping no other
+//   gru_before_n:  n = tanh(g_n + hp_n + bias_n), kept in g when keep_gates (training), else g's
+//                  n unspecified; h_out = n + z * (h_prev - n), a row overlapping no other
 template <typename T>
-void gru_before_rz(int64_t H, int64_t u0, int64_t u1, const T* bias, T* g, const T* h_prev,
-                   T* rh);
+void gru_before_rz(int64_t H, int64_t u0, int64_t u1, const T* bias, T* g, const T* hp,
+                   const T* h_prev, T* rh);
 template <typename T>
-void gru_before_n(int64_t H, int64_t u0, int64_t u1, const T* bias, T* g, const T* h_prev,
-                  T* h_out, bool keep_gates);
+void gru_before_n(int64_t H, int64_t u0, int64_t u1, const T* bias, T* g, const T* hp,
+                  const T* h_prev, T* h_out, bool keep_gates);
 
 // Its backward, in the two halves around dn @ W_hn. dh = dy + dh_carry (either may be null).
 //   g (3H) the activated r, z, n;  d (3H) out: the gradients of the pre-activations
