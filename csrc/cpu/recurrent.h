@@ -319,7 +319,7 @@ class InputProjection {
                   const PackedMatrix<T>& w_step, const Bf16Matrix* bf16 = nullptr,
                   const F32Panels* kept = nullptr)
       : s_(s), GH_(GH), blocks_(blocks), x_(x), w_ih_(w_ih), kept_(kept),
-        team_(column_split(s)) {
+        team_(column_split(s)), packed_step_(w_step.packed()) {
     const int64_t bytes = GH * (s.I + s.state()) * static_cast<int64_t>(sizeof(T));
     const int64_t threads = get_num_threads(), rows = (s.B + threads - 1) / threads;  // each
     const Avx512Cores cores = avx512_cores();
@@ -437,8 +437,11 @@ class InputProjection {
   // eval 1.06x. Not where the loop projects: there pre_t is in cache, and the product apart lost
   // 0-2% (LSTM (50,1,256,256) 0.977x, the RNN 0.992x); and the sums of bfloat16's widened
   // projection up front must stay those of a sequence alone on a team, whose product adds onto
-  // pre in the loop (test_bf16).
-  bool apart() const { return !team_ && !w_; }
+  // pre in the loop (test_bf16). Nor where the products go to BLAS (rows past the packed
+  // kernels' bound): there `hp` is as large as a step of pre, and BLAS zeroes a C it is given
+  // with beta = 0 in a pass of its own; apart lost 3-6% (LSTM (10,2000,64,256) 0.94x,
+  // (10,2000,256,256) 0.96x, (20,1500,256,512) 0.97x).
+  bool apart() const { return !team_ && !w_ && packed_step_; }
 
   // Up front: pre (T, B, GH) for every step; nothing when the time loop projects. With lengths
   // longest first of which at most kCompactShare ran, step by step over the rows that run (the
@@ -591,6 +594,7 @@ class InputProjection {
   const T *x_, *w_ih_;
   const F32Panels* kept_;
   bool team_;
+  bool packed_step_;  // the recurrent products run on the packed kernels (not BLAS)
   std::optional<PackedMatrix<T>> w_;  // packed w_ih when the time loop projects
   bool pairwise_ = false;  // ... or unpacked: a team's one chunk of rows, packed pair by pair
   bool up_front_ = false;  // ... or bf16 w_ih, widened, projecting every step before it
