@@ -337,7 +337,8 @@ for cell, kw, G in cells:
 for cell, kw, I, H, G in (("lstm", {}, 700, 604, 4), ("rnn", {}, 1200, 1004, 1),
                           ("gru", dict(reset_after=False), 700, 604, 3)):
     q = dict(x=rng.standard_normal((3, 40, I)), h0=rng.standard_normal((40, H)),
-             w_ih=rng.standard_normal((G * H, I)) * 0.03, w_hh=rng.standard_normal((G * H, H)) * 0.03,
+             w_ih=rng.standard_normal((G * H, I)) * 0.03,
+             w_hh=rng.standard_normal((G * H, H)) * 0.03,
              b_ih=rng.standard_normal(G * H), b_hh=rng.standard_normal(G * H))
     if cell == "lstm":
         q["c0"] = rng.standard_normal((40, H))

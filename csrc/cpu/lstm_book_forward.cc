@@ -36,8 +36,8 @@ void lstm_book_forward(int64_t steps, int64_t N, int64_t D, int64_t H, const T* 
       T* g = gates + (t * N + n) * G;
       for (int q = 0; q < 4; ++q)
         std::memcpy(g + kBlock[q] * H, pre_t + n * G + q * H, H * sizeof(T));
-      lstm_cell<T>(H, 0, H, bias.data(), g, nullptr, c + n * H, cs + t * NH + n * H, y + t * NH + n * H,
-                   true);
+      lstm_cell<T>(H, 0, H, bias.data(), g, nullptr, c + n * H, cs + t * NH + n * H,
+                   y + t * NH + n * H, true);
     }
   }
 }
