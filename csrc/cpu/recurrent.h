@@ -434,8 +434,11 @@ class InputProjection {
   // (50,64,1400,1400) 1.018-1.030x; the GRU with reset before (35,64,650,650) 1.039x,
   // (50,64,1024,1024) 1.052x, (100,32,512,512) under Intel's bound 1.035x; (35,20,650,650),
   // whose 7 MB of pre fit in L3, 0.997-1.035x. At AVX2 (the same Zen 5) even: LSTM 0.99-1.01x,
-  // eval 1.06x. Not where the loop projects: there pre_t is in cache, and the product apart lost
-  // 0-2% (LSTM (50,1,256,256) 0.977x, the RNN 0.992x); and the sums of bfloat16's widened
+  // eval 1.06x. On Zen 4: LSTM (35,64,650,650) 1.020-1.021x, eval 1.026x, (50,64,1024,1024)
+  // 1.029-1.034x, (100,32,650,650) eval 1.016x, training 1.012x; the GRU with reset before
+  // 1.004-1.030x, the RNN 1.003-1.009x; (100,64,512,512) 0.995x; at AVX2 0.995-1.017x. Not
+  // where the loop projects: there pre_t is in cache, and the product apart lost 0-2% (LSTM
+  // (50,1,256,256) 0.977x, the RNN 0.992x); and the sums of bfloat16's widened
   // projection up front must stay those of a sequence alone on a team, whose product adds onto
   // pre in the loop (test_bf16). Nor where the products go to BLAS (rows past the packed
   // kernels' bound): there `hp` is as large as a step of pre, and BLAS zeroes a C it is given
