@@ -134,7 +134,9 @@ void packed_block(int64_t mr, int64_t kc, const float* a, int64_t lda, Panels pa
 // apart means the same set, 2 KB apart one of two): a block's 12 rows read in place would
 // evict each other and the panels' lines, so they are packed. Rows 4 KB apart, LSTM
 // (20,128,1024,1024) read in place on Zen 5: 1.05x slower in inference, 1.02x in training.
-// 2 KB apart (H = 512) was even there (12-way L1), but Zen 4's L1 is 8-way and unmeasured.
+// 2 KB apart (H = 512) was even there (12-way L1), and on Zen 4 (8-way), packed / in place per
+// call, (100,64,512,512) inference: LSTM 0.997x, eval layer 1.006x, training forward 0.987x, the
+// GRU 1.004x, the RNN 1.019x; so both stay packed.
 constexpr int64_t kAliasingBytes = 2048;
 
 // Columns [k0, k0 + kc) of rows [0, M) of A packed block after block (block_rows) as [k][mr],
