@@ -262,7 +262,10 @@ class StepRows {
 // 1.04x, (50,32,512,512) 1.06x, (50,16,512,512) 1.08x, (100,64,256,512) eval 1.09x, training
 // 1.01x; the GRU (100,64,512,512) 1.05x, eval 1.04x, (50,32,512,512) 1.05x, training 1.01x;
 // bfloat16 (in the loop either way) even. Past 8 MB it was mixed: (35,64,650,650) 1.03x but
-// eval 1.00x, (20,64,1024,1024) 1.00x.
+// eval 1.00x, (20,64,1024,1024) 1.00x. With the product apart, up front / in the loop: LSTM
+// (100,64,512,512) 1.013-1.039x, (50,32,512,512) 1.074x, the GRU 1.037x; a 16 MB bound,
+// (35,64,650,650) 1.024-1.044x but (100,12,650,650) 0.898x, (35,10,650,650) 0.967x, the GRU
+// (50,64,800,800) 0.982x: not changed.
 // Intel's AVX-512 cores project float32 weights step by step up to 8 MB too, once each thread
 // has kStepProjectionRowsIntel rows or more: with the next panels fetched into L2
 // (kPrefetchBytes, packed_gemm_avx512.cc), w_ih streamed from L3 at each step cost less than the
