@@ -8,6 +8,12 @@ time: C (M, N) += A (M, K) @ W^T with W packed once (seqkern) or packed inside e
 Compiles benchmarks/packed_gemm.cc with csrc/cpu/packed_gemm_avx2.cc and packed_gemm_avx512.cc
 (needs g++ and an AVX2/FMA CPU) and times each SIMD level the machine has. Kernel changes are 5-10% effects, below what end-to-end timings on a shared
 machine resolve; this measures the kernel alone, best of 7 rounds.
+
+A product of a few rows reads each value of W for a few FMAs, and is bound by how fast the core
+reads W: beside the best kernel's rate through W (W GB/s) stands a plain read of the same packed
+bytes (read GB/s). At AVX-512, products of up to 3 rows also run as a team member's do, on
+panels grouped 8 by 8 into one stream (grouped: GFLOP/s). A batch-1 LSTM step on 2 threads is
+M = 1, K = H, N = 2H there: each member's half of w_hh.
 """
 from __future__ import annotations
 
@@ -26,10 +32,11 @@ from seqkern import bench
 from seqkern.cli_args import output_file, sizes
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SHAPES = [(1, 256, 1024), (4, 256, 1024), (8, 256, 1024), (14, 256, 1024), (24, 256, 1024),
+SHAPES = [(1, 256, 512), (1, 256, 1024), (4, 256, 1024), (8, 256, 1024), (14, 256, 1024), (24, 256, 1024),
           (32, 256, 1024), (48, 256, 1024), (32, 512, 2048)]
 
 
+PANEL = 16  # columns of a packed panel (kPanelColumns)
 AVX512_FLAGS = ["-mavx512f", "-mavx512bw", "-mavx512dq", "-mavx512vl"]
 
 
@@ -52,9 +59,11 @@ def reps_for(M, K, N):
 
 
 def seqkern_seconds(exe, M, K, N, level):
+    """The kernel's best time, that of a plain read of its packed W, and that of the grouped
+    kernel (None where not timed)."""
     out = subprocess.run([exe, str(M), str(K), str(N), str(reps_for(M, K, N)), level], check=True,
                          capture_output=True, text=True).stdout.split()
-    return float(out[3])
+    return float(out[3]), float(out[5]), float(out[6]) or None
 
 
 def openblas_seconds(M, K, N):
@@ -83,19 +92,29 @@ def main(argv=None):
     with tempfile.TemporaryDirectory() as tmp:
         exe = build(tmp)
         print(f"# GFLOP/s on one core: seqkern's kernels at each SIMD level, OpenBLAS "
-              f"({sk._core.blas_name().strip()}); ratio: OpenBLAS time / seqkern's best")
+              f"({sk._core.blas_name().strip()}); ratio: OpenBLAS time / seqkern's best; "
+              f"W GB/s: packed W over seqkern's best time; read GB/s: a plain read of it")
         print(f"{'M':>4} {'K':>5} {'N':>5}  " + " ".join(f"{v:>7}" for v in levels)
-              + f" {'OpenBLAS':>8} {'ratio':>6}")
+              + f" {'grouped':>7} {'OpenBLAS':>8} {'ratio':>6} {'W GB/s':>7} {'read GB/s':>9}")
         rows = []
         for M, K, N in shapes:
             flop = 2 * M * K * N
-            ours = [seqkern_seconds(exe, M, K, N, v) for v in levels]
+            w_bytes = 4 * K * -(-N // PANEL) * PANEL  # packed: whole panels
+            timed = [seqkern_seconds(exe, M, K, N, v) for v in levels]
+            ours = [t for t, _, _ in timed]
+            read = min(r for _, r, _ in timed)
+            grouped = timed[-1][2]
+            best = min(ours + [grouped] if grouped else ours)
             theirs = openblas_seconds(M, K, N)
             rows.append(dict(M=M, K=K, N=N, openblas_gflops=flop / theirs / 1e9,
                              **{f"{v}_gflops": flop / t / 1e9 for v, t in zip(levels, ours)},
-                             ratio=theirs / min(ours)))
+                             grouped_gflops=grouped and flop / grouped / 1e9,
+                             ratio=theirs / best, w_gbps=w_bytes / best / 1e9,
+                             read_gbps=w_bytes / read / 1e9))
             print(f"{M:>4} {K:>5} {N:>5}  " + " ".join(f"{flop / t / 1e9:>7.1f}" for t in ours)
-                  + f" {flop / theirs / 1e9:>8.1f} {theirs / min(ours):>5.2f}x", flush=True)
+                  + (f" {flop / grouped / 1e9:>7.1f}" if grouped else f" {'-':>7}")
+                  + f" {flop / theirs / 1e9:>8.1f} {theirs / best:>5.2f}x"
+                  + f" {w_bytes / best / 1e9:>7.1f} {w_bytes / read / 1e9:>9.1f}", flush=True)
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"machine": bench.machine(), "blas": sk._core.blas_name().strip(),

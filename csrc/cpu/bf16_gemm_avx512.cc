@@ -60,6 +60,10 @@ void block(int64_t pairs, const uint32_t* A, int64_t lda, const uint16_t* panels
       const __m512i v = _mm512_loadu_si512(panels + p * stride + kk * row);
       w[p] = reinterpret_cast<const __m512bh&>(v);
     }
+    // (in registers, each load serving the MR rows: see packed_gemm_avx512.cc's block)
+    if constexpr (MR > 1)
+#pragma GCC unroll 16
+      for (int p = 0; p < NP; ++p) asm("" : "+v"(w[p]));
     const uint32_t* a_kk = A + kk;  // stepped row by row, as packed_gemm_avx512.cc's block says
 #pragma GCC unroll 16
     for (int r = 0; r < MR; ++r) {
