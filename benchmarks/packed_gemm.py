@@ -32,7 +32,7 @@ from seqkern import bench
 from seqkern.cli_args import output_file, sizes
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SHAPES = [(1, 256, 512), (1, 256, 1024), (4, 256, 1024), (8, 256, 1024), (14, 256, 1024), (24, 256, 1024),
+SHAPES = [(1, 256, 512), (2, 256, 512), (3, 256, 512), (1, 256, 1024), (4, 256, 1024), (8, 256, 1024), (14, 256, 1024), (24, 256, 1024),
           (32, 256, 1024), (48, 256, 1024), (32, 512, 2048)]
 
 
