@@ -103,7 +103,8 @@ int main(int argc, char** argv) {
   product(M, K, N, a.data(), K, packed.data(), c.data(), N, false, ColumnBlocks{});
   double worst = worst_error(M, K, N, a, w, c);
   volatile float sink = 0;
-  const double read = best_of_7(reps, [&] { sink = sink + read_all(packed.data(), packed.size()); });
+  const double read =
+      best_of_7(reps, [&] { sink = sink + read_all(packed.data(), packed.size()); });
   // A team member's product of few rows at AVX-512 (avx512::grouped_rows_f32): the panels in
   // groups of 8, each group's rows side by side, one stream through W (0: not timed).
   double grouped = 0;

@@ -6,8 +6,9 @@ time: C (M, N) += A (M, K) @ W^T with W packed once (seqkern) or packed inside e
     python benchmarks/packed_gemm.py --shapes 32,256,1024 8,512,2048
 
 Compiles benchmarks/packed_gemm.cc with csrc/cpu/packed_gemm_avx2.cc and packed_gemm_avx512.cc
-(needs g++ and an AVX2/FMA CPU) and times each SIMD level the machine has. Kernel changes are 5-10% effects, below what end-to-end timings on a shared
-machine resolve; this measures the kernel alone, best of 7 rounds.
+(needs g++ and an AVX2/FMA CPU) and times each SIMD level the machine has. Kernel changes are
+5-10% effects, below what end-to-end timings on a shared machine resolve; this measures the
+kernel alone, best of 7 rounds.
 
 A product of a few rows reads each value of W for a few FMAs, and is bound by how fast the core
 reads W: beside the best kernel's rate through W (W GB/s) stands a plain read of the same packed
@@ -32,8 +33,9 @@ from seqkern import bench
 from seqkern.cli_args import output_file, sizes
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SHAPES = [(1, 256, 512), (2, 256, 512), (3, 256, 512), (1, 256, 1024), (4, 256, 1024), (8, 256, 1024), (14, 256, 1024), (24, 256, 1024),
-          (32, 256, 1024), (48, 256, 1024), (32, 512, 2048)]
+SHAPES = [(1, 256, 512), (2, 256, 512), (3, 256, 512), (1, 256, 1024), (4, 256, 1024),
+          (8, 256, 1024), (14, 256, 1024), (24, 256, 1024), (32, 256, 1024), (48, 256, 1024),
+          (32, 512, 2048)]
 
 
 PANEL = 16  # columns of a packed panel (kPanelColumns)
