@@ -61,7 +61,7 @@ void block(int64_t pairs, const uint32_t* A, int64_t lda, const uint16_t* panels
       w[p] = reinterpret_cast<const __m512bh&>(v);
     }
     // (in registers, each load serving the MR rows: see packed_gemm_avx512.cc's block)
-    if constexpr (MR > 1)
+    if constexpr (MR == 2 || MR == 3)
 #pragma GCC unroll 16
       for (int p = 0; p < NP; ++p) asm("" : "+v"(w[p]));
     const uint32_t* a_kk = A + kk;  // stepped row by row, as packed_gemm_avx512.cc's block says

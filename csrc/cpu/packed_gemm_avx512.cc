@@ -52,8 +52,9 @@ void block(int64_t kc, const float* A, int64_t lda, Panels panels, float* C, int
     // blocks into their FMAs, each panel row read from L1 once per row, and Zen 4, which loads
     // one 64-byte vector a cycle, ran out of loads before FMAs. One core, 512 KB of W in L2,
     // paired: 2 rows 96.6 -> 107.6 GFLOP/s, 3 rows 95.1 -> 112.9 (its 33 registers spill one
-    // accumulator, to L1, which costs less than the loads did); the same bits.
-    if constexpr (MR > 1)
+    // accumulator, to L1, which costs less than the loads did); the same bits. (Blocks of 4 rows
+    // and more hold them without being told.)
+    if constexpr (MR == 2 || MR == 3)
 #pragma GCC unroll 16
       for (int p = 0; p < NP; ++p) asm("" : "+v"(w[p]));
     // Row r's value of k, stepped row by row from A + k. Written A[r * lda + k], GCC kept one
