@@ -59,11 +59,12 @@ void block(int64_t kc, const float* A, int64_t lda, Panels panels, float* C, int
     for (int p = 0; p < NP; ++p) {
       __m256 b0 = _mm256_loadu_ps(b + p * panels.stride);
       __m256 b1 = _mm256_loadu_ps(b + p * panels.stride + 8);
-      // Held in registers where they fit beside the accumulators and a broadcast (16 in all), as
-      // avx512's block holds them: GCC folded the 2-row block's loads into its FMAs, each panel
-      // row read twice. One core, Zen 4, 512 KB of W in L2, paired: 2 rows 84.1 -> 99.8 GFLOP/s.
-      // (3 rows keep GCC's choice: held, they spill, 112.7 -> 50.2.)
-      if constexpr (MR > 1 && (MR + 1) * 2 * NP < 16) asm("" : "+v"(b0), "+v"(b1));
+      // Held in registers in the 2-row block, as avx512's block holds them: GCC folded its loads
+      // into its FMAs, each panel row read twice. One core, Zen 4, 512 KB of W in L2, paired:
+      // 84.1 -> 99.8 GFLOP/s. (3 rows keep GCC's choice: held, with the accumulators and a
+      // broadcast they need 17 of the 16 registers and spill, 112.7 -> 50.2. From 4 rows GCC
+      // holds them itself.)
+      if constexpr (MR == 2) asm("" : "+v"(b0), "+v"(b1));
 #pragma GCC unroll 16
       for (int r = 0; r < MR; ++r) {
         const __m256 a = _mm256_broadcast_ss(kPackedA ? A + k * MR + r : A + r * lda + k);
