@@ -8,8 +8,9 @@
 // rows 1.6-2.1x, 5-8 rows 1.2-2.8x; B (K, N): 2 rows 2.5x, 4 rows 1.1x.
 //
 // B stored (N, K) (trans_b): MR x NB dot products at once (rows of A by rows of B), 8 lanes of k
-// each, reduced across lanes at the end; MR * NB accumulators, 5-8, hide the FMA latency. B
-// stored (K, N): rows of B streamed into sums in L1 (axpy_rows), up to four rows of A.
+// each, reduced across lanes at the end; MR * NB accumulators, 6-8 with B in cache (dot_rows),
+// hide the FMA latency. B stored (K, N): rows of B streamed into sums in L1 (axpy_rows), up to
+// four rows of A.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -34,7 +35,8 @@ inline void store(float* c, float sum, float alpha, float beta) {
 }
 
 // C[0..MR) x columns [n, n + NB) from rows n.. of B (N, K): C[m][n + j] = A[m] . B[n + j].
-template <int MR, int NB>
+// kCached: B's columns lie in cache (kDotCachedBytes).
+template <int MR, int NB, bool kCached>
 void dot_block(int64_t K, float alpha, const float* A, int64_t lda, const float* B, int64_t ldb,
                float beta, float* C, int64_t ldc) {
   static_assert(MR * NB <= 8, "accumulators");
@@ -43,12 +45,21 @@ void dot_block(int64_t K, float alpha, const float* A, int64_t lda, const float*
   for (int i = 0; i < 8; ++i) acc[i] = _mm256_setzero_ps();
   int64_t k = 0;
   for (; k + 8 <= K; k += 8) {
+    // B cached, each vector held in a register once loaded (empty asm: no instruction): GCC
+    // otherwise folds every load of B (of A, for NB 2) into each FMA that uses it, loading it
+    // MR (NB) times, and the blocks of 2-4 rows, load-bound, ran 1.25-1.5x slower on Zen 4. From
+    // memory the folded loads go 3-7% faster (2 rows, B of 80 MB): fewer instructions, so the
+    // core looks further ahead for the next lines of B.
     __m256 b[NB];
 #pragma GCC unroll 8
-    for (int j = 0; j < NB; ++j) b[j] = _mm256_loadu_ps(B + j * ldb + k);
+    for (int j = 0; j < NB; ++j) {
+      b[j] = _mm256_loadu_ps(B + j * ldb + k);
+      if constexpr (kCached && MR > 1) asm("" : "+x"(b[j]));
+    }
 #pragma GCC unroll 8
     for (int m = 0; m < MR; ++m) {
-      const __m256 a = _mm256_loadu_ps(A + m * lda + k);
+      __m256 a = _mm256_loadu_ps(A + m * lda + k);
+      if constexpr (kCached && NB > 1) asm("" : "+x"(a));
 #pragma GCC unroll 8
       for (int j = 0; j < NB; ++j) acc[m * NB + j] = _mm256_fmadd_ps(a, b[j], acc[m * NB + j]);
     }
@@ -73,15 +84,48 @@ void dot_block(int64_t K, float alpha, const float* A, int64_t lda, const float*
     for (int j = 0; j < NB; ++j) store(C + m * ldc + j, sums[m * NB + j], alpha, beta);
 }
 
-// Columns [n0, n1) for B stored (N, K): NB rows of B at a time, then one by one.
-template <int MR>
+// A thread's columns of B (N, K) up to which dot_rows takes them as cached. Zen 4, one core,
+// paired against the loads folded and 5-8 rows in one block (B 256 KB to 80 MB): 4 MB and less
+// gained 1.1-1.5x, 16 MB and more lost up to 1.7x (5 rows) in the layout for cache.
+constexpr int64_t kDotCachedBytes = int64_t{4} << 20;
+
+// Columns [n0, n1) for B stored (N, K): NB rows of B at a time, then one by one. 5-8 rows
+// against B from memory: one block of MR sums, B streamed a row at a time. Against B cached: 8
+// rows of B at a time, met by rows 0-3 of A and then, from L1, by the rest, in blocks of 6-8
+// sums. A row's values are the same either way: dot_block's sums do not depend on the block.
+template <int MR, bool kCached>
 void dot_rows(int64_t n0, int64_t n1, int64_t K, float alpha, const float* A, int64_t lda,
               const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
-  constexpr int NB = 8 / MR;
-  int64_t n = n0;
-  for (; n + NB <= n1; n += NB)
-    dot_block<MR, NB>(K, alpha, A, lda, B + n * ldb, ldb, beta, C + n, ldc);
-  for (; n < n1; ++n) dot_block<MR, 1>(K, alpha, A, lda, B + n * ldb, ldb, beta, C + n, ldc);
+  if constexpr (kCached && MR > 4) {
+    for (int64_t n = n0; n < n1; n += 8) {
+      const int64_t e = std::min(n + 8, n1);
+      dot_rows<4, true>(n, e, K, alpha, A, lda, B, ldb, beta, C, ldc);
+      dot_rows<MR - 4, true>(n, e, K, alpha, A + 4 * lda, lda, B, ldb, beta, C + 4 * ldc, ldc);
+    }
+  } else {
+    constexpr int NB = 8 / MR;
+    int64_t n = n0;
+    for (; n + NB <= n1; n += NB)
+      dot_block<MR, NB, kCached>(K, alpha, A, lda, B + n * ldb, ldb, beta, C + n, ldc);
+    for (; n < n1; ++n)
+      dot_block<MR, 1, kCached>(K, alpha, A, lda, B + n * ldb, ldb, beta, C + n, ldc);
+  }
+}
+
+template <bool kCached>
+void dot_rows(int64_t M, int64_t n0, int64_t n1, int64_t K, float alpha, const float* A,
+              int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  switch (M) {
+    case 1: dot_rows<1, kCached>(n0, n1, K, alpha, A, lda, B, ldb, beta, C, ldc); break;
+    case 2: dot_rows<2, kCached>(n0, n1, K, alpha, A, lda, B, ldb, beta, C, ldc); break;
+    case 3: dot_rows<3, kCached>(n0, n1, K, alpha, A, lda, B, ldb, beta, C, ldc); break;
+    case 4: dot_rows<4, kCached>(n0, n1, K, alpha, A, lda, B, ldb, beta, C, ldc); break;
+    case 5: dot_rows<5, kCached>(n0, n1, K, alpha, A, lda, B, ldb, beta, C, ldc); break;
+    case 6: dot_rows<6, kCached>(n0, n1, K, alpha, A, lda, B, ldb, beta, C, ldc); break;
+    case 7: dot_rows<7, kCached>(n0, n1, K, alpha, A, lda, B, ldb, beta, C, ldc); break;
+    case 8: dot_rows<8, kCached>(n0, n1, K, alpha, A, lda, B, ldb, beta, C, ldc); break;
+    default: break;
+  }
 }
 
 // Columns [n0, n1) for B stored (K, N): B streams row by row, KR rows at a time, into sums for
@@ -152,17 +196,10 @@ void few_rows_gemm(bool trans_b, int64_t M, int64_t n0, int64_t n1, int64_t K, f
                    const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
                    int64_t ldc) {
   if (trans_b) {  // every row in one pass over B
-    switch (M) {
-      case 1: dot_rows<1>(n0, n1, K, alpha, A, lda, B, ldb, beta, C, ldc); break;
-      case 2: dot_rows<2>(n0, n1, K, alpha, A, lda, B, ldb, beta, C, ldc); break;
-      case 3: dot_rows<3>(n0, n1, K, alpha, A, lda, B, ldb, beta, C, ldc); break;
-      case 4: dot_rows<4>(n0, n1, K, alpha, A, lda, B, ldb, beta, C, ldc); break;
-      case 5: dot_rows<5>(n0, n1, K, alpha, A, lda, B, ldb, beta, C, ldc); break;
-      case 6: dot_rows<6>(n0, n1, K, alpha, A, lda, B, ldb, beta, C, ldc); break;
-      case 7: dot_rows<7>(n0, n1, K, alpha, A, lda, B, ldb, beta, C, ldc); break;
-      case 8: dot_rows<8>(n0, n1, K, alpha, A, lda, B, ldb, beta, C, ldc); break;
-      default: break;
-    }
+    if ((n1 - n0) * ldb * int64_t{sizeof(float)} <= kDotCachedBytes)
+      dot_rows<true>(M, n0, n1, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    else
+      dot_rows<false>(M, n0, n1, K, alpha, A, lda, B, ldb, beta, C, ldc);
     return;
   }
   switch (M) {  // B (K, N): every row in one pass over B, up to 4
