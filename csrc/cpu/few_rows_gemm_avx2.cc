@@ -8,16 +8,17 @@
 // rows 1.6-2.1x, 5-8 rows 1.2-2.8x; B (K, N): 2 rows 2.5x, 4 rows 1.1x.
 //
 // B stored (N, K) (trans_b): MR x NB dot products at once (rows of A by rows of B), 8 lanes of k
-// each, reduced across lanes at the end; MR * NB accumulators, 6-8 with B in cache (dot_rows),
-// hide the FMA latency. B stored (K, N): rows of B streamed into sums in L1 (axpy_rows), up to
-// four rows of A.
+// each, reduced across lanes at the end; MR * NB accumulators, 5-8, hide the FMA latency. B
+// stored (K, N): rows of B streamed into sums in L1 (axpy_rows), up to four rows of A.
 #include <immintrin.h>
 
 #include <algorithm>
 #include <cstdint>
+#include <vector>
 
 #include "avx2_lanes.h"
 #include "few_rows_gemm.h"
+#include "packed_gemm.h"  // CacheLineAllocator
 
 namespace seqkern::avx2 {
 
@@ -47,9 +48,10 @@ void dot_block(int64_t K, float alpha, const float* A, int64_t lda, const float*
   for (; k + 8 <= K; k += 8) {
     // B cached, each vector held in a register once loaded (empty asm: no instruction): GCC
     // otherwise folds every load of B (of A, for NB 2) into each FMA that uses it, loading it
-    // MR (NB) times, and the blocks of 2-4 rows, load-bound, ran 1.25-1.5x slower on Zen 4. From
-    // memory the folded loads go 3-7% faster (2 rows, B of 80 MB): fewer instructions, so the
-    // core looks further ahead for the next lines of B.
+    // MR (NB) times, and the blocks of 2-4 rows are load-bound (Zen 4, one core, B (2000, 256),
+    // paired: 2 rows 1.25x, 4 rows 1.08x; (500, 512) 3 rows 1.15x). From memory the folded loads
+    // go 3-7% faster (2 rows, B of 80 MB): fewer instructions, so the core looks further ahead
+    // for the next lines of B.
     __m256 b[NB];
 #pragma GCC unroll 8
     for (int j = 0; j < NB; ++j) {
@@ -84,32 +86,20 @@ void dot_block(int64_t K, float alpha, const float* A, int64_t lda, const float*
     for (int j = 0; j < NB; ++j) store(C + m * ldc + j, sums[m * NB + j], alpha, beta);
 }
 
-// A thread's columns of B (N, K) up to which dot_rows takes them as cached. Zen 4, one core,
-// paired against the loads folded and 5-8 rows in one block (B 256 KB to 80 MB): 4 MB and less
-// gained 1.1-1.5x, 16 MB and more lost up to 1.7x (5 rows) in the layout for cache.
+// A thread's columns of B (N, K) up to which dot_block takes them as cached (2 rows, Zen 4, one
+// core, loads held against folded: B of 8 MB 1.16-1.39x, 25 MB 0.93-0.97x).
 constexpr int64_t kDotCachedBytes = int64_t{4} << 20;
 
-// Columns [n0, n1) for B stored (N, K): NB rows of B at a time, then one by one. 5-8 rows
-// against B from memory: one block of MR sums, B streamed a row at a time. Against B cached: 8
-// rows of B at a time, met by rows 0-3 of A and then, from L1, by the rest, in blocks of 6-8
-// sums. A row's values are the same either way: dot_block's sums do not depend on the block.
+// Columns [n0, n1) for B stored (N, K): NB rows of B at a time, then one by one.
 template <int MR, bool kCached>
 void dot_rows(int64_t n0, int64_t n1, int64_t K, float alpha, const float* A, int64_t lda,
               const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
-  if constexpr (kCached && MR > 4) {
-    for (int64_t n = n0; n < n1; n += 8) {
-      const int64_t e = std::min(n + 8, n1);
-      dot_rows<4, true>(n, e, K, alpha, A, lda, B, ldb, beta, C, ldc);
-      dot_rows<MR - 4, true>(n, e, K, alpha, A + 4 * lda, lda, B, ldb, beta, C + 4 * ldc, ldc);
-    }
-  } else {
-    constexpr int NB = 8 / MR;
-    int64_t n = n0;
-    for (; n + NB <= n1; n += NB)
-      dot_block<MR, NB, kCached>(K, alpha, A, lda, B + n * ldb, ldb, beta, C + n, ldc);
-    for (; n < n1; ++n)
-      dot_block<MR, 1, kCached>(K, alpha, A, lda, B + n * ldb, ldb, beta, C + n, ldc);
-  }
+  constexpr int NB = 8 / MR;
+  int64_t n = n0;
+  for (; n + NB <= n1; n += NB)
+    dot_block<MR, NB, kCached>(K, alpha, A, lda, B + n * ldb, ldb, beta, C + n, ldc);
+  for (; n < n1; ++n)
+    dot_block<MR, 1, kCached>(K, alpha, A, lda, B + n * ldb, ldb, beta, C + n, ldc);
 }
 
 template <bool kCached>
@@ -196,6 +186,18 @@ void few_rows_gemm(bool trans_b, int64_t M, int64_t n0, int64_t n1, int64_t K, f
                    const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
                    int64_t ldc) {
   if (trans_b) {  // every row in one pass over B
+    // Rows of A copied to 64-byte boundaries where one starts off a 32-byte one: every block
+    // reloads them from L1, and a row 16 bytes off (as NumPy's arrays may start, or rows of
+    // K = 650) split every other load across two lines. Zen 4, one core, A 16 bytes off, paired
+    // against A read in place: B (2000, 256) 4 rows 1.36x, (4000, 256) 8 rows 1.34x.
+    if (M > 1 && (reinterpret_cast<uintptr_t>(A) % 32 != 0 || lda % 8 != 0)) {
+      thread_local std::vector<float, CacheLineAllocator<float>> rows;
+      const int64_t lda_c = (K + 15) / 16 * 16;
+      rows.resize(M * lda_c);
+      for (int64_t m = 0; m < M; ++m) std::copy(A + m * lda, A + m * lda + K, &rows[m * lda_c]);
+      A = rows.data();
+      lda = lda_c;
+    }
     if ((n1 - n0) * ldb * int64_t{sizeof(float)} <= kDotCachedBytes)
       dot_rows<true>(M, n0, n1, K, alpha, A, lda, B, ldb, beta, C, ldc);
     else
