@@ -195,8 +195,9 @@ def test_few_rows_give_each_row_its_values_alone(M, trans_b, K, N):
     """Each row of C is the same bits whatever rows share its product (up to kFewRowsNK rows for
     B (N, K), kFewRowsKN for B (K, N)): a batch of a few sequences gives each the values it gets
     alone. Alone means one row for B (N, K), and two (the row twice) for B (K, N), whose single
-    rows go to BLAS's GEMV. B (N, K) of 9.6 MB takes dot_rows's blocks for B from memory (over
-    4 MB a thread), which 5-8 rows share as one block, and a single row as eight."""
+    rows go to BLAS's GEMV. B (N, K) of 9.6 MB (over 4 MB a thread) takes the blocks for B from
+    memory, the small B those for B in cache; K = 37 has several rows of A copied to 64-byte
+    boundaries, one row read in place."""
     if _core.simd_level() == "baseline":
         pytest.skip("BLAS runs every product at level baseline")
     rng = np.random.default_rng(M)
