@@ -5,7 +5,7 @@ import numpy as np
 
 from seqkern._checks import check_count, float_dtype, random_generator
 from seqkern._ops import embedding, embedding_backward
-from seqkern.nn.module import Layer
+from seqkern.nn.module import Layer, on_cache_lines
 
 
 class Embedding(Layer):
@@ -32,8 +32,8 @@ class Embedding(Layer):
         weight = weight.astype(dtype)
         if padding_idx is not None:
             weight[padding_idx] = 0
-        self.params = {"weight": weight}
-        self.grads = {"weight": np.zeros_like(weight)}
+        self.params = {"weight": on_cache_lines(weight)}  # a tied Linear's weight too
+        self.grads = {"weight": np.zeros_like(self.params["weight"])}
         self._ids = None
 
     def forward(self, ids):

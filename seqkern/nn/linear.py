@@ -5,7 +5,7 @@ import numpy as np
 
 from seqkern import _core
 from seqkern._checks import as_float_array, check_count, float_dtype, random_generator
-from seqkern.nn.module import Layer
+from seqkern.nn.module import Layer, on_cache_lines
 
 
 class Linear(Layer):
@@ -20,7 +20,8 @@ class Linear(Layer):
         dtype = float_dtype(dtype)
         rng = random_generator(seed)
         k = 1.0 / np.sqrt(in_features)
-        self.params = {"weight": rng.uniform(-k, k, (out_features, in_features)).astype(dtype)}
+        self.params = {"weight": on_cache_lines(rng.uniform(-k, k, (out_features, in_features))
+                                                .astype(dtype))}
         if bias:
             self.params["bias"] = rng.uniform(-k, k, out_features).astype(dtype)
         self.grads = {name: np.zeros_like(p) for name, p in self.params.items()}
