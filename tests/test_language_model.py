@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import seqkern as sk
+from seqkern import _core
 from seqkern import metrics, optim
 from seqkern.data import EOS, PAD, START, UNK, TBPTTBatches, Vocabulary
 from seqkern.gradcheck import numerical_gradient
@@ -394,6 +395,25 @@ def test_sampling_draws_tokens_at_their_probabilities():
                                atol=0.012)
     cut = np.array([next_token(logits, rng, top_k=2) for _ in range(2000)])
     assert set(cut.tolist()) == {2, 3}
+
+
+def test_cdf_search_finds_numpys_index():
+    """_core.cdf_search gives the index np.searchsorted(cumsum(p) / its last value, u, "right")
+    gives, so that a seed draws the tokens NumPy's code drew: random distributions of 1 to 3,000
+    tokens, some with zeros, u at random and at the running sums themselves and just below."""
+    rng = np.random.default_rng(7)
+    for trial in range(600):
+        n = int(rng.integers(1, 3000)) if trial % 3 else int(rng.integers(1, 12))
+        z = rng.standard_normal(n) * rng.choice([0.1, 1.0, 10.0, 100.0])
+        if trial % 5 == 0:
+            z[1:][rng.random(n - 1) < 0.5] = -np.inf
+        p = np.exp(z - z.max())
+        p /= p.sum()
+        cdf = np.cumsum(p)
+        cdf /= cdf[-1]
+        us = [*rng.random(10), 0.0, *cdf[:5], *np.nextafter(cdf[:5], 0)]
+        for u in (u for u in us if u < 1):
+            assert _core.cdf_search(p, u) == int(cdf.searchsorted(u, side="right")), (n, u)
 
 
 def test_sampling_at_extreme_temperatures_and_from_logits_without_a_distribution():

@@ -60,4 +60,5 @@ PYBIND11_MODULE(_core, m) {
   seqkern::bind::bind_ctc(m);
   seqkern::bind::bind_cell_step(m);
   seqkern::bind::bind_one_layer(m);
+  seqkern::bind::bind_sampling(m);
 }

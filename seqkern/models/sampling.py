@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from seqkern import _core
+
 
 def check_sampling(temperature, top_k, top_p):
     if not temperature > 0:
@@ -38,10 +40,9 @@ def next_token(logits, rng, temperature=1.0, top_k=None, top_p=None, greedy=Fals
         p = q / q.sum()
     # one uniform draw through the cumulative distribution: Generator.choice(p=p)'s own method
     # (the same tokens for a seed) without its checks of p, which took half of a 10,000-word
-    # token's sampling (110 against 51 us)
-    cdf = np.cumsum(p)
-    cdf /= cdf[-1]
-    return int(cdf.searchsorted(rng.random(), side="right"))
+    # token's sampling (110 against 51 us), and with NumPy's running sums and search done in
+    # C++ (_core.cdf_search: the same index; NumPy's cumsum alone took 37 us)
+    return int(_core.cdf_search(p, rng.random()))
 
 
 def best_first(row, n):
