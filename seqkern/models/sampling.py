@@ -21,17 +21,23 @@ def next_token(logits, rng, temperature=1.0, top_k=None, top_p=None, greedy=Fals
     restricted to the top_k most likely tokens and then to the smallest set whose probability
     reaches top_p, renormalised, and sampled with rng. None where the logits give no
     distribution: a NaN among them, or a largest one that is not finite (a diverged model)."""
-    logits = np.asarray(logits, dtype=np.float64)
+    logits = np.asarray(logits)
+    if logits.dtype != np.float32:  # a model's own logits stay float32 until the subtraction
+        logits = logits.astype(np.float64, copy=False)
     best = int(np.argmax(logits))  # the first NaN, if any
     if not np.isfinite(logits[best]):
         return None
     if greedy:
         return best
-    z = (logits - logits[best]) / temperature  # <= 0, so exp cannot overflow, however small T
+    # <= 0, so exp cannot overflow, however small T; computed in float64 (dividing by 1 changes
+    # nothing, and is skipped), in place from here on
+    z = np.subtract(logits, logits[best], dtype=np.float64)
+    if temperature != 1:
+        z /= temperature
     if top_k is not None and top_k < z.size:
         kth = np.partition(z, -top_k)[-top_k]
         z = np.where(z >= kth, z, -np.inf)
-    p = np.exp(z)
+    p = np.exp(z, out=z)
     p /= p.sum()
     if top_p is not None and top_p < 1:
         keep = _nucleus(p, top_p)
