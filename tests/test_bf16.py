@@ -262,6 +262,82 @@ def test_layers_take_the_copy_at_eval_and_drop_it_in_training():
                                                               bidirectional=True)[0], atol=1e-5)
 
 
+LINEAR_CHECK = """
+import numpy as np, seqkern as sk
+from seqkern import nn
+from seqkern.reference._common import round_bf16
+rng = np.random.default_rng(0)
+worst = 0.0
+for M, K, N, bias in ((1, 7, 5, True), (1, 100, 1000, False), (3, 33, 17, True),
+                      (4, 256, 600, True), (35, 650, 2000, True), (100, 64, 48, False)):
+    layer = nn.Linear(K, N, bias=bias, seed=M).eval(precision="bfloat16")
+    x = rng.standard_normal((M, K)).astype(np.float32)
+    got = {}
+    for threads in (1, 2):
+        sk.set_num_threads(threads)
+        got[threads] = layer(x)
+    assert np.array_equal(got[1], got[2]), (M, K, N)
+    w = layer.params["weight"]
+    want = round_bf16(x).astype(np.float64) @ round_bf16(w).astype(np.float64).T
+    if bias:
+        want += layer.params["bias"]
+    scale = np.abs(x).astype(np.float64) @ np.abs(w).astype(np.float64).T + 1.0
+    worst = max(worst, float((np.abs(got[1] - want) / scale).max()))
+print(worst)
+"""
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_linear_matches_the_rounded_product_at_every_level(level, tmp_path):
+    """nn.Linear in bfloat16 eval mode: the product of x and the weight both rounded to
+    bfloat16, summed in float32 (within 1e-5 of the sum of |x| |w|), on native dot products,
+    widened FMAs or plain C++; the same bits on 1 and 2 threads."""
+    assert float(run_at_level(level, LINEAR_CHECK, tmp_path)) < 1e-5
+
+
+def test_linear_error_against_float32_is_bounded():
+    """torch's default initialization, unit inputs: what README's "Low precision" states."""
+    layer = nn.Linear(650, 10000, seed=3)
+    x = np.random.default_rng(0).standard_normal((20, 650)).astype(np.float32)
+    y32 = layer.eval()(x)
+    y16 = layer.eval(precision="bfloat16")(x)
+    d = y16 - y32
+    assert np.sqrt((d ** 2).mean() / (y32 ** 2).mean()) < 1e-2
+    assert np.abs(d).max() < 3e-2
+
+
+def test_linear_takes_the_copy_at_eval_and_drops_it_in_training():
+    import copy
+    import pickle
+    layer = nn.Linear(40, 30, seed=0)
+    x = np.random.default_rng(0).standard_normal((5, 40)).astype(np.float32)
+
+    def want(w):
+        return (round_bf16(x).astype(np.float64) @ round_bf16(w).astype(np.float64).T
+                + layer.params["bias"])
+
+    y = layer.eval(precision="bfloat16")(x)
+    assert layer.precision == "bfloat16"
+    np.testing.assert_allclose(y, want(layer.params["weight"]), atol=1e-5)
+    for other in (pickle.loads(pickle.dumps(layer)), copy.deepcopy(layer)):
+        assert other.precision == "bfloat16"
+        np.testing.assert_array_equal(other(x), y)
+    # A copy: a weight changed in place is seen after the next eval or load_state_dict; a
+    # weight array replaced, at the next call.
+    layer.params["weight"][...] *= 2
+    np.testing.assert_array_equal(layer(x), y)
+    layer.load_state_dict(layer.state_dict())
+    np.testing.assert_allclose(layer(x), want(layer.params["weight"]), atol=1e-5)
+    layer.params["weight"] = -layer.params["weight"]
+    np.testing.assert_allclose(layer(x), want(layer.params["weight"]), atol=1e-5)
+    # Training holds no copy, and runs float32, as plain eval does.
+    layer.train()
+    assert layer.precision == "float32" and layer._bf16 is None
+    w = layer.params["weight"].astype(np.float64)
+    np.testing.assert_allclose(layer.eval()(x), x @ w.T + layer.params["bias"], atol=1e-5)
+    assert layer._bf16 is None
+
+
 def test_models_pass_precision_to_their_layers():
     from seqkern.nn.module import Model
 
@@ -272,8 +348,10 @@ def test_models_pass_precision_to_their_layers():
 
     net = Net().eval(precision="bfloat16")
     assert net.rnn.precision == "bfloat16" and net.rnn._prepacked.precision == "bfloat16"
+    assert net.head.precision == "bfloat16" and net.head._bf16 is not None
     net.train()
     assert net.rnn.precision == "float32"
+    assert net.head.precision == "float32" and net.head._bf16 is None
 
 
 def test_bad_precision_arguments():
@@ -288,6 +366,8 @@ def test_bad_precision_arguments():
                 precision="bfloat16")
     with pytest.raises(ValueError, match="float32 arrays"):
         nn.LSTM(4, 5, dtype=np.float64).eval(precision="bfloat16")
+    with pytest.raises(ValueError, match="float32 arrays"):
+        nn.Linear(4, 5, dtype=np.float64).eval(precision="bfloat16")
     with pytest.raises(ValueError, match="precision"):
         nn.LSTM(4, 5).eval(precision="int8")
 

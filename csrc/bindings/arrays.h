@@ -99,6 +99,7 @@ void bind_attention(py::module_& m);
 void bind_ctc(py::module_& m);
 void bind_cell_step(py::module_& m);
 void bind_one_layer(py::module_& m);
+void bind_linear(py::module_& m);
 void bind_sampling(py::module_& m);
 
 }  // namespace seqkern::bind

@@ -60,5 +60,6 @@ PYBIND11_MODULE(_core, m) {
   seqkern::bind::bind_ctc(m);
   seqkern::bind::bind_cell_step(m);
   seqkern::bind::bind_one_layer(m);
+  seqkern::bind::bind_linear(m);
   seqkern::bind::bind_sampling(m);
 }

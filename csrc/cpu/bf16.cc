@@ -2,6 +2,7 @@
 // dispatch to a SIMD level (bf16_gemm_avx512.cc, bf16_gemm_avx2.cc, or plain C++ here).
 #include "seqkern/bf16.h"
 
+#include <algorithm>
 #include <new>
 #include <vector>
 
@@ -187,6 +188,14 @@ void bf16_gemm(int64_t M, const float* A, int64_t lda, const Bf16Matrix& w, int6
   }
 #endif
   kernel(M, w.K, u1 - u0, A, lda, w.data(), C + u0, ldc, accumulate, cb);
+}
+
+void bf16_linear(int64_t M, const float* x, const Bf16Matrix& w, float* y, bool accumulate) {
+  // panels a chunk: about 64 KB of bf16 weights at least, so small products stay on one thread
+  const int64_t grain = std::max<int64_t>(1, (int64_t{32} << 10) / (16 * std::max<int64_t>(w.K, 1)));
+  parallel_for(w.panels(), grain, [&](int64_t p0, int64_t p1) {
+    bf16_gemm(M, x, w.K, w, p0 * 16, std::min(p1 * 16, w.N), y, w.N, accumulate, nullptr);
+  });
 }
 
 }  // namespace seqkern

@@ -4,14 +4,22 @@ from __future__ import annotations
 import numpy as np
 
 from seqkern import _core
-from seqkern._checks import as_float_array, check_count, float_dtype, random_generator
+from seqkern._checks import (as_float_array, check_count, check_precision, float_dtype,
+                             random_generator)
 from seqkern.nn.module import Layer, on_cache_lines
 
 
 class Linear(Layer):
     """weight (out_features, in_features), bias (out_features,), both uniform in
     +-1/sqrt(in_features) as in torch. The products run on seqkern's BLAS and thread pool;
-    backward adds the weight gradient into grads in the same GEMM (no temporary)."""
+    backward adds the weight gradient into grads in the same GEMM (no temporary). In
+    eval(precision="bfloat16") the forward product runs on a copy of the weight rounded to
+    bfloat16 (README: "Low precision"), the input rows rounded as they are read, the bias and the
+    sums float32."""
+
+    precision = "float32"  # of inference; eval(precision=...) sets it
+    _bf16 = None  # the weight rounded and packed (_core.Bf16Matrix), in bfloat16 eval mode
+    _bf16_from = None  # the weight array it was packed from
 
     def __init__(self, in_features, out_features, bias=True, dtype=np.float32, seed=None):
         for name, v in (("in_features", in_features), ("out_features", out_features)):
@@ -39,7 +47,12 @@ class Linear(Layer):
         y2 = _core.empty((x2.shape[0], self.out_features), w.dtype)
         if "bias" in self.params:
             y2[...] = self.params["bias"]
-        _core.gemm(False, True, 1.0, x2, w, 1.0 if "bias" in self.params else 0.0, y2)
+        if self._bf16 is not None and not self.training:
+            if w is not self._bf16_from:  # the weight array replaced since eval(): pack the new one
+                self._pack(None)
+            _core.bf16_linear(x2, self._bf16, y2, "bias" in self.params)
+        else:
+            _core.gemm(False, True, 1.0, x2, w, 1.0 if "bias" in self.params else 0.0, y2)
         self._x = x2 if self.training else None
         self._y_shape = (*x.shape[:-1], self.out_features)
         return y2.reshape(self._y_shape)
@@ -61,6 +74,38 @@ class Linear(Layer):
         return dx.reshape(*dy.shape[:-1], self.in_features)
 
     __call__ = forward
+
+    def train(self, mode=True):
+        """Training mode (mode True, always float32), or inference at the current precision."""
+        super().train(mode)
+        if mode:
+            self._pack("float32")
+        return self
+
+    def _pack(self, precision):
+        """Eval mode, precision "bfloat16": rounds and packs the weight (None: at the current
+        precision; load_state_dict and a replaced weight array pack again)."""
+        precision = self.precision if precision is None else precision
+        check_precision(precision, False, self.params["weight"].dtype)
+        self._bf16 = self._bf16_from = None
+        if not self.training and precision == "bfloat16":
+            w = self.params["weight"]
+            self._bf16 = _core.Bf16Matrix(np.ascontiguousarray(w, np.float32))
+            self._bf16_from = w
+        self.precision = precision
+
+    def __getstate__(self):
+        """Copies and pickles leave out the packed weight (a C++ object); __setstate__ packs the
+        copy's own in eval mode."""
+        state = self.__dict__.copy()
+        state.pop("_bf16", None)
+        state.pop("_bf16_from", None)
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        if not self.training:
+            self._pack(None)
 
     def __repr__(self):
         bias = "" if "bias" in self.params else ", bias=False"

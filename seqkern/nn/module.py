@@ -70,16 +70,17 @@ class Module:
         """Inference mode: no dropout, nothing kept for backward. The recurrent layers inside
         (float32 arrays) pack copies of their weights for their products, now and at
         load_state_dict, so that calls back to back skip the packing; after changing weights in
-        place, call eval again. precision="bfloat16": those copies are rounded to bfloat16
-        (README: "Low precision"). train() drops them."""
+        place, call eval again. precision="bfloat16": those copies are rounded to bfloat16, and
+        the Linear layers take such copies too (README: "Low precision"). train() drops them."""
         check_precision(precision, False, np.float32)
         self.train(False)
         self._pack(precision)
         return self
 
     def _pack(self, precision):
-        """Recurrent layers in eval mode take packed copies of their weights at this precision;
-        None: at the precision they have (load_state_dict). In training mode they hold none."""
+        """Recurrent layers in eval mode take packed copies of their weights at this precision
+        (Linear layers at bfloat16); None: at the precision they have (load_state_dict). In
+        training mode they hold none."""
         for child in self.children().values():
             child._pack(precision)
 

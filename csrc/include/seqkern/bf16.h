@@ -62,6 +62,12 @@ class Bf16Matrix {
   std::shared_ptr<float> wide_;     // 64-byte aligned
 };
 
+// A linear layer's product on bfloat16 weights (seqkern.nn.Linear in eval(precision=
+// "bfloat16")): y (+)= bf16(x) @ op(w), w packed from W (N, K) as one block; the threads share
+// its panels of 16 columns, each column's sum the same on any thread count.
+//   x (M, K)    y (M, N), added into when accumulate (the bias there)
+void bf16_linear(int64_t M, const float* x, const Bf16Matrix& w, float* y, bool accumulate);
+
 // One layer-direction's forward weights, rounded and packed (pack_layer<Bf16Layer>).
 struct Bf16Layer : LayerMatrices<Bf16Matrix> {};
 
