@@ -3,12 +3,13 @@ float32, torch.nn in float32, and torch.nn under torch.autocast("cpu", dtype=tor
 one process.
 
     python benchmarks/bf16.py [--shapes T,B,I,H ...] [--cells lstm,gru] [--json out.json]
+    python benchmarks/bf16.py --cells linear --shapes 1,1,650,10000   # a language model's logits
 
 Every library runs the same weights (torch's initialization) on the same input, inference only.
 Times are the steady state of seqkern.bench.steady_times: calls back to back in turns, the four
 steps taking turns. The error columns are the largest difference from torch's float32 output.
 On a CPU without AVX-512, oneDNN has no bfloat16 LSTM and torch raises under autocast: that
-column then reads n/a.
+column then reads n/a. `linear`: nn.Linear(I, H) over x (T, B, I), H its outputs.
 """
 from __future__ import annotations
 
@@ -23,7 +24,13 @@ from seqkern import bench, nn
 from seqkern.cli_args import names_of, output_file, positive_int, sizes, steady_calls
 
 SHAPES = [(50, 1, 256, 256), (50, 8, 256, 256), (100, 64, 256, 256), (100, 64, 512, 512)]
-LAYERS = {"lstm": (nn.LSTM, torch.nn.LSTM), "gru": (nn.GRU, torch.nn.GRU)}
+LAYERS = {"lstm": (nn.LSTM, torch.nn.LSTM), "gru": (nn.GRU, torch.nn.GRU),
+          "linear": (nn.Linear, torch.nn.Linear)}
+
+
+def output(y):
+    """A layer's output: the recurrent layers' first item, a Linear's whole result."""
+    return y[0] if isinstance(y, tuple) else y
 
 
 def steps(cell, T, B, I, H):
@@ -42,14 +49,15 @@ def steps(cell, T, B, I, H):
 
     def torch_f32():
         with torch.no_grad():
-            return ref(x)[0]
+            return output(ref(x))
 
     def torch_bf16():
         with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
-            return ref(x)[0]
+            return output(ref(x))
 
     want = torch_f32().numpy()
-    errors = {"seqkern bf16": float(np.abs(b16(xs)[0] - want).max()), "torch autocast": None}
+    errors = {"seqkern bf16": float(np.abs(output(b16(xs)) - want).max()),
+              "torch autocast": None}
     try:
         errors["torch autocast"] = float(np.abs(torch_bf16().float().numpy() - want).max())
     except RuntimeError:

@@ -60,6 +60,8 @@ CASES = [
     ("rnn.py", ["--cells", "rnn", "--shapes", "2,3,4,5", "--calls", "2", "--turns", "1"], None,
      "layer_rows", 12),
     ("bf16.py", ["--shapes", "3,1,8,8", "--calls", "2", "--turns", "1"], "torch", "rows", 4),
+    ("bf16.py", ["--cells", "linear", "--shapes", "2,1,8,5", "--calls", "2", "--turns", "1"],
+     "torch", "rows", 2),
     ("ctc.py", ["--repeat", "1"], "torch", "rows", 3),
     ("attention.py", ["--repeat", "1", "--no-epoch"], "torch", "rows", 4),
     ("torch_small.py", ["--rounds", "1", "--calls", "1"], "torch", "rows", 10),
