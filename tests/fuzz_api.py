@@ -287,6 +287,7 @@ def small_layers_call(kw):
     linear = nn.Linear(kw["D"], kw["O"])
     logits = linear.forward(kw["x"])
     linear.backward(np.ones_like(logits))
+    linear.eval(precision="bfloat16").forward(kw["x"])
     loss = nn.SoftmaxCrossEntropy(ignore_index=kw["ignore_index"])
     loss.forward(logits, kw["targets"])
     loss.backward()
