@@ -108,6 +108,7 @@ def cmd_sample(args):
                          "language model's (train-lm's or demo's --save)")
     if model.vocab is None:
         raise ValueError(f"{args.checkpoint}: holds no vocabulary to sample text with")
+    model.eval(precision=args.precision)
     print(model.generate(args.prefix, length=args.length, temperature=args.temperature,
                          top_k=args.top_k, top_p=args.top_p, greedy=args.greedy, seed=args.seed))
     return 0
@@ -164,4 +165,6 @@ def add_lm_commands(sub):
     sample.add_argument("--top-p", type=float)
     sample.add_argument("--greedy", action="store_true")
     sample.add_argument("--seed", type=non_negative_int, default=0)
+    sample.add_argument("--precision", choices=("float32", "bfloat16"), default="float32",
+                        help="bfloat16: the weights rounded, faster (README: Low precision)")
     sample.set_defaults(func=cmd_sample)

@@ -589,12 +589,17 @@ def test_train_lm_and_sample(tmp_path):
              "--temperature", "0.7", "--top-k", "3", "--seed", "1"], tmp_path)
     assert r.returncode == 0, r.stderr
     assert r.stdout.startswith("the cat")
+    r = run(["sample", "--checkpoint", ckpt, "--prefix", "the cat", "--length", "10",
+             "--greedy", "--precision", "bfloat16"], tmp_path)
+    assert r.returncode == 0 and r.stdout.startswith("the cat"), r.stderr
     r = run(["sample", "--checkpoint", str(text)], tmp_path)  # one line, no traceback
     assert r.returncode == 1 and r.stderr.startswith("seqkern sample: error: ")
     assert "not a seqkern checkpoint" in r.stderr and "Traceback" not in r.stderr
     for bad in (["--length", "-1"], ["--temperature", "0"], ["--top-k", "x"]):
         r = run(["sample", "--checkpoint", ckpt, *bad], tmp_path)
         assert r.returncode == 2 and f"argument {bad[0]}: expected" in r.stderr
+    r = run(["sample", "--checkpoint", ckpt, "--precision", "float16"], tmp_path)
+    assert r.returncode == 2 and "argument --precision: invalid choice" in r.stderr
     r = run(["sample", "--checkpoint", str(tmp_path / "absent.npz")], tmp_path)
     assert r.returncode == 2 and "absent.npz: no such file" in r.stderr
     # another model's checkpoint: a seq2seq model's generate() ended in a TypeError's traceback
