@@ -63,6 +63,8 @@ CASES = [
     ("bf16.py", ["--cells", "linear", "--shapes", "2,1,8,5", "--calls", "2", "--turns", "1"],
      "torch", "rows", 2),
     ("ctc.py", ["--repeat", "1"], "torch", "rows", 3),
+    ("generate.py", ["--shapes", "50,8,8,1", "40,6,8,2", "--length", "3", "--calls", "2",
+                     "--turns", "1"], "torch", "rows", 4),
     ("attention.py", ["--repeat", "1", "--no-epoch"], "torch", "rows", 4),
     ("torch_small.py", ["--rounds", "1", "--calls", "1"], "torch", "rows", 10),
     ("word2vec_io.py", ["--shapes", "50,4", "--rounds", "1"], "gensim", "rows", 4),
