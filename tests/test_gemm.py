@@ -211,5 +211,5 @@ def test_few_rows_give_each_row_its_values_alone(M, trans_b, K, N):
         _core.gemm(False, trans_b, 1.0, alone, b, 0.0, row)
         if M <= (8 if trans_b else 4):
             np.testing.assert_array_equal(row[0], c[m])
-        else:  # BLAS beyond: the same values to rounding
-            np.testing.assert_allclose(row[0], c[m], rtol=1e-5, atol=1e-5 * np.sqrt(K))
+        else:  # BLAS beyond: the same values to rounding (which grows as sqrt(K) from K = 37's)
+            np.testing.assert_allclose(row[0], c[m], rtol=1e-5, atol=1e-5 * np.sqrt(K / 37))
