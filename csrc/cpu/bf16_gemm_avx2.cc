@@ -78,7 +78,7 @@ void block(int64_t pairs, const uint32_t* A, int64_t lda, const uint16_t* panels
       const uint16_t* row = panels + p * stride + kk * row_step;
       // The odd rows' halves masked in the float domain (vandps; the same bits as vpand):
       // paired on Zen 4 at level avx2, two builds, three runs in both orders, bfloat16 eval
-      // layers at batch 1: LSTM 1.02-1.04x, GRU 1.01-1.06x, RNN 1.01x; at batch 2 and 4 even.
+      // layers at batch 1: LSTM 1.02-1.03x, GRU 1.01-1.06x, RNN 1.01x; at batch 2 and 4 even.
       // (A one-row harness: 39.6 -> 44 GMAC/s a core.) Not yet run on Zen 3.
       const __m256 w0 = _mm256_loadu_ps(reinterpret_cast<const float*>(row));
       const __m256 w1 = _mm256_loadu_ps(reinterpret_cast<const float*>(row + kPanel));
