@@ -191,11 +191,12 @@ void bf16_gemm(int64_t M, const float* A, int64_t lda, const Bf16Matrix& w, int6
 }
 
 void bf16_linear(int64_t M, const float* x, const Bf16Matrix& w, float* y, bool accumulate) {
-  // panels a chunk: 64 KB of bf16 weights at least (a panel: 16 columns x K values of 2 bytes),
-  // so that small products stay on one thread
+  // panels a chunk: 64 KB of bf16 weights at least (a panel: kPanelColumns = 16 columns x K
+  // values of 2 bytes), so that small products stay on one thread
   const int64_t grain = std::max<int64_t>(1, (int64_t{2} << 10) / std::max<int64_t>(w.K, 1));
   parallel_for(w.panels(), grain, [&](int64_t p0, int64_t p1) {
-    bf16_gemm(M, x, w.K, w, p0 * 16, std::min(p1 * 16, w.N), y, w.N, accumulate, nullptr);
+    bf16_gemm(M, x, w.K, w, p0 * kPanelColumns, std::min(p1 * kPanelColumns, w.N), y, w.N,
+              accumulate, nullptr);
   });
 }
 
