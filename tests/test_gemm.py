@@ -188,7 +188,8 @@ def test_alpha_zero_reads_neither_operand(M, K, N, ta):
     np.testing.assert_array_equal(c, want)
 
 
-@pytest.mark.parametrize("K,N", [(37, 300), (600, 4000)], ids=["B cached", "B of 9.6 MB"])
+@pytest.mark.parametrize("K,N", [(37, 300), (600, 4000), (1024, 4100)],
+                         ids=["B cached", "B of 9.6 MB", "B of 16.8 MB"])
 @pytest.mark.parametrize("trans_b", [False, True], ids=["B (K, N)", "B (N, K)"])
 @pytest.mark.parametrize("M", range(2, 10))
 def test_few_rows_give_each_row_its_values_alone(M, trans_b, K, N):
@@ -196,8 +197,9 @@ def test_few_rows_give_each_row_its_values_alone(M, trans_b, K, N):
     B (N, K), kFewRowsKN for B (K, N)): a batch of a few sequences gives each the values it gets
     alone. Alone means one row for B (N, K), and two (the row twice) for B (K, N), whose single
     rows go to BLAS's GEMV. B (N, K) of 9.6 MB (over 4 MB a thread) takes the blocks for B from
-    memory, the small B those for B in cache; K = 37 has several rows of A copied to 64-byte
-    boundaries, one row read in place."""
+    L3, of 16.8 MB those for B from memory (its rows one after another), the small B those for B
+    in cache; K = 37 has several rows of A copied to 64-byte boundaries, one row read in place.
+    The values match NumPy's."""
     if _core.simd_level() == "baseline":
         pytest.skip("BLAS runs every product at level baseline")
     rng = np.random.default_rng(M)
@@ -205,11 +207,13 @@ def test_few_rows_give_each_row_its_values_alone(M, trans_b, K, N):
     b = rng.standard_normal((N, K) if trans_b else (K, N)).astype(np.float32)
     c = np.empty((M, N), np.float32)
     _core.gemm(False, trans_b, 1.0, a, b, 0.0, c)
+    want = a.astype(np.float64) @ (b.T if trans_b else b).astype(np.float64)
+    np.testing.assert_allclose(c, want, rtol=0, atol=1e-5 * np.sqrt(K + 1))
     for m in range(M):
         alone = a[m:m + 1] if trans_b else a[[m, m]]
         row = np.empty((len(alone), N), np.float32)
         _core.gemm(False, trans_b, 1.0, alone, b, 0.0, row)
         if M <= (8 if trans_b else 4):
             np.testing.assert_array_equal(row[0], c[m])
-        else:  # BLAS beyond: the same values to rounding (which grows as sqrt(K) from K = 37's)
-            np.testing.assert_allclose(row[0], c[m], rtol=1e-5, atol=1e-5 * np.sqrt(K / 37))
+        else:  # BLAS beyond: the same values to rounding, each as close to NumPy's as c
+            np.testing.assert_allclose(row[0], want[m], rtol=0, atol=1e-5 * np.sqrt(K + 1))

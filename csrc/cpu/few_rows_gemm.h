@@ -13,10 +13,11 @@ constexpr int64_t kFewRowsKN = 4;
 
 namespace avx2 {
 // Columns [n0, n1) of C (M, N) = alpha * A (M, K) @ op(B) + beta * C, 1 <= M <= kFewRowsNK (B
-// stored (N, K), trans_b) or kFewRowsKN (B stored (K, N)). C is not read when beta is 0.
-void few_rows_gemm(bool trans_b, int64_t M, int64_t n0, int64_t n1, int64_t K, float alpha,
-                   const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
-                   int64_t ldc);
+// stored (N, K), trans_b) or kFewRowsKN (B stored (K, N)). C is not read when beta is 0. N, all
+// of C's columns, not only the call's, sets how the kernels read B (few_rows_gemm_avx2.cc).
+void few_rows_gemm(bool trans_b, int64_t M, int64_t N, int64_t n0, int64_t n1, int64_t K,
+                   float alpha, const float* A, int64_t lda, const float* B, int64_t ldb,
+                   float beta, float* C, int64_t ldc);
 }  // namespace avx2
 
 }  // namespace seqkern

@@ -35,47 +35,86 @@ inline void store(float* c, float sum, float alpha, float beta) {
   *c = beta == 0.0f ? alpha * sum : alpha * sum + beta * *c;
 }
 
+// Where a product's B (N, K) is read from, as its size makes likely: a thread's columns up to
+// kDotCachedBytes in cache; more, but B in all under kDotStreamBytes, from L3; else from memory.
+enum class Source { cache, l3, memory };
+
+// A thread's columns of B (N, K) up to which dot_block takes them as cached (2 rows, Zen 4, one
+// core, loads held against folded: B of 8 MB 1.16-1.39x, 25 MB 0.93-0.97x).
+constexpr int64_t kDotCachedBytes = int64_t{4} << 20;
+
+// B (N, K) from which dot_block reads it from memory, rows one after another: half Zen 4's L3,
+// which a B read at every call no longer kept. One row, 2 threads, paired, side by side / one
+// after another: B of 12 MB 0.63-0.68x, 16 MB 1.20x, 20 MB 1.54x, 24 MB 1.63-2.02x, 51 MB
+// 1.84-1.90x; 1 thread 12 MB 0.90x, 16 MB 1.68x, 24 MB and 51 MB 2.51x.
+constexpr int64_t kDotStreamBytes = int64_t{16} << 20;
+
 // C[0..MR) x columns [n, n + NB) from rows n.. of B (N, K): C[m][n + j] = A[m] . B[n + j].
-// kCached: B's columns lie in cache (kDotCachedBytes).
-template <int MR, int NB, bool kCached>
+// From memory the NB rows of B are read one after another, each whole: one stream, where side by
+// side (a vector of each in turn) they ran at half its speed. From L3 side by side is faster:
+// there a row's chain of FMAs, one after another, limits one row at a time. Each sum takes the
+// same FMAs in the same order either way.
+template <int MR, int NB, Source kFrom>
 void dot_block(int64_t K, float alpha, const float* A, int64_t lda, const float* B, int64_t ldb,
                float beta, float* C, int64_t ldc) {
   static_assert(MR * NB <= 8, "accumulators");
   __m256 acc[8];
 #pragma GCC unroll 8
   for (int i = 0; i < 8; ++i) acc[i] = _mm256_setzero_ps();
-  int64_t k = 0;
-  for (; k + 8 <= K; k += 8) {
-    // B cached, each vector held in a register once loaded (empty asm: no instruction): GCC
-    // otherwise folds every load of B (of A, for NB 2) into each FMA that uses it, loading it
-    // MR (NB) times, and the blocks of 2-4 rows are load-bound (Zen 4, one core, B (2000, 256),
-    // paired: 2 rows 1.25x, 4 rows 1.08x; (500, 512) 3 rows 1.15x). From memory the folded loads
-    // go 3-7% faster (2 rows, B of 80 MB): fewer instructions, so the core looks further ahead
-    // for the next lines of B.
-    __m256 b[NB];
+  if constexpr (kFrom == Source::memory && NB > 1) {
 #pragma GCC unroll 8
     for (int j = 0; j < NB; ++j) {
-      b[j] = _mm256_loadu_ps(B + j * ldb + k);
-      if constexpr (kCached && MR > 1) asm("" : "+x"(b[j]));
+      const float* b = B + j * ldb;
+      int64_t k = 0;
+      for (; k + 8 <= K; k += 8) {
+        const __m256 bv = _mm256_loadu_ps(b + k);
+#pragma GCC unroll 8
+        for (int m = 0; m < MR; ++m)
+          acc[m * NB + j] = _mm256_fmadd_ps(_mm256_loadu_ps(A + m * lda + k), bv, acc[m * NB + j]);
+      }
+      if (k < K) {
+        const __m256i mask = first_lanes(K - k);
+        const __m256 bv = _mm256_maskload_ps(b + k, mask);
+#pragma GCC unroll 8
+        for (int m = 0; m < MR; ++m)
+          acc[m * NB + j] =
+              _mm256_fmadd_ps(_mm256_maskload_ps(A + m * lda + k, mask), bv, acc[m * NB + j]);
+      }
     }
+  } else {
+    int64_t k = 0;
+    for (; k + 8 <= K; k += 8) {
+      // B cached, each vector held in a register once loaded (empty asm: no instruction): GCC
+      // otherwise folds every load of B (of A, for NB 2) into each FMA that uses it, loading it
+      // MR (NB) times, and the blocks of 2-4 rows are load-bound (Zen 4, one core, B (2000, 256),
+      // paired: 2 rows 1.25x, 4 rows 1.08x; (500, 512) 3 rows 1.15x). Past the cache the folded
+      // loads went 3-7% faster (2 rows, B of 80 MB, side by side): fewer instructions, so the
+      // core looks further ahead for the next lines of B.
+      __m256 b[NB];
 #pragma GCC unroll 8
-    for (int m = 0; m < MR; ++m) {
-      __m256 a = _mm256_loadu_ps(A + m * lda + k);
-      if constexpr (kCached && NB > 1) asm("" : "+x"(a));
+      for (int j = 0; j < NB; ++j) {
+        b[j] = _mm256_loadu_ps(B + j * ldb + k);
+        if constexpr (kFrom == Source::cache && MR > 1) asm("" : "+x"(b[j]));
+      }
 #pragma GCC unroll 8
-      for (int j = 0; j < NB; ++j) acc[m * NB + j] = _mm256_fmadd_ps(a, b[j], acc[m * NB + j]);
+      for (int m = 0; m < MR; ++m) {
+        __m256 a = _mm256_loadu_ps(A + m * lda + k);
+        if constexpr (kFrom == Source::cache && NB > 1) asm("" : "+x"(a));
+#pragma GCC unroll 8
+        for (int j = 0; j < NB; ++j) acc[m * NB + j] = _mm256_fmadd_ps(a, b[j], acc[m * NB + j]);
+      }
     }
-  }
-  if (k < K) {
-    const __m256i mask = first_lanes(K - k);
-    __m256 b[NB];
+    if (k < K) {
+      const __m256i mask = first_lanes(K - k);
+      __m256 b[NB];
 #pragma GCC unroll 8
-    for (int j = 0; j < NB; ++j) b[j] = _mm256_maskload_ps(B + j * ldb + k, mask);
+      for (int j = 0; j < NB; ++j) b[j] = _mm256_maskload_ps(B + j * ldb + k, mask);
 #pragma GCC unroll 8
-    for (int m = 0; m < MR; ++m) {
-      const __m256 a = _mm256_maskload_ps(A + m * lda + k, mask);
+      for (int m = 0; m < MR; ++m) {
+        const __m256 a = _mm256_maskload_ps(A + m * lda + k, mask);
 #pragma GCC unroll 8
-      for (int j = 0; j < NB; ++j) acc[m * NB + j] = _mm256_fmadd_ps(a, b[j], acc[m * NB + j]);
+        for (int j = 0; j < NB; ++j) acc[m * NB + j] = _mm256_fmadd_ps(a, b[j], acc[m * NB + j]);
+      }
     }
   }
   alignas(32) float sums[8];
@@ -86,34 +125,30 @@ void dot_block(int64_t K, float alpha, const float* A, int64_t lda, const float*
     for (int j = 0; j < NB; ++j) store(C + m * ldc + j, sums[m * NB + j], alpha, beta);
 }
 
-// A thread's columns of B (N, K) up to which dot_block takes them as cached (2 rows, Zen 4, one
-// core, loads held against folded: B of 8 MB 1.16-1.39x, 25 MB 0.93-0.97x).
-constexpr int64_t kDotCachedBytes = int64_t{4} << 20;
-
 // Columns [n0, n1) for B stored (N, K): NB rows of B at a time, then one by one.
-template <int MR, bool kCached>
+template <int MR, Source kFrom>
 void dot_rows(int64_t n0, int64_t n1, int64_t K, float alpha, const float* A, int64_t lda,
               const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
   constexpr int NB = 8 / MR;
   int64_t n = n0;
   for (; n + NB <= n1; n += NB)
-    dot_block<MR, NB, kCached>(K, alpha, A, lda, B + n * ldb, ldb, beta, C + n, ldc);
+    dot_block<MR, NB, kFrom>(K, alpha, A, lda, B + n * ldb, ldb, beta, C + n, ldc);
   for (; n < n1; ++n)
-    dot_block<MR, 1, kCached>(K, alpha, A, lda, B + n * ldb, ldb, beta, C + n, ldc);
+    dot_block<MR, 1, kFrom>(K, alpha, A, lda, B + n * ldb, ldb, beta, C + n, ldc);
 }
 
-template <bool kCached>
+template <Source kFrom>
 void dot_rows(int64_t M, int64_t n0, int64_t n1, int64_t K, float alpha, const float* A,
               int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
   switch (M) {
-    case 1: dot_rows<1, kCached>(n0, n1, K, alpha, A, lda, B, ldb, beta, C, ldc); break;
-    case 2: dot_rows<2, kCached>(n0, n1, K, alpha, A, lda, B, ldb, beta, C, ldc); break;
-    case 3: dot_rows<3, kCached>(n0, n1, K, alpha, A, lda, B, ldb, beta, C, ldc); break;
-    case 4: dot_rows<4, kCached>(n0, n1, K, alpha, A, lda, B, ldb, beta, C, ldc); break;
-    case 5: dot_rows<5, kCached>(n0, n1, K, alpha, A, lda, B, ldb, beta, C, ldc); break;
-    case 6: dot_rows<6, kCached>(n0, n1, K, alpha, A, lda, B, ldb, beta, C, ldc); break;
-    case 7: dot_rows<7, kCached>(n0, n1, K, alpha, A, lda, B, ldb, beta, C, ldc); break;
-    case 8: dot_rows<8, kCached>(n0, n1, K, alpha, A, lda, B, ldb, beta, C, ldc); break;
+    case 1: dot_rows<1, kFrom>(n0, n1, K, alpha, A, lda, B, ldb, beta, C, ldc); break;
+    case 2: dot_rows<2, kFrom>(n0, n1, K, alpha, A, lda, B, ldb, beta, C, ldc); break;
+    case 3: dot_rows<3, kFrom>(n0, n1, K, alpha, A, lda, B, ldb, beta, C, ldc); break;
+    case 4: dot_rows<4, kFrom>(n0, n1, K, alpha, A, lda, B, ldb, beta, C, ldc); break;
+    case 5: dot_rows<5, kFrom>(n0, n1, K, alpha, A, lda, B, ldb, beta, C, ldc); break;
+    case 6: dot_rows<6, kFrom>(n0, n1, K, alpha, A, lda, B, ldb, beta, C, ldc); break;
+    case 7: dot_rows<7, kFrom>(n0, n1, K, alpha, A, lda, B, ldb, beta, C, ldc); break;
+    case 8: dot_rows<8, kFrom>(n0, n1, K, alpha, A, lda, B, ldb, beta, C, ldc); break;
     default: break;
   }
 }
@@ -186,9 +221,9 @@ void axpy_rows(int64_t n0, int64_t n1, int64_t K, float alpha, const float* A, i
 
 }  // namespace
 
-void few_rows_gemm(bool trans_b, int64_t M, int64_t n0, int64_t n1, int64_t K, float alpha,
-                   const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
-                   int64_t ldc) {
+void few_rows_gemm(bool trans_b, int64_t M, int64_t N, int64_t n0, int64_t n1, int64_t K,
+                   float alpha, const float* A, int64_t lda, const float* B, int64_t ldb,
+                   float beta, float* C, int64_t ldc) {
   if (trans_b) {  // every row in one pass over B
     // Rows of A copied to 64-byte boundaries where one starts off a 32-byte one: every block
     // reloads them from L1, and a row 16 bytes off (as NumPy's arrays may start, or rows of
@@ -203,9 +238,11 @@ void few_rows_gemm(bool trans_b, int64_t M, int64_t n0, int64_t n1, int64_t K, f
       lda = lda_c;
     }
     if ((n1 - n0) * ldb * int64_t{sizeof(float)} <= kDotCachedBytes)
-      dot_rows<true>(M, n0, n1, K, alpha, A, lda, B, ldb, beta, C, ldc);
+      dot_rows<Source::cache>(M, n0, n1, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    else if (N * K * int64_t{sizeof(float)} < kDotStreamBytes)
+      dot_rows<Source::l3>(M, n0, n1, K, alpha, A, lda, B, ldb, beta, C, ldc);
     else
-      dot_rows<false>(M, n0, n1, K, alpha, A, lda, B, ldb, beta, C, ldc);
+      dot_rows<Source::memory>(M, n0, n1, K, alpha, A, lda, B, ldb, beta, C, ldc);
     return;
   }
   switch (M) {  // B (K, N): every row in one pass over B, up to 4

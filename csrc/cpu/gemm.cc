@@ -164,7 +164,7 @@ void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A
     const int64_t few = tb ? kFewRowsNK : kFewRowsKN;
     if (!ta && M <= few && (tb || M > 1) && simd() != Simd::baseline) {
       const auto columns = [&](int64_t n0, int64_t n1) {
-        avx2::few_rows_gemm(tb, M, n0, n1, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        avx2::few_rows_gemm(tb, M, N, n0, n1, K, alpha, A, lda, B, ldb, beta, C, ldc);
       };
       if (M * N * K < kSplitRowsWork)
         columns(0, N);
