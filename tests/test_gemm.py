@@ -66,8 +66,9 @@ print(_core.simd_level(), digest[1])
 # Up to 32 rows against a B of 2 MB or more, both layouts, or of 256 KB and 512 columns or more
 # stored (N, K) (in_place_gemm.h, level avx512; BLAS below, and few_rows_gemm.h up to 8 rows of
 # B (N, K)): edges of its 12-row blocks, 32-column
-# slices, 16 x 16 tiles and 48-deep chunks of k. Where those kernels run, checks that each row's
-# values do not depend on the rows beside it, nor on the thread count.
+# slices, 16 x 16 tiles and 48-deep chunks of k; a B of 17.2 MB, which the kernels read as from
+# memory (kFromMemoryBytes). Where those kernels run, checks that each row's values do not depend
+# on the rows beside it, nor on the thread count.
 IN_PLACE_CHECK = """
 import itertools
 import numpy as np
@@ -75,7 +76,7 @@ from seqkern import _core
 rng = np.random.default_rng(2)
 shapes = ((5, 1000, 600), (12, 1009, 520), (13, 48, 11000), (31, 49, 11000), (32, 2048, 290),
           (9, 17, 31000), (33, 1000, 600), (1, 1000, 600), (20, 130, 600), (9, 64, 1100),
-          (32, 300, 511))
+          (32, 300, 511), (12, 1024, 4200))
 for (M, K, N), tb in itertools.product(shapes, (False, True)):
     a = rng.standard_normal((M, K)).astype(np.float32)
     b = rng.standard_normal((N, K) if tb else (K, N)).astype(np.float32)

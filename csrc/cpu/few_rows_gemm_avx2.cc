@@ -36,18 +36,12 @@ inline void store(float* c, float sum, float alpha, float beta) {
 }
 
 // Where a product's B (N, K) is read from, as its size makes likely: a thread's columns up to
-// kDotCachedBytes in cache; more, but B in all under kDotStreamBytes, from L3; else from memory.
+// kDotCachedBytes in cache; more, but B in all under kFromMemoryBytes, from L3; else from memory.
 enum class Source { cache, l3, memory };
 
 // A thread's columns of B (N, K) up to which dot_block takes them as cached (2 rows, Zen 4, one
 // core, loads held against folded: B of 8 MB 1.16-1.39x, 25 MB 0.93-0.97x).
 constexpr int64_t kDotCachedBytes = int64_t{4} << 20;
-
-// B (N, K) from which dot_block reads it from memory, rows one after another: half Zen 4's L3,
-// which a B read at every call no longer kept. One row, 2 threads, paired, side by side / one
-// after another: B of 12 MB 0.63-0.68x, 16 MB 1.20x, 20 MB 1.54x, 24 MB 1.63-2.02x, 51 MB
-// 1.84-1.90x; 1 thread 12 MB 0.90x, 16 MB 1.68x, 24 MB and 51 MB 2.51x.
-constexpr int64_t kDotStreamBytes = int64_t{16} << 20;
 
 // C[0..MR) x columns [n, n + NB) from rows n.. of B (N, K): C[m][n + j] = A[m] . B[n + j].
 // From memory the NB rows of B are read one after another, each whole: one stream, where side by
@@ -221,9 +215,9 @@ void axpy_rows(int64_t n0, int64_t n1, int64_t K, float alpha, const float* A, i
 
 }  // namespace
 
-void few_rows_gemm(bool trans_b, int64_t M, int64_t N, int64_t n0, int64_t n1, int64_t K,
-                   float alpha, const float* A, int64_t lda, const float* B, int64_t ldb,
-                   float beta, float* C, int64_t ldc) {
+void few_rows_gemm(bool trans_b, int64_t M, int64_t n0, int64_t n1, int64_t K, float alpha,
+                   const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
+                   int64_t ldc, bool from_memory) {
   if (trans_b) {  // every row in one pass over B
     // Rows of A copied to 64-byte boundaries where one starts off a 32-byte one: every block
     // reloads them from L1, and a row 16 bytes off (as NumPy's arrays may start, or rows of
@@ -239,10 +233,10 @@ void few_rows_gemm(bool trans_b, int64_t M, int64_t N, int64_t n0, int64_t n1, i
     }
     if ((n1 - n0) * ldb * int64_t{sizeof(float)} <= kDotCachedBytes)
       dot_rows<Source::cache>(M, n0, n1, K, alpha, A, lda, B, ldb, beta, C, ldc);
-    else if (N * K * int64_t{sizeof(float)} < kDotStreamBytes)
-      dot_rows<Source::l3>(M, n0, n1, K, alpha, A, lda, B, ldb, beta, C, ldc);
-    else
+    else if (from_memory)
       dot_rows<Source::memory>(M, n0, n1, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    else
+      dot_rows<Source::l3>(M, n0, n1, K, alpha, A, lda, B, ldb, beta, C, ldc);
     return;
   }
   switch (M) {  // B (K, N): every row in one pass over B, up to 4

@@ -162,9 +162,10 @@ void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A
   // B stored (K, N), where BLAS's GEMV stays (Zen 3, paired: the kernel 0.94-0.95x of it).
   if constexpr (std::is_same_v<T, float>) {
     const int64_t few = tb ? kFewRowsNK : kFewRowsKN;
+    const bool from_memory = K * N * int64_t{sizeof(float)} >= kFromMemoryBytes;
     if (!ta && M <= few && (tb || M > 1) && simd() != Simd::baseline) {
       const auto columns = [&](int64_t n0, int64_t n1) {
-        avx2::few_rows_gemm(tb, M, N, n0, n1, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        avx2::few_rows_gemm(tb, M, n0, n1, K, alpha, A, lda, B, ldb, beta, C, ldc, from_memory);
       };
       if (M * N * K < kSplitRowsWork)
         columns(0, N);
@@ -184,7 +185,7 @@ void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A
       const float* packed = avx512::in_place_pack_rows(M, K, alpha, A, lda);
       const auto columns = [&](int64_t n0, int64_t n1) {
         if (tb)
-          avx512::in_place_gemm_nt(M, n0, n1, K, packed, B, ldb, beta, C, ldc);
+          avx512::in_place_gemm_nt(M, n0, n1, K, packed, B, ldb, beta, C, ldc, from_memory);
         else
           avx512::in_place_gemm(M, n0, n1, K, packed, B, ldb, beta, C, ldc);
       };

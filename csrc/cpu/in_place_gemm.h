@@ -73,15 +73,21 @@ namespace avx512 {
 // its next call overwrites (the pool's threads may read it meanwhile).
 const float* in_place_pack_rows(int64_t M, int64_t K, float alpha, const float* A, int64_t lda);
 // Columns [n0, n1) of C (M, N) = A @ B (K, N) + beta * C (M >= 1: gemm takes up to
-// kInPlaceRows, PackedMatrix up to kInPlaceStepRows), A packed by in_place_pack_rows (alpha in it), rows of B ldb apart. C is not read when beta is 0. Each
-// value of C sums k in order, one FMA at a time, so it does not depend on M, on the columns
-// around it or on the split between threads.
+// kInPlaceRows, PackedMatrix up to kInPlaceStepRows), A packed by in_place_pack_rows (alpha in
+// it), rows of B ldb apart. C is not read when beta is 0. Each value of C sums k in order, one
+// FMA at a time, so it does not depend on M, on the columns around it or on the split between
+// threads.
 void in_place_gemm(int64_t M, int64_t n0, int64_t n1, int64_t K, const float* packed,
                    const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
 // The same with B stored (N, K) (W, rows ldw apart): C = A @ W^T, columns [n0, n1) of C being
 // rows of W. Each 32 rows of W are read along k, 16 x 16 tiles transposed into the slices.
+// from_memory (W of kFromMemoryBytes or more in all, few_rows_gemm.h): each tile's lines of the
+// next 32 rows are fetched into L1 as it is read, so that W comes in its order, one stream, where
+// 32 rows side by side ran 1.17-1.60x slower from memory (2 threads, 9-32 rows against (50000,
+// 256) and (33278, 650)); in cache the fetches cost 4-5%.
 void in_place_gemm_nt(int64_t M, int64_t n0, int64_t n1, int64_t K, const float* packed,
-                      const float* W, int64_t ldw, float beta, float* C, int64_t ldc);
+                      const float* W, int64_t ldw, float beta, float* C, int64_t ldc,
+                      bool from_memory);
 }  // namespace avx512
 
 }  // namespace seqkern

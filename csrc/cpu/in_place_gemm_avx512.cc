@@ -133,7 +133,8 @@ void in_place_gemm(int64_t M, int64_t n0, int64_t n1, int64_t K, const float* pa
 }
 
 void in_place_gemm_nt(int64_t M, int64_t n0, int64_t n1, int64_t K, const float* packed,
-                      const float* W, int64_t ldw, float beta, float* C, int64_t ldc) {
+                      const float* W, int64_t ldw, float beta, float* C, int64_t ldc,
+                      bool from_memory) {
   if (n1 <= n0) return;
   scale_columns(M, n0, n1, beta, C, ldc);
   const int64_t chunk = (M + kRows - 1) / kRows * kInPlaceDepth * kRows;  // packed A's, per chunk
@@ -152,6 +153,11 @@ void in_place_gemm_nt(int64_t M, int64_t n0, int64_t n1, int64_t K, const float*
             r[i] = n + h * 16 + i < n1
                        ? _mm512_maskz_loadu_ps(lanes, W + (n + h * 16 + i) * ldw + k0 + kt)
                        : _mm512_setzero_ps();
+          if (from_memory)  // the same tile of the next 32 rows (a prefetch past W: no fault)
+#pragma GCC unroll 16
+            for (int i = 0; i < 16; ++i)
+              _mm_prefetch(reinterpret_cast<const char*>(W + (n + 32 + h * 16 + i) * ldw + k0 + kt),
+                           _MM_HINT_T0);
           store_transposed16(r, slice + kt * 32 + h * 16, 32);
         }
       }

@@ -171,7 +171,8 @@ void PackedMatrix<T>::multiply_columns(int64_t M, const T* A, int64_t lda, T* C,
       for (int64_t q = 0; q < blocks; ++q) {
         const int64_t col = q * width + n0;
         avx512::in_place_gemm_nt(M, col, col + n1 - n0, K_, rows, w_, ldw_,
-                                 accumulate ? 1.0f : 0.0f, C, ldc);
+                                 accumulate ? 1.0f : 0.0f, C, ldc,
+                                 N_ * K_ * int64_t{sizeof(float)} >= kFromMemoryBytes);
       }
       return;
     }
