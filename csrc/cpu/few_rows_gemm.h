@@ -12,11 +12,11 @@ constexpr int64_t kFewRowsNK = 8;
 constexpr int64_t kFewRowsKN = 4;
 
 // Products of a few rows (these, and in_place_gemm.h's with B stored (N, K)) read a B of this
-// size or more as from memory: half Zen 4's L3, which a B read at every call no longer kept.
-// There they read W's rows in order (one stream) rather than many rows side by side: one row
-// against B (N, K), 2 threads, paired, side by side / in order, B of 12 MB 0.63-0.68x (from L3
-// side by side is faster), 16 MB 1.20x, 20 MB 1.54x, 24 MB 1.63-2.02x, 51 MB 1.84-1.90x; one
-// thread 12 MB 0.90x, 16 MB 1.68x, 24 and 51 MB 2.51x.
+// size (16 MiB) or more as from memory: half Zen 4's L3, which a B read at every call no longer
+// kept. There they read B's rows in order (one stream) rather than many rows side by side: one
+// row against B (N, K), 2 threads, paired, side by side / in order, B of 12 MB 0.63-0.68x (from
+// L3 side by side is faster), 16.4 MB 1.20x, 20 MB 1.54x, 24 MB 1.63-2.02x, 51 MB 1.84-1.90x;
+// one thread 12 MB 0.90x, 16.4 MB 1.68x, 24 and 51 MB 2.51x.
 constexpr int64_t kFromMemoryBytes = int64_t{16} << 20;
 
 namespace avx2 {
