@@ -153,7 +153,7 @@ void in_place_gemm_nt(int64_t M, int64_t n0, int64_t n1, int64_t K, const float*
             r[i] = n + h * 16 + i < n1
                        ? _mm512_maskz_loadu_ps(lanes, W + (n + h * 16 + i) * ldw + k0 + kt)
                        : _mm512_setzero_ps();
-          if (from_memory)  // the same tile of the next 32 rows (a prefetch past W: no fault)
+          if (from_memory && n + 64 <= n1)  // the same tile of the next 32 rows
 #pragma GCC unroll 16
             for (int i = 0; i < 16; ++i)
               _mm_prefetch(reinterpret_cast<const char*>(W + (n + 32 + h * 16 + i) * ldw + k0 + kt),
