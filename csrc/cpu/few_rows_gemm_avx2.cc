@@ -44,10 +44,6 @@ enum class Source { cache, l3, memory };
 constexpr int64_t kDotCachedBytes = int64_t{4} << 20;
 
 // C[0..MR) x columns [n, n + NB) from rows n.. of B (N, K): C[m][n + j] = A[m] . B[n + j].
-// From memory the NB rows of B are read one after another, each whole: one stream, where side by
-// side (a vector of each in turn) they ran at half its speed. From L3 side by side is faster:
-// there a row's chain of FMAs, one after another, limits one row at a time. Each sum takes the
-// same FMAs in the same order either way.
 template <int MR, int NB, Source kFrom>
 void dot_block(int64_t K, float alpha, const float* A, int64_t lda, const float* B, int64_t ldb,
                float beta, float* C, int64_t ldc) {
@@ -55,60 +51,38 @@ void dot_block(int64_t K, float alpha, const float* A, int64_t lda, const float*
   __m256 acc[8];
 #pragma GCC unroll 8
   for (int i = 0; i < 8; ++i) acc[i] = _mm256_setzero_ps();
-  if constexpr (kFrom == Source::memory && NB > 1) {
+  int64_t k = 0;
+  for (; k + 8 <= K; k += 8) {
+    // B cached, each vector held in a register once loaded (empty asm: no instruction): GCC
+    // otherwise folds every load of B (of A, for NB 2) into each FMA that uses it, loading it
+    // MR (NB) times, and the blocks of 2-4 rows are load-bound (Zen 4, one core, B (2000, 256),
+    // paired: 2 rows 1.25x, 4 rows 1.08x; (500, 512) 3 rows 1.15x). Past the cache the folded
+    // loads went 3-7% faster (2 rows, B of 80 MB, side by side): fewer instructions, so the
+    // core looks further ahead for the next lines of B.
+    __m256 b[NB];
 #pragma GCC unroll 8
     for (int j = 0; j < NB; ++j) {
-      const float* b = B + j * ldb;
-      int64_t k = 0;
-      for (; k + 8 <= K; k += 8) {
-        const __m256 bv = _mm256_loadu_ps(b + k);
-#pragma GCC unroll 8
-        for (int m = 0; m < MR; ++m)
-          acc[m * NB + j] = _mm256_fmadd_ps(_mm256_loadu_ps(A + m * lda + k), bv, acc[m * NB + j]);
-      }
-      if (k < K) {
-        const __m256i mask = first_lanes(K - k);
-        const __m256 bv = _mm256_maskload_ps(b + k, mask);
-#pragma GCC unroll 8
-        for (int m = 0; m < MR; ++m)
-          acc[m * NB + j] =
-              _mm256_fmadd_ps(_mm256_maskload_ps(A + m * lda + k, mask), bv, acc[m * NB + j]);
-      }
+      b[j] = _mm256_loadu_ps(B + j * ldb + k);
+      if constexpr (kFrom == Source::cache && MR > 1) asm("" : "+x"(b[j]));
     }
-  } else {
-    int64_t k = 0;
-    for (; k + 8 <= K; k += 8) {
-      // B cached, each vector held in a register once loaded (empty asm: no instruction): GCC
-      // otherwise folds every load of B (of A, for NB 2) into each FMA that uses it, loading it
-      // MR (NB) times, and the blocks of 2-4 rows are load-bound (Zen 4, one core, B (2000, 256),
-      // paired: 2 rows 1.25x, 4 rows 1.08x; (500, 512) 3 rows 1.15x). Past the cache the folded
-      // loads went 3-7% faster (2 rows, B of 80 MB, side by side): fewer instructions, so the
-      // core looks further ahead for the next lines of B.
-      __m256 b[NB];
 #pragma GCC unroll 8
-      for (int j = 0; j < NB; ++j) {
-        b[j] = _mm256_loadu_ps(B + j * ldb + k);
-        if constexpr (kFrom == Source::cache && MR > 1) asm("" : "+x"(b[j]));
-      }
+    for (int m = 0; m < MR; ++m) {
+      __m256 a = _mm256_loadu_ps(A + m * lda + k);
+      if constexpr (kFrom == Source::cache && NB > 1) asm("" : "+x"(a));
 #pragma GCC unroll 8
-      for (int m = 0; m < MR; ++m) {
-        __m256 a = _mm256_loadu_ps(A + m * lda + k);
-        if constexpr (kFrom == Source::cache && NB > 1) asm("" : "+x"(a));
-#pragma GCC unroll 8
-        for (int j = 0; j < NB; ++j) acc[m * NB + j] = _mm256_fmadd_ps(a, b[j], acc[m * NB + j]);
-      }
+      for (int j = 0; j < NB; ++j) acc[m * NB + j] = _mm256_fmadd_ps(a, b[j], acc[m * NB + j]);
     }
-    if (k < K) {
-      const __m256i mask = first_lanes(K - k);
-      __m256 b[NB];
+  }
+  if (k < K) {
+    const __m256i mask = first_lanes(K - k);
+    __m256 b[NB];
 #pragma GCC unroll 8
-      for (int j = 0; j < NB; ++j) b[j] = _mm256_maskload_ps(B + j * ldb + k, mask);
+    for (int j = 0; j < NB; ++j) b[j] = _mm256_maskload_ps(B + j * ldb + k, mask);
 #pragma GCC unroll 8
-      for (int m = 0; m < MR; ++m) {
-        const __m256 a = _mm256_maskload_ps(A + m * lda + k, mask);
+    for (int m = 0; m < MR; ++m) {
+      const __m256 a = _mm256_maskload_ps(A + m * lda + k, mask);
 #pragma GCC unroll 8
-        for (int j = 0; j < NB; ++j) acc[m * NB + j] = _mm256_fmadd_ps(a, b[j], acc[m * NB + j]);
-      }
+      for (int j = 0; j < NB; ++j) acc[m * NB + j] = _mm256_fmadd_ps(a, b[j], acc[m * NB + j]);
     }
   }
   alignas(32) float sums[8];
@@ -119,11 +93,15 @@ void dot_block(int64_t K, float alpha, const float* A, int64_t lda, const float*
     for (int j = 0; j < NB; ++j) store(C + m * ldc + j, sums[m * NB + j], alpha, beta);
 }
 
-// Columns [n0, n1) for B stored (N, K): NB rows of B at a time, then one by one.
+// Columns [n0, n1) for B stored (N, K): NB rows of B at a time, then one by one. From memory
+// one by one throughout: each row whole before the next, one stream, where side by side (a
+// vector of each in turn) they ran at half its speed. From L3 side by side is faster: there a
+// row's chain of FMAs, one after another, limits one row at a time. A row's sum takes the same
+// FMAs in the same order, and its lanes the same tree, either way.
 template <int MR, Source kFrom>
 void dot_rows(int64_t n0, int64_t n1, int64_t K, float alpha, const float* A, int64_t lda,
               const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
-  constexpr int NB = 8 / MR;
+  constexpr int NB = kFrom == Source::memory ? 1 : 8 / MR;
   int64_t n = n0;
   for (; n + NB <= n1; n += NB)
     dot_block<MR, NB, kFrom>(K, alpha, A, lda, B + n * ldb, ldb, beta, C + n, ldc);
