@@ -36,7 +36,8 @@ void forward_reset_after(const RnnShape& s, const T* x, const T* w_ih, const T* 
   // (skipped at a zero h0, hp's first step stays zero)
   const bool whole = detail::whole_batch(s, w_step), h0_zero = detail::zero_state(h0, BH);
   if (whole && !h0_zero) w_step.multiply(StepSlice{0, B, nullptr}, B, h0, H, hp.data(), G, false);
-  detail::time_loop(s, lengths, false, [&](const StepSlice& sl, int64_t t, int64_t live) {
+  const bool alone = detail::rows_alone(w_step, input);
+  detail::time_loop(s, lengths, false, alone, [&](const StepSlice& sl, int64_t t, int64_t live) {
     const T* h_prev = detail::prev_h(t, h0, y, BH);
     T* g_t = pre + (training ? t : t % input.steps()) * B * G;
     T* hn_t = training ? hn + t * BH : nullptr;
@@ -76,7 +77,8 @@ void backward_reset_after(const RnnShape& s, const T* x, const T* w_ih, const T*
   const PackedMatrix<T> w_step(w_hh, H, false, G, H, s, 1, nullptr, true);  // dhg_t @ w_hh
   const bool whole = detail::whole_batch(s, w_step);
 
-  detail::time_loop(s, lengths, true, [&](const StepSlice& sl, int64_t t, int64_t live) {
+  const bool alone = detail::rows_alone(w_step);
+  detail::time_loop(s, lengths, true, alone, [&](const StepSlice& sl, int64_t t, int64_t live) {
     T* dhg_t = dhg + rows.start(t) * G;
     T* dnx_t = dnx + rows.start(t) * H;
     const T* h_prev = detail::prev_h(t, h0, y, BH);
@@ -153,7 +155,8 @@ void forward_reset_before(const RnnShape& s, const T* x, const T* w_ih, const T*
   const bool apart = !whole && input.apart();
   detail::Aligned<T> hp(apart ? B * G : 0);  // apart: one step's products, [r, z | n] as pre's
   if (whole && !h0_zero) w_rz.multiply(StepSlice{0, B, nullptr}, B, h0, H, pre, G, true);
-  detail::time_loop(s, lengths, false, [&](const StepSlice& sl, int64_t t, int64_t live) {
+  const bool alone = detail::rows_alone(w_rz, w_n, input);
+  detail::time_loop(s, lengths, false, alone, [&](const StepSlice& sl, int64_t t, int64_t live) {
     const T* h_prev = detail::prev_h(t, h0, y, BH);
     T* g_t = pre + (training ? t : t % input.steps()) * B * G;
     T* rh = training ? aux + t * BH : rh_buf.data();
@@ -206,7 +209,8 @@ void backward_reset_before(const RnnShape& s, const T* x, const T* w_ih, const T
   const PackedMatrix<T> w_rz(w_hh, H, false, 2 * H, H, s, 1, nullptr, true);  // d[rz] @ w_h[rz]
   const bool whole = detail::whole_batch(s, w_rz);  // (dn's product stays in the loop)
 
-  detail::time_loop(s, lengths, true, [&](const StepSlice& sl, int64_t t, int64_t live) {
+  const bool alone = detail::rows_alone(w_n, w_rz);
+  detail::time_loop(s, lengths, true, alone, [&](const StepSlice& sl, int64_t t, int64_t live) {
     T* dg_t = dg + rows.start(t) * G;
     const T* h_prev = detail::prev_h(t, h0, y, BH);
     const auto [u0, u1] = sl.units(H);

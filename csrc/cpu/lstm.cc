@@ -38,7 +38,8 @@ void lstm_forward(const RnnShape& shape, const T* x, const T* w_ih, const T* w_h
   const bool apart = !whole && input.apart();
   detail::Aligned<T> hp(apart ? B * G : 0);  // apart: one step's h_{t-1} @ w_hh^T
   if (whole && !h0_zero) w_step.multiply(StepSlice{0, B, nullptr}, B, h0, S, pre, G, true);
-  detail::time_loop(s, lengths, false, [&](const StepSlice& sl, int64_t t, int64_t live) {
+  const bool alone = detail::rows_alone(w_step, w_proj, input);
+  detail::time_loop(s, lengths, false, alone, [&](const StepSlice& sl, int64_t t, int64_t live) {
     T* g_t = pre + (training ? t : t % input.steps()) * B * G;
     const T* h_prev = detail::prev_h(t, h0, y, BS);
     input.step(sl, t, live, g_t);
@@ -101,7 +102,8 @@ void lstm_backward(const RnnShape& s, const T* x, const T* w_ih, const T* w_hh, 
   const detail::InputGrad<T> input(s, lengths, G, w_ih, dx);
   const bool whole = detail::whole_batch(s, w_step);
 
-  detail::time_loop(s, lengths, true, [&](const StepSlice& sl, int64_t t, int64_t live) {
+  const bool alone = detail::rows_alone(w_step, w_proj, input);
+  detail::time_loop(s, lengths, true, alone, [&](const StepSlice& sl, int64_t t, int64_t live) {
     T* dg_t = dg + rows.start(t) * G;
     const T* c_prev = detail::prev_h(t, c0, cs, BH);
     const auto [u0, u1] = sl.units(H);

@@ -653,6 +653,10 @@ class PackedMatrix {
   bool packed() const { return panels_ || bf16_; }
   // Whether its products read W in place (unpacked, on the in-place kernels).
   bool in_place() const { return in_place_; }
+  // Whether a row's product comes out the same whatever rows share the call: on seqkern's
+  // kernels, or with nothing to multiply. BLAS's sums depend on the rows it is given (one row
+  // goes to GEMV, and OpenBLAS's GEMM kernels change with their number).
+  bool rows_alone() const { return packed() || in_place_ || N_ == 0; }
   // Whether a product of one row carries a Rider: grouped panels, 8 a group, a member's share of
   // each block whole groups.
   bool riding() const {

@@ -421,6 +421,10 @@ class InputProjection {
 #endif
   }
 
+  // Whether the time loop's products of a slice's rows give each row its bits alone (see
+  // PackedMatrix::rows_alone).
+  bool rows_alone() const { return !w_ || w_->rows_alone(); }
+
   // Steps an inference buffer of pre-activations holds: every step, or the current one.
   int64_t steps() const { return w_ && !team_ && !up_front_ ? 1 : s_.T; }
 
@@ -755,6 +759,7 @@ class InputGrad {
         w_(w_ih, s.I, false, GH, active_ ? s.I : 0, s) {}
 
   bool active() const { return active_; }
+  bool rows_alone() const { return w_.rows_alone(); }  // (as InputProjection's)
   const T* w_ih() const { return w_ih_; }
   T* dx() const { return dx_; }
 
@@ -817,8 +822,10 @@ void deferred_grads(const RnnShape& s, const StepRows& rows, int64_t GH, const T
 // the latest), meeting at a barrier to do so. A shared machine slows each core on its own: the
 // step product alone, one thread pinned to either core of a 2-core Emerald Rapids guest, read
 // about 158 GFLOP/s or 109-121 from one second to the next, the cores independently, and an
-// even split runs at the slower core's speed. Each row's sums do not depend on the thread or
-// the rows beside it, so the outputs keep their bits. Paired there, 2 threads, even / balanced
+// even split runs at the slower core's speed. Only where each row's sums do not depend on the
+// thread or the rows beside it (every product of the step rows_alone()), so that the outputs keep
+// their bits: on BLAS a re-split changes them (a slice cut to one row goes to GEMV), and a call
+// would not repeat its own results. Paired there, 2 threads, even / balanced
 // time, medians of 11-21 rounds: LSTM inference (200,32,128,128) 1.16x, (50,32,256,256) 1.13x,
 // (100,64,256,256) 1.02x, (100,64,512,512) 1.03x, (35,20,650,650) 1.00x; RNN (100,64,512,512)
 // 1.05x; LSTM training (100,64,256,256) 0.98x. Re-split at every step, the barrier and the
@@ -858,11 +865,20 @@ class RowBalance {
   std::vector<double> speed_;
 };
 
+// Whether each of a step's products (PackedMatrix, InputProjection, InputGrad) gives a row its
+// bits whatever rows share it.
+template <typename... Products>
+bool rows_alone(const Products&... products) {
+  return (products.rows_alone() && ...);
+}
+
 // The time loop of a layer: step(slice, t, live) for t = 0..T-1 (reverse: T-1..0) on every
-// slice (see for_step_slices, or RowBalance), the slice's products descending every other step;
-// live = the rows each step's product must cover (live_rows).
+// slice (see for_step_slices, or RowBalance where rebalance: the step's products rows_alone()),
+// the slice's products descending every other step; live = the rows each step's product must
+// cover (live_rows).
 template <typename F>
-void time_loop(const RnnShape& s, const int32_t* lengths, bool reverse, F&& step) {
+void time_loop(const RnnShape& s, const int32_t* lengths, bool reverse, bool rebalance,
+               F&& step) {
   const bool sorted = longest_first(lengths, s.B);
   const auto steps = [&](StepSlice slice, int64_t i0, int64_t i1) {  // the i-th steps of time
     for (int64_t i = i0; i < i1; ++i) {
@@ -872,7 +888,8 @@ void time_loop(const RnnShape& s, const int32_t* lengths, bool reverse, F&& step
     }
   };
   const int threads = get_num_threads();
-  if (!lengths && !serial(s) && !column_split(s) && s.T > kBalanceSteps && s.B >= 2 * threads) {
+  if (rebalance && !lengths && !serial(s) && !column_split(s) && s.T > kBalanceSteps &&
+      s.B >= 2 * threads) {
     RowBalance balance(s.B, threads);
     run_team([&](Team& team) {
       for (int64_t e = 0, i0 = 0; i0 < s.T; ++e, i0 += kBalanceSteps) {

@@ -27,7 +27,8 @@ void rnn_forward(const RnnShape& shape, Nonlinearity act, const T* x, const T* w
   const bool apart = !whole && input.apart();
   detail::Aligned<T> hp(apart ? BH : 0);  // apart: one step's h_{t-1} @ w_hh^T
   if (whole && !h0_zero) w_step.multiply(StepSlice{0, B, nullptr}, B, h0, H, pre, H, true);
-  detail::time_loop(s, lengths, false, [&](const StepSlice& sl, int64_t t, int64_t live) {
+  const bool alone = detail::rows_alone(w_step, input);
+  detail::time_loop(s, lengths, false, alone, [&](const StepSlice& sl, int64_t t, int64_t live) {
     T* a_t = pre + t % input.steps() * BH;
     const T* h_prev = detail::prev_h(t, h0, y, BH);
     input.step(sl, t, live, a_t);
@@ -62,7 +63,8 @@ void rnn_backward(const RnnShape& s, Nonlinearity act, const T* x, const T* w_ih
   const detail::InputGrad<T> input(s, lengths, H, w_ih, dx);
   const bool whole = detail::whole_batch(s, w_step);
 
-  detail::time_loop(s, lengths, true, [&](const StepSlice& sl, int64_t t, int64_t live) {
+  const bool alone = detail::rows_alone(w_step, input);
+  detail::time_loop(s, lengths, true, alone, [&](const StepSlice& sl, int64_t t, int64_t live) {
     T* dg_t = dg + rows.start(t) * H;
     const auto [u0, u1] = sl.units(H);
     for (int64_t b = sl.b0; b < sl.b1; ++b) {
