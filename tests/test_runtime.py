@@ -233,7 +233,8 @@ def test_calls_repeat_their_bits_under_load_at_every_level(level, tmp_path):
     its former owner wrote. On BLAS (float64, level baseline, aarch64) the split stays even: a
     re-split there changed the bits (a slice cut to one row went to GEMV; an aarch64 run once
     failed test_stack_with_frozen_weights_keeps_the_other_gradients so), and BLAS's sums follow
-    the thread count."""
+    the thread count. (A chance check: the old re-split failed here only when a core was slowed
+    hard during a call, in two runs of several.)"""
     lines = [line.split() for line in run_at_level(level, UNDER_LOAD, tmp_path).splitlines()]
     assert [(dtype, n, same) for dtype, n, same, _ in lines] == [
         (dtype, n, "1") for dtype in ("float32", "float64") for n in "123"]
